@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, builds, starts a private PostgreSQL and Redis,
+# runs every test (unit, integration, end-to-end) through CTest, and stops the servers.
+#   deploy/test.sh [ctest arguments…]      e.g. deploy/test.sh -L unit
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${LEADFLOW_BUILD_DIR:-$root/build}
+
+"$root/deploy/setup.sh"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C "$build"
+
+state="$build/test-services"
+pg_port=${LEADFLOW_TEST_PG_PORT:-55432}
+redis_port=${LEADFLOW_TEST_REDIS_PORT:-56379}
+cleanup() {
+  "$root/deploy/local/services.sh" pg-stop "$state/pg" || true
+  "$root/deploy/local/services.sh" redis-stop "$state/redis" || true
+}
+trap cleanup EXIT
+"$root/deploy/local/services.sh" pg-start "$state/pg" "$pg_port"
+"$root/deploy/local/services.sh" redis-start "$state/redis" "$redis_port"
+
+export LEADFLOW_TEST_PG_URL="postgresql://postgres@127.0.0.1:$pg_port/postgres"
+export LEADFLOW_TEST_REDIS_HOST=127.0.0.1
+export LEADFLOW_TEST_REDIS_PORT=$redis_port
+cd "$build"
+ctest --output-on-failure --timeout 900 "$@"

@@ -1,0 +1,86 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "kafka/consumer.h"
+#include "kafka/producer.h"
+#include "testing/testing.h"
+
+namespace leadflow::kafka {
+namespace {
+
+// Protects: a produced message is acknowledged with an offset and reaches a group consumer with
+// its key, value and headers intact; stored offsets are resumed from by the next member.
+TEST(KafkaTest, ProduceAcknowledgedThenConsumedAndResumed) {
+  testing::MockKafka cluster;
+  cluster.CreateTopic("t1", 3);
+  auto producer = Producer::Create({.brokers = cluster.bootstrap()});
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < 10; ++i) {
+    DeliveryResult result = (*producer)->ProduceSync("t1", "key" + std::to_string(i),
+                                                     "value" + std::to_string(i), {{"h", "v"}});
+    ASSERT_TRUE(result.status.ok()) << result.status;
+    EXPECT_GE(result.offset, 0);
+  }
+  std::string group = testing::UniqueName("g");
+  {
+    auto consumer = Consumer::Create({.brokers = cluster.bootstrap(), .group_id = group,
+                                      .topics = {"t1"}});
+    ASSERT_TRUE(consumer.ok()) << consumer.status();
+    std::vector<Message> seen;
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          auto batch = (*consumer)->PollBatch(100, std::chrono::milliseconds(200));
+          if (seen.size() < 4) {
+            for (auto& message : batch) {
+              if (seen.size() < 4) {
+                seen.push_back(message);
+              }
+            }
+          }
+          return seen.size() >= 4;
+        },
+        std::chrono::seconds(20)));
+    EXPECT_EQ(seen[0].headers.size(), 1u);
+    EXPECT_EQ(seen[0].headers[0].key, "h");
+    EXPECT_EQ(seen[0].value.substr(0, 5), "value");
+    // Only the first four are declared done.
+    ASSERT_TRUE((*consumer)->StoreOffsets(seen).ok());
+    ASSERT_TRUE((*consumer)->CommitSync().ok());
+  }
+  auto consumer = Consumer::Create({.brokers = cluster.bootstrap(), .group_id = group,
+                                    .topics = {"t1"}});
+  ASSERT_TRUE(consumer.ok());
+  std::set<std::string> rest;
+  testing::WaitFor(
+      [&] {
+        for (auto& message : (*consumer)->PollBatch(100, std::chrono::milliseconds(200))) {
+          rest.insert(message.value);
+        }
+        return rest.size() >= 6;
+      },
+      std::chrono::seconds(20));
+  // The stored four are not redelivered; the six others are.
+  EXPECT_EQ(rest.size(), 6u);
+}
+
+// Protects: when no broker answers, a message fails within the delivery timeout instead of
+// hanging, so an ingestion service can answer 503.
+TEST(KafkaTest, UndeliverableMessageFailsInTime) {
+  auto producer =
+      Producer::Create({.brokers = "127.0.0.1:" + std::to_string(testing::FreePort()),
+                        .delivery_timeout = std::chrono::milliseconds(500)});
+  ASSERT_TRUE(producer.ok());
+  auto result = (*producer)->ProduceSync("t1", "k", "v");
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);
+}
+
+// Protects: a bad property is a clear start-up error, not a crash.
+TEST(KafkaTest, BadPropertyIsInvalidArgument) {
+  auto producer = Producer::Create({.brokers = "127.0.0.1:1", .extra = {{"no.such.prop", "1"}}});
+  ASSERT_FALSE(producer.ok());
+  EXPECT_EQ(producer.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace leadflow::kafka

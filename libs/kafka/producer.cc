@@ -1,0 +1,137 @@
+#include "kafka/producer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "kafka/rdkafka_config.h"
+
+namespace leadflow::kafka {
+namespace {
+
+void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+  std::unique_ptr<Producer::DoneCallback> done(
+      static_cast<Producer::DoneCallback*>(message->_private));
+  if (!done) {
+    return;
+  }
+  DeliveryResult result;
+  if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result.status = absl::UnavailableError(
+        absl::StrCat("kafka delivery failed: ", rd_kafka_err2str(message->err)));
+  } else {
+    result.partition = message->partition;
+    result.offset = message->offset;
+  }
+  (*done)(result);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
+  Properties properties = {
+      {"bootstrap.servers", options.brokers},
+      {"client.id", options.client_id},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "5"},
+      {"compression.type", "lz4"},
+      {"message.timeout.ms", std::to_string(options.delivery_timeout.count())},
+  };
+  for (const auto& [key, value] : options.extra) {
+    properties[key] = value;
+  }
+  auto conf = MakeConf(properties);
+  if (!conf.ok()) {
+    return conf.status();
+  }
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), OnDelivery);
+  char error[512];
+  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), error, sizeof(error));
+  if (handle == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("kafka producer: ", error));
+  }
+  conf->release();  // owned by the handle now
+  return std::unique_ptr<Producer>(new Producer(handle));
+}
+
+Producer::Producer(rd_kafka_s* handle) : handle_(handle) {
+  poller_ = std::thread([this] { PollLoop(); });
+}
+
+Producer::~Producer() {
+  if (rd_kafka_flush(handle_, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("kafka producer: {} messages not delivered at shutdown", rd_kafka_outq_len(handle_));
+    rd_kafka_purge(handle_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  }
+  stopping_ = true;
+  poller_.join();
+  rd_kafka_poll(handle_, 0);  // serve the purged messages' reports so every callback runs
+  rd_kafka_destroy(handle_);
+}
+
+void Producer::PollLoop() {
+  while (!stopping_) {
+    rd_kafka_poll(handle_, 100);
+  }
+}
+
+void Producer::Produce(std::string_view topic, std::string_view key, std::string_view value,
+                       const std::vector<Header>& headers, DoneCallback done) {
+  rd_kafka_headers_t* kafka_headers = rd_kafka_headers_new(headers.size());
+  for (const Header& header : headers) {
+    rd_kafka_header_add(kafka_headers, header.key.data(), header.key.size(), header.value.data(),
+                        header.value.size());
+  }
+  auto* opaque = new DoneCallback(std::move(done));
+  std::string topic_name(topic);
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      handle_, RD_KAFKA_V_TOPIC(topic_name.c_str()),
+      RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(kafka_headers),
+      RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_headers_destroy(kafka_headers);  // not taken over on failure
+    std::unique_ptr<DoneCallback> owned(opaque);
+    DeliveryResult result;
+    result.status =
+        absl::UnavailableError(absl::StrCat("kafka enqueue failed: ", rd_kafka_err2str(err)));
+    (*owned)(result);
+  }
+}
+
+DeliveryResult Producer::ProduceSync(std::string_view topic, std::string_view key,
+                                     std::string_view value, const std::vector<Header>& headers) {
+  auto promise = std::make_shared<std::promise<DeliveryResult>>();
+  auto future = promise->get_future();
+  Produce(topic, key, value, headers,
+          [promise](const DeliveryResult& result) { promise->set_value(result); });
+  return future.get();
+}
+
+absl::Status Producer::Flush(std::chrono::milliseconds timeout) {
+  rd_kafka_resp_err_t err = rd_kafka_flush(handle_, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(rd_kafka_outq_len(handle_), " messages still queued"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Producer::CheckConnected(std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(handle_, 0, nullptr, &metadata, static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("kafka unreachable: ", rd_kafka_err2str(err)));
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return absl::OkStatus();
+}
+
+int Producer::InFlight() const { return rd_kafka_outq_len(handle_); }
+
+}  // namespace leadflow::kafka

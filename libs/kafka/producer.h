@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kafka/types.h"
+
+struct rd_kafka_s;
+
+namespace leadflow::kafka {
+
+struct ProducerOptions {
+  std::string brokers;
+  std::string client_id = "leadflow";
+  /// How long a message may wait for the broker's acknowledgement before it is failed.
+  std::chrono::milliseconds delivery_timeout{5000};
+  Properties extra;
+};
+
+struct DeliveryResult {
+  absl::Status status;
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+/// An idempotent producer (acks=all, lz4, linger 5 ms). A background thread serves delivery
+/// reports, so a caller learns that its message is durable without polling.
+class Producer {
+ public:
+  using DoneCallback = std::function<void(const DeliveryResult&)>;
+
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const ProducerOptions& options);
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  /// Queues a message; `done` runs exactly once, on the delivery thread, when the broker
+  /// acknowledged it or it failed (delivery timeout, queue full, unknown topic).
+  void Produce(std::string_view topic, std::string_view key, std::string_view value,
+               const std::vector<Header>& headers, DoneCallback done);
+
+  /// Produce and wait for the acknowledgement.
+  DeliveryResult ProduceSync(std::string_view topic, std::string_view key, std::string_view value,
+                             const std::vector<Header>& headers = {});
+
+  /// Waits until every queued message was acknowledged or failed.
+  absl::Status Flush(std::chrono::milliseconds timeout);
+
+  /// OK when the cluster answers a metadata request in time (readiness).
+  absl::Status CheckConnected(std::chrono::milliseconds timeout);
+
+  /// Messages queued and not yet acknowledged or failed.
+  int InFlight() const;
+
+ private:
+  explicit Producer(rd_kafka_s* handle);
+  void PollLoop();
+
+  rd_kafka_s* handle_;
+  std::atomic<bool> stopping_{false};
+  std::thread poller_;
+};
+
+}  // namespace leadflow::kafka

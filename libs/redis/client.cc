@@ -1,0 +1,126 @@
+#include "redis/client.h"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace leadflow::redis {
+namespace {
+
+struct ReplyDeleter {
+  void operator()(redisReply* reply) const { freeReplyObject(reply); }
+};
+
+Reply Convert(const redisReply& raw) {
+  Reply reply;
+  switch (raw.type) {
+    case REDIS_REPLY_STRING:
+      reply.type = Reply::Type::kString;
+      reply.text.assign(raw.str, raw.len);
+      break;
+    case REDIS_REPLY_STATUS:
+      reply.type = Reply::Type::kStatus;
+      reply.text.assign(raw.str, raw.len);
+      break;
+    case REDIS_REPLY_ERROR:
+      reply.type = Reply::Type::kError;
+      reply.text.assign(raw.str, raw.len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      reply.type = Reply::Type::kInteger;
+      reply.integer = raw.integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      reply.type = Reply::Type::kArray;
+      for (size_t i = 0; i < raw.elements; ++i) {
+        reply.elements.push_back(Convert(*raw.element[i]));
+      }
+      break;
+    case REDIS_REPLY_NIL:
+    default:
+      reply.type = Reply::Type::kNil;
+      break;
+  }
+  return reply;
+}
+
+timeval ToTimeval(std::chrono::milliseconds duration) {
+  return timeval{static_cast<time_t>(duration.count() / 1000),
+                 static_cast<suseconds_t>((duration.count() % 1000) * 1000)};
+}
+
+}  // namespace
+
+Client::Client(Options options) : options_(std::move(options)) {}
+
+Client::~Client() {
+  std::lock_guard lock(mutex_);
+  DropLocked();
+}
+
+void Client::DropLocked() {
+  if (context_ != nullptr) {
+    redisFree(context_);
+    context_ = nullptr;
+  }
+}
+
+absl::Status Client::ConnectLocked() {
+  if (context_ != nullptr) {
+    return absl::OkStatus();
+  }
+  timeval timeout = ToTimeval(options_.timeout);
+  context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout);
+  if (context_ == nullptr || context_->err != 0) {
+    std::string reason = context_ == nullptr ? "out of memory" : context_->errstr;
+    DropLocked();
+    return absl::UnavailableError(
+        absl::StrCat("redis ", options_.host, ":", options_.port, ": ", reason));
+  }
+  redisSetTimeout(context_, timeout);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Reply>> Client::Pipeline(const std::vector<Command>& commands) {
+  std::lock_guard lock(mutex_);
+  if (absl::Status status = ConnectLocked(); !status.ok()) {
+    return status;
+  }
+  for (const Command& command : commands) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& argument : command) {
+      argv.push_back(argument.data());
+      lengths.push_back(argument.size());
+    }
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+                               lengths.data()) != REDIS_OK) {
+      DropLocked();
+      return absl::UnavailableError("redis: could not queue a command");
+    }
+  }
+  std::vector<Reply> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      std::string reason = context_->errstr;
+      DropLocked();  // a half-read pipeline leaves the connection unusable
+      return absl::UnavailableError(absl::StrCat("redis: ", reason));
+    }
+    std::unique_ptr<redisReply, ReplyDeleter> reply(static_cast<redisReply*>(raw));
+    replies.push_back(Convert(*reply));
+  }
+  return replies;
+}
+
+absl::StatusOr<Reply> Client::Run(const Command& command) {
+  auto replies = Pipeline({command});
+  if (!replies.ok()) {
+    return replies.status();
+  }
+  return std::move(replies->front());
+}
+
+}  // namespace leadflow::redis

@@ -1,0 +1,221 @@
+#include "testing/testing.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace leadflow::testing {
+namespace {
+
+std::string RequiredEnv(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') {
+    throw std::runtime_error(absl::StrCat(
+        name, " is not set: run the tests through deploy/test.sh, which starts the services"));
+  }
+  return value;
+}
+
+std::string ReplaceDatabase(const std::string& url, const std::string& database) {
+  // postgresql://user@host:port/dbname[?params]
+  auto query = url.find('?');
+  std::string base = url.substr(0, query);
+  std::string params = query == std::string::npos ? "" : url.substr(query);
+  auto slash = base.rfind('/');
+  return base.substr(0, slash + 1) + database + params;
+}
+
+}  // namespace
+
+std::string UniqueName(const std::string& stem) {
+  static std::atomic<int> counter{0};
+  return absl::StrCat(stem, "_", getpid(), "_",
+                      std::chrono::steady_clock::now().time_since_epoch().count() % 100000000,
+                      "_", counter++);
+}
+
+TempDatabase::TempDatabase() {
+  std::string admin = RequiredEnv("LEADFLOW_TEST_PG_URL");
+  name_ = UniqueName("lf_test");
+  pqxx::connection connection(admin);
+  pqxx::nontransaction work(connection);
+  work.exec0("CREATE DATABASE " + connection.quote_name(name_));
+  url_ = ReplaceDatabase(admin, name_);
+}
+
+TempDatabase::~TempDatabase() {
+  try {
+    pqxx::connection connection(RequiredEnv("LEADFLOW_TEST_PG_URL"));
+    pqxx::nontransaction work(connection);
+    work.exec0("DROP DATABASE IF EXISTS " + connection.quote_name(name_) + " WITH (FORCE)");
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "could not drop %s: %s\n", name_.c_str(), error.what());
+  }
+}
+
+redis::Options RedisTestOptions() {
+  redis::Options options;
+  options.host = RequiredEnv("LEADFLOW_TEST_REDIS_HOST");
+  options.port = std::stoi(RequiredEnv("LEADFLOW_TEST_REDIS_PORT"));
+  options.key_prefix = UniqueName("t") + ":";
+  return options;
+}
+
+MockKafka::MockKafka(int brokers) {
+  char error[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "log_level", "3", error, sizeof(error));
+  handle_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
+  if (handle_ == nullptr) {
+    throw std::runtime_error(error);
+  }
+  auto* cluster = rd_kafka_mock_cluster_new(handle_, brokers);
+  if (cluster == nullptr) {
+    throw std::runtime_error("could not start the mock Kafka cluster");
+  }
+  cluster_ = cluster;
+  bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster);
+}
+
+MockKafka::~MockKafka() {
+  rd_kafka_mock_cluster_destroy(static_cast<rd_kafka_mock_cluster_t*>(cluster_));
+  rd_kafka_destroy(handle_);
+}
+
+void MockKafka::CreateTopic(const std::string& name, int partitions) {
+  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
+      static_cast<rd_kafka_mock_cluster_t*>(cluster_), name.c_str(), partitions, 1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error(absl::StrCat("create topic ", name, ": ", rd_kafka_err2str(err)));
+  }
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+std::string BuildDir() { return RequiredEnv("LEADFLOW_BUILD_DIR"); }
+
+Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
+                 std::string log_name) {
+  log_path_ = absl::StrCat(BuildDir(), "/test-logs/", UniqueName(log_name), ".log");
+  std::system(absl::StrCat("mkdir -p ", BuildDir(), "/test-logs").c_str());
+  pid_ = fork();
+  if (pid_ < 0) {
+    throw std::runtime_error("fork failed");
+  }
+  if (pid_ == 0) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    int null_fd = open("/dev/null", O_RDONLY);
+    dup2(null_fd, STDIN_FILENO);
+    for (const auto& [name, value] : env) {
+      setenv(name.c_str(), value.c_str(), 1);
+    }
+    std::vector<char*> args;
+    for (std::string& arg : argv) {
+      args.push_back(arg.data());
+    }
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    std::perror("execv");
+    _exit(127);
+  }
+}
+
+Process::~Process() {
+  if (Running()) {
+    Signal(SIGKILL);
+    Wait(std::chrono::seconds(10));
+  }
+}
+
+void Process::Signal(int signal) {
+  if (!reaped_) {
+    kill(pid_, signal);
+  }
+}
+
+bool Process::Running() {
+  if (reaped_) {
+    return false;
+  }
+  pid_t result = waitpid(pid_, &status_, WNOHANG);
+  if (result == pid_) {
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
+int Process::Wait(std::chrono::milliseconds timeout) {
+  if (!WaitFor([this] { return !Running(); }, timeout)) {
+    return -1;
+  }
+  return status_;
+}
+
+std::string Process::Log() const {
+  std::ifstream file(log_path_);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+std::string Shell(const std::string& command, int* exit_code) {
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    throw std::runtime_error("popen failed");
+  }
+  char buffer[4096];
+  size_t read = 0;
+  while ((read = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+    output.append(buffer, read);
+  }
+  int status = pclose(pipe);
+  if (exit_code != nullptr) {
+    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  return output;
+}
+
+}  // namespace leadflow::testing

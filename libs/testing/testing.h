@@ -1,0 +1,85 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "redis/client.h"
+
+struct rd_kafka_s;
+
+namespace leadflow::testing {
+
+/// A fresh, empty PostgreSQL database with a unique name on the test server
+/// (LEADFLOW_TEST_PG_URL, set by deploy/test.sh); dropped at destruction.
+class TempDatabase {
+ public:
+  TempDatabase();
+  ~TempDatabase();
+  const std::string& url() const { return url_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  std::string url_;
+};
+
+/// The test Redis (LEADFLOW_TEST_REDIS_HOST/PORT) with a key prefix unique to this call.
+redis::Options RedisTestOptions();
+
+/// librdkafka's mock cluster in this process: real Kafka protocol on loopback.
+class MockKafka {
+ public:
+  explicit MockKafka(int brokers = 1);
+  ~MockKafka();
+  const std::string& bootstrap() const { return bootstrap_; }
+  void CreateTopic(const std::string& name, int partitions);
+
+ private:
+  rd_kafka_s* handle_ = nullptr;
+  void* cluster_ = nullptr;
+  std::string bootstrap_;
+};
+
+/// A port nobody listens on right now.
+int FreePort();
+
+/// A name unique within this test run, for groups, prefixes and ids.
+std::string UniqueName(const std::string& stem);
+
+/// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+/// The build tree (LEADFLOW_BUILD_DIR, set by CTest), where the service binaries are.
+std::string BuildDir();
+
+/// A child process (a built service binary) with its output in a log file.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
+          std::string log_name);
+  ~Process();  // SIGKILL if still running
+  pid_t pid() const { return pid_; }
+  void Signal(int signal);
+  /// Exit status as from waitpid; -1 when it did not end in time.
+  int Wait(std::chrono::milliseconds timeout);
+  bool Running();
+  std::string Log() const;
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool reaped_ = false;
+  std::string log_path_;
+};
+
+/// Runs a shell command, returns its standard output; `exit_code` gets its exit code.
+std::string Shell(const std::string& command, int* exit_code = nullptr);
+
+}  // namespace leadflow::testing
