@@ -1,0 +1,178 @@
+#include "identity/identity.h"
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace leadflow::identity {
+namespace {
+
+using events::v1::Identity;
+using ::i18n::phonenumbers::PhoneNumber;
+using ::i18n::phonenumbers::PhoneNumberUtil;
+
+// Debian's abseil is built with its own string_view, so std::string_view is adapted here.
+absl::string_view ToAbsl(std::string_view text) {
+  return absl::string_view(text.data(), text.size());
+}
+
+std::string_view Trim(std::string_view text) {
+  absl::string_view trimmed = absl::StripAsciiWhitespace(ToAbsl(text));
+  return std::string_view(trimmed.data(), trimmed.size());
+}
+
+bool HasControlCharacter(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+bool IdentityLess(const Identity& a, const Identity& b) {
+  if (a.kind() != b.kind()) {
+    return a.kind() < b.kind();
+  }
+  return a.value() < b.value();
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80) {
+      ++i;
+      continue;
+    }
+    int length = 0;
+    uint32_t code_point = 0;
+    if ((byte & 0xe0) == 0xc0) {
+      length = 2;
+      code_point = byte & 0x1f;
+    } else if ((byte & 0xf0) == 0xe0) {
+      length = 3;
+      code_point = byte & 0x0f;
+    } else if ((byte & 0xf8) == 0xf0) {
+      length = 4;
+      code_point = byte & 0x07;
+    } else {
+      return false;
+    }
+    if (i + length > n) {
+      return false;
+    }
+    for (int k = 1; k < length; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) {
+        return false;
+      }
+      code_point = (code_point << 6) | (next & 0x3f);
+    }
+    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code_point < kMinimum[length] || code_point > 0x10ffff ||
+        (code_point >= 0xd800 && code_point <= 0xdfff)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+absl::Status ValidateRegion(std::string_view region) {
+  std::set<std::string> regions;
+  PhoneNumberUtil::GetInstance()->GetSupportedRegions(&regions);
+  if (regions.count(std::string(region)) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", ToAbsl(region), "' is not a region code (two upper-case letters, e.g. FR)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_view default_region) {
+  std::string_view text = Trim(raw);
+  if (text.empty()) {
+    return absl::InvalidArgumentError("empty");
+  }
+  if (text.size() > kMaxPhoneInputLength) {
+    return absl::InvalidArgumentError("too long for a phone number");
+  }
+  if (!IsValidUtf8(text) || HasControlCharacter(text)) {
+    return absl::InvalidArgumentError("not a valid phone number");
+  }
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  PhoneNumberUtil::ErrorType error =
+      util.Parse(std::string(text), std::string(default_region), &number);
+  if (error != PhoneNumberUtil::NO_PARSING_ERROR) {
+    return absl::InvalidArgumentError("not a phone number");
+  }
+  if (!util.IsValidNumber(number)) {
+    return absl::InvalidArgumentError("not a valid phone number");
+  }
+  std::string formatted;
+  util.Format(number, PhoneNumberUtil::E164, &formatted);
+  return formatted;
+}
+
+absl::StatusOr<std::string> NormalizeEmail(std::string_view raw) {
+  std::string_view text = Trim(raw);
+  if (text.empty()) {
+    return absl::InvalidArgumentError("empty");
+  }
+  if (text.size() > kMaxEmailLength) {
+    return absl::InvalidArgumentError("too long for an email address");
+  }
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError("not valid UTF-8");
+  }
+  if (HasControlCharacter(text) || text.find(' ') != std::string_view::npos) {
+    return absl::InvalidArgumentError("contains spaces or control characters");
+  }
+  size_t at = text.find('@');
+  if (at == std::string_view::npos || text.find('@', at + 1) != std::string_view::npos) {
+    return absl::InvalidArgumentError("not an email address");
+  }
+  std::string_view local = text.substr(0, at);
+  std::string_view domain = text.substr(at + 1);
+  if (local.empty() || local.size() > 64) {
+    return absl::InvalidArgumentError("not an email address");
+  }
+  if (domain.find('.') == std::string_view::npos) {
+    return absl::InvalidArgumentError("domain has no dot");
+  }
+  for (absl::string_view label : absl::StrSplit(ToAbsl(domain), '.')) {
+    if (label.empty()) {
+      return absl::InvalidArgumentError("domain has an empty label");
+    }
+  }
+  if (std::any_of(domain.begin(), domain.end(), [](char c) {
+        return c == ',' || c == ';' || c == '<' || c == '>' || c == '(' || c == ')' || c == '[' ||
+               c == ']' || c == '"' || c == '\\';
+      })) {
+    return absl::InvalidArgumentError("domain has characters a host name cannot have");
+  }
+  return absl::AsciiStrToLower(ToAbsl(text));
+}
+
+void Canonicalize(google::protobuf::RepeatedPtrField<Identity>* identities) {
+  std::sort(identities->begin(), identities->end(), IdentityLess);
+  auto last =
+      std::unique(identities->begin(), identities->end(), [](const Identity& a, const Identity& b) {
+        return a.kind() == b.kind() && a.value() == b.value();
+      });
+  identities->DeleteSubrange(static_cast<int>(last - identities->begin()),
+                             static_cast<int>(identities->end() - last));
+}
+
+std::string PrimaryKey(const google::protobuf::RepeatedPtrField<Identity>& identities) {
+  auto first = std::min_element(identities.begin(), identities.end(), IdentityLess);
+  return first == identities.end() ? std::string() : first->value();
+}
+
+}  // namespace leadflow::identity

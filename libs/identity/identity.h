@@ -1,0 +1,43 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "leadflow/events/v1/inbound_event.pb.h"
+
+namespace leadflow::identity {
+
+/// Longest input looked at; anything longer is rejected before parsing.
+inline constexpr size_t kMaxPhoneInputLength = 64;
+inline constexpr size_t kMaxEmailLength = 254;
+
+/// OK when `region` is a two-letter region libphonenumber knows (e.g. "FR", "US");
+/// InvalidArgument otherwise. Services check their configured default region at start-up.
+absl::Status ValidateRegion(std::string_view region);
+
+/// A phone number in E.164 ("+33612345678"). Numbers written without a country code are read as
+/// numbers of `default_region`. InvalidArgument, with the reason, when the text is not a phone
+/// number, is not a valid number (wrong length, unassigned prefix), or is not UTF-8.
+/// Thread-safe.
+absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_view default_region);
+
+/// An email address trimmed and lower-cased. Deliberately basic: exactly one '@', a non-empty
+/// local part of at most 64 bytes, a domain with a dot and no empty label, no spaces or control
+/// characters, valid UTF-8, at most 254 bytes. InvalidArgument with the reason otherwise.
+absl::StatusOr<std::string> NormalizeEmail(std::string_view raw);
+
+/// Sorts identities into canonical order (kind, then value: phones before emails before
+/// messenger ids) and drops exact duplicates.
+void Canonicalize(google::protobuf::RepeatedPtrField<events::v1::Identity>* identities);
+
+/// The Kafka key of an event: the value of the first identity in canonical order (whatever
+/// order `identities` are in); empty when there is none.
+std::string PrimaryKey(const google::protobuf::RepeatedPtrField<events::v1::Identity>& identities);
+
+/// True when `text` is well-formed UTF-8 (no overlong forms, no surrogates).
+bool IsValidUtf8(std::string_view text);
+
+}  // namespace leadflow::identity

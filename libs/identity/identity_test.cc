@@ -1,0 +1,157 @@
+#include "identity/identity.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace leadflow::identity {
+namespace {
+
+using events::v1::Identity;
+
+// Protects: the usual ways people type a French number all become one E.164 key.
+TEST(NormalizePhoneTest, NationalAndInternationalFormsAgree) {
+  for (const char* raw : {"06 12 34 56 78", "0612345678", "+33 6 12 34 56 78", "+33612345678",
+                          "(0)6-12-34-56-78", "  06.12.34.56.78\t", "0033612345678"}) {
+    auto phone = NormalizePhone(raw, "FR");
+    ASSERT_TRUE(phone.ok()) << raw << ": " << phone.status();
+    EXPECT_EQ(*phone, "+33612345678") << raw;
+  }
+}
+
+// Protects: the default region decides how a national number is read.
+TEST(NormalizePhoneTest, DefaultRegionApplies) {
+  auto us = NormalizePhone("(650) 253-0000", "US");
+  ASSERT_TRUE(us.ok()) << us.status();
+  EXPECT_EQ(*us, "+16502530000");
+  auto explicit_country = NormalizePhone("+44 20 7946 0958", "FR");
+  ASSERT_TRUE(explicit_country.ok()) << explicit_country.status();
+  EXPECT_EQ(*explicit_country, "+442079460958");
+}
+
+// Protects: hostile or meaningless input is rejected with InvalidArgument, never crashes.
+TEST(NormalizePhoneTest, RejectsHostileInput) {
+  const std::string cases[] = {
+      "",
+      "   ",
+      "+",
+      "++",
+      "abc",
+      "hello world",
+      "06 12",                    // too short
+      "+33 6 12 34 56 78 9 0 1",  // too long for France
+      std::string(10000, '6'),
+      std::string("06\0"
+                  "12345678",
+                  11),
+      "06 12 34 56 78\n",  // trailing newline is whitespace: accepted below, so use inner one
+      "06\n12 34 56 78",
+      "\xff\xfe",
+      "\xc3\x28",                                    // invalid UTF-8
+      "٠٦١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠",  // long Arabic-Indic digits
+      "+999 1234567",                                // unassigned country code
+  };
+  for (const std::string& raw : cases) {
+    auto phone = NormalizePhone(raw, "FR");
+    if (raw == "06 12 34 56 78\n") {
+      EXPECT_TRUE(phone.ok()) << phone.status();
+      continue;
+    }
+    EXPECT_FALSE(phone.ok()) << "accepted: " << raw;
+    if (!phone.ok()) {
+      EXPECT_EQ(phone.status().code(), absl::StatusCode::kInvalidArgument);
+    }
+  }
+}
+
+// Protects: region codes from configuration are checked at start-up.
+TEST(ValidateRegionTest, KnownAndUnknown) {
+  EXPECT_TRUE(ValidateRegion("FR").ok());
+  EXPECT_TRUE(ValidateRegion("US").ok());
+  EXPECT_FALSE(ValidateRegion("fr").ok());
+  EXPECT_FALSE(ValidateRegion("XX").ok());
+  EXPECT_FALSE(ValidateRegion("").ok());
+}
+
+// Protects: emails match on equality after trimming and lower-casing.
+TEST(NormalizeEmailTest, TrimsAndLowerCases) {
+  auto email = NormalizeEmail("  Jean.Dupont+Shop@Example.FR \t");
+  ASSERT_TRUE(email.ok()) << email.status();
+  EXPECT_EQ(*email, "jean.dupont+shop@example.fr");
+  auto unicode = NormalizeEmail("JOSÉ@exämple.com");
+  ASSERT_TRUE(unicode.ok()) << unicode.status();
+  EXPECT_EQ(*unicode, "josÉ@exämple.com");  // only ASCII letters are folded
+}
+
+// Protects: malformed and hostile addresses are rejected with InvalidArgument.
+TEST(NormalizeEmailTest, RejectsMalformed) {
+  const std::string cases[] = {
+      "",
+      "   ",
+      "plainaddress",
+      "@example.com",
+      "a@",
+      "a@b",
+      "a@@b.com",
+      "a@b@c.com",
+      "a b@c.com",
+      "a@b .com",
+      "a@.com",
+      "a@b..com",
+      "a@b.com.",
+      "a@b,com.fr",
+      std::string("a\0b@c.com", 9),
+      "a\r\nBcc: x@y.com@c.com",
+      "\xc3\x28@c.com",
+      std::string(65, 'a') + "@example.com",
+      "a@" + std::string(250, 'b') + ".com",
+      std::string(100000, 'x'),
+  };
+  for (const std::string& raw : cases) {
+    auto email = NormalizeEmail(raw);
+    EXPECT_FALSE(email.ok()) << "accepted: " << raw;
+    if (!email.ok()) {
+      EXPECT_EQ(email.status().code(), absl::StatusCode::kInvalidArgument);
+    }
+  }
+}
+
+Identity Make(Identity::Kind kind, const std::string& value) {
+  Identity identity;
+  identity.set_kind(kind);
+  identity.set_value(value);
+  return identity;
+}
+
+// Protects: the Kafka key is the same whatever order identities were collected in, and a phone
+// wins over an email (so one person's events share a partition).
+TEST(CanonicalOrderTest, PhoneBeforeEmailAndDeduplicated) {
+  google::protobuf::RepeatedPtrField<Identity> identities;
+  *identities.Add() = Make(Identity::EMAIL, "b@x.fr");
+  *identities.Add() = Make(Identity::PHONE, "+33700000000");
+  *identities.Add() = Make(Identity::EMAIL, "a@x.fr");
+  *identities.Add() = Make(Identity::PHONE, "+33612345678");
+  *identities.Add() = Make(Identity::EMAIL, "a@x.fr");
+  EXPECT_EQ(PrimaryKey(identities), "+33612345678");
+  Canonicalize(&identities);
+  ASSERT_EQ(identities.size(), 4);
+  EXPECT_EQ(identities[0].value(), "+33612345678");
+  EXPECT_EQ(identities[1].value(), "+33700000000");
+  EXPECT_EQ(identities[2].value(), "a@x.fr");
+  EXPECT_EQ(identities[3].value(), "b@x.fr");
+  EXPECT_EQ(PrimaryKey({}), "");
+}
+
+// Protects: the UTF-8 check used on untrusted input.
+TEST(Utf8Test, AcceptsWellFormedRejectsMalformed) {
+  EXPECT_TRUE(IsValidUtf8("plain"));
+  EXPECT_TRUE(IsValidUtf8("Ça va? 日本 🎉"));
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // beyond U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\x80"));
+}
+
+}  // namespace
+}  // namespace leadflow::identity
