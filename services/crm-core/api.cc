@@ -1,0 +1,577 @@
+#include "crm-core/api.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace leadflow::crm {
+namespace {
+
+using google::protobuf::Timestamp;
+using google::protobuf::util::TimeUtil;
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 1000;
+constexpr size_t kMaxTextField = 10000;
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) {
+    return grpc::Status::OK;
+  }
+  std::string message(status.message());
+  // Database error texts stay in the logs; callers get the code and a short reason.
+  if (status.code() == absl::StatusCode::kInternal) {
+    message = "internal error";
+  } else if (status.code() == absl::StatusCode::kUnavailable) {
+    message = "database unavailable, retry later";
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message);
+}
+
+std::optional<std::string_view> AuthorizationOf(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto found = metadata.find("authorization");
+  if (found == metadata.end()) {
+    return std::nullopt;
+  }
+  return std::string_view(found->second.data(), found->second.size());
+}
+
+// Authorises, then runs `body` on a pooled connection, and finishes the call.
+grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
+                              const std::map<std::string, Role>& keys, Right right,
+                              pg::Pool& pool,
+                              const std::function<absl::Status(pqxx::connection&)>& body) {
+  auto* reactor = context->DefaultReactor();
+  absl::Status status = Authorize(keys, AuthorizationOf(context), right);
+  if (status.ok()) {
+    status = pool.With(body);
+  }
+  reactor->Finish(ToGrpc(status));
+  return reactor;
+}
+
+Timestamp FromMicros(int64_t micros) { return TimeUtil::MicrosecondsToTimestamp(micros); }
+
+int64_t ToMicros(const Timestamp& timestamp) {
+  return TimeUtil::TimestampToMicroseconds(timestamp);
+}
+
+absl::Status CheckText(const std::string& field, const std::string& value) {
+  if (value.size() > kMaxTextField) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is longer than ", kMaxTextField));
+  }
+  if (value.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " contains a NUL byte"));
+  }
+  return absl::OkStatus();
+}
+
+int PageSize(int requested) {
+  if (requested <= 0) {
+    return kDefaultPageSize;
+  }
+  return std::min(requested, kMaxPageSize);
+}
+
+// ---- leads ----
+
+std::string StatusName(v1::LeadStatus status) {
+  switch (status) {
+    case v1::LEAD_STATUS_NEW:
+      return "NEW";
+    case v1::LEAD_STATUS_IN_PROCESS:
+      return "IN_PROCESS";
+    case v1::LEAD_STATUS_PROCESSED:
+      return "PROCESSED";
+    case v1::LEAD_STATUS_JUNK:
+      return "JUNK";
+    case v1::LEAD_STATUS_CONVERTED:
+      return "CONVERTED";
+    default:
+      return "";
+  }
+}
+
+std::string SourceName(v1::LeadSource source) {
+  switch (source) {
+    case v1::LEAD_SOURCE_WEB_FORM:
+      return "WEB_FORM";
+    case v1::LEAD_SOURCE_EMAIL:
+      return "EMAIL";
+    case v1::LEAD_SOURCE_CALL:
+      return "CALL";
+    case v1::LEAD_SOURCE_MESSENGER:
+      return "MESSENGER";
+    case v1::LEAD_SOURCE_WALK_IN:
+      return "WALK_IN";
+    default:
+      return "";
+  }
+}
+
+void FillStringMap(const std::string& json_text, google::protobuf::Map<std::string, std::string>* out) {
+  auto json = nlohmann::json::parse(json_text, nullptr, false);
+  if (!json.is_object()) {
+    return;
+  }
+  for (const auto& [key, value] : json.items()) {
+    (*out)[key] = value.is_string() ? value.get<std::string>() : value.dump();
+  }
+}
+
+void FillStringList(const std::string& json_text,
+                    google::protobuf::RepeatedPtrField<std::string>* out) {
+  auto json = nlohmann::json::parse(json_text, nullptr, false);
+  if (!json.is_array()) {
+    return;
+  }
+  for (const auto& value : json) {
+    if (value.is_string()) {
+      out->Add(value.get<std::string>());
+    }
+  }
+}
+
+absl::Status LoadLead(pqxx::transaction_base& work, int64_t id, v1::Lead* lead) {
+  pqxx::result rows = work.exec_prepared("get_lead", id);
+  if (rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("lead ", id, " does not exist"));
+  }
+  const pqxx::row& row = rows[0];
+  lead->set_id(row[0].as<int64_t>());
+  lead->set_title(row[1].as<std::string>());
+  v1::LeadStatus status;
+  v1::LeadStatus_Parse("LEAD_STATUS_" + row[2].as<std::string>(), &status);
+  lead->set_status(status);
+  v1::LeadSource source;
+  v1::LeadSource_Parse("LEAD_SOURCE_" + row[3].as<std::string>(), &source);
+  lead->set_source(source);
+  lead->set_first_name(row[4].as<std::string>());
+  lead->set_last_name(row[5].as<std::string>());
+  lead->set_company_name(row[6].as<std::string>());
+  lead->set_city(row[7].as<std::string>());
+  lead->set_comments(row[8].as<std::string>());
+  lead->set_responsible_user_id(row[9].as<int64_t>());
+  lead->set_repeat_count(row[10].as<int>());
+  lead->set_returning(row[11].as<bool>());
+  lead->set_previous_lead_id(row[12].as<int64_t>());
+  lead->set_source_reference(row[13].as<std::string>());
+  FillStringMap(row[14].as<std::string>(), lead->mutable_utm());
+  FillStringMap(row[15].as<std::string>(), lead->mutable_custom_fields());
+  lead->set_page_url(row[16].as<std::string>());
+  lead->set_referrer(row[17].as<std::string>());
+  *lead->mutable_create_time() = FromMicros(row[18].as<int64_t>());
+  *lead->mutable_update_time() = FromMicros(row[19].as<int64_t>());
+  lead->set_etag(row[20].as<std::string>());
+  FillStringList(row[21].as<std::string>(), lead->mutable_phones());
+  FillStringList(row[22].as<std::string>(), lead->mutable_emails());
+  return absl::OkStatus();
+}
+
+absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
+  if (user_id != 0 && work.exec_prepared("user_exists", user_id).empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("user ", user_id, " does not exist or is not active"));
+  }
+  return absl::OkStatus();
+}
+
+// ---- activities ----
+
+std::string ActivityTypeName(v1::ActivityType type) {
+  absl::string_view name = v1::ActivityType_Name(type);
+  absl::ConsumePrefix(&name, "ACTIVITY_TYPE_");
+  return type == v1::ACTIVITY_TYPE_UNSPECIFIED ? "" : std::string(name);
+}
+
+absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity* activity) {
+  pqxx::result rows = work.exec_prepared("select_activity", id);
+  if (rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("activity ", id, " does not exist"));
+  }
+  const pqxx::row& row = rows[0];
+  activity->set_id(row[0].as<int64_t>());
+  v1::ActivityType type;
+  v1::ActivityType_Parse("ACTIVITY_TYPE_" + row[1].as<std::string>(), &type);
+  activity->set_type(type);
+  activity->set_owner_type(v1::OWNER_TYPE_LEAD);
+  activity->set_owner_id(row[3].as<int64_t>());
+  activity->set_subject(row[4].as<std::string>());
+  activity->set_description(row[5].as<std::string>());
+  activity->set_responsible_user_id(row[6].as<int64_t>());
+  activity->set_completed(row[7].as<bool>());
+  if (int64_t deadline = row[8].as<int64_t>(); deadline != 0) {
+    *activity->mutable_deadline() = FromMicros(deadline);
+  }
+  *activity->mutable_create_time() = FromMicros(row[9].as<int64_t>());
+  if (int64_t completed = row[10].as<int64_t>(); completed != 0) {
+    *activity->mutable_complete_time() = FromMicros(completed);
+  }
+  activity->set_origin_event_id(row[11].as<std::string>());
+  return absl::OkStatus();
+}
+
+// ---- users ----
+
+void FillUser(const pqxx::row& row, v1::User* user) {
+  user->set_id(row[0].as<int64_t>());
+  user->set_name(row[1].as<std::string>());
+  user->set_email(row[2].as<std::string>());
+  user->set_active(row[3].as<bool>());
+  *user->mutable_create_time() = FromMicros(row[4].as<int64_t>());
+}
+
+}  // namespace
+
+std::string EncodePageToken(int64_t after_id) {
+  return absl::WebSafeBase64Escape(absl::StrCat("after:", after_id));
+}
+
+absl::StatusOr<int64_t> DecodePageToken(const std::string& token) {
+  if (token.empty()) {
+    return 0;
+  }
+  std::string decoded;
+  int64_t id = 0;
+  absl::string_view rest;
+  if (!absl::WebSafeBase64Unescape(token, &decoded) ||
+      !(rest = decoded, absl::ConsumePrefix(&rest, "after:")) || !absl::SimpleAtoi(rest, &id) ||
+      id <= 0) {
+    return absl::InvalidArgumentError("page_token is not one this server issued");
+  }
+  return id;
+}
+
+grpc::ServerUnaryReactor* LeadApi::GetLead(grpc::CallbackServerContext* context,
+                                           const v1::GetLeadRequest* request,
+                                           v1::Lead* response) {
+  return Run(context, keys_, Right::kRead, pool_, [&](pqxx::connection& connection) {
+    pqxx::read_transaction work(connection);
+    return LoadLead(work, request->id(), response);
+  });
+}
+
+grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* context,
+                                             const v1::ListLeadsRequest* request,
+                                             v1::ListLeadsResponse* response) {
+  return Run(context, keys_, Right::kRead, pool_, [&](pqxx::connection& connection) {
+    auto after = DecodePageToken(request->page_token());
+    if (!after.ok()) {
+      return after.status();
+    }
+    if (request->page_size() < 0) {
+      return absl::InvalidArgumentError("page_size must not be negative");
+    }
+    int page_size = PageSize(request->page_size());
+    pqxx::read_transaction work(connection);
+    pqxx::result ids = work.exec_prepared(
+        "list_lead_ids", StatusName(request->status()), SourceName(request->source()),
+        request->responsible_user_id(),
+        request->has_created_after() ? ToMicros(request->created_after()) : int64_t{0},
+        request->has_created_before() ? ToMicros(request->created_before()) : int64_t{0}, *after,
+        page_size + 1);
+    for (size_t i = 0; i < ids.size() && static_cast<int>(i) < page_size; ++i) {
+      if (absl::Status status = LoadLead(work, ids[i][0].as<int64_t>(), response->add_leads());
+          !status.ok()) {
+        return status;
+      }
+    }
+    if (static_cast<int>(ids.size()) > page_size) {
+      response->set_next_page_token(EncodePageToken(ids[page_size - 1][0].as<int64_t>()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* context,
+                                              const v1::CreateLeadRequest* request,
+                                              v1::Lead* response) {
+  return Run(context, keys_, Right::kWriteCrm, pool_, [&](pqxx::connection& connection) {
+    const v1::Lead& lead = request->lead();
+    for (const auto& [field, value] :
+         {std::pair{"title", lead.title()}, {"first_name", lead.first_name()},
+          {"last_name", lead.last_name()}, {"company_name", lead.company_name()},
+          {"city", lead.city()}, {"comments", lead.comments()}}) {
+      if (absl::Status status = CheckText(field, value); !status.ok()) {
+        return status;
+      }
+    }
+    std::string name = absl::StrCat(lead.first_name(), lead.first_name().empty() ? "" : " ",
+                                    lead.last_name());
+    std::string title = !lead.title().empty() ? lead.title()
+                        : !name.empty()       ? absl::StrCat("Visit – ", name)
+                                              : "";
+    if (title.empty()) {
+      return absl::InvalidArgumentError("a walk-in lead needs a title or a name");
+    }
+    std::string status = lead.status() == v1::LEAD_STATUS_UNSPECIFIED ? "NEW"
+                                                                       : StatusName(lead.status());
+    if (status.empty()) {
+      return absl::InvalidArgumentError("unknown lead status");
+    }
+    pqxx::work work(connection);
+    int64_t responsible = lead.responsible_user_id();
+    if (absl::Status check = CheckUserActive(work, responsible); !check.ok()) {
+      return check;
+    }
+    if (responsible == 0) {
+      pqxx::result picked = work.exec_prepared("round_robin_user");
+      responsible = picked.empty() ? 0 : picked[0][0].as<int64_t>();
+    }
+    int64_t id = work.exec_prepared1("insert_lead", title, status, "WALK_IN", lead.first_name(),
+                                     lead.last_name(), lead.company_name(), lead.city(),
+                                     lead.comments(), responsible)[0]
+                     .as<int64_t>();
+    for (const std::string& phone : lead.phones()) {
+      work.exec_prepared("insert_lead_identity", "PHONE", phone, id);
+    }
+    for (const std::string& email : lead.emails()) {
+      work.exec_prepared("insert_lead_identity", "EMAIL", email, id);
+    }
+    absl::Status loaded = LoadLead(work, id, response);
+    work.commit();
+    return loaded;
+  });
+}
+
+grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* context,
+                                              const v1::UpdateLeadRequest* request,
+                                              v1::Lead* response) {
+  return Run(context, keys_, Right::kWriteCrm, pool_, [&](pqxx::connection& connection) {
+    const v1::Lead& lead = request->lead();
+    std::set<std::string> paths;
+    for (const std::string& path : request->update_mask().paths()) {
+      static const std::set<std::string> kUpdatable = {
+          "title", "status", "first_name", "last_name", "company_name",
+          "city",  "comments", "responsible_user_id"};
+      if (kUpdatable.count(path) == 0) {
+        return absl::InvalidArgumentError(absl::StrCat("field '", path, "' cannot be updated"));
+      }
+      paths.insert(path);
+    }
+    if (paths.empty()) {
+      return absl::InvalidArgumentError("update_mask names no field");
+    }
+    auto has = [&](const char* path) { return paths.count(path) != 0; };
+    std::string status = StatusName(lead.status());
+    if (has("status") && status.empty()) {
+      return absl::InvalidArgumentError("status must be a known lead status");
+    }
+    if (has("title") && lead.title().empty()) {
+      return absl::InvalidArgumentError("title cannot be empty");
+    }
+    for (const auto& [field, value] :
+         {std::pair{"title", lead.title()}, {"first_name", lead.first_name()},
+          {"last_name", lead.last_name()}, {"company_name", lead.company_name()},
+          {"city", lead.city()}, {"comments", lead.comments()}}) {
+      if (absl::Status check = CheckText(field, value); !check.ok()) {
+        return check;
+      }
+    }
+    int64_t expected_version = 0;
+    if (!lead.etag().empty() && (!absl::SimpleAtoi(lead.etag(), &expected_version) ||
+                                 expected_version <= 0)) {
+      return absl::InvalidArgumentError("etag is not one this server issued");
+    }
+    pqxx::work work(connection);
+    if (has("responsible_user_id")) {
+      if (absl::Status check = CheckUserActive(work, lead.responsible_user_id()); !check.ok()) {
+        return check;
+      }
+    }
+    pqxx::result updated = work.exec_prepared(
+        "update_lead", lead.id(), expected_version, has("title"), lead.title(), has("status"),
+        status.empty() ? "NEW" : status, has("first_name"), lead.first_name(), has("last_name"),
+        lead.last_name(), has("company_name"), lead.company_name(), has("city"), lead.city(),
+        has("comments"), lead.comments(), has("responsible_user_id"), lead.responsible_user_id());
+    if (updated.empty()) {
+      if (work.exec_prepared("lead_exists", lead.id()).empty()) {
+        return absl::NotFoundError(absl::StrCat("lead ", lead.id(), " does not exist"));
+      }
+      return absl::AbortedError("the lead changed since this etag was read; read it again");
+    }
+    absl::Status loaded = LoadLead(work, lead.id(), response);
+    work.commit();
+    return loaded;
+  });
+}
+
+grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContext* context,
+                                                      const v1::ListActivitiesRequest* request,
+                                                      v1::ListActivitiesResponse* response) {
+  return Run(context, keys_, Right::kRead, pool_, [&](pqxx::connection& connection) {
+    auto after = DecodePageToken(request->page_token());
+    if (!after.ok()) {
+      return after.status();
+    }
+    if (request->owner_type() != v1::OWNER_TYPE_UNSPECIFIED && request->owner_id() <= 0) {
+      return absl::InvalidArgumentError("owner_id is needed with owner_type");
+    }
+    int page_size = PageSize(request->page_size());
+    pqxx::read_transaction work(connection);
+    pqxx::result ids = work.exec_prepared(
+        "list_activity_ids",
+        request->owner_type() == v1::OWNER_TYPE_LEAD ? "LEAD" : "", request->owner_id(),
+        request->responsible_user_id(), static_cast<int>(request->completion()), *after,
+        page_size + 1);
+    for (size_t i = 0; i < ids.size() && static_cast<int>(i) < page_size; ++i) {
+      if (absl::Status status =
+              LoadActivity(work, ids[i][0].as<int64_t>(), response->add_activities());
+          !status.ok()) {
+        return status;
+      }
+    }
+    if (static_cast<int>(ids.size()) > page_size) {
+      response->set_next_page_token(EncodePageToken(ids[page_size - 1][0].as<int64_t>()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContext* context,
+                                                      const v1::CreateActivityRequest* request,
+                                                      v1::Activity* response) {
+  return Run(context, keys_, Right::kWriteCrm, pool_, [&](pqxx::connection& connection) {
+    const v1::Activity& activity = request->activity();
+    std::string type = ActivityTypeName(activity.type());
+    if (type.empty()) {
+      return absl::InvalidArgumentError("type is required (task, email, meeting, call, …)");
+    }
+    if (activity.owner_type() != v1::OWNER_TYPE_LEAD || activity.owner_id() <= 0) {
+      return absl::InvalidArgumentError("an activity needs an owner: owner_type LEAD, owner_id");
+    }
+    if (activity.subject().empty()) {
+      return absl::InvalidArgumentError("subject is required");
+    }
+    for (const auto& [field, value] : {std::pair{"subject", activity.subject()},
+                                       {"description", activity.description()}}) {
+      if (absl::Status check = CheckText(field, value); !check.ok()) {
+        return check;
+      }
+    }
+    pqxx::work work(connection);
+    pqxx::result owner = work.exec_prepared("lead_responsible", activity.owner_id());
+    if (owner.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("lead ", activity.owner_id(), " does not exist"));
+    }
+    int64_t responsible = activity.responsible_user_id();
+    if (absl::Status check = CheckUserActive(work, responsible); !check.ok()) {
+      return check;
+    }
+    if (responsible == 0) {
+      responsible = owner[0][0].as<int64_t>();
+    }
+    int64_t deadline = activity.has_deadline() ? ToMicros(activity.deadline()) : 0;
+    int64_t id = work.exec_prepared1("insert_activity", type, "LEAD", activity.owner_id(),
+                                     activity.subject(), activity.description(), responsible,
+                                     deadline)[0]
+                     .as<int64_t>();
+    absl::Status loaded = LoadActivity(work, id, response);
+    work.commit();
+    return loaded;
+  });
+}
+
+grpc::ServerUnaryReactor* ActivityApi::CompleteActivity(grpc::CallbackServerContext* context,
+                                                        const v1::CompleteActivityRequest* request,
+                                                        v1::Activity* response) {
+  return Run(context, keys_, Right::kWriteCrm, pool_, [&](pqxx::connection& connection) {
+    pqxx::work work(connection);
+    if (work.exec_prepared("complete_activity", request->id()).empty()) {
+      return absl::NotFoundError(absl::StrCat("activity ", request->id(), " does not exist"));
+    }
+    absl::Status loaded = LoadActivity(work, request->id(), response);
+    work.commit();
+    return loaded;
+  });
+}
+
+grpc::ServerUnaryReactor* UserApi::CreateUser(grpc::CallbackServerContext* context,
+                                              const v1::CreateUserRequest* request,
+                                              v1::User* response) {
+  return Run(context, keys_, Right::kManageUsers, pool_, [&](pqxx::connection& connection) {
+    const v1::User& user = request->user();
+    if (user.name().empty()) {
+      return absl::InvalidArgumentError("name is required");
+    }
+    for (const auto& [field, value] : {std::pair{"name", user.name()}, {"email", user.email()}}) {
+      if (absl::Status check = CheckText(field, value); !check.ok()) {
+        return check;
+      }
+    }
+    pqxx::work work(connection);
+    // New users are active unless the request says otherwise with an explicit false… proto3
+    // cannot tell "false" from "unset", so a user is created active and deactivated by update.
+    int64_t id =
+        work.exec_prepared1("insert_user", user.name(), user.email(), true)[0].as<int64_t>();
+    FillUser(work.exec_prepared1("select_user", id), response);
+    work.commit();
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UserApi::GetUser(grpc::CallbackServerContext* context,
+                                           const v1::GetUserRequest* request, v1::User* response) {
+  return Run(context, keys_, Right::kRead, pool_, [&](pqxx::connection& connection) {
+    pqxx::read_transaction work(connection);
+    pqxx::result rows = work.exec_prepared("select_user", request->id());
+    if (rows.empty()) {
+      return absl::NotFoundError(absl::StrCat("user ", request->id(), " does not exist"));
+    }
+    FillUser(rows[0], response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UserApi::ListUsers(grpc::CallbackServerContext* context,
+                                             const v1::ListUsersRequest* request,
+                                             v1::ListUsersResponse* response) {
+  return Run(context, keys_, Right::kRead, pool_, [&](pqxx::connection& connection) {
+    pqxx::read_transaction work(connection);
+    for (const auto& row : work.exec_prepared("list_users")) {
+      FillUser(row, response->add_users());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* context,
+                                              const v1::UpdateUserRequest* request,
+                                              v1::User* response) {
+  return Run(context, keys_, Right::kManageUsers, pool_, [&](pqxx::connection& connection) {
+    std::set<std::string> paths(request->update_mask().paths().begin(),
+                                request->update_mask().paths().end());
+    for (const std::string& path : paths) {
+      if (path != "name" && path != "email" && path != "active") {
+        return absl::InvalidArgumentError(absl::StrCat("field '", path, "' cannot be updated"));
+      }
+    }
+    if (paths.empty()) {
+      return absl::InvalidArgumentError("update_mask names no field");
+    }
+    const v1::User& user = request->user();
+    if (paths.count("name") != 0 && user.name().empty()) {
+      return absl::InvalidArgumentError("name cannot be empty");
+    }
+    pqxx::work work(connection);
+    if (work.exec_prepared("update_user", user.id(), paths.count("name") != 0, user.name(),
+                           paths.count("email") != 0, user.email(), paths.count("active") != 0,
+                           user.active())
+            .empty()) {
+      return absl::NotFoundError(absl::StrCat("user ", user.id(), " does not exist"));
+    }
+    FillUser(work.exec_prepared1("select_user", user.id()), response);
+    work.commit();
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace leadflow::crm

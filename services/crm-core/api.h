@@ -1,0 +1,78 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "crm-core/auth.h"
+#include "leadflow/crm/v1/crm.grpc.pb.h"
+#include "pg/pool.h"
+
+namespace leadflow::crm {
+
+/// The gRPC services of crm-core (callback API). Each call is authorised, validated, then runs
+/// named statements on a pooled connection; statuses map onto canonical gRPC codes.
+class LeadApi final : public v1::LeadService::CallbackService {
+ public:
+  LeadApi(pg::Pool& pool, const std::map<std::string, Role>& keys) : pool_(pool), keys_(keys) {}
+  grpc::ServerUnaryReactor* GetLead(grpc::CallbackServerContext* context,
+                                    const v1::GetLeadRequest* request, v1::Lead* response) override;
+  grpc::ServerUnaryReactor* ListLeads(grpc::CallbackServerContext* context,
+                                      const v1::ListLeadsRequest* request,
+                                      v1::ListLeadsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateLead(grpc::CallbackServerContext* context,
+                                       const v1::CreateLeadRequest* request,
+                                       v1::Lead* response) override;
+  grpc::ServerUnaryReactor* UpdateLead(grpc::CallbackServerContext* context,
+                                       const v1::UpdateLeadRequest* request,
+                                       v1::Lead* response) override;
+
+ private:
+  pg::Pool& pool_;
+  const std::map<std::string, Role>& keys_;
+};
+
+class ActivityApi final : public v1::ActivityService::CallbackService {
+ public:
+  ActivityApi(pg::Pool& pool, const std::map<std::string, Role>& keys)
+      : pool_(pool), keys_(keys) {}
+  grpc::ServerUnaryReactor* ListActivities(grpc::CallbackServerContext* context,
+                                           const v1::ListActivitiesRequest* request,
+                                           v1::ListActivitiesResponse* response) override;
+  grpc::ServerUnaryReactor* CreateActivity(grpc::CallbackServerContext* context,
+                                           const v1::CreateActivityRequest* request,
+                                           v1::Activity* response) override;
+  grpc::ServerUnaryReactor* CompleteActivity(grpc::CallbackServerContext* context,
+                                             const v1::CompleteActivityRequest* request,
+                                             v1::Activity* response) override;
+
+ private:
+  pg::Pool& pool_;
+  const std::map<std::string, Role>& keys_;
+};
+
+class UserApi final : public v1::UserService::CallbackService {
+ public:
+  UserApi(pg::Pool& pool, const std::map<std::string, Role>& keys) : pool_(pool), keys_(keys) {}
+  grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
+                                       const v1::CreateUserRequest* request,
+                                       v1::User* response) override;
+  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
+                                    const v1::GetUserRequest* request, v1::User* response) override;
+  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
+                                      const v1::ListUsersRequest* request,
+                                      v1::ListUsersResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateUser(grpc::CallbackServerContext* context,
+                                       const v1::UpdateUserRequest* request,
+                                       v1::User* response) override;
+
+ private:
+  pg::Pool& pool_;
+  const std::map<std::string, Role>& keys_;
+};
+
+/// Page tokens are opaque to clients: "the id below which the next page starts", encoded.
+std::string EncodePageToken(int64_t after_id);
+absl::StatusOr<int64_t> DecodePageToken(const std::string& token);
+
+}  // namespace leadflow::crm

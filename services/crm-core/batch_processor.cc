@@ -1,0 +1,343 @@
+#include "crm-core/batch_processor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "crm-core/statements.h"
+
+namespace leadflow::crm {
+namespace {
+
+using events::v1::InboundEvent;
+
+std::string Clean(const std::string& text) { return pg::StripNul(text); }
+
+// JSON text of a string map, with invalid UTF-8 replaced so PostgreSQL accepts it.
+std::string JsonObject(const std::map<std::string, std::string>& values) {
+  nlohmann::json object = nlohmann::json::object();
+  for (const auto& [key, value] : values) {
+    object[Clean(key)] = Clean(value);
+  }
+  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::map<std::string, std::string> UtmMap(const events::v1::Utm& utm) {
+  std::map<std::string, std::string> out;
+  auto put = [&](const char* key, const std::string& value) {
+    if (!value.empty()) {
+      out[key] = value;
+    }
+  };
+  put("source", utm.source());
+  put("medium", utm.medium());
+  put("campaign", utm.campaign());
+  put("content", utm.content());
+  put("term", utm.term());
+  return out;
+}
+
+}  // namespace
+
+BatchProcessor::BatchProcessor(BatchProcessorOptions options, std::string database_url,
+                               redis::Client* redis, kafka::Producer& dead_letters,
+                               InboundCounters& counters)
+    : options_(std::move(options)),
+      database_url_(std::move(database_url)),
+      redis_(redis),
+      dead_letters_(dead_letters),
+      counters_(counters) {}
+
+BatchProcessor::~BatchProcessor() = default;
+
+absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std::string& error) {
+  kafka::DeliveryResult result = dead_letters_.ProduceSync(
+      kafka::kInboundDlqTopic, message.key, message.value,
+      {{"error", error},
+       {"source-topic", message.topic},
+       {"source-partition", std::to_string(message.partition)},
+       {"source-offset", std::to_string(message.offset)}});
+  if (!result.status.ok()) {
+    return result.status;  // not acknowledged: the batch is retried, nothing is dropped
+  }
+  ++counters_.dead_lettered;
+  spdlog::warn("dead-lettered {}[{}]@{}: {}", message.topic, message.partition, message.offset,
+               error);
+  return absl::OkStatus();
+}
+
+void BatchProcessor::MarkProcessed(const std::vector<std::string>& event_ids) {
+  if (redis_ == nullptr || event_ids.empty()) {
+    return;
+  }
+  std::vector<redis::Command> commands;
+  commands.reserve(event_ids.size());
+  const std::string ttl = std::to_string(options_.processed_mark_ttl_seconds);
+  for (const std::string& id : event_ids) {
+    commands.push_back({"SET", absl::StrCat(options_.redis_prefix, "processed:", id), "1", "EX", ttl});
+  }
+  if (auto replies = redis_->Pipeline(commands); !replies.ok()) {
+    ++counters_.redis_failures;
+    spdlog::debug("redis processed marks not written: {}", replies.status().ToString());
+  }
+}
+
+absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
+  ++counters_.batches;
+  // 1. Decode and validate; what cannot be used goes to the dead-letter topic.
+  std::vector<Decoded> decoded;
+  decoded.reserve(batch.size());
+  std::set<std::string> seen;
+  for (const kafka::Message& message : batch) {
+    Decoded item{&message, {}};
+    if (!item.event.ParseFromString(message.value)) {
+      if (absl::Status status = DeadLetter(message, "undecodable InboundEvent protobuf");
+          !status.ok()) {
+        return status;
+      }
+      continue;
+    }
+    if (std::string problem = ValidateEvent(item.event); !problem.empty()) {
+      if (absl::Status status = DeadLetter(message, problem); !status.ok()) {
+        return status;
+      }
+      continue;
+    }
+    if (!seen.insert(item.event.event_id()).second) {
+      ++counters_.duplicates_in_batch;
+      continue;
+    }
+    decoded.push_back(std::move(item));
+  }
+
+  // 2. Redis fast path: events already committed earlier are skipped without a database trip.
+  std::vector<const Decoded*> pending;
+  pending.reserve(decoded.size());
+  std::vector<bool> marked(decoded.size(), false);
+  if (redis_ != nullptr && !decoded.empty()) {
+    redis::Command mget = {"MGET"};
+    for (const Decoded& item : decoded) {
+      mget.push_back(absl::StrCat(options_.redis_prefix, "processed:", item.event.event_id()));
+    }
+    auto reply = redis_->Run(mget);
+    if (reply.ok() && reply->elements.size() == decoded.size()) {
+      for (size_t i = 0; i < decoded.size(); ++i) {
+        marked[i] = !reply->elements[i].IsNil();
+      }
+    } else {
+      ++counters_.redis_failures;
+    }
+  }
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    if (marked[i]) {
+      ++counters_.duplicates_redis;
+    } else {
+      pending.push_back(&decoded[i]);
+    }
+  }
+  if (pending.empty()) {
+    return absl::OkStatus();
+  }
+  return Apply(pending);
+}
+
+absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events) {
+  absl::Status status;
+  try {
+    if (!database_ || !database_->is_open()) {
+      database_ = std::make_unique<pqxx::connection>(database_url_);
+      pg::PrepareAll(*database_, Statements());
+    }
+    status = ApplyInTransaction(events);
+  } catch (const std::exception& error) {
+    status = pg::ToStatus(error);
+  }
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    database_.reset();  // reconnect on the next try
+  }
+  if (status.ok() || pg::IsRetryable(status)) {
+    return status;
+  }
+  // A permanent failure: find the event(s) responsible, one at a time, and dead-letter only them.
+  if (events.size() > 1) {
+    spdlog::warn("batch of {} failed ({}); applying its events one by one", events.size(),
+                 status.ToString());
+    for (const Decoded* event : events) {
+      if (absl::Status single = Apply({event}); !single.ok()) {
+        return single;
+      }
+    }
+    return absl::OkStatus();
+  }
+  return DeadLetter(*events.front()->message, absl::StrCat("rejected by the database: ",
+                                                           status.message().substr(0, 300)));
+}
+
+absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*>& events) {
+  pqxx::work work(*database_);
+
+  // Lock every identity of the batch before reading anything (guarantee 3).
+  std::vector<std::string> lock_keys;
+  std::vector<std::string> kinds;
+  std::vector<std::string> values;
+  std::vector<std::string> ids;
+  for (const Decoded* item : events) {
+    ids.push_back(item->event.event_id());
+    for (const auto& identity : item->event.identities()) {
+      std::string kind = IdentityKindName(identity.kind());
+      lock_keys.push_back(absl::StrCat(kind, ":", identity.value()));
+      kinds.push_back(kind);
+      values.push_back(Clean(identity.value()));
+    }
+  }
+  work.exec_prepared("lock_identities", pg::TextArray(lock_keys));
+
+  // Claim the ids (guarantee 2): only those inserted now get effects.
+  std::set<std::string> claimed;
+  for (const auto& row : work.exec_prepared("claim_events", pg::TextArray(ids))) {
+    claimed.insert(row[0].as<std::string>());
+  }
+  counters_.duplicates_database += static_cast<int64_t>(events.size() - claimed.size());
+
+  // Snapshot of the leads sharing an identity with the batch, read under the locks.
+  std::map<int64_t, KnownLead> known;
+  for (const auto& row : work.exec_prepared("find_leads_by_identities", pg::TextArray(kinds),
+                                            pg::TextArray(values))) {
+    KnownLead& lead = known[row[0].as<int64_t>()];
+    lead.id = row[0].as<int64_t>();
+    lead.status = ParseLeadStatus(row[1].as<std::string>()).value_or(LeadStatus::kNew);
+    lead.responsible_user_id = row[2].as<int64_t>();
+    lead.identities.insert({row[3].as<std::string>(), row[4].as<std::string>()});
+  }
+  std::vector<int64_t> active_users;
+  for (const auto& row : work.exec_prepared("active_user_ids")) {
+    active_users.push_back(row[0].as<int64_t>());
+  }
+  std::vector<KnownLead> known_list;
+  for (auto& [id, lead] : known) {
+    known_list.push_back(std::move(lead));
+  }
+  Planner planner(options_.rules, std::move(known_list),
+                  std::set<int64_t>(active_users.begin(), active_users.end()));
+  std::vector<std::string> applied_ids;
+  for (const Decoded* item : events) {
+    if (claimed.count(item->event.event_id()) != 0) {
+      planner.Add(item->event);
+      applied_ids.push_back(item->event.event_id());
+    }
+  }
+  const Plan& plan = planner.plan();
+
+  // Ids for the new leads, and round-robin owners for those without a previous one.
+  std::vector<int64_t> lead_ids;
+  std::vector<int64_t> responsible(plan.leads.size(), 0);
+  if (!plan.leads.empty()) {
+    for (const auto& row :
+         work.exec_prepared("allocate_lead_ids", static_cast<int64_t>(plan.leads.size()))) {
+      lead_ids.push_back(row[0].as<int64_t>());
+    }
+    int64_t unassigned = 0;
+    for (const PlannedLead& lead : plan.leads) {
+      unassigned += lead.responsible_user_id == 0 ? 1 : 0;
+    }
+    int64_t position = 0;
+    if (unassigned > 0 && !active_users.empty()) {
+      position = work.exec_prepared1("advance_assignment_cursor", unassigned)[0].as<int64_t>();
+    }
+    for (size_t i = 0; i < plan.leads.size(); ++i) {
+      responsible[i] = plan.leads[i].responsible_user_id;
+      if (responsible[i] == 0 && !active_users.empty()) {
+        responsible[i] = active_users[static_cast<size_t>(position++ % active_users.size())];
+      }
+    }
+  }
+  auto resolve = [&](LeadRef ref) { return IsNewLead(ref) ? lead_ids[NewLeadIndex(ref)] : ref; };
+
+  if (!plan.leads.empty()) {
+    std::vector<std::string> title, source, first, last, company, city, comments, reference;
+    std::vector<std::string> utm, custom, page, referrer, origin;
+    std::vector<int64_t> repeats, previous;
+    std::vector<bool> returning;
+    for (const PlannedLead& lead : plan.leads) {
+      const InboundEvent& event = *lead.event;
+      title.push_back(Clean(lead.title));
+      source.push_back(lead.source);
+      first.push_back(Clean(event.person().first_name()));
+      last.push_back(Clean(event.person().last_name()));
+      company.push_back(Clean(event.person().company()));
+      city.push_back(Clean(event.person().city()));
+      comments.push_back(Clean(event.web_form().message()));
+      reference.push_back(Clean(event.web_form().form_id()));
+      utm.push_back(JsonObject(UtmMap(event.web_form().utm())));
+      custom.push_back(JsonObject({event.web_form().custom_fields().begin(),
+                                   event.web_form().custom_fields().end()}));
+      page.push_back(Clean(event.web_form().page_url()));
+      referrer.push_back(Clean(event.web_form().referrer()));
+      repeats.push_back(lead.repeat_count);
+      returning.push_back(lead.is_returning);
+      previous.push_back(lead.previous_lead_id);
+      origin.push_back(event.event_id());
+    }
+    work.exec_prepared("insert_leads", pg::IntArray(lead_ids), pg::TextArray(title),
+                       pg::TextArray(source), pg::TextArray(first), pg::TextArray(last),
+                       pg::TextArray(company), pg::TextArray(city), pg::TextArray(comments),
+                       pg::TextArray(reference), pg::TextArray(utm), pg::TextArray(custom),
+                       pg::TextArray(page), pg::TextArray(referrer), pg::IdArrayZeroNull(responsible),
+                       pg::IntArray(repeats), pg::BoolArray(returning),
+                       pg::IdArrayZeroNull(previous), pg::TextArray(origin));
+  }
+  if (!plan.identities.empty()) {
+    std::vector<std::string> identity_kinds, identity_values;
+    std::vector<int64_t> owners;
+    for (const PlannedIdentity& identity : plan.identities) {
+      identity_kinds.push_back(identity.key.kind);
+      identity_values.push_back(Clean(identity.key.value));
+      owners.push_back(resolve(identity.lead));
+    }
+    work.exec_prepared("insert_lead_identities", pg::TextArray(identity_kinds),
+                       pg::TextArray(identity_values), pg::IntArray(owners));
+  }
+  if (!plan.activities.empty()) {
+    std::vector<std::string> type, subject, description, origin;
+    std::vector<int64_t> owner, owner_responsible, deadline_minutes;
+    std::vector<bool> completed;
+    for (const PlannedActivity& activity : plan.activities) {
+      type.push_back(activity.type);
+      owner.push_back(resolve(activity.lead));
+      subject.push_back(Clean(activity.subject));
+      description.push_back(Clean(activity.description));
+      owner_responsible.push_back(IsNewLead(activity.lead)
+                                      ? responsible[NewLeadIndex(activity.lead)]
+                                      : activity.responsible_user_id);
+      completed.push_back(activity.completed);
+      deadline_minutes.push_back(activity.deadline_after.count());
+      origin.push_back(activity.origin_event_id);
+    }
+    work.exec_prepared("insert_inbound_activities", pg::TextArray(type), pg::IntArray(owner),
+                       pg::TextArray(subject), pg::TextArray(description),
+                       pg::IdArrayZeroNull(owner_responsible), pg::BoolArray(completed),
+                       pg::IntArray(deadline_minutes), pg::TextArray(origin));
+  }
+  if (!plan.repeat_increments.empty()) {
+    std::vector<int64_t> lead, count;
+    for (const auto& [id, n] : plan.repeat_increments) {
+      lead.push_back(id);
+      count.push_back(n);
+    }
+    work.exec_prepared("add_lead_repeats", pg::IntArray(lead), pg::IntArray(count));
+  }
+  work.commit();
+
+  counters_.events_applied += static_cast<int64_t>(applied_ids.size());
+  counters_.leads_created += static_cast<int64_t>(plan.leads.size());
+  counters_.activities_created += static_cast<int64_t>(plan.activities.size());
+  // After the commit, never before: a mark must only ever mean "committed".
+  MarkProcessed(ids);
+  return absl::OkStatus();
+}
+
+}  // namespace leadflow::crm

@@ -1,0 +1,202 @@
+// crm-core: consumes inbound events into CRM records and serves them over gRPC.
+//   crm-core migrate   apply the schema and exit (a Kubernetes Job, or the local stack's start)
+//   crm-core [serve]   run the roles of CRM_ROLES until SIGTERM
+// Configuration: environment variables, listed by --help.
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstring>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "crm-core/api.h"
+#include "crm-core/batch_processor.h"
+#include "crm-core/inbound_loop.h"
+#include "crm-core/migrations.h"
+#include "crm-core/settings.h"
+#include "crm-core/statements.h"
+#include "kafka/consumer.h"
+#include "kafka/producer.h"
+#include "pg/migrations.h"
+#include "pg/pool.h"
+#include "redis/client.h"
+
+namespace leadflow::crm {
+namespace {
+
+int Migrate(const Settings& settings) {
+  auto applied = pg::ApplyMigrations(settings.database_url, Migrations());
+  if (!applied.ok()) {
+    spdlog::error("migration failed: {}", applied.status().ToString());
+    return 1;
+  }
+  spdlog::info("schema up to date ({} migrations applied now)", *applied);
+  return 0;
+}
+
+// Start-up fails fast when the schema is missing or older than this binary.
+absl::Status CheckSchema(const std::string& url) {
+  try {
+    pqxx::connection connection(url);
+    pqxx::read_transaction work(connection);
+    auto row = work.exec1(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    int newest = Migrations().back().version;
+    if (row[0].as<int>() < newest) {
+      return absl::FailedPreconditionError("schema is behind this binary: run 'crm-core migrate'");
+    }
+    return absl::OkStatus();
+  } catch (const pqxx::undefined_table&) {
+    return absl::FailedPreconditionError("no schema: run 'crm-core migrate'");
+  } catch (const std::exception& error) {
+    return pg::ToStatus(error);
+  }
+}
+
+int Serve(const Settings& settings) {
+  // Signals are taken by sigwait below, never by a random thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (absl::Status status = CheckSchema(settings.database_url); !status.ok()) {
+    spdlog::error("database: {}", status.ToString());
+    return 1;
+  }
+  std::unique_ptr<redis::Client> redis;
+  if (settings.redis_port != 0) {
+    redis = std::make_unique<redis::Client>(
+        redis::Options{.host = settings.redis_host, .port = settings.redis_port});
+    if (auto pong = redis->Run({"PING"}); !pong.ok()) {
+      // Redis is a fast path: without it correctness holds through PostgreSQL.
+      spdlog::warn("redis unreachable at start ({}); continuing without the fast path until it "
+                   "answers", pong.status().ToString());
+    }
+  }
+
+  InboundCounters counters;
+  std::atomic<bool> stop{false};
+  std::unique_ptr<kafka::Producer> dead_letters;
+  std::unique_ptr<kafka::Consumer> consumer;
+  std::unique_ptr<BatchProcessor> processor;
+  std::thread consumer_thread;
+  if (settings.run_consumer) {
+    auto producer = kafka::Producer::Create(
+        {.brokers = settings.kafka_brokers, .client_id = "crm-core-dlq"});
+    if (!producer.ok()) {
+      spdlog::error("kafka: {}", producer.status().ToString());
+      return 1;
+    }
+    dead_letters = std::move(*producer);
+    if (absl::Status status = dead_letters->CheckConnected(std::chrono::seconds(10));
+        !status.ok()) {
+      spdlog::error("kafka: {}", status.ToString());
+      return 1;
+    }
+    auto created = kafka::Consumer::Create({.brokers = settings.kafka_brokers,
+                                            .group_id = settings.group_id,
+                                            .topics = {kafka::kInboundTopic},
+                                            .client_id = "crm-core"});
+    if (!created.ok()) {
+      spdlog::error("kafka: {}", created.status().ToString());
+      return 1;
+    }
+    consumer = std::move(*created);
+    processor = std::make_unique<BatchProcessor>(
+        BatchProcessorOptions{.rules = settings.rules, .redis_prefix = settings.redis_prefix},
+        settings.database_url, redis.get(), *dead_letters, counters);
+    InboundLoopOptions loop{.batch_max_events = settings.batch_max_events,
+                            .batch_max_wait = settings.batch_max_wait};
+    consumer_thread = std::thread([&, loop] { RunInboundLoop(*consumer, *processor, loop, stop); });
+    spdlog::info("consuming {} as group {}", kafka::kInboundTopic, settings.group_id);
+  }
+
+  std::unique_ptr<pg::Pool> pool;
+  std::unique_ptr<LeadApi> leads;
+  std::unique_ptr<ActivityApi> activities;
+  std::unique_ptr<UserApi> users;
+  std::unique_ptr<grpc::Server> server;
+  if (settings.run_api) {
+    pool = std::make_unique<pg::Pool>(settings.database_url, settings.database_pool_size,
+                                      Statements());
+    if (absl::Status status = pool->Connect(); !status.ok()) {
+      spdlog::error("database: {}", status.ToString());
+      stop = true;
+      if (consumer_thread.joinable()) {
+        consumer_thread.join();
+      }
+      return 1;
+    }
+    leads = std::make_unique<LeadApi>(*pool, settings.api_keys);
+    activities = std::make_unique<ActivityApi>(*pool, settings.api_keys);
+    users = std::make_unique<UserApi>(*pool, settings.api_keys);
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int bound_port = 0;
+    builder.AddListeningPort(settings.grpc_address, grpc::InsecureServerCredentials(),
+                             &bound_port);
+    builder.RegisterService(leads.get());
+    builder.RegisterService(activities.get());
+    builder.RegisterService(users.get());
+    server = builder.BuildAndStart();
+    if (!server || bound_port == 0) {
+      spdlog::error("gRPC: cannot listen on {}", settings.grpc_address);
+      stop = true;
+      if (consumer_thread.joinable()) {
+        consumer_thread.join();
+      }
+      return 1;
+    }
+    spdlog::info("gRPC API on {}", settings.grpc_address);
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("{}: shutting down", strsignal(signal_number));
+  if (server) {
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+  stop = true;
+  if (consumer_thread.joinable()) {
+    consumer_thread.join();
+  }
+  spdlog::info("stopped: {} events applied, {} leads and {} activities created",
+               counters.events_applied.load(), counters.leads_created.load(),
+               counters.activities_created.load());
+  return 0;
+}
+
+}  // namespace
+}  // namespace leadflow::crm
+
+int main(int argc, char** argv) {
+  using namespace leadflow;
+  std::string command = "serve";
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] != '-') {
+      command = argv[i];
+    }
+  }
+  config::Reader reader("crm-core",
+                        "LeadFlow's CRM core. Commands: serve (default), migrate",
+                        {"CRM_"});
+  crm::Settings settings = crm::ReadSettings(reader, command);
+  config::FinishOrExit(reader, argc, argv);
+  log::Init("crm-core", settings.log);
+  if (command == "migrate") {
+    return crm::Migrate(settings);
+  }
+  if (command != "serve") {
+    spdlog::error("unknown command '{}' (serve or migrate)", command);
+    return 2;
+  }
+  return crm::Serve(settings);
+}

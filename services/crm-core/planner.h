@@ -1,0 +1,105 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "crm-core/model.h"
+#include "leadflow/events/v1/inbound_event.pb.h"
+
+namespace leadflow::crm {
+
+/// Settings of the inbound rules (ARCHITECTURE.md, "Inbound processing rules").
+struct RuleSettings {
+  std::string title_template = "{city} – {name} – {need}";
+  /// Deadline of the "process the request" task, from the moment the event is processed.
+  std::chrono::minutes task_deadline{60};
+};
+
+/// Refers to a lead: a positive value is an existing lead's id, a negative one the
+/// (-value - 1)th lead created by this plan, whose id is allocated when the plan is written.
+using LeadRef = int64_t;
+inline LeadRef NewLeadRef(size_t index) { return -static_cast<int64_t>(index) - 1; }
+inline bool IsNewLead(LeadRef ref) { return ref < 0; }
+inline size_t NewLeadIndex(LeadRef ref) { return static_cast<size_t>(-ref - 1); }
+
+struct PlannedLead {
+  const events::v1::InboundEvent* event = nullptr;
+  std::string title;
+  std::string source;  // WEB_FORM, …
+  int64_t previous_lead_id = 0;
+  bool is_returning = false;
+  /// 0: round-robin over the active users when the plan is written.
+  int64_t responsible_user_id = 0;
+  int repeat_count = 0;
+};
+
+struct PlannedIdentity {
+  LeadRef lead;
+  IdentityKey key;
+};
+
+struct PlannedActivity {
+  LeadRef lead;
+  std::string type;  // TASK, EMAIL, CALL, …
+  std::string subject;
+  std::string description;
+  bool completed = false;
+  std::chrono::minutes deadline_after{0};  // 0: no deadline
+  std::string origin_event_id;
+  /// For an existing lead, its responsible user; for a new lead, filled in when it is written.
+  int64_t responsible_user_id = 0;
+};
+
+/// Everything one batch of events causes; written in one transaction.
+struct Plan {
+  std::vector<PlannedLead> leads;
+  std::vector<PlannedIdentity> identities;
+  std::vector<PlannedActivity> activities;
+  std::map<int64_t, int> repeat_increments;  // existing lead id → how many repeat contacts
+};
+
+/// The inbound decision rules, as plain logic over a snapshot: the leads that share an identity
+/// with the batch's events (read under the identities' advisory locks) and the active users.
+/// Events are added in Kafka order; a later event sees the leads an earlier one created.
+class Planner {
+ public:
+  Planner(RuleSettings settings, std::vector<KnownLead> known, std::set<int64_t> active_users);
+
+  /// Adds one validated event (see ValidateEvent) to the plan.
+  void Add(const events::v1::InboundEvent& event);
+
+  const Plan& plan() const { return plan_; }
+
+ private:
+  struct Candidate {
+    LeadRef ref;
+    LeadStatus status;
+    int64_t responsible_user_id;
+    int64_t order;  // newer is larger; new leads are newer than all known ones
+  };
+  void Index(LeadRef ref, const IdentityKey& key);
+  Candidate Describe(LeadRef ref) const;
+
+  RuleSettings settings_;
+  std::set<int64_t> active_users_;
+  std::map<int64_t, KnownLead> known_;
+  std::map<IdentityKey, std::set<LeadRef>> by_identity_;
+  std::map<LeadRef, std::set<IdentityKey>> identities_of_;
+  Plan plan_;
+};
+
+/// Why an event cannot be processed (empty when it can): no id, no identity, an identity of an
+/// unknown kind or empty value, or a payload this version does not handle.
+std::string ValidateEvent(const events::v1::InboundEvent& event);
+
+/// "PHONE", "EMAIL" or "MESSENGER" for a proto identity kind.
+std::string IdentityKindName(events::v1::Identity::Kind kind);
+
+/// The title of a lead made from this event, from the template with the rule's fallbacks.
+std::string LeadTitle(const std::string& title_template, const events::v1::InboundEvent& event);
+
+}  // namespace leadflow::crm

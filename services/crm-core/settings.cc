@@ -1,0 +1,77 @@
+#include "crm-core/settings.h"
+
+#include "absl/strings/str_split.h"
+
+namespace leadflow::crm {
+
+Settings ReadSettings(config::Reader& reader, const std::string& command) {
+  Settings settings;
+  settings.log = log::ReadOptions(reader);
+  // Where the CRM data lives (libpq URL). The local stack's PostgreSQL listens on 55432.
+  settings.database_url = reader.String(
+      "CRM_DATABASE_URL", "postgresql://leadflow@127.0.0.1:55432/leadflow", "PostgreSQL URL");
+  // Roles of this process: the API, the inbound consumer, or both (local default).
+  std::string roles = reader.String("CRM_ROLES", "api,consumer",
+                                    "comma-separated roles to run: api, consumer");
+  settings.run_api = false;
+  settings.run_consumer = false;
+  for (absl::string_view role : absl::StrSplit(roles, ',', absl::SkipWhitespace())) {
+    if (role == "api") {
+      settings.run_api = true;
+    } else if (role == "consumer") {
+      settings.run_consumer = true;
+    } else {
+      reader.Fail("CRM_ROLES", "unknown role '" + std::string(role) + "'");
+    }
+  }
+  settings.database_pool_size = static_cast<int>(
+      reader.Int("CRM_DATABASE_POOL_SIZE", 8, 1, 256, "API connections to PostgreSQL"));
+  // gRPC API listening address.
+  settings.grpc_address =
+      reader.String("CRM_GRPC_ADDRESS", "127.0.0.1:50051", "gRPC listen address host:port");
+  // Operations port: /healthz, /readyz, /metrics.
+  settings.http_address = reader.String("CRM_HTTP_ADDRESS", "127.0.0.1", "operations HTTP address");
+  settings.http_port =
+      static_cast<int>(reader.Int("CRM_HTTP_PORT", 9091, 0, 65535, "operations HTTP port"));
+  std::string keys = reader.Secret(
+      "CRM_API_KEYS", "API keys with roles: key:admin,key:integration,key:read-only");
+  settings.kafka_brokers =
+      reader.String("CRM_KAFKA_BROKERS", "", "Kafka bootstrap servers host:port[,host:port]");
+  settings.group_id =
+      reader.String("CRM_KAFKA_GROUP_ID", "leadflow-crm-core", "consumer group of the consumers");
+  settings.batch_max_events = static_cast<size_t>(
+      reader.Int("CRM_BATCH_MAX_EVENTS", 500, 1, 10000, "events in one transaction at most"));
+  settings.batch_max_wait =
+      reader.Millis("CRM_BATCH_MAX_WAIT_MS", std::chrono::milliseconds(50),
+                    "how long a batch waits to fill up");
+  settings.redis_host = reader.String("CRM_REDIS_HOST", "127.0.0.1", "Redis host (fast paths)");
+  settings.redis_port = static_cast<int>(
+      reader.Int("CRM_REDIS_PORT", 56379, 0, 65535, "Redis port; 0 runs without Redis"));
+  settings.redis_prefix =
+      reader.String("CRM_REDIS_PREFIX", "leadflow:", "prefix of crm-core's Redis keys");
+  settings.rules.title_template = reader.String(
+      "CRM_LEAD_TITLE_TEMPLATE", settings.rules.title_template,
+      "lead title template: {city} {name} {company} {need} {form}");
+  settings.rules.task_deadline = std::chrono::minutes(reader.Int(
+      "CRM_TASK_DEADLINE_MINUTES", 60, 1, 60 * 24 * 30, "deadline of 'process the request' tasks"));
+
+  if (command == "serve") {
+    if (settings.run_api) {
+      auto parsed = ParseApiKeys(keys);
+      if (!parsed.ok()) {
+        reader.Fail("CRM_API_KEYS", std::string(parsed.status().message()));
+      } else {
+        settings.api_keys = *parsed;
+      }
+    }
+    if (settings.run_consumer && settings.kafka_brokers.empty()) {
+      reader.Fail("CRM_KAFKA_BROKERS", "required by the consumer role");
+    }
+    if (!settings.run_api && !settings.run_consumer) {
+      reader.Fail("CRM_ROLES", "no role to run");
+    }
+  }
+  return settings;
+}
+
+}  // namespace leadflow::crm

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "config/config.h"
+#include "crm-core/auth.h"
+#include "crm-core/planner.h"
+#include "log/log.h"
+
+namespace leadflow::crm {
+
+/// crm-core's whole configuration, read once from the environment at start.
+struct Settings {
+  bool run_api = true;
+  bool run_consumer = true;
+  std::string database_url;
+  int database_pool_size = 8;
+  std::string grpc_address;
+  int http_port = 0;
+  std::string http_address;
+  std::map<std::string, Role> api_keys;
+  std::string kafka_brokers;
+  std::string group_id;
+  size_t batch_max_events = 500;
+  std::chrono::milliseconds batch_max_wait{50};
+  std::string redis_host;
+  int redis_port = 0;
+  std::string redis_prefix;
+  RuleSettings rules;
+  log::Options log;
+};
+
+/// `command` is "serve" or "migrate": migrate needs only the database.
+Settings ReadSettings(config::Reader& reader, const std::string& command);
+
+}  // namespace leadflow::crm
