@@ -11,8 +11,8 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/nu
 ninja -C "$build"
 
 state="$build/test-services"
-pg_port=${LEADFLOW_TEST_PG_PORT:-55432}
-redis_port=${LEADFLOW_TEST_REDIS_PORT:-56379}
+pg_port=${LEADFLOW_TEST_PG_PORT:-55439}
+redis_port=${LEADFLOW_TEST_REDIS_PORT:-56389}
 cleanup() {
   "$root/deploy/local/services.sh" pg-stop "$state/pg" || true
   "$root/deploy/local/services.sh" redis-stop "$state/redis" || true
