@@ -1,0 +1,103 @@
+#include "e2e/stack.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+
+namespace leadflow::e2e {
+namespace {
+
+std::string Quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+DevBroker::DevBroker(int partitions) {
+  std::string file = absl::StrCat(testing::BuildDir(), "/test-logs/",
+                                  testing::UniqueName("bootstrap"), ".txt");
+  process_ = std::make_unique<testing::Process>(
+      std::vector<std::string>{testing::BuildDir() + "/deploy/local/dev-broker", "--partitions",
+                               std::to_string(partitions), "--bootstrap-file", file},
+      std::map<std::string, std::string>{}, "dev-broker");
+  testing::WaitFor(
+      [&] {
+        std::ifstream in(file);
+        std::getline(in, bootstrap_);
+        return !bootstrap_.empty();
+      },
+      std::chrono::seconds(10));
+  if (bootstrap_.empty()) {
+    throw std::runtime_error("dev-broker did not start: " + process_->Log());
+  }
+}
+
+CrmCore::CrmCore(const std::string& database_url, const std::string& brokers,
+                 const std::string& group, std::map<std::string, std::string> extra_env) {
+  grpc_address_ = absl::StrCat("127.0.0.1:", testing::FreePort());
+  http_port_ = testing::FreePort();
+  redis::Options redis = testing::RedisTestOptions();
+  std::map<std::string, std::string> env = {
+      {"CRM_DATABASE_URL", database_url},
+      {"CRM_KAFKA_BROKERS", brokers},
+      {"CRM_KAFKA_GROUP_ID", group},
+      {"CRM_GRPC_ADDRESS", grpc_address_},
+      {"CRM_HTTP_PORT", std::to_string(http_port_)},
+      {"CRM_REDIS_HOST", redis.host},
+      {"CRM_REDIS_PORT", std::to_string(redis.port)},
+      {"CRM_REDIS_PREFIX", redis.key_prefix},
+      {"CRM_API_KEYS", kAdminKey + ":admin," + kReaderKey + ":read-only"},
+  };
+  for (auto& [name, value] : extra_env) {
+    env[name] = value;
+  }
+  process_ = std::make_unique<testing::Process>(
+      std::vector<std::string>{testing::BuildDir() + "/services/crm-core/crm-core", "serve"}, env,
+      "crm-core");
+}
+
+bool CrmCore::WaitReady() {
+  return testing::WaitFor(
+      [&] {
+        std::string log = process_->Log();
+        return log.find("gRPC API on") != std::string::npos &&
+               log.find("kafka: assigned") != std::string::npos;
+      },
+      std::chrono::seconds(60));
+}
+
+bool Migrate(const std::string& database_url) {
+  testing::Process migrate({testing::BuildDir() + "/services/crm-core/crm-core", "migrate"},
+                           {{"CRM_DATABASE_URL", database_url}}, "crm-core-migrate");
+  int status = migrate.Wait(std::chrono::seconds(60));
+  return status == 0;
+}
+
+nlohmann::json Call(const std::string& address, const std::string& method,
+                    const nlohmann::json& request, const std::string& key) {
+  std::string command =
+      absl::StrCat(testing::BuildDir(), "/services/crmctl/crmctl --address ", address, " --key ",
+                   Quote(key), " ", method, " ", Quote(request.dump()), " 2>/dev/null");
+  std::string output = testing::Shell(command);
+  return nlohmann::json::parse(output, nullptr, false);
+}
+
+int64_t Count(const std::string& database_url, const std::string& sql) {
+  pqxx::connection connection(database_url);
+  pqxx::read_transaction work(connection);
+  auto row = work.exec1(sql);
+  return row[0].is_null() ? 0 : row[0].as<int64_t>();
+}
+
+}  // namespace leadflow::e2e

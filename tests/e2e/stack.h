@@ -1,0 +1,58 @@
+#pragma once
+
+// Starts the built binaries of LeadFlow for end-to-end tests, each on its own ports and database.
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "testing/testing.h"
+
+namespace leadflow::e2e {
+
+inline const std::string kAdminKey = "e2e-admin-key-0123456789";
+inline const std::string kReaderKey = "e2e-reader-key-0123456789";
+
+/// The dev-broker binary, with its bootstrap address.
+class DevBroker {
+ public:
+  explicit DevBroker(int partitions = 6);
+  const std::string& bootstrap() const { return bootstrap_; }
+  testing::Process& process() { return *process_; }
+
+ private:
+  std::unique_ptr<testing::Process> process_;
+  std::string bootstrap_;
+};
+
+/// One crm-core process (both roles) against the given database and broker.
+class CrmCore {
+ public:
+  CrmCore(const std::string& database_url, const std::string& brokers, const std::string& group,
+          std::map<std::string, std::string> extra_env = {});
+  /// Waits until the gRPC API answers and the consumer has partitions.
+  bool WaitReady();
+  const std::string& grpc_address() const { return grpc_address_; }
+  int http_port() const { return http_port_; }
+  testing::Process& process() { return *process_; }
+
+ private:
+  std::unique_ptr<testing::Process> process_;
+  std::string grpc_address_;
+  int http_port_ = 0;
+};
+
+/// Applies crm-core's migrations to the database with the crm-core binary; true on success.
+bool Migrate(const std::string& database_url);
+
+/// Calls crm-core with the crmctl binary (a real gRPC client). Returns the JSON answer, or
+/// {"code": N} with the gRPC status code when the call failed.
+nlohmann::json Call(const std::string& address, const std::string& method,
+                    const nlohmann::json& request, const std::string& key = kAdminKey);
+
+/// Counts with one SQL statement on the database.
+int64_t Count(const std::string& database_url, const std::string& sql);
+
+}  // namespace leadflow::e2e
