@@ -1,0 +1,591 @@
+#include "http/server.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <restinio/all.hpp>
+#include <set>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace leadflow::http {
+namespace {
+
+// RESTinio's messages go to spdlog one level lower than RESTinio rates them: a client that
+// sends garbage makes RESTinio log an "error", which is the client's problem, not ours.
+class SpdLogger {
+ public:
+  template <typename Builder>
+  void trace(Builder&& builder) const {
+    if (spdlog::should_log(spdlog::level::trace)) {
+      spdlog::trace("http: {}", builder());
+    }
+  }
+  template <typename Builder>
+  void info(Builder&& builder) const {
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("http: {}", builder());
+    }
+  }
+  template <typename Builder>
+  void warn(Builder&& builder) const {
+    if (spdlog::should_log(spdlog::level::info)) {
+      spdlog::info("http: {}", builder());
+    }
+  }
+  template <typename Builder>
+  void error(Builder&& builder) const {
+    if (spdlog::should_log(spdlog::level::info)) {
+      spdlog::info("http: {}", builder());
+    }
+  }
+};
+
+using Router = restinio::router::express_router_t<>;
+using Traits = restinio::traits_t<restinio::asio_timer_manager_t, SpdLogger, Router>;
+using RestServer = restinio::http_server_t<Traits>;
+
+std::string ToString(restinio::string_view_t text) { return std::string(text.data(), text.size()); }
+
+// The names of an express pattern's parameters: "/a/:id/b/:x(\\d+)" gives {"id", "x"}.
+std::vector<std::string> ParameterNames(const std::string& pattern) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != ':') {
+      continue;
+    }
+    size_t end = i + 1;
+    while (end < pattern.size() && (absl::ascii_isalnum(pattern[end]) || pattern[end] == '_')) {
+      ++end;
+    }
+    if (end > i + 1) {
+      names.push_back(pattern.substr(i + 1, end - i - 1));
+    }
+    i = end - 1;
+  }
+  return names;
+}
+
+}  // namespace
+
+// What the server and every request's Responder share; lives as long as either.
+struct Shared {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int in_flight = 0;
+  bool stop_requested = false;
+  std::atomic<bool> draining{false};
+  std::map<Responder::State*, std::weak_ptr<Responder::State>> live;
+  metrics::Family<metrics::Counter>* requests = nullptr;
+  metrics::Family<metrics::Histogram>* durations = nullptr;
+  metrics::Gauge* in_flight_gauge = nullptr;
+
+  // A request stops being in flight once its answer is written (or could not be), so that
+  // shutdown does not stop the event loop under an answer still being sent.
+  void Finished(const std::string& route, int status,
+                std::chrono::steady_clock::time_point started) {
+    requests->WithLabels({route, std::to_string(status)}).Increment();
+    durations->WithLabels({route}).Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    in_flight_gauge->Add(-1);
+    std::lock_guard lock(mutex);
+    --in_flight;
+    changed.notify_all();
+  }
+};
+
+// Lock order: a State's mutex, then Shared::mutex (never the other way round).
+struct Responder::State {
+  State(std::shared_ptr<Shared> shared_in, restinio::request_handle_t request_in,
+        std::string route_in)
+      : shared(std::move(shared_in)),
+        request(std::move(request_in)),
+        route(std::move(route_in)),
+        started(std::chrono::steady_clock::now()) {}
+
+  static std::shared_ptr<State> Create(std::shared_ptr<Shared> shared,
+                                       restinio::request_handle_t request, std::string route) {
+    auto state = std::make_shared<State>(shared, std::move(request), std::move(route));
+    shared->in_flight_gauge->Add(1);
+    std::lock_guard lock(shared->mutex);
+    shared->live.emplace(state.get(), state);
+    ++shared->in_flight;
+    return state;
+  }
+
+  ~State() {
+    {
+      std::lock_guard lock(mutex);
+      if (!answered) {
+        answered = true;
+        WriteLocked(Response::Error(500, "internal", "the request was dropped without an answer"));
+      }
+    }
+    std::lock_guard lock(shared->mutex);
+    shared->live.erase(this);
+  }
+
+  void Send(Response response) {
+    std::lock_guard lock(mutex);
+    if (answered) {
+      return;
+    }
+    answered = true;
+    WriteLocked(std::move(response));
+  }
+
+  void WriteLocked(Response response) {
+    int status = response.status;
+    auto finished = [shared = shared, route = route, started = started,
+                     status](const restinio::asio_ns::error_code&) {
+      shared->Finished(route, status, started);
+    };
+    if (!request) {
+      finished({});  // the server is gone; the answer is dropped
+      return;
+    }
+    try {
+      auto builder = request->create_response(restinio::http_status_line_t{
+          restinio::http_status_code_t{static_cast<std::uint16_t>(response.status)},
+          std::string(ReasonPhrase(response.status))});
+      for (HeaderField& header : response.headers) {
+        builder.append_header(std::move(header.name), std::move(header.value));
+      }
+      if (shared->draining) {
+        builder.connection_close();
+      }
+      builder.set_body(std::move(response.body));
+      builder.done(std::move(finished));  // RESTinio calls it once, even if the write fails
+    } catch (const std::exception& error) {
+      spdlog::warn("http: could not send a response: {}", error.what());
+      finished({});
+    }
+    request.reset();
+  }
+
+  std::shared_ptr<Shared> shared;
+  std::mutex mutex;
+  restinio::request_handle_t request;
+  const std::string route;
+  const std::chrono::steady_clock::time_point started;
+  bool answered = false;
+};
+
+void Responder::Send(Response response) const { state_->Send(std::move(response)); }
+
+std::optional<std::string> Request::Header(std::string_view name) const {
+  for (const HeaderField& header : headers) {
+    if (header.name.size() == name.size() &&
+        absl::EqualsIgnoreCase(absl::string_view(header.name.data(), header.name.size()),
+                               absl::string_view(name.data(), name.size()))) {
+      return header.value;
+    }
+  }
+  return std::nullopt;
+}
+
+Response Response::Json(int status, std::string json) {
+  Response response;
+  response.status = status;
+  response.headers.push_back({"Content-Type", "application/json"});
+  response.body = std::move(json);
+  return response;
+}
+
+namespace {
+
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", byte);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace
+
+Response Response::Error(int status, std::string_view code, std::string_view reason) {
+  std::string json = "{\"error\":" + JsonString(code);
+  if (!reason.empty()) {
+    json += ",\"reason\":" + JsonString(reason);
+  }
+  json += "}";
+  return Json(status, std::move(json));
+}
+
+Response& Response::WithHeader(std::string name, std::string value) {
+  headers.push_back({std::move(name), std::move(value)});
+  return *this;
+}
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Unknown";
+  }
+}
+
+struct Server::Impl {
+  struct Route {
+    std::vector<std::string> parameter_names;
+    std::map<std::string, Handler> by_method;
+  };
+
+  ServerOptions options;
+  metrics::Registry* registry;
+  std::shared_ptr<Shared> shared = std::make_shared<Shared>();
+  std::vector<std::string> route_order;
+  std::map<std::string, Route> routes;
+  ReadinessCheck readiness;
+  std::mutex readiness_mutex;
+  absl::Status last_readiness = absl::UnavailableError("not checked yet");
+
+  restinio::asio_ns::io_context io;
+  std::optional<
+      restinio::asio_ns::executor_work_guard<restinio::asio_ns::io_context::executor_type>>
+      work;
+  std::unique_ptr<RestServer> server;
+  std::unique_ptr<restinio::asio_ns::signal_set> signals;
+  std::vector<std::thread> threads;
+  std::atomic<int> port{0};
+  bool started = false;
+  bool stopped = false;
+
+  void Dispatch(const std::string& pattern, const restinio::request_handle_t& request,
+                const restinio::router::route_params_t& params);
+  void NotFound(const restinio::request_handle_t& request);
+  absl::Status Shutdown();
+  void StopThreads();
+  Response Readiness();
+};
+
+void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_handle_t& raw,
+                            const restinio::router::route_params_t& params) {
+  Responder responder(Responder::State::Create(shared, raw, pattern));
+  Request request;
+  const auto& header = raw->header();
+  request.method = header.method().c_str();
+  request.target = header.request_target();
+  request.path = ToString(header.path());
+  request.query = ToString(header.query());
+  for (const auto& field : header) {
+    request.headers.push_back({field.name(), field.value()});
+  }
+  request.remote_address = raw->remote_endpoint().address().to_string();
+  request.route = pattern;
+  const Route& route = routes.at(pattern);
+  for (const std::string& name : route.parameter_names) {
+    if (params.has(name)) {
+      request.params[name] = ToString(params[name]);
+    }
+  }
+  if (raw->body().size() > options.max_body_bytes) {
+    responder.Send(
+        Response::Error(413, "body_too_large",
+                        absl::StrCat("the body exceeds ", options.max_body_bytes, " bytes")));
+    return;
+  }
+  request.body = raw->body();
+  auto handler = route.by_method.find(request.method);
+  if (handler == route.by_method.end()) {
+    std::vector<std::string> allowed;
+    for (const auto& [method, unused] : route.by_method) {
+      allowed.push_back(method);
+    }
+    responder.Send(Response::Error(405, "method_not_allowed")
+                       .WithHeader("Allow", absl::StrJoin(allowed, ", ")));
+    return;
+  }
+  try {
+    handler->second(request, responder);
+  } catch (const std::exception& error) {
+    spdlog::error("http: {} {} failed: {}", request.method, pattern, error.what());
+    responder.Send(Response::Error(500, "internal"));
+  }
+}
+
+void Server::Impl::NotFound(const restinio::request_handle_t& raw) {
+  Responder responder(Responder::State::Create(shared, raw, "unmatched"));
+  responder.Send(Response::Error(404, "not_found"));
+}
+
+Response Server::Impl::Readiness() {
+  if (shared->draining) {
+    return Response::Error(503, "not_ready", "shutting down");
+  }
+  absl::Status status;
+  // One check at a time; a probe that arrives meanwhile gets the last answer rather than
+  // tying up another event-loop thread.
+  std::unique_lock lock(readiness_mutex, std::try_to_lock);
+  if (lock.owns_lock()) {
+    last_readiness = readiness ? readiness() : absl::OkStatus();
+  }
+  status = last_readiness;
+  if (!status.ok()) {
+    return Response::Error(503, "not_ready", std::string(status.message()));
+  }
+  return Response::Json(200, "{\"status\":\"ready\"}");
+}
+
+absl::Status Server::Impl::Shutdown() {
+  shared->draining = true;
+  std::promise<void> closed;
+  server->close_async([&] { closed.set_value(); }, [&](std::exception_ptr) { closed.set_value(); });
+  closed.get_future().wait();
+  std::unique_lock lock(shared->mutex);
+  bool drained = shared->changed.wait_for(lock, options.shutdown_grace,
+                                          [&] { return shared->in_flight == 0; });
+  int left = shared->in_flight;
+  lock.unlock();
+  StopThreads();
+  if (!drained) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(left, " requests still in flight at the end of the shutdown grace"));
+  }
+  return absl::OkStatus();
+}
+
+void Server::Impl::StopThreads() {
+  if (signals) {
+    restinio::asio_ns::error_code ignored;
+    signals->cancel(ignored);
+  }
+  work.reset();
+  io.stop();
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  threads.clear();
+  stopped = true;
+}
+
+Server::Server(ServerOptions options, metrics::Registry* registry)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  if (impl_->options.max_body_read_bytes == 0) {
+    impl_->options.max_body_read_bytes = 2 * impl_->options.max_body_bytes + 64 * 1024;
+  }
+  impl_->registry = registry;
+  Shared& shared = *impl_->shared;
+  shared.requests = &registry->AddCounter("http_requests_total",
+                                          "HTTP requests answered, by route pattern and status.",
+                                          {"route", "code"});
+  shared.durations =
+      &registry->AddHistogram("http_request_duration_seconds",
+                              "Time from a request fully read to its answer, by route pattern.",
+                              {"route"}, metrics::DefaultLatencyBuckets());
+  shared.in_flight_gauge =
+      &registry->AddGauge("http_requests_in_flight", "Requests read and not answered yet.")
+           .WithLabels({});
+
+  Route("GET", "/healthz", [](const Request&, Responder responder) {
+    responder.Send(Response::Json(200, "{\"status\":\"alive\"}"));
+  });
+  Route("GET", "/readyz", [impl = impl_.get()](const Request&, Responder responder) {
+    responder.Send(impl->Readiness());
+  });
+  Route("GET", "/metrics", [registry](const Request&, Responder responder) {
+    Response response;
+    response.headers.push_back({"Content-Type", metrics::Registry::kContentType});
+    response.body = registry->Render();
+    responder.Send(std::move(response));
+  });
+}
+
+Server::~Server() {
+  if (impl_->started && !impl_->stopped) {
+    impl_->shared->draining = true;
+    impl_->StopThreads();
+  }
+  // Answers that arrive from now on are dropped: the connections go with the event loop.
+  // The handles are released with no lock held, as releasing one may run write callbacks.
+  std::vector<std::weak_ptr<Responder::State>> live;
+  {
+    std::lock_guard lock(impl_->shared->mutex);
+    for (const auto& [pointer, state] : impl_->shared->live) {
+      live.push_back(state);
+    }
+  }
+  std::vector<restinio::request_handle_t> released;
+  for (const auto& weak : live) {
+    if (auto state = weak.lock()) {
+      std::lock_guard state_lock(state->mutex);
+      released.push_back(std::move(state->request));
+      state->request.reset();
+    }
+  }
+  released.clear();
+  impl_->server.reset();
+}
+
+void Server::Route(std::string method, std::string path, Handler handler) {
+  auto [route, inserted] = impl_->routes.try_emplace(path);
+  if (inserted) {
+    impl_->route_order.push_back(path);
+    route->second.parameter_names = ParameterNames(path);
+  }
+  route->second.by_method[absl::AsciiStrToUpper(method)] = std::move(handler);
+}
+
+void Server::SetReadinessCheck(ReadinessCheck check) { impl_->readiness = std::move(check); }
+
+absl::Status Server::Start() {
+  Impl& impl = *impl_;
+  if (impl.started) {
+    return absl::FailedPreconditionError("the server was started already");
+  }
+  auto router = std::make_unique<Router>();
+  for (const std::string& pattern : impl.route_order) {
+    router->add_handler(restinio::router::none_of_methods(), pattern,
+                        [&impl, pattern](const restinio::request_handle_t& request,
+                                         restinio::router::route_params_t params) {
+                          impl.Dispatch(pattern, request, params);
+                          return restinio::request_accepted();
+                        });
+  }
+  router->non_matched_request_handler([&impl](const restinio::request_handle_t& request) {
+    impl.NotFound(request);
+    return restinio::request_accepted();
+  });
+
+  const ServerOptions& options = impl.options;
+  try {
+    impl.server =
+        std::make_unique<RestServer>(restinio::external_io_context(impl.io), [&](auto& settings) {
+          settings.address(options.address)
+              .port(static_cast<std::uint16_t>(options.port))
+              .request_handler(std::move(router))
+              .read_next_http_message_timelimit(options.idle_timeout)
+              .handle_request_timeout(options.handler_timeout)
+              .write_http_response_timelimit(std::chrono::seconds(10))
+              .concurrent_accepts_count(static_cast<std::size_t>(options.threads))
+              .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
+                                            .max_url_size(options.max_url_bytes)
+                                            .max_field_name_size(options.max_header_name_bytes)
+                                            .max_field_value_size(options.max_header_value_bytes)
+                                            .max_field_count(options.max_header_count)
+                                            .max_body_size(options.max_body_read_bytes))
+              .acceptor_post_bind_hook([&impl](restinio::asio_ns::ip::tcp::acceptor& acceptor) {
+                impl.port = acceptor.local_endpoint().port();
+                // A child process (a hook, a test's curl) must not keep the port listening
+                // after the server closed it.
+                ::fcntl(acceptor.native_handle(), F_SETFD, FD_CLOEXEC);
+              });
+        });
+  } catch (const std::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("http server: ", error.what()));
+  }
+
+  impl.work.emplace(impl.io.get_executor());
+  for (int i = 0; i < std::max(1, options.threads); ++i) {
+    impl.threads.emplace_back([&impl] { impl.io.run(); });
+  }
+  impl.started = true;
+  std::promise<absl::Status> opened;
+  impl.server->open_async([&] { opened.set_value(absl::OkStatus()); },
+                          [&](std::exception_ptr error) {
+                            try {
+                              std::rethrow_exception(error);
+                            } catch (const std::exception& e) {
+                              opened.set_value(absl::UnavailableError(
+                                  absl::StrCat("http server: cannot listen on ", options.address,
+                                               ":", options.port, ": ", e.what())));
+                            }
+                          });
+  absl::Status status = opened.get_future().get();
+  if (!status.ok()) {
+    impl.StopThreads();
+    return status;
+  }
+  if (options.handle_signals) {
+    impl.signals = std::make_unique<restinio::asio_ns::signal_set>(impl.io, SIGINT, SIGTERM);
+    impl.signals->async_wait([this](const restinio::asio_ns::error_code& error, int signal) {
+      if (!error) {
+        spdlog::info("http: signal {} received, shutting down", signal);
+        Stop();
+      }
+    });
+  }
+  spdlog::info("http: listening on {}:{}", options.address, impl.port.load());
+  return absl::OkStatus();
+}
+
+int Server::port() const { return impl_->port; }
+
+absl::Status Server::Run() {
+  if (!impl_->started) {
+    absl::Status status = Start();
+    if (!status.ok()) {
+      return status;
+    }
+  }
+  {
+    std::unique_lock lock(impl_->shared->mutex);
+    impl_->shared->changed.wait(lock, [&] { return impl_->shared->stop_requested; });
+  }
+  return impl_->Shutdown();
+}
+
+void Server::Stop() {
+  std::lock_guard lock(impl_->shared->mutex);
+  impl_->shared->stop_requested = true;
+  impl_->shared->changed.notify_all();
+}
+
+}  // namespace leadflow::http

@@ -1,0 +1,138 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "metrics/metrics.h"
+
+namespace leadflow::http {
+
+struct HeaderField {
+  std::string name;
+  std::string value;
+};
+
+/// A request as a handler sees it: fully read, at most ServerOptions::max_body_bytes of body.
+struct Request {
+  std::string method;  // "GET", "POST", …
+  std::string target;  // path and query as sent
+  std::string path;    // target without the query
+  std::string query;   // after '?', not decoded
+  std::vector<HeaderField> headers;
+  std::string body;
+  std::string remote_address;  // the TCP peer's IP address
+  /// Named parameters of the matched route ("/v1/forms/:form_id" gives "form_id").
+  std::map<std::string, std::string> params;
+  /// The pattern of the matched route: a low-cardinality metric label.
+  std::string route;
+
+  /// The first header with this name (case-insensitive), or std::nullopt.
+  std::optional<std::string> Header(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<HeaderField> headers;
+  std::string body;
+
+  /// A response with `Content-Type: application/json`.
+  static Response Json(int status, std::string json);
+  /// `{"error": code}` plus an optional human-readable `reason`.
+  static Response Error(int status, std::string_view code, std::string_view reason = "");
+  Response& WithHeader(std::string name, std::string value);
+};
+
+/// Sends the answer to one request. Copyable; may be called from any thread (for example a
+/// Kafka delivery callback), once: later calls are ignored. When the last copy is dropped
+/// without an answer, the client gets a 500, so a request can never hang on a lost callback.
+class Responder {
+ public:
+  struct State;
+  explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  void Send(Response response) const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+/// Handles one request. It may answer before returning or later from another thread.
+using Handler = std::function<void(const Request& request, Responder responder)>;
+
+/// Whether the service can take traffic (e.g. Kafka answers); called by `GET /readyz`.
+using ReadinessCheck = std::function<absl::Status()>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  /// 0 picks a free port; see Server::port().
+  int port = 0;
+  /// Threads that run the event loop and the handlers.
+  int threads = 2;
+  /// A larger body is answered 413 without reaching the handler.
+  size_t max_body_bytes = 1 << 20;
+  /// Connections are closed, without an answer, once a body (declared or read) exceeds this;
+  /// between max_body_bytes and this the client gets a proper 413. 0: 2 × max_body_bytes + 64 KiB.
+  size_t max_body_read_bytes = 0;
+  size_t max_url_bytes = 8 * 1024;
+  size_t max_header_name_bytes = 256;
+  size_t max_header_value_bytes = 8 * 1024;
+  size_t max_header_count = 100;
+  /// Idle keep-alive connections are closed after this.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// A handler that has not answered by then gets its connection closed.
+  std::chrono::milliseconds handler_timeout{30000};
+  /// On shutdown, how long requests in flight may take to finish.
+  std::chrono::milliseconds shutdown_grace{10000};
+  /// Run() also returns on SIGTERM and SIGINT (for a service's main, not for tests).
+  bool handle_signals = false;
+};
+
+/// An HTTP/1.1 server with the routes of every LeadFlow HTTP service built in:
+/// `GET /healthz` (alive: 200), `GET /readyz` (the ReadinessCheck: 200, or 503 with the reason,
+/// and 503 while shutting down) and `GET /metrics` (the registry, in Prometheus text format,
+/// with http_requests_total{route,code} and http_request_duration_seconds{route} added).
+/// A path that exists with another method is answered 405 with `Allow`; an unknown one 404.
+///
+/// Shutdown: stop accepting, let requests in flight finish (at most shutdown_grace), then
+/// return from Run(). Answers still pending after that are dropped; destroy the server only
+/// after the components that hold Responders (e.g. the Kafka producer) were flushed.
+class Server {
+ public:
+  /// `registry` must outlive the server.
+  Server(ServerOptions options, metrics::Registry* registry);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Adds a route before Start(). `path` is an express-style pattern: "/v1/forms/:form_id".
+  void Route(std::string method, std::string path, Handler handler);
+  void SetReadinessCheck(ReadinessCheck check);
+
+  /// Binds and starts serving on background threads. Unavailable when the address cannot be
+  /// bound.
+  absl::Status Start();
+  /// The bound port, after Start().
+  int port() const;
+
+  /// Starts if needed, serves until Stop() (or a signal when handle_signals), then shuts down
+  /// gracefully. DeadlineExceeded when requests were still in flight at the end of the grace.
+  absl::Status Run();
+  /// Asks Run() to shut down and return. Thread-safe, returns at once.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The standard reason phrase of a status code ("Unprocessable Entity"); "Unknown" otherwise.
+std::string_view ReasonPhrase(int status);
+
+}  // namespace leadflow::http

@@ -1,0 +1,250 @@
+#include "http/server.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "testing/testing.h"
+
+namespace leadflow::http {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct CurlResult {
+  int status = 0;
+  std::string headers;
+  std::string body;
+};
+
+// The real curl binary, so the server is exercised over real HTTP/1.1.
+CurlResult Curl(int port, const std::string& path, const std::string& extra = "") {
+  std::string output =
+      leadflow::testing::Shell("curl -s -i -H 'Expect:' --max-time 20 " + extra +
+                               " 'http://127.0.0.1:" + std::to_string(port) + path + "'");
+  CurlResult result;
+  size_t end = output.find("\r\n\r\n");
+  result.headers = output.substr(0, end);
+  result.body = end == std::string::npos ? "" : output.substr(end + 4);
+  if (output.rfind("HTTP/1.1 ", 0) == 0) {
+    result.status = std::stoi(output.substr(9, 3));
+  }
+  return result;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions options = {}) {
+    server_ = std::make_unique<Server>(options, &registry_);
+    for (auto& [method, path, handler] : routes_) {
+      server_->Route(method, path, handler);
+    }
+    ASSERT_TRUE(server_->Start().ok());
+    ASSERT_GT(server_->port(), 0);
+  }
+  void AddRoute(std::string method, std::string path, Handler handler) {
+    routes_.push_back({std::move(method), std::move(path), std::move(handler)});
+  }
+
+  metrics::Registry registry_;
+  std::vector<std::tuple<std::string, std::string, Handler>> routes_;
+  std::unique_ptr<Server> server_;
+};
+
+// Protects: the probes Kubernetes relies on and the metrics endpoint Prometheus scrapes.
+TEST_F(ServerTest, ProbesAndMetrics) {
+  StartServer();
+  bool ready = true;
+  server_->SetReadinessCheck(
+      [&] { return ready ? absl::OkStatus() : absl::UnavailableError("kafka unreachable"); });
+  EXPECT_EQ(Curl(server_->port(), "/healthz").status, 200);
+  EXPECT_EQ(Curl(server_->port(), "/readyz").status, 200);
+  ready = false;
+  CurlResult not_ready = Curl(server_->port(), "/readyz");
+  EXPECT_EQ(not_ready.status, 503);
+  EXPECT_THAT(not_ready.body, HasSubstr("not_ready"));
+  // The counter moves once the answer is written, which can be just after curl read it.
+  CurlResult metrics;
+  EXPECT_TRUE(leadflow::testing::WaitFor(
+      [&] {
+        metrics = Curl(server_->port(), "/metrics");
+        return metrics.body.find("route=\"/readyz\",code=\"503\"") != std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.headers, HasSubstr("text/plain; version=0.0.4"));
+  EXPECT_THAT(metrics.body, HasSubstr("http_requests_total{route=\"/readyz\",code=\"503\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("http_request_duration_seconds_bucket{route=\"/healthz\""));
+}
+
+// Protects: route parameters, request fields and the handler's headers reach both sides.
+TEST_F(ServerTest, RouteParametersAndRequestFields) {
+  AddRoute("POST", "/v1/forms/:form_id/submissions", [](const Request& request, Responder r) {
+    r.Send(Response::Json(202, "{\"form\":\"" + request.params.at("form_id") + "\",\"body\":\"" +
+                                   request.body + "\",\"q\":\"" + request.query + "\",\"h\":\"" +
+                                   request.Header("x-test").value_or("") + "\",\"ip\":\"" +
+                                   request.remote_address + "\"}")
+               .WithHeader("X-Reply", "yes"));
+  });
+  StartServer();
+  CurlResult result = Curl(server_->port(), "/v1/forms/contact/submissions?a=1",
+                           "-X POST -H 'X-Test: hello' --data-binary abc");
+  EXPECT_EQ(result.status, 202);
+  EXPECT_EQ(
+      result.body,
+      "{\"form\":\"contact\",\"body\":\"abc\",\"q\":\"a=1\",\"h\":\"hello\",\"ip\":\"127.0.0.1\"}");
+  EXPECT_THAT(result.headers, HasSubstr("X-Reply: yes"));
+}
+
+// Protects: unknown paths are 404, a known path with another method is 405 with Allow.
+TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
+  AddRoute("POST", "/things",
+           [](const Request&, Responder r) { r.Send(Response::Json(200, "{}")); });
+  AddRoute("OPTIONS", "/things", [](const Request&, Responder r) { r.Send({204, {}, ""}); });
+  StartServer();
+  EXPECT_EQ(Curl(server_->port(), "/nothing").status, 404);
+  CurlResult wrong = Curl(server_->port(), "/things", "-X DELETE");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_THAT(wrong.headers, HasSubstr("Allow: OPTIONS, POST"));
+  EXPECT_EQ(Curl(server_->port(), "/things").status, 405);  // GET
+}
+
+// Protects: bodies over the limit are answered 413 without reaching the handler, and bodies
+// far over it are cut off without being read.
+TEST_F(ServerTest, BodyLimit) {
+  std::atomic<int> calls{0};
+  AddRoute("POST", "/in", [&](const Request&, Responder r) {
+    ++calls;
+    r.Send(Response::Json(200, "{}"));
+  });
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  StartServer(options);
+  std::string at_limit(1000, 'a');
+  EXPECT_EQ(Curl(server_->port(), "/in", "--data-binary " + at_limit).status, 200);
+  std::string over(1001, 'a');
+  CurlResult too_large = Curl(server_->port(), "/in", "--data-binary " + over);
+  EXPECT_EQ(too_large.status, 413);
+  EXPECT_THAT(too_large.body, HasSubstr("body_too_large"));
+  // Far over the read cap: the connection is closed, no answer and no handler call.
+  CurlResult huge = Curl(server_->port(), "/in", "-H 'Content-Length: 100000000' --data-binary x");
+  EXPECT_EQ(huge.status, 0);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(Curl(server_->port(), "/healthz").status, 200);  // still serving
+}
+
+// Protects: a handler may answer later from another thread (the Kafka delivery thread).
+TEST_F(ServerTest, AnswersFromAnotherThread) {
+  std::mutex mutex;
+  std::vector<Responder> pending;
+  AddRoute("POST", "/slow", [&](const Request&, Responder r) {
+    std::lock_guard lock(mutex);
+    pending.push_back(r);
+  });
+  StartServer();
+  auto answer =
+      std::async(std::launch::async, [&] { return Curl(server_->port(), "/slow", "-X POST"); });
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] {
+        std::lock_guard lock(mutex);
+        return !pending.empty();
+      },
+      std::chrono::seconds(10)));
+  std::thread other([&] {
+    std::lock_guard lock(mutex);
+    pending[0].Send(Response::Json(202, "{\"late\":true}"));
+    pending[0].Send(Response::Json(500, "{}"));  // ignored: one answer per request
+  });
+  other.join();
+  CurlResult result = answer.get();
+  EXPECT_EQ(result.status, 202);
+  EXPECT_EQ(result.body, "{\"late\":true}");
+}
+
+// Protects: a lost callback or a throwing handler still gives the client an answer (500).
+TEST_F(ServerTest, DroppedOrThrowingHandlerAnswers500) {
+  AddRoute("GET", "/drop", [](const Request&, Responder) {});
+  AddRoute("GET", "/throw", [](const Request&, Responder) { throw std::runtime_error("boom"); });
+  StartServer();
+  EXPECT_EQ(Curl(server_->port(), "/drop").status, 500);
+  EXPECT_EQ(Curl(server_->port(), "/throw").status, 500);
+}
+
+// Protects: graceful shutdown — no new connections, the request in flight still gets its
+// answer, then Run() returns OK.
+TEST_F(ServerTest, ShutdownFinishesRequestsInFlight) {
+  std::mutex mutex;
+  std::optional<Responder> pending;
+  AddRoute("POST", "/slow", [&](const Request&, Responder r) {
+    std::lock_guard lock(mutex);
+    pending = r;
+  });
+  StartServer();
+  int port = server_->port();
+  auto run = std::async(std::launch::async, [&] { return server_->Run(); });
+  auto answer = std::async(std::launch::async, [&] { return Curl(port, "/slow", "-X POST"); });
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] {
+        std::lock_guard lock(mutex);
+        return pending.has_value();
+      },
+      std::chrono::seconds(10)));
+  server_->Stop();
+  // The acceptor closes: new connections are refused while the old request is still pending.
+  ASSERT_TRUE(leadflow::testing::WaitFor([&] { return Curl(port, "/healthz").status == 0; },
+                                         std::chrono::seconds(10)));
+  ASSERT_EQ(run.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  {
+    std::lock_guard lock(mutex);
+    pending->Send(Response::Json(202, "{}"));
+  }
+  EXPECT_EQ(answer.get().status, 202);
+  EXPECT_TRUE(run.get().ok());
+}
+
+// Protects: shutdown is bounded — a request that never finishes does not block exit.
+TEST_F(ServerTest, ShutdownGraceIsBounded) {
+  std::mutex mutex;
+  std::optional<Responder> pending;
+  AddRoute("POST", "/never", [&](const Request&, Responder r) {
+    std::lock_guard lock(mutex);
+    pending = r;
+  });
+  ServerOptions options;
+  options.shutdown_grace = std::chrono::milliseconds(200);
+  StartServer(options);
+  auto answer =
+      std::async(std::launch::async, [&] { return Curl(server_->port(), "/never", "-X POST"); });
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] {
+        std::lock_guard lock(mutex);
+        return pending.has_value();
+      },
+      std::chrono::seconds(10)));
+  server_->Stop();
+  absl::Status status = server_->Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  server_.reset();  // answers after this are dropped safely
+  {
+    std::lock_guard lock(mutex);
+    pending->Send(Response::Json(202, "{}"));
+    pending.reset();
+  }
+  EXPECT_NE(answer.get().status, 202);
+}
+
+// Protects: a port in use is a start-up error, not a crash.
+TEST_F(ServerTest, PortInUseFailsToStart) {
+  StartServer();
+  ServerOptions options;
+  options.port = server_->port();
+  Server second(options, &registry_);
+  absl::Status status = second.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace leadflow::http
