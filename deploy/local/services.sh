@@ -25,6 +25,8 @@ pg_start() {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
 max_connections = 200
+# crm-core takes one advisory lock per identity of a batch (up to ~2 per event)
+max_locks_per_transaction = 256
 shared_buffers = 256MB
 fsync = on
 synchronous_commit = on

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "identity/identity.h"
 
 namespace leadflow::crm {
 namespace {
@@ -316,6 +317,23 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
     if (status.empty()) {
       return absl::InvalidArgumentError("unknown lead status");
     }
+    // Walk-in identities are matched against later inbound traffic: normalise them the same way.
+    std::vector<std::string> phones;
+    std::vector<std::string> emails;
+    for (const std::string& raw : lead.phones()) {
+      auto phone = identity::NormalizePhone(raw, default_region_);
+      if (!phone.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("phones: ", phone.status().message()));
+      }
+      phones.push_back(*phone);
+    }
+    for (const std::string& raw : lead.emails()) {
+      auto email = identity::NormalizeEmail(raw);
+      if (!email.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("emails: ", email.status().message()));
+      }
+      emails.push_back(*email);
+    }
     pqxx::work work(connection);
     int64_t responsible = lead.responsible_user_id();
     if (absl::Status check = CheckUserActive(work, responsible); !check.ok()) {
@@ -329,10 +347,10 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
                                      lead.last_name(), lead.company_name(), lead.city(),
                                      lead.comments(), responsible)[0]
                      .as<int64_t>();
-    for (const std::string& phone : lead.phones()) {
+    for (const std::string& phone : phones) {
       work.exec_prepared("insert_lead_identity", "PHONE", phone, id);
     }
-    for (const std::string& email : lead.emails()) {
+    for (const std::string& email : emails) {
       work.exec_prepared("insert_lead_identity", "EMAIL", email, id);
     }
     absl::Status loaded = LoadLead(work, id, response);

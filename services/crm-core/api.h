@@ -14,7 +14,9 @@ namespace leadflow::crm {
 /// named statements on a pooled connection; statuses map onto canonical gRPC codes.
 class LeadApi final : public v1::LeadService::CallbackService {
  public:
-  LeadApi(pg::Pool& pool, const std::map<std::string, Role>& keys) : pool_(pool), keys_(keys) {}
+  /// Phones of walk-in leads without a country code are read as numbers of `default_region`.
+  LeadApi(pg::Pool& pool, const std::map<std::string, Role>& keys, std::string default_region)
+      : pool_(pool), keys_(keys), default_region_(std::move(default_region)) {}
   grpc::ServerUnaryReactor* GetLead(grpc::CallbackServerContext* context,
                                     const v1::GetLeadRequest* request, v1::Lead* response) override;
   grpc::ServerUnaryReactor* ListLeads(grpc::CallbackServerContext* context,
@@ -30,6 +32,7 @@ class LeadApi final : public v1::LeadService::CallbackService {
  private:
   pg::Pool& pool_;
   const std::map<std::string, Role>& keys_;
+  std::string default_region_;
 };
 
 class ActivityApi final : public v1::ActivityService::CallbackService {

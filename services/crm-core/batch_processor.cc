@@ -52,6 +52,44 @@ BatchProcessor::BatchProcessor(BatchProcessorOptions options, std::string databa
       dead_letters_(dead_letters),
       counters_(counters) {}
 
+InboundCounters::InboundCounters(metrics::Registry& registry)
+    : batches(registry.AddCounter("crm_inbound_batches_total", "Kafka micro-batches processed")
+                  .WithLabels({})),
+      events_applied(registry
+                         .AddCounter("crm_inbound_events_applied_total",
+                                     "Inbound events whose effects were committed")
+                         .WithLabels({})),
+      duplicates_database(registry
+                              .AddCounter("crm_inbound_duplicates_total",
+                                          "Inbound events skipped as already processed",
+                                          {"detected_by"})
+                              .WithLabels({"database"})),
+      duplicates_redis(registry
+                           .AddCounter("crm_inbound_duplicates_total",
+                                       "Inbound events skipped as already processed",
+                                       {"detected_by"})
+                           .WithLabels({"redis"})),
+      duplicates_in_batch(registry
+                              .AddCounter("crm_inbound_duplicates_total",
+                                          "Inbound events skipped as already processed",
+                                          {"detected_by"})
+                              .WithLabels({"batch"})),
+      dead_lettered(registry
+                        .AddCounter("crm_inbound_dead_lettered_total",
+                                    "Messages sent to the dead-letter topic")
+                        .WithLabels({})),
+      leads_created(
+          registry.AddCounter("crm_leads_created_total", "Leads created from inbound events")
+              .WithLabels({})),
+      activities_created(registry
+                             .AddCounter("crm_activities_created_total",
+                                         "Activities created from inbound events")
+                             .WithLabels({})),
+      redis_failures(registry
+                         .AddCounter("crm_redis_failures_total",
+                                     "Redis calls that failed (the fast path was skipped)")
+                         .WithLabels({})) {}
+
 BatchProcessor::~BatchProcessor() = default;
 
 absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std::string& error) {
@@ -64,7 +102,7 @@ absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std
   if (!result.status.ok()) {
     return result.status;  // not acknowledged: the batch is retried, nothing is dropped
   }
-  ++counters_.dead_lettered;
+  counters_.dead_lettered.Increment();
   spdlog::warn("dead-lettered {}[{}]@{}: {}", message.topic, message.partition, message.offset,
                error);
   return absl::OkStatus();
@@ -81,13 +119,13 @@ void BatchProcessor::MarkProcessed(const std::vector<std::string>& event_ids) {
     commands.push_back({"SET", absl::StrCat(options_.redis_prefix, "processed:", id), "1", "EX", ttl});
   }
   if (auto replies = redis_->Pipeline(commands); !replies.ok()) {
-    ++counters_.redis_failures;
+    counters_.redis_failures.Increment();
     spdlog::debug("redis processed marks not written: {}", replies.status().ToString());
   }
 }
 
 absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
-  ++counters_.batches;
+  counters_.batches.Increment();
   // 1. Decode and validate; what cannot be used goes to the dead-letter topic.
   std::vector<Decoded> decoded;
   decoded.reserve(batch.size());
@@ -108,7 +146,7 @@ absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
       continue;
     }
     if (!seen.insert(item.event.event_id()).second) {
-      ++counters_.duplicates_in_batch;
+      counters_.duplicates_in_batch.Increment();
       continue;
     }
     decoded.push_back(std::move(item));
@@ -129,12 +167,12 @@ absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
         marked[i] = !reply->elements[i].IsNil();
       }
     } else {
-      ++counters_.redis_failures;
+      counters_.redis_failures.Increment();
     }
   }
   for (size_t i = 0; i < decoded.size(); ++i) {
     if (marked[i]) {
-      ++counters_.duplicates_redis;
+      counters_.duplicates_redis.Increment();
     } else {
       pending.push_back(&decoded[i]);
     }
@@ -201,7 +239,7 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   for (const auto& row : work.exec_prepared("claim_events", pg::TextArray(ids))) {
     claimed.insert(row[0].as<std::string>());
   }
-  counters_.duplicates_database += static_cast<int64_t>(events.size() - claimed.size());
+  counters_.duplicates_database.Increment(static_cast<double>(events.size() - claimed.size()));
 
   // Snapshot of the leads sharing an identity with the batch, read under the locks.
   std::map<int64_t, KnownLead> known;
@@ -332,9 +370,9 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   }
   work.commit();
 
-  counters_.events_applied += static_cast<int64_t>(applied_ids.size());
-  counters_.leads_created += static_cast<int64_t>(plan.leads.size());
-  counters_.activities_created += static_cast<int64_t>(plan.activities.size());
+  counters_.events_applied.Increment(static_cast<double>(applied_ids.size()));
+  counters_.leads_created.Increment(static_cast<double>(plan.leads.size()));
+  counters_.activities_created.Increment(static_cast<double>(plan.activities.size()));
   // After the commit, never before: a mark must only ever mean "committed".
   MarkProcessed(ids);
   return absl::OkStatus();

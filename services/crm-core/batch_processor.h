@@ -10,23 +10,24 @@
 #include "crm-core/planner.h"
 #include "kafka/producer.h"
 #include "kafka/types.h"
+#include "metrics/metrics.h"
 #include "pg/pg.h"
 #include "redis/client.h"
 
 namespace leadflow::crm {
 
-/// Counters of the inbound path, rendered on /metrics.
+/// Counters of the inbound path, registered in the process's metrics registry (/metrics).
 struct InboundCounters {
-  std::atomic<int64_t> batches{0};
-  std::atomic<int64_t> events_applied{0};        // new events whose effects were committed
-  std::atomic<int64_t> duplicates_database{0};   // already in processed_events
-  std::atomic<int64_t> duplicates_redis{0};      // skipped on the Redis fast path
-  std::atomic<int64_t> duplicates_in_batch{0};
-  std::atomic<int64_t> dead_lettered{0};
-  std::atomic<int64_t> leads_created{0};
-  std::atomic<int64_t> activities_created{0};
-  std::atomic<int64_t> transaction_retries{0};
-  std::atomic<int64_t> redis_failures{0};
+  explicit InboundCounters(metrics::Registry& registry);
+  metrics::Counter& batches;
+  metrics::Counter& events_applied;        // new events whose effects were committed
+  metrics::Counter& duplicates_database;   // already in processed_events
+  metrics::Counter& duplicates_redis;      // skipped on the Redis fast path
+  metrics::Counter& duplicates_in_batch;   // the same event id twice in one batch
+  metrics::Counter& dead_lettered;
+  metrics::Counter& leads_created;
+  metrics::Counter& activities_created;
+  metrics::Counter& redis_failures;
 };
 
 struct BatchProcessorOptions {

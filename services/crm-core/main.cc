@@ -20,7 +20,9 @@
 #include "crm-core/migrations.h"
 #include "crm-core/settings.h"
 #include "crm-core/statements.h"
+#include "http/server.h"
 #include "kafka/consumer.h"
+#include "metrics/metrics.h"
 #include "kafka/producer.h"
 #include "pg/migrations.h"
 #include "pg/pool.h"
@@ -81,7 +83,8 @@ int Serve(const Settings& settings) {
     }
   }
 
-  InboundCounters counters;
+  metrics::Registry registry;
+  InboundCounters counters(registry);
   std::atomic<bool> stop{false};
   std::unique_ptr<kafka::Producer> dead_letters;
   std::unique_ptr<kafka::Consumer> consumer;
@@ -134,7 +137,7 @@ int Serve(const Settings& settings) {
       }
       return 1;
     }
-    leads = std::make_unique<LeadApi>(*pool, settings.api_keys);
+    leads = std::make_unique<LeadApi>(*pool, settings.api_keys, settings.default_region);
     activities = std::make_unique<ActivityApi>(*pool, settings.api_keys);
     users = std::make_unique<UserApi>(*pool, settings.api_keys);
     grpc::EnableDefaultHealthCheckService(true);
@@ -158,6 +161,36 @@ int Serve(const Settings& settings) {
     spdlog::info("gRPC API on {}", settings.grpc_address);
   }
 
+  // Operations HTTP: /healthz, /readyz (the database and Kafka answer), /metrics.
+  http::Server ops({.address = settings.http_address, .port = settings.http_port, .threads = 1},
+                   &registry);
+  ops.SetReadinessCheck([&]() -> absl::Status {
+    if (pool) {
+      absl::Status database = pool->With([](pqxx::connection& connection) {
+        pqxx::nontransaction work(connection);
+        work.exec("SELECT 1");
+        return absl::OkStatus();
+      });
+      if (!database.ok()) {
+        return database;
+      }
+    }
+    if (dead_letters) {
+      return dead_letters->CheckConnected(std::chrono::seconds(2));
+    }
+    return absl::OkStatus();
+  });
+  if (absl::Status status = ops.Start(); !status.ok()) {
+    spdlog::error("operations HTTP: {}", status.ToString());
+    stop = true;
+    if (consumer_thread.joinable()) {
+      consumer_thread.join();
+    }
+    return 1;
+  }
+  spdlog::info("operations HTTP on {}:{}", settings.http_address, ops.port());
+  std::thread ops_thread([&] { ops.Run().IgnoreError(); });
+
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   spdlog::info("{}: shutting down", strsignal(signal_number));
@@ -168,9 +201,14 @@ int Serve(const Settings& settings) {
   if (consumer_thread.joinable()) {
     consumer_thread.join();
   }
-  spdlog::info("stopped: {} events applied, {} leads and {} activities created",
-               counters.events_applied.load(), counters.leads_created.load(),
-               counters.activities_created.load());
+  ops.Stop();
+  ops_thread.join();
+  spdlog::info("stopped: {} events applied, {} leads and {} activities created, {} duplicates "
+               "skipped by the database",
+               static_cast<int64_t>(counters.events_applied.Value()),
+               static_cast<int64_t>(counters.leads_created.Value()),
+               static_cast<int64_t>(counters.activities_created.Value()),
+               static_cast<int64_t>(counters.duplicates_database.Value()));
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #include "crm-core/settings.h"
 
 #include "absl/strings/str_split.h"
+#include "identity/identity.h"
 
 namespace leadflow::crm {
 
@@ -40,7 +41,7 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   settings.group_id =
       reader.String("CRM_KAFKA_GROUP_ID", "leadflow-crm-core", "consumer group of the consumers");
   settings.batch_max_events = static_cast<size_t>(
-      reader.Int("CRM_BATCH_MAX_EVENTS", 500, 1, 10000, "events in one transaction at most"));
+      reader.Int("CRM_BATCH_MAX_EVENTS", 1000, 1, 5000, "events in one transaction at most"));
   settings.batch_max_wait =
       reader.Millis("CRM_BATCH_MAX_WAIT_MS", std::chrono::milliseconds(50),
                     "how long a batch waits to fill up");
@@ -54,6 +55,13 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
       "lead title template: {city} {name} {company} {need} {form}");
   settings.rules.task_deadline = std::chrono::minutes(reader.Int(
       "CRM_TASK_DEADLINE_MINUTES", 60, 1, 60 * 24 * 30, "deadline of 'process the request' tasks"));
+
+  settings.default_region = reader.String(
+      "CRM_DEFAULT_REGION", settings.default_region,
+      "region of phone numbers written without a country code (ISO 3166, e.g. FR)");
+  if (absl::Status region = identity::ValidateRegion(settings.default_region); !region.ok()) {
+    reader.Fail("CRM_DEFAULT_REGION", std::string(region.message()));
+  }
 
   if (command == "serve") {
     if (settings.run_api) {

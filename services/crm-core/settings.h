@@ -23,12 +23,13 @@ struct Settings {
   std::map<std::string, Role> api_keys;
   std::string kafka_brokers;
   std::string group_id;
-  size_t batch_max_events = 500;
+  size_t batch_max_events = 1000;
   std::chrono::milliseconds batch_max_wait{50};
   std::string redis_host;
   int redis_port = 0;
   std::string redis_prefix;
   RuleSettings rules;
+  std::string default_region = "FR";
   log::Options log;
 };
 

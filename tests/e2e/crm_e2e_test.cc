@@ -150,9 +150,25 @@ TEST_F(CrmE2eTest, LeadThroughTheApi) {
 
   // A walk-in visitor.
   auto walk_in = Call(api, "LeadService/CreateLead",
-                      {{"lead", {{"first_name", "Paul"}, {"last_name", "Durand"}}}});
+                      {{"lead",
+                        {{"first_name", "Paul"},
+                         {"last_name", "Durand"},
+                         {"phones", {"06 11 22 33 44"}},
+                         {"emails", {" Paul@Example.COM "}}}}});
   EXPECT_EQ(walk_in["source"], "LEAD_SOURCE_WALK_IN") << walk_in.dump();
   EXPECT_EQ(walk_in["title"], "Visit – Paul Durand");
+  EXPECT_EQ(walk_in["phones"][0], "+33611223344");
+  EXPECT_EQ(walk_in["emails"][0], "paul@example.com");
+  EXPECT_EQ(Call(api, "LeadService/CreateLead",
+                 {{"lead", {{"first_name", "Paul"}, {"phones", {"not a phone"}}}}})["code"],
+            3);
+
+  // Operations endpoint: probes and Prometheus metrics that count what happened.
+  std::string base = "http://127.0.0.1:" + std::to_string(core.http_port());
+  EXPECT_EQ(testing::Shell("curl -s -o /dev/null -w '%{http_code}' " + base + "/readyz"), "200");
+  std::string metrics = testing::Shell("curl -s " + base + "/metrics");
+  EXPECT_NE(metrics.find("crm_inbound_events_applied_total 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("crm_leads_created_total 2"), std::string::npos) << metrics;
   EXPECT_EQ(failed_, 0);
 }
 

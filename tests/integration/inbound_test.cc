@@ -83,7 +83,8 @@ class InboundTest : public ::testing::Test {
   std::unique_ptr<kafka::Producer> producer_;
   redis::Options redis_options_;
   std::unique_ptr<redis::Client> redis_;
-  InboundCounters counters_;
+  metrics::Registry registry_;
+  InboundCounters counters_{registry_};
   std::unique_ptr<BatchProcessor> processor_;
 };
 
@@ -118,9 +119,9 @@ TEST_F(InboundTest, DuplicatesHaveNoEffect) {
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM activities"), 1);
   EXPECT_EQ(Count("SELECT repeat_count FROM leads"), 0);
-  EXPECT_EQ(counters_.duplicates_in_batch.load(), 1);
-  EXPECT_EQ(counters_.duplicates_redis.load(), 1);
-  EXPECT_EQ(counters_.duplicates_database.load(), 1);
+  EXPECT_EQ(counters_.duplicates_in_batch.Value(), 1);
+  EXPECT_EQ(counters_.duplicates_redis.Value(), 1);
+  EXPECT_EQ(counters_.duplicates_database.Value(), 1);
 }
 
 // Protects: a person whose lead was closed as junk comes back as a new returning lead linked to
@@ -174,7 +175,7 @@ TEST_F(InboundTest, BadMessagesAreDeadLettered) {
   event.SerializeToString(&no_identity.value);
   ASSERT_TRUE(processor_->Process({garbage, Encode("ok", "+33612345678", ""), no_identity}).ok());
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
-  EXPECT_EQ(counters_.dead_lettered.load(), 2);
+  EXPECT_EQ(counters_.dead_lettered.Value(), 2);
 
   auto consumer = kafka::Consumer::Create({.brokers = kafka_.bootstrap(),
                                            .group_id = testing::UniqueName("dlq"),
@@ -215,7 +216,7 @@ TEST_F(InboundTest, HostileTextIsStored) {
   event.SerializeToString(&message.value);
   ASSERT_TRUE(processor_->Process({message}).ok());
   // Either stored (cleaned) or dead-lettered, never lost and never blocking.
-  EXPECT_EQ(Count("SELECT count(*) FROM leads") + counters_.dead_lettered.load(), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads") + counters_.dead_lettered.Value(), 1);
 }
 
 // Protects: one person, one lead under concurrency: two processors (two consumers) receive the
@@ -231,7 +232,8 @@ TEST_F(InboundTest, ConcurrentConsumersMakeOneLeadPerPerson) {
     email_and_phone.push_back(Encode("b" + std::to_string(i), phone, email));
   }
   std::reverse(email_and_phone.begin(), email_and_phone.end());
-  InboundCounters other_counters;
+  metrics::Registry other_registry;
+  InboundCounters other_counters(other_registry);
   auto other = std::make_unique<BatchProcessor>(
       BatchProcessorOptions{.redis_prefix = redis_options_.key_prefix}, database_.url(), nullptr,
       *producer_, other_counters);

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# LeadFlow benchmarks, each against a baseline measured in the same run (ratios, not absolute
+# times, are what compare across machines). Prints medians of RUNS runs.
+#   (a) PostgreSQL COPY of the rows crm-core writes for the workload — the physical baseline
+#   (b) crm-core consuming a pre-filled topic of EVENTS web-form events (30 % repeats, 5 % exact
+#       duplicates): events/s and the ratio to (a). Goal: >= 0.20
+#   (c) webform-ingest accepted requests/s and p50/p99 latency under wrk, against the same HTTP
+#       server answering a trivial handler. Goal: >= 0.30
+# Usage: bench/run.sh [EVENTS] [RUNS]      (defaults 200000 and 3)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${LEADFLOW_BUILD_DIR:-$root/build}
+events=${1:-200000}
+runs=${2:-3}
+out=$root/bench/out
+mkdir -p "$out"
+
+"$root/deploy/setup.sh"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C "$build" dev-broker crm-core webform-ingest bench-tool http-baseline >/dev/null
+
+pg_port=55449
+redis_port=56399
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  "$root/deploy/local/services.sh" pg-stop "$out/pg" || true
+  "$root/deploy/local/services.sh" redis-stop "$out/redis" || true
+}
+trap cleanup EXIT
+"$root/deploy/local/services.sh" pg-start "$out/pg" $pg_port
+"$root/deploy/local/services.sh" redis-start "$out/redis" $redis_port
+psql=(psql -h 127.0.0.1 -p $pg_port -U postgres -qAt)
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+fresh_db() {  # fresh_db NAME: an empty, migrated database; prints its URL
+  "${psql[@]}" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+  local url="postgresql://postgres@127.0.0.1:$pg_port/$1"
+  CRM_DATABASE_URL=$url LOG_LEVEL=warn "$build/services/crm-core/crm-core" migrate >/dev/null
+  echo "$url"
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+echo "workload: $events web-form events, $runs runs each, medians reported"
+
+# (a) COPY baseline
+copy_rates=()
+for r in $(seq "$runs"); do
+  url=$(fresh_db bench_copy)
+  seconds=$("$build/bench/bench-tool" copy "$url" "$events")
+  copy_rates+=("$(awk -v n="$events" -v s="$seconds" 'BEGIN {printf "%.0f", n / s}')")
+done
+copy_median=$(printf '%s\n' "${copy_rates[@]}" | median)
+echo "(a) COPY baseline: ${copy_rates[*]} events/s -> median $copy_median"
+
+# (b) crm-core consuming a pre-filled topic
+consume_rates=()
+for r in $(seq "$runs"); do
+  url=$(fresh_db bench_consume)
+  rm -f "$out/bootstrap"
+  "$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$out/bootstrap" >/dev/null 2>&1 &
+  broker=$!
+  pids+=("$broker")
+  for _ in $(seq 200); do [[ -s $out/bootstrap ]] && break; sleep 0.05; done
+  brokers=$(cat "$out/bootstrap")
+  distinct=$("$build/bench/bench-tool" fill "$brokers" "$events")
+  CRM_DATABASE_URL=$url CRM_KAFKA_BROKERS=$brokers CRM_ROLES=consumer CRM_REDIS_PORT=$redis_port \
+    CRM_REDIS_PREFIX="bench$r:" CRM_HTTP_PORT=0 LOG_LEVEL=warn \
+    "$build/services/crm-core/crm-core" serve >"$out/crm-core.log" 2>&1 &
+  core=$!
+  pids+=("$core")
+  start=""
+  while true; do
+    n=$("${psql[@]}" -d bench_consume -c "SELECT count(*) FROM processed_events")
+    now=$(date +%s.%N)
+    if [[ -z $start && $n -gt 0 ]]; then start=$now; fi
+    if [[ $n -ge $distinct ]]; then break; fi
+    if ! kill -0 "$core" 2>/dev/null; then echo "crm-core died, see $out/crm-core.log" >&2; exit 1; fi
+    sleep 0.1
+  done
+  consume_rates+=("$(awk -v n="$events" -v a="$start" -v b="$now" 'BEGIN {printf "%.0f", n / (b - a)}')")
+  kill "$core" "$broker"
+  wait "$core" "$broker" 2>/dev/null || true
+  leads=$("${psql[@]}" -d bench_consume -c "SELECT count(*) FROM leads")
+  echo "    run $r: $distinct distinct events -> $leads leads, ${consume_rates[-1]} events/s"
+done
+consume_median=$(printf '%s\n' "${consume_rates[@]}" | median)
+ratio_b=$(awk -v b="$consume_median" -v a="$copy_median" 'BEGIN {printf "%.2f", b / a}')
+echo "(b) crm-core consume: ${consume_rates[*]} events/s -> median $consume_median; ratio to (a) $ratio_b (goal >= 0.20)"
+
+# (c) webform-ingest under wrk vs the same HTTP server with a trivial handler
+wrk_run() {  # wrk_run PORT -> "requests/s p50_ms p99_ms accepted"
+  wrk -t2 -c32 -d10s --latency -s "$root/bench/post_form.lua" "http://127.0.0.1:$1/v1/forms/contact/submissions" >"$out/wrk.txt" 2>&1
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$out/wrk.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$out/wrk.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$out/wrk.txt")
+  local non2xx
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk.txt")
+  echo "$rps $p50 $p99 ${non2xx:-0}"
+}
+port_of() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+rm -f "$out/bootstrap"
+"$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$out/bootstrap" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do [[ -s $out/bootstrap ]] && break; sleep 0.05; done
+brokers=$(cat "$out/bootstrap")
+ingest_rates=()
+trivial_rates=()
+for r in $(seq "$runs"); do
+  port=$(port_of)
+  "$build/bench/http-baseline" "$port" >"$out/baseline.log" 2>&1 &
+  baseline=$!
+  for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  read -r rps p50 p99 bad < <(wrk_run "$port")
+  kill "$baseline"; wait "$baseline" 2>/dev/null || true
+  trivial_rates+=("$rps")
+  echo "    run $r trivial handler: $rps req/s, p50 $p50, p99 $p99, non-2xx $bad"
+
+  port=$(port_of)
+  WEBFORM_HTTP_PORT=$port WEBFORM_KAFKA_BROKERS=$brokers WEBFORM_REDIS_PORT=$redis_port \
+    WEBFORM_RATE_LIMIT_PER_MINUTE=0 LOG_LEVEL=warn \
+    "$build/services/webform-ingest/webform-ingest" >"$out/webform.log" 2>&1 &
+  ingest=$!
+  for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.05; done
+  read -r rps p50 p99 bad < <(wrk_run "$port")
+  kill "$ingest"; wait "$ingest" 2>/dev/null || true
+  ingest_rates+=("$rps")
+  echo "    run $r webform-ingest:  $rps req/s, p50 $p50, p99 $p99, non-2xx $bad"
+done
+trivial_median=$(printf '%s\n' "${trivial_rates[@]}" | median)
+ingest_median=$(printf '%s\n' "${ingest_rates[@]}" | median)
+ratio_c=$(awk -v b="$ingest_median" -v a="$trivial_median" 'BEGIN {printf "%.2f", b / a}')
+echo "(c) webform-ingest: median $ingest_median req/s vs trivial handler $trivial_median req/s; ratio $ratio_c (goal >= 0.30)"
