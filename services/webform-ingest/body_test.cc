@@ -1,0 +1,116 @@
+#include "webform-ingest/body.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace leadflow::webform {
+namespace {
+
+using Outcome = BodyResult::Outcome;
+
+// Protects: a flat JSON object becomes fields; numbers and booleans become text; null is skipped.
+TEST(ParseBodyTest, JsonObject) {
+  BodyResult result = ParseBody("application/json; charset=utf-8",
+                                R"({"email":"a@b.fr","age":42,"ok":true,"x":null,"ratio":0.5})");
+  ASSERT_EQ(result.outcome, Outcome::kOk) << result.reason;
+  EXPECT_EQ(result.fields.at("email"), "a@b.fr");
+  EXPECT_EQ(result.fields.at("age"), "42");
+  EXPECT_EQ(result.fields.at("ok"), "true");
+  EXPECT_EQ(result.fields.at("ratio"), "0.5");
+  EXPECT_EQ(result.fields.count("x"), 0u);
+}
+
+// Protects: malformed and hostile JSON is a 400 (or a per-field 422 for wrong types).
+TEST(ParseBodyTest, JsonHostile) {
+  EXPECT_EQ(ParseBody("application/json", "{").outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("application/json", "").outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("application/json", "[1,2]").outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("application/json", "\"text\"").outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("application/json", "{\"a\":\"\xff\xfe\"}").outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("application/json", "{\"a\":\"x\\u0000y\"}").outcome, Outcome::kMalformed);
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  BodyResult deep_result = ParseBody("application/json", "{\"a\":" + deep + "}");
+  EXPECT_EQ(deep_result.outcome, Outcome::kMalformed);
+  BodyResult nested = ParseBody("application/json", R"({"email":"a@b.fr","tags":["x"]})");
+  EXPECT_EQ(nested.outcome, Outcome::kWrongType);
+  EXPECT_EQ(nested.field, "tags");
+  std::string many = "{";
+  for (int i = 0; i < 1000; ++i) {
+    many += (i ? "," : "") + std::string("\"f") + std::to_string(i) + "\":\"v\"";
+  }
+  many += "}";
+  BodyResult too_many = ParseBody("application/json", many);
+  EXPECT_EQ(too_many.outcome, Outcome::kMalformed);
+  EXPECT_EQ(too_many.code, "too_many_fields");
+  BodyResult long_value =
+      ParseBody("application/json", "{\"m\":\"" + std::string(40000, 'x') + "\"}");
+  EXPECT_EQ(long_value.code, "field_too_long");
+}
+
+// Protects: urlencoded decoding, including '+', %-escapes, empty pairs and bad escapes.
+TEST(ParseBodyTest, UrlEncoded) {
+  BodyResult result = ParseBody("application/x-www-form-urlencoded",
+                                "name=Jean+Pierre&email=jp%40ex.fr&&flag&message=a%26b%3Dc");
+  ASSERT_EQ(result.outcome, Outcome::kOk) << result.reason;
+  EXPECT_EQ(result.fields.at("name"), "Jean Pierre");
+  EXPECT_EQ(result.fields.at("email"), "jp@ex.fr");
+  EXPECT_EQ(result.fields.at("flag"), "");
+  EXPECT_EQ(result.fields.at("message"), "a&b=c");
+  EXPECT_EQ(ParseBody("application/x-www-form-urlencoded", "a=%zz").outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("application/x-www-form-urlencoded", "a=%4").outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("application/x-www-form-urlencoded", "a=%00").outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("application/x-www-form-urlencoded", "a=%C3%28").outcome,
+            Outcome::kMalformed);  // invalid UTF-8
+  EXPECT_EQ(ParseBody("application/x-www-form-urlencoded", "=value").outcome, Outcome::kMalformed);
+  std::string many;
+  for (int i = 0; i < 5000; ++i) {
+    many += "f" + std::to_string(i) + "=v&";
+  }
+  EXPECT_EQ(ParseBody("application/x-www-form-urlencoded", many).code, "too_many_fields");
+}
+
+// Protects: multipart text parts become fields; file parts are ignored; broken bodies are 400.
+TEST(ParseBodyTest, Multipart) {
+  std::string body =
+      "--XyZ\r\n"
+      "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+      "a@b.fr\r\n"
+      "--XyZ\r\n"
+      "Content-Disposition: form-data; name=\"message\"\r\n\r\n"
+      "line 1\r\nline 2\r\n"
+      "--XyZ\r\n"
+      "Content-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\n"
+      "Content-Type: application/pdf\r\n\r\n"
+      "%PDF-1.4\r\n"
+      "--XyZ--\r\n";
+  BodyResult result = ParseBody("multipart/form-data; boundary=XyZ", body);
+  ASSERT_EQ(result.outcome, Outcome::kOk) << result.reason;
+  EXPECT_EQ(result.fields.at("email"), "a@b.fr");
+  EXPECT_EQ(result.fields.at("message"), "line 1\r\nline 2");
+  EXPECT_EQ(result.fields.count("cv"), 0u);
+  // Without the final CRLF, as some clients send it.
+  EXPECT_EQ(ParseBody("multipart/form-data; boundary=XyZ", body.substr(0, body.size() - 2)).outcome,
+            Outcome::kOk);
+  EXPECT_EQ(ParseBody("multipart/form-data", body).outcome, Outcome::kMalformed);  // no boundary
+  EXPECT_EQ(ParseBody("multipart/form-data; boundary=Other", body).outcome, Outcome::kMalformed);
+  EXPECT_EQ(ParseBody("multipart/form-data; boundary=XyZ", body.substr(0, 60)).outcome,
+            Outcome::kMalformed);  // truncated
+  std::string no_name = "--B\r\nContent-Disposition: form-data\r\n\r\nx\r\n--B--\r\n";
+  EXPECT_EQ(ParseBody("multipart/form-data; boundary=B", no_name).outcome, Outcome::kMalformed);
+  std::string nul_value =
+      std::string("--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\0y\r\n--B--\r\n", 57);
+  EXPECT_EQ(ParseBody("multipart/form-data; boundary=B", nul_value).outcome, Outcome::kMalformed);
+}
+
+// Protects: anything but the three form media types is a 415.
+TEST(ParseBodyTest, UnsupportedMediaTypes) {
+  for (const char* type :
+       {"", "text/plain", "application/xml", "garbage;;;", "application/jsonx"}) {
+    EXPECT_EQ(ParseBody(type, "{}").outcome, Outcome::kUnsupportedMediaType) << type;
+  }
+  EXPECT_EQ(ParseBody("Application/JSON", "{}").outcome, Outcome::kOk);
+}
+
+}  // namespace
+}  // namespace leadflow::webform

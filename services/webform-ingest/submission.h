@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "leadflow/events/v1/inbound_event.pb.h"
+#include "webform-ingest/body.h"
+
+namespace leadflow::webform {
+
+/// What the HTTP layer knows about a submission besides its fields.
+struct RequestInfo {
+  std::string form_id;
+  std::string client_ip;
+  std::string user_agent;
+  std::string referer_header;  // page_url when the form sends none
+  std::chrono::system_clock::time_point received_at;
+};
+
+struct SubmissionOptions {
+  std::string default_region = "FR";
+  std::string honeypot_field = "_hp";
+  size_t max_custom_fields = 50;
+  size_t max_custom_value_bytes = 2048;
+  size_t max_message_bytes = 16 * 1024;
+  size_t max_short_field_bytes = 512;  // names, company, city, utm_*
+  size_t max_url_bytes = 2048;
+};
+
+/// The outcome of turning fields into an event.
+struct Submission {
+  /// Field name → why it is not acceptable; a non-empty map is a 422.
+  std::map<std::string, std::string> errors;
+  /// The honeypot field was filled: answer as if accepted, publish nothing.
+  bool honeypot = false;
+  /// From the `_idempotency_key` field (the Idempotency-Key header takes precedence upstream).
+  std::string idempotency_key;
+  /// event_id and occurred_at are left for the caller.
+  events::v1::InboundEvent event;
+  /// The Kafka key: the primary normalised identity.
+  std::string key;
+};
+
+/// Validates and normalises the fields of a web form into an InboundEvent (without event id).
+/// Needs at least one of email and phone; every one given must be valid.
+Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
+                           const SubmissionOptions& options);
+
+/// "wf:" + hex SHA-256 of the form id and the client's idempotency key: a retry of the same
+/// submission gets the same event id, so crm-core applies it once.
+std::string EventIdFromIdempotencyKey(const std::string& form_id, const std::string& key);
+
+/// Hex SHA-256 over the form id and every normalised field of the event (not the times, the
+/// client address or the user agent): two identical submissions have the same fingerprint.
+std::string Fingerprint(const events::v1::InboundEvent& event);
+
+/// A fresh random event id ("wf:" + 32 hex digits).
+std::string RandomEventId();
+
+/// Without Redis: "wf:" + hash of the fingerprint and its 10-minute time bucket, so identical
+/// submissions within the same bucket still collapse in crm-core.
+std::string EventIdFromFingerprintBucket(const std::string& fingerprint,
+                                         std::chrono::system_clock::time_point now);
+
+/// Hex SHA-256 (OpenSSL EVP).
+std::string Sha256Hex(const std::string& data);
+
+/// The conventional field names (everything else is a custom field).
+bool IsConventionalField(const std::string& name);
+
+}  // namespace leadflow::webform
