@@ -4,6 +4,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -17,8 +19,18 @@ struct ConfDeleter {
 };
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 
+// librdkafka's own log lines go through the service's logger (and so its format and level).
+inline void LogToSpdlog(const rd_kafka_t*, int level, const char* facility, const char* text) {
+  spdlog::level::level_enum mapped = level <= 3   ? spdlog::level::err
+                                     : level == 4 ? spdlog::level::warn
+                                     : level <= 6 ? spdlog::level::info
+                                                  : spdlog::level::debug;
+  spdlog::log(mapped, "librdkafka {}: {}", facility, text);
+}
+
 inline absl::StatusOr<ConfPtr> MakeConf(const Properties& properties) {
   ConfPtr conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), LogToSpdlog);
   char error[512];
   for (const auto& [key, value] : properties) {
     if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), error, sizeof(error)) !=

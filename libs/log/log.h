@@ -1,5 +1,7 @@
 #pragma once
 
+#include <spdlog/common.h>
+
 #include <string>
 
 #include "config/config.h"
@@ -14,7 +16,9 @@ struct Options {
 /// Reads LOG_LEVEL and LOG_FORMAT.
 Options ReadOptions(config::Reader& reader);
 
-/// Sets spdlog's default logger for a service: its name on every line, stderr, flushed on warn.
-void Init(const std::string& service, const Options& options);
+/// Sets spdlog's default logger for a service: its name on every line, flushed on warn, to
+/// `sink` (stderr when null). In json format each line is one JSON object whose "msg" is
+/// escaped, whatever the message holds.
+void Init(const std::string& service, const Options& options, spdlog::sink_ptr sink = nullptr);
 
 }  // namespace leadflow::log
