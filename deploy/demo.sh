@@ -9,6 +9,8 @@ url=${WEBFORM_URL:-http://127.0.0.1:8081}
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
 crmctl=$build/services/crmctl/crmctl
 run=$RANDOM  # fresh senders on every demo run
+phone=$(printf '06 12 %02d %02d 78' $((run % 100)) $((run / 100 % 100)))
+uk_phone=$(printf '+44 20 7946 %04d' $((run % 10000)))
 
 post() {
   echo "+ $*" | cut -c1-160
@@ -26,11 +28,11 @@ if [[ $("$crmctl" UserService/ListUsers '{}' | grep -c '"id"' || true) -eq 0 ]];
 fi
 
 post "$url/v1/forms/contact/submissions" -H 'Content-Type: application/json' \
-  -d "{\"name\":\"Jean\",\"last_name\":\"Dupont\",\"phone\":\"06 12 $run 78\",\"email\":\"jean.$run@example.com\",\"city\":\"Lyon\",\"message\":\"A quote for three rooms, please\",\"utm_source\":\"google\"}"
+  -d "{\"name\":\"Jean\",\"last_name\":\"Dupont\",\"phone\":\"$phone\",\"email\":\"jean.$run@example.com\",\"city\":\"Lyon\",\"message\":\"A quote for three rooms, please\",\"utm_source\":\"google\"}"
 post "$url/v1/forms/contact/submissions" \
   --data-urlencode "name=Marie Curie" --data-urlencode "email=marie.$run@example.com" \
   --data-urlencode "city=Paris" --data-urlencode "message=Call me back about the offer"
-post "$url/v1/forms/callback/submissions" -F "name=Paul" -F "phone=+44 20 7946 $run" \
+post "$url/v1/forms/callback/submissions" -F "name=Paul" -F "phone=$uk_phone" \
   -F "message=Need a demo" -F "company=ACME Ltd"
 echo "the same person again (by email, now with a phone): a repeat on the same lead"
 post "$url/v1/forms/contact/submissions" -H 'Content-Type: application/json' \
