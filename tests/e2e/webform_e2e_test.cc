@@ -1,0 +1,350 @@
+// webform-ingest seen from outside: real HTTP with curl, real Kafka protocol (dev-broker),
+// real Redis. Needs LEADFLOW_BUILD_DIR and LEADFLOW_TEST_REDIS_HOST/PORT (deploy/test.sh).
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kafka/consumer.h"
+#include "kafka/types.h"
+#include "leadflow/events/v1/inbound_event.pb.h"
+#include "testing/testing.h"
+
+namespace leadflow {
+namespace {
+
+using events::v1::Identity;
+using events::v1::InboundEvent;
+using ::testing::HasSubstr;
+
+struct CurlResult {
+  int status = 0;
+  std::string headers;
+  std::string body;
+  nlohmann::json Json() const {
+    return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  }
+};
+
+std::string Quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+class Broker {
+ public:
+  Broker() {
+    file_ = testing::BuildDir() + "/test-logs/" + testing::UniqueName("bootstrap") + ".txt";
+    process_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{testing::BuildDir() + "/deploy/local/dev-broker",
+                                 "--bootstrap-file", file_},
+        std::map<std::string, std::string>{}, "dev-broker");
+    if (!testing::WaitFor([&] { return std::filesystem::exists(file_); },
+                          std::chrono::seconds(20))) {
+      throw std::runtime_error("dev-broker did not start: " + process_->Log());
+    }
+    std::ifstream in(file_);
+    std::getline(in, bootstrap_);
+  }
+  const std::string& bootstrap() const { return bootstrap_; }
+  void Kill() {
+    process_->Signal(SIGKILL);
+    process_->Wait(std::chrono::seconds(10));
+  }
+
+ private:
+  std::string file_;
+  std::string bootstrap_;
+  std::unique_ptr<testing::Process> process_;
+};
+
+class Webform {
+ public:
+  Webform(const std::string& brokers, std::map<std::string, std::string> extra = {}) {
+    port_ = testing::FreePort();
+    redis::Options redis = testing::RedisTestOptions();
+    std::map<std::string, std::string> env = {
+        {"WEBFORM_HTTP_PORT", std::to_string(port_)},
+        {"WEBFORM_KAFKA_BROKERS", brokers},
+        {"WEBFORM_REDIS_HOST", redis.host},
+        {"WEBFORM_REDIS_PORT", std::to_string(redis.port)},
+        {"WEBFORM_REDIS_KEY_PREFIX", redis.key_prefix},
+        {"WEBFORM_DELIVERY_TIMEOUT_MS", "2000"},
+        {"WEBFORM_RATE_LIMIT_PER_MINUTE", "0"},
+        {"LOG_LEVEL", "debug"},
+    };
+    for (auto& [name, value] : extra) {
+      env[name] = value;
+    }
+    process_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{testing::BuildDir() + "/services/webform-ingest/webform-ingest"},
+        env, "webform-ingest");
+    if (!testing::WaitFor([&] { return Get("/healthz").status == 200 || !process_->Running(); },
+                          std::chrono::seconds(30)) ||
+        !process_->Running()) {
+      throw std::runtime_error("webform-ingest did not start: " + process_->Log());
+    }
+  }
+
+  CurlResult Curl(const std::string& args, const std::string& path) const {
+    std::string output = testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args + " " +
+                                        Quote("http://127.0.0.1:" + std::to_string(port_) + path));
+    CurlResult result;
+    size_t end = output.find("\r\n\r\n");
+    result.headers = output.substr(0, end);
+    result.body = end == std::string::npos ? "" : output.substr(end + 4);
+    if (output.rfind("HTTP/1.1 ", 0) == 0) {
+      result.status = std::stoi(output.substr(9, 3));
+    }
+    return result;
+  }
+  CurlResult Get(const std::string& path) const { return Curl("", path); }
+  CurlResult PostJson(const std::string& json, const std::string& extra = "",
+                      const std::string& form = "contact") const {
+    return Curl(
+        "-X POST -H 'Content-Type: application/json' --data-binary " + Quote(json) + " " + extra,
+        "/v1/forms/" + form + "/submissions");
+  }
+  testing::Process& process() { return *process_; }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<testing::Process> process_;
+};
+
+// Reads leadflow.inbound.v1 from the beginning until `count` events came or time is up.
+std::vector<kafka::Message> ReadInbound(const std::string& brokers, size_t count,
+                                        std::chrono::milliseconds wait) {
+  auto consumer = kafka::Consumer::Create({.brokers = brokers,
+                                           .group_id = testing::UniqueName("e2e"),
+                                           .topics = {kafka::kInboundTopic}});
+  if (!consumer.ok()) {
+    throw std::runtime_error(std::string(consumer.status().message()));
+  }
+  std::vector<kafka::Message> messages;
+  testing::WaitFor(
+      [&] {
+        for (auto& message : (*consumer)->PollBatch(100, std::chrono::milliseconds(200))) {
+          messages.push_back(std::move(message));
+        }
+        return messages.size() >= count;
+      },
+      wait);
+  return messages;
+}
+
+const kafka::Message* FindEvent(const std::vector<kafka::Message>& messages,
+                                const std::string& event_id, InboundEvent* event) {
+  for (const kafka::Message& message : messages) {
+    if (event->ParseFromString(message.value) && event->event_id() == event_id) {
+      return &message;
+    }
+  }
+  return nullptr;
+}
+
+class WebformE2eTest : public ::testing::Test {
+ protected:
+  Broker broker_;
+};
+
+// Protects: JSON, urlencoded and multipart submissions are 202 with an event id only once the
+// event is in Kafka, normalised, keyed by the primary identity, with the event-type header.
+TEST_F(WebformE2eTest, ThreeContentTypesReachKafka) {
+  Webform webform(broker_.bootstrap());
+  CurlResult json = webform.PostJson(
+      R"({"name":"Jean","last_name":"Dupont","email":" Jean@Example.FR","phone":"06 12 34 56 78",)"
+      R"("city":"Lyon","message":"Need a quote","utm_source":"google","budget":"5000"})",
+      "-H 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'");
+  ASSERT_EQ(json.status, 202) << json.body;
+  CurlResult urlencoded = webform.Curl(
+      "--data-urlencode 'email=marie@example.fr' --data-urlencode 'message=Bonjour & merci'",
+      "/v1/forms/contact/submissions");
+  ASSERT_EQ(urlencoded.status, 202) << urlencoded.body;
+  CurlResult multipart =
+      webform.Curl("-F 'phone=+44 20 7946 0958' -F 'company=ACME'", "/v1/forms/quote/submissions");
+  ASSERT_EQ(multipart.status, 202) << multipart.body;
+
+  auto messages = ReadInbound(broker_.bootstrap(), 3, std::chrono::seconds(30));
+  InboundEvent event;
+  const kafka::Message* first = FindEvent(messages, json.Json()["event_id"], &event);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->key, "+33612345678");
+  ASSERT_EQ(event.identities_size(), 2);
+  EXPECT_EQ(event.identities(0).kind(), Identity::PHONE);
+  EXPECT_EQ(event.identities(1).value(), "jean@example.fr");
+  EXPECT_EQ(event.person().first_name(), "Jean");
+  EXPECT_EQ(event.person().city(), "Lyon");
+  EXPECT_EQ(event.web_form().form_id(), "contact");
+  EXPECT_EQ(event.web_form().utm().source(), "google");
+  EXPECT_EQ(event.web_form().custom_fields().at("budget"), "5000");
+  EXPECT_EQ(event.source().service(), "webform-ingest");
+  EXPECT_EQ(event.source().client_ip(), "127.0.0.1");
+  std::map<std::string, std::string> headers;
+  for (const auto& header : first->headers) {
+    headers[header.key] = header.value;
+  }
+  EXPECT_EQ(headers["event-type"], "web_form");
+  EXPECT_EQ(headers["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+
+  const kafka::Message* second = FindEvent(messages, urlencoded.Json()["event_id"], &event);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->key, "marie@example.fr");
+  EXPECT_EQ(event.web_form().message(), "Bonjour & merci");
+
+  const kafka::Message* third = FindEvent(messages, multipart.Json()["event_id"], &event);
+  ASSERT_NE(third, nullptr);
+  EXPECT_EQ(third->key, "+442079460958");
+  EXPECT_EQ(event.person().company(), "ACME");
+  EXPECT_EQ(event.web_form().form_id(), "quote");
+}
+
+// Protects: retries with the same Idempotency-Key, and identical double submits without one,
+// get the same event id (crm-core then applies them once).
+TEST_F(WebformE2eTest, SameEventIdForRetriesAndDoubleSubmits) {
+  Webform webform(broker_.bootstrap());
+  std::string body = R"({"email":"retry@example.fr","message":"once"})";
+  CurlResult a = webform.PostJson(body, "-H 'Idempotency-Key: order-42'");
+  CurlResult b = webform.PostJson(body, "-H 'Idempotency-Key: order-42'");
+  ASSERT_EQ(a.status, 202);
+  ASSERT_EQ(b.status, 202);
+  EXPECT_EQ(a.Json()["event_id"], b.Json()["event_id"]);
+  std::string unique = R"({"email":")" + testing::UniqueName("double") + R"(@example.fr"})";
+  CurlResult c = webform.PostJson(unique);
+  CurlResult d = webform.PostJson(unique);
+  ASSERT_EQ(c.status, 202);
+  ASSERT_EQ(d.status, 202);
+  EXPECT_EQ(c.Json()["event_id"], d.Json()["event_id"]);
+  EXPECT_NE(c.Json()["event_id"], a.Json()["event_id"]);
+  EXPECT_THAT(webform.Get("/metrics").body, HasSubstr("webform_duplicates_total 1"));
+}
+
+// Protects: every client error of the contract, by status code and error code.
+TEST_F(WebformE2eTest, ClientErrors) {
+  Webform webform(broker_.bootstrap(), {{"WEBFORM_MAX_BODY_BYTES", "2048"}});
+  std::string big = R"({"email":"a@b.fr","message":")" + std::string(3000, 'x') + "\"}";
+  EXPECT_EQ(webform.PostJson(big).status, 413);
+  EXPECT_EQ(webform
+                .Curl("-X POST -H 'Content-Type: text/plain' --data-binary hi",
+                      "/v1/forms/contact/submissions")
+                .status,
+            415);
+  CurlResult malformed = webform.PostJson("{\"email\":");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_EQ(malformed.Json()["error"], "malformed_json");
+  CurlResult invalid = webform.PostJson(R"({"email":"not-an-email","phone":"12"})");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_EQ(invalid.Json()["error"], "invalid_fields");
+  EXPECT_TRUE(invalid.Json()["fields"].contains("email"));
+  EXPECT_TRUE(invalid.Json()["fields"].contains("phone"));
+  EXPECT_EQ(webform.Get("/v1/forms/contact/submissions").status, 405);
+  EXPECT_EQ(webform.Curl("-X DELETE", "/v1/forms/contact/submissions").status, 405);
+  EXPECT_EQ(webform.Get("/nothing/here").status, 404);
+}
+
+// Protects: with a forms file, unknown forms are 404, origins are enforced per form, and the
+// CORS preflight answers 204 with the allowed origin.
+TEST_F(WebformE2eTest, FormsFileAndCors) {
+  std::string path = testing::BuildDir() + "/test-logs/" + testing::UniqueName("forms") + ".json";
+  std::ofstream(path) << R"({"forms": {"contact": {"allowed_origins": ["https://shop.example"]}}})";
+  Webform webform(broker_.bootstrap(), {{"WEBFORM_FORMS_FILE", path}});
+  std::string body = R"({"email":"cors@example.fr"})";
+  EXPECT_EQ(webform.PostJson(body, "", "unknown").status, 404);
+  EXPECT_EQ(webform.PostJson(body, "-H 'Origin: https://evil.example'").status, 403);
+  CurlResult allowed = webform.PostJson(body, "-H 'Origin: https://shop.example'");
+  EXPECT_EQ(allowed.status, 202);
+  EXPECT_THAT(allowed.headers, HasSubstr("Access-Control-Allow-Origin: https://shop.example"));
+  CurlResult preflight = webform.Curl(
+      "-X OPTIONS -H 'Origin: https://shop.example' -H 'Access-Control-Request-Method: POST'",
+      "/v1/forms/contact/submissions");
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_THAT(preflight.headers, HasSubstr("Access-Control-Allow-Origin: https://shop.example"));
+  EXPECT_THAT(preflight.headers, HasSubstr("Access-Control-Allow-Methods: POST"));
+  EXPECT_THAT(preflight.headers, HasSubstr("Idempotency-Key"));
+}
+
+// Protects: the per-IP rate limit answers 429 with Retry-After once the minute's quota is used.
+TEST_F(WebformE2eTest, RateLimit) {
+  Webform webform(broker_.bootstrap(), {{"WEBFORM_RATE_LIMIT_PER_MINUTE", "2"}});
+  int limited = 0;
+  CurlResult last;
+  // Three requests normally fall in one minute; allow for one minute boundary in between.
+  for (int i = 0; i < 6 && limited == 0; ++i) {
+    last = webform.PostJson(R"({"email":"r)" + std::to_string(i) + R"(@example.fr"})");
+    if (last.status == 429) {
+      ++limited;
+    }
+  }
+  EXPECT_EQ(limited, 1);
+  EXPECT_THAT(last.headers, HasSubstr("Retry-After: "));
+}
+
+// Protects: a filled honeypot gets a 202 and an event id, and nothing reaches Kafka.
+TEST_F(WebformE2eTest, HoneypotNotPublished) {
+  Webform webform(broker_.bootstrap());
+  // Same identity, so same key and partition: had the spam been published, it would be read
+  // before the genuine submission that follows it.
+  CurlResult spam = webform.PostJson(R"({"email":"human@example.fr","_hp":"http://spam"})");
+  ASSERT_EQ(spam.status, 202);
+  ASSERT_TRUE(spam.Json().contains("event_id"));
+  CurlResult real = webform.PostJson(R"({"email":"human@example.fr"})");
+  ASSERT_EQ(real.status, 202);
+  auto messages = ReadInbound(broker_.bootstrap(), 1, std::chrono::seconds(30));
+  InboundEvent event;
+  ASSERT_NE(FindEvent(messages, real.Json()["event_id"], &event), nullptr);
+  EXPECT_EQ(FindEvent(messages, spam.Json()["event_id"], &event), nullptr);
+  EXPECT_EQ(messages.size(), 1u);
+  EXPECT_THAT(webform.Get("/metrics").body, HasSubstr("webform_spam_total{reason=\"honeypot\"} 1"));
+}
+
+// Protects: when Kafka cannot take the event, the answer is 503 with Retry-After (never 202),
+// and readiness reports it.
+TEST_F(WebformE2eTest, KafkaDownIs503) {
+  Webform webform(broker_.bootstrap());
+  broker_.Kill();
+  CurlResult down = webform.PostJson(R"({"email":"down@example.fr"})");
+  EXPECT_EQ(down.status, 503);
+  EXPECT_THAT(down.headers, HasSubstr("Retry-After: "));
+  EXPECT_EQ(webform.Get("/readyz").status, 503);
+  EXPECT_THAT(webform.Get("/metrics").body, HasSubstr("webform_kafka_failures_total 1"));
+}
+
+// Protects: SIGTERM stops the service cleanly (exit 0) after flushing the producer.
+TEST_F(WebformE2eTest, SigtermExitsZero) {
+  Webform webform(broker_.bootstrap());
+  ASSERT_EQ(webform.PostJson(R"({"email":"last@example.fr"})").status, 202);
+  webform.process().Signal(SIGTERM);
+  int status = webform.process().Wait(std::chrono::seconds(30));
+  ASSERT_NE(status, -1) << "still running after SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status)) << webform.process().Log();
+  EXPECT_EQ(WEXITSTATUS(status), 0) << webform.process().Log();
+}
+
+// Protects: start-up fails fast (non-zero exit) on bad configuration.
+TEST_F(WebformE2eTest, BadConfigurationExitsNonZero) {
+  testing::Process bad({testing::BuildDir() + "/services/webform-ingest/webform-ingest"},
+                       {{"WEBFORM_KAFKA_BROKERS", broker_.bootstrap()},
+                        {"WEBFORM_DEFAULT_REGION", "XX"},
+                        {"WEBFORM_TYPO", "1"}},
+                       "webform-bad-config");
+  int status = bad.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_THAT(bad.Log(), HasSubstr("WEBFORM_DEFAULT_REGION"));
+  EXPECT_THAT(bad.Log(), HasSubstr("WEBFORM_TYPO"));
+}
+
+}  // namespace
+}  // namespace leadflow
