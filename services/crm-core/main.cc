@@ -106,7 +106,10 @@ int Serve(const Settings& settings) {
     auto created = kafka::Consumer::Create({.brokers = settings.kafka_brokers,
                                             .group_id = settings.group_id,
                                             .topics = {kafka::kInboundTopic},
-                                            .client_id = "crm-core"});
+                                            .client_id = "crm-core",
+                                            // Inbound traffic should show up within a second:
+                                            // the broker answers a fetch after 100 ms at most.
+                                            .extra = {{"fetch.wait.max.ms", "100"}}});
     if (!created.ok()) {
       spdlog::error("kafka: {}", created.status().ToString());
       return 1;

@@ -77,6 +77,35 @@ bool CrmCore::WaitReady() {
       std::chrono::seconds(60));
 }
 
+WebformIngest::WebformIngest(const std::string& brokers,
+                             std::map<std::string, std::string> extra_env) {
+  port_ = testing::FreePort();
+  redis::Options redis = testing::RedisTestOptions();
+  std::map<std::string, std::string> env = {
+      {"WEBFORM_HTTP_PORT", std::to_string(port_)},
+      {"WEBFORM_KAFKA_BROKERS", brokers},
+      {"WEBFORM_REDIS_HOST", redis.host},
+      {"WEBFORM_REDIS_PORT", std::to_string(redis.port)},
+      {"WEBFORM_REDIS_KEY_PREFIX", redis.key_prefix},
+      {"WEBFORM_RATE_LIMIT_PER_MINUTE", "0"},
+  };
+  for (auto& [name, value] : extra_env) {
+    env[name] = value;
+  }
+  process_ = std::make_unique<testing::Process>(
+      std::vector<std::string>{testing::BuildDir() + "/services/webform-ingest/webform-ingest"},
+      env, "webform-ingest");
+}
+
+bool WebformIngest::WaitReady() {
+  return testing::WaitFor(
+      [&] {
+        return testing::Shell("curl -s -o /dev/null -w '%{http_code}' " + url() + "/readyz") ==
+               "200";
+      },
+      std::chrono::seconds(30));
+}
+
 bool Migrate(const std::string& database_url) {
   testing::Process migrate({testing::BuildDir() + "/services/crm-core/crm-core", "migrate"},
                            {{"CRM_DATABASE_URL", database_url}}, "crm-core-migrate");

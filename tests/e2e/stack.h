@@ -44,6 +44,21 @@ class CrmCore {
   int http_port_ = 0;
 };
 
+/// One webform-ingest process publishing to the broker, rate limit off unless asked.
+class WebformIngest {
+ public:
+  explicit WebformIngest(const std::string& brokers,
+                         std::map<std::string, std::string> extra_env = {});
+  /// Waits until /readyz answers 200.
+  bool WaitReady();
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  testing::Process& process() { return *process_; }
+
+ private:
+  std::unique_ptr<testing::Process> process_;
+  int port_ = 0;
+};
+
 /// Applies crm-core's migrations to the database with the crm-core binary; true on success.
 bool Migrate(const std::string& database_url);
 
