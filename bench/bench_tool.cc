@@ -22,7 +22,7 @@ using leadflow::events::v1::Identity;
 using leadflow::events::v1::InboundEvent;
 
 struct Item {
-  std::string key;        // phone
+  std::string key;  // phone
   std::string event_id;
   std::string name;
   bool duplicate = false;  // same event id as an earlier item
@@ -108,10 +108,10 @@ int Copy(const std::string& url, int count) {
   std::set<std::string> seen;
   int64_t lead_id = 0;
   {
-    pqxx::stream_to leads(work, "leads",
-                          std::vector<std::string>{"id", "title", "source", "first_name", "city",
-                                                   "comments", "source_reference", "utm",
-                                                   "origin_event_id"});
+    pqxx::stream_to leads(
+        work, "leads",
+        std::vector<std::string>{"id", "title", "source", "first_name", "city", "comments",
+                                 "source_reference", "utm", "origin_event_id"});
     for (const Item& item : items) {
       if (item.new_person) {
         leads << std::make_tuple(++lead_id, "Lyon – " + item.name + " – I would like a quote",
@@ -134,10 +134,9 @@ int Copy(const std::string& url, int count) {
     identities.complete();
   }
   {
-    pqxx::stream_to activities(
-        work, "activities",
-        std::vector<std::string>{"type", "owner_type", "owner_id", "subject", "description",
-                                 "origin_event_id"});
+    pqxx::stream_to activities(work, "activities",
+                               std::vector<std::string>{"type", "owner_type", "owner_id", "subject",
+                                                        "description", "origin_event_id"});
     int64_t owner = 0;
     for (const Item& item : items) {
       if (item.duplicate || !seen.insert(item.event_id).second) {
@@ -158,8 +157,7 @@ int Copy(const std::string& url, int count) {
     processed.complete();
   }
   work.commit();
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("%.3f\n", seconds);
   return 0;
 }

@@ -50,8 +50,7 @@ Reader::Reader(std::string program, std::string summary, std::vector<std::string
   }
 }
 
-std::optional<std::string> Reader::Lookup(const std::string& name,
-                                          const std::string& default_value,
+std::optional<std::string> Reader::Lookup(const std::string& name, const std::string& default_value,
                                           const std::string& help, bool secret) {
   variables_.push_back({name, default_value, help, secret});
   return lookup_(name);
@@ -106,8 +105,8 @@ bool Reader::Bool(const std::string& name, bool default_value, const std::string
 std::chrono::milliseconds Reader::Millis(const std::string& name,
                                          std::chrono::milliseconds default_value,
                                          const std::string& help) {
-  return std::chrono::milliseconds(
-      Int(name, default_value.count(), 0, 24LL * 3600 * 1000, absl::StrCat(help, ", milliseconds")));
+  return std::chrono::milliseconds(Int(name, default_value.count(), 0, 24LL * 3600 * 1000,
+                                       absl::StrCat(help, ", milliseconds")));
 }
 
 void Reader::Fail(const std::string& name, const std::string& problem) {

@@ -38,8 +38,8 @@ Message ToMessage(const rd_kafka_message_t& raw) {
     const char* name = nullptr;
     const void* value = nullptr;
     size_t size = 0;
-    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
       message.headers.push_back(
           {name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
@@ -74,11 +74,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
   }
   auto consumer = std::unique_ptr<Consumer>(new Consumer(nullptr));
   rd_kafka_conf_set_opaque(conf->get(), consumer.get());
-  rd_kafka_conf_set_rebalance_cb(conf->get(), [](rd_kafka_t* handle, rd_kafka_resp_err_t err,
-                                                 rd_kafka_topic_partition_list_t* partitions,
-                                                 void* opaque) {
-    OnRebalance(handle, err, partitions, opaque);
-  });
+  rd_kafka_conf_set_rebalance_cb(
+      conf->get(),
+      [](rd_kafka_t* handle, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
+         void* opaque) { OnRebalance(handle, err, partitions, opaque); });
   char error[512];
   rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), error, sizeof(error));
   if (handle == nullptr) {
@@ -115,8 +114,8 @@ void Consumer::Close() {
   rd_kafka_consumer_close(handle_);
 }
 
-void Consumer::OnRebalance(rd_kafka_s* handle, int err,
-                           rd_kafka_topic_partition_list_s* partitions, void* opaque) {
+void Consumer::OnRebalance(rd_kafka_s* handle, int err, rd_kafka_topic_partition_list_s* partitions,
+                           void* opaque) {
   auto* self = static_cast<Consumer*>(opaque);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     spdlog::info("kafka: assigned {} partitions", partitions->cnt);

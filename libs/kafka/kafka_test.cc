@@ -24,8 +24,8 @@ TEST(KafkaTest, ProduceAcknowledgedThenConsumedAndResumed) {
   }
   std::string group = testing::UniqueName("g");
   {
-    auto consumer = Consumer::Create({.brokers = cluster.bootstrap(), .group_id = group,
-                                      .topics = {"t1"}});
+    auto consumer =
+        Consumer::Create({.brokers = cluster.bootstrap(), .group_id = group, .topics = {"t1"}});
     ASSERT_TRUE(consumer.ok()) << consumer.status();
     std::vector<Message> seen;
     ASSERT_TRUE(testing::WaitFor(
@@ -48,8 +48,8 @@ TEST(KafkaTest, ProduceAcknowledgedThenConsumedAndResumed) {
     ASSERT_TRUE((*consumer)->StoreOffsets(seen).ok());
     ASSERT_TRUE((*consumer)->CommitSync().ok());
   }
-  auto consumer = Consumer::Create({.brokers = cluster.bootstrap(), .group_id = group,
-                                    .topics = {"t1"}});
+  auto consumer =
+      Consumer::Create({.brokers = cluster.bootstrap(), .group_id = group, .topics = {"t1"}});
   ASSERT_TRUE(consumer.ok());
   std::set<std::string> rest;
   testing::WaitFor(
@@ -67,9 +67,8 @@ TEST(KafkaTest, ProduceAcknowledgedThenConsumedAndResumed) {
 // Protects: when no broker answers, a message fails within the delivery timeout instead of
 // hanging, so an ingestion service can answer 503.
 TEST(KafkaTest, UndeliverableMessageFailsInTime) {
-  auto producer =
-      Producer::Create({.brokers = "127.0.0.1:" + std::to_string(testing::FreePort()),
-                        .delivery_timeout = std::chrono::milliseconds(500)});
+  auto producer = Producer::Create({.brokers = "127.0.0.1:" + std::to_string(testing::FreePort()),
+                                    .delivery_timeout = std::chrono::milliseconds(500)});
   ASSERT_TRUE(producer.ok());
   auto result = (*producer)->ProduceSync("t1", "k", "v");
   EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);

@@ -63,7 +63,8 @@ Producer::Producer(rd_kafka_s* handle) : handle_(handle) {
 
 Producer::~Producer() {
   if (rd_kafka_flush(handle_, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::warn("kafka producer: {} messages not delivered at shutdown", rd_kafka_outq_len(handle_));
+    spdlog::warn("kafka producer: {} messages not delivered at shutdown",
+                 rd_kafka_outq_len(handle_));
     rd_kafka_purge(handle_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   }
   stopping_ = true;
@@ -87,12 +88,12 @@ void Producer::Produce(std::string_view topic, std::string_view key, std::string
   }
   auto* opaque = new DoneCallback(std::move(done));
   std::string topic_name(topic);
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      handle_, RD_KAFKA_V_TOPIC(topic_name.c_str()),
-      RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(kafka_headers),
-      RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(handle_, RD_KAFKA_V_TOPIC(topic_name.c_str()),
+                        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+                        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(kafka_headers),
+                        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_headers_destroy(kafka_headers);  // not taken over on failure
     std::unique_ptr<DoneCallback> owned(opaque);

@@ -9,7 +9,7 @@
 namespace leadflow::log {
 
 struct Options {
-  std::string level = "info";  // trace, debug, info, warn, error
+  std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "text";  // text (readable) or json (one object a line, for log shippers)
 };
 

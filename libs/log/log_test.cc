@@ -27,13 +27,13 @@ TEST(LogTest, JsonLinesAreValidJson) {
 // Protects: an unknown level or format is a configuration error naming the variable.
 TEST(LogTest, BadOptionsAreRejected) {
   std::map<std::string, std::string> env = {{"LOG_LEVEL", "loud"}, {"LOG_FORMAT", "xml"}};
-  config::Reader reader(
-      "svc", "test", {"LOG_"},
-      [&](const std::string& name) -> std::optional<std::string> {
-        auto it = env.find(name);
-        return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
-      },
-      {"LOG_LEVEL", "LOG_FORMAT"});
+  config::Reader reader("svc", "test", {"LOG_"},
+                        [&](const std::string& name) -> std::optional<std::string> {
+                          auto it = env.find(name);
+                          return it == env.end() ? std::nullopt
+                                                 : std::optional<std::string>(it->second);
+                        },
+                        {"LOG_LEVEL", "LOG_FORMAT"});
   ReadOptions(reader);
   absl::Status status = reader.Finish();
   ASSERT_FALSE(status.ok());

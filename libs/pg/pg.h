@@ -10,7 +10,6 @@
 
 #include "absl/status/status.h"
 
-
 namespace leadflow::pg {
 
 /// A named SQL statement. The name is its prepared-statement name and its metric label; every

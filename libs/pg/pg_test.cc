@@ -50,8 +50,8 @@ TEST(PgTest, NewerSchemaIsRefused) {
 // Protects: a failing migration leaves nothing half-applied and is reported.
 TEST(PgTest, FailingMigrationChangesNothing) {
   testing::TempDatabase database;
-  auto result = ApplyMigrations(
-      database.url(), {{1, "bad", "CREATE TABLE a (id int); CREATE TABLE a (id int)"}});
+  auto result = ApplyMigrations(database.url(),
+                                {{1, "bad", "CREATE TABLE a (id int); CREATE TABLE a (id int)"}});
   EXPECT_FALSE(result.ok());
   pqxx::connection connection(database.url());
   pqxx::work work(connection);
@@ -64,10 +64,10 @@ TEST(PgTest, ArrayLiteralsRoundTrip) {
   testing::TempDatabase database;
   pqxx::connection connection(database.url());
   pqxx::work work(connection);
-  std::vector<std::string> values = {"plain", "a\"b", "back\\slash", "{brace},comma", "",
-                                     "NULL", "école – 東京", std::string("n\0ul", 4)};
-  auto rows = work.exec_params("SELECT x FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n) ORDER BY n",
-                               TextArray(values));
+  std::vector<std::string> values = {"plain", "a\"b", "back\\slash",  "{brace},comma",
+                                     "",      "NULL", "école – 東京", std::string("n\0ul", 4)};
+  auto rows = work.exec_params(
+      "SELECT x FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n) ORDER BY n", TextArray(values));
   ASSERT_EQ(rows.size(), values.size());
   for (size_t i = 0; i < values.size(); ++i) {
     EXPECT_EQ(rows[i][0].as<std::string>(), StripNul(values[i]));

@@ -25,8 +25,8 @@ struct Options {
 struct Reply {
   enum class Type { kNil, kString, kInteger, kArray, kStatus, kError };
   Type type = Type::kNil;
-  std::string text;      // kString, kStatus, kError
-  int64_t integer = 0;   // kInteger
+  std::string text;             // kString, kStatus, kError
+  int64_t integer = 0;          // kInteger
   std::vector<Reply> elements;  // kArray
   bool IsNil() const { return type == Type::kNil; }
 };

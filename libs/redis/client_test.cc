@@ -57,8 +57,9 @@ TEST(RedisClientTest, ReconnectsAfterServerClosedConnection) {
   auto name = options.key_prefix + "victim";
   ASSERT_TRUE(client.Run({"CLIENT", "SETNAME", name.substr(0, 60)}).ok());
   Client killer(options);
-  ASSERT_TRUE(killer.Run({"CLIENT", "KILL", "SKIPME", "no", "ID",
-                          std::to_string(client.Run({"CLIENT", "ID"})->integer)})
+  ASSERT_TRUE(killer
+                  .Run({"CLIENT", "KILL", "SKIPME", "no", "ID",
+                        std::to_string(client.Run({"CLIENT", "ID"})->integer)})
                   .ok());
   // The first call after the kill may fail; one of the next two must succeed.
   bool ok = client.Run({"PING"}).ok() || client.Run({"PING"}).ok();

@@ -47,8 +47,8 @@ std::string ReplaceDatabase(const std::string& url, const std::string& database)
 std::string UniqueName(const std::string& stem) {
   static std::atomic<int> counter{0};
   return absl::StrCat(stem, "_", getpid(), "_",
-                      std::chrono::steady_clock::now().time_since_epoch().count() % 100000000,
-                      "_", counter++);
+                      std::chrono::steady_clock::now().time_since_epoch().count() % 100000000, "_",
+                      counter++);
 }
 
 TempDatabase::TempDatabase() {

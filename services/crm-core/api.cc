@@ -46,8 +46,7 @@ std::optional<std::string_view> AuthorizationOf(grpc::CallbackServerContext* con
 
 // Authorises, then runs `body` on a pooled connection, and finishes the call.
 grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
-                              const std::map<std::string, Role>& keys, Right right,
-                              pg::Pool& pool,
+                              const std::map<std::string, Role>& keys, Right right, pg::Pool& pool,
                               const std::function<absl::Status(pqxx::connection&)>& body) {
   auto* reactor = context->DefaultReactor();
   absl::Status status = Authorize(keys, AuthorizationOf(context), right);
@@ -117,7 +116,8 @@ std::string SourceName(v1::LeadSource source) {
   }
 }
 
-void FillStringMap(const std::string& json_text, google::protobuf::Map<std::string, std::string>* out) {
+void FillStringMap(const std::string& json_text,
+                   google::protobuf::Map<std::string, std::string>* out) {
   auto json = nlohmann::json::parse(json_text, nullptr, false);
   if (!json.is_object()) {
     return;
@@ -251,8 +251,7 @@ absl::StatusOr<int64_t> DecodePageToken(const std::string& token) {
 }
 
 grpc::ServerUnaryReactor* LeadApi::GetLead(grpc::CallbackServerContext* context,
-                                           const v1::GetLeadRequest* request,
-                                           v1::Lead* response) {
+                                           const v1::GetLeadRequest* request, v1::Lead* response) {
   return Run(context, keys_, Right::kRead, pool_, [&](pqxx::connection& connection) {
     pqxx::read_transaction work(connection);
     return LoadLead(work, request->id(), response);
@@ -296,24 +295,26 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
                                               v1::Lead* response) {
   return Run(context, keys_, Right::kWriteCrm, pool_, [&](pqxx::connection& connection) {
     const v1::Lead& lead = request->lead();
-    for (const auto& [field, value] :
-         {std::pair{"title", lead.title()}, {"first_name", lead.first_name()},
-          {"last_name", lead.last_name()}, {"company_name", lead.company_name()},
-          {"city", lead.city()}, {"comments", lead.comments()}}) {
+    for (const auto& [field, value] : {std::pair{"title", lead.title()},
+                                       {"first_name", lead.first_name()},
+                                       {"last_name", lead.last_name()},
+                                       {"company_name", lead.company_name()},
+                                       {"city", lead.city()},
+                                       {"comments", lead.comments()}}) {
       if (absl::Status status = CheckText(field, value); !status.ok()) {
         return status;
       }
     }
-    std::string name = absl::StrCat(lead.first_name(), lead.first_name().empty() ? "" : " ",
-                                    lead.last_name());
+    std::string name =
+        absl::StrCat(lead.first_name(), lead.first_name().empty() ? "" : " ", lead.last_name());
     std::string title = !lead.title().empty() ? lead.title()
                         : !name.empty()       ? absl::StrCat("Visit – ", name)
                                               : "";
     if (title.empty()) {
       return absl::InvalidArgumentError("a walk-in lead needs a title or a name");
     }
-    std::string status = lead.status() == v1::LEAD_STATUS_UNSPECIFIED ? "NEW"
-                                                                       : StatusName(lead.status());
+    std::string status =
+        lead.status() == v1::LEAD_STATUS_UNSPECIFIED ? "NEW" : StatusName(lead.status());
     if (status.empty()) {
       return absl::InvalidArgumentError("unknown lead status");
     }
@@ -367,8 +368,8 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
     std::set<std::string> paths;
     for (const std::string& path : request->update_mask().paths()) {
       static const std::set<std::string> kUpdatable = {
-          "title", "status", "first_name", "last_name", "company_name",
-          "city",  "comments", "responsible_user_id"};
+          "title",        "status", "first_name", "last_name",
+          "company_name", "city",   "comments",   "responsible_user_id"};
       if (kUpdatable.count(path) == 0) {
         return absl::InvalidArgumentError(absl::StrCat("field '", path, "' cannot be updated"));
       }
@@ -385,17 +386,19 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
     if (has("title") && lead.title().empty()) {
       return absl::InvalidArgumentError("title cannot be empty");
     }
-    for (const auto& [field, value] :
-         {std::pair{"title", lead.title()}, {"first_name", lead.first_name()},
-          {"last_name", lead.last_name()}, {"company_name", lead.company_name()},
-          {"city", lead.city()}, {"comments", lead.comments()}}) {
+    for (const auto& [field, value] : {std::pair{"title", lead.title()},
+                                       {"first_name", lead.first_name()},
+                                       {"last_name", lead.last_name()},
+                                       {"company_name", lead.company_name()},
+                                       {"city", lead.city()},
+                                       {"comments", lead.comments()}}) {
       if (absl::Status check = CheckText(field, value); !check.ok()) {
         return check;
       }
     }
     int64_t expected_version = 0;
-    if (!lead.etag().empty() && (!absl::SimpleAtoi(lead.etag(), &expected_version) ||
-                                 expected_version <= 0)) {
+    if (!lead.etag().empty() &&
+        (!absl::SimpleAtoi(lead.etag(), &expected_version) || expected_version <= 0)) {
       return absl::InvalidArgumentError("etag is not one this server issued");
     }
     pqxx::work work(connection);
@@ -435,10 +438,9 @@ grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContex
     int page_size = PageSize(request->page_size());
     pqxx::read_transaction work(connection);
     pqxx::result ids = work.exec_prepared(
-        "list_activity_ids",
-        request->owner_type() == v1::OWNER_TYPE_LEAD ? "LEAD" : "", request->owner_id(),
-        request->responsible_user_id(), static_cast<int>(request->completion()), *after,
-        page_size + 1);
+        "list_activity_ids", request->owner_type() == v1::OWNER_TYPE_LEAD ? "LEAD" : "",
+        request->owner_id(), request->responsible_user_id(),
+        static_cast<int>(request->completion()), *after, page_size + 1);
     for (size_t i = 0; i < ids.size() && static_cast<int>(i) < page_size; ++i) {
       if (absl::Status status =
               LoadActivity(work, ids[i][0].as<int64_t>(), response->add_activities());
@@ -468,8 +470,8 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
     if (activity.subject().empty()) {
       return absl::InvalidArgumentError("subject is required");
     }
-    for (const auto& [field, value] : {std::pair{"subject", activity.subject()},
-                                       {"description", activity.description()}}) {
+    for (const auto& [field, value] :
+         {std::pair{"subject", activity.subject()}, {"description", activity.description()}}) {
       if (absl::Status check = CheckText(field, value); !check.ok()) {
         return check;
       }
@@ -488,10 +490,10 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
       responsible = owner[0][0].as<int64_t>();
     }
     int64_t deadline = activity.has_deadline() ? ToMicros(activity.deadline()) : 0;
-    int64_t id = work.exec_prepared1("insert_activity", type, "LEAD", activity.owner_id(),
-                                     activity.subject(), activity.description(), responsible,
-                                     deadline)[0]
-                     .as<int64_t>();
+    int64_t id =
+        work.exec_prepared1("insert_activity", type, "LEAD", activity.owner_id(),
+                            activity.subject(), activity.description(), responsible, deadline)[0]
+            .as<int64_t>();
     absl::Status loaded = LoadActivity(work, id, response);
     work.commit();
     return loaded;

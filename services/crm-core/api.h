@@ -37,8 +37,7 @@ class LeadApi final : public v1::LeadService::CallbackService {
 
 class ActivityApi final : public v1::ActivityService::CallbackService {
  public:
-  ActivityApi(pg::Pool& pool, const std::map<std::string, Role>& keys)
-      : pool_(pool), keys_(keys) {}
+  ActivityApi(pg::Pool& pool, const std::map<std::string, Role>& keys) : pool_(pool), keys_(keys) {}
   grpc::ServerUnaryReactor* ListActivities(grpc::CallbackServerContext* context,
                                            const v1::ListActivitiesRequest* request,
                                            v1::ListActivitiesResponse* response) override;

@@ -24,8 +24,7 @@ TEST(AuthTest, ParseApiKeys) {
 // PERMISSION_DENIED.
 TEST(AuthTest, Authorize) {
   auto keys = *ParseApiKeys(kAdmin + ":admin," + kReader + ":read-only");
-  EXPECT_EQ(Authorize(keys, std::nullopt, Right::kRead).code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Authorize(keys, std::nullopt, Right::kRead).code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(Authorize(keys, kAdmin, Right::kRead).code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(Authorize(keys, "Bearer nope-nope-nope-nope", Right::kRead).code(),
             absl::StatusCode::kUnauthenticated);

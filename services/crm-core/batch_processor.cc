@@ -81,10 +81,10 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
       leads_created(
           registry.AddCounter("crm_leads_created_total", "Leads created from inbound events")
               .WithLabels({})),
-      activities_created(registry
-                             .AddCounter("crm_activities_created_total",
-                                         "Activities created from inbound events")
-                             .WithLabels({})),
+      activities_created(
+          registry
+              .AddCounter("crm_activities_created_total", "Activities created from inbound events")
+              .WithLabels({})),
       redis_failures(registry
                          .AddCounter("crm_redis_failures_total",
                                      "Redis calls that failed (the fast path was skipped)")
@@ -93,12 +93,12 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
 BatchProcessor::~BatchProcessor() = default;
 
 absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std::string& error) {
-  kafka::DeliveryResult result = dead_letters_.ProduceSync(
-      kafka::kInboundDlqTopic, message.key, message.value,
-      {{"error", error},
-       {"source-topic", message.topic},
-       {"source-partition", std::to_string(message.partition)},
-       {"source-offset", std::to_string(message.offset)}});
+  kafka::DeliveryResult result =
+      dead_letters_.ProduceSync(kafka::kInboundDlqTopic, message.key, message.value,
+                                {{"error", error},
+                                 {"source-topic", message.topic},
+                                 {"source-partition", std::to_string(message.partition)},
+                                 {"source-offset", std::to_string(message.offset)}});
   if (!result.status.ok()) {
     return result.status;  // not acknowledged: the batch is retried, nothing is dropped
   }
@@ -116,7 +116,8 @@ void BatchProcessor::MarkProcessed(const std::vector<std::string>& event_ids) {
   commands.reserve(event_ids.size());
   const std::string ttl = std::to_string(options_.processed_mark_ttl_seconds);
   for (const std::string& id : event_ids) {
-    commands.push_back({"SET", absl::StrCat(options_.redis_prefix, "processed:", id), "1", "EX", ttl});
+    commands.push_back(
+        {"SET", absl::StrCat(options_.redis_prefix, "processed:", id), "1", "EX", ttl});
   }
   if (auto replies = redis_->Pipeline(commands); !replies.ok()) {
     counters_.redis_failures.Increment();
@@ -211,8 +212,8 @@ absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events) {
     }
     return absl::OkStatus();
   }
-  return DeadLetter(*events.front()->message, absl::StrCat("rejected by the database: ",
-                                                           status.message().substr(0, 300)));
+  return DeadLetter(*events.front()->message,
+                    absl::StrCat("rejected by the database: ", status.message().substr(0, 300)));
 }
 
 absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*>& events) {
@@ -311,8 +312,8 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
       comments.push_back(Clean(event.web_form().message()));
       reference.push_back(Clean(event.web_form().form_id()));
       utm.push_back(JsonObject(UtmMap(event.web_form().utm())));
-      custom.push_back(JsonObject({event.web_form().custom_fields().begin(),
-                                   event.web_form().custom_fields().end()}));
+      custom.push_back(JsonObject(
+          {event.web_form().custom_fields().begin(), event.web_form().custom_fields().end()}));
       page.push_back(Clean(event.web_form().page_url()));
       referrer.push_back(Clean(event.web_form().referrer()));
       repeats.push_back(lead.repeat_count);
@@ -320,13 +321,13 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
       previous.push_back(lead.previous_lead_id);
       origin.push_back(event.event_id());
     }
-    work.exec_prepared("insert_leads", pg::IntArray(lead_ids), pg::TextArray(title),
-                       pg::TextArray(source), pg::TextArray(first), pg::TextArray(last),
-                       pg::TextArray(company), pg::TextArray(city), pg::TextArray(comments),
-                       pg::TextArray(reference), pg::TextArray(utm), pg::TextArray(custom),
-                       pg::TextArray(page), pg::TextArray(referrer), pg::IdArrayZeroNull(responsible),
-                       pg::IntArray(repeats), pg::BoolArray(returning),
-                       pg::IdArrayZeroNull(previous), pg::TextArray(origin));
+    work.exec_prepared(
+        "insert_leads", pg::IntArray(lead_ids), pg::TextArray(title), pg::TextArray(source),
+        pg::TextArray(first), pg::TextArray(last), pg::TextArray(company), pg::TextArray(city),
+        pg::TextArray(comments), pg::TextArray(reference), pg::TextArray(utm),
+        pg::TextArray(custom), pg::TextArray(page), pg::TextArray(referrer),
+        pg::IdArrayZeroNull(responsible), pg::IntArray(repeats), pg::BoolArray(returning),
+        pg::IdArrayZeroNull(previous), pg::TextArray(origin));
   }
   if (!plan.identities.empty()) {
     std::vector<std::string> identity_kinds, identity_values;

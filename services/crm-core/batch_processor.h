@@ -20,10 +20,10 @@ namespace leadflow::crm {
 struct InboundCounters {
   explicit InboundCounters(metrics::Registry& registry);
   metrics::Counter& batches;
-  metrics::Counter& events_applied;        // new events whose effects were committed
-  metrics::Counter& duplicates_database;   // already in processed_events
-  metrics::Counter& duplicates_redis;      // skipped on the Redis fast path
-  metrics::Counter& duplicates_in_batch;   // the same event id twice in one batch
+  metrics::Counter& events_applied;       // new events whose effects were committed
+  metrics::Counter& duplicates_database;  // already in processed_events
+  metrics::Counter& duplicates_redis;     // skipped on the Redis fast path
+  metrics::Counter& duplicates_in_batch;  // the same event id twice in one batch
   metrics::Counter& dead_lettered;
   metrics::Counter& leads_created;
   metrics::Counter& activities_created;

@@ -22,8 +22,8 @@
 #include "crm-core/statements.h"
 #include "http/server.h"
 #include "kafka/consumer.h"
-#include "metrics/metrics.h"
 #include "kafka/producer.h"
+#include "metrics/metrics.h"
 #include "pg/migrations.h"
 #include "pg/pool.h"
 #include "redis/client.h"
@@ -46,8 +46,7 @@ absl::Status CheckSchema(const std::string& url) {
   try {
     pqxx::connection connection(url);
     pqxx::read_transaction work(connection);
-    auto row = work.exec1(
-        "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    auto row = work.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations");
     int newest = Migrations().back().version;
     if (row[0].as<int>() < newest) {
       return absl::FailedPreconditionError("schema is behind this binary: run 'crm-core migrate'");
@@ -78,8 +77,10 @@ int Serve(const Settings& settings) {
         redis::Options{.host = settings.redis_host, .port = settings.redis_port});
     if (auto pong = redis->Run({"PING"}); !pong.ok()) {
       // Redis is a fast path: without it correctness holds through PostgreSQL.
-      spdlog::warn("redis unreachable at start ({}); continuing without the fast path until it "
-                   "answers", pong.status().ToString());
+      spdlog::warn(
+          "redis unreachable at start ({}); continuing without the fast path until it "
+          "answers",
+          pong.status().ToString());
     }
   }
 
@@ -91,8 +92,8 @@ int Serve(const Settings& settings) {
   std::unique_ptr<BatchProcessor> processor;
   std::thread consumer_thread;
   if (settings.run_consumer) {
-    auto producer = kafka::Producer::Create(
-        {.brokers = settings.kafka_brokers, .client_id = "crm-core-dlq"});
+    auto producer =
+        kafka::Producer::Create({.brokers = settings.kafka_brokers, .client_id = "crm-core-dlq"});
     if (!producer.ok()) {
       spdlog::error("kafka: {}", producer.status().ToString());
       return 1;
@@ -147,8 +148,7 @@ int Serve(const Settings& settings) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     int bound_port = 0;
-    builder.AddListeningPort(settings.grpc_address, grpc::InsecureServerCredentials(),
-                             &bound_port);
+    builder.AddListeningPort(settings.grpc_address, grpc::InsecureServerCredentials(), &bound_port);
     builder.RegisterService(leads.get());
     builder.RegisterService(activities.get());
     builder.RegisterService(users.get());
@@ -206,12 +206,13 @@ int Serve(const Settings& settings) {
   }
   ops.Stop();
   ops_thread.join();
-  spdlog::info("stopped: {} events applied, {} leads and {} activities created, {} duplicates "
-               "skipped by the database",
-               static_cast<int64_t>(counters.events_applied.Value()),
-               static_cast<int64_t>(counters.leads_created.Value()),
-               static_cast<int64_t>(counters.activities_created.Value()),
-               static_cast<int64_t>(counters.duplicates_database.Value()));
+  spdlog::info(
+      "stopped: {} events applied, {} leads and {} activities created, {} duplicates "
+      "skipped by the database",
+      static_cast<int64_t>(counters.events_applied.Value()),
+      static_cast<int64_t>(counters.leads_created.Value()),
+      static_cast<int64_t>(counters.activities_created.Value()),
+      static_cast<int64_t>(counters.duplicates_database.Value()));
   return 0;
 }
 
@@ -226,8 +227,7 @@ int main(int argc, char** argv) {
       command = argv[i];
     }
   }
-  config::Reader reader("crm-core",
-                        "LeadFlow's CRM core. Commands: serve (default), migrate",
+  config::Reader reader("crm-core", "LeadFlow's CRM core. Commands: serve (default), migrate",
                         {"CRM_"});
   crm::Settings settings = crm::ReadSettings(reader, command);
   config::FinishOrExit(reader, argc, argv);

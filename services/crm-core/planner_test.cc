@@ -9,7 +9,8 @@ using events::v1::Identity;
 using events::v1::InboundEvent;
 
 InboundEvent WebForm(const std::string& id, const std::string& phone, const std::string& email,
-                     const std::string& name = "Jean", const std::string& message = "Need a quote") {
+                     const std::string& name = "Jean",
+                     const std::string& message = "Need a quote") {
   InboundEvent event;
   event.set_event_id(id);
   if (!phone.empty()) {

@@ -12,8 +12,8 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   settings.database_url = reader.String(
       "CRM_DATABASE_URL", "postgresql://leadflow@127.0.0.1:55432/leadflow", "PostgreSQL URL");
   // Roles of this process: the API, the inbound consumer, or both (local default).
-  std::string roles = reader.String("CRM_ROLES", "api,consumer",
-                                    "comma-separated roles to run: api, consumer");
+  std::string roles =
+      reader.String("CRM_ROLES", "api,consumer", "comma-separated roles to run: api, consumer");
   settings.run_api = false;
   settings.run_consumer = false;
   for (absl::string_view role : absl::StrSplit(roles, ',', absl::SkipWhitespace())) {
@@ -34,31 +34,30 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   settings.http_address = reader.String("CRM_HTTP_ADDRESS", "127.0.0.1", "operations HTTP address");
   settings.http_port =
       static_cast<int>(reader.Int("CRM_HTTP_PORT", 9091, 0, 65535, "operations HTTP port"));
-  std::string keys = reader.Secret(
-      "CRM_API_KEYS", "API keys with roles: key:admin,key:integration,key:read-only");
+  std::string keys =
+      reader.Secret("CRM_API_KEYS", "API keys with roles: key:admin,key:integration,key:read-only");
   settings.kafka_brokers =
       reader.String("CRM_KAFKA_BROKERS", "", "Kafka bootstrap servers host:port[,host:port]");
   settings.group_id =
       reader.String("CRM_KAFKA_GROUP_ID", "leadflow-crm-core", "consumer group of the consumers");
   settings.batch_max_events = static_cast<size_t>(
       reader.Int("CRM_BATCH_MAX_EVENTS", 1000, 1, 5000, "events in one transaction at most"));
-  settings.batch_max_wait =
-      reader.Millis("CRM_BATCH_MAX_WAIT_MS", std::chrono::milliseconds(50),
-                    "how long a batch waits to fill up");
+  settings.batch_max_wait = reader.Millis("CRM_BATCH_MAX_WAIT_MS", std::chrono::milliseconds(50),
+                                          "how long a batch waits to fill up");
   settings.redis_host = reader.String("CRM_REDIS_HOST", "127.0.0.1", "Redis host (fast paths)");
   settings.redis_port = static_cast<int>(
       reader.Int("CRM_REDIS_PORT", 56379, 0, 65535, "Redis port; 0 runs without Redis"));
   settings.redis_prefix =
       reader.String("CRM_REDIS_PREFIX", "leadflow:", "prefix of crm-core's Redis keys");
-  settings.rules.title_template = reader.String(
-      "CRM_LEAD_TITLE_TEMPLATE", settings.rules.title_template,
-      "lead title template: {city} {name} {company} {need} {form}");
+  settings.rules.title_template =
+      reader.String("CRM_LEAD_TITLE_TEMPLATE", settings.rules.title_template,
+                    "lead title template: {city} {name} {company} {need} {form}");
   settings.rules.task_deadline = std::chrono::minutes(reader.Int(
       "CRM_TASK_DEADLINE_MINUTES", 60, 1, 60 * 24 * 30, "deadline of 'process the request' tasks"));
 
-  settings.default_region = reader.String(
-      "CRM_DEFAULT_REGION", settings.default_region,
-      "region of phone numbers written without a country code (ISO 3166, e.g. FR)");
+  settings.default_region =
+      reader.String("CRM_DEFAULT_REGION", settings.default_region,
+                    "region of phone numbers written without a country code (ISO 3166, e.g. FR)");
   if (absl::Status region = identity::ValidateRegion(settings.default_region); !region.ok()) {
     reader.Fail("CRM_DEFAULT_REGION", std::string(region.message()));
   }

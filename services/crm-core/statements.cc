@@ -83,7 +83,8 @@ const std::vector<pg::Statement>& Statements() {
        " company_name = CASE WHEN $11 THEN $12 ELSE company_name END,"
        " city = CASE WHEN $13 THEN $14 ELSE city END,"
        " comments = CASE WHEN $15 THEN $16 ELSE comments END,"
-       " responsible_user_id = CASE WHEN $17 THEN NULLIF($18::bigint, 0) ELSE responsible_user_id END,"
+       " responsible_user_id = CASE WHEN $17 THEN NULLIF($18::bigint, 0) ELSE responsible_user_id "
+       "END,"
        " version = version + 1, updated_at = now()"
        " WHERE id = $1 AND ($2::bigint = 0 OR version = $2::bigint) RETURNING id"},
       {"lead_version", "SELECT version FROM leads WHERE id = $1"},

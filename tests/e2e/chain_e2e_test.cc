@@ -79,19 +79,22 @@ TEST(ChainE2eTest, FormToLeadThroughTheWholeStack) {
   EXPECT_EQ(activities["activities"][0]["origin_event_id"], event_id);
 
   // The same person through an urlencoded form, by email only: a repeat, not a second lead.
-  Posted repeat = Post(ingest.url(), "--data-urlencode 'email=JEAN@example.com' "
-                                     "--data-urlencode 'message=Any news?'");
+  Posted repeat = Post(ingest.url(),
+                       "--data-urlencode 'email=JEAN@example.com' "
+                       "--data-urlencode 'message=Any news?'");
   ASSERT_EQ(repeat.code, 202) << repeat.body.dump();
   // A new person through multipart, sent twice with one Idempotency-Key (a client retry).
   for (int i = 0; i < 2; ++i) {
-    Posted multipart = Post(ingest.url(), "-H 'Idempotency-Key: retry-1' -F 'name=Marie' "
-                                          "-F 'phone=+33 6 11 22 33 44' -F 'message=Demo'");
+    Posted multipart = Post(ingest.url(),
+                            "-H 'Idempotency-Key: retry-1' -F 'name=Marie' "
+                            "-F 'phone=+33 6 11 22 33 44' -F 'message=Demo'");
     ASSERT_EQ(multipart.code, 202);
   }
   // A double click: the same body twice without a key.
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(Post(ingest.url(), "-H 'Content-Type: application/json' -d '{\"email\": "
-                                 "\"lea@example.com\"}'")
+    ASSERT_EQ(Post(ingest.url(),
+                   "-H 'Content-Type: application/json' -d '{\"email\": "
+                   "\"lea@example.com\"}'")
                   .code,
               202);
   }

@@ -123,9 +123,9 @@ TEST_F(CrmE2eTest, LeadThroughTheApi) {
   EXPECT_EQ(Call(api, "LeadService/ListLeads", {{"page_token", "garbage!"}})["code"], 3);
 
   // Update with the current etag works once; the same (now stale) etag is ABORTED.
-  nlohmann::json update = {{"lead", {{"id", jean["id"]}, {"status", "LEAD_STATUS_IN_PROCESS"},
-                                     {"etag", jean["etag"]}}},
-                           {"update_mask", "status"}};
+  nlohmann::json update = {
+      {"lead", {{"id", jean["id"]}, {"status", "LEAD_STATUS_IN_PROCESS"}, {"etag", jean["etag"]}}},
+      {"update_mask", "status"}};
   auto updated = Call(api, "LeadService/UpdateLead", update);
   EXPECT_EQ(updated["status"], "LEAD_STATUS_IN_PROCESS") << updated.dump();
   EXPECT_EQ(Call(api, "LeadService/UpdateLead", update)["code"], 10);
@@ -179,7 +179,7 @@ TEST_F(CrmE2eTest, CrashMidStreamKeepsExactlyOnce) {
   constexpr int kEvents = 20000;
   std::mt19937 random(42);
   std::vector<std::pair<std::string, std::string>> people;  // phone, id of an earlier event
-  std::vector<std::pair<std::string, std::string>> sent;     // key, value
+  std::vector<std::pair<std::string, std::string>> sent;    // key, value
   std::set<std::string> distinct_ids;
   std::set<std::string> distinct_people;
   for (int i = 0; i < kEvents; ++i) {
@@ -211,9 +211,9 @@ TEST_F(CrmE2eTest, CrashMidStreamKeepsExactlyOnce) {
   int64_t at_kill = 0;
   {
     CrmCore first(database_.url(), broker_.bootstrap(), group, small_batches);
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return Sql("SELECT count(*) FROM processed_events") >= 2000; },
-        std::chrono::seconds(120)))
+    ASSERT_TRUE(
+        testing::WaitFor([&] { return Sql("SELECT count(*) FROM processed_events") >= 2000; },
+                         std::chrono::seconds(120)))
         << first.process().Log();
     first.process().Signal(SIGKILL);
     first.process().Wait(std::chrono::seconds(10));
@@ -278,9 +278,9 @@ TEST_F(CrmE2eTest, TwoConsumersOnePersonOneLead) {
   }
   ASSERT_TRUE(producer_->Flush(std::chrono::seconds(30)).ok());
   ASSERT_EQ(failed_, 0);
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return Sql("SELECT count(*) FROM processed_events") == 2 * kPeople; },
-      std::chrono::seconds(120)));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return Sql("SELECT count(*) FROM processed_events") == 2 * kPeople; },
+                       std::chrono::seconds(120)));
   first.process().Signal(SIGTERM);
   second.process().Signal(SIGTERM);
   ASSERT_EQ(first.process().Wait(std::chrono::seconds(30)), 0);
@@ -299,8 +299,8 @@ TEST_F(CrmE2eTest, TwoConsumersOnePersonOneLead) {
   EXPECT_GT(by_first, 0);
   EXPECT_GT(by_second, 0);
   EXPECT_EQ(by_first + by_second, 2 * kPeople);
-  std::cout << "race test: consumer 1 applied " << by_first << ", consumer 2 applied "
-            << by_second << " events\n";
+  std::cout << "race test: consumer 1 applied " << by_first << ", consumer 2 applied " << by_second
+            << " events\n";
 }
 
 }  // namespace

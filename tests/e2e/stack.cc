@@ -25,8 +25,8 @@ std::string Quote(const std::string& text) {
 }  // namespace
 
 DevBroker::DevBroker(int partitions) {
-  std::string file = absl::StrCat(testing::BuildDir(), "/test-logs/",
-                                  testing::UniqueName("bootstrap"), ".txt");
+  std::string file =
+      absl::StrCat(testing::BuildDir(), "/test-logs/", testing::UniqueName("bootstrap"), ".txt");
   process_ = std::make_unique<testing::Process>(
       std::vector<std::string>{testing::BuildDir() + "/deploy/local/dev-broker", "--partitions",
                                std::to_string(partitions), "--bootstrap-file", file},
