@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace leadflow::redis {
@@ -52,41 +54,28 @@ timeval ToTimeval(std::chrono::milliseconds duration) {
 
 }  // namespace
 
-Client::Client(Options options) : options_(std::move(options)) {}
+void Client::ContextDeleter::operator()(redisContext* context) const { redisFree(context); }
 
-Client::~Client() {
-  std::lock_guard lock(mutex_);
-  DropLocked();
+Client::Client(Options options) : options_(std::move(options)) {
+  options_.connections = std::max(1, options_.connections);
 }
 
-void Client::DropLocked() {
-  if (context_ != nullptr) {
-    redisFree(context_);
-    context_ = nullptr;
-  }
-}
+Client::~Client() = default;
 
-absl::Status Client::ConnectLocked() {
-  if (context_ != nullptr) {
-    return absl::OkStatus();
-  }
+absl::StatusOr<Client::ContextPtr> Client::Connect() const {
   timeval timeout = ToTimeval(options_.timeout);
-  context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout);
-  if (context_ == nullptr || context_->err != 0) {
-    std::string reason = context_ == nullptr ? "out of memory" : context_->errstr;
-    DropLocked();
+  ContextPtr context(redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout));
+  if (!context || context->err != 0) {
+    std::string reason = !context ? "out of memory" : context->errstr;
     return absl::UnavailableError(
         absl::StrCat("redis ", options_.host, ":", options_.port, ": ", reason));
   }
-  redisSetTimeout(context_, timeout);
-  return absl::OkStatus();
+  redisSetTimeout(context.get(), timeout);
+  return context;
 }
 
-absl::StatusOr<std::vector<Reply>> Client::Pipeline(const std::vector<Command>& commands) {
-  std::lock_guard lock(mutex_);
-  if (absl::Status status = ConnectLocked(); !status.ok()) {
-    return status;
-  }
+absl::StatusOr<std::vector<Reply>> Client::PipelineOn(ContextPtr& context,
+                                                      const std::vector<Command>& commands) {
   for (const Command& command : commands) {
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
@@ -94,9 +83,9 @@ absl::StatusOr<std::vector<Reply>> Client::Pipeline(const std::vector<Command>& 
       argv.push_back(argument.data());
       lengths.push_back(argument.size());
     }
-    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+    if (redisAppendCommandArgv(context.get(), static_cast<int>(argv.size()), argv.data(),
                                lengths.data()) != REDIS_OK) {
-      DropLocked();
+      context.reset();
       return absl::UnavailableError("redis: could not queue a command");
     }
   }
@@ -104,15 +93,51 @@ absl::StatusOr<std::vector<Reply>> Client::Pipeline(const std::vector<Command>& 
   replies.reserve(commands.size());
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
-    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
-      std::string reason = context_->errstr;
-      DropLocked();  // a half-read pipeline leaves the connection unusable
+    if (redisGetReply(context.get(), &raw) != REDIS_OK || raw == nullptr) {
+      std::string reason = context->errstr;
+      context.reset();  // a half-read pipeline leaves the connection unusable
       return absl::UnavailableError(absl::StrCat("redis: ", reason));
     }
     std::unique_ptr<redisReply, ReplyDeleter> reply(static_cast<redisReply*>(raw));
     replies.push_back(Convert(*reply));
   }
   return replies;
+}
+
+absl::StatusOr<std::vector<Reply>> Client::Pipeline(const std::vector<Command>& commands) {
+  ContextPtr context;
+  {
+    std::unique_lock lock(mutex_);
+    available_.wait(lock, [this] {
+      return !idle_.empty() || checked_out_ + static_cast<int>(idle_.size()) < options_.connections;
+    });
+    ++checked_out_;
+    if (!idle_.empty()) {
+      context = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  absl::StatusOr<std::vector<Reply>> result;
+  if (!context) {
+    auto connected = Connect();
+    if (connected.ok()) {
+      context = std::move(*connected);
+    } else {
+      result = connected.status();
+    }
+  }
+  if (context) {
+    result = PipelineOn(context, commands);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    --checked_out_;
+    if (context) {
+      idle_.push_back(std::move(context));
+    }
+  }
+  available_.notify_one();
+  return result;
 }
 
 absl::StatusOr<Reply> Client::Run(const Command& command) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,9 @@ struct Options {
   std::chrono::milliseconds timeout{500};  // connect and each round trip
   /// Prepended to every key by the caller's convention (e.g. tests keep apart this way).
   std::string key_prefix;
+  /// Connections; callers on several threads each take one, so one slow round trip does not
+  /// hold up the others.
+  int connections = 1;
 };
 
 /// One reply of a pipelined command, flattened to what LeadFlow uses.
@@ -33,8 +37,9 @@ struct Reply {
 
 using Command = std::vector<std::string>;
 
-/// A Redis connection that sends a whole batch of commands in one round trip and reconnects on
-/// the next call after a broken connection. Thread-safe (calls are serialised).
+/// Redis connections that send a whole batch of commands in one round trip and reconnect on the
+/// next call after a broken connection. Thread-safe: each call takes a connection of its own
+/// (waiting when all `Options::connections` are busy).
 ///
 /// Redis is a fast path in LeadFlow, never the source of truth: callers degrade when it fails.
 class Client {
@@ -52,12 +57,19 @@ class Client {
   const Options& options() const { return options_; }
 
  private:
-  absl::Status ConnectLocked();
-  void DropLocked();
+  struct ContextDeleter {
+    void operator()(redisContext* context) const;
+  };
+  using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
+  absl::StatusOr<ContextPtr> Connect() const;
+  absl::StatusOr<std::vector<Reply>> PipelineOn(ContextPtr& context,
+                                                const std::vector<Command>& commands);
 
   Options options_;
   std::mutex mutex_;
-  redisContext* context_ = nullptr;
+  std::condition_variable available_;
+  int checked_out_ = 0;
+  std::vector<ContextPtr> idle_;  // connected; a broken one is dropped, not returned
 };
 
 }  // namespace leadflow::redis

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "testing/testing.h"
 
 namespace leadflow::redis {
@@ -64,6 +67,30 @@ TEST(RedisClientTest, ReconnectsAfterServerClosedConnection) {
   // The first call after the kill may fail; one of the next two must succeed.
   bool ok = client.Run({"PING"}).ok() || client.Run({"PING"}).ok();
   EXPECT_TRUE(ok);
+}
+
+// Protects: callers on many threads share the pool's connections without mixing up replies.
+TEST(RedisClientTest, ConcurrentCallersGetTheirOwnReplies) {
+  Options options = testing::RedisTestOptions();
+  options.connections = 3;
+  Client client(options);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string key = options.key_prefix + std::to_string(t) + ":" + std::to_string(i);
+        auto replies = client.Pipeline({{"SET", key, key}, {"GET", key}});
+        if (!replies.ok() || (*replies)[1].text != key) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 }  // namespace

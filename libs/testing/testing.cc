@@ -200,6 +200,63 @@ std::string Process::Log() const {
   return text.str();
 }
 
+DevBroker::DevBroker(int partitions) {
+  std::string file = absl::StrCat(BuildDir(), "/test-logs/", UniqueName("bootstrap"), ".txt");
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{BuildDir() + "/deploy/local/dev-broker", "--partitions",
+                               std::to_string(partitions), "--bootstrap-file", file},
+      std::map<std::string, std::string>{}, "dev-broker");
+  WaitFor(
+      [&] {
+        std::ifstream in(file);
+        std::getline(in, bootstrap_);
+        return !bootstrap_.empty();
+      },
+      std::chrono::seconds(20));
+  if (bootstrap_.empty()) {
+    throw std::runtime_error("dev-broker did not start: " + process_->Log());
+  }
+}
+
+void DevBroker::Kill() {
+  process_->Signal(SIGKILL);
+  process_->Wait(std::chrono::seconds(10));
+}
+
+events::v1::InboundEvent WebFormEvent(const std::string& event_id, const std::string& phone,
+                                      const std::string& email, const std::string& name,
+                                      const std::string& message) {
+  events::v1::InboundEvent event;
+  event.set_event_id(event_id);
+  if (!phone.empty()) {
+    auto* identity = event.add_identities();
+    identity->set_kind(events::v1::Identity::PHONE);
+    identity->set_value(phone);
+  }
+  if (!email.empty()) {
+    auto* identity = event.add_identities();
+    identity->set_kind(events::v1::Identity::EMAIL);
+    identity->set_value(email);
+  }
+  event.mutable_person()->set_first_name(name);
+  event.mutable_person()->set_city("Lyon");
+  event.mutable_web_form()->set_form_id("contact");
+  event.mutable_web_form()->set_message(message);
+  return event;
+}
+
+std::string ShellQuote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
 std::string Shell(const std::string& command, int* exit_code) {
   std::string output;
   FILE* pipe = popen(command.c_str(), "r");

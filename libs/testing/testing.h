@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "leadflow/events/v1/inbound_event.pb.h"
 #include "redis/client.h"
 
 struct rd_kafka_s;
@@ -78,6 +79,30 @@ class Process {
   bool reaped_ = false;
   std::string log_path_;
 };
+
+/// The built dev-broker binary (librdkafka's mock cluster in its own process), started with
+/// `partitions` per topic; the constructor returns once its bootstrap address is known.
+class DevBroker {
+ public:
+  explicit DevBroker(int partitions = 6);
+  const std::string& bootstrap() const { return bootstrap_; }
+  Process& process() { return *process_; }
+  /// SIGKILL: the cluster and everything in it are gone (for "Kafka is down" tests).
+  void Kill();
+
+ private:
+  std::unique_ptr<Process> process_;
+  std::string bootstrap_;
+};
+
+/// A web-form InboundEvent as webform-ingest publishes it (identities already normalised);
+/// empty phone or email means "not given".
+events::v1::InboundEvent WebFormEvent(const std::string& event_id, const std::string& phone,
+                                      const std::string& email, const std::string& name = "Jean",
+                                      const std::string& message = "Need a quote");
+
+/// `text` quoted for a POSIX shell command line.
+std::string ShellQuote(const std::string& text);
 
 /// Runs a shell command, returns its standard output; `exit_code` gets its exit code.
 std::string Shell(const std::string& command, int* exit_code = nullptr);

@@ -73,6 +73,19 @@ absl::Status CheckText(const std::string& field, const std::string& value) {
   return absl::OkStatus();
 }
 
+// The free-text fields a caller may set on a lead.
+absl::Status CheckLeadText(const v1::Lead& lead) {
+  for (const auto& [field, value] :
+       {std::pair{"title", lead.title()}, {"first_name", lead.first_name()},
+        {"last_name", lead.last_name()}, {"company_name", lead.company_name()},
+        {"city", lead.city()}, {"comments", lead.comments()}}) {
+    if (absl::Status status = CheckText(field, value); !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
 int PageSize(int requested) {
   if (requested <= 0) {
     return kDefaultPageSize;
@@ -295,15 +308,8 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
                                               v1::Lead* response) {
   return Run(context, keys_, Right::kWriteCrm, pool_, [&](pqxx::connection& connection) {
     const v1::Lead& lead = request->lead();
-    for (const auto& [field, value] : {std::pair{"title", lead.title()},
-                                       {"first_name", lead.first_name()},
-                                       {"last_name", lead.last_name()},
-                                       {"company_name", lead.company_name()},
-                                       {"city", lead.city()},
-                                       {"comments", lead.comments()}}) {
-      if (absl::Status status = CheckText(field, value); !status.ok()) {
-        return status;
-      }
+    if (absl::Status text = CheckLeadText(lead); !text.ok()) {
+      return text;
     }
     std::string name =
         absl::StrCat(lead.first_name(), lead.first_name().empty() ? "" : " ", lead.last_name());
@@ -386,15 +392,8 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
     if (has("title") && lead.title().empty()) {
       return absl::InvalidArgumentError("title cannot be empty");
     }
-    for (const auto& [field, value] : {std::pair{"title", lead.title()},
-                                       {"first_name", lead.first_name()},
-                                       {"last_name", lead.last_name()},
-                                       {"company_name", lead.company_name()},
-                                       {"city", lead.city()},
-                                       {"comments", lead.comments()}}) {
-      if (absl::Status check = CheckText(field, value); !check.ok()) {
-        return check;
-      }
+    if (absl::Status text = CheckLeadText(lead); !text.ok()) {
+      return text;
     }
     int64_t expected_version = 0;
     if (!lead.etag().empty() &&

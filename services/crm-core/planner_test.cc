@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/testing.h"
+
 namespace leadflow::crm {
 namespace {
 
@@ -9,25 +11,8 @@ using events::v1::Identity;
 using events::v1::InboundEvent;
 
 InboundEvent WebForm(const std::string& id, const std::string& phone, const std::string& email,
-                     const std::string& name = "Jean",
-                     const std::string& message = "Need a quote") {
-  InboundEvent event;
-  event.set_event_id(id);
-  if (!phone.empty()) {
-    auto* identity = event.add_identities();
-    identity->set_kind(Identity::PHONE);
-    identity->set_value(phone);
-  }
-  if (!email.empty()) {
-    auto* identity = event.add_identities();
-    identity->set_kind(Identity::EMAIL);
-    identity->set_value(email);
-  }
-  event.mutable_person()->set_first_name(name);
-  event.mutable_person()->set_city("Lyon");
-  event.mutable_web_form()->set_form_id("contact");
-  event.mutable_web_form()->set_message(message);
-  return event;
+                     const std::string& name = "Jean", const std::string& message = "Need a quote") {
+  return testing::WebFormEvent(id, phone, email, name, message);
 }
 
 KnownLead Known(int64_t id, LeadStatus status, int64_t responsible, std::set<IdentityKey> keys) {

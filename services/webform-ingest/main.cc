@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
     spdlog::error("kafka at {}: {}", settings.kafka_brokers, status.ToString());
     return 1;
   }
+  // One Redis connection per HTTP thread: a handler never waits for another one's round trip.
+  settings.redis.connections = settings.http.threads;
   redis::Client redis_client(settings.redis);
   if (auto ping = redis_client.Run({"PING"}); !ping.ok()) {
     spdlog::warn("{}: rate limits open and double submits by time bucket until it is back",

@@ -18,23 +18,8 @@ using events::v1::InboundEvent;
 
 std::string WebFormEvent(const std::string& id, const std::string& phone, const std::string& email,
                          const std::string& name) {
-  InboundEvent event;
-  event.set_event_id(id);
-  if (!phone.empty()) {
-    auto* identity = event.add_identities();
-    identity->set_kind(Identity::PHONE);
-    identity->set_value(phone);
-  }
-  if (!email.empty()) {
-    auto* identity = event.add_identities();
-    identity->set_kind(Identity::EMAIL);
-    identity->set_value(email);
-  }
-  event.mutable_person()->set_first_name(name);
-  event.mutable_person()->set_city("Lyon");
-  event.mutable_web_form()->set_form_id("contact");
-  event.mutable_web_form()->set_message("Need a quote for " + name);
-  return event.SerializeAsString();
+  return testing::WebFormEvent(id, phone, email, name, "Need a quote for " + name)
+      .SerializeAsString();
 }
 
 class CrmE2eTest : public ::testing::Test {

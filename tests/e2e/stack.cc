@@ -8,41 +8,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace leadflow::e2e {
-namespace {
-
-std::string Quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-}  // namespace
-
-DevBroker::DevBroker(int partitions) {
-  std::string file =
-      absl::StrCat(testing::BuildDir(), "/test-logs/", testing::UniqueName("bootstrap"), ".txt");
-  process_ = std::make_unique<testing::Process>(
-      std::vector<std::string>{testing::BuildDir() + "/deploy/local/dev-broker", "--partitions",
-                               std::to_string(partitions), "--bootstrap-file", file},
-      std::map<std::string, std::string>{}, "dev-broker");
-  testing::WaitFor(
-      [&] {
-        std::ifstream in(file);
-        std::getline(in, bootstrap_);
-        return !bootstrap_.empty();
-      },
-      std::chrono::seconds(10));
-  if (bootstrap_.empty()) {
-    throw std::runtime_error("dev-broker did not start: " + process_->Log());
-  }
-}
-
 CrmCore::CrmCore(const std::string& database_url, const std::string& brokers,
                  const std::string& group, std::map<std::string, std::string> extra_env) {
   grpc_address_ = absl::StrCat("127.0.0.1:", testing::FreePort());
@@ -117,7 +82,7 @@ nlohmann::json Call(const std::string& address, const std::string& method,
                     const nlohmann::json& request, const std::string& key) {
   std::string command =
       absl::StrCat(testing::BuildDir(), "/services/crmctl/crmctl --address ", address, " --key ",
-                   Quote(key), " ", method, " ", Quote(request.dump()), " 2>/dev/null");
+                   testing::ShellQuote(key), " ", method, " ", testing::ShellQuote(request.dump()), " 2>/dev/null");
   std::string output = testing::Shell(command);
   return nlohmann::json::parse(output, nullptr, false);
 }

@@ -15,17 +15,7 @@ namespace leadflow::e2e {
 inline const std::string kAdminKey = "e2e-admin-key-0123456789";
 inline const std::string kReaderKey = "e2e-reader-key-0123456789";
 
-/// The dev-broker binary, with its bootstrap address.
-class DevBroker {
- public:
-  explicit DevBroker(int partitions = 6);
-  const std::string& bootstrap() const { return bootstrap_; }
-  testing::Process& process() { return *process_; }
-
- private:
-  std::unique_ptr<testing::Process> process_;
-  std::string bootstrap_;
-};
+using testing::DevBroker;
 
 /// One crm-core process (both roles) against the given database and broker.
 class CrmCore {

@@ -31,44 +31,8 @@ struct CurlResult {
   }
 };
 
-std::string Quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-class Broker {
- public:
-  Broker() {
-    file_ = testing::BuildDir() + "/test-logs/" + testing::UniqueName("bootstrap") + ".txt";
-    process_ = std::make_unique<testing::Process>(
-        std::vector<std::string>{testing::BuildDir() + "/deploy/local/dev-broker",
-                                 "--bootstrap-file", file_},
-        std::map<std::string, std::string>{}, "dev-broker");
-    if (!testing::WaitFor([&] { return std::filesystem::exists(file_); },
-                          std::chrono::seconds(20))) {
-      throw std::runtime_error("dev-broker did not start: " + process_->Log());
-    }
-    std::ifstream in(file_);
-    std::getline(in, bootstrap_);
-  }
-  const std::string& bootstrap() const { return bootstrap_; }
-  void Kill() {
-    process_->Signal(SIGKILL);
-    process_->Wait(std::chrono::seconds(10));
-  }
-
- private:
-  std::string file_;
-  std::string bootstrap_;
-  std::unique_ptr<testing::Process> process_;
-};
+using testing::ShellQuote;
+using Broker = testing::DevBroker;
 
 class Webform {
  public:
@@ -100,7 +64,7 @@ class Webform {
 
   CurlResult Curl(const std::string& args, const std::string& path) const {
     std::string output = testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args + " " +
-                                        Quote("http://127.0.0.1:" + std::to_string(port_) + path));
+                                        ShellQuote("http://127.0.0.1:" + std::to_string(port_) + path));
     CurlResult result;
     size_t end = output.find("\r\n\r\n");
     result.headers = output.substr(0, end);
@@ -114,7 +78,7 @@ class Webform {
   CurlResult PostJson(const std::string& json, const std::string& extra = "",
                       const std::string& form = "contact") const {
     return Curl(
-        "-X POST -H 'Content-Type: application/json' --data-binary " + Quote(json) + " " + extra,
+        "-X POST -H 'Content-Type: application/json' --data-binary " + ShellQuote(json) + " " + extra,
         "/v1/forms/" + form + "/submissions");
   }
   testing::Process& process() { return *process_; }

@@ -20,21 +20,7 @@ using events::v1::InboundEvent;
 
 kafka::Message Encode(const std::string& id, const std::string& phone, const std::string& email,
                       const std::string& name = "Jean") {
-  InboundEvent event;
-  event.set_event_id(id);
-  if (!phone.empty()) {
-    auto* identity = event.add_identities();
-    identity->set_kind(Identity::PHONE);
-    identity->set_value(phone);
-  }
-  if (!email.empty()) {
-    auto* identity = event.add_identities();
-    identity->set_kind(Identity::EMAIL);
-    identity->set_value(email);
-  }
-  event.mutable_person()->set_first_name(name);
-  event.mutable_web_form()->set_form_id("contact");
-  event.mutable_web_form()->set_message("Need a quote");
+  InboundEvent event = testing::WebFormEvent(id, phone, email, name);
   (*event.mutable_web_form()->mutable_custom_fields())["rooms"] = "3";
   event.mutable_web_form()->mutable_utm()->set_source("google");
   kafka::Message message;
