@@ -89,14 +89,16 @@ consume_median=$(printf '%s\n' "${consume_rates[@]}" | median)
 ratio_b=$(awk -v b="$consume_median" -v a="$copy_median" 'BEGIN {printf "%.2f", b / a}')
 echo "(b) crm-core consume: ${consume_rates[*]} events/s -> median $consume_median; ratio to (a) $ratio_b (goal >= 0.20)"
 
-# (c) webform-ingest under wrk vs the same HTTP server with a trivial handler
-wrk_run() {  # wrk_run PORT -> "requests/s p50_ms p99_ms accepted"
-  wrk -t2 -c32 -d10s --latency -s "$root/bench/post_form.lua" "http://127.0.0.1:$1/v1/forms/contact/submissions" >"$out/wrk.txt" 2>&1
-  local rps p50 p99
+# (c) webform-ingest under wrk vs the same HTTP server with a trivial handler. Every answer of
+# webform-ingest waits for Kafka's acknowledgement (~6 ms here, 5 of them linger.ms), so with few
+# connections wrk measures that latency (Little's law), not the server: the goal is judged at
+# 256 connections, and 32 is reported too.
+wrk_run() {  # wrk_run PORT CONNECTIONS -> "requests/s p50 p99 non2xx"
+  wrk -t2 -c"$2" -d10s --latency -s "$root/bench/post_form.lua" "http://127.0.0.1:$1/v1/forms/contact/submissions" >"$out/wrk.txt" 2>&1
+  local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' "$out/wrk.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$out/wrk.txt")
   p99=$(awk '$1 == "99%" {print $2}' "$out/wrk.txt")
-  local non2xx
   non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk.txt")
   echo "$rps $p50 $p99 ${non2xx:-0}"
 }
@@ -107,30 +109,37 @@ rm -f "$out/bootstrap"
 pids+=($!)
 for _ in $(seq 200); do [[ -s $out/bootstrap ]] && break; sleep 0.05; done
 brokers=$(cat "$out/bootstrap")
-ingest_rates=()
-trivial_rates=()
+declare -A rates
 for r in $(seq "$runs"); do
   port=$(port_of)
   "$build/bench/http-baseline" "$port" >"$out/baseline.log" 2>&1 &
   baseline=$!
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
-  read -r rps p50 p99 bad < <(wrk_run "$port")
+  for c in 32 256; do
+    read -r rps p50 p99 bad < <(wrk_run "$port" $c)
+    rates[trivial_$c]+="$rps "
+    echo "    run $r, $c connections, trivial handler: $rps req/s, p50 $p50, p99 $p99, non-2xx $bad"
+  done
   kill "$baseline"; wait "$baseline" 2>/dev/null || true
-  trivial_rates+=("$rps")
-  echo "    run $r trivial handler: $rps req/s, p50 $p50, p99 $p99, non-2xx $bad"
 
   port=$(port_of)
   WEBFORM_HTTP_PORT=$port WEBFORM_KAFKA_BROKERS=$brokers WEBFORM_REDIS_PORT=$redis_port \
-    WEBFORM_RATE_LIMIT_PER_MINUTE=0 LOG_LEVEL=warn \
+    WEBFORM_REDIS_KEY_PREFIX="bench-$r-$RANDOM:" WEBFORM_RATE_LIMIT_PER_MINUTE=0 LOG_LEVEL=warn \
     "$build/services/webform-ingest/webform-ingest" >"$out/webform.log" 2>&1 &
   ingest=$!
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.05; done
-  read -r rps p50 p99 bad < <(wrk_run "$port")
+  for c in 32 256; do
+    read -r rps p50 p99 bad < <(wrk_run "$port" $c)
+    rates[ingest_$c]+="$rps "
+    echo "    run $r, $c connections, webform-ingest:  $rps req/s, p50 $p50, p99 $p99, non-2xx $bad"
+  done
   kill "$ingest"; wait "$ingest" 2>/dev/null || true
-  ingest_rates+=("$rps")
-  echo "    run $r webform-ingest:  $rps req/s, p50 $p50, p99 $p99, non-2xx $bad"
 done
-trivial_median=$(printf '%s\n' "${trivial_rates[@]}" | median)
-ingest_median=$(printf '%s\n' "${ingest_rates[@]}" | median)
-ratio_c=$(awk -v b="$ingest_median" -v a="$trivial_median" 'BEGIN {printf "%.2f", b / a}')
-echo "(c) webform-ingest: median $ingest_median req/s vs trivial handler $trivial_median req/s; ratio $ratio_c (goal >= 0.30)"
+for c in 32 256; do
+  trivial_median=$(printf '%s\n' ${rates[trivial_$c]} | median)
+  ingest_median=$(printf '%s\n' ${rates[ingest_$c]} | median)
+  ratio_c=$(awk -v b="$ingest_median" -v a="$trivial_median" 'BEGIN {printf "%.2f", b / a}')
+  goal=""
+  if [[ $c == 256 ]]; then goal=" (goal >= 0.30)"; fi
+  echo "(c) $c connections: webform-ingest median $ingest_median req/s vs trivial handler $trivial_median req/s; ratio $ratio_c$goal"
+done

@@ -33,7 +33,13 @@ synchronous_commit = on
 CONF
   fi
   if as_pg "$PG_BIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-    echo "postgresql already running in $dir" >&2
+    # Running already: keep it if it listens on the port asked for, else restart it there.
+    if [[ $(sed -n 4p "$dir/postmaster.pid") == "$port" ]]; then
+      echo "postgresql already running in $dir" >&2
+    else
+      as_pg "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+      as_pg "$PG_BIN/pg_ctl" -D "$dir" -o "-p $port" -l "$dir/server.log" -w -t 60 start >/dev/null
+    fi
   else
     as_pg "$PG_BIN/pg_ctl" -D "$dir" -o "-p $port" -l "$dir/server.log" -w -t 60 start >/dev/null
   fi
@@ -58,8 +64,12 @@ redis_start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   if [[ -f "$dir/redis.pid" ]] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
-    echo "redis already running in $dir" >&2
-    return
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then
+      echo "redis already running in $dir" >&2
+      return
+    fi
+    kill "$(cat "$dir/redis.pid")"  # running on another port: restart it on this one
+    for _ in $(seq 100); do kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null || break; sleep 0.05; done
   fi
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"

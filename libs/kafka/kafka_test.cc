@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <future>
 #include <set>
 
 #include "kafka/consumer.h"
@@ -72,6 +73,25 @@ TEST(KafkaTest, UndeliverableMessageFailsInTime) {
   ASSERT_TRUE(producer.ok());
   auto result = (*producer)->ProduceSync("t1", "k", "v");
   EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);
+}
+
+// Protects: when the broker dies after the producer knew it, a message is still answered (failed)
+// around the delivery timeout instead of waiting for librdkafka's metadata retries.
+TEST(KafkaTest, BrokerGoneMidwayStillAnswersInTime) {
+  auto cluster = std::make_unique<testing::MockKafka>();
+  cluster->CreateTopic("t1", 1);
+  auto producer = Producer::Create(
+      {.brokers = cluster->bootstrap(), .delivery_timeout = std::chrono::milliseconds(500)});
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE((*producer)->ProduceSync("t1", "k", "v").status.ok());
+  cluster.reset();
+  auto answered = std::make_shared<std::promise<DeliveryResult>>();
+  (*producer)->Produce("t2", "k", "v", {},
+                       [answered](const DeliveryResult& result) { answered->set_value(result); });
+  auto future = answered->get_future();
+  // A liveness bound, far above the 0.7 s expected, only so that a regression fails, not hangs.
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  EXPECT_EQ(future.get().status.code(), absl::StatusCode::kUnavailable);
 }
 
 // Protects: a bad property is a clear start-up error, not a crash.

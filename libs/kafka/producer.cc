@@ -9,12 +9,25 @@
 #include "kafka/rdkafka_config.h"
 
 namespace leadflow::kafka {
-namespace {
 
-void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
-  std::unique_ptr<Producer::DoneCallback> done(
-      static_cast<Producer::DoneCallback*>(message->_private));
-  if (!done) {
+// One queued message's callback, run by whichever comes first: the delivery report or the
+// deadline.
+struct Producer::Pending {
+  explicit Pending(DoneCallback callback) : callback(std::move(callback)) {}
+  void Finish(const DeliveryResult& result) {
+    if (!finished.exchange(true)) {
+      callback(result);
+      callback = nullptr;
+    }
+  }
+  std::atomic<bool> finished{false};
+  DoneCallback callback;
+};
+
+void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+  std::unique_ptr<std::shared_ptr<Pending>> pending(
+      static_cast<std::shared_ptr<Pending>*>(message->_private));
+  if (!pending) {
     return;
   }
   DeliveryResult result;
@@ -25,10 +38,8 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
     result.partition = message->partition;
     result.offset = message->offset;
   }
-  (*done)(result);
+  (*pending)->Finish(result);
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
   Properties properties = {
@@ -54,10 +65,11 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
     return absl::InvalidArgumentError(absl::StrCat("kafka producer: ", error));
   }
   conf->release();  // owned by the handle now
-  return std::unique_ptr<Producer>(new Producer(handle));
+  return std::unique_ptr<Producer>(new Producer(handle, options.delivery_timeout));
 }
 
-Producer::Producer(rd_kafka_s* handle) : handle_(handle) {
+Producer::Producer(rd_kafka_s* handle, std::chrono::milliseconds delivery_timeout)
+    : handle_(handle), deadline_after_(delivery_timeout + std::chrono::milliseconds(200)) {
   poller_ = std::thread([this] { PollLoop(); });
 }
 
@@ -76,6 +88,27 @@ Producer::~Producer() {
 void Producer::PollLoop() {
   while (!stopping_) {
     rd_kafka_poll(handle_, 100);
+    ExpireOverdue();
+  }
+}
+
+void Producer::ExpireOverdue() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<Pending>> overdue;
+  {
+    std::lock_guard lock(deadlines_mutex_);
+    while (!deadlines_.empty() && deadlines_.front().first <= now) {
+      if (std::shared_ptr<Pending> pending = deadlines_.front().second.lock()) {
+        overdue.push_back(std::move(pending));
+      }
+      deadlines_.pop_front();
+    }
+  }
+  for (const std::shared_ptr<Pending>& pending : overdue) {
+    DeliveryResult result;
+    result.status = absl::UnavailableError(
+        absl::StrCat("kafka did not acknowledge within ", deadline_after_.count(), " ms"));
+    pending->Finish(result);
   }
 }
 
@@ -86,7 +119,12 @@ void Producer::Produce(std::string_view topic, std::string_view key, std::string
     rd_kafka_header_add(kafka_headers, header.key.data(), header.key.size(), header.value.data(),
                         header.value.size());
   }
-  auto* opaque = new DoneCallback(std::move(done));
+  auto pending = std::make_shared<Pending>(std::move(done));
+  {
+    std::lock_guard lock(deadlines_mutex_);
+    deadlines_.emplace_back(std::chrono::steady_clock::now() + deadline_after_, pending);
+  }
+  auto* opaque = new std::shared_ptr<Pending>(pending);
   std::string topic_name(topic);
   rd_kafka_resp_err_t err =
       rd_kafka_producev(handle_, RD_KAFKA_V_TOPIC(topic_name.c_str()),
@@ -96,11 +134,11 @@ void Producer::Produce(std::string_view topic, std::string_view key, std::string
                         RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_headers_destroy(kafka_headers);  // not taken over on failure
-    std::unique_ptr<DoneCallback> owned(opaque);
+    std::unique_ptr<std::shared_ptr<Pending>> owned(opaque);
     DeliveryResult result;
     result.status =
         absl::UnavailableError(absl::StrCat("kafka enqueue failed: ", rd_kafka_err2str(err)));
-    (*owned)(result);
+    pending->Finish(result);
   }
 }
 

@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -14,6 +16,7 @@
 #include "kafka/types.h"
 
 struct rd_kafka_s;
+struct rd_kafka_message_s;
 
 namespace leadflow::kafka {
 
@@ -43,7 +46,11 @@ class Producer {
   Producer& operator=(const Producer&) = delete;
 
   /// Queues a message; `done` runs exactly once, on the delivery thread, when the broker
-  /// acknowledged it or it failed (delivery timeout, queue full, unknown topic).
+  /// acknowledged it or it failed (queue full, unknown topic…), and never later than the
+  /// delivery timeout (+0.2 s): librdkafka can hold a message longer than message.timeout.ms
+  /// while it has no metadata or no broker, and a caller answering an HTTP request cannot wait.
+  /// A message answered "not acknowledged in time" may still be delivered afterwards; that is
+  /// why every event carries a deterministic id and crm-core deduplicates.
   void Produce(std::string_view topic, std::string_view key, std::string_view value,
                const std::vector<Header>& headers, DoneCallback done);
 
@@ -61,11 +68,18 @@ class Producer {
   int InFlight() const;
 
  private:
-  explicit Producer(rd_kafka_s* handle);
+  struct Pending;
+  static void OnDelivery(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque);
+  Producer(rd_kafka_s* handle, std::chrono::milliseconds delivery_timeout);
   void PollLoop();
+  void ExpireOverdue();
 
   rd_kafka_s* handle_;
+  const std::chrono::milliseconds deadline_after_;
   std::atomic<bool> stopping_{false};
+  std::mutex deadlines_mutex_;
+  // All messages get the same timeout, so the queue is in deadline order.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::weak_ptr<Pending>>> deadlines_;
   std::thread poller_;
 };
 

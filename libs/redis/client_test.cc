@@ -1,4 +1,5 @@
 #include "redis/client.h"
+#include "redis/pipelined_client.h"
 
 #include <gtest/gtest.h>
 
@@ -91,6 +92,57 @@ TEST(RedisClientTest, ConcurrentCallersGetTheirOwnReplies) {
     thread.join();
   }
   EXPECT_EQ(wrong.load(), 0);
+}
+
+// Protects: auto-pipelining answers every submitter with exactly its own replies, in order, even
+// when thousands of submissions from several threads are merged into shared round trips.
+TEST(PipelinedClientTest, EverySubmitterGetsItsOwnReplies) {
+  Options options = testing::RedisTestOptions();
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  {
+    PipelinedClient client(options);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 500; ++i) {
+          std::string key = options.key_prefix + "p" + std::to_string(t) + ":" + std::to_string(i);
+          client.Submit({{"SET", key, key}, {"GET", key}, {"INCR", key}},
+                        [&, key](absl::StatusOr<std::vector<Reply>> replies) {
+                          if (!replies.ok() || replies->size() != 3 || (*replies)[1].text != key ||
+                              (*replies)[2].type != Reply::Type::kError) {
+                            ++wrong;
+                          }
+                          ++answered;
+                        });
+        }
+      });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
+  }  // the destructor answers everything still queued
+  EXPECT_EQ(answered.load(), 2000);
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// Protects: with Redis unreachable every submitter is answered Unavailable, nobody hangs.
+TEST(PipelinedClientTest, UnreachableAnswersEveryone) {
+  Options options;
+  options.port = testing::FreePort();
+  options.timeout = std::chrono::milliseconds(100);
+  std::atomic<int> unavailable{0};
+  {
+    PipelinedClient client(options);
+    for (int i = 0; i < 50; ++i) {
+      client.Submit({{"PING"}}, [&](absl::StatusOr<std::vector<Reply>> replies) {
+        if (replies.status().code() == absl::StatusCode::kUnavailable) {
+          ++unavailable;
+        }
+      });
+    }
+  }
+  EXPECT_EQ(unavailable.load(), 50);
 }
 
 }  // namespace

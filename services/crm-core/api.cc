@@ -161,10 +161,10 @@ absl::Status LoadLead(pqxx::transaction_base& work, int64_t id, v1::Lead* lead) 
   const pqxx::row& row = rows[0];
   lead->set_id(row[0].as<int64_t>());
   lead->set_title(row[1].as<std::string>());
-  v1::LeadStatus status;
+  v1::LeadStatus status = v1::LEAD_STATUS_UNSPECIFIED;
   v1::LeadStatus_Parse("LEAD_STATUS_" + row[2].as<std::string>(), &status);
   lead->set_status(status);
-  v1::LeadSource source;
+  v1::LeadSource source = v1::LEAD_SOURCE_UNSPECIFIED;
   v1::LeadSource_Parse("LEAD_SOURCE_" + row[3].as<std::string>(), &source);
   lead->set_source(source);
   lead->set_first_name(row[4].as<std::string>());
@@ -212,7 +212,7 @@ absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity
   }
   const pqxx::row& row = rows[0];
   activity->set_id(row[0].as<int64_t>());
-  v1::ActivityType type;
+  v1::ActivityType type = v1::ACTIVITY_TYPE_UNSPECIFIED;
   v1::ActivityType_Parse("ACTIVITY_TYPE_" + row[1].as<std::string>(), &type);
   activity->set_type(type);
   activity->set_owner_type(v1::OWNER_TYPE_LEAD);

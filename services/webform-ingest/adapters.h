@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "kafka/producer.h"
-#include "redis/client.h"
+#include "redis/pipelined_client.h"
 #include "webform-ingest/service.h"
 
 namespace leadflow::webform {
@@ -21,22 +21,23 @@ class KafkaPublisher : public Publisher {
   kafka::Producer* producer_;
 };
 
-/// Rate-limit counters and fingerprints in Redis. After a failure Redis is left alone for
-/// `backoff`, so that a Redis outage costs requests nothing but the degraded path.
+/// Rate-limit counters and fingerprints in Redis, through the auto-pipelining client: the
+/// commands of all concurrent requests share round trips. After a failure Redis is left alone
+/// for `backoff`, so that a Redis outage costs requests nothing but the degraded path.
 class RedisStore : public Store {
  public:
-  explicit RedisStore(redis::Client* client,
+  explicit RedisStore(redis::PipelinedClient* client,
                       std::chrono::milliseconds backoff = std::chrono::milliseconds(1000))
       : client_(client), backoff_(backoff) {}
-  absl::StatusOr<int64_t> CountRequest(const std::string& client, int64_t window) override;
-  absl::StatusOr<std::optional<std::string>> ClaimFingerprint(const std::string& fingerprint,
-                                                              const std::string& event_id,
-                                                              std::chrono::seconds ttl) override;
+  void CountRequest(const std::string& client, int64_t window, CountDone done) override;
+  void ClaimFingerprint(const std::string& fingerprint, const std::string& event_id,
+                        std::chrono::seconds ttl, ClaimDone done) override;
 
  private:
-  absl::StatusOr<std::vector<redis::Reply>> Pipeline(const std::vector<redis::Command>& commands);
+  using RepliesDone = std::function<void(absl::StatusOr<std::vector<redis::Reply>>)>;
+  void Pipeline(std::vector<redis::Command> commands, RepliesDone done);
 
-  redis::Client* client_;
+  redis::PipelinedClient* client_;
   const std::chrono::milliseconds backoff_;
   std::atomic<int64_t> skip_until_{0};  // steady_clock ticks
 };

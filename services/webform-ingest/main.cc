@@ -10,6 +10,7 @@
 #include "kafka/producer.h"
 #include "metrics/metrics.h"
 #include "redis/client.h"
+#include "redis/pipelined_client.h"
 #include "webform-ingest/adapters.h"
 #include "webform-ingest/service.h"
 #include "webform-ingest/settings.h"
@@ -33,20 +34,22 @@ int main(int argc, char** argv) {
     spdlog::error("kafka at {}: {}", settings.kafka_brokers, status.ToString());
     return 1;
   }
-  // One Redis connection per HTTP thread: a handler never waits for another one's round trip.
-  settings.redis.connections = settings.http.threads;
-  redis::Client redis_client(settings.redis);
-  if (auto ping = redis_client.Run({"PING"}); !ping.ok()) {
-    spdlog::warn("{}: rate limits open and double submits by time bucket until it is back",
-                 ping.status().ToString());
+  {
+    redis::Client probe(settings.redis);
+    if (auto ping = probe.Run({"PING"}); !ping.ok()) {
+      spdlog::warn("{}: rate limits open and double submits by time bucket until it is back",
+                   ping.status().ToString());
+    }
   }
+  // All requests' Redis commands share round trips; no HTTP thread waits on Redis.
+  auto redis_client = std::make_unique<redis::PipelinedClient>(settings.redis);
 
   metrics::Registry registry;
   registry.AddCallbackGauge("webform_kafka_in_flight",
                             "Events waiting for Kafka's acknowledgement.",
                             [producer = producer->get()] { return producer->InFlight(); });
   webform::KafkaPublisher publisher(producer->get());
-  webform::RedisStore store(&redis_client);
+  webform::RedisStore store(redis_client.get());
   webform::WebformService service(settings.service, &publisher, &store, &registry);
 
   auto server = std::make_unique<http::Server>(settings.http, &registry);
@@ -62,8 +65,10 @@ int main(int argc, char** argv) {
   if (!stopped.ok()) {
     spdlog::warn("shutdown: {}", stopped.ToString());
   }
-  // The HTTP side is closed; events still queued get their chance to be delivered (their
+  // Requests still waiting on Redis go on to Kafka, then the HTTP side is closed; events still
+  // queued get their chance to be delivered (their
   // clients are gone, but crm-core will still see them once, by event id).
+  redis_client.reset();
   if (auto status = (*producer)->Flush(settings.delivery_timeout); !status.ok()) {
     spdlog::warn("kafka flush: {}", status.ToString());
   }

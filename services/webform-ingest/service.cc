@@ -137,6 +137,20 @@ Response WebformService::HandlePreflight(const http::Request& request) const {
   return Response::Error(500, "internal");
 }
 
+// What a submission carries from one asynchronous step to the next.
+struct WebformService::Pending {
+  http::Request request;
+  Reply reply;
+  std::vector<http::HeaderField> cors;
+  std::string form_id;
+  std::string client_ip;
+  std::chrono::system_clock::time_point now;
+};
+
+void WebformService::Fail(const Pending& pending, Response response, const std::string& code) {
+  pending.reply(WithHeaders(Reject(std::move(response), code), pending.cors));
+}
+
 void WebformService::HandleSubmission(const http::Request& request, Reply reply) {
   std::string form_id = request.params.count("form_id") ? request.params.at("form_id") : "";
   if (!ValidFormId(form_id) || !options_.forms.Known(form_id)) {
@@ -155,84 +169,99 @@ void WebformService::HandleSubmission(const http::Request& request, Reply reply)
     case OriginDecision::kNoOrigin:
       break;
   }
-  auto fail = [&](Response response, const std::string& code) {
-    reply(WithHeaders(Reject(std::move(response), code), cors));
-  };
+  auto pending = std::make_shared<Pending>(
+      Pending{request, std::move(reply), std::move(cors), form_id, ClientIp(request), clock_()});
 
-  const auto now = clock_();
-  const std::string client_ip = ClientIp(request);
-  if (options_.rate_limit_per_minute > 0) {
-    int64_t seconds =
-        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-    auto count = store_->CountRequest(client_ip, seconds / 60);
-    if (!count.ok()) {
-      redis_failures_->WithLabels({"rate_limit"}).Increment();  // fail open
-    } else if (*count > options_.rate_limit_per_minute) {
-      spam_->WithLabels({"rate_limit"}).Increment();
-      fail(Response::Error(429, "rate_limited")
-               .WithHeader("Retry-After", std::to_string(60 - seconds % 60)),
-           "rate_limited");
-      return;
-    }
+  if (options_.rate_limit_per_minute <= 0) {
+    AfterRateLimit(pending);
+    return;
   }
+  int64_t seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(pending->now.time_since_epoch()).count();
+  store_->CountRequest(pending->client_ip, seconds / 60,
+                       [this, pending, seconds](absl::StatusOr<int64_t> count) {
+                         if (!count.ok()) {
+                           redis_failures_->WithLabels({"rate_limit"}).Increment();  // fail open
+                         } else if (*count > options_.rate_limit_per_minute) {
+                           spam_->WithLabels({"rate_limit"}).Increment();
+                           Fail(*pending,
+                                Response::Error(429, "rate_limited")
+                                    .WithHeader("Retry-After", std::to_string(60 - seconds % 60)),
+                                "rate_limited");
+                           return;
+                         }
+                         AfterRateLimit(pending);
+                       });
+}
 
+void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
+  const http::Request& request = pending->request;
   BodyResult body =
       ParseBody(request.Header("Content-Type").value_or(""), request.body, options_.body_limits);
   switch (body.outcome) {
     case BodyResult::Outcome::kOk:
       break;
     case BodyResult::Outcome::kUnsupportedMediaType:
-      fail(Response::Error(415, body.code, body.reason), body.code);
+      Fail(*pending, Response::Error(415, body.code, body.reason), body.code);
       return;
     case BodyResult::Outcome::kMalformed:
-      fail(Response::Error(400, body.code, body.reason), body.code);
+      Fail(*pending, Response::Error(400, body.code, body.reason), body.code);
       return;
     case BodyResult::Outcome::kWrongType:
-      fail(InvalidFields({{body.field, body.reason}}), body.code);
+      Fail(*pending, InvalidFields({{body.field, body.reason}}), body.code);
       return;
   }
 
-  RequestInfo info{form_id, client_ip, request.Header("User-Agent").value_or(""),
-                   request.Header("Referer").value_or(""), now};
-  Submission submission = BuildSubmission(body.fields, info, options_.submission);
-  if (submission.honeypot) {
+  RequestInfo info{pending->form_id, pending->client_ip, request.Header("User-Agent").value_or(""),
+                   request.Header("Referer").value_or(""), pending->now};
+  auto submission =
+      std::make_shared<Submission>(BuildSubmission(body.fields, info, options_.submission));
+  if (submission->honeypot) {
     // Looks accepted to the bot; nothing is published.
     spam_->WithLabels({"honeypot"}).Increment();
-    reply(WithHeaders(Accepted(RandomEventId()), cors));
+    pending->reply(WithHeaders(Accepted(RandomEventId()), pending->cors));
     return;
   }
-  if (!submission.errors.empty()) {
-    fail(InvalidFields(submission.errors), "invalid_fields");
+  if (!submission->errors.empty()) {
+    Fail(*pending, InvalidFields(submission->errors), "invalid_fields");
     return;
   }
 
   std::string idempotency_key =
-      request.Header("Idempotency-Key").value_or(submission.idempotency_key);
-  std::string event_id;
+      request.Header("Idempotency-Key").value_or(submission->idempotency_key);
   if (!idempotency_key.empty()) {
     if (!ValidIdempotencyKey(idempotency_key)) {
-      fail(Response::Error(400, "invalid_idempotency_key", "1 to 255 printable ASCII characters"),
+      Fail(*pending,
+           Response::Error(400, "invalid_idempotency_key", "1 to 255 printable ASCII characters"),
            "invalid_idempotency_key");
       return;
     }
-    event_id = EventIdFromIdempotencyKey(form_id, idempotency_key);
-  } else {
-    std::string fingerprint = Fingerprint(submission.event);
-    std::string candidate = RandomEventId();
-    auto earlier = store_->ClaimFingerprint(fingerprint, candidate, options_.duplicate_window);
-    if (!earlier.ok()) {
-      redis_failures_->WithLabels({"fingerprint"}).Increment();
-      event_id = EventIdFromFingerprintBucket(fingerprint, now);
-    } else if (earlier->has_value()) {
-      duplicates_->Increment();
-      event_id = **earlier;  // crm-core already has (or will have) this one: no new lead
-    } else {
-      event_id = candidate;
-    }
+    submission->event.set_event_id(EventIdFromIdempotencyKey(pending->form_id, idempotency_key));
+    Publish(std::move(submission->event), submission->key, request.Header("traceparent"),
+            std::move(pending->cors), std::move(pending->reply));
+    return;
   }
-  submission.event.set_event_id(event_id);
-  Publish(std::move(submission.event), submission.key, request.Header("traceparent"),
-          std::move(cors), std::move(reply));
+  std::string fingerprint = Fingerprint(submission->event);
+  std::string candidate = RandomEventId();
+  store_->ClaimFingerprint(
+      fingerprint, candidate, options_.duplicate_window,
+      [this, pending, submission, fingerprint,
+       candidate](absl::StatusOr<std::optional<std::string>> earlier) {
+        std::string event_id;
+        if (!earlier.ok()) {
+          redis_failures_->WithLabels({"fingerprint"}).Increment();
+          event_id = EventIdFromFingerprintBucket(fingerprint, pending->now);
+        } else if (earlier->has_value()) {
+          duplicates_->Increment();
+          event_id = **earlier;  // crm-core already has (or will have) this one: no new lead
+        } else {
+          event_id = candidate;
+        }
+        submission->event.set_event_id(event_id);
+        Publish(std::move(submission->event), submission->key,
+                pending->request.Header("traceparent"), std::move(pending->cors),
+                std::move(pending->reply));
+      });
 }
 
 void WebformService::Publish(events::v1::InboundEvent event, const std::string& key,

@@ -28,16 +28,19 @@ class Publisher {
                        std::function<void(absl::Status)> done) = 0;
 };
 
-/// The fast-path state kept in Redis. Failures are Unavailable; callers degrade.
+/// The fast-path state kept in Redis. Asynchronous, so that no HTTP thread waits on a round
+/// trip; `done` runs once, on any thread. Failures are Unavailable; callers degrade.
 class Store {
  public:
+  using CountDone = std::function<void(absl::StatusOr<int64_t>)>;
+  using ClaimDone = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
   virtual ~Store() = default;
-  /// Counts one request of `client` in the current one-minute window; returns the count.
-  virtual absl::StatusOr<int64_t> CountRequest(const std::string& client, int64_t window) = 0;
-  /// Records `event_id` for `fingerprint` unless one is recorded already; returns the earlier
+  /// Counts one request of `client` in the current one-minute window; gives the count.
+  virtual void CountRequest(const std::string& client, int64_t window, CountDone done) = 0;
+  /// Records `event_id` for `fingerprint` unless one is recorded already; gives the earlier
   /// id, or std::nullopt when `event_id` was recorded.
-  virtual absl::StatusOr<std::optional<std::string>> ClaimFingerprint(
-      const std::string& fingerprint, const std::string& event_id, std::chrono::seconds ttl) = 0;
+  virtual void ClaimFingerprint(const std::string& fingerprint, const std::string& event_id,
+                                std::chrono::seconds ttl, ClaimDone done) = 0;
 };
 
 struct ServiceOptions {
@@ -75,6 +78,9 @@ class WebformService {
   std::string ClientIp(const http::Request& request) const;
 
  private:
+  struct Pending;
+  void AfterRateLimit(const std::shared_ptr<Pending>& pending);
+  void Fail(const Pending& pending, http::Response response, const std::string& code);
   http::Response Reject(http::Response response, const std::string& code);
   void Publish(events::v1::InboundEvent event, const std::string& key,
                const std::optional<std::string>& traceparent,

@@ -30,20 +30,22 @@ class FakePublisher : public Publisher {
 
 class FakeStore : public Store {
  public:
-  absl::StatusOr<int64_t> CountRequest(const std::string& client, int64_t window) override {
+  // Answers inline, as if Redis had answered at once.
+  void CountRequest(const std::string& client, int64_t window, CountDone done) override {
     if (!up) {
-      return absl::UnavailableError("down");
+      done(absl::UnavailableError("down"));
+      return;
     }
-    return ++counts[client + ":" + std::to_string(window)];
+    done(++counts[client + ":" + std::to_string(window)]);
   }
-  absl::StatusOr<std::optional<std::string>> ClaimFingerprint(const std::string& fingerprint,
-                                                              const std::string& event_id,
-                                                              std::chrono::seconds) override {
+  void ClaimFingerprint(const std::string& fingerprint, const std::string& event_id,
+                        std::chrono::seconds, ClaimDone done) override {
     if (!up) {
-      return absl::UnavailableError("down");
+      done(absl::UnavailableError("down"));
+      return;
     }
     auto [it, inserted] = fingerprints.emplace(fingerprint, event_id);
-    return inserted ? std::nullopt : std::optional<std::string>(it->second);
+    done(inserted ? std::nullopt : std::optional<std::string>(it->second));
   }
   bool up = true;
   std::map<std::string, int64_t> counts;

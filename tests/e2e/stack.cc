@@ -80,9 +80,9 @@ bool Migrate(const std::string& database_url) {
 
 nlohmann::json Call(const std::string& address, const std::string& method,
                     const nlohmann::json& request, const std::string& key) {
-  std::string command =
-      absl::StrCat(testing::BuildDir(), "/services/crmctl/crmctl --address ", address, " --key ",
-                   testing::ShellQuote(key), " ", method, " ", testing::ShellQuote(request.dump()), " 2>/dev/null");
+  std::string command = absl::StrCat(testing::BuildDir(), "/services/crmctl/crmctl --address ",
+                                     address, " --key ", testing::ShellQuote(key), " ", method, " ",
+                                     testing::ShellQuote(request.dump()), " 2>/dev/null");
   std::string output = testing::Shell(command);
   return nlohmann::json::parse(output, nullptr, false);
 }

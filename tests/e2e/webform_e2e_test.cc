@@ -63,8 +63,9 @@ class Webform {
   }
 
   CurlResult Curl(const std::string& args, const std::string& path) const {
-    std::string output = testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args + " " +
-                                        ShellQuote("http://127.0.0.1:" + std::to_string(port_) + path));
+    std::string output =
+        testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args + " " +
+                       ShellQuote("http://127.0.0.1:" + std::to_string(port_) + path));
     CurlResult result;
     size_t end = output.find("\r\n\r\n");
     result.headers = output.substr(0, end);
@@ -77,9 +78,9 @@ class Webform {
   CurlResult Get(const std::string& path) const { return Curl("", path); }
   CurlResult PostJson(const std::string& json, const std::string& extra = "",
                       const std::string& form = "contact") const {
-    return Curl(
-        "-X POST -H 'Content-Type: application/json' --data-binary " + ShellQuote(json) + " " + extra,
-        "/v1/forms/" + form + "/submissions");
+    return Curl("-X POST -H 'Content-Type: application/json' --data-binary " + ShellQuote(json) +
+                    " " + extra,
+                "/v1/forms/" + form + "/submissions");
   }
   testing::Process& process() { return *process_; }
 

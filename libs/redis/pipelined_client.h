@@ -1,0 +1,53 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "redis/client.h"
+
+namespace leadflow::redis {
+
+/// Asynchronous Redis with automatic pipelining: commands submitted from any thread while a
+/// round trip is under way all go together in the next one, so N concurrent requests cost one
+/// write and one read instead of N blocking round trips, and no caller's thread ever waits on
+/// Redis. Replies come back to each submitter's callback, in submission order, on the client's
+/// own thread: callbacks must be quick and must not block.
+class PipelinedClient {
+ public:
+  using Done = std::function<void(absl::StatusOr<std::vector<Reply>>)>;
+
+  /// `max_pending`: submissions queued beyond this fail at once with ResourceExhausted.
+  explicit PipelinedClient(Options options, size_t max_pending = 10000);
+  /// Runs what is queued (failing it if Redis is down), then stops.
+  ~PipelinedClient();
+  PipelinedClient(const PipelinedClient&) = delete;
+  PipelinedClient& operator=(const PipelinedClient&) = delete;
+
+  /// `done` gets one reply per command (a Redis error is a kError reply), or Unavailable when
+  /// the connection failed.
+  void Submit(std::vector<Command> commands, Done done);
+
+  const Options& options() const { return client_.options(); }
+
+ private:
+  struct Pending {
+    std::vector<Command> commands;
+    Done done;
+  };
+  void Loop();
+
+  Client client_;
+  const size_t max_pending_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace leadflow::redis
