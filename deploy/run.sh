@@ -27,11 +27,12 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
-# start NAME COMMAND…: runs it in the background, its output prefixed with its name.
+# start NAME COMMAND…: runs it in the background (its own PID in pids, so that it gets the
+# signals), its output in .local/logs/NAME.log and on this terminal prefixed with its name.
 start() {
   local name=$1
   shift
-  ("$@" 2>&1 | tee -a "$state/logs/$name.log" | sed -u "s/^/[$name] /") &
+  "$@" > >(tee -a "$state/logs/$name.log" | sed -u "s/^/[$name] /") 2>&1 &
   pids+=($!)
 }
 
