@@ -49,7 +49,6 @@ sleep 1
 echo
 echo "== newest leads =="
 "$crmctl" LeadService/ListLeads '{"page_size": 5}'
-first_id=$("$crmctl" LeadService/ListLeads '{"page_size": 5}' | grep -m1 '"id"' | tr -dc '0-9')
 echo
-echo "== activities of lead $first_id =="
-"$crmctl" ActivityService/ListActivities "{\"owner_type\": \"OWNER_TYPE_LEAD\", \"owner_id\": $first_id}"
+echo "== open activities, newest first (Jean's lead has two: the request and the repeat) =="
+"$crmctl" ActivityService/ListActivities '{"completion": "COMPLETION_OPEN", "page_size": 10}'

@@ -14,26 +14,34 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/nu
 ninja -C "$build" dev-broker crm-core crmctl webform-ingest
 
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
-pids=()
+pids=()        # the services
+broker_pid=""  # the dev broker, stopped after them
 stop_all() {
   trap - INT TERM EXIT
   echo "stopping LeadFlow…" >&2
-  # Services first (they flush to Kafka and commit), then the broker and the databases.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  # Services first (webform-ingest flushes to Kafka, crm-core commits and leaves its group while
+  # the broker is still there), then the broker, then the databases.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n $broker_pid ]]; then
+    kill -TERM "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+  fi
   "$root/deploy/local/services.sh" redis-stop "$state/redis" || true
   "$root/deploy/local/services.sh" pg-stop "$state/pg" || true
   echo "stopped" >&2
+  exit 0
 }
 trap stop_all INT TERM EXIT
 
-# start NAME COMMAND…: runs it in the background (its own PID in pids, so that it gets the
-# signals), its output in .local/logs/NAME.log and on this terminal prefixed with its name.
+# start NAME COMMAND…: runs it in the background in a session of its own, so that Ctrl-C reaches
+# only this script, which then stops everything in order; its output goes to
+# .local/logs/NAME.log and to this terminal, prefixed with its name. Sets started_pid.
 start() {
   local name=$1
   shift
-  "$@" > >(tee -a "$state/logs/$name.log" | sed -u "s/^/[$name] /") 2>&1 &
-  pids+=($!)
+  setsid "$@" > >(tee -a "$state/logs/$name.log" | sed -u "s/^/[$name] /") 2>&1 &
+  started_pid=$!
 }
 
 "$root/deploy/local/services.sh" pg-start "$state/pg" 55432
@@ -41,6 +49,7 @@ start() {
 
 rm -f "$state/kafka.bootstrap"
 start dev-broker "$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$state/kafka.bootstrap"
+broker_pid=$started_pid
 for _ in $(seq 200); do [[ -s $state/kafka.bootstrap ]] && break; sleep 0.05; done
 brokers=$(cat "$state/kafka.bootstrap")
 
@@ -51,8 +60,10 @@ export CRM_API_KEYS="$LEADFLOW_API_KEY:admin"
 "$build/services/crm-core/crm-core" migrate
 
 start crm-core "$build/services/crm-core/crm-core" serve
+pids+=("$started_pid")
 start webform-ingest env WEBFORM_KAFKA_BROKERS="$brokers" WEBFORM_REDIS_PORT=56379 \
   "$build/services/webform-ingest/webform-ingest"
+pids+=("$started_pid")
 
 cat <<INFO
 
@@ -64,5 +75,6 @@ LeadFlow is running (Ctrl-C stops everything):
   try:        deploy/demo.sh
 
 INFO
-wait -n "${pids[@]}" || true
-echo "a service stopped; see .local/logs/" >&2
+wait -n "${pids[@]}" "$broker_pid" || true
+echo "a process of the stack ended by itself; see .local/logs/" >&2
+exit 1
