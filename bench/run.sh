@@ -19,17 +19,21 @@ mkdir -p "$out"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$build" dev-broker crm-core webform-ingest bench-tool http-baseline >/dev/null
 
+# Server data outside the clone (PostgreSQL runs as the postgres user; /root is 0700).
+data=$(mktemp -d /tmp/leadflow-bench.XXXXXX)
+chmod 755 "$data"
 pg_port=55449
 redis_port=56399
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  "$root/deploy/local/services.sh" pg-stop "$out/pg" || true
-  "$root/deploy/local/services.sh" redis-stop "$out/redis" || true
+  "$root/deploy/local/services.sh" pg-stop "$data/pg" || true
+  "$root/deploy/local/services.sh" redis-stop "$data/redis" || true
+  rm -rf "$data"
 }
 trap cleanup EXIT
-"$root/deploy/local/services.sh" pg-start "$out/pg" $pg_port
-"$root/deploy/local/services.sh" redis-start "$out/redis" $redis_port
+"$root/deploy/local/services.sh" pg-start "$data/pg" $pg_port
+"$root/deploy/local/services.sh" redis-start "$data/redis" $redis_port
 psql=(psql -h 127.0.0.1 -p $pg_port -U postgres -qAt)
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

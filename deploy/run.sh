@@ -2,12 +2,18 @@
 # Starts the whole LeadFlow stack on local defaults, in the foreground, until Ctrl-C:
 # installs what it needs, builds, then runs PostgreSQL (55432), Redis (56379), the dev Kafka
 # broker, crm-core's migrations, crm-core (gRPC 50051, ops HTTP 9091) and webform-ingest (8081).
-# State lives in .local/ (delete it for a fresh start). Logs: .local/logs/, and on this terminal.
+# State lives in .local/ and /var/tmp/leadflow-local/ (delete both for a fresh start). Logs:
+# .local/logs/, and on this terminal.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
 state=$root/.local
 mkdir -p "$state/logs"
+# PostgreSQL runs as the postgres user, which cannot enter a clone under /root (mode 0700): its
+# data directory lives under /var/tmp (LEADFLOW_PGDATA overrides).
+pgdata=${LEADFLOW_PGDATA:-/var/tmp/leadflow-local/pg}
+mkdir -p "$(dirname "$pgdata")"
+chmod 755 "$(dirname "$pgdata")" 2>/dev/null || true
 
 "$root/deploy/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -17,6 +23,7 @@ export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
 pids=()        # the services
 broker_pid=""  # the dev broker, stopped after them
 stop_all() {
+  local status=$?
   trap - INT TERM EXIT
   echo "stopping LeadFlow…" >&2
   # Services first (webform-ingest flushes to Kafka, crm-core commits and leaves its group while
@@ -28,9 +35,9 @@ stop_all() {
     wait "$broker_pid" 2>/dev/null || true
   fi
   "$root/deploy/local/services.sh" redis-stop "$state/redis" || true
-  "$root/deploy/local/services.sh" pg-stop "$state/pg" || true
+  "$root/deploy/local/services.sh" pg-stop "$pgdata" || true
   echo "stopped" >&2
-  exit 0
+  exit "$status"
 }
 trap stop_all INT TERM EXIT
 
@@ -44,7 +51,7 @@ start() {
   started_pid=$!
 }
 
-"$root/deploy/local/services.sh" pg-start "$state/pg" 55432
+"$root/deploy/local/services.sh" pg-start "$pgdata" 55432
 "$root/deploy/local/services.sh" redis-start "$state/redis" 56379
 
 rm -f "$state/kafka.bootstrap"

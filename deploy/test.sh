@@ -10,12 +10,16 @@ build=${LEADFLOW_BUILD_DIR:-$root/build}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$build"
 
-state="$build/test-services"
+# The servers' data lives outside the clone: PostgreSQL runs as the postgres user, which cannot
+# enter a clone under /root (mode 0700).
+state=$(mktemp -d /tmp/leadflow-test.XXXXXX)
+chmod 755 "$state"
 pg_port=${LEADFLOW_TEST_PG_PORT:-55439}
 redis_port=${LEADFLOW_TEST_REDIS_PORT:-56389}
 cleanup() {
   "$root/deploy/local/services.sh" pg-stop "$state/pg" || true
   "$root/deploy/local/services.sh" redis-stop "$state/redis" || true
+  rm -rf "$state"
 }
 trap cleanup EXIT
 "$root/deploy/local/services.sh" pg-start "$state/pg" "$pg_port"
