@@ -81,7 +81,19 @@ Producer::~Producer() {
   }
   stopping_ = true;
   poller_.join();
-  rd_kafka_poll(handle_, 0);  // serve the purged messages' reports so every callback runs
+  // Serve the purged messages' reports so that every callback runs.
+  for (int i = 0; i < 50 && rd_kafka_outq_len(handle_) > 0; ++i) {
+    rd_kafka_poll(handle_, 100);
+  }
+  rd_kafka_poll(handle_, 0);
+  // Whatever librdkafka still has not reported on is answered by its deadline entry.
+  {
+    std::lock_guard lock(deadlines_mutex_);
+    for (auto& [deadline, weak] : deadlines_) {
+      deadline = std::chrono::steady_clock::time_point::min();
+    }
+  }
+  ExpireOverdue();
   rd_kafka_destroy(handle_);
 }
 

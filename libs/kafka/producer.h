@@ -45,8 +45,9 @@ class Producer {
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
 
-  /// Queues a message; `done` runs exactly once, on the delivery thread, when the broker
-  /// acknowledged it or it failed (queue full, unknown topic…), and never later than the
+  /// Queues a message; `done` runs exactly once when the broker acknowledged it or it failed:
+  /// on the delivery thread, or on the caller's thread when it could not even be queued (queue
+  /// full, unknown topic…). Never later than the
   /// delivery timeout (+0.2 s): librdkafka can hold a message longer than message.timeout.ms
   /// while it has no metadata or no broker, and a caller answering an HTTP request cannot wait.
   /// A message answered "not acknowledged in time" may still be delivered afterwards; that is

@@ -50,7 +50,12 @@ absl::Status ToStatus(const std::exception& error) {
     if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0) {
       return absl::UnavailableError(message);
     }
-    if (state == "22P02" || state == "22001" || state == "22021") {
+    // 53xxx insufficient resources, 55P03 lock not available, 57014 query cancelled: transient.
+    if (state.rfind("53", 0) == 0 || state == "55P03" || state == "57014") {
+      return absl::UnavailableError(message);
+    }
+    // Class 22, data exceptions: the value itself is wrong (bad encoding, too long, …).
+    if (state.rfind("22", 0) == 0) {
       return absl::InvalidArgumentError(message);
     }
   }

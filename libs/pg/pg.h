@@ -22,9 +22,11 @@ struct Statement {
 /// Prepares every statement on a fresh connection.
 void PrepareAll(pqxx::connection& connection, const std::vector<Statement>& statements);
 
-/// Maps a libpqxx exception onto a status: a broken connection is Unavailable, a serialization
-/// failure or deadlock is Aborted (retry the transaction), a unique violation AlreadyExists, a
-/// check / foreign-key / not-null violation FailedPrecondition, anything else Internal.
+/// Maps a libpqxx exception onto a status: a broken connection, insufficient resources, a lock
+/// timeout or a cancelled query is Unavailable; a serialization failure or deadlock is Aborted
+/// (retry the transaction); a unique violation AlreadyExists; a check / foreign-key / not-null
+/// violation FailedPrecondition; a data exception (class 22) InvalidArgument; anything else
+/// Internal.
 absl::Status ToStatus(const std::exception& error);
 
 /// True for the codes ToStatus gives to failures worth retrying as a whole transaction.

@@ -1,13 +1,18 @@
 #include "redis/pipelined_client.h"
 
+#include <algorithm>
+
 namespace leadflow::redis {
 
-PipelinedClient::PipelinedClient(Options options, size_t max_pending)
+PipelinedClient::PipelinedClient(Options options, int callback_threads, size_t max_pending)
     : client_([&] {
         options.connections = 1;  // one round trip at a time; its size grows with the load
         return options;
       }()),
       max_pending_(max_pending) {
+  for (int i = 0; i < std::max(1, callback_threads); ++i) {
+    callback_threads_.emplace_back([this] { RunCallbacks(); });
+  }
   worker_ = std::thread([this] { Loop(); });
 }
 
@@ -17,7 +22,31 @@ PipelinedClient::~PipelinedClient() {
     stopping_ = true;
   }
   wake_.notify_one();
-  worker_.join();
+  worker_.join();  // every submission has been answered into the callback queue
+  {
+    std::lock_guard lock(callbacks_mutex_);
+    callbacks_stopping_ = true;
+  }
+  callbacks_wake_.notify_all();
+  for (std::thread& thread : callback_threads_) {
+    thread.join();
+  }
+}
+
+void PipelinedClient::RunCallbacks() {
+  while (true) {
+    std::function<void()> callback;
+    {
+      std::unique_lock lock(callbacks_mutex_);
+      callbacks_wake_.wait(lock, [this] { return callbacks_stopping_ || !callbacks_.empty(); });
+      if (callbacks_.empty()) {
+        return;  // stopping, and every callback has run
+      }
+      callback = std::move(callbacks_.front());
+      callbacks_.pop_front();
+    }
+    callback();
+  }
 }
 
 void PipelinedClient::Submit(std::vector<Command> commands, Done done) {
@@ -50,18 +79,30 @@ void PipelinedClient::Loop() {
       }
     }
     auto replies = client_.Pipeline(all);
+    std::vector<std::function<void()>> answers;
+    answers.reserve(batch.size());
     size_t next = 0;
     for (Pending& pending : batch) {
       if (!replies.ok()) {
-        pending.done(replies.status());
+        answers.push_back(
+            [done = std::move(pending.done), status = replies.status()] { done(status); });
         continue;
       }
       size_t count = pending.commands.size();
       std::vector<Reply> own(std::make_move_iterator(replies->begin() + next),
                              std::make_move_iterator(replies->begin() + next + count));
       next += count;
-      pending.done(std::move(own));
+      answers.push_back([done = std::move(pending.done), own = std::move(own)]() mutable {
+        done(std::move(own));
+      });
     }
+    {
+      std::lock_guard lock(callbacks_mutex_);
+      for (auto& answer : answers) {
+        callbacks_.push_back(std::move(answer));
+      }
+    }
+    callbacks_wake_.notify_all();
   }
 }
 

@@ -15,14 +15,15 @@ namespace leadflow::redis {
 /// Asynchronous Redis with automatic pipelining: commands submitted from any thread while a
 /// round trip is under way all go together in the next one, so N concurrent requests cost one
 /// write and one read instead of N blocking round trips, and no caller's thread ever waits on
-/// Redis. Replies come back to each submitter's callback, in submission order, on the client's
-/// own thread: callbacks must be quick and must not block.
+/// Redis. Replies come back to each submitter's callback on one of the client's
+/// callback threads (`callback_threads` of them), so that what callers do next is spread over
+/// cores instead of queueing behind the Redis thread. Callbacks must not block.
 class PipelinedClient {
  public:
   using Done = std::function<void(absl::StatusOr<std::vector<Reply>>)>;
 
   /// `max_pending`: submissions queued beyond this fail at once with ResourceExhausted.
-  explicit PipelinedClient(Options options, size_t max_pending = 10000);
+  explicit PipelinedClient(Options options, int callback_threads = 2, size_t max_pending = 10000);
   /// Runs what is queued (failing it if Redis is down), then stops.
   ~PipelinedClient();
   PipelinedClient(const PipelinedClient&) = delete;
@@ -40,6 +41,7 @@ class PipelinedClient {
     Done done;
   };
   void Loop();
+  void RunCallbacks();
 
   Client client_;
   const size_t max_pending_;
@@ -48,6 +50,12 @@ class PipelinedClient {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   std::thread worker_;
+
+  std::mutex callbacks_mutex_;
+  std::condition_variable callbacks_wake_;
+  std::deque<std::function<void()>> callbacks_;
+  bool callbacks_stopping_ = false;
+  std::vector<std::thread> callback_threads_;
 };
 
 }  // namespace leadflow::redis

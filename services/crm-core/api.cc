@@ -75,10 +75,12 @@ absl::Status CheckText(const std::string& field, const std::string& value) {
 
 // The free-text fields a caller may set on a lead.
 absl::Status CheckLeadText(const v1::Lead& lead) {
-  for (const auto& [field, value] :
-       {std::pair{"title", lead.title()}, {"first_name", lead.first_name()},
-        {"last_name", lead.last_name()}, {"company_name", lead.company_name()},
-        {"city", lead.city()}, {"comments", lead.comments()}}) {
+  for (const auto& [field, value] : {std::pair{"title", lead.title()},
+                                     {"first_name", lead.first_name()},
+                                     {"last_name", lead.last_name()},
+                                     {"company_name", lead.company_name()},
+                                     {"city", lead.city()},
+                                     {"comments", lead.comments()}}) {
     if (absl::Status status = CheckText(field, value); !status.ok()) {
       return status;
     }
@@ -342,6 +344,18 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
       emails.push_back(*email);
     }
     pqxx::work work(connection);
+    // The same identity locks as the inbound consumer, so an event of this visitor processed
+    // meanwhile joins this lead instead of making a second one.
+    std::vector<std::string> lock_keys;
+    for (const std::string& phone : phones) {
+      lock_keys.push_back("PHONE:" + phone);
+    }
+    for (const std::string& email : emails) {
+      lock_keys.push_back("EMAIL:" + email);
+    }
+    if (!lock_keys.empty()) {
+      work.exec_prepared("lock_identities", pg::TextArray(lock_keys));
+    }
     int64_t responsible = lead.responsible_user_id();
     if (absl::Status check = CheckUserActive(work, responsible); !check.ok()) {
       return check;
@@ -430,6 +444,9 @@ grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContex
     auto after = DecodePageToken(request->page_token());
     if (!after.ok()) {
       return after.status();
+    }
+    if (request->page_size() < 0) {
+      return absl::InvalidArgumentError("page_size must not be negative");
     }
     if (request->owner_type() != v1::OWNER_TYPE_UNSPECIFIED && request->owner_id() <= 0) {
       return absl::InvalidArgumentError("owner_id is needed with owner_type");
@@ -579,6 +596,11 @@ grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* conte
     const v1::User& user = request->user();
     if (paths.count("name") != 0 && user.name().empty()) {
       return absl::InvalidArgumentError("name cannot be empty");
+    }
+    for (const auto& [field, value] : {std::pair{"name", user.name()}, {"email", user.email()}}) {
+      if (absl::Status check = CheckText(field, value); !check.ok()) {
+        return check;
+      }
     }
     pqxx::work work(connection);
     if (work.exec_prepared("update_user", user.id(), paths.count("name") != 0, user.name(),

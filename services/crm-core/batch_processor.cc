@@ -41,6 +41,19 @@ std::map<std::string, std::string> UtmMap(const events::v1::Utm& utm) {
   return out;
 }
 
+// Failures that an event's own content causes (and a retry cannot fix).
+bool IsCausedByData(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 BatchProcessor::BatchProcessor(BatchProcessorOptions options, std::string database_url,
@@ -198,10 +211,12 @@ absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events) {
   if (status.code() == absl::StatusCode::kUnavailable) {
     database_.reset();  // reconnect on the next try
   }
-  if (status.ok() || pg::IsRetryable(status)) {
+  if (status.ok() || !IsCausedByData(status)) {
+    // Infrastructure (database down, disk full, timeouts, a bad deploy): retry the batch, never
+    // dead-letter good events because the database is unwell.
     return status;
   }
-  // A permanent failure: find the event(s) responsible, one at a time, and dead-letter only them.
+  // The data was refused: find the event(s) responsible, one at a time, and dead-letter only them.
   if (events.size() > 1) {
     spdlog::warn("batch of {} failed ({}); applying its events one by one", events.size(),
                  status.ToString());
@@ -220,20 +235,33 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   pqxx::work work(*database_);
 
   // Lock every identity of the batch before reading anything (guarantee 3).
-  std::vector<std::string> lock_keys;
+  std::set<std::string> locked;
   std::vector<std::string> kinds;
   std::vector<std::string> values;
   std::vector<std::string> ids;
+  auto lock = [&](const std::vector<IdentityKey>& keys) {
+    std::vector<std::string> fresh;
+    for (const IdentityKey& key : keys) {
+      std::string lock_key = absl::StrCat(key.kind, ":", key.value);
+      if (locked.insert(lock_key).second) {
+        fresh.push_back(lock_key);
+        kinds.push_back(key.kind);
+        values.push_back(key.value);
+      }
+    }
+    if (!fresh.empty()) {
+      work.exec_prepared("lock_identities", pg::TextArray(fresh));
+    }
+    return fresh.size();
+  };
+  std::vector<IdentityKey> batch_keys;
   for (const Decoded* item : events) {
     ids.push_back(item->event.event_id());
     for (const auto& identity : item->event.identities()) {
-      std::string kind = IdentityKindName(identity.kind());
-      lock_keys.push_back(absl::StrCat(kind, ":", identity.value()));
-      kinds.push_back(kind);
-      values.push_back(Clean(identity.value()));
+      batch_keys.push_back({IdentityKindName(identity.kind()), Clean(identity.value())});
     }
   }
-  work.exec_prepared("lock_identities", pg::TextArray(lock_keys));
+  lock(batch_keys);
 
   // Claim the ids (guarantee 2): only those inserted now get effects.
   std::set<std::string> claimed;
@@ -242,15 +270,28 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   }
   counters_.duplicates_database.Increment(static_cast<double>(events.size() - claimed.size()));
 
-  // Snapshot of the leads sharing an identity with the batch, read under the locks.
+  // Snapshot of the leads sharing an identity with the batch, read under the locks. A matched
+  // lead's other identities are locked too, and the search repeated, until nothing new turns up:
+  // otherwise two consumers holding a person's phone and email apart could both decide that
+  // person has no open lead and create one each.
   std::map<int64_t, KnownLead> known;
-  for (const auto& row : work.exec_prepared("find_leads_by_identities", pg::TextArray(kinds),
-                                            pg::TextArray(values))) {
-    KnownLead& lead = known[row[0].as<int64_t>()];
-    lead.id = row[0].as<int64_t>();
-    lead.status = ParseLeadStatus(row[1].as<std::string>()).value_or(LeadStatus::kNew);
-    lead.responsible_user_id = row[2].as<int64_t>();
-    lead.identities.insert({row[3].as<std::string>(), row[4].as<std::string>()});
+  for (int round = 0; round < 5; ++round) {
+    known.clear();
+    for (const auto& row : work.exec_prepared("find_leads_by_identities", pg::TextArray(kinds),
+                                              pg::TextArray(values))) {
+      KnownLead& lead = known[row[0].as<int64_t>()];
+      lead.id = row[0].as<int64_t>();
+      lead.status = ParseLeadStatus(row[1].as<std::string>()).value_or(LeadStatus::kNew);
+      lead.responsible_user_id = row[2].as<int64_t>();
+      lead.identities.insert({row[3].as<std::string>(), row[4].as<std::string>()});
+    }
+    std::vector<IdentityKey> linked;
+    for (const auto& [id, lead] : known) {
+      linked.insert(linked.end(), lead.identities.begin(), lead.identities.end());
+    }
+    if (lock(linked) == 0) {
+      break;
+    }
   }
   std::vector<int64_t> active_users;
   for (const auto& row : work.exec_prepared("active_user_ids")) {

@@ -2,19 +2,26 @@
 
 #include <spdlog/spdlog.h>
 
+#include <limits>
 #include <thread>
 
 namespace leadflow::crm {
 namespace {
 
-// Applies the batch until it succeeds; false when asked to stop first.
+// Applies the batch until it succeeds; false when asked to stop first or after `max_attempts`.
 bool ApplyUntilDone(BatchProcessor& processor, const std::vector<kafka::Message>& batch,
-                    const InboundLoopOptions& options, const std::atomic<bool>& stop) {
+                    const InboundLoopOptions& options, const std::atomic<bool>& stop,
+                    int max_attempts = std::numeric_limits<int>::max()) {
   auto backoff = std::chrono::milliseconds(50);
-  while (true) {
+  for (int attempt = 1;; ++attempt) {
     absl::Status status = processor.Process(batch);
     if (status.ok()) {
       return true;
+    }
+    if (attempt >= max_attempts) {
+      spdlog::warn("batch of {} not applied after {} attempts: {}", batch.size(), attempt,
+                   status.ToString());
+      return false;
     }
     spdlog::warn("batch of {} not applied, retrying in {} ms: {}", batch.size(), backoff.count(),
                  status.ToString());
@@ -35,8 +42,10 @@ void RunInboundLoop(kafka::Consumer& consumer, BatchProcessor& processor,
                     const InboundLoopOptions& options, const std::atomic<bool>& stop) {
   // On revocation the batch in flight is finished and its offsets stored before the partitions
   // go to another member, so the new owner does not redo it.
+  // While the database is down it tries only briefly: the whole group waits for this member, and
+  // the new owner will redo the batch anyway (processed ids make that harmless).
   consumer.SetRevokeHandler([&](std::vector<kafka::Message>& in_flight) {
-    if (ApplyUntilDone(processor, in_flight, options, stop)) {
+    if (ApplyUntilDone(processor, in_flight, options, stop, /*max_attempts=*/3)) {
       consumer.StoreOffsets(in_flight).IgnoreError();
     }
   });

@@ -1,5 +1,6 @@
 #include "crm-core/planner.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -45,6 +46,11 @@ std::string ValidateEvent(const InboundEvent& event) {
   }
   if (event.event_id().size() > 200) {
     return "event_id is longer than 200 bytes";
+  }
+  for (char c : event.event_id()) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return "event_id contains a control character";
+    }
   }
   if (event.identities().empty()) {
     return "event has no identity of its sender";
@@ -97,7 +103,7 @@ Planner::Candidate Planner::Describe(LeadRef ref) const {
   if (IsNewLead(ref)) {
     const PlannedLead& lead = plan_.leads[NewLeadIndex(ref)];
     return {ref, LeadStatus::kNew, lead.responsible_user_id,
-            std::numeric_limits<int32_t>::max() + static_cast<int64_t>(NewLeadIndex(ref))};
+            std::numeric_limits<int64_t>::max() / 2 + static_cast<int64_t>(NewLeadIndex(ref))};
   }
   const KnownLead& lead = known_.at(ref);
   return {ref, lead.status, lead.responsible_user_id, ref};
@@ -159,6 +165,15 @@ void Planner::Add(const InboundEvent& event) {
     lead.is_returning = true;
     if (active_users_.count(newest_closed->responsible_user_id) != 0) {
       lead.responsible_user_id = newest_closed->responsible_user_id;
+    }
+  }
+  if (newest_closed && !IsNewLead(newest_closed->ref)) {
+    // The same person: the ways we knew to reach them carry over, so that their next contact by
+    // any of them joins this lead instead of making yet another one.
+    for (const IdentityKey& key : known_.at(newest_closed->ref).identities) {
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        keys.push_back(key);
+      }
     }
   }
   LeadRef ref = NewLeadRef(plan_.leads.size());

@@ -11,7 +11,8 @@ using events::v1::Identity;
 using events::v1::InboundEvent;
 
 InboundEvent WebForm(const std::string& id, const std::string& phone, const std::string& email,
-                     const std::string& name = "Jean", const std::string& message = "Need a quote") {
+                     const std::string& name = "Jean",
+                     const std::string& message = "Need a quote") {
   return testing::WebFormEvent(id, phone, email, name, message);
 }
 
@@ -68,6 +69,21 @@ TEST(PlannerTest, JunkMatchMakesReturningLead) {
   EXPECT_TRUE(plan.leads[0].is_returning);
   EXPECT_EQ(plan.leads[0].previous_lead_id, 3);
   EXPECT_EQ(plan.leads[0].responsible_user_id, 2);
+}
+
+// Protects: a returning person's known identities carry over to the new lead, so their next
+// contact by another identity joins it instead of making a second returning lead.
+TEST(PlannerTest, ReturningLeadInheritsTheClosedLeadsIdentities) {
+  Planner planner(
+      {}, {Known(3, LeadStatus::kJunk, 2, {{"EMAIL", "jean@example.com"}, {"PHONE", "+1"}})}, {2});
+  InboundEvent by_phone = WebForm("e1", "+1", "");
+  InboundEvent by_email = WebForm("e2", "", "jean@example.com");
+  planner.Add(by_phone);
+  planner.Add(by_email);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_EQ(plan.leads[0].repeat_count, 1);
+  EXPECT_EQ(plan.identities.size(), 2u);
 }
 
 // Protects: the previous responsible is not reused once deactivated (round-robin instead).
@@ -127,6 +143,8 @@ TEST(PlannerTest, ValidateEvent) {
   EXPECT_NE(ValidateEvent(bad_kind), "");
   InboundEvent long_id = WebForm(std::string(500, 'x'), "+1", "");
   EXPECT_NE(ValidateEvent(long_id), "");
+  EXPECT_NE(ValidateEvent(WebForm(std::string("a\0b", 3), "+1", "")), "");
+  EXPECT_NE(ValidateEvent(WebForm("a\nb", "+1", "")), "");
 }
 
 }  // namespace

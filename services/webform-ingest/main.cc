@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     }
   }
   // All requests' Redis commands share round trips; no HTTP thread waits on Redis.
-  auto redis_client = std::make_unique<redis::PipelinedClient>(settings.redis);
+  auto redis_client =
+      std::make_unique<redis::PipelinedClient>(settings.redis, settings.http.threads);
 
   metrics::Registry registry;
   registry.AddCallbackGauge("webform_kafka_in_flight",

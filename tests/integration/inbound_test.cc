@@ -241,5 +241,58 @@ TEST_F(InboundTest, ConcurrentConsumersMakeOneLeadPerPerson) {
   EXPECT_EQ(Count("SELECT count(*) FROM lead_identities"), 2 * kPeople);
 }
 
+// Protects: one person, one lead when a person's identities arrive apart: the person's lead
+// (phone and email) was closed as junk; one consumer gets their phone, another their email, at
+// the same time. Both must lock the lead's other identities too, so only one returning lead is
+// made.
+TEST_F(InboundTest, ClosedLeadIdentitiesArrivingApartMakeOneReturningLead) {
+  constexpr int kPeople = 200;
+  std::vector<kafka::Message> first_contact;
+  std::vector<kafka::Message> by_phone;
+  std::vector<kafka::Message> by_email;
+  for (int i = 0; i < kPeople; ++i) {
+    std::string phone = "+3361" + std::to_string(2000000 + i);
+    std::string email = "back" + std::to_string(i) + "@example.com";
+    first_contact.push_back(Encode("first" + std::to_string(i), phone, email));
+    by_phone.push_back(Encode("phone" + std::to_string(i), phone, ""));
+    by_email.push_back(Encode("email" + std::to_string(i), "", email));
+  }
+  ASSERT_TRUE(processor_->Process(first_contact).ok());
+  Exec("UPDATE leads SET status = 'JUNK'");
+  metrics::Registry other_registry;
+  InboundCounters other_counters(other_registry);
+  BatchProcessor other(BatchProcessorOptions{.redis_prefix = redis_options_.key_prefix},
+                       database_.url(), nullptr, *producer_, other_counters);
+  auto run = [](BatchProcessor& processor, const std::vector<kafka::Message>& events) {
+    for (size_t i = 0; i < events.size(); i += 10) {
+      std::vector<kafka::Message> batch(events.begin() + i,
+                                        events.begin() + std::min(events.size(), i + 10));
+      while (!processor.Process(batch).ok()) {
+      }
+    }
+  };
+  std::thread phones([&] { run(*processor_, by_phone); });
+  std::thread emails([&] { run(other, by_email); });
+  phones.join();
+  emails.join();
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE status = 'JUNK'"), kPeople);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE is_returning"), kPeople);
+  EXPECT_EQ(Count("SELECT sum(repeat_count) FROM leads WHERE is_returning"), kPeople);
+}
+
+// Protects: when the database fails for reasons of its own (here a bad deploy: a column is
+// missing), good events are retried, never dead-lettered; once fixed, they are applied.
+TEST_F(InboundTest, DatabaseFaultsAreRetriedNotDeadLettered) {
+  Exec("ALTER TABLE leads RENAME COLUMN city TO city_moved");
+  absl::Status status = processor_->Process({Encode("fault", "+33612345678", "")});
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(counters_.dead_lettered.Value(), 0);
+  Exec("ALTER TABLE leads RENAME COLUMN city_moved TO city");
+  auto fresh = MakeProcessor(redis_.get());  // new connection: statements prepared anew
+  ASSERT_TRUE(fresh->Process({Encode("fault", "+33612345678", "")}).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(counters_.dead_lettered.Value(), 0);
+}
+
 }  // namespace
 }  // namespace leadflow::crm
