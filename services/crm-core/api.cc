@@ -95,6 +95,21 @@ int PageSize(int requested) {
   return std::min(requested, kMaxPageSize);
 }
 
+// One page from ids read with LIMIT page_size + 1: the extra row only says there is a next page.
+template <typename Load>
+absl::Status FillPage(const pqxx::result& ids, int page_size, Load load,
+                      std::string* next_page_token) {
+  for (size_t i = 0; i < ids.size() && static_cast<int>(i) < page_size; ++i) {
+    if (absl::Status status = load(ids[i][0].as<int64_t>()); !status.ok()) {
+      return status;
+    }
+  }
+  if (static_cast<int>(ids.size()) > page_size) {
+    *next_page_token = EncodePageToken(ids[page_size - 1][0].as<int64_t>());
+  }
+  return absl::OkStatus();
+}
+
 // ---- leads ----
 
 std::string StatusName(v1::LeadStatus status) {
@@ -292,16 +307,9 @@ grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* contex
         request->has_created_after() ? ToMicros(request->created_after()) : int64_t{0},
         request->has_created_before() ? ToMicros(request->created_before()) : int64_t{0}, *after,
         page_size + 1);
-    for (size_t i = 0; i < ids.size() && static_cast<int>(i) < page_size; ++i) {
-      if (absl::Status status = LoadLead(work, ids[i][0].as<int64_t>(), response->add_leads());
-          !status.ok()) {
-        return status;
-      }
-    }
-    if (static_cast<int>(ids.size()) > page_size) {
-      response->set_next_page_token(EncodePageToken(ids[page_size - 1][0].as<int64_t>()));
-    }
-    return absl::OkStatus();
+    return FillPage(
+        ids, page_size, [&](int64_t id) { return LoadLead(work, id, response->add_leads()); },
+        response->mutable_next_page_token());
   });
 }
 
@@ -457,17 +465,10 @@ grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContex
         "list_activity_ids", request->owner_type() == v1::OWNER_TYPE_LEAD ? "LEAD" : "",
         request->owner_id(), request->responsible_user_id(),
         static_cast<int>(request->completion()), *after, page_size + 1);
-    for (size_t i = 0; i < ids.size() && static_cast<int>(i) < page_size; ++i) {
-      if (absl::Status status =
-              LoadActivity(work, ids[i][0].as<int64_t>(), response->add_activities());
-          !status.ok()) {
-        return status;
-      }
-    }
-    if (static_cast<int>(ids.size()) > page_size) {
-      response->set_next_page_token(EncodePageToken(ids[page_size - 1][0].as<int64_t>()));
-    }
-    return absl::OkStatus();
+    return FillPage(
+        ids, page_size,
+        [&](int64_t id) { return LoadActivity(work, id, response->add_activities()); },
+        response->mutable_next_page_token());
   });
 }
 
