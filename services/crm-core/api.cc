@@ -112,38 +112,22 @@ absl::Status FillPage(const pqxx::result& ids, int page_size, Load load,
 
 // ---- leads ----
 
-std::string StatusName(v1::LeadStatus status) {
-  switch (status) {
-    case v1::LEAD_STATUS_NEW:
-      return "NEW";
-    case v1::LEAD_STATUS_IN_PROCESS:
-      return "IN_PROCESS";
-    case v1::LEAD_STATUS_PROCESSED:
-      return "PROCESSED";
-    case v1::LEAD_STATUS_JUNK:
-      return "JUNK";
-    case v1::LEAD_STATUS_CONVERTED:
-      return "CONVERTED";
-    default:
-      return "";
+// The database spells enum values without their proto prefix: LEAD_STATUS_NEW is "NEW".
+// Empty for the UNSPECIFIED value and for numbers the proto does not name.
+std::string WithoutPrefix(const std::string& name, absl::string_view prefix) {
+  absl::string_view rest = name;
+  if (!absl::ConsumePrefix(&rest, prefix) || rest == "UNSPECIFIED") {
+    return "";
   }
+  return std::string(rest);
+}
+
+std::string StatusName(v1::LeadStatus status) {
+  return WithoutPrefix(v1::LeadStatus_Name(status), "LEAD_STATUS_");
 }
 
 std::string SourceName(v1::LeadSource source) {
-  switch (source) {
-    case v1::LEAD_SOURCE_WEB_FORM:
-      return "WEB_FORM";
-    case v1::LEAD_SOURCE_EMAIL:
-      return "EMAIL";
-    case v1::LEAD_SOURCE_CALL:
-      return "CALL";
-    case v1::LEAD_SOURCE_MESSENGER:
-      return "MESSENGER";
-    case v1::LEAD_SOURCE_WALK_IN:
-      return "WALK_IN";
-    default:
-      return "";
-  }
+  return WithoutPrefix(v1::LeadSource_Name(source), "LEAD_SOURCE_");
 }
 
 void FillStringMap(const std::string& json_text,
@@ -217,9 +201,7 @@ absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
 // ---- activities ----
 
 std::string ActivityTypeName(v1::ActivityType type) {
-  absl::string_view name = v1::ActivityType_Name(type);
-  absl::ConsumePrefix(&name, "ACTIVITY_TYPE_");
-  return type == v1::ACTIVITY_TYPE_UNSPECIFIED ? "" : std::string(name);
+  return WithoutPrefix(v1::ActivityType_Name(type), "ACTIVITY_TYPE_");
 }
 
 absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity* activity) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "e2e/stack.h"
 #include "kafka/consumer.h"
 #include "kafka/types.h"
 #include "leadflow/events/v1/inbound_event.pb.h"
@@ -36,36 +37,19 @@ using Broker = testing::DevBroker;
 
 class Webform {
  public:
-  Webform(const std::string& brokers, std::map<std::string, std::string> extra = {}) {
-    port_ = testing::FreePort();
-    redis::Options redis = testing::RedisTestOptions();
-    std::map<std::string, std::string> env = {
-        {"WEBFORM_HTTP_PORT", std::to_string(port_)},
-        {"WEBFORM_KAFKA_BROKERS", brokers},
-        {"WEBFORM_REDIS_HOST", redis.host},
-        {"WEBFORM_REDIS_PORT", std::to_string(redis.port)},
-        {"WEBFORM_REDIS_KEY_PREFIX", redis.key_prefix},
-        {"WEBFORM_DELIVERY_TIMEOUT_MS", "2000"},
-        {"WEBFORM_RATE_LIMIT_PER_MINUTE", "0"},
-        {"LOG_LEVEL", "debug"},
-    };
-    for (auto& [name, value] : extra) {
-      env[name] = value;
-    }
-    process_ = std::make_unique<testing::Process>(
-        std::vector<std::string>{testing::BuildDir() + "/services/webform-ingest/webform-ingest"},
-        env, "webform-ingest");
-    if (!testing::WaitFor([&] { return Get("/healthz").status == 200 || !process_->Running(); },
-                          std::chrono::seconds(30)) ||
-        !process_->Running()) {
-      throw std::runtime_error("webform-ingest did not start: " + process_->Log());
+  Webform(const std::string& brokers, std::map<std::string, std::string> extra = {})
+      : ingest_(brokers, WithDefaults(std::move(extra))) {
+    if (!testing::WaitFor(
+            [&] { return Get("/healthz").status == 200 || !ingest_.process().Running(); },
+            std::chrono::seconds(30)) ||
+        !ingest_.process().Running()) {
+      throw std::runtime_error("webform-ingest did not start: " + ingest_.process().Log());
     }
   }
 
   CurlResult Curl(const std::string& args, const std::string& path) const {
-    std::string output =
-        testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args + " " +
-                       ShellQuote("http://127.0.0.1:" + std::to_string(port_) + path));
+    std::string output = testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args + " " +
+                                        ShellQuote(ingest_.url() + path));
     CurlResult result;
     size_t end = output.find("\r\n\r\n");
     result.headers = output.substr(0, end);
@@ -82,11 +66,17 @@ class Webform {
                     " " + extra,
                 "/v1/forms/" + form + "/submissions");
   }
-  testing::Process& process() { return *process_; }
+  testing::Process& process() { return ingest_.process(); }
 
  private:
-  int port_ = 0;
-  std::unique_ptr<testing::Process> process_;
+  // A short delivery timeout keeps the Kafka-down case quick; debug logs help when one fails.
+  static std::map<std::string, std::string> WithDefaults(std::map<std::string, std::string> extra) {
+    extra.try_emplace("WEBFORM_DELIVERY_TIMEOUT_MS", "2000");
+    extra.try_emplace("LOG_LEVEL", "debug");
+    return extra;
+  }
+
+  e2e::WebformIngest ingest_;
 };
 
 // Reads leadflow.inbound.v1 from the beginning until `count` events came or time is up.
