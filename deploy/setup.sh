@@ -11,7 +11,7 @@ packages=(
   librestinio-dev libasio-dev libhttp-parser-dev libfmt-dev
   nlohmann-json3-dev libphonenumber-dev libspdlog-dev libssl-dev
   postgresql redis-server
-  curl kcat wrk procps
+  curl kcat wrk procps ccache
 )
 
 missing=()
