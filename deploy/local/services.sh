@@ -2,7 +2,7 @@
 # Launchers for the local stack's and the tests' servers, each with its own data directory and
 # port, so nothing collides with a system-wide PostgreSQL or Redis.
 #   services.sh pg-start DIR PORT      initdb on first use, start, create role+db "leadflow"
-#   services.sh pg-stop DIR
+#   services.sh pg-stop DIR [MODE]     MODE: fast (default) or immediate (a crash, for fault tests)
 #   services.sh redis-start DIR PORT
 #   services.sh redis-stop DIR
 set -euo pipefail
@@ -53,9 +53,9 @@ CONF
 }
 
 pg_stop() {
-  local dir=$1
+  local dir=$1 mode=${2:-fast}
   if [[ -f "$dir/postmaster.pid" ]]; then
-    as_pg "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null || true
+    as_pg "$PG_BIN/pg_ctl" -D "$dir" -m "$mode" -w stop >/dev/null || true
   fi
 }
 
@@ -91,8 +91,8 @@ redis_stop() {
 
 case "${1:-}" in
   pg-start) pg_start "$2" "$3" ;;
-  pg-stop) pg_stop "$2" ;;
+  pg-stop) pg_stop "$2" "${3:-fast}" ;;
   redis-start) redis_start "$2" "$3" ;;
   redis-stop) redis_stop "$2" ;;
-  *) echo "usage: $0 pg-start DIR PORT | pg-stop DIR | redis-start DIR PORT | redis-stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 pg-start DIR PORT | pg-stop DIR [fast|immediate] | redis-start DIR PORT | redis-stop DIR" >&2; exit 2 ;;
 esac

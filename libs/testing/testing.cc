@@ -51,18 +51,20 @@ std::string UniqueName(const std::string& stem) {
                       counter++);
 }
 
-TempDatabase::TempDatabase() {
-  std::string admin = RequiredEnv("LEADFLOW_TEST_PG_URL");
+TempDatabase::TempDatabase(std::string admin_url) : admin_url_(std::move(admin_url)) {
+  if (admin_url_.empty()) {
+    admin_url_ = RequiredEnv("LEADFLOW_TEST_PG_URL");
+  }
   name_ = UniqueName("lf_test");
-  pqxx::connection connection(admin);
+  pqxx::connection connection(admin_url_);
   pqxx::nontransaction work(connection);
   work.exec0("CREATE DATABASE " + connection.quote_name(name_));
-  url_ = ReplaceDatabase(admin, name_);
+  url_ = ReplaceDatabase(admin_url_, name_);
 }
 
 TempDatabase::~TempDatabase() {
   try {
-    pqxx::connection connection(RequiredEnv("LEADFLOW_TEST_PG_URL"));
+    pqxx::connection connection(admin_url_);
     pqxx::nontransaction work(connection);
     work.exec0("DROP DATABASE IF EXISTS " + connection.quote_name(name_) + " WITH (FORCE)");
   } catch (const std::exception& error) {
@@ -105,6 +107,155 @@ void MockKafka::CreateTopic(const std::string& name, int partitions) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw std::runtime_error(absl::StrCat("create topic ", name, ": ", rd_kafka_err2str(err)));
   }
+}
+
+// The Kafka protocol's ProduceRequest (librdkafka keeps its RD_KAFKAP_ names private).
+constexpr int16_t kProduceApiKey = 0;
+
+void MockKafka::FailProduceRequests() {
+  // More errors than the test can use up; RestoreProduceRequests clears what is left.
+  std::vector<rd_kafka_resp_err_t> errors(1000000, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+  rd_kafka_mock_push_request_errors_array(static_cast<rd_kafka_mock_cluster_t*>(cluster_),
+                                          kProduceApiKey, errors.size(), errors.data());
+}
+
+void MockKafka::RestoreProduceRequests() {
+  rd_kafka_mock_clear_request_errors(static_cast<rd_kafka_mock_cluster_t*>(cluster_),
+                                     kProduceApiKey);
+}
+
+namespace {
+
+using KafkaHandle = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t,
+                                      decltype(&rd_kafka_topic_partition_list_destroy)>;
+
+KafkaHandle NewConsumer(const std::string& bootstrap, const std::string& group) {
+  char error[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), error, sizeof(error));
+  rd_kafka_conf_set(conf, "group.id", group.c_str(), error, sizeof(error));
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", error, sizeof(error));
+  rd_kafka_conf_set(conf, "log_level", "3", error, sizeof(error));
+  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof(error));
+  if (handle == nullptr) {
+    throw std::runtime_error(error);
+  }
+  return KafkaHandle(handle, &rd_kafka_destroy);
+}
+
+}  // namespace
+
+std::map<int32_t, int64_t> CommittedOffsets(const std::string& bootstrap, const std::string& group,
+                                            const std::string& topic, int partitions) {
+  KafkaHandle consumer = NewConsumer(bootstrap, group);
+  PartitionList list(rd_kafka_topic_partition_list_new(partitions),
+                     &rd_kafka_topic_partition_list_destroy);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+  }
+  std::map<int32_t, int64_t> offsets;
+  if (rd_kafka_committed(consumer.get(), list.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return offsets;
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& entry = list->elems[i];
+    if (entry.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return {};
+    }
+    offsets[entry.partition] = entry.offset < 0 ? -1 : entry.offset;
+  }
+  return offsets;
+}
+
+std::map<int32_t, int64_t> HighWatermarks(const std::string& bootstrap, const std::string& topic,
+                                          int partitions) {
+  KafkaHandle consumer = NewConsumer(bootstrap, UniqueName("watermarks"));
+  std::map<int32_t, int64_t> marks;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0;
+    int64_t high = 0;
+    if (rd_kafka_query_watermark_offsets(consumer.get(), topic.c_str(), p, &low, &high, 10000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return {};
+    }
+    marks[p] = high;
+  }
+  return marks;
+}
+
+bool GroupReachedEnd(const std::string& bootstrap, const std::string& group,
+                     const std::string& topic, int partitions) {
+  auto marks = HighWatermarks(bootstrap, topic, partitions);
+  auto committed = CommittedOffsets(bootstrap, group, topic, partitions);
+  if (marks.size() != static_cast<size_t>(partitions) || committed.size() != marks.size()) {
+    return false;
+  }
+  for (const auto& [partition, high] : marks) {
+    // An empty partition needs no commit.
+    if (high > 0 && committed[partition] != high) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<kafka::Message> ReadTopic(const std::string& bootstrap, const std::string& topic,
+                                      int partitions, std::chrono::milliseconds timeout) {
+  auto marks = HighWatermarks(bootstrap, topic, partitions);
+  if (marks.size() != static_cast<size_t>(partitions)) {
+    throw std::runtime_error("no watermarks for " + topic);
+  }
+  KafkaHandle consumer = NewConsumer(bootstrap, UniqueName("reader"));
+  PartitionList list(rd_kafka_topic_partition_list_new(partitions),
+                     &rd_kafka_topic_partition_list_destroy);
+  size_t expected = 0;
+  for (const auto& [partition, high] : marks) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    expected += static_cast<size_t>(high);
+  }
+  rd_kafka_assign(consumer.get(), list.get());
+  std::vector<kafka::Message> messages;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (messages.size() < expected && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* raw = rd_kafka_consumer_poll(consumer.get(), 100);
+    if (raw == nullptr) {
+      continue;
+    }
+    if (raw->err == RD_KAFKA_RESP_ERR_NO_ERROR && raw->offset < marks[raw->partition]) {
+      kafka::Message message;
+      message.topic = topic;
+      message.partition = raw->partition;
+      message.offset = raw->offset;
+      if (raw->key != nullptr) {
+        message.key.assign(static_cast<const char*>(raw->key), raw->key_len);
+      }
+      if (raw->payload != nullptr) {
+        message.value.assign(static_cast<const char*>(raw->payload), raw->len);
+      }
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          message.headers.push_back(
+              {name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
+        }
+      }
+      messages.push_back(std::move(message));
+    }
+    rd_kafka_message_destroy(raw);
+  }
+  rd_kafka_consumer_close(consumer.get());
+  if (messages.size() != expected) {
+    throw std::runtime_error(
+        absl::StrCat("read ", messages.size(), " of ", expected, " messages of ", topic));
+  }
+  return messages;
 }
 
 int FreePort() {

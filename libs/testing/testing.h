@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kafka/types.h"
 #include "leadflow/events/v1/inbound_event.pb.h"
 #include "redis/client.h"
 
@@ -20,12 +21,14 @@ namespace leadflow::testing {
 /// (LEADFLOW_TEST_PG_URL, set by deploy/test.sh); dropped at destruction.
 class TempDatabase {
  public:
-  TempDatabase();
+  /// `admin_url`: the server to create it on; empty means LEADFLOW_TEST_PG_URL.
+  explicit TempDatabase(std::string admin_url = "");
   ~TempDatabase();
   const std::string& url() const { return url_; }
   const std::string& name() const { return name_; }
 
  private:
+  std::string admin_url_;
   std::string name_;
   std::string url_;
 };
@@ -40,12 +43,37 @@ class MockKafka {
   ~MockKafka();
   const std::string& bootstrap() const { return bootstrap_; }
   void CreateTopic(const std::string& name, int partitions);
+  /// From now on every produce request fails with a retriable error (NOT_ENOUGH_REPLICAS), as
+  /// when the cluster has lost its in-sync replicas; other requests are served as usual.
+  void FailProduceRequests();
+  /// Produce requests are served again.
+  void RestoreProduceRequests();
 
  private:
   rd_kafka_s* handle_ = nullptr;
   void* cluster_ = nullptr;
   std::string bootstrap_;
 };
+
+/// The offsets `group` committed on each partition of `topic` (-1 where it committed none),
+/// asked of the broker as any client of the group would; empty when the broker did not answer.
+std::map<int32_t, int64_t> CommittedOffsets(const std::string& bootstrap, const std::string& group,
+                                            const std::string& topic, int partitions);
+
+/// The high watermark (offset of the next message to be written) of each partition of `topic`;
+/// empty when the broker did not answer.
+std::map<int32_t, int64_t> HighWatermarks(const std::string& bootstrap, const std::string& topic,
+                                          int partitions);
+
+/// True when `group` has committed every partition of `topic` up to its high watermark: a
+/// consumer of that group has processed the whole topic (and will not see any of it again).
+bool GroupReachedEnd(const std::string& bootstrap, const std::string& group,
+                     const std::string& topic, int partitions);
+
+/// Every message of `topic` from the beginning up to the high watermarks at the call, read
+/// without a consumer group; throws when they cannot all be read within `timeout`.
+std::vector<kafka::Message> ReadTopic(const std::string& bootstrap, const std::string& topic,
+                                      int partitions, std::chrono::milliseconds timeout);
 
 /// A port nobody listens on right now.
 int FreePort();

@@ -9,11 +9,12 @@
 
 namespace leadflow::e2e {
 CrmCore::CrmCore(const std::string& database_url, const std::string& brokers,
-                 const std::string& group, std::map<std::string, std::string> extra_env) {
+                 const std::string& group, std::map<std::string, std::string> extra_env,
+                 std::optional<redis::Options> redis_options, const std::string& binary) {
   grpc_address_ = absl::StrCat("127.0.0.1:", testing::FreePort());
   http_port_ = testing::FreePort();
-  redis::Options redis = testing::RedisTestOptions();
-  std::map<std::string, std::string> env = {
+  redis::Options redis = redis_options ? *redis_options : testing::RedisTestOptions();
+  env_ = {
       {"CRM_DATABASE_URL", database_url},
       {"CRM_KAFKA_BROKERS", brokers},
       {"CRM_KAFKA_GROUP_ID", group},
@@ -25,11 +26,17 @@ CrmCore::CrmCore(const std::string& database_url, const std::string& brokers,
       {"CRM_API_KEYS", kAdminKey + ":admin," + kReaderKey + ":read-only"},
   };
   for (auto& [name, value] : extra_env) {
-    env[name] = value;
+    env_[name] = value;
   }
-  process_ = std::make_unique<testing::Process>(
-      std::vector<std::string>{testing::BuildDir() + "/services/crm-core/crm-core", "serve"}, env,
-      "crm-core");
+  argv_ = {testing::BuildDir() + "/services/crm-core/" + binary, "serve"};
+  Start();
+}
+
+void CrmCore::Start() { process_ = std::make_unique<testing::Process>(argv_, env_, "crm-core"); }
+
+void CrmCore::Restart() {
+  process_.reset();  // SIGKILL and reap
+  Start();
 }
 
 bool CrmCore::WaitReady() {
@@ -43,10 +50,11 @@ bool CrmCore::WaitReady() {
 }
 
 WebformIngest::WebformIngest(const std::string& brokers,
-                             std::map<std::string, std::string> extra_env) {
+                             std::map<std::string, std::string> extra_env,
+                             std::optional<redis::Options> redis_options) {
   port_ = testing::FreePort();
-  redis::Options redis = testing::RedisTestOptions();
-  std::map<std::string, std::string> env = {
+  redis::Options redis = redis_options ? *redis_options : testing::RedisTestOptions();
+  env_ = {
       {"WEBFORM_HTTP_PORT", std::to_string(port_)},
       {"WEBFORM_KAFKA_BROKERS", brokers},
       {"WEBFORM_REDIS_HOST", redis.host},
@@ -55,11 +63,20 @@ WebformIngest::WebformIngest(const std::string& brokers,
       {"WEBFORM_RATE_LIMIT_PER_MINUTE", "0"},
   };
   for (auto& [name, value] : extra_env) {
-    env[name] = value;
+    env_[name] = value;
   }
+  Start();
+}
+
+void WebformIngest::Start() {
   process_ = std::make_unique<testing::Process>(
       std::vector<std::string>{testing::BuildDir() + "/services/webform-ingest/webform-ingest"},
-      env, "webform-ingest");
+      env_, "webform-ingest");
+}
+
+void WebformIngest::Restart() {
+  process_.reset();  // SIGKILL and reap
+  Start();
 }
 
 bool WebformIngest::WaitReady() {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -17,34 +18,55 @@ inline const std::string kReaderKey = "e2e-reader-key-0123456789";
 
 using testing::DevBroker;
 
-/// One crm-core process (both roles) against the given database and broker.
+/// The built crm-core, and its test-only variants (see services/crm-core/CMakeLists.txt).
+inline const std::string kCrmCoreBinary = "crm-core";
+
+/// One crm-core process (both roles) against the given database and broker. `redis`: the Redis
+/// to use (default: the test Redis, with a key prefix of its own).
 class CrmCore {
  public:
   CrmCore(const std::string& database_url, const std::string& brokers, const std::string& group,
-          std::map<std::string, std::string> extra_env = {});
+          std::map<std::string, std::string> extra_env = {},
+          std::optional<redis::Options> redis = std::nullopt,
+          const std::string& binary = kCrmCoreBinary);
   /// Waits until the gRPC API answers and the consumer has partitions.
   bool WaitReady();
+  /// SIGKILL if still running, then starts again with the same settings (ports, Redis prefix).
+  void Restart();
   const std::string& grpc_address() const { return grpc_address_; }
   int http_port() const { return http_port_; }
   testing::Process& process() { return *process_; }
 
  private:
+  void Start();
+
+  std::vector<std::string> argv_;
+  std::map<std::string, std::string> env_;
   std::unique_ptr<testing::Process> process_;
   std::string grpc_address_;
   int http_port_ = 0;
 };
 
-/// One webform-ingest process publishing to the broker, rate limit off unless asked.
+/// One webform-ingest process publishing to the broker, rate limit off unless asked. `redis`:
+/// the Redis to use (default: the test Redis, with a key prefix of its own). This is the one
+/// place that knows webform-ingest's variable names.
 class WebformIngest {
  public:
   explicit WebformIngest(const std::string& brokers,
-                         std::map<std::string, std::string> extra_env = {});
+                         std::map<std::string, std::string> extra_env = {},
+                         std::optional<redis::Options> redis = std::nullopt);
   /// Waits until /readyz answers 200.
   bool WaitReady();
+  /// SIGKILL if still running, then starts again with the same settings on the same port.
+  void Restart();
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
   testing::Process& process() { return *process_; }
 
  private:
+  void Start();
+
+  std::map<std::string, std::string> env_;
   std::unique_ptr<testing::Process> process_;
   int port_ = 0;
 };
