@@ -55,6 +55,10 @@ void RunInboundLoop(kafka::Consumer& consumer, BatchProcessor& processor,
     if (batch.empty()) {
       continue;
     }
+#ifdef LEADFLOW_TEST_STORE_OFFSETS_BEFORE_APPLY
+    // Deliberately wrong, only in a test-only binary: shows that the crash test catches it.
+    consumer.StoreOffsets(batch).IgnoreError();
+#endif
     if (!ApplyUntilDone(processor, batch, options, stop)) {
       break;
     }
