@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <mutex>
+#include <pqxx/pqxx>
 #include <random>
+#include <set>
 
 #include "e2e/stack.h"
 #include "kafka/producer.h"
@@ -157,135 +160,421 @@ TEST_F(CrmE2eTest, LeadThroughTheApi) {
   EXPECT_EQ(failed_, 0);
 }
 
-// Protects: exactly-once effects across a crash. crm-core is killed with SIGKILL in the middle of
-// a stream of 20,000 events (repeats and exact duplicates included) and restarted; every event
-// then has exactly one effect: no lead or activity missing, none doubled.
-TEST_F(CrmE2eTest, CrashMidStreamKeepsExactlyOnce) {
-  constexpr int kEvents = 20000;
-  std::mt19937 random(42);
-  std::vector<std::pair<std::string, std::string>> people;  // phone, id of an earlier event
-  std::vector<std::pair<std::string, std::string>> sent;    // key, value
-  std::set<std::string> distinct_ids;
-  std::set<std::string> distinct_people;
-  for (int i = 0; i < kEvents; ++i) {
-    int dice = static_cast<int>(random() % 100);
-    if (dice < 5 && !sent.empty()) {
-      sent.push_back(sent[random() % sent.size()]);  // exact duplicate: same event id
-      continue;
+// Where each published message landed, from its delivery report.
+struct Landed {
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+// What a crash run saw; see RunCrash.
+struct CrashOutcome {
+  int kills = 0;
+  // Largest number, at any look, of messages below the group's committed offset whose event was
+  // not in processed_events: events a restart would never see again. Must be 0.
+  int64_t committed_ahead_of_database = 0;
+  // At the last kill: first copies of events already applied but at or past the committed
+  // offset, which the restart is bound to receive again.
+  int64_t redelivered = 0;
+  // Reported by the crm-core that finished the topic (a fresh Redis prefix, so every redelivered
+  // event reaches the database's unique key).
+  int64_t duplicates_skipped_by_database = -1;
+  // Distinct events never applied once the group had committed the whole topic.
+  int64_t lost = 0;
+  int64_t at_last_kill = 0;
+};
+
+class CrashTest : public CrmE2eTest {
+ protected:
+  static constexpr int kEvents = 10000;
+  static constexpr int kPartitions = 6;  // DevBroker's default
+
+  // Publishes kEvents web forms (repeats of a person and exact duplicates among them) and
+  // records where each landed.
+  void PublishStream() {
+    std::mt19937 random(42);
+    std::vector<std::string> phones;
+    for (int i = 0; i < kEvents; ++i) {
+      int dice = static_cast<int>(random() % 100);
+      if (dice < 5 && !sent_.empty()) {
+        sent_.push_back(sent_[random() % sent_.size()]);  // exact duplicate: same event id
+        continue;
+      }
+      std::string phone;
+      if (dice < 35 && !phones.empty()) {
+        phone = phones[random() % phones.size()];  // the same person again
+      } else {
+        phone = "+3361" + std::to_string(1000000 + static_cast<int>(phones.size()));
+        phones.push_back(phone);
+      }
+      std::string id = "crash:" + std::to_string(i);
+      distinct_ids_.insert(id);
+      distinct_people_.insert(phone);
+      sent_.push_back({phone, id, WebFormEvent(id, phone, "", "P" + std::to_string(i))});
     }
-    std::string phone;
-    if (dice < 35 && !people.empty()) {
-      phone = people[random() % people.size()].first;  // the same person again
-    } else {
-      phone = "+3361" + std::to_string(1000000 + static_cast<int>(people.size()));
-      people.push_back({phone, ""});
+    landed_.resize(sent_.size());
+    for (size_t i = 0; i < sent_.size(); ++i) {
+      producer_->Produce(kafka::kInboundTopic, sent_[i].key, sent_[i].value,
+                         {{"event-type", "web_form"}},
+                         [this, i](const kafka::DeliveryResult& result) {
+                           std::lock_guard<std::mutex> guard(landed_mutex_);
+                           landed_[i] = {result.partition, result.offset};
+                           if (!result.status.ok()) {
+                             ++failed_;
+                           }
+                         });
     }
-    std::string id = "crash:" + std::to_string(i);
-    distinct_ids.insert(id);
-    distinct_people.insert(phone);
-    sent.push_back({phone, WebFormEvent(id, phone, "", "P" + std::to_string(i))});
+    ASSERT_TRUE(producer_->Flush(std::chrono::seconds(60)).ok());
+    ASSERT_EQ(failed_, 0);
   }
-  for (const auto& [key, value] : sent) {
-    Publish(key, value);
+
+  std::set<std::string> Processed() {
+    pqxx::connection connection(database_.url());
+    pqxx::read_transaction work(connection);
+    std::set<std::string> ids;
+    for (const auto& row : work.exec("SELECT event_id FROM processed_events")) {
+      ids.insert(row[0].as<std::string>());
+    }
+    return ids;
   }
-  ASSERT_TRUE(producer_->Flush(std::chrono::seconds(60)).ok());
-  ASSERT_EQ(failed_, 0);
 
-  std::string group = testing::UniqueName("crash");
-  std::map<std::string, std::string> small_batches = {{"CRM_BATCH_MAX_EVENTS", "100"}};
-  int64_t at_kill = 0;
-  {
-    CrmCore first(database_.url(), broker_.bootstrap(), group, small_batches);
-    ASSERT_TRUE(
-        testing::WaitFor([&] { return Sql("SELECT count(*) FROM processed_events") >= 2000; },
-                         std::chrono::seconds(120)))
-        << first.process().Log();
-    first.process().Signal(SIGKILL);
-    first.process().Wait(std::chrono::seconds(10));
-    at_kill = Sql("SELECT count(*) FROM processed_events");
+  // Compares the group's committed offsets with the database: messages below the committed
+  // offset whose event is not applied (`ahead`), first copies at or past it already applied
+  // (`behind`).
+  void CompareCommitted(const std::string& group, int64_t* ahead, int64_t* behind) {
+    auto committed =
+        testing::CommittedOffsets(broker_.bootstrap(), group, kafka::kInboundTopic, kPartitions);
+    ASSERT_EQ(committed.size(), static_cast<size_t>(kPartitions));
+    std::set<std::string> processed = Processed();
+    std::set<std::string> first_copies;
+    *ahead = 0;
+    *behind = 0;
+    std::lock_guard<std::mutex> guard(landed_mutex_);
+    for (size_t i = 0; i < sent_.size(); ++i) {
+      bool first = first_copies.insert(sent_[i].id).second;
+      bool applied = processed.count(sent_[i].id) != 0;
+      if (landed_[i].offset < committed[landed_[i].partition]) {
+        *ahead += applied ? 0 : 1;
+      } else if (first && applied) {
+        ++*behind;
+      }
+    }
   }
-  // The kill must have landed mid-stream, or this test proves nothing.
-  ASSERT_LT(at_kill, static_cast<int64_t>(distinct_ids.size()));
 
-  CrmCore second(database_.url(), broker_.bootstrap(), group, small_batches);
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        return Sql("SELECT count(*) FROM processed_events") ==
-               static_cast<int64_t>(distinct_ids.size());
-      },
-      std::chrono::seconds(180)))
-      << "processed " << Sql("SELECT count(*) FROM processed_events") << " of "
-      << distinct_ids.size();
-  // Let any straggling redelivery land before counting effects.
-  second.process().Signal(SIGTERM);
-  ASSERT_EQ(second.process().Wait(std::chrono::seconds(30)), 0) << second.process().Log();
+  // Runs the stream through `binary`, SIGKILLing it mid-stream (up to three times, until a kill
+  // leaves applied events behind the committed offsets), then lets one more run finish the
+  // topic. Before each kill the database holds crm-core's transaction for a few auto-commit
+  // intervals: an order that stores offsets before the effects are committed shows then.
+  CrashOutcome RunCrash(const std::string& binary) {
+    CrashOutcome outcome;
+    PublishStream();
+    std::string group = testing::UniqueName("crash");
+    std::map<std::string, std::string> small_batches = {{"CRM_BATCH_MAX_EVENTS", "100"}};
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      CrmCore core(database_.url(), broker_.bootstrap(), group, small_batches, std::nullopt,
+                   binary);
+      int64_t target = Sql("SELECT count(*) FROM processed_events") + 2000;
+      EXPECT_TRUE(
+          testing::WaitFor([&] { return Sql("SELECT count(*) FROM processed_events") >= target; },
+                           std::chrono::seconds(120)))
+          << core.process().Log();
+      bool killed = false;
+      {
+        pqxx::connection gate_connection(database_.url());
+        pqxx::work gate(gate_connection);
+        gate.exec0("LOCK TABLE processed_events IN EXCLUSIVE MODE");  // reads still pass
+        EXPECT_TRUE(testing::WaitFor(
+            [&] {
+              return Sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                         " AND datname = current_database()") > 0;
+            },
+            std::chrono::seconds(30)));
+        // crm-core waits on its batch now. Three auto-commit intervals (1 s each) for offsets
+        // stored too early to reach the broker; with the right order nothing shows, and the
+        // wait runs out.
+        int64_t ahead = 0;
+        int64_t behind = 0;
+        testing::WaitFor(
+            [&] {
+              CompareCommitted(group, &ahead, &behind);
+              return ahead > 0;
+            },
+            std::chrono::seconds(3));
+        outcome.committed_ahead_of_database = std::max(outcome.committed_ahead_of_database, ahead);
+        if (ahead > 0) {
+          core.process().Signal(SIGKILL);  // while the early offsets are the only trace
+          core.process().Wait(std::chrono::seconds(10));
+          killed = true;
+        }
+      }  // the gate opens
+      if (!killed) {
+        int64_t resumed = Sql("SELECT count(*) FROM processed_events") + 300;
+        EXPECT_TRUE(testing::WaitFor(
+            [&] { return Sql("SELECT count(*) FROM processed_events") >= resumed; },
+            std::chrono::seconds(60)));
+        core.process().Signal(SIGKILL);
+        core.process().Wait(std::chrono::seconds(10));
+      }
+      ++outcome.kills;
+      outcome.at_last_kill = Sql("SELECT count(*) FROM processed_events");
+      int64_t ahead = 0;
+      CompareCommitted(group, &ahead, &outcome.redelivered);
+      outcome.committed_ahead_of_database = std::max(outcome.committed_ahead_of_database, ahead);
+      if (outcome.redelivered > 0 || outcome.committed_ahead_of_database > 0) {
+        break;
+      }
+    }
 
-  const auto events = static_cast<int64_t>(distinct_ids.size());
-  const auto persons = static_cast<int64_t>(distinct_people.size());
+    CrmCore last(database_.url(), broker_.bootstrap(), group, small_batches, std::nullopt, binary);
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          return testing::GroupReachedEnd(broker_.bootstrap(), group, kafka::kInboundTopic,
+                                          kPartitions);
+        },
+        std::chrono::seconds(180)))
+        << last.process().Log();
+    last.process().Signal(SIGTERM);
+    EXPECT_EQ(last.process().Wait(std::chrono::seconds(30)), 0) << last.process().Log();
+    std::string log = last.process().Log();
+    const std::string marker = " activities created, ";
+    if (auto at = log.find(marker); at != std::string::npos) {
+      outcome.duplicates_skipped_by_database = std::stoll(log.substr(at + marker.size()));
+    }
+    outcome.lost =
+        static_cast<int64_t>(distinct_ids_.size()) - Sql("SELECT count(*) FROM processed_events");
+    std::cout << "crash run (" << binary << "): " << sent_.size() << " messages, "
+              << distinct_ids_.size() << " distinct events, " << distinct_people_.size()
+              << " people; " << outcome.kills << " kill(s), the last after " << outcome.at_last_kill
+              << " events applied; committed offsets ahead of the database by "
+              << outcome.committed_ahead_of_database << "; applied events behind the committed"
+              << " offsets at the last kill " << outcome.redelivered
+              << "; duplicates skipped by the database after the restart "
+              << outcome.duplicates_skipped_by_database << "; events lost " << outcome.lost << "\n";
+    return outcome;
+  }
+
+  struct Sent {
+    std::string key;
+    std::string id;
+    std::string value;
+  };
+  std::vector<Sent> sent_;
+  std::vector<Landed> landed_;
+  std::mutex landed_mutex_;
+  std::set<std::string> distinct_ids_;
+  std::set<std::string> distinct_people_;
+};
+
+// Protects: exactly-once effects across a crash. crm-core is SIGKILLed in the middle of a stream
+// (repeats and exact duplicates included) and restarted. At the kill the committed offsets are
+// behind the database, never ahead; the restart receives the applied events again and the
+// database skips them; in the end every event has exactly one effect.
+TEST_F(CrashTest, CrashMidStreamKeepsExactlyOnce) {
+  CrashOutcome outcome = RunCrash(kCrmCoreBinary);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(outcome.committed_ahead_of_database, 0);
+  // The kill landed mid-stream and redelivery really happened, or this test proves nothing.
+  EXPECT_LT(outcome.at_last_kill, static_cast<int64_t>(distinct_ids_.size()));
+  EXPECT_GT(outcome.redelivered, 0);
+  EXPECT_GE(outcome.duplicates_skipped_by_database, outcome.redelivered);
+  EXPECT_EQ(outcome.lost, 0);
+
+  const auto events = static_cast<int64_t>(distinct_ids_.size());
+  const auto persons = static_cast<int64_t>(distinct_people_.size());
+  EXPECT_EQ(Sql("SELECT count(*) FROM processed_events"), events);
   EXPECT_EQ(Sql("SELECT count(*) FROM leads"), persons);
   EXPECT_EQ(Sql("SELECT count(*) FROM activities"), events);
   EXPECT_EQ(Sql("SELECT count(DISTINCT origin_event_id) FROM activities"), events);
   EXPECT_EQ(Sql("SELECT sum(repeat_count) FROM leads"), events - persons);
-  EXPECT_EQ(Sql("SELECT count(*) FROM (SELECT value FROM lead_identities GROUP BY value"
-                " HAVING count(*) > 1) d"),
+  EXPECT_EQ(Sql("SELECT count(*) FROM (SELECT kind, value FROM lead_identities GROUP BY kind,"
+                " value HAVING count(*) > 1) d"),
             0);
-  std::cout << "crash test: " << kEvents << " messages, " << events << " distinct events, "
-            << persons << " people; killed after " << at_kill << " events were committed\n";
 }
 
-// Protects: one person, one lead with two consumers racing: the same people's events arrive on
-// different partitions (phone only on one, email and phone on another) and are consumed by two
-// crm-core processes of one group at once.
-TEST_F(CrmE2eTest, TwoConsumersOnePersonOneLead) {
-  std::string group = testing::UniqueName("race");
-  CrmCore first(database_.url(), broker_.bootstrap(), group);
-  CrmCore second(database_.url(), broker_.bootstrap(), group);
-  ASSERT_TRUE(first.WaitReady()) << first.process().Log();
-  ASSERT_TRUE(second.WaitReady()) << second.process().Log();
-  // Both members must hold partitions before the race starts.
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        auto assigned = [](const std::string& log) {
-          auto at = log.rfind("kafka: assigned ");
-          return at != std::string::npos && log.find("kafka: revoking", at) == std::string::npos &&
-                 log.substr(at + 16, 2) != "0 ";
-        };
-        return assigned(first.process().Log()) && assigned(second.process().Log());
-      },
-      std::chrono::seconds(60)));
+// Protects: the crash test above can fail. A test-only crm-core that stores offsets before it
+// applies the batch (LEADFLOW_TEST_STORE_OFFSETS_BEFORE_APPLY) must be caught: offsets committed
+// ahead of the database, and events lost after the restart.
+TEST_F(CrashTest, CatchesOffsetsStoredBeforeApply) {
+  CrashOutcome outcome = RunCrash("crm-core-test-store-offsets-before-apply");
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_GT(outcome.committed_ahead_of_database, 0);
+  EXPECT_GT(outcome.lost, 0);
+}
 
-  constexpr int kPeople = 1000;
-  for (int i = 0; i < kPeople; ++i) {
-    std::string phone = "+3362" + std::to_string(1000000 + i);
-    std::string email = "racer" + std::to_string(i) + "@example.com";
-    Publish(phone, WebFormEvent("race:a" + std::to_string(i), phone, "", "A"));
-    Publish(email, WebFormEvent("race:b" + std::to_string(i), phone, email, "B"));
+// The race of one person's events over two consumers; see RunRace.
+struct RaceOutcome {
+  int64_t leads = 0;
+  int64_t open_leads_sharing_an_identity = 0;
+  int64_t returning_leads = 0;
+  int64_t activities = 0;
+  int64_t split_pairs_across_consumers = 0;
+};
+
+class RaceTest : public CrmE2eTest {
+ protected:
+  static constexpr int kPartitions = 6;
+  static constexpr int kPeople = 400;  // new: a phone-only event and a phone + email event
+  static constexpr int kSplit = 300;   // known by phone + email, lead closed; then split events
+
+  // Publishes and waits for the delivery reports; returns the partition of each message.
+  std::vector<int32_t> PublishAll(const std::vector<std::pair<std::string, std::string>>& batch) {
+    std::vector<int32_t> partitions(batch.size(), -1);
+    std::mutex mutex;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      producer_->Produce(kafka::kInboundTopic, batch[i].first, batch[i].second,
+                         {{"event-type", "web_form"}}, [&, i](const kafka::DeliveryResult& result) {
+                           std::lock_guard<std::mutex> guard(mutex);
+                           partitions[i] = result.partition;
+                           if (!result.status.ok()) {
+                             ++failed_;
+                           }
+                         });
+    }
+    EXPECT_TRUE(producer_->Flush(std::chrono::seconds(30)).ok());
+    EXPECT_EQ(failed_, 0);
+    std::lock_guard<std::mutex> guard(mutex);
+    return partitions;
   }
-  ASSERT_TRUE(producer_->Flush(std::chrono::seconds(30)).ok());
-  ASSERT_EQ(failed_, 0);
-  ASSERT_TRUE(
-      testing::WaitFor([&] { return Sql("SELECT count(*) FROM processed_events") == 2 * kPeople; },
-                       std::chrono::seconds(120)));
-  first.process().Signal(SIGTERM);
-  second.process().Signal(SIGTERM);
-  ASSERT_EQ(first.process().Wait(std::chrono::seconds(30)), 0);
-  ASSERT_EQ(second.process().Wait(std::chrono::seconds(30)), 0);
 
-  EXPECT_EQ(Sql("SELECT count(*) FROM leads"), kPeople);
-  EXPECT_EQ(Sql("SELECT sum(repeat_count) FROM leads"), kPeople);
-  EXPECT_EQ(Sql("SELECT count(*) FROM activities"), 2 * kPeople);
-  // Both consumers really took part.
-  auto applied = [](const std::string& log) {
-    auto at = log.find("stopped: ");
-    return at == std::string::npos ? -1 : std::stoll(log.substr(at + 9));
-  };
-  int64_t by_first = applied(first.process().Log());
-  int64_t by_second = applied(second.process().Log());
-  EXPECT_GT(by_first, 0);
-  EXPECT_GT(by_second, 0);
-  EXPECT_EQ(by_first + by_second, 2 * kPeople);
-  std::cout << "race test: consumer 1 applied " << by_first << ", consumer 2 applied " << by_second
-            << " events\n";
+  bool GroupDone(const std::string& group) {
+    return testing::WaitFor(
+        [&] {
+          return testing::GroupReachedEnd(broker_.bootstrap(), group, kafka::kInboundTopic,
+                                          kPartitions);
+        },
+        std::chrono::seconds(120));
+  }
+
+  // Two crm-core processes (`binary`) of one group are held at the database's door while the
+  // topic fills, then let in together: they race on the same people. New people send a
+  // phone-only event and a phone + email event (keyed by the email: another partition); known
+  // people whose lead was closed send one event with only their phone and one with only their
+  // email (the split case: only the lock on the closed lead's other identity keeps them apart).
+  RaceOutcome RunRace(const std::string& binary) {
+    RaceOutcome outcome;
+    std::string group = testing::UniqueName("race");
+    // The known people, then their leads closed.
+    {
+      std::vector<std::pair<std::string, std::string>> known;
+      for (int i = 0; i < kSplit; ++i) {
+        std::string phone = "+3363" + std::to_string(1000000 + i);
+        std::string email = "split" + std::to_string(i) + "@example.com";
+        known.push_back({phone, WebFormEvent("known:" + std::to_string(i), phone, email, "K")});
+      }
+      PublishAll(known);
+      CrmCore core(database_.url(), broker_.bootstrap(), group);
+      EXPECT_TRUE(GroupDone(group)) << core.process().Log();
+      core.process().Signal(SIGTERM);
+      EXPECT_EQ(core.process().Wait(std::chrono::seconds(30)), 0);
+      EXPECT_EQ(Sql("SELECT count(*) FROM leads"), kSplit);
+      pqxx::connection connection(database_.url());
+      pqxx::work work(connection);
+      work.exec0("UPDATE leads SET status = 'JUNK'");
+      work.commit();
+    }
+
+    CrmCore first(database_.url(), broker_.bootstrap(), group, {}, std::nullopt, binary);
+    CrmCore second(database_.url(), broker_.bootstrap(), group, {}, std::nullopt, binary);
+    EXPECT_TRUE(first.WaitReady()) << first.process().Log();
+    EXPECT_TRUE(second.WaitReady()) << second.process().Log();
+    // Both members must hold partitions before the topic fills.
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          auto assigned = [](const std::string& log) {
+            auto at = log.rfind("kafka: assigned ");
+            return at != std::string::npos &&
+                   log.find("kafka: revoking", at) == std::string::npos &&
+                   log.substr(at + 16, 2) != "0 ";
+          };
+          return assigned(first.process().Log()) && assigned(second.process().Log());
+        },
+        std::chrono::seconds(60)));
+
+    std::vector<int32_t> partitions;
+    {
+      pqxx::connection gate_connection(database_.url());
+      pqxx::work gate(gate_connection);
+      gate.exec0("LOCK TABLE processed_events IN EXCLUSIVE MODE");
+      std::vector<std::pair<std::string, std::string>> race;
+      for (int i = 0; i < kPeople; ++i) {
+        std::string phone = "+3362" + std::to_string(1000000 + i);
+        std::string email = "racer" + std::to_string(i) + "@example.com";
+        race.push_back({phone, WebFormEvent("race:a" + std::to_string(i), phone, "", "A")});
+        race.push_back({email, WebFormEvent("race:b" + std::to_string(i), phone, email, "B")});
+      }
+      for (int i = 0; i < kSplit; ++i) {
+        std::string phone = "+3363" + std::to_string(1000000 + i);
+        std::string email = "split" + std::to_string(i) + "@example.com";
+        race.push_back({phone, WebFormEvent("split:p" + std::to_string(i), phone, "", "P")});
+        race.push_back({email, WebFormEvent("split:e" + std::to_string(i), "", email, "E")});
+      }
+      partitions = PublishAll(race);
+      // Both consumers hold a batch and wait at the door.
+      EXPECT_TRUE(testing::WaitFor(
+          [&] {
+            return Sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                       " AND datname = current_database()") >= 2;
+          },
+          std::chrono::seconds(30)));
+    }  // the door opens for both at once
+    EXPECT_TRUE(GroupDone(group));
+    first.process().Signal(SIGTERM);
+    second.process().Signal(SIGTERM);
+    EXPECT_EQ(first.process().Wait(std::chrono::seconds(30)), 0);
+    EXPECT_EQ(second.process().Wait(std::chrono::seconds(30)), 0);
+
+    // Range assignment gives each member three adjacent partitions of six: a split pair whose
+    // events landed in different halves was handled by the two consumers.
+    for (size_t i = 2 * kPeople; i + 1 < partitions.size(); i += 2) {
+      outcome.split_pairs_across_consumers +=
+          (partitions[i] < kPartitions / 2) != (partitions[i + 1] < kPartitions / 2) ? 1 : 0;
+    }
+    outcome.leads = Sql("SELECT count(*) FROM leads");
+    outcome.returning_leads = Sql("SELECT count(*) FROM leads WHERE is_returning");
+    outcome.activities = Sql("SELECT count(*) FROM activities");
+    outcome.open_leads_sharing_an_identity =
+        Sql("SELECT count(*) FROM (SELECT i.kind, i.value FROM lead_identities i JOIN leads l ON"
+            " l.id = i.lead_id WHERE l.status IN ('NEW', 'IN_PROCESS') GROUP BY i.kind, i.value"
+            " HAVING count(*) > 1) AS shared");
+    auto applied = [](const std::string& log) {
+      auto at = log.find("stopped: ");
+      return at == std::string::npos ? -1 : std::stoll(log.substr(at + 9));
+    };
+    std::cout << "race (" << binary << "): consumer 1 applied " << applied(first.process().Log())
+              << ", consumer 2 applied " << applied(second.process().Log()) << "; split pairs"
+              << " across the consumers " << outcome.split_pairs_across_consumers << " of "
+              << kSplit << "; leads " << outcome.leads << " (returning " << outcome.returning_leads
+              << "); identities on two open leads " << outcome.open_leads_sharing_an_identity
+              << "\n";
+    EXPECT_GT(applied(first.process().Log()), 0);
+    EXPECT_GT(applied(second.process().Log()), 0);
+    return outcome;
+  }
+};
+
+// Protects: one person, one lead with two consumers racing on the same people, including a
+// known person whose phone and email arrive apart on the two consumers at once: one lead per
+// person, no identity on two open leads.
+TEST_F(RaceTest, TwoConsumersOnePersonOneLead) {
+  RaceOutcome outcome = RunRace(kCrmCoreBinary);
+  ASSERT_FALSE(HasFatalFailure());
+  // The race was real: many split pairs were on different consumers.
+  EXPECT_GT(outcome.split_pairs_across_consumers, kSplit / 4);
+  EXPECT_EQ(outcome.leads, kPeople + 2 * kSplit);  // new people; closed leads and returning ones
+  EXPECT_EQ(outcome.returning_leads, kSplit);
+  EXPECT_EQ(outcome.open_leads_sharing_an_identity, 0);
+  EXPECT_EQ(outcome.activities, 2 * kPeople + 3 * kSplit);
+  EXPECT_EQ(Sql("SELECT sum(repeat_count) FROM leads WHERE NOT is_returning AND status = 'NEW'"),
+            kPeople);
+  EXPECT_EQ(Sql("SELECT sum(repeat_count) FROM leads WHERE is_returning"), kSplit);
+}
+
+// Protects: the race test above can fail. A test-only crm-core that takes no identity locks
+// (LEADFLOW_TEST_SKIP_IDENTITY_LOCKS) must be caught: a person with two open leads.
+TEST_F(RaceTest, CatchesMissingIdentityLocks) {
+  RaceOutcome outcome = RunRace("crm-core-test-skip-identity-locks");
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_GT(outcome.open_leads_sharing_an_identity, 0);
+  EXPECT_GT(outcome.leads, kPeople + 2 * kSplit);
 }
 
 }  // namespace
