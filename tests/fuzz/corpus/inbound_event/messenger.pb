@@ -1,0 +1,3 @@
+
+e3*telegram:42j
+telegram"hi

@@ -1,0 +1,4 @@
+
+e62
+
+NoIdentityRx
