@@ -355,6 +355,33 @@ TEST_F(InboundTest, DeadLetterReasons) {
   EXPECT_EQ(dead[4].value, batch[4].value);
 }
 
+// Protects: an event the database refuses for its data (SQLSTATE class 23, here a check a
+// trigger enforces) is found by applying the batch one event at a time and dead-lettered alone,
+// with "rejected by the database" and the reason; the other events of the batch are applied.
+TEST_F(InboundTest, DatabaseRefusalDeadLettersThatEventAlone) {
+  Exec(
+      "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+      " IF NEW.first_name = 'Poison' THEN RAISE EXCEPTION 'poison lead' USING ERRCODE = '23514';"
+      " END IF; RETURN NEW; END $$;"
+      " CREATE TRIGGER refuse_poison BEFORE INSERT ON leads FOR EACH ROW"
+      " EXECUTE FUNCTION refuse_poison()");
+  kafka::Message poison = Encode("poison", "+33622222222", "", "Poison");
+  ASSERT_TRUE(processor_
+                  ->Process({Encode("before", "+33611111111", ""), poison,
+                             Encode("after", "+33633333333", "")})
+                  .ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM processed_events WHERE event_id IN ('before', 'after')"),
+            2);
+  EXPECT_EQ(Count("SELECT count(*) FROM processed_events WHERE event_id = 'poison'"), 0);
+  std::vector<kafka::Message> dead = ReadDeadLetters(1);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].value, poison.value);
+  EXPECT_EQ(Header(dead[0], "error").rfind("rejected by the database: ", 0), 0u)
+      << Header(dead[0], "error");
+  EXPECT_NE(Header(dead[0], "error").find("poison lead"), std::string::npos);
+}
+
 // Protects: one person, one lead under concurrency: two processors (two consumers) receive the
 // same people's events in different orders and identity mixes at once.
 TEST_F(InboundTest, ConcurrentConsumersMakeOneLeadPerPerson) {
