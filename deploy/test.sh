@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds, starts a private PostgreSQL and Redis,
-# runs every test (unit, integration, end-to-end) through CTest, and stops the servers.
+# runs every test (unit, fuzz-corpus replays, integration, end-to-end, the fault suite, which
+# starts and stops its own PostgreSQL and Redis) through CTest, and stops the servers.
+# See docs/testing.md.
 #   deploy/test.sh [ctest arguments…]      e.g. deploy/test.sh -L unit
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
