@@ -392,6 +392,12 @@ TEST_F(FaultTest, PostgresCrashAndRestart) {
 TEST_F(FaultTest, RedisStopAndStart) {
   RunCase(
       "redis-stop", [] { g_servers->StopRedis(); }, [] { g_servers->StartRedis(); });
+  // The outage really reached crm-core: its Redis calls failed (and it went on without them).
+  std::string metrics =
+      testing::Shell("curl -s http://127.0.0.1:" + std::to_string(core_->http_port()) + "/metrics");
+  auto at = metrics.find("\ncrm_redis_failures_total ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GT(std::stod(metrics.substr(at + 26)), 0) << metrics;
 }
 
 // Protects: exactly-once effects across a crm-core crash: SIGKILLed under load and restarted, it
