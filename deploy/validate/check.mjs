@@ -2,18 +2,20 @@
 //
 //   node check.mjs k8s RENDERED.yaml BIN_DIR      a `kubectl kustomize` output
 //   node check.mjs compose COMPOSE.yaml BIN_DIR   deploy/compose.yaml
+//   node check.mjs dashboard DASHBOARD.json       a Grafana dashboard
 //
 // k8s: every object validates against its Kubernetes, KEDA or Prometheus Operator schema (a kind
 // without one fails, except Strimzi's, checked by the rules below); LeadFlow's pods are
 // restricted, have probes, resources and a grace period longer than their shutdown; the KEDA
-// maximum equals the inbound topic's partitions; every alert has a runbook entry.
+// maximum equals the inbound topic's partitions; every alert has a runbook entry; alerts and the
+// dashboard query only metrics that the services register or the named exporters publish.
 // Both: every variable given to a LeadFlow binary is one its `--help` lists, and the binary
 // itself accepts the whole environment (`--check-config`): a typo or a missing required variable
 // fails here as it would fail the pod.
 // Exit status 0 when everything holds, 1 with one line per problem otherwise.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments, parse } from "yaml";
@@ -349,12 +351,77 @@ async function checkK8s(file, binDir) {
         if (!heading.test(operations)) {
           fail(`PrometheusRule alert ${alert.alert}`, "no runbook heading in docs/operations.md");
         }
+        checkExpression(alert.expr, `PrometheusRule alert ${alert.alert}`);
         const anchor = alert.alert.toLowerCase();
         if (!alert.annotations?.runbook_url?.endsWith(`#${anchor}`)) {
           fail(`PrometheusRule alert ${alert.alert}`, `runbook_url must end with #${anchor}`);
         }
       }
     }
+  }
+}
+
+// --- metric names ---------------------------------------------------------------------------
+
+// Metrics the dashboards and alerts may use: those the services register (read from the source,
+// so a renamed metric fails here), and those of the exporters named in docs/operations.md.
+const kExporterMetrics = [
+  "kafka_consumergroup_lag",
+  "kafka_topic_partition_current_offset",
+  "kafka_topic_partition_oldest_offset",
+  "kube_deployment_status_replicas_available",
+  "kube_deployment_spec_replicas",
+];
+let knownMetricsCache;
+function knownMetrics() {
+  if (knownMetricsCache) {
+    return knownMetricsCache;
+  }
+  const names = new Set(kExporterMetrics);
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        walk(path);
+      } else if (entry.name.endsWith(".cc") && !entry.name.endsWith("_test.cc")) {
+        const text = readFileSync(path, "utf8");
+        for (const match of text.matchAll(/Add(Counter|Gauge|Histogram|CallbackGauge)\(\s*"([a-z_:][a-z0-9_:]*)"/g)) {
+          names.add(match[2]);
+          if (match[1] === "Histogram") {
+            for (const suffix of ["_bucket", "_sum", "_count"]) {
+              names.add(match[2] + suffix);
+            }
+          }
+        }
+      }
+    }
+  };
+  walk(join(root, "services"));
+  walk(join(root, "libs"));
+  knownMetricsCache = names;
+  return names;
+}
+
+function checkExpression(expr, where) {
+  const known = knownMetrics();
+  for (const match of String(expr).matchAll(/\b((?:crm|webform|http|kafka|kube)_[a-z0-9_:]*)/g)) {
+    if (!known.has(match[1])) {
+      fail(where, `unknown metric ${match[1]}`);
+    }
+  }
+}
+
+function checkDashboard(file) {
+  const dashboard = JSON.parse(readFileSync(file, "utf8"));
+  let targets = 0;
+  for (const panel of dashboard.panels ?? []) {
+    for (const target of panel.targets ?? []) {
+      ++targets;
+      checkExpression(target.expr, `panel "${panel.title}"`);
+    }
+  }
+  if (targets === 0) {
+    fail(file, "no panel queries anything");
   }
 }
 
@@ -405,14 +472,16 @@ function checkCompose(file, binDir) {
 
 const [mode, file, buildDir] = process.argv.slice(2);
 const binDir = buildDir ? resolve(buildDir) : buildDir;
-if (!["k8s", "compose"].includes(mode) || !file || !binDir) {
-  console.error("usage: node check.mjs k8s|compose FILE BUILD_DIR");
+if (!["k8s", "compose", "dashboard"].includes(mode) || !file || (mode !== "dashboard" && !binDir)) {
+  console.error("usage: node check.mjs k8s|compose FILE BUILD_DIR | dashboard FILE");
   process.exit(2);
 }
 if (mode === "k8s") {
   await checkK8s(file, binDir);
-} else {
+} else if (mode === "compose") {
   checkCompose(file, binDir);
+} else {
+  checkDashboard(file);
 }
 if (problems.length > 0) {
   console.error(problems.map((p) => `FAIL ${p}`).join("\n"));
