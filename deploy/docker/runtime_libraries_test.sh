@@ -19,20 +19,7 @@ status=0
 mapfile -t base < <(grep -v '^#' "$here/base-packages.txt" | sed '/^$/d' | sort -u)
 mapfile -t listed < <(grep -v '^#' "$here/runtime-packages.txt" | sed '/^$/d' | sort -u)
 
-package_of() { # the Debian package owning a library file, whichever of /lib and /usr/lib it is
-  local file=$1 real
-  real=$(readlink -f "$file")
-  for candidate in "$file" "$real" "/usr${real#/usr}" "${real#/usr}"; do
-    if owner=$(dpkg -S "$candidate" 2>/dev/null); then
-      echo "${owner%%:*}" | sed 's/,.*//'
-      return 0
-    fi
-  done
-  echo "no Debian package owns $file ($real)" >&2
-  return 1
-}
-
-needed=()
+libraries=()
 for binary in "${binaries[@]}"; do
   path=$build/services/$binary/$binary
   if [[ ! -x $path ]]; then
@@ -44,9 +31,28 @@ for binary in "${binaries[@]}"; do
     status=1
   fi
   while read -r library; do
-    package=$(package_of "$library") || { status=1 && continue; }
-    needed+=("${package%%:*}")
+    libraries+=("$(readlink -f "$library")")
   done < <(ldd "$path" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
+done
+mapfile -t libraries < <(printf '%s\n' "${libraries[@]}" | sort -u)
+
+# One dpkg -S for all of them (it is slow per call), under both of the merged /usr names.
+candidates=()
+for library in "${libraries[@]}"; do
+  candidates+=("$library" "/usr${library#/usr}" "${library#/usr}")
+done
+owners=$(dpkg -S "${candidates[@]}" 2>/dev/null || true)
+needed=()
+for library in "${libraries[@]}"; do
+  owner=$(awk -v a="$library" -v b="/usr${library#/usr}" -v c="${library#/usr}" \
+    -F': ' '$2 == a || $2 == b || $2 == c {print $1; exit}' <<<"$owners")
+  if [[ -z $owner ]]; then
+    echo "FAIL: no Debian package owns $library"
+    status=1
+    continue
+  fi
+  owner=${owner%%,*}
+  needed+=("${owner%%:*}")
 done
 mapfile -t needed < <(printf '%s\n' "${needed[@]}" | sort -u)
 mapfile -t expected < <(comm -23 <(printf '%s\n' "${needed[@]}") <(printf '%s\n' "${base[@]}"))
