@@ -282,6 +282,36 @@ function checkEnvironment(binDir, args, values, where) {
   return help;
 }
 
+// The ports a binary listens on with this environment: its *_PORT variables and the port of its
+// *_ADDRESS host:port variables, as set or by default (not the ports of the servers it calls).
+function listeningPorts(values, help) {
+  const ports = new Set();
+  for (const name of help.names) {
+    if (/REDIS|KAFKA|DATABASE/.test(name)) {
+      continue;
+    }
+    const value = values[name] ?? help.defaults.get(name) ?? "";
+    if (name.endsWith("_PORT") && /^\d+$/.test(value)) {
+      ports.add(Number(value));
+    } else if (name.endsWith("_ADDRESS") && /:(\d+)$/.test(value)) {
+      ports.add(Number(value.match(/:(\d+)$/)[1]));
+    }
+  }
+  return ports;
+}
+
+function checkPorts(declared, values, help, where) {
+  if (!help) {
+    return;
+  }
+  const listening = listeningPorts(values, help);
+  for (const port of declared) {
+    if (!listening.has(Number(port))) {
+      fail(where, `port ${port} is not one the binary listens on with this environment (${[...listening].join(", ")})`);
+    }
+  }
+}
+
 // --- k8s ------------------------------------------------------------------------------------
 
 async function checkK8s(file, binDir) {
@@ -323,6 +353,7 @@ async function checkK8s(file, binDir) {
       const at = `${where} container ${container.name}`;
       const values = resolveEnv(container, configMaps, secrets, at);
       const help = checkEnvironment(binDir, container.args, values, at);
+      checkPorts((container.ports ?? []).map((p) => p.containerPort), values, help, at);
       environments.set(container, { values, help });
     }
     checkPod(doc, where, environments);
@@ -459,7 +490,9 @@ function checkCompose(file, binDir) {
     const environment = Array.isArray(service.environment)
       ? Object.fromEntries(service.environment.map((e) => [e.split("=")[0], e.split("=").slice(1).join("=")]))
       : Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, String(v ?? "")]));
-    checkEnvironment(binDir, command, environment, where);
+    const help = checkEnvironment(binDir, command, environment, where);
+    const published = (service.ports ?? []).map((p) => String(p).split(":").pop().split("/")[0]);
+    checkPorts(published, environment, help, where);
   }
   // The migrations run first: crm-core waits for them to complete.
   const waits = services["crm-core"]?.depends_on?.["crm-core-migrate"]?.condition;
