@@ -123,6 +123,9 @@ std::string Reader::Help() const {
       absl::StrAppend(&text, " (default: '", variable.default_value, "')\n");
     }
   }
+  absl::StrAppend(&text,
+                  "\n--check-config validates the environment, says so and exits (0: valid, "
+                  "2: not).\n");
   return text;
 }
 
