@@ -11,8 +11,14 @@ packages=(
   librestinio-dev libasio-dev libhttp-parser-dev libfmt-dev
   nlohmann-json3-dev libphonenumber-dev libspdlog-dev libssl-dev
   postgresql redis-server
-  curl kcat wrk procps ccache
+  curl kcat wrk procps ccache openssl
 )
+# The deployment checks run on Node.js (deploy/validate); any installed node and npm will do.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+validate="$(dirname "$0")/validate/install.sh"
+
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,12 +28,23 @@ for p in "${packages[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-  exit 0
+  exec "$validate"
 fi
 
 echo "setup: installing ${missing[*]}" >&2
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt or dpkg run may hold the lock for a while: wait for it instead of failing.
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  if $SUDO apt-get update -qq &&
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    break
+  fi
+  if ((attempt == 10)); then
+    exit 1
+  fi
+  echo "setup: apt busy or failing, retrying in 15 s" >&2
+  sleep 15
+done
+"$validate"

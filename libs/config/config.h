@@ -63,7 +63,8 @@ class Reader {
   std::vector<std::string> errors_;
 };
 
-/// For a service's main(): prints --help and exits 0, or prints the problems and exits 2.
+/// For a service's main(): prints --help and exits 0, or prints the problems and exits 2;
+/// with --check-config, exits 0 after a valid configuration without starting anything.
 void FinishOrExit(const Reader& reader, int argc, char** argv);
 
 }  // namespace leadflow::config

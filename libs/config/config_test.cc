@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 namespace leadflow::config {
 namespace {
 
@@ -68,4 +70,28 @@ TEST(ConfigTest, SecretValueNeverInHelp) {
 }
 
 }  // namespace
+// Protects: deployment checks run a binary with a manifest's environment and --check-config;
+// a valid one exits 0 before the service starts, an invalid one still exits 2.
+TEST(ConfigDeathTest, CheckConfigExitsWithTheVerdict) {
+  char program[] = "svc";
+  char flag[] = "--check-config";
+  char* argv[] = {program, flag, nullptr};
+  EXPECT_EXIT(
+      {
+        Reader reader = MakeReader({{"SVC_PORT", "80"}});
+        reader.Int("SVC_PORT", 8081, 0, 65535, "port");
+        FinishOrExit(reader, 2, argv);
+        std::exit(3);  // reached only if --check-config did not stop here
+      },
+      ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(
+      {
+        Reader reader = MakeReader({{"SVC_PORT", "80"}, {"SVC_TYPO", "1"}});
+        reader.Int("SVC_PORT", 8081, 0, 65535, "port");
+        FinishOrExit(reader, 2, argv);
+        std::exit(3);
+      },
+      ::testing::ExitedWithCode(2), "SVC_TYPO");
+}
+
 }  // namespace leadflow::config

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -57,6 +58,45 @@ absl::Status CheckSchema(const std::string& url) {
   } catch (const std::exception& error) {
     return pg::ToStatus(error);
   }
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file.is_open()) {
+    return absl::FailedPreconditionError("cannot open " + path);
+  }
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (text.empty()) {
+    return absl::FailedPreconditionError(path + " is empty");
+  }
+  return text;
+}
+
+// Plaintext without a certificate; TLS (mutual with a client CA) with one.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const Settings& settings) {
+  if (settings.tls_cert_file.empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  auto certificate = ReadFile(settings.tls_cert_file);
+  auto key = ReadFile(settings.tls_key_file);
+  if (!certificate.ok()) {
+    return certificate.status();
+  }
+  if (!key.ok()) {
+    return key.status();
+  }
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  options.pem_key_cert_pairs.push_back({.private_key = *key, .cert_chain = *certificate});
+  if (!settings.tls_client_ca_file.empty()) {
+    auto client_ca = ReadFile(settings.tls_client_ca_file);
+    if (!client_ca.ok()) {
+      return client_ca.status();
+    }
+    options.pem_root_certs = *client_ca;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
 }
 
 int Serve(const Settings& settings) {
@@ -144,11 +184,20 @@ int Serve(const Settings& settings) {
     leads = std::make_unique<LeadApi>(*pool, settings.api_keys, settings.default_region);
     activities = std::make_unique<ActivityApi>(*pool, settings.api_keys);
     users = std::make_unique<UserApi>(*pool, settings.api_keys);
+    auto credentials = ServerCredentials(settings);
+    if (!credentials.ok()) {
+      spdlog::error("gRPC TLS: {}", credentials.status().ToString());
+      stop = true;
+      if (consumer_thread.joinable()) {
+        consumer_thread.join();
+      }
+      return 1;
+    }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     int bound_port = 0;
-    builder.AddListeningPort(settings.grpc_address, grpc::InsecureServerCredentials(), &bound_port);
+    builder.AddListeningPort(settings.grpc_address, *credentials, &bound_port);
     builder.RegisterService(leads.get());
     builder.RegisterService(activities.get());
     builder.RegisterService(users.get());
@@ -161,7 +210,10 @@ int Serve(const Settings& settings) {
       }
       return 1;
     }
-    spdlog::info("gRPC API on {}", settings.grpc_address);
+    spdlog::info("gRPC API on {} ({})", settings.grpc_address,
+                 settings.tls_cert_file.empty()        ? "plaintext"
+                 : settings.tls_client_ca_file.empty() ? "TLS"
+                                                       : "mutual TLS");
   }
 
   // Operations HTTP: /healthz, /readyz (the database and Kafka answer), /metrics.

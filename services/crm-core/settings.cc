@@ -30,6 +30,21 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   // gRPC API listening address.
   settings.grpc_address =
       reader.String("CRM_GRPC_ADDRESS", "127.0.0.1:50051", "gRPC listen address host:port");
+  // TLS keeps bearer API keys off the network in clear. The files are read at start
+  // (a Kubernetes Secret mounted as files); rotating them means a rolling restart.
+  settings.tls_cert_file =
+      reader.String("CRM_TLS_CERT_FILE", "", "gRPC TLS certificate chain (PEM); empty: plaintext");
+  settings.tls_key_file =
+      reader.String("CRM_TLS_KEY_FILE", "", "gRPC TLS private key (PEM), with CRM_TLS_CERT_FILE");
+  settings.tls_client_ca_file = reader.String(
+      "CRM_TLS_CLIENT_CA_FILE", "", "CA (PEM) that signs client certificates; set: mutual TLS");
+  if (settings.tls_cert_file.empty() != settings.tls_key_file.empty()) {
+    reader.Fail(settings.tls_cert_file.empty() ? "CRM_TLS_CERT_FILE" : "CRM_TLS_KEY_FILE",
+                "CRM_TLS_CERT_FILE and CRM_TLS_KEY_FILE go together");
+  }
+  if (!settings.tls_client_ca_file.empty() && settings.tls_cert_file.empty()) {
+    reader.Fail("CRM_TLS_CLIENT_CA_FILE", "needs CRM_TLS_CERT_FILE and CRM_TLS_KEY_FILE");
+  }
   // Operations port: /healthz, /readyz, /metrics.
   settings.http_address = reader.String("CRM_HTTP_ADDRESS", "127.0.0.1", "operations HTTP address");
   settings.http_port =

@@ -18,6 +18,11 @@ struct Settings {
   std::string database_url;
   int database_pool_size = 8;
   std::string grpc_address;
+  // TLS of the gRPC API: off when both are empty. With a client CA, clients must show a
+  // certificate it signed (mutual TLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
   int http_port = 0;
   std::string http_address;
   std::map<std::string, Role> api_keys;

@@ -4,6 +4,9 @@
 // Service names may omit the "leadflow.crm.v1." package. The key defaults to $LEADFLOW_API_KEY,
 // the address to $LEADFLOW_GRPC_ADDRESS or 127.0.0.1:50051. Exit status: 0 OK, 1 the call failed
 // (the gRPC code is printed), 2 usage.
+// TLS: --tls (the system's CAs), or --ca-file (a private CA; $LEADFLOW_TLS_CA_FILE); a client
+// certificate for mutual TLS with --cert-file/--key-file ($LEADFLOW_TLS_CERT_FILE/_KEY_FILE);
+// --server-name checks the certificate against another name than the address's host.
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/dynamic_message.h>
@@ -15,6 +18,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <string>
@@ -25,8 +29,9 @@ namespace {
 
 int Usage() {
   std::fputs(
-      "usage: crmctl [--address HOST:PORT] [--key API_KEY] [--timeout SECONDS] Service/Method "
-      "[JSON]\n",
+      "usage: crmctl [--address HOST:PORT] [--key API_KEY] [--timeout SECONDS]\n"
+      "              [--tls] [--ca-file PEM] [--cert-file PEM --key-file PEM]\n"
+      "              [--server-name NAME] Service/Method [JSON]\n",
       stderr);
   return 2;
 }
@@ -36,6 +41,16 @@ const char* EnvOr(const char* name, const char* fallback) {
   return value != nullptr && *value != '\0' ? value : fallback;
 }
 
+bool ReadFile(const std::string& path, std::string* text) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file.is_open()) {
+    std::fprintf(stderr, "crmctl: cannot open %s\n", path.c_str());
+    return false;
+  }
+  text->assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -43,21 +58,38 @@ int main(int argc, char** argv) {
   using google::protobuf::DynamicMessageFactory;
   std::string address = EnvOr("LEADFLOW_GRPC_ADDRESS", "127.0.0.1:50051");
   std::string key = EnvOr("LEADFLOW_API_KEY", "");
+  std::string ca_file = EnvOr("LEADFLOW_TLS_CA_FILE", "");
+  std::string cert_file = EnvOr("LEADFLOW_TLS_CERT_FILE", "");
+  std::string key_file = EnvOr("LEADFLOW_TLS_KEY_FILE", "");
+  std::string server_name;
+  bool tls = false;
   int timeout_seconds = 10;
   std::string method_name;
   std::string json = "{}";
   int positional = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if ((arg == "--address" || arg == "--key" || arg == "--timeout") && i + 1 < argc) {
+    if ((arg == "--address" || arg == "--key" || arg == "--timeout" || arg == "--ca-file" ||
+         arg == "--cert-file" || arg == "--key-file" || arg == "--server-name") &&
+        i + 1 < argc) {
       std::string value = argv[++i];
       if (arg == "--address") {
         address = value;
       } else if (arg == "--key") {
         key = value;
+      } else if (arg == "--ca-file") {
+        ca_file = value;
+      } else if (arg == "--cert-file") {
+        cert_file = value;
+      } else if (arg == "--key-file") {
+        key_file = value;
+      } else if (arg == "--server-name") {
+        server_name = value;
       } else {
         timeout_seconds = std::atoi(value.c_str());
       }
+    } else if (arg == "--tls") {
+      tls = true;
     } else if (arg == "--help" || arg == "-h") {
       Usage();
       return 0;
@@ -108,7 +140,26 @@ int main(int argc, char** argv) {
   grpc::Slice slice(serialized);
   grpc::ByteBuffer send(&slice, 1);
 
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // Any TLS option turns TLS on: an API key must not cross a network in clear by accident.
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments channel_arguments;
+  if (tls || !ca_file.empty() || !cert_file.empty()) {
+    if (cert_file.empty() != key_file.empty()) {
+      std::fputs("crmctl: --cert-file and --key-file go together\n", stderr);
+      return 2;
+    }
+    grpc::SslCredentialsOptions options;
+    if ((!ca_file.empty() && !ReadFile(ca_file, &options.pem_root_certs)) ||
+        (!cert_file.empty() && (!ReadFile(cert_file, &options.pem_cert_chain) ||
+                                !ReadFile(key_file, &options.pem_private_key)))) {
+      return 2;
+    }
+    credentials = grpc::SslCredentials(options);
+    if (!server_name.empty()) {
+      channel_arguments.SetSslTargetNameOverride(server_name);
+    }
+  }
+  auto channel = grpc::CreateCustomChannel(address, credentials, channel_arguments);
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds));

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Protects: bearer API keys never cross a network in clear when crm-core is given a certificate.
+# The built crm-core serves gRPC over TLS with a certificate this test makes with openssl; the
+# built crmctl calls it with the test's CA; a plaintext client, a client that does not trust the
+# CA and, under mutual TLS, a client without a certificate are all refused.
+#   tests/e2e/tls_e2e_test.sh BUILD_DIR      (needs LEADFLOW_TEST_PG_URL, as deploy/test.sh sets)
+set -euo pipefail
+build=$(cd "$1" && pwd)
+crm_core=$build/services/crm-core/crm-core
+crmctl=$build/services/crmctl/crmctl
+: "${LEADFLOW_TEST_PG_URL:?set by deploy/test.sh}"
+
+work=$(mktemp -d)
+server_pid=""
+database="tls_e2e_$$_$RANDOM"
+cleanup() {
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  psql -q "$LEADFLOW_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+passed=0
+check() { # check NAME EXPECTED_EXIT COMMAND...
+  local name=$1 expected=$2
+  shift 2
+  local status=0
+  "$@" >"$work/out" 2>"$work/err" || status=$?
+  if [[ $status -eq $expected ]]; then
+    echo "ok: $name"
+    passed=$((passed + 1))
+  else
+    echo "FAILED: $name: exit $status, expected $expected: $(cat "$work/out" "$work/err")"
+    failures=$((failures + 1))
+  fi
+}
+
+# A CA, a server certificate for localhost/127.0.0.1 and a client certificate, all from it.
+cd "$work"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=LeadFlow test CA" \
+  -keyout ca.key -out ca.crt 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=crm-core" -keyout server.key -out server.csr \
+  2>/dev/null
+printf 'subjectAltName=DNS:localhost,DNS:crm-core-api,IP:127.0.0.1\n' >server.ext
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+  -extfile server.ext -out server.crt 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=crmctl" -keyout client.key -out client.csr \
+  2>/dev/null
+openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+  -out client.crt 2>/dev/null
+# A CA crm-core does not know, and a client certificate it signed.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=Other CA" \
+  -keyout other.key -out other.crt 2>/dev/null
+
+psql -q "$LEADFLOW_TEST_PG_URL" -c "CREATE DATABASE $database" >/dev/null
+database_url="${LEADFLOW_TEST_PG_URL%/*}/$database"
+CRM_DATABASE_URL=$database_url "$crm_core" migrate >"$work/migrate.log" 2>&1 || {
+  cat "$work/migrate.log"
+  exit 1
+}
+
+key=tls-e2e-admin-key-0123456789
+port=""
+# Starts crm-core's API on a free port with TLS; extra variables as arguments (NAME=VALUE).
+start() {
+  stop
+  for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 30000))
+    env -i CRM_ROLES=api CRM_DATABASE_URL="$database_url" CRM_API_KEYS="$key:admin" \
+      CRM_GRPC_ADDRESS="127.0.0.1:$port" CRM_HTTP_PORT=0 CRM_REDIS_PORT=0 \
+      CRM_TLS_CERT_FILE="$work/server.crt" CRM_TLS_KEY_FILE="$work/server.key" "$@" \
+      "$crm_core" serve >"$work/server.log" 2>&1 &
+    server_pid=$!
+    # Ready when a TLS call answers (or the process died, e.g. the port was taken).
+    for _ in $(seq 1 100); do
+      if "$crmctl" --address "127.0.0.1:$port" --ca-file "$work/ca.crt" \
+        --cert-file "$work/client.crt" --key-file "$work/client.key" --key "$key" \
+        --timeout 1 UserService/ListUsers '{}' >/dev/null 2>&1; then
+        return 0
+      fi
+      if ! kill -0 "$server_pid" 2>/dev/null; then
+        break
+      fi
+      sleep 0.1
+    done
+    stop
+  done
+  echo "crm-core did not start with TLS:" && cat "$work/server.log"
+  exit 1
+}
+stop() {
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+call() { "$crmctl" --address "127.0.0.1:$port" --key "$key" --timeout 3 "$@"; }
+
+start
+grep -q "(TLS)" "$work/server.log" || { echo "FAILED: server did not say TLS" && exit 1; }
+check "TLS with the test CA" 0 call --ca-file "$work/ca.crt" UserService/ListUsers '{}'
+check "TLS, CA from LEADFLOW_TLS_CA_FILE" 0 env LEADFLOW_TLS_CA_FILE="$work/ca.crt" \
+  "$crmctl" --address "127.0.0.1:$port" --key "$key" UserService/ListUsers '{}'
+check "name checked against --server-name" 0 "$crmctl" --address "127.0.0.1:$port" \
+  --key "$key" --ca-file "$work/ca.crt" --server-name crm-core-api UserService/ListUsers '{}'
+check "plaintext client refused" 1 call UserService/ListUsers '{}'
+check "client not trusting the CA refused" 1 call --ca-file "$work/other.crt" \
+  UserService/ListUsers '{}'
+check "wrong server name refused" 1 call --ca-file "$work/ca.crt" --server-name elsewhere \
+  UserService/ListUsers '{}'
+# The key is still checked over TLS.
+check "TLS without an API key is unauthenticated" 1 "$crmctl" --address "127.0.0.1:$port" \
+  --ca-file "$work/ca.crt" --timeout 3 UserService/ListUsers '{}'
+grep -q '"code": 16' "$work/out" || {
+  echo "FAILED: expected UNAUTHENTICATED (16): $(cat "$work/out")"
+  failures=$((failures + 1))
+}
+
+# Mutual TLS: a client CA makes a client certificate signed by it mandatory.
+start CRM_TLS_CLIENT_CA_FILE="$work/ca.crt"
+grep -q "(mutual TLS)" "$work/server.log" || { echo "FAILED: not mutual TLS" && exit 1; }
+check "mutual TLS with a client certificate" 0 call --ca-file "$work/ca.crt" \
+  --cert-file "$work/client.crt" --key-file "$work/client.key" UserService/ListUsers '{}'
+check "mutual TLS without a client certificate refused" 1 call --ca-file "$work/ca.crt" \
+  UserService/ListUsers '{}'
+check "mutual TLS with a certificate of another CA refused" 1 call --ca-file "$work/ca.crt" \
+  --cert-file "$work/other.crt" --key-file "$work/other.key" UserService/ListUsers '{}'
+stop
+
+# Half a TLS configuration is a configuration error (exit 2), and an unreadable key a start-up
+# failure: never a silent fallback to plaintext.
+check "certificate without key refused at start" 2 env -i CRM_ROLES=api \
+  CRM_API_KEYS="$key:admin" CRM_TLS_CERT_FILE="$work/server.crt" "$crm_core" serve
+check "unreadable key fails start-up" 1 env -i CRM_ROLES=api CRM_DATABASE_URL="$database_url" \
+  CRM_API_KEYS="$key:admin" CRM_GRPC_ADDRESS=127.0.0.1:0 CRM_HTTP_PORT=0 CRM_REDIS_PORT=0 \
+  CRM_TLS_CERT_FILE="$work/server.crt" CRM_TLS_KEY_FILE="$work/missing.key" "$crm_core" serve
+
+echo "tls_e2e: $passed checks passed, $failures failed"
+[[ $failures -eq 0 ]]
