@@ -39,14 +39,18 @@ class WebformIngest {
  public:
   explicit WebformIngest(const std::string& brokers,
                          std::map<std::string, std::string> extra_env = {});
-  /// Waits until /readyz answers 200.
+  /// Waits until /readyz (on the operations port) answers 200.
   bool WaitReady();
+  /// The public port: the form API only.
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  /// The operations port: /healthz, /readyz, /metrics.
+  std::string ops_url() const { return "http://127.0.0.1:" + std::to_string(ops_port_); }
   testing::Process& process() { return *process_; }
 
  private:
   std::unique_ptr<testing::Process> process_;
   int port_ = 0;
+  int ops_port_ = 0;
 };
 
 /// Applies crm-core's migrations to the database with the crm-core binary; true on success.
