@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libphonenumber-dev libspdlog-dev libssl-dev
   postgresql redis-server
   curl kcat wrk procps ccache
+  libjemalloc-dev
 )
 
 missing=()
