@@ -123,6 +123,10 @@ absl::StatusOr<EventBuilder::Built> EventBuilder::Finish() && {
   if (event_.event_id().empty()) {
     return absl::FailedPreconditionError("an event needs an event id");
   }
+  return std::move(*this).Draft();
+}
+
+EventBuilder::Built EventBuilder::Draft() && {
   identity::Canonicalize(event_.mutable_identities());
   Built built;
   built.key = identity::PrimaryKey(event_.identities());

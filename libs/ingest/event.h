@@ -58,6 +58,10 @@ class EventBuilder {
   /// FailedPrecondition without an identity (crm-core needs one to find the person) or
   /// without an event id.
   absl::StatusOr<Built> Finish() &&;
+  /// The same without the checks, for a service that decides the event id later (after a
+  /// Redis round trip) and validates identities itself: identities canonical, key and headers
+  /// set, event id possibly empty.
+  Built Draft() &&;
 
  private:
   events::v1::InboundEvent event_;

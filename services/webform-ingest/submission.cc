@@ -118,7 +118,8 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
     }
   }
 
-  events::v1::InboundEvent& event = result.event;
+  ingest::EventBuilder builder("webform-ingest", "webform", "web_form");
+  events::v1::InboundEvent& event = builder.event();
   std::string email = get("email");
   std::string phone = get("phone");
   bool has_email = email.find_first_not_of(" \t\r\n") != std::string::npos;
@@ -127,25 +128,11 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
     result.errors["email"] = "an email address or a phone number is required";
     result.errors["phone"] = "an email address or a phone number is required";
   }
-  if (has_phone) {
-    auto normalised = identity::NormalizePhone(phone, options.default_region);
-    if (normalised.ok()) {
-      Identity* identity = event.add_identities();
-      identity->set_kind(Identity::PHONE);
-      identity->set_value(*normalised);
-    } else {
-      result.errors["phone"] = "not a valid phone number";
-    }
+  if (has_phone && !builder.AddPhone(phone, options.default_region).ok()) {
+    result.errors["phone"] = "not a valid phone number";
   }
-  if (has_email) {
-    auto normalised = identity::NormalizeEmail(email);
-    if (normalised.ok()) {
-      Identity* identity = event.add_identities();
-      identity->set_kind(Identity::EMAIL);
-      identity->set_value(*normalised);
-    } else {
-      result.errors["email"] = "not an email address";
-    }
+  if (has_email && !builder.AddEmail(email).ok()) {
+    result.errors["email"] = "not an email address";
   }
 
   auto bounded = [&](const std::string& name, size_t limit) {
@@ -159,11 +146,9 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
   if (first_name.empty()) {
     first_name = bounded("first_name", options.max_short_field_bytes);
   }
-  auto* person = event.mutable_person();
-  person->set_first_name(first_name);
-  person->set_last_name(bounded("last_name", options.max_short_field_bytes));
-  person->set_company(bounded("company", options.max_short_field_bytes));
-  person->set_city(bounded("city", options.max_short_field_bytes));
+  builder.Person(first_name, bounded("last_name", options.max_short_field_bytes),
+                 bounded("company", options.max_short_field_bytes),
+                 bounded("city", options.max_short_field_bytes));
 
   auto* form = event.mutable_web_form();
   form->set_form_id(info.form_id);
@@ -199,18 +184,13 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
   }
   result.idempotency_key = get("_idempotency_key");
 
-  auto* source = event.mutable_source();
-  source->set_service("webform-ingest");
-  source->set_provider("webform");
-  source->set_reference(info.form_id);
-  source->set_client_ip(info.client_ip);
-  source->set_user_agent(ingest::CleanHeaderText(info.user_agent, 512));
-  *event.mutable_received_at() = ingest::ToTimestamp(info.received_at);
+  builder.Reference(info.form_id).Client(info.client_ip, info.user_agent);
   // A web form is submitted the moment it reaches us.
-  *event.mutable_occurred_at() = ingest::ToTimestamp(info.received_at);
-
-  identity::Canonicalize(event.mutable_identities());
-  result.key = identity::PrimaryKey(event.identities());
+  builder.Times(info.received_at, info.received_at);
+  // The event id is decided after the Redis round trip (idempotency key or fingerprint).
+  ingest::EventBuilder::Built draft = std::move(builder).Draft();
+  result.event = std::move(draft.event);
+  result.key = std::move(draft.key);
   return result;
 }
 
