@@ -238,25 +238,23 @@ void WebformService::Fail(const Pending& pending, Response response, const std::
 
 void WebformService::HandleSubmission(const http::Request& request, Reply reply) {
   std::string form_id = request.params.count("form_id") ? request.params.at("form_id") : "";
+  auto pending = std::make_shared<Pending>(Pending{
+      request, std::move(reply), {}, form_id, ClientIp(request), clock_(), IsNavigation(request)});
   if (!ValidFormId(form_id) || !options_.forms.Known(form_id)) {
-    reply(Reject(Response::Error(404, "unknown_form"), "unknown_form"));
+    Fail(*pending, Response::Error(404, "unknown_form"), "unknown_form");
     return;
   }
   auto origin = request.Header("Origin");
-  std::vector<http::HeaderField> cors;
   switch (DecideOrigin(options_.forms, form_id, origin)) {
     case OriginDecision::kForbidden:
-      reply(Reject(Response::Error(403, "origin_not_allowed"), "origin_not_allowed"));
+      Fail(*pending, Response::Error(403, "origin_not_allowed"), "origin_not_allowed");
       return;
     case OriginDecision::kAllowed:
-      cors = {{"Access-Control-Allow-Origin", *origin}, {"Vary", "Origin"}};
+      pending->cors = {{"Access-Control-Allow-Origin", *origin}, {"Vary", "Origin"}};
       break;
     case OriginDecision::kNoOrigin:
       break;
   }
-  auto pending =
-      std::make_shared<Pending>(Pending{request, std::move(reply), std::move(cors), form_id,
-                                        ClientIp(request), clock_(), IsNavigation(request)});
   if (!rate_limiter_.enabled()) {
     AfterRateLimit(pending);
     return;

@@ -276,6 +276,12 @@ TEST_F(ServiceTest, BrowserNavigationWithoutPagesGetsHtmlInVisitorsLanguage) {
   EXPECT_EQ(english.status, 422);
   EXPECT_THAT(english.body, HasSubstr("lang=\"en\""));
   EXPECT_THAT(english.body, ::testing::Not(HasSubstr("nope")));
+  // Refused before the body is looked at (unknown form): a page too, not JSON.
+  options_.forms = *FormsConfig::Parse(R"({"forms": {"contact": {}}})");
+  service_.reset();
+  auto unknown = Post("email=a%40b.fr", {html}, "application/x-www-form-urlencoded", "gone");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(Header(unknown, "Content-Type"), "text/html; charset=utf-8");
 }
 
 // Protects: the per-IP rate limit answers 429 with Retry-After.
