@@ -6,6 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
 url=${WEBFORM_URL:-http://127.0.0.1:8081}
+ops_url=${WEBFORM_OPS_URL:-http://127.0.0.1:9081}
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
 crmctl=$build/services/crmctl/crmctl
 run=$RANDOM  # fresh senders on every demo run
@@ -17,8 +18,8 @@ post() {
   curl -sS -w '  -> HTTP %{http_code}\n' "$@"
 }
 
-if ! curl -fsS "$url/readyz" >/dev/null; then
-  echo "webform-ingest is not ready at $url: start the stack with deploy/run.sh first" >&2
+if ! curl -fsS "$ops_url/readyz" >/dev/null; then
+  echo "webform-ingest is not ready at $ops_url: start the stack with deploy/run.sh first" >&2
   exit 1
 fi
 if [[ $("$crmctl" UserService/ListUsers '{}' | grep -c '"id"' || true) -eq 0 ]]; then

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Starts the whole LeadFlow stack on local defaults, in the foreground, until Ctrl-C:
 # installs what it needs, builds, then runs PostgreSQL (55432), Redis (56379), the dev Kafka
-# broker, crm-core's migrations, crm-core (gRPC 50051, ops HTTP 9091) and webform-ingest (8081).
-# State lives in .local/ and /var/tmp/leadflow-local/ (delete both for a fresh start). Logs:
-# .local/logs/, and on this terminal.
+# broker, crm-core's migrations, crm-core (gRPC 50051, ops HTTP 9091) and webform-ingest (forms
+# 8081, ops HTTP 9081). State lives in .local/ and /var/tmp/leadflow-local/ (delete both for a
+# fresh start). Logs: .local/logs/, and on this terminal.
+#
+# The dev broker keeps events IN MEMORY: stopping it loses whatever crm-core has not consumed.
+# Ctrl-C therefore stops the ingestion services first, lets crm-core drain its lag (at most
+# LEADFLOW_DRAIN_SECONDS, default 30, reported), then stops crm-core and the broker.
+#   LEADFLOW_KAFKA_BROKERS=host:port deploy/run.sh   uses that Kafka instead of the dev broker
+#   (it must have the topic leadflow.inbound.v1; nothing is stopped or lost there on Ctrl-C).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
@@ -17,19 +23,43 @@ chmod 755 "$(dirname "$pgdata")" 2>/dev/null || true
 
 "$root/deploy/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" dev-broker crm-core crmctl webform-ingest
+ninja -C "$build" dev-broker kafka-lag crm-core crmctl webform-ingest
+drain_seconds=${LEADFLOW_DRAIN_SECONDS:-30}
 
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
-pids=()        # the services
-broker_pid=""  # the dev broker, stopped after them
+ingest_pids=()  # the ingestion services, stopped first
+core_pid=""     # crm-core, stopped once it has drained
+broker_pid=""   # the dev broker, stopped last
+brokers=""
 stop_all() {
   local status=$?
   trap - INT TERM EXIT
   echo "stopping LeadFlow…" >&2
-  # Services first (webform-ingest flushes to Kafka, crm-core commits and leaves its group while
-  # the broker is still there), then the broker, then the databases.
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # 1. Ingestion services: no new events; webform-ingest answers what is in flight and flushes.
+  for pid in "${ingest_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${ingest_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # 2. crm-core drains what is in Kafka (bounded), so the in-memory broker loses nothing.
+  if [[ -n $core_pid && -n $brokers ]] && kill -0 "$core_pid" 2>/dev/null; then
+    local lag="unknown" waited=0
+    while (( waited < drain_seconds * 10 )); do
+      lag=$("$build/deploy/local/kafka-lag" "$brokers" leadflow-crm-core leadflow.inbound.v1 2>/dev/null || echo unknown)
+      [[ $lag == 0 ]] && break
+      sleep 0.1
+      waited=$((waited + 1))
+    done
+    if [[ $lag == 0 ]]; then
+      echo "crm-core drained: every event is applied" >&2
+    else
+      echo "crm-core did not drain within ${drain_seconds}s: $lag events not applied" \
+        "$([[ -n $broker_pid ]] && echo '(lost with the dev broker)')" >&2
+    fi
+  fi
+  # 3. crm-core commits and leaves its group while the broker is still there.
+  if [[ -n $core_pid ]]; then
+    kill -TERM "$core_pid" 2>/dev/null || true
+    wait "$core_pid" 2>/dev/null || true
+  fi
+  # 4. The broker, then the databases.
   if [[ -n $broker_pid ]]; then
     kill -TERM "$broker_pid" 2>/dev/null || true
     wait "$broker_pid" 2>/dev/null || true
@@ -54,11 +84,17 @@ start() {
 "$root/deploy/local/services.sh" pg-start "$pgdata" 55432
 "$root/deploy/local/services.sh" redis-start "$state/redis" 56379
 
-rm -f "$state/kafka.bootstrap"
-start dev-broker "$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$state/kafka.bootstrap"
-broker_pid=$started_pid
-for _ in $(seq 200); do [[ -s $state/kafka.bootstrap ]] && break; sleep 0.05; done
-brokers=$(cat "$state/kafka.bootstrap")
+if [[ -n ${LEADFLOW_KAFKA_BROKERS:-} ]]; then
+  brokers=$LEADFLOW_KAFKA_BROKERS
+  broker_kind="your Kafka (LEADFLOW_KAFKA_BROKERS)"
+else
+  rm -f "$state/kafka.bootstrap"
+  start dev-broker "$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$state/kafka.bootstrap"
+  broker_pid=$started_pid
+  for _ in $(seq 200); do [[ -s $state/kafka.bootstrap ]] && break; sleep 0.05; done
+  brokers=$(cat "$state/kafka.bootstrap")
+  broker_kind="dev broker, IN MEMORY: events not yet consumed are lost when it stops"
+fi
 
 export CRM_DATABASE_URL=postgresql://leadflow@127.0.0.1:55432/leadflow
 export CRM_KAFKA_BROKERS=$brokers
@@ -67,21 +103,21 @@ export CRM_API_KEYS="$LEADFLOW_API_KEY:admin"
 "$build/services/crm-core/crm-core" migrate
 
 start crm-core "$build/services/crm-core/crm-core" serve
-pids+=("$started_pid")
+core_pid=$started_pid
 start webform-ingest env WEBFORM_KAFKA_BROKERS="$brokers" WEBFORM_REDIS_PORT=56379 \
   "$build/services/webform-ingest/webform-ingest"
-pids+=("$started_pid")
+ingest_pids+=("$started_pid")
 
 cat <<INFO
 
 LeadFlow is running (Ctrl-C stops everything):
   web forms   POST http://127.0.0.1:8081/v1/forms/{form_id}/submissions
   gRPC API    127.0.0.1:50051   (API key: $LEADFLOW_API_KEY)
-  operations  http://127.0.0.1:9091/metrics  (crm-core), http://127.0.0.1:8081/metrics
-  Kafka       $brokers (dev broker, in memory)
+  operations  http://127.0.0.1:9091/metrics  (crm-core), http://127.0.0.1:9081/metrics (webform-ingest)
+  Kafka       $brokers ($broker_kind)
   try:        deploy/demo.sh
 
 INFO
-wait -n "${pids[@]}" "$broker_pid" || true
+wait -n "${ingest_pids[@]}" "$core_pid" ${broker_pid:+"$broker_pid"} || true
 echo "a process of the stack ended by itself; see .local/logs/" >&2
 exit 1

@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libphonenumber-dev libspdlog-dev libssl-dev
   postgresql redis-server
   curl kcat wrk procps ccache openssl
+  libjemalloc-dev
 )
 # The deployment checks run on Node.js (deploy/validate); any installed node and npm will do.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

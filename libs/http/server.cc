@@ -48,29 +48,72 @@ class SpdLogger {
   }
 };
 
-using Router = restinio::router::express_router_t<>;
-using Traits = restinio::traits_t<restinio::asio_timer_manager_t, SpdLogger, Router>;
+// Counts open connections for http_connections_open.
+struct ConnectionListener {
+  metrics::Gauge* open = nullptr;
+  void state_changed(const restinio::connection_state::notice_t& notice) noexcept {
+    struct Visitor {
+      metrics::Gauge* open;
+      void operator()(const restinio::connection_state::accepted_t&) const { open->Add(1); }
+      void operator()(const restinio::connection_state::closed_t&) const { open->Add(-1); }
+      void operator()(const restinio::connection_state::upgraded_to_websocket_t&) const {
+        open->Add(-1);
+      }
+    };
+    restinio::visit(Visitor{open}, notice.cause());
+  }
+};
+
+// No router: one handler matches the few routes by segments (RESTinio's express router runs a
+// std::regex per route and request, a visible share of the CPU at load).
+struct Traits : public restinio::traits_t<restinio::asio_timer_manager_t, SpdLogger> {
+  static constexpr bool use_connection_count_limiter = true;
+  using connection_state_listener_t = ConnectionListener;
+};
 using RestServer = restinio::http_server_t<Traits>;
 
 std::string ToString(restinio::string_view_t text) { return std::string(text.data(), text.size()); }
 
-// The names of an express pattern's parameters: "/a/:id/b/:x(\\d+)" gives {"id", "x"}.
-std::vector<std::string> ParameterNames(const std::string& pattern) {
-  std::vector<std::string> names;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] != ':') {
-      continue;
+// A pattern's segments: "/v1/forms/:form_id" gives {"v1", "forms", ":form_id"}.
+std::vector<std::string> Segments(std::string_view path) {
+  std::vector<std::string> segments;
+  size_t start = path.empty() || path[0] != '/' ? 0 : 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) {
+      end = path.size();
     }
-    size_t end = i + 1;
-    while (end < pattern.size() && (absl::ascii_isalnum(pattern[end]) || pattern[end] == '_')) {
-      ++end;
-    }
-    if (end > i + 1) {
-      names.push_back(pattern.substr(i + 1, end - i - 1));
-    }
-    i = end - 1;
+    segments.emplace_back(path.substr(start, end - start));
+    start = end + 1;
   }
-  return names;
+  return segments;
+}
+
+// Whether `path` matches `pattern`'s segments; fills the parameters.
+bool Match(const std::vector<std::string>& pattern, std::string_view path,
+           std::map<std::string, std::string>* params) {
+  size_t start = path.empty() || path[0] != '/' ? 0 : 1;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (start > path.size()) {
+      return false;
+    }
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) {
+      end = path.size();
+    }
+    std::string_view segment = path.substr(start, end - start);
+    const std::string& expected = pattern[i];
+    if (!expected.empty() && expected[0] == ':') {
+      if (segment.empty()) {
+        return false;
+      }
+      (*params)[expected.substr(1)] = std::string(segment);
+    } else if (segment != expected) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return start == path.size() + 1;
 }
 
 }  // namespace
@@ -86,6 +129,7 @@ struct Shared {
   metrics::Family<metrics::Counter>* requests = nullptr;
   metrics::Family<metrics::Histogram>* durations = nullptr;
   metrics::Gauge* in_flight_gauge = nullptr;
+  metrics::Counter* shed = nullptr;
 
   // A request stops being in flight once its answer is written (or could not be), so that
   // shutdown does not stop the event loop under an answer still being sent.
@@ -283,7 +327,7 @@ std::string_view ReasonPhrase(int status) {
 
 struct Server::Impl {
   struct Route {
-    std::vector<std::string> parameter_names;
+    std::vector<std::string> segments;
     std::map<std::string, Handler> by_method;
   };
 
@@ -293,8 +337,10 @@ struct Server::Impl {
   std::vector<std::string> route_order;
   std::map<std::string, Route> routes;
   ReadinessCheck readiness;
-  std::mutex readiness_mutex;
+  std::mutex readiness_mutex;  // one check at a time
+  std::mutex last_readiness_mutex;
   absl::Status last_readiness = absl::UnavailableError("not checked yet");
+  std::shared_ptr<ConnectionListener> connections = std::make_shared<ConnectionListener>();
 
   restinio::asio_ns::io_context io;
   std::optional<
@@ -307,17 +353,44 @@ struct Server::Impl {
   bool started = false;
   bool stopped = false;
 
+  void Handle(const restinio::request_handle_t& request);
   void Dispatch(const std::string& pattern, const restinio::request_handle_t& request,
-                const restinio::router::route_params_t& params);
+                std::map<std::string, std::string> params);
   void NotFound(const restinio::request_handle_t& request);
   absl::Status Shutdown();
   void StopThreads();
   Response Readiness();
 };
 
+void Server::Impl::Handle(const restinio::request_handle_t& raw) {
+  std::string_view path(raw->header().path().data(), raw->header().path().size());
+  for (const std::string& pattern : route_order) {
+    std::map<std::string, std::string> params;
+    if (Match(routes.at(pattern).segments, path, &params)) {
+      Dispatch(pattern, raw, std::move(params));
+      return;
+    }
+  }
+  NotFound(raw);
+}
+
 void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_handle_t& raw,
-                            const restinio::router::route_params_t& params) {
+                            std::map<std::string, std::string> params) {
   Responder responder(Responder::State::Create(shared, raw, pattern));
+  if (options.max_in_flight > 0) {
+    int in_flight;
+    {
+      std::lock_guard lock(shared->mutex);
+      in_flight = shared->in_flight;
+    }
+    if (static_cast<size_t>(in_flight) > options.max_in_flight) {
+      shared->shed->Increment();
+      responder.Send(
+          Response::Error(503, "overloaded", "too many requests in progress; retry")
+              .WithHeader("Retry-After", std::to_string(options.overload_retry_after_seconds)));
+      return;
+    }
+  }
   Request request;
   const auto& header = raw->header();
   request.method = header.method().c_str();
@@ -330,11 +403,7 @@ void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_
   request.remote_address = raw->remote_endpoint().address().to_string();
   request.route = pattern;
   const Route& route = routes.at(pattern);
-  for (const std::string& name : route.parameter_names) {
-    if (params.has(name)) {
-      request.params[name] = ToString(params[name]);
-    }
-  }
+  request.params = std::move(params);
   if (raw->body().size() > options.max_body_bytes) {
     responder.Send(
         Response::Error(413, "body_too_large",
@@ -374,9 +443,13 @@ Response Server::Impl::Readiness() {
   // tying up another event-loop thread.
   std::unique_lock lock(readiness_mutex, std::try_to_lock);
   if (lock.owns_lock()) {
-    last_readiness = readiness ? readiness() : absl::OkStatus();
+    status = readiness ? readiness() : absl::OkStatus();
+    std::lock_guard last(last_readiness_mutex);
+    last_readiness = status;
+  } else {
+    std::lock_guard last(last_readiness_mutex);
+    status = last_readiness;
   }
-  status = last_readiness;
   if (!status.ok()) {
     return Response::Error(503, "not_ready", std::string(status.message()));
   }
@@ -433,6 +506,16 @@ Server::Server(ServerOptions options, metrics::Registry* registry)
   shared.in_flight_gauge =
       &registry->AddGauge("http_requests_in_flight", "Requests read and not answered yet.")
            .WithLabels({});
+  shared.shed = &registry
+                     ->AddCounter("http_requests_shed_total",
+                                  "Requests answered 503 at once because max_in_flight requests "
+                                  "were in progress.")
+                     .WithLabels({});
+  impl_->connections->open =
+      &registry->AddGauge("http_connections_open", "Open client connections.").WithLabels({});
+  if (!impl_->options.operations_routes) {
+    return;
+  }
 
   Route("GET", "/healthz", [](const Request&, Responder responder) {
     responder.Send(Response::Json(200, "{\"status\":\"alive\"}"));
@@ -478,7 +561,7 @@ void Server::Route(std::string method, std::string path, Handler handler) {
   auto [route, inserted] = impl_->routes.try_emplace(path);
   if (inserted) {
     impl_->route_order.push_back(path);
-    route->second.parameter_names = ParameterNames(path);
+    route->second.segments = Segments(path);
   }
   route->second.by_method[absl::AsciiStrToUpper(method)] = std::move(handler);
 }
@@ -490,19 +573,6 @@ absl::Status Server::Start() {
   if (impl.started) {
     return absl::FailedPreconditionError("the server was started already");
   }
-  auto router = std::make_unique<Router>();
-  for (const std::string& pattern : impl.route_order) {
-    router->add_handler(restinio::router::none_of_methods(), pattern,
-                        [&impl, pattern](const restinio::request_handle_t& request,
-                                         restinio::router::route_params_t params) {
-                          impl.Dispatch(pattern, request, params);
-                          return restinio::request_accepted();
-                        });
-  }
-  router->non_matched_request_handler([&impl](const restinio::request_handle_t& request) {
-    impl.NotFound(request);
-    return restinio::request_accepted();
-  });
 
   const ServerOptions& options = impl.options;
   try {
@@ -510,7 +580,15 @@ absl::Status Server::Start() {
         std::make_unique<RestServer>(restinio::external_io_context(impl.io), [&](auto& settings) {
           settings.address(options.address)
               .port(static_cast<std::uint16_t>(options.port))
-              .request_handler(std::move(router))
+              .request_handler([&impl](const restinio::request_handle_t& request) {
+                impl.Handle(request);
+                return restinio::request_accepted();
+              })
+              // "No limit" is a large finite one: RESTinio's limiter misbehaves at SIZE_MAX
+              // (the acceptor then never closed on shutdown).
+              .max_parallel_connections(options.max_connections == 0 ? (1u << 20)
+                                                                     : options.max_connections)
+              .connection_state_listener(impl.connections)
               .read_next_http_message_timelimit(options.idle_timeout)
               .handle_request_timeout(options.handler_timeout)
               .write_http_response_timelimit(std::chrono::seconds(10))

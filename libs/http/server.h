@@ -84,8 +84,22 @@ struct ServerOptions {
   size_t max_header_name_bytes = 256;
   size_t max_header_value_bytes = 8 * 1024;
   size_t max_header_count = 100;
-  /// Idle keep-alive connections are closed after this.
+  /// A connection must deliver each whole request (headers and body) within this of the
+  /// previous answer (or of being accepted); otherwise it is closed. Bounds idle keep-alive
+  /// connections and slow senders alike.
   std::chrono::milliseconds idle_timeout{60000};
+  /// Open connections at most (0: no limit). Past it, new connections wait in the kernel's
+  /// accept queue until one closes; counted in http_connections_open.
+  size_t max_connections = 0;
+  /// Requests read and not yet answered at most (0: no limit). Past it a request is answered
+  /// 503 with Retry-After at once, without reaching its handler, so that every queue behind
+  /// the handlers (Redis, Kafka) holds at most this many requests' state.
+  size_t max_in_flight = 0;
+  /// Retry-After, in seconds, of that 503.
+  int overload_retry_after_seconds = 1;
+  /// Serve GET /healthz, /readyz and /metrics. A service's public server turns them off and
+  /// runs a second, operations server (ingestion services: a separate port).
+  bool operations_routes = true;
   /// A handler that has not answered by then gets its connection closed.
   std::chrono::milliseconds handler_timeout{30000};
   /// On shutdown, how long requests in flight may take to finish.
@@ -94,7 +108,8 @@ struct ServerOptions {
   bool handle_signals = false;
 };
 
-/// An HTTP/1.1 server with the routes of every LeadFlow HTTP service built in:
+/// An HTTP/1.1 server with, unless operations_routes is off, the routes of every LeadFlow
+/// HTTP service built in:
 /// `GET /healthz` (alive: 200), `GET /readyz` (the ReadinessCheck: 200, or 503 with the reason,
 /// and 503 while shutting down) and `GET /metrics` (the registry, in Prometheus text format,
 /// with http_requests_total{route,code} and http_request_duration_seconds{route} added).
@@ -111,8 +126,11 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  /// Adds a route before Start(). `path` is an express-style pattern: "/v1/forms/:form_id".
+  /// Adds a route before Start(). `path` is a pattern of literal segments and `:name`
+  /// parameters, each standing for one non-empty segment: "/v1/forms/:form_id".
   void Route(std::string method, std::string path, Handler handler);
+  /// Called by GET /readyz on an event-loop thread: it must answer from memory, never wait on
+  /// I/O (see ingest::Readiness for checks run on their own thread).
   void SetReadinessCheck(ReadinessCheck check);
 
   /// Binds and starts serving on background threads. Unavailable when the address cannot be

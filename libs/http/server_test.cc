@@ -3,6 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <future>
 #include <mutex>
 #include <thread>
@@ -34,6 +40,39 @@ CurlResult Curl(int port, const std::string& path, const std::string& extra = ""
   }
   return result;
 }
+
+// A raw TCP connection to the server, for what curl cannot do (stall, hold a connection).
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  }
+  ~RawConnection() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  void Send(const std::string& data) { (void)!::write(fd_, data.data(), data.size()); }
+  // True when the server closed the connection within `timeout` (a bound, not a measure).
+  bool ClosedByServer(std::chrono::milliseconds timeout) {
+    pollfd entry{fd_, POLLIN, 0};
+    if (::poll(&entry, 1, static_cast<int>(timeout.count())) <= 0) {
+      return false;
+    }
+    char buffer[512];
+    while (true) {
+      ssize_t n = ::read(fd_, buffer, sizeof(buffer));
+      if (n <= 0) {
+        return true;
+      }
+    }
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -244,6 +283,112 @@ TEST_F(ServerTest, PortInUseFailsToStart) {
   Server second(options, &registry_);
   absl::Status status = second.Start();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace leadflow::http
+
+namespace leadflow::http {
+namespace {
+
+// Protects (defect h): a public server without operations routes does not serve /healthz,
+// /readyz or /metrics (they belong to the operations port).
+TEST_F(ServerTest, OperationsRoutesCanBeOff) {
+  AddRoute("GET", "/v1/thing", [](const Request&, Responder r) { r.Send(Response{200, {}, ""}); });
+  ServerOptions options;
+  options.operations_routes = false;
+  StartServer(options);
+  EXPECT_EQ(Curl(server_->port(), "/v1/thing").status, 200);
+  EXPECT_EQ(Curl(server_->port(), "/healthz").status, 404);
+  EXPECT_EQ(Curl(server_->port(), "/readyz").status, 404);
+  EXPECT_EQ(Curl(server_->port(), "/metrics").status, 404);
+}
+
+// Protects: routes match by whole segments, parameters are one non-empty segment.
+TEST_F(ServerTest, SegmentRouting) {
+  AddRoute("POST", "/v1/forms/:form_id/submissions", [](const Request& request, Responder r) {
+    r.Send(Response{200, {}, request.params.at("form_id")});
+  });
+  StartServer();
+  EXPECT_EQ(Curl(server_->port(), "/v1/forms/contact/submissions", "-X POST").body, "contact");
+  EXPECT_EQ(Curl(server_->port(), "/v1/forms/contact/submissions?x=1", "-X POST").body, "contact");
+  EXPECT_EQ(Curl(server_->port(), "/v1/forms//submissions", "-X POST").status, 404);
+  EXPECT_EQ(Curl(server_->port(), "/v1/forms/a/b/submissions", "-X POST").status, 404);
+  EXPECT_EQ(Curl(server_->port(), "/v1/forms/contact/submissions/x", "-X POST").status, 404);
+  EXPECT_EQ(Curl(server_->port(), "/v1/forms/contact/submissions").status, 405);
+}
+
+// Protects (defect g): requests in progress are bounded; past the bound the answer is an
+// immediate 503 with Retry-After, counted, and the handler never sees the request.
+TEST_F(ServerTest, MaxInFlightSheds) {
+  std::mutex mutex;
+  std::vector<Responder> held;
+  int calls = 0;
+  AddRoute("POST", "/hold", [&](const Request&, Responder r) {
+    std::lock_guard lock(mutex);
+    ++calls;
+    held.push_back(r);
+  });
+  ServerOptions options;
+  options.max_in_flight = 1;
+  options.overload_retry_after_seconds = 3;
+  StartServer(options);
+  auto first =
+      std::async(std::launch::async, [&] { return Curl(server_->port(), "/hold", "-X POST"); });
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] {
+        std::lock_guard lock(mutex);
+        return held.size() == 1;
+      },
+      std::chrono::seconds(10)));
+  CurlResult shed = Curl(server_->port(), "/hold", "-X POST");
+  EXPECT_EQ(shed.status, 503);
+  EXPECT_THAT(shed.headers, HasSubstr("Retry-After: 3"));
+  EXPECT_THAT(shed.body, HasSubstr("overloaded"));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(calls, 1);
+    held[0].Send(Response{200, {}, ""});
+  }
+  EXPECT_EQ(first.get().status, 200);
+  EXPECT_THAT(registry_.Render(), HasSubstr("http_requests_shed_total 1"));
+}
+
+// Protects (defect g): a connection that sends half a request is closed after the read
+// timeout instead of being held for a minute; open connections are a gauge.
+TEST_F(ServerTest, HalfSentRequestIsCutOff) {
+  ServerOptions options;
+  options.idle_timeout = std::chrono::milliseconds(300);
+  StartServer(options);
+  RawConnection slow(server_->port());
+  ASSERT_TRUE(slow.connected());
+  slow.Send("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] { return registry_.Render().find("http_connections_open 1") != std::string::npos; },
+      std::chrono::seconds(10)));
+  EXPECT_TRUE(slow.ClosedByServer(std::chrono::seconds(10)));
+  EXPECT_TRUE(leadflow::testing::WaitFor(
+      [&] { return registry_.Render().find("http_connections_open 0") != std::string::npos; },
+      std::chrono::seconds(10)));
+}
+
+// Protects (defect g): open connections are bounded: with the limit taken by an idle
+// connection, a new client is not served until it closes (it waits in the accept queue).
+TEST_F(ServerTest, ConnectionLimit) {
+  AddRoute("GET", "/v1/thing", [](const Request&, Responder r) { r.Send(Response{200, {}, ""}); });
+  ServerOptions options;
+  options.max_connections = 1;
+  StartServer(options);
+  auto holder = std::make_unique<RawConnection>(server_->port());
+  ASSERT_TRUE(holder->connected());
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] { return registry_.Render().find("http_connections_open 1") != std::string::npos; },
+      std::chrono::seconds(10)));
+  EXPECT_EQ(Curl(server_->port(), "/v1/thing", "--max-time 1").status, 0);
+  holder.reset();
+  EXPECT_TRUE(leadflow::testing::WaitFor(
+      [&] { return Curl(server_->port(), "/v1/thing", "--max-time 5").status == 200; },
+      std::chrono::seconds(20)));
 }
 
 }  // namespace

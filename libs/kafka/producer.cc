@@ -24,7 +24,43 @@ struct Producer::Pending {
   DoneCallback callback;
 };
 
-void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+// Shared with librdkafka's error callback (its opaque), so it exists before the Producer does.
+struct Producer::Fatal {
+  std::atomic<bool> happened{false};
+  mutable std::mutex mutex;
+  absl::Status status;
+  std::function<void(const absl::Status&)> on_fatal;
+};
+
+void Producer::OnError(rd_kafka_t* handle, int err, const char* reason, void* opaque) {
+  if (err != RD_KAFKA_RESP_ERR__FATAL) {
+    // Everything else is informational: librdkafka retries by itself, and each message still
+    // gets its own delivery report by its deadline.
+    spdlog::warn("kafka producer: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
+                 reason);
+    return;
+  }
+  auto* fatal = static_cast<Fatal*>(opaque);
+  char detail[512];
+  rd_kafka_resp_err_t underlying = rd_kafka_fatal_error(handle, detail, sizeof(detail));
+  absl::Status status = absl::InternalError(
+      absl::StrCat("kafka producer fatal error ", rd_kafka_err2name(underlying), ": ", detail));
+  std::function<void(const absl::Status&)> on_fatal;
+  {
+    std::lock_guard lock(fatal->mutex);
+    if (fatal->happened.exchange(true)) {
+      return;
+    }
+    fatal->status = status;
+    on_fatal = fatal->on_fatal;
+  }
+  spdlog::error("{}", status.ToString());
+  if (on_fatal) {
+    on_fatal(status);
+  }
+}
+
+void Producer::OnDelivery(rd_kafka_t* handle, const rd_kafka_message_t* message, void*) {
   std::unique_ptr<std::shared_ptr<Pending>> pending(
       static_cast<std::shared_ptr<Pending>*>(message->_private));
   if (!pending) {
@@ -32,6 +68,11 @@ void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*)
   }
   DeliveryResult result;
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result.error_class = ClassifyError(message->err);
+    char detail[8];
+    if (rd_kafka_fatal_error(handle, detail, sizeof(detail)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      result.error_class = ErrorClass::kFatal;
+    }
     result.status = absl::UnavailableError(
         absl::StrCat("kafka delivery failed: ", rd_kafka_err2str(message->err)));
   } else {
@@ -59,17 +100,28 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
     return conf.status();
   }
   rd_kafka_conf_set_dr_msg_cb(conf->get(), OnDelivery);
+  auto fatal = std::make_unique<Fatal>();
+  fatal->on_fatal = options.on_fatal;
+  rd_kafka_conf_set_error_cb(conf->get(),
+                             [](rd_kafka_t* handle, int err, const char* reason, void* opaque) {
+                               OnError(handle, err, reason, opaque);
+                             });
+  rd_kafka_conf_set_opaque(conf->get(), fatal.get());
   char error[512];
   rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), error, sizeof(error));
   if (handle == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("kafka producer: ", error));
   }
   conf->release();  // owned by the handle now
-  return std::unique_ptr<Producer>(new Producer(handle, options.delivery_timeout));
+  return std::unique_ptr<Producer>(
+      new Producer(handle, std::move(fatal), options.delivery_timeout));
 }
 
-Producer::Producer(rd_kafka_s* handle, std::chrono::milliseconds delivery_timeout)
-    : handle_(handle), deadline_after_(delivery_timeout + std::chrono::milliseconds(200)) {
+Producer::Producer(rd_kafka_s* handle, std::unique_ptr<Fatal> fatal,
+                   std::chrono::milliseconds delivery_timeout)
+    : handle_(handle),
+      fatal_(std::move(fatal)),
+      deadline_after_(delivery_timeout + std::chrono::milliseconds(200)) {
   poller_ = std::thread([this] { PollLoop(); });
 }
 
@@ -118,6 +170,7 @@ void Producer::ExpireOverdue() {
   }
   for (const std::shared_ptr<Pending>& pending : overdue) {
     DeliveryResult result;
+    result.error_class = fatal_->happened ? ErrorClass::kFatal : ErrorClass::kRetryable;
     result.status = absl::UnavailableError(
         absl::StrCat("kafka did not acknowledge within ", deadline_after_.count(), " ms"));
     pending->Finish(result);
@@ -148,6 +201,7 @@ void Producer::Produce(std::string_view topic, std::string_view key, std::string
     rd_kafka_headers_destroy(kafka_headers);  // not taken over on failure
     std::unique_ptr<std::shared_ptr<Pending>> owned(opaque);
     DeliveryResult result;
+    result.error_class = fatal_->happened ? ErrorClass::kFatal : ClassifyError(err);
     result.status =
         absl::UnavailableError(absl::StrCat("kafka enqueue failed: ", rd_kafka_err2str(err)));
     pending->Finish(result);
@@ -184,5 +238,14 @@ absl::Status Producer::CheckConnected(std::chrono::milliseconds timeout) {
 }
 
 int Producer::InFlight() const { return rd_kafka_outq_len(handle_); }
+
+absl::Status Producer::FatalError() const {
+  std::lock_guard lock(fatal_->mutex);
+  return fatal_->status;
+}
+
+void Producer::TriggerFatalErrorForTesting(const std::string& reason) {
+  rd_kafka_test_fatal_error(handle_, RD_KAFKA_RESP_ERR_PRODUCER_FENCED, reason.c_str());
+}
 
 }  // namespace leadflow::kafka

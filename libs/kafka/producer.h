@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kafka/errors.h"
 #include "kafka/types.h"
 
 struct rd_kafka_s;
@@ -26,10 +27,17 @@ struct ProducerOptions {
   /// How long a message may wait for the broker's acknowledgement before it is failed.
   std::chrono::milliseconds delivery_timeout{5000};
   Properties extra;
+  /// Runs once, on a librdkafka thread, when the producer hits a fatal error (for example
+  /// the idempotent producer was fenced): it will never deliver again and must be recreated,
+  /// which for a service means exiting so that the orchestrator restarts it. Must not block.
+  std::function<void(const absl::Status&)> on_fatal;
 };
 
 struct DeliveryResult {
   absl::Status status;
+  /// What a failure means (ClassifyError); kNone on success. kFatal whenever the producer is in
+  /// its fatal state, whatever the message's own code.
+  ErrorClass error_class = ErrorClass::kNone;
   int32_t partition = -1;
   int64_t offset = -1;
 };
@@ -68,14 +76,24 @@ class Producer {
   /// Messages queued and not yet acknowledged or failed.
   int InFlight() const;
 
+  /// OK, or the fatal error the producer met (it cannot produce any more).
+  absl::Status FatalError() const;
+
+  /// Makes librdkafka raise a fatal error, as a fenced producer would (for tests).
+  void TriggerFatalErrorForTesting(const std::string& reason);
+
  private:
   struct Pending;
+  struct Fatal;
+  static void OnError(rd_kafka_s* handle, int err, const char* reason, void* opaque);
   static void OnDelivery(rd_kafka_s* handle, const rd_kafka_message_s* message, void* opaque);
-  Producer(rd_kafka_s* handle, std::chrono::milliseconds delivery_timeout);
+  Producer(rd_kafka_s* handle, std::unique_ptr<Fatal> fatal,
+           std::chrono::milliseconds delivery_timeout);
   void PollLoop();
   void ExpireOverdue();
 
   rd_kafka_s* handle_;
+  std::unique_ptr<Fatal> fatal_;
   const std::chrono::milliseconds deadline_after_;
   std::atomic<bool> stopping_{false};
   std::mutex deadlines_mutex_;

@@ -46,18 +46,21 @@ void PipelinedClient::RunCallbacks() {
       callbacks_.pop_front();
     }
     callback();
+    outstanding_.fetch_sub(1);
   }
 }
 
 void PipelinedClient::Submit(std::vector<Command> commands, Done done) {
-  {
+  // Counted until the callback has run, so that a slow consumer of answers also pushes back.
+  if (outstanding_.fetch_add(1) < max_pending_) {
     std::lock_guard lock(mutex_);
-    if (queue_.size() < max_pending_ && !stopping_) {
+    if (!stopping_) {
       queue_.push_back({std::move(commands), std::move(done)});
       wake_.notify_one();
       return;
     }
   }
+  outstanding_.fetch_sub(1);
   done(absl::ResourceExhaustedError("redis: too many commands waiting"));
 }
 

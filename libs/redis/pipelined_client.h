@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -22,7 +23,9 @@ class PipelinedClient {
  public:
   using Done = std::function<void(absl::StatusOr<std::vector<Reply>>)>;
 
-  /// `max_pending`: submissions queued beyond this fail at once with ResourceExhausted.
+  /// `max_pending`: submissions not yet answered (queued, on the wire, or waiting for a
+  /// callback thread) beyond this fail at once with ResourceExhausted. Callers hold request
+  /// state in their callbacks, so this bounds memory as well as latency.
   explicit PipelinedClient(Options options, int callback_threads = 2, size_t max_pending = 10000);
   /// Runs what is queued (failing it if Redis is down), then stops.
   ~PipelinedClient();
@@ -35,6 +38,10 @@ class PipelinedClient {
 
   const Options& options() const { return client_.options(); }
 
+  /// Submissions not answered yet (for a gauge); at most max_pending.
+  size_t pending() const { return outstanding_.load(); }
+  size_t max_pending() const { return max_pending_; }
+
  private:
   struct Pending {
     std::vector<Command> commands;
@@ -45,6 +52,7 @@ class PipelinedClient {
 
   Client client_;
   const size_t max_pending_;
+  std::atomic<size_t> outstanding_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Pending> queue_;

@@ -5,6 +5,8 @@
 #include <restinio/helpers/http_field_parsers/content-type.hpp>
 #include <restinio/helpers/multipart_body.hpp>
 
+#include <set>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "identity/identity.h"
@@ -13,6 +15,19 @@ namespace leadflow::webform {
 namespace {
 
 using Outcome = BodyResult::Outcome;
+
+void AppendUtf8(uint32_t code_point, std::string* out) {
+  if (code_point < 0x80) {
+    out->push_back(static_cast<char>(code_point));
+  } else if (code_point < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (code_point >> 6)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xE0 | (code_point >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  }
+}
 
 BodyResult Failure(Outcome outcome, std::string code, std::string reason, std::string field = "") {
   BodyResult result;
@@ -87,7 +102,17 @@ BodyResult ParseJson(std::string_view body, const BodyLimits& limits) {
   if (JsonDepth(body, limits.max_json_depth) > limits.max_json_depth) {
     return Failure(Outcome::kMalformed, "malformed_json", "nested too deeply");
   }
-  nlohmann::json document = nlohmann::json::parse(body.begin(), body.end(), nullptr,
+  // A repeated top-level key keeps its first value (as for the other media types): later
+  // ones are discarded while parsing, not overwritten into the first.
+  std::set<std::string> seen_keys;
+  nlohmann::json::parser_callback_t keep_first =
+      [&seen_keys](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        if (event == nlohmann::json::parse_event_t::key && depth == 1) {
+          return seen_keys.insert(parsed.get<std::string>()).second;
+        }
+        return true;
+      };
+  nlohmann::json document = nlohmann::json::parse(body.begin(), body.end(), keep_first,
                                                   /*allow_exceptions=*/false);
   if (document.is_discarded()) {
     return Failure(Outcome::kMalformed, "malformed_json", "the body is not valid JSON");
@@ -118,8 +143,44 @@ BodyResult ParseJson(std::string_view body, const BodyLimits& limits) {
   return result;
 }
 
-BodyResult ParseUrlEncoded(std::string_view body, const BodyLimits& limits) {
+using RawFields = std::vector<std::pair<std::string, std::string>>;
+
+// Transcodes every name and value from the declared charset (the Content-Type's, else the
+// `_charset_` field browsers fill in) to UTF-8, then adds them with the usual checks.
+BodyResult AddAll(RawFields raw, std::string charset, const BodyLimits& limits) {
+  if (charset.empty()) {
+    for (const auto& [name, value] : raw) {
+      if (name == "_charset_") {
+        charset = value;
+        break;
+      }
+    }
+  }
+  std::optional<Charset> declared = charset.empty() ? Charset::kUtf8 : CharsetByLabel(charset);
+  if (!declared) {
+    return Failure(Outcome::kUnsupportedMediaType, "unsupported_charset",
+                   "use UTF-8, ISO-8859-1, ISO-8859-15 or windows-1252");
+  }
   BodyResult result;
+  for (auto& [name, value] : raw) {
+    if (name == "_charset_") {
+      continue;
+    }
+    if (*declared != Charset::kUtf8) {
+      name = ToUtf8(*declared, name);
+      value = ToUtf8(*declared, value);
+    }
+    if (auto failure = AddField(std::move(name), std::move(value), limits, &result.fields)) {
+      return *failure;
+    }
+  }
+  return result;
+}
+
+BodyResult ParseUrlEncoded(std::string_view body, const std::string& charset,
+                           const BodyLimits& limits) {
+  RawFields raw;
+  std::set<std::string> seen;
   size_t start = 0;
   while (start <= body.size()) {
     size_t end = body.find('&', start);
@@ -138,15 +199,20 @@ BodyResult ParseUrlEncoded(std::string_view body, const BodyLimits& limits) {
         (equals != std::string_view::npos && !UrlDecode(pair.substr(equals + 1), &value))) {
       return Failure(Outcome::kMalformed, "malformed_form", "bad %-escape");
     }
-    if (auto failure = AddField(std::move(name), std::move(value), limits, &result.fields)) {
-      return *failure;
+    if (!seen.insert(name).second) {
+      continue;  // a repeated name keeps its first value
     }
+    if (seen.size() > limits.max_fields) {
+      return Failure(Outcome::kMalformed, "too_many_fields",
+                     absl::StrCat("at most ", limits.max_fields, " fields"));
+    }
+    raw.emplace_back(std::move(name), std::move(value));
   }
-  return result;
+  return AddAll(std::move(raw), charset, limits);
 }
 
 BodyResult ParseMultipart(std::string_view body, const std::string& boundary,
-                          const BodyLimits& limits) {
+                          const std::string& charset, const BodyLimits& limits) {
   namespace mp = restinio::multipart_body;
   namespace hfp = restinio::http_field_parsers;
   if (boundary.empty() || boundary.size() > 70) {
@@ -168,7 +234,7 @@ BodyResult ParseMultipart(std::string_view body, const std::string& boundary,
     return Failure(Outcome::kMalformed, "too_many_fields",
                    absl::StrCat("at most ", limits.max_fields, " fields"));
   }
-  BodyResult result;
+  RawFields raw;
   for (const auto& raw_part : parts) {
     auto part = mp::try_parse_part(raw_part);
     if (!part) {
@@ -200,15 +266,90 @@ BodyResult ParseMultipart(std::string_view body, const std::string& boundary,
     if (is_file) {
       continue;  // uploads are not part of a lead; ignored, documented
     }
-    if (auto failure = AddField(*name, std::string(part->body.data(), part->body.size()), limits,
-                                &result.fields)) {
-      return *failure;
-    }
+    raw.emplace_back(*name, std::string(part->body.data(), part->body.size()));
   }
-  return result;
+  return AddAll(std::move(raw), charset, limits);
 }
 
 }  // namespace
+
+std::optional<Charset> CharsetByLabel(std::string_view label) {
+  std::string lower = Lower(label);
+  lower = std::string(absl::StripAsciiWhitespace(lower));
+  if (lower == "utf-8" || lower == "utf8") {
+    return Charset::kUtf8;
+  }
+  // As browsers do (WHATWG Encoding), the ISO-8859-1 and ASCII labels mean windows-1252, its
+  // superset: that is what a page declaring them actually sends.
+  if (lower == "windows-1252" || lower == "cp1252" || lower == "iso-8859-1" ||
+      lower == "iso8859-1" || lower == "latin1" || lower == "l1" || lower == "us-ascii" ||
+      lower == "ascii" || lower == "x-cp1252" || lower == "iso_8859-1") {
+    return Charset::kWindows1252;
+  }
+  if (lower == "iso-8859-15" || lower == "iso8859-15" || lower == "latin-9" || lower == "latin9" ||
+      lower == "iso_8859-15" || lower == "l9") {
+    return Charset::kIso8859_15;
+  }
+  return std::nullopt;
+}
+
+std::string ToUtf8(Charset charset, std::string_view text) {
+  // windows-1252's 0x80–0x9F (the five unassigned bytes map to the C1 controls, as WHATWG).
+  static constexpr uint16_t kWindows1252High[32] = {
+      0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+      0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+      0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+  if (charset == Charset::kUtf8) {
+    return std::string(text);
+  }
+  std::string out;
+  out.reserve(text.size() * 2);
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    uint32_t code_point = byte;
+    switch (charset) {
+      case Charset::kUtf8:
+        break;
+      case Charset::kWindows1252:
+        if (byte >= 0x80 && byte < 0xA0) {
+          code_point = kWindows1252High[byte - 0x80];
+        }
+        break;
+      case Charset::kIso8859_15:
+        switch (byte) {
+          case 0xA4:
+            code_point = 0x20AC;
+            break;
+          case 0xA6:
+            code_point = 0x0160;
+            break;
+          case 0xA8:
+            code_point = 0x0161;
+            break;
+          case 0xB4:
+            code_point = 0x017D;
+            break;
+          case 0xB8:
+            code_point = 0x017E;
+            break;
+          case 0xBC:
+            code_point = 0x0152;
+            break;
+          case 0xBD:
+            code_point = 0x0153;
+            break;
+          case 0xBE:
+            code_point = 0x0178;
+            break;
+          default:
+            break;
+        }
+        break;
+    }
+    AppendUtf8(code_point, &out);
+  }
+  return out;
+}
 
 bool UrlDecode(std::string_view text, std::string* out) {
   out->clear();
@@ -244,11 +385,22 @@ BodyResult ParseBody(std::string_view content_type, std::string_view body,
                    "missing or unreadable Content-Type");
   }
   std::string media = Lower(parsed->media_type.type + "/" + parsed->media_type.subtype);
+  std::string charset;
+  for (const auto& [key, value] : parsed->media_type.parameters) {
+    if (Lower(key) == "charset") {
+      charset = value;
+    }
+  }
   if (media == "application/json") {
+    // JSON is UTF-8 by definition (RFC 8259); a charset parameter other than that is a lie.
+    if (!charset.empty() && CharsetByLabel(charset) != Charset::kUtf8) {
+      return Failure(Outcome::kUnsupportedMediaType, "unsupported_charset",
+                     "JSON bodies are UTF-8");
+    }
     return ParseJson(body, limits);
   }
   if (media == "application/x-www-form-urlencoded") {
-    return ParseUrlEncoded(body, limits);
+    return ParseUrlEncoded(body, charset, limits);
   }
   if (media == "multipart/form-data") {
     std::string boundary;
@@ -257,7 +409,7 @@ BodyResult ParseBody(std::string_view content_type, std::string_view body,
         boundary = value;
       }
     }
-    return ParseMultipart(body, boundary, limits);
+    return ParseMultipart(body, boundary, charset, limits);
   }
   return Failure(Outcome::kUnsupportedMediaType, "unsupported_media_type",
                  "use application/json, application/x-www-form-urlencoded or multipart/form-data");

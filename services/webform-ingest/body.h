@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,10 +37,23 @@ struct BodyResult {
 ///   skipped; arrays and objects are kWrongType, naming the field);
 /// - application/x-www-form-urlencoded;
 /// - multipart/form-data: text parts only; parts with a filename (file uploads) are ignored.
-/// Every name and value must be UTF-8 without NUL bytes. Other media types are
+/// Form bodies (urlencoded, multipart) in a declared charset — the Content-Type's `charset`
+/// parameter, else the `_charset_` field browsers fill in — are transcoded to UTF-8 (UTF-8,
+/// ISO-8859-1, ISO-8859-15, windows-1252; another charset is kUnsupportedMediaType
+/// "unsupported_charset"). Every name and value must then be UTF-8 without NUL bytes, so an
+/// undeclared Latin-1 body is still "invalid_text". Other media types are
 /// kUnsupportedMediaType.
 BodyResult ParseBody(std::string_view content_type, std::string_view body,
                      const BodyLimits& limits = {});
+
+enum class Charset { kUtf8, kWindows1252, kIso8859_15 };
+
+/// The charset a label names (case-insensitive; ISO-8859-1 and ASCII labels are read as
+/// windows-1252, as browsers do); std::nullopt for one we do not transcode.
+std::optional<Charset> CharsetByLabel(std::string_view label);
+
+/// `text` in `charset` as UTF-8 (every byte is a character in the single-byte charsets).
+std::string ToUtf8(Charset charset, std::string_view text);
 
 /// Decodes one application/x-www-form-urlencoded component ('+' is a space); false on a bad
 /// %-escape.

@@ -114,3 +114,69 @@ TEST(ParseBodyTest, UnsupportedMediaTypes) {
 
 }  // namespace
 }  // namespace leadflow::webform
+
+namespace leadflow::webform {
+namespace {
+
+// Protects (defect k): a repeated JSON key keeps its first value, as documented and as the
+// other media types do (nlohmann's default keeps the last).
+TEST(ParseBodyTest, JsonDuplicateKeysKeepFirst) {
+  BodyResult result = ParseBody("application/json", R"({"email":"first@b.fr","email":"x@y.z"})");
+  ASSERT_EQ(result.outcome, BodyResult::Outcome::kOk) << result.code;
+  EXPECT_EQ(result.fields.at("email"), "first@b.fr");
+  // Nested duplicates are not fields; they do not confuse the top level.
+  BodyResult honeypot = ParseBody("application/json", R"({"_hp":"","_hp":"bot"})");
+  EXPECT_EQ(honeypot.fields.at("_hp"), "");
+}
+
+// Protects (defect l): forms posted in a declared Latin charset (Content-Type charset or the
+// `_charset_` field) are transcoded to UTF-8; undeclared invalid UTF-8 stays 400 invalid_text.
+// "Hélène Œuvre €" in windows-1252 is 48 E9 6C E8 6E 65 20 8C 75 76 72 65 20 80, in ISO-8859-15
+// the Œ is BC and the € A4.
+TEST(ParseBodyTest, LatinCharsetsTranscoded) {
+  BodyResult latin1 = ParseBody("application/x-www-form-urlencoded; charset=ISO-8859-1",
+                                "name=H%E9l%E8ne&city=Besan%E7on");
+  ASSERT_EQ(latin1.outcome, BodyResult::Outcome::kOk) << latin1.code;
+  EXPECT_EQ(latin1.fields.at("name"), "H\xc3\xa9l\xc3\xa8ne");
+  EXPECT_EQ(latin1.fields.at("city"), "Besan\xc3\xa7on");
+
+  BodyResult cp1252 =
+      ParseBody("application/x-www-form-urlencoded; charset=windows-1252", "message=%8Cuvre+%80");
+  ASSERT_EQ(cp1252.outcome, BodyResult::Outcome::kOk);
+  EXPECT_EQ(cp1252.fields.at("message"), "\xc5\x92uvre \xe2\x82\xac");
+
+  BodyResult latin9 =
+      ParseBody("application/x-www-form-urlencoded; charset=iso-8859-15", "message=%BCuvre+%A4");
+  ASSERT_EQ(latin9.outcome, BodyResult::Outcome::kOk);
+  EXPECT_EQ(latin9.fields.at("message"), "\xc5\x92uvre \xe2\x82\xac");
+
+  // The _charset_ field, as browsers fill it for accept-charset forms; it is not a field.
+  BodyResult field =
+      ParseBody("application/x-www-form-urlencoded", "name=Ren%E9&_charset_=ISO-8859-1");
+  ASSERT_EQ(field.outcome, BodyResult::Outcome::kOk) << field.code;
+  EXPECT_EQ(field.fields.at("name"), "Ren\xc3\xa9");
+  EXPECT_EQ(field.fields.count("_charset_"), 0u);
+
+  BodyResult multipart = ParseBody(
+      "multipart/form-data; boundary=XyZ",
+      "--XyZ\r\nContent-Disposition: form-data; name=\"_charset_\"\r\n\r\nwindows-1252\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nRen\xe9\r\n"
+      "--XyZ--\r\n");
+  ASSERT_EQ(multipart.outcome, BodyResult::Outcome::kOk) << multipart.code;
+  EXPECT_EQ(multipart.fields.at("name"), "Ren\xc3\xa9");
+
+  BodyResult undeclared = ParseBody("application/x-www-form-urlencoded", "name=Ren%E9");
+  EXPECT_EQ(undeclared.outcome, BodyResult::Outcome::kMalformed);
+  EXPECT_EQ(undeclared.code, "invalid_text");
+
+  BodyResult unknown = ParseBody("application/x-www-form-urlencoded; charset=koi8-r", "name=%E9");
+  EXPECT_EQ(unknown.outcome, BodyResult::Outcome::kUnsupportedMediaType);
+  EXPECT_EQ(unknown.code, "unsupported_charset");
+
+  // UTF-8 declared: unchanged.
+  BodyResult utf8 = ParseBody("application/x-www-form-urlencoded; charset=UTF-8", "name=Ren%C3%A9");
+  EXPECT_EQ(utf8.fields.at("name"), "Ren\xc3\xa9");
+}
+
+}  // namespace
+}  // namespace leadflow::webform

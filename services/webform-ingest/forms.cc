@@ -29,6 +29,19 @@ absl::StatusOr<FormsConfig> FormsConfig::Parse(const std::string& json) {
     if (!form.is_object()) {
       return absl::InvalidArgumentError(absl::StrCat("form '", form_id, "' must be an object"));
     }
+    for (const char* key : {"success_url", "error_url"}) {
+      auto url = form.find(key);
+      if (url == form.end()) {
+        continue;
+      }
+      if (!url->is_string() || !ValidPageUrl(url->get<std::string>())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "form '", form_id, "': ", key, " must be an absolute http(s) URL without spaces"));
+      }
+      FormPages& pages = config.pages[form_id];
+      (std::string(key) == "success_url" ? pages.success_url : pages.error_url) =
+          url->get<std::string>();
+    }
     auto allowed = form.find("allowed_origins");
     if (allowed == form.end()) {
       continue;
@@ -84,6 +97,21 @@ OriginDecision DecideOrigin(const FormsConfig& forms, const std::string& form_id
     return entry == "*" || absl::AsciiStrToLower(entry) == wanted;
   });
   return allowed ? OriginDecision::kAllowed : OriginDecision::kForbidden;
+}
+
+bool ValidPageUrl(const std::string& url) {
+  std::string lower = absl::AsciiStrToLower(url);
+  bool scheme = lower.rfind("https://", 0) == 0 || lower.rfind("http://", 0) == 0;
+  return scheme && url.size() <= 2048 && std::all_of(url.begin(), url.end(), [](char c) {
+           auto byte = static_cast<unsigned char>(c);
+           return byte > 0x20 &&
+                  byte < 0x7f;  // no spaces, controls (header injection) or raw UTF-8
+         });
+}
+
+const FormPages* FormsConfig::Pages(const std::string& form_id) const {
+  auto found = pages.find(form_id);
+  return found == pages.end() ? nullptr : &found->second;
 }
 
 bool ValidFormId(const std::string& form_id) {

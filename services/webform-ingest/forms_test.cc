@@ -1,5 +1,7 @@
 #include "webform-ingest/forms.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <gtest/gtest.h>
 
 namespace leadflow::webform {
@@ -46,6 +48,33 @@ TEST(FormsTest, FormIds) {
   EXPECT_FALSE(ValidFormId("a/b"));
   EXPECT_FALSE(ValidFormId(std::string(65, 'a')));
   EXPECT_FALSE(ValidFormId("é"));
+}
+
+}  // namespace
+}  // namespace leadflow::webform
+
+namespace leadflow::webform {
+namespace {
+
+// Protects (defect m): per-form success and error pages are read from the forms file, and only
+// absolute http(s) URLs without spaces or controls are accepted (they go into Location).
+TEST(FormsTest, PagesPerForm) {
+  auto forms = FormsConfig::Parse(R"({"forms": {
+      "contact": {"success_url": "https://shop.example/thanks", "error_url": "https://shop.example/oops"},
+      "plain": {}}})");
+  ASSERT_TRUE(forms.ok()) << forms.status();
+  ASSERT_NE(forms->Pages("contact"), nullptr);
+  EXPECT_EQ(forms->Pages("contact")->success_url, "https://shop.example/thanks");
+  EXPECT_EQ(forms->Pages("contact")->error_url, "https://shop.example/oops");
+  EXPECT_EQ(forms->Pages("plain"), nullptr);
+  EXPECT_TRUE(forms->Known("plain"));
+  for (const char* bad :
+       {R"x("javascript:alert(1)")x", R"("/thanks")", R"("https://a.example/x\r\nSet-Cookie: a")",
+        R"("https://a.example/a b")", "42"}) {
+    EXPECT_FALSE(
+        FormsConfig::Parse(absl::StrCat(R"({"forms": {"c": {"success_url": )", bad, "}}}")).ok())
+        << bad;
+  }
 }
 
 }  // namespace

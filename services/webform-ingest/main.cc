@@ -7,11 +7,14 @@
 
 #include "config/config.h"
 #include "http/server.h"
+#include "ingest/lifecycle.h"
+#include "ingest/publish.h"
+#include "ingest/readiness.h"
+#include "ingest/store.h"
 #include "kafka/producer.h"
 #include "metrics/metrics.h"
 #include "redis/client.h"
 #include "redis/pipelined_client.h"
-#include "webform-ingest/adapters.h"
 #include "webform-ingest/service.h"
 #include "webform-ingest/settings.h"
 
@@ -22,9 +25,17 @@ int main(int argc, char** argv) {
   config::FinishOrExit(reader, argc, argv);
   log::Init("webform-ingest", settings.log);
 
+  // Set once the lifecycle exists; a fatal error before that simply ends start-up.
+  std::atomic<ingest::Lifecycle*> lifecycle{nullptr};
+  auto on_fatal = [&lifecycle](const absl::Status& status) {
+    if (ingest::Lifecycle* running = lifecycle.load()) {
+      running->Fatal(status);
+    }
+  };
   auto producer = kafka::Producer::Create({.brokers = settings.kafka_brokers,
                                            .client_id = "webform-ingest",
-                                           .delivery_timeout = settings.delivery_timeout});
+                                           .delivery_timeout = settings.delivery_timeout,
+                                           .on_fatal = on_fatal});
   if (!producer.ok()) {
     spdlog::error("{}", producer.status().ToString());
     return 1;
@@ -42,39 +53,49 @@ int main(int argc, char** argv) {
     }
   }
   // All requests' Redis commands share round trips; no HTTP thread waits on Redis.
-  auto redis_client =
-      std::make_unique<redis::PipelinedClient>(settings.redis, settings.http.threads);
+  auto redis_client = std::make_unique<redis::PipelinedClient>(
+      settings.redis, settings.http.threads, settings.redis_max_pending);
 
   metrics::Registry registry;
   registry.AddCallbackGauge("webform_kafka_in_flight",
                             "Events waiting for Kafka's acknowledgement.",
                             [producer = producer->get()] { return producer->InFlight(); });
-  webform::KafkaPublisher publisher(producer->get());
-  webform::RedisStore store(redis_client.get());
+  registry.AddCallbackGauge(
+      "webform_redis_pending",
+      "Redis commands not answered yet (bounded by WEBFORM_REDIS_MAX_PENDING).",
+      [client = redis_client.get()] { return static_cast<double>(client->pending()); });
+  ingest::KafkaPublisher publisher(producer->get(), kafka::kInboundTopic);
+  ingest::RedisStore store(redis_client.get());
   webform::WebformService service(settings.service, &publisher, &store, &registry);
+  service.on_fatal = on_fatal;
+
+  // Readiness runs on its own thread: /readyz never waits on Kafka on an HTTP thread.
+  ingest::Readiness readiness(
+      [producer = producer->get()]() -> absl::Status {
+        if (absl::Status fatal = producer->FatalError(); !fatal.ok()) {
+          return fatal;
+        }
+        return producer->CheckConnected(std::chrono::milliseconds(1000));
+      },
+      std::chrono::milliseconds(2000));
 
   auto server = std::make_unique<http::Server>(settings.http, &registry);
   service.Register(server.get());
-  server->SetReadinessCheck([producer = producer->get()] {
-    return producer->CheckConnected(std::chrono::milliseconds(500));
-  });
-  if (auto status = server->Start(); !status.ok()) {
-    spdlog::error("{}", status.ToString());
-    return 1;
-  }
-  absl::Status stopped = server->Run();
-  if (!stopped.ok()) {
-    spdlog::warn("shutdown: {}", stopped.ToString());
-  }
-  // Requests still waiting on Redis go on to Kafka, then the HTTP side is closed; events still
-  // queued get their chance to be delivered (their
-  // clients are gone, but crm-core will still see them once, by event id).
-  redis_client.reset();
-  if (auto status = (*producer)->Flush(settings.delivery_timeout); !status.ok()) {
-    spdlog::warn("kafka flush: {}", status.ToString());
-  }
+  http::Server ops(settings.ops, &registry);
+  ops.SetReadinessCheck([&readiness] { return readiness.Current(); });
+
+  ingest::Lifecycle running({.public_server = server.get(),
+                             .ops_server = &ops,
+                             .readiness = &readiness,
+                             .producer = producer->get(),
+                             .flush_timeout = settings.delivery_timeout,
+                             // Requests still waiting on Redis go on to Kafka before the flush.
+                             .before_flush = [&redis_client] { redis_client.reset(); }});
+  lifecycle = &running;
+  int exit_code = running.Run();
+  lifecycle = nullptr;
   producer->reset();  // runs the last delivery callbacks while the server still exists
   server.reset();
   spdlog::info("stopped");
-  return 0;
+  return exit_code;
 }

@@ -5,7 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "ingest/event.h"
+#include "kafka/errors.h"
 #include "kafka/types.h"
 
 namespace leadflow::webform {
@@ -42,24 +46,56 @@ bool ValidIdempotencyKey(const std::string& key) {
          std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
 }
 
-// W3C trace context: "00-<32 hex>-<16 hex>-<2 hex>"; anything else is not passed on.
-bool ValidTraceparent(const std::string& value) {
-  if (value.size() != 55) {
-    return false;
+// What a browser shows instead of JSON when a plain HTML form was posted without script.
+bool IsNavigation(const http::Request& request) {
+  if (auto mode = request.Header("Sec-Fetch-Mode")) {
+    return *mode == "navigate";
   }
-  for (size_t i = 0; i < value.size(); ++i) {
-    bool dash = i == 2 || i == 35 || i == 52;
-    if (dash ? value[i] != '-' : !absl::ascii_isxdigit(value[i])) {
-      return false;
-    }
-  }
-  return true;
+  auto accept = request.Header("Accept");
+  return accept && accept->find("text/html") != std::string::npos;
 }
 
-bool LooksLikeIp(const std::string& text) {
-  return !text.empty() && text.size() <= 45 && std::all_of(text.begin(), text.end(), [](char c) {
-    return absl::ascii_isxdigit(c) || c == '.' || c == ':';
-  });
+bool PrefersFrench(const http::Request& request) {
+  // The first language listed wins; browsers list by preference. Enough for two languages.
+  auto languages = request.Header("Accept-Language");
+  if (!languages) {
+    return false;
+  }
+  std::string first = absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(languages->substr(0, languages->find_first_of(",;"))));
+  return first == "fr" || first.rfind("fr-", 0) == 0;
+}
+
+std::string HtmlPage(bool french, bool success, const std::string& code) {
+  std::string title;
+  std::string text;
+  if (success) {
+    title = french ? "Merci !" : "Thank you!";
+    text = french ? "Votre demande a bien été reçue. Nous vous répondrons rapidement."
+                  : "Your request was received. We will get back to you soon.";
+  } else if (code == "unavailable" || code == "overloaded") {
+    title = french ? "Réessayez dans un instant" : "Please try again in a moment";
+    text = french ? "Votre demande n'a pas pu être enregistrée. Revenez en arrière et renvoyez-la."
+                  : "Your request could not be stored. Go back and send it again.";
+  } else {
+    title = french ? "Demande non envoyée" : "Request not sent";
+    text = french ? "Le formulaire contient une erreur. Revenez en arrière et vérifiez les champs."
+                  : "The form has an error. Go back and check the fields.";
+  }
+  // Nothing from the request is echoed: the code is one of ours, and it is not even shown.
+  return absl::StrCat("<!DOCTYPE html><html lang=\"", french ? "fr" : "en",
+                      "\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                      "content=\"width=device-width\"><title>",
+                      title, "</title></head><body><h1>", title, "</h1><p>", text,
+                      "</p></body></html>");
+}
+
+std::string ErrorCodeOf(const Response& response) {
+  nlohmann::json body = nlohmann::json::parse(response.body, nullptr, false);
+  if (body.is_object() && body.contains("error") && body["error"].is_string()) {
+    return body["error"].get<std::string>();
+  }
+  return "error";
 }
 
 }  // namespace
@@ -69,6 +105,7 @@ WebformService::WebformService(ServiceOptions options, Publisher* publisher, Sto
     : options_(std::move(options)),
       publisher_(publisher),
       store_(store),
+      rate_limiter_(store, options_.rate_limit_per_minute),
       clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }) {
   accepted_ = &registry
                    ->AddCounter("webform_submissions_accepted_total",
@@ -84,28 +121,37 @@ WebformService::WebformService(ServiceOptions options, Publisher* publisher, Sto
                                   "Double submits recognised by fingerprint; they reuse the "
                                   "first event id.")
                      .WithLabels({});
-  kafka_failures_ = &registry
-                         ->AddCounter("webform_kafka_failures_total",
-                                      "Events Kafka did not acknowledge in time (answered 503).")
-                         .WithLabels({});
+  kafka_failures_ = &registry->AddCounter(
+      "webform_kafka_failures_total",
+      "Events Kafka did not take, by class: retryable and fatal answered 503, permanent 500.",
+      {"class"});
   redis_failures_ = &registry->AddCounter(
       "webform_redis_failures_total",
-      "Redis calls that failed; the request went on degraded (rate limit open, time-bucket id).",
+      "Redis calls that failed; the request went on degraded (rate limit open, time-bucket id, "
+      "idempotency key not checked against the content).",
       {"operation"});
+  overloaded_ = &registry
+                     ->AddCounter("webform_overloaded_total",
+                                  "Requests answered 503 because the queue towards Redis was full.")
+                     .WithLabels({});
+  idempotency_reused_ =
+      &registry
+           ->AddCounter("webform_idempotency_key_reused_total",
+                        "Submissions refused (422) for reusing an Idempotency-Key with other "
+                        "content.")
+           .WithLabels({});
 }
 
 std::string WebformService::ClientIp(const http::Request& request) const {
-  if (options_.trust_forwarded_for) {
-    if (auto forwarded = request.Header("X-Forwarded-For")) {
-      size_t comma = forwarded->rfind(',');
-      std::string last(absl::StripAsciiWhitespace(
-          comma == std::string::npos ? *forwarded : forwarded->substr(comma + 1)));
-      if (LooksLikeIp(last)) {
-        return last;
+  std::vector<std::string_view> forwarded;
+  if (!options_.trusted_proxies.empty()) {
+    for (const http::HeaderField& header : request.headers) {
+      if (absl::EqualsIgnoreCase(header.name, "X-Forwarded-For")) {
+        forwarded.emplace_back(header.value);
       }
     }
   }
-  return request.remote_address;
+  return ingest::ClientIp(request.remote_address, forwarded, options_.trusted_proxies);
 }
 
 Response WebformService::Reject(Response response, const std::string& code) {
@@ -145,53 +191,99 @@ struct WebformService::Pending {
   std::string form_id;
   std::string client_ip;
   std::chrono::system_clock::time_point now;
+  bool navigation = false;
 };
 
+// Every answer to a submission goes through here: JSON for API clients, a redirect or a page
+// for a browser navigation.
+void WebformService::Answer(const Pending& pending, Response response) {
+  if (!pending.navigation) {
+    pending.reply(WithHeaders(std::move(response), pending.cors));
+    return;
+  }
+  bool success = response.status >= 200 && response.status < 300;
+  std::string code = success ? "" : ErrorCodeOf(response);
+  const FormPages* pages = options_.forms.Pages(pending.form_id);
+  std::string target;
+  if (pages != nullptr) {
+    if (success) {
+      target = pages->success_url;
+    } else if (!pages->error_url.empty()) {
+      target =
+          absl::StrCat(pages->error_url,
+                       pages->error_url.find('?') == std::string::npos ? "?" : "&", "error=", code);
+    }
+  }
+  Response page;
+  if (!target.empty()) {
+    page.status = 303;
+    page.headers.push_back({"Location", target});
+  } else {
+    page.status = response.status;
+    page.headers.push_back({"Content-Type", "text/html; charset=utf-8"});
+    page.body = HtmlPage(PrefersFrench(pending.request), success, code);
+  }
+  page.headers.push_back({"Vary", "Accept, Accept-Language"});
+  for (const http::HeaderField& header : response.headers) {
+    if (header.name == "Retry-After") {
+      page.headers.push_back(header);
+    }
+  }
+  pending.reply(std::move(page));
+}
+
 void WebformService::Fail(const Pending& pending, Response response, const std::string& code) {
-  pending.reply(WithHeaders(Reject(std::move(response), code), pending.cors));
+  Answer(pending, Reject(std::move(response), code));
 }
 
 void WebformService::HandleSubmission(const http::Request& request, Reply reply) {
   std::string form_id = request.params.count("form_id") ? request.params.at("form_id") : "";
+  auto pending = std::make_shared<Pending>(Pending{
+      request, std::move(reply), {}, form_id, ClientIp(request), clock_(), IsNavigation(request)});
   if (!ValidFormId(form_id) || !options_.forms.Known(form_id)) {
-    reply(Reject(Response::Error(404, "unknown_form"), "unknown_form"));
+    Fail(*pending, Response::Error(404, "unknown_form"), "unknown_form");
     return;
   }
   auto origin = request.Header("Origin");
-  std::vector<http::HeaderField> cors;
   switch (DecideOrigin(options_.forms, form_id, origin)) {
     case OriginDecision::kForbidden:
-      reply(Reject(Response::Error(403, "origin_not_allowed"), "origin_not_allowed"));
+      Fail(*pending, Response::Error(403, "origin_not_allowed"), "origin_not_allowed");
       return;
     case OriginDecision::kAllowed:
-      cors = {{"Access-Control-Allow-Origin", *origin}, {"Vary", "Origin"}};
+      pending->cors = {{"Access-Control-Allow-Origin", *origin}, {"Vary", "Origin"}};
       break;
     case OriginDecision::kNoOrigin:
       break;
   }
-  auto pending = std::make_shared<Pending>(
-      Pending{request, std::move(reply), std::move(cors), form_id, ClientIp(request), clock_()});
-
-  if (options_.rate_limit_per_minute <= 0) {
+  if (!rate_limiter_.enabled()) {
     AfterRateLimit(pending);
     return;
   }
-  int64_t seconds =
-      std::chrono::duration_cast<std::chrono::seconds>(pending->now.time_since_epoch()).count();
-  store_->CountRequest(pending->client_ip, seconds / 60,
-                       [this, pending, seconds](absl::StatusOr<int64_t> count) {
-                         if (!count.ok()) {
-                           redis_failures_->WithLabels({"rate_limit"}).Increment();  // fail open
-                         } else if (*count > options_.rate_limit_per_minute) {
-                           spam_->WithLabels({"rate_limit"}).Increment();
-                           Fail(*pending,
-                                Response::Error(429, "rate_limited")
-                                    .WithHeader("Retry-After", std::to_string(60 - seconds % 60)),
-                                "rate_limited");
-                           return;
-                         }
-                         AfterRateLimit(pending);
-                       });
+  rate_limiter_.Check(
+      pending->client_ip, pending->now, [this, pending](ingest::RateLimiter::Decision decision) {
+        switch (decision.verdict) {
+          case ingest::RateLimiter::Verdict::kAllowed:
+            break;
+          case ingest::RateLimiter::Verdict::kFailedOpen:
+            redis_failures_->WithLabels({"rate_limit"}).Increment();
+            break;
+          case ingest::RateLimiter::Verdict::kLimited:
+            spam_->WithLabels({"rate_limit"}).Increment();
+            Fail(*pending,
+                 Response::Error(429, "rate_limited")
+                     .WithHeader("Retry-After", std::to_string(decision.retry_after_seconds)),
+                 "rate_limited");
+            return;
+          case ingest::RateLimiter::Verdict::kOverloaded:
+            overloaded_->Increment();
+            Fail(*pending,
+                 Response::Error(503, "overloaded", "too many requests in progress; retry")
+                     .WithHeader("Retry-After", std::to_string(decision.retry_after_seconds)),
+                 "overloaded");
+            return;
+        }
+        AfterRateLimit(pending);
+      });
 }
 
 void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
@@ -219,7 +311,7 @@ void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
   if (submission->honeypot) {
     // Looks accepted to the bot; nothing is published.
     spam_->WithLabels({"honeypot"}).Increment();
-    pending->reply(WithHeaders(Accepted(RandomEventId()), pending->cors));
+    Answer(*pending, Accepted(RandomEventId()));
     return;
   }
   if (!submission->errors.empty()) {
@@ -236,60 +328,94 @@ void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
            "invalid_idempotency_key");
       return;
     }
-    submission->event.set_event_id(EventIdFromIdempotencyKey(pending->form_id, idempotency_key));
-    Publish(std::move(submission->event), submission->key, request.Header("traceparent"),
-            std::move(pending->cors), std::move(pending->reply));
+    // The key is bound to the content first sent with it (as Stripe does): the same key with
+    // the same content is a retry and gets the same event id; with other content it is a
+    // client bug that would otherwise be silently dropped by crm-core's deduplication.
+    std::string event_id = EventIdFromIdempotencyKey(pending->form_id, idempotency_key);
+    std::string fingerprint = Fingerprint(submission->event);
+    store_->Claim(
+        "idem", event_id, fingerprint, options_.idempotency_window,
+        [this, pending, submission, event_id,
+         fingerprint](absl::StatusOr<std::optional<std::string>> earlier) {
+          if (!earlier.ok()) {
+            if (!ingest::FailsOpen(earlier.status())) {
+              overloaded_->Increment();
+              Fail(*pending,
+                   Response::Error(503, "overloaded", "too many requests in progress; retry")
+                       .WithHeader("Retry-After", "1"),
+                   "overloaded");
+              return;
+            }
+            // Fail open: the key still makes retries one event; only the content check is lost.
+            redis_failures_->WithLabels({"idempotency_key"}).Increment();
+          } else if (earlier->has_value() && **earlier != fingerprint) {
+            idempotency_reused_->Increment();
+            Fail(*pending,
+                 Response::Error(422, "idempotency_key_reused",
+                                 "this Idempotency-Key was used with other content"),
+                 "idempotency_key_reused");
+            return;
+          }
+          submission->event.set_event_id(event_id);
+          Publish(pending, std::move(submission->event), submission->key);
+        });
     return;
   }
   std::string fingerprint = Fingerprint(submission->event);
   std::string candidate = RandomEventId();
-  store_->ClaimFingerprint(
-      fingerprint, candidate, options_.duplicate_window,
-      [this, pending, submission, fingerprint,
-       candidate](absl::StatusOr<std::optional<std::string>> earlier) {
-        std::string event_id;
-        if (!earlier.ok()) {
-          redis_failures_->WithLabels({"fingerprint"}).Increment();
-          event_id = EventIdFromFingerprintBucket(fingerprint, pending->now);
-        } else if (earlier->has_value()) {
-          duplicates_->Increment();
-          event_id = **earlier;  // crm-core already has (or will have) this one: no new lead
-        } else {
-          event_id = candidate;
-        }
-        submission->event.set_event_id(event_id);
-        Publish(std::move(submission->event), submission->key,
-                pending->request.Header("traceparent"), std::move(pending->cors),
-                std::move(pending->reply));
-      });
+  store_->Claim("fp", fingerprint, candidate, options_.duplicate_window,
+                [this, pending, submission, fingerprint,
+                 candidate](absl::StatusOr<std::optional<std::string>> earlier) {
+                  std::string event_id;
+                  if (!earlier.ok() && !ingest::FailsOpen(earlier.status())) {
+                    overloaded_->Increment();
+                    Fail(*pending,
+                         Response::Error(503, "overloaded", "too many requests in progress; retry")
+                             .WithHeader("Retry-After", "1"),
+                         "overloaded");
+                    return;
+                  }
+                  if (!earlier.ok()) {
+                    redis_failures_->WithLabels({"fingerprint"}).Increment();
+                    event_id = EventIdFromFingerprintBucket(fingerprint, pending->now);
+                  } else if (earlier->has_value()) {
+                    duplicates_->Increment();
+                    event_id =
+                        **earlier;  // crm-core already has (or will have) this one: no new lead
+                  } else {
+                    event_id = candidate;
+                  }
+                  submission->event.set_event_id(event_id);
+                  Publish(pending, std::move(submission->event), submission->key);
+                });
 }
 
-void WebformService::Publish(events::v1::InboundEvent event, const std::string& key,
-                             const std::optional<std::string>& traceparent,
-                             std::vector<http::HeaderField> cors, Reply reply) {
+void WebformService::Publish(const std::shared_ptr<Pending>& pending,
+                             events::v1::InboundEvent event, const std::string& key) {
   std::vector<kafka::Header> headers = {{"event-type", "web_form"}};
-  if (traceparent && ValidTraceparent(*traceparent)) {
+  if (auto traceparent = pending->request.Header("traceparent");
+      traceparent && ingest::ValidTraceparent(*traceparent)) {
     headers.push_back({"traceparent", *traceparent});
   }
   std::string value = event.SerializeAsString();
   publisher_->Publish(
       key, value, headers,
-      [this, event_id = event.event_id(), cors = std::move(cors),
-       reply = std::move(reply)](absl::Status status) {
-        if (status.ok()) {
+      [this, pending, event_id = event.event_id()](const kafka::DeliveryResult& result) {
+        if (result.status.ok()) {
           accepted_->Increment();
-          reply(WithHeaders(Accepted(event_id), cors));
+          Answer(*pending, Accepted(event_id));
           return;
         }
-        spdlog::warn("webform: event {} not acknowledged by Kafka: {}", event_id,
-                     status.ToString());
-        kafka_failures_->Increment();
-        reply(WithHeaders(
-            Reject(Response::Error(503, "unavailable", "the event could not be stored; retry")
-                       .WithHeader("Retry-After",
-                                   std::to_string(options_.unavailable_retry_after_seconds)),
-                   "kafka"),
-            cors));
+        spdlog::warn("webform: event {} not acknowledged by Kafka ({}): {}", event_id,
+                     kafka::ErrorClassName(result.error_class), result.status.ToString());
+        kafka_failures_->WithLabels({std::string(kafka::ErrorClassName(result.error_class))})
+            .Increment();
+        if (result.error_class == kafka::ErrorClass::kFatal && on_fatal) {
+          on_fatal(result.status);
+        }
+        Fail(*pending,
+             ingest::AnswerForKafkaFailure(result, options_.unavailable_retry_after_seconds),
+             "kafka");
       });
 }
 

@@ -10,6 +10,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "http/server.h"
+#include "ingest/client_ip.h"
+#include "ingest/publish.h"
+#include "ingest/store.h"
 #include "kafka/types.h"
 #include "metrics/metrics.h"
 #include "webform-ingest/body.h"
@@ -18,30 +21,8 @@
 
 namespace leadflow::webform {
 
-/// Where accepted events go (Kafka in production, a fake in unit tests).
-class Publisher {
- public:
-  virtual ~Publisher() = default;
-  /// `done` runs once, on any thread, after the event is durable (OK) or could not be.
-  virtual void Publish(const std::string& key, const std::string& value,
-                       const std::vector<kafka::Header>& headers,
-                       std::function<void(absl::Status)> done) = 0;
-};
-
-/// The fast-path state kept in Redis. Asynchronous, so that no HTTP thread waits on a round
-/// trip; `done` runs once, on any thread. Failures are Unavailable; callers degrade.
-class Store {
- public:
-  using CountDone = std::function<void(absl::StatusOr<int64_t>)>;
-  using ClaimDone = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
-  virtual ~Store() = default;
-  /// Counts one request of `client` in the current one-minute window; gives the count.
-  virtual void CountRequest(const std::string& client, int64_t window, CountDone done) = 0;
-  /// Records `event_id` for `fingerprint` unless one is recorded already; gives the earlier
-  /// id, or std::nullopt when `event_id` was recorded.
-  virtual void ClaimFingerprint(const std::string& fingerprint, const std::string& event_id,
-                                std::chrono::seconds ttl, ClaimDone done) = 0;
-};
+using ingest::Publisher;
+using ingest::Store;
 
 struct ServiceOptions {
   SubmissionOptions submission;
@@ -49,11 +30,13 @@ struct ServiceOptions {
   FormsConfig forms;
   /// Requests a client IP may make a minute; 0 turns the limit off.
   int64_t rate_limit_per_minute = 0;
-  /// Take the client IP from the last X-Forwarded-For entry (behind one trusted proxy).
-  bool trust_forwarded_for = false;
+  /// Proxies whose X-Forwarded-For is believed (ingest::ClientIp); empty: the TCP peer.
+  ingest::TrustedProxies trusted_proxies;
   /// How long a double submit is recognised without an idempotency key.
   std::chrono::seconds duplicate_window{600};
-  /// Retry-After, in seconds, when Kafka did not take the event.
+  /// How long an Idempotency-Key stays bound to the content first sent with it.
+  std::chrono::seconds idempotency_window{24 * 3600};
+  /// Retry-After, in seconds, when Kafka did not take the event or we are overloaded.
   int unavailable_retry_after_seconds = 5;
 };
 
@@ -67,6 +50,8 @@ class WebformService {
                  metrics::Registry* registry, Clock clock = {});
 
   /// POST /v1/forms/:form_id/submissions. `reply` runs once, maybe on another thread.
+  /// A browser navigation (a plain HTML form posted without script) gets 303 to the form's
+  /// pages or a small HTML page instead of JSON.
   void HandleSubmission(const http::Request& request, Reply reply);
   /// OPTIONS /v1/forms/:form_id/submissions (CORS preflight).
   http::Response HandlePreflight(const http::Request& request) const;
@@ -82,20 +67,29 @@ class WebformService {
   void AfterRateLimit(const std::shared_ptr<Pending>& pending);
   void Fail(const Pending& pending, http::Response response, const std::string& code);
   http::Response Reject(http::Response response, const std::string& code);
-  void Publish(events::v1::InboundEvent event, const std::string& key,
-               const std::optional<std::string>& traceparent,
-               std::vector<http::HeaderField> cors_headers, Reply reply);
+  void Publish(const std::shared_ptr<Pending>& pending, events::v1::InboundEvent event,
+               const std::string& key);
+  void Answer(const Pending& pending, http::Response response);
 
+  /// Invoked when the producer reports a fatal error through a delivery (in addition to its
+  /// own on_fatal); set by main.
+ public:
+  std::function<void(const absl::Status&)> on_fatal;
+
+ private:
   const ServiceOptions options_;
   Publisher* publisher_;
   Store* store_;
+  ingest::RateLimiter rate_limiter_;
   Clock clock_;
   metrics::Counter* accepted_;
   metrics::Family<metrics::Counter>* rejected_;
   metrics::Family<metrics::Counter>* spam_;
   metrics::Counter* duplicates_;
-  metrics::Counter* kafka_failures_;
+  metrics::Family<metrics::Counter>* kafka_failures_;
   metrics::Family<metrics::Counter>* redis_failures_;
+  metrics::Counter* overloaded_;
+  metrics::Counter* idempotency_reused_;
 };
 
 }  // namespace leadflow::webform

@@ -19,12 +19,15 @@ struct Published {
 class FakePublisher : public Publisher {
  public:
   void Publish(const std::string& key, const std::string& value,
-               const std::vector<kafka::Header>& headers,
-               std::function<void(absl::Status)> done) override {
+               const std::vector<kafka::Header>& headers, Done done) override {
     published.push_back({key, value, headers});
-    done(status);
+    kafka::DeliveryResult result;
+    result.status = status;
+    result.error_class = status.ok() ? kafka::ErrorClass::kNone : error_class;
+    done(result);
   }
   absl::Status status;
+  kafka::ErrorClass error_class = kafka::ErrorClass::kRetryable;
   std::vector<Published> published;
 };
 
@@ -32,24 +35,25 @@ class FakeStore : public Store {
  public:
   // Answers inline, as if Redis had answered at once.
   void CountRequest(const std::string& client, int64_t window, CountDone done) override {
-    if (!up) {
-      done(absl::UnavailableError("down"));
+    if (!failure.ok()) {
+      done(failure);
       return;
     }
     done(++counts[client + ":" + std::to_string(window)]);
   }
-  void ClaimFingerprint(const std::string& fingerprint, const std::string& event_id,
-                        std::chrono::seconds, ClaimDone done) override {
-    if (!up) {
-      done(absl::UnavailableError("down"));
+  void Claim(const std::string& kind, const std::string& key, const std::string& value,
+             std::chrono::seconds, ClaimDone done) override {
+    if (!failure.ok()) {
+      done(failure);
       return;
     }
-    auto [it, inserted] = fingerprints.emplace(fingerprint, event_id);
+    auto [it, inserted] = claims.emplace(kind + ":" + key, value);
     done(inserted ? std::nullopt : std::optional<std::string>(it->second));
   }
-  bool up = true;
+  // OK: up. Unavailable: Redis down. ResourceExhausted: our queue towards Redis is full.
+  absl::Status failure;
   std::map<std::string, int64_t> counts;
-  std::map<std::string, std::string> fingerprints;
+  std::map<std::string, std::string> claims;
 };
 
 class ServiceTest : public ::testing::Test {
@@ -113,13 +117,31 @@ TEST_F(ServiceTest, AcceptedAfterPublish) {
   EXPECT_EQ(publisher_.published[0].headers[1].key, "traceparent");
 }
 
-// Protects: Kafka failure is 503 with Retry-After, never 202.
+// Protects: a retryable Kafka failure is 503 with Retry-After, never 202.
 TEST_F(ServiceTest, KafkaFailureIs503) {
   publisher_.status = absl::UnavailableError("timed out");
   auto response = Post(R"({"email":"a@b.fr"})");
   EXPECT_EQ(response.status, 503);
   EXPECT_FALSE(Header(response, "Retry-After").empty());
-  EXPECT_THAT(registry_.Render(), HasSubstr("webform_kafka_failures_total 1"));
+  EXPECT_THAT(registry_.Render(), HasSubstr("webform_kafka_failures_total{class=\"retryable\"} 1"));
+}
+
+// Protects: a permanent refusal is a 500 (retrying will not help), and a fatal producer error
+// is a 503 that also reaches on_fatal — which turns readiness false and stops the process;
+// before, a fenced producer answered 503 forever while /readyz said 200.
+TEST_F(ServiceTest, KafkaPermanentIs500AndFatalIsReported) {
+  std::vector<absl::Status> fatal;
+  Service().on_fatal = [&](const absl::Status& status) { fatal.push_back(status); };
+  publisher_.status = absl::UnavailableError("too large");
+  publisher_.error_class = kafka::ErrorClass::kPermanent;
+  EXPECT_EQ(Post(R"({"email":"a@b.fr"})").status, 500);
+  EXPECT_TRUE(fatal.empty());
+  publisher_.status = absl::UnavailableError("fenced");
+  publisher_.error_class = kafka::ErrorClass::kFatal;
+  auto response = Post(R"({"email":"b@b.fr"})");
+  EXPECT_EQ(response.status, 503);
+  EXPECT_FALSE(Header(response, "Retry-After").empty());
+  EXPECT_EQ(fatal.size(), 1u);
 }
 
 // Protects: idempotency keys (header or field) and fingerprints give stable event ids.
@@ -128,7 +150,7 @@ TEST_F(ServiceTest, EventIdsForRetriesAndDoubleSubmits) {
   auto first = Post(body, {{"Idempotency-Key", "abc"}});
   auto second = Post(body, {{"Idempotency-Key", "abc"}});
   EXPECT_EQ(EventId(first), EventId(second));
-  auto field_key = Post(R"({"email":"a@b.fr","_idempotency_key":"abc"})");
+  auto field_key = Post(R"({"email":"a@b.fr","message":"hi","_idempotency_key":"abc"})");
   EXPECT_EQ(EventId(field_key), EventId(first));
   auto a = Post(body);
   auto b = Post(body);
@@ -143,7 +165,7 @@ TEST_F(ServiceTest, EventIdsForRetriesAndDoubleSubmits) {
 // rate limit fails open; both are counted.
 TEST_F(ServiceTest, RedisDownDegrades) {
   options_.rate_limit_per_minute = 1;
-  store_.up = false;
+  store_.failure = absl::UnavailableError("down");
   std::string body = R"({"email":"a@b.fr"})";
   auto a = Post(body);
   auto b = Post(body);
@@ -153,6 +175,113 @@ TEST_F(ServiceTest, RedisDownDegrades) {
   std::string text = registry_.Render();
   EXPECT_THAT(text, HasSubstr("webform_redis_failures_total{operation=\"fingerprint\"} 2"));
   EXPECT_THAT(text, HasSubstr("webform_redis_failures_total{operation=\"rate_limit\"} 2"));
+  // With a key: still accepted (fail open), same id, content unchecked but counted.
+  auto c = Post(body, {{"Idempotency-Key", "k1"}});
+  auto d = Post(R"({"email":"other@b.fr"})", {{"Idempotency-Key", "k1"}});
+  EXPECT_EQ(c.status, 202);
+  EXPECT_EQ(d.status, 202);
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("webform_redis_failures_total{operation=\"idempotency_key\"} 2"));
+}
+
+// Protects (defect d): an Idempotency-Key is bound to the content first sent with it: the same
+// key and content is the same event; the same key with other content is 422
+// idempotency_key_reused and nothing is published (before: 202, then dropped by crm-core).
+TEST_F(ServiceTest, IdempotencyKeyBoundToContent) {
+  auto first = Post(R"({"email":"a@b.fr","message":"order"})", {{"Idempotency-Key", "order-123"}});
+  auto retry = Post(R"({"email":"a@b.fr","message":"order"})", {{"Idempotency-Key", "order-123"}});
+  EXPECT_EQ(first.status, 202);
+  EXPECT_EQ(retry.status, 202);
+  EXPECT_EQ(EventId(first), EventId(retry));
+  auto other =
+      Post(R"({"email":"b@b.fr","message":"another order"})", {{"Idempotency-Key", "order-123"}});
+  EXPECT_EQ(other.status, 422);
+  EXPECT_EQ(nlohmann::json::parse(other.body)["error"], "idempotency_key_reused");
+  EXPECT_EQ(publisher_.published.size(), 2u);
+  // Keys are per form: the same key on another form is another submission.
+  EXPECT_EQ(Post(R"({"email":"b@b.fr"})", {{"Idempotency-Key", "order-123"}}, "application/json",
+                 "other-form")
+                .status,
+            202);
+}
+
+// Protects (defect g): a full queue towards Redis is overload: 503 with Retry-After, and the
+// rate limit is NOT switched off (before, queue-full was treated as Redis down: fail open).
+TEST_F(ServiceTest, QueueFullIsOverloadNotFailOpen) {
+  options_.rate_limit_per_minute = 1;
+  store_.failure = absl::ResourceExhaustedError("queue full");
+  auto response = Post(R"({"email":"a@b.fr"})");
+  EXPECT_EQ(response.status, 503);
+  EXPECT_EQ(nlohmann::json::parse(response.body)["error"], "overloaded");
+  EXPECT_FALSE(Header(response, "Retry-After").empty());
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_THAT(registry_.Render(), HasSubstr("webform_overloaded_total 1"));
+  // Without a rate limit, the double-submit claim meets the same full queue: 503 too.
+  options_.rate_limit_per_minute = 0;
+  service_.reset();
+  EXPECT_EQ(Post(R"({"email":"a@b.fr"})").status, 503);
+  EXPECT_TRUE(publisher_.published.empty());
+}
+
+// Protects (defect k): a JSON honeypot sent as false or 0 (a default checkbox or counter) is
+// not spam: the submission is published. Before, every such submission got 202 and was dropped.
+TEST_F(ServiceTest, HoneypotFalseOrZeroIsNotSpam) {
+  EXPECT_EQ(Post(R"({"email":"a@b.fr","_hp":false})").status, 202);
+  EXPECT_EQ(Post(R"({"email":"b@b.fr","_hp":0})").status, 202);
+  EXPECT_EQ(Post(R"({"email":"c@b.fr","_hp":""})").status, 202);
+  EXPECT_EQ(publisher_.published.size(), 3u);
+  EXPECT_EQ(Post(R"({"email":"d@b.fr","_hp":true})").status, 202);
+  EXPECT_EQ(Post(R"({"email":"e@b.fr","_hp":"http://spam"})").status, 202);
+  EXPECT_EQ(publisher_.published.size(), 3u);
+}
+
+// Protects (defect m): a plain HTML form's visitor is sent (303) to the form's success page
+// once the event is durable, to its error page with the code otherwise; API clients keep JSON.
+TEST_F(ServiceTest, BrowserNavigationRedirectsToFormPages) {
+  options_.forms = *FormsConfig::Parse(R"({"forms": {"contact": {
+      "success_url": "https://shop.example/thanks",
+      "error_url": "https://shop.example/oops?lang=fr"}}})");
+  http::HeaderField html = {"Accept", "text/html,application/xhtml+xml,*/*;q=0.8"};
+  auto ok = Post("email=a%40b.fr", {html}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(ok.status, 303);
+  EXPECT_EQ(Header(ok, "Location"), "https://shop.example/thanks");
+  EXPECT_EQ(publisher_.published.size(), 1u);
+  auto bad = Post("email=nope", {html}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(bad.status, 303);
+  EXPECT_EQ(Header(bad, "Location"), "https://shop.example/oops?lang=fr&error=invalid_fields");
+  publisher_.status = absl::UnavailableError("down");
+  auto down =
+      Post("email=c%40b.fr", {{"Sec-Fetch-Mode", "navigate"}}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(down.status, 303);
+  EXPECT_EQ(Header(down, "Location"), "https://shop.example/oops?lang=fr&error=unavailable");
+  // fetch() from a script: JSON as before.
+  publisher_.status = absl::OkStatus();
+  auto api = Post(R"({"email":"d@b.fr"})", {{"Sec-Fetch-Mode", "cors"}, html});
+  EXPECT_EQ(api.status, 202);
+  EXPECT_EQ(Header(api, "Content-Type"), "application/json");
+}
+
+// Protects (defect m): without configured pages, a navigation gets a small HTML page in the
+// visitor's language (French or English), with the status of the outcome.
+TEST_F(ServiceTest, BrowserNavigationWithoutPagesGetsHtmlInVisitorsLanguage) {
+  http::HeaderField html = {"Accept", "text/html"};
+  auto french = Post("email=a%40b.fr", {html, {"Accept-Language", "fr-FR,fr;q=0.9,en;q=0.8"}},
+                     "application/x-www-form-urlencoded");
+  EXPECT_EQ(french.status, 202);
+  EXPECT_EQ(Header(french, "Content-Type"), "text/html; charset=utf-8");
+  EXPECT_THAT(french.body, HasSubstr("lang=\"fr\""));
+  EXPECT_THAT(french.body, HasSubstr("Merci"));
+  auto english = Post("email=nope", {html, {"Accept-Language", "en-GB,en;q=0.9"}},
+                      "application/x-www-form-urlencoded");
+  EXPECT_EQ(english.status, 422);
+  EXPECT_THAT(english.body, HasSubstr("lang=\"en\""));
+  EXPECT_THAT(english.body, ::testing::Not(HasSubstr("nope")));
+  // Refused before the body is looked at (unknown form): a page too, not JSON.
+  options_.forms = *FormsConfig::Parse(R"({"forms": {"contact": {}}})");
+  service_.reset();
+  auto unknown = Post("email=a%40b.fr", {html}, "application/x-www-form-urlencoded", "gone");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(Header(unknown, "Content-Type"), "text/html; charset=utf-8");
 }
 
 // Protects: the per-IP rate limit answers 429 with Retry-After.
@@ -221,15 +350,21 @@ TEST_F(ServiceTest, CorsWithFormsFile) {
   EXPECT_EQ(Service().HandlePreflight(preflight).status, 404);
 }
 
-// Protects: X-Forwarded-For is only believed when configured, and only its last entry.
+// Protects (defect f): X-Forwarded-For is only believed from trusted proxies, across all its
+// headers, rightmost untrusted entry first; garbage gives the peer. Before: the first header's
+// last entry, any hex-and-colons text ("1.2.3.4:5678") accepted.
 TEST_F(ServiceTest, ClientIpFromForwardedFor) {
   http::Request request;
   request.remote_address = "10.0.0.1";
   request.headers = {{"X-Forwarded-For", "1.1.1.1, 203.0.113.9"}};
   EXPECT_EQ(Service().ClientIp(request), "10.0.0.1");
-  options_.trust_forwarded_for = true;
+  options_.trusted_proxies = *ingest::TrustedProxies::Parse("10.0.0.0/8");
   service_.reset();
   EXPECT_EQ(Service().ClientIp(request), "203.0.113.9");
+  request.headers = {{"X-Forwarded-For", "203.0.113.9"}, {"x-forwarded-for", "198.51.100.7"}};
+  EXPECT_EQ(Service().ClientIp(request), "198.51.100.7");
+  request.headers = {{"X-Forwarded-For", "1.2.3.4:5678"}};
+  EXPECT_EQ(Service().ClientIp(request), "10.0.0.1");
   request.headers = {{"X-Forwarded-For", "<script>"}};
   EXPECT_EQ(Service().ClientIp(request), "10.0.0.1");
 }

@@ -15,6 +15,19 @@ Settings ReadSettings(config::Reader& reader) {
   // Event-loop threads; handlers never block on Kafka, so a few serve many requests.
   settings.http.threads =
       static_cast<int>(reader.Int("WEBFORM_HTTP_THREADS", 2, 1, 64, "HTTP event-loop threads"));
+  // Open connections at most; past it new ones wait in the kernel's accept queue. Bounds the
+  // file descriptors and memory half-sent requests can hold.
+  settings.http.max_connections = static_cast<size_t>(
+      reader.Int("WEBFORM_MAX_CONNECTIONS", 4096, 1, 1000000, "open client connections at most"));
+  // Requests read and not answered yet at most; past it 503 with Retry-After at once. Bounds
+  // every queue behind (Redis, Kafka) and the bodies they hold.
+  settings.http.max_in_flight = static_cast<size_t>(reader.Int(
+      "WEBFORM_MAX_IN_FLIGHT", 2048, 1, 1000000, "requests in progress at most (then 503)"));
+  // A connection must deliver each whole request (headers and body) within this; slow or
+  // stalled senders are cut off instead of holding a connection for a minute.
+  settings.http.idle_timeout =
+      reader.Millis("WEBFORM_READ_TIMEOUT_MS", std::chrono::milliseconds(10000),
+                    "time to read a whole request (and keep-alive idle time)");
   // Larger bodies get 413; a form has no reason to be bigger.
   settings.http.max_body_bytes = static_cast<size_t>(reader.Int(
       "WEBFORM_MAX_BODY_BYTES", 65536, 1024, 16 * 1024 * 1024, "largest accepted body, bytes"));
@@ -23,6 +36,17 @@ Settings ReadSettings(config::Reader& reader) {
       reader.Millis("WEBFORM_SHUTDOWN_GRACE_MS", std::chrono::milliseconds(10000),
                     "on SIGTERM, time given to requests in flight");
   settings.http.handle_signals = true;
+  settings.http.operations_routes = false;
+
+  // The operations port (health, readiness, metrics) for the orchestrator and Prometheus,
+  // apart from the public one, as crm-core's.
+  settings.ops.address =
+      reader.String("WEBFORM_OPS_ADDRESS", "127.0.0.1", "operations address to listen on");
+  settings.ops.port = static_cast<int>(reader.Int("WEBFORM_OPS_PORT", 9081, 0, 65535,
+                                                  "operations port: /healthz, /readyz, /metrics"));
+  settings.ops.threads = 1;
+  settings.ops.max_connections = 64;
+  settings.ops.idle_timeout = std::chrono::milliseconds(10000);
 
   // Required: the bootstrap servers (the dev broker prints its address).
   settings.kafka_brokers =
@@ -44,8 +68,12 @@ Settings ReadSettings(config::Reader& reader) {
   settings.redis.host = reader.String("WEBFORM_REDIS_HOST", "127.0.0.1", "Redis host");
   settings.redis.port =
       static_cast<int>(reader.Int("WEBFORM_REDIS_PORT", 6379, 1, 65535, "Redis port"));
+  // Same name in every service (<SERVICE>_REDIS_PREFIX, as CRM_REDIS_PREFIX).
   settings.redis.key_prefix = reader.String(
-      "WEBFORM_REDIS_KEY_PREFIX", "webform:", "prefix of every Redis key this service writes");
+      "WEBFORM_REDIS_PREFIX", "webform:", "prefix of every Redis key this service writes");
+  // Redis commands waiting at most; each holds a request's state. Beyond it: 503, limits on.
+  settings.redis_max_pending = static_cast<size_t>(reader.Int(
+      "WEBFORM_REDIS_MAX_PENDING", 2048, 1, 1000000, "Redis commands waiting at most (then 503)"));
   settings.redis.timeout = reader.Millis("WEBFORM_REDIS_TIMEOUT_MS", std::chrono::milliseconds(200),
                                          "Redis connect and round-trip timeout");
 
@@ -74,9 +102,15 @@ Settings ReadSettings(config::Reader& reader) {
       settings.service.forms = *forms;
     }
   }
-  // Only behind a proxy that sets X-Forwarded-For: its last entry becomes the client IP.
-  settings.service.trust_forwarded_for =
-      reader.Bool("WEBFORM_TRUST_FORWARDED_FOR", false, "take the client IP from X-Forwarded-For");
+  // Proxies (load balancers, CDN) whose X-Forwarded-For is believed, as CIDR ranges; the
+  // client is the rightmost entry that is not one of them. Empty: the TCP peer is the client.
+  std::string trusted = reader.String("WEBFORM_TRUSTED_PROXIES", "",
+                                      "trusted proxies, comma-separated CIDR ranges (empty: none)");
+  if (auto proxies = ingest::TrustedProxies::Parse(trusted); proxies.ok()) {
+    settings.service.trusted_proxies = *proxies;
+  } else {
+    reader.Fail("WEBFORM_TRUSTED_PROXIES", std::string(proxies.status().message()));
+  }
 
   settings.log = log::ReadOptions(reader);
   return settings;

@@ -14,9 +14,13 @@ namespace leadflow::webform {
 /// Everything webform-ingest reads from its environment (see docs/webform-ingest.md).
 struct Settings {
   http::ServerOptions http;
+  /// The operations server: /healthz, /readyz, /metrics, never on the public port.
+  http::ServerOptions ops;
   std::string kafka_brokers;
   std::chrono::milliseconds delivery_timeout{3000};
   redis::Options redis;
+  /// Redis commands waiting at most (each holds a request's state); beyond, 503.
+  size_t redis_max_pending = 1024;
   ServiceOptions service;
   std::string forms_file;
   log::Options log;

@@ -10,14 +10,18 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "identity/identity.h"
+#include "ingest/event.h"
+#include "ingest/event_id.h"
+#include "ingest/signature.h"
 
 namespace leadflow::webform {
 namespace {
 
 using events::v1::Identity;
 
-constexpr char kIdPrefix[] = "wf:";
+constexpr char kIdChannel[] = "wf";
 constexpr int kBucketSeconds = 600;
 
 const std::set<std::string>& ConventionalFields() {
@@ -28,56 +32,19 @@ const std::set<std::string>& ConventionalFields() {
   return *names;
 }
 
-std::string Hex(const unsigned char* data, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
-  }
-  return out;
-}
-
-// Length-prefixed so that ("ab", "c") and ("a", "bc") hash differently.
-void Append(std::string* out, const std::string& text) {
-  absl::StrAppend(out, text.size(), ":", text, ";");
-}
-
-google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point time) {
-  auto nanos =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
-  google::protobuf::Timestamp timestamp;
-  timestamp.set_seconds(nanos / 1000000000);
-  timestamp.set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  return timestamp;
-}
-
-// Header values are bytes: keep them only as valid UTF-8 (protobuf strings must be), bounded.
-std::string CleanHeaderText(const std::string& text, size_t limit) {
-  std::string out;
-  for (char c : text.substr(0, limit)) {
-    auto byte = static_cast<unsigned char>(c);
-    out.push_back(byte >= 0x20 && byte < 0x7f ? c : '?');
-  }
-  return out;
-}
+void Append(std::string* out, const std::string& text) { ingest::AppendPart(out, text); }
 
 }  // namespace
 
 bool IsConventionalField(const std::string& name) { return ConventionalFields().count(name) > 0; }
 
-std::string Sha256Hex(const std::string& data) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
-                                                                  EVP_MD_CTX_free);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(context.get(), data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
-    throw std::runtime_error("SHA-256 failed");  // only when OpenSSL itself is broken
-  }
-  return Hex(digest, length);
+std::string Sha256Hex(const std::string& data) { return ingest::Sha256Hex(data); }
+
+bool HoneypotFilled(const std::string& value) {
+  // JSON false and 0 arrive as "false" and "0": a checkbox or counter left at its default,
+  // not a bot. Only a non-empty, non-false value is spam.
+  std::string trimmed(absl::StripAsciiWhitespace(value));
+  return !trimmed.empty() && trimmed != "false" && trimmed != "0";
 }
 
 std::string EventIdFromIdempotencyKey(const std::string& form_id, const std::string& key) {
@@ -85,7 +52,7 @@ std::string EventIdFromIdempotencyKey(const std::string& form_id, const std::str
   Append(&data, "idempotency-key");
   Append(&data, form_id);
   Append(&data, key);
-  return kIdPrefix + Sha256Hex(data);
+  return ingest::EventId(kIdChannel, data);
 }
 
 std::string Fingerprint(const events::v1::InboundEvent& event) {
@@ -119,7 +86,9 @@ std::string RandomEventId() {
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
-  return kIdPrefix + Hex(bytes, sizeof(bytes));
+  // No provider id to derive it from: a random one, in the same shape as every event id.
+  return ingest::EventId(kIdChannel, ingest::HexEncode(std::string_view(
+                                         reinterpret_cast<const char*>(bytes), sizeof(bytes))));
 }
 
 std::string EventIdFromFingerprintBucket(const std::string& fingerprint,
@@ -131,7 +100,7 @@ std::string EventIdFromFingerprintBucket(const std::string& fingerprint,
   Append(&data, "fingerprint-bucket");
   Append(&data, fingerprint);
   Append(&data, std::to_string(bucket));
-  return kIdPrefix + Sha256Hex(data);
+  return ingest::EventId(kIdChannel, data);
 }
 
 Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
@@ -143,13 +112,14 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
   };
   if (!options.honeypot_field.empty()) {
     auto trap = fields.find(options.honeypot_field);
-    if (trap != fields.end() && !trap->second.empty()) {
+    if (trap != fields.end() && HoneypotFilled(trap->second)) {
       result.honeypot = true;
       return result;
     }
   }
 
-  events::v1::InboundEvent& event = result.event;
+  ingest::EventBuilder builder("webform-ingest", "webform", "web_form");
+  events::v1::InboundEvent& event = builder.event();
   std::string email = get("email");
   std::string phone = get("phone");
   bool has_email = email.find_first_not_of(" \t\r\n") != std::string::npos;
@@ -158,25 +128,11 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
     result.errors["email"] = "an email address or a phone number is required";
     result.errors["phone"] = "an email address or a phone number is required";
   }
-  if (has_phone) {
-    auto normalised = identity::NormalizePhone(phone, options.default_region);
-    if (normalised.ok()) {
-      Identity* identity = event.add_identities();
-      identity->set_kind(Identity::PHONE);
-      identity->set_value(*normalised);
-    } else {
-      result.errors["phone"] = "not a valid phone number";
-    }
+  if (has_phone && !builder.AddPhone(phone, options.default_region).ok()) {
+    result.errors["phone"] = "not a valid phone number";
   }
-  if (has_email) {
-    auto normalised = identity::NormalizeEmail(email);
-    if (normalised.ok()) {
-      Identity* identity = event.add_identities();
-      identity->set_kind(Identity::EMAIL);
-      identity->set_value(*normalised);
-    } else {
-      result.errors["email"] = "not an email address";
-    }
+  if (has_email && !builder.AddEmail(email).ok()) {
+    result.errors["email"] = "not an email address";
   }
 
   auto bounded = [&](const std::string& name, size_t limit) {
@@ -190,11 +146,9 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
   if (first_name.empty()) {
     first_name = bounded("first_name", options.max_short_field_bytes);
   }
-  auto* person = event.mutable_person();
-  person->set_first_name(first_name);
-  person->set_last_name(bounded("last_name", options.max_short_field_bytes));
-  person->set_company(bounded("company", options.max_short_field_bytes));
-  person->set_city(bounded("city", options.max_short_field_bytes));
+  builder.Person(first_name, bounded("last_name", options.max_short_field_bytes),
+                 bounded("company", options.max_short_field_bytes),
+                 bounded("city", options.max_short_field_bytes));
 
   auto* form = event.mutable_web_form();
   form->set_form_id(info.form_id);
@@ -207,7 +161,7 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
   utm->set_term(bounded("utm_term", options.max_short_field_bytes));
   std::string page_url = bounded("page_url", options.max_url_bytes);
   if (page_url.empty()) {
-    page_url = CleanHeaderText(info.referer_header, options.max_url_bytes);
+    page_url = ingest::CleanHeaderText(info.referer_header, options.max_url_bytes);
   }
   form->set_page_url(page_url);
   form->set_referrer(bounded("referrer", options.max_url_bytes));
@@ -230,18 +184,13 @@ Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
   }
   result.idempotency_key = get("_idempotency_key");
 
-  auto* source = event.mutable_source();
-  source->set_service("webform-ingest");
-  source->set_provider("webform");
-  source->set_reference(info.form_id);
-  source->set_client_ip(info.client_ip);
-  source->set_user_agent(CleanHeaderText(info.user_agent, 512));
-  *event.mutable_received_at() = ToTimestamp(info.received_at);
+  builder.Reference(info.form_id).Client(info.client_ip, info.user_agent);
   // A web form is submitted the moment it reaches us.
-  *event.mutable_occurred_at() = ToTimestamp(info.received_at);
-
-  identity::Canonicalize(event.mutable_identities());
-  result.key = identity::PrimaryKey(event.identities());
+  builder.Times(info.received_at, info.received_at);
+  // The event id is decided after the Redis round trip (idempotency key or fingerprint).
+  ingest::EventBuilder::Built draft = std::move(builder).Draft();
+  result.event = std::move(draft.event);
+  result.key = std::move(draft.key);
   return result;
 }
 

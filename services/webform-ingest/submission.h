@@ -55,7 +55,7 @@ std::string EventIdFromIdempotencyKey(const std::string& form_id, const std::str
 /// client address or the user agent): two identical submissions have the same fingerprint.
 std::string Fingerprint(const events::v1::InboundEvent& event);
 
-/// A fresh random event id ("wf:" + 32 hex digits).
+/// A fresh random event id ("wf:" + 64 hex digits, as every event id).
 std::string RandomEventId();
 
 /// Without Redis: "wf:" + hash of the fingerprint and its 10-minute time bucket, so identical
@@ -63,8 +63,12 @@ std::string RandomEventId();
 std::string EventIdFromFingerprintBucket(const std::string& fingerprint,
                                          std::chrono::system_clock::time_point now);
 
-/// Hex SHA-256 (OpenSSL EVP).
+/// Hex SHA-256 (ingest::Sha256Hex).
 std::string Sha256Hex(const std::string& data);
+
+/// Whether a honeypot field's value marks the submission as spam: non-empty and not a false
+/// value ("false", "0"), since JSON false or 0 is what a default checkbox or counter sends.
+bool HoneypotFilled(const std::string& value);
 
 /// The conventional field names (everything else is a custom field).
 bool IsConventionalField(const std::string& name);

@@ -53,13 +53,15 @@ WebformIngest::WebformIngest(const std::string& brokers,
                              std::map<std::string, std::string> extra_env,
                              std::optional<redis::Options> redis_options) {
   port_ = testing::FreePort();
+  ops_port_ = testing::FreePort();
   redis::Options redis = redis_options ? *redis_options : testing::RedisTestOptions();
   env_ = {
       {"WEBFORM_HTTP_PORT", std::to_string(port_)},
+      {"WEBFORM_OPS_PORT", std::to_string(ops_port_)},
       {"WEBFORM_KAFKA_BROKERS", brokers},
       {"WEBFORM_REDIS_HOST", redis.host},
       {"WEBFORM_REDIS_PORT", std::to_string(redis.port)},
-      {"WEBFORM_REDIS_KEY_PREFIX", redis.key_prefix},
+      {"WEBFORM_REDIS_PREFIX", redis.key_prefix},
       {"WEBFORM_RATE_LIMIT_PER_MINUTE", "0"},
   };
   for (auto& [name, value] : extra_env) {
@@ -82,7 +84,7 @@ void WebformIngest::Restart() {
 bool WebformIngest::WaitReady() {
   return testing::WaitFor(
       [&] {
-        return testing::Shell("curl -s -o /dev/null -w '%{http_code}' " + url() + "/readyz") ==
+        return testing::Shell("curl -s -o /dev/null -w '%{http_code}' " + ops_url() + "/readyz") ==
                "200";
       },
       std::chrono::seconds(30));

@@ -55,12 +55,15 @@ class WebformIngest {
   explicit WebformIngest(const std::string& brokers,
                          std::map<std::string, std::string> extra_env = {},
                          std::optional<redis::Options> redis = std::nullopt);
-  /// Waits until /readyz answers 200.
+  /// Waits until /readyz (on the operations port) answers 200.
   bool WaitReady();
-  /// SIGKILL if still running, then starts again with the same settings on the same port.
+  /// SIGKILL if still running, then starts again with the same settings on the same ports.
   void Restart();
+  /// The public port: the form API only.
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
+  /// The operations port: /healthz, /readyz, /metrics.
+  std::string ops_url() const { return "http://127.0.0.1:" + std::to_string(ops_port_); }
   testing::Process& process() { return *process_; }
 
  private:
@@ -69,6 +72,7 @@ class WebformIngest {
   std::map<std::string, std::string> env_;
   std::unique_ptr<testing::Process> process_;
   int port_ = 0;
+  int ops_port_ = 0;
 };
 
 /// Applies crm-core's migrations to the database with the crm-core binary; true on success.

@@ -40,7 +40,7 @@ class Webform {
   Webform(const std::string& brokers, std::map<std::string, std::string> extra = {})
       : ingest_(brokers, WithDefaults(std::move(extra))) {
     if (!testing::WaitFor(
-            [&] { return Get("/healthz").status == 200 || !ingest_.process().Running(); },
+            [&] { return Ops("/healthz").status == 200 || !ingest_.process().Running(); },
             std::chrono::seconds(30)) ||
         !ingest_.process().Running()) {
       throw std::runtime_error("webform-ingest did not start: " + ingest_.process().Log());
@@ -48,8 +48,13 @@ class Webform {
   }
 
   CurlResult Curl(const std::string& args, const std::string& path) const {
-    std::string output = testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args + " " +
-                                        ShellQuote(ingest_.url() + path));
+    return CurlUrl(args, ingest_.url() + path);
+  }
+  /// The operations port.
+  CurlResult Ops(const std::string& path) const { return CurlUrl("", ingest_.ops_url() + path); }
+  static CurlResult CurlUrl(const std::string& args, const std::string& url) {
+    std::string output =
+        testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args + " " + ShellQuote(url));
     CurlResult result;
     size_t end = output.find("\r\n\r\n");
     result.headers = output.substr(0, end);
@@ -183,7 +188,7 @@ TEST_F(WebformE2eTest, SameEventIdForRetriesAndDoubleSubmits) {
   ASSERT_EQ(d.status, 202);
   EXPECT_EQ(c.Json()["event_id"], d.Json()["event_id"]);
   EXPECT_NE(c.Json()["event_id"], a.Json()["event_id"]);
-  EXPECT_THAT(webform.Get("/metrics").body, HasSubstr("webform_duplicates_total 1"));
+  EXPECT_THAT(webform.Ops("/metrics").body, HasSubstr("webform_duplicates_total 1"));
 }
 
 // Protects: every client error of the contract, by status code and error code.
@@ -207,6 +212,113 @@ TEST_F(WebformE2eTest, ClientErrors) {
   EXPECT_EQ(webform.Get("/v1/forms/contact/submissions").status, 405);
   EXPECT_EQ(webform.Curl("-X DELETE", "/v1/forms/contact/submissions").status, 405);
   EXPECT_EQ(webform.Get("/nothing/here").status, 404);
+  CurlResult multipart = webform.Curl(
+      "-X POST -H 'Content-Type: multipart/form-data; boundary=zz' --data-binary 'garbage'",
+      "/v1/forms/contact/submissions");
+  EXPECT_EQ(multipart.status, 400);
+  EXPECT_EQ(multipart.Json()["error"], "malformed_multipart");
+  // Undeclared Latin-1 bytes are not UTF-8: 400 invalid_text.
+  CurlResult latin = webform.Curl(
+      "-X POST -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "
+      "'email=a%40b.fr&name=Ren%E9'",
+      "/v1/forms/contact/submissions");
+  EXPECT_EQ(latin.status, 400);
+  EXPECT_EQ(latin.Json()["error"], "invalid_text");
+}
+
+// Protects (defect h): the public port serves only the form API; health, readiness and
+// metrics are on the operations port.
+TEST_F(WebformE2eTest, OperationsOnTheirOwnPort) {
+  Webform webform(broker_.bootstrap());
+  EXPECT_EQ(webform.Get("/healthz").status, 404);
+  EXPECT_EQ(webform.Get("/readyz").status, 404);
+  EXPECT_EQ(webform.Get("/metrics").status, 404);
+  EXPECT_EQ(webform.Ops("/healthz").status, 200);
+  EXPECT_EQ(webform.Ops("/readyz").status, 200);
+  CurlResult metrics = webform.Ops("/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, HasSubstr("http_connections_open"));
+  EXPECT_THAT(metrics.body, HasSubstr("webform_redis_pending"));
+}
+
+// Protects (defect d): an Idempotency-Key reused with other content is 422
+// idempotency_key_reused (as Stripe answers), not a 202 crm-core then drops.
+TEST_F(WebformE2eTest, IdempotencyKeyReusedIs422) {
+  Webform webform(broker_.bootstrap());
+  std::string key = "-H 'Idempotency-Key: " + testing::UniqueName("order") + "'";
+  CurlResult first = webform.PostJson(R"({"email":"first@example.fr"})", key);
+  ASSERT_EQ(first.status, 202);
+  CurlResult retry = webform.PostJson(R"({"email":"first@example.fr"})", key);
+  ASSERT_EQ(retry.status, 202);
+  EXPECT_EQ(first.Json()["event_id"], retry.Json()["event_id"]);
+  CurlResult other = webform.PostJson(R"({"email":"second@example.fr"})", key);
+  EXPECT_EQ(other.status, 422);
+  EXPECT_EQ(other.Json()["error"], "idempotency_key_reused");
+}
+
+// Protects (defect l): a form posted as ISO-8859-1 (older French sites) is accepted and its
+// text reaches Kafka as UTF-8.
+TEST_F(WebformE2eTest, Latin1FormAccepted) {
+  Webform webform(broker_.bootstrap());
+  CurlResult latin = webform.Curl(
+      "-X POST -H 'Content-Type: application/x-www-form-urlencoded; charset=ISO-8859-1' "
+      "--data-binary 'email=latin1%40example.fr&name=H%E9l%E8ne&city=Besan%E7on'",
+      "/v1/forms/contact/submissions");
+  ASSERT_EQ(latin.status, 202) << latin.body;
+  auto messages = ReadInbound(broker_.bootstrap(), 1, std::chrono::seconds(30));
+  InboundEvent event;
+  ASSERT_NE(FindEvent(messages, latin.Json()["event_id"], &event), nullptr);
+  EXPECT_EQ(event.person().first_name(), "H\xc3\xa9l\xc3\xa8ne");
+  EXPECT_EQ(event.person().city(), "Besan\xc3\xa7on");
+}
+
+// Protects (defect m): a plain HTML form's visitor is redirected (303) to the form's pages; a
+// form without pages shows a small page in the visitor's language; API clients keep JSON.
+TEST_F(WebformE2eTest, BrowserNavigationGetsRedirectOrPage) {
+  std::string path = testing::BuildDir() + "/test-logs/" + testing::UniqueName("forms") + ".json";
+  std::ofstream(path) << R"({"forms": {"contact": {"success_url": "https://shop.example/merci",
+      "error_url": "https://shop.example/erreur"}, "plain": {}}})";
+  Webform webform(broker_.bootstrap(), {{"WEBFORM_FORMS_FILE", path}});
+  std::string navigate =
+      "-H 'Accept: text/html,application/xhtml+xml' -H 'Content-Type: "
+      "application/x-www-form-urlencoded' ";
+  CurlResult ok = webform.Curl("-X POST " + navigate + "--data-binary 'email=nav%40example.fr'",
+                               "/v1/forms/contact/submissions");
+  EXPECT_EQ(ok.status, 303);
+  EXPECT_THAT(ok.headers, HasSubstr("Location: https://shop.example/merci"));
+  CurlResult bad = webform.Curl("-X POST " + navigate + "--data-binary 'email=nope'",
+                                "/v1/forms/contact/submissions");
+  EXPECT_EQ(bad.status, 303);
+  EXPECT_THAT(bad.headers, HasSubstr("Location: https://shop.example/erreur?error=invalid_fields"));
+  CurlResult page = webform.Curl("-X POST " + navigate +
+                                     "-H 'Accept-Language: fr-FR,fr;q=0.9' --data-binary "
+                                     "'email=nav2%40example.fr'",
+                                 "/v1/forms/plain/submissions");
+  EXPECT_EQ(page.status, 202);
+  EXPECT_THAT(page.headers, HasSubstr("Content-Type: text/html"));
+  EXPECT_THAT(page.body, HasSubstr("Merci"));
+  CurlResult api = webform.PostJson(R"({"email":"api@example.fr"})");
+  EXPECT_EQ(api.status, 202);
+  EXPECT_TRUE(api.Json().contains("event_id"));
+}
+
+// Protects (defect f): behind a trusted proxy the client is the rightmost untrusted
+// X-Forwarded-For entry across headers; garbage gives the peer, never the garbage.
+TEST_F(WebformE2eTest, ClientIpBehindTrustedProxy) {
+  Webform webform(broker_.bootstrap(), {{"WEBFORM_TRUSTED_PROXIES", "127.0.0.0/8"}});
+  CurlResult spoofed =
+      webform.PostJson(R"({"email":"xff1@example.fr"})",
+                       "-H 'X-Forwarded-For: 6.6.6.6' -H 'X-Forwarded-For: 198.51.100.4'");
+  ASSERT_EQ(spoofed.status, 202);
+  CurlResult garbage =
+      webform.PostJson(R"({"email":"xff2@example.fr"})", "-H 'X-Forwarded-For: 1.2.3.4:5678'");
+  ASSERT_EQ(garbage.status, 202);
+  auto messages = ReadInbound(broker_.bootstrap(), 2, std::chrono::seconds(30));
+  InboundEvent event;
+  ASSERT_NE(FindEvent(messages, spoofed.Json()["event_id"], &event), nullptr);
+  EXPECT_EQ(event.source().client_ip(), "198.51.100.4");
+  ASSERT_NE(FindEvent(messages, garbage.Json()["event_id"], &event), nullptr);
+  EXPECT_EQ(event.source().client_ip(), "127.0.0.1");
 }
 
 // Protects: with a forms file, unknown forms are 404, origins are enforced per form, and the
@@ -228,6 +340,12 @@ TEST_F(WebformE2eTest, FormsFileAndCors) {
   EXPECT_THAT(preflight.headers, HasSubstr("Access-Control-Allow-Origin: https://shop.example"));
   EXPECT_THAT(preflight.headers, HasSubstr("Access-Control-Allow-Methods: POST"));
   EXPECT_THAT(preflight.headers, HasSubstr("Idempotency-Key"));
+  EXPECT_THAT(preflight.headers, HasSubstr("Access-Control-Max-Age: 600"));
+  EXPECT_THAT(preflight.headers, HasSubstr("Vary: Origin"));
+  EXPECT_THAT(allowed.headers, HasSubstr("Vary: Origin"));
+  CurlResult forbidden = webform.PostJson(body, "-H 'Origin: https://evil.example'");
+  EXPECT_EQ(forbidden.Json()["error"], "origin_not_allowed");
+  EXPECT_EQ(webform.PostJson(body, "", "unknown").Json()["error"], "unknown_form");
 }
 
 // Protects: the per-IP rate limit answers 429 with Retry-After once the minute's quota is used.
@@ -244,6 +362,7 @@ TEST_F(WebformE2eTest, RateLimit) {
   }
   EXPECT_EQ(limited, 1);
   EXPECT_THAT(last.headers, HasSubstr("Retry-After: "));
+  EXPECT_EQ(last.Json()["error"], "rate_limited");
 }
 
 // Protects: a filled honeypot gets a 202 and an event id, and nothing reaches Kafka.
@@ -261,7 +380,7 @@ TEST_F(WebformE2eTest, HoneypotNotPublished) {
   ASSERT_NE(FindEvent(messages, real.Json()["event_id"], &event), nullptr);
   EXPECT_EQ(FindEvent(messages, spam.Json()["event_id"], &event), nullptr);
   EXPECT_EQ(messages.size(), 1u);
-  EXPECT_THAT(webform.Get("/metrics").body, HasSubstr("webform_spam_total{reason=\"honeypot\"} 1"));
+  EXPECT_THAT(webform.Ops("/metrics").body, HasSubstr("webform_spam_total{reason=\"honeypot\"} 1"));
 }
 
 // Protects: when Kafka cannot take the event, the answer is 503 with Retry-After (never 202),
@@ -272,8 +391,11 @@ TEST_F(WebformE2eTest, KafkaDownIs503) {
   CurlResult down = webform.PostJson(R"({"email":"down@example.fr"})");
   EXPECT_EQ(down.status, 503);
   EXPECT_THAT(down.headers, HasSubstr("Retry-After: "));
-  EXPECT_EQ(webform.Get("/readyz").status, 503);
-  EXPECT_THAT(webform.Get("/metrics").body, HasSubstr("webform_kafka_failures_total 1"));
+  // Readiness is checked off the HTTP threads, every 2 s: it turns within a few checks.
+  EXPECT_TRUE(testing::WaitFor([&] { return webform.Ops("/readyz").status == 503; },
+                               std::chrono::seconds(30)));
+  EXPECT_THAT(webform.Ops("/metrics").body,
+              HasSubstr("webform_kafka_failures_total{class=\"retryable\"} 1"));
 }
 
 // Protects: SIGTERM stops the service cleanly (exit 0) after flushing the producer.

@@ -1,0 +1,69 @@
+#include "ingest/client_ip.h"
+
+#include <gtest/gtest.h>
+
+namespace leadflow::ingest {
+namespace {
+
+TrustedProxies Trusted(std::string_view list) {
+  auto trusted = TrustedProxies::Parse(list);
+  EXPECT_TRUE(trusted.ok()) << trusted.status();
+  return *trusted;
+}
+
+// Protects: only strict address text is an address: a port, brackets, hex or short forms are
+// not (defect f: "1.2.3.4:5678" and hex were accepted as client IPs).
+TEST(IpAddressTest, StrictParsing) {
+  EXPECT_TRUE(IpAddress::Parse("203.0.113.7"));
+  EXPECT_TRUE(IpAddress::Parse("2001:db8::1"));
+  EXPECT_FALSE(IpAddress::Parse("1.2.3.4:5678"));
+  EXPECT_FALSE(IpAddress::Parse("0x7f.0.0.1"));
+  EXPECT_FALSE(IpAddress::Parse("abcdef"));
+  EXPECT_FALSE(IpAddress::Parse("127.1"));
+  EXPECT_FALSE(IpAddress::Parse("[::1]"));
+  EXPECT_FALSE(IpAddress::Parse(""));
+  EXPECT_EQ(IpAddress::Parse("::ffff:10.0.0.1")->ToString(), "10.0.0.1");
+}
+
+// Protects: trusted proxies are CIDR ranges; bad entries are refused at start-up, by name.
+TEST(TrustedProxiesTest, ParsesRangesAndRefusesGarbage) {
+  TrustedProxies trusted = Trusted("10.0.0.0/8, 192.168.1.7 ,fd00::/8");
+  EXPECT_TRUE(trusted.Contains(*IpAddress::Parse("10.200.3.4")));
+  EXPECT_TRUE(trusted.Contains(*IpAddress::Parse("::ffff:10.1.1.1")));
+  EXPECT_TRUE(trusted.Contains(*IpAddress::Parse("192.168.1.7")));
+  EXPECT_FALSE(trusted.Contains(*IpAddress::Parse("192.168.1.8")));
+  EXPECT_TRUE(trusted.Contains(*IpAddress::Parse("fd12::5")));
+  EXPECT_FALSE(trusted.Contains(*IpAddress::Parse("11.0.0.1")));
+  EXPECT_FALSE(TrustedProxies::Parse("10.0.0.0/33").ok());
+  EXPECT_FALSE(TrustedProxies::Parse("10.0.0/8").ok());
+  EXPECT_FALSE(TrustedProxies::Parse("proxy.local").ok());
+  EXPECT_TRUE(TrustedProxies::Parse("").ok());
+}
+
+// Protects (defect f): the client is the rightmost X-Forwarded-For entry, across every header,
+// that is not a trusted proxy — a client cannot choose its address by prepending entries, and
+// an untrusted peer's headers are ignored.
+TEST(ClientIpTest, RightmostUntrustedAcrossHeaders) {
+  TrustedProxies trusted = Trusted("10.0.0.0/8");
+  // The spoofed first entry is ignored: the proxy appended the real client last.
+  EXPECT_EQ(ClientIp("10.0.0.2", {"6.6.6.6, 198.51.100.4"}, trusted), "198.51.100.4");
+  // Two proxies in a chain, two headers.
+  EXPECT_EQ(ClientIp("10.0.0.2", {"6.6.6.6", "198.51.100.4, 10.0.0.9"}, trusted), "198.51.100.4");
+  // A peer that is not trusted: its header means nothing.
+  EXPECT_EQ(ClientIp("203.0.113.9", {"198.51.100.4"}, trusted), "203.0.113.9");
+  // Nothing to trust configured: the peer.
+  EXPECT_EQ(ClientIp("10.0.0.2", {"198.51.100.4"}, TrustedProxies()), "10.0.0.2");
+  // Garbage on the way: the peer, never the garbage.
+  EXPECT_EQ(ClientIp("10.0.0.2", {"1.2.3.4:5678"}, trusted), "10.0.0.2");
+  EXPECT_EQ(ClientIp("10.0.0.2", {"abcdef"}, trusted), "10.0.0.2");
+  EXPECT_EQ(ClientIp("10.0.0.2", {"198.51.100.4, junk, 10.0.0.3"}, trusted), "10.0.0.2");
+  // Every entry trusted: the leftmost.
+  EXPECT_EQ(ClientIp("10.0.0.2", {"10.0.0.5, 10.0.0.3"}, trusted), "10.0.0.5");
+  // No header: the peer.
+  EXPECT_EQ(ClientIp("10.0.0.2", {}, trusted), "10.0.0.2");
+  // A peer in IPv4-mapped form is printed as IPv4.
+  EXPECT_EQ(ClientIp("::ffff:203.0.113.9", {}, trusted), "203.0.113.9");
+}
+
+}  // namespace
+}  // namespace leadflow::ingest

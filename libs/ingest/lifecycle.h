@@ -1,0 +1,47 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+
+#include "absl/status/status.h"
+#include "http/server.h"
+#include "ingest/readiness.h"
+#include "kafka/producer.h"
+
+namespace leadflow::ingest {
+
+/// The one start-up and shutdown order of every ingestion service:
+/// start: operations server (probes answer "not ready" until the checks pass), readiness
+/// check, public server;
+/// stop (SIGTERM/SIGINT, or a fatal error): readiness false → stop accepting and answer what
+/// is in flight (the public server's grace) → release what feeds the producer (Redis) →
+/// flush Kafka → stop the operations server. A fatal error makes Run() return 1 so that the
+/// orchestrator restarts the process; a clean stop returns 0.
+class Lifecycle {
+ public:
+  struct Parts {
+    http::Server* public_server = nullptr;  // handle_signals on, operations_routes off
+    http::Server* ops_server = nullptr;
+    Readiness* readiness = nullptr;
+    kafka::Producer* producer = nullptr;
+    std::chrono::milliseconds flush_timeout{5000};
+    /// Runs after the public server stopped and before the flush (e.g. drop the Redis
+    /// client, whose callbacks may still publish).
+    std::function<void()> before_flush;
+  };
+  explicit Lifecycle(Parts parts) : parts_(std::move(parts)) {}
+
+  /// Not ready from now on, and Run() returns 1. Thread-safe, returns at once (safe from a
+  /// librdkafka callback).
+  void Fatal(const absl::Status& status);
+
+  /// Serves until stopped; returns the process exit code.
+  int Run();
+
+ private:
+  Parts parts_;
+  std::atomic<bool> fatal_{false};
+};
+
+}  // namespace leadflow::ingest

@@ -1,0 +1,186 @@
+#include "ingest/signature.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace leadflow::ingest {
+
+std::string Hmac(HmacAlgorithm algorithm, std::string_view key, std::string_view data) {
+  const EVP_MD* digest = nullptr;
+  switch (algorithm) {
+    case HmacAlgorithm::kSha1:
+      digest = EVP_sha1();
+      break;
+    case HmacAlgorithm::kSha256:
+      digest = EVP_sha256();
+      break;
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(digest, key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
+           &length) == nullptr) {
+    return "";
+  }
+  return std::string(reinterpret_cast<const char*>(out), length);
+}
+
+std::string HexEncode(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char c : bytes) {
+    auto byte = static_cast<unsigned char>(c);
+    out.push_back(kDigits[byte >> 4]);
+    out.push_back(kDigits[byte & 0xf]);
+  }
+  return out;
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                               reinterpret_cast<const unsigned char*>(bytes.data()),
+                               static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(std::max(0, length)));
+  return out;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  // The lengths of signatures are public (fixed by the algorithm); only the bytes are secret.
+  if (a.size() != b.size()) {
+    return false;
+  }
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+absl::Status VerifyHexHmac(HmacAlgorithm algorithm, std::string_view key, std::string_view data,
+                           std::string_view signature_hex) {
+  if (signature_hex.empty()) {
+    return absl::UnauthenticatedError("missing signature");
+  }
+  std::string given =
+      absl::AsciiStrToLower(absl::string_view(signature_hex.data(), signature_hex.size()));
+  if (!ConstantTimeEquals(HexEncode(Hmac(algorithm, key, data)), given)) {
+    return absl::UnauthenticatedError("bad signature");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VerifyMetaSignature(std::string_view app_secret, std::string_view body,
+                                 std::string_view header) {
+  if (header.rfind("sha256=", 0) == 0) {
+    return VerifyHexHmac(HmacAlgorithm::kSha256, app_secret, body, header.substr(7));
+  }
+  if (header.rfind("sha1=", 0) == 0) {
+    return VerifyHexHmac(HmacAlgorithm::kSha1, app_secret, body, header.substr(5));
+  }
+  return absl::UnauthenticatedError("missing or unknown signature scheme");
+}
+
+absl::Status VerifyViberSignature(std::string_view auth_token, std::string_view body,
+                                  std::string_view header) {
+  return VerifyHexHmac(HmacAlgorithm::kSha256, auth_token, body, header);
+}
+
+absl::Status VerifyTwilioSignature(std::string_view auth_token, std::string_view full_url,
+                                   std::vector<std::pair<std::string, std::string>> parameters,
+                                   std::string_view header) {
+  if (header.empty()) {
+    return absl::UnauthenticatedError("missing signature");
+  }
+  std::stable_sort(parameters.begin(), parameters.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string data(full_url);
+  for (const auto& [name, value] : parameters) {
+    absl::StrAppend(&data, name, value);
+  }
+  if (!ConstantTimeEquals(Base64Encode(Hmac(HmacAlgorithm::kSha1, auth_token, data)), header)) {
+    return absl::UnauthenticatedError("bad signature");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTimestampWindow(int64_t timestamp, std::chrono::system_clock::time_point now,
+                                  std::chrono::seconds window) {
+  int64_t now_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  int64_t difference = now_seconds > timestamp ? now_seconds - timestamp : timestamp - now_seconds;
+  if (difference > window.count()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("timestamp outside the ", window.count(), " s window"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VerifyMailgunSignature(std::string_view signing_key, std::string_view timestamp,
+                                    std::string_view token, std::string_view signature,
+                                    std::chrono::system_clock::time_point now,
+                                    std::chrono::seconds window) {
+  if (timestamp.empty() || timestamp.size() > 12 ||
+      !std::all_of(timestamp.begin(), timestamp.end(),
+                   [](char c) { return absl::ascii_isdigit(c); })) {
+    return absl::UnauthenticatedError("missing or malformed timestamp");
+  }
+  // Verify first, so that an unsigned request learns nothing from the window check.
+  std::string data = absl::StrCat(absl::string_view(timestamp.data(), timestamp.size()),
+                                  absl::string_view(token.data(), token.size()));
+  if (auto status = VerifyHexHmac(HmacAlgorithm::kSha256, signing_key, data, signature);
+      !status.ok()) {
+    return status;
+  }
+  return CheckTimestampWindow(std::stoll(std::string(timestamp)), now, window);
+}
+
+absl::Status VerifyTelegramSecretToken(std::string_view expected, std::string_view header) {
+  if (expected.empty() || !ConstantTimeEquals(expected, header)) {
+    return absl::UnauthenticatedError("bad secret token");
+  }
+  return absl::OkStatus();
+}
+
+void ReplayCache::ExpireLocked(std::chrono::steady_clock::time_point now) {
+  while (!order_.empty() && order_.front().second + ttl_ <= now) {
+    index_.erase(order_.front().first);
+    order_.pop_front();
+  }
+}
+
+absl::Status ReplayCache::CheckAndRemember(const std::string& key,
+                                           std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  ExpireLocked(now);
+  if (index_.count(key) != 0) {
+    return absl::FailedPreconditionError("replayed request");
+  }
+  if (capacity_ == 0) {
+    return absl::OkStatus();
+  }
+  while (order_.size() >= capacity_) {
+    index_.erase(order_.front().first);
+    order_.pop_front();
+    ++evicted_;
+  }
+  order_.emplace_back(key, now);
+  index_[key] = std::prev(order_.end());
+  return absl::OkStatus();
+}
+
+size_t ReplayCache::size() const {
+  std::lock_guard lock(mutex_);
+  return order_.size();
+}
+
+uint64_t ReplayCache::evicted() const {
+  std::lock_guard lock(mutex_);
+  return evicted_;
+}
+
+}  // namespace leadflow::ingest

@@ -1,0 +1,147 @@
+#include "ingest/signature.h"
+
+#include <gtest/gtest.h>
+
+namespace leadflow::ingest {
+namespace {
+
+using std::chrono::seconds;
+
+// Protects: the HMAC primitive itself, against the published vectors of RFC 4231 (test case 2,
+// HMAC-SHA256) and RFC 2202 (test case 2, HMAC-SHA1). Cross-checked with:
+//   echo -n "what do ya want for nothing?" | openssl dgst -sha256 -hmac "Jefe"
+//   echo -n "what do ya want for nothing?" | openssl dgst -sha1 -hmac "Jefe"
+TEST(HmacTest, RfcVectors) {
+  EXPECT_EQ(HexEncode(Hmac(HmacAlgorithm::kSha256, "Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(HexEncode(Hmac(HmacAlgorithm::kSha1, "Jefe", "what do ya want for nothing?")),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+}
+
+// Protects: equal means same length and same bytes, nothing less.
+TEST(ConstantTimeEqualsTest, LengthAndBytes) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "ab"));
+  EXPECT_FALSE(ConstantTimeEquals("", "a"));
+}
+
+// Protects: Meta's X-Hub-Signature-256 (and legacy sha1) recipe: hex HMAC of the raw body under
+// the App Secret, with its prefix. Expected values computed with:
+//   echo -n '{"object":"page","entry":[]}' | openssl dgst -sha256 -hmac "meta-app-secret"
+//   echo -n '{"object":"page","entry":[]}' | openssl dgst -sha1 -hmac "meta-app-secret"
+TEST(MetaSignatureTest, Recipe) {
+  const std::string body = R"({"object":"page","entry":[]})";
+  EXPECT_TRUE(
+      VerifyMetaSignature("meta-app-secret", body,
+                          "sha256=5dcb51eb590634700c8d9cc1fde4d2d5981ca7bb83f250eb3fb71bfd849057ed")
+          .ok());
+  EXPECT_TRUE(
+      VerifyMetaSignature("meta-app-secret", body, "sha1=74bc2bbf5ab6f195d514af1b80ddf3a7c883208e")
+          .ok());
+  // Upper-case hex is the same signature.
+  EXPECT_TRUE(
+      VerifyMetaSignature("meta-app-secret", body,
+                          "sha256=5DCB51EB590634700C8D9CC1FDE4D2D5981CA7BB83F250EB3FB71BFD849057ED")
+          .ok());
+  EXPECT_EQ(
+      VerifyMetaSignature("other-secret", body,
+                          "sha256=5dcb51eb590634700c8d9cc1fde4d2d5981ca7bb83f250eb3fb71bfd849057ed")
+          .code(),
+      absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(
+      VerifyMetaSignature("meta-app-secret", body + " ",
+                          "sha256=5dcb51eb590634700c8d9cc1fde4d2d5981ca7bb83f250eb3fb71bfd849057ed")
+          .code(),
+      absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(VerifyMetaSignature("meta-app-secret", body,
+                                "5dcb51eb590634700c8d9cc1fde4d2d5981ca7bb83f250eb3fb71bfd849057ed")
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(VerifyMetaSignature("meta-app-secret", body, "").code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+// Protects: Viber's recipe, hex HMAC-SHA256 of the body under the auth token, no prefix:
+//   echo -n '{"event":"message","message_token":4912661846655238145}' \
+//     | openssl dgst -sha256 -hmac "viber-auth-token"
+TEST(ViberSignatureTest, Recipe) {
+  const std::string body = R"({"event":"message","message_token":4912661846655238145})";
+  const std::string good = "5af867e889f98c7b31197d19210882dd5639afb24122647c4a8e0dfc51b210cf";
+  EXPECT_TRUE(VerifyViberSignature("viber-auth-token", body, good).ok());
+  EXPECT_FALSE(VerifyViberSignature("viber-auth-token", body, "sha256=" + good).ok());
+  EXPECT_FALSE(VerifyViberSignature("wrong", body, good).ok());
+}
+
+// Protects: Twilio's recipe, Base64(HMAC-SHA1(token, URL + sorted name/value pairs)), whatever
+// order the parameters arrived in:
+//   echo -n 'https://leads.example/v1/twilio/voice?line=paris''CallSid''CA0001''From'\
+//   '+33612345678''To''+33187654321' | openssl dgst -sha1 -hmac "twilio-auth-token" -binary |
+//   base64
+TEST(TwilioSignatureTest, Recipe) {
+  const std::string url = "https://leads.example/v1/twilio/voice?line=paris";
+  const std::string good = "Dqz2cIjHgTfNevALJL4VcZfGVuo=";
+  EXPECT_TRUE(VerifyTwilioSignature(
+                  "twilio-auth-token", url,
+                  {{"To", "+33187654321"}, {"CallSid", "CA0001"}, {"From", "+33612345678"}}, good)
+                  .ok());
+  EXPECT_FALSE(VerifyTwilioSignature(
+                   "twilio-auth-token", url,
+                   {{"To", "+33187654322"}, {"CallSid", "CA0001"}, {"From", "+33612345678"}}, good)
+                   .ok());
+  EXPECT_FALSE(VerifyTwilioSignature(
+                   "twilio-auth-token", url + "&x=1",
+                   {{"To", "+33187654321"}, {"CallSid", "CA0001"}, {"From", "+33612345678"}}, good)
+                   .ok());
+}
+
+// Protects: Mailgun's recipe, hex HMAC-SHA256(timestamp + token) under the signing key, and its
+// timestamp window: a correctly signed but old request is refused.
+//   echo -n '1700000000''abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMN' \
+//     | openssl dgst -sha256 -hmac "mailgun-signing-key"
+TEST(MailgunSignatureTest, RecipeAndWindow) {
+  const std::string token = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMN";
+  const std::string good = "b33336a02c1dd10da6cb4e6773ca6998bb0ac2f56b149eab50b5560f655ba2c7";
+  auto at = [](int64_t unix) { return std::chrono::system_clock::time_point(seconds(unix)); };
+  EXPECT_TRUE(VerifyMailgunSignature("mailgun-signing-key", "1700000000", token, good,
+                                     at(1700000060), seconds(120))
+                  .ok());
+  EXPECT_EQ(VerifyMailgunSignature("mailgun-signing-key", "1700000000", token, good, at(1700000121),
+                                   seconds(120))
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(VerifyMailgunSignature("mailgun-signing-key", "1700000001", token, good, at(1700000000),
+                                   seconds(120))
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(VerifyMailgunSignature("mailgun-signing-key", "17e8", token, good, at(1700000000),
+                                   seconds(120))
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+// Protects: Telegram's secret token compares whole, and an unset secret accepts nothing.
+TEST(TelegramSecretTokenTest, ExactMatchOnly) {
+  EXPECT_TRUE(VerifyTelegramSecretToken("s3cret_token-1", "s3cret_token-1").ok());
+  EXPECT_FALSE(VerifyTelegramSecretToken("s3cret_token-1", "s3cret_token-").ok());
+  EXPECT_FALSE(VerifyTelegramSecretToken("", "").ok());
+}
+
+// Protects: a replay within the ttl is refused, one after it is accepted again, and the cache
+// never holds more than its capacity (the oldest entry goes first and is counted).
+TEST(ReplayCacheTest, RefusesReplaysWithinTtlAndStaysBounded) {
+  ReplayCache cache(2, seconds(60));
+  auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
+  EXPECT_TRUE(cache.CheckAndRemember("a", t0).ok());
+  EXPECT_EQ(cache.CheckAndRemember("a", t0 + seconds(59)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(cache.CheckAndRemember("a", t0 + seconds(61)).ok());
+  EXPECT_TRUE(cache.CheckAndRemember("b", t0 + seconds(62)).ok());
+  EXPECT_TRUE(cache.CheckAndRemember("c", t0 + seconds(63)).ok());
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.evicted(), 1u);
+  EXPECT_FALSE(cache.CheckAndRemember("c", t0 + seconds(64)).ok());
+}
+
+}  // namespace
+}  // namespace leadflow::ingest

@@ -1,0 +1,106 @@
+#include "ingest/store.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace leadflow::ingest {
+
+bool FailsOpen(const absl::Status& status) {
+  // Overload is ours, not Redis's: answer 503 and keep the limits on. Anything else is Redis
+  // failing us, and a lead is worth more than a rate limit.
+  return status.code() != absl::StatusCode::kResourceExhausted;
+}
+
+RedisStore::RedisStore(redis::PipelinedClient* client, std::chrono::milliseconds backoff)
+    : client_(client), backoff_(backoff) {}
+
+void RedisStore::Pipeline(std::vector<redis::Command> commands, RepliesDone done) {
+  int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (now < skip_until_.load()) {
+    done(absl::UnavailableError("redis: backing off after a failure"));
+    return;
+  }
+  client_->Submit(std::move(commands), [this, done = std::move(done)](
+                                           absl::StatusOr<std::vector<redis::Reply>> replies) {
+    if (!replies.ok()) {
+      if (replies.status().code() != absl::StatusCode::kResourceExhausted) {
+        // A full queue is load, not an outage: no back-off, or the limits would switch off.
+        spdlog::warn("ingest: {}; degrading for {} ms", replies.status().ToString(),
+                     backoff_.count());
+        skip_until_ = (std::chrono::steady_clock::now() + backoff_).time_since_epoch().count();
+      }
+      done(replies.status());
+      return;
+    }
+    for (const redis::Reply& reply : *replies) {
+      if (reply.type == redis::Reply::Type::kError) {
+        done(absl::InternalError(absl::StrCat("redis: ", reply.text)));
+        return;
+      }
+    }
+    done(std::move(replies));
+  });
+}
+
+void RedisStore::CountRequest(const std::string& client, int64_t window, CountDone done) {
+  std::string key = absl::StrCat(client_->options().key_prefix, "rl:", client, ":", window);
+  // The key outlives its minute a little, so a clock step between replicas does not reset it.
+  Pipeline({{"INCR", key}, {"EXPIRE", key, "120"}},
+           [done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) {
+             if (!replies.ok()) {
+               done(replies.status());
+             } else if ((*replies)[0].type != redis::Reply::Type::kInteger) {
+               done(absl::InternalError("redis: INCR did not answer an integer"));
+             } else {
+               done((*replies)[0].integer);
+             }
+           });
+}
+
+void RedisStore::Claim(const std::string& kind, const std::string& key, const std::string& value,
+                       std::chrono::seconds ttl, ClaimDone done) {
+  std::string redis_key = absl::StrCat(client_->options().key_prefix, kind, ":", key);
+  // SET … NX GET (Redis ≥ 7): sets when absent and returns the earlier value in one step.
+  Pipeline({{"SET", redis_key, value, "NX", "GET", "EX", std::to_string(ttl.count())}},
+           [done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) {
+             if (!replies.ok()) {
+               done(replies.status());
+               return;
+             }
+             const redis::Reply& reply = (*replies)[0];
+             if (reply.IsNil()) {
+               done(std::optional<std::string>());
+             } else if (reply.type != redis::Reply::Type::kString) {
+               done(absl::InternalError("redis: SET NX GET did not answer a string"));
+             } else {
+               done(std::optional<std::string>(reply.text));
+             }
+           });
+}
+
+void RateLimiter::Check(const std::string& client, std::chrono::system_clock::time_point now,
+                        std::function<void(Decision)> done) {
+  if (per_minute_ <= 0) {
+    done({Verdict::kAllowed, 0});
+    return;
+  }
+  int64_t seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  store_->CountRequest(client, seconds / 60,
+                       [this, seconds, done = std::move(done)](absl::StatusOr<int64_t> count) {
+                         if (!count.ok()) {
+                           if (FailsOpen(count.status())) {
+                             done({Verdict::kFailedOpen, 0});
+                           } else {
+                             done({Verdict::kOverloaded, 1});
+                           }
+                         } else if (*count > per_minute_) {
+                           done({Verdict::kLimited, static_cast<int>(60 - seconds % 60)});
+                         } else {
+                           done({Verdict::kAllowed, 0});
+                         }
+                       });
+}
+
+}  // namespace leadflow::ingest

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#include "redis/pipelined_client.h"
+
+namespace leadflow::ingest {
+
+/// The fast-path state every ingestion service keeps in Redis: rate-limit counters, double
+/// submit fingerprints and idempotency keys. Asynchronous, so that no HTTP thread waits on a
+/// round trip; `done` runs once, on any thread, and must not block.
+///
+/// Failure policy (explicit, the same for every service):
+/// - Unavailable / Internal (Redis down, slow or answering nonsense): the caller FAILS OPEN —
+///   the rate limit lets the request through and deduplication falls back to deterministic
+///   ids. Losing Redis must never lose a lead. Counted per operation.
+/// - ResourceExhausted (our own queue towards Redis is full): the service is overloaded, not
+///   Redis down. The caller answers 503 with Retry-After; the rate limit does NOT switch off.
+class Store {
+ public:
+  using CountDone = std::function<void(absl::StatusOr<int64_t>)>;
+  using ClaimDone = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
+  virtual ~Store() = default;
+  /// Counts one request of `client` in the window numbered `window`; gives the count.
+  virtual void CountRequest(const std::string& client, int64_t window, CountDone done) = 0;
+  /// Records `value` under `key` for `ttl` unless something is recorded already; gives the
+  /// earlier value, or std::nullopt when `value` was recorded. `kind` separates key spaces
+  /// ("fp" for fingerprints, "idem" for idempotency keys).
+  virtual void Claim(const std::string& kind, const std::string& key, const std::string& value,
+                     std::chrono::seconds ttl, ClaimDone done) = 0;
+};
+
+/// Whether a Store failure is one to fail open on (see Store), as opposed to overload.
+bool FailsOpen(const absl::Status& status);
+
+/// Store in Redis through the auto-pipelining client: the commands of all concurrent requests
+/// share round trips. After a failure Redis is left alone for `backoff`, so that an outage
+/// costs requests nothing but the degraded path. Keys start with the client's prefix
+/// (`<SERVICE>_REDIS_PREFIX`).
+class RedisStore : public Store {
+ public:
+  explicit RedisStore(redis::PipelinedClient* client,
+                      std::chrono::milliseconds backoff = std::chrono::milliseconds(1000));
+  void CountRequest(const std::string& client, int64_t window, CountDone done) override;
+  void Claim(const std::string& kind, const std::string& key, const std::string& value,
+             std::chrono::seconds ttl, ClaimDone done) override;
+
+ private:
+  using RepliesDone = std::function<void(absl::StatusOr<std::vector<redis::Reply>>)>;
+  void Pipeline(std::vector<redis::Command> commands, RepliesDone done);
+
+  redis::PipelinedClient* client_;
+  const std::chrono::milliseconds backoff_;
+  std::atomic<int64_t> skip_until_{0};  // steady_clock ticks
+};
+
+/// Requests per client and minute, over a Store.
+class RateLimiter {
+ public:
+  enum class Verdict {
+    kAllowed,
+    kLimited,     // over the limit: 429, Retry-After = retry_after_seconds
+    kOverloaded,  // our queue towards Redis is full: 503, Retry-After
+    kFailedOpen,  // Redis unavailable: allowed, counted
+  };
+  struct Decision {
+    Verdict verdict = Verdict::kAllowed;
+    int retry_after_seconds = 0;
+  };
+  /// `per_minute` 0 turns the limit off (every request kAllowed, no Redis call).
+  RateLimiter(Store* store, int64_t per_minute) : store_(store), per_minute_(per_minute) {}
+  void Check(const std::string& client, std::chrono::system_clock::time_point now,
+             std::function<void(Decision)> done);
+  bool enabled() const { return per_minute_ > 0; }
+
+ private:
+  Store* store_;
+  const int64_t per_minute_;
+};
+
+}  // namespace leadflow::ingest

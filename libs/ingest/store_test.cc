@@ -1,0 +1,118 @@
+#include "ingest/store.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "testing/testing.h"
+
+namespace leadflow::ingest {
+namespace {
+
+// The store answers on the client's thread; these wait for the answer.
+absl::StatusOr<int64_t> Count(Store& store, const std::string& client, int64_t window) {
+  std::promise<absl::StatusOr<int64_t>> answer;
+  store.CountRequest(client, window,
+                     [&](absl::StatusOr<int64_t> count) { answer.set_value(count); });
+  return answer.get_future().get();
+}
+
+absl::StatusOr<std::optional<std::string>> Claim(Store& store, const std::string& key,
+                                                 const std::string& value) {
+  std::promise<absl::StatusOr<std::optional<std::string>>> answer;
+  store.Claim(
+      "fp", key, value, std::chrono::seconds(600),
+      [&](absl::StatusOr<std::optional<std::string>> earlier) { answer.set_value(earlier); });
+  return answer.get_future().get();
+}
+
+// Protects: the rate-limit counter counts per client and window in real Redis.
+TEST(RedisStoreTest, CountsPerClientAndWindow) {
+  redis::PipelinedClient client(testing::RedisTestOptions());
+  RedisStore store(&client);
+  EXPECT_EQ(*Count(store, "1.2.3.4", 100), 1);
+  EXPECT_EQ(*Count(store, "1.2.3.4", 100), 2);
+  EXPECT_EQ(*Count(store, "1.2.3.4", 101), 1);
+  EXPECT_EQ(*Count(store, "5.6.7.8", 100), 1);
+}
+
+// Protects: SET NX GET keeps the first value for a key and hands it back.
+TEST(RedisStoreTest, FirstClaimWins) {
+  redis::PipelinedClient client(testing::RedisTestOptions());
+  RedisStore store(&client);
+  auto first = Claim(store, "fp1", "wf:first");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->has_value());
+  auto second = Claim(store, "fp1", "wf:second");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->value_or(""), "wf:first");
+}
+
+// Protects: Redis down is Unavailable (callers fail open), quickly, not an exception or a hang.
+TEST(RedisStoreTest, DownIsUnavailable) {
+  redis::Options options = testing::RedisTestOptions();
+  options.port = testing::FreePort();
+  redis::PipelinedClient client(options);
+  RedisStore store(&client);
+  EXPECT_EQ(Count(store, "1.2.3.4", 1).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(FailsOpen(absl::UnavailableError("down")));
+  // Backing off after the failure: answered Unavailable without trying again.
+  EXPECT_EQ(Claim(store, "fp", "id").status().code(), absl::StatusCode::kUnavailable);
+}
+
+// Protects (defect g): a full queue towards Redis is overload, reported as ResourceExhausted,
+// which callers do not fail open on — and it does not start the outage back-off, so the next
+// request still reaches a healthy Redis.
+TEST(RedisStoreTest, FullQueueIsOverloadNotOutage) {
+  redis::PipelinedClient full(testing::RedisTestOptions(), 1, /*max_pending=*/0);
+  RedisStore store(&full);
+  auto count = Count(store, "1.2.3.4", 1);
+  EXPECT_EQ(count.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(FailsOpen(count.status()));
+  EXPECT_EQ(Count(store, "1.2.3.4", 1).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+// A store whose answers the test chooses.
+class FakeStore : public Store {
+ public:
+  absl::StatusOr<int64_t> next_count = 1;
+  void CountRequest(const std::string&, int64_t, CountDone done) override { done(next_count); }
+  void Claim(const std::string&, const std::string&, const std::string&, std::chrono::seconds,
+             ClaimDone done) override {
+    done(std::optional<std::string>());
+  }
+};
+
+RateLimiter::Decision Decide(RateLimiter& limiter, int64_t unix_seconds) {
+  RateLimiter::Decision decision;
+  limiter.Check("1.2.3.4",
+                std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)),
+                [&](RateLimiter::Decision d) { decision = d; });
+  return decision;
+}
+
+// Protects (defect g): the rate limit holds under load. Queue full gives kOverloaded (503), not
+// kFailedOpen; only Redis failures fail open; over the limit is 429 with the seconds left in
+// the minute.
+TEST(RateLimiterTest, VerdictsByStoreAnswer) {
+  FakeStore store;
+  RateLimiter limiter(&store, 10);
+  store.next_count = 10;
+  EXPECT_EQ(Decide(limiter, 6000).verdict, RateLimiter::Verdict::kAllowed);
+  store.next_count = 11;
+  RateLimiter::Decision limited = Decide(limiter, 6015);
+  EXPECT_EQ(limited.verdict, RateLimiter::Verdict::kLimited);
+  EXPECT_EQ(limited.retry_after_seconds, 45);
+  store.next_count = absl::ResourceExhaustedError("queue full");
+  RateLimiter::Decision overloaded = Decide(limiter, 6000);
+  EXPECT_EQ(overloaded.verdict, RateLimiter::Verdict::kOverloaded);
+  EXPECT_GT(overloaded.retry_after_seconds, 0);
+  store.next_count = absl::UnavailableError("down");
+  EXPECT_EQ(Decide(limiter, 6000).verdict, RateLimiter::Verdict::kFailedOpen);
+
+  RateLimiter off(&store, 0);
+  EXPECT_EQ(Decide(off, 6000).verdict, RateLimiter::Verdict::kAllowed);
+}
+
+}  // namespace
+}  // namespace leadflow::ingest
