@@ -244,6 +244,7 @@ absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events, bo
   } catch (const std::exception& error) {
     status = pg::ToStatus(error);
   }
+  const char* reason = "rejected by the database: ";
   switch (pg::ClassifyFailure(status.code())) {
     case pg::FailureKind::kNone:
       return status;
@@ -263,14 +264,14 @@ absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events, bo
       // Will likely fail again the same way, though possibly only because of what ran beside
       // it: a few attempts with the caller's backoff, then narrow it down.
       counters_.failures_persistent.Increment();
+      reason = "fails alone, every time: ";
       if (!split_now && ++in_flight_.persistent_failures < options_.attempts_before_split) {
         return status;
       }
       break;
   }
   if (events.size() == 1) {
-    return DeadLetter(*events.front()->message,
-                      absl::StrCat("rejected by the database: ", status.message()));
+    return DeadLetter(*events.front()->message, absl::StrCat(reason, status.message()));
   }
   // Bisect: a batch with one bad event among n costs about 2·log2(n) transactions.
   counters_.batch_splits.Increment();
