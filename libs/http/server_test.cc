@@ -110,12 +110,12 @@ TEST_F(ServerTest, ProbesAndMetrics) {
   EXPECT_TRUE(leadflow::testing::WaitFor(
       [&] {
         metrics = Curl(server_->port(), "/metrics");
-        return metrics.body.find("route=\"/readyz\",code=\"503\"") != std::string::npos;
+        return metrics.body.find("code=\"503\",route=\"/readyz\"") != std::string::npos;
       },
       std::chrono::seconds(10)));
   EXPECT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.headers, HasSubstr("text/plain; version=0.0.4"));
-  EXPECT_THAT(metrics.body, HasSubstr("http_requests_total{route=\"/readyz\",code=\"503\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("http_requests_total{code=\"503\",route=\"/readyz\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("http_request_duration_seconds_bucket{route=\"/healthz\""));
 }
 

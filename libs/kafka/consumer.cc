@@ -1,5 +1,8 @@
 #include "kafka/consumer.h"
 
+#include <algorithm>
+#include <string_view>
+
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
@@ -117,25 +120,64 @@ void Consumer::Close() {
 void Consumer::OnRebalance(rd_kafka_s* handle, int err, rd_kafka_topic_partition_list_s* partitions,
                            void* opaque) {
   auto* self = static_cast<Consumer*>(opaque);
+  // Eager assignment hands over the whole assignment each time; cooperative (incremental)
+  // assignment only what is added or taken away, and must be answered with incremental calls.
+  const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE";
+  auto check = [](const char* what, rd_kafka_error_t* error) {
+    if (error != nullptr) {
+      spdlog::error("kafka: {} failed: {}", what, rd_kafka_error_string(error));
+      rd_kafka_error_destroy(error);
+    }
+  };
+  auto check_err = [](const char* what, rd_kafka_resp_err_t error) {
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::error("kafka: {} failed: {}", what, rd_kafka_err2str(error));
+    }
+  };
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    spdlog::info("kafka: assigned {} partitions", partitions->cnt);
-    self->assigned_partitions_ = partitions->cnt;
-    rd_kafka_assign(handle, partitions);
+    spdlog::info("kafka: assigned {} partitions ({})", partitions->cnt,
+                 cooperative ? "incremental" : "eager");
+    if (cooperative) {
+      check("incremental assign", rd_kafka_incremental_assign(handle, partitions));
+      self->assigned_partitions_ += partitions->cnt;
+    } else {
+      check_err("assign", rd_kafka_assign(handle, partitions));
+      self->assigned_partitions_ = partitions->cnt;
+    }
     return;
   }
-  spdlog::info("kafka: revoking {} partitions", partitions->cnt);
+  if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    // A rebalance error: give everything up; the group assigns again.
+    spdlog::error("kafka: rebalance error: {}",
+                  rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err)));
+    check_err("unassign", rd_kafka_assign(handle, nullptr));
+    self->pending_.clear();
+    self->assigned_partitions_ = 0;
+    return;
+  }
+  const bool lost = rd_kafka_assignment_lost(handle) != 0;
+  spdlog::info("kafka: revoking {} partitions{}", partitions->cnt, lost ? " (lost)" : "");
   if (self->on_revoke_ && !self->pending_.empty()) {
+    // Effects are idempotent (processed ids), so finishing the batch is right even when the
+    // partitions were lost; only the commit is pointless then.
     self->on_revoke_(self->pending_);
     self->pending_.clear();
   }
-  // Hand the new owner exactly where we stopped.
-  rd_kafka_resp_err_t commit_err = rd_kafka_commit(handle, nullptr, 0);
-  if (commit_err != RD_KAFKA_RESP_ERR_NO_ERROR && commit_err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    spdlog::warn("kafka: commit on revocation failed: {}", rd_kafka_err2str(commit_err));
+  if (!lost) {
+    // Hand the new owner exactly where we stopped.
+    rd_kafka_resp_err_t commit_err = rd_kafka_commit(handle, nullptr, 0);
+    if (commit_err != RD_KAFKA_RESP_ERR_NO_ERROR && commit_err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      spdlog::warn("kafka: commit on revocation failed: {}", rd_kafka_err2str(commit_err));
+    }
   }
   self->pending_.clear();  // anything not finished is redelivered to the next owner
-  self->assigned_partitions_ = 0;
-  rd_kafka_assign(handle, nullptr);
+  if (cooperative) {
+    check("incremental unassign", rd_kafka_incremental_unassign(handle, partitions));
+    self->assigned_partitions_ = std::max(0, self->assigned_partitions_ - partitions->cnt);
+  } else {
+    check_err("unassign", rd_kafka_assign(handle, nullptr));
+    self->assigned_partitions_ = 0;
+  }
 }
 
 std::vector<Message> Consumer::PollBatch(size_t max_messages, std::chrono::milliseconds max_wait) {

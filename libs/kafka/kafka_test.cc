@@ -65,6 +65,56 @@ TEST(KafkaTest, ProduceAcknowledgedThenConsumedAndResumed) {
   EXPECT_EQ(rest.size(), 6u);
 }
 
+// Protects (defect n): the rebalance callback works with cooperative (incremental) assignment
+// too: a member of a cooperative-sticky group consumes, and when a second member joins the
+// partitions are shared out incrementally, all of them assigned once, with no message lost.
+TEST(KafkaTest, CooperativeRebalanceAssignsIncrementally) {
+  testing::MockKafka cluster;
+  cluster.CreateTopic("t2", 4);
+  auto producer = Producer::Create({.brokers = cluster.bootstrap()});
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*producer)
+                    ->ProduceSync("t2", "key" + std::to_string(i), "v" + std::to_string(i), {})
+                    .status.ok());
+  }
+  std::string group = testing::UniqueName("coop");
+  ConsumerOptions options{.brokers = cluster.bootstrap(),
+                          .group_id = group,
+                          .topics = {"t2"},
+                          .extra = {{"partition.assignment.strategy", "cooperative-sticky"}}};
+  auto first = Consumer::Create(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::set<std::string> seen;
+  auto poll = [&](Consumer& consumer) {
+    auto batch = consumer.PollBatch(100, std::chrono::milliseconds(100));
+    for (const Message& message : batch) {
+      seen.insert(message.value);
+    }
+    EXPECT_TRUE(consumer.StoreOffsets(batch).ok());
+  };
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        poll(**first);
+        return !seen.empty();
+      },
+      std::chrono::seconds(20)));
+  EXPECT_EQ((*first)->AssignedPartitions(), 4);
+  auto second = Consumer::Create(options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        poll(**first);
+        poll(**second);
+        return (*second)->AssignedPartitions() > 0 &&
+               (*first)->AssignedPartitions() + (*second)->AssignedPartitions() == 4 &&
+               seen.size() == 20;
+      },
+      std::chrono::seconds(30)));
+  EXPECT_EQ(seen.size(), 20u);
+  EXPECT_EQ((*first)->AssignedPartitions() + (*second)->AssignedPartitions(), 4);
+}
+
 // Protects: when no broker answers, a message fails within the delivery timeout instead of
 // hanging, so an ingestion service can answer 503.
 TEST(KafkaTest, UndeliverableMessageFailsInTime) {

@@ -15,11 +15,48 @@ void Append(spdlog::memory_buf_t& out, std::string_view text) {
   out.append(text.data(), text.data() + text.size());
 }
 
+// Length of the well-formed UTF-8 sequence starting at text[i] (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
+size_t Utf8SequenceLength(std::string_view text, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    low = lead == 0xE0 ? 0xA0 : 0x80;
+    high = lead == 0xED ? 0x9F : 0xBF;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    low = lead == 0xF0 ? 0x90 : 0x80;
+    high = lead == 0xF4 ? 0x8F : 0xBF;
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) {
+    return 0;
+  }
+  if (byte(i + 1) < low || byte(i + 1) > high) {
+    return 0;
+  }
+  for (size_t k = 2; k < length; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) {
+      return 0;
+    }
+  }
+  return length;
+}
+
 class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& message, const std::tm&,
               spdlog::memory_buf_t& out) override {
-    for (char c : message.payload) {
+    const std::string_view text(message.payload.data(), message.payload.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
       switch (c) {
         case '"':
           Append(out, "\\\"");
@@ -41,8 +78,15 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
             char escaped[8];
             std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
             Append(out, escaped);
-          } else {
+          } else if (static_cast<unsigned char>(c) < 0x80) {
             out.push_back(c);
+          } else if (size_t length = Utf8SequenceLength(text, i); length > 0) {
+            Append(out, text.substr(i, length));
+            i += length - 1;
+          } else {
+            // Not UTF-8 (a client's Latin-1, a cut sequence): a JSON parser would reject the
+            // whole line, so the byte becomes U+FFFD, as its escape.
+            Append(out, "\\ufffd");
           }
       }
     }

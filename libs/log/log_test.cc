@@ -24,6 +24,20 @@ TEST(LogTest, JsonLinesAreValidJson) {
   EXPECT_EQ(line["level"], "info");
 }
 
+// Protects: invalid UTF-8 in a message (a client's Latin-1, a cut multi-byte sequence, an
+// overlong encoding) is escaped, so the line still parses; valid UTF-8 passes unchanged.
+TEST(LogTest, InvalidUtf8IsEscapedInJsonLines) {
+  std::ostringstream out;
+  Init("svc", {.level = "info", .format = "json"},
+       std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  spdlog::info("caf\xe9 \xc3 \xc0\xaf \xed\xa0\x80 ok: caf\xc3\xa9 \xf0\x9f\x93\x9e");
+  spdlog::default_logger()->flush();
+  auto line = nlohmann::json::parse(out.str(), nullptr, false);
+  ASSERT_FALSE(line.is_discarded()) << out.str();
+  EXPECT_EQ(line["msg"],
+            "caf\uFFFD \uFFFD \uFFFD\uFFFD \uFFFD\uFFFD\uFFFD ok: caf\u00e9 \U0001F4DE");
+}
+
 // Protects: an unknown level or format is a configuration error naming the variable.
 TEST(LogTest, BadOptionsAreRejected) {
   std::map<std::string, std::string> env = {{"LOG_LEVEL", "loud"}, {"LOG_FORMAT", "xml"}};

@@ -1,30 +1,33 @@
 #include "metrics/metrics.h"
 
+#include <prometheus/check_names.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
 
 namespace leadflow::metrics {
 namespace {
 
-bool IsNameStart(char c, bool allow_colon) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
-}
-
-bool IsNameChar(char c, bool allow_colon) {
-  return IsNameStart(c, allow_colon) || (c >= '0' && c <= '9');
-}
-
-bool ValidName(const std::string& name, bool allow_colon) {
-  if (name.empty() || !IsNameStart(name[0], allow_colon)) {
-    return false;
+prometheus::Labels ToLabels(const std::vector<std::string>& names,
+                            const std::vector<std::string>& values) {
+  prometheus::Labels labels;
+  for (size_t i = 0; i < names.size(); ++i) {
+    labels.emplace(names[i], values[i]);
   }
-  return std::all_of(name.begin(), name.end(), [&](char c) { return IsNameChar(c, allow_colon); });
+  return labels;
 }
 
+// prometheus-cpp 1.0 writes HELP text as it is given: escape it as the text format wants (a
+// backslash and a newline), or a newline in a help string would break the exposition.
 std::string EscapeHelp(const std::string& help) {
   std::string out;
   for (char c : help) {
@@ -39,55 +42,47 @@ std::string EscapeHelp(const std::string& help) {
   return out;
 }
 
-// `{a="1",b="2"}`, with an optional extra label (a histogram's `le`); empty when no labels.
-std::string LabelText(const std::vector<std::string>& names, const std::vector<std::string>& values,
-                      const std::string& extra_name = "", const std::string& extra_value = "") {
-  if (names.empty() && extra_name.empty()) {
-    return "";
-  }
-  std::string out = "{";
-  for (size_t i = 0; i < names.size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "" : ",", names[i], "=\"", EscapeLabelValue(values[i]), "\"");
-  }
-  if (!extra_name.empty()) {
-    absl::StrAppend(&out, names.empty() ? "" : ",", extra_name, "=\"", extra_value, "\"");
-  }
-  out += "}";
-  return out;
-}
-
 }  // namespace
+
+Counter::Counter() : owned_(std::make_unique<prometheus::Counter>()), counter_(owned_.get()) {}
+Counter::Counter(prometheus::Counter* child) : counter_(child) {}
+Counter::~Counter() = default;
 
 void Counter::Increment(double amount) {
   if (!(amount > 0)) {
     return;
   }
-  value_.fetch_add(amount, std::memory_order_relaxed);
+  counter_->Increment(amount);
 }
 
-void Gauge::Add(double amount) { value_.fetch_add(amount, std::memory_order_relaxed); }
+double Counter::Value() const { return counter_->Value(); }
+
+Gauge::Gauge() : owned_(std::make_unique<prometheus::Gauge>()), gauge_(owned_.get()) {}
+Gauge::Gauge(prometheus::Gauge* child) : gauge_(child) {}
+Gauge::~Gauge() = default;
+void Gauge::Set(double value) { gauge_->Set(value); }
+void Gauge::Add(double amount) { gauge_->Increment(amount); }
+double Gauge::Value() const { return gauge_->Value(); }
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+    : owned_(std::make_unique<prometheus::Histogram>(std::move(bounds))),
+      histogram_(owned_.get()) {}
+Histogram::Histogram(prometheus::Histogram* child) : histogram_(child) {}
+Histogram::~Histogram() = default;
 
-void Histogram::Observe(double value) {
-  size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
-  std::lock_guard lock(mutex_);
-  ++counts_[bucket];
-  sum_ += value;
-}
+void Histogram::Observe(double value) { histogram_->Observe(value); }
 
 Histogram::Snapshot Histogram::Take() const {
+  const prometheus::ClientMetric collected = histogram_->Collect();
   Snapshot snapshot;
-  snapshot.bounds = bounds_;
-  std::lock_guard lock(mutex_);
-  uint64_t running = 0;
-  for (uint64_t count : counts_) {
-    running += count;
-    snapshot.cumulative_counts.push_back(running);
+  for (const prometheus::ClientMetric::Bucket& bucket : collected.histogram.bucket) {
+    if (!std::isinf(bucket.upper_bound)) {
+      snapshot.bounds.push_back(bucket.upper_bound);
+    }
+    snapshot.cumulative_counts.push_back(bucket.cumulative_count);
   }
-  snapshot.count = running;
-  snapshot.sum = sum_;
+  snapshot.sum = collected.histogram.sample_sum;
+  snapshot.count = collected.histogram.sample_count;
   return snapshot;
 }
 
@@ -95,55 +90,18 @@ std::vector<double> DefaultLatencyBuckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
-std::string EscapeLabelValue(const std::string& value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string FormatValue(double value) {
-  if (std::isnan(value)) {
-    return "NaN";
-  }
-  if (std::isinf(value)) {
-    return value > 0 ? "+Inf" : "-Inf";
-  }
-  if (value == std::floor(value) && std::fabs(value) < 1e15) {
-    return absl::StrCat(static_cast<int64_t>(value));
-  }
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.17g", value);
-  // Prefer the shortest text that reads back as the same double.
-  for (int precision = 1; precision < 17; ++precision) {
-    char shorter[32];
-    std::snprintf(shorter, sizeof(shorter), "%.*g", precision, value);
-    if (std::strtod(shorter, nullptr) == value) {
-      return shorter;
-    }
-  }
-  return buffer;
-}
+Registry::Registry() : registry_(std::make_shared<prometheus::Registry>()) {}
+Registry::~Registry() = default;
 
 Registry::Entry& Registry::Register(const std::string& name, Type type, const std::string& help,
                                     const std::vector<std::string>& label_names,
                                     const std::vector<double>& bounds,
                                     const std::function<std::shared_ptr<void>()>& make) {
-  if (!ValidName(name, /*allow_colon=*/true)) {
+  if (!prometheus::CheckMetricName(name)) {
     throw std::invalid_argument(absl::StrCat("invalid metric name '", name, "'"));
   }
   for (const std::string& label : label_names) {
-    if (!ValidName(label, /*allow_colon=*/false) || label.rfind("__", 0) == 0 || label == "le") {
+    if (!prometheus::CheckLabelName(label) || label == "le") {
       throw std::invalid_argument(absl::StrCat("metric ", name, ": invalid label '", label, "'"));
     }
   }
@@ -170,8 +128,12 @@ Registry::Entry& Registry::Register(const std::string& name, Type type, const st
 Family<Counter>& Registry::AddCounter(const std::string& name, const std::string& help,
                                       const std::vector<std::string>& label_names) {
   Entry& entry = Register(name, Type::kCounter, help, label_names, {}, [&] {
-    return std::shared_ptr<Family<Counter>>(
-        new Family<Counter>(name, label_names, [] { return std::make_unique<Counter>(); }));
+    auto& family =
+        prometheus::BuildCounter().Name(name).Help(EscapeHelp(help)).Register(*registry_);
+    return std::shared_ptr<Family<Counter>>(new Family<Counter>(
+        name, label_names, [&family, label_names](const std::vector<std::string>& values) {
+          return std::make_unique<Counter>(&family.Add(ToLabels(label_names, values)));
+        }));
   });
   return *static_cast<Family<Counter>*>(entry.family.get());
 }
@@ -179,8 +141,11 @@ Family<Counter>& Registry::AddCounter(const std::string& name, const std::string
 Family<Gauge>& Registry::AddGauge(const std::string& name, const std::string& help,
                                   const std::vector<std::string>& label_names) {
   Entry& entry = Register(name, Type::kGauge, help, label_names, {}, [&] {
-    return std::shared_ptr<Family<Gauge>>(
-        new Family<Gauge>(name, label_names, [] { return std::make_unique<Gauge>(); }));
+    auto& family = prometheus::BuildGauge().Name(name).Help(EscapeHelp(help)).Register(*registry_);
+    return std::shared_ptr<Family<Gauge>>(new Family<Gauge>(
+        name, label_names, [&family, label_names](const std::vector<std::string>& values) {
+          return std::make_unique<Gauge>(&family.Add(ToLabels(label_names, values)));
+        }));
   });
   return *static_cast<Family<Gauge>*>(entry.family.get());
 }
@@ -189,8 +154,14 @@ Family<Histogram>& Registry::AddHistogram(const std::string& name, const std::st
                                           const std::vector<std::string>& label_names,
                                           std::vector<double> bounds) {
   Entry& entry = Register(name, Type::kHistogram, help, label_names, bounds, [&] {
+    auto& family =
+        prometheus::BuildHistogram().Name(name).Help(EscapeHelp(help)).Register(*registry_);
     return std::shared_ptr<Family<Histogram>>(new Family<Histogram>(
-        name, label_names, [bounds] { return std::make_unique<Histogram>(bounds); }));
+        name, label_names, [&family, label_names, bounds](const std::vector<std::string>& values) {
+          return std::make_unique<Histogram>(
+              &family.Add(ToLabels(label_names, values),
+                          prometheus::Histogram::BucketBoundaries(bounds.begin(), bounds.end())));
+        }));
   });
   return *static_cast<Family<Histogram>*>(entry.family.get());
 }
@@ -202,55 +173,27 @@ void Registry::AddCallbackGauge(const std::string& name, const std::string& help
 }
 
 std::string Registry::Render() const {
-  std::lock_guard lock(mutex_);
-  std::string out;
-  for (const auto& [name, entry] : entries_) {
-    const char* type_name = entry.type == Type::kCounter     ? "counter"
-                            : entry.type == Type::kHistogram ? "histogram"
-                                                             : "gauge";
-    absl::StrAppend(&out, "# HELP ", name, " ", EscapeHelp(entry.help), "\n# TYPE ", name, " ",
-                    type_name, "\n");
-    switch (entry.type) {
-      case Type::kCounter:
-        static_cast<const Family<Counter>*>(entry.family.get())
-            ->ForEach([&](const std::vector<std::string>& values, const Counter& counter) {
-              absl::StrAppend(&out, name, LabelText(entry.label_names, values), " ",
-                              FormatValue(counter.Value()), "\n");
-            });
-        break;
-      case Type::kGauge:
-        static_cast<const Family<Gauge>*>(entry.family.get())
-            ->ForEach([&](const std::vector<std::string>& values, const Gauge& gauge) {
-              absl::StrAppend(&out, name, LabelText(entry.label_names, values), " ",
-                              FormatValue(gauge.Value()), "\n");
-            });
-        break;
-      case Type::kHistogram:
-        static_cast<const Family<Histogram>*>(entry.family.get())
-            ->ForEach([&](const std::vector<std::string>& values, const Histogram& histogram) {
-              Histogram::Snapshot snapshot = histogram.Take();
-              for (size_t i = 0; i <= snapshot.bounds.size(); ++i) {
-                std::string le =
-                    i < snapshot.bounds.size() ? FormatValue(snapshot.bounds[i]) : "+Inf";
-                absl::StrAppend(&out, name, "_bucket",
-                                LabelText(entry.label_names, values, "le", le), " ",
-                                snapshot.cumulative_counts[i], "\n");
-              }
-              absl::StrAppend(&out, name, "_sum", LabelText(entry.label_names, values), " ",
-                              FormatValue(snapshot.sum), "\n");
-              absl::StrAppend(&out, name, "_count", LabelText(entry.label_names, values), " ",
-                              snapshot.count, "\n");
-            });
-        break;
-      case Type::kCallbackGauge:
-        absl::StrAppend(
-            &out, name, " ",
-            FormatValue((*static_cast<const std::function<double()>*>(entry.family.get()))()),
-            "\n");
-        break;
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  {
+    // prometheus-cpp has no callback gauge: read them now, as one-sample gauge families.
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, entry] : entries_) {
+      if (entry.type != Type::kCallbackGauge) {
+        continue;
+      }
+      prometheus::MetricFamily family{
+          name, EscapeHelp(entry.help), prometheus::MetricType::Gauge, {}};
+      prometheus::ClientMetric sample;
+      sample.gauge.value = (*static_cast<const std::function<double()>*>(entry.family.get()))();
+      family.metric.push_back(std::move(sample));
+      families.push_back(std::move(family));
     }
   }
-  return out;
+  std::sort(families.begin(), families.end(),
+            [](const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
+              return a.name < b.name;
+            });
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace leadflow::metrics

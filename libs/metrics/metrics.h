@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -9,34 +8,62 @@
 #include <string>
 #include <vector>
 
+// prometheus-cpp's headers stay out of this widely included one.
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+}  // namespace prometheus
+
 namespace leadflow::metrics {
 
-/// A value that only goes up (requests served, events rejected…). Thread-safe, lock-free.
+/// A value that only goes up (requests served, events rejected…). Thread-safe.
+/// A prometheus-cpp counter: a child of a registry's family, or a standalone one.
 class Counter {
  public:
-  /// `amount` must not be negative; a negative amount is ignored (a counter never goes down).
+  Counter();
+  explicit Counter(prometheus::Counter* child);
+  ~Counter();
+  Counter(const Counter&) = delete;
+  Counter& operator=(const Counter&) = delete;
+
+  /// `amount` must be positive; a negative or NaN amount is ignored (a counter never goes down).
   void Increment(double amount = 1.0);
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const;
 
  private:
-  std::atomic<double> value_{0.0};
+  std::unique_ptr<prometheus::Counter> owned_;
+  prometheus::Counter* counter_;
 };
 
-/// A value that goes up and down (requests in flight, queue length). Thread-safe, lock-free.
+/// A value that goes up and down (requests in flight, queue length). Thread-safe.
 class Gauge {
  public:
-  void Set(double value) { value_.store(value, std::memory_order_relaxed); }
+  Gauge();
+  explicit Gauge(prometheus::Gauge* child);
+  ~Gauge();
+  Gauge(const Gauge&) = delete;
+  Gauge& operator=(const Gauge&) = delete;
+
+  void Set(double value);
   void Add(double amount);
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const;
 
  private:
-  std::atomic<double> value_{0.0};
+  std::unique_ptr<prometheus::Gauge> owned_;
+  prometheus::Gauge* gauge_;
 };
 
 /// Observations counted into fixed buckets (upper bounds, ascending), plus their sum and count.
 class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds);
+  explicit Histogram(prometheus::Histogram* child);
+  ~Histogram();
+  Histogram(const Histogram&) = delete;
+  Histogram& operator=(const Histogram&) = delete;
+
   void Observe(double value);
 
   struct Snapshot {
@@ -49,10 +76,8 @@ class Histogram {
   Snapshot Take() const;
 
  private:
-  const std::vector<double> bounds_;
-  mutable std::mutex mutex_;
-  std::vector<uint64_t> counts_;  // per bucket, not cumulative; last one is +Inf
-  double sum_ = 0;
+  std::unique_ptr<prometheus::Histogram> owned_;
+  prometheus::Histogram* histogram_;
 };
 
 /// Default latency buckets, in seconds: 1 ms to 10 s.
@@ -81,18 +106,19 @@ class Family {
 
  private:
   friend class Registry;
-  Family(std::string name, std::vector<std::string> label_names,
-         std::function<std::unique_ptr<Metric>()> make)
+  using Make = std::function<std::unique_ptr<Metric>(const std::vector<std::string>& values)>;
+  Family(std::string name, std::vector<std::string> label_names, Make make)
       : name_(std::move(name)), label_names_(std::move(label_names)), make_(std::move(make)) {}
 
   const std::string name_;
   const std::vector<std::string> label_names_;
-  const std::function<std::unique_ptr<Metric>()> make_;
+  const Make make_;
   mutable std::mutex mutex_;
   std::map<std::vector<std::string>, std::unique_ptr<Metric>> children_;
 };
 
-/// All metrics of a process; renders them for `GET /metrics`.
+/// All metrics of a process: a prometheus-cpp registry, rendered by its text serializer for
+/// `GET /metrics`.
 ///
 /// Registration happens at start-up: an invalid name, or a name registered again with another
 /// type, labels or buckets, throws std::invalid_argument (a programming error that a unit test
@@ -100,7 +126,8 @@ class Family {
 /// components may share a metric. Everything else is thread-safe.
 class Registry {
  public:
-  Registry() = default;
+  Registry();
+  ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
@@ -122,6 +149,9 @@ class Registry {
   /// The content type of Render()'s output.
   static constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
+  /// The underlying prometheus-cpp registry, for code that uses prometheus-cpp directly.
+  prometheus::Registry& prometheus_registry() { return *registry_; }
+
  private:
   enum class Type { kCounter, kGauge, kHistogram, kCallbackGauge };
   struct Entry {
@@ -135,15 +165,10 @@ class Registry {
                   const std::vector<std::string>& label_names, const std::vector<double>& bounds,
                   const std::function<std::shared_ptr<void>()>& make);
 
+  std::shared_ptr<prometheus::Registry> registry_;
   mutable std::mutex mutex_;
   std::map<std::string, Entry> entries_;
 };
-
-/// Escapes a label value for the text format: backslash, double quote and newline.
-std::string EscapeLabelValue(const std::string& value);
-
-/// Formats a sample value the way Prometheus parses it (+Inf, -Inf, NaN, shortest decimal).
-std::string FormatValue(double value);
 
 // Implementation of the template.
 
@@ -157,7 +182,7 @@ Metric& Family<Metric>::WithLabels(const std::vector<std::string>& values) {
   std::lock_guard lock(mutex_);
   auto& child = children_[values];
   if (!child) {
-    child = make_();
+    child = make_(values);
   }
   return *child;
 }

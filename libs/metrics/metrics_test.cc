@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include <cmath>
 #include <limits>
@@ -25,8 +26,9 @@ TEST(MetricsTest, RendersCountersAndGaugesInTextFormat) {
   std::string text = registry.Render();
   EXPECT_THAT(text, HasSubstr("# HELP http_requests_total Requests served.\n"
                               "# TYPE http_requests_total counter\n"));
-  EXPECT_THAT(text, HasSubstr("http_requests_total{route=\"/a\",code=\"200\"} 3\n"));
-  EXPECT_THAT(text, HasSubstr("http_requests_total{route=\"/b\",code=\"404\"} 1\n"));
+  // prometheus-cpp writes labels in name order.
+  EXPECT_THAT(text, HasSubstr("http_requests_total{code=\"200\",route=\"/a\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("http_requests_total{code=\"404\",route=\"/b\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE in_flight gauge\nin_flight 3\n"));
 }
 
@@ -79,11 +81,31 @@ TEST(MetricsTest, CounterIgnoresNegativeAndValuesFormat) {
   counter.Increment(-5);
   counter.Increment(std::nan(""));
   EXPECT_EQ(counter.Value(), 0);
-  EXPECT_EQ(FormatValue(std::numeric_limits<double>::infinity()), "+Inf");
-  EXPECT_EQ(FormatValue(-std::numeric_limits<double>::infinity()), "-Inf");
-  EXPECT_EQ(FormatValue(std::nan("")), "NaN");
-  EXPECT_EQ(FormatValue(0.25), "0.25");
-  EXPECT_EQ(FormatValue(42), "42");
+  Registry registry;
+  registry.AddGauge("g_inf", "x").WithLabels({}).Set(std::numeric_limits<double>::infinity());
+  registry.AddGauge("g_minus_inf", "x")
+      .WithLabels({})
+      .Set(-std::numeric_limits<double>::infinity());
+  registry.AddGauge("g_quarter", "x").WithLabels({}).Set(0.25);
+  registry.AddGauge("g_whole", "x").WithLabels({}).Set(42);
+  std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("g_inf +Inf\n"));
+  EXPECT_THAT(text, HasSubstr("g_minus_inf -Inf\n"));
+  EXPECT_THAT(text, HasSubstr("g_quarter 0.25\n"));
+  EXPECT_THAT(text, HasSubstr("g_whole 42\n"));
+}
+
+// Protects: what the services see of the registry is prometheus-cpp's: a metric registered
+// through this API is in the prometheus-cpp registry's collection, with its type.
+TEST(MetricsTest, BuiltOnPrometheusCppRegistry) {
+  Registry registry;
+  registry.AddCounter("events_total", "Events.").WithLabels({}).Increment(5);
+  std::vector<prometheus::MetricFamily> families = registry.prometheus_registry().Collect();
+  ASSERT_EQ(families.size(), 1u);
+  EXPECT_EQ(families[0].name, "events_total");
+  EXPECT_EQ(families[0].type, prometheus::MetricType::Counter);
+  ASSERT_EQ(families[0].metric.size(), 1u);
+  EXPECT_EQ(families[0].metric[0].counter.value, 5);
 }
 
 // Protects: callback gauges are read at render time.

@@ -22,14 +22,42 @@ struct Statement {
 /// Prepares every statement on a fresh connection.
 void PrepareAll(pqxx::connection& connection, const std::vector<Statement>& statements);
 
-/// Maps a libpqxx exception onto a status: a broken connection, insufficient resources, a lock
-/// timeout or a cancelled query is Unavailable; a serialization failure or deadlock is Aborted
-/// (retry the transaction); a unique violation AlreadyExists; a check / foreign-key / not-null
-/// violation FailedPrecondition; a data exception (class 22) InvalidArgument; anything else
-/// Internal.
+/// Maps a libpqxx exception onto a status: a broken connection, an unavailable server, a lock
+/// timeout, a cancelled query or a schema/permission mismatch is Unavailable; a serialization
+/// failure or deadlock is Aborted (retry the transaction); a unique violation AlreadyExists; a
+/// check / foreign-key / not-null violation FailedPrecondition; a data exception (class 22)
+/// InvalidArgument; the lock table or memory exhausted (53200) and program limits (54xxx)
+/// ResourceExhausted; an internal error (XX000), a conversion error and anything else Internal.
+///
+/// The message is the SQLSTATE and the first line of the server's message only: never the
+/// DETAIL/CONTEXT lines (which quote row contents), and for data exceptions (class 22) not the
+/// offending value either. Statuses made here carry the SQLSTATE as a payload (see SqlState).
 absl::Status ToStatus(const std::exception& error);
 
-/// True for the codes ToStatus gives to failures worth retrying as a whole transaction.
+/// The SQLSTATE of a status made by ToStatus ("" for a libpqxx error without one, such as a
+/// broken connection or a conversion error); nullopt when the status did not come from
+/// PostgreSQL at all.
+std::optional<std::string> SqlState(const absl::Status& status);
+
+/// What to do about a failed statement or transaction. The single place where a failure is
+/// judged; every caller (the inbound consumer, the API) acts on this.
+enum class FailureKind {
+  /// Not a failure (OK).
+  kNone,
+  /// The database or its surroundings are unwell (down, overloaded, a deadlock, a bad deploy):
+  /// retry the same work later; never blame the data.
+  kTransient,
+  /// The data itself is refused (classes 22 and 23): retrying cannot help; find the culprit.
+  kData,
+  /// Deterministic but not about the data's validity (53200, 54xxx, XX000, a conversion error):
+  /// retry a bounded number of times, then narrow the work down and give up on what still fails.
+  kPersistent,
+};
+
+/// The one complete decision, over every status code.
+FailureKind ClassifyFailure(absl::StatusCode code);
+
+/// True for failures worth retrying as a whole transaction (FailureKind::kTransient).
 bool IsRetryable(const absl::Status& status);
 
 /// PostgreSQL array literals for unnest($1::text[]) parameters: one round trip for many rows.

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -98,6 +99,112 @@ TEST(PgTest, ErrorsMapToStatusCodes) {
                        "/none?connect_timeout=2",
                    1, {});
   EXPECT_EQ(unreachable.Connect().code(), absl::StatusCode::kUnavailable);
+}
+
+struct Raised {
+  const char* sqlstate;
+  absl::StatusCode code;
+  FailureKind kind;
+};
+
+class ClassifyTest : public ::testing::TestWithParam<Raised> {};
+
+// Protects (defects b, i, j): every SQLSTATE PostgreSQL raises is judged once: an outage or a
+// conflict is transient (retried as is), a data error is the data's (isolated), a deterministic
+// failure (53200, 54xxx, XX000) persistent (bounded retries, then split); and the status never
+// carries the DETAIL line, which quotes row contents.
+TEST_P(ClassifyTest, RealErrorsAreClassifiedWithoutTheirDetail) {
+  testing::TempDatabase database;
+  pqxx::connection connection(database.url());
+  absl::Status status;
+  try {
+    pqxx::nontransaction work(connection);
+    work.exec(std::string("DO $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '") +
+              GetParam().sqlstate + "', DETAIL = 'Failing row contains (Jean, secret)'; END $$");
+  } catch (const std::exception& error) {
+    status = ToStatus(error);
+  }
+  EXPECT_EQ(status.code(), GetParam().code) << status;
+  EXPECT_EQ(ClassifyFailure(status.code()), GetParam().kind);
+  EXPECT_EQ(SqlState(status).value_or("none"), GetParam().sqlstate);
+  EXPECT_EQ(std::string(status.message()).find("secret"), std::string::npos) << status;
+  EXPECT_NE(std::string(status.message()).find(GetParam().sqlstate), std::string::npos) << status;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlstates, ClassifyTest,
+    ::testing::Values(
+        Raised{"40P01", absl::StatusCode::kAborted, FailureKind::kTransient},
+        Raised{"40001", absl::StatusCode::kAborted, FailureKind::kTransient},
+        Raised{"53100", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"57014", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"42703", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"23505", absl::StatusCode::kAlreadyExists, FailureKind::kData},
+        Raised{"23514", absl::StatusCode::kFailedPrecondition, FailureKind::kData},
+        Raised{"22P02", absl::StatusCode::kInvalidArgument, FailureKind::kData},
+        Raised{"53200", absl::StatusCode::kResourceExhausted, FailureKind::kPersistent},
+        Raised{"54000", absl::StatusCode::kResourceExhausted, FailureKind::kPersistent},
+        Raised{"XX000", absl::StatusCode::kInternal, FailureKind::kPersistent}));
+
+// Protects (defect b): a conversion error (a value the code cannot read) is persistent, not
+// retried forever.
+TEST(PgTest, ConversionErrorIsPersistent) {
+  testing::TempDatabase database;
+  pqxx::connection connection(database.url());
+  absl::Status status;
+  try {
+    pqxx::nontransaction work(connection);
+    work.exec1("SELECT 'abc'")[0].as<int64_t>();
+  } catch (const std::exception& error) {
+    status = ToStatus(error);
+  }
+  EXPECT_EQ(ClassifyFailure(status.code()), FailureKind::kPersistent) << status;
+}
+
+// Protects (defect i): Pool::With never waits forever: with every connection taken, a caller
+// gets Unavailable after acquire_timeout, or DeadlineExceeded at its own sooner deadline, and
+// is counted.
+TEST(PgTest, PoolWaitIsBounded) {
+  testing::TempDatabase database;
+  Pool pool(database.url(), 1, {}, PoolOptions{.acquire_timeout = std::chrono::milliseconds(200)});
+  ASSERT_TRUE(pool.Connect().ok());
+  std::atomic<bool> holding{false};
+  std::atomic<bool> release{false};
+  std::thread holder([&] {
+    pool.With([&](pqxx::connection&) {
+          holding = true;
+          testing::WaitFor([&] { return release.load(); }, std::chrono::seconds(30));
+          return absl::OkStatus();
+        })
+        .IgnoreError();
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return holding.load(); }, std::chrono::seconds(10)));
+  absl::Status waited = pool.With([](pqxx::connection&) { return absl::OkStatus(); });
+  EXPECT_EQ(waited.code(), absl::StatusCode::kUnavailable) << waited;
+  absl::Status deadline =
+      pool.With([](pqxx::connection&) { return absl::OkStatus(); },
+                std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
+  EXPECT_EQ(deadline.code(), absl::StatusCode::kDeadlineExceeded) << deadline;
+  EXPECT_EQ(pool.acquire_timeouts(), 2);
+  release = true;
+  holder.join();
+  EXPECT_TRUE(pool.With([](pqxx::connection&) { return absl::OkStatus(); }).ok());
+}
+
+// Protects (defect i): statement_timeout is set on the pool's connections: a statement that
+// would run for minutes is cut (57014) instead of holding its connection.
+TEST(PgTest, PoolStatementTimeoutCutsSlowStatements) {
+  testing::TempDatabase database;
+  Pool pool(database.url(), 1, {},
+            PoolOptions{.statement_timeout = std::chrono::milliseconds(100)});
+  ASSERT_TRUE(pool.Connect().ok());
+  absl::Status status = pool.With([](pqxx::connection& connection) {
+    pqxx::nontransaction work(connection);
+    work.exec("SELECT pg_sleep(600)");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(SqlState(status).value_or(""), "57014") << status;
+  EXPECT_TRUE(pool.With([](pqxx::connection&) { return absl::OkStatus(); }).ok());
 }
 
 }  // namespace

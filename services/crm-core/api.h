@@ -5,18 +5,27 @@
 #include <string>
 
 #include "crm-core/auth.h"
+#include "crm-core/executor.h"
 #include "leadflow/crm/v1/crm.grpc.pb.h"
 #include "pg/pool.h"
 
 namespace leadflow::crm {
+
+/// What every API call runs on: the keys that authorise it, the executor its blocking work runs
+/// on (bounded queue), and the database pool (bounded waits). All outlive the services.
+struct ApiBackend {
+  const std::map<std::string, Role>& keys;
+  Executor& executor;
+  pg::Pool& pool;
+};
 
 /// The gRPC services of crm-core (callback API). Each call is authorised, validated, then runs
 /// named statements on a pooled connection; statuses map onto canonical gRPC codes.
 class LeadApi final : public v1::LeadService::CallbackService {
  public:
   /// Phones of walk-in leads without a country code are read as numbers of `default_region`.
-  LeadApi(pg::Pool& pool, const std::map<std::string, Role>& keys, std::string default_region)
-      : pool_(pool), keys_(keys), default_region_(std::move(default_region)) {}
+  LeadApi(const ApiBackend& backend, std::string default_region)
+      : backend_(backend), default_region_(std::move(default_region)) {}
   grpc::ServerUnaryReactor* GetLead(grpc::CallbackServerContext* context,
                                     const v1::GetLeadRequest* request, v1::Lead* response) override;
   grpc::ServerUnaryReactor* ListLeads(grpc::CallbackServerContext* context,
@@ -30,14 +39,13 @@ class LeadApi final : public v1::LeadService::CallbackService {
                                        v1::Lead* response) override;
 
  private:
-  pg::Pool& pool_;
-  const std::map<std::string, Role>& keys_;
+  ApiBackend backend_;
   std::string default_region_;
 };
 
 class ActivityApi final : public v1::ActivityService::CallbackService {
  public:
-  ActivityApi(pg::Pool& pool, const std::map<std::string, Role>& keys) : pool_(pool), keys_(keys) {}
+  explicit ActivityApi(const ApiBackend& backend) : backend_(backend) {}
   grpc::ServerUnaryReactor* ListActivities(grpc::CallbackServerContext* context,
                                            const v1::ListActivitiesRequest* request,
                                            v1::ListActivitiesResponse* response) override;
@@ -49,13 +57,12 @@ class ActivityApi final : public v1::ActivityService::CallbackService {
                                              v1::Activity* response) override;
 
  private:
-  pg::Pool& pool_;
-  const std::map<std::string, Role>& keys_;
+  ApiBackend backend_;
 };
 
 class UserApi final : public v1::UserService::CallbackService {
  public:
-  UserApi(pg::Pool& pool, const std::map<std::string, Role>& keys) : pool_(pool), keys_(keys) {}
+  explicit UserApi(const ApiBackend& backend) : backend_(backend) {}
   grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
                                        const v1::CreateUserRequest* request,
                                        v1::User* response) override;
@@ -69,8 +76,7 @@ class UserApi final : public v1::UserService::CallbackService {
                                        v1::User* response) override;
 
  private:
-  pg::Pool& pool_;
-  const std::map<std::string, Role>& keys_;
+  ApiBackend backend_;
 };
 
 /// Page tokens are opaque to clients: "the id below which the next page starts", encoded.

@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 #include <set>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "crm-core/statements.h"
 
@@ -41,17 +42,15 @@ std::map<std::string, std::string> UtmMap(const events::v1::Utm& utm) {
   return out;
 }
 
-// Failures that an event's own content causes (and a retry cannot fix).
-bool IsCausedByData(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kOutOfRange:
-      return true;
-    default:
-      return false;
-  }
+std::string Coordinates(const kafka::Message& message) {
+  return absl::StrCat(message.topic, "/", message.partition, "/", message.offset);
+}
+
+metrics::Counter& BatchFailures(metrics::Registry& registry, const std::string& kind) {
+  return registry
+      .AddCounter("crm_inbound_batch_failures_total",
+                  "Failed attempts to apply a batch or a part of one, by kind of failure", {"kind"})
+      .WithLabels({kind});
 }
 
 }  // namespace
@@ -101,11 +100,32 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
       redis_failures(registry
                          .AddCounter("crm_redis_failures_total",
                                      "Redis calls that failed (the fast path was skipped)")
-                         .WithLabels({})) {}
+                         .WithLabels({})),
+      identities_capped(registry
+                            .AddCounter("crm_inbound_identities_capped_total",
+                                        "Identities not attached to a lead because it holds "
+                                        "CRM_LEAD_MAX_INBOUND_IDENTITIES already")
+                            .WithLabels({})),
+      lock_closure_exhausted(registry
+                                 .AddCounter("crm_inbound_lock_closure_exhausted_total",
+                                             "Batches whose identity-lock closure did not settle "
+                                             "within its rounds or lock budget (retried)")
+                                 .WithLabels({})),
+      batch_splits(registry
+                       .AddCounter("crm_inbound_batch_splits_total",
+                                   "Failing batches split in two to isolate the failing event")
+                       .WithLabels({})),
+      failures_transient(BatchFailures(registry, "transient")),
+      failures_data(BatchFailures(registry, "data")),
+      failures_persistent(BatchFailures(registry, "persistent")) {}
 
 BatchProcessor::~BatchProcessor() = default;
 
 absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std::string& error) {
+  const std::string coordinates = Coordinates(message);
+  if (in_flight_.dead_lettered.count(coordinates) != 0) {
+    return absl::OkStatus();  // an earlier attempt of this batch did it already
+  }
   kafka::DeliveryResult result =
       dead_letters_.ProduceSync(kafka::kInboundDlqTopic, message.key, message.value,
                                 {{"error", error},
@@ -115,6 +135,7 @@ absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std
   if (!result.status.ok()) {
     return result.status;  // not acknowledged: the batch is retried, nothing is dropped
   }
+  in_flight_.dead_lettered.insert(coordinates);
   counters_.dead_lettered.Increment();
   spdlog::warn("dead-lettered {}[{}]@{}: {}", message.topic, message.partition, message.offset,
                error);
@@ -140,6 +161,21 @@ void BatchProcessor::MarkProcessed(const std::vector<std::string>& event_ids) {
 
 absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
   counters_.batches.Increment();
+  if (batch.empty()) {
+    return absl::OkStatus();
+  }
+  if (const std::string first = Coordinates(batch.front());
+      in_flight_.first_message != first || in_flight_.size != batch.size()) {
+    in_flight_ = InFlight{.first_message = first, .size = batch.size()};  // a new batch
+  }
+  absl::Status status = ProcessOnce(batch);
+  if (status.ok()) {
+    in_flight_ = InFlight{};  // done: its offsets are stored next
+  }
+  return status;
+}
+
+absl::Status BatchProcessor::ProcessOnce(const std::vector<kafka::Message>& batch) {
   // 1. Decode and validate; what cannot be used goes to the dead-letter topic.
   std::vector<Decoded> decoded;
   decoded.reserve(batch.size());
@@ -194,10 +230,10 @@ absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
   if (pending.empty()) {
     return absl::OkStatus();
   }
-  return Apply(pending);
+  return Apply(pending, /*split_now=*/false);
 }
 
-absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events) {
+absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events, bool split_now) {
   absl::Status status;
   try {
     if (!database_ || !database_->is_open()) {
@@ -208,27 +244,48 @@ absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events) {
   } catch (const std::exception& error) {
     status = pg::ToStatus(error);
   }
-  if (status.code() == absl::StatusCode::kUnavailable) {
-    database_.reset();  // reconnect on the next try
-  }
-  if (status.ok() || !IsCausedByData(status)) {
-    // Infrastructure (database down, disk full, timeouts, a bad deploy): retry the batch, never
-    // dead-letter good events because the database is unwell.
-    return status;
-  }
-  // The data was refused: find the event(s) responsible, one at a time, and dead-letter only them.
-  if (events.size() > 1) {
-    spdlog::warn("batch of {} failed ({}); applying its events one by one", events.size(),
-                 status.ToString());
-    for (const Decoded* event : events) {
-      if (absl::Status single = Apply({event}); !single.ok()) {
-        return single;
+  const char* reason = "rejected by the database: ";
+  switch (pg::ClassifyFailure(status.code())) {
+    case pg::FailureKind::kNone:
+      return status;
+    case pg::FailureKind::kTransient:
+      // Infrastructure (database down, a deadlock, a bad deploy): retry the batch as it is, and
+      // never dead-letter good events because the database is unwell.
+      counters_.failures_transient.Increment();
+      if (status.code() == absl::StatusCode::kUnavailable) {
+        database_.reset();  // reconnect on the next try
       }
-    }
-    return absl::OkStatus();
+      return status;
+    case pg::FailureKind::kData:
+      // The data was refused: find the event(s) responsible and dead-letter only them.
+      counters_.failures_data.Increment();
+      break;
+    case pg::FailureKind::kPersistent:
+      // Will likely fail again the same way, though possibly only because of what ran beside
+      // it: a few attempts with the caller's backoff, then narrow it down.
+      counters_.failures_persistent.Increment();
+      reason = "fails alone, every time: ";
+      if (!split_now && ++in_flight_.persistent_failures < options_.attempts_before_split) {
+        return status;
+      }
+      break;
   }
-  return DeadLetter(*events.front()->message,
-                    absl::StrCat("rejected by the database: ", status.message().substr(0, 300)));
+  if (events.size() == 1) {
+    return DeadLetter(*events.front()->message, absl::StrCat(reason, status.message()));
+  }
+  // Bisect: a batch with one bad event among n costs about 2·log2(n) transactions.
+  counters_.batch_splits.Increment();
+  spdlog::warn("batch of {} failed ({}); splitting it to isolate the failing event", events.size(),
+               status.ToString());
+  const auto middle = events.begin() + static_cast<std::ptrdiff_t>(events.size() / 2);
+  for (const std::vector<const Decoded*>& half :
+       {std::vector<const Decoded*>(events.begin(), middle),
+        std::vector<const Decoded*>(middle, events.end())}) {
+    if (absl::Status part = Apply(half, /*split_now=*/true); !part.ok()) {
+      return part;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*>& events) {
@@ -239,11 +296,16 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   std::vector<std::string> kinds;
   std::vector<std::string> values;
   std::vector<std::string> ids;
-  auto lock = [&](const std::vector<IdentityKey>& keys) {
+  auto lock = [&](const std::vector<IdentityKey>& keys) -> absl::StatusOr<size_t> {
     std::vector<std::string> fresh;
     for (const IdentityKey& key : keys) {
-      std::string lock_key = absl::StrCat(key.kind, ":", key.value);
-      if (locked.insert(lock_key).second) {
+      std::string lock_key = IdentityLockKey(key);
+      if (locked.count(lock_key) == 0) {
+        if (locked.size() >= options_.max_identity_locks) {
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "the batch needs more than ", options_.max_identity_locks, " identity locks"));
+        }
+        locked.insert(lock_key);
         fresh.push_back(lock_key);
         kinds.push_back(key.kind);
         values.push_back(key.value);
@@ -256,6 +318,12 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
 #endif
     return fresh.size();
   };
+  auto closure_exhausted = [&](const std::string& why) {
+    counters_.lock_closure_exhausted.Increment();
+    spdlog::warn("identity lock closure of a batch of {} events exhausted ({}); retrying it",
+                 events.size(), why);
+    return absl::ResourceExhaustedError(absl::StrCat("identity lock closure exhausted: ", why));
+  };
   std::vector<IdentityKey> batch_keys;
   for (const Decoded* item : events) {
     ids.push_back(item->event.event_id());
@@ -263,7 +331,9 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
       batch_keys.push_back({IdentityKindName(identity.kind()), Clean(identity.value())});
     }
   }
-  lock(batch_keys);
+  if (auto first = lock(batch_keys); !first.ok()) {
+    return closure_exhausted(std::string(first.status().message()));
+  }
 
   // Claim the ids (guarantee 2): only those inserted now get effects.
   std::set<std::string> claimed;
@@ -277,7 +347,8 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   // otherwise two consumers holding a person's phone and email apart could both decide that
   // person has no open lead and create one each.
   std::map<int64_t, KnownLead> known;
-  for (int round = 0; round < 5; ++round) {
+  bool settled = false;
+  for (int round = 0; round < options_.lock_closure_rounds && !settled; ++round) {
     known.clear();
     for (const auto& row : work.exec_prepared("find_leads_by_identities", pg::TextArray(kinds),
                                               pg::TextArray(values))) {
@@ -291,9 +362,17 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
     for (const auto& [id, lead] : known) {
       linked.insert(linked.end(), lead.identities.begin(), lead.identities.end());
     }
-    if (lock(linked) == 0) {
-      break;
+    auto fresh = lock(linked);
+    if (!fresh.ok()) {
+      return closure_exhausted(std::string(fresh.status().message()));
     }
+    settled = *fresh == 0;
+  }
+  if (!settled) {
+    // Leads linked by shared identities further than the rounds reach: the snapshot could miss
+    // one, so deciding now could split a person in two. The batch is retried (and split).
+    return closure_exhausted(
+        absl::StrCat("still growing after ", options_.lock_closure_rounds, " rounds"));
   }
   std::vector<int64_t> active_users;
   for (const auto& row : work.exec_prepared("active_user_ids")) {
@@ -326,14 +405,18 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
     for (const PlannedLead& lead : plan.leads) {
       unassigned += lead.responsible_user_id == 0 ? 1 : 0;
     }
-    int64_t position = 0;
+    std::vector<int64_t> positions;
     if (unassigned > 0 && !active_users.empty()) {
-      position = work.exec_prepared1("advance_assignment_cursor", unassigned)[0].as<int64_t>();
+      for (const auto& row : work.exec_prepared("next_assignment_positions", unassigned)) {
+        positions.push_back(row[0].as<int64_t>());
+      }
     }
+    size_t next_position = 0;
     for (size_t i = 0; i < plan.leads.size(); ++i) {
       responsible[i] = plan.leads[i].responsible_user_id;
-      if (responsible[i] == 0 && !active_users.empty()) {
-        responsible[i] = active_users[static_cast<size_t>(position++ % active_users.size())];
+      if (responsible[i] == 0 && next_position < positions.size()) {
+        responsible[i] =
+            active_users[static_cast<size_t>(positions[next_position++] % active_users.size())];
       }
     }
   }
@@ -417,6 +500,7 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   counters_.events_applied.Increment(static_cast<double>(applied_ids.size()));
   counters_.leads_created.Increment(static_cast<double>(plan.leads.size()));
   counters_.activities_created.Increment(static_cast<double>(plan.activities.size()));
+  counters_.identities_capped.Increment(static_cast<double>(plan.identities_capped));
   // After the commit, never before: a mark must only ever mean "committed".
   MarkProcessed(ids);
   return absl::OkStatus();

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,12 @@ struct InboundCounters {
   metrics::Counter& leads_created;
   metrics::Counter& activities_created;
   metrics::Counter& redis_failures;
+  metrics::Counter& identities_capped;       // not attached: the lead reached the cap
+  metrics::Counter& lock_closure_exhausted;  // identity-lock closure did not settle in bounds
+  metrics::Counter& batch_splits;            // a failing batch split in two to find the culprit
+  metrics::Counter& failures_transient;      // batch attempts failed, retried as they are
+  metrics::Counter& failures_data;           // batch attempts refused for their data
+  metrics::Counter& failures_persistent;     // batch attempts failing deterministically
 };
 
 struct BatchProcessorOptions {
@@ -35,6 +42,14 @@ struct BatchProcessorOptions {
   /// Prefix of the Redis processed-event marks ("<prefix>processed:<event id>").
   std::string redis_prefix = "leadflow:";
   int processed_mark_ttl_seconds = 7 * 24 * 3600;
+  /// Advisory locks one transaction may take (the batch's identities and those of the leads
+  /// they match). Past it the batch fails as ResourceExhausted and is split.
+  size_t max_identity_locks = 8192;
+  /// Rounds of "lock the matched leads' other identities, read again" before giving up.
+  int lock_closure_rounds = 5;
+  /// Attempts of a batch failing deterministically (SQLSTATE 53200, 54xxx, XX000, a conversion
+  /// error) before it is split to isolate the event that causes it.
+  int attempts_before_split = 3;
 };
 
 /// Applies one Kafka micro-batch of inbound events: decode, drop duplicates, and write every
@@ -51,7 +66,10 @@ class BatchProcessor {
   ~BatchProcessor();
 
   /// Retryable failures (database or Kafka unavailable, deadlock) come back as Unavailable or
-  /// Aborted; the caller retries the same batch, which is safe.
+  /// Aborted; the caller retries the same batch, which is safe. A batch failing
+  /// deterministically is returned as such `attempts_before_split` times, then split until the
+  /// event that still fails alone is dead-lettered: a batch passed again and again always ends.
+  /// A message is dead-lettered once however often its batch is retried.
   absl::Status Process(const std::vector<kafka::Message>& batch);
 
  private:
@@ -59,12 +77,23 @@ class BatchProcessor {
     const kafka::Message* message;
     events::v1::InboundEvent event;
   };
-  absl::Status Apply(const std::vector<const Decoded*>& events);
+  // `split_now`: a part of a batch that already failed deterministically; split at once.
+  absl::Status ProcessOnce(const std::vector<kafka::Message>& batch);
+  absl::Status Apply(const std::vector<const Decoded*>& events, bool split_now);
   absl::Status ApplyInTransaction(const std::vector<const Decoded*>& events);
   absl::Status DeadLetter(const kafka::Message& message, const std::string& error);
   void MarkProcessed(const std::vector<std::string>& event_ids);
 
+  // What the retries of one batch share: the same batch is passed again until it succeeds.
+  struct InFlight {
+    std::string first_message;  // "topic/partition/offset" of its first message
+    size_t size = 0;
+    int persistent_failures = 0;
+    std::set<std::string> dead_lettered;  // messages already in the DLQ, by coordinates
+  };
+
   BatchProcessorOptions options_;
+  InFlight in_flight_;
   std::string database_url_;
   std::unique_ptr<pqxx::connection> database_;
   redis::Client* redis_;

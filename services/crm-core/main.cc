@@ -19,6 +19,7 @@
 #include "crm-core/batch_processor.h"
 #include "crm-core/inbound_loop.h"
 #include "crm-core/migrations.h"
+#include "crm-core/probe.h"
 #include "crm-core/settings.h"
 #include "crm-core/statements.h"
 #include "http/server.h"
@@ -157,7 +158,10 @@ int Serve(const Settings& settings) {
     }
     consumer = std::move(*created);
     processor = std::make_unique<BatchProcessor>(
-        BatchProcessorOptions{.rules = settings.rules, .redis_prefix = settings.redis_prefix},
+        BatchProcessorOptions{.rules = settings.rules,
+                              .redis_prefix = settings.redis_prefix,
+                              .max_identity_locks = settings.batch_max_identity_locks,
+                              .attempts_before_split = settings.batch_attempts_before_split},
         settings.database_url, redis.get(), *dead_letters, counters);
     InboundLoopOptions loop{.batch_max_events = settings.batch_max_events,
                             .batch_max_wait = settings.batch_max_wait};
@@ -166,13 +170,24 @@ int Serve(const Settings& settings) {
   }
 
   std::unique_ptr<pg::Pool> pool;
+  std::unique_ptr<Executor> executor;
+  std::unique_ptr<ApiBackend> backend;
   std::unique_ptr<LeadApi> leads;
   std::unique_ptr<ActivityApi> activities;
   std::unique_ptr<UserApi> users;
   std::unique_ptr<grpc::Server> server;
   if (settings.run_api) {
-    pool = std::make_unique<pg::Pool>(settings.database_url, settings.database_pool_size,
-                                      Statements());
+    pool = std::make_unique<pg::Pool>(
+        settings.database_url, settings.database_pool_size, Statements(),
+        pg::PoolOptions{.acquire_timeout = settings.database_acquire_timeout,
+                        .statement_timeout = settings.database_statement_timeout});
+    registry.AddCallbackGauge("crm_api_pool_acquire_timeouts",
+                              "API calls that gave up waiting for a database connection (since "
+                              "start; CRM_DATABASE_ACQUIRE_TIMEOUT_MS)",
+                              [&pool] { return static_cast<double>(pool->acquire_timeouts()); });
+    registry.AddCallbackGauge("crm_api_pool_waiting",
+                              "API calls waiting for a database connection now",
+                              [&pool] { return static_cast<double>(pool->waiting()); });
     if (absl::Status status = pool->Connect(); !status.ok()) {
       spdlog::error("database: {}", status.ToString());
       stop = true;
@@ -181,9 +196,18 @@ int Serve(const Settings& settings) {
       }
       return 1;
     }
-    leads = std::make_unique<LeadApi>(*pool, settings.api_keys, settings.default_region);
-    activities = std::make_unique<ActivityApi>(*pool, settings.api_keys);
-    users = std::make_unique<UserApi>(*pool, settings.api_keys);
+    // As many workers as connections: a call waits in the executor's queue, not for the pool.
+    executor = std::make_unique<Executor>(settings.database_pool_size, settings.api_queue_max);
+    registry.AddCallbackGauge("crm_api_queue_length", "API calls queued for a worker",
+                              [&executor] { return static_cast<double>(executor->queued()); });
+    registry.AddCallbackGauge("crm_api_queue_rejected",
+                              "API calls refused because the queue was full (since start)",
+                              [&executor] { return static_cast<double>(executor->rejected()); });
+    backend = std::make_unique<ApiBackend>(
+        ApiBackend{.keys = settings.api_keys, .executor = *executor, .pool = *pool});
+    leads = std::make_unique<LeadApi>(*backend, settings.default_region);
+    activities = std::make_unique<ActivityApi>(*backend);
+    users = std::make_unique<UserApi>(*backend);
     auto credentials = ServerCredentials(settings);
     if (!credentials.ok()) {
       spdlog::error("gRPC TLS: {}", credentials.status().ToString());
@@ -216,19 +240,15 @@ int Serve(const Settings& settings) {
                                                        : "mutual TLS");
   }
 
-  // Operations HTTP: /healthz, /readyz (the database and Kafka answer), /metrics.
-  http::Server ops({.address = settings.http_address, .port = settings.http_port, .threads = 1},
+  // Operations HTTP: /healthz, /readyz (the database and Kafka answer), /metrics. Two threads,
+  // and the database probe has its own connection with bounded waits: slow API calls holding
+  // the pool never hold the probes.
+  DatabaseProbe probe(settings.database_url, std::chrono::seconds(2));
+  http::Server ops({.address = settings.http_address, .port = settings.http_port, .threads = 2},
                    &registry);
   ops.SetReadinessCheck([&]() -> absl::Status {
-    if (pool) {
-      absl::Status database = pool->With([](pqxx::connection& connection) {
-        pqxx::nontransaction work(connection);
-        work.exec("SELECT 1");
-        return absl::OkStatus();
-      });
-      if (!database.ok()) {
-        return database;
-      }
+    if (absl::Status database = probe.Check(); !database.ok()) {
+      return database;
     }
     if (dead_letters) {
       return dead_letters->CheckConnected(std::chrono::seconds(2));
@@ -251,6 +271,7 @@ int Serve(const Settings& settings) {
   spdlog::info("{}: shutting down", strsignal(signal_number));
   if (server) {
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    executor.reset();  // every call has finished: join the workers
   }
   stop = true;
   if (consumer_thread.joinable()) {

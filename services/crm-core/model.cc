@@ -34,4 +34,6 @@ std::optional<LeadStatus> ParseLeadStatus(std::string_view text) {
   return std::nullopt;
 }
 
+std::string IdentityLockKey(const IdentityKey& key) { return key.kind + ":" + key.value; }
+
 }  // namespace leadflow::crm

@@ -26,6 +26,10 @@ struct IdentityKey {
   auto operator<=>(const IdentityKey&) const = default;
 };
 
+/// The advisory-lock key of an identity ("PHONE:+33612345678"), hashed by the lock_identities
+/// statement. The inbound consumer and the API must spell it alike, or they would not serialise.
+std::string IdentityLockKey(const IdentityKey& key);
+
 /// What the planner needs to know of a lead already in the database that shares an identity
 /// with an event of the batch.
 struct KnownLead {

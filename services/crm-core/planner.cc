@@ -99,6 +99,21 @@ void Planner::Index(LeadRef ref, const IdentityKey& key) {
   identities_of_[ref].insert(key);
 }
 
+void Planner::Attach(LeadRef ref, const std::vector<IdentityKey>& keys) {
+  std::set<IdentityKey>& held = identities_of_[ref];
+  for (const IdentityKey& key : keys) {
+    if (held.count(key) != 0) {
+      continue;
+    }
+    if (held.size() >= settings_.max_inbound_identities) {
+      ++plan_.identities_capped;
+      continue;
+    }
+    plan_.identities.push_back({ref, key});
+    Index(ref, key);
+  }
+}
+
 Planner::Candidate Planner::Describe(LeadRef ref) const {
   if (IsNewLead(ref)) {
     const PlannedLead& lead = plan_.leads[NewLeadIndex(ref)];
@@ -141,12 +156,7 @@ void Planner::Add(const InboundEvent& event) {
     } else {
       ++plan_.repeat_increments[target];
     }
-    for (const IdentityKey& key : keys) {
-      if (identities_of_[target].count(key) == 0) {
-        plan_.identities.push_back({target, key});
-        Index(target, key);
-      }
-    }
+    Attach(target, keys);
     plan_.activities.push_back({target, "TASK",
                                 need.empty() ? "Repeated request" : "Repeated request: " + need,
                                 description, false, settings_.task_deadline, event.event_id(),
@@ -178,12 +188,7 @@ void Planner::Add(const InboundEvent& event) {
   }
   LeadRef ref = NewLeadRef(plan_.leads.size());
   plan_.leads.push_back(std::move(lead));
-  for (const IdentityKey& key : keys) {
-    if (identities_of_[ref].count(key) == 0) {
-      plan_.identities.push_back({ref, key});
-      Index(ref, key);
-    }
-  }
+  Attach(ref, keys);
   plan_.activities.push_back({ref, "TASK", "Process the request", description, false,
                               settings_.task_deadline, event.event_id()});
 }

@@ -17,6 +17,11 @@ struct RuleSettings {
   std::string title_template = "{city} – {name} – {need}";
   /// Deadline of the "process the request" task, from the moment the event is processed.
   std::chrono::minutes task_deadline{60};
+  /// Identities a lead may hold through inbound traffic. Past it, an event still joins the lead
+  /// (an activity, a repeat) but adds no identity: otherwise anyone who knows a person's phone
+  /// could attach any number of addresses to their lead, and every later batch would lock and
+  /// read them all.
+  size_t max_inbound_identities = 20;
 };
 
 /// Refers to a lead: a positive value is an existing lead's id, a negative one the
@@ -60,6 +65,8 @@ struct Plan {
   std::vector<PlannedIdentity> identities;
   std::vector<PlannedActivity> activities;
   std::map<int64_t, int> repeat_increments;  // existing lead id → how many repeat contacts
+  /// Identities not attached because their lead had max_inbound_identities already.
+  int64_t identities_capped = 0;
 };
 
 /// The inbound decision rules, as plain logic over a snapshot: the leads that share an identity
@@ -82,6 +89,8 @@ class Planner {
     int64_t order;  // newer is larger; new leads are newer than all known ones
   };
   void Index(LeadRef ref, const IdentityKey& key);
+  // Attaches `keys` to `ref` within max_inbound_identities; counts the ones left out.
+  void Attach(LeadRef ref, const std::vector<IdentityKey>& keys);
   Candidate Describe(LeadRef ref) const;
 
   RuleSettings settings_;

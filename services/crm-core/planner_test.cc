@@ -20,6 +20,28 @@ KnownLead Known(int64_t id, LeadStatus status, int64_t responsible, std::set<Ide
   return KnownLead{id, status, responsible, std::move(keys)};
 }
 
+// Protects: a lead gains at most max_inbound_identities through inbound traffic; an event past
+// the cap still joins the lead (a repeat and an activity) but attaches nothing, and is counted.
+TEST(PlannerTest, InboundIdentitiesAreCapped) {
+  RuleSettings settings;
+  settings.max_inbound_identities = 3;
+  Planner planner(settings, {Known(7, LeadStatus::kNew, 1, {{"PHONE", "+33612345678"}})}, {1});
+  std::vector<InboundEvent> events;
+  for (int i = 0; i < 5; ++i) {
+    events.push_back(WebForm("e" + std::to_string(i), "+33612345678",
+                             "visitor" + std::to_string(i) + "@example.com"));
+  }
+  for (const InboundEvent& event : events) {
+    planner.Add(event);
+  }
+  const Plan& plan = planner.plan();
+  EXPECT_TRUE(plan.leads.empty());
+  EXPECT_EQ(plan.identities.size(), 2u);  // 1 held + 2 added = the cap of 3
+  EXPECT_EQ(plan.identities_capped, 3);
+  EXPECT_EQ(plan.activities.size(), 5u);
+  EXPECT_EQ(plan.repeat_increments.at(7), 5);
+}
+
 // Protects: nothing matches → one new lead with an open "process the request" task, titled from
 // the template, responsible left to round-robin.
 TEST(PlannerTest, NewSenderMakesLeadAndOpenTask) {

@@ -27,6 +27,9 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   }
   settings.database_pool_size = static_cast<int>(
       reader.Int("CRM_DATABASE_POOL_SIZE", 8, 1, 256, "API connections to PostgreSQL"));
+  // API calls waiting for a worker (one worker per pooled connection); past it, UNAVAILABLE.
+  settings.api_queue_max = static_cast<size_t>(reader.Int(
+      "CRM_API_QUEUE_MAX", 256, 1, 100000, "API calls queued at most; more are refused"));
   // gRPC API listening address.
   settings.grpc_address =
       reader.String("CRM_GRPC_ADDRESS", "127.0.0.1:50051", "gRPC listen address host:port");
@@ -59,6 +62,29 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
       reader.Int("CRM_BATCH_MAX_EVENTS", 1000, 1, 5000, "events in one transaction at most"));
   settings.batch_max_wait = reader.Millis("CRM_BATCH_MAX_WAIT_MS", std::chrono::milliseconds(50),
                                           "how long a batch waits to fill up");
+  // Bound of the identity-lock closure: advisory locks one batch transaction may take. Keep it
+  // under PostgreSQL's lock table (max_locks_per_transaction × max_connections, shared).
+  settings.batch_max_identity_locks = static_cast<size_t>(
+      reader.Int("CRM_BATCH_MAX_IDENTITY_LOCKS", 8192, 16, 1000000,
+                 "advisory locks one batch may take; a batch needing more is split"));
+  // A batch failing deterministically (not data, not an outage) is tried this often, then split
+  // until the event that fails alone is dead-lettered.
+  settings.batch_attempts_before_split = static_cast<int>(
+      reader.Int("CRM_BATCH_ATTEMPTS_BEFORE_SPLIT", 3, 1, 100,
+                 "attempts of a deterministically failing batch before it is split"));
+  // API: PostgreSQL statement_timeout of the API's connections (a gRPC deadline shortens it).
+  settings.database_statement_timeout =
+      reader.Millis("CRM_DATABASE_STATEMENT_TIMEOUT_MS", std::chrono::milliseconds(5000),
+                    "statement_timeout of API queries");
+  // API: how long a call waits for a free pooled connection before UNAVAILABLE.
+  settings.database_acquire_timeout =
+      reader.Millis("CRM_DATABASE_ACQUIRE_TIMEOUT_MS", std::chrono::milliseconds(2000),
+                    "wait for a free API database connection at most this long");
+  // Identities a lead can gain from inbound traffic; past it events join the lead without
+  // adding identities (crm_inbound_identities_capped_total counts them).
+  settings.rules.max_inbound_identities =
+      static_cast<size_t>(reader.Int("CRM_LEAD_MAX_INBOUND_IDENTITIES", 20, 1, 1000,
+                                     "identities one lead can gain from inbound events"));
   settings.redis_host = reader.String("CRM_REDIS_HOST", "127.0.0.1", "Redis host (fast paths)");
   settings.redis_port = static_cast<int>(
       reader.Int("CRM_REDIS_PORT", 56379, 0, 65535, "Redis port; 0 runs without Redis"));

@@ -17,6 +17,7 @@ struct Settings {
   bool run_consumer = true;
   std::string database_url;
   int database_pool_size = 8;
+  size_t api_queue_max = 256;
   std::string grpc_address;
   // TLS of the gRPC API: off when both are empty. With a client CA, clients must show a
   // certificate it signed (mutual TLS).
@@ -30,6 +31,10 @@ struct Settings {
   std::string group_id;
   size_t batch_max_events = 1000;
   std::chrono::milliseconds batch_max_wait{50};
+  size_t batch_max_identity_locks = 8192;
+  int batch_attempts_before_split = 3;
+  std::chrono::milliseconds database_statement_timeout{5000};
+  std::chrono::milliseconds database_acquire_timeout{2000};
   std::string redis_host;
   int redis_port = 0;
   std::string redis_prefix;

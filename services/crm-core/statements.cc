@@ -1,6 +1,32 @@
 #include "crm-core/statements.h"
 
 namespace leadflow::crm {
+namespace {
+
+// The columns LoadLead/FillLead read, in this order; get_lead and list_leads share them so a
+// page of leads is one query, identities included.
+#define LEADFLOW_LEAD_COLUMNS                                                              \
+  "SELECT id, title, status, source, first_name, last_name, company_name, city, comments," \
+  " coalesce(responsible_user_id, 0), repeat_count, is_returning,"                         \
+  " coalesce(previous_lead_id, 0), source_reference, utm::text, custom_fields::text,"      \
+  " page_url, referrer, (extract(epoch FROM created_at) * 1000000)::bigint,"               \
+  " (extract(epoch FROM updated_at) * 1000000)::bigint, version,"                          \
+  " (SELECT coalesce(json_agg(value ORDER BY value), '[]') FROM lead_identities"           \
+  "   WHERE lead_id = leads.id AND kind = 'PHONE')::text,"                                 \
+  " (SELECT coalesce(json_agg(value ORDER BY value), '[]') FROM lead_identities"           \
+  "   WHERE lead_id = leads.id AND kind = 'EMAIL')::text"                                  \
+  " FROM leads"
+
+#define LEADFLOW_ACTIVITY_COLUMNS                                       \
+  "SELECT id, type, owner_type, owner_id, subject, description,"        \
+  " coalesce(responsible_user_id, 0), completed,"                       \
+  " coalesce((extract(epoch FROM deadline) * 1000000)::bigint, 0),"     \
+  " (extract(epoch FROM created_at) * 1000000)::bigint,"                \
+  " coalesce((extract(epoch FROM completed_at) * 1000000)::bigint, 0)," \
+  " coalesce(origin_event_id, '')"                                      \
+  " FROM activities"
+
+}  // namespace
 
 const std::vector<pg::Statement>& Statements() {
   static const std::vector<pg::Statement> kAll = {
@@ -23,9 +49,9 @@ const std::vector<pg::Statement>& Statements() {
        " JOIN leads AS l ON l.id = matched.lead_id"
        " JOIN lead_identities AS all_ids ON all_ids.lead_id = l.id"},
       {"active_user_ids", "SELECT id FROM users WHERE active ORDER BY id"},
-      {"advance_assignment_cursor",
-       "UPDATE assignment_cursor SET position = position + $1 WHERE id = 1"
-       " RETURNING position - $1"},
+      // $1 round-robin positions, one per lead to assign; no row lock (see migration 0002).
+      {"next_assignment_positions",
+       "SELECT nextval('assignment_position') FROM generate_series(1, $1)"},
       {"allocate_lead_ids", "SELECT nextval('leads_id_seq') FROM generate_series(1, $1)"},
       {"insert_leads",
        "INSERT INTO leads (id, title, source, first_name, last_name, company_name, city, comments,"
@@ -51,19 +77,9 @@ const std::vector<pg::Statement>& Statements() {
        " FROM unnest($1::bigint[], $2::int[]) AS d (id, n) WHERE l.id = d.id"},
 
       // ---- API ----
-      {"get_lead",
-       "SELECT id, title, status, source, first_name, last_name, company_name, city, comments,"
-       " coalesce(responsible_user_id, 0), repeat_count, is_returning,"
-       " coalesce(previous_lead_id, 0), source_reference, utm::text, custom_fields::text,"
-       " page_url, referrer, (extract(epoch FROM created_at) * 1000000)::bigint,"
-       " (extract(epoch FROM updated_at) * 1000000)::bigint, version,"
-       " (SELECT coalesce(json_agg(value ORDER BY value), '[]') FROM lead_identities"
-       "   WHERE lead_id = leads.id AND kind = 'PHONE')::text,"
-       " (SELECT coalesce(json_agg(value ORDER BY value), '[]') FROM lead_identities"
-       "   WHERE lead_id = leads.id AND kind = 'EMAIL')::text"
-       " FROM leads WHERE id = $1"},
-      {"list_lead_ids",
-       "SELECT id FROM leads"
+      {"get_lead", LEADFLOW_LEAD_COLUMNS " WHERE id = $1"},
+      // A whole page in one query (the rows and their identities), newest first.
+      {"list_leads", LEADFLOW_LEAD_COLUMNS
        " WHERE ($1 = '' OR status = $1) AND ($2 = '' OR source = $2)"
        " AND ($3::bigint = 0 OR responsible_user_id = $3::bigint)"
        " AND ($4::bigint = 0 OR created_at >= to_timestamp($4::bigint / 1000000.0))"
@@ -89,25 +105,16 @@ const std::vector<pg::Statement>& Statements() {
        " WHERE id = $1 AND ($2::bigint = 0 OR version = $2::bigint) RETURNING id"},
       {"lead_version", "SELECT version FROM leads WHERE id = $1"},
       {"round_robin_user",
-       "WITH cursor AS (UPDATE assignment_cursor SET position = position + 1 WHERE id = 1"
-       " RETURNING position - 1 AS p),"
-       " active AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n,"
+       "WITH active AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n,"
        " count(*) OVER () AS total FROM users WHERE active)"
-       " SELECT active.id FROM active, cursor WHERE active.n = cursor.p % active.total"},
+       " SELECT active.id FROM active"
+       " WHERE active.n = (SELECT nextval('assignment_position')) % active.total"},
       {"insert_lead_identity",
        "INSERT INTO lead_identities (kind, value, lead_id) VALUES ($1, $2, $3)"
        " ON CONFLICT DO NOTHING"},
 
-      {"select_activity",
-       "SELECT id, type, owner_type, owner_id, subject, description,"
-       " coalesce(responsible_user_id, 0), completed,"
-       " coalesce((extract(epoch FROM deadline) * 1000000)::bigint, 0),"
-       " (extract(epoch FROM created_at) * 1000000)::bigint,"
-       " coalesce((extract(epoch FROM completed_at) * 1000000)::bigint, 0),"
-       " coalesce(origin_event_id, '')"
-       " FROM activities WHERE id = $1"},
-      {"list_activity_ids",
-       "SELECT id FROM activities"
+      {"select_activity", LEADFLOW_ACTIVITY_COLUMNS " WHERE id = $1"},
+      {"list_activities", LEADFLOW_ACTIVITY_COLUMNS
        " WHERE ($1 = '' OR (owner_type = $1 AND owner_id = $2::bigint))"
        " AND ($3::bigint = 0 OR responsible_user_id = $3::bigint)"
        " AND ($4 = 0 OR ($4 = 1 AND NOT completed) OR ($4 = 2 AND completed))"
@@ -131,7 +138,7 @@ const std::vector<pg::Statement>& Statements() {
        " FROM users WHERE id = $1"},
       {"list_users",
        "SELECT id, name, email, active, (extract(epoch FROM created_at) * 1000000)::bigint"
-       " FROM users ORDER BY id"},
+       " FROM users WHERE id > $1 ORDER BY id LIMIT $2"},
       {"update_user",
        "UPDATE users SET name = CASE WHEN $2 THEN $3 ELSE name END,"
        " email = CASE WHEN $4 THEN $5 ELSE email END,"
@@ -143,3 +150,6 @@ const std::vector<pg::Statement>& Statements() {
 }
 
 }  // namespace leadflow::crm
+
+#undef LEADFLOW_LEAD_COLUMNS
+#undef LEADFLOW_ACTIVITY_COLUMNS

@@ -2,9 +2,14 @@
 // BatchProcessor applied to Kafka messages exactly as the consumer loop hands them over.
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <functional>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <thread>
 
 #include "crm-core/batch_processor.h"
@@ -63,6 +68,14 @@ class InboundTest : public ::testing::Test {
     pqxx::work work(connection);
     work.exec0(sql);
     work.commit();
+  }
+
+  // Messages in the dead-letter topic now: its high watermark (DLQ writes are awaited, so
+  // everything a Process() call dead-lettered is counted once it returned).
+  int64_t DeadLetterCount() {
+    auto marks = testing::HighWatermarks(kafka_.bootstrap(), kafka::kInboundDlqTopic, 1);
+    EXPECT_EQ(marks.size(), 1u);
+    return marks.empty() ? -1 : marks[0];
   }
 
   // The first `expected` messages of the dead-letter topic, in order.
@@ -477,6 +490,154 @@ TEST_F(InboundTest, DatabaseFaultsAreRetriedNotDeadLettered) {
   ASSERT_TRUE(fresh->Process({Encode("fault", "+33612345678", "")}).ok());
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
   EXPECT_EQ(counters_.dead_lettered.Value(), 0);
+}
+
+kafka::Message At(kafka::Message message, int64_t offset) {
+  message.offset = offset;
+  return message;
+}
+
+// Protects (defect a): a lead gains at most CRM_LEAD_MAX_INBOUND_IDENTITIES (20) identities from
+// inbound traffic. One phone number with a fresh email each time (anyone who knows the phone
+// could do it) still makes one activity per event on the one lead, but its identities stop at
+// the cap, and the refused ones are counted; later batches then lock a bounded set.
+TEST_F(InboundTest, InboundIdentityGrowthIsCapped) {
+  ASSERT_TRUE(processor_->Process({Encode("grow0", "+33612345678", "")}).ok());
+  int64_t offset = 100;
+  for (int batch = 0; batch < 8; ++batch) {
+    std::vector<kafka::Message> messages;
+    for (int i = 0; i < 5; ++i) {
+      std::string n = std::to_string(batch * 5 + i);
+      messages.push_back(
+          At(Encode("grow" + n + "x", "+33612345678", "fresh" + n + "@example.com"), offset++));
+    }
+    ASSERT_TRUE(processor_->Process(messages).ok());
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 41);
+  EXPECT_EQ(Count("SELECT repeat_count FROM leads"), 40);
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities"), 20);
+  EXPECT_EQ(counters_.identities_capped.Value(), 21);
+}
+
+// Protects (defect n): the identity-lock closure is bounded. A lead that holds more identities
+// than a batch may lock (here a legacy lead of 100, with a budget of 50 locks) makes the batch
+// fail as retryable and counted, never silently decided on a partial snapshot; after the bounded
+// attempts the event alone is dead-lettered with the reason, so the partition moves on.
+TEST_F(InboundTest, IdentityLockClosureIsBounded) {
+  Exec("INSERT INTO leads (title, source) VALUES ('legacy', 'WEB_FORM')");
+  Exec(
+      "INSERT INTO lead_identities (kind, value, lead_id) SELECT 'EMAIL', 'old' || g ||"
+      " '@example.com', (SELECT id FROM leads) FROM generate_series(1, 99) AS g");
+  Exec("INSERT INTO lead_identities VALUES ('PHONE', '+33612345678', (SELECT id FROM leads))");
+  BatchProcessor bounded(BatchProcessorOptions{.redis_prefix = redis_options_.key_prefix,
+                                               .max_identity_locks = 50,
+                                               .attempts_before_split = 2},
+                         database_.url(), nullptr, *producer_, counters_);
+  std::vector<kafka::Message> batch = {At(Encode("wide", "+33612345678", ""), 7)};
+  absl::Status first = bounded.Process(batch);
+  EXPECT_EQ(first.code(), absl::StatusCode::kResourceExhausted) << first;
+  EXPECT_EQ(counters_.lock_closure_exhausted.Value(), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 0);
+  ASSERT_TRUE(bounded.Process(batch).ok());
+  EXPECT_EQ(counters_.lock_closure_exhausted.Value(), 2);
+  EXPECT_EQ(DeadLetterCount(), 1);
+  auto dead = ReadDeadLetters(1);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(Header(dead[0], "error").find("identity lock closure"), std::string::npos);
+}
+
+// A trigger that makes PostgreSQL raise `sqlstate` for one person's lead, as a corrupt index
+// (XX000), a program limit (54000) or an exhausted lock table (53200) would, every time.
+void InstallPoison(const std::function<void(const std::string&)>& exec, const std::string& state) {
+  exec(
+      "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+      " IF NEW.first_name = 'Poison' THEN RAISE EXCEPTION 'poisoned row' USING ERRCODE = '" +
+      state + "'; END IF; RETURN NEW; END $$");
+  exec("CREATE TRIGGER poison BEFORE INSERT ON leads FOR EACH ROW EXECUTE FUNCTION poison()");
+}
+
+class DeterministicFailureTest : public InboundTest,
+                                 public ::testing::WithParamInterface<const char*> {};
+
+// Protects (defect b): a failure that is not about the data's validity but fails every time
+// (XX000, 54000, 53200) no longer stops the partition: after a bounded number of attempts the
+// batch is split, its good events are applied, and the one event that still fails alone is
+// dead-lettered with its SQLSTATE.
+TEST_P(DeterministicFailureTest, IsIsolatedAndDeadLettered) {
+  InstallPoison([&](const std::string& sql) { Exec(sql); }, GetParam());
+  std::vector<kafka::Message> batch = {At(Encode("good1", "+33611111111", ""), 20),
+                                       At(Encode("bad", "+33622222222", "", "Poison"), 21),
+                                       At(Encode("good2", "+33633333333", ""), 22),
+                                       At(Encode("good3", "+33644444444", ""), 23)};
+  int attempts = 0;
+  absl::Status status;
+  do {
+    status = processor_->Process(batch);
+    ++attempts;
+  } while (!status.ok() && attempts < 10);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(attempts, 3);  // attempts_before_split
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  EXPECT_EQ(DeadLetterCount(), 1);
+  auto dead = ReadDeadLetters(1);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(Header(dead[0], "source-offset"), "21");
+  EXPECT_NE(Header(dead[0], "error").find(GetParam()), std::string::npos);
+  EXPECT_GE(counters_.batch_splits.Value(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlstates, DeterministicFailureTest,
+                         ::testing::Values("XX000", "54000", "53200"));
+
+// Protects (defect c): a bad message is dead-lettered once, not again on every retry of its
+// batch while the database is unreachable (it refuses connections for three attempts).
+TEST_F(InboundTest, DeadLetteredOnceAcrossRetries) {
+  kafka::Message garbage = At(Encode("g", "+1", ""), 30);
+  garbage.value = "not a protobuf \xff\xff";
+  std::vector<kafka::Message> batch = {garbage, At(Encode("okay", "+33612345678", ""), 31)};
+  auto admin = [&](const std::string& sql) {
+    pqxx::connection connection(std::getenv("LEADFLOW_TEST_PG_URL"));
+    pqxx::nontransaction work(connection);
+    work.exec0(sql);
+  };
+  admin("ALTER DATABASE " + database_.name() + " ALLOW_CONNECTIONS false");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    absl::Status status = processor_->Process(batch);
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  }
+  admin("ALTER DATABASE " + database_.name() + " ALLOW_CONNECTIONS true");
+  ASSERT_TRUE(processor_->Process(batch).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(DeadLetterCount(), 1);
+  EXPECT_EQ(counters_.dead_lettered.Value(), 1);
+}
+
+// Protects (defect j): what the database says about a refused row reaches neither the logs nor
+// the DLQ's error header with the row's contents (PostgreSQL's "DETAIL: Failing row contains").
+TEST_F(InboundTest, NoRowContentsInLogsOrDeadLetters) {
+  Exec("ALTER TABLE leads ADD CONSTRAINT no_secret CHECK (first_name <> 'Secret Bob')");
+  std::ostringstream logs;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(logs));
+  logger->set_level(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+  absl::Status status = processor_->Process(
+      {At(Encode("fine", "+33611111111", ""), 40),
+       At(Encode("secret", "+33622222222", "secret@example.com", "Secret Bob"), 41)});
+  spdlog::set_default_logger(previous);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  auto dead = ReadDeadLetters(1);
+  ASSERT_EQ(dead.size(), 1u);
+  const std::string error = Header(dead[0], "error");
+  EXPECT_NE(error.find("23514"), std::string::npos) << error;
+  EXPECT_EQ(error.find("Secret Bob"), std::string::npos) << error;
+  EXPECT_EQ(error.find("Failing row"), std::string::npos) << error;
+  EXPECT_FALSE(logs.str().empty());
+  EXPECT_EQ(logs.str().find("Secret Bob"), std::string::npos) << logs.str();
+  EXPECT_EQ(logs.str().find("secret@example.com"), std::string::npos) << logs.str();
 }
 
 }  // namespace

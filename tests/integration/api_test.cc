@@ -1,0 +1,256 @@
+// crm-core's gRPC API in process, against a real PostgreSQL: deadlines, bounded waits, error
+// messages, transaction conflicts and pagination.
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
+#include <sstream>
+#include <thread>
+
+#include "crm-core/api.h"
+#include "crm-core/migrations.h"
+#include "crm-core/probe.h"
+#include "crm-core/statements.h"
+#include "pg/migrations.h"
+#include "pg/pool.h"
+#include "testing/testing.h"
+
+namespace leadflow::crm {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kKey[] = "test-admin-key-0123456789";
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
+    pool_ = std::make_unique<pg::Pool>(
+        database_.url(), 2, Statements(),
+        pg::PoolOptions{.acquire_timeout = 1000ms, .statement_timeout = 30000ms});
+    ASSERT_TRUE(pool_->Connect().ok());
+    executor_ = std::make_unique<Executor>(2, 64);
+    backend_ = std::make_unique<ApiBackend>(
+        ApiBackend{.keys = keys_, .executor = *executor_, .pool = *pool_});
+    leads_ = std::make_unique<LeadApi>(*backend_, "FR");
+    users_ = std::make_unique<UserApi>(*backend_);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(leads_.get());
+    builder.RegisterService(users_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    auto channel =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+    lead_stub_ = v1::LeadService::NewStub(channel);
+    user_stub_ = v1::UserService::NewStub(channel);
+  }
+
+  void TearDown() override {
+    if (server_) {
+      server_->Shutdown(std::chrono::system_clock::now() + 5s);
+    }
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(std::chrono::milliseconds deadline) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", kKey));
+    context->set_deadline(std::chrono::system_clock::now() + deadline);
+    return context;
+  }
+
+  void Exec(const std::string& sql) {
+    pqxx::connection connection(database_.url());
+    pqxx::work work(connection);
+    work.exec0(sql);
+    work.commit();
+  }
+
+  int64_t Count(const std::string& sql) {
+    pqxx::connection connection(database_.url());
+    pqxx::read_transaction work(connection);
+    return work.exec1(sql)[0].as<int64_t>();
+  }
+
+  testing::TempDatabase database_;
+  std::map<std::string, Role> keys_ = {{kKey, Role::kAdmin}};
+  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<ApiBackend> backend_;
+  std::unique_ptr<LeadApi> leads_;
+  std::unique_ptr<UserApi> users_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::LeadService::Stub> lead_stub_;
+  std::unique_ptr<v1::UserService::Stub> user_stub_;
+};
+
+// Protects (defect i): nine slow ListLeads calls (the leads table is locked by another session,
+// so they would wait forever) end by their deadline and release the pool: a later call is
+// answered, and the database probe of /readyz answers while they hold the pool, since it never
+// queues behind it.
+TEST_F(ApiTest, SlowCallsDoNotHangLaterCallsOrProbes) {
+  v1::CreateUserRequest create;
+  create.mutable_user()->set_name("Ann");
+  v1::User ann;
+  ASSERT_TRUE(user_stub_->CreateUser(Context(5000ms).get(), create, &ann).ok());
+
+  pqxx::connection locker(database_.url());
+  auto lock = std::make_unique<pqxx::work>(locker);
+  lock->exec0("LOCK TABLE leads IN ACCESS EXCLUSIVE MODE");
+
+  std::vector<std::thread> callers;
+  std::vector<grpc::StatusCode> codes(9, grpc::StatusCode::OK);
+  for (int i = 0; i < 9; ++i) {
+    callers.emplace_back([&, i] {
+      v1::ListLeadsResponse response;
+      codes[i] = lead_stub_->ListLeads(Context(1500ms).get(), {}, &response).error_code();
+    });
+  }
+  // While the pool is held and callers queue for it, the probe still answers.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Count(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                   " AND wait_event_type = 'Lock'") >= 2;
+      },
+      10s));
+  DatabaseProbe probe(database_.url(), 2000ms);
+  EXPECT_TRUE(probe.Check().ok());
+  for (std::thread& caller : callers) {
+    caller.join();
+  }
+  for (grpc::StatusCode code : codes) {
+    EXPECT_EQ(code, grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // The lock is still held: only the calls that need it are slow, not the whole API.
+  v1::GetUserRequest get;
+  get.set_id(ann.id());
+  v1::User user;
+  grpc::Status later = user_stub_->GetUser(Context(10000ms).get(), get, &user);
+  EXPECT_TRUE(later.ok()) << later.error_code() << " " << later.error_message();
+  lock->abort();
+}
+
+// Protects (defect i): a caller never reads PostgreSQL's text (constraint names, DETAIL lines
+// with the row); the message and the "request-id" trailer carry an id under which the log has
+// the details, without the row's contents.
+TEST_F(ApiTest, DatabaseErrorsAreCleanAndCarryARequestId) {
+  Exec(
+      "ALTER TABLE users ADD CONSTRAINT users_not_blocked"
+      " CHECK (email NOT LIKE '%@blocked.example')");
+  std::ostringstream logs;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(logs));
+  spdlog::set_default_logger(logger);
+  v1::CreateUserRequest create;
+  create.mutable_user()->set_name("Ann Secret");
+  create.mutable_user()->set_email("ann@blocked.example");
+  v1::User user;
+  auto context = Context(5000ms);
+  grpc::Status status = user_stub_->CreateUser(context.get(), create, &user);
+  spdlog::default_logger()->flush();
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  const std::string& message = status.error_message();
+  EXPECT_EQ(message.find("users_not_blocked"), std::string::npos) << message;
+  EXPECT_EQ(message.find("DETAIL"), std::string::npos) << message;
+  EXPECT_EQ(message.find("Ann Secret"), std::string::npos) << message;
+  auto trailer = context->GetServerTrailingMetadata().find("request-id");
+  ASSERT_NE(trailer, context->GetServerTrailingMetadata().end());
+  const std::string request_id(trailer->second.data(), trailer->second.size());
+  EXPECT_FALSE(request_id.empty());
+  EXPECT_NE(message.find(request_id), std::string::npos) << message;
+  EXPECT_NE(logs.str().find(request_id), std::string::npos) << logs.str();
+  EXPECT_NE(logs.str().find("users_not_blocked"), std::string::npos) << logs.str();
+  EXPECT_EQ(logs.str().find("Ann Secret"), std::string::npos) << logs.str();
+}
+
+// Protects (defect i): a deadlock (40P01) between CreateLead and a consumer is retried inside
+// the server, not returned as ABORTED (which tells callers "stale etag"). PostgreSQL raises it
+// on the first attempt here; a sequence counts the attempts across the rollback.
+TEST_F(ApiTest, DeadlockIsRetriedInside) {
+  Exec("CREATE SEQUENCE insert_attempts");
+  Exec(
+      "CREATE FUNCTION deadlock_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+      " IF nextval('insert_attempts') = 1 THEN"
+      " RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END IF;"
+      " RETURN NEW; END $$");
+  Exec(
+      "CREATE TRIGGER deadlock_once BEFORE INSERT ON leads FOR EACH ROW"
+      " EXECUTE FUNCTION deadlock_once()");
+  v1::CreateLeadRequest create;
+  create.mutable_lead()->set_first_name("Walk");
+  create.mutable_lead()->add_phones("06 12 34 56 78");
+  v1::Lead lead;
+  grpc::Status status = lead_stub_->CreateLead(Context(5000ms).get(), create, &lead);
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Count("SELECT last_value FROM insert_attempts"), 2);
+  ASSERT_EQ(lead.phones_size(), 1);
+  EXPECT_EQ(lead.phones(0), "+33612345678");
+}
+
+// Protects (defect i): ListUsers is paginated (page_size, page_token) like the other lists.
+TEST_F(ApiTest, ListUsersIsPaginated) {
+  for (int i = 0; i < 5; ++i) {
+    v1::CreateUserRequest create;
+    create.mutable_user()->set_name("User " + std::to_string(i));
+    v1::User user;
+    ASSERT_TRUE(user_stub_->CreateUser(Context(5000ms).get(), create, &user).ok());
+  }
+  std::vector<std::string> names;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListUsersRequest request;
+    request.set_page_size(2);
+    request.set_page_token(token);
+    v1::ListUsersResponse response;
+    ASSERT_TRUE(user_stub_->ListUsers(Context(5000ms).get(), request, &response).ok());
+    EXPECT_LE(response.users_size(), 2);
+    for (const v1::User& user : response.users()) {
+      names.push_back(user.name());
+    }
+    token = response.next_page_token();
+  } while (!token.empty() && ++pages < 10);
+  EXPECT_EQ(names, (std::vector<std::string>{"User 0", "User 1", "User 2", "User 3", "User 4"}));
+}
+
+// Protects (defect i): ListLeads reads a page in one query, identities included; pages chain
+// by their token, newest first.
+TEST_F(ApiTest, ListLeadsPagesCarryIdentities) {
+  for (int i = 0; i < 3; ++i) {
+    v1::CreateLeadRequest create;
+    create.mutable_lead()->set_first_name("Lead " + std::to_string(i));
+    create.mutable_lead()->add_phones("06 12 34 56 7" + std::to_string(i));
+    create.mutable_lead()->add_emails("lead" + std::to_string(i) + "@example.com");
+    v1::Lead lead;
+    ASSERT_TRUE(lead_stub_->CreateLead(Context(5000ms).get(), create, &lead).ok());
+  }
+  v1::ListLeadsRequest request;
+  request.set_page_size(2);
+  v1::ListLeadsResponse first;
+  ASSERT_TRUE(lead_stub_->ListLeads(Context(5000ms).get(), request, &first).ok());
+  ASSERT_EQ(first.leads_size(), 2);
+  EXPECT_EQ(first.leads(0).first_name(), "Lead 2");
+  ASSERT_EQ(first.leads(0).phones_size(), 1);
+  EXPECT_EQ(first.leads(0).phones(0), "+33612345672");
+  ASSERT_EQ(first.leads(0).emails_size(), 1);
+  EXPECT_EQ(first.leads(0).emails(0), "lead2@example.com");
+  ASSERT_FALSE(first.next_page_token().empty());
+  request.set_page_token(first.next_page_token());
+  v1::ListLeadsResponse second;
+  ASSERT_TRUE(lead_stub_->ListLeads(Context(5000ms).get(), request, &second).ok());
+  ASSERT_EQ(second.leads_size(), 1);
+  EXPECT_EQ(second.leads(0).first_name(), "Lead 0");
+  EXPECT_TRUE(second.next_page_token().empty());
+}
+
+}  // namespace
+}  // namespace leadflow::crm
