@@ -1,9 +1,22 @@
 #include "crm-core/settings.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "identity/identity.h"
 
 namespace leadflow::crm {
+
+bool IsLoopbackAddress(const std::string& address) {
+  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:")) {
+    return true;
+  }
+  // host:port, [v6]:port; the host is what the port is bound to.
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
 
 Settings ReadSettings(config::Reader& reader, const std::string& command) {
   Settings settings;
@@ -47,6 +60,14 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   }
   if (!settings.tls_client_ca_file.empty() && settings.tls_cert_file.empty()) {
     reader.Fail("CRM_TLS_CLIENT_CA_FILE", "needs CRM_TLS_CERT_FILE and CRM_TLS_KEY_FILE");
+  }
+  // Plaintext beyond loopback must be asked for by name: a forgotten certificate would otherwise
+  // send every bearer API key across the network in clear.
+  settings.grpc_plaintext =
+      reader.Bool("CRM_GRPC_PLAINTEXT", false,
+                  "allow gRPC without TLS on a non-loopback CRM_GRPC_ADDRESS (trial setups only)");
+  if (settings.grpc_plaintext && !settings.tls_cert_file.empty()) {
+    reader.Fail("CRM_GRPC_PLAINTEXT", "contradicts CRM_TLS_CERT_FILE: choose TLS or plaintext");
   }
   // Operations port: /healthz, /readyz, /metrics.
   settings.http_address = reader.String("CRM_HTTP_ADDRESS", "127.0.0.1", "operations HTTP address");
@@ -114,6 +135,13 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
     }
     if (settings.run_consumer && settings.kafka_brokers.empty()) {
       reader.Fail("CRM_KAFKA_BROKERS", "required by the consumer role");
+    }
+    if (settings.run_api && settings.tls_cert_file.empty() && !settings.grpc_plaintext &&
+        !IsLoopbackAddress(settings.grpc_address)) {
+      reader.Fail("CRM_GRPC_ADDRESS",
+                  "'" + settings.grpc_address +
+                      "' is reachable from the network: set CRM_TLS_CERT_FILE and "
+                      "CRM_TLS_KEY_FILE, or CRM_GRPC_PLAINTEXT=true to accept plaintext");
     }
     if (!settings.run_api && !settings.run_consumer) {
       reader.Fail("CRM_ROLES", "no role to run");

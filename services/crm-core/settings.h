@@ -24,6 +24,8 @@ struct Settings {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
+  // Without TLS the API listens only on loopback, unless plaintext is allowed explicitly.
+  bool grpc_plaintext = false;
   int http_port = 0;
   std::string http_address;
   std::map<std::string, Role> api_keys;
@@ -42,6 +44,9 @@ struct Settings {
   std::string default_region = "FR";
   log::Options log;
 };
+
+/// True for an address only this host can reach: 127.0.0.0/8, ::1, localhost, a unix socket.
+bool IsLoopbackAddress(const std::string& address);
 
 /// `command` is "serve" or "migrate": migrate needs only the database.
 Settings ReadSettings(config::Reader& reader, const std::string& command);

@@ -1,0 +1,73 @@
+#include "crm-core/settings.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace leadflow::crm {
+namespace {
+
+absl::Status Check(std::map<std::string, std::string> env) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : env) {
+    names.push_back(name);
+  }
+  config::Reader reader(
+      "crm-core", "test", {"CRM_"},
+      [env](const std::string& name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+      },
+      names);
+  ReadSettings(reader, "serve");
+  return reader.Finish();
+}
+
+const std::map<std::string, std::string> kApi = {{"CRM_ROLES", "api"},
+                                                 {"CRM_API_KEYS", "key-0123456789abcdef:admin"}};
+
+std::map<std::string, std::string> Api(std::map<std::string, std::string> more) {
+  more.insert(kApi.begin(), kApi.end());
+  return more;
+}
+
+// Protects: API keys never cross a network in clear by accident. Without TLS the API may listen
+// only on loopback; anything wider needs CRM_GRPC_PLAINTEXT=true, said explicitly.
+TEST(SettingsTest, PlaintextBeyondLoopbackIsRefused) {
+  EXPECT_TRUE(Check(Api({})).ok());  // default 127.0.0.1:50051
+  EXPECT_TRUE(Check(Api({{"CRM_GRPC_ADDRESS", "localhost:50051"}})).ok());
+  EXPECT_TRUE(Check(Api({{"CRM_GRPC_ADDRESS", "[::1]:50051"}})).ok());
+  for (const char* address : {"0.0.0.0:50051", "[::]:50051", "10.1.2.3:50051", "crm:50051"}) {
+    absl::Status status = Check(Api({{"CRM_GRPC_ADDRESS", address}}));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << address;
+    EXPECT_NE(status.message().find("CRM_GRPC_ADDRESS"), absl::string_view::npos) << address;
+  }
+  EXPECT_TRUE(
+      Check(Api({{"CRM_GRPC_ADDRESS", "0.0.0.0:50051"}, {"CRM_GRPC_PLAINTEXT", "true"}})).ok());
+  EXPECT_TRUE(Check(Api({{"CRM_GRPC_ADDRESS", "0.0.0.0:50051"},
+                         {"CRM_TLS_CERT_FILE", "/tls/tls.crt"},
+                         {"CRM_TLS_KEY_FILE", "/tls/tls.key"}}))
+                  .ok());
+}
+
+// Protects: asking for plaintext and giving a certificate at once is a contradiction, refused.
+TEST(SettingsTest, PlaintextAndCertificateConflict) {
+  absl::Status status = Check(Api({{"CRM_GRPC_PLAINTEXT", "true"},
+                                   {"CRM_TLS_CERT_FILE", "/tls/tls.crt"},
+                                   {"CRM_TLS_KEY_FILE", "/tls/tls.key"}}));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Protects: the consumer role opens no gRPC port, so its address needs no TLS.
+TEST(SettingsTest, ConsumerNeedsNoTls) {
+  EXPECT_TRUE(Check({{"CRM_ROLES", "consumer"},
+                     {"CRM_KAFKA_BROKERS", "kafka:9092"},
+                     {"CRM_GRPC_ADDRESS", "0.0.0.0:50051"}})
+                  .ok());
+}
+
+}  // namespace
+}  // namespace leadflow::crm
