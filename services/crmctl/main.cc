@@ -140,10 +140,12 @@ int main(int argc, char** argv) {
   grpc::Slice slice(serialized);
   grpc::ByteBuffer send(&slice, 1);
 
-  // Any TLS option turns TLS on: an API key must not cross a network in clear by accident.
+  // Any TLS option (flag or variable) turns TLS on: an API key must not cross a network in clear
+  // because one option was given without the others.
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments channel_arguments;
-  if (tls || !ca_file.empty() || !cert_file.empty()) {
+  if (tls || !ca_file.empty() || !cert_file.empty() || !key_file.empty() ||
+      !server_name.empty()) {
     if (cert_file.empty() != key_file.empty()) {
       std::fputs("crmctl: --cert-file and --key-file go together\n", stderr);
       return 2;
