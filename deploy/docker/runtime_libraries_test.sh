@@ -2,7 +2,8 @@
 # Protects: an image that lacks a shared library one of its binaries needs (it would not start),
 # or carries packages none of them needs. Maps every library `ldd` resolves for the image's
 # binaries to its Debian package (`dpkg -S`) and compares that set with runtime-packages.txt,
-# which the Dockerfile's runtime stage installs. Also checks that the Dockerfile installs that
+# which the Dockerfile's runtime stage installs; the only others allowed are the non-library
+# packages declared in runtime-nonlibrary-packages.txt. Also checks that the Dockerfile installs that
 # list and copies exactly these binaries. No Docker engine is needed.
 #   deploy/docker/runtime_libraries_test.sh BUILD_DIR
 set -euo pipefail
@@ -18,6 +19,9 @@ status=0
 # Packages of debian:12-slim that the runtime stage relies on without installing them.
 mapfile -t base < <(grep -v '^#' "$here/base-packages.txt" | sed '/^$/d' | sort -u)
 mapfile -t listed < <(grep -v '^#' "$here/runtime-packages.txt" | sed '/^$/d' | sort -u)
+# Packages installed on purpose that hold no library the binaries load (CA certificates).
+mapfile -t nonlibrary < <(grep -v '^#' "$here/runtime-nonlibrary-packages.txt" | sed '/^$/d' |
+  sort -u)
 
 libraries=()
 for binary in "${binaries[@]}"; do
@@ -58,13 +62,21 @@ mapfile -t needed < <(printf '%s\n' "${needed[@]}" | sort -u)
 mapfile -t expected < <(comm -23 <(printf '%s\n' "${needed[@]}") <(printf '%s\n' "${base[@]}"))
 
 missing=$(comm -23 <(printf '%s\n' "${expected[@]}") <(printf '%s\n' "${listed[@]}"))
-extra=$(comm -13 <(printf '%s\n' "${expected[@]}") <(printf '%s\n' "${listed[@]}"))
+extra=$(comm -13 <(printf '%s\n' "${expected[@]}" "${nonlibrary[@]}" | sort -u) \
+  <(printf '%s\n' "${listed[@]}"))
+undeclared=$(comm -23 <(printf '%s\n' "${nonlibrary[@]}") <(printf '%s\n' "${listed[@]}"))
+if [[ -n $undeclared ]]; then
+  echo "FAIL: in runtime-nonlibrary-packages.txt but not installed (runtime-packages.txt):" \
+    $undeclared
+  status=1
+fi
 if [[ -n $missing ]]; then
   echo "FAIL: needed by the binaries but not in runtime-packages.txt:" $missing
   status=1
 fi
 if [[ -n $extra ]]; then
-  echo "FAIL: in runtime-packages.txt but needed by no binary:" $extra
+  echo "FAIL: in runtime-packages.txt but needed by no binary nor declared a non-library" \
+    "package (runtime-nonlibrary-packages.txt):" $extra
   status=1
 fi
 
@@ -81,6 +93,6 @@ for binary in "${binaries[@]}"; do
 done
 if [[ $status -eq 0 ]]; then
   echo "OK: ${#binaries[@]} binaries need exactly the ${#listed[@]} packages of runtime-packages.txt" \
-    "(+ ${#base[@]} of the base image)"
+    "(${#nonlibrary[@]} of them declared non-library, + ${#base[@]} of the base image)"
 fi
 exit $status
