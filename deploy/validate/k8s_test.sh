@@ -19,4 +19,5 @@ fi
 rendered=$(mktemp)
 trap 'rm -f "$rendered"' EXIT
 kubectl kustomize "$root/k8s/overlays/$overlay" >"$rendered"
-node "$here/check.mjs" k8s "$rendered" "$build"
+# The rules of an overlay apply to the kustomizations under it (prod/migrate is prod).
+node "$here/check.mjs" k8s "$rendered" "$build" "${overlay%%/*}"
