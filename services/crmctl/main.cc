@@ -144,8 +144,7 @@ int main(int argc, char** argv) {
   // because one option was given without the others.
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments channel_arguments;
-  if (tls || !ca_file.empty() || !cert_file.empty() || !key_file.empty() ||
-      !server_name.empty()) {
+  if (tls || !ca_file.empty() || !cert_file.empty() || !key_file.empty() || !server_name.empty()) {
     if (cert_file.empty() != key_file.empty()) {
       std::fputs("crmctl: --cert-file and --key-file go together\n", stderr);
       return 2;
