@@ -32,7 +32,10 @@ kafka::Message Encode(const std::string& id, const std::string& phone, const std
   kafka::Message message;
   message.topic = kafka::kInboundTopic;
   message.partition = 0;
-  message.offset = 0;
+  // Every message its own offset, as Kafka gives them: the processor remembers what it
+  // dead-lettered by (topic, partition, offset).
+  static int64_t next_offset = 1000;
+  message.offset = next_offset++;
   message.key = event.identities(0).value();
   event.SerializeToString(&message.value);
   return message;
