@@ -84,7 +84,12 @@ redis_start() {
 redis_stop() {
   local dir=$1
   if [[ -f "$dir/redis.pid" ]]; then
-    kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+    local pid
+    pid=$(cat "$dir/redis.pid")
+    kill "$pid" 2>/dev/null || true
+    # Gone before returning (5 s at most): a caller that removes the directory or starts a
+    # Redis on the same port next must not race the old one still writing its log.
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     rm -f "$dir/redis.pid"
   fi
 }

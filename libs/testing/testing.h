@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,12 @@ std::vector<kafka::Message> ReadTopic(const std::string& bootstrap, const std::s
 
 /// A port nobody listens on right now.
 int FreePort();
+
+/// The value of one series in a Prometheus text exposition (`series`: the metric name with its
+/// labels as the exposition spells them, e.g. `crm_inbound_duplicates_total{detected_by="redis"}`);
+/// std::nullopt when the series is not there. Matches the whole series name, so `x_total 1` is
+/// never mistaken for `x_total 12`.
+std::optional<double> MetricValue(const std::string& exposition, const std::string& series);
 
 /// A name unique within this test run, for groups, prefixes and ids.
 std::string UniqueName(const std::string& stem);

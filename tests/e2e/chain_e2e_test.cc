@@ -113,6 +113,15 @@ TEST(ChainE2eTest, FormToLeadThroughTheWholeStack) {
       },
       std::chrono::seconds(60)))
       << core.process().Log();
+  // On the topic: the two forms of Jean, both multipart retries and both double clicks (a
+  // repeated submission is published again under its first event id), not the bad form: an
+  // event without an identity makes no lead, so the counts below would not show it.
+  int64_t on_topic = 0;
+  for (const auto& [partition, end] :
+       testing::HighWatermarks(broker.bootstrap(), kafka::kInboundTopic, /*partitions=*/6)) {
+    on_topic += end;
+  }
+  EXPECT_EQ(on_topic, 6);
   EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM leads"), 3);
   EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM activities"), 4);
   EXPECT_EQ(Count(database.url(), "SELECT repeat_count FROM leads WHERE first_name = 'Jean'"), 1);

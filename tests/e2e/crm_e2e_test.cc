@@ -155,8 +155,8 @@ TEST_F(CrmE2eTest, LeadThroughTheApi) {
   std::string base = "http://127.0.0.1:" + std::to_string(core.http_port());
   EXPECT_EQ(testing::Shell("curl -s -o /dev/null -w '%{http_code}' " + base + "/readyz"), "200");
   std::string metrics = testing::Shell("curl -s " + base + "/metrics");
-  EXPECT_NE(metrics.find("crm_inbound_events_applied_total 2"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("crm_leads_created_total 2"), std::string::npos) << metrics;
+  EXPECT_EQ(testing::MetricValue(metrics, "crm_inbound_events_applied_total"), 2.0) << metrics;
+  EXPECT_EQ(testing::MetricValue(metrics, "crm_leads_created_total"), 2.0) << metrics;
   EXPECT_EQ(failed_, 0);
 }
 

@@ -11,15 +11,11 @@ namespace leadflow::e2e {
 CrmCore::CrmCore(const std::string& database_url, const std::string& brokers,
                  const std::string& group, std::map<std::string, std::string> extra_env,
                  std::optional<redis::Options> redis_options, const std::string& binary) {
-  grpc_address_ = absl::StrCat("127.0.0.1:", testing::FreePort());
-  http_port_ = testing::FreePort();
   redis::Options redis = redis_options ? *redis_options : testing::RedisTestOptions();
   env_ = {
       {"CRM_DATABASE_URL", database_url},
       {"CRM_KAFKA_BROKERS", brokers},
       {"CRM_KAFKA_GROUP_ID", group},
-      {"CRM_GRPC_ADDRESS", grpc_address_},
-      {"CRM_HTTP_PORT", std::to_string(http_port_)},
       {"CRM_REDIS_HOST", redis.host},
       {"CRM_REDIS_PORT", std::to_string(redis.port)},
       {"CRM_REDIS_PREFIX", redis.key_prefix},
@@ -29,35 +25,46 @@ CrmCore::CrmCore(const std::string& database_url, const std::string& brokers,
     env_[name] = value;
   }
   argv_ = {testing::BuildDir() + "/services/crm-core/" + binary, "serve"};
+  PickPorts();
   Start();
+}
+
+void CrmCore::PickPorts() {
+  grpc_address_ = absl::StrCat("127.0.0.1:", testing::FreePort());
+  http_port_ = testing::FreePort();
+  env_["CRM_GRPC_ADDRESS"] = grpc_address_;
+  env_["CRM_HTTP_PORT"] = std::to_string(http_port_);
 }
 
 void CrmCore::Start() { process_ = std::make_unique<testing::Process>(argv_, env_, "crm-core"); }
 
-void CrmCore::Restart() {
-  process_.reset();  // SIGKILL and reap
-  Start();
+bool CrmCore::Restart() {
+  for (int start = 0; start < 3; ++start) {
+    process_.reset();  // SIGKILL and reap
+    PickPorts();
+    Start();
+    if (WaitReady()) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool CrmCore::WaitReady() {
-  return testing::WaitFor(
-      [&] {
-        std::string log = process_->Log();
-        return log.find("gRPC API on") != std::string::npos &&
-               log.find("kafka: assigned") != std::string::npos;
-      },
-      std::chrono::seconds(60));
+  auto ready = [&] {
+    std::string log = process_->Log();
+    return log.find("gRPC API on") != std::string::npos &&
+           log.find("kafka: assigned") != std::string::npos;
+  };
+  testing::WaitFor([&] { return ready() || !process_->Running(); }, std::chrono::seconds(60));
+  return ready() && process_->Running();
 }
 
 WebformIngest::WebformIngest(const std::string& brokers,
                              std::map<std::string, std::string> extra_env,
                              std::optional<redis::Options> redis_options) {
-  port_ = testing::FreePort();
-  ops_port_ = testing::FreePort();
   redis::Options redis = redis_options ? *redis_options : testing::RedisTestOptions();
   env_ = {
-      {"WEBFORM_HTTP_PORT", std::to_string(port_)},
-      {"WEBFORM_OPS_PORT", std::to_string(ops_port_)},
       {"WEBFORM_KAFKA_BROKERS", brokers},
       {"WEBFORM_REDIS_HOST", redis.host},
       {"WEBFORM_REDIS_PORT", std::to_string(redis.port)},
@@ -67,7 +74,15 @@ WebformIngest::WebformIngest(const std::string& brokers,
   for (auto& [name, value] : extra_env) {
     env_[name] = value;
   }
+  PickPorts();
   Start();
+}
+
+void WebformIngest::PickPorts() {
+  port_ = testing::FreePort();
+  ops_port_ = testing::FreePort();
+  env_["WEBFORM_HTTP_PORT"] = std::to_string(port_);
+  env_["WEBFORM_OPS_PORT"] = std::to_string(ops_port_);
 }
 
 void WebformIngest::Start() {
@@ -76,18 +91,31 @@ void WebformIngest::Start() {
       env_, "webform-ingest");
 }
 
-void WebformIngest::Restart() {
-  process_.reset();  // SIGKILL and reap
-  Start();
+bool WebformIngest::Restart() {
+  for (int start = 0; start < 3; ++start) {
+    process_.reset();  // SIGKILL and reap
+    PickPorts();
+    Start();
+    if (WaitReady()) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool WebformIngest::WaitReady() {
-  return testing::WaitFor(
+  auto ready = [&] {
+    return testing::Shell("curl -s -o /dev/null -w '%{http_code}' " + ops_url() + "/readyz") ==
+           "200";
+  };
+  bool became_ready = false;
+  testing::WaitFor(
       [&] {
-        return testing::Shell("curl -s -o /dev/null -w '%{http_code}' " + ops_url() + "/readyz") ==
-               "200";
+        became_ready = ready();
+        return became_ready || !process_->Running();
       },
       std::chrono::seconds(30));
+  return became_ready && process_->Running();
 }
 
 bool Migrate(const std::string& database_url) {

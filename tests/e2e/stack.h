@@ -29,16 +29,21 @@ class CrmCore {
           std::map<std::string, std::string> extra_env = {},
           std::optional<redis::Options> redis = std::nullopt,
           const std::string& binary = kCrmCoreBinary);
-  /// Waits until the gRPC API answers and the consumer has partitions.
+  /// Waits until the gRPC API answers and the consumer has partitions; false at once when the
+  /// process has died.
   bool WaitReady();
-  /// SIGKILL if still running, then starts again with the same settings (ports, Redis prefix).
-  void Restart();
+  /// SIGKILL if still running, then starts again with the same settings (database, group, Redis
+  /// prefix) on new ports, and waits until ready: the old ports may have been taken while it was
+  /// down. A start that dies (a new port taken in between) is tried again on other ports, three
+  /// starts at most. False when none became ready.
+  bool Restart();
   const std::string& grpc_address() const { return grpc_address_; }
   int http_port() const { return http_port_; }
   testing::Process& process() { return *process_; }
 
  private:
   void Start();
+  void PickPorts();
 
   std::vector<std::string> argv_;
   std::map<std::string, std::string> env_;
@@ -55,10 +60,14 @@ class WebformIngest {
   explicit WebformIngest(const std::string& brokers,
                          std::map<std::string, std::string> extra_env = {},
                          std::optional<redis::Options> redis = std::nullopt);
-  /// Waits until /readyz (on the operations port) answers 200.
+  /// Waits until /readyz (on the operations port) answers 200; false at once when the process
+  /// has died.
   bool WaitReady();
-  /// SIGKILL if still running, then starts again with the same settings on the same ports.
-  void Restart();
+  /// SIGKILL if still running, then starts again with the same settings on new ports (read
+  /// port() again), and waits until ready: the old ports may have been taken while it was down.
+  /// A start that dies (a new port taken in between) is tried again on other ports, three starts
+  /// at most. False when none became ready.
+  bool Restart();
   /// The public port: the form API only.
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
@@ -68,6 +77,7 @@ class WebformIngest {
 
  private:
   void Start();
+  void PickPorts();
 
   std::map<std::string, std::string> env_;
   std::unique_ptr<testing::Process> process_;
