@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "kafka/rdkafka_config.h"
@@ -150,18 +151,41 @@ void Consumer::OnRebalance(rd_kafka_s* handle, int err, rd_kafka_topic_partition
     // A rebalance error: give everything up; the group assigns again.
     spdlog::error("kafka: rebalance error: {}",
                   rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err)));
-    check_err("unassign", rd_kafka_assign(handle, nullptr));
+    // Nothing stays assigned, so everything pending is fetched again from the committed offsets.
+    if (cooperative) {
+      rd_kafka_topic_partition_list_t* current = nullptr;
+      if (rd_kafka_assignment(handle, &current) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        PartitionListPtr owned(current);
+        check("incremental unassign", rd_kafka_incremental_unassign(handle, owned.get()));
+      }
+    } else {
+      check_err("unassign", rd_kafka_assign(handle, nullptr));
+    }
     self->pending_.clear();
     self->assigned_partitions_ = 0;
     return;
   }
   const bool lost = rd_kafka_assignment_lost(handle) != 0;
   spdlog::info("kafka: revoking {} partitions{}", partitions->cnt, lost ? " (lost)" : "");
-  if (self->on_revoke_ && !self->pending_.empty()) {
+  // Eager: everything is revoked and fetched again from the committed offsets when assigned.
+  // Cooperative: only `partitions` go; the others stay assigned and librdkafka fetches on
+  // past what it handed over, so their messages must stay in the batch being collected:
+  // dropping them would lose them, and storing later offsets would skip them for good.
+  std::vector<Message> revoked;
+  if (cooperative) {
+    std::set<std::pair<std::string, int32_t>> going;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      going.insert({partitions->elems[i].topic, partitions->elems[i].partition});
+    }
+    revoked = TakeRevoked(self->pending_, going);
+  } else {
+    revoked = std::move(self->pending_);
+    self->pending_.clear();
+  }
+  if (self->on_revoke_ && !revoked.empty()) {
     // Effects are idempotent (processed ids), so finishing the batch is right even when the
     // partitions were lost; only the commit is pointless then.
-    self->on_revoke_(self->pending_);
-    self->pending_.clear();
+    self->on_revoke_(revoked);
   }
   if (!lost) {
     // Hand the new owner exactly where we stopped.
@@ -170,7 +194,7 @@ void Consumer::OnRebalance(rd_kafka_s* handle, int err, rd_kafka_topic_partition
       spdlog::warn("kafka: commit on revocation failed: {}", rd_kafka_err2str(commit_err));
     }
   }
-  self->pending_.clear();  // anything not finished is redelivered to the next owner
+  // What the handler did not finish is redelivered to the next owner from the committed offset.
   if (cooperative) {
     check("incremental unassign", rd_kafka_incremental_unassign(handle, partitions));
     self->assigned_partitions_ = std::max(0, self->assigned_partitions_ - partitions->cnt);
@@ -178,6 +202,18 @@ void Consumer::OnRebalance(rd_kafka_s* handle, int err, rd_kafka_topic_partition
     check_err("unassign", rd_kafka_assign(handle, nullptr));
     self->assigned_partitions_ = 0;
   }
+}
+
+std::vector<Message> TakeRevoked(std::vector<Message>& pending,
+                                 const std::set<std::pair<std::string, int32_t>>& revoked) {
+  std::vector<Message> taken;
+  std::vector<Message> kept;
+  for (Message& message : pending) {
+    (revoked.count({message.topic, message.partition}) != 0 ? taken : kept)
+        .push_back(std::move(message));
+  }
+  pending = std::move(kept);
+  return taken;
 }
 
 std::vector<Message> Consumer::PollBatch(size_t max_messages, std::chrono::milliseconds max_wait) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ struct ConsumerOptions {
   Properties extra;
 };
 
+/// Moves the messages of the `revoked` (topic, partition)s out of `pending` and returns them;
+/// the others stay, in order. What a cooperative revocation does to the batch being collected.
+std::vector<Message> TakeRevoked(std::vector<Message>& pending,
+                                 const std::set<std::pair<std::string, int32_t>>& revoked);
+
 /// A consumer-group member whose offsets move only when the caller says a message's effects are
 /// durable (StoreOffsets after the database commit); librdkafka commits stored offsets in the
 /// background, and synchronously when partitions are revoked.
@@ -31,8 +37,12 @@ struct ConsumerOptions {
 /// Not thread-safe: one thread polls, processes and stores.
 class Consumer {
  public:
-  /// Runs on revocation, inside PollBatch, before the partitions are given up: it must finish the
-  /// messages handed to it (process them and StoreOffsets) so nothing in flight is redelivered.
+  /// Runs on revocation, inside PollBatch, before the partitions are given up: it should finish
+  /// the messages handed to it (process them and StoreOffsets) so nothing in flight is
+  /// redelivered. It is handed the messages of the revoked partitions only (with eager
+  /// assignment: all of them); what it leaves unfinished is fetched again by the next owner.
+  /// With cooperative assignment the messages of the partitions that stay remain in the batch
+  /// PollBatch returns.
   using RevokeHandler = std::function<void(std::vector<Message>& in_flight)>;
 
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ConsumerOptions& options);

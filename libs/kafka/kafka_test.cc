@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
@@ -113,6 +116,110 @@ TEST(KafkaTest, CooperativeRebalanceAssignsIncrementally) {
       std::chrono::seconds(30)));
   EXPECT_EQ(seen.size(), 20u);
   EXPECT_EQ((*first)->AssignedPartitions() + (*second)->AssignedPartitions(), 4);
+}
+
+// Protects (review finding 2): a cooperative revocation whose handler cannot finish (the
+// database is down) loses nothing. The first member has fetched messages of all four partitions
+// into the batch it is collecting when a second member joins and two partitions move: the
+// handler is given only the moving partitions' messages, which their new owner fetches again;
+// the staying partitions' messages stay in the first member's batch. Before, the whole batch was
+// dropped, librdkafka fetched the staying partitions on past it, and their messages were lost.
+TEST(KafkaTest, CooperativeRevokeWithFailingHandlerLosesNothing) {
+  testing::MockKafka cluster;
+  cluster.CreateTopic("t3", 4);
+  std::string group = testing::UniqueName("coop");
+  ConsumerOptions options{.brokers = cluster.bootstrap(),
+                          .group_id = group,
+                          .topics = {"t3"},
+                          .extra = {{"partition.assignment.strategy", "cooperative-sticky"},
+                                    {"heartbeat.interval.ms", "250"}}};
+  auto first = Consumer::Create(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::vector<Message> handed_over;
+  (*first)->SetRevokeHandler([&](std::vector<Message>& in_flight) {
+    handed_over.insert(handed_over.end(), in_flight.begin(), in_flight.end());  // and fails
+  });
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        EXPECT_TRUE((*first)->PollBatch(100, std::chrono::milliseconds(100)).empty());
+        return (*first)->AssignedPartitions() == 4;
+      },
+      std::chrono::seconds(20)));
+  auto producer = Producer::Create({.brokers = cluster.bootstrap()});
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE((*producer)
+                    ->ProduceSync("t3", "key" + std::to_string(i), "v" + std::to_string(i), {})
+                    .status.ok());
+  }
+  std::mutex mutex;
+  std::set<std::string> seen;
+  std::atomic<bool> done{false};
+  std::set<int32_t> second_partitions;
+  std::thread joiner([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // the first has fetched everything
+    auto second = Consumer::Create(options);
+    ASSERT_TRUE(second.ok()) << second.status();
+    while (!done) {
+      auto batch = (*second)->PollBatch(100, std::chrono::milliseconds(100));
+      std::lock_guard lock(mutex);
+      for (const Message& message : batch) {
+        seen.insert(message.value);
+        second_partitions.insert(message.partition);
+      }
+      EXPECT_TRUE((*second)->StoreOffsets(batch).ok());
+    }
+  });
+  // One long batch: the second member joins while it is being collected (the mock cluster
+  // takes about ten seconds to move partitions).
+  auto poll_first = [&](std::chrono::milliseconds wait) {
+    auto batch = (*first)->PollBatch(1000, wait);
+    std::lock_guard lock(mutex);
+    for (const Message& message : batch) {
+      seen.insert(message.value);
+    }
+    (*first)->StoreOffsets(batch).IgnoreError();
+  };
+  poll_first(std::chrono::seconds(20));
+  EXPECT_FALSE(handed_over.empty()) << "no revocation during the batch";
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        poll_first(std::chrono::milliseconds(100));
+        std::lock_guard lock(mutex);
+        return seen.size() == 40;
+      },
+      std::chrono::seconds(30)));
+  done = true;
+  joiner.join();
+  EXPECT_EQ(seen.size(), 40u);
+  EXPECT_EQ((*first)->AssignedPartitions(), 2);
+  for (const Message& message : handed_over) {
+    EXPECT_EQ(second_partitions.count(message.partition), 1u)
+        << "handed over a message of partition " << message.partition << ", which stayed";
+  }
+}
+
+// Protects: TakeRevoked moves out exactly the revoked partitions' messages, keeping the order
+// of the rest.
+TEST(KafkaTest, TakeRevokedKeepsTheStayingPartitions) {
+  auto at = [](const std::string& topic, int32_t partition, int64_t offset) {
+    Message message;
+    message.topic = topic;
+    message.partition = partition;
+    message.offset = offset;
+    return message;
+  };
+  std::vector<Message> pending = {at("a", 0, 5), at("a", 1, 7), at("b", 0, 1), at("a", 0, 6),
+                                  at("a", 2, 3)};
+  std::vector<Message> taken = TakeRevoked(pending, {{"a", 0}, {"a", 2}});
+  ASSERT_EQ(taken.size(), 3u);
+  EXPECT_EQ(taken[0].offset, 5);
+  EXPECT_EQ(taken[1].offset, 6);
+  EXPECT_EQ(taken[2].offset, 3);
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].topic, "a");
+  EXPECT_EQ(pending[0].partition, 1);
+  EXPECT_EQ(pending[1].topic, "b");
 }
 
 // Protects: when no broker answers, a message fails within the delivery timeout instead of

@@ -1,5 +1,6 @@
 #include "pg/pg.h"
 
+#include <new>
 #include <pqxx/pqxx>
 
 #include "absl/strings/cord.h"
@@ -65,7 +66,8 @@ absl::Status WithState(absl::Status status, const std::string& state) {
 absl::Status ToStatus(const std::exception& error) {
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error);
   // libpqxx 6 derives its transaction-rollback errors from pqxx::failure, not sql_error: their
-  // SQLSTATE is known from the class.
+  // SQLSTATE is known from the class. Every SQLSTATE is then judged in one place,
+  // CodeOfSqlState.
   std::string state = sql != nullptr ? sql->sqlstate() : "";
   if (dynamic_cast<const pqxx::deadlock_detected*>(&error) != nullptr) {
     state = "40P01";
@@ -84,41 +86,62 @@ absl::Status ToStatus(const std::exception& error) {
   if (dynamic_cast<const pqxx::conversion_error*>(&error) != nullptr) {
     return WithState(absl::InternalError(absl::StrCat("conversion error: ", message)), state);
   }
+  if (!state.empty()) {
+    return WithState(absl::Status(CodeOfSqlState(state), message), state);
+  }
+  // No SQLSTATE. A libpqxx failure outside SQL (a lost or unusable connection, an error libpq
+  // reports without a code) is about the connection, not the data; memory is a resource; what
+  // else is thrown is unknown.
+  if (dynamic_cast<const pqxx::failure*>(&error) != nullptr) {
+    return WithState(absl::UnavailableError(message), state);
+  }
+  if (dynamic_cast<const std::bad_alloc*>(&error) != nullptr) {
+    return WithState(absl::ResourceExhaustedError(message), state);
+  }
+  return WithState(absl::InternalError(message), state);
+}
+
+absl::StatusCode CodeOfSqlState(std::string_view state) {
+  auto is = [&](std::string_view prefix) { return state.substr(0, prefix.size()) == prefix; };
+  if (state == "23505") {
+    return absl::StatusCode::kAlreadyExists;
+  }
+  // Class 23 integrity constraints (40002 too: a deferred one, at commit): the row is refused.
+  if (is("23") || state == "40002") {
+    return absl::StatusCode::kFailedPrecondition;
+  }
+  // Class 22, data exceptions: the value itself is wrong (bad encoding, too long, …).
+  if (is("22")) {
+    return absl::StatusCode::kInvalidArgument;
+  }
   // 40001 serialization failure, 40P01 deadlock, 40000 rolled back: the transaction may
   // succeed when run again. 40003: whether the statement completed is unknown.
   if (state == "40001" || state == "40P01" || state == "40000") {
-    return WithState(absl::AbortedError(message), state);
-  }
-  if (state == "40003") {
-    return WithState(absl::UnavailableError(message), state);
-  }
-  if (sql == nullptr) {
-    return WithState(absl::InternalError(message), state);
-  }
-  if (state == "23505") {
-    return WithState(absl::AlreadyExistsError(message), state);
-  }
-  if (StartsWith(state, "23")) {
-    return WithState(absl::FailedPreconditionError(message), state);
-  }
-  // Class 22, data exceptions: the value itself is wrong (bad encoding, too long, …).
-  if (StartsWith(state, "22")) {
-    return WithState(absl::InvalidArgumentError(message), state);
+    return absl::StatusCode::kAborted;
   }
   // 53200 out of memory (the lock table too) and 54xxx program limits: the same work fails
-  // the same way again, though possibly only because of what ran beside it.
-  if (state == "53200" || StartsWith(state, "54")) {
-    return WithState(absl::ResourceExhaustedError(message), state);
+  // the same way again, though possibly only because of what ran beside it (a smaller part
+  // passes).
+  if (state == "53200" || is("54")) {
+    return absl::StatusCode::kResourceExhausted;
   }
-  // 08 connection, 57P admin shutdown / crash, 53xxx other resources (disk full, too many
-  // connections), 55P03 lock not available, 57014 query cancelled, 28 / 42 / 3D / 3F
-  // authorisation or schema mismatches (a deploy or an operator fixes those, not the data).
-  if (StartsWith(state, "08") || StartsWith(state, "57P") || StartsWith(state, "53") ||
-      state == "55P03" || state == "57014" || StartsWith(state, "28") || StartsWith(state, "42") ||
-      StartsWith(state, "3D") || StartsWith(state, "3F")) {
-    return WithState(absl::UnavailableError(message), state);
+  // The server or its surroundings, never the row: 08 connection; 57P admin shutdown / crash
+  // and 57014 query cancelled; 53xxx other resources (disk full, too many connections); 25xxx
+  // transaction state (25006: read-only, a failover that landed on a standby or
+  // default_transaction_read_only during maintenance); 55xxx object not in prerequisite state
+  // (55P03 lock not available, 55006 object in use); 58xxx system errors (58030 disk I/O);
+  // XX001 / XX002 data or index corruption; 0A000 feature not supported (a server or
+  // extension at the wrong version); 28 / 42 / 3D / 3F authorisation or schema mismatches and
+  // 40003 completion unknown. An operator, a deploy or the failover fixes those, not the data:
+  // dead-lettering good events because of them would drain the stream into the DLQ.
+  if (is("08") || is("57") || is("53") || is("25") || is("55") || is("58") || state == "XX001" ||
+      state == "XX002" || state == "0A000" || is("28") || is("42") || is("3D") || is("3F") ||
+      state == "40003") {
+    return absl::StatusCode::kUnavailable;
   }
-  return WithState(absl::InternalError(message), state);
+  // XX000 internal error, P0001 raised by a trigger or function, and anything not listed:
+  // deterministic for all we know; bounded retries, then the batch is split (pg::FailureKind).
+  return absl::StatusCode::kInternal;
 }
 
 std::optional<std::string> SqlState(const absl::Status& status) {

@@ -22,17 +22,23 @@ struct Statement {
 /// Prepares every statement on a fresh connection.
 void PrepareAll(pqxx::connection& connection, const std::vector<Statement>& statements);
 
-/// Maps a libpqxx exception onto a status: a broken connection, an unavailable server, a lock
-/// timeout, a cancelled query or a schema/permission mismatch is Unavailable; a serialization
-/// failure or deadlock is Aborted (retry the transaction); a unique violation AlreadyExists; a
-/// check / foreign-key / not-null violation FailedPrecondition; a data exception (class 22)
-/// InvalidArgument; the lock table or memory exhausted (53200) and program limits (54xxx)
-/// ResourceExhausted; an internal error (XX000), a conversion error and anything else Internal.
+/// Maps a libpqxx exception onto a status. With a SQLSTATE, CodeOfSqlState decides; a broken
+/// connection, a commit in doubt and any other libpqxx failure without a SQLSTATE are
+/// Unavailable; a conversion error Internal; std::bad_alloc ResourceExhausted; anything else
+/// Internal.
 ///
 /// The message is the SQLSTATE and the first line of the server's message only: never the
 /// DETAIL/CONTEXT lines (which quote row contents), and for data exceptions (class 22) not the
 /// offending value either. Statuses made here carry the SQLSTATE as a payload (see SqlState).
 absl::Status ToStatus(const std::exception& error);
+
+/// The one place a SQLSTATE is judged: the server or its surroundings (classes 08, 25, 28, 3D,
+/// 3F, 42, 53 but 53200, 55, 57, 58, XX001, XX002, 0A000, 40003) are Unavailable; a serialization
+/// failure or deadlock (40001, 40P01, 40000) Aborted; a unique violation (23505) AlreadyExists;
+/// other integrity violations (class 23, 40002) FailedPrecondition; data exceptions (class 22)
+/// InvalidArgument; 53200 and class 54 ResourceExhausted; XX000, P0001 and anything unlisted
+/// Internal.
+absl::StatusCode CodeOfSqlState(std::string_view state);
 
 /// The SQLSTATE of a status made by ToStatus ("" for a libpqxx error without one, such as a
 /// broken connection or a conversion error); nullopt when the status did not come from
@@ -49,8 +55,9 @@ enum class FailureKind {
   kTransient,
   /// The data itself is refused (classes 22 and 23): retrying cannot help; find the culprit.
   kData,
-  /// Deterministic but not about the data's validity (53200, 54xxx, XX000, a conversion error):
-  /// retry a bounded number of times, then narrow the work down and give up on what still fails.
+  /// Deterministic but not about the data's validity (53200, 54xxx, XX000, P0001, a conversion
+  /// error): retry a bounded number of times, then narrow the work down and give up on what
+  /// still fails alone (unless every part fails alike: see BatchProcessor).
   kPersistent,
 };
 

@@ -109,8 +109,9 @@ struct Raised {
 
 class ClassifyTest : public ::testing::TestWithParam<Raised> {};
 
-// Protects (defects b, i, j): every SQLSTATE PostgreSQL raises is judged once: an outage or a
-// conflict is transient (retried as is), a data error is the data's (isolated), a deterministic
+// Protects (defects b, i, j; finding 1 of the review): every SQLSTATE PostgreSQL raises is
+// judged once: an outage (read-only, disk, corruption, version) or a conflict is transient
+// (retried as is, never dead-lettered), a data error is the data's (isolated), a deterministic
 // failure (53200, 54xxx, XX000) persistent (bounded retries, then split); and the status never
 // carries the DETAIL line, which quotes row contents.
 TEST_P(ClassifyTest, RealErrorsAreClassifiedWithoutTheirDetail) {
@@ -144,7 +145,19 @@ INSTANTIATE_TEST_SUITE_P(
         Raised{"22P02", absl::StatusCode::kInvalidArgument, FailureKind::kData},
         Raised{"53200", absl::StatusCode::kResourceExhausted, FailureKind::kPersistent},
         Raised{"54000", absl::StatusCode::kResourceExhausted, FailureKind::kPersistent},
-        Raised{"XX000", absl::StatusCode::kInternal, FailureKind::kPersistent}));
+        Raised{"XX000", absl::StatusCode::kInternal, FailureKind::kPersistent},
+        Raised{"P0001", absl::StatusCode::kInternal, FailureKind::kPersistent},
+        // An outage, never the row's fault: a read-only standby after a failover or
+        // maintenance, disk I/O, corruption, a server at the wrong version, an object in use.
+        Raised{"25006", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"25P02", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"58030", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"XX001", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"XX002", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"0A000", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"55000", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"55006", absl::StatusCode::kUnavailable, FailureKind::kTransient},
+        Raised{"40002", absl::StatusCode::kFailedPrecondition, FailureKind::kData}));
 
 // Protects (defect b): a conversion error (a value the code cannot read) is persistent, not
 // retried forever.

@@ -46,6 +46,22 @@ std::string Coordinates(const kafka::Message& message) {
   return absl::StrCat(message.topic, "/", message.partition, "/", message.offset);
 }
 
+// What tells one message from another: its coordinates, and its bytes too, so that messages
+// without real offsets (or a redelivery that is not the same message) are never confused.
+std::string MessageKey(const kafka::Message& message) {
+  return absl::StrCat(Coordinates(message), "#", std::hash<std::string>{}(message.key), "#",
+                      std::hash<std::string>{}(message.value));
+}
+
+// The same batch passed again: every message the same, in the same order.
+std::string BatchIdentity(const std::vector<kafka::Message>& batch) {
+  std::string identity;
+  for (const kafka::Message& message : batch) {
+    absl::StrAppend(&identity, MessageKey(message), ";");
+  }
+  return identity;
+}
+
 metrics::Counter& BatchFailures(metrics::Registry& registry, const std::string& kind) {
   return registry
       .AddCounter("crm_inbound_batch_failures_total",
@@ -122,8 +138,8 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
 BatchProcessor::~BatchProcessor() = default;
 
 absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std::string& error) {
-  const std::string coordinates = Coordinates(message);
-  if (in_flight_.dead_lettered.count(coordinates) != 0) {
+  const std::string key = MessageKey(message);
+  if (in_flight_.dead_lettered.count(key) != 0) {
     return absl::OkStatus();  // an earlier attempt of this batch did it already
   }
   kafka::DeliveryResult result =
@@ -135,7 +151,7 @@ absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std
   if (!result.status.ok()) {
     return result.status;  // not acknowledged: the batch is retried, nothing is dropped
   }
-  in_flight_.dead_lettered.insert(coordinates);
+  in_flight_.dead_lettered.insert(key);
   counters_.dead_lettered.Increment();
   spdlog::warn("dead-lettered {}[{}]@{}: {}", message.topic, message.partition, message.offset,
                error);
@@ -164,9 +180,8 @@ absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
   if (batch.empty()) {
     return absl::OkStatus();
   }
-  if (const std::string first = Coordinates(batch.front());
-      in_flight_.first_message != first || in_flight_.size != batch.size()) {
-    in_flight_ = InFlight{.first_message = first, .size = batch.size()};  // a new batch
+  if (std::string identity = BatchIdentity(batch); in_flight_.identity != identity) {
+    in_flight_ = InFlight{.identity = std::move(identity)};  // a new batch
   }
   absl::Status status = ProcessOnce(batch);
   if (status.ok()) {
@@ -230,10 +245,32 @@ absl::Status BatchProcessor::ProcessOnce(const std::vector<kafka::Message>& batc
   if (pending.empty()) {
     return absl::OkStatus();
   }
-  return Apply(pending, /*split_now=*/false);
+  return Apply(pending);
 }
 
-absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events, bool split_now) {
+absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events) {
+  absl::Status status = TryApply(events);
+  switch (pg::ClassifyFailure(status.code())) {
+    case pg::FailureKind::kNone:
+    case pg::FailureKind::kTransient:
+      // Infrastructure (database down, a deadlock, a bad deploy): retry the batch as it is, and
+      // never dead-letter good events because the database is unwell.
+      return status;
+    case pg::FailureKind::kData:
+      // The data was refused: find the event(s) responsible and dead-letter only them.
+      break;
+    case pg::FailureKind::kPersistent:
+      // Will likely fail again the same way, though possibly only because of what ran beside
+      // it: a few attempts with the caller's backoff, then narrow it down.
+      if (++in_flight_.persistent_failures < options_.attempts_before_split) {
+        return status;
+      }
+      break;
+  }
+  return Narrow(events, status);
+}
+
+absl::Status BatchProcessor::TryApply(const std::vector<const Decoded*>& events) {
   absl::Status status;
   try {
     if (!database_ || !database_->is_open()) {
@@ -244,45 +281,93 @@ absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events, bo
   } catch (const std::exception& error) {
     status = pg::ToStatus(error);
   }
-  const char* reason = "rejected by the database: ";
   switch (pg::ClassifyFailure(status.code())) {
     case pg::FailureKind::kNone:
-      return status;
+      break;
     case pg::FailureKind::kTransient:
-      // Infrastructure (database down, a deadlock, a bad deploy): retry the batch as it is, and
-      // never dead-letter good events because the database is unwell.
       counters_.failures_transient.Increment();
       if (status.code() == absl::StatusCode::kUnavailable) {
         database_.reset();  // reconnect on the next try
       }
-      return status;
+      break;
     case pg::FailureKind::kData:
-      // The data was refused: find the event(s) responsible and dead-letter only them.
       counters_.failures_data.Increment();
       break;
     case pg::FailureKind::kPersistent:
-      // Will likely fail again the same way, though possibly only because of what ran beside
-      // it: a few attempts with the caller's backoff, then narrow it down.
       counters_.failures_persistent.Increment();
-      reason = "fails alone, every time: ";
-      if (!split_now && ++in_flight_.persistent_failures < options_.attempts_before_split) {
-        return status;
+      if (events.size() == 1) {
+        ++in_flight_.failures_alone[MessageKey(*events.front()->message)];
       }
       break;
   }
+  return status;
+}
+
+namespace {
+
+// Two parts of one batch failing deterministically the same way (the same SQLSTATE class from
+// the database, not a size limit that a smaller part would pass) point at the database, not at
+// an event: a trigger raising on every row, an unlisted server condition.
+bool FailAlike(const absl::Status& first, const absl::Status& second) {
+  auto persistent_state = [](const absl::Status& status) -> std::string {
+    if (pg::ClassifyFailure(status.code()) != pg::FailureKind::kPersistent ||
+        status.code() == absl::StatusCode::kResourceExhausted) {
+      return "";
+    }
+    return pg::SqlState(status).value_or("").substr(0, 2);
+  };
+  const std::string state = persistent_state(first);
+  return !state.empty() && state == persistent_state(second);
+}
+
+}  // namespace
+
+absl::Status BatchProcessor::Narrow(const std::vector<const Decoded*>& events,
+                                    const absl::Status& failure) {
   if (events.size() == 1) {
-    return DeadLetter(*events.front()->message, absl::StrCat(reason, status.message()));
+    const kafka::Message& message = *events.front()->message;
+    const bool data = pg::ClassifyFailure(failure.code()) == pg::FailureKind::kData;
+    // An event that fails deterministically alone gets a few attempts alone, with the caller's
+    // backoff, before it is blamed: the database may have begun failing for everyone just now.
+    if (!data && in_flight_.failures_alone[MessageKey(message)] < options_.attempts_alone) {
+      return failure;
+    }
+    return DeadLetter(
+        message, absl::StrCat(data ? "rejected by the database: " : "fails alone, every time: ",
+                              failure.message()));
   }
   // Bisect: a batch with one bad event among n costs about 2·log2(n) transactions.
   counters_.batch_splits.Increment();
   spdlog::warn("batch of {} failed ({}); splitting it to isolate the failing event", events.size(),
-               status.ToString());
+               failure.ToString());
   const auto middle = events.begin() + static_cast<std::ptrdiff_t>(events.size() / 2);
-  for (const std::vector<const Decoded*>& half :
-       {std::vector<const Decoded*>(events.begin(), middle),
-        std::vector<const Decoded*>(middle, events.end())}) {
-    if (absl::Status part = Apply(half, /*split_now=*/true); !part.ok()) {
-      return part;
+  const std::vector<const Decoded*> halves[2] = {
+      std::vector<const Decoded*>(events.begin(), middle),
+      std::vector<const Decoded*>(middle, events.end())};
+  absl::Status results[2];
+  for (int i = 0; i < 2; ++i) {
+    results[i] = TryApply(halves[i]);
+    if (pg::ClassifyFailure(results[i].code()) == pg::FailureKind::kTransient) {
+      return results[i];  // the whole batch is retried; what committed is skipped by its id
+    }
+  }
+  if (FailAlike(results[0], results[1])) {
+    // Not one event's fault: bisecting on would dead-letter every good event of the stream.
+    // Retried as an outage, with the caller's backoff, until the database recovers.
+    spdlog::warn("both halves of a batch of {} fail alike ({}); retrying it as an outage",
+                 events.size(), results[1].ToString());
+    absl::Status outage = absl::UnavailableError(
+        absl::StrCat("every part of the batch fails alike: ", results[1].message()));
+    results[1].ForEachPayload([&](absl::string_view type, const absl::Cord& payload) {
+      outage.SetPayload(type, payload);  // the SQLSTATE
+    });
+    return outage;
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (!results[i].ok()) {
+      if (absl::Status part = Narrow(halves[i], results[i]); !part.ok()) {
+        return part;
+      }
     }
   }
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -50,6 +51,10 @@ struct BatchProcessorOptions {
   /// Attempts of a batch failing deterministically (SQLSTATE 53200, 54xxx, XX000, a conversion
   /// error) before it is split to isolate the event that causes it.
   int attempts_before_split = 3;
+  /// Attempts of an event that fails deterministically alone (in a batch of its own or
+  /// isolated by splitting; each a retry of the batch, with the caller's backoff) before it
+  /// is dead-lettered.
+  int attempts_alone = 3;
 };
 
 /// Applies one Kafka micro-batch of inbound events: decode, drop duplicates, and write every
@@ -68,7 +73,9 @@ class BatchProcessor {
   /// Retryable failures (database or Kafka unavailable, deadlock) come back as Unavailable or
   /// Aborted; the caller retries the same batch, which is safe. A batch failing
   /// deterministically is returned as such `attempts_before_split` times, then split until the
-  /// event that still fails alone is dead-lettered: a batch passed again and again always ends.
+  /// event that still fails alone `attempts_alone` times is dead-lettered: a batch passed again
+  /// and again always ends. When both halves of a split fail with the same SQLSTATE class the
+  /// database is judged at fault, not an event: Unavailable, retried like an outage.
   /// A message is dead-lettered once however often its batch is retried.
   absl::Status Process(const std::vector<kafka::Message>& batch);
 
@@ -77,19 +84,24 @@ class BatchProcessor {
     const kafka::Message* message;
     events::v1::InboundEvent event;
   };
-  // `split_now`: a part of a batch that already failed deterministically; split at once.
   absl::Status ProcessOnce(const std::vector<kafka::Message>& batch);
-  absl::Status Apply(const std::vector<const Decoded*>& events, bool split_now);
+  // The whole batch: attempts, then narrowing down when its failure is not transient.
+  absl::Status Apply(const std::vector<const Decoded*>& events);
+  // One transaction, its failure counted and judged.
+  absl::Status TryApply(const std::vector<const Decoded*>& events);
+  // `events` failed with `failure` (data or persistent): bisect to the events that fail alone
+  // and dead-letter them, unless both halves fail alike (an outage: returned as Unavailable).
+  absl::Status Narrow(const std::vector<const Decoded*>& events, const absl::Status& failure);
   absl::Status ApplyInTransaction(const std::vector<const Decoded*>& events);
   absl::Status DeadLetter(const kafka::Message& message, const std::string& error);
   void MarkProcessed(const std::vector<std::string>& event_ids);
 
   // What the retries of one batch share: the same batch is passed again until it succeeds.
   struct InFlight {
-    std::string first_message;  // "topic/partition/offset" of its first message
-    size_t size = 0;
+    std::string identity;  // every message's coordinates and a hash of its bytes, in order
     int persistent_failures = 0;
-    std::set<std::string> dead_lettered;  // messages already in the DLQ, by coordinates
+    std::map<std::string, int> failures_alone;  // deterministic failures of an event alone
+    std::set<std::string> dead_lettered;        // messages already in the DLQ
   };
 
   BatchProcessorOptions options_;

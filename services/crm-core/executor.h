@@ -17,12 +17,17 @@ namespace leadflow::crm {
 class Executor {
  public:
   Executor(int threads, size_t max_queued);
-  /// Runs what is queued, then joins the threads.
+  /// Stop().
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  /// False when the queue is full (the caller answers "busy" at once).
+  /// Runs what is queued, then joins the threads; later jobs are refused. The object stays
+  /// usable for queued() and rejected(), which /metrics may read until the very end.
+  /// Called by one thread (the one shutting down); idempotent.
+  void Stop();
+
+  /// False when the queue is full or the executor stopped (the caller answers "busy" at once).
   bool Submit(std::function<void()> job);
 
   /// Jobs waiting now, and jobs refused since start (for /metrics).

@@ -271,7 +271,10 @@ int Serve(const Settings& settings) {
   spdlog::info("{}: shutting down", strsignal(signal_number));
   if (server) {
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    executor.reset();  // every call has finished: join the workers
+    // Every call has finished: join the workers. Stop, not destroy: the executor and the pool
+    // outlive the operations server (stopped below), whose /metrics reads them through the
+    // callback gauges until then.
+    executor->Stop();
   }
   stop = true;
   if (consumer_thread.joinable()) {

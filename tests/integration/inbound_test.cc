@@ -535,7 +535,8 @@ TEST_F(InboundTest, IdentityLockClosureIsBounded) {
   Exec("INSERT INTO lead_identities VALUES ('PHONE', '+33612345678', (SELECT id FROM leads))");
   BatchProcessor bounded(BatchProcessorOptions{.redis_prefix = redis_options_.key_prefix,
                                                .max_identity_locks = 50,
-                                               .attempts_before_split = 2},
+                                               .attempts_before_split = 2,
+                                               .attempts_alone = 2},
                          database_.url(), nullptr, *producer_, counters_);
   std::vector<kafka::Message> batch = {At(Encode("wide", "+33612345678", ""), 7)};
   absl::Status first = bounded.Process(batch);
@@ -580,7 +581,9 @@ TEST_P(DeterministicFailureTest, IsIsolatedAndDeadLettered) {
     ++attempts;
   } while (!status.ok() && attempts < 10);
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_EQ(attempts, 3);  // attempts_before_split
+  // attempts_before_split (3) for the batch, the third ending in the split that isolates the
+  // event; then attempts_alone (3) for the event alone.
+  EXPECT_EQ(attempts, 5);
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 3);
   EXPECT_EQ(DeadLetterCount(), 1);
   auto dead = ReadDeadLetters(1);
@@ -592,6 +595,78 @@ TEST_P(DeterministicFailureTest, IsIsolatedAndDeadLettered) {
 
 INSTANTIATE_TEST_SUITE_P(Sqlstates, DeterministicFailureTest,
                          ::testing::Values("XX000", "54000", "53200"));
+
+std::vector<kafka::Message> FourPeople(int64_t first_offset) {
+  return {At(Encode("p1", "+33611111111", ""), first_offset),
+          At(Encode("p2", "+33622222222", ""), first_offset + 1),
+          At(Encode("p3", "+33633333333", ""), first_offset + 2),
+          At(Encode("p4", "+33644444444", ""), first_offset + 3)};
+}
+
+// Protects (review finding 1): a database that refuses every write for a while (read-only: a
+// failover landing on a standby, or default_transaction_read_only during maintenance: SQLSTATE
+// 25006) is an outage: the batch is retried as it is, nothing goes to the DLQ, and once the
+// database is writable again every event is applied once.
+TEST_F(InboundTest, ReadOnlyDatabaseIsAnOutageNotBadEvents) {
+  auto admin = [&](const std::string& sql) {
+    pqxx::connection connection(std::getenv("LEADFLOW_TEST_PG_URL"));
+    pqxx::nontransaction work(connection);
+    work.exec0(sql);
+  };
+  admin("ALTER DATABASE " + database_.name() + " SET default_transaction_read_only = on");
+  std::vector<kafka::Message> batch = FourPeople(60);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    absl::Status status = processor_->Process(batch);
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  }
+  EXPECT_EQ(counters_.dead_lettered.Value(), 0);
+  admin("ALTER DATABASE " + database_.name() + " RESET default_transaction_read_only");
+  ASSERT_TRUE(processor_->Process(batch).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM processed_events"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 4);
+  EXPECT_EQ(DeadLetterCount(), 0);
+}
+
+// Protects (review finding 1): a deterministic failure that every event meets alike (here a
+// trigger raising P0001 on every new lead, as a maintenance guard would) is judged the
+// database's, not the events': both halves of the split fail with the same SQLSTATE class, so
+// the batch is retried as an outage instead of being bisected into the DLQ event by event.
+// Once the trigger is gone every event is applied once, and nothing was dead-lettered.
+TEST_F(InboundTest, EveryEventFailingAlikeIsAnOutageNotBadEvents) {
+  Exec(
+      "CREATE FUNCTION closed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+      " RAISE EXCEPTION 'closed for maintenance' USING ERRCODE = 'P0001'; END $$;"
+      " CREATE TRIGGER closed BEFORE INSERT ON leads FOR EACH ROW EXECUTE FUNCTION closed()");
+  std::vector<kafka::Message> batch = FourPeople(70);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    absl::Status status = processor_->Process(batch);
+    EXPECT_FALSE(status.ok());
+    EXPECT_EQ(pg::SqlState(status).value_or(""), "P0001") << status;
+  }
+  EXPECT_EQ(counters_.dead_lettered.Value(), 0);
+  EXPECT_GE(counters_.batch_splits.Value(), 1);  // it was tried in halves
+  Exec("DROP TRIGGER closed ON leads");
+  ASSERT_TRUE(processor_->Process(batch).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM processed_events"), 4);
+  EXPECT_EQ(DeadLetterCount(), 0);
+}
+
+// Protects (review finding 4): the memory of what a batch dead-lettered already tells messages
+// apart by their bytes too, not by coordinates alone: two different bad messages at the same
+// coordinates (here offset 0, as messages built without a broker have) are both dead-lettered;
+// before, the second was taken for the first, never dead-lettered, and its offset stored.
+TEST_F(InboundTest, DeadLetterMemoryTellsMessagesApart) {
+  kafka::Message first = Encode("x1", "+1", "");
+  first.value = "not a protobuf \xff\xff";
+  kafka::Message second = Encode("x2", "+1", "");
+  second.value = "not one either \xff\xff";
+  std::vector<kafka::Message> batch = {first, second};
+  ASSERT_TRUE(processor_->Process(batch).ok());
+  EXPECT_EQ(counters_.dead_lettered.Value(), 2);
+  EXPECT_EQ(DeadLetterCount(), 2);
+}
 
 // Protects (defect c): a bad message is dead-lettered once, not again on every retry of its
 // batch while the database is unreachable (it refuses connections for three attempts).
