@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -14,6 +17,277 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
+// An answer between a request's headers and its body.
+//
+// RESTinio 0.6 reads a whole request before its handler sees it, closes the connection without
+// a word when a body (declared or read) passes its cap, and ignores `Expect: 100-continue`.
+// It has no hook between the headers and the body, but two of its customisation points give
+// one, without patching it:
+// - `Traits::http_methods_mapper_t` is the template argument of
+//   `impl::create_parser_settings<>()`, which builds the http_parser callbacks; specialised for
+//   our mapper, it replaces the headers-complete and body callbacks. A request that must be
+//   refused (a declared `Content-Length` over the limit, a chunked body passing it, an
+//   expectation other than 100-continue) is ended right there, its body unread, and marked
+//   with a pseudo-header no client can send (names cannot contain ':'); Server::Impl::Handle
+//   answers it at once and closes the connection.
+// - `Traits::stream_socket_t`: a plain TCP socket that tells the parser callbacks which
+//   connection they parse (a thread-local set while RESTinio handles what it read), so that an
+//   acceptable `Expect: 100-continue` request gets its `100 Continue` as soon as its headers
+//   are read. Nothing else can be writing then: RESTinio reads a connection's next request only
+//   once the previous answer is written (max_pipelined_requests stays 1).
+static_assert(RESTINIO_VERSION_MAJOR == 0 && RESTINIO_VERSION_MINOR == 6,
+              "the early answers below rely on RESTinio 0.6's parser callbacks; re-check them");
+
+namespace leadflow::http {
+namespace {
+
+// The pseudo-header that marks a request ended after its headers; its value is the error code.
+constexpr std::string_view kRefusedField = ":leadflow-refused";
+constexpr std::string_view kBodyTooLarge = "body_too_large";
+constexpr std::string_view kExpectationFailed = "expectation_failed";
+
+class FrontSocket;
+// The socket whose input the parser callbacks of this thread are handling, or nullptr.
+thread_local FrontSocket* parsing_socket = nullptr;
+
+// Reads and drops what a client still sends after its request was refused, for a while, then
+// closes. Closing a socket with unread input makes the kernel reset the connection, and the
+// client may then lose the answer it was sent (nginx and Apache linger the same way).
+class Lingerer : public std::enable_shared_from_this<Lingerer> {
+ public:
+  using Socket = restinio::asio_ns::ip::tcp::socket;
+  static constexpr std::chrono::seconds kTime{2};
+  // Sockets lingering at once at most (they are no longer counted as connections); past it a
+  // socket is closed at once.
+  static constexpr int kMax = 1024;
+
+  static void Start(Socket socket) {
+    if (count.fetch_add(1) >= kMax) {
+      --count;
+      restinio::asio_ns::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    auto lingerer = std::make_shared<Lingerer>(std::move(socket));
+    lingerer->timer_.expires_after(kTime);
+    lingerer->timer_.async_wait(restinio::asio_ns::bind_executor(
+        lingerer->strand_, [lingerer](const restinio::asio_ns::error_code&) {
+          restinio::asio_ns::error_code ignored;
+          lingerer->socket_.close(ignored);
+        }));
+    restinio::asio_ns::dispatch(lingerer->strand_, [lingerer] { lingerer->Read(); });
+  }
+
+  explicit Lingerer(Socket socket)
+      : socket_(std::move(socket)),
+        strand_(restinio::asio_ns::make_strand(socket_.get_executor())),
+        timer_(strand_) {}
+  ~Lingerer() { --count; }
+
+ private:
+  void Read() {
+    socket_.async_read_some(
+        restinio::asio_ns::buffer(buffer_),
+        restinio::asio_ns::bind_executor(
+            strand_,
+            [self = shared_from_this()](const restinio::asio_ns::error_code& error, std::size_t) {
+              if (error) {  // end of input, or closed by the timer
+                self->timer_.cancel();
+                restinio::asio_ns::error_code ignored;
+                self->socket_.close(ignored);
+                return;
+              }
+              self->Read();
+            }));
+  }
+
+  static inline std::atomic<int> count{0};
+  Socket socket_;
+  restinio::asio_ns::strand<Socket::executor_type> strand_;
+  restinio::asio_ns::steady_timer timer_;
+  std::array<char, 4096> buffer_;
+};
+
+// A plain TCP socket for RESTinio (Traits::stream_socket_t) that sets parsing_socket while
+// RESTinio handles the bytes it read, and lingers on close after a refused request.
+class FrontSocket {
+ public:
+  using Socket = restinio::asio_ns::ip::tcp::socket;
+  using executor_type = restinio::default_asio_executor;
+
+  explicit FrontSocket(restinio::asio_ns::io_context& io) : socket_(io) {}
+  FrontSocket(FrontSocket&&) = default;
+  FrontSocket& operator=(FrontSocket&&) = default;
+
+  Socket& lowest_layer() { return socket_; }
+  const Socket& lowest_layer() const { return socket_; }
+  auto get_executor() { return socket_.get_executor(); }
+  auto remote_endpoint() const { return socket_.remote_endpoint(); }
+  bool is_open() const { return socket_.is_open(); }
+  auto native_handle() { return socket_.native_handle(); }
+  template <typename... Args>
+  void cancel(Args&&... args) {
+    socket_.cancel(std::forward<Args>(args)...);
+  }
+  // RESTinio shuts both directions down, then closes; after a refused request only our side is
+  // shut (the answer is followed by FIN) and the client's is drained for a while (Lingerer).
+  void shutdown(Socket::shutdown_type what, restinio::asio_ns::error_code& error) {
+    socket_.shutdown(linger_ ? Socket::shutdown_send : what, error);
+  }
+  void close() {
+    if (linger_ && socket_.is_open()) {
+      linger_ = false;
+      Lingerer::Start(std::move(socket_));
+      return;
+    }
+    socket_.close();
+  }
+  void close(restinio::asio_ns::error_code& error) {
+    if (linger_ && socket_.is_open()) {
+      linger_ = false;
+      Lingerer::Start(std::move(socket_));
+      return;
+    }
+    socket_.close(error);
+  }
+  // The request being parsed is refused with part of its body unread.
+  void LingerOnClose() { linger_ = true; }
+  // Sends `100 Continue`. The send buffer is empty (nothing else is being written, see above),
+  // so the 25 bytes go at once; if not, the client sends its body after its own wait (curl:
+  // 1 s) and still gets the final answer.
+  void SendContinue() {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    (void)!::send(socket_.native_handle(), kContinue.data(), kContinue.size(),
+                  MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  template <typename... Args>
+  auto async_write_some(Args&&... args) {
+    return socket_.async_write_some(std::forward<Args>(args)...);
+  }
+  template <typename Buffers, typename Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    socket_.async_read_some(
+        buffers, ParsingScope<std::decay_t<Handler>>{std::forward<Handler>(handler), this});
+  }
+
+ private:
+  // RESTinio's read handler, run with parsing_socket set; on RESTinio's strand, as the handler
+  // it wraps (its associated executor is passed on).
+  template <typename Handler>
+  struct ParsingScope {
+    Handler handler;
+    // Lives in RESTinio's connection, which `handler` keeps alive.
+    FrontSocket* socket;
+    using executor_type = restinio::asio_ns::associated_executor_t<Handler>;
+    executor_type get_executor() const noexcept {
+      return restinio::asio_ns::get_associated_executor(handler);
+    }
+    void operator()(const restinio::asio_ns::error_code& error, std::size_t length) {
+      FrontSocket* outer = parsing_socket;
+      parsing_socket = socket;
+      handler(error, length);
+      parsing_socket = outer;
+    }
+  };
+
+  Socket socket_;
+  bool linger_ = false;
+};
+
+// What RESTinio asks of a socket type, found by argument-dependent lookup (its own overloads take
+// a plain tcp::socket or its TLS socket): no preparation before reading, no TLS.
+template <typename Connection, typename StartRead, typename Failed>
+void prepare_connection_and_start_read(FrontSocket&, Connection&, StartRead start_read, Failed) {
+  start_read();
+}
+restinio::impl::tls_socket_t* make_tls_socket_pointer_for_state_listener(FrontSocket&) noexcept {
+  return nullptr;
+}
+
+// Ends the request being parsed after its headers (or the part of its body read so far).
+void Refuse(restinio::impl::http_parser_ctx_t* context, std::string_view code) {
+  context->m_body.clear();
+  context->m_chunked_info_block.m_chunks.clear();
+  context->m_header.set_field(std::string(kRefusedField), std::string(code));
+  if (parsing_socket != nullptr) {
+    parsing_socket->LingerOnClose();
+  }
+}
+
+int OnHeadersComplete(http_parser* parser) {
+  auto* context = static_cast<restinio::impl::http_parser_ctx_t*>(parser->data);
+  context->m_leading_headers_completed = true;
+  const bool declared = parser->content_length != ULLONG_MAX && parser->content_length > 0;
+  if (declared && parser->content_length > context->m_limits.max_body_size()) {
+    Refuse(context, kBodyTooLarge);
+    return 1;  // no body: the message is complete, and its body is never read
+  }
+  // HTTP/1.0 requests' Expect is ignored (RFC 9110, 10.1.1).
+  const bool http11 =
+      parser->http_major > 1 || (parser->http_major == 1 && parser->http_minor >= 1);
+  auto expect = context->m_header.opt_value_of(restinio::http_field::expect);
+  if (expect && http11) {
+    absl::string_view value(expect->data(), expect->size());
+    if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(value), "100-continue")) {
+      Refuse(context, kExpectationFailed);
+      return 1;
+    }
+    if ((declared || (parser->flags & F_CHUNKED) != 0) && parsing_socket != nullptr) {
+      parsing_socket->SendContinue();
+    }
+  }
+  if (declared) {
+    try {
+      context->m_body.reserve(static_cast<size_t>(parser->content_length));
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+// The http_parser methods mapper of our Traits: RESTinio's own, under a type of ours, so that the
+// parser settings can be specialised for it (below).
+struct EarlyAnswerMethods : restinio::default_http_methods_t {};
+
+namespace {
+
+int OnBody(http_parser* parser, const char* data, size_t length) {
+  auto* context = static_cast<restinio::impl::http_parser_ctx_t*>(parser->data);
+  if (context->m_body.size() + length > context->m_limits.max_body_size()) {
+    // Only a body of undeclared length (chunked) gets here: end the message now, unread.
+    Refuse(context, kBodyTooLarge);
+    return restinio::impl::restinio_message_complete_cb<EarlyAnswerMethods>(parser);
+  }
+  try {
+    context->m_body.append(data, length);
+  } catch (const std::exception&) {
+    return -1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace leadflow::http
+
+template <>
+inline http_parser_settings
+restinio::impl::create_parser_settings<leadflow::http::EarlyAnswerMethods>() noexcept {
+  http_parser_settings settings = create_parser_settings<restinio::default_http_methods_t>();
+  settings.on_headers_complete = [](http_parser* parser) -> int {
+    return leadflow::http::OnHeadersComplete(parser);
+  };
+  settings.on_body = [](http_parser* parser, const char* data, size_t length) -> int {
+    return leadflow::http::OnBody(parser, data, length);
+  };
+  settings.on_message_complete = [](http_parser* parser) -> int {
+    return restinio_message_complete_cb<leadflow::http::EarlyAnswerMethods>(parser);
+  };
+  return settings;
+}
 
 namespace leadflow::http {
 namespace {
@@ -69,6 +343,8 @@ struct ConnectionListener {
 struct Traits : public restinio::traits_t<restinio::asio_timer_manager_t, SpdLogger> {
   static constexpr bool use_connection_count_limiter = true;
   using connection_state_listener_t = ConnectionListener;
+  using stream_socket_t = FrontSocket;
+  using http_methods_mapper_t = EarlyAnswerMethods;
 };
 using RestServer = restinio::http_server_t<Traits>;
 
@@ -141,7 +417,11 @@ struct Shared {
     in_flight_gauge->Add(-1);
     std::lock_guard lock(mutex);
     --in_flight;
-    changed.notify_all();
+    // Only a shutdown waits for requests to finish; Run() waits on the same variable for
+    // Stop(), and waking it for every answered request cost a context switch each.
+    if (draining) {
+      changed.notify_all();
+    }
   }
 };
 
@@ -202,7 +482,7 @@ struct Responder::State {
       for (HeaderField& header : response.headers) {
         builder.append_header(std::move(header.name), std::move(header.value));
       }
-      if (shared->draining) {
+      if (shared->draining || close_connection) {
         builder.connection_close();
       }
       builder.set_body(std::move(response.body));
@@ -220,6 +500,8 @@ struct Responder::State {
   const std::string route;
   const std::chrono::steady_clock::time_point started;
   bool answered = false;
+  // The connection is closed after the answer (its request's body was left unread).
+  bool close_connection = false;
 };
 
 void Responder::Send(Response response) const { state_->Send(std::move(response)); }
@@ -308,6 +590,8 @@ std::string_view ReasonPhrase(int status) {
       return "Content Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 417:
+      return "Expectation Failed";
     case 422:
       return "Unprocessable Entity";
     case 429:
@@ -357,6 +641,8 @@ struct Server::Impl {
   void Dispatch(const std::string& pattern, const restinio::request_handle_t& request,
                 std::map<std::string, std::string> params);
   void NotFound(const restinio::request_handle_t& request);
+  void Refused(const std::string& route, const restinio::request_handle_t& request,
+               std::string_view code);
   absl::Status Shutdown();
   void StopThreads();
   Response Readiness();
@@ -364,14 +650,39 @@ struct Server::Impl {
 
 void Server::Impl::Handle(const restinio::request_handle_t& raw) {
   std::string_view path(raw->header().path().data(), raw->header().path().size());
+  auto refused = raw->header().opt_value_of(
+      restinio::string_view_t(kRefusedField.data(), kRefusedField.size()));
   for (const std::string& pattern : route_order) {
     std::map<std::string, std::string> params;
     if (Match(routes.at(pattern).segments, path, &params)) {
+      if (refused) {
+        Refused(pattern, raw, std::string_view(refused->data(), refused->size()));
+        return;
+      }
       Dispatch(pattern, raw, std::move(params));
       return;
     }
   }
+  if (refused) {
+    Refused("unmatched", raw, std::string_view(refused->data(), refused->size()));
+    return;
+  }
   NotFound(raw);
+}
+
+// A request ended after its headers by the parser (see the top of this file): answered at once,
+// whatever its route, and the connection closed, as the rest of its body was never read.
+void Server::Impl::Refused(const std::string& route, const restinio::request_handle_t& raw,
+                           std::string_view code) {
+  auto state = Responder::State::Create(shared, raw, route);
+  state->close_connection = true;
+  Responder responder(state);
+  if (code == kExpectationFailed) {
+    responder.Send(Response::Error(417, kExpectationFailed, "only 100-continue is supported"));
+    return;
+  }
+  responder.Send(Response::Error(
+      413, kBodyTooLarge, absl::StrCat("the body exceeds ", options.max_body_bytes, " bytes")));
 }
 
 void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_handle_t& raw,
@@ -491,9 +802,6 @@ void Server::Impl::StopThreads() {
 Server::Server(ServerOptions options, metrics::Registry* registry)
     : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
-  if (impl_->options.max_body_read_bytes == 0) {
-    impl_->options.max_body_read_bytes = 2 * impl_->options.max_body_bytes + 64 * 1024;
-  }
   impl_->registry = registry;
   Shared& shared = *impl_->shared;
   shared.requests = &registry->AddCounter("http_requests_total",
@@ -598,7 +906,7 @@ absl::Status Server::Start() {
                                             .max_field_name_size(options.max_header_name_bytes)
                                             .max_field_value_size(options.max_header_value_bytes)
                                             .max_field_count(options.max_header_count)
-                                            .max_body_size(options.max_body_read_bytes))
+                                            .max_body_size(options.max_body_bytes))
               .acceptor_post_bind_hook([&impl](restinio::asio_ns::ip::tcp::acceptor& acceptor) {
                 impl.port = acceptor.local_endpoint().port();
                 // A child process (a hook, a test's curl) must not keep the port listening

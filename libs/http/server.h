@@ -75,11 +75,12 @@ struct ServerOptions {
   int port = 0;
   /// Threads that run the event loop and the handlers.
   int threads = 2;
-  /// A larger body is answered 413 without reaching the handler.
+  /// A larger body is answered 413 without reaching the handler, as soon as that is known and
+  /// without reading the rest: after the headers for a declared `Content-Length`, at the chunk
+  /// that passes the limit for a chunked body; the connection is then closed. An acceptable
+  /// `Expect: 100-continue` request gets `100 Continue` once its headers are read; another
+  /// expectation is answered 417.
   size_t max_body_bytes = 1 << 20;
-  /// Connections are closed, without an answer, once a body (declared or read) exceeds this;
-  /// between max_body_bytes and this the client gets a proper 413. 0: 2 × max_body_bytes + 64 KiB.
-  size_t max_body_read_bytes = 0;
   size_t max_url_bytes = 8 * 1024;
   size_t max_header_name_bytes = 256;
   size_t max_header_value_bytes = 8 * 1024;

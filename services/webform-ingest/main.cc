@@ -18,6 +18,16 @@
 #include "webform-ingest/service.h"
 #include "webform-ingest/settings.h"
 
+// jemalloc's options, read when it starts (MALLOC_CONF adds to them). librdkafka's LZ4 frame
+// set-up callocs ~68 KiB per batch; above jemalloc's default thread-cache limit (32 KiB) every such
+// calloc was zeroed by madvise(MADV_DONTNEED), whose TLB shoot-downs took ~5 % of the CPU under
+// load (perf, docs/performance.md). With blocks up to 128 KiB in the thread cache the block is
+// reused and zeroed with memset.
+extern "C" {
+extern const char* malloc_conf;
+const char* malloc_conf = "tcache_max:131072";
+}
+
 int main(int argc, char** argv) {
   using namespace leadflow;
   config::Reader reader("webform-ingest", "web form submissions to Kafka", {"WEBFORM_"});

@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "e2e/stack.h"
 #include "kafka/consumer.h"
@@ -65,6 +67,7 @@ class Webform {
     return result;
   }
   CurlResult Get(const std::string& path) const { return Curl("", path); }
+  std::string Url(const std::string& path) const { return ingest_.url() + path; }
   CurlResult PostJson(const std::string& json, const std::string& extra = "",
                       const std::string& form = "contact") const {
     return Curl("-X POST -H 'Content-Type: application/json' --data-binary " + ShellQuote(json) +
@@ -225,6 +228,57 @@ TEST_F(WebformE2eTest, ClientErrors) {
       "/v1/forms/contact/submissions");
   EXPECT_EQ(latin.status, 400);
   EXPECT_EQ(latin.Json()["error"], "invalid_text");
+}
+
+// Protects (defect e): every oversized body is answered 413 — a declared Content-Length over
+// the limit before the body is read, a chunked one once it passes the limit — and
+// `Expect: 100-continue` is answered (202 after 100 Continue; 413 without sending the body).
+// Before: the connection was closed without an answer above about twice the limit, and curl
+// waited a second for a 100 Continue that never came.
+TEST_F(WebformE2eTest, OversizedBodiesAnswered) {
+  Webform webform(broker_.bootstrap(), {{"WEBFORM_MAX_BODY_BYTES", "2048"}});
+  std::string file = "/tmp/" + testing::UniqueName("e2e-body");
+  std::string json_file = file + ".json";
+  {
+    std::ofstream big(file);
+    big << "{\"email\":\"big@example.fr\",\"message\":\"" << std::string(3 << 20, 'x') << "\"}";
+    std::ofstream small(json_file);
+    small << R"({"email":"expect@example.fr","message":"hi"})";
+  }
+  auto curl = [&](const std::string& args) {
+    return testing::Shell(
+        "curl -s -o /dev/null -w '%{http_code} %{size_upload} %{time_total}' --max-time 30 "
+        "-X POST -H 'Content-Type: application/json' " +
+        args + " " + ShellQuote(webform.Url("/v1/forms/contact/submissions")));
+  };
+  auto field = [](const std::string& output, int index) {
+    std::istringstream in(output);
+    std::string value;
+    for (int i = 0; i <= index; ++i) {
+      in >> value;
+    }
+    return value;
+  };
+  // A declared Content-Length of 100 MB, of which the client sends one byte: answered at once.
+  std::string declared = curl("-H 'Expect:' -H 'Content-Length: 100000000' --data-binary x");
+  EXPECT_EQ(field(declared, 0), "413") << declared;
+  // 3 MB sent without waiting: answered 413 before the server read it all.
+  std::string sent = curl("-H 'Expect:' --data-binary @" + file);
+  EXPECT_EQ(field(sent, 0), "413") << sent;
+  // Chunked, no declared length.
+  std::string chunked = curl("-H 'Expect:' -H 'Transfer-Encoding: chunked' --data-binary @" + file);
+  EXPECT_EQ(field(chunked, 0), "413") << chunked;
+  // Expect: 100-continue, small: 100 Continue at once (curl would wait 1 s without it), then 202.
+  std::string expect_small = curl("-H 'Expect: 100-continue' --data-binary @" + json_file);
+  EXPECT_EQ(field(expect_small, 0), "202") << expect_small;
+  EXPECT_LT(std::stod(field(expect_small, 2)), 0.9) << expect_small;
+  // Expect: 100-continue, oversized: the final 413, and curl sends none of the body.
+  std::string expect_big = curl("-H 'Expect: 100-continue' --data-binary @" + file);
+  EXPECT_EQ(field(expect_big, 0), "413") << expect_big;
+  EXPECT_EQ(field(expect_big, 1), "0") << expect_big;
+  std::remove(file.c_str());
+  std::remove(json_file.c_str());
+  EXPECT_EQ(webform.PostJson(R"({"email":"after@example.fr"})").status, 202);
 }
 
 // Protects (defect h): the public port serves only the form API; health, readiness and
