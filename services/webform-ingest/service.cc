@@ -66,14 +66,17 @@ bool PrefersFrench(const http::Request& request) {
   return first == "fr" || first.rfind("fr-", 0) == 0;
 }
 
-std::string HtmlPage(bool french, bool success, const std::string& code) {
+std::string HtmlPage(bool french, int status) {
+  bool success = status >= 200 && status < 300;
   std::string title;
   std::string text;
   if (success) {
     title = french ? "Merci !" : "Thank you!";
     text = french ? "Votre demande a bien été reçue. Nous vous répondrons rapidement."
                   : "Your request was received. We will get back to you soon.";
-  } else if (code == "unavailable" || code == "overloaded") {
+  } else if (status >= 500 || status == 429) {
+    // Our fault or a pause (Kafka refused, overload, an internal error, the rate limit): the
+    // fields are fine and sending again later works; "check the fields" would mislead.
     title = french ? "Réessayez dans un instant" : "Please try again in a moment";
     text = french ? "Votre demande n'a pas pu être enregistrée. Revenez en arrière et renvoyez-la."
                   : "Your request could not be stored. Go back and send it again.";
@@ -82,7 +85,7 @@ std::string HtmlPage(bool french, bool success, const std::string& code) {
     text = french ? "Le formulaire contient une erreur. Revenez en arrière et vérifiez les champs."
                   : "The form has an error. Go back and check the fields.";
   }
-  // Nothing from the request is echoed: the code is one of ours, and it is not even shown.
+  // Nothing from the request is echoed.
   return absl::StrCat("<!DOCTYPE html><html lang=\"", french ? "fr" : "en",
                       "\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
                       "content=\"width=device-width\"><title>",
@@ -221,7 +224,7 @@ void WebformService::Answer(const Pending& pending, Response response) {
   } else {
     page.status = response.status;
     page.headers.push_back({"Content-Type", "text/html; charset=utf-8"});
-    page.body = HtmlPage(PrefersFrench(pending.request), success, code);
+    page.body = HtmlPage(PrefersFrench(pending.request), response.status);
   }
   page.headers.push_back({"Vary", "Accept, Accept-Language"});
   for (const http::HeaderField& header : response.headers) {

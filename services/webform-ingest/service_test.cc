@@ -284,6 +284,28 @@ TEST_F(ServiceTest, BrowserNavigationWithoutPagesGetsHtmlInVisitorsLanguage) {
   EXPECT_EQ(Header(unknown, "Content-Type"), "text/html; charset=utf-8");
 }
 
+// Protects: a browser whose submission failed on our side (Kafka refused it for good: 500;
+// or Kafka unavailable: 503) is told to try again, not that the form has an error (before: the
+// 500 page said "check the fields", sending the visitor hunting for a mistake that is ours).
+TEST_F(ServiceTest, BrowserNavigationInternalFaultSaysTryAgain) {
+  http::HeaderField html = {"Accept", "text/html"};
+  publisher_.status = absl::UnavailableError("refused");
+  publisher_.error_class = kafka::ErrorClass::kPermanent;
+  auto internal = Post("email=a%40b.fr", {html}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(internal.status, 500);
+  EXPECT_THAT(internal.body, HasSubstr("try again"));
+  EXPECT_THAT(internal.body, ::testing::Not(HasSubstr("check the fields")));
+  publisher_.error_class = kafka::ErrorClass::kRetryable;
+  auto unavailable = Post("email=b%40b.fr", {html}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(unavailable.status, 503);
+  EXPECT_THAT(unavailable.body, HasSubstr("try again"));
+  // A real mistake in the fields still says so.
+  publisher_.status = absl::OkStatus();
+  auto invalid = Post("email=nope", {html}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_THAT(invalid.body, HasSubstr("check the fields"));
+}
+
 // Protects: the per-IP rate limit answers 429 with Retry-After.
 TEST_F(ServiceTest, RateLimit) {
   options_.rate_limit_per_minute = 2;
