@@ -48,6 +48,25 @@ TEST(RedisStoreTest, FirstClaimWins) {
   EXPECT_EQ(second->value_or(""), "wf:first");
 }
 
+absl::Status Release(Store& store, const std::string& key, const std::string& value) {
+  std::promise<absl::Status> answer;
+  store.Release("fp", key, value, [&](absl::Status status) { answer.set_value(status); });
+  return answer.get_future().get();
+}
+
+// Protects: a claim is released only by its owner's value (a submission Kafka refused frees
+// its idempotency key, but never a binding made since by another submission).
+TEST(RedisStoreTest, ReleaseOnlyOwnClaim) {
+  redis::PipelinedClient client(testing::RedisTestOptions());
+  RedisStore store(&client);
+  ASSERT_FALSE(Claim(store, "k", "mine")->has_value());
+  EXPECT_TRUE(Release(store, "k", "someone else's").ok());
+  EXPECT_EQ(Claim(store, "k", "again")->value_or(""), "mine");
+  EXPECT_TRUE(Release(store, "k", "mine").ok());
+  EXPECT_FALSE(Claim(store, "k", "next")->has_value());
+  EXPECT_TRUE(Release(store, "absent", "x").ok());
+}
+
 // Protects: Redis down is Unavailable (callers fail open), quickly, not an exception or a hang.
 TEST(RedisStoreTest, DownIsUnavailable) {
   redis::Options options = testing::RedisTestOptions();
@@ -80,6 +99,10 @@ class FakeStore : public Store {
   void Claim(const std::string&, const std::string&, const std::string&, std::chrono::seconds,
              ClaimDone done) override {
     done(std::optional<std::string>());
+  }
+  void Release(const std::string&, const std::string&, const std::string&,
+               std::function<void(absl::Status)> done) override {
+    done(absl::OkStatus());
   }
 };
 
