@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "ingest/client_ip.h"
 
 namespace leadflow::ingest {
 
@@ -100,7 +101,7 @@ void RateLimiter::Check(const std::string& client, std::chrono::system_clock::ti
   }
   int64_t seconds =
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  store_->CountRequest(client, seconds / 60,
+  store_->CountRequest(RateLimitSubject(client), seconds / 60,
                        [this, seconds, done = std::move(done)](absl::StatusOr<int64_t> count) {
                          if (!count.ok()) {
                            if (FailsOpen(count.status())) {

@@ -69,7 +69,8 @@ class RedisStore : public Store {
   std::atomic<int64_t> skip_until_{0};  // steady_clock ticks
 };
 
-/// Requests per client and minute, over a Store.
+/// Requests per client and minute, over a Store. IPv6 clients are counted per /64
+/// (RateLimitSubject).
 class RateLimiter {
  public:
   enum class Verdict {

@@ -95,7 +95,11 @@ TEST(RedisStoreTest, FullQueueIsOverloadNotOutage) {
 class FakeStore : public Store {
  public:
   absl::StatusOr<int64_t> next_count = 1;
-  void CountRequest(const std::string&, int64_t, CountDone done) override { done(next_count); }
+  std::vector<std::string> counted;
+  void CountRequest(const std::string& client, int64_t, CountDone done) override {
+    counted.push_back(client);
+    done(next_count);
+  }
   void Claim(const std::string&, const std::string&, const std::string&, std::chrono::seconds,
              ClaimDone done) override {
     done(std::optional<std::string>());
@@ -135,6 +139,18 @@ TEST(RateLimiterTest, VerdictsByStoreAnswer) {
 
   RateLimiter off(&store, 0);
   EXPECT_EQ(Decide(off, 6000).verdict, RateLimiter::Verdict::kAllowed);
+}
+
+// Protects: the limiter counts an IPv6 client per /64, so rotating addresses inside it does not
+// escape the limit.
+TEST(RateLimiterTest, CountsIPv6PerSlash64) {
+  FakeStore store;
+  RateLimiter limiter(&store, 10);
+  auto now = std::chrono::system_clock::time_point(std::chrono::seconds(6000));
+  limiter.Check("2001:db8:5:6::1", now, [](RateLimiter::Decision) {});
+  limiter.Check("2001:db8:5:6:ffff::2", now, [](RateLimiter::Decision) {});
+  ASSERT_EQ(store.counted.size(), 2u);
+  EXPECT_EQ(store.counted[0], store.counted[1]);
 }
 
 }  // namespace
