@@ -337,6 +337,7 @@ struct Server::Impl {
   std::vector<std::string> route_order;
   std::map<std::string, Route> routes;
   ReadinessCheck readiness;
+  std::function<void()> before_shutdown;
   std::mutex readiness_mutex;  // one check at a time
   std::mutex last_readiness_mutex;
   absl::Status last_readiness = absl::UnavailableError("not checked yet");
@@ -568,6 +569,10 @@ void Server::Route(std::string method, std::string path, Handler handler) {
 
 void Server::SetReadinessCheck(ReadinessCheck check) { impl_->readiness = std::move(check); }
 
+void Server::SetBeforeShutdown(std::function<void()> hook) {
+  impl_->before_shutdown = std::move(hook);
+}
+
 absl::Status Server::Start() {
   Impl& impl = *impl_;
   if (impl.started) {
@@ -656,6 +661,9 @@ absl::Status Server::Run() {
   {
     std::unique_lock lock(impl_->shared->mutex);
     impl_->shared->changed.wait(lock, [&] { return impl_->shared->stop_requested; });
+  }
+  if (impl_->before_shutdown) {
+    impl_->before_shutdown();
   }
   return impl_->Shutdown();
 }

@@ -144,6 +144,9 @@ class Server {
   absl::Status Run();
   /// Asks Run() to shut down and return. Thread-safe, returns at once.
   void Stop();
+  /// Runs on Run()'s thread once a stop was asked for (Stop() or a signal), before the server
+  /// stops accepting: e.g. turn readiness false and give load balancers time to notice.
+  void SetBeforeShutdown(std::function<void()> hook);
 
  private:
   struct Impl;

@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
                              .readiness = &readiness,
                              .producer = producer->get(),
                              .flush_timeout = settings.delivery_timeout,
+                             .unready_delay = settings.shutdown_delay,
                              // Requests still waiting on Redis go on to Kafka before the flush.
                              .before_flush = [&redis_client] { redis_client.reset(); }});
   lifecycle = &running;

@@ -35,6 +35,11 @@ Settings ReadSettings(config::Reader& reader) {
   settings.http.shutdown_grace =
       reader.Millis("WEBFORM_SHUTDOWN_GRACE_MS", std::chrono::milliseconds(10000),
                     "on SIGTERM, time given to requests in flight");
+  // On SIGTERM /readyz turns 503 at once; the public port then goes on serving this long, so
+  // that a load balancer polling /readyz stops sending before connections are refused.
+  // Kubernetes removes the endpoint by itself (with a preStop sleep): 0 there.
+  settings.shutdown_delay = reader.Millis("WEBFORM_SHUTDOWN_DELAY_MS", std::chrono::milliseconds(0),
+                                          "on SIGTERM, time still served after /readyz turned 503");
   settings.http.handle_signals = true;
   settings.http.operations_routes = false;
 
