@@ -30,8 +30,9 @@ class Lifecycle {
     /// On a clean stop, how long the public server goes on serving after readiness turned
     /// false, before it stops accepting (0: stop accepting at once).
     std::chrono::milliseconds unready_delay{0};
-    /// Runs after the public server stopped and before the flush (e.g. drop the Redis
-    /// client, whose callbacks may still publish).
+    /// Runs after the public server stopped and before the flush (e.g. stop the Redis client,
+    /// whose callbacks may still publish). It must not destroy anything the operations server
+    /// reads (metric callbacks): that server serves /metrics until Run() returns.
     std::function<void()> before_flush;
   };
   explicit Lifecycle(Parts parts) : parts_(std::move(parts)) {}
