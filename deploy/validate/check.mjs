@@ -123,7 +123,11 @@ function millis(env, help, name) {
 // How long each binary may take to stop after SIGTERM, from its own settings.
 function shutdownGraceSeconds(binary, env, help) {
   if (binary === "webform-ingest") {
-    return millis(env, help, "WEBFORM_SHUTDOWN_GRACE_MS") / 1000;
+    return (
+      (millis(env, help, "WEBFORM_SHUTDOWN_DELAY_MS") +
+        millis(env, help, "WEBFORM_SHUTDOWN_GRACE_MS")) /
+      1000
+    );
   }
   // crm-core: 5 s for gRPC calls in flight, then the batch in flight (bounded by its wait).
   return 5 + millis(env, help, "CRM_BATCH_MAX_WAIT_MS") / 1000;

@@ -12,6 +12,7 @@
 #include <restinio/all.hpp>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -322,19 +323,82 @@ class SpdLogger {
   }
 };
 
-// Counts open connections for http_connections_open.
+// Open connections per peer (an IPv6 peer counted by its /64, which one host usually has
+// whole), for ServerOptions::max_connections_per_peer.
+struct PeerConnections {
+  size_t cap = 0;  // 0: no cap
+  std::function<bool(const std::string&)> exempt;
+  metrics::Counter* refused = nullptr;
+  std::mutex mutex;
+  std::unordered_map<std::string, size_t> open;
+
+  static std::string Key(const restinio::asio_ns::ip::address& address) {
+    if (address.is_v6() && !address.to_v6().is_v4_mapped()) {
+      auto bytes = address.to_v6().to_bytes();
+      std::fill(bytes.begin() + 8, bytes.end(), 0);
+      return restinio::asio_ns::ip::address_v6(bytes).to_string() + "/64";
+    }
+    return address.to_string();
+  }
+  void Changed(const restinio::endpoint_t& peer, int delta) {
+    std::string key = Key(peer.address());
+    std::lock_guard lock(mutex);
+    size_t& count = open[key];
+    if (delta > 0) {
+      ++count;
+    } else if (count <= 1) {
+      open.erase(key);
+    } else {
+      --count;
+    }
+  }
+  // Counted when a connection is set up (below), checked when the next one is accepted: a
+  // burst of simultaneous accepts may pass the cap by the number of accepting threads.
+  restinio::ip_blocker::inspection_result_t inspect(
+      const restinio::ip_blocker::incoming_info_t& info) noexcept {
+    if (cap == 0) {
+      return restinio::ip_blocker::allow();
+    }
+    try {
+      const auto address = info.remote_endpoint().address();
+      if (exempt && exempt(address.to_string())) {
+        return restinio::ip_blocker::allow();
+      }
+      std::string key = Key(address);
+      std::lock_guard lock(mutex);
+      auto found = open.find(key);
+      if (found != open.end() && found->second >= cap) {
+        refused->Increment();
+        return restinio::ip_blocker::deny();
+      }
+    } catch (const std::exception&) {
+      // No memory for a key: let it through rather than refuse everyone.
+    }
+    return restinio::ip_blocker::allow();
+  }
+};
+
+// Counts open connections for http_connections_open, and per peer.
 struct ConnectionListener {
   metrics::Gauge* open = nullptr;
+  std::shared_ptr<PeerConnections> peers;
   void state_changed(const restinio::connection_state::notice_t& notice) noexcept {
     struct Visitor {
-      metrics::Gauge* open;
-      void operator()(const restinio::connection_state::accepted_t&) const { open->Add(1); }
-      void operator()(const restinio::connection_state::closed_t&) const { open->Add(-1); }
-      void operator()(const restinio::connection_state::upgraded_to_websocket_t&) const {
-        open->Add(-1);
+      ConnectionListener* self;
+      const restinio::endpoint_t& peer;
+      void operator()(const restinio::connection_state::accepted_t&) const { Add(1); }
+      void operator()(const restinio::connection_state::closed_t&) const { Add(-1); }
+      void operator()(const restinio::connection_state::upgraded_to_websocket_t&) const { Add(-1); }
+      void Add(int delta) const {
+        self->open->Add(delta);
+        try {
+          self->peers->Changed(peer, delta);
+        } catch (const std::exception&) {
+        }
       }
     };
-    restinio::visit(Visitor{open}, notice.cause());
+    restinio::endpoint_t peer = notice.remote_endpoint();
+    restinio::visit(Visitor{this, peer}, notice.cause());
   }
 };
 
@@ -345,6 +409,7 @@ struct Traits : public restinio::traits_t<restinio::asio_timer_manager_t, SpdLog
   using connection_state_listener_t = ConnectionListener;
   using stream_socket_t = FrontSocket;
   using http_methods_mapper_t = EarlyAnswerMethods;
+  using ip_blocker_t = PeerConnections;
 };
 using RestServer = restinio::http_server_t<Traits>;
 
@@ -621,6 +686,7 @@ struct Server::Impl {
   std::vector<std::string> route_order;
   std::map<std::string, Route> routes;
   ReadinessCheck readiness;
+  std::function<void()> before_shutdown;
   std::mutex readiness_mutex;  // one check at a time
   std::mutex last_readiness_mutex;
   absl::Status last_readiness = absl::UnavailableError("not checked yet");
@@ -821,6 +887,15 @@ Server::Server(ServerOptions options, metrics::Registry* registry)
                      .WithLabels({});
   impl_->connections->open =
       &registry->AddGauge("http_connections_open", "Open client connections.").WithLabels({});
+  auto peers = std::make_shared<PeerConnections>();
+  peers->cap = impl_->options.max_connections_per_peer;
+  peers->exempt = impl_->options.connection_cap_exempt;
+  peers->refused = &registry
+                        ->AddCounter("http_connections_refused_total",
+                                     "Connections closed at once because their peer had "
+                                     "max_connections_per_peer open already.")
+                        .WithLabels({});
+  impl_->connections->peers = std::move(peers);
   if (!impl_->options.operations_routes) {
     return;
   }
@@ -876,6 +951,10 @@ void Server::Route(std::string method, std::string path, Handler handler) {
 
 void Server::SetReadinessCheck(ReadinessCheck check) { impl_->readiness = std::move(check); }
 
+void Server::SetBeforeShutdown(std::function<void()> hook) {
+  impl_->before_shutdown = std::move(hook);
+}
+
 absl::Status Server::Start() {
   Impl& impl = *impl_;
   if (impl.started) {
@@ -897,6 +976,7 @@ absl::Status Server::Start() {
               .max_parallel_connections(options.max_connections == 0 ? (1u << 20)
                                                                      : options.max_connections)
               .connection_state_listener(impl.connections)
+              .ip_blocker(impl.connections->peers)
               .read_next_http_message_timelimit(options.idle_timeout)
               .handle_request_timeout(options.handler_timeout)
               .write_http_response_timelimit(std::chrono::seconds(10))
@@ -964,6 +1044,9 @@ absl::Status Server::Run() {
   {
     std::unique_lock lock(impl_->shared->mutex);
     impl_->shared->changed.wait(lock, [&] { return impl_->shared->stop_requested; });
+  }
+  if (impl_->before_shutdown) {
+    impl_->before_shutdown();
   }
   return impl_->Shutdown();
 }

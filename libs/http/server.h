@@ -92,6 +92,13 @@ struct ServerOptions {
   /// Open connections at most (0: no limit). Past it, new connections wait in the kernel's
   /// accept queue until one closes; counted in http_connections_open.
   size_t max_connections = 0;
+  /// Open connections one peer address (an IPv6 peer: its /64) may hold at most (0: no cap).
+  /// Past it a new connection from that peer is closed at once, counted in
+  /// http_connections_refused_total, so that one client cannot take every connection.
+  size_t max_connections_per_peer = 0;
+  /// Peers the cap does not apply to (e.g. trusted proxies, which carry many clients and must
+  /// enforce per-client limits themselves). Called on an event-loop thread; must not block.
+  std::function<bool(const std::string& peer_address)> connection_cap_exempt;
   /// Requests read and not yet answered at most (0: no limit). Past it a request is answered
   /// 503 with Retry-After at once, without reaching its handler, so that every queue behind
   /// the handlers (Redis, Kafka) holds at most this many requests' state.
@@ -145,6 +152,9 @@ class Server {
   absl::Status Run();
   /// Asks Run() to shut down and return. Thread-safe, returns at once.
   void Stop();
+  /// Runs on Run()'s thread once a stop was asked for (Stop() or a signal), before the server
+  /// stops accepting: e.g. turn readiness false and give load balancers time to notice.
+  void SetBeforeShutdown(std::function<void()> hook);
 
  private:
   struct Impl;

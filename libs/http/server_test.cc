@@ -522,5 +522,47 @@ TEST_F(ServerTest, ConnectionLimit) {
       std::chrono::seconds(20)));
 }
 
+// Protects: one client cannot take every connection. With the per-peer cap held by idle
+// connections from 127.0.0.1, its next connection is closed at once and counted, while the
+// global limit is far away; once one of its connections closes, it may connect again (before:
+// only the global WEBFORM_MAX_CONNECTIONS, which one client could exhaust alone).
+TEST_F(ServerTest, PerPeerConnectionCap) {
+  AddRoute("GET", "/v1/thing", [](const Request&, Responder r) { r.Send(Response{200, {}, ""}); });
+  ServerOptions options;
+  options.max_connections = 100;
+  options.max_connections_per_peer = 2;
+  StartServer(options);
+  auto first = std::make_unique<RawConnection>(server_->port());
+  RawConnection second(server_->port());
+  ASSERT_TRUE(first->connected() && second.connected());
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] { return registry_.Render().find("http_connections_open 2") != std::string::npos; },
+      std::chrono::seconds(10)));
+  RawConnection third(server_->port());
+  EXPECT_TRUE(third.ClosedByServer(std::chrono::seconds(5)));
+  EXPECT_THAT(registry_.Render(), HasSubstr("http_connections_refused_total 1"));
+  EXPECT_EQ(Curl(server_->port(), "/v1/thing").status, 0);  // refused too
+  EXPECT_FALSE(second.ClosedByServer(std::chrono::milliseconds(100)));
+  first.reset();
+  EXPECT_TRUE(leadflow::testing::WaitFor(
+      [&] { return Curl(server_->port(), "/v1/thing", "--max-time 5").status == 200; },
+      std::chrono::seconds(20)));
+}
+
+// Protects: exempt peers (trusted proxies, carrying many clients) are not capped.
+TEST_F(ServerTest, PerPeerCapExemptsTrustedPeers) {
+  ServerOptions options;
+  options.max_connections_per_peer = 1;
+  options.connection_cap_exempt = [](const std::string& peer) { return peer == "127.0.0.1"; };
+  StartServer(options);
+  RawConnection first(server_->port());
+  RawConnection second(server_->port());
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] { return registry_.Render().find("http_connections_open 2") != std::string::npos; },
+      std::chrono::seconds(10)));
+  EXPECT_FALSE(second.ClosedByServer(std::chrono::milliseconds(300)));
+  EXPECT_THAT(registry_.Render(), HasSubstr("http_connections_refused_total 0"));
+}
+
 }  // namespace
 }  // namespace leadflow::http

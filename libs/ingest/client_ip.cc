@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -122,6 +124,18 @@ std::string ClientIp(std::string_view peer, const std::vector<std::string_view>&
     leftmost = address;
   }
   return leftmost ? leftmost->ToString() : peer_text;
+}
+
+std::string RateLimitSubject(std::string_view client_ip) {
+  std::optional<IpAddress> address = IpAddress::Parse(client_ip);
+  if (!address) {
+    return std::string(client_ip);
+  }
+  if (address->is_v4) {
+    return address->ToString();
+  }
+  std::fill(address->bytes.begin() + 8, address->bytes.end(), 0);
+  return absl::StrCat(address->ToString(), "/64");
 }
 
 }  // namespace leadflow::ingest

@@ -50,4 +50,10 @@ class TrustedProxies {
 std::string ClientIp(std::string_view peer, const std::vector<std::string_view>& forwarded_for,
                      const TrustedProxies& trusted);
 
+/// Whom a rate limit counts for this client address: an IPv4 address itself, an IPv6 address
+/// its /64 ("2001:db8:1:2::/64"). One IPv6 subscriber, host or VM usually gets a whole /64 (or
+/// more) and can pick a fresh address for every request, so counting full addresses would let
+/// it dodge any limit. IPv4-mapped IPv6 counts as IPv4; anything unparsable is used as is.
+std::string RateLimitSubject(std::string_view client_ip);
+
 }  // namespace leadflow::ingest

@@ -65,5 +65,19 @@ TEST(ClientIpTest, RightmostUntrustedAcrossHeaders) {
   EXPECT_EQ(ClientIp("::ffff:203.0.113.9", {}, trusted), "203.0.113.9");
 }
 
+// Protects: an IPv6 client cannot dodge the rate limit by using a fresh address of its /64
+// for every request (before: the key was the full address, 2^64 fresh counters per client).
+TEST(RateLimitSubjectTest, IPv6CountsPerSlash64) {
+  EXPECT_EQ(RateLimitSubject("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(RateLimitSubject("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_NE(RateLimitSubject("2001:db8:1:3::1"), RateLimitSubject("2001:db8:1:2::1"));
+  EXPECT_EQ(RateLimitSubject("2001:DB8:1:2:0:0:0:9"), "2001:db8:1:2::/64");
+  // IPv4, also written as IPv4-mapped IPv6, stays per address.
+  EXPECT_EQ(RateLimitSubject("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(RateLimitSubject("::ffff:203.0.113.7"), "203.0.113.7");
+  EXPECT_NE(RateLimitSubject("203.0.113.7"), RateLimitSubject("203.0.113.8"));
+  EXPECT_EQ(RateLimitSubject("not an address"), "not an address");
+}
+
 }  // namespace
 }  // namespace leadflow::ingest

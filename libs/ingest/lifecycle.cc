@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 namespace leadflow::ingest {
 
 void Lifecycle::Fatal(const absl::Status& status) {
@@ -19,12 +21,21 @@ int Lifecycle::Run() {
     spdlog::error("{}", status.ToString());
     return 1;
   }
+  // Readiness turns false before the public server stops accepting and drains (which takes
+  // up to its shutdown grace), not after: meanwhile /readyz must already say 503.
+  parts_.public_server->SetBeforeShutdown([this] {
+    parts_.readiness->MarkDown(absl::UnavailableError("shutting down"));
+    if (!fatal_ && parts_.unready_delay > std::chrono::milliseconds(0)) {
+      spdlog::info("shutdown: not ready; serving {} ms more before draining",
+                   parts_.unready_delay.count());
+      std::this_thread::sleep_for(parts_.unready_delay);
+    }
+  });
   if (auto status = parts_.public_server->Start(); !status.ok()) {
     spdlog::error("{}", status.ToString());
     return 1;
   }
   absl::Status stopped = parts_.public_server->Run();  // until a signal or Fatal()
-  parts_.readiness->MarkDown(absl::UnavailableError("shutting down"));
   if (!stopped.ok()) {
     spdlog::warn("shutdown: {}", stopped.ToString());
   }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "ingest/client_ip.h"
 
 namespace leadflow::ingest {
 
@@ -79,6 +80,19 @@ void RedisStore::Claim(const std::string& kind, const std::string& key, const st
            });
 }
 
+void RedisStore::Release(const std::string& kind, const std::string& key, const std::string& value,
+                         std::function<void(absl::Status)> done) {
+  std::string redis_key = absl::StrCat(client_->options().key_prefix, kind, ":", key);
+  // Compare and delete in one step: a claim made since by someone else stays.
+  static constexpr char kDeleteIfEqual[] =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+      "return 0";
+  Pipeline({{"EVAL", kDeleteIfEqual, "1", redis_key, value}},
+           [done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) {
+             done(replies.status());
+           });
+}
+
 void RateLimiter::Check(const std::string& client, std::chrono::system_clock::time_point now,
                         std::function<void(Decision)> done) {
   if (per_minute_ <= 0) {
@@ -87,7 +101,7 @@ void RateLimiter::Check(const std::string& client, std::chrono::system_clock::ti
   }
   int64_t seconds =
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  store_->CountRequest(client, seconds / 60,
+  store_->CountRequest(RateLimitSubject(client), seconds / 60,
                        [this, seconds, done = std::move(done)](absl::StatusOr<int64_t> count) {
                          if (!count.ok()) {
                            if (FailsOpen(count.status())) {

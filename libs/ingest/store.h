@@ -37,6 +37,10 @@ class Store {
   /// ("fp" for fingerprints, "idem" for idempotency keys).
   virtual void Claim(const std::string& kind, const std::string& key, const std::string& value,
                      std::chrono::seconds ttl, ClaimDone done) = 0;
+  /// Removes what Claim recorded under `key`, only if it is still `value` (someone else's
+  /// claim is left alone). `done` gets OK whether or not there was something to remove.
+  virtual void Release(const std::string& kind, const std::string& key, const std::string& value,
+                       std::function<void(absl::Status)> done) = 0;
 };
 
 /// Whether a Store failure is one to fail open on (see Store), as opposed to overload.
@@ -53,6 +57,8 @@ class RedisStore : public Store {
   void CountRequest(const std::string& client, int64_t window, CountDone done) override;
   void Claim(const std::string& kind, const std::string& key, const std::string& value,
              std::chrono::seconds ttl, ClaimDone done) override;
+  void Release(const std::string& kind, const std::string& key, const std::string& value,
+               std::function<void(absl::Status)> done) override;
 
  private:
   using RepliesDone = std::function<void(absl::StatusOr<std::vector<redis::Reply>>)>;
@@ -63,7 +69,8 @@ class RedisStore : public Store {
   std::atomic<int64_t> skip_until_{0};  // steady_clock ticks
 };
 
-/// Requests per client and minute, over a Store.
+/// Requests per client and minute, over a Store. IPv6 clients are counted per /64
+/// (RateLimitSubject).
 class RateLimiter {
  public:
   enum class Verdict {

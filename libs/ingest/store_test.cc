@@ -48,6 +48,25 @@ TEST(RedisStoreTest, FirstClaimWins) {
   EXPECT_EQ(second->value_or(""), "wf:first");
 }
 
+absl::Status Release(Store& store, const std::string& key, const std::string& value) {
+  std::promise<absl::Status> answer;
+  store.Release("fp", key, value, [&](absl::Status status) { answer.set_value(status); });
+  return answer.get_future().get();
+}
+
+// Protects: a claim is released only by its owner's value (a submission Kafka refused frees
+// its idempotency key, but never a binding made since by another submission).
+TEST(RedisStoreTest, ReleaseOnlyOwnClaim) {
+  redis::PipelinedClient client(testing::RedisTestOptions());
+  RedisStore store(&client);
+  ASSERT_FALSE(Claim(store, "k", "mine")->has_value());
+  EXPECT_TRUE(Release(store, "k", "someone else's").ok());
+  EXPECT_EQ(Claim(store, "k", "again")->value_or(""), "mine");
+  EXPECT_TRUE(Release(store, "k", "mine").ok());
+  EXPECT_FALSE(Claim(store, "k", "next")->has_value());
+  EXPECT_TRUE(Release(store, "absent", "x").ok());
+}
+
 // Protects: Redis down is Unavailable (callers fail open), quickly, not an exception or a hang.
 TEST(RedisStoreTest, DownIsUnavailable) {
   redis::Options options = testing::RedisTestOptions();
@@ -76,10 +95,18 @@ TEST(RedisStoreTest, FullQueueIsOverloadNotOutage) {
 class FakeStore : public Store {
  public:
   absl::StatusOr<int64_t> next_count = 1;
-  void CountRequest(const std::string&, int64_t, CountDone done) override { done(next_count); }
+  std::vector<std::string> counted;
+  void CountRequest(const std::string& client, int64_t, CountDone done) override {
+    counted.push_back(client);
+    done(next_count);
+  }
   void Claim(const std::string&, const std::string&, const std::string&, std::chrono::seconds,
              ClaimDone done) override {
     done(std::optional<std::string>());
+  }
+  void Release(const std::string&, const std::string&, const std::string&,
+               std::function<void(absl::Status)> done) override {
+    done(absl::OkStatus());
   }
 };
 
@@ -112,6 +139,18 @@ TEST(RateLimiterTest, VerdictsByStoreAnswer) {
 
   RateLimiter off(&store, 0);
   EXPECT_EQ(Decide(off, 6000).verdict, RateLimiter::Verdict::kAllowed);
+}
+
+// Protects: the limiter counts an IPv6 client per /64, so rotating addresses inside it does not
+// escape the limit.
+TEST(RateLimiterTest, CountsIPv6PerSlash64) {
+  FakeStore store;
+  RateLimiter limiter(&store, 10);
+  auto now = std::chrono::system_clock::time_point(std::chrono::seconds(6000));
+  limiter.Check("2001:db8:5:6::1", now, [](RateLimiter::Decision) {});
+  limiter.Check("2001:db8:5:6:ffff::2", now, [](RateLimiter::Decision) {});
+  ASSERT_EQ(store.counted.size(), 2u);
+  EXPECT_EQ(store.counted[0], store.counted[1]);
 }
 
 }  // namespace

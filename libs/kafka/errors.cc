@@ -66,16 +66,25 @@ ErrorClass ClassifyError(int rd_kafka_resp_err) {
     case RD_KAFKA_RESP_ERR_PREFERRED_LEADER_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED:
+    // Transient as well, though librdkafka spells them as local errors: fewer in-sync
+    // replicas than min.insync.replicas (as NOT_ENOUGH_REPLICAS from the broker), a thread or
+    // file descriptor briefly unavailable, an interrupted or outdated call, a request not
+    // attempted because another in its batch failed, an offset commit racing a transaction.
+    // Answering 500 for them loses the event.
+    case RD_KAFKA_RESP_ERR__ISR_INSUFF:
+    case RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE:
+    case RD_KAFKA_RESP_ERR__INTR:
+    case RD_KAFKA_RESP_ERR__OUTDATED:
+    case RD_KAFKA_RESP_ERR_OPERATION_NOT_ATTEMPTED:
+    case RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT:
       return ErrorClass::kRetryable;
     case RD_KAFKA_RESP_ERR__BEGIN:
     case RD_KAFKA_RESP_ERR__BAD_MSG:
     case RD_KAFKA_RESP_ERR__BAD_COMPRESSION:
     case RD_KAFKA_RESP_ERR__FAIL:
-    case RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE:
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
     case RD_KAFKA_RESP_ERR__FS:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
-    case RD_KAFKA_RESP_ERR__ISR_INSUFF:
     case RD_KAFKA_RESP_ERR__SSL:
     case RD_KAFKA_RESP_ERR__UNKNOWN_GROUP:
     case RD_KAFKA_RESP_ERR__EXISTING_SUBSCRIPTION:
@@ -86,9 +95,7 @@ ErrorClass ClassifyError(int rd_kafka_resp_err) {
     case RD_KAFKA_RESP_ERR__UNKNOWN_PROTOCOL:
     case RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED:
     case RD_KAFKA_RESP_ERR__NO_OFFSET:
-    case RD_KAFKA_RESP_ERR__OUTDATED:
     case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
-    case RD_KAFKA_RESP_ERR__INTR:
     case RD_KAFKA_RESP_ERR__KEY_SERIALIZATION:
     case RD_KAFKA_RESP_ERR__VALUE_SERIALIZATION:
     case RD_KAFKA_RESP_ERR__KEY_DESERIALIZATION:
@@ -141,7 +148,6 @@ ErrorClass ClassifyError(int rd_kafka_resp_err) {
     case RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT:
     case RD_KAFKA_RESP_ERR_TRANSACTION_COORDINATOR_FENCED:
     case RD_KAFKA_RESP_ERR_SECURITY_DISABLED:
-    case RD_KAFKA_RESP_ERR_OPERATION_NOT_ATTEMPTED:
     case RD_KAFKA_RESP_ERR_LOG_DIR_NOT_FOUND:
     case RD_KAFKA_RESP_ERR_REASSIGNMENT_IN_PROGRESS:
     case RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_AUTH_DISABLED:
@@ -165,7 +171,6 @@ ErrorClass ClassifyError(int rd_kafka_resp_err) {
     case RD_KAFKA_RESP_ERR_NO_REASSIGNMENT_IN_PROGRESS:
     case RD_KAFKA_RESP_ERR_GROUP_SUBSCRIBED_TO_TOPIC:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-    case RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT:
     case RD_KAFKA_RESP_ERR_RESOURCE_NOT_FOUND:
     case RD_KAFKA_RESP_ERR_DUPLICATE_RESOURCE:
     case RD_KAFKA_RESP_ERR_UNACCEPTABLE_CREDENTIAL:

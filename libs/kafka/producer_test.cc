@@ -20,6 +20,18 @@ TEST(ClassifyErrorTest, KnownCodesFallInTheirClass) {
   EXPECT_EQ(ClassifyError(RD_KAFKA_RESP_ERR__QUEUE_FULL), ErrorClass::kRetryable);
   EXPECT_EQ(ClassifyError(RD_KAFKA_RESP_ERR__TRANSPORT), ErrorClass::kRetryable);
   EXPECT_EQ(ClassifyError(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS), ErrorClass::kRetryable);
+  // The local spelling of the same condition was permanent: a 500 and the event lost while a
+  // replica catches up.
+  EXPECT_EQ(ClassifyError(RD_KAFKA_RESP_ERR__ISR_INSUFF), ErrorClass::kRetryable);
+  for (rd_kafka_resp_err_t transient :
+       {RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN,
+        RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE, RD_KAFKA_RESP_ERR__INTR,
+        RD_KAFKA_RESP_ERR__OUTDATED, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+        RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
+        RD_KAFKA_RESP_ERR_OPERATION_NOT_ATTEMPTED, RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED}) {
+    EXPECT_EQ(ClassifyError(transient), ErrorClass::kRetryable) << rd_kafka_err2name(transient);
+  }
   EXPECT_EQ(ClassifyError(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE), ErrorClass::kPermanent);
   EXPECT_EQ(ClassifyError(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED), ErrorClass::kPermanent);
   EXPECT_EQ(ClassifyError(RD_KAFKA_RESP_ERR__FATAL), ErrorClass::kFatal);

@@ -145,5 +145,30 @@ TEST(PipelinedClientTest, UnreachableAnswersEveryone) {
   EXPECT_EQ(unavailable.load(), 50);
 }
 
+// Protects: a service can stop its Redis client at shutdown (everything queued answered, later
+// submissions refused at once) while the object, which a metrics gauge reads, stays alive until
+// the operations server is gone (before: the only way to stop it was to destroy it, and the
+// webform_redis_pending gauge then read freed memory during the Kafka flush).
+TEST(PipelinedClientTest, ShutdownAnswersQueuedAndStaysReadable) {
+  PipelinedClient client(testing::RedisTestOptions());
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 100; ++i) {
+    client.Submit({{"PING"}}, [&](absl::StatusOr<std::vector<Reply>> replies) {
+      if (replies.ok()) {
+        ++answered;
+      }
+    });
+  }
+  client.Shutdown();
+  EXPECT_EQ(answered.load(), 100);
+  EXPECT_EQ(client.pending(), 0u);
+  absl::Status late;
+  client.Submit({{"PING"}},
+                [&](absl::StatusOr<std::vector<Reply>> replies) { late = replies.status(); });
+  EXPECT_EQ(late.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(client.pending(), 0u);
+  client.Shutdown();  // idempotent; the destructor runs it once more
+}
+
 }  // namespace
 }  // namespace leadflow::redis

@@ -16,21 +16,25 @@ PipelinedClient::PipelinedClient(Options options, int callback_threads, size_t m
   worker_ = std::thread([this] { Loop(); });
 }
 
-PipelinedClient::~PipelinedClient() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_one();
-  worker_.join();  // every submission has been answered into the callback queue
-  {
-    std::lock_guard lock(callbacks_mutex_);
-    callbacks_stopping_ = true;
-  }
-  callbacks_wake_.notify_all();
-  for (std::thread& thread : callback_threads_) {
-    thread.join();
-  }
+PipelinedClient::~PipelinedClient() { Shutdown(); }
+
+void PipelinedClient::Shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    worker_.join();  // every submission has been answered into the callback queue
+    {
+      std::lock_guard lock(callbacks_mutex_);
+      callbacks_stopping_ = true;
+    }
+    callbacks_wake_.notify_all();
+    for (std::thread& thread : callback_threads_) {
+      thread.join();
+    }
+  });
 }
 
 void PipelinedClient::RunCallbacks() {

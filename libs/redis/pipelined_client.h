@@ -27,7 +27,7 @@ class PipelinedClient {
   /// callback thread) beyond this fail at once with ResourceExhausted. Callers hold request
   /// state in their callbacks, so this bounds memory as well as latency.
   explicit PipelinedClient(Options options, int callback_threads = 2, size_t max_pending = 10000);
-  /// Runs what is queued (failing it if Redis is down), then stops.
+  /// Shutdown(), if not done yet.
   ~PipelinedClient();
   PipelinedClient(const PipelinedClient&) = delete;
   PipelinedClient& operator=(const PipelinedClient&) = delete;
@@ -35,6 +35,13 @@ class PipelinedClient {
   /// `done` gets one reply per command (a Redis error is a kError reply), or Unavailable when
   /// the connection failed.
   void Submit(std::vector<Command> commands, Done done);
+
+  /// Runs what is queued (failing it if Redis is down) and every callback, then stops; later
+  /// submissions fail at once with ResourceExhausted. The object stays usable for pending()
+  /// (0 from then on), so a metrics gauge reading it need not be torn down first: stop the
+  /// client at shutdown, destroy it only after whatever reads it. Idempotent; not from a
+  /// callback.
+  void Shutdown();
 
   const Options& options() const { return client_.options(); }
 
@@ -58,6 +65,7 @@ class PipelinedClient {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   std::thread worker_;
+  std::once_flag shutdown_once_;
 
   std::mutex callbacks_mutex_;
   std::condition_variable callbacks_wake_;

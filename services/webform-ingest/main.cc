@@ -62,9 +62,11 @@ int main(int argc, char** argv) {
                    ping.status().ToString());
     }
   }
-  // All requests' Redis commands share round trips; no HTTP thread waits on Redis.
-  auto redis_client = std::make_unique<redis::PipelinedClient>(
-      settings.redis, settings.http.threads, settings.redis_max_pending);
+  // All requests' Redis commands share round trips; no HTTP thread waits on Redis. Declared
+  // before the registry and the servers, so it is destroyed after them: the
+  // webform_redis_pending gauge reads it until the operations server is gone.
+  redis::PipelinedClient redis_client(settings.redis, settings.http.threads,
+                                      settings.redis_max_pending);
 
   metrics::Registry registry;
   registry.AddCallbackGauge("webform_kafka_in_flight",
@@ -73,9 +75,9 @@ int main(int argc, char** argv) {
   registry.AddCallbackGauge(
       "webform_redis_pending",
       "Redis commands not answered yet (bounded by WEBFORM_REDIS_MAX_PENDING).",
-      [client = redis_client.get()] { return static_cast<double>(client->pending()); });
+      [&redis_client] { return static_cast<double>(redis_client.pending()); });
   ingest::KafkaPublisher publisher(producer->get(), kafka::kInboundTopic);
-  ingest::RedisStore store(redis_client.get());
+  ingest::RedisStore store(&redis_client);
   webform::WebformService service(settings.service, &publisher, &store, &registry);
   service.on_fatal = on_fatal;
 
@@ -99,8 +101,14 @@ int main(int argc, char** argv) {
                              .readiness = &readiness,
                              .producer = producer->get(),
                              .flush_timeout = settings.delivery_timeout,
-                             // Requests still waiting on Redis go on to Kafka before the flush.
-                             .before_flush = [&redis_client] { redis_client.reset(); }});
+                             .unready_delay = settings.shutdown_delay,
+                             // Stops the Redis client (not destroyed: the gauge above reads
+                             // it while the flush runs and the operations port is up). Commands
+                             // already queued still run; any further Redis step of a request is
+                             // refused, so such a request is answered 503 overloaded — a request
+                             // whose last Redis step already ran may still publish, and the
+                             // flush below covers it.
+                             .before_flush = [&redis_client] { redis_client.Shutdown(); }});
   lifecycle = &running;
   int exit_code = running.Run();
   lifecycle = nullptr;

@@ -66,14 +66,17 @@ bool PrefersFrench(const http::Request& request) {
   return first == "fr" || first.rfind("fr-", 0) == 0;
 }
 
-std::string HtmlPage(bool french, bool success, const std::string& code) {
+std::string HtmlPage(bool french, int status) {
+  bool success = status >= 200 && status < 300;
   std::string title;
   std::string text;
   if (success) {
     title = french ? "Merci !" : "Thank you!";
     text = french ? "Votre demande a bien été reçue. Nous vous répondrons rapidement."
                   : "Your request was received. We will get back to you soon.";
-  } else if (code == "unavailable" || code == "overloaded") {
+  } else if (status >= 500 || status == 429) {
+    // Our fault or a pause (Kafka refused, overload, an internal error, the rate limit): the
+    // fields are fine and sending again later works; "check the fields" would mislead.
     title = french ? "Réessayez dans un instant" : "Please try again in a moment";
     text = french ? "Votre demande n'a pas pu être enregistrée. Revenez en arrière et renvoyez-la."
                   : "Your request could not be stored. Go back and send it again.";
@@ -82,7 +85,7 @@ std::string HtmlPage(bool french, bool success, const std::string& code) {
     text = french ? "Le formulaire contient une erreur. Revenez en arrière et vérifiez les champs."
                   : "The form has an error. Go back and check the fields.";
   }
-  // Nothing from the request is echoed: the code is one of ours, and it is not even shown.
+  // Nothing from the request is echoed.
   return absl::StrCat("<!DOCTYPE html><html lang=\"", french ? "fr" : "en",
                       "\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
                       "content=\"width=device-width\"><title>",
@@ -128,7 +131,7 @@ WebformService::WebformService(ServiceOptions options, Publisher* publisher, Sto
   redis_failures_ = &registry->AddCounter(
       "webform_redis_failures_total",
       "Redis calls that failed; the request went on degraded (rate limit open, time-bucket id, "
-      "idempotency key not checked against the content).",
+      "idempotency key not checked against the content, or not released after Kafka refused).",
       {"operation"});
   overloaded_ = &registry
                      ->AddCounter("webform_overloaded_total",
@@ -221,7 +224,7 @@ void WebformService::Answer(const Pending& pending, Response response) {
   } else {
     page.status = response.status;
     page.headers.push_back({"Content-Type", "text/html; charset=utf-8"});
-    page.body = HtmlPage(PrefersFrench(pending.request), success, code);
+    page.body = HtmlPage(PrefersFrench(pending.request), response.status);
   }
   page.headers.push_back({"Vary", "Accept, Accept-Language"});
   for (const http::HeaderField& header : response.headers) {
@@ -328,15 +331,20 @@ void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
            "invalid_idempotency_key");
       return;
     }
-    // The key is bound to the content first sent with it (as Stripe does): the same key with
-    // the same content is a retry and gets the same event id; with other content it is a
-    // client bug that would otherwise be silently dropped by crm-core's deduplication.
-    std::string event_id = EventIdFromIdempotencyKey(pending->form_id, idempotency_key);
+    // The event id derives from the form, the key and the content, so a retry (same content)
+    // is one event in crm-core and other content under the same key is another event: it can
+    // never be deduplicated away, whatever Redis knows. Redis only binds the key to the first
+    // content for a while (as Stripe does), so that reusing it is answered 422 rather than
+    // quietly making a second lead.
     std::string fingerprint = Fingerprint(submission->event);
+    std::string binding = IdempotencyBinding(pending->form_id, idempotency_key);
+    submission->event.set_event_id(
+        EventIdFromIdempotencyKey(pending->form_id, idempotency_key, fingerprint));
     store_->Claim(
-        "idem", event_id, fingerprint, options_.idempotency_window,
-        [this, pending, submission, event_id,
+        "idem", binding, fingerprint, options_.idempotency_window,
+        [this, pending, submission, binding,
          fingerprint](absl::StatusOr<std::optional<std::string>> earlier) {
+          std::function<void()> on_refused;
           if (!earlier.ok()) {
             if (!ingest::FailsOpen(earlier.status())) {
               overloaded_->Increment();
@@ -346,7 +354,7 @@ void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
                    "overloaded");
               return;
             }
-            // Fail open: the key still makes retries one event; only the content check is lost.
+            // Fail open: the id still makes retries one event; only the 422 is lost.
             redis_failures_->WithLabels({"idempotency_key"}).Increment();
           } else if (earlier->has_value() && **earlier != fingerprint) {
             idempotency_reused_->Increment();
@@ -355,9 +363,21 @@ void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
                                  "this Idempotency-Key was used with other content"),
                  "idempotency_key_reused");
             return;
+          } else if (!earlier->has_value()) {
+            // We bound the key: if Kafka does not take the event, nothing was stored under
+            // it, so it is freed for the client's next try (only if still bound to this
+            // content). A concurrent retry of the same content that succeeds may lose its
+            // binding this way; then a later reuse is accepted as another event instead of
+            // 422 — never lost.
+            on_refused = [this, binding, fingerprint] {
+              store_->Release("idem", binding, fingerprint, [this](absl::Status status) {
+                if (!status.ok()) {
+                  redis_failures_->WithLabels({"idempotency_release"}).Increment();
+                }
+              });
+            };
           }
-          submission->event.set_event_id(event_id);
-          Publish(pending, std::move(submission->event), submission->key);
+          Publish(pending, std::move(submission->event), submission->key, std::move(on_refused));
         });
     return;
   }
@@ -391,7 +411,8 @@ void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
 }
 
 void WebformService::Publish(const std::shared_ptr<Pending>& pending,
-                             events::v1::InboundEvent event, const std::string& key) {
+                             events::v1::InboundEvent event, const std::string& key,
+                             std::function<void()> on_refused) {
   std::vector<kafka::Header> headers = {{"event-type", "web_form"}};
   if (auto traceparent = pending->request.Header("traceparent");
       traceparent && ingest::ValidTraceparent(*traceparent)) {
@@ -400,11 +421,15 @@ void WebformService::Publish(const std::shared_ptr<Pending>& pending,
   std::string value = event.SerializeAsString();
   publisher_->Publish(
       key, value, headers,
-      [this, pending, event_id = event.event_id()](const kafka::DeliveryResult& result) {
+      [this, pending, event_id = event.event_id(),
+       on_refused = std::move(on_refused)](const kafka::DeliveryResult& result) {
         if (result.status.ok()) {
           accepted_->Increment();
           Answer(*pending, Accepted(event_id));
           return;
+        }
+        if (on_refused) {
+          on_refused();
         }
         spdlog::warn("webform: event {} not acknowledged by Kafka ({}): {}", event_id,
                      kafka::ErrorClassName(result.error_class), result.status.ToString());

@@ -67,8 +67,9 @@ class WebformService {
   void AfterRateLimit(const std::shared_ptr<Pending>& pending);
   void Fail(const Pending& pending, http::Response response, const std::string& code);
   http::Response Reject(http::Response response, const std::string& code);
+  /// `on_refused` (optional) runs when Kafka did not take the event.
   void Publish(const std::shared_ptr<Pending>& pending, events::v1::InboundEvent event,
-               const std::string& key);
+               const std::string& key, std::function<void()> on_refused = {});
   void Answer(const Pending& pending, http::Response response);
 
   /// Invoked when the producer reports a fatal error through a delivery (in addition to its

@@ -50,6 +50,17 @@ class FakeStore : public Store {
     auto [it, inserted] = claims.emplace(kind + ":" + key, value);
     done(inserted ? std::nullopt : std::optional<std::string>(it->second));
   }
+  void Release(const std::string& kind, const std::string& key, const std::string& value,
+               std::function<void(absl::Status)> done) override {
+    if (!failure.ok()) {
+      done(failure);
+      return;
+    }
+    if (auto it = claims.find(kind + ":" + key); it != claims.end() && it->second == value) {
+      claims.erase(it);
+    }
+    done(absl::OkStatus());
+  }
   // OK: up. Unavailable: Redis down. ResourceExhausted: our queue towards Redis is full.
   absl::Status failure;
   std::map<std::string, int64_t> counts;
@@ -180,8 +191,10 @@ TEST_F(ServiceTest, RedisDownDegrades) {
   auto d = Post(R"({"email":"other@b.fr"})", {{"Idempotency-Key", "k1"}});
   EXPECT_EQ(c.status, 202);
   EXPECT_EQ(d.status, 202);
+  EXPECT_NE(EventId(c), EventId(d));  // other content: another event, not a dropped duplicate
+  EXPECT_EQ(EventId(Post(body, {{"Idempotency-Key", "k1"}})), EventId(c));  // a retry
   EXPECT_THAT(registry_.Render(),
-              HasSubstr("webform_redis_failures_total{operation=\"idempotency_key\"} 2"));
+              HasSubstr("webform_redis_failures_total{operation=\"idempotency_key\"} 3"));
 }
 
 // Protects (defect d): an Idempotency-Key is bound to the content first sent with it: the same
@@ -203,6 +216,47 @@ TEST_F(ServiceTest, IdempotencyKeyBoundToContent) {
                  "other-form")
                 .status,
             202);
+}
+
+// Protects (defect d, for good): the event id derives from the key AND the content, so a
+// different body under a reused key is never deduplicated away by crm-core, even when Redis
+// cannot say it was reused: after the binding's 24 h, or while Redis is down (before: the id
+// came from the key alone, the body got 202 and crm-core dropped it as a duplicate).
+TEST_F(ServiceTest, ReusedKeyNeverDeduplicatesOtherContent) {
+  auto first = Post(R"({"email":"a@b.fr","message":"order 1"})", {{"Idempotency-Key", "order-1"}});
+  ASSERT_EQ(first.status, 202);
+  store_.claims.clear();  // the binding expired
+  auto later = Post(R"({"email":"a@b.fr","message":"order 2"})", {{"Idempotency-Key", "order-1"}});
+  EXPECT_EQ(later.status, 202);
+  EXPECT_NE(EventId(later), EventId(first));
+  store_.failure = absl::UnavailableError("down");
+  auto degraded =
+      Post(R"({"email":"a@b.fr","message":"order 3"})", {{"Idempotency-Key", "order-1"}});
+  EXPECT_EQ(degraded.status, 202);
+  EXPECT_NE(EventId(degraded), EventId(first));
+  EXPECT_NE(EventId(degraded), EventId(later));
+  // A retry of the first is still the first event, with or without Redis.
+  auto retry = Post(R"({"email":"a@b.fr","message":"order 1"})", {{"Idempotency-Key", "order-1"}});
+  EXPECT_EQ(EventId(retry), EventId(first));
+}
+
+// Protects: a submission Kafka did not take does not keep its key bound: the client may send
+// it again, corrected, with the same key (before: 422 idempotency_key_reused for 24 h for a
+// key under which nothing was ever stored). A binding by other content is never released.
+TEST_F(ServiceTest, KafkaRefusalReleasesTheKey) {
+  publisher_.status = absl::UnavailableError("brokers down");
+  auto refused = Post(R"({"email":"a@b.fr","message":"v1"})", {{"Idempotency-Key", "k"}});
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_TRUE(store_.claims.empty());
+  publisher_.status = absl::OkStatus();
+  auto corrected = Post(R"({"email":"a@b.fr","message":"v2"})", {{"Idempotency-Key", "k"}});
+  EXPECT_EQ(corrected.status, 202);
+  // Now bound to v2; a refused retry of v1 under the same key (422 before Kafka) frees nothing.
+  EXPECT_EQ(Post(R"({"email":"a@b.fr","message":"v1"})", {{"Idempotency-Key", "k"}}).status, 422);
+  publisher_.status = absl::UnavailableError("brokers down");
+  EXPECT_EQ(Post(R"({"email":"a@b.fr","message":"v2"})", {{"Idempotency-Key", "k"}}).status,
+            503);  // a retry of v2 that fails: it did not bind the key, so it does not free it
+  EXPECT_EQ(store_.claims.size(), 1u);
 }
 
 // Protects (defect g): a full queue towards Redis is overload: 503 with Retry-After, and the
@@ -282,6 +336,28 @@ TEST_F(ServiceTest, BrowserNavigationWithoutPagesGetsHtmlInVisitorsLanguage) {
   auto unknown = Post("email=a%40b.fr", {html}, "application/x-www-form-urlencoded", "gone");
   EXPECT_EQ(unknown.status, 404);
   EXPECT_EQ(Header(unknown, "Content-Type"), "text/html; charset=utf-8");
+}
+
+// Protects: a browser whose submission failed on our side (Kafka refused it for good: 500;
+// or Kafka unavailable: 503) is told to try again, not that the form has an error (before: the
+// 500 page said "check the fields", sending the visitor hunting for a mistake that is ours).
+TEST_F(ServiceTest, BrowserNavigationInternalFaultSaysTryAgain) {
+  http::HeaderField html = {"Accept", "text/html"};
+  publisher_.status = absl::UnavailableError("refused");
+  publisher_.error_class = kafka::ErrorClass::kPermanent;
+  auto internal = Post("email=a%40b.fr", {html}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(internal.status, 500);
+  EXPECT_THAT(internal.body, HasSubstr("try again"));
+  EXPECT_THAT(internal.body, ::testing::Not(HasSubstr("check the fields")));
+  publisher_.error_class = kafka::ErrorClass::kRetryable;
+  auto unavailable = Post("email=b%40b.fr", {html}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(unavailable.status, 503);
+  EXPECT_THAT(unavailable.body, HasSubstr("try again"));
+  // A real mistake in the fields still says so.
+  publisher_.status = absl::OkStatus();
+  auto invalid = Post("email=nope", {html}, "application/x-www-form-urlencoded");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_THAT(invalid.body, HasSubstr("check the fields"));
 }
 
 // Protects: the per-IP rate limit answers 429 with Retry-After.

@@ -19,6 +19,14 @@ Settings ReadSettings(config::Reader& reader) {
   // file descriptors and memory half-sent requests can hold.
   settings.http.max_connections = static_cast<size_t>(
       reader.Int("WEBFORM_MAX_CONNECTIONS", 4096, 1, 1000000, "open client connections at most"));
+  // Open connections one client address (IPv6: its /64) may hold at most; past it its new
+  // connections are closed at once (http_connections_refused_total), so one client cannot
+  // take every connection. Trusted proxies are exempt: they carry many clients, and must
+  // enforce per-client limits themselves.
+  settings.http.max_connections_per_peer = static_cast<size_t>(
+      reader.Int("WEBFORM_MAX_CONNECTIONS_PER_CLIENT", 64, 0, 1000000,
+                 "open connections per client address at most (0: no cap; trusted proxies "
+                 "exempt)"));
   // Requests read and not answered yet at most; past it 503 with Retry-After at once. Bounds
   // every queue behind (Redis, Kafka) and the bodies they hold.
   settings.http.max_in_flight = static_cast<size_t>(reader.Int(
@@ -35,6 +43,11 @@ Settings ReadSettings(config::Reader& reader) {
   settings.http.shutdown_grace =
       reader.Millis("WEBFORM_SHUTDOWN_GRACE_MS", std::chrono::milliseconds(10000),
                     "on SIGTERM, time given to requests in flight");
+  // On SIGTERM /readyz turns 503 at once; the public port then goes on serving this long, so
+  // that a load balancer polling /readyz stops sending before connections are refused.
+  // Kubernetes removes the endpoint by itself (with a preStop sleep): 0 there.
+  settings.shutdown_delay = reader.Millis("WEBFORM_SHUTDOWN_DELAY_MS", std::chrono::milliseconds(0),
+                                          "on SIGTERM, time still served after /readyz turned 503");
   settings.http.handle_signals = true;
   settings.http.operations_routes = false;
 
@@ -108,6 +121,12 @@ Settings ReadSettings(config::Reader& reader) {
                                       "trusted proxies, comma-separated CIDR ranges (empty: none)");
   if (auto proxies = ingest::TrustedProxies::Parse(trusted); proxies.ok()) {
     settings.service.trusted_proxies = *proxies;
+    if (!proxies->empty()) {
+      settings.http.connection_cap_exempt = [proxies = *proxies](const std::string& peer) {
+        std::optional<ingest::IpAddress> address = ingest::IpAddress::Parse(peer);
+        return address && proxies.Contains(*address);
+      };
+    }
   } else {
     reader.Fail("WEBFORM_TRUSTED_PROXIES", std::string(proxies.status().message()));
   }

@@ -18,6 +18,8 @@ struct Settings {
   http::ServerOptions ops;
   std::string kafka_brokers;
   std::chrono::milliseconds delivery_timeout{3000};
+  /// On SIGTERM, how long the public port goes on serving once /readyz says 503.
+  std::chrono::milliseconds shutdown_delay{0};
   redis::Options redis;
   /// Redis commands waiting at most (each holds a request's state); beyond, 503.
   size_t redis_max_pending = 1024;

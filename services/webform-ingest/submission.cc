@@ -47,12 +47,22 @@ bool HoneypotFilled(const std::string& value) {
   return !trimmed.empty() && trimmed != "false" && trimmed != "0";
 }
 
-std::string EventIdFromIdempotencyKey(const std::string& form_id, const std::string& key) {
+std::string EventIdFromIdempotencyKey(const std::string& form_id, const std::string& key,
+                                      const std::string& fingerprint) {
   std::string data;
   Append(&data, "idempotency-key");
   Append(&data, form_id);
   Append(&data, key);
+  Append(&data, fingerprint);
   return ingest::EventId(kIdChannel, data);
+}
+
+std::string IdempotencyBinding(const std::string& form_id, const std::string& key) {
+  std::string data;
+  Append(&data, "idempotency-binding");
+  Append(&data, form_id);
+  Append(&data, key);
+  return Sha256Hex(data);
 }
 
 std::string Fingerprint(const events::v1::InboundEvent& event) {

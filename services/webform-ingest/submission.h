@@ -47,9 +47,16 @@ struct Submission {
 Submission BuildSubmission(const Fields& fields, const RequestInfo& info,
                            const SubmissionOptions& options);
 
-/// "wf:" + hex SHA-256 of the form id and the client's idempotency key: a retry of the same
-/// submission gets the same event id, so crm-core applies it once.
-std::string EventIdFromIdempotencyKey(const std::string& form_id, const std::string& key);
+/// "wf:" + hex SHA-256 of the form id, the client's idempotency key and the content's
+/// Fingerprint: a retry of the same submission gets the same event id, so crm-core applies it
+/// once; the same key with other content is another event id, so that it can never be
+/// deduplicated away (after the Redis binding expired, or while Redis is down).
+std::string EventIdFromIdempotencyKey(const std::string& form_id, const std::string& key,
+                                      const std::string& fingerprint);
+
+/// Hex SHA-256 of the form id and the idempotency key: the Redis key ("idem:<this>") under
+/// which the key is bound to the fingerprint of the content first sent with it.
+std::string IdempotencyBinding(const std::string& form_id, const std::string& key);
 
 /// Hex SHA-256 over the form id and every normalised field of the event (not the times, the
 /// client address or the user agent): two identical submissions have the same fingerprint.

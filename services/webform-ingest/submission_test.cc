@@ -87,13 +87,21 @@ TEST(BuildSubmissionTest, CustomFieldsBounded) {
   EXPECT_EQ(long_name.errors.count("name"), 1u);
 }
 
-// Protects: event ids — the same idempotency key gives the same id; the form is part of it.
+// Protects: event ids — the same idempotency key and content give the same id; the form and
+// the content are part of it (a key reused with other content is another event, never a
+// duplicate crm-core would drop).
 TEST(EventIdTest, IdempotencyKey) {
-  EXPECT_EQ(EventIdFromIdempotencyKey("contact", "k1"), EventIdFromIdempotencyKey("contact", "k1"));
-  EXPECT_NE(EventIdFromIdempotencyKey("contact", "k1"), EventIdFromIdempotencyKey("contact", "k2"));
-  EXPECT_NE(EventIdFromIdempotencyKey("contact", "k1"), EventIdFromIdempotencyKey("quote", "k1"));
-  EXPECT_EQ(EventIdFromIdempotencyKey("a", "bc").rfind("wf:", 0), 0u);
-  EXPECT_NE(EventIdFromIdempotencyKey("ab", "c"), EventIdFromIdempotencyKey("a", "bc"));
+  auto id = [](const std::string& form, const std::string& key, const std::string& print = "fp") {
+    return EventIdFromIdempotencyKey(form, key, print);
+  };
+  EXPECT_EQ(id("contact", "k1"), id("contact", "k1"));
+  EXPECT_NE(id("contact", "k1"), id("contact", "k2"));
+  EXPECT_NE(id("contact", "k1"), id("quote", "k1"));
+  EXPECT_NE(id("contact", "k1", "fp1"), id("contact", "k1", "fp2"));
+  EXPECT_EQ(id("a", "bc").rfind("wf:", 0), 0u);
+  EXPECT_NE(id("ab", "c"), id("a", "bc"));
+  EXPECT_EQ(IdempotencyBinding("contact", "k1"), IdempotencyBinding("contact", "k1"));
+  EXPECT_NE(IdempotencyBinding("contact", "k1"), IdempotencyBinding("quote", "k1"));
   EXPECT_NE(RandomEventId(), RandomEventId());
 }
 

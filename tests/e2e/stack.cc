@@ -70,6 +70,8 @@ WebformIngest::WebformIngest(const std::string& brokers,
       {"WEBFORM_REDIS_PORT", std::to_string(redis.port)},
       {"WEBFORM_REDIS_PREFIX", redis.key_prefix},
       {"WEBFORM_RATE_LIMIT_PER_MINUTE", "0"},
+      // Every test client is 127.0.0.1: load tests open more connections than one client may.
+      {"WEBFORM_MAX_CONNECTIONS_PER_CLIENT", "0"},
   };
   for (auto& [name, value] : extra_env) {
     env_[name] = value;
