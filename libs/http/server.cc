@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -378,27 +379,43 @@ struct PeerConnections {
   }
 };
 
-// Counts open connections for http_connections_open, and per peer.
+// Counts open connections for http_connections_open, and per peer. RESTinio 0.6 can report a
+// connection closed twice (a timeout closes it, then the aborted read closes it again), so each
+// connection counts once: by its id, from accepted until the first closed. The set holds one id
+// per open connection, so it is bounded by max_connections.
 struct ConnectionListener {
   metrics::Gauge* open = nullptr;
   std::shared_ptr<PeerConnections> peers;
+  std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
+  std::shared_ptr<std::unordered_set<restinio::connection_id_t>> ids =
+      std::make_shared<std::unordered_set<restinio::connection_id_t>>();
+
   void state_changed(const restinio::connection_state::notice_t& notice) noexcept {
     struct Visitor {
-      ConnectionListener* self;
-      const restinio::endpoint_t& peer;
-      void operator()(const restinio::connection_state::accepted_t&) const { Add(1); }
-      void operator()(const restinio::connection_state::closed_t&) const { Add(-1); }
-      void operator()(const restinio::connection_state::upgraded_to_websocket_t&) const { Add(-1); }
-      void Add(int delta) const {
-        self->open->Add(delta);
-        try {
-          self->peers->Changed(peer, delta);
-        } catch (const std::exception&) {
-        }
+      bool opened;
+      void operator()(const restinio::connection_state::accepted_t&) { opened = true; }
+      void operator()(const restinio::connection_state::closed_t&) { opened = false; }
+      void operator()(const restinio::connection_state::upgraded_to_websocket_t&) {
+        opened = false;
       }
     };
-    restinio::endpoint_t peer = notice.remote_endpoint();
-    restinio::visit(Visitor{this, peer}, notice.cause());
+    Visitor visitor{false};
+    restinio::visit(visitor, notice.cause());
+    try {
+      {
+        std::lock_guard lock(*mutex);
+        bool changed = visitor.opened ? ids->insert(notice.connection_id()).second
+                                      : ids->erase(notice.connection_id()) == 1;
+        if (!changed) {
+          return;
+        }
+      }
+      int delta = visitor.opened ? 1 : -1;
+      open->Add(delta);
+      peers->Changed(notice.remote_endpoint(), delta);
+    } catch (const std::exception&) {
+      // No memory for the bookkeeping: the gauge may drift, the connection is served anyway.
+    }
   }
 };
 

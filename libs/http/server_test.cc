@@ -500,7 +500,8 @@ TEST_F(ServerTest, HalfSentRequestIsCutOff) {
   EXPECT_TRUE(slow.ClosedByServer(std::chrono::seconds(10)));
   EXPECT_TRUE(leadflow::testing::WaitFor(
       [&] { return registry_.Render().find("http_connections_open 0") != std::string::npos; },
-      std::chrono::seconds(10)));
+      std::chrono::seconds(10)))
+      << registry_.Render();
 }
 
 // Protects (defect g): open connections are bounded: with the limit taken by an idle
