@@ -424,7 +424,8 @@ TEST_F(WebformE2eTest, RateLimit) {
     answers.clear();
     auto first_minute = minute();
     for (int i = 0; i <= kLimit; ++i) {
-      answers.push_back(webform.PostJson(R"({"email":"r)" + std::to_string(i) + R"(@example.fr"})"));
+      answers.push_back(
+          webform.PostJson(R"({"email":"r)" + std::to_string(i) + R"(@example.fr"})"));
     }
     one_window = minute() == first_minute;
   }

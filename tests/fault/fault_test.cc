@@ -418,8 +418,8 @@ class FaultTest : public ::testing::Test {
   // Messages below crm-core's committed offsets, all partitions together; -1 when the broker
   // did not answer.
   int64_t MessagesBelowCommitted() {
-    auto committed = testing::CommittedOffsets(kafka_.bootstrap(), group_, kafka::kInboundTopic,
-                                               kPartitions);
+    auto committed =
+        testing::CommittedOffsets(kafka_.bootstrap(), group_, kafka::kInboundTopic, kPartitions);
     if (committed.size() != static_cast<size_t>(kPartitions)) {
       return -1;
     }
@@ -526,8 +526,8 @@ TEST_F(FaultTest, CrmCoreKilledAndRestarted) {
       testing::MetricValue(metrics, R"(crm_inbound_duplicates_total{detected_by="database"})");
   ASSERT_TRUE(by_redis.has_value() && by_database.has_value()) << metrics;
   std::cout << "fault crm-core-kill: applied events past the committed offsets at the kill "
-            << behind << "; skipped as duplicates after the restart " << *by_redis
-            << " by Redis, " << *by_database << " by the database\n";
+            << behind << "; skipped as duplicates after the restart " << *by_redis << " by Redis, "
+            << *by_database << " by the database\n";
   EXPECT_GT(behind, 0) << "no kill landed with applied events past the committed offsets";
   EXPECT_GE(*by_redis + *by_database, static_cast<double>(behind));
 }
