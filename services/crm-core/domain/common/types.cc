@@ -65,4 +65,12 @@ std::string_view ToString(IdentityKind kind) {
   return "PHONE";
 }
 
+std::string_view ToString(CrmMode mode) { return mode == CrmMode::kSimple ? "SIMPLE" : "CLASSIC"; }
+
+std::optional<CrmMode> ParseCrmMode(std::string_view text) {
+  if (text == "CLASSIC") return CrmMode::kClassic;
+  if (text == "SIMPLE") return CrmMode::kSimple;
+  return std::nullopt;
+}
+
 }  // namespace leadflow::crm::domain

@@ -52,4 +52,8 @@ struct Identity {
 /// makes contacts and deals directly (crm_settings.mode).
 enum class CrmMode { kClassic, kSimple };
 
+/// "CLASSIC", "SIMPLE" (crm_settings.mode).
+std::string_view ToString(CrmMode mode);
+std::optional<CrmMode> ParseCrmMode(std::string_view text);
+
 }  // namespace leadflow::crm::domain

@@ -1,9 +1,37 @@
 #include "crm-core/domain/conversion/conversion.h"
 
+#include <utility>
+
 #include "crm-core/domain/common/text.h"
 #include "crm-core/domain/naming/naming.h"
 
 namespace leadflow::crm::domain {
+
+namespace {
+
+constexpr std::pair<Produce, std::string_view> kProduceNames[] = {
+    {Produce::kContactCompanyDeal, "CONTACT_COMPANY_DEAL"},
+    {Produce::kContactCompany, "CONTACT_COMPANY"},
+    {Produce::kContactDeal, "CONTACT_DEAL"},
+    {Produce::kContact, "CONTACT"},
+    {Produce::kCompany, "COMPANY"},
+    {Produce::kDeal, "DEAL"}};
+
+}  // namespace
+
+std::string_view ToString(Produce produce) {
+  for (const auto& [value, name] : kProduceNames) {
+    if (value == produce) return name;
+  }
+  return "CONTACT_COMPANY_DEAL";
+}
+
+std::optional<Produce> ParseProduce(std::string_view text) {
+  for (const auto& [value, name] : kProduceNames) {
+    if (name == text) return value;
+  }
+  return std::nullopt;
+}
 
 std::string Describe(const Produced& produced) {
   std::string text;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -42,6 +43,11 @@ enum class Produce {
   kCompany,
   kDeal
 };
+
+/// "CONTACT_COMPANY_DEAL", "CONTACT_COMPANY", "CONTACT_DEAL", "CONTACT", "COMPANY", "DEAL"
+/// (conversions.produce; conversion.proto's ConversionProduce without its prefix).
+std::string_view ToString(Produce produce);
+std::optional<Produce> ParseProduce(std::string_view text);
 
 /// What a converted lead produced (leads.converted_* columns; conversions row).
 struct Produced {

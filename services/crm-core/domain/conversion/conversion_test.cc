@@ -168,5 +168,18 @@ TEST(PlanConversion, NamelessLead) {
   EXPECT_EQ(plan->create_company->name, "Paris – Marie – quote");
 }
 
+TEST(Produce, NamesRoundTrip) {
+  for (Produce produce :
+       {Produce::kContactCompanyDeal, Produce::kContactCompany, Produce::kContactDeal,
+        Produce::kContact, Produce::kCompany, Produce::kDeal}) {
+    EXPECT_EQ(ParseProduce(ToString(produce)), produce);
+  }
+  EXPECT_EQ(ToString(Produce::kContactDeal), "CONTACT_DEAL");
+  EXPECT_EQ(ParseProduce("EVERYTHING"), std::nullopt);
+  EXPECT_EQ(ParseCrmMode(ToString(CrmMode::kSimple)), CrmMode::kSimple);
+  EXPECT_EQ(ParseCrmMode("classic"), std::nullopt);
+  EXPECT_EQ(ParseSemantics(ToString(Semantics::kFailure)), Semantics::kFailure);
+}
+
 }  // namespace
 }  // namespace leadflow::crm::domain
