@@ -1,0 +1,89 @@
+#pragma once
+
+// The plan of MergeContacts, MergeCompanies and MergeLeads: keep one record, fold others into it.
+// No I/O: the store locks and reads the records (kept and folded, with their identities and
+// links), writes the plan in one transaction, and marks each folded record merged_into the kept
+// one (merges table; Get on a folded id then answers NOT_FOUND naming the kept id).
+//
+// What moves to the kept record:
+//  - identities, deduplicated (the kept record's own stay; a folded one it lacks is added);
+//  - activities (owner_type/owner_id rewritten; no dedupe, they are distinct events);
+//  - links, deduplicated by pair: a contact's companies (with role) and deals; a company's
+//    contacts (with role) and deals (deals.company_id); a lead's produced records. When the kept
+//    record already has a link to the same record, the kept one stays (with its role); when two
+//    folded records link to the same record, the first in request order gives the role;
+//  - history: MERGED on the kept record for each folded one, MERGED on each folded one naming
+//    the kept one.
+// Fields stay the kept record's: the manager chose which record to keep.
+//
+// Idempotency: a folded record already merged into this kept record is skipped, and a request
+// whose folded records all are is a no-op (a retry after a lost reply). Merged into another
+// record → FAILED_PRECONDITION naming it; the kept record itself merged away → FAILED_PRECONDITION
+// naming where it went.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "crm-core/domain/common/types.h"
+
+namespace leadflow::crm::domain {
+
+inline constexpr size_t kMaxFolded = 20;
+
+/// One link of a record to another record (contact_companies, deal_contacts, deals.company_id,
+/// the lead's produced records). Identified by (kind, id); `role` only for contact ↔ company.
+struct Link {
+  EntityKind kind = EntityKind::kCompany;
+  int64_t id = 0;
+  std::string role;
+  friend bool operator==(const Link&, const Link&) = default;
+};
+
+struct MergeRecord {
+  EntityKind kind = EntityKind::kContact;
+  int64_t id = 0;
+  std::optional<int64_t> merged_into;
+  /// Leads only: converted leads cannot be folded (their conversion would be lost).
+  bool converted = false;
+  std::vector<Identity> identities;
+  std::vector<Link> links;
+};
+
+struct MergeRequest {
+  EntityKind kind = EntityKind::kContact;  // kContact, kCompany or kLead
+  int64_t kept_id = 0;
+  std::vector<int64_t> folded_ids;
+};
+
+struct MergeHistory {
+  int64_t subject_id = 0;  // a record of the request's kind
+  int64_t related_id = 0;  // same kind
+  std::string kind = "MERGED";
+};
+
+struct MergePlan {
+  bool no_op = false;
+  /// The folded ids this merge actually folds (those not merged into the kept record already).
+  std::vector<int64_t> fold_ids;
+  /// To add to the kept record; every identity and link of `fold_ids` is removed from them.
+  std::vector<Identity> identities_to_add;
+  std::vector<Link> links_to_add;
+  /// Activities owned by `fold_ids` move to the kept record.
+  bool move_activities = true;
+  std::vector<MergeHistory> history;
+};
+
+/// Validates the request (INVALID_ARGUMENT: unsupported kind, kept_id not positive, no folded ids,
+/// more than kMaxFolded, duplicates, kept among them), then plans over `kept` and `folded` as the
+/// store found them. A requested id missing from `folded` (or a kept record that differs from
+/// kept_id) is NOT_FOUND; a record of another kind INVALID_ARGUMENT.
+absl::StatusOr<MergePlan> PlanMerge(const MergeRequest& request, const MergeRecord& kept,
+                                    const std::vector<MergeRecord>& folded);
+
+/// The request checks alone, for the API to answer before touching the database.
+absl::Status ValidateMergeRequest(const MergeRequest& request);
+
+}  // namespace leadflow::crm::domain

@@ -1,0 +1,55 @@
+#pragma once
+
+// Person and company names: splitting a single "name" into first and last name, the last-name
+// placeholder, and the folded search keys that make name search prefix- and accent-insensitive.
+
+#include <string>
+#include <string_view>
+
+namespace leadflow::crm::domain {
+
+/// The placeholder stored when a contact's last name is unknown (crm_settings.last_name_placeholder
+/// overrides it). A contact needs a last name; a missing one is never a reason to refuse a record.
+inline constexpr std::string_view kDefaultLastNamePlaceholder = "Unknown";
+
+struct PersonName {
+  std::string first;
+  std::string last;
+  /// True when `last` is the placeholder, not something the person gave.
+  bool last_is_placeholder = false;
+};
+
+/// `last` trimmed, or the placeholder when it is blank; an empty `placeholder` means the default.
+std::string LastNameOrPlaceholder(std::string_view last, std::string_view placeholder);
+
+/// Splits a full name given as one string, as a person writes it ("first names, then family
+/// name"):
+///  - "Marie Curie" → Marie / Curie; "Jean Paul Sartre" → "Jean Paul" / Sartre;
+///  - the family name starts at the first nobiliary or patronymic particle that is neither the
+///    first nor the last word: "Jean-Pierre de la Tour" → Jean-Pierre / "de la Tour",
+///    "Ludwig van Beethoven" → Ludwig / "van Beethoven" (particles: de, de la, du, des, d', van,
+///    von, van der, der, den, ter, da, di, do, dos, das, le, la, del, della, dello, degli, ben,
+///    bin, bint, ibn, al, el, ap, mac, zu, af, av — compared case-insensitively);
+///  - one word → that word as first name, last name the placeholder;
+///  - blank → empty first name, last name the placeholder;
+///  - runs of whitespace (including no-break spaces) count as one separator; ends are trimmed.
+PersonName SplitName(std::string_view full_name,
+                     std::string_view placeholder = kDefaultLastNamePlaceholder);
+
+/// The search form of a text: case-folded, accents and other combining marks removed, Latin
+/// letters reduced to ASCII ("Léa" → "lea", "Ærø" → "aero", "Straße" → "strasse", "Łódź" →
+/// "lodz"), other scripts kept (folded: "Ёлка" → "елка"), whitespace runs collapsed to one space
+/// and ends trimmed. Stored beside names (contacts.search_*, companies.search_name) and applied to
+/// the query, so a prefix match on the stored key is accent- and case-insensitive. Invalid UTF-8
+/// is replaced (U+FFFD) rather than refused.
+std::string FoldForSearch(std::string_view text);
+
+/// The two search keys of a person: "first last" and "last first", both folded, so that a prefix
+/// of either the first or the last name finds them ("lea" and "martin" both find Léa Martin).
+struct PersonSearchKeys {
+  std::string first_last;
+  std::string last_first;
+};
+PersonSearchKeys PersonKeys(std::string_view first, std::string_view last);
+
+}  // namespace leadflow::crm::domain

@@ -1,0 +1,108 @@
+// Protects: a single "name" is split the way a person writes it (particles start the family
+// name), a missing last name becomes the placeholder and is never refused, and the search key
+// makes "lea" find "Léa" whatever the case, accents or script.
+
+#include "crm-core/domain/naming/naming.h"
+
+#include <gtest/gtest.h>
+
+namespace leadflow::crm::domain {
+namespace {
+
+void ExpectSplit(std::string_view full, std::string_view first, std::string_view last) {
+  PersonName name = SplitName(full);
+  EXPECT_EQ(name.first, first) << full;
+  EXPECT_EQ(name.last, last) << full;
+  EXPECT_FALSE(name.last_is_placeholder) << full;
+}
+
+TEST(SplitName, FirstAndLast) {
+  ExpectSplit("Marie Curie", "Marie", "Curie");
+  ExpectSplit("Jean Paul Sartre", "Jean Paul", "Sartre");
+}
+
+TEST(SplitName, ParticlesStartTheFamilyName) {
+  ExpectSplit("Jean-Pierre de la Tour", "Jean-Pierre", "de la Tour");
+  ExpectSplit("Ludwig van Beethoven", "Ludwig", "van Beethoven");
+  ExpectSplit("Rembrandt van der Rijn", "Rembrandt", "van der Rijn");
+  ExpectSplit("Alexander von Humboldt", "Alexander", "von Humboldt");
+  ExpectSplit("Leonardo da Vinci", "Leonardo", "da Vinci");
+  ExpectSplit("Anne Le Pen", "Anne", "Le Pen");
+  ExpectSplit("Mohammed bin Salman", "Mohammed", "bin Salman");
+  ExpectSplit("Gabriel García del Valle", "Gabriel García", "del Valle");
+  ExpectSplit("Luiz dos Santos", "Luiz", "dos Santos");
+  ExpectSplit("Valéry Giscard d' Estaing", "Valéry Giscard", "d' Estaing");
+}
+
+TEST(SplitName, AParticleIsNeverTheFirstOrTheLastWord) {
+  // "De" as last word is a family name, "La" as first word a first name.
+  ExpectSplit("Robert De", "Robert", "De");
+  ExpectSplit("La Toya Jackson", "La Toya", "Jackson");
+  ExpectSplit("Charles d'Artagnan", "Charles", "d'Artagnan");
+}
+
+TEST(SplitName, OneWordGetsThePlaceholder) {
+  PersonName name = SplitName("Marie");
+  EXPECT_EQ(name.first, "Marie");
+  EXPECT_EQ(name.last, "Unknown");
+  EXPECT_TRUE(name.last_is_placeholder);
+  EXPECT_EQ(SplitName("Marie", "Inconnu").last, "Inconnu");
+}
+
+TEST(SplitName, WhitespaceIsCollapsedAndTrimmed) {
+  ExpectSplit("  Marie \t  Curie \n", "Marie", "Curie");
+  ExpectSplit(
+      "Marie\xC2\xA0"
+      "Curie",
+      "Marie", "Curie");
+}
+
+TEST(SplitName, BlankGivesAnEmptyFirstNameAndThePlaceholder) {
+  for (std::string_view blank : {"", "   ", "\t\n"}) {
+    PersonName name = SplitName(blank);
+    EXPECT_EQ(name.first, "");
+    EXPECT_EQ(name.last, "Unknown");
+    EXPECT_TRUE(name.last_is_placeholder);
+  }
+}
+
+TEST(LastNameOrPlaceholder, NeverEmpty) {
+  EXPECT_EQ(LastNameOrPlaceholder("  Curie ", "Unknown"), "Curie");
+  EXPECT_EQ(LastNameOrPlaceholder("", "Inconnu"), "Inconnu");
+  EXPECT_EQ(LastNameOrPlaceholder(" ", ""), "Unknown");
+  EXPECT_EQ(LastNameOrPlaceholder("", "  "), "Unknown");
+}
+
+TEST(FoldForSearch, CaseAndAccents) {
+  EXPECT_EQ(FoldForSearch("Léa"), "lea");
+  EXPECT_EQ(FoldForSearch("LÉA"), "lea");
+  EXPECT_EQ(FoldForSearch("Ærø"), "aero");
+  EXPECT_EQ(FoldForSearch("Straße"), "strasse");
+  EXPECT_EQ(FoldForSearch("Łódź"), "lodz");
+  EXPECT_EQ(FoldForSearch("François Müller-Lüdenscheidt"), "francois muller-ludenscheidt");
+  // Decomposed input (e + combining acute) folds the same as precomposed.
+  EXPECT_EQ(FoldForSearch("Le\xCC\x81"
+                          "a"),
+            "lea");
+}
+
+TEST(FoldForSearch, OtherScriptsAreFoldedNotDropped) {
+  EXPECT_EQ(FoldForSearch("Ёлка"), "елка");
+  EXPECT_EQ(FoldForSearch("ΣΟΦΙΑ"), FoldForSearch("σοφια"));
+}
+
+TEST(FoldForSearch, WhitespaceAndInvalidInput) {
+  EXPECT_EQ(FoldForSearch("  Léa   Martin "), "lea martin");
+  EXPECT_EQ(FoldForSearch(""), "");
+  EXPECT_FALSE(FoldForSearch("Caf\xE9").empty());  // Latin-1 byte: replaced, not refused
+}
+
+TEST(PersonKeys, BothOrders) {
+  PersonSearchKeys keys = PersonKeys("Léa", "de la Tour");
+  EXPECT_EQ(keys.first_last, "lea de la tour");
+  EXPECT_EQ(keys.last_first, "de la tour lea");
+  EXPECT_EQ(PersonKeys("", "Curie").first_last, "curie");
+}
+
+}  // namespace
+}  // namespace leadflow::crm::domain
