@@ -111,13 +111,13 @@ int Copy(const std::string& url, int count) {
     pqxx::stream_to leads(
         work, "leads",
         std::vector<std::string>{"id", "title", "source", "first_name", "city", "comments",
-                                 "source_reference", "utm", "origin_event_id"});
+                                 "source_details", "origin_event_id"});
     for (const Item& item : items) {
       if (item.new_person) {
-        leads << std::make_tuple(++lead_id, "Lyon – " + item.name + " – I would like a quote",
-                                 "WEB_FORM", item.name, "Lyon",
-                                 "I would like a quote for three rooms", "contact",
-                                 R"({"source": "google"})", item.event_id);
+        leads << std::make_tuple(
+            ++lead_id, "Lyon – " + item.name + " – I would like a quote", "WEB_FORM", item.name,
+            "Lyon", "I would like a quote for three rooms",
+            R"({"reference": "contact", "utm_source": "google"})", item.event_id);
       }
     }
     leads.complete();

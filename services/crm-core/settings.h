@@ -5,8 +5,8 @@
 #include <string>
 
 #include "config/config.h"
-#include "crm-core/auth.h"
-#include "crm-core/planner.h"
+#include "crm-core/api/common/auth.h"
+#include "crm-core/domain/rules/rule_settings.h"
 #include "log/log.h"
 
 namespace leadflow::crm {

@@ -1,6 +1,6 @@
 // crmctl: calls any method of crm-core's gRPC API with a JSON request and prints the JSON answer.
 //   crmctl [--address HOST:PORT] [--key API_KEY] Service/Method ['{"json": "request"}']
-//   crmctl LeadService/ListLeads '{"status": "LEAD_STATUS_NEW"}'
+//   crmctl LeadService/ListLeads '{"status": "NEW"}'
 // Service names may omit the "leadflow.crm.v1." package. The key defaults to $LEADFLOW_API_KEY,
 // the address to $LEADFLOW_GRPC_ADDRESS or 127.0.0.1:50051. Exit status: 0 OK, 1 the call failed
 // (the gRPC code is printed), 2 usage.
@@ -23,7 +23,10 @@
 #include <mutex>
 #include <string>
 
-#include "leadflow/crm/v1/crm.pb.h"
+#include "leadflow/crm/v1/activity.pb.h"
+#include "leadflow/crm/v1/lead.pb.h"
+#include "leadflow/crm/v1/status.pb.h"
+#include "leadflow/crm/v1/user.pb.h"
 
 namespace {
 
@@ -111,8 +114,11 @@ int main(int argc, char** argv) {
   if (service.find('.') == std::string::npos) {
     service = "leadflow.crm.v1." + service;
   }
-  // Make sure the generated descriptors are linked in and registered.
+  // Make sure the generated descriptors are linked in and registered: one message per file.
   leadflow::crm::v1::Lead::descriptor();
+  leadflow::crm::v1::Activity::descriptor();
+  leadflow::crm::v1::User::descriptor();
+  leadflow::crm::v1::Status::descriptor();
   const auto* service_descriptor = DescriptorPool::generated_pool()->FindServiceByName(service);
   if (service_descriptor == nullptr) {
     std::fprintf(stderr, "crmctl: unknown service %s\n", service.c_str());

@@ -10,10 +10,11 @@
 #include <sstream>
 #include <thread>
 
-#include "crm-core/api.h"
-#include "crm-core/migrations.h"
-#include "crm-core/probe.h"
-#include "crm-core/statements.h"
+#include "crm-core/api/common/paging.h"
+#include "crm-core/api/services.h"
+#include "crm-core/store/migrations.h"
+#include "crm-core/store/probe.h"
+#include "crm-core/store/statements.h"
 #include "pg/migrations.h"
 #include "pg/pool.h"
 #include "testing/testing.h"
@@ -38,17 +39,20 @@ class ApiTest : public ::testing::Test {
         ApiBackend{.keys = keys_, .executor = *executor_, .pool = *pool_});
     leads_ = std::make_unique<LeadApi>(*backend_, "FR");
     users_ = std::make_unique<UserApi>(*backend_);
+    statuses_ = std::make_unique<StatusApi>(*backend_);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(leads_.get());
     builder.RegisterService(users_.get());
+    builder.RegisterService(statuses_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(port, 0);
     auto channel =
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
     lead_stub_ = v1::LeadService::NewStub(channel);
     user_stub_ = v1::UserService::NewStub(channel);
+    status_stub_ = v1::StatusService::NewStub(channel);
   }
 
   void TearDown() override {
@@ -84,9 +88,11 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<ApiBackend> backend_;
   std::unique_ptr<LeadApi> leads_;
   std::unique_ptr<UserApi> users_;
+  std::unique_ptr<StatusApi> statuses_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::LeadService::Stub> lead_stub_;
   std::unique_ptr<v1::UserService::Stub> user_stub_;
+  std::unique_ptr<v1::StatusService::Stub> status_stub_;
 };
 
 // Protects (defect i): nine slow ListLeads calls (the leads table is locked by another session,
@@ -250,6 +256,77 @@ TEST_F(ApiTest, ListLeadsPagesCarryIdentities) {
   ASSERT_EQ(second.leads_size(), 1);
   EXPECT_EQ(second.leads(0).first_name(), "Lead 0");
   EXPECT_TRUE(second.next_page_token().empty());
+}
+
+// Protects: lead statuses are configured over StatusService with their invariants: a custom
+// status goes between the seeded ones by sort and leads can take it; an unknown status in a
+// request is refused naming it (never read as NEW); a second SUCCESS status, deleting a system
+// status and deleting a status in use are FAILED_PRECONDITION; an unused custom one is deleted.
+TEST_F(ApiTest, ConfigurableLeadStatuses) {
+  v1::CreateStatusRequest create;
+  create.set_kind(v1::STATUS_KIND_LEAD_STATUS);
+  create.mutable_status()->set_id("CALL_LATER");
+  create.mutable_status()->set_name("Call later");
+  create.mutable_status()->set_sort(25);
+  create.mutable_status()->set_semantics(v1::SEMANTICS_PROCESS);
+  v1::Status created;
+  ASSERT_TRUE(status_stub_->CreateStatus(Context(5000ms).get(), create, &created).ok());
+  EXPECT_FALSE(created.system());
+
+  v1::ListStatusesRequest list;
+  list.set_kind(v1::STATUS_KIND_LEAD_STATUS);
+  v1::ListStatusesResponse listed;
+  ASSERT_TRUE(status_stub_->ListStatuses(Context(5000ms).get(), list, &listed).ok());
+  std::vector<std::string> ids;
+  for (const v1::Status& status : listed.statuses()) {
+    ids.push_back(status.id());
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"NEW", "IN_PROCESS", "CALL_LATER", "PROCESSED",
+                                           "CONVERTED", "JUNK"}));
+
+  v1::CreateLeadRequest lead_request;
+  lead_request.mutable_lead()->set_title("Visitor");
+  lead_request.mutable_lead()->set_status("NO_SUCH_STATUS");
+  v1::Lead lead;
+  grpc::Status unknown = lead_stub_->CreateLead(Context(5000ms).get(), lead_request, &lead);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(unknown.error_message().find("NO_SUCH_STATUS"), std::string::npos)
+      << unknown.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
+  v1::ListLeadsRequest filter;
+  filter.set_source("NO_SUCH_SOURCE");
+  v1::ListLeadsResponse leads;
+  EXPECT_EQ(lead_stub_->ListLeads(Context(5000ms).get(), filter, &leads).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  lead_request.mutable_lead()->set_status("CALL_LATER");
+  ASSERT_TRUE(lead_stub_->CreateLead(Context(5000ms).get(), lead_request, &lead).ok());
+  EXPECT_EQ(lead.status(), "CALL_LATER");
+  EXPECT_EQ(lead.source(), "WALK_IN");
+
+  v1::CreateStatusRequest won = create;
+  won.mutable_status()->set_id("WON");
+  won.mutable_status()->set_semantics(v1::SEMANTICS_SUCCESS);
+  grpc::Status second = status_stub_->CreateStatus(Context(5000ms).get(), won, &created);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(second.error_message().find("CONVERTED"), std::string::npos);
+
+  v1::DeleteStatusRequest remove;
+  remove.set_kind(v1::STATUS_KIND_LEAD_STATUS);
+  v1::DeleteStatusResponse removed;
+  remove.set_id("JUNK");
+  EXPECT_EQ(status_stub_->DeleteStatus(Context(5000ms).get(), remove, &removed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  remove.set_id("CALL_LATER");
+  grpc::Status in_use = status_stub_->DeleteStatus(Context(5000ms).get(), remove, &removed);
+  EXPECT_EQ(in_use.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(in_use.error_message().find("in use"), std::string::npos) << in_use.error_message();
+  Exec("UPDATE leads SET status = 'NEW'");
+  EXPECT_TRUE(status_stub_->DeleteStatus(Context(5000ms).get(), remove, &removed).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_statuses WHERE id = 'CALL_LATER'"), 0);
+  remove.set_id("CALL_LATER");
+  EXPECT_EQ(status_stub_->DeleteStatus(Context(5000ms).get(), remove, &removed).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

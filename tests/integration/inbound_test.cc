@@ -12,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "crm-core/batch_processor.h"
-#include "crm-core/migrations.h"
+#include "crm-core/inbound/batch.h"
+#include "crm-core/store/migrations.h"
 #include "kafka/consumer.h"
 #include "pg/migrations.h"
 #include "testing/testing.h"
@@ -122,8 +122,8 @@ TEST_F(InboundTest, NewLeadThenRepeat) {
   EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE type = 'TASK' AND NOT completed"
                   " AND deadline IS NOT NULL"),
             1);
-  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE custom_fields->>'rooms' = '3'"
-                  " AND utm->>'source' = 'google'"),
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE source_details->>'field:rooms' = '3'"
+                  " AND source_details->>'utm_source' = 'google'"),
             1);
   ASSERT_TRUE(processor_->Process({Encode("e2", "+33612345678", "jean@example.com")}).ok());
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
@@ -180,6 +180,48 @@ TEST_F(InboundTest, ProcessedIsClosedInProcessIsOpen) {
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
   EXPECT_EQ(Count("SELECT repeat_count FROM leads WHERE status = 'IN_PROCESS'"), 1);
   EXPECT_EQ(Count("SELECT repeat_count FROM leads WHERE status = 'CONVERTED'"), 0);
+}
+
+// Protects: "open" is the semantics of the lead's status, read from lead_statuses, not a list in
+// code: a custom PROCESS status keeps the lead open (the next contact joins it), a custom
+// FAILURE status closes it (the next contact makes a returning lead).
+TEST_F(InboundTest, OpenMeansProcessSemanticsOfConfiguredStatus) {
+  Exec(
+      "INSERT INTO lead_statuses (id, name, sort, semantics) VALUES"
+      " ('CALL_LATER', 'Call later', 25, 'PROCESS'), ('LOST', 'Lost', 55, 'FAILURE')");
+  ASSERT_TRUE(processor_->Process({Encode("s1", "+33612345678", "")}).ok());
+  Exec("UPDATE leads SET status = 'CALL_LATER'");
+  ASSERT_TRUE(processor_->Process({Encode("s2", "+33612345678", "")}).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Count("SELECT repeat_count FROM leads"), 1);
+  Exec("UPDATE leads SET status = 'LOST'");
+  ASSERT_TRUE(processor_->Process({Encode("s3", "+33612345678", "")}).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE is_returning AND status = 'NEW'"), 1);
+}
+
+// Protects: a missed call makes a CALL lead with an open call-back activity and only what the
+// call told in its source details: no empty web-form fields.
+TEST_F(InboundTest, MissedCallMakesLeadWithoutWebFormDetails) {
+  InboundEvent event;
+  event.set_event_id("call-1");
+  auto* identity = event.add_identities();
+  identity->set_kind(Identity::PHONE);
+  identity->set_value("+33699999999");
+  event.mutable_call()->set_outcome(events::v1::CallEvent::MISSED);
+  event.mutable_call()->set_from_number("+33699999999");
+  event.mutable_call()->set_to_number("+33100000000");
+  kafka::Message message = Encode("unused", "+1", "");
+  event.SerializeToString(&message.value);
+  ASSERT_TRUE(processor_->Process({message}).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE source = 'CALL'"
+                  " AND title = 'Missed call +33699999999'"
+                  " AND source_details->>'reference' = '+33100000000'"
+                  " AND NOT source_details ? 'page_url' AND NOT source_details ? 'utm_source'"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE type = 'CALL' AND subject = 'Call back'"
+                  " AND NOT completed AND deadline IS NOT NULL"),
+            1);
 }
 
 // Protects: when several open leads share the sender's identity, the newest one gets the repeat
@@ -318,7 +360,7 @@ TEST_F(InboundTest, HostileTextIsStoredInvalidUtf8IsRejectedAlone) {
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE first_name = 'Jean \"{}\\'"
                   " AND comments = 'it''s {fine} \\ \"quoted\"'"
-                  " AND custom_fields->>'k\"ey' = '{\"v\"}'"),
+                  " AND source_details->>'field:k\"ey' = '{\"v\"}'"),
             1);
   EXPECT_EQ(Count("SELECT count(*) FROM processed_events WHERE event_id = 'bad-utf8'"), 0);
   EXPECT_EQ(counters_.dead_lettered.Value(), 1);
@@ -329,7 +371,7 @@ TEST_F(InboundTest, HostileTextIsStoredInvalidUtf8IsRejectedAlone) {
 }
 
 // Protects: every dead-letter reason of docs/architecture.md: undecodable bytes, no event id, no
-// identity, an identity of unknown kind, a payload this crm-core does not handle. Each goes to
+// identity, an identity of unknown kind, no payload this crm-core handles. Each goes to
 // the DLQ with its reason in the `error` header; the good event of the batch is applied.
 TEST_F(InboundTest, DeadLetterReasons) {
   kafka::Message garbage = Encode("garbage", "+1", "");
@@ -350,8 +392,7 @@ TEST_F(InboundTest, DeadLetterReasons) {
               [](InboundEvent& event) {
                 event.mutable_identities(0)->set_kind(Identity::KIND_UNSPECIFIED);
               }),
-      variant("messenger",
-              [](InboundEvent& event) { event.mutable_messenger()->set_text("hello"); }),
+      variant("no-payload", [](InboundEvent& event) { event.clear_web_form(); }),
       Encode("good", "+33612345678", ""),
   };
   ASSERT_TRUE(processor_->Process(batch).ok());

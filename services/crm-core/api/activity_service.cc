@@ -1,0 +1,143 @@
+// ActivityService: activities over gRPC. Owners are leads for now; the table takes every
+// record kind (LEAD, CONTACT, COMPANY, DEAL).
+#include "absl/strings/str_cat.h"
+#include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/paging.h"
+#include "crm-core/api/services.h"
+#include "crm-core/store/repositories.h"
+
+namespace leadflow::crm {
+namespace {
+
+std::string ActivityTypeName(v1::ActivityType type) {
+  return WithoutPrefix(v1::ActivityType_Name(type), "ACTIVITY_TYPE_");
+}
+
+void ToProto(const Activity& activity, v1::Activity* out) {
+  out->set_id(activity.id);
+  v1::ActivityType type = v1::ACTIVITY_TYPE_UNSPECIFIED;
+  v1::ActivityType_Parse("ACTIVITY_TYPE_" + activity.type, &type);
+  out->set_type(type);
+  v1::OwnerType owner_type = v1::OWNER_TYPE_UNSPECIFIED;
+  v1::OwnerType_Parse("OWNER_TYPE_" + activity.owner_type, &owner_type);
+  out->set_owner_type(owner_type);
+  out->set_owner_id(activity.owner_id);
+  out->set_subject(activity.subject);
+  out->set_description(activity.description);
+  out->set_responsible_user_id(activity.responsible_user_id);
+  out->set_completed(activity.completed);
+  if (activity.deadline_micros != 0) {
+    *out->mutable_deadline() = FromMicros(activity.deadline_micros);
+  }
+  *out->mutable_create_time() = FromMicros(activity.create_micros);
+  if (activity.complete_micros != 0) {
+    *out->mutable_complete_time() = FromMicros(activity.complete_micros);
+  }
+  out->set_origin_event_id(activity.origin_event_id);
+}
+
+absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity* out) {
+  std::optional<Activity> activity = ActivityRepository(work).Get(id);
+  if (!activity) {
+    return absl::NotFoundError(absl::StrCat("activity ", id, " does not exist"));
+  }
+  ToProto(*activity, out);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContext* context,
+                                                      const v1::ListActivitiesRequest* request,
+                                                      v1::ListActivitiesResponse* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
+        auto page = ParsePage(request->page_size(), request->page_token());
+        if (!page.ok()) {
+          return page.status();
+        }
+        if (request->owner_type() != v1::OWNER_TYPE_UNSPECIFIED && request->owner_id() <= 0) {
+          return absl::InvalidArgumentError("owner_id is needed with owner_type");
+        }
+        ActivityRepository::Filter filter{
+            .owner_type = WithoutPrefix(v1::OwnerType_Name(request->owner_type()), "OWNER_TYPE_"),
+            .owner_id = request->owner_id(),
+            .responsible_user_id = request->responsible_user_id(),
+            .completion = static_cast<ActivityRepository::Completion>(request->completion())};
+        pqxx::read_transaction work(connection);
+        FillPage(
+            ActivityRepository(work).List(filter, page->after_id, page->limit()), *page,
+            [&](const Activity& activity) { ToProto(activity, response->add_activities()); },
+            response->mutable_next_page_token());
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContext* context,
+                                                      const v1::CreateActivityRequest* request,
+                                                      v1::Activity* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        const v1::Activity& activity = request->activity();
+        std::string type = ActivityTypeName(activity.type());
+        if (type.empty()) {
+          return absl::InvalidArgumentError("type is required (task, email, meeting, call, …)");
+        }
+        if (activity.owner_type() != v1::OWNER_TYPE_LEAD || activity.owner_id() <= 0) {
+          return absl::InvalidArgumentError(
+              "an activity needs an owner: owner_type LEAD, owner_id");
+        }
+        if (activity.subject().empty()) {
+          return absl::InvalidArgumentError("subject is required");
+        }
+        for (const auto& [field, value] :
+             {std::pair{"subject", activity.subject()}, {"description", activity.description()}}) {
+          if (absl::Status check = CheckText(field, value); !check.ok()) {
+            return check;
+          }
+        }
+        pqxx::work work(connection);
+        std::optional<int64_t> owner_responsible =
+            LeadRepository(work).Responsible(activity.owner_id());
+        if (!owner_responsible) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("lead ", activity.owner_id(), " does not exist"));
+        }
+        int64_t responsible = activity.responsible_user_id();
+        if (responsible != 0 && !UserRepository(work).IsActive(responsible)) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("user ", responsible, " does not exist or is not active"));
+        }
+        if (responsible == 0) {
+          responsible = *owner_responsible;
+        }
+        int64_t id = ActivityRepository(work).Insert(Activity{
+            .type = type,
+            .owner_type = "LEAD",
+            .owner_id = activity.owner_id(),
+            .subject = activity.subject(),
+            .description = activity.description(),
+            .responsible_user_id = responsible,
+            .deadline_micros = activity.has_deadline() ? ToMicros(activity.deadline()) : 0});
+        absl::Status loaded = LoadActivity(work, id, response);
+        work.commit();
+        return loaded;
+      });
+}
+
+grpc::ServerUnaryReactor* ActivityApi::CompleteActivity(grpc::CallbackServerContext* context,
+                                                        const v1::CompleteActivityRequest* request,
+                                                        v1::Activity* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        pqxx::work work(connection);
+        if (!ActivityRepository(work).Complete(request->id())) {
+          return absl::NotFoundError(absl::StrCat("activity ", request->id(), " does not exist"));
+        }
+        absl::Status loaded = LoadActivity(work, request->id(), response);
+        work.commit();
+        return loaded;
+      });
+}
+
+}  // namespace leadflow::crm

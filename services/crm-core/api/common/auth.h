@@ -1,0 +1,28 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace leadflow::crm {
+
+/// What a caller may do. Read-only reads; integration also writes leads and activities;
+/// admin also manages users and configures the CRM (lead statuses and sources).
+enum class Role { kReadOnly, kIntegration, kAdmin };
+enum class Right { kRead, kWriteCrm, kManageUsers, kConfigure };
+
+bool Allows(Role role, Right right);
+
+/// API keys from "key:role,key:role" (CRM_API_KEYS). Keys shorter than 16 characters are refused
+/// so that a guessable key never reaches production.
+absl::StatusOr<std::map<std::string, Role>> ParseApiKeys(std::string_view text);
+
+/// From the "authorization" metadata value: UNAUTHENTICATED for a missing, malformed or unknown
+/// key, PERMISSION_DENIED for a known key whose role lacks the right.
+absl::Status Authorize(const std::map<std::string, Role>& keys,
+                       std::optional<std::string_view> authorization, Right right);
+
+}  // namespace leadflow::crm

@@ -1,0 +1,97 @@
+#include "crm-core/api/common/call.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "crm-core/api/common/errors.h"
+
+namespace leadflow::crm {
+namespace {
+
+// A short id for one call, returned to the caller (message and "request-id" trailer) and
+// written with the call's failure in the log.
+std::string NewRequestId() {
+  thread_local std::mt19937_64 random(std::random_device{}());
+  return absl::StrFormat("%016x", random());
+}
+
+std::chrono::steady_clock::time_point SteadyDeadline(grpc::CallbackServerContext* context) {
+  const auto deadline = context->deadline();
+  const auto now = std::chrono::system_clock::now();
+  if (deadline >= now + std::chrono::hours(24)) {
+    return std::chrono::steady_clock::time_point::max();  // no deadline set
+  }
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - now);
+}
+
+// A transaction PostgreSQL aborted because of a concurrent one (deadlock 40P01, serialization
+// failure 40001): run it again here; ABORTED means "stale etag" to callers.
+constexpr int kConflictAttempts = 4;
+
+std::optional<std::string_view> AuthorizationOf(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto found = metadata.find("authorization");
+  if (found == metadata.end()) {
+    return std::nullopt;
+  }
+  return std::string_view(found->second.data(), found->second.size());
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* RunCall(grpc::CallbackServerContext* context, std::string_view method,
+                                  const ApiBackend& backend, Right right,
+                                  google::protobuf::Message* response,
+                                  std::function<absl::Status(pqxx::connection&)> body) {
+  auto* reactor = context->DefaultReactor();
+  const std::string request_id = NewRequestId();
+  context->AddTrailingMetadata("request-id", request_id);
+  if (absl::Status status = Authorize(backend.keys, AuthorizationOf(context), right);
+      !status.ok()) {
+    reactor->Finish(ToGrpc(status, request_id, method));
+    return reactor;
+  }
+  const auto deadline = SteadyDeadline(context);
+  auto job = [context, method, &backend, response, body = std::move(body), reactor, request_id,
+              deadline] {
+    absl::Status status;
+    for (int attempt = 1;; ++attempt) {
+      if (context->IsCancelled()) {
+        status = absl::CancelledError("cancelled by the caller");
+        break;
+      }
+      response->Clear();
+      status = backend.pool.With(body, deadline);
+      if (!status.ok() && std::chrono::steady_clock::now() >= deadline) {
+        status = absl::DeadlineExceededError(
+            absl::StrCat("deadline exceeded (", status.ToString(), ")"));
+        break;
+      }
+      const bool conflict = status.code() == absl::StatusCode::kAborted &&
+                            pg::SqlState(status).has_value() &&
+                            pg::ClassifyFailure(status.code()) == pg::FailureKind::kTransient;
+      if (!conflict) {
+        break;
+      }
+      if (attempt >= kConflictAttempts) {
+        status = absl::UnavailableError(
+            absl::StrCat("still conflicting after ", attempt, " attempts: ", status.message()));
+        break;
+      }
+      spdlog::info("{} request {}: transaction conflict ({}), running it again", method, request_id,
+                   std::string(status.message()));
+    }
+    reactor->Finish(ToGrpc(status, request_id, method));
+  };
+  if (!backend.executor.Submit(std::move(job))) {
+    reactor->Finish(ToGrpc(absl::UnavailableError("API queue full"), request_id, method));
+  }
+  return reactor;
+}
+
+}  // namespace leadflow::crm

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <google/protobuf/message.h>
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <map>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "crm-core/api/common/auth.h"
+#include "crm-core/api/common/executor.h"
+#include "pg/pool.h"
+
+namespace leadflow::crm {
+
+/// What every API call runs on: the keys that authorise it, the executor its blocking work runs
+/// on (bounded queue), and the database pool (bounded waits). All outlive the services.
+struct ApiBackend {
+  const std::map<std::string, Role>& keys;
+  Executor& executor;
+  pg::Pool& pool;
+};
+
+/// Authorises, then runs `body` on a pooled connection within the call's deadline, on the
+/// executor (never on gRPC's threads), and finishes the call with ToGrpc's mapping. `response`
+/// is cleared before each attempt; a transaction PostgreSQL aborted for a concurrent one is run
+/// again a few times.
+grpc::ServerUnaryReactor* RunCall(grpc::CallbackServerContext* context, std::string_view method,
+                                  const ApiBackend& backend, Right right,
+                                  google::protobuf::Message* response,
+                                  std::function<absl::Status(pqxx::connection&)> body);
+
+}  // namespace leadflow::crm

@@ -1,0 +1,282 @@
+// LeadService: leads over gRPC.
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/paging.h"
+#include "crm-core/api/services.h"
+#include "crm-core/store/repositories.h"
+#include "identity/identity.h"
+
+namespace leadflow::crm {
+namespace {
+
+// The free-text fields a caller may set on a lead.
+absl::Status CheckLeadText(const v1::Lead& lead) {
+  for (const auto& [field, value] : {std::pair{"title", lead.title()},
+                                     {"first_name", lead.first_name()},
+                                     {"last_name", lead.last_name()},
+                                     {"company_name", lead.company_name()},
+                                     {"city", lead.city()},
+                                     {"comments", lead.comments()}}) {
+    if (absl::Status status = CheckText(field, value); !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ToProto(const Lead& lead, v1::Lead* out) {
+  out->set_id(lead.id);
+  out->set_title(lead.title);
+  out->set_status(lead.status);
+  out->set_source(lead.source);
+  out->set_first_name(lead.first_name);
+  out->set_last_name(lead.last_name);
+  out->set_company_name(lead.company_name);
+  out->set_city(lead.city);
+  out->set_comments(lead.comments);
+  out->set_responsible_user_id(lead.responsible_user_id);
+  out->set_repeat_count(lead.repeat_count);
+  out->set_returning(lead.returning);
+  out->set_previous_lead_id(lead.previous_lead_id);
+  for (const auto& [key, value] : lead.source_details) {
+    (*out->mutable_source_details())[key] = value;
+    // The web-form fields, as views of the details (docs/architecture.md, "Lead sources").
+    if (key == "reference") {
+      out->set_source_reference(value);
+    } else if (key == "page_url") {
+      out->set_page_url(value);
+    } else if (key == "referrer") {
+      out->set_referrer(value);
+    } else if (absl::StartsWith(key, "utm_")) {
+      (*out->mutable_utm())[key.substr(4)] = value;
+    } else if (absl::StartsWith(key, "field:")) {
+      (*out->mutable_custom_fields())[key.substr(6)] = value;
+    }
+  }
+  *out->mutable_create_time() = FromMicros(lead.create_micros);
+  *out->mutable_update_time() = FromMicros(lead.update_micros);
+  out->set_etag(Etag(lead.version));
+  for (const std::string& phone : lead.phones) {
+    out->add_phones(phone);
+  }
+  for (const std::string& email : lead.emails) {
+    out->add_emails(email);
+  }
+}
+
+absl::Status LoadLead(pqxx::transaction_base& work, int64_t id, v1::Lead* out) {
+  std::optional<Lead> lead = LeadRepository(work).Get(id);
+  if (!lead) {
+    return absl::NotFoundError(absl::StrCat("lead ", id, " does not exist"));
+  }
+  ToProto(*lead, out);
+  return absl::OkStatus();
+}
+
+// A status or source id named in a request must be one of the configured list: an unknown one
+// is refused by name, never replaced by a default.
+absl::Status CheckKnown(pqxx::transaction_base& work, StatusKind kind, const std::string& id) {
+  if (id.empty() || StatusRepository(work, kind).Exists(id)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown lead ", kind == StatusKind::kLeadStatus ? "status" : "source", " '", id,
+                   "' (StatusService/ListStatuses lists them)"));
+}
+
+absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
+  if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("user ", user_id, " does not exist or is not active"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LeadApi::GetLead(grpc::CallbackServerContext* context,
+                                           const v1::GetLeadRequest* request, v1::Lead* response) {
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=](pqxx::connection& connection) {
+                   pqxx::read_transaction work(connection);
+                   return LoadLead(work, request->id(), response);
+                 });
+}
+
+grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* context,
+                                             const v1::ListLeadsRequest* request,
+                                             v1::ListLeadsResponse* response) {
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=](pqxx::connection& connection) {
+                   auto page = ParsePage(request->page_size(), request->page_token());
+                   if (!page.ok()) {
+                     return page.status();
+                   }
+                   pqxx::read_transaction work(connection);
+                   for (auto [kind, id] : {std::pair{StatusKind::kLeadStatus, &request->status()},
+                                           {StatusKind::kSource, &request->source()}}) {
+                     if (absl::Status known = CheckKnown(work, kind, *id); !known.ok()) {
+                       return known;
+                     }
+                   }
+                   LeadRepository::Filter filter{
+                       .status = request->status(),
+                       .source = request->source(),
+                       .responsible_user_id = request->responsible_user_id(),
+                       .created_after_micros =
+                           request->has_created_after() ? ToMicros(request->created_after()) : 0,
+                       .created_before_micros =
+                           request->has_created_before() ? ToMicros(request->created_before()) : 0};
+                   FillPage(
+                       LeadRepository(work).List(filter, page->after_id, page->limit()), *page,
+                       [&](const Lead& lead) { ToProto(lead, response->add_leads()); },
+                       response->mutable_next_page_token());
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* context,
+                                              const v1::CreateLeadRequest* request,
+                                              v1::Lead* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response,
+      [=, this](pqxx::connection& connection) {
+        const v1::Lead& lead = request->lead();
+        if (absl::Status text = CheckLeadText(lead); !text.ok()) {
+          return text;
+        }
+        std::string name =
+            absl::StrCat(lead.first_name(), lead.first_name().empty() ? "" : " ", lead.last_name());
+        std::string title = !lead.title().empty() ? lead.title()
+                            : !name.empty()       ? absl::StrCat("Visit – ", name)
+                                                  : "";
+        if (title.empty()) {
+          return absl::InvalidArgumentError("a walk-in lead needs a title or a name");
+        }
+        // Walk-in identities are matched against later inbound traffic: normalise them the same
+        // way.
+        std::vector<std::string> phones;
+        std::vector<std::string> emails;
+        for (const std::string& raw : lead.phones()) {
+          auto phone = identity::NormalizePhone(raw, default_region_);
+          if (!phone.ok()) {
+            return absl::InvalidArgumentError(absl::StrCat("phones: ", phone.status().message()));
+          }
+          phones.push_back(*phone);
+        }
+        for (const std::string& raw : lead.emails()) {
+          auto email = identity::NormalizeEmail(raw);
+          if (!email.ok()) {
+            return absl::InvalidArgumentError(absl::StrCat("emails: ", email.status().message()));
+          }
+          emails.push_back(*email);
+        }
+        pqxx::work work(connection);
+        Lead row{.title = title,
+                 .status = lead.status().empty() ? "NEW" : lead.status(),
+                 .source = lead.source().empty() ? "WALK_IN" : lead.source(),
+                 .first_name = lead.first_name(),
+                 .last_name = lead.last_name(),
+                 .company_name = lead.company_name(),
+                 .city = lead.city(),
+                 .comments = lead.comments(),
+                 .responsible_user_id = lead.responsible_user_id()};
+        if (absl::Status known = CheckKnown(work, StatusKind::kLeadStatus, row.status);
+            !known.ok()) {
+          return known;
+        }
+        if (absl::Status known = CheckKnown(work, StatusKind::kSource, row.source); !known.ok()) {
+          return known;
+        }
+        // The same identity locks as the inbound consumer, so an event of this visitor processed
+        // meanwhile joins this lead instead of making a second one.
+        std::vector<IdentityKey> keys;
+        std::vector<std::string> lock_keys;
+        for (const std::string& phone : phones) {
+          keys.push_back({"PHONE", phone});
+        }
+        for (const std::string& email : emails) {
+          keys.push_back({"EMAIL", email});
+        }
+        for (const IdentityKey& key : keys) {
+          lock_keys.push_back(IdentityLockKey(key));
+        }
+        EventRepository(work).LockIdentities(lock_keys);
+        if (absl::Status check = CheckUserActive(work, row.responsible_user_id); !check.ok()) {
+          return check;
+        }
+        if (row.responsible_user_id == 0) {
+          row.responsible_user_id = UserRepository(work).NextRoundRobinUser();
+        }
+        LeadRepository leads(work);
+        const int64_t id = leads.Insert(row);
+        for (const IdentityKey& key : keys) {
+          leads.AddIdentity(id, key);
+        }
+        absl::Status loaded = LoadLead(work, id, response);
+        work.commit();
+        return loaded;
+      });
+}
+
+grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* context,
+                                              const v1::UpdateLeadRequest* request,
+                                              v1::Lead* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        const v1::Lead& lead = request->lead();
+        auto paths = UpdatePaths(request->update_mask(),
+                                 {"title", "status", "first_name", "last_name", "company_name",
+                                  "city", "comments", "responsible_user_id"});
+        if (!paths.ok()) {
+          return paths.status();
+        }
+        auto has = [&](const char* path) { return paths->count(path) != 0; };
+        if (has("status") && lead.status().empty()) {
+          return absl::InvalidArgumentError("status must be a lead status id");
+        }
+        if (has("title") && lead.title().empty()) {
+          return absl::InvalidArgumentError("title cannot be empty");
+        }
+        if (absl::Status text = CheckLeadText(lead); !text.ok()) {
+          return text;
+        }
+        auto expected_version = ParseEtag(lead.etag());
+        if (!expected_version.ok()) {
+          return expected_version.status();
+        }
+        pqxx::work work(connection);
+        if (has("status")) {
+          if (absl::Status known = CheckKnown(work, StatusKind::kLeadStatus, lead.status());
+              !known.ok()) {
+            return known;
+          }
+        }
+        if (has("responsible_user_id")) {
+          if (absl::Status check = CheckUserActive(work, lead.responsible_user_id()); !check.ok()) {
+            return check;
+          }
+        }
+        LeadRepository leads(work);
+        Lead values{.title = lead.title(),
+                    .status = lead.status(),
+                    .first_name = lead.first_name(),
+                    .last_name = lead.last_name(),
+                    .company_name = lead.company_name(),
+                    .city = lead.city(),
+                    .comments = lead.comments(),
+                    .responsible_user_id = lead.responsible_user_id()};
+        if (!leads.Update(lead.id(), *expected_version, *paths, values)) {
+          if (!leads.Exists(lead.id())) {
+            return absl::NotFoundError(absl::StrCat("lead ", lead.id(), " does not exist"));
+          }
+          return absl::AbortedError("the lead changed since this etag was read; read it again");
+        }
+        absl::Status loaded = LoadLead(work, lead.id(), response);
+        work.commit();
+        return loaded;
+      });
+}
+
+}  // namespace leadflow::crm

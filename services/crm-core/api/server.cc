@@ -1,0 +1,131 @@
+#include "crm-core/api/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+#include "crm-core/store/statements.h"
+
+namespace leadflow::crm {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file.is_open()) {
+    return absl::FailedPreconditionError("cannot open " + path);
+  }
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (text.empty()) {
+    return absl::FailedPreconditionError(path + " is empty");
+  }
+  return text;
+}
+
+// Plaintext without a certificate; TLS (mutual with a client CA) with one.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const ApiOptions& settings) {
+  if (settings.tls_cert_file.empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  auto certificate = ReadFile(settings.tls_cert_file);
+  auto key = ReadFile(settings.tls_key_file);
+  if (!certificate.ok()) {
+    return certificate.status();
+  }
+  if (!key.ok()) {
+    return key.status();
+  }
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  options.pem_key_cert_pairs.push_back({.private_key = *key, .cert_chain = *certificate});
+  if (!settings.tls_client_ca_file.empty()) {
+    auto client_ca = ReadFile(settings.tls_client_ca_file);
+    if (!client_ca.ok()) {
+      return client_ca.status();
+    }
+    options.pem_root_certs = *client_ca;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
+                                                            metrics::Registry& registry) {
+  std::unique_ptr<ApiServer> api(new ApiServer());
+  api->options_ = std::move(options);
+  const ApiOptions& settings = api->options_;
+  auto credentials = ServerCredentials(settings);
+  if (!credentials.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("gRPC TLS: ", credentials.status().message()));
+  }
+  api->pool_ = std::make_unique<pg::Pool>(
+      settings.database_url, settings.database_pool_size, Statements(),
+      pg::PoolOptions{.acquire_timeout = settings.database_acquire_timeout,
+                      .statement_timeout = settings.database_statement_timeout});
+  pg::Pool* pool = api->pool_.get();
+  registry.AddCallbackGauge("crm_api_pool_acquire_timeouts",
+                            "API calls that gave up waiting for a database connection (since "
+                            "start; CRM_DATABASE_ACQUIRE_TIMEOUT_MS)",
+                            [pool] { return static_cast<double>(pool->acquire_timeouts()); });
+  registry.AddCallbackGauge("crm_api_pool_waiting",
+                            "API calls waiting for a database connection now",
+                            [pool] { return static_cast<double>(pool->waiting()); });
+  if (absl::Status status = pool->Connect(); !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("database: ", status.message()));
+  }
+  // As many workers as connections: a call waits in the executor's queue, not for the pool.
+  api->executor_ = std::make_unique<Executor>(settings.database_pool_size, settings.queue_max);
+  Executor* executor = api->executor_.get();
+  registry.AddCallbackGauge("crm_api_queue_length", "API calls queued for a worker",
+                            [executor] { return static_cast<double>(executor->queued()); });
+  registry.AddCallbackGauge("crm_api_queue_rejected",
+                            "API calls refused because the queue was full (since start)",
+                            [executor] { return static_cast<double>(executor->rejected()); });
+  api->backend_ = std::make_unique<ApiBackend>(
+      ApiBackend{.keys = settings.keys, .executor = *executor, .pool = *pool});
+  api->leads_ = std::make_unique<LeadApi>(*api->backend_, settings.default_region);
+  api->activities_ = std::make_unique<ActivityApi>(*api->backend_);
+  api->users_ = std::make_unique<UserApi>(*api->backend_);
+  api->statuses_ = std::make_unique<StatusApi>(*api->backend_);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(settings.grpc_address, *credentials, &bound_port);
+  builder.RegisterService(api->leads_.get());
+  builder.RegisterService(api->activities_.get());
+  builder.RegisterService(api->users_.get());
+  builder.RegisterService(api->statuses_.get());
+  api->server_ = builder.BuildAndStart();
+  if (!api->server_ || bound_port == 0) {
+    executor->Stop();
+    return absl::UnavailableError(absl::StrCat("gRPC: cannot listen on ", settings.grpc_address));
+  }
+  spdlog::info("gRPC API on {} ({})", settings.grpc_address,
+               settings.tls_cert_file.empty()        ? "plaintext"
+               : settings.tls_client_ca_file.empty() ? "TLS"
+                                                     : "mutual TLS");
+  return api;
+}
+
+ApiServer::~ApiServer() { Shutdown(); }
+
+void ApiServer::Shutdown() {
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
+  }
+  // Every call has finished: join the workers. Stop, not destroy: /metrics reads the executor
+  // and the pool through the callback gauges until the end.
+  if (executor_) {
+    executor_->Stop();
+  }
+}
+
+}  // namespace leadflow::crm

@@ -1,0 +1,118 @@
+// UserService: users over gRPC (admin role for changes).
+#include "absl/strings/str_cat.h"
+#include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/paging.h"
+#include "crm-core/api/services.h"
+#include "crm-core/store/repositories.h"
+
+namespace leadflow::crm {
+namespace {
+
+void ToProto(const User& user, v1::User* out) {
+  out->set_id(user.id);
+  out->set_name(user.name);
+  out->set_email(user.email);
+  out->set_active(user.active);
+  *out->mutable_create_time() = FromMicros(user.create_micros);
+}
+
+absl::Status CheckUserText(const v1::User& user) {
+  for (const auto& [field, value] : {std::pair{"name", user.name()}, {"email", user.email()}}) {
+    if (absl::Status check = CheckText(field, value); !check.ok()) {
+      return check;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* UserApi::CreateUser(grpc::CallbackServerContext* context,
+                                              const v1::CreateUserRequest* request,
+                                              v1::User* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kManageUsers, response,
+      [=](pqxx::connection& connection) {
+        const v1::User& user = request->user();
+        if (user.name().empty()) {
+          return absl::InvalidArgumentError("name is required");
+        }
+        if (absl::Status check = CheckUserText(user); !check.ok()) {
+          return check;
+        }
+        pqxx::work work(connection);
+        UserRepository users(work);
+        // New users are active unless the request says otherwise with an explicit false… proto3
+        // cannot tell "false" from "unset", so a user is created active and deactivated by update.
+        int64_t id = users.Insert(User{.name = user.name(), .email = user.email(), .active = true});
+        ToProto(*users.Get(id), response);
+        work.commit();
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* UserApi::GetUser(grpc::CallbackServerContext* context,
+                                           const v1::GetUserRequest* request, v1::User* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
+        pqxx::read_transaction work(connection);
+        std::optional<User> user = UserRepository(work).Get(request->id());
+        if (!user) {
+          return absl::NotFoundError(absl::StrCat("user ", request->id(), " does not exist"));
+        }
+        ToProto(*user, response);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* UserApi::ListUsers(grpc::CallbackServerContext* context,
+                                             const v1::ListUsersRequest* request,
+                                             v1::ListUsersResponse* response) {
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=](pqxx::connection& connection) {
+                   auto page = ParsePage(request->page_size(), request->page_token());
+                   if (!page.ok()) {
+                     return page.status();
+                   }
+                   pqxx::read_transaction work(connection);
+                   // Users are listed in id order (ascending): the token holds the last id of the
+                   // page.
+                   FillPage(
+                       UserRepository(work).List(page->after_id, page->limit()), *page,
+                       [&](const User& user) { ToProto(user, response->add_users()); },
+                       response->mutable_next_page_token());
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* context,
+                                              const v1::UpdateUserRequest* request,
+                                              v1::User* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kManageUsers, response,
+      [=](pqxx::connection& connection) {
+        auto paths = UpdatePaths(request->update_mask(), {"name", "email", "active"});
+        if (!paths.ok()) {
+          return paths.status();
+        }
+        const v1::User& user = request->user();
+        if (paths->count("name") != 0 && user.name().empty()) {
+          return absl::InvalidArgumentError("name cannot be empty");
+        }
+        if (absl::Status check = CheckUserText(user); !check.ok()) {
+          return check;
+        }
+        pqxx::work work(connection);
+        UserRepository users(work);
+        if (!users.Update(
+                user.id(), *paths,
+                User{.name = user.name(), .email = user.email(), .active = user.active()})) {
+          return absl::NotFoundError(absl::StrCat("user ", user.id(), " does not exist"));
+        }
+        ToProto(*users.Get(user.id()), response);
+        work.commit();
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace leadflow::crm

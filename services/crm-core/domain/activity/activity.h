@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace leadflow::crm {
+
+/// An activity (task, email, meeting, call, call list, visit) owned by one record.
+struct Activity {
+  int64_t id = 0;
+  std::string type;        // TASK, EMAIL, MEETING, CALL, CALL_LIST, VISIT
+  std::string owner_type;  // LEAD, CONTACT, COMPANY, DEAL
+  int64_t owner_id = 0;
+  std::string subject;
+  std::string description;
+  int64_t responsible_user_id = 0;
+  bool completed = false;
+  int64_t deadline_micros = 0;  // 0: none
+  int64_t create_micros = 0;
+  int64_t complete_micros = 0;  // 0: open
+  std::string origin_event_id;  // empty for planned activities
+};
+
+/// The owner kinds an activity may have (the activities.owner_type CHECK).
+bool IsOwnerType(std::string_view owner_type);
+
+}  // namespace leadflow::crm

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "crm-core/domain/identity/identity_key.h"
+
+namespace leadflow::crm {
+
+/// One inbound contact, whatever channel it came by: who, how to reach them, what they want,
+/// which activity it implies, and where it came from. Each channel (inbound/channels/) turns
+/// its payload into one; the inbound rules read only this, never a payload.
+struct ContactAttempt {
+  std::string event_id;
+
+  // Who: what they told about themselves, and the normalised ways to reach them.
+  struct Person {
+    std::string first_name;
+    std::string last_name;
+    std::string company;
+    std::string city;
+  } person;
+  std::vector<IdentityKey> identities;
+
+  // What they want: their words (a lead's comments), and the parts of a lead title
+  // ({city}, {name}, {company}, {need}, {form}…) with the title to use when the template
+  // renders nothing ("Missed call +33612345678").
+  std::string comments;
+  std::map<std::string, std::string> title_parts;
+  std::string fallback_title;
+
+  // The activity it implies, on a new lead or on the open lead it joins.
+  struct Activity {
+    std::string type;            // TASK, EMAIL, CALL, …
+    std::string subject;         // on a new lead
+    std::string repeat_subject;  // on an open lead it joins
+    std::string description;
+    bool completed = false;     // e.g. an answered call: done already
+    bool has_deadline = false;  // the rules' deadline from now (RuleSettings::task_deadline)
+  } activity;
+
+  // Where it came from: a lead source id (WEB_FORM, EMAIL, …) and what the channel told about
+  // it (reference, page_url, utm_source, field:<name>, subject, …), stored with the lead.
+  std::string source_id;
+  std::map<std::string, std::string> source_details;
+};
+
+}  // namespace leadflow::crm

@@ -1,0 +1,17 @@
+#include "crm-core/domain/lead/lead.h"
+
+#include "crm-core/domain/attempt/contact_attempt.h"
+#include "crm-core/domain/lead/title.h"
+
+namespace leadflow::crm {
+
+std::string LeadTitle(const std::string& title_template, const ContactAttempt& attempt) {
+  std::string title = RenderTitle(title_template, attempt.title_parts);
+  if (!title.empty()) {
+    return title;
+  }
+  // Nothing the template names was given: say where it came from and who.
+  return attempt.fallback_title;
+}
+
+}  // namespace leadflow::crm

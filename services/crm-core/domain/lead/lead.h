@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "crm-core/domain/identity/identity_key.h"
+#include "crm-core/domain/status/status.h"
+
+namespace leadflow::crm {
+
+/// A lead as stored: status and source are ids of the configurable lists (lead_statuses,
+/// lead_sources); source_details is what the channel told (see ContactAttempt).
+struct Lead {
+  int64_t id = 0;
+  std::string title;
+  std::string status;
+  std::string source;
+  std::string first_name;
+  std::string last_name;
+  std::string company_name;
+  std::string city;
+  std::string comments;
+  int64_t responsible_user_id = 0;  // 0: nobody
+  int repeat_count = 0;
+  bool returning = false;
+  int64_t previous_lead_id = 0;
+  std::map<std::string, std::string> source_details;
+  std::vector<std::string> phones;
+  std::vector<std::string> emails;
+  int64_t create_micros = 0;
+  int64_t update_micros = 0;
+  int64_t version = 0;          // the etag
+  std::string origin_event_id;  // the inbound event that made it; empty for walk-ins
+};
+
+/// What the inbound rules need to know of a lead already in the database that shares an
+/// identity with an event of the batch: its status's semantics (open or closed), read from
+/// lead_statuses with it.
+struct KnownLead {
+  int64_t id = 0;
+  Semantics semantics = Semantics::kProcess;
+  int64_t responsible_user_id = 0;  // 0: nobody
+  std::set<IdentityKey> identities;
+};
+
+/// The title of a lead made from an attempt: the template over its title parts, else the
+/// attempt's fallback title.
+struct ContactAttempt;
+std::string LeadTitle(const std::string& title_template, const ContactAttempt& attempt);
+
+}  // namespace leadflow::crm

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace leadflow::crm {
+
+/// What reaching a lead status (or a deal stage) means. PROCESS is open: inbound traffic from
+/// the same person joins the record. SUCCESS and FAILURE close it. The statuses themselves are
+/// rows of lead_statuses, configured by the business; only their semantics are known to code.
+enum class Semantics { kProcess, kSuccess, kFailure };
+
+std::string_view ToString(Semantics semantics);
+std::optional<Semantics> ParseSemantics(std::string_view text);
+inline bool IsOpen(Semantics semantics) { return semantics == Semantics::kProcess; }
+
+/// The two configurable lists of StatusService: lead statuses and lead sources.
+enum class StatusKind { kLeadStatus, kSource };
+
+/// One lead status or source. Sources have no semantics.
+struct StatusEntry {
+  std::string id;
+  std::string name;
+  int sort = 0;
+  std::optional<Semantics> semantics;
+  bool system = false;
+};
+
+/// "NEW", "WAITING_FOR_CALLBACK": upper-case letters, digits and underscores, starting with a
+/// letter, at most 50 characters (the lead_statuses and lead_sources CHECK).
+bool IsValidStatusId(std::string_view id);
+
+/// Whether `candidate` may join `existing` (the same kind): a valid new id, a name, semantics
+/// for lead statuses and none for sources, and never a second SUCCESS status.
+absl::Status CheckNewStatus(StatusKind kind, const std::vector<StatusEntry>& existing,
+                            const StatusEntry& candidate);
+
+/// Whether `current` may take `changed`'s semantics (UpdateStatus): not a system status's, and
+/// never a second SUCCESS.
+absl::Status CheckSemanticsChange(const std::vector<StatusEntry>& existing,
+                                  const StatusEntry& current, Semantics changed);
+
+/// Whether `status` may be deleted while `records_using` leads have it.
+absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using);
+
+/// The sort of a status created without one: after the last.
+int NextSort(const std::vector<StatusEntry>& existing);
+
+}  // namespace leadflow::crm

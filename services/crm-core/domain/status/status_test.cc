@@ -1,0 +1,79 @@
+#include "crm-core/domain/status/status.h"
+
+#include <gtest/gtest.h>
+
+namespace leadflow::crm {
+namespace {
+
+std::vector<StatusEntry> Seeded() {
+  return {{"NEW", "New", 10, Semantics::kProcess, true},
+          {"IN_PROCESS", "In progress", 20, Semantics::kProcess, true},
+          {"PROCESSED", "Processed", 30, Semantics::kFailure, true},
+          {"CONVERTED", "Converted", 40, Semantics::kSuccess, true},
+          {"JUNK", "Junk", 50, Semantics::kFailure, true}};
+}
+
+// Protects: only PROCESS statuses are open; the names of the semantics round-trip and unknown
+// ones are refused, never defaulted.
+TEST(StatusTest, OnlyProcessIsOpen) {
+  EXPECT_TRUE(IsOpen(Semantics::kProcess));
+  EXPECT_FALSE(IsOpen(Semantics::kSuccess));
+  EXPECT_FALSE(IsOpen(Semantics::kFailure));
+  for (Semantics semantics : {Semantics::kProcess, Semantics::kSuccess, Semantics::kFailure}) {
+    EXPECT_EQ(ParseSemantics(ToString(semantics)), semantics);
+  }
+  EXPECT_EQ(ParseSemantics("OPEN"), std::nullopt);
+}
+
+// Protects: a custom status needs a well-formed new id, a name and semantics; a second SUCCESS
+// status is refused naming the existing one; sources take no semantics.
+TEST(StatusTest, NewStatusInvariants) {
+  const auto seeded = Seeded();
+  StatusEntry waiting{"WAITING", "Waiting for a call back", 15, Semantics::kProcess, false};
+  EXPECT_TRUE(CheckNewStatus(StatusKind::kLeadStatus, seeded, waiting).ok());
+  for (const char* bad : {"", "waiting", "1ST", "WAIT-ING", "W A"}) {
+    StatusEntry entry = waiting;
+    entry.id = bad;
+    EXPECT_EQ(CheckNewStatus(StatusKind::kLeadStatus, seeded, entry).code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  StatusEntry unnamed = waiting;
+  unnamed.name.clear();
+  EXPECT_EQ(CheckNewStatus(StatusKind::kLeadStatus, seeded, unnamed).code(),
+            absl::StatusCode::kInvalidArgument);
+  StatusEntry no_semantics = waiting;
+  no_semantics.semantics.reset();
+  EXPECT_EQ(CheckNewStatus(StatusKind::kLeadStatus, seeded, no_semantics).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckNewStatus(StatusKind::kSource, {}, waiting).code(),
+            absl::StatusCode::kInvalidArgument);
+  StatusEntry duplicate = waiting;
+  duplicate.id = "JUNK";
+  EXPECT_EQ(CheckNewStatus(StatusKind::kLeadStatus, seeded, duplicate).code(),
+            absl::StatusCode::kAlreadyExists);
+  StatusEntry won = waiting;
+  won.semantics = Semantics::kSuccess;
+  absl::Status second = CheckNewStatus(StatusKind::kLeadStatus, seeded, won);
+  EXPECT_EQ(second.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.message().find("CONVERTED"), std::string::npos) << second;
+  EXPECT_EQ(NextSort(seeded), 60);
+}
+
+// Protects: system statuses are never deleted nor change semantics; a status in use is not
+// deleted; a custom one may not become a second SUCCESS.
+TEST(StatusTest, DeleteAndSemanticsChange) {
+  const auto seeded = Seeded();
+  EXPECT_EQ(CheckDeleteStatus(seeded[4], 0).code(), absl::StatusCode::kFailedPrecondition);
+  StatusEntry custom{"WAITING", "Waiting", 15, Semantics::kProcess, false};
+  EXPECT_EQ(CheckDeleteStatus(custom, 2).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(CheckDeleteStatus(custom, 0).ok());
+  EXPECT_EQ(CheckSemanticsChange(seeded, seeded[0], Semantics::kFailure).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(CheckSemanticsChange(seeded, custom, Semantics::kFailure).ok());
+  EXPECT_EQ(CheckSemanticsChange(seeded, custom, Semantics::kSuccess).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace leadflow::crm

@@ -1,0 +1,454 @@
+#include "crm-core/inbound/batch.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <pqxx/pqxx>
+#include <set>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "crm-core/inbound/channels/channels.h"
+#include "crm-core/inbound/writer.h"
+#include "crm-core/store/repositories.h"
+#include "crm-core/store/statements.h"
+
+namespace leadflow::crm {
+namespace {
+
+using events::v1::InboundEvent;
+
+std::string Clean(const std::string& text) { return pg::StripNul(text); }
+
+std::string Coordinates(const kafka::Message& message) {
+  return absl::StrCat(message.topic, "/", message.partition, "/", message.offset);
+}
+
+// What tells one message from another: its coordinates, and its bytes too, so that messages
+// without real offsets (or a redelivery that is not the same message) are never confused.
+std::string MessageKey(const kafka::Message& message) {
+  return absl::StrCat(Coordinates(message), "#", std::hash<std::string>{}(message.key), "#",
+                      std::hash<std::string>{}(message.value));
+}
+
+// The same batch passed again: every message the same, in the same order.
+std::string BatchIdentity(const std::vector<kafka::Message>& batch) {
+  std::string identity;
+  for (const kafka::Message& message : batch) {
+    absl::StrAppend(&identity, MessageKey(message), ";");
+  }
+  return identity;
+}
+
+metrics::Counter& BatchFailures(metrics::Registry& registry, const std::string& kind) {
+  return registry
+      .AddCounter("crm_inbound_batch_failures_total",
+                  "Failed attempts to apply a batch or a part of one, by kind of failure", {"kind"})
+      .WithLabels({kind});
+}
+
+}  // namespace
+
+BatchProcessor::BatchProcessor(BatchProcessorOptions options, std::string database_url,
+                               redis::Client* redis, kafka::Producer& dead_letters,
+                               InboundCounters& counters)
+    : options_(std::move(options)),
+      database_url_(std::move(database_url)),
+      redis_(redis),
+      dead_letters_(dead_letters),
+      counters_(counters) {}
+
+InboundCounters::InboundCounters(metrics::Registry& registry)
+    : batches(registry.AddCounter("crm_inbound_batches_total", "Kafka micro-batches processed")
+                  .WithLabels({})),
+      events_applied(registry
+                         .AddCounter("crm_inbound_events_applied_total",
+                                     "Inbound events whose effects were committed")
+                         .WithLabels({})),
+      duplicates_database(registry
+                              .AddCounter("crm_inbound_duplicates_total",
+                                          "Inbound events skipped as already processed",
+                                          {"detected_by"})
+                              .WithLabels({"database"})),
+      duplicates_redis(registry
+                           .AddCounter("crm_inbound_duplicates_total",
+                                       "Inbound events skipped as already processed",
+                                       {"detected_by"})
+                           .WithLabels({"redis"})),
+      duplicates_in_batch(registry
+                              .AddCounter("crm_inbound_duplicates_total",
+                                          "Inbound events skipped as already processed",
+                                          {"detected_by"})
+                              .WithLabels({"batch"})),
+      dead_lettered(registry
+                        .AddCounter("crm_inbound_dead_lettered_total",
+                                    "Messages sent to the dead-letter topic")
+                        .WithLabels({})),
+      leads_created(
+          registry.AddCounter("crm_leads_created_total", "Leads created from inbound events")
+              .WithLabels({})),
+      activities_created(
+          registry
+              .AddCounter("crm_activities_created_total", "Activities created from inbound events")
+              .WithLabels({})),
+      redis_failures(registry
+                         .AddCounter("crm_redis_failures_total",
+                                     "Redis calls that failed (the fast path was skipped)")
+                         .WithLabels({})),
+      identities_capped(registry
+                            .AddCounter("crm_inbound_identities_capped_total",
+                                        "Identities not attached to a lead because it holds "
+                                        "CRM_LEAD_MAX_INBOUND_IDENTITIES already")
+                            .WithLabels({})),
+      lock_closure_exhausted(registry
+                                 .AddCounter("crm_inbound_lock_closure_exhausted_total",
+                                             "Batches whose identity-lock closure did not settle "
+                                             "within its rounds or lock budget (retried)")
+                                 .WithLabels({})),
+      batch_splits(registry
+                       .AddCounter("crm_inbound_batch_splits_total",
+                                   "Failing batches split in two to isolate the failing event")
+                       .WithLabels({})),
+      failures_transient(BatchFailures(registry, "transient")),
+      failures_data(BatchFailures(registry, "data")),
+      failures_persistent(BatchFailures(registry, "persistent")) {}
+
+BatchProcessor::~BatchProcessor() = default;
+
+absl::Status BatchProcessor::DeadLetter(const kafka::Message& message, const std::string& error) {
+  const std::string key = MessageKey(message);
+  if (in_flight_.dead_lettered.count(key) != 0) {
+    return absl::OkStatus();  // an earlier attempt of this batch did it already
+  }
+  kafka::DeliveryResult result =
+      dead_letters_.ProduceSync(kafka::kInboundDlqTopic, message.key, message.value,
+                                {{"error", error},
+                                 {"source-topic", message.topic},
+                                 {"source-partition", std::to_string(message.partition)},
+                                 {"source-offset", std::to_string(message.offset)}});
+  if (!result.status.ok()) {
+    return result.status;  // not acknowledged: the batch is retried, nothing is dropped
+  }
+  in_flight_.dead_lettered.insert(key);
+  counters_.dead_lettered.Increment();
+  spdlog::warn("dead-lettered {}[{}]@{}: {}", message.topic, message.partition, message.offset,
+               error);
+  return absl::OkStatus();
+}
+
+void BatchProcessor::MarkProcessed(const std::vector<std::string>& event_ids) {
+  if (redis_ == nullptr || event_ids.empty()) {
+    return;
+  }
+  std::vector<redis::Command> commands;
+  commands.reserve(event_ids.size());
+  const std::string ttl = std::to_string(options_.processed_mark_ttl_seconds);
+  for (const std::string& id : event_ids) {
+    commands.push_back(
+        {"SET", absl::StrCat(options_.redis_prefix, "processed:", id), "1", "EX", ttl});
+  }
+  if (auto replies = redis_->Pipeline(commands); !replies.ok()) {
+    counters_.redis_failures.Increment();
+    spdlog::debug("redis processed marks not written: {}", replies.status().ToString());
+  }
+}
+
+absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
+  counters_.batches.Increment();
+  if (batch.empty()) {
+    return absl::OkStatus();
+  }
+  if (std::string identity = BatchIdentity(batch); in_flight_.identity != identity) {
+    in_flight_ = InFlight{.identity = std::move(identity)};  // a new batch
+  }
+  absl::Status status = ProcessOnce(batch);
+  if (status.ok()) {
+    in_flight_ = InFlight{};  // done: its offsets are stored next
+  }
+  return status;
+}
+
+absl::Status BatchProcessor::ProcessOnce(const std::vector<kafka::Message>& batch) {
+  // 1. Decode and validate; what cannot be used goes to the dead-letter topic.
+  std::vector<Decoded> decoded;
+  decoded.reserve(batch.size());
+  std::set<std::string> seen;
+  for (const kafka::Message& message : batch) {
+    Decoded item{&message, {}};
+    if (!item.event.ParseFromString(message.value)) {
+      if (absl::Status status = DeadLetter(message, "undecodable InboundEvent protobuf");
+          !status.ok()) {
+        return status;
+      }
+      continue;
+    }
+    if (std::string problem = ValidateEvent(item.event); !problem.empty()) {
+      if (absl::Status status = DeadLetter(message, problem); !status.ok()) {
+        return status;
+      }
+      continue;
+    }
+    if (!seen.insert(item.event.event_id()).second) {
+      counters_.duplicates_in_batch.Increment();
+      continue;
+    }
+    decoded.push_back(std::move(item));
+  }
+
+  // 2. Redis fast path: events already committed earlier are skipped without a database trip.
+  std::vector<const Decoded*> pending;
+  pending.reserve(decoded.size());
+  std::vector<bool> marked(decoded.size(), false);
+  if (redis_ != nullptr && !decoded.empty()) {
+    redis::Command mget = {"MGET"};
+    for (const Decoded& item : decoded) {
+      mget.push_back(absl::StrCat(options_.redis_prefix, "processed:", item.event.event_id()));
+    }
+    auto reply = redis_->Run(mget);
+    if (reply.ok() && reply->elements.size() == decoded.size()) {
+      for (size_t i = 0; i < decoded.size(); ++i) {
+        marked[i] = !reply->elements[i].IsNil();
+      }
+    } else {
+      counters_.redis_failures.Increment();
+    }
+  }
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    if (marked[i]) {
+      counters_.duplicates_redis.Increment();
+    } else {
+      pending.push_back(&decoded[i]);
+    }
+  }
+  if (pending.empty()) {
+    return absl::OkStatus();
+  }
+  return Apply(pending);
+}
+
+absl::Status BatchProcessor::Apply(const std::vector<const Decoded*>& events) {
+  absl::Status status = TryApply(events);
+  switch (pg::ClassifyFailure(status.code())) {
+    case pg::FailureKind::kNone:
+    case pg::FailureKind::kTransient:
+      // Infrastructure (database down, a deadlock, a bad deploy): retry the batch as it is, and
+      // never dead-letter good events because the database is unwell.
+      return status;
+    case pg::FailureKind::kData:
+      // The data was refused: find the event(s) responsible and dead-letter only them.
+      break;
+    case pg::FailureKind::kPersistent:
+      // Will likely fail again the same way, though possibly only because of what ran beside
+      // it: a few attempts with the caller's backoff, then narrow it down.
+      if (++in_flight_.persistent_failures < options_.attempts_before_split) {
+        return status;
+      }
+      break;
+  }
+  return Narrow(events, status);
+}
+
+absl::Status BatchProcessor::TryApply(const std::vector<const Decoded*>& events) {
+  absl::Status status;
+  try {
+    if (!database_ || !database_->is_open()) {
+      database_ = std::make_unique<pqxx::connection>(database_url_);
+      pg::PrepareAll(*database_, Statements());
+    }
+    status = ApplyInTransaction(events);
+  } catch (const std::exception& error) {
+    status = pg::ToStatus(error);
+  }
+  switch (pg::ClassifyFailure(status.code())) {
+    case pg::FailureKind::kNone:
+      break;
+    case pg::FailureKind::kTransient:
+      counters_.failures_transient.Increment();
+      if (status.code() == absl::StatusCode::kUnavailable) {
+        database_.reset();  // reconnect on the next try
+      }
+      break;
+    case pg::FailureKind::kData:
+      counters_.failures_data.Increment();
+      break;
+    case pg::FailureKind::kPersistent:
+      counters_.failures_persistent.Increment();
+      if (events.size() == 1) {
+        ++in_flight_.failures_alone[MessageKey(*events.front()->message)];
+      }
+      break;
+  }
+  return status;
+}
+
+namespace {
+
+// Two parts of one batch failing deterministically the same way (the same SQLSTATE class from
+// the database, not a size limit that a smaller part would pass) point at the database, not at
+// an event: a trigger raising on every row, an unlisted server condition.
+bool FailAlike(const absl::Status& first, const absl::Status& second) {
+  auto persistent_state = [](const absl::Status& status) -> std::string {
+    if (pg::ClassifyFailure(status.code()) != pg::FailureKind::kPersistent ||
+        status.code() == absl::StatusCode::kResourceExhausted) {
+      return "";
+    }
+    return pg::SqlState(status).value_or("").substr(0, 2);
+  };
+  const std::string state = persistent_state(first);
+  return !state.empty() && state == persistent_state(second);
+}
+
+}  // namespace
+
+absl::Status BatchProcessor::Narrow(const std::vector<const Decoded*>& events,
+                                    const absl::Status& failure) {
+  if (events.size() == 1) {
+    const kafka::Message& message = *events.front()->message;
+    const bool data = pg::ClassifyFailure(failure.code()) == pg::FailureKind::kData;
+    // An event that fails deterministically alone gets a few attempts alone, with the caller's
+    // backoff, before it is blamed: the database may have begun failing for everyone just now.
+    if (!data && in_flight_.failures_alone[MessageKey(message)] < options_.attempts_alone) {
+      return failure;
+    }
+    return DeadLetter(
+        message, absl::StrCat(data ? "rejected by the database: " : "fails alone, every time: ",
+                              failure.message()));
+  }
+  // Bisect: a batch with one bad event among n costs about 2·log2(n) transactions.
+  counters_.batch_splits.Increment();
+  spdlog::warn("batch of {} failed ({}); splitting it to isolate the failing event", events.size(),
+               failure.ToString());
+  const auto middle = events.begin() + static_cast<std::ptrdiff_t>(events.size() / 2);
+  const std::vector<const Decoded*> halves[2] = {
+      std::vector<const Decoded*>(events.begin(), middle),
+      std::vector<const Decoded*>(middle, events.end())};
+  absl::Status results[2];
+  for (int i = 0; i < 2; ++i) {
+    results[i] = TryApply(halves[i]);
+    if (pg::ClassifyFailure(results[i].code()) == pg::FailureKind::kTransient) {
+      return results[i];  // the whole batch is retried; what committed is skipped by its id
+    }
+  }
+  if (FailAlike(results[0], results[1])) {
+    // Not one event's fault: bisecting on would dead-letter every good event of the stream.
+    // Retried as an outage, with the caller's backoff, until the database recovers.
+    spdlog::warn("both halves of a batch of {} fail alike ({}); retrying it as an outage",
+                 events.size(), results[1].ToString());
+    absl::Status outage = absl::UnavailableError(
+        absl::StrCat("every part of the batch fails alike: ", results[1].message()));
+    results[1].ForEachPayload([&](absl::string_view type, const absl::Cord& payload) {
+      outage.SetPayload(type, payload);  // the SQLSTATE
+    });
+    return outage;
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (!results[i].ok()) {
+      if (absl::Status part = Narrow(halves[i], results[i]); !part.ok()) {
+        return part;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*>& events) {
+  pqxx::work work(*database_);
+  EventRepository processed(work);
+  LeadRepository leads(work);
+
+  // Lock every identity of the batch before reading anything (guarantee 3).
+  std::set<std::string> locked;
+  std::vector<IdentityKey> locked_keys;
+  auto lock = [&](const std::vector<IdentityKey>& keys) -> absl::StatusOr<size_t> {
+    std::vector<std::string> fresh;
+    for (const IdentityKey& key : keys) {
+      std::string lock_key = IdentityLockKey(key);
+      if (locked.count(lock_key) == 0) {
+        if (locked.size() >= options_.max_identity_locks) {
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "the batch needs more than ", options_.max_identity_locks, " identity locks"));
+        }
+        locked.insert(lock_key);
+        fresh.push_back(lock_key);
+        locked_keys.push_back(key);
+      }
+    }
+#ifndef LEADFLOW_TEST_SKIP_IDENTITY_LOCKS  // deliberately wrong, only in a test-only binary
+    processed.LockIdentities(fresh);
+#endif
+    return fresh.size();
+  };
+  auto closure_exhausted = [&](const std::string& why) {
+    counters_.lock_closure_exhausted.Increment();
+    spdlog::warn("identity lock closure of a batch of {} events exhausted ({}); retrying it",
+                 events.size(), why);
+    return absl::ResourceExhaustedError(absl::StrCat("identity lock closure exhausted: ", why));
+  };
+  // What each event is, channel-neutral: all the rules below read.
+  std::vector<ContactAttempt> attempts;
+  attempts.reserve(events.size());
+  std::vector<std::string> ids;
+  std::vector<IdentityKey> batch_keys;
+  for (const Decoded* item : events) {
+    ids.push_back(item->event.event_id());
+    attempts.push_back(ToContactAttempt(item->event));
+    for (const IdentityKey& key : attempts.back().identities) {
+      batch_keys.push_back({key.kind, Clean(key.value)});
+    }
+  }
+  if (auto first = lock(batch_keys); !first.ok()) {
+    return closure_exhausted(std::string(first.status().message()));
+  }
+
+  // Claim the ids (guarantee 2): only those inserted now get effects.
+  const std::set<std::string> claimed = processed.Claim(ids);
+  counters_.duplicates_database.Increment(static_cast<double>(events.size() - claimed.size()));
+
+  // Snapshot of the leads sharing an identity with the batch, read under the locks. A matched
+  // lead's other identities are locked too, and the search repeated, until nothing new turns up:
+  // otherwise two consumers holding a person's phone and email apart could both decide that
+  // person has no open lead and create one each.
+  std::vector<KnownLead> known;
+  bool settled = false;
+  for (int round = 0; round < options_.lock_closure_rounds && !settled; ++round) {
+    known = leads.FindByIdentities(locked_keys);
+    std::vector<IdentityKey> linked;
+    for (const KnownLead& lead : known) {
+      linked.insert(linked.end(), lead.identities.begin(), lead.identities.end());
+    }
+    auto fresh = lock(linked);
+    if (!fresh.ok()) {
+      return closure_exhausted(std::string(fresh.status().message()));
+    }
+    settled = *fresh == 0;
+  }
+  if (!settled) {
+    // Leads linked by shared identities further than the rounds reach: the snapshot could miss
+    // one, so deciding now could split a person in two. The batch is retried (and split).
+    return closure_exhausted(
+        absl::StrCat("still growing after ", options_.lock_closure_rounds, " rounds"));
+  }
+  const std::vector<int64_t> active_users = UserRepository(work).ActiveIds();
+  Planner planner(options_.rules, std::move(known),
+                  std::set<int64_t>(active_users.begin(), active_users.end()));
+  std::vector<std::string> applied_ids;
+  for (const ContactAttempt& attempt : attempts) {
+    if (claimed.count(attempt.event_id) != 0) {
+      planner.Add(attempt);
+      applied_ids.push_back(attempt.event_id);
+    }
+  }
+  const Plan& plan = planner.plan();
+  WritePlan(work, plan, active_users);
+  work.commit();
+
+  counters_.events_applied.Increment(static_cast<double>(applied_ids.size()));
+  counters_.leads_created.Increment(static_cast<double>(plan.leads.size()));
+  counters_.activities_created.Increment(static_cast<double>(plan.activities.size()));
+  counters_.identities_capped.Increment(static_cast<double>(plan.identities_capped));
+  // After the commit, never before: a mark must only ever mean "committed".
+  MarkProcessed(ids);
+  return absl::OkStatus();
+}
+
+}  // namespace leadflow::crm

@@ -1,0 +1,107 @@
+#include "crm-core/inbound/channels/channels.h"
+
+#include "absl/strings/str_cat.h"
+#include "crm-core/domain/lead/title.h"
+
+namespace leadflow::crm {
+
+using events::v1::Identity;
+using events::v1::InboundEvent;
+
+std::string IdentityKindName(Identity::Kind kind) {
+  switch (kind) {
+    case Identity::PHONE:
+      return "PHONE";
+    case Identity::EMAIL:
+      return "EMAIL";
+    case Identity::MESSENGER:
+      return "MESSENGER";
+    case Identity::KIND_UNSPECIFIED:
+    case events::v1::Identity_Kind_Identity_Kind_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case events::v1::Identity_Kind_Identity_Kind_INT_MAX_SENTINEL_DO_NOT_USE_:
+      return "";
+  }
+  return "";
+}
+
+std::string ValidateEvent(const InboundEvent& event) {
+  if (event.event_id().empty()) {
+    return "event has no event_id";
+  }
+  if (event.event_id().size() > 200) {
+    return "event_id is longer than 200 bytes";
+  }
+  for (char c : event.event_id()) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return "event_id contains a control character";
+    }
+  }
+  if (event.identities().empty()) {
+    return "event has no identity of its sender";
+  }
+  for (const Identity& identity : event.identities()) {
+    if (IdentityKindName(identity.kind()).empty()) {
+      return "identity of unknown kind";
+    }
+    if (identity.value().empty() || identity.value().size() > 320) {
+      return "identity value is empty or too long";
+    }
+  }
+  switch (event.payload_case()) {
+    case InboundEvent::kWebForm:
+    case InboundEvent::kEmail:
+    case InboundEvent::kCall:
+    case InboundEvent::kMessenger:
+      return "";
+    case InboundEvent::PAYLOAD_NOT_SET:
+      break;
+  }
+  return "payload not handled by this crm-core version";
+}
+
+std::string PersonName(const InboundEvent& event) {
+  std::string name = event.person().first_name();
+  if (!event.person().last_name().empty()) {
+    absl::StrAppend(&name, name.empty() ? "" : " ", event.person().last_name());
+  }
+  return name;
+}
+
+std::string Need(const std::string& text) {
+  constexpr size_t kNeedChars = 60;
+  return Summarize(text, kNeedChars);
+}
+
+ContactAttempt ToContactAttempt(const InboundEvent& event) {
+  ContactAttempt attempt;
+  attempt.event_id = event.event_id();
+  attempt.person = {.first_name = event.person().first_name(),
+                    .last_name = event.person().last_name(),
+                    .company = event.person().company(),
+                    .city = event.person().city()};
+  for (const Identity& identity : event.identities()) {
+    attempt.identities.push_back({IdentityKindName(identity.kind()), identity.value()});
+  }
+  attempt.title_parts = {{"city", event.person().city()},
+                         {"name", PersonName(event)},
+                         {"company", event.person().company()}};
+  switch (event.payload_case()) {
+    case InboundEvent::kWebForm:
+      FromWebForm(event, attempt);
+      break;
+    case InboundEvent::kEmail:
+      FromEmail(event, attempt);
+      break;
+    case InboundEvent::kCall:
+      FromCall(event, attempt);
+      break;
+    case InboundEvent::kMessenger:
+      FromMessenger(event, attempt);
+      break;
+    case InboundEvent::PAYLOAD_NOT_SET:
+      break;  // refused by ValidateEvent
+  }
+  return attempt;
+}
+
+}  // namespace leadflow::crm

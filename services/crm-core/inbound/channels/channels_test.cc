@@ -1,0 +1,109 @@
+#include "crm-core/inbound/channels/channels.h"
+
+#include <gtest/gtest.h>
+
+#include "crm-core/domain/lead/lead.h"
+#include "crm-core/inbound/planner.h"
+#include "testing/testing.h"
+
+namespace leadflow::crm {
+namespace {
+
+using events::v1::CallEvent;
+using events::v1::Identity;
+using events::v1::InboundEvent;
+
+InboundEvent From(const std::string& phone) {
+  InboundEvent event;
+  event.set_event_id("e1");
+  auto* identity = event.add_identities();
+  identity->set_kind(Identity::PHONE);
+  identity->set_value(phone);
+  return event;
+}
+
+// Protects: a web form's attempt carries its words, its title parts and every web-form detail
+// (form id, page, referrer, UTM, custom fields) as source details; nothing is lost on the way.
+TEST(ChannelsTest, WebFormDetails) {
+  InboundEvent event = testing::WebFormEvent("e1", "+33612345678", "", "Jean", "Need a quote");
+  event.mutable_web_form()->set_page_url("https://example.com/contact");
+  event.mutable_web_form()->mutable_utm()->set_source("google");
+  (*event.mutable_web_form()->mutable_custom_fields())["rooms"] = "3";
+  ContactAttempt attempt = ToContactAttempt(event);
+  EXPECT_EQ(attempt.source_id, "WEB_FORM");
+  EXPECT_EQ(attempt.comments, "Need a quote");
+  EXPECT_EQ(attempt.person.city, "Lyon");
+  ASSERT_EQ(attempt.identities.size(), 1u);
+  EXPECT_EQ(attempt.identities[0], (IdentityKey{"PHONE", "+33612345678"}));
+  EXPECT_EQ(attempt.source_details.at("reference"), "contact");
+  EXPECT_EQ(attempt.source_details.at("page_url"), "https://example.com/contact");
+  EXPECT_EQ(attempt.source_details.at("utm_source"), "google");
+  EXPECT_EQ(attempt.source_details.at("field:rooms"), "3");
+  EXPECT_EQ(attempt.source_details.count("referrer"), 0u);  // not given: no empty column
+  EXPECT_EQ(LeadTitle("{city} – {name} – {need}", attempt), "Lyon – Jean – Need a quote");
+}
+
+// Protects: a missed call asks for a call back (open, with the rules' deadline) and is titled
+// "Missed call <number>"; an answered call is a completed call activity without a deadline.
+// Neither carries web-form details.
+TEST(ChannelsTest, CallsMissedAndAnswered) {
+  InboundEvent missed = From("+33612345678");
+  missed.mutable_call()->set_outcome(CallEvent::MISSED);
+  missed.mutable_call()->set_from_number("+33612345678");
+  missed.mutable_call()->set_to_number("+33100000000");
+  ASSERT_EQ(ValidateEvent(missed), "");
+  ContactAttempt attempt = ToContactAttempt(missed);
+  EXPECT_EQ(attempt.source_id, "CALL");
+  EXPECT_EQ(LeadTitle("{city} – {name} – {need}", attempt), "Missed call +33612345678");
+  EXPECT_EQ(attempt.source_details.at("reference"), "+33100000000");
+  EXPECT_EQ(attempt.source_details.count("utm_source"), 0u);
+
+  Planner planner({}, {}, {1});
+  planner.Add(attempt);
+  ASSERT_EQ(planner.plan().activities.size(), 1u);
+  EXPECT_EQ(planner.plan().activities[0].type, "CALL");
+  EXPECT_EQ(planner.plan().activities[0].subject, "Call back");
+  EXPECT_FALSE(planner.plan().activities[0].completed);
+  EXPECT_GT(planner.plan().activities[0].deadline_after.count(), 0);
+  EXPECT_EQ(planner.plan().leads[0].source, "CALL");
+
+  InboundEvent answered = From("+33699999999");
+  answered.set_event_id("e2");
+  answered.mutable_call()->set_outcome(CallEvent::ANSWERED);
+  ContactAttempt done = ToContactAttempt(answered);
+  planner.Add(done);
+  ASSERT_EQ(planner.plan().activities.size(), 2u);
+  EXPECT_TRUE(planner.plan().activities[1].completed);
+  EXPECT_EQ(planner.plan().activities[1].deadline_after.count(), 0);
+}
+
+// Protects: an email makes an open EMAIL "reply" activity; a messenger message an open reply
+// task titled "<Platform>: <sender>" when nothing else names them.
+TEST(ChannelsTest, EmailAndMessenger) {
+  InboundEvent email = From("+1");
+  email.mutable_email()->set_subject("Quote for a kitchen");
+  email.mutable_email()->set_from_address("jean@example.com");
+  email.mutable_email()->set_text_body("Hello");
+  ContactAttempt mail = ToContactAttempt(email);
+  EXPECT_EQ(mail.source_id, "EMAIL");
+  EXPECT_EQ(mail.activity.type, "EMAIL");
+  EXPECT_EQ(mail.activity.subject, "Reply: Quote for a kitchen");
+  EXPECT_EQ(mail.source_details.at("subject"), "Quote for a kitchen");
+
+  InboundEvent chat = From("+1");
+  chat.mutable_messenger()->set_platform("telegram");
+  chat.mutable_messenger()->set_sender_display_name("Jean-Pierre");
+  chat.mutable_messenger()->set_conversation_id("c42");
+  ContactAttempt message = ToContactAttempt(chat);
+  EXPECT_EQ(message.source_id, "MESSENGER");
+  EXPECT_EQ(LeadTitle("{name}", message), "Telegram: Jean-Pierre");
+  EXPECT_EQ(message.source_details.at("reference"), "c42");
+}
+
+// Protects: an event without a payload is refused with the dead-letter reason.
+TEST(ChannelsTest, NoPayloadIsRefused) {
+  EXPECT_EQ(ValidateEvent(From("+1")), "payload not handled by this crm-core version");
+}
+
+}  // namespace
+}  // namespace leadflow::crm

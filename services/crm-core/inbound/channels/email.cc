@@ -1,0 +1,34 @@
+// An email: a lead with an open email activity "reply" (ARCHITECTURE.md, inbound rules).
+#include "absl/strings/str_cat.h"
+#include "crm-core/inbound/channels/channels.h"
+
+namespace leadflow::crm {
+
+void FromEmail(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
+  const events::v1::EmailMessage& email = event.email();
+  const std::string need = Need(email.subject().empty() ? email.text_body() : email.subject());
+  const std::string from =
+      email.from_address().empty() ? event.identities(0).value() : email.from_address();
+  attempt.comments = email.text_body();
+  attempt.title_parts["need"] = need;
+  attempt.fallback_title = absl::StrCat("Email from ", from);
+  const std::string subject = need.empty() ? "Reply to the email" : "Reply: " + need;
+  attempt.activity = {.type = "EMAIL",
+                      .subject = subject,
+                      .repeat_subject = subject,
+                      .description = email.text_body(),
+                      .completed = false,
+                      .has_deadline = true};
+  attempt.source_id = "EMAIL";
+  auto put = [&](const std::string& key, const std::string& value) {
+    if (!value.empty()) {
+      attempt.source_details[key] = value;
+    }
+  };
+  put("reference", email.to_addresses().empty() ? "" : email.to_addresses(0));
+  put("subject", email.subject());
+  put("message_id", email.message_id());
+  put("in_reply_to", email.in_reply_to());
+}
+
+}  // namespace leadflow::crm

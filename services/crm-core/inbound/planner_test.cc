@@ -1,0 +1,183 @@
+#include "crm-core/inbound/planner.h"
+
+#include <gtest/gtest.h>
+
+#include "crm-core/inbound/channels/channels.h"
+#include "testing/testing.h"
+
+namespace leadflow::crm {
+namespace {
+
+using events::v1::Identity;
+using events::v1::InboundEvent;
+
+InboundEvent WebForm(const std::string& id, const std::string& phone, const std::string& email,
+                     const std::string& name = "Jean",
+                     const std::string& message = "Need a quote") {
+  return testing::WebFormEvent(id, phone, email, name, message);
+}
+
+// The planner reads contact attempts: the web-form channel's, as the consumer makes them.
+ContactAttempt Attempt(const std::string& id, const std::string& phone, const std::string& email,
+                       const std::string& name = "Jean",
+                       const std::string& message = "Need a quote") {
+  return ToContactAttempt(WebForm(id, phone, email, name, message));
+}
+
+KnownLead Known(int64_t id, Semantics semantics, int64_t responsible, std::set<IdentityKey> keys) {
+  return KnownLead{id, semantics, responsible, std::move(keys)};
+}
+
+// Protects: a lead gains at most max_inbound_identities through inbound traffic; an event past
+// the cap still joins the lead (a repeat and an activity) but attaches nothing, and is counted.
+TEST(PlannerTest, InboundIdentitiesAreCapped) {
+  RuleSettings settings;
+  settings.max_inbound_identities = 3;
+  Planner planner(settings, {Known(7, Semantics::kProcess, 1, {{"PHONE", "+33612345678"}})}, {1});
+  std::vector<ContactAttempt> events;
+  for (int i = 0; i < 5; ++i) {
+    events.push_back(Attempt("e" + std::to_string(i), "+33612345678",
+                             "visitor" + std::to_string(i) + "@example.com"));
+  }
+  for (const ContactAttempt& event : events) {
+    planner.Add(event);
+  }
+  const Plan& plan = planner.plan();
+  EXPECT_TRUE(plan.leads.empty());
+  EXPECT_EQ(plan.identities.size(), 2u);  // 1 held + 2 added = the cap of 3
+  EXPECT_EQ(plan.identities_capped, 3);
+  EXPECT_EQ(plan.activities.size(), 5u);
+  EXPECT_EQ(plan.repeat_increments.at(7), 5);
+}
+
+// Protects: nothing matches → one new lead with an open "process the request" task, titled from
+// the template, responsible left to round-robin.
+TEST(PlannerTest, NewSenderMakesLeadAndOpenTask) {
+  Planner planner({}, {}, {1, 2});
+  ContactAttempt event = Attempt("e1", "+33612345678", "jean@example.com");
+  planner.Add(event);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_EQ(plan.leads[0].title, "Lyon – Jean – Need a quote");
+  EXPECT_EQ(plan.leads[0].source, "WEB_FORM");
+  EXPECT_EQ(plan.leads[0].responsible_user_id, 0);
+  EXPECT_FALSE(plan.leads[0].is_returning);
+  EXPECT_EQ(plan.identities.size(), 2u);
+  ASSERT_EQ(plan.activities.size(), 1u);
+  EXPECT_EQ(plan.activities[0].type, "TASK");
+  EXPECT_EQ(plan.activities[0].subject, "Process the request");
+  EXPECT_FALSE(plan.activities[0].completed);
+  EXPECT_EQ(plan.activities[0].origin_event_id, "e1");
+  EXPECT_TRUE(IsNewLead(plan.activities[0].lead));
+}
+
+// Protects: an open lead matching by phone gets an activity and +1 repeat, no new lead; the
+// event's new email is added to it so the next email-only contact matches too.
+TEST(PlannerTest, OpenLeadMatchGetsActivityAndRepeat) {
+  Planner planner({}, {Known(7, Semantics::kProcess, 2, {{"PHONE", "+33612345678"}})}, {1, 2});
+  ContactAttempt event = Attempt("e2", "+33612345678", "jean@example.com");
+  planner.Add(event);
+  const Plan& plan = planner.plan();
+  EXPECT_TRUE(plan.leads.empty());
+  EXPECT_EQ(plan.repeat_increments.at(7), 1);
+  ASSERT_EQ(plan.activities.size(), 1u);
+  EXPECT_EQ(plan.activities[0].lead, 7);
+  EXPECT_EQ(plan.activities[0].responsible_user_id, 2);
+  ASSERT_EQ(plan.identities.size(), 1u);
+  EXPECT_EQ(plan.identities[0].key.kind, "EMAIL");
+  EXPECT_EQ(plan.identities[0].lead, 7);
+}
+
+// Protects: a person whose lead was closed as junk comes back as a new, returning lead linked to
+// the old one, with the same responsible user when still active.
+TEST(PlannerTest, JunkMatchMakesReturningLead) {
+  Planner planner({}, {Known(3, Semantics::kFailure, 2, {{"EMAIL", "jean@example.com"}})}, {1, 2});
+  ContactAttempt event = Attempt("e3", "", "jean@example.com");
+  planner.Add(event);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_TRUE(plan.leads[0].is_returning);
+  EXPECT_EQ(plan.leads[0].previous_lead_id, 3);
+  EXPECT_EQ(plan.leads[0].responsible_user_id, 2);
+}
+
+// Protects: a returning person's known identities carry over to the new lead, so their next
+// contact by another identity joins it instead of making a second returning lead.
+TEST(PlannerTest, ReturningLeadInheritsTheClosedLeadsIdentities) {
+  Planner planner(
+      {}, {Known(3, Semantics::kFailure, 2, {{"EMAIL", "jean@example.com"}, {"PHONE", "+1"}})},
+      {2});
+  ContactAttempt by_phone = Attempt("e1", "+1", "");
+  ContactAttempt by_email = Attempt("e2", "", "jean@example.com");
+  planner.Add(by_phone);
+  planner.Add(by_email);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_EQ(plan.leads[0].repeat_count, 1);
+  EXPECT_EQ(plan.identities.size(), 2u);
+}
+
+// Protects: the previous responsible is not reused once deactivated (round-robin instead).
+TEST(PlannerTest, InactivePreviousResponsibleFallsBackToRoundRobin) {
+  Planner planner({}, {Known(3, Semantics::kSuccess, 9, {{"EMAIL", "a@b.co"}})}, {1, 2});
+  ContactAttempt event = Attempt("e4", "", "a@b.co");
+  planner.Add(event);
+  EXPECT_EQ(planner.plan().leads[0].responsible_user_id, 0);
+}
+
+// Protects: an open lead wins over a closed one for the same person.
+TEST(PlannerTest, OpenBeatsClosed) {
+  Planner planner({},
+                  {Known(3, Semantics::kFailure, 1, {{"PHONE", "+1"}}),
+                   Known(5, Semantics::kProcess, 2, {{"EMAIL", "a@b.co"}})},
+                  {1, 2});
+  ContactAttempt event = Attempt("e5", "+1", "a@b.co");
+  planner.Add(event);
+  EXPECT_TRUE(planner.plan().leads.empty());
+  EXPECT_EQ(planner.plan().activities[0].lead, 5);
+}
+
+// Protects: within one batch, the second event of a person joins the lead the first one created
+// (one person, one lead), even when they share only one identity.
+TEST(PlannerTest, SamePersonTwiceInOneBatchMakesOneLead) {
+  Planner planner({}, {}, {1});
+  ContactAttempt first = Attempt("e6", "+33612345678", "");
+  ContactAttempt second = Attempt("e7", "+33612345678", "jean@example.com");
+  ContactAttempt third = Attempt("e8", "", "jean@example.com");
+  planner.Add(first);
+  planner.Add(second);
+  planner.Add(third);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_EQ(plan.leads[0].repeat_count, 2);
+  EXPECT_EQ(plan.activities.size(), 3u);
+  EXPECT_EQ(plan.identities.size(), 2u);
+}
+
+// Protects: title fallbacks when the sender gave nothing the template names.
+TEST(PlannerTest, TitleFallsBackToIdentity) {
+  InboundEvent event = WebForm("e9", "", "anon@example.com", "", "");
+  event.mutable_person()->clear_city();
+  EXPECT_EQ(LeadTitle("{city} – {name} – {need}", ToContactAttempt(event)),
+            "Web form request from anon@example.com");
+}
+
+// Protects: events crm-core cannot use are refused with a reason (they go to the DLQ).
+TEST(PlannerTest, ValidateEvent) {
+  EXPECT_EQ(ValidateEvent(WebForm("e", "+1", "")), "");
+  EXPECT_NE(ValidateEvent(WebForm("", "+1", "")), "");
+  EXPECT_NE(ValidateEvent(WebForm("e", "", "")), "");
+  InboundEvent no_payload = WebForm("e", "+1", "");
+  no_payload.clear_web_form();
+  EXPECT_NE(ValidateEvent(no_payload), "");
+  InboundEvent bad_kind = WebForm("e", "+1", "");
+  bad_kind.mutable_identities(0)->set_kind(static_cast<Identity::Kind>(42));
+  EXPECT_NE(ValidateEvent(bad_kind), "");
+  InboundEvent long_id = WebForm(std::string(500, 'x'), "+1", "");
+  EXPECT_NE(ValidateEvent(long_id), "");
+  EXPECT_NE(ValidateEvent(WebForm(std::string("a\0b", 3), "+1", "")), "");
+  EXPECT_NE(ValidateEvent(WebForm("a\nb", "+1", "")), "");
+}
+
+}  // namespace
+}  // namespace leadflow::crm

@@ -1,0 +1,80 @@
+#include "crm-core/store/repositories.h"
+#include "pg/pg.h"
+
+namespace leadflow::crm {
+namespace {
+
+// A row of select_activity / list_activities (store/sql/_activity_columns.sql).
+Activity ReadActivity(const pqxx::row& row) {
+  Activity activity;
+  activity.id = row[0].as<int64_t>();
+  activity.type = row[1].as<std::string>();
+  activity.owner_type = row[2].as<std::string>();
+  activity.owner_id = row[3].as<int64_t>();
+  activity.subject = row[4].as<std::string>();
+  activity.description = row[5].as<std::string>();
+  activity.responsible_user_id = row[6].as<int64_t>();
+  activity.completed = row[7].as<bool>();
+  activity.deadline_micros = row[8].as<int64_t>();
+  activity.create_micros = row[9].as<int64_t>();
+  activity.complete_micros = row[10].as<int64_t>();
+  activity.origin_event_id = row[11].as<std::string>();
+  return activity;
+}
+
+}  // namespace
+
+std::optional<Activity> ActivityRepository::Get(int64_t id) {
+  pqxx::result rows = work_.exec_prepared("select_activity", id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return ReadActivity(rows[0]);
+}
+
+std::vector<Activity> ActivityRepository::List(const Filter& filter, int64_t before_id, int limit) {
+  std::vector<Activity> activities;
+  for (const auto& row : work_.exec_prepared(
+           "list_activities", filter.owner_type, filter.owner_id, filter.responsible_user_id,
+           static_cast<int>(filter.completion), before_id, limit)) {
+    activities.push_back(ReadActivity(row));
+  }
+  return activities;
+}
+
+int64_t ActivityRepository::Insert(const Activity& activity) {
+  return work_
+      .exec_prepared1("insert_activity", activity.type, activity.owner_type, activity.owner_id,
+                      activity.subject, activity.description, activity.responsible_user_id,
+                      activity.deadline_micros)[0]
+      .as<int64_t>();
+}
+
+bool ActivityRepository::Complete(int64_t id) {
+  return !work_.exec_prepared("complete_activity", id).empty();
+}
+
+void ActivityRepository::InsertInbound(const std::vector<Activity>& activities,
+                                       const std::vector<int64_t>& deadline_minutes) {
+  if (activities.empty()) {
+    return;
+  }
+  std::vector<std::string> type, subject, description, origin;
+  std::vector<int64_t> owner, responsible;
+  std::vector<bool> completed;
+  for (const Activity& activity : activities) {
+    type.push_back(activity.type);
+    owner.push_back(activity.owner_id);
+    subject.push_back(pg::StripNul(activity.subject));
+    description.push_back(pg::StripNul(activity.description));
+    responsible.push_back(activity.responsible_user_id);
+    completed.push_back(activity.completed);
+    origin.push_back(activity.origin_event_id);
+  }
+  work_.exec_prepared("insert_inbound_activities", pg::TextArray(type), pg::IntArray(owner),
+                      pg::TextArray(subject), pg::TextArray(description),
+                      pg::IdArrayZeroNull(responsible), pg::BoolArray(completed),
+                      pg::IntArray(deadline_minutes), pg::TextArray(origin));
+}
+
+}  // namespace leadflow::crm

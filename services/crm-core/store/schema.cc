@@ -1,0 +1,32 @@
+#include "crm-core/store/schema.h"
+
+#include <pqxx/pqxx>
+
+#include "crm-core/store/migrations.h"
+#include "pg/migrations.h"
+#include "pg/pg.h"
+
+namespace leadflow::crm {
+
+absl::StatusOr<int> MigrateSchema(const std::string& database_url) {
+  return pg::ApplyMigrations(database_url, Migrations());
+}
+
+absl::Status CheckSchema(const std::string& url) {
+  try {
+    pqxx::connection connection(url);
+    pqxx::read_transaction work(connection);
+    auto row = work.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    int newest = Migrations().back().version;
+    if (row[0].as<int>() < newest) {
+      return absl::FailedPreconditionError("schema is behind this binary: run 'crm-core migrate'");
+    }
+    return absl::OkStatus();
+  } catch (const pqxx::undefined_table&) {
+    return absl::FailedPreconditionError("no schema: run 'crm-core migrate'");
+  } catch (const std::exception& error) {
+    return pg::ToStatus(error);
+  }
+}
+
+}  // namespace leadflow::crm

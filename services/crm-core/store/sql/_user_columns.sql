@@ -1,0 +1,1 @@
+SELECT id, name, email, active, (extract(epoch FROM created_at) * 1000000)::bigint FROM users

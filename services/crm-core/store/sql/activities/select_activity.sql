@@ -1,0 +1,1 @@
+{{activity_columns}} WHERE id = $1

@@ -1,0 +1,1 @@
+{{lead_columns}} WHERE id = $1

@@ -1,0 +1,1 @@
+SELECT coalesce(responsible_user_id, 0) FROM leads WHERE id = $1

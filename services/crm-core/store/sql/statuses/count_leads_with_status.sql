@@ -1,0 +1,1 @@
+SELECT count(*) FROM leads WHERE status = $1

@@ -1,0 +1,1 @@
+DELETE FROM lead_sources WHERE id = $1

@@ -1,0 +1,1 @@
+DELETE FROM lead_statuses WHERE id = $1

@@ -1,0 +1,1 @@
+SELECT 1 FROM lead_sources WHERE id = $1

@@ -1,0 +1,1 @@
+SELECT 1 FROM lead_statuses WHERE id = $1

@@ -1,0 +1,1 @@
+SELECT id, name, sort, '', system FROM lead_sources ORDER BY sort, id

@@ -1,0 +1,1 @@
+SELECT id, name, sort, semantics, system FROM lead_statuses ORDER BY sort, id

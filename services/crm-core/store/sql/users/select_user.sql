@@ -1,0 +1,1 @@
+{{user_columns}} WHERE id = $1

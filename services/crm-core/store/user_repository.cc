@@ -1,0 +1,70 @@
+#include "crm-core/store/repositories.h"
+
+namespace leadflow::crm {
+namespace {
+
+// A row of select_user / list_users (store/sql/_user_columns.sql).
+User ReadUser(const pqxx::row& row) {
+  return User{.id = row[0].as<int64_t>(),
+              .name = row[1].as<std::string>(),
+              .email = row[2].as<std::string>(),
+              .active = row[3].as<bool>(),
+              .create_micros = row[4].as<int64_t>()};
+}
+
+}  // namespace
+
+int64_t UserRepository::Insert(const User& user) {
+  return work_.exec_prepared1("insert_user", user.name, user.email, user.active)[0].as<int64_t>();
+}
+
+std::optional<User> UserRepository::Get(int64_t id) {
+  pqxx::result rows = work_.exec_prepared("select_user", id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return ReadUser(rows[0]);
+}
+
+std::vector<User> UserRepository::List(int64_t after_id, int limit) {
+  std::vector<User> users;
+  for (const auto& row : work_.exec_prepared("list_users", after_id, limit)) {
+    users.push_back(ReadUser(row));
+  }
+  return users;
+}
+
+bool UserRepository::Update(int64_t id, const std::set<std::string>& fields, const User& values) {
+  auto has = [&](const char* field) { return fields.count(field) != 0; };
+  return !work_
+              .exec_prepared("update_user", id, has("name"), values.name, has("email"),
+                             values.email, has("active"), values.active)
+              .empty();
+}
+
+bool UserRepository::IsActive(int64_t id) {
+  return !work_.exec_prepared("user_exists", id).empty();
+}
+
+std::vector<int64_t> UserRepository::ActiveIds() {
+  std::vector<int64_t> ids;
+  for (const auto& row : work_.exec_prepared("active_user_ids")) {
+    ids.push_back(row[0].as<int64_t>());
+  }
+  return ids;
+}
+
+std::vector<int64_t> UserRepository::NextAssignmentPositions(int64_t count) {
+  std::vector<int64_t> positions;
+  for (const auto& row : work_.exec_prepared("next_assignment_positions", count)) {
+    positions.push_back(row[0].as<int64_t>());
+  }
+  return positions;
+}
+
+int64_t UserRepository::NextRoundRobinUser() {
+  pqxx::result picked = work_.exec_prepared("round_robin_user");
+  return picked.empty() ? 0 : picked[0][0].as<int64_t>();
+}
+
+}  // namespace leadflow::crm
