@@ -24,7 +24,14 @@
 #include <string>
 
 #include "leadflow/crm/v1/activity.pb.h"
+#include "leadflow/crm/v1/company.pb.h"
+#include "leadflow/crm/v1/contact.pb.h"
+#include "leadflow/crm/v1/deal.pb.h"
+#include "leadflow/crm/v1/history.pb.h"
 #include "leadflow/crm/v1/lead.pb.h"
+#include "leadflow/crm/v1/pipeline.pb.h"
+#include "leadflow/crm/v1/search.pb.h"
+#include "leadflow/crm/v1/settings.pb.h"
 #include "leadflow/crm/v1/status.pb.h"
 #include "leadflow/crm/v1/user.pb.h"
 
@@ -119,6 +126,13 @@ int main(int argc, char** argv) {
   leadflow::crm::v1::Activity::descriptor();
   leadflow::crm::v1::User::descriptor();
   leadflow::crm::v1::Status::descriptor();
+  leadflow::crm::v1::Contact::descriptor();
+  leadflow::crm::v1::Company::descriptor();
+  leadflow::crm::v1::Pipeline::descriptor();
+  leadflow::crm::v1::Deal::descriptor();
+  leadflow::crm::v1::CrmSettings::descriptor();
+  leadflow::crm::v1::ListHistoryRequest::descriptor();
+  leadflow::crm::v1::SearchMatch::descriptor();
   const auto* service_descriptor = DescriptorPool::generated_pool()->FindServiceByName(service);
   if (service_descriptor == nullptr) {
     std::fprintf(stderr, "crmctl: unknown service %s\n", service.c_str());

@@ -1,15 +1,13 @@
 // The CRM domain's schema (migrations/0004_domain.sql) on a real PostgreSQL: it applies on top of
-// 0001 and 0002 with existing data, seeds the default pipeline and settings exactly as the domain
-// defines them, and refuses the invalid states its constraints exist for. It applies 0001, 0002
-// and 0004 only, so it does not depend on 0003 (lead statuses and sources), which 0004 does not
-// use.
+// 0001–0003 with existing data, seeds the default pipeline and settings exactly as the domain
+// defines them, and refuses the invalid states its constraints exist for.
 
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
 
 #include "crm-core/domain/pipeline/pipeline.h"
-#include "crm-core/migrations.h"
+#include "crm-core/store/migrations.h"
 #include "pg/migrations.h"
 #include "testing/testing.h"
 
@@ -29,12 +27,12 @@ std::vector<pg::Migration> Pick(std::initializer_list<int> versions) {
 class DomainSchemaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Pick({1, 2})).ok());
+    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Pick({1, 2, 3})).ok());
     connection_ = std::make_unique<pqxx::connection>(database_.url());
     // A lead and a user from before the domain tables existed.
     Exec("INSERT INTO users (id, name) VALUES (1, 'Ana')");
     Exec("INSERT INTO leads (id, title, source) VALUES (1, 'Existing lead', 'EMAIL')");
-    absl::StatusOr<int> applied = pg::ApplyMigrations(database_.url(), Pick({1, 2, 4}));
+    absl::StatusOr<int> applied = pg::ApplyMigrations(database_.url(), Pick({1, 2, 3, 4}));
     ASSERT_TRUE(applied.ok()) << applied.status();
     ASSERT_EQ(*applied, 1);
   }

@@ -6,27 +6,6 @@
 
 namespace leadflow::crm {
 
-std::string_view ToString(Semantics semantics) {
-  switch (semantics) {
-    case Semantics::kProcess:
-      return "PROCESS";
-    case Semantics::kSuccess:
-      return "SUCCESS";
-    case Semantics::kFailure:
-      return "FAILURE";
-  }
-  return "PROCESS";
-}
-
-std::optional<Semantics> ParseSemantics(std::string_view text) {
-  for (Semantics semantics : {Semantics::kProcess, Semantics::kSuccess, Semantics::kFailure}) {
-    if (ToString(semantics) == text) {
-      return semantics;
-    }
-  }
-  return std::nullopt;
-}
-
 bool IsValidStatusId(std::string_view id) {
   if (id.empty() || id.size() > 50 || id[0] < 'A' || id[0] > 'Z') {
     return false;

@@ -6,16 +6,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "crm-core/domain/common/types.h"
 
 namespace leadflow::crm {
 
-/// What reaching a lead status (or a deal stage) means. PROCESS is open: inbound traffic from
-/// the same person joins the record. SUCCESS and FAILURE close it. The statuses themselves are
-/// rows of lead_statuses, configured by the business; only their semantics are known to code.
-enum class Semantics { kProcess, kSuccess, kFailure };
-
-std::string_view ToString(Semantics semantics);
-std::optional<Semantics> ParseSemantics(std::string_view text);
+/// What reaching a lead status (or a deal stage) means (domain/common). PROCESS is open: inbound
+/// traffic from the same person joins the record. SUCCESS and FAILURE close it. The statuses
+/// themselves are rows of lead_statuses, configured by the business; only their semantics are
+/// known to code.
+using domain::ParseSemantics;
+using domain::Semantics;
+using domain::ToString;
 inline bool IsOpen(Semantics semantics) { return semantics == Semantics::kProcess; }
 
 /// The two configurable lists of StatusService: lead statuses and lead sources.
