@@ -1,11 +1,94 @@
 #include "ingest/store.h"
 
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <stdexcept>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ingest/client_ip.h"
+#include "ingest/signature.h"
 
 namespace leadflow::ingest {
+
+namespace {
+
+// Store::CountAndClaim in one step: KEYS = {rate-limit counter, claim key},
+// ARGV = {limit, value, ttl}. Answers {count} when over the limit (nothing claimed), else
+// {count, 1} when `value` was recorded, {count, 1, earlier} when something was already there.
+// The counter gets the same 120 s expiry as CountRequest's.
+constexpr char kCountAndClaim[] =
+    "local count = redis.call('INCR', KEYS[1]) "
+    "redis.call('EXPIRE', KEYS[1], 120) "
+    "if count > tonumber(ARGV[1]) then return {count} end "
+    "local earlier = redis.call('SET', KEYS[2], ARGV[2], 'NX', 'GET', 'EX', ARGV[3]) "
+    "if earlier then return {count, 1, earlier} end "
+    "return {count, 1}";
+
+std::string Sha1Hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha1(), nullptr) != 1) {
+    throw std::runtime_error("SHA-1 failed");
+  }
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+const std::string& CountAndClaimSha() {
+  static const std::string sha = Sha1Hex(kCountAndClaim);
+  return sha;
+}
+
+absl::StatusOr<Store::CountedClaim> ReadCountedClaim(
+    const absl::StatusOr<std::vector<redis::Reply>>& replies) {
+  if (!replies.ok()) {
+    return replies.status();
+  }
+  const redis::Reply& reply = (*replies)[0];
+  if (reply.type != redis::Reply::Type::kArray || reply.elements.empty() ||
+      reply.elements.size() > 3 || reply.elements[0].type != redis::Reply::Type::kInteger) {
+    return absl::InternalError("redis: the count-and-claim script answered something else");
+  }
+  Store::CountedClaim result;
+  result.count = reply.elements[0].integer;
+  result.claimed = reply.elements.size() > 1;
+  if (reply.elements.size() == 3) {
+    if (reply.elements[2].type != redis::Reply::Type::kString) {
+      return absl::InternalError("redis: the count-and-claim script answered something else");
+    }
+    result.earlier = reply.elements[2].text;
+  }
+  return result;
+}
+
+}  // namespace
+
+void Store::CountAndClaim(const std::string& client, int64_t window, int64_t limit,
+                          const std::string& kind, const std::string& key, const std::string& value,
+                          std::chrono::seconds ttl, CountClaimDone done) {
+  CountRequest(client, window,
+               [this, limit, kind, key, value, ttl,
+                done = std::move(done)](absl::StatusOr<int64_t> count) mutable {
+                 if (!count.ok()) {
+                   done(count.status());
+                   return;
+                 }
+                 if (*count > limit) {
+                   done(CountedClaim{*count, false, std::nullopt});
+                   return;
+                 }
+                 Claim(kind, key, value, ttl,
+                       [count = *count, done = std::move(done)](
+                           absl::StatusOr<std::optional<std::string>> earlier) {
+                         if (!earlier.ok()) {
+                           done(earlier.status());
+                         } else {
+                           done(CountedClaim{count, true, std::move(*earlier)});
+                         }
+                       });
+               });
+}
 
 bool FailsOpen(const absl::Status& status) {
   // Overload is ours, not Redis's: answer 503 and keep the limits on. Anything else is Redis
@@ -91,6 +174,66 @@ void RedisStore::Release(const std::string& kind, const std::string& key, const 
            [done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) {
              done(replies.status());
            });
+}
+
+void RedisStore::CountAndClaim(const std::string& client, int64_t window, int64_t limit,
+                               const std::string& kind, const std::string& key,
+                               const std::string& value, std::chrono::seconds ttl,
+                               CountClaimDone done) {
+  const std::string& prefix = client_->options().key_prefix;
+  redis::Command command = {"EVALSHA",
+                            CountAndClaimSha(),
+                            "2",
+                            absl::StrCat(prefix, "rl:", client, ":", window),
+                            absl::StrCat(prefix, kind, ":", key),
+                            std::to_string(limit),
+                            value,
+                            std::to_string(ttl.count())};
+  Pipeline({command}, [this, command, done = std::move(done)](
+                          absl::StatusOr<std::vector<redis::Reply>> replies) mutable {
+    // Redis forgot the script (restarted, SCRIPT FLUSH): send it whole, which caches it again.
+    // Nothing ran: NOSCRIPT is answered before the script starts.
+    if (!replies.ok() && absl::StrContains(replies.status().message(), "NOSCRIPT")) {
+      command[0] = "EVAL";
+      command[1] = kCountAndClaim;
+      Pipeline({std::move(command)},
+               [done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) {
+                 done(ReadCountedClaim(replies));
+               });
+      return;
+    }
+    done(ReadCountedClaim(replies));
+  });
+}
+
+void RateLimiter::CheckAndClaim(const std::string& client,
+                                std::chrono::system_clock::time_point now, ClaimRequest claim,
+                                std::function<void(Decision, ClaimResult)> done) {
+  if (per_minute_ <= 0) {
+    store_->Claim(claim.kind, claim.key, claim.value, claim.ttl,
+                  [done = std::move(done)](ClaimResult earlier) {
+                    done({Verdict::kAllowed, 0}, std::move(earlier));
+                  });
+    return;
+  }
+  int64_t seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  store_->CountAndClaim(
+      RateLimitSubject(client), seconds / 60, per_minute_, claim.kind, claim.key, claim.value,
+      claim.ttl, [seconds, done = std::move(done)](absl::StatusOr<Store::CountedClaim> result) {
+        if (!result.ok()) {
+          if (FailsOpen(result.status())) {
+            done({Verdict::kFailedOpen, 0}, result.status());
+          } else {
+            done({Verdict::kOverloaded, 1}, result.status());
+          }
+        } else if (!result->claimed) {
+          done({Verdict::kLimited, static_cast<int>(60 - seconds % 60)},
+               absl::FailedPreconditionError("rate limited: nothing claimed"));
+        } else {
+          done({Verdict::kAllowed, 0}, std::move(result->earlier));
+        }
+      });
 }
 
 void RateLimiter::Check(const std::string& client, std::chrono::system_clock::time_point now,
