@@ -1,68 +1,11 @@
 #include "ingest/store.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
-#include <stdexcept>
-
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ingest/client_ip.h"
-#include "ingest/signature.h"
 
 namespace leadflow::ingest {
-
-namespace {
-
-// Store::CountAndClaim in one step: KEYS = {rate-limit counter, claim key},
-// ARGV = {limit, value, ttl}. Answers {count} when over the limit (nothing claimed), else
-// {count, 1} when `value` was recorded, {count, 1, earlier} when something was already there.
-// The counter gets the same 120 s expiry as CountRequest's.
-constexpr char kCountAndClaim[] =
-    "local count = redis.call('INCR', KEYS[1]) "
-    "redis.call('EXPIRE', KEYS[1], 120) "
-    "if count > tonumber(ARGV[1]) then return {count} end "
-    "local earlier = redis.call('SET', KEYS[2], ARGV[2], 'NX', 'GET', 'EX', ARGV[3]) "
-    "if earlier then return {count, 1, earlier} end "
-    "return {count, 1}";
-
-std::string Sha1Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha1(), nullptr) != 1) {
-    throw std::runtime_error("SHA-1 failed");
-  }
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), length));
-}
-
-const std::string& CountAndClaimSha() {
-  static const std::string sha = Sha1Hex(kCountAndClaim);
-  return sha;
-}
-
-absl::StatusOr<Store::CountedClaim> ReadCountedClaim(
-    const absl::StatusOr<std::vector<redis::Reply>>& replies) {
-  if (!replies.ok()) {
-    return replies.status();
-  }
-  const redis::Reply& reply = (*replies)[0];
-  if (reply.type != redis::Reply::Type::kArray || reply.elements.empty() ||
-      reply.elements.size() > 3 || reply.elements[0].type != redis::Reply::Type::kInteger) {
-    return absl::InternalError("redis: the count-and-claim script answered something else");
-  }
-  Store::CountedClaim result;
-  result.count = reply.elements[0].integer;
-  result.claimed = reply.elements.size() > 1;
-  if (reply.elements.size() == 3) {
-    if (reply.elements[2].type != redis::Reply::Type::kString) {
-      return absl::InternalError("redis: the count-and-claim script answered something else");
-    }
-    result.earlier = reply.elements[2].text;
-  }
-  return result;
-}
-
-}  // namespace
 
 void Store::CountAndClaim(const std::string& client, int64_t window, int64_t limit,
                           const std::string& kind, const std::string& key, const std::string& value,
@@ -181,29 +124,48 @@ void RedisStore::CountAndClaim(const std::string& client, int64_t window, int64_
                                const std::string& value, std::chrono::seconds ttl,
                                CountClaimDone done) {
   const std::string& prefix = client_->options().key_prefix;
-  redis::Command command = {"EVALSHA",
-                            CountAndClaimSha(),
-                            "2",
-                            absl::StrCat(prefix, "rl:", client, ":", window),
-                            absl::StrCat(prefix, kind, ":", key),
-                            std::to_string(limit),
-                            value,
-                            std::to_string(ttl.count())};
-  Pipeline({command}, [this, command, done = std::move(done)](
-                          absl::StatusOr<std::vector<redis::Reply>> replies) mutable {
-    // Redis forgot the script (restarted, SCRIPT FLUSH): send it whole, which caches it again.
-    // Nothing ran: NOSCRIPT is answered before the script starts.
-    if (!replies.ok() && absl::StrContains(replies.status().message(), "NOSCRIPT")) {
-      command[0] = "EVAL";
-      command[1] = kCountAndClaim;
-      Pipeline({std::move(command)},
-               [done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) {
-                 done(ReadCountedClaim(replies));
-               });
-      return;
-    }
-    done(ReadCountedClaim(replies));
-  });
+  std::string counter = absl::StrCat(prefix, "rl:", client, ":", window);
+  // CountRequest's and Claim's commands in one round trip. Native commands, not a script: a
+  // Lua script doing the same cost Redis about twice the CPU (redis-benchmark here: ~10 us
+  // against ~5 us), on the cores the service shares with it.
+  Pipeline({{"INCR", counter},
+            {"EXPIRE", counter, "120"},
+            {"SET", absl::StrCat(prefix, kind, ":", key), value, "NX", "GET", "EX",
+             std::to_string(ttl.count())}},
+           [this, limit, kind, key, value,
+            done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) mutable {
+             if (!replies.ok()) {
+               done(replies.status());
+               return;
+             }
+             const redis::Reply& count = (*replies)[0];
+             const redis::Reply& set = (*replies)[2];
+             if (count.type != redis::Reply::Type::kInteger) {
+               done(absl::InternalError("redis: INCR did not answer an integer"));
+               return;
+             }
+             if (!set.IsNil() && set.type != redis::Reply::Type::kString) {
+               done(absl::InternalError("redis: SET NX GET did not answer a string"));
+               return;
+             }
+             if (count.integer > limit) {
+               CountedClaim refused{count.integer, false, std::nullopt};
+               if (!set.IsNil()) {
+                 done(refused);  // someone else's claim: nothing of ours to undo
+                 return;
+               }
+               // Over the limit: undo our claim (only if it is still ours) before answering,
+               // so that a refused request leaves nothing behind.
+               Release(kind, key, value,
+                       [refused, done = std::move(done)](absl::Status) { done(refused); });
+               return;
+             }
+             CountedClaim claimed{count.integer, true, std::nullopt};
+             if (!set.IsNil()) {
+               claimed.earlier = set.text;
+             }
+             done(std::move(claimed));
+           });
 }
 
 void RateLimiter::CheckAndClaim(const std::string& client,

@@ -57,7 +57,8 @@ class Store {
   /// key, value, ttl): the rate limit and the idempotency claim of a request in one step, so
   /// that a request the limit lets through costs one Redis round trip instead of two, and one
   /// it refuses records nothing. A failure is that of both (the policy above applies to both).
-  /// The default runs the two calls one after the other; RedisStore runs both in one script.
+  /// The default runs the two calls one after the other; RedisStore sends both in one round
+  /// trip.
   virtual void CountAndClaim(const std::string& client, int64_t window, int64_t limit,
                              const std::string& kind, const std::string& key,
                              const std::string& value, std::chrono::seconds ttl,
@@ -80,7 +81,10 @@ class RedisStore : public Store {
              std::chrono::seconds ttl, ClaimDone done) override;
   void Release(const std::string& kind, const std::string& key, const std::string& value,
                std::function<void(absl::Status)> done) override;
-  /// One EVALSHA (EVAL once after Redis lost its script cache, e.g. a restart).
+  /// INCR, EXPIRE and SET NX GET in one round trip. Over the limit, a key it recorded is
+  /// released (compare-and-delete, as Release) before `done` runs: only a request with the
+  /// same key within that round trip can have seen it (as a concurrent retry can with Release
+  /// after a Kafka refusal).
   void CountAndClaim(const std::string& client, int64_t window, int64_t limit,
                      const std::string& kind, const std::string& key, const std::string& value,
                      std::chrono::seconds ttl, CountClaimDone done) override;
