@@ -6,6 +6,7 @@
 # Same load as bench (c): wrk, bench/post_form.lua (a new sender on every request), rate limit
 # on at a limit the load does not reach, Redis and the Kafka protocol (the dev broker) real.
 # Usage: bench/callgrind.sh [webform|trivial] [CONNECTIONS] [SECONDS]   (webform 64 20)
+#        WEBFORM_INGEST=/path/to/webform-ingest bench/callgrind.sh   another build, to compare
 # Prints "Ir/request …" and leaves callgrind's profile in bench/out/callgrind.<target>.out
 # (callgrind_annotate --inclusive=yes it).
 set -euo pipefail
@@ -49,7 +50,7 @@ else
   WEBFORM_HTTP_PORT=$port WEBFORM_OPS_PORT=$ops_port WEBFORM_KAFKA_BROKERS=$(cat "$data/bootstrap") \
     WEBFORM_REDIS_PORT=$redis_port WEBFORM_REDIS_PREFIX="cg-$RANDOM:" \
     WEBFORM_RATE_LIMIT_PER_MINUTE=1000000 WEBFORM_MAX_CONNECTIONS_PER_CLIENT=0 LOG_LEVEL=warn \
-    "${vg[@]}" "$build/services/webform-ingest/webform-ingest" >"$out/callgrind.log" 2>&1 &
+    "${vg[@]}" "${WEBFORM_INGEST:-$build/services/webform-ingest/webform-ingest}" >"$out/callgrind.log" 2>&1 &
   server=$!
   pids+=("$server")
   for _ in $(seq 600); do
