@@ -6,7 +6,7 @@
 # Same load as bench (c): wrk, bench/post_form.lua (a new sender on every request), rate limit
 # on at a limit the load does not reach, Redis and the Kafka protocol (the dev broker) real.
 # Usage: bench/callgrind.sh [webform|trivial] [CONNECTIONS] [SECONDS]   (webform 64 20)
-#        WEBFORM_INGEST=/path/to/webform-ingest bench/callgrind.sh   another build, to compare
+#        CALLGRIND_BINARY=/path/to/webform-ingest bench/callgrind.sh   another build, to compare
 # Prints "Ir/request …" and leaves callgrind's profile in bench/out/callgrind.<target>.out
 # (callgrind_annotate --inclusive=yes it).
 set -euo pipefail
@@ -50,13 +50,17 @@ else
   WEBFORM_HTTP_PORT=$port WEBFORM_OPS_PORT=$ops_port WEBFORM_KAFKA_BROKERS=$(cat "$data/bootstrap") \
     WEBFORM_REDIS_PORT=$redis_port WEBFORM_REDIS_PREFIX="cg-$RANDOM:" \
     WEBFORM_RATE_LIMIT_PER_MINUTE=1000000 WEBFORM_MAX_CONNECTIONS_PER_CLIENT=0 LOG_LEVEL=warn \
-    "${vg[@]}" "${WEBFORM_INGEST:-$build/services/webform-ingest/webform-ingest}" >"$out/callgrind.log" 2>&1 &
+    "${vg[@]}" "${CALLGRIND_BINARY:-$build/services/webform-ingest/webform-ingest}" >"$out/callgrind.log" 2>&1 &
   server=$!
   pids+=("$server")
   for _ in $(seq 600); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz") == 200 ]] && break
     sleep 0.1
   done
+fi
+if ! kill -0 "$server" 2>/dev/null; then
+  echo "the server did not start; see $out/callgrind.log" >&2
+  exit 1
 fi
 url="http://127.0.0.1:$port/v1/forms/contact/submissions"
 # Warm up (first connections, first batches, caches), then count only the measured window.
