@@ -34,12 +34,12 @@ std::string Hmac(HmacAlgorithm algorithm, std::string_view key, std::string_view
 
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
+  std::string out(bytes.size() * 2, '\0');
+  char* next = out.data();
   for (char c : bytes) {
     auto byte = static_cast<unsigned char>(c);
-    out.push_back(kDigits[byte >> 4]);
-    out.push_back(kDigits[byte & 0xf]);
+    *next++ = kDigits[byte >> 4];
+    *next++ = kDigits[byte & 0xf];
   }
   return out;
 }

@@ -41,6 +41,28 @@ class Store {
   /// claim is left alone). `done` gets OK whether or not there was something to remove.
   virtual void Release(const std::string& kind, const std::string& key, const std::string& value,
                        std::function<void(absl::Status)> done) = 0;
+
+  /// What CountAndClaim found.
+  struct CountedClaim {
+    /// CountRequest's count.
+    int64_t count = 0;
+    /// Whether Claim ran: only when the count was within the limit. When it did not, nothing
+    /// was recorded under the key.
+    bool claimed = false;
+    /// Claim's answer when it ran: the earlier value, or std::nullopt when `value` was recorded.
+    std::optional<std::string> earlier;
+  };
+  using CountClaimDone = std::function<void(absl::StatusOr<CountedClaim>)>;
+  /// CountRequest(client, window), then — only if the count is at most `limit` — Claim(kind,
+  /// key, value, ttl): the rate limit and the idempotency claim of a request in one step, so
+  /// that a request the limit lets through costs one Redis round trip instead of two, and one
+  /// it refuses records nothing. A failure is that of both (the policy above applies to both).
+  /// The default runs the two calls one after the other; RedisStore sends both in one round
+  /// trip.
+  virtual void CountAndClaim(const std::string& client, int64_t window, int64_t limit,
+                             const std::string& kind, const std::string& key,
+                             const std::string& value, std::chrono::seconds ttl,
+                             CountClaimDone done);
 };
 
 /// Whether a Store failure is one to fail open on (see Store), as opposed to overload.
@@ -59,6 +81,13 @@ class RedisStore : public Store {
              std::chrono::seconds ttl, ClaimDone done) override;
   void Release(const std::string& kind, const std::string& key, const std::string& value,
                std::function<void(absl::Status)> done) override;
+  /// INCR, EXPIRE and SET NX GET in one round trip. Over the limit, a key it recorded is
+  /// released (compare-and-delete, as Release) before `done` runs: only a request with the
+  /// same key within that round trip can have seen it (as a concurrent retry can with Release
+  /// after a Kafka refusal).
+  void CountAndClaim(const std::string& client, int64_t window, int64_t limit,
+                     const std::string& kind, const std::string& key, const std::string& value,
+                     std::chrono::seconds ttl, CountClaimDone done) override;
 
  private:
   using RepliesDone = std::function<void(absl::StatusOr<std::vector<redis::Reply>>)>;
@@ -88,6 +117,22 @@ class RateLimiter {
   void Check(const std::string& client, std::chrono::system_clock::time_point now,
              std::function<void(Decision)> done);
   bool enabled() const { return per_minute_ > 0; }
+
+  /// Store::Claim's arguments, for CheckAndClaim.
+  struct ClaimRequest {
+    std::string kind;
+    std::string key;
+    std::string value;
+    std::chrono::seconds ttl{0};
+  };
+  using ClaimResult = absl::StatusOr<std::optional<std::string>>;
+  /// Check and, when the request may go on, the claim, in one Store step
+  /// (Store::CountAndClaim): `done` gets the decision and, for kAllowed and kFailedOpen,
+  /// Store::Claim's answer (for kFailedOpen, the Redis failure: the claim failed open too).
+  /// For kLimited and kOverloaded nothing was claimed and the second argument is an error.
+  /// With the limit off, only the claim is made (kAllowed).
+  void CheckAndClaim(const std::string& client, std::chrono::system_clock::time_point now,
+                     ClaimRequest claim, std::function<void(Decision, ClaimResult)> done);
 
  private:
   Store* store_;

@@ -5,6 +5,7 @@
 #include <restinio/helpers/http_field_parsers/content-type.hpp>
 #include <restinio/helpers/multipart_body.hpp>
 
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -98,45 +99,94 @@ int JsonDepth(std::string_view body, int stop_at) {
   return deepest;
 }
 
+// The top-level members of a JSON object, read as the parser meets them, without building a
+// document (the document cost more than the rest of the body's handling; callgrind,
+// docs/performance.md). A repeated key keeps its first value (as for the other media types):
+// later ones are skipped. Nested arrays and objects are only noted, as wrong types.
+class TopLevelMembers : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  struct Member {
+    std::string text;
+    bool null = false;
+    bool nested = false;  // an array or an object
+  };
+  // By name, as a document's object would list them: the first error found is the same.
+  std::map<std::string, Member> members;
+  bool object = false;  // the body is one object
+
+  bool null() override { return Value({"", true, false}); }
+  bool boolean(bool value) override { return Value({value ? "true" : "false"}); }
+  bool number_integer(number_integer_t value) override { return Value({std::to_string(value)}); }
+  bool number_unsigned(number_unsigned_t value) override { return Value({std::to_string(value)}); }
+  bool number_float(number_float_t value, const string_t&) override {
+    return Value({nlohmann::json(value).dump()});  // as the document would print it
+  }
+  bool string(string_t& value) override { return Value({std::move(value)}); }
+  bool binary(binary_t&) override { return Value({"", false, true}); }
+  bool start_object(std::size_t) override {
+    if (depth_ == 0) {
+      object = true;
+    }
+    return Open();
+  }
+  bool key(string_t& name) override {
+    if (depth_ == 1) {
+      key_ = std::move(name);
+    }
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override { return Open(); }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  bool Value(Member member) {
+    if (depth_ == 1) {
+      members.emplace(std::move(key_), std::move(member));  // the first one stays
+    }
+    return true;
+  }
+  bool Open() {
+    if (depth_ == 1) {
+      Value({"", false, true});
+    }
+    ++depth_;
+    return true;
+  }
+
+  int depth_ = 0;
+  std::string key_;
+};
+
 BodyResult ParseJson(std::string_view body, const BodyLimits& limits) {
   if (JsonDepth(body, limits.max_json_depth) > limits.max_json_depth) {
     return Failure(Outcome::kMalformed, "malformed_json", "nested too deeply");
   }
-  // A repeated top-level key keeps its first value (as for the other media types): later
-  // ones are discarded while parsing, not overwritten into the first.
-  std::set<std::string> seen_keys;
-  nlohmann::json::parser_callback_t keep_first =
-      [&seen_keys](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-        if (event == nlohmann::json::parse_event_t::key && depth == 1) {
-          return seen_keys.insert(parsed.get<std::string>()).second;
-        }
-        return true;
-      };
-  nlohmann::json document = nlohmann::json::parse(body.begin(), body.end(), keep_first,
-                                                  /*allow_exceptions=*/false);
-  if (document.is_discarded()) {
+  TopLevelMembers reader;
+  if (!nlohmann::json::sax_parse(body.begin(), body.end(), &reader)) {
     return Failure(Outcome::kMalformed, "malformed_json", "the body is not valid JSON");
   }
-  if (!document.is_object()) {
+  if (!reader.object) {
     return Failure(Outcome::kMalformed, "malformed_json", "the body must be a JSON object");
   }
   BodyResult result;
-  for (const auto& [name, value] : document.items()) {
-    std::string text;
-    if (value.is_string()) {
-      text = value.get<std::string>();
-    } else if (value.is_number_integer() || value.is_number_unsigned()) {
-      text = value.dump();
-    } else if (value.is_number_float()) {
-      text = value.dump();
-    } else if (value.is_boolean()) {
-      text = value.get<bool>() ? "true" : "false";
-    } else if (value.is_null()) {
+  for (auto& [name, member] : reader.members) {
+    if (member.null) {
       continue;
-    } else {
+    }
+    if (member.nested) {
       return Failure(Outcome::kWrongType, "wrong_type", "must be a string or a number", name);
     }
-    if (auto failure = AddField(name, std::move(text), limits, &result.fields)) {
+    if (auto failure = AddField(name, std::move(member.text), limits, &result.fields)) {
       return *failure;
     }
   }

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -37,7 +39,13 @@ Response InvalidFields(const std::map<std::string, std::string>& errors) {
 }
 
 Response Accepted(const std::string& event_id) {
-  return Response::Json(202, Dump({{"event_id", event_id}}));
+  // Event ids are "<channel>:<hex>", which need no escaping: no JSON library on the hot path.
+  bool plain = std::all_of(event_id.begin(), event_id.end(),
+                           [](char c) { return absl::ascii_isalnum(c) || c == ':'; });
+  if (!plain) {
+    return Response::Json(202, Dump({{"event_id", event_id}}));
+  }
+  return Response::Json(202, absl::StrCat("{\"event_id\":\"", event_id, "\"}"));
 }
 
 // Printable ASCII, bounded: it is hashed, logged and echoed.
@@ -143,6 +151,12 @@ WebformService::WebformService(ServiceOptions options, Publisher* publisher, Sto
                         "Submissions refused (422) for reusing an Idempotency-Key with other "
                         "content.")
            .WithLabels({});
+  limited_clients_gauge_ =
+      &registry
+           ->AddGauge("webform_rate_limited_clients",
+                      "Clients refused by the rate limit this minute, whose later requests are "
+                      "checked before their body is parsed (at most 10000).")
+           .WithLabels({});
 }
 
 std::string WebformService::ClientIp(const http::Request& request) const {
@@ -186,15 +200,18 @@ Response WebformService::HandlePreflight(const http::Request& request) const {
   return Response::Error(500, "internal");
 }
 
-// What a submission carries from one asynchronous step to the next.
+// What a submission carries from one asynchronous step to the next: only what the answer and
+// the publication still need, not the request (its body is parsed before the first Redis step).
 struct WebformService::Pending {
-  http::Request request;
   Reply reply;
   std::vector<http::HeaderField> cors;
   std::string form_id;
   std::string client_ip;
   std::chrono::system_clock::time_point now;
   bool navigation = false;
+  bool french = false;        // the visitor's language, for a navigation's HTML page
+  std::string traceparent;    // valid, or empty
+  bool rate_checked = false;  // the rate limit already counted this request
 };
 
 // Every answer to a submission goes through here: JSON for API clients, a redirect or a page
@@ -224,7 +241,7 @@ void WebformService::Answer(const Pending& pending, Response response) {
   } else {
     page.status = response.status;
     page.headers.push_back({"Content-Type", "text/html; charset=utf-8"});
-    page.body = HtmlPage(PrefersFrench(pending.request), response.status);
+    page.body = HtmlPage(pending.french, response.status);
   }
   page.headers.push_back({"Vary", "Accept, Accept-Language"});
   for (const http::HeaderField& header : response.headers) {
@@ -241,8 +258,17 @@ void WebformService::Fail(const Pending& pending, Response response, const std::
 
 void WebformService::HandleSubmission(const http::Request& request, Reply reply) {
   std::string form_id = request.params.count("form_id") ? request.params.at("form_id") : "";
-  auto pending = std::make_shared<Pending>(Pending{
-      request, std::move(reply), {}, form_id, ClientIp(request), clock_(), IsNavigation(request)});
+  auto pending = std::make_shared<Pending>();
+  pending->reply = std::move(reply);
+  pending->form_id = form_id;
+  pending->client_ip = ClientIp(request);
+  pending->now = clock_();
+  pending->navigation = IsNavigation(request);
+  pending->french = pending->navigation && PrefersFrench(request);
+  if (auto traceparent = request.Header("traceparent");
+      traceparent && ingest::ValidTraceparent(*traceparent)) {
+    pending->traceparent = std::move(*traceparent);
+  }
   if (!ValidFormId(form_id) || !options_.forms.Known(form_id)) {
     Fail(*pending, Response::Error(404, "unknown_form"), "unknown_form");
     return;
@@ -258,52 +284,106 @@ void WebformService::HandleSubmission(const http::Request& request, Reply reply)
     case OriginDecision::kNoOrigin:
       break;
   }
-  if (!rate_limiter_.enabled()) {
-    AfterRateLimit(pending);
+  if (rate_limiter_.enabled() && LimitedThisMinute(pending->client_ip, pending->now)) {
+    // Over its limit already this minute: the rate limit decides before anything is spent on
+    // the body (a flood costs a Redis round trip per request, no parsing).
+    auto held = std::make_shared<const http::Request>(request);
+    AfterRateLimit(pending, [this, pending, held] {
+      pending->rate_checked = true;
+      Process(pending, *held);
+    });
     return;
   }
-  rate_limiter_.Check(
-      pending->client_ip, pending->now, [this, pending](ingest::RateLimiter::Decision decision) {
-        switch (decision.verdict) {
-          case ingest::RateLimiter::Verdict::kAllowed:
-            break;
-          case ingest::RateLimiter::Verdict::kFailedOpen:
-            redis_failures_->WithLabels({"rate_limit"}).Increment();
-            break;
-          case ingest::RateLimiter::Verdict::kLimited:
-            spam_->WithLabels({"rate_limit"}).Increment();
-            Fail(*pending,
-                 Response::Error(429, "rate_limited")
-                     .WithHeader("Retry-After", std::to_string(decision.retry_after_seconds)),
-                 "rate_limited");
-            return;
-          case ingest::RateLimiter::Verdict::kOverloaded:
-            overloaded_->Increment();
-            Fail(*pending,
-                 Response::Error(503, "overloaded", "too many requests in progress; retry")
-                     .WithHeader("Retry-After", std::to_string(decision.retry_after_seconds)),
-                 "overloaded");
-            return;
-        }
-        AfterRateLimit(pending);
-      });
+  Process(pending, request);
 }
 
-void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
-  const http::Request& request = pending->request;
+bool WebformService::LimitedThisMinute(const std::string& client_ip,
+                                       std::chrono::system_clock::time_point now) {
+  int64_t minute = std::chrono::duration_cast<std::chrono::minutes>(now.time_since_epoch()).count();
+  std::lock_guard lock(limited_mutex_);
+  if (minute != limited_minute_) {
+    return false;
+  }
+  return limited_clients_.count(client_ip) > 0;
+}
+
+bool WebformService::Admit(const Pending& pending, ingest::RateLimiter::Decision decision) {
+  switch (decision.verdict) {
+    case ingest::RateLimiter::Verdict::kAllowed:
+      return true;
+    case ingest::RateLimiter::Verdict::kFailedOpen:
+      redis_failures_->WithLabels({"rate_limit"}).Increment();
+      return true;
+    case ingest::RateLimiter::Verdict::kLimited: {
+      int64_t minute =
+          std::chrono::duration_cast<std::chrono::minutes>(pending.now.time_since_epoch()).count();
+      {
+        std::lock_guard lock(limited_mutex_);
+        if (minute > limited_minute_) {
+          limited_minute_ = minute;
+          limited_clients_.clear();
+        }
+        if (minute == limited_minute_ && limited_clients_.size() < kMaxLimitedClients) {
+          limited_clients_.insert(pending.client_ip);
+        }
+        limited_clients_gauge_->Set(static_cast<double>(limited_clients_.size()));
+      }
+      spam_->WithLabels({"rate_limit"}).Increment();
+      Fail(pending,
+           Response::Error(429, "rate_limited")
+               .WithHeader("Retry-After", std::to_string(decision.retry_after_seconds)),
+           "rate_limited");
+      return false;
+    }
+    case ingest::RateLimiter::Verdict::kOverloaded:
+      overloaded_->Increment();
+      Fail(pending,
+           Response::Error(503, "overloaded", "too many requests in progress; retry")
+               .WithHeader("Retry-After", std::to_string(decision.retry_after_seconds)),
+           "overloaded");
+      return false;
+  }
+  return false;
+}
+
+void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending,
+                                    std::function<void()> then) {
+  if (pending->rate_checked || !rate_limiter_.enabled()) {
+    then();
+    return;
+  }
+  rate_limiter_.Check(pending->client_ip, pending->now,
+                      [this, pending, then = std::move(then)](ingest::RateLimiter::Decision d) {
+                        pending->rate_checked = true;
+                        if (Admit(*pending, d)) {
+                          then();
+                        }
+                      });
+}
+
+void WebformService::Refuse(const std::shared_ptr<Pending>& pending, Response response,
+                            const std::string& code) {
+  // Counted by the rate limit all the same: a client over its limit gets 429, whatever it sent.
+  AfterRateLimit(pending, [this, pending, response = std::move(response), code]() mutable {
+    Fail(*pending, std::move(response), code);
+  });
+}
+
+void WebformService::Process(const std::shared_ptr<Pending>& pending,
+                             const http::Request& request) {
   BodyResult body =
       ParseBody(request.Header("Content-Type").value_or(""), request.body, options_.body_limits);
   switch (body.outcome) {
     case BodyResult::Outcome::kOk:
       break;
     case BodyResult::Outcome::kUnsupportedMediaType:
-      Fail(*pending, Response::Error(415, body.code, body.reason), body.code);
+      Refuse(pending, Response::Error(415, body.code, body.reason), body.code);
       return;
     case BodyResult::Outcome::kMalformed:
-      Fail(*pending, Response::Error(400, body.code, body.reason), body.code);
+      Refuse(pending, Response::Error(400, body.code, body.reason), body.code);
       return;
     case BodyResult::Outcome::kWrongType:
-      Fail(*pending, InvalidFields({{body.field, body.reason}}), body.code);
+      Refuse(pending, InvalidFields({{body.field, body.reason}}), body.code);
       return;
   }
 
@@ -312,111 +392,126 @@ void WebformService::AfterRateLimit(const std::shared_ptr<Pending>& pending) {
   auto submission =
       std::make_shared<Submission>(BuildSubmission(body.fields, info, options_.submission));
   if (submission->honeypot) {
-    // Looks accepted to the bot; nothing is published.
-    spam_->WithLabels({"honeypot"}).Increment();
-    Answer(*pending, Accepted(RandomEventId()));
+    // Looks accepted to the bot (once the rate limit let it through); nothing is published.
+    AfterRateLimit(pending, [this, pending] {
+      spam_->WithLabels({"honeypot"}).Increment();
+      Answer(*pending, Accepted(RandomEventId()));
+    });
     return;
   }
   if (!submission->errors.empty()) {
-    Fail(*pending, InvalidFields(submission->errors), "invalid_fields");
+    Refuse(pending, InvalidFields(submission->errors), "invalid_fields");
     return;
   }
 
   std::string idempotency_key =
       request.Header("Idempotency-Key").value_or(submission->idempotency_key);
-  if (!idempotency_key.empty()) {
-    if (!ValidIdempotencyKey(idempotency_key)) {
-      Fail(*pending,
+  if (!idempotency_key.empty() && !ValidIdempotencyKey(idempotency_key)) {
+    Refuse(pending,
            Response::Error(400, "invalid_idempotency_key", "1 to 255 printable ASCII characters"),
            "invalid_idempotency_key");
-      return;
-    }
+    return;
+  }
+  std::string fingerprint = Fingerprint(submission->event);
+  ingest::RateLimiter::ClaimRequest claim;
+  std::function<void(ingest::RateLimiter::ClaimResult)> on_claim;
+  if (!idempotency_key.empty()) {
     // The event id derives from the form, the key and the content, so a retry (same content)
     // is one event in crm-core and other content under the same key is another event: it can
     // never be deduplicated away, whatever Redis knows. Redis only binds the key to the first
     // content for a while (as Stripe does), so that reusing it is answered 422 rather than
     // quietly making a second lead.
-    std::string fingerprint = Fingerprint(submission->event);
     std::string binding = IdempotencyBinding(pending->form_id, idempotency_key);
     submission->event.set_event_id(
         EventIdFromIdempotencyKey(pending->form_id, idempotency_key, fingerprint));
-    store_->Claim(
-        "idem", binding, fingerprint, options_.idempotency_window,
-        [this, pending, submission, binding,
-         fingerprint](absl::StatusOr<std::optional<std::string>> earlier) {
-          std::function<void()> on_refused;
-          if (!earlier.ok()) {
-            if (!ingest::FailsOpen(earlier.status())) {
-              overloaded_->Increment();
-              Fail(*pending,
-                   Response::Error(503, "overloaded", "too many requests in progress; retry")
-                       .WithHeader("Retry-After", "1"),
-                   "overloaded");
-              return;
+    claim = {"idem", binding, fingerprint, options_.idempotency_window};
+    on_claim = [this, pending, submission, binding,
+                fingerprint](absl::StatusOr<std::optional<std::string>> earlier) {
+      std::function<void()> on_refused;
+      if (!earlier.ok()) {
+        if (!ingest::FailsOpen(earlier.status())) {
+          overloaded_->Increment();
+          Fail(*pending,
+               Response::Error(503, "overloaded", "too many requests in progress; retry")
+                   .WithHeader("Retry-After", "1"),
+               "overloaded");
+          return;
+        }
+        // Fail open: the id still makes retries one event; only the 422 is lost.
+        redis_failures_->WithLabels({"idempotency_key"}).Increment();
+      } else if (earlier->has_value() && **earlier != fingerprint) {
+        idempotency_reused_->Increment();
+        Fail(*pending,
+             Response::Error(422, "idempotency_key_reused",
+                             "this Idempotency-Key was used with other content"),
+             "idempotency_key_reused");
+        return;
+      } else if (!earlier->has_value()) {
+        // We bound the key: if Kafka does not take the event, nothing was stored under
+        // it, so it is freed for the client's next try (only if still bound to this
+        // content). A concurrent retry of the same content that succeeds may lose its
+        // binding this way; then a later reuse is accepted as another event instead of
+        // 422 — never lost.
+        on_refused = [this, binding, fingerprint] {
+          store_->Release("idem", binding, fingerprint, [this](absl::Status status) {
+            if (!status.ok()) {
+              redis_failures_->WithLabels({"idempotency_release"}).Increment();
             }
-            // Fail open: the id still makes retries one event; only the 422 is lost.
-            redis_failures_->WithLabels({"idempotency_key"}).Increment();
-          } else if (earlier->has_value() && **earlier != fingerprint) {
-            idempotency_reused_->Increment();
-            Fail(*pending,
-                 Response::Error(422, "idempotency_key_reused",
-                                 "this Idempotency-Key was used with other content"),
-                 "idempotency_key_reused");
-            return;
-          } else if (!earlier->has_value()) {
-            // We bound the key: if Kafka does not take the event, nothing was stored under
-            // it, so it is freed for the client's next try (only if still bound to this
-            // content). A concurrent retry of the same content that succeeds may lose its
-            // binding this way; then a later reuse is accepted as another event instead of
-            // 422 — never lost.
-            on_refused = [this, binding, fingerprint] {
-              store_->Release("idem", binding, fingerprint, [this](absl::Status status) {
-                if (!status.ok()) {
-                  redis_failures_->WithLabels({"idempotency_release"}).Increment();
-                }
-              });
-            };
-          }
-          Publish(pending, std::move(submission->event), submission->key, std::move(on_refused));
-        });
+          });
+        };
+      }
+      Publish(pending, std::move(submission->event), submission->key, std::move(on_refused));
+    };
+  } else {
+    std::string candidate = RandomEventId();
+    claim = {"fp", fingerprint, candidate, options_.duplicate_window};
+    on_claim = [this, pending, submission, fingerprint,
+                candidate](absl::StatusOr<std::optional<std::string>> earlier) {
+      std::string event_id;
+      if (!earlier.ok() && !ingest::FailsOpen(earlier.status())) {
+        overloaded_->Increment();
+        Fail(*pending,
+             Response::Error(503, "overloaded", "too many requests in progress; retry")
+                 .WithHeader("Retry-After", "1"),
+             "overloaded");
+        return;
+      }
+      if (!earlier.ok()) {
+        redis_failures_->WithLabels({"fingerprint"}).Increment();
+        event_id = EventIdFromFingerprintBucket(fingerprint, pending->now);
+      } else if (earlier->has_value()) {
+        duplicates_->Increment();
+        event_id = **earlier;  // crm-core already has (or will have) this one: no new lead
+      } else {
+        event_id = candidate;
+      }
+      submission->event.set_event_id(event_id);
+      Publish(pending, std::move(submission->event), submission->key);
+    };
+  }
+  if (pending->rate_checked) {
+    store_->Claim(claim.kind, claim.key, claim.value, claim.ttl, std::move(on_claim));
     return;
   }
-  std::string fingerprint = Fingerprint(submission->event);
-  std::string candidate = RandomEventId();
-  store_->Claim("fp", fingerprint, candidate, options_.duplicate_window,
-                [this, pending, submission, fingerprint,
-                 candidate](absl::StatusOr<std::optional<std::string>> earlier) {
-                  std::string event_id;
-                  if (!earlier.ok() && !ingest::FailsOpen(earlier.status())) {
-                    overloaded_->Increment();
-                    Fail(*pending,
-                         Response::Error(503, "overloaded", "too many requests in progress; retry")
-                             .WithHeader("Retry-After", "1"),
-                         "overloaded");
-                    return;
-                  }
-                  if (!earlier.ok()) {
-                    redis_failures_->WithLabels({"fingerprint"}).Increment();
-                    event_id = EventIdFromFingerprintBucket(fingerprint, pending->now);
-                  } else if (earlier->has_value()) {
-                    duplicates_->Increment();
-                    event_id =
-                        **earlier;  // crm-core already has (or will have) this one: no new lead
-                  } else {
-                    event_id = candidate;
-                  }
-                  submission->event.set_event_id(event_id);
-                  Publish(pending, std::move(submission->event), submission->key);
-                });
+  // One Redis step for the rate limit and the claim (a request the limit refuses claims
+  // nothing).
+  rate_limiter_.CheckAndClaim(
+      pending->client_ip, pending->now, std::move(claim),
+      [this, pending, on_claim = std::move(on_claim)](ingest::RateLimiter::Decision decision,
+                                                      ingest::RateLimiter::ClaimResult earlier) {
+        pending->rate_checked = true;
+        if (Admit(*pending, decision)) {
+          on_claim(std::move(earlier));
+        }
+      });
 }
 
 void WebformService::Publish(const std::shared_ptr<Pending>& pending,
                              events::v1::InboundEvent event, const std::string& key,
                              std::function<void()> on_refused) {
   std::vector<kafka::Header> headers = {{"event-type", "web_form"}};
-  if (auto traceparent = pending->request.Header("traceparent");
-      traceparent && ingest::ValidTraceparent(*traceparent)) {
-    headers.push_back({"traceparent", *traceparent});
+  if (!pending->traceparent.empty()) {
+    headers.push_back({"traceparent", pending->traceparent});
   }
   std::string value = event.SerializeAsString();
   publisher_->Publish(

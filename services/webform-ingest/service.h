@@ -3,8 +3,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -64,7 +66,19 @@ class WebformService {
 
  private:
   struct Pending;
-  void AfterRateLimit(const std::shared_ptr<Pending>& pending);
+  /// Parses and checks the submission, then publishes it after one Redis step (rate limit and
+  /// idempotency claim together).
+  void Process(const std::shared_ptr<Pending>& pending, const http::Request& request);
+  /// Runs `then` once the rate limit let the request through (at once when it was counted
+  /// already or is off); answers 429 or 503 otherwise.
+  void AfterRateLimit(const std::shared_ptr<Pending>& pending, std::function<void()> then);
+  /// Answers a refusal (4xx) once the rate limit counted the request.
+  void Refuse(const std::shared_ptr<Pending>& pending, http::Response response,
+              const std::string& code);
+  /// Whether the decision lets the request go on; answers it (429, 503) otherwise.
+  bool Admit(const Pending& pending, ingest::RateLimiter::Decision decision);
+  /// Whether this client was refused by the rate limit earlier in this minute.
+  bool LimitedThisMinute(const std::string& client_ip, std::chrono::system_clock::time_point now);
   void Fail(const Pending& pending, http::Response response, const std::string& code);
   http::Response Reject(http::Response response, const std::string& code);
   /// `on_refused` (optional) runs when Kafka did not take the event.
@@ -91,6 +105,15 @@ class WebformService {
   metrics::Family<metrics::Counter>* redis_failures_;
   metrics::Counter* overloaded_;
   metrics::Counter* idempotency_reused_;
+
+  // Clients refused by the rate limit in the current minute: their next requests are checked
+  // before their body is parsed. Bounded; past the bound a client is simply checked with its
+  // claim, as any other.
+  static constexpr size_t kMaxLimitedClients = 10000;
+  std::mutex limited_mutex_;
+  int64_t limited_minute_ = -1;
+  std::unordered_set<std::string> limited_clients_;
+  metrics::Gauge* limited_clients_gauge_;
 };
 
 }  // namespace leadflow::webform

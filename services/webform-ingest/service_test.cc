@@ -370,6 +370,43 @@ TEST_F(ServiceTest, RateLimit) {
   EXPECT_EQ(Header(limited, "Retry-After"), "40");  // 1700000000 % 60 == 20
 }
 
+// Protects: a request the rate limit refuses claims nothing (its Idempotency-Key stays free),
+// and a client over its limit gets 429 whatever it sends, a malformed body included, also once
+// the service checks it before parsing its body.
+TEST_F(ServiceTest, RateLimitedRequestClaimsNothing) {
+  options_.rate_limit_per_minute = 1;
+  EXPECT_EQ(Post(R"({"email":"a@b.fr"})", {{"Idempotency-Key", "k1"}}).status, 202);
+  EXPECT_EQ(store_.claims.size(), 1u);
+  EXPECT_EQ(Post(R"({"email":"b@b.fr"})", {{"Idempotency-Key", "k2"}}).status, 429);
+  EXPECT_EQ(store_.claims.size(), 1u);
+  EXPECT_THAT(registry_.Render(), HasSubstr("webform_rate_limited_clients 1"));
+  EXPECT_EQ(Post("{not json").status, 429);
+  EXPECT_EQ(Post(R"({"email":"nope"})").status, 429);
+  EXPECT_EQ(Post(R"({"email":"c@b.fr"})", {{"Idempotency-Key", "k3"}}).status, 429);
+  EXPECT_EQ(store_.claims.size(), 1u);
+  EXPECT_EQ(publisher_.published.size(), 1u);
+  // Another client is not held back by this one's refusals.
+  http::Request request;
+  request.method = "POST";
+  request.params["form_id"] = "contact";
+  request.remote_address = "10.0.0.2";
+  request.body = R"({"email":"d@b.fr"})";
+  request.headers = {{"Content-Type", "application/json"}};
+  std::optional<http::Response> answer;
+  Service().HandleSubmission(request, [&](http::Response response) { answer = response; });
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 202);
+}
+
+// Protects: a client within its limit still gets the 4xx its body deserves (the limit counted
+// it all the same).
+TEST_F(ServiceTest, RateLimitCountsRefusedBodies) {
+  options_.rate_limit_per_minute = 2;
+  EXPECT_EQ(Post("{not json").status, 400);
+  EXPECT_EQ(Post(R"({"email":"a@b.fr"})").status, 202);
+  EXPECT_EQ(Post(R"({"email":"b@b.fr"})").status, 429);
+}
+
 // Protects: every 4xx of the contract, by status and error code.
 TEST_F(ServiceTest, ClientErrors) {
   EXPECT_EQ(Post("{}", {}, "text/plain").status, 415);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace leadflow::webform {
 namespace {
 
@@ -103,6 +105,19 @@ TEST(EventIdTest, IdempotencyKey) {
   EXPECT_EQ(IdempotencyBinding("contact", "k1"), IdempotencyBinding("contact", "k1"));
   EXPECT_NE(IdempotencyBinding("contact", "k1"), IdempotencyBinding("quote", "k1"));
   EXPECT_NE(RandomEventId(), RandomEventId());
+}
+
+// Protects: random event ids have the shape of every event id and never repeat, also across
+// the refills of the per-thread buffer of random bytes they are drawn from.
+TEST(EventIdTest, RandomIdsAreDistinctAndShaped) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = RandomEventId();
+    ASSERT_EQ(id.size(), 67u) << id;
+    EXPECT_EQ(id.rfind("wf:", 0), 0u) << id;
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef", 3), std::string::npos) << id;
+    EXPECT_TRUE(seen.insert(id).second) << id;
+  }
 }
 
 // Protects: fingerprints ignore time, client and field order differences but not content.
