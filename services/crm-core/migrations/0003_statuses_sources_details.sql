@@ -47,8 +47,10 @@ UPDATE leads SET source_details =
     || (SELECT coalesce(jsonb_object_agg('utm_' || key, value), '{}') FROM jsonb_each(utm))
     || (SELECT coalesce(jsonb_object_agg('field:' || key, value), '{}')
         FROM jsonb_each(custom_fields));
-ALTER TABLE leads DROP COLUMN source_reference, DROP COLUMN utm, DROP COLUMN custom_fields,
-  DROP COLUMN page_url, DROP COLUMN referrer;
+-- Expand, not contract: the old columns stay (no longer written or read) so that pods of the
+-- previous release, still running during a rolling upgrade, keep inserting and reading leads
+-- instead of failing on a missing column. A later migration drops them once no such pod can run
+-- (docs/operations.md, "Upgrade").
 
 ALTER TABLE activities DROP CONSTRAINT activities_owner_type_check;
 ALTER TABLE activities ADD CONSTRAINT activities_owner_type_check

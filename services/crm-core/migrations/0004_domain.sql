@@ -218,6 +218,17 @@ ALTER TABLE leads
   ADD CONSTRAINT leads_not_merged_into_self CHECK (merged_into <> id);
 CREATE INDEX leads_contact ON leads (contact_id) WHERE contact_id IS NOT NULL;
 CREATE INDEX leads_company ON leads (company_id) WHERE company_id IS NOT NULL;
+-- Every column that references a row which can be deleted or merged gets an index, or deleting
+-- that row scans the whole referencing table inside the delete's locks (a second per contact
+-- with a million leads).
+CREATE INDEX leads_converted_contact ON leads (converted_contact_id)
+  WHERE converted_contact_id IS NOT NULL;
+CREATE INDEX leads_converted_company ON leads (converted_company_id)
+  WHERE converted_company_id IS NOT NULL;
+CREATE INDEX leads_converted_deal ON leads (converted_deal_id) WHERE converted_deal_id IS NOT NULL;
+CREATE INDEX leads_merged_into ON leads (merged_into) WHERE merged_into IS NOT NULL;
+CREATE INDEX contacts_merged_into ON contacts (merged_into) WHERE merged_into IS NOT NULL;
+CREATE INDEX companies_merged_into ON companies (merged_into) WHERE merged_into IS NOT NULL;
 CREATE INDEX leads_search_name ON leads (search_name text_pattern_ops) WHERE search_name <> '';
 CREATE INDEX leads_search_company ON leads (search_company text_pattern_ops)
   WHERE search_company <> '';
@@ -235,6 +246,9 @@ CREATE TABLE conversions (
   user_id     bigint REFERENCES users (id),
   at          timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX conversions_contact ON conversions (contact_id) WHERE contact_id IS NOT NULL;
+CREATE INDEX conversions_company ON conversions (company_id) WHERE company_id IS NOT NULL;
+CREATE INDEX conversions_deal ON conversions (deal_id) WHERE deal_id IS NOT NULL;
 
 -- Each folded record, once: merging it again into the same kept record is a no-op, into another
 -- one an error naming this one.
