@@ -148,7 +148,7 @@ void CallAssembler::Fold(Open* open, const CallUpdate& update) {
   if (call.states().empty() || call.states(call.states_size() - 1) != state) {
     call.add_states(std::string(state));
   }
-  if (update.state == State::kAnswered || update.answered_at ||
+  if (update.state == State::kAnswered || update.answered || update.answered_at ||
       (update.state == State::kEnded && update.duration_seconds.value_or(0) > 0)) {
     open->answered = true;
   }

@@ -55,6 +55,8 @@ struct CallUpdate {
   std::optional<int32_t> duration_seconds;
   /// Destinations rung that this update reports (Asterisk: one per DialBegin).
   int32_t attempts = 0;
+  /// The call was answered (when the provider says so without giving a time).
+  bool answered = false;
 };
 
 /// A call once its outcome is known, every update folded in.
