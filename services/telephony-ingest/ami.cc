@@ -134,7 +134,15 @@ void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
 
 void AmiCallTracker::OnEvent(const AmiMessage& event) {
   const std::string name = event.Get("Event");
-  const std::string linkedid = event.Get("Linkedid");
+  std::string linkedid = event.Get("Linkedid");
+  if (linkedid.empty()) {
+    // Transfers name both sides' ids; the call that goes on is the transferee's.
+    linkedid = event.Get("TransfereeLinkedid");
+  }
+  if (linkedid.empty() && name == "Cdr") {
+    // cdr_manager's records carry the first channel's UniqueID, which is the Linkedid.
+    linkedid = event.Get("UniqueID");
+  }
   if (name.empty() || linkedid.empty()) {
     return;  // responses, and events about something else than a channel (unknown: ignored)
   }
