@@ -144,6 +144,9 @@ void CallAssembler::Fold(Open* open, const CallUpdate& update) {
     call.set_duration_seconds(*update.duration_seconds);
   }
   call.set_attempts(call.attempts() + update.attempts);
+  if (open->counterpart_e164.empty()) {
+    open->counterpart_e164 = update.counterpart_e164;
+  }
   std::string_view state = StateName(update.state);
   if (call.states().empty() || call.states(call.states_size() - 1) != state) {
     call.add_states(std::string(state));
@@ -213,6 +216,7 @@ FinishedCall CallAssembler::Finish(Open open, std::optional<State> final_state, 
   ingest::AppendPart(&id, OutcomeName(outcome));
   finished.event_id = ingest::EventId("call", id);
   finished.occurred = call.has_ended_at() ? FromTimestamp(call.ended_at()) : now;
+  finished.counterpart_e164 = std::move(open.counterpart_e164);
   finished.call = std::move(call);
   return finished;
 }
@@ -357,7 +361,13 @@ ingest::EventBuilder::Built BuildEvent(const FinishedCall& finished, std::string
       .EventId(finished.event_id);
   std::string counterpart =
       call.direction() == CallEvent::OUTBOUND ? call.to_number() : call.from_number();
-  if (!call.anonymous() && !IsAnonymousNumber(counterpart)) {
+  if (call.anonymous() || IsAnonymousNumber(counterpart)) {
+    // Withheld: no identity at all.
+  } else if (!finished.counterpart_e164.empty()) {
+    events::v1::Identity* identity = builder.event().add_identities();
+    identity->set_kind(events::v1::Identity::PHONE);
+    identity->set_value(finished.counterpart_e164);
+  } else {
     // Not a phone number (a SIP user, an internal extension): published without identity.
     (void)builder.AddPhone(counterpart, region);
   }

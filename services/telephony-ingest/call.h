@@ -57,12 +57,17 @@ struct CallUpdate {
   int32_t attempts = 0;
   /// The call was answered (when the provider says so without giving a time).
   bool answered = false;
+  /// The counterpart's number in E.164 when the caller already normalised it (the generic
+  /// API validates it), so that the event is not normalised a second time.
+  std::string counterpart_e164;
 };
 
 /// A call once its outcome is known, every update folded in.
 struct FinishedCall {
   CallEvent call;
   std::string event_id;
+  /// See CallUpdate::counterpart_e164; empty: BuildEvent normalises the number itself.
+  std::string counterpart_e164;
   Clock::time_point occurred;  // when it ended (or the last update, when incomplete)
 };
 
@@ -120,6 +125,7 @@ class CallAssembler {
   struct Open {
     CallEvent call;
     bool answered = false;
+    std::string counterpart_e164;
     Clock::time_point last_update;
   };
   static void Fold(Open* open, const CallUpdate& update);

@@ -132,10 +132,13 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
   const char* counterpart_field = update.direction == CallEvent::OUTBOUND ? "to" : "from";
   const std::string& counterpart =
       update.direction == CallEvent::OUTBOUND ? update.to : update.from;
-  if (errors.count(counterpart_field) == 0 && !IsAnonymousNumber(counterpart) &&
-      !identity::NormalizePhone(counterpart, region).ok()) {
-    errors[counterpart_field] =
-        "not a phone number (use \"anonymous\" or leave it empty for a withheld number)";
+  if (errors.count(counterpart_field) == 0 && !IsAnonymousNumber(counterpart)) {
+    if (auto e164 = identity::NormalizePhone(counterpart, region); e164.ok()) {
+      update.counterpart_e164 = *e164;  // the event reuses it
+    } else {
+      errors[counterpart_field] =
+          "not a phone number (use \"anonymous\" or leave it empty for a withheld number)";
+    }
   }
   if (!errors.empty()) {
     parse.outcome = GenericParse::Outcome::kInvalid;

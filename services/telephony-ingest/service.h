@@ -36,7 +36,7 @@ struct ServiceOptions {
   int unavailable_retry_after_seconds = 5;
   /// Signatures remembered to count replays (a replay is answered like the original: the
   /// event id is the same, so it has no second effect).
-  size_t replay_cache_size = 100000;
+  size_t replay_cache_size = 10000;
   /// Events of calls finished outside a request (Asterisk, expiry) that Kafka refused and
   /// that are retried, at most; past it they are dropped and counted.
   size_t max_background_pending = 10000;

@@ -86,7 +86,7 @@ Settings ReadSettings(config::Reader& reader) {
       reader.Int("TELEPHONY_CALL_TIMEOUT_S", 4 * 3600, 60, 7 * 24 * 3600,
                  "a call without news this long is published from what is known (incomplete)"));
   service.calls.max_finished_calls =
-      static_cast<size_t>(reader.Int("TELEPHONY_MAX_FINISHED_CALLS", 100000, 0, 10000000,
+      static_cast<size_t>(reader.Int("TELEPHONY_MAX_FINISHED_CALLS", 10000, 0, 10000000,
                                      "settled calls remembered for retries and late reports"));
   service.max_background_pending = static_cast<size_t>(reader.Int(
       "TELEPHONY_MAX_BACKGROUND_PENDING", 10000, 1, 10000000,
