@@ -177,9 +177,11 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
         return;
       }
       update.direction = CallEvent::OUTBOUND;
+      call.outbound = true;
       update.from = caller;
       update.to = dialled;
       update.extension = caller;
+      update.operator_name = caller;
       update.line = options_.line;
     } else {
       update.direction = CallEvent::INBOUND;
@@ -216,8 +218,12 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     if (!call.answered) {
       call.answered = true;
       call.first_answerer = who;
-      update.extension = who;
-      update.operator_name = who;
+      if (!call.outbound) {
+        // Inbound: who picked up is our operator. Outbound: it is the customer; the operator
+        // is the extension that dialled, known since Newchannel.
+        update.extension = who;
+        update.operator_name = who;
+      }
     } else if (who != call.first_answerer) {
       update.transferred_to = who;  // answered again elsewhere: the call was passed on
     }

@@ -99,6 +99,7 @@ class AmiCallTracker {
   struct Tracked {
     std::set<std::string> channels;
     bool internal = false;
+    bool outbound = false;
     bool answered = false;
     bool voicemail = false;
     std::string first_answerer;

@@ -162,8 +162,9 @@ TEST_F(TrackerTest, Transfer) {
 }
 
 // Protects: the outcome of an unanswered call follows the last DialStatus (BUSY, CHANUNAVAIL)
-// or the voicemail; an extension calling out is outbound; extension to extension publishes
-// nothing; events of unknown calls and unknown events are ignored.
+// or the voicemail; an extension calling out is outbound, and when the customer answers the
+// operator stays the extension that dialled; extension to extension publishes nothing; events
+// of unknown calls and unknown events are ignored.
 TEST_F(TrackerTest, OtherOutcomesAndDirections) {
   auto call = [](const std::string& id, const std::string& caller, const std::string& exten,
                  const std::string& middle) {
@@ -184,16 +185,24 @@ TEST_F(TrackerTest, OtherOutcomesAndDirections) {
   Play(call("1.4", "201", "0612345678",
             "Event: DialEnd\r\nLinkedid: 1.4\r\nDialStatus: NOANSWER\r\n\r\n"));
   Play(call("1.5", "201", "202", "Event: DialEnd\r\nLinkedid: 1.5\r\nDialStatus: ANSWER\r\n\r\n"));
+  Play(call("1.6", "202", "+442079460958",
+            "Event: DialEnd\r\nLinkedid: 1.6\r\nDestCallerIDNum: +442079460958\r\n"
+            "DialStatus: ANSWER\r\n\r\n"));
   Play({"Event: Hangup\r\nUniqueid: 9.9\r\nLinkedid: 9.9\r\n\r\n",
         "Event: MusicOnHoldStart\r\nLinkedid: 1.1\r\n\r\n"});
   auto published = Published();
-  ASSERT_EQ(published.size(), 4u);
+  ASSERT_EQ(published.size(), 5u);
   EXPECT_EQ(published[0].call.outcome(), CallEvent::BUSY);
   EXPECT_EQ(published[1].call.outcome(), CallEvent::FAILED);
   EXPECT_EQ(published[2].call.outcome(), CallEvent::VOICEMAIL);
   EXPECT_EQ(published[3].call.direction(), CallEvent::OUTBOUND);
   EXPECT_EQ(published[3].call.to_number(), "0612345678");
   EXPECT_EQ(published[3].call.extension(), "201");
+  // An answered outbound call: the customer picked up; the operator is who dialled.
+  EXPECT_EQ(published[4].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(published[4].call.direction(), CallEvent::OUTBOUND);
+  EXPECT_EQ(published[4].call.extension(), "202");
+  EXPECT_EQ(published[4].call.operator_name(), "202");
   EXPECT_EQ(tracker_.internal_calls(), 1u);
 }
 

@@ -80,6 +80,9 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
     std::optional<Clock::time_point> parsed;
     if (it->is_number_unsigned()) {
       parsed = Clock::time_point(std::chrono::seconds(it->get<uint64_t>()));
+    } else if (it->is_number_float() && it->get<double>() >= 0 && it->get<double>() < 1e11) {
+      // Unix seconds with a fraction (1700000000.25): the fraction is dropped.
+      parsed = Clock::time_point(std::chrono::seconds(static_cast<int64_t>(it->get<double>())));
     } else if (it->is_string()) {
       parsed = ParseTime(it->get<std::string>());
     }
@@ -122,8 +125,19 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
   update.answered_at = time("answered_at");
   update.ended_at = time("ended_at");
   if (auto it = json.find("duration"); it != json.end() && !it->is_null()) {
-    if (it->is_number_unsigned() && it->get<uint64_t>() <= 7 * 24 * 3600) {
-      update.duration_seconds = static_cast<int32_t>(it->get<uint64_t>());
+    uint64_t seconds = 0;
+    bool whole = it->is_number_unsigned();
+    if (whole) {
+      seconds = it->get<uint64_t>();
+    } else if (it->is_string()) {
+      // "60", as systems that send every value as text do.
+      const std::string& text = it->get_ref<const std::string&>();
+      whole = !text.empty() && text.size() <= 7 &&
+              std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(c); });
+      seconds = whole ? std::stoull(text) : 0;
+    }
+    if (whole && seconds <= 7 * 24 * 3600) {
+      update.duration_seconds = static_cast<int32_t>(seconds);
     } else {
       errors["duration"] = "must be a whole number of seconds, 0 to 604800";
     }

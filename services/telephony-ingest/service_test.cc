@@ -193,6 +193,16 @@ TEST_F(ServiceTest, GenericClientErrors) {
        {"call_id", "direction", "state", "duration", "started_at", "recording_url"}) {
     EXPECT_TRUE(fields.contains(field)) << field << " in " << invalid.body;
   }
+  // Lenient where it costs nothing: a duration as text, Unix seconds with a fraction.
+  auto lenient =
+      PostGeneric(R"({"call_id":"len","direction":"inbound","from":"+33612345678","state":"ended",)"
+                  R"("duration":"60","ended_at":1700000000.75})");
+  EXPECT_EQ(lenient.status, 202) << lenient.body;
+  EXPECT_EQ(Json(lenient)["outcome"], "answered");
+  publisher_.published.clear();
+  EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"inbound","state":"ended","duration":"6s"})")
+                .status,
+            422);
   auto bad_number =
       PostGeneric(R"({"call_id":"x","direction":"inbound","state":"missed","from":"hello"})");
   EXPECT_EQ(bad_number.status, 422);
