@@ -103,11 +103,28 @@ void TelephonyService::CountReplay(const std::string& provider, const std::strin
   }
 }
 
-void TelephonyService::Publish(const FinishedCall& call,
-                               const std::optional<std::string>& traceparent,
+std::string TelephonyService::ClientIp(const http::Request& request) const {
+  std::vector<std::string_view> forwarded;
+  if (!options_.trusted_proxies.empty()) {
+    for (const http::HeaderField& header : request.headers) {
+      if (absl::EqualsIgnoreCase(header.name, "X-Forwarded-For")) {
+        forwarded.emplace_back(header.value);
+      }
+    }
+  }
+  return ingest::ClientIp(request.remote_address, forwarded, options_.trusted_proxies);
+}
+
+void TelephonyService::Publish(const FinishedCall& call, const http::Request* request,
                                std::function<void(const kafka::DeliveryResult&)> done) {
   ingest::EventBuilder::Built built =
-      BuildEvent(call, options_.default_region, now_(), traceparent);
+      BuildEvent(call, options_.default_region, now_(),
+                 request ? request->Header("traceparent") : std::nullopt);
+  if (request) {
+    built.event.mutable_source()->set_client_ip(ClientIp(*request));
+    built.event.mutable_source()->set_user_agent(
+        ingest::CleanHeaderText(request->Header("User-Agent").value_or(""), 512));
+  }
   std::string provider = built.event.source().provider();
   std::string outcome =
       call.call.recording_only() ? "recording" : std::string(OutcomeName(call.call.outcome()));
@@ -132,7 +149,7 @@ void TelephonyService::Publish(const FinishedCall& call,
 
 void TelephonyService::PublishAndAnswer(const FinishedCall& call, const http::Request& request,
                                         Reply reply, std::function<Response()> success) {
-  Publish(call, request.Header("traceparent"),
+  Publish(call, &request,
           [this, reply = std::move(reply),
            success = std::move(success)](const kafka::DeliveryResult& result) {
             if (result.status.ok()) {
@@ -320,7 +337,7 @@ void TelephonyService::HandleTwilioRecording(const http::Request& request, Reply
 }
 
 void TelephonyService::PublishBackground(const FinishedCall& call) {
-  Publish(call, std::nullopt, [this, call](const kafka::DeliveryResult& result) {
+  Publish(call, nullptr, [this, call](const kafka::DeliveryResult& result) {
     if (result.status.ok()) {
       return;
     }

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "http/server.h"
+#include "ingest/client_ip.h"
 #include "ingest/event.h"
 #include "ingest/publish.h"
 #include "ingest/signature.h"
@@ -27,6 +28,9 @@ struct ServiceOptions {
   std::string webhook_secret;
   /// How far the signed timestamp may be from our clock, either side.
   std::chrono::seconds signature_window{300};
+  /// Proxies whose X-Forwarded-For is believed (ingest::ClientIp); empty: the TCP peer. The
+  /// client address is recorded in the event's source (who posted the callback).
+  ingest::TrustedProxies trusted_proxies;
   /// Twilio's auth token and the public URL Twilio posts to (what it signs); either empty
   /// turns the Twilio routes off (404).
   std::string twilio_auth_token;
@@ -60,6 +64,9 @@ class TelephonyService {
   void HandleTwilioRecording(const http::Request& request, Reply reply);
   void Register(http::Server* server);
 
+  /// The address of who sent `request`, behind the trusted proxies.
+  std::string ClientIp(const http::Request& request) const;
+
   CallAssembler& calls() { return calls_; }
   const ServiceOptions& options() const { return options_; }
 
@@ -76,7 +83,8 @@ class TelephonyService {
 
  private:
   struct Built;
-  void Publish(const FinishedCall& call, const std::optional<std::string>& traceparent,
+  /// `request`: the webhook that settled the call (its sender is recorded), or null.
+  void Publish(const FinishedCall& call, const http::Request* request,
                std::function<void(const kafka::DeliveryResult&)> done);
   void PublishAndAnswer(const FinishedCall& call, const http::Request& request, Reply reply,
                         std::function<http::Response()> success);

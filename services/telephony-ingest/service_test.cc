@@ -69,6 +69,7 @@ class ServiceTest : public ::testing::Test {
     request.method = "POST";
     request.target = request.path = "/v1/calls/events";
     request.body = body;
+    request.remote_address = "127.0.0.1";
     request.headers = {{"Content-Type", content_type}, {"X-LeadFlow-Timestamp", timestamp}};
     request.headers.push_back({"X-LeadFlow-Signature", signature.value_or(Sign(timestamp, body))});
     return Call(&TelephonyService::HandleGeneric, request);
@@ -122,6 +123,7 @@ TEST_F(ServiceTest, GenericMissedCallPublishedThenAnswered) {
   EXPECT_EQ(event.call().line(), "sales");
   EXPECT_EQ(event.call().started_at().seconds(), 1699999980);  // 2023-11-14T22:13:00Z
   EXPECT_EQ(event.call().ended_at().seconds(), 1700000000);
+  EXPECT_EQ(event.source().client_ip(), "127.0.0.1");
   auto again = PostGeneric(kMissed);
   EXPECT_EQ(again.status, 202);
   EXPECT_EQ(Json(again)["event_id"], Json(response)["event_id"]);
@@ -219,6 +221,29 @@ TEST_F(ServiceTest, GenericAnonymousCaller) {
   EXPECT_TRUE(publisher_.published[0].second.call().anonymous());
   EXPECT_EQ(publisher_.published[0].second.identities_size(), 0);
   EXPECT_EQ(publisher_.published[0].first, "generic:anon-1");
+}
+
+// Protects: the sender recorded in the event is the client behind the trusted proxies (a
+// load balancer's X-Forwarded-For), and the TCP peer when the peer is not trusted.
+TEST_F(ServiceTest, SenderBehindTrustedProxies) {
+  options_.trusted_proxies = *ingest::TrustedProxies::Parse("10.0.0.0/8");
+  http::Request request;
+  request.method = "POST";
+  request.target = request.path = "/v1/calls/events";
+  request.body = kMissed;
+  request.remote_address = "10.1.2.3";
+  request.headers = {{"Content-Type", "application/json"},
+                     {"X-LeadFlow-Timestamp", "1700000000"},
+                     {"X-LeadFlow-Signature", Sign("1700000000", kMissed)},
+                     {"X-Forwarded-For", "203.0.113.9, 10.0.0.5"},
+                     {"User-Agent", "pbx-webhook/2.1"}};
+  ASSERT_EQ(Call(&TelephonyService::HandleGeneric, request).status, 202);
+  request.remote_address = "198.51.100.4";  // not a proxy: its header is not believed
+  ASSERT_EQ(Call(&TelephonyService::HandleGeneric, request).status, 202);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(publisher_.published[0].second.source().client_ip(), "203.0.113.9");
+  EXPECT_EQ(publisher_.published[0].second.source().user_agent(), "pbx-webhook/2.1");
+  EXPECT_EQ(publisher_.published[1].second.source().client_ip(), "198.51.100.4");
 }
 
 // Protects: Kafka refusing the event is 503 with Retry-After, never 2xx; the retry publishes

@@ -80,6 +80,15 @@ Settings ReadSettings(config::Reader& reader) {
     reader.Fail("TELEPHONY_TWILIO_PUBLIC_URL",
                 "required with TELEPHONY_TWILIO_AUTH_TOKEN: an http(s) URL");
   }
+  // Proxies (load balancers) whose X-Forwarded-For is believed, as CIDR ranges; the sender
+  // recorded in the event is the rightmost entry that is not one of them.
+  std::string trusted = reader.String("TELEPHONY_TRUSTED_PROXIES", "",
+                                      "trusted proxies, comma-separated CIDR ranges (empty: none)");
+  if (auto proxies = ingest::TrustedProxies::Parse(trusted); proxies.ok()) {
+    service.trusted_proxies = *proxies;
+  } else {
+    reader.Fail("TELEPHONY_TRUSTED_PROXIES", std::string(proxies.status().message()));
+  }
   service.calls.max_open_calls = static_cast<size_t>(reader.Int(
       "TELEPHONY_MAX_OPEN_CALLS", 10000, 1, 10000000, "calls waiting for their outcome at most"));
   service.calls.open_ttl = std::chrono::seconds(
