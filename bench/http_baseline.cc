@@ -1,5 +1,6 @@
-// http-baseline: the HTTP server webform-ingest runs on (leadflow::http, same limits, threads
-// and routes), answering the submission route with a constant 202: the baseline of bench (c).
+// http-baseline: the HTTP server the ingestion services run on (leadflow::http, same limits,
+// threads and routes), answering webform-ingest's submission route and telephony-ingest's
+// call-event route with a constant 202: the baseline of bench (c) and (d).
 //   http-baseline PORT [THREADS]
 
 #include <cstdlib>
@@ -20,6 +21,10 @@ int main(int argc, char** argv) {
   options.handle_signals = true;
   leadflow::http::Server server(options, &registry);
   server.Route("POST", "/v1/forms/:form_id/submissions",
+               [](const leadflow::http::Request&, leadflow::http::Responder responder) {
+                 responder.Send(leadflow::http::Response::Json(202, R"({"event_id":"x"})"));
+               });
+  server.Route("POST", "/v1/calls/events",
                [](const leadflow::http::Request&, leadflow::http::Responder responder) {
                  responder.Send(leadflow::http::Response::Json(202, R"({"event_id":"x"})"));
                });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts the whole LeadFlow stack on local defaults, in the foreground, until Ctrl-C:
 # installs what it needs, builds, then runs PostgreSQL (55432), Redis (56379), the dev Kafka
-# broker, crm-core's migrations, crm-core (gRPC 50051, ops HTTP 9091) and webform-ingest (forms
-# 8081, ops HTTP 9081). State lives in .local/ and /var/tmp/leadflow-local/ (delete both for a
+# broker, crm-core's migrations, crm-core (gRPC 50051, ops HTTP 9091), webform-ingest (forms
+# 8081, ops HTTP 9081) and telephony-ingest (call events 8083, ops HTTP 9083; its webhook secret
+# is LEADFLOW_TELEPHONY_SECRET, default below). State lives in .local/ and /var/tmp/leadflow-local/ (delete both for a
 # fresh start). Logs: .local/logs/, and on this terminal.
 #
 # The dev broker keeps events IN MEMORY: stopping it loses whatever crm-core has not consumed.
@@ -23,10 +24,11 @@ chmod 755 "$(dirname "$pgdata")" 2>/dev/null || true
 
 "$root/deploy/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" dev-broker kafka-lag crm-core crmctl webform-ingest
+ninja -C "$build" dev-broker kafka-lag crm-core crmctl webform-ingest telephony-ingest
 drain_seconds=${LEADFLOW_DRAIN_SECONDS:-30}
 
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
+export LEADFLOW_TELEPHONY_SECRET=${LEADFLOW_TELEPHONY_SECRET:-local-dev-telephony-secret}
 ingest_pids=()  # the ingestion services, stopped first
 core_pid=""     # crm-core, stopped once it has drained
 broker_pid=""   # the dev broker, stopped last
@@ -35,7 +37,7 @@ stop_all() {
   local status=$?
   trap - INT TERM EXIT
   echo "stopping LeadFlow…" >&2
-  # 1. Ingestion services: no new events; webform-ingest answers what is in flight and flushes.
+  # 1. Ingestion services: no new events; each answers what is in flight and flushes.
   for pid in "${ingest_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${ingest_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   # 2. crm-core drains what is in Kafka (bounded), so the in-memory broker loses nothing.
@@ -107,13 +109,19 @@ core_pid=$started_pid
 start webform-ingest env WEBFORM_KAFKA_BROKERS="$brokers" WEBFORM_REDIS_PORT=56379 \
   "$build/services/webform-ingest/webform-ingest"
 ingest_pids+=("$started_pid")
+start telephony-ingest env TELEPHONY_KAFKA_BROKERS="$brokers" \
+  TELEPHONY_WEBHOOK_SECRET="$LEADFLOW_TELEPHONY_SECRET" \
+  "$build/services/telephony-ingest/telephony-ingest"
+ingest_pids+=("$started_pid")
 
 cat <<INFO
 
 LeadFlow is running (Ctrl-C stops everything):
   web forms   POST http://127.0.0.1:8081/v1/forms/{form_id}/submissions
+  calls       POST http://127.0.0.1:8083/v1/calls/events   (secret: $LEADFLOW_TELEPHONY_SECRET)
   gRPC API    127.0.0.1:50051   (API key: $LEADFLOW_API_KEY)
-  operations  http://127.0.0.1:9091/metrics  (crm-core), http://127.0.0.1:9081/metrics (webform-ingest)
+  operations  http://127.0.0.1:9091/metrics  (crm-core), http://127.0.0.1:9081/metrics (webform-ingest),
+              http://127.0.0.1:9083/metrics (telephony-ingest)
   Kafka       $brokers ($broker_kind)
   try:        deploy/demo.sh
 

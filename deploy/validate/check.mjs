@@ -34,7 +34,7 @@ const problems = [];
 const fail = (where, what) => problems.push(`${where}: ${what}`);
 
 // Binaries of the image, by the name a container's args start with.
-const kBinaries = ["crm-core", "webform-ingest", "crmctl"];
+const kBinaries = ["crm-core", "webform-ingest", "telephony-ingest", "crmctl"];
 // Where each binary is in the build tree.
 const binaryPath = (binDir, name) => join(binDir, "services", name, name);
 
@@ -126,6 +126,13 @@ function shutdownGraceSeconds(binary, env, help) {
     return (
       (millis(env, help, "WEBFORM_SHUTDOWN_DELAY_MS") +
         millis(env, help, "WEBFORM_SHUTDOWN_GRACE_MS")) /
+      1000
+    );
+  }
+  if (binary === "telephony-ingest") {
+    return (
+      (millis(env, help, "TELEPHONY_SHUTDOWN_DELAY_MS") +
+        millis(env, help, "TELEPHONY_SHUTDOWN_GRACE_MS")) /
       1000
     );
   }

@@ -1,0 +1,22 @@
+-- wrk script: signed generic call events for telephony-ingest (POST /v1/calls/events), read from
+-- the file named by the first script argument ("timestamp<TAB>signature<TAB>body" per line,
+-- written by bench/run.sh), each a missed call of its own; threads start at different lines.
+local requests = {}
+local index = 0
+
+function init(args)
+  for line in io.lines(args[1]) do
+    local timestamp, signature, body = line:match("^([^\t]+)\t([^\t]+)\t(.*)$")
+    requests[#requests + 1] = wrk.format("POST", nil, {
+      ["Content-Type"] = "application/json",
+      ["X-LeadFlow-Timestamp"] = timestamp,
+      ["X-LeadFlow-Signature"] = "sha256=" .. signature,
+    }, body)
+  end
+  index = math.random(#requests)
+end
+
+request = function()
+  index = index % #requests + 1
+  return requests[index]
+end

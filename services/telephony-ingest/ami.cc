@@ -1,0 +1,488 @@
+#include "telephony-ingest/ami.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <asio.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace leadflow::telephony {
+
+// ---------------------------------------------------------------------------------------------
+// Framing
+
+std::string AmiMessage::Get(std::string_view key) const {
+  for (const auto& [name, value] : fields) {
+    if (absl::EqualsIgnoreCase(name, absl::string_view(key.data(), key.size()))) {
+      return value;
+    }
+  }
+  return "";
+}
+
+bool AmiMessage::Has(std::string_view key) const {
+  for (const auto& field : fields) {
+    if (absl::EqualsIgnoreCase(field.first, absl::string_view(key.data(), key.size()))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void AmiFramer::Reset() {
+  buffer_.clear();
+  banner_.reset();
+  current_ = AmiMessage{};
+  current_bytes_ = 0;
+}
+
+absl::Status AmiFramer::Feed(std::string_view bytes, std::vector<AmiMessage>* out) {
+  buffer_.append(bytes.data(), bytes.size());
+  size_t start = 0;
+  while (true) {
+    size_t end = buffer_.find('\n', start);
+    if (end == std::string::npos) {
+      break;
+    }
+    std::string_view line(buffer_.data() + start, end - start);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    current_bytes_ += end - start + 1;
+    start = end + 1;
+    if (current_bytes_ > max_message_bytes_) {
+      return absl::InvalidArgumentError("AMI message too large");
+    }
+    if (!banner_) {
+      // The first line of a connection: "Asterisk Call Manager/<version>".
+      banner_ = std::string(line);
+      current_bytes_ = 0;
+      if (!absl::StartsWith(*banner_, "Asterisk Call Manager/")) {
+        return absl::InvalidArgumentError("not an Asterisk manager interface (banner)");
+      }
+      continue;
+    }
+    if (line.empty()) {
+      if (!current_.fields.empty()) {
+        out->push_back(std::move(current_));
+      }
+      current_ = AmiMessage{};
+      current_bytes_ = 0;
+      continue;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return absl::InvalidArgumentError("AMI line is not \"Key: Value\"");
+    }
+    std::string_view value = line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') {
+      value.remove_prefix(1);
+    }
+    current_.fields.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  buffer_.erase(0, start);
+  if (current_bytes_ + buffer_.size() > max_message_bytes_) {
+    return absl::InvalidArgumentError("AMI message too large");
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+AmiCallTracker::AmiCallTracker(const AmiOptions& options, CallAssembler* calls, Publish publish,
+                               std::function<Clock::time_point()> now)
+    : options_(options),
+      assembler_(calls),
+      publish_(std::move(publish)),
+      now_(now ? std::move(now) : [] { return Clock::now(); }) {}
+
+Clock::time_point AmiCallTracker::EventTime(const AmiMessage& event) const {
+  // With timestampevents=yes in manager.conf every event carries "Timestamp: 1700000000.123".
+  double seconds = 0;
+  if (std::string text = event.Get("Timestamp");
+      !text.empty() && absl::SimpleAtod(text, &seconds) && seconds > 0 && seconds < 1e11) {
+    return Clock::time_point(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  }
+  return now_();
+}
+
+bool AmiCallTracker::IsExtension(const std::string& number) const {
+  if (number.empty() || number.size() > static_cast<size_t>(options_.extension_max_digits)) {
+    return false;
+  }
+  return std::all_of(number.begin(), number.end(), [](char c) { return absl::ascii_isdigit(c); });
+}
+
+void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
+  update.provider = "asterisk";
+  update.provider_call_id = linkedid;
+  auto result = assembler_->Apply(update, now_());
+  if (!result.ok()) {
+    spdlog::warn("ami: call {}: {}", linkedid, result.status().ToString());
+    return;
+  }
+  if (result->finished && !result->repeated) {
+    publish_(*result->finished);
+  }
+}
+
+void AmiCallTracker::OnEvent(const AmiMessage& event) {
+  const std::string name = event.Get("Event");
+  std::string linkedid = event.Get("Linkedid");
+  if (linkedid.empty()) {
+    // Transfers name both sides' ids; the call that goes on is the transferee's.
+    linkedid = event.Get("TransfereeLinkedid");
+  }
+  if (linkedid.empty() && name == "Cdr") {
+    // cdr_manager's records carry the first channel's UniqueID, which is the Linkedid.
+    linkedid = event.Get("UniqueID");
+  }
+  if (name.empty() || linkedid.empty()) {
+    return;  // responses, and events about something else than a channel (unknown: ignored)
+  }
+  Clock::time_point at = EventTime(event);
+  if (name == "Newchannel") {
+    auto [it, created] = calls_.try_emplace(linkedid);
+    Tracked& call = it->second;
+    call.channels.insert(event.Get("Uniqueid"));
+    call.seen = at;
+    if (!created || event.Get("Uniqueid") != linkedid) {
+      return;  // another leg of a call already known
+    }
+    if (calls_.size() > options_.max_calls) {
+      // Bounded: the call heard of least recently is settled from what is known.
+      auto oldest = std::min_element(
+          calls_.begin(), calls_.end(),
+          [](const auto& a, const auto& b) { return a.second.seen < b.second.seen; });
+      if (auto finished = assembler_->Abandon("asterisk", oldest->first, at)) {
+        publish_(*finished);
+      }
+      calls_.erase(oldest);
+    }
+    std::string caller = event.Get("CallerIDNum");
+    std::string dialled = event.Get("Exten");
+    CallUpdate update;
+    update.state = State::kRinging;
+    update.started_at = at;
+    if (IsExtension(caller)) {
+      if (IsExtension(dialled) || dialled.empty() || dialled == "s") {
+        call.internal = true;  // colleague to colleague: not a customer call
+        ++internal_;
+        return;
+      }
+      update.direction = CallEvent::OUTBOUND;
+      call.outbound = true;
+      update.from = caller;
+      update.to = dialled;
+      update.extension = caller;
+      update.operator_name = caller;
+      update.line = options_.line;
+    } else {
+      update.direction = CallEvent::INBOUND;
+      update.from = caller == "<unknown>" ? "" : caller;
+      update.to = dialled;
+      update.line = options_.line.empty() ? dialled : options_.line;
+    }
+    update.provider_status = event.Get("ChannelStateDesc");
+    Apply(linkedid, std::move(update));
+    return;
+  }
+  auto it = calls_.find(linkedid);
+  if (it == calls_.end()) {
+    return;  // a call that began before we were connected and that Reconcile settled
+  }
+  Tracked& call = it->second;
+  call.seen = at;
+  if (name == "DialBegin") {
+    call.channels.insert(event.Get("DestUniqueid"));
+    if (call.internal) return;
+    CallUpdate update;
+    update.state = State::kRinging;
+    update.attempts = 1;
+    Apply(linkedid, std::move(update));
+  } else if (name == "DialEnd") {
+    std::string status = event.Get("DialStatus");
+    call.last_dial_status = status;
+    if (call.internal || status != "ANSWER") return;
+    std::string who = event.Get("DestCallerIDNum");
+    if (who.empty() || who == "<unknown>") who = event.Get("DestExten");
+    CallUpdate update;
+    update.state = State::kAnswered;
+    update.answered_at = at;
+    if (!call.answered) {
+      call.answered = true;
+      call.first_answerer = who;
+      if (!call.outbound) {
+        // Inbound: who picked up is our operator. Outbound: it is the customer; the operator
+        // is the extension that dialled, known since Newchannel.
+        update.extension = who;
+        update.operator_name = who;
+      }
+    } else if (who != call.first_answerer) {
+      update.transferred_to = who;  // answered again elsewhere: the call was passed on
+    }
+    Apply(linkedid, std::move(update));
+  } else if (name == "Newexten") {
+    if (absl::EqualsIgnoreCase(event.Get("Application"), "VoiceMail") && !call.answered) {
+      call.voicemail = true;
+    }
+  } else if (name == "BlindTransfer" || name == "AttendedTransfer") {
+    if (call.internal) return;
+    std::string target = event.Get("Extension");
+    if (target.empty()) target = event.Get("TransferTargetCallerIDNum");
+    CallUpdate update;
+    update.state = State::kAnswered;
+    update.transferred_to = target;
+    Apply(linkedid, std::move(update));
+  } else if (name == "Cdr") {
+    // Only when cdr_manager is on, and usually after the last Hangup (then the call is already
+    // settled and this changes nothing): fills in what the channel events did not say.
+    if (call.internal) return;
+    CallUpdate update;
+    update.state = State::kRinging;
+    std::string disposition = event.Get("Disposition");
+    int32_t billable = 0;
+    if (disposition == "ANSWERED" && absl::SimpleAtoi(event.Get("BillableSeconds"), &billable)) {
+      update.duration_seconds = billable;
+      update.answered = true;
+      call.answered = true;
+    }
+    Apply(linkedid, std::move(update));
+  } else if (name == "Hangup") {
+    call.channels.erase(event.Get("Uniqueid"));
+    call.hangup_cause = event.Get("Cause-txt");
+    if (call.channels.empty()) {
+      Settle(linkedid, call, at);
+      calls_.erase(it);
+    }
+  }
+}
+
+void AmiCallTracker::Settle(const std::string& linkedid, Tracked& call, Clock::time_point at) {
+  if (call.internal) {
+    return;
+  }
+  CallUpdate update;
+  update.ended_at = at;
+  update.provider_status =
+      call.last_dial_status.empty() ? call.hangup_cause : call.last_dial_status;
+  if (call.answered) {
+    update.state = State::kEnded;
+    update.answered = true;
+  } else if (call.voicemail) {
+    update.state = State::kVoicemail;
+  } else if (call.last_dial_status == "BUSY") {
+    update.state = State::kBusy;
+  } else if (call.last_dial_status == "CHANUNAVAIL" || call.last_dial_status == "CONGESTION") {
+    update.state = State::kFailed;
+  } else {
+    update.state = State::kMissed;  // NOANSWER, CANCEL (the caller gave up), no dial at all
+  }
+  Apply(linkedid, std::move(update));
+}
+
+void AmiCallTracker::Reconcile(const std::set<std::string>& live) {
+  for (auto it = calls_.begin(); it != calls_.end();) {
+    Tracked& call = it->second;
+    for (auto channel = call.channels.begin(); channel != call.channels.end();) {
+      channel = live.count(*channel) ? std::next(channel) : call.channels.erase(channel);
+    }
+    if (!call.channels.empty()) {
+      ++it;
+      continue;
+    }
+    // Hung up while we were away: the end is known only to have happened.
+    if (!call.internal) {
+      if (auto finished = assembler_->Abandon("asterisk", it->first, now_())) {
+        publish_(*finished);
+      }
+    }
+    it = calls_.erase(it);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection
+
+AmiClient::AmiClient(AmiOptions options, AmiCallTracker* tracker, metrics::Registry* registry)
+    : options_(std::move(options)), tracker_(tracker) {
+  reconnects_ = &registry
+                     ->AddCounter("telephony_ami_reconnects_total",
+                                  "AMI connections lost or refused, each followed by a reconnect.")
+                     .WithLabels({});
+  events_ = &registry->AddCounter("telephony_ami_events_total", "AMI events read.").WithLabels({});
+  protocol_errors_ = &registry
+                          ->AddCounter("telephony_ami_protocol_errors_total",
+                                       "AMI connections dropped for a malformed or oversized "
+                                       "message, or a refused login.")
+                          .WithLabels({});
+  registry->AddCallbackGauge("telephony_ami_connected", "1 while logged in to AMI.",
+                             [this] { return connected_ ? 1.0 : 0.0; });
+}
+
+AmiClient::~AmiClient() { Stop(); }
+
+void AmiClient::Start() {
+  stopping_ = false;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void AmiClient::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    if (socket_fd_ >= 0) {
+      ::shutdown(socket_fd_, SHUT_RDWR);  // unblocks the connection thread's read
+    }
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void AmiClient::Run() {
+  std::chrono::milliseconds backoff = options_.reconnect_min;
+  while (!stopping_) {
+    uint64_t before = logins_;
+    absl::Status status = Session();
+    connected_ = false;
+    if (stopping_) {
+      break;
+    }
+    reconnects_->Increment();
+    if (logins_ != before) {
+      backoff = options_.reconnect_min;  // it worked for a while: start over quickly
+    }
+    spdlog::warn("ami: {}:{}: {}; reconnecting in {} ms", options_.host, options_.port,
+                 status.ToString(), backoff.count());
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, backoff, [this] { return stopping_.load(); });
+    backoff = std::min(backoff * 2, options_.reconnect_max);
+  }
+}
+
+absl::Status AmiClient::Session() {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  asio::error_code error;
+  asio::ip::tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(options_.host, std::to_string(options_.port), error);
+  if (error) {
+    return absl::UnavailableError("resolve: " + error.message());
+  }
+  asio::connect(socket, endpoints, error);
+  if (error) {
+    return absl::UnavailableError("connect: " + error.message());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return absl::OkStatus();
+    }
+    socket_fd_ = socket.native_handle();
+  }
+  struct FdGuard {
+    AmiClient* client;
+    ~FdGuard() {
+      std::lock_guard lock(client->mutex_);
+      client->socket_fd_ = -1;
+    }
+  } guard{this};
+  // Reads wake up at least every ping interval, so a silent peer is noticed.
+  timeval timeout{};
+  timeout.tv_sec = options_.ping_interval.count() / 1000;
+  timeout.tv_usec = (options_.ping_interval.count() % 1000) * 1000;
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+
+  auto send = [&](const std::string& action) -> absl::Status {
+    asio::write(socket, asio::buffer(action), error);
+    return error ? absl::UnavailableError("write: " + error.message()) : absl::OkStatus();
+  };
+  AmiFramer framer(options_.max_frame_bytes);
+  std::vector<AmiMessage> messages;
+  enum class Phase { kBanner, kLogin, kListing, kEvents } phase = Phase::kBanner;
+  std::set<std::string> live;
+  bool ping_outstanding = false;
+  char buffer[16384];
+  while (!stopping_) {
+    size_t read = socket.read_some(asio::buffer(buffer), error);
+    if (error == asio::error::would_block || error == asio::error::try_again) {
+      if (ping_outstanding) {
+        return absl::DeadlineExceededError("no answer to Ping");
+      }
+      ping_outstanding = true;
+      if (auto status = send("Action: Ping\r\nActionID: leadflow-ping\r\n\r\n"); !status.ok()) {
+        return status;
+      }
+      continue;
+    }
+    if (error) {
+      return stopping_ ? absl::OkStatus() : absl::UnavailableError("read: " + error.message());
+    }
+    ping_outstanding = false;
+    messages.clear();
+    if (auto status = framer.Feed(std::string_view(buffer, read), &messages); !status.ok()) {
+      protocol_errors_->Increment();
+      return status;
+    }
+    if (phase == Phase::kBanner && framer.banner()) {
+      spdlog::info("ami: connected to {}", *framer.banner());
+      phase = Phase::kLogin;
+      if (auto status = send(absl::StrCat(
+              "Action: Login\r\nActionID: leadflow-login\r\nUsername: ", options_.username,
+              "\r\nSecret: ", options_.secret, "\r\nEvents: call,cdr,dialplan\r\n\r\n"));
+          !status.ok()) {
+        return status;
+      }
+    }
+    for (const AmiMessage& message : messages) {
+      std::string action_id = message.Get("ActionID");
+      if (phase == Phase::kLogin && message.Has("Response") && action_id == "leadflow-login") {
+        if (message.Get("Response") != "Success") {
+          protocol_errors_->Increment();
+          return absl::PermissionDeniedError("login refused: " + message.Get("Message"));
+        }
+        ++logins_;
+        connected_ = true;
+        phase = Phase::kListing;
+        live.clear();
+        if (auto status = send("Action: CoreShowChannels\r\nActionID: leadflow-channels\r\n\r\n");
+            !status.ok()) {
+          return status;
+        }
+        continue;
+      }
+      if (phase == Phase::kListing && action_id == "leadflow-channels") {
+        std::string event = message.Get("Event");
+        if (event == "CoreShowChannel") {
+          live.insert(message.Get("Uniqueid"));
+        } else if (event == "CoreShowChannelsComplete") {
+          tracker_->Reconcile(live);
+          phase = Phase::kEvents;
+        } else if (message.Get("Response") == "Error") {
+          return absl::UnavailableError("CoreShowChannels refused: " + message.Get("Message"));
+        }
+        continue;
+      }
+      if (message.Has("Event") && phase != Phase::kLogin) {
+        if (phase == Phase::kListing) {
+          // Born after the listing was taken: alive, whatever Reconcile is told.
+          live.insert(message.Get("Uniqueid"));
+          live.insert(message.Get("DestUniqueid"));
+        }
+        events_->Increment();
+        tracker_->OnEvent(message);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace leadflow::telephony

@@ -1,0 +1,157 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "metrics/metrics.h"
+#include "telephony-ingest/call.h"
+
+namespace leadflow::telephony {
+
+/// One AMI message: "Key: Value" lines, in order (a key may repeat, e.g. ChanVariable).
+struct AmiMessage {
+  std::vector<std::pair<std::string, std::string>> fields;
+  /// The first value of `key` (case-insensitive, as Asterisk's own parser); empty if absent.
+  std::string Get(std::string_view key) const;
+  bool Has(std::string_view key) const;
+};
+
+/// Cuts the AMI byte stream into messages: the banner line ("Asterisk Call Manager/5.0.1")
+/// first, then blocks of "Key: Value" lines ended by an empty line. Lines end in CRLF (a bare
+/// LF is accepted). Bytes arrive in any chunking: a message may span reads, a read may hold
+/// several messages.
+class AmiFramer {
+ public:
+  explicit AmiFramer(size_t max_message_bytes = 65536) : max_message_bytes_(max_message_bytes) {}
+
+  /// Adds bytes; complete messages are appended to `out`. InvalidArgument when a message grows
+  /// past max_message_bytes or a line is not "Key: Value" (the connection must be dropped).
+  absl::Status Feed(std::string_view bytes, std::vector<AmiMessage>* out);
+
+  /// The banner, once read ("Asterisk Call Manager/5.0.1").
+  const std::optional<std::string>& banner() const { return banner_; }
+  void Reset();
+
+ private:
+  const size_t max_message_bytes_;
+  std::string buffer_;
+  std::optional<std::string> banner_;
+  AmiMessage current_;
+  size_t current_bytes_ = 0;
+};
+
+struct AmiOptions {
+  std::string host;
+  int port = 5038;
+  std::string username;
+  std::string secret;
+  std::chrono::milliseconds reconnect_min{500};
+  std::chrono::milliseconds reconnect_max{30000};
+  /// Without any byte for this long the client sends a Ping; without an answer for as long
+  /// again the connection is taken for dead and re-opened.
+  std::chrono::milliseconds ping_interval{15000};
+  int extension_max_digits = 5;
+  std::string line;
+  size_t max_frame_bytes = 65536;
+  /// Calls tracked at once at most; past it the oldest is finished from what is known.
+  size_t max_calls = 10000;
+};
+
+/// Assembles Asterisk's channel events into calls keyed by Linkedid (the Uniqueid of the
+/// call's first channel, shared by every channel it spawns): Newchannel (caller, dialled
+/// number, start), DialBegin/DialEnd (destinations rung, who answered, DialStatus), Newexten
+/// into VoiceMail, BlindTransfer/AttendedTransfer, Hangup; Cdr only refines a call still open.
+/// The call is settled when its last channel hangs up: answered, voicemail, busy, failed
+/// (CHANUNAVAIL, CONGESTION) or missed, published through the CallAssembler (event id from
+/// Linkedid and outcome). It lives outside the connection: a reconnect keeps it, and
+/// Reconcile() settles the calls whose channels vanished while the connection was down.
+/// Calls whose caller and callee are both extensions are internal and publish nothing. Not
+/// thread-safe: one AMI connection thread drives it.
+class AmiCallTracker {
+ public:
+  using Publish = std::function<void(const FinishedCall&)>;
+  AmiCallTracker(const AmiOptions& options, CallAssembler* calls, Publish publish,
+                 std::function<Clock::time_point()> now = {});
+
+  void OnEvent(const AmiMessage& event);
+  /// After a reconnect: `live` holds the Uniqueids CoreShowChannels listed. Channels not in it
+  /// hung up meanwhile; calls left without any channel are settled (incomplete).
+  void Reconcile(const std::set<std::string>& live);
+
+  size_t calls() const { return calls_.size(); }
+  uint64_t internal_calls() const { return internal_; }
+
+ private:
+  struct Tracked {
+    std::set<std::string> channels;
+    bool internal = false;
+    bool outbound = false;
+    bool answered = false;
+    bool voicemail = false;
+    std::string first_answerer;
+    std::string last_dial_status;
+    std::string hangup_cause;
+    Clock::time_point seen;
+  };
+  Clock::time_point EventTime(const AmiMessage& event) const;
+  bool IsExtension(const std::string& number) const;
+  void Apply(const std::string& linkedid, CallUpdate update);
+  void Settle(const std::string& linkedid, Tracked& call, Clock::time_point at);
+
+  const AmiOptions options_;
+  CallAssembler* assembler_;
+  Publish publish_;
+  std::function<Clock::time_point()> now_;
+  std::map<std::string, Tracked> calls_;
+  uint64_t internal_ = 0;
+};
+
+/// The AMI connection: connects, reads the banner, logs in (Events: call,cdr… on), lists the
+/// live channels (CoreShowChannels) to reconcile the tracker, then feeds events to it; on any
+/// error or silence it reconnects with exponential backoff (reset by a successful login) and
+/// logs in again. Runs on its own thread between Start() and Stop().
+class AmiClient {
+ public:
+  AmiClient(AmiOptions options, AmiCallTracker* tracker, metrics::Registry* registry);
+  ~AmiClient();
+  void Start();
+  /// Closes the connection and joins the thread; safe to call twice.
+  void Stop();
+  bool connected() const { return connected_; }
+  /// Successful logins so far.
+  uint64_t logins() const { return logins_; }
+
+ private:
+  void Run();
+  /// One connection, from connect to its end; OK only when Stop() ended it.
+  absl::Status Session();
+
+  const AmiOptions options_;
+  AmiCallTracker* tracker_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> logins_{0};
+  std::mutex mutex_;  // guards socket_fd_ and wakes the backoff wait
+  std::condition_variable wake_;
+  int socket_fd_ = -1;
+  std::thread thread_;
+  metrics::Counter* reconnects_;
+  metrics::Counter* events_;
+  metrics::Counter* protocol_errors_;
+};
+
+}  // namespace leadflow::telephony

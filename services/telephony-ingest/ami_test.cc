@@ -1,0 +1,320 @@
+#include "telephony-ingest/ami.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "telephony-ingest/ami_peer.h"
+
+namespace leadflow::telephony {
+namespace {
+
+using testing::AmiPeer;
+using testing::LoadTranscript;
+
+std::string Transcript(const std::string& name) {
+  return std::string(LEADFLOW_AMI_TRANSCRIPTS) + "/" + name;
+}
+
+const char kBanner[] = "Asterisk Call Manager/9.0.0\r\n";
+
+// Protects: framing whatever the chunking: the banner, then blocks ended by a blank line; a
+// message cut anywhere across reads (here: byte by byte) comes out whole and once.
+TEST(AmiFramerTest, PartialReads) {
+  std::string stream = std::string(kBanner) +
+                       "Response: Success\r\nActionID: 1\r\nMessage: Authentication accepted\r\n"
+                       "\r\nEvent: Hangup\r\nUniqueid: 1.1\r\nCause-txt: Normal Clearing\r\n\r\n";
+  AmiFramer framer;
+  std::vector<AmiMessage> messages;
+  for (char c : stream) {
+    ASSERT_TRUE(framer.Feed(std::string_view(&c, 1), &messages).ok());
+  }
+  ASSERT_TRUE(framer.banner());
+  EXPECT_EQ(*framer.banner(), "Asterisk Call Manager/9.0.0");
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].Get("Response"), "Success");
+  EXPECT_EQ(messages[0].Get("message"), "Authentication accepted");  // keys: any case
+  EXPECT_EQ(messages[1].Get("Event"), "Hangup");
+  EXPECT_EQ(messages[1].Get("Cause-txt"), "Normal Clearing");
+}
+
+// Protects: several messages in one read, empty values, bare LF line ends, values holding
+// colons, unknown events passed on as they are.
+TEST(AmiFramerTest, SeveralMessagesInOneRead) {
+  std::vector<AmiMessage> messages;
+  AmiFramer framer;
+  ASSERT_TRUE(framer
+                  .Feed(std::string(kBanner) +
+                            "Event: Newchannel\r\nAccountCode:\r\nUniqueid: 1.1\r\n\r\n"
+                            "Event: SomethingNew\nAppData: PJSIP/201&PJSIP/202,20,t:x\n\n"
+                            "Event: Hangup\r\nUniqueid: 1.1\r\n\r\nEvent: Part",
+                        &messages)
+                  .ok());
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_TRUE(messages[0].Has("AccountCode"));
+  EXPECT_EQ(messages[0].Get("AccountCode"), "");
+  EXPECT_EQ(messages[1].Get("Event"), "SomethingNew");
+  EXPECT_EQ(messages[1].Get("AppData"), "PJSIP/201&PJSIP/202,20,t:x");
+  ASSERT_TRUE(framer.Feed("ial\r\n\r\n", &messages).ok());
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(messages[3].Get("Event"), "Partial");
+}
+
+// Protects: hostile streams end the connection instead of growing memory or being guessed at:
+// another banner, a line without "Key:", a message past the size limit (with or without line
+// ends).
+TEST(AmiFramerTest, RefusesHostileStreams) {
+  std::vector<AmiMessage> messages;
+  AmiFramer not_ami;
+  EXPECT_FALSE(not_ami.Feed("SSH-2.0-OpenSSH_9.2\r\n", &messages).ok());
+  AmiFramer no_colon;
+  EXPECT_FALSE(no_colon.Feed(std::string(kBanner) + "Event Hangup\r\n\r\n", &messages).ok());
+  AmiFramer big(1024);
+  std::string huge = std::string(kBanner);
+  for (int i = 0; i < 100; ++i) huge += "Variable: " + std::string(20, 'x') + "\r\n";
+  EXPECT_FALSE(big.Feed(huge, &messages).ok());
+  AmiFramer endless(1024);
+  EXPECT_FALSE(endless.Feed(std::string(kBanner) + std::string(2000, 'x'), &messages).ok());
+  EXPECT_TRUE(messages.empty());
+}
+
+class TrackerTest : public ::testing::Test {
+ protected:
+  TrackerTest()
+      : tracker_(options_, &calls_, [this](const FinishedCall& call) {
+          std::lock_guard lock(mutex_);
+          published_.push_back(call);
+        }) {}
+  void Play(const std::vector<std::string>& blocks) {
+    AmiFramer framer;
+    std::vector<AmiMessage> messages;
+    ASSERT_TRUE(framer.Feed(kBanner, &messages).ok());
+    for (const std::string& block : blocks) {
+      ASSERT_TRUE(framer.Feed(block, &messages).ok());
+    }
+    for (const AmiMessage& message : messages) {
+      tracker_.OnEvent(message);
+    }
+  }
+  std::vector<FinishedCall> Published() {
+    std::lock_guard lock(mutex_);
+    return published_;
+  }
+
+  AmiOptions options_;
+  CallAssembler calls_{CallAssembler::Options{}};
+  std::mutex mutex_;
+  std::vector<FinishedCall> published_;
+  AmiCallTracker tracker_;
+};
+
+// Protects: a ring group nobody answers (the caller gives up) is one missed call, published
+// when its last channel hangs up, with both destinations counted and the real times; the Cdr
+// that follows changes nothing.
+TEST_F(TrackerTest, MissedCall) {
+  auto blocks = LoadTranscript(Transcript("missed_call.txt"));
+  ASSERT_EQ(blocks.size(), 13u);
+  Play(std::vector<std::string>(blocks.begin(), blocks.end() - 2));
+  EXPECT_TRUE(Published().empty());
+  Play({blocks[blocks.size() - 2]});  // the caller's Hangup
+  ASSERT_EQ(Published().size(), 1u);
+  Play({blocks.back()});  // Cdr
+  ASSERT_EQ(Published().size(), 1u);
+  const CallEvent call = Published()[0].call;
+  EXPECT_EQ(call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(call.direction(), CallEvent::INBOUND);
+  EXPECT_EQ(call.call_id(), "asterisk:1700000000.16");
+  EXPECT_EQ(call.from_number(), "+33612345678");
+  EXPECT_EQ(call.to_number(), "0187654321");
+  EXPECT_EQ(call.line(), "0187654321");
+  EXPECT_EQ(call.attempts(), 2);
+  EXPECT_EQ(call.started_at().seconds(), 1700000000);
+  EXPECT_EQ(call.ended_at().seconds(), 1700000020);
+  EXPECT_EQ(call.provider_status(), "CANCEL");
+  EXPECT_EQ(calls_.open_calls(), 0u);
+  EXPECT_EQ(tracker_.calls(), 0u);
+}
+
+// Protects: an answered call carries who answered, the answer time and the talk time.
+TEST_F(TrackerTest, AnsweredCall) {
+  Play(LoadTranscript(Transcript("answered_call.txt")));
+  ASSERT_EQ(Published().size(), 1u);
+  const CallEvent call = Published()[0].call;
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.extension(), "201");
+  EXPECT_EQ(call.operator_name(), "201");
+  EXPECT_EQ(call.answered_at().seconds(), 1700000106);
+  EXPECT_EQ(call.duration_seconds(), 42);
+  EXPECT_TRUE(call.transferred_to().empty());
+}
+
+// Protects: a transferred call stays one call (one event), answered by its first operator,
+// with the transfer target.
+TEST_F(TrackerTest, Transfer) {
+  Play(LoadTranscript(Transcript("transfer.txt")));
+  ASSERT_EQ(Published().size(), 1u);
+  const CallEvent call = Published()[0].call;
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.extension(), "201");
+  EXPECT_EQ(call.transferred_to(), "202");
+  EXPECT_EQ(call.attempts(), 2);
+  EXPECT_EQ(call.duration_seconds(), 86);
+}
+
+// Protects: the outcome of an unanswered call follows the last DialStatus (BUSY, CHANUNAVAIL)
+// or the voicemail; an extension calling out is outbound, and when the customer answers the
+// operator stays the extension that dialled; extension to extension publishes nothing; events
+// of unknown calls and unknown events are ignored.
+TEST_F(TrackerTest, OtherOutcomesAndDirections) {
+  auto call = [](const std::string& id, const std::string& caller, const std::string& exten,
+                 const std::string& middle) {
+    return std::vector<std::string>{"Event: Newchannel\r\nCallerIDNum: " + caller +
+                                        "\r\nExten: " + exten + "\r\nUniqueid: " + id +
+                                        "\r\nLinkedid: " + id + "\r\n\r\n",
+                                    middle,
+                                    "Event: Hangup\r\nUniqueid: " + id + "\r\nLinkedid: " + id +
+                                        "\r\nCause-txt: User busy\r\n\r\n"};
+  };
+  Play(call("1.1", "+33612345678", "100",
+            "Event: DialEnd\r\nLinkedid: 1.1\r\nDialStatus: BUSY\r\n\r\n"));
+  Play(call("1.2", "+33612345678", "100",
+            "Event: DialEnd\r\nLinkedid: 1.2\r\nDialStatus: CHANUNAVAIL\r\n\r\n"));
+  Play(call("1.3", "+33612345678", "100",
+            "Event: Newexten\r\nLinkedid: 1.3\r\nApplication: VoiceMail\r\nAppData: 201@default"
+            "\r\n\r\n"));
+  Play(call("1.4", "201", "0612345678",
+            "Event: DialEnd\r\nLinkedid: 1.4\r\nDialStatus: NOANSWER\r\n\r\n"));
+  Play(call("1.5", "201", "202", "Event: DialEnd\r\nLinkedid: 1.5\r\nDialStatus: ANSWER\r\n\r\n"));
+  Play(call("1.6", "202", "+442079460958",
+            "Event: DialEnd\r\nLinkedid: 1.6\r\nDestCallerIDNum: +442079460958\r\n"
+            "DialStatus: ANSWER\r\n\r\n"));
+  Play({"Event: Hangup\r\nUniqueid: 9.9\r\nLinkedid: 9.9\r\n\r\n",
+        "Event: MusicOnHoldStart\r\nLinkedid: 1.1\r\n\r\n"});
+  auto published = Published();
+  ASSERT_EQ(published.size(), 5u);
+  EXPECT_EQ(published[0].call.outcome(), CallEvent::BUSY);
+  EXPECT_EQ(published[1].call.outcome(), CallEvent::FAILED);
+  EXPECT_EQ(published[2].call.outcome(), CallEvent::VOICEMAIL);
+  EXPECT_EQ(published[3].call.direction(), CallEvent::OUTBOUND);
+  EXPECT_EQ(published[3].call.to_number(), "0612345678");
+  EXPECT_EQ(published[3].call.extension(), "201");
+  // An answered outbound call: the customer picked up; the operator is who dialled.
+  EXPECT_EQ(published[4].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(published[4].call.direction(), CallEvent::OUTBOUND);
+  EXPECT_EQ(published[4].call.extension(), "202");
+  EXPECT_EQ(published[4].call.operator_name(), "202");
+  EXPECT_EQ(tracker_.internal_calls(), 1u);
+}
+
+// Protects: what happened while disconnected. A call whose channels are still up goes on
+// (one event at its real end); a call whose channels all vanished is published from what was
+// known, marked incomplete.
+TEST_F(TrackerTest, ReconcileAfterReconnect) {
+  auto answered = LoadTranscript(Transcript("answered_call.txt"));
+  auto missed = LoadTranscript(Transcript("missed_call.txt"));
+  Play(std::vector<std::string>(answered.begin(), answered.begin() + 5));  // up to the answer
+  Play(std::vector<std::string>(missed.begin(), missed.begin() + 6));      // ringing
+  EXPECT_EQ(tracker_.calls(), 2u);
+  tracker_.Reconcile({"1700000100.32", "1700000100.33"});
+  auto published = Published();
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].call.call_id(), "asterisk:1700000000.16");
+  EXPECT_EQ(published[0].call.outcome(), CallEvent::MISSED);
+  EXPECT_TRUE(published[0].call.incomplete());
+  Play(std::vector<std::string>(answered.begin() + 5, answered.end()));
+  published = Published();
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[1].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_FALSE(published[1].call.incomplete());
+  EXPECT_EQ(published[1].call.duration_seconds(), 42);
+}
+
+class ClientTest : public TrackerTest {
+ protected:
+  AmiOptions ClientOptions() {
+    AmiOptions options;
+    options.host = "127.0.0.1";
+    options.port = peer_.port();
+    options.username = "leadflow";
+    options.secret = "s3cret";
+    options.reconnect_min = std::chrono::milliseconds(20);
+    options.reconnect_max = std::chrono::milliseconds(200);
+    return options;
+  }
+  bool WaitPublished(size_t count) {
+    for (int i = 0; i < 500; ++i) {
+      if (Published().size() >= count) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  AmiPeer peer_;
+  metrics::Registry registry_;
+};
+
+// Protects: against a peer speaking AMI over TCP: login, channel listing, events; the
+// connection cut mid-call is re-opened (backoff, login again) and the call assembled across
+// both connections is published once, answered, with its full talk time.
+TEST_F(ClientTest, ReconnectMidCall) {
+  AmiClient client(ClientOptions(), &tracker_, &registry_);
+  client.Start();
+  ASSERT_TRUE(peer_.WaitLoggedIn(1, std::chrono::seconds(5)));
+  auto answered = LoadTranscript(Transcript("answered_call.txt"));
+  ASSERT_TRUE(peer_.SendAll(std::vector<std::string>(answered.begin(), answered.begin() + 5)));
+  peer_.SetLiveChannels({{"1700000100.32", "1700000100.32"}, {"1700000100.33", "1700000100.32"}});
+  // Wait until the client has read the blocks before the cut.
+  for (int i = 0; i < 500 && tracker_.calls() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(calls_.open_calls(), 1u);
+  peer_.Cut();
+  ASSERT_TRUE(peer_.WaitLoggedIn(2, std::chrono::seconds(5)));
+  EXPECT_EQ(client.logins(), 2u);
+  ASSERT_TRUE(peer_.SendAll(std::vector<std::string>(answered.begin() + 5, answered.end())));
+  ASSERT_TRUE(WaitPublished(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto published = Published();
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(published[0].call.duration_seconds(), 42);
+  EXPECT_FALSE(published[0].call.incomplete());
+  client.Stop();
+}
+
+// Protects: a call that ended while the connection was down is published at the re-login
+// (incomplete), not left open forever.
+TEST_F(ClientTest, CallEndedWhileDisconnected) {
+  AmiClient client(ClientOptions(), &tracker_, &registry_);
+  client.Start();
+  ASSERT_TRUE(peer_.WaitLoggedIn(1, std::chrono::seconds(5)));
+  auto missed = LoadTranscript(Transcript("missed_call.txt"));
+  ASSERT_TRUE(peer_.SendAll(std::vector<std::string>(missed.begin(), missed.begin() + 6)));
+  for (int i = 0; i < 500 && tracker_.calls() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  peer_.SetLiveChannels({});
+  peer_.Cut();
+  ASSERT_TRUE(WaitPublished(1));
+  EXPECT_EQ(Published()[0].call.outcome(), CallEvent::MISSED);
+  EXPECT_TRUE(Published()[0].call.incomplete());
+  client.Stop();
+}
+
+// Protects: a refused login is not taken for a connection: the client keeps retrying with
+// backoff, counted, and stops cleanly.
+TEST_F(ClientTest, RefusedLoginRetries) {
+  AmiOptions options = ClientOptions();
+  options.secret = "wrong";
+  AmiClient client(options, &tracker_, &registry_);
+  client.Start();
+  for (int i = 0; i < 500 && peer_.refused_logins() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(peer_.refused_logins(), 2);
+  EXPECT_FALSE(client.connected());
+  EXPECT_EQ(client.logins(), 0u);
+  client.Stop();
+}
+
+}  // namespace
+}  // namespace leadflow::telephony

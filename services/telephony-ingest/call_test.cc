@@ -1,0 +1,261 @@
+#include "telephony-ingest/call.h"
+
+#include <gtest/gtest.h>
+
+namespace leadflow::telephony {
+namespace {
+
+using std::chrono::seconds;
+
+const Clock::time_point kT0 = Clock::time_point(seconds(1700000000));
+
+CallUpdate Update(State state, std::string id = "c1") {
+  CallUpdate update;
+  update.provider = "generic";
+  update.provider_call_id = std::move(id);
+  update.state = state;
+  update.direction = CallEvent::INBOUND;
+  update.from = "+33612345678";
+  update.to = "+33187654321";
+  update.line = "sales";
+  return update;
+}
+
+class CallAssemblerTest : public ::testing::Test {
+ protected:
+  std::optional<FinishedCall> Apply(const CallUpdate& update, Clock::time_point now = kT0) {
+    auto result = assembler_.Apply(update, now);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->finished : std::nullopt;
+  }
+  CallAssembler::Options options_;
+  CallAssembler assembler_{options_};
+};
+
+// Protects: ringing and answered publish nothing; the end publishes one event with the
+// earlier states folded in (times, operator, duration, the states in order).
+TEST_F(CallAssemblerTest, AnsweredCallFoldsEarlierStates) {
+  CallUpdate ringing = Update(State::kRinging);
+  ringing.started_at = kT0;
+  EXPECT_FALSE(Apply(ringing));
+  CallUpdate answered = Update(State::kAnswered);
+  answered.answered_at = kT0 + seconds(12);
+  answered.operator_name = "alice@example.fr";
+  EXPECT_FALSE(Apply(answered));
+  EXPECT_EQ(assembler_.open_calls(), 1u);
+  CallUpdate ended = Update(State::kEnded);
+  ended.ended_at = kT0 + seconds(72);
+  ended.recording_url = "https://rec.example/c1.mp3";
+  auto finished = Apply(ended);
+  ASSERT_TRUE(finished);
+  const CallEvent& call = finished->call;
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.call_id(), "generic:c1");
+  EXPECT_EQ(call.provider_call_id(), "c1");
+  EXPECT_EQ(call.started_at().seconds(), 1700000000);
+  EXPECT_EQ(call.answered_at().seconds(), 1700000012);
+  EXPECT_EQ(call.ended_at().seconds(), 1700000072);
+  EXPECT_EQ(call.duration_seconds(), 60);
+  EXPECT_EQ(call.operator_name(), "alice@example.fr");
+  EXPECT_EQ(call.recording_url(), "https://rec.example/c1.mp3");
+  EXPECT_EQ(call.line(), "sales");
+  EXPECT_EQ(call.attempts(), 1);
+  EXPECT_FALSE(call.incomplete());
+  ASSERT_EQ(call.states_size(), 3);
+  EXPECT_EQ(call.states(0), "ringing");
+  EXPECT_EQ(call.states(2), "ended");
+  EXPECT_EQ(finished->occurred, kT0 + seconds(72));
+  EXPECT_EQ(assembler_.open_calls(), 0u);
+}
+
+// Protects: "ended" without any sign of an answer is a missed call, and the missed/voicemail/
+// busy/failed states map to their outcomes; an inbound caller who gave up (canceled) is missed.
+TEST_F(CallAssemblerTest, FinalStatesGiveTheirOutcome) {
+  EXPECT_EQ(Apply(Update(State::kEnded, "a"))->call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(Apply(Update(State::kMissed, "b"))->call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(Apply(Update(State::kVoicemail, "c"))->call.outcome(), CallEvent::VOICEMAIL);
+  EXPECT_EQ(Apply(Update(State::kBusy, "d"))->call.outcome(), CallEvent::BUSY);
+  EXPECT_EQ(Apply(Update(State::kFailed, "e"))->call.outcome(), CallEvent::FAILED);
+  EXPECT_EQ(Apply(Update(State::kCanceled, "f"))->call.outcome(), CallEvent::MISSED);
+  CallUpdate outbound = Update(State::kCanceled, "g");
+  outbound.direction = CallEvent::OUTBOUND;
+  EXPECT_EQ(Apply(outbound)->call.outcome(), CallEvent::CANCELED);
+  CallUpdate with_duration = Update(State::kEnded, "h");
+  with_duration.duration_seconds = 30;
+  with_duration.ended_at = kT0 + seconds(100);
+  auto answered = Apply(with_duration);
+  EXPECT_EQ(answered->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(answered->call.answered_at().seconds(), 1700000070);
+  // A missed call never reports talk time, even when the provider counted ringing.
+  CallUpdate missed = Update(State::kMissed, "i");
+  missed.duration_seconds = 25;
+  EXPECT_EQ(Apply(missed)->call.duration_seconds(), 0);
+}
+
+// Protects: a provider retrying its final callback (or a late final report) gets the same
+// event id and nothing new is opened; states arriving after the end change nothing.
+TEST_F(CallAssemblerTest, RetriesGiveTheSameEventId) {
+  EXPECT_FALSE(Apply(Update(State::kRinging)));
+  auto first = assembler_.Apply(Update(State::kMissed), kT0);
+  ASSERT_TRUE(first.ok() && first->finished);
+  EXPECT_FALSE(first->repeated);
+  auto again = assembler_.Apply(Update(State::kMissed), kT0 + seconds(30));
+  ASSERT_TRUE(again.ok() && again->finished);
+  EXPECT_TRUE(again->repeated);
+  EXPECT_EQ(again->finished->event_id, first->finished->event_id);
+  auto late = assembler_.Apply(Update(State::kAnswered), kT0 + seconds(31));
+  ASSERT_TRUE(late.ok() && late->finished);
+  EXPECT_TRUE(late->repeated);
+  EXPECT_EQ(late->finished->call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(assembler_.open_calls(), 0u);
+  // Another assembler (a restart, another replica) derives the same id from the final report.
+  CallAssembler other(options_);
+  auto elsewhere = other.Apply(Update(State::kMissed), kT0 + seconds(60));
+  ASSERT_TRUE(elsewhere.ok() && elsewhere->finished);
+  EXPECT_EQ(elsewhere->finished->event_id, first->finished->event_id);
+  // Another call, or the same call settled otherwise, has another id.
+  EXPECT_NE(other.Apply(Update(State::kMissed, "c2"), kT0)->finished->event_id,
+            first->finished->event_id);
+  EXPECT_NE(other.Apply(Update(State::kBusy, "c3"), kT0)->finished->event_id,
+            other.Apply(Update(State::kMissed, "c3b"), kT0)->finished->event_id);
+}
+
+// Protects: out-of-order and duplicated intermediate states fold the same way: the earliest
+// start wins, a duplicated state is listed once, the first answer time is kept.
+TEST_F(CallAssemblerTest, OrderAndDuplicatesOfIntermediateStates) {
+  CallUpdate answered = Update(State::kAnswered);
+  answered.answered_at = kT0 + seconds(10);
+  answered.started_at = kT0 + seconds(5);
+  CallUpdate ringing = Update(State::kRinging);
+  ringing.started_at = kT0;
+  EXPECT_FALSE(Apply(answered));
+  EXPECT_FALSE(Apply(answered));
+  EXPECT_FALSE(Apply(ringing));
+  CallUpdate ended = Update(State::kEnded);
+  ended.ended_at = kT0 + seconds(40);
+  auto finished = Apply(ended);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(finished->call.started_at().seconds(), 1700000000);
+  EXPECT_EQ(finished->call.duration_seconds(), 30);
+  ASSERT_EQ(finished->call.states_size(), 3);
+  EXPECT_EQ(finished->call.states(0), "answered");
+  EXPECT_EQ(finished->call.states(1), "ringing");
+}
+
+// Protects: a call whose final record never comes is published once it has been quiet for the
+// open ttl, from what is known and marked incomplete; a call still active is kept.
+TEST_F(CallAssemblerTest, MissingFinalRecordExpires) {
+  options_.open_ttl = seconds(3600);
+  CallAssembler assembler(options_);
+  ASSERT_TRUE(assembler.Apply(Update(State::kRinging, "quiet"), kT0).ok());
+  CallUpdate answered = Update(State::kAnswered, "talked");
+  answered.answered_at = kT0;
+  ASSERT_TRUE(assembler.Apply(answered, kT0).ok());
+  ASSERT_TRUE(assembler.Apply(Update(State::kRinging, "recent"), kT0 + seconds(3000)).ok());
+  EXPECT_TRUE(assembler.Expire(kT0 + seconds(3599)).empty());
+  auto expired = assembler.Expire(kT0 + seconds(3600));
+  ASSERT_EQ(expired.size(), 2u);
+  std::map<std::string, CallEvent> by_id;
+  for (const auto& finished : expired) {
+    by_id[finished.call.provider_call_id()] = finished.call;
+  }
+  EXPECT_EQ(by_id["quiet"].outcome(), CallEvent::MISSED);
+  EXPECT_TRUE(by_id["quiet"].incomplete());
+  EXPECT_EQ(by_id["talked"].outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(assembler.open_calls(), 1u);
+  // The final record arriving after all gets the event already published.
+  auto late = assembler.Apply(Update(State::kMissed, "quiet"), kT0 + seconds(3700));
+  ASSERT_TRUE(late.ok() && late->finished);
+  EXPECT_TRUE(late->repeated);
+  EXPECT_TRUE(late->finished->call.incomplete());
+}
+
+// Protects: the bounds. Past max_open_calls a new call's intermediate state is refused
+// (the caller answers 503), while final states and open calls go on; finished calls are
+// forgotten oldest first.
+TEST_F(CallAssemblerTest, Bounded) {
+  options_.max_open_calls = 2;
+  options_.max_finished_calls = 2;
+  CallAssembler assembler(options_);
+  ASSERT_TRUE(assembler.Apply(Update(State::kRinging, "1"), kT0).ok());
+  ASSERT_TRUE(assembler.Apply(Update(State::kRinging, "2"), kT0).ok());
+  EXPECT_EQ(assembler.Apply(Update(State::kRinging, "3"), kT0).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(assembler.Apply(Update(State::kAnswered, "2"), kT0).ok());
+  EXPECT_TRUE(assembler.Apply(Update(State::kMissed, "3"), kT0)->finished);
+  EXPECT_TRUE(assembler.Apply(Update(State::kMissed, "4"), kT0)->finished);
+  EXPECT_TRUE(assembler.Apply(Update(State::kMissed, "5"), kT0)->finished);
+  EXPECT_EQ(assembler.finished_calls(), 2u);
+  EXPECT_FALSE(assembler.Apply(Update(State::kMissed, "3"), kT0)->repeated);
+}
+
+// Protects: withheld numbers stay what they are: flagged anonymous, no identity, never
+// normalised into somebody's number; the Kafka key is then the call id.
+TEST(BuildEventTest, AnonymousCallersHaveNoIdentity) {
+  for (const char* number : {"anonymous", "+266696687", "", "unknown", "Restricted",
+                             "sip:anonymous@anonymous.invalid", " private "}) {
+    EXPECT_TRUE(IsAnonymousNumber(number)) << number;
+    CallAssembler assembler({});
+    CallUpdate update = Update(State::kMissed);
+    update.from = number;
+    auto finished = assembler.Apply(update, kT0)->finished;
+    ASSERT_TRUE(finished);
+    EXPECT_TRUE(finished->call.anonymous());
+    EXPECT_EQ(finished->call.from_number(), number);
+    auto built = BuildEvent(*finished, "FR", kT0, std::nullopt);
+    EXPECT_EQ(built.event.identities_size(), 0) << number;
+    EXPECT_EQ(built.key, "generic:c1");
+  }
+  EXPECT_FALSE(IsAnonymousNumber("+33612345678"));
+  EXPECT_FALSE(IsAnonymousNumber("0612345678"));
+}
+
+// Protects: the event carries the counterpart's number as E.164 identity and Kafka key (the
+// caller inbound, the callee outbound), the call payload and the event-type header "call".
+TEST(BuildEventTest, CounterpartIsTheIdentity) {
+  CallAssembler assembler({});
+  CallUpdate inbound = Update(State::kMissed, "in");
+  inbound.from = "06 12 34 56 78";
+  auto built = BuildEvent(*assembler.Apply(inbound, kT0)->finished, "FR", kT0 + seconds(1),
+                          "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_EQ(built.key, "+33612345678");
+  ASSERT_EQ(built.event.identities_size(), 1);
+  EXPECT_EQ(built.event.identities(0).value(), "+33612345678");
+  EXPECT_EQ(built.event.call().from_number(), "06 12 34 56 78");
+  EXPECT_EQ(built.event.source().service(), "telephony-ingest");
+  EXPECT_EQ(built.event.source().provider(), "generic");
+  EXPECT_EQ(built.event.source().reference(), "sales");
+  EXPECT_EQ(built.event.received_at().seconds(), 1700000001);
+  ASSERT_GE(built.headers.size(), 2u);
+  EXPECT_EQ(built.headers[0].value, "call");
+  EXPECT_EQ(built.headers[1].key, "traceparent");
+  CallUpdate outbound = Update(State::kEnded, "out");
+  outbound.direction = CallEvent::OUTBOUND;
+  outbound.from = "201";
+  outbound.to = "+44 20 7946 0958";
+  auto out = BuildEvent(*assembler.Apply(outbound, kT0)->finished, "FR", kT0, std::nullopt);
+  EXPECT_EQ(out.key, "+442079460958");
+}
+
+// Protects: a recording arriving after the call was settled is its own event (its own id,
+// recording_only) carrying the call's known numbers and outcome.
+TEST(RecordingTest, RecordingAfterTheCall) {
+  CallAssembler assembler({});
+  auto call = assembler.Apply(Update(State::kVoicemail), kT0)->finished;
+  FinishedCall recording =
+      assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0 + seconds(5));
+  EXPECT_TRUE(recording.call.recording_only());
+  EXPECT_EQ(recording.call.outcome(), CallEvent::VOICEMAIL);
+  EXPECT_EQ(recording.call.from_number(), "+33612345678");
+  EXPECT_EQ(recording.call.recording_url(), "https://rec.example/RE1");
+  EXPECT_NE(recording.event_id, call->event_id);
+  EXPECT_EQ(recording.event_id,
+            assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0).event_id);
+  FinishedCall unknown = assembler.Recording("generic", "zz", "RE2", "https://x/RE2", kT0);
+  EXPECT_EQ(unknown.call.call_id(), "generic:zz");
+  EXPECT_EQ(unknown.call.outcome(), CallEvent::OUTCOME_UNSPECIFIED);
+}
+
+}  // namespace
+}  // namespace leadflow::telephony

@@ -1,0 +1,144 @@
+// telephony-ingest: call events from a signed generic webhook, Twilio callbacks and an
+// Asterisk AMI connection, published to Kafka as one event per call once its outcome is
+// known; webhooks are answered 2xx only once Kafka acknowledged the event.
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "config/config.h"
+#include "http/server.h"
+#include "ingest/lifecycle.h"
+#include "ingest/publish.h"
+#include "ingest/readiness.h"
+#include "kafka/producer.h"
+#include "metrics/metrics.h"
+#include "telephony-ingest/ami.h"
+#include "telephony-ingest/service.h"
+#include "telephony-ingest/settings.h"
+
+// As webform-ingest: keeps librdkafka's per-batch buffers in jemalloc's thread cache.
+extern "C" {
+extern const char* malloc_conf;
+const char* malloc_conf = "tcache_max:131072";
+}
+
+int main(int argc, char** argv) {
+  using namespace leadflow;
+  config::Reader reader("telephony-ingest", "call events (webhook, Twilio, Asterisk AMI) to Kafka",
+                        {"TELEPHONY_"});
+  telephony::Settings settings = telephony::ReadSettings(reader);
+  config::FinishOrExit(reader, argc, argv);
+  log::Init("telephony-ingest", settings.log);
+  if (settings.service.webhook_secret.empty() && settings.service.twilio_auth_token.empty() &&
+      !settings.ami) {
+    spdlog::warn(
+        "no channel configured (TELEPHONY_WEBHOOK_SECRET, TELEPHONY_TWILIO_AUTH_TOKEN, "
+        "TELEPHONY_AMI_HOST): nothing will be received");
+  }
+
+  std::atomic<ingest::Lifecycle*> lifecycle{nullptr};
+  auto on_fatal = [&lifecycle](const absl::Status& status) {
+    if (ingest::Lifecycle* running = lifecycle.load()) {
+      running->Fatal(status);
+    }
+  };
+  auto producer = kafka::Producer::Create({.brokers = settings.kafka_brokers,
+                                           .client_id = "telephony-ingest",
+                                           .delivery_timeout = settings.delivery_timeout,
+                                           .on_fatal = on_fatal});
+  if (!producer.ok()) {
+    spdlog::error("{}", producer.status().ToString());
+    return 1;
+  }
+  if (auto status = (*producer)->CheckConnected(std::chrono::seconds(10)); !status.ok()) {
+    spdlog::error("kafka at {}: {}", settings.kafka_brokers, status.ToString());
+    return 1;
+  }
+
+  metrics::Registry registry;
+  registry.AddCallbackGauge("telephony_kafka_in_flight",
+                            "Events waiting for Kafka's acknowledgement.",
+                            [producer = producer->get()] { return producer->InFlight(); });
+  ingest::KafkaPublisher publisher(producer->get(), kafka::kInboundTopic);
+  telephony::TelephonyService service(settings.service, &publisher, &registry);
+  service.on_fatal = on_fatal;
+
+  std::unique_ptr<telephony::AmiCallTracker> tracker;
+  std::unique_ptr<telephony::AmiClient> ami;
+  if (settings.ami) {
+    tracker = std::make_unique<telephony::AmiCallTracker>(
+        *settings.ami, &service.calls(),
+        [&service](const telephony::FinishedCall& call) { service.PublishBackground(call); });
+    ami = std::make_unique<telephony::AmiClient>(*settings.ami, tracker.get(), &registry);
+  }
+
+  ingest::Readiness readiness(
+      [producer = producer->get()]() -> absl::Status {
+        if (absl::Status fatal = producer->FatalError(); !fatal.ok()) {
+          return fatal;
+        }
+        return producer->CheckConnected(std::chrono::milliseconds(1000));
+      },
+      std::chrono::milliseconds(2000));
+
+  auto server = std::make_unique<http::Server>(settings.http, &registry);
+  service.Register(server.get());
+  http::Server ops(settings.ops, &registry);
+  ops.SetReadinessCheck([&readiness] { return readiness.Current(); });
+
+  // Expires quiet calls and re-publishes refused background events; bounded by its period.
+  std::mutex tick_mutex;
+  std::condition_variable tick_wake;
+  bool ticking = true;
+  std::thread ticker([&] {
+    std::unique_lock lock(tick_mutex);
+    while (!tick_wake.wait_for(lock, std::chrono::seconds(1), [&] { return !ticking; })) {
+      lock.unlock();
+      service.Tick();
+      lock.lock();
+    }
+  });
+  if (ami) {
+    ami->Start();
+  }
+
+  ingest::Lifecycle running({.public_server = server.get(),
+                             .ops_server = &ops,
+                             .readiness = &readiness,
+                             .producer = producer->get(),
+                             .flush_timeout = settings.delivery_timeout,
+                             .unready_delay = settings.shutdown_delay,
+                             // What feeds the producer besides requests: the AMI connection
+                             // and the ticker. Calls still open are lost with the process (AMI
+                             // cannot replay them); the flush below covers what was published.
+                             .before_flush = [&] {
+                               if (ami) {
+                                 ami->Stop();
+                               }
+                               {
+                                 std::lock_guard lock(tick_mutex);
+                                 ticking = false;
+                               }
+                               tick_wake.notify_all();
+                               ticker.join();
+                             }});
+  lifecycle = &running;
+  int exit_code = running.Run();
+  lifecycle = nullptr;
+  if (ticker.joinable()) {
+    {
+      std::lock_guard lock(tick_mutex);
+      ticking = false;
+    }
+    tick_wake.notify_all();
+    ticker.join();
+  }
+  producer->reset();
+  server.reset();
+  spdlog::info("stopped");
+  return exit_code;
+}

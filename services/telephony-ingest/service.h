@@ -1,0 +1,112 @@
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "http/server.h"
+#include "ingest/client_ip.h"
+#include "ingest/event.h"
+#include "ingest/publish.h"
+#include "ingest/signature.h"
+#include "metrics/metrics.h"
+#include "telephony-ingest/call.h"
+
+namespace leadflow::telephony {
+
+using ingest::Publisher;
+
+struct ServiceOptions {
+  /// Phone numbers without a country code are read as numbers of this region.
+  std::string default_region = "FR";
+  /// The generic API's HMAC-SHA256 key; empty turns the generic API off (404).
+  std::string webhook_secret;
+  /// How far the signed timestamp may be from our clock, either side.
+  std::chrono::seconds signature_window{300};
+  /// Proxies whose X-Forwarded-For is believed (ingest::ClientIp); empty: the TCP peer. The
+  /// client address is recorded in the event's source (who posted the callback).
+  ingest::TrustedProxies trusted_proxies;
+  /// Twilio's auth token and the public URL Twilio posts to (what it signs); either empty
+  /// turns the Twilio routes off (404).
+  std::string twilio_auth_token;
+  std::string twilio_public_url;
+  CallAssembler::Options calls;
+  /// Retry-After, in seconds, when Kafka did not take the event or we are overloaded.
+  int unavailable_retry_after_seconds = 5;
+  /// Signatures remembered to count replays (a replay is answered like the original: the
+  /// event id is the same, so it has no second effect).
+  size_t replay_cache_size = 10000;
+  /// Events of calls finished outside a request (Asterisk, expiry) that Kafka refused and
+  /// that are retried, at most; past it they are dropped and counted.
+  size_t max_background_pending = 10000;
+};
+
+/// The telephony endpoints and the publishing of finished calls, free of HTTP plumbing so that
+/// unit tests drive it directly.
+class TelephonyService {
+ public:
+  using Reply = std::function<void(http::Response)>;
+  using Now = std::function<Clock::time_point()>;
+
+  TelephonyService(ServiceOptions options, Publisher* publisher, metrics::Registry* registry,
+                   Now now = {});
+
+  /// POST /v1/calls/events (JSON, signed). `reply` runs once, maybe on another thread.
+  void HandleGeneric(const http::Request& request, Reply reply);
+  /// POST /v1/twilio/voice: status and <Dial> action callbacks.
+  void HandleTwilioVoice(const http::Request& request, Reply reply);
+  /// POST /v1/twilio/recording: recording status callbacks.
+  void HandleTwilioRecording(const http::Request& request, Reply reply);
+  void Register(http::Server* server);
+
+  /// The address of who sent `request`, behind the trusted proxies.
+  std::string ClientIp(const http::Request& request) const;
+
+  CallAssembler& calls() { return calls_; }
+  const ServiceOptions& options() const { return options_; }
+
+  /// Publishes a call finished outside a request (Asterisk, expiry). When Kafka refuses it,
+  /// it is kept and Tick() publishes it again (bounded by max_background_pending).
+  void PublishBackground(const FinishedCall& call);
+  /// Finishes the calls that have been quiet too long and retries refused background events;
+  /// run every few seconds.
+  void Tick();
+  size_t background_pending() const;
+
+  /// Invoked when the producer reports a fatal error through a delivery; set by main.
+  std::function<void(const absl::Status&)> on_fatal;
+
+ private:
+  struct Built;
+  /// `request`: the webhook that settled the call (its sender is recorded), or null.
+  void Publish(const FinishedCall& call, const http::Request* request,
+               std::function<void(const kafka::DeliveryResult&)> done);
+  void PublishAndAnswer(const FinishedCall& call, const http::Request& request, Reply reply,
+                        std::function<http::Response()> success);
+  http::Response Reject(http::Response response, const std::string& code);
+  void CountReplay(const std::string& provider, const std::string& signature);
+
+  const ServiceOptions options_;
+  Publisher* publisher_;
+  Now now_;
+  CallAssembler calls_;
+  ingest::ReplayCache replay_cache_;
+  mutable std::mutex background_mutex_;
+  std::deque<FinishedCall> background_;
+
+  metrics::Family<metrics::Counter>* published_;
+  metrics::Family<metrics::Counter>* rejected_;
+  metrics::Family<metrics::Counter>* kafka_failures_;
+  metrics::Family<metrics::Counter>* replays_;
+  metrics::Family<metrics::Counter>* ignored_;
+  metrics::Counter* overloaded_;
+  metrics::Counter* background_dropped_;
+  metrics::Counter* expired_;
+};
+
+}  // namespace leadflow::telephony

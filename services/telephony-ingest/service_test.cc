@@ -1,0 +1,410 @@
+#include "telephony-ingest/service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ingest/form_params.h"
+#include "ingest/signature.h"
+
+namespace leadflow::telephony {
+namespace {
+
+using ::testing::HasSubstr;
+
+const Clock::time_point kNow = Clock::time_point(std::chrono::seconds(1700000000));
+constexpr char kSecret[] = "generic-webhook-secret";
+
+class FakePublisher : public Publisher {
+ public:
+  void Publish(const std::string& key, const std::string& value,
+               const std::vector<kafka::Header>& headers, Done done) override {
+    kafka::DeliveryResult result;
+    result.status = status;
+    result.error_class = status.ok() ? kafka::ErrorClass::kNone : kafka::ErrorClass::kRetryable;
+    if (status.ok()) {
+      events::v1::InboundEvent event;
+      event.ParseFromString(value);
+      published.push_back({key, event});
+    }
+    done(result);
+  }
+  absl::Status status;
+  std::vector<std::pair<std::string, events::v1::InboundEvent>> published;
+};
+
+std::string Sign(const std::string& timestamp, const std::string& body,
+                 const std::string& secret = kSecret) {
+  return "sha256=" + ingest::HexEncode(ingest::Hmac(ingest::HmacAlgorithm::kSha256, secret,
+                                                    timestamp + "." + body));
+}
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  ServiceTest() {
+    options_.webhook_secret = kSecret;
+    options_.twilio_auth_token = "twilio-token";
+    options_.twilio_public_url = "https://leads.example/telephony";
+  }
+  TelephonyService& Service() {
+    if (!service_) {
+      service_ = std::make_unique<TelephonyService>(options_, &publisher_, &registry_,
+                                                    [] { return kNow; });
+    }
+    return *service_;
+  }
+  http::Response Call(void (TelephonyService::*handler)(const http::Request&,
+                                                        TelephonyService::Reply),
+                      http::Request request) {
+    std::optional<http::Response> answer;
+    (Service().*handler)(request, [&](http::Response response) { answer = response; });
+    EXPECT_TRUE(answer.has_value());
+    return answer.value_or(http::Response{});
+  }
+  http::Response PostGeneric(const std::string& body, std::optional<std::string> signature = {},
+                             std::string timestamp = "1700000000",
+                             std::string content_type = "application/json") {
+    http::Request request;
+    request.method = "POST";
+    request.target = request.path = "/v1/calls/events";
+    request.body = body;
+    request.remote_address = "127.0.0.1";
+    request.headers = {{"Content-Type", content_type}, {"X-LeadFlow-Timestamp", timestamp}};
+    request.headers.push_back({"X-LeadFlow-Signature", signature.value_or(Sign(timestamp, body))});
+    return Call(&TelephonyService::HandleGeneric, request);
+  }
+  http::Response PostTwilio(const std::string& path, const std::string& body,
+                            std::optional<std::string> signature = {}) {
+    http::Request request;
+    request.method = "POST";
+    request.target = request.path = path;
+    request.body = body;
+    auto params = ingest::ParseFormParams(body);
+    std::string data = options_.twilio_public_url + path;
+    auto sorted = params.ok() ? *params : ingest::FormParams{};
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [name, value] : sorted) {
+      data += name + value;
+    }
+    request.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                       {"X-Twilio-Signature",
+                        signature.value_or(ingest::Base64Encode(ingest::Hmac(
+                            ingest::HmacAlgorithm::kSha1, options_.twilio_auth_token, data)))}};
+    return Call(&TelephonyService::HandleTwilioVoice, request);
+  }
+  static nlohmann::json Json(const http::Response& response) {
+    return nlohmann::json::parse(response.body, nullptr, false);
+  }
+
+  ServiceOptions options_;
+  FakePublisher publisher_;
+  metrics::Registry registry_;
+  std::unique_ptr<TelephonyService> service_;
+};
+
+const char kMissed[] =
+    R"({"call_id":"c-42","direction":"inbound","from":"+33612345678","to":"+33187654321",)"
+    R"("line":"sales","state":"missed","started_at":"2023-11-14T22:13:00Z",)"
+    R"("ended_at":"2023-11-14T22:13:20Z"})";
+
+// Protects: a signed final state is published (key, identity, call payload), then 202 with the
+// event id; a provider retrying it gets the same event id.
+TEST_F(ServiceTest, GenericMissedCallPublishedThenAnswered) {
+  auto response = PostGeneric(kMissed);
+  ASSERT_EQ(response.status, 202) << response.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  const auto& [key, event] = publisher_.published[0];
+  EXPECT_EQ(key, "+33612345678");
+  EXPECT_EQ(event.event_id(), Json(response)["event_id"]);
+  EXPECT_EQ(event.call().outcome(), CallEvent::MISSED);
+  EXPECT_EQ(event.call().call_id(), "generic:c-42");
+  EXPECT_EQ(event.call().line(), "sales");
+  EXPECT_EQ(event.call().started_at().seconds(), 1699999980);  // 2023-11-14T22:13:00Z
+  EXPECT_EQ(event.call().ended_at().seconds(), 1700000000);
+  EXPECT_EQ(event.source().client_ip(), "127.0.0.1");
+  auto again = PostGeneric(kMissed);
+  EXPECT_EQ(again.status, 202);
+  EXPECT_EQ(Json(again)["event_id"], Json(response)["event_id"]);
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_replays_total{provider=\"generic\"} 1"));
+}
+
+// Protects: intermediate states are 202 "pending" and publish nothing; the final state
+// publishes one event with them folded in; a late intermediate state is 200 with the event id.
+TEST_F(ServiceTest, GenericStatesFoldIntoOneEvent) {
+  std::string ringing =
+      R"({"call_id":"c-7","direction":"inbound","from":"0612345678","state":"ringing",)"
+      R"("started_at":1699999900})";
+  auto first = PostGeneric(ringing);
+  EXPECT_EQ(first.status, 202);
+  EXPECT_EQ(Json(first)["status"], "pending");
+  auto answered = PostGeneric(
+      R"({"call_id":"c-7","direction":"inbound","from":"0612345678","state":"answered",)"
+      R"("answered_at":1699999910,"operator":"alice@example.fr"})");
+  EXPECT_EQ(answered.status, 202);
+  EXPECT_TRUE(publisher_.published.empty());
+  auto ended =
+      PostGeneric(R"({"call_id":"c-7","direction":"inbound","from":"0612345678","state":"ended",)"
+                  R"("ended_at":1699999970,"recording_url":"https://rec.example/c-7.mp3"})");
+  ASSERT_EQ(ended.status, 202) << ended.body;
+  EXPECT_EQ(Json(ended)["outcome"], "answered");
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  const CallEvent& call = publisher_.published[0].second.call();
+  EXPECT_EQ(call.duration_seconds(), 60);
+  EXPECT_EQ(call.operator_name(), "alice@example.fr");
+  EXPECT_EQ(call.started_at().seconds(), 1699999900);
+  EXPECT_EQ(publisher_.published[0].first, "+33612345678");
+  auto late = PostGeneric(
+      R"({"call_id":"c-7","direction":"inbound","from":"0612345678","state":"ringing"})");
+  EXPECT_EQ(late.status, 200);
+  EXPECT_EQ(Json(late)["event_id"], Json(ended)["event_id"]);
+  EXPECT_EQ(publisher_.published.size(), 1u);
+}
+
+// Protects: unsigned, forged, stale and re-signed-with-another-key requests are 401 and
+// publish nothing.
+TEST_F(ServiceTest, GenericSignatureChecks) {
+  EXPECT_EQ(PostGeneric(kMissed, "").status, 401);
+  EXPECT_EQ(PostGeneric(kMissed, "sha256=00").status, 401);
+  EXPECT_EQ(PostGeneric(kMissed, Sign("1700000000", kMissed, "another-secret-key")).status, 401);
+  // Signed over another body.
+  EXPECT_EQ(PostGeneric(kMissed, Sign("1700000000", "{}")).status, 401);
+  // Signed correctly, but ten minutes old (the window is five).
+  auto stale = PostGeneric(kMissed, std::nullopt, "1699999400");
+  EXPECT_EQ(stale.status, 401);
+  EXPECT_EQ(Json(stale)["error"], "stale_timestamp");
+  EXPECT_EQ(PostGeneric(kMissed, std::nullopt, "17e8").status, 401);
+  EXPECT_TRUE(publisher_.published.empty());
+  // The bare hex form is accepted too.
+  EXPECT_EQ(PostGeneric(kMissed, Sign("1700000000", kMissed).substr(7)).status, 202);
+}
+
+// Protects: the client errors of the contract: 415 for another media type, 400 for a body
+// that is not a JSON object, 422 naming each bad field; nothing published.
+TEST_F(ServiceTest, GenericClientErrors) {
+  EXPECT_EQ(PostGeneric(kMissed, std::nullopt, "1700000000", "text/plain").status, 415);
+  EXPECT_EQ(PostGeneric("{not json").status, 400);
+  EXPECT_EQ(PostGeneric("[1,2]").status, 400);
+  auto invalid = PostGeneric(
+      R"({"direction":"sideways","state":"exploded","from":"not a number","duration":-3,)"
+      R"("started_at":"yesterday","recording_url":"ftp://x"})");
+  ASSERT_EQ(invalid.status, 422);
+  auto fields = Json(invalid)["fields"];
+  for (const char* field :
+       {"call_id", "direction", "state", "duration", "started_at", "recording_url"}) {
+    EXPECT_TRUE(fields.contains(field)) << field << " in " << invalid.body;
+  }
+  // Lenient where it costs nothing: a duration as text, Unix seconds with a fraction.
+  auto lenient =
+      PostGeneric(R"({"call_id":"len","direction":"inbound","from":"+33612345678","state":"ended",)"
+                  R"("duration":"60","ended_at":1700000000.75})");
+  EXPECT_EQ(lenient.status, 202) << lenient.body;
+  EXPECT_EQ(Json(lenient)["outcome"], "answered");
+  publisher_.published.clear();
+  EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"inbound","state":"ended","duration":"6s"})")
+                .status,
+            422);
+  auto bad_number =
+      PostGeneric(R"({"call_id":"x","direction":"inbound","state":"missed","from":"hello"})");
+  EXPECT_EQ(bad_number.status, 422);
+  EXPECT_TRUE(Json(bad_number)["fields"].contains("from"));
+  EXPECT_TRUE(publisher_.published.empty());
+}
+
+// Protects: anonymous callers are published flagged, with no identity, keyed by the call id.
+TEST_F(ServiceTest, GenericAnonymousCaller) {
+  auto response = PostGeneric(
+      R"({"call_id":"anon-1","direction":"inbound","from":"anonymous","state":"missed"})");
+  ASSERT_EQ(response.status, 202) << response.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_TRUE(publisher_.published[0].second.call().anonymous());
+  EXPECT_EQ(publisher_.published[0].second.identities_size(), 0);
+  EXPECT_EQ(publisher_.published[0].first, "generic:anon-1");
+}
+
+// Protects: the sender recorded in the event is the client behind the trusted proxies (a
+// load balancer's X-Forwarded-For), and the TCP peer when the peer is not trusted.
+TEST_F(ServiceTest, SenderBehindTrustedProxies) {
+  options_.trusted_proxies = *ingest::TrustedProxies::Parse("10.0.0.0/8");
+  http::Request request;
+  request.method = "POST";
+  request.target = request.path = "/v1/calls/events";
+  request.body = kMissed;
+  request.remote_address = "10.1.2.3";
+  request.headers = {{"Content-Type", "application/json"},
+                     {"X-LeadFlow-Timestamp", "1700000000"},
+                     {"X-LeadFlow-Signature", Sign("1700000000", kMissed)},
+                     {"X-Forwarded-For", "203.0.113.9, 10.0.0.5"},
+                     {"User-Agent", "pbx-webhook/2.1"}};
+  ASSERT_EQ(Call(&TelephonyService::HandleGeneric, request).status, 202);
+  request.remote_address = "198.51.100.4";  // not a proxy: its header is not believed
+  ASSERT_EQ(Call(&TelephonyService::HandleGeneric, request).status, 202);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(publisher_.published[0].second.source().client_ip(), "203.0.113.9");
+  EXPECT_EQ(publisher_.published[0].second.source().user_agent(), "pbx-webhook/2.1");
+  EXPECT_EQ(publisher_.published[1].second.source().client_ip(), "198.51.100.4");
+}
+
+// Protects: Kafka refusing the event is 503 with Retry-After, never 2xx; the retry publishes
+// the same event id once Kafka is back.
+TEST_F(ServiceTest, KafkaRefusalIs503ThenRetrySucceeds) {
+  publisher_.status = absl::UnavailableError("not enough replicas");
+  auto refused = PostGeneric(kMissed);
+  EXPECT_EQ(refused.status, 503);
+  bool retry_after = false;
+  for (const auto& header : refused.headers) {
+    retry_after |= header.name == "Retry-After";
+  }
+  EXPECT_TRUE(retry_after);
+  EXPECT_TRUE(publisher_.published.empty());
+  publisher_.status = absl::OkStatus();
+  auto retried = PostGeneric(kMissed);
+  EXPECT_EQ(retried.status, 202);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+}
+
+const char kTwilioNoAnswer[] =
+    "AccountSid=AC0000&ApiVersion=2010-04-01&CallSid=CA1111&CallStatus=no-answer"
+    "&Called=%2B33187654321&Caller=%2B33612345678&Direction=inbound&From=%2B33612345678"
+    "&Timestamp=Tue%2C+14+Nov+2023+22%3A13%3A20+%2B0000&To=%2B33187654321&CallbackSource="
+    "call-progress-events&SequenceNumber=0";
+
+// Protects: a Twilio status callback signed over the public URL is folded and published, then
+// answered with TwiML; the same callback again gives the same event.
+TEST_F(ServiceTest, TwilioNoAnswerIsAMissedCall) {
+  auto response = PostTwilio("/v1/twilio/voice", kTwilioNoAnswer);
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_THAT(response.body, HasSubstr("<Response/>"));
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  const events::v1::InboundEvent event = publisher_.published[0].second;
+  EXPECT_EQ(event.call().outcome(), CallEvent::MISSED);
+  EXPECT_EQ(event.call().call_id(), "twilio:CA1111");
+  EXPECT_EQ(event.call().line(), "+33187654321");
+  EXPECT_EQ(event.call().provider_status(), "no-answer");
+  EXPECT_EQ(event.call().ended_at().seconds(), 1700000000);
+  EXPECT_EQ(event.source().provider(), "twilio");
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 200);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(publisher_.published[1].second.event_id(), event.event_id());
+}
+
+// Protects: a forged or missing X-Twilio-Signature is 401 and publishes nothing; a signature
+// over the URL the service sees (not the public one) is refused too.
+TEST_F(ServiceTest, TwilioForgedSignature) {
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer, "").status, 401);
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=").status,
+            401);
+  // Signed for the address the service sees behind the proxy, not the public one Twilio
+  // uses: refused (the service was built with the public URL; only the signing changes).
+  Service();
+  options_.twilio_public_url = "http://10.0.0.7:8083";
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 401);
+  EXPECT_TRUE(publisher_.published.empty());
+}
+
+// Protects: Twilio's statuses map to outcomes: completed with CallDuration is answered,
+// busy/failed/canceled, answering machines are voicemail, a <Dial> action's DialCallStatus
+// decides for the parent call, a child leg of a <Dial> is ignored; unknown statuses are 422.
+TEST_F(ServiceTest, TwilioStatuses) {
+  auto post = [&](const std::string& sid, const std::string& extra) {
+    return PostTwilio("/v1/twilio/voice",
+                      "CallSid=" + sid + "&From=%2B33612345678&To=%2B33187654321" + extra);
+  };
+  ASSERT_EQ(post("CA1", "&Direction=inbound&CallStatus=ringing").status, 200);
+  ASSERT_EQ(post("CA1", "&Direction=inbound&CallStatus=in-progress").status, 200);
+  EXPECT_TRUE(publisher_.published.empty());
+  ASSERT_EQ(post("CA1", "&Direction=inbound&CallStatus=completed&CallDuration=42").status, 200);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(publisher_.published.back().second.call().duration_seconds(), 42);
+  ASSERT_EQ(post("CA2", "&Direction=outbound-api&CallStatus=busy").status, 200);
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::BUSY);
+  EXPECT_EQ(publisher_.published.back().first, "+33187654321");  // the callee, outbound
+  ASSERT_EQ(post("CA3", "&Direction=outbound-api&CallStatus=failed").status, 200);
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::FAILED);
+  ASSERT_EQ(post("CA4", "&Direction=outbound-api&CallStatus=canceled").status, 200);
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::CANCELED);
+  ASSERT_EQ(post("CA5", "&Direction=outbound-api&CallStatus=completed&AnsweredBy=machine_end_beep")
+                .status,
+            200);
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::VOICEMAIL);
+  // The <Dial> action: Twilio answered the parent call, the agent did not answer.
+  ASSERT_EQ(post("CA6",
+                 "&Direction=inbound&CallStatus=in-progress&DialCallStatus=no-answer"
+                 "&DialCallSid=CA6b&DialCallDuration=0")
+                .status,
+            200);
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::MISSED);
+  std::string missed_id = publisher_.published.back().second.event_id();
+  // ... then the parent's own "completed": the same call, the same event.
+  ASSERT_EQ(post("CA6", "&Direction=inbound&CallStatus=completed&CallDuration=25").status, 200);
+  EXPECT_EQ(publisher_.published.back().second.event_id(), missed_id);
+  size_t before = publisher_.published.size();
+  ASSERT_EQ(post("CA7", "&Direction=outbound-dial&ParentCallSid=CA6&CallStatus=no-answer").status,
+            200);
+  EXPECT_EQ(publisher_.published.size(), before);
+  EXPECT_EQ(post("CA8", "&Direction=inbound&CallStatus=exploded").status, 422);
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", "From=%2B33612345678&CallStatus=busy").status, 422);
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", "CallSid=%ZZ").status, 400);
+}
+
+// Protects: a recording callback is published as its own event for the call, with the URL.
+TEST_F(ServiceTest, TwilioRecording) {
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 200);
+  http::Request request;
+  request.method = "POST";
+  request.target = request.path = "/v1/twilio/recording";
+  request.body =
+      "AccountSid=AC0000&CallSid=CA1111&RecordingSid=RE2222&RecordingStatus=completed"
+      "&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC0000%2F"
+      "Recordings%2FRE2222&RecordingDuration=14&RecordingChannels=1&RecordingSource="
+      "RecordVerb";
+  auto params = *ingest::ParseFormParams(request.body);
+  std::stable_sort(params.begin(), params.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string data = options_.twilio_public_url + request.target;
+  for (const auto& [name, value] : params) data += name + value;
+  request.headers = {
+      {"Content-Type", "application/x-www-form-urlencoded"},
+      {"X-Twilio-Signature", ingest::Base64Encode(ingest::Hmac(ingest::HmacAlgorithm::kSha1,
+                                                               options_.twilio_auth_token, data))}};
+  auto response = Call(&TelephonyService::HandleTwilioRecording, request);
+  ASSERT_EQ(response.status, 200) << response.body;
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  const auto& event = publisher_.published[1].second;
+  EXPECT_TRUE(event.call().recording_only());
+  EXPECT_EQ(event.call().outcome(), CallEvent::MISSED);
+  EXPECT_THAT(event.call().recording_url(), HasSubstr("RE2222"));
+  EXPECT_EQ(publisher_.published[1].first, "+33612345678");
+}
+
+// Protects: the background path (Asterisk, expiry): an event Kafka refused is kept and
+// published by a later tick, so nothing accepted is lost; the queue is bounded and counted.
+TEST_F(ServiceTest, BackgroundEventsRetriedUntilKafkaTakesThem) {
+  options_.max_background_pending = 1;
+  CallAssembler calls({});
+  CallUpdate update;
+  update.provider = "asterisk";
+  update.provider_call_id = "1700000000.1";
+  update.state = State::kMissed;
+  update.from = "+33612345678";
+  auto finished = *calls.Apply(update, kNow)->finished;
+  publisher_.status = absl::UnavailableError("down");
+  Service().PublishBackground(finished);
+  EXPECT_EQ(Service().background_pending(), 1u);
+  update.provider_call_id = "1700000000.2";
+  Service().PublishBackground(*calls.Apply(update, kNow)->finished);
+  EXPECT_EQ(Service().background_pending(), 1u);
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_background_dropped_total 1"));
+  Service().Tick();
+  EXPECT_EQ(Service().background_pending(), 1u);
+  publisher_.status = absl::OkStatus();
+  Service().Tick();
+  EXPECT_EQ(Service().background_pending(), 0u);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.event_id(), finished.event_id);
+}
+
+}  // namespace
+}  // namespace leadflow::telephony

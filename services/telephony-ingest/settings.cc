@@ -1,0 +1,134 @@
+#include "telephony-ingest/settings.h"
+
+#include "identity/identity.h"
+
+namespace leadflow::telephony {
+
+Settings ReadSettings(config::Reader& reader) {
+  Settings settings;
+  settings.http.address =
+      reader.String("TELEPHONY_HTTP_ADDRESS", "127.0.0.1", "address to listen on");
+  settings.http.port = static_cast<int>(
+      reader.Int("TELEPHONY_HTTP_PORT", 8083, 0, 65535, "HTTP port (0 picks a free one)"));
+  settings.http.threads =
+      static_cast<int>(reader.Int("TELEPHONY_HTTP_THREADS", 2, 1, 64, "HTTP event-loop threads"));
+  settings.http.max_connections = static_cast<size_t>(
+      reader.Int("TELEPHONY_MAX_CONNECTIONS", 4096, 1, 1000000, "open client connections at most"));
+  // Providers post from a few addresses (Twilio's, a PBX's), each with many connections.
+  settings.http.max_connections_per_peer =
+      static_cast<size_t>(reader.Int("TELEPHONY_MAX_CONNECTIONS_PER_CLIENT", 256, 0, 1000000,
+                                     "open connections per client address at most (0: no cap)"));
+  settings.http.max_in_flight = static_cast<size_t>(reader.Int(
+      "TELEPHONY_MAX_IN_FLIGHT", 2048, 1, 1000000, "requests in progress at most (then 503)"));
+  settings.http.idle_timeout =
+      reader.Millis("TELEPHONY_READ_TIMEOUT_MS", std::chrono::milliseconds(10000),
+                    "time to read a whole request (and keep-alive idle time)");
+  // A call event is a few hundred bytes; Twilio's callbacks about 1-2 KiB.
+  settings.http.max_body_bytes = static_cast<size_t>(reader.Int(
+      "TELEPHONY_MAX_BODY_BYTES", 16384, 1024, 1024 * 1024, "largest accepted body, bytes (413)"));
+  settings.http.shutdown_grace =
+      reader.Millis("TELEPHONY_SHUTDOWN_GRACE_MS", std::chrono::milliseconds(10000),
+                    "on SIGTERM, time given to requests in flight");
+  settings.shutdown_delay =
+      reader.Millis("TELEPHONY_SHUTDOWN_DELAY_MS", std::chrono::milliseconds(0),
+                    "on SIGTERM, time still served after /readyz turned 503");
+  settings.http.handle_signals = true;
+  settings.http.operations_routes = false;
+
+  settings.ops.address =
+      reader.String("TELEPHONY_OPS_ADDRESS", "127.0.0.1", "operations address to listen on");
+  settings.ops.port = static_cast<int>(reader.Int("TELEPHONY_OPS_PORT", 9083, 0, 65535,
+                                                  "operations port: /healthz, /readyz, /metrics"));
+  settings.ops.threads = 1;
+  settings.ops.max_connections = 64;
+  settings.ops.idle_timeout = std::chrono::milliseconds(10000);
+
+  settings.kafka_brokers =
+      reader.String("TELEPHONY_KAFKA_BROKERS", "", "Kafka bootstrap servers (required)");
+  if (settings.kafka_brokers.empty()) {
+    reader.Fail("TELEPHONY_KAFKA_BROKERS", "required");
+  }
+  settings.delivery_timeout =
+      reader.Millis("TELEPHONY_DELIVERY_TIMEOUT_MS", std::chrono::milliseconds(3000),
+                    "time Kafka has to acknowledge an event before the answer is 503");
+  if (settings.delivery_timeout < std::chrono::milliseconds(100)) {
+    reader.Fail("TELEPHONY_DELIVERY_TIMEOUT_MS", "at least 100 ms");
+  }
+  settings.http.handler_timeout = settings.delivery_timeout + std::chrono::seconds(5);
+
+  ServiceOptions& service = settings.service;
+  service.default_region =
+      reader.String("TELEPHONY_DEFAULT_REGION", "FR", "default phone region (ISO 3166 alpha-2)");
+  if (auto status = identity::ValidateRegion(service.default_region); !status.ok()) {
+    reader.Fail("TELEPHONY_DEFAULT_REGION", std::string(status.message()));
+  }
+  service.webhook_secret = reader.Secret(
+      "TELEPHONY_WEBHOOK_SECRET", "HMAC-SHA256 key of POST /v1/calls/events (empty: API off)");
+  if (!service.webhook_secret.empty() && service.webhook_secret.size() < 16) {
+    reader.Fail("TELEPHONY_WEBHOOK_SECRET", "at least 16 bytes");
+  }
+  service.signature_window = std::chrono::seconds(
+      reader.Int("TELEPHONY_SIGNATURE_WINDOW_S", 300, 10, 3600,
+                 "accepted distance between the signed timestamp and our clock, seconds"));
+  service.twilio_auth_token =
+      reader.Secret("TELEPHONY_TWILIO_AUTH_TOKEN", "Twilio auth token (empty: Twilio routes off)");
+  service.twilio_public_url = reader.String(
+      "TELEPHONY_TWILIO_PUBLIC_URL", "",
+      "the URL Twilio posts to, up to the service's root (https://leads.example/telephony)");
+  if (!service.twilio_auth_token.empty() && service.twilio_public_url.rfind("https://", 0) != 0 &&
+      service.twilio_public_url.rfind("http://", 0) != 0) {
+    reader.Fail("TELEPHONY_TWILIO_PUBLIC_URL",
+                "required with TELEPHONY_TWILIO_AUTH_TOKEN: an http(s) URL");
+  }
+  // Proxies (load balancers) whose X-Forwarded-For is believed, as CIDR ranges; the sender
+  // recorded in the event is the rightmost entry that is not one of them.
+  std::string trusted = reader.String("TELEPHONY_TRUSTED_PROXIES", "",
+                                      "trusted proxies, comma-separated CIDR ranges (empty: none)");
+  if (auto proxies = ingest::TrustedProxies::Parse(trusted); proxies.ok()) {
+    service.trusted_proxies = *proxies;
+  } else {
+    reader.Fail("TELEPHONY_TRUSTED_PROXIES", std::string(proxies.status().message()));
+  }
+  service.calls.max_open_calls = static_cast<size_t>(reader.Int(
+      "TELEPHONY_MAX_OPEN_CALLS", 10000, 1, 10000000, "calls waiting for their outcome at most"));
+  service.calls.open_ttl = std::chrono::seconds(
+      reader.Int("TELEPHONY_CALL_TIMEOUT_S", 4 * 3600, 60, 7 * 24 * 3600,
+                 "a call without news this long is published from what is known (incomplete)"));
+  service.calls.max_finished_calls =
+      static_cast<size_t>(reader.Int("TELEPHONY_MAX_FINISHED_CALLS", 10000, 0, 10000000,
+                                     "settled calls remembered for retries and late reports"));
+  service.max_background_pending = static_cast<size_t>(reader.Int(
+      "TELEPHONY_MAX_BACKGROUND_PENDING", 10000, 1, 10000000,
+      "finished calls (Asterisk, expiry) kept for another try after Kafka refused them"));
+
+  std::string ami_host = reader.String("TELEPHONY_AMI_HOST", "", "Asterisk AMI host (empty: off)");
+  AmiOptions ami;
+  ami.host = ami_host;
+  ami.port =
+      static_cast<int>(reader.Int("TELEPHONY_AMI_PORT", 5038, 1, 65535, "Asterisk AMI port"));
+  ami.username = reader.String("TELEPHONY_AMI_USERNAME", "", "AMI user (manager.conf)");
+  ami.secret = reader.Secret("TELEPHONY_AMI_SECRET", "AMI user's secret");
+  ami.reconnect_min =
+      reader.Millis("TELEPHONY_AMI_RECONNECT_MIN_MS", std::chrono::milliseconds(500),
+                    "first wait before reconnecting to AMI (doubles up to the max)");
+  ami.reconnect_max =
+      reader.Millis("TELEPHONY_AMI_RECONNECT_MAX_MS", std::chrono::milliseconds(30000),
+                    "longest wait between AMI reconnects");
+  ami.extension_max_digits =
+      static_cast<int>(reader.Int("TELEPHONY_AMI_EXTENSION_MAX_DIGITS", 5, 1, 8,
+                                  "caller ids this short are internal extensions, not customers"));
+  ami.line = reader.String("TELEPHONY_AMI_LINE", "",
+                           "line name for Asterisk calls (default: the dialled number)");
+  ami.max_frame_bytes = static_cast<size_t>(reader.Int("TELEPHONY_AMI_MAX_FRAME_BYTES", 65536, 1024,
+                                                       1048576, "largest AMI message, bytes"));
+  if (!ami_host.empty()) {
+    if (ami.username.empty()) {
+      reader.Fail("TELEPHONY_AMI_USERNAME", "required with TELEPHONY_AMI_HOST");
+    }
+    settings.ami = ami;
+  }
+  settings.log = log::ReadOptions(reader);
+  return settings;
+}
+
+}  // namespace leadflow::telephony

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "config/config.h"
+#include "http/server.h"
+#include "log/log.h"
+#include "telephony-ingest/ami.h"
+#include "telephony-ingest/service.h"
+
+namespace leadflow::telephony {
+
+/// Everything telephony-ingest reads from its environment (see docs/telephony-ingest.md).
+struct Settings {
+  http::ServerOptions http;
+  /// The operations server: /healthz, /readyz, /metrics, never on the public port.
+  http::ServerOptions ops;
+  std::string kafka_brokers;
+  std::chrono::milliseconds delivery_timeout{3000};
+  /// On SIGTERM, how long the public port goes on serving once /readyz says 503.
+  std::chrono::milliseconds shutdown_delay{0};
+  ServiceOptions service;
+  /// Set when TELEPHONY_AMI_HOST is.
+  std::optional<AmiOptions> ami;
+  log::Options log;
+};
+
+/// Reads and validates the settings; problems are collected in `reader`.
+Settings ReadSettings(config::Reader& reader);
+
+}  // namespace leadflow::telephony

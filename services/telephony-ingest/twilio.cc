@@ -1,0 +1,138 @@
+#include "telephony-ingest/twilio.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/time/time.h"
+
+namespace leadflow::telephony {
+namespace {
+
+using ingest::FindParam;
+
+std::string Param(const ingest::FormParams& params, std::string_view name) {
+  return FindParam(params, name).value_or("");
+}
+
+std::optional<int32_t> Seconds(const ingest::FormParams& params, std::string_view name) {
+  int32_t value = 0;
+  if (auto text = FindParam(params, name); text && absl::SimpleAtoi(*text, &value) && value >= 0) {
+    return value;
+  }
+  return std::nullopt;
+}
+
+bool ValidSid(const std::string& sid) {
+  return !sid.empty() && sid.size() <= 64 && std::all_of(sid.begin(), sid.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c));
+  });
+}
+
+}  // namespace
+
+std::optional<Clock::time_point> ParseRfc2822(const std::string& text) {
+  absl::Time time;
+  std::string error;
+  if (text.empty() || !absl::ParseTime("%a, %d %b %Y %H:%M:%S %z", text, &time, &error)) {
+    return std::nullopt;
+  }
+  return absl::ToChronoTime(time);
+}
+
+TwilioParse ParseTwilioVoice(const ingest::FormParams& params) {
+  TwilioParse parse;
+  CallUpdate& update = parse.update;
+  update.provider = "twilio";
+  update.provider_call_id = Param(params, "CallSid");
+  if (!ValidSid(update.provider_call_id)) {
+    parse.outcome = TwilioParse::Outcome::kInvalid;
+    parse.reason = "CallSid missing or malformed";
+    return parse;
+  }
+  std::string direction = Param(params, "Direction");
+  // A leg <Dial> created for an inbound call: its outcome reaches us through the parent call's
+  // <Dial> action and status callbacks; folding it as a call of its own would count twice.
+  if (direction == "outbound-dial" && FindParam(params, "ParentCallSid")) {
+    parse.outcome = TwilioParse::Outcome::kIgnored;
+    parse.reason = "child leg of a <Dial>";
+    return parse;
+  }
+  update.direction = direction == "inbound"                ? CallEvent::INBOUND
+                     : direction.rfind("outbound", 0) == 0 ? CallEvent::OUTBOUND
+                                                           : CallEvent::DIRECTION_UNSPECIFIED;
+  update.from = Param(params, "From");
+  update.to = Param(params, "To");
+  update.line = update.direction == CallEvent::OUTBOUND ? update.from : update.to;
+  update.recording_url = Param(params, "RecordingUrl");
+  std::optional<Clock::time_point> at = ParseRfc2822(Param(params, "Timestamp"));
+
+  std::string status = Param(params, "CallStatus");
+  std::optional<int32_t> duration = Seconds(params, "CallDuration");
+  // A <Dial> action callback: the dialled party's status is the call's outcome (the parent
+  // call itself is "in-progress" — Twilio answered it to run the <Dial>).
+  if (auto dial_status = FindParam(params, "DialCallStatus")) {
+    status = "dial:" + *dial_status;
+    duration = Seconds(params, "DialCallDuration");
+  }
+  update.provider_status = status;
+  bool inbound = update.direction != CallEvent::OUTBOUND;
+  auto answered_then_ended = [&] {
+    update.state = State::kEnded;
+    update.ended_at = at;
+    update.duration_seconds = duration.value_or(0);
+    update.answered = true;
+    if (at) {
+      update.answered_at = *at - std::chrono::seconds(update.duration_seconds.value_or(0));
+    }
+  };
+  if (status == "queued" || status == "initiated" || status == "ringing") {
+    update.state = State::kRinging;
+    update.started_at = at;
+  } else if (status == "in-progress" || status == "answered") {
+    update.state = State::kAnswered;
+    update.answered_at = at;
+  } else if (status == "completed" || status == "dial:completed" || status == "dial:answered") {
+    std::string answered_by = Param(params, "AnsweredBy");
+    if (answered_by.rfind("machine", 0) == 0 || answered_by == "fax") {
+      update.state = State::kVoicemail;  // answering machine detection on an outbound call
+      update.ended_at = at;
+    } else {
+      answered_then_ended();
+    }
+  } else if (status == "no-answer" || status == "dial:no-answer") {
+    update.state = State::kMissed;
+    update.ended_at = at;
+  } else if (status == "busy" || status == "dial:busy") {
+    // Our agent's line busy on a <Dial>: the caller was not served, a missed call.
+    update.state = inbound && status == "dial:busy" ? State::kMissed : State::kBusy;
+    update.ended_at = at;
+  } else if (status == "failed" || status == "dial:failed") {
+    update.state = inbound && status == "dial:failed" ? State::kMissed : State::kFailed;
+    update.ended_at = at;
+  } else if (status == "canceled" || status == "dial:canceled") {
+    update.state = State::kCanceled;
+    update.ended_at = at;
+  } else {
+    parse.outcome = TwilioParse::Outcome::kInvalid;
+    parse.reason = "unknown CallStatus";
+    return parse;
+  }
+  return parse;
+}
+
+absl::StatusOr<TwilioRecording> ParseTwilioRecording(const ingest::FormParams& params) {
+  TwilioRecording recording;
+  recording.call_sid = Param(params, "CallSid");
+  recording.recording_sid = Param(params, "RecordingSid");
+  recording.recording_url = Param(params, "RecordingUrl");
+  if (!ValidSid(recording.call_sid) || !ValidSid(recording.recording_sid)) {
+    return absl::InvalidArgumentError("CallSid or RecordingSid missing or malformed");
+  }
+  std::string status = Param(params, "RecordingStatus");
+  recording.completed = status.empty() || status == "completed";
+  if (recording.completed && recording.recording_url.rfind("https://", 0) != 0 &&
+      recording.recording_url.rfind("http://", 0) != 0) {
+    return absl::InvalidArgumentError("RecordingUrl missing or not a URL");
+  }
+  return recording;
+}
+
+}  // namespace leadflow::telephony

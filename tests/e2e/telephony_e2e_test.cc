@@ -1,0 +1,383 @@
+// telephony-ingest seen from outside: the built binary, real HTTP with curl (the provider's own
+// formats), a scripted Asterisk peer over TCP, the Kafka protocol (librdkafka's mock cluster in
+// this process, so that produce requests can be made to fail). Needs LEADFLOW_BUILD_DIR.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "ingest/form_params.h"
+#include "ingest/signature.h"
+#include "kafka/types.h"
+#include "leadflow/events/v1/inbound_event.pb.h"
+#include "telephony-ingest/ami_peer.h"
+#include "testing/testing.h"
+
+namespace leadflow {
+namespace {
+
+using events::v1::CallEvent;
+using events::v1::InboundEvent;
+using ::testing::HasSubstr;
+using testing::ShellQuote;
+
+constexpr char kSecret[] = "e2e-webhook-secret-0123456789";
+constexpr char kTwilioToken[] = "e2e-twilio-auth-token";
+constexpr char kPublicUrl[] = "https://leads.example.com/telephony";
+
+struct CurlResult {
+  int status = 0;
+  std::string headers;
+  std::string body;
+  nlohmann::json Json() const { return nlohmann::json::parse(body, nullptr, false); }
+};
+
+CurlResult Curl(const std::string& args) {
+  std::string output = testing::Shell("curl -s -i -H 'Expect:' --max-time 30 " + args);
+  CurlResult result;
+  size_t end = output.find("\r\n\r\n");
+  result.headers = output.substr(0, end);
+  result.body = end == std::string::npos ? "" : output.substr(end + 4);
+  if (output.rfind("HTTP/1.1 ", 0) == 0) {
+    result.status = std::stoi(output.substr(9, 3));
+  }
+  return result;
+}
+
+class Telephony {
+ public:
+  Telephony(const std::string& brokers, std::map<std::string, std::string> extra = {}) {
+    port_ = testing::FreePort();
+    ops_port_ = testing::FreePort();
+    std::map<std::string, std::string> env = {
+        {"TELEPHONY_KAFKA_BROKERS", brokers},
+        {"TELEPHONY_HTTP_PORT", std::to_string(port_)},
+        {"TELEPHONY_OPS_PORT", std::to_string(ops_port_)},
+        {"TELEPHONY_WEBHOOK_SECRET", kSecret},
+        {"TELEPHONY_TWILIO_AUTH_TOKEN", kTwilioToken},
+        {"TELEPHONY_TWILIO_PUBLIC_URL", kPublicUrl},
+        {"TELEPHONY_DELIVERY_TIMEOUT_MS", "2000"},
+        {"TELEPHONY_MAX_BODY_BYTES", "4096"},
+        {"LOG_LEVEL", "debug"},
+    };
+    for (auto& [name, value] : extra) env[name] = value;
+    process_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{testing::BuildDir() +
+                                 "/services/telephony-ingest/telephony-ingest"},
+        env, "telephony-ingest");
+    bool ready =
+        testing::WaitFor([&] { return Ops("/readyz").status == 200 || !process_->Running(); },
+                         std::chrono::seconds(30));
+    if (!ready || !process_->Running()) {
+      throw std::runtime_error("telephony-ingest did not start: " + process_->Log());
+    }
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  CurlResult Ops(const std::string& path) const {
+    return Curl(ShellQuote("http://127.0.0.1:" + std::to_string(ops_port_) + path));
+  }
+  /// A generic call event signed as documented.
+  CurlResult PostGeneric(const std::string& body, const std::string& secret = kSecret,
+                         int64_t timestamp = 0) const {
+    if (timestamp == 0) {
+      timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    }
+    std::string ts = std::to_string(timestamp);
+    std::string signature =
+        ingest::HexEncode(ingest::Hmac(ingest::HmacAlgorithm::kSha256, secret, ts + "." + body));
+    return Curl("-X POST -H 'Content-Type: application/json' -H 'X-LeadFlow-Timestamp: " + ts +
+                "' -H 'X-LeadFlow-Signature: sha256=" + signature + "' --data-binary " +
+                ShellQuote(body) + " " + ShellQuote(url() + "/v1/calls/events"));
+  }
+  /// A Twilio callback as Twilio sends it: urlencoded, signed over the public URL; the proxy
+  /// in front forwards /telephony/v1/... to the service's /v1/....
+  CurlResult PostTwilio(const std::string& path, const std::string& body,
+                        const std::string& token = kTwilioToken) const {
+    auto params = *ingest::ParseFormParams(body);
+    std::stable_sort(params.begin(), params.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string data = std::string(kPublicUrl) + path;
+    for (const auto& [name, value] : params) data += name + value;
+    std::string signature =
+        ingest::Base64Encode(ingest::Hmac(ingest::HmacAlgorithm::kSha1, token, data));
+    return Curl(
+        "-X POST -H 'Content-Type: application/x-www-form-urlencoded' "
+        "-H 'User-Agent: TwilioProxy/1.1' -H 'X-Twilio-Signature: " +
+        signature + "' --data-binary " + ShellQuote(body) + " " + ShellQuote(url() + path));
+  }
+  testing::Process& process() { return *process_; }
+
+ private:
+  int port_ = 0;
+  int ops_port_ = 0;
+  std::unique_ptr<testing::Process> process_;
+};
+
+class TelephonyE2eTest : public ::testing::Test {
+ protected:
+  TelephonyE2eTest() { kafka_.CreateTopic(kafka::kInboundTopic, 3); }
+
+  std::vector<InboundEvent> Events() {
+    std::vector<InboundEvent> events;
+    for (const auto& message : testing::ReadTopic(kafka_.bootstrap(), kafka::kInboundTopic, 3,
+                                                  std::chrono::seconds(20))) {
+      InboundEvent event;
+      if (event.ParseFromString(message.value)) events.push_back(event);
+    }
+    return events;
+  }
+  // Events of one call (by call_id), and the distinct event ids among them.
+  std::vector<InboundEvent> EventsOf(const std::string& call_id) {
+    std::vector<InboundEvent> of;
+    for (auto& event : Events()) {
+      if (event.call().call_id() == call_id) of.push_back(event);
+    }
+    return of;
+  }
+  static std::set<std::string> Ids(const std::vector<InboundEvent>& events) {
+    std::set<std::string> ids;
+    for (const auto& event : events) ids.insert(event.event_id());
+    return ids;
+  }
+  bool WaitForCalls(size_t count) {
+    return testing::WaitFor(
+        [&] {
+          std::set<std::string> calls;
+          for (auto& event : Events()) calls.insert(event.call().call_id());
+          return calls.size() >= count;
+        },
+        std::chrono::seconds(30));
+  }
+
+  testing::MockKafka kafka_;
+};
+
+std::string DocumentedScript() {
+  std::ifstream file(std::string(LEADFLOW_SOURCE_DIR) + "/docs/telephony-ingest.md");
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string doc = text.str();
+  size_t begin = doc.find("<!-- signing-example -->");
+  size_t end = doc.find("<!-- /signing-example -->");
+  if (begin == std::string::npos || end == std::string::npos) return "";
+  std::string block = doc.substr(begin, end - begin);
+  size_t code = block.find("```sh\n");
+  size_t code_end = block.rfind("```");
+  return block.substr(code + 6, code_end - code - 6);
+}
+
+// Protects: the documented shell example (openssl dgst + curl) works as written: the missed call
+// is acknowledged only once in Kafka, keyed by the caller's E.164 number; sending it again
+// gives the same event id (one effect in crm-core).
+TEST_F(TelephonyE2eTest, DocumentedSigningExample) {
+  Telephony telephony(kafka_.bootstrap());
+  std::string script = DocumentedScript();
+  ASSERT_THAT(script, HasSubstr("openssl dgst -sha256 -hmac"));
+  std::string path = testing::UniqueName("/tmp/post-call") + ".sh";
+  std::ofstream(path) << script;
+  std::string env = "TELEPHONY_URL=" + ShellQuote(telephony.url()) +
+                    " TELEPHONY_WEBHOOK_SECRET=" + ShellQuote(kSecret) + " sh " + path;
+  int exit_code = -1;
+  nlohmann::json first = nlohmann::json::parse(testing::Shell(env, &exit_code), nullptr, false);
+  ASSERT_EQ(exit_code, 0);
+  ASSERT_TRUE(first.is_object()) << telephony.process().Log();
+  EXPECT_EQ(first["status"], "published");
+  EXPECT_EQ(first["outcome"], "missed");
+  nlohmann::json again = nlohmann::json::parse(testing::Shell(env), nullptr, false);
+  EXPECT_EQ(again["event_id"], first["event_id"]);
+  auto events = EventsOf("generic:demo-1");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(Ids(events).size(), 1u);
+  EXPECT_EQ(*Ids(events).begin(), first["event_id"]);
+  EXPECT_EQ(events[0].identities(0).value(), "+33612345678");
+  EXPECT_EQ(events[0].call().line(), "sales");
+  std::remove(path.c_str());
+}
+
+// Protects: one event per call through the generic API whatever the states posted; forged,
+// unsigned, oversized and wrongly typed requests are refused with their status and publish
+// nothing.
+TEST_F(TelephonyE2eTest, GenericApiContract) {
+  Telephony telephony(kafka_.bootstrap());
+  std::string base =
+      R"("call_id":"g-1","direction":"inbound","from":"06 98 76 54 32","line":"support")";
+  auto ringing = telephony.PostGeneric("{" + base + R"(,"state":"ringing"})");
+  EXPECT_EQ(ringing.status, 202);
+  EXPECT_EQ(ringing.Json()["status"], "pending");
+  EXPECT_EQ(
+      telephony.PostGeneric("{" + base + R"(,"state":"answered","operator":"bob@example.fr"})")
+          .status,
+      202);
+  auto ended = telephony.PostGeneric("{" + base + R"(,"state":"ended","duration":95})");
+  ASSERT_EQ(ended.status, 202) << ended.body;
+  EXPECT_EQ(ended.Json()["outcome"], "answered");
+
+  auto forged = telephony.PostGeneric("{" + base + R"(,"state":"missed","call_id":"g-2"})",
+                                      "not-the-secret-at-all");
+  EXPECT_EQ(forged.status, 401);
+  auto stale = telephony.PostGeneric(R"({"call_id":"g-3","direction":"inbound","state":"missed"})",
+                                     kSecret, 1600000000);
+  EXPECT_EQ(stale.status, 401);
+  EXPECT_EQ(Curl("-X POST -H 'Content-Type: application/json' --data-binary '{}' " +
+                 ShellQuote(telephony.url() + "/v1/calls/events"))
+                .status,
+            401);
+  EXPECT_EQ(telephony.PostGeneric(std::string(5000, ' ') + "{}").status, 413);
+  EXPECT_EQ(Curl("-X POST -H 'Content-Type: text/plain' --data-binary x " +
+                 ShellQuote(telephony.url() + "/v1/calls/events"))
+                .status,
+            415);
+  EXPECT_EQ(telephony.PostGeneric("{oops").status, 400);
+  EXPECT_EQ(telephony.PostGeneric(R"({"call_id":"g-4","direction":"up","state":"missed"})").status,
+            422);
+
+  auto events = EventsOf("generic:g-1");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].call().outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(events[0].call().duration_seconds(), 95);
+  EXPECT_EQ(events[0].call().operator_name(), "bob@example.fr");
+  EXPECT_EQ(events[0].identities(0).value(), "+33698765432");
+  for (const auto& event : Events()) {
+    EXPECT_THAT(event.call().call_id(), ::testing::AnyOf("generic:g-1"));
+  }
+  EXPECT_EQ(testing::MetricValue(telephony.Ops("/metrics").body,
+                                 "telephony_requests_rejected_total{code=\"bad_signature\"}"),
+            1.0);
+}
+
+// Twilio's status callbacks for one inbound call, as Twilio posts them (every parameter it
+// sends, in its order).
+std::string TwilioStatus(const std::string& sid, const std::string& status,
+                         const std::string& extra = "") {
+  return "Called=%2B33187654321&ToState=&CallerCountry=FR&Direction=inbound&Timestamp=Tue%2C+14"
+         "+Nov+2023+22%3A13%3A20+%2B0000&CallbackSource=call-progress-events&CallerState=&"
+         "ToZip=&SequenceNumber=0&CallSid=" +
+         sid +
+         "&To=%2B33187654321&CallerZip=&ToCountry=FR&CalledZip=&ApiVersion=2010-04-01&"
+         "CalledCity=&CallStatus=" +
+         status +
+         "&From=%2B33612345678&AccountSid=AC00000000000000000000000000000000&CalledCountry=FR&"
+         "CallerCity=&ToCity=&FromCountry=FR&Caller=%2B33612345678&FromCity=&CalledState=&"
+         "FromZip=&FromState=" +
+         extra;
+}
+
+// Protects: Twilio's real callbacks: a ringing/in-progress/completed sequence is one answered
+// call, a no-answer call is missed, a recording callback adds the recording, a retried
+// callback gives the same event id, and a forged signature is 401 with nothing published.
+TEST_F(TelephonyE2eTest, TwilioCallbacks) {
+  Telephony telephony(kafka_.bootstrap());
+  ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", TwilioStatus("CA0001", "ringing")).status,
+            200);
+  ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", TwilioStatus("CA0001", "in-progress")).status,
+            200);
+  auto completed = telephony.PostTwilio("/v1/twilio/voice",
+                                        TwilioStatus("CA0001", "completed", "&CallDuration=61"));
+  ASSERT_EQ(completed.status, 200) << completed.body;
+  EXPECT_THAT(completed.body, HasSubstr("<Response/>"));
+  auto missed = TwilioStatus("CA0002", "no-answer");
+  ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", missed).status, 200);
+  ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", missed).status, 200);  // Twilio's retry
+  auto recording = telephony.PostTwilio(
+      "/v1/twilio/recording",
+      "AccountSid=AC00000000000000000000000000000000&CallSid=CA0002&RecordingSid=RE0002&"
+      "RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC00000000000000000000"
+      "000000000000%2FRecordings%2FRE0002&RecordingStatus=completed&RecordingDuration=12&"
+      "RecordingChannels=1&RecordingStartTime=Tue%2C+14+Nov+2023+22%3A13%3A25+%2B0000&"
+      "RecordingSource=RecordVerb&RecordingTrack=both");
+  EXPECT_EQ(recording.status, 200);
+  auto forged = telephony.PostTwilio("/v1/twilio/voice", TwilioStatus("CA0003", "no-answer"),
+                                     "someone-elses-token");
+  EXPECT_EQ(forged.status, 401);
+
+  auto answered = EventsOf("twilio:CA0001");
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].call().outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(answered[0].call().duration_seconds(), 61);
+  EXPECT_EQ(answered[0].source().provider(), "twilio");
+  auto no_answer = EventsOf("twilio:CA0002");
+  ASSERT_EQ(no_answer.size(), 3u);  // the call twice (same id), the recording
+  std::set<std::string> ids = Ids(no_answer);
+  EXPECT_EQ(ids.size(), 2u);
+  int recordings = 0;
+  for (const auto& event : no_answer) {
+    if (event.call().recording_only()) {
+      ++recordings;
+      EXPECT_THAT(event.call().recording_url(), HasSubstr("RE0002"));
+    } else {
+      EXPECT_EQ(event.call().outcome(), CallEvent::MISSED);
+    }
+  }
+  EXPECT_EQ(recordings, 1);
+  EXPECT_TRUE(EventsOf("twilio:CA0003").empty());
+}
+
+// Protects: the Asterisk side of the built binary against a peer speaking AMI over TCP: a
+// missed call, an answered call, a transfer, and a call cut by a reconnect mid-call each give
+// exactly one event.
+TEST_F(TelephonyE2eTest, AsteriskCalls) {
+  telephony::testing::AmiPeer peer;
+  Telephony telephony(kafka_.bootstrap(), {{"TELEPHONY_AMI_HOST", "127.0.0.1"},
+                                           {"TELEPHONY_AMI_PORT", std::to_string(peer.port())},
+                                           {"TELEPHONY_AMI_USERNAME", "leadflow"},
+                                           {"TELEPHONY_AMI_SECRET", "s3cret"},
+                                           {"TELEPHONY_AMI_RECONNECT_MIN_MS", "50"}});
+  ASSERT_TRUE(peer.WaitLoggedIn(1, std::chrono::seconds(10))) << telephony.process().Log();
+  std::string dir = std::string(LEADFLOW_SOURCE_DIR) + "/services/telephony-ingest/testdata/ami/";
+  ASSERT_TRUE(peer.SendAll(telephony::testing::LoadTranscript(dir + "missed_call.txt")));
+  ASSERT_TRUE(peer.SendAll(telephony::testing::LoadTranscript(dir + "transfer.txt")));
+  auto answered = telephony::testing::LoadTranscript(dir + "answered_call.txt");
+  ASSERT_TRUE(peer.SendAll(std::vector<std::string>(answered.begin(), answered.begin() + 5)));
+  ASSERT_TRUE(WaitForCalls(2));
+  peer.SetLiveChannels({{"1700000100.32", "1700000100.32"}, {"1700000100.33", "1700000100.32"}});
+  peer.Cut();
+  ASSERT_TRUE(peer.WaitLoggedIn(2, std::chrono::seconds(10)));
+  ASSERT_TRUE(peer.SendAll(std::vector<std::string>(answered.begin() + 5, answered.end())));
+  ASSERT_TRUE(WaitForCalls(3));
+
+  auto missed = EventsOf("asterisk:1700000000.16");
+  ASSERT_EQ(missed.size(), 1u);
+  EXPECT_EQ(missed[0].call().outcome(), CallEvent::MISSED);
+  EXPECT_EQ(missed[0].identities(0).value(), "+33612345678");
+  auto transfer = EventsOf("asterisk:1700000200.48");
+  ASSERT_EQ(transfer.size(), 1u);
+  EXPECT_EQ(transfer[0].call().transferred_to(), "202");
+  auto across = EventsOf("asterisk:1700000100.32");
+  ASSERT_EQ(across.size(), 1u);
+  EXPECT_EQ(across[0].call().outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(across[0].call().duration_seconds(), 42);
+  EXPECT_FALSE(across[0].call().incomplete());
+  EXPECT_EQ(testing::MetricValue(telephony.Ops("/metrics").body, "telephony_ami_connected"), 1.0);
+}
+
+// Protects: publish then answer. While the broker fails every produce request the callback is
+// answered 503 with Retry-After (never 2xx); the provider's retry once the broker is back is
+// 202, and the topic holds that call under one event id only.
+TEST_F(TelephonyE2eTest, KafkaFailingThenRetry) {
+  Telephony telephony(kafka_.bootstrap());
+  std::string body =
+      R"({"call_id":"k-1","direction":"inbound","from":"+33611111111","state":"missed"})";
+  kafka_.FailProduceRequests();
+  auto refused = telephony.PostGeneric(body);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_THAT(refused.headers, HasSubstr("Retry-After"));
+  kafka_.RestoreProduceRequests();
+  auto retried = telephony.PostGeneric(body);
+  ASSERT_EQ(retried.status, 202) << retried.body;
+  // A message librdkafka reported as timed out may still have been written by a retry in
+  // flight when the broker came back (at least once): whatever reached the topic carries the
+  // one event id, so crm-core applies the call once.
+  auto events = EventsOf("generic:k-1");
+  ASSERT_GE(events.size(), 1u);
+  EXPECT_EQ(Ids(events), std::set<std::string>{retried.Json()["event_id"].get<std::string>()});
+}
+
+}  // namespace
+}  // namespace leadflow

@@ -1,0 +1,53 @@
+// Fuzz target: telephony-ingest's webhook bodies — the generic call-event JSON and Twilio's
+// urlencoded callbacks — and the call assembly behind them. Invariants: a body is accepted
+// with a call id and a provider, or refused with a reason; an accepted final state always
+// gives an event with an outcome and an event id; withheld numbers never become an identity.
+
+#include "fuzz/fuzz.h"
+#include "ingest/form_params.h"
+#include "telephony-ingest/call.h"
+#include "telephony-ingest/generic.h"
+#include "telephony-ingest/twilio.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace leadflow;
+  using namespace leadflow::telephony;
+  std::string_view body = fuzz::AsText(data, size);
+  CallAssembler calls({.max_open_calls = 4, .max_finished_calls = 4});
+  const Clock::time_point now = Clock::time_point(std::chrono::seconds(1700000000));
+  auto fold = [&](const CallUpdate& update) {
+    fuzz::Check(!update.provider.empty() && !update.provider_call_id.empty(),
+                "accepted without a call id");
+    auto result = calls.Apply(update, now);
+    if (!result.ok() || !result->finished) return;
+    const FinishedCall& finished = *result->finished;
+    fuzz::Check(!finished.event_id.empty(), "finished without an event id");
+    fuzz::Check(finished.call.outcome() != CallEvent::OUTCOME_UNSPECIFIED,
+                "finished without an outcome");
+    auto built = BuildEvent(finished, "FR", now, std::nullopt);
+    fuzz::Check(!built.key.empty(), "no Kafka key");
+    if (finished.call.anonymous()) {
+      fuzz::Check(built.event.identities_size() == 0, "an anonymous caller got an identity");
+    }
+  };
+
+  GenericParse generic = ParseGenericEvent(body, "FR");
+  if (generic.outcome == GenericParse::Outcome::kOk) {
+    fold(generic.update);
+  } else {
+    fuzz::Check(!generic.reason.empty() || !generic.errors.empty(), "refused without a reason");
+  }
+
+  auto params = ingest::ParseFormParams(body, 50);
+  if (params.ok()) {
+    fuzz::Check(params->size() <= 50, "more parameters than the limit");
+    TwilioParse twilio = ParseTwilioVoice(*params);
+    if (twilio.outcome == TwilioParse::Outcome::kOk) {
+      fold(twilio.update);
+    } else {
+      fuzz::Check(!twilio.reason.empty(), "refused without a reason");
+    }
+    (void)ParseTwilioRecording(*params);
+  }
+  return 0;
+}
