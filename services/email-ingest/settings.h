@@ -1,0 +1,36 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "config/config.h"
+#include "email-ingest/mime.h"
+#include "email-ingest/smtp_server.h"
+#include "email-ingest/smtp_session.h"
+#include "http/server.h"
+#include "log/log.h"
+
+namespace leadflow::email {
+
+/// Everything email-ingest reads from its environment (see docs/email-ingest.md).
+struct Settings {
+  SmtpServerOptions smtp;
+  bool lmtp_enabled = false;
+  SmtpServerOptions lmtp;
+  RecipientPolicy recipients;
+  ParseLimits parse;
+  /// Webhooks (Mailgun, Postmark, SendGrid).
+  http::ServerOptions http;
+  /// /healthz, /readyz, /metrics.
+  http::ServerOptions ops;
+  std::string kafka_brokers;
+  std::chrono::milliseconds delivery_timeout{5000};
+  /// On SIGTERM, how long an SMTP transaction in progress may take to be answered.
+  std::chrono::milliseconds smtp_shutdown_grace{10000};
+  log::Options log;
+};
+
+/// Reads and validates the settings; problems are collected in `reader`.
+Settings ReadSettings(config::Reader& reader);
+
+}  // namespace leadflow::email
