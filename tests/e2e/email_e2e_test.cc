@@ -1,0 +1,284 @@
+// email-ingest seen from outside: the built binary, real clients (Python's smtplib over SMTP
+// and LMTP), the Kafka protocol (librdkafka's mock cluster in this process, so that the broker
+// can be made to fail produce requests), events read back from leadflow.inbound.v1.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "ingest/event_id.h"
+#include "kafka/types.h"
+#include "leadflow/events/v1/inbound_event.pb.h"
+#include "testing/testing.h"
+
+namespace leadflow {
+namespace {
+
+using events::v1::InboundEvent;
+using ::testing::HasSubstr;
+using testing::ShellQuote;
+
+constexpr int kPartitions = 2;
+
+std::string SourceDir() {
+  // tests/e2e/ beside this file, found from the build tree's CMakeCache.
+  std::ifstream cache(testing::BuildDir() + "/CMakeCache.txt");
+  std::string line;
+  while (std::getline(cache, line)) {
+    if (line.rfind("leadflow_SOURCE_DIR:STATIC=", 0) == 0) return line.substr(27);
+  }
+  throw std::runtime_error("leadflow_SOURCE_DIR not in CMakeCache.txt");
+}
+
+/// The built email-ingest on free ports.
+class EmailIngest {
+ public:
+  EmailIngest(const std::string& brokers, std::map<std::string, std::string> extra = {}) {
+    smtp_port_ = testing::FreePort();
+    lmtp_port_ = testing::FreePort();
+    ops_port_ = testing::FreePort();
+    std::map<std::string, std::string> env = {
+        {"EMAIL_KAFKA_BROKERS", brokers},
+        {"EMAIL_RECIPIENTS", "sales@acme.test,support.acme.test"},
+        {"EMAIL_SMTP_PORT", std::to_string(smtp_port_)},
+        {"EMAIL_LMTP_ENABLED", "true"},
+        {"EMAIL_LMTP_PORT", std::to_string(lmtp_port_)},
+        {"EMAIL_HTTP_PORT", "0"},
+        {"EMAIL_OPS_PORT", std::to_string(ops_port_)},
+        {"EMAIL_HOSTNAME", "mx.acme.test"},
+        {"EMAIL_DELIVERY_TIMEOUT_MS", "1500"},
+        {"LOG_LEVEL", "debug"}};
+    for (auto& [name, value] : extra) env[name] = value;
+    process_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{testing::BuildDir() + "/services/email-ingest/email-ingest"}, env,
+        "email-ingest");
+    if (!testing::WaitFor(
+            [&] {
+              return Metrics().find("smtp_connections_total") != std::string::npos ||
+                     !process_->Running();
+            },
+            std::chrono::seconds(30)) ||
+        !process_->Running()) {
+      throw std::runtime_error("email-ingest did not start: " + process_->Log());
+    }
+  }
+  std::string Metrics() const {
+    return testing::Shell("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(ops_port_) +
+                          "/metrics");
+  }
+  double Metric(const std::string& series) const {
+    return testing::MetricValue(Metrics(), series).value_or(0);
+  }
+  /// Sends `message` with smtplib; the server's answers as JSON (see email_client.py).
+  nlohmann::json Send(const std::string& message, const std::string& mail_from,
+                      const std::vector<std::string>& recipients, bool lmtp = false,
+                      const std::string& extra_flags = "") const {
+    std::string file = testing::BuildDir() + "/test-logs/" + testing::UniqueName("mail") + ".eml";
+    std::ofstream(file, std::ios::binary) << message;
+    std::string command = "python3 " + ShellQuote(SourceDir() + "/tests/e2e/email_client.py") +
+                          " --port " + std::to_string(lmtp ? lmtp_port_ : smtp_port_) +
+                          (lmtp ? " --lmtp" : "") + " " + extra_flags + " --mail-from " +
+                          ShellQuote(mail_from);
+    for (const std::string& recipient : recipients) command += " --rcpt " + ShellQuote(recipient);
+    std::string output = testing::Shell(command + " " + ShellQuote(file));
+    std::filesystem::remove(file);
+    auto json = nlohmann::json::parse(output, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded()) throw std::runtime_error("email_client.py said: " + output);
+    return json;
+  }
+  testing::Process& process() { return *process_; }
+  int smtp_port() const { return smtp_port_; }
+
+ private:
+  std::unique_ptr<testing::Process> process_;
+  int smtp_port_ = 0;
+  int lmtp_port_ = 0;
+  int ops_port_ = 0;
+};
+
+std::string Message(const std::string& message_id, const std::string& from,
+                    const std::string& extra_headers = "", const std::string& body = "Bonjour") {
+  return "Message-ID: <" + message_id + ">\r\nFrom: " + from +
+         "\r\nTo: sales@acme.test\r\nSubject: Devis\r\nDate: Mon, 30 Nov 2026 09:00:00 +0000\r\n" +
+         extra_headers + "\r\n" + body + "\r\n";
+}
+
+class EmailE2eTest : public ::testing::Test {
+ protected:
+  EmailE2eTest() { kafka_.CreateTopic(kafka::kInboundTopic, kPartitions); }
+
+  std::vector<InboundEvent> Events() {
+    std::vector<InboundEvent> events;
+    for (const kafka::Message& message : testing::ReadTopic(
+             kafka_.bootstrap(), kafka::kInboundTopic, kPartitions, std::chrono::seconds(30))) {
+      InboundEvent event;
+      if (event.ParseFromString(message.value)) events.push_back(std::move(event));
+    }
+    return events;
+  }
+  size_t CountEvent(const std::string& event_id) {
+    size_t count = 0;
+    for (const InboundEvent& event : Events()) count += event.event_id() == event_id;
+    return count;
+  }
+
+  testing::MockKafka kafka_;
+};
+
+// Protects: a first mail over SMTP (smtplib) is answered 250 only once its event is on the
+// topic, with what the parser read (sender, mailbox, text, thread headers, provider).
+TEST_F(EmailE2eTest, FirstMailOverSmtpReachesKafka) {
+  EmailIngest ingest(kafka_.bootstrap());
+  std::string message = Message("first-mail@example.org", "Jean Dupont <Jean@Example.org>",
+                                "Cc: assistant@example.org\r\nReferences: <old@acme.test>\r\n",
+                                "Bonjour, je voudrais un devis pour 3 postes.");
+  auto answer = ingest.Send(message, "jean@example.org", {"Sales@acme.test"});
+  EXPECT_EQ(answer["ehlo"], 250);
+  for (const char* extension :
+       {"8bitmime", "enhancedstatuscodes", "pipelining", "size", "smtputf8"}) {
+    EXPECT_THAT(answer["extensions"].get<std::vector<std::string>>(),
+                ::testing::Contains(extension));
+  }
+  ASSERT_EQ(answer["data"][0][0], 250) << answer.dump();
+  std::vector<InboundEvent> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  const InboundEvent& event = events[0];
+  EXPECT_EQ(event.event_id(), ingest::EventId("email", "first-mail@example.org"));
+  EXPECT_EQ(event.identities(0).value(), "jean@example.org");
+  EXPECT_EQ(event.person().first_name(), "Jean");
+  EXPECT_EQ(event.email().mailbox(), "sales@acme.test");
+  EXPECT_EQ(event.email().provider(), "smtp");
+  EXPECT_EQ(event.email().text_body(), "Bonjour, je voudrais un devis pour 3 postes.");
+  EXPECT_EQ(event.email().references(0), "old@acme.test");
+  EXPECT_EQ(event.email().cc_addresses(0), "assistant@example.org");
+  EXPECT_EQ(event.source().client_ip(), "127.0.0.1");
+  EXPECT_EQ(ingest.Metric(R"(email_messages_total{channel="smtp",outcome="published"})"), 1);
+}
+
+// Protects: LMTP answers once per accepted recipient after DATA, refuses recipients that are not
+// ours in RCPT, and publishes one event for the message.
+TEST_F(EmailE2eTest, LmtpAnswersPerRecipient) {
+  EmailIngest ingest(kafka_.bootstrap());
+  auto answer = ingest.Send(Message("lmtp-1@example.org", "anna@example.org"), "anna@example.org",
+                            {"sales@acme.test", "stranger@example.net", "help@support.acme.test"},
+                            /*lmtp=*/true);
+  EXPECT_EQ(answer["rcpt"]["stranger@example.net"][0], 550) << answer.dump();
+  ASSERT_EQ(answer["data"].size(), 2u) << answer.dump();
+  EXPECT_EQ(answer["data"][0][0], 250);
+  EXPECT_THAT(answer["data"][0][1].get<std::string>(), HasSubstr("<sales@acme.test>"));
+  EXPECT_EQ(answer["data"][1][0], 250);
+  EXPECT_THAT(answer["data"][1][1].get<std::string>(), HasSubstr("<help@support.acme.test>"));
+  std::vector<InboundEvent> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].email().provider(), "lmtp");
+}
+
+// Protects: an auto-reply and a bounce are taken (250: the sending server must not retry) and
+// publish nothing; each is counted with its reason.
+TEST_F(EmailE2eTest, AutoReplyAndBounceMakeNoEvent) {
+  EmailIngest ingest(kafka_.bootstrap());
+  auto autoreply =
+      ingest.Send(Message("ooo@example.org", "bob@example.org", "Auto-Submitted: auto-replied\r\n",
+                          "I am out of the office."),
+                  "bob@example.org", {"sales@acme.test"});
+  EXPECT_EQ(autoreply["data"][0][0], 250) << autoreply.dump();
+  auto bounce = ingest.Send(
+      "From: MAILER-DAEMON@mx.example.org\r\nTo: sales@acme.test\r\nSubject: Undelivered\r\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=R\r\n\r\n"
+      "--R\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--R--\r\n",
+      "", {"sales@acme.test"});
+  EXPECT_EQ(bounce["data"][0][0], 250) << bounce.dump();
+  // A message that is a lead, sent last: once it is on the topic, the two before were decided.
+  auto lead = ingest.Send(Message("after@example.org", "carla@example.org"), "carla@example.org",
+                          {"sales@acme.test"});
+  ASSERT_EQ(lead["data"][0][0], 250);
+  std::vector<InboundEvent> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event_id(), ingest::EventId("email", "after@example.org"));
+  EXPECT_EQ(ingest.Metric(R"(email_dropped_total{channel="smtp",reason="auto_submitted"})"), 1);
+  // The bounce comes with the null sender <>: the first rule that matches is counted.
+  EXPECT_EQ(ingest.Metric(R"(email_dropped_total{channel="smtp",reason="delivery_report"})"), 1);
+}
+
+// Protects: never an open relay: a recipient that is not ours is 550 5.1.1 and nothing is
+// published.
+TEST_F(EmailE2eTest, RelayAttemptRefused) {
+  EmailIngest ingest(kafka_.bootstrap());
+  auto answer = ingest.Send(Message("relay@example.net", "spammer@example.net"),
+                            "spammer@example.net", {"victim@gmail.com"});
+  EXPECT_EQ(answer["rcpt"]["victim@gmail.com"][0], 550) << answer.dump();
+  EXPECT_THAT(answer["rcpt"]["victim@gmail.com"][1].get<std::string>(), HasSubstr("5.1.1"));
+  EXPECT_TRUE(answer["data"].empty());
+  EXPECT_EQ(ingest.Metric(R"(smtp_rejections_total{reason="recipient_not_ours"})"), 1);
+  EXPECT_TRUE(Events().empty());
+}
+
+// Protects: 250 only after Kafka's acknowledgement: while the broker fails every produce
+// request the answer is 451 4.3.0 (the sending server keeps the message); the same message
+// retried once the broker is back is 250 and ends up on the topic exactly once.
+TEST_F(EmailE2eTest, BrokerFailing451ThenRetryIsOneEvent) {
+  EmailIngest ingest(kafka_.bootstrap());
+  std::string message = Message("retried@example.org", "dora@example.org");
+  kafka_.FailProduceRequests();
+  auto refused = ingest.Send(message, "dora@example.org", {"sales@acme.test"});
+  ASSERT_EQ(refused["data"][0][0], 451) << refused.dump();
+  EXPECT_THAT(refused["data"][0][1].get<std::string>(), HasSubstr("4.3.0"));
+  // The broker stays down until the producer has given the message up (a sending server
+  // retries minutes later). Had it come back sooner, the copy still being retried inside the
+  // producer would be written as well: two copies with one event id, applied once by crm-core
+  // (docs/email-ingest.md).
+  ASSERT_TRUE(testing::WaitFor([&] { return ingest.Metric("email_kafka_in_flight") == 0; },
+                               std::chrono::seconds(30)));
+  kafka_.RestoreProduceRequests();
+  auto retried = ingest.Send(message, "dora@example.org", {"sales@acme.test"});
+  ASSERT_EQ(retried["data"][0][0], 250) << retried.dump();
+  EXPECT_EQ(CountEvent(ingest::EventId("email", "retried@example.org")), 1u);
+  EXPECT_GE(ingest.Metric(R"(email_kafka_failures_total{class="retryable"})"), 1);
+}
+
+// Protects: STARTTLS with a configured certificate: EHLO offers it, the handshake succeeds, and
+// the message sent inside TLS is published.
+TEST_F(EmailE2eTest, StartTlsWithCertificate) {
+  std::string dir = testing::BuildDir() + "/test-logs/" + testing::UniqueName("tls");
+  std::filesystem::create_directories(dir);
+  int code = 0;
+  testing::Shell(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=mx.acme.test -keyout " + dir +
+          "/key.pem -out " + dir + "/cert.pem 2>&1",
+      &code);
+  ASSERT_EQ(code, 0);
+  EmailIngest ingest(kafka_.bootstrap(), {{"EMAIL_TLS_CERT_FILE", dir + "/cert.pem"},
+                                          {"EMAIL_TLS_KEY_FILE", dir + "/key.pem"}});
+  auto answer = ingest.Send(Message("tls@example.org", "eve@example.org"), "eve@example.org",
+                            {"sales@acme.test"}, false, "--starttls");
+  EXPECT_THAT(answer["extensions"].get<std::vector<std::string>>(),
+              ::testing::Contains("starttls"));
+  EXPECT_EQ(answer["starttls"], 220) << answer.dump();
+  EXPECT_EQ(answer["data"][0][0], 250) << answer.dump();
+  EXPECT_EQ(CountEvent(ingest::EventId("email", "tls@example.org")), 1u);
+}
+
+// Protects: a message larger than the limit is refused 552 5.3.4, announced (SIZE) or not.
+TEST_F(EmailE2eTest, OversizedMessageRefused) {
+  EmailIngest ingest(kafka_.bootstrap(), {{"EMAIL_MAX_MESSAGE_BYTES", "2048"}});
+  auto answer =
+      ingest.Send(Message("big@example.org", "fay@example.org", "", std::string(4000, 'x')),
+                  "fay@example.org", {"sales@acme.test"});
+  EXPECT_EQ(answer["mail"][0], 552) << answer.dump();
+  EXPECT_THAT(answer["mail"][1].get<std::string>(), HasSubstr("5.3.4"));
+  EXPECT_TRUE(Events().empty());
+}
+
+// Protects: SIGTERM stops email-ingest cleanly (exit 0): idle sessions are told 421.
+TEST_F(EmailE2eTest, SigtermStopsCleanly) {
+  EmailIngest ingest(kafka_.bootstrap());
+  ingest.process().Signal(SIGTERM);
+  EXPECT_EQ(ingest.process().Wait(std::chrono::seconds(30)), 0) << ingest.process().Log();
+}
+
+}  // namespace
+}  // namespace leadflow
