@@ -10,6 +10,7 @@
 #include "email-ingest/intake.h"
 #include "email-ingest/settings.h"
 #include "email-ingest/smtp_server.h"
+#include "email-ingest/webhooks.h"
 #include "http/server.h"
 #include "ingest/lifecycle.h"
 #include "ingest/publish.h"
@@ -96,6 +97,8 @@ int main(int argc, char** argv) {
       std::chrono::milliseconds(2000));
 
   auto server = std::make_unique<http::Server>(settings.http, &registry);
+  email::Webhooks webhooks(settings.webhooks, &intake, &registry);
+  webhooks.Register(server.get());
   http::Server ops(settings.ops, &registry);
   ops.SetReadinessCheck([&readiness] { return readiness.Current(); });
 

@@ -38,6 +38,7 @@ std::string Lower(std::string text) {
 /// ISO-8859-1 and US-ASCII are read as windows-1252, their common superset (as browsers do),
 /// so that the curly quotes and € senders' mail programs put in come out right.
 std::string ToUtf8(std::string_view bytes, std::string charset) {
+  InitOnce();
   charset = Lower(Trim(charset));
   if (charset == "iso-8859-1" || charset == "latin1" || charset == "iso_8859-1" ||
       charset == "us-ascii" || charset == "ascii") {
@@ -227,6 +228,29 @@ const char* Header(GMimeObject* object, const char* name) {
 }
 
 }  // namespace
+
+std::string CharsetToUtf8(std::string_view bytes, std::string_view charset) {
+  return ToUtf8(bytes, std::string(charset));
+}
+
+std::optional<std::chrono::system_clock::time_point> ParseDate(std::string_view text) {
+  InitOnce();
+  std::string value(text);
+  // "-04:00" (ISO 8601 style, as some providers write it) is "-0400" in RFC 5322.
+  if (value.size() > 6) {
+    size_t n = value.size();
+    if ((value[n - 6] == '+' || value[n - 6] == '-') && value[n - 3] == ':' &&
+        std::isdigit(static_cast<unsigned char>(value[n - 1]))) {
+      value.erase(n - 3, 1);
+    }
+  }
+  GDateTime* date = g_mime_utils_header_decode_date(value.c_str());
+  if (date == nullptr) return std::nullopt;
+  auto time =
+      std::chrono::system_clock::time_point(std::chrono::seconds(g_date_time_to_unix(date)));
+  g_date_time_unref(date);
+  return time;
+}
 
 std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);

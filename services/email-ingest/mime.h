@@ -72,6 +72,13 @@ std::string HtmlToText(std::string_view html);
 /// The text is kept whole when cutting would leave nothing.
 std::string StripQuotedHistory(std::string_view text, bool* stripped);
 
+/// `bytes` in `charset` (as declared; ISO-8859-1 read as windows-1252, undeclared or false
+/// UTF-8 as windows-1252) converted to valid UTF-8.
+std::string CharsetToUtf8(std::string_view bytes, std::string_view charset);
+
+/// An RFC 5322 date ("Mon, 30 Nov 2026 09:12:40 +0100", lenient as mail readers are).
+std::optional<std::chrono::system_clock::time_point> ParseDate(std::string_view text);
+
 /// `text` cut to at most `max_bytes` on a UTF-8 character boundary.
 std::string TruncateUtf8(std::string_view text, size_t max_bytes);
 

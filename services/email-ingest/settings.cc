@@ -70,6 +70,24 @@ Settings ReadSettings(config::Reader& reader) {
   settings.http.handle_signals = true;
   settings.http.operations_routes = false;
 
+  // Each provider's route is served only when its secret is set.
+  settings.webhooks.mailgun_signing_key = reader.Secret(
+      "EMAIL_MAILGUN_SIGNING_KEY", "Mailgun HTTP webhook signing key (empty: no Mailgun route)");
+  settings.webhooks.mailgun_window =
+      std::chrono::seconds(reader.Int("EMAIL_MAILGUN_WINDOW_SECONDS", 120, 10, 3600,
+                                      "how far a Mailgun timestamp may be from now"));
+  settings.webhooks.postmark_basic_auth = reader.Secret(
+      "EMAIL_POSTMARK_BASIC_AUTH", "user:password in the Postmark inbound URL (empty: no route)");
+  settings.webhooks.sendgrid_basic_auth =
+      reader.Secret("EMAIL_SENDGRID_BASIC_AUTH",
+                    "user:password in the SendGrid Inbound Parse URL (empty: no route)");
+  for (const char* name : {"EMAIL_POSTMARK_BASIC_AUTH", "EMAIL_SENDGRID_BASIC_AUTH"}) {
+    const std::string& value = std::string(name) == "EMAIL_POSTMARK_BASIC_AUTH"
+                                   ? settings.webhooks.postmark_basic_auth
+                                   : settings.webhooks.sendgrid_basic_auth;
+    if (!value.empty() && value.find(':') == std::string::npos) reader.Fail(name, "user:password");
+  }
+
   settings.ops.address =
       reader.String("EMAIL_OPS_ADDRESS", "127.0.0.1", "operations address to listen on");
   settings.ops.port = static_cast<int>(

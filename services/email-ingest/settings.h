@@ -7,6 +7,7 @@
 #include "email-ingest/mime.h"
 #include "email-ingest/smtp_server.h"
 #include "email-ingest/smtp_session.h"
+#include "email-ingest/webhooks.h"
 #include "http/server.h"
 #include "log/log.h"
 
@@ -19,6 +20,7 @@ struct Settings {
   SmtpServerOptions lmtp;
   RecipientPolicy recipients;
   ParseLimits parse;
+  WebhookOptions webhooks;
   /// Webhooks (Mailgun, Postmark, SendGrid).
   http::ServerOptions http;
   /// /healthz, /readyz, /metrics.

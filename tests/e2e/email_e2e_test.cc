@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ingest/event_id.h"
+#include "ingest/signature.h"
 #include "kafka/types.h"
 #include "leadflow/events/v1/inbound_event.pb.h"
 #include "testing/testing.h"
@@ -41,13 +42,17 @@ class EmailIngest {
     smtp_port_ = testing::FreePort();
     lmtp_port_ = testing::FreePort();
     ops_port_ = testing::FreePort();
+    http_port_ = testing::FreePort();
     std::map<std::string, std::string> env = {
         {"EMAIL_KAFKA_BROKERS", brokers},
         {"EMAIL_RECIPIENTS", "sales@acme.test,support.acme.test"},
         {"EMAIL_SMTP_PORT", std::to_string(smtp_port_)},
         {"EMAIL_LMTP_ENABLED", "true"},
         {"EMAIL_LMTP_PORT", std::to_string(lmtp_port_)},
-        {"EMAIL_HTTP_PORT", "0"},
+        {"EMAIL_HTTP_PORT", std::to_string(http_port_)},
+        {"EMAIL_MAILGUN_SIGNING_KEY", "key-mailgun-test"},
+        {"EMAIL_POSTMARK_BASIC_AUTH", "postmark:pm-secret"},
+        {"EMAIL_SENDGRID_BASIC_AUTH", "sendgrid:sg-secret"},
         {"EMAIL_OPS_PORT", std::to_string(ops_port_)},
         {"EMAIL_HOSTNAME", "mx.acme.test"},
         {"EMAIL_DELIVERY_TIMEOUT_MS", "1500"},
@@ -92,12 +97,23 @@ class EmailIngest {
   }
   testing::Process& process() { return *process_; }
   int smtp_port() const { return smtp_port_; }
+  /// curl with `args` to the webhook port; the status and the body.
+  std::pair<int, nlohmann::json> Curl(const std::string& path, const std::string& args) const {
+    std::string output =
+        testing::Shell("curl -s -H 'Expect:' --max-time 30 -w '\\n%{http_code}' " + args + " " +
+                       ShellQuote("http://127.0.0.1:" + std::to_string(http_port_) + path));
+    size_t last = output.rfind('\n');
+    int status = last == std::string::npos ? 0 : std::atoi(output.c_str() + last + 1);
+    return {status, nlohmann::json::parse(output.substr(0, last == std::string::npos ? 0 : last),
+                                          nullptr, false)};
+  }
 
  private:
   std::unique_ptr<testing::Process> process_;
   int smtp_port_ = 0;
   int lmtp_port_ = 0;
   int ops_port_ = 0;
+  int http_port_ = 0;
 };
 
 std::string Message(const std::string& message_id, const std::string& from,
@@ -278,6 +294,190 @@ TEST_F(EmailE2eTest, SigtermStopsCleanly) {
   EmailIngest ingest(kafka_.bootstrap());
   ingest.process().Signal(SIGTERM);
   EXPECT_EQ(ingest.process().Wait(std::chrono::seconds(30)), 0) << ingest.process().Log();
+}
+
+/// Mailgun's signature fields for now, signed with `key`, as curl -F arguments.
+std::string MailgunSignature(const std::string& key, const std::string& token,
+                             int64_t timestamp = -1) {
+  if (timestamp < 0) {
+    timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  }
+  std::string ts = std::to_string(timestamp);
+  std::string signature =
+      ingest::HexEncode(ingest::Hmac(ingest::HmacAlgorithm::kSha256, key, ts + token));
+  return "-F timestamp=" + ts + " -F token=" + token + " -F signature=" + signature;
+}
+
+// Protects: Mailgun's forward() webhook: unsigned → 401 and forged or stale → 403 with nothing
+// published; a signed post → 200 once its event is on the topic; its token cannot be used twice;
+// the raw-MIME variant too.
+TEST_F(EmailE2eTest, MailgunSignedOnly) {
+  EmailIngest ingest(kafka_.bootstrap());
+  const std::string fields =
+      "-F sender=paul@example.org -F recipient=sales@acme.test -F 'from=Paul <paul@example.org>' "
+      "-F subject=Devis -F 'body-plain=Un devis svp' "
+      "-F 'message-headers=[[\"Message-Id\", \"<mg-e2e@example.org>\"], [\"From\", \"Paul "
+      "<paul@example.org>\"], [\"Subject\", \"Devis\"]]' "
+      "-F 'attachment-1=@" +
+      SourceDir() + "/services/email-ingest/testdata/alternative.eml;type=message/rfc822'";
+  auto unsigned_post = ingest.Curl("/v1/email/mailgun", fields);
+  EXPECT_EQ(unsigned_post.first, 401);
+  auto forged = ingest.Curl("/v1/email/mailgun",
+                            fields + " " + MailgunSignature("not-the-key", std::string(50, 'a')));
+  EXPECT_EQ(forged.first, 403);
+  auto stale = ingest.Curl(
+      "/v1/email/mailgun",
+      fields + " " + MailgunSignature("key-mailgun-test", std::string(50, 'b'), 1700000000));
+  EXPECT_EQ(stale.first, 403);
+  EXPECT_TRUE(Events().empty());
+
+  std::string signature = MailgunSignature("key-mailgun-test", std::string(50, 'c'));
+  auto signed_post = ingest.Curl("/v1/email/mailgun", fields + " " + signature);
+  ASSERT_EQ(signed_post.first, 200) << signed_post.second.dump();
+  EXPECT_EQ(signed_post.second["event_id"], ingest::EventId("email", "mg-e2e@example.org"));
+  auto replayed = ingest.Curl("/v1/email/mailgun", fields + " " + signature);
+  EXPECT_EQ(replayed.first, 403);
+
+  auto mime =
+      ingest.Curl("/v1/email/mailgun/mime",
+                  "-F sender=marie.curie@example.org -F recipient=sales@acme.test -F 'body-mime=<" +
+                      SourceDir() + "/services/email-ingest/testdata/alternative.eml' " +
+                      MailgunSignature("key-mailgun-test", std::string(50, 'd')));
+  ASSERT_EQ(mime.first, 200) << mime.second.dump();
+
+  std::vector<InboundEvent> events = Events();
+  ASSERT_EQ(events.size(), 2u);
+  for (const InboundEvent& event : events) {
+    EXPECT_EQ(event.email().provider(), "mailgun");
+    EXPECT_EQ(event.email().mailbox(), "sales@acme.test");
+    if (event.email().message_id() == "mg-e2e@example.org") {
+      EXPECT_EQ(event.email().text_body(), "Un devis svp");
+      ASSERT_EQ(event.email().attachments_size(), 1);
+      EXPECT_EQ(event.email().attachments(0).filename(), "alternative.eml");
+    } else {
+      EXPECT_EQ(event.email().from_address(), "marie.curie@example.org");
+      EXPECT_THAT(event.email().text_body(), HasSubstr("Besançon"));
+    }
+  }
+  EXPECT_EQ(ingest.Metric(R"(email_webhook_requests_total{outcome="forged",provider="mailgun"})"),
+            1);
+  EXPECT_EQ(ingest.Metric(R"(email_webhook_requests_total{outcome="replayed",provider="mailgun"})"),
+            1);
+}
+
+const char kPostmarkJson[] = R"({
+  "FromName": "Postmark Sender", "From": "sender@example.org",
+  "FromFull": {"Email": "sender@example.org", "Name": "Postmark Sender", "MailboxHash": ""},
+  "To": "\"Sales\" <sales+lead@acme.test>",
+  "ToFull": [{"Email": "sales+lead@acme.test", "Name": "Sales", "MailboxHash": "lead"}],
+  "Cc": "", "CcFull": [], "ReplyTo": "replies@example.org", "OriginalRecipient": "sales+lead@acme.test",
+  "Subject": "Test subject", "MessageID": "73e6d360-66eb-11e1-8e72-a8904824019b",
+  "Date": "Fri, 1 Aug 2014 16:45:32 -04:00", "MailboxHash": "lead",
+  "TextBody": "This is a test text body.", "HtmlBody": "<html><body><p>This is a test html body.</p></body></html>",
+  "StrippedTextReply": "This is the reply text", "Tag": "TestTag",
+  "Headers": [{"Name": "X-Header-Test", "Value": ""}, {"Name": "Message-ID", "Value": "<pm-e2e@example.org>"}],
+  "Attachments": [{"Name": "test.txt", "Content": "VGhpcyBpcyBhdHRhY2htZW50IGNvbnRlbnRzLCBiYXNlLTY0IGVuY29kZWQu",
+                   "ContentType": "text/plain", "ContentLength": 45}]
+})";
+
+// Protects: Postmark's inbound JSON: missing or wrong Basic credentials → 401 (never 403, which
+// would stop Postmark's retries), nothing published; with them → 200 and the event; an
+// auto-reply → 200 and nothing; Kafka failing → 503 (Postmark retries).
+TEST_F(EmailE2eTest, PostmarkBasicAuth) {
+  EmailIngest ingest(kafka_.bootstrap());
+  std::string json_file = testing::BuildDir() + "/test-logs/" + testing::UniqueName("pm") + ".json";
+  std::ofstream(json_file) << kPostmarkJson;
+  std::string post = "-H 'Content-Type: application/json' --data-binary @" + json_file;
+  EXPECT_EQ(ingest.Curl("/v1/email/postmark", post).first, 401);
+  EXPECT_EQ(ingest.Curl("/v1/email/postmark", post + " -u postmark:wrong").first, 401);
+  EXPECT_TRUE(Events().empty());
+  auto good = ingest.Curl("/v1/email/postmark", post + " -u postmark:pm-secret");
+  ASSERT_EQ(good.first, 200) << good.second.dump();
+  std::vector<InboundEvent> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event_id(), ingest::EventId("email", "pm-e2e@example.org"));
+  EXPECT_EQ(events[0].email().mailbox(), "sales+lead@acme.test");
+  EXPECT_EQ(events[0].email().reply_to_address(), "replies@example.org");
+  EXPECT_EQ(events[0].email().text_body(), "This is a test text body.");
+  EXPECT_EQ(events[0].email().attachments(0).size_bytes(), 45);
+  EXPECT_EQ(events[0].email().date().seconds(), 1406925932);
+
+  std::string autoreply = std::string(kPostmarkJson);
+  autoreply.replace(autoreply.find("\"X-Header-Test\""), 15, "\"Auto-Submitted\"");
+  autoreply.replace(autoreply.find("\"Value\": \"\""), 11, "\"Value\": \"auto-replied\"");
+  autoreply.replace(autoreply.find("pm-e2e@"), 7, "pm-ooo@");
+  std::ofstream(json_file) << autoreply;
+  auto dropped = ingest.Curl("/v1/email/postmark", post + " -u postmark:pm-secret");
+  EXPECT_EQ(dropped.first, 200);
+  EXPECT_EQ(dropped.second["status"], "not_a_lead");
+
+  EXPECT_EQ(
+      ingest
+          .Curl("/v1/email/postmark",
+                "-H 'Content-Type: application/json' --data-binary '[1]' -u postmark:pm-secret")
+          .first,
+      403);
+  std::string third = std::string(kPostmarkJson);
+  third.replace(third.find("pm-e2e@"), 7, "pm-503@");
+  std::ofstream(json_file) << third;
+  kafka_.FailProduceRequests();
+  auto unavailable = ingest.Curl("/v1/email/postmark", post + " -u postmark:pm-secret");
+  EXPECT_EQ(unavailable.first, 503);
+  ASSERT_TRUE(testing::WaitFor([&] { return ingest.Metric("email_kafka_in_flight") == 0; },
+                               std::chrono::seconds(30)));
+  kafka_.RestoreProduceRequests();
+  EXPECT_EQ(Events().size(), 1u);
+  std::filesystem::remove(json_file);
+}
+
+// Protects: SendGrid Inbound Parse: Basic auth required (401 otherwise, nothing published); the
+// raw `email` field and the parsed fields (text in the charset SendGrid names) both publish.
+TEST_F(EmailE2eTest, SendgridRawAndParsed) {
+  EmailIngest ingest(kafka_.bootstrap());
+  std::string raw =
+      "-F 'email=<" + SourceDir() +
+      "/services/email-ingest/testdata/latin1_base64.eml' "
+      "-F 'envelope={\"to\":[\"contact@acme.test\"],\"from\":\"francois@example.fr\"}'";
+  EXPECT_EQ(ingest.Curl("/v1/email/sendgrid", raw).first, 401);
+  EXPECT_EQ(ingest.Curl("/v1/email/sendgrid", raw + " -u sendgrid:nope").first, 401);
+  EXPECT_TRUE(Events().empty());
+  auto raw_post = ingest.Curl("/v1/email/sendgrid", raw + " -u sendgrid:sg-secret");
+  ASSERT_EQ(raw_post.first, 200) << raw_post.second.dump();
+
+  std::string dir = testing::BuildDir() + "/test-logs/" + testing::UniqueName("sg");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/headers")
+      << "Message-ID: <sg-e2e@example.org>\r\nFrom: Lea <lea@example.org>\r\n"
+         "To: sales@acme.test\r\nSubject: =?UTF-8?Q?R=C3=A9union?=\r\n"
+         "Content-Type: multipart/alternative; boundary=x\r\n";
+  std::ofstream(dir + "/text", std::ios::binary) << "Disponible l'ann\xe9"
+                                                    "e prochaine.";
+  auto parsed =
+      ingest.Curl("/v1/email/sendgrid",
+                  "-u sendgrid:sg-secret -F 'headers=<" + dir + "/headers' -F 'text=<" + dir +
+                      "/text' -F 'from=Lea <lea@example.org>' -F 'to=sales@acme.test' "
+                      "-F 'charsets={\"text\":\"iso-8859-1\",\"subject\":\"UTF-8\"}' "
+                      "-F 'envelope={\"to\":[\"sales@acme.test\"],\"from\":\"lea@example.org\"}' "
+                      "-F 'attachment1=@" +
+                      dir + "/text;filename=notes.txt;type=text/plain'");
+  ASSERT_EQ(parsed.first, 200) << parsed.second.dump();
+  std::vector<InboundEvent> events = Events();
+  ASSERT_EQ(events.size(), 2u);
+  for (const InboundEvent& event : events) {
+    EXPECT_EQ(event.email().provider(), "sendgrid");
+    if (event.email().message_id() == "sg-e2e@example.org") {
+      EXPECT_EQ(event.email().subject(), "Réunion");
+      EXPECT_EQ(event.email().text_body(), "Disponible l'année prochaine.");
+      EXPECT_EQ(event.email().mailbox(), "sales@acme.test");
+      ASSERT_EQ(event.email().attachments_size(), 1);
+      EXPECT_EQ(event.email().attachments(0).filename(), "notes.txt");
+    } else {
+      EXPECT_EQ(event.email().from_address(), "francois@example.fr");
+      EXPECT_EQ(event.email().mailbox(), "contact@acme.test");
+    }
+  }
 }
 
 }  // namespace
