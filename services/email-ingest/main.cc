@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "config/config.h"
+#include "email-ingest/imap.h"
 #include "email-ingest/intake.h"
 #include "email-ingest/settings.h"
 #include "email-ingest/smtp_server.h"
@@ -113,6 +114,15 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::unique_ptr<email::ImapClient> imap_client;
+  std::unique_ptr<email::ImapPoller> imap;
+  if (!settings.imap.url.empty()) {
+    imap_client = std::make_unique<email::ImapClient>(settings.imap);
+    imap =
+        std::make_unique<email::ImapPoller>(settings.imap, imap_client.get(), &intake, &registry);
+    imap->Start();
+  }
+
   ingest::Lifecycle running({.public_server = server.get(),
                              .ops_server = &ops,
                              .readiness = &readiness,
@@ -128,6 +138,7 @@ int main(int argc, char** argv) {
   lifecycle = &running;
   int exit_code = running.Run();
   lifecycle = nullptr;
+  if (imap) imap->Stop();
   smtp.Stop(std::chrono::milliseconds(0));
   if (lmtp) lmtp->Stop(std::chrono::milliseconds(0));
   producer->reset();

@@ -88,6 +88,31 @@ Settings ReadSettings(config::Reader& reader) {
     if (!value.empty() && value.find(':') == std::string::npos) reader.Fail(name, "user:password");
   }
 
+  // IMAP polling of one mailbox (a hosted provider's inbox).
+  settings.imap.url = reader.String("EMAIL_IMAP_URL", "",
+                                    "imaps://host:993 or imap://host:143 to poll (empty: off)");
+  settings.imap.user = reader.String("EMAIL_IMAP_USER", "", "IMAP user");
+  settings.imap.password = reader.Secret("EMAIL_IMAP_PASSWORD", "IMAP password");
+  settings.imap.folder = reader.String("EMAIL_IMAP_FOLDER", "INBOX", "IMAP folder to poll");
+  settings.imap.address =
+      reader.String("EMAIL_IMAP_ADDRESS", "", "the polled mailbox's address (routing in crm-core)");
+  settings.imap.keyword =
+      reader.String("EMAIL_IMAP_KEYWORD", "$LeadFlowImported", "keyword set on imported messages");
+  settings.imap.interval = reader.Millis("EMAIL_IMAP_INTERVAL_MS", std::chrono::milliseconds(30000),
+                                         "time between two polling rounds");
+  settings.imap.max_per_poll = static_cast<size_t>(
+      reader.Int("EMAIL_IMAP_MAX_PER_POLL", 100, 1, 10000, "messages imported per round at most"));
+  if (!settings.imap.url.empty()) {
+    if (settings.imap.url.rfind("imap://", 0) != 0 && settings.imap.url.rfind("imaps://", 0) != 0) {
+      reader.Fail("EMAIL_IMAP_URL", "imap:// or imaps://");
+    }
+    if (settings.imap.user.empty()) reader.Fail("EMAIL_IMAP_USER", "required with EMAIL_IMAP_URL");
+    if (settings.imap.keyword.empty() ||
+        settings.imap.keyword.find_first_of(" ()\\\r\n\"") != std::string::npos) {
+      reader.Fail("EMAIL_IMAP_KEYWORD", "one IMAP atom");
+    }
+  }
+
   settings.ops.address =
       reader.String("EMAIL_OPS_ADDRESS", "127.0.0.1", "operations address to listen on");
   settings.ops.port = static_cast<int>(
@@ -112,6 +137,7 @@ Settings ReadSettings(config::Reader& reader) {
                     "on SIGTERM, time given to messages in flight");
   settings.http.shutdown_grace = settings.smtp_shutdown_grace;
   settings.lmtp.limits = settings.smtp.limits;
+  settings.imap.max_message_bytes = settings.smtp.limits.max_message_bytes;
 
   settings.log = log::ReadOptions(reader);
   return settings;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "email-ingest/imap.h"
 #include "email-ingest/mime.h"
 #include "email-ingest/smtp_server.h"
 #include "email-ingest/smtp_session.h"
@@ -21,6 +22,8 @@ struct Settings {
   RecipientPolicy recipients;
   ParseLimits parse;
   WebhookOptions webhooks;
+  /// The polled mailbox; url empty: no polling.
+  ImapOptions imap;
   /// Webhooks (Mailgun, Postmark, SendGrid).
   http::ServerOptions http;
   /// /healthz, /readyz, /metrics.
