@@ -2,9 +2,14 @@
 // and LMTP), the Kafka protocol (librdkafka's mock cluster in this process, so that the broker
 // can be made to fail produce requests), events read back from leadflow.inbound.v1.
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -294,6 +299,91 @@ TEST_F(EmailE2eTest, SigtermStopsCleanly) {
   EmailIngest ingest(kafka_.bootstrap());
   ingest.process().Signal(SIGTERM);
   EXPECT_EQ(ingest.process().Wait(std::chrono::seconds(30)), 0) << ingest.process().Log();
+}
+
+/// A bare SMTP client on a socket, for what smtplib cannot do: stop in the middle of DATA.
+class RawSmtp {
+ public:
+  explicit RawSmtp(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      throw std::runtime_error("connect failed");
+    }
+  }
+  ~RawSmtp() { close(fd_); }
+  void Send(const std::string& data) {
+    size_t sent = 0;
+    while (sent < data.size()) {
+      ssize_t n = send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      sent += static_cast<size_t>(n);
+    }
+  }
+  /// Reads until a final reply line ("ddd " ... CRLF) or 30 s; returns what was read.
+  std::string Reply() {
+    std::string text;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      // Done when the text ends with a whole line whose code is followed by a space.
+      if (text.size() >= 6 && text.substr(text.size() - 2) == "\r\n") {
+        size_t last = text.rfind("\r\n", text.size() - 3);
+        size_t begin = last == std::string::npos ? 0 : last + 2;
+        if (text.size() - begin >= 4 && text[begin + 3] == ' ') return text;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char chunk[4096];
+      ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+      if (n <= 0) break;
+      text.append(chunk, static_cast<size_t>(n));
+    }
+    return text;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Protects: Kafka becoming unavailable in the middle of DATA: the message is answered 451 4.3.0
+// (kept by the sender), the session goes on, and the same message sent again once Kafka is back
+// is 250 and one event on the topic.
+TEST_F(EmailE2eTest, KafkaUnavailableMidData) {
+  EmailIngest ingest(kafka_.bootstrap());
+  RawSmtp client(ingest.smtp_port());
+  EXPECT_THAT(client.Reply(), ::testing::StartsWith("220 "));
+  client.Send("EHLO sender.example\r\n");
+  client.Reply();
+  const std::string transaction =
+      "MAIL FROM:<gina@example.org>\r\nRCPT TO:<sales@acme.test>\r\nDATA\r\n";
+  const std::string head = "Message-ID: <mid-data@example.org>\r\nFrom: gina@example.org\r\n";
+  const std::string tail = "Subject: Devis\r\n\r\nBonjour\r\n.\r\n";
+  client.Send("MAIL FROM:<gina@example.org>\r\n");
+  client.Reply();
+  client.Send("RCPT TO:<sales@acme.test>\r\n");
+  client.Reply();
+  client.Send("DATA\r\n");
+  EXPECT_THAT(client.Reply(), ::testing::StartsWith("354 "));
+  client.Send(head);
+  kafka_.FailProduceRequests();
+  client.Send(tail);
+  EXPECT_THAT(client.Reply(), ::testing::StartsWith("451 4.3.0"));
+  ASSERT_TRUE(testing::WaitFor([&] { return ingest.Metric("email_kafka_in_flight") == 0; },
+                               std::chrono::seconds(30)));
+  kafka_.RestoreProduceRequests();
+  client.Send(transaction);
+  std::string replies;
+  while (replies.find("354 ") == std::string::npos) {
+    std::string more = client.Reply();
+    if (more.empty()) break;
+    replies += more;
+  }
+  client.Send(head + tail);
+  EXPECT_THAT(client.Reply(), ::testing::StartsWith("250 2.0.0"));
+  EXPECT_EQ(CountEvent(ingest::EventId("email", "mid-data@example.org")), 1u);
 }
 
 /// Mailgun's signature fields for now, signed with `key`, as curl -F arguments.
