@@ -313,9 +313,11 @@ void HtmlWalk(xmlNode* node, std::string* out, int depth) {
 std::string HtmlToText(std::string_view html) {
   InitOnce();
   if (html.empty()) return "";
-  htmlDocPtr document = htmlReadMemory(
-      html.data(), static_cast<int>(std::min<size_t>(html.size(), 8 * 1024 * 1024)), nullptr,
-      "UTF-8", HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
+  htmlDocPtr document =
+      htmlReadMemory(html.data(), static_cast<int>(std::min<size_t>(html.size(), 8 * 1024 * 1024)),
+                     nullptr, "UTF-8",
+                     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                         HTML_PARSE_NONET | HTML_PARSE_IGNORE_ENC);
   if (document == nullptr) return "";
   std::string text;
   HtmlWalk(xmlDocGetRootElement(document), &text, 0);

@@ -60,6 +60,18 @@ TEST(MimeTest, HtmlOnlyWindows1252BecomesText) {
   EXPECT_EQ(m.from_name, "Smith, John");
 }
 
+// Protects: an HTML part declared windows-1252 whose <meta> names another charset is decoded
+// once (by the MIME charset), not a second time by the HTML parser.
+TEST(MimeTest, HtmlMetaCharsetIgnoredAfterConversion) {
+  std::string raw =
+      "From: a@example.org\r\nContent-Type: text/html; charset=windows-1252\r\n\r\n"
+      "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-15\">"
+      "<meta charset=\"koi8-r\"></head><body><p>Caf\xe9 cr\xe8me</p></body></html>\r\n";
+  ParsedMessage m = ParseMessage(raw);
+  EXPECT_EQ(m.text, "Café crème");
+  EXPECT_TRUE(m.text_from_html);
+}
+
 // Protects: ISO-8859-1 base64 bodies and RFC 2047 words in Q (ISO-8859-1) and B (UTF-8).
 TEST(MimeTest, Latin1Base64AndEncodedWords) {
   ParsedMessage m = ParseMessage(Corpus("latin1_base64.eml"));

@@ -132,6 +132,14 @@ Settings ReadSettings(config::Reader& reader) {
     reader.Fail("EMAIL_DELIVERY_TIMEOUT_MS", "at least 100 ms");
   }
   settings.http.handler_timeout = settings.delivery_timeout + std::chrono::seconds(5);
+  // Every SMTP answer waits for the acknowledgement, and a sending server sends its next message
+  // on that connection only after it: the time a message lingers for a batch is paid by every
+  // message (docs/performance.md, case d).
+  settings.kafka_linger = reader.Millis("EMAIL_KAFKA_LINGER_MS", std::chrono::milliseconds(1),
+                                        "time a message waits to share a Kafka batch");
+  if (settings.kafka_linger > std::chrono::milliseconds(1000)) {
+    reader.Fail("EMAIL_KAFKA_LINGER_MS", "at most 1000");
+  }
   settings.smtp_shutdown_grace =
       reader.Millis("EMAIL_SHUTDOWN_GRACE_MS", std::chrono::milliseconds(10000),
                     "on SIGTERM, time given to messages in flight");

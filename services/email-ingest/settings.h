@@ -30,6 +30,8 @@ struct Settings {
   http::ServerOptions ops;
   std::string kafka_brokers;
   std::chrono::milliseconds delivery_timeout{5000};
+  /// librdkafka's linger.ms: how long a message waits for others to share its batch.
+  std::chrono::milliseconds kafka_linger{1};
   /// On SIGTERM, how long an SMTP transaction in progress may take to be answered.
   std::chrono::milliseconds smtp_shutdown_grace{10000};
   log::Options log;
