@@ -10,8 +10,11 @@
 #   (d) telephony-ingest accepted (2xx) call events/s through the signed generic API (each answer
 #       after Kafka's acknowledgement) under wrk, against the same HTTP server answering a
 #       trivial handler; and telephony-ingest's peak RSS. Goal: >= 0.40, RSS < 50 MB
+#   (e) email-ingest messages answered 250 (each only after Kafka's acknowledgement) per second
+#       with 32 concurrent SMTP senders, against the same listener answering 250 without parsing
+#       or publishing; and email-ingest's peak RSS under that load. Goal: >= 0.30, RSS < 50 MB
 # Usage: bench/run.sh [EVENTS] [RUNS]      (defaults 200000 and 3)
-#        BENCH_ONLY=c bench/run.sh          runs (c) only (BENCH_ONLY=d: (d) only)
+#        BENCH_ONLY=c bench/run.sh          runs (c) only (BENCH_ONLY=d: (d) only, …)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
@@ -22,8 +25,8 @@ mkdir -p "$out"
 
 "$root/deploy/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" dev-broker crm-core webform-ingest telephony-ingest bench-tool http-baseline \
-  >/dev/null
+ninja -C "$build" dev-broker crm-core webform-ingest telephony-ingest email-ingest bench-tool \
+  http-baseline smtp-baseline smtp-load >/dev/null
 
 # Server data outside the clone (PostgreSQL runs as the postgres user; /root is 0700).
 data=$(mktemp -d /tmp/leadflow-bench.XXXXXX)
@@ -51,7 +54,7 @@ fresh_db() {  # fresh_db NAME: an empty, migrated database; prints its URL
   echo "$url"
 }
 
-only=${BENCH_ONLY:-abcd}
+only=${BENCH_ONLY:-abcde}
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 echo "workload: $events web-form events, $runs runs each, medians reported"
 
@@ -257,4 +260,49 @@ ratio_d=$(awk -v b="$ingest_median" -v a="$trivial_median" 'BEGIN {printf "%.4f"
 goal=$(awk -v r="$ratio_d" 'BEGIN {print (r >= 0.40) ? "met" : "NOT met"}')
 echo "(d) 256 connections: telephony-ingest median $ingest_median 2xx/s vs trivial handler $trivial_median 2xx/s; ratio $ratio_d (goal >= 0.40: $goal)"
 echo "(d) telephony-ingest peak RSS: ${call_rates[rss]}MB -> median $(printf '%s\n' ${call_rates[rss]} | median) MB (goal < 50)"
+fi
+
+if [[ $only == *e* ]]; then
+# (e) email-ingest over SMTP: 32 senders, each on its own connection (as relays keep them),
+# sending one message after the other for 10 s; only 250 answers count.
+port_of() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rm -f "$out/bootstrap-e"
+"$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$out/bootstrap-e" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do [[ -s $out/bootstrap-e ]] && break; sleep 0.05; done
+brokers=$(cat "$out/bootstrap-e")
+declare -A smtp
+for r in $(seq "$runs"); do
+  port=$(port_of)
+  "$build/bench/smtp-baseline" "$port" >"$out/smtp-baseline.log" 2>&1 &
+  baseline=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+  read -r rps other failed < <("$build/bench/smtp-load" "$port" 32 10)
+  smtp[trivial]+="$rps "
+  echo "    run $r, 32 senders, listener answering 250 without publishing: $rps msg/s (other answers $other, failed $failed)"
+  kill "$baseline"; wait "$baseline" 2>/dev/null || true
+
+  port=$(port_of)
+  ops_port=$(port_of)
+  EMAIL_SMTP_PORT=$port EMAIL_HTTP_PORT=0 EMAIL_OPS_PORT=$ops_port EMAIL_KAFKA_BROKERS=$brokers \
+    EMAIL_RECIPIENTS=acme.test LOG_LEVEL=warn \
+    "$build/services/email-ingest/email-ingest" >"$out/email.log" 2>&1 &
+  ingest=$!
+  for _ in $(seq 100); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz") == 200 ]] && break
+    sleep 0.1
+  done
+  read -r rps other failed < <("$build/bench/smtp-load" "$port" 32 10)
+  smtp[ingest]+="$rps "
+  rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$ingest/status")
+  smtp[rss]+="$rss "
+  echo "    run $r, 32 senders, email-ingest: $rps msg/s (other answers $other, failed $failed), peak RSS (VmHWM) $rss MB"
+  kill "$ingest"; wait "$ingest" 2>/dev/null || true
+done
+trivial_median=$(printf '%s\n' ${smtp[trivial]} | median)
+ingest_median=$(printf '%s\n' ${smtp[ingest]} | median)
+ratio_e=$(awk -v b="$ingest_median" -v a="$trivial_median" 'BEGIN {printf "%.4f", b / a}')
+goal=$(awk -v r="$ratio_e" 'BEGIN {print (r >= 0.30) ? " (goal >= 0.30: met)" : " (goal >= 0.30: NOT met)"}')
+echo "(e) 32 SMTP senders: email-ingest median $ingest_median msg/s vs listener without publishing $trivial_median msg/s; ratio $ratio_e$goal"
+echo "(e) email-ingest peak RSS: ${smtp[rss]}MB -> median $(printf '%s\n' ${smtp[rss]} | median) MB (goal < 50)"
 fi

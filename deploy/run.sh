@@ -2,9 +2,11 @@
 # Starts the whole LeadFlow stack on local defaults, in the foreground, until Ctrl-C:
 # installs what it needs, builds, then runs PostgreSQL (55432), Redis (56379), the dev Kafka
 # broker, crm-core's migrations, crm-core (gRPC 50051, ops HTTP 9091), webform-ingest (forms
-# 8081, ops HTTP 9081) and telephony-ingest (call events 8083, ops HTTP 9083; its webhook secret
-# is LEADFLOW_TELEPHONY_SECRET, default below). State lives in .local/ and /var/tmp/leadflow-local/ (delete both for a
-# fresh start). Logs: .local/logs/, and on this terminal.
+# 8081, ops HTTP 9081), telephony-ingest (call events 8083, ops HTTP 9083; its webhook secret
+# is LEADFLOW_TELEPHONY_SECRET, default below) and email-ingest (SMTP 2525, webhooks 8082, ops
+# HTTP 9082; mail accepted for LEADFLOW_EMAIL_RECIPIENTS, default the domain leads.localhost).
+# State lives in .local/ and /var/tmp/leadflow-local/ (delete both for a fresh start). Logs:
+# .local/logs/, and on this terminal.
 #
 # The dev broker keeps events IN MEMORY: stopping it loses whatever crm-core has not consumed.
 # Ctrl-C therefore stops the ingestion services first, lets crm-core drain its lag (at most
@@ -24,7 +26,7 @@ chmod 755 "$(dirname "$pgdata")" 2>/dev/null || true
 
 "$root/deploy/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" dev-broker kafka-lag crm-core crmctl webform-ingest telephony-ingest
+ninja -C "$build" dev-broker kafka-lag crm-core crmctl webform-ingest telephony-ingest email-ingest
 drain_seconds=${LEADFLOW_DRAIN_SECONDS:-30}
 
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
@@ -112,6 +114,9 @@ ingest_pids+=("$started_pid")
 start telephony-ingest env TELEPHONY_KAFKA_BROKERS="$brokers" \
   TELEPHONY_WEBHOOK_SECRET="$LEADFLOW_TELEPHONY_SECRET" \
   "$build/services/telephony-ingest/telephony-ingest"
+email_recipients=${LEADFLOW_EMAIL_RECIPIENTS:-leads.localhost}
+start email-ingest env EMAIL_KAFKA_BROKERS="$brokers" EMAIL_RECIPIENTS="$email_recipients" \
+  "$build/services/email-ingest/email-ingest"
 ingest_pids+=("$started_pid")
 
 cat <<INFO
@@ -119,9 +124,10 @@ cat <<INFO
 LeadFlow is running (Ctrl-C stops everything):
   web forms   POST http://127.0.0.1:8081/v1/forms/{form_id}/submissions
   calls       POST http://127.0.0.1:8083/v1/calls/events   (secret: $LEADFLOW_TELEPHONY_SECRET)
+  email       SMTP 127.0.0.1:2525 for $email_recipients (webhooks on http://127.0.0.1:8082)
   gRPC API    127.0.0.1:50051   (API key: $LEADFLOW_API_KEY)
   operations  http://127.0.0.1:9091/metrics  (crm-core), http://127.0.0.1:9081/metrics (webform-ingest),
-              http://127.0.0.1:9083/metrics (telephony-ingest)
+              http://127.0.0.1:9083/metrics (telephony-ingest), http://127.0.0.1:9082/metrics (email-ingest)
   Kafka       $brokers ($broker_kind)
   try:        deploy/demo.sh
 

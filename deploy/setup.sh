@@ -13,6 +13,7 @@ packages=(
   postgresql redis-server
   curl kcat wrk procps ccache openssl
   libjemalloc-dev
+  libgmime-3.0-dev libxml2-dev libcurl4-openssl-dev dovecot-imapd swaks python3
 )
 # The deployment checks run on Node.js (deploy/validate); any installed node and npm will do.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

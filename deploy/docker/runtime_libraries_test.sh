@@ -13,7 +13,7 @@ if ! command -v dpkg >/dev/null || ! command -v ldd >/dev/null; then
   echo "SKIPPED: dpkg or ldd missing (not Debian): the image's libraries were not checked"
   exit 77
 fi
-binaries=(crm-core webform-ingest telephony-ingest crmctl)
+binaries=(crm-core webform-ingest telephony-ingest email-ingest crmctl)
 status=0
 
 # Packages of debian:12-slim that the runtime stage relies on without installing them.

@@ -34,7 +34,7 @@ const problems = [];
 const fail = (where, what) => problems.push(`${where}: ${what}`);
 
 // Binaries of the image, by the name a container's args start with.
-const kBinaries = ["crm-core", "webform-ingest", "telephony-ingest", "crmctl"];
+const kBinaries = ["crm-core", "webform-ingest", "telephony-ingest", "email-ingest", "crmctl"];
 // Where each binary is in the build tree.
 const binaryPath = (binDir, name) => join(binDir, "services", name, name);
 
@@ -135,6 +135,10 @@ function shutdownGraceSeconds(binary, env, help) {
         millis(env, help, "TELEPHONY_SHUTDOWN_GRACE_MS")) /
       1000
     );
+  }
+  if (binary === "email-ingest") {
+    // Webhooks in flight, then an SMTP transaction in flight: each bounded by the grace.
+    return (2 * millis(env, help, "EMAIL_SHUTDOWN_GRACE_MS")) / 1000;
   }
   // crm-core: 5 s for gRPC calls in flight, then the batch in flight (bounded by its wait).
   return 5 + millis(env, help, "CRM_BATCH_MAX_WAIT_MS") / 1000;
@@ -784,7 +788,7 @@ function knownMetrics() {
 
 function checkExpression(expr, where) {
   const known = knownMetrics();
-  for (const match of String(expr).matchAll(/\b((?:crm|webform|http|kafka|kube)_[a-z0-9_:]*)/g)) {
+  for (const match of String(expr).matchAll(/\b((?:crm|webform|email|smtp|lmtp|http|kafka|kube)_[a-z0-9_:]*)/g)) {
     if (!known.has(match[1])) {
       fail(where, `unknown metric ${match[1]}`);
     }

@@ -11,7 +11,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(json_body urlencoded_body multipart_body charset identity inbound_event ami call_webhook)
+  targets=(json_body urlencoded_body multipart_body charset identity inbound_event ami call_webhook smtp_command mime)
 fi
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

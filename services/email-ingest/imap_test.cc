@@ -1,0 +1,273 @@
+// IMAP polling against a real Dovecot that the test starts itself (free port, throw-away
+// maildir and configuration), publishing to librdkafka's mock cluster through the real producer.
+
+#include "email-ingest/imap.h"
+
+#include <gmock/gmock.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "ingest/event_id.h"
+#include "ingest/publish.h"
+#include "kafka/producer.h"
+#include "kafka/types.h"
+#include "leadflow/events/v1/inbound_event.pb.h"
+#include "testing/testing.h"
+
+namespace leadflow::email {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Dovecot (Debian's dovecot-imapd) on a free loopback port with one user, leads:secret, whose
+/// INBOX is a maildir the test writes into. Runs as the current user; as root, mail is owned by
+/// the `dovecot` system user (Dovecot refuses uid 0 for mail).
+class Dovecot {
+ public:
+  Dovecot() {
+    dir_ = testing::BuildDir() + "/test-logs/" + testing::UniqueName("dovecot");
+    fs::create_directories(dir_ + "/run");
+    fs::create_directories(dir_ + "/state");
+    port_ = testing::FreePort();
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    std::string internal_user = getpwuid(uid)->pw_name;
+    std::string login_user = internal_user;
+    if (uid == 0) {
+      passwd* dovecot = getpwnam("dovecot");
+      if (dovecot == nullptr) throw std::runtime_error("no dovecot user: install dovecot-imapd");
+      uid = dovecot->pw_uid;
+      gid = dovecot->pw_gid;
+      internal_user = "dovecot";
+      login_user = "dovenull";
+    }
+    mail_uid_ = uid;
+    mail_gid_ = gid;
+    std::ofstream(dir_ + "/passwd") << "leads:{PLAIN}secret\n";
+    std::ofstream config(dir_ + "/dovecot.conf");
+    config << "base_dir = " << dir_ << "/run\nstate_dir = " << dir_ << "/state\n"
+           << "log_path = " << dir_ << "/dovecot.log\nprotocols = imap\nlisten = 127.0.0.1\n"
+           << "ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n"
+           << "mail_location = maildir:" << dir_ << "/mail/%u\n"
+           << "default_internal_user = " << internal_user << "\n"
+           << "default_internal_group = " << getgrgid(getgid())->gr_name << "\n"
+           << "default_login_user = " << login_user << "\nfirst_valid_uid = 1\n"
+           << "passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u " << dir_
+           << "/passwd\n}\nuserdb {\n  driver = static\n  args = uid=" << uid << " gid=" << gid
+           << " home=" << dir_ << "/home/%u\n}\n"
+           << "service imap-login {\n  inet_listener imap {\n    address = 127.0.0.1\n    port = "
+           << port_ << "\n  }\n  inet_listener imaps {\n    port = 0\n  }\n  chroot =\n}\n"
+           << "service anvil {\n  chroot =\n}\n"
+           << "service stats {\n  unix_listener stats-reader {\n    mode = 0666\n  }\n"
+           << "  unix_listener stats-writer {\n    mode = 0666\n  }\n}\n";
+    config.close();
+    MakeFolder();
+    fs::create_directories(dir_ + "/home/leads");
+    Own(dir_ + "/home");
+    process_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{"/usr/sbin/dovecot", "-F", "-c", dir_ + "/dovecot.conf"},
+        std::map<std::string, std::string>{}, "dovecot");
+    if (!testing::WaitFor(
+            [&] { return Imap("", "CAPABILITY").find("IMAP4rev1") != std::string::npos; },
+            std::chrono::seconds(20))) {
+      throw std::runtime_error("dovecot did not start: " + process_->Log());
+    }
+  }
+  ~Dovecot() {
+    process_->Signal(SIGTERM);
+    process_->Wait(std::chrono::seconds(10));
+  }
+  std::string url() const { return "imap://127.0.0.1:" + std::to_string(port_); }
+  /// Drops a message into INBOX as a mail server's delivery would (maildir new/).
+  void Deliver(const std::string& name, const std::string& message) {
+    std::string path = dir_ + "/mail/leads/new/" + name;
+    std::ofstream(path, std::ios::binary) << message;
+    Own(path);
+  }
+  /// The folder deleted and made again (a new UIDVALIDITY), holding `messages` unflagged.
+  void RecreateFolder(const std::vector<std::pair<std::string, std::string>>& messages) {
+    fs::remove_all(dir_ + "/mail/leads");
+    MakeFolder();
+    for (const auto& [name, content] : messages) Deliver(name, content);
+  }
+  /// An IMAP command with the curl command-line client: its untagged answers.
+  std::string Imap(const std::string& folder, const std::string& command) const {
+    return testing::Shell("curl -s --max-time 10 -u leads:secret " +
+                          testing::ShellQuote(url() + "/" + folder) + " -X " +
+                          testing::ShellQuote(command));
+  }
+  /// UIDs with (or without) the keyword, seen by another client.
+  std::string Search(const std::string& criterion) const {
+    std::string out = Imap("INBOX", "UID SEARCH " + criterion);
+    size_t at = out.find("* SEARCH");
+    return at == std::string::npos ? "?" : out.substr(at, out.find('\r', at) - at);
+  }
+
+ private:
+  void MakeFolder() {
+    for (const char* sub : {"new", "cur", "tmp"})
+      fs::create_directories(dir_ + "/mail/leads/" + sub);
+    Own(dir_ + "/mail");
+  }
+  void Own(const std::string& path) {
+    if (getuid() != 0) return;
+    (void)chown(path.c_str(), mail_uid_, mail_gid_);
+    if (!fs::is_directory(path)) return;
+    for (auto it = fs::recursive_directory_iterator(path); it != fs::recursive_directory_iterator();
+         ++it) {
+      (void)chown(it->path().c_str(), mail_uid_, mail_gid_);
+    }
+    (void)chown(path.c_str(), mail_uid_, mail_gid_);
+  }
+
+  std::string dir_;
+  int port_ = 0;
+  uid_t mail_uid_ = 0;
+  gid_t mail_gid_ = 0;
+  std::unique_ptr<testing::Process> process_;
+};
+
+std::string Mail(const std::string& id, const std::string& from = "lead@example.org") {
+  return "Message-ID: <" + id + ">\r\nFrom: " + from +
+         "\r\nTo: leads@acme.test\r\nSubject: Devis\r\n\r\nBonjour " + id + "\r\n";
+}
+
+class ImapTest : public ::testing::Test {
+ protected:
+  ImapTest() {
+    kafka_.CreateTopic(kafka::kInboundTopic, 1);
+    producer_ = *kafka::Producer::Create(
+        {.brokers = kafka_.bootstrap(), .delivery_timeout = std::chrono::milliseconds(1500)});
+    publisher_ = std::make_unique<ingest::KafkaPublisher>(producer_.get(), kafka::kInboundTopic);
+    intake_ = std::make_unique<Intake>(publisher_.get(), &registry_);
+    options_.url = dovecot_.url();
+    options_.user = "leads";
+    options_.password = "secret";
+    options_.address = "leads@acme.test";
+  }
+  /// The event ids on the topic, in order.
+  std::vector<std::string> EventIds() {
+    std::vector<std::string> ids;
+    for (const kafka::Message& message : testing::ReadTopic(
+             kafka_.bootstrap(), kafka::kInboundTopic, 1, std::chrono::seconds(30))) {
+      events::v1::InboundEvent event;
+      if (event.ParseFromString(message.value)) ids.push_back(event.event_id());
+    }
+    return ids;
+  }
+
+  Dovecot dovecot_;
+  testing::MockKafka kafka_;
+  metrics::Registry registry_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<ingest::KafkaPublisher> publisher_;
+  std::unique_ptr<Intake> intake_;
+  ImapOptions options_;
+};
+
+// Protects: unmarked messages are published and then marked with $LeadFlowImported in the
+// mailbox (seen by another client); a second round publishes nothing again; an auto-reply is
+// marked without an event.
+TEST_F(ImapTest, PublishesThenMarks) {
+  dovecot_.Deliver("1.eml", Mail("imap-1@example.org"));
+  dovecot_.Deliver("2.eml", Mail("imap-2@example.org"));
+  dovecot_.Deliver("3.eml",
+                   "Message-ID: <ooo@example.org>\r\nFrom: bob@example.org\r\n"
+                   "Auto-Submitted: auto-replied\r\n\r\nOut of office\r\n");
+  ImapClient client(options_);
+  ImapPoller poller(options_, &client, intake_.get(), &registry_);
+  auto round = poller.PollOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->published, 2u);
+  EXPECT_EQ(round->dropped, 1u);
+  EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
+  EXPECT_EQ(dovecot_.Search("KEYWORD $LeadFlowImported"), "* SEARCH 1 2 3");
+  auto again = poller.PollOnce();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->published, 0u);
+  EXPECT_THAT(EventIds(), ::testing::ElementsAre(ingest::EventId("email", "imap-1@example.org"),
+                                                 ingest::EventId("email", "imap-2@example.org")));
+}
+
+// Protects: a message Kafka did not take stays unmarked (never skipped) and is published and
+// marked on a later round once Kafka is back.
+TEST_F(ImapTest, KafkaFailureLeavesMessageUnmarked) {
+  dovecot_.Deliver("1.eml", Mail("imap-retry@example.org"));
+  ImapClient client(options_);
+  ImapPoller poller(options_, &client, intake_.get(), &registry_);
+  kafka_.FailProduceRequests();
+  auto failed = poller.PollOnce();
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_TRUE(failed->kafka_failed);
+  EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH 1");
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return producer_->InFlight() == 0; }, std::chrono::seconds(30)));
+  kafka_.RestoreProduceRequests();
+  auto round = poller.PollOnce();
+  ASSERT_TRUE(round.ok());
+  EXPECT_EQ(round->published, 1u);
+  EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
+  EXPECT_EQ(EventIds(),
+            std::vector<std::string>{ingest::EventId("email", "imap-retry@example.org")});
+}
+
+/// A client that dies (as the process would) right before marking.
+class CrashBeforeMark : public ImapClient {
+ public:
+  using ImapClient::ImapClient;
+  absl::Status Mark(uint32_t, uint32_t) override {
+    return absl::AbortedError("crashed between publish and mark");
+  }
+};
+
+// Protects: a crash between the publish and the mark never skips the message: the restarted
+// poller publishes it again (same event id, so crm-core applies it once) and marks it.
+TEST_F(ImapTest, CrashBetweenPublishAndMarkPublishesAgain) {
+  dovecot_.Deliver("1.eml", Mail("imap-crash@example.org"));
+  {
+    CrashBeforeMark crashing(options_);
+    ImapPoller poller(options_, &crashing, intake_.get(), &registry_);
+    EXPECT_FALSE(poller.PollOnce().ok());
+  }
+  EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH 1");
+  ImapClient client(options_);
+  ImapPoller restarted(options_, &client, intake_.get(), &registry_);
+  auto round = restarted.PollOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->published, 1u);
+  EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
+  std::string id = ingest::EventId("email", "imap-crash@example.org");
+  EXPECT_EQ(EventIds(), (std::vector<std::string>{id, id}));
+}
+
+// Protects: a recreated folder (new UIDVALIDITY) is noticed and counted, and its unmarked
+// messages are imported (the ones seen before come again with their same event ids).
+TEST_F(ImapTest, UidValidityChange) {
+  dovecot_.Deliver("1.eml", Mail("uv-1@example.org"));
+  ImapClient client(options_);
+  ImapPoller poller(options_, &client, intake_.get(), &registry_);
+  ASSERT_TRUE(poller.PollOnce().ok());
+  std::string before = dovecot_.Imap("", "STATUS INBOX (UIDVALIDITY)");
+  dovecot_.RecreateFolder(
+      {{"1.eml", Mail("uv-1@example.org")}, {"2.eml", Mail("uv-2@example.org")}});
+  ASSERT_NE(dovecot_.Imap("", "STATUS INBOX (UIDVALIDITY)"), before);
+  auto round = poller.PollOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->published, 2u);
+  EXPECT_THAT(registry_.Render(), ::testing::HasSubstr("email_imap_uidvalidity_changes_total 1"));
+  EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
+  std::vector<std::string> ids = EventIds();
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()),
+            (std::set<std::string>{ingest::EventId("email", "uv-1@example.org"),
+                                   ingest::EventId("email", "uv-2@example.org")}));
+}
+
+}  // namespace
+}  // namespace leadflow::email

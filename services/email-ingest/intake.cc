@@ -1,0 +1,69 @@
+#include "email-ingest/intake.h"
+
+#include <spdlog/spdlog.h>
+
+namespace leadflow::email {
+
+Intake::Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseLimits limits)
+    : publisher_(publisher),
+      limits_(limits),
+      outcomes_(&registry->AddCounter(
+          "email_messages_total",
+          "Messages received, by channel and outcome (published, dropped, rejected, temporary).",
+          {"channel", "outcome"})),
+      dropped_(&registry->AddCounter("email_dropped_total",
+                                     "Messages that are never a lead, by channel and reason.",
+                                     {"channel", "reason"})),
+      kafka_failures_(&registry->AddCounter(
+          "email_kafka_failures_total",
+          "Events Kafka did not acknowledge (the sender is told to retry), by error class.",
+          {"class"})) {}
+
+void Intake::SubmitRaw(std::string_view raw, const Envelope& envelope, Done done) {
+  SubmitParsed(ParseMessage(raw, limits_), envelope, std::move(done));
+}
+
+void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope, Done done) {
+  if (std::optional<DropReason> reason = NeverALead(message, envelope)) {
+    std::string event_id = EmailEventId(message);
+    dropped_->WithLabels({envelope.provider, DropReasonName(*reason)}).Increment();
+    outcomes_->WithLabels({envelope.provider, "dropped"}).Increment();
+    // Without content: who, what and why are enough to find it in the mailbox.
+    spdlog::info("email: not a lead ({}), {} message {} to {}", DropReasonName(*reason),
+                 envelope.provider, event_id, envelope.mailbox);
+    done({.kind = IntakeResult::Kind::kDropped, .event_id = event_id, .drop_reason = *reason});
+    return;
+  }
+  auto built = BuildEmailEvent(message, envelope);
+  if (!built.ok()) {
+    outcomes_->WithLabels({envelope.provider, "rejected"}).Increment();
+    spdlog::info("email: {} message refused: {}", envelope.provider, built.status().ToString());
+    done({.kind = IntakeResult::Kind::kRejected, .detail = "no usable sender address"});
+    return;
+  }
+  std::string event_id = built->event.event_id();
+  std::string value = built->event.SerializeAsString();
+  std::string channel = envelope.provider;
+  publisher_->Publish(
+      built->key, value, built->headers,
+      [this, event_id, channel, done = std::move(done)](const kafka::DeliveryResult& result) {
+        if (result.status.ok()) {
+          outcomes_->WithLabels({channel, "published"}).Increment();
+          done({.kind = IntakeResult::Kind::kPublished, .event_id = event_id});
+          return;
+        }
+        outcomes_->WithLabels({channel, "temporary"}).Increment();
+        kafka_failures_->WithLabels({std::string(kafka::ErrorClassName(result.error_class))})
+            .Increment();
+        spdlog::warn("email: event {} not acknowledged by Kafka ({}): {}", event_id,
+                     kafka::ErrorClassName(result.error_class), result.status.ToString());
+        if (result.error_class == kafka::ErrorClass::kFatal && on_fatal) {
+          on_fatal(result.status);
+        }
+        done({.kind = IntakeResult::Kind::kTemporary,
+              .event_id = event_id,
+              .error_class = result.error_class});
+      });
+}
+
+}  // namespace leadflow::email

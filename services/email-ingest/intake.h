@@ -1,0 +1,56 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "email-ingest/message.h"
+#include "email-ingest/mime.h"
+#include "ingest/publish.h"
+#include "kafka/errors.h"
+#include "metrics/metrics.h"
+
+namespace leadflow::email {
+
+/// What became of a message handed to the intake.
+struct IntakeResult {
+  enum class Kind {
+    kPublished,  // Kafka acknowledged the event
+    kDropped,    // never a lead (auto-reply, bounce, list…): nothing published, on purpose
+    kRejected,   // unusable (no valid sender address): nothing published, retrying won't help
+    kTemporary,  // Kafka did not take the event: the sender must retry
+  };
+  Kind kind = Kind::kTemporary;
+  std::string event_id;                                      // when one was built
+  DropReason drop_reason = DropReason::kNoSender;            // kDropped
+  kafka::ErrorClass error_class = kafka::ErrorClass::kNone;  // kTemporary
+  std::string detail;  // kRejected: why, safe to show the sender
+};
+
+/// The one path every channel (SMTP, LMTP, IMAP, webhooks) takes: parse, never-a-lead filters,
+/// build the event, publish, and report once Kafka answered. Counts each outcome by channel.
+class Intake {
+ public:
+  using Done = std::function<void(const IntakeResult&)>;
+  Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseLimits limits = {});
+
+  /// A whole RFC 5322 message. `done` runs once, maybe on a Kafka thread, maybe before return.
+  void SubmitRaw(std::string_view raw, const Envelope& envelope, Done done);
+  /// A message a provider already took apart (Postmark JSON, SendGrid parsed fields).
+  void SubmitParsed(const ParsedMessage& message, const Envelope& envelope, Done done);
+
+  /// Runs when a delivery reports a fatal producer error (set by main).
+  std::function<void(const absl::Status&)> on_fatal;
+
+  const ParseLimits& limits() const { return limits_; }
+
+ private:
+  ingest::Publisher* publisher_;
+  const ParseLimits limits_;
+  metrics::Family<metrics::Counter>* outcomes_;
+  metrics::Family<metrics::Counter>* dropped_;
+  metrics::Family<metrics::Counter>* kafka_failures_;
+};
+
+}  // namespace leadflow::email

@@ -1,0 +1,172 @@
+#include "email-ingest/message.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "ingest/event_id.h"
+
+namespace leadflow::email {
+namespace {
+
+std::string LocalPart(std::string_view address) {
+  size_t at = address.rfind('@');
+  return absl::AsciiStrToLower(
+      std::string(at == std::string_view::npos ? address : address.substr(0, at)));
+}
+
+bool IsDaemon(std::string_view address) {
+  std::string local = LocalPart(address);
+  return local == "mailer-daemon" || local == "postmaster" || local == "mail-daemon";
+}
+
+/// The first token of a header value ("auto-replied; owner=…" → "auto-replied"), lower-case.
+std::string FirstToken(std::string_view value) {
+  std::string token(value.substr(0, value.find_first_of(";( \t")));
+  return absl::AsciiStrToLower(token);
+}
+
+}  // namespace
+
+const char* DropReasonName(DropReason reason) {
+  switch (reason) {
+    case DropReason::kAutoSubmitted:
+      return "auto_submitted";
+    case DropReason::kAutoReplyHeader:
+      return "autoreply_header";
+    case DropReason::kBulkPrecedence:
+      return "bulk_precedence";
+    case DropReason::kMailingList:
+      return "mailing_list";
+    case DropReason::kDeliveryReport:
+      return "delivery_report";
+    case DropReason::kDaemonSender:
+      return "daemon_sender";
+    case DropReason::kEmptyReturnPath:
+      return "empty_return_path";
+    case DropReason::kLoop:
+      return "loop";
+    case DropReason::kNoSender:
+      return "no_sender";
+  }
+  return "unknown";
+}
+
+std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelope& envelope) {
+  if (message.has_loop_header) return DropReason::kLoop;
+  if (!message.auto_submitted.empty() && FirstToken(message.auto_submitted) != "no") {
+    return DropReason::kAutoSubmitted;
+  }
+  if (message.has_autoreply_header) return DropReason::kAutoReplyHeader;
+  std::string precedence = FirstToken(message.precedence);
+  if (precedence == "auto_reply") return DropReason::kAutoReplyHeader;
+  if (precedence == "bulk" || precedence == "junk" || precedence == "list") {
+    return DropReason::kBulkPrecedence;
+  }
+  if (message.has_list_header) return DropReason::kMailingList;
+  if (message.is_report) return DropReason::kDeliveryReport;
+  if (IsDaemon(message.from_address) ||
+      (envelope.mail_from.has_value() && IsDaemon(*envelope.mail_from))) {
+    return DropReason::kDaemonSender;
+  }
+  if ((envelope.mail_from.has_value() && envelope.mail_from->empty()) ||
+      (message.has_return_path && message.return_path.empty())) {
+    return DropReason::kEmptyReturnPath;
+  }
+  if (SenderAddress(message, envelope).empty()) return DropReason::kNoSender;
+  return std::nullopt;
+}
+
+std::string SenderAddress(const ParsedMessage& message, const Envelope& envelope) {
+  if (!message.from_address.empty()) return message.from_address;
+  return envelope.mail_from.value_or("");
+}
+
+std::string EmailEventId(const ParsedMessage& message) {
+  if (!message.message_id.empty()) {
+    return ingest::EventId("email", message.message_id);
+  }
+  std::string parts = "no-message-id;";
+  ingest::AppendPart(&parts, message.from_address);
+  std::vector<std::string> to = message.to_addresses;
+  std::sort(to.begin(), to.end());
+  for (const std::string& address : to) ingest::AppendPart(&parts, address);
+  ingest::AppendPart(&parts, "cc");
+  std::vector<std::string> cc = message.cc_addresses;
+  std::sort(cc.begin(), cc.end());
+  for (const std::string& address : cc) ingest::AppendPart(&parts, address);
+  ingest::AppendPart(&parts, message.date
+                                 ? std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                      message.date->time_since_epoch())
+                                                      .count())
+                                 : "");
+  ingest::AppendPart(&parts, message.subject);
+  ingest::AppendPart(&parts, message.text);
+  for (const Attachment& attachment : message.attachments) {
+    ingest::AppendPart(&parts, attachment.filename);
+    ingest::AppendPart(&parts, std::to_string(attachment.size_bytes));
+  }
+  return ingest::EventId("email", parts);
+}
+
+absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage& message,
+                                                            const Envelope& envelope) {
+  ingest::EventBuilder builder("email-ingest", envelope.provider, "email");
+  std::string sender = SenderAddress(message, envelope);
+  if (absl::Status status = builder.AddEmail(sender); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("sender address: ", status.message()));
+  }
+  // "Jean Dupont" → Jean / Dupont; "Dupont, Jean" → Jean / Dupont; one word → first name.
+  std::string first;
+  std::string last;
+  std::string name = message.from_name;
+  if (absl::AsciiStrToLower(name) == sender) name.clear();
+  if (size_t comma = name.find(','); comma != std::string::npos) {
+    last = std::string(absl::StripAsciiWhitespace(name.substr(0, comma)));
+    first = std::string(absl::StripAsciiWhitespace(name.substr(comma + 1)));
+  } else if (size_t space = name.rfind(' '); space != std::string::npos) {
+    first = std::string(absl::StripAsciiWhitespace(name.substr(0, space)));
+    last = std::string(absl::StripAsciiWhitespace(name.substr(space + 1)));
+  } else {
+    first = name;
+  }
+  builder.Person(first, last, "", "");
+  builder.Reference(envelope.mailbox);
+  builder.Client(envelope.client_ip, "");
+  // The Date header when it is believable (not in the future beyond clock skew).
+  auto occurred = envelope.received;
+  if (message.date && *message.date <= envelope.received + std::chrono::hours(1)) {
+    occurred = *message.date;
+  }
+  builder.Times(occurred, envelope.received);
+  builder.EventId(EmailEventId(message));
+
+  events::v1::EmailMessage* email = builder.event().mutable_email();
+  email->set_message_id(message.message_id);
+  email->set_from_address(sender);
+  email->set_from_name(message.from_name);
+  for (const std::string& to : message.to_addresses) email->add_to_addresses(to);
+  for (const std::string& cc : message.cc_addresses) email->add_cc_addresses(cc);
+  email->set_subject(message.subject);
+  email->set_text_body(message.text);
+  email->set_in_reply_to(message.in_reply_to);
+  for (const std::string& reference : message.references) email->add_references(reference);
+  email->set_reply_to_address(message.reply_to_address);
+  if (message.date) *email->mutable_date() = ingest::ToTimestamp(*message.date);
+  email->set_mailbox(envelope.mailbox);
+  for (const Attachment& attachment : message.attachments) {
+    events::v1::EmailAttachment* out = email->add_attachments();
+    out->set_filename(attachment.filename);
+    out->set_content_type(attachment.content_type);
+    out->set_size_bytes(attachment.size_bytes);
+    out->set_inline_part(attachment.inline_part);
+  }
+  email->set_text_from_html(message.text_from_html);
+  email->set_quoted_history_stripped(message.quoted_history_stripped);
+  email->set_provider(envelope.provider);
+  return std::move(builder).Finish();
+}
+
+}  // namespace leadflow::email

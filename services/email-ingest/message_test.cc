@@ -1,0 +1,170 @@
+// The never-a-lead filters, the event id and the event built from a parsed message.
+
+#include "email-ingest/message.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "ingest/event_id.h"
+
+namespace leadflow::email {
+namespace {
+
+using ::testing::ElementsAre;
+
+std::string Corpus(const std::string& name) {
+  const char* dir = std::getenv("EMAIL_TESTDATA");
+  std::string path = std::string(dir ? dir : "services/email-ingest/testdata") + "/" + name;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("missing corpus file " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+Envelope Smtp(std::optional<std::string> mail_from = "someone@example.org") {
+  return {.provider = "smtp",
+          .mail_from = std::move(mail_from),
+          .mailbox = "sales@acme.test",
+          .client_ip = "203.0.113.7",
+          .received = std::chrono::system_clock::time_point(std::chrono::seconds(1796030000))};
+}
+
+std::optional<DropReason> Filter(const std::string& raw, const Envelope& envelope = Smtp()) {
+  return NeverALead(ParseMessage(raw), envelope);
+}
+
+const std::string kPlain =
+    "Message-ID: <x@example.org>\r\nFrom: Jean <jean@example.org>\r\nTo: sales@acme.test\r\n"
+    "Subject: hi\r\n";
+
+// Protects: every never-a-lead rule of the issue drops with its own reason, and an ordinary
+// message passes.
+TEST(FiltersTest, EachRuleDropsWithItsReason) {
+  EXPECT_EQ(Filter(kPlain + "\r\nHello"), std::nullopt);
+  EXPECT_EQ(Filter(kPlain + "Auto-Submitted: no\r\n\r\nHello"), std::nullopt);
+  EXPECT_EQ(Filter(Corpus("autoreply.eml")), DropReason::kAutoSubmitted);
+  EXPECT_EQ(Filter(kPlain + "Auto-Submitted: Auto-Generated\r\n\r\nx"), DropReason::kAutoSubmitted);
+  EXPECT_EQ(Filter(kPlain + "X-Autoreply: yes\r\n\r\nx"), DropReason::kAutoReplyHeader);
+  EXPECT_EQ(Filter(kPlain + "X-Autorespond: x\r\n\r\nx"), DropReason::kAutoReplyHeader);
+  EXPECT_EQ(Filter(kPlain + "Precedence: auto_reply\r\n\r\nx"), DropReason::kAutoReplyHeader);
+  EXPECT_EQ(Filter(kPlain + "Precedence: bulk\r\n\r\nx"), DropReason::kBulkPrecedence);
+  EXPECT_EQ(Filter(kPlain + "Precedence: junk\r\n\r\nx"), DropReason::kBulkPrecedence);
+  EXPECT_EQ(Filter(kPlain + "Precedence: list\r\n\r\nx"), DropReason::kBulkPrecedence);
+  EXPECT_EQ(Filter(kPlain + "List-Id: <news.example.org>\r\n\r\nx"), DropReason::kMailingList);
+  EXPECT_EQ(Filter(kPlain + "List-Unsubscribe: <mailto:u@x>\r\n\r\nx"), DropReason::kMailingList);
+  EXPECT_EQ(Filter(Corpus("newsletter.eml")), DropReason::kBulkPrecedence);
+  EXPECT_EQ(Filter(Corpus("bounce.eml")), DropReason::kDeliveryReport);
+  EXPECT_EQ(Filter("From: MAILER-DAEMON@mx.example.org\r\n\r\nx"), DropReason::kDaemonSender);
+  EXPECT_EQ(Filter("From: Postmaster@mx.example.org\r\n\r\nx"), DropReason::kDaemonSender);
+  EXPECT_EQ(Filter(kPlain + "\r\nx", Smtp("MAILER-DAEMON@mx.example.org")),
+            DropReason::kDaemonSender);
+  EXPECT_EQ(Filter(kPlain + "\r\nx", Smtp("")), DropReason::kEmptyReturnPath);
+  EXPECT_EQ(Filter("Return-Path: <>\r\n" + kPlain + "\r\nx", Smtp(std::nullopt)),
+            DropReason::kEmptyReturnPath);
+  EXPECT_EQ(Filter(kPlain + "X-LeadFlow-Loop: acme\r\n\r\nx"), DropReason::kLoop);
+  EXPECT_EQ(Filter("Subject: nobody\r\n\r\nx", Smtp(std::nullopt)), DropReason::kNoSender);
+  // Without a From header, the envelope sender is the sender.
+  EXPECT_EQ(Filter("Subject: s\r\n\r\nx", Smtp("a@example.org")), std::nullopt);
+}
+
+// Protects: the event id is the channel's hash of the Message-ID, whatever else differs (an SMTP
+// and an IMAP copy of one message are one event).
+TEST(EventIdTest, FromMessageId) {
+  ParsedMessage a = ParseMessage(kPlain + "\r\nHello");
+  ParsedMessage b = ParseMessage(kPlain + "Received: by another hop\r\n\r\nHello");
+  EXPECT_EQ(EmailEventId(a), ingest::EventId("email", "x@example.org"));
+  EXPECT_EQ(EmailEventId(a), EmailEventId(b));
+}
+
+// Protects: without a Message-ID the id hashes the significant headers and the body: the same
+// message twice is one id (even through other hops); another body, sender or subject is another.
+TEST(EventIdTest, WithoutMessageIdHashesHeadersAndBody) {
+  const std::string headers =
+      "From: a@example.org\r\nTo: sales@acme.test\r\nDate: Mon, 30 Nov 2026 12:00:00 +0000\r\n";
+  std::string id = EmailEventId(ParseMessage(headers + "Subject: s\r\n\r\nbody"));
+  EXPECT_EQ(id.rfind("email:", 0), 0u);
+  EXPECT_EQ(id,
+            EmailEventId(ParseMessage("Received: hop\r\n" + headers + "Subject: s\r\n\r\nbody")));
+  EXPECT_NE(id, EmailEventId(ParseMessage(headers + "Subject: s\r\n\r\nbody 2")));
+  EXPECT_NE(id, EmailEventId(ParseMessage(headers + "Subject: t\r\n\r\nbody")));
+  EXPECT_NE(id, EmailEventId(ParseMessage(
+                    "From: b@example.org\r\nTo: sales@acme.test\r\nDate: Mon, 30 Nov 2026 "
+                    "12:00:00 +0000\r\nSubject: s\r\n\r\nbody")));
+  EXPECT_NE(id,
+            EmailEventId(ParseMessage(headers + "Cc: c@example.org\r\nSubject: s\r\n\r\nbody")));
+}
+
+// Protects: the event carries everything crm-core's email rules need: sender identity, person,
+// thread headers, Reply-To, cc, Date, the mailbox, attachment metadata, the HTML flag, the
+// provider; and it is keyed on the sender.
+TEST(BuildEventTest, CarriesWhatCrmCoreNeeds) {
+  ParsedMessage m = ParseMessage(Corpus("alternative.eml"));
+  auto built = BuildEmailEvent(m, Smtp());
+  ASSERT_TRUE(built.ok()) << built.status();
+  const events::v1::InboundEvent& event = built->event;
+  EXPECT_EQ(built->key, "marie.curie@example.org");
+  EXPECT_EQ(event.event_id(),
+            ingest::EventId("email", "5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org"));
+  EXPECT_EQ(event.source().service(), "email-ingest");
+  EXPECT_EQ(event.source().provider(), "smtp");
+  EXPECT_EQ(event.source().reference(), "sales@acme.test");
+  EXPECT_EQ(event.source().client_ip(), "203.0.113.7");
+  ASSERT_EQ(event.identities_size(), 1);
+  EXPECT_EQ(event.identities(0).kind(), events::v1::Identity::EMAIL);
+  EXPECT_EQ(event.identities(0).value(), "marie.curie@example.org");
+  EXPECT_EQ(event.person().first_name(), "Marie");
+  EXPECT_EQ(event.person().last_name(), "Curie");
+  EXPECT_EQ(event.occurred_at().seconds(), 1796026360);  // the Date header
+  EXPECT_EQ(event.received_at().seconds(), 1796030000);
+  const events::v1::EmailMessage& email = event.email();
+  EXPECT_EQ(email.message_id(), "5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org");
+  EXPECT_EQ(email.from_address(), "marie.curie@example.org");
+  EXPECT_THAT(email.to_addresses(), ElementsAre("sales@acme.test"));
+  EXPECT_THAT(email.cc_addresses(), ElementsAre("pierre@example.org"));
+  EXPECT_EQ(email.reply_to_address(), "marie@labo.example.org");
+  EXPECT_EQ(email.date().seconds(), 1796026360);
+  EXPECT_EQ(email.mailbox(), "sales@acme.test");
+  EXPECT_EQ(email.provider(), "smtp");
+  EXPECT_FALSE(email.text_from_html());
+
+  auto reply = BuildEmailEvent(ParseMessage(Corpus("reply_gmail.eml")), Smtp());
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->event.email().in_reply_to(), "first-1@acme.test");
+  EXPECT_THAT(reply->event.email().references(),
+              ElementsAre("lead-0@acme.test", "first-1@acme.test"));
+  EXPECT_TRUE(reply->event.email().quoted_history_stripped());
+
+  auto attachments = BuildEmailEvent(ParseMessage(Corpus("attachments.eml")), Smtp());
+  ASSERT_TRUE(attachments.ok());
+  ASSERT_EQ(attachments->event.email().attachments_size(), 2);
+  EXPECT_EQ(attachments->event.email().attachments(1).filename(), "Cahier des charges été.pdf");
+  EXPECT_EQ(attachments->event.email().attachments(1).size_bytes(), 5136);
+
+  auto html = BuildEmailEvent(ParseMessage(Corpus("html_only_windows1252.eml")), Smtp());
+  ASSERT_TRUE(html.ok());
+  EXPECT_TRUE(html->event.email().text_from_html());
+  EXPECT_EQ(html->event.person().first_name(), "John");
+  EXPECT_EQ(html->event.person().last_name(), "Smith");
+}
+
+// Protects: a Date in the future is not believed: occurred_at is then the receipt time.
+TEST(BuildEventTest, FutureDateIsNotOccurredAt) {
+  auto built = BuildEmailEvent(
+      ParseMessage("From: a@example.org\r\nDate: Fri, 1 Jan 2100 00:00:00 +0000\r\n\r\nx"), Smtp());
+  ASSERT_TRUE(built.ok());
+  EXPECT_EQ(built->event.occurred_at().seconds(), 1796030000);
+}
+
+// Protects: a sender that is not an email address is refused (crm-core could not match it).
+TEST(BuildEventTest, InvalidSenderRefused) {
+  auto built = BuildEmailEvent(ParseMessage("From: not an address\r\n\r\nx"), Smtp(std::nullopt));
+  EXPECT_FALSE(built.ok());
+}
+
+}  // namespace
+}  // namespace leadflow::email

@@ -1,0 +1,496 @@
+#include "email-ingest/mime.h"
+
+#include <gmime/gmime.h>
+#include <libxml/HTMLparser.h>
+#include <libxml/tree.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <regex>
+
+namespace leadflow::email {
+namespace {
+
+void InitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_mime_init();
+    xmlInitParser();
+  });
+}
+
+std::string Trim(std::string_view text) {
+  size_t begin = 0;
+  size_t end = text.size();
+  while (begin < end && std::isspace(static_cast<unsigned char>(text[begin]))) ++begin;
+  while (end > begin && std::isspace(static_cast<unsigned char>(text[end - 1]))) --end;
+  return std::string(text.substr(begin, end - begin));
+}
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+/// Valid UTF-8 of `bytes` read in `charset` (declared by the part; may be empty or wrong).
+/// ISO-8859-1 and US-ASCII are read as windows-1252, their common superset (as browsers do),
+/// so that the curly quotes and € senders' mail programs put in come out right.
+std::string ToUtf8(std::string_view bytes, std::string charset) {
+  InitOnce();
+  charset = Lower(Trim(charset));
+  if (charset == "iso-8859-1" || charset == "latin1" || charset == "iso_8859-1" ||
+      charset == "us-ascii" || charset == "ascii") {
+    charset = "windows-1252";
+  }
+  bool valid_utf8 = g_utf8_validate(bytes.data(), static_cast<gssize>(bytes.size()), nullptr);
+  if (charset.empty() || charset == "utf-8" || charset == "utf8") {
+    if (valid_utf8) return std::string(bytes);
+    charset = "windows-1252";  // 8-bit text without (or with a false) declaration
+  }
+  const char* iconv_name = g_mime_charset_iconv_name(charset.c_str());
+  gsize written = 0;
+  gchar* converted =
+      g_convert(bytes.data(), static_cast<gssize>(bytes.size()), "UTF-8",
+                iconv_name ? iconv_name : charset.c_str(), nullptr, &written, nullptr);
+  if (converted == nullptr && charset != "windows-1252") {
+    converted = g_convert(bytes.data(), static_cast<gssize>(bytes.size()), "UTF-8",
+                          valid_utf8 ? "UTF-8" : "WINDOWS-1252", nullptr, &written, nullptr);
+  }
+  if (converted != nullptr) {
+    std::string result(converted, written);
+    g_free(converted);
+    if (g_utf8_validate(result.data(), static_cast<gssize>(result.size()), nullptr)) {
+      return result;
+    }
+  }
+  gchar* valid = g_utf8_make_valid(bytes.data(), static_cast<gssize>(bytes.size()));
+  std::string result(valid);
+  g_free(valid);
+  return result;
+}
+
+std::string ToUtf8(const char* text) {
+  if (text == nullptr) return "";
+  return ToUtf8(std::string_view(text), "utf-8");
+}
+
+/// The decoded (transfer encoding undone) content of a leaf part, at most `max_bytes`.
+std::string DecodedContent(GMimePart* part, size_t max_bytes) {
+  GMimeDataWrapper* content = g_mime_part_get_content(part);
+  if (content == nullptr) return "";
+  GByteArray* array = g_byte_array_new();
+  GMimeStream* stream = g_mime_stream_mem_new_with_byte_array(array);  // owns `array`
+  g_mime_data_wrapper_write_to_stream(content, stream);
+  size_t size = std::min<size_t>(array->len, max_bytes);
+  std::string bytes(reinterpret_cast<const char*>(array->data), size);
+  g_object_unref(stream);
+  return bytes;
+}
+
+int64_t DecodedSize(GMimePart* part) {
+  GMimeDataWrapper* content = g_mime_part_get_content(part);
+  if (content == nullptr) return 0;
+  GMimeStream* null_stream = g_mime_stream_null_new();
+  g_mime_data_wrapper_write_to_stream(content, null_stream);
+  auto size = static_cast<int64_t>(GMIME_STREAM_NULL(null_stream)->written);
+  g_object_unref(null_stream);
+  return size;
+}
+
+std::string MimeType(GMimeObject* object) {
+  GMimeContentType* type = g_mime_object_get_content_type(object);
+  if (type == nullptr) return "application/octet-stream";
+  char* mime_type = g_mime_content_type_get_mime_type(type);
+  std::string result = mime_type ? Lower(mime_type) : "application/octet-stream";
+  g_free(mime_type);
+  return result;
+}
+
+void AddAddresses(InternetAddressList* list, std::vector<std::string>* out, int depth = 0) {
+  if (list == nullptr || depth > 2) return;
+  int count = internet_address_list_length(list);
+  for (int i = 0; i < count && out->size() < 100; ++i) {
+    InternetAddress* address = internet_address_list_get_address(list, i);
+    if (INTERNET_ADDRESS_IS_MAILBOX(address)) {
+      std::string addr =
+          Trim(ToUtf8(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(address))));
+      if (!addr.empty()) out->push_back(Lower(addr));
+    } else if (INTERNET_ADDRESS_IS_GROUP(address)) {
+      AddAddresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(address)), out,
+                   depth + 1);
+    }
+  }
+}
+
+std::pair<std::string, std::string> FirstMailbox(InternetAddressList* list) {
+  if (list == nullptr) return {};
+  int count = internet_address_list_length(list);
+  for (int i = 0; i < count; ++i) {
+    InternetAddress* address = internet_address_list_get_address(list, i);
+    if (INTERNET_ADDRESS_IS_MAILBOX(address)) {
+      const char* name = internet_address_get_name(address);
+      return {
+          Lower(Trim(ToUtf8(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(address))))),
+          Trim(ToUtf8(name))};
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> ParseReferences(GMimeParserOptions* options, const char* value) {
+  std::vector<std::string> ids;
+  if (value == nullptr) return ids;
+  GMimeReferences* references = g_mime_references_parse(options, value);
+  if (references == nullptr) return ids;
+  int count = g_mime_references_length(references);
+  for (int i = 0; i < count && ids.size() < 100; ++i) {
+    const char* id = g_mime_references_get_message_id(references, i);
+    if (id != nullptr && *id != '\0') ids.push_back(ToUtf8(id));
+  }
+  g_mime_references_free(references);
+  return ids;
+}
+
+struct Walker {
+  const ParseLimits& limits;
+  ParsedMessage* out;
+  std::string plain;
+  std::string html;
+  bool have_plain = false;
+  bool have_html = false;
+
+  void Walk(GMimeObject* object, int depth) {
+    if (object == nullptr || depth > limits.max_depth) return;
+    if (GMIME_IS_MULTIPART(object)) {
+      GMimeMultipart* multipart = GMIME_MULTIPART(object);
+      int count = g_mime_multipart_get_count(multipart);
+      for (int i = 0; i < count; ++i) {
+        Walk(g_mime_multipart_get_part(multipart, i), depth + 1);
+      }
+      return;
+    }
+    if (GMIME_IS_MESSAGE_PART(object)) {
+      // A forwarded or bounced message: described, not read as this message's text.
+      GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
+      Attachment attachment;
+      attachment.content_type = MimeType(object);
+      if (inner != nullptr) {
+        const char* subject = g_mime_message_get_subject(inner);
+        attachment.filename = subject ? ToUtf8(subject) : "";
+        GMimeStream* null_stream = g_mime_stream_null_new();
+        g_mime_object_write_to_stream(GMIME_OBJECT(inner), nullptr, null_stream);
+        attachment.size_bytes = static_cast<int64_t>(GMIME_STREAM_NULL(null_stream)->written);
+        g_object_unref(null_stream);
+      }
+      AddAttachment(std::move(attachment));
+      return;
+    }
+    if (!GMIME_IS_PART(object)) return;
+    GMimePart* part = GMIME_PART(object);
+    std::string type = MimeType(object);
+    const char* filename = g_mime_part_get_filename(part);
+    GMimeContentDisposition* disposition = g_mime_object_get_content_disposition(object);
+    bool is_attachment = g_mime_part_is_attachment(part) || (filename && *filename);
+    bool is_text = type == "text/plain" || type == "text/html";
+    if (is_text && !is_attachment) {
+      const char* charset = g_mime_object_get_content_type_parameter(object, "charset");
+      // Read a little more than kept: the quoted history is cut after conversion.
+      std::string bytes = DecodedContent(part, limits.max_text_bytes * 4);
+      if (type == "text/plain" && !have_plain) {
+        plain = ToUtf8(bytes, charset ? charset : "");
+        have_plain = true;
+      } else if (type == "text/html" && !have_html) {
+        html = ToUtf8(bytes, charset ? charset : "");
+        have_html = true;
+      }
+      return;
+    }
+    Attachment attachment;
+    attachment.filename = filename ? ToUtf8(filename) : "";
+    attachment.content_type = type;
+    attachment.size_bytes = DecodedSize(part);
+    attachment.inline_part =
+        disposition != nullptr && !g_mime_content_disposition_is_attachment(disposition);
+    AddAttachment(std::move(attachment));
+  }
+
+  void AddAttachment(Attachment attachment) {
+    if (out->attachments.size() < limits.max_attachments) {
+      out->attachments.push_back(std::move(attachment));
+    }
+  }
+};
+
+const char* Header(GMimeObject* object, const char* name) {
+  return g_mime_object_get_header(object, name);
+}
+
+}  // namespace
+
+std::string CharsetToUtf8(std::string_view bytes, std::string_view charset) {
+  return ToUtf8(bytes, std::string(charset));
+}
+
+std::optional<std::chrono::system_clock::time_point> ParseDate(std::string_view text) {
+  InitOnce();
+  std::string value(text);
+  // "-04:00" (ISO 8601 style, as some providers write it) is "-0400" in RFC 5322.
+  if (value.size() > 6) {
+    size_t n = value.size();
+    if ((value[n - 6] == '+' || value[n - 6] == '-') && value[n - 3] == ':' &&
+        std::isdigit(static_cast<unsigned char>(value[n - 1]))) {
+      value.erase(n - 3, 1);
+    }
+  }
+  GDateTime* date = g_mime_utils_header_decode_date(value.c_str());
+  if (date == nullptr) return std::nullopt;
+  auto time =
+      std::chrono::system_clock::time_point(std::chrono::seconds(g_date_time_to_unix(date)));
+  g_date_time_unref(date);
+  return time;
+}
+
+std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t end = max_bytes;
+  // Step back over continuation bytes (10xxxxxx) to the start of a character.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
+}
+
+namespace {
+
+void HtmlWalk(xmlNode* node, std::string* out, int depth) {
+  static const char* const kSkipped[] = {"script", "style",    "head",
+                                         "title",  "noscript", "template"};
+  static const char* const kBlocks[] = {
+      "p",       "div",     "tr",     "li",     "h1", "h2", "h3",  "h4",
+      "h5",      "h6",      "table",  "ul",     "ol", "hr", "pre", "blockquote",
+      "section", "article", "header", "footer", "dd", "dt"};
+  for (; node != nullptr && depth < 200; node = node->next) {
+    if (node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) {
+      const char* content = reinterpret_cast<const char*>(node->content);
+      if (content == nullptr) continue;
+      // Runs of white space are one space in HTML.
+      for (const char* c = content; *c; ++c) {
+        if (std::isspace(static_cast<unsigned char>(*c))) {
+          if (!out->empty() && out->back() != ' ' && out->back() != '\n') out->push_back(' ');
+        } else {
+          out->push_back(*c);
+        }
+      }
+      continue;
+    }
+    if (node->type != XML_ELEMENT_NODE) continue;
+    std::string name = Lower(reinterpret_cast<const char*>(node->name));
+    if (std::find(std::begin(kSkipped), std::end(kSkipped), name) != std::end(kSkipped)) continue;
+    bool block = std::find(std::begin(kBlocks), std::end(kBlocks), name) != std::end(kBlocks);
+    auto new_line = [out] {
+      while (!out->empty() && out->back() == ' ') out->pop_back();
+      if (!out->empty() && out->back() != '\n') out->push_back('\n');
+    };
+    if (block) new_line();
+    if (name == "li") out->append("- ");
+    if (name == "td" || name == "th") {
+      if (!out->empty() && out->back() != '\n' && out->back() != ' ') out->push_back(' ');
+    }
+    HtmlWalk(node->children, out, depth + 1);
+    if (name == "br") out->push_back('\n');
+    if (block) {
+      new_line();
+      if (name == "p" || name == "h1" || name == "h2" || name == "h3" || name == "table" ||
+          name == "blockquote") {
+        out->push_back('\n');
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string HtmlToText(std::string_view html) {
+  InitOnce();
+  if (html.empty()) return "";
+  htmlDocPtr document =
+      htmlReadMemory(html.data(), static_cast<int>(std::min<size_t>(html.size(), 8 * 1024 * 1024)),
+                     nullptr, "UTF-8",
+                     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                         HTML_PARSE_NONET | HTML_PARSE_IGNORE_ENC);
+  if (document == nullptr) return "";
+  std::string text;
+  HtmlWalk(xmlDocGetRootElement(document), &text, 0);
+  xmlFreeDoc(document);
+  // At most one blank line in a row; no trailing blanks.
+  std::string squeezed;
+  int new_lines = 0;
+  for (char c : text) {
+    if (c == '\n') {
+      while (!squeezed.empty() && squeezed.back() == ' ') squeezed.pop_back();
+      if (++new_lines > 2) continue;
+    } else if (c == ' ' && (squeezed.empty() || squeezed.back() == '\n')) {
+      continue;
+    } else {
+      new_lines = 0;
+    }
+    squeezed.push_back(c);
+  }
+  return Trim(squeezed);
+}
+
+std::string StripQuotedHistory(std::string_view text, bool* stripped) {
+  *stripped = false;
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.push_back(line);
+    start = end + 1;
+  }
+  static const std::regex kAttribution(
+      R"(^\s*(On\s.{4,300}\swrote|Le\s.{4,300}\sa\s+écrit|Am\s.{4,300}\sschrieb|El\s.{4,300}\sescribió)\s*:\s*$)",
+      std::regex::icase);
+  static const std::regex kSeparator(
+      R"(^\s*-{2,}\s*(Original Message|Message d'origine|Message original|Ursprüngliche Nachricht|Mensaje original)\s*-{2,}\s*$)",
+      std::regex::icase);
+  static const std::regex kHeaderFrom(R"(^\s*\*?(From|De|Von)\s?\*?\s*:\s*\S.*$)",
+                                      std::regex::icase);
+  static const std::regex kHeaderNext(
+      R"(^\s*\*?(Sent|Date|Envoyé|Gesendet|To|À|A|An|Subject|Objet|Betreff)\s?\*?\s*:.*$)",
+      std::regex::icase);
+  auto matches = [](const std::regex& pattern, std::string_view line) {
+    if (line.size() > 1000) return false;
+    return std::regex_match(line.begin(), line.end(), pattern);
+  };
+  size_t cut = lines.size();
+  for (size_t i = 0; i < lines.size() && cut == lines.size(); ++i) {
+    if (matches(kSeparator, lines[i]) || matches(kAttribution, lines[i])) {
+      cut = i;
+    } else if (i + 1 < lines.size()) {
+      // An attribution wrapped over two lines by the sender's mail program.
+      std::string joined = std::string(lines[i]) + " " + std::string(lines[i + 1]);
+      if (!lines[i].empty() && lines[i][0] != '>' && matches(kAttribution, joined) &&
+          Trim(lines[i + 1]).size() < 80) {
+        cut = i;
+      } else if (matches(kHeaderFrom, lines[i]) && matches(kHeaderNext, lines[i + 1]) &&
+                 i + 2 < lines.size() && matches(kHeaderNext, lines[i + 2])) {
+        // An Outlook-style header block: "From: …" then "Sent: …", "To: …".
+        cut = i;
+      }
+    }
+  }
+  std::string result;
+  bool removed = cut < lines.size();
+  for (size_t i = 0; i < cut; ++i) {
+    std::string_view line = lines[i];
+    std::string_view trimmed = line;
+    while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t')) {
+      trimmed.remove_prefix(1);
+    }
+    if (!trimmed.empty() && trimmed.front() == '>') {
+      removed = true;
+      continue;
+    }
+    result.append(line);
+    result.push_back('\n');
+  }
+  std::string trimmed = Trim(result);
+  if (!removed || trimmed.empty()) {
+    return Trim(text);
+  }
+  *stripped = true;
+  return trimmed;
+}
+
+ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
+  InitOnce();
+  ParsedMessage parsed;
+  GMimeStream* stream = g_mime_stream_mem_new_with_buffer(raw.data(), raw.size());
+  GMimeParser* parser = g_mime_parser_new_with_stream(stream);
+  g_object_unref(stream);
+  GMimeParserOptions* options = g_mime_parser_options_new();
+  // Headers in raw 8-bit text: UTF-8 when it is valid, windows-1252 otherwise.
+  const char* fallback[] = {"UTF-8", "windows-1252", nullptr};
+  g_mime_parser_options_set_fallback_charsets(options, fallback);
+  g_mime_parser_options_set_rfc2047_compliance_mode(options, GMIME_RFC_COMPLIANCE_LOOSE);
+  g_mime_parser_options_set_address_compliance_mode(options, GMIME_RFC_COMPLIANCE_LOOSE);
+  g_mime_parser_options_set_parameter_compliance_mode(options, GMIME_RFC_COMPLIANCE_LOOSE);
+  GMimeMessage* message = g_mime_parser_construct_message(parser, options);
+  g_object_unref(parser);
+  if (message == nullptr) {
+    g_mime_parser_options_free(options);
+    return parsed;
+  }
+  GMimeObject* object = GMIME_OBJECT(message);
+
+  if (const char* id = g_mime_message_get_message_id(message)) {
+    parsed.message_id = Trim(ToUtf8(id));
+  }
+  auto [from_address, from_name] = FirstMailbox(g_mime_message_get_from(message));
+  parsed.from_address = from_address;
+  parsed.from_name = from_name;
+  parsed.reply_to_address = FirstMailbox(g_mime_message_get_reply_to(message)).first;
+  AddAddresses(g_mime_message_get_to(message), &parsed.to_addresses);
+  AddAddresses(g_mime_message_get_cc(message), &parsed.cc_addresses);
+  if (const char* subject = g_mime_message_get_subject(message)) {
+    parsed.subject = TruncateUtf8(Trim(ToUtf8(subject)), 998);
+  }
+  if (GDateTime* date = g_mime_message_get_date(message)) {
+    parsed.date =
+        std::chrono::system_clock::time_point(std::chrono::seconds(g_date_time_to_unix(date)));
+  }
+  std::vector<std::string> in_reply_to = ParseReferences(options, Header(object, "In-Reply-To"));
+  if (!in_reply_to.empty()) parsed.in_reply_to = in_reply_to.front();
+  parsed.references = ParseReferences(options, Header(object, "References"));
+
+  auto header_text = [object](const char* name) {
+    const char* value = Header(object, name);
+    return value ? Trim(ToUtf8(value)) : std::string();
+  };
+  parsed.auto_submitted = header_text("Auto-Submitted");
+  parsed.precedence = header_text("Precedence");
+  parsed.has_autoreply_header = Header(object, "X-Autoreply") != nullptr ||
+                                Header(object, "X-Autorespond") != nullptr ||
+                                Header(object, "X-Autoresponder") != nullptr;
+  parsed.has_list_header =
+      Header(object, "List-Id") != nullptr || Header(object, "List-Unsubscribe") != nullptr;
+  parsed.has_loop_header = Header(object, kLoopHeader) != nullptr;
+  if (const char* return_path = Header(object, "Return-Path")) {
+    parsed.has_return_path = true;
+    std::string path = Trim(ToUtf8(return_path));
+    if (!path.empty() && path.front() == '<') path.erase(0, 1);
+    if (!path.empty() && path.back() == '>') path.pop_back();
+    parsed.return_path = Lower(Trim(path));
+  }
+
+  GMimeObject* body = g_mime_message_get_mime_part(message);
+  if (body != nullptr) {
+    GMimeContentType* type = g_mime_object_get_content_type(body);
+    parsed.is_report = type != nullptr && g_mime_content_type_is_type(type, "multipart", "report");
+  }
+  Walker walker{limits, &parsed};
+  walker.Walk(body, 0);
+  std::string text;
+  if (walker.have_plain && !Trim(walker.plain).empty()) {
+    text = walker.plain;
+  } else if (walker.have_html) {
+    text = HtmlToText(walker.html);
+    parsed.text_from_html = true;
+  }
+  std::string cleaned;
+  cleaned.reserve(text.size());
+  for (char c : text) {
+    if (c != '\r') cleaned.push_back(c);
+  }
+  parsed.text = TruncateUtf8(StripQuotedHistory(cleaned, &parsed.quoted_history_stripped),
+                             limits.max_text_bytes);
+  g_object_unref(message);
+  g_mime_parser_options_free(options);
+  return parsed;
+}
+
+}  // namespace leadflow::email

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace leadflow::email {
+
+/// An attachment described without its content.
+struct Attachment {
+  std::string filename;
+  std::string content_type;  // "application/pdf"
+  int64_t size_bytes = 0;    // decoded
+  bool inline_part = false;
+};
+
+/// What the parser reads out of one RFC 5322 message. Every string is UTF-8 (headers decoded
+/// from RFC 2047 words or raw 8-bit text, bodies converted from their charset).
+struct ParsedMessage {
+  std::string message_id;  // without angle brackets; empty when missing
+  std::string from_address;
+  std::string from_name;
+  std::string reply_to_address;
+  std::vector<std::string> to_addresses;
+  std::vector<std::string> cc_addresses;
+  std::string subject;
+  std::optional<std::chrono::system_clock::time_point> date;
+  std::string in_reply_to;              // first Message-ID of In-Reply-To
+  std::vector<std::string> references;  // oldest first
+  std::string text;                     // the readable text, quoted history removed
+  bool text_from_html = false;
+  bool quoted_history_stripped = false;
+  std::vector<Attachment> attachments;
+
+  // What the never-a-lead filters look at (header values as received, trimmed).
+  std::string auto_submitted;
+  std::string precedence;
+  bool has_autoreply_header = false;  // X-Autoreply, X-Autorespond, X-Autoresponder
+  bool has_list_header = false;       // List-Id, List-Unsubscribe
+  bool is_report = false;             // multipart/report (delivery or read notifications)
+  bool has_loop_header = false;       // our own X-LeadFlow-Loop
+  std::string return_path;            // Return-Path header (the envelope sender, once delivered)
+  bool has_return_path = false;
+};
+
+/// LeadFlow's loop header: a message carrying it was sent by LeadFlow itself.
+inline constexpr char kLoopHeader[] = "X-LeadFlow-Loop";
+
+struct ParseLimits {
+  /// Text kept at most (bytes of UTF-8, cut on a character boundary).
+  size_t max_text_bytes = 64 * 1024;
+  /// Attachments described at most; the rest are counted in the last entry's absence.
+  size_t max_attachments = 100;
+  /// MIME nesting followed at most (deeper parts are ignored).
+  int max_depth = 20;
+};
+
+/// Parses a whole message (headers and body, CRLF or LF line ends) with GMime. Never fails:
+/// broken MIME gives what could be read (GMime is lenient, as mail readers are).
+ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits = {});
+
+/// Readable text of an HTML document (libxml2's HTML parser): block elements and <br> end
+/// lines, script/style/head dropped, entities decoded, blank runs squeezed.
+std::string HtmlToText(std::string_view html);
+
+/// The reply's own text without the quoted history: cut at the first recognisable start of a
+/// quotation ("On … wrote:", "Le … a écrit :", "-----Original Message-----", a forwarded-header
+/// block, "From: … Sent: …") and without '>' lines. `stripped` tells whether anything was cut.
+/// The text is kept whole when cutting would leave nothing.
+std::string StripQuotedHistory(std::string_view text, bool* stripped);
+
+/// `bytes` in `charset` (as declared; ISO-8859-1 read as windows-1252, undeclared or false
+/// UTF-8 as windows-1252) converted to valid UTF-8.
+std::string CharsetToUtf8(std::string_view bytes, std::string_view charset);
+
+/// An RFC 5322 date ("Mon, 30 Nov 2026 09:12:40 +0100", lenient as mail readers are).
+std::optional<std::chrono::system_clock::time_point> ParseDate(std::string_view text);
+
+/// `text` cut to at most `max_bytes` on a UTF-8 character boundary.
+std::string TruncateUtf8(std::string_view text, size_t max_bytes);
+
+}  // namespace leadflow::email

@@ -1,0 +1,236 @@
+// The MIME front end on a corpus of real-shaped messages (testdata/, one file per case).
+
+#include "email-ingest/mime.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace leadflow::email {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Corpus(const std::string& name) {
+  const char* dir = std::getenv("EMAIL_TESTDATA");
+  std::string path = std::string(dir ? dir : "services/email-ingest/testdata") + "/" + name;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("missing corpus file " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Protects: multipart/alternative gives the text/plain part, decoded from quoted-printable
+// UTF-8, and every address header is read (From lower-cased, Reply-To, To, Cc).
+TEST(MimeTest, AlternativePrefersPlainText) {
+  ParsedMessage m = ParseMessage(Corpus("alternative.eml"));
+  EXPECT_EQ(m.message_id, "5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org");
+  EXPECT_EQ(m.from_address, "marie.curie@example.org");
+  EXPECT_EQ(m.from_name, "Marie Curie");
+  EXPECT_EQ(m.reply_to_address, "marie@labo.example.org");
+  EXPECT_THAT(m.to_addresses, ElementsAre("sales@acme.test"));
+  EXPECT_THAT(m.cc_addresses, ElementsAre("pierre@example.org"));
+  EXPECT_EQ(m.subject, "Demande de devis pour 20 licences");
+  EXPECT_THAT(m.text, HasSubstr("livraison à Besançon."));
+  EXPECT_THAT(m.text, Not(HasSubstr("HTML VERSION")));
+  EXPECT_FALSE(m.text_from_html);
+  ASSERT_TRUE(m.date.has_value());
+  // Mon, 30 Nov 2026 09:12:40 +0100 = 08:12:40 UTC.
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(m.date->time_since_epoch()).count(),
+            1796026360);
+  EXPECT_TRUE(m.attachments.empty());
+}
+
+// Protects: an HTML-only message (Outlook, windows-1252, quoted-printable) becomes readable
+// text: curly quotes and the euro sign right, no script or style, list items and line breaks.
+TEST(MimeTest, HtmlOnlyWindows1252BecomesText) {
+  ParsedMessage m = ParseMessage(Corpus("html_only_windows1252.eml"));
+  EXPECT_TRUE(m.text_from_html);
+  EXPECT_THAT(m.text, HasSubstr("We’d like a quote for the “Pro” plan – budget 5\u00a0000 €."));
+  EXPECT_THAT(m.text, HasSubstr("- 10 seats\n- Paris office"));
+  EXPECT_THAT(m.text, HasSubstr("Regards,\nJohn Smith"));
+  EXPECT_THAT(m.text, Not(HasSubstr("alert")));
+  EXPECT_THAT(m.text, Not(HasSubstr("color")));
+  EXPECT_EQ(m.from_name, "Smith, John");
+}
+
+// Protects: an HTML part declared windows-1252 whose <meta> names another charset is decoded
+// once (by the MIME charset), not a second time by the HTML parser.
+TEST(MimeTest, HtmlMetaCharsetIgnoredAfterConversion) {
+  std::string raw =
+      "From: a@example.org\r\nContent-Type: text/html; charset=windows-1252\r\n\r\n"
+      "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-15\">"
+      "<meta charset=\"koi8-r\"></head><body><p>Caf\xe9 cr\xe8me</p></body></html>\r\n";
+  ParsedMessage m = ParseMessage(raw);
+  EXPECT_EQ(m.text, "Café crème");
+  EXPECT_TRUE(m.text_from_html);
+}
+
+// Protects: ISO-8859-1 base64 bodies and RFC 2047 words in Q (ISO-8859-1) and B (UTF-8).
+TEST(MimeTest, Latin1Base64AndEncodedWords) {
+  ParsedMessage m = ParseMessage(Corpus("latin1_base64.eml"));
+  EXPECT_EQ(m.from_name, "François Lévêque");
+  EXPECT_EQ(m.subject, "Étude de prix - café ☕");
+  EXPECT_THAT(m.text, HasSubstr("pour l'année prochaine.\nCordialement,\nFrançois"));
+}
+
+// Protects: adjacent encoded words join without the space between them (RFC 2047 §6.2).
+TEST(MimeTest, Rfc2047AdjacentWords) {
+  ParsedMessage m = ParseMessage(Corpus("rfc2047_headers.eml"));
+  EXPECT_EQ(m.subject, "Angebot für Büromöbel");
+  EXPECT_EQ(m.from_name, "Jürgen Müller");
+  EXPECT_EQ(m.message_id, "CAF=abc123+def@mail.gmail.com");
+  EXPECT_THAT(m.text, HasSubstr("12 Bürostühle"));
+}
+
+// Protects: attachments are described (name decoded from RFC 2231, type, decoded size, inline
+// or not) and their content is not taken as text.
+TEST(MimeTest, AttachmentsAsMetadata) {
+  ParsedMessage m = ParseMessage(Corpus("attachments.eml"));
+  EXPECT_EQ(m.text, "Please find our specifications attached.");
+  ASSERT_EQ(m.attachments.size(), 2u);
+  EXPECT_EQ(m.attachments[0].filename, "logo.png");
+  EXPECT_EQ(m.attachments[0].content_type, "image/png");
+  EXPECT_EQ(m.attachments[0].size_bytes, 768);
+  EXPECT_TRUE(m.attachments[0].inline_part);
+  EXPECT_EQ(m.attachments[1].filename, "Cahier des charges été.pdf");
+  EXPECT_EQ(m.attachments[1].content_type, "application/pdf");
+  EXPECT_EQ(m.attachments[1].size_bytes, 9 + 256 * 20 + 7);
+  EXPECT_FALSE(m.attachments[1].inline_part);
+}
+
+// Protects: a 10 MB attachment is measured, not kept: the text stays the text, the size is
+// exact.
+TEST(MimeTest, TenMegabyteAttachment) {
+  std::string raw =
+      "Message-ID: <big@example.com>\r\nFrom: big@example.com\r\nTo: sales@acme.test\r\n"
+      "Subject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+      "--XX\r\nContent-Type: text/plain\r\n\r\nSee the video.\r\n"
+      "--XX\r\nContent-Type: video/mp4\r\nContent-Disposition: attachment; filename=demo.mp4\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\n";
+  // 10 MiB of zero bytes in base64: "AAAA" encodes 3 bytes; 76-character lines.
+  const size_t decoded = 10 * 1024 * 1024 - 1;  // a multiple of 3
+  const size_t encoded = decoded / 3 * 4;
+  for (size_t written = 0; written < encoded; written += 76) {
+    raw.append(std::min<size_t>(76, encoded - written), 'A');
+    raw.append("\r\n");
+  }
+  raw.append("--XX--\r\n");
+  ParsedMessage m = ParseMessage(raw);
+  EXPECT_EQ(m.text, "See the video.");
+  ASSERT_EQ(m.attachments.size(), 1u);
+  EXPECT_EQ(m.attachments[0].filename, "demo.mp4");
+  EXPECT_EQ(m.attachments[0].size_bytes, static_cast<int64_t>(decoded));
+}
+
+// Protects: a Gmail reply keeps the new text only (wrapped attribution line, '>' lines), and
+// its thread headers are read oldest first.
+TEST(MimeTest, GmailReplyQuotedHistoryStripped) {
+  ParsedMessage m = ParseMessage(Corpus("reply_gmail.eml"));
+  EXPECT_EQ(m.text, "Merci, le devis nous convient. Pouvez-vous envoyer le contrat ?\n\nMarie");
+  EXPECT_TRUE(m.quoted_history_stripped);
+  EXPECT_EQ(m.in_reply_to, "first-1@acme.test");
+  EXPECT_THAT(m.references, ElementsAre("lead-0@acme.test", "first-1@acme.test"));
+}
+
+// Protects: an Outlook reply in French ("De : … Envoyé : … À : …") loses the quoted message.
+TEST(MimeTest, OutlookFrenchReplyStripped) {
+  ParsedMessage m = ParseMessage(Corpus("reply_outlook_fr.eml"));
+  EXPECT_EQ(m.text, "D'accord pour jeudi.\n\nPaul");
+  EXPECT_TRUE(m.quoted_history_stripped);
+  EXPECT_EQ(m.in_reply_to, "first-1@acme.test");
+}
+
+// Protects: broken MIME (never-closed boundary, garbage in base64) gives what can be read,
+// without failing.
+TEST(MimeTest, BrokenMimeReadsWhatItCan) {
+  ParsedMessage m = ParseMessage(Corpus("broken_mime.eml"));
+  EXPECT_EQ(m.from_address, "someone@example.net");
+  EXPECT_THAT(m.text, HasSubstr("Hello, I would like a call back."));
+  ASSERT_EQ(m.attachments.size(), 1u);
+  EXPECT_EQ(m.attachments[0].filename, "x.bin");
+}
+
+// Protects: a message without Message-ID parses, with an empty id (the event id then hashes).
+TEST(MimeTest, NoMessageId) {
+  ParsedMessage m = ParseMessage(Corpus("no_message_id.eml"));
+  EXPECT_EQ(m.message_id, "");
+  EXPECT_EQ(m.from_address, "old@example.com");
+  EXPECT_EQ(m.text, "My mail program does not set a Message-ID.");
+}
+
+// Protects: raw 8-bit headers are read as UTF-8 when valid, windows-1252 otherwise.
+TEST(MimeTest, EightBitHeaders) {
+  ParsedMessage utf8 = ParseMessage(Corpus("eight_bit_headers.eml"));
+  EXPECT_EQ(utf8.from_name, "Zoë Ñúñez");
+  EXPECT_EQ(utf8.subject, "Café près de Genève");
+  EXPECT_EQ(utf8.text, "Une question sur vos tarifs.");
+  ParsedMessage latin1 = ParseMessage(Corpus("latin1_raw_header.eml"));
+  EXPECT_EQ(latin1.from_name, "Hélène Dupré");
+  EXPECT_EQ(latin1.subject, "Réunion à Orléans");
+}
+
+// Protects: nested multiparts are walked to the first text/plain, and a forwarded message
+// (message/rfc822) is an attachment, not the text.
+TEST(MimeTest, NestedMultipartsAndForwardedMessage) {
+  ParsedMessage m = ParseMessage(Corpus("nested_multipart.eml"));
+  EXPECT_EQ(m.text, "Deep plain text wins.");
+  ASSERT_EQ(m.attachments.size(), 1u);
+  EXPECT_EQ(m.attachments[0].content_type, "message/rfc822");
+  EXPECT_EQ(m.attachments[0].filename, "Forwarded thing");
+}
+
+// Protects: the filter signals are read: Auto-Submitted, Precedence, List-*, multipart/report,
+// Return-Path <>.
+TEST(MimeTest, FilterSignals) {
+  ParsedMessage autoreply = ParseMessage(Corpus("autoreply.eml"));
+  EXPECT_EQ(autoreply.auto_submitted, "auto-replied");
+  ParsedMessage bounce = ParseMessage(Corpus("bounce.eml"));
+  EXPECT_TRUE(bounce.is_report);
+  EXPECT_TRUE(bounce.has_return_path);
+  EXPECT_EQ(bounce.return_path, "");
+  EXPECT_EQ(bounce.from_address, "mailer-daemon@mx.example.com");
+  ParsedMessage news = ParseMessage(Corpus("newsletter.eml"));
+  EXPECT_TRUE(news.has_list_header);
+  EXPECT_EQ(news.precedence, "bulk");
+  ParsedMessage plain = ParseMessage(Corpus("alternative.eml"));
+  EXPECT_FALSE(plain.is_report || plain.has_list_header || plain.has_loop_header);
+  EXPECT_EQ(plain.return_path, "marie.curie@example.org");
+}
+
+// Protects: text is cut to the limit on a character boundary, never inside a UTF-8 sequence.
+TEST(MimeTest, TextLimitOnCharacterBoundary) {
+  std::string body(100, 'a');
+  std::string raw = "From: a@example.com\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+                    std::string(9, 'x') + "é" + body + "\r\n";
+  ParsedMessage m = ParseMessage(raw, {.max_text_bytes = 10});
+  EXPECT_EQ(m.text, std::string(9, 'x'));
+  EXPECT_EQ(TruncateUtf8("aé", 2), "a");
+}
+
+// Protects: a reply that is only quotation keeps its text (nothing would be left otherwise),
+// and a text without quotation is unchanged.
+TEST(MimeTest, StripKeepsTextWhenNothingElse) {
+  bool stripped = true;
+  EXPECT_EQ(StripQuotedHistory("> only a quote\n> more", &stripped), "> only a quote\n> more");
+  EXPECT_FALSE(stripped);
+  EXPECT_EQ(StripQuotedHistory("Hello\nFrom: the shop we met", &stripped),
+            "Hello\nFrom: the shop we met");
+  EXPECT_FALSE(stripped);
+}
+
+// Protects: garbage and empty input never crash the parser.
+TEST(MimeTest, GarbageInput) {
+  EXPECT_EQ(ParseMessage("").from_address, "");
+  ParsedMessage m = ParseMessage(std::string("\0\xff\xfe--\r\n\r\n\x80", 10));
+  EXPECT_EQ(m.message_id, "");
+}
+
+}  // namespace
+}  // namespace leadflow::email

@@ -1,0 +1,332 @@
+#include "email-ingest/webhooks.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "email-ingest/provider.h"
+#include "email-ingest/webhook_form.h"
+#include "ingest/basic_auth.h"
+
+namespace leadflow::email {
+namespace {
+
+std::string FirstAddress(std::string_view list) {
+  std::string first(list.substr(0, list.find(',')));
+  size_t begin = first.find_first_not_of(" \t<");
+  size_t end = first.find_last_not_of(" \t>");
+  if (begin == std::string::npos) return "";
+  std::string address = first.substr(begin, end - begin + 1);
+  for (char& c : address) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return address;
+}
+
+std::vector<Attachment> FileAttachments(const Form& form) {
+  std::vector<Attachment> attachments;
+  for (const FormField& field : form.fields) {
+    if (!field.is_file || field.name == "email" || field.name == "body-mime") continue;
+    attachments.push_back({.filename = field.filename,
+                           .content_type = field.content_type,
+                           .size_bytes = field.size_bytes});
+  }
+  return attachments;
+}
+
+std::string JsonString(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+Webhooks::Webhooks(WebhookOptions options, Intake* intake, metrics::Registry* registry, Clock clock)
+    : options_(std::move(options)),
+      intake_(intake),
+      clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }),
+      mailgun_tokens_(options_.replay_capacity, options_.mailgun_window * 2),
+      requests_(&registry->AddCounter(
+          "email_webhook_requests_total",
+          "Webhook requests by provider and outcome (accepted, dropped, unauthenticated, "
+          "forged, stale, replayed, malformed, rejected, unavailable).",
+          {"provider", "outcome"})) {}
+
+void Webhooks::Register(http::Server* server) {
+  if (!options_.mailgun_signing_key.empty()) {
+    server->Route("POST", "/v1/email/mailgun",
+                  [this](const http::Request& request, http::Responder responder) {
+                    HandleMailgun(request, std::move(responder), false);
+                  });
+    server->Route("POST", "/v1/email/mailgun/mime",
+                  [this](const http::Request& request, http::Responder responder) {
+                    HandleMailgun(request, std::move(responder), true);
+                  });
+  }
+  if (!options_.postmark_basic_auth.empty()) {
+    server->Route("POST", "/v1/email/postmark",
+                  [this](const http::Request& request, http::Responder responder) {
+                    HandlePostmark(request, std::move(responder));
+                  });
+  }
+  if (!options_.sendgrid_basic_auth.empty()) {
+    server->Route("POST", "/v1/email/sendgrid",
+                  [this](const http::Request& request, http::Responder responder) {
+                    HandleSendgrid(request, std::move(responder));
+                  });
+  }
+}
+
+http::Response Webhooks::Refuse(const std::string& provider, int status, const std::string& outcome,
+                                const std::string& reason) {
+  requests_->WithLabels({provider, outcome}).Increment();
+  spdlog::info("email: {} webhook refused ({}): {}", provider, outcome, reason);
+  http::Response response = http::Response::Error(status, outcome, reason);
+  if (status == 401) {
+    response.WithHeader("WWW-Authenticate", "Basic realm=\"email-ingest\"");
+  }
+  return response;
+}
+
+void Webhooks::Submit(const std::string& provider, const http::Request& request, Answers answers,
+                      const std::function<void(Intake::Done)>& submit, http::Responder responder) {
+  submit([this, provider, answers, responder](const IntakeResult& result) {
+    switch (result.kind) {
+      case IntakeResult::Kind::kPublished:
+        requests_->WithLabels({provider, "accepted"}).Increment();
+        responder.Send(http::Response::Json(
+            200, nlohmann::json{{"status", "accepted"}, {"event_id", result.event_id}}.dump()));
+        return;
+      case IntakeResult::Kind::kDropped:
+        requests_->WithLabels({provider, "dropped"}).Increment();
+        responder.Send(http::Response::Json(
+            200,
+            nlohmann::json{{"status", "not_a_lead"}, {"reason", DropReasonName(result.drop_reason)}}
+                .dump()));
+        return;
+      case IntakeResult::Kind::kRejected:
+        requests_->WithLabels({provider, "rejected"}).Increment();
+        responder.Send(http::Response::Error(answers.rejected, "rejected", result.detail));
+        return;
+      case IntakeResult::Kind::kTemporary:
+        requests_->WithLabels({provider, "unavailable"}).Increment();
+        responder.Send(http::Response::Error(503, "unavailable", "retry later")
+                           .WithHeader("Retry-After", "60"));
+        return;
+    }
+  });
+}
+
+void Webhooks::HandleMailgun(const http::Request& request, http::Responder responder,
+                             bool raw_mime) {
+  const std::string provider = "mailgun";
+  auto form = ParseForm(request.Header("Content-Type").value_or(""), request.body);
+  if (!form.ok()) {
+    // Nothing can be verified in a body that cannot be read: refused for good.
+    responder.Send(Refuse(provider, 406, "malformed", std::string(form.status().message())));
+    return;
+  }
+  std::string timestamp = form->Value("timestamp");
+  std::string token = form->Value("token");
+  std::string signature = form->Value("signature");
+  if (timestamp.empty() || token.empty() || signature.empty()) {
+    responder.Send(
+        Refuse(provider, 401, "unauthenticated", "signature, timestamp and token required"));
+    return;
+  }
+  absl::Status verified = ingest::VerifyMailgunSignature(
+      options_.mailgun_signing_key, timestamp, token, signature, clock_(), options_.mailgun_window);
+  if (!verified.ok()) {
+    bool stale = verified.code() == absl::StatusCode::kFailedPrecondition;
+    responder.Send(
+        Refuse(provider, 403, stale ? "stale" : "forged", std::string(verified.message())));
+    return;
+  }
+  if (!mailgun_tokens_.CheckAndRemember(token, std::chrono::steady_clock::now()).ok()) {
+    responder.Send(Refuse(provider, 403, "replayed", "token already used"));
+    return;
+  }
+  Envelope envelope{.provider = provider,
+                    .mail_from = std::nullopt,
+                    .mailbox = FirstAddress(form->Value("recipient")),
+                    .client_ip = request.remote_address,
+                    .received = clock_()};
+  if (const FormField* sender = form->Find("sender"))
+    envelope.mail_from = FirstAddress(sender->value);
+  if (raw_mime) {
+    const FormField* mime = form->Find("body-mime");
+    if (mime == nullptr || mime->value.empty()) {
+      responder.Send(Refuse(provider, 406, "malformed", "body-mime required"));
+      return;
+    }
+    std::string raw = mime->value;
+    Submit(
+        provider, request, {.rejected = 406},
+        [this, raw, envelope](Intake::Done done) {
+          intake_->SubmitRaw(raw, envelope, std::move(done));
+        },
+        responder);
+    return;
+  }
+  ProviderMessage message;
+  auto headers = nlohmann::json::parse(form->Value("message-headers"), nullptr, false);
+  if (headers.is_array()) {
+    for (const auto& pair : headers) {
+      if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
+        message.headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+      }
+    }
+  } else {
+    // Without its headers, the fields Mailgun always sends.
+    message.headers.emplace_back("From", form->Value("from"));
+    message.headers.emplace_back("Subject", form->Value("subject"));
+  }
+  message.text = form->Value("body-plain");
+  message.html = form->Value("body-html");
+  message.attachments = FileAttachments(*form);
+  ParsedMessage parsed = ParseProviderMessage(message, intake_->limits());
+  Submit(
+      provider, request, {.rejected = 406},
+      [this, parsed, envelope](Intake::Done done) {
+        intake_->SubmitParsed(parsed, envelope, std::move(done));
+      },
+      responder);
+}
+
+void Webhooks::HandlePostmark(const http::Request& request, http::Responder responder) {
+  const std::string provider = "postmark";
+  if (absl::Status auth =
+          ingest::VerifyBasicAuth(options_.postmark_basic_auth, request.Header("Authorization"));
+      !auth.ok()) {
+    // 401, never 403: Postmark stops retrying on 403, and a wrong password must not lose mail.
+    responder.Send(Refuse(provider, 401, "unauthenticated", std::string(auth.message())));
+    return;
+  }
+  auto json = nlohmann::json::parse(request.body, nullptr, false);
+  if (!json.is_object()) {
+    responder.Send(Refuse(provider, 403, "malformed", "a JSON object is expected"));
+    return;
+  }
+  ProviderMessage message;
+  if (auto headers = json.find("Headers"); headers != json.end() && headers->is_array()) {
+    for (const auto& header : *headers) {
+      if (header.is_object()) {
+        message.headers.emplace_back(JsonString(header, "Name"), JsonString(header, "Value"));
+      }
+    }
+  }
+  if (auto from = json.find("FromFull"); from != json.end() && from->is_object()) {
+    message.from_address = JsonString(*from, "Email");
+    message.from_name = JsonString(*from, "Name");
+  } else {
+    message.from_address = FirstAddress(JsonString(json, "From"));
+    message.from_name = JsonString(json, "FromName");
+  }
+  auto addresses = [&json](const char* full, std::vector<std::string>* out) {
+    if (auto list = json.find(full); list != json.end() && list->is_array()) {
+      for (const auto& entry : *list) {
+        if (entry.is_object() && !JsonString(entry, "Email").empty()) {
+          out->push_back(JsonString(entry, "Email"));
+        }
+      }
+    }
+  };
+  addresses("ToFull", &message.to_addresses);
+  addresses("CcFull", &message.cc_addresses);
+  message.reply_to_address = FirstAddress(JsonString(json, "ReplyTo"));
+  if (json.contains("Subject")) message.subject = JsonString(json, "Subject");
+  message.date = JsonString(json, "Date");
+  message.text = JsonString(json, "TextBody");
+  message.html = JsonString(json, "HtmlBody");
+  if (auto attachments = json.find("Attachments");
+      attachments != json.end() && attachments->is_array()) {
+    for (const auto& attachment : *attachments) {
+      if (!attachment.is_object()) continue;
+      int64_t size = 0;
+      if (auto length = attachment.find("ContentLength");
+          length != attachment.end() && length->is_number_integer()) {
+        size = length->get<int64_t>();
+      }
+      message.attachments.push_back({.filename = JsonString(attachment, "Name"),
+                                     .content_type = JsonString(attachment, "ContentType"),
+                                     .size_bytes = size});
+    }
+  }
+  std::string mailbox = FirstAddress(JsonString(json, "OriginalRecipient"));
+  if (mailbox.empty() && !message.to_addresses.empty())
+    mailbox = FirstAddress(message.to_addresses[0]);
+  Envelope envelope{.provider = provider,
+                    .mail_from = std::nullopt,
+                    .mailbox = mailbox,
+                    .client_ip = request.remote_address,
+                    .received = clock_()};
+  ParsedMessage parsed = ParseProviderMessage(message, intake_->limits());
+  Submit(
+      provider, request, {.rejected = 403},
+      [this, parsed, envelope](Intake::Done done) {
+        intake_->SubmitParsed(parsed, envelope, std::move(done));
+      },
+      responder);
+}
+
+void Webhooks::HandleSendgrid(const http::Request& request, http::Responder responder) {
+  const std::string provider = "sendgrid";
+  if (absl::Status auth =
+          ingest::VerifyBasicAuth(options_.sendgrid_basic_auth, request.Header("Authorization"));
+      !auth.ok()) {
+    responder.Send(Refuse(provider, 401, "unauthenticated", std::string(auth.message())));
+    return;
+  }
+  auto form = ParseForm(request.Header("Content-Type").value_or(""), request.body);
+  if (!form.ok()) {
+    responder.Send(Refuse(provider, 400, "malformed", std::string(form.status().message())));
+    return;
+  }
+  Envelope envelope{.provider = provider,
+                    .mail_from = std::nullopt,
+                    .mailbox = "",
+                    .client_ip = request.remote_address,
+                    .received = clock_()};
+  auto sg_envelope = nlohmann::json::parse(form->Value("envelope"), nullptr, false);
+  if (sg_envelope.is_object()) {
+    if (auto from = sg_envelope.find("from"); from != sg_envelope.end() && from->is_string()) {
+      envelope.mail_from = FirstAddress(from->get<std::string>());
+    }
+    if (auto to = sg_envelope.find("to");
+        to != sg_envelope.end() && to->is_array() && !to->empty() && (*to)[0].is_string()) {
+      envelope.mailbox = FirstAddress((*to)[0].get<std::string>());
+    }
+  }
+  if (envelope.mailbox.empty()) envelope.mailbox = FirstAddress(form->Value("to"));
+  if (const FormField* raw = form->Find("email"); raw != nullptr) {
+    std::string mime = raw->value;
+    Submit(
+        provider, request, {.rejected = 400},
+        [this, mime, envelope](Intake::Done done) {
+          intake_->SubmitRaw(mime, envelope, std::move(done));
+        },
+        responder);
+    return;
+  }
+  if (form->Find("headers") == nullptr) {
+    responder.Send(Refuse(provider, 400, "malformed", "headers or email field required"));
+    return;
+  }
+  // Parsed mode: each text field in the charset SendGrid names for it.
+  auto charsets = nlohmann::json::parse(form->Value("charsets"), nullptr, false);
+  auto charset_of = [&charsets](const char* field) {
+    return charsets.is_object() ? JsonString(charsets, field) : std::string("utf-8");
+  };
+  ProviderMessage message;
+  message.header_block = form->Value("headers");
+  message.text = CharsetToUtf8(form->Value("text"), charset_of("text"));
+  message.html = CharsetToUtf8(form->Value("html"), charset_of("html"));
+  message.attachments = FileAttachments(*form);
+  ParsedMessage parsed = ParseProviderMessage(message, intake_->limits());
+  Submit(
+      provider, request, {.rejected = 400},
+      [this, parsed, envelope](Intake::Done done) {
+        intake_->SubmitParsed(parsed, envelope, std::move(done));
+      },
+      responder);
+}
+
+}  // namespace leadflow::email

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "email-ingest/intake.h"
+#include "http/server.h"
+#include "ingest/signature.h"
+#include "metrics/metrics.h"
+
+namespace leadflow::email {
+
+struct WebhookOptions {
+  /// Mailgun's HTTP webhook signing key; empty: the Mailgun routes are not served.
+  std::string mailgun_signing_key;
+  /// How far Mailgun's timestamp may be from now, either side.
+  std::chrono::seconds mailgun_window{120};
+  /// "user:password" Postmark / SendGrid put in the webhook URL; empty: route not served.
+  std::string postmark_basic_auth;
+  std::string sendgrid_basic_auth;
+  /// Mailgun tokens remembered (each for twice the window) so that none is used twice.
+  size_t replay_capacity = 100000;
+};
+
+/// The inbound-mail providers' webhooks. Each request is authenticated before anything is
+/// read from it, and answered after the intake decided, in the provider's own retry terms
+/// (docs/email-ingest.md):
+/// - Mailgun (POST /v1/email/mailgun, raw MIME: /v1/email/mailgun/mime): 200 stops delivery,
+///   406 rejects for good, anything else is retried → 401 unsigned, 403 forged, stale or
+///   replayed, 406 malformed or unusable, 503 when Kafka did not take the event.
+/// - Postmark (POST /v1/email/postmark, Basic auth): 403 stops retries, anything else non-200 is
+///   retried → 401 for missing or wrong credentials (a misconfigured password is retried, not
+///   lost), 403 for a malformed or unusable message, 503 when Kafka did not take it.
+/// - SendGrid Inbound Parse (POST /v1/email/sendgrid, Basic auth, raw or parsed): 5xx is retried,
+///   anything else is not → 401 credentials, 400 malformed or unusable, 503 Kafka.
+/// A message that is never a lead (auto-reply, bounce…) is 200: taken, on purpose not published.
+class Webhooks {
+ public:
+  using Clock = std::function<std::chrono::system_clock::time_point()>;
+  Webhooks(WebhookOptions options, Intake* intake, metrics::Registry* registry, Clock clock = {});
+
+  void Register(http::Server* server);
+
+  void HandleMailgun(const http::Request& request, http::Responder responder, bool raw_mime);
+  void HandlePostmark(const http::Request& request, http::Responder responder);
+  void HandleSendgrid(const http::Request& request, http::Responder responder);
+
+ private:
+  /// What the provider is told for the intake's result.
+  struct Answers {
+    int rejected;  // never acceptable: the provider must not retry
+  };
+  void Submit(const std::string& provider, const http::Request& request, Answers answers,
+              const std::function<void(Intake::Done)>& submit, http::Responder responder);
+  http::Response Refuse(const std::string& provider, int status, const std::string& outcome,
+                        const std::string& reason);
+
+  const WebhookOptions options_;
+  Intake* intake_;
+  Clock clock_;
+  ingest::ReplayCache mailgun_tokens_;
+  metrics::Family<metrics::Counter>* requests_;
+};
+
+}  // namespace leadflow::email
