@@ -514,8 +514,8 @@ void WebformService::Process(const std::shared_ptr<Pending>& pending,
     store_->Claim(claim.kind, claim.key, claim.value, claim.ttl, std::move(on_claim));
     return;
   }
-  // One Redis step for the rate limit and the claim (a request the limit refuses claims
-  // nothing).
+  // One Redis step for the rate limit and the claim. For a request the limit refuses, the claim
+  // does not count (RedisStore leaves what it recorded: see Store::CountAndClaim).
   rate_limiter_.CheckAndClaim(
       pending->client_ip, pending->now, std::move(claim),
       [this, pending, on_claim = std::move(on_claim)](ingest::RateLimiter::Decision decision,

@@ -387,9 +387,9 @@ TEST_F(ServiceTest, RateLimit) {
   EXPECT_EQ(Header(limited, "Retry-After"), "40");  // 1700000000 % 60 == 20
 }
 
-// Protects: a request the rate limit refuses claims nothing (its Idempotency-Key stays free),
-// and a client over its limit gets 429 whatever it sends, a malformed body included, also once
-// the service checks it before parsing its body.
+// Protects: a request the rate limit refuses is not published and the store's default
+// CountAndClaim claims nothing for it, and a client over its limit gets 429 whatever it sends, a
+// malformed body included, also once the service checks it before parsing its body.
 TEST_F(ServiceTest, RateLimitedRequestClaimsNothing) {
   options_.rate_limit_per_minute = 1;
   EXPECT_EQ(Post(R"({"email":"a@b.fr"})", {{"Idempotency-Key", "k1"}}).status, 202);
