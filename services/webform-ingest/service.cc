@@ -311,12 +311,15 @@ void WebformService::HandleSubmission(const http::Request& request, Reply reply)
 bool WebformService::LimitedThisMinute(const std::string& client_ip,
                                        std::chrono::system_clock::time_point now) {
   int64_t minute = std::chrono::duration_cast<std::chrono::minutes>(now.time_since_epoch()).count();
+  {
+    std::lock_guard lock(limited_->mutex);
+    if (minute != limited_->minute || limited_->subjects.empty()) {
+      return false;  // the common case: no address to parse
+    }
+  }
   std::string subject = ingest::RateLimitSubject(client_ip);
   std::lock_guard lock(limited_->mutex);
-  if (minute != limited_->minute) {
-    return false;
-  }
-  return limited_->subjects.count(subject) > 0;
+  return minute == limited_->minute && limited_->subjects.count(subject) > 0;
 }
 
 bool WebformService::Admit(const Pending& pending, ingest::RateLimiter::Decision decision) {
