@@ -1,7 +1,10 @@
 #include "ingest/event_id.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -31,6 +34,32 @@ struct ContextDeleter {
   void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
 };
 
+// Bytes from OpenSSL's generator, drawn 4 KiB at a time per thread: each RAND_bytes call costs a
+// system call (OpenSSL 3 compares getpid() with the generator's to notice a fork) and more
+// instructions than the rest of the id. The services never fork. What is handed out is wiped
+// from the buffer.
+void RandomBytes(unsigned char* out, size_t size) {
+  thread_local unsigned char buffer[4096];
+  thread_local size_t used = sizeof(buffer);
+  if (size > sizeof(buffer)) {
+    throw std::invalid_argument("RandomBytes: too many bytes at once");
+  }
+  if (used + size > sizeof(buffer)) {
+    if (RAND_bytes(buffer, sizeof(buffer)) != 1) {
+      throw std::runtime_error("RAND_bytes failed");
+    }
+    used = 0;
+  }
+  std::memcpy(out, buffer + used, size);
+  OPENSSL_cleanse(buffer + used, size);
+  used += size;
+}
+
+// "<channel>:" and hex digits: the one spelling of an event id.
+std::string Spell(std::string_view channel, const std::string& hex) {
+  return absl::StrCat(absl::string_view(channel.data(), channel.size()), ":", hex);
+}
+
 }  // namespace
 
 std::string Sha256Hex(std::string_view data) {
@@ -46,8 +75,15 @@ std::string Sha256Hex(std::string_view data) {
 }
 
 std::string EventId(std::string_view channel, std::string_view provider_id) {
-  return absl::StrCat(absl::string_view(channel.data(), channel.size()), ":",
-                      Sha256Hex(provider_id));
+  return Spell(channel, Sha256Hex(provider_id));
+}
+
+std::string RandomEventId(std::string_view channel) {
+  // As many bytes as a SHA-256 digest: the same length as EventId's.
+  unsigned char bytes[32];
+  RandomBytes(bytes, sizeof(bytes));
+  return Spell(channel,
+               HexEncode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes))));
 }
 
 void AppendPart(std::string* out, std::string_view part) {

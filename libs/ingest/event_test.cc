@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "ingest/event_id.h"
 
 namespace leadflow::ingest {
@@ -25,6 +27,22 @@ TEST(EventIdTest, ChannelPrefixAndHashOfProviderId) {
   AppendPart(&b, "bc");
   EXPECT_NE(a, b);
   EXPECT_EQ(a, "2:ab;1:c;");
+}
+
+// Protects: an event id with no provider id to derive it from (a web form without an
+// Idempotency-Key) is random and spelt as every event id: "<channel>:" and 64 hex digits, never
+// repeated, also across refills of the per-thread buffer of random bytes it is drawn from.
+TEST(EventIdTest, RandomIdsHaveTheOneSpelling) {
+  std::set<std::string> seen;
+  const size_t size = EventId("email", "anything").size();
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = RandomEventId("email");
+    ASSERT_EQ(id.size(), size) << id;
+    EXPECT_EQ(id.rfind("email:", 0), 0u) << id;
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef", 6), std::string::npos) << id;
+    EXPECT_TRUE(seen.insert(id).second) << id;
+  }
+  EXPECT_EQ(RandomEventId("wf").rfind("wf:", 0), 0u);
 }
 
 // Protects: the builder fills the shared parts — source, person, normalised and canonically

@@ -25,7 +25,8 @@ void Store::CountAndClaim(const std::string& client, int64_t window, int64_t lim
                        [count = *count, done = std::move(done)](
                            absl::StatusOr<std::optional<std::string>> earlier) {
                          if (!earlier.ok()) {
-                           done(earlier.status());
+                           // The count stands: only the claim failed.
+                           done(CountedClaim{count, true, std::nullopt, earlier.status()});
                          } else {
                            done(CountedClaim{count, true, std::move(*earlier)});
                          }
@@ -42,13 +43,14 @@ bool FailsOpen(const absl::Status& status) {
 RedisStore::RedisStore(redis::PipelinedClient* client, std::chrono::milliseconds backoff)
     : client_(client), backoff_(backoff) {}
 
-void RedisStore::Pipeline(std::vector<redis::Command> commands, RepliesDone done) {
+void RedisStore::Pipeline(std::vector<redis::Command> commands, RepliesDone done,
+                          bool error_replies) {
   int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
   if (now < skip_until_.load()) {
     done(absl::UnavailableError("redis: backing off after a failure"));
     return;
   }
-  client_->Submit(std::move(commands), [this, done = std::move(done)](
+  client_->Submit(std::move(commands), [this, error_replies, done = std::move(done)](
                                            absl::StatusOr<std::vector<redis::Reply>> replies) {
     if (!replies.ok()) {
       if (replies.status().code() != absl::StatusCode::kResourceExhausted) {
@@ -61,7 +63,7 @@ void RedisStore::Pipeline(std::vector<redis::Command> commands, RepliesDone done
       return;
     }
     for (const redis::Reply& reply : *replies) {
-      if (reply.type == redis::Reply::Type::kError) {
+      if (!error_replies && reply.type == redis::Reply::Type::kError) {
         done(absl::InternalError(absl::StrCat("redis: ", reply.text)));
         return;
       }
@@ -127,45 +129,47 @@ void RedisStore::CountAndClaim(const std::string& client, int64_t window, int64_
   std::string counter = absl::StrCat(prefix, "rl:", client, ":", window);
   // CountRequest's and Claim's commands in one round trip. Native commands, not a script: a
   // Lua script doing the same cost Redis about twice the CPU (redis-benchmark here: ~10 us
-  // against ~5 us), on the cores the service shares with it.
-  Pipeline({{"INCR", counter},
-            {"EXPIRE", counter, "120"},
-            {"SET", absl::StrCat(prefix, kind, ":", key), value, "NX", "GET", "EX",
-             std::to_string(ttl.count())}},
-           [this, limit, kind, key, value,
-            done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) mutable {
-             if (!replies.ok()) {
-               done(replies.status());
-               return;
-             }
-             const redis::Reply& count = (*replies)[0];
-             const redis::Reply& set = (*replies)[2];
-             if (count.type != redis::Reply::Type::kInteger) {
-               done(absl::InternalError("redis: INCR did not answer an integer"));
-               return;
-             }
-             if (!set.IsNil() && set.type != redis::Reply::Type::kString) {
-               done(absl::InternalError("redis: SET NX GET did not answer a string"));
-               return;
-             }
-             if (count.integer > limit) {
-               CountedClaim refused{count.integer, false, std::nullopt};
-               if (!set.IsNil()) {
-                 done(refused);  // someone else's claim: nothing of ours to undo
-                 return;
-               }
-               // Over the limit: undo our claim (only if it is still ours) before answering,
-               // so that a refused request leaves nothing behind.
-               Release(kind, key, value,
-                       [refused, done = std::move(done)](absl::Status) { done(refused); });
-               return;
-             }
-             CountedClaim claimed{count.integer, true, std::nullopt};
-             if (!set.IsNil()) {
-               claimed.earlier = set.text;
-             }
-             done(std::move(claimed));
-           });
+  // against ~5 us), on the cores the service shares with it. Error replies are looked at one by
+  // one: a claim Redis refuses (SET NX GET before Redis 7.0, a key of another type) is the
+  // claim's failure only, and the limit is still decided on INCR's answer.
+  Pipeline(
+      {{"INCR", counter},
+       {"EXPIRE", counter, "120"},
+       {"SET", absl::StrCat(prefix, kind, ":", key), value, "NX", "GET", "EX",
+        std::to_string(ttl.count())}},
+      [limit, done = std::move(done)](absl::StatusOr<std::vector<redis::Reply>> replies) {
+        if (!replies.ok()) {
+          done(replies.status());
+          return;
+        }
+        const redis::Reply& count = (*replies)[0];
+        const redis::Reply& set = (*replies)[2];
+        if (count.type != redis::Reply::Type::kInteger) {
+          done(absl::InternalError(absl::StrCat("redis: INCR did not answer an integer: ",
+                                                count.type == redis::Reply::Type::kError
+                                                    ? count.text
+                                                    : std::string("another type"))));
+          return;
+        }
+        if (count.integer > limit) {
+          // Over the limit. Whatever SET recorded stays: the value is the content's (an
+          // Idempotency-Key's fingerprint) or an id that was never published (a fingerprint's
+          // candidate), so a later request finding it goes on under the right id. Deleting it
+          // could delete a binding a concurrent request of the same content relies on.
+          done(CountedClaim{count.integer, false, std::nullopt});
+          return;
+        }
+        CountedClaim claimed{count.integer, true, std::nullopt};
+        if (set.type == redis::Reply::Type::kError) {
+          claimed.claim_status = absl::InternalError(absl::StrCat("redis: ", set.text));
+        } else if (set.type == redis::Reply::Type::kString) {
+          claimed.earlier = set.text;
+        } else if (!set.IsNil()) {
+          claimed.claim_status = absl::InternalError("redis: SET NX GET did not answer a string");
+        }
+        done(std::move(claimed));
+      },
+      /*error_replies=*/true);
 }
 
 void RateLimiter::CheckAndClaim(const std::string& client,
@@ -191,7 +195,11 @@ void RateLimiter::CheckAndClaim(const std::string& client,
           }
         } else if (!result->claimed) {
           done({Verdict::kLimited, static_cast<int>(60 - seconds % 60)},
-               absl::FailedPreconditionError("rate limited: nothing claimed"));
+               absl::FailedPreconditionError("rate limited: no claim made"));
+        } else if (!result->claim_status.ok()) {
+          // The count let the request through; only its claim failed (the caller fails that
+          // open or answers overload, as for Claim alone).
+          done({Verdict::kAllowed, 0}, result->claim_status);
         } else {
           done({Verdict::kAllowed, 0}, std::move(result->earlier));
         }

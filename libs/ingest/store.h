@@ -46,19 +46,25 @@ class Store {
   struct CountedClaim {
     /// CountRequest's count.
     int64_t count = 0;
-    /// Whether Claim ran: only when the count was within the limit. When it did not, nothing
-    /// was recorded under the key.
+    /// Whether the claim counts: only when the count was within the limit. Over the limit,
+    /// `earlier` is empty and the request must not go on; a store that claims in the same
+    /// step as it counts (RedisStore) leaves what it recorded (see RedisStore::CountAndClaim).
     bool claimed = false;
     /// Claim's answer when it ran: the earlier value, or std::nullopt when `value` was recorded.
     std::optional<std::string> earlier;
+    /// The claim's own failure, when the count came back but the claim did not (e.g. Redis
+    /// refusing SET NX GET): `earlier` is then meaningless, and the caller treats this as
+    /// Claim's failure. The count, and so the rate limit, stand.
+    absl::Status claim_status;
   };
   using CountClaimDone = std::function<void(absl::StatusOr<CountedClaim>)>;
-  /// CountRequest(client, window), then — only if the count is at most `limit` — Claim(kind,
-  /// key, value, ttl): the rate limit and the idempotency claim of a request in one step, so
-  /// that a request the limit lets through costs one Redis round trip instead of two, and one
-  /// it refuses records nothing. A failure is that of both (the policy above applies to both).
-  /// The default runs the two calls one after the other; RedisStore sends both in one round
-  /// trip.
+  /// CountRequest(client, window) and Claim(kind, key, value, ttl) in one step: the rate limit
+  /// and the idempotency claim of a request, so that a request costs one Redis round trip
+  /// instead of two. The claim's answer counts only when the count is at most `limit`. A
+  /// failure of the whole step is that of both (the policy above applies to both); when the
+  /// count came back and only the claim failed, the result is OK with `claim_status` set.
+  /// The default runs the two calls one after the other (no claim over the limit); RedisStore
+  /// sends both in one round trip.
   virtual void CountAndClaim(const std::string& client, int64_t window, int64_t limit,
                              const std::string& kind, const std::string& key,
                              const std::string& value, std::chrono::seconds ttl,
@@ -81,17 +87,21 @@ class RedisStore : public Store {
              std::chrono::seconds ttl, ClaimDone done) override;
   void Release(const std::string& kind, const std::string& key, const std::string& value,
                std::function<void(absl::Status)> done) override;
-  /// INCR, EXPIRE and SET NX GET in one round trip. Over the limit, a key it recorded is
-  /// released (compare-and-delete, as Release) before `done` runs: only a request with the
-  /// same key within that round trip can have seen it (as a concurrent retry can with Release
-  /// after a Kafka refusal).
+  /// INCR, EXPIRE and SET NX GET in one round trip. Over the limit, what SET recorded is left
+  /// in place, not released: a concurrent request with the same key and value may already
+  /// have taken it for its own and gone on, and deleting it then would unbind the key. Callers
+  /// claim values that make this safe (webform-ingest: an Idempotency-Key's content
+  /// fingerprint, or a fingerprint's candidate id that was never published). A SET answered
+  /// with an error (Redis < 7.0) is reported in `claim_status`; the limit stands on INCR.
   void CountAndClaim(const std::string& client, int64_t window, int64_t limit,
                      const std::string& kind, const std::string& key, const std::string& value,
                      std::chrono::seconds ttl, CountClaimDone done) override;
 
  private:
   using RepliesDone = std::function<void(absl::StatusOr<std::vector<redis::Reply>>)>;
-  void Pipeline(std::vector<redis::Command> commands, RepliesDone done);
+  /// Runs `commands` in one round trip. An error reply fails the whole call (Internal) unless
+  /// `error_replies`, when `done` gets it among the replies.
+  void Pipeline(std::vector<redis::Command> commands, RepliesDone done, bool error_replies = false);
 
   redis::PipelinedClient* client_;
   const std::chrono::milliseconds backoff_;
@@ -128,8 +138,9 @@ class RateLimiter {
   using ClaimResult = absl::StatusOr<std::optional<std::string>>;
   /// Check and, when the request may go on, the claim, in one Store step
   /// (Store::CountAndClaim): `done` gets the decision and, for kAllowed and kFailedOpen,
-  /// Store::Claim's answer (for kFailedOpen, the Redis failure: the claim failed open too).
-  /// For kLimited and kOverloaded nothing was claimed and the second argument is an error.
+  /// Store::Claim's answer (for kFailedOpen, the Redis failure: the claim failed open too; for
+  /// kAllowed, possibly the claim's own failure while the count decided the limit). For
+  /// kLimited and kOverloaded the claim does not count and the second argument is an error.
   /// With the limit off, only the claim is made (kAllowed).
   void CheckAndClaim(const std::string& client, std::chrono::system_clock::time_point now,
                      ClaimRequest claim, std::function<void(Decision, ClaimResult)> done);

@@ -78,8 +78,8 @@ absl::StatusOr<Store::CountedClaim> CountAndClaim(Store& store, const std::strin
 }
 
 // Protects: the rate limit and the claim in one round trip count in the same counter as
-// CountRequest and claim as Claim does; a request over the limit claims nothing (its key stays
-// free for the next request).
+// CountRequest and claim as Claim does; over the limit the claim is reported as not made, and
+// what it recorded stays (a retry of the same content finds it and goes on under the same id).
 TEST(RedisStoreTest, CountAndClaimInOneStep) {
   redis::PipelinedClient client(testing::RedisTestOptions());
   RedisStore store(&client);
@@ -99,8 +99,86 @@ TEST(RedisStoreTest, CountAndClaimInOneStep) {
   EXPECT_EQ(over->count, 4);
   EXPECT_FALSE(over->claimed);
   EXPECT_FALSE(over->earlier.has_value());
-  // Nothing was recorded under k2 by the refused request.
-  EXPECT_FALSE(Claim(store, "k2", "wf:next")->has_value());
+  // The refused request's claim stays: undoing it could undo a concurrent retry's binding.
+  EXPECT_EQ(Claim(store, "k2", "wf:next")->value_or(""), "wf:limited");
+}
+
+// Protects (review of the one-step claim, finding 1): a request refused by the rate limit does
+// not take back its claim. A concurrent request with the same key and content sees that claim
+// as its own and is accepted; had the refused one deleted it afterwards, other content under the
+// same key would later be accepted instead of 422 (and, without a key, a double submit would get
+// a fresh id: a duplicate lead).
+TEST(RedisStoreTest, RefusedClaimStaysForAConcurrentSameContent) {
+  redis::PipelinedClient client(testing::RedisTestOptions());
+  RedisStore store(&client);
+  std::promise<absl::StatusOr<Store::CountedClaim>> refused;
+  std::promise<absl::StatusOr<std::optional<std::string>>> concurrent;
+  // Both on the wire before either answer: the refused request's round trip, then the other's.
+  store.CountAndClaim(
+      "6.6.6.6", 7, /*limit=*/0, "idem", "form/k", "content-F", std::chrono::seconds(600),
+      [&](absl::StatusOr<Store::CountedClaim> result) { refused.set_value(std::move(result)); });
+  store.Claim("idem", "form/k", "content-F", std::chrono::seconds(600),
+              [&](absl::StatusOr<std::optional<std::string>> earlier) {
+                concurrent.set_value(std::move(earlier));
+              });
+  auto first = refused.get_future().get();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->count, 1);
+  EXPECT_FALSE(first->claimed);
+  auto second = concurrent.get_future().get();
+  ASSERT_TRUE(second.ok()) << second.status();
+  // Whichever came first, the key is bound to content F, and stays so.
+  std::promise<absl::StatusOr<std::optional<std::string>>> later;
+  store.Claim("idem", "form/k", "content-G", std::chrono::seconds(600),
+              [&](absl::StatusOr<std::optional<std::string>> earlier) {
+                later.set_value(std::move(earlier));
+              });
+  auto other = later.get_future().get();
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->value_or("<none: the binding was deleted>"), "content-F");
+}
+
+// Protects (finding 2): a claim Redis answers with an error does not switch the rate limit off.
+// The count came back, so the limit is decided on it; only the claim failed (the caller goes on
+// without it, as when Claim alone fails). Redis < 7.0 answers every SET NX GET with an error; a
+// value of another type under the key makes Redis 7 do the same for this key.
+TEST(RedisStoreTest, ClaimErrorLeavesTheCountDeciding) {
+  redis::PipelinedClient client(testing::RedisTestOptions());
+  RedisStore store(&client);
+  std::promise<absl::StatusOr<std::vector<redis::Reply>>> pushed;
+  client.Submit({{"LPUSH", client.options().key_prefix + "fp:taken", "x"}},
+                [&](absl::StatusOr<std::vector<redis::Reply>> replies) {
+                  pushed.set_value(std::move(replies));
+                });
+  ASSERT_TRUE(pushed.get_future().get().ok());
+
+  auto first = CountAndClaim(store, "8.8.8.8", 1, "taken", "wf:a");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->count, 1);
+  EXPECT_TRUE(first->claimed);
+  EXPECT_FALSE(first->claim_status.ok());
+  EXPECT_TRUE(FailsOpen(first->claim_status));
+  auto second = CountAndClaim(store, "8.8.8.8", 1, "taken", "wf:b");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->count, 2);
+  EXPECT_FALSE(second->claimed);
+
+  RateLimiter limiter(&store, 1);
+  auto decide = [&] {
+    std::promise<std::pair<RateLimiter::Decision, RateLimiter::ClaimResult>> answer;
+    limiter.CheckAndClaim("7.7.7.7",
+                          std::chrono::system_clock::time_point(std::chrono::seconds(6000)),
+                          {"fp", "taken", "wf:c", std::chrono::seconds(60)},
+                          [&](RateLimiter::Decision decision, RateLimiter::ClaimResult claim) {
+                            answer.set_value({decision, std::move(claim)});
+                          });
+    return answer.get_future().get();
+  };
+  auto allowed = decide();
+  EXPECT_EQ(allowed.first.verdict, RateLimiter::Verdict::kAllowed);
+  EXPECT_FALSE(allowed.second.ok());  // the claim's failure, for the caller to fail open on
+  EXPECT_TRUE(FailsOpen(allowed.second.status()));
+  EXPECT_EQ(decide().first.verdict, RateLimiter::Verdict::kLimited);
 }
 
 // Protects: Redis down is Unavailable (callers fail open), quickly, not an exception or a hang.
@@ -229,6 +307,16 @@ TEST(RateLimiterTest, CheckAndClaimVerdicts) {
   EXPECT_EQ(limited.decision.retry_after_seconds, 45);
   EXPECT_FALSE(limited.claim.ok());
   EXPECT_EQ(store.claimed.size(), 1u);  // nothing claimed for a refused request
+
+  // The claim failing alone (the count came back): the limit still decides; the claim's
+  // failure is handed on.
+  store.next_count = 10;
+  store.next_claim = absl::InternalError("redis: ERR syntax error");
+  Checked claim_failed = DecideAndClaim(limiter, 6000);
+  EXPECT_EQ(claim_failed.decision.verdict, RateLimiter::Verdict::kAllowed);
+  EXPECT_EQ(claim_failed.claim.status().code(), absl::StatusCode::kInternal);
+  store.next_count = 11;
+  EXPECT_EQ(DecideAndClaim(limiter, 6000).decision.verdict, RateLimiter::Verdict::kLimited);
 
   store.next_count = absl::ResourceExhaustedError("queue full");
   Checked overloaded = DecideAndClaim(limiter, 6000);

@@ -151,11 +151,22 @@ WebformService::WebformService(ServiceOptions options, Publisher* publisher, Sto
                         "Submissions refused (422) for reusing an Idempotency-Key with other "
                         "content.")
            .WithLabels({});
-  limited_clients_gauge_ =
+  // Read at scrape time, so that it falls to 0 when the minute rolls over, requests or not.
+  registry->AddCallbackGauge(
+      "webform_rate_limited_clients",
+      "Clients (IPv6: /64s) refused by the rate limit this minute, whose later requests are "
+      "checked before their body is parsed (at most 10000).",
+      [limited = limited_, clock = clock_] {
+        int64_t minute =
+            std::chrono::duration_cast<std::chrono::minutes>(clock().time_since_epoch()).count();
+        std::lock_guard lock(limited->mutex);
+        return limited->minute == minute ? static_cast<double>(limited->subjects.size()) : 0.0;
+      });
+  limited_untracked_ =
       &registry
-           ->AddGauge("webform_rate_limited_clients",
-                      "Clients refused by the rate limit this minute, whose later requests are "
-                      "checked before their body is parsed (at most 10000).")
+           ->AddCounter("webform_rate_limited_clients_untracked_total",
+                        "Rate-limit refusals of a client the full set of refused clients could "
+                        "not hold; its next requests are checked with their claim instead.")
            .WithLabels({});
 }
 
@@ -300,11 +311,15 @@ void WebformService::HandleSubmission(const http::Request& request, Reply reply)
 bool WebformService::LimitedThisMinute(const std::string& client_ip,
                                        std::chrono::system_clock::time_point now) {
   int64_t minute = std::chrono::duration_cast<std::chrono::minutes>(now.time_since_epoch()).count();
-  std::lock_guard lock(limited_mutex_);
-  if (minute != limited_minute_) {
-    return false;
+  {
+    std::lock_guard lock(limited_->mutex);
+    if (minute != limited_->minute || limited_->subjects.empty()) {
+      return false;  // the common case: no address to parse
+    }
   }
-  return limited_clients_.count(client_ip) > 0;
+  std::string subject = ingest::RateLimitSubject(client_ip);
+  std::lock_guard lock(limited_->mutex);
+  return minute == limited_->minute && limited_->subjects.count(subject) > 0;
 }
 
 bool WebformService::Admit(const Pending& pending, ingest::RateLimiter::Decision decision) {
@@ -317,16 +332,25 @@ bool WebformService::Admit(const Pending& pending, ingest::RateLimiter::Decision
     case ingest::RateLimiter::Verdict::kLimited: {
       int64_t minute =
           std::chrono::duration_cast<std::chrono::minutes>(pending.now.time_since_epoch()).count();
+      // Keyed as the limit counts: another address of a refused IPv6 /64 is refused too.
+      std::string subject = ingest::RateLimitSubject(pending.client_ip);
+      bool untracked = false;
       {
-        std::lock_guard lock(limited_mutex_);
-        if (minute > limited_minute_) {
-          limited_minute_ = minute;
-          limited_clients_.clear();
+        std::lock_guard lock(limited_->mutex);
+        if (minute > limited_->minute) {
+          limited_->minute = minute;
+          limited_->subjects.clear();
         }
-        if (minute == limited_minute_ && limited_clients_.size() < kMaxLimitedClients) {
-          limited_clients_.insert(pending.client_ip);
+        if (minute == limited_->minute && !limited_->subjects.count(subject)) {
+          if (limited_->subjects.size() < options_.max_limited_clients) {
+            limited_->subjects.insert(std::move(subject));
+          } else {
+            untracked = true;
+          }
         }
-        limited_clients_gauge_->Set(static_cast<double>(limited_clients_.size()));
+      }
+      if (untracked) {
+        limited_untracked_->Increment();
       }
       spam_->WithLabels({"rate_limit"}).Increment();
       Fail(pending,
@@ -493,8 +517,8 @@ void WebformService::Process(const std::shared_ptr<Pending>& pending,
     store_->Claim(claim.kind, claim.key, claim.value, claim.ttl, std::move(on_claim));
     return;
   }
-  // One Redis step for the rate limit and the claim (a request the limit refuses claims
-  // nothing).
+  // One Redis step for the rate limit and the claim. For a request the limit refuses, the claim
+  // does not count (RedisStore leaves what it recorded: see Store::CountAndClaim).
   rate_limiter_.CheckAndClaim(
       pending->client_ip, pending->now, std::move(claim),
       [this, pending, on_claim = std::move(on_claim)](ingest::RateLimiter::Decision decision,

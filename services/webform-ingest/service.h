@@ -38,6 +38,9 @@ struct ServiceOptions {
   std::chrono::seconds duplicate_window{600};
   /// How long an Idempotency-Key stays bound to the content first sent with it.
   std::chrono::seconds idempotency_window{24 * 3600};
+  /// How many clients refused by the rate limit in a minute are remembered, so that their
+  /// next requests are checked before their body is parsed.
+  size_t max_limited_clients = 10000;
   /// Retry-After, in seconds, when Kafka did not take the event or we are overloaded.
   int unavailable_retry_after_seconds = 5;
 };
@@ -48,6 +51,8 @@ class WebformService {
   using Reply = std::function<void(http::Response)>;
   using Clock = std::function<std::chrono::system_clock::time_point()>;
 
+  /// One service per `registry`: it registers gauges read at scrape time, which a registry
+  /// holds once (a second service on it throws std::invalid_argument).
   WebformService(ServiceOptions options, Publisher* publisher, Store* store,
                  metrics::Registry* registry, Clock clock = {});
 
@@ -106,14 +111,17 @@ class WebformService {
   metrics::Counter* overloaded_;
   metrics::Counter* idempotency_reused_;
 
-  // Clients refused by the rate limit in the current minute: their next requests are checked
-  // before their body is parsed. Bounded; past the bound a client is simply checked with its
-  // claim, as any other.
-  static constexpr size_t kMaxLimitedClients = 10000;
-  std::mutex limited_mutex_;
-  int64_t limited_minute_ = -1;
-  std::unordered_set<std::string> limited_clients_;
-  metrics::Gauge* limited_clients_gauge_;
+  // Rate-limit subjects (ingest::RateLimitSubject: an IPv6 client's /64) refused in the current
+  // minute: their next requests are checked before their body is parsed. Bounded
+  // (max_limited_clients); past the bound a client is simply checked with its claim, as any
+  // other, and counted. Shared with the gauge that reads it at scrape time.
+  struct LimitedClients {
+    std::mutex mutex;
+    int64_t minute = -1;
+    std::unordered_set<std::string> subjects;
+  };
+  std::shared_ptr<LimitedClients> limited_ = std::make_shared<LimitedClients>();
+  metrics::Counter* limited_untracked_;
 };
 
 }  // namespace leadflow::webform

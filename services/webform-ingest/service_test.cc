@@ -43,8 +43,8 @@ class FakeStore : public Store {
   }
   void Claim(const std::string& kind, const std::string& key, const std::string& value,
              std::chrono::seconds, ClaimDone done) override {
-    if (!failure.ok()) {
-      done(failure);
+    if (!failure.ok() || !claim_failure.ok()) {
+      done(!failure.ok() ? failure : claim_failure);
       return;
     }
     auto [it, inserted] = claims.emplace(kind + ":" + key, value);
@@ -61,8 +61,17 @@ class FakeStore : public Store {
     }
     done(absl::OkStatus());
   }
+  void CountAndClaim(const std::string& client, int64_t window, int64_t limit,
+                     const std::string& kind, const std::string& key, const std::string& value,
+                     std::chrono::seconds ttl, CountClaimDone done) override {
+    ++count_and_claims;
+    Store::CountAndClaim(client, window, limit, kind, key, value, ttl, std::move(done));
+  }
   // OK: up. Unavailable: Redis down. ResourceExhausted: our queue towards Redis is full.
   absl::Status failure;
+  // Claims alone fail with this (counting works), as SET NX GET on a Redis older than 7.0.
+  absl::Status claim_failure;
+  int count_and_claims = 0;
   std::map<std::string, int64_t> counts;
   std::map<std::string, std::string> claims;
 };
@@ -71,19 +80,21 @@ class ServiceTest : public ::testing::Test {
  protected:
   WebformService& Service() {
     if (!service_) {
-      service_ = std::make_unique<WebformService>(options_, &publisher_, &store_, &registry_, [] {
-        return std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
-      });
+      // One service per registry, as in the process (its gauges read it at scrape time).
+      registry_ = std::make_unique<metrics::Registry>();
+      service_ = std::make_unique<WebformService>(options_, &publisher_, &store_, registry_.get(),
+                                                  [this] { return now_; });
     }
     return *service_;
   }
   http::Response Post(const std::string& body, std::vector<http::HeaderField> headers = {},
                       const std::string& content_type = "application/json",
-                      const std::string& form = "contact") {
+                      const std::string& form = "contact",
+                      const std::string& remote_address = "127.0.0.1") {
     http::Request request;
     request.method = "POST";
     request.params["form_id"] = form;
-    request.remote_address = "127.0.0.1";
+    request.remote_address = remote_address;
     request.body = body;
     request.headers = std::move(headers);
     request.headers.push_back({"Content-Type", content_type});
@@ -104,10 +115,15 @@ class ServiceTest : public ::testing::Test {
     return "";
   }
 
+  http::Response PostFrom(const std::string& remote_address, const std::string& body) {
+    return Post(body, {}, "application/json", "contact", remote_address);
+  }
+
+  std::chrono::system_clock::time_point now_{std::chrono::seconds(1700000000)};
   ServiceOptions options_;
   FakePublisher publisher_;
   FakeStore store_;
-  metrics::Registry registry_;
+  std::unique_ptr<metrics::Registry> registry_;
   std::unique_ptr<WebformService> service_;
 };
 
@@ -134,7 +150,8 @@ TEST_F(ServiceTest, KafkaFailureIs503) {
   auto response = Post(R"({"email":"a@b.fr"})");
   EXPECT_EQ(response.status, 503);
   EXPECT_FALSE(Header(response, "Retry-After").empty());
-  EXPECT_THAT(registry_.Render(), HasSubstr("webform_kafka_failures_total{class=\"retryable\"} 1"));
+  EXPECT_THAT(registry_->Render(),
+              HasSubstr("webform_kafka_failures_total{class=\"retryable\"} 1"));
 }
 
 // Protects: a permanent refusal is a 500 (retrying will not help), and a fatal producer error
@@ -167,7 +184,7 @@ TEST_F(ServiceTest, EventIdsForRetriesAndDoubleSubmits) {
   auto b = Post(body);
   EXPECT_EQ(EventId(a), EventId(b));
   EXPECT_NE(EventId(a), EventId(first));
-  EXPECT_THAT(registry_.Render(), HasSubstr("webform_duplicates_total 1"));
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_duplicates_total 1"));
   EXPECT_EQ(publisher_.published.size(), 5u);  // duplicates are still published
   EXPECT_EQ(Post(body, {{"Idempotency-Key", std::string(300, 'k')}}).status, 400);
 }
@@ -183,7 +200,7 @@ TEST_F(ServiceTest, RedisDownDegrades) {
   EXPECT_EQ(a.status, 202);
   EXPECT_EQ(b.status, 202);
   EXPECT_EQ(EventId(a), EventId(b));
-  std::string text = registry_.Render();
+  std::string text = registry_->Render();
   EXPECT_THAT(text, HasSubstr("webform_redis_failures_total{operation=\"fingerprint\"} 2"));
   EXPECT_THAT(text, HasSubstr("webform_redis_failures_total{operation=\"rate_limit\"} 2"));
   // With a key: still accepted (fail open), same id, content unchecked but counted.
@@ -193,7 +210,7 @@ TEST_F(ServiceTest, RedisDownDegrades) {
   EXPECT_EQ(d.status, 202);
   EXPECT_NE(EventId(c), EventId(d));  // other content: another event, not a dropped duplicate
   EXPECT_EQ(EventId(Post(body, {{"Idempotency-Key", "k1"}})), EventId(c));  // a retry
-  EXPECT_THAT(registry_.Render(),
+  EXPECT_THAT(registry_->Render(),
               HasSubstr("webform_redis_failures_total{operation=\"idempotency_key\"} 3"));
 }
 
@@ -269,7 +286,7 @@ TEST_F(ServiceTest, QueueFullIsOverloadNotFailOpen) {
   EXPECT_EQ(nlohmann::json::parse(response.body)["error"], "overloaded");
   EXPECT_FALSE(Header(response, "Retry-After").empty());
   EXPECT_TRUE(publisher_.published.empty());
-  EXPECT_THAT(registry_.Render(), HasSubstr("webform_overloaded_total 1"));
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_overloaded_total 1"));
   // Without a rate limit, the double-submit claim meets the same full queue: 503 too.
   options_.rate_limit_per_minute = 0;
   service_.reset();
@@ -370,16 +387,16 @@ TEST_F(ServiceTest, RateLimit) {
   EXPECT_EQ(Header(limited, "Retry-After"), "40");  // 1700000000 % 60 == 20
 }
 
-// Protects: a request the rate limit refuses claims nothing (its Idempotency-Key stays free),
-// and a client over its limit gets 429 whatever it sends, a malformed body included, also once
-// the service checks it before parsing its body.
+// Protects: a request the rate limit refuses is not published and the store's default
+// CountAndClaim claims nothing for it, and a client over its limit gets 429 whatever it sends, a
+// malformed body included, also once the service checks it before parsing its body.
 TEST_F(ServiceTest, RateLimitedRequestClaimsNothing) {
   options_.rate_limit_per_minute = 1;
   EXPECT_EQ(Post(R"({"email":"a@b.fr"})", {{"Idempotency-Key", "k1"}}).status, 202);
   EXPECT_EQ(store_.claims.size(), 1u);
   EXPECT_EQ(Post(R"({"email":"b@b.fr"})", {{"Idempotency-Key", "k2"}}).status, 429);
   EXPECT_EQ(store_.claims.size(), 1u);
-  EXPECT_THAT(registry_.Render(), HasSubstr("webform_rate_limited_clients 1"));
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_rate_limited_clients 1"));
   EXPECT_EQ(Post("{not json").status, 429);
   EXPECT_EQ(Post(R"({"email":"nope"})").status, 429);
   EXPECT_EQ(Post(R"({"email":"c@b.fr"})", {{"Idempotency-Key", "k3"}}).status, 429);
@@ -396,6 +413,67 @@ TEST_F(ServiceTest, RateLimitedRequestClaimsNothing) {
   Service().HandleSubmission(request, [&](http::Response response) { answer = response; });
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->status, 202);
+}
+
+// Protects (review of the one-step claim, finding 2): a claim that fails while the count came
+// back (SET NX GET refused, as by Redis < 7.0) does not switch the rate limit off: the request
+// goes on without its claim, counted as the claim's failure, and the next one over the limit is
+// refused.
+TEST_F(ServiceTest, ClaimFailureKeepsTheRateLimit) {
+  options_.rate_limit_per_minute = 1;
+  store_.claim_failure = absl::InternalError("redis: ERR syntax error");
+  EXPECT_EQ(Post(R"({"email":"a@b.fr"})").status, 202);
+  EXPECT_EQ(Post(R"({"email":"b@b.fr"})").status, 429);
+  EXPECT_EQ(Post(R"({"email":"c@b.fr"})", {{"Idempotency-Key", "k1"}}).status, 429);
+  EXPECT_EQ(publisher_.published.size(), 1u);
+  std::string text = registry_->Render();
+  EXPECT_THAT(text, HasSubstr("webform_redis_failures_total{operation=\"fingerprint\"} 1"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("operation=\"rate_limit\"")));
+}
+
+// Protects (finding 3): the clients refused this minute are remembered by what the limit counts
+// (an IPv6 client by its /64), so another address of a refused /64 is checked before its body
+// is parsed, and the gauge counts subjects, not addresses.
+TEST_F(ServiceTest, LimitedClientsBySubject) {
+  options_.rate_limit_per_minute = 1;
+  std::string body = R"({"email":"a@b.fr"})";
+  EXPECT_EQ(PostFrom("2001:db8:1:2::1", body).status, 202);
+  EXPECT_EQ(PostFrom("2001:db8:1:2::2", body).status, 429);
+  EXPECT_EQ(store_.count_and_claims, 2);
+  EXPECT_EQ(PostFrom("2001:db8:1:2:ffff::3", body).status, 429);
+  // Checked by the rate limit alone, before the body: no claim attempted.
+  EXPECT_EQ(store_.count_and_claims, 2);
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_rate_limited_clients 1\n"));
+}
+
+// Protects (finding 3): the set of refused clients is bounded, and a refusal it cannot hold is
+// counted.
+TEST_F(ServiceTest, LimitedClientsSetFullIsCounted) {
+  options_.rate_limit_per_minute = 1;
+  options_.max_limited_clients = 1;
+  std::string body = R"({"email":"a@b.fr"})";
+  for (const char* client : {"10.0.0.1", "10.0.0.2"}) {
+    EXPECT_EQ(PostFrom(client, body).status, 202);
+    EXPECT_EQ(PostFrom(client, body).status, 429);
+  }
+  std::string text = registry_->Render();
+  EXPECT_THAT(text, HasSubstr("webform_rate_limited_clients 1\n"));
+  EXPECT_THAT(text, HasSubstr("webform_rate_limited_clients_untracked_total 1\n"));
+}
+
+// Protects (finding 4): webform_rate_limited_clients is the number of clients refused in the
+// current minute, also when no request has come since the minute rolled over.
+TEST_F(ServiceTest, LimitedClientsGaugeFollowsTheMinute) {
+  options_.rate_limit_per_minute = 1;
+  EXPECT_EQ(Post(R"({"email":"a@b.fr"})").status, 202);
+  EXPECT_EQ(Post(R"({"email":"a@b.fr"})").status, 429);
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_rate_limited_clients 1\n"));
+  now_ += std::chrono::seconds(60);
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_rate_limited_clients 0\n"));
+  // The new minute's refusals count again.
+  EXPECT_EQ(Post(R"({"email":"b@b.fr"})").status, 202);
+  EXPECT_EQ(Post(R"({"email":"b@b.fr"})").status, 429);
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_rate_limited_clients 1\n"));
 }
 
 // Protects: a client within its limit still gets the 4xx its body deserves (the limit counted
@@ -423,7 +501,7 @@ TEST_F(ServiceTest, ClientErrors) {
   EXPECT_TRUE(nlohmann::json::parse(wrong_type.body)["fields"].contains("phone"));
   EXPECT_EQ(Post(R"({"email":"a@b.fr"})", {}, "application/json", "bad/id").status, 404);
   EXPECT_TRUE(publisher_.published.empty());
-  EXPECT_THAT(registry_.Render(), HasSubstr("webform_submissions_rejected_total{code=\"422\"} 2"));
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_submissions_rejected_total{code=\"422\"} 2"));
 }
 
 // Protects: the honeypot gets a plausible 202 and nothing is published.
@@ -432,7 +510,7 @@ TEST_F(ServiceTest, HoneypotNotPublished) {
   EXPECT_EQ(response.status, 202);
   EXPECT_EQ(EventId(response).rfind("wf:", 0), 0u);
   EXPECT_TRUE(publisher_.published.empty());
-  EXPECT_THAT(registry_.Render(), HasSubstr("webform_spam_total{reason=\"honeypot\"} 1"));
+  EXPECT_THAT(registry_->Render(), HasSubstr("webform_spam_total{reason=\"honeypot\"} 1"));
 }
 
 // Protects: CORS per form — allowed origin echoed, others 403, unknown forms 404, preflight.

@@ -1,11 +1,6 @@
 #include "webform-ingest/submission.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -93,39 +88,9 @@ std::string Fingerprint(const events::v1::InboundEvent& event) {
   return Sha256Hex(data);
 }
 
-namespace {
-
-// Bytes from OpenSSL's generator, drawn 4 KiB at a time per thread: each RAND_bytes call costs a
-// system call (OpenSSL 3 compares getpid() with the generator's to notice a fork) and more
-// instructions than the rest of the id. The service never forks. What is handed out is wiped
-// from the buffer.
-void RandomBytes(unsigned char* out, size_t size) {
-  thread_local unsigned char buffer[4096];
-  thread_local size_t used = sizeof(buffer);
-  if (size > sizeof(buffer)) {
-    throw std::invalid_argument("RandomBytes: too many bytes at once");
-  }
-  if (used + size > sizeof(buffer)) {
-    if (RAND_bytes(buffer, sizeof(buffer)) != 1) {
-      throw std::runtime_error("RAND_bytes failed");
-    }
-    used = 0;
-  }
-  std::memcpy(out, buffer + used, size);
-  OPENSSL_cleanse(buffer + used, size);
-  used += size;
-}
-
-}  // namespace
-
 std::string RandomEventId() {
-  // No provider id to derive it from: 256 random bits, in the same shape as every event id
-  // ("wf:" and 64 hex digits).
-  unsigned char bytes[32];
-  RandomBytes(bytes, sizeof(bytes));
-  return absl::StrCat(
-      kIdChannel, ":",
-      ingest::HexEncode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes))));
+  // No provider id to derive it from: random, spelt as every event id by libs/ingest.
+  return ingest::RandomEventId(kIdChannel);
 }
 
 std::string EventIdFromFingerprintBucket(const std::string& fingerprint,
