@@ -184,7 +184,11 @@ SmtpStep SmtpSession::OnCommand(std::string_view line) {
     }
     if (argument.empty()) return Error(absl::StrCat("501 5.5.4 Syntax: ", verb, " hostname\r\n"));
     ResetTransaction();
+    // Echoed in the answer: no control character (a bare CR or LF would forge reply lines).
     client_name_ = std::string(argument.substr(0, 255));
+    for (char& c : client_name_) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
     state_ = State::kGreeted;
     return {.reply = Ehlo(verb, client_name_)};
   }
