@@ -12,10 +12,10 @@
 namespace leadflow::email {
 namespace {
 
-/// A time point of Unix seconds; std::nullopt outside years 1970..9999 (a Date header may say
+/// A time point of Unix seconds; std::nullopt outside years 1970..2255 (a Date header may say
 /// anything, and system_clock's nanoseconds overflow past ±292 years).
 std::optional<std::chrono::system_clock::time_point> FromUnix(int64_t seconds) {
-  if (seconds < 0 || seconds > 253402300799) return std::nullopt;
+  if (seconds < 0 || seconds > 9000000000) return std::nullopt;
   return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
 }
 
