@@ -12,6 +12,13 @@
 namespace leadflow::email {
 namespace {
 
+/// A time point of Unix seconds; std::nullopt outside years 1970..2255 (a Date header may say
+/// anything, and system_clock's nanoseconds overflow past ±292 years).
+std::optional<std::chrono::system_clock::time_point> FromUnix(int64_t seconds) {
+  if (seconds < 0 || seconds > 9000000000) return std::nullopt;
+  return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
+}
+
 void InitOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -246,8 +253,7 @@ std::optional<std::chrono::system_clock::time_point> ParseDate(std::string_view 
   }
   GDateTime* date = g_mime_utils_header_decode_date(value.c_str());
   if (date == nullptr) return std::nullopt;
-  auto time =
-      std::chrono::system_clock::time_point(std::chrono::seconds(g_date_time_to_unix(date)));
+  auto time = FromUnix(g_date_time_to_unix(date));
   g_date_time_unref(date);
   return time;
 }
@@ -440,8 +446,7 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
     parsed.subject = TruncateUtf8(Trim(ToUtf8(subject)), 998);
   }
   if (GDateTime* date = g_mime_message_get_date(message)) {
-    parsed.date =
-        std::chrono::system_clock::time_point(std::chrono::seconds(g_date_time_to_unix(date)));
+    parsed.date = FromUnix(g_date_time_to_unix(date));
   }
   std::vector<std::string> in_reply_to = ParseReferences(options, Header(object, "In-Reply-To"));
   if (!in_reply_to.empty()) parsed.in_reply_to = in_reply_to.front();

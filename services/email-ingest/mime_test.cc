@@ -225,6 +225,14 @@ TEST(MimeTest, StripKeepsTextWhenNothingElse) {
   EXPECT_FALSE(stripped);
 }
 
+// Protects: a Date far outside what a time point holds is no date (found by the fuzzer: the
+// conversion overflowed).
+TEST(MimeTest, AbsurdDateIsNoDate) {
+  EXPECT_FALSE(ParseMessage("From: a@example.org\r\nDate: Mon, 1 Jan 99999 00:00:00 +0000\r\n\r\nx")
+                   .date.has_value());
+  EXPECT_TRUE(ParseDate("Fri, 31 Dec 2100 23:59:59 +0000").has_value());
+}
+
 // Protects: garbage and empty input never crash the parser.
 TEST(MimeTest, GarbageInput) {
   EXPECT_EQ(ParseMessage("").from_address, "");

@@ -39,6 +39,16 @@ std::vector<std::string_view> Split(std::string_view text, char separator) {
   return pieces;
 }
 
+/// `text` safe to echo in a reply: control characters (a bare CR or LF would forge reply lines)
+/// become '?'.
+std::string Printable(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 /// Whether `line` starts with `prefix`, ignoring case.
 bool StartsWithNoCase(std::string_view line, std::string_view prefix) {
   return line.size() >= prefix.size() && Upper(line.substr(0, prefix.size())) == Upper(prefix);
@@ -184,7 +194,8 @@ SmtpStep SmtpSession::OnCommand(std::string_view line) {
     }
     if (argument.empty()) return Error(absl::StrCat("501 5.5.4 Syntax: ", verb, " hostname\r\n"));
     ResetTransaction();
-    client_name_ = std::string(argument.substr(0, 255));
+    // Echoed in the answer: no control character (a bare CR or LF would forge reply lines).
+    client_name_ = Printable(argument.substr(0, 255));
     state_ = State::kGreeted;
     return {.reply = Ehlo(verb, client_name_)};
   }
@@ -212,7 +223,8 @@ SmtpStep SmtpSession::OnCommand(std::string_view line) {
       } else if (name == "SMTPUTF8") {
         if (!value.empty()) return Error("501 5.5.4 SMTPUTF8 takes no value\r\n");
       } else {
-        return Error(absl::StrCat("555 5.5.4 Unsupported parameter ", name.substr(0, 32), "\r\n"));
+        return Error(absl::StrCat("555 5.5.4 Unsupported parameter ", Printable(name.substr(0, 32)),
+                                  "\r\n"));
       }
     }
     mail_from_ = path->address;
@@ -230,7 +242,8 @@ SmtpStep SmtpSession::OnCommand(std::string_view line) {
       return Error("501 5.1.3 Bad recipient address syntax\r\n");
     }
     for (const auto& [name, value] : path->parameters) {
-      return Error(absl::StrCat("555 5.5.4 Unsupported parameter ", name.substr(0, 32), "\r\n"));
+      return Error(
+          absl::StrCat("555 5.5.4 Unsupported parameter ", Printable(name.substr(0, 32)), "\r\n"));
     }
     if (policy_ == nullptr || !policy_->Accepts(path->address)) {
       ++stats_.recipients_refused;

@@ -183,6 +183,15 @@ TEST_F(SmtpSessionTest, LmtpAnswersPerRecipient) {
             "250 2.0.0 Ok: accepted <team@support.acme.test>\r\n");
 }
 
+// Protects: the EHLO name echoed in the answer cannot carry a CR or LF (found by the fuzzer:
+// "EHLO a\rHLO c" forged a reply line).
+TEST_F(SmtpSessionTest, EhloNameCannotForgeReplyLines) {
+  SmtpSession s = Make();
+  SmtpStep step = s.OnLine(std::string("EHLO clie\rnt\x05x"));
+  EXPECT_THAT(step.reply, StartsWith("250-mx.acme.test greets clie?nt?x\r\n"));
+  EXPECT_EQ(step.reply.find('\r'), step.reply.find("\r\n"));
+}
+
 // Protects: SMTP paths: brackets, the null sender, source routes, parameters.
 TEST(SmtpPathTest, Parse) {
   auto path = ParseSmtpPath("<a@b.c> SIZE=12 BODY=8bitmime");
