@@ -68,7 +68,7 @@ TEST(PlannerTest, NewSenderMakesLeadAndOpenTask) {
   EXPECT_EQ(plan.activities[0].subject, "Process the request");
   EXPECT_FALSE(plan.activities[0].completed);
   EXPECT_EQ(plan.activities[0].origin_event_id, "e1");
-  EXPECT_TRUE(IsNewLead(plan.activities[0].lead));
+  EXPECT_TRUE(IsNewLead(plan.activities[0].ref));
 }
 
 // Protects: an open lead matching by phone gets an activity and +1 repeat, no new lead; the
@@ -81,11 +81,11 @@ TEST(PlannerTest, OpenLeadMatchGetsActivityAndRepeat) {
   EXPECT_TRUE(plan.leads.empty());
   EXPECT_EQ(plan.repeat_increments.at(7), 1);
   ASSERT_EQ(plan.activities.size(), 1u);
-  EXPECT_EQ(plan.activities[0].lead, 7);
+  EXPECT_EQ(plan.activities[0].ref, 7);
   EXPECT_EQ(plan.activities[0].responsible_user_id, 2);
   ASSERT_EQ(plan.identities.size(), 1u);
   EXPECT_EQ(plan.identities[0].key.kind, "EMAIL");
-  EXPECT_EQ(plan.identities[0].lead, 7);
+  EXPECT_EQ(plan.identities[0].ref, 7);
 }
 
 // Protects: a person whose lead was closed as junk comes back as a new, returning lead linked to
@@ -134,7 +134,7 @@ TEST(PlannerTest, OpenBeatsClosed) {
   ContactAttempt event = Attempt("e5", "+1", "a@b.co");
   planner.Add(event);
   EXPECT_TRUE(planner.plan().leads.empty());
-  EXPECT_EQ(planner.plan().activities[0].lead, 5);
+  EXPECT_EQ(planner.plan().activities[0].ref, 5);
 }
 
 // Protects: within one batch, the second event of a person joins the lead the first one created
