@@ -138,10 +138,12 @@ void Planner::Add(const ContactAttempt& attempt) {
         {owner, ref, implied.type, repeat ? implied.repeat_subject : implied.subject,
          implied.description, implied.completed, deadline, attempt.event_id, responsible});
   };
-  // The identities every matched record held, so that the person's next contact by any of them
-  // finds what this attempt makes (the same person: the ways we knew to reach them carry over).
+  // The identities every matched lead and contact held, so that the person's next contact by any
+  // of them finds what this attempt makes (the same person: the ways we knew to reach them carry
+  // over). A company's are its own (a switchboard shared by its people): they stay with it.
   auto carried = [&](std::vector<IdentityKey> out) {
     for (const Key& match : matches) {
+      if (match.first == EntityKind::kCompany) continue;
       for (const IdentityKey& key : identities_of_[match]) {
         if (std::find(out.begin(), out.end(), key) == out.end()) {
           out.push_back(key);

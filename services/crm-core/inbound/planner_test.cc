@@ -241,6 +241,21 @@ TEST(PlannerDomainTest, ClassicReturningLeadLinkedToTheContact) {
   EXPECT_EQ(plan.identities.size(), 2u);
 }
 
+// Protects: a company with nothing open (its switchboard called) → a returning lead linked to
+// the company, holding only the caller's identity: the company's other numbers stay its own.
+TEST(PlannerDomainTest, CompanysIdentitiesDoNotMoveToTheLead) {
+  Planner planner({}, Snapshot{.companies = {Party(6, 0, {{"PHONE", "+1"}, {"PHONE", "+2"}})},
+                               .active_users = {1}});
+  ContactAttempt attempt = Attempt("e1", "+1", "");
+  planner.Add(attempt);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_EQ(plan.leads[0].company_id, 6);
+  EXPECT_EQ(plan.leads[0].contact, 0);
+  ASSERT_EQ(plan.identities.size(), 1u);
+  EXPECT_EQ(plan.identities[0].key.value, "+1");
+}
+
 // Protects: repeat rule off → only an activity on the contact; and the channel's queue named
 // in crm_settings is the one new leads rotate over.
 TEST(PlannerDomainTest, RepeatRuleOffAndChannelQueue) {
