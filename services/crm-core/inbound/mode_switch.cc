@@ -80,7 +80,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   std::vector<NewContactRow> contacts;
   std::vector<NewDealRow> deals;
   std::vector<int64_t> lead_contact;
-  std::vector<HistoryRecord> history;
+  std::vector<InboundHistoryRecord> history;
   size_t next_contact = 0;
   for (size_t i = 0; i < leads.size(); ++i) {
     const OpenLeadRow& lead = leads[i];
@@ -125,7 +125,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     jobs.MoveActivitiesToDeal(leads[i].id, deal_ids[i]);
     jobs.MarkConverted(leads[i].id, lead_contact[i], deal_ids[i]);
   }
-  AppendHistory(work, history);
+  AppendInboundHistory(work, history);
   jobs.Advance(job->id, ids.back(), static_cast<int64_t>(leads.size()), total, false);
   work.commit();
   counters.steps.Increment();

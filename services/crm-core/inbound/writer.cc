@@ -100,7 +100,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
       contact_responsible[NewIndex(deal.contact)] = deal_responsible[i];  // made together
     }
   }
-  std::vector<HistoryRecord> history;
+  std::vector<InboundHistoryRecord> history;
 
   // Leads.
   std::vector<Lead> lead_rows;
@@ -122,7 +122,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
                              .previous_lead_id = planned.previous_lead_id,
                              .source_details = attempt.source_details,
                              .origin_event_id = attempt.event_id});
-    HistoryRecord created{EntityKind::kLead, lead_ids[i], "CREATED"};
+    InboundHistoryRecord created{EntityKind::kLead, lead_ids[i], "CREATED"};
     created.event_id = attempt.event_id;
     if (planned.contact != 0 || planned.company_id != 0) {
       const int64_t contact = planned.contact != 0 ? id(EntityKind::kContact, planned.contact) : 0;
@@ -141,7 +141,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
     contact_rows.push_back({contact_ids[i], planned.first_name, planned.last_name,
                             contact_responsible[i], planned.attempt->source_id,
                             planned.attempt->comments, planned.attempt->event_id});
-    HistoryRecord created{EntityKind::kContact, contact_ids[i], "CREATED"};
+    InboundHistoryRecord created{EntityKind::kContact, contact_ids[i], "CREATED"};
     created.event_id = planned.attempt->event_id;
     history.push_back(created);
   }
@@ -160,11 +160,11 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
                          .responsible_user_id = deal_responsible[i],
                          .source_id = planned.attempt->source_id,
                          .origin_event_id = planned.attempt->event_id});
-    HistoryRecord created{EntityKind::kDeal, deal_ids[i], "CREATED"};
+    InboundHistoryRecord created{EntityKind::kDeal, deal_ids[i], "CREATED"};
     created.event_id = planned.attempt->event_id;
     if (contact != 0) {
       created.related = domain::EntityRef{EntityKind::kContact, contact};
-      HistoryRecord linked{EntityKind::kContact, contact, "LINKED"};
+      InboundHistoryRecord linked{EntityKind::kContact, contact, "LINKED"};
       linked.related = domain::EntityRef{EntityKind::kDeal, deal_ids[i]};
       linked.event_id = planned.attempt->event_id;
       history.push_back(linked);
@@ -172,7 +172,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
       created.related = domain::EntityRef{EntityKind::kCompany, planned.company_id};
     }
     if (planned.company_id != 0) {
-      HistoryRecord linked{EntityKind::kCompany, planned.company_id, "LINKED"};
+      InboundHistoryRecord linked{EntityKind::kCompany, planned.company_id, "LINKED"};
       linked.related = domain::EntityRef{EntityKind::kDeal, deal_ids[i]};
       linked.event_id = planned.attempt->event_id;
       history.push_back(linked);
@@ -212,7 +212,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
   inbound.InsertActivities(activity_rows);
   inbound.TouchDeals(touched);
   leads.AddRepeats(plan.repeat_increments);
-  AppendHistory(work, history);
+  AppendInboundHistory(work, history);
   return {plan.leads.size(), plan.contacts.size(), plan.deals.size(), plan.activities.size()};
 }
 

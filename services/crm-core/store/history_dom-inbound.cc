@@ -6,13 +6,14 @@
 
 namespace leadflow::crm {
 
-void AppendHistory(pqxx::transaction_base& work, const std::vector<HistoryRecord>& records) {
+void AppendInboundHistory(pqxx::transaction_base& work,
+                          const std::vector<InboundHistoryRecord>& records) {
   if (records.empty()) {
     return;
   }
   std::vector<std::string> entities, kinds, related_types, events;
   std::vector<int64_t> entity_ids, related_ids, users;
-  for (const HistoryRecord& record : records) {
+  for (const InboundHistoryRecord& record : records) {
     entities.emplace_back(domain::ToString(record.entity));
     entity_ids.push_back(record.entity_id);
     kinds.push_back(record.kind);
@@ -21,9 +22,9 @@ void AppendHistory(pqxx::transaction_base& work, const std::vector<HistoryRecord
     users.push_back(record.user_id);
     events.push_back(pg::StripNul(record.event_id));
   }
-  work.exec_prepared("insert_history_records", pg::TextArray(entities), pg::IntArray(entity_ids),
-                     pg::TextArray(kinds), pg::TextArray(related_types), pg::IntArray(related_ids),
-                     pg::IntArray(users), pg::TextArray(events));
+  work.exec_prepared("inbound_insert_history_records", pg::TextArray(entities),
+                     pg::IntArray(entity_ids), pg::TextArray(kinds), pg::TextArray(related_types),
+                     pg::IntArray(related_ids), pg::IntArray(users), pg::TextArray(events));
 }
 
 }  // namespace leadflow::crm

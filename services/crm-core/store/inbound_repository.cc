@@ -94,19 +94,21 @@ InboundSettings InboundRepository::ReadSettings() {
 }
 
 std::vector<KnownParty> InboundRepository::FindContacts(const std::vector<IdentityKey>& keys) {
-  return FindParties(work_, "find_contacts_by_identities", "find_open_deals_of_contacts", keys);
+  return FindParties(work_, "inbound_find_contacts_by_identities",
+                     "inbound_find_open_deals_of_contacts", keys);
 }
 
 std::vector<KnownParty> InboundRepository::FindCompanies(const std::vector<IdentityKey>& keys) {
-  return FindParties(work_, "find_companies_by_identities", "find_open_deals_of_companies", keys);
+  return FindParties(work_, "inbound_find_companies_by_identities",
+                     "inbound_find_open_deals_of_companies", keys);
 }
 
 std::vector<int64_t> InboundRepository::AllocateContactIds(size_t count) {
-  return Allocate(work_, "allocate_contact_ids", count);
+  return Allocate(work_, "inbound_allocate_contact_ids", count);
 }
 
 std::vector<int64_t> InboundRepository::AllocateDealIds(size_t count) {
-  return Allocate(work_, "allocate_deal_ids", count);
+  return Allocate(work_, "inbound_allocate_deal_ids", count);
 }
 
 void InboundRepository::InsertContacts(const std::vector<NewContactRow>& contacts) {
@@ -145,8 +147,8 @@ void InboundRepository::AddContactIdentities(
     values.push_back(Clean(key.value));
     ids.push_back(id);
   }
-  work_.exec_prepared("insert_contact_identities", pg::TextArray(kinds), pg::TextArray(values),
-                      pg::IntArray(ids));
+  work_.exec_prepared("inbound_insert_contact_identities", pg::TextArray(kinds),
+                      pg::TextArray(values), pg::IntArray(ids));
 }
 
 void InboundRepository::InsertDeals(const std::vector<NewDealRow>& deals) {
@@ -183,7 +185,7 @@ void InboundRepository::LinkLeads(const std::map<int64_t, std::pair<int64_t, int
     contacts.push_back(link.first);
     companies.push_back(link.second);
   }
-  work_.exec_prepared("link_leads_to_parties", pg::IntArray(ids), pg::IntArray(contacts),
+  work_.exec_prepared("inbound_link_leads_to_parties", pg::IntArray(ids), pg::IntArray(contacts),
                       pg::IntArray(companies));
 }
 
@@ -213,7 +215,7 @@ void InboundRepository::InsertActivities(const std::vector<InboundActivityRow>& 
 
 void InboundRepository::TouchDeals(const std::set<int64_t>& deal_ids) {
   if (!deal_ids.empty()) {
-    work_.exec_prepared("touch_deals",
+    work_.exec_prepared("inbound_touch_deals",
                         pg::IntArray(std::vector<int64_t>(deal_ids.begin(), deal_ids.end())));
   }
 }
@@ -225,7 +227,7 @@ std::map<std::string, std::vector<int64_t>> InboundRepository::QueueMembers(
     return members;
   }
   for (const auto& row :
-       work_.exec_prepared("queue_members",
+       work_.exec_prepared("inbound_queue_members",
                            pg::TextArray(std::vector<std::string>(queues.begin(), queues.end())))) {
     members[row[0].as<std::string>()].push_back(row[1].as<int64_t>());
   }
@@ -234,7 +236,7 @@ std::map<std::string, std::vector<int64_t>> InboundRepository::QueueMembers(
 
 int64_t AdvanceQueue(pqxx::connection& connection, const std::string& queue, int64_t count) {
   pqxx::work work(connection);
-  const int64_t first = work.exec_prepared1("advance_queue", queue, count)[0].as<int64_t>();
+  const int64_t first = work.exec_prepared1("inbound_advance_queue", queue, count)[0].as<int64_t>();
   work.commit();
   return first;
 }

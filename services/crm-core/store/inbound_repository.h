@@ -75,7 +75,7 @@ struct InboundActivityRow {
 
 /// One timeline entry (history): what happened to which record, related to which, by whom
 /// (a user) or by which inbound event.
-struct HistoryRecord {
+struct InboundHistoryRecord {
   domain::EntityKind entity = domain::EntityKind::kLead;
   int64_t entity_id = 0;
   std::string kind;  // CREATED, LINKED, CONVERTED, …
@@ -85,7 +85,8 @@ struct HistoryRecord {
 };
 
 /// Appends timeline entries in the caller's transaction, one statement for all of them.
-void AppendHistory(pqxx::transaction_base& work, const std::vector<HistoryRecord>& records);
+void AppendInboundHistory(pqxx::transaction_base& work,
+                          const std::vector<InboundHistoryRecord>& records);
 
 class InboundRepository {
  public:
