@@ -14,6 +14,7 @@
 
 #include "crm-core/api/server.h"
 #include "crm-core/inbound/component.h"
+#include "crm-core/inbound/mode_switch.h"
 #include "crm-core/settings.h"
 #include "crm-core/store/probe.h"
 #include "crm-core/store/schema.h"
@@ -70,10 +71,24 @@ int Serve(const Settings& settings) {
     }
     inbound = std::move(*started);
   }
+  // The classic → simple switch job runs beside the consumer (every consumer process may run it;
+  // the job's row lock lets one step run at a time).
+  ModeSwitchCounters mode_switch_counters(registry);
+  std::unique_ptr<ModeSwitchRunner> mode_switch;
+  if (settings.run_consumer) {
+    mode_switch = std::make_unique<ModeSwitchRunner>(
+        ModeSwitchOptions{.database_url = settings.database_url,
+                          .batch_leads = settings.mode_switch_batch,
+                          .poll = settings.mode_switch_poll},
+        mode_switch_counters, stop);
+  }
   auto stop_consumer = [&] {
     stop = true;
     if (inbound) {
       inbound->Join();
+    }
+    if (mode_switch) {
+      mode_switch->Join();
     }
   };
 

@@ -93,6 +93,13 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   settings.batch_attempts_before_split = static_cast<int>(
       reader.Int("CRM_BATCH_ATTEMPTS_BEFORE_SPLIT", 3, 1, 100,
                  "attempts of a deterministically failing batch before it is split"));
+  // The classic → simple switch job: leads converted per transaction, and how often an idle
+  // consumer looks for a job.
+  settings.mode_switch_batch = reader.Int("CRM_MODE_SWITCH_BATCH", 200, 1, 10000,
+                                          "open leads the mode switch converts per transaction");
+  settings.mode_switch_poll =
+      reader.Millis("CRM_MODE_SWITCH_POLL_MS", std::chrono::milliseconds(1000),
+                    "how often the consumer looks for a mode switch job");
   // API: PostgreSQL statement_timeout of the API's connections (a gRPC deadline shortens it).
   settings.database_statement_timeout =
       reader.Millis("CRM_DATABASE_STATEMENT_TIMEOUT_MS", std::chrono::milliseconds(5000),

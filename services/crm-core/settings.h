@@ -35,6 +35,9 @@ struct Settings {
   std::chrono::milliseconds batch_max_wait{50};
   size_t batch_max_identity_locks = 8192;
   int batch_attempts_before_split = 3;
+  // The classic → simple switch job (inbound/mode_switch.h).
+  int64_t mode_switch_batch = 200;
+  std::chrono::milliseconds mode_switch_poll{1000};
   std::chrono::milliseconds database_statement_timeout{5000};
   std::chrono::milliseconds database_acquire_timeout{2000};
   std::string redis_host;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/inbound/channels/channels.h"
 #include "crm-core/inbound/writer.h"
+#include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/repositories.h"
 #include "crm-core/store/statements.h"
 
@@ -86,6 +87,12 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
                         .WithLabels({})),
       leads_created(
           registry.AddCounter("crm_leads_created_total", "Leads created from inbound events")
+              .WithLabels({})),
+      contacts_created(
+          registry.AddCounter("crm_contacts_created_total", "Contacts created from inbound events")
+              .WithLabels({})),
+      deals_created(
+          registry.AddCounter("crm_deals_created_total", "Deals created from inbound events")
               .WithLabels({})),
       activities_created(
           registry
@@ -255,6 +262,10 @@ absl::Status BatchProcessor::TryApply(const std::vector<const Decoded*>& events)
       database_ = std::make_unique<pqxx::connection>(database_url_);
       pg::PrepareAll(*database_, Statements());
     }
+    if (!positions_ || !positions_->is_open()) {
+      positions_ = std::make_unique<pqxx::connection>(database_url_);
+      pg::PrepareAll(*positions_, Statements());
+    }
     status = ApplyInTransaction(events);
   } catch (const std::exception& error) {
     status = pg::ToStatus(error);
@@ -266,6 +277,7 @@ absl::Status BatchProcessor::TryApply(const std::vector<const Decoded*>& events)
       counters_.failures_transient.Increment();
       if (status.code() == absl::StatusCode::kUnavailable) {
         database_.reset();  // reconnect on the next try
+        positions_.reset();
       }
       break;
     case pg::FailureKind::kData:
@@ -404,17 +416,26 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   const std::set<std::string> claimed = processed.Claim(ids);
   counters_.duplicates_database.Increment(static_cast<double>(events.size() - claimed.size()));
 
-  // Snapshot of the leads sharing an identity with the batch, read under the locks. A matched
-  // lead's other identities are locked too, and the search repeated, until nothing new turns up:
-  // otherwise two consumers holding a person's phone and email apart could both decide that
-  // person has no open lead and create one each.
-  std::vector<KnownLead> known;
+  // Snapshot of the leads, contacts and companies sharing an identity with the batch, read under
+  // the locks. A matched record's other identities are locked too, and the search repeated,
+  // until nothing new turns up: otherwise two consumers holding a person's phone and email apart
+  // (on a lead or a contact) could both decide that person has nothing open and make a record
+  // each.
+  InboundRepository inbound(work);
+  Snapshot snapshot;
   bool settled = false;
   for (int round = 0; round < options_.lock_closure_rounds && !settled; ++round) {
-    known = leads.FindByIdentities(locked_keys);
+    snapshot.leads = leads.FindByIdentities(locked_keys);
+    snapshot.contacts = inbound.FindContacts(locked_keys);
+    snapshot.companies = inbound.FindCompanies(locked_keys);
     std::vector<IdentityKey> linked;
-    for (const KnownLead& lead : known) {
+    for (const KnownLead& lead : snapshot.leads) {
       linked.insert(linked.end(), lead.identities.begin(), lead.identities.end());
+    }
+    for (const auto* parties : {&snapshot.contacts, &snapshot.companies}) {
+      for (const KnownParty& party : *parties) {
+        linked.insert(linked.end(), party.identities.begin(), party.identities.end());
+      }
     }
     auto fresh = lock(linked);
     if (!fresh.ok()) {
@@ -423,14 +444,16 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
     settled = *fresh == 0;
   }
   if (!settled) {
-    // Leads linked by shared identities further than the rounds reach: the snapshot could miss
+    // Records linked by shared identities further than the rounds reach: the snapshot could miss
     // one, so deciding now could split a person in two. The batch is retried (and split).
     return closure_exhausted(
         absl::StrCat("still growing after ", options_.lock_closure_rounds, " rounds"));
   }
+  // crm_settings once per batch: one short indexed read, so a change applies from the next batch.
+  snapshot.settings = inbound.ReadSettings();
   const std::vector<int64_t> active_users = UserRepository(work).ActiveIds();
-  Planner planner(options_.rules, std::move(known),
-                  std::set<int64_t>(active_users.begin(), active_users.end()));
+  snapshot.active_users = std::set<int64_t>(active_users.begin(), active_users.end());
+  Planner planner(options_.rules, std::move(snapshot));
   std::vector<std::string> applied_ids;
   for (const ContactAttempt& attempt : attempts) {
     if (claimed.count(attempt.event_id) != 0) {
@@ -439,12 +462,17 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
     }
   }
   const Plan& plan = planner.plan();
-  WritePlan(work, plan, active_users);
+  const WriteResult written =
+      WritePlan(work, plan, active_users, [&](const std::string& queue, int64_t count) {
+        return AdvanceQueue(*positions_, queue, count);
+      });
   work.commit();
 
   counters_.events_applied.Increment(static_cast<double>(applied_ids.size()));
-  counters_.leads_created.Increment(static_cast<double>(plan.leads.size()));
-  counters_.activities_created.Increment(static_cast<double>(plan.activities.size()));
+  counters_.leads_created.Increment(static_cast<double>(written.leads));
+  counters_.contacts_created.Increment(static_cast<double>(written.contacts));
+  counters_.deals_created.Increment(static_cast<double>(written.deals));
+  counters_.activities_created.Increment(static_cast<double>(written.activities));
   counters_.identities_capped.Increment(static_cast<double>(plan.identities_capped));
   // After the commit, never before: a mark must only ever mean "committed".
   MarkProcessed(ids);

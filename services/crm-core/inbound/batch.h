@@ -29,6 +29,8 @@ struct InboundCounters {
   metrics::Counter& duplicates_in_batch;  // the same event id twice in one batch
   metrics::Counter& dead_lettered;
   metrics::Counter& leads_created;
+  metrics::Counter& contacts_created;  // simple mode
+  metrics::Counter& deals_created;     // simple mode
   metrics::Counter& activities_created;
   metrics::Counter& redis_failures;
   metrics::Counter& identities_capped;       // not attached: the lead reached the cap
@@ -109,6 +111,9 @@ class BatchProcessor {
   InFlight in_flight_;
   std::string database_url_;
   std::unique_ptr<pqxx::connection> database_;
+  // Round-robin queue positions are taken here, each in a short transaction of its own, so that
+  // no batch transaction holds a queue's row (store/sql/inbound/advance_queue.sql).
+  std::unique_ptr<pqxx::connection> positions_;
   redis::Client* redis_;
   kafka::Producer& dead_letters_;
   InboundCounters& counters_;

@@ -1,116 +1,253 @@
 #include "crm-core/inbound/planner.h"
 
 #include <algorithm>
-#include <limits>
+
+#include "crm-core/domain/naming/naming.h"
 
 namespace leadflow::crm {
+namespace {
 
-Planner::Planner(RuleSettings settings, std::vector<KnownLead> known,
-                 std::set<int64_t> active_users)
-    : settings_(std::move(settings)), active_users_(std::move(active_users)) {
-  for (KnownLead& lead : known) {
+using domain::EntityKind;
+
+// Records this plan makes take part in Decide under ids above every real one, in the order they
+// were made: "newest" keeps its meaning.
+constexpr int64_t kNewBase = int64_t{1} << 61;
+int64_t SyntheticId(Ref ref) {
+  return IsNew(ref) ? kNewBase + static_cast<int64_t>(NewIndex(ref)) : ref;
+}
+Ref FromSynthetic(int64_t id) {
+  return id >= kNewBase ? NewRef(static_cast<size_t>(id - kNewBase)) : id;
+}
+
+// A contact's names from what the person gave: a single "name" is split ("Marie Curie" → Marie /
+// Curie); a missing last name is the placeholder.
+void ContactNames(const ContactAttempt& attempt, const std::string& placeholder, std::string& first,
+                  std::string& last) {
+  const std::string& given_first = attempt.person.first_name;
+  const std::string& given_last = attempt.person.last_name;
+  if (given_last.find_first_not_of(" \t") == std::string::npos) {
+    domain::PersonName name = domain::SplitName(given_first, placeholder);
+    first = name.first;
+    last = name.last;
+    return;
+  }
+  first = given_first;
+  last = domain::LastNameOrPlaceholder(given_last, placeholder);
+}
+
+}  // namespace
+
+Planner::Planner(RuleSettings rules, Snapshot snapshot)
+    : rules_(std::move(rules)),
+      settings_(std::move(snapshot.settings)),
+      active_users_(std::move(snapshot.active_users)) {
+  for (KnownLead& lead : snapshot.leads) {
     for (const IdentityKey& key : lead.identities) {
-      Index(lead.id, key);
+      Index({EntityKind::kLead, lead.id}, key);
     }
-    known_[lead.id] = std::move(lead);
+    known_leads_[lead.id] = std::move(lead);
+  }
+  for (auto [parties, kind] : {std::pair{&snapshot.contacts, EntityKind::kContact},
+                               std::pair{&snapshot.companies, EntityKind::kCompany}}) {
+    for (const KnownParty& known : *parties) {
+      Party& party = parties_[{kind, known.id}];
+      party.responsible_user_id = known.responsible_user_id;
+      for (const auto& [deal, responsible] : known.open_deals) {
+        party.open_deals.push_back({deal, Active(responsible)});
+      }
+      for (const IdentityKey& key : known.identities) {
+        Index({kind, known.id}, key);
+      }
+    }
+  }
+  // Simple mode needs the first stage of the inbound pipeline; a pipeline without one cannot
+  // take deals, and making leads beats losing the traffic.
+  if (settings_.inbound_first_stage_id.empty()) {
+    settings_.mode = domain::CrmMode::kClassic;
   }
 }
 
-void Planner::Index(LeadRef ref, const IdentityKey& key) {
-  by_identity_[key].insert(ref);
-  identities_of_[ref].insert(key);
+Planner::Planner(RuleSettings rules, std::vector<KnownLead> known, std::set<int64_t> active_users)
+    : Planner(rules,
+              Snapshot{.leads = std::move(known),
+                       .active_users = std::move(active_users),
+                       .settings = InboundSettings{.title_template = rules.title_template}}) {}
+
+void Planner::Index(Key owner, const IdentityKey& key) {
+  by_identity_[key].insert(owner);
+  identities_of_[owner].insert(key);
 }
 
-void Planner::Attach(LeadRef ref, const std::vector<IdentityKey>& keys) {
-  std::set<IdentityKey>& held = identities_of_[ref];
+void Planner::Attach(Key owner, const std::vector<IdentityKey>& keys) {
+  std::set<IdentityKey>& held = identities_of_[owner];
   for (const IdentityKey& key : keys) {
     if (held.count(key) != 0) {
       continue;
     }
-    if (held.size() >= settings_.max_inbound_identities) {
+    if (held.size() >= rules_.max_inbound_identities) {
       ++plan_.identities_capped;
       continue;
     }
-    plan_.identities.push_back({ref, key});
-    Index(ref, key);
+    plan_.identities.push_back({owner.first, owner.second, key});
+    Index(owner, key);
   }
-}
-
-Planner::Candidate Planner::Describe(LeadRef ref) const {
-  if (IsNewLead(ref)) {
-    const PlannedLead& lead = plan_.leads[NewLeadIndex(ref)];
-    // A lead this plan makes gets the default status, NEW: open.
-    return {ref, Semantics::kProcess, lead.responsible_user_id,
-            std::numeric_limits<int64_t>::max() / 2 + static_cast<int64_t>(NewLeadIndex(ref))};
-  }
-  const KnownLead& lead = known_.at(ref);
-  return {ref, lead.semantics, lead.responsible_user_id, ref};
 }
 
 void Planner::Add(const ContactAttempt& attempt) {
-  std::vector<IdentityKey> keys;
-  std::set<LeadRef> matches;
-  for (const IdentityKey& key : attempt.identities) {
-    keys.push_back(key);
+  std::vector<IdentityKey> keys = attempt.identities;
+  std::set<Key> matches;
+  for (const IdentityKey& key : keys) {
     if (auto found = by_identity_.find(key); found != by_identity_.end()) {
       matches.insert(found->second.begin(), found->second.end());
     }
   }
-  std::optional<Candidate> newest_open;
-  std::optional<Candidate> newest_closed;
-  for (LeadRef ref : matches) {
-    Candidate candidate = Describe(ref);
-    std::optional<Candidate>& slot = IsOpen(candidate.semantics) ? newest_open : newest_closed;
-    if (!slot || candidate.order > slot->order) {
-      slot = candidate;
-    }
+
+  domain::MatchInput input;
+  input.mode = settings_.mode;
+  input.repeat_rule = settings_.repeat_rule;
+  input.channel = attempt.source_id;
+  if (auto queue = settings_.channel_queues.find(attempt.source_id);
+      queue != settings_.channel_queues.end()) {
+    input.channel_queue = queue->second;
   }
+  input.inbound_pipeline_id = settings_.inbound_pipeline_id;
+  input.inbound_first_stage_id = settings_.inbound_first_stage_id;
+  for (const auto& [kind, ref] : matches) {
+    if (kind == EntityKind::kLead) {
+      if (IsNew(ref)) {
+        // A lead this plan makes has the default status, NEW: open.
+        input.leads.push_back({SyntheticId(ref), domain::Semantics::kProcess,
+                               Active(plan_.leads[NewIndex(ref)].responsible_user_id)});
+      } else {
+        const KnownLead& lead = known_leads_.at(ref);
+        input.leads.push_back({ref, lead.semantics, Active(lead.responsible_user_id)});
+      }
+      continue;
+    }
+    const Party& party = parties_.at({kind, ref});
+    (kind == EntityKind::kContact ? input.contacts : input.companies)
+        .push_back({SyntheticId(ref), Active(party.responsible_user_id), party.open_deals});
+  }
+  const domain::MatchDecision decision = domain::Decide(input);
+
   const ContactAttempt::Activity& implied = attempt.activity;
   const std::chrono::minutes deadline =
-      implied.has_deadline ? settings_.task_deadline : std::chrono::minutes(0);
-
-  if (newest_open) {
-    // Same person, lead still open: one more request on it, never a second lead.
-    LeadRef target = newest_open->ref;
-    if (IsNewLead(target)) {
-      ++plan_.leads[NewLeadIndex(target)].repeat_count;
-    } else {
-      ++plan_.repeat_increments[target];
-    }
-    Attach(target, keys);
-    plan_.activities.push_back({target, implied.type, implied.repeat_subject, implied.description,
-                                implied.completed, deadline, attempt.event_id,
-                                newest_open->responsible_user_id});
-    return;
-  }
-
-  PlannedLead lead;
-  lead.attempt = &attempt;
-  lead.title = LeadTitle(settings_.title_template, attempt);
-  lead.source = attempt.source_id;
-  if (newest_closed) {
-    // Came back after an earlier lead was closed (as junk or otherwise): a returning prospect,
-    // linked to the previous lead and, when possible, with the same responsible user.
-    lead.previous_lead_id = newest_closed->ref;
-    lead.is_returning = true;
-    if (active_users_.count(newest_closed->responsible_user_id) != 0) {
-      lead.responsible_user_id = newest_closed->responsible_user_id;
-    }
-  }
-  if (newest_closed && !IsNewLead(newest_closed->ref)) {
-    // The same person: the ways we knew to reach them carry over, so that their next contact by
-    // any of them joins this lead instead of making yet another one.
-    for (const IdentityKey& key : known_.at(newest_closed->ref).identities) {
-      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
-        keys.push_back(key);
+      implied.has_deadline ? rules_.task_deadline : std::chrono::minutes(0);
+  auto activity = [&](EntityKind owner, Ref ref, bool repeat, int64_t responsible) {
+    plan_.activities.push_back(
+        {owner, ref, implied.type, repeat ? implied.repeat_subject : implied.subject,
+         implied.description, implied.completed, deadline, attempt.event_id, responsible});
+  };
+  // The identities every matched lead and contact held, so that the person's next contact by any
+  // of them finds what this attempt makes (the same person: the ways we knew to reach them carry
+  // over). A company's are its own (a switchboard shared by its people): they stay with it.
+  auto carried = [&](std::vector<IdentityKey> out) {
+    for (const Key& match : matches) {
+      if (match.first == EntityKind::kCompany) continue;
+      for (const IdentityKey& key : identities_of_[match]) {
+        if (std::find(out.begin(), out.end(), key) == out.end()) {
+          out.push_back(key);
+        }
       }
     }
+    return out;
+  };
+  const int64_t user = decision.responsible.user_id;
+  const std::string& queue = decision.responsible.queue;
+  auto new_deal = [&](Ref contact, int64_t company_id) {
+    Ref ref = NewRef(plan_.deals.size());
+    plan_.deals.push_back({&attempt, LeadTitle(settings_.title_template, attempt),
+                           decision.deal_pipeline_id, decision.deal_stage_id, contact, company_id,
+                           user, user > 0 ? "" : queue});
+    // Open from now on: the person's next contact in this batch goes on it.
+    if (contact != 0) {
+      parties_[{EntityKind::kContact, contact}].open_deals.push_back({SyntheticId(ref), user});
+    }
+    if (company_id != 0) {
+      parties_[{EntityKind::kCompany, company_id}].open_deals.push_back({SyntheticId(ref), user});
+    }
+    activity(EntityKind::kDeal, ref, false, user);
+    return ref;
+  };
+
+  switch (decision.action) {
+    case domain::MatchAction::kActivityOnLead: {
+      // Same person, lead still open: one more request on it, never a second lead.
+      Ref lead = FromSynthetic(decision.target->id);
+      if (IsNew(lead)) {
+        ++plan_.leads[NewIndex(lead)].repeat_count;
+      } else {
+        ++plan_.repeat_increments[lead];
+      }
+      Attach({EntityKind::kLead, lead}, keys);
+      activity(EntityKind::kLead, lead, true, user);
+      return;
+    }
+    case domain::MatchAction::kActivityOnDeal: {
+      // A customer with an open deal: the request goes on the deal; new ways to reach them go on
+      // the contact holding it.
+      const int64_t deal = decision.target->id;
+      for (const auto& [kind, ref] : matches) {
+        if (kind != EntityKind::kContact) continue;
+        const auto& deals = parties_.at({kind, ref}).open_deals;
+        if (std::any_of(deals.begin(), deals.end(),
+                        [&](const domain::OpenDeal& open) { return open.id == deal; })) {
+          Attach({kind, ref}, keys);
+          break;
+        }
+      }
+      activity(EntityKind::kDeal, FromSynthetic(deal), true, user);
+      return;
+    }
+    case domain::MatchAction::kActivityOnParty: {
+      const EntityKind kind = decision.target->kind;
+      const Ref ref = FromSynthetic(decision.target->id);
+      if (kind == EntityKind::kContact) {
+        Attach({kind, ref}, keys);
+      }
+      activity(kind, ref, false, user);
+      return;
+    }
+    case domain::MatchAction::kReturningLead:
+    case domain::MatchAction::kNewLead: {
+      PlannedLead lead;
+      lead.attempt = &attempt;
+      lead.title = LeadTitle(settings_.title_template, attempt);
+      lead.source = attempt.source_id;
+      lead.is_returning = decision.action == domain::MatchAction::kReturningLead;
+      if (decision.previous_lead_id && !IsNew(FromSynthetic(*decision.previous_lead_id))) {
+        lead.previous_lead_id = *decision.previous_lead_id;
+      }
+      lead.responsible_user_id = user;
+      lead.queue = user > 0 ? "" : queue;
+      if (decision.link_contact_id) lead.contact = FromSynthetic(*decision.link_contact_id);
+      if (decision.link_company_id) lead.company_id = *decision.link_company_id;
+      Ref ref = NewRef(plan_.leads.size());
+      plan_.leads.push_back(std::move(lead));
+      Attach({EntityKind::kLead, ref}, carried(keys));
+      activity(EntityKind::kLead, ref, false, user);
+      return;
+    }
+    case domain::MatchAction::kDealForExisting: {
+      Ref contact = decision.link_contact_id ? FromSynthetic(*decision.link_contact_id) : 0;
+      if (contact != 0) {
+        Attach({EntityKind::kContact, contact}, keys);
+      }
+      new_deal(contact, decision.link_company_id.value_or(0));
+      return;
+    }
+    case domain::MatchAction::kNewContactAndDeal: {
+      PlannedContact contact;
+      contact.attempt = &attempt;
+      ContactNames(attempt, settings_.last_name_placeholder, contact.first_name, contact.last_name);
+      Ref ref = NewRef(plan_.contacts.size());
+      plan_.contacts.push_back(std::move(contact));
+      parties_[{EntityKind::kContact, ref}].responsible_user_id = user;
+      Attach({EntityKind::kContact, ref}, carried(keys));
+      new_deal(ref, 0);
+      return;
+    }
   }
-  LeadRef ref = NewLeadRef(plan_.leads.size());
-  plan_.leads.push_back(std::move(lead));
-  Attach(ref, keys);
-  plan_.activities.push_back({ref, implied.type, implied.subject, implied.description,
-                              implied.completed, deadline, attempt.event_id});
 }
 
 }  // namespace leadflow::crm

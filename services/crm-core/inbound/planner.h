@@ -3,22 +3,30 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "crm-core/domain/attempt/contact_attempt.h"
 #include "crm-core/domain/lead/lead.h"
+#include "crm-core/domain/matching/matching.h"
 #include "crm-core/domain/rules/rule_settings.h"
+#include "crm-core/store/inbound_repository.h"
 
 namespace leadflow::crm {
 
-/// Refers to a lead: a positive value is an existing lead's id, a negative one the
-/// (-value - 1)th lead created by this plan, whose id is allocated when the plan is written.
+/// Refers to a record of one kind: a positive value is an existing record's id, a negative one
+/// the (-value - 1)th record of that kind created by this plan, whose id is allocated when the
+/// plan is written.
 using LeadRef = int64_t;
-inline LeadRef NewLeadRef(size_t index) { return -static_cast<int64_t>(index) - 1; }
-inline bool IsNewLead(LeadRef ref) { return ref < 0; }
-inline size_t NewLeadIndex(LeadRef ref) { return static_cast<size_t>(-ref - 1); }
+using Ref = int64_t;
+inline Ref NewRef(size_t index) { return -static_cast<int64_t>(index) - 1; }
+inline LeadRef NewLeadRef(size_t index) { return NewRef(index); }
+inline bool IsNew(Ref ref) { return ref < 0; }
+inline bool IsNewLead(LeadRef ref) { return IsNew(ref); }
+inline size_t NewIndex(Ref ref) { return static_cast<size_t>(-ref - 1); }
+inline size_t NewLeadIndex(LeadRef ref) { return NewIndex(ref); }
 
 struct PlannedLead {
   const ContactAttempt* attempt = nullptr;
@@ -26,45 +34,86 @@ struct PlannedLead {
   std::string source;  // a lead source id: WEB_FORM, …
   int64_t previous_lead_id = 0;
   bool is_returning = false;
-  /// 0: round-robin over the active users when the plan is written.
+  /// 0: round-robin over `queue` when the plan is written.
   int64_t responsible_user_id = 0;
+  std::string queue;
   int repeat_count = 0;
+  /// A returning lead of a known contact/company points at it (0: none).
+  Ref contact = 0;
+  int64_t company_id = 0;
 };
 
+/// A contact made by inbound traffic (simple mode: nobody held the identities).
+struct PlannedContact {
+  const ContactAttempt* attempt = nullptr;
+  std::string first_name;
+  std::string last_name;  // the placeholder when the person gave none
+  /// Its responsible is its first deal's (made with it in the same decision).
+};
+
+/// A deal made by inbound traffic (simple mode), in the inbound pipeline's first stage.
+struct PlannedDeal {
+  const ContactAttempt* attempt = nullptr;
+  std::string title;
+  int64_t pipeline_id = 0;
+  std::string stage_id;
+  Ref contact = 0;  // 0: none
+  int64_t company_id = 0;
+  int64_t responsible_user_id = 0;
+  std::string queue;
+};
+
+/// An identity attached to a lead or a contact.
 struct PlannedIdentity {
-  LeadRef lead;
+  domain::EntityKind owner = domain::EntityKind::kLead;
+  Ref ref = 0;
   IdentityKey key;
 };
 
 struct PlannedActivity {
-  LeadRef lead;
+  domain::EntityKind owner = domain::EntityKind::kLead;
+  Ref ref = 0;
   std::string type;  // TASK, EMAIL, CALL, …
   std::string subject;
   std::string description;
   bool completed = false;
   std::chrono::minutes deadline_after{0};  // 0: no deadline
   std::string origin_event_id;
-  /// For an existing lead, its responsible user; for a new lead, filled in when it is written.
+  /// For an existing owner, whoever is responsible for it; for a new one, filled in when it is
+  /// written.
   int64_t responsible_user_id = 0;
 };
 
 /// Everything one batch of events causes; written in one transaction.
 struct Plan {
   std::vector<PlannedLead> leads;
+  std::vector<PlannedContact> contacts;
+  std::vector<PlannedDeal> deals;
   std::vector<PlannedIdentity> identities;
   std::vector<PlannedActivity> activities;
   std::map<int64_t, int> repeat_increments;  // existing lead id → how many repeat contacts
-  /// Identities not attached because their lead had max_inbound_identities already.
+  /// Identities not attached because their record had max_inbound_identities already.
   int64_t identities_capped = 0;
 };
 
-/// The inbound decision rules, as plain logic over a snapshot: the leads that share an identity
-/// with the batch's events (read under the identities' advisory locks, each with its status's
-/// semantics) and the active users. Contact attempts are added in Kafka order; a later one sees
-/// the leads an earlier one created. It reads ContactAttempts only, never a channel's payload.
+/// What the planner decides over: the records holding the batch's identities (read under their
+/// advisory locks), the active users, and crm_settings as read for this batch.
+struct Snapshot {
+  std::vector<KnownLead> leads;
+  std::vector<KnownParty> contacts;
+  std::vector<KnownParty> companies;
+  std::set<int64_t> active_users;
+  InboundSettings settings;
+};
+
+/// The inbound decision rules over a snapshot: domain/matching's Decide for each contact attempt,
+/// added in Kafka order; a later attempt sees the records an earlier one created. It reads
+/// ContactAttempts only, never a channel's payload.
 class Planner {
  public:
-  Planner(RuleSettings settings, std::vector<KnownLead> known, std::set<int64_t> active_users);
+  Planner(RuleSettings rules, Snapshot snapshot);
+  /// Classic mode with the default settings, over leads only.
+  Planner(RuleSettings rules, std::vector<KnownLead> known, std::set<int64_t> active_users);
 
   /// Adds the contact attempt of one validated event (see ValidateEvent); `attempt` must outlive
   /// the plan.
@@ -73,22 +122,23 @@ class Planner {
   const Plan& plan() const { return plan_; }
 
  private:
-  struct Candidate {
-    LeadRef ref;
-    Semantics semantics;
-    int64_t responsible_user_id;
-    int64_t order;  // newer is larger; new leads are newer than all known ones
+  struct Party {
+    int64_t responsible_user_id = 0;
+    std::vector<domain::OpenDeal> open_deals;  // new deals under their synthetic ids
   };
-  void Index(LeadRef ref, const IdentityKey& key);
-  // Attaches `keys` to `ref` within max_inbound_identities; counts the ones left out.
-  void Attach(LeadRef ref, const std::vector<IdentityKey>& keys);
-  Candidate Describe(LeadRef ref) const;
+  using Key = std::pair<domain::EntityKind, Ref>;
+  void Index(Key owner, const IdentityKey& key);
+  // Attaches `keys` to a lead or contact within max_inbound_identities; counts those left out.
+  void Attach(Key owner, const std::vector<IdentityKey>& keys);
+  int64_t Active(int64_t user) const { return active_users_.count(user) != 0 ? user : 0; }
 
-  RuleSettings settings_;
+  RuleSettings rules_;
+  InboundSettings settings_;
   std::set<int64_t> active_users_;
-  std::map<int64_t, KnownLead> known_;
-  std::map<IdentityKey, std::set<LeadRef>> by_identity_;
-  std::map<LeadRef, std::set<IdentityKey>> identities_of_;
+  std::map<int64_t, KnownLead> known_leads_;
+  std::map<Key, Party> parties_;  // contacts and companies, known and new
+  std::map<IdentityKey, std::set<Key>> by_identity_;
+  std::map<Key, std::set<IdentityKey>> identities_of_;
   Plan plan_;
 };
 

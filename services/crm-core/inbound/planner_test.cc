@@ -68,7 +68,7 @@ TEST(PlannerTest, NewSenderMakesLeadAndOpenTask) {
   EXPECT_EQ(plan.activities[0].subject, "Process the request");
   EXPECT_FALSE(plan.activities[0].completed);
   EXPECT_EQ(plan.activities[0].origin_event_id, "e1");
-  EXPECT_TRUE(IsNewLead(plan.activities[0].lead));
+  EXPECT_TRUE(IsNewLead(plan.activities[0].ref));
 }
 
 // Protects: an open lead matching by phone gets an activity and +1 repeat, no new lead; the
@@ -81,11 +81,11 @@ TEST(PlannerTest, OpenLeadMatchGetsActivityAndRepeat) {
   EXPECT_TRUE(plan.leads.empty());
   EXPECT_EQ(plan.repeat_increments.at(7), 1);
   ASSERT_EQ(plan.activities.size(), 1u);
-  EXPECT_EQ(plan.activities[0].lead, 7);
+  EXPECT_EQ(plan.activities[0].ref, 7);
   EXPECT_EQ(plan.activities[0].responsible_user_id, 2);
   ASSERT_EQ(plan.identities.size(), 1u);
   EXPECT_EQ(plan.identities[0].key.kind, "EMAIL");
-  EXPECT_EQ(plan.identities[0].lead, 7);
+  EXPECT_EQ(plan.identities[0].ref, 7);
 }
 
 // Protects: a person whose lead was closed as junk comes back as a new, returning lead linked to
@@ -134,7 +134,7 @@ TEST(PlannerTest, OpenBeatsClosed) {
   ContactAttempt event = Attempt("e5", "+1", "a@b.co");
   planner.Add(event);
   EXPECT_TRUE(planner.plan().leads.empty());
-  EXPECT_EQ(planner.plan().activities[0].lead, 5);
+  EXPECT_EQ(planner.plan().activities[0].ref, 5);
 }
 
 // Protects: within one batch, the second event of a person joins the lead the first one created
@@ -152,6 +152,129 @@ TEST(PlannerTest, SamePersonTwiceInOneBatchMakesOneLead) {
   EXPECT_EQ(plan.leads[0].repeat_count, 2);
   EXPECT_EQ(plan.activities.size(), 3u);
   EXPECT_EQ(plan.identities.size(), 2u);
+}
+
+// The planner over the whole domain: a snapshot with contacts, companies and settings.
+InboundSettings Simple() {
+  InboundSettings settings;
+  settings.mode = domain::CrmMode::kSimple;
+  settings.inbound_pipeline_id = 1;
+  settings.inbound_first_stage_id = "NEW";
+  settings.last_name_placeholder = "Inconnu";
+  return settings;
+}
+
+KnownParty Party(int64_t id, int64_t responsible, std::set<IdentityKey> keys,
+                 std::vector<std::pair<int64_t, int64_t>> open_deals = {}) {
+  return KnownParty{id, responsible, std::move(keys), std::move(open_deals)};
+}
+
+// Protects (simple mode): nothing matches → one new contact (placeholder last name) and one deal
+// in the inbound pipeline's first stage, round-robin over the pipeline's queue; the same person
+// again in the batch, by another identity, goes on that deal; no lead at all.
+TEST(PlannerDomainTest, SimpleModeNewContactAndDealThenTheDeal) {
+  Planner planner({}, Snapshot{.active_users = {1}, .settings = Simple()});
+  ContactAttempt first = Attempt("e1", "+33612345678", "jean@example.com", "Jean");
+  ContactAttempt second = Attempt("e2", "", "jean@example.com");
+  planner.Add(first);
+  planner.Add(second);
+  const Plan& plan = planner.plan();
+  EXPECT_TRUE(plan.leads.empty());
+  ASSERT_EQ(plan.contacts.size(), 1u);
+  EXPECT_EQ(plan.contacts[0].first_name, "Jean");
+  EXPECT_EQ(plan.contacts[0].last_name, "Inconnu");
+  ASSERT_EQ(plan.deals.size(), 1u);
+  EXPECT_EQ(plan.deals[0].stage_id, "NEW");
+  EXPECT_EQ(plan.deals[0].contact, NewRef(0));
+  EXPECT_EQ(plan.deals[0].queue, "pipeline:1");
+  ASSERT_EQ(plan.activities.size(), 2u);
+  EXPECT_EQ(plan.activities[1].owner, domain::EntityKind::kDeal);
+  EXPECT_EQ(plan.activities[1].ref, NewRef(0));
+  EXPECT_EQ(plan.identities.size(), 2u);  // both on the contact
+  EXPECT_EQ(plan.identities[0].owner, domain::EntityKind::kContact);
+}
+
+// Protects: a single full name is split for the contact ("Jean-Pierre de la Tour").
+TEST(PlannerDomainTest, SimpleModeSplitsAFullName) {
+  Planner planner({}, Snapshot{.settings = Simple()});
+  ContactAttempt attempt = Attempt("e1", "+33612345678", "", "Jean-Pierre de la Tour");
+  planner.Add(attempt);
+  ASSERT_EQ(planner.plan().contacts.size(), 1u);
+  EXPECT_EQ(planner.plan().contacts[0].first_name, "Jean-Pierre");
+  EXPECT_EQ(planner.plan().contacts[0].last_name, "de la Tour");
+}
+
+// Protects: a contact with an open deal → the activity on its newest open deal with the deal's
+// responsible, the event's new email joining the contact, in classic mode too.
+TEST(PlannerDomainTest, ContactsOpenDealGetsTheActivity) {
+  Planner planner({}, Snapshot{.contacts = {Party(4, 1, {{"PHONE", "+1"}}, {{8, 2}, {9, 2}})},
+                               .active_users = {1, 2}});
+  ContactAttempt attempt = Attempt("e1", "+1", "new@example.com");
+  planner.Add(attempt);
+  const Plan& plan = planner.plan();
+  EXPECT_TRUE(plan.leads.empty());
+  EXPECT_TRUE(plan.deals.empty());
+  ASSERT_EQ(plan.activities.size(), 1u);
+  EXPECT_EQ(plan.activities[0].owner, domain::EntityKind::kDeal);
+  EXPECT_EQ(plan.activities[0].ref, 9);
+  EXPECT_EQ(plan.activities[0].responsible_user_id, 2);
+  ASSERT_EQ(plan.identities.size(), 1u);
+  EXPECT_EQ(plan.identities[0].owner, domain::EntityKind::kContact);
+  EXPECT_EQ(plan.identities[0].ref, 4);
+}
+
+// Protects (classic): a contact with nothing open → a returning lead linked to it, for its
+// responsible, carrying the contact's identities so the person's next contact joins the lead.
+TEST(PlannerDomainTest, ClassicReturningLeadLinkedToTheContact) {
+  Planner planner({}, Snapshot{.contacts = {Party(4, 2, {{"PHONE", "+1"}, {"EMAIL", "a@b.co"}})},
+                               .active_users = {1, 2}});
+  ContactAttempt by_phone = Attempt("e1", "+1", "");
+  ContactAttempt by_email = Attempt("e2", "", "a@b.co");
+  planner.Add(by_phone);
+  planner.Add(by_email);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_TRUE(plan.leads[0].is_returning);
+  EXPECT_EQ(plan.leads[0].contact, 4);
+  EXPECT_EQ(plan.leads[0].responsible_user_id, 2);
+  EXPECT_EQ(plan.leads[0].repeat_count, 1);
+  EXPECT_EQ(plan.identities.size(), 2u);
+}
+
+// Protects: a company with nothing open (its switchboard called) → a returning lead linked to
+// the company, holding only the caller's identity: the company's other numbers stay its own.
+TEST(PlannerDomainTest, CompanysIdentitiesDoNotMoveToTheLead) {
+  Planner planner({}, Snapshot{.companies = {Party(6, 0, {{"PHONE", "+1"}, {"PHONE", "+2"}})},
+                               .active_users = {1}});
+  ContactAttempt attempt = Attempt("e1", "+1", "");
+  planner.Add(attempt);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_EQ(plan.leads[0].company_id, 6);
+  EXPECT_EQ(plan.leads[0].contact, 0);
+  ASSERT_EQ(plan.identities.size(), 1u);
+  EXPECT_EQ(plan.identities[0].key.value, "+1");
+}
+
+// Protects: repeat rule off → only an activity on the contact; and the channel's queue named
+// in crm_settings is the one new leads rotate over.
+TEST(PlannerDomainTest, RepeatRuleOffAndChannelQueue) {
+  InboundSettings settings;
+  settings.repeat_rule = false;
+  settings.channel_queues["WEB_FORM"] = "web-team";
+  Planner planner({}, Snapshot{.contacts = {Party(4, 0, {{"PHONE", "+1"}})},
+                               .active_users = {1},
+                               .settings = settings});
+  ContactAttempt known = Attempt("e1", "+1", "");
+  ContactAttempt unknown = Attempt("e2", "+2", "");
+  planner.Add(known);
+  planner.Add(unknown);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.activities.size(), 2u);
+  EXPECT_EQ(plan.activities[0].owner, domain::EntityKind::kContact);
+  EXPECT_EQ(plan.activities[0].ref, 4);
+  ASSERT_EQ(plan.leads.size(), 1u);
+  EXPECT_EQ(plan.leads[0].queue, "web-team");
 }
 
 // Protects: title fallbacks when the sender gave nothing the template names.

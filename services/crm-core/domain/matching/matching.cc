@@ -43,12 +43,12 @@ std::string PipelineQueue(int64_t pipeline_id) { return Cat("pipeline:", pipelin
 MatchDecision Decide(const MatchInput& input) {
   MatchDecision decision;
 
-  // Rule 1: an open lead, the oldest.
+  // Rule 1: an open lead, the newest.
   const LeadCandidate* open_lead = nullptr;
   const LeadCandidate* newest_lead = nullptr;
   for (const LeadCandidate& lead : input.leads) {
     if (lead.status_semantics == Semantics::kProcess &&
-        (open_lead == nullptr || lead.id < open_lead->id)) {
+        (open_lead == nullptr || lead.id > open_lead->id)) {
       open_lead = &lead;
     }
     if (newest_lead == nullptr || lead.id > newest_lead->id) newest_lead = &lead;

@@ -7,8 +7,8 @@
 //
 // Precedence, first rule that applies wins:
 //  1. An open lead (status semantics PROCESS) → the activity goes on it and its repeat count
-//     grows, exactly as before contacts existed. With several open leads, the oldest (lowest id):
-//     the one the earlier traffic of this person already went to.
+//     grows, exactly as before contacts existed. With several open leads, the newest (highest
+//     id): the one this person's latest traffic made, as the consumer has always chosen.
 //  2. An open deal of a matched contact → the activity goes on the newest open deal (highest
 //     id) across all matched contacts. Letters and calls attach to the person first.
 //  3. An open deal of a matched company → the newest open deal across matched companies.

@@ -47,11 +47,15 @@ TEST(Decide, OpenLeadWinsOverEverything) {
   input.contacts = {{20, 6, {{100, 6}}}};
   MatchDecision d = Decide(input);
   EXPECT_EQ(d.action, MatchAction::kActivityOnLead);
-  EXPECT_EQ(d.target, (EntityRef{EntityKind::kLead, 5}));  // the oldest open lead
+  // The newest open lead: the one the person's latest traffic made (the consumer's behaviour
+  // since leads exist; tests/integration NewestOpenLeadAmongSeveral).
+  EXPECT_EQ(d.target, (EntityRef{EntityKind::kLead, 9}));
   EXPECT_TRUE(d.increment_repeat);
-  EXPECT_EQ(d.responsible, (Responsible{0, "channel:EMAIL"}));  // lead 5 has nobody
+  EXPECT_EQ(d.responsible, (Responsible{4, ""}));
+  input.leads[1].responsible_user_id = 0;  // lead 9 has nobody: the channel's queue
+  EXPECT_EQ(Decide(input).responsible, (Responsible{0, "channel:EMAIL"}));
   input.mode = CrmMode::kSimple;  // leads left open by the switch still get their traffic
-  EXPECT_EQ(Decide(input).target, (EntityRef{EntityKind::kLead, 5}));
+  EXPECT_EQ(Decide(input).target, (EntityRef{EntityKind::kLead, 9}));
 }
 
 TEST(Decide, ContactsOpenDealBeforeCompanysOpenDeal) {

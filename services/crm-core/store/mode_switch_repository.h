@@ -1,0 +1,59 @@
+#pragma once
+
+// The classic → simple switch job's statements (mode_switch_jobs; inbound/mode_switch.h).
+
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "crm-core/domain/identity/identity_key.h"
+
+namespace leadflow::crm {
+
+struct ModeSwitchJobRow {
+  int64_t id = 0;
+  std::string to_mode;
+  int64_t last_lead_id = 0;
+  int64_t total = 0;
+  int64_t done = 0;
+};
+
+struct OpenLeadRow {
+  int64_t id = 0;
+  std::string title;
+  std::string first_name;
+  std::string last_name;
+  int64_t responsible_user_id = 0;
+  std::string source;
+  int64_t contact_id = 0;  // a returning lead's contact: used instead of a new one
+  int64_t company_id = 0;
+  std::string origin_event_id;
+};
+
+class ModeSwitchRepository {
+ public:
+  explicit ModeSwitchRepository(pqxx::transaction_base& work) : work_(work) {}
+
+  /// The running job, row-locked until the transaction ends; nullopt when none (or another
+  /// process holds it).
+  std::optional<ModeSwitchJobRow> ClaimRunning();
+  int64_t CountOpenLeadsAfter(int64_t lead_id);
+  /// Up to `limit` open lead ids after `lead_id`, in order, and all their identities.
+  std::vector<int64_t> NextOpenLeads(int64_t lead_id, int64_t limit,
+                                     std::vector<IdentityKey>& identities);
+  /// Those of `ids` still open, row-locked.
+  std::vector<OpenLeadRow> LockOpen(const std::vector<int64_t>& ids);
+  void CopyIdentitiesToContact(int64_t lead_id, int64_t contact_id);
+  void MoveActivitiesToDeal(int64_t lead_id, int64_t deal_id);
+  void MarkConverted(int64_t lead_id, int64_t contact_id, int64_t deal_id);
+  void Advance(int64_t job_id, int64_t last_lead_id, int64_t converted, int64_t total,
+               bool finished);
+
+ private:
+  pqxx::transaction_base& work_;
+};
+
+}  // namespace leadflow::crm
