@@ -93,6 +93,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   api->activities_ = std::make_unique<ActivityApi>(*api->backend_);
   api->users_ = std::make_unique<UserApi>(*api->backend_);
   api->statuses_ = std::make_unique<StatusApi>(*api->backend_);
+  // The deal side.
+  api->pipelines_ = std::make_unique<PipelineApi>(*api->backend_);
+  api->deals_ = std::make_unique<DealApi>(*api->backend_);
+  api->settings_ = std::make_unique<SettingsApi>(*api->backend_);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -102,6 +106,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   builder.RegisterService(api->activities_.get());
   builder.RegisterService(api->users_.get());
   builder.RegisterService(api->statuses_.get());
+  // The deal side.
+  builder.RegisterService(api->pipelines_.get());
+  builder.RegisterService(api->deals_.get());
+  builder.RegisterService(api->settings_.get());
   api->server_ = builder.BuildAndStart();
   if (!api->server_ || bound_port == 0) {
     executor->Stop();

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/common/executor.h"
+#include "crm-core/api/deal_services.h"
 #include "crm-core/api/services.h"
 #include "metrics/metrics.h"
 #include "pg/pool.h"
@@ -54,6 +55,10 @@ class ApiServer {
   std::unique_ptr<ActivityApi> activities_;
   std::unique_ptr<UserApi> users_;
   std::unique_ptr<StatusApi> statuses_;
+  // The deal side.
+  std::unique_ptr<PipelineApi> pipelines_;
+  std::unique_ptr<DealApi> deals_;
+  std::unique_ptr<SettingsApi> settings_;
   std::unique_ptr<grpc::Server> server_;
 };
 

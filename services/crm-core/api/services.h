@@ -31,6 +31,10 @@ class LeadApi final : public v1::LeadService::CallbackService {
   grpc::ServerUnaryReactor* UpdateLead(grpc::CallbackServerContext* context,
                                        const v1::UpdateLeadRequest* request,
                                        v1::Lead* response) override;
+  /// In lead_conversion.cc.
+  grpc::ServerUnaryReactor* ConvertLead(grpc::CallbackServerContext* context,
+                                        const v1::ConvertLeadRequest* request,
+                                        v1::ConvertLeadResponse* response) override;
 
  private:
   ApiBackend backend_;

@@ -1,0 +1,248 @@
+// LeadService.ConvertLead: domain/conversion's plan written in one transaction, all or nothing,
+// idempotent by request id (the conversions row records the request id with the result).
+#include "absl/strings/str_cat.h"
+#include "crm-core/api/services.h"
+#include "crm-core/domain/identity/identity_key.h"
+#include "crm-core/store/deal_repository.h"
+#include "crm-core/store/repositories.h"
+
+namespace leadflow::crm {
+namespace {
+
+using domain::EntityKind;
+using domain::Slot;
+
+constexpr size_t kMaxRequestIdLength = 128;
+
+std::optional<domain::Produce> ProduceFromProto(v1::ConversionProduce produce) {
+  switch (produce) {
+    case v1::CONVERSION_PRODUCE_CONTACT_COMPANY_DEAL:
+      return domain::Produce::kContactCompanyDeal;
+    case v1::CONVERSION_PRODUCE_CONTACT_COMPANY:
+      return domain::Produce::kContactCompany;
+    case v1::CONVERSION_PRODUCE_CONTACT_DEAL:
+      return domain::Produce::kContactDeal;
+    case v1::CONVERSION_PRODUCE_CONTACT:
+      return domain::Produce::kContact;
+    case v1::CONVERSION_PRODUCE_COMPANY:
+      return domain::Produce::kCompany;
+    case v1::CONVERSION_PRODUCE_DEAL:
+      return domain::Produce::kDeal;
+    default:
+      return std::nullopt;
+  }
+}
+
+std::vector<std::string> LockKeys(const std::vector<domain::Identity>& identities) {
+  std::vector<std::string> keys;
+  for (const domain::Identity& identity : identities) {
+    keys.push_back(IdentityLockKey({std::string(domain::ToString(identity.kind)), identity.value}));
+  }
+  return keys;
+}
+
+// The answer of an earlier conversion with this request id.
+absl::Status Replay(ConversionRepository& conversions, const ConversionRecord& record,
+                    int64_t lead_id, const std::string& request_id,
+                    v1::ConvertLeadResponse* response) {
+  if (record.lead_id != lead_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id '", request_id, "' was used to convert lead ", record.lead_id,
+                     ", not lead ", lead_id, "; use a new request id"));
+  }
+  response->set_lead_id(record.lead_id);
+  response->set_contact_id(record.contact_id);
+  response->set_company_id(record.company_id);
+  response->set_deal_id(record.deal_id);
+  response->set_contact_created(
+      record.contact_id != 0 &&
+      conversions.Created(EntityKind::kContact, record.contact_id, lead_id));
+  response->set_company_created(
+      record.company_id != 0 &&
+      conversions.Created(EntityKind::kCompany, record.company_id, lead_id));
+  response->set_replayed(true);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* context,
+                                               const v1::ConvertLeadRequest* request,
+                                               v1::ConvertLeadResponse* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        const int64_t lead_id = request->lead_id();
+        const std::string& request_id = request->request_id();
+        if (lead_id <= 0) {
+          return absl::InvalidArgumentError("lead_id is required");
+        }
+        std::optional<domain::Produce> produce = ProduceFromProto(request->produce());
+        if (!produce) {
+          return absl::InvalidArgumentError(
+              "produce is required: CONTACT_COMPANY_DEAL, CONTACT_COMPANY, CONTACT_DEAL, "
+              "CONTACT, COMPANY or DEAL");
+        }
+        if (request_id.size() > kMaxRequestIdLength) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("request_id: at most ", kMaxRequestIdLength, " characters"));
+        }
+        if (request->contact_id() < 0 || request->company_id() < 0 || request->pipeline_id() < 0) {
+          return absl::InvalidArgumentError("contact_id, company_id and pipeline_id are ids (≥ 0)");
+        }
+        pqxx::work work(connection);
+        ConversionRepository conversions(work);
+        if (!request_id.empty()) {
+          conversions.LockRequest(request_id);
+          if (auto earlier = conversions.FindByRequest(request_id)) {
+            return Replay(conversions, *earlier, lead_id, request_id, response);
+          }
+        }
+        // The identity locks the inbound consumer takes, before the lead's row lock (the order
+        // the consumer takes them in); identities added in between are locked after.
+        EventRepository events(work);
+        const std::vector<domain::Identity> identities = conversions.LeadIdentities(lead_id);
+        events.LockIdentities(LockKeys(identities));
+        int64_t merged_into = 0;
+        std::optional<domain::LeadToConvert> lead = conversions.LockLead(lead_id, &merged_into);
+        if (!lead) {
+          return absl::NotFoundError(absl::StrCat("lead ", lead_id, " does not exist"));
+        }
+        if (merged_into != 0) {
+          return absl::NotFoundError(
+              absl::StrCat("lead ", lead_id, " was merged into lead ", merged_into));
+        }
+        if (lead->identities != identities) {
+          events.LockIdentities(LockKeys(lead->identities));
+        }
+
+        DealRepository deals(work);
+        if (request->contact_id() != 0 && !deals.ContactExists(request->contact_id())) {
+          return absl::NotFoundError(
+              absl::StrCat("contact ", request->contact_id(), " does not exist"));
+        }
+        if (request->company_id() != 0 && !deals.CompanyExists(request->company_id())) {
+          return absl::NotFoundError(
+              absl::StrCat("company ", request->company_id(), " does not exist"));
+        }
+        const StoredSettings settings = SettingsRepository(work).Get();
+        domain::ConversionOptions options{.produce = *produce,
+                                          .pipeline_requested = request->pipeline_id() != 0,
+                                          .last_name_placeholder = settings.last_name_placeholder};
+        if (request->contact_id() != 0) options.contact_id = request->contact_id();
+        if (request->company_id() != 0) options.company_id = request->company_id();
+        const bool makes_deal = *produce == domain::Produce::kContactCompanyDeal ||
+                                *produce == domain::Produce::kContactDeal ||
+                                *produce == domain::Produce::kDeal;
+        PipelineRepository pipelines(work);
+        std::optional<StoredPipeline> pipeline;
+        if (makes_deal) {
+          options.pipeline_id =
+              request->pipeline_id() != 0 ? request->pipeline_id() : settings.inbound_pipeline_id;
+          if (!pipelines.Lock(options.pipeline_id, /*shared=*/true)) {
+            return absl::NotFoundError(
+                absl::StrCat("pipeline ", options.pipeline_id, " does not exist"));
+          }
+          pipeline = pipelines.Get(options.pipeline_id);
+          options.first_stage_id = domain::FirstStage(pipeline->pipeline).id;
+        }
+        auto plan = domain::PlanConversion(*lead, options);
+        if (!plan.ok()) {
+          return plan.status();
+        }
+
+        // Write the plan.
+        int64_t contact_id = plan->use_contact_id.value_or(0);
+        int64_t company_id = plan->use_company_id.value_or(0);
+        int64_t deal_id = 0;
+        if (plan->create_contact) {
+          contact_id = conversions.InsertContact(*plan->create_contact, plan->responsible_user_id,
+                                                 plan->source_id);
+        }
+        if (plan->create_company) {
+          company_id = conversions.InsertCompany(*plan->create_company, plan->responsible_user_id,
+                                                 plan->source_id);
+        }
+        conversions.AddContactIdentities(contact_id, plan->contact_identities);
+        conversions.AddCompanyIdentities(company_id, plan->company_identities);
+        if (plan->link_contact_company) {
+          conversions.LinkContactCompany(contact_id, company_id);
+        }
+        if (plan->create_deal) {
+          const domain::Stage& stage =
+              *domain::FindStage(pipeline->pipeline, plan->create_deal->stage_id);
+          StoredDeal deal{.title = plan->create_deal->title,
+                          .pipeline_id = plan->create_deal->pipeline_id,
+                          .stage_id = stage.id,
+                          .semantics = stage.semantics,
+                          .amount = {.amount_minor = 0, .currency = settings.default_currency},
+                          .company_id = plan->link_deal_company ? company_id : 0,
+                          .responsible_user_id = plan->responsible_user_id,
+                          .source_id = plan->source_id,
+                          .lead_id = lead_id};
+          if (plan->link_deal_contact) {
+            deal.contact_ids.push_back(contact_id);
+          }
+          // Insert writes the deal's own CREATED entry; the plan's (related: the lead) below
+          // says where it came from.
+          deal_id = deals.Insert(deal, 0);
+        }
+        conversions.MarkConverted(lead_id, plan->lead_status_id, contact_id, company_id, deal_id);
+        switch (plan->activities_to) {
+          case Slot::kDeal:
+            conversions.MoveActivities(lead_id, EntityKind::kDeal, deal_id);
+            break;
+          case Slot::kContact:
+            conversions.MoveActivities(lead_id, EntityKind::kContact, contact_id);
+            break;
+          case Slot::kCompany:
+            conversions.MoveActivities(lead_id, EntityKind::kCompany, company_id);
+            break;
+          case Slot::kLead:
+            break;
+        }
+        auto ref = [&](Slot slot) -> std::pair<EntityKind, int64_t> {
+          switch (slot) {
+            case Slot::kContact:
+              return {EntityKind::kContact, contact_id};
+            case Slot::kCompany:
+              return {EntityKind::kCompany, company_id};
+            case Slot::kDeal:
+              return {EntityKind::kDeal, deal_id};
+            case Slot::kLead:
+              break;
+          }
+          return {EntityKind::kLead, lead_id};
+        };
+        for (const domain::PlannedHistory& entry : plan->history) {
+          auto [kind, id] = ref(entry.subject);
+          HistoryRecord record{.entity = kind, .entity_id = id, .kind = entry.kind};
+          if (entry.related) {
+            auto [related_kind, related_id] = ref(*entry.related);
+            record.related = related_kind;
+            record.related_id = related_id;
+          }
+          AppendHistory(work, record);
+        }
+        AppendHistory(work, {.entity = EntityKind::kLead,
+                             .entity_id = lead_id,
+                             .kind = "STATUS_CHANGED",
+                             .field = "status",
+                             .old_value = lead->status_id,
+                             .new_value = plan->lead_status_id});
+        domain::Produced produced;
+        if (contact_id != 0) produced.contact_id = contact_id;
+        if (company_id != 0) produced.company_id = company_id;
+        if (deal_id != 0) produced.deal_id = deal_id;
+        conversions.Record(request_id, lead_id, *produce, produced, 0);
+        work.commit();
+        response->set_lead_id(lead_id);
+        response->set_contact_id(contact_id);
+        response->set_company_id(company_id);
+        response->set_deal_id(deal_id);
+        response->set_contact_created(plan->create_contact.has_value());
+        response->set_company_created(plan->create_company.has_value());
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace leadflow::crm

@@ -1,0 +1,227 @@
+// SettingsService: the CRM's settings (admin role). Switching classic → simple records a
+// mode_switch_jobs row in the same transaction; the background switch job runs it and writes its
+// progress there, which GetSettings shows.
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "crm-core/api/common/fields.h"
+#include "crm-core/api/deal_services.h"
+#include "crm-core/domain/deal/deal.h"
+#include "crm-core/store/deal_repository.h"
+#include "crm-core/store/repositories.h"
+
+namespace leadflow::crm {
+namespace {
+
+constexpr int kMaxQueues = 200;
+constexpr int kMaxQueueMembers = 1000;
+
+v1::CrmMode ModeToProto(const std::string& mode) {
+  return mode == "SIMPLE" ? v1::CRM_MODE_SIMPLE : v1::CRM_MODE_CLASSIC;
+}
+
+v1::ModeSwitchJob::State StateToProto(const std::string& state) {
+  if (state == "RUNNING") return v1::ModeSwitchJob::STATE_RUNNING;
+  if (state == "DONE") return v1::ModeSwitchJob::STATE_DONE;
+  if (state == "FAILED") return v1::ModeSwitchJob::STATE_FAILED;
+  if (state == "CANCELLED") return v1::ModeSwitchJob::STATE_CANCELLED;
+  return v1::ModeSwitchJob::STATE_UNSPECIFIED;
+}
+
+void ToProto(const StoredSettings& settings, v1::CrmSettings* out) {
+  out->set_mode(ModeToProto(settings.mode));
+  out->set_lead_title_template(settings.lead_title_template);
+  out->set_last_name_placeholder(settings.last_name_placeholder);
+  out->set_inbound_pipeline_id(settings.inbound_pipeline_id);
+  out->set_repeat_rule(settings.repeat_rule);
+  out->set_default_currency(settings.default_currency);
+  for (const auto& [channel, key] : settings.channel_queues) {
+    (*out->mutable_channel_queues())[channel] = key;
+  }
+  for (const auto& [key, members] : settings.queues) {
+    v1::AssignmentQueue* queue = out->add_queues();
+    queue->set_key(key);
+    for (int64_t user : members) {
+      queue->add_user_ids(user);
+    }
+  }
+  if (settings.mode_switch) {
+    const ModeSwitchJobRecord& job = *settings.mode_switch;
+    v1::ModeSwitchJob* switch_job = out->mutable_mode_switch();
+    switch_job->set_id(job.id);
+    switch_job->set_to_mode(ModeToProto(job.to_mode));
+    switch_job->set_state(StateToProto(job.state));
+    switch_job->set_total(job.total);
+    switch_job->set_done(job.done);
+    switch_job->set_failed(job.failed);
+    switch_job->set_error(job.error);
+    *switch_job->mutable_start_time() = FromMicros(job.start_micros);
+    if (job.finish_micros != 0) {
+      *switch_job->mutable_finish_time() = FromMicros(job.finish_micros);
+    }
+  }
+  *out->mutable_update_time() = FromMicros(settings.update_micros);
+  out->set_etag(Etag(settings.version));
+}
+
+bool Blank(const std::string& text) {
+  return text.find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+absl::Status CheckQueueKey(const std::string& field, const std::string& key) {
+  static const std::regex kKey(R"([A-Za-z0-9_:.-]{1,100})");
+  if (!std::regex_match(key, kKey)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": queue key '", key.substr(0, 100),
+                                                   "' must be 1–100 of A-Z a-z 0-9 _ : . -"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* SettingsApi::GetSettings(grpc::CallbackServerContext* context,
+                                                   const v1::GetSettingsRequest* request,
+                                                   v1::CrmSettings* response) {
+  (void)request;
+  return RunCall(context, __func__, backend_, Right::kConfigure, response,
+                 [=](pqxx::connection& connection) {
+                   pqxx::read_transaction work(connection);
+                   ToProto(SettingsRepository(work).Get(), response);
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContext* context,
+                                                      const v1::UpdateSettingsRequest* request,
+                                                      v1::CrmSettings* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
+        auto paths = UpdatePaths(
+            request->update_mask(),
+            {"mode", "lead_title_template", "last_name_placeholder", "inbound_pipeline_id",
+             "repeat_rule", "default_currency", "channel_queues", "queues"});
+        if (!paths.ok()) {
+          return paths.status();
+        }
+        auto expected = ParseEtag(request->settings().etag());
+        if (!expected.ok()) {
+          return expected.status();
+        }
+        const v1::CrmSettings& given = request->settings();
+        auto has = [&](const char* path) { return paths->count(path) != 0; };
+        pqxx::work work(connection);
+        SettingsRepository settings(work);
+        const int64_t version = settings.Lock();
+        if (*expected != 0 && *expected != version) {
+          return absl::AbortedError("the settings changed since they were read (stale etag)");
+        }
+        StoredSettings updated = settings.Get();
+        const std::string previous_mode = updated.mode;
+        if (has("mode")) {
+          if (given.mode() == v1::CRM_MODE_CLASSIC) {
+            updated.mode = "CLASSIC";
+          } else if (given.mode() == v1::CRM_MODE_SIMPLE) {
+            updated.mode = "SIMPLE";
+          } else {
+            return absl::InvalidArgumentError("mode must be CRM_MODE_CLASSIC or CRM_MODE_SIMPLE");
+          }
+        }
+        if (has("lead_title_template")) {
+          if (Blank(given.lead_title_template()) || given.lead_title_template().size() > 500) {
+            return absl::InvalidArgumentError(
+                "lead_title_template must be non-blank and at most 500 bytes");
+          }
+          updated.lead_title_template = given.lead_title_template();
+        }
+        if (has("last_name_placeholder")) {
+          if (Blank(given.last_name_placeholder()) || given.last_name_placeholder().size() > 200) {
+            return absl::InvalidArgumentError(
+                "last_name_placeholder must be non-blank and at most 200 bytes");
+          }
+          updated.last_name_placeholder = given.last_name_placeholder();
+        }
+        if (has("inbound_pipeline_id")) {
+          if (!settings.PipelineExists(given.inbound_pipeline_id())) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "inbound_pipeline_id: pipeline ", given.inbound_pipeline_id(), " does not exist"));
+          }
+          updated.inbound_pipeline_id = given.inbound_pipeline_id();
+        }
+        if (has("repeat_rule")) {
+          updated.repeat_rule = given.repeat_rule();
+        }
+        if (has("default_currency")) {
+          if (!domain::IsKnownCurrency(given.default_currency())) {
+            return absl::InvalidArgumentError(absl::StrCat("default_currency: '",
+                                                           given.default_currency().substr(0, 10),
+                                                           "' is not an ISO 4217 code"));
+          }
+          updated.default_currency = given.default_currency();
+        }
+        if (has("channel_queues")) {
+          if (given.channel_queues_size() > kMaxQueues) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("channel_queues: at most ", kMaxQueues, " channels"));
+          }
+          static const std::regex kChannel(R"([A-Z_]{1,50})");
+          updated.channel_queues.clear();
+          for (const auto& [channel, key] : given.channel_queues()) {
+            if (!std::regex_match(channel, kChannel)) {
+              return absl::InvalidArgumentError(absl::StrCat(
+                  "channel_queues: channel '", channel.substr(0, 50), "' must be 1–50 of A-Z _"));
+            }
+            if (absl::Status valid = CheckQueueKey("channel_queues", key); !valid.ok()) {
+              return valid;
+            }
+            updated.channel_queues[channel] = key;
+          }
+        }
+        if (has("queues")) {
+          if (given.queues_size() > kMaxQueues) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("queues: at most ", kMaxQueues, " queues"));
+          }
+          updated.queues.clear();
+          UserRepository users(work);
+          for (const v1::AssignmentQueue& queue : given.queues()) {
+            if (absl::Status valid = CheckQueueKey("queues", queue.key()); !valid.ok()) {
+              return valid;
+            }
+            if (updated.queues.count(queue.key()) != 0) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat("queues: '", queue.key(), "' is listed twice"));
+            }
+            if (queue.user_ids_size() > kMaxQueueMembers) {
+              return absl::InvalidArgumentError(absl::StrCat(
+                  "queues: '", queue.key(), "' has more than ", kMaxQueueMembers, " members"));
+            }
+            std::vector<int64_t>& members = updated.queues[queue.key()];
+            for (int64_t user : queue.user_ids()) {
+              if (std::find(members.begin(), members.end(), user) != members.end()) {
+                return absl::InvalidArgumentError(
+                    absl::StrCat("queues: user ", user, " is listed twice in '", queue.key(), "'"));
+              }
+              if (!users.IsActive(user)) {
+                return absl::FailedPreconditionError(
+                    absl::StrCat("queues: user ", user, " does not exist or is not active"));
+              }
+              members.push_back(user);
+            }
+          }
+        }
+        if (previous_mode != updated.mode && settings.SwitchRunning()) {
+          return absl::FailedPreconditionError(
+              "a mode switch job is running; wait until it finishes (GetSettings shows its "
+              "progress)");
+        }
+        settings.Update(updated, has("channel_queues"), has("queues"));
+        if (previous_mode == "CLASSIC" && updated.mode == "SIMPLE") {
+          settings.StartModeSwitch("SIMPLE", 0);
+        }
+        ToProto(settings.Get(), response);
+        work.commit();
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace leadflow::crm

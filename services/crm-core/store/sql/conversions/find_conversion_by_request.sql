@@ -1,0 +1,2 @@
+SELECT lead_id, coalesce(contact_id, 0), coalesce(company_id, 0), coalesce(deal_id, 0), produce
+FROM conversions WHERE request_id = $1

@@ -1,0 +1,1 @@
+DELETE FROM deals WHERE id = $1

@@ -1,0 +1,1 @@
+{{deal_columns}} WHERE d.id = $1

@@ -1,0 +1,1 @@
+SELECT count(*) FROM deals WHERE pipeline_id = $1

@@ -1,0 +1,1 @@
+DELETE FROM pipelines WHERE id = $1

@@ -1,0 +1,1 @@
+INSERT INTO pipelines (name, sort) VALUES ($1, $2) RETURNING id

@@ -1,0 +1,1 @@
+DELETE FROM assignment_queue_members

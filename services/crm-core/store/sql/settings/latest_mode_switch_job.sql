@@ -1,0 +1,4 @@
+SELECT id, to_mode, state, total, done, failed, error,
+  (extract(epoch FROM started_at) * 1000000)::bigint,
+  coalesce((extract(epoch FROM finished_at) * 1000000)::bigint, 0)
+FROM mode_switch_jobs ORDER BY id DESC LIMIT 1

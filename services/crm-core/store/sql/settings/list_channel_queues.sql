@@ -1,0 +1,1 @@
+SELECT channel, queue_key FROM channel_queues ORDER BY channel

@@ -1,0 +1,1 @@
+SELECT version FROM crm_settings WHERE id = 1 FOR UPDATE

@@ -1,0 +1,1 @@
+SELECT 1 FROM pipelines WHERE id = $1

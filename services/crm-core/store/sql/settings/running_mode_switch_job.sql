@@ -1,0 +1,1 @@
+SELECT id FROM mode_switch_jobs WHERE state = 'RUNNING'
