@@ -93,6 +93,11 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   api->activities_ = std::make_unique<ActivityApi>(*api->backend_);
   api->users_ = std::make_unique<UserApi>(*api->backend_);
   api->statuses_ = std::make_unique<StatusApi>(*api->backend_);
+  // Contacts, companies, history, search.
+  api->contacts_ = std::make_unique<ContactApi>(*api->backend_, settings.default_region);
+  api->companies_ = std::make_unique<CompanyApi>(*api->backend_, settings.default_region);
+  api->history_ = std::make_unique<HistoryApi>(*api->backend_);
+  api->search_ = std::make_unique<SearchApi>(*api->backend_, settings.default_region);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -102,6 +107,11 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   builder.RegisterService(api->activities_.get());
   builder.RegisterService(api->users_.get());
   builder.RegisterService(api->statuses_.get());
+  // Contacts, companies, history, search.
+  builder.RegisterService(api->contacts_.get());
+  builder.RegisterService(api->companies_.get());
+  builder.RegisterService(api->history_.get());
+  builder.RegisterService(api->search_.get());
   api->server_ = builder.BuildAndStart();
   if (!api->server_ || bound_port == 0) {
     executor->Stop();

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/common/executor.h"
+#include "crm-core/api/people_services.h"
 #include "crm-core/api/services.h"
 #include "metrics/metrics.h"
 #include "pg/pool.h"
@@ -54,6 +55,11 @@ class ApiServer {
   std::unique_ptr<ActivityApi> activities_;
   std::unique_ptr<UserApi> users_;
   std::unique_ptr<StatusApi> statuses_;
+  // Contacts, companies, history, search.
+  std::unique_ptr<ContactApi> contacts_;
+  std::unique_ptr<CompanyApi> companies_;
+  std::unique_ptr<HistoryApi> history_;
+  std::unique_ptr<SearchApi> search_;
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -31,6 +31,9 @@ class LeadApi final : public v1::LeadService::CallbackService {
   grpc::ServerUnaryReactor* UpdateLead(grpc::CallbackServerContext* context,
                                        const v1::UpdateLeadRequest* request,
                                        v1::Lead* response) override;
+  grpc::ServerUnaryReactor* MergeLeads(grpc::CallbackServerContext* context,
+                                       const v1::MergeLeadsRequest* request,
+                                       v1::MergeLeadsResponse* response) override;
 
  private:
   ApiBackend backend_;
