@@ -46,8 +46,8 @@ TEST(PeopleE2eTest, ContactsCompaniesSearchHistoryAndMerge) {
   ASSERT_EQ(seen["contacts"].size(), 1u) << seen.dump();
   EXPECT_EQ(seen["contacts"][0]["contact_id"], lea["id"]);
 
-  auto by_phone = Call(api, "SearchService/FindByCommunication", {{"phone", "0612345678"}},
-                       kReaderKey);
+  auto by_phone =
+      Call(api, "SearchService/FindByCommunication", {{"phone", "0612345678"}}, kReaderKey);
   ASSERT_EQ(by_phone["matches"].size(), 1u) << by_phone.dump();
   EXPECT_EQ(by_phone["matches"][0]["entity"]["id"], lea["id"]);
   auto by_name = Call(api, "SearchService/FindByName", {{"prefix", "LEA"}}, kReaderKey);
@@ -77,9 +77,9 @@ TEST(PeopleE2eTest, ContactsCompaniesSearchHistoryAndMerge) {
   EXPECT_EQ(Call(api, "ContactService/GetContact", {{"id", twin["contact"]["id"]}})["code"],
             5);  // NOT_FOUND
 
-  auto history = Call(api, "HistoryService/ListHistory",
-                      {{"entity", {{"type", "OWNER_TYPE_CONTACT"}, {"id", lea["id"]}}}},
-                      kReaderKey);
+  auto history =
+      Call(api, "HistoryService/ListHistory",
+           {{"entity", {{"type", "OWNER_TYPE_CONTACT"}, {"id", lea["id"]}}}}, kReaderKey);
   ASSERT_EQ(history["entries"].size(), 3u) << history.dump();
   EXPECT_EQ(history["entries"][0]["kind"], "MERGED");
   EXPECT_EQ(history["entries"][1]["kind"], "LINKED");

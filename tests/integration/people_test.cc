@@ -42,9 +42,9 @@ class PeopleTest : public ::testing::Test {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    for (grpc::Service* service : std::initializer_list<grpc::Service*>{
-             leads_.get(), activities_.get(), contacts_.get(), companies_.get(), history_.get(),
-             search_.get()}) {
+    for (grpc::Service* service :
+         std::initializer_list<grpc::Service*>{leads_.get(), activities_.get(), contacts_.get(),
+                                               companies_.get(), history_.get(), search_.get()}) {
       builder.RegisterService(service);
     }
     server_ = builder.BuildAndStart();
@@ -327,9 +327,9 @@ TEST_F(PeopleTest, ActivitiesOnAnyOwnerAndOverdue) {
 // different formats, make one contact: exactly one answers CREATED, the others EXISTING with
 // its id (the identity locks serialise them; without them several contacts appear).
 TEST_F(PeopleTest, ConcurrentUpsertsMakeOneContact) {
-  const std::vector<std::string> formats = {"06 12 34 56 78", "+33612345678", "0033 6 12 34 56 78",
-                                            "06.12.34.56.78", "+33 (0)6 12 34 56 78",
-                                            "0612345678"};
+  const std::vector<std::string> formats = {"06 12 34 56 78",       "+33612345678",
+                                            "0033 6 12 34 56 78",   "06.12.34.56.78",
+                                            "+33 (0)6 12 34 56 78", "0612345678"};
   for (int round = 0; round < 5; ++round) {
     Scalar("WITH gone AS (DELETE FROM contacts) SELECT 1");
     std::vector<std::thread> callers;

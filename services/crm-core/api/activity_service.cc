@@ -3,8 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
-#include "crm-core/api/services.h"
 #include "crm-core/api/people_common.h"
+#include "crm-core/api/services.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
@@ -109,9 +109,8 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
               absl::StrCat(noun, " ", activity.owner_id(), " does not exist"));
         }
         if (owner->merged_into != 0) {
-          return absl::FailedPreconditionError(absl::StrCat(noun, " ", activity.owner_id(),
-                                                            " was merged into ", noun, " ",
-                                                            owner->merged_into));
+          return absl::FailedPreconditionError(absl::StrCat(
+              noun, " ", activity.owner_id(), " was merged into ", noun, " ", owner->merged_into));
         }
         std::optional<int64_t> owner_responsible = owner->responsible_user_id;
         int64_t responsible = activity.responsible_user_id();

@@ -49,8 +49,7 @@ absl::StatusOr<Company> LiveCompany(pqxx::transaction_base& work, int64_t id, bo
   }
   if (company->merged_into != 0) {
     return absl::NotFoundError(absl::StrCat("company ", id, " was merged into company ",
-                                            company->merged_into, "; use ",
-                                            company->merged_into));
+                                            company->merged_into, "; use ", company->merged_into));
   }
   return *company;
 }
@@ -65,10 +64,11 @@ absl::Status LoadCompany(pqxx::transaction_base& work, int64_t id, v1::Company* 
 }
 
 absl::Status CheckCompanyText(const v1::Company& company) {
-  for (const auto& [field, value] :
-       {std::pair{"name", company.name()}, {"industry", company.industry()},
-        {"website", company.website()}, {"source_id", company.source_id()},
-        {"comments", company.comments()}}) {
+  for (const auto& [field, value] : {std::pair{"name", company.name()},
+                                     {"industry", company.industry()},
+                                     {"website", company.website()},
+                                     {"source_id", company.source_id()},
+                                     {"comments", company.comments()}}) {
     if (absl::Status status = CheckText(field, value); !status.ok()) {
       return status;
     }
@@ -98,21 +98,21 @@ grpc::ServerUnaryReactor* CompanyApi::GetCompany(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* CompanyApi::ListCompanies(grpc::CallbackServerContext* context,
                                                     const v1::ListCompaniesRequest* request,
                                                     v1::ListCompaniesResponse* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
-        auto page = ParsePage(request->page_size(), request->page_token());
-        if (!page.ok()) {
-          return page.status();
-        }
-        PeopleFilter filter{.responsible_user_id = request->responsible_user_id(),
-                            .linked_id = request->contact_id()};
-        pqxx::read_transaction work(connection);
-        FillPage(
-            CompanyRepository(work).List(filter, page->after_id, page->limit()), *page,
-            [&](const Company& company) { ToProto(company, response->add_companies()); },
-            response->mutable_next_page_token());
-        return absl::OkStatus();
-      });
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=](pqxx::connection& connection) {
+                   auto page = ParsePage(request->page_size(), request->page_token());
+                   if (!page.ok()) {
+                     return page.status();
+                   }
+                   PeopleFilter filter{.responsible_user_id = request->responsible_user_id(),
+                                       .linked_id = request->contact_id()};
+                   pqxx::read_transaction work(connection);
+                   FillPage(
+                       CompanyRepository(work).List(filter, page->after_id, page->limit()), *page,
+                       [&](const Company& company) { ToProto(company, response->add_companies()); },
+                       response->mutable_next_page_token());
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::ServerUnaryReactor* CompanyApi::CreateCompany(grpc::CallbackServerContext* context,
@@ -156,12 +156,13 @@ grpc::ServerUnaryReactor* CompanyApi::CreateCompany(grpc::CallbackServerContext*
             return LoadCompany(work, existing.front(), response->mutable_company());
           }
         }
-        const int64_t id = companies.Insert(Company{.name = std::string(domain::TrimAscii(in.name())),
-                                                    .industry = in.industry(),
-                                                    .website = in.website(),
-                                                    .responsible_user_id = in.responsible_user_id(),
-                                                    .source_id = in.source_id(),
-                                                    .comments = in.comments()});
+        const int64_t id =
+            companies.Insert(Company{.name = std::string(domain::TrimAscii(in.name())),
+                                     .industry = in.industry(),
+                                     .website = in.website(),
+                                     .responsible_user_id = in.responsible_user_id(),
+                                     .source_id = in.source_id(),
+                                     .comments = in.comments()});
         companies.SetIdentities(id, *keys);
         HistoryRepository(work).Append(HistoryRecord{
             .entity_type = "COMPANY", .entity_id = id, .kind = "CREATED", .user_id = *user});
@@ -228,8 +229,8 @@ grpc::ServerUnaryReactor* CompanyApi::UpdateCompany(grpc::CallbackServerContext*
         if (has("source_id")) next.source_id = in.source_id();
         if (has("comments")) next.comments = in.comments();
         std::vector<IdentityKey> identities;
-        for (const auto& [path, kind] : {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"},
-                                         {"messengers", "MESSENGER"}}) {
+        for (const auto& [path, kind] :
+             {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}, {"messengers", "MESSENGER"}}) {
           for (const IdentityKey& key : has(path) ? *keys : current->identities) {
             if (key.kind == kind) identities.push_back(key);
           }
@@ -246,9 +247,10 @@ grpc::ServerUnaryReactor* CompanyApi::UpdateCompany(grpc::CallbackServerContext*
                std::to_string(next.responsible_user_id));
         change("source_id", current->source_id, next.source_id);
         change("comments", current->comments, next.comments);
-        for (const auto& [field, kind] : {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"},
-                                          {"messengers", "MESSENGER"}}) {
-          change(field, JoinIdentities(current->identities, kind), JoinIdentities(identities, kind));
+        for (const auto& [field, kind] :
+             {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}, {"messengers", "MESSENGER"}}) {
+          change(field, JoinIdentities(current->identities, kind),
+                 JoinIdentities(identities, kind));
         }
         CompanyRepository companies(work);
         if (has("phones") || has("emails") || has("messengers")) {
@@ -289,13 +291,17 @@ grpc::ServerUnaryReactor* CompanyApi::DeleteCompany(grpc::CallbackServerContext*
         if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
           return check;
         }
-        std::vector<HistoryRecord> history{HistoryRecord{
-            .entity_type = "COMPANY", .entity_id = request->id(), .kind = "DELETED",
-            .user_id = *user}};
+        std::vector<HistoryRecord> history{HistoryRecord{.entity_type = "COMPANY",
+                                                         .entity_id = request->id(),
+                                                         .kind = "DELETED",
+                                                         .user_id = *user}};
         for (const CompanyLink& link : current->contacts) {
-          history.push_back({.entity_type = "CONTACT", .entity_id = link.contact_id,
-                             .kind = "UNLINKED", .related_type = "COMPANY",
-                             .related_id = request->id(), .user_id = *user});
+          history.push_back({.entity_type = "CONTACT",
+                             .entity_id = link.contact_id,
+                             .kind = "UNLINKED",
+                             .related_type = "COMPANY",
+                             .related_id = request->id(),
+                             .user_id = *user});
         }
         CompanyRepository(work).Delete(request->id());
         HistoryRepository(work).Append(history);
@@ -307,21 +313,21 @@ grpc::ServerUnaryReactor* CompanyApi::DeleteCompany(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* CompanyApi::LinkContact(grpc::CallbackServerContext* context,
                                                   const v1::LinkContactRequest* request,
                                                   v1::ContactCompanyLink* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
-        return LinkContactCompany(connection, context, request->contact_id(),
-                                  request->company_id(), request->role(), response);
-      });
+  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
+                 [=](pqxx::connection& connection) {
+                   return LinkContactCompany(connection, context, request->contact_id(),
+                                             request->company_id(), request->role(), response);
+                 });
 }
 
 grpc::ServerUnaryReactor* CompanyApi::UnlinkContact(grpc::CallbackServerContext* context,
                                                     const v1::UnlinkContactRequest* request,
                                                     google::protobuf::Empty* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
-        return UnlinkContactCompany(connection, context, request->contact_id(),
-                                    request->company_id());
-      });
+  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
+                 [=](pqxx::connection& connection) {
+                   return UnlinkContactCompany(connection, context, request->contact_id(),
+                                               request->company_id());
+                 });
 }
 
 grpc::ServerUnaryReactor* CompanyApi::MergeCompanies(grpc::CallbackServerContext* context,

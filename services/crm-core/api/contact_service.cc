@@ -54,8 +54,7 @@ absl::StatusOr<Contact> LiveContact(pqxx::transaction_base& work, int64_t id, bo
   }
   if (contact->merged_into != 0) {
     return absl::NotFoundError(absl::StrCat("contact ", id, " was merged into contact ",
-                                            contact->merged_into, "; use ",
-                                            contact->merged_into));
+                                            contact->merged_into, "; use ", contact->merged_into));
   }
   return *contact;
 }
@@ -106,26 +105,26 @@ grpc::ServerUnaryReactor* ContactApi::GetContact(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* ContactApi::ListContacts(grpc::CallbackServerContext* context,
                                                    const v1::ListContactsRequest* request,
                                                    v1::ListContactsResponse* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
-        auto page = ParsePage(request->page_size(), request->page_token());
-        if (!page.ok()) {
-          return page.status();
-        }
-        PeopleFilter filter{
-            .responsible_user_id = request->responsible_user_id(),
-            .linked_id = request->company_id(),
-            .created_after_micros =
-                request->has_created_after() ? ToMicros(request->created_after()) : 0,
-            .created_before_micros =
-                request->has_created_before() ? ToMicros(request->created_before()) : 0};
-        pqxx::read_transaction work(connection);
-        FillPage(
-            ContactRepository(work).List(filter, page->after_id, page->limit()), *page,
-            [&](const Contact& contact) { ToProto(contact, response->add_contacts()); },
-            response->mutable_next_page_token());
-        return absl::OkStatus();
-      });
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=](pqxx::connection& connection) {
+                   auto page = ParsePage(request->page_size(), request->page_token());
+                   if (!page.ok()) {
+                     return page.status();
+                   }
+                   PeopleFilter filter{
+                       .responsible_user_id = request->responsible_user_id(),
+                       .linked_id = request->company_id(),
+                       .created_after_micros =
+                           request->has_created_after() ? ToMicros(request->created_after()) : 0,
+                       .created_before_micros =
+                           request->has_created_before() ? ToMicros(request->created_before()) : 0};
+                   pqxx::read_transaction work(connection);
+                   FillPage(
+                       ContactRepository(work).List(filter, page->after_id, page->limit()), *page,
+                       [&](const Contact& contact) { ToProto(contact, response->add_contacts()); },
+                       response->mutable_next_page_token());
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::ServerUnaryReactor* ContactApi::CreateContact(grpc::CallbackServerContext* context,
@@ -193,9 +192,8 @@ grpc::ServerUnaryReactor* ContactApi::CreateContact(grpc::CallbackServerContext*
         }
         const int64_t id = contacts.Insert(row);
         contacts.SetIdentities(id, *keys);
-        HistoryRepository(work).Append(
-            HistoryRecord{.entity_type = "CONTACT", .entity_id = id, .kind = "CREATED",
-                          .user_id = *user});
+        HistoryRepository(work).Append(HistoryRecord{
+            .entity_type = "CONTACT", .entity_id = id, .kind = "CREATED", .user_id = *user});
         response->set_outcome(v1::UPSERT_OUTCOME_CREATED);
         absl::Status loaded = LoadContact(work, id, response->mutable_contact());
         work.commit();
@@ -279,9 +277,10 @@ grpc::ServerUnaryReactor* ContactApi::UpdateContact(grpc::CallbackServerContext*
                std::to_string(next.responsible_user_id));
         change("source_id", current->source_id, next.source_id);
         change("comments", current->comments, next.comments);
-        for (const auto& [field, kind] : {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"},
-                                          {"messengers", "MESSENGER"}}) {
-          change(field, JoinIdentities(current->identities, kind), JoinIdentities(identities, kind));
+        for (const auto& [field, kind] :
+             {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}, {"messengers", "MESSENGER"}}) {
+          change(field, JoinIdentities(current->identities, kind),
+                 JoinIdentities(identities, kind));
         }
         ContactRepository contacts(work);
         if (has("phones") || has("emails") || has("messengers")) {
@@ -322,13 +321,17 @@ grpc::ServerUnaryReactor* ContactApi::DeleteContact(grpc::CallbackServerContext*
         if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
           return check;
         }
-        std::vector<HistoryRecord> history{HistoryRecord{
-            .entity_type = "CONTACT", .entity_id = request->id(), .kind = "DELETED",
-            .user_id = *user}};
+        std::vector<HistoryRecord> history{HistoryRecord{.entity_type = "CONTACT",
+                                                         .entity_id = request->id(),
+                                                         .kind = "DELETED",
+                                                         .user_id = *user}};
         for (const CompanyLink& link : current->companies) {
-          history.push_back({.entity_type = "COMPANY", .entity_id = link.company_id,
-                             .kind = "UNLINKED", .related_type = "CONTACT",
-                             .related_id = request->id(), .user_id = *user});
+          history.push_back({.entity_type = "COMPANY",
+                             .entity_id = link.company_id,
+                             .kind = "UNLINKED",
+                             .related_type = "CONTACT",
+                             .related_id = request->id(),
+                             .user_id = *user});
         }
         ContactRepository(work).Delete(request->id());
         HistoryRepository(work).Append(history);
@@ -340,21 +343,21 @@ grpc::ServerUnaryReactor* ContactApi::DeleteContact(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ContactApi::LinkCompany(grpc::CallbackServerContext* context,
                                                   const v1::LinkCompanyRequest* request,
                                                   v1::ContactCompanyLink* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
-        return LinkContactCompany(connection, context, request->contact_id(),
-                                  request->company_id(), request->role(), response);
-      });
+  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
+                 [=](pqxx::connection& connection) {
+                   return LinkContactCompany(connection, context, request->contact_id(),
+                                             request->company_id(), request->role(), response);
+                 });
 }
 
 grpc::ServerUnaryReactor* ContactApi::UnlinkCompany(grpc::CallbackServerContext* context,
                                                     const v1::UnlinkCompanyRequest* request,
                                                     google::protobuf::Empty* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
-        return UnlinkContactCompany(connection, context, request->contact_id(),
-                                    request->company_id());
-      });
+  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
+                 [=](pqxx::connection& connection) {
+                   return UnlinkContactCompany(connection, context, request->contact_id(),
+                                               request->company_id());
+                 });
 }
 
 grpc::ServerUnaryReactor* ContactApi::MergeContacts(grpc::CallbackServerContext* context,

@@ -3,8 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
-#include "crm-core/api/services.h"
 #include "crm-core/api/people_common.h"
+#include "crm-core/api/services.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 #include "identity/identity.h"
@@ -225,7 +225,8 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
           // adds one until we commit.
           for (const KnownLead& known : LeadRepository(work).FindByIdentities(keys)) {
             if (auto owner = MergeRepository(work).Find("LEAD", known.id);
-                owner && owner->merged_into == 0 && (upsert_found == 0 || known.id < upsert_found)) {
+                owner && owner->merged_into == 0 &&
+                (upsert_found == 0 || known.id < upsert_found)) {
               upsert_found = known.id;
             }
           }
@@ -244,9 +245,8 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
           leads.AddIdentity(id, key);
         }
         SetLeadSearchKeys(work, id, row.first_name, row.last_name, row.company_name);
-        HistoryRepository(work).Append(
-            HistoryRecord{.entity_type = "LEAD", .entity_id = id, .kind = "CREATED",
-                          .user_id = *user});
+        HistoryRepository(work).Append(HistoryRecord{
+            .entity_type = "LEAD", .entity_id = id, .kind = "CREATED", .user_id = *user});
         absl::Status loaded = LoadLead(work, id, response);
         if (request->upsert_by_identity()) {
           response->set_upsert_outcome(v1::UPSERT_OUTCOME_CREATED);
@@ -335,9 +335,12 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
             RecordChange(history, "LEAD", lead.id(), *user, field, old_value, new_value);
           }
           if (before.status() != response->status()) {
-            history.push_back({.entity_type = "LEAD", .entity_id = lead.id(),
-                               .kind = "STATUS_CHANGED", .field = "status",
-                               .old_value = before.status(), .new_value = response->status(),
+            history.push_back({.entity_type = "LEAD",
+                               .entity_id = lead.id(),
+                               .kind = "STATUS_CHANGED",
+                               .field = "status",
+                               .old_value = before.status(),
+                               .new_value = response->status(),
                                .user_id = *user});
           }
           HistoryRepository(work).Append(history);

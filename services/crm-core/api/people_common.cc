@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "crm-core/api/common/fields.h"
-#include "crm-core/domain/naming/naming.h"
 #include "crm-core/domain/merge/merge.h"
+#include "crm-core/domain/naming/naming.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 #include "identity/identity.h"
@@ -82,8 +82,7 @@ absl::StatusOr<int64_t> ActingUser(grpc::CallbackServerContext* context) {
     return 0;
   }
   int64_t id = 0;
-  if (!absl::SimpleAtoi(std::string(found->second.data(), found->second.size()), &id) ||
-      id <= 0) {
+  if (!absl::SimpleAtoi(std::string(found->second.data(), found->second.size()), &id) || id <= 0) {
     return absl::InvalidArgumentError("x-leadflow-user-id metadata must be a user id");
   }
   return id;
@@ -142,16 +141,16 @@ absl::Status CheckLinkable(pqxx::transaction_base& work, int64_t contact_id, int
     return absl::NotFoundError(absl::StrCat("contact ", contact_id, " does not exist"));
   }
   if (contact->merged_into != 0) {
-    return absl::NotFoundError(absl::StrCat("contact ", contact_id, " was merged into contact ",
-                                            contact->merged_into));
+    return absl::NotFoundError(
+        absl::StrCat("contact ", contact_id, " was merged into contact ", contact->merged_into));
   }
   std::optional<Company> company = CompanyRepository(work).Get(company_id);
   if (!company) {
     return absl::NotFoundError(absl::StrCat("company ", company_id, " does not exist"));
   }
   if (company->merged_into != 0) {
-    return absl::NotFoundError(absl::StrCat("company ", company_id, " was merged into company ",
-                                            company->merged_into));
+    return absl::NotFoundError(
+        absl::StrCat("company ", company_id, " was merged into company ", company->merged_into));
   }
   return absl::OkStatus();
 }
@@ -165,9 +164,8 @@ std::optional<domain::EntityKind> KindOf(const std::string& type) {
 
 }  // namespace
 
-absl::Status LinkContactCompany(pqxx::connection& connection,
-                                grpc::CallbackServerContext* context, int64_t contact_id,
-                                int64_t company_id, const std::string& role,
+absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServerContext* context,
+                                int64_t contact_id, int64_t company_id, const std::string& role,
                                 v1::ContactCompanyLink* out) {
   if (absl::Status text = CheckText("role", role); !text.ok()) {
     return text;
@@ -189,19 +187,39 @@ absl::Status LinkContactCompany(pqxx::connection& connection,
   std::optional<std::string> previous = ContactRepository(work).Link(contact_id, company_id, role);
   std::vector<HistoryRecord> history;
   if (!previous) {
-    history.push_back({.entity_type = "CONTACT", .entity_id = contact_id, .kind = "LINKED",
-                       .new_value = role, .related_type = "COMPANY", .related_id = company_id,
+    history.push_back({.entity_type = "CONTACT",
+                       .entity_id = contact_id,
+                       .kind = "LINKED",
+                       .new_value = role,
+                       .related_type = "COMPANY",
+                       .related_id = company_id,
                        .user_id = *user});
-    history.push_back({.entity_type = "COMPANY", .entity_id = company_id, .kind = "LINKED",
-                       .new_value = role, .related_type = "CONTACT", .related_id = contact_id,
+    history.push_back({.entity_type = "COMPANY",
+                       .entity_id = company_id,
+                       .kind = "LINKED",
+                       .new_value = role,
+                       .related_type = "CONTACT",
+                       .related_id = contact_id,
                        .user_id = *user});
   } else if (*previous != role) {
-    history.push_back({.entity_type = "CONTACT", .entity_id = contact_id, .kind = "LINKED",
-                       .field = "role", .old_value = *previous, .new_value = role,
-                       .related_type = "COMPANY", .related_id = company_id, .user_id = *user});
-    history.push_back({.entity_type = "COMPANY", .entity_id = company_id, .kind = "LINKED",
-                       .field = "role", .old_value = *previous, .new_value = role,
-                       .related_type = "CONTACT", .related_id = contact_id, .user_id = *user});
+    history.push_back({.entity_type = "CONTACT",
+                       .entity_id = contact_id,
+                       .kind = "LINKED",
+                       .field = "role",
+                       .old_value = *previous,
+                       .new_value = role,
+                       .related_type = "COMPANY",
+                       .related_id = company_id,
+                       .user_id = *user});
+    history.push_back({.entity_type = "COMPANY",
+                       .entity_id = company_id,
+                       .kind = "LINKED",
+                       .field = "role",
+                       .old_value = *previous,
+                       .new_value = role,
+                       .related_type = "CONTACT",
+                       .related_id = contact_id,
+                       .user_id = *user});
   }
   HistoryRepository(work).Append(history);
   for (const CompanyLink& link : ContactRepository(work).Get(contact_id)->companies) {
@@ -234,11 +252,18 @@ absl::Status UnlinkContactCompany(pqxx::connection& connection,
     return absl::NotFoundError(
         absl::StrCat("contact ", contact_id, " is not linked to company ", company_id));
   }
-  HistoryRepository(work).Append(std::vector<HistoryRecord>{
-      {.entity_type = "CONTACT", .entity_id = contact_id, .kind = "UNLINKED",
-       .related_type = "COMPANY", .related_id = company_id, .user_id = *user},
-      {.entity_type = "COMPANY", .entity_id = company_id, .kind = "UNLINKED",
-       .related_type = "CONTACT", .related_id = contact_id, .user_id = *user}});
+  HistoryRepository(work).Append(std::vector<HistoryRecord>{{.entity_type = "CONTACT",
+                                                             .entity_id = contact_id,
+                                                             .kind = "UNLINKED",
+                                                             .related_type = "COMPANY",
+                                                             .related_id = company_id,
+                                                             .user_id = *user},
+                                                            {.entity_type = "COMPANY",
+                                                             .entity_id = company_id,
+                                                             .kind = "UNLINKED",
+                                                             .related_type = "CONTACT",
+                                                             .related_id = contact_id,
+                                                             .user_id = *user}});
   work.commit();
   return absl::OkStatus();
 }
@@ -298,8 +323,12 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
   merges.Fold(type, kept_id, plan->fold_ids, *user);
   std::vector<HistoryRecord> history;
   for (const domain::MergeHistory& line : plan->history) {
-    history.push_back({.entity_type = type, .entity_id = line.subject_id, .kind = line.kind,
-                       .related_type = type, .related_id = line.related_id, .user_id = *user});
+    history.push_back({.entity_type = type,
+                       .entity_id = line.subject_id,
+                       .kind = line.kind,
+                       .related_type = type,
+                       .related_id = line.related_id,
+                       .user_id = *user});
   }
   HistoryRepository(work).Append(history);
   work.commit();

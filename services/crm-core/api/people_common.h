@@ -54,9 +54,8 @@ void RecordChange(std::vector<HistoryRecord>& out, const std::string& type, int6
 
 /// Links (or re-roles) contact ↔ company in its own transaction, with LINKED history on both
 /// sides (FIELD_CHANGED "role" when only the role changed). Either side may call it.
-absl::Status LinkContactCompany(pqxx::connection& connection,
-                                grpc::CallbackServerContext* context, int64_t contact_id,
-                                int64_t company_id, const std::string& role,
+absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServerContext* context,
+                                int64_t contact_id, int64_t company_id, const std::string& role,
                                 v1::ContactCompanyLink* out);
 /// NOT_FOUND when the pair is not linked; UNLINKED history on both sides.
 absl::Status UnlinkContactCompany(pqxx::connection& connection,

@@ -35,8 +35,7 @@ grpc::ServerUnaryReactor* SearchApi::FindByCommunication(
     grpc::CallbackServerContext* context, const v1::FindByCommunicationRequest* request,
     v1::FindByCommunicationResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response,
-      [=, this](pqxx::connection& connection) {
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
         IdentityKey key;
         absl::StatusOr<std::string> normalized;
         switch (request->communication_case()) {
@@ -106,8 +105,8 @@ grpc::ServerUnaryReactor* SearchApi::FindByName(grpc::CallbackServerContext* con
           if (wanted.count(kinds[rank]) == 0) {
             continue;
           }
-          std::vector<SearchHit> hits = search.ByName(
-              kinds[rank], prefix, rank == start_rank ? start_id : 0, remaining + 1);
+          std::vector<SearchHit> hits =
+              search.ByName(kinds[rank], prefix, rank == start_rank ? start_id : 0, remaining + 1);
           for (size_t i = 0; i < hits.size() && remaining > 0; ++i, --remaining) {
             ToProto(hits[i], response->add_matches());
             if (remaining == 1) {
@@ -118,9 +117,8 @@ grpc::ServerUnaryReactor* SearchApi::FindByName(grpc::CallbackServerContext* con
                 more = wanted.count(kinds[later]) != 0;
               }
               if (more) {
-                *response->mutable_next_page_token() =
-                    EncodePageToken(hits.size() > i + 1 ? rank * kRankShift + hits[i].id
-                                                        : (rank + 1) * kRankShift);
+                *response->mutable_next_page_token() = EncodePageToken(
+                    hits.size() > i + 1 ? rank * kRankShift + hits[i].id : (rank + 1) * kRankShift);
               }
             }
           }

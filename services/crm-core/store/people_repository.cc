@@ -133,8 +133,7 @@ void SetLeadSearchKeys(pqxx::transaction_base& work, int64_t lead_id, const std:
 // ---- contacts ----
 
 std::optional<Contact> ContactRepository::Get(int64_t id, bool lock) {
-  pqxx::result rows =
-      work_.exec_prepared(lock ? "get_contact_for_update" : "get_contact", id);
+  pqxx::result rows = work_.exec_prepared(lock ? "get_contact_for_update" : "get_contact", id);
   if (rows.empty()) {
     return std::nullopt;
   }
@@ -202,8 +201,7 @@ bool ContactRepository::Unlink(int64_t contact_id, int64_t company_id) {
 // ---- companies ----
 
 std::optional<Company> CompanyRepository::Get(int64_t id, bool lock) {
-  pqxx::result rows =
-      work_.exec_prepared(lock ? "get_company_for_update" : "get_company", id);
+  pqxx::result rows = work_.exec_prepared(lock ? "get_company_for_update" : "get_company", id);
   if (rows.empty()) {
     return std::nullopt;
   }
@@ -224,9 +222,9 @@ std::vector<Company> CompanyRepository::List(const PeopleFilter& filter, int64_t
 int64_t CompanyRepository::Insert(const Company& company) {
   return work_
       .exec_prepared1("insert_company", Clean(company.name), domain::FoldForSearch(company.name),
-                      Clean(company.industry), Clean(company.website),
-                      company.responsible_user_id, Clean(company.source_id),
-                      Clean(company.comments), Clean(company.origin_event_id))[0]
+                      Clean(company.industry), Clean(company.website), company.responsible_user_id,
+                      Clean(company.source_id), Clean(company.comments),
+                      Clean(company.origin_event_id))[0]
       .as<int64_t>();
 }
 
@@ -274,8 +272,8 @@ void HistoryRepository::Append(const std::vector<HistoryRecord>& records) {
   }
   work_.exec_prepared0("append_history", pg::TextArray(types), pg::IntArray(ids),
                        pg::TextArray(kinds), pg::TextArray(fields), pg::TextArray(olds),
-                       pg::TextArray(news), pg::TextArray(related_types),
-                       pg::IntArray(related_ids), pg::IntArray(users), pg::TextArray(events));
+                       pg::TextArray(news), pg::TextArray(related_types), pg::IntArray(related_ids),
+                       pg::IntArray(users), pg::TextArray(events));
 }
 
 std::vector<HistoryRecord> HistoryRepository::List(const std::string& entity_type,
@@ -312,8 +310,8 @@ std::vector<SearchHit> SearchRepository::ByIdentity(const IdentityKey& key, int 
 }
 
 std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
-                                                const std::string& folded_prefix,
-                                                int64_t after_id, int limit) {
+                                                const std::string& folded_prefix, int64_t after_id,
+                                                int limit) {
   std::string pattern;
   for (char c : folded_prefix) {
     if (c == '%' || c == '_' || c == '\\') {
@@ -343,7 +341,7 @@ std::optional<MergeRepository::Owner> MergeRepository::Find(const std::string& t
 }
 
 std::vector<MergeRepository::Locked> MergeRepository::Lock(const std::string& type,
-                                                          const std::vector<int64_t>& ids) {
+                                                           const std::vector<int64_t>& ids) {
   const char* statement = type == "LEAD"      ? "lock_leads_for_merge"
                           : type == "CONTACT" ? "lock_contacts_for_merge"
                                               : "lock_companies_for_merge";

@@ -16,8 +16,8 @@ namespace leadflow::crm {
 
 /// Created-at bounds and owner filters of contact and company lists.
 struct PeopleFilter {
-  int64_t responsible_user_id = 0;  // 0: any
-  int64_t linked_id = 0;            // contacts: of this company; companies: of this contact
+  int64_t responsible_user_id = 0;    // 0: any
+  int64_t linked_id = 0;              // contacts: of this company; companies: of this contact
   int64_t created_after_micros = 0;   // inclusive; 0: no bound
   int64_t created_before_micros = 0;  // exclusive; 0: no bound
 };
