@@ -222,7 +222,9 @@ absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServ
                        .user_id = *user});
   }
   HistoryRepository(work).Append(history);
-  for (const CompanyLink& link : ContactRepository(work).Get(contact_id)->companies) {
+  // Kept in a local: a range-for over a member of a temporary would dangle.
+  const std::optional<Contact> contact = ContactRepository(work).Get(contact_id);
+  for (const CompanyLink& link : contact->companies) {
     if (link.company_id == company_id) {
       out->set_contact_id(contact_id);
       out->set_company_id(company_id);
