@@ -1,9 +1,11 @@
-// ActivityService: activities over gRPC. Owners are leads for now; the table takes every
-// record kind (LEAD, CONTACT, COMPANY, DEAL).
+// ActivityService: activities on any record (lead, contact, company, deal) over gRPC.
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
+#include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
+#include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -63,7 +65,8 @@ grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContex
             .owner_type = WithoutPrefix(v1::OwnerType_Name(request->owner_type()), "OWNER_TYPE_"),
             .owner_id = request->owner_id(),
             .responsible_user_id = request->responsible_user_id(),
-            .completion = static_cast<ActivityRepository::Completion>(request->completion())};
+            .completion = static_cast<ActivityRepository::Completion>(request->completion()),
+            .overdue_only = request->overdue_only()};
         pqxx::read_transaction work(connection);
         FillPage(
             ActivityRepository(work).List(filter, page->after_id, page->limit()), *page,
@@ -83,9 +86,10 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
         if (type.empty()) {
           return absl::InvalidArgumentError("type is required (task, email, meeting, call, …)");
         }
-        if (activity.owner_type() != v1::OWNER_TYPE_LEAD || activity.owner_id() <= 0) {
+        const std::string owner_type = TypeName(activity.owner_type());
+        if (owner_type.empty() || activity.owner_id() <= 0) {
           return absl::InvalidArgumentError(
-              "an activity needs an owner: owner_type LEAD, owner_id");
+              "an activity needs an owner: owner_type (LEAD, CONTACT, COMPANY or DEAL), owner_id");
         }
         if (activity.subject().empty()) {
           return absl::InvalidArgumentError("subject is required");
@@ -97,12 +101,18 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
           }
         }
         pqxx::work work(connection);
-        std::optional<int64_t> owner_responsible =
-            LeadRepository(work).Responsible(activity.owner_id());
-        if (!owner_responsible) {
+        std::optional<MergeRepository::Owner> owner =
+            MergeRepository(work).Find(owner_type, activity.owner_id());
+        const std::string noun = absl::AsciiStrToLower(owner_type);
+        if (!owner) {
           return absl::FailedPreconditionError(
-              absl::StrCat("lead ", activity.owner_id(), " does not exist"));
+              absl::StrCat(noun, " ", activity.owner_id(), " does not exist"));
         }
+        if (owner->merged_into != 0) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              noun, " ", activity.owner_id(), " was merged into ", noun, " ", owner->merged_into));
+        }
+        std::optional<int64_t> owner_responsible = owner->responsible_user_id;
         int64_t responsible = activity.responsible_user_id();
         if (responsible != 0 && !UserRepository(work).IsActive(responsible)) {
           return absl::FailedPreconditionError(
@@ -113,12 +123,15 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
         }
         int64_t id = ActivityRepository(work).Insert(Activity{
             .type = type,
-            .owner_type = "LEAD",
+            .owner_type = owner_type,
             .owner_id = activity.owner_id(),
             .subject = activity.subject(),
             .description = activity.description(),
             .responsible_user_id = responsible,
             .deadline_micros = activity.has_deadline() ? ToMicros(activity.deadline()) : 0});
+        if (owner_type == "DEAL") {
+          TouchDealActivity(work, activity.owner_id());
+        }
         absl::Status loaded = LoadActivity(work, id, response);
         work.commit();
         return loaded;
@@ -135,6 +148,9 @@ grpc::ServerUnaryReactor* ActivityApi::CompleteActivity(grpc::CallbackServerCont
           return absl::NotFoundError(absl::StrCat("activity ", request->id(), " does not exist"));
         }
         absl::Status loaded = LoadActivity(work, request->id(), response);
+        if (loaded.ok() && response->owner_type() == v1::OWNER_TYPE_DEAL) {
+          TouchDealActivity(work, response->owner_id());
+        }
         work.commit();
         return loaded;
       });

@@ -3,7 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
+#include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
+#include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 #include "identity/identity.h"
 
@@ -69,6 +71,10 @@ absl::Status LoadLead(pqxx::transaction_base& work, int64_t id, v1::Lead* out) {
   std::optional<Lead> lead = LeadRepository(work).Get(id);
   if (!lead) {
     return absl::NotFoundError(absl::StrCat("lead ", id, " does not exist"));
+  }
+  if (auto owner = MergeRepository(work).Find("LEAD", id); owner && owner->merged_into != 0) {
+    return absl::NotFoundError(absl::StrCat("lead ", id, " was merged into lead ",
+                                            owner->merged_into, "; use ", owner->merged_into));
   }
   ToProto(*lead, out);
   return absl::OkStatus();
@@ -143,6 +149,10 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
       context, __func__, backend_, Right::kWriteCrm, response,
       [=, this](pqxx::connection& connection) {
         const v1::Lead& lead = request->lead();
+        auto user = ActingUser(context);
+        if (!user.ok()) {
+          return user.status();
+        }
         if (absl::Status text = CheckLeadText(lead); !text.ok()) {
           return text;
         }
@@ -202,9 +212,29 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         for (const IdentityKey& key : keys) {
           lock_keys.push_back(IdentityLockKey(key));
         }
+        int64_t upsert_found = 0;
         EventRepository(work).LockIdentities(lock_keys);
         if (absl::Status check = CheckUserActive(work, row.responsible_user_id); !check.ok()) {
           return check;
+        }
+        if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+          return check;
+        }
+        if (request->upsert_by_identity() && !keys.empty()) {
+          // Under the locks: whoever holds these identities committed before us, and nobody
+          // adds one until we commit.
+          for (const KnownLead& known : LeadRepository(work).FindByIdentities(keys)) {
+            if (auto owner = MergeRepository(work).Find("LEAD", known.id);
+                owner && owner->merged_into == 0 &&
+                (upsert_found == 0 || known.id < upsert_found)) {
+              upsert_found = known.id;
+            }
+          }
+          if (upsert_found != 0) {
+            absl::Status loaded = LoadLead(work, upsert_found, response);
+            response->set_upsert_outcome(v1::UPSERT_OUTCOME_EXISTING);
+            return loaded;
+          }
         }
         if (row.responsible_user_id == 0) {
           row.responsible_user_id = UserRepository(work).NextRoundRobinUser();
@@ -214,7 +244,13 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         for (const IdentityKey& key : keys) {
           leads.AddIdentity(id, key);
         }
+        SetLeadSearchKeys(work, id, row.first_name, row.last_name, row.company_name);
+        HistoryRepository(work).Append(HistoryRecord{
+            .entity_type = "LEAD", .entity_id = id, .kind = "CREATED", .user_id = *user});
         absl::Status loaded = LoadLead(work, id, response);
+        if (request->upsert_by_identity()) {
+          response->set_upsert_outcome(v1::UPSERT_OUTCOME_CREATED);
+        }
         work.commit();
         return loaded;
       });
@@ -226,6 +262,10 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         const v1::Lead& lead = request->lead();
+        auto user = ActingUser(context);
+        if (!user.ok()) {
+          return user.status();
+        }
         auto paths = UpdatePaths(request->update_mask(),
                                  {"title", "status", "first_name", "last_name", "company_name",
                                   "city", "comments", "responsible_user_id"});
@@ -258,6 +298,13 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
             return check;
           }
         }
+        if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+          return check;
+        }
+        v1::Lead before;
+        if (absl::Status found = LoadLead(work, lead.id(), &before); !found.ok()) {
+          return found;
+        }
         LeadRepository leads(work);
         Lead values{.title = lead.title(),
                     .status = lead.status(),
@@ -274,8 +321,52 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
           return absl::AbortedError("the lead changed since this etag was read; read it again");
         }
         absl::Status loaded = LoadLead(work, lead.id(), response);
+        if (loaded.ok()) {
+          std::vector<HistoryRecord> history;
+          for (const auto& [field, old_value, new_value] :
+               {std::tuple{"title", before.title(), response->title()},
+                {"first_name", before.first_name(), response->first_name()},
+                {"last_name", before.last_name(), response->last_name()},
+                {"company_name", before.company_name(), response->company_name()},
+                {"city", before.city(), response->city()},
+                {"comments", before.comments(), response->comments()},
+                {"responsible_user_id", std::to_string(before.responsible_user_id()),
+                 std::to_string(response->responsible_user_id())}}) {
+            RecordChange(history, "LEAD", lead.id(), *user, field, old_value, new_value);
+          }
+          if (before.status() != response->status()) {
+            history.push_back({.entity_type = "LEAD",
+                               .entity_id = lead.id(),
+                               .kind = "STATUS_CHANGED",
+                               .field = "status",
+                               .old_value = before.status(),
+                               .new_value = response->status(),
+                               .user_id = *user});
+          }
+          HistoryRepository(work).Append(history);
+          SetLeadSearchKeys(work, lead.id(), response->first_name(), response->last_name(),
+                            response->company_name());
+        }
         work.commit();
         return loaded;
+      });
+}
+
+grpc::ServerUnaryReactor* LeadApi::MergeLeads(grpc::CallbackServerContext* context,
+                                              const v1::MergeLeadsRequest* request,
+                                              v1::MergeLeadsResponse* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        std::vector<int64_t> folded(request->folded_ids().begin(), request->folded_ids().end());
+        auto done = MergeRecords(connection, context, "LEAD", request->kept_id(), folded);
+        if (!done.ok()) {
+          return done.status();
+        }
+        for (int64_t id : done->folded) {
+          response->add_folded_ids(id);
+        }
+        response->set_kept_id(request->kept_id());
+        return absl::OkStatus();
       });
 }
 

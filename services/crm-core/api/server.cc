@@ -97,6 +97,11 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   api->pipelines_ = std::make_unique<PipelineApi>(*api->backend_);
   api->deals_ = std::make_unique<DealApi>(*api->backend_);
   api->settings_ = std::make_unique<SettingsApi>(*api->backend_);
+  // Contacts, companies, history, search.
+  api->contacts_ = std::make_unique<ContactApi>(*api->backend_, settings.default_region);
+  api->companies_ = std::make_unique<CompanyApi>(*api->backend_, settings.default_region);
+  api->history_ = std::make_unique<HistoryApi>(*api->backend_);
+  api->search_ = std::make_unique<SearchApi>(*api->backend_, settings.default_region);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -110,6 +115,11 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   builder.RegisterService(api->pipelines_.get());
   builder.RegisterService(api->deals_.get());
   builder.RegisterService(api->settings_.get());
+  // Contacts, companies, history, search.
+  builder.RegisterService(api->contacts_.get());
+  builder.RegisterService(api->companies_.get());
+  builder.RegisterService(api->history_.get());
+  builder.RegisterService(api->search_.get());
   api->server_ = builder.BuildAndStart();
   if (!api->server_ || bound_port == 0) {
     executor->Stop();

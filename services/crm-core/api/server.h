@@ -11,6 +11,7 @@
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/common/executor.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/api/people_services.h"
 #include "crm-core/api/services.h"
 #include "metrics/metrics.h"
 #include "pg/pool.h"
@@ -59,6 +60,11 @@ class ApiServer {
   std::unique_ptr<PipelineApi> pipelines_;
   std::unique_ptr<DealApi> deals_;
   std::unique_ptr<SettingsApi> settings_;
+  // Contacts, companies, history, search.
+  std::unique_ptr<ContactApi> contacts_;
+  std::unique_ptr<CompanyApi> companies_;
+  std::unique_ptr<HistoryApi> history_;
+  std::unique_ptr<SearchApi> search_;
   std::unique_ptr<grpc::Server> server_;
 };
 

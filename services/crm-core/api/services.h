@@ -35,6 +35,9 @@ class LeadApi final : public v1::LeadService::CallbackService {
   grpc::ServerUnaryReactor* ConvertLead(grpc::CallbackServerContext* context,
                                         const v1::ConvertLeadRequest* request,
                                         v1::ConvertLeadResponse* response) override;
+  grpc::ServerUnaryReactor* MergeLeads(grpc::CallbackServerContext* context,
+                                       const v1::MergeLeadsRequest* request,
+                                       v1::MergeLeadsResponse* response) override;
 
  private:
   ApiBackend backend_;

@@ -36,7 +36,7 @@ std::vector<Activity> ActivityRepository::List(const Filter& filter, int64_t bef
   std::vector<Activity> activities;
   for (const auto& row : work_.exec_prepared(
            "list_activities", filter.owner_type, filter.owner_id, filter.responsible_user_id,
-           static_cast<int>(filter.completion), before_id, limit)) {
+           static_cast<int>(filter.completion), before_id, limit, filter.overdue_only)) {
     activities.push_back(ReadActivity(row));
   }
   return activities;

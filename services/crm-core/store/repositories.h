@@ -84,6 +84,7 @@ class ActivityRepository {
     int64_t owner_id = 0;
     int64_t responsible_user_id = 0;
     Completion completion = Completion::kAny;
+    bool overdue_only = false;  // open with a passed deadline
   };
   std::vector<Activity> List(const Filter& filter, int64_t before_id, int limit);
   /// A planned activity (type, owner, subject, description, responsible, deadline); its id.

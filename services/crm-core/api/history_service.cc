@@ -1,0 +1,55 @@
+// HistoryService: each record's timeline, newest first.
+#include "absl/strings/str_cat.h"
+#include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/paging.h"
+#include "crm-core/api/people_common.h"
+#include "crm-core/api/people_services.h"
+#include "crm-core/store/people_repository.h"
+
+namespace leadflow::crm {
+
+grpc::ServerUnaryReactor* HistoryApi::ListHistory(grpc::CallbackServerContext* context,
+                                                  const v1::ListHistoryRequest* request,
+                                                  v1::ListHistoryResponse* response) {
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=](pqxx::connection& connection) {
+                   const std::string type = TypeName(request->entity().type());
+                   if (type.empty()) {
+                     return absl::InvalidArgumentError(
+                         "entity.type is required (OWNER_TYPE_LEAD, _CONTACT, _COMPANY or _DEAL)");
+                   }
+                   if (request->entity().id() <= 0) {
+                     return absl::InvalidArgumentError("entity.id is required");
+                   }
+                   auto page = ParsePage(request->page_size(), request->page_token());
+                   if (!page.ok()) {
+                     return page.status();
+                   }
+                   pqxx::read_transaction work(connection);
+                   FillPage(
+                       HistoryRepository(work).List(type, request->entity().id(), page->after_id,
+                                                    page->limit()),
+                       *page,
+                       [&](const HistoryRecord& record) {
+                         v1::HistoryEntry* entry = response->add_entries();
+                         entry->set_id(record.id);
+                         entry->mutable_entity()->set_type(OwnerTypeOf(record.entity_type));
+                         entry->mutable_entity()->set_id(record.entity_id);
+                         entry->set_kind(record.kind);
+                         entry->set_field(record.field);
+                         entry->set_old_value(record.old_value);
+                         entry->set_new_value(record.new_value);
+                         if (!record.related_type.empty()) {
+                           entry->mutable_related()->set_type(OwnerTypeOf(record.related_type));
+                           entry->mutable_related()->set_id(record.related_id);
+                         }
+                         entry->set_user_id(record.user_id);
+                         entry->set_event_id(record.event_id);
+                         *entry->mutable_time() = FromMicros(record.at_micros);
+                       },
+                       response->mutable_next_page_token());
+                   return absl::OkStatus();
+                 });
+}
+
+}  // namespace leadflow::crm

@@ -1,0 +1,350 @@
+#include "crm-core/api/people_common.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "crm-core/api/common/fields.h"
+#include "crm-core/domain/merge/merge.h"
+#include "crm-core/domain/naming/naming.h"
+#include "crm-core/store/people_repository.h"
+#include "crm-core/store/repositories.h"
+#include "identity/identity.h"
+
+namespace leadflow::crm {
+
+absl::StatusOr<std::string> NormalizeMessenger(const std::string& raw) {
+  std::string text(absl::StripAsciiWhitespace(raw));
+  size_t colon = text.find(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", raw, "' is not \"platform:user-id\" (e.g. telegram:123456)"));
+  }
+  std::string platform(absl::StripAsciiWhitespace(text.substr(0, colon)));
+  std::string user(absl::StripAsciiWhitespace(text.substr(colon + 1)));
+  absl::AsciiStrToLower(&platform);
+  if (platform.empty() || user.empty() || text.size() > 256 || !identity::IsValidUtf8(text)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", raw, "' is not \"platform:user-id\" (both parts, at most 256 bytes of UTF-8)"));
+  }
+  return absl::StrCat(platform, ":", user);
+}
+
+absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
+    const google::protobuf::RepeatedPtrField<std::string>& phones,
+    const google::protobuf::RepeatedPtrField<std::string>& emails,
+    const google::protobuf::RepeatedPtrField<std::string>& messengers,
+    const std::string& default_region) {
+  for (const auto& [field, list] :
+       {std::pair{"phones", &phones}, {"emails", &emails}, {"messengers", &messengers}}) {
+    if (list->size() > kMaxIdentitiesPerKind) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": at most ", kMaxIdentitiesPerKind, " values, got ", list->size()));
+    }
+  }
+  std::set<IdentityKey> seen;
+  std::vector<IdentityKey> keys;
+  auto add = [&](IdentityKey key) {
+    if (seen.insert(key).second) {
+      keys.push_back(std::move(key));
+    }
+  };
+  for (const std::string& raw : phones) {
+    auto phone = identity::NormalizePhone(raw, default_region);
+    if (!phone.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("phones: ", phone.status().message()));
+    }
+    add({"PHONE", *phone});
+  }
+  for (const std::string& raw : emails) {
+    auto email = identity::NormalizeEmail(raw);
+    if (!email.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("emails: ", email.status().message()));
+    }
+    add({"EMAIL", *email});
+  }
+  for (const std::string& raw : messengers) {
+    auto messenger = NormalizeMessenger(raw);
+    if (!messenger.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("messengers: ", messenger.status().message()));
+    }
+    add({"MESSENGER", *messenger});
+  }
+  return keys;
+}
+
+absl::StatusOr<int64_t> ActingUser(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto found = metadata.find("x-leadflow-user-id");
+  if (found == metadata.end()) {
+    return 0;
+  }
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(std::string(found->second.data(), found->second.size()), &id) || id <= 0) {
+    return absl::InvalidArgumentError("x-leadflow-user-id metadata must be a user id");
+  }
+  return id;
+}
+
+absl::Status CheckActiveUser(pqxx::transaction_base& work, int64_t user_id,
+                             const std::string& field) {
+  if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ": user ", user_id, " does not exist or is not active"));
+  }
+  return absl::OkStatus();
+}
+
+std::string LastNamePlaceholder(pqxx::transaction_base& work) {
+  pqxx::result rows = work.exec_prepared("last_name_placeholder");
+  if (rows.empty()) {
+    return std::string(domain::kDefaultLastNamePlaceholder);
+  }
+  return rows[0][0].as<std::string>();
+}
+
+std::string JoinIdentities(const std::vector<IdentityKey>& keys, const std::string& kind) {
+  std::vector<std::string> values;
+  for (const IdentityKey& key : keys) {
+    if (key.kind == kind) {
+      values.push_back(key.value);
+    }
+  }
+  return absl::StrJoin(values, ", ");
+}
+
+void RecordChange(std::vector<HistoryRecord>& out, const std::string& type, int64_t id,
+                  int64_t user_id, const std::string& field, const std::string& old_value,
+                  const std::string& new_value) {
+  if (old_value != new_value) {
+    out.push_back(HistoryRecord{.entity_type = type,
+                                .entity_id = id,
+                                .kind = "FIELD_CHANGED",
+                                .field = field,
+                                .old_value = old_value,
+                                .new_value = new_value,
+                                .user_id = user_id});
+  }
+}
+
+namespace {
+
+// The two records of a link, live (merged-away ones answer NOT_FOUND naming the kept one).
+absl::Status CheckLinkable(pqxx::transaction_base& work, int64_t contact_id, int64_t company_id) {
+  if (contact_id <= 0 || company_id <= 0) {
+    return absl::InvalidArgumentError("contact_id and company_id are required");
+  }
+  std::optional<Contact> contact = ContactRepository(work).Get(contact_id);
+  if (!contact) {
+    return absl::NotFoundError(absl::StrCat("contact ", contact_id, " does not exist"));
+  }
+  if (contact->merged_into != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("contact ", contact_id, " was merged into contact ", contact->merged_into));
+  }
+  std::optional<Company> company = CompanyRepository(work).Get(company_id);
+  if (!company) {
+    return absl::NotFoundError(absl::StrCat("company ", company_id, " does not exist"));
+  }
+  if (company->merged_into != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("company ", company_id, " was merged into company ", company->merged_into));
+  }
+  return absl::OkStatus();
+}
+
+std::optional<domain::EntityKind> KindOf(const std::string& type) {
+  if (type == "LEAD") return domain::EntityKind::kLead;
+  if (type == "CONTACT") return domain::EntityKind::kContact;
+  if (type == "COMPANY") return domain::EntityKind::kCompany;
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServerContext* context,
+                                int64_t contact_id, int64_t company_id, const std::string& role,
+                                v1::ContactCompanyLink* out) {
+  if (absl::Status text = CheckText("role", role); !text.ok()) {
+    return text;
+  }
+  if (role.size() > 200) {
+    return absl::InvalidArgumentError("role is longer than 200 bytes");
+  }
+  auto user = ActingUser(context);
+  if (!user.ok()) {
+    return user.status();
+  }
+  pqxx::work work(connection);
+  if (absl::Status check = CheckLinkable(work, contact_id, company_id); !check.ok()) {
+    return check;
+  }
+  if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+    return check;
+  }
+  std::optional<std::string> previous = ContactRepository(work).Link(contact_id, company_id, role);
+  std::vector<HistoryRecord> history;
+  if (!previous) {
+    history.push_back({.entity_type = "CONTACT",
+                       .entity_id = contact_id,
+                       .kind = "LINKED",
+                       .new_value = role,
+                       .related_type = "COMPANY",
+                       .related_id = company_id,
+                       .user_id = *user});
+    history.push_back({.entity_type = "COMPANY",
+                       .entity_id = company_id,
+                       .kind = "LINKED",
+                       .new_value = role,
+                       .related_type = "CONTACT",
+                       .related_id = contact_id,
+                       .user_id = *user});
+  } else if (*previous != role) {
+    history.push_back({.entity_type = "CONTACT",
+                       .entity_id = contact_id,
+                       .kind = "LINKED",
+                       .field = "role",
+                       .old_value = *previous,
+                       .new_value = role,
+                       .related_type = "COMPANY",
+                       .related_id = company_id,
+                       .user_id = *user});
+    history.push_back({.entity_type = "COMPANY",
+                       .entity_id = company_id,
+                       .kind = "LINKED",
+                       .field = "role",
+                       .old_value = *previous,
+                       .new_value = role,
+                       .related_type = "CONTACT",
+                       .related_id = contact_id,
+                       .user_id = *user});
+  }
+  HistoryRepository(work).Append(history);
+  // Kept in a local: a range-for over a member of a temporary would dangle.
+  const std::optional<Contact> contact = ContactRepository(work).Get(contact_id);
+  for (const CompanyLink& link : contact->companies) {
+    if (link.company_id == company_id) {
+      out->set_contact_id(contact_id);
+      out->set_company_id(company_id);
+      out->set_role(link.role);
+      *out->mutable_create_time() = FromMicros(link.create_micros);
+    }
+  }
+  work.commit();
+  return absl::OkStatus();
+}
+
+absl::Status UnlinkContactCompany(pqxx::connection& connection,
+                                  grpc::CallbackServerContext* context, int64_t contact_id,
+                                  int64_t company_id) {
+  auto user = ActingUser(context);
+  if (!user.ok()) {
+    return user.status();
+  }
+  pqxx::work work(connection);
+  if (absl::Status check = CheckLinkable(work, contact_id, company_id); !check.ok()) {
+    return check;
+  }
+  if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+    return check;
+  }
+  if (!ContactRepository(work).Unlink(contact_id, company_id)) {
+    return absl::NotFoundError(
+        absl::StrCat("contact ", contact_id, " is not linked to company ", company_id));
+  }
+  HistoryRepository(work).Append(std::vector<HistoryRecord>{{.entity_type = "CONTACT",
+                                                             .entity_id = contact_id,
+                                                             .kind = "UNLINKED",
+                                                             .related_type = "COMPANY",
+                                                             .related_id = company_id,
+                                                             .user_id = *user},
+                                                            {.entity_type = "COMPANY",
+                                                             .entity_id = company_id,
+                                                             .kind = "UNLINKED",
+                                                             .related_type = "CONTACT",
+                                                             .related_id = contact_id,
+                                                             .user_id = *user}});
+  work.commit();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
+                                       grpc::CallbackServerContext* context,
+                                       const std::string& type, int64_t kept_id,
+                                       const std::vector<int64_t>& folded_ids) {
+  std::optional<domain::EntityKind> kind = KindOf(type);
+  if (!kind) {
+    return absl::InvalidArgumentError(absl::StrCat(type, " records are not merged"));
+  }
+  domain::MergeRequest request{.kind = *kind, .kept_id = kept_id, .folded_ids = folded_ids};
+  if (absl::Status valid = domain::ValidateMergeRequest(request); !valid.ok()) {
+    return valid;
+  }
+  auto user = ActingUser(context);
+  if (!user.ok()) {
+    return user.status();
+  }
+  pqxx::work work(connection);
+  if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+    return check;
+  }
+  std::vector<int64_t> all = folded_ids;
+  all.push_back(kept_id);
+  MergeRepository merges(work);
+  // Rows first (in id order), then the identities they hold: the identities cannot move under
+  // an inbound batch that matched them.
+  std::vector<MergeRepository::Locked> locked = merges.Lock(type, all);
+  LockIdentityKeys(work, merges.Identities(type, all));
+  domain::MergeRecord kept{.kind = *kind};
+  std::vector<domain::MergeRecord> folded;
+  for (const MergeRepository::Locked& row : locked) {
+    domain::MergeRecord record{.kind = *kind, .id = row.id, .converted = row.converted};
+    if (row.merged_into != 0) record.merged_into = row.merged_into;
+    if (row.id == kept_id) {
+      kept = record;
+    } else {
+      folded.push_back(record);
+    }
+  }
+  if (kept.id == 0) {
+    return absl::NotFoundError(
+        absl::StrCat(std::string(domain::Noun(*kind)), " ", kept_id, " does not exist"));
+  }
+  // A converted lead may be kept: its conversion stays with it.
+  kept.converted = false;
+  auto plan = domain::PlanMerge(request, kept, folded);
+  if (!plan.ok()) {
+    return plan.status();
+  }
+  MergeDone done{.folded = plan->fold_ids};
+  if (plan->no_op) {
+    return done;
+  }
+  merges.Fold(type, kept_id, plan->fold_ids, *user);
+  std::vector<HistoryRecord> history;
+  for (const domain::MergeHistory& line : plan->history) {
+    history.push_back({.entity_type = type,
+                       .entity_id = line.subject_id,
+                       .kind = line.kind,
+                       .related_type = type,
+                       .related_id = line.related_id,
+                       .user_id = *user});
+  }
+  HistoryRepository(work).Append(history);
+  work.commit();
+  return done;
+}
+
+std::string TypeName(v1::OwnerType type) {
+  return WithoutPrefix(v1::OwnerType_Name(type), "OWNER_TYPE_");
+}
+
+v1::OwnerType OwnerTypeOf(const std::string& type) {
+  v1::OwnerType owner = v1::OWNER_TYPE_UNSPECIFIED;
+  v1::OwnerType_Parse("OWNER_TYPE_" + type, &owner);
+  return owner;
+}
+
+}  // namespace leadflow::crm

@@ -1,0 +1,374 @@
+// Contacts, companies, links, history, search and merges over PostgreSQL
+// (store/sql/{contacts,companies,history,search,merges}/).
+#include <nlohmann/json.hpp>
+
+#include "crm-core/domain/naming/naming.h"
+#include "crm-core/store/people_repository.h"
+#include "crm-core/store/repositories.h"
+#include "pg/pg.h"
+
+namespace leadflow::crm {
+namespace {
+
+std::string Clean(const std::string& text) { return pg::StripNul(text); }
+
+nlohmann::json ParseArray(const std::string& text) {
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  return json.is_array() ? json : nlohmann::json::array();
+}
+
+std::vector<IdentityKey> ReadIdentities(const std::string& text) {
+  std::vector<IdentityKey> keys;
+  for (const auto& pair : ParseArray(text)) {
+    keys.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
+  }
+  return keys;
+}
+
+// [[other_id, role, created_micros], …] as links seen from `id`'s side.
+std::vector<CompanyLink> ReadLinks(const std::string& text, int64_t id, bool from_contact) {
+  std::vector<CompanyLink> links;
+  for (const auto& item : ParseArray(text)) {
+    CompanyLink link{.role = item[1].get<std::string>(), .create_micros = item[2].get<int64_t>()};
+    link.contact_id = from_contact ? id : item[0].get<int64_t>();
+    link.company_id = from_contact ? item[0].get<int64_t>() : id;
+    links.push_back(std::move(link));
+  }
+  return links;
+}
+
+std::vector<int64_t> ReadIds(const std::string& text) {
+  std::vector<int64_t> ids;
+  for (const auto& id : ParseArray(text)) {
+    ids.push_back(id.get<int64_t>());
+  }
+  return ids;
+}
+
+Contact ReadContact(const pqxx::row& row) {
+  Contact contact{.id = row[0].as<int64_t>(),
+                  .first_name = row[1].as<std::string>(),
+                  .last_name = row[2].as<std::string>(),
+                  .position = row[3].as<std::string>(),
+                  .responsible_user_id = row[4].as<int64_t>(),
+                  .source_id = row[5].as<std::string>(),
+                  .comments = row[6].as<std::string>(),
+                  .origin_event_id = row[7].as<std::string>(),
+                  .version = row[8].as<int64_t>(),
+                  .create_micros = row[9].as<int64_t>(),
+                  .update_micros = row[10].as<int64_t>(),
+                  .merged_into = row[11].as<int64_t>()};
+  contact.identities = ReadIdentities(row[12].as<std::string>());
+  contact.companies = ReadLinks(row[13].as<std::string>(), contact.id, true);
+  contact.deal_ids = ReadIds(row[14].as<std::string>());
+  return contact;
+}
+
+Company ReadCompany(const pqxx::row& row) {
+  Company company{.id = row[0].as<int64_t>(),
+                  .name = row[1].as<std::string>(),
+                  .industry = row[2].as<std::string>(),
+                  .website = row[3].as<std::string>(),
+                  .responsible_user_id = row[4].as<int64_t>(),
+                  .source_id = row[5].as<std::string>(),
+                  .comments = row[6].as<std::string>(),
+                  .origin_event_id = row[7].as<std::string>(),
+                  .version = row[8].as<int64_t>(),
+                  .create_micros = row[9].as<int64_t>(),
+                  .update_micros = row[10].as<int64_t>(),
+                  .merged_into = row[11].as<int64_t>()};
+  company.identities = ReadIdentities(row[12].as<std::string>());
+  company.contacts = ReadLinks(row[13].as<std::string>(), company.id, false);
+  company.deal_ids = ReadIds(row[14].as<std::string>());
+  return company;
+}
+
+std::vector<int64_t> FirstColumnIds(const pqxx::result& rows) {
+  std::vector<int64_t> ids;
+  for (const auto& row : rows) {
+    ids.push_back(row[0].as<int64_t>());
+  }
+  return ids;
+}
+
+std::pair<std::string, std::string> KindsAndValues(const std::vector<IdentityKey>& keys) {
+  std::vector<std::string> kinds;
+  std::vector<std::string> values;
+  for (const IdentityKey& key : keys) {
+    kinds.push_back(key.kind);
+    values.push_back(Clean(key.value));
+  }
+  return {pg::TextArray(kinds), pg::TextArray(values)};
+}
+
+SearchHit ReadHit(const pqxx::row& row) {
+  return SearchHit{.type = row[0].as<std::string>(),
+                   .id = row[1].as<int64_t>(),
+                   .display_name = row[2].as<std::string>(),
+                   .company_name = row[3].as<std::string>(),
+                   .responsible_user_id = row[4].as<int64_t>(),
+                   .closed = row[5].as<bool>()};
+}
+
+}  // namespace
+
+void LockIdentityKeys(pqxx::transaction_base& work, const std::vector<IdentityKey>& keys) {
+  std::vector<std::string> lock_keys;
+  for (const IdentityKey& key : keys) {
+    lock_keys.push_back(IdentityLockKey(key));
+  }
+  EventRepository(work).LockIdentities(lock_keys);
+}
+
+void TouchDealActivity(pqxx::transaction_base& work, int64_t deal_id) {
+  work.exec_prepared0("touch_deal_activity", deal_id);
+}
+
+void SetLeadSearchKeys(pqxx::transaction_base& work, int64_t lead_id, const std::string& first,
+                       const std::string& last, const std::string& company) {
+  work.exec_prepared0("set_lead_search_keys", lead_id, domain::PersonKeys(first, last).first_last,
+                      domain::FoldForSearch(company));
+}
+
+// ---- contacts ----
+
+std::optional<Contact> ContactRepository::Get(int64_t id, bool lock) {
+  pqxx::result rows = work_.exec_prepared(lock ? "get_contact_for_update" : "get_contact", id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return ReadContact(rows[0]);
+}
+
+std::vector<Contact> ContactRepository::List(const PeopleFilter& filter, int64_t after_id,
+                                             int limit) {
+  std::vector<Contact> contacts;
+  for (const auto& row : work_.exec_prepared("list_contacts", filter.responsible_user_id,
+                                             filter.linked_id, filter.created_after_micros,
+                                             filter.created_before_micros, after_id, limit)) {
+    contacts.push_back(ReadContact(row));
+  }
+  return contacts;
+}
+
+int64_t ContactRepository::Insert(const Contact& contact) {
+  domain::PersonSearchKeys keys = domain::PersonKeys(contact.first_name, contact.last_name);
+  return work_
+      .exec_prepared1("insert_contact", Clean(contact.first_name), Clean(contact.last_name),
+                      keys.first_last, keys.last_first, Clean(contact.position),
+                      contact.responsible_user_id, Clean(contact.source_id),
+                      Clean(contact.comments), Clean(contact.origin_event_id))[0]
+      .as<int64_t>();
+}
+
+bool ContactRepository::Update(const Contact& contact, int64_t version) {
+  domain::PersonSearchKeys keys = domain::PersonKeys(contact.first_name, contact.last_name);
+  return !work_
+              .exec_prepared("update_contact", contact.id, version, Clean(contact.first_name),
+                             Clean(contact.last_name), keys.first_last, keys.last_first,
+                             Clean(contact.position), contact.responsible_user_id,
+                             Clean(contact.source_id), Clean(contact.comments))
+              .empty();
+}
+
+void ContactRepository::SetIdentities(int64_t id, const std::vector<IdentityKey>& keys) {
+  work_.exec_prepared0("delete_contact_identities", id);
+  auto [kinds, values] = KindsAndValues(keys);
+  work_.exec_prepared0("insert_contact_identities", kinds, values, id);
+}
+
+void ContactRepository::Delete(int64_t id) { work_.exec_prepared0("delete_contact", id); }
+
+std::vector<int64_t> ContactRepository::FindByIdentities(const std::vector<IdentityKey>& keys) {
+  auto [kinds, values] = KindsAndValues(keys);
+  return FirstColumnIds(work_.exec_prepared("find_contacts_by_identities", kinds, values));
+}
+
+std::optional<std::string> ContactRepository::Link(int64_t contact_id, int64_t company_id,
+                                                   const std::string& role) {
+  pqxx::result previous = work_.exec_prepared("contact_company_role", contact_id, company_id);
+  work_.exec_prepared0("link_contact_company", contact_id, company_id, Clean(role));
+  if (previous.empty()) {
+    return std::nullopt;
+  }
+  return previous[0][0].as<std::string>();
+}
+
+bool ContactRepository::Unlink(int64_t contact_id, int64_t company_id) {
+  return !work_.exec_prepared("unlink_contact_company", contact_id, company_id).empty();
+}
+
+// ---- companies ----
+
+std::optional<Company> CompanyRepository::Get(int64_t id, bool lock) {
+  pqxx::result rows = work_.exec_prepared(lock ? "get_company_for_update" : "get_company", id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return ReadCompany(rows[0]);
+}
+
+std::vector<Company> CompanyRepository::List(const PeopleFilter& filter, int64_t after_id,
+                                             int limit) {
+  std::vector<Company> companies;
+  for (const auto& row : work_.exec_prepared("list_companies", filter.responsible_user_id,
+                                             filter.linked_id, filter.created_after_micros,
+                                             filter.created_before_micros, after_id, limit)) {
+    companies.push_back(ReadCompany(row));
+  }
+  return companies;
+}
+
+int64_t CompanyRepository::Insert(const Company& company) {
+  return work_
+      .exec_prepared1("insert_company", Clean(company.name), domain::FoldForSearch(company.name),
+                      Clean(company.industry), Clean(company.website), company.responsible_user_id,
+                      Clean(company.source_id), Clean(company.comments),
+                      Clean(company.origin_event_id))[0]
+      .as<int64_t>();
+}
+
+bool CompanyRepository::Update(const Company& company, int64_t version) {
+  return !work_
+              .exec_prepared("update_company", company.id, version, Clean(company.name),
+                             domain::FoldForSearch(company.name), Clean(company.industry),
+                             Clean(company.website), company.responsible_user_id,
+                             Clean(company.source_id), Clean(company.comments))
+              .empty();
+}
+
+void CompanyRepository::SetIdentities(int64_t id, const std::vector<IdentityKey>& keys) {
+  work_.exec_prepared0("delete_company_identities", id);
+  auto [kinds, values] = KindsAndValues(keys);
+  work_.exec_prepared0("insert_company_identities", kinds, values, id);
+}
+
+void CompanyRepository::Delete(int64_t id) { work_.exec_prepared0("delete_company", id); }
+
+std::vector<int64_t> CompanyRepository::FindByIdentities(const std::vector<IdentityKey>& keys) {
+  auto [kinds, values] = KindsAndValues(keys);
+  return FirstColumnIds(work_.exec_prepared("find_companies_by_identities", kinds, values));
+}
+
+// ---- history ----
+
+void HistoryRepository::Append(const std::vector<HistoryRecord>& records) {
+  if (records.empty()) {
+    return;
+  }
+  std::vector<std::string> types, kinds, fields, olds, news, related_types, events;
+  std::vector<int64_t> ids, related_ids, users;
+  for (const HistoryRecord& record : records) {
+    types.push_back(record.entity_type);
+    ids.push_back(record.entity_id);
+    kinds.push_back(record.kind);
+    fields.push_back(record.field);
+    olds.push_back(Clean(record.old_value));
+    news.push_back(Clean(record.new_value));
+    related_types.push_back(record.related_type);
+    related_ids.push_back(record.related_id);
+    users.push_back(record.user_id);
+    events.push_back(Clean(record.event_id));
+  }
+  work_.exec_prepared0("append_history", pg::TextArray(types), pg::IntArray(ids),
+                       pg::TextArray(kinds), pg::TextArray(fields), pg::TextArray(olds),
+                       pg::TextArray(news), pg::TextArray(related_types), pg::IntArray(related_ids),
+                       pg::IntArray(users), pg::TextArray(events));
+}
+
+std::vector<HistoryRecord> HistoryRepository::List(const std::string& entity_type,
+                                                   int64_t entity_id, int64_t before_id,
+                                                   int limit) {
+  std::vector<HistoryRecord> records;
+  for (const auto& row :
+       work_.exec_prepared("list_history", entity_type, entity_id, before_id, limit)) {
+    records.push_back(HistoryRecord{.id = row[0].as<int64_t>(),
+                                    .entity_type = row[1].as<std::string>(),
+                                    .entity_id = row[2].as<int64_t>(),
+                                    .kind = row[3].as<std::string>(),
+                                    .field = row[4].as<std::string>(),
+                                    .old_value = row[5].as<std::string>(),
+                                    .new_value = row[6].as<std::string>(),
+                                    .related_type = row[7].as<std::string>(),
+                                    .related_id = row[8].as<int64_t>(),
+                                    .user_id = row[9].as<int64_t>(),
+                                    .event_id = row[10].as<std::string>(),
+                                    .at_micros = row[11].as<int64_t>()});
+  }
+  return records;
+}
+
+// ---- search ----
+
+std::vector<SearchHit> SearchRepository::ByIdentity(const IdentityKey& key, int limit) {
+  std::vector<SearchHit> hits;
+  for (const auto& row :
+       work_.exec_prepared("find_by_identity", key.kind, Clean(key.value), limit)) {
+    hits.push_back(ReadHit(row));
+  }
+  return hits;
+}
+
+std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
+                                                const std::string& folded_prefix, int64_t after_id,
+                                                int limit) {
+  std::string pattern;
+  for (char c : folded_prefix) {
+    if (c == '%' || c == '_' || c == '\\') {
+      pattern.push_back('\\');
+    }
+    pattern.push_back(c);
+  }
+  pattern.push_back('%');
+  const char* statement = type == "LEAD"      ? "find_leads_by_name"
+                          : type == "CONTACT" ? "find_contacts_by_name"
+                                              : "find_companies_by_name";
+  std::vector<SearchHit> hits;
+  for (const auto& row : work_.exec_prepared(statement, Clean(pattern), after_id, limit)) {
+    hits.push_back(ReadHit(row));
+  }
+  return hits;
+}
+
+// ---- merges ----
+
+std::optional<MergeRepository::Owner> MergeRepository::Find(const std::string& type, int64_t id) {
+  pqxx::result rows = work_.exec_prepared("merged_into", type, id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return Owner{rows[0][0].as<int64_t>(), rows[0][1].as<int64_t>()};
+}
+
+std::vector<MergeRepository::Locked> MergeRepository::Lock(const std::string& type,
+                                                           const std::vector<int64_t>& ids) {
+  const char* statement = type == "LEAD"      ? "lock_leads_for_merge"
+                          : type == "CONTACT" ? "lock_contacts_for_merge"
+                                              : "lock_companies_for_merge";
+  std::vector<Locked> locked;
+  for (const auto& row : work_.exec_prepared(statement, pg::IntArray(ids))) {
+    locked.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<bool>()});
+  }
+  return locked;
+}
+
+std::vector<IdentityKey> MergeRepository::Identities(const std::string& type,
+                                                     const std::vector<int64_t>& ids) {
+  std::vector<IdentityKey> keys;
+  for (const auto& row : work_.exec_prepared("merge_identities", type, pg::IntArray(ids))) {
+    keys.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+  }
+  return keys;
+}
+
+void MergeRepository::Fold(const std::string& type, int64_t kept_id,
+                           const std::vector<int64_t>& folded_ids, int64_t user_id) {
+  const char* statement = type == "LEAD"      ? "fold_lead"
+                          : type == "CONTACT" ? "fold_contact"
+                                              : "fold_company";
+  for (int64_t id : folded_ids) {
+    work_.exec_prepared0(statement, kept_id, id, user_id);
+  }
+}
+
+}  // namespace leadflow::crm

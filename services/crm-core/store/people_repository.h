@@ -1,0 +1,137 @@
+#pragma once
+
+// Repositories of contacts, companies, their links, every record's timeline (the one history
+// writer all write paths use), person search and merges; each over the caller's transaction.
+
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "crm-core/domain/identity/identity_key.h"
+#include "crm-core/domain/people/people.h"
+
+namespace leadflow::crm {
+
+/// Created-at bounds and owner filters of contact and company lists.
+struct PeopleFilter {
+  int64_t responsible_user_id = 0;    // 0: any
+  int64_t linked_id = 0;              // contacts: of this company; companies: of this contact
+  int64_t created_after_micros = 0;   // inclusive; 0: no bound
+  int64_t created_before_micros = 0;  // exclusive; 0: no bound
+};
+
+class ContactRepository {
+ public:
+  explicit ContactRepository(pqxx::transaction_base& work) : work_(work) {}
+
+  /// With identities, company links and deals; merged-away contacts too (merged_into set).
+  /// `lock`: FOR UPDATE.
+  std::optional<Contact> Get(int64_t id, bool lock = false);
+  /// Not merged away, in id order above `after_id`.
+  std::vector<Contact> List(const PeopleFilter& filter, int64_t after_id, int limit);
+  /// The fields (search keys derived from the names); its id.
+  int64_t Insert(const Contact& contact);
+  /// Writes every field; false when its version is no longer `version` (the caller's read).
+  bool Update(const Contact& contact, int64_t version);
+  /// Replaces the contact's identities by `keys`.
+  void SetIdentities(int64_t id, const std::vector<IdentityKey>& keys);
+  void Delete(int64_t id);
+  /// Contacts not merged away holding one of `keys`, oldest first.
+  std::vector<int64_t> FindByIdentities(const std::vector<IdentityKey>& keys);
+  /// Links (or re-roles) the pair; the previous role when it was linked already.
+  std::optional<std::string> Link(int64_t contact_id, int64_t company_id, const std::string& role);
+  bool Unlink(int64_t contact_id, int64_t company_id);
+
+ private:
+  pqxx::transaction_base& work_;
+};
+
+class CompanyRepository {
+ public:
+  explicit CompanyRepository(pqxx::transaction_base& work) : work_(work) {}
+
+  std::optional<Company> Get(int64_t id, bool lock = false);
+  std::vector<Company> List(const PeopleFilter& filter, int64_t after_id, int limit);
+  int64_t Insert(const Company& company);
+  bool Update(const Company& company, int64_t version);
+  void SetIdentities(int64_t id, const std::vector<IdentityKey>& keys);
+  void Delete(int64_t id);
+  std::vector<int64_t> FindByIdentities(const std::vector<IdentityKey>& keys);
+
+ private:
+  pqxx::transaction_base& work_;
+};
+
+/// Every record's timeline. Append is THE history writer: every write path (API, inbound,
+/// conversion, merges) records its changes through it, in the transaction of the change.
+class HistoryRepository {
+ public:
+  explicit HistoryRepository(pqxx::transaction_base& work) : work_(work) {}
+
+  void Append(const std::vector<HistoryRecord>& records);
+  void Append(const HistoryRecord& record) { Append(std::vector<HistoryRecord>{record}); }
+  /// Newest first, ids below `before_id` (0: from the newest).
+  std::vector<HistoryRecord> List(const std::string& entity_type, int64_t entity_id,
+                                  int64_t before_id, int limit);
+
+ private:
+  pqxx::transaction_base& work_;
+};
+
+/// Finding a person: by one normalised identity, or by a folded name prefix.
+class SearchRepository {
+ public:
+  explicit SearchRepository(pqxx::transaction_base& work) : work_(work) {}
+
+  /// Leads, then contacts, then companies holding the identity, each by id, at most `limit`.
+  std::vector<SearchHit> ByIdentity(const IdentityKey& key, int limit);
+  /// Records of `type` (LEAD, CONTACT, COMPANY) whose folded name or company name starts with
+  /// `folded_prefix`, ids above `after_id`, in id order.
+  std::vector<SearchHit> ByName(const std::string& type, const std::string& folded_prefix,
+                                int64_t after_id, int limit);
+
+ private:
+  pqxx::transaction_base& work_;
+};
+
+/// What a merge moves from folded records of one kind (LEAD, CONTACT, COMPANY) to the kept one.
+class MergeRepository {
+ public:
+  explicit MergeRepository(pqxx::transaction_base& work) : work_(work) {}
+
+  struct Owner {
+    int64_t merged_into = 0;  // 0: live
+    int64_t responsible_user_id = 0;
+  };
+  /// A lead, contact, company or deal as an owner; nullopt when it does not exist.
+  std::optional<Owner> Find(const std::string& type, int64_t id);
+  struct Locked {
+    int64_t id = 0;
+    int64_t merged_into = 0;  // 0: not merged away
+    bool converted = false;   // leads only
+  };
+  /// Locks the records of `type` among `ids` (the missing ones are absent), in id order.
+  std::vector<Locked> Lock(const std::string& type, const std::vector<int64_t>& ids);
+  /// Every identity the records hold.
+  std::vector<IdentityKey> Identities(const std::string& type, const std::vector<int64_t>& ids);
+  /// Moves the folded records' identities (deduplicated), activities and links to `kept_id`,
+  /// marks them merged_into it and records them in the merges table.
+  void Fold(const std::string& type, int64_t kept_id, const std::vector<int64_t>& folded_ids,
+            int64_t user_id);
+
+ private:
+  pqxx::transaction_base& work_;
+};
+
+/// A deal's last activity is now (idle deals count from it).
+void TouchDealActivity(pqxx::transaction_base& work, int64_t deal_id);
+/// A lead's folded search keys, from its names (naming FoldForSearch).
+void SetLeadSearchKeys(pqxx::transaction_base& work, int64_t lead_id, const std::string& first,
+                       const std::string& last, const std::string& company);
+
+/// Locks of the identities, shared with the inbound consumer (EventRepository::LockIdentities).
+void LockIdentityKeys(pqxx::transaction_base& work, const std::vector<IdentityKey>& keys);
+
+}  // namespace leadflow::crm

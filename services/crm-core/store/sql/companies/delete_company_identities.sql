@@ -1,0 +1,1 @@
+DELETE FROM company_identities WHERE company_id = $1

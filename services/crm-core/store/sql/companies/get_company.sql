@@ -1,0 +1,2 @@
+{{company_columns}}
+WHERE c.id = $1

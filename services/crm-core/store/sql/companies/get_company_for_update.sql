@@ -1,0 +1,2 @@
+{{company_columns}}
+WHERE c.id = $1 FOR UPDATE OF c

@@ -1,0 +1,1 @@
+DELETE FROM contact_identities WHERE contact_id = $1

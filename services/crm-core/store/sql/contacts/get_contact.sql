@@ -1,0 +1,2 @@
+{{contact_columns}}
+WHERE c.id = $1

@@ -1,0 +1,1 @@
+SELECT last_name_placeholder FROM crm_settings WHERE id = 1

@@ -1,0 +1,28 @@
+-- Folds company $2 into company $1: identities (deduplicated), activities, contact links (the
+-- kept company's role wins), deals, leads pointing at it; then marks it merged.
+WITH ids AS (
+  INSERT INTO company_identities (kind, value, company_id)
+  SELECT kind, value, $1 FROM company_identities WHERE company_id = $2 ON CONFLICT DO NOTHING
+), ids_gone AS (
+  DELETE FROM company_identities WHERE company_id = $2
+), acts AS (
+  UPDATE activities SET owner_id = $1 WHERE owner_type = 'COMPANY' AND owner_id = $2
+), links AS (
+  INSERT INTO contact_companies (contact_id, company_id, role, created_at)
+  SELECT contact_id, $1, role, created_at FROM contact_companies WHERE company_id = $2
+  ON CONFLICT DO NOTHING
+), links_gone AS (
+  DELETE FROM contact_companies WHERE company_id = $2
+), deals AS (
+  UPDATE deals SET company_id = $1 WHERE company_id = $2
+), leads_linked AS (
+  UPDATE leads SET company_id = $1 WHERE company_id = $2
+), leads_converted AS (
+  UPDATE leads SET converted_company_id = $1 WHERE converted_company_id = $2
+), conversions_moved AS (
+  UPDATE conversions SET company_id = $1 WHERE company_id = $2
+), recorded AS (
+  INSERT INTO merges (entity_type, folded_id, kept_id, user_id)
+  VALUES ('COMPANY', $2, $1, NULLIF($3::bigint, 0))
+)
+UPDATE companies SET merged_into = $1, version = version + 1, updated_at = now() WHERE id = $2

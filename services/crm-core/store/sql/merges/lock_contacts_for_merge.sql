@@ -1,0 +1,3 @@
+-- The contacts of a merge, locked in id order: id, where merged (0: not), converted (never).
+SELECT id, coalesce(merged_into, 0), false
+FROM contacts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE

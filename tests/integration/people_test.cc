@@ -1,0 +1,457 @@
+// Contacts, companies, links, history, search, activities on any owner, upsert by identity and
+// merges through crm-core's gRPC services in process, against a real PostgreSQL.
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "crm-core/api/people_services.h"
+#include "crm-core/api/services.h"
+#include "crm-core/store/migrations.h"
+#include "crm-core/store/statements.h"
+#include "pg/migrations.h"
+#include "pg/pool.h"
+#include "testing/testing.h"
+
+namespace leadflow::crm {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kKey[] = "test-admin-key-0123456789";
+
+class PeopleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
+    pool_ = std::make_unique<pg::Pool>(
+        database_.url(), 8, Statements(),
+        pg::PoolOptions{.acquire_timeout = 5000ms, .statement_timeout = 30000ms});
+    ASSERT_TRUE(pool_->Connect().ok());
+    executor_ = std::make_unique<Executor>(8, 64);
+    backend_ = std::make_unique<ApiBackend>(
+        ApiBackend{.keys = keys_, .executor = *executor_, .pool = *pool_});
+    leads_ = std::make_unique<LeadApi>(*backend_, "FR");
+    activities_ = std::make_unique<ActivityApi>(*backend_);
+    contacts_ = std::make_unique<ContactApi>(*backend_, "FR");
+    companies_ = std::make_unique<CompanyApi>(*backend_, "FR");
+    history_ = std::make_unique<HistoryApi>(*backend_);
+    search_ = std::make_unique<SearchApi>(*backend_, "FR");
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    for (grpc::Service* service :
+         std::initializer_list<grpc::Service*>{leads_.get(), activities_.get(), contacts_.get(),
+                                               companies_.get(), history_.get(), search_.get()}) {
+      builder.RegisterService(service);
+    }
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    auto channel =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+    lead_stub_ = v1::LeadService::NewStub(channel);
+    activity_stub_ = v1::ActivityService::NewStub(channel);
+    contact_stub_ = v1::ContactService::NewStub(channel);
+    company_stub_ = v1::CompanyService::NewStub(channel);
+    history_stub_ = v1::HistoryService::NewStub(channel);
+    search_stub_ = v1::SearchService::NewStub(channel);
+  }
+
+  void TearDown() override {
+    if (server_) {
+      server_->Shutdown(std::chrono::system_clock::now() + 5s);
+    }
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(int64_t user_id = 0) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", kKey));
+    if (user_id != 0) {
+      context->AddMetadata("x-leadflow-user-id", std::to_string(user_id));
+    }
+    context->set_deadline(std::chrono::system_clock::now() + 20s);
+    return context;
+  }
+
+  int64_t Scalar(const std::string& sql) {
+    pqxx::connection connection(database_.url());
+    pqxx::work work(connection);
+    int64_t value = work.exec1(sql)[0].as<int64_t>();
+    work.commit();
+    return value;
+  }
+
+  v1::Contact CreateContact(const std::string& json_like_name, std::vector<std::string> phones,
+                            bool upsert = false, v1::UpsertOutcome* outcome = nullptr) {
+    v1::CreateContactRequest request;
+    request.mutable_contact()->set_full_name(json_like_name);
+    for (const std::string& phone : phones) {
+      request.mutable_contact()->add_phones(phone);
+    }
+    request.set_upsert_by_identity(upsert);
+    v1::CreateContactResponse response;
+    grpc::Status status = contact_stub_->CreateContact(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    if (outcome != nullptr) {
+      *outcome = response.outcome();
+    }
+    return response.contact();
+  }
+
+  std::vector<v1::HistoryEntry> History(v1::OwnerType type, int64_t id) {
+    v1::ListHistoryRequest request;
+    request.mutable_entity()->set_type(type);
+    request.mutable_entity()->set_id(id);
+    v1::ListHistoryResponse response;
+    EXPECT_TRUE(history_stub_->ListHistory(Context().get(), request, &response).ok());
+    return {response.entries().begin(), response.entries().end()};
+  }
+
+  testing::TempDatabase database_;
+  std::map<std::string, Role> keys_ = {{kKey, Role::kAdmin}};
+  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<ApiBackend> backend_;
+  std::unique_ptr<LeadApi> leads_;
+  std::unique_ptr<ActivityApi> activities_;
+  std::unique_ptr<ContactApi> contacts_;
+  std::unique_ptr<CompanyApi> companies_;
+  std::unique_ptr<HistoryApi> history_;
+  std::unique_ptr<SearchApi> search_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::LeadService::Stub> lead_stub_;
+  std::unique_ptr<v1::ActivityService::Stub> activity_stub_;
+  std::unique_ptr<v1::ContactService::Stub> contact_stub_;
+  std::unique_ptr<v1::CompanyService::Stub> company_stub_;
+  std::unique_ptr<v1::HistoryService::Stub> history_stub_;
+  std::unique_ptr<v1::SearchService::Stub> search_stub_;
+};
+
+// Protects: a single name is split, a missing last name becomes the configured placeholder
+// (never refused), phones are stored normalised, links show from both sides with their role,
+// and every change lands in the timeline (created, field old → new with who, linked, unlinked),
+// newest first; a stale etag is ABORTED and changes nothing.
+TEST_F(PeopleTest, ContactsCompaniesLinksAndHistory) {
+  const int64_t ann = Scalar("INSERT INTO users (name) VALUES ('Ann') RETURNING id");
+  v1::Contact jp = CreateContact("Jean-Pierre de la Tour", {"06 12 34 56 78"});
+  EXPECT_EQ(jp.first_name(), "Jean-Pierre");
+  EXPECT_EQ(jp.last_name(), "de la Tour");
+  ASSERT_EQ(jp.phones_size(), 1);
+  EXPECT_EQ(jp.phones(0), "+33612345678");
+  EXPECT_EQ(CreateContact("Cher", {}).last_name(), "Unknown");
+  Scalar("UPDATE crm_settings SET last_name_placeholder = 'Inconnu' RETURNING 1");
+  EXPECT_EQ(CreateContact("Madonna", {}).last_name(), "Inconnu");
+
+  v1::CreateCompanyRequest create_company;
+  create_company.mutable_company()->set_name("Atelier Curie");
+  create_company.mutable_company()->add_emails(" Office@Curie.FR ");
+  v1::CreateCompanyResponse company;
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), create_company, &company).ok());
+  EXPECT_EQ(company.company().emails(0), "office@curie.fr");
+
+  v1::LinkCompanyRequest link;
+  link.set_contact_id(jp.id());
+  link.set_company_id(company.company().id());
+  link.set_role("Accountant");
+  v1::ContactCompanyLink linked;
+  ASSERT_TRUE(contact_stub_->LinkCompany(Context(ann).get(), link, &linked).ok());
+  v1::LinkContactRequest relink;  // from the other side: a new role
+  relink.set_company_id(company.company().id());
+  relink.set_contact_id(jp.id());
+  relink.set_role("Director");
+  ASSERT_TRUE(company_stub_->LinkContact(Context(ann).get(), relink, &linked).ok());
+  v1::GetCompanyRequest get_company;
+  get_company.set_id(company.company().id());
+  v1::Company seen;
+  ASSERT_TRUE(company_stub_->GetCompany(Context().get(), get_company, &seen).ok());
+  ASSERT_EQ(seen.contacts_size(), 1);
+  EXPECT_EQ(seen.contacts(0).contact_id(), jp.id());
+  EXPECT_EQ(seen.contacts(0).role(), "Director");
+
+  v1::UpdateContactRequest update;
+  update.mutable_contact()->set_id(jp.id());
+  update.mutable_contact()->set_first_name("Jean-Paul");
+  update.mutable_contact()->set_etag(jp.etag());
+  update.mutable_update_mask()->add_paths("first_name");
+  v1::Contact updated;
+  ASSERT_TRUE(contact_stub_->UpdateContact(Context(ann).get(), update, &updated).ok());
+  EXPECT_EQ(updated.first_name(), "Jean-Paul");
+  ASSERT_EQ(updated.companies_size(), 1);
+  update.mutable_contact()->set_first_name("Stale");
+  EXPECT_EQ(contact_stub_->UpdateContact(Context(ann).get(), update, &updated).error_code(),
+            grpc::StatusCode::ABORTED);
+
+  v1::UnlinkCompanyRequest unlink;
+  unlink.set_contact_id(jp.id());
+  unlink.set_company_id(company.company().id());
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(contact_stub_->UnlinkCompany(Context(ann).get(), unlink, &empty).ok());
+  EXPECT_EQ(contact_stub_->UnlinkCompany(Context(ann).get(), unlink, &empty).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  std::vector<v1::HistoryEntry> history = History(v1::OWNER_TYPE_CONTACT, jp.id());
+  ASSERT_EQ(history.size(), 5u);
+  EXPECT_EQ(history[0].kind(), "UNLINKED");
+  EXPECT_EQ(history[1].kind(), "FIELD_CHANGED");
+  EXPECT_EQ(history[1].field(), "first_name");
+  EXPECT_EQ(history[1].old_value(), "Jean-Pierre");
+  EXPECT_EQ(history[1].new_value(), "Jean-Paul");
+  EXPECT_EQ(history[1].user_id(), ann);
+  EXPECT_EQ(history[2].kind(), "LINKED");
+  EXPECT_EQ(history[2].old_value(), "Accountant");
+  EXPECT_EQ(history[2].new_value(), "Director");
+  EXPECT_EQ(history[3].kind(), "LINKED");
+  EXPECT_EQ(history[3].related().id(), company.company().id());
+  EXPECT_EQ(history[4].kind(), "CREATED");
+  EXPECT_EQ(History(v1::OWNER_TYPE_COMPANY, company.company().id()).size(), 4u);
+
+  v1::CreateContactRequest nameless;
+  v1::CreateContactResponse refused;
+  EXPECT_EQ(contact_stub_->CreateContact(Context().get(), nameless, &refused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  nameless.mutable_contact()->add_phones("not a phone");
+  grpc::Status bad_phone = contact_stub_->CreateContact(Context().get(), nameless, &refused);
+  EXPECT_EQ(bad_phone.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad_phone.error_message().find("phones"), std::string::npos);
+}
+
+// Protects: FindByCommunication finds every lead, contact and company holding a phone written
+// in any format; FindByName is prefix- and accent-insensitive ("lea" finds "Léa") over all kinds.
+TEST_F(PeopleTest, SearchFindsEveryKindByPhoneAndName) {
+  v1::CreateLeadRequest lead;
+  lead.mutable_lead()->set_first_name("Léa");
+  lead.mutable_lead()->set_last_name("Martin");
+  lead.mutable_lead()->add_phones("+33 6 12 34 56 78");
+  v1::Lead made;
+  ASSERT_TRUE(lead_stub_->CreateLead(Context().get(), lead, &made).ok());
+  v1::Contact contact = CreateContact("Léa Dupont", {"0612345678"});
+  v1::CreateCompanyRequest company;
+  company.mutable_company()->set_name("Léon & Fils");
+  company.mutable_company()->add_phones("0033612345678");
+  v1::CreateCompanyResponse made_company;
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), company, &made_company).ok());
+  CreateContact("Paul Léautaud", {});
+
+  v1::FindByCommunicationRequest by_phone;
+  by_phone.set_phone("06.12.34.56.78");
+  v1::FindByCommunicationResponse found;
+  ASSERT_TRUE(search_stub_->FindByCommunication(Context().get(), by_phone, &found).ok());
+  EXPECT_EQ(found.normalized(), "+33612345678");
+  ASSERT_EQ(found.matches_size(), 3);
+  EXPECT_EQ(found.matches(0).entity().type(), v1::OWNER_TYPE_LEAD);
+  EXPECT_EQ(found.matches(0).entity().id(), made.id());
+  EXPECT_EQ(found.matches(1).entity().id(), contact.id());
+  EXPECT_EQ(found.matches(2).entity().id(), made_company.company().id());
+
+  v1::FindByNameRequest by_name;
+  by_name.set_prefix("LEA");
+  by_name.set_page_size(1);
+  std::vector<std::pair<v1::OwnerType, std::string>> names;
+  for (int pages = 0; pages < 10; ++pages) {
+    v1::FindByNameResponse page;
+    ASSERT_TRUE(search_stub_->FindByName(Context().get(), by_name, &page).ok());
+    for (const v1::SearchMatch& match : page.matches()) {
+      names.push_back({match.entity().type(), match.display_name()});
+    }
+    if (page.next_page_token().empty()) break;
+    by_name.set_page_token(page.next_page_token());
+  }
+  // Léa Martin (lead), Léa Dupont and Paul Léautaud (last name) (contacts), not "Léon".
+  ASSERT_EQ(names.size(), 3u);
+  EXPECT_EQ(names[0].first, v1::OWNER_TYPE_LEAD);
+  EXPECT_EQ(names[1].second, "Léa Dupont");
+  EXPECT_EQ(names[2].second, "Paul Léautaud");
+  by_name.Clear();
+  by_name.set_prefix("leon");
+  v1::FindByNameResponse companies;
+  ASSERT_TRUE(search_stub_->FindByName(Context().get(), by_name, &companies).ok());
+  ASSERT_EQ(companies.matches_size(), 1);
+  EXPECT_EQ(companies.matches(0).entity().type(), v1::OWNER_TYPE_COMPANY);
+}
+
+// Protects: activities live on contacts, companies and deals (the owner must exist); overdue
+// lists open activities past their deadline only; an activity on a deal moves the deal's last
+// activity time (idle deals count from it).
+TEST_F(PeopleTest, ActivitiesOnAnyOwnerAndOverdue) {
+  v1::Contact contact = CreateContact("Marie Curie", {});
+  const int64_t deal = Scalar(
+      "INSERT INTO deals (title, pipeline_id, stage_id, stage_semantics, last_activity_at)"
+      " VALUES ('Lab', 1, 'NEW', 'PROCESS', now() - interval '30 days') RETURNING id");
+  auto create = [&](v1::OwnerType type, int64_t id, int64_t deadline_seconds_from_now) {
+    v1::CreateActivityRequest request;
+    request.mutable_activity()->set_type(v1::ACTIVITY_TYPE_CALL);
+    request.mutable_activity()->set_owner_type(type);
+    request.mutable_activity()->set_owner_id(id);
+    request.mutable_activity()->set_subject("Call back");
+    request.mutable_activity()->mutable_deadline()->set_seconds(
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count() +
+        deadline_seconds_from_now);
+    v1::Activity activity;
+    grpc::Status status = activity_stub_->CreateActivity(Context().get(), request, &activity);
+    return std::pair{status, activity};
+  };
+  auto [late_status, late] = create(v1::OWNER_TYPE_CONTACT, contact.id(), -3600);
+  ASSERT_TRUE(late_status.ok()) << late_status.error_message();
+  ASSERT_TRUE(create(v1::OWNER_TYPE_CONTACT, contact.id(), 3600).first.ok());
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT (now() - last_activity_at < interval '1 day')::int"
+                                " FROM deals WHERE id = ",
+                                deal)),
+            0);
+  ASSERT_TRUE(create(v1::OWNER_TYPE_DEAL, deal, 3600).first.ok());
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT (now() - last_activity_at < interval '1 day')::int"
+                                " FROM deals WHERE id = ",
+                                deal)),
+            1);
+  EXPECT_EQ(create(v1::OWNER_TYPE_COMPANY, 999999, 0).first.error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  v1::ListActivitiesRequest overdue;
+  overdue.set_overdue_only(true);
+  v1::ListActivitiesResponse listed;
+  ASSERT_TRUE(activity_stub_->ListActivities(Context().get(), overdue, &listed).ok());
+  ASSERT_EQ(listed.activities_size(), 1);
+  EXPECT_EQ(listed.activities(0).id(), late.id());
+  v1::CompleteActivityRequest complete;
+  complete.set_id(late.id());
+  v1::Activity done;
+  ASSERT_TRUE(activity_stub_->CompleteActivity(Context().get(), complete, &done).ok());
+  ASSERT_TRUE(activity_stub_->ListActivities(Context().get(), overdue, &listed).ok());
+  EXPECT_EQ(listed.activities_size(), 0);
+}
+
+// Protects: concurrent CreateContact calls asking to upsert the same phone, written in
+// different formats, make one contact: exactly one answers CREATED, the others EXISTING with
+// its id (the identity locks serialise them; without them several contacts appear).
+TEST_F(PeopleTest, ConcurrentUpsertsMakeOneContact) {
+  const std::vector<std::string> formats = {"06 12 34 56 78",       "+33612345678",
+                                            "0033 6 12 34 56 78",   "06.12.34.56.78",
+                                            "+33 (0)6 12 34 56 78", "0612345678"};
+  for (int round = 0; round < 5; ++round) {
+    Scalar("WITH gone AS (DELETE FROM contacts) SELECT 1");
+    std::vector<std::thread> callers;
+    std::vector<v1::UpsertOutcome> outcomes(formats.size());
+    std::vector<int64_t> ids(formats.size());
+    for (size_t i = 0; i < formats.size(); ++i) {
+      callers.emplace_back([&, i] {
+        v1::Contact contact = CreateContact("Marie Curie", {formats[i]}, true, &outcomes[i]);
+        ids[i] = contact.id();
+      });
+    }
+    for (std::thread& caller : callers) {
+      caller.join();
+    }
+    EXPECT_EQ(Scalar("SELECT count(*) FROM contacts"), 1);
+    EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), v1::UPSERT_OUTCOME_CREATED), 1);
+    EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), v1::UPSERT_OUTCOME_EXISTING),
+              static_cast<long>(formats.size()) - 1);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), ids[0]), static_cast<long>(ids.size()));
+  }
+  // Leads alike.
+  v1::CreateLeadRequest lead;
+  lead.mutable_lead()->set_first_name("Marie");
+  lead.mutable_lead()->add_phones("06 99 88 77 66");
+  lead.set_upsert_by_identity(true);
+  v1::Lead first;
+  v1::Lead second;
+  ASSERT_TRUE(lead_stub_->CreateLead(Context().get(), lead, &first).ok());
+  lead.mutable_lead()->set_phones(0, "+33699887766");
+  ASSERT_TRUE(lead_stub_->CreateLead(Context().get(), lead, &second).ok());
+  EXPECT_EQ(first.upsert_outcome(), v1::UPSERT_OUTCOME_CREATED);
+  EXPECT_EQ(second.upsert_outcome(), v1::UPSERT_OUTCOME_EXISTING);
+  EXPECT_EQ(second.id(), first.id());
+}
+
+// Protects: MergeContacts moves identities, activities and company links to the kept contact
+// in one transaction; the folded id answers NOT_FOUND naming the kept one; a retry is harmless
+// (folds nothing); merging the folded one into a third contact is FAILED_PRECONDITION. Leads and
+// companies merge alike.
+TEST_F(PeopleTest, MergesFoldAndAreIdempotent) {
+  v1::Contact kept = CreateContact("Marie Curie", {"0611111111"});
+  v1::Contact folded = CreateContact("M. Curie", {"0622222222", "0611111111"});
+  v1::Contact third = CreateContact("Pierre Curie", {});
+  v1::CreateCompanyRequest company;
+  company.mutable_company()->set_name("Institut");
+  v1::CreateCompanyResponse made;
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), company, &made).ok());
+  v1::LinkCompanyRequest link;
+  link.set_contact_id(folded.id());
+  link.set_company_id(made.company().id());
+  v1::ContactCompanyLink linked;
+  ASSERT_TRUE(contact_stub_->LinkCompany(Context().get(), link, &linked).ok());
+  v1::CreateActivityRequest activity;
+  activity.mutable_activity()->set_type(v1::ACTIVITY_TYPE_TASK);
+  activity.mutable_activity()->set_owner_type(v1::OWNER_TYPE_CONTACT);
+  activity.mutable_activity()->set_owner_id(folded.id());
+  activity.mutable_activity()->set_subject("Send the quote");
+  v1::Activity task;
+  ASSERT_TRUE(activity_stub_->CreateActivity(Context().get(), activity, &task).ok());
+
+  v1::MergeContactsRequest merge;
+  merge.set_kept_id(kept.id());
+  merge.add_folded_ids(folded.id());
+  v1::MergeContactsResponse merged;
+  ASSERT_TRUE(contact_stub_->MergeContacts(Context().get(), merge, &merged).ok());
+  ASSERT_EQ(merged.folded_ids_size(), 1);
+  EXPECT_EQ(merged.kept().phones_size(), 2);
+  ASSERT_EQ(merged.kept().companies_size(), 1);
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT owner_id FROM activities WHERE id = ", task.id())),
+            kept.id());
+  v1::GetContactRequest get;
+  get.set_id(folded.id());
+  v1::Contact gone;
+  grpc::Status status = contact_stub_->GetContact(Context().get(), get, &gone);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(status.error_message().find(std::to_string(kept.id())), std::string::npos)
+      << status.error_message();
+  // The retry after a lost reply.
+  ASSERT_TRUE(contact_stub_->MergeContacts(Context().get(), merge, &merged).ok());
+  EXPECT_EQ(merged.folded_ids_size(), 0);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM merges"), 1);
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM history WHERE kind = 'MERGED'")), 2);
+  merge.set_kept_id(third.id());
+  EXPECT_EQ(contact_stub_->MergeContacts(Context().get(), merge, &merged).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  v1::CreateCompanyResponse other;
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), company, &other).ok());
+  v1::MergeCompaniesRequest merge_companies;
+  merge_companies.set_kept_id(other.company().id());
+  merge_companies.add_folded_ids(made.company().id());
+  v1::MergeCompaniesResponse companies_merged;
+  ASSERT_TRUE(
+      company_stub_->MergeCompanies(Context().get(), merge_companies, &companies_merged).ok());
+  ASSERT_EQ(companies_merged.kept().contacts_size(), 1);
+  EXPECT_EQ(companies_merged.kept().contacts(0).contact_id(), kept.id());
+
+  v1::CreateLeadRequest lead;
+  lead.mutable_lead()->set_title("one");
+  lead.mutable_lead()->add_emails("a@example.com");
+  v1::Lead a;
+  v1::Lead b;
+  ASSERT_TRUE(lead_stub_->CreateLead(Context().get(), lead, &a).ok());
+  lead.mutable_lead()->set_emails(0, "b@example.com");
+  ASSERT_TRUE(lead_stub_->CreateLead(Context().get(), lead, &b).ok());
+  v1::MergeLeadsRequest merge_leads;
+  merge_leads.set_kept_id(a.id());
+  merge_leads.add_folded_ids(b.id());
+  v1::MergeLeadsResponse leads_merged;
+  ASSERT_TRUE(lead_stub_->MergeLeads(Context().get(), merge_leads, &leads_merged).ok());
+  EXPECT_EQ(leads_merged.kept_id(), a.id());
+  v1::GetLeadRequest get_kept;
+  get_kept.set_id(a.id());
+  v1::Lead kept_lead;
+  ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get_kept, &kept_lead).ok());
+  EXPECT_EQ(kept_lead.emails_size(), 2);
+  v1::GetLeadRequest get_lead;
+  get_lead.set_id(b.id());
+  v1::Lead folded_lead;
+  EXPECT_EQ(lead_stub_->GetLead(Context().get(), get_lead, &folded_lead).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace leadflow::crm
