@@ -215,7 +215,7 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         };
         for (const domain::PlannedHistory& entry : plan->history) {
           auto [kind, id] = ref(entry.subject);
-          HistoryRecord record{.entity = kind, .entity_id = id, .kind = entry.kind};
+          DealHistoryRecord record{.entity = kind, .entity_id = id, .kind = entry.kind};
           if (entry.related) {
             auto [related_kind, related_id] = ref(*entry.related);
             record.related = related_kind;

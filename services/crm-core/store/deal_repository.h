@@ -19,7 +19,7 @@
 namespace leadflow::crm {
 
 /// One timeline entry (the history table); ids 0 and empty texts are stored as NULL/''.
-struct HistoryRecord {
+struct DealHistoryRecord {
   domain::EntityKind entity = domain::EntityKind::kDeal;
   int64_t entity_id = 0;
   std::string kind;  // CREATED, FIELD_CHANGED, STAGE_CHANGED, LINKED, UNLINKED, CONVERTED, …
@@ -32,7 +32,7 @@ struct HistoryRecord {
   std::string event_id;
 };
 /// Appends one entry to an entity's timeline.
-void AppendHistory(pqxx::transaction_base& work, const HistoryRecord& record);
+void AppendHistory(pqxx::transaction_base& work, const DealHistoryRecord& record);
 
 struct StoredPipeline {
   domain::Pipeline pipeline;

@@ -4,7 +4,7 @@
 
 namespace leadflow::crm {
 
-void AppendHistory(pqxx::transaction_base& work, const HistoryRecord& record) {
+void AppendHistory(pqxx::transaction_base& work, const DealHistoryRecord& record) {
   work.exec_prepared("append_history_dd", std::string(domain::ToString(record.entity)),
                      record.entity_id, record.kind, record.field, record.old_value,
                      record.new_value,
