@@ -50,7 +50,7 @@ TEST(ProducerFatalTest, FatalErrorIsReportedAndClassifiesLaterMessages) {
   std::promise<absl::Status> fatal;
   std::atomic<bool> once{false};
   auto producer = Producer::Create({.brokers = cluster.bootstrap(),
-                                    .delivery_timeout = std::chrono::milliseconds(1000),
+                                    .delivery_timeout = std::chrono::milliseconds(10000),
                                     .on_fatal = [&](const absl::Status& status) {
                                       if (!once.exchange(true)) {
                                         fatal.set_value(status);
