@@ -98,8 +98,9 @@ int Fill(const std::string& bootstrap, int count) {
   return 0;
 }
 
-// The same rows crm-core writes for this workload (one lead and identity per person, one
-// activity and processed-event row per distinct event), through COPY: the physical baseline.
+// The same rows crm-core writes for this workload (one lead, identity and history entry per
+// person, one activity and processed-event row per distinct event), through COPY: the physical
+// baseline.
 int Copy(const std::string& url, int count) {
   std::vector<Item> items = Workload(count);
   pqxx::connection connection(url);
@@ -148,6 +149,18 @@ int Copy(const std::string& url, int count) {
                                     item.event_id);
     }
     activities.complete();
+  }
+  {
+    // The timeline's CREATED entry crm-core writes with every lead it makes (docs/domain.md).
+    pqxx::stream_to history(
+        work, "history", std::vector<std::string>{"entity_type", "entity_id", "kind", "event_id"});
+    int64_t id = 0;
+    for (const Item& item : items) {
+      if (item.new_person) {
+        history << std::make_tuple("LEAD", ++id, "CREATED", item.event_id);
+      }
+    }
+    history.complete();
   }
   {
     pqxx::stream_to processed(work, "processed_events", std::vector<std::string>{"event_id"});
