@@ -15,6 +15,30 @@
 
 namespace leadflow::crm {
 
+namespace {
+
+template <class Proto>
+void IdentitiesToProto(const std::vector<IdentityKey>& identities, Proto* out) {
+  for (const IdentityKey& key : identities) {
+    if (key.kind == "PHONE") {
+      out->add_phones(key.value);
+    } else if (key.kind == "EMAIL") {
+      out->add_emails(key.value);
+    } else {
+      out->add_messengers(key.value);
+    }
+  }
+}
+
+void LinkToProto(const CompanyLink& link, v1::ContactCompanyLink* out) {
+  out->set_contact_id(link.contact_id);
+  out->set_company_id(link.company_id);
+  out->set_role(link.role);
+  *out->mutable_create_time() = FromMicros(link.create_micros);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> NormalizeMessenger(const std::string& raw) {
   std::string text(absl::StripAsciiWhitespace(raw));
   size_t colon = text.find(':');
@@ -226,10 +250,7 @@ absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServ
   const std::optional<Contact> contact = ContactRepository(work).Get(contact_id);
   for (const CompanyLink& link : contact->companies) {
     if (link.company_id == company_id) {
-      out->set_contact_id(contact_id);
-      out->set_company_id(company_id);
-      out->set_role(link.role);
-      *out->mutable_create_time() = FromMicros(link.create_micros);
+      LinkToProto(link, out);
     }
   }
   work.commit();
@@ -346,5 +367,259 @@ v1::OwnerType OwnerTypeOf(const std::string& type) {
   v1::OwnerType_Parse("OWNER_TYPE_" + type, &owner);
   return owner;
 }
+
+// ---- Contacts and companies alike ----
+
+void ToProto(const Contact& contact, v1::Contact* out) {
+  out->set_id(contact.id);
+  out->set_first_name(contact.first_name);
+  out->set_last_name(contact.last_name);
+  IdentitiesToProto(contact.identities, out);
+  out->set_position(contact.position);
+  out->set_responsible_user_id(contact.responsible_user_id);
+  out->set_source_id(contact.source_id);
+  out->set_comments(contact.comments);
+  for (const CompanyLink& link : contact.companies) {
+    LinkToProto(link, out->add_companies());
+  }
+  for (int64_t deal : contact.deal_ids) {
+    out->add_deal_ids(deal);
+  }
+  *out->mutable_create_time() = FromMicros(contact.create_micros);
+  *out->mutable_update_time() = FromMicros(contact.update_micros);
+  out->set_etag(Etag(contact.version));
+}
+
+void ToProto(const Company& company, v1::Company* out) {
+  out->set_id(company.id);
+  out->set_name(company.name);
+  out->set_industry(company.industry);
+  out->set_website(company.website);
+  IdentitiesToProto(company.identities, out);
+  out->set_responsible_user_id(company.responsible_user_id);
+  out->set_source_id(company.source_id);
+  out->set_comments(company.comments);
+  for (const CompanyLink& link : company.contacts) {
+    LinkToProto(link, out->add_contacts());
+  }
+  for (int64_t deal : company.deal_ids) {
+    out->add_deal_ids(deal);
+  }
+  *out->mutable_create_time() = FromMicros(company.create_micros);
+  *out->mutable_update_time() = FromMicros(company.update_micros);
+  out->set_etag(Etag(company.version));
+}
+
+template <class Record>
+absl::StatusOr<Record> LiveRecord(pqxx::transaction_base& work, int64_t id, bool lock) {
+  using Kind = PeopleKind<Record>;
+  std::optional<Record> record = typename Kind::Repository(work).Get(id, lock);
+  if (!record) {
+    return absl::NotFoundError(absl::StrCat(Kind::kNoun, " ", id, " does not exist"));
+  }
+  if (record->merged_into != 0) {
+    return absl::NotFoundError(absl::StrCat(Kind::kNoun, " ", id, " was merged into ", Kind::kNoun,
+                                            " ", record->merged_into, "; use ",
+                                            record->merged_into));
+  }
+  return *record;
+}
+
+template <class Record>
+absl::Status LoadRecord(pqxx::transaction_base& work, int64_t id,
+                        typename PeopleKind<Record>::Proto* out) {
+  auto record = LiveRecord<Record>(work, id);
+  if (!record.ok()) {
+    return record.status();
+  }
+  ToProto(*record, out);
+  return absl::OkStatus();
+}
+
+absl::Status CheckPeopleText(std::initializer_list<std::pair<const char*, std::string>> fields,
+                             const std::set<std::string>& bounded) {
+  for (const auto& [field, value] : fields) {
+    if (absl::Status status = CheckText(field, value); !status.ok()) {
+      return status;
+    }
+  }
+  for (const auto& [field, value] : fields) {
+    if (bounded.count(field) != 0 && value.size() > 500) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " is longer than 500 bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <class Record>
+absl::Status InsertRecord(pqxx::work& work, int64_t user, const Record& row,
+                          const std::vector<IdentityKey>& keys, bool upsert,
+                          v1::UpsertOutcome* outcome, typename PeopleKind<Record>::Proto* out) {
+  using Kind = PeopleKind<Record>;
+  for (const auto& [field, id] :
+       {std::pair{"responsible_user_id", row.responsible_user_id}, {"user", user}}) {
+    if (absl::Status check = CheckActiveUser(work, id, field); !check.ok()) {
+      return check;
+    }
+  }
+  // The same identity locks as the inbound consumer: whoever holds one of these identities now
+  // was committed before us, and nobody adds one until we commit.
+  LockIdentityKeys(work, keys);
+  typename Kind::Repository records(work);
+  if (upsert) {
+    std::vector<IdentityKey> reachable;
+    for (const IdentityKey& key : keys) {
+      if (key.kind != "MESSENGER") {
+        reachable.push_back(key);
+      }
+    }
+    std::vector<int64_t> existing = records.FindByIdentities(reachable);
+    if (!existing.empty()) {
+      *outcome = v1::UPSERT_OUTCOME_EXISTING;
+      return LoadRecord<Record>(work, existing.front(), out);
+    }
+  }
+  const int64_t id = records.Insert(row);
+  records.SetIdentities(id, keys);
+  HistoryRepository(work).Append(HistoryRecord{
+      .entity_type = Kind::kType, .entity_id = id, .kind = "CREATED", .user_id = user});
+  *outcome = v1::UPSERT_OUTCOME_CREATED;
+  absl::Status loaded = LoadRecord<Record>(work, id, out);
+  work.commit();
+  return loaded;
+}
+
+template <class Record>
+absl::Status UpdateRecord(pqxx::connection& connection, grpc::CallbackServerContext* context,
+                          const typename PeopleKind<Record>::Proto& in,
+                          const std::set<std::string>& paths, const std::string& default_region,
+                          const ApplyFieldsFn<Record>& apply,
+                          typename PeopleKind<Record>::Proto* response) {
+  using Kind = PeopleKind<Record>;
+  auto has = [&](const char* path) { return paths.count(path) != 0; };
+  auto expected_version = ParseEtag(in.etag());
+  if (!expected_version.ok()) {
+    return expected_version.status();
+  }
+  auto user = ActingUser(context);
+  if (!user.ok()) {
+    return user.status();
+  }
+  auto keys = NormalizeIdentities(in.phones(), in.emails(), in.messengers(), default_region);
+  if (!keys.ok()) {
+    return keys.status();
+  }
+  pqxx::work work(connection);
+  auto current = LiveRecord<Record>(work, in.id(), /*lock=*/true);
+  if (!current.ok()) {
+    return current.status();
+  }
+  if (*expected_version != 0 && *expected_version != current->version) {
+    return absl::AbortedError(
+        absl::StrCat("the ", Kind::kNoun, " changed since this etag was read; read it again"));
+  }
+  for (const auto& [field, id] :
+       {std::pair{"responsible_user_id", has("responsible_user_id") ? in.responsible_user_id() : 0},
+        {"user", *user}}) {
+    if (absl::Status check = CheckActiveUser(work, id, field); !check.ok()) {
+      return check;
+    }
+  }
+  std::vector<HistoryRecord> history;
+  ChangeFn change = [&](const std::string& field, const std::string& old_value,
+                        const std::string& new_value) {
+    RecordChange(history, Kind::kType, in.id(), *user, field, old_value, new_value);
+  };
+  Record next = *current;
+  apply(work, has, *current, next, change);
+  if (has("responsible_user_id")) next.responsible_user_id = in.responsible_user_id();
+  if (has("source_id")) next.source_id = in.source_id();
+  if (has("comments")) next.comments = in.comments();
+  std::vector<IdentityKey> identities;
+  for (const auto& [path, kind] :
+       {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}, {"messengers", "MESSENGER"}}) {
+    for (const IdentityKey& key : has(path) ? *keys : current->identities) {
+      if (key.kind == kind) identities.push_back(key);
+    }
+  }
+  change("responsible_user_id", std::to_string(current->responsible_user_id),
+         std::to_string(next.responsible_user_id));
+  change("source_id", current->source_id, next.source_id);
+  change("comments", current->comments, next.comments);
+  for (const auto& [field, kind] :
+       {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}, {"messengers", "MESSENGER"}}) {
+    change(field, JoinIdentities(current->identities, kind), JoinIdentities(identities, kind));
+  }
+  typename Kind::Repository records(work);
+  if (has("phones") || has("emails") || has("messengers")) {
+    LockIdentityKeys(work, identities);
+    records.SetIdentities(in.id(), identities);
+  }
+  if (!records.Update(next, current->version)) {
+    return absl::AbortedError(
+        absl::StrCat("the ", Kind::kNoun, " changed meanwhile; read it again"));
+  }
+  HistoryRepository(work).Append(history);
+  absl::Status loaded = LoadRecord<Record>(work, in.id(), response);
+  work.commit();
+  return loaded;
+}
+
+template <class Record>
+absl::Status DeleteRecord(pqxx::connection& connection, grpc::CallbackServerContext* context,
+                          int64_t id, const std::string& etag) {
+  using Kind = PeopleKind<Record>;
+  auto expected_version = ParseEtag(etag);
+  if (!expected_version.ok()) {
+    return expected_version.status();
+  }
+  auto user = ActingUser(context);
+  if (!user.ok()) {
+    return user.status();
+  }
+  pqxx::work work(connection);
+  auto current = LiveRecord<Record>(work, id, /*lock=*/true);
+  if (!current.ok()) {
+    return current.status();
+  }
+  if (*expected_version != 0 && *expected_version != current->version) {
+    return absl::AbortedError(
+        absl::StrCat("the ", Kind::kNoun, " changed since this etag was read; read it again"));
+  }
+  if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+    return check;
+  }
+  std::vector<HistoryRecord> history{HistoryRecord{
+      .entity_type = Kind::kType, .entity_id = id, .kind = "DELETED", .user_id = *user}};
+  for (const CompanyLink& link : Kind::Links(*current)) {
+    history.push_back({.entity_type = Kind::kLinkedType,
+                       .entity_id = Kind::LinkedId(link),
+                       .kind = "UNLINKED",
+                       .related_type = Kind::kType,
+                       .related_id = id,
+                       .user_id = *user});
+  }
+  typename Kind::Repository(work).Delete(id);
+  HistoryRepository(work).Append(history);
+  work.commit();
+  return absl::OkStatus();
+}
+
+#define LEADFLOW_PEOPLE_INSTANTIATE(Record)                                                   \
+  template absl::StatusOr<Record> LiveRecord<Record>(pqxx::transaction_base&, int64_t, bool); \
+  template absl::Status LoadRecord<Record>(pqxx::transaction_base&, int64_t,                  \
+                                           PeopleKind<Record>::Proto*);                       \
+  template absl::Status InsertRecord<Record>(pqxx::work&, int64_t, const Record&,             \
+                                             const std::vector<IdentityKey>&, bool,           \
+                                             v1::UpsertOutcome*, PeopleKind<Record>::Proto*); \
+  template absl::Status UpdateRecord<Record>(                                                 \
+      pqxx::connection&, grpc::CallbackServerContext*, const PeopleKind<Record>::Proto&,      \
+      const std::set<std::string>&, const std::string&, const ApplyFieldsFn<Record>&,         \
+      PeopleKind<Record>::Proto*);                                                            \
+  template absl::Status DeleteRecord<Record>(pqxx::connection&, grpc::CallbackServerContext*, \
+                                             int64_t, const std::string&);
+LEADFLOW_PEOPLE_INSTANTIATE(Contact)
+LEADFLOW_PEOPLE_INSTANTIATE(Company)
+#undef LEADFLOW_PEOPLE_INSTANTIATE
 
 }  // namespace leadflow::crm

@@ -1,20 +1,26 @@
 #pragma once
 
 // What the contact, company, search and history services share: identities as the API takes
-// them, the acting user, the last-name placeholder, history records of field changes.
+// them, the acting user, the last-name placeholder, history records of field changes, and the
+// calls contacts and companies answer alike (read, create, update, delete, merge), written once
+// over PeopleKind<Record>.
 
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "crm-core/domain/identity/identity_key.h"
 #include "crm-core/domain/people/people.h"
+#include "crm-core/store/people_repository.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "leadflow/crm/v1/common.pb.h"
+#include "leadflow/crm/v1/company.pb.h"
 #include "leadflow/crm/v1/contact.pb.h"
 
 namespace leadflow::crm {
@@ -75,5 +81,101 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
 /// "CONTACT" for OWNER_TYPE_CONTACT; empty for UNSPECIFIED.
 std::string TypeName(v1::OwnerType type);
 v1::OwnerType OwnerTypeOf(const std::string& type);
+
+// ---- Contacts and companies alike ----
+
+/// What differs between a contact and a company for the calls below.
+template <class Record>
+struct PeopleKind;
+
+template <>
+struct PeopleKind<Contact> {
+  using Repository = ContactRepository;
+  using Proto = v1::Contact;
+  static constexpr const char* kType = "CONTACT";  // history and merges
+  static constexpr const char* kNoun = "contact";  // error messages
+  static constexpr const char* kLinkedType = "COMPANY";
+  static const std::vector<CompanyLink>& Links(const Contact& record) { return record.companies; }
+  static int64_t LinkedId(const CompanyLink& link) { return link.company_id; }
+};
+
+template <>
+struct PeopleKind<Company> {
+  using Repository = CompanyRepository;
+  using Proto = v1::Company;
+  static constexpr const char* kType = "COMPANY";
+  static constexpr const char* kNoun = "company";
+  static constexpr const char* kLinkedType = "CONTACT";
+  static const std::vector<CompanyLink>& Links(const Company& record) { return record.contacts; }
+  static int64_t LinkedId(const CompanyLink& link) { return link.contact_id; }
+};
+
+void ToProto(const Contact& contact, v1::Contact* out);
+void ToProto(const Company& company, v1::Company* out);
+
+/// A live record, or NOT_FOUND (naming the kept record when it was merged away). `lock`: FOR
+/// UPDATE.
+template <class Record>
+absl::StatusOr<Record> LiveRecord(pqxx::transaction_base& work, int64_t id, bool lock = false);
+
+/// The live record `id` into `out`.
+template <class Record>
+absl::Status LoadRecord(pqxx::transaction_base& work, int64_t id,
+                        typename PeopleKind<Record>::Proto* out);
+
+/// CheckText over `fields`, and at most 500 bytes for those among them that are in `bounded`.
+absl::Status CheckPeopleText(std::initializer_list<std::pair<const char*, std::string>> fields,
+                             const std::set<std::string>& bounded);
+
+/// The end of a Create: the responsible and acting users must be active; under the identity
+/// locks the inbound consumer takes, either the oldest record already holding one of `keys`'
+/// phones or emails (with `upsert`: outcome EXISTING, nothing written) or `row` inserted with
+/// its identities and a CREATED history line (outcome CREATED, committed).
+template <class Record>
+absl::Status InsertRecord(pqxx::work& work, int64_t user, const Record& row,
+                          const std::vector<IdentityKey>& keys, bool upsert,
+                          v1::UpsertOutcome* outcome, typename PeopleKind<Record>::Proto* out);
+
+/// Records one field change for history when the values differ.
+using ChangeFn = std::function<void(const std::string& field, const std::string& old_value,
+                                    const std::string& new_value)>;
+/// The fields only one kind has, set on `next` when `has(path)` (and recorded through `change`).
+template <class Record>
+using ApplyFieldsFn =
+    std::function<void(pqxx::transaction_base& work, const std::function<bool(const char*)>& has,
+                       const Record& current, Record& next, const ChangeFn& change)>;
+
+/// An Update after the mask and the text were checked: the etag, the acting and responsible
+/// users, the kind's own fields (`apply`), then responsible_user_id, source_id, comments and the
+/// identities (replaced per kind named in the mask, under their locks), with a FIELD_CHANGED
+/// history line per changed field; ABORTED when the record changed since its etag or meanwhile.
+template <class Record>
+absl::Status UpdateRecord(pqxx::connection& connection, grpc::CallbackServerContext* context,
+                          const typename PeopleKind<Record>::Proto& in,
+                          const std::set<std::string>& paths, const std::string& default_region,
+                          const ApplyFieldsFn<Record>& apply,
+                          typename PeopleKind<Record>::Proto* response);
+
+/// Delete: the etag if given, DELETED history on the record and UNLINKED on each linked one.
+template <class Record>
+absl::Status DeleteRecord(pqxx::connection& connection, grpc::CallbackServerContext* context,
+                          int64_t id, const std::string& etag);
+
+/// MergeRecords, then the kept record and the ids this call folded into `response`.
+template <class Record, class Response>
+absl::Status MergeAndLoad(pqxx::connection& connection, grpc::CallbackServerContext* context,
+                          int64_t kept_id, const google::protobuf::RepeatedField<int64_t>& folded,
+                          Response* response) {
+  std::vector<int64_t> ids(folded.begin(), folded.end());
+  auto done = MergeRecords(connection, context, PeopleKind<Record>::kType, kept_id, ids);
+  if (!done.ok()) {
+    return done.status();
+  }
+  for (int64_t id : done->folded) {
+    response->add_folded_ids(id);
+  }
+  pqxx::read_transaction work(connection);
+  return LoadRecord<Record>(work, kept_id, response->mutable_kept());
+}
 
 }  // namespace leadflow::crm

@@ -125,6 +125,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
     executor->Stop();
     return absl::UnavailableError(absl::StrCat("gRPC: cannot listen on ", settings.grpc_address));
   }
+  api->port_ = bound_port;
   spdlog::info("gRPC API on {} ({})", settings.grpc_address,
                settings.tls_cert_file.empty()        ? "plaintext"
                : settings.tls_client_ca_file.empty() ? "TLS"

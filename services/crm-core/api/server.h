@@ -42,6 +42,9 @@ class ApiServer {
                                                           metrics::Registry& registry);
   ~ApiServer();
 
+  /// The port the server listens on (the one bound when the address asked for port 0).
+  int port() const { return port_; }
+
   /// Finishes the calls in flight (bounded) and joins the workers. The pool and the executor
   /// stay readable by the registry's gauges until the object is destroyed.
   void Shutdown();
@@ -49,6 +52,7 @@ class ApiServer {
  private:
   ApiServer() = default;
   ApiOptions options_;
+  int port_ = 0;
   std::unique_ptr<pg::Pool> pool_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<ApiBackend> backend_;
