@@ -407,6 +407,17 @@ events::v1::InboundEvent WebFormEvent(const std::string& event_id, const std::st
   return event;
 }
 
+kafka::Message InboundMessage(const events::v1::InboundEvent& event) {
+  static std::atomic<int64_t> next_offset{1000};
+  kafka::Message message;
+  message.topic = kafka::kInboundTopic;
+  message.partition = 0;
+  message.offset = next_offset++;
+  message.key = event.identities_size() > 0 ? event.identities(0).value() : "";
+  event.SerializeToString(&message.value);
+  return message;
+}
+
 std::string ShellQuote(const std::string& text) {
   std::string out = "'";
   for (char c : text) {

@@ -136,6 +136,11 @@ events::v1::InboundEvent WebFormEvent(const std::string& event_id, const std::st
                                       const std::string& email, const std::string& name = "Jean",
                                       const std::string& message = "Need a quote");
 
+/// `event` as a message of the inbound topic the way the consumer loop hands it over: partition 0,
+/// keyed by its first identity, each call at the next offset of this process (from 1000 up; the
+/// batch processor tells messages apart by topic, partition and offset).
+kafka::Message InboundMessage(const events::v1::InboundEvent& event);
+
 /// `text` quoted for a POSIX shell command line.
 std::string ShellQuote(const std::string& text);
 

@@ -12,11 +12,8 @@
 
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/services.h"
-#include "crm-core/store/migrations.h"
 #include "crm-core/store/probe.h"
-#include "crm-core/store/statements.h"
-#include "pg/migrations.h"
-#include "pg/pool.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -29,67 +26,24 @@ constexpr char kKey[] = "test-admin-key-0123456789";
 class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
-    pool_ = std::make_unique<pg::Pool>(
-        database_.url(), 2, Statements(),
-        pg::PoolOptions{.acquire_timeout = 1000ms, .statement_timeout = 30000ms});
-    ASSERT_TRUE(pool_->Connect().ok());
-    executor_ = std::make_unique<Executor>(2, 64);
-    backend_ = std::make_unique<ApiBackend>(
-        ApiBackend{.keys = keys_, .executor = *executor_, .pool = *pool_});
-    leads_ = std::make_unique<LeadApi>(*backend_, "FR");
-    users_ = std::make_unique<UserApi>(*backend_);
-    statuses_ = std::make_unique<StatusApi>(*backend_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(leads_.get());
-    builder.RegisterService(users_.get());
-    builder.RegisterService(statuses_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    auto channel =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
-    lead_stub_ = v1::LeadService::NewStub(channel);
-    user_stub_ = v1::UserService::NewStub(channel);
-    status_stub_ = v1::StatusService::NewStub(channel);
-  }
-
-  void TearDown() override {
-    if (server_) {
-      server_->Shutdown(std::chrono::system_clock::now() + 5s);
-    }
+    api_ = std::make_unique<testing::CrmApi>(testing::CrmApiOptions{.keys = {{kKey, Role::kAdmin}},
+                                                                    .pool_size = 2,
+                                                                    .queue_max = 64,
+                                                                    .acquire_timeout = 1000ms});
+    lead_stub_ = api_->Stub<v1::LeadService>();
+    user_stub_ = api_->Stub<v1::UserService>();
+    status_stub_ = api_->Stub<v1::StatusService>();
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(std::chrono::milliseconds deadline) {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->AddMetadata("authorization", absl::StrCat("Bearer ", kKey));
-    context->set_deadline(std::chrono::system_clock::now() + deadline);
-    return context;
+    return testing::CallContext(kKey, deadline);
   }
 
-  void Exec(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    work.exec0(sql);
-    work.commit();
-  }
+  void Exec(const std::string& sql) { api_->Exec(sql); }
 
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::read_transaction work(connection);
-    return work.exec1(sql)[0].as<int64_t>();
-  }
+  int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
 
-  testing::TempDatabase database_;
-  std::map<std::string, Role> keys_ = {{kKey, Role::kAdmin}};
-  std::unique_ptr<pg::Pool> pool_;
-  std::unique_ptr<Executor> executor_;
-  std::unique_ptr<ApiBackend> backend_;
-  std::unique_ptr<LeadApi> leads_;
-  std::unique_ptr<UserApi> users_;
-  std::unique_ptr<StatusApi> statuses_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<testing::CrmApi> api_;
   std::unique_ptr<v1::LeadService::Stub> lead_stub_;
   std::unique_ptr<v1::UserService::Stub> user_stub_;
   std::unique_ptr<v1::StatusService::Stub> status_stub_;
@@ -105,7 +59,7 @@ TEST_F(ApiTest, SlowCallsDoNotHangLaterCallsOrProbes) {
   v1::User ann;
   ASSERT_TRUE(user_stub_->CreateUser(Context(5000ms).get(), create, &ann).ok());
 
-  pqxx::connection locker(database_.url());
+  pqxx::connection locker(api_->database_url());
   auto lock = std::make_unique<pqxx::work>(locker);
   lock->exec0("LOCK TABLE leads IN ACCESS EXCLUSIVE MODE");
 
@@ -125,7 +79,7 @@ TEST_F(ApiTest, SlowCallsDoNotHangLaterCallsOrProbes) {
                    " AND wait_event_type = 'Lock'") >= 2;
       },
       10s));
-  DatabaseProbe probe(database_.url(), 2000ms);
+  DatabaseProbe probe(api_->database_url(), 2000ms);
   EXPECT_TRUE(probe.Check().ok());
   for (std::thread& caller : callers) {
     caller.join();

@@ -11,10 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/deal_services.h"
 #include "crm-core/api/services.h"
-#include "crm-core/store/migrations.h"
-#include "crm-core/store/statements.h"
-#include "pg/migrations.h"
-#include "pg/pool.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -28,66 +25,23 @@ constexpr char kIntegrationKey[] = "test-integration-key-0123456789";
 class DealApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
-    pool_ = std::make_unique<pg::Pool>(
-        database_.url(), 8, Statements(),
-        pg::PoolOptions{.acquire_timeout = 5000ms, .statement_timeout = 30000ms});
-    ASSERT_TRUE(pool_->Connect().ok());
-    executor_ = std::make_unique<Executor>(8, 256);
-    backend_ = std::make_unique<ApiBackend>(
-        ApiBackend{.keys = keys_, .executor = *executor_, .pool = *pool_});
-    leads_ = std::make_unique<LeadApi>(*backend_, "FR");
-    pipelines_ = std::make_unique<PipelineApi>(*backend_);
-    deals_ = std::make_unique<DealApi>(*backend_);
-    settings_ = std::make_unique<SettingsApi>(*backend_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(leads_.get());
-    builder.RegisterService(pipelines_.get());
-    builder.RegisterService(deals_.get());
-    builder.RegisterService(settings_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    auto channel =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
-    lead_stub_ = v1::LeadService::NewStub(channel);
-    pipeline_stub_ = v1::PipelineService::NewStub(channel);
-    deal_stub_ = v1::DealService::NewStub(channel);
-    settings_stub_ = v1::SettingsService::NewStub(channel);
-  }
-
-  void TearDown() override {
-    if (server_) {
-      server_->Shutdown(std::chrono::system_clock::now() + 5s);
-    }
+    api_ = std::make_unique<testing::CrmApi>(testing::CrmApiOptions{
+        .keys = {{kAdminKey, Role::kAdmin}, {kIntegrationKey, Role::kIntegration}}});
+    lead_stub_ = api_->Stub<v1::LeadService>();
+    pipeline_stub_ = api_->Stub<v1::PipelineService>();
+    deal_stub_ = api_->Stub<v1::DealService>();
+    settings_stub_ = api_->Stub<v1::SettingsService>();
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(const char* key = kAdminKey) {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->AddMetadata("authorization", absl::StrCat("Bearer ", key));
-    context->set_deadline(std::chrono::system_clock::now() + 30s);
-    return context;
+    return testing::CallContext(key, 30s);
   }
 
-  void Exec(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    work.exec0(sql);
-    work.commit();
-  }
+  void Exec(const std::string& sql) { api_->Exec(sql); }
 
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::read_transaction work(connection);
-    return work.exec1(sql)[0].as<int64_t>();
-  }
+  int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
 
-  std::string Text(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::read_transaction work(connection);
-    return work.exec1(sql)[0].as<std::string>();
-  }
+  std::string Text(const std::string& sql) { return api_->Text(sql); }
 
   v1::Pipeline GetPipeline(int64_t id) {
     v1::GetPipelineRequest request;
@@ -159,17 +113,7 @@ class DealApiTest : public ::testing::Test {
         " (SELECT count(*) FROM leads WHERE status = 'CONVERTED'))");
   }
 
-  testing::TempDatabase database_;
-  std::map<std::string, Role> keys_ = {{kAdminKey, Role::kAdmin},
-                                       {kIntegrationKey, Role::kIntegration}};
-  std::unique_ptr<pg::Pool> pool_;
-  std::unique_ptr<Executor> executor_;
-  std::unique_ptr<ApiBackend> backend_;
-  std::unique_ptr<LeadApi> leads_;
-  std::unique_ptr<PipelineApi> pipelines_;
-  std::unique_ptr<DealApi> deals_;
-  std::unique_ptr<SettingsApi> settings_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<testing::CrmApi> api_;
   std::unique_ptr<v1::LeadService::Stub> lead_stub_;
   std::unique_ptr<v1::PipelineService::Stub> pipeline_stub_;
   std::unique_ptr<v1::DealService::Stub> deal_stub_;

@@ -11,6 +11,7 @@
 #include "crm-core/inbound/batch.h"
 #include "crm-core/store/migrations.h"
 #include "pg/migrations.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -20,21 +21,12 @@ using events::v1::InboundEvent;
 
 kafka::Message Encode(const std::string& id, const std::string& phone, const std::string& email,
                       const std::string& name = "Jean") {
-  InboundEvent event = testing::WebFormEvent(id, phone, email, name, "Need a quote");
-  kafka::Message message;
-  message.topic = kafka::kInboundTopic;
-  message.partition = 0;
-  static int64_t next_offset = 5000;
-  message.offset = next_offset++;
-  message.key = event.identities(0).value();
-  event.SerializeToString(&message.value);
-  return message;
+  return testing::InboundMessage(testing::WebFormEvent(id, phone, email, name, "Need a quote"));
 }
 
 class InboundDomainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
     kafka_.CreateTopic(kafka::kInboundDlqTopic, 1);
     auto producer = kafka::Producer::Create({.brokers = kafka_.bootstrap()});
     ASSERT_TRUE(producer.ok());
@@ -49,26 +41,11 @@ class InboundDomainTest : public ::testing::Test {
                                             *producer_, counters);
   }
 
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    int64_t value = work.exec1(sql)[0].as<int64_t>(0);
-    work.commit();
-    return value;
-  }
+  int64_t Count(const std::string& sql) { return database_.Scalar(sql); }
 
-  std::string Text(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::read_transaction work(connection);
-    return work.exec1(sql)[0].as<std::string>();
-  }
+  std::string Text(const std::string& sql) { return database_.Text(sql); }
 
-  void Exec(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    work.exec0(sql);
-    work.commit();
-  }
+  void Exec(const std::string& sql) { database_.Exec(sql); }
 
   // A contact holding `phone` and `email` (either may be empty), responsible `user` (0: none).
   int64_t Contact(const std::string& phone, const std::string& email, int64_t user = 0) {
@@ -117,7 +94,7 @@ class InboundDomainTest : public ::testing::Test {
     ASSERT_TRUE(processor_->Process(batch).ok());
   }
 
-  testing::TempDatabase database_;
+  testing::CrmDatabase database_;
   testing::MockKafka kafka_;
   std::unique_ptr<kafka::Producer> producer_;
   metrics::Registry registry_;
@@ -318,22 +295,7 @@ TEST_P(InboundDomainRaceTest, ContactIdentitiesArrivingApartMakeOneRecord) {
   metrics::Registry other_registry;
   InboundCounters other_counters(other_registry);
   auto other = MakeProcessor(other_counters);
-  auto run = [](BatchProcessor& processor, const std::vector<kafka::Message>& events) {
-    for (size_t i = 0; i < events.size(); i += 10) {
-      std::vector<kafka::Message> batch(events.begin() + i,
-                                        events.begin() + std::min(events.size(), i + 10));
-      // Deadlocks between the two are expected (PostgreSQL aborts one); a few retries suffice.
-      bool applied = false;
-      for (int attempt = 0; attempt < 20 && !applied; ++attempt) {
-        applied = processor.Process(batch).ok();
-      }
-      EXPECT_TRUE(applied) << "batch at " << i;
-    }
-  };
-  std::thread phones([&] { run(*processor_, by_phone); });
-  std::thread emails([&] { run(*other, by_email); });
-  phones.join();
-  emails.join();
+  testing::RaceBatches(*processor_, by_phone, *other, by_email, 10);
   EXPECT_EQ(Count("SELECT count(*) FROM contacts"), kPeople);
   if (mode == "CLASSIC") {
     EXPECT_EQ(Count("SELECT count(*) FROM leads"), kPeople);

@@ -16,6 +16,7 @@
 #include "crm-core/store/migrations.h"
 #include "kafka/consumer.h"
 #include "pg/migrations.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -29,22 +30,12 @@ kafka::Message Encode(const std::string& id, const std::string& phone, const std
   InboundEvent event = testing::WebFormEvent(id, phone, email, name);
   (*event.mutable_web_form()->mutable_custom_fields())["rooms"] = "3";
   event.mutable_web_form()->mutable_utm()->set_source("google");
-  kafka::Message message;
-  message.topic = kafka::kInboundTopic;
-  message.partition = 0;
-  // Every message its own offset, as Kafka gives them: the processor remembers what it
-  // dead-lettered by (topic, partition, offset).
-  static int64_t next_offset = 1000;
-  message.offset = next_offset++;
-  message.key = event.identities(0).value();
-  event.SerializeToString(&message.value);
-  return message;
+  return testing::InboundMessage(event);
 }
 
 class InboundTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
     kafka_.CreateTopic(kafka::kInboundDlqTopic, 1);
     auto producer = kafka::Producer::Create({.brokers = kafka_.bootstrap()});
     ASSERT_TRUE(producer.ok());
@@ -60,18 +51,9 @@ class InboundTest : public ::testing::Test {
         *producer_, counters_);
   }
 
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::read_transaction work(connection);
-    return work.exec1(sql)[0].as<int64_t>();
-  }
+  int64_t Count(const std::string& sql) { return database_.Scalar(sql); }
 
-  void Exec(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    work.exec0(sql);
-    work.commit();
-  }
+  void Exec(const std::string& sql) { database_.Exec(sql); }
 
   // Messages in the dead-letter topic now: its high watermark (DLQ writes are awaited, so
   // everything a Process() call dead-lettered is counted once it returned).
@@ -104,7 +86,7 @@ class InboundTest : public ::testing::Test {
     return "";
   }
 
-  testing::TempDatabase database_;
+  testing::CrmDatabase database_;
   testing::MockKafka kafka_;
   std::unique_ptr<kafka::Producer> producer_;
   redis::Options redis_options_;
@@ -457,22 +439,7 @@ TEST_F(InboundTest, ConcurrentConsumersMakeOneLeadPerPerson) {
   auto other = std::make_unique<BatchProcessor>(
       BatchProcessorOptions{.redis_prefix = redis_options_.key_prefix}, database_.url(), nullptr,
       *producer_, other_counters);
-  auto run = [](BatchProcessor& processor, const std::vector<kafka::Message>& events) {
-    for (size_t i = 0; i < events.size(); i += 20) {
-      std::vector<kafka::Message> batch(events.begin() + i,
-                                        events.begin() + std::min(events.size(), i + 20));
-      // Deadlocks between the two are expected (PostgreSQL aborts one); a few retries suffice.
-      bool applied = false;
-      for (int attempt = 0; attempt < 20 && !applied; ++attempt) {
-        applied = processor.Process(batch).ok();
-      }
-      EXPECT_TRUE(applied) << "batch at " << i;
-    }
-  };
-  std::thread first([&] { run(*processor_, phone_only); });
-  std::thread second([&] { run(*other, email_and_phone); });
-  first.join();
-  second.join();
+  testing::RaceBatches(*processor_, phone_only, *other, email_and_phone, 20);
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), kPeople);
   EXPECT_EQ(Count("SELECT count(*) FROM activities"), 2 * kPeople);
   EXPECT_EQ(Count("SELECT sum(repeat_count) FROM leads"), kPeople);
@@ -501,22 +468,7 @@ TEST_F(InboundTest, ClosedLeadIdentitiesArrivingApartMakeOneReturningLead) {
   InboundCounters other_counters(other_registry);
   BatchProcessor other(BatchProcessorOptions{.redis_prefix = redis_options_.key_prefix},
                        database_.url(), nullptr, *producer_, other_counters);
-  auto run = [](BatchProcessor& processor, const std::vector<kafka::Message>& events) {
-    for (size_t i = 0; i < events.size(); i += 10) {
-      std::vector<kafka::Message> batch(events.begin() + i,
-                                        events.begin() + std::min(events.size(), i + 10));
-      // Deadlocks between the two are expected (PostgreSQL aborts one); a few retries suffice.
-      bool applied = false;
-      for (int attempt = 0; attempt < 20 && !applied; ++attempt) {
-        applied = processor.Process(batch).ok();
-      }
-      EXPECT_TRUE(applied) << "batch at " << i;
-    }
-  };
-  std::thread phones([&] { run(*processor_, by_phone); });
-  std::thread emails([&] { run(other, by_email); });
-  phones.join();
-  emails.join();
+  testing::RaceBatches(*processor_, by_phone, other, by_email, 10);
   EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE status = 'JUNK'"), kPeople);
   EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE is_returning"), kPeople);
   EXPECT_EQ(Count("SELECT sum(repeat_count) FROM leads WHERE is_returning"), kPeople);

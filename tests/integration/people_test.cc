@@ -9,10 +9,7 @@
 
 #include "crm-core/api/people_services.h"
 #include "crm-core/api/services.h"
-#include "crm-core/store/migrations.h"
-#include "crm-core/store/statements.h"
-#include "pg/migrations.h"
-#include "pg/pool.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -25,63 +22,21 @@ constexpr char kKey[] = "test-admin-key-0123456789";
 class PeopleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
-    pool_ = std::make_unique<pg::Pool>(
-        database_.url(), 8, Statements(),
-        pg::PoolOptions{.acquire_timeout = 5000ms, .statement_timeout = 30000ms});
-    ASSERT_TRUE(pool_->Connect().ok());
-    executor_ = std::make_unique<Executor>(8, 64);
-    backend_ = std::make_unique<ApiBackend>(
-        ApiBackend{.keys = keys_, .executor = *executor_, .pool = *pool_});
-    leads_ = std::make_unique<LeadApi>(*backend_, "FR");
-    activities_ = std::make_unique<ActivityApi>(*backend_);
-    contacts_ = std::make_unique<ContactApi>(*backend_, "FR");
-    companies_ = std::make_unique<CompanyApi>(*backend_, "FR");
-    history_ = std::make_unique<HistoryApi>(*backend_);
-    search_ = std::make_unique<SearchApi>(*backend_, "FR");
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    for (grpc::Service* service :
-         std::initializer_list<grpc::Service*>{leads_.get(), activities_.get(), contacts_.get(),
-                                               companies_.get(), history_.get(), search_.get()}) {
-      builder.RegisterService(service);
-    }
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    auto channel =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
-    lead_stub_ = v1::LeadService::NewStub(channel);
-    activity_stub_ = v1::ActivityService::NewStub(channel);
-    contact_stub_ = v1::ContactService::NewStub(channel);
-    company_stub_ = v1::CompanyService::NewStub(channel);
-    history_stub_ = v1::HistoryService::NewStub(channel);
-    search_stub_ = v1::SearchService::NewStub(channel);
-  }
-
-  void TearDown() override {
-    if (server_) {
-      server_->Shutdown(std::chrono::system_clock::now() + 5s);
-    }
+    api_ = std::make_unique<testing::CrmApi>(
+        testing::CrmApiOptions{.keys = {{kKey, Role::kAdmin}}, .queue_max = 64});
+    lead_stub_ = api_->Stub<v1::LeadService>();
+    activity_stub_ = api_->Stub<v1::ActivityService>();
+    contact_stub_ = api_->Stub<v1::ContactService>();
+    company_stub_ = api_->Stub<v1::CompanyService>();
+    history_stub_ = api_->Stub<v1::HistoryService>();
+    search_stub_ = api_->Stub<v1::SearchService>();
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(int64_t user_id = 0) {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->AddMetadata("authorization", absl::StrCat("Bearer ", kKey));
-    if (user_id != 0) {
-      context->AddMetadata("x-leadflow-user-id", std::to_string(user_id));
-    }
-    context->set_deadline(std::chrono::system_clock::now() + 20s);
-    return context;
+    return testing::CallContext(kKey, 20s, user_id);
   }
 
-  int64_t Scalar(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    int64_t value = work.exec1(sql)[0].as<int64_t>();
-    work.commit();
-    return value;
-  }
+  int64_t Scalar(const std::string& sql) { return api_->Scalar(sql); }
 
   v1::Contact CreateContact(const std::string& json_like_name, std::vector<std::string> phones,
                             bool upsert = false, v1::UpsertOutcome* outcome = nullptr) {
@@ -109,18 +64,7 @@ class PeopleTest : public ::testing::Test {
     return {response.entries().begin(), response.entries().end()};
   }
 
-  testing::TempDatabase database_;
-  std::map<std::string, Role> keys_ = {{kKey, Role::kAdmin}};
-  std::unique_ptr<pg::Pool> pool_;
-  std::unique_ptr<Executor> executor_;
-  std::unique_ptr<ApiBackend> backend_;
-  std::unique_ptr<LeadApi> leads_;
-  std::unique_ptr<ActivityApi> activities_;
-  std::unique_ptr<ContactApi> contacts_;
-  std::unique_ptr<CompanyApi> companies_;
-  std::unique_ptr<HistoryApi> history_;
-  std::unique_ptr<SearchApi> search_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<testing::CrmApi> api_;
   std::unique_ptr<v1::LeadService::Stub> lead_stub_;
   std::unique_ptr<v1::ActivityService::Stub> activity_stub_;
   std::unique_ptr<v1::ContactService::Stub> contact_stub_;

@@ -1,0 +1,93 @@
+#pragma once
+
+// crm-core in this process, for its integration tests: a fresh database with crm-core's schema,
+// and the gRPC API crm-core itself runs (crm::ApiServer: the database pool, the executor, every
+// service) over one, on a loopback port, with a channel to it.
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "crm-core/api/common/auth.h"
+#include "crm-core/api/server.h"
+#include "crm-core/inbound/batch.h"
+#include "kafka/types.h"
+#include "metrics/metrics.h"
+#include "testing/testing.h"
+
+namespace leadflow::testing {
+
+/// A fresh database (TempDatabase) with crm-core's migrations applied, and one-statement helpers
+/// over it, each on its own connection and committed.
+class CrmDatabase {
+ public:
+  /// Throws std::runtime_error when the migrations fail (GoogleTest reports it as the failure).
+  CrmDatabase();
+  const std::string& url() const { return database_.url(); }
+  const std::string& name() const { return database_.name(); }
+  void Exec(const std::string& sql) const;
+  /// The first column of the one row `sql` returns, NULL as 0 (it may write: INSERT …
+  /// RETURNING id).
+  int64_t Scalar(const std::string& sql) const;
+  /// The same, as text.
+  std::string Text(const std::string& sql) const;
+
+ private:
+  TempDatabase database_;
+};
+
+struct CrmApiOptions {
+  std::map<std::string, crm::Role> keys;  // API key → role
+  int pool_size = 8;                      // connections, and as many workers
+  size_t queue_max = 256;                 // calls waiting for a worker
+  std::chrono::milliseconds acquire_timeout{5000};
+  std::chrono::milliseconds statement_timeout{30000};
+  std::string default_region = "FR";
+};
+
+class CrmApi {
+ public:
+  /// Migrates a fresh database and starts the server; throws std::runtime_error saying what
+  /// failed (GoogleTest reports it as the test's failure).
+  explicit CrmApi(CrmApiOptions options);
+  ~CrmApi();  // finishes the calls in flight, then drops the database
+
+  const CrmDatabase& database() const { return database_; }
+  const std::string& database_url() const { return database_.url(); }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  /// A stub of `Service` (e.g. v1::LeadService) over the channel.
+  template <class Service>
+  std::unique_ptr<typename Service::Stub> Stub() const {
+    return Service::NewStub(channel_);
+  }
+
+  void Exec(const std::string& sql) const { database_.Exec(sql); }
+  int64_t Scalar(const std::string& sql) const { return database_.Scalar(sql); }
+  std::string Text(const std::string& sql) const { return database_.Text(sql); }
+
+ private:
+  CrmDatabase database_;
+  metrics::Registry registry_;
+  std::unique_ptr<crm::ApiServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+/// Two consumers racing: `first_events` through `first` and `second_events` through `second` at
+/// the same time, each on its own thread in batches of `batch_size`. Deadlocks between them are
+/// expected (PostgreSQL aborts one): a batch is retried up to 20 times, and one never applied is
+/// a test failure.
+void RaceBatches(crm::BatchProcessor& first, const std::vector<kafka::Message>& first_events,
+                 crm::BatchProcessor& second, const std::vector<kafka::Message>& second_events,
+                 size_t batch_size);
+
+/// A client context with `authorization: Bearer <key>`, a deadline `deadline` from now, and the
+/// acting user (x-leadflow-user-id) when `user_id` is not 0.
+std::unique_ptr<grpc::ClientContext> CallContext(const std::string& key,
+                                                 std::chrono::milliseconds deadline,
+                                                 int64_t user_id = 0);
+
+}  // namespace leadflow::testing
