@@ -51,6 +51,43 @@ trap cleanup EXIT
 psql=(psql -h 127.0.0.1 -p $pg_port -U postgres -qAt)
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+port_of() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_broker() {  # start_broker FILE: a dev broker in the background; sets broker (its pid), brokers
+  rm -f "$1"
+  "$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$1" >/dev/null 2>&1 &
+  broker=$!
+  pids+=("$broker")
+  for _ in $(seq 200); do [[ -s $1 ]] && break; sleep 0.05; done
+  brokers=$(cat "$1")
+}
+
+peak_rss() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }  # peak_rss PID: MB
+stop() { kill "$1"; wait "$1" 2>/dev/null || true; }  # stop PID
+
+wait_ready() {  # wait_ready OPS_PORT: until the service's /readyz answers 200 (10 s at most)
+  for _ in $(seq 100); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz") == 200 ]] && break
+    sleep 0.1
+  done
+}
+
+# wrk_post SCRIPT URL CONNECTIONS [SCRIPT ARGS...] -> "accepted/s p50 p99 non2xx errors"
+# Only 2xx answers count: non-2xx ones (429, 503…) and socket errors are subtracted, so an
+# overloaded server that sheds load cannot look fast.
+wrk_post() {
+  local script=$1 url=$2 connections=$3
+  shift 3
+  wrk -t2 -c"$connections" -d10s --latency -s "$script" "$url" ${1:+--} "$@" >"$out/wrk.txt" 2>&1
+  local total seconds p50 p99 non2xx errors
+  read -r total seconds < <(awk '/requests in/ {sub(/s,$/, "", $4); print $1, $4}' "$out/wrk.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$out/wrk.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$out/wrk.txt")
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk.txt")
+  errors=$(awk '/Socket errors/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out/wrk.txt")
+  awk -v t="$total" -v s="$seconds" -v n="${non2xx:-0}" -v p50="$p50" -v p99="$p99" -v e="${errors:-0}" \
+    'BEGIN {printf "%.1f %s %s %d %d\n", (t - n) / s, p50, p99, n, e}'
+}
 
 fresh_db() {  # fresh_db NAME: an empty, migrated database; prints its URL
   "${psql[@]}" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
@@ -101,12 +138,7 @@ consume() {
   local url
   url=$(fresh_db "$1")
   if [[ $2 == 1 ]]; then preload "$1"; fi
-  rm -f "$out/bootstrap"
-  "$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$out/bootstrap" >/dev/null 2>&1 &
-  broker=$!
-  pids+=("$broker")
-  for _ in $(seq 200); do [[ -s $out/bootstrap ]] && break; sleep 0.05; done
-  brokers=$(cat "$out/bootstrap")
+  start_broker "$out/bootstrap"
   distinct=$("$build/bench/bench-tool" fill "$brokers" "$events")
   # The clock starts when the consumer starts (connecting, joining the group and its first
   # batch are part of the cost), not at the first committed row.
@@ -187,26 +219,7 @@ if [[ $only == *c* ]]; then
 # webform-ingest waits for Kafka's acknowledgement (~6 ms here, 5 of them linger.ms), so with few
 # connections wrk measures that latency (Little's law), not the server: the goal is judged at
 # 256 connections, and 32 is reported too.
-# Only 2xx answers count: non-2xx ones (429, 503…) and socket errors are subtracted, so an
-# overloaded server that sheds load cannot look fast.
-wrk_run() {  # wrk_run PORT CONNECTIONS -> "accepted/s p50 p99 non2xx errors"
-  wrk -t2 -c"$2" -d10s --latency -s "$root/bench/post_form.lua" "http://127.0.0.1:$1/v1/forms/contact/submissions" >"$out/wrk.txt" 2>&1
-  local total seconds p50 p99 non2xx errors
-  read -r total seconds < <(awk '/requests in/ {sub(/s,$/, "", $4); print $1, $4}' "$out/wrk.txt")
-  p50=$(awk '$1 == "50%" {print $2}' "$out/wrk.txt")
-  p99=$(awk '$1 == "99%" {print $2}' "$out/wrk.txt")
-  non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk.txt")
-  errors=$(awk '/Socket errors/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out/wrk.txt")
-  awk -v t="$total" -v s="$seconds" -v n="${non2xx:-0}" -v p50="$p50" -v p99="$p99" -v e="${errors:-0}" \
-    'BEGIN {printf "%.1f %s %s %d %d\n", (t - n) / s, p50, p99, n, e}'
-}
-port_of() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-rm -f "$out/bootstrap"
-"$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$out/bootstrap" >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do [[ -s $out/bootstrap ]] && break; sleep 0.05; done
-brokers=$(cat "$out/bootstrap")
+start_broker "$out/bootstrap"
 declare -A rates
 for r in $(seq "$runs"); do
   port=$(port_of)
@@ -214,11 +227,11 @@ for r in $(seq "$runs"); do
   baseline=$!
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
   for c in 32 256; do
-    read -r rps p50 p99 bad errors < <(wrk_run "$port" $c)
+    read -r rps p50 p99 bad errors < <(wrk_post "$root/bench/post_form.lua" "http://127.0.0.1:$port/v1/forms/contact/submissions" $c)
     rates[trivial_$c]+="$rps "
     echo "    run $r, $c connections, trivial handler: $rps 2xx/s, p50 $p50, p99 $p99, non-2xx $bad, socket errors $errors"
   done
-  kill "$baseline"; wait "$baseline" 2>/dev/null || true
+  stop "$baseline"
 
   port=$(port_of)
   ops_port=$(port_of)
@@ -230,19 +243,16 @@ for r in $(seq "$runs"); do
     WEBFORM_RATE_LIMIT_PER_MINUTE=1000000 WEBFORM_MAX_CONNECTIONS_PER_CLIENT=0 LOG_LEVEL=warn \
     "$build/services/webform-ingest/webform-ingest" >"$out/webform.log" 2>&1 &
   ingest=$!
-  for _ in $(seq 100); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz") == 200 ]] && break
-    sleep 0.1
-  done
+  wait_ready "$ops_port"
   for c in 32 256; do
-    read -r rps p50 p99 bad errors < <(wrk_run "$port" $c)
+    read -r rps p50 p99 bad errors < <(wrk_post "$root/bench/post_form.lua" "http://127.0.0.1:$port/v1/forms/contact/submissions" $c)
     rates[ingest_$c]+="$rps "
     echo "    run $r, $c connections, webform-ingest:  $rps 2xx/s, p50 $p50, p99 $p99, non-2xx $bad, socket errors $errors"
   done
-  rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$ingest/status")
+  rss=$(peak_rss "$ingest")
   rates[rss]+="$rss "
   echo "    run $r, webform-ingest peak RSS (VmHWM): $rss MB"
-  kill "$ingest"; wait "$ingest" 2>/dev/null || true
+  stop "$ingest"
 done
 for c in 32 256; do
   trivial_median=$(printf '%s\n' ${rates[trivial_$c]} | median)
@@ -277,34 +287,17 @@ with open(path, "w") as out:
         signature = hmac.new(secret, f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
         out.write(f"{now}\t{signature}\t{body}\n")
 PY
-wrk_calls() {  # wrk_calls PORT CONNECTIONS -> "accepted/s p50 p99 non2xx errors"
-  wrk -t2 -c"$2" -d10s --latency -s "$root/bench/post_call.lua" "http://127.0.0.1:$1/v1/calls/events" \
-    -- "$calls" >"$out/wrk.txt" 2>&1
-  local total seconds p50 p99 non2xx errors
-  read -r total seconds < <(awk '/requests in/ {sub(/s,$/, "", $4); print $1, $4}' "$out/wrk.txt")
-  p50=$(awk '$1 == "50%" {print $2}' "$out/wrk.txt")
-  p99=$(awk '$1 == "99%" {print $2}' "$out/wrk.txt")
-  non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk.txt")
-  errors=$(awk '/Socket errors/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out/wrk.txt")
-  awk -v t="$total" -v s="$seconds" -v n="${non2xx:-0}" -v p50="$p50" -v p99="$p99" -v e="${errors:-0}" \
-    'BEGIN {printf "%.1f %s %s %d %d\n", (t - n) / s, p50, p99, n, e}'
-}
-port_of() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rm -f "$out/bootstrap"
-"$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$out/bootstrap" >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do [[ -s $out/bootstrap ]] && break; sleep 0.05; done
-brokers=$(cat "$out/bootstrap")
+start_broker "$out/bootstrap"
 declare -A call_rates
 for r in $(seq "$runs"); do
   port=$(port_of)
   "$build/bench/http-baseline" "$port" >"$out/baseline.log" 2>&1 &
   baseline=$!
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
-  read -r rps p50 p99 bad errors < <(wrk_calls "$port" 256)
+  read -r rps p50 p99 bad errors < <(wrk_post "$root/bench/post_call.lua" "http://127.0.0.1:$port/v1/calls/events" 256 "$calls")
   call_rates[trivial]+="$rps "
   echo "    run $r, 256 connections, trivial handler:   $rps 2xx/s, p50 $p50, p99 $p99, non-2xx $bad, socket errors $errors"
-  kill "$baseline"; wait "$baseline" 2>/dev/null || true
+  stop "$baseline"
 
   port=$(port_of)
   ops_port=$(port_of)
@@ -312,17 +305,14 @@ for r in $(seq "$runs"); do
     TELEPHONY_WEBHOOK_SECRET=$secret TELEPHONY_MAX_CONNECTIONS_PER_CLIENT=0 LOG_LEVEL=warn \
     "$build/services/telephony-ingest/telephony-ingest" >"$out/telephony.log" 2>&1 &
   ingest=$!
-  for _ in $(seq 100); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz") == 200 ]] && break
-    sleep 0.1
-  done
-  read -r rps p50 p99 bad errors < <(wrk_calls "$port" 256)
+  wait_ready "$ops_port"
+  read -r rps p50 p99 bad errors < <(wrk_post "$root/bench/post_call.lua" "http://127.0.0.1:$port/v1/calls/events" 256 "$calls")
   call_rates[ingest]+="$rps "
   echo "    run $r, 256 connections, telephony-ingest:  $rps 2xx/s, p50 $p50, p99 $p99, non-2xx $bad, socket errors $errors"
-  rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$ingest/status")
+  rss=$(peak_rss "$ingest")
   call_rates[rss]+="$rss "
   echo "    run $r, telephony-ingest peak RSS (VmHWM): $rss MB"
-  kill "$ingest"; wait "$ingest" 2>/dev/null || true
+  stop "$ingest"
 done
 trivial_median=$(printf '%s\n' ${call_rates[trivial]} | median)
 ingest_median=$(printf '%s\n' ${call_rates[ingest]} | median)
@@ -335,12 +325,7 @@ fi
 if [[ $only == *e* ]]; then
 # (e) email-ingest over SMTP: 32 senders, each on its own connection (as relays keep them),
 # sending one message after the other for 10 s; only 250 answers count.
-port_of() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rm -f "$out/bootstrap-e"
-"$build/deploy/local/dev-broker" --partitions 6 --bootstrap-file "$out/bootstrap-e" >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do [[ -s $out/bootstrap-e ]] && break; sleep 0.05; done
-brokers=$(cat "$out/bootstrap-e")
+start_broker "$out/bootstrap-e"
 declare -A smtp
 for r in $(seq "$runs"); do
   port=$(port_of)
@@ -350,7 +335,7 @@ for r in $(seq "$runs"); do
   read -r rps other failed < <("$build/bench/smtp-load" "$port" 32 10)
   smtp[trivial]+="$rps "
   echo "    run $r, 32 senders, listener answering 250 without publishing: $rps msg/s (other answers $other, failed $failed)"
-  kill "$baseline"; wait "$baseline" 2>/dev/null || true
+  stop "$baseline"
 
   port=$(port_of)
   ops_port=$(port_of)
@@ -358,16 +343,13 @@ for r in $(seq "$runs"); do
     EMAIL_RECIPIENTS=acme.test LOG_LEVEL=warn \
     "$build/services/email-ingest/email-ingest" >"$out/email.log" 2>&1 &
   ingest=$!
-  for _ in $(seq 100); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz") == 200 ]] && break
-    sleep 0.1
-  done
+  wait_ready "$ops_port"
   read -r rps other failed < <("$build/bench/smtp-load" "$port" 32 10)
   smtp[ingest]+="$rps "
-  rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$ingest/status")
+  rss=$(peak_rss "$ingest")
   smtp[rss]+="$rss "
   echo "    run $r, 32 senders, email-ingest: $rps msg/s (other answers $other, failed $failed), peak RSS (VmHWM) $rss MB"
-  kill "$ingest"; wait "$ingest" 2>/dev/null || true
+  stop "$ingest"
 done
 trivial_median=$(printf '%s\n' ${smtp[trivial]} | median)
 ingest_median=$(printf '%s\n' ${smtp[ingest]} | median)
