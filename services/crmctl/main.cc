@@ -3,7 +3,7 @@
 //   crmctl LeadService/ListLeads '{"status": "NEW"}'
 // Service names may omit the "leadflow.crm.v1." package. The key defaults to $LEADFLOW_API_KEY,
 // the address to $LEADFLOW_GRPC_ADDRESS or 127.0.0.1:50051. Exit status: 0 OK, 1 the call failed
-// (the gRPC code is printed), 2 usage.
+// (stderr: "crmctl: NOT_FOUND (5): message"; stdout: {"code": 5}), 2 usage.
 // TLS: --tls (the system's CAs), or --ca-file (a private CA; $LEADFLOW_TLS_CA_FILE); a client
 // certificate for mutual TLS with --cert-file/--key-file ($LEADFLOW_TLS_CERT_FILE/_KEY_FILE);
 // --server-name checks the certificate against another name than the address's host.
@@ -44,6 +44,49 @@ int Usage() {
       "              [--server-name NAME] Service/Method [JSON]\n",
       stderr);
   return 2;
+}
+
+// The canonical name of a gRPC status code, as the API documentation spells it.
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::DO_NOT_USE:
+      break;
+  }
+  return "UNKNOWN";
 }
 
 const char* EnvOr(const char* name, const char* fallback) {
@@ -204,8 +247,8 @@ int main(int argc, char** argv) {
     done_signal.wait(lock, [&] { return done; });
   }
   if (!status.ok()) {
-    std::fprintf(stderr, "crmctl: %d %s\n", static_cast<int>(status.error_code()),
-                 status.error_message().c_str());
+    std::fprintf(stderr, "crmctl: %s (%d): %s\n", CodeName(status.error_code()),
+                 static_cast<int>(status.error_code()), status.error_message().c_str());
     std::printf("{\"code\": %d}\n", static_cast<int>(status.error_code()));
     return 1;
   }
