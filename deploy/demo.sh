@@ -5,8 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
-url=${WEBFORM_URL:-http://127.0.0.1:8081}
-ops_url=${WEBFORM_OPS_URL:-http://127.0.0.1:9081}
+offset=${LEADFLOW_PORT_OFFSET:-0}  # as given to deploy/run.sh
+url=${WEBFORM_URL:-http://127.0.0.1:$((8081 + offset))}
+ops_url=${WEBFORM_OPS_URL:-http://127.0.0.1:$((9081 + offset))}
+export LEADFLOW_GRPC_ADDRESS=${LEADFLOW_GRPC_ADDRESS:-127.0.0.1:$((50051 + offset))}
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
 crmctl=$build/services/crmctl/crmctl
 run=$RANDOM  # fresh senders on every demo run

@@ -13,6 +13,9 @@
 # LEADFLOW_DRAIN_SECONDS, default 30, reported), then stops crm-core and the broker.
 #   LEADFLOW_KAFKA_BROKERS=host:port deploy/run.sh   uses that Kafka instead of the dev broker
 #   (it must have the topic leadflow.inbound.v1; nothing is stopped or lost there on Ctrl-C).
+#   LEADFLOW_PORT_OFFSET=1000 deploy/run.sh   adds 1000 to every port above (a second stack on
+#   the same machine: PostgreSQL 56432, gRPC 51051, forms 9081…), with its PostgreSQL data in
+#   /var/tmp/leadflow-local/pg-1000; deploy/demo.sh and crmctl's examples take the same offset.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
@@ -20,7 +23,15 @@ state=$root/.local
 mkdir -p "$state/logs"
 # PostgreSQL runs as the postgres user, which cannot enter a clone under /root (mode 0700): its
 # data directory lives under /var/tmp (LEADFLOW_PGDATA overrides).
-pgdata=${LEADFLOW_PGDATA:-/var/tmp/leadflow-local/pg}
+offset=${LEADFLOW_PORT_OFFSET:-0}
+if ! [[ $offset =~ ^[0-9]+$ ]] || (( offset > 5000 )); then
+  echo "LEADFLOW_PORT_OFFSET must be a number from 0 to 5000, got '$offset'" >&2
+  exit 2
+fi
+port() { echo $(($1 + offset)); }  # port DEFAULT: the default port, shifted by the offset
+suffix=""
+[[ $offset == 0 ]] || suffix="-$offset"
+pgdata=${LEADFLOW_PGDATA:-/var/tmp/leadflow-local/pg$suffix}
 mkdir -p "$(dirname "$pgdata")"
 chmod 755 "$(dirname "$pgdata")" 2>/dev/null || true
 
@@ -85,8 +96,8 @@ start() {
   started_pid=$!
 }
 
-"$root/deploy/local/services.sh" pg-start "$pgdata" 55432
-"$root/deploy/local/services.sh" redis-start "$state/redis" 56379
+"$root/deploy/local/services.sh" pg-start "$pgdata" "$(port 55432)"
+"$root/deploy/local/services.sh" redis-start "$state/redis" "$(port 56379)"
 
 if [[ -n ${LEADFLOW_KAFKA_BROKERS:-} ]]; then
   brokers=$LEADFLOW_KAFKA_BROKERS
@@ -100,36 +111,41 @@ else
   broker_kind="dev broker, IN MEMORY: events not yet consumed are lost when it stops"
 fi
 
-export CRM_DATABASE_URL=postgresql://leadflow@127.0.0.1:55432/leadflow
+export CRM_DATABASE_URL=postgresql://leadflow@127.0.0.1:$(port 55432)/leadflow
 export CRM_KAFKA_BROKERS=$brokers
-export CRM_REDIS_PORT=56379
+export CRM_REDIS_PORT=$(port 56379)
+export CRM_GRPC_ADDRESS=127.0.0.1:$(port 50051)
+export CRM_HTTP_PORT=$(port 9091)
 export CRM_API_KEYS="$LEADFLOW_API_KEY:admin"
 "$build/services/crm-core/crm-core" migrate
 
 start crm-core "$build/services/crm-core/crm-core" serve
 core_pid=$started_pid
-start webform-ingest env WEBFORM_KAFKA_BROKERS="$brokers" WEBFORM_REDIS_PORT=56379 \
+start webform-ingest env WEBFORM_KAFKA_BROKERS="$brokers" WEBFORM_REDIS_PORT="$(port 56379)" \
+  WEBFORM_HTTP_PORT="$(port 8081)" WEBFORM_OPS_PORT="$(port 9081)" \
   "$build/services/webform-ingest/webform-ingest"
 ingest_pids+=("$started_pid")
 start telephony-ingest env TELEPHONY_KAFKA_BROKERS="$brokers" \
   TELEPHONY_WEBHOOK_SECRET="$LEADFLOW_TELEPHONY_SECRET" \
+  TELEPHONY_HTTP_PORT="$(port 8083)" TELEPHONY_OPS_PORT="$(port 9083)" \
   "$build/services/telephony-ingest/telephony-ingest"
 email_recipients=${LEADFLOW_EMAIL_RECIPIENTS:-leads.localhost}
 start email-ingest env EMAIL_KAFKA_BROKERS="$brokers" EMAIL_RECIPIENTS="$email_recipients" \
+  EMAIL_SMTP_PORT="$(port 2525)" EMAIL_HTTP_PORT="$(port 8082)" EMAIL_OPS_PORT="$(port 9082)" \
   "$build/services/email-ingest/email-ingest"
 ingest_pids+=("$started_pid")
 
 cat <<INFO
 
 LeadFlow is running (Ctrl-C stops everything):
-  web forms   POST http://127.0.0.1:8081/v1/forms/{form_id}/submissions
-  calls       POST http://127.0.0.1:8083/v1/calls/events   (secret: $LEADFLOW_TELEPHONY_SECRET)
-  email       SMTP 127.0.0.1:2525 for $email_recipients (webhooks on http://127.0.0.1:8082)
-  gRPC API    127.0.0.1:50051   (API key: $LEADFLOW_API_KEY)
-  operations  http://127.0.0.1:9091/metrics  (crm-core), http://127.0.0.1:9081/metrics (webform-ingest),
-              http://127.0.0.1:9083/metrics (telephony-ingest), http://127.0.0.1:9082/metrics (email-ingest)
+  web forms   POST http://127.0.0.1:$(port 8081)/v1/forms/{form_id}/submissions
+  calls       POST http://127.0.0.1:$(port 8083)/v1/calls/events   (secret: $LEADFLOW_TELEPHONY_SECRET)
+  email       SMTP 127.0.0.1:$(port 2525) for $email_recipients (webhooks on http://127.0.0.1:$(port 8082))
+  gRPC API    127.0.0.1:$(port 50051)   (API key: $LEADFLOW_API_KEY)
+  operations  http://127.0.0.1:$(port 9091)/metrics  (crm-core), http://127.0.0.1:$(port 9081)/metrics (webform-ingest),
+              http://127.0.0.1:$(port 9083)/metrics (telephony-ingest), http://127.0.0.1:$(port 9082)/metrics (email-ingest)
   Kafka       $brokers ($broker_kind)
-  try:        deploy/demo.sh
+  try:        ${suffix:+LEADFLOW_PORT_OFFSET=$offset }deploy/demo.sh
 
 INFO
 wait -n "${ingest_pids[@]}" "$core_pid" ${broker_pid:+"$broker_pid"} || true
