@@ -835,7 +835,8 @@ function checkCompose(file, binDir) {
   // Compose files share settings through YAML merge keys (<<: *anchor).
   const compose = parse(readFileSync(file, "utf8"), { merge: true });
   const services = compose?.services ?? {};
-  const required = ["kafka", "postgres", "redis", "crm-core-migrate", "crm-core", "webform-ingest"];
+  const required = ["kafka", "postgres", "redis", "crm-core-migrate", "crm-core", "webform-ingest",
+    "telephony-ingest", "email-ingest"];
   for (const name of required) {
     if (!services[name]) {
       fail(file, `no service ${name}`);
