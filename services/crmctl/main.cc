@@ -165,26 +165,39 @@ int main(int argc, char** argv) {
     service = "leadflow.crm.v1." + service;
   }
   // Make sure the generated descriptors are linked in and registered: one message per file.
-  leadflow::crm::v1::Lead::descriptor();
-  leadflow::crm::v1::Activity::descriptor();
-  leadflow::crm::v1::User::descriptor();
-  leadflow::crm::v1::Status::descriptor();
-  leadflow::crm::v1::Contact::descriptor();
-  leadflow::crm::v1::Company::descriptor();
-  leadflow::crm::v1::Pipeline::descriptor();
-  leadflow::crm::v1::Deal::descriptor();
-  leadflow::crm::v1::CrmSettings::descriptor();
-  leadflow::crm::v1::ListHistoryRequest::descriptor();
-  leadflow::crm::v1::SearchMatch::descriptor();
+  const google::protobuf::FileDescriptor* files[] = {
+      leadflow::crm::v1::Lead::descriptor()->file(),
+      leadflow::crm::v1::Activity::descriptor()->file(),
+      leadflow::crm::v1::User::descriptor()->file(),
+      leadflow::crm::v1::Status::descriptor()->file(),
+      leadflow::crm::v1::Contact::descriptor()->file(),
+      leadflow::crm::v1::Company::descriptor()->file(),
+      leadflow::crm::v1::Pipeline::descriptor()->file(),
+      leadflow::crm::v1::Deal::descriptor()->file(),
+      leadflow::crm::v1::CrmSettings::descriptor()->file(),
+      leadflow::crm::v1::ListHistoryRequest::descriptor()->file(),
+      leadflow::crm::v1::SearchMatch::descriptor()->file()};
   const auto* service_descriptor = DescriptorPool::generated_pool()->FindServiceByName(service);
   if (service_descriptor == nullptr) {
-    std::fprintf(stderr, "crmctl: unknown service %s\n", service.c_str());
+    // A typo is answered with what exists, not only with what does not.
+    std::string known;
+    for (const auto* file : files) {
+      for (int i = 0; i < file->service_count(); ++i) {
+        known += (known.empty() ? "" : ", ") + file->service(i)->name();
+      }
+    }
+    std::fprintf(stderr, "crmctl: unknown service %s (services: %s)\n", service.c_str(),
+                 known.c_str());
     return 2;
   }
   const auto* method = service_descriptor->FindMethodByName(method_name.substr(slash + 1));
   if (method == nullptr) {
-    std::fprintf(stderr, "crmctl: %s has no method %s\n", service.c_str(),
-                 method_name.substr(slash + 1).c_str());
+    std::string known;
+    for (int i = 0; i < service_descriptor->method_count(); ++i) {
+      known += (i == 0 ? "" : ", ") + service_descriptor->method(i)->name();
+    }
+    std::fprintf(stderr, "crmctl: %s has no method %s (methods: %s)\n", service.c_str(),
+                 method_name.substr(slash + 1).c_str(), known.c_str());
     return 2;
   }
   DynamicMessageFactory factory;
