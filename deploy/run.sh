@@ -15,23 +15,24 @@
 #   (it must have the topic leadflow.inbound.v1; nothing is stopped or lost there on Ctrl-C).
 #   LEADFLOW_PORT_OFFSET=1000 deploy/run.sh   adds 1000 to every port above (a second stack on
 #   the same machine: PostgreSQL 56432, gRPC 51051, forms 9081…), with its PostgreSQL data in
-#   /var/tmp/leadflow-local/pg-1000; deploy/demo.sh and crmctl's examples take the same offset.
+#   /var/tmp/leadflow-local/pg-1000 and its state in .local-1000; deploy/demo.sh takes the same
+#   offset.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
-state=$root/.local
-mkdir -p "$state/logs"
-# PostgreSQL runs as the postgres user, which cannot enter a clone under /root (mode 0700): its
-# data directory lives under /var/tmp (LEADFLOW_PGDATA overrides).
 offset=${LEADFLOW_PORT_OFFSET:-0}
-if ! [[ $offset =~ ^[0-9]+$ ]] || (( offset > 5000 )); then
+if ! [[ $offset =~ ^[0-9]{1,4}$ ]] || (( 10#$offset > 5000 )); then
   echo "LEADFLOW_PORT_OFFSET must be a number from 0 to 5000, got '$offset'" >&2
   exit 2
 fi
-port() { echo $(($1 + offset)); }  # port DEFAULT: the default port, shifted by the offset
+port() { echo $(($1 + 10#$offset)); }  # port DEFAULT: the default port, shifted by the offset
 suffix=""
 [[ $offset == 0 ]] || suffix="-$offset"
+# PostgreSQL runs as the postgres user, which cannot enter a clone under /root (mode 0700): its
+# data directory lives under /var/tmp (LEADFLOW_PGDATA overrides).
 pgdata=${LEADFLOW_PGDATA:-/var/tmp/leadflow-local/pg$suffix}
+state=$root/.local$suffix
+mkdir -p "$state/logs"
 mkdir -p "$(dirname "$pgdata")"
 chmod 755 "$(dirname "$pgdata")" 2>/dev/null || true
 
@@ -129,6 +130,7 @@ start telephony-ingest env TELEPHONY_KAFKA_BROKERS="$brokers" \
   TELEPHONY_WEBHOOK_SECRET="$LEADFLOW_TELEPHONY_SECRET" \
   TELEPHONY_HTTP_PORT="$(port 8083)" TELEPHONY_OPS_PORT="$(port 9083)" \
   "$build/services/telephony-ingest/telephony-ingest"
+ingest_pids+=("$started_pid")
 email_recipients=${LEADFLOW_EMAIL_RECIPIENTS:-leads.localhost}
 start email-ingest env EMAIL_KAFKA_BROKERS="$brokers" EMAIL_RECIPIENTS="$email_recipients" \
   EMAIL_SMTP_PORT="$(port 2525)" EMAIL_HTTP_PORT="$(port 8082)" EMAIL_OPS_PORT="$(port 9082)" \
