@@ -39,12 +39,28 @@ std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
 }
 
 std::string IpAddress::ToString() const {
-  char text[INET6_ADDRSTRLEN] = {};
   if (is_v4) {
-    inet_ntop(AF_INET, bytes.data() + 12, text, sizeof(text));
-  } else {
-    inet_ntop(AF_INET6, bytes.data(), text, sizeof(text));
+    // What inet_ntop writes ("%u.%u.%u.%u"), without its sprintf: ~1,700 instructions a call,
+    // twice a request.
+    char text[16];
+    char* out = text;
+    for (size_t i = 12; i < 16; ++i) {
+      if (i > 12) {
+        *out++ = '.';
+      }
+      unsigned value = bytes[i];
+      if (value >= 100) {
+        *out++ = static_cast<char>('0' + value / 100);
+      }
+      if (value >= 10) {
+        *out++ = static_cast<char>('0' + value / 10 % 10);
+      }
+      *out++ = static_cast<char>('0' + value % 10);
+    }
+    return std::string(text, out);
   }
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, bytes.data(), text, sizeof(text));
   return text;
 }
 

@@ -1,6 +1,10 @@
 #include "ingest/client_ip.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
 
 namespace leadflow::ingest {
 namespace {
@@ -23,6 +27,27 @@ TEST(IpAddressTest, StrictParsing) {
   EXPECT_FALSE(IpAddress::Parse("[::1]"));
   EXPECT_FALSE(IpAddress::Parse(""));
   EXPECT_EQ(IpAddress::Parse("::ffff:10.0.0.1")->ToString(), "10.0.0.1");
+}
+
+// Protects: an IPv4 address is spelt exactly as inet_ntop spells it (the faster formatting of
+// ToString), for every value of every byte.
+TEST(IpAddressTest, Ipv4TextIsInetNtops) {
+  std::mt19937 random(11);
+  for (int i = 0; i < 20000; ++i) {
+    uint8_t raw[4];
+    for (int k = 0; k < 4; ++k) {
+      raw[k] = static_cast<uint8_t>(i < 1024 ? (k == i / 256 ? i % 256 : 0) : random() % 256);
+    }
+    char expected[INET_ADDRSTRLEN] = {};
+    ASSERT_NE(inet_ntop(AF_INET, raw, expected, sizeof(expected)), nullptr);
+    IpAddress address;
+    address.is_v4 = true;
+    address.bytes[10] = 0xff;
+    address.bytes[11] = 0xff;
+    std::memcpy(address.bytes.data() + 12, raw, 4);
+    ASSERT_EQ(address.ToString(), expected);
+    ASSERT_EQ(IpAddress::Parse(expected)->ToString(), expected);
+  }
 }
 
 // Protects: trusted proxies are CIDR ranges; bad entries are refused at start-up, by name.

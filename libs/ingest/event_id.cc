@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ingest/signature.h"
 
@@ -87,7 +88,14 @@ std::string RandomEventId(std::string_view channel) {
 }
 
 void AppendPart(std::string* out, std::string_view part) {
-  absl::StrAppend(out, part.size(), ":", absl::string_view(part.data(), part.size()), ";");
+  // The same bytes as StrAppend(out, part.size(), ":", part, ";") (event ids are hashes of them
+  // and must not change), without its generic multi-piece path: ~16 parts per submission.
+  char length[absl::numbers_internal::kFastToBufferSize];
+  char* end = absl::numbers_internal::FastIntToBuffer(part.size(), length);
+  out->append(length, end);
+  out->push_back(':');
+  out->append(part);
+  out->push_back(';');
 }
 
 }  // namespace leadflow::ingest

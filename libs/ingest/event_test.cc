@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "ingest/event_id.h"
 
 namespace leadflow::ingest {
@@ -27,6 +28,13 @@ TEST(EventIdTest, ChannelPrefixAndHashOfProviderId) {
   AppendPart(&b, "bc");
   EXPECT_NE(a, b);
   EXPECT_EQ(a, "2:ab;1:c;");
+  // The exact bytes event ids are hashed from: they must not change between versions.
+  std::string c;
+  AppendPart(&c, "");
+  AppendPart(&c, std::string("x\0y", 3));
+  AppendPart(&c, std::string(1234, 'z'));
+  EXPECT_EQ(c,
+            absl::StrCat("0:;3:", std::string("x\0y", 3), ";1234:", std::string(1234, 'z'), ";"));
 }
 
 // Protects: an event id with no provider id to derive it from (a web form without an

@@ -54,6 +54,25 @@ timeval ToTimeval(std::chrono::milliseconds duration) {
 
 }  // namespace
 
+std::string FormatCommands(const std::vector<Command>& commands) {
+  size_t size = 0;
+  for (const Command& command : commands) {
+    size += 16;
+    for (const std::string& argument : command) {
+      size += argument.size() + 24;
+    }
+  }
+  std::string out;
+  out.reserve(size);
+  for (const Command& command : commands) {
+    absl::StrAppend(&out, "*", command.size(), "\r\n");
+    for (const std::string& argument : command) {
+      absl::StrAppend(&out, "$", argument.size(), "\r\n", argument, "\r\n");
+    }
+  }
+  return out;
+}
+
 void Client::ContextDeleter::operator()(redisContext* context) const { redisFree(context); }
 
 Client::Client(Options options) : options_(std::move(options)) {
@@ -76,18 +95,13 @@ absl::StatusOr<Client::ContextPtr> Client::Connect() const {
 
 absl::StatusOr<std::vector<Reply>> Client::PipelineOn(ContextPtr& context,
                                                       const std::vector<Command>& commands) {
-  for (const Command& command : commands) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& argument : command) {
-      argv.push_back(argument.data());
-      lengths.push_back(argument.size());
-    }
-    if (redisAppendCommandArgv(context.get(), static_cast<int>(argv.size()), argv.data(),
-                               lengths.data()) != REDIS_OK) {
-      context.reset();
-      return absl::UnavailableError("redis: could not queue a command");
-    }
+  // One formatted buffer for the whole pipeline: hiredis's own formatting (sdscatfmt, one
+  // sds string per command) cost more than the rest of the Redis client.
+  std::string formatted = FormatCommands(commands);
+  if (!formatted.empty() &&
+      redisAppendFormattedCommand(context.get(), formatted.data(), formatted.size()) != REDIS_OK) {
+    context.reset();
+    return absl::UnavailableError("redis: could not queue a command");
   }
   std::vector<Reply> replies;
   replies.reserve(commands.size());

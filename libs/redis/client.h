@@ -37,6 +37,10 @@ struct Reply {
 
 using Command = std::vector<std::string>;
 
+/// The commands in Redis's protocol (each an array of bulk strings), byte for byte what
+/// hiredis's redisFormatCommandArgv writes for each, one after the other.
+std::string FormatCommands(const std::vector<Command>& commands);
+
 /// Redis connections that send a whole batch of commands in one round trip and reconnect on the
 /// next call after a broken connection. Thread-safe: each call takes a connection of its own
 /// (waiting when all `Options::connections` are busy).

@@ -2,14 +2,54 @@
 #include "redis/pipelined_client.h"
 
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <random>
 #include <thread>
 
 #include "testing/testing.h"
 
 namespace leadflow::redis {
 namespace {
+
+// Protects: the pipeline's own formatting writes exactly hiredis's bytes (redisFormatCommandArgv)
+// for every command, binary and empty arguments included; nothing reaches Redis any other way.
+TEST(FormatCommandsTest, SameBytesAsHiredis) {
+  std::mt19937 random(7);
+  std::vector<Command> commands = {{},
+                                   {"PING"},
+                                   {"SET", "", std::string("a\0\r\nb", 6)},
+                                   {"SET", "k", std::string(100000, 'x')}};
+  for (int i = 0; i < 2000; ++i) {
+    Command command;
+    for (size_t n = random() % 6; n > 0; --n) {
+      std::string argument;
+      for (size_t k = random() % (i % 10 == 0 ? 2000 : 40); k > 0; --k) {
+        argument.push_back(static_cast<char>(random() % 256));
+      }
+      command.push_back(argument);
+    }
+    commands.push_back(command);
+  }
+  std::string expected;
+  for (const Command& command : commands) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& argument : command) {
+      argv.push_back(argument.data());
+      lengths.push_back(argument.size());
+    }
+    char* formatted = nullptr;
+    int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(),
+                                        lengths.data());
+    ASSERT_GE(length, 0);
+    expected.append(formatted, static_cast<size_t>(length));
+    redisFreeCommand(formatted);
+  }
+  EXPECT_EQ(FormatCommands(commands), expected);
+  EXPECT_EQ(FormatCommands({}), "");
+}
 
 // Protects: a pipeline sends all commands in one go and returns one reply per command, in order,
 // with Redis errors as error replies rather than a failed call.

@@ -65,6 +65,7 @@ std::string IdempotencyBinding(const std::string& form_id, const std::string& ke
 std::string Fingerprint(const events::v1::InboundEvent& event) {
   const auto& form = event.web_form();
   std::string data;
+  data.reserve(512);  // a usual submission's parts, without regrowing the buffer
   Append(&data, "fingerprint");
   Append(&data, form.form_id());
   for (const Identity& identity : event.identities()) {

@@ -1,10 +1,13 @@
 // Fuzz target: the identity normaliser (phones to E.164 with libphonenumber, emails). The
-// input's first byte picks phone or email, and for phones the default region.
+// input's first byte picks phone or email, and for phones the default region. Phones are also
+// checked differentially: NormalizePhone's faster path must give exactly libphonenumber's own
+// answer (internal::NormalizePhoneReference), value or error.
 
 #include <string>
 
 #include "fuzz/fuzz.h"
 #include "identity/identity.h"
+#include "identity/phone.h"
 
 namespace {
 
@@ -37,6 +40,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (data[0] & 1) {
     const char* region = kRegions[(data[0] >> 1) % 8];
     auto phone = identity::NormalizePhone(text, region);
+    auto reference = identity::internal::NormalizePhoneReference(text, region);
+    Check(phone.ok() == reference.ok() &&
+              (phone.ok() ? *phone == *reference : phone.status() == reference.status()),
+          "NormalizePhone gives libphonenumber's own answer");
     if (phone.ok()) {
       Check(IsE164(*phone), "a normalised phone is E.164");
       auto again = identity::NormalizePhone(*phone, "US");
