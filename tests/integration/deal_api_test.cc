@@ -757,5 +757,57 @@ TEST_F(DealApiTest, SettingsAreAdminOnlyAndSwitchingModeStartsTheJob) {
   EXPECT_EQ(Count("SELECT count(*) FROM mode_switch_jobs"), 1);
 }
 
+// Protects: the conversion (SUCCESS) status is only set by ConvertLead: CreateLead and UpdateLead
+// naming it are FAILED_PRECONDITION "use ConvertLead" and change nothing (a lead "converted" by
+// hand would hold the status without the contact, company or deal a conversion makes); other
+// statuses are still set by hand, and a converted lead's update that leaves its status as it is
+// passes.
+TEST_F(DealApiTest, ConversionStatusIsOnlySetByConvertLead) {
+  v1::CreateLeadRequest create;
+  create.mutable_lead()->set_title("Set by hand");
+  create.mutable_lead()->set_status("CONVERTED");
+  v1::Lead created;
+  grpc::Status refused = lead_stub_->CreateLead(Context().get(), create, &created);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("use ConvertLead"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
+
+  const int64_t lead_id = CreateLead("Léa", "Martin", "+33612345678", "lea@example.com");
+  v1::GetLeadRequest get;
+  get.set_id(lead_id);
+  v1::Lead lead;
+  ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get, &lead).ok());
+  v1::UpdateLeadRequest update;
+  update.mutable_lead()->set_id(lead_id);
+  update.mutable_lead()->set_etag(lead.etag());
+  update.mutable_lead()->set_status("CONVERTED");
+  update.mutable_update_mask()->add_paths("status");
+  v1::Lead updated;
+  const std::string effects = Effects();
+  refused = lead_stub_->UpdateLead(Context().get(), update, &updated);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("use ConvertLead"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Effects(), effects);
+  EXPECT_EQ(Text(absl::StrCat("SELECT status FROM leads WHERE id = ", lead_id)), "NEW");
+
+  update.mutable_lead()->set_status("IN_PROCESS");
+  ASSERT_TRUE(lead_stub_->UpdateLead(Context().get(), update, &updated).ok());
+  EXPECT_EQ(updated.status(), "IN_PROCESS");
+
+  v1::ConvertLeadResponse converted;
+  ASSERT_TRUE(Convert(lead_id, v1::CONVERSION_PRODUCE_CONTACT, "req-status", &converted).ok());
+  ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get, &lead).ok());
+  EXPECT_EQ(lead.status(), "CONVERTED");
+  update.mutable_lead()->set_etag(lead.etag());
+  update.mutable_lead()->set_status("CONVERTED");
+  update.mutable_lead()->set_title("Kitchen, converted");
+  update.mutable_update_mask()->add_paths("title");
+  grpc::Status kept = lead_stub_->UpdateLead(Context().get(), update, &updated);
+  EXPECT_TRUE(kept.ok()) << kept.error_message();
+  EXPECT_EQ(updated.title(), "Kitchen, converted");
+}
+
 }  // namespace
 }  // namespace leadflow::crm

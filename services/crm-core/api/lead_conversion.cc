@@ -126,9 +126,11 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
               absl::StrCat("company ", request->company_id(), " does not exist"));
         }
         const StoredSettings settings = SettingsRepository(work).Get();
-        domain::ConversionOptions options{.produce = *produce,
-                                          .pipeline_requested = request->pipeline_id() != 0,
-                                          .last_name_placeholder = settings.last_name_placeholder};
+        domain::ConversionOptions options{
+            .produce = *produce,
+            .pipeline_requested = request->pipeline_id() != 0,
+            .last_name_placeholder = settings.last_name_placeholder,
+            .success_status_id = StatusRepository(work, StatusKind::kLeadStatus).SuccessStatusId()};
         if (request->contact_id() != 0) options.contact_id = request->contact_id();
         if (request->company_id() != 0) options.company_id = request->company_id();
         const bool makes_deal = *produce == domain::Produce::kContactCompanyDeal ||

@@ -91,6 +91,16 @@ absl::Status CheckKnown(pqxx::transaction_base& work, StatusKind kind, const std
                    "' (StatusService/ListStatuses lists them)"));
 }
 
+// A status a request sets by hand: known, and not the conversion (SUCCESS) status, which only
+// ConvertLead sets together with what the conversion produces.
+absl::Status CheckManualStatus(pqxx::transaction_base& work, const std::string& id) {
+  std::optional<StatusEntry> status = StatusRepository(work, StatusKind::kLeadStatus).Get(id);
+  if (!status) {
+    return CheckKnown(work, StatusKind::kLeadStatus, id);
+  }
+  return crm::CheckManualStatus(*status);
+}
+
 absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
   if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
     return absl::FailedPreconditionError(
@@ -192,9 +202,8 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
                  .city = lead.city(),
                  .comments = lead.comments(),
                  .responsible_user_id = lead.responsible_user_id()};
-        if (absl::Status known = CheckKnown(work, StatusKind::kLeadStatus, row.status);
-            !known.ok()) {
-          return known;
+        if (absl::Status manual = CheckManualStatus(work, row.status); !manual.ok()) {
+          return manual;
         }
         if (absl::Status known = CheckKnown(work, StatusKind::kSource, row.source); !known.ok()) {
           return known;
@@ -304,6 +313,11 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
         v1::Lead before;
         if (absl::Status found = LoadLead(work, lead.id(), &before); !found.ok()) {
           return found;
+        }
+        if (has("status") && lead.status() != before.status()) {
+          if (absl::Status manual = CheckManualStatus(work, lead.status()); !manual.ok()) {
+            return manual;
+          }
         }
         LeadRepository leads(work);
         Lead values{.title = lead.title(),

@@ -129,6 +129,10 @@ class StatusRepository {
   void Lock();
   std::vector<StatusEntry> List();
   bool Exists(const std::string& id);
+  /// One entry of this list by id.
+  std::optional<StatusEntry> Get(const std::string& id);
+  /// Lead statuses: the id of the SUCCESS status (the conversion status); empty when none.
+  std::string SuccessStatusId();
   void Insert(const StatusEntry& status);
   void Update(const StatusEntry& status);
   void Delete(const std::string& id);

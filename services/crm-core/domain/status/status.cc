@@ -83,6 +83,16 @@ absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using)
   return absl::OkStatus();
 }
 
+absl::Status CheckManualStatus(const StatusEntry& status) {
+  if (status.semantics == Semantics::kSuccess) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", status.id,
+                     "' is the conversion status and is only set by converting the lead: use "
+                     "ConvertLead"));
+  }
+  return absl::OkStatus();
+}
+
 int NextSort(const std::vector<StatusEntry>& existing) {
   int sort = 0;
   for (const StatusEntry& status : existing) {
