@@ -333,10 +333,12 @@ grpc::ServerUnaryReactor* CompanyApi::UnlinkContact(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* CompanyApi::MergeCompanies(grpc::CallbackServerContext* context,
                                                      const v1::MergeCompaniesRequest* request,
                                                      v1::MergeCompaniesResponse* response) {
+  const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         std::vector<int64_t> folded(request->folded_ids().begin(), request->folded_ids().end());
-        auto done = MergeRecords(connection, context, "COMPANY", request->kept_id(), folded);
+        auto done = MergeRecords(connection, context, max_identities, "COMPANY", request->kept_id(),
+                                 folded);
         if (!done.ok()) {
           return done.status();
         }

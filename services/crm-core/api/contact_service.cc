@@ -363,10 +363,12 @@ grpc::ServerUnaryReactor* ContactApi::UnlinkCompany(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ContactApi::MergeContacts(grpc::CallbackServerContext* context,
                                                     const v1::MergeContactsRequest* request,
                                                     v1::MergeContactsResponse* response) {
+  const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         std::vector<int64_t> folded(request->folded_ids().begin(), request->folded_ids().end());
-        auto done = MergeRecords(connection, context, "CONTACT", request->kept_id(), folded);
+        auto done = MergeRecords(connection, context, max_identities, "CONTACT", request->kept_id(),
+                                 folded);
         if (!done.ok()) {
           return done.status();
         }

@@ -369,10 +369,12 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* LeadApi::MergeLeads(grpc::CallbackServerContext* context,
                                               const v1::MergeLeadsRequest* request,
                                               v1::MergeLeadsResponse* response) {
+  const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         std::vector<int64_t> folded(request->folded_ids().begin(), request->folded_ids().end());
-        auto done = MergeRecords(connection, context, "LEAD", request->kept_id(), folded);
+        auto done =
+            MergeRecords(connection, context, max_identities, "LEAD", request->kept_id(), folded);
         if (!done.ok()) {
           return done.status();
         }

@@ -66,9 +66,10 @@ struct MergeDone {
   std::vector<int64_t> folded;  // folded by this call (none on a retry)
 };
 /// MergeContacts, MergeCompanies, MergeLeads: domain/merge's plan over the locked records, then
-/// the fold, history and the merges rows in one transaction (committed here).
+/// the fold, history and the merges rows in one transaction (committed here). A merge that would
+/// leave the kept record over `max_identities` is refused (domain CheckMergedIdentities).
 absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
-                                       grpc::CallbackServerContext* context,
+                                       grpc::CallbackServerContext* context, size_t max_identities,
                                        const std::string& type, int64_t kept_id,
                                        const std::vector<int64_t>& folded_ids);
 
