@@ -2,15 +2,20 @@
 // against real PostgreSQL and the Kafka protocol (librdkafka's mock cluster): leads, contacts,
 // companies and their open deals matched under the identity locks, in classic and simple mode.
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "crm-core/api/people_services.h"
 #include "crm-core/inbound/batch.h"
 #include "crm-core/store/migrations.h"
+#include "crm-core/store/statements.h"
 #include "pg/migrations.h"
+#include "pg/pool.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -348,6 +353,45 @@ TEST_P(InboundDomainRaceTest, ContactIdentitiesArrivingApartMakeOneRecord) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, InboundDomainRaceTest, ::testing::Values("CLASSIC", "SIMPLE"));
+
+// Protects: a lead the consumer creates gets its folded search keys like one the API creates, so
+// SearchService.FindByName finds it by a prefix of its first or last name, case- and
+// accent-insensitively (it used to find only API-created leads).
+TEST_F(InboundDomainTest, InboundLeadsAreFoundByName) {
+  Apply({Encode("n1", "+33633333333", "lea@example.com", "Léa Martin")});
+  const int64_t lead_id = Count("SELECT id FROM leads WHERE origin_event_id = 'n1'");
+
+  pg::Pool pool(database_.url(), 2, Statements(),
+                pg::PoolOptions{.acquire_timeout = std::chrono::milliseconds(5000),
+                                .statement_timeout = std::chrono::milliseconds(30000)});
+  ASSERT_TRUE(pool.Connect().ok());
+  Executor executor(2, 16);
+  const std::map<std::string, Role> keys = {{"test-key-0123456789abcdef", Role::kAdmin}};
+  ApiBackend backend{.keys = keys, .executor = executor, .pool = pool};
+  SearchApi search(backend, "FR");
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&search);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  auto stub = v1::SearchService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  for (const std::string prefix : {"LEA", "léa m", "mart"}) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer test-key-0123456789abcdef");
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::FindByNameRequest request;
+    request.set_prefix(prefix);
+    v1::FindByNameResponse response;
+    grpc::Status status = stub->FindByName(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.matches_size(), 1) << prefix;
+    EXPECT_EQ(response.matches(0).entity().id(), lead_id) << prefix;
+    EXPECT_EQ(response.matches(0).entity().type(), v1::OWNER_TYPE_LEAD) << prefix;
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
 
 }  // namespace
 }  // namespace leadflow::crm
