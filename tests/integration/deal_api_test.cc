@@ -809,5 +809,52 @@ TEST_F(DealApiTest, ConversionStatusIsOnlySetByConvertLead) {
   EXPECT_EQ(updated.title(), "Kitchen, converted");
 }
 
+// Protects: a lead created over the API with no responsible is assigned by the API channel's
+// queue, rotated like the consumer's channel queues ("channel:API", or the queue the settings name
+// for API, over its members in their order), not by the global assignment sequence; a lead given a
+// responsible takes no turn.
+TEST_F(DealApiTest, ApiLeadsRotateOverTheApiChannelQueue) {
+  Exec("INSERT INTO users (name) VALUES ('Ann'), ('Bob'), ('Cid')");
+  const int64_t ann = Count("SELECT id FROM users WHERE name = 'Ann'");
+  const int64_t bob = Count("SELECT id FROM users WHERE name = 'Bob'");
+  const int64_t cid = Count("SELECT id FROM users WHERE name = 'Cid'");
+  auto create = [&](int64_t responsible) {
+    v1::CreateLeadRequest request;
+    request.mutable_lead()->set_title("Over the API");
+    request.mutable_lead()->set_responsible_user_id(responsible);
+    v1::Lead lead;
+    grpc::Status status = lead_stub_->CreateLead(Context().get(), request, &lead);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return lead.responsible_user_id();
+  };
+  std::vector<int64_t> assigned;
+  for (int i = 0; i < 6; ++i) {
+    assigned.push_back(create(0));
+  }
+  EXPECT_EQ(assigned, (std::vector<int64_t>{ann, bob, cid, ann, bob, cid}));
+  EXPECT_EQ(Count("SELECT position FROM assignment_queues WHERE queue_key = 'channel:API'"), 6);
+  EXPECT_EQ(Text("SELECT is_called::text FROM assignment_position"), "false");
+
+  v1::UpdateSettingsRequest queues;
+  (*queues.mutable_settings()->mutable_channel_queues())["API"] = "team:api";
+  v1::AssignmentQueue* queue = queues.mutable_settings()->add_queues();
+  queue->set_key("team:api");
+  queue->add_user_ids(cid);
+  queue->add_user_ids(bob);
+  queues.mutable_update_mask()->add_paths("queues");
+  queues.mutable_update_mask()->add_paths("channel_queues");
+  v1::CrmSettings updated;
+  grpc::Status set = settings_stub_->UpdateSettings(Context().get(), queues, &updated);
+  ASSERT_TRUE(set.ok()) << set.error_message();
+  assigned.clear();
+  for (int i = 0; i < 3; ++i) {
+    assigned.push_back(create(0));
+  }
+  EXPECT_EQ(create(ann), ann);
+  assigned.push_back(create(0));
+  EXPECT_EQ(assigned, (std::vector<int64_t>{cid, bob, cid, bob}));
+  EXPECT_EQ(Count("SELECT position FROM assignment_queues WHERE queue_key = 'team:api'"), 4);
+}
+
 }  // namespace
 }  // namespace leadflow::crm

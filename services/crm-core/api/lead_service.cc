@@ -5,6 +5,9 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/matching/matching.h"
+#include "crm-core/store/deal_repository.h"
+#include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 #include "identity/identity.h"
@@ -101,6 +104,25 @@ absl::Status CheckManualStatus(pqxx::transaction_base& work, const std::string& 
   return crm::CheckManualStatus(*status);
 }
 
+// The queue leads created over the API rotate over ("channel:API", or the one the settings name
+// for API) and a position in it. Like the consumer's (docs/architecture.md, "Responsible user"),
+// the position is taken in a short transaction of its own, so the queue's row is locked for that
+// one statement and never for a whole call; a position taken by a call that then fails or finds
+// an existing lead is skipped, which only shifts the rotation.
+std::pair<std::string, int64_t> TakeApiQueueTurn(pqxx::connection& connection) {
+  std::string queue = domain::ChannelQueue(domain::kApiChannel);
+  {
+    pqxx::read_transaction read(connection);
+    const StoredSettings settings = SettingsRepository(read).Get();
+    if (auto named = settings.channel_queues.find(domain::kApiChannel);
+        named != settings.channel_queues.end()) {
+      queue = named->second;
+    }
+  }
+  const int64_t position = AdvanceQueue(connection, queue, 1);
+  return {queue, position};
+}
+
 absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
   if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
     return absl::FailedPreconditionError(
@@ -192,6 +214,11 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
           }
           emails.push_back(*email);
         }
+        // The API channel's queue and a turn in it, taken before the call's transaction.
+        std::pair<std::string, int64_t> queue;
+        if (lead.responsible_user_id() == 0) {
+          queue = TakeApiQueueTurn(connection);
+        }
         pqxx::work work(connection);
         Lead row{.title = title,
                  .status = lead.status().empty() ? "NEW" : lead.status(),
@@ -246,7 +273,7 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
           }
         }
         if (row.responsible_user_id == 0) {
-          row.responsible_user_id = UserRepository(work).NextRoundRobinUser();
+          row.responsible_user_id = UserRepository(work).QueueUser(queue.first, queue.second);
         }
         LeadRepository leads(work);
         const int64_t id = leads.Insert(row);
