@@ -856,5 +856,50 @@ TEST_F(DealApiTest, ApiLeadsRotateOverTheApiChannelQueue) {
   EXPECT_EQ(Count("SELECT position FROM assignment_queues WHERE queue_key = 'team:api'"), 4);
 }
 
+// Protects: pipeline and stage names are the same name by one rule, domain NameKey, and only by
+// it — the database adds no normalisation of its own that could disagree (before 0007 its
+// lower(btrim()) indexes refused "ÉTAPE" beside "étape" with a constraint error while the domain
+// let "\tNew" beside "New" through). Hostile twins are ALREADY_EXISTS, from the domain, for a new
+// pipeline, a rename and a new stage; a different name passes.
+TEST_F(DealApiTest, NamesAreTheSameByOneRule) {
+  v1::CreatePipelineRequest create;
+  create.mutable_pipeline()->set_name("Négociation");
+  v1::Pipeline first;
+  ASSERT_TRUE(pipeline_stub_->CreatePipeline(Context().get(), create, &first).ok());
+  v1::Pipeline ignored;
+  for (const std::string twin : {" NEGOCIATION\t", "Ne\u0301gociation", "n\u00C9gociation\u00A0"}) {
+    create.mutable_pipeline()->set_name(twin);
+    grpc::Status refused = pipeline_stub_->CreatePipeline(Context().get(), create, &ignored);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+        << twin << ": " << refused.error_message();
+  }
+  create.mutable_pipeline()->set_name("Négociations");
+  v1::Pipeline second;
+  ASSERT_TRUE(pipeline_stub_->CreatePipeline(Context().get(), create, &second).ok());
+  v1::UpdatePipelineRequest rename;
+  rename.mutable_pipeline()->set_id(second.id());
+  rename.mutable_pipeline()->set_name("NÉGOCIATION");
+  rename.mutable_update_mask()->add_paths("name");
+  EXPECT_EQ(pipeline_stub_->UpdatePipeline(Context().get(), rename, &ignored).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Count("SELECT count(*) FROM pipelines"), 3);
+
+  v1::AddStageRequest add;
+  add.set_pipeline_id(first.id());
+  add.mutable_stage()->set_semantics(v1::SEMANTICS_PROCESS);
+  add.mutable_stage()->set_id("ETAPE");
+  add.mutable_stage()->set_name("étape");
+  v1::Pipeline added;
+  ASSERT_TRUE(pipeline_stub_->AddStage(Context().get(), add, &added).ok());
+  for (const std::string twin : {"ÉTAPE", "\tEtape", "\u00A0e\u0301tape"}) {
+    add.mutable_stage()->set_id("TWIN");
+    add.mutable_stage()->set_name(twin);
+    grpc::Status refused = pipeline_stub_->AddStage(Context().get(), add, &ignored);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+        << twin << ": " << refused.error_message();
+  }
+  EXPECT_EQ(GetPipeline(first.id()).stages_size(), added.stages_size());
+}
+
 }  // namespace
 }  // namespace leadflow::crm

@@ -52,3 +52,14 @@ ALTER TABLE deals ADD COLUMN source_ref text
 CREATE INDEX contacts_source_ref ON contacts (source_ref) WHERE source_ref IS NOT NULL;
 CREATE INDEX companies_source_ref ON companies (source_ref) WHERE source_ref IS NOT NULL;
 CREATE INDEX deals_source_ref ON deals (source_ref) WHERE source_ref IS NOT NULL;
+
+-- 2. When two pipeline names, or two stage names of one pipeline, are the same name is decided by
+-- one rule, the domain's NameKey (Unicode case folding, accents and compatibility forms unified,
+-- every kind of whitespace collapsed). These indexes applied another rule, lower(btrim()), which
+-- disagreed with it on hostile names both ways (it refused "ÉTAPE" beside "étape" with a
+-- constraint error, and let "\tNew" beside "New" through). Uniqueness is now the domain's alone:
+-- stage edits already hold their pipeline's row lock, and pipeline creations and renames take
+-- the 'pipeline-names' advisory lock (store/sql/pipelines/lock_pipeline_names.sql). The previous
+-- release keeps its own checks during a rolling upgrade.
+DROP INDEX pipelines_name;
+DROP INDEX pipeline_stages_name;

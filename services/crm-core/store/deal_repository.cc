@@ -131,8 +131,16 @@ int64_t PipelineRepository::CountDeals(int64_t id) {
   return work_.exec_prepared1("count_pipeline_deals", id)[0].as<int64_t>();
 }
 
+void PipelineRepository::LockNames() { work_.exec_prepared("lock_pipeline_names"); }
+
 bool PipelineRepository::NameTaken(const std::string& name, int64_t except_id) {
-  return !work_.exec_prepared("pipeline_name_taken", name, except_id).empty();
+  const std::string key = domain::NameKey(name);
+  for (const auto& row : work_.exec_prepared("pipeline_names", except_id)) {
+    if (domain::NameKey(row[0].as<std::string>()) == key) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // ---- deals ----

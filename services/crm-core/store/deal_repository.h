@@ -47,6 +47,9 @@ class PipelineRepository {
   void SaveStages(const StoredPipeline& stored);
   void Delete(int64_t id);
   int64_t CountDeals(int64_t id);
+  /// Serialises pipeline creations and renames until the transaction ends.
+  void LockNames();
+  /// Whether another pipeline than `except_id` has the same name by domain NameKey.
   bool NameTaken(const std::string& name, int64_t except_id);
 
  private:
