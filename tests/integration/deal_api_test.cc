@@ -127,7 +127,7 @@ class DealApiTest : public ::testing::Test {
     request.mutable_lead()->set_first_name(first);
     request.mutable_lead()->set_last_name(last);
     request.mutable_lead()->set_company_name(company);
-    request.mutable_lead()->set_source("WEB_FORM");
+    request.mutable_lead()->set_source_id("WEB_FORM");
     request.mutable_lead()->add_phones(phone);
     request.mutable_lead()->add_emails(email);
     v1::Lead lead;
@@ -765,7 +765,7 @@ TEST_F(DealApiTest, SettingsAreAdminOnlyAndSwitchingModeStartsTheJob) {
 TEST_F(DealApiTest, ConversionStatusIsOnlySetByConvertLead) {
   v1::CreateLeadRequest create;
   create.mutable_lead()->set_title("Set by hand");
-  create.mutable_lead()->set_status("CONVERTED");
+  create.mutable_lead()->set_status_id("CONVERTED");
   v1::Lead created;
   grpc::Status refused = lead_stub_->CreateLead(Context().get(), create, &created);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -781,8 +781,8 @@ TEST_F(DealApiTest, ConversionStatusIsOnlySetByConvertLead) {
   v1::UpdateLeadRequest update;
   update.mutable_lead()->set_id(lead_id);
   update.mutable_lead()->set_etag(lead.etag());
-  update.mutable_lead()->set_status("CONVERTED");
-  update.mutable_update_mask()->add_paths("status");
+  update.mutable_lead()->set_status_id("CONVERTED");
+  update.mutable_update_mask()->add_paths("status_id");
   v1::Lead updated;
   const std::string effects = Effects();
   refused = lead_stub_->UpdateLead(Context().get(), update, &updated);
@@ -792,16 +792,16 @@ TEST_F(DealApiTest, ConversionStatusIsOnlySetByConvertLead) {
   EXPECT_EQ(Effects(), effects);
   EXPECT_EQ(Text(absl::StrCat("SELECT status FROM leads WHERE id = ", lead_id)), "NEW");
 
-  update.mutable_lead()->set_status("IN_PROCESS");
+  update.mutable_lead()->set_status_id("IN_PROCESS");
   ASSERT_TRUE(lead_stub_->UpdateLead(Context().get(), update, &updated).ok());
-  EXPECT_EQ(updated.status(), "IN_PROCESS");
+  EXPECT_EQ(updated.status_id(), "IN_PROCESS");
 
   v1::ConvertLeadResponse converted;
   ASSERT_TRUE(Convert(lead_id, v1::CONVERSION_PRODUCE_CONTACT, "req-status", &converted).ok());
   ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get, &lead).ok());
-  EXPECT_EQ(lead.status(), "CONVERTED");
+  EXPECT_EQ(lead.status_id(), "CONVERTED");
   update.mutable_lead()->set_etag(lead.etag());
-  update.mutable_lead()->set_status("CONVERTED");
+  update.mutable_lead()->set_status_id("CONVERTED");
   update.mutable_lead()->set_title("Kitchen, converted");
   update.mutable_update_mask()->add_paths("title");
   grpc::Status kept = lead_stub_->UpdateLead(Context().get(), update, &updated);

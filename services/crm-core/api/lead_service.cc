@@ -33,8 +33,8 @@ absl::Status CheckLeadText(const v1::Lead& lead) {
 void ToProto(const Lead& lead, v1::Lead* out) {
   out->set_id(lead.id);
   out->set_title(lead.title);
-  out->set_status(lead.status);
-  out->set_source(lead.source);
+  out->set_status_id(lead.status);
+  out->set_source_id(lead.source);
   out->set_first_name(lead.first_name);
   out->set_last_name(lead.last_name);
   out->set_company_name(lead.company_name);
@@ -145,33 +145,33 @@ grpc::ServerUnaryReactor* LeadApi::GetLead(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* context,
                                              const v1::ListLeadsRequest* request,
                                              v1::ListLeadsResponse* response) {
-  return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
-                   auto page = ParsePage(request->page_size(), request->page_token());
-                   if (!page.ok()) {
-                     return page.status();
-                   }
-                   pqxx::read_transaction work(connection);
-                   for (auto [kind, id] : {std::pair{StatusKind::kLeadStatus, &request->status()},
-                                           {StatusKind::kSource, &request->source()}}) {
-                     if (absl::Status known = CheckKnown(work, kind, *id); !known.ok()) {
-                       return known;
-                     }
-                   }
-                   LeadRepository::Filter filter{
-                       .status = request->status(),
-                       .source = request->source(),
-                       .responsible_user_id = request->responsible_user_id(),
-                       .created_after_micros =
-                           request->has_created_after() ? ToMicros(request->created_after()) : 0,
-                       .created_before_micros =
-                           request->has_created_before() ? ToMicros(request->created_before()) : 0};
-                   FillPage(
-                       LeadRepository(work).List(filter, page->after_id, page->limit()), *page,
-                       [&](const Lead& lead) { ToProto(lead, response->add_leads()); },
-                       response->mutable_next_page_token());
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
+        auto page = ParsePage(request->page_size(), request->page_token());
+        if (!page.ok()) {
+          return page.status();
+        }
+        pqxx::read_transaction work(connection);
+        for (auto [kind, id] : {std::pair{StatusKind::kLeadStatus, &request->status_id()},
+                                {StatusKind::kSource, &request->source_id()}}) {
+          if (absl::Status known = CheckKnown(work, kind, *id); !known.ok()) {
+            return known;
+          }
+        }
+        LeadRepository::Filter filter{
+            .status = request->status_id(),
+            .source = request->source_id(),
+            .responsible_user_id = request->responsible_user_id(),
+            .created_after_micros =
+                request->has_created_after() ? ToMicros(request->created_after()) : 0,
+            .created_before_micros =
+                request->has_created_before() ? ToMicros(request->created_before()) : 0};
+        FillPage(
+            LeadRepository(work).List(filter, page->after_id, page->limit()), *page,
+            [&](const Lead& lead) { ToProto(lead, response->add_leads()); },
+            response->mutable_next_page_token());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* context,
@@ -221,8 +221,8 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         }
         pqxx::work work(connection);
         Lead row{.title = title,
-                 .status = lead.status().empty() ? "NEW" : lead.status(),
-                 .source = lead.source().empty() ? "WALK_IN" : lead.source(),
+                 .status = lead.status_id().empty() ? "NEW" : lead.status_id(),
+                 .source = lead.source_id().empty() ? "WALK_IN" : lead.source_id(),
                  .first_name = lead.first_name(),
                  .last_name = lead.last_name(),
                  .company_name = lead.company_name(),
@@ -303,14 +303,14 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
           return user.status();
         }
         auto paths = UpdatePaths(request->update_mask(),
-                                 {"title", "status", "first_name", "last_name", "company_name",
+                                 {"title", "status_id", "first_name", "last_name", "company_name",
                                   "city", "comments", "responsible_user_id"});
         if (!paths.ok()) {
           return paths.status();
         }
         auto has = [&](const char* path) { return paths->count(path) != 0; };
-        if (has("status") && lead.status().empty()) {
-          return absl::InvalidArgumentError("status must be a lead status id");
+        if (has("status_id") && lead.status_id().empty()) {
+          return absl::InvalidArgumentError("status_id must be a lead status id");
         }
         if (has("title") && lead.title().empty()) {
           return absl::InvalidArgumentError("title cannot be empty");
@@ -323,8 +323,8 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
           return expected_version.status();
         }
         pqxx::work work(connection);
-        if (has("status")) {
-          if (absl::Status known = CheckKnown(work, StatusKind::kLeadStatus, lead.status());
+        if (has("status_id")) {
+          if (absl::Status known = CheckKnown(work, StatusKind::kLeadStatus, lead.status_id());
               !known.ok()) {
             return known;
           }
@@ -341,21 +341,26 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
         if (absl::Status found = LoadLead(work, lead.id(), &before); !found.ok()) {
           return found;
         }
-        if (has("status") && lead.status() != before.status()) {
-          if (absl::Status manual = CheckManualStatus(work, lead.status()); !manual.ok()) {
+        if (has("status_id") && lead.status_id() != before.status_id()) {
+          if (absl::Status manual = CheckManualStatus(work, lead.status_id()); !manual.ok()) {
             return manual;
           }
         }
         LeadRepository leads(work);
         Lead values{.title = lead.title(),
-                    .status = lead.status(),
+                    .status = lead.status_id(),
                     .first_name = lead.first_name(),
                     .last_name = lead.last_name(),
                     .company_name = lead.company_name(),
                     .city = lead.city(),
                     .comments = lead.comments(),
                     .responsible_user_id = lead.responsible_user_id()};
-        if (!leads.Update(lead.id(), *expected_version, *paths, values)) {
+        // The store names the column: status (the mask names the field, status_id).
+        std::set<std::string> columns = *paths;
+        if (columns.erase("status_id") != 0) {
+          columns.insert("status");
+        }
+        if (!leads.Update(lead.id(), *expected_version, columns, values)) {
           if (!leads.Exists(lead.id())) {
             return absl::NotFoundError(absl::StrCat("lead ", lead.id(), " does not exist"));
           }
@@ -375,13 +380,13 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
                  std::to_string(response->responsible_user_id())}}) {
             RecordChange(history, "LEAD", lead.id(), *user, field, old_value, new_value);
           }
-          if (before.status() != response->status()) {
+          if (before.status_id() != response->status_id()) {
             history.push_back({.entity_type = "LEAD",
                                .entity_id = lead.id(),
                                .kind = "STATUS_CHANGED",
                                .field = "status",
-                               .old_value = before.status(),
-                               .new_value = response->status(),
+                               .old_value = before.status_id(),
+                               .new_value = response->status_id(),
                                .user_id = *user});
           }
           HistoryRepository(work).Append(history);
