@@ -105,7 +105,8 @@ int Serve(const Settings& settings) {
                    .tls_key_file = settings.tls_key_file,
                    .tls_client_ca_file = settings.tls_client_ca_file,
                    .keys = settings.api_keys,
-                   .default_region = settings.default_region},
+                   .default_region = settings.default_region,
+                   .max_record_identities = settings.rules.max_inbound_identities},
         registry);
     if (!started.ok()) {
       spdlog::error("{}", std::string(started.status().message()));

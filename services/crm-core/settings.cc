@@ -110,9 +110,10 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
                     "wait for a free API database connection at most this long");
   // Identities a lead can gain from inbound traffic; past it events join the lead without
   // adding identities (crm_inbound_identities_capped_total counts them).
-  settings.rules.max_inbound_identities =
-      static_cast<size_t>(reader.Int("CRM_LEAD_MAX_INBOUND_IDENTITIES", 20, 1, 1000,
-                                     "identities one lead can gain from inbound events"));
+  settings.rules.max_inbound_identities = static_cast<size_t>(
+      reader.Int("CRM_LEAD_MAX_INBOUND_IDENTITIES", 20, 1, 1000,
+                 "identities one lead can gain from inbound events, and the most a "
+                 "merged record may hold"));
   settings.redis_host = reader.String("CRM_REDIS_HOST", "127.0.0.1", "Redis host (fast paths)");
   settings.redis_port = static_cast<int>(
       reader.Int("CRM_REDIS_PORT", 56379, 0, 65535, "Redis port; 0 runs without Redis"));

@@ -67,7 +67,7 @@ TEST(ChainE2eTest, FormToLeadThroughTheWholeStack) {
             << " ms; read back over gRPC: " << elapsed.count() << " ms\n";
   const auto& lead = leads["leads"][0];
   EXPECT_EQ(lead["title"], "Lyon – Jean Dupont – A quote for three rooms");
-  EXPECT_EQ(lead["status"], "NEW");
+  EXPECT_EQ(lead["status_id"], "NEW");
   EXPECT_EQ(lead["phones"][0], "+33612345678");
   EXPECT_EQ(lead["emails"][0], "jean@example.com");
   EXPECT_EQ(lead["utm"]["source"], "newsletter");

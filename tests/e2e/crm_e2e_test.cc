@@ -76,7 +76,7 @@ TEST_F(CrmE2eTest, LeadThroughTheApi) {
   nlohmann::json leads;
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        leads = Call(api, "LeadService/ListLeads", {{"status", "NEW"}}, kReaderKey);
+        leads = Call(api, "LeadService/ListLeads", {{"status_id", "NEW"}}, kReaderKey);
         return leads.contains("leads") && leads["leads"].size() == 2;
       },
       std::chrono::seconds(30)))
@@ -89,7 +89,7 @@ TEST_F(CrmE2eTest, LeadThroughTheApi) {
   }
   ASSERT_FALSE(jean.is_null());
   EXPECT_EQ(jean["title"], "Lyon – Jean – Need a quote for Jean");
-  EXPECT_EQ(jean["source"], "WEB_FORM");
+  EXPECT_EQ(jean["source_id"], "WEB_FORM");
   EXPECT_EQ(jean["phones"][0], "+33612345678");
   EXPECT_EQ(jean["emails"][0], "jean@example.com");
   EXPECT_EQ(jean["responsible_user_id"], user["id"]);
@@ -115,10 +115,10 @@ TEST_F(CrmE2eTest, LeadThroughTheApi) {
 
   // Update with the current etag works once; the same (now stale) etag is ABORTED.
   nlohmann::json update = {
-      {"lead", {{"id", jean["id"]}, {"status", "IN_PROCESS"}, {"etag", jean["etag"]}}},
-      {"update_mask", "status"}};
+      {"lead", {{"id", jean["id"]}, {"status_id", "IN_PROCESS"}, {"etag", jean["etag"]}}},
+      {"update_mask", "statusId"}};
   auto updated = Call(api, "LeadService/UpdateLead", update);
-  EXPECT_EQ(updated["status"], "IN_PROCESS") << updated.dump();
+  EXPECT_EQ(updated["status_id"], "IN_PROCESS") << updated.dump();
   EXPECT_EQ(Call(api, "LeadService/UpdateLead", update)["code"], 10);
   EXPECT_EQ(Call(api, "LeadService/UpdateLead",
                  {{"lead", {{"id", jean["id"]}}}, {"update_mask", "repeat_count"}})["code"],
@@ -146,7 +146,7 @@ TEST_F(CrmE2eTest, LeadThroughTheApi) {
                          {"last_name", "Durand"},
                          {"phones", {"06 11 22 33 44"}},
                          {"emails", {" Paul@Example.COM "}}}}});
-  EXPECT_EQ(walk_in["source"], "WALK_IN") << walk_in.dump();
+  EXPECT_EQ(walk_in["source_id"], "WALK_IN") << walk_in.dump();
   EXPECT_EQ(walk_in["title"], "Visit – Paul Durand");
   EXPECT_EQ(walk_in["phones"][0], "+33611223344");
   EXPECT_EQ(walk_in["emails"][0], "paul@example.com");

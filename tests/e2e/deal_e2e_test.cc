@@ -80,7 +80,7 @@ TEST(DealE2eTest, FormLeadConvertedIntoContactCompanyDeal) {
   auto by_company = Call(api, "DealService/ListDeals", {{"company_id", company_id}});
   ASSERT_EQ(by_company["deals"].size(), 1u);
   auto lead = Call(api, "LeadService/GetLead", {{"id", lead_id}});
-  EXPECT_EQ(lead["status"], "CONVERTED");
+  EXPECT_EQ(lead["status_id"], "CONVERTED");
   EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM contact_identities WHERE contact_id = " +
                                       std::to_string(contact_id) +
                                       " AND value IN ('+33612345678', 'lea@example.com')"),

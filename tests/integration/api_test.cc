@@ -240,7 +240,7 @@ TEST_F(ApiTest, ConfigurableLeadStatuses) {
 
   v1::CreateLeadRequest lead_request;
   lead_request.mutable_lead()->set_title("Visitor");
-  lead_request.mutable_lead()->set_status("NO_SUCH_STATUS");
+  lead_request.mutable_lead()->set_status_id("NO_SUCH_STATUS");
   v1::Lead lead;
   grpc::Status unknown = lead_stub_->CreateLead(Context(5000ms).get(), lead_request, &lead);
   EXPECT_EQ(unknown.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -248,15 +248,15 @@ TEST_F(ApiTest, ConfigurableLeadStatuses) {
       << unknown.error_message();
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
   v1::ListLeadsRequest filter;
-  filter.set_source("NO_SUCH_SOURCE");
+  filter.set_source_id("NO_SUCH_SOURCE");
   v1::ListLeadsResponse leads;
   EXPECT_EQ(lead_stub_->ListLeads(Context(5000ms).get(), filter, &leads).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 
-  lead_request.mutable_lead()->set_status("CALL_LATER");
+  lead_request.mutable_lead()->set_status_id("CALL_LATER");
   ASSERT_TRUE(lead_stub_->CreateLead(Context(5000ms).get(), lead_request, &lead).ok());
-  EXPECT_EQ(lead.status(), "CALL_LATER");
-  EXPECT_EQ(lead.source(), "WALK_IN");
+  EXPECT_EQ(lead.status_id(), "CALL_LATER");
+  EXPECT_EQ(lead.source_id(), "WALK_IN");
 
   v1::CreateStatusRequest won = create;
   won.mutable_status()->set_id("WON");

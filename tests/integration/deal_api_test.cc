@@ -81,7 +81,7 @@ class DealApiTest : public ::testing::Test {
     request.mutable_lead()->set_first_name(first);
     request.mutable_lead()->set_last_name(last);
     request.mutable_lead()->set_company_name(company);
-    request.mutable_lead()->set_source("WEB_FORM");
+    request.mutable_lead()->set_source_id("WEB_FORM");
     request.mutable_lead()->add_phones(phone);
     request.mutable_lead()->add_emails(email);
     v1::Lead lead;
@@ -699,6 +699,150 @@ TEST_F(DealApiTest, SettingsAreAdminOnlyAndSwitchingModeStartsTheJob) {
   ASSERT_TRUE(settings_stub_->UpdateSettings(Context().get(), simple, &updated).ok());
   EXPECT_EQ(updated.mode(), v1::CRM_MODE_CLASSIC);
   EXPECT_EQ(Count("SELECT count(*) FROM mode_switch_jobs"), 1);
+}
+
+// Protects: the conversion (SUCCESS) status is only set by ConvertLead: CreateLead and UpdateLead
+// naming it are FAILED_PRECONDITION "use ConvertLead" and change nothing (a lead "converted" by
+// hand would hold the status without the contact, company or deal a conversion makes); other
+// statuses are still set by hand, and a converted lead's update that leaves its status as it is
+// passes.
+TEST_F(DealApiTest, ConversionStatusIsOnlySetByConvertLead) {
+  v1::CreateLeadRequest create;
+  create.mutable_lead()->set_title("Set by hand");
+  create.mutable_lead()->set_status_id("CONVERTED");
+  v1::Lead created;
+  grpc::Status refused = lead_stub_->CreateLead(Context().get(), create, &created);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("use ConvertLead"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
+
+  const int64_t lead_id = CreateLead("Léa", "Martin", "+33612345678", "lea@example.com");
+  v1::GetLeadRequest get;
+  get.set_id(lead_id);
+  v1::Lead lead;
+  ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get, &lead).ok());
+  v1::UpdateLeadRequest update;
+  update.mutable_lead()->set_id(lead_id);
+  update.mutable_lead()->set_etag(lead.etag());
+  update.mutable_lead()->set_status_id("CONVERTED");
+  update.mutable_update_mask()->add_paths("status_id");
+  v1::Lead updated;
+  const std::string effects = Effects();
+  refused = lead_stub_->UpdateLead(Context().get(), update, &updated);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("use ConvertLead"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Effects(), effects);
+  EXPECT_EQ(Text(absl::StrCat("SELECT status FROM leads WHERE id = ", lead_id)), "NEW");
+
+  update.mutable_lead()->set_status_id("IN_PROCESS");
+  ASSERT_TRUE(lead_stub_->UpdateLead(Context().get(), update, &updated).ok());
+  EXPECT_EQ(updated.status_id(), "IN_PROCESS");
+
+  v1::ConvertLeadResponse converted;
+  ASSERT_TRUE(Convert(lead_id, v1::CONVERSION_PRODUCE_CONTACT, "req-status", &converted).ok());
+  ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get, &lead).ok());
+  EXPECT_EQ(lead.status_id(), "CONVERTED");
+  update.mutable_lead()->set_etag(lead.etag());
+  update.mutable_lead()->set_status_id("CONVERTED");
+  update.mutable_lead()->set_title("Kitchen, converted");
+  update.mutable_update_mask()->add_paths("title");
+  grpc::Status kept = lead_stub_->UpdateLead(Context().get(), update, &updated);
+  EXPECT_TRUE(kept.ok()) << kept.error_message();
+  EXPECT_EQ(updated.title(), "Kitchen, converted");
+}
+
+// Protects: a lead created over the API with no responsible is assigned by the API channel's
+// queue, rotated like the consumer's channel queues ("channel:API", or the queue the settings name
+// for API, over its members in their order), not by the global assignment sequence; a lead given a
+// responsible takes no turn.
+TEST_F(DealApiTest, ApiLeadsRotateOverTheApiChannelQueue) {
+  Exec("INSERT INTO users (name) VALUES ('Ann'), ('Bob'), ('Cid')");
+  const int64_t ann = Count("SELECT id FROM users WHERE name = 'Ann'");
+  const int64_t bob = Count("SELECT id FROM users WHERE name = 'Bob'");
+  const int64_t cid = Count("SELECT id FROM users WHERE name = 'Cid'");
+  auto create = [&](int64_t responsible) {
+    v1::CreateLeadRequest request;
+    request.mutable_lead()->set_title("Over the API");
+    request.mutable_lead()->set_responsible_user_id(responsible);
+    v1::Lead lead;
+    grpc::Status status = lead_stub_->CreateLead(Context().get(), request, &lead);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return lead.responsible_user_id();
+  };
+  std::vector<int64_t> assigned;
+  for (int i = 0; i < 6; ++i) {
+    assigned.push_back(create(0));
+  }
+  EXPECT_EQ(assigned, (std::vector<int64_t>{ann, bob, cid, ann, bob, cid}));
+  EXPECT_EQ(Count("SELECT position FROM assignment_queues WHERE queue_key = 'channel:API'"), 6);
+  EXPECT_EQ(Text("SELECT is_called::text FROM assignment_position"), "false");
+
+  v1::UpdateSettingsRequest queues;
+  (*queues.mutable_settings()->mutable_channel_queues())["API"] = "team:api";
+  v1::AssignmentQueue* queue = queues.mutable_settings()->add_queues();
+  queue->set_key("team:api");
+  queue->add_user_ids(cid);
+  queue->add_user_ids(bob);
+  queues.mutable_update_mask()->add_paths("queues");
+  queues.mutable_update_mask()->add_paths("channel_queues");
+  v1::CrmSettings updated;
+  grpc::Status set = settings_stub_->UpdateSettings(Context().get(), queues, &updated);
+  ASSERT_TRUE(set.ok()) << set.error_message();
+  assigned.clear();
+  for (int i = 0; i < 3; ++i) {
+    assigned.push_back(create(0));
+  }
+  EXPECT_EQ(create(ann), ann);
+  assigned.push_back(create(0));
+  EXPECT_EQ(assigned, (std::vector<int64_t>{cid, bob, cid, bob}));
+  EXPECT_EQ(Count("SELECT position FROM assignment_queues WHERE queue_key = 'team:api'"), 4);
+}
+
+// Protects: pipeline and stage names are the same name by one rule, domain NameKey, and only by
+// it — the database adds no normalisation of its own that could disagree (before 0007 its
+// lower(btrim()) indexes refused "ÉTAPE" beside "étape" with a constraint error while the domain
+// let "\tNew" beside "New" through). Hostile twins are ALREADY_EXISTS, from the domain, for a new
+// pipeline, a rename and a new stage; a different name passes.
+TEST_F(DealApiTest, NamesAreTheSameByOneRule) {
+  v1::CreatePipelineRequest create;
+  create.mutable_pipeline()->set_name("Négociation");
+  v1::Pipeline first;
+  ASSERT_TRUE(pipeline_stub_->CreatePipeline(Context().get(), create, &first).ok());
+  v1::Pipeline ignored;
+  for (const std::string twin : {" NEGOCIATION\t", "Ne\u0301gociation", "n\u00C9gociation\u00A0"}) {
+    create.mutable_pipeline()->set_name(twin);
+    grpc::Status refused = pipeline_stub_->CreatePipeline(Context().get(), create, &ignored);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+        << twin << ": " << refused.error_message();
+  }
+  create.mutable_pipeline()->set_name("Négociations");
+  v1::Pipeline second;
+  ASSERT_TRUE(pipeline_stub_->CreatePipeline(Context().get(), create, &second).ok());
+  v1::UpdatePipelineRequest rename;
+  rename.mutable_pipeline()->set_id(second.id());
+  rename.mutable_pipeline()->set_name("NÉGOCIATION");
+  rename.mutable_update_mask()->add_paths("name");
+  EXPECT_EQ(pipeline_stub_->UpdatePipeline(Context().get(), rename, &ignored).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Count("SELECT count(*) FROM pipelines"), 3);
+
+  v1::AddStageRequest add;
+  add.set_pipeline_id(first.id());
+  add.mutable_stage()->set_semantics(v1::SEMANTICS_PROCESS);
+  add.mutable_stage()->set_id("ETAPE");
+  add.mutable_stage()->set_name("étape");
+  v1::Pipeline added;
+  ASSERT_TRUE(pipeline_stub_->AddStage(Context().get(), add, &added).ok());
+  for (const std::string twin : {"ÉTAPE", "\tEtape", "\u00A0e\u0301tape"}) {
+    add.mutable_stage()->set_id("TWIN");
+    add.mutable_stage()->set_name(twin);
+    grpc::Status refused = pipeline_stub_->AddStage(Context().get(), add, &ignored);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+        << twin << ": " << refused.error_message();
+  }
+  EXPECT_EQ(GetPipeline(first.id()).stages_size(), added.stages_size());
 }
 
 }  // namespace

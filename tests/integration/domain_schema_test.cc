@@ -272,5 +272,59 @@ TEST_F(DomainSchemaTest, OnceOnlyRecords) {
   EXPECT_EQ(StateOf("INSERT INTO mode_switch_jobs (to_mode) VALUES ('CLASSIC')"), "");
 }
 
+// Protects (migration 0007, rolling upgrade): contacts, companies and deals name a known source or
+// none. Rows written before it keep their source: a known one as it is, '' as none, a well-formed
+// unknown id as a new custom source, and anything else cleared with its old value in the record's
+// history; nothing is dropped silently. Afterwards what the previous release writes ('' or a known
+// id) is still accepted, an unknown id is refused by the foreign key, and a source in use cannot be
+// deleted.
+TEST_F(DomainSchemaTest, SourcesOfContactsCompaniesAndDealsAreForeignKeys) {
+  Exec(
+      "INSERT INTO contacts (id, last_name, search_first_last, search_last_first, source_id) "
+      "VALUES (1, 'Curie', 'curie', 'curie', ''), (2, 'Curie', 'curie', 'curie', 'EMAIL'), "
+      "(3, 'Curie', 'curie', 'curie', 'PARTNER_SITE'), (4, 'Curie', 'curie', 'curie', 'salon "
+      "2026')");
+  Exec(
+      "INSERT INTO companies (id, name, search_name, source_id) VALUES (1, 'Acme', 'acme', "
+      "'FAIR')");
+  Exec(
+      "INSERT INTO deals (id, title, pipeline_id, stage_id, stage_semantics, source_id) "
+      "VALUES (1, 'Kitchen', 1, 'NEW', 'PROCESS', 'Référence'), "
+      "(2, 'Bath', 1, 'NEW', 'PROCESS', 'PARTNER_SITE')");
+  absl::StatusOr<int> applied = pg::ApplyMigrations(database_.url(), Migrations());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+
+  EXPECT_EQ(
+      Query("SELECT string_agg(source_id || '/' || coalesce(source_ref, '-'), ',' ORDER BY id) "
+            "FROM contacts")[0][0]
+          .as<std::string>(),
+      "/-,EMAIL/EMAIL,PARTNER_SITE/PARTNER_SITE,/-");
+  EXPECT_EQ(Query("SELECT string_agg(id || ':' || name || ':' || system, ',' ORDER BY id) "
+                  "FROM lead_sources WHERE NOT system")[0][0]
+                .as<std::string>(),
+            "FAIR:FAIR:false,PARTNER_SITE:PARTNER_SITE:false");
+  EXPECT_EQ(Query("SELECT source_id FROM companies WHERE id = 1")[0][0].as<std::string>(), "FAIR");
+  EXPECT_EQ(Query("SELECT string_agg(entity_type || entity_id || ':' || old_value, ',' "
+                  "ORDER BY entity_type) FROM history WHERE kind = 'FIELD_CHANGED' AND "
+                  "field = 'source_id' AND new_value = ''")[0][0]
+                .as<std::string>(),
+            "CONTACT4:salon 2026,DEAL1:Référence");
+
+  // What the previous release writes still goes in; an unknown source does not.
+  EXPECT_EQ(StateOf("INSERT INTO contacts (id, last_name, search_first_last, search_last_first, "
+                    "source_id) VALUES (5, 'Old', 'old', 'old', '')"),
+            "");
+  EXPECT_EQ(StateOf("UPDATE deals SET source_id = 'WEB_FORM' WHERE id = 1"), "");
+  EXPECT_EQ(StateOf("UPDATE deals SET source_id = 'NOPE' WHERE id = 1"), kForeignKey);
+  EXPECT_EQ(
+      StateOf(
+          "INSERT INTO companies (id, name, search_name, source_id) VALUES (2, 'B', 'b', 'NOPE')"),
+      kForeignKey);
+  EXPECT_EQ(StateOf("DELETE FROM lead_sources WHERE id = 'PARTNER_SITE'"), kForeignKey);
+  EXPECT_EQ(StateOf("DELETE FROM lead_sources WHERE id = 'FAIR'"), kForeignKey);
+  EXPECT_EQ(StateOf("UPDATE companies SET source_id = '' WHERE id = 1"), "");
+  EXPECT_EQ(StateOf("DELETE FROM lead_sources WHERE id = 'FAIR'"), "");
+}
+
 }  // namespace
 }  // namespace leadflow::crm

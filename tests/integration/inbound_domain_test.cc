@@ -2,15 +2,21 @@
 // against real PostgreSQL and the Kafka protocol (librdkafka's mock cluster): leads, contacts,
 // companies and their open deals matched under the identity locks, in classic and simple mode.
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "crm-core/api/people_services.h"
 #include "crm-core/inbound/batch.h"
+#include "crm-core/inbound/mode_switch.h"
 #include "crm-core/store/migrations.h"
+#include "crm-core/store/statements.h"
 #include "pg/migrations.h"
+#include "pg/pool.h"
 #include "testing/crm.h"
 #include "testing/testing.h"
 
@@ -310,6 +316,120 @@ TEST_P(InboundDomainRaceTest, ContactIdentitiesArrivingApartMakeOneRecord) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, InboundDomainRaceTest, ::testing::Values("CLASSIC", "SIMPLE"));
+
+// Protects: a lead the consumer creates gets its folded search keys like one the API creates, so
+// SearchService.FindByName finds it by a prefix of its first or last name, case- and
+// accent-insensitively (it used to find only API-created leads).
+TEST_F(InboundDomainTest, InboundLeadsAreFoundByName) {
+  Apply({Encode("n1", "+33633333333", "lea@example.com", "Léa Martin")});
+  const int64_t lead_id = Count("SELECT id FROM leads WHERE origin_event_id = 'n1'");
+
+  pg::Pool pool(database_.url(), 2, Statements(),
+                pg::PoolOptions{.acquire_timeout = std::chrono::milliseconds(5000),
+                                .statement_timeout = std::chrono::milliseconds(30000)});
+  ASSERT_TRUE(pool.Connect().ok());
+  Executor executor(2, 16);
+  const std::map<std::string, Role> keys = {{"test-key-0123456789abcdef", Role::kAdmin}};
+  ApiBackend backend{.keys = keys, .executor = executor, .pool = pool};
+  SearchApi search(backend, "FR");
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&search);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  auto stub = v1::SearchService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  for (const std::string prefix : {"LEA", "léa m", "mart"}) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer test-key-0123456789abcdef");
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::FindByNameRequest request;
+    request.set_prefix(prefix);
+    v1::FindByNameResponse response;
+    grpc::Status status = stub->FindByName(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.matches_size(), 1) << prefix;
+    EXPECT_EQ(response.matches(0).entity().id(), lead_id) << prefix;
+    EXPECT_EQ(response.matches(0).entity().type(), v1::OWNER_TYPE_LEAD) << prefix;
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
+// Protects: a step of the classic → simple switch job is all or nothing with its progress. A
+// step fails twice here, by database triggers that fire once each: in the middle of its
+// conversions (a deal insert), and at the very end, on the progress update after every
+// conversion was written. Each failed step must leave neither conversions without progress nor
+// progress without conversions, so that, stepping on until the job is done, every open lead is
+// converted exactly once and the job counts exactly them. (Progress committed apart from the
+// conversions fails this test: recorded first, the leads of the failed step are skipped for
+// good; recorded after, the job counts fewer leads than it converted.)
+TEST_F(InboundDomainTest, ModeSwitchStepIsAtomicWithItsProgress) {
+  constexpr int kLeads = 10;
+  Exec(
+      "INSERT INTO leads (title, first_name, last_name, source) SELECT 'Lead ' || i, "
+      "'First' || i, 'Last', 'WEB_FORM' FROM generate_series(1, " +
+      std::to_string(kLeads) +
+      ") AS i;"
+      "INSERT INTO lead_identities (kind, value, lead_id) "
+      "SELECT 'PHONE', '+3361' || (3000000 + id), id FROM leads;"
+      "INSERT INTO activities (type, owner_type, owner_id, subject) "
+      "SELECT 'TASK', 'LEAD', id, 'Call back' FROM leads;"
+      "INSERT INTO leads (title, status, source) VALUES ('Closed', 'JUNK', 'WEB_FORM');"
+      "UPDATE crm_settings SET mode = 'SIMPLE';"
+      "INSERT INTO mode_switch_jobs (to_mode) VALUES ('SIMPLE')");
+  const int64_t fifth = Count("SELECT id FROM leads ORDER BY id OFFSET 4 LIMIT 1");
+  Exec(
+      "CREATE TABLE faults (name text PRIMARY KEY);"
+      "INSERT INTO faults VALUES ('deal'), ('progress');"
+      "CREATE FUNCTION fail_deal_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "  IF NEW.lead_id = " +
+      std::to_string(fifth) +
+      " AND EXISTS (SELECT 1 FROM faults WHERE name = 'deal') THEN "
+      "    RAISE EXCEPTION 'deal insert refused by the test';"
+      "  END IF; RETURN NEW; END $$;"
+      "CREATE TRIGGER fail_deal_once BEFORE INSERT ON deals FOR EACH ROW "
+      "  EXECUTE FUNCTION fail_deal_once();"
+      "CREATE FUNCTION fail_progress_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "  IF NEW.done > 6 AND EXISTS (SELECT 1 FROM faults WHERE name = 'progress') THEN "
+      "    RAISE EXCEPTION 'progress update refused by the test';"
+      "  END IF; RETURN NEW; END $$;"
+      "CREATE TRIGGER fail_progress_once BEFORE UPDATE ON mode_switch_jobs FOR EACH ROW "
+      "  EXECUTE FUNCTION fail_progress_once()");
+  // Anything the trigger wrote would roll back with the failed step: a fault is spent by
+  // deleting it outside the step, below.
+
+  pqxx::connection connection(database_.url());
+  pg::PrepareAll(connection, Statements());
+  metrics::Registry registry;
+  ModeSwitchCounters counters(registry);
+  int failures = 0;
+  bool finished = false;
+  for (int step = 0; step < 50 && !finished; ++step) {  // bounded: 4 steps + 2 failures + 1
+    try {
+      absl::StatusOr<bool> worked = RunModeSwitchStep(connection, 3, counters);
+      ASSERT_TRUE(worked.ok()) << worked.status();
+      finished = Count("SELECT count(*) FROM mode_switch_jobs WHERE state = 'DONE'") == 1;
+    } catch (const pqxx::sql_error& error) {
+      ++failures;
+      const std::string fault =
+          std::string(error.what()).find("deal insert") != std::string::npos ? "deal" : "progress";
+      Exec("DELETE FROM faults WHERE name = '" + fault + "'");
+    }
+  }
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(failures, 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM faults"), 0);  // both faults fired
+  EXPECT_EQ(Count("SELECT done FROM mode_switch_jobs"), kLeads);
+  EXPECT_EQ(Count("SELECT total FROM mode_switch_jobs"), kLeads);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE status = 'CONVERTED'"), kLeads);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE status = 'JUNK'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM contacts"), kLeads);
+  EXPECT_EQ(Count("SELECT count(*) FROM deals"), kLeads);
+  EXPECT_EQ(Count("SELECT count(DISTINCT lead_id) FROM deals"), kLeads);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE owner_type = 'DEAL'"), kLeads);
+  EXPECT_EQ(Count("SELECT count(*) FROM history WHERE kind = 'CONVERTED'"), kLeads);
+}
 
 }  // namespace
 }  // namespace leadflow::crm

@@ -397,5 +397,51 @@ TEST_F(PeopleTest, MergesFoldAndAreIdempotent) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// Protects: a merge respects the identity cap (RuleSettings::max_inbound_identities, 20 by
+// default): one that would leave the kept contact with more distinct identities is refused with
+// FAILED_PRECONDITION naming the cap, and changes nothing (the folded contact still answers, the
+// kept one keeps its phones); one that reaches the cap exactly passes.
+TEST_F(PeopleTest, MergeRespectsTheIdentityCap) {
+  auto phones = [](const std::string& prefix, int count) {
+    std::vector<std::string> out;
+    for (int i = 1; i <= count; ++i) {
+      out.push_back(absl::StrCat(prefix, absl::Dec(i, absl::kZeroPad2)));
+    }
+    return out;
+  };
+  v1::Contact kept = CreateContact("Marie Curie", phones("06110000", 12));
+  std::vector<std::string> folded_phones = phones("06220000", 10);
+  folded_phones.push_back("0611000001");  // shared with the kept contact: counted once
+  v1::Contact over = CreateContact("M. Curie", folded_phones);
+  v1::Contact fits = CreateContact("Marie C.", phones("06330000", 8));
+  ASSERT_EQ(kept.phones_size(), 12);
+
+  v1::MergeContactsRequest merge;
+  merge.set_kept_id(kept.id());
+  merge.add_folded_ids(over.id());
+  v1::MergeContactsResponse merged;
+  grpc::Status refused = contact_stub_->MergeContacts(Context().get(), merge, &merged);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("cap of 20"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM contact_identities WHERE contact_id = ",
+                                kept.id())),
+            12);
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM contact_identities WHERE contact_id = ",
+                                over.id())),
+            11);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM merges"), 0);
+  v1::GetContactRequest get;
+  get.set_id(over.id());
+  v1::Contact still;
+  EXPECT_TRUE(contact_stub_->GetContact(Context().get(), get, &still).ok());
+
+  merge.clear_folded_ids();
+  merge.add_folded_ids(fits.id());
+  grpc::Status at_cap = contact_stub_->MergeContacts(Context().get(), merge, &merged);
+  ASSERT_TRUE(at_cap.ok()) << at_cap.error_message();
+  EXPECT_EQ(merged.kept().phones_size(), 20);
+}
+
 }  // namespace
 }  // namespace leadflow::crm

@@ -154,11 +154,12 @@ grpc::ServerUnaryReactor* CompanyApi::UnlinkContact(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* CompanyApi::MergeCompanies(grpc::CallbackServerContext* context,
                                                      const v1::MergeCompaniesRequest* request,
                                                      v1::MergeCompaniesResponse* response) {
-  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
-                 [=](pqxx::connection& connection) {
-                   return MergeAndLoad<Company>(connection, context, request->kept_id(),
-                                                request->folded_ids(), response);
-                 });
+  const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        return MergeAndLoad<Company>(connection, context, max_identities, request->kept_id(),
+                                     request->folded_ids(), response);
+      });
 }
 
 }  // namespace leadflow::crm

@@ -175,11 +175,12 @@ grpc::ServerUnaryReactor* ContactApi::UnlinkCompany(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ContactApi::MergeContacts(grpc::CallbackServerContext* context,
                                                     const v1::MergeContactsRequest* request,
                                                     v1::MergeContactsResponse* response) {
-  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
-                 [=](pqxx::connection& connection) {
-                   return MergeAndLoad<Contact>(connection, context, request->kept_id(),
-                                                request->folded_ids(), response);
-                 });
+  const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        return MergeAndLoad<Contact>(connection, context, max_identities, request->kept_id(),
+                                     request->folded_ids(), response);
+      });
 }
 
 }  // namespace leadflow::crm

@@ -7,6 +7,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/deal_common.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/store/history_repository.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -276,12 +277,12 @@ grpc::ServerUnaryReactor* DealApi::UpdateDeal(grpc::CallbackServerContext* conte
         auto changed = [&](const std::string& field, const std::string& old_value,
                            const std::string& new_value) {
           if (old_value != new_value) {
-            AppendHistory(work, {.entity = domain::EntityKind::kDeal,
-                                 .entity_id = deal.id,
-                                 .kind = "FIELD_CHANGED",
-                                 .field = field,
-                                 .old_value = old_value,
-                                 .new_value = new_value});
+            HistoryRecord record =
+                HistoryRecord::Of(domain::EntityKind::kDeal, deal.id, "FIELD_CHANGED");
+            record.field = field;
+            record.old_value = old_value;
+            record.new_value = new_value;
+            HistoryRepository(work).Append(record);
           }
         };
         changed("title", before.title, deal.title);
@@ -308,9 +309,8 @@ grpc::ServerUnaryReactor* DealApi::DeleteDeal(grpc::CallbackServerContext* conte
           return locked;
         }
         deals.Delete(request->id());
-        AppendHistory(
-            work,
-            {.entity = domain::EntityKind::kDeal, .entity_id = request->id(), .kind = "DELETED"});
+        HistoryRepository(work).Append(
+            HistoryRecord::Of(domain::EntityKind::kDeal, request->id(), "DELETED"));
         work.commit();
         return absl::OkStatus();
       });
@@ -440,16 +440,10 @@ absl::Status ChangeLink(pqxx::connection& connection, int64_t deal_id, domain::E
       deals.Touch(deal_id);
     }
     auto entry = [&](const char* what, domain::EntityKind other_kind, int64_t other) {
-      AppendHistory(work, {.entity = domain::EntityKind::kDeal,
-                           .entity_id = deal_id,
-                           .kind = what,
-                           .related = other_kind,
-                           .related_id = other});
-      AppendHistory(work, {.entity = other_kind,
-                           .entity_id = other,
-                           .kind = what,
-                           .related = domain::EntityKind::kDeal,
-                           .related_id = deal_id});
+      HistoryRepository(work).Append({HistoryRecord::Of(domain::EntityKind::kDeal, deal_id, what)
+                                          .RelatedTo({other_kind, other}),
+                                      HistoryRecord::Of(other_kind, other, what)
+                                          .RelatedTo({domain::EntityKind::kDeal, deal_id})});
     };
     if (unlinked_company != 0) {
       entry("UNLINKED", domain::EntityKind::kCompany, unlinked_company);

@@ -4,6 +4,7 @@
 #include "crm-core/api/services.h"
 #include "crm-core/domain/identity/identity_key.h"
 #include "crm-core/store/deal_repository.h"
+#include "crm-core/store/history_repository.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -125,9 +126,11 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
               absl::StrCat("company ", request->company_id(), " does not exist"));
         }
         const StoredSettings settings = SettingsRepository(work).Get();
-        domain::ConversionOptions options{.produce = *produce,
-                                          .pipeline_requested = request->pipeline_id() != 0,
-                                          .last_name_placeholder = settings.last_name_placeholder};
+        domain::ConversionOptions options{
+            .produce = *produce,
+            .pipeline_requested = request->pipeline_id() != 0,
+            .last_name_placeholder = settings.last_name_placeholder,
+            .success_status_id = StatusRepository(work, StatusKind::kLeadStatus).SuccessStatusId()};
         if (request->contact_id() != 0) options.contact_id = request->contact_id();
         if (request->company_id() != 0) options.company_id = request->company_id();
         const bool makes_deal = *produce == domain::Produce::kContactCompanyDeal ||
@@ -213,22 +216,21 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
           }
           return {EntityKind::kLead, lead_id};
         };
+        std::vector<HistoryRecord> history;
         for (const domain::PlannedHistory& entry : plan->history) {
           auto [kind, id] = ref(entry.subject);
-          DealHistoryRecord record{.entity = kind, .entity_id = id, .kind = entry.kind};
+          HistoryRecord& record = history.emplace_back(HistoryRecord::Of(kind, id, entry.kind));
           if (entry.related) {
             auto [related_kind, related_id] = ref(*entry.related);
-            record.related = related_kind;
-            record.related_id = related_id;
+            record.RelatedTo({related_kind, related_id});
           }
-          AppendHistory(work, record);
         }
-        AppendHistory(work, {.entity = EntityKind::kLead,
-                             .entity_id = lead_id,
-                             .kind = "STATUS_CHANGED",
-                             .field = "status",
-                             .old_value = lead->status_id,
-                             .new_value = plan->lead_status_id});
+        HistoryRecord& status =
+            history.emplace_back(HistoryRecord::Of(EntityKind::kLead, lead_id, "STATUS_CHANGED"));
+        status.field = "status";
+        status.old_value = lead->status_id;
+        status.new_value = plan->lead_status_id;
+        HistoryRepository(work).Append(history);
         domain::Produced produced;
         if (contact_id != 0) produced.contact_id = contact_id;
         if (company_id != 0) produced.company_id = company_id;

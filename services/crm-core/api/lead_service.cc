@@ -5,6 +5,9 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/matching/matching.h"
+#include "crm-core/store/deal_repository.h"
+#include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 #include "identity/identity.h"
@@ -30,8 +33,8 @@ absl::Status CheckLeadText(const v1::Lead& lead) {
 void ToProto(const Lead& lead, v1::Lead* out) {
   out->set_id(lead.id);
   out->set_title(lead.title);
-  out->set_status(lead.status);
-  out->set_source(lead.source);
+  out->set_status_id(lead.status);
+  out->set_source_id(lead.source);
   out->set_first_name(lead.first_name);
   out->set_last_name(lead.last_name);
   out->set_company_name(lead.company_name);
@@ -91,6 +94,35 @@ absl::Status CheckKnown(pqxx::transaction_base& work, StatusKind kind, const std
                    "' (StatusService/ListStatuses lists them)"));
 }
 
+// A status a request sets by hand: known, and not the conversion (SUCCESS) status, which only
+// ConvertLead sets together with what the conversion produces.
+absl::Status CheckManualStatus(pqxx::transaction_base& work, const std::string& id) {
+  std::optional<StatusEntry> status = StatusRepository(work, StatusKind::kLeadStatus).Get(id);
+  if (!status) {
+    return CheckKnown(work, StatusKind::kLeadStatus, id);
+  }
+  return crm::CheckManualStatus(*status);
+}
+
+// The queue leads created over the API rotate over ("channel:API", or the one the settings name
+// for API) and a position in it. Like the consumer's (docs/architecture.md, "Responsible user"),
+// the position is taken in a short transaction of its own, so the queue's row is locked for that
+// one statement and never for a whole call; a position taken by a call that then fails or finds
+// an existing lead is skipped, which only shifts the rotation.
+std::pair<std::string, int64_t> TakeApiQueueTurn(pqxx::connection& connection) {
+  std::string queue = domain::ChannelQueue(domain::kApiChannel);
+  {
+    pqxx::read_transaction read(connection);
+    const StoredSettings settings = SettingsRepository(read).Get();
+    if (auto named = settings.channel_queues.find(domain::kApiChannel);
+        named != settings.channel_queues.end()) {
+      queue = named->second;
+    }
+  }
+  const int64_t position = AdvanceQueue(connection, queue, 1);
+  return {queue, position};
+}
+
 absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
   if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
     return absl::FailedPreconditionError(
@@ -113,33 +145,33 @@ grpc::ServerUnaryReactor* LeadApi::GetLead(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* context,
                                              const v1::ListLeadsRequest* request,
                                              v1::ListLeadsResponse* response) {
-  return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
-                   auto page = ParsePage(request->page_size(), request->page_token());
-                   if (!page.ok()) {
-                     return page.status();
-                   }
-                   pqxx::read_transaction work(connection);
-                   for (auto [kind, id] : {std::pair{StatusKind::kLeadStatus, &request->status()},
-                                           {StatusKind::kSource, &request->source()}}) {
-                     if (absl::Status known = CheckKnown(work, kind, *id); !known.ok()) {
-                       return known;
-                     }
-                   }
-                   LeadRepository::Filter filter{
-                       .status = request->status(),
-                       .source = request->source(),
-                       .responsible_user_id = request->responsible_user_id(),
-                       .created_after_micros =
-                           request->has_created_after() ? ToMicros(request->created_after()) : 0,
-                       .created_before_micros =
-                           request->has_created_before() ? ToMicros(request->created_before()) : 0};
-                   FillPage(
-                       LeadRepository(work).List(filter, page->after_id, page->limit()), *page,
-                       [&](const Lead& lead) { ToProto(lead, response->add_leads()); },
-                       response->mutable_next_page_token());
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
+        auto page = ParsePage(request->page_size(), request->page_token());
+        if (!page.ok()) {
+          return page.status();
+        }
+        pqxx::read_transaction work(connection);
+        for (auto [kind, id] : {std::pair{StatusKind::kLeadStatus, &request->status_id()},
+                                {StatusKind::kSource, &request->source_id()}}) {
+          if (absl::Status known = CheckKnown(work, kind, *id); !known.ok()) {
+            return known;
+          }
+        }
+        LeadRepository::Filter filter{
+            .status = request->status_id(),
+            .source = request->source_id(),
+            .responsible_user_id = request->responsible_user_id(),
+            .created_after_micros =
+                request->has_created_after() ? ToMicros(request->created_after()) : 0,
+            .created_before_micros =
+                request->has_created_before() ? ToMicros(request->created_before()) : 0};
+        FillPage(
+            LeadRepository(work).List(filter, page->after_id, page->limit()), *page,
+            [&](const Lead& lead) { ToProto(lead, response->add_leads()); },
+            response->mutable_next_page_token());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* context,
@@ -182,19 +214,23 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
           }
           emails.push_back(*email);
         }
+        // The API channel's queue and a turn in it, taken before the call's transaction.
+        std::pair<std::string, int64_t> queue;
+        if (lead.responsible_user_id() == 0) {
+          queue = TakeApiQueueTurn(connection);
+        }
         pqxx::work work(connection);
         Lead row{.title = title,
-                 .status = lead.status().empty() ? "NEW" : lead.status(),
-                 .source = lead.source().empty() ? "WALK_IN" : lead.source(),
+                 .status = lead.status_id().empty() ? "NEW" : lead.status_id(),
+                 .source = lead.source_id().empty() ? "WALK_IN" : lead.source_id(),
                  .first_name = lead.first_name(),
                  .last_name = lead.last_name(),
                  .company_name = lead.company_name(),
                  .city = lead.city(),
                  .comments = lead.comments(),
                  .responsible_user_id = lead.responsible_user_id()};
-        if (absl::Status known = CheckKnown(work, StatusKind::kLeadStatus, row.status);
-            !known.ok()) {
-          return known;
+        if (absl::Status manual = CheckManualStatus(work, row.status); !manual.ok()) {
+          return manual;
         }
         if (absl::Status known = CheckKnown(work, StatusKind::kSource, row.source); !known.ok()) {
           return known;
@@ -237,7 +273,7 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
           }
         }
         if (row.responsible_user_id == 0) {
-          row.responsible_user_id = UserRepository(work).NextRoundRobinUser();
+          row.responsible_user_id = UserRepository(work).QueueUser(queue.first, queue.second);
         }
         LeadRepository leads(work);
         const int64_t id = leads.Insert(row);
@@ -267,14 +303,14 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
           return user.status();
         }
         auto paths = UpdatePaths(request->update_mask(),
-                                 {"title", "status", "first_name", "last_name", "company_name",
+                                 {"title", "status_id", "first_name", "last_name", "company_name",
                                   "city", "comments", "responsible_user_id"});
         if (!paths.ok()) {
           return paths.status();
         }
         auto has = [&](const char* path) { return paths->count(path) != 0; };
-        if (has("status") && lead.status().empty()) {
-          return absl::InvalidArgumentError("status must be a lead status id");
+        if (has("status_id") && lead.status_id().empty()) {
+          return absl::InvalidArgumentError("status_id must be a lead status id");
         }
         if (has("title") && lead.title().empty()) {
           return absl::InvalidArgumentError("title cannot be empty");
@@ -287,8 +323,8 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
           return expected_version.status();
         }
         pqxx::work work(connection);
-        if (has("status")) {
-          if (absl::Status known = CheckKnown(work, StatusKind::kLeadStatus, lead.status());
+        if (has("status_id")) {
+          if (absl::Status known = CheckKnown(work, StatusKind::kLeadStatus, lead.status_id());
               !known.ok()) {
             return known;
           }
@@ -305,16 +341,26 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
         if (absl::Status found = LoadLead(work, lead.id(), &before); !found.ok()) {
           return found;
         }
+        if (has("status_id") && lead.status_id() != before.status_id()) {
+          if (absl::Status manual = CheckManualStatus(work, lead.status_id()); !manual.ok()) {
+            return manual;
+          }
+        }
         LeadRepository leads(work);
         Lead values{.title = lead.title(),
-                    .status = lead.status(),
+                    .status = lead.status_id(),
                     .first_name = lead.first_name(),
                     .last_name = lead.last_name(),
                     .company_name = lead.company_name(),
                     .city = lead.city(),
                     .comments = lead.comments(),
                     .responsible_user_id = lead.responsible_user_id()};
-        if (!leads.Update(lead.id(), *expected_version, *paths, values)) {
+        // The store names the column: status (the mask names the field, status_id).
+        std::set<std::string> columns = *paths;
+        if (columns.erase("status_id") != 0) {
+          columns.insert("status");
+        }
+        if (!leads.Update(lead.id(), *expected_version, columns, values)) {
           if (!leads.Exists(lead.id())) {
             return absl::NotFoundError(absl::StrCat("lead ", lead.id(), " does not exist"));
           }
@@ -334,13 +380,13 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
                  std::to_string(response->responsible_user_id())}}) {
             RecordChange(history, "LEAD", lead.id(), *user, field, old_value, new_value);
           }
-          if (before.status() != response->status()) {
+          if (before.status_id() != response->status_id()) {
             history.push_back({.entity_type = "LEAD",
                                .entity_id = lead.id(),
                                .kind = "STATUS_CHANGED",
                                .field = "status",
-                               .old_value = before.status(),
-                               .new_value = response->status(),
+                               .old_value = before.status_id(),
+                               .new_value = response->status_id(),
                                .user_id = *user});
           }
           HistoryRepository(work).Append(history);
@@ -355,10 +401,12 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* LeadApi::MergeLeads(grpc::CallbackServerContext* context,
                                               const v1::MergeLeadsRequest* request,
                                               v1::MergeLeadsResponse* response) {
+  const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         std::vector<int64_t> folded(request->folded_ids().begin(), request->folded_ids().end());
-        auto done = MergeRecords(connection, context, "LEAD", request->kept_id(), folded);
+        auto done =
+            MergeRecords(connection, context, max_identities, "LEAD", request->kept_id(), folded);
         if (!done.ok()) {
           return done.status();
         }

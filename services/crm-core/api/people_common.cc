@@ -292,7 +292,7 @@ absl::Status UnlinkContactCompany(pqxx::connection& connection,
 }
 
 absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
-                                       grpc::CallbackServerContext* context,
+                                       grpc::CallbackServerContext* context, size_t max_identities,
                                        const std::string& type, int64_t kept_id,
                                        const std::vector<int64_t>& folded_ids) {
   std::optional<domain::EntityKind> kind = KindOf(type);
@@ -317,7 +317,8 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
   // Rows first (in id order), then the identities they hold: the identities cannot move under
   // an inbound batch that matched them.
   std::vector<MergeRepository::Locked> locked = merges.Lock(type, all);
-  LockIdentityKeys(work, merges.Identities(type, all));
+  const std::vector<IdentityKey> identities = merges.Identities(type, all);  // distinct
+  LockIdentityKeys(work, identities);
   domain::MergeRecord kept{.kind = *kind};
   std::vector<domain::MergeRecord> folded;
   for (const MergeRepository::Locked& row : locked) {
@@ -342,6 +343,11 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
   MergeDone done{.folded = plan->fold_ids};
   if (plan->no_op) {
     return done;
+  }
+  if (absl::Status capped = domain::CheckMergedIdentities(
+          request, merges.Identities(type, {kept_id}).size(), identities.size(), max_identities);
+      !capped.ok()) {
+    return capped;
   }
   merges.Fold(type, kept_id, plan->fold_ids, *user);
   std::vector<HistoryRecord> history;

@@ -72,9 +72,10 @@ struct MergeDone {
   std::vector<int64_t> folded;  // folded by this call (none on a retry)
 };
 /// MergeContacts, MergeCompanies, MergeLeads: domain/merge's plan over the locked records, then
-/// the fold, history and the merges rows in one transaction (committed here).
+/// the fold, history and the merges rows in one transaction (committed here). A merge that would
+/// leave the kept record over `max_identities` is refused (domain CheckMergedIdentities).
 absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
-                                       grpc::CallbackServerContext* context,
+                                       grpc::CallbackServerContext* context, size_t max_identities,
                                        const std::string& type, int64_t kept_id,
                                        const std::vector<int64_t>& folded_ids);
 
@@ -164,10 +165,12 @@ absl::Status DeleteRecord(pqxx::connection& connection, grpc::CallbackServerCont
 /// MergeRecords, then the kept record and the ids this call folded into `response`.
 template <class Record, class Response>
 absl::Status MergeAndLoad(pqxx::connection& connection, grpc::CallbackServerContext* context,
-                          int64_t kept_id, const google::protobuf::RepeatedField<int64_t>& folded,
+                          size_t max_identities, int64_t kept_id,
+                          const google::protobuf::RepeatedField<int64_t>& folded,
                           Response* response) {
   std::vector<int64_t> ids(folded.begin(), folded.end());
-  auto done = MergeRecords(connection, context, PeopleKind<Record>::kType, kept_id, ids);
+  auto done =
+      MergeRecords(connection, context, max_identities, PeopleKind<Record>::kType, kept_id, ids);
   if (!done.ok()) {
     return done.status();
   }

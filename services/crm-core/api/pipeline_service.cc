@@ -77,6 +77,13 @@ absl::Status EditStages(pqxx::connection& connection, int64_t pipeline_id, const
   if (!edited.ok()) {
     return edited.status();
   }
+  if (edited->name != stored->pipeline.name) {
+    pipelines.LockNames();
+    if (pipelines.NameTaken(edited->name, pipeline_id)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("a pipeline named '", edited->name, "' exists already"));
+    }
+  }
   stored->pipeline = *std::move(edited);
   pipelines.SaveStages(*stored);
   PipelineToProto(*pipelines.Get(pipeline_id), response);
@@ -115,6 +122,7 @@ grpc::ServerUnaryReactor* PipelineApi::CreatePipeline(grpc::CallbackServerContex
                    }
                    pqxx::work work(connection);
                    PipelineRepository pipelines(work);
+                   pipelines.LockNames();
                    if (pipelines.NameTaken(pipeline.name, 0)) {
                      return absl::AlreadyExistsError(
                          absl::StrCat("a pipeline named '", pipeline.name, "' exists already"));

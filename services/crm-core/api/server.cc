@@ -88,7 +88,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
                             "API calls refused because the queue was full (since start)",
                             [executor] { return static_cast<double>(executor->rejected()); });
   api->backend_ = std::make_unique<ApiBackend>(
-      ApiBackend{.keys = settings.keys, .executor = *executor, .pool = *pool});
+      ApiBackend{.keys = settings.keys,
+                 .executor = *executor,
+                 .pool = *pool,
+                 .max_record_identities = settings.max_record_identities});
   api->leads_ = std::make_unique<LeadApi>(*api->backend_, settings.default_region);
   api->activities_ = std::make_unique<ActivityApi>(*api->backend_);
   api->users_ = std::make_unique<UserApi>(*api->backend_);

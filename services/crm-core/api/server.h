@@ -13,6 +13,7 @@
 #include "crm-core/api/deal_services.h"
 #include "crm-core/api/people_services.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/rules/rule_settings.h"
 #include "metrics/metrics.h"
 #include "pg/pool.h"
 
@@ -31,6 +32,8 @@ struct ApiOptions {
   std::string tls_client_ca_file;
   std::map<std::string, Role> keys;
   std::string default_region = "FR";
+  // The identity cap a merge must respect (CRM_LEAD_MAX_INBOUND_IDENTITIES, RuleSettings).
+  size_t max_record_identities = RuleSettings{}.max_inbound_identities;
 };
 
 /// The API role: the database pool, the executor, every gRPC service, and the server, with

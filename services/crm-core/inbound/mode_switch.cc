@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "crm-core/domain/naming/naming.h"
+#include "crm-core/store/history_repository.h"
 #include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/mode_switch_repository.h"
 #include "crm-core/store/repositories.h"
@@ -80,7 +81,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   std::vector<NewContactRow> contacts;
   std::vector<NewDealRow> deals;
   std::vector<int64_t> lead_contact;
-  std::vector<InboundHistoryRecord> history;
+  std::vector<HistoryRecord> history;
   size_t next_contact = 0;
   for (size_t i = 0; i < leads.size(); ++i) {
     const OpenLeadRow& lead = leads[i];
@@ -96,8 +97,8 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
       }
       contacts.push_back(
           {contact, first, last, lead.responsible_user_id, lead.source, "", lead.origin_event_id});
-      history.push_back({domain::EntityKind::kContact, contact, "CREATED",
-                         domain::EntityRef{domain::EntityKind::kLead, lead.id}});
+      history.push_back(HistoryRecord::Of(domain::EntityKind::kContact, contact, "CREATED")
+                            .RelatedTo({domain::EntityKind::kLead, lead.id}));
     }
     lead_contact.push_back(contact);
     const std::string title = lead.title.find_first_not_of(" \t") == std::string::npos
@@ -113,10 +114,10 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
                      .source_id = lead.source,
                      .lead_id = lead.id,
                      .origin_event_id = lead.origin_event_id});
-    history.push_back({domain::EntityKind::kDeal, deal_ids[i], "CREATED",
-                       domain::EntityRef{domain::EntityKind::kLead, lead.id}});
-    history.push_back({domain::EntityKind::kLead, lead.id, "CONVERTED",
-                       domain::EntityRef{domain::EntityKind::kDeal, deal_ids[i]}});
+    history.push_back(HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "CREATED")
+                          .RelatedTo({domain::EntityKind::kLead, lead.id}));
+    history.push_back(HistoryRecord::Of(domain::EntityKind::kLead, lead.id, "CONVERTED")
+                          .RelatedTo({domain::EntityKind::kDeal, deal_ids[i]}));
   }
   inbound.InsertContacts(contacts);
   inbound.InsertDeals(deals);
@@ -125,7 +126,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     jobs.MoveActivitiesToDeal(leads[i].id, deal_ids[i]);
     jobs.MarkConverted(leads[i].id, lead_contact[i], deal_ids[i]);
   }
-  AppendInboundHistory(work, history);
+  HistoryRepository(work).Append(history);
   jobs.Advance(job->id, ids.back(), static_cast<int64_t>(leads.size()), total, false);
   work.commit();
   counters.steps.Increment();

@@ -1,6 +1,7 @@
 #include "crm-core/inbound/writer.h"
 
 #include "crm-core/domain/assignment/assignment.h"
+#include "crm-core/store/history_repository.h"
 #include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/repositories.h"
 
@@ -100,7 +101,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
       contact_responsible[NewIndex(deal.contact)] = deal_responsible[i];  // made together
     }
   }
-  std::vector<InboundHistoryRecord> history;
+  std::vector<HistoryRecord> history;
 
   // Leads.
   std::vector<Lead> lead_rows;
@@ -122,13 +123,13 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
                              .previous_lead_id = planned.previous_lead_id,
                              .source_details = attempt.source_details,
                              .origin_event_id = attempt.event_id});
-    InboundHistoryRecord created{EntityKind::kLead, lead_ids[i], "CREATED"};
+    HistoryRecord created = HistoryRecord::Of(EntityKind::kLead, lead_ids[i], "CREATED");
     created.event_id = attempt.event_id;
     if (planned.contact != 0 || planned.company_id != 0) {
       const int64_t contact = planned.contact != 0 ? id(EntityKind::kContact, planned.contact) : 0;
       lead_links[lead_ids[i]] = {contact, planned.company_id};
-      created.related = contact != 0 ? domain::EntityRef{EntityKind::kContact, contact}
-                                     : domain::EntityRef{EntityKind::kCompany, planned.company_id};
+      created.RelatedTo(contact != 0 ? domain::EntityRef{EntityKind::kContact, contact}
+                                     : domain::EntityRef{EntityKind::kCompany, planned.company_id});
     }
     history.push_back(created);
   }
@@ -141,7 +142,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
     contact_rows.push_back({contact_ids[i], planned.first_name, planned.last_name,
                             contact_responsible[i], planned.attempt->source_id,
                             planned.attempt->comments, planned.attempt->event_id});
-    InboundHistoryRecord created{EntityKind::kContact, contact_ids[i], "CREATED"};
+    HistoryRecord created = HistoryRecord::Of(EntityKind::kContact, contact_ids[i], "CREATED");
     created.event_id = planned.attempt->event_id;
     history.push_back(created);
   }
@@ -160,20 +161,20 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
                          .responsible_user_id = deal_responsible[i],
                          .source_id = planned.attempt->source_id,
                          .origin_event_id = planned.attempt->event_id});
-    InboundHistoryRecord created{EntityKind::kDeal, deal_ids[i], "CREATED"};
+    HistoryRecord created = HistoryRecord::Of(EntityKind::kDeal, deal_ids[i], "CREATED");
     created.event_id = planned.attempt->event_id;
     if (contact != 0) {
-      created.related = domain::EntityRef{EntityKind::kContact, contact};
-      InboundHistoryRecord linked{EntityKind::kContact, contact, "LINKED"};
-      linked.related = domain::EntityRef{EntityKind::kDeal, deal_ids[i]};
+      created.RelatedTo({EntityKind::kContact, contact});
+      HistoryRecord linked = HistoryRecord::Of(EntityKind::kContact, contact, "LINKED");
+      linked.RelatedTo({EntityKind::kDeal, deal_ids[i]});
       linked.event_id = planned.attempt->event_id;
       history.push_back(linked);
     } else if (planned.company_id != 0) {
-      created.related = domain::EntityRef{EntityKind::kCompany, planned.company_id};
+      created.RelatedTo({EntityKind::kCompany, planned.company_id});
     }
     if (planned.company_id != 0) {
-      InboundHistoryRecord linked{EntityKind::kCompany, planned.company_id, "LINKED"};
-      linked.related = domain::EntityRef{EntityKind::kDeal, deal_ids[i]};
+      HistoryRecord linked = HistoryRecord::Of(EntityKind::kCompany, planned.company_id, "LINKED");
+      linked.RelatedTo({EntityKind::kDeal, deal_ids[i]});
       linked.event_id = planned.attempt->event_id;
       history.push_back(linked);
     }
@@ -212,7 +213,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
   inbound.InsertActivities(activity_rows);
   inbound.TouchDeals(touched);
   leads.AddRepeats(plan.repeat_increments);
-  AppendInboundHistory(work, history);
+  HistoryRepository(work).Append(history);
   return {plan.leads.size(), plan.contacts.size(), plan.deals.size(), plan.activities.size()};
 }
 

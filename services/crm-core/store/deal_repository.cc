@@ -131,8 +131,16 @@ int64_t PipelineRepository::CountDeals(int64_t id) {
   return work_.exec_prepared1("count_pipeline_deals", id)[0].as<int64_t>();
 }
 
+void PipelineRepository::LockNames() { work_.exec_prepared("lock_pipeline_names"); }
+
 bool PipelineRepository::NameTaken(const std::string& name, int64_t except_id) {
-  return !work_.exec_prepared("pipeline_name_taken", name, except_id).empty();
+  const std::string key = domain::NameKey(name);
+  for (const auto& row : work_.exec_prepared("pipeline_names", except_id)) {
+    if (domain::NameKey(row[0].as<std::string>()) == key) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // ---- deals ----
@@ -178,11 +186,10 @@ int64_t DealRepository::Insert(const StoredDeal& deal, int64_t user_id) {
   }
   work_.exec_prepared0("insert_stage_change", id, int64_t{0}, std::string(), deal.pipeline_id,
                        deal.stage_id, user_id, deal.origin_event_id);
-  AppendHistory(work_, {.entity = EntityKind::kDeal,
-                        .entity_id = id,
-                        .kind = "CREATED",
-                        .user_id = user_id,
-                        .event_id = deal.origin_event_id});
+  HistoryRecord created = HistoryRecord::Of(EntityKind::kDeal, id, "CREATED");
+  created.user_id = user_id;
+  created.event_id = deal.origin_event_id;
+  HistoryRepository(work_).Append(created);
   return id;
 }
 
@@ -198,13 +205,12 @@ void DealRepository::Move(int64_t id, const domain::StageChange& change,
                        std::string(domain::ToString(to_semantics)));
   work_.exec_prepared0("insert_stage_change", id, change.from_pipeline_id, change.from_stage_id,
                        change.to_pipeline_id, change.to_stage_id, user_id, std::string());
-  AppendHistory(work_, {.entity = EntityKind::kDeal,
-                        .entity_id = id,
-                        .kind = "STAGE_CHANGED",
-                        .field = "stage",
-                        .old_value = Place(change.from_pipeline_id, change.from_stage_id),
-                        .new_value = Place(change.to_pipeline_id, change.to_stage_id),
-                        .user_id = user_id});
+  HistoryRecord moved = HistoryRecord::Of(EntityKind::kDeal, id, "STAGE_CHANGED");
+  moved.field = "stage";
+  moved.old_value = Place(change.from_pipeline_id, change.from_stage_id);
+  moved.new_value = Place(change.to_pipeline_id, change.to_stage_id);
+  moved.user_id = user_id;
+  HistoryRepository(work_).Append(moved);
 }
 
 void DealRepository::SetCompany(int64_t id, int64_t company_id) {

@@ -1,7 +1,7 @@
 #pragma once
 
 // Repositories of the deal side of the CRM: pipelines and their stages, deals (with their stage
-// history and links), the CRM settings, lead conversions, and the timeline entries they write.
+// history and links), the CRM settings, lead conversions.
 // Like repositories.h, each works over the caller's transaction.
 
 #include <cstdint>
@@ -15,24 +15,9 @@
 #include "crm-core/domain/conversion/conversion.h"
 #include "crm-core/domain/deal/deal.h"
 #include "crm-core/domain/pipeline/pipeline.h"
+#include "crm-core/store/history_repository.h"
 
 namespace leadflow::crm {
-
-/// One timeline entry (the history table); ids 0 and empty texts are stored as NULL/''.
-struct DealHistoryRecord {
-  domain::EntityKind entity = domain::EntityKind::kDeal;
-  int64_t entity_id = 0;
-  std::string kind;  // CREATED, FIELD_CHANGED, STAGE_CHANGED, LINKED, UNLINKED, CONVERTED, …
-  std::string field;
-  std::string old_value;
-  std::string new_value;
-  std::optional<domain::EntityKind> related;
-  int64_t related_id = 0;
-  int64_t user_id = 0;
-  std::string event_id;
-};
-/// Appends one entry to an entity's timeline.
-void AppendHistory(pqxx::transaction_base& work, const DealHistoryRecord& record);
 
 struct StoredPipeline {
   domain::Pipeline pipeline;
@@ -62,6 +47,9 @@ class PipelineRepository {
   void SaveStages(const StoredPipeline& stored);
   void Delete(int64_t id);
   int64_t CountDeals(int64_t id);
+  /// Serialises pipeline creations and renames until the transaction ends.
+  void LockNames();
+  /// Whether another pipeline than `except_id` has the same name by domain NameKey.
   bool NameTaken(const std::string& name, int64_t except_id);
 
  private:

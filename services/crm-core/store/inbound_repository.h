@@ -73,21 +73,6 @@ struct InboundActivityRow {
   std::string origin_event_id;
 };
 
-/// One timeline entry (history): what happened to which record, related to which, by whom
-/// (a user) or by which inbound event.
-struct InboundHistoryRecord {
-  domain::EntityKind entity = domain::EntityKind::kLead;
-  int64_t entity_id = 0;
-  std::string kind;  // CREATED, LINKED, CONVERTED, …
-  std::optional<domain::EntityRef> related;
-  int64_t user_id = 0;  // 0: none (inbound traffic or the system)
-  std::string event_id;
-};
-
-/// Appends timeline entries in the caller's transaction, one statement for all of them.
-void AppendInboundHistory(pqxx::transaction_base& work,
-                          const std::vector<InboundHistoryRecord>& records);
-
 class InboundRepository {
  public:
   explicit InboundRepository(pqxx::transaction_base& work) : work_(work) {}

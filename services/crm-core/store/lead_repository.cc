@@ -1,5 +1,6 @@
 #include <nlohmann/json.hpp>
 
+#include "crm-core/domain/naming/naming.h"
 #include "crm-core/store/repositories.h"
 #include "pg/pg.h"
 
@@ -165,7 +166,8 @@ void LeadRepository::InsertMany(const std::vector<Lead>& leads) {
   if (leads.empty()) {
     return;
   }
-  std::vector<std::string> title, source, first, last, company, city, comments, details, origin;
+  std::vector<std::string> title, source, first, last, company, city, comments, details, origin,
+      search_name, search_company;
   std::vector<int64_t> ids, responsible, repeats, previous;
   std::vector<bool> returning;
   for (const Lead& lead : leads) {
@@ -183,13 +185,16 @@ void LeadRepository::InsertMany(const std::vector<Lead>& leads) {
     returning.push_back(lead.returning);
     previous.push_back(lead.previous_lead_id);
     origin.push_back(lead.origin_event_id);
+    // The keys SetLeadSearchKeys writes for a lead the API creates.
+    search_name.push_back(domain::PersonKeys(first.back(), last.back()).first_last);
+    search_company.push_back(domain::FoldForSearch(company.back()));
   }
-  work_.exec_prepared("insert_leads", pg::IntArray(ids), pg::TextArray(title),
-                      pg::TextArray(source), pg::TextArray(first), pg::TextArray(last),
-                      pg::TextArray(company), pg::TextArray(city), pg::TextArray(comments),
-                      pg::TextArray(details), pg::IdArrayZeroNull(responsible),
-                      pg::IntArray(repeats), pg::BoolArray(returning),
-                      pg::IdArrayZeroNull(previous), pg::TextArray(origin));
+  work_.exec_prepared(
+      "insert_leads", pg::IntArray(ids), pg::TextArray(title), pg::TextArray(source),
+      pg::TextArray(first), pg::TextArray(last), pg::TextArray(company), pg::TextArray(city),
+      pg::TextArray(comments), pg::TextArray(details), pg::IdArrayZeroNull(responsible),
+      pg::IntArray(repeats), pg::BoolArray(returning), pg::IdArrayZeroNull(previous),
+      pg::TextArray(origin), pg::TextArray(search_name), pg::TextArray(search_company));
 }
 
 void LeadRepository::AddIdentities(const std::vector<std::pair<int64_t, IdentityKey>>& identities) {

@@ -1,7 +1,7 @@
 #pragma once
 
-// Repositories of contacts, companies, their links, every record's timeline (the one history
-// writer all write paths use), person search and merges; each over the caller's transaction.
+// Repositories of contacts, companies, their links, person search and merges; each over the
+// caller's transaction. The timeline is history_repository.h.
 
 #include <cstdint>
 #include <optional>
@@ -11,6 +11,7 @@
 
 #include "crm-core/domain/identity/identity_key.h"
 #include "crm-core/domain/people/people.h"
+#include "crm-core/store/history_repository.h"
 
 namespace leadflow::crm {
 
@@ -59,22 +60,6 @@ class CompanyRepository {
   void SetIdentities(int64_t id, const std::vector<IdentityKey>& keys);
   void Delete(int64_t id);
   std::vector<int64_t> FindByIdentities(const std::vector<IdentityKey>& keys);
-
- private:
-  pqxx::transaction_base& work_;
-};
-
-/// Every record's timeline. Append is THE history writer: every write path (API, inbound,
-/// conversion, merges) records its changes through it, in the transaction of the change.
-class HistoryRepository {
- public:
-  explicit HistoryRepository(pqxx::transaction_base& work) : work_(work) {}
-
-  void Append(const std::vector<HistoryRecord>& records);
-  void Append(const HistoryRecord& record) { Append(std::vector<HistoryRecord>{record}); }
-  /// Newest first, ids below `before_id` (0: from the newest).
-  std::vector<HistoryRecord> List(const std::string& entity_type, int64_t entity_id,
-                                  int64_t before_id, int limit);
 
  private:
   pqxx::transaction_base& work_;

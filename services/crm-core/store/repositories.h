@@ -111,10 +111,10 @@ class UserRepository {
   bool Update(int64_t id, const std::set<std::string>& fields, const User& values);
   bool IsActive(int64_t id);
   std::vector<int64_t> ActiveIds();
-  /// `count` round-robin positions (never blocks; see migration 0002).
-  std::vector<int64_t> NextAssignmentPositions(int64_t count);
-  /// The next active user in the rotation; 0 when nobody is active.
-  int64_t NextRoundRobinUser();
+  /// The user at `position` of an assignment queue ("channel:API"; AdvanceQueue takes positions):
+  /// round-robin over its active members in order, else over every active user — the rotation
+  /// the inbound consumer uses. 0 when nobody is active.
+  int64_t QueueUser(const std::string& queue, int64_t position);
 
  private:
   pqxx::transaction_base& work_;
@@ -129,6 +129,10 @@ class StatusRepository {
   void Lock();
   std::vector<StatusEntry> List();
   bool Exists(const std::string& id);
+  /// One entry of this list by id.
+  std::optional<StatusEntry> Get(const std::string& id);
+  /// Lead statuses: the id of the SUCCESS status (the conversion status); empty when none.
+  std::string SuccessStatusId();
   void Insert(const StatusEntry& status);
   void Update(const StatusEntry& status);
   void Delete(const std::string& id);

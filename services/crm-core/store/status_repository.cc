@@ -23,6 +23,24 @@ bool StatusRepository::Exists(const std::string& id) {
   return !work_.exec_prepared(statuses() ? "lead_status_exists" : "lead_source_exists", id).empty();
 }
 
+std::optional<StatusEntry> StatusRepository::Get(const std::string& id) {
+  for (StatusEntry& entry : List()) {
+    if (entry.id == id) {
+      return std::move(entry);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string StatusRepository::SuccessStatusId() {
+  for (const StatusEntry& entry : List()) {
+    if (entry.semantics == Semantics::kSuccess) {
+      return entry.id;
+    }
+  }
+  return "";
+}
+
 void StatusRepository::Insert(const StatusEntry& status) {
   if (statuses()) {
     work_.exec_prepared("insert_lead_status", status.id, status.name, status.sort,

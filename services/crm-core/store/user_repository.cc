@@ -1,4 +1,6 @@
+#include "crm-core/domain/assignment/assignment.h"
 #include "crm-core/store/repositories.h"
+#include "pg/pg.h"
 
 namespace leadflow::crm {
 namespace {
@@ -54,17 +56,16 @@ std::vector<int64_t> UserRepository::ActiveIds() {
   return ids;
 }
 
-std::vector<int64_t> UserRepository::NextAssignmentPositions(int64_t count) {
-  std::vector<int64_t> positions;
-  for (const auto& row : work_.exec_prepared("next_assignment_positions", count)) {
-    positions.push_back(row[0].as<int64_t>());
+int64_t UserRepository::QueueUser(const std::string& queue, int64_t position) {
+  std::vector<int64_t> users;
+  for (const auto& row :
+       work_.exec_prepared("inbound_queue_members", pg::TextArray(std::vector{queue}))) {
+    users.push_back(row[1].as<int64_t>());
   }
-  return positions;
-}
-
-int64_t UserRepository::NextRoundRobinUser() {
-  pqxx::result picked = work_.exec_prepared("round_robin_user");
-  return picked.empty() ? 0 : picked[0][0].as<int64_t>();
+  if (users.empty()) {
+    users = ActiveIds();
+  }
+  return RoundRobinUser(users, position);
 }
 
 }  // namespace leadflow::crm

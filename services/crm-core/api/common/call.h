@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/common/executor.h"
+#include "crm-core/domain/rules/rule_settings.h"
 #include "pg/pool.h"
 
 namespace leadflow::crm {
@@ -22,6 +23,8 @@ struct ApiBackend {
   const std::map<std::string, Role>& keys;
   Executor& executor;
   pg::Pool& pool;
+  /// The most identities a record may hold after a merge (RuleSettings::max_inbound_identities).
+  size_t max_record_identities = RuleSettings{}.max_inbound_identities;
 };
 
 /// Authorises, then runs `body` on a pooled connection within the call's deadline, on the

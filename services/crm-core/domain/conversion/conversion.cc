@@ -48,14 +48,20 @@ std::string Describe(const Produced& produced) {
 
 absl::StatusOr<ConversionPlan> PlanConversion(const LeadToConvert& lead,
                                               const ConversionOptions& options) {
-  if (!lead.produced.empty() || lead.status_id == "CONVERTED") {
+  if (!lead.produced.empty() || lead.status_semantics == Semantics::kSuccess) {
     return absl::FailedPreconditionError(
-        Cat("lead ", lead.id, " is already converted into ", Describe(lead.produced)));
+        lead.produced.empty()
+            ? Cat("lead ", lead.id, " is already converted (status ", lead.status_id, ")")
+            : Cat("lead ", lead.id, " is already converted into ", Describe(lead.produced)));
   }
   if (lead.status_semantics != Semantics::kProcess) {
     return absl::FailedPreconditionError(
         Cat("lead ", lead.id, " is closed (status ", lead.status_id,
             "); move it back to an open status before converting it"));
+  }
+  if (options.success_status_id.empty()) {
+    return absl::FailedPreconditionError(
+        "no lead status has SUCCESS semantics: StatusService must define the conversion status");
   }
   bool contact_role = options.produce == Produce::kContactCompanyDeal ||
                       options.produce == Produce::kContactCompany ||
@@ -88,6 +94,7 @@ absl::StatusOr<ConversionPlan> PlanConversion(const LeadToConvert& lead,
   }
 
   ConversionPlan plan;
+  plan.lead_status_id = options.success_status_id;
   plan.responsible_user_id = lead.responsible_user_id;
   plan.source_id = lead.source_id;
   if (has_contact) {

@@ -18,7 +18,9 @@
 //    fallback target. With no contact, the company is the only record the person can be found by.
 //  - The lead's activities follow it: to the deal when one is produced (that is where the sale
 //    continues), else to the contact, else to the company.
-//  - The lead's status becomes CONVERTED (the SUCCESS status) and it links to what it produced.
+//  - The lead's status becomes the SUCCESS status (seeded CONVERTED) and it links to what it
+//    produced. A lead is known converted by its status's semantics (or by what it produced),
+//    never by the status's id.
 //  - A deal needs a contact or a company: produce=DEAL alone needs contact_id or company_id.
 //  - Only an open lead (status semantics PROCESS) converts: a converted one is
 //    FAILED_PRECONDITION naming what it produced; one closed otherwise (JUNK) must be reopened.
@@ -87,6 +89,9 @@ struct ConversionOptions {
   /// since the caller evidently expected one.
   bool pipeline_requested = false;
   std::string last_name_placeholder = "Unknown";
+  /// The lead status with SUCCESS semantics (lead_statuses; seeded CONVERTED), which the lead
+  /// takes. The store reads it: code knows statuses by their semantics only.
+  std::string success_status_id;
 };
 
 struct NewContact {
@@ -134,8 +139,8 @@ struct ConversionPlan {
   bool link_deal_company = false;
   /// Where the lead's activities move (kDeal, kContact or kCompany).
   Slot activities_to = Slot::kDeal;
-  /// The lead's new status.
-  std::string lead_status_id = "CONVERTED";
+  /// The lead's new status: the SUCCESS status.
+  std::string lead_status_id;
   std::vector<PlannedHistory> history;
 };
 

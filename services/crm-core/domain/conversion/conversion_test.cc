@@ -30,6 +30,7 @@ ConversionOptions Options(Produce produce) {
   options.produce = produce;
   options.pipeline_id = 1;
   options.first_stage_id = "NEW";
+  options.success_status_id = "CONVERTED";
   return options;
 }
 
@@ -141,6 +142,26 @@ TEST(PlanConversion, ClosedLeadRefused) {
   lead.status_semantics = Semantics::kFailure;
   EXPECT_EQ(PlanConversion(lead, Options(Produce::kContact)).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Protects: a lead is known converted by its status's semantics, not by the id CONVERTED: a
+// business that calls its SUCCESS status otherwise gets the same refusal, and a conversion sets
+// whichever status has SUCCESS semantics (none configured: refused, nothing planned).
+TEST(PlanConversion, ConvertedIsTheSuccessSemanticsNotAnId) {
+  LeadToConvert won = Lead();
+  won.status_id = "WON_LEAD";
+  won.status_semantics = Semantics::kSuccess;
+  EXPECT_EQ(PlanConversion(won, Options(Produce::kContact)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  LeadToConvert open = Lead();
+  open.status_id = "CONVERTED_BY_PHONE";  // a custom PROCESS status whose id says otherwise
+  ConversionOptions options = Options(Produce::kContact);
+  options.success_status_id = "WON_LEAD";
+  absl::StatusOr<ConversionPlan> plan = PlanConversion(open, options);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->lead_status_id, "WON_LEAD");
+  options.success_status_id = "";
+  EXPECT_EQ(PlanConversion(open, options).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(PlanConversion, BadOptions) {

@@ -116,6 +116,10 @@ struct MatchDecision {
 
 MatchDecision Decide(const MatchInput& input);
 
+/// The channel of records created over the API (CreateLead): its queue is "channel:API" unless
+/// crm_settings names another.
+inline constexpr char kApiChannel[] = "API";
+
 /// "channel:EMAIL", "pipeline:3": the assignment_queues keys.
 std::string ChannelQueue(std::string_view channel);
 std::string PipelineQueue(int64_t pipeline_id);

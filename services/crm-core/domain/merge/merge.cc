@@ -38,6 +38,17 @@ absl::Status ValidateMergeRequest(const MergeRequest& request) {
   return absl::OkStatus();
 }
 
+absl::Status CheckMergedIdentities(const MergeRequest& request, size_t kept_identities,
+                                   size_t merged_identities, size_t cap) {
+  if (merged_identities <= cap || merged_identities <= kept_identities) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(Cat(
+      "merging would leave ", Noun(request.kind), " ", request.kept_id, " with ", merged_identities,
+      " identities, over the cap of ", cap, " (CRM_LEAD_MAX_INBOUND_IDENTITIES); remove ",
+      merged_identities - cap, " phone(s), email(s) or messenger id(s) from the records first"));
+}
+
 absl::StatusOr<MergePlan> PlanMerge(const MergeRequest& request, const MergeRecord& kept,
                                     const std::vector<MergeRecord>& folded) {
   if (absl::Status s = ValidateMergeRequest(request); !s.ok()) return s;

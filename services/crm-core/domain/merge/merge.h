@@ -83,6 +83,15 @@ struct MergePlan {
 absl::StatusOr<MergePlan> PlanMerge(const MergeRequest& request, const MergeRecord& kept,
                                     const std::vector<MergeRecord>& folded);
 
+/// The identity cap (RuleSettings::max_inbound_identities): a merge that would leave the kept
+/// record holding more than `cap` distinct identities, and more than it holds already
+/// (`kept_identities`), is FAILED_PRECONDITION naming the cap and the count — refused rather than
+/// trimmed, since dropping a phone or an email would lose how to reach the person and silently
+/// stop matching their traffic. `merged_identities`: distinct identities of the kept and folded
+/// records together.
+absl::Status CheckMergedIdentities(const MergeRequest& request, size_t kept_identities,
+                                   size_t merged_identities, size_t cap);
+
 /// The request checks alone, for the API to answer before touching the database.
 absl::Status ValidateMergeRequest(const MergeRequest& request);
 

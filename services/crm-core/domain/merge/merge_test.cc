@@ -117,5 +117,22 @@ TEST(PlanMerge, LeadsConvertedOnesAreNotFolded) {
   EXPECT_TRUE(plan->links_to_add.empty());
 }
 
+// Protects: a merge never leaves the kept record over the identity cap: past it the merge is
+// refused (FAILED_PRECONDITION naming the cap and how many to remove), never trimmed; at the cap
+// it passes, and a kept record already over it (its identities set by hand) may still fold in
+// records that add nothing new.
+TEST(CheckMergedIdentities, RefusesPastTheCapNamingIt) {
+  const MergeRequest request{.kind = EntityKind::kContact, .kept_id = 5, .folded_ids = {6}};
+  EXPECT_TRUE(CheckMergedIdentities(request, 12, 20, 20).ok());
+  const absl::Status refused = CheckMergedIdentities(request, 12, 23, 20);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("cap of 20"), std::string_view::npos) << refused.message();
+  EXPECT_NE(refused.message().find("contact 5 with 23"), std::string_view::npos);
+  EXPECT_NE(refused.message().find("remove 3"), std::string_view::npos);
+  EXPECT_TRUE(CheckMergedIdentities(request, 25, 25, 20).ok());
+  EXPECT_EQ(CheckMergedIdentities(request, 25, 26, 20).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace leadflow::crm::domain

@@ -1,13 +1,14 @@
 #pragma once
 
-// Contacts, companies, their links and every record's timeline as the store reads and writes
-// them. The rules over them live beside: naming/ (name splitting, placeholder, search keys),
-// merge/ (merge plans).
+// Contacts, companies and their links as the store reads and writes them (the timeline's record
+// is history/). The rules over them live beside: naming/ (name splitting, placeholder, search
+// keys), merge/ (merge plans).
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "crm-core/domain/history/history.h"
 #include "crm-core/domain/identity/identity_key.h"
 
 namespace leadflow::crm {
@@ -54,24 +55,6 @@ struct Company {
   std::vector<IdentityKey> identities;
   std::vector<CompanyLink> contacts;
   std::vector<int64_t> deal_ids;
-};
-
-/// One line of a record's timeline (the history table; common.proto HistoryEntry). Types are
-/// LEAD, CONTACT, COMPANY, DEAL; kinds CREATED, FIELD_CHANGED, STATUS_CHANGED, STAGE_CHANGED,
-/// LINKED, UNLINKED, MERGED, CONVERTED, DELETED.
-struct HistoryRecord {
-  int64_t id = 0;
-  std::string entity_type;
-  int64_t entity_id = 0;
-  std::string kind;
-  std::string field;
-  std::string old_value;
-  std::string new_value;
-  std::string related_type;  // empty: none
-  int64_t related_id = 0;
-  int64_t user_id = 0;   // 0: inbound traffic or the system
-  std::string event_id;  // the inbound event, if any
-  int64_t at_micros = 0;
 };
 
 /// A record found by a person search (SearchService).

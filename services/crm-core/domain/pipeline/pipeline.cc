@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "crm-core/domain/common/text.h"
+#include "crm-core/domain/naming/naming.h"
 
 namespace leadflow::crm::domain {
 namespace {
@@ -19,8 +20,14 @@ bool ValidStageId(std::string_view id) {
 
 std::string Trimmed(std::string_view text) { return std::string(TrimAscii(text)); }
 
+}  // namespace
+
+std::string NameKey(std::string_view name) { return FoldForSearch(name); }
+
+namespace {
+
 absl::Status CheckName(std::string_view what, std::string_view name) {
-  if (Trimmed(name).empty()) return absl::InvalidArgumentError(Cat(what, " is blank"));
+  if (NameKey(name).empty()) return absl::InvalidArgumentError(Cat(what, " is blank"));
   if (name.size() > kMaxNameLength) {
     return absl::InvalidArgumentError(
         Cat(what, " is ", name.size(), " bytes long; at most ", kMaxNameLength));
@@ -93,7 +100,7 @@ absl::Status CheckUnique(const Pipeline& pipeline, absl::StatusCode code) {
       return absl::Status(code,
                           Cat("pipeline ", pipeline.id, " has two stages with id ", stage.id));
     }
-    if (!names.insert(AsciiLower(Trimmed(stage.name))).second) {
+    if (!names.insert(NameKey(stage.name)).second) {
       return absl::Status(
           code, Cat("pipeline ", pipeline.id, " has two stages named \"", stage.name, "\""));
     }
@@ -168,9 +175,9 @@ absl::StatusOr<Pipeline> AddStage(const Pipeline& pipeline, Stage stage,
     return absl::AlreadyExistsError(
         Cat("pipeline ", pipeline.id, " has a stage with id ", stage.id));
   }
-  std::string folded = AsciiLower(Trimmed(stage.name));
+  const std::string key = NameKey(stage.name);
   for (const Stage& existing : pipeline.stages) {
-    if (AsciiLower(Trimmed(existing.name)) == folded) {
+    if (NameKey(existing.name) == key) {
       return absl::AlreadyExistsError(Cat("pipeline ", pipeline.id, " has a stage named \"",
                                           existing.name, "\" (", existing.id, ")"));
     }

@@ -48,9 +48,17 @@ struct Pipeline {
   friend bool operator==(const Pipeline&, const Pipeline&) = default;
 };
 
+/// The one rule saying when two pipeline names, or two stage names of a pipeline, are the same
+/// name: equal keys. The key is naming's FoldForSearch — Unicode case folding, accents removed
+/// (composed or not: "Négociation", "NEGOCIATION", "Ne\u0301gociation"), compatibility forms
+/// unified, whitespace runs (tabs, no-break spaces) collapsed and the ends trimmed. Only C++
+/// applies it (the schema has no unique index of its own on names since 0007, so the database
+/// can never disagree with it); an empty key is a blank name.
+std::string NameKey(std::string_view name);
+
 /// All invariants: name non-blank and at most kMaxNameLength; 3 to kMaxStages stages; stage ids
-/// well-formed and unique; stage names non-blank, at most kMaxNameLength and unique (case-
-/// insensitively); idle_days in 1..kMaxIdleDays; at least one PROCESS, exactly one SUCCESS and at
+/// well-formed and unique; stage names non-blank, at most kMaxNameLength and unique (by
+/// NameKey); idle_days in 1..kMaxIdleDays; at least one PROCESS, exactly one SUCCESS and at
 /// least one FAILURE stage, in the order above. Violations are INVALID_ARGUMENT (for a pipeline
 /// given whole, as CreatePipeline does).
 absl::Status Validate(const Pipeline& pipeline);

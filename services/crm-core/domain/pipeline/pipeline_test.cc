@@ -118,6 +118,39 @@ TEST(AddStage, Refusals) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
 }
 
+// Protects: one rule says when two stage (or pipeline) names are the same, whatever the input
+// throws at it: case (ASCII and not), accents composed or decomposed, compatibility forms,
+// whitespace of any kind around and inside; different words stay different; a name of only
+// whitespace (no-break spaces too) is blank.
+TEST(NameKey, HostileInputs) {
+  const std::string key = NameKey("Négociation en cours");
+  for (const std::string same :
+       {"NÉGOCIATION EN COURS", "negociation en cours", " \tNegociation\n en  cours ",
+        "Ne\u0301gociation en cours",           // decomposed é
+        "N\u00C9GOCIATION\u00A0en\u202Fcours",  // no-break spaces
+        "\uFF2E\u00E9gociation en cours"}) {    // fullwidth N
+    EXPECT_EQ(NameKey(same), key) << same;
+  }
+  EXPECT_NE(NameKey("Négociation"), key);
+  EXPECT_NE(NameKey("Négociations en cours"), key);
+  EXPECT_EQ(NameKey("STRASSE"), NameKey("Straße"));
+  EXPECT_EQ(NameKey("Ёлка"), NameKey("ёлка"));
+  EXPECT_NE(NameKey("Ёлка"), NameKey("Елка2"));
+  EXPECT_TRUE(NameKey(" \u00A0\t").empty());
+
+  Pipeline base = DefaultPipeline();
+  EXPECT_EQ(AddStage(base, MakeStage("X", "\u00A0\u202F")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  for (const std::string twin : {"ＷＯＮ", " w\u00D3n ", "LOST", "Lo\u0301st"}) {
+    EXPECT_EQ(AddStage(base, MakeStage("TWIN", twin)).status().code(),
+              absl::StatusCode::kAlreadyExists)
+        << twin;
+  }
+  Pipeline twins = base;
+  twins.stages.push_back(MakeStage("NEW2", "\tnew"));
+  EXPECT_EQ(Validate(twins).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(UpdateStage, RenameAndIdleDays) {
   absl::StatusOr<Pipeline> next =
       UpdateStage(DefaultPipeline(), "EXECUTING",

@@ -78,7 +78,17 @@ absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using)
   }
   if (records_using > 0) {
     return absl::FailedPreconditionError(absl::StrCat("'", status.id, "' is in use by ",
-                                                      records_using, " lead(s); move them first"));
+                                                      records_using, " record(s); move them first"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckManualStatus(const StatusEntry& status) {
+  if (status.semantics == Semantics::kSuccess) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", status.id,
+                     "' is the conversion status and is only set by converting the lead: use "
+                     "ConvertLead"));
   }
   return absl::OkStatus();
 }

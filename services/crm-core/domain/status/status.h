@@ -48,6 +48,11 @@ absl::Status CheckSemanticsChange(const std::vector<StatusEntry>& existing,
 /// Whether `status` may be deleted while `records_using` leads have it.
 absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using);
 
+/// Whether a lead may be given `status` by CreateLead or UpdateLead: not the SUCCESS status,
+/// which only ConvertLead sets, together with the records a conversion produces
+/// (FAILED_PRECONDITION "use ConvertLead"). Its semantics decide, not its id.
+absl::Status CheckManualStatus(const StatusEntry& status);
+
 /// The sort of a status created without one: after the last.
 int NextSort(const std::vector<StatusEntry>& existing);
 

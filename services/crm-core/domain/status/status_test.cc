@@ -75,5 +75,17 @@ TEST(StatusTest, DeleteAndSemanticsChange) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// Protects: no status with SUCCESS semantics is set by hand, whatever its id (the conversion
+// status is only set by ConvertLead); every other status is.
+TEST(StatusTest, OnlyConversionSetsTheSuccessStatus) {
+  for (const StatusEntry& status : Seeded()) {
+    EXPECT_EQ(CheckManualStatus(status).ok(), status.semantics != Semantics::kSuccess) << status.id;
+  }
+  const StatusEntry renamed{"WON_LEAD", "Won", 45, Semantics::kSuccess, false};
+  const absl::Status refused = CheckManualStatus(renamed);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("use ConvertLead"), std::string_view::npos);
+}
+
 }  // namespace
 }  // namespace leadflow::crm
