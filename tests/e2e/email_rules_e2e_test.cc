@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <pqxx/pqxx>
 
 #include "e2e/stack.h"
 
@@ -91,6 +92,13 @@ class EmailRulesE2eTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(Migrate(database_.url())); }
   int64_t Sql(const std::string& sql) { return Count(database_.url(), sql); }
+  int64_t Insert(const std::string& sql) {
+    pqxx::connection connection(database_.url());
+    pqxx::work work(connection);
+    int64_t id = work.exec1(sql)[0].as<int64_t>();
+    work.commit();
+    return id;
+  }
   // crm-core's counter `series`, 0 when absent.
   double CoreMetric(const CrmCore& core, const std::string& series) {
     return testing::MetricValue(testing::Shell("curl -s --max-time 5 http://127.0.0.1:" +
@@ -109,8 +117,8 @@ class EmailRulesE2eTest : public ::testing::Test {
 // again (SMTP, then LMTP) → one effect; mail to sales@ and support@ → their routes' queues; bad
 // route settings → INVALID_ARGUMENT, nothing changed.
 TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
-  const int64_t alice = Sql("INSERT INTO users (name) VALUES ('Alice') RETURNING id");
-  const int64_t bob = Sql("INSERT INTO users (name) VALUES ('Bob') RETURNING id");
+  const int64_t alice = Insert("INSERT INTO users (name) VALUES ('Alice') RETURNING id");
+  const int64_t bob = Insert("INSERT INTO users (name) VALUES ('Bob') RETURNING id");
   CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("mail"));
   ASSERT_TRUE(core.WaitReady()) << core.process().Log();
   const std::string& api = core.grpc_address();

@@ -246,8 +246,10 @@ TEST_F(EmailRulesTest, ReplyFollowsConvertedLeadToItsDeal) {
                  .in_reply_to = "k1@example.org"})});
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE owner_type = 'DEAL' AND owner_id = " +
-                  std::to_string(deal) + " AND type = 'EMAIL' AND NOT completed AND "
-                  "responsible_user_id = " + std::to_string(bob_)),
+                  std::to_string(deal) +
+                  " AND type = 'EMAIL' AND NOT completed AND "
+                  "responsible_user_id = " +
+                  std::to_string(bob_)),
             1);
   EXPECT_EQ(MessagesOf({domain::EntityKind::kDeal, deal}).size(), 1u);
 }
