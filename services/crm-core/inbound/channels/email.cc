@@ -2,8 +2,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/domain/email/thread.h"
 #include "crm-core/inbound/channels/channels.h"
-#include "identity/identity.h"
 
 namespace leadflow::crm {
 
@@ -36,8 +36,10 @@ void FromEmail(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
   // The Reply-To finds the sender's record as the From does (a form relay writes from a robot
   // address with the person in Reply-To), but is never added to a record: anyone can write any
   // address there.
-  if (auto reply_to = identity::NormalizeEmail(email.reply_to_address()); reply_to.ok()) {
-    IdentityKey key{"EMAIL", *reply_to};
+  // Normalised as email-ingest normalises the From of plain addresses (trimmed, lower case).
+  if (std::string reply_to = domain::NormalizeRouteAddress(email.reply_to_address());
+      !reply_to.empty()) {
+    IdentityKey key{"EMAIL", reply_to};
     if (std::find(attempt.identities.begin(), attempt.identities.end(), key) ==
         attempt.identities.end()) {
       attempt.match_only.push_back(std::move(key));
