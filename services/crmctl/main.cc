@@ -1,6 +1,7 @@
 // crmctl: calls any method of crm-core's gRPC API with a JSON request and prints the JSON answer.
 //   crmctl [--address HOST:PORT] [--key API_KEY] Service/Method ['{"json": "request"}']
 //   crmctl LeadService/ListLeads '{"status_id": "NEW"}'
+//   crmctl ActivityService/ListEmailMessages '{"activity_id": 9}'   (the mail kept with it)
 // Service names may omit the "leadflow.crm.v1." package. The key defaults to $LEADFLOW_API_KEY,
 // the address to $LEADFLOW_GRPC_ADDRESS or 127.0.0.1:50051. Exit status: 0 OK, 1 the call failed
 // (stderr: "crmctl: NOT_FOUND (5): message"; stdout: {"code": 5}), 2 usage.

@@ -5,6 +5,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/deal_common.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/store/email_repository.h"
 
 namespace leadflow::crm {
 
@@ -235,6 +236,13 @@ grpc::ServerUnaryReactor* PipelineApi::DeletePipeline(grpc::CallbackServerContex
           return absl::FailedPreconditionError(
               absl::StrCat("pipeline ", request->id(),
                            " is the inbound pipeline; choose another in SettingsService first"));
+        }
+        for (const EmailRoute& route : EmailRepository(work).ListRoutes()) {
+          if (route.pipeline_id == request->id()) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("pipeline ", request->id(), " is the pipeline of the email route '",
+                             route.address, "'; change it in SettingsService first"));
+          }
         }
         if (int64_t deals = pipelines.CountDeals(request->id()); deals > 0) {
           return absl::FailedPreconditionError(absl::StrCat(

@@ -56,6 +56,10 @@ class ActivityApi final : public v1::ActivityService::CallbackService {
   grpc::ServerUnaryReactor* CompleteActivity(grpc::CallbackServerContext* context,
                                              const v1::CompleteActivityRequest* request,
                                              v1::Activity* response) override;
+  // api/email_message_service.cc
+  grpc::ServerUnaryReactor* ListEmailMessages(grpc::CallbackServerContext* context,
+                                              const v1::ListEmailMessagesRequest* request,
+                                              v1::ListEmailMessagesResponse* response) override;
 
  private:
   ApiBackend backend_;

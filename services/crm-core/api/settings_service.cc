@@ -1,13 +1,17 @@
 // SettingsService: the CRM's settings (admin role). Switching classic → simple records a
 // mode_switch_jobs row in the same transaction; the background switch job runs it and writes its
 // progress there, which GetSettings shows.
+#include <optional>
 #include <regex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/deal_services.h"
 #include "crm-core/domain/deal/deal.h"
+#include "crm-core/domain/email/thread.h"
 #include "crm-core/store/deal_repository.h"
+#include "crm-core/store/email_repository.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -77,6 +81,63 @@ absl::Status CheckQueueKey(const std::string& field, const std::string& key) {
   return absl::OkStatus();
 }
 
+void AddEmailRoutes(pqxx::transaction_base& work, v1::CrmSettings* out) {
+  for (const EmailRoute& route : EmailRepository(work).ListRoutes()) {
+    v1::EmailRoute* added = out->add_email_routes();
+    added->set_address(route.address);
+    added->set_pipeline_id(route.pipeline_id);
+    added->set_queue(route.queue);
+  }
+}
+
+// The email routes given to UpdateSettings, checked: one address of ours each, listed once, an
+// existing pipeline that can take deals, a well-formed queue key.
+absl::StatusOr<std::vector<EmailRoute>> CheckEmailRoutes(
+    const google::protobuf::RepeatedPtrField<v1::EmailRoute>& given, SettingsRepository& settings,
+    pqxx::transaction_base& work) {
+  if (given.size() > kMaxQueues) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("email_routes: at most ", kMaxQueues, " addresses"));
+  }
+  std::vector<EmailRoute> routes;
+  std::set<std::string> seen;
+  for (const v1::EmailRoute& route : given) {
+    const std::string address = domain::NormalizeRouteAddress(route.address());
+    if (address.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "email_routes: '", route.address().substr(0, 100), "' is not one email address"));
+    }
+    if (!seen.insert(address).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("email_routes: '", address, "' is listed twice"));
+    }
+    if (route.pipeline_id() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("email_routes: '", address, "': pipeline_id must be positive, or 0"));
+    }
+    if (route.pipeline_id() > 0) {
+      if (!settings.PipelineExists(route.pipeline_id())) {
+        return absl::InvalidArgumentError(absl::StrCat("email_routes: '", address, "': pipeline ",
+                                                       route.pipeline_id(), " does not exist"));
+      }
+      // Without a PROCESS stage the consumer would fall back to the inbound pipeline silently.
+      if (!EmailRepository(work).PipelineTakesDeals(route.pipeline_id())) {
+        return absl::InvalidArgumentError(absl::StrCat("email_routes: '", address, "': pipeline ",
+                                                       route.pipeline_id(),
+                                                       " has no open stage for new deals"));
+      }
+    }
+    if (!route.queue().empty()) {
+      if (absl::Status valid = CheckQueueKey("email_routes", route.queue()); !valid.ok()) {
+        return valid;
+      }
+    }
+    routes.push_back(
+        {.address = address, .pipeline_id = route.pipeline_id(), .queue = route.queue()});
+  }
+  return routes;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* SettingsApi::GetSettings(grpc::CallbackServerContext* context,
@@ -87,6 +148,7 @@ grpc::ServerUnaryReactor* SettingsApi::GetSettings(grpc::CallbackServerContext* 
                  [=](pqxx::connection& connection) {
                    pqxx::read_transaction work(connection);
                    ToProto(SettingsRepository(work).Get(), response);
+                   AddEmailRoutes(work, response);
                    return absl::OkStatus();
                  });
 }
@@ -99,7 +161,7 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
         auto paths = UpdatePaths(
             request->update_mask(),
             {"mode", "lead_title_template", "last_name_placeholder", "inbound_pipeline_id",
-             "repeat_rule", "default_currency", "channel_queues", "queues"});
+             "repeat_rule", "default_currency", "channel_queues", "queues", "email_routes"});
         if (!paths.ok()) {
           return paths.status();
         }
@@ -209,16 +271,28 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
             }
           }
         }
+        std::optional<std::vector<EmailRoute>> email_routes;
+        if (has("email_routes")) {
+          auto checked = CheckEmailRoutes(given.email_routes(), settings, work);
+          if (!checked.ok()) {
+            return checked.status();
+          }
+          email_routes = std::move(*checked);
+        }
         if (previous_mode != updated.mode && settings.SwitchRunning()) {
           return absl::FailedPreconditionError(
               "a mode switch job is running; wait until it finishes (GetSettings shows its "
               "progress)");
         }
         settings.Update(updated, has("channel_queues"), has("queues"));
+        if (email_routes) {
+          EmailRepository(work).ReplaceRoutes(*email_routes);
+        }
         if (previous_mode == "CLASSIC" && updated.mode == "SIMPLE") {
           settings.StartModeSwitch("SIMPLE", 0);
         }
         ToProto(settings.Get(), response);
+        AddEmailRoutes(work, response);
         work.commit();
         return absl::OkStatus();
       });

@@ -118,7 +118,8 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
                        .WithLabels({})),
       failures_transient(BatchFailures(registry, "transient")),
       failures_data(BatchFailures(registry, "data")),
-      failures_persistent(BatchFailures(registry, "persistent")) {}
+      failures_persistent(BatchFailures(registry, "persistent")),
+      email(registry) {}
 
 BatchProcessor::~BatchProcessor() = default;
 
@@ -407,6 +408,9 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
     for (const IdentityKey& key : attempts.back().identities) {
       batch_keys.push_back({key.kind, Clean(key.value)});
     }
+    for (const IdentityKey& key : attempts.back().match_only) {
+      batch_keys.push_back({key.kind, Clean(key.value)});
+    }
   }
   if (auto first = lock(batch_keys); !first.ok()) {
     return closure_exhausted(std::string(first.status().message()));
@@ -454,11 +458,17 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   const std::vector<int64_t> active_users = UserRepository(work).ActiveIds();
   snapshot.active_users = std::set<int64_t>(active_users.begin(), active_users.end());
   Planner planner(options_.rules, std::move(snapshot));
+  // Email threads, Message-IDs delivered again and mailbox routes (inbound/email_thread.h): a
+  // reply of a known thread goes to its record, not to the planner.
+  std::vector<const InboundEvent*> payloads;
+  for (const Decoded* item : events) payloads.push_back(&item->event);
+  EmailBatch email(work, payloads, attempts, claimed, options_.rules.task_deadline);
+  email.Prepare();
   std::vector<std::string> applied_ids;
-  for (const ContactAttempt& attempt : attempts) {
-    if (claimed.count(attempt.event_id) != 0) {
-      planner.Add(attempt);
-      applied_ids.push_back(attempt.event_id);
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    if (claimed.count(attempts[i].event_id) != 0) {
+      if (!email.TakenOut(i)) planner.Add(attempts[i]);
+      applied_ids.push_back(attempts[i].event_id);
     }
   }
   const Plan& plan = planner.plan();
@@ -466,6 +476,7 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
       WritePlan(work, plan, active_users, [&](const std::string& queue, int64_t count) {
         return AdvanceQueue(*positions_, queue, count);
       });
+  const EmailBatchResult mail = email.Write();
   work.commit();
 
   counters_.events_applied.Increment(static_cast<double>(applied_ids.size()));
@@ -474,6 +485,7 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   counters_.deals_created.Increment(static_cast<double>(written.deals));
   counters_.activities_created.Increment(static_cast<double>(written.activities));
   counters_.identities_capped.Increment(static_cast<double>(plan.identities_capped));
+  counters_.email.Add(mail);
   // After the commit, never before: a mark must only ever mean "committed".
   MarkProcessed(ids);
   return absl::OkStatus();

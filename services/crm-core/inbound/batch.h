@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "crm-core/inbound/email_thread.h"
 #include "crm-core/inbound/planner.h"
 #include "kafka/producer.h"
 #include "kafka/types.h"
@@ -39,6 +40,7 @@ struct InboundCounters {
   metrics::Counter& failures_transient;      // batch attempts failed, retried as they are
   metrics::Counter& failures_data;           // batch attempts refused for their data
   metrics::Counter& failures_persistent;     // batch attempts failing deterministically
+  EmailCounters email;                       // the email channel's (inbound/email_thread.h)
 };
 
 struct BatchProcessorOptions {

@@ -101,6 +101,12 @@ void Planner::Add(const ContactAttempt& attempt) {
       matches.insert(found->second.begin(), found->second.end());
     }
   }
+  for (const IdentityKey& key : attempt.match_only) {
+    if (auto found = by_identity_.find(key); found != by_identity_.end()) {
+      matches.insert(found->second.begin(), found->second.end());
+      keys.clear();  // found through an address anyone can give: nobody's record grows
+    }
+  }
 
   domain::MatchInput input;
   input.mode = settings_.mode;
@@ -112,6 +118,11 @@ void Planner::Add(const ContactAttempt& attempt) {
   }
   input.inbound_pipeline_id = settings_.inbound_pipeline_id;
   input.inbound_first_stage_id = settings_.inbound_first_stage_id;
+  input.route_queue = attempt.route.queue;
+  if (attempt.route.pipeline_id > 0 && !attempt.route.first_stage_id.empty()) {
+    input.inbound_pipeline_id = attempt.route.pipeline_id;
+    input.inbound_first_stage_id = attempt.route.first_stage_id;
+  }
   for (const auto& [kind, ref] : matches) {
     if (kind == EntityKind::kLead) {
       if (IsNew(ref)) {

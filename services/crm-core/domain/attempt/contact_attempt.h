@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ struct ContactAttempt {
     std::string city;
   } person;
   std::vector<IdentityKey> identities;
+  // Ways to reach them that may find their record but are never added to one (an email's
+  // Reply-To: anyone can write any address there). When a record is found through one of these,
+  // none of the attempt's identities are added to any record.
+  std::vector<IdentityKey> match_only;
 
   // What they want: their words (a lead's comments), and the parts of a lead title
   // ({city}, {name}, {company}, {need}, {form}…) with the title to use when the template
@@ -44,6 +49,16 @@ struct ContactAttempt {
   // it (reference, page_url, utm_source, field:<name>, subject, …), stored with the lead.
   std::string source_id;
   std::map<std::string, std::string> source_details;
+
+  // Where its new records go when the address or line it came in on has a route of its own
+  // (email_routes: sales@ and support@): the queue new leads and deals rotate over instead of the
+  // channel's, and the pipeline (with its first stage) of new deals instead of the inbound one.
+  // Empty or 0: the defaults.
+  struct Route {
+    std::string queue;
+    int64_t pipeline_id = 0;
+    std::string first_stage_id;
+  } route;
 };
 
 }  // namespace leadflow::crm

@@ -31,6 +31,7 @@ const PartyCandidate* Oldest(const std::vector<PartyCandidate>& parties) {
 }
 
 std::string QueueFor(const MatchInput& input, bool new_deal) {
+  if (!input.route_queue.empty()) return input.route_queue;
   if (new_deal) return PipelineQueue(input.inbound_pipeline_id);
   return input.channel_queue.empty() ? ChannelQueue(input.channel) : input.channel_queue;
 }

@@ -73,6 +73,9 @@ struct MatchInput {
   std::string channel;
   /// The queue crm_settings names for this channel; empty means "channel:<CHANNEL>".
   std::string channel_queue;
+  /// The queue the attempt's own route names (an email alias such as support@); when set, new
+  /// leads and new deals rotate over it instead of the channel's or the pipeline's queue.
+  std::string route_queue;
   /// crm_settings.inbound_pipeline_id and its first stage: where simple-mode deals start.
   int64_t inbound_pipeline_id = 0;
   std::string inbound_first_stage_id;

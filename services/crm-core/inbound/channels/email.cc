@@ -1,5 +1,8 @@
 // An email: a lead with an open email activity "reply" (ARCHITECTURE.md, inbound rules).
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "crm-core/domain/email/thread.h"
 #include "crm-core/inbound/channels/channels.h"
 
 namespace leadflow::crm {
@@ -29,6 +32,19 @@ void FromEmail(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
   put("subject", email.subject());
   put("message_id", email.message_id());
   put("in_reply_to", email.in_reply_to());
+  put("mailbox", email.mailbox());
+  // The Reply-To finds the sender's record as the From does (a form relay writes from a robot
+  // address with the person in Reply-To), but is never added to a record: anyone can write any
+  // address there.
+  // Normalised as email-ingest normalises the From of plain addresses (trimmed, lower case).
+  if (std::string reply_to = domain::NormalizeRouteAddress(email.reply_to_address());
+      !reply_to.empty()) {
+    IdentityKey key{"EMAIL", reply_to};
+    if (std::find(attempt.identities.begin(), attempt.identities.end(), key) ==
+        attempt.identities.end()) {
+      attempt.match_only.push_back(std::move(key));
+    }
+  }
 }
 
 }  // namespace leadflow::crm

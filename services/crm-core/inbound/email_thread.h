@@ -1,0 +1,91 @@
+#pragma once
+
+// The email channel's part of a batch (docs/architecture.md, "Email: threads, messages,
+// routes"), around the planner, in the batch's transaction:
+//  - before it (Prepare): the batch's Message-IDs, and those its messages name, are locked; a
+//    message stored already (the same Message-ID delivered again) has no effect; a reply naming a
+//    stored message, or an earlier message of the batch, is taken out of the planner's hands and
+//    goes to that message's record (domain/email's DecideThread); the other messages get the
+//    route of the address they came in through (email_routes: pipeline, queue);
+//  - after the plan is written (Write): the replies join their thread's open EMAIL activity or
+//    open one, and every message is kept, linked to its activity and record.
+// Other channels' events pass through untouched.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "crm-core/domain/attempt/contact_attempt.h"
+#include "crm-core/domain/email/thread.h"
+#include "crm-core/store/email_repository.h"
+#include "leadflow/events/v1/inbound_event.pb.h"
+#include "metrics/metrics.h"
+
+namespace leadflow::crm {
+
+/// What the email part of a batch did, for the counters.
+struct EmailBatchResult {
+  size_t replies_threaded = 0;    // replies that went to their thread's record
+  size_t replies_joined = 0;      // of those, joined the thread's open activity
+  size_t duplicate_messages = 0;  // a Message-ID stored already or twice in the batch
+  size_t messages_kept = 0;
+  size_t fields_cut = 0;  // texts or lists cut to the kept-message bounds
+};
+
+/// The email part's counters, in the process's metrics registry.
+struct EmailCounters {
+  explicit EmailCounters(metrics::Registry& registry);
+  void Add(const EmailBatchResult& result);
+  metrics::Counter& replies_threaded;
+  metrics::Counter& duplicate_messages;
+  metrics::Counter& fields_cut;
+};
+
+class EmailBatch {
+ public:
+  /// `events[i]` is the event of `attempts[i]`; only those in `claimed` are looked at.
+  /// `deadline`: a new reply activity's deadline from now (0: none).
+  EmailBatch(pqxx::transaction_base& work,
+             const std::vector<const events::v1::InboundEvent*>& events,
+             std::vector<ContactAttempt>& attempts, const std::set<std::string>& claimed,
+             std::chrono::minutes deadline);
+
+  /// Before the planner. Sets the route of the messages the planner gets.
+  void Prepare();
+  /// True when the planner must not see attempts[i]: a reply of a known thread, or a message
+  /// stored already.
+  bool TakenOut(size_t i) const { return taken_out_.count(i) != 0; }
+  /// After the planner's plan is written in the same transaction.
+  EmailBatchResult Write();
+
+ private:
+  // Where a reply goes: a stored thread (decision), or the thread of an earlier message of this
+  // batch (its index).
+  struct Reply {
+    size_t index = 0;
+    std::optional<domain::ThreadDecision> stored;
+    size_t earlier = 0;
+  };
+  EmailMessageRecord Record(size_t index);
+
+  pqxx::transaction_base& work_;
+  const std::vector<const events::v1::InboundEvent*>& events_;
+  std::vector<ContactAttempt>& attempts_;
+  const std::set<std::string>& claimed_;
+  std::chrono::minutes deadline_;
+  EmailRepository repository_;
+
+  std::vector<size_t> emails_;         // indexes of the claimed email events, in batch order
+  std::map<size_t, std::string> own_;  // index → its Message-ID (bounded; absent: none)
+  std::set<size_t> taken_out_;
+  std::vector<size_t> planned_;  // emails the planner decides
+  std::vector<Reply> replies_;   // in batch order
+  EmailBatchResult result_;
+};
+
+}  // namespace leadflow::crm

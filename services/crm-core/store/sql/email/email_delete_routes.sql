@@ -1,0 +1,2 @@
+-- UpdateSettings replaces the routes.
+DELETE FROM email_routes

@@ -1,0 +1,244 @@
+// The email channel from the mail client to the CRM record: the built email-ingest, dev-broker
+// and crm-core, mail sent with Python's smtplib (tests/e2e/email_client.py) over SMTP and LMTP,
+// the settings written and the records read back with crmctl over gRPC.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <pqxx/pqxx>
+
+#include "e2e/stack.h"
+
+namespace leadflow::e2e {
+namespace {
+
+using testing::ShellQuote;
+
+std::string SourceDir() {
+  std::ifstream cache(testing::BuildDir() + "/CMakeCache.txt");
+  std::string line;
+  while (std::getline(cache, line)) {
+    if (line.rfind("leadflow_SOURCE_DIR:STATIC=", 0) == 0) return line.substr(27);
+  }
+  throw std::runtime_error("leadflow_SOURCE_DIR not in CMakeCache.txt");
+}
+
+/// The built email-ingest on free ports, taking mail for sales@ and support@acme.test.
+class EmailIngest {
+ public:
+  explicit EmailIngest(const std::string& brokers) {
+    smtp_port_ = testing::FreePort();
+    lmtp_port_ = testing::FreePort();
+    ops_port_ = testing::FreePort();
+    std::map<std::string, std::string> env = {
+        {"EMAIL_KAFKA_BROKERS", brokers},
+        {"EMAIL_RECIPIENTS", "sales@acme.test,support@acme.test"},
+        {"EMAIL_SMTP_PORT", std::to_string(smtp_port_)},
+        {"EMAIL_LMTP_ENABLED", "true"},
+        {"EMAIL_LMTP_PORT", std::to_string(lmtp_port_)},
+        {"EMAIL_HTTP_PORT", std::to_string(testing::FreePort())},
+        {"EMAIL_OPS_PORT", std::to_string(ops_port_)},
+        {"EMAIL_HOSTNAME", "mx.acme.test"}};
+    process_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{testing::BuildDir() + "/services/email-ingest/email-ingest"}, env,
+        "email-ingest");
+    if (!testing::WaitFor(
+            [&] {
+              return Metrics().find("smtp_connections_total") != std::string::npos ||
+                     !process_->Running();
+            },
+            std::chrono::seconds(30)) ||
+        !process_->Running()) {
+      throw std::runtime_error("email-ingest did not start: " + process_->Log());
+    }
+  }
+  std::string Metrics() const {
+    return testing::Shell("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(ops_port_) +
+                          "/metrics");
+  }
+  /// Sends `message` with smtplib (LMTP when asked); the code of the answer to DATA.
+  int Send(const std::string& message, const std::string& mail_from, const std::string& rcpt,
+           bool lmtp = false) const {
+    std::string file = testing::BuildDir() + "/test-logs/" + testing::UniqueName("mail") + ".eml";
+    std::ofstream(file, std::ios::binary) << message;
+    std::string output = testing::Shell(
+        "python3 " + ShellQuote(SourceDir() + "/tests/e2e/email_client.py") + " --port " +
+        std::to_string(lmtp ? lmtp_port_ : smtp_port_) + (lmtp ? " --lmtp" : "") + " --mail-from " +
+        ShellQuote(mail_from) + " --rcpt " + ShellQuote(rcpt) + " " + ShellQuote(file));
+    std::filesystem::remove(file);
+    auto json = nlohmann::json::parse(output, nullptr, false);
+    if (json.is_discarded() || !json.contains("data") || json["data"].empty()) return 0;
+    return json["data"][0][0].get<int>();
+  }
+  testing::Process& process() { return *process_; }
+
+ private:
+  std::unique_ptr<testing::Process> process_;
+  int smtp_port_ = 0;
+  int lmtp_port_ = 0;
+  int ops_port_ = 0;
+};
+
+std::string Mail(const std::string& message_id, const std::string& from, const std::string& to,
+                 const std::string& subject, const std::string& extra_headers = "",
+                 const std::string& body = "Bonjour, je voudrais un devis.") {
+  return "Message-ID: <" + message_id + ">\r\nFrom: " + from + "\r\nTo: " + to +
+         "\r\nSubject: " + subject + "\r\nDate: Mon, 30 Nov 2026 09:00:00 +0000\r\n" +
+         extra_headers + "\r\n" + body + "\r\n";
+}
+
+class EmailRulesE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(Migrate(database_.url())); }
+  int64_t Sql(const std::string& sql) { return Count(database_.url(), sql); }
+  int64_t Insert(const std::string& sql) {
+    pqxx::connection connection(database_.url());
+    pqxx::work work(connection);
+    int64_t id = work.exec1(sql)[0].as<int64_t>();
+    work.commit();
+    return id;
+  }
+  // crm-core's counter `series`, 0 when absent.
+  double CoreMetric(const CrmCore& core, const std::string& series) {
+    return testing::MetricValue(testing::Shell("curl -s --max-time 5 http://127.0.0.1:" +
+                                               std::to_string(core.http_port()) + "/metrics"),
+                                series)
+        .value_or(0);
+  }
+
+  testing::TempDatabase database_;
+  DevBroker broker_;
+};
+
+// Protects, end to end: a first mail → a lead with an open reply activity and the message kept,
+// read over gRPC; a reply from another address → the same lead and the same open activity, no
+// new lead; an auto-reply and a bounce in the thread → nothing; the same Message-ID delivered
+// again (SMTP, then LMTP) → one effect; mail to sales@ and support@ → their routes' queues; bad
+// route settings → INVALID_ARGUMENT, nothing changed.
+TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
+  const int64_t alice = Insert("INSERT INTO users (name) VALUES ('Alice') RETURNING id");
+  const int64_t bob = Insert("INSERT INTO users (name) VALUES ('Bob') RETURNING id");
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("mail"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  EmailIngest ingest(broker_.bootstrap());
+
+  // Routes: sales@ → Alice's queue, support@ → Bob's.
+  nlohmann::json routes = {{"update_mask", "queues,emailRoutes"},
+                           {"settings",
+                            {{"queues",
+                              {{{"key", "mail-sales"}, {"user_ids", {alice}}},
+                               {{"key", "mail-support"}, {"user_ids", {bob}}}}},
+                             {"email_routes",
+                              {{{"address", "Sales@Acme.test"}, {"queue", "mail-sales"}},
+                               {{"address", "support@acme.test"}, {"queue", "mail-support"}}}}}}};
+  for (const auto& bad : {nlohmann::json{{"address", "not an address"}},
+                          nlohmann::json{{"address", "x@acme.test"}, {"pipeline_id", 99}},
+                          nlohmann::json{{"address", "x@acme.test"}, {"queue", "bad key!"}}}) {
+    nlohmann::json request = routes;
+    request["settings"]["email_routes"].push_back(bad);
+    EXPECT_EQ(Call(api, "SettingsService/UpdateSettings", request).value("code", 0), 3)
+        << bad.dump();
+  }
+  EXPECT_EQ(Sql("SELECT count(*) FROM email_routes"), 0);
+  auto updated = Call(api, "SettingsService/UpdateSettings", routes);
+  ASSERT_EQ(updated["email_routes"].size(), 2u) << updated.dump();
+  EXPECT_EQ(updated["email_routes"][0]["address"], "sales@acme.test");
+
+  // A first mail.
+  ASSERT_EQ(ingest.Send(Mail("first@example.org", "Jean Dupont <jean@example.org>",
+                             "sales@acme.test", "Devis cuisine"),
+                        "jean@example.org", "sales@acme.test"),
+            250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM email_messages") == 1; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+  const int64_t lead = Sql("SELECT id FROM leads");
+  EXPECT_EQ(Sql("SELECT responsible_user_id FROM leads"), alice);
+  auto activities = Call(api, "ActivityService/ListActivities",
+                         {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", lead}}, kReaderKey);
+  ASSERT_EQ(activities["activities"].size(), 1u) << activities.dump();
+  EXPECT_EQ(activities["activities"][0]["type"], "ACTIVITY_TYPE_EMAIL");
+  EXPECT_FALSE(activities["activities"][0].value("completed", false));
+  const int64_t activity = std::stoll(activities["activities"][0]["id"].get<std::string>());
+  auto messages =
+      Call(api, "ActivityService/ListEmailMessages", {{"activity_id", activity}}, kReaderKey);
+  ASSERT_EQ(messages["messages"].size(), 1u) << messages.dump();
+  EXPECT_EQ(messages["messages"][0]["message_id"], "first@example.org");
+  EXPECT_EQ(messages["messages"][0]["subject"], "Devis cuisine");
+
+  // A reply in the thread from another address, then an auto-reply and a bounce naming it.
+  ASSERT_EQ(ingest.Send(Mail("reply@other.example", "Paul <paul@other.example>", "sales@acme.test",
+                             "Re: Devis cuisine",
+                             "In-Reply-To: <first@example.org>\r\nReferences: <first@example.org>"
+                             "\r\n",
+                             "Je complète la demande de Jean."),
+                        "paul@other.example", "sales@acme.test"),
+            250);
+  ASSERT_EQ(ingest.Send(Mail("ooo@example.org", "jean@example.org", "sales@acme.test", "Absent",
+                             "Auto-Submitted: auto-replied\r\nIn-Reply-To: "
+                             "<first@example.org>\r\n"),
+                        "jean@example.org", "sales@acme.test"),
+            250);
+  ASSERT_EQ(ingest.Send("From: MAILER-DAEMON@mx.example.org\r\nTo: sales@acme.test\r\n"
+                        "Subject: Undelivered\r\nIn-Reply-To: <first@example.org>\r\n"
+                        "Content-Type: multipart/report; report-type=delivery-status; "
+                        "boundary=R\r\n\r\n--R\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+                        "--R--\r\n",
+                        "", "sales@acme.test"),
+            250);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto listed = Call(api, "ActivityService/ListEmailMessages",
+                           {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", lead}}, kReaderKey);
+        return listed.contains("messages") && listed["messages"].size() == 2;
+      },
+      std::chrono::seconds(30)))
+      << core.process().Log();
+  messages =
+      Call(api, "ActivityService/ListEmailMessages", {{"activity_id", activity}}, kReaderKey);
+  ASSERT_EQ(messages["messages"].size(), 2u) << messages.dump();
+  EXPECT_EQ(messages["messages"][1]["from_address"], "paul@other.example");
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Sql("SELECT count(*) FROM activities"), 1);
+  EXPECT_EQ(Sql("SELECT count(*) FROM lead_identities WHERE value = 'paul@other.example'"), 0);
+
+  // The first mail delivered again, by LMTP this time: the same Message-ID, one effect.
+  const double duplicates_before =
+      CoreMetric(core, R"(crm_inbound_duplicates_total{detected_by="database"})") +
+      CoreMetric(core, R"(crm_inbound_duplicates_total{detected_by="redis"})");
+  ASSERT_EQ(ingest.Send(Mail("first@example.org", "Jean Dupont <jean@example.org>",
+                             "sales@acme.test", "Devis cuisine"),
+                        "jean@example.org", "sales@acme.test", /*lmtp=*/true),
+            250);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return CoreMetric(core, R"(crm_inbound_duplicates_total{detected_by="database"})") +
+                   CoreMetric(core, R"(crm_inbound_duplicates_total{detected_by="redis"})") >
+               duplicates_before;
+      },
+      std::chrono::seconds(30)))
+      << core.process().Log();
+
+  // Support mail goes to Bob through support@'s route.
+  ASSERT_EQ(ingest.Send(Mail("help@client.example", "Claire <claire@client.example>",
+                             "support@acme.test", "Panne"),
+                        "claire@client.example", "support@acme.test"),
+            250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM leads") == 2; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+  EXPECT_EQ(Sql("SELECT responsible_user_id FROM leads WHERE id <> " + std::to_string(lead)), bob);
+
+  // Nothing more came of the auto-reply, the bounce or the second delivery.
+  EXPECT_EQ(Sql("SELECT count(*) FROM email_messages"), 3);
+  EXPECT_EQ(Sql("SELECT count(*) FROM activities"), 2);
+  EXPECT_EQ(Sql("SELECT repeat_count FROM leads WHERE id = " + std::to_string(lead)), 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads WHERE title LIKE '%Absent%' OR title LIKE "
+                "'%Undelivered%'"),
+            0);
+}
+
+}  // namespace
+}  // namespace leadflow::e2e
