@@ -24,6 +24,7 @@
 #include <string>
 
 #include "leadflow/crm/v1/activity.pb.h"
+#include "leadflow/crm/v1/call.pb.h"
 #include "leadflow/crm/v1/company.pb.h"
 #include "leadflow/crm/v1/contact.pb.h"
 #include "leadflow/crm/v1/deal.pb.h"
@@ -133,6 +134,7 @@ int main(int argc, char** argv) {
   leadflow::crm::v1::CrmSettings::descriptor();
   leadflow::crm::v1::ListHistoryRequest::descriptor();
   leadflow::crm::v1::SearchMatch::descriptor();
+  leadflow::crm::v1::UnidentifiedCall::descriptor();
   const auto* service_descriptor = DescriptorPool::generated_pool()->FindServiceByName(service);
   if (service_descriptor == nullptr) {
     std::fprintf(stderr, "crmctl: unknown service %s\n", service.c_str());

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/api/call_common.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/deal_services.h"
 #include "crm-core/domain/deal/deal.h"
@@ -83,12 +84,13 @@ grpc::ServerUnaryReactor* SettingsApi::GetSettings(grpc::CallbackServerContext* 
                                                    const v1::GetSettingsRequest* request,
                                                    v1::CrmSettings* response) {
   (void)request;
-  return RunCall(context, __func__, backend_, Right::kConfigure, response,
-                 [=](pqxx::connection& connection) {
-                   pqxx::read_transaction work(connection);
-                   ToProto(SettingsRepository(work).Get(), response);
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
+        pqxx::read_transaction work(connection);
+        ToProto(SettingsRepository(work).Get(), response);
+        CallSettingsToProto(CallRepository(work).GetSettings(), response->mutable_calls());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContext* context,
@@ -99,7 +101,7 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
         auto paths = UpdatePaths(
             request->update_mask(),
             {"mode", "lead_title_template", "last_name_placeholder", "inbound_pipeline_id",
-             "repeat_rule", "default_currency", "channel_queues", "queues"});
+             "repeat_rule", "default_currency", "channel_queues", "queues", "calls"});
         if (!paths.ok()) {
           return paths.status();
         }
@@ -214,11 +216,21 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
               "a mode switch job is running; wait until it finishes (GetSettings shows its "
               "progress)");
         }
+        CallRepository calls(work);
+        if (has("calls")) {
+          StoredCallSettings call_settings = calls.GetSettings();
+          if (absl::Status valid = CallSettingsFromProto(given.calls(), call_settings);
+              !valid.ok()) {
+            return valid;
+          }
+          calls.UpdateSettings(call_settings, true);
+        }
         settings.Update(updated, has("channel_queues"), has("queues"));
         if (previous_mode == "CLASSIC" && updated.mode == "SIMPLE") {
           settings.StartModeSwitch("SIMPLE", 0);
         }
         ToProto(settings.Get(), response);
+        CallSettingsToProto(calls.GetSettings(), response->mutable_calls());
         work.commit();
         return absl::OkStatus();
       });

@@ -453,6 +453,7 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   snapshot.settings = inbound.ReadSettings();
   const std::vector<int64_t> active_users = UserRepository(work).ActiveIds();
   snapshot.active_users = std::set<int64_t>(active_users.begin(), active_users.end());
+  snapshot.calls = ReadCallContext(work, attempts);
   Planner planner(options_.rules, std::move(snapshot));
   std::vector<std::string> applied_ids;
   for (const ContactAttempt& attempt : attempts) {

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "crm-core/domain/call/call.h"
 #include "crm-core/domain/identity/identity_key.h"
 
 namespace leadflow::crm {
@@ -44,6 +46,10 @@ struct ContactAttempt {
   // it (reference, page_url, utm_source, field:<name>, subject, …), stored with the lead.
   std::string source_id;
   std::map<std::string, std::string> source_details;
+
+  // A phone call's facts (inbound/channels/call.cc): the call rules (domain/call/) apply on top
+  // of the usual ones. Unset for the other channels.
+  std::optional<domain::CallFacts> call;
 };
 
 }  // namespace leadflow::crm
