@@ -342,7 +342,7 @@ TEST_F(CallRulesTest, OneOpenCallBackUnderConcurrentWriters) {
   pqxx::connection second(database_.url());
   pg::PrepareAll(first, Statements());
   pg::PrepareAll(second, Statements());
-  const int second_pid = second.backend_pid();
+  const int second_pid = second.backendpid();
   pqxx::work first_work(first);
   row.origin_event_id = "e1";
   CallRepository(first_work).UpsertActivities({row});

@@ -19,7 +19,7 @@ v1::CallDirection DirectionToProto(domain::CallDirection direction) {
 
 v1::CallOutcome OutcomeToProto(domain::CallOutcome outcome) {
   v1::CallOutcome out = v1::CALL_OUTCOME_UNSPECIFIED;
-  v1::CallOutcome_Parse(absl::StrCat("CALL_OUTCOME_", domain::ToString(outcome)), &out);
+  v1::CallOutcome_Parse("CALL_OUTCOME_" + std::string(domain::ToString(outcome)), &out);
   return out;
 }
 

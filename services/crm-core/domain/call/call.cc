@@ -87,7 +87,7 @@ CallPolicy DecideCall(const CallFacts& call, bool known, const CallSettings& set
   if (call.recording_only) {
     return {.action = CallAction::kAddRecording};
   }
-  if (call.anonymous || (!known && call.Counterpart().empty())) {
+  if (call.anonymous) {
     return {.action = CallAction::kUnidentified};
   }
   if (call.direction == CallDirection::kOutbound) {

@@ -44,7 +44,8 @@ struct CallFacts {
   std::string call_id;  // "<provider>:<provider call id>"
   CallDirection direction = CallDirection::kInbound;
   CallOutcome outcome = CallOutcome::kMissed;
-  /// The caller withheld their number, or it is no phone number: nobody to match.
+  /// The caller withheld their number, or it is no phone number (the event has no identity):
+  /// nobody to match.
   bool anonymous = false;
   std::string from_number;
   std::string to_number;
