@@ -136,6 +136,20 @@ absl::StatusOr<std::string> NormalizePhoneReference(std::string_view raw,
 
 }  // namespace internal
 
+std::string FormatPhoneForReading(std::string_view e164) {
+  if (e164.empty() || e164.size() > kMaxPhoneInputLength || e164[0] != '+') {
+    return std::string(e164);
+  }
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  if (util.Parse(std::string(e164), "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR) {
+    return std::string(e164);
+  }
+  std::string formatted;
+  util.Format(number, PhoneNumberUtil::INTERNATIONAL, &formatted);
+  return formatted;
+}
+
 absl::StatusOr<std::string> NormalizeEmail(std::string_view raw) {
   std::string_view text = Trim(raw);
   if (text.empty()) {

@@ -24,6 +24,10 @@ absl::Status ValidateRegion(std::string_view region);
 /// Thread-safe.
 absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_view default_region);
 
+/// An E.164 number as people write it internationally ("+33612345678" → "+33 6 12 34 56 78"),
+/// for titles; anything that does not parse is returned as given. Thread-safe.
+std::string FormatPhoneForReading(std::string_view e164);
+
 /// An email address trimmed and lower-cased. Deliberately basic: exactly one '@', a non-empty
 /// local part of at most 64 bytes, a domain with a dot and no empty label, no spaces or control
 /// characters, valid UTF-8, at most 254 bytes. InvalidArgument with the reason otherwise.

@@ -155,3 +155,19 @@ TEST(Utf8Test, AcceptsWellFormedRejectsMalformed) {
 
 }  // namespace
 }  // namespace leadflow::identity
+
+namespace leadflow::identity {
+namespace {
+
+// Protects: a call's lead title shows the number as people read it, and anything that is not a
+// number in E.164 comes back unchanged (never an empty or invented title).
+TEST(FormatPhoneForReadingTest, GroupsE164AndKeepsTheRest) {
+  EXPECT_EQ(FormatPhoneForReading("+33612345678"), "+33 6 12 34 56 78");
+  EXPECT_EQ(FormatPhoneForReading("+14155550123"), "+1 415-555-0123");
+  EXPECT_EQ(FormatPhoneForReading("anonymous"), "anonymous");
+  EXPECT_EQ(FormatPhoneForReading("+"), "+");
+  EXPECT_EQ(FormatPhoneForReading(""), "");
+}
+
+}  // namespace
+}  // namespace leadflow::identity

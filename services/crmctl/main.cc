@@ -25,6 +25,7 @@
 #include <string>
 
 #include "leadflow/crm/v1/activity.pb.h"
+#include "leadflow/crm/v1/call.pb.h"
 #include "leadflow/crm/v1/company.pb.h"
 #include "leadflow/crm/v1/contact.pb.h"
 #include "leadflow/crm/v1/deal.pb.h"
@@ -177,7 +178,8 @@ int main(int argc, char** argv) {
       leadflow::crm::v1::Deal::descriptor()->file(),
       leadflow::crm::v1::CrmSettings::descriptor()->file(),
       leadflow::crm::v1::ListHistoryRequest::descriptor()->file(),
-      leadflow::crm::v1::SearchMatch::descriptor()->file()};
+      leadflow::crm::v1::SearchMatch::descriptor()->file(),
+      leadflow::crm::v1::UnidentifiedCall::descriptor()->file()};
   const auto* service_descriptor = DescriptorPool::generated_pool()->FindServiceByName(service);
   if (service_descriptor == nullptr) {
     // A typo is answered with what exists, not only with what does not.

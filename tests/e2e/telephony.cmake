@@ -7,3 +7,13 @@ leadflow_test(NAME telephony_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/telephon
               LABELS e2e)
 target_compile_definitions(telephony_e2e_test PRIVATE LEADFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(telephony_e2e_test telephony-ingest)
+
+# The telephony channel through crm-core: telephony-ingest, the dev broker and crm-core built,
+# results read over gRPC with crmctl.
+leadflow_test(NAME telephony_crm_e2e_test
+              SOURCES ${CMAKE_CURRENT_LIST_DIR}/telephony_crm_e2e_test.cc
+              DEPS leadflow_e2e_stack leadflow::ingest leadflow::proto telephony_ami_peer
+              LABELS e2e)
+target_compile_definitions(telephony_crm_e2e_test PRIVATE
+                           LEADFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(telephony_crm_e2e_test telephony-ingest crm-core crmctl dev-broker)

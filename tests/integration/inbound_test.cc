@@ -197,7 +197,7 @@ TEST_F(InboundTest, MissedCallMakesLeadWithoutWebFormDetails) {
   event.SerializeToString(&message.value);
   ASSERT_TRUE(processor_->Process({message}).ok());
   EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE source = 'CALL'"
-                  " AND title = 'Missed call +33699999999'"
+                  " AND title = 'Missed call +33 6 99 99 99 99'"
                   " AND source_details->>'reference' = '+33100000000'"
                   " AND NOT source_details ? 'page_url' AND NOT source_details ? 'utm_source'"),
             1);

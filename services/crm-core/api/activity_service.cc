@@ -1,6 +1,7 @@
 // ActivityService: activities on any record (lead, contact, company, deal) over gRPC.
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "crm-core/api/call_common.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
@@ -36,6 +37,9 @@ void ToProto(const Activity& activity, v1::Activity* out) {
     *out->mutable_complete_time() = FromMicros(activity.complete_micros);
   }
   out->set_origin_event_id(activity.origin_event_id);
+  if (activity.call) {
+    CallDetailsToProto(*activity.call, out->mutable_call());
+  }
 }
 
 absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity* out) {

@@ -105,6 +105,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   api->companies_ = std::make_unique<CompanyApi>(*api->backend_, settings.default_region);
   api->history_ = std::make_unique<HistoryApi>(*api->backend_);
   api->search_ = std::make_unique<SearchApi>(*api->backend_, settings.default_region);
+  api->calls_ = std::make_unique<CallApi>(*api->backend_);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -123,6 +124,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   builder.RegisterService(api->companies_.get());
   builder.RegisterService(api->history_.get());
   builder.RegisterService(api->search_.get());
+  builder.RegisterService(api->calls_.get());
   api->server_ = builder.BuildAndStart();
   if (!api->server_ || bound_port == 0) {
     executor->Stop();

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "crm-core/api/call_common.h"
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/common/executor.h"
 #include "crm-core/api/deal_services.h"
@@ -72,6 +73,7 @@ class ApiServer {
   std::unique_ptr<CompanyApi> companies_;
   std::unique_ptr<HistoryApi> history_;
   std::unique_ptr<SearchApi> search_;
+  std::unique_ptr<CallApi> calls_;
   std::unique_ptr<grpc::Server> server_;
 };
 

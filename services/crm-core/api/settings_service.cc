@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/api/call_common.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/deal_services.h"
 #include "crm-core/domain/deal/deal.h"
@@ -144,13 +145,14 @@ grpc::ServerUnaryReactor* SettingsApi::GetSettings(grpc::CallbackServerContext* 
                                                    const v1::GetSettingsRequest* request,
                                                    v1::CrmSettings* response) {
   (void)request;
-  return RunCall(context, __func__, backend_, Right::kConfigure, response,
-                 [=](pqxx::connection& connection) {
-                   pqxx::read_transaction work(connection);
-                   ToProto(SettingsRepository(work).Get(), response);
-                   AddEmailRoutes(work, response);
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
+        pqxx::read_transaction work(connection);
+        ToProto(SettingsRepository(work).Get(), response);
+        AddEmailRoutes(work, response);
+        CallSettingsToProto(CallRepository(work).GetSettings(), response->mutable_calls());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContext* context,
@@ -158,10 +160,10 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
                                                       v1::CrmSettings* response) {
   return RunCall(
       context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
-        auto paths = UpdatePaths(
-            request->update_mask(),
-            {"mode", "lead_title_template", "last_name_placeholder", "inbound_pipeline_id",
-             "repeat_rule", "default_currency", "channel_queues", "queues", "email_routes"});
+        auto paths = UpdatePaths(request->update_mask(),
+                                 {"mode", "lead_title_template", "last_name_placeholder",
+                                  "inbound_pipeline_id", "repeat_rule", "default_currency",
+                                  "channel_queues", "queues", "email_routes", "calls"});
         if (!paths.ok()) {
           return paths.status();
         }
@@ -284,6 +286,15 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
               "a mode switch job is running; wait until it finishes (GetSettings shows its "
               "progress)");
         }
+        CallRepository calls(work);
+        if (has("calls")) {
+          StoredCallSettings call_settings = calls.GetSettings();
+          if (absl::Status valid = CallSettingsFromProto(given.calls(), call_settings);
+              !valid.ok()) {
+            return valid;
+          }
+          calls.UpdateSettings(call_settings, true);
+        }
         settings.Update(updated, has("channel_queues"), has("queues"));
         if (email_routes) {
           EmailRepository(work).ReplaceRoutes(*email_routes);
@@ -293,6 +304,7 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
         }
         ToProto(settings.Get(), response);
         AddEmailRoutes(work, response);
+        CallSettingsToProto(calls.GetSettings(), response->mutable_calls());
         work.commit();
         return absl::OkStatus();
       });

@@ -3,6 +3,7 @@
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/call/call.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -13,6 +14,7 @@ void ToProto(const User& user, v1::User* out) {
   out->set_name(user.name);
   out->set_email(user.email);
   out->set_active(user.active);
+  out->set_extension(user.extension);
   *out->mutable_create_time() = FromMicros(user.create_micros);
 }
 
@@ -22,6 +24,10 @@ absl::Status CheckUserText(const v1::User& user) {
       return check;
     }
   }
+  if (!user.extension().empty() && !domain::IsValidExtension(user.extension())) {
+    return absl::InvalidArgumentError(absl::StrCat("extension '", user.extension().substr(0, 32),
+                                                   "' must be 1–32 of A-Z a-z 0-9 * # _ . -"));
+  }
   return absl::OkStatus();
 }
 
@@ -30,25 +36,28 @@ absl::Status CheckUserText(const v1::User& user) {
 grpc::ServerUnaryReactor* UserApi::CreateUser(grpc::CallbackServerContext* context,
                                               const v1::CreateUserRequest* request,
                                               v1::User* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kManageUsers, response,
-      [=](pqxx::connection& connection) {
-        const v1::User& user = request->user();
-        if (user.name().empty()) {
-          return absl::InvalidArgumentError("name is required");
-        }
-        if (absl::Status check = CheckUserText(user); !check.ok()) {
-          return check;
-        }
-        pqxx::work work(connection);
-        UserRepository users(work);
-        // New users are active unless the request says otherwise with an explicit false… proto3
-        // cannot tell "false" from "unset", so a user is created active and deactivated by update.
-        int64_t id = users.Insert(User{.name = user.name(), .email = user.email(), .active = true});
-        ToProto(*users.Get(id), response);
-        work.commit();
-        return absl::OkStatus();
-      });
+  return RunCall(context, __func__, backend_, Right::kManageUsers, response,
+                 [=](pqxx::connection& connection) {
+                   const v1::User& user = request->user();
+                   if (user.name().empty()) {
+                     return absl::InvalidArgumentError("name is required");
+                   }
+                   if (absl::Status check = CheckUserText(user); !check.ok()) {
+                     return check;
+                   }
+                   pqxx::work work(connection);
+                   UserRepository users(work);
+                   // New users are active unless the request says otherwise with an explicit false…
+                   // proto3 cannot tell "false" from "unset", so a user is created active and
+                   // deactivated by update.
+                   int64_t id = users.Insert(User{.name = user.name(),
+                                                  .email = user.email(),
+                                                  .active = true,
+                                                  .extension = user.extension()});
+                   ToProto(*users.Get(id), response);
+                   work.commit();
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::ServerUnaryReactor* UserApi::GetUser(grpc::CallbackServerContext* context,
@@ -91,7 +100,7 @@ grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* conte
   return RunCall(
       context, __func__, backend_, Right::kManageUsers, response,
       [=](pqxx::connection& connection) {
-        auto paths = UpdatePaths(request->update_mask(), {"name", "email", "active"});
+        auto paths = UpdatePaths(request->update_mask(), {"name", "email", "active", "extension"});
         if (!paths.ok()) {
           return paths.status();
         }
@@ -104,9 +113,11 @@ grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* conte
         }
         pqxx::work work(connection);
         UserRepository users(work);
-        if (!users.Update(
-                user.id(), *paths,
-                User{.name = user.name(), .email = user.email(), .active = user.active()})) {
+        if (!users.Update(user.id(), *paths,
+                          User{.name = user.name(),
+                               .email = user.email(),
+                               .active = user.active(),
+                               .extension = user.extension()})) {
           return absl::NotFoundError(absl::StrCat("user ", user.id(), " does not exist"));
         }
         ToProto(*users.Get(user.id()), response);

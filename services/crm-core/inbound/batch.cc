@@ -457,6 +457,7 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   snapshot.settings = inbound.ReadSettings();
   const std::vector<int64_t> active_users = UserRepository(work).ActiveIds();
   snapshot.active_users = std::set<int64_t>(active_users.begin(), active_users.end());
+  snapshot.calls = ReadCallContext(work, attempts);
   Planner planner(options_.rules, std::move(snapshot));
   // Email threads, Message-IDs delivered again and mailbox routes (inbound/email_thread.h): a
   // reply of a known thread goes to its record, not to the planner.

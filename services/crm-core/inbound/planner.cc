@@ -40,7 +40,8 @@ void ContactNames(const ContactAttempt& attempt, const std::string& placeholder,
 Planner::Planner(RuleSettings rules, Snapshot snapshot)
     : rules_(std::move(rules)),
       settings_(std::move(snapshot.settings)),
-      active_users_(std::move(snapshot.active_users)) {
+      active_users_(std::move(snapshot.active_users)),
+      calls_(std::move(snapshot.calls)) {
   for (KnownLead& lead : snapshot.leads) {
     for (const IdentityKey& key : lead.identities) {
       Index({EntityKind::kLead, lead.id}, key);
@@ -108,6 +109,12 @@ void Planner::Add(const ContactAttempt& attempt) {
     }
   }
 
+  std::optional<domain::CallPolicy> call;
+  if (attempt.call) {
+    call = calls_.Admit(attempt, !matches.empty(), plan_);
+    if (!call) return;  // nothing more than what the call rules planned
+  }
+
   domain::MatchInput input;
   input.mode = settings_.mode;
   input.repeat_rule = settings_.repeat_rule;
@@ -116,6 +123,7 @@ void Planner::Add(const ContactAttempt& attempt) {
       queue != settings_.channel_queues.end()) {
     input.channel_queue = queue->second;
   }
+  if (call) input.channel_queue = calls_.Queue(attempt, input.channel_queue);
   input.inbound_pipeline_id = settings_.inbound_pipeline_id;
   input.inbound_first_stage_id = settings_.inbound_first_stage_id;
   input.route_queue = attempt.route.queue;
@@ -139,7 +147,21 @@ void Planner::Add(const ContactAttempt& attempt) {
     (kind == EntityKind::kContact ? input.contacts : input.companies)
         .push_back({SyntheticId(ref), Active(party.responsible_user_id), party.open_deals});
   }
-  const domain::MatchDecision decision = domain::Decide(input);
+  domain::MatchDecision decision = domain::Decide(input);
+  if (call) {
+    calls_.Adjust(attempt, *call, input, decision);
+    if (call->completes_call_backs) {
+      // The records the call reached, and their open deals: their call-backs are done.
+      std::vector<std::pair<EntityKind, Ref>> owners(matches.begin(), matches.end());
+      for (const auto& [kind, ref] : matches) {
+        if (kind == EntityKind::kLead) continue;
+        for (const domain::OpenDeal& deal : parties_.at({kind, ref}).open_deals) {
+          owners.emplace_back(EntityKind::kDeal, FromSynthetic(deal.id));
+        }
+      }
+      calls_.Complete(attempt, std::move(owners), plan_);
+    }
+  }
 
   const ContactAttempt::Activity& implied = attempt.activity;
   const std::chrono::minutes deadline =
@@ -148,6 +170,7 @@ void Planner::Add(const ContactAttempt& attempt) {
     plan_.activities.push_back(
         {owner, ref, implied.type, repeat ? implied.repeat_subject : implied.subject,
          implied.description, implied.completed, deadline, attempt.event_id, responsible});
+    if (call) calls_.Shape(attempt, *call, plan_.activities.back());
   };
   // The identities every matched lead and contact held, so that the person's next contact by any
   // of them finds what this attempt makes (the same person: the ways we knew to reach them carry

@@ -12,6 +12,7 @@
 #include "crm-core/domain/lead/lead.h"
 #include "crm-core/domain/matching/matching.h"
 #include "crm-core/domain/rules/rule_settings.h"
+#include "crm-core/inbound/call_rules.h"
 #include "crm-core/store/inbound_repository.h"
 
 namespace leadflow::crm {
@@ -82,6 +83,10 @@ struct PlannedActivity {
   /// For an existing owner, whoever is responsible for it; for a new one, filled in when it is
   /// written.
   int64_t responsible_user_id = 0;
+  /// A call's activity (call_rules.h): written with the call's facts; a call-back is folded into
+  /// its record's open one.
+  const ContactAttempt* call = nullptr;
+  bool call_back = false;
 };
 
 /// Everything one batch of events causes; written in one transaction.
@@ -94,6 +99,7 @@ struct Plan {
   std::map<int64_t, int> repeat_increments;  // existing lead id → how many repeat contacts
   /// Identities not attached because their record had max_inbound_identities already.
   int64_t identities_capped = 0;
+  CallPlan calls;
 };
 
 /// What the planner decides over: the records holding the batch's identities (read under their
@@ -104,6 +110,7 @@ struct Snapshot {
   std::vector<KnownParty> companies;
   std::set<int64_t> active_users;
   InboundSettings settings;
+  CallContext calls;
 };
 
 /// The inbound decision rules over a snapshot: domain/matching's Decide for each contact attempt,
@@ -139,6 +146,7 @@ class Planner {
   std::map<Key, Party> parties_;  // contacts and companies, known and new
   std::map<IdentityKey, std::set<Key>> by_identity_;
   std::map<Key, std::set<IdentityKey>> identities_of_;
+  CallRules calls_;
   Plan plan_;
 };
 

@@ -194,6 +194,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
 
   // Activities, and the deals they touch.
   std::vector<InboundActivityRow> activity_rows;
+  std::vector<ResolvedCallActivity> call_activities;
   std::set<int64_t> touched;
   for (const PlannedActivity& activity : plan.activities) {
     int64_t responsible = activity.responsible_user_id;
@@ -206,11 +207,17 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
     if (activity.owner == EntityKind::kDeal && !IsNew(activity.ref)) {
       touched.insert(owner);
     }
+    if (activity.call != nullptr) {
+      call_activities.push_back(
+          {static_cast<size_t>(&activity - plan.activities.data()), &activity, owner, responsible});
+      continue;
+    }
     activity_rows.push_back({activity.type, activity.owner, owner, activity.subject,
                              activity.description, responsible, activity.completed,
                              activity.deadline_after.count(), activity.origin_event_id});
   }
   inbound.InsertActivities(activity_rows);
+  for (int64_t deal : WriteCalls(work, plan.calls, call_activities, id)) touched.insert(deal);
   inbound.TouchDeals(touched);
   leads.AddRepeats(plan.repeat_increments);
   HistoryRepository(work).Append(history);

@@ -19,6 +19,27 @@ Activity ReadActivity(const pqxx::row& row) {
   activity.create_micros = row[9].as<int64_t>();
   activity.complete_micros = row[10].as<int64_t>();
   activity.origin_event_id = row[11].as<std::string>();
+  if (row[12].as<bool>()) {
+    Activity::Call call;
+    call.facts.call_id = row[13].as<std::string>();
+    call.facts.direction = domain::ParseCallDirection(row[14].as<std::string>())
+                               .value_or(domain::CallDirection::kInbound);
+    call.facts.outcome =
+        domain::ParseCallOutcome(row[15].as<std::string>()).value_or(domain::CallOutcome::kMissed);
+    // The other party's number, whichever side of the call it was on.
+    (call.facts.direction == domain::CallDirection::kOutbound ? call.facts.to_number
+                                                              : call.facts.from_number) =
+        row[16].as<std::string>();
+    call.facts.line = row[17].as<std::string>();
+    call.facts.duration_seconds = row[18].as<int64_t>();
+    call.facts.operator_name = row[19].as<std::string>();
+    call.facts.recording_url = row[20].as<std::string>();
+    call.call_back = row[21].as<bool>();
+    call.missed_calls = row[22].as<int64_t>();
+    call.last_attempt_micros = row[23].as<int64_t>();
+    call.completed_by_event_id = row[24].as<std::string>();
+    activity.call = std::move(call);
+  }
   return activity;
 }
 

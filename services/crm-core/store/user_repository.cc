@@ -11,13 +11,15 @@ User ReadUser(const pqxx::row& row) {
               .name = row[1].as<std::string>(),
               .email = row[2].as<std::string>(),
               .active = row[3].as<bool>(),
-              .create_micros = row[4].as<int64_t>()};
+              .create_micros = row[4].as<int64_t>(),
+              .extension = row[5].as<std::string>()};
 }
 
 }  // namespace
 
 int64_t UserRepository::Insert(const User& user) {
-  return work_.exec_prepared1("insert_user", user.name, user.email, user.active)[0].as<int64_t>();
+  return work_.exec_prepared1("insert_user", user.name, user.email, user.active, user.extension)[0]
+      .as<int64_t>();
 }
 
 std::optional<User> UserRepository::Get(int64_t id) {
@@ -40,7 +42,8 @@ bool UserRepository::Update(int64_t id, const std::set<std::string>& fields, con
   auto has = [&](const char* field) { return fields.count(field) != 0; };
   return !work_
               .exec_prepared("update_user", id, has("name"), values.name, has("email"),
-                             values.email, has("active"), values.active)
+                             values.email, has("active"), values.active, has("extension"),
+                             values.extension)
               .empty();
 }
 

@@ -1,8 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "crm-core/domain/call/call.h"
 
 namespace leadflow::crm {
 
@@ -20,6 +23,16 @@ struct Activity {
   int64_t create_micros = 0;
   int64_t complete_micros = 0;  // 0: open
   std::string origin_event_id;  // empty for planned activities
+
+  /// A CALL activity made by a call event (domain/call/call.h).
+  struct Call {
+    domain::CallFacts facts;  // for a call-back, its latest missed call
+    bool call_back = false;
+    int64_t missed_calls = 0;
+    int64_t last_attempt_micros = 0;  // 0: none
+    std::string completed_by_event_id;
+  };
+  std::optional<Call> call;
 };
 
 /// The owner kinds an activity may have (the activities.owner_type CHECK).

@@ -2,9 +2,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "crm-core/domain/call/call.h"
 #include "crm-core/domain/identity/identity_key.h"
 
 namespace leadflow::crm {
@@ -59,6 +61,9 @@ struct ContactAttempt {
     int64_t pipeline_id = 0;
     std::string first_stage_id;
   } route;
+  // A phone call's facts (inbound/channels/call.cc): the call rules (domain/call/) apply on top
+  // of the usual ones. Unset for the other channels.
+  std::optional<domain::CallFacts> call;
 };
 
 }  // namespace leadflow::crm

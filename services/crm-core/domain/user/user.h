@@ -12,6 +12,7 @@ struct User {
   std::string email;
   bool active = true;
   int64_t create_micros = 0;
+  std::string extension;  // the phone extension; empty: none
 };
 
 }  // namespace leadflow::crm

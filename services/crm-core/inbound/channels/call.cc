@@ -1,38 +1,108 @@
-// A phone call: a missed one asks for a call back (open, with a deadline); an answered one is
-// recorded as a completed call activity (ARCHITECTURE.md, inbound rules).
+// A phone call: its facts for the call rules (domain/call/call.h), and the activity the usual
+// rules would give it — a missed call asks for a call back (open, with a deadline), an answered
+// one is recorded as a completed call activity. inbound/call_rules.cc refines both.
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "crm-core/inbound/channels/channels.h"
+#include "identity/identity.h"
 
 namespace leadflow::crm {
+namespace {
+
+using events::v1::CallEvent;
+
+domain::CallOutcome Outcome(CallEvent::Outcome outcome) {
+  switch (outcome) {
+    case CallEvent::ANSWERED:
+      return domain::CallOutcome::kAnswered;
+    case CallEvent::BUSY:
+      return domain::CallOutcome::kBusy;
+    case CallEvent::FAILED:
+      return domain::CallOutcome::kFailed;
+    case CallEvent::VOICEMAIL:
+      return domain::CallOutcome::kVoicemail;
+    case CallEvent::CANCELED:
+      return domain::CallOutcome::kCanceled;
+    case CallEvent::MISSED:
+    case CallEvent::OUTCOME_UNSPECIFIED:
+    default:
+      return domain::CallOutcome::kMissed;
+  }
+}
+
+}  // namespace
 
 void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
-  const events::v1::CallEvent& call = event.call();
-  const bool answered = call.outcome() == events::v1::CallEvent::ANSWERED;
-  const std::string number =
-      call.from_number().empty() ? event.identities(0).value() : call.from_number();
-  attempt.fallback_title = absl::StrCat(answered ? "Call from " : "Missed call ", number);
+  const CallEvent& call = event.call();
+  domain::CallFacts facts;
+  facts.call_id = call.call_id();
+  facts.direction = call.direction() == CallEvent::OUTBOUND ? domain::CallDirection::kOutbound
+                                                            : domain::CallDirection::kInbound;
+  facts.outcome = Outcome(call.outcome());
+  facts.anonymous = call.anonymous() || event.identities().empty();
+  facts.from_number = call.from_number();
+  facts.to_number = call.to_number();
+  facts.line = call.line();
+  facts.duration_seconds = call.duration_seconds() > 0 ? call.duration_seconds() : 0;
+  facts.operator_name = call.operator_name();
+  facts.extension = call.extension();
+  facts.recording_url = call.recording_url();
+  facts.recording_only = call.recording_only();
+
+  const bool answered = facts.outcome == domain::CallOutcome::kAnswered;
+  const bool outbound = facts.direction == domain::CallDirection::kOutbound;
+  // The number as the person's identity holds it (E.164), written for reading.
+  const std::string number = identity::FormatPhoneForReading(
+      event.identities().empty() ? facts.Counterpart() : event.identities(0).value());
+  const std::string outcome(domain::ToString(facts.outcome));
+  if (outbound) {
+    attempt.fallback_title = absl::StrCat("Call to ", number);
+  } else {
+    attempt.fallback_title = absl::StrCat(answered ? "Call from " : "Missed call ", number);
+  }
+  std::string description;
+  if (outbound) {
+    description =
+        answered ? absl::StrCat("Outgoing call to ", number, ", ", facts.duration_seconds, " s")
+                 : absl::StrCat("Outgoing call to ", number, ", not answered (",
+                                absl::AsciiStrToLower(outcome), ")");
+  } else if (answered) {
+    description = absl::StrCat("Answered call from ", number, ", ", facts.duration_seconds, " s");
+  } else if (facts.outcome == domain::CallOutcome::kVoicemail) {
+    description = absl::StrCat("Voicemail from ", number);
+  } else {
+    description = absl::StrCat("Missed call from ", number);
+  }
+  if (!facts.operator_name.empty() || !facts.extension.empty()) {
+    absl::StrAppend(&description, "; operator ",
+                    facts.operator_name.empty() ? facts.extension : facts.operator_name);
+  }
+  if (!facts.recording_url.empty()) {
+    absl::StrAppend(&description, "; recording ", facts.recording_url);
+  }
+  const std::string subject =
+      outbound ? "Outgoing call" : (answered ? "Incoming call" : "Call back");
   attempt.activity = {.type = "CALL",
-                      .subject = answered ? "Incoming call" : "Call back",
-                      .repeat_subject = answered ? "Incoming call" : "Call back",
-                      .description = answered ? absl::StrCat("Answered call from ", number, ", ",
-                                                             call.duration_seconds(), " s")
-                                              : absl::StrCat("Missed call from ", number),
-                      .completed = answered,
-                      .has_deadline = !answered};
+                      .subject = subject,
+                      .repeat_subject = subject,
+                      .description = description,
+                      .completed = outbound || answered,
+                      .has_deadline = !outbound && !answered};
   attempt.source_id = "CALL";
   auto put = [&](const std::string& key, const std::string& value) {
     if (!value.empty()) {
       attempt.source_details[key] = value;
     }
   };
-  put("reference", call.to_number());
+  put("reference", call.line().empty() ? call.to_number() : call.line());
   put("call_id", call.call_id());
-  put("outcome", answered ? "ANSWERED" : "MISSED");
-  put("direction", events::v1::CallEvent::Direction_Name(call.direction()));
-  if (call.duration_seconds() > 0) {
-    put("duration_seconds", std::to_string(call.duration_seconds()));
+  put("outcome", outcome);
+  put("direction", std::string(domain::ToString(facts.direction)));
+  if (facts.duration_seconds > 0) {
+    put("duration_seconds", std::to_string(facts.duration_seconds));
   }
-  put("recording_url", call.recording_url());
+  put("recording_url", facts.recording_url);
+  attempt.call = std::move(facts);
 }
 
 }  // namespace leadflow::crm

@@ -36,7 +36,9 @@ std::string ValidateEvent(const InboundEvent& event) {
       return "event_id contains a control character";
     }
   }
-  if (event.identities().empty()) {
+  // A call from a withheld number (or a SIP user) has no identity by design: it goes to the
+  // unidentified calls. Anything else without one cannot be anybody's.
+  if (event.identities().empty() && !event.has_call()) {
     return "event has no identity of its sender";
   }
   for (const Identity& identity : event.identities()) {

@@ -54,7 +54,7 @@ TEST(ChannelsTest, CallsMissedAndAnswered) {
   ASSERT_EQ(ValidateEvent(missed), "");
   ContactAttempt attempt = ToContactAttempt(missed);
   EXPECT_EQ(attempt.source_id, "CALL");
-  EXPECT_EQ(LeadTitle("{city} – {name} – {need}", attempt), "Missed call +33612345678");
+  EXPECT_EQ(LeadTitle("{city} – {name} – {need}", attempt), "Missed call +33 6 12 34 56 78");
   EXPECT_EQ(attempt.source_details.at("reference"), "+33100000000");
   EXPECT_EQ(attempt.source_details.count("utm_source"), 0u);
 

@@ -1,1 +1,2 @@
-SELECT id, name, email, active, (extract(epoch FROM created_at) * 1000000)::bigint FROM users
+SELECT id, name, email, active, (extract(epoch FROM created_at) * 1000000)::bigint,
+  coalesce(extension, '') FROM users

@@ -1,1 +1,1 @@
-INSERT INTO users (name, email, active) VALUES ($1, $2, $3) RETURNING id
+INSERT INTO users (name, email, active, extension) VALUES ($1, $2, $3, nullif($4, '')) RETURNING id

@@ -1,0 +1,37 @@
+#pragma once
+
+// The call side of the API (docs/api.md, "Calls"): CallService (the unidentified calls), the call
+// facts of CALL activities, and the `calls` part of the CRM settings.
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "crm-core/api/common/call.h"
+#include "crm-core/domain/activity/activity.h"
+#include "crm-core/store/call_repository.h"
+#include "leadflow/crm/v1/call.grpc.pb.h"
+#include "leadflow/crm/v1/settings.pb.h"
+
+namespace leadflow::crm {
+
+class CallApi final : public v1::CallService::CallbackService {
+ public:
+  explicit CallApi(const ApiBackend& backend) : backend_(backend) {}
+  grpc::ServerUnaryReactor* ListUnidentifiedCalls(
+      grpc::CallbackServerContext* context, const v1::ListUnidentifiedCallsRequest* request,
+      v1::ListUnidentifiedCallsResponse* response) override;
+
+ private:
+  ApiBackend backend_;
+};
+
+void CallDetailsToProto(const Activity::Call& call, v1::CallDetails* out);
+
+/// CrmSettings.calls as stored.
+void CallSettingsToProto(const StoredCallSettings& settings, v1::CallSettings* out);
+
+/// Applies an admin's CrmSettings.calls (validated: the SLA within bounds, each line well formed,
+/// each queue key valid) onto `settings`, the line queues replaced by the ones given.
+absl::Status CallSettingsFromProto(const v1::CallSettings& given, StoredCallSettings& settings);
+
+}  // namespace leadflow::crm

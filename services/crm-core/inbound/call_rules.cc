@@ -1,0 +1,85 @@
+#include "crm-core/inbound/call_rules.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "crm-core/domain/matching/matching.h"
+#include "crm-core/inbound/planner.h"
+
+namespace leadflow::crm {
+
+using domain::CallAction;
+using domain::EntityKind;
+
+int64_t CallRules::Operator(const domain::CallFacts& call) const {
+  if (auto user = context_.operators.by_extension.find(call.extension);
+      !call.extension.empty() && user != context_.operators.by_extension.end()) {
+    return user->second;
+  }
+  if (auto user = context_.operators.by_email.find(absl::AsciiStrToLower(call.operator_name));
+      !call.operator_name.empty() && user != context_.operators.by_email.end()) {
+    return user->second;
+  }
+  return 0;
+}
+
+std::optional<domain::CallPolicy> CallRules::Admit(const ContactAttempt& attempt, bool known,
+                                                   Plan& plan) {
+  const domain::CallFacts& call = *attempt.call;
+  const domain::CallPolicy policy = domain::DecideCall(call, known, context_.settings);
+  switch (policy.action) {
+    case CallAction::kAddRecording:
+      if (!call.recording_url.empty()) {
+        plan.calls.recordings[call.call_id] = call.recording_url;
+      }
+      return std::nullopt;
+    case CallAction::kUnidentified:
+      plan.calls.unidentified.push_back({.call = call,
+                                         .responsible_user_id = Operator(call),
+                                         .origin_event_id = attempt.event_id});
+      return std::nullopt;
+    case CallAction::kCallBack:
+    case CallAction::kCompletedCall:
+      break;
+  }
+  return policy;
+}
+
+std::string CallRules::Queue(const ContactAttempt& attempt,
+                             const std::string& channel_queue) const {
+  return domain::CallQueue(context_.settings, attempt.call->line, channel_queue);
+}
+
+void CallRules::Adjust(const ContactAttempt& attempt, const domain::CallPolicy& policy,
+                       const domain::MatchInput& input, domain::MatchDecision& decision) const {
+  const bool known = !input.leads.empty() || !input.contacts.empty() || !input.companies.empty();
+  if (known || !policy.may_create_record) {
+    domain::KeepOnKnownRecord(input, decision);
+  }
+  if (int64_t user = Operator(*attempt.call); user > 0) {
+    decision.responsible = {user, ""};
+  }
+}
+
+void CallRules::Shape(const ContactAttempt& attempt, const domain::CallPolicy& policy,
+                      PlannedActivity& activity) const {
+  activity.call = &attempt;
+  activity.call_back = policy.action == CallAction::kCallBack;
+  activity.completed = !activity.call_back;
+  activity.deadline_after =
+      activity.call_back ? context_.settings.call_back_sla : std::chrono::minutes(0);
+  if (activity.call_back) {
+    activity.subject = "Call back";
+  }
+}
+
+void CallRules::Complete(const ContactAttempt& attempt,
+                         std::vector<std::pair<EntityKind, Ref>> owners, Plan& plan) const {
+  plan.calls.completions.push_back({.position = plan.activities.size(),
+                                    .owners = std::move(owners),
+                                    .number = attempt.call->Counterpart(),
+                                    .event_id = attempt.event_id});
+}
+
+}  // namespace leadflow::crm

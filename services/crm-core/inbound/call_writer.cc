@@ -1,0 +1,162 @@
+// The call rules' side of the writer (call_rules.h): what they read once per batch, and the call
+// effects of a written plan. Apart from call_rules.cc so that the planner's rules build without
+// the database (the fuzz target compiles them in).
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "crm-core/inbound/call_rules.h"
+#include "crm-core/inbound/planner.h"
+
+namespace leadflow::crm {
+
+using domain::EntityKind;
+
+CallContext ReadCallContext(pqxx::transaction_base& work,
+                            const std::vector<ContactAttempt>& attempts) {
+  std::set<std::string> extensions;
+  std::set<std::string> emails;
+  bool calls = false;
+  for (const ContactAttempt& attempt : attempts) {
+    if (!attempt.call) continue;
+    calls = true;
+    if (!attempt.call->extension.empty()) extensions.insert(attempt.call->extension);
+    if (attempt.call->operator_name.find('@') != std::string::npos) {
+      emails.insert(absl::AsciiStrToLower(attempt.call->operator_name));
+    }
+  }
+  CallContext context;
+  if (!calls) {
+    return context;  // no call in the batch: nothing to read
+  }
+  CallRepository repository(work);
+  context.settings = repository.ReadSettings();
+  context.operators =
+      repository.FindOperators(std::vector<std::string>(extensions.begin(), extensions.end()),
+                               std::vector<std::string>(emails.begin(), emails.end()));
+  return context;
+}
+
+namespace {
+
+CallActivityRow Row(const ResolvedCallActivity& resolved) {
+  const PlannedActivity& planned = *resolved.activity;
+  return {.owner = planned.owner,
+          .owner_id = resolved.owner_id,
+          .subject = planned.subject,
+          .description = planned.description,
+          .responsible_user_id = resolved.responsible_user_id,
+          .completed = planned.completed,
+          .deadline_minutes = planned.deadline_after.count(),
+          .origin_event_id = planned.origin_event_id,
+          .call_back = planned.call_back,
+          .call = *planned.call->call,
+          .missed_calls = planned.call_back ? 1 : 0};
+}
+
+// Missed calls of one record between two completions, made one call-back: the first call's
+// task (subject, responsible, deadline, event), the latest call's facts and description.
+CallActivityRow Fold(const std::vector<const ResolvedCallActivity*>& missed, bool completed,
+                     const std::string& completed_by) {
+  CallActivityRow row = Row(*missed.front());
+  const CallActivityRow latest = Row(*missed.back());
+  row.description = latest.description;
+  row.call = latest.call;
+  for (const ResolvedCallActivity* each : missed) {
+    if (!each->activity->call->call->recording_url.empty()) {
+      row.call.recording_url = each->activity->call->call->recording_url;
+    }
+  }
+  row.missed_calls = static_cast<int>(missed.size());
+  row.completed = completed;
+  row.completed_by_event_id = completed_by;
+  return row;
+}
+
+}  // namespace
+
+std::vector<int64_t> WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
+                                const std::vector<ResolvedCallActivity>& activities,
+                                const std::function<int64_t(EntityKind, Ref)>& id) {
+  // Each record's call-backs and the completions that reach it, in batch order: a completion
+  // placed at position p comes after the activities before p.
+  using Owner = std::pair<EntityKind, int64_t>;
+  struct Segment {
+    std::vector<const ResolvedCallActivity*> missed;
+    bool completed = false;
+    std::string completed_by;
+  };
+  std::map<Owner, std::vector<Segment>> segments;
+  std::vector<CallActivityRow> first;  // completed calls, and each record's first call-backs
+  std::vector<CallActivityRow> later;  // call-backs after a completion in this batch
+  std::vector<CallBackCompletion> completed_owners;
+  std::vector<std::pair<std::string, std::string>> completed_numbers;
+
+  struct Step {
+    size_t position;
+    int order;  // 0: a completion, 1: an activity
+    size_t index;
+  };
+  std::vector<Step> steps;
+  for (size_t i = 0; i < plan.completions.size(); ++i) {
+    steps.push_back({plan.completions[i].position, 0, i});
+  }
+  for (size_t i = 0; i < activities.size(); ++i) {
+    steps.push_back({activities[i].position, 1, i});
+  }
+  std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) {
+    return std::pair(a.position, a.order) < std::pair(b.position, b.order);
+  });
+  for (const Step& step : steps) {
+    if (step.order == 1) {
+      const ResolvedCallActivity& resolved = activities[step.index];
+      if (!resolved.activity->call_back) {
+        first.push_back(Row(resolved));
+        continue;
+      }
+      auto& owned = segments[{resolved.activity->owner, resolved.owner_id}];
+      if (owned.empty()) owned.emplace_back();
+      owned.back().missed.push_back(&resolved);
+      continue;
+    }
+    const CallPlan::Completion& completion = plan.completions[step.index];
+    if (!completion.number.empty()) {
+      completed_numbers.emplace_back(completion.number, completion.event_id);
+    }
+    std::set<Owner> reached;
+    for (const auto& [kind, ref] : completion.owners) reached.insert({kind, id(kind, ref)});
+    for (const Owner& owner : reached) {
+      auto& owned = segments[owner];
+      if (owned.empty()) owned.emplace_back();
+      if (owned.size() == 1 && !owned.front().completed) {
+        // The call-back the record had before this batch, with what this batch added to it.
+        completed_owners.push_back({owner.first, owner.second, completion.event_id});
+      }
+      owned.back().completed = true;
+      owned.back().completed_by = completion.event_id;
+      owned.emplace_back();
+    }
+  }
+  for (const auto& [owner, owned] : segments) {
+    for (size_t i = 0; i < owned.size(); ++i) {
+      const Segment& segment = owned[i];
+      if (segment.missed.empty()) continue;
+      if (i == 0) {
+        // Folded into the record's open call-back, if any; completed (below) like it.
+        first.push_back(Fold(segment.missed, false, ""));
+      } else {
+        later.push_back(Fold(segment.missed, segment.completed, segment.completed_by));
+      }
+    }
+  }
+
+  CallRepository calls(work);
+  calls.UpsertActivities(first);
+  std::vector<int64_t> deals = calls.CompleteCallBacks(completed_owners, completed_numbers);
+  calls.UpsertActivities(later);
+  calls.AddRecordings(plan.recordings);
+  calls.InsertUnidentified(plan.unidentified);
+  return deals;
+}
+
+}  // namespace leadflow::crm

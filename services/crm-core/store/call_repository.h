@@ -1,0 +1,90 @@
+#pragma once
+
+// What the call rules read and write (docs/architecture.md, "Calls"): the call settings and the
+// users named as operators, CALL activities with the call's facts (call-backs folded into the
+// open one their record has), call-backs completed by an answered outbound call, recordings
+// that arrive after their call, and the unidentified calls. Each statement runs once per batch,
+// whatever its size. Also the settings and list the API serves.
+
+#include <cstdint>
+#include <map>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "crm-core/domain/call/call.h"
+#include "crm-core/domain/common/types.h"
+
+namespace leadflow::crm {
+
+/// The users a batch's calls name, active only: by extension, and by lower-cased e-mail.
+struct CallOperators {
+  std::map<std::string, int64_t> by_extension;
+  std::map<std::string, int64_t> by_email;
+};
+
+/// One CALL activity to write.
+struct CallActivityRow {
+  domain::EntityKind owner = domain::EntityKind::kLead;
+  int64_t owner_id = 0;
+  std::string subject;
+  std::string description;
+  int64_t responsible_user_id = 0;  // 0: nobody
+  bool completed = false;
+  int64_t deadline_minutes = 0;  // 0: none
+  std::string origin_event_id;
+  bool call_back = false;
+  domain::CallFacts call;
+  int missed_calls = 0;
+  std::string completed_by_event_id;
+};
+
+/// An owner whose open call-back an answered outbound call completes.
+struct CallBackCompletion {
+  domain::EntityKind owner = domain::EntityKind::kLead;
+  int64_t owner_id = 0;
+  std::string event_id;
+};
+
+struct UnidentifiedCall {
+  int64_t id = 0;
+  domain::CallFacts call;
+  int64_t responsible_user_id = 0;
+  std::string origin_event_id;
+  int64_t create_micros = 0;
+};
+
+/// What an admin sets (SettingsService's `calls`).
+struct StoredCallSettings {
+  int64_t call_back_sla_minutes = 15;
+  bool outbound_creates_lead = false;
+  std::map<std::string, std::string> line_queues;
+};
+
+class CallRepository {
+ public:
+  explicit CallRepository(pqxx::transaction_base& work) : work_(work) {}
+
+  domain::CallSettings ReadSettings();
+  CallOperators FindOperators(const std::vector<std::string>& extensions,
+                              const std::vector<std::string>& emails);
+  /// Inserts the activities; an open call-back meeting its record's open one is folded into it.
+  void UpsertActivities(const std::vector<CallActivityRow>& rows);
+  /// Completes open call-backs by owner or by the number dialled; returns the deals touched.
+  std::vector<int64_t> CompleteCallBacks(
+      const std::vector<CallBackCompletion>& owners,
+      const std::vector<std::pair<std::string, std::string>>& numbers);
+  /// call id → recording URL.
+  void AddRecordings(const std::map<std::string, std::string>& recordings);
+  void InsertUnidentified(const std::vector<UnidentifiedCall>& calls);
+  std::vector<UnidentifiedCall> ListUnidentified(int64_t before_id, int limit);
+
+  StoredCallSettings GetSettings();
+  /// Writes the settings; `line_queues`: also replaces the per-line queues.
+  void UpdateSettings(const StoredCallSettings& settings, bool line_queues);
+
+ private:
+  pqxx::transaction_base& work_;
+};
+
+}  // namespace leadflow::crm

@@ -1,0 +1,1 @@
+DELETE FROM call_line_queues

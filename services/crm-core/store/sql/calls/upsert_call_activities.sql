@@ -1,0 +1,22 @@
+-- CALL activities of call events, with the call's facts. An open call-back (call_back, not
+-- completed) meets the one its record may already have on activities_one_open_call_back, and is
+-- folded into it: one more missed call, its time, the latest call's outcome and description.
+-- The caller passes at most one open call-back per record in one execution.
+INSERT INTO activities (type, owner_type, owner_id, subject, description, responsible_user_id,
+  completed, deadline, completed_at, origin_event_id, call_back, call_id, call_direction,
+  call_outcome, call_number, call_line, call_duration_seconds, call_operator, call_recording_url,
+  missed_calls, last_attempt_at, completed_by_event_id)
+SELECT 'CALL', ot, o, s, d, nullif(r, 0), c, CASE WHEN m > 0 THEN now() + make_interval(mins => m) END,
+  CASE WHEN c THEN now() END, e, cb, ci, dir, oc, nullif(num, ''), nullif(line, ''), dur,
+  nullif(op, ''), nullif(rec, ''), n, CASE WHEN n > 0 THEN now() END, nullif(ce, '')
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bool[], $7::int[],
+  $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+  $15::int[], $16::text[], $17::text[], $18::int[], $19::text[])
+  AS x (ot, o, s, d, r, c, m, e, cb, ci, dir, oc, num, line, dur, op, rec, n, ce)
+ON CONFLICT (owner_type, owner_id) WHERE call_back AND NOT completed DO UPDATE SET
+  missed_calls = activities.missed_calls + excluded.missed_calls,
+  last_attempt_at = now(),
+  description = excluded.description,
+  call_id = excluded.call_id,
+  call_outcome = excluded.call_outcome,
+  call_recording_url = coalesce(excluded.call_recording_url, activities.call_recording_url)

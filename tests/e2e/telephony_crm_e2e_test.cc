@@ -1,0 +1,289 @@
+// The telephony channel end to end: the built telephony-ingest (curl in each provider's own
+// format, a scripted Asterisk peer over TCP), the dev broker, the built crm-core, and the results
+// read over gRPC with crmctl (docs/architecture.md, "Calls").
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <pqxx/pqxx>
+
+#include "e2e/stack.h"
+#include "ingest/form_params.h"
+#include "ingest/signature.h"
+#include "telephony-ingest/ami_peer.h"
+
+namespace leadflow::e2e {
+namespace {
+
+using testing::ShellQuote;
+
+constexpr char kSecret[] = "e2e-webhook-secret-0123456789";
+constexpr char kTwilioToken[] = "e2e-twilio-auth-token";
+constexpr char kPublicUrl[] = "https://leads.example.com/telephony";
+
+int CurlStatus(const std::string& args) {
+  std::string output =
+      testing::Shell("curl -s -o /dev/null -w '%{http_code}' -H 'Expect:' --max-time 30 " + args);
+  return output.empty() ? 0 : std::stoi(output);
+}
+
+class TelephonyIngest {
+ public:
+  TelephonyIngest(const std::string& brokers, int ami_port) {
+    port_ = testing::FreePort();
+    ops_port_ = testing::FreePort();
+    process_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{testing::BuildDir() +
+                                 "/services/telephony-ingest/telephony-ingest"},
+        std::map<std::string, std::string>{
+            {"TELEPHONY_KAFKA_BROKERS", brokers},
+            {"TELEPHONY_HTTP_PORT", std::to_string(port_)},
+            {"TELEPHONY_OPS_PORT", std::to_string(ops_port_)},
+            {"TELEPHONY_WEBHOOK_SECRET", kSecret},
+            {"TELEPHONY_TWILIO_AUTH_TOKEN", kTwilioToken},
+            {"TELEPHONY_TWILIO_PUBLIC_URL", kPublicUrl},
+            {"TELEPHONY_AMI_HOST", "127.0.0.1"},
+            {"TELEPHONY_AMI_PORT", std::to_string(ami_port)},
+            {"TELEPHONY_AMI_USERNAME", "leadflow"},
+            {"TELEPHONY_AMI_SECRET", "s3cret"},
+            {"TELEPHONY_AMI_RECONNECT_MIN_MS", "50"},
+        },
+        "telephony-ingest");
+    const std::string ready =
+        ShellQuote("http://127.0.0.1:" + std::to_string(ops_port_) + "/readyz");
+    if (!testing::WaitFor([&] { return CurlStatus(ready) == 200 || !process_->Running(); },
+                          std::chrono::seconds(30)) ||
+        !process_->Running()) {
+      throw std::runtime_error("telephony-ingest did not start: " + process_->Log());
+    }
+  }
+  /// The generic API, signed as docs/telephony-ingest.md shows.
+  int PostGeneric(const std::string& body, const std::string& secret = kSecret) const {
+    const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+    const std::string signature =
+        ingest::HexEncode(ingest::Hmac(ingest::HmacAlgorithm::kSha256, secret, ts + "." + body));
+    return CurlStatus("-X POST -H 'Content-Type: application/json' -H 'X-LeadFlow-Timestamp: " +
+                      ts + "' -H 'X-LeadFlow-Signature: sha256=" + signature + "' --data-binary " +
+                      ShellQuote(body) + " " + ShellQuote(url() + "/v1/calls/events"));
+  }
+  /// A Twilio status callback, urlencoded and signed over the public URL as Twilio does.
+  int PostTwilio(const std::string& body, const std::string& token = kTwilioToken) const {
+    const std::string path = "/v1/twilio/voice";
+    auto params = *ingest::ParseFormParams(body);
+    std::stable_sort(params.begin(), params.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string data = std::string(kPublicUrl) + path;
+    for (const auto& [name, value] : params) data += name + value;
+    const std::string signature =
+        ingest::Base64Encode(ingest::Hmac(ingest::HmacAlgorithm::kSha1, token, data));
+    return CurlStatus(
+        "-X POST -H 'Content-Type: application/x-www-form-urlencoded' -H 'X-Twilio-Signature: " +
+        signature + "' --data-binary " + ShellQuote(body) + " " + ShellQuote(url() + path));
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  testing::Process& process() { return *process_; }
+
+ private:
+  int port_ = 0;
+  int ops_port_ = 0;
+  std::unique_ptr<testing::Process> process_;
+};
+
+// Twilio's status callback for one call, every parameter Twilio sends.
+std::string TwilioStatus(const std::string& sid, const std::string& direction,
+                         const std::string& from, const std::string& to, const std::string& status,
+                         const std::string& extra = "") {
+  return "Called=" + to + "&ToState=&CallerCountry=FR&Direction=" + direction +
+         "&Timestamp=Tue%2C+14+Nov+2023+22%3A13%3A20+%2B0000&CallbackSource=call-progress-events"
+         "&CallerState=&ToZip=&SequenceNumber=0&CallSid=" +
+         sid + "&To=" + to + "&CallerZip=&ToCountry=FR&CalledZip=&ApiVersion=2010-04-01&" +
+         "CalledCity=&CallStatus=" + status + "&From=" + from +
+         "&AccountSid=AC00000000000000000000000000000000&CalledCountry=FR&CallerCity=&ToCity=&"
+         "FromCountry=FR&Caller=" +
+         from + "&FromCity=&CalledState=&FromZip=&FromState=" + extra;
+}
+
+std::string Generic(const std::string& id, const std::string& direction, const std::string& from,
+                    const std::string& to, const std::string& state,
+                    const std::string& extra = "") {
+  return R"({"call_id":")" + id + R"(","direction":")" + direction + R"(","from":")" + from +
+         R"(","to":")" + to + R"(","line":"+33187654321","state":")" + state + "\"" + extra + "}";
+}
+
+class TelephonyCrmE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(Migrate(database_.url())); }
+
+  int64_t Sql(const std::string& sql) { return Count(database_.url(), sql); }
+
+  // The activities of a lead found by its title, over gRPC.
+  nlohmann::json LeadsTitled(const std::string& api, const std::string& title) {
+    nlohmann::json found = nlohmann::json::array();
+    nlohmann::json leads = Call(api, "LeadService/ListLeads", {{"page_size", 1000}}, kReaderKey);
+    for (const auto& lead : leads.value("leads", nlohmann::json::array())) {
+      if (lead.value("title", "") == title) found.push_back(lead);
+    }
+    return found;
+  }
+  nlohmann::json Activities(const std::string& api, const std::string& owner_type, int64_t id) {
+    return Call(api, "ActivityService/ListActivities",
+                {{"owner_type", owner_type}, {"owner_id", id}}, kReaderKey)
+        .value("activities", nlohmann::json::array());
+  }
+  // Waits until crm-core has applied `count` events (processed_events), bounded.
+  bool WaitApplied(int64_t count) {
+    return testing::WaitFor([&] { return Sql("SELECT count(*) FROM processed_events") >= count; },
+                            std::chrono::seconds(60));
+  }
+
+  testing::TempDatabase database_;
+  DevBroker broker_;
+};
+
+// Protects: the telephony channel's guarantees through the built binaries: one lead per unknown
+// caller; one open call-back per person whatever the number of missed calls (with the count),
+// from any provider; a replayed callback → one effect; a forged signature → 401 and nothing; the
+// call-back completed by the answered outbound call; anonymous callers in the unidentified list
+// and no lead; an answered call's operator (a user's extension) responsible; the call settings
+// admin-settable and validated.
+TEST_F(TelephonyCrmE2eTest, CallsBecomeCallBacksAndActivities) {
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("tel"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  telephony::testing::AmiPeer peer;
+  TelephonyIngest telephony(broker_.bootstrap(), peer.port());
+
+  // Settings and users over gRPC: an SLA out of bounds is refused; Alice answers on 201.
+  auto refused =
+      Call(api, "SettingsService/UpdateSettings",
+           {{"settings", {{"calls", {{"call_back_sla_minutes", 0}}}}}, {"update_mask", "calls"}});
+  EXPECT_EQ(refused.value("code", 0), 3) << refused.dump();  // INVALID_ARGUMENT
+  auto settings = Call(
+      api, "SettingsService/UpdateSettings",
+      {{"settings",
+        {{"calls", {{"call_back_sla_minutes", 30}, {"line_queues", {{"+33187654321", "paris"}}}}}}},
+       {"update_mask", "calls"}});
+  ASSERT_EQ(settings["calls"].value("call_back_sla_minutes", 0), 30) << settings.dump();
+  auto alice =
+      Call(api, "UserService/CreateUser", {{"user", {{"name", "Alice"}, {"extension", "201"}}}});
+  ASSERT_EQ(alice.value("extension", ""), "201") << alice.dump();
+  const int64_t alice_id = std::stoll(alice["id"].get<std::string>());
+
+  // Three missed calls from one unknown number through the generic API, the first posted twice
+  // (the provider's retry), and a forged one.
+  const std::string first = Generic("g-1", "inbound", "06 12 34 56 78", "+33187654321", "missed");
+  EXPECT_EQ(telephony.PostGeneric(first), 202);
+  EXPECT_EQ(telephony.PostGeneric(first), 202);
+  EXPECT_EQ(
+      telephony.PostGeneric(Generic("g-2", "inbound", "+33612345678", "+33187654321", "missed")),
+      202);
+  EXPECT_EQ(
+      telephony.PostGeneric(Generic("g-3", "inbound", "+33612345678", "+33187654321", "voicemail",
+                                    R"(,"recording_url":"https://rec.example.com/g3.mp3")")),
+      202);
+  EXPECT_EQ(
+      telephony.PostGeneric(Generic("g-4", "inbound", "+33677777777", "+33187654321", "missed"),
+                            "not-the-secret-at-all"),
+      401);
+  // Twilio: a no-answer call from another unknown number, Twilio's retry of it.
+  const std::string twilio_missed =
+      TwilioStatus("CA0001", "inbound", "%2B33699999999", "%2B33187654321", "no-answer");
+  EXPECT_EQ(telephony.PostTwilio(twilio_missed), 200);
+  EXPECT_EQ(telephony.PostTwilio(twilio_missed), 200);
+  EXPECT_EQ(telephony.PostTwilio(
+                TwilioStatus("CA0009", "inbound", "%2B33677777777", "%2B33187654321", "no-answer"),
+                "someone-elses-token"),
+            401);
+  // Asterisk: the recorded missed call (from +33612345678) and the answered one (from
+  // +33698765432, taken on extension 201).
+  ASSERT_TRUE(peer.WaitLoggedIn(1, std::chrono::seconds(10))) << telephony.process().Log();
+  const std::string dir =
+      std::string(LEADFLOW_SOURCE_DIR) + "/services/telephony-ingest/testdata/ami/";
+  ASSERT_TRUE(peer.SendAll(telephony::testing::LoadTranscript(dir + "missed_call.txt")));
+  ASSERT_TRUE(peer.SendAll(telephony::testing::LoadTranscript(dir + "answered_call.txt")));
+  // A withheld number.
+  EXPECT_EQ(telephony.PostGeneric(Generic("g-5", "inbound", "anonymous", "+33187654321", "missed")),
+            202);
+
+  // 3 generic + 1 Twilio + 2 Asterisk + 1 anonymous events.
+  ASSERT_TRUE(WaitApplied(7)) << core.process().Log() << telephony.process().Log();
+  auto paris = LeadsTitled(api, "Missed call +33 6 12 34 56 78");
+  ASSERT_EQ(paris.size(), 1u) << paris.dump();
+  EXPECT_EQ(paris[0].value("source", ""), "CALL");
+  const int64_t paris_id = std::stoll(paris[0]["id"].get<std::string>());
+  auto callbacks = Activities(api, "OWNER_TYPE_LEAD", paris_id);
+  ASSERT_EQ(callbacks.size(), 1u) << callbacks.dump();
+  EXPECT_EQ(callbacks[0].value("subject", ""), "Call back");
+  EXPECT_FALSE(callbacks[0].value("completed", false));
+  EXPECT_TRUE(callbacks[0].contains("deadline"));
+  EXPECT_TRUE(callbacks[0]["call"].value("call_back", false));
+  EXPECT_EQ(callbacks[0]["call"].value("missed_calls", 0), 4);  // 3 generic (1 replayed) + AMI
+  EXPECT_EQ(callbacks[0]["call"].value("recording_url", ""), "https://rec.example.com/g3.mp3");
+  auto lyon = LeadsTitled(api, "Missed call +33 6 99 99 99 99");
+  ASSERT_EQ(lyon.size(), 1u);
+  const int64_t lyon_id = std::stoll(lyon[0]["id"].get<std::string>());
+  ASSERT_EQ(Activities(api, "OWNER_TYPE_LEAD", lyon_id).size(), 1u);
+  auto answered = LeadsTitled(api, "Call from +33 6 98 76 54 32");
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(std::stoll(answered[0]["responsible_user_id"].get<std::string>()), alice_id);
+  auto talk = Activities(api, "OWNER_TYPE_LEAD", std::stoll(answered[0]["id"].get<std::string>()));
+  ASSERT_EQ(talk.size(), 1u);
+  EXPECT_TRUE(talk[0].value("completed", false));
+  EXPECT_EQ(talk[0]["call"].value("duration_seconds", 0), 42);
+  // Nothing from the forged requests; the anonymous call listed, not a lead.
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 3);
+  EXPECT_EQ(Sql("SELECT count(*) FROM activities WHERE call_number = '+33677777777'"), 0);
+  auto unidentified =
+      Call(api, "CallService/ListUnidentifiedCalls", {{"page_size", 10}}, kReaderKey);
+  ASSERT_EQ(unidentified.value("calls", nlohmann::json::array()).size(), 1u) << unidentified.dump();
+  EXPECT_EQ(unidentified["calls"][0].value("call_id", ""), "generic:g-5");
+
+  // The managers call back: Twilio's outbound call answered (the Lyon caller), the generic API's
+  // answered outbound call (the Paris caller), and one not answered that completes nothing.
+  EXPECT_EQ(telephony.PostTwilio(TwilioStatus("CA0002", "outbound-api", "%2B33187654321",
+                                              "%2B33699999999", "completed", "&CallDuration=61")),
+            200);
+  EXPECT_EQ(
+      telephony.PostGeneric(Generic("o-1", "outbound", "+33187654321", "+33612345678", "missed")),
+      202);
+  ASSERT_TRUE(WaitApplied(9));
+  int open_call_backs = 0;
+  for (const auto& activity : Activities(api, "OWNER_TYPE_LEAD", paris_id)) {
+    if (activity["call"].value("call_back", false) && !activity.value("completed", false)) {
+      ++open_call_backs;
+    }
+  }
+  EXPECT_EQ(open_call_backs, 1);  // the unanswered outbound call completed nothing
+  EXPECT_EQ(telephony.PostGeneric(Generic("o-2", "outbound", "+33187654321", "+33612345678",
+                                          "ended", R"(,"duration":30,"extension":"201")")),
+            202);
+  ASSERT_TRUE(WaitApplied(10));
+  for (int64_t lead : {paris_id, lyon_id}) {
+    auto activities = Activities(api, "OWNER_TYPE_LEAD", lead);
+    int completed_call_backs = 0;
+    for (const auto& activity : activities) {
+      if (activity["call"].value("call_back", false) && activity.value("completed", false)) {
+        ++completed_call_backs;
+      }
+    }
+    EXPECT_EQ(completed_call_backs, 1) << activities.dump();
+  }
+  EXPECT_EQ(Sql("SELECT count(*) FROM activities WHERE call_back AND NOT completed"), 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 3);  // the call backs made no lead
+
+  // A later missed call opens a new call-back (count 1) on the same lead, no new lead.
+  EXPECT_EQ(
+      telephony.PostGeneric(Generic("g-6", "inbound", "+33612345678", "+33187654321", "missed")),
+      202);
+  ASSERT_TRUE(WaitApplied(11));
+  EXPECT_EQ(Sql("SELECT count(*) FROM activities WHERE call_back AND NOT completed AND "
+                "missed_calls = 1 AND owner_id = " +
+                std::to_string(paris_id)),
+            1);
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 3);
+}
+
+}  // namespace
+}  // namespace leadflow::e2e
