@@ -13,6 +13,7 @@ namespace leadflow::identity {
 namespace {
 
 using events::v1::Identity;
+using ::i18n::phonenumbers::PhoneNumber;
 using ::i18n::phonenumbers::PhoneNumberUtil;
 
 // Debian's abseil is built with its own string_view, so std::string_view is adapted here.
