@@ -211,7 +211,7 @@ TEST_F(TelephonyCrmE2eTest, CallsBecomeCallBacksAndActivities) {
   ASSERT_TRUE(WaitApplied(7)) << core.process().Log() << telephony.process().Log();
   auto paris = LeadsTitled(api, "Missed call +33 6 12 34 56 78");
   ASSERT_EQ(paris.size(), 1u) << paris.dump();
-  EXPECT_EQ(paris[0].value("source", ""), "CALL");
+  EXPECT_EQ(paris[0].value("source_id", ""), "CALL");
   const int64_t paris_id = std::stoll(paris[0]["id"].get<std::string>());
   auto callbacks = Activities(api, "OWNER_TYPE_LEAD", paris_id);
   ASSERT_EQ(callbacks.size(), 1u) << callbacks.dump();
