@@ -310,9 +310,9 @@ TEST_F(PeopleTest, ConcurrentUpsertsMakeOneContact) {
 }
 
 // Protects: MergeContacts moves identities, activities and company links to the kept contact
-// in one transaction; the folded id answers NOT_FOUND naming the kept one; a retry is harmless
-// (folds nothing); merging the folded one into a third contact is FAILED_PRECONDITION. Leads and
-// companies merge alike.
+// in one transaction and gives it a new etag; the folded id answers NOT_FOUND naming the kept one;
+// a retry is harmless (folds nothing); merging the folded one into a third contact is
+// FAILED_PRECONDITION. Leads and companies merge alike.
 TEST_F(PeopleTest, MergesFoldAndAreIdempotent) {
   v1::Contact kept = CreateContact("Marie Curie", {"0611111111"});
   v1::Contact folded = CreateContact("M. Curie", {"0622222222", "0611111111"});
@@ -344,6 +344,17 @@ TEST_F(PeopleTest, MergesFoldAndAreIdempotent) {
   ASSERT_EQ(merged.kept().companies_size(), 1);
   EXPECT_EQ(Scalar(absl::StrCat("SELECT owner_id FROM activities WHERE id = ", task.id())),
             kept.id());
+  // The kept contact changed: a new etag, and an update made with the one read before the merge
+  // is refused rather than written over what the merge brought.
+  EXPECT_NE(merged.kept().etag(), kept.etag());
+  v1::UpdateContactRequest stale;
+  stale.mutable_contact()->set_id(kept.id());
+  stale.mutable_contact()->set_first_name("Written over");
+  stale.mutable_contact()->set_etag(kept.etag());
+  stale.mutable_update_mask()->add_paths("first_name");
+  v1::Contact unchanged;
+  EXPECT_EQ(contact_stub_->UpdateContact(Context().get(), stale, &unchanged).error_code(),
+            grpc::StatusCode::ABORTED);
   v1::GetContactRequest get;
   get.set_id(folded.id());
   v1::Contact gone;

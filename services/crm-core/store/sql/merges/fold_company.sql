@@ -21,6 +21,12 @@ WITH ids AS (
   UPDATE leads SET converted_company_id = $1 WHERE converted_company_id = $2
 ), conversions_moved AS (
   UPDATE conversions SET company_id = $1 WHERE company_id = $2
+), mails AS (
+  UPDATE email_messages SET owner_id = $1 WHERE owner_type = 'COMPANY' AND owner_id = $2
+), kept AS (
+  -- The kept record changed (it gained what the folded one held): a new etag, so that an update
+  -- made with the etag read before the merge is refused instead of overwriting it.
+  UPDATE companies SET version = version + 1, updated_at = now() WHERE id = $1
 ), recorded AS (
   INSERT INTO merges (entity_type, folded_id, kept_id, user_id)
   VALUES ('COMPANY', $2, $1, NULLIF($3::bigint, 0))

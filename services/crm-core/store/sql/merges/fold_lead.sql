@@ -9,6 +9,12 @@ WITH ids AS (
   UPDATE activities SET owner_id = $1 WHERE owner_type = 'LEAD' AND owner_id = $2
 ), previous AS (
   UPDATE leads SET previous_lead_id = $1 WHERE previous_lead_id = $2 AND id <> $1
+), mails AS (
+  UPDATE email_messages SET owner_id = $1 WHERE owner_type = 'LEAD' AND owner_id = $2
+), kept AS (
+  -- The kept record changed (it gained what the folded one held): a new etag, so that an update
+  -- made with the etag read before the merge is refused instead of overwriting it.
+  UPDATE leads SET version = version + 1, updated_at = now() WHERE id = $1
 ), recorded AS (
   INSERT INTO merges (entity_type, folded_id, kept_id, user_id)
   VALUES ('LEAD', $2, $1, NULLIF($3::bigint, 0))
