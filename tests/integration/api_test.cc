@@ -13,6 +13,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/services.h"
 #include "crm-core/store/probe.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "testing/crm.h"
 #include "testing/testing.h"
 
@@ -216,6 +217,35 @@ TEST_F(ApiTest, ListLeadsPagesCarryIdentities) {
 // status goes between the seeded ones by sort and leads can take it; an unknown status in a
 // request is refused naming it (never read as NEW); a second SUCCESS status, deleting a system
 // status and deleting a status in use are FAILED_PRECONDITION; an unused custom one is deleted.
+// Protects: a client built when Lead's status and source were enums on fields 3 and 4 (now
+// reserved) gets INVALID_ARGUMENT naming the fields, not a lead filed as NEW or an unfiltered list.
+TEST_F(ApiTest, RetiredStatusAndSourceFieldsAreRefused) {
+  v1::CreateLeadRequest create;
+  create.mutable_lead()->set_title("Sent by an old client");
+  create.mutable_lead()
+      ->GetReflection()
+      ->MutableUnknownFields(create.mutable_lead())
+      ->AddVarint(3, 2);  // LeadStatus IN_PROCESS, as the old client encodes it
+  v1::Lead lead;
+  grpc::Status refused = lead_stub_->CreateLead(Context(5000ms).get(), create, &lead);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused.error_message().find("status_id"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
+
+  v1::ListLeadsRequest filter;
+  filter.GetReflection()->MutableUnknownFields(&filter)->AddVarint(4, 1);  // LeadSource WEB_FORM
+  v1::ListLeadsResponse leads;
+  grpc::Status listed = lead_stub_->ListLeads(Context(5000ms).get(), filter, &leads);
+  EXPECT_EQ(listed.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(listed.error_message().find("source_id"), std::string::npos) << listed.error_message();
+
+  // The same requests without the retired fields are served.
+  create.mutable_lead()->GetReflection()->MutableUnknownFields(create.mutable_lead())->Clear();
+  ASSERT_TRUE(lead_stub_->CreateLead(Context(5000ms).get(), create, &lead).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+}
+
 TEST_F(ApiTest, ConfigurableLeadStatuses) {
   v1::CreateStatusRequest create;
   create.set_kind(v1::STATUS_KIND_LEAD_STATUS);

@@ -10,6 +10,7 @@
 #include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "identity/identity.h"
 
 namespace leadflow::crm {
@@ -83,6 +84,23 @@ absl::Status LoadLead(pqxx::transaction_base& work, int64_t id, v1::Lead* out) {
   return absl::OkStatus();
 }
 
+// Fields 3 and 4 of Lead and ListLeadsRequest were the status and source enums (lead.proto): a
+// client built before status_id and source_id still sends them. Refused by name rather than
+// dropped as unknown fields, which would list every lead for a filter or file a lead as NEW.
+absl::Status RefuseRetiredFields(const google::protobuf::Message& message) {
+  const google::protobuf::UnknownFieldSet& unknown =
+      message.GetReflection()->GetUnknownFields(message);
+  for (int i = 0; i < unknown.field_count(); ++i) {
+    if (const int number = unknown.field(i).number(); number == 3 || number == 4) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          message.GetDescriptor()->name(), " field ", number, " (",
+          number == 3 ? "status" : "source",
+          ", an enum) is retired: send status_id (a lead status id) and source_id instead"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // A status or source id named in a request must be one of the configured list: an unknown one
 // is refused by name, never replaced by a default.
 absl::Status CheckKnown(pqxx::transaction_base& work, StatusKind kind, const std::string& id) {
@@ -147,6 +165,9 @@ grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* contex
                                              v1::ListLeadsResponse* response) {
   return RunCall(
       context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
+        if (absl::Status retired = RefuseRetiredFields(*request); !retired.ok()) {
+          return retired;
+        }
         auto page = ParsePage(request->page_size(), request->page_token());
         if (!page.ok()) {
           return page.status();
@@ -181,6 +202,9 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
       context, __func__, backend_, Right::kWriteCrm, response,
       [=, this](pqxx::connection& connection) {
         const v1::Lead& lead = request->lead();
+        if (absl::Status retired = RefuseRetiredFields(lead); !retired.ok()) {
+          return retired;
+        }
         auto user = ActingUser(context);
         if (!user.ok()) {
           return user.status();
@@ -298,6 +322,9 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         const v1::Lead& lead = request->lead();
+        if (absl::Status retired = RefuseRetiredFields(lead); !retired.ok()) {
+          return retired;
+        }
         auto user = ActingUser(context);
         if (!user.ok()) {
           return user.status();
