@@ -77,8 +77,8 @@ absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using)
         absl::StrCat("'", status.id, "' is a system status and cannot be deleted"));
   }
   if (records_using > 0) {
-    return absl::FailedPreconditionError(absl::StrCat("'", status.id, "' is in use by ",
-                                                      records_using, " record(s); move them first"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", status.id, "' is in use by ", records_using, " record(s); move them first"));
   }
   return absl::OkStatus();
 }
