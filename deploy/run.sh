@@ -13,10 +13,10 @@
 # LEADFLOW_DRAIN_SECONDS, default 30, reported), then stops crm-core and the broker.
 #   LEADFLOW_KAFKA_BROKERS=host:port deploy/run.sh   uses that Kafka instead of the dev broker
 #   (it must have the topic leadflow.inbound.v1; nothing is stopped or lost there on Ctrl-C).
-#   LEADFLOW_PORT_OFFSET=1000 deploy/run.sh   adds 1000 to every port above (a second stack on
-#   the same machine: PostgreSQL 56432, gRPC 51051, forms 9081…), with its PostgreSQL data in
-#   /var/tmp/leadflow-local/pg-1000 and its state in .local-1000; deploy/demo.sh takes the same
-#   offset.
+#   LEADFLOW_PORT_OFFSET=100 deploy/run.sh   adds 100 to every port above (a second stack on
+#   the same machine: PostgreSQL 55532, gRPC 50151, forms 8181…), with its PostgreSQL data in
+#   /var/tmp/leadflow-local/pg-100 and its state in .local-100; deploy/demo.sh takes the same
+#   offset. An offset that would move one port onto another of the stack's is refused.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
@@ -26,6 +26,20 @@ if ! [[ $offset =~ ^[0-9]{1,4}$ ]] || (( 10#$offset > 5000 )); then
   exit 2
 fi
 port() { echo $(($1 + 10#$offset)); }  # port DEFAULT: the default port, shifted by the offset
+# An offset that moves one of the stack's ports onto another (1000 moves forms 8081 onto
+# webform-ingest's operations port 9081) would make a second stack collide with the first.
+default_ports=(55432 56379 50051 9091 8081 9081 8083 9083 2525 8082 9082)
+if (( 10#$offset != 0 )); then
+  for from in "${default_ports[@]}"; do
+    for to in "${default_ports[@]}"; do
+      if (( from + 10#$offset == to )); then
+        echo "LEADFLOW_PORT_OFFSET=$offset moves port $from onto $to, which the default stack" \
+          "uses: pick another offset (100, 200, 300… are free)" >&2
+        exit 2
+      fi
+    done
+  done
+fi
 suffix=""
 [[ $offset == 0 ]] || suffix="-$offset"
 # PostgreSQL runs as the postgres user, which cannot enter a clone under /root (mode 0700): its

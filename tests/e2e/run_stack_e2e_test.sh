@@ -2,12 +2,27 @@
 # Protects: the local stack as the README starts it. deploy/run.sh on a port offset serves every
 # service on its shifted port (gRPC answers crmctl, each ingestion service's /readyz is 200), and
 # stopping it as Ctrl-C does (SIGTERM) leaves none of its ports listening: a stack that left a
-# service behind could not be started again.
+# service behind could not be started again. An offset that moves one of the stack's ports onto
+# another (1000: forms 8081 onto 9081) is refused before anything starts.
 #   tests/e2e/run_stack_e2e_test.sh BUILD_DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "$1" && pwd)
+defaults=(55432 56379 50051 9091 8081 9081 8083 9083 2525 8082 9082)
+collides() {  # collides OFFSET: true when OFFSET moves one default port onto another
+  local from to
+  for from in "${defaults[@]}"; do
+    for to in "${defaults[@]}"; do (( from + $1 == to )) && return 0; done
+  done
+  return 1
+}
+refused=$(LEADFLOW_PORT_OFFSET=1000 timeout 60 "$root/deploy/run.sh" 2>&1 >/dev/null) && status=0 || status=$?
+if [[ $status != 2 || $refused != *"moves port 8081 onto 9081"* ]]; then
+  echo "FAIL: LEADFLOW_PORT_OFFSET=1000 was not refused (exit $status): $refused" >&2
+  exit 1
+fi
 offset=$((1000 + RANDOM % 3000))
+while collides "$offset"; do offset=$((1000 + RANDOM % 3000)); done
 work=$(mktemp -d /tmp/leadflow-run-test.XXXXXX)
 chmod 755 "$work"
 pid=""
@@ -16,12 +31,12 @@ cleanup() {
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
-  rm -rf "$work" "$root/.local-$offset"
+  rm -rf "$work" "$root/.local-$offset" "$root/.local-1000"
 }
 trap cleanup EXIT
 port() { echo $(($1 + offset)); }
 ports=()
-for default in 55432 56379 50051 9091 8081 9081 8083 9083 2525 8082 9082; do
+for default in "${defaults[@]}"; do
   ports+=("$(port "$default")")
 done
 
