@@ -16,9 +16,11 @@ collides() {  # collides OFFSET: true when OFFSET moves one default port onto an
   done
   return 1
 }
+had_1000=$([[ -e $root/.local-1000 ]] && echo yes || true)
 refused=$(LEADFLOW_PORT_OFFSET=1000 timeout 60 "$root/deploy/run.sh" 2>&1 >/dev/null) && status=0 || status=$?
 if [[ $status != 2 || $refused != *"moves port 8081 onto 9081"* ]]; then
   echo "FAIL: LEADFLOW_PORT_OFFSET=1000 was not refused (exit $status): $refused" >&2
+  [[ -n $had_1000 ]] || rm -rf "$root/.local-1000"  # the state directory the run made
   exit 1
 fi
 offset=$((1000 + RANDOM % 3000))
@@ -26,7 +28,6 @@ while collides "$offset"; do offset=$((1000 + RANDOM % 3000)); done
 work=$(mktemp -d /tmp/leadflow-run-test.XXXXXX)
 chmod 755 "$work"
 pid=""
-had_1000=$([[ -e $root/.local-1000 ]] && echo yes || true)
 cleanup() {
   if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
