@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "crm-core/domain/email/thread.h"
 #include "identity/identity.h"
 
 namespace leadflow::crm {
@@ -124,6 +125,29 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
                     "lead title template: {city} {name} {company} {need} {form}");
   settings.rules.task_deadline = std::chrono::minutes(reader.Int(
       "CRM_TASK_DEADLINE_MINUTES", 60, 1, 60 * 24 * 30, "deadline of 'process the request' tasks"));
+  // Email: our addresses whose mail's Reply-To may find the sender's record (a form relay's
+  // mailbox); anyone can write any Reply-To, so by default it is never used for matching.
+  const std::string trusted = reader.String(
+      "CRM_EMAIL_REPLY_TO_TRUSTED_MAILBOXES", "",
+      "comma-separated addresses of ours whose mail's Reply-To is matched (default: none)");
+  for (absl::string_view address : absl::StrSplit(trusted, ',', absl::SkipWhitespace())) {
+    std::string normalized =
+        domain::NormalizeRouteAddress(std::string_view(address.data(), address.size()));
+    if (normalized.empty()) {
+      reader.Fail("CRM_EMAIL_REPLY_TO_TRUSTED_MAILBOXES",
+                  "'" + std::string(address) + "' is not an email address");
+      continue;
+    }
+    settings.rules.reply_to_trusted_mailboxes.insert(normalized);
+  }
+  // Email: messages kept with their content per thread and per record; past either, a message
+  // has its effect but only its headers are kept (crm_email_contents_omitted_total).
+  settings.rules.max_messages_per_thread =
+      static_cast<size_t>(reader.Int("CRM_EMAIL_MAX_MESSAGES_PER_THREAD", 500, 1, 1000000,
+                                     "email messages kept with their text per thread"));
+  settings.rules.max_messages_per_record = static_cast<size_t>(
+      reader.Int("CRM_EMAIL_MAX_MESSAGES_PER_RECORD", 5000, 1, 10000000,
+                 "email messages kept with their text per lead, contact, company or deal"));
 
   settings.default_region =
       reader.String("CRM_DEFAULT_REGION", settings.default_region,

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,28 @@ TEST(SettingsTest, ConsumerNeedsNoTls) {
                      {"CRM_KAFKA_BROKERS", "kafka:9092"},
                      {"CRM_GRPC_ADDRESS", "0.0.0.0:50051"}})
                   .ok());
+}
+
+// Protects: the trusted Reply-To mailboxes are addresses, normalised; anything else is refused
+// naming the variable, and by default none is trusted.
+TEST(SettingsTest, ReplyToTrustedMailboxes) {
+  EXPECT_TRUE(
+      Check(Api({{"CRM_EMAIL_REPLY_TO_TRUSTED_MAILBOXES", " Forms@Acme.test, x@y.z"}})).ok());
+  absl::Status bad =
+      Check(Api({{"CRM_EMAIL_REPLY_TO_TRUSTED_MAILBOXES", "forms@acme.test,forms"}}));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("CRM_EMAIL_REPLY_TO_TRUSTED_MAILBOXES"), std::string::npos);
+  config::Reader defaults(
+      "crm-core", "test", {"CRM_"},
+      [](const std::string&) -> std::optional<std::string> { return std::nullopt; });
+  EXPECT_TRUE(ReadSettings(defaults, "migrate").rules.reply_to_trusted_mailboxes.empty());
+  config::Reader given("crm-core", "test", {"CRM_"},
+                       [](const std::string& name) -> std::optional<std::string> {
+                         if (name != "CRM_EMAIL_REPLY_TO_TRUSTED_MAILBOXES") return std::nullopt;
+                         return " Forms@Acme.test, x@y.z";
+                       });
+  EXPECT_EQ(ReadSettings(given, "migrate").rules.reply_to_trusted_mailboxes,
+            (std::set<std::string>{"forms@acme.test", "x@y.z"}));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The email channel from the mail client to the CRM record: the built email-ingest, dev-broker
-// and crm-core, mail sent with Python's smtplib (tests/e2e/email_client.py) over SMTP and LMTP,
-// the settings written and the records read back with crmctl over gRPC.
+// and crm-core, mail sent with Python's smtplib (tests/e2e/email_client.py) over SMTP and LMTP
+// and delivered into a real Dovecot mailbox that email-ingest polls over IMAP, the settings
+// written and the records read back with crmctl over gRPC.
 
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include <pqxx/pqxx>
 
 #include "e2e/stack.h"
+#include "testing/dovecot.h"
 
 namespace leadflow::e2e {
 namespace {
@@ -24,10 +26,11 @@ std::string SourceDir() {
   throw std::runtime_error("leadflow_SOURCE_DIR not in CMakeCache.txt");
 }
 
-/// The built email-ingest on free ports, taking mail for sales@ and support@acme.test.
+/// The built email-ingest on free ports, taking mail for sales@ and support@acme.test, and
+/// polling `imap` (a Dovecot's user leads, for sales@acme.test) when given.
 class EmailIngest {
  public:
-  explicit EmailIngest(const std::string& brokers) {
+  explicit EmailIngest(const std::string& brokers, const testing::Dovecot* imap = nullptr) {
     smtp_port_ = testing::FreePort();
     lmtp_port_ = testing::FreePort();
     ops_port_ = testing::FreePort();
@@ -40,6 +43,13 @@ class EmailIngest {
         {"EMAIL_HTTP_PORT", std::to_string(testing::FreePort())},
         {"EMAIL_OPS_PORT", std::to_string(ops_port_)},
         {"EMAIL_HOSTNAME", "mx.acme.test"}};
+    if (imap != nullptr) {
+      env["EMAIL_IMAP_URL"] = imap->url();
+      env["EMAIL_IMAP_USER"] = "leads";
+      env["EMAIL_IMAP_PASSWORD"] = "secret";
+      env["EMAIL_IMAP_ADDRESS"] = "sales@acme.test";
+      env["EMAIL_IMAP_INTERVAL_MS"] = "300";
+    }
     process_ = std::make_unique<testing::Process>(
         std::vector<std::string>{testing::BuildDir() + "/services/email-ingest/email-ingest"}, env,
         "email-ingest");
@@ -112,17 +122,20 @@ class EmailRulesE2eTest : public ::testing::Test {
 };
 
 // Protects, end to end: a first mail → a lead with an open reply activity and the message kept,
-// read over gRPC; a reply from another address → the same lead and the same open activity, no
-// new lead; an auto-reply and a bounce in the thread → nothing; the same Message-ID delivered
-// again (SMTP, then LMTP) → one effect; mail to sales@ and support@ → their routes' queues; bad
-// route settings → INVALID_ARGUMENT, nothing changed.
+// read over gRPC; a reply from another address of the thread (its Cc) → the same lead and the
+// same open activity, no new lead; an outsider quoting the thread's Message-ID → a lead of their
+// own, nothing on the customer's; an auto-reply and a bounce in the thread → nothing; the same
+// Message-ID delivered by SMTP and then into the IMAP mailbox email-ingest polls (a real
+// Dovecot) → one effect, read over gRPC; mail to sales@ (SMTP) and support@ (LMTP) → their
+// routes' queues; bad route settings → INVALID_ARGUMENT, nothing changed.
 TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
   const int64_t alice = Insert("INSERT INTO users (name) VALUES ('Alice') RETURNING id");
   const int64_t bob = Insert("INSERT INTO users (name) VALUES ('Bob') RETURNING id");
   CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("mail"));
   ASSERT_TRUE(core.WaitReady()) << core.process().Log();
   const std::string& api = core.grpc_address();
-  EmailIngest ingest(broker_.bootstrap());
+  testing::Dovecot mailbox;
+  EmailIngest ingest(broker_.bootstrap(), &mailbox);
 
   // Routes: sales@ → Alice's queue, support@ → Bob's.
   nlohmann::json routes = {{"update_mask", "queues,emailRoutes"},
@@ -146,11 +159,10 @@ TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
   ASSERT_EQ(updated["email_routes"].size(), 2u) << updated.dump();
   EXPECT_EQ(updated["email_routes"][0]["address"], "sales@acme.test");
 
-  // A first mail.
-  ASSERT_EQ(ingest.Send(Mail("first@example.org", "Jean Dupont <jean@example.org>",
-                             "sales@acme.test", "Devis cuisine"),
-                        "jean@example.org", "sales@acme.test"),
-            250);
+  // A first mail, Paul in copy.
+  const std::string first = Mail("first@example.org", "Jean Dupont <jean@example.org>",
+                                 "sales@acme.test", "Devis cuisine", "Cc: paul@other.example\r\n");
+  ASSERT_EQ(ingest.Send(first, "jean@example.org", "sales@acme.test"), 250);
   ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM email_messages") == 1; },
                                std::chrono::seconds(30)))
       << core.process().Log();
@@ -168,7 +180,7 @@ TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
   EXPECT_EQ(messages["messages"][0]["message_id"], "first@example.org");
   EXPECT_EQ(messages["messages"][0]["subject"], "Devis cuisine");
 
-  // A reply in the thread from another address, then an auto-reply and a bounce naming it.
+  // A reply in the thread from another address of it, then an auto-reply and a bounce naming it.
   ASSERT_EQ(ingest.Send(Mail("reply@other.example", "Paul <paul@other.example>", "sales@acme.test",
                              "Re: Devis cuisine",
                              "In-Reply-To: <first@example.org>\r\nReferences: <first@example.org>"
@@ -204,14 +216,27 @@ TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
   EXPECT_EQ(Sql("SELECT count(*) FROM activities"), 1);
   EXPECT_EQ(Sql("SELECT count(*) FROM lead_identities WHERE value = 'paul@other.example'"), 0);
 
-  // The first mail delivered again, by LMTP this time: the same Message-ID, one effect.
+  // An outsider quoting the thread's Message-ID: a lead of their own, nothing on Jean's.
+  ASSERT_EQ(ingest.Send(Mail("spoof@attacker.example", "Mallory <mallory@attacker.example>",
+                             "sales@acme.test", "Re: Devis cuisine",
+                             "In-Reply-To: <first@example.org>\r\n"),
+                        "mallory@attacker.example", "sales@acme.test"),
+            250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM leads") == 2; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+  const int64_t mallory = Sql("SELECT id FROM leads WHERE id <> " + std::to_string(lead));
+
+  // The first mail delivered again, into the mailbox email-ingest polls over IMAP: the same
+  // Message-ID, one effect.
   const double duplicates_before =
       CoreMetric(core, R"(crm_inbound_duplicates_total{detected_by="database"})") +
       CoreMetric(core, R"(crm_inbound_duplicates_total{detected_by="redis"})");
-  ASSERT_EQ(ingest.Send(Mail("first@example.org", "Jean Dupont <jean@example.org>",
-                             "sales@acme.test", "Devis cuisine"),
-                        "jean@example.org", "sales@acme.test", /*lmtp=*/true),
-            250);
+  mailbox.Deliver("first.eml", first);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return mailbox.Search("KEYWORD $LeadFlowImported") == "* SEARCH 1"; },
+                       std::chrono::seconds(30)))
+      << ingest.process().Log();
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         return CoreMetric(core, R"(crm_inbound_duplicates_total{detected_by="database"})") +
@@ -220,20 +245,28 @@ TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
       },
       std::chrono::seconds(30)))
       << core.process().Log();
+  messages = Call(api, "ActivityService/ListEmailMessages",
+                  {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", lead}}, kReaderKey);
+  EXPECT_EQ(messages["messages"].size(), 2u) << messages.dump();
+  activities = Call(api, "ActivityService/ListActivities",
+                    {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", lead}}, kReaderKey);
+  EXPECT_EQ(activities["activities"].size(), 1u) << activities.dump();
 
-  // Support mail goes to Bob through support@'s route.
+  // Support mail, over LMTP, goes to Bob through support@'s route.
   ASSERT_EQ(ingest.Send(Mail("help@client.example", "Claire <claire@client.example>",
                              "support@acme.test", "Panne"),
-                        "claire@client.example", "support@acme.test"),
+                        "claire@client.example", "support@acme.test", /*lmtp=*/true),
             250);
-  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM leads") == 2; },
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM leads") == 3; },
                                std::chrono::seconds(30)))
       << core.process().Log();
-  EXPECT_EQ(Sql("SELECT responsible_user_id FROM leads WHERE id <> " + std::to_string(lead)), bob);
+  EXPECT_EQ(Sql("SELECT responsible_user_id FROM leads WHERE id NOT IN (" + std::to_string(lead) +
+                ", " + std::to_string(mallory) + ")"),
+            bob);
 
   // Nothing more came of the auto-reply, the bounce or the second delivery.
-  EXPECT_EQ(Sql("SELECT count(*) FROM email_messages"), 3);
-  EXPECT_EQ(Sql("SELECT count(*) FROM activities"), 2);
+  EXPECT_EQ(Sql("SELECT count(*) FROM email_messages"), 4);
+  EXPECT_EQ(Sql("SELECT count(*) FROM activities"), 3);
   EXPECT_EQ(Sql("SELECT repeat_count FROM leads WHERE id = " + std::to_string(lead)), 0);
   EXPECT_EQ(Sql("SELECT count(*) FROM leads WHERE title LIKE '%Absent%' OR title LIKE "
                 "'%Undelivered%'"),

@@ -1,17 +1,22 @@
 // The email channel's rules in crm-core (docs/architecture.md, "Email: threads, messages,
 // routes") against real PostgreSQL and the Kafka protocol (librdkafka's mock cluster for the
-// dead-letter topic): threads, one open reply activity per thread, kept messages, Message-IDs
-// delivered twice, the Reply-To, and routes by recipient address.
+// dead-letter topic): threads, who may reply into one, one open reply activity per thread (also
+// with two consumers), kept messages and their caps, Message-IDs delivered twice, the Reply-To,
+// threads whose record is merged or converted meanwhile, and routes by recipient address.
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <pqxx/pqxx>
+#include <thread>
 
+#include "crm-core/domain/identity/identity_key.h"
 #include "crm-core/inbound/batch.h"
 #include "crm-core/store/email_repository.h"
-#include "crm-core/store/migrations.h"
+#include "crm-core/store/people_repository.h"
+#include "crm-core/store/repositories.h"
 #include "crm-core/store/statements.h"
-#include "pg/migrations.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -23,6 +28,7 @@ struct Mail {
   std::string message_id;
   std::string from;
   std::string name = "Jean Dupont";
+  std::string cc;  // default: boss@<the sender's domain>
   std::string subject = "Devis";
   std::string body = "Bonjour, un devis pour 3 postes.";
   std::string in_reply_to;
@@ -48,7 +54,8 @@ kafka::Message Encode(const Mail& mail) {
   email->set_from_address(mail.from);
   email->set_from_name(mail.name);
   email->add_to_addresses(mail.mailbox);
-  email->add_cc_addresses("boss@" + mail.from.substr(mail.from.find('@') + 1));
+  email->add_cc_addresses(!mail.cc.empty() ? mail.cc
+                                           : "boss@" + mail.from.substr(mail.from.find('@') + 1));
   email->set_subject(mail.subject);
   email->set_text_body(mail.body);
   email->set_in_reply_to(mail.in_reply_to);
@@ -73,35 +80,22 @@ kafka::Message Encode(const Mail& mail) {
 class EmailRulesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
     kafka_.CreateTopic(kafka::kInboundDlqTopic, 1);
     auto producer = kafka::Producer::Create({.brokers = kafka_.bootstrap()});
     ASSERT_TRUE(producer.ok());
     producer_ = std::move(*producer);
-    processor_ = std::make_unique<BatchProcessor>(BatchProcessorOptions{}, database_.url(), nullptr,
-                                                  *producer_, counters_);
+    processor_ = MakeProcessor(RuleSettings{}, counters_);
     alice_ = Count("INSERT INTO users (name) VALUES ('Alice') RETURNING id");
     bob_ = Count("INSERT INTO users (name) VALUES ('Bob') RETURNING id");
   }
 
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    int64_t value = work.exec1(sql)[0].as<int64_t>(0);
-    work.commit();
-    return value;
+  std::unique_ptr<BatchProcessor> MakeProcessor(RuleSettings rules, InboundCounters& counters) {
+    return std::make_unique<BatchProcessor>(BatchProcessorOptions{.rules = std::move(rules)},
+                                            database_.url(), nullptr, *producer_, counters);
   }
-  std::string Text(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::read_transaction work(connection);
-    return work.exec1(sql)[0].as<std::string>("");
-  }
-  void Exec(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    work.exec0(sql);
-    work.commit();
-  }
+  int64_t Count(const std::string& sql) { return database_.Scalar(sql); }
+  std::string Text(const std::string& sql) { return database_.Text(sql); }
+  void Exec(const std::string& sql) { database_.Exec(sql); }
   void Apply(const std::vector<kafka::Message>& batch) {
     ASSERT_TRUE(processor_->Process(batch).ok());
   }
@@ -111,8 +105,15 @@ class EmailRulesTest : public ::testing::Test {
     pqxx::read_transaction work(connection);
     return EmailRepository(work).List(activity, owner, 0, 100);
   }
+  // A lead of no thread, responsible `user`.
+  int64_t Lead(int64_t user) {
+    return Count(
+        "INSERT INTO leads (title, status, source, responsible_user_id) VALUES ('Other', 'NEW', "
+        "'EMAIL', " +
+        std::to_string(user) + ") RETURNING id");
+  }
 
-  testing::TempDatabase database_;
+  testing::CrmDatabase database_;
   testing::MockKafka kafka_;
   std::unique_ptr<kafka::Producer> producer_;
   metrics::Registry registry_;
@@ -152,29 +153,33 @@ TEST_F(EmailRulesTest, FirstMailMakesLeadAndKeepsMessage) {
   EXPECT_EQ(MessagesOf({}, activity).size(), 1u);
 }
 
-// Protects: a reply in the thread from another address goes to the thread's lead and joins its
-// open activity — no new lead, no second activity, the new address added to nobody — whether
-// the first message came in an earlier batch or earlier in the same batch.
+// Protects: a reply in the thread from another address that took part in it (Cc of the first
+// message) goes to the thread's lead and joins its open activity — no new lead, no second
+// activity, the new address added to nobody — whether the first message came in an earlier batch
+// or earlier in the same batch.
 TEST_F(EmailRulesTest, ReplyFromAnotherAddressJoinsThread) {
   Apply({Encode({.message_id = "t1@example.org", .from = "jean@example.org"})});
   Apply({Encode({.message_id = "t2@other.example",
-                 .from = "assistant@other.example",
+                 .from = "boss@example.org",
                  .name = "Paul Martin",
                  .subject = "Re: Devis",
                  .in_reply_to = "t1@example.org",
                  .references = {"t1@example.org"}})});
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM activities"), 1);
-  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value = 'assistant@other.example'"),
-            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value = 'boss@example.org'"), 0);
   EXPECT_EQ(Count("SELECT repeat_count FROM leads"), 0);
   EXPECT_EQ(Count("SELECT count(DISTINCT activity_id) FROM email_messages"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE thread_key = 't1@example.org'"), 2);
 
   // The same within one batch, the reply naming the first only in References.
-  Apply({Encode({.message_id = "u1@example.net", .from = "anna@example.net", .name = "Anna"}),
+  Apply({Encode({.message_id = "u1@example.net",
+                 .from = "anna@example.net",
+                 .name = "Anna",
+                 .cc = "colleague@elsewhere.example"}),
          Encode({.message_id = "u2@elsewhere.example",
                  .from = "colleague@elsewhere.example",
+                 .cc = "anna@example.net",
                  .references = {"u0@nowhere.example", "u1@example.net"}})});
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM activities"), 2);
@@ -195,7 +200,7 @@ TEST_F(EmailRulesTest, CompletedReplyActivityThenNewOne) {
                  .subject = "Re: Devis",
                  .in_reply_to = "c1@example.org"})});
   Apply({Encode({.message_id = "c3@example.org",
-                 .from = "other@example.com",
+                 .from = "boss@example.org",
                  .subject = "Re: Re: Devis",
                  .in_reply_to = "c1@example.org"})});
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
@@ -210,16 +215,21 @@ TEST_F(EmailRulesTest, CompletedReplyActivityThenNewOne) {
 }
 
 // Protects: the thread's record may be a deal (simple mode: contact + deal): a reply from
-// another address goes on that deal's open activity; no second contact or deal is made.
+// another address of the thread (its Cc) goes on that deal's open activity; no second contact or
+// deal is made.
 TEST_F(EmailRulesTest, ReplyGoesToTheThreadsDeal) {
   Exec("UPDATE crm_settings SET mode = 'SIMPLE', last_name_placeholder = 'Inconnu'");
-  Apply({Encode({.message_id = "d1@example.org", .from = "marie@example.org", .name = "Marie"})});
+  Apply({Encode({.message_id = "d1@example.org",
+                 .from = "marie@example.org",
+                 .name = "Marie",
+                 .cc = "someone@example.com"})});
   ASSERT_EQ(Count("SELECT count(*) FROM deals"), 1);
   EXPECT_EQ(Text("SELECT first_name || '/' || last_name FROM contacts"), "Marie/Inconnu");
   EXPECT_EQ(Text("SELECT source_id FROM deals"), "EMAIL");
   const int64_t deal = Count("SELECT id FROM deals");
   Apply({Encode({.message_id = "d2@example.org",
                  .from = "someone@example.com",
+                 .cc = "marie@example.org",
                  .in_reply_to = "d1@example.org"})});
   EXPECT_EQ(Count("SELECT count(*) FROM deals"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM contacts"), 1);
@@ -254,24 +264,42 @@ TEST_F(EmailRulesTest, ReplyFollowsConvertedLeadToItsDeal) {
   EXPECT_EQ(MessagesOf({domain::EntityKind::kDeal, deal}).size(), 1u);
 }
 
-// Protects: a forged In-Reply-To files the outsider's message under the named record (what the
-// thread rule asks) but adds the outsider's address to no record and makes nothing: their next
-// mail without it is matched as a stranger's (a lead of their own), not as the victim's.
-TEST_F(EmailRulesTest, ForgedInReplyToGrowsNoRecord) {
+// Protects: a Message-ID is no secret: an outsider quoting a customer's Message-ID (In-Reply-To
+// or References) files nothing on the customer's record — their mail is a contact attempt of
+// their own (a lead of theirs), the customer's lead keeps one activity, one message and its
+// identities. A sender who is an address of the record, though new to the thread, replies into
+// it.
+TEST_F(EmailRulesTest, OutsiderQuotingAMessageIdMakesTheirOwnLead) {
   Apply({Encode({.message_id = "v1@victim.example", .from = "victim@victim.example"})});
   const int64_t victim = Count("SELECT id FROM leads");
   Apply({Encode({.message_id = "x1@attacker.example",
                  .from = "mallory@attacker.example",
-                 .in_reply_to = "v1@victim.example"})});
-  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+                 .in_reply_to = "v1@victim.example"}),
+         Encode({.message_id = "x2@attacker.example",
+                 .from = "eve@attacker.example",
+                 .references = {"v1@victim.example"}})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE owner_type = 'LEAD' AND owner_id = " +
+                  std::to_string(victim)),
+            1);
+  EXPECT_EQ(MessagesOf({domain::EntityKind::kLead, victim}).size(), 1u);
   EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE lead_id = " + std::to_string(victim)),
             1);
-  Apply({Encode({.message_id = "x2@attacker.example", .from = "mallory@attacker.example"})});
-  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
-  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value = 'mallory@attacker.example' "
-                  "AND lead_id = " +
-                  std::to_string(victim)),
-            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE thread_key = 'v1@victim.example'"), 1);
+  EXPECT_EQ(counters_.email.replies_refused.Value(), 2);
+  EXPECT_EQ(counters_.email.replies_threaded.Value(), 0);
+
+  // An address of the record (added to the lead by a user) replies into the thread.
+  Exec(
+      "INSERT INTO lead_identities (kind, value, lead_id) VALUES ('EMAIL', "
+      "'victim.private@home.example', " +
+      std::to_string(victim) + ")");
+  Apply({Encode({.message_id = "v2@home.example",
+                 .from = "victim.private@home.example",
+                 .in_reply_to = "v1@victim.example"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE thread_key = 'v1@victim.example'"), 2);
+  EXPECT_EQ(MessagesOf({domain::EntityKind::kLead, victim}).size(), 2u);
 }
 
 // Protects: the same Message-ID under two event ids (two deliveries that did not agree on the
@@ -288,23 +316,46 @@ TEST_F(EmailRulesTest, SameMessageIdTwiceHasOneEffect) {
   EXPECT_EQ(counters_.email.duplicate_messages.Value(), 2);
 }
 
-// Protects: the Reply-To finds the sender's record, but neither it nor the From is added to a
-// record found that way (a forged Reply-To cannot give an outsider's address to a customer).
-TEST_F(EmailRulesTest, ReplyToMatchesButIsNeverAttached) {
+// Protects: the Reply-To is not a match identity by default (anyone can write a customer's address
+// there): a relay's mail with a customer's Reply-To makes a lead of its own. Through a mailbox
+// configured as trusted (a form relay's), the Reply-To finds the sender's record, and neither it
+// nor the From is added to a record found that way.
+TEST_F(EmailRulesTest, ReplyToMatchesOnlyThroughATrustedMailbox) {
   Apply({Encode({.message_id = "r1@example.org", .from = "jean@example.org"})});
+  const int64_t jean = Count("SELECT id FROM leads");
   Apply({Encode({.message_id = "r2@relay.example",
                  .from = "noreply@relay.example",
                  .subject = "Formulaire",
+                 .mailbox = "forms@acme.test",
                  .reply_to = "Jean@Example.org"})});
-  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
-  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 2);
-  EXPECT_EQ(Count("SELECT repeat_count FROM leads"), 1);
-  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities"), 1);
-  // Nothing known: the new lead holds the From only.
-  Apply({Encode({.message_id = "r3@relay.example",
-                 .from = "noreply@relay.example",
-                 .reply_to = "new@example.com"})});
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
+  EXPECT_EQ(Count("SELECT repeat_count FROM leads WHERE id = " + std::to_string(jean)), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE owner_id = " + std::to_string(jean)), 1);
+
+  metrics::Registry trusted_registry;
+  InboundCounters trusted_counters(trusted_registry);
+  processor_ = MakeProcessor(RuleSettings{.reply_to_trusted_mailboxes = {"forms@acme.test"}},
+                             trusted_counters);
+  Apply({Encode({.message_id = "r3@relay.example",
+                 .from = "noreply2@relay.example",
+                 .subject = "Formulaire",
+                 .mailbox = "Forms@Acme.test",
+                 .reply_to = "Jean@Example.org"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
+  EXPECT_EQ(Count("SELECT repeat_count FROM leads WHERE id = " + std::to_string(jean)), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE lead_id = " + std::to_string(jean)),
+            1);
+  // The same through another mailbox: the From only.
+  Apply({Encode({.message_id = "r4@relay.example",
+                 .from = "noreply3@relay.example",
+                 .mailbox = "sales@acme.test",
+                 .reply_to = "jean@example.org"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  // Nothing known: the new lead holds the From only.
+  Apply({Encode({.message_id = "r5@relay.example",
+                 .from = "noreply@relay.example",
+                 .mailbox = "forms@acme.test",
+                 .reply_to = "new@example.com"})});
   EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value = 'new@example.com'"), 0);
 }
 
@@ -349,6 +400,195 @@ TEST_F(EmailRulesTest, RoutesByRecipientAddress) {
   EXPECT_EQ(Text("SELECT pipeline_id || '/' || stage_id || '/' || responsible_user_id FROM deals "
                  "WHERE origin_event_id = 'email:s5@e.example'"),
             "1/NEW/" + std::to_string(alice_));
+}
+
+// Protects: a thread's record merged along a chain (A into B, B into C) is followed to its end:
+// a message left on A (written by a batch that raced the merge) still takes the next reply to C,
+// never to a folded lead, with C's responsible.
+TEST_F(EmailRulesTest, ReplyFollowsAMergeChainToItsEnd) {
+  Apply({Encode({.message_id = "h1@example.org", .from = "jean@example.org"})});
+  const int64_t a = Count("SELECT id FROM leads");
+  const int64_t b = Lead(alice_);
+  const int64_t c = Lead(bob_);
+  Exec("UPDATE activities SET completed = true, completed_at = now()");
+  // The merges as recorded, the message left on A.
+  Exec("INSERT INTO merges (entity_type, folded_id, kept_id) VALUES ('LEAD', " + std::to_string(a) +
+       ", " + std::to_string(b) + "), ('LEAD', " + std::to_string(b) + ", " + std::to_string(c) +
+       ");" + "UPDATE leads SET merged_into = " + std::to_string(b) + " WHERE id = " +
+       std::to_string(a) + "; UPDATE leads SET merged_into = " + std::to_string(c) +
+       " WHERE id = " + std::to_string(b));
+  Apply({Encode({.message_id = "h2@example.org",
+                 .from = "jean@example.org",
+                 .subject = "Re: Devis",
+                 .in_reply_to = "h1@example.org"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  EXPECT_EQ(Text("SELECT owner_type || ':' || owner_id || ':' || responsible_user_id FROM "
+                 "activities WHERE NOT completed"),
+            "LEAD:" + std::to_string(c) + ":" + std::to_string(bob_));
+  EXPECT_EQ(MessagesOf({domain::EntityKind::kLead, c}).size(), 1u);
+}
+
+// A transaction holding a merge (or conversion) of the thread's lead, committed only once the
+// batch is seen waiting, or has finished without waiting.
+class EmailThreadOwnerRaceTest : public EmailRulesTest,
+                                 public ::testing::WithParamInterface<const char*> {};
+
+// Protects: the thread's record is locked before a reply is filed on it and looked up again under
+// the lock: a MergeLeads or ConvertLead of that lead committing between the batch's first lookup
+// and its insert cannot leave the reply on the folded or converted lead. The batch waits for it
+// and files the reply on the kept lead (merge) or the deal (conversion), joining the activity the
+// merge or conversion moved there. Seen to fail without the lock (the reply and its message on
+// the folded lead).
+TEST_P(EmailThreadOwnerRaceTest, MergeOrConversionMeanwhileMovesTheReply) {
+  const std::string what = GetParam();
+  Apply({Encode({.message_id = "w1@example.org", .from = "jean@example.org"})});
+  const int64_t lead = Count("SELECT id FROM leads");
+  const int64_t activity = Count("SELECT id FROM activities");
+  const int64_t kept = Lead(alice_);
+  const int64_t deal = Count(
+      "INSERT INTO deals (title, pipeline_id, stage_id, stage_semantics, responsible_user_id) "
+      "VALUES ('Kitchen', 1, 'NEW', 'PROCESS', " +
+      std::to_string(bob_) + ") RETURNING id");
+
+  pqxx::connection other(database_.url());
+  pg::PrepareAll(other, Statements());
+  pqxx::work change(other);
+  // The lead's identity locks, as both take them (the reply's sender, a Cc of the thread, is none
+  // of them: nothing else makes the batch wait).
+  EventRepository(change).LockIdentities({IdentityLockKey({"EMAIL", "jean@example.org"})});
+  if (what == std::string("merge")) {
+    // As LeadService.MergeLeads does it: the rows locked, then folded.
+    MergeRepository merges(change);
+    ASSERT_EQ(merges.Lock("LEAD", {lead, kept}).size(), 2u);
+    merges.Fold("LEAD", kept, {lead}, alice_);
+  } else {
+    // As LeadService.ConvertLead does it: the lead locked, marked converted, its activities moved.
+    change.exec_prepared("lock_lead_for_conversion", lead);
+    change.exec0("UPDATE leads SET status = 'CONVERTED', converted_deal_id = " +
+                 std::to_string(deal) + " WHERE id = " + std::to_string(lead));
+    change.exec0("UPDATE activities SET owner_type = 'DEAL', owner_id = " + std::to_string(deal) +
+                 " WHERE owner_type = 'LEAD' AND owner_id = " + std::to_string(lead));
+  }
+  const std::string change_pid = std::to_string(other.backendpid());
+
+  auto reply = std::async(std::launch::async, [&] {
+    return processor_->Process({Encode({.message_id = "w2@example.org",
+                                        .from = "boss@example.org",
+                                        .subject = "Re: Devis",
+                                        .in_reply_to = "w1@example.org"})});
+  });
+  // Bounded wait: the batch blocked by the change's transaction, or done without it.
+  const bool waited = testing::WaitFor(
+      [&] {
+        return Count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND " +
+                     change_pid + " = ANY(pg_blocking_pids(pid))") > 0;
+      },
+      std::chrono::seconds(10));
+  const bool finished_first = reply.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  change.commit();
+  ASSERT_TRUE(reply.get().ok());
+  EXPECT_TRUE(waited && !finished_first) << "the batch did not wait for the " << what;
+
+  const std::string owner = what == std::string("merge") ? "LEAD:" + std::to_string(kept)
+                                                         : "DEAL:" + std::to_string(deal);
+  EXPECT_EQ(Text("SELECT owner_type || ':' || owner_id || ':' || activity_id FROM email_messages "
+                 "WHERE message_id = 'w2@example.org'"),
+            owner + ":" + std::to_string(activity));
+  EXPECT_EQ(Text("SELECT owner_type || ':' || owner_id FROM activities"), owner);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Changes, EmailThreadOwnerRaceTest, ::testing::Values("merge", "convert"));
+
+// Protects: one open reply activity per thread with two consumers at once: two replies naming
+// different messages of one thread (whose activity was completed), from two senders of the
+// thread, through two processors at the same moment — held back together by a transaction that
+// has the thread's lead locked (as a merge or conversion would), then released at once — open
+// one activity, and the second reply joins it. Seen to fail without the thread lock (both open
+// one).
+TEST_F(EmailRulesTest, TwoConsumersOneOpenReplyActivityPerThread) {
+  Apply({Encode(
+      {.message_id = "p1@example.org", .from = "paul@example.org", .cc = "q@example.com"})});
+  Apply({Encode({.message_id = "p2@example.org",
+                 .from = "paul@example.org",
+                 .cc = "q@example.com",
+                 .in_reply_to = "p1@example.org"})});
+  const int64_t lead = Count("SELECT id FROM leads");
+  ASSERT_EQ(Count("SELECT count(*) FROM activities"), 1);
+  Exec("UPDATE activities SET completed = true, completed_at = now()");
+
+  pqxx::connection holder_connection(database_.url());
+  pqxx::work holder(holder_connection);
+  holder.exec1("SELECT id FROM leads WHERE id = " + std::to_string(lead) + " FOR UPDATE");
+  metrics::Registry other_registry;
+  InboundCounters other_counters(other_registry);
+  auto other = MakeProcessor(RuleSettings{}, other_counters);
+  auto by_customer = std::async(std::launch::async, [&] {
+    return processor_->Process({Encode({.message_id = "p3@example.org",
+                                        .from = "paul@example.org",
+                                        .in_reply_to = "p1@example.org"})});
+  });
+  auto by_colleague = std::async(std::launch::async, [&] {
+    return other->Process({Encode({.message_id = "q4@example.com",
+                                   .from = "q@example.com",
+                                   .in_reply_to = "p2@example.org"})});
+  });
+  // Bounded wait: both batches waiting on a lock (the lead's, or the first batch's thread lock).
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Count("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + database_.name() +
+                     "' AND wait_event_type = 'Lock'") >= 2;
+      },
+      std::chrono::seconds(10)));
+  holder.commit();
+  EXPECT_TRUE(by_customer.get().ok());
+  EXPECT_TRUE(by_colleague.get().ok());
+
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE NOT completed"), 1);
+  EXPECT_EQ(Count("SELECT count(DISTINCT activity_id) FROM email_messages WHERE message_id IN "
+                  "('p3@example.org', 'q4@example.com')"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+}
+
+// Protects: the caps on kept contents: past the messages a thread or a record keeps with their
+// content, a message still has its effect (it joins the thread's open activity) and is kept with
+// its headers for threading and duplicates, but without its text, recipients, references and
+// attachments; counted.
+TEST_F(EmailRulesTest, CapsKeepHeadersOnlyPastThem) {
+  processor_ = MakeProcessor(
+      RuleSettings{.max_messages_per_thread = 2, .max_messages_per_record = 3}, counters_);
+  Apply({Encode({.message_id = "cap1@example.org", .from = "jean@example.org"}),
+         Encode({.message_id = "cap2@example.org",
+                 .from = "jean@example.org",
+                 .in_reply_to = "cap1@example.org"})});
+  Apply({Encode({.message_id = "cap3@example.org",
+                 .from = "jean@example.org",
+                 .body = "third",
+                 .in_reply_to = "cap2@example.org",
+                 .references = {"cap1@example.org", "cap2@example.org"}})});
+  const int64_t lead = Count("SELECT id FROM leads");
+  std::vector<EmailMessageRecord> kept = MessagesOf({domain::EntityKind::kLead, lead});
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_TRUE(kept[1].content_kept);
+  EXPECT_FALSE(kept[2].content_kept);
+  EXPECT_EQ(kept[2].message_id, "cap3@example.org");
+  EXPECT_EQ(kept[2].subject, "Devis");
+  EXPECT_EQ(kept[2].body, "");
+  EXPECT_TRUE(kept[2].to_addresses.empty());
+  EXPECT_TRUE(kept[2].attachments.empty());
+  EXPECT_EQ(kept[2].activity_id, kept[0].activity_id);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 1);
+  // The same Message-ID again: still one effect.
+  Apply({Encode({.message_id = "cap3@example.org", .from = "jean@example.org", .event_id = "x"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages"), 3);
+  // A new thread of the same person on the same lead: under the thread cap, past the record's.
+  Apply({Encode({.message_id = "cap4@example.org", .from = "jean@example.org", .body = "new"})});
+  kept = MessagesOf({domain::EntityKind::kLead, lead});
+  ASSERT_EQ(kept.size(), 4u);
+  EXPECT_EQ(kept[3].thread_key, "cap4@example.org");
+  EXPECT_FALSE(kept[3].content_kept);
+  EXPECT_EQ(counters_.email.contents_omitted.Value(), 2);
 }
 
 }  // namespace

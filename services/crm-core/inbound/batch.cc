@@ -405,6 +405,8 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   for (const Decoded* item : events) {
     ids.push_back(item->event.event_id());
     attempts.push_back(ToContactAttempt(item->event));
+    // The Reply-To matches only for mail through a trusted mailbox (inbound/email_thread.h).
+    ApplyReplyToTrust(options_.rules, item->event, attempts.back());
     for (const IdentityKey& key : attempts.back().identities) {
       batch_keys.push_back({key.kind, Clean(key.value)});
     }
@@ -463,8 +465,11 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   // reply of a known thread goes to its record, not to the planner.
   std::vector<const InboundEvent*> payloads;
   for (const Decoded* item : events) payloads.push_back(&item->event);
-  EmailBatch email(work, payloads, attempts, claimed, options_.rules.task_deadline);
-  email.Prepare();
+  EmailBatch email(work, payloads, attempts, claimed, options_.rules);
+  if (absl::Status prepared = email.Prepare(); !prepared.ok()) {
+    counters_.email.Add(email.result());
+    return prepared;
+  }
   std::vector<std::string> applied_ids;
   for (size_t i = 0; i < attempts.size(); ++i) {
     if (claimed.count(attempts[i].event_id) != 0) {

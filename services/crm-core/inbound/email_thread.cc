@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "crm-core/domain/common/text.h"
 #include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/repositories.h"
@@ -20,6 +21,20 @@ using events::v1::InboundEvent;
 // Advisory lock key of a Message-ID: taken for a message's own id and the ids it names, so a reply
 // and the message it answers, or two replies of one thread, are decided one after the other.
 std::string MessageLockKey(const std::string& message_id) { return "EMAIL_MESSAGE:" + message_id; }
+// Advisory lock key of a thread (its key: the first kept message's Message-ID).
+std::string ThreadLockKey(const std::string& thread_key) { return "EMAIL_THREAD:" + thread_key; }
+
+// Whoever took part in a message: its From, Reply-To, To and Cc, lower case.
+void AddParticipants(const EmailMessage& email, std::set<std::string>& into) {
+  auto add = [&](const std::string& address) {
+    std::string normalized = domain::AsciiLower(domain::TrimAscii(address));
+    if (!normalized.empty()) into.insert(std::move(normalized));
+  };
+  add(email.from_address());
+  add(email.reply_to_address());
+  for (const std::string& address : email.to_addresses()) add(address);
+  for (const std::string& address : email.cc_addresses()) add(address);
+}
 
 // Lists kept within their bounds; counts what was cut.
 std::vector<std::string> KeptAddresses(const google::protobuf::RepeatedPtrField<std::string>& given,
@@ -51,25 +66,95 @@ EmailCounters::EmailCounters(metrics::Registry& registry)
       fields_cut(registry
                      .AddCounter("crm_email_fields_cut_total",
                                  "Texts or lists of kept email messages cut to their bounds")
-                     .WithLabels({})) {}
+                     .WithLabels({})),
+      replies_refused(registry
+                          .AddCounter("crm_email_replies_refused_total",
+                                      "Email messages naming a kept message whose sender had no "
+                                      "part in its thread: matched as new contact attempts")
+                          .WithLabels({})),
+      contents_omitted(registry
+                           .AddCounter("crm_email_contents_omitted_total",
+                                       "Email messages kept with their headers only: their "
+                                       "thread or record had reached its cap")
+                           .WithLabels({})),
+      owner_lock_rounds_exhausted(registry
+                                      .AddCounter("crm_email_owner_lock_rounds_exhausted_total",
+                                                  "Batches retried because their threads' "
+                                                  "records kept being merged or converted")
+                                      .WithLabels({})) {}
 
 void EmailCounters::Add(const EmailBatchResult& result) {
   replies_threaded.Increment(static_cast<double>(result.replies_threaded));
   duplicate_messages.Increment(static_cast<double>(result.duplicate_messages));
   fields_cut.Increment(static_cast<double>(result.fields_cut));
+  replies_refused.Increment(static_cast<double>(result.replies_refused));
+  contents_omitted.Increment(static_cast<double>(result.contents_omitted));
+  owner_lock_rounds_exhausted.Increment(static_cast<double>(result.owner_lock_rounds_exhausted));
+}
+
+void ApplyReplyToTrust(const RuleSettings& rules, const InboundEvent& event,
+                       ContactAttempt& attempt) {
+  if (event.payload_case() == InboundEvent::kEmail &&
+      !domain::ReplyToTrusted(rules.reply_to_trusted_mailboxes, event.email().mailbox())) {
+    attempt.match_only.clear();
+  }
 }
 
 EmailBatch::EmailBatch(pqxx::transaction_base& work, const std::vector<const InboundEvent*>& events,
                        std::vector<ContactAttempt>& attempts, const std::set<std::string>& claimed,
-                       std::chrono::minutes deadline)
+                       const RuleSettings& rules)
     : work_(work),
       events_(events),
       attempts_(attempts),
       claimed_(claimed),
-      deadline_(deadline),
+      rules_(rules),
       repository_(work) {}
 
-void EmailBatch::Prepare() {
+std::string EmailBatch::Sender(size_t index) const {
+  const InboundEvent& event = *events_[index];
+  std::string from = domain::AsciiLower(domain::TrimAscii(event.email().from_address()));
+  if (from.empty() && event.identities_size() > 0) {
+    from = domain::AsciiLower(domain::TrimAscii(event.identities(0).value()));
+  }
+  return pg::StripNul(from);
+}
+
+absl::StatusOr<std::vector<domain::ThreadMessage>> EmailBatch::LockedThreads(
+    const std::vector<std::string>& named) {
+  // The threads and their records as a first look finds them; then each round locks the thread
+  // keys (one open reply activity per thread: two replies naming different messages of one
+  // thread are decided one after the other) and the records (a merge or conversion cannot move
+  // them before this batch commits), and looks again: a record that moved before its lock was
+  // granted shows as a new one, locked in the next round.
+  std::vector<domain::ThreadMessage> threads = repository_.FindThreadMessages(named);
+  std::set<std::string> locked_threads;
+  std::set<std::pair<EntityKind, int64_t>> locked_owners;
+  for (int round = 0; round < kMaxThreadOwnerLockRounds; ++round) {
+    std::vector<std::string> thread_keys;
+    std::vector<EntityRef> owners;
+    for (const domain::ThreadMessage& message : threads) {
+      if (locked_threads.insert(message.thread_key).second) {
+        thread_keys.push_back(ThreadLockKey(message.thread_key));
+      }
+      if (locked_owners.insert({message.owner.kind, message.owner.id}).second) {
+        owners.push_back(message.owner);
+      }
+    }
+    if (thread_keys.empty() && owners.empty()) {
+      return threads;  // every record found is locked, and was found under its lock
+    }
+    EventRepository(work_).LockIdentities(thread_keys);
+    repository_.LockOwners(owners);
+    threads = repository_.FindThreadMessages(named);
+  }
+  ++result_.owner_lock_rounds_exhausted;
+  spdlog::warn("email threads of a batch still moving after {} lock rounds; retrying it",
+               kMaxThreadOwnerLockRounds);
+  return absl::AbortedError(absl::StrCat("email thread records still moving after ",
+                                         kMaxThreadOwnerLockRounds, " lock rounds"));
+}
+
+absl::Status EmailBatch::Prepare() {
   std::vector<std::vector<std::string>> candidates(events_.size());
   std::vector<std::string> lock_keys;
   std::vector<std::string> own_ids;
@@ -96,7 +181,7 @@ void EmailBatch::Prepare() {
     }
   }
   if (emails_.empty()) {
-    return;
+    return absl::OkStatus();
   }
   EventRepository(work_).LockIdentities(lock_keys);
 
@@ -116,32 +201,102 @@ void EmailBatch::Prepare() {
   }
   emails_ = fresh;
 
-  // Replies: the first named message that is stored, or is an earlier message of this batch.
-  const std::vector<domain::ThreadMessage> threads = repository_.FindThreadMessages(named);
-  std::set<size_t> seen;
-  std::vector<std::string> mailboxes;
-  for (size_t i : emails_) {
-    std::optional<Reply> reply;
-    for (const std::string& candidate : candidates[i]) {
-      if (std::optional<domain::ThreadDecision> decision =
-              domain::DecideThread({candidate}, threads)) {
-        reply = Reply{.index = i, .stored = decision};
-        break;
+  absl::StatusOr<std::vector<domain::ThreadMessage>> threads = LockedThreads(named);
+  if (!threads.ok()) {
+    return threads.status();
+  }
+
+  // What each message names first: a stored message (its thread's decision), or an earlier
+  // message of this batch.
+  struct Named {
+    std::optional<domain::ThreadDecision> stored;
+    std::optional<size_t> earlier;
+  };
+  std::map<size_t, Named> first_named;
+  {
+    std::set<size_t> seen;
+    for (size_t i : emails_) {
+      for (const std::string& candidate : candidates[i]) {
+        if (std::optional<domain::ThreadDecision> decision =
+                domain::DecideThread({candidate}, *threads)) {
+          first_named[i].stored = decision;
+          break;
+        }
+        if (auto found = earlier.find(candidate);
+            found != earlier.end() && seen.count(found->second) != 0) {
+          first_named[i].earlier = found->second;
+          break;
+        }
       }
-      if (auto found = earlier.find(candidate);
-          found != earlier.end() && seen.count(found->second) != 0) {
-        reply = Reply{.index = i, .earlier = found->second};
-        break;
+      seen.insert(i);
+    }
+  }
+  // The stored thread a message would reach, directly or through earlier messages of the batch.
+  std::map<size_t, domain::ThreadDecision> reaches;
+  for (size_t i : emails_) {
+    const Named& it = first_named[i];
+    if (it.stored) {
+      reaches[i] = *it.stored;
+    } else if (it.earlier) {
+      if (auto found = reaches.find(*it.earlier); found != reaches.end()) {
+        reaches[i] = found->second;
       }
     }
-    seen.insert(i);
+  }
+  // Whether each sender took part in the stored thread it would reach, or is an address of that
+  // thread's record: one statement for the batch.
+  std::vector<EmailRepository::SenderInThread> asked;
+  std::map<size_t, size_t> asked_for;  // email index → its row in `asked`
+  for (const auto& [i, decision] : reaches) {
+    asked_for[i] = asked.size();
+    asked.push_back(
+        {.thread_key = decision.thread_key, .owner = decision.owner, .sender = Sender(i)});
+  }
+  const std::set<size_t> known = repository_.SendersKnown(asked, rules_.max_messages_per_thread);
+
+  // In batch order: a reply is filed in its thread when its sender belongs there (known above, or
+  // a participant of a message of the batch filed in that thread before it); otherwise it is a
+  // contact attempt of its own, for the planner.
+  std::map<std::string, std::set<std::string>> participants;  // thread key → in this batch
+  std::map<size_t, std::string> thread_of;                    // email index → its thread key
+  std::set<size_t> filed_in_stored;                           // replies filed in a stored thread
+  std::vector<std::string> mailboxes;
+  for (size_t i : emails_) {
+    const Named& it = first_named[i];
+    std::optional<Reply> reply;
+    std::string thread_key;
+    if (it.stored) {
+      thread_key = it.stored->thread_key;
+      reply = Reply{.index = i, .stored = it.stored};
+    } else if (it.earlier && thread_of.count(*it.earlier) != 0) {
+      thread_key = thread_of[*it.earlier];
+      reply = Reply{.index = i, .earlier = *it.earlier};
+    }
+    if (reply) {
+      // Known to the stored thread: when the reply goes there (naming it, or an earlier message
+      // of the batch filed in it).
+      const bool in_stored_thread =
+          it.stored || (it.earlier && filed_in_stored.count(*it.earlier) != 0);
+      const bool belongs =
+          (in_stored_thread && asked_for.count(i) != 0 && known.count(asked_for[i]) != 0) ||
+          participants[thread_key].count(Sender(i)) != 0;
+      if (belongs && in_stored_thread) filed_in_stored.insert(i);
+      if (!belongs) {
+        reply.reset();
+        ++result_.replies_refused;
+      }
+    }
     if (reply) {
       taken_out_.insert(i);
       replies_.push_back(*reply);
-      continue;
+    } else {
+      auto own = own_.find(i);
+      thread_key = own != own_.end() ? own->second : events_[i]->event_id();
+      planned_.push_back(i);
+      mailboxes.push_back(domain::AsciiLower(pg::StripNul(events_[i]->email().mailbox())));
     }
-    planned_.push_back(i);
-    mailboxes.push_back(domain::AsciiLower(pg::StripNul(events_[i]->email().mailbox())));
+    thread_of[i] = thread_key;
+    AddParticipants(events_[i]->email(), participants[thread_key]);
   }
 
   // Routes of the addresses the planner's messages came in through.
@@ -158,6 +313,7 @@ void EmailBatch::Prepare() {
       target.first_stage_id = route->second.first_stage_id;
     }
   }
+  return absl::OkStatus();
 }
 
 EmailMessageRecord EmailBatch::Record(size_t index) {
@@ -273,7 +429,7 @@ EmailBatchResult EmailBatch::Write() {
                         .subject = attempt.activity.subject,
                         .description = attempt.activity.description,
                         .responsible_user_id = responsible,
-                        .deadline_minutes = deadline_.count(),
+                        .deadline_minutes = rules_.task_deadline.count(),
                         .event_id = entry.opened_by});
     }
     if (entry.owner.kind == EntityKind::kDeal) touched_deals.insert(entry.owner.id);
@@ -283,9 +439,34 @@ EmailBatchResult EmailBatch::Write() {
   const std::map<std::string, int64_t> opened_ids = repository_.InsertReplyActivities(opened);
   InboundRepository(work_).TouchDeals(touched_deals);
 
+  // The caps: past the messages kept with their content in a thread or on a record, only the
+  // headers are kept (threading and duplicates still work), the effect above stays.
+  std::vector<std::string> thread_keys;
+  std::vector<EntityRef> owners;
+  for (const auto& [index, entry] : filed) {
+    thread_keys.push_back(entry.thread_key);
+    owners.push_back(entry.owner);
+  }
+  EmailRepository::KeptCounts kept = repository_.CountKept(
+      thread_keys, owners, rules_.max_messages_per_thread, rules_.max_messages_per_record);
+
   std::vector<EmailMessageRecord> records;
   for (auto& [index, entry] : filed) {
     EmailMessageRecord record = Record(index);
+    size_t& in_thread = kept.threads[entry.thread_key];
+    size_t& on_record = kept.owners[{entry.owner.kind, entry.owner.id}];
+    if (in_thread >= rules_.max_messages_per_thread ||
+        on_record >= rules_.max_messages_per_record) {
+      record.content_kept = false;
+      record.body.clear();
+      record.to_addresses.clear();
+      record.cc_addresses.clear();
+      record.references.clear();
+      record.attachments.clear();
+      ++result_.contents_omitted;
+    }
+    ++in_thread;
+    ++on_record;
     record.thread_key = entry.thread_key;
     record.owner = entry.owner;
     record.activity_id = entry.activity_id;

@@ -3,12 +3,16 @@
 // The email channel's part of a batch (docs/architecture.md, "Email: threads, messages,
 // routes"), around the planner, in the batch's transaction:
 //  - before it (Prepare): the batch's Message-IDs, and those its messages name, are locked; a
-//    message stored already (the same Message-ID delivered again) has no effect; a reply naming a
-//    stored message, or an earlier message of the batch, is taken out of the planner's hands and
-//    goes to that message's record (domain/email's DecideThread); the other messages get the
-//    route of the address they came in through (email_routes: pipeline, queue);
+//    message stored already (the same Message-ID delivered again) has no effect; the threads the
+//    named messages belong to are locked, and the records they are filed under (followed along
+//    merges and conversions) locked and read again until they hold still; a reply naming a
+//    stored message, or an earlier message of the batch, whose sender took part in the thread or
+//    is an address of its record, is taken out of the planner's hands and goes to that record
+//    (domain/email's DecideThread); any other sender's message is the planner's; those messages
+//    get the route of the address they came in through (email_routes: pipeline, queue);
 //  - after the plan is written (Write): the replies join their thread's open EMAIL activity or
-//    open one, and every message is kept, linked to its activity and record.
+//    open one, and every message is kept, linked to its activity and record (past the caps per
+//    thread and per record, its headers only).
 // Other channels' events pass through untouched.
 
 #include <chrono>
@@ -20,8 +24,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "crm-core/domain/attempt/contact_attempt.h"
 #include "crm-core/domain/email/thread.h"
+#include "crm-core/domain/rules/rule_settings.h"
 #include "crm-core/store/email_repository.h"
 #include "leadflow/events/v1/inbound_event.pb.h"
 #include "metrics/metrics.h"
@@ -34,7 +41,10 @@ struct EmailBatchResult {
   size_t replies_joined = 0;      // of those, joined the thread's open activity
   size_t duplicate_messages = 0;  // a Message-ID stored already or twice in the batch
   size_t messages_kept = 0;
-  size_t fields_cut = 0;  // texts or lists cut to the kept-message bounds
+  size_t fields_cut = 0;        // texts or lists cut to the kept-message bounds
+  size_t replies_refused = 0;   // named a kept message, but the sender had no part in its thread
+  size_t contents_omitted = 0;  // kept with their headers only: past a cap
+  size_t owner_lock_rounds_exhausted = 0;  // the thread records would not hold still
 };
 
 /// The email part's counters, in the process's metrics registry.
@@ -44,7 +54,19 @@ struct EmailCounters {
   metrics::Counter& replies_threaded;
   metrics::Counter& duplicate_messages;
   metrics::Counter& fields_cut;
+  metrics::Counter& replies_refused;
+  metrics::Counter& contents_omitted;
+  metrics::Counter& owner_lock_rounds_exhausted;
 };
+
+/// Rounds of "lock the thread records found, look the threads up again" before a batch gives up
+/// (Aborted, retried): each round means a merge or conversion committed meanwhile.
+inline constexpr int kMaxThreadOwnerLockRounds = 5;
+
+/// Drops the Reply-To from what `attempt` matches unless the mail came in through a mailbox whose
+/// Reply-To is trusted (RuleSettings::reply_to_trusted_mailboxes). Other payloads: untouched.
+void ApplyReplyToTrust(const RuleSettings& rules, const events::v1::InboundEvent& event,
+                       ContactAttempt& attempt);
 
 class EmailBatch {
  public:
@@ -53,10 +75,14 @@ class EmailBatch {
   EmailBatch(pqxx::transaction_base& work,
              const std::vector<const events::v1::InboundEvent*>& events,
              std::vector<ContactAttempt>& attempts, const std::set<std::string>& claimed,
-             std::chrono::minutes deadline);
+             const RuleSettings& rules);
 
-  /// Before the planner. Sets the route of the messages the planner gets.
-  void Prepare();
+  /// Before the planner. Sets the route of the messages the planner gets. Aborted when the
+  /// threads' records kept moving (merged, converted) for kMaxThreadOwnerLockRounds rounds: the
+  /// batch is retried.
+  absl::Status Prepare();
+  /// What Prepare or Write counted so far (also when Prepare failed).
+  const EmailBatchResult& result() const { return result_; }
   /// True when the planner must not see attempts[i]: a reply of a known thread, or a message
   /// stored already.
   bool TakenOut(size_t i) const { return taken_out_.count(i) != 0; }
@@ -72,12 +98,17 @@ class EmailBatch {
     size_t earlier = 0;
   };
   EmailMessageRecord Record(size_t index);
+  // The stored messages among `named`, their threads and records locked (see Prepare).
+  absl::StatusOr<std::vector<domain::ThreadMessage>> LockedThreads(
+      const std::vector<std::string>& named);
+  // The sender's address (lower case) of email index i.
+  std::string Sender(size_t index) const;
 
   pqxx::transaction_base& work_;
   const std::vector<const events::v1::InboundEvent*>& events_;
   std::vector<ContactAttempt>& attempts_;
   const std::set<std::string>& claimed_;
-  std::chrono::minutes deadline_;
+  const RuleSettings& rules_;
   EmailRepository repository_;
 
   std::vector<size_t> emails_;         // indexes of the claimed email events, in batch order

@@ -58,6 +58,7 @@ EmailMessageRecord ReadMessage(const pqxx::row& row) {
     }
   }
   message.received_micros = row[19].as<int64_t>();
+  message.content_kept = row[20].as<bool>();
   return message;
 }
 
@@ -81,6 +82,68 @@ std::vector<domain::ThreadMessage> EmailRepository::FindThreadMessages(
     found.push_back(std::move(message));
   }
   return found;
+}
+
+void EmailRepository::LockOwners(const std::vector<EntityRef>& owners) {
+  if (owners.empty()) {
+    return;
+  }
+  std::vector<std::string> types;
+  std::vector<int64_t> ids;
+  for (const EntityRef& owner : owners) {
+    types.emplace_back(domain::ToString(owner.kind));
+    ids.push_back(owner.id);
+  }
+  work_.exec_prepared("email_lock_owners", pg::TextArray(types), pg::IntArray(ids));
+}
+
+std::set<size_t> EmailRepository::SendersKnown(const std::vector<SenderInThread>& candidates,
+                                               size_t max_thread_messages) {
+  std::set<size_t> known;
+  if (candidates.empty()) {
+    return known;
+  }
+  std::vector<std::string> threads, types, senders;
+  std::vector<int64_t> ids;
+  for (const SenderInThread& candidate : candidates) {
+    threads.push_back(candidate.thread_key);
+    types.emplace_back(domain::ToString(candidate.owner.kind));
+    ids.push_back(candidate.owner.id);
+    senders.push_back(pg::StripNul(candidate.sender));
+  }
+  for (const auto& row : work_.exec_prepared(
+           "email_senders_known", pg::TextArray(threads), pg::TextArray(types), pg::IntArray(ids),
+           pg::TextArray(senders), static_cast<int64_t>(max_thread_messages))) {
+    known.insert(static_cast<size_t>(row[0].as<int64_t>() - 1));  // ordinality counts from 1
+  }
+  return known;
+}
+
+EmailRepository::KeptCounts EmailRepository::CountKept(const std::vector<std::string>& thread_keys,
+                                                       const std::vector<EntityRef>& owners,
+                                                       size_t max_per_thread,
+                                                       size_t max_per_record) {
+  KeptCounts counts;
+  if (thread_keys.empty() && owners.empty()) {
+    return counts;
+  }
+  std::vector<std::string> types;
+  std::vector<int64_t> ids;
+  for (const EntityRef& owner : owners) {
+    types.emplace_back(domain::ToString(owner.kind));
+    ids.push_back(owner.id);
+  }
+  for (const auto& row : work_.exec_prepared(
+           "email_count_kept", pg::TextArray(thread_keys), static_cast<int64_t>(max_per_thread),
+           pg::TextArray(types), pg::IntArray(ids), static_cast<int64_t>(max_per_record))) {
+    const auto count = static_cast<size_t>(row[4].as<int64_t>());
+    if (row[0].as<std::string>() == "THREAD") {
+      counts.threads[row[1].as<std::string>()] = count;
+    } else {
+      counts.owners[{KindOf(row[2].as<std::string>()), row[3].as<int64_t>()}] = count;
+    }
+  }
+  return counts;
 }
 
 std::set<std::string> EmailRepository::StoredMessageIds(
@@ -188,7 +251,8 @@ void EmailRepository::InsertMessages(const std::vector<EmailMessageRecord>& mess
                     {"body", clean(message.body)},
                     {"in_reply_to", clean(message.in_reply_to)},
                     {"refs", cleaned(message.references)},
-                    {"attachments", attachments}});
+                    {"attachments", attachments},
+                    {"content_kept", message.content_kept}});
   }
   // The texts were cut on UTF-8 boundaries; replace anything else rather than refuse the batch.
   work_.exec_prepared("email_insert_messages",

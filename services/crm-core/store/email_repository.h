@@ -42,6 +42,8 @@ struct EmailMessageRecord {
   };
   std::vector<Attachment> attachments;
   int64_t received_micros = 0;
+  /// False past the per-thread or per-record cap: only the headers were kept.
+  bool content_kept = true;
 };
 
 /// Where mail to one of our addresses goes.
@@ -59,6 +61,28 @@ class EmailRepository {
   /// The stored messages among `message_ids`, as a reply's thread sees them.
   std::vector<domain::ThreadMessage> FindThreadMessages(
       const std::vector<std::string>& message_ids);
+  /// Locks the records replies are about to be filed under (FOR KEY SHARE): a merge, a
+  /// conversion or a delete of one of them waits for this transaction, or committed before and
+  /// is seen by the next FindThreadMessages.
+  void LockOwners(const std::vector<domain::EntityRef>& owners);
+  /// A reply's sender and the thread it names: which may file the message there (the sender
+  /// took part in the thread, or is an address of the owner).
+  struct SenderInThread {
+    std::string thread_key;
+    domain::EntityRef owner;
+    std::string sender;  // lower case
+  };
+  /// The indexes of `candidates` that may; `max_thread_messages` bounds the messages read.
+  std::set<size_t> SendersKnown(const std::vector<SenderInThread>& candidates,
+                                size_t max_thread_messages);
+  /// Messages kept per thread and per record, each counted up to its cap.
+  struct KeptCounts {
+    std::map<std::string, size_t> threads;
+    std::map<std::pair<domain::EntityKind, int64_t>, size_t> owners;
+  };
+  KeptCounts CountKept(const std::vector<std::string>& thread_keys,
+                       const std::vector<domain::EntityRef>& owners, size_t max_per_thread,
+                       size_t max_per_record);
   /// Which of `message_ids` are stored.
   std::set<std::string> StoredMessageIds(const std::vector<std::string>& message_ids);
   /// The routes of these recipient addresses (lower case), by address.

@@ -50,6 +50,14 @@ std::optional<ThreadDecision> DecideThread(const std::vector<std::string>& candi
   return std::nullopt;
 }
 
+bool ReplyToTrusted(const std::set<std::string>& trusted, std::string_view mailbox) {
+  if (trusted.empty()) {
+    return false;
+  }
+  const std::string address = NormalizeRouteAddress(mailbox);
+  return !address.empty() && trusted.count(address) != 0;
+}
+
 std::string CutUtf8(std::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) {
     return std::string(text);

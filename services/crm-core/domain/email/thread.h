@@ -5,14 +5,16 @@
 // (inbound/email_thread.cc) reads the stored messages and applies these.
 //
 // Threads. A message whose In-Reply-To or References names a stored message goes to the record
-// that message is attached to (lead, contact, company or deal), whoever sent it: no lead is made
-// and the sender's address is added to nobody, so a forged In-Reply-To can file a message under a
-// record but cannot give an outsider's address to it. In the thread, the open EMAIL activity
-// takes the reply (one open "reply" activity per thread); once it is completed, the next message
-// opens a new one on the same record.
+// that message is attached to (lead, contact, company or deal) when its sender took part in the
+// thread (the From, To, Cc or Reply-To of one of its kept messages) or is an address of that
+// record; no lead is made and the sender's address is added to nobody. Any other sender quoting a
+// known Message-ID is a new contact attempt of their own: a Message-ID is no secret. In the
+// thread, the open EMAIL activity takes the reply (one open "reply" activity per thread); once it
+// is completed, the next message opens a new one on the same record.
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +70,11 @@ struct ThreadDecision {
 /// sender is matched as for any message.
 std::optional<ThreadDecision> DecideThread(const std::vector<std::string>& candidates,
                                            const std::vector<ThreadMessage>& stored);
+
+/// Whether the Reply-To of mail that came in through `mailbox` (our address) may find the
+/// sender's record: only for the addresses in `trusted` (normalised, lower case), e.g. a form
+/// relay's mailbox. Elsewhere only the From matches.
+bool ReplyToTrusted(const std::set<std::string>& trusted, std::string_view mailbox);
 
 /// At most `max_bytes` of `text`, cut at a UTF-8 character boundary.
 std::string CutUtf8(std::string_view text, size_t max_bytes);

@@ -65,5 +65,15 @@ TEST(NormalizeRouteAddressTest, AcceptsOnlyOneAddress) {
   EXPECT_EQ(NormalizeRouteAddress(std::string(65, 'a') + "@x.test"), "");
 }
 
+// Protects: the Reply-To is trusted only for mail to a configured address (any case); by
+// default, for none.
+TEST(ReplyToTrustedTest, OnlyConfiguredMailboxes) {
+  EXPECT_FALSE(ReplyToTrusted({}, "forms@acme.test"));
+  const std::set<std::string> trusted = {"forms@acme.test"};
+  EXPECT_TRUE(ReplyToTrusted(trusted, " Forms@ACME.test"));
+  EXPECT_FALSE(ReplyToTrusted(trusted, "sales@acme.test"));
+  EXPECT_FALSE(ReplyToTrusted(trusted, ""));
+}
+
 }  // namespace
 }  // namespace leadflow::crm::domain

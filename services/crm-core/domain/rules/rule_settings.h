@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <set>
 #include <string>
 
 namespace leadflow::crm {
@@ -17,6 +18,16 @@ struct RuleSettings {
   /// could attach any number of addresses to their lead, and every later batch would lock and
   /// read them all.
   size_t max_inbound_identities = 20;
+  /// Email: our addresses (normalised, lower case) whose mail's Reply-To may find the sender's
+  /// record, as a form relay writes from a robot address with the person in Reply-To. Mail to
+  /// any other address is matched by its From only: anyone can write any Reply-To. Empty (the
+  /// default): never.
+  std::set<std::string> reply_to_trusted_mailboxes;
+  /// Email: messages kept with their content per thread and per record. Past either, a message
+  /// still has its effect (it joins or opens the reply activity) and its headers are kept for
+  /// threading and duplicates, but not its text, recipients, references or attachment list.
+  size_t max_messages_per_thread = 500;
+  size_t max_messages_per_record = 5000;
 };
 
 }  // namespace leadflow::crm
