@@ -246,10 +246,18 @@ absl::StatusOr<MigrationReport> ApplyLocked(pqxx::connection& connection,
   std::sort(ordered.begin(), ordered.end(),
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   int newest_known = ordered.empty() ? 0 : ordered.back().version;
-  if (!done.empty() && done.rbegin()->first > newest_known) {
-    return absl::FailedPreconditionError(absl::StrCat("database schema is at version ",
-                                                      done.rbegin()->first,
-                                                      ", newer than this binary's ", newest_known));
+  const bool newer = !done.empty() && done.rbegin()->first > newest_known;
+  if (newer) {
+    // A binary of the previous release (a pod restarted during a rollout, or a rollback): the
+    // schema ahead of it is meant to keep it working (docs/operations.md, expand/contract). It
+    // applies nothing; but a schema that lacks one of its own migrations is not one it knows.
+    for (const Migration& migration : ordered) {
+      if (done.count(migration.version) == 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "database schema is at version ", done.rbegin()->first, ", newer than this binary's ",
+            newest_known, ", and lacks this binary's ", Label(migration)));
+      }
+    }
   }
   std::vector<std::pair<const Migration*, std::string>> pending;
   for (const Migration& migration : ordered) {
@@ -268,6 +276,13 @@ absl::StatusOr<MigrationReport> ApplyLocked(pqxx::connection& connection,
     }
   }
   MigrationReport report;
+  if (newer) {
+    spdlog::warn(
+        "database schema is at version {}, newer than this binary's {}: nothing to apply (a "
+        "rollout or a rollback in progress)",
+        done.rbegin()->first, newest_known);
+    return report;
+  }
   const int attempts = std::max(1, options.lock_attempts);
   for (const auto& [migration, checksum] : pending) {
     std::chrono::milliseconds backoff = options.retry_backoff;

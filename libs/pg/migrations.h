@@ -63,9 +63,13 @@ struct MigrationReport {
 ///   since is refused (FailedPrecondition) before anything is applied. Rows recorded before
 ///   checksums existed (NULL) are not checked.
 ///
+/// A database already past this binary's newest migration (the binary of the previous release,
+/// started during a rollout or a rollback) is left alone: nothing is applied, and that is a
+/// success when every migration this binary knows is recorded, unchanged.
+///
 /// Fails with InvalidArgument, before applying anything, on a pending migration that breaks the
-/// rules above, and with FailedPrecondition when the database has a version this binary lacks
-/// (an older binary against a newer schema).
+/// rules above, and with FailedPrecondition when a newer database lacks one of this binary's
+/// migrations.
 absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& url,
                                                 const std::vector<Migration>& all,
                                                 const MigrationOptions& options);

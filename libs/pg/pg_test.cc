@@ -41,12 +41,26 @@ TEST(PgTest, MigrationsApplyExactlyOnceConcurrently) {
   EXPECT_EQ(*ApplyMigrations(database.url(), kMigrations), 0);
 }
 
-// Protects: an older binary refuses a newer schema instead of running against it.
-TEST(PgTest, NewerSchemaIsRefused) {
+// Protects: the binary of the previous release (a pod restarted during a rollout, a rollback)
+// runs `migrate` against the newer schema without failing and without changing anything, as long
+// as the schema holds every migration it knows; a newer schema lacking one of them is refused.
+TEST(PgTest, NewerSchemaIsLeftAloneByAnOlderBinary) {
   testing::TempDatabase database;
   ASSERT_TRUE(ApplyMigrations(database.url(), kMigrations).ok());
+  absl::StatusOr<int> older = ApplyMigrations(database.url(), {kMigrations[0]});
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_EQ(*older, 0);
+  {
+    pqxx::connection connection(database.url());
+    pqxx::work work(connection);
+    EXPECT_EQ(work.exec1("SELECT count(*) FROM schema_migrations")[0].as<int>(), 2);
+    work.exec0("DELETE FROM schema_migrations WHERE version = 1");
+    work.commit();
+  }
   auto result = ApplyMigrations(database.url(), {kMigrations[0]});
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(result.status().message()),
+              ::testing::HasSubstr("lacks this binary's migration 0001 things"));
 }
 
 // Protects: a failing migration leaves nothing half-applied and is reported.
