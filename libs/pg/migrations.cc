@@ -382,9 +382,20 @@ absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& url,
                                                 const MigrationOptions& options) {
   try {
     pqxx::connection connection(url);
-    {
+    try {
+      // Another migrate (the Job, another pod's init container) may be applying: wait for it,
+      // but not for ever.
       pqxx::nontransaction lock(connection);
+      lock.exec0(absl::StrCat("SET lock_timeout = ", options.migrate_lock_wait.count()));
       lock.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockKey);
+    } catch (const pqxx::sql_error& error) {
+      if (error.sqlstate() != "55P03") {
+        throw;
+      }
+      return absl::UnavailableError(absl::StrCat(
+          "another migrate has held the migration lock for more than ",
+          options.migrate_lock_wait.count(),
+          " ms (see pg_stat_activity: pg_advisory_lock); run migrate again once it has finished"));
     }
     absl::StatusOr<MigrationReport> result;
     try {

@@ -34,6 +34,9 @@ struct MigrationOptions {
   /// Wait before the second attempt, doubled before each further one, at most retry_backoff_max.
   std::chrono::milliseconds retry_backoff{1000};
   std::chrono::milliseconds retry_backoff_max{30000};
+  /// How long a run waits for another run (holding the migration lock) to finish before it
+  /// fails. Zero: no limit.
+  std::chrono::milliseconds migrate_lock_wait{std::chrono::minutes(10)};
   /// Called after each lock timeout that will be retried (attempt = the attempt that failed,
   /// from 1), before the wait; every retry is also logged. For a metric, or a test.
   std::function<void(const Migration& migration, int attempt)> on_lock_retry;

@@ -493,5 +493,36 @@ TEST(MigrationRunnerTest, EditedAppliedMigrationIsRefused) {
   EXPECT_EQ(*ApplyMigrations(database.url(), edited), 1);
 }
 
+// Protects: a run waits for another run holding the migration lock, but not for ever: past
+// migrate_lock_wait it fails with a message saying so and applies nothing.
+TEST(MigrationRunnerTest, WaitForAnotherRunIsBounded) {
+  testing::TempDatabase database;
+  pqxx::connection other(database.url());
+  {
+    pqxx::nontransaction work(other);
+    work.exec("SELECT pg_advisory_lock(x'4C464D4947524154'::bigint)");
+  }
+  MigrationOptions options;
+  options.migrate_lock_wait = std::chrono::milliseconds(200);
+  absl::StatusOr<MigrationReport> waited;
+  std::atomic<bool> returned{false};
+  std::thread run([&] {
+    waited = ApplyMigrations(database.url(), kMigrations, options);
+    returned = true;
+  });
+  EXPECT_TRUE(testing::WaitFor([&] { return returned.load(); }, std::chrono::seconds(30)))
+      << "the run still waits for the migration lock";
+  {
+    pqxx::nontransaction work(other);
+    work.exec("SELECT pg_advisory_unlock(x'4C464D4947524154'::bigint)");
+  }
+  run.join();
+  EXPECT_EQ(waited.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(waited.status().message()),
+              ::testing::HasSubstr("another migrate has held the migration lock"));
+  EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM pg_tables WHERE tablename = 'things'"), 0);
+  EXPECT_EQ(ApplyMigrations(database.url(), kMigrations, options)->applied, 2);
+}
+
 }  // namespace
 }  // namespace leadflow::pg

@@ -127,6 +127,12 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
       settings.migration.retry_backoff > std::chrono::minutes(1)) {
     reader.Fail("CRM_MIGRATION_RETRY_BACKOFF_MS", "must be between 0 and 60000");
   }
+  settings.migration.migrate_lock_wait =
+      reader.Millis("CRM_MIGRATION_WAIT_MS", settings.migration.migrate_lock_wait,
+                    "migrate: wait at most this long for another migrate to finish");
+  if (settings.migration.migrate_lock_wait <= std::chrono::milliseconds(0)) {
+    reader.Fail("CRM_MIGRATION_WAIT_MS", "must be positive");
+  }
   // Identities a lead can gain from inbound traffic; past it events join the lead without
   // adding identities (crm_inbound_identities_capped_total counts them).
   settings.rules.max_inbound_identities = static_cast<size_t>(
