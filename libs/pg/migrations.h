@@ -1,23 +1,95 @@
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace leadflow::pg {
 
-/// One numbered schema change. Versions are applied in order, each in its own transaction.
+/// One numbered schema change. Versions are applied in order, each in its own transaction,
+/// unless its first line is kNoTransactionMarker (see ApplyMigrations).
 struct Migration {
   int version;
   std::string name;
   std::string sql;
 };
 
+/// The first line of a migration that must run outside a transaction (CREATE INDEX
+/// CONCURRENTLY, which PostgreSQL refuses inside one).
+inline constexpr std::string_view kNoTransactionMarker = "-- leadflow:no-transaction";
+
+struct MigrationOptions {
+  /// lock_timeout of every statement the migrations run, so that a migration queued behind a
+  /// long transaction gives up instead of making every reader and writer of the table queue
+  /// behind it. Zero: no limit (PostgreSQL's default; never in production).
+  std::chrono::milliseconds lock_timeout{5000};
+  /// Attempts of one migration that fails on a lock timeout (or a deadlock) before the run
+  /// fails; at least 1.
+  int lock_attempts = 10;
+  /// Wait before the second attempt, doubled before each further one, at most retry_backoff_max.
+  std::chrono::milliseconds retry_backoff{1000};
+  std::chrono::milliseconds retry_backoff_max{30000};
+  /// How long a run waits for another run (holding the migration lock) to finish before it
+  /// fails. Zero: no limit.
+  std::chrono::milliseconds migrate_lock_wait{std::chrono::minutes(10)};
+  /// Called after each lock timeout that will be retried (attempt = the attempt that failed,
+  /// from 1), before the wait; every retry is also logged. For a metric, or a test.
+  std::function<void(const Migration& migration, int attempt)> on_lock_retry;
+};
+
+struct MigrationReport {
+  /// Migrations applied by this run.
+  int applied = 0;
+  /// Attempts that failed on a lock timeout or deadlock and were retried.
+  int lock_retries = 0;
+  /// INVALID indexes (left by a CREATE INDEX CONCURRENTLY that failed half-way) dropped before
+  /// their statement ran again.
+  int invalid_indexes_dropped = 0;
+};
+
 /// Applies the migrations not yet recorded in schema_migrations, under a session advisory lock so
 /// that several replicas (or a Job and a pod) starting at once apply each exactly once.
-/// Returns how many were applied. Fails when the database has a version this binary lacks
-/// (an older binary against a newer schema).
+///
+/// - A transactional migration runs in one transaction with `lock_timeout`; on a lock timeout or
+///   a deadlock it is rolled back and tried again after a backoff, at most `lock_attempts` times.
+/// - A migration whose first line is kNoTransactionMarker runs outside a transaction and holds
+///   exactly one statement, or only `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS`
+///   statements (each idempotent, run one after the other). Before each CREATE INDEX
+///   CONCURRENTLY, an INVALID index of that name (what a failed or interrupted build leaves) is
+///   dropped, so a rerun builds it again. Lock timeouts are retried as above.
+/// - Each applied migration's SHA-256 is recorded; a recorded migration whose text has changed
+///   since is refused (FailedPrecondition) before anything is applied. Rows recorded before
+///   checksums existed (NULL) are not checked.
+///
+/// A database already past this binary's newest migration (the binary of the previous release,
+/// started during a rollout or a rollback) is left alone: nothing is applied, and that is a
+/// success when every migration this binary knows is recorded, unchanged.
+///
+/// Fails with InvalidArgument, before applying anything, on a pending migration that breaks the
+/// rules above, and with FailedPrecondition when a newer database lacks one of this binary's
+/// migrations.
+absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& url,
+                                                const std::vector<Migration>& all,
+                                                const MigrationOptions& options);
+
+/// The same with the default options; returns how many were applied.
 absl::StatusOr<int> ApplyMigrations(const std::string& url, const std::vector<Migration>& all);
+
+/// True when the migration's first line is kNoTransactionMarker.
+bool IsNoTransaction(const Migration& migration);
+
+/// The statements of a SQL text, split at semicolons outside comments, quoted strings, quoted
+/// identifiers and dollar-quoted bodies; statements holding only comments and blanks are left
+/// out. Each is returned without its semicolon.
+std::vector<std::string> SplitStatements(std::string_view sql);
+
+/// Checks a migration against the rules of ApplyMigrations (InvalidArgument naming the
+/// migration and the rule).
+absl::Status CheckMigration(const Migration& migration);
 
 }  // namespace leadflow::pg

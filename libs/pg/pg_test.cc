@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -40,12 +41,26 @@ TEST(PgTest, MigrationsApplyExactlyOnceConcurrently) {
   EXPECT_EQ(*ApplyMigrations(database.url(), kMigrations), 0);
 }
 
-// Protects: an older binary refuses a newer schema instead of running against it.
-TEST(PgTest, NewerSchemaIsRefused) {
+// Protects: the binary of the previous release (a pod restarted during a rollout, a rollback)
+// runs `migrate` against the newer schema without failing and without changing anything, as long
+// as the schema holds every migration it knows; a newer schema lacking one of them is refused.
+TEST(PgTest, NewerSchemaIsLeftAloneByAnOlderBinary) {
   testing::TempDatabase database;
   ASSERT_TRUE(ApplyMigrations(database.url(), kMigrations).ok());
+  absl::StatusOr<int> older = ApplyMigrations(database.url(), {kMigrations[0]});
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_EQ(*older, 0);
+  {
+    pqxx::connection connection(database.url());
+    pqxx::work work(connection);
+    EXPECT_EQ(work.exec1("SELECT count(*) FROM schema_migrations")[0].as<int>(), 2);
+    work.exec0("DELETE FROM schema_migrations WHERE version = 1");
+    work.commit();
+  }
   auto result = ApplyMigrations(database.url(), {kMigrations[0]});
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(result.status().message()),
+              ::testing::HasSubstr("lacks this binary's migration 0001 things"));
 }
 
 // Protects: a failing migration leaves nothing half-applied and is reported.
@@ -218,6 +233,295 @@ TEST(PgTest, PoolStatementTimeoutCutsSlowStatements) {
   });
   EXPECT_EQ(SqlState(status).value_or(""), "57014") << status;
   EXPECT_TRUE(pool.With([](pqxx::connection&) { return absl::OkStatus(); }).ok());
+}
+
+// Protects: statements are split at semicolons outside comments, strings, quoted identifiers and
+// dollar-quoted bodies, so that a no-transaction migration's statements are counted right.
+TEST(MigrationRunnerTest, SplitStatementsRespectsQuoting) {
+  std::vector<std::string> statements = SplitStatements(
+      "-- a comment; not a statement\n"
+      "CREATE TABLE \"a;b\" (x text DEFAULT 'it''s; fine' /* c; */);\n"
+      "/* nested /* ; */ ; */ SELECT E'\\'; still', $1;\n"
+      "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$;\n"
+      "  ;  -- only a comment\n");
+  ASSERT_EQ(statements.size(), 3u);
+  EXPECT_EQ(statements[0], "CREATE TABLE \"a;b\" (x text DEFAULT 'it''s; fine' /* c; */)");
+  EXPECT_EQ(statements[1], "SELECT E'\\'; still', $1");
+  EXPECT_EQ(statements[2],
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$");
+}
+
+bool IndexIsValid(const std::string& url, const std::string& index) {
+  pqxx::connection connection(url);
+  pqxx::nontransaction work(connection);
+  auto rows =
+      work.exec_params("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)", index);
+  return !rows.empty() && rows[0][0].as<bool>();
+}
+
+int Count(const std::string& url, const std::string& sql) {
+  pqxx::connection connection(url);
+  pqxx::nontransaction work(connection);
+  return work.exec1(sql)[0].as<int>();
+}
+
+// Protects: a migration whose first line is the no-transaction marker runs outside a transaction
+// (CREATE INDEX CONCURRENTLY, which PostgreSQL refuses in one, succeeds) and is recorded once.
+TEST(MigrationRunnerTest, NoTransactionMigrationBuildsConcurrently) {
+  testing::TempDatabase database;
+  std::vector<Migration> with_tags = {
+      kMigrations[0],
+      kMigrations[1],
+      {3, "things_tags",
+       "-- leadflow:no-transaction\n-- Why: a comment may follow.\n"
+       "CREATE INDEX CONCURRENTLY things_tags ON things (tags);\n"}};
+  absl::StatusOr<int> applied = ApplyMigrations(database.url(), with_tags);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 3);
+  EXPECT_TRUE(IndexIsValid(database.url(), "things_tags"));
+  EXPECT_EQ(Count(database.url(),
+                  "SELECT count(*) FROM schema_migrations WHERE version = 3 AND "
+                  "checksum IS NOT NULL"),
+            1);
+  EXPECT_EQ(*ApplyMigrations(database.url(), with_tags), 0);
+}
+
+// Protects: a no-transaction migration holds one statement (or only idempotent concurrent index
+// builds), and CONCURRENTLY in a transactional one is refused; both with a message naming the
+// migration, before anything at all is applied.
+TEST(MigrationRunnerTest, BadNoTransactionMigrationsAreRefusedBeforeAnything) {
+  testing::TempDatabase database;
+  struct Case {
+    std::string sql;
+    std::string says;
+  };
+  std::vector<Case> cases = {
+      {"-- leadflow:no-transaction\nCREATE TABLE b (x int); CREATE TABLE c (x int);",
+       "exactly one statement"},
+      {"-- leadflow:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t1 ON things (name);\n"
+       "CREATE INDEX CONCURRENTLY t2 ON things (id);",
+       "statement 2 is not such an index"},
+      {"CREATE INDEX CONCURRENTLY t3 ON things (name)", "refuses inside a transaction"},
+      {"CREATE TABLE d (x int);\n-- leadflow:no-transaction\nCREATE TABLE e (x int)",
+       "only as its first line"},
+      {"-- leadflow:no-transaction\n-- nothing\n", "holds no statement"},
+  };
+  for (const Case& bad : cases) {
+    absl::StatusOr<int> result =
+        ApplyMigrations(database.url(), {kMigrations[0], {2, "bad", bad.sql}});
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << bad.sql;
+    EXPECT_THAT(std::string(result.status().message()),
+                ::testing::AllOf(::testing::HasSubstr("migration 0002 bad"),
+                                 ::testing::HasSubstr(bad.says)))
+        << bad.sql;
+    EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM pg_tables WHERE tablename = 'things'"),
+              0);
+  }
+  // Several idempotent concurrent builds are fine.
+  absl::StatusOr<int> good = ApplyMigrations(
+      database.url(),
+      {kMigrations[0],
+       {2, "indexes",
+        "-- leadflow:no-transaction\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t1 ON things (name);\n"
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t2 ON things (id) WHERE id > 0;"}});
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_TRUE(IndexIsValid(database.url(), "t1"));
+  EXPECT_TRUE(IndexIsValid(database.url(), "t2"));
+}
+
+// Protects: a CREATE INDEX CONCURRENTLY that failed half-way leaves an INVALID index; the rerun
+// drops it and builds it again, instead of failing on the name or (IF NOT EXISTS) keeping an index
+// that enforces and serves nothing.
+TEST(MigrationRunnerTest, InvalidIndexIsRebuiltOnRerun) {
+  testing::TempDatabase database;
+  ASSERT_TRUE(ApplyMigrations(database.url(), {kMigrations[0], kMigrations[1]}).ok());
+  {
+    pqxx::connection connection(database.url());
+    pqxx::work work(connection);
+    work.exec0("INSERT INTO things (name, tags) VALUES ('a', '{x}'), ('b', '{x}')");
+    work.commit();
+  }
+  std::vector<Migration> all = {
+      kMigrations[0],
+      kMigrations[1],
+      {3, "unique_tags",
+       "-- leadflow:no-transaction\n"
+       "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS things_unique_tags ON things (tags)"}};
+  absl::StatusOr<MigrationReport> failed = ApplyMigrations(database.url(), all, {});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(std::string(failed.status().message()),
+              ::testing::HasSubstr("migration 0003 unique_tags"));
+  EXPECT_EQ(Count(database.url(),
+                  "SELECT count(*) FROM pg_index WHERE indexrelid = "
+                  "to_regclass('things_unique_tags') AND NOT indisvalid"),
+            1);
+  {
+    pqxx::connection connection(database.url());
+    pqxx::work work(connection);
+    work.exec0("UPDATE things SET tags = '{y}' WHERE name = 'b'");
+    work.commit();
+  }
+  absl::StatusOr<MigrationReport> rerun = ApplyMigrations(database.url(), all, {});
+  ASSERT_TRUE(rerun.ok()) << rerun.status();
+  EXPECT_EQ(rerun->applied, 1);
+  EXPECT_EQ(rerun->invalid_indexes_dropped, 1);
+  EXPECT_TRUE(IndexIsValid(database.url(), "things_unique_tags"));
+  pqxx::connection connection(database.url());
+  pqxx::work work(connection);
+  EXPECT_THROW(work.exec0("INSERT INTO things (name, tags) VALUES ('c', '{y}')"),
+               pqxx::unique_violation);
+}
+
+// A session holding a long transaction that read `table` (ACCESS SHARE until it ends), as a
+// replica of the previous release does.
+class LongTransaction {
+ public:
+  LongTransaction(const std::string& url, const std::string& table)
+      : connection_(url), work_(connection_) {
+    work_.exec("SELECT count(*) FROM " + table);
+    pid_ = connection_.backendpid();
+  }
+  int pid() const { return pid_; }
+  void End() { work_.commit(); }
+
+ private:
+  pqxx::connection connection_;
+  pqxx::work work_;
+  int pid_ = 0;
+};
+
+MigrationOptions FastRetries(std::atomic<int>& retries, int attempts) {
+  MigrationOptions options;
+  options.lock_timeout = std::chrono::milliseconds(200);
+  options.lock_attempts = attempts;
+  options.retry_backoff = std::chrono::milliseconds(20);
+  options.retry_backoff_max = std::chrono::milliseconds(100);
+  options.on_lock_retry = [&retries](const Migration&, int) { ++retries; };
+  return options;
+}
+
+// Protects: a migration queued behind a long transaction does not make the table's writers queue
+// behind it: it gives up its lock request at lock_timeout, retries with backoff, and applies once
+// that transaction ends. A writer runs to completion while the long transaction is still open.
+TEST(MigrationRunnerTest, LockTimeoutRetriesWithoutBlockingWriters) {
+  testing::TempDatabase database;
+  ASSERT_TRUE(ApplyMigrations(database.url(), {kMigrations[0]}).ok());
+  auto holder = std::make_unique<LongTransaction>(database.url(), "things");
+  std::atomic<int> retries{0};
+  std::atomic<bool> finished{false};
+  absl::StatusOr<MigrationReport> report;
+  std::thread migrate([&] {
+    report = ApplyMigrations(database.url(), kMigrations, FastRetries(retries, 10000));
+    finished = true;
+  });
+  // No ASSERT before the threads are joined: a failure must still end the long transaction.
+  EXPECT_TRUE(testing::WaitFor([&] { return retries.load() >= 2; }, std::chrono::seconds(30)))
+      << "the migration never gave up its lock request";
+
+  std::atomic<bool> written{false};
+  std::thread writer([&] {
+    pqxx::connection connection(database.url());
+    pqxx::work work(connection);
+    work.exec0("INSERT INTO things (name) VALUES ('written during the migration')");
+    work.commit();
+    written = true;
+  });
+  bool writer_done = testing::WaitFor([&] { return written.load(); }, std::chrono::seconds(30));
+  // Still open, still idle in its transaction: the writer did not wait for it to end.
+  EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM pg_stat_activity WHERE pid = " +
+                                      std::to_string(holder->pid()) +
+                                      " AND state = 'idle in transaction'"),
+            1);
+  EXPECT_TRUE(writer_done) << "a writer queued behind the migration's lock request";
+  EXPECT_FALSE(finished.load());
+  EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM schema_migrations WHERE version = 2"), 0);
+
+  holder->End();
+  writer.join();
+  migrate.join();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->applied, 1);
+  EXPECT_GE(report->lock_retries, 2);
+  EXPECT_EQ(report->lock_retries, retries.load());
+  EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM things WHERE tags = '{}'"), 1);
+}
+
+// Protects: the retries are bounded: after the last attempt the run fails with a message naming
+// the migration, the attempts and lock_timeout, and nothing of the migration is applied; a later
+// run applies it.
+TEST(MigrationRunnerTest, LockTimeoutGivesUpAfterTheLastAttempt) {
+  testing::TempDatabase database;
+  ASSERT_TRUE(ApplyMigrations(database.url(), {kMigrations[0]}).ok());
+  LongTransaction holder(database.url(), "things");
+  std::atomic<int> retries{0};
+  absl::StatusOr<MigrationReport> report =
+      ApplyMigrations(database.url(), kMigrations, FastRetries(retries, 3));
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(report.status().message()),
+              ::testing::AllOf(::testing::HasSubstr("migration 0002 more"),
+                               ::testing::HasSubstr("gave up after 3 attempts"),
+                               ::testing::HasSubstr("lock_timeout 200 ms"),
+                               ::testing::HasSubstr("nothing of it was applied")));
+  EXPECT_EQ(retries.load(), 2);
+  EXPECT_EQ(Count(database.url(),
+                  "SELECT count(*) FROM information_schema.columns WHERE "
+                  "table_name = 'things' AND column_name = 'tags'"),
+            0);
+  holder.End();
+  EXPECT_EQ(*ApplyMigrations(database.url(), kMigrations), 1);
+}
+
+// Protects: an applied migration edited afterwards is detected (its recorded SHA-256 differs)
+// and nothing is applied; rows recorded before checksums existed are not judged.
+TEST(MigrationRunnerTest, EditedAppliedMigrationIsRefused) {
+  testing::TempDatabase database;
+  ASSERT_TRUE(ApplyMigrations(database.url(), {kMigrations[0]}).ok());
+  std::vector<Migration> edited = kMigrations;
+  edited[0].sql += " -- edited";
+  absl::StatusOr<int> refused = ApplyMigrations(database.url(), edited);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("migration 0001 things was changed after it was applied"));
+  EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM schema_migrations"), 1);
+  {
+    pqxx::connection connection(database.url());
+    pqxx::work work(connection);
+    work.exec0("UPDATE schema_migrations SET checksum = NULL");
+    work.commit();
+  }
+  EXPECT_EQ(*ApplyMigrations(database.url(), edited), 1);
+}
+
+// Protects: a run waits for another run holding the migration lock, but not for ever: past
+// migrate_lock_wait it fails with a message saying so and applies nothing.
+TEST(MigrationRunnerTest, WaitForAnotherRunIsBounded) {
+  testing::TempDatabase database;
+  pqxx::connection other(database.url());
+  {
+    pqxx::nontransaction work(other);
+    work.exec("SELECT pg_advisory_lock(x'4C464D4947524154'::bigint)");
+  }
+  MigrationOptions options;
+  options.migrate_lock_wait = std::chrono::milliseconds(200);
+  absl::StatusOr<MigrationReport> waited;
+  std::atomic<bool> returned{false};
+  std::thread run([&] {
+    waited = ApplyMigrations(database.url(), kMigrations, options);
+    returned = true;
+  });
+  EXPECT_TRUE(testing::WaitFor([&] { return returned.load(); }, std::chrono::seconds(30)))
+      << "the run still waits for the migration lock";
+  {
+    pqxx::nontransaction work(other);
+    work.exec("SELECT pg_advisory_unlock(x'4C464D4947524154'::bigint)");
+  }
+  run.join();
+  EXPECT_EQ(waited.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(waited.status().message()),
+              ::testing::HasSubstr("another migrate has held the migration lock"));
+  EXPECT_EQ(Count(database.url(), "SELECT count(*) FROM pg_tables WHERE tablename = 'things'"), 0);
+  EXPECT_EQ(ApplyMigrations(database.url(), kMigrations, options)->applied, 2);
 }
 
 }  // namespace

@@ -25,12 +25,15 @@ namespace leadflow::crm {
 namespace {
 
 int Migrate(const Settings& settings) {
-  auto applied = MigrateSchema(settings.database_url);
-  if (!applied.ok()) {
-    spdlog::error("migration failed: {}", applied.status().ToString());
+  auto report = MigrateSchema(settings.database_url, settings.migration);
+  if (!report.ok()) {
+    spdlog::error("migration failed: {}", report.status().ToString());
     return 1;
   }
-  spdlog::info("schema up to date ({} migrations applied now)", *applied);
+  spdlog::info(
+      "schema up to date ({} migrations applied now, {} lock timeouts retried, {} invalid "
+      "indexes rebuilt)",
+      report->applied, report->lock_retries, report->invalid_indexes_dropped);
   return 0;
 }
 

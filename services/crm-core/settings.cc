@@ -109,6 +109,31 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   settings.database_acquire_timeout =
       reader.Millis("CRM_DATABASE_ACQUIRE_TIMEOUT_MS", std::chrono::milliseconds(2000),
                     "wait for a free API database connection at most this long");
+  // migrate: how long a migration waits for a table lock before it lets the table's readers and
+  // writers go and tries again, and how often (docs/operations.md, "Migrations").
+  settings.migration.lock_timeout =
+      reader.Millis("CRM_MIGRATION_LOCK_TIMEOUT_MS", settings.migration.lock_timeout,
+                    "migrate: lock_timeout of each migration statement");
+  if (settings.migration.lock_timeout <= std::chrono::milliseconds(0) ||
+      settings.migration.lock_timeout > std::chrono::minutes(10)) {
+    reader.Fail("CRM_MIGRATION_LOCK_TIMEOUT_MS", "must be between 1 and 600000");
+  }
+  settings.migration.lock_attempts = static_cast<int>(
+      reader.Int("CRM_MIGRATION_LOCK_ATTEMPTS", settings.migration.lock_attempts, 1, 1000,
+                 "migrate: attempts of a migration stopped by lock_timeout before failing"));
+  settings.migration.retry_backoff =
+      reader.Millis("CRM_MIGRATION_RETRY_BACKOFF_MS", settings.migration.retry_backoff,
+                    "migrate: wait before the first retry, doubled up to 30 s");
+  if (settings.migration.retry_backoff < std::chrono::milliseconds(0) ||
+      settings.migration.retry_backoff > std::chrono::minutes(1)) {
+    reader.Fail("CRM_MIGRATION_RETRY_BACKOFF_MS", "must be between 0 and 60000");
+  }
+  settings.migration.migrate_lock_wait =
+      reader.Millis("CRM_MIGRATION_WAIT_MS", settings.migration.migrate_lock_wait,
+                    "migrate: wait at most this long for another migrate to finish");
+  if (settings.migration.migrate_lock_wait <= std::chrono::milliseconds(0)) {
+    reader.Fail("CRM_MIGRATION_WAIT_MS", "must be positive");
+  }
   // Identities a lead can gain from inbound traffic; past it events join the lead without
   // adding identities (crm_inbound_identities_capped_total counts them).
   settings.rules.max_inbound_identities = static_cast<size_t>(

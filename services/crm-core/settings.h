@@ -8,6 +8,7 @@
 #include "crm-core/api/common/auth.h"
 #include "crm-core/domain/rules/rule_settings.h"
 #include "log/log.h"
+#include "pg/migrations.h"
 
 namespace leadflow::crm {
 
@@ -40,6 +41,8 @@ struct Settings {
   std::chrono::milliseconds mode_switch_poll{1000};
   std::chrono::milliseconds database_statement_timeout{5000};
   std::chrono::milliseconds database_acquire_timeout{2000};
+  // `crm-core migrate`: lock_timeout and retries of each migration (docs/operations.md).
+  pg::MigrationOptions migration;
   std::string redis_host;
   int redis_port = 0;
   std::string redis_prefix;

@@ -800,11 +800,11 @@ TEST_F(DealApiTest, ApiLeadsRotateOverTheApiChannelQueue) {
   EXPECT_EQ(Count("SELECT position FROM assignment_queues WHERE queue_key = 'team:api'"), 4);
 }
 
-// Protects: pipeline and stage names are the same name by one rule, domain NameKey, and only by
-// it — the database adds no normalisation of its own that could disagree (before 0007 its
-// lower(btrim()) indexes refused "ÉTAPE" beside "étape" with a constraint error while the domain
-// let "\tNew" beside "New" through). Hostile twins are ALREADY_EXISTS, from the domain, for a new
-// pipeline, a rename and a new stage; a different name passes.
+// Protects: pipeline and stage names are the same name by one rule, domain NameKey, checked
+// before anything is written (0004's lower(btrim()) indexes, kept until the release after 0007
+// drops them, refused "ÉTAPE" beside "étape" with a constraint error while the domain let "\tNew"
+// beside "New" through). Hostile twins are ALREADY_EXISTS, from the domain, for a new pipeline, a
+// rename and a new stage; a different name passes.
 TEST_F(DealApiTest, NamesAreTheSameByOneRule) {
   v1::CreatePipelineRequest create;
   create.mutable_pipeline()->set_name("Négociation");

@@ -4,7 +4,9 @@
 -- activity; and recipient addresses of ours (sales@, support@) route new records to a pipeline
 -- and a queue of their own.
 --
--- Depends on 0001 (activities) and 0004 (pipelines, assignment_queues).
+-- Depends on 0001 (activities) and 0004 (pipelines, assignment_queues). Only new tables: the
+-- locks it takes on existing ones (activities, pipelines, assignment_queues, for the foreign
+-- keys) are brief.
 
 CREATE TABLE email_messages (
   id                bigserial PRIMARY KEY,
@@ -42,9 +44,9 @@ CREATE INDEX email_messages_activity ON email_messages (activity_id, id)
   WHERE activity_id IS NOT NULL;
 CREATE INDEX email_messages_owner ON email_messages (owner_type, owner_id, id);
 
--- The consumer finds the activity an event made by its origin.
-CREATE INDEX activities_origin_event ON activities (origin_event_id)
-  WHERE origin_event_id IS NOT NULL;
+-- The consumer finds the activity an event made by its origin: activities_origin_event, built
+-- concurrently by 0009 (activities already exists and may be large: docs/operations.md,
+-- "Migrations and rolling upgrades").
 
 -- A recipient address of ours → where the new records of mail sent to it go: the pipeline of
 -- simple-mode deals (NULL: crm_settings.inbound_pipeline_id) and the queue new leads and deals

@@ -7,34 +7,43 @@
 -- A CALL activity made by a call event carries the call. A call-back (call_back) is the open
 -- "call back" task of a missed call: further missed calls from the same person raise
 -- missed_calls and last_attempt_at on it instead of stacking new ones.
+--
+-- Rolling upgrade (docs/operations.md): the columns are added without a constraint that would
+-- make PostgreSQL scan activities under the ALTER's ACCESS EXCLUSIVE lock (a constant default
+-- is not a rewrite), their CHECKs NOT VALID (enforced from now on, existing rows validated by
+-- 0008 under a lock writers do not wait for), and the indexes are built concurrently by 0009.
 ALTER TABLE activities
   ADD COLUMN call_back              boolean NOT NULL DEFAULT false,
   ADD COLUMN call_id                text,  -- "<provider>:<provider call id>" of the latest call
-  ADD COLUMN call_direction         text CHECK (call_direction IN ('INBOUND', 'OUTBOUND')),
-  ADD COLUMN call_outcome           text CHECK (call_outcome IN ('MISSED', 'ANSWERED', 'BUSY',
-                                                                 'FAILED', 'VOICEMAIL',
-                                                                 'CANCELED')),
+  ADD COLUMN call_direction         text,
+  ADD COLUMN call_outcome           text,
   ADD COLUMN call_number            text,  -- the other party's number (E.164 when it is one)
   ADD COLUMN call_line              text,  -- our number or line it came in on / went out from
-  ADD COLUMN call_duration_seconds  integer CHECK (call_duration_seconds >= 0),
+  ADD COLUMN call_duration_seconds  integer,
   ADD COLUMN call_operator          text,  -- who took or made it, as the provider named them
   ADD COLUMN call_recording_url     text,
-  ADD COLUMN missed_calls           integer NOT NULL DEFAULT 0 CHECK (missed_calls >= 0),
+  ADD COLUMN missed_calls           integer NOT NULL DEFAULT 0,
   ADD COLUMN last_attempt_at        timestamptz,
   -- The answered outbound call that completed a call-back.
   ADD COLUMN completed_by_event_id  text,
-  ADD CONSTRAINT activities_call_back_is_a_call CHECK (NOT call_back OR type = 'CALL');
+  ADD CONSTRAINT activities_call_direction_check
+    CHECK (call_direction IN ('INBOUND', 'OUTBOUND')) NOT VALID,
+  ADD CONSTRAINT activities_call_outcome_check
+    CHECK (call_outcome IN ('MISSED', 'ANSWERED', 'BUSY', 'FAILED', 'VOICEMAIL', 'CANCELED'))
+    NOT VALID,
+  ADD CONSTRAINT activities_call_duration_seconds_check CHECK (call_duration_seconds >= 0)
+    NOT VALID,
+  ADD CONSTRAINT activities_missed_calls_check CHECK (missed_calls >= 0) NOT VALID,
+  ADD CONSTRAINT activities_call_back_is_a_call CHECK (NOT call_back OR type = 'CALL') NOT VALID;
 
 -- The invariant, enforced by the database whatever the application does: one open call-back per
--- record. The consumer upserts into it (ON CONFLICT … DO UPDATE), so two missed calls of one
--- person in one batch or on two consumers raise one call-back's count.
-CREATE UNIQUE INDEX activities_one_open_call_back ON activities (owner_type, owner_id)
-  WHERE call_back AND NOT completed;
--- A recording that arrives after its call finds the call's activity.
-CREATE INDEX activities_call_id ON activities (call_id) WHERE call_id IS NOT NULL;
--- An answered outbound call completes the open call-backs of the number it dialled.
-CREATE INDEX activities_open_call_back_number ON activities (call_number)
-  WHERE call_back AND NOT completed;
+-- record (activities_one_open_call_back, unique on (owner_type, owner_id) WHERE call_back AND NOT
+-- completed, 0009). The consumer upserts into it (ON CONFLICT … DO UPDATE), so two missed calls
+-- of one person in one batch or on two consumers raise one call-back's count. 0009 also builds
+-- activities_call_id (a recording that arrives after its call finds the call's activity) and
+-- activities_open_call_back_number (an answered outbound call completes the open call-backs of
+-- the number it dialled). Nothing writes call-backs before this release's binaries run, which
+-- wait for the whole schema (CheckSchema).
 
 -- Calls that cannot be matched to anybody (a withheld number, a SIP user, an outbound call to an
 -- unknown number): kept visible (CallService.ListUnidentifiedCalls), never made into a lead.
@@ -71,9 +80,11 @@ CREATE TABLE call_line_queues (
   queue_key  text NOT NULL REFERENCES assignment_queues (queue_key)
 );
 
--- The phone extension a user answers on ("201"): a call taken or made from it is theirs.
-ALTER TABLE users ADD COLUMN extension text CHECK (extension ~ '^[A-Za-z0-9*#_.-]{1,32}$');
-CREATE UNIQUE INDEX users_extension ON users (extension) WHERE extension IS NOT NULL;
+-- The phone extension a user answers on ("201"): a call taken or made from it is theirs. Unique
+-- (users_extension, 0009).
+ALTER TABLE users
+  ADD COLUMN extension text,
+  ADD CONSTRAINT users_extension_check CHECK (extension ~ '^[A-Za-z0-9*#_.-]{1,32}$') NOT VALID;
 
 -- Merges, conversions and the mode switch move a record's activities to another record. An open
 -- call-back moving onto a record that already has one is folded into it (its missed calls added,

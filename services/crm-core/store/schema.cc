@@ -8,8 +8,9 @@
 
 namespace leadflow::crm {
 
-absl::StatusOr<int> MigrateSchema(const std::string& database_url) {
-  return pg::ApplyMigrations(database_url, Migrations());
+absl::StatusOr<pg::MigrationReport> MigrateSchema(const std::string& database_url,
+                                                  const pg::MigrationOptions& options) {
+  return pg::ApplyMigrations(database_url, Migrations(), options);
 }
 
 absl::Status CheckSchema(const std::string& url) {

@@ -3,11 +3,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "pg/migrations.h"
 
 namespace leadflow::crm {
 
-/// Applies crm-core's migrations (store/migrations.h); how many were applied now.
-absl::StatusOr<int> MigrateSchema(const std::string& database_url);
+/// Applies crm-core's migrations (store/migrations.h) with `options` (lock_timeout, retries).
+absl::StatusOr<pg::MigrationReport> MigrateSchema(const std::string& database_url,
+                                                  const pg::MigrationOptions& options);
 
 /// FAILED_PRECONDITION when the schema is missing or older than this binary: start-up fails
 /// fast instead of failing every query.
