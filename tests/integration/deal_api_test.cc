@@ -588,6 +588,53 @@ TEST_F(DealApiTest, ConvertLeadUsesExistingRecordsAndEveryShape) {
   EXPECT_FALSE(deal_only.company_created());
 }
 
+// Protects: ConvertLead names what it creates from the lead — a web form's whole name in
+// first_name with no last name gives a contact with the name split ("Jean-Pierre de la Tour" →
+// Jean-Pierre / de la Tour; one word keeps the placeholder); a lead without a company name asked
+// for a new company is FAILED_PRECONDITION naming the lead and changes nothing (no company
+// named after the lead's title); once the lead has a company name the company takes it.
+TEST_F(DealApiTest, ConvertLeadNamesTheContactAndNeverInventsACompany) {
+  const int64_t tour = CreateLead("Jean-Pierre de la Tour", "", "+33644444444", "jp@example.com");
+  const std::string before = Effects();
+  v1::ConvertLeadResponse response;
+  grpc::Status refused =
+      Convert(tour, v1::CONVERSION_PRODUCE_CONTACT_COMPANY_DEAL, "req-name", &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find(absl::StrCat("lead ", tour, " has no company name")),
+            std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Effects(), before);
+  EXPECT_EQ(Text(absl::StrCat("SELECT status FROM leads WHERE id = ", tour)), "NEW");
+
+  ASSERT_TRUE(Convert(tour, v1::CONVERSION_PRODUCE_CONTACT_DEAL, "req-name", &response).ok());
+  EXPECT_EQ(Text(absl::StrCat("SELECT first_name || '|' || last_name FROM contacts WHERE id = ",
+                              response.contact_id())),
+            "Jean-Pierre|de la Tour");
+
+  const int64_t single = CreateLead("Marie", "", "+33655555555", "marie@example.org");
+  ASSERT_TRUE(Convert(single, v1::CONVERSION_PRODUCE_CONTACT, "", &response).ok());
+  EXPECT_EQ(Text(absl::StrCat("SELECT first_name || '|' || last_name FROM contacts WHERE id = ",
+                              response.contact_id())),
+            "Marie|Unknown");
+
+  const int64_t dupont = CreateLead("Jean Dupont", "", "+33666666666", "jd@example.com");
+  EXPECT_EQ(Convert(dupont, v1::CONVERSION_PRODUCE_COMPANY, "", &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  v1::UpdateLeadRequest update;
+  update.mutable_lead()->set_id(dupont);
+  update.mutable_lead()->set_company_name("Dupont SARL");
+  update.mutable_update_mask()->add_paths("company_name");
+  v1::Lead updated;
+  ASSERT_TRUE(lead_stub_->UpdateLead(Context().get(), update, &updated).ok());
+  ASSERT_TRUE(Convert(dupont, v1::CONVERSION_PRODUCE_CONTACT_COMPANY, "", &response).ok());
+  EXPECT_EQ(Text(absl::StrCat("SELECT name FROM companies WHERE id = ", response.company_id())),
+            "Dupont SARL");
+  EXPECT_EQ(Text(absl::StrCat("SELECT first_name || '|' || last_name FROM contacts WHERE id = ",
+                              response.contact_id())),
+            "Jean|Dupont");
+  EXPECT_EQ(Count("SELECT count(*) FROM companies"), 1);
+}
+
 // Protects: a conversion is all or nothing — when a write fails half-way (here the deal insert,
 // after the contact and company were written), nothing of it stays: no contact, company,
 // identity, link, history entry or conversion row; the lead is still open with its activity; and
