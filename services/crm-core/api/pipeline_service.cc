@@ -5,6 +5,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/deal_common.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/store/email_repository.h"
 
 namespace leadflow::crm {
@@ -30,9 +31,7 @@ void PipelineToProto(const StoredPipeline& stored, v1::Pipeline* out) {
 
 namespace {
 
-absl::Status PipelineNotFound(int64_t id) {
-  return absl::NotFoundError(absl::StrCat("pipeline ", id, " does not exist"));
-}
+absl::Status PipelineNotFound(int64_t id) { return domain::NotFound("pipeline", id); }
 
 absl::StatusOr<domain::Stage> StageFromProto(const v1::PipelineStage& stage) {
   if (absl::Status text = CheckText("stage.name", stage.name()); !text.ok()) {
