@@ -120,6 +120,53 @@ def check(name, condition, detail=""):
         print(f"FAILED: {name} {detail}")
 
 
+def refused(client, name, service, method, request, code, message):
+    """The call fails with `code` and its message starts with `message`."""
+    got, _, details = client.call(service, method, request)
+    check(name, got == code and details.startswith(message), f"{got} {details!r}")
+
+
+def new_user_cases(client, crm, kept_contact):
+    """Cases a new user tries that docs/api.md does not list, each once found wrong and fixed."""
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    refused(client, "CreateLead with a blank name and no title is refused", crm + "LeadService",
+            "CreateLead", {"lead": {"first_name": "   ", "last_name": "\t"}}, invalid,
+            "a walk-in lead needs a title or a name")
+    refused(client, "CreateLead with a blank title and no name is refused", crm + "LeadService",
+            "CreateLead", {"lead": {"title": "  "}}, invalid,
+            "a walk-in lead needs a title or a name")
+    code, lead, details = client.call(crm + "LeadService", "CreateLead",
+                                      {"lead": {"title": " ", "first_name": " Zoë "}})
+    check("a blank title gives way to the name, without stray spaces",
+          code == grpc.StatusCode.OK and lead.get("title") == "Visit – Zoë",
+          f"{code} {details} {lead}")
+    refused(client, "CreateDeal with a date not in the calendar names it", crm + "DealService",
+            "CreateDeal", {"deal": {"title": "Kitchen", "expected_close_date": "2026-02-30"}},
+            invalid, "expected_close_date 2026-02-30 is not a date of the calendar")
+    refused(client, "a title template with a misspelt placeholder is refused",
+            crm + "SettingsService", "UpdateSettings",
+            {"settings": {"lead_title_template": "{city} – {nmae}"},
+             "update_mask": "leadTitleTemplate"},
+            invalid, "lead_title_template: unknown placeholder {nmae}")
+    refused(client, "a second pipeline named alike is ALREADY_EXISTS, the name quoted",
+            crm + "PipelineService", "CreatePipeline", {"pipeline": {"name": " sales "}},
+            grpc.StatusCode.ALREADY_EXISTS, 'pipeline "sales" exists already')
+    # A contact merged away, named as the existing contact of a conversion.
+    code, folded, details = client.call(crm + "ContactService", "CreateContact", {
+        "contact": {"full_name": "J.-P. de la Tour", "emails": ["jp.tour@example.com"]}})
+    folded_id = int(folded.get("contact", {}).get("id", 0))
+    code, _, details = client.call(crm + "ContactService", "MergeContacts",
+                                   {"kept_id": kept_contact, "folded_ids": [folded_id]})
+    check("MergeContacts folds the duplicate", code == grpc.StatusCode.OK, f"{code} {details}")
+    code, lead, details = client.call(crm + "LeadService", "CreateLead", {
+        "lead": {"first_name": "Jean-Pierre", "emails": ["jp.again@example.com"]}})
+    refused(client, "ConvertLead onto a merged-away contact names the kept one",
+            crm + "LeadService", "ConvertLead",
+            {"lead_id": int(lead.get("id", 0)), "produce": "CONVERSION_PRODUCE_CONTACT",
+             "contact_id": folded_id}, grpc.StatusCode.NOT_FOUND,
+            f"contact {folded_id} not found: merged into contact {kept_contact}")
+
+
 def main():
     address, key = sys.argv[1], sys.argv[2]
     client = ReflectionClient(address, key)
@@ -251,6 +298,8 @@ def main():
     check("GetLead of an unknown id is NOT_FOUND naming it",
           code == grpc.StatusCode.NOT_FOUND and details.startswith("lead 424242 not found"),
           f"{code} {details}")
+
+    new_user_cases(client, crm, contact_id)
 
     missing = sorted(set(ours) - called)
     check("every CRM service listed by reflection was called", not missing, str(missing))

@@ -1,5 +1,6 @@
 // DealService: deals in the stages of a pipeline. Stage moves follow domain/deal's
 // PlanStageChange and write the stage history (deal_stage_history) and the deal's timeline.
+#include <chrono>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
@@ -43,10 +44,23 @@ namespace {
 
 absl::Status DealNotFound(int64_t id) { return domain::NotFound(domain::EntityKind::kDeal, id); }
 
+// A calendar date PostgreSQL's date type takes: the shape alone let "2026-02-30" through to the
+// database, which refused it with a message naming nothing.
 absl::Status CheckDate(const std::string& date) {
-  static const std::regex kDate(R"(\d{4}-\d{2}-\d{2})");
-  if (!date.empty() && !std::regex_match(date, kDate)) {
+  static const std::regex kDate(R"((\d{4})-(\d{2})-(\d{2}))");
+  std::smatch parts;
+  if (date.empty()) {
+    return absl::OkStatus();
+  }
+  if (!std::regex_match(date, parts, kDate)) {
     return absl::InvalidArgumentError("expected_close_date must be YYYY-MM-DD or empty");
+  }
+  const std::chrono::year_month_day day{std::chrono::year(std::stoi(parts[1].str())),
+                                        std::chrono::month(std::stoul(parts[2].str())),
+                                        std::chrono::day(std::stoul(parts[3].str()))};
+  if (!day.ok() || day.year() < std::chrono::year(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected_close_date ", date, " is not a date of the calendar"));
   }
   return absl::OkStatus();
 }

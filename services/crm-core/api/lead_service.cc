@@ -7,6 +7,7 @@
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/text.h"
 #include "crm-core/domain/matching/matching.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/inbound_repository.h"
@@ -213,11 +214,16 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         if (absl::Status text = CheckLeadText(lead); !text.ok()) {
           return text;
         }
-        std::string name =
-            absl::StrCat(lead.first_name(), lead.first_name().empty() ? "" : " ", lead.last_name());
-        std::string title = !lead.title().empty() ? lead.title()
-                            : !name.empty()       ? absl::StrCat("Visit – ", name)
-                                                  : "";
+        // Blank parts count as absent: "   " is no title and no name, and an empty last name
+        // leaves no trailing space.
+        const std::string first(domain::TrimAscii(lead.first_name()));
+        const std::string last(domain::TrimAscii(lead.last_name()));
+        const std::string name =
+            absl::StrCat(first, first.empty() || last.empty() ? "" : " ", last);
+        const std::string given_title(domain::TrimAscii(lead.title()));
+        std::string title = !given_title.empty() ? given_title
+                            : !name.empty()      ? absl::StrCat("Visit – ", name)
+                                                 : "";
         if (title.empty()) {
           return absl::InvalidArgumentError("a walk-in lead needs a title or a name");
         }

@@ -81,7 +81,7 @@ absl::Status EditStages(pqxx::connection& connection, int64_t pipeline_id, const
     pipelines.LockNames();
     if (pipelines.NameTaken(edited->name, pipeline_id)) {
       return absl::AlreadyExistsError(
-          absl::StrCat("a pipeline named '", edited->name, "' exists already"));
+          absl::StrCat(domain::PipelineLabel(0, edited->name), " exists already"));
     }
   }
   stored->pipeline = *std::move(edited);
@@ -125,7 +125,7 @@ grpc::ServerUnaryReactor* PipelineApi::CreatePipeline(grpc::CallbackServerContex
                    pipelines.LockNames();
                    if (pipelines.NameTaken(pipeline.name, 0)) {
                      return absl::AlreadyExistsError(
-                         absl::StrCat("a pipeline named '", pipeline.name, "' exists already"));
+                         absl::StrCat(domain::PipelineLabel(0, pipeline.name), " exists already"));
                    }
                    StoredPipeline stored{.pipeline = pipeline, .sort = given.sort()};
                    stored.pipeline.id = pipelines.Insert(pipeline.name, given.sort());

@@ -12,6 +12,7 @@
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/deal/deal.h"
 #include "crm-core/domain/email/thread.h"
+#include "crm-core/domain/lead/title.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/email_repository.h"
 #include "crm-core/store/repositories.h"
@@ -195,6 +196,12 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
           if (Blank(given.lead_title_template()) || given.lead_title_template().size() > 500) {
             return absl::InvalidArgumentError(
                 "lead_title_template must be non-blank and at most 500 bytes");
+          }
+          if (std::optional<std::string> unknown =
+                  UnknownPlaceholder(given.lead_title_template())) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("lead_title_template: unknown placeholder {", *unknown,
+                             "}; known: {city}, {company}, {form}, {name}, {need}"));
           }
           updated.lead_title_template = given.lead_title_template();
         }
