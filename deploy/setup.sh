@@ -14,6 +14,8 @@ packages=(
   curl kcat wrk procps ccache openssl
   libjemalloc-dev
   libgmime-3.0-dev libxml2-dev libcurl4-openssl-dev dovecot-imapd swaks python3
+  # The reflection client of grpc_reflection_e2e_test (tests only, no deployed binary links them).
+  python3-grpcio python3-protobuf grpc-proto
 )
 # The deployment checks run on Node.js (deploy/validate); any installed node and npm will do.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

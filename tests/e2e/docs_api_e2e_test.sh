@@ -7,54 +7,15 @@
 # that no longer exists or an error the page does not announce fails the test, naming the line.
 #   tests/e2e/docs_api_e2e_test.sh BUILD_DIR DOC   (needs LEADFLOW_TEST_PG_URL, as deploy/test.sh sets)
 set -euo pipefail
-build=$(cd "$1" && pwd)
 doc=$2
-crm_core=$build/services/crm-core/crm-core
-crmctl_binary=$build/services/crmctl/crmctl
-: "${LEADFLOW_TEST_PG_URL:?set by deploy/test.sh}"
+source "$(dirname "$0")/crm_api_stack.sh"
+crm_stack_init "$1" docs_api_e2e
 
-work=$(mktemp -d)
-server_pid=""
-database="docs_api_e2e_$$_$RANDOM"
-cleanup() {
-  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi
-  wait 2>/dev/null || true
-  psql -q "$LEADFLOW_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-psql -q "$LEADFLOW_TEST_PG_URL" -c "CREATE DATABASE $database" >/dev/null
-database_url="${LEADFLOW_TEST_PG_URL%/*}/$database"
-CRM_DATABASE_URL=$database_url "$crm_core" migrate >"$work/migrate.log" 2>&1 || {
-  cat "$work/migrate.log"
-  exit 1
-}
-
-key=docs-e2e-admin-key-0123456789
-port=""
+key=$crm_stack_key
 # crmctl as the page writes it, against this test's server.
 crmctl() { "$crmctl_binary" --address "127.0.0.1:$port" --key "$key" --timeout 10 "$@"; }
-for _ in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 30000))
-  env -i CRM_ROLES=api CRM_DATABASE_URL="$database_url" CRM_API_KEYS="$key:admin" \
-    CRM_GRPC_ADDRESS="127.0.0.1:$port" CRM_HTTP_PORT=0 CRM_REDIS_PORT=0 \
-    "$crm_core" serve >"$work/server.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 100); do
-    if crmctl UserService/ListUsers '{}' >/dev/null 2>&1 || ! kill -0 "$server_pid" 2>/dev/null; then
-      break
-    fi
-    sleep 0.1
-  done
-  kill -0 "$server_pid" 2>/dev/null && break
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-done
-if [[ -z $server_pid ]] || ! crmctl UserService/ListUsers '{}' >/dev/null 2>&1; then
-  echo "crm-core did not start:" && cat "$work/server.log"
-  exit 1
-fi
+ready() { crmctl UserService/ListUsers '{}'; }
+crm_stack_start ready
 
 codes="CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS"
 codes+=" PERMISSION_DENIED RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE"

@@ -7,21 +7,9 @@
 # CRM_GRPC_PLAINTEXT=true, and any one TLS option of crmctl turns TLS on.
 #   tests/e2e/tls_e2e_test.sh BUILD_DIR      (needs LEADFLOW_TEST_PG_URL, as deploy/test.sh sets)
 set -euo pipefail
-build=$(cd "$1" && pwd)
-crm_core=$build/services/crm-core/crm-core
-crmctl=$build/services/crmctl/crmctl
-: "${LEADFLOW_TEST_PG_URL:?set by deploy/test.sh}"
-
-work=$(mktemp -d)
-server_pid=""
-database="tls_e2e_$$_$RANDOM"
-cleanup() {
-  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi
-  wait 2>/dev/null || true
-  psql -q "$LEADFLOW_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/crm_api_stack.sh"
+crm_stack_init "$1" tls_e2e
+crmctl=$crmctl_binary
 failures=0
 passed=0
 check() { # check NAME EXPECTED_EXIT COMMAND...
@@ -55,15 +43,7 @@ openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=Other CA" \
   -keyout other.key -out other.crt 2>/dev/null
 
-psql -q "$LEADFLOW_TEST_PG_URL" -c "CREATE DATABASE $database" >/dev/null
-database_url="${LEADFLOW_TEST_PG_URL%/*}/$database"
-CRM_DATABASE_URL=$database_url "$crm_core" migrate >"$work/migrate.log" 2>&1 || {
-  cat "$work/migrate.log"
-  exit 1
-}
-
-key=tls-e2e-admin-key-0123456789
-port=""
+key=$crm_stack_key
 # The call a good client makes: TLS with the test CA and its client certificate.
 good_call() {
   "$crmctl" --address "127.0.0.1:$port" --ca-file "$work/ca.crt" --cert-file "$work/client.crt" \
@@ -78,35 +58,9 @@ plaintext_call() { call UserService/ListUsers '{}'; }
 start_with() {
   local ready=$1
   shift
-  stop
-  for _ in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 30000))
-    env -i CRM_ROLES=api CRM_DATABASE_URL="$database_url" CRM_API_KEYS="$key:admin" \
-      CRM_GRPC_ADDRESS="127.0.0.1:$port" CRM_HTTP_PORT=0 CRM_REDIS_PORT=0 "$@" \
-      "$crm_core" serve >"$work/server.log" 2>&1 &
-    server_pid=$!
-    # Ready when a call answers (or the process died, e.g. the port was taken).
-    for _ in $(seq 1 100); do
-      if "$ready" >/dev/null 2>&1; then
-        return 0
-      fi
-      if ! kill -0 "$server_pid" 2>/dev/null; then
-        break
-      fi
-      sleep 0.1
-    done
-    stop
-  done
-  echo "crm-core did not start with TLS:" && cat "$work/server.log"
-  exit 1
+  crm_stack_start "$ready" "$@"
 }
-stop() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-  fi
-}
+stop() { crm_stack_stop; }
 call() { "$crmctl" --address "127.0.0.1:$port" --key "$key" --timeout 3 "$@"; }
 # refused NAME COMMAND...: the handshake fails. crmctl exits 1 for any failed call, a crashed
 # server included, so: UNAVAILABLE (14) in its output, the server alive, a good client served.

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/api/people_services.h"
 #include "crm-core/api/services.h"
 #include "testing/crm.h"
 #include "testing/testing.h"
@@ -586,6 +587,169 @@ TEST_F(DealApiTest, ConvertLeadUsesExistingRecordsAndEveryShape) {
   ASSERT_TRUE(lead_stub_->ConvertLead(Context().get(), request, &deal_only).ok());
   EXPECT_EQ(deal_only.company_id(), company_only.company_id());
   EXPECT_FALSE(deal_only.company_created());
+}
+
+// Protects: ConvertLead names what it creates from the lead — a web form's whole name in
+// first_name with no last name gives a contact with the name split ("Jean-Pierre de la Tour" →
+// Jean-Pierre / de la Tour; one word keeps the placeholder); a lead without a company name asked
+// for a new company is FAILED_PRECONDITION naming the lead and changes nothing (no company
+// named after the lead's title); once the lead has a company name the company takes it.
+TEST_F(DealApiTest, ConvertLeadNamesTheContactAndNeverInventsACompany) {
+  const int64_t tour = CreateLead("Jean-Pierre de la Tour", "", "+33644444444", "jp@example.com");
+  const std::string before = Effects();
+  v1::ConvertLeadResponse response;
+  grpc::Status refused =
+      Convert(tour, v1::CONVERSION_PRODUCE_CONTACT_COMPANY_DEAL, "req-name", &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find(absl::StrCat("lead ", tour, " has no company name")),
+            std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Effects(), before);
+  EXPECT_EQ(Text(absl::StrCat("SELECT status FROM leads WHERE id = ", tour)), "NEW");
+
+  ASSERT_TRUE(Convert(tour, v1::CONVERSION_PRODUCE_CONTACT_DEAL, "req-name", &response).ok());
+  EXPECT_EQ(Text(absl::StrCat("SELECT first_name || '|' || last_name FROM contacts WHERE id = ",
+                              response.contact_id())),
+            "Jean-Pierre|de la Tour");
+
+  const int64_t single = CreateLead("Marie", "", "+33655555555", "marie@example.org");
+  ASSERT_TRUE(Convert(single, v1::CONVERSION_PRODUCE_CONTACT, "", &response).ok());
+  EXPECT_EQ(Text(absl::StrCat("SELECT first_name || '|' || last_name FROM contacts WHERE id = ",
+                              response.contact_id())),
+            "Marie|Unknown");
+
+  const int64_t dupont = CreateLead("Jean Dupont", "", "+33666666666", "jd@example.com");
+  EXPECT_EQ(Convert(dupont, v1::CONVERSION_PRODUCE_COMPANY, "", &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  v1::UpdateLeadRequest update;
+  update.mutable_lead()->set_id(dupont);
+  update.mutable_lead()->set_company_name("Dupont SARL");
+  update.mutable_update_mask()->add_paths("company_name");
+  v1::Lead updated;
+  ASSERT_TRUE(lead_stub_->UpdateLead(Context().get(), update, &updated).ok());
+  ASSERT_TRUE(Convert(dupont, v1::CONVERSION_PRODUCE_CONTACT_COMPANY, "", &response).ok());
+  EXPECT_EQ(Text(absl::StrCat("SELECT name FROM companies WHERE id = ", response.company_id())),
+            "Dupont SARL");
+  EXPECT_EQ(Text(absl::StrCat("SELECT first_name || '|' || last_name FROM contacts WHERE id = ",
+                              response.contact_id())),
+            "Jean|Dupont");
+  EXPECT_EQ(Count("SELECT count(*) FROM companies"), 1);
+}
+
+// What a refusal says, without the request id the server appends.
+std::string Said(const grpc::Status& status) {
+  const std::string& message = status.error_message();
+  return message.substr(0, message.rfind(" (request id "));
+}
+
+// Protects: not-found and invalid-argument messages read alike in every method — "<noun> <id>
+// not found", a merged-away record "… not found: merged into <noun> <kept>" (also when it is
+// named as an existing record to use, as ConvertLead's contact_id), a pipeline being created
+// named by its name, not by an id it does not have yet.
+TEST_F(DealApiTest, MessagesAreUniform) {
+  v1::GetLeadRequest get_lead;
+  get_lead.set_id(999999);
+  v1::Lead lead;
+  grpc::Status status = lead_stub_->GetLead(Context().get(), get_lead, &lead);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Said(status), "lead 999999 not found");
+  v1::MergeLeadsRequest merge;
+  merge.set_kept_id(999999);
+  merge.add_folded_ids(999998);
+  v1::MergeLeadsResponse merged;
+  status = lead_stub_->MergeLeads(Context().get(), merge, &merged);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Said(status), "lead 999999 not found");
+
+  const int64_t kept = CreateLead("Léa", "Martin", "+33612345678", "lea@example.com");
+  const int64_t folded = CreateLead("Lea", "Martin", "+33612345679", "lea@example.org");
+  merge.set_kept_id(kept);
+  merge.set_folded_ids(0, folded);
+  ASSERT_TRUE(lead_stub_->MergeLeads(Context().get(), merge, &merged).ok());
+  const std::string folded_lead =
+      absl::StrCat("lead ", folded, " not found: merged into lead ", kept);
+  get_lead.set_id(folded);
+  EXPECT_EQ(Said(lead_stub_->GetLead(Context().get(), get_lead, &lead)), folded_lead);
+  v1::ConvertLeadResponse converted;
+  status = Convert(folded, v1::CONVERSION_PRODUCE_CONTACT, "", &converted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Said(status), folded_lead);
+
+  v1::GetDealRequest get_deal;
+  get_deal.set_id(424242);
+  v1::Deal deal;
+  EXPECT_EQ(Said(deal_stub_->GetDeal(Context().get(), get_deal, &deal)), "deal 424242 not found");
+  v1::GetPipelineRequest get_pipeline;
+  get_pipeline.set_id(4242);
+  v1::Pipeline pipeline;
+  EXPECT_EQ(Said(pipeline_stub_->GetPipeline(Context().get(), get_pipeline, &pipeline)),
+            "pipeline 4242 not found");
+  v1::RemoveStageRequest remove;
+  remove.set_pipeline_id(1);
+  remove.set_stage_id("NOPE");
+  status = pipeline_stub_->RemoveStage(Context().get(), remove, &pipeline);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Said(status), "stage \"NOPE\" not found in pipeline 1");
+
+  v1::CreatePipelineRequest create;
+  create.mutable_pipeline()->set_name("Kitchens");
+  for (auto [id, semantics] :
+       std::vector<std::pair<std::string, v1::Semantics>>{{"NEW", v1::SEMANTICS_PROCESS},
+                                                          {"WON", v1::SEMANTICS_SUCCESS},
+                                                          {"ALSO_WON", v1::SEMANTICS_SUCCESS},
+                                                          {"LOST", v1::SEMANTICS_FAILURE}}) {
+    v1::PipelineStage* stage = create.mutable_pipeline()->add_stages();
+    stage->set_id(id);
+    stage->set_name(id);
+    stage->set_semantics(semantics);
+  }
+  status = pipeline_stub_->CreatePipeline(Context().get(), create, &pipeline);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Said(status), "pipeline \"Kitchens\": needs exactly one SUCCESS stage, has 2");
+
+  auto contacts = api_->Stub<v1::ContactService>();
+  std::vector<int64_t> contact_ids;
+  for (const char* phone : {"+33677777777", "+33688888888"}) {
+    v1::CreateContactRequest request;
+    request.mutable_contact()->set_full_name("Paul Durand");
+    request.mutable_contact()->add_phones(phone);
+    v1::CreateContactResponse created;
+    ASSERT_TRUE(contacts->CreateContact(Context().get(), request, &created).ok());
+    contact_ids.push_back(created.contact().id());
+  }
+  v1::MergeContactsRequest merge_contacts;
+  merge_contacts.set_kept_id(contact_ids[0]);
+  merge_contacts.add_folded_ids(contact_ids[1]);
+  v1::MergeContactsResponse contacts_merged;
+  ASSERT_TRUE(contacts->MergeContacts(Context().get(), merge_contacts, &contacts_merged).ok());
+  const std::string folded_contact =
+      absl::StrCat("contact ", contact_ids[1], " not found: merged into contact ", contact_ids[0]);
+  v1::GetContactRequest get_contact;
+  get_contact.set_id(contact_ids[1]);
+  v1::Contact contact;
+  EXPECT_EQ(Said(contacts->GetContact(Context().get(), get_contact, &contact)), folded_contact);
+  v1::CreateDealRequest create_deal;
+  create_deal.mutable_deal()->set_title("Kitchen");
+  create_deal.add_contact_ids(contact_ids[1]);
+  status = deal_stub_->CreateDeal(Context().get(), create_deal, &deal);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Said(status), folded_contact);
+  v1::ConvertLeadRequest convert;
+  convert.set_lead_id(kept);
+  convert.set_produce(v1::CONVERSION_PRODUCE_CONTACT_DEAL);
+  convert.set_contact_id(contact_ids[1]);
+  status = lead_stub_->ConvertLead(Context().get(), convert, &converted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Said(status), folded_contact);
+
+  auto statuses = api_->Stub<v1::StatusService>();
+  v1::DeleteStatusRequest delete_status;
+  delete_status.set_kind(v1::STATUS_KIND_LEAD_STATUS);
+  delete_status.set_id("NOPE");
+  v1::DeleteStatusResponse deleted;
+  status = statuses->DeleteStatus(Context().get(), delete_status, &deleted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Said(status), "lead status \"NOPE\" not found");
 }
 
 // Protects: a conversion is all or nothing — when a write fails half-way (here the deal insert,

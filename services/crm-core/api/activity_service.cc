@@ -6,6 +6,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
@@ -45,7 +46,7 @@ void ToProto(const Activity& activity, v1::Activity* out) {
 absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity* out) {
   std::optional<Activity> activity = ActivityRepository(work).Get(id);
   if (!activity) {
-    return absl::NotFoundError(absl::StrCat("activity ", id, " does not exist"));
+    return domain::NotFound("activity", id);
   }
   ToProto(*activity, out);
   return absl::OkStatus();
@@ -110,17 +111,18 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
         const std::string noun = absl::AsciiStrToLower(owner_type);
         if (!owner) {
           return absl::FailedPreconditionError(
-              absl::StrCat(noun, " ", activity.owner_id(), " does not exist"));
+              absl::StrCat(noun, " ", activity.owner_id(), " not found"));
         }
         if (owner->merged_into != 0) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              noun, " ", activity.owner_id(), " was merged into ", noun, " ", owner->merged_into));
+          return absl::FailedPreconditionError(absl::StrCat(noun, " ", activity.owner_id(),
+                                                            " not found: merged into ", noun, " ",
+                                                            owner->merged_into));
         }
         std::optional<int64_t> owner_responsible = owner->responsible_user_id;
         int64_t responsible = activity.responsible_user_id();
         if (responsible != 0 && !UserRepository(work).IsActive(responsible)) {
           return absl::FailedPreconditionError(
-              absl::StrCat("user ", responsible, " does not exist or is not active"));
+              absl::StrCat("user ", responsible, " not found or not active"));
         }
         if (responsible == 0) {
           responsible = *owner_responsible;
@@ -145,19 +147,19 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* ActivityApi::CompleteActivity(grpc::CallbackServerContext* context,
                                                         const v1::CompleteActivityRequest* request,
                                                         v1::Activity* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
-        pqxx::work work(connection);
-        if (!ActivityRepository(work).Complete(request->id())) {
-          return absl::NotFoundError(absl::StrCat("activity ", request->id(), " does not exist"));
-        }
-        absl::Status loaded = LoadActivity(work, request->id(), response);
-        if (loaded.ok() && response->owner_type() == v1::OWNER_TYPE_DEAL) {
-          TouchDealActivity(work, response->owner_id());
-        }
-        work.commit();
-        return loaded;
-      });
+  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
+                 [=](pqxx::connection& connection) {
+                   pqxx::work work(connection);
+                   if (!ActivityRepository(work).Complete(request->id())) {
+                     return domain::NotFound("activity", request->id());
+                   }
+                   absl::Status loaded = LoadActivity(work, request->id(), response);
+                   if (loaded.ok() && response->owner_type() == v1::OWNER_TYPE_DEAL) {
+                     TouchDealActivity(work, response->owner_id());
+                   }
+                   work.commit();
+                   return loaded;
+                 });
 }
 
 }  // namespace leadflow::crm

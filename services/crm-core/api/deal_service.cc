@@ -1,12 +1,15 @@
 // DealService: deals in the stages of a pipeline. Stage moves follow domain/deal's
 // PlanStageChange and write the stage history (deal_stage_history) and the deal's timeline.
+#include <chrono>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/deal_common.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/repositories.h"
 
@@ -39,14 +42,25 @@ void DealToProto(const StoredDeal& deal, v1::Deal* out) {
 
 namespace {
 
-absl::Status DealNotFound(int64_t id) {
-  return absl::NotFoundError(absl::StrCat("deal ", id, " does not exist"));
-}
+absl::Status DealNotFound(int64_t id) { return domain::NotFound(domain::EntityKind::kDeal, id); }
 
+// A calendar date PostgreSQL's date type takes: the shape alone let "2026-02-30" through to the
+// database, which refused it with a message naming nothing.
 absl::Status CheckDate(const std::string& date) {
-  static const std::regex kDate(R"(\d{4}-\d{2}-\d{2})");
-  if (!date.empty() && !std::regex_match(date, kDate)) {
+  static const std::regex kDate(R"((\d{4})-(\d{2})-(\d{2}))");
+  std::smatch parts;
+  if (date.empty()) {
+    return absl::OkStatus();
+  }
+  if (!std::regex_match(date, parts, kDate)) {
     return absl::InvalidArgumentError("expected_close_date must be YYYY-MM-DD or empty");
+  }
+  const std::chrono::year_month_day day{std::chrono::year(std::stoi(parts[1].str())),
+                                        std::chrono::month(std::stoul(parts[2].str())),
+                                        std::chrono::day(std::stoul(parts[3].str()))};
+  if (!day.ok() || day.year() < std::chrono::year(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected_close_date ", date, " is not a date of the calendar"));
   }
   return absl::OkStatus();
 }
@@ -54,7 +68,7 @@ absl::Status CheckDate(const std::string& date) {
 absl::Status CheckUser(pqxx::transaction_base& work, int64_t user_id) {
   if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("user ", user_id, " does not exist or is not active"));
+        absl::StrCat("user ", user_id, " not found or not active"));
   }
   return absl::OkStatus();
 }
@@ -182,8 +196,7 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         }
         PipelineRepository pipelines(work);
         if (!pipelines.Lock(deal.pipeline_id, /*shared=*/true)) {
-          return absl::NotFoundError(
-              absl::StrCat("pipeline ", deal.pipeline_id, " does not exist"));
+          return domain::NotFound("pipeline", deal.pipeline_id);
         }
         std::optional<StoredPipeline> pipeline = pipelines.Get(deal.pipeline_id);
         const domain::Stage* stage = given.stage_id().empty()
@@ -198,11 +211,11 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         deal.semantics = stage->semantics;
         DealRepository deals(work);
         if (deal.company_id != 0 && !deals.CompanyExists(deal.company_id)) {
-          return absl::NotFoundError(absl::StrCat("company ", deal.company_id, " does not exist"));
+          return NotLive(work, domain::EntityKind::kCompany, deal.company_id);
         }
         for (int64_t contact : request->contact_ids()) {
           if (!deals.ContactExists(contact)) {
-            return absl::NotFoundError(absl::StrCat("contact ", contact, " does not exist"));
+            return NotLive(work, domain::EntityKind::kContact, contact);
           }
           deal.contact_ids.push_back(contact);
         }
@@ -338,7 +351,7 @@ grpc::ServerUnaryReactor* DealApi::MoveDeal(grpc::CallbackServerContext* context
         for (int64_t id :
              {std::min(deal.pipeline_id, target_id), std::max(deal.pipeline_id, target_id)}) {
           if (!pipelines.Lock(id, /*shared=*/true)) {
-            return absl::NotFoundError(absl::StrCat("pipeline ", id, " does not exist"));
+            return domain::NotFound("pipeline", id);
           }
         }
         const StoredPipeline from = *pipelines.Get(deal.pipeline_id);
@@ -411,8 +424,7 @@ absl::Status ChangeLink(pqxx::connection& connection, int64_t deal_id, domain::E
                                               : "company_id is required");
   }
   if (link && !(contact ? deals.ContactExists(other_id) : deals.CompanyExists(other_id))) {
-    return absl::NotFoundError(
-        absl::StrCat(std::string(domain::Noun(kind)), " ", other_id, " does not exist"));
+    return NotLive(work, kind, other_id);
   }
   bool changed = false;
   int64_t unlinked_company = 0;

@@ -1,7 +1,9 @@
 // LeadService.ConvertLead: domain/conversion's plan written in one transaction, all or nothing,
 // idempotent by request id (the conversions row records the request id with the result).
 #include "absl/strings/str_cat.h"
+#include "crm-core/api/common/errors.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/identity/identity_key.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/history_repository.h"
@@ -106,11 +108,10 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         int64_t merged_into = 0;
         std::optional<domain::LeadToConvert> lead = conversions.LockLead(lead_id, &merged_into);
         if (!lead) {
-          return absl::NotFoundError(absl::StrCat("lead ", lead_id, " does not exist"));
+          return domain::NotFound(EntityKind::kLead, lead_id);
         }
         if (merged_into != 0) {
-          return absl::NotFoundError(
-              absl::StrCat("lead ", lead_id, " was merged into lead ", merged_into));
+          return domain::MergedAway(EntityKind::kLead, lead_id, merged_into);
         }
         if (lead->identities != identities) {
           events.LockIdentities(LockKeys(lead->identities));
@@ -118,12 +119,10 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
 
         DealRepository deals(work);
         if (request->contact_id() != 0 && !deals.ContactExists(request->contact_id())) {
-          return absl::NotFoundError(
-              absl::StrCat("contact ", request->contact_id(), " does not exist"));
+          return NotLive(work, EntityKind::kContact, request->contact_id());
         }
         if (request->company_id() != 0 && !deals.CompanyExists(request->company_id())) {
-          return absl::NotFoundError(
-              absl::StrCat("company ", request->company_id(), " does not exist"));
+          return NotLive(work, EntityKind::kCompany, request->company_id());
         }
         const StoredSettings settings = SettingsRepository(work).Get();
         domain::ConversionOptions options{
@@ -142,8 +141,7 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
           options.pipeline_id =
               request->pipeline_id() != 0 ? request->pipeline_id() : settings.inbound_pipeline_id;
           if (!pipelines.Lock(options.pipeline_id, /*shared=*/true)) {
-            return absl::NotFoundError(
-                absl::StrCat("pipeline ", options.pipeline_id, " does not exist"));
+            return domain::NotFound("pipeline", options.pipeline_id);
           }
           pipeline = pipelines.Get(options.pipeline_id);
           options.first_stage_id = domain::FirstStage(pipeline->pipeline).id;

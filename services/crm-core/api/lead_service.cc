@@ -1,10 +1,13 @@
 // LeadService: leads over gRPC.
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/text.h"
 #include "crm-core/domain/matching/matching.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/inbound_repository.h"
@@ -74,11 +77,10 @@ void ToProto(const Lead& lead, v1::Lead* out) {
 absl::Status LoadLead(pqxx::transaction_base& work, int64_t id, v1::Lead* out) {
   std::optional<Lead> lead = LeadRepository(work).Get(id);
   if (!lead) {
-    return absl::NotFoundError(absl::StrCat("lead ", id, " does not exist"));
+    return domain::NotFound(domain::EntityKind::kLead, id);
   }
   if (auto owner = MergeRepository(work).Find("LEAD", id); owner && owner->merged_into != 0) {
-    return absl::NotFoundError(absl::StrCat("lead ", id, " was merged into lead ",
-                                            owner->merged_into, "; use ", owner->merged_into));
+    return domain::MergedAway(domain::EntityKind::kLead, id, owner->merged_into);
   }
   ToProto(*lead, out);
   return absl::OkStatus();
@@ -144,7 +146,7 @@ std::pair<std::string, int64_t> TakeApiQueueTurn(pqxx::connection& connection) {
 absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
   if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("user ", user_id, " does not exist or is not active"));
+        absl::StrCat("user ", user_id, " not found or not active"));
   }
   return absl::OkStatus();
 }
@@ -212,11 +214,16 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         if (absl::Status text = CheckLeadText(lead); !text.ok()) {
           return text;
         }
-        std::string name =
-            absl::StrCat(lead.first_name(), lead.first_name().empty() ? "" : " ", lead.last_name());
-        std::string title = !lead.title().empty() ? lead.title()
-                            : !name.empty()       ? absl::StrCat("Visit – ", name)
-                                                  : "";
+        // Blank parts count as absent: "   " is no title and no name, and an empty last name
+        // leaves no trailing space.
+        const std::string first(domain::TrimAscii(lead.first_name()));
+        const std::string last(domain::TrimAscii(lead.last_name()));
+        const std::string name =
+            absl::StrCat(first, first.empty() || last.empty() ? "" : " ", last);
+        const std::string given_title(domain::TrimAscii(lead.title()));
+        std::string title = !given_title.empty() ? given_title
+                            : !name.empty()      ? absl::StrCat("Visit – ", name)
+                                                 : "";
         if (title.empty()) {
           return absl::InvalidArgumentError("a walk-in lead needs a title or a name");
         }
@@ -389,7 +396,7 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
         }
         if (!leads.Update(lead.id(), *expected_version, columns, values)) {
           if (!leads.Exists(lead.id())) {
-            return absl::NotFoundError(absl::StrCat("lead ", lead.id(), " does not exist"));
+            return NotLive(work, domain::EntityKind::kLead, lead.id());
           }
           return absl::AbortedError("the lead changed since this etag was read; read it again");
         }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "crm-core/api/common/fields.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/merge/merge.h"
 #include "crm-core/domain/naming/naming.h"
 #include "crm-core/store/people_repository.h"
@@ -116,7 +117,7 @@ absl::Status CheckActiveUser(pqxx::transaction_base& work, int64_t user_id,
                              const std::string& field) {
   if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
     return absl::FailedPreconditionError(
-        absl::StrCat(field, ": user ", user_id, " does not exist or is not active"));
+        absl::StrCat(field, ": user ", user_id, " not found or not active"));
   }
   return absl::OkStatus();
 }
@@ -162,19 +163,17 @@ absl::Status CheckLinkable(pqxx::transaction_base& work, int64_t contact_id, int
   }
   std::optional<Contact> contact = ContactRepository(work).Get(contact_id);
   if (!contact) {
-    return absl::NotFoundError(absl::StrCat("contact ", contact_id, " does not exist"));
+    return domain::NotFound(domain::EntityKind::kContact, contact_id);
   }
   if (contact->merged_into != 0) {
-    return absl::NotFoundError(
-        absl::StrCat("contact ", contact_id, " was merged into contact ", contact->merged_into));
+    return domain::MergedAway(domain::EntityKind::kContact, contact_id, contact->merged_into);
   }
   std::optional<Company> company = CompanyRepository(work).Get(company_id);
   if (!company) {
-    return absl::NotFoundError(absl::StrCat("company ", company_id, " does not exist"));
+    return domain::NotFound(domain::EntityKind::kCompany, company_id);
   }
   if (company->merged_into != 0) {
-    return absl::NotFoundError(
-        absl::StrCat("company ", company_id, " was merged into company ", company->merged_into));
+    return domain::MergedAway(domain::EntityKind::kCompany, company_id, company->merged_into);
   }
   return absl::OkStatus();
 }
@@ -331,8 +330,7 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
     }
   }
   if (kept.id == 0) {
-    return absl::NotFoundError(
-        absl::StrCat(std::string(domain::Noun(*kind)), " ", kept_id, " does not exist"));
+    return domain::NotFound(*kind, kept_id);
   }
   // A converted lead may be kept: its conversion stays with it.
   kept.converted = false;
@@ -421,12 +419,11 @@ absl::StatusOr<Record> LiveRecord(pqxx::transaction_base& work, int64_t id, bool
   using Kind = PeopleKind<Record>;
   std::optional<Record> record = typename Kind::Repository(work).Get(id, lock);
   if (!record) {
-    return absl::NotFoundError(absl::StrCat(Kind::kNoun, " ", id, " does not exist"));
+    return domain::NotFound(Kind::kNoun, id);
   }
   if (record->merged_into != 0) {
-    return absl::NotFoundError(absl::StrCat(Kind::kNoun, " ", id, " was merged into ", Kind::kNoun,
-                                            " ", record->merged_into, "; use ",
-                                            record->merged_into));
+    return absl::NotFoundError(absl::StrCat(Kind::kNoun, " ", id, " not found: merged into ",
+                                            Kind::kNoun, " ", record->merged_into));
   }
   return *record;
 }

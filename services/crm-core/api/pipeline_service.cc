@@ -5,6 +5,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/deal_common.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/store/email_repository.h"
 
 namespace leadflow::crm {
@@ -30,9 +31,7 @@ void PipelineToProto(const StoredPipeline& stored, v1::Pipeline* out) {
 
 namespace {
 
-absl::Status PipelineNotFound(int64_t id) {
-  return absl::NotFoundError(absl::StrCat("pipeline ", id, " does not exist"));
-}
+absl::Status PipelineNotFound(int64_t id) { return domain::NotFound("pipeline", id); }
 
 absl::StatusOr<domain::Stage> StageFromProto(const v1::PipelineStage& stage) {
   if (absl::Status text = CheckText("stage.name", stage.name()); !text.ok()) {
@@ -82,7 +81,7 @@ absl::Status EditStages(pqxx::connection& connection, int64_t pipeline_id, const
     pipelines.LockNames();
     if (pipelines.NameTaken(edited->name, pipeline_id)) {
       return absl::AlreadyExistsError(
-          absl::StrCat("a pipeline named '", edited->name, "' exists already"));
+          absl::StrCat(domain::PipelineLabel(0, edited->name), " exists already"));
     }
   }
   stored->pipeline = *std::move(edited);
@@ -126,7 +125,7 @@ grpc::ServerUnaryReactor* PipelineApi::CreatePipeline(grpc::CallbackServerContex
                    pipelines.LockNames();
                    if (pipelines.NameTaken(pipeline.name, 0)) {
                      return absl::AlreadyExistsError(
-                         absl::StrCat("a pipeline named '", pipeline.name, "' exists already"));
+                         absl::StrCat(domain::PipelineLabel(0, pipeline.name), " exists already"));
                    }
                    StoredPipeline stored{.pipeline = pipeline, .sort = given.sort()};
                    stored.pipeline.id = pipelines.Insert(pipeline.name, given.sort());

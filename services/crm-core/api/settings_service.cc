@@ -9,8 +9,10 @@
 #include "crm-core/api/call_common.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/deal/deal.h"
 #include "crm-core/domain/email/thread.h"
+#include "crm-core/domain/lead/title.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/email_repository.h"
 #include "crm-core/store/repositories.h"
@@ -119,7 +121,7 @@ absl::StatusOr<std::vector<EmailRoute>> CheckEmailRoutes(
     if (route.pipeline_id() > 0) {
       if (!settings.PipelineExists(route.pipeline_id())) {
         return absl::InvalidArgumentError(absl::StrCat("email_routes: '", address, "': pipeline ",
-                                                       route.pipeline_id(), " does not exist"));
+                                                       route.pipeline_id(), " not found"));
       }
       // Without a PROCESS stage the consumer would fall back to the inbound pipeline silently.
       if (!EmailRepository(work).PipelineTakesDeals(route.pipeline_id())) {
@@ -195,6 +197,12 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
             return absl::InvalidArgumentError(
                 "lead_title_template must be non-blank and at most 500 bytes");
           }
+          if (std::optional<std::string> unknown =
+                  UnknownPlaceholder(given.lead_title_template())) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("lead_title_template: unknown placeholder {", *unknown,
+                             "}; known: {city}, {company}, {form}, {name}, {need}"));
+          }
           updated.lead_title_template = given.lead_title_template();
         }
         if (has("last_name_placeholder")) {
@@ -207,7 +215,7 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
         if (has("inbound_pipeline_id")) {
           if (!settings.PipelineExists(given.inbound_pipeline_id())) {
             return absl::InvalidArgumentError(absl::StrCat(
-                "inbound_pipeline_id: pipeline ", given.inbound_pipeline_id(), " does not exist"));
+                "inbound_pipeline_id: pipeline ", given.inbound_pipeline_id(), " not found"));
           }
           updated.inbound_pipeline_id = given.inbound_pipeline_id();
         }
@@ -267,7 +275,7 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
               }
               if (!users.IsActive(user)) {
                 return absl::FailedPreconditionError(
-                    absl::StrCat("queues: user ", user, " does not exist or is not active"));
+                    absl::StrCat("queues: user ", user, " not found or not active"));
               }
               members.push_back(user);
             }

@@ -2,6 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -66,9 +67,7 @@ const StatusEntry* Find(const std::vector<StatusEntry>& entries, const std::stri
 }
 
 absl::Status NotFound(StatusKind kind, const std::string& id) {
-  return absl::NotFoundError(absl::StrCat("lead ",
-                                          kind == StatusKind::kLeadStatus ? "status" : "source",
-                                          " '", id, "' does not exist"));
+  return domain::NotFound(kind == StatusKind::kLeadStatus ? "lead status" : "lead source", id);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/services.h"
 #include "crm-core/domain/call/call.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -62,16 +63,16 @@ grpc::ServerUnaryReactor* UserApi::CreateUser(grpc::CallbackServerContext* conte
 
 grpc::ServerUnaryReactor* UserApi::GetUser(grpc::CallbackServerContext* context,
                                            const v1::GetUserRequest* request, v1::User* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
-        pqxx::read_transaction work(connection);
-        std::optional<User> user = UserRepository(work).Get(request->id());
-        if (!user) {
-          return absl::NotFoundError(absl::StrCat("user ", request->id(), " does not exist"));
-        }
-        ToProto(*user, response);
-        return absl::OkStatus();
-      });
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=](pqxx::connection& connection) {
+                   pqxx::read_transaction work(connection);
+                   std::optional<User> user = UserRepository(work).Get(request->id());
+                   if (!user) {
+                     return domain::NotFound("user", request->id());
+                   }
+                   ToProto(*user, response);
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::ServerUnaryReactor* UserApi::ListUsers(grpc::CallbackServerContext* context,
@@ -118,7 +119,7 @@ grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* conte
                                .email = user.email(),
                                .active = user.active(),
                                .extension = user.extension()})) {
-          return absl::NotFoundError(absl::StrCat("user ", user.id(), " does not exist"));
+          return domain::NotFound("user", user.id());
         }
         ToProto(*users.Get(user.id()), response);
         work.commit();

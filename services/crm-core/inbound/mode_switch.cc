@@ -88,15 +88,10 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     int64_t contact = lead.contact_id;
     if (contact == 0) {
       contact = contact_ids[next_contact++];
-      std::string first = lead.first_name;
-      std::string last = lead.last_name;
-      if (last.find_first_not_of(" \t") == std::string::npos) {
-        domain::PersonName name = domain::SplitName(first, settings.last_name_placeholder);
-        first = name.first;
-        last = name.last;
-      }
-      contacts.push_back(
-          {contact, first, last, lead.responsible_user_id, lead.source, "", lead.origin_event_id});
+      domain::PersonName name =
+          domain::ContactName(lead.first_name, lead.last_name, settings.last_name_placeholder);
+      contacts.push_back({contact, std::move(name.first), std::move(name.last),
+                          lead.responsible_user_id, lead.source, "", lead.origin_event_id});
       history.push_back(HistoryRecord::Of(domain::EntityKind::kContact, contact, "CREATED")
                             .RelatedTo({domain::EntityKind::kLead, lead.id}));
     }

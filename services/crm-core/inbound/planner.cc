@@ -19,20 +19,14 @@ Ref FromSynthetic(int64_t id) {
   return id >= kNewBase ? NewRef(static_cast<size_t>(id - kNewBase)) : id;
 }
 
-// A contact's names from what the person gave: a single "name" is split ("Marie Curie" → Marie /
-// Curie); a missing last name is the placeholder.
+// A contact's names from what the person gave (naming's ContactName): a single "name" is split
+// ("Marie Curie" → Marie / Curie); a missing last name is the placeholder.
 void ContactNames(const ContactAttempt& attempt, const std::string& placeholder, std::string& first,
                   std::string& last) {
-  const std::string& given_first = attempt.person.first_name;
-  const std::string& given_last = attempt.person.last_name;
-  if (given_last.find_first_not_of(" \t") == std::string::npos) {
-    domain::PersonName name = domain::SplitName(given_first, placeholder);
-    first = name.first;
-    last = name.last;
-    return;
-  }
-  first = given_first;
-  last = domain::LastNameOrPlaceholder(given_last, placeholder);
+  domain::PersonName name =
+      domain::ContactName(attempt.person.first_name, attempt.person.last_name, placeholder);
+  first = std::move(name.first);
+  last = std::move(name.last);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/store/people_repository.h"
 #include "pg/pg.h"
 
 namespace leadflow::crm {
@@ -78,6 +79,15 @@ grpc::Status ToGrpc(const absl::Status& status, const std::string& request_id,
     spdlog::debug("{} request {}: {}", method, request_id, status.ToString());
   }
   return grpc::Status(mapping.code, absl::StrCat(message, " (request id ", request_id, ")"));
+}
+
+absl::Status NotLive(pqxx::transaction_base& work, domain::EntityKind kind, int64_t id) {
+  std::optional<MergeRepository::Owner> owner =
+      MergeRepository(work).Find(std::string(domain::ToString(kind)), id);
+  if (owner && owner->merged_into != 0) {
+    return domain::MergedAway(kind, id, owner->merged_into);
+  }
+  return domain::NotFound(kind, id);
 }
 
 }  // namespace leadflow::crm

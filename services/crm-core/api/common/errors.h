@@ -5,7 +5,10 @@
 #include <string>
 #include <string_view>
 
+#include <pqxx/pqxx>
+
 #include "absl/status/status.h"
+#include "crm-core/domain/common/errors.h"
 
 namespace leadflow::crm {
 
@@ -15,5 +18,10 @@ namespace leadflow::crm {
 /// caller reads what to do.
 grpc::Status ToGrpc(const absl::Status& status, const std::string& request_id,
                     std::string_view method);
+
+/// NOT_FOUND for a lead, contact, company or deal that a request names but that is not live, in
+/// the words of domain/common/errors.h: "contact 5 not found", or "contact 5 not found: merged
+/// into contact 2" when a merge folded it (so the caller knows which id to use instead).
+absl::Status NotLive(pqxx::transaction_base& work, domain::EntityKind kind, int64_t id);
 
 }  // namespace leadflow::crm

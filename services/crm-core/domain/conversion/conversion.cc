@@ -101,13 +101,13 @@ absl::StatusOr<ConversionPlan> PlanConversion(const LeadToConvert& lead,
     if (options.contact_id) {
       plan.use_contact_id = options.contact_id;
     } else {
-      NewContact contact;
-      contact.first_name = std::string(TrimAscii(lead.first_name));
+      PersonName name = ContactName(lead.first_name, lead.last_name, options.last_name_placeholder);
+      NewContact contact{.first_name = std::move(name.first),
+                         .last_name = std::move(name.last),
+                         .last_is_placeholder = name.last_is_placeholder};
       if (contact.first_name.empty() && !lead.identities.empty()) {
         contact.first_name = lead.identities.front().value;  // nameless: known by how to reach
       }
-      contact.last_name = LastNameOrPlaceholder(lead.last_name, options.last_name_placeholder);
-      contact.last_is_placeholder = std::string(TrimAscii(lead.last_name)).empty();
       plan.create_contact = std::move(contact);
     }
     plan.contact_identities = lead.identities;
@@ -117,8 +117,12 @@ absl::StatusOr<ConversionPlan> PlanConversion(const LeadToConvert& lead,
       plan.use_company_id = options.company_id;
     } else {
       std::string name(TrimAscii(lead.company_name));
-      if (name.empty()) name = std::string(TrimAscii(lead.title));
-      if (name.empty()) name = Cat("Company of lead ", lead.id);
+      if (name.empty()) {
+        return absl::FailedPreconditionError(
+            Cat("lead ", lead.id,
+                " has no company name to give the new company: set the lead's company_name "
+                "(UpdateLead), give company_id, or convert without a company"));
+      }
       plan.create_company = NewCompany{std::move(name)};
     }
     if (!has_contact) plan.company_identities = lead.identities;

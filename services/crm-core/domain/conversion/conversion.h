@@ -11,8 +11,16 @@
 //    not: produce=COMPANY with contact_id makes a company linked to that contact).
 //  - The contact gets every identity of the lead (phones, emails, messenger ids), so later
 //    inbound traffic from this person finds the contact and its deal, not a new lead.
-//  - The company gets the lead's company name (else its title) and the lead's identities only when
-//    no contact takes part in the conversion. A lead's phones and emails are the person's: put on
+//  - A new contact is named by naming's ContactName: a lead whose whole name sits in first_name
+//    ("Jean Dupont", last name empty, as many web forms send it) gives Jean / Dupont; the
+//    last-name placeholder only when there is one word.
+//  - A new company is named by the lead's company name, never by anything else: a company is a
+//    legal entity, and a lead's title ("Jean Dupont – Website form") or the person's name is not
+//    one. A lead with no company name asked to produce a company is FAILED_PRECONDITION (set the
+//    lead's company_name, give company_id, or produce no company), as Bitrix24's conversion asks
+//    for the missing company title instead of inventing one.
+//  - The company gets the lead's identities only when no contact takes part in the conversion. A
+//  lead's phones and emails are the person's: put on
 //    the company too they would make every later call from that person match the company as well,
 //    and a switchboard-style identity shared by several contacts is what makes the company the
 //    fallback target. With no contact, the company is the only record the person can be found by.
@@ -145,7 +153,8 @@ struct ConversionPlan {
 };
 
 /// INVALID_ARGUMENT for options that cannot be met; FAILED_PRECONDITION for a lead that is not
-/// open (converted: the message names what it produced).
+/// open (converted: the message names what it produced) or that has no company name for a
+/// company to create.
 absl::StatusOr<ConversionPlan> PlanConversion(const LeadToConvert& lead,
                                               const ConversionOptions& options);
 

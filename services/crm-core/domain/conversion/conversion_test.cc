@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace leadflow::crm::domain {
 namespace {
 
@@ -181,12 +184,62 @@ TEST(PlanConversion, BadOptions) {
 TEST(PlanConversion, NamelessLead) {
   LeadToConvert lead = Lead();
   lead.first_name = "";
-  lead.company_name = "";
   absl::StatusOr<ConversionPlan> plan = PlanConversion(lead, Options(Produce::kContactCompany));
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->create_contact->first_name, "+33612345678");
   EXPECT_EQ(plan->create_contact->last_name, "Unknown");
-  EXPECT_EQ(plan->create_company->name, "Paris – Marie – quote");
+  EXPECT_EQ(plan->create_company->name, "Curie SARL");
+}
+
+// Protects: a web form's lead holding the whole name in first_name (last name empty) gives a
+// contact with the name split by the naming rule; the placeholder only for a single word; a
+// given last name is kept.
+TEST(PlanConversion, AWholeNameInFirstNameIsSplit) {
+  struct Case {
+    std::string first, last, want_first, want_last;
+    bool placeholder;
+  };
+  for (const Case& c :
+       std::vector<Case>{{"Jean Dupont", "", "Jean", "Dupont", false},
+                         {"Jean-Pierre de la Tour", "  ", "Jean-Pierre", "de la Tour", false},
+                         {"Marie", "", "Marie", "Inconnu", true},
+                         {"Jean Paul", "Sartre", "Jean Paul", "Sartre", false}}) {
+    LeadToConvert lead = Lead();
+    lead.first_name = c.first;
+    lead.last_name = c.last;
+    ConversionOptions options = Options(Produce::kContactDeal);
+    options.last_name_placeholder = "Inconnu";
+    absl::StatusOr<ConversionPlan> plan = PlanConversion(lead, options);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    ASSERT_TRUE(plan->create_contact);
+    EXPECT_EQ(plan->create_contact->first_name, c.want_first) << c.first;
+    EXPECT_EQ(plan->create_contact->last_name, c.want_last) << c.first;
+    EXPECT_EQ(plan->create_contact->last_is_placeholder, c.placeholder) << c.first;
+  }
+}
+
+// Protects: a company is never named after the lead's title or the person: a lead without a
+// company name asked for a new company is FAILED_PRECONDITION saying how to go on; with an
+// existing company_id, or producing no company, it converts.
+TEST(PlanConversion, NoCompanyNameNoNewCompany) {
+  LeadToConvert lead = Lead();
+  lead.company_name = "  ";
+  lead.title = "Jean Dupont – Website form";
+  for (Produce produce :
+       {Produce::kContactCompanyDeal, Produce::kContactCompany, Produce::kCompany}) {
+    absl::Status status = PlanConversion(lead, Options(produce)).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << ToString(produce);
+    EXPECT_EQ(status.message(),
+              "lead 12 has no company name to give the new company: set the lead's company_name "
+              "(UpdateLead), give company_id, or convert without a company");
+  }
+  ConversionOptions existing = Options(Produce::kContactCompanyDeal);
+  existing.company_id = 8;
+  absl::StatusOr<ConversionPlan> plan = PlanConversion(lead, existing);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_FALSE(plan->create_company);
+  EXPECT_EQ(plan->use_company_id, 8);
+  EXPECT_TRUE(PlanConversion(lead, Options(Produce::kContactDeal)).ok());
 }
 
 TEST(Produce, NamesRoundTrip) {

@@ -62,6 +62,27 @@ std::string RenderTitle(const std::string& title_template,
   return Trim(out + literal);
 }
 
+std::optional<std::string> UnknownPlaceholder(const std::string& title_template) {
+  size_t i = 0;
+  while (i < title_template.size()) {
+    size_t open = title_template.find('{', i);
+    size_t close = open == std::string::npos ? std::string::npos : title_template.find('}', open);
+    if (close == std::string::npos) {
+      break;
+    }
+    std::string name = title_template.substr(open + 1, close - open - 1);
+    bool known = false;
+    for (const char* placeholder : kTitlePlaceholders) {
+      known = known || name == placeholder;
+    }
+    if (!known) {
+      return name;
+    }
+    i = close + 1;
+  }
+  return std::nullopt;
+}
+
 std::string Summarize(const std::string& text, size_t max_chars) {
   std::string line = Trim(text.substr(0, text.find('\n')));
   size_t chars = 0;

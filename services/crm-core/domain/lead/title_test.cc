@@ -24,6 +24,17 @@ TEST(TitleTest, MissingPartsCollapse) {
 }
 
 // Protects: the "need" is one short line, cut on a character boundary (never splitting UTF-8).
+// Protects: a template naming a placeholder no channel fills (a typo such as {nmae}) is found,
+// so that settings refuse it instead of every title silently losing that part.
+TEST(TitleTest, UnknownPlaceholderIsFound) {
+  EXPECT_EQ(UnknownPlaceholder(kTemplate), std::nullopt);
+  EXPECT_EQ(UnknownPlaceholder("{company} / {form}: {name}"), std::nullopt);
+  EXPECT_EQ(UnknownPlaceholder("{city} – {nmae}"), "nmae");
+  EXPECT_EQ(UnknownPlaceholder("Lead {}"), "");
+  EXPECT_EQ(UnknownPlaceholder("{NAME}"), "NAME");
+  EXPECT_EQ(UnknownPlaceholder("no placeholder, {unclosed"), std::nullopt);
+}
+
 TEST(TitleTest, SummarizeCutsCleanly) {
   EXPECT_EQ(Summarize("Need a quote\nfor 3 rooms", 60), "Need a quote");
   EXPECT_EQ(Summarize("short", 60), "short");

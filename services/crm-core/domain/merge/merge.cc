@@ -1,5 +1,7 @@
 #include "crm-core/domain/merge/merge.h"
 
+#include "crm-core/domain/common/errors.h"
+
 #include <algorithm>
 #include <set>
 #include <utility>
@@ -54,7 +56,7 @@ absl::StatusOr<MergePlan> PlanMerge(const MergeRequest& request, const MergeReco
   if (absl::Status s = ValidateMergeRequest(request); !s.ok()) return s;
   std::string_view noun = Noun(request.kind);
   if (kept.id != request.kept_id) {
-    return absl::NotFoundError(Cat(noun, " ", request.kept_id, " not found"));
+    return NotFound(request.kind, request.kept_id);
   }
   if (kept.kind != request.kind) {
     return absl::InvalidArgumentError(Cat(kept.id, " is a ", Noun(kept.kind), ", not a ", noun));
@@ -72,7 +74,7 @@ absl::StatusOr<MergePlan> PlanMerge(const MergeRequest& request, const MergeReco
   for (int64_t id : request.folded_ids) {
     auto record = std::find_if(folded.begin(), folded.end(),
                                [&](const MergeRecord& r) { return r.id == id; });
-    if (record == folded.end()) return absl::NotFoundError(Cat(noun, " ", id, " not found"));
+    if (record == folded.end()) return NotFound(request.kind, id);
     if (record->kind != request.kind) {
       return absl::InvalidArgumentError(Cat(id, " is a ", Noun(record->kind), ", not a ", noun));
     }

@@ -104,6 +104,16 @@ PersonName SplitName(std::string_view full_name, std::string_view placeholder) {
   return name;
 }
 
+PersonName ContactName(std::string_view first, std::string_view last,
+                       std::string_view placeholder) {
+  std::vector<std::string> last_words = Words(last);
+  if (last_words.empty()) return SplitName(first, placeholder);
+  std::vector<std::string> first_words = Words(first);
+  return PersonName{.first = Join(first_words, 0, first_words.size()),
+                    .last = Join(last_words, 0, last_words.size()),
+                    .last_is_placeholder = false};
+}
+
 std::string FoldForSearch(std::string_view text) {
   icu::UnicodeString unicode = icu::UnicodeString::fromUTF8(
       icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));

@@ -36,6 +36,15 @@ std::string LastNameOrPlaceholder(std::string_view last, std::string_view placeh
 PersonName SplitName(std::string_view full_name,
                      std::string_view placeholder = kDefaultLastNamePlaceholder);
 
+/// A contact's name from a record's first-name and last-name fields (a lead, a web form, an
+/// inbound attempt). With a last name, both as given (whitespace runs collapsed, ends trimmed).
+/// Without one, the first-name field is read as a whole name and split by SplitName: a form's
+/// "Jean Dupont" or "Jean-Pierre de la Tour" in the first-name field with an empty last name is
+/// Jean / Dupont or Jean-Pierre / "de la Tour"; the placeholder is used only when that field
+/// holds one word (or none).
+PersonName ContactName(std::string_view first, std::string_view last,
+                       std::string_view placeholder = kDefaultLastNamePlaceholder);
+
 /// The search form of a text: case-folded, accents and other combining marks removed, Latin
 /// letters reduced to ASCII ("Léa" → "lea", "Ærø" → "aero", "Straße" → "strasse", "Łódź" →
 /// "lodz"), other scripts kept (folded: "Ёлка" → "елка"), whitespace runs collapsed to one space

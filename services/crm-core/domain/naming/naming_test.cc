@@ -66,6 +66,32 @@ TEST(SplitName, BlankGivesAnEmptyFirstNameAndThePlaceholder) {
   }
 }
 
+// Protects: a record whose whole name sits in the first-name field (a web form's single "name")
+// gives a contact with the name split; the placeholder only when there is really one word; a
+// given last name is kept as given.
+TEST(ContactName, AWholeNameInTheFirstNameFieldIsSplit) {
+  PersonName jean = ContactName("Jean Dupont", "");
+  EXPECT_EQ(jean.first, "Jean");
+  EXPECT_EQ(jean.last, "Dupont");
+  EXPECT_FALSE(jean.last_is_placeholder);
+  PersonName tour = ContactName(" Jean-Pierre de la Tour ", " \t", "Inconnu");
+  EXPECT_EQ(tour.first, "Jean-Pierre");
+  EXPECT_EQ(tour.last, "de la Tour");
+  EXPECT_FALSE(tour.last_is_placeholder);
+  PersonName one = ContactName("Marie", "", "Inconnu");
+  EXPECT_EQ(one.first, "Marie");
+  EXPECT_EQ(one.last, "Inconnu");
+  EXPECT_TRUE(one.last_is_placeholder);
+  PersonName none = ContactName("", "\xC2\xA0");
+  EXPECT_EQ(none.first, "");
+  EXPECT_EQ(none.last, "Unknown");
+  EXPECT_TRUE(none.last_is_placeholder);
+  PersonName given = ContactName("Jean  Paul", " Sartre ");
+  EXPECT_EQ(given.first, "Jean Paul");
+  EXPECT_EQ(given.last, "Sartre");
+  EXPECT_FALSE(given.last_is_placeholder);
+}
+
 TEST(LastNameOrPlaceholder, NeverEmpty) {
   EXPECT_EQ(LastNameOrPlaceholder("  Curie ", "Unknown"), "Curie");
   EXPECT_EQ(LastNameOrPlaceholder("", "Inconnu"), "Inconnu");

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/common/text.h"
 #include "crm-core/domain/naming/naming.h"
 
@@ -58,14 +59,16 @@ size_t IndexOf(const Pipeline& pipeline, std::string_view stage_id) {
   return pipeline.stages.size();
 }
 
+std::string Label(const Pipeline& pipeline) { return PipelineLabel(pipeline.id, pipeline.name); }
+
 absl::Status StageNotFound(const Pipeline& pipeline, std::string_view stage_id) {
-  return absl::NotFoundError(Cat("pipeline ", pipeline.id, " has no stage \"", stage_id, "\""));
+  return absl::NotFoundError(Cat("stage ", Quoted(stage_id), " not found in ", Label(pipeline)));
 }
 
 // The invariants that depend on the whole pipeline, with the code the caller chooses.
 absl::Status CheckStructure(const Pipeline& pipeline, absl::StatusCode code) {
   auto error = [&](std::string message) {
-    return absl::Status(code, Cat("pipeline ", pipeline.id, ": ", message));
+    return absl::Status(code, Cat(Label(pipeline), ": ", message));
   };
   if (pipeline.stages.size() > kMaxStages) {
     return error(Cat("at most ", kMaxStages, " stages"));
@@ -97,12 +100,10 @@ absl::Status CheckUnique(const Pipeline& pipeline, absl::StatusCode code) {
   std::set<std::string> ids, names;
   for (const Stage& stage : pipeline.stages) {
     if (!ids.insert(stage.id).second) {
-      return absl::Status(code,
-                          Cat("pipeline ", pipeline.id, " has two stages with id ", stage.id));
+      return absl::Status(code, Cat(Label(pipeline), " has two stages with id ", stage.id));
     }
     if (!names.insert(NameKey(stage.name)).second) {
-      return absl::Status(
-          code, Cat("pipeline ", pipeline.id, " has two stages named \"", stage.name, "\""));
+      return absl::Status(code, Cat(Label(pipeline), " has two stages named ", Quoted(stage.name)));
     }
   }
   return absl::OkStatus();
@@ -110,7 +111,7 @@ absl::Status CheckUnique(const Pipeline& pipeline, absl::StatusCode code) {
 
 absl::Status CheckStage(const Stage& stage) {
   if (!ValidStageId(stage.id)) {
-    return absl::InvalidArgumentError(Cat("stage id \"", stage.id, "\" must be 1 to ",
+    return absl::InvalidArgumentError(Cat("stage id ", Quoted(stage.id), " must be 1 to ",
                                           kMaxStageIdLength,
                                           " characters of A-Z, a-z, 0-9, _, : and -"));
   }
@@ -164,22 +165,21 @@ absl::StatusOr<Pipeline> AddStage(const Pipeline& pipeline, Stage stage,
                                   std::string_view before_stage_id) {
   if (absl::Status s = CheckStage(stage); !s.ok()) return s;
   if (stage.semantics == Semantics::kSuccess) {
-    return absl::FailedPreconditionError(Cat(
-        "pipeline ", pipeline.id, " has its SUCCESS stage already; a pipeline has exactly one"));
+    return absl::FailedPreconditionError(
+        Cat(Label(pipeline), " has its SUCCESS stage already; a pipeline has exactly one"));
   }
   if (pipeline.stages.size() >= kMaxStages) {
     return absl::FailedPreconditionError(
-        Cat("pipeline ", pipeline.id, " has ", kMaxStages, " stages, the most it may"));
+        Cat(Label(pipeline), " has ", kMaxStages, " stages, the most it may"));
   }
   if (FindStage(pipeline, stage.id) != nullptr) {
-    return absl::AlreadyExistsError(
-        Cat("pipeline ", pipeline.id, " has a stage with id ", stage.id));
+    return absl::AlreadyExistsError(Cat(Label(pipeline), " has a stage with id ", stage.id));
   }
   const std::string key = NameKey(stage.name);
   for (const Stage& existing : pipeline.stages) {
     if (NameKey(existing.name) == key) {
-      return absl::AlreadyExistsError(Cat("pipeline ", pipeline.id, " has a stage named \"",
-                                          existing.name, "\" (", existing.id, ")"));
+      return absl::AlreadyExistsError(Cat(Label(pipeline), " has a stage named ",
+                                          Quoted(existing.name), " (", existing.id, ")"));
     }
   }
   Pipeline next = pipeline;
@@ -240,9 +240,9 @@ absl::StatusOr<Pipeline> ReorderStages(const Pipeline& pipeline,
   std::sort(given.begin(), given.end());
   std::sort(sorted_current.begin(), sorted_current.end());
   if (given != sorted_current) {
-    return absl::InvalidArgumentError(Cat(
-        "the new order must name each PROCESS stage of pipeline ", pipeline.id, " exactly once (",
-        absl::StrJoin(current, ", "), "); got ", absl::StrJoin(process_stage_ids, ", ")));
+    return absl::InvalidArgumentError(
+        Cat("the new order must name each PROCESS stage of ", Label(pipeline), " exactly once (",
+            absl::StrJoin(current, ", "), "); got ", absl::StrJoin(process_stage_ids, ", ")));
   }
   Pipeline next = pipeline;
   for (size_t i = 0; i < process_stage_ids.size(); ++i) {
@@ -258,7 +258,7 @@ absl::StatusOr<Pipeline> RemoveStage(const Pipeline& pipeline, std::string_view 
   if (index == pipeline.stages.size()) return StageNotFound(pipeline, stage_id);
   if (deals_in_stage > 0) {
     return absl::FailedPreconditionError(
-        Cat("stage ", stage_id, " of pipeline ", pipeline.id, " still holds ", deals_in_stage,
+        Cat("stage ", stage_id, " of ", Label(pipeline), " still holds ", deals_in_stage,
             deals_in_stage == 1 ? " deal" : " deals", "; move them to another stage first"));
   }
   Pipeline next = pipeline;

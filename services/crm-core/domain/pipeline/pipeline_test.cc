@@ -32,6 +32,25 @@ TEST(DefaultPipeline, Bitrix24Stages) {
   EXPECT_EQ(FirstStage(pipeline).id, "NEW");
 }
 
+// Protects: a message names the pipeline the caller knows: by its id once it has one, by its
+// name (quoted, escaped) while it is being created — never "pipeline 0"; a stage not found says
+// which stage of which pipeline.
+TEST(Validate, MessagesNameThePipeline) {
+  Pipeline creating = DefaultPipeline(0, "Sales");
+  creating.stages[4].semantics = Semantics::kSuccess;
+  EXPECT_EQ(Validate(creating).message(),
+            "pipeline \"Sales\": needs exactly one SUCCESS stage, has 2");
+  creating.name = "Sa\"les\n";
+  EXPECT_EQ(Validate(creating).message(),
+            "pipeline \"Sa\\\"les\": needs exactly one SUCCESS stage, has 2");
+  Pipeline stored = DefaultPipeline(7, "Sales");
+  stored.stages.pop_back();
+  EXPECT_EQ(Validate(stored).message(), "pipeline 7: needs at least one FAILURE stage");
+  absl::Status missing = RemoveStage(DefaultPipeline(7, "Sales"), "SURVEY", 0).status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.message(), "stage \"SURVEY\" not found in pipeline 7");
+}
+
 TEST(Validate, RefusesBrokenInvariants) {
   Pipeline base = DefaultPipeline();
   auto expect_invalid = [](const Pipeline& p, std::string_view needle) {
