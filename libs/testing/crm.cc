@@ -44,6 +44,22 @@ CrmApi::~CrmApi() {
   }
 }
 
+CrmInbound::CrmInbound(std::string database_url) : database_url_(std::move(database_url)) {
+  kafka_.CreateTopic(kafka::kInboundDlqTopic, 1);
+  auto producer = kafka::Producer::Create({.brokers = kafka_.bootstrap()});
+  if (!producer.ok()) {
+    throw std::runtime_error(absl::StrCat("dead-letter producer: ", producer.status().ToString()));
+  }
+  producer_ = std::move(*producer);
+}
+
+CrmInbound::~CrmInbound() = default;
+
+std::unique_ptr<crm::BatchProcessor> CrmInbound::MakeProcessor(crm::BatchProcessorOptions options) {
+  return std::make_unique<crm::BatchProcessor>(std::move(options), database_url_, nullptr,
+                                               *producer_, counters_);
+}
+
 void CrmDatabase::Exec(const std::string& sql) const {
   pqxx::connection connection(database_.url());
   pqxx::work work(connection);

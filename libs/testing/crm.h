@@ -15,6 +15,7 @@
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/server.h"
 #include "crm-core/inbound/batch.h"
+#include "kafka/producer.h"
 #include "kafka/types.h"
 #include "metrics/metrics.h"
 #include "testing/testing.h"
@@ -74,6 +75,28 @@ class CrmApi {
   metrics::Registry registry_;
   std::unique_ptr<crm::ApiServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
+};
+
+/// crm-core's inbound path over a database, as its consumer runs it once a batch is polled:
+/// batch processors dead-lettering to a mock Kafka cluster (the real protocol) of their own,
+/// with their counters in a registry of their own.
+class CrmInbound {
+ public:
+  /// Throws std::runtime_error when the dead-letter producer cannot be made.
+  explicit CrmInbound(std::string database_url);
+  ~CrmInbound();
+
+  /// A processor of its own (another consumer), counting into counters().
+  std::unique_ptr<crm::BatchProcessor> MakeProcessor(crm::BatchProcessorOptions options = {});
+  crm::InboundCounters& counters() { return counters_; }
+  metrics::Registry& registry() { return registry_; }
+
+ private:
+  std::string database_url_;
+  MockKafka kafka_;
+  std::unique_ptr<kafka::Producer> producer_;
+  metrics::Registry registry_;
+  crm::InboundCounters counters_{registry_};
 };
 
 /// Two consumers racing: `first_events` through `first` and `second_events` through `second` at

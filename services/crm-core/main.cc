@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "crm-core/api/server.h"
+#include "crm-core/inbound/call_retention.h"
 #include "crm-core/inbound/component.h"
 #include "crm-core/inbound/mode_switch.h"
 #include "crm-core/settings.h"
@@ -85,6 +86,18 @@ int Serve(const Settings& settings) {
                           .poll = settings.mode_switch_poll},
         mode_switch_counters, stop);
   }
+  // The unidentified calls' retention, beside the consumer too (every consumer process may run
+  // it: each statement deletes a bounded slice, and two passes at once only find less to do).
+  CallRetentionCounters retention_counters(registry);
+  std::unique_ptr<CallRetentionRunner> retention;
+  if (settings.run_consumer) {
+    retention = std::make_unique<CallRetentionRunner>(
+        CallRetentionOptions{.database_url = settings.database_url,
+                             .retention_days = settings.unidentified_calls_retention_days,
+                             .batch = settings.unidentified_calls_prune_batch,
+                             .interval = settings.unidentified_calls_prune_interval},
+        retention_counters, stop);
+  }
   auto stop_consumer = [&] {
     stop = true;
     if (inbound) {
@@ -92,6 +105,9 @@ int Serve(const Settings& settings) {
     }
     if (mode_switch) {
       mode_switch->Join();
+    }
+    if (retention) {
+      retention->Join();
     }
   };
 

@@ -101,6 +101,18 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
   settings.mode_switch_poll =
       reader.Millis("CRM_MODE_SWITCH_POLL_MS", std::chrono::milliseconds(1000),
                     "how often the consumer looks for a mode switch job");
+  // Unidentified calls (withheld numbers) are kept this long, then deleted by the consumer in
+  // statements of at most CRM_UNIDENTIFIED_CALLS_PRUNE_BATCH rows, every
+  // CRM_UNIDENTIFIED_CALLS_PRUNE_INTERVAL_MS: the table stays bounded however many come in.
+  settings.unidentified_calls_retention_days =
+      static_cast<int>(reader.Int("CRM_UNIDENTIFIED_CALLS_RETENTION_DAYS", 90, 1, 3650,
+                                  "days an unidentified call is kept before it is deleted"));
+  settings.unidentified_calls_prune_batch = static_cast<int>(
+      reader.Int("CRM_UNIDENTIFIED_CALLS_PRUNE_BATCH", 1000, 1, 100000,
+                 "unidentified calls deleted per statement (one short transaction each)"));
+  settings.unidentified_calls_prune_interval =
+      reader.Millis("CRM_UNIDENTIFIED_CALLS_PRUNE_INTERVAL_MS", std::chrono::milliseconds(60000),
+                    "how often the consumer deletes unidentified calls past their retention");
   // API: PostgreSQL statement_timeout of the API's connections (a gRPC deadline shortens it).
   settings.database_statement_timeout =
       reader.Millis("CRM_DATABASE_STATEMENT_TIMEOUT_MS", std::chrono::milliseconds(5000),

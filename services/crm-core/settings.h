@@ -39,6 +39,10 @@ struct Settings {
   // The classic → simple switch job (inbound/mode_switch.h).
   int64_t mode_switch_batch = 200;
   std::chrono::milliseconds mode_switch_poll{1000};
+  // The unidentified calls' retention (inbound/call_retention.h).
+  int unidentified_calls_retention_days = 90;
+  int unidentified_calls_prune_batch = 1000;
+  std::chrono::milliseconds unidentified_calls_prune_interval{60000};
   std::chrono::milliseconds database_statement_timeout{5000};
   std::chrono::milliseconds database_acquire_timeout{2000};
   // `crm-core migrate`: lock_timeout and retries of each migration (docs/operations.md).

@@ -1,18 +1,22 @@
 // The telephony channel's rules in crm-core (docs/architecture.md, "Calls") against real
 // PostgreSQL and the Kafka protocol (librdkafka's mock cluster, for the dead-letter topic): call
-// events through the batch processor, and the one-open-call-back invariant at the database.
+// events through the batch processor, the one-open-call-back invariant at the database, the
+// call-backs through merges and conversions made over the gRPC API, the call counters, and the
+// unidentified calls' retention.
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "crm-core/api/services.h"
 #include "crm-core/inbound/batch.h"
+#include "crm-core/inbound/call_retention.h"
 #include "crm-core/store/call_repository.h"
-#include "crm-core/store/migrations.h"
 #include "crm-core/store/statements.h"
-#include "pg/migrations.h"
 #include "pg/pg.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -27,6 +31,8 @@ constexpr char kLine[] = "+33187654321";
 struct CallSpec {
   std::string id;
   std::string number;  // the other party; "anonymous": withheld
+  // The number as the ingestion normalised it (E.164); empty: `number`, as given.
+  std::string identity;
   CallEvent::Outcome outcome = CallEvent::MISSED;
   CallEvent::Direction direction = CallEvent::INBOUND;
   int duration = 0;
@@ -55,54 +61,39 @@ kafka::Message Encode(const CallSpec& spec) {
   } else {
     Identity* identity = event.add_identities();
     identity->set_kind(Identity::PHONE);
-    identity->set_value(spec.number);
+    identity->set_value(spec.identity.empty() ? spec.number : spec.identity);
   }
   kafka::Message message;
   message.topic = kafka::kInboundTopic;
   message.partition = 0;
   static int64_t next_offset = 9000;
   message.offset = next_offset++;
-  message.key = spec.number;
+  message.key = spec.identity.empty() ? spec.number : spec.identity;
   event.SerializeToString(&message.value);
   return message;
 }
 
+constexpr char kKey[] = "test-admin-key-0123456789";
+
+// The batch processor and the API over one database (libs/testing/crm.h): call events go in as
+// the consumer applies them, the records are read and changed as an API client would.
 class CallRulesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(pg::ApplyMigrations(database_.url(), Migrations()).ok());
-    kafka_.CreateTopic(kafka::kInboundDlqTopic, 1);
-    auto producer = kafka::Producer::Create({.brokers = kafka_.bootstrap()});
-    ASSERT_TRUE(producer.ok());
-    producer_ = std::move(*producer);
-    processor_ = MakeProcessor();
+    api_ =
+        std::make_unique<testing::CrmApi>(testing::CrmApiOptions{.keys = {{kKey, Role::kAdmin}}});
+    inbound_ = std::make_unique<testing::CrmInbound>(api_->database_url());
+    processor_ = inbound_->MakeProcessor();
     alice_ = Count("INSERT INTO users (name, extension) VALUES ('Alice', '201') RETURNING id");
     bob_ = Count("INSERT INTO users (name, email) VALUES ('Bob', 'bob@example.com') RETURNING id");
   }
 
-  std::unique_ptr<BatchProcessor> MakeProcessor() {
-    return std::make_unique<BatchProcessor>(BatchProcessorOptions{}, database_.url(), nullptr,
-                                            *producer_, counters_);
+  static std::unique_ptr<grpc::ClientContext> Context() {
+    return testing::CallContext(kKey, std::chrono::seconds(20));
   }
-
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    int64_t value = work.exec1(sql)[0].as<int64_t>(0);
-    work.commit();
-    return value;
-  }
-  std::string Text(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::read_transaction work(connection);
-    return work.exec1(sql)[0].as<std::string>();
-  }
-  void Exec(const std::string& sql) {
-    pqxx::connection connection(database_.url());
-    pqxx::work work(connection);
-    work.exec0(sql);
-    work.commit();
-  }
+  int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
+  std::string Text(const std::string& sql) { return api_->Text(sql); }
+  void Exec(const std::string& sql) { api_->Exec(sql); }
   void Apply(const std::vector<kafka::Message>& batch) {
     ASSERT_TRUE(processor_->Process(batch).ok());
   }
@@ -127,12 +118,28 @@ class CallRulesTest : public ::testing::Test {
   int64_t OpenCallBacks() {
     return Count("SELECT count(*) FROM activities WHERE call_back AND NOT completed");
   }
+  // The open call-back of a record, 0: none.
+  int64_t OpenCallBackOf(const std::string& owner_type, int64_t owner_id) {
+    return Count(
+        "SELECT coalesce(max(id), 0) FROM activities WHERE call_back AND NOT completed "
+        "AND owner_type = '" +
+        owner_type + "' AND owner_id = " + std::to_string(owner_id));
+  }
+  // A recording arriving after its call (Twilio's recording callback, AMI's MixMonitor).
+  kafka::Message Recording(const std::string& event, const std::string& call_id,
+                           const std::string& url) {
+    InboundEvent late;
+    kafka::Message message = Encode({.id = event, .number = "anonymous"});
+    EXPECT_TRUE(late.ParseFromString(message.value));
+    late.mutable_call()->set_call_id(call_id);
+    late.mutable_call()->set_recording_only(true);
+    late.mutable_call()->set_recording_url(url);
+    late.SerializeToString(&message.value);
+    return message;
+  }
 
-  testing::TempDatabase database_;
-  testing::MockKafka kafka_;
-  std::unique_ptr<kafka::Producer> producer_;
-  metrics::Registry registry_;
-  InboundCounters counters_{registry_};
+  std::unique_ptr<testing::CrmApi> api_;
+  std::unique_ptr<testing::CrmInbound> inbound_;
   std::unique_ptr<BatchProcessor> processor_;
   int64_t alice_ = 0;
   int64_t bob_ = 0;
@@ -313,14 +320,7 @@ TEST_F(CallRulesTest, AnonymousGoesToUnidentifiedCalls) {
   EXPECT_EQ(Count("SELECT count(*) FROM activities"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM processed_events WHERE event_id = 'call:x1'"), 1);
 
-  InboundEvent late;
-  kafka::Message message = Encode({.id = "x1-rec", .number = "anonymous"});
-  ASSERT_TRUE(late.ParseFromString(message.value));
-  late.mutable_call()->set_call_id("generic:x1");
-  late.mutable_call()->set_recording_only(true);
-  late.mutable_call()->set_recording_url("https://rec.example.com/x1.mp3");
-  late.SerializeToString(&message.value);
-  Apply({message});
+  Apply({Recording("x1-rec", "generic:x1", "https://rec.example.com/x1.mp3")});
   EXPECT_EQ(Count("SELECT count(*) FROM unidentified_calls"), 1);
   EXPECT_EQ(Text("SELECT recording_url FROM unidentified_calls"), "https://rec.example.com/x1.mp3");
 }
@@ -338,8 +338,8 @@ TEST_F(CallRulesTest, OneOpenCallBackUnderConcurrentWriters) {
                       .call_back = true,
                       .missed_calls = 1};
   row.call.from_number = "+33612345678";
-  pqxx::connection first(database_.url());
-  pqxx::connection second(database_.url());
+  pqxx::connection first(api_->database_url());
+  pqxx::connection second(api_->database_url());
   pg::PrepareAll(first, Statements());
   pg::PrepareAll(second, Statements());
   const int second_pid = second.backendpid();
@@ -367,34 +367,121 @@ TEST_F(CallRulesTest, OneOpenCallBackUnderConcurrentWriters) {
   EXPECT_EQ(Count("SELECT missed_calls FROM activities WHERE call_back AND NOT completed"), 2);
 }
 
-// Protects: a merge (or a conversion, or the mode switch) moving a record's open call-back onto a
-// record that has one folds it in: one open call-back, the missed calls added; the move never
-// fails on the invariant.
-TEST_F(CallRulesTest, MovedCallBackIsFoldedIntoTheKeptOne) {
+// Protects: MergeLeads over the API folds the folded lead's open call-back into the kept lead's
+// (fold_moved_call_back): one open call-back on the kept lead counting every missed call of
+// both, the earlier deadline and the later attempt kept; the folded one completed, saying into
+// which. A late recording of the folded lead's call then finds the kept call-back.
+TEST_F(CallRulesTest, MergeLeadsFoldsTheirCallBacks) {
+  Apply({Encode({.id = "m1", .number = "+33612345678"}),
+         Encode({.id = "m2", .number = "+33699999999"})});
+  Apply({Encode({.id = "m3", .number = "+33699999999"})});
+  const int64_t kept = Count("SELECT lead_id FROM lead_identities WHERE value = '+33612345678'");
+  const int64_t folded = Count("SELECT lead_id FROM lead_identities WHERE value = '+33699999999'");
+  const int64_t kept_call_back = OpenCallBackOf("LEAD", kept);
+  const int64_t folded_call_back = OpenCallBackOf("LEAD", folded);
+  ASSERT_NE(kept_call_back, 0);
+  ASSERT_NE(folded_call_back, 0);
+  // The folded one is due first: its deadline is the one kept.
+  Exec("UPDATE activities SET deadline = now() - interval '1 hour' WHERE id = " +
+       std::to_string(folded_call_back));
+  const std::string earliest =
+      Text("SELECT deadline::text FROM activities WHERE id = " + std::to_string(folded_call_back));
+
+  v1::MergeLeadsRequest merge;
+  merge.set_kept_id(kept);
+  merge.add_folded_ids(folded);
+  v1::MergeLeadsResponse merged;
+  auto leads = api_->Stub<v1::LeadService>();
+  ASSERT_TRUE(leads->MergeLeads(Context().get(), merge, &merged).ok());
+
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(OpenCallBackOf("LEAD", kept), kept_call_back);
+  EXPECT_EQ(
+      Count("SELECT missed_calls FROM activities WHERE id = " + std::to_string(kept_call_back)), 3);
+  EXPECT_EQ(
+      Text("SELECT deadline::text FROM activities WHERE id = " + std::to_string(kept_call_back)),
+      earliest);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE id = " + std::to_string(folded_call_back) +
+                  " AND completed AND owner_id = " + std::to_string(kept) +
+                  " AND description LIKE '%(folded into call-back " +
+                  std::to_string(kept_call_back) + ")'"),
+            1);
+
+  Apply({Recording("m2-rec", "generic:m2", "https://rec.example.com/m2.mp3")});
+  EXPECT_EQ(Text("SELECT coalesce(call_recording_url, '') FROM activities WHERE id = " +
+                 std::to_string(kept_call_back)),
+            "https://rec.example.com/m2.mp3");
+  EXPECT_EQ(inbound_->counters().calls.recordings_unmatched.Value(), 0);
+}
+
+// Protects: MergeContacts over the API: each contact's open call-back (known numbers, nothing
+// open: the call-back is on the contact) becomes one on the kept contact counting both.
+TEST_F(CallRulesTest, MergeContactsFoldsTheirCallBacks) {
+  const int64_t kept = Contact("+33612345678");
+  const int64_t folded = Contact("+33699999999");
+  Apply({Encode({.id = "m1", .number = "+33612345678"}),
+         Encode({.id = "m2", .number = "+33699999999"})});
+  ASSERT_NE(OpenCallBackOf("CONTACT", kept), 0);
+  ASSERT_NE(OpenCallBackOf("CONTACT", folded), 0);
+  const int64_t kept_call_back = OpenCallBackOf("CONTACT", kept);
+
+  v1::MergeContactsRequest merge;
+  merge.set_kept_id(kept);
+  merge.add_folded_ids(folded);
+  v1::MergeContactsResponse merged;
+  auto contacts = api_->Stub<v1::ContactService>();
+  ASSERT_TRUE(contacts->MergeContacts(Context().get(), merge, &merged).ok());
+
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(OpenCallBackOf("CONTACT", kept), kept_call_back);
+  EXPECT_EQ(
+      Count("SELECT missed_calls FROM activities WHERE id = " + std::to_string(kept_call_back)), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND completed AND "
+                  "owner_type = 'CONTACT' AND owner_id = " +
+                  std::to_string(kept)),
+            1);
+  // The person's next missed call, by either number, raises the one call-back.
+  Apply({Encode({.id = "m3", .number = "+33699999999"})});
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(
+      Count("SELECT missed_calls FROM activities WHERE id = " + std::to_string(kept_call_back)), 3);
+}
+
+// Protects: ConvertLead over the API onto an existing contact that has an open call-back: the
+// lead's call-back moves to the contact and is folded into the contact's, one open call-back
+// counting both.
+TEST_F(CallRulesTest, ConvertLeadOntoAContactFoldsTheCallBacks) {
+  const int64_t contact = Contact("+33612345678");
   Apply({Encode({.id = "m1", .number = "+33612345678"}),
          Encode({.id = "m2", .number = "+33699999999"}),
          Encode({.id = "m3", .number = "+33699999999"})});
-  ASSERT_EQ(OpenCallBacks(), 2);
-  const int64_t kept = Count("SELECT owner_id FROM activities WHERE call_number = '+33612345678'");
-  const int64_t folded =
-      Count("SELECT owner_id FROM activities WHERE call_number = '+33699999999'");
-  // What merges/fold_lead.sql does to the folded lead's activities.
-  Exec("UPDATE activities SET owner_id = " + std::to_string(kept) +
-       " WHERE owner_type = 'LEAD' AND owner_id = " + std::to_string(folded));
+  const int64_t lead = Count("SELECT lead_id FROM lead_identities WHERE value = '+33699999999'");
+  const int64_t contact_call_back = OpenCallBackOf("CONTACT", contact);
+  ASSERT_NE(contact_call_back, 0);
+  ASSERT_NE(OpenCallBackOf("LEAD", lead), 0);
+
+  v1::ConvertLeadRequest convert;
+  convert.set_lead_id(lead);
+  convert.set_produce(v1::CONVERSION_PRODUCE_CONTACT);
+  convert.set_contact_id(contact);
+  v1::ConvertLeadResponse converted;
+  auto leads = api_->Stub<v1::LeadService>();
+  grpc::Status status = leads->ConvertLead(Context().get(), convert, &converted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(converted.contact_id(), contact);
+
   EXPECT_EQ(OpenCallBacks(), 1);
-  EXPECT_EQ(Count("SELECT missed_calls FROM activities WHERE call_back AND NOT completed AND "
-                  "owner_id = " +
-                  std::to_string(kept)),
-            3);
-  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE completed AND description LIKE "
-                  "'%(folded into call-back %'"),
-            1);
+  EXPECT_EQ(OpenCallBackOf("CONTACT", contact), contact_call_back);
+  EXPECT_EQ(
+      Count("SELECT missed_calls FROM activities WHERE id = " + std::to_string(contact_call_back)),
+      3);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE owner_type = 'LEAD'"), 0);
 }
 
 // Protects: two consumers applying one person's missed calls at once (their own transactions,
 // the identity locks between them) leave one lead and one open call-back counting every call.
 TEST_F(CallRulesTest, TwoConsumersOneCallBack) {
-  auto other = MakeProcessor();
+  auto other = inbound_->MakeProcessor();
   std::vector<kafka::Message> mine, theirs;
   for (int i = 0; i < 20; ++i) {
     mine.push_back(Encode({.id = "p" + std::to_string(i), .number = "+33612345678"}));
@@ -408,6 +495,180 @@ TEST_F(CallRulesTest, TwoConsumersOneCallBack) {
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
   EXPECT_EQ(OpenCallBacks(), 1);
   EXPECT_EQ(Count("SELECT missed_calls FROM activities"), 40);
+}
+
+// Protects: an answered outbound call completes call-backs by the person's normalised identity,
+// not by the number as the provider spelled it: a call-back opened by a call from "+33612345678"
+// on a deal since closed (the planner only reaches open deals) is completed by a call dialled as
+// "0612345678" (the same E.164 identity).
+TEST_F(CallRulesTest, CompletionMatchesTheIdentityNotTheRawNumber) {
+  const int64_t contact = Contact("+33612345678");
+  const int64_t deal = OpenDeal(contact);
+  Apply({Encode({.id = "m1", .number = "+33612345678"})});
+  ASSERT_NE(OpenCallBackOf("DEAL", deal), 0);
+  Exec("UPDATE deals SET stage_id = 'WON', stage_semantics = 'SUCCESS' WHERE id = " +
+       std::to_string(deal));
+  Apply({Encode({.id = "o1",
+                 .number = "0612345678",
+                 .identity = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .direction = CallEvent::OUTBOUND,
+                 .duration = 30})});
+  EXPECT_EQ(OpenCallBacks(), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND completed AND "
+                  "completed_by_event_id = 'call:o1' AND owner_type = 'DEAL' AND owner_id = " +
+                  std::to_string(deal)),
+            1);
+  EXPECT_EQ(inbound_->counters().calls.call_backs_completed.Value(), 1);
+}
+
+// Protects: a call-back is completed only for the records holding the dialled identity: a
+// contact that held the number once (its call-back carries the same number string) but no longer
+// does keeps its call-back open when the number's new holder is called back.
+TEST_F(CallRulesTest, CompletionLeavesOtherRecordsCallBacksOpen) {
+  const int64_t former = Contact("+33612345678");
+  Apply({Encode({.id = "m1", .number = "+33612345678"})});
+  ASSERT_NE(OpenCallBackOf("CONTACT", former), 0);
+  // The number was reassigned: the former holder's phone is now another.
+  Exec("UPDATE contact_identities SET value = '+33611111111' WHERE contact_id = " +
+       std::to_string(former));
+  const int64_t holder = Contact("+33612345678");
+  Apply({Encode({.id = "m2", .number = "+33612345678"})});
+  ASSERT_NE(OpenCallBackOf("CONTACT", holder), 0);
+  ASSERT_EQ(Count("SELECT count(DISTINCT call_number) FROM activities WHERE call_back"), 1);
+
+  Apply({Encode({.id = "o1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .direction = CallEvent::OUTBOUND})});
+  EXPECT_EQ(OpenCallBackOf("CONTACT", holder), 0);
+  EXPECT_NE(OpenCallBackOf("CONTACT", former), 0);
+  EXPECT_EQ(OpenCallBacks(), 1);
+}
+
+// Protects: a recording arriving late for an earlier missed call of a call-back (later missed
+// calls replaced the call-back's latest call id) is attached to that call-back and kept with its
+// call, not lost; a recording whose call nothing holds changes nothing and is counted.
+TEST_F(CallRulesTest, LateRecordingOfAnEarlierMissedCallIsKept) {
+  Apply({Encode({.id = "m1", .number = "+33612345678"}),
+         Encode({.id = "m2", .number = "+33612345678"})});
+  Apply({Encode({.id = "m3", .number = "+33612345678"})});
+  ASSERT_EQ(OpenCallBacks(), 1);
+  ASSERT_EQ(Text("SELECT call_id FROM activities WHERE call_back"), "generic:m3");
+  const int64_t call_back = Count("SELECT id FROM activities WHERE call_back");
+  EXPECT_EQ(
+      Count("SELECT count(*) FROM activity_calls WHERE activity_id = " + std::to_string(call_back)),
+      3);
+
+  Apply({Recording("m1-rec", "generic:m1", "https://rec.example.com/m1.mp3")});
+  EXPECT_EQ(Text("SELECT coalesce(call_recording_url, '') FROM activities WHERE id = " +
+                 std::to_string(call_back)),
+            "https://rec.example.com/m1.mp3");
+  EXPECT_EQ(Text("SELECT recording_url FROM activity_calls WHERE call_id = 'generic:m1'"),
+            "https://rec.example.com/m1.mp3");
+  EXPECT_EQ(inbound_->counters().calls.recordings_attached.Value(), 1);
+
+  // The latest call's own recording is what the activity shows; m1's stays with m1.
+  Apply({Recording("m3-rec", "generic:m3", "https://rec.example.com/m3.mp3")});
+  EXPECT_EQ(
+      Text("SELECT call_recording_url FROM activities WHERE id = " + std::to_string(call_back)),
+      "https://rec.example.com/m3.mp3");
+  EXPECT_EQ(Text("SELECT recording_url FROM activity_calls WHERE call_id = 'generic:m1'"),
+            "https://rec.example.com/m1.mp3");
+
+  const int64_t activities = Count("SELECT count(*) FROM activities");
+  Apply({Recording("x-rec", "generic:never-seen", "https://rec.example.com/x.mp3")});
+  EXPECT_EQ(inbound_->counters().calls.recordings_unmatched.Value(), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), activities);
+  EXPECT_EQ(Count("SELECT count(*) FROM activity_calls WHERE recording_url LIKE '%/x.mp3'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM processed_events WHERE event_id = 'call:x-rec'"), 1);
+}
+
+// Protects: the call counters count what the batches committed: calls by direction and
+// outcome, call-backs created, updated (folded) and completed, unidentified calls; a replayed
+// event counts nothing again.
+TEST_F(CallRulesTest, CallCountersCountWhatWasCommitted) {
+  CallCounters& calls = inbound_->counters().calls;
+  Apply({Encode({.id = "m1", .number = "+33612345678"}),
+         Encode({.id = "m2", .number = "+33612345678", .outcome = CallEvent::BUSY})});
+  Apply({Encode({.id = "m3", .number = "+33612345678"})});
+  Apply({Encode({.id = "m3", .number = "+33612345678"})});  // replayed
+  Apply({Encode({.id = "o1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .direction = CallEvent::OUTBOUND})});
+  Apply({Encode({.id = "x1", .number = "anonymous"})});
+  EXPECT_EQ(calls.calls.WithLabels({"inbound", "missed"}).Value(), 3);  // m1, m3, x1
+  EXPECT_EQ(calls.calls.WithLabels({"inbound", "busy"}).Value(), 1);
+  EXPECT_EQ(calls.calls.WithLabels({"outbound", "answered"}).Value(), 1);
+  EXPECT_EQ(calls.call_backs_created.Value(), 1);
+  EXPECT_EQ(calls.call_backs_updated.Value(), 1);  // m3 (m2 was folded within its batch)
+  EXPECT_EQ(calls.call_backs_completed.Value(), 1);
+  EXPECT_EQ(calls.unidentified.Value(), 1);
+  const std::string rendered = inbound_->registry().Render();
+  EXPECT_NE(rendered.find("crm_calls_total{direction=\"outbound\",outcome=\"answered\"} 1"),
+            std::string::npos)
+      << rendered;
+  EXPECT_NE(rendered.find("crm_call_backs_total{change=\"completed\"} 1"), std::string::npos);
+}
+
+// Protects: unidentified calls are kept CRM_UNIDENTIFIED_CALLS_RETENTION_DAYS, then deleted
+// oldest first in statements of at most the batch size, a pass running a bounded number of them
+// (the rest at the next pass); recent ones stay; every deletion is counted.
+TEST_F(CallRulesTest, UnidentifiedCallsArePrunedInBoundedBatches) {
+  for (int i = 0; i < 7; ++i) {
+    Apply({Encode({.id = "x" + std::to_string(i), .number = "anonymous"})});
+  }
+  Exec(
+      "UPDATE unidentified_calls SET created_at = now() - interval '91 days' WHERE call_id IN "
+      "('generic:x0', 'generic:x1', 'generic:x2', 'generic:x3', 'generic:x4')");
+  metrics::Registry registry;
+  CallRetentionCounters counters(registry);
+  pqxx::connection connection(api_->database_url());
+  pg::PrepareAll(connection, Statements());
+  const CallRetentionOptions options{.retention_days = 90, .batch = 2, .max_batches_per_pass = 2};
+  auto first = PruneUnidentifiedCalls(connection, options, counters);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 4u);  // two statements of two: the pass's bound
+  auto second = PruneUnidentifiedCalls(connection, options, counters);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*second, 1u);
+  EXPECT_EQ(Count("SELECT count(*) FROM unidentified_calls"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM unidentified_calls WHERE call_id IN ('generic:x5', "
+                  "'generic:x6')"),
+            2);
+  EXPECT_EQ(counters.pruned.Value(), 5);
+  auto third = PruneUnidentifiedCalls(connection, options, counters);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(*third, 0u);
+}
+
+// Protects: a phone extension is one user's; another user asking for it (created or updated) is
+// ALREADY_EXISTS naming the extension and its user, not a bare conflict; the holder may keep it.
+TEST_F(CallRulesTest, DuplicateExtensionNamesItsUser) {
+  auto users = api_->Stub<v1::UserService>();
+  v1::CreateUserRequest create;
+  create.mutable_user()->set_name("Carol");
+  create.mutable_user()->set_extension("201");
+  v1::User user;
+  grpc::Status status = users->CreateUser(Context().get(), create, &user);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  const std::string named = "extension 201 is already used by user " + std::to_string(alice_);
+  EXPECT_NE(status.error_message().find(named), std::string::npos) << status.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM users WHERE name = 'Carol'"), 0);
+
+  v1::UpdateUserRequest update;
+  update.mutable_user()->set_id(bob_);
+  update.mutable_user()->set_extension("201");
+  update.mutable_update_mask()->add_paths("extension");
+  status = users->UpdateUser(Context().get(), update, &user);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(status.error_message().find(named), std::string::npos) << status.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM users WHERE extension IS NOT NULL"), 1);
+
+  update.mutable_user()->set_id(alice_);  // the holder keeps it
+  status = users->UpdateUser(Context().get(), update, &user);
+  EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 }  // namespace

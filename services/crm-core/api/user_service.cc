@@ -1,4 +1,6 @@
 // UserService: users over gRPC (admin role for changes).
+#include <functional>
+
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
@@ -32,6 +34,35 @@ absl::Status CheckUserText(const v1::User& user) {
   return absl::OkStatus();
 }
 
+// A phone extension is one user's (users_extension): a call taken on it is theirs. Taken by
+// another user: ALREADY_EXISTS naming them, so that the admin knows whose to change.
+absl::Status ExtensionFree(UserRepository& users, const std::string& extension, int64_t self) {
+  if (extension.empty()) {
+    return absl::OkStatus();
+  }
+  if (int64_t holder = users.WithExtension(extension, self); holder != 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("extension ", extension, " is already used by user ", holder));
+  }
+  return absl::OkStatus();
+}
+
+// Runs `write`; when it meets users_extension anyway (another request took the extension between
+// the check and the write), says who has it, read after the other request committed.
+absl::Status WriteUser(pqxx::connection& connection, const std::string& extension, int64_t self,
+                       const std::function<absl::Status()>& write) {
+  try {
+    return write();
+  } catch (const pqxx::unique_violation&) {
+    pqxx::read_transaction work(connection);
+    UserRepository users(work);
+    if (absl::Status free = ExtensionFree(users, extension, self); !free.ok()) {
+      return free;
+    }
+    throw;
+  }
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* UserApi::CreateUser(grpc::CallbackServerContext* context,
@@ -46,18 +77,24 @@ grpc::ServerUnaryReactor* UserApi::CreateUser(grpc::CallbackServerContext* conte
                    if (absl::Status check = CheckUserText(user); !check.ok()) {
                      return check;
                    }
-                   pqxx::work work(connection);
-                   UserRepository users(work);
-                   // New users are active unless the request says otherwise with an explicit false…
-                   // proto3 cannot tell "false" from "unset", so a user is created active and
-                   // deactivated by update.
-                   int64_t id = users.Insert(User{.name = user.name(),
-                                                  .email = user.email(),
-                                                  .active = true,
-                                                  .extension = user.extension()});
-                   ToProto(*users.Get(id), response);
-                   work.commit();
-                   return absl::OkStatus();
+                   return WriteUser(connection, user.extension(), 0, [&]() -> absl::Status {
+                     pqxx::work work(connection);
+                     UserRepository users(work);
+                     if (absl::Status free = ExtensionFree(users, user.extension(), 0);
+                         !free.ok()) {
+                       return free;
+                     }
+                     // New users are active unless the request says otherwise with an explicit
+                     // false… proto3 cannot tell "false" from "unset", so a user is created
+                     // active and deactivated by update.
+                     int64_t id = users.Insert(User{.name = user.name(),
+                                                    .email = user.email(),
+                                                    .active = true,
+                                                    .extension = user.extension()});
+                     ToProto(*users.Get(id), response);
+                     work.commit();
+                     return absl::OkStatus();
+                   });
                  });
 }
 
@@ -112,18 +149,24 @@ grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* conte
         if (absl::Status check = CheckUserText(user); !check.ok()) {
           return check;
         }
-        pqxx::work work(connection);
-        UserRepository users(work);
-        if (!users.Update(user.id(), *paths,
-                          User{.name = user.name(),
-                               .email = user.email(),
-                               .active = user.active(),
-                               .extension = user.extension()})) {
-          return domain::NotFound("user", user.id());
-        }
-        ToProto(*users.Get(user.id()), response);
-        work.commit();
-        return absl::OkStatus();
+        const std::string extension = paths->count("extension") != 0 ? user.extension() : "";
+        return WriteUser(connection, extension, user.id(), [&]() -> absl::Status {
+          pqxx::work work(connection);
+          UserRepository users(work);
+          if (absl::Status free = ExtensionFree(users, extension, user.id()); !free.ok()) {
+            return free;
+          }
+          if (!users.Update(user.id(), *paths,
+                            User{.name = user.name(),
+                                 .email = user.email(),
+                                 .active = user.active(),
+                                 .extension = user.extension()})) {
+            return domain::NotFound("user", user.id());
+          }
+          ToProto(*users.Get(user.id()), response);
+          work.commit();
+          return absl::OkStatus();
+        });
       });
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "crm-core/inbound/channels/channels.h"
 #include "crm-core/inbound/writer.h"
@@ -119,7 +120,65 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
       failures_transient(BatchFailures(registry, "transient")),
       failures_data(BatchFailures(registry, "data")),
       failures_persistent(BatchFailures(registry, "persistent")),
-      email(registry) {}
+      email(registry),
+      calls(registry) {}
+
+namespace {
+
+metrics::Counter& CallBacks(metrics::Registry& registry, const std::string& change) {
+  return registry
+      .AddCounter("crm_call_backs_total",
+                  "Call-back activities of missed calls by the inbound path: created, updated (a "
+                  "further missed call folded in) and completed (by an answered outbound call)",
+                  {"change"})
+      .WithLabels({change});
+}
+
+metrics::Counter& Recordings(metrics::Registry& registry, const std::string& result) {
+  return registry
+      .AddCounter("crm_call_recordings_total",
+                  "Recordings arriving after their call: attached, or unmatched (no call holds "
+                  "their call id; nothing written)",
+                  {"result"})
+      .WithLabels({result});
+}
+
+}  // namespace
+
+CallCounters::CallCounters(metrics::Registry& registry)
+    : calls(registry.AddCounter("crm_calls_total", "Call events applied, by direction and outcome",
+                                {"direction", "outcome"})),
+      call_backs_created(CallBacks(registry, "created")),
+      call_backs_updated(CallBacks(registry, "updated")),
+      call_backs_completed(CallBacks(registry, "completed")),
+      unidentified(registry
+                       .AddCounter("crm_unidentified_calls_total",
+                                   "Calls nobody could be matched to (withheld number, SIP user, "
+                                   "outbound call to an unknown number), listed as unidentified")
+                       .WithLabels({})),
+      recordings_attached(Recordings(registry, "attached")),
+      recordings_unmatched(Recordings(registry, "unmatched")) {}
+
+void CallCounters::Add(const std::vector<const ContactAttempt*>& applied,
+                       const CallWriteResult& result) {
+  for (const ContactAttempt* attempt : applied) {
+    if (!attempt->call || attempt->call->recording_only) continue;
+    calls
+        .WithLabels({absl::AsciiStrToLower(std::string(domain::ToString(attempt->call->direction))),
+                     absl::AsciiStrToLower(std::string(domain::ToString(attempt->call->outcome)))})
+        .Increment();
+  }
+  call_backs_created.Increment(static_cast<double>(result.call_backs_created));
+  call_backs_updated.Increment(static_cast<double>(result.call_backs_updated));
+  call_backs_completed.Increment(static_cast<double>(result.call_backs_completed));
+  unidentified.Increment(static_cast<double>(result.unidentified));
+  recordings_attached.Increment(static_cast<double>(result.recordings_attached));
+  recordings_unmatched.Increment(static_cast<double>(result.recordings_unmatched.size()));
+  for (const std::string& event_id : result.recordings_unmatched) {
+    // The event id only (the provider's ids): never the numbers or the recording's URL.
+    spdlog::warn("recording of event {} matches no call; not attached", event_id);
+  }
+}
 
 BatchProcessor::~BatchProcessor() = default;
 
@@ -492,6 +551,11 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   counters_.activities_created.Increment(static_cast<double>(written.activities));
   counters_.identities_capped.Increment(static_cast<double>(plan.identities_capped));
   counters_.email.Add(mail);
+  std::vector<const ContactAttempt*> calls;
+  for (const ContactAttempt& attempt : attempts) {
+    if (attempt.call && claimed.count(attempt.event_id) != 0) calls.push_back(&attempt);
+  }
+  counters_.calls.Add(calls, written.calls);
   // After the commit, never before: a mark must only ever mean "committed".
   MarkProcessed(ids);
   return absl::OkStatus();

@@ -20,6 +20,21 @@
 
 namespace leadflow::crm {
 
+/// The telephony channel's counters (docs/operations.md): calls applied by direction and
+/// outcome, what they did to call-backs, unidentified calls, and late recordings.
+struct CallCounters {
+  explicit CallCounters(metrics::Registry& registry);
+  /// A batch's applied call events (recording-only events are counted as recordings).
+  void Add(const std::vector<const ContactAttempt*>& calls, const CallWriteResult& result);
+  metrics::Family<metrics::Counter>& calls;  // {direction, outcome}
+  metrics::Counter& call_backs_created;
+  metrics::Counter& call_backs_updated;
+  metrics::Counter& call_backs_completed;
+  metrics::Counter& unidentified;
+  metrics::Counter& recordings_attached;
+  metrics::Counter& recordings_unmatched;
+};
+
 /// Counters of the inbound path, registered in the process's metrics registry (/metrics).
 struct InboundCounters {
   explicit InboundCounters(metrics::Registry& registry);
@@ -41,6 +56,7 @@ struct InboundCounters {
   metrics::Counter& failures_data;           // batch attempts refused for their data
   metrics::Counter& failures_persistent;     // batch attempts failing deterministically
   EmailCounters email;                       // the email channel's (inbound/email_thread.h)
+  CallCounters calls;                        // the telephony channel's
 };
 
 struct BatchProcessorOptions {

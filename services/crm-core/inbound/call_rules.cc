@@ -32,6 +32,7 @@ std::optional<domain::CallPolicy> CallRules::Admit(const ContactAttempt& attempt
     case CallAction::kAddRecording:
       if (!call.recording_url.empty()) {
         plan.calls.recordings[call.call_id] = call.recording_url;
+        plan.calls.recording_events[call.call_id] = attempt.event_id;
       }
       return std::nullopt;
     case CallAction::kUnidentified:
@@ -76,9 +77,18 @@ void CallRules::Shape(const ContactAttempt& attempt, const domain::CallPolicy& p
 
 void CallRules::Complete(const ContactAttempt& attempt,
                          std::vector<std::pair<EntityKind, Ref>> owners, Plan& plan) const {
+  // The identity the ingestion normalised (libs/identity), as records hold it: never the number
+  // as the provider spelled it.
+  std::string phone;
+  for (const IdentityKey& key : attempt.identities) {
+    if (key.kind == "PHONE") {
+      phone = key.value;
+      break;
+    }
+  }
   plan.calls.completions.push_back({.position = plan.activities.size(),
                                     .owners = std::move(owners),
-                                    .number = attempt.call->Counterpart(),
+                                    .phone = std::move(phone),
                                     .event_id = attempt.event_id});
 }
 

@@ -38,16 +38,30 @@ CallContext ReadCallContext(pqxx::transaction_base& work,
 /// A batch's call effects besides the activities (which are in Plan::activities with `call` set).
 struct CallPlan {
   /// An answered outbound call: it completes the open call-backs of these records and of the
-  /// number it dialled, as of its place in the batch (after the first `position` activities).
+  /// records holding the phone identity it dialled, as of its place in the batch (after the
+  /// first `position` activities).
   struct Completion {
     size_t position = 0;
     std::vector<std::pair<domain::EntityKind, Ref>> owners;
-    std::string number;
+    std::string phone;  // the normalised (E.164) identity the call was matched on
     std::string event_id;
   };
   std::vector<Completion> completions;
   std::vector<UnidentifiedCall> unidentified;
-  std::map<std::string, std::string> recordings;  // call id → URL
+  std::map<std::string, std::string> recordings;        // call id → URL
+  std::map<std::string, std::string> recording_events;  // call id → the recording's event id
+};
+
+/// What a batch's call effects were, for the counters (inbound/batch.h's CallCounters).
+struct CallWriteResult {
+  std::vector<int64_t> deals;  // whose call-backs were completed (their last activity time moves)
+  size_t call_backs_created = 0;
+  size_t call_backs_updated = 0;  // further missed calls folded into an open call-back
+  size_t call_backs_completed = 0;
+  size_t unidentified = 0;
+  size_t recordings_attached = 0;
+  /// Recordings whose call nothing holds: the event ids (never numbers or URLs, for the log).
+  std::vector<std::string> recordings_unmatched;
 };
 
 class CallRules {
@@ -90,10 +104,9 @@ struct ResolvedCallActivity {
 /// Writes a batch's call effects in the caller's transaction: the call activities, a record's
 /// call-backs folded into one open call-back per record (further missed calls raise its count),
 /// call-backs completed by answered outbound calls in batch order, recordings, unidentified
-/// calls. `id` resolves a plan's reference to a record id. Returns the deals whose call-backs
-/// were completed (their last activity time moves).
-std::vector<int64_t> WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
-                                const std::vector<ResolvedCallActivity>& activities,
-                                const std::function<int64_t(domain::EntityKind, Ref)>& id);
+/// calls. `id` resolves a plan's reference to a record id.
+CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
+                           const std::vector<ResolvedCallActivity>& activities,
+                           const std::function<int64_t(domain::EntityKind, Ref)>& id);
 
 }  // namespace leadflow::crm

@@ -228,7 +228,8 @@ TEST(CallRulesTest, AnonymousAndStrangersAreListedNotLeads) {
 
 // Protects: an answered outbound call to a known number is a completed activity on the record
 // and completes the call-backs of the records it reached, their open deals included, placed
-// after the activities planned before it; an unanswered one completes nothing.
+// after the activities planned before it, and names the identity it was matched on (not the
+// number as dialled); an unanswered one completes nothing.
 TEST(CallRulesTest, AnsweredOutboundCompletesCallBacks) {
   Snapshot snapshot = WithCalls({});
   snapshot.contacts = {KnownParty{11, 2, {{"PHONE", "+33612345678"}}, {{30, 2}}}};
@@ -236,6 +237,7 @@ TEST(CallRulesTest, AnsweredOutboundCompletesCallBacks) {
   ContactAttempt missed = Call("m1", "+33612345678", CallEvent::MISSED);
   ContactAttempt no_answer = Call("o1", "+33612345678", CallEvent::MISSED, CallEvent::OUTBOUND);
   ContactAttempt answered = Call("o2", "+33612345678", CallEvent::ANSWERED, CallEvent::OUTBOUND);
+  answered.call->to_number = "0612345678";  // dialled as the PBX spells it
   planner.Add(missed);
   planner.Add(no_answer);
   planner.Add(answered);
@@ -247,7 +249,7 @@ TEST(CallRulesTest, AnsweredOutboundCompletesCallBacks) {
   const CallPlan::Completion& completion = plan.calls.completions[0];
   EXPECT_EQ(completion.position, 2u);
   EXPECT_EQ(completion.event_id, "o2");
-  EXPECT_EQ(completion.number, "+33612345678");
+  EXPECT_EQ(completion.phone, "+33612345678");  // the identity, not the number as dialled
   std::set<std::pair<EntityKind, Ref>> owners(completion.owners.begin(), completion.owners.end());
   EXPECT_EQ(owners, (std::set<std::pair<EntityKind, Ref>>{{EntityKind::kContact, 11},
                                                           {EntityKind::kDeal, 30}}));

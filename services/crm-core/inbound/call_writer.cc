@@ -51,7 +51,8 @@ CallActivityRow Row(const ResolvedCallActivity& resolved) {
           .origin_event_id = planned.origin_event_id,
           .call_back = planned.call_back,
           .call = *planned.call->call,
-          .missed_calls = planned.call_back ? 1 : 0};
+          .missed_calls = planned.call_back ? 1 : 0,
+          .call_ids = {planned.call->call->call_id}};
 }
 
 // Missed calls of one record between two completions, made one call-back: the first call's
@@ -68,6 +69,10 @@ CallActivityRow Fold(const std::vector<const ResolvedCallActivity*>& missed, boo
     }
   }
   row.missed_calls = static_cast<int>(missed.size());
+  row.call_ids.clear();
+  for (const ResolvedCallActivity* each : missed) {
+    row.call_ids.push_back(each->activity->call->call->call_id);
+  }
   row.completed = completed;
   row.completed_by_event_id = completed_by;
   return row;
@@ -75,9 +80,9 @@ CallActivityRow Fold(const std::vector<const ResolvedCallActivity*>& missed, boo
 
 }  // namespace
 
-std::vector<int64_t> WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
-                                const std::vector<ResolvedCallActivity>& activities,
-                                const std::function<int64_t(EntityKind, Ref)>& id) {
+CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
+                           const std::vector<ResolvedCallActivity>& activities,
+                           const std::function<int64_t(EntityKind, Ref)>& id) {
   // Each record's call-backs and the completions that reach it, in batch order: a completion
   // placed at position p comes after the activities before p.
   using Owner = std::pair<EntityKind, int64_t>;
@@ -90,7 +95,7 @@ std::vector<int64_t> WriteCalls(pqxx::transaction_base& work, const CallPlan& pl
   std::vector<CallActivityRow> first;  // completed calls, and each record's first call-backs
   std::vector<CallActivityRow> later;  // call-backs after a completion in this batch
   std::vector<CallBackCompletion> completed_owners;
-  std::vector<std::pair<std::string, std::string>> completed_numbers;
+  std::vector<std::pair<std::string, std::string>> completed_phones;
 
   struct Step {
     size_t position;
@@ -120,8 +125,8 @@ std::vector<int64_t> WriteCalls(pqxx::transaction_base& work, const CallPlan& pl
       continue;
     }
     const CallPlan::Completion& completion = plan.completions[step.index];
-    if (!completion.number.empty()) {
-      completed_numbers.emplace_back(completion.number, completion.event_id);
+    if (!completion.phone.empty()) {
+      completed_phones.emplace_back(completion.phone, completion.event_id);
     }
     std::set<Owner> reached;
     for (const auto& [kind, ref] : completion.owners) reached.insert({kind, id(kind, ref)});
@@ -151,12 +156,28 @@ std::vector<int64_t> WriteCalls(pqxx::transaction_base& work, const CallPlan& pl
   }
 
   CallRepository calls(work);
-  calls.UpsertActivities(first);
-  std::vector<int64_t> deals = calls.CompleteCallBacks(completed_owners, completed_numbers);
-  calls.UpsertActivities(later);
-  calls.AddRecordings(plan.recordings);
-  calls.InsertUnidentified(plan.unidentified);
-  return deals;
+  CallWriteResult result;
+  auto add = [&result](const CallActivitiesWritten& written) {
+    result.call_backs_created += written.call_backs_created;
+    result.call_backs_updated += written.call_backs_updated;
+    result.call_backs_completed += written.call_backs_completed;
+  };
+  add(calls.UpsertActivities(first));
+  CallBacksCompleted completed = calls.CompleteCallBacks(completed_owners, completed_phones);
+  result.deals = std::move(completed.deals);
+  result.call_backs_completed += completed.call_backs;
+  add(calls.UpsertActivities(later));
+  result.unidentified = calls.InsertUnidentified(plan.unidentified);
+  // After the activities and the unidentified calls: a recording in the same batch as its call
+  // finds it.
+  const std::vector<std::string> unmatched = calls.AddRecordings(plan.recordings);
+  result.recordings_attached = plan.recordings.size() - unmatched.size();
+  for (const std::string& call_id : unmatched) {
+    auto event = plan.recording_events.find(call_id);
+    result.recordings_unmatched.push_back(event == plan.recording_events.end() ? ""
+                                                                               : event->second);
+  }
+  return result;
 }
 
 }  // namespace leadflow::crm

@@ -217,11 +217,13 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
                              activity.deadline_after.count(), activity.origin_event_id});
   }
   inbound.InsertActivities(activity_rows);
-  for (int64_t deal : WriteCalls(work, plan.calls, call_activities, id)) touched.insert(deal);
+  CallWriteResult calls = WriteCalls(work, plan.calls, call_activities, id);
+  touched.insert(calls.deals.begin(), calls.deals.end());
   inbound.TouchDeals(touched);
   leads.AddRepeats(plan.repeat_increments);
   HistoryRepository(work).Append(history);
-  return {plan.leads.size(), plan.contacts.size(), plan.deals.size(), plan.activities.size()};
+  return {plan.leads.size(), plan.contacts.size(), plan.deals.size(), plan.activities.size(),
+          std::move(calls)};
 }
 
 }  // namespace leadflow::crm

@@ -19,6 +19,7 @@ struct WriteResult {
   size_t contacts = 0;
   size_t deals = 0;
   size_t activities = 0;
+  CallWriteResult calls;  // the call effects (call_rules.h)
 };
 
 /// Writes a batch's plan in the caller's transaction: ids for the new records, round-robin owners

@@ -1,6 +1,8 @@
 #include "crm-core/store/call_repository.h"
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
 
 #include "pg/pg.h"
 
@@ -62,9 +64,10 @@ CallOperators CallRepository::FindOperators(const std::vector<std::string>& exte
   return operators;
 }
 
-void CallRepository::UpsertActivities(const std::vector<CallActivityRow>& rows) {
+CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallActivityRow>& rows) {
+  CallActivitiesWritten written;
   if (rows.empty()) {
-    return;
+    return written;
   }
   std::vector<std::string> owners, subjects, descriptions, events, call_ids, directions, outcomes,
       numbers, lines, operators, recordings, completed_by;
@@ -92,56 +95,125 @@ void CallRepository::UpsertActivities(const std::vector<CallActivityRow>& rows) 
     missed.push_back(row.missed_calls);
     completed_by.push_back(Clean(row.completed_by_event_id));
   }
-  work_.exec_prepared("upsert_call_activities", pg::TextArray(owners), pg::IntArray(owner_ids),
-                      pg::TextArray(subjects), pg::TextArray(descriptions),
-                      pg::IntArray(responsible), pg::BoolArray(completed), pg::IntArray(deadlines),
-                      pg::TextArray(events), pg::BoolArray(call_back), pg::TextArray(call_ids),
-                      pg::TextArray(directions), pg::TextArray(outcomes), pg::TextArray(numbers),
-                      pg::TextArray(lines), pg::IntArray(durations), pg::TextArray(operators),
-                      pg::TextArray(recordings), pg::IntArray(missed), pg::TextArray(completed_by));
+  const pqxx::result result = work_.exec_prepared(
+      "upsert_call_activities", pg::TextArray(owners), pg::IntArray(owner_ids),
+      pg::TextArray(subjects), pg::TextArray(descriptions), pg::IntArray(responsible),
+      pg::BoolArray(completed), pg::IntArray(deadlines), pg::TextArray(events),
+      pg::BoolArray(call_back), pg::TextArray(call_ids), pg::TextArray(directions),
+      pg::TextArray(outcomes), pg::TextArray(numbers), pg::TextArray(lines),
+      pg::IntArray(durations), pg::TextArray(operators), pg::TextArray(recordings),
+      pg::IntArray(missed), pg::TextArray(completed_by));
+
+  // Which activity each row became. RETURNING does not keep the input's order, so rows are
+  // found by what is unique among one execution's rows: an open call-back by its record (it
+  // may have been folded into the one the record had, with that one's event id), anything
+  // else by record, event and kind.
+  using OpenKey = std::pair<std::string, int64_t>;
+  using Key = std::tuple<std::string, int64_t, std::string, bool>;
+  std::map<OpenKey, int64_t> open_ids;
+  std::map<Key, int64_t> ids;
+  for (const auto& row : result) {
+    const int64_t id = row[0].as<int64_t>();
+    const bool is_call_back = row[4].as<bool>();
+    const bool is_completed = row[5].as<bool>();
+    if (is_call_back && !is_completed) {
+      open_ids[{row[1].as<std::string>(), row[2].as<int64_t>()}] = id;
+    } else {
+      ids[{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<std::string>(),
+           is_call_back}] = id;
+    }
+    if (is_call_back) {
+      const bool inserted = row[6].as<bool>();
+      ++(inserted ? written.call_backs_created : written.call_backs_updated);
+      if (is_completed) ++written.call_backs_completed;
+    }
+  }
+  std::map<std::string, int64_t> holder;  // call id → activity; the batch's last wins
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const CallActivityRow& row = rows[i];
+    int64_t id = 0;
+    if (row.call_back && !row.completed) {
+      if (auto found = open_ids.find({owners[i], row.owner_id}); found != open_ids.end()) {
+        id = found->second;
+      }
+    } else if (auto found = ids.find({owners[i], row.owner_id, events[i], row.call_back});
+               found != ids.end()) {
+      id = found->second;
+    }
+    if (id == 0) continue;  // not written (cannot happen: every row inserts or updates)
+    for (const std::string& call_id : row.call_ids) {
+      if (!call_id.empty()) holder[Clean(call_id)] = id;
+    }
+  }
+  if (!holder.empty()) {
+    std::vector<std::string> held_ids;
+    std::vector<int64_t> activities;
+    for (const auto& [call_id, activity] : holder) {
+      held_ids.push_back(call_id);
+      activities.push_back(activity);
+    }
+    work_.exec_prepared0("insert_activity_calls", pg::TextArray(held_ids),
+                         pg::IntArray(activities));
+  }
+  return written;
 }
 
-std::vector<int64_t> CallRepository::CompleteCallBacks(
+CallBacksCompleted CallRepository::CompleteCallBacks(
     const std::vector<CallBackCompletion>& owners,
-    const std::vector<std::pair<std::string, std::string>>& numbers) {
-  std::vector<int64_t> deals;
-  if (owners.empty() && numbers.empty()) {
-    return deals;
+    const std::vector<std::pair<std::string, std::string>>& phones) {
+  CallBacksCompleted completed;
+  if (owners.empty() && phones.empty()) {
+    return completed;
   }
-  std::vector<std::string> types, owner_events, dialled, number_events;
+  std::vector<std::string> types, owner_events, dialled, phone_events;
   std::vector<int64_t> ids;
   for (const CallBackCompletion& owner : owners) {
     types.emplace_back(domain::ToString(owner.owner));
     ids.push_back(owner.owner_id);
     owner_events.push_back(Clean(owner.event_id));
   }
-  for (const auto& [number, event] : numbers) {
-    dialled.push_back(Clean(number));
-    number_events.push_back(Clean(event));
+  for (const auto& [phone, event] : phones) {
+    dialled.push_back(Clean(phone));
+    phone_events.push_back(Clean(event));
   }
-  for (const auto& row : work_.exec_prepared(
-           "complete_call_backs", pg::TextArray(types), pg::IntArray(ids),
-           pg::TextArray(owner_events), pg::TextArray(dialled), pg::TextArray(number_events))) {
-    if (row[0].as<std::string>() == "DEAL") deals.push_back(row[1].as<int64_t>());
+  for (const auto& row : work_.exec_prepared("complete_call_backs", pg::TextArray(types),
+                                             pg::IntArray(ids), pg::TextArray(owner_events),
+                                             pg::TextArray(dialled), pg::TextArray(phone_events))) {
+    ++completed.call_backs;
+    if (row[0].as<std::string>() == "DEAL") completed.deals.push_back(row[1].as<int64_t>());
   }
-  return deals;
+  return completed;
 }
 
-void CallRepository::AddRecordings(const std::map<std::string, std::string>& recordings) {
+std::vector<std::string> CallRepository::AddRecordings(
+    const std::map<std::string, std::string>& recordings) {
+  std::vector<std::string> unmatched;
   if (recordings.empty()) {
-    return;
+    return unmatched;
   }
   std::vector<std::string> ids, urls;
   for (const auto& [id, url] : recordings) {
     ids.push_back(Clean(id));
     urls.push_back(Clean(url));
   }
-  work_.exec_prepared("add_call_recordings", pg::TextArray(ids), pg::TextArray(urls));
+  std::set<std::string> matched;
+  for (const auto& row :
+       work_.exec_prepared("add_call_recordings", pg::TextArray(ids), pg::TextArray(urls))) {
+    matched.insert(row[0].as<std::string>());
+  }
+  for (const std::string& id : ids) {
+    if (matched.count(id) == 0) unmatched.push_back(id);
+  }
+  return unmatched;
 }
 
-void CallRepository::InsertUnidentified(const std::vector<UnidentifiedCall>& calls) {
+size_t CallRepository::PruneUnidentified(int retention_days, int limit) {
+  return work_.exec_prepared("prune_unidentified_calls", retention_days, limit).size();
+}
+
+size_t CallRepository::InsertUnidentified(const std::vector<UnidentifiedCall>& calls) {
   if (calls.empty()) {
-    return;
+    return 0;
   }
   std::vector<std::string> call_ids, directions, outcomes, from, to, lines, operators, recordings,
       events;
@@ -160,11 +232,13 @@ void CallRepository::InsertUnidentified(const std::vector<UnidentifiedCall>& cal
     responsible.push_back(entry.responsible_user_id);
     events.push_back(Clean(entry.origin_event_id));
   }
-  work_.exec_prepared("insert_unidentified_calls", pg::TextArray(call_ids),
-                      pg::TextArray(directions), pg::TextArray(outcomes), pg::TextArray(from),
-                      pg::TextArray(to), pg::TextArray(lines), pg::IntArray(durations),
-                      pg::TextArray(operators), pg::TextArray(recordings),
-                      pg::IntArray(responsible), pg::TextArray(events));
+  return work_
+      .exec_prepared("insert_unidentified_calls", pg::TextArray(call_ids),
+                     pg::TextArray(directions), pg::TextArray(outcomes), pg::TextArray(from),
+                     pg::TextArray(to), pg::TextArray(lines), pg::IntArray(durations),
+                     pg::TextArray(operators), pg::TextArray(recordings), pg::IntArray(responsible),
+                     pg::TextArray(events))
+      .affected_rows();
 }
 
 std::vector<UnidentifiedCall> CallRepository::ListUnidentified(int64_t before_id, int limit) {

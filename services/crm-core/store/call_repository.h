@@ -37,6 +37,22 @@ struct CallActivityRow {
   domain::CallFacts call;
   int missed_calls = 0;
   std::string completed_by_event_id;
+  /// Every call the activity holds (a call-back: each missed call folded into it); a late
+  /// recording of any of them finds it.
+  std::vector<std::string> call_ids;
+};
+
+/// What UpsertActivities wrote.
+struct CallActivitiesWritten {
+  size_t call_backs_created = 0;    // open or completed at once
+  size_t call_backs_updated = 0;    // folded into the record's open call-back
+  size_t call_backs_completed = 0;  // of those written, completed (a completion in the batch)
+};
+
+/// What CompleteCallBacks did.
+struct CallBacksCompleted {
+  std::vector<int64_t> deals;  // the deals whose call-backs were completed
+  size_t call_backs = 0;
 };
 
 /// An owner whose open call-back an answered outbound call completes.
@@ -69,14 +85,21 @@ class CallRepository {
   CallOperators FindOperators(const std::vector<std::string>& extensions,
                               const std::vector<std::string>& emails);
   /// Inserts the activities; an open call-back meeting its record's open one is folded into it.
-  void UpsertActivities(const std::vector<CallActivityRow>& rows);
-  /// Completes open call-backs by owner or by the number dialled; returns the deals touched.
-  std::vector<int64_t> CompleteCallBacks(
+  /// Records which activity holds each of the rows' call ids.
+  CallActivitiesWritten UpsertActivities(const std::vector<CallActivityRow>& rows);
+  /// Completes the open call-backs of `owners`, and of the records holding a dialled phone
+  /// identity (`phones`: E.164 identity → the call's event id) and their deals.
+  CallBacksCompleted CompleteCallBacks(
       const std::vector<CallBackCompletion>& owners,
-      const std::vector<std::pair<std::string, std::string>>& numbers);
-  /// call id → recording URL.
-  void AddRecordings(const std::map<std::string, std::string>& recordings);
-  void InsertUnidentified(const std::vector<UnidentifiedCall>& calls);
+      const std::vector<std::pair<std::string, std::string>>& phones);
+  /// call id → recording URL. Returns the call ids that matched no call (nothing written for
+  /// them).
+  std::vector<std::string> AddRecordings(const std::map<std::string, std::string>& recordings);
+  /// Returns the calls inserted (an event's call is inserted once).
+  size_t InsertUnidentified(const std::vector<UnidentifiedCall>& calls);
+  /// Deletes at most `limit` unidentified calls older than `retention_days`, oldest first;
+  /// returns how many.
+  size_t PruneUnidentified(int retention_days, int limit);
   std::vector<UnidentifiedCall> ListUnidentified(int64_t before_id, int limit);
 
   StoredCallSettings GetSettings();

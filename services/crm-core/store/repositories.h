@@ -111,6 +111,8 @@ class UserRepository {
   bool Update(int64_t id, const std::set<std::string>& fields, const User& values);
   bool IsActive(int64_t id);
   std::vector<int64_t> ActiveIds();
+  /// The user other than `except_id` answering on `extension`; 0: nobody.
+  int64_t WithExtension(const std::string& extension, int64_t except_id);
   /// The user at `position` of an assignment queue ("channel:API"; AdvanceQueue takes positions):
   /// round-robin over its active members in order, else over every active user — the rotation
   /// the inbound consumer uses. 0 when nobody is active.

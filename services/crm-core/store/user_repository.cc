@@ -47,6 +47,11 @@ bool UserRepository::Update(int64_t id, const std::set<std::string>& fields, con
               .empty();
 }
 
+int64_t UserRepository::WithExtension(const std::string& extension, int64_t except_id) {
+  pqxx::result rows = work_.exec_prepared("user_with_extension", extension, except_id);
+  return rows.empty() ? 0 : rows[0][0].as<int64_t>();
+}
+
 bool UserRepository::IsActive(int64_t id) {
   return !work_.exec_prepared("user_exists", id).empty();
 }

@@ -1,7 +1,8 @@
 -- CALL activities of call events, with the call's facts. An open call-back (call_back, not
 -- completed) meets the one its record may already have on activities_one_open_call_back, and is
 -- folded into it: one more missed call, its time, the latest call's outcome and description.
--- The caller passes at most one open call-back per record in one execution.
+-- The caller passes at most one open call-back per record in one execution. Returns each row
+-- written (inserted: a new activity, else a call-back folded into the open one).
 INSERT INTO activities (type, owner_type, owner_id, subject, description, responsible_user_id,
   completed, deadline, completed_at, origin_event_id, call_back, call_id, call_direction,
   call_outcome, call_number, call_line, call_duration_seconds, call_operator, call_recording_url,
@@ -20,3 +21,5 @@ ON CONFLICT (owner_type, owner_id) WHERE call_back AND NOT completed DO UPDATE S
   call_id = excluded.call_id,
   call_outcome = excluded.call_outcome,
   call_recording_url = coalesce(excluded.call_recording_url, activities.call_recording_url)
+RETURNING id, owner_type, owner_id, coalesce(origin_event_id, ''), call_back, completed,
+  (xmax = 0) AS inserted
