@@ -125,6 +125,13 @@ void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
   auto result = assembler_->Apply(update, now_());
   if (!result.ok()) {
     spdlog::warn("ami: call {}: {}", linkedid, result.status().ToString());
+    if (result.status().code() == absl::StatusCode::kUnavailable) {
+      // The call store failed: a final state is published from what it says (AMI cannot
+      // replay it), an intermediate one is lost.
+      if (auto alone = CallAssembler::ApplyAlone(update, now_())) {
+        publish_(*alone);
+      }
+    }
     return;
   }
   if (result->finished && !result->repeated) {
