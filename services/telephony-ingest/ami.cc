@@ -125,6 +125,13 @@ void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
   auto result = assembler_->Apply(update, now_());
   if (!result.ok()) {
     spdlog::warn("ami: call {}: {}", linkedid, result.status().ToString());
+    if (result.status().code() == absl::StatusCode::kUnavailable) {
+      // The call store failed: a final state is published from what it says (AMI cannot
+      // replay it), an intermediate one is lost.
+      if (auto alone = CallAssembler::ApplyAlone(update, now_())) {
+        publish_(*alone);
+      }
+    }
     return;
   }
   if (result->finished && !result->repeated) {
@@ -226,6 +233,11 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
       }
     } else if (who != call.first_answerer) {
       update.transferred_to = who;  // answered again elsewhere: the call was passed on
+      if (!call.outbound) {
+        // Whoever holds the call last talked to the customer last: credited as the operator.
+        update.extension = who;
+        update.operator_name = who;
+      }
     }
     Apply(linkedid, std::move(update));
   } else if (name == "Newexten") {
@@ -234,11 +246,42 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     }
   } else if (name == "BlindTransfer" || name == "AttendedTransfer") {
     if (call.internal) return;
-    std::string target = event.Get("Extension");
-    if (target.empty()) target = event.Get("TransferTargetCallerIDNum");
     CallUpdate update;
     update.state = State::kAnswered;
-    update.transferred_to = target;
+    if (name == "AttendedTransfer") {
+      // The transferer consulted the target first: the target is on the line from now on.
+      std::string target = event.Get("TransferTargetCallerIDNum");
+      if (target.empty() || target == "<unknown>")
+        target = event.Get("SecondTransfererCallerIDNum");
+      update.transferred_to = target;
+      if (!call.outbound && IsExtension(target)) {
+        update.extension = target;
+        update.operator_name = target;
+      }
+    } else {
+      // Blind: the target is only rung; it becomes the operator when it answers (DialEnd,
+      // BridgeEnter).
+      update.transferred_to = event.Get("Extension");
+    }
+    Apply(linkedid, std::move(update));
+  } else if (name == "BridgeEnter") {
+    // A channel of ours joining the call's bridge (after a transfer without a Dial of its own,
+    // a queue member): it holds the call now.
+    std::string who = event.Get("CallerIDNum");
+    if (call.internal || call.outbound || event.Get("Uniqueid") == linkedid || !IsExtension(who)) {
+      return;
+    }
+    CallUpdate update;
+    update.state = State::kAnswered;
+    update.answered_at = at;
+    if (!call.answered) {
+      call.answered = true;
+      call.first_answerer = who;
+    } else if (who != call.first_answerer) {
+      update.transferred_to = who;
+    }
+    update.extension = who;
+    update.operator_name = who;
     Apply(linkedid, std::move(update));
   } else if (name == "Cdr") {
     // Only when cdr_manager is on, and usually after the last Hangup (then the call is already

@@ -84,6 +84,7 @@ class TrackerTest : public ::testing::Test {
       : tracker_(options_, &calls_, [this](const FinishedCall& call) {
           std::lock_guard lock(mutex_);
           published_.push_back(call);
+          calls_.Published(call);  // as the service does once Kafka took it
         }) {}
   void Play(const std::vector<std::string>& blocks) {
     AmiFramer framer;
@@ -148,17 +149,70 @@ TEST_F(TrackerTest, AnsweredCall) {
   EXPECT_TRUE(call.transferred_to().empty());
 }
 
-// Protects: a transferred call stays one call (one event), answered by its first operator,
-// with the transfer target.
+// Protects: a transferred call stays one call (one event), credited to the operator who held
+// it last (the transfer target who answered), with the transfer target.
 TEST_F(TrackerTest, Transfer) {
   Play(LoadTranscript(Transcript("transfer.txt")));
   ASSERT_EQ(Published().size(), 1u);
   const CallEvent call = Published()[0].call;
   EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
-  EXPECT_EQ(call.extension(), "201");
+  EXPECT_EQ(call.extension(), "202");
+  EXPECT_EQ(call.operator_name(), "202");
   EXPECT_EQ(call.transferred_to(), "202");
   EXPECT_EQ(call.attempts(), 2);
   EXPECT_EQ(call.duration_seconds(), 86);
+}
+
+// Protects: the blind transfer as an Asterisk 20 PBX reports it (recorded from a trial: 201
+// answers, blind-transfers to 202, who talks 195 s; the Cdr comes before the last Hangup):
+// the call is credited to 202 with the Cdr's talk time, not to 201.
+TEST_F(TrackerTest, BlindTransferCreditsWhoHeldTheCallLast) {
+  Play(LoadTranscript(Transcript("blind_transfer_cdr.txt")));
+  ASSERT_EQ(Published().size(), 1u);
+  const CallEvent call = Published()[0].call;
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.from_number(), "+33698765400");
+  EXPECT_EQ(call.extension(), "202");
+  EXPECT_EQ(call.operator_name(), "202");
+  EXPECT_EQ(call.transferred_to(), "202");
+  EXPECT_EQ(call.duration_seconds(), 195);
+}
+
+// Protects: an attended transfer (201 consults 203, then completes the transfer; 203 is bridged
+// with the caller without a DialEnd of its own) credits 203.
+TEST_F(TrackerTest, AttendedTransferCreditsTheTarget) {
+  auto block = [](std::vector<std::pair<std::string, std::string>> fields) {
+    std::string text;
+    for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
+    return text + "\r\n";
+  };
+  const std::string id = "1700000500.70";
+  Play({block({{"Event", "Newchannel"},
+               {"CallerIDNum", "+33612349999"},
+               {"Exten", "0187654321"},
+               {"Uniqueid", id},
+               {"Linkedid", id}}),
+        block({{"Event", "DialEnd"},
+               {"Uniqueid", id},
+               {"Linkedid", id},
+               {"DestCallerIDNum", "201"},
+               {"DestUniqueid", "1700000500.71"},
+               {"DialStatus", "ANSWER"}}),
+        block({{"Event", "AttendedTransfer"},
+               {"Result", "Success"},
+               {"OrigTransfererCallerIDNum", "201"},
+               {"OrigTransfererLinkedid", id},
+               {"TransfereeLinkedid", id},
+               {"TransferTargetCallerIDNum", "203"},
+               {"TransferTargetUniqueid", "1700000500.73"}}),
+        block({{"Event", "BridgeEnter"},
+               {"CallerIDNum", "203"},
+               {"Uniqueid", "1700000500.73"},
+               {"Linkedid", id}}),
+        block({{"Event", "Hangup"}, {"Uniqueid", id}, {"Linkedid", id}})});
+  ASSERT_EQ(Published().size(), 1u);
+  EXPECT_EQ(Published()[0].call.operator_name(), "203");
+  EXPECT_EQ(Published()[0].call.transferred_to(), "203");
 }
 
 // Protects: the outcome of an unanswered call follows the last DialStatus (BUSY, CHANUNAVAIL)

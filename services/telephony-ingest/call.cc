@@ -2,9 +2,13 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "identity/identity.h"
 #include "ingest/event_id.h"
 
 namespace leadflow::telephony {
@@ -109,10 +113,66 @@ bool IsAnonymousNumber(std::string_view number) {
   static constexpr std::string_view kWithheld[] = {
       "",        "anonymous",   "restricted", "unknown",   "private",     "withheld",
       "blocked", "unavailable", "+266696687", "266696687", "+7378742833", "7378742833"};
-  return std::find(std::begin(kWithheld), std::end(kWithheld), text) != std::end(kWithheld);
+  if (std::find(std::begin(kWithheld), std::end(kWithheld), text) != std::end(kWithheld)) {
+    return true;
+  }
+  // Placeholders switches send for a number they do not pass on: only zeros ("0000000000"),
+  // or a country code of at most 3 digits then only zeros ("+33000000000").
+  std::string digits = text;
+  if (!digits.empty() && digits.front() == '+') {
+    digits.erase(0, 1);
+  }
+  if (digits.size() >= 4 &&
+      std::all_of(digits.begin(), digits.end(), [](char c) { return absl::ascii_isdigit(c); })) {
+    size_t first_zero = digits.find('0');
+    if (first_zero != std::string::npos && first_zero <= 3 && digits.size() - first_zero >= 4 &&
+        digits.find_first_not_of('0', first_zero) == std::string::npos) {
+      return true;
+    }
+  }
+  // A presentation word instead of a number ("CLIP_NO_SCREENING").
+  return absl::StrContains(text, "clip_") || absl::StrContains(text, "presentation");
 }
 
-void CallAssembler::Fold(Open* open, const CallUpdate& update) {
+std::optional<std::string> CallerPhone(std::string_view number, std::string_view region) {
+  if (IsAnonymousNumber(number)) {
+    return std::nullopt;
+  }
+  std::string text(absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())));
+  std::string lower = absl::AsciiStrToLower(text);
+  if (absl::StartsWith(lower, "client:")) {
+    return std::nullopt;  // a Twilio Client (browser, app) user: one of ours, not a phone
+  }
+  for (std::string_view scheme : {"sip:", "sips:", "tel:"}) {
+    if (absl::StartsWith(lower, absl::string_view(scheme.data(), scheme.size()))) {
+      text.erase(0, scheme.size());
+      break;
+    }
+  }
+  // The user part of a SIP URI; a tel: URI's parameters (";ext=…", ";phone-context=…") go.
+  text = text.substr(0, text.find_first_of("@;"));
+  auto e164 = identity::NormalizePhone(text, region);
+  if (!e164.ok()) {
+    return std::nullopt;  // an extension ("3010"), a SIP user name, an invalid number
+  }
+  return *e164;
+}
+
+namespace {
+
+struct Open {
+  CallEvent call;
+  bool answered = false;
+  bool voicemail = false;
+  std::optional<State> final_state;
+  bool uncertain = false;
+  bool awaits_dial = false;
+  std::optional<State> dial_state;
+  std::optional<int32_t> dial_duration;
+  std::string counterpart_e164;
+};
+
+void Fold(Open* open, const CallUpdate& update) {
   CallEvent& call = open->call;
   if (call.call_id().empty()) {
     call.set_call_id(absl::StrCat(update.provider, ":", update.provider_call_id));
@@ -127,21 +187,14 @@ void CallAssembler::Fold(Open* open, const CallUpdate& update) {
   SetIfGiven(call.mutable_operator_name(), update.operator_name);
   SetIfGiven(call.mutable_extension(), update.extension);
   SetIfGiven(call.mutable_recording_url(), update.recording_url);
-  SetIfGiven(call.mutable_provider_status(), update.provider_status);
   SetIfGiven(call.mutable_transferred_to(), update.transferred_to);
   if (update.started_at &&
       (!call.has_started_at() || Seconds(*update.started_at) < call.started_at().seconds())) {
     *call.mutable_started_at() = ingest::ToTimestamp(*update.started_at);
   }
-  if (update.answered_at && !call.has_answered_at()) {
-    *call.mutable_answered_at() = ingest::ToTimestamp(*update.answered_at);
-  }
   if (update.ended_at &&
       (!call.has_ended_at() || Seconds(*update.ended_at) > call.ended_at().seconds())) {
     *call.mutable_ended_at() = ingest::ToTimestamp(*update.ended_at);
-  }
-  if (update.duration_seconds) {
-    call.set_duration_seconds(*update.duration_seconds);
   }
   call.set_attempts(call.attempts() + update.attempts);
   if (open->counterpart_e164.empty()) {
@@ -151,41 +204,69 @@ void CallAssembler::Fold(Open* open, const CallUpdate& update) {
   if (call.states().empty() || call.states(call.states_size() - 1) != state) {
     call.add_states(std::string(state));
   }
+  if (update.dial_result) {
+    // Twilio's <Dial> action: what the dialled agent did is the call's outcome and talk time.
+    open->dial_state = update.state;
+    open->dial_duration = update.duration_seconds;
+    SetIfGiven(call.mutable_provider_status(), update.provider_status);
+    if (update.answered_at && update.state == State::kEnded) {
+      *call.mutable_answered_at() = ingest::ToTimestamp(*update.answered_at);
+    }
+    return;
+  }
+  if (!open->dial_state) {
+    SetIfGiven(call.mutable_provider_status(), update.provider_status);
+  }
+  if (update.answered_at && !call.has_answered_at()) {
+    *call.mutable_answered_at() = ingest::ToTimestamp(*update.answered_at);
+  }
+  if (update.duration_seconds) {
+    call.set_duration_seconds(*update.duration_seconds);
+  }
   if (update.state == State::kAnswered || update.answered || update.answered_at ||
       (update.state == State::kEnded && update.duration_seconds.value_or(0) > 0)) {
     open->answered = true;
   }
+  if (update.state == State::kVoicemail) {
+    open->voicemail = true;
+  }
+  if (IsFinal(update.state)) {
+    open->final_state = update.state;
+    open->uncertain = update.uncertain;
+    open->awaits_dial = update.awaits_dial;
+  }
 }
 
-FinishedCall CallAssembler::Finish(Open open, std::optional<State> final_state, bool incomplete,
-                                   Clock::time_point now) {
-  CallEvent& call = open.call;
-  CallEvent::Outcome outcome = open.answered ? CallEvent::ANSWERED : CallEvent::MISSED;
-  if (final_state) {
-    switch (*final_state) {
-      case State::kMissed:
-        outcome = CallEvent::MISSED;
-        break;
-      case State::kVoicemail:
-        outcome = CallEvent::VOICEMAIL;
-        break;
-      case State::kBusy:
-        outcome = CallEvent::BUSY;
-        break;
-      case State::kFailed:
-        outcome = CallEvent::FAILED;
-        break;
-      case State::kCanceled:
-        // A caller who hung up before anybody answered is a missed call for the sales team;
-        // only our own outbound call given up is "canceled".
-        outcome = call.direction() == CallEvent::OUTBOUND ? CallEvent::CANCELED : CallEvent::MISSED;
-        break;
-      default:
-        break;
-    }
+// The outcome a state says on its own.
+CallEvent::Outcome OutcomeOf(State state, CallEvent::Direction direction, bool answered) {
+  switch (state) {
+    case State::kMissed:
+      return CallEvent::MISSED;
+    case State::kVoicemail:
+      return CallEvent::VOICEMAIL;
+    case State::kBusy:
+      return CallEvent::BUSY;
+    case State::kFailed:
+      return CallEvent::FAILED;
+    case State::kCanceled:
+      // A caller who hung up before anybody answered is a missed call for the sales team;
+      // only our own outbound call given up is "canceled".
+      return direction == CallEvent::OUTBOUND ? CallEvent::CANCELED : CallEvent::MISSED;
+    case State::kEnded:
+    case State::kAnswered:
+    case State::kRinging:
+      return answered ? CallEvent::ANSWERED : CallEvent::MISSED;
   }
+  return CallEvent::MISSED;
+}
+
+FinishedCall Finish(Open open, CallEvent::Outcome outcome, bool incomplete, Clock::time_point now) {
+  CallEvent& call = open.call;
   call.set_outcome(outcome);
   call.set_incomplete(incomplete);
+  if (open.dial_state) {
+    call.set_duration_seconds(open.dial_duration.value_or(0));
+  }
   if (outcome == CallEvent::ANSWERED) {
     if (!call.has_answered_at() && call.has_ended_at() && call.duration_seconds() > 0) {
       call.mutable_answered_at()->set_seconds(call.ended_at().seconds() - call.duration_seconds());
@@ -196,6 +277,7 @@ FinishedCall CallAssembler::Finish(Open open, std::optional<State> final_state, 
     }
   } else {
     call.set_duration_seconds(0);
+    call.clear_answered_at();
   }
   if (!call.has_started_at() && call.has_ended_at()) {
     int64_t back =
@@ -210,96 +292,436 @@ FinishedCall CallAssembler::Finish(Open open, std::optional<State> final_state, 
   FinishedCall finished;
   std::string provider =
       call.call_id().substr(0, call.call_id().size() - call.provider_call_id().size() - 1);
-  std::string id;
-  ingest::AppendPart(&id, provider);
-  ingest::AppendPart(&id, call.provider_call_id());
-  ingest::AppendPart(&id, OutcomeName(outcome));
-  finished.event_id = ingest::EventId("call", id);
+  finished.event_id = CallEventId(provider, call.provider_call_id());
   finished.occurred = call.has_ended_at() ? FromTimestamp(call.ended_at()) : now;
   finished.counterpart_e164 = std::move(open.counterpart_e164);
   finished.call = std::move(call);
   return finished;
 }
 
-void CallAssembler::RememberLocked(const std::string& key, const FinishedCall& call,
-                                   Clock::time_point now) {
-  while (finished_order_.size() >= options_.max_finished_calls && !finished_order_.empty()) {
-    finished_.erase(finished_order_.front().first);
-    finished_order_.pop_front();
+Open FoldAll(const std::vector<CallUpdate>& updates) {
+  Open open;
+  for (const CallUpdate& update : updates) {
+    Fold(&open, update);
   }
-  if (options_.max_finished_calls == 0) {
-    return;
-  }
-  finished_[key] = call;
-  finished_order_.emplace_back(key, now);
+  return open;
 }
+
+nlohmann::json TimeJson(const std::optional<Clock::time_point>& time) {
+  if (!time) {
+    return nullptr;
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time->time_since_epoch()).count();
+}
+
+std::optional<Clock::time_point> TimeFrom(const nlohmann::json& json) {
+  if (!json.is_number_integer()) {
+    return std::nullopt;
+  }
+  return Clock::time_point(std::chrono::milliseconds(json.get<int64_t>()));
+}
+
+}  // namespace
+
+std::string CallEventId(std::string_view provider, std::string_view provider_call_id) {
+  std::string id;
+  ingest::AppendPart(&id, provider);
+  ingest::AppendPart(&id, provider_call_id);
+  return ingest::EventId("call", id);
+}
+
+Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool quiet_over,
+                Clock::time_point now) {
+  Decision decision;
+  if (updates.empty()) {
+    return decision;
+  }
+  Open open = FoldAll(updates);
+  CallEvent::Direction direction = open.call.direction();
+  if (open.dial_state) {
+    decision.kind = Decision::Kind::kFinal;
+    decision.finished = Finish(
+        std::move(open), OutcomeOf(*open.dial_state, direction, *open.dial_state == State::kEnded),
+        false, now);
+    return decision;
+  }
+  if (!open.final_state) {
+    if (!quiet_over) {
+      return decision;
+    }
+    decision.kind = Decision::Kind::kFinal;
+    CallEvent::Outcome outcome = open.answered ? CallEvent::ANSWERED : CallEvent::MISSED;
+    decision.finished = Finish(std::move(open), outcome, /*incomplete=*/true, now);
+    return decision;
+  }
+  CallEvent::Outcome outcome = OutcomeOf(*open.final_state, direction, open.answered);
+  if (open.voicemail) {
+    outcome = CallEvent::VOICEMAIL;
+  } else if (open.answered) {
+    // Somebody talked: whatever a leg reported before or after (a ring group's "missed").
+    outcome = CallEvent::ANSWERED;
+  }
+  // An unanswered outcome may still be overturned by an answer report; Twilio's parent
+  // "completed" by a <Dial> action.
+  bool uncertain = (open.uncertain && outcome != CallEvent::ANSWERED) || open.awaits_dial;
+  decision.kind = uncertain && !settle_over ? Decision::Kind::kSettling : Decision::Kind::kFinal;
+  decision.finished = Finish(std::move(open), outcome, false, now);
+  return decision;
+}
+
+std::string SerializeUpdate(const CallUpdate& update) {
+  nlohmann::json json = {{"p", update.provider},
+                         {"id", update.provider_call_id},
+                         {"s", static_cast<int>(update.state)},
+                         {"d", static_cast<int>(update.direction)},
+                         {"from", update.from},
+                         {"to", update.to},
+                         {"line", update.line},
+                         {"op", update.operator_name},
+                         {"ext", update.extension},
+                         {"rec", update.recording_url},
+                         {"ps", update.provider_status},
+                         {"tr", update.transferred_to},
+                         {"sa", TimeJson(update.started_at)},
+                         {"aa", TimeJson(update.answered_at)},
+                         {"ea", TimeJson(update.ended_at)},
+                         {"dur", update.duration_seconds ? nlohmann::json(*update.duration_seconds)
+                                                         : nlohmann::json(nullptr)},
+                         {"att", update.attempts},
+                         {"ans", update.answered},
+                         {"e164", update.counterpart_e164},
+                         {"dial", update.dial_result},
+                         {"unc", update.uncertain},
+                         {"wd", update.awaits_dial}};
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<CallUpdate> ParseUpdate(std::string_view text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    return std::nullopt;
+  }
+  try {
+    CallUpdate update;
+    update.provider = json.at("p").get<std::string>();
+    update.provider_call_id = json.at("id").get<std::string>();
+    int state = json.at("s").get<int>();
+    if (state < 0 || state > static_cast<int>(State::kCanceled)) {
+      return std::nullopt;
+    }
+    update.state = static_cast<State>(state);
+    update.direction = static_cast<CallEvent::Direction>(json.at("d").get<int>());
+    update.from = json.at("from").get<std::string>();
+    update.to = json.at("to").get<std::string>();
+    update.line = json.at("line").get<std::string>();
+    update.operator_name = json.at("op").get<std::string>();
+    update.extension = json.at("ext").get<std::string>();
+    update.recording_url = json.at("rec").get<std::string>();
+    update.provider_status = json.at("ps").get<std::string>();
+    update.transferred_to = json.at("tr").get<std::string>();
+    update.started_at = TimeFrom(json.at("sa"));
+    update.answered_at = TimeFrom(json.at("aa"));
+    update.ended_at = TimeFrom(json.at("ea"));
+    if (json.at("dur").is_number_integer()) {
+      update.duration_seconds = json.at("dur").get<int32_t>();
+    }
+    update.attempts = json.at("att").get<int32_t>();
+    update.answered = json.at("ans").get<bool>();
+    update.counterpart_e164 = json.at("e164").get<std::string>();
+    update.dial_result = json.at("dial").get<bool>();
+    update.uncertain = json.at("unc").get<bool>();
+    update.awaits_dial = json.at("wd").get<bool>();
+    return update;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string SerializeFinished(const FinishedCall& finished) {
+  nlohmann::json json = {{"event_id", finished.event_id},
+                         {"e164", finished.counterpart_e164},
+                         {"at", TimeJson(finished.occurred)},
+                         {"call", absl::Base64Escape(finished.call.SerializeAsString())}};
+  return json.dump();
+}
+
+std::optional<FinishedCall> ParseFinished(std::string_view text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    return std::nullopt;
+  }
+  try {
+    FinishedCall finished;
+    finished.event_id = json.at("event_id").get<std::string>();
+    finished.counterpart_e164 = json.at("e164").get<std::string>();
+    finished.occurred = TimeFrom(json.at("at")).value_or(Clock::time_point{});
+    std::string bytes;
+    if (!absl::Base64Unescape(json.at("call").get<std::string>(), &bytes) ||
+        !finished.call.ParseFromString(bytes)) {
+      return std::nullopt;
+    }
+    return finished;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MemoryCallStore
+
+MemoryCallStore::MemoryCallStore(size_t max_calls, size_t max_settled)
+    : max_calls_(max_calls), max_settled_(max_settled) {}
+
+CallStore::Snapshot MemoryCallStore::SnapshotLocked(const std::string& key) const {
+  Snapshot snapshot;
+  if (auto it = updates_.find(key); it != updates_.end()) {
+    snapshot.updates = it->second;
+  }
+  if (auto it = settled_.find(key); it != settled_.end()) {
+    snapshot.settled = it->second;
+  }
+  snapshot.open_calls = due_.size();
+  return snapshot;
+}
+
+absl::StatusOr<CallStore::Snapshot> MemoryCallStore::Append(const std::string& key,
+                                                            const std::string& update,
+                                                            std::chrono::seconds) {
+  std::lock_guard lock(mutex_);
+  auto [it, created] = updates_.try_emplace(key);
+  if (created) {
+    updates_order_.push_back(key);
+    // Bounded: the calls heard of first are forgotten first (settled ones long since).
+    while (updates_order_.size() > max_calls_ + max_settled_) {
+      updates_.erase(updates_order_.front());
+      due_.erase(updates_order_.front());
+      updates_order_.pop_front();
+    }
+  }
+  updates_[key].push_back(update);
+  return SnapshotLocked(key);
+}
+
+absl::StatusOr<CallStore::Snapshot> MemoryCallStore::Read(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  return SnapshotLocked(key);
+}
+
+absl::StatusOr<std::optional<std::string>> MemoryCallStore::Settle(const std::string& key,
+                                                                   const std::string& finished,
+                                                                   std::chrono::seconds) {
+  std::lock_guard lock(mutex_);
+  if (auto it = settled_.find(key); it != settled_.end()) {
+    return std::optional<std::string>(it->second);
+  }
+  if (max_settled_ > 0) {
+    settled_[key] = finished;
+    settled_order_.push_back(key);
+    while (settled_order_.size() > max_settled_) {
+      settled_.erase(settled_order_.front());
+      settled_order_.pop_front();
+    }
+  }
+  return std::optional<std::string>();
+}
+
+absl::Status MemoryCallStore::Schedule(const std::string& key, Clock::time_point due) {
+  std::lock_guard lock(mutex_);
+  due_[key] = due;
+  return absl::OkStatus();
+}
+
+absl::Status MemoryCallStore::Unschedule(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  due_.erase(key);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryCallStore::Forget(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  due_.erase(key);
+  updates_.erase(key);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> MemoryCallStore::TakeDue(Clock::time_point now,
+                                                                  std::chrono::seconds lease,
+                                                                  size_t max) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> keys;
+  for (auto& [key, due] : due_) {
+    if (keys.size() >= max) {
+      break;
+    }
+    if (due <= now) {
+      keys.push_back(key);
+      due = now + lease;
+    }
+  }
+  return keys;
+}
+
+absl::StatusOr<size_t> MemoryCallStore::OpenCalls() {
+  std::lock_guard lock(mutex_);
+  return due_.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+// CallAssembler
+
+CallAssembler::CallAssembler(Options options, CallStore* store)
+    : own_store_(store ? nullptr
+                       : std::make_unique<MemoryCallStore>(options.max_open_calls,
+                                                           options.max_finished_calls)),
+      options_(options),
+      store_(store ? store : own_store_.get()) {}
 
 absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& update,
                                                            Clock::time_point now) {
   const std::string key = Key(update.provider, update.provider_call_id);
-  std::lock_guard lock(mutex_);
-  while (!finished_order_.empty() &&
-         finished_order_.front().second + options_.finished_ttl <= now) {
-    finished_.erase(finished_order_.front().first);
-    finished_order_.pop_front();
+  auto snapshot = store_->Append(key, SerializeUpdate(update), options_.finished_ttl);
+  if (!snapshot.ok()) {
+    return absl::UnavailableError(snapshot.status().message());
   }
-  if (auto done = finished_.find(key); done != finished_.end()) {
-    return Result{.finished = done->second, .repeated = true};
+  if (snapshot->settled) {
+    if (auto earlier = ParseFinished(*snapshot->settled)) {
+      return Result{.finished = std::move(*earlier), .repeated = true};
+    }
   }
-  auto it = open_.find(key);
-  if (!IsFinal(update.state)) {
-    if (it == open_.end()) {
-      if (open_.size() >= options_.max_open_calls) {
+  std::vector<CallUpdate> updates;
+  for (const std::string& text : snapshot->updates) {
+    if (auto parsed = ParseUpdate(text)) {
+      updates.push_back(std::move(*parsed));
+    }
+  }
+  // A settle window of 0: every outcome stands at once.
+  Decision decision =
+      Decide(updates, options_.settle_window.count() == 0, /*quiet_over=*/false, now);
+  switch (decision.kind) {
+    case Decision::Kind::kOpen:
+      if (snapshot->updates.size() == 1 && snapshot->open_calls >= options_.max_open_calls) {
+        (void)store_->Forget(key);
         return absl::ResourceExhaustedError("too many calls in progress");
       }
-      it = open_.emplace(key, Open{}).first;
+      if (auto status = store_->Schedule(key, now + options_.open_ttl); !status.ok()) {
+        return absl::UnavailableError(status.message());
+      }
+      return Result{};
+    case Decision::Kind::kSettling: {
+      if (auto status = store_->Schedule(key, now + options_.settle_window); !status.ok()) {
+        return absl::UnavailableError(status.message());
+      }
+      Result result;
+      result.settling = decision.finished.call.outcome();
+      return result;
     }
-    Fold(&it->second, update);
-    it->second.last_update = now;
-    return Result{};
+    case Decision::Kind::kFinal:
+      break;
   }
-  Open open;
-  if (it != open_.end()) {
-    open = std::move(it->second);
-    open_.erase(it);
+  auto earlier = store_->Settle(key, SerializeFinished(decision.finished), options_.finished_ttl);
+  if (!earlier.ok()) {
+    return absl::UnavailableError(earlier.status().message());
   }
-  Fold(&open, update);
-  FinishedCall finished = Finish(std::move(open), update.state, /*incomplete=*/false, now);
-  RememberLocked(key, finished, now);
-  return Result{.finished = std::move(finished)};
+  if (*earlier) {
+    if (auto parsed = ParseFinished(**earlier)) {
+      return Result{.finished = std::move(*parsed), .repeated = true};
+    }
+  }
+  // Still due (lease: open ttl) until Published(): a replica that dies before Kafka took the
+  // event leaves it to another.
+  (void)store_->Schedule(key, now + options_.due_lease);
+  return Result{.finished = std::move(decision.finished)};
+}
+
+std::optional<FinishedCall> CallAssembler::ApplyAlone(const CallUpdate& update,
+                                                      Clock::time_point now) {
+  if (!IsFinal(update.state) && !update.dial_result) {
+    return std::nullopt;
+  }
+  Decision decision = Decide({update}, /*settle_over=*/true, /*quiet_over=*/true, now);
+  if (decision.kind != Decision::Kind::kFinal) {
+    return std::nullopt;
+  }
+  return std::move(decision.finished);
+}
+
+void CallAssembler::Published(const FinishedCall& call) {
+  std::string provider = call.call.call_id().substr(
+      0, call.call.call_id().size() - call.call.provider_call_id().size() - 1);
+  (void)store_->Unschedule(Key(provider, call.call.provider_call_id()));
 }
 
 std::optional<FinishedCall> CallAssembler::Abandon(const std::string& provider,
                                                    const std::string& provider_call_id,
                                                    Clock::time_point now) {
   const std::string key = Key(provider, provider_call_id);
-  std::lock_guard lock(mutex_);
-  auto it = open_.find(key);
-  if (it == open_.end()) {
+  auto snapshot = store_->Read(key);
+  if (!snapshot.ok() || snapshot->settled || snapshot->updates.empty()) {
     return std::nullopt;
   }
-  Open open = std::move(it->second);
-  open_.erase(it);
-  FinishedCall finished = Finish(std::move(open), std::nullopt, /*incomplete=*/true, now);
-  RememberLocked(key, finished, now);
-  return finished;
-}
-
-std::vector<FinishedCall> CallAssembler::Expire(Clock::time_point now) {
-  std::vector<FinishedCall> expired;
-  std::lock_guard lock(mutex_);
-  for (auto it = open_.begin(); it != open_.end();) {
-    if (it->second.last_update + options_.open_ttl <= now) {
-      std::string key = it->first;
-      Open open = std::move(it->second);
-      it = open_.erase(it);
-      expired.push_back(Finish(std::move(open), std::nullopt, /*incomplete=*/true, now));
-      RememberLocked(key, expired.back(), now);
-    } else {
-      ++it;
+  std::vector<CallUpdate> updates;
+  for (const std::string& text : snapshot->updates) {
+    if (auto parsed = ParseUpdate(text)) {
+      updates.push_back(std::move(*parsed));
     }
   }
-  return expired;
+  Decision decision = Decide(updates, /*settle_over=*/true, /*quiet_over=*/true, now);
+  if (decision.kind != Decision::Kind::kFinal) {
+    return std::nullopt;
+  }
+  decision.finished.call.set_incomplete(true);
+  auto earlier = store_->Settle(key, SerializeFinished(decision.finished), options_.finished_ttl);
+  if (!earlier.ok() || *earlier) {
+    return std::nullopt;
+  }
+  (void)store_->Schedule(key, now + options_.due_lease);
+  return std::move(decision.finished);
+}
+
+std::vector<FinishedCall> CallAssembler::Due(Clock::time_point now, size_t max) {
+  std::vector<FinishedCall> due;
+  auto keys = store_->TakeDue(now, options_.due_lease, max);
+  if (!keys.ok()) {
+    return due;
+  }
+  for (const std::string& key : *keys) {
+    auto snapshot = store_->Read(key);
+    if (!snapshot.ok()) {
+      continue;  // due again after the lease
+    }
+    if (snapshot->settled) {
+      // Settled, its publication not confirmed within the lease: publish it again (same id).
+      if (auto earlier = ParseFinished(*snapshot->settled)) {
+        due.push_back(std::move(*earlier));
+      } else {
+        (void)store_->Unschedule(key);
+      }
+      continue;
+    }
+    std::vector<CallUpdate> updates;
+    for (const std::string& text : snapshot->updates) {
+      if (auto parsed = ParseUpdate(text)) {
+        updates.push_back(std::move(*parsed));
+      }
+    }
+    Decision decision = Decide(updates, /*settle_over=*/true, /*quiet_over=*/true, now);
+    if (decision.kind != Decision::Kind::kFinal) {
+      (void)store_->Unschedule(key);
+      continue;
+    }
+    auto earlier = store_->Settle(key, SerializeFinished(decision.finished), options_.finished_ttl);
+    if (!earlier.ok()) {
+      continue;
+    }
+    if (*earlier) {
+      if (auto parsed = ParseFinished(**earlier)) {
+        due.push_back(std::move(*parsed));
+      }
+      continue;
+    }
+    due.push_back(std::move(decision.finished));
+  }
+  return due;
 }
 
 FinishedCall CallAssembler::Recording(const std::string& provider,
@@ -307,10 +729,10 @@ FinishedCall CallAssembler::Recording(const std::string& provider,
                                       const std::string& recording_id,
                                       const std::string& recording_url, Clock::time_point now) {
   FinishedCall recording;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto done = finished_.find(Key(provider, provider_call_id)); done != finished_.end()) {
-      recording.call = done->second.call;
+  if (auto snapshot = store_->Read(Key(provider, provider_call_id));
+      snapshot.ok() && snapshot->settled) {
+    if (auto settled = ParseFinished(*snapshot->settled)) {
+      recording.call = settled->call;
     }
   }
   CallEvent& call = recording.call;
@@ -328,25 +750,9 @@ FinishedCall CallAssembler::Recording(const std::string& provider,
   return recording;
 }
 
-std::vector<std::string> CallAssembler::OpenCalls(const std::string& provider) const {
-  std::vector<std::string> ids;
-  std::lock_guard lock(mutex_);
-  for (const auto& [key, open] : open_) {
-    if (open.call.call_id().rfind(provider + ":", 0) == 0) {
-      ids.push_back(open.call.provider_call_id());
-    }
-  }
-  return ids;
-}
-
 size_t CallAssembler::open_calls() const {
-  std::lock_guard lock(mutex_);
-  return open_.size();
-}
-
-size_t CallAssembler::finished_calls() const {
-  std::lock_guard lock(mutex_);
-  return finished_.size();
+  auto count = store_->OpenCalls();
+  return count.ok() ? *count : 0;
 }
 
 ingest::EventBuilder::Built BuildEvent(const FinishedCall& finished, std::string_view region,
@@ -361,16 +767,18 @@ ingest::EventBuilder::Built BuildEvent(const FinishedCall& finished, std::string
       .EventId(finished.event_id);
   std::string counterpart =
       call.direction() == CallEvent::OUTBOUND ? call.to_number() : call.from_number();
-  if (call.anonymous() || IsAnonymousNumber(counterpart)) {
-    // Withheld: no identity at all.
-  } else if (!finished.counterpart_e164.empty()) {
+  std::optional<std::string> phone;
+  if (!call.anonymous()) {
+    phone = finished.counterpart_e164.empty() ? CallerPhone(counterpart, region)
+                                              : std::optional(finished.counterpart_e164);
+  }
+  if (phone) {
     events::v1::Identity* identity = builder.event().add_identities();
     identity->set_kind(events::v1::Identity::PHONE);
-    identity->set_value(finished.counterpart_e164);
-  } else {
-    // Not a phone number (a SIP user, an internal extension): published without identity.
-    (void)builder.AddPhone(counterpart, region);
+    identity->set_value(*phone);
   }
+  // Without a phone (withheld, an extension, a SIP user, an invalid number) the call has no
+  // identity: crm-core lists it among the unidentified calls, never on somebody's record.
   *builder.event().mutable_call() = call;
   ingest::EventBuilder::Built built = std::move(builder).Draft();
   if (built.key.empty()) {

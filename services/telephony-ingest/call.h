@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -60,7 +61,21 @@ struct CallUpdate {
   /// The counterpart's number in E.164 when the caller already normalised it (the generic
   /// API validates it), so that the event is not normalised a second time.
   std::string counterpart_e164;
+  /// Twilio's <Dial> action: its state is the call's outcome whatever the parent call's own
+  /// status says (the parent is always answered by Twilio itself).
+  bool dial_result = false;
+  /// An unanswered outcome that a later answer report may still overturn (the generic API,
+  /// whose senders post the states of a call in any order): the call settles on it only after
+  /// CallAssembler::Options::settle_window without an answer report.
+  bool uncertain = false;
+  /// Twilio's parent "completed" of an inbound call: answered by Twilio itself, so the call's
+  /// real outcome is a <Dial> action's if one comes within the settle window.
+  bool awaits_dial = false;
 };
+
+/// The text an update is kept as in a CallStore (JSON), and back; std::nullopt when unreadable.
+std::string SerializeUpdate(const CallUpdate& update);
+std::optional<CallUpdate> ParseUpdate(std::string_view text);
 
 /// A call once its outcome is known, every update folded in.
 struct FinishedCall {
@@ -71,15 +86,90 @@ struct FinishedCall {
   Clock::time_point occurred;  // when it ended (or the last update, when incomplete)
 };
 
-/// Folds the updates of each call (ordered, duplicated or not) into one event per call, as
-/// soon as the outcome is known:
-/// - ringing/answered are kept (bounded by `max_open_calls`) and folded into the final state;
-/// - a final state finishes the call: the event id is EventId("call", provider, provider call
-///   id, outcome), so the same call settled the same way always gives the same id;
-/// - a finished call is remembered (bounded by `max_finished_calls`, for `finished_ttl`): a
-///   provider retrying its callback, or a later final report of the same call (Twilio's parent
-///   "completed" after the <Dial> action said no-answer), gets the same FinishedCall back;
-/// - a call without any update for `open_ttl` is finished by Expire() from what is known
+std::string SerializeFinished(const FinishedCall& finished);
+std::optional<FinishedCall> ParseFinished(std::string_view text);
+
+/// Where the state of calls lives: the updates of each open call (in arrival order), the
+/// settlement of each finished call, and the calls due for a decision (quiet too long, or
+/// settling). MemoryCallStore keeps it in the process (one replica, the AMI client);
+/// RedisCallStore shares it between the replicas behind one load balancer, so that the
+/// callbacks of one call may reach any of them. Keys are "<provider>:<provider call id>"-like
+/// strings built by the assembler. Thread-safe.
+class CallStore {
+ public:
+  struct Snapshot {
+    std::vector<std::string> updates;    // serialized CallUpdates, oldest first
+    std::optional<std::string> settled;  // serialized FinishedCall
+    /// Calls scheduled (open or settling) when the snapshot was taken.
+    size_t open_calls = 0;
+  };
+  virtual ~CallStore() = default;
+  /// Appends `update` to the call's updates (kept `ttl`) and returns the call's state after it.
+  virtual absl::StatusOr<Snapshot> Append(const std::string& key, const std::string& update,
+                                          std::chrono::seconds ttl) = 0;
+  virtual absl::StatusOr<Snapshot> Read(const std::string& key) = 0;
+  /// Records `finished` as the call's settlement (kept `ttl`) unless one is recorded already;
+  /// gives the earlier one, or std::nullopt when `finished` was recorded.
+  virtual absl::StatusOr<std::optional<std::string>> Settle(const std::string& key,
+                                                            const std::string& finished,
+                                                            std::chrono::seconds ttl) = 0;
+  /// (Re)schedules the call for a decision at `due`; Unschedule takes it off; Forget drops its
+  /// updates and schedule (a new call refused).
+  virtual absl::Status Schedule(const std::string& key, Clock::time_point due) = 0;
+  virtual absl::Status Unschedule(const std::string& key) = 0;
+  virtual absl::Status Forget(const std::string& key) = 0;
+  /// At most `max` calls due at `now`, each rescheduled to now + `lease` in the same step, so
+  /// that another replica takes it only if this one did not finish it in time.
+  virtual absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
+                                                           std::chrono::seconds lease,
+                                                           size_t max) = 0;
+  /// Calls scheduled (open or settling), for the telephony_open_calls gauge.
+  virtual absl::StatusOr<size_t> OpenCalls() = 0;
+};
+
+/// CallStore in this process. Bounded: at most `max_calls` calls' updates and `max_settled`
+/// settlements (the oldest forgotten first).
+class MemoryCallStore : public CallStore {
+ public:
+  MemoryCallStore(size_t max_calls, size_t max_settled);
+  absl::StatusOr<Snapshot> Append(const std::string& key, const std::string& update,
+                                  std::chrono::seconds ttl) override;
+  absl::StatusOr<Snapshot> Read(const std::string& key) override;
+  absl::StatusOr<std::optional<std::string>> Settle(const std::string& key,
+                                                    const std::string& finished,
+                                                    std::chrono::seconds ttl) override;
+  absl::Status Schedule(const std::string& key, Clock::time_point due) override;
+  absl::Status Unschedule(const std::string& key) override;
+  absl::Status Forget(const std::string& key) override;
+  absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
+                                                   std::chrono::seconds lease, size_t max) override;
+  absl::StatusOr<size_t> OpenCalls() override;
+
+ private:
+  Snapshot SnapshotLocked(const std::string& key) const;
+  const size_t max_calls_;
+  const size_t max_settled_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::vector<std::string>> updates_;
+  std::deque<std::string> updates_order_;
+  std::unordered_map<std::string, std::string> settled_;
+  std::deque<std::string> settled_order_;
+  std::unordered_map<std::string, Clock::time_point> due_;
+};
+
+/// Folds the updates of each call (ordered, duplicated or not, arriving at any replica that
+/// shares the CallStore) into one event per call, with one event id per call:
+/// EventId("call", provider, provider call id) — never the outcome, so that two reports of
+/// one call can never become two contradictory events.
+/// - ringing/answered are kept and folded into the final state;
+/// - the outcome (Decide): a Twilio <Dial> action's state first; else talk time (answered_at,
+///   a duration, an "answered" state) makes the call answered — a voicemail state excepted;
+///   else the last final state (a lone "ended": missed);
+/// - a certain outcome settles the call at once; an uncertain one (CallUpdate::uncertain)
+///   settles `settle_window` later unless a deciding report comes first (Due());
+/// - the first settlement wins: a provider retrying its callback, or a later final report,
+///   gets that FinishedCall back (`repeated`);
+/// - a call without any update for `open_ttl` is finished by Due() from what is known
 ///   (answered, else missed), marked incomplete.
 /// Thread-safe.
 class CallAssembler {
@@ -89,24 +179,45 @@ class CallAssembler {
     size_t max_finished_calls = 10000;
     std::chrono::seconds open_ttl{4 * 3600};
     std::chrono::seconds finished_ttl{24 * 3600};
+    /// How long an uncertain outcome waits for a report that decides otherwise.
+    std::chrono::milliseconds settle_window{15000};
+    /// How long a replica has to publish a call it took from Due() before another may.
+    std::chrono::seconds due_lease{60};
   };
   struct Result {
     /// Set when the call is finished (now, or earlier: `repeated`).
     std::optional<FinishedCall> finished;
     bool repeated = false;
+    /// The outcome is known but uncertain: it will be published by Due() after the settle
+    /// window unless a deciding report comes first.
+    std::optional<CallEvent::Outcome> settling;
   };
-  explicit CallAssembler(Options options) : options_(options) {}
+  /// `store`: where calls live (not owned); null: a MemoryCallStore of the assembler's own.
+  explicit CallAssembler(Options options, CallStore* store = nullptr);
 
-  /// ResourceExhausted when an intermediate state would open a call past max_open_calls.
+  /// ResourceExhausted when an intermediate state would open a call past max_open_calls;
+  /// Unavailable when the store failed (the caller then decides on this update alone:
+  /// ApplyAlone).
   absl::StatusOr<Result> Apply(const CallUpdate& update, Clock::time_point now);
+
+  /// The decision on one update alone, without the store (it failed): a final state settles
+  /// from what it says, an intermediate one is lost.
+  static std::optional<FinishedCall> ApplyAlone(const CallUpdate& update, Clock::time_point now);
 
   /// Finishes `provider`/`provider_call_id` from what is known (the final record will not come:
   /// e.g. the PBX lost the call while we were disconnected); std::nullopt when not open.
   std::optional<FinishedCall> Abandon(const std::string& provider,
                                       const std::string& provider_call_id, Clock::time_point now);
 
-  /// Finishes the calls without an update for open_ttl (see Abandon).
-  std::vector<FinishedCall> Expire(Clock::time_point now);
+  /// The calls due at `now`: settling ones whose window passed (settled on their outcome), and
+  /// ones without an update for open_ttl (settled from what is known, incomplete), and ones
+  /// settled but whose publication was never confirmed (Published() not called within
+  /// due_lease). Each comes once per lease; the caller publishes it and calls Published().
+  std::vector<FinishedCall> Due(Clock::time_point now, size_t max = 1000);
+  /// The old name of Due() for the calls quiet past open_ttl.
+  std::vector<FinishedCall> Expire(Clock::time_point now) { return Due(now); }
+  /// Kafka took the call's event: it is no longer due.
+  void Published(const FinishedCall& call);
 
   /// The event for a recording that arrives after its call was settled (Twilio's recording
   /// callback): recording_only, the call's outcome and numbers when it is remembered, its own
@@ -115,30 +226,32 @@ class CallAssembler {
                          const std::string& recording_id, const std::string& recording_url,
                          Clock::time_point now);
 
-  /// Ids of the open calls of `provider`.
-  std::vector<std::string> OpenCalls(const std::string& provider) const;
-
   size_t open_calls() const;
-  size_t finished_calls() const;
 
  private:
-  struct Open {
-    CallEvent call;
-    bool answered = false;
-    std::string counterpart_e164;
-    Clock::time_point last_update;
-  };
-  static void Fold(Open* open, const CallUpdate& update);
-  FinishedCall Finish(Open open, std::optional<State> final_state, bool incomplete,
-                      Clock::time_point now);
-  void RememberLocked(const std::string& key, const FinishedCall& call, Clock::time_point now);
-
+  std::unique_ptr<CallStore> own_store_;
   const Options options_;
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, Open> open_;
-  std::unordered_map<std::string, FinishedCall> finished_;
-  std::deque<std::pair<std::string, Clock::time_point>> finished_order_;
+  CallStore* store_;
 };
+
+/// The decision over a call's updates (pure). `settle_over`: an uncertain outcome stands;
+/// `quiet_over`: a call without a final state is settled from what is known, incomplete.
+struct Decision {
+  enum class Kind { kOpen, kSettling, kFinal };
+  Kind kind = Kind::kOpen;
+  FinishedCall finished;  // kSettling, kFinal
+};
+Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool quiet_over,
+                Clock::time_point now);
+
+/// The event id of a call: one per call, whatever its outcome.
+std::string CallEventId(std::string_view provider, std::string_view provider_call_id);
+
+/// The phone number a caller id names, in E.164, or std::nullopt when it names nobody: withheld
+/// (IsAnonymousNumber), all zeros ("0000000000", "+33000000000"), an internal extension
+/// ("3010"), a Twilio client ("client:alice") or anything libphonenumber finds invalid. SIP and
+/// tel URIs give their user part ("sip:+33612340003@trunk.example.com").
+std::optional<std::string> CallerPhone(std::string_view number, std::string_view region);
 
 /// The event to publish for a finished call: counterpart's number (the caller of an inbound
 /// call, the callee of an outbound one) as the PHONE identity unless anonymous or not a phone

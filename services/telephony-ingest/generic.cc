@@ -111,8 +111,8 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
     errors["state"] =
         "must be one of ringing, answered, ended, missed, voicemail, busy, failed, canceled";
   }
-  update.from = text("from", 64, false);
-  update.to = text("to", 64, false);
+  update.from = text("from", kMaxTextBytes, false);
+  update.to = text("to", kMaxTextBytes, false);
   update.line = text("line", kMaxTextBytes, false);
   update.operator_name = text("operator", kMaxTextBytes, false);
   update.extension = text("extension", 64, false);
@@ -142,18 +142,18 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
       errors["duration"] = "must be a whole number of seconds, 0 to 604800";
     }
   }
-  // The number that identifies the other party must be one, or a withheld number.
-  const char* counterpart_field = update.direction == CallEvent::OUTBOUND ? "to" : "from";
+  // A PBX does not retry a 422: a call is never refused for its numbers. The one that
+  // identifies the other party becomes the event's identity when it is a phone number;
+  // anything else (withheld, an extension, a SIP user, an invalid number) is kept as given and
+  // the call is an unidentified one.
   const std::string& counterpart =
       update.direction == CallEvent::OUTBOUND ? update.to : update.from;
-  if (errors.count(counterpart_field) == 0 && !IsAnonymousNumber(counterpart)) {
-    if (auto e164 = identity::NormalizePhone(counterpart, region); e164.ok()) {
-      update.counterpart_e164 = *e164;  // the event reuses it
-    } else {
-      errors[counterpart_field] =
-          "not a phone number (use \"anonymous\" or leave it empty for a withheld number)";
-    }
+  if (auto e164 = CallerPhone(counterpart, region)) {
+    update.counterpart_e164 = *e164;  // the event reuses it
   }
+  // Nothing an answer report could overturn is certain until the call is answered: an
+  // unanswered outcome waits the settle window (docs/telephony-ingest.md).
+  update.uncertain = true;
   if (!errors.empty()) {
     parse.outcome = GenericParse::Outcome::kInvalid;
   }

@@ -21,9 +21,9 @@ struct GenericParse {
   CallUpdate update;
 };
 
-/// Parses and validates; `region` reads national numbers. Numbers are checked (the caller's
-/// for an inbound call, the callee's for an outbound one must be a phone number or a withheld
-/// one) but kept as given: normalising is the event builder's job.
+/// Parses and validates; `region` reads national numbers. Numbers are kept as given and never
+/// refused: the caller's (inbound) or callee's (outbound) becomes the identity when it is a
+/// phone number (CallerPhone), else the call is unidentified.
 GenericParse ParseGenericEvent(std::string_view body, std::string_view region);
 
 /// An RFC 3339 time ("2026-11-30T09:15:00Z", "…+01:00") or Unix seconds as text.

@@ -16,7 +16,9 @@
 #include "ingest/readiness.h"
 #include "kafka/producer.h"
 #include "metrics/metrics.h"
+#include "redis/client.h"
 #include "telephony-ingest/ami.h"
+#include "telephony-ingest/redis_call_store.h"
 #include "telephony-ingest/service.h"
 #include "telephony-ingest/settings.h"
 
@@ -64,6 +66,20 @@ int main(int argc, char** argv) {
                             "Events waiting for Kafka's acknowledgement.",
                             [producer = producer->get()] { return producer->InFlight(); });
   ingest::KafkaPublisher publisher(producer->get(), kafka::kInboundTopic);
+  std::unique_ptr<telephony::RedisCallStore> call_store;
+  if (settings.redis) {
+    {
+      redis::Client probe(*settings.redis);
+      if (auto ping = probe.Run({"PING"}); !ping.ok()) {
+        spdlog::warn("{}: until it is back, each report is decided on its own",
+                     ping.status().ToString());
+      }
+    }
+    call_store = std::make_unique<telephony::RedisCallStore>(*settings.redis);
+    settings.service.call_store = call_store.get();
+  } else {
+    spdlog::info("no TELEPHONY_REDIS_HOST: the state of calls is kept in this process only");
+  }
   telephony::TelephonyService service(settings.service, &publisher, &registry);
   service.on_fatal = on_fatal;
 

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "ingest/form_params.h"
 #include "kafka/errors.h"
 #include "telephony-ingest/generic.h"
@@ -45,7 +46,7 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
     : options_(std::move(options)),
       publisher_(publisher),
       now_(now ? std::move(now) : [] { return Clock::now(); }),
-      calls_(options_.calls),
+      calls_(options_.calls, options_.call_store),
       replay_cache_(options_.replay_cache_size, 2 * options_.signature_window) {
   published_ = &registry->AddCounter(
       "telephony_calls_published_total",
@@ -80,10 +81,20 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
                                "Calls published without their final record (quiet for "
                                "TELEPHONY_CALL_TIMEOUT_S, or lost by the PBX), marked incomplete.")
                   .WithLabels({});
-  registry->AddCallbackGauge(
-      "telephony_open_calls",
-      "Calls waiting for their outcome (bounded by TELEPHONY_MAX_OPEN_CALLS).",
-      [this] { return static_cast<double>(calls_.open_calls()); });
+  store_failures_ = &registry
+                         ->AddCounter("telephony_call_store_failures_total",
+                                      "Reports decided on their own because the call store "
+                                      "(Redis) failed: published at once from what they say.")
+                         .WithLabels({});
+  settling_ = &registry
+                   ->AddCounter("telephony_calls_settling_total",
+                                "Final reports whose outcome waits TELEPHONY_SETTLE_MS for a "
+                                "report that decides otherwise (an answer, a <Dial> action).")
+                   .WithLabels({});
+  registry->AddCallbackGauge("telephony_open_calls",
+                             "Calls waiting for their outcome or their publication (bounded by "
+                             "TELEPHONY_MAX_OPEN_CALLS).",
+                             [this] { return static_cast<double>(calls_.open_calls()); });
   registry->AddCallbackGauge(
       "telephony_background_pending",
       "Finished calls waiting to be published again after Kafka refused them (bounded by "
@@ -91,8 +102,31 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       [this] { return static_cast<double>(background_pending()); });
 }
 
-Response TelephonyService::Reject(Response response, const std::string& code) {
+Response TelephonyService::Reject(Response response, const std::string& code,
+                                  const std::string& path, const std::string& reason) {
   rejected_->WithLabels({code}).Increment();
+  // Rate-limited per code: a flood of forged requests must not flood the log. No body, no
+  // numbers, no client address: only what lets an operator find a misconfiguration.
+  int64_t suppressed = 0;
+  {
+    std::lock_guard lock(refusal_log_mutex_);
+    RefusalLog& log = refusal_log_[code];
+    auto now = std::chrono::steady_clock::now();
+    if (now - log.window >= std::chrono::seconds(1)) {
+      log.window = now;
+      log.logged = 0;
+    }
+    if (log.logged >= options_.refusal_logs_per_second) {
+      ++log.suppressed;
+      return response;
+    }
+    ++log.logged;
+    suppressed = std::exchange(log.suppressed, 0);
+  }
+  spdlog::warn(
+      "telephony: refused POST {} with {} {}{}{}{}", ingest::CleanHeaderText(path, 128),
+      response.status, code, reason.empty() ? "" : ": ", reason,
+      suppressed > 0 ? fmt::format(" ({} more {} refusals not logged)", suppressed, code) : "");
   return response;
 }
 
@@ -150,22 +184,42 @@ void TelephonyService::Publish(const FinishedCall& call, const http::Request* re
 void TelephonyService::PublishAndAnswer(const FinishedCall& call, const http::Request& request,
                                         Reply reply, std::function<Response()> success) {
   Publish(call, &request,
-          [this, reply = std::move(reply),
+          [this, call_copy = call, path = request.path, reply = std::move(reply),
            success = std::move(success)](const kafka::DeliveryResult& result) {
             if (result.status.ok()) {
+              calls_.Published(call_copy);
               reply(success());
               return;
             }
             reply(Reject(
                 ingest::AnswerForKafkaFailure(result, options_.unavailable_retry_after_seconds),
-                "kafka"));
+                "kafka", path, "Kafka did not take the event: " + result.status.ToString()));
           });
 }
 
+absl::StatusOr<CallAssembler::Result> TelephonyService::ApplyUpdate(const CallUpdate& update) {
+  auto result = calls_.Apply(update, now_());
+  if (result.ok() || result.status().code() != absl::StatusCode::kUnavailable) {
+    if (result.ok() && result->settling) {
+      settling_->Increment();
+    }
+    return result;
+  }
+  // The shared state is out of reach: nothing accepted may be lost, so a final report is
+  // published from what it says alone (same event id as the call's: at most one effect).
+  store_failures_->Increment();
+  spdlog::warn("telephony: call store failed ({}); deciding call {}:{} on this report alone",
+               result.status().ToString(), update.provider, update.provider_call_id);
+  CallAssembler::Result alone;
+  alone.finished = CallAssembler::ApplyAlone(update, now_());
+  return alone;
+}
+
 void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) {
+  const std::string& path = request.path;
   if (MediaType(request) != "application/json") {
     reply(Reject(Response::Error(415, "unsupported_media_type", "send application/json"),
-                 "unsupported_media_type"));
+                 "unsupported_media_type", path, "Content-Type is not application/json"));
     return;
   }
   // Signature first: an unsigned request learns nothing about the body's validity.
@@ -178,50 +232,70 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
   if (timestamp.empty() || signature.empty()) {
     reply(Reject(Response::Error(401, "missing_signature",
                                  "X-LeadFlow-Timestamp and X-LeadFlow-Signature are required"),
-                 "missing_signature"));
+                 "missing_signature", path,
+                 "X-LeadFlow-Timestamp or X-LeadFlow-Signature missing"));
     return;
   }
   if (timestamp.size() > 12 || !absl::SimpleAtoi(timestamp, &seconds)) {
     reply(Reject(Response::Error(401, "bad_signature", "X-LeadFlow-Timestamp: Unix seconds"),
-                 "bad_signature"));
+                 "bad_signature", path, "X-LeadFlow-Timestamp is not Unix seconds"));
     return;
   }
   if (!ingest::VerifyHexHmac(ingest::HmacAlgorithm::kSha256, options_.webhook_secret,
                              timestamp + "." + request.body, signature)
            .ok()) {
-    reply(Reject(Response::Error(401, "bad_signature"), "bad_signature"));
+    reply(Reject(Response::Error(401, "bad_signature"), "bad_signature", path,
+                 "X-LeadFlow-Signature is not the HMAC-SHA256 of \"<timestamp>.<body>\" under "
+                 "TELEPHONY_WEBHOOK_SECRET"));
     return;
   }
   if (!ingest::CheckTimestampWindow(seconds, now_(), options_.signature_window).ok()) {
-    reply(Reject(Response::Error(401, "stale_timestamp",
-                                 "the signed timestamp is outside the accepted window"),
-                 "stale_timestamp"));
+    int64_t now_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(now_().time_since_epoch()).count();
+    reply(Reject(
+        Response::Error(401, "stale_timestamp",
+                        "the signed timestamp is outside the accepted window"),
+        "stale_timestamp", path,
+        absl::StrCat("X-LeadFlow-Timestamp is ", seconds - now_seconds,
+                     " s from this clock (window ", options_.signature_window.count(), " s)")));
     return;
   }
   CountReplay("generic", signature);
 
   GenericParse parse = ParseGenericEvent(request.body, options_.default_region);
   if (parse.outcome == GenericParse::Outcome::kMalformed) {
-    reply(Reject(Response::Error(400, "malformed_json", parse.reason), "malformed_json"));
+    reply(Reject(Response::Error(400, "malformed_json", parse.reason), "malformed_json", path,
+                 parse.reason));
     return;
   }
   if (parse.outcome == GenericParse::Outcome::kInvalid) {
     nlohmann::json body = {{"error", "invalid_fields"}, {"fields", parse.errors}};
-    reply(Reject(Response::Json(422, Dump(body)), "invalid_fields"));
+    std::string fields;
+    for (const auto& [field, error] : parse.errors) {
+      absl::StrAppend(&fields, fields.empty() ? "" : "; ", field, ": ", error);
+    }
+    reply(Reject(Response::Json(422, Dump(body)), "invalid_fields", path, fields));
     return;
   }
-  auto result = calls_.Apply(parse.update, now_());
+  auto result = ApplyUpdate(parse.update);
   if (!result.ok()) {
     overloaded_->Increment();
     reply(Reject(
         Response::Error(503, "overloaded", std::string(result.status().message()))
             .WithHeader("Retry-After", std::to_string(options_.unavailable_retry_after_seconds)),
-        "overloaded"));
+        "overloaded", path, std::string(result.status().message())));
     return;
   }
   std::string call_id = "generic:" + parse.update.provider_call_id;
   if (!result->finished) {
-    reply(Response::Json(202, Dump({{"call_id", call_id}, {"status", "pending"}})));
+    nlohmann::json answer = {{"call_id", call_id}, {"status", "pending"}};
+    if (result->settling) {
+      // Unanswered so far: published as this outcome after the settle window unless an
+      // answer report comes first.
+      answer["outcome"] = OutcomeName(*result->settling);
+      answer["event_id"] = CallEventId("generic", parse.update.provider_call_id);
+    }
+    reply(Response::Json(202, Dump(answer)));
     return;
   }
   const FinishedCall& finished = *result->finished;
@@ -245,30 +319,26 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
 }
 
 void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply reply) {
+  const std::string& path = request.path;
   if (MediaType(request) != "application/x-www-form-urlencoded") {
     reply(Reject(
         Response::Error(415, "unsupported_media_type", "send application/x-www-form-urlencoded"),
-        "unsupported_media_type"));
+        "unsupported_media_type", path, "Content-Type is not application/x-www-form-urlencoded"));
     return;
   }
   auto params = ingest::ParseFormParams(request.body);
   if (!params.ok()) {
     reply(Reject(Response::Error(400, "malformed_body", std::string(params.status().message())),
-                 "malformed_body"));
+                 "malformed_body", path, std::string(params.status().message())));
     return;
   }
-  std::string signature = request.Header("X-Twilio-Signature").value_or("");
-  if (!ingest::VerifyTwilioRequest(options_.twilio_auth_token, options_.twilio_public_url,
-                                   request.target, *params, signature)
-           .ok()) {
-    reply(Reject(Response::Error(401, signature.empty() ? "missing_signature" : "bad_signature"),
-                 signature.empty() ? "missing_signature" : "bad_signature"));
+  if (!CheckTwilioSignature(request, *params, reply)) {
     return;
   }
-  CountReplay("twilio", signature);
   TwilioParse parse = ParseTwilioVoice(*params);
   if (parse.outcome == TwilioParse::Outcome::kInvalid) {
-    reply(Reject(Response::Error(422, "invalid_callback", parse.reason), "invalid_callback"));
+    reply(Reject(Response::Error(422, "invalid_callback", parse.reason), "invalid_callback", path,
+                 parse.reason));
     return;
   }
   if (parse.outcome == TwilioParse::Outcome::kIgnored) {
@@ -276,17 +346,17 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
     reply(Twiml());
     return;
   }
-  auto result = calls_.Apply(parse.update, now_());
+  auto result = ApplyUpdate(parse.update);
   if (!result.ok()) {
     overloaded_->Increment();
     reply(Reject(
         Response::Error(503, "overloaded", std::string(result.status().message()))
             .WithHeader("Retry-After", std::to_string(options_.unavailable_retry_after_seconds)),
-        "overloaded"));
+        "overloaded", path, std::string(result.status().message())));
     return;
   }
-  bool final_state =
-      parse.update.state != State::kRinging && parse.update.state != State::kAnswered;
+  bool final_state = parse.update.dial_result || (parse.update.state != State::kRinging &&
+                                                  parse.update.state != State::kAnswered);
   if (!result->finished || (result->repeated && !final_state)) {
     if (result->finished) {
       ignored_->WithLabels({"after_outcome"}).Increment();
@@ -294,36 +364,79 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
     reply(Twiml());
     return;
   }
+  if (result->repeated && parse.update.dial_result) {
+    auto alone = CallAssembler::ApplyAlone(parse.update, now_());
+    if (alone && alone->call.outcome() != result->finished->call.outcome()) {
+      // The parent's "completed" settled the call (no <Dial> action within the settle window)
+      // and this <Dial> action says otherwise: the published call stands.
+      ignored_->WithLabels({"twilio_dial_after_outcome"}).Increment();
+      spdlog::warn(
+          "telephony: <Dial> action of twilio:{} ({}) came after the call was published as {}; "
+          "kept as published (raise TELEPHONY_SETTLE_MS if this recurs)",
+          parse.update.provider_call_id, parse.update.provider_status,
+          OutcomeName(result->finished->call.outcome()));
+      reply(Twiml());
+      return;
+    }
+  }
   PublishAndAnswer(*result->finished, request, std::move(reply), [] { return Twiml(); });
 }
 
+bool TelephonyService::CheckTwilioSignature(const http::Request& request,
+                                            const ingest::FormParams& params, Reply& reply) {
+  std::string signature = request.Header("X-Twilio-Signature").value_or("");
+  if (ingest::VerifyTwilioRequest(options_.twilio_auth_token, options_.twilio_public_url,
+                                  request.target, params, signature)
+          .ok()) {
+    CountReplay("twilio", signature);
+    return true;
+  }
+  // What an operator needs to find a wrong TELEPHONY_TWILIO_PUBLIC_URL (or auth token): the URL
+  // the signature was checked against and the one the request arrived for.
+  std::string url = options_.twilio_public_url;
+  while (!url.empty() && url.back() == '/') {
+    url.pop_back();
+  }
+  url += request.target;
+  std::string reason =
+      signature.empty()
+          ? "no X-Twilio-Signature header"
+          : absl::StrCat(
+                "X-Twilio-Signature does not match the URL ", ingest::CleanHeaderText(url, 512),
+                " (TELEPHONY_TWILIO_PUBLIC_URL + path) with TELEPHONY_TWILIO_AUTH_TOKEN; "
+                "the request came for Host ",
+                ingest::CleanHeaderText(request.Header("Host").value_or("-"), 256),
+                ", X-Forwarded-Proto ",
+                ingest::CleanHeaderText(request.Header("X-Forwarded-Proto").value_or("-"), 16),
+                ", X-Forwarded-Host ",
+                ingest::CleanHeaderText(request.Header("X-Forwarded-Host").value_or("-"), 256));
+  std::string code = signature.empty() ? "missing_signature" : "bad_signature";
+  reply(Reject(Response::Error(401, code), code, request.path, reason));
+  return false;
+}
+
 void TelephonyService::HandleTwilioRecording(const http::Request& request, Reply reply) {
+  const std::string& path = request.path;
   if (MediaType(request) != "application/x-www-form-urlencoded") {
     reply(Reject(
         Response::Error(415, "unsupported_media_type", "send application/x-www-form-urlencoded"),
-        "unsupported_media_type"));
+        "unsupported_media_type", path, "Content-Type is not application/x-www-form-urlencoded"));
     return;
   }
   auto params = ingest::ParseFormParams(request.body);
   if (!params.ok()) {
     reply(Reject(Response::Error(400, "malformed_body", std::string(params.status().message())),
-                 "malformed_body"));
+                 "malformed_body", path, std::string(params.status().message())));
     return;
   }
-  std::string signature = request.Header("X-Twilio-Signature").value_or("");
-  if (!ingest::VerifyTwilioRequest(options_.twilio_auth_token, options_.twilio_public_url,
-                                   request.target, *params, signature)
-           .ok()) {
-    reply(Reject(Response::Error(401, signature.empty() ? "missing_signature" : "bad_signature"),
-                 signature.empty() ? "missing_signature" : "bad_signature"));
+  if (!CheckTwilioSignature(request, *params, reply)) {
     return;
   }
-  CountReplay("twilio", signature);
   auto recording = ParseTwilioRecording(*params);
   if (!recording.ok()) {
     reply(
         Reject(Response::Error(422, "invalid_callback", std::string(recording.status().message())),
-               "invalid_callback"));
+               "invalid_callback", path, std::string(recording.status().message())));
     return;
   }
   if (!recording->completed) {
@@ -339,6 +452,7 @@ void TelephonyService::HandleTwilioRecording(const http::Request& request, Reply
 void TelephonyService::PublishBackground(const FinishedCall& call) {
   Publish(call, nullptr, [this, call](const kafka::DeliveryResult& result) {
     if (result.status.ok()) {
+      calls_.Published(call);
       return;
     }
     std::lock_guard lock(background_mutex_);
@@ -353,8 +467,10 @@ void TelephonyService::PublishBackground(const FinishedCall& call) {
 }
 
 void TelephonyService::Tick() {
-  for (const FinishedCall& call : calls_.Expire(now_())) {
-    expired_->Increment();
+  for (const FinishedCall& call : calls_.Due(now_())) {
+    if (call.call.incomplete()) {
+      expired_->Increment();
+    }
     PublishBackground(call);
   }
   std::deque<FinishedCall> retry;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "http/server.h"
 #include "ingest/client_ip.h"
 #include "ingest/event.h"
+#include "ingest/form_params.h"
 #include "ingest/publish.h"
 #include "ingest/signature.h"
 #include "metrics/metrics.h"
@@ -36,6 +38,12 @@ struct ServiceOptions {
   std::string twilio_auth_token;
   std::string twilio_public_url;
   CallAssembler::Options calls;
+  /// Where the state of calls lives (not owned): a RedisCallStore shared by the replicas; null:
+  /// in this process only.
+  CallStore* call_store = nullptr;
+  /// Refusals logged per error code and second at most; the others are counted in the log
+  /// line that follows.
+  int refusal_logs_per_second = 1;
   /// Retry-After, in seconds, when Kafka did not take the event or we are overloaded.
   int unavailable_retry_after_seconds = 5;
   /// Signatures remembered to count replays (a replay is answered like the original: the
@@ -88,7 +96,16 @@ class TelephonyService {
                std::function<void(const kafka::DeliveryResult&)> done);
   void PublishAndAnswer(const FinishedCall& call, const http::Request& request, Reply reply,
                         std::function<http::Response()> success);
-  http::Response Reject(http::Response response, const std::string& code);
+  /// Counts and logs (rate-limited, without personal data) a refusal: `reason` says why, for
+  /// the operator reading the log.
+  http::Response Reject(http::Response response, const std::string& code, const std::string& path,
+                        const std::string& reason);
+  /// Verifies X-Twilio-Signature; on failure answers 401 (logged with the URL checked) and
+  /// gives false.
+  bool CheckTwilioSignature(const http::Request& request, const ingest::FormParams& params,
+                            Reply& reply);
+  /// The decision on `update` (CallAssembler::Apply), or on it alone when the call store failed.
+  absl::StatusOr<CallAssembler::Result> ApplyUpdate(const CallUpdate& update);
   void CountReplay(const std::string& provider, const std::string& signature);
 
   const ServiceOptions options_;
@@ -98,6 +115,13 @@ class TelephonyService {
   ingest::ReplayCache replay_cache_;
   mutable std::mutex background_mutex_;
   std::deque<FinishedCall> background_;
+  std::mutex refusal_log_mutex_;
+  struct RefusalLog {
+    std::chrono::steady_clock::time_point window;
+    int logged = 0;
+    int64_t suppressed = 0;
+  };
+  std::map<std::string, RefusalLog> refusal_log_;
 
   metrics::Family<metrics::Counter>* published_;
   metrics::Family<metrics::Counter>* rejected_;
@@ -107,6 +131,8 @@ class TelephonyService {
   metrics::Counter* overloaded_;
   metrics::Counter* background_dropped_;
   metrics::Counter* expired_;
+  metrics::Counter* store_failures_;
+  metrics::Counter* settling_;
 };
 
 }  // namespace leadflow::telephony

@@ -97,6 +97,29 @@ Settings ReadSettings(config::Reader& reader) {
   service.calls.max_finished_calls =
       static_cast<size_t>(reader.Int("TELEPHONY_MAX_FINISHED_CALLS", 10000, 0, 10000000,
                                      "settled calls remembered for retries and late reports"));
+  service.calls.settle_window = reader.Millis(
+      "TELEPHONY_SETTLE_MS", std::chrono::milliseconds(15000),
+      "how long an unanswered outcome (generic API) or Twilio's parent \"completed\" waits for "
+      "a report deciding otherwise (an answer, a <Dial> action) before it is published");
+  if (service.calls.settle_window > std::chrono::minutes(10)) {
+    reader.Fail("TELEPHONY_SETTLE_MS", "at most 600000 (10 minutes)");
+  }
+  // The state of calls shared by the replicas (docs/telephony-ingest.md, "Several replicas").
+  std::string redis_host = reader.String(
+      "TELEPHONY_REDIS_HOST", "",
+      "Redis holding the state of calls for every replica (empty: in this process only)");
+  redis::Options redis;
+  redis.host = redis_host;
+  redis.port = static_cast<int>(reader.Int("TELEPHONY_REDIS_PORT", 6379, 1, 65535, "Redis port"));
+  // Same name in every service (<SERVICE>_REDIS_PREFIX, as CRM_REDIS_PREFIX).
+  redis.key_prefix = reader.String("TELEPHONY_REDIS_PREFIX",
+                                   "telephony:", "prefix of every Redis key this service writes");
+  redis.timeout = reader.Millis("TELEPHONY_REDIS_TIMEOUT_MS", std::chrono::milliseconds(200),
+                                "Redis connect and round-trip timeout");
+  redis.connections = settings.http.threads + 1;  // each HTTP thread, and the ticker
+  if (!redis_host.empty()) {
+    settings.redis = redis;
+  }
   service.max_background_pending = static_cast<size_t>(reader.Int(
       "TELEPHONY_MAX_BACKGROUND_PENDING", 10000, 1, 10000000,
       "finished calls (Asterisk, expiry) kept for another try after Kafka refused them"));

@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "http/server.h"
 #include "log/log.h"
+#include "redis/client.h"
 #include "telephony-ingest/ami.h"
 #include "telephony-ingest/service.h"
 
@@ -21,6 +22,8 @@ struct Settings {
   /// On SIGTERM, how long the public port goes on serving once /readyz says 503.
   std::chrono::milliseconds shutdown_delay{0};
   ServiceOptions service;
+  /// Set when TELEPHONY_REDIS_HOST is: the state of calls shared by the replicas.
+  std::optional<redis::Options> redis;
   /// Set when TELEPHONY_AMI_HOST is.
   std::optional<AmiOptions> ami;
   log::Options log;

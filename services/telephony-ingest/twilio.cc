@@ -71,6 +71,7 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params) {
   if (auto dial_status = FindParam(params, "DialCallStatus")) {
     status = "dial:" + *dial_status;
     duration = Seconds(params, "DialCallDuration");
+    update.dial_result = true;
   }
   update.provider_status = status;
   bool inbound = update.direction != CallEvent::OUTBOUND;
@@ -96,6 +97,10 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params) {
       update.ended_at = at;
     } else {
       answered_then_ended();
+      // Twilio answered an inbound call itself to run its TwiML: if that was a <Dial>, the
+      // <Dial> action says whether an agent answered, and it may reach us after this (the
+      // caller hanging up during the <Dial> sends both at once).
+      update.awaits_dial = inbound && status == "completed";
     }
   } else if (status == "no-answer" || status == "dial:no-answer") {
     update.state = State::kMissed;

@@ -42,6 +42,8 @@ class TelephonyIngest {
             {"TELEPHONY_WEBHOOK_SECRET", kSecret},
             {"TELEPHONY_TWILIO_AUTH_TOKEN", kTwilioToken},
             {"TELEPHONY_TWILIO_PUBLIC_URL", kPublicUrl},
+            // Unanswered calls wait this long for an answer report before they are published.
+            {"TELEPHONY_SETTLE_MS", "500"},
             {"TELEPHONY_AMI_HOST", "127.0.0.1"},
             {"TELEPHONY_AMI_PORT", std::to_string(ami_port)},
             {"TELEPHONY_AMI_USERNAME", "leadflow"},

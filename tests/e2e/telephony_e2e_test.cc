@@ -63,6 +63,9 @@ class Telephony {
         {"TELEPHONY_TWILIO_PUBLIC_URL", kPublicUrl},
         {"TELEPHONY_DELIVERY_TIMEOUT_MS", "2000"},
         {"TELEPHONY_MAX_BODY_BYTES", "4096"},
+        // Unanswered generic outcomes and Twilio's parent "completed" wait this long for a
+        // deciding report, then the ticker (every second) publishes them.
+        {"TELEPHONY_SETTLE_MS", "1000"},
         {"LOG_LEVEL", "debug"},
     };
     for (auto& [name, value] : extra) env[name] = value;
@@ -188,10 +191,13 @@ TEST_F(TelephonyE2eTest, DocumentedSigningExample) {
   nlohmann::json first = nlohmann::json::parse(testing::Shell(env, &exit_code), nullptr, false);
   ASSERT_EQ(exit_code, 0);
   ASSERT_TRUE(first.is_object()) << telephony.process().Log();
-  EXPECT_EQ(first["status"], "published");
+  // Unanswered: kept for the settle window (an answer report could still come), then published.
+  EXPECT_EQ(first["status"], "pending");
   EXPECT_EQ(first["outcome"], "missed");
   nlohmann::json again = nlohmann::json::parse(testing::Shell(env), nullptr, false);
   EXPECT_EQ(again["event_id"], first["event_id"]);
+  ASSERT_TRUE(testing::WaitFor([&] { return !EventsOf("generic:demo-1").empty(); },
+                               std::chrono::seconds(30)));
   auto events = EventsOf("generic:demo-1");
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(Ids(events).size(), 1u);
@@ -296,6 +302,9 @@ TEST_F(TelephonyE2eTest, TwilioCallbacks) {
   auto forged = telephony.PostTwilio("/v1/twilio/voice", TwilioStatus("CA0003", "no-answer"),
                                      "someone-elses-token");
   EXPECT_EQ(forged.status, 401);
+  // CA0001's "completed" waited the settle window for a <Dial> action that never came.
+  ASSERT_TRUE(testing::WaitFor([&] { return !EventsOf("twilio:CA0001").empty(); },
+                               std::chrono::seconds(30)));
 
   auto answered = EventsOf("twilio:CA0001");
   ASSERT_EQ(answered.size(), 1u);
@@ -362,8 +371,10 @@ TEST_F(TelephonyE2eTest, AsteriskCalls) {
 // 202, and the topic holds that call under one event id only.
 TEST_F(TelephonyE2eTest, KafkaFailingThenRetry) {
   Telephony telephony(kafka_.bootstrap());
+  // Answered: published before the answer (an unanswered outcome waits the settle window).
   std::string body =
-      R"({"call_id":"k-1","direction":"inbound","from":"+33611111111","state":"missed"})";
+      R"({"call_id":"k-1","direction":"inbound","from":"+33611111111","state":"ended",)"
+      R"("duration":30})";
   kafka_.FailProduceRequests();
   auto refused = telephony.PostGeneric(body);
   EXPECT_EQ(refused.status, 503) << refused.body;
@@ -377,6 +388,82 @@ TEST_F(TelephonyE2eTest, KafkaFailingThenRetry) {
   auto events = EventsOf("generic:k-1");
   ASSERT_GE(events.size(), 1u);
   EXPECT_EQ(Ids(events), std::set<std::string>{retried.Json()["event_id"].get<std::string>()});
+}
+
+// Twilio's callbacks of one inbound call as the trial's tw.py/tw4.py posted them.
+std::string TrialTwilio(const std::string& sid, const std::string& status,
+                        const std::string& extra = "") {
+  return "AccountSid=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa&ApiVersion=2010-04-01&CallSid=" + sid +
+         "&CallStatus=" + status +
+         "&Called=%2B33187654321&CalledCountry=FR&Caller=%2B33611227788&Direction=inbound&"
+         "From=%2B33611227788&FromCountry=FR&To=%2B33187654321&ToCountry=FR&"
+         "Timestamp=Mon%2C+30+Nov+2026+15%3A00%3A00+%2B0000&"
+         "CallbackSource=call-progress-events&SequenceNumber=0" +
+         extra;
+}
+
+// Protects: two telephony-ingest replicas behind one load balancer share the state of calls in
+// one Redis: a Twilio call whose ringing and <Dial> action (no-answer) reach one replica and
+// whose parent "completed" (CallDuration 28) reaches the other is one missed call under one
+// event id, in either order; a generic call whose `ended` reaches one replica and `answered`
+// the other is one answered call.
+TEST_F(TelephonyE2eTest, TwoReplicasShareOneRedis) {
+  redis::Options redis = testing::RedisTestOptions();
+  std::map<std::string, std::string> shared = {{"TELEPHONY_REDIS_HOST", redis.host},
+                                               {"TELEPHONY_REDIS_PORT", std::to_string(redis.port)},
+                                               {"TELEPHONY_REDIS_PREFIX", redis.key_prefix},
+                                               {"TELEPHONY_SETTLE_MS", "3000"}};
+  Telephony a(kafka_.bootstrap(), shared);
+  Telephony b(kafka_.bootstrap(), shared);
+  const std::string no_answer = "&DialCallStatus=no-answer&DialCallSid=CAr1c&DialCallDuration=0";
+  // tw.py R1 at A, tw4.py R2 at B.
+  ASSERT_EQ(a.PostTwilio("/v1/twilio/voice", TrialTwilio("CAr1", "ringing")).status, 200);
+  ASSERT_EQ(a.PostTwilio("/v1/twilio/voice", TrialTwilio("CAr1", "in-progress", no_answer)).status,
+            200);
+  ASSERT_EQ(b.PostTwilio("/v1/twilio/voice",
+                         TrialTwilio("CAr1", "completed", "&CallDuration=28&SequenceNumber=2"))
+                .status,
+            200);
+  // The other order: the parent's completed at B first, the <Dial> action at A after.
+  ASSERT_EQ(b.PostTwilio("/v1/twilio/voice",
+                         TrialTwilio("CAr2", "completed", "&CallDuration=35&SequenceNumber=2"))
+                .status,
+            200);
+  ASSERT_EQ(a.PostTwilio("/v1/twilio/voice", TrialTwilio("CAr2", "in-progress", no_answer)).status,
+            200);
+  // Generic: ended (no talk time) at A, answered at B.
+  auto ended = a.PostGeneric(
+      R"({"call_id":"split-1","direction":"inbound","from":"+33611227799","state":"ended"})");
+  ASSERT_EQ(ended.status, 202) << ended.body;
+  auto answered = b.PostGeneric(
+      R"({"call_id":"split-1","direction":"inbound","from":"+33611227799","state":"answered",)"
+      R"("operator":"ann@example.fr"})");
+  ASSERT_EQ(answered.status, 202) << answered.body;
+  EXPECT_EQ(answered.Json()["outcome"], "answered");
+  ASSERT_TRUE(WaitForCalls(3)) << a.process().Log() << b.process().Log();
+  // Past both replicas' settle windows and ticks: whatever either would still publish is out.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::MetricValue(a.Ops("/metrics").body, "telephony_open_calls") == 0.0 &&
+               testing::MetricValue(b.Ops("/metrics").body, "telephony_open_calls") == 0.0;
+      },
+      std::chrono::seconds(30)));
+  for (const char* sid : {"twilio:CAr1", "twilio:CAr2"}) {
+    auto events = EventsOf(sid);
+    ASSERT_FALSE(events.empty()) << sid;
+    EXPECT_EQ(Ids(events).size(), 1u) << sid;
+    for (const auto& event : events) {
+      EXPECT_EQ(event.call().outcome(), CallEvent::MISSED) << sid;
+      EXPECT_EQ(event.call().duration_seconds(), 0) << sid;
+    }
+  }
+  auto generic = EventsOf("generic:split-1");
+  ASSERT_FALSE(generic.empty());
+  EXPECT_EQ(Ids(generic).size(), 1u);
+  for (const auto& event : generic) {
+    EXPECT_EQ(event.call().outcome(), CallEvent::ANSWERED);
+    EXPECT_EQ(event.call().operator_name(), "ann@example.fr");
+  }
 }
 
 }  // namespace
