@@ -72,13 +72,24 @@ TEST(FiltersTest, EachRuleDropsWithItsReason) {
   EXPECT_EQ(Filter("Subject: s\r\n\r\nx", Smtp("a@example.org")), std::nullopt);
 }
 
-// Protects: the event id is the channel's hash of the Message-ID, whatever else differs (an SMTP
-// and an IMAP copy of one message are one event).
-TEST(EventIdTest, FromMessageId) {
+// Protects: the event id is the channel's hash of the Message-ID with the From address, whatever
+// else differs (an SMTP and an IMAP copy of one message are one event, the address's case does
+// not matter); another sender reusing the Message-ID is another event, not dropped as a copy.
+TEST(EventIdTest, FromMessageIdAndSender) {
   ParsedMessage a = ParseMessage(kPlain + "\r\nHello");
   ParsedMessage b = ParseMessage(kPlain + "Received: by another hop\r\n\r\nHello");
-  EXPECT_EQ(EmailEventId(a), ingest::EventId("email", "x@example.org"));
+  ParsedMessage upper = ParseMessage(
+      "Message-ID: <x@example.org>\r\nFrom: JEAN@Example.ORG\r\nSubject: other\r\n\r\nHi");
+  ParsedMessage other = ParseMessage(
+      "Message-ID: <x@example.org>\r\nFrom: other.person@example.com\r\nSubject: hi\r\n\r\nHi");
+  EXPECT_EQ(EmailEventId(a),
+            ingest::EventId("email", MessageIdKey("x@example.org", "jean@example.org")));
   EXPECT_EQ(EmailEventId(a), EmailEventId(b));
+  EXPECT_EQ(EmailEventId(a), EmailEventId(upper));
+  EXPECT_NE(EmailEventId(a), EmailEventId(other));
+  // The envelope sender plays no part: a provider's bounce address differs from SMTP's.
+  EXPECT_EQ(BuildEmailEvent(a, Smtp("bounces+123@mailgun.example"))->event.event_id(),
+            BuildEmailEvent(a, Smtp("jean@example.org"))->event.event_id());
 }
 
 // Protects: without a Message-ID the id hashes the significant headers and the body: the same
@@ -109,7 +120,8 @@ TEST(BuildEventTest, CarriesWhatCrmCoreNeeds) {
   const events::v1::InboundEvent& event = built->event;
   EXPECT_EQ(built->key, "marie.curie@example.org");
   EXPECT_EQ(event.event_id(),
-            ingest::EventId("email", "5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org"));
+            ingest::EventId("email", MessageIdKey("5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org",
+                                                  "marie.curie@example.org")));
   EXPECT_EQ(event.source().service(), "email-ingest");
   EXPECT_EQ(event.source().provider(), "smtp");
   EXPECT_EQ(event.source().reference(), "sales@acme.test");
