@@ -55,8 +55,7 @@ void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope
         .Increment();
     // Addresses only: what an operator needs to add the relay to EMAIL_RELAY_SENDERS.
     spdlog::info("email: {} message {} from {} taken as written by its Reply-To ({})",
-                 envelope.provider, event_id, relay,
-                 configured ? "relay sender" : "no-reply From");
+                 envelope.provider, event_id, relay, configured ? "relay sender" : "no-reply From");
   }
   std::string value = built->event.SerializeAsString();
   std::string channel = envelope.provider;

@@ -59,13 +59,27 @@ const char* DropReasonName(DropReason reason) {
 }
 
 std::vector<std::string> DefaultAutoReplySubjects() {
-  return {"Out of Office",        "Out of the office",      "Automatic reply",
-          "Auto reply",           "Auto-reply",             "Autoreply",
-          "Auto response",        "Réponse automatique",    "Absence du bureau",
-          "Message d'absence",    "Abwesenheitsnotiz",      "Automatische Antwort",
-          "Autosvar",             "Automatisk svar",        "Risposta automatica",
-          "Respuesta automática", "Resposta automática",    "Automatisch antwoord",
-          "Afwezigheidsbericht",  "Odpowiedź automatyczna", "Automaattinen vastaus"};
+  return {"Out of Office",
+          "Out of the office",
+          "Automatic reply",
+          "Auto reply",
+          "Auto-reply",
+          "Autoreply",
+          "Auto response",
+          "Réponse automatique",
+          "Absence du bureau",
+          "Message d'absence",
+          "Abwesenheitsnotiz",
+          "Automatische Antwort",
+          "Autosvar",
+          "Automatisk svar",
+          "Risposta automatica",
+          "Respuesta automática",
+          "Resposta automática",
+          "Automatisch antwoord",
+          "Afwezigheidsbericht",
+          "Odpowiedź automatyczna",
+          "Automaattinen vastaus"};
 }
 
 bool IsNoReplyAddress(std::string_view address) {
@@ -101,8 +115,8 @@ std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelop
   if (message.has_autoreply_header || message.has_exchange_autoreply_header) {
     return DropReason::kAutoReplyHeader;
   }
-  std::string subject = absl::AsciiStrToLower(
-      absl::StripLeadingAsciiWhitespace(message.subject.substr(0, 200)));
+  std::string subject =
+      absl::AsciiStrToLower(absl::StripLeadingAsciiWhitespace(message.subject.substr(0, 200)));
   for (const std::string& prefix : rules.autoreply_subjects) {
     if (!prefix.empty() && absl::StartsWith(subject, absl::AsciiStrToLower(prefix))) {
       return DropReason::kAutoReplySubject;
@@ -141,7 +155,8 @@ std::string SenderAddress(const ParsedMessage& message, const Envelope& envelope
 std::string MessageIdKey(std::string_view message_id, std::string_view from_address) {
   std::string parts = "message-id;";
   ingest::AppendPart(&parts, message_id);
-  ingest::AppendPart(&parts, absl::AsciiStrToLower(absl::StripAsciiWhitespace(std::string(from_address))));
+  ingest::AppendPart(&parts,
+                     absl::AsciiStrToLower(absl::StripAsciiWhitespace(std::string(from_address))));
   return parts;
 }
 

@@ -28,15 +28,15 @@ struct Envelope {
 
 /// Why a message is never a lead. Each is a label of email_dropped_total{reason}.
 enum class DropReason {
-  kAutoSubmitted,    // Auto-Submitted: anything but "no"
-  kAutoReplyHeader,  // X-Autoreply, X-Autorespond, Precedence: auto_reply
-  kBulkPrecedence,   // Precedence: bulk, junk, list
-  kMailingList,      // List-Id, List-Unsubscribe
-  kDeliveryReport,   // multipart/report (DSN, MDN)
-  kDaemonSender,     // MAILER-DAEMON@, postmaster@
-  kEmptyReturnPath,  // MAIL FROM:<> or Return-Path: <>
-  kLoop,             // our own X-LeadFlow-Loop header
-  kNoSender,         // no usable sender address at all
+  kAutoSubmitted,     // Auto-Submitted: anything but "no"
+  kAutoReplyHeader,   // X-Autoreply, X-Autorespond, Precedence: auto_reply
+  kBulkPrecedence,    // Precedence: bulk, junk, list
+  kMailingList,       // List-Id, List-Unsubscribe
+  kDeliveryReport,    // multipart/report (DSN, MDN)
+  kDaemonSender,      // MAILER-DAEMON@, postmaster@
+  kEmptyReturnPath,   // MAIL FROM:<> or Return-Path: <>
+  kLoop,              // our own X-LeadFlow-Loop header
+  kNoSender,          // no usable sender address at all
   kAutoReplySubject,  // an out-of-office subject ("Automatic reply:", "Abwesenheitsnotiz"…)
   kOwnAddress,        // sent from one of our own accepted addresses or domains
 };
@@ -55,7 +55,8 @@ std::vector<std::string> DefaultAutoReplySubjects();
 
 /// The settings the filters and the event builder read (docs/email-ingest.md).
 struct MessageRules {
-  /// Our own addresses (EMAIL_RECIPIENTS, same spelling): mail *from* them is not a lead (own_address)…
+  /// Our own addresses (EMAIL_RECIPIENTS, same spelling): mail *from* them is not a lead
+  /// (own_address)…
   RecipientPolicy own_addresses;
   /// …unless this is set (EMAIL_OWN_ADDRESS_MAIL=accept).
   bool accept_own_address = false;

@@ -417,7 +417,8 @@ std::string StripQuotedHistory(std::string_view text, bool* stripped) {
   // A forward is not a reply: what was forwarded is the content. So is a message whose first
   // line already starts a quotation (nothing was written above it).
   if (cut < lines.size()) {
-    size_t first = lines[0].find_first_not_of(" \t") != std::string_view::npos ? 0 : next_content(0);
+    size_t first =
+        lines[0].find_first_not_of(" \t") != std::string_view::npos ? 0 : next_content(0);
     bool forwarded = first == cut;
     for (size_t i = 0; i <= cut && !forwarded; ++i) forwarded = matches(kForward, lines[i]);
     if (forwarded) return Trim(text);

@@ -43,10 +43,10 @@ struct ParsedMessage {
   /// Exchange's automatic replies: X-MS-Exchange-Inbox-Rules-Loop (a message an inbox rule
   /// made), X-Auto-Response-Suppress naming All or OOF (what Exchange puts on its own replies).
   bool has_exchange_autoreply_header = false;
-  bool has_list_header = false;       // List-Id, List-Unsubscribe
-  bool is_report = false;             // multipart/report (delivery or read notifications)
-  bool has_loop_header = false;       // our own X-LeadFlow-Loop
-  std::string return_path;            // Return-Path header (the envelope sender, once delivered)
+  bool has_list_header = false;  // List-Id, List-Unsubscribe
+  bool is_report = false;        // multipart/report (delivery or read notifications)
+  bool has_loop_header = false;  // our own X-LeadFlow-Loop
+  std::string return_path;       // Return-Path header (the envelope sender, once delivered)
   bool has_return_path = false;
 };
 

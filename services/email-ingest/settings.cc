@@ -59,9 +59,9 @@ Settings ReadSettings(config::Reader& reader) {
 
   // Mail from our own addresses is a copy of what we sent, not a lead.
   settings.rules.own_addresses = settings.recipients;
-  std::string own = reader.String(
-      "EMAIL_OWN_ADDRESS_MAIL", "drop",
-      "mail whose From is one of EMAIL_RECIPIENTS: drop (own_address) or accept");
+  std::string own =
+      reader.String("EMAIL_OWN_ADDRESS_MAIL", "drop",
+                    "mail whose From is one of EMAIL_RECIPIENTS: drop (own_address) or accept");
   if (own != "drop" && own != "accept") reader.Fail("EMAIL_OWN_ADDRESS_MAIL", "drop or accept");
   settings.rules.accept_own_address = own == "accept";
   std::string subjects = reader.String(
@@ -72,7 +72,8 @@ Settings ReadSettings(config::Reader& reader) {
   } else if (!subjects.empty()) {
     settings.rules.autoreply_subjects.clear();
     for (absl::string_view prefix : absl::StrSplit(subjects, '|', absl::SkipWhitespace())) {
-      settings.rules.autoreply_subjects.emplace_back(std::string(absl::StripAsciiWhitespace(prefix)));
+      settings.rules.autoreply_subjects.emplace_back(
+          std::string(absl::StripAsciiWhitespace(prefix)));
     }
   }
   settings.rules.relay_senders = RecipientPolicy::Parse(reader.String(

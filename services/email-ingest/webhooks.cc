@@ -6,9 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "email-ingest/provider.h"
 #include "email-ingest/webhook_form.h"
-#include "absl/strings/match.h"
 #include "ingest/basic_auth.h"
 #include "ingest/event_id.h"
 
@@ -20,7 +20,8 @@ std::string FirstAddress(std::string_view list) {
   std::string first(list.substr(0, list.find(',')));
   if (size_t open = first.find('<'); open != std::string::npos) {
     size_t close = first.find('>', open);
-    first = first.substr(open + 1, close == std::string::npos ? std::string::npos : close - open - 1);
+    first =
+        first.substr(open + 1, close == std::string::npos ? std::string::npos : close - open - 1);
   }
   size_t begin = first.find_first_not_of(" \t");
   size_t end = first.find_last_not_of(" \t");
@@ -47,9 +48,9 @@ std::string MailgunDigest(const Form& form) {
   std::vector<std::pair<std::string, std::string>> parts;
   for (const FormField& field : form.fields) {
     if (field.name == "signature" || field.name == "timestamp" || field.name == "token") continue;
-    parts.emplace_back(field.name, field.is_file ? field.filename + ";" +
-                                                       std::to_string(field.size_bytes)
-                                                 : field.value);
+    parts.emplace_back(field.name, field.is_file
+                                       ? field.filename + ";" + std::to_string(field.size_bytes)
+                                       : field.value);
   }
   std::sort(parts.begin(), parts.end());
   std::string joined;
@@ -190,8 +191,7 @@ void Webhooks::HandleMailgun(const http::Request& request, http::Responder respo
     case TokenLedger::Claim::kFresh:
       break;
     case TokenLedger::Claim::kMismatch:
-      responder.Send(
-          Refuse(provider, 403, "replayed", "token already used with another message"));
+      responder.Send(Refuse(provider, 403, "replayed", "token already used with another message"));
       return;
     case TokenLedger::Claim::kPending:
       requests_->WithLabels({provider, "in_progress"}).Increment();
@@ -201,7 +201,8 @@ void Webhooks::HandleMailgun(const http::Request& request, http::Responder respo
     case TokenLedger::Claim::kAccepted:
       requests_->WithLabels({provider, "repeated"}).Increment();
       spdlog::info("email: mailgun request repeated after it was accepted: not published again");
-      responder.Send(http::Response::Json(200, nlohmann::json{{"status", "already_accepted"}}.dump()));
+      responder.Send(
+          http::Response::Json(200, nlohmann::json{{"status", "already_accepted"}}.dump()));
       return;
   }
   auto settle = [this, token](const IntakeResult& result) {
@@ -240,8 +241,9 @@ void Webhooks::HandleMailgun(const http::Request& request, http::Responder respo
   // Without them in its headers, the fields Mailgun always sends; a message naming none of its
   // recipients (a Bcc) was still sent to the route's `recipient`.
   auto has_header = [&message](const char* name) {
-    return std::any_of(message.headers.begin(), message.headers.end(),
-                       [name](const auto& header) { return absl::EqualsIgnoreCase(header.first, name); });
+    return std::any_of(message.headers.begin(), message.headers.end(), [name](const auto& header) {
+      return absl::EqualsIgnoreCase(header.first, name);
+    });
   };
   if (!has_header("From")) message.headers.emplace_back("From", form->Value("from"));
   if (!has_header("Subject")) message.headers.emplace_back("Subject", form->Value("subject"));

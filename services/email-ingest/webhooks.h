@@ -6,8 +6,8 @@
 #include <string>
 
 #include "email-ingest/intake.h"
-#include "http/server.h"
 #include "email-ingest/token_ledger.h"
+#include "http/server.h"
 #include "ingest/signature.h"
 #include "metrics/metrics.h"
 
