@@ -476,7 +476,7 @@ TEST_F(EmailE2eTest, MailgunSignedOnly) {
 // Protects: no mail lost when Mailgun retries: a post refused with 503 while Kafka is down is
 // taken when Mailgun retries the same request (same token and signature) once Kafka is back, even
 // hours later within Mailgun's 8-hour retry schedule; a further repeat is 200 with nothing
-// published: exactly one event.
+// published: exactly one event. Its headers naming no To, the route's recipient is its To.
 TEST_F(EmailE2eTest, MailgunRetryAfter503IsTaken) {
   EmailIngest ingest(kafka_.bootstrap());
   const std::string fields =
@@ -501,6 +501,12 @@ TEST_F(EmailE2eTest, MailgunRetryAfter503IsTaken) {
   auto repeated = ingest.Curl("/v1/email/mailgun", fields + signature);
   EXPECT_EQ(repeated.first, 200) << repeated.second.dump();
   EXPECT_EQ(CountEvent(EmailId("mg-retry@example.org", "rita@example.org")), 1u);
+  // Its message-headers name no To: the route's recipient stands for it (crm-core's reference).
+  for (const InboundEvent& event : Events()) {
+    ASSERT_EQ(event.email().to_addresses_size(), 1);
+    EXPECT_EQ(event.email().to_addresses(0), "sales@acme.test");
+    EXPECT_EQ(event.source().reference(), "sales@acme.test");
+  }
   EXPECT_EQ(
       ingest.Metric(R"(email_webhook_requests_total{outcome="unavailable",provider="mailgun"})"),
       1);
