@@ -3,8 +3,11 @@
 # installs what it needs, builds, then runs PostgreSQL (55432), Redis (56379), the dev Kafka
 # broker, crm-core's migrations, crm-core (gRPC 50051, ops HTTP 9091), webform-ingest (forms
 # 8081, ops HTTP 9081), telephony-ingest (call events 8083, ops HTTP 9083; its webhook secret
-# is LEADFLOW_TELEPHONY_SECRET, default below) and email-ingest (SMTP 2525, webhooks 8082, ops
-# HTTP 9082; mail accepted for LEADFLOW_EMAIL_RECIPIENTS, default the domain leads.localhost).
+# is LEADFLOW_TELEPHONY_SECRET, default below) and email-ingest (SMTP 2525, LMTP 2424, webhooks
+# 8082, ops HTTP 9082; mail accepted for LEADFLOW_EMAIL_RECIPIENTS, default the domain
+# leads.localhost; the Mailgun, Postmark and SendGrid routes with the local-only dev secrets
+# LEADFLOW_MAILGUN_SIGNING_KEY, LEADFLOW_POSTMARK_BASIC_AUTH, LEADFLOW_SENDGRID_BASIC_AUTH,
+# defaults below, printed at start). Every port listens on 127.0.0.1 only.
 # State lives in .local/ and /var/tmp/leadflow-local/ (delete both for a fresh start). Logs:
 # .local/logs/, and on this terminal.
 #
@@ -57,6 +60,10 @@ drain_seconds=${LEADFLOW_DRAIN_SECONDS:-30}
 
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}
 export LEADFLOW_TELEPHONY_SECRET=${LEADFLOW_TELEPHONY_SECRET:-local-dev-telephony-secret}
+# email-ingest's webhook secrets: for trying the routes on this machine only.
+export LEADFLOW_MAILGUN_SIGNING_KEY=${LEADFLOW_MAILGUN_SIGNING_KEY:-local-dev-mailgun-key}
+export LEADFLOW_POSTMARK_BASIC_AUTH=${LEADFLOW_POSTMARK_BASIC_AUTH:-postmark:local-dev-postmark}
+export LEADFLOW_SENDGRID_BASIC_AUTH=${LEADFLOW_SENDGRID_BASIC_AUTH:-sendgrid:local-dev-sendgrid}
 ingest_pids=()  # the ingestion services, stopped first
 core_pid=""     # crm-core, stopped once it has drained
 broker_pid=""   # the dev broker, stopped last
@@ -148,6 +155,10 @@ ingest_pids+=("$started_pid")
 email_recipients=${LEADFLOW_EMAIL_RECIPIENTS:-leads.localhost}
 start email-ingest env EMAIL_KAFKA_BROKERS="$brokers" EMAIL_RECIPIENTS="$email_recipients" \
   EMAIL_SMTP_PORT="$(port 2525)" EMAIL_HTTP_PORT="$(port 8082)" EMAIL_OPS_PORT="$(port 9082)" \
+  EMAIL_LMTP_ENABLED=true EMAIL_LMTP_PORT="$(port 2424)" \
+  EMAIL_MAILGUN_SIGNING_KEY="$LEADFLOW_MAILGUN_SIGNING_KEY" \
+  EMAIL_POSTMARK_BASIC_AUTH="$LEADFLOW_POSTMARK_BASIC_AUTH" \
+  EMAIL_SENDGRID_BASIC_AUTH="$LEADFLOW_SENDGRID_BASIC_AUTH" \
   "$build/services/email-ingest/email-ingest"
 ingest_pids+=("$started_pid")
 
@@ -156,7 +167,10 @@ cat <<INFO
 LeadFlow is running (Ctrl-C stops everything):
   web forms   POST http://127.0.0.1:$(port 8081)/v1/forms/{form_id}/submissions
   calls       POST http://127.0.0.1:$(port 8083)/v1/calls/events   (secret: $LEADFLOW_TELEPHONY_SECRET)
-  email       SMTP 127.0.0.1:$(port 2525) for $email_recipients (webhooks on http://127.0.0.1:$(port 8082))
+  email       SMTP 127.0.0.1:$(port 2525), LMTP 127.0.0.1:$(port 2424), for $email_recipients
+              webhooks http://127.0.0.1:$(port 8082)/v1/email/{mailgun,mailgun/mime,postmark,sendgrid}
+              (local dev secrets: Mailgun signing key $LEADFLOW_MAILGUN_SIGNING_KEY,
+              Postmark $LEADFLOW_POSTMARK_BASIC_AUTH, SendGrid $LEADFLOW_SENDGRID_BASIC_AUTH)
   gRPC API    127.0.0.1:$(port 50051)   (API key: $LEADFLOW_API_KEY)
   operations  http://127.0.0.1:$(port 9091)/metrics  (crm-core), http://127.0.0.1:$(port 9081)/metrics (webform-ingest),
               http://127.0.0.1:$(port 9083)/metrics (telephony-ingest), http://127.0.0.1:$(port 9082)/metrics (email-ingest)

@@ -2,6 +2,7 @@
 // maildir and configuration), publishing to librdkafka's mock cluster through the real producer.
 
 #include "email-ingest/imap.h"
+#include "email-ingest/message.h"
 
 #include <gmock/gmock.h>
 #include <grp.h>
@@ -87,8 +88,11 @@ TEST_F(ImapTest, PublishesThenMarks) {
   auto again = poller.PollOnce();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->published, 0u);
-  EXPECT_THAT(EventIds(), ::testing::ElementsAre(ingest::EventId("email", "imap-1@example.org"),
-                                                 ingest::EventId("email", "imap-2@example.org")));
+  EXPECT_THAT(
+      EventIds(),
+      ::testing::ElementsAre(
+          ingest::EventId("email", MessageIdKey("imap-1@example.org", "lead@example.org")),
+          ingest::EventId("email", MessageIdKey("imap-2@example.org", "lead@example.org"))));
 }
 
 // Protects: a message Kafka did not take stays unmarked (never skipped) and is published and
@@ -109,8 +113,8 @@ TEST_F(ImapTest, KafkaFailureLeavesMessageUnmarked) {
   ASSERT_TRUE(round.ok());
   EXPECT_EQ(round->published, 1u);
   EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
-  EXPECT_EQ(EventIds(),
-            std::vector<std::string>{ingest::EventId("email", "imap-retry@example.org")});
+  EXPECT_EQ(EventIds(), std::vector<std::string>{ingest::EventId(
+                            "email", MessageIdKey("imap-retry@example.org", "lead@example.org"))});
 }
 
 /// A client that dies (as the process would) right before marking.
@@ -138,7 +142,8 @@ TEST_F(ImapTest, CrashBetweenPublishAndMarkPublishesAgain) {
   ASSERT_TRUE(round.ok()) << round.status();
   EXPECT_EQ(round->published, 1u);
   EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
-  std::string id = ingest::EventId("email", "imap-crash@example.org");
+  std::string id =
+      ingest::EventId("email", MessageIdKey("imap-crash@example.org", "lead@example.org"));
   EXPECT_EQ(EventIds(), (std::vector<std::string>{id, id}));
 }
 
@@ -160,8 +165,9 @@ TEST_F(ImapTest, UidValidityChange) {
   EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
   std::vector<std::string> ids = EventIds();
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()),
-            (std::set<std::string>{ingest::EventId("email", "uv-1@example.org"),
-                                   ingest::EventId("email", "uv-2@example.org")}));
+            (std::set<std::string>{
+                ingest::EventId("email", MessageIdKey("uv-1@example.org", "lead@example.org")),
+                ingest::EventId("email", MessageIdKey("uv-2@example.org", "lead@example.org"))}));
 }
 
 }  // namespace

@@ -4,9 +4,11 @@
 
 namespace leadflow::email {
 
-Intake::Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseLimits limits)
+Intake::Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseLimits limits,
+               MessageRules rules)
     : publisher_(publisher),
       limits_(limits),
+      rules_(std::move(rules)),
       outcomes_(&registry->AddCounter(
           "email_messages_total",
           "Messages received, by channel and outcome (published, dropped, rejected, temporary).",
@@ -17,14 +19,19 @@ Intake::Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseL
       kafka_failures_(&registry->AddCounter(
           "email_kafka_failures_total",
           "Events Kafka did not acknowledge (the sender is told to retry), by error class.",
-          {"class"})) {}
+          {"class"})),
+      relayed_(&registry->AddCounter(
+          "email_relayed_total",
+          "Messages whose person is the Reply-To, by why: the From is a configured relay sender "
+          "(EMAIL_RELAY_SENDERS) or a no-reply address (a candidate for that setting).",
+          {"channel", "why"})) {}
 
 void Intake::SubmitRaw(std::string_view raw, const Envelope& envelope, Done done) {
   SubmitParsed(ParseMessage(raw, limits_), envelope, std::move(done));
 }
 
 void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope, Done done) {
-  if (std::optional<DropReason> reason = NeverALead(message, envelope)) {
+  if (std::optional<DropReason> reason = NeverALead(message, envelope, rules_)) {
     std::string event_id = EmailEventId(message);
     dropped_->WithLabels({envelope.provider, DropReasonName(*reason)}).Increment();
     outcomes_->WithLabels({envelope.provider, "dropped"}).Increment();
@@ -34,7 +41,7 @@ void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope
     done({.kind = IntakeResult::Kind::kDropped, .event_id = event_id, .drop_reason = *reason});
     return;
   }
-  auto built = BuildEmailEvent(message, envelope);
+  auto built = BuildEmailEvent(message, envelope, rules_);
   if (!built.ok()) {
     outcomes_->WithLabels({envelope.provider, "rejected"}).Increment();
     spdlog::info("email: {} message refused: {}", envelope.provider, built.status().ToString());
@@ -42,6 +49,14 @@ void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope
     return;
   }
   std::string event_id = built->event.event_id();
+  if (const std::string& relay = built->event.email().relay_address(); !relay.empty()) {
+    bool configured = rules_.relay_senders.Accepts(relay);
+    relayed_->WithLabels({envelope.provider, configured ? "relay_sender" : "noreply_from"})
+        .Increment();
+    // Addresses only: what an operator needs to add the relay to EMAIL_RELAY_SENDERS.
+    spdlog::info("email: {} message {} from {} taken as written by its Reply-To ({})",
+                 envelope.provider, event_id, relay, configured ? "relay sender" : "no-reply From");
+  }
   std::string value = built->event.SerializeAsString();
   std::string channel = envelope.provider;
   publisher_->Publish(

@@ -33,7 +33,8 @@ struct IntakeResult {
 class Intake {
  public:
   using Done = std::function<void(const IntakeResult&)>;
-  Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseLimits limits = {});
+  Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseLimits limits = {},
+         MessageRules rules = {});
 
   /// A whole RFC 5322 message. `done` runs once, maybe on a Kafka thread, maybe before return.
   void SubmitRaw(std::string_view raw, const Envelope& envelope, Done done);
@@ -48,9 +49,11 @@ class Intake {
  private:
   ingest::Publisher* publisher_;
   const ParseLimits limits_;
+  const MessageRules rules_;
   metrics::Family<metrics::Counter>* outcomes_;
   metrics::Family<metrics::Counter>* dropped_;
   metrics::Family<metrics::Counter>* kafka_failures_;
+  metrics::Family<metrics::Counter>* relayed_;
 };
 
 }  // namespace leadflow::email

@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   registry.AddCallbackGauge("email_kafka_in_flight", "Events waiting for Kafka's acknowledgement.",
                             [producer = producer->get()] { return producer->InFlight(); });
   ingest::KafkaPublisher publisher(producer->get(), kafka::kInboundTopic);
-  email::Intake intake(&publisher, &registry, settings.parse);
+  email::Intake intake(&publisher, &registry, settings.parse, settings.rules);
   intake.on_fatal = on_fatal;
 
   email::SmtpServer smtp(settings.smtp, settings.recipients, SmtpDelivery(&intake, "smtp"),

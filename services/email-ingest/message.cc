@@ -50,16 +50,78 @@ const char* DropReasonName(DropReason reason) {
       return "loop";
     case DropReason::kNoSender:
       return "no_sender";
+    case DropReason::kAutoReplySubject:
+      return "autoreply_subject";
+    case DropReason::kOwnAddress:
+      return "own_address";
   }
   return "unknown";
 }
 
-std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelope& envelope) {
+std::vector<std::string> DefaultAutoReplySubjects() {
+  return {"Out of Office",
+          "Out of the office",
+          "Automatic reply",
+          "Auto reply",
+          "Auto-reply",
+          "Autoreply",
+          "Auto response",
+          "Réponse automatique",
+          "Absence du bureau",
+          "Message d'absence",
+          "Abwesenheitsnotiz",
+          "Automatische Antwort",
+          "Autosvar",
+          "Automatisk svar",
+          "Risposta automatica",
+          "Respuesta automática",
+          "Resposta automática",
+          "Automatisch antwoord",
+          "Afwezigheidsbericht",
+          "Odpowiedź automatyczna",
+          "Automaattinen vastaus"};
+}
+
+bool IsNoReplyAddress(std::string_view address) {
+  std::string local = LocalPart(address);
+  std::string squeezed;
+  for (char c : local) {
+    if (c != '-' && c != '_' && c != '.') squeezed.push_back(c);
+  }
+  return squeezed.find("noreply") != std::string::npos ||
+         squeezed.find("donotreply") != std::string::npos ||
+         squeezed.find("dontreply") != std::string::npos;
+}
+
+Sender PersonOf(const ParsedMessage& message, const Envelope& envelope, const MessageRules& rules) {
+  Sender sender{.address = SenderAddress(message, envelope), .name = message.from_name};
+  if (message.reply_to_address.empty() || message.reply_to_address == sender.address) {
+    return sender;
+  }
+  if (rules.relay_senders.Accepts(sender.address) || IsNoReplyAddress(sender.address)) {
+    return {.address = message.reply_to_address,
+            .name = message.reply_to_name,
+            .relay = sender.address};
+  }
+  return sender;
+}
+
+std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelope& envelope,
+                                     const MessageRules& rules) {
   if (message.has_loop_header) return DropReason::kLoop;
   if (!message.auto_submitted.empty() && FirstToken(message.auto_submitted) != "no") {
     return DropReason::kAutoSubmitted;
   }
-  if (message.has_autoreply_header) return DropReason::kAutoReplyHeader;
+  if (message.has_autoreply_header || message.has_exchange_autoreply_header) {
+    return DropReason::kAutoReplyHeader;
+  }
+  std::string subject =
+      absl::AsciiStrToLower(absl::StripLeadingAsciiWhitespace(message.subject.substr(0, 200)));
+  for (const std::string& prefix : rules.autoreply_subjects) {
+    if (!prefix.empty() && absl::StartsWith(subject, absl::AsciiStrToLower(prefix))) {
+      return DropReason::kAutoReplySubject;
+    }
+  }
   std::string precedence = FirstToken(message.precedence);
   if (precedence == "auto_reply") return DropReason::kAutoReplyHeader;
   if (precedence == "bulk" || precedence == "junk" || precedence == "list") {
@@ -75,7 +137,13 @@ std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelop
       (message.has_return_path && message.return_path.empty())) {
     return DropReason::kEmptyReturnPath;
   }
-  if (SenderAddress(message, envelope).empty()) return DropReason::kNoSender;
+  std::string sender = SenderAddress(message, envelope);
+  if (sender.empty()) return DropReason::kNoSender;
+  // A copy of our own mail (a Bcc to the shared mailbox, a loop that lost its header): the
+  // person is whoever we wrote to, not us.
+  if (!rules.accept_own_address && rules.own_addresses.Accepts(sender)) {
+    return DropReason::kOwnAddress;
+  }
   return std::nullopt;
 }
 
@@ -84,9 +152,19 @@ std::string SenderAddress(const ParsedMessage& message, const Envelope& envelope
   return envelope.mail_from.value_or("");
 }
 
+std::string MessageIdKey(std::string_view message_id, std::string_view from_address) {
+  std::string parts = "message-id;";
+  ingest::AppendPart(&parts, message_id);
+  ingest::AppendPart(&parts,
+                     absl::AsciiStrToLower(absl::StripAsciiWhitespace(std::string(from_address))));
+  return parts;
+}
+
 std::string EmailEventId(const ParsedMessage& message) {
   if (!message.message_id.empty()) {
-    return ingest::EventId("email", message.message_id);
+    // The From header, not the envelope sender: IMAP has no envelope, and a provider's envelope
+    // sender (a bounce address) differs from the SMTP one for the same message.
+    return ingest::EventId("email", MessageIdKey(message.message_id, message.from_address));
   }
   std::string parts = "no-message-id;";
   ingest::AppendPart(&parts, message.from_address);
@@ -112,17 +190,25 @@ std::string EmailEventId(const ParsedMessage& message) {
 }
 
 absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage& message,
-                                                            const Envelope& envelope) {
+                                                            const Envelope& envelope,
+                                                            const MessageRules& rules) {
   ingest::EventBuilder builder("email-ingest", envelope.provider, "email");
-  std::string sender = SenderAddress(message, envelope);
+  Sender person = PersonOf(message, envelope, rules);
+  const std::string& sender = person.address;
   if (absl::Status status = builder.AddEmail(sender); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("sender address: ", status.message()));
   }
   // "Jean Dupont" → Jean / Dupont; "Dupont, Jean" → Jean / Dupont; one word → first name.
   std::string first;
   std::string last;
-  std::string name = message.from_name;
-  if (absl::AsciiStrToLower(name) == sender) name.clear();
+  // A display name that is an address ("jean@x.fr" <jean@x.fr>) is no name: crm-core then
+  // titles the lead by its subject and shows the address (docs/email-ingest.md).
+  std::string name(absl::StripAsciiWhitespace(person.name));
+  if (name.size() >= 2 && (name.front() == '\'' || name.front() == '"') &&
+      name.back() == name.front()) {
+    name = std::string(absl::StripAsciiWhitespace(name.substr(1, name.size() - 2)));
+  }
+  if (name.find('@') != std::string::npos) name.clear();
   if (size_t comma = name.find(','); comma != std::string::npos) {
     last = std::string(absl::StripAsciiWhitespace(name.substr(0, comma)));
     first = std::string(absl::StripAsciiWhitespace(name.substr(comma + 1)));
@@ -133,7 +219,16 @@ absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage&
     first = name;
   }
   builder.Person(first, last, "", "");
-  builder.Reference(envelope.mailbox);
+  // Our address it came in through: the envelope recipient, else the first of ours in To/Cc.
+  std::string mailbox = envelope.mailbox;
+  if (mailbox.empty()) {
+    for (const auto* list : {&message.to_addresses, &message.cc_addresses}) {
+      for (const std::string& address : *list) {
+        if (mailbox.empty() && rules.own_addresses.Accepts(address)) mailbox = address;
+      }
+    }
+  }
+  builder.Reference(mailbox);
   builder.Client(envelope.client_ip, "");
   // The Date header when it is believable (not in the future beyond clock skew).
   auto occurred = envelope.received;
@@ -146,8 +241,12 @@ absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage&
   events::v1::EmailMessage* email = builder.event().mutable_email();
   email->set_message_id(message.message_id);
   email->set_from_address(sender);
-  email->set_from_name(message.from_name);
+  email->set_from_name(name);
+  email->set_relay_address(person.relay);
   for (const std::string& to : message.to_addresses) email->add_to_addresses(to);
+  // A message that names none of its recipients (Bcc, a provider that left To out) was still
+  // sent to our mailbox: the envelope recipient stands for its To (crm-core's source reference).
+  if (message.to_addresses.empty() && !mailbox.empty()) email->add_to_addresses(mailbox);
   for (const std::string& cc : message.cc_addresses) email->add_cc_addresses(cc);
   email->set_subject(message.subject);
   email->set_text_body(message.text);
@@ -155,7 +254,7 @@ absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage&
   for (const std::string& reference : message.references) email->add_references(reference);
   email->set_reply_to_address(message.reply_to_address);
   if (message.date) *email->mutable_date() = ingest::ToTimestamp(*message.date);
-  email->set_mailbox(envelope.mailbox);
+  email->set_mailbox(mailbox);
   for (const Attachment& attachment : message.attachments) {
     events::v1::EmailAttachment* out = email->add_attachments();
     out->set_filename(attachment.filename);

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "email-ingest/mime.h"
+#include "email-ingest/smtp_session.h"
 #include "ingest/event.h"
 
 namespace leadflow::email {
@@ -27,15 +28,17 @@ struct Envelope {
 
 /// Why a message is never a lead. Each is a label of email_dropped_total{reason}.
 enum class DropReason {
-  kAutoSubmitted,    // Auto-Submitted: anything but "no"
-  kAutoReplyHeader,  // X-Autoreply, X-Autorespond, Precedence: auto_reply
-  kBulkPrecedence,   // Precedence: bulk, junk, list
-  kMailingList,      // List-Id, List-Unsubscribe
-  kDeliveryReport,   // multipart/report (DSN, MDN)
-  kDaemonSender,     // MAILER-DAEMON@, postmaster@
-  kEmptyReturnPath,  // MAIL FROM:<> or Return-Path: <>
-  kLoop,             // our own X-LeadFlow-Loop header
-  kNoSender,         // no usable sender address at all
+  kAutoSubmitted,     // Auto-Submitted: anything but "no"
+  kAutoReplyHeader,   // X-Autoreply, X-Autorespond, Precedence: auto_reply
+  kBulkPrecedence,    // Precedence: bulk, junk, list
+  kMailingList,       // List-Id, List-Unsubscribe
+  kDeliveryReport,    // multipart/report (DSN, MDN)
+  kDaemonSender,      // MAILER-DAEMON@, postmaster@
+  kEmptyReturnPath,   // MAIL FROM:<> or Return-Path: <>
+  kLoop,              // our own X-LeadFlow-Loop header
+  kNoSender,          // no usable sender address at all
+  kAutoReplySubject,  // an out-of-office subject ("Automatic reply:", "Abwesenheitsnotiz"…)
+  kOwnAddress,        // sent from one of our own accepted addresses or domains
 };
 const char* DropReasonName(DropReason reason);
 inline constexpr DropReason kAllDropReasons[] = {
@@ -43,15 +46,53 @@ inline constexpr DropReason kAllDropReasons[] = {
     DropReason::kBulkPrecedence,  DropReason::kMailingList,
     DropReason::kDeliveryReport,  DropReason::kDaemonSender,
     DropReason::kEmptyReturnPath, DropReason::kLoop,
-    DropReason::kNoSender};
+    DropReason::kNoSender,        DropReason::kAutoReplySubject,
+    DropReason::kOwnAddress};
+
+/// The out-of-office subject prefixes of the common mail programs (EMAIL_AUTOREPLY_SUBJECTS'
+/// default), compared case-insensitively with the start of the Subject.
+std::vector<std::string> DefaultAutoReplySubjects();
+
+/// The settings the filters and the event builder read (docs/email-ingest.md).
+struct MessageRules {
+  /// Our own addresses (EMAIL_RECIPIENTS, same spelling): mail *from* them is not a lead
+  /// (own_address)…
+  RecipientPolicy own_addresses;
+  /// …unless this is set (EMAIL_OWN_ADDRESS_MAIL=accept).
+  bool accept_own_address = false;
+  /// Subject prefixes of automatic replies.
+  std::vector<std::string> autoreply_subjects = DefaultAutoReplySubjects();
+  /// Senders that write on behalf of the person in Reply-To (form builders' notifications):
+  /// the Reply-To is the person (EMAIL_RELAY_SENDERS).
+  RecipientPolicy relay_senders;
+};
+
+/// A no-reply address ("no-reply@", "noreply@", "do-not-reply@", "forms-receipts-noreply@"…):
+/// nobody reads it, so it is never the person who wrote.
+bool IsNoReplyAddress(std::string_view address);
+
+/// Who the message is from, as the event names the person.
+struct Sender {
+  std::string address;
+  std::string name;
+  /// The relay the message came through when the person is the Reply-To ("" otherwise).
+  std::string relay;
+};
+/// The person: the From (else the envelope sender); the Reply-To instead when the From is a
+/// configured relay sender or a no-reply address and a Reply-To is given.
+Sender PersonOf(const ParsedMessage& message, const Envelope& envelope, const MessageRules& rules);
 
 /// The never-a-lead filters, first match wins; std::nullopt: the message goes on.
-std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelope& envelope);
+std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelope& envelope,
+                                     const MessageRules& rules = {});
 
-/// The event id: "email:" + SHA-256 of the Message-ID; without one, of the significant headers
-/// (from, to, cc, date, subject) and the text, so that the same message received twice (an SMTP
-/// retry, IMAP and SMTP) is still one event.
+/// The event id: "email:" + SHA-256 of the Message-ID together with the From address
+/// (lower-case), so that the same message received twice (an SMTP retry, IMAP and SMTP, a
+/// webhook) is still one event while another sender reusing a Message-ID is another event.
+/// Without a Message-ID, of the significant headers (from, to, cc, date, subject) and the text.
 std::string EmailEventId(const ParsedMessage& message);
+/// The provider id EmailEventId hashes for a message with a Message-ID.
+std::string MessageIdKey(std::string_view message_id, std::string_view from_address);
 
 /// The sender: the From address, else the envelope sender.
 std::string SenderAddress(const ParsedMessage& message, const Envelope& envelope);
@@ -59,6 +100,7 @@ std::string SenderAddress(const ParsedMessage& message, const Envelope& envelope
 /// The InboundEvent for a message that passed the filters. InvalidArgument when the sender's
 /// address is not an email address crm-core can match on.
 absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage& message,
-                                                            const Envelope& envelope);
+                                                            const Envelope& envelope,
+                                                            const MessageRules& rules = {});
 
 }  // namespace leadflow::email

@@ -72,13 +72,150 @@ TEST(FiltersTest, EachRuleDropsWithItsReason) {
   EXPECT_EQ(Filter("Subject: s\r\n\r\nx", Smtp("a@example.org")), std::nullopt);
 }
 
-// Protects: the event id is the channel's hash of the Message-ID, whatever else differs (an SMTP
-// and an IMAP copy of one message are one event).
-TEST(EventIdTest, FromMessageId) {
+// Protects: out-of-office replies sent without Auto-Submitted or X-Autoreply are dropped by their
+// subject, for each prefix of the documented default list and the trial's subjects, in any case;
+// a subject that only mentions one later is a lead; the list is a setting (empty: no subject
+// rule).
+TEST(FiltersTest, AutoReplySubjects) {
+  auto with_subject = [](const std::string& subject) {
+    return "Message-ID: <o@example.org>\r\nFrom: Luc <luc@example.org>\r\nTo: sales@acme.test\r\n"
+           "Subject: " +
+           subject + "\r\n\r\nI am out of the office.";
+  };
+  for (const std::string& prefix : DefaultAutoReplySubjects()) {
+    EXPECT_EQ(Filter(with_subject(prefix + ": Votre offre")), DropReason::kAutoReplySubject)
+        << prefix;
+  }
+  for (const char* subject :
+       {"Out of Office: Votre offre de novembre", "Automatic reply: Devis",
+        "Réponse automatique : Votre offre", "Abwesenheitsnotiz: Ihre Anfrage", "Autosvar: Offert",
+        "Risposta automatica: Offerta", "OUT OF OFFICE: x", "  automatic reply: x"}) {
+    EXPECT_EQ(Filter(with_subject(subject)), DropReason::kAutoReplySubject) << subject;
+  }
+  EXPECT_EQ(Filter(with_subject("Re: Out of Office: ma question")), std::nullopt);
+  EXPECT_EQ(Filter(with_subject("Devis (je serai out of office demain)")), std::nullopt);
+  MessageRules none;
+  none.autoreply_subjects.clear();
+  EXPECT_EQ(NeverALead(ParseMessage(with_subject("Out of Office: x")), Smtp(), none), std::nullopt);
+}
+
+// Protects: Exchange's automatic replies and inbox-rule messages are dropped by their headers
+// (X-MS-Exchange-Inbox-Rules-Loop; X-Auto-Response-Suppress naming All or OOF), while an
+// ordinary Outlook mail is a lead.
+TEST(FiltersTest, ExchangeAutoReplyHeaders) {
+  EXPECT_EQ(Filter(kPlain + "X-MS-Exchange-Inbox-Rules-Loop: luc@example.org\r\n\r\nx"),
+            DropReason::kAutoReplyHeader);
+  EXPECT_EQ(Filter(kPlain + "X-Auto-Response-Suppress: All\r\n\r\nx"),
+            DropReason::kAutoReplyHeader);
+  EXPECT_EQ(Filter(kPlain + "X-Auto-Response-Suppress: DR, RN, NRN, OOF, AutoReply\r\n\r\nx"),
+            DropReason::kAutoReplyHeader);
+  EXPECT_EQ(Filter(kPlain + "Thread-Index: AQHZ1a2b3c4d\r\nX-MS-Has-Attach: yes\r\n\r\nx"),
+            std::nullopt);
+}
+
+// Protects: mail whose From is one of our own accepted addresses or domains (a Bcc copy of what
+// we sent, a loop without the loop header) is dropped as own_address, unless accepted by the
+// setting; a sender elsewhere is a lead.
+TEST(FiltersTest, OwnAddress) {
+  MessageRules rules;
+  rules.own_addresses = RecipientPolicy::Parse("sales@leads.localhost,support.acme.test");
+  auto from = [&](const std::string& address) {
+    return NeverALead(ParseMessage("Message-ID: <a@b>\r\nFrom: " + address +
+                                   "\r\nTo: sales@leads.localhost\r\nSubject: s\r\n\r\nx"),
+                      Smtp(address), rules);
+  };
+  EXPECT_EQ(from("sales@leads.localhost"), DropReason::kOwnAddress);
+  EXPECT_EQ(from("Sales <SALES@leads.localhost>"), DropReason::kOwnAddress);
+  EXPECT_EQ(from("anyone@support.acme.test"), DropReason::kOwnAddress);
+  EXPECT_EQ(from("jean@example.org"), std::nullopt);
+  rules.accept_own_address = true;
+  EXPECT_EQ(from("sales@leads.localhost"), std::nullopt);
+}
+
+// Protects: a form builder's notification (From no-reply@crm.wix.com, Reply-To the customer)
+// names the customer as the person, with the relay recorded: two customers are two people, not
+// one lead holding the relay's address; a configured relay sender is treated so whatever its
+// address; without a Reply-To, or with an ordinary From, the From stays the person.
+TEST(BuildEventTest, RelaySenderAndNoReplyFrom) {
+  auto wix = [](const std::string& customer, const std::string& name) {
+    return ParseMessage("Message-ID: <wix-" + customer +
+                        ">\r\nFrom: Wix Forms <no-reply@crm.wix.com>\r\nReply-To: " + name + " <" +
+                        customer + ">\r\nTo: sales@acme.test\r\nSubject: New form\r\n\r\nx");
+  };
+  auto a = BuildEmailEvent(wix("anna@example.org", "Anna Berg"), Smtp("bounce@wix.com"));
+  auto b = BuildEmailEvent(wix("bob@example.net", "Bob Stone"), Smtp("bounce@wix.com"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->event.identities(0).value(), "anna@example.org");
+  EXPECT_EQ(a->event.email().from_address(), "anna@example.org");
+  EXPECT_EQ(a->event.person().first_name(), "Anna");
+  EXPECT_EQ(a->event.person().last_name(), "Berg");
+  EXPECT_EQ(a->event.email().relay_address(), "no-reply@crm.wix.com");
+  EXPECT_EQ(b->event.identities(0).value(), "bob@example.net");
+  EXPECT_EQ(b->key, "bob@example.net");
+
+  MessageRules rules;
+  rules.relay_senders = RecipientPolicy::Parse("typeform.io");
+  ParsedMessage typeform = ParseMessage(
+      "From: Typeform <notifications@typeform.io>\r\nReply-To: c@example.org\r\n"
+      "Subject: New response\r\n\r\nx");
+  EXPECT_EQ(BuildEmailEvent(typeform, Smtp(), rules)->event.identities(0).value(), "c@example.org");
+  EXPECT_EQ(BuildEmailEvent(typeform, Smtp())->event.identities(0).value(),
+            "notifications@typeform.io");
+  EXPECT_EQ(BuildEmailEvent(typeform, Smtp())->event.email().relay_address(), "");
+  ParsedMessage ordinary = ParseMessage(
+      "From: Jean <jean@example.org>\r\nReply-To: assistant@example.org\r\nSubject: s\r\n\r\nx");
+  EXPECT_EQ(BuildEmailEvent(ordinary, Smtp(), rules)->event.identities(0).value(),
+            "jean@example.org");
+  ParsedMessage no_reply_to =
+      ParseMessage("From: Wix Forms <no-reply@crm.wix.com>\r\nSubject: s\r\n\r\nx");
+  EXPECT_EQ(BuildEmailEvent(no_reply_to, Smtp())->event.identities(0).value(),
+            "no-reply@crm.wix.com");
+  for (const char* address : {"no-reply@x.test", "noreply@x.test", "do-not-reply@x.test",
+                              "forms-receipts-noreply@google.com", "DoNotReply@x.test"}) {
+    EXPECT_TRUE(IsNoReplyAddress(address)) << address;
+  }
+  EXPECT_FALSE(IsNoReplyAddress("nora.reply@x.test"));
+  EXPECT_FALSE(IsNoReplyAddress("jean@x.test"));
+}
+
+// Protects: a message naming none of our addresses in To (a Bcc, a Mailgun post whose headers
+// leave To out) still carries our mailbox as its To and reference; a display name that is an
+// address is no name (crm-core then titles by the subject, and the address is the identity).
+TEST(BuildEventTest, BccMailboxAndAddressAsName) {
+  ParsedMessage m =
+      ParseMessage("From: \"jean@example.org\" <jean@example.org>\r\nSubject: s\r\n\r\nx");
+  Envelope envelope = Smtp();
+  envelope.mailbox = "sales@leads.localhost";
+  auto built = BuildEmailEvent(m, envelope);
+  ASSERT_TRUE(built.ok());
+  ASSERT_EQ(built->event.email().to_addresses_size(), 1);
+  EXPECT_EQ(built->event.email().to_addresses(0), "sales@leads.localhost");
+  EXPECT_EQ(built->event.email().mailbox(), "sales@leads.localhost");
+  EXPECT_EQ(built->event.source().reference(), "sales@leads.localhost");
+  EXPECT_EQ(built->event.person().first_name(), "");
+  EXPECT_EQ(built->event.email().from_name(), "");
+  ParsedMessage quoted = ParseMessage("From: 'J. Dupont' <jd@example.org>\r\nSubject: s\r\n\r\nx");
+  EXPECT_EQ(BuildEmailEvent(quoted, envelope)->event.person().last_name(), "Dupont");
+}
+
+// Protects: the event id is the channel's hash of the Message-ID with the From address, whatever
+// else differs (an SMTP and an IMAP copy of one message are one event, the address's case does
+// not matter); another sender reusing the Message-ID is another event, not dropped as a copy.
+TEST(EventIdTest, FromMessageIdAndSender) {
   ParsedMessage a = ParseMessage(kPlain + "\r\nHello");
   ParsedMessage b = ParseMessage(kPlain + "Received: by another hop\r\n\r\nHello");
-  EXPECT_EQ(EmailEventId(a), ingest::EventId("email", "x@example.org"));
+  ParsedMessage upper = ParseMessage(
+      "Message-ID: <x@example.org>\r\nFrom: JEAN@Example.ORG\r\nSubject: other\r\n\r\nHi");
+  ParsedMessage other = ParseMessage(
+      "Message-ID: <x@example.org>\r\nFrom: other.person@example.com\r\nSubject: hi\r\n\r\nHi");
+  EXPECT_EQ(EmailEventId(a),
+            ingest::EventId("email", MessageIdKey("x@example.org", "jean@example.org")));
   EXPECT_EQ(EmailEventId(a), EmailEventId(b));
+  EXPECT_EQ(EmailEventId(a), EmailEventId(upper));
+  EXPECT_NE(EmailEventId(a), EmailEventId(other));
+  // The envelope sender plays no part: a provider's bounce address differs from SMTP's.
+  EXPECT_EQ(BuildEmailEvent(a, Smtp("bounces+123@mailgun.example"))->event.event_id(),
+            BuildEmailEvent(a, Smtp("jean@example.org"))->event.event_id());
 }
 
 // Protects: without a Message-ID the id hashes the significant headers and the body: the same
@@ -108,8 +245,10 @@ TEST(BuildEventTest, CarriesWhatCrmCoreNeeds) {
   ASSERT_TRUE(built.ok()) << built.status();
   const events::v1::InboundEvent& event = built->event;
   EXPECT_EQ(built->key, "marie.curie@example.org");
-  EXPECT_EQ(event.event_id(),
-            ingest::EventId("email", "5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org"));
+  EXPECT_EQ(
+      event.event_id(),
+      ingest::EventId("email", MessageIdKey("5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org",
+                                            "marie.curie@example.org")));
   EXPECT_EQ(event.source().service(), "email-ingest");
   EXPECT_EQ(event.source().provider(), "smtp");
   EXPECT_EQ(event.source().reference(), "sales@acme.test");

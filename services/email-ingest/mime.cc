@@ -363,31 +363,65 @@ std::string StripQuotedHistory(std::string_view text, bool* stripped) {
   static const std::regex kSeparator(
       R"(^\s*-{2,}\s*(Original Message|Message d'origine|Message original|Ursprüngliche Nachricht|Mensaje original)\s*-{2,}\s*$)",
       std::regex::icase);
-  static const std::regex kHeaderFrom(R"(^\s*\*?(From|De|Von)\s?\*?\s*:\s*\S.*$)",
+  // What starts a forwarded message (Gmail, Thunderbird, Apple Mail; English, French, German,
+  // Spanish, Italian).
+  static const std::regex kForward(
+      R"(^\s*(-{2,}\s*(Forwarded message|Forwarded Message|Message transféré|Weitergeleitete Nachricht|Mensaje reenviado|Messaggio inoltrato)\s*-{2,}|(Begin forwarded message|Début du message réexpédié|Anfang der weitergeleiteten Nachricht)\s*:)\s*$)",
+      std::regex::icase);
+  // Outlook's line above the quoted header block.
+  static const std::regex kRule(R"(^\s*_{10,}\s*$)");
+  // The signature Outlook's mobile apps put above the quoted history.
+  static const std::regex kMobileSignature(
+      R"(^\s*(Get Outlook for (iOS|Android)|Outlook für (iOS|Android) beziehen|Télécharger Outlook pour (iOS|Android)|Obtener Outlook para (iOS|Android))\b.*$)",
+      std::regex::icase);
+  static const std::regex kHeaderFrom(R"(^\s*\*?(From|De|Von|Da)\s?\*?\s*:\s*\S.*$)",
                                       std::regex::icase);
   static const std::regex kHeaderNext(
-      R"(^\s*\*?(Sent|Date|Envoyé|Gesendet|To|À|A|An|Subject|Objet|Betreff)\s?\*?\s*:.*$)",
+      R"(^\s*\*?(Sent|Date|Datum|Envoyé|Gesendet|Inviato|Enviado|To|À|A|An|Para|Cc|Kopie|Subject|Objet|Betreff|Oggetto|Asunto)\s?\*?\s*:.*$)",
       std::regex::icase);
   auto matches = [](const std::regex& pattern, std::string_view line) {
     if (line.size() > 1000) return false;
     return std::regex_match(line.begin(), line.end(), pattern);
   };
+  // The next non-blank line after `i`, or lines.size().
+  auto next_content = [&lines](size_t i) {
+    for (++i; i < lines.size(); ++i) {
+      if (lines[i].find_first_not_of(" \t") != std::string_view::npos) return i;
+    }
+    return lines.size();
+  };
+  auto starts_quote = [&](size_t i) {
+    if (matches(kSeparator, lines[i]) || matches(kAttribution, lines[i]) ||
+        matches(kForward, lines[i]) || matches(kMobileSignature, lines[i])) {
+      return true;
+    }
+    if (matches(kRule, lines[i])) {
+      // "________________________________" then "From: …".
+      size_t next = next_content(i);
+      return next < lines.size() && matches(kHeaderFrom, lines[next]);
+    }
+    if (i + 1 >= lines.size()) return false;
+    // An attribution wrapped over two lines by the sender's mail program.
+    std::string joined = std::string(lines[i]) + " " + std::string(lines[i + 1]);
+    if (!lines[i].empty() && lines[i][0] != '>' && matches(kAttribution, joined) &&
+        Trim(lines[i + 1]).size() < 80) {
+      return true;
+    }
+    // An Outlook-style header block: "From: …" then "Sent: …" (and usually "To: …").
+    return matches(kHeaderFrom, lines[i]) && matches(kHeaderNext, lines[i + 1]);
+  };
   size_t cut = lines.size();
   for (size_t i = 0; i < lines.size() && cut == lines.size(); ++i) {
-    if (matches(kSeparator, lines[i]) || matches(kAttribution, lines[i])) {
-      cut = i;
-    } else if (i + 1 < lines.size()) {
-      // An attribution wrapped over two lines by the sender's mail program.
-      std::string joined = std::string(lines[i]) + " " + std::string(lines[i + 1]);
-      if (!lines[i].empty() && lines[i][0] != '>' && matches(kAttribution, joined) &&
-          Trim(lines[i + 1]).size() < 80) {
-        cut = i;
-      } else if (matches(kHeaderFrom, lines[i]) && matches(kHeaderNext, lines[i + 1]) &&
-                 i + 2 < lines.size() && matches(kHeaderNext, lines[i + 2])) {
-        // An Outlook-style header block: "From: …" then "Sent: …", "To: …".
-        cut = i;
-      }
-    }
+    if (starts_quote(i)) cut = i;
+  }
+  // A forward is not a reply: what was forwarded is the content. So is a message whose first
+  // line already starts a quotation (nothing was written above it).
+  if (cut < lines.size()) {
+    size_t first =
+        lines[0].find_first_not_of(" \t") != std::string_view::npos ? 0 : next_content(0);
+    bool forwarded = first == cut;
+    for (size_t i = 0; i <= cut && !forwarded; ++i) forwarded = matches(kForward, lines[i]);
+    if (forwarded) return Trim(text);
   }
   std::string result;
   bool removed = cut < lines.size();
@@ -410,6 +444,13 @@ std::string StripQuotedHistory(std::string_view text, bool* stripped) {
   }
   *stripped = true;
   return trimmed;
+}
+
+bool IsForwardSubject(std::string_view subject) {
+  static const std::regex kForwardSubject(R"(^\s*(Fwd?|TR|WG|RV|I|Enc|Doorst)\s*:.*)",
+                                          std::regex::icase);
+  std::string_view head = subject.substr(0, 200);
+  return std::regex_match(head.begin(), head.end(), kForwardSubject);
 }
 
 ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
@@ -439,7 +480,9 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
   auto [from_address, from_name] = FirstMailbox(g_mime_message_get_from(message));
   parsed.from_address = from_address;
   parsed.from_name = from_name;
-  parsed.reply_to_address = FirstMailbox(g_mime_message_get_reply_to(message)).first;
+  auto [reply_to_address, reply_to_name] = FirstMailbox(g_mime_message_get_reply_to(message));
+  parsed.reply_to_address = reply_to_address;
+  parsed.reply_to_name = reply_to_name;
   AddAddresses(g_mime_message_get_to(message), &parsed.to_addresses);
   AddAddresses(g_mime_message_get_cc(message), &parsed.cc_addresses);
   if (const char* subject = g_mime_message_get_subject(message)) {
@@ -461,6 +504,10 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
   parsed.has_autoreply_header = Header(object, "X-Autoreply") != nullptr ||
                                 Header(object, "X-Autorespond") != nullptr ||
                                 Header(object, "X-Autoresponder") != nullptr;
+  std::string suppress = Lower(header_text("X-Auto-Response-Suppress"));
+  parsed.has_exchange_autoreply_header =
+      Header(object, "X-MS-Exchange-Inbox-Rules-Loop") != nullptr ||
+      suppress.find("all") != std::string::npos || suppress.find("oof") != std::string::npos;
   parsed.has_list_header =
       Header(object, "List-Id") != nullptr || Header(object, "List-Unsubscribe") != nullptr;
   parsed.has_loop_header = Header(object, kLoopHeader) != nullptr;
@@ -491,8 +538,10 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
   for (char c : text) {
     if (c != '\r') cleaned.push_back(c);
   }
-  parsed.text = TruncateUtf8(StripQuotedHistory(cleaned, &parsed.quoted_history_stripped),
-                             limits.max_text_bytes);
+  parsed.text = IsForwardSubject(parsed.subject)
+                    ? TruncateUtf8(Trim(cleaned), limits.max_text_bytes)
+                    : TruncateUtf8(StripQuotedHistory(cleaned, &parsed.quoted_history_stripped),
+                                   limits.max_text_bytes);
   g_object_unref(message);
   g_mime_parser_options_free(options);
   return parsed;

@@ -24,6 +24,7 @@ struct ParsedMessage {
   std::string from_address;
   std::string from_name;
   std::string reply_to_address;
+  std::string reply_to_name;
   std::vector<std::string> to_addresses;
   std::vector<std::string> cc_addresses;
   std::string subject;
@@ -39,10 +40,13 @@ struct ParsedMessage {
   std::string auto_submitted;
   std::string precedence;
   bool has_autoreply_header = false;  // X-Autoreply, X-Autorespond, X-Autoresponder
-  bool has_list_header = false;       // List-Id, List-Unsubscribe
-  bool is_report = false;             // multipart/report (delivery or read notifications)
-  bool has_loop_header = false;       // our own X-LeadFlow-Loop
-  std::string return_path;            // Return-Path header (the envelope sender, once delivered)
+  /// Exchange's automatic replies: X-MS-Exchange-Inbox-Rules-Loop (a message an inbox rule
+  /// made), X-Auto-Response-Suppress naming All or OOF (what Exchange puts on its own replies).
+  bool has_exchange_autoreply_header = false;
+  bool has_list_header = false;  // List-Id, List-Unsubscribe
+  bool is_report = false;        // multipart/report (delivery or read notifications)
+  bool has_loop_header = false;  // our own X-LeadFlow-Loop
+  std::string return_path;       // Return-Path header (the envelope sender, once delivered)
   bool has_return_path = false;
 };
 
@@ -67,10 +71,17 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits = {})
 std::string HtmlToText(std::string_view html);
 
 /// The reply's own text without the quoted history: cut at the first recognisable start of a
-/// quotation ("On … wrote:", "Le … a écrit :", "-----Original Message-----", a forwarded-header
-/// block, "From: … Sent: …") and without '>' lines. `stripped` tells whether anything was cut.
-/// The text is kept whole when cutting would leave nothing.
+/// quotation ("On … wrote:", "Le … a écrit :", "-----Original Message-----", Outlook's
+/// "________________" line or header block "From:/Von:/De: …" then "Sent:/Gesendet:/Envoyé: …",
+/// the "Get Outlook for iOS" signature) and without '>' lines. `stripped` tells whether anything
+/// was cut. A forward is not a reply: the text is kept whole when its first non-blank line starts
+/// a quotation or a forwarded message ("---------- Forwarded message ---------", "Begin
+/// forwarded message:"…), and when cutting would leave nothing.
 std::string StripQuotedHistory(std::string_view text, bool* stripped);
+
+/// A forwarded message's subject: "Fwd:", "Fw:", "TR:" (French), "WG:" (German), "RV:"
+/// (Spanish), "I:" (Italian)… Its text is kept whole: what was forwarded is the content.
+bool IsForwardSubject(std::string_view subject);
 
 /// `bytes` in `charset` (as declared; ISO-8859-1 read as windows-1252, undeclared or false
 /// UTF-8 as windows-1252) converted to valid UTF-8.

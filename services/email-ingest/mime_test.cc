@@ -225,6 +225,85 @@ TEST(MimeTest, StripKeepsTextWhenNothingElse) {
   EXPECT_FALSE(stripped);
 }
 
+// Protects: a forward is not a reply: the forwarded text is the content and is kept whole, for
+// each mail program's forward shape (Gmail, Thunderbird, Apple Mail, Outlook's header block), by
+// the body's first line as by the subject (Fwd:, FW:, TR:, WG:); the trial's Gmail forward kept
+// only its separator line.
+TEST(QuotedHistoryTest, ForwardsKeepTheForwardedText) {
+  const std::string customer = "Bonjour, quel est votre tarif pour 50 postes ?";
+  const std::vector<std::string> bodies = {
+      "---------- Forwarded message ---------\nFrom: Claire Durand <claire.durand@laposte.net>\n"
+      "Date: Mon, 30 Nov 2026 at 14:00\nSubject: Demande de tarif\nTo: <vendeur@acme.test>\n\n" +
+          customer,
+      "-------- Original Message --------\nSubject: Demande de tarif\nDate: Mon, 30 Nov 2026\n"
+      "From: Claire Durand <claire.durand@laposte.net>\n\n" +
+          customer,
+      "\nBegin forwarded message:\n\nFrom: Claire Durand <claire.durand@laposte.net>\n"
+      "Subject: Demande de tarif\nDate: 30 November 2026 at 14:00:00 CET\n\n" +
+          customer,
+      "________________________________\nFrom: Claire Durand <claire.durand@laposte.net>\n"
+      "Sent: Monday, November 30, 2026 2:00 PM\nTo: vendeur@acme.test\nSubject: Demande\n\n" +
+          customer,
+      "From: Claire Durand <claire.durand@laposte.net>\nSent: Monday, November 30, 2026 2:00 PM\n"
+      "To: vendeur@acme.test\n\n" +
+          customer,
+      // A note above the forwarded message: the whole is kept.
+      "Client important, à rappeler.\n\n---------- Forwarded message ---------\n"
+      "From: Claire Durand <claire.durand@laposte.net>\nDate: Mon, 30 Nov 2026 at 14:00\n\n" +
+          customer};
+  for (const std::string& body : bodies) {
+    bool stripped = true;
+    std::string text = StripQuotedHistory(body, &stripped);
+    EXPECT_THAT(text, HasSubstr(customer)) << body;
+    EXPECT_FALSE(stripped) << body;
+  }
+  // By the subject: even an "On … wrote:" inside a forward is kept.
+  for (const char* subject :
+       {"Fwd: Demande", "FW: Demande", "TR: Demande", "WG: Anfrage", "fwd: demande"}) {
+    ParsedMessage m = ParseMessage(std::string("From: v@acme.test\r\nSubject: ") + subject +
+                                   "\r\n\r\nVoir ci-dessous.\r\n\r\nOn Mon, 30 Nov 2026, Claire "
+                                   "<c@laposte.net> wrote:\r\n> " +
+                                   customer + "\r\n");
+    EXPECT_THAT(m.text, HasSubstr(customer)) << subject;
+    EXPECT_FALSE(m.quoted_history_stripped) << subject;
+  }
+  EXPECT_FALSE(IsForwardSubject("Re: Fwd: Demande"));
+  EXPECT_FALSE(IsForwardSubject("Forward planning"));
+}
+
+// Protects: in a reply, Outlook's "________________________________" line with From:/Sent: below
+// it, the "Get Outlook for iOS" signature, and German (Von:/Gesendet:/An:/Betreff:) and French
+// (De :/Envoyé :) header blocks start the quoted history.
+TEST(QuotedHistoryTest, OutlookAndGermanQuoteStarts) {
+  struct Case {
+    std::string body;
+    std::string reply;
+  };
+  const std::vector<Case> cases = {
+      {"Oui, jeudi 10h.\n\n________________________________\nFrom: Sales <sales@acme.test>\n"
+       "Sent: Monday, November 30, 2026 9:00 AM\nTo: Jean <jean@example.org>\nSubject: RDV\n\n"
+       "Quand êtes-vous disponible ?",
+       "Oui, jeudi 10h."},
+      {"Oui, jeudi 10h.\n\nGet Outlook for iOS<https://aka.ms/o0ukef>\n"
+       "________________________________\nFrom: Sales <sales@acme.test>\nSent: Monday\n\nQuand ?",
+       "Oui, jeudi 10h."},
+      {"Ja, Donnerstag passt.\n\nVon: Sales <sales@acme.test>\nGesendet: Montag, 30. November "
+       "2026 09:00\nAn: Jan <jan@example.de>\nBetreff: Termin\n\nWann passt es Ihnen?",
+       "Ja, Donnerstag passt."},
+      {"Ja, Donnerstag passt.\n\nVon: Sales <sales@acme.test>\nDatum: 30. November 2026\n"
+       "An: Jan <jan@example.de>\n\nWann passt es Ihnen?",
+       "Ja, Donnerstag passt."},
+      {"Oui.\n\nDe : Sales <sales@acme.test>\nEnvoyé : lundi 30 novembre 2026 09:00\n"
+       "À : Jean <jean@example.fr>\nObjet : RDV\n\nQuand ?",
+       "Oui."},
+  };
+  for (const Case& c : cases) {
+    bool stripped = false;
+    EXPECT_EQ(StripQuotedHistory(c.body, &stripped), c.reply) << c.body;
+    EXPECT_TRUE(stripped) << c.body;
+  }
+}
+
 // Protects: a Date far outside what a time point holds is no date (found by the fuzzer: the
 // conversion overflowed).
 TEST(MimeTest, AbsurdDateIsNoDate) {

@@ -83,8 +83,11 @@ ParsedMessage ParseProviderMessage(const ProviderMessage& message, const ParseLi
     parsed.text_from_html = true;
   }
   text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
-  parsed.text = TruncateUtf8(StripQuotedHistory(text, &parsed.quoted_history_stripped),
-                             limits.max_text_bytes);
+  parsed.quoted_history_stripped = false;
+  parsed.text = IsForwardSubject(parsed.subject)
+                    ? TruncateUtf8(text, limits.max_text_bytes)
+                    : TruncateUtf8(StripQuotedHistory(text, &parsed.quoted_history_stripped),
+                                   limits.max_text_bytes);
   parsed.attachments = message.attachments;
   if (parsed.attachments.size() > limits.max_attachments) {
     parsed.attachments.resize(limits.max_attachments);

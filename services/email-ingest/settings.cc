@@ -1,5 +1,8 @@
 #include "email-ingest/settings.h"
 
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
 namespace leadflow::email {
 
 Settings ReadSettings(config::Reader& reader) {
@@ -54,6 +57,29 @@ Settings ReadSettings(config::Reader& reader) {
   settings.lmtp.port = static_cast<int>(
       reader.Int("EMAIL_LMTP_PORT", 2424, 0, 65535, "LMTP port (0 picks a free one)"));
 
+  // Mail from our own addresses is a copy of what we sent, not a lead.
+  settings.rules.own_addresses = settings.recipients;
+  std::string own =
+      reader.String("EMAIL_OWN_ADDRESS_MAIL", "drop",
+                    "mail whose From is one of EMAIL_RECIPIENTS: drop (own_address) or accept");
+  if (own != "drop" && own != "accept") reader.Fail("EMAIL_OWN_ADDRESS_MAIL", "drop or accept");
+  settings.rules.accept_own_address = own == "accept";
+  std::string subjects = reader.String(
+      "EMAIL_AUTOREPLY_SUBJECTS", "",
+      "subject prefixes of automatic replies, '|'-separated (empty: the built-in list; '-': none)");
+  if (subjects == "-") {
+    settings.rules.autoreply_subjects.clear();
+  } else if (!subjects.empty()) {
+    settings.rules.autoreply_subjects.clear();
+    for (absl::string_view prefix : absl::StrSplit(subjects, '|', absl::SkipWhitespace())) {
+      settings.rules.autoreply_subjects.emplace_back(
+          std::string(absl::StripAsciiWhitespace(prefix)));
+    }
+  }
+  settings.rules.relay_senders = RecipientPolicy::Parse(reader.String(
+      "EMAIL_RELAY_SENDERS", "",
+      "addresses and domains that send on behalf of the person in Reply-To (form builders)"));
+
   settings.parse.max_text_bytes = static_cast<size_t>(reader.Int(
       "EMAIL_MAX_TEXT_BYTES", 64 * 1024, 1024, 1024 * 1024, "text kept per message, bytes"));
 
@@ -74,8 +100,12 @@ Settings ReadSettings(config::Reader& reader) {
   settings.webhooks.mailgun_signing_key = reader.Secret(
       "EMAIL_MAILGUN_SIGNING_KEY", "Mailgun HTTP webhook signing key (empty: no Mailgun route)");
   settings.webhooks.mailgun_window =
-      std::chrono::seconds(reader.Int("EMAIL_MAILGUN_WINDOW_SECONDS", 120, 10, 3600,
-                                      "how far a Mailgun timestamp may be from now"));
+      std::chrono::seconds(reader.Int("EMAIL_MAILGUN_WINDOW_SECONDS", 9 * 3600, 10, 48 * 3600,
+                                      "how far a Mailgun timestamp may be from now (Mailgun "
+                                      "retries for 8 h, possibly with the first signature)"));
+  settings.webhooks.replay_capacity = static_cast<size_t>(
+      reader.Int("EMAIL_MAILGUN_TOKEN_CAPACITY", 100000, 100, 10000000,
+                 "Mailgun tokens remembered at most (each for twice the window)"));
   settings.webhooks.postmark_basic_auth = reader.Secret(
       "EMAIL_POSTMARK_BASIC_AUTH", "user:password in the Postmark inbound URL (empty: no route)");
   settings.webhooks.sendgrid_basic_auth =

@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "email-ingest/imap.h"
+#include "email-ingest/message.h"
 #include "email-ingest/mime.h"
 #include "email-ingest/smtp_server.h"
 #include "email-ingest/smtp_session.h"
@@ -21,6 +22,8 @@ struct Settings {
   SmtpServerOptions lmtp;
   RecipientPolicy recipients;
   ParseLimits parse;
+  /// Own addresses, auto-reply subjects, relay senders (the filters and the event's person).
+  MessageRules rules;
   WebhookOptions webhooks;
   /// The polled mailbox; url empty: no polling.
   ImapOptions imap;

@@ -2,19 +2,29 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "email-ingest/provider.h"
 #include "email-ingest/webhook_form.h"
 #include "ingest/basic_auth.h"
+#include "ingest/event_id.h"
 
 namespace leadflow::email {
 namespace {
 
+/// The first address of a list: "sales@x", "<sales@x>" or "Sales <sales@x>".
 std::string FirstAddress(std::string_view list) {
   std::string first(list.substr(0, list.find(',')));
-  size_t begin = first.find_first_not_of(" \t<");
-  size_t end = first.find_last_not_of(" \t>");
+  if (size_t open = first.find('<'); open != std::string::npos) {
+    size_t close = first.find('>', open);
+    first =
+        first.substr(open + 1, close == std::string::npos ? std::string::npos : close - open - 1);
+  }
+  size_t begin = first.find_first_not_of(" \t");
+  size_t end = first.find_last_not_of(" \t");
   if (begin == std::string::npos) return "";
   std::string address = first.substr(begin, end - begin + 1);
   for (char& c : address) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -32,6 +42,25 @@ std::vector<Attachment> FileAttachments(const Form& form) {
   return attachments;
 }
 
+/// What a Mailgun request carries besides its signature, the same on each of Mailgun's retries
+/// (a multipart boundary may change, the fields do not): the digest a token is bound to.
+std::string MailgunDigest(const Form& form) {
+  std::vector<std::pair<std::string, std::string>> parts;
+  for (const FormField& field : form.fields) {
+    if (field.name == "signature" || field.name == "timestamp" || field.name == "token") continue;
+    parts.emplace_back(field.name, field.is_file
+                                       ? field.filename + ";" + std::to_string(field.size_bytes)
+                                       : field.value);
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string joined;
+  for (const auto& [name, value] : parts) {
+    ingest::AppendPart(&joined, name);
+    ingest::AppendPart(&joined, value);
+  }
+  return ingest::Sha256Hex(joined);
+}
+
 std::string JsonString(const nlohmann::json& object, const char* key) {
   auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
@@ -47,8 +76,18 @@ Webhooks::Webhooks(WebhookOptions options, Intake* intake, metrics::Registry* re
       requests_(&registry->AddCounter(
           "email_webhook_requests_total",
           "Webhook requests by provider and outcome (accepted, dropped, unauthenticated, "
-          "forged, stale, replayed, malformed, rejected, unavailable).",
-          {"provider", "outcome"})) {}
+          "forged, stale, replayed, repeated, in_progress, malformed, rejected, unavailable).",
+          {"provider", "outcome"})) {
+  registry->AddCallbackGauge("email_mailgun_tokens",
+                             "Mailgun tokens remembered (pending or accepted), at most "
+                             "EMAIL_MAILGUN_TOKEN_CAPACITY.",
+                             [this] { return static_cast<double>(mailgun_tokens_.size()); });
+  registry->AddCallbackGauge(
+      "email_mailgun_tokens_evicted",
+      "Mailgun tokens forgotten before their time because the ledger was full (a repeat of "
+      "their request is then published again, applied once by crm-core).",
+      [this] { return static_cast<double>(mailgun_tokens_.evicted()); });
+}
 
 void Webhooks::Register(http::Server* server) {
   if (!options_.mailgun_signing_key.empty()) {
@@ -87,8 +126,10 @@ http::Response Webhooks::Refuse(const std::string& provider, int status, const s
 }
 
 void Webhooks::Submit(const std::string& provider, const http::Request& request, Answers answers,
-                      const std::function<void(Intake::Done)>& submit, http::Responder responder) {
-  submit([this, provider, answers, responder](const IntakeResult& result) {
+                      const std::function<void(Intake::Done)>& submit, http::Responder responder,
+                      std::function<void(const IntakeResult&)> settled) {
+  submit([this, provider, answers, responder, settled](const IntakeResult& result) {
+    if (settled) settled(result);
     switch (result.kind) {
       case IntakeResult::Kind::kPublished:
         requests_->WithLabels({provider, "accepted"}).Increment();
@@ -140,10 +181,37 @@ void Webhooks::HandleMailgun(const http::Request& request, http::Responder respo
         Refuse(provider, 403, stale ? "stale" : "forged", std::string(verified.message())));
     return;
   }
-  if (!mailgun_tokens_.CheckAndRemember(token, std::chrono::steady_clock::now()).ok()) {
-    responder.Send(Refuse(provider, 403, "replayed", "token already used"));
+  if (raw_mime && form->Value("body-mime").empty()) {
+    responder.Send(Refuse(provider, 406, "malformed", "body-mime required"));
     return;
   }
+  // The token is used once its message is taken (published, or never a lead): a retry of a
+  // request refused with 503 is taken, a repeat of an accepted one is told 200 again.
+  switch (mailgun_tokens_.Begin(token, MailgunDigest(*form), std::chrono::steady_clock::now())) {
+    case TokenLedger::Claim::kFresh:
+      break;
+    case TokenLedger::Claim::kMismatch:
+      responder.Send(Refuse(provider, 403, "replayed", "token already used with another message"));
+      return;
+    case TokenLedger::Claim::kPending:
+      requests_->WithLabels({provider, "in_progress"}).Increment();
+      responder.Send(http::Response::Error(503, "in_progress", "the same request is in progress")
+                         .WithHeader("Retry-After", "60"));
+      return;
+    case TokenLedger::Claim::kAccepted:
+      requests_->WithLabels({provider, "repeated"}).Increment();
+      spdlog::info("email: mailgun request repeated after it was accepted: not published again");
+      responder.Send(
+          http::Response::Json(200, nlohmann::json{{"status", "already_accepted"}}.dump()));
+      return;
+  }
+  auto settle = [this, token](const IntakeResult& result) {
+    if (result.kind == IntakeResult::Kind::kTemporary) {
+      mailgun_tokens_.Release(token);
+    } else {
+      mailgun_tokens_.Accept(token, std::chrono::steady_clock::now());
+    }
+  };
   Envelope envelope{.provider = provider,
                     .mail_from = std::nullopt,
                     .mailbox = FirstAddress(form->Value("recipient")),
@@ -152,18 +220,13 @@ void Webhooks::HandleMailgun(const http::Request& request, http::Responder respo
   if (const FormField* sender = form->Find("sender"))
     envelope.mail_from = FirstAddress(sender->value);
   if (raw_mime) {
-    const FormField* mime = form->Find("body-mime");
-    if (mime == nullptr || mime->value.empty()) {
-      responder.Send(Refuse(provider, 406, "malformed", "body-mime required"));
-      return;
-    }
-    std::string raw = mime->value;
+    std::string raw = form->Value("body-mime");
     Submit(
         provider, request, {.rejected = 406},
         [this, raw, envelope](Intake::Done done) {
           intake_->SubmitRaw(raw, envelope, std::move(done));
         },
-        responder);
+        responder, settle);
     return;
   }
   ProviderMessage message;
@@ -174,11 +237,16 @@ void Webhooks::HandleMailgun(const http::Request& request, http::Responder respo
         message.headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
       }
     }
-  } else {
-    // Without its headers, the fields Mailgun always sends.
-    message.headers.emplace_back("From", form->Value("from"));
-    message.headers.emplace_back("Subject", form->Value("subject"));
   }
+  // Without them in its headers, the fields Mailgun always sends; a message naming none of its
+  // recipients (a Bcc) was still sent to the route's `recipient`.
+  auto has_header = [&message](const char* name) {
+    return std::any_of(message.headers.begin(), message.headers.end(), [name](const auto& header) {
+      return absl::EqualsIgnoreCase(header.first, name);
+    });
+  };
+  if (!has_header("From")) message.headers.emplace_back("From", form->Value("from"));
+  if (!has_header("Subject")) message.headers.emplace_back("Subject", form->Value("subject"));
   message.text = form->Value("body-plain");
   message.html = form->Value("body-html");
   message.attachments = FileAttachments(*form);
@@ -188,7 +256,7 @@ void Webhooks::HandleMailgun(const http::Request& request, http::Responder respo
       [this, parsed, envelope](Intake::Done done) {
         intake_->SubmitParsed(parsed, envelope, std::move(done));
       },
-      responder);
+      responder, settle);
 }
 
 void Webhooks::HandlePostmark(const http::Request& request, http::Responder responder) {
@@ -231,7 +299,10 @@ void Webhooks::HandlePostmark(const http::Request& request, http::Responder resp
   };
   addresses("ToFull", &message.to_addresses);
   addresses("CcFull", &message.cc_addresses);
-  message.reply_to_address = FirstAddress(JsonString(json, "ReplyTo"));
+  // As a header, so that its display name is read too.
+  if (std::string reply_to = JsonString(json, "ReplyTo"); !reply_to.empty()) {
+    message.headers.emplace_back("Reply-To", reply_to);
+  }
   if (json.contains("Subject")) message.subject = JsonString(json, "Subject");
   message.date = JsonString(json, "Date");
   message.text = JsonString(json, "TextBody");

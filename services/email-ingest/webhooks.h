@@ -6,6 +6,7 @@
 #include <string>
 
 #include "email-ingest/intake.h"
+#include "email-ingest/token_ledger.h"
 #include "http/server.h"
 #include "ingest/signature.h"
 #include "metrics/metrics.h"
@@ -15,8 +16,11 @@ namespace leadflow::email {
 struct WebhookOptions {
   /// Mailgun's HTTP webhook signing key; empty: the Mailgun routes are not served.
   std::string mailgun_signing_key;
-  /// How far Mailgun's timestamp may be from now, either side.
-  std::chrono::seconds mailgun_window{120};
+  /// How far Mailgun's timestamp may be from now, either side. Mailgun retries a delivery that
+  /// was not answered 200 or 406 for 8 hours (after 10 min, 15 min, 30 min, 1 h, 2 h, 4 h), and a
+  /// retry may carry the first attempt's signature: the window covers the whole schedule, or the
+  /// last retries of a message refused while Kafka was down would be refused as stale and lost.
+  std::chrono::seconds mailgun_window{9 * 3600};
   /// "user:password" Postmark / SendGrid put in the webhook URL; empty: route not served.
   std::string postmark_basic_auth;
   std::string sendgrid_basic_auth;
@@ -28,8 +32,10 @@ struct WebhookOptions {
 /// read from it, and answered after the intake decided, in the provider's own retry terms
 /// (docs/email-ingest.md):
 /// - Mailgun (POST /v1/email/mailgun, raw MIME: /v1/email/mailgun/mime): 200 stops delivery,
-///   406 rejects for good, anything else is retried → 401 unsigned, 403 forged, stale or
-///   replayed, 406 malformed or unusable, 503 when Kafka did not take the event.
+///   406 rejects for good, anything else is retried → 401 unsigned, 403 forged, stale or its
+///   token reused with another message, 406 malformed or unusable, 503 when Kafka did not take
+///   the event (the token is then free for Mailgun's retry) or while the same request is still
+///   being published; a repeat of an accepted request is 200 again, with nothing published.
 /// - Postmark (POST /v1/email/postmark, Basic auth): 403 stops retries, anything else non-200 is
 ///   retried → 401 for missing or wrong credentials (a misconfigured password is retried, not
 ///   lost), 403 for a malformed or unusable message, 503 when Kafka did not take it.
@@ -52,15 +58,17 @@ class Webhooks {
   struct Answers {
     int rejected;  // never acceptable: the provider must not retry
   };
+  /// `settled` runs with the intake's result before the answer is sent.
   void Submit(const std::string& provider, const http::Request& request, Answers answers,
-              const std::function<void(Intake::Done)>& submit, http::Responder responder);
+              const std::function<void(Intake::Done)>& submit, http::Responder responder,
+              std::function<void(const IntakeResult&)> settled = {});
   http::Response Refuse(const std::string& provider, int status, const std::string& outcome,
                         const std::string& reason);
 
   const WebhookOptions options_;
   Intake* intake_;
   Clock clock_;
-  ingest::ReplayCache mailgun_tokens_;
+  TokenLedger mailgun_tokens_;
   metrics::Family<metrics::Counter>* requests_;
 };
 

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ingest/event_id.h"
 #include "ingest/signature.h"
@@ -128,6 +129,14 @@ std::string Message(const std::string& message_id, const std::string& from,
          extra_headers + "\r\n" + body + "\r\n";
 }
 
+/// The event id of a message with a Message-ID: with its From address (docs/email-ingest.md).
+std::string EmailId(const std::string& message_id, const std::string& from) {
+  std::string parts = "message-id;";
+  ingest::AppendPart(&parts, message_id);
+  ingest::AppendPart(&parts, from);
+  return ingest::EventId("email", parts);
+}
+
 class EmailE2eTest : public ::testing::Test {
  protected:
   EmailE2eTest() { kafka_.CreateTopic(kafka::kInboundTopic, kPartitions); }
@@ -168,7 +177,7 @@ TEST_F(EmailE2eTest, FirstMailOverSmtpReachesKafka) {
   std::vector<InboundEvent> events = Events();
   ASSERT_EQ(events.size(), 1u);
   const InboundEvent& event = events[0];
-  EXPECT_EQ(event.event_id(), ingest::EventId("email", "first-mail@example.org"));
+  EXPECT_EQ(event.event_id(), EmailId("first-mail@example.org", "jean@example.org"));
   EXPECT_EQ(event.identities(0).value(), "jean@example.org");
   EXPECT_EQ(event.person().first_name(), "Jean");
   EXPECT_EQ(event.email().mailbox(), "sales@acme.test");
@@ -219,7 +228,7 @@ TEST_F(EmailE2eTest, AutoReplyAndBounceMakeNoEvent) {
   ASSERT_EQ(lead["data"][0][0], 250);
   std::vector<InboundEvent> events = Events();
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].event_id(), ingest::EventId("email", "after@example.org"));
+  EXPECT_EQ(events[0].event_id(), EmailId("after@example.org", "carla@example.org"));
   EXPECT_EQ(ingest.Metric(R"(email_dropped_total{channel="smtp",reason="auto_submitted"})"), 1);
   // The bounce comes with the null sender <>: the first rule that matches is counted.
   EXPECT_EQ(ingest.Metric(R"(email_dropped_total{channel="smtp",reason="delivery_report"})"), 1);
@@ -257,7 +266,7 @@ TEST_F(EmailE2eTest, BrokerFailing451ThenRetryIsOneEvent) {
   kafka_.RestoreProduceRequests();
   auto retried = ingest.Send(message, "dora@example.org", {"sales@acme.test"});
   ASSERT_EQ(retried["data"][0][0], 250) << retried.dump();
-  EXPECT_EQ(CountEvent(ingest::EventId("email", "retried@example.org")), 1u);
+  EXPECT_EQ(CountEvent(EmailId("retried@example.org", "dora@example.org")), 1u);
   EXPECT_GE(ingest.Metric(R"(email_kafka_failures_total{class="retryable"})"), 1);
 }
 
@@ -280,7 +289,7 @@ TEST_F(EmailE2eTest, StartTlsWithCertificate) {
               ::testing::Contains("starttls"));
   EXPECT_EQ(answer["starttls"], 220) << answer.dump();
   EXPECT_EQ(answer["data"][0][0], 250) << answer.dump();
-  EXPECT_EQ(CountEvent(ingest::EventId("email", "tls@example.org")), 1u);
+  EXPECT_EQ(CountEvent(EmailId("tls@example.org", "eve@example.org")), 1u);
 }
 
 // Protects: a message larger than the limit is refused 552 5.3.4, announced (SIZE) or not.
@@ -383,7 +392,7 @@ TEST_F(EmailE2eTest, KafkaUnavailableMidData) {
   }
   client.Send(head + tail);
   EXPECT_THAT(client.Reply(), ::testing::StartsWith("250 2.0.0"));
-  EXPECT_EQ(CountEvent(ingest::EventId("email", "mid-data@example.org")), 1u);
+  EXPECT_EQ(CountEvent(EmailId("mid-data@example.org", "gina@example.org")), 1u);
 }
 
 /// Mailgun's signature fields for now, signed with `key`, as curl -F arguments.
@@ -401,8 +410,9 @@ std::string MailgunSignature(const std::string& key, const std::string& token,
 }
 
 // Protects: Mailgun's forward() webhook: unsigned → 401 and forged or stale → 403 with nothing
-// published; a signed post → 200 once its event is on the topic; its token cannot be used twice;
-// the raw-MIME variant too.
+// published; a signed post → 200 once its event is on the topic; a repeat of it is 200 again
+// with nothing published, and its token cannot carry another message (403); the raw-MIME
+// variant too.
 TEST_F(EmailE2eTest, MailgunSignedOnly) {
   EmailIngest ingest(kafka_.bootstrap());
   const std::string fields =
@@ -426,8 +436,12 @@ TEST_F(EmailE2eTest, MailgunSignedOnly) {
   std::string signature = MailgunSignature("key-mailgun-test", std::string(50, 'c'));
   auto signed_post = ingest.Curl("/v1/email/mailgun", fields + " " + signature);
   ASSERT_EQ(signed_post.first, 200) << signed_post.second.dump();
-  EXPECT_EQ(signed_post.second["event_id"], ingest::EventId("email", "mg-e2e@example.org"));
-  auto replayed = ingest.Curl("/v1/email/mailgun", fields + " " + signature);
+  EXPECT_EQ(signed_post.second["event_id"], EmailId("mg-e2e@example.org", "paul@example.org"));
+  auto repeated = ingest.Curl("/v1/email/mailgun", fields + " " + signature);
+  EXPECT_EQ(repeated.first, 200) << repeated.second.dump();
+  EXPECT_EQ(repeated.second["status"], "already_accepted");
+  auto replayed =
+      ingest.Curl("/v1/email/mailgun", fields + " -F 'stripped-text=another' " + signature);
   EXPECT_EQ(replayed.first, 403);
 
   auto mime =
@@ -455,6 +469,91 @@ TEST_F(EmailE2eTest, MailgunSignedOnly) {
             1);
   EXPECT_EQ(ingest.Metric(R"(email_webhook_requests_total{outcome="replayed",provider="mailgun"})"),
             1);
+  EXPECT_EQ(ingest.Metric(R"(email_webhook_requests_total{outcome="repeated",provider="mailgun"})"),
+            1);
+}
+
+// Protects: no mail lost when Mailgun retries: a post refused with 503 while Kafka is down is
+// taken when Mailgun retries the same request (same token and signature) once Kafka is back, even
+// hours later within Mailgun's 8-hour retry schedule; a further repeat is 200 with nothing
+// published: exactly one event. Its headers naming no To, the route's recipient is its To.
+TEST_F(EmailE2eTest, MailgunRetryAfter503IsTaken) {
+  EmailIngest ingest(kafka_.bootstrap());
+  const std::string fields =
+      "-F sender=rita@example.org -F recipient=sales@acme.test -F 'from=Rita <rita@example.org>' "
+      "-F subject=Devis -F 'body-plain=Un devis pour 4 postes' "
+      "-F 'message-headers=[[\"Message-Id\", \"<mg-retry@example.org>\"], [\"From\", \"Rita "
+      "<rita@example.org>\"], [\"Subject\", \"Devis\"]]' ";
+  int64_t first_attempt = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count() -
+                          (7 * 3600 + 55 * 60);  // Mailgun's last retry: 7 h 55 min later
+  std::string signature = MailgunSignature("key-mailgun-test", std::string(50, 'r'), first_attempt);
+  kafka_.FailProduceRequests();
+  auto refused = ingest.Curl("/v1/email/mailgun", fields + signature);
+  ASSERT_EQ(refused.first, 503) << refused.second.dump();
+  ASSERT_TRUE(testing::WaitFor([&] { return ingest.Metric("email_kafka_in_flight") == 0; },
+                               std::chrono::seconds(30)));
+  kafka_.RestoreProduceRequests();
+  auto retried = ingest.Curl("/v1/email/mailgun", fields + signature);
+  ASSERT_EQ(retried.first, 200) << retried.second.dump();
+  EXPECT_EQ(retried.second["status"], "accepted");
+  auto repeated = ingest.Curl("/v1/email/mailgun", fields + signature);
+  EXPECT_EQ(repeated.first, 200) << repeated.second.dump();
+  EXPECT_EQ(CountEvent(EmailId("mg-retry@example.org", "rita@example.org")), 1u);
+  // Its message-headers name no To: the route's recipient stands for it (crm-core's reference).
+  for (const InboundEvent& event : Events()) {
+    ASSERT_EQ(event.email().to_addresses_size(), 1);
+    EXPECT_EQ(event.email().to_addresses(0), "sales@acme.test");
+    EXPECT_EQ(event.source().reference(), "sales@acme.test");
+  }
+  EXPECT_EQ(
+      ingest.Metric(R"(email_webhook_requests_total{outcome="unavailable",provider="mailgun"})"),
+      1);
+}
+
+// Protects: the trial's mail that made wrong leads, over SMTP with smtplib: a copy of our own
+// mail (From sales@) and an out-of-office reply without Auto-Submitted are taken and make no
+// event (counted by reason); two customers of a web-form relay (From no-reply@crm.wix.com,
+// Reply-To the customer) are two people; a Gmail forward keeps the forwarded text.
+TEST_F(EmailE2eTest, TrialShapes) {
+  EmailIngest ingest(kafka_.bootstrap(), {{"EMAIL_RELAY_SENDERS", "crm.wix.com"}});
+  auto own = ingest.Send(Message("own@acme.test", "Sales <sales@acme.test>"), "sales@acme.test",
+                         {"sales@acme.test"});
+  EXPECT_EQ(own["data"][0][0], 250) << own.dump();
+  std::string ooo = Message("ooo-subject@example.org", "luc@example.org", "", "I am away.");
+  ooo.replace(ooo.find("Subject: Devis"), 14, "Subject: Automatic reply: Devis");
+  EXPECT_EQ(ingest.Send(ooo, "luc@example.org", {"sales@acme.test"})["data"][0][0], 250);
+  for (const char* customer : {"anna@example.org", "bob@example.net"}) {
+    auto answer = ingest.Send(
+        Message(std::string("wix-") + customer, "Wix Forms <no-reply@crm.wix.com>",
+                std::string("Reply-To: Customer <") + customer + ">\r\n", "Nouveau formulaire"),
+        "bounce@wix.com", {"sales@acme.test"});
+    EXPECT_EQ(answer["data"][0][0], 250) << answer.dump();
+  }
+  std::string forward =
+      "Message-ID: <fwd-0001@example.org>\r\nFrom: Vendeur <vendeur@example.org>\r\n"
+      "To: sales@acme.test\r\nSubject: Fwd: Demande de tarif\r\n\r\n"
+      "---------- Forwarded message ---------\r\nFrom: Claire <claire@laposte.net>\r\n"
+      "Date: Mon, 30 Nov 2026 at 14:00\r\nSubject: Demande de tarif\r\n\r\n"
+      "Quel est votre tarif pour 50 postes ?\r\n";
+  EXPECT_EQ(ingest.Send(forward, "vendeur@example.org", {"sales@acme.test"})["data"][0][0], 250);
+  std::vector<InboundEvent> events = Events();
+  ASSERT_EQ(events.size(), 3u);
+  std::set<std::string> people;
+  for (const InboundEvent& event : events) {
+    people.insert(event.identities(0).value());
+    if (event.email().message_id() == "fwd-0001@example.org") {
+      EXPECT_THAT(event.email().text_body(), HasSubstr("50 postes"));
+    } else {
+      EXPECT_EQ(event.email().relay_address(), "no-reply@crm.wix.com");
+    }
+  }
+  EXPECT_EQ(people,
+            (std::set<std::string>{"anna@example.org", "bob@example.net", "vendeur@example.org"}));
+  EXPECT_EQ(ingest.Metric(R"(email_dropped_total{channel="smtp",reason="own_address"})"), 1);
+  EXPECT_EQ(ingest.Metric(R"(email_dropped_total{channel="smtp",reason="autoreply_subject"})"), 1);
+  EXPECT_EQ(ingest.Metric(R"(email_relayed_total{channel="smtp",why="relay_sender"})"), 2);
 }
 
 const char kPostmarkJson[] = R"({
@@ -487,7 +586,7 @@ TEST_F(EmailE2eTest, PostmarkBasicAuth) {
   ASSERT_EQ(good.first, 200) << good.second.dump();
   std::vector<InboundEvent> events = Events();
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].event_id(), ingest::EventId("email", "pm-e2e@example.org"));
+  EXPECT_EQ(events[0].event_id(), EmailId("pm-e2e@example.org", "sender@example.org"));
   EXPECT_EQ(events[0].email().mailbox(), "sales+lead@acme.test");
   EXPECT_EQ(events[0].email().reply_to_address(), "replies@example.org");
   EXPECT_EQ(events[0].email().text_body(), "This is a test text body.");
