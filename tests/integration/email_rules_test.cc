@@ -316,6 +316,36 @@ TEST_F(EmailRulesTest, SameMessageIdTwiceHasOneEffect) {
   EXPECT_EQ(counters_.email.duplicate_messages.Value(), 2);
 }
 
+// Protects: the same Message-ID from another sender is another message (a mailer that reuses ids,
+// or someone copying a customer's id): it is applied (its sender gets a lead), kept without the
+// id, and counted; it neither joins nor replaces the first. The first sender's redelivery is
+// still a duplicate, in one batch or two.
+TEST_F(EmailRulesTest, SameMessageIdFromAnotherSenderIsAnotherMessage) {
+  Apply({Encode({.message_id = "reused@mailer.example", .from = "jean@example.org"})});
+  Apply({Encode({.message_id = "reused@mailer.example",
+                 .from = "claire@example.net",
+                 .body = "Une autre demande",
+                 .event_id = "claire-1"}),
+         Encode({.message_id = "reused@mailer.example",
+                 .from = "JEAN@example.org",
+                 .event_id = "jean-again"})});
+  Apply({Encode({.message_id = "other@mailer.example", .from = "paul@example.com"}),
+         Encode({.message_id = "other@mailer.example",
+                 .from = "marc@example.com",
+                 .event_id = "marc-1"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages"), 4);
+  EXPECT_EQ(Text("SELECT from_address FROM email_messages WHERE message_id = "
+                 "'reused@mailer.example'"),
+            "jean@example.org");
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE message_id IS NULL AND "
+                  "from_address IN ('claire@example.net', 'marc@example.com')"),
+            2);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE body = 'Une autre demande'"), 1);
+  EXPECT_EQ(counters_.email.duplicate_messages.Value(), 1);
+  EXPECT_EQ(counters_.email.reused_message_ids.Value(), 2);
+}
+
 // Protects: the Reply-To is not a match identity by default (anyone can write a customer's address
 // there): a relay's mail with a customer's Reply-To makes a lead of its own. Through a mailbox
 // configured as trusted (a form relay's), the Reply-To finds the sender's record, and neither it

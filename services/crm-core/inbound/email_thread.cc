@@ -13,6 +13,15 @@
 namespace leadflow::crm {
 namespace {
 
+// The sender as kept in email_messages.from_address (lower case for the comparison): a message's
+// sender is what tells the same message delivered twice from another one reusing its Message-ID.
+std::string StoredSender(const events::v1::EmailMessage& email) {
+  if (email.from_address().size() > domain::kMaxAddressBytes) {
+    return "";
+  }
+  return domain::AsciiLower(pg::StripNul(email.from_address()));  // as Record() keeps it
+}
+
 using domain::EntityKind;
 using domain::EntityRef;
 using events::v1::EmailMessage;
@@ -61,7 +70,12 @@ EmailCounters::EmailCounters(metrics::Registry& registry)
       duplicate_messages(registry
                              .AddCounter("crm_email_duplicate_messages_total",
                                          "Email messages with no effect: their Message-ID was "
-                                         "kept already")
+                                         "kept already from the same sender")
+                             .WithLabels({})),
+      reused_message_ids(registry
+                             .AddCounter("crm_email_reused_message_ids_total",
+                                         "Email messages whose Message-ID another sender's "
+                                         "message holds: kept and applied, without that id")
                              .WithLabels({})),
       fields_cut(registry
                      .AddCounter("crm_email_fields_cut_total",
@@ -86,6 +100,7 @@ EmailCounters::EmailCounters(metrics::Registry& registry)
 void EmailCounters::Add(const EmailBatchResult& result) {
   replies_threaded.Increment(static_cast<double>(result.replies_threaded));
   duplicate_messages.Increment(static_cast<double>(result.duplicate_messages));
+  reused_message_ids.Increment(static_cast<double>(result.reused_message_ids));
   fields_cut.Increment(static_cast<double>(result.fields_cut));
   replies_refused.Increment(static_cast<double>(result.replies_refused));
   contents_omitted.Increment(static_cast<double>(result.contents_omitted));
@@ -185,19 +200,37 @@ absl::Status EmailBatch::Prepare() {
   }
   EventRepository(work_).LockIdentities(lock_keys);
 
-  // The same message again (SMTP and IMAP, a redelivery under another event id): no effect.
-  const std::set<std::string> stored = repository_.StoredMessageIds(own_ids);
+  // The same message again (SMTP and IMAP, a redelivery under another event id): no effect. The
+  // same Message-ID from another sender is not the same message (a mailer reusing ids, or someone
+  // quoting a customer's id): it is applied like any other mail, kept without the id, which
+  // stays the first message's.
+  const std::map<std::string, std::string> stored = repository_.StoredMessageIds(own_ids);
   std::map<std::string, size_t> earlier;  // Message-ID → the batch's message that has it
   std::vector<size_t> fresh;
   for (size_t i : emails_) {
     auto own = own_.find(i);
-    if (own != own_.end() && (stored.count(own->second) != 0 || earlier.count(own->second) != 0)) {
-      taken_out_.insert(i);
-      ++result_.duplicate_messages;
-      continue;
+    if (own != own_.end()) {
+      const std::string sender = StoredSender(events_[i]->email());
+      auto kept = stored.find(own->second);
+      auto first = earlier.find(own->second);
+      if ((kept != stored.end() && domain::AsciiLower(kept->second) == sender) ||
+          (first != earlier.end() && StoredSender(events_[first->second]->email()) == sender)) {
+        taken_out_.insert(i);
+        ++result_.duplicate_messages;
+        continue;
+      }
+      if (kept != stored.end() || first != earlier.end()) {
+        ++result_.reused_message_ids;
+        spdlog::info(
+            "email event {}: its Message-ID is held by another sender's message; kept "
+            "without it",
+            events_[i]->event_id());
+        own_.erase(own);
+      } else {
+        earlier[own->second] = i;
+      }
     }
     fresh.push_back(i);
-    if (own != own_.end()) earlier[own->second] = i;
   }
   emails_ = fresh;
 

@@ -40,6 +40,7 @@ struct EmailBatchResult {
   size_t replies_threaded = 0;    // replies that went to their thread's record
   size_t replies_joined = 0;      // of those, joined the thread's open activity
   size_t duplicate_messages = 0;  // a Message-ID stored already or twice in the batch
+  size_t reused_message_ids = 0;  // a Message-ID another sender's message holds: kept without it
   size_t messages_kept = 0;
   size_t fields_cut = 0;        // texts or lists cut to the kept-message bounds
   size_t replies_refused = 0;   // named a kept message, but the sender had no part in its thread
@@ -53,6 +54,7 @@ struct EmailCounters {
   void Add(const EmailBatchResult& result);
   metrics::Counter& replies_threaded;
   metrics::Counter& duplicate_messages;
+  metrics::Counter& reused_message_ids;
   metrics::Counter& fields_cut;
   metrics::Counter& replies_refused;
   metrics::Counter& contents_omitted;

@@ -146,15 +146,15 @@ EmailRepository::KeptCounts EmailRepository::CountKept(const std::vector<std::st
   return counts;
 }
 
-std::set<std::string> EmailRepository::StoredMessageIds(
+std::map<std::string, std::string> EmailRepository::StoredMessageIds(
     const std::vector<std::string>& message_ids) {
-  std::set<std::string> stored;
+  std::map<std::string, std::string> stored;
   if (message_ids.empty()) {
     return stored;
   }
   for (const auto& row :
        work_.exec_prepared("email_stored_message_ids", pg::TextArray(message_ids))) {
-    stored.insert(row[0].as<std::string>());
+    stored.emplace(row[0].as<std::string>(), row[1].as<std::string>());
   }
   return stored;
 }

@@ -83,8 +83,8 @@ class EmailRepository {
   KeptCounts CountKept(const std::vector<std::string>& thread_keys,
                        const std::vector<domain::EntityRef>& owners, size_t max_per_thread,
                        size_t max_per_record);
-  /// Which of `message_ids` are stored.
-  std::set<std::string> StoredMessageIds(const std::vector<std::string>& message_ids);
+  /// Which of `message_ids` are stored, each with its message's sender.
+  std::map<std::string, std::string> StoredMessageIds(const std::vector<std::string>& message_ids);
   /// The routes of these recipient addresses (lower case), by address.
   std::map<std::string, EmailRoute> ReadRoutes(const std::vector<std::string>& addresses);
   /// The EMAIL activity each event made: event id → (activity id, owner).
