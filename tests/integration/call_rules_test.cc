@@ -39,6 +39,7 @@ struct CallSpec {
   std::string extension;
   std::string recording;
   std::string line = kLine;
+  int64_t ended_unix = 0;  // the call's end as the provider timed it; 0: not given
 };
 
 kafka::Message Encode(const CallSpec& spec) {
@@ -53,6 +54,7 @@ kafka::Message Encode(const CallSpec& spec) {
   call->set_duration_seconds(spec.duration);
   call->set_extension(spec.extension);
   call->set_recording_url(spec.recording);
+  if (spec.ended_unix != 0) call->mutable_ended_at()->set_seconds(spec.ended_unix);
   const bool outbound = spec.direction == CallEvent::OUTBOUND;
   call->set_from_number(outbound ? spec.line : spec.number);
   call->set_to_number(outbound ? spec.number : spec.line);
@@ -288,6 +290,50 @@ TEST_F(CallRulesTest, AnsweredInboundCompletedActivity) {
                   std::to_string(bob_)),
             1);
   EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE completed AND owner_type = 'LEAD'"), 1);
+}
+
+// Protects: the client calling again and being answered completes their open call-back (the
+// conversation it asked for happened): one open call-back before, none after, completed by the
+// answered call's event, which is itself a completed call activity on the same record.
+TEST_F(CallRulesTest, AnsweredInboundCompletesTheCallBack) {
+  const int64_t contact = Contact("+33612345678");
+  Apply({Encode({.id = "m1", .number = "+33612345678"})});
+  ASSERT_NE(OpenCallBackOf("CONTACT", contact), 0);
+  Apply({Encode({.id = "a1",
+                 .number = "0612345678",
+                 .identity = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .duration = 240})});
+  EXPECT_EQ(OpenCallBacks(), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND completed AND "
+                  "completed_by_event_id = 'call:a1' AND owner_type = 'CONTACT' AND owner_id = " +
+                  std::to_string(contact)),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE NOT call_back AND completed AND "
+                  "call_duration_seconds = 240 AND owner_type = 'CONTACT'"),
+            1);
+  EXPECT_EQ(inbound_->counters().calls.call_backs_completed.Value(), 1);
+}
+
+// Protects: a call-back is due the SLA after the missed call, as the provider timed it, not after
+// crm-core read the event (a consumer catching up on a backlog must not push deadlines out): the
+// first missed call sets the deadline, the latest the last attempt; a call time in the future is
+// taken as now, so a skewed or forged clock cannot postpone a deadline.
+TEST_F(CallRulesTest, CallBackIsDueAfterTheCallNotAfterItsProcessing) {
+  const int64_t now = Count("SELECT extract(epoch FROM now())::bigint");
+  Apply({Encode({.id = "m1", .number = "+33612345678", .ended_unix = now - 7200})});
+  Apply({Encode({.id = "m2", .number = "+33612345678", .ended_unix = now - 3600})});
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND NOT completed AND "
+                  "missed_calls = 2 AND deadline = to_timestamp(" +
+                  std::to_string(now - 7200) +
+                  ") + interval '15 minutes' AND last_attempt_at = to_timestamp(" +
+                  std::to_string(now - 3600) + ")"),
+            1);
+  Apply({Encode({.id = "m3", .number = "+33698765432", .ended_unix = now + 86400})});
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND call_number = "
+                  "'+33698765432' AND deadline <= now() + interval '15 minutes' AND "
+                  "last_attempt_at <= now()"),
+            1);
 }
 
 // Protects: an outbound call to an unknown number makes no lead (listed as unidentified) unless

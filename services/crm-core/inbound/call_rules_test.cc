@@ -58,8 +58,8 @@ Snapshot WithCalls(CallContext calls) {
 }
 
 // Protects: what each kind of call does, before any record is looked at: withheld numbers and
-// outbound calls to strangers are only listed, never leads; only an answered outbound call
-// completes call-backs; a late recording only adds to its call.
+// outbound calls to strangers are only listed, never leads; an answered call, outbound or inbound,
+// completes call-backs, a missed one never; a late recording only adds to its call.
 TEST(CallRulesTest, DecideCallTable) {
   domain::CallSettings settings;
   domain::CallFacts call;
@@ -70,7 +70,7 @@ TEST(CallRulesTest, DecideCallTable) {
   EXPECT_EQ(DecideCall(call, true, settings).action, CallAction::kCallBack);
   call.outcome = CallOutcome::kAnswered;
   EXPECT_EQ(DecideCall(call, false, settings).action, CallAction::kCompletedCall);
-  EXPECT_FALSE(DecideCall(call, true, settings).completes_call_backs);
+  EXPECT_TRUE(DecideCall(call, true, settings).completes_call_backs);
   call.anonymous = true;
   EXPECT_EQ(DecideCall(call, false, settings).action, CallAction::kUnidentified);
   call.anonymous = false;

@@ -52,6 +52,7 @@ CallActivityRow Row(const ResolvedCallActivity& resolved) {
           .call_back = planned.call_back,
           .call = *planned.call->call,
           .missed_calls = planned.call_back ? 1 : 0,
+          .first_at_unix = planned.call->call->at_unix,
           .call_ids = {planned.call->call->call_id}};
 }
 

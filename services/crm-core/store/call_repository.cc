@@ -71,7 +71,7 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
   }
   std::vector<std::string> owners, subjects, descriptions, events, call_ids, directions, outcomes,
       numbers, lines, operators, recordings, completed_by;
-  std::vector<int64_t> owner_ids, responsible, deadlines, durations, missed;
+  std::vector<int64_t> owner_ids, responsible, deadlines, durations, missed, first_at, last_at;
   std::vector<bool> completed, call_back;
   for (const CallActivityRow& row : rows) {
     owners.emplace_back(domain::ToString(row.owner));
@@ -94,6 +94,8 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
     recordings.push_back(Clean(row.call.recording_url));
     missed.push_back(row.missed_calls);
     completed_by.push_back(Clean(row.completed_by_event_id));
+    first_at.push_back(row.first_at_unix);
+    last_at.push_back(row.call.at_unix);
   }
   const pqxx::result result = work_.exec_prepared(
       "upsert_call_activities", pg::TextArray(owners), pg::IntArray(owner_ids),
@@ -102,7 +104,8 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
       pg::BoolArray(call_back), pg::TextArray(call_ids), pg::TextArray(directions),
       pg::TextArray(outcomes), pg::TextArray(numbers), pg::TextArray(lines),
       pg::IntArray(durations), pg::TextArray(operators), pg::TextArray(recordings),
-      pg::IntArray(missed), pg::TextArray(completed_by));
+      pg::IntArray(missed), pg::TextArray(completed_by), pg::IntArray(first_at),
+      pg::IntArray(last_at));
 
   // Which activity each row became. RETURNING does not keep the input's order, so rows are
   // found by what is unique among one execution's rows: an open call-back by its record (it

@@ -36,6 +36,9 @@ struct CallActivityRow {
   bool call_back = false;
   domain::CallFacts call;
   int missed_calls = 0;
+  /// When the first call it holds happened (CallFacts::at_unix; 0: now): a call-back's deadline
+  /// counts from it. `call` (the latest call) gives its last attempt.
+  int64_t first_at_unix = 0;
   std::string completed_by_event_id;
   /// Every call the activity holds (a call-back: each missed call folded into it); a late
   /// recording of any of them finds it.

@@ -99,7 +99,11 @@ CallPolicy DecideCall(const CallFacts& call, bool known, const CallSettings& set
             .completes_call_backs = call.outcome == CallOutcome::kAnswered};
   }
   if (call.outcome == CallOutcome::kAnswered) {
-    return {.action = CallAction::kCompletedCall, .may_create_record = true};
+    // The client called again and somebody answered: the conversation a call-back asked for has
+    // happened, whoever dialled.
+    return {.action = CallAction::kCompletedCall,
+            .may_create_record = true,
+            .completes_call_backs = true};
   }
   // Missed, busy, failed, voicemail, or the caller gave up: somebody has to call back.
   return {.action = CallAction::kCallBack, .may_create_record = true};

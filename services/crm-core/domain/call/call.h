@@ -56,6 +56,9 @@ struct CallFacts {
   std::string recording_url;
   /// Only adds a recording to a call published before under the same call_id.
   bool recording_only = false;
+  /// When the call ended (else started, else the event occurred), seconds since the epoch; 0:
+  /// unknown. A call-back is due this long after the call, not after crm-core read it.
+  int64_t at_unix = 0;
 
   /// The other party: the caller of an inbound call, the callee of an outbound one.
   const std::string& Counterpart() const {

@@ -48,6 +48,13 @@ void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
   facts.extension = call.extension();
   facts.recording_url = call.recording_url();
   facts.recording_only = call.recording_only();
+  if (call.has_ended_at()) {
+    facts.at_unix = call.ended_at().seconds();
+  } else if (call.has_started_at()) {
+    facts.at_unix = call.started_at().seconds();
+  } else if (event.has_occurred_at()) {
+    facts.at_unix = event.occurred_at().seconds();
+  }
 
   const bool answered = facts.outcome == domain::CallOutcome::kAnswered;
   const bool outbound = facts.direction == domain::CallDirection::kOutbound;

@@ -3,20 +3,28 @@
 -- folded into it: one more missed call, its time, the latest call's outcome and description.
 -- The caller passes at most one open call-back per record in one execution. Returns each row
 -- written (inserted: a new activity, else a call-back folded into the open one).
+-- A call-back's deadline counts from its first call ($20) and its last attempt is its latest call
+-- ($21), both as the provider timed them (seconds since the epoch; 0: unknown, now), never later
+-- than now: a time in the future (a skewed or hostile clock) cannot postpone a deadline.
 INSERT INTO activities (type, owner_type, owner_id, subject, description, responsible_user_id,
   completed, deadline, completed_at, origin_event_id, call_back, call_id, call_direction,
   call_outcome, call_number, call_line, call_duration_seconds, call_operator, call_recording_url,
   missed_calls, last_attempt_at, completed_by_event_id)
-SELECT 'CALL', ot, o, s, d, nullif(r, 0), c, CASE WHEN m > 0 THEN now() + make_interval(mins => m) END,
+SELECT 'CALL', ot, o, s, d, nullif(r, 0), c,
+  CASE WHEN m > 0 THEN first_at + make_interval(mins => m) END,
   CASE WHEN c THEN now() END, e, cb, ci, dir, oc, nullif(num, ''), nullif(line, ''), dur,
-  nullif(op, ''), nullif(rec, ''), n, CASE WHEN n > 0 THEN now() END, nullif(ce, '')
+  nullif(op, ''), nullif(rec, ''), n, CASE WHEN n > 0 THEN last_at END, nullif(ce, '')
 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bool[], $7::int[],
   $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-  $15::int[], $16::text[], $17::text[], $18::int[], $19::text[])
-  AS x (ot, o, s, d, r, c, m, e, cb, ci, dir, oc, num, line, dur, op, rec, n, ce)
+  $15::int[], $16::text[], $17::text[], $18::int[], $19::text[], $20::bigint[], $21::bigint[])
+  AS x (ot, o, s, d, r, c, m, e, cb, ci, dir, oc, num, line, dur, op, rec, n, ce, f, l),
+  LATERAL (SELECT
+    CASE WHEN f > 0 AND f < extract(epoch FROM now()) THEN to_timestamp(f) ELSE now() END,
+    CASE WHEN l > 0 AND l < extract(epoch FROM now()) THEN to_timestamp(l) ELSE now() END)
+  AS t (first_at, last_at)
 ON CONFLICT (owner_type, owner_id) WHERE call_back AND NOT completed DO UPDATE SET
   missed_calls = activities.missed_calls + excluded.missed_calls,
-  last_attempt_at = now(),
+  last_attempt_at = greatest(activities.last_attempt_at, excluded.last_attempt_at),
   description = excluded.description,
   call_id = excluded.call_id,
   call_outcome = excluded.call_outcome,
