@@ -219,8 +219,10 @@ Response TelephonyService::ParkedUnavailable(const std::string& path, const std:
 
 void TelephonyService::Park(const CallUpdate& update, const http::Request& request, Reply reply,
                             std::function<Response(const FinishedCall&)> success) {
+  bool stopping = false;
   {
     std::lock_guard lock(parked_mutex_);
+    stopping = stopping_;
     if (!stopping_ && parked_.size() < options_.max_parked) {
       parked_.emplace(next_parked_++,
                       Parked{.provider = update.provider,
@@ -234,9 +236,9 @@ void TelephonyService::Park(const CallUpdate& update, const http::Request& reque
     }
   }
   parked_refused_->Increment();
-  reply(ParkedUnavailable(request.path, stopping_ ? "stopping; the call is settling"
-                                                  : "too many reports waiting for their call "
-                                                    "to settle (TELEPHONY_MAX_PARKED)"));
+  reply(ParkedUnavailable(request.path, stopping ? "stopping; the call is settling"
+                                                 : "too many reports waiting for their call "
+                                                   "to settle (TELEPHONY_MAX_PARKED)"));
 }
 
 void TelephonyService::ReleaseParked(const FinishedCall& call,
