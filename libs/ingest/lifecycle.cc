@@ -30,6 +30,9 @@ int Lifecycle::Run() {
                    parts_.unready_delay.count());
       std::this_thread::sleep_for(parts_.unready_delay);
     }
+    if (parts_.before_drain) {
+      parts_.before_drain();
+    }
   });
   if (auto status = parts_.public_server->Start(); !status.ok()) {
     spdlog::error("{}", status.ToString());

@@ -34,6 +34,9 @@ class Lifecycle {
     /// whose callbacks may still publish). It must not destroy anything the operations server
     /// reads (metric callbacks): that server serves /metrics until Run() returns.
     std::function<void()> before_flush;
+    /// On a clean stop, runs once readiness is false and before the public server drains, so
+    /// that requests held for a later answer are answered while it still can send them.
+    std::function<void()> before_drain;
   };
   explicit Lifecycle(Parts parts) : parts_(std::move(parts)) {}
 

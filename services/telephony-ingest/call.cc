@@ -651,6 +651,15 @@ void CallAssembler::Published(const FinishedCall& call) {
   (void)store_->Unschedule(Key(provider, call.call.provider_call_id()));
 }
 
+std::optional<FinishedCall> CallAssembler::Settled(const std::string& provider,
+                                                   const std::string& provider_call_id) {
+  auto snapshot = store_->Read(Key(provider, provider_call_id));
+  if (!snapshot.ok() || !snapshot->settled) {
+    return std::nullopt;
+  }
+  return ParseFinished(*snapshot->settled);
+}
+
 std::optional<FinishedCall> CallAssembler::Abandon(const std::string& provider,
                                                    const std::string& provider_call_id,
                                                    Clock::time_point now) {

@@ -218,6 +218,10 @@ class CallAssembler {
   std::vector<FinishedCall> Expire(Clock::time_point now) { return Due(now); }
   /// Kafka took the call's event: it is no longer due.
   void Published(const FinishedCall& call);
+  /// The call's settlement as the store holds it (by any replica); std::nullopt while it is
+  /// open or settling, or when the store failed (asked again later).
+  std::optional<FinishedCall> Settled(const std::string& provider,
+                                      const std::string& provider_call_id);
 
   /// The event for a recording that arrives after its call was settled (Twilio's recording
   /// callback): recording_only, the call's outcome and numbers when it is remembered, its own

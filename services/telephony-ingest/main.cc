@@ -106,15 +106,21 @@ int main(int argc, char** argv) {
   http::Server ops(settings.ops, &registry);
   ops.SetReadinessCheck([&readiness] { return readiness.Current(); });
 
-  // Expires quiet calls and re-publishes refused background events; bounded by its period.
+  // Every second, publishes settled and quiet calls and re-publishes refused background
+  // events; every TELEPHONY_PARK_POLL_MS, answers the parked requests whose call is settled.
   std::mutex tick_mutex;
   std::condition_variable tick_wake;
   bool ticking = true;
   std::thread ticker([&] {
     std::unique_lock lock(tick_mutex);
-    while (!tick_wake.wait_for(lock, std::chrono::seconds(1), [&] { return !ticking; })) {
+    auto next_tick = std::chrono::steady_clock::now();
+    while (!tick_wake.wait_for(lock, settings.park_poll, [&] { return !ticking; })) {
       lock.unlock();
-      service.Tick();
+      if (std::chrono::steady_clock::now() >= next_tick) {
+        next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        service.Tick();
+      }
+      service.PollParked();
       lock.lock();
     }
   });
@@ -131,17 +137,21 @@ int main(int argc, char** argv) {
                              // What feeds the producer besides requests: the AMI connection
                              // and the ticker. Calls still open are lost with the process (AMI
                              // cannot replay them); the flush below covers what was published.
-                             .before_flush = [&] {
-                               if (ami) {
-                                 ami->Stop();
-                               }
-                               {
-                                 std::lock_guard lock(tick_mutex);
-                                 ticking = false;
-                               }
-                               tick_wake.notify_all();
-                               ticker.join();
-                             }});
+                             .before_flush =
+                                 [&] {
+                                   if (ami) {
+                                     ami->Stop();
+                                   }
+                                   {
+                                     std::lock_guard lock(tick_mutex);
+                                     ticking = false;
+                                   }
+                                   tick_wake.notify_all();
+                                   ticker.join();
+                                 },
+                             // Parked requests are answered (published or 503) while the
+                             // server can still send; the drain then waits for Kafka's answers.
+                             .before_drain = [&service] { service.StopParking(); }});
   lifecycle = &running;
   int exit_code = running.Run();
   lifecycle = nullptr;

@@ -91,6 +91,22 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
                                 "Final reports whose outcome waits TELEPHONY_SETTLE_MS for a "
                                 "report that decides otherwise (an answer, a <Dial> action).")
                    .WithLabels({});
+  parked_refused_ = &registry
+                         ->AddCounter("telephony_parked_refused_total",
+                                      "Settling reports answered 503 because "
+                                      "TELEPHONY_MAX_PARKED requests were already waiting (or "
+                                      "the service was stopping).")
+                         .WithLabels({});
+  parked_timeouts_ = &registry
+                          ->AddCounter("telephony_parked_timeouts_total",
+                                       "Parked requests answered 503 because their call's event "
+                                       "was not acknowledged within their bound.")
+                          .WithLabels({});
+  registry->AddCallbackGauge(
+      "telephony_parked_requests",
+      "Requests waiting, unanswered, for their settling call's event to be acknowledged by "
+      "Kafka (bounded by TELEPHONY_MAX_PARKED).",
+      [this] { return static_cast<double>(parked()); });
   registry->AddCallbackGauge("telephony_open_calls",
                              "Calls waiting for their outcome or their publication (bounded by "
                              "TELEPHONY_MAX_OPEN_CALLS).",
@@ -162,9 +178,13 @@ void TelephonyService::Publish(const FinishedCall& call, const http::Request* re
   std::string provider = built.event.source().provider();
   std::string outcome =
       call.call.recording_only() ? "recording" : std::string(OutcomeName(call.call.outcome()));
+  {
+    std::lock_guard lock(parked_mutex_);
+    ++publishing_[call.event_id];
+  }
   publisher_->Publish(
       built.key, built.event.SerializeAsString(), built.headers,
-      [this, provider, outcome, event_id = call.event_id,
+      [this, provider, outcome, event_id = call.event_id, call_copy = call,
        done = std::move(done)](const kafka::DeliveryResult& result) {
         if (result.status.ok()) {
           published_->WithLabels({provider, outcome}).Increment();
@@ -177,8 +197,153 @@ void TelephonyService::Publish(const FinishedCall& call, const http::Request* re
             on_fatal(result.status);
           }
         }
+        {
+          std::lock_guard lock(parked_mutex_);
+          if (auto it = publishing_.find(event_id); it != publishing_.end() && --it->second <= 0) {
+            publishing_.erase(it);
+          }
+        }
         done(result);
+        // Whoever published the call (a deciding report, the ticker), the requests parked on
+        // it are answered now, as that publication was.
+        ReleaseParked(call_copy, result);
       });
+}
+
+Response TelephonyService::ParkedUnavailable(const std::string& path, const std::string& reason) {
+  return Reject(
+      Response::Error(503, "unavailable", reason)
+          .WithHeader("Retry-After", std::to_string(options_.unavailable_retry_after_seconds)),
+      "unavailable", path, reason);
+}
+
+void TelephonyService::Park(const CallUpdate& update, const http::Request& request, Reply reply,
+                            std::function<Response(const FinishedCall&)> success) {
+  bool stopping = false;
+  {
+    std::lock_guard lock(parked_mutex_);
+    stopping = stopping_;
+    if (!stopping_ && parked_.size() < options_.max_parked) {
+      parked_.emplace(next_parked_++,
+                      Parked{.provider = update.provider,
+                             .provider_call_id = update.provider_call_id,
+                             .event_id = CallEventId(update.provider, update.provider_call_id),
+                             .request = request,
+                             .reply = std::move(reply),
+                             .success = std::move(success),
+                             .deadline = now_() + options_.parked_timeout});
+      return;
+    }
+  }
+  parked_refused_->Increment();
+  reply(ParkedUnavailable(request.path, stopping ? "stopping; the call is settling"
+                                                 : "too many reports waiting for their call "
+                                                   "to settle (TELEPHONY_MAX_PARKED)"));
+}
+
+void TelephonyService::ReleaseParked(const FinishedCall& call,
+                                     const kafka::DeliveryResult& result) {
+  std::vector<Parked> released;
+  {
+    std::lock_guard lock(parked_mutex_);
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      if (!it->second.publishing && it->second.event_id == call.event_id) {
+        released.push_back(std::move(it->second));
+        it = parked_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Parked& parked : released) {
+    if (result.status.ok()) {
+      parked.reply(parked.success(call));
+    } else {
+      parked.reply(Reject(
+          ingest::AnswerForKafkaFailure(result, options_.unavailable_retry_after_seconds), "kafka",
+          parked.request.path, "Kafka did not take the event: " + result.status.ToString()));
+    }
+  }
+}
+
+void TelephonyService::PollParked() {
+  struct Waiting {
+    uint64_t id;
+    std::string provider;
+    std::string provider_call_id;
+    bool expired;
+  };
+  std::vector<Waiting> waiting;
+  bool stopping = false;
+  {
+    std::lock_guard lock(parked_mutex_);
+    stopping = stopping_;
+    Clock::time_point now = now_();
+    for (const auto& [id, parked] : parked_) {
+      // Not while this replica publishes the call: its answer releases the request.
+      if (!parked.publishing && (stopping_ || !publishing_.contains(parked.event_id))) {
+        waiting.push_back({id, parked.provider, parked.provider_call_id, now >= parked.deadline});
+      }
+    }
+  }
+  for (const Waiting& entry : waiting) {
+    // Settled by anyone (this replica, another one): published again from this request, same
+    // event id, and answered after the acknowledgement (PublishAndAnswer), so that the answer
+    // never runs ahead of Kafka whichever replica published first.
+    std::optional<FinishedCall> settled =
+        entry.expired ? std::nullopt : calls_.Settled(entry.provider, entry.provider_call_id);
+    std::optional<Parked> taken;
+    {
+      std::lock_guard lock(parked_mutex_);
+      auto it = parked_.find(entry.id);
+      if (it == parked_.end() || it->second.publishing) {
+        continue;  // released meanwhile
+      }
+      if (settled) {
+        it->second.publishing = true;
+        taken = it->second;
+      } else if (entry.expired || stopping) {
+        taken = std::move(it->second);
+        parked_.erase(it);
+      }
+    }
+    if (!taken) {
+      continue;
+    }
+    if (!settled) {
+      if (entry.expired) {
+        parked_timeouts_->Increment();
+      }
+      taken->reply(ParkedUnavailable(taken->request.path,
+                                     entry.expired ? "the call's event was not acknowledged in time"
+                                                   : "stopping; the call is settling"));
+      continue;
+    }
+    const uint64_t id = entry.id;
+    PublishAndAnswer(
+        *settled, taken->request,
+        [this, id, reply = taken->reply](Response response) {
+          {
+            std::lock_guard lock(parked_mutex_);
+            parked_.erase(id);
+          }
+          reply(std::move(response));
+        },
+        [success = taken->success, call = *settled] { return success(call); });
+  }
+}
+
+void TelephonyService::StopParking() {
+  {
+    std::lock_guard lock(parked_mutex_);
+    stopping_ = true;
+  }
+  PollParked();
+}
+
+size_t TelephonyService::parked() const {
+  std::lock_guard lock(parked_mutex_);
+  return parked_.size();
 }
 
 void TelephonyService::PublishAndAnswer(const FinishedCall& call, const http::Request& request,
@@ -287,14 +452,21 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
     return;
   }
   std::string call_id = "generic:" + parse.update.provider_call_id;
+  if (!result->finished && result->settling) {
+    // Unanswered so far: published as this outcome after the settle window unless an answer
+    // report comes first. Not answered before Kafka has the call's event, whichever report or
+    // replica publishes it: a 2xx before that could lose a call the sender never resends.
+    Park(parse.update, request, std::move(reply), [call_id](const FinishedCall& finished) {
+      nlohmann::json answer = {{"call_id", call_id},
+                               {"event_id", finished.event_id},
+                               {"outcome", OutcomeName(finished.call.outcome())},
+                               {"status", "published"}};
+      return Response::Json(202, Dump(answer));
+    });
+    return;
+  }
   if (!result->finished) {
     nlohmann::json answer = {{"call_id", call_id}, {"status", "pending"}};
-    if (result->settling) {
-      // Unanswered so far: published as this outcome after the settle window unless an
-      // answer report comes first.
-      answer["outcome"] = OutcomeName(*result->settling);
-      answer["event_id"] = CallEventId("generic", parse.update.provider_call_id);
-    }
     reply(Response::Json(202, Dump(answer)));
     return;
   }
@@ -357,6 +529,11 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
   }
   bool final_state = parse.update.dial_result || (parse.update.state != State::kRinging &&
                                                   parse.update.state != State::kAnswered);
+  if (!result->finished && result->settling) {
+    // The parent's "completed" waiting for a <Dial> action: answered once Kafka has the call.
+    Park(parse.update, request, std::move(reply), [](const FinishedCall&) { return Twiml(); });
+    return;
+  }
   if (!result->finished || (result->repeated && !final_state)) {
     if (result->finished) {
       ignored_->WithLabels({"after_outcome"}).Increment();

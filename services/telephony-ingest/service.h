@@ -52,6 +52,13 @@ struct ServiceOptions {
   /// Events of calls finished outside a request (Asterisk, expiry) that Kafka refused and
   /// that are retried, at most; past it they are dropped and counted.
   size_t max_background_pending = 10000;
+  /// Requests whose answer waits for their call to settle (an unanswered final report, Twilio's
+  /// parent "completed"), at most; past it such reports are answered 503 + Retry-After.
+  size_t max_parked = 1000;
+  /// How long a parked request waits for its call's event to be acknowledged before it is
+  /// answered 503 + Retry-After (the settle window, the ticker's period and Kafka's delivery
+  /// timeout; main sets it).
+  std::chrono::milliseconds parked_timeout{20000};
 };
 
 /// The telephony endpoints and the publishing of finished calls, free of HTTP plumbing so that
@@ -86,6 +93,17 @@ class TelephonyService {
   void Tick();
   size_t background_pending() const;
 
+  /// Parked requests (a settling report is answered only once Kafka acknowledged its call's
+  /// event): releases those whose call another replica settled (seen in the call store; this
+  /// replica's own publications release theirs at once), and answers 503 those past
+  /// parked_timeout. Run every TELEPHONY_PARK_POLL_MS.
+  void PollParked();
+  /// On shutdown: parked requests whose call is settled are published and answered after the
+  /// acknowledgement, the others are answered 503 + Retry-After (the provider retries), and
+  /// settling reports from now on are answered 503 too. Never drops one silently.
+  void StopParking();
+  size_t parked() const;
+
   /// Invoked when the producer reports a fatal error through a delivery; set by main.
   std::function<void(const absl::Status&)> on_fatal;
 
@@ -107,6 +125,32 @@ class TelephonyService {
   /// The decision on `update` (CallAssembler::Apply), or on it alone when the call store failed.
   absl::StatusOr<CallAssembler::Result> ApplyUpdate(const CallUpdate& update);
   void CountReplay(const std::string& provider, const std::string& signature);
+  /// Keeps `request` unanswered until its settling call's event is acknowledged by Kafka;
+  /// `success` builds the answer from the published call.
+  void Park(const CallUpdate& update, const http::Request& request, Reply reply,
+            std::function<http::Response(const FinishedCall&)> success);
+  /// Answers the parked requests of `call` (published: `result` OK, or refused).
+  void ReleaseParked(const FinishedCall& call, const kafka::DeliveryResult& result);
+  http::Response ParkedUnavailable(const std::string& path, const std::string& reason);
+
+  struct Parked {
+    std::string provider;
+    std::string provider_call_id;
+    std::string event_id;
+    http::Request request;
+    Reply reply;
+    std::function<http::Response(const FinishedCall&)> success;
+    Clock::time_point deadline;
+    /// Publishing the settled call itself (seen in the store): answered by that publication.
+    bool publishing = false;
+  };
+  mutable std::mutex parked_mutex_;
+  /// Event ids being published by this replica: their parked requests wait for that answer
+  /// instead of publishing the call again.
+  std::map<std::string, int> publishing_;
+  std::map<uint64_t, Parked> parked_;
+  uint64_t next_parked_ = 0;
+  bool stopping_ = false;
 
   const ServiceOptions options_;
   Publisher* publisher_;
@@ -133,6 +177,8 @@ class TelephonyService {
   metrics::Counter* expired_;
   metrics::Counter* store_failures_;
   metrics::Counter* settling_;
+  metrics::Counter* parked_refused_;
+  metrics::Counter* parked_timeouts_;
 };
 
 }  // namespace leadflow::telephony

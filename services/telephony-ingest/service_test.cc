@@ -24,6 +24,11 @@ class FakePublisher : public Publisher {
  public:
   void Publish(const std::string& key, const std::string& value,
                const std::vector<kafka::Header>& headers, Done done) override {
+    if (hold) {
+      // The broker has not answered yet: the test acknowledges (or refuses) later.
+      held.push_back({value, std::move(done)});
+      return;
+    }
     kafka::DeliveryResult result;
     result.status = status;
     result.error_class = status.ok() ? kafka::ErrorClass::kNone : kafka::ErrorClass::kRetryable;
@@ -34,7 +39,25 @@ class FakePublisher : public Publisher {
     }
     done(result);
   }
+  /// Answers the deliveries held so far with `with`.
+  void Acknowledge(absl::Status with) {
+    auto pending = std::move(held);
+    held.clear();
+    for (auto& [value, done] : pending) {
+      kafka::DeliveryResult result;
+      result.status = with;
+      result.error_class = with.ok() ? kafka::ErrorClass::kNone : kafka::ErrorClass::kRetryable;
+      if (with.ok()) {
+        events::v1::InboundEvent event;
+        event.ParseFromString(value);
+        published.push_back({event.call().call_id(), event});
+      }
+      done(result);
+    }
+  }
   absl::Status status;
+  bool hold = false;
+  std::vector<std::pair<std::string, Done>> held;
   std::vector<std::pair<std::string, events::v1::InboundEvent>> published;
 };
 
@@ -63,14 +86,39 @@ class ServiceTest : public ::testing::Test {
   http::Response Call(void (TelephonyService::*handler)(const http::Request&,
                                                         TelephonyService::Reply),
                       http::Request request) {
-    std::optional<http::Response> answer;
-    (Service().*handler)(request, [&](http::Response response) { answer = response; });
-    EXPECT_TRUE(answer.has_value());
-    return answer.value_or(http::Response{});
+    auto answer = Start(Service(), handler, request);
+    EXPECT_TRUE(answer->has_value());
+    return answer->value_or(http::Response{});
+  }
+  /// Sends `request` without waiting: the answer appears when the service gives it.
+  using Pending = std::shared_ptr<std::optional<http::Response>>;
+  Pending Start(TelephonyService& service,
+                void (TelephonyService::*handler)(const http::Request&, TelephonyService::Reply),
+                const http::Request& request) {
+    auto answer = std::make_shared<std::optional<http::Response>>();
+    (service.*handler)(request, [answer](http::Response response) {
+      EXPECT_FALSE(answer->has_value()) << "answered twice";
+      *answer = std::move(response);
+    });
+    return answer;
+  }
+  Pending StartGeneric(const std::string& body, TelephonyService* service = nullptr) {
+    return Start(service ? *service : Service(), &TelephonyService::HandleGeneric,
+                 GenericRequest(body));
+  }
+  Pending StartTwilio(const std::string& body, TelephonyService* service = nullptr) {
+    return Start(service ? *service : Service(), &TelephonyService::HandleTwilioVoice,
+                 TwilioRequest("/v1/twilio/voice", body));
   }
   http::Response PostGeneric(const std::string& body, std::optional<std::string> signature = {},
                              std::string timestamp = "1700000000",
                              std::string content_type = "application/json") {
+    return Call(&TelephonyService::HandleGeneric,
+                GenericRequest(body, signature, timestamp, content_type));
+  }
+  http::Request GenericRequest(const std::string& body, std::optional<std::string> signature = {},
+                               std::string timestamp = "1700000000",
+                               std::string content_type = "application/json") {
     http::Request request;
     request.method = "POST";
     request.target = request.path = "/v1/calls/events";
@@ -78,10 +126,14 @@ class ServiceTest : public ::testing::Test {
     request.remote_address = "127.0.0.1";
     request.headers = {{"Content-Type", content_type}, {"X-LeadFlow-Timestamp", timestamp}};
     request.headers.push_back({"X-LeadFlow-Signature", signature.value_or(Sign(timestamp, body))});
-    return Call(&TelephonyService::HandleGeneric, request);
+    return request;
   }
   http::Response PostTwilio(const std::string& path, const std::string& body,
                             std::optional<std::string> signature = {}) {
+    return Call(&TelephonyService::HandleTwilioVoice, TwilioRequest(path, body, signature));
+  }
+  http::Request TwilioRequest(const std::string& path, const std::string& body,
+                              std::optional<std::string> signature = {}) {
     http::Request request;
     request.method = "POST";
     request.target = request.path = path;
@@ -98,7 +150,7 @@ class ServiceTest : public ::testing::Test {
                        {"X-Twilio-Signature",
                         signature.value_or(ingest::Base64Encode(ingest::Hmac(
                             ingest::HmacAlgorithm::kSha1, options_.twilio_auth_token, data)))}};
-    return Call(&TelephonyService::HandleTwilioVoice, request);
+    return request;
   }
   static nlohmann::json Json(const http::Response& response) {
     return nlohmann::json::parse(response.body, nullptr, false);
@@ -419,38 +471,53 @@ std::string Generic(const std::string& id, const std::string& state,
 // Protects: the generic API's outcome does not depend on the order of the reports: an `ended`
 // without talk time first and then `answered` is one answered call; `missed` and then an
 // `ended` with 42 s is one answered call of 42 s; an unanswered outcome is published after the
-// settle window (by the ticker), an answered one at once; each call has one event id.
+// settle window (by the ticker), an answered one at once; each call has one event id. A
+// settling report is answered only when its call is published, with the call's outcome.
 TEST_F(ServiceTest, GenericOrdersGiveOneOutcome) {
   options_.calls.settle_window = std::chrono::seconds(10);
   // ended (nothing says answered) then answered.
-  auto ended = PostGeneric(Generic("o-1", "ended"));
-  ASSERT_EQ(ended.status, 202) << ended.body;
-  EXPECT_EQ(Json(ended)["status"], "pending");
-  EXPECT_EQ(Json(ended)["outcome"], "missed");
+  auto ended = StartGeneric(Generic("o-1", "ended"));
+  EXPECT_FALSE(ended->has_value());
   EXPECT_TRUE(publisher_.published.empty());
   auto answered = PostGeneric(Generic("o-1", "answered", R"(,"operator":"ann@example.fr")"));
   ASSERT_EQ(answered.status, 202) << answered.body;
   EXPECT_EQ(Json(answered)["status"], "published");
   EXPECT_EQ(Json(answered)["outcome"], "answered");
-  EXPECT_EQ(Json(answered)["event_id"], Json(ended)["event_id"]);
+  ASSERT_TRUE(ended->has_value());
+  EXPECT_EQ((*ended)->status, 202);
+  EXPECT_EQ(Json(**ended)["status"], "published");
+  EXPECT_EQ(Json(**ended)["outcome"], "answered");
+  EXPECT_EQ(Json(answered)["event_id"], Json(**ended)["event_id"]);
   // missed then ended with a duration.
-  EXPECT_EQ(Json(PostGeneric(Generic("o-2", "missed")))["status"], "pending");
+  auto missed = StartGeneric(Generic("o-2", "missed"));
+  EXPECT_FALSE(missed->has_value());
   auto talked = PostGeneric(Generic("o-2", "ended", R"(,"duration":42)"));
   EXPECT_EQ(Json(talked)["outcome"], "answered");
+  ASSERT_TRUE(missed->has_value());
+  EXPECT_EQ(Json(**missed)["outcome"], "answered");
   // ended with answered_at: answered at once.
   auto at_once = PostGeneric(Generic("o-3", "ended", R"(,"answered_at":1699999950)"));
   EXPECT_EQ(Json(at_once)["status"], "published");
   EXPECT_EQ(Json(at_once)["outcome"], "answered");
-  // A lone ended and a lone missed: published as missed once the window passed.
-  PostGeneric(Generic("o-4", "ended"));
-  PostGeneric(Generic("o-5", "missed"));
+  // A lone ended and a lone missed: published as missed once the window passed, and only then
+  // answered.
+  auto lone_ended = StartGeneric(Generic("o-4", "ended"));
+  auto lone_missed = StartGeneric(Generic("o-5", "missed"));
   ASSERT_EQ(publisher_.published.size(), 3u);
   now_ = kNow + std::chrono::seconds(9);
   Service().Tick();
+  Service().PollParked();
   EXPECT_EQ(publisher_.published.size(), 3u);
+  EXPECT_FALSE(lone_ended->has_value());
+  EXPECT_FALSE(lone_missed->has_value());
   now_ = kNow + std::chrono::seconds(10);
   Service().Tick();
   ASSERT_EQ(publisher_.published.size(), 5u);
+  ASSERT_TRUE(lone_ended->has_value() && lone_missed->has_value());
+  EXPECT_EQ(Json(**lone_ended)["status"], "published");
+  EXPECT_EQ(Json(**lone_ended)["outcome"], "missed");
+  EXPECT_EQ(Json(**lone_missed)["outcome"], "missed");
+  EXPECT_EQ(Service().parked(), 0u);
   std::map<std::string, events::v1::InboundEvent> by_call;
   std::set<std::string> ids;
   for (const auto& [key, event] : publisher_.published) {
@@ -533,9 +600,8 @@ TEST_F(ServiceTest, TwilioCallSplitAcrossReplicasIsOneEvent) {
                           ingest::Base64Encode(ingest::Hmac(ingest::HmacAlgorithm::kSha1,
                                                             options_.twilio_auth_token, data))}};
   }
-  std::optional<http::Response> answer;
-  replica_b.HandleTwilioVoice(completed, [&](http::Response response) { answer = response; });
-  ASSERT_TRUE(answer && answer->status == 200);
+  auto answer = Start(replica_b, &TelephonyService::HandleTwilioVoice, completed);
+  ASSERT_TRUE(answer->has_value() && (*answer)->status == 200);
   now_ = kNow + std::chrono::seconds(60);
   Service().Tick();
   replica_b.Tick();
@@ -554,24 +620,26 @@ TEST_F(ServiceTest, TwilioCallSplitAcrossReplicasIsOneEvent) {
   now_ = kNow;
   publisher_.published.clear();
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA22", "ringing")).status, 200);
-  EXPECT_EQ(
-      PostTwilio("/v1/twilio/voice", TwilioCall("CA22", "completed", "&CallDuration=35")).status,
-      200);
+  auto parent = StartTwilio(TwilioCall("CA22", "completed", "&CallDuration=35"));
+  EXPECT_FALSE(parent->has_value());
   EXPECT_TRUE(publisher_.published.empty());
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA22", "in-progress", kDialNoAnswer)).status,
             200);
   ASSERT_EQ(publisher_.published.size(), 1u);
   EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::MISSED);
+  ASSERT_TRUE(parent->has_value());
+  EXPECT_EQ((*parent)->status, 200);
 
   // A call Twilio answered without a <Dial> (an IVR): answered once the window passed; a
   // <Dial> action arriving after that is counted, and publishes nothing.
   publisher_.published.clear();
-  EXPECT_EQ(
-      PostTwilio("/v1/twilio/voice", TwilioCall("CA33", "completed", "&CallDuration=20")).status,
-      200);
+  auto ivr = StartTwilio(TwilioCall("CA33", "completed", "&CallDuration=20"));
+  EXPECT_FALSE(ivr->has_value());
   now_ = kNow + std::chrono::seconds(15);
   Service().Tick();
   ASSERT_EQ(publisher_.published.size(), 1u);
+  ASSERT_TRUE(ivr->has_value());
+  EXPECT_EQ((*ivr)->status, 200);
   EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::ANSWERED);
   EXPECT_EQ(publisher_.published[0].second.call().duration_seconds(), 20);
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA33", "in-progress", kDialNoAnswer)).status,
@@ -579,6 +647,132 @@ TEST_F(ServiceTest, TwilioCallSplitAcrossReplicasIsOneEvent) {
   EXPECT_EQ(publisher_.published.size(), 1u);
   EXPECT_THAT(registry_.Render(),
               HasSubstr("telephony_ignored_total{reason=\"twilio_dial_after_outcome\"} 1"));
+}
+
+std::string RetryAfter(const http::Response& response) {
+  for (const http::HeaderField& header : response.headers) {
+    if (header.name == "Retry-After") return header.value;
+  }
+  return "";
+}
+
+// Protects: a settling report (no answer yet) gets its 2xx only once Kafka acknowledged its
+// call's event: not when the window passes, not while the broker has not answered; a refusal is
+// 503 + Retry-After so that the provider retries. The parked gauge counts it meanwhile.
+TEST_F(ServiceTest, SettlingReportAnsweredOnlyAfterKafkaAcknowledged) {
+  options_.calls.settle_window = std::chrono::seconds(5);
+  publisher_.hold = true;
+  auto missed = StartGeneric(Generic("k-1", "missed"));
+  auto parent = StartTwilio(TwilioCall("CAk2", "completed", "&CallDuration=12"));
+  EXPECT_FALSE(missed->has_value());
+  EXPECT_FALSE(parent->has_value());
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_parked_requests 2"));
+  now_ = kNow + std::chrono::seconds(5);
+  Service().Tick();
+  Service().PollParked();
+  ASSERT_EQ(publisher_.held.size(), 2u);  // published, the broker has not answered
+  EXPECT_FALSE(missed->has_value());
+  EXPECT_FALSE(parent->has_value());
+  publisher_.Acknowledge(absl::OkStatus());
+  ASSERT_TRUE(missed->has_value() && parent->has_value());
+  EXPECT_EQ((*missed)->status, 202);
+  EXPECT_EQ(Json(**missed)["status"], "published");
+  EXPECT_EQ(Json(**missed)["outcome"], "missed");
+  EXPECT_EQ(Json(**missed)["event_id"], CallEventId("generic", "k-1"));
+  EXPECT_EQ((*parent)->status, 200);
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_parked_requests 0"));
+
+  // The broker refuses: 503 + Retry-After, and the call stays due for another try.
+  auto refused = StartGeneric(Generic("k-3", "missed"));
+  now_ = kNow + std::chrono::seconds(10);
+  Service().Tick();
+  ASSERT_EQ(publisher_.held.size(), 1u);
+  EXPECT_FALSE(refused->has_value());
+  publisher_.Acknowledge(absl::UnavailableError("broker down"));
+  ASSERT_TRUE(refused->has_value());
+  EXPECT_EQ((*refused)->status, 503);
+  EXPECT_EQ(RetryAfter(**refused), "5");
+}
+
+// Protects: a report parked on one replica is released when another replica (sharing the call
+// store) settles the call with a deciding report: answered after this replica's own
+// acknowledgement, with the same event id and the deciding outcome.
+TEST_F(ServiceTest, ParkedReportReleasedByAnotherReplica) {
+  options_.calls.settle_window = std::chrono::seconds(5);
+  MemoryCallStore shared(1000, 1000);
+  options_.call_store = &shared;
+  metrics::Registry other_registry;
+  FakePublisher other_publisher;
+  TelephonyService replica_b(options_, &other_publisher, &other_registry, [this] { return now_; });
+  auto ended = StartGeneric(Generic("r-1", "ended"));
+  EXPECT_FALSE(ended->has_value());
+  auto answered = Start(replica_b, &TelephonyService::HandleGeneric,
+                        GenericRequest(Generic("r-1", "answered", R"(,"duration":30)")));
+  ASSERT_TRUE(answered->has_value());
+  EXPECT_EQ(Json(**answered)["status"], "published");
+  EXPECT_FALSE(ended->has_value());  // replica A has not looked yet
+  publisher_.hold = true;
+  Service().PollParked();
+  EXPECT_FALSE(ended->has_value());  // A publishes it too, the broker has not answered
+  publisher_.Acknowledge(absl::OkStatus());
+  ASSERT_TRUE(ended->has_value());
+  EXPECT_EQ((*ended)->status, 202);
+  EXPECT_EQ(Json(**ended)["status"], "published");
+  EXPECT_EQ(Json(**ended)["outcome"], "answered");
+  EXPECT_EQ(Json(**ended)["event_id"], Json(**answered)["event_id"]);
+  EXPECT_EQ(Service().parked(), 0u);
+}
+
+// Protects: parked requests are bounded: past TELEPHONY_MAX_PARKED a settling report is 503 +
+// Retry-After (counted), past its own bound a parked one is 503 (counted).
+TEST_F(ServiceTest, ParkedRequestsAreBounded) {
+  options_.calls.settle_window = std::chrono::seconds(10);
+  options_.max_parked = 1;
+  options_.parked_timeout = std::chrono::seconds(3);
+  auto first = StartGeneric(Generic("b-1", "missed"));
+  EXPECT_FALSE(first->has_value());
+  auto second = StartGeneric(Generic("b-2", "missed"));
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ((*second)->status, 503);
+  EXPECT_EQ(RetryAfter(**second), "5");
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_parked_refused_total 1"));
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_parked_requests 1"));
+  now_ = kNow + std::chrono::seconds(2);
+  Service().PollParked();
+  EXPECT_FALSE(first->has_value());
+  now_ = kNow + std::chrono::seconds(3);
+  Service().PollParked();
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->status, 503);
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_parked_timeouts_total 1"));
+}
+
+// Protects: on shutdown no parked report is dropped: one whose call is not settled is 503 (the
+// provider retries), one whose call is settled is published and answered after the
+// acknowledgement, and settling reports from then on are refused with 503.
+TEST_F(ServiceTest, ParkedRequestsAnsweredOnShutdown) {
+  options_.calls.settle_window = std::chrono::seconds(10);
+  auto settles = StartGeneric(Generic("s-2", "missed"));
+  now_ = kNow + std::chrono::seconds(5);
+  auto unsettled = StartGeneric(Generic("s-1", "missed"));
+  EXPECT_FALSE(Service().calls().Settled("generic", "s-2").has_value());
+  // s-2's window passed: settled in the store (as by a replica's ticker that then stopped)
+  // but not published yet; s-1 is still settling.
+  now_ = kNow + std::chrono::seconds(10);
+  auto due = Service().calls().Due(now_);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_TRUE(Service().calls().Settled("generic", "s-2").has_value());
+  size_t before = publisher_.published.size();
+  Service().StopParking();
+  ASSERT_TRUE(unsettled->has_value() && settles->has_value());
+  EXPECT_EQ((*unsettled)->status, 503);
+  EXPECT_EQ((*settles)->status, 202);
+  EXPECT_EQ(Json(**settles)["outcome"], "missed");
+  EXPECT_GT(publisher_.published.size(), before);
+  EXPECT_EQ(Service().parked(), 0u);
+  auto late = StartGeneric(Generic("s-3", "missed"));
+  ASSERT_TRUE(late->has_value());
+  EXPECT_EQ((*late)->status, 503);
 }
 
 // Protects: a call is never refused for its numbers (a PBX does not retry a 422): real caller

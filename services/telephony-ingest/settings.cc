@@ -98,12 +98,25 @@ Settings ReadSettings(config::Reader& reader) {
       static_cast<size_t>(reader.Int("TELEPHONY_MAX_FINISHED_CALLS", 10000, 0, 10000000,
                                      "settled calls remembered for retries and late reports"));
   service.calls.settle_window = reader.Millis(
-      "TELEPHONY_SETTLE_MS", std::chrono::milliseconds(15000),
+      "TELEPHONY_SETTLE_MS", std::chrono::milliseconds(5000),
       "how long an unanswered outcome (generic API) or Twilio's parent \"completed\" waits for "
       "a report deciding otherwise (an answer, a <Dial> action) before it is published");
   if (service.calls.settle_window > std::chrono::minutes(10)) {
     reader.Fail("TELEPHONY_SETTLE_MS", "at most 600000 (10 minutes)");
   }
+  service.max_parked = static_cast<size_t>(
+      reader.Int("TELEPHONY_MAX_PARKED", 1000, 1, 1000000,
+                 "settling reports kept unanswered until Kafka has their call (then 503)"));
+  settings.park_poll = reader.Millis(
+      "TELEPHONY_PARK_POLL_MS", std::chrono::milliseconds(250),
+      "how often parked reports look in the call store for a call another replica settled");
+  if (settings.park_poll < std::chrono::milliseconds(10) ||
+      settings.park_poll > std::chrono::milliseconds(1000)) {
+    reader.Fail("TELEPHONY_PARK_POLL_MS", "between 10 and 1000");
+  }
+  // The settle window, the ticker's period (1 s) that publishes it, and Kafka's answer.
+  service.parked_timeout =
+      service.calls.settle_window + std::chrono::seconds(1) + settings.delivery_timeout;
   // The state of calls shared by the replicas (docs/telephony-ingest.md, "Several replicas").
   std::string redis_host = reader.String(
       "TELEPHONY_REDIS_HOST", "",

@@ -22,6 +22,8 @@ struct Settings {
   /// On SIGTERM, how long the public port goes on serving once /readyz says 503.
   std::chrono::milliseconds shutdown_delay{0};
   ServiceOptions service;
+  /// How often parked requests look in the call store (TelephonyService::PollParked).
+  std::chrono::milliseconds park_poll{250};
   /// Set when TELEPHONY_REDIS_HOST is: the state of calls shared by the replicas.
   std::optional<redis::Options> redis;
   /// Set when TELEPHONY_AMI_HOST is.

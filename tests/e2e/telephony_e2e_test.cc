@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -191,8 +192,9 @@ TEST_F(TelephonyE2eTest, DocumentedSigningExample) {
   nlohmann::json first = nlohmann::json::parse(testing::Shell(env, &exit_code), nullptr, false);
   ASSERT_EQ(exit_code, 0);
   ASSERT_TRUE(first.is_object()) << telephony.process().Log();
-  // Unanswered: kept for the settle window (an answer report could still come), then published.
-  EXPECT_EQ(first["status"], "pending");
+  // Unanswered: kept for the settle window (an answer report could still come), then published
+  // and only then answered.
+  EXPECT_EQ(first["status"], "published");
   EXPECT_EQ(first["outcome"], "missed");
   nlohmann::json again = nlohmann::json::parse(testing::Shell(env), nullptr, false);
   EXPECT_EQ(again["event_id"], first["event_id"]);
@@ -284,6 +286,8 @@ TEST_F(TelephonyE2eTest, TwilioCallbacks) {
             200);
   ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", TwilioStatus("CA0001", "in-progress")).status,
             200);
+  // Answered by Twilio itself: waits the settle window for a <Dial> action, and is answered
+  // once published.
   auto completed = telephony.PostTwilio("/v1/twilio/voice",
                                         TwilioStatus("CA0001", "completed", "&CallDuration=61"));
   ASSERT_EQ(completed.status, 200) << completed.body;
@@ -382,6 +386,23 @@ TEST_F(TelephonyE2eTest, KafkaFailingThenRetry) {
   kafka_.RestoreProduceRequests();
   auto retried = telephony.PostGeneric(body);
   ASSERT_EQ(retried.status, 202) << retried.body;
+
+  // A settling report (unanswered: missed) is not answered 2xx while the broker refuses: once
+  // the settle window passed, the ticker's publication is refused and the report gets 503 +
+  // Retry-After; retried with the broker back, it is 202 "published".
+  std::string missed =
+      R"({"call_id":"k-2","direction":"inbound","from":"+33611111112","state":"missed"})";
+  kafka_.FailProduceRequests();
+  auto settling = telephony.PostGeneric(missed);
+  EXPECT_EQ(settling.status, 503) << settling.body;
+  EXPECT_THAT(settling.headers, HasSubstr("Retry-After"));
+  EXPECT_TRUE(EventsOf("generic:k-2").empty());
+  kafka_.RestoreProduceRequests();
+  auto settled = telephony.PostGeneric(missed);
+  ASSERT_EQ(settled.status, 202) << settled.body;
+  EXPECT_EQ(settled.Json()["status"], "published");
+  EXPECT_EQ(settled.Json()["outcome"], "missed");
+  ASSERT_FALSE(EventsOf("generic:k-2").empty());
   // A message librdkafka reported as timed out may still have been written by a retry in
   // flight when the broker came back (at least once): whatever reached the topic carries the
   // one event id, so crm-core applies the call once.
@@ -424,22 +445,41 @@ TEST_F(TelephonyE2eTest, TwoReplicasShareOneRedis) {
                          TrialTwilio("CAr1", "completed", "&CallDuration=28&SequenceNumber=2"))
                 .status,
             200);
-  // The other order: the parent's completed at B first, the <Dial> action at A after.
-  ASSERT_EQ(b.PostTwilio("/v1/twilio/voice",
-                         TrialTwilio("CAr2", "completed", "&CallDuration=35&SequenceNumber=2"))
-                .status,
-            200);
+  // The other order: the parent's completed at B first (parked, unanswered, while it settles),
+  // the <Dial> action at A meanwhile.
+  auto parent = std::async(std::launch::async, [&] {
+    return b.PostTwilio("/v1/twilio/voice",
+                        TrialTwilio("CAr2", "completed", "&CallDuration=35&SequenceNumber=2"));
+  });
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::MetricValue(b.Ops("/metrics").body, "telephony_parked_requests") == 1.0;
+      },
+      std::chrono::seconds(10)));
   ASSERT_EQ(a.PostTwilio("/v1/twilio/voice", TrialTwilio("CAr2", "in-progress", no_answer)).status,
             200);
-  // Generic: ended (no talk time) at A, answered at B.
-  auto ended = a.PostGeneric(
-      R"({"call_id":"split-1","direction":"inbound","from":"+33611227799","state":"ended"})");
-  ASSERT_EQ(ended.status, 202) << ended.body;
+  EXPECT_EQ(parent.get().status, 200);
+  // Generic: ended (no talk time) at A, parked; answered at B releases it with B's event id and
+  // outcome.
+  auto ended = std::async(std::launch::async, [&] {
+    return a.PostGeneric(
+        R"({"call_id":"split-1","direction":"inbound","from":"+33611227799","state":"ended"})");
+  });
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::MetricValue(a.Ops("/metrics").body, "telephony_parked_requests") == 1.0;
+      },
+      std::chrono::seconds(10)));
   auto answered = b.PostGeneric(
       R"({"call_id":"split-1","direction":"inbound","from":"+33611227799","state":"answered",)"
       R"("operator":"ann@example.fr"})");
   ASSERT_EQ(answered.status, 202) << answered.body;
   EXPECT_EQ(answered.Json()["outcome"], "answered");
+  CurlResult released = ended.get();
+  ASSERT_EQ(released.status, 202) << released.body;
+  EXPECT_EQ(released.Json()["status"], "published");
+  EXPECT_EQ(released.Json()["outcome"], "answered");
+  EXPECT_EQ(released.Json()["event_id"], answered.Json()["event_id"]);
   ASSERT_TRUE(WaitForCalls(3)) << a.process().Log() << b.process().Log();
   // Past both replicas' settle windows and ticks: whatever either would still publish is out.
   ASSERT_TRUE(testing::WaitFor(
