@@ -22,8 +22,9 @@ Intake::Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseL
           {"class"})),
       relayed_(&registry->AddCounter(
           "email_relayed_total",
-          "Messages whose person is the Reply-To, by why: the From is a configured relay sender "
-          "(EMAIL_RELAY_SENDERS) or a no-reply address (a candidate for that setting).",
+          "Messages naming another person in Reply-To, by why: relay_sender (the From is in "
+          "EMAIL_RELAY_SENDERS: the Reply-To is the person) or noreply_from (a no-reply From "
+          "not configured: the From stays the person; a candidate for that setting).",
           {"channel", "why"})) {}
 
 void Intake::SubmitRaw(std::string_view raw, const Envelope& envelope, Done done) {
@@ -50,12 +51,18 @@ void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope
   }
   std::string event_id = built->event.event_id();
   if (const std::string& relay = built->event.email().relay_address(); !relay.empty()) {
-    bool configured = rules_.relay_senders.Accepts(relay);
-    relayed_->WithLabels({envelope.provider, configured ? "relay_sender" : "noreply_from"})
-        .Increment();
-    // Addresses only: what an operator needs to add the relay to EMAIL_RELAY_SENDERS.
-    spdlog::info("email: {} message {} from {} taken as written by its Reply-To ({})",
-                 envelope.provider, event_id, relay, configured ? "relay sender" : "no-reply From");
+    relayed_->WithLabels({envelope.provider, "relay_sender"}).Increment();
+    // Addresses only: what an operator needs to check the relay setting.
+    spdlog::info("email: {} message {} from {} taken as written by its Reply-To (relay sender)",
+                 envelope.provider, event_id, relay);
+  } else if (const std::string& from = built->event.email().from_address();
+             !message.reply_to_address.empty() && message.reply_to_address != from &&
+             IsNoReplyAddress(from)) {
+    relayed_->WithLabels({envelope.provider, "noreply_from"}).Increment();
+    spdlog::info(
+        "email: {} message {} from no-reply {} names someone else in Reply-To; the From "
+        "stays the person (add it to EMAIL_RELAY_SENDERS if it relays web forms)",
+        envelope.provider, event_id, from);
   }
   std::string value = built->event.SerializeAsString();
   std::string channel = envelope.provider;

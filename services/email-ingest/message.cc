@@ -98,7 +98,9 @@ Sender PersonOf(const ParsedMessage& message, const Envelope& envelope, const Me
   if (message.reply_to_address.empty() || message.reply_to_address == sender.address) {
     return sender;
   }
-  if (rules.relay_senders.Accepts(sender.address) || IsNoReplyAddress(sender.address)) {
+  // Only a sender the operator configured: anyone can send from a no-reply address of their own
+  // domain with a customer's address in Reply-To, and would file their text on that customer.
+  if (rules.relay_senders.Accepts(sender.address)) {
     return {.address = message.reply_to_address,
             .name = message.reply_to_name,
             .relay = sender.address};

@@ -132,18 +132,22 @@ TEST(FiltersTest, OwnAddress) {
   EXPECT_EQ(from("sales@leads.localhost"), std::nullopt);
 }
 
-// Protects: a form builder's notification (From no-reply@crm.wix.com, Reply-To the customer)
-// names the customer as the person, with the relay recorded: two customers are two people, not
-// one lead holding the relay's address; a configured relay sender is treated so whatever its
-// address; without a Reply-To, or with an ordinary From, the From stays the person.
+// Protects: a configured form builder's notification (From no-reply@crm.wix.com, Reply-To the
+// customer) names the customer as the person, with the relay recorded: two customers are two
+// people, not one lead holding the relay's address. Without the setting a no-reply From stays
+// the person: anyone can send from a no-reply address of their own domain with a customer's
+// address in Reply-To, and must not file their text on that customer. Without a Reply-To, or
+// with an ordinary From, the From stays the person.
 TEST(BuildEventTest, RelaySenderAndNoReplyFrom) {
   auto wix = [](const std::string& customer, const std::string& name) {
     return ParseMessage("Message-ID: <wix-" + customer +
                         ">\r\nFrom: Wix Forms <no-reply@crm.wix.com>\r\nReply-To: " + name + " <" +
                         customer + ">\r\nTo: sales@acme.test\r\nSubject: New form\r\n\r\nx");
   };
-  auto a = BuildEmailEvent(wix("anna@example.org", "Anna Berg"), Smtp("bounce@wix.com"));
-  auto b = BuildEmailEvent(wix("bob@example.net", "Bob Stone"), Smtp("bounce@wix.com"));
+  MessageRules wix_relay;
+  wix_relay.relay_senders = RecipientPolicy::Parse("crm.wix.com");
+  auto a = BuildEmailEvent(wix("anna@example.org", "Anna Berg"), Smtp("bounce@wix.com"), wix_relay);
+  auto b = BuildEmailEvent(wix("bob@example.net", "Bob Stone"), Smtp("bounce@wix.com"), wix_relay);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->event.identities(0).value(), "anna@example.org");
   EXPECT_EQ(a->event.email().from_address(), "anna@example.org");
@@ -152,6 +156,14 @@ TEST(BuildEventTest, RelaySenderAndNoReplyFrom) {
   EXPECT_EQ(a->event.email().relay_address(), "no-reply@crm.wix.com");
   EXPECT_EQ(b->event.identities(0).value(), "bob@example.net");
   EXPECT_EQ(b->key, "bob@example.net");
+  ParsedMessage spoof = ParseMessage(
+      "From: No Reply <noreply@attacker.example>\r\nReply-To: victim@client.example\r\n"
+      "Subject: s\r\n\r\nx");
+  auto unconfigured = BuildEmailEvent(spoof, Smtp());
+  ASSERT_TRUE(unconfigured.ok());
+  EXPECT_EQ(unconfigured->event.identities(0).value(), "noreply@attacker.example");
+  EXPECT_EQ(unconfigured->event.email().from_address(), "noreply@attacker.example");
+  EXPECT_EQ(unconfigured->event.email().relay_address(), "");
 
   MessageRules rules;
   rules.relay_senders = RecipientPolicy::Parse("typeform.io");
