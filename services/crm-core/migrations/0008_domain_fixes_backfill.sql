@@ -1,8 +1,9 @@
 -- The rows written before 0006 and 0007 are brought under their constraints, without a lock that
--- readers or writers wait for: the updates take row locks only, VALIDATE CONSTRAINT takes SHARE
--- UPDATE EXCLUSIVE (docs/operations.md, "Migrations and rolling upgrades"). Writers meanwhile
--- are held to the constraints already (NOT VALID constraints and the source_ref trigger are
--- enforced on every write since 0006 and 0007), so no unchecked row can appear between the
+-- readers or writers wait for: the updates take row locks only (docs/operations.md, "Migrations
+-- and rolling upgrades"). The validation is 0012, a transaction of its own, so that these row
+-- locks are released before its table scans instead of being held through them. Writers
+-- meanwhile are held to the constraints already (NOT VALID constraints and the source_ref trigger
+-- are enforced on every write since 0006 and 0007), so no unchecked row can appear between the
 -- clean-up and the validation.
 
 -- 1. Sources of contacts, companies and deals (0007). Rows naming an id lead_sources lacks are
@@ -52,15 +53,3 @@ SELECT 'DEAL', id, 'FIELD_CHANGED', 'source_id', source_id, '' FROM cleared;
 UPDATE contacts SET source_ref = source_id WHERE source_id <> '' AND source_ref IS NULL;
 UPDATE companies SET source_ref = source_id WHERE source_id <> '' AND source_ref IS NULL;
 UPDATE deals SET source_ref = source_id WHERE source_id <> '' AND source_ref IS NULL;
-
-ALTER TABLE contacts VALIDATE CONSTRAINT contacts_source_fkey;
-ALTER TABLE companies VALIDATE CONSTRAINT companies_source_fkey;
-ALTER TABLE deals VALIDATE CONSTRAINT deals_source_fkey;
-
--- 2. The call columns' CHECKs (0006).
-ALTER TABLE activities VALIDATE CONSTRAINT activities_call_direction_check;
-ALTER TABLE activities VALIDATE CONSTRAINT activities_call_outcome_check;
-ALTER TABLE activities VALIDATE CONSTRAINT activities_call_duration_seconds_check;
-ALTER TABLE activities VALIDATE CONSTRAINT activities_missed_calls_check;
-ALTER TABLE activities VALIDATE CONSTRAINT activities_call_back_is_a_call;
-ALTER TABLE users VALIDATE CONSTRAINT users_extension_check;
