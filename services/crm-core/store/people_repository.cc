@@ -177,7 +177,9 @@ void ContactRepository::SetIdentities(int64_t id, const std::vector<IdentityKey>
   work_.exec_prepared0("insert_contact_identities", kinds, values, id);
 }
 
-void ContactRepository::Delete(int64_t id) { work_.exec_prepared0("delete_contact", id); }
+std::vector<int64_t> ContactRepository::Delete(int64_t id) {
+  return FirstColumnIds(work_.exec_prepared("delete_contact", id));
+}
 
 std::vector<int64_t> ContactRepository::FindByIdentities(const std::vector<IdentityKey>& keys) {
   auto [kinds, values] = KindsAndValues(keys);
@@ -243,7 +245,9 @@ void CompanyRepository::SetIdentities(int64_t id, const std::vector<IdentityKey>
   work_.exec_prepared0("insert_company_identities", kinds, values, id);
 }
 
-void CompanyRepository::Delete(int64_t id) { work_.exec_prepared0("delete_company", id); }
+std::vector<int64_t> CompanyRepository::Delete(int64_t id) {
+  return FirstColumnIds(work_.exec_prepared("delete_company", id));
+}
 
 std::vector<int64_t> CompanyRepository::FindByIdentities(const std::vector<IdentityKey>& keys) {
   auto [kinds, values] = KindsAndValues(keys);
