@@ -71,8 +71,8 @@ struct MigrationReport {
   int invalid_indexes_dropped = 0;
   /// The prior release whose database this run bridged to the current texts; empty if none.
   std::string bridged_from;
-  /// Migrations recorded without a checksum whose text this run identified (by the schema they
-  /// made) and whose current checksum it recorded.
+  /// Migrations whose current checksum this run recorded once it had identified their text (by
+  /// the schema they made, or as a prior release's), with a bridge or alone.
   int checksums_recorded = 0;
 };
 
@@ -100,8 +100,9 @@ struct MigrationReport {
 ///   with the database's: the current texts' checksums are recorded when they match, the bridge
 ///   runs when a release's do, and when none does the run fails (FailedPrecondition) naming the
 ///   migration and what differs. This needs the CREATE privilege on the database, and is done
-///   only while the database is at most at the release's newest migration (a later migration
-///   could not have applied after a release's text that needs a bridge).
+///   only while the database is at most at the release's newest migration: past it, the rows
+///   without a checksum are left unchecked, as a release's text is expected to stop the
+///   migration after it (that is why it has a bridge; fcdca24's stops 0008).
 ///
 /// A database already past this binary's newest migration (the binary of the previous release,
 /// started during a rollout or a rollback) is left alone: nothing is applied, and that is a

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "crm-core/store/migrations.h"
 #include "crm-core/store/schema.h"
@@ -370,6 +373,64 @@ TEST_F(ReleaseUpgradeTest, PipelineNameClashIsNamedAndNothingChanges) {
   absl::StatusOr<pg::MigrationReport> retried = MigrateSchema(old_.url(), Quick());
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->bridged_from, "fcdca24");
+}
+
+// Protects (brief locks, for the bridge too): while a replica of release fcdca24 holds a
+// transaction that wrote contacts, the bridge gives its lock request up at lock_timeout and
+// retries (counted through on_lock_retry), another writer of that release's contacts goes through
+// meanwhile instead of queueing behind it, and once the long transaction commits the upgrade
+// completes, with source_ref set on both rows those writers wrote.
+TEST_F(ReleaseUpgradeTest, BridgeRetriesUnderReleaseTrafficWithoutBlockingIt) {
+  ApplyReleaseFcdca24(old_.url());
+  WriteReleaseData(old_.url());
+  auto replica = std::make_unique<pqxx::connection>(old_.url());
+  auto long_transaction = std::make_unique<pqxx::work>(*replica);
+  long_transaction->exec(
+      "INSERT INTO contacts (id, last_name, search_first_last, search_last_first, source_id) "
+      "VALUES (10, 'Long', 'long', 'long', 'EMAIL')");
+
+  std::atomic<int> bridge_retries{0};
+  pg::MigrationOptions options;
+  options.lock_timeout = std::chrono::milliseconds(200);
+  options.lock_attempts = 10000;
+  options.retry_backoff = std::chrono::milliseconds(20);
+  options.retry_backoff_max = std::chrono::milliseconds(200);
+  options.on_lock_retry = [&](const pg::Migration& migration, int) {
+    if (migration.name == "bridge_from_fcdca24") {
+      ++bridge_retries;
+    }
+  };
+  std::atomic<bool> finished{false};
+  absl::StatusOr<pg::MigrationReport> report;
+  std::thread migrate([&] {
+    report = MigrateSchema(old_.url(), options);
+    finished = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (bridge_retries.load() < 2 && !finished.load() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(bridge_retries.load(), 2);
+  // Another writer of the release, bounded so that a blocked one fails instead of hanging.
+  Exec(old_.url(),
+       "SET LOCAL statement_timeout = '60s'; "
+       "INSERT INTO contacts (id, last_name, search_first_last, search_last_first, source_id) "
+       "VALUES (11, 'Other', 'other', 'other', 'CALL')");
+  EXPECT_FALSE(finished.load());
+  EXPECT_EQ(One(old_.url(), "SELECT state FROM pg_stat_activity WHERE pid = " +
+                                std::to_string(replica->backendpid())),
+            "idle in transaction");
+  long_transaction->commit();
+  migrate.join();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->bridged_from, "fcdca24");
+  EXPECT_EQ(One(old_.url(), "SELECT source_ref FROM contacts WHERE id = 10"), "EMAIL");
+  EXPECT_EQ(One(old_.url(), "SELECT source_ref FROM contacts WHERE id = 11"), "CALL");
+  EXPECT_EQ(One(old_.url(),
+                "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'contacts'::regclass "
+                "AND attname = 'source_ref'"),
+            "");
 }
 
 }  // namespace
