@@ -35,15 +35,20 @@ std::string ReadFile(const std::filesystem::path& path) {
   return text.str();
 }
 
-// What release fcdca24's migrate did with its 0001–0007; `edit` may change a text first.
+// What release fcdca24's migrate did with its 0001–0007; `edit` may change a text first. With
+// `checksums`, each is recorded with its SHA-256 as today's runner records them.
 void ApplyReleaseFcdca24(const std::string& url,
-                         const std::function<void(int, std::string&)>& edit = nullptr) {
+                         const std::function<void(int, std::string&)>& edit = nullptr,
+                         bool checksums = false) {
   pqxx::connection connection(url);
   {
     pqxx::work work(connection);
     work.exec0(
         "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
         "applied_at timestamptz NOT NULL DEFAULT now())");
+    if (checksums) {
+      work.exec0("ALTER TABLE schema_migrations ADD COLUMN checksum text");
+    }
     work.commit();
   }
   std::vector<std::filesystem::path> files;
@@ -64,6 +69,12 @@ void ApplyReleaseFcdca24(const std::string& url,
     work.exec(sql);
     work.exec_params0("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version,
                       stem.substr(5));
+    if (checksums) {
+      work.exec_params0(
+          "UPDATE schema_migrations SET checksum = encode(sha256(convert_to($2, 'UTF8')), 'hex') "
+          "WHERE version = $1",
+          version, sql);
+    }
     work.commit();
   }
 }
@@ -431,6 +442,26 @@ TEST_F(ReleaseUpgradeTest, BridgeRetriesUnderReleaseTrafficWithoutBlockingIt) {
                 "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'contacts'::regclass "
                 "AND attname = 'source_ref'"),
             "");
+}
+
+// Protects (release texts known by their checksum): fcdca24's 0001–0007 recorded with their own
+// checksums (not the current texts') are bridged as well, instead of being refused as changed;
+// afterwards 0005–0007 carry the current checksums.
+TEST_F(ReleaseUpgradeTest, ReleaseTextsRecordedWithChecksumsAreBridged) {
+  ApplyReleaseFcdca24(old_.url(), nullptr, /*checksums=*/true);
+  const std::string release_sums =
+      One(old_.url(), "SELECT string_agg(checksum, ',' ORDER BY version) FROM schema_migrations");
+  absl::StatusOr<pg::MigrationReport> report = MigrateSchema(old_.url(), Quick());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->bridged_from, "fcdca24");
+  EXPECT_EQ(report->checksums_recorded, 3);
+  absl::StatusOr<pg::MigrationReport> again = MigrateSchema(old_.url(), Quick());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->applied, 0);
+  EXPECT_NE(One(old_.url(),
+                "SELECT string_agg(checksum, ',' ORDER BY version) FROM "
+                "schema_migrations WHERE version <= 7"),
+            release_sums);
 }
 
 }  // namespace
