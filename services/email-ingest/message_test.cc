@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "identity/identity.h"
 #include "ingest/event_id.h"
 
 namespace leadflow::email {
@@ -369,6 +370,31 @@ TEST(BuildEventTest, KeyedByThreadNotSender) {
             first);
   EXPECT_EQ(key("From: Dan <dan@lagco.example>\r\nDate: Mon, 30 Nov 2026 12:00:00 +0000\r\n"),
             "dan@lagco.example");
+}
+
+}  // namespace
+}  // namespace leadflow::email
+
+namespace leadflow::email {
+namespace {
+
+// Protects: inbound mail and the API agree on an internationalised sender (trial E5): mail from
+// max@bücher.example and from max@xn--bcher-kva.example carries the identity the API's
+// normalisation gives for either spelling (FindByCommunication, upsert by identity), so they
+// are one person.
+TEST(BuildEventTest, InternationalisedSenderMatchesTheApisForm) {
+  const std::string api_unicode = *identity::NormalizeEmail("Max@Bücher.example");
+  const std::string api_ascii = *identity::NormalizeEmail("MAX@XN--BCHER-KVA.EXAMPLE");
+  EXPECT_EQ(api_unicode, api_ascii);
+  for (const char* from : {"max@bücher.example", "max@xn--bcher-kva.example"}) {
+    auto built = BuildEmailEvent(ParseMessage(std::string("From: Max Mustermann <") + from +
+                                              ">\r\nTo: sales@leads.localhost\r\nMessage-ID: "
+                                              "<idn@xn--bcher-kva.example>\r\n\r\nhallo"),
+                                 Smtp());
+    ASSERT_TRUE(built.ok()) << from << ": " << built.status();
+    ASSERT_EQ(built->event.identities_size(), 1);
+    EXPECT_EQ(built->event.identities(0).value(), api_unicode) << from;
+  }
 }
 
 }  // namespace
