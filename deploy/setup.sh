@@ -13,7 +13,7 @@ packages=(
   postgresql redis-server
   curl kcat wrk procps ccache openssl
   libjemalloc-dev
-  libgmime-3.0-dev libxml2-dev libcurl4-openssl-dev dovecot-imapd swaks python3
+  libgmime-3.0-dev libxml2-dev libcurl4-openssl-dev libical-dev dovecot-imapd swaks python3
   # The reflection client of grpc_reflection_e2e_test (tests only, no deployed binary links them).
   python3-grpcio python3-protobuf grpc-proto
 )

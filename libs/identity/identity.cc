@@ -1,6 +1,8 @@
 #include "identity/identity.h"
 
 #include <phonenumbers/phonenumberutil.h>
+#include <unicode/bytestream.h>
+#include <unicode/idna.h>
 
 #include <algorithm>
 
@@ -38,6 +40,40 @@ bool IdentityLess(const Identity& a, const Identity& b) {
     return a.kind() < b.kind();
   }
   return a.value() < b.value();
+}
+
+// A domain in its one normal form. Internationalised domains reach us written both ways — a
+// mail reader or GMime shows "bücher.example", an API client may send the A-label
+// "xn--bcher-kva.example" — and both must be one identity, so they are read with UTS #46
+// (IDNA2008 with its case folding and NFC) and kept in Unicode (what a person reads). A plain
+// ASCII domain with no A-label is only lower-cased; a domain UTS #46 refuses stays as it is,
+// lower-cased in ASCII, as before.
+std::string NormalizeDomain(std::string_view domain) {
+  std::string lower = absl::AsciiStrToLower(ToAbsl(domain));
+  const bool ascii = std::all_of(lower.begin(), lower.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  if (ascii && lower.find("xn--") == std::string::npos) {
+    return lower;
+  }
+  // Immutable once made: ICU's IDNA may be used from several threads at once.
+  static const icu::IDNA* const kUts46 = [] {
+    UErrorCode error = U_ZERO_ERROR;
+    icu::IDNA* idna = icu::IDNA::createUTS46Instance(UIDNA_NONTRANSITIONAL_TO_UNICODE, error);
+    return U_SUCCESS(error) ? idna : nullptr;
+  }();
+  if (kUts46 == nullptr) {
+    return lower;
+  }
+  std::string unicode;
+  icu::StringByteSink<std::string> sink(&unicode);
+  icu::IDNAInfo info;
+  UErrorCode error = U_ZERO_ERROR;
+  kUts46->nameToUnicodeUTF8(icu::StringPiece(lower.data(), static_cast<int32_t>(lower.size())),
+                            sink, info, error);
+  if (U_FAILURE(error) || info.hasErrors() || unicode.empty()) {
+    return lower;
+  }
+  return unicode;
 }
 
 }  // namespace
@@ -188,7 +224,11 @@ absl::StatusOr<std::string> NormalizeEmail(std::string_view raw) {
       })) {
     return absl::InvalidArgumentError("domain has characters a host name cannot have");
   }
-  return absl::AsciiStrToLower(ToAbsl(text));
+  std::string normalized = NormalizeDomain(domain);
+  if (normalized.size() + local.size() + 1 > kMaxEmailLength) {
+    return absl::InvalidArgumentError("too long for an email address");
+  }
+  return absl::StrCat(absl::AsciiStrToLower(ToAbsl(local)), "@", normalized);
 }
 
 void Canonicalize(google::protobuf::RepeatedPtrField<Identity>* identities) {

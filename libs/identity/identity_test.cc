@@ -80,7 +80,34 @@ TEST(NormalizeEmailTest, TrimsAndLowerCases) {
   EXPECT_EQ(*email, "jean.dupont+shop@example.fr");
   auto unicode = NormalizeEmail("JOSÉ@exämple.com");
   ASSERT_TRUE(unicode.ok()) << unicode.status();
-  EXPECT_EQ(*unicode, "josÉ@exämple.com");  // only ASCII letters are folded
+  EXPECT_EQ(*unicode, "josÉ@exämple.com");  // only ASCII letters are folded in the local part
+}
+
+// Protects: one normal form for internationalised domains (trial E5: mail from
+// max@xn--bcher-kva.example was kept as max@bücher.example, as GMime reads it, while the API
+// kept the A-label, so FindByCommunication found nothing and an upsert made a second person):
+// the A-label, the U-label and its capitals are one address, in Unicode; plain domains, and
+// domains IDNA refuses, are only lower-cased as before.
+TEST(NormalizeEmailTest, InternationalisedDomainsHaveOneForm) {
+  for (const char* raw : {"max@xn--bcher-kva.example", "Max@XN--BCHER-KVA.Example",
+                          "max@bücher.example", "MAX@BÜCHER.example"}) {
+    auto email = NormalizeEmail(raw);
+    ASSERT_TRUE(email.ok()) << raw << ": " << email.status();
+    EXPECT_EQ(*email, "max@bücher.example") << raw;
+  }
+  auto mixed = NormalizeEmail("info@xn--mnchen-3ya.xn--bcher-kva.de");
+  ASSERT_TRUE(mixed.ok());
+  EXPECT_EQ(*mixed, "info@münchen.bücher.de");
+  auto plain = NormalizeEmail("A_B@Mail_Server.Example.COM");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, "a_b@mail_server.example.com");
+  auto refused = NormalizeEmail("a@xn--zz-.example");  // not a valid A-label
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(*refused, "a@xn--zz-.example");
+  // Normalising twice changes nothing.
+  auto again = NormalizeEmail(*NormalizeEmail("max@xn--bcher-kva.example"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, "max@bücher.example");
 }
 
 // Protects: malformed and hostile addresses are rejected with InvalidArgument.

@@ -54,6 +54,8 @@ const char* DropReasonName(DropReason reason) {
       return "autoreply_subject";
     case DropReason::kOwnAddress:
       return "own_address";
+    case DropReason::kCalendarReply:
+      return "calendar_reply";
   }
   return "unknown";
 }
@@ -131,6 +133,9 @@ std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelop
   }
   if (message.has_list_header) return DropReason::kMailingList;
   if (message.is_report) return DropReason::kDeliveryReport;
+  // Accepting, declining or proposing another time answers our invitation automatically (the
+  // mail program writes it when the button is pressed): no text, nothing to reply to.
+  if (message.calendar_method == "REPLY") return DropReason::kCalendarReply;
   if (IsDaemon(message.from_address) ||
       (envelope.mail_from.has_value() && IsDaemon(*envelope.mail_from))) {
     return DropReason::kDaemonSender;
@@ -267,7 +272,31 @@ absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage&
   email->set_text_from_html(message.text_from_html);
   email->set_quoted_history_stripped(message.quoted_history_stripped);
   email->set_provider(envelope.provider);
-  return std::move(builder).Finish();
+  auto built = std::move(builder).Finish();
+  if (built.ok()) {
+    if (std::string key = ThreadPartitionKey(message); !key.empty()) built->key = std::move(key);
+  }
+  return built;
+}
+
+std::string ThreadPartitionKey(const ParsedMessage& message) {
+  // Only ids crm-core can use (printable ASCII, at most 998 bytes, as its IsUsableMessageId).
+  auto usable = [](std::string_view id) {
+    return !id.empty() && id.size() <= 998 &&
+           std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  };
+  for (const std::string& reference : message.references) {
+    if (usable(reference)) {
+      return "email-thread:" + reference;
+    }
+  }
+  for (std::string_view id :
+       {std::string_view(message.in_reply_to), std::string_view(message.message_id)}) {
+    if (usable(id)) {
+      return "email-thread:" + std::string(id);
+    }
+  }
+  return "";
 }
 
 }  // namespace leadflow::email

@@ -39,6 +39,7 @@ enum class DropReason {
   kNoSender,          // no usable sender address at all
   kAutoReplySubject,  // an out-of-office subject ("Automatic reply:", "Abwesenheitsnotiz"…)
   kOwnAddress,        // sent from one of our own accepted addresses or domains
+  kCalendarReply,     // an answer to an invitation (text/calendar METHOD:REPLY: "Accepted: …")
 };
 const char* DropReasonName(DropReason reason);
 inline constexpr DropReason kAllDropReasons[] = {
@@ -47,7 +48,7 @@ inline constexpr DropReason kAllDropReasons[] = {
     DropReason::kDeliveryReport,  DropReason::kDaemonSender,
     DropReason::kEmptyReturnPath, DropReason::kLoop,
     DropReason::kNoSender,        DropReason::kAutoReplySubject,
-    DropReason::kOwnAddress};
+    DropReason::kOwnAddress,      DropReason::kCalendarReply};
 
 /// The out-of-office subject prefixes of the common mail programs (EMAIL_AUTOREPLY_SUBJECTS'
 /// default), compared case-insensitively with the start of the Subject.
@@ -93,6 +94,14 @@ std::optional<DropReason> NeverALead(const ParsedMessage& message, const Envelop
 std::string EmailEventId(const ParsedMessage& message);
 /// The provider id EmailEventId hashes for a message with a Message-ID.
 std::string MessageIdKey(std::string_view message_id, std::string_view from_address);
+
+/// The Kafka key of a message: its thread's first Message-ID as the message knows it (the first
+/// of References, else In-Reply-To, else its own Message-ID), "email-thread:<id>"; without any,
+/// empty (the sender's identity keys it). A thread's messages, whoever sent them, are therefore
+/// on one partition and applied by crm-core in the order they were published: keyed by sender,
+/// a colleague's reply could be applied before the message it answers. The one-person rule does
+/// not rest on the key (crm-core locks every identity of an event: docs/architecture.md).
+std::string ThreadPartitionKey(const ParsedMessage& message);
 
 /// The sender: the From address, else the envelope sender.
 std::string SenderAddress(const ParsedMessage& message, const Envelope& envelope);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "identity/identity.h"
 #include "ingest/event_id.h"
 
 namespace leadflow::email {
@@ -70,6 +71,22 @@ TEST(FiltersTest, EachRuleDropsWithItsReason) {
   EXPECT_EQ(Filter("Subject: nobody\r\n\r\nx", Smtp(std::nullopt)), DropReason::kNoSender);
   // Without a From header, the envelope sender is the sender.
   EXPECT_EQ(Filter("Subject: s\r\n\r\nx", Smtp("a@example.org")), std::nullopt);
+}
+
+// Protects: an answer to an invitation (text/calendar METHOD:REPLY, "Accepted: …", sent with no
+// auto-reply header) is dropped as calendar_reply instead of opening a reply task with no text
+// (trial E6), whether the method is in the calendar or only in the Content-Type; an invitation
+// itself (METHOD:REQUEST) is a lead.
+TEST(FiltersTest, CalendarRepliesDropped) {
+  EXPECT_EQ(Filter(Corpus("calendar_reply.eml")), DropReason::kCalendarReply);
+  EXPECT_EQ(Filter(Corpus("calendar_reply_minimal.eml")), DropReason::kCalendarReply);
+  EXPECT_EQ(Filter(kPlain + "Content-Type: text/calendar; method=REPLY\r\n\r\n"
+                            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\nEND:VEVENT\r\n"
+                            "END:VCALENDAR\r\n"),
+            DropReason::kCalendarReply);
+  EXPECT_EQ(Filter(Corpus("calendar_only.eml")), std::nullopt);
+  EXPECT_EQ(Filter(Corpus("calendar_invitation.eml")), std::nullopt);
+  EXPECT_STREQ(DropReasonName(DropReason::kCalendarReply), "calendar_reply");
 }
 
 // Protects: out-of-office replies sent without Auto-Submitted or X-Autoreply are dropped by their
@@ -155,7 +172,7 @@ TEST(BuildEventTest, RelaySenderAndNoReplyFrom) {
   EXPECT_EQ(a->event.person().last_name(), "Berg");
   EXPECT_EQ(a->event.email().relay_address(), "no-reply@crm.wix.com");
   EXPECT_EQ(b->event.identities(0).value(), "bob@example.net");
-  EXPECT_EQ(b->key, "bob@example.net");
+  EXPECT_EQ(b->key, "email-thread:wix-bob@example.net");
   ParsedMessage spoof = ParseMessage(
       "From: No Reply <noreply@attacker.example>\r\nReply-To: victim@client.example\r\n"
       "Subject: s\r\n\r\nx");
@@ -250,13 +267,13 @@ TEST(EventIdTest, WithoutMessageIdHashesHeadersAndBody) {
 
 // Protects: the event carries everything crm-core's email rules need: sender identity, person,
 // thread headers, Reply-To, cc, Date, the mailbox, attachment metadata, the HTML flag, the
-// provider; and it is keyed on the sender.
+// provider; and it is keyed on its thread (its own Message-ID: it starts one).
 TEST(BuildEventTest, CarriesWhatCrmCoreNeeds) {
   ParsedMessage m = ParseMessage(Corpus("alternative.eml"));
   auto built = BuildEmailEvent(m, Smtp());
   ASSERT_TRUE(built.ok()) << built.status();
   const events::v1::InboundEvent& event = built->event;
-  EXPECT_EQ(built->key, "marie.curie@example.org");
+  EXPECT_EQ(built->key, "email-thread:5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org");
   EXPECT_EQ(
       event.event_id(),
       ingest::EventId("email", MessageIdKey("5f1c2e3a-8d4b-4c1e-9f00-0a1b2c3d4e5f@example.org",
@@ -315,6 +332,69 @@ TEST(BuildEventTest, FutureDateIsNotOccurredAt) {
 TEST(BuildEventTest, InvalidSenderRefused) {
   auto built = BuildEmailEvent(ParseMessage("From: not an address\r\n\r\nx"), Smtp(std::nullopt));
   EXPECT_FALSE(built.ok());
+}
+
+}  // namespace
+}  // namespace leadflow::email
+
+namespace leadflow::email {
+namespace {
+
+// Protects: a thread's messages share one Kafka key whoever sent them (trial E1: keyed by the
+// sender, a colleague's reply went to another partition and crm-core applied it before the
+// message it answers, making a second lead): the first message is keyed by its own Message-ID,
+// a reply by the first of its References, else its In-Reply-To; a message without any id by its
+// sender, as before.
+TEST(BuildEventTest, KeyedByThreadNotSender) {
+  auto key = [](const std::string& headers) {
+    auto built = BuildEmailEvent(
+        ParseMessage(headers + "To: sales@acme.test\r\nSubject: Offre\r\n\r\ntext"), Smtp());
+    EXPECT_TRUE(built.ok()) << built.status();
+    return built.ok() ? built->key : std::string();
+  };
+  const std::string first =
+      key("Message-ID: <ana-1@lagco.example>\r\nFrom: Ana <ana@lagco.example>\r\n");
+  EXPECT_EQ(first, "email-thread:ana-1@lagco.example");
+  // Bruno's reply, another sender, names Ana's message.
+  EXPECT_EQ(key("Message-ID: <bruno-1@lagco.example>\r\nFrom: Bruno <bruno@lagco.example>\r\n"
+                "In-Reply-To: <ana-1@lagco.example>\r\nReferences: <ana-1@lagco.example>\r\n"),
+            first);
+  // Deeper in the thread: the root, not the parent.
+  EXPECT_EQ(key("Message-ID: <ana-2@lagco.example>\r\nFrom: Ana <ana@lagco.example>\r\n"
+                "In-Reply-To: <bruno-1@lagco.example>\r\nReferences: <ana-1@lagco.example> "
+                "<bruno-1@lagco.example>\r\n"),
+            first);
+  // Outlook: In-Reply-To only.
+  EXPECT_EQ(key("Message-ID: <out-1@lagco.example>\r\nFrom: Carla <carla@lagco.example>\r\n"
+                "In-Reply-To: <ana-1@lagco.example>\r\n"),
+            first);
+  EXPECT_EQ(key("From: Dan <dan@lagco.example>\r\nDate: Mon, 30 Nov 2026 12:00:00 +0000\r\n"),
+            "dan@lagco.example");
+}
+
+}  // namespace
+}  // namespace leadflow::email
+
+namespace leadflow::email {
+namespace {
+
+// Protects: inbound mail and the API agree on an internationalised sender (trial E5): mail from
+// max@bücher.example and from max@xn--bcher-kva.example carries the identity the API's
+// normalisation gives for either spelling (FindByCommunication, upsert by identity), so they
+// are one person.
+TEST(BuildEventTest, InternationalisedSenderMatchesTheApisForm) {
+  const std::string api_unicode = *identity::NormalizeEmail("Max@Bücher.example");
+  const std::string api_ascii = *identity::NormalizeEmail("MAX@XN--BCHER-KVA.EXAMPLE");
+  EXPECT_EQ(api_unicode, api_ascii);
+  for (const char* from : {"max@bücher.example", "max@xn--bcher-kva.example"}) {
+    auto built = BuildEmailEvent(ParseMessage(std::string("From: Max Mustermann <") + from +
+                                              ">\r\nTo: sales@leads.localhost\r\nMessage-ID: "
+                                              "<idn@xn--bcher-kva.example>\r\n\r\nhallo"),
+                                 Smtp());
+    ASSERT_TRUE(built.ok()) << from << ": " << built.status();
+    ASSERT_EQ(built->event.identities_size(), 1);
+    EXPECT_EQ(built->event.identities(0).value(), api_unicode) << from;
+  }
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <regex>
 
+#include "email-ingest/calendar.h"
+
 namespace leadflow::email {
 namespace {
 
@@ -167,6 +169,8 @@ struct Walker {
   std::string html;
   bool have_plain = false;
   bool have_html = false;
+  bool have_calendar = false;
+  std::string calendar_text;  // the first calendar part's event in words
 
   void Walk(GMimeObject* object, int depth) {
     if (object == nullptr || depth > limits.max_depth) return;
@@ -200,6 +204,19 @@ struct Walker {
     const char* filename = g_mime_part_get_filename(part);
     GMimeContentDisposition* disposition = g_mime_object_get_content_disposition(object);
     bool is_attachment = g_mime_part_is_attachment(part) || (filename && *filename);
+    if ((type == "text/calendar" || type == "application/ics") && !have_calendar) {
+      // An invitation or an answer to one: read for its method and its event (an .ics file
+      // attached to a message is read too: it is the same invitation); described as before.
+      have_calendar = true;
+      const char* method = g_mime_object_get_content_type_parameter(object, "method");
+      const char* charset = g_mime_object_get_content_type_parameter(object, "charset");
+      if (std::optional<CalendarPart> calendar = ReadCalendar(
+              ToUtf8(DecodedContent(part, kMaxCalendarBytes + 1), charset ? charset : ""),
+              method ? method : "")) {
+        out->calendar_method = calendar->method;
+        calendar_text = calendar->text;
+      }
+    }
     bool is_text = type == "text/plain" || type == "text/html";
     if (is_text && !is_attachment) {
       const char* charset = g_mime_object_get_content_type_parameter(object, "charset");
@@ -532,6 +549,9 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
   } else if (walker.have_html) {
     text = HtmlToText(walker.html);
     parsed.text_from_html = true;
+  }
+  if (Trim(text).empty() && !walker.calendar_text.empty()) {
+    text = walker.calendar_text;  // an invitation with no text of its own
   }
   std::string cleaned;
   cleaned.reserve(text.size());

@@ -45,6 +45,9 @@ struct ParsedMessage {
   bool has_exchange_autoreply_header = false;
   bool has_list_header = false;  // List-Id, List-Unsubscribe
   bool is_report = false;        // multipart/report (delivery or read notifications)
+  /// The first calendar part's iTIP method, upper case ("REQUEST", "REPLY"…; calendar.h), empty
+  /// without one; a calendar-only message's text is its event in words.
+  std::string calendar_method;
   bool has_loop_header = false;  // our own X-LeadFlow-Loop
   std::string return_path;       // Return-Path header (the envelope sender, once delivered)
   bool has_return_path = false;

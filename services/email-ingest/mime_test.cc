@@ -26,6 +26,53 @@ std::string Corpus(const std::string& name) {
   return buffer.str();
 }
 
+// Protects: an invitation sent as a calendar only (text/calendar METHOD:REQUEST, trial E14)
+// gives readable text — its summary, start and end, organizer — instead of an empty text; an
+// invitation with a text of its own keeps that text; the method is read from the calendar.
+TEST(MimeTest, CalendarInvitationInWords) {
+  ParsedMessage only = ParseMessage(Corpus("calendar_only.eml"));
+  EXPECT_EQ(only.calendar_method, "REQUEST");
+  EXPECT_EQ(only.text,
+            "Demo LeadFlow\n"
+            "When: 2026-12-02 09:00 – 09:30 UTC\n"
+            "Organizer: Nadia Roux <nadia.roux@fabrikam.example>");
+  ParsedMessage with_text = ParseMessage(Corpus("calendar_invitation.eml"));
+  EXPECT_EQ(with_text.calendar_method, "REQUEST");
+  EXPECT_EQ(with_text.text, "Je vous propose une démo mercredi à 10h.");
+  ParsedMessage reply = ParseMessage(Corpus("calendar_reply.eml"));
+  EXPECT_EQ(reply.calendar_method, "REPLY");
+}
+
+// Protects: the calendar reader's other shapes: a local time with its zone, an event over two
+// days, a location, an organizer without a name, a description; a calendar libical cannot read,
+// or one past kMaxCalendarBytes, gives no text and no method (the message is kept as it is).
+TEST(MimeTest, CalendarShapesAndGarbage) {
+  auto mail = [](const std::string& calendar) {
+    return ParseMessage(
+        "From: a@example.org\r\nSubject: s\r\nContent-Type: text/calendar; charset=utf-8\r\n"
+        "\r\n" +
+        calendar);
+  };
+  ParsedMessage zoned = mail(
+      "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nSUMMARY:Visite chantier\\, Lyon\r\n"
+      "DTSTART;TZID=Europe/Paris:20261203T140000\r\nDTEND;TZID=Europe/Paris:20261204T113000\r\n"
+      "LOCATION:12 rue de la Ré\r\n publique\r\nORGANIZER:mailto:paul@example.org\r\n"
+      "DESCRIPTION:Apporter les plans.\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+  EXPECT_EQ(zoned.calendar_method, "REQUEST");
+  EXPECT_EQ(zoned.text,
+            "Visite chantier, Lyon\n"
+            "When: 2026-12-03 14:00 – 2026-12-04 11:30 Europe/Paris\n"
+            "Where: 12 rue de la République\n"
+            "Organizer: paul@example.org\n\n"
+            "Apporter les plans.");
+  ParsedMessage garbage = mail("BEGIN:VCALENDAR\r\n\x01\xff:;;\r\nBEGIN:VEVENT\r\nDTSTART:x\r\n");
+  EXPECT_EQ(garbage.calendar_method, "");
+  ParsedMessage huge =
+      mail("BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nX-PAD:" + std::string(300 * 1024, 'a') +
+           "\r\nEND:VCALENDAR\r\n");
+  EXPECT_EQ(huge.calendar_method, "");
+}
+
 // Protects: multipart/alternative gives the text/plain part, decoded from quoted-printable
 // UTF-8, and every address header is read (From lower-cased, Reply-To, To, Cc).
 TEST(MimeTest, AlternativePrefersPlainText) {

@@ -200,6 +200,106 @@ TEST_F(EmailRulesTest, ReplyFromAnotherAddressJoinsThread) {
   EXPECT_EQ(counters_.email.replies_threaded.Value(), 2);
 }
 
+// Protects: a conversation stays one record when a reply is applied before the message it
+// answers (trial E1: a backlog, a sender retrying after a 451, a mailbox polled with its
+// history): Ana's first mail (Cc Bruno) arriving after Bruno's reply naming it joins the thread
+// Bruno's reply started — one lead, one open reply activity, both messages in one thread — in a
+// later batch or later in the same batch; and an outsider whose Message-ID a kept reply happens
+// to name does not join.
+TEST_F(EmailRulesTest, MessageAppliedAfterItsReplyJoinsTheReplysThread) {
+  const Mail ana{.message_id = "ana-1@lagco.example",
+                 .from = "ana@lagco.example",
+                 .name = "Ana Silva",
+                 .cc = "bruno@lagco.example",
+                 .subject = "Offre"};
+  const Mail bruno{.message_id = "bruno-1@lagco.example",
+                   .from = "bruno@lagco.example",
+                   .name = "Bruno Costa",
+                   .cc = "ana@lagco.example",
+                   .subject = "Re: Offre",
+                   .in_reply_to = "ana-1@lagco.example",
+                   .references = {"ana-1@lagco.example"}};
+  Apply({Encode(bruno)});
+  Apply({Encode(ana)});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 1);
+  EXPECT_EQ(Count("SELECT count(DISTINCT thread_key) FROM email_messages"), 1);
+  EXPECT_EQ(Count("SELECT count(DISTINCT activity_id) FROM email_messages"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value = 'ana@lagco.example'"), 0);
+
+  // One batch, the reply first (as a consumer may read two partitions).
+  Mail ana2 = ana, bruno2 = bruno;
+  for (Mail* mail : {&ana2, &bruno2}) {
+    for (std::string* text : {&mail->message_id, &mail->from, &mail->cc, &mail->in_reply_to}) {
+      if (const size_t at = text->find("lagco"); at != std::string::npos) {
+        text->replace(at, 5, "batchco");
+      }
+    }
+  }
+  bruno2.references = {ana2.message_id};
+  Apply({Encode(bruno2), Encode(ana2)});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 2);
+  EXPECT_EQ(Count("SELECT count(DISTINCT activity_id) FROM email_messages WHERE from_address "
+                  "LIKE '%batchco%'"),
+            1);
+
+  // Someone who had no part in the reply's thread sending a message with the id it names is a
+  // contact attempt of their own.
+  Apply({Encode({.message_id = "ghost-1@nowhere.example",
+                 .from = "carl@elsewhere.example",
+                 .name = "Carl Obs",
+                 .cc = "nobody@elsewhere.example",
+                 .in_reply_to = "ghost-0@nowhere.example"})});
+  Apply({Encode({.message_id = "ghost-0@nowhere.example",
+                 .from = "mallory@attacker.example",
+                 .name = "Mal Lory",
+                 .cc = "x@attacker.example"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value = 'mallory@attacker.example'"),
+            1);
+}
+
+// Protects: one open reply activity per correspondent when the thread is unknown (trial E6): a
+// customer's answer to mail our salesperson sent from their own mail program (In-Reply-To names
+// a message never kept, no References) joins the reply activity already open for that customer
+// instead of stacking a second one; once that activity is completed, such an answer opens a new
+// one; a fresh message (naming nothing) is a new request as before.
+TEST_F(EmailRulesTest, ReplyToUnknownMailJoinsTheSendersOpenReplyActivity) {
+  Apply({Encode({.message_id = "claire-1@acme-btp.fr",
+                 .from = "claire.martin@acme-btp.fr",
+                 .name = "Claire Martin",
+                 .subject = "Demande de devis chantier Lyon"})});
+  ASSERT_EQ(Count("SELECT count(*) FROM activities WHERE NOT completed"), 1);
+  const int64_t open = Count("SELECT id FROM activities");
+  Apply({Encode({.message_id = "claire-2@acme-btp.fr",
+                 .from = "claire.martin@acme-btp.fr",
+                 .name = "Claire Martin",
+                 .subject = "RE: Demande de devis chantier Lyon",
+                 .in_reply_to = "our-rep-answer-1@leads.localhost"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 1);
+  EXPECT_EQ(
+      Count("SELECT count(*) FROM email_messages WHERE activity_id = " + std::to_string(open)), 2);
+
+  Exec("UPDATE activities SET completed = true, completed_at = now()");
+  Apply({Encode({.message_id = "claire-3@acme-btp.fr",
+                 .from = "claire.martin@acme-btp.fr",
+                 .name = "Claire Martin",
+                 .subject = "RE: Demande de devis chantier Lyon",
+                 .in_reply_to = "our-rep-answer-2@leads.localhost"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE NOT completed"), 1);
+  // Another correspondent's answer to unknown mail is theirs.
+  Apply({Encode({.message_id = "other-1@example.net",
+                 .from = "other@example.net",
+                 .name = "Otto Other",
+                 .in_reply_to = "our-rep-answer-1@leads.localhost"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE NOT completed"), 2);
+}
+
 // Protects: one open reply activity per thread: once it is completed the next message of the
 // thread opens a new one on the same record, and the message after that joins the new one.
 TEST_F(EmailRulesTest, CompletedReplyActivityThenNewOne) {

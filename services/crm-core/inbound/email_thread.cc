@@ -241,6 +241,23 @@ absl::Status EmailBatch::Prepare() {
     fresh.push_back(i);
   }
   emails_ = fresh;
+  // A message may arrive after a reply naming it (the reply was applied first: a backlog, its
+  // sender retrying after a 451, a mailbox polled with its history): its own Message-ID is looked
+  // up among the ids kept messages name, so that it joins the thread the reply started rather
+  // than making a second record of the conversation. Its lock is held already (lock_keys).
+  for (size_t i : emails_) {
+    if (auto own = own_.find(i); own != own_.end()) named.push_back(own->second);
+  }
+  // A reply naming only messages never kept (a salesperson answered from their own mail
+  // program, and the customer replied to that) belongs with the reply task already open for its
+  // sender, if any: one open reply activity per correspondent on a record, as per thread.
+  std::vector<std::string> replying_senders;
+  for (size_t i : emails_) {
+    if (!candidates[i].empty()) replying_senders.push_back(Sender(i));
+  }
+  const std::map<std::string, std::string> open_of_sender =
+      repository_.OpenReplyMessagesOfSenders(replying_senders);
+  for (const auto& [sender, message_id] : open_of_sender) named.push_back(message_id);
 
   absl::StatusOr<std::vector<domain::ThreadMessage>> threads = LockedThreads(named);
   if (!threads.ok()) {
@@ -253,9 +270,14 @@ absl::Status EmailBatch::Prepare() {
     std::optional<domain::ThreadDecision> stored;
     std::optional<size_t> earlier;
   };
+  // Else, for a message that names none: a stored message naming it, or an earlier message of
+  // the batch naming it (a reply applied before the message it answers). Else, for a reply
+  // whose thread is unknown: the thread of its sender's open reply activity.
   std::map<size_t, Named> first_named;
   {
     std::set<size_t> seen;
+    std::map<std::string, size_t>
+        named_by;  // Message-ID → the first message of the batch naming it
     for (size_t i : emails_) {
       for (const std::string& candidate : candidates[i]) {
         if (std::optional<domain::ThreadDecision> decision =
@@ -269,6 +291,21 @@ absl::Status EmailBatch::Prepare() {
           break;
         }
       }
+      if (auto own = own_.find(i);
+          own != own_.end() && !first_named[i].stored && !first_named[i].earlier) {
+        if (std::optional<domain::ThreadDecision> decision =
+                domain::DecideThread({own->second}, *threads)) {
+          first_named[i].stored = decision;
+        } else if (auto found = named_by.find(own->second); found != named_by.end()) {
+          first_named[i].earlier = found->second;
+        }
+      }
+      if (!candidates[i].empty() && !first_named[i].stored && !first_named[i].earlier) {
+        if (auto open = open_of_sender.find(Sender(i)); open != open_of_sender.end()) {
+          first_named[i].stored = domain::DecideThread({open->second}, *threads);
+        }
+      }
+      for (const std::string& candidate : candidates[i]) named_by.emplace(candidate, i);
       seen.insert(i);
     }
   }

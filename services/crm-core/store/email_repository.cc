@@ -85,6 +85,19 @@ std::vector<domain::ThreadMessage> EmailRepository::FindThreadMessages(
   return found;
 }
 
+std::map<std::string, std::string> EmailRepository::OpenReplyMessagesOfSenders(
+    const std::vector<std::string>& senders) {
+  std::map<std::string, std::string> found;
+  if (senders.empty()) {
+    return found;
+  }
+  for (const auto& row :
+       work_.exec_prepared("email_open_replies_of_senders", pg::TextArray(senders))) {
+    found.emplace(row[0].as<std::string>(), row[1].as<std::string>());
+  }
+  return found;
+}
+
 void EmailRepository::LockOwners(const std::vector<EntityRef>& owners) {
   if (owners.empty()) {
     return;

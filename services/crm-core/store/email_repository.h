@@ -86,6 +86,10 @@ class EmailRepository {
   KeptCounts CountKept(const std::vector<std::string>& thread_keys,
                        const std::vector<domain::EntityRef>& owners, size_t max_per_thread,
                        size_t max_per_record);
+  /// For each of `senders` (lower case) with an open EMAIL activity holding a message kept from
+  /// that address: the newest such message's Message-ID, by sender.
+  std::map<std::string, std::string> OpenReplyMessagesOfSenders(
+      const std::vector<std::string>& senders);
   /// Which of `message_ids` are stored, each with its message's sender.
   std::map<std::string, std::string> StoredMessageIds(const std::vector<std::string>& message_ids);
   /// The routes of these recipient addresses (lower case), by address.

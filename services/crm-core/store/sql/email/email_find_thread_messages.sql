@@ -4,9 +4,23 @@
 -- its contact, else its company), at most 20 steps. With that record's responsible when active
 -- (else 0), and the thread's newest open EMAIL activity on that record (0: none). A message whose
 -- record no longer exists, or whose chain is longer than the bound, is not returned.
-WITH RECURSIVE walk (message_id, thread_key, owner_type, owner_id, depth) AS (
-  SELECT m.message_id, m.thread_key, m.owner_type, m.owner_id, 0
+-- An id of $1 that no kept message has, but that the In-Reply-To or References of a kept message
+-- name (the message arrived after a reply to it, or a sibling reply names the same missing
+-- parent), is returned with the thread of the first kept message naming it.
+WITH RECURSIVE found (message_id, thread_key, owner_type, owner_id) AS (
+  SELECT m.message_id, m.thread_key, m.owner_type, m.owner_id
   FROM email_messages AS m WHERE m.message_id = ANY($1::text[])
+  UNION ALL
+  SELECT x.id, n.thread_key, n.owner_type, n.owner_id
+  FROM unnest($1::text[]) AS x (id)
+  CROSS JOIN LATERAL (
+    SELECT m.thread_key, m.owner_type, m.owner_id FROM email_messages AS m
+    WHERE (m.in_reply_to = x.id AND m.in_reply_to <> '') OR m.refs @> ARRAY[x.id]
+    ORDER BY m.id LIMIT 1
+  ) AS n
+  WHERE NOT EXISTS (SELECT 1 FROM email_messages AS k WHERE k.message_id = x.id)
+), walk (message_id, thread_key, owner_type, owner_id, depth) AS (
+  SELECT f.message_id, f.thread_key, f.owner_type, f.owner_id, 0 FROM found AS f
   UNION ALL
   SELECT w.message_id, w.thread_key, n.owner_type, n.owner_id, w.depth + 1
   FROM walk AS w
