@@ -134,11 +134,13 @@ grpc::ServerUnaryReactor* CompanyApi::DeleteCompany(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* CompanyApi::LinkContact(grpc::CallbackServerContext* context,
                                                   const v1::LinkContactRequest* request,
                                                   v1::ContactCompanyLink* response) {
-  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
-                 [=](pqxx::connection& connection) {
-                   return LinkContactCompany(connection, context, request->contact_id(),
-                                             request->company_id(), request->role(), response);
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        return LinkContactCompany(
+            connection, context, request->contact_id(), request->company_id(),
+            request->has_role() ? std::optional<std::string>(request->role()) : std::nullopt,
+            response);
+      });
 }
 
 grpc::ServerUnaryReactor* CompanyApi::UnlinkContact(grpc::CallbackServerContext* context,

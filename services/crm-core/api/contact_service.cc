@@ -155,11 +155,13 @@ grpc::ServerUnaryReactor* ContactApi::DeleteContact(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ContactApi::LinkCompany(grpc::CallbackServerContext* context,
                                                   const v1::LinkCompanyRequest* request,
                                                   v1::ContactCompanyLink* response) {
-  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
-                 [=](pqxx::connection& connection) {
-                   return LinkContactCompany(connection, context, request->contact_id(),
-                                             request->company_id(), request->role(), response);
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        return LinkContactCompany(
+            connection, context, request->contact_id(), request->company_id(),
+            request->has_role() ? std::optional<std::string>(request->role()) : std::nullopt,
+            response);
+      });
 }
 
 grpc::ServerUnaryReactor* ContactApi::UnlinkCompany(grpc::CallbackServerContext* context,

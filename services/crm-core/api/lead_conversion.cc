@@ -111,7 +111,7 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
           return domain::NotFound(EntityKind::kLead, lead_id);
         }
         if (merged_into != 0) {
-          return domain::MergedAway(EntityKind::kLead, lead_id, merged_into);
+          return NotLive(work, EntityKind::kLead, lead_id);  // names the end of its merge chain
         }
         if (lead->identities != identities) {
           events.LockIdentities(LockKeys(lead->identities));

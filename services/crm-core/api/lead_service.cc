@@ -239,7 +239,7 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
           phones.push_back(*phone);
         }
         for (const std::string& raw : lead.emails()) {
-          auto email = identity::NormalizeEmail(raw);
+          auto email = NormalizeEmailAddress(raw);
           if (!email.ok()) {
             return absl::InvalidArgumentError(absl::StrCat("emails: ", email.status().message()));
           }

@@ -1,12 +1,15 @@
 #include "crm-core/api/people_common.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/merge/merge.h"
@@ -58,6 +61,16 @@ absl::StatusOr<std::string> NormalizeMessenger(const std::string& raw) {
   return absl::StrCat(platform, ":", user);
 }
 
+absl::StatusOr<std::string> NormalizeEmailAddress(const std::string& raw) {
+  std::string text(absl::StripAsciiWhitespace(raw));
+  const std::string scheme = "mailto:";
+  if (text.size() > scheme.size() && absl::StartsWithIgnoreCase(text, scheme)) {
+    text = text.substr(scheme.size());
+    text = text.substr(0, text.find('?'));  // the link's headers (?subject=…)
+  }
+  return identity::NormalizeEmail(text);
+}
+
 absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
     const google::protobuf::RepeatedPtrField<std::string>& phones,
     const google::protobuf::RepeatedPtrField<std::string>& emails,
@@ -85,7 +98,7 @@ absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
     add({"PHONE", *phone});
   }
   for (const std::string& raw : emails) {
-    auto email = identity::NormalizeEmail(raw);
+    auto email = NormalizeEmailAddress(raw);
     if (!email.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("emails: ", email.status().message()));
     }
@@ -163,20 +176,60 @@ absl::Status CheckLinkable(pqxx::transaction_base& work, int64_t contact_id, int
     return absl::InvalidArgumentError("contact_id and company_id are required");
   }
   std::optional<Contact> contact = ContactRepository(work).Get(contact_id);
-  if (!contact) {
-    return domain::NotFound(domain::EntityKind::kContact, contact_id);
-  }
-  if (contact->merged_into != 0) {
-    return domain::MergedAway(domain::EntityKind::kContact, contact_id, contact->merged_into);
+  if (!contact || contact->merged_into != 0) {
+    return NotLive(work, domain::EntityKind::kContact, contact_id);
   }
   std::optional<Company> company = CompanyRepository(work).Get(company_id);
-  if (!company) {
-    return domain::NotFound(domain::EntityKind::kCompany, company_id);
-  }
-  if (company->merged_into != 0) {
-    return domain::MergedAway(domain::EntityKind::kCompany, company_id, company->merged_into);
+  if (!company || company->merged_into != 0) {
+    return NotLive(work, domain::EntityKind::kCompany, company_id);
   }
   return absl::OkStatus();
+}
+
+// A locked record as the merge plan reads it: where its chain of merges ends (a retry naming a
+// record folded along a chain into the kept one is then a no-op), and what a converted lead
+// produced (named in the refusal).
+domain::MergeRecord ToMergeRecord(MergeRepository& merges, domain::EntityKind kind,
+                                  const std::string& type, const MergeRepository::Locked& row,
+                                  const std::map<int64_t, domain::Produced>& products) {
+  domain::MergeRecord record{.kind = kind, .id = row.id, .converted = row.converted};
+  if (row.merged_into != 0) {
+    std::optional<MergeRepository::Owner> owner = merges.Find(type, row.id);
+    record.merged_into = owner && owner->merged_into != 0 ? owner->merged_into : row.merged_into;
+  }
+  if (auto found = products.find(row.id); found != products.end()) {
+    record.produced = found->second;
+  }
+  return record;
+}
+
+// The timeline of each deal a merge relinks: UNLINKED the folded contact (or company), LINKED
+// the kept one unless it was on the deal already, as LinkContact/SetCompany write them.
+std::vector<HistoryRecord> RelinkedDealsHistory(MergeRepository& merges, domain::EntityKind kind,
+                                                int64_t kept_id,
+                                                const std::vector<int64_t>& fold_ids,
+                                                int64_t user) {
+  std::vector<HistoryRecord> history;
+  if (kind == domain::EntityKind::kLead) {
+    return history;  // leads hold no deals
+  }
+  const std::string type(domain::ToString(kind));
+  std::set<int64_t> linked;  // deals given LINKED the kept record already
+  for (const MergeRepository::RelinkedDeal& deal : merges.RelinkedDeals(type, kept_id, fold_ids)) {
+    auto entry = [&](const char* what, int64_t related) {
+      history.push_back({.entity_type = "DEAL",
+                         .entity_id = deal.deal_id,
+                         .kind = what,
+                         .related_type = type,
+                         .related_id = related,
+                         .user_id = user});
+    };
+    entry("UNLINKED", deal.folded_id);
+    if (!deal.kept_linked && linked.insert(deal.deal_id).second) {
+      entry("LINKED", kept_id);
+    }
+  }
+  return history;
 }
 
 std::optional<domain::EntityKind> KindOf(const std::string& type) {
@@ -189,13 +242,16 @@ std::optional<domain::EntityKind> KindOf(const std::string& type) {
 }  // namespace
 
 absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServerContext* context,
-                                int64_t contact_id, int64_t company_id, const std::string& role,
+                                int64_t contact_id, int64_t company_id,
+                                const std::optional<std::string>& given_role,
                                 v1::ContactCompanyLink* out) {
-  if (absl::Status text = CheckText("role", role); !text.ok()) {
-    return text;
-  }
-  if (role.size() > 200) {
-    return absl::InvalidArgumentError("role is longer than 200 bytes");
+  if (given_role) {
+    if (absl::Status text = CheckText("role", *given_role); !text.ok()) {
+      return text;
+    }
+    if (given_role->size() > 200) {
+      return absl::InvalidArgumentError("role is longer than 200 bytes");
+    }
   }
   auto user = ActingUser(context);
   if (!user.ok()) {
@@ -208,7 +264,9 @@ absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServ
   if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
     return check;
   }
-  std::optional<std::string> previous = ContactRepository(work).Link(contact_id, company_id, role);
+  std::optional<std::string> previous =
+      ContactRepository(work).Link(contact_id, company_id, given_role);
+  const std::string role = given_role.value_or(previous.value_or(""));
   std::vector<HistoryRecord> history;
   if (!previous) {
     history.push_back({.entity_type = "CONTACT",
@@ -338,9 +396,10 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
   }
   domain::MergeRecord kept{.kind = *kind};
   std::vector<domain::MergeRecord> folded;
+  const std::map<int64_t, domain::Produced> products =
+      type == "LEAD" ? merges.Products(all) : std::map<int64_t, domain::Produced>{};
   for (const MergeRepository::Locked& row : locked) {
-    domain::MergeRecord record{.kind = *kind, .id = row.id, .converted = row.converted};
-    if (row.merged_into != 0) record.merged_into = row.merged_into;
+    domain::MergeRecord record = ToMergeRecord(merges, *kind, type, row, products);
     if (row.id == kept_id) {
       kept = record;
     } else {
@@ -350,8 +409,6 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
   if (kept.id == 0) {
     return domain::NotFound(*kind, kept_id);
   }
-  // A converted lead may be kept: its conversion stays with it.
-  kept.converted = false;
   auto plan = domain::PlanMerge(request, kept, folded);
   if (!plan.ok()) {
     return plan.status();
@@ -365,8 +422,9 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
       !capped.ok()) {
     return capped;
   }
+  std::vector<HistoryRecord> history =
+      RelinkedDealsHistory(merges, *kind, kept_id, plan->fold_ids, acting_user);
   merges.Fold(type, kept_id, plan->fold_ids, acting_user);
-  std::vector<HistoryRecord> history;
   for (const domain::MergeHistory& line : plan->history) {
     history.push_back({.entity_type = type,
                        .entity_id = line.subject_id,
@@ -436,12 +494,9 @@ template <class Record>
 absl::StatusOr<Record> LiveRecord(pqxx::transaction_base& work, int64_t id, bool lock) {
   using Kind = PeopleKind<Record>;
   std::optional<Record> record = typename Kind::Repository(work).Get(id, lock);
-  if (!record) {
-    return domain::NotFound(Kind::kNoun, id);
-  }
-  if (record->merged_into != 0) {
-    return absl::NotFoundError(absl::StrCat(Kind::kNoun, " ", id, " not found: merged into ",
-                                            Kind::kNoun, " ", record->merged_into));
+  if (!record || record->merged_into != 0) {
+    // NOT_FOUND, naming the record standing at the end of its chain of merges.
+    return NotLive(work, Kind::kKind, id);
   }
   return *record;
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
@@ -37,6 +38,11 @@ absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
     const google::protobuf::RepeatedPtrField<std::string>& messengers,
     const std::string& default_region);
 
+/// One email address normalised (lower-cased), read from a "mailto:" link too ("mailto:Lea@x.fr"
+/// and "mailto:lea@x.fr?subject=Devis" are lea@x.fr), as a manager pastes it from a page or a
+/// signature; anything else that is not an address is INVALID_ARGUMENT.
+absl::StatusOr<std::string> NormalizeEmailAddress(const std::string& raw);
+
 /// One messenger id normalised: "Telegram : 123" → "telegram:123".
 absl::StatusOr<std::string> NormalizeMessenger(const std::string& raw);
 
@@ -59,9 +65,11 @@ void RecordChange(std::vector<HistoryRecord>& out, const std::string& type, int6
                   const std::string& new_value);
 
 /// Links (or re-roles) contact ↔ company in its own transaction, with LINKED history on both
-/// sides (FIELD_CHANGED "role" when only the role changed). Either side may call it.
+/// sides (LINKED with field "role" when only the role changed). Either side may call it. `role`
+/// unset: a new link has none and an existing one keeps its own; set (even empty): the role.
 absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServerContext* context,
-                                int64_t contact_id, int64_t company_id, const std::string& role,
+                                int64_t contact_id, int64_t company_id,
+                                const std::optional<std::string>& role,
                                 v1::ContactCompanyLink* out);
 /// NOT_FOUND when the pair is not linked; UNLINKED history on both sides.
 absl::Status UnlinkContactCompany(pqxx::connection& connection,
@@ -99,6 +107,7 @@ struct PeopleKind<Contact> {
   using Proto = v1::Contact;
   static constexpr const char* kType = "CONTACT";  // history and merges
   static constexpr const char* kNoun = "contact";  // error messages
+  static constexpr domain::EntityKind kKind = domain::EntityKind::kContact;
   static constexpr const char* kLinkedType = "COMPANY";
   static const std::vector<CompanyLink>& Links(const Contact& record) { return record.companies; }
   static int64_t LinkedId(const CompanyLink& link) { return link.company_id; }
@@ -110,6 +119,7 @@ struct PeopleKind<Company> {
   using Proto = v1::Company;
   static constexpr const char* kType = "COMPANY";
   static constexpr const char* kNoun = "company";
+  static constexpr domain::EntityKind kKind = domain::EntityKind::kCompany;
   static constexpr const char* kLinkedType = "CONTACT";
   static const std::vector<CompanyLink>& Links(const Company& record) { return record.contacts; }
   static int64_t LinkedId(const CompanyLink& link) { return link.contact_id; }

@@ -45,7 +45,7 @@ grpc::ServerUnaryReactor* SearchApi::FindByCommunication(
             break;
           case v1::FindByCommunicationRequest::kEmail:
             key.kind = "EMAIL";
-            normalized = identity::NormalizeEmail(request->email());
+            normalized = NormalizeEmailAddress(request->email());
             break;
           case v1::FindByCommunicationRequest::kMessenger:
             key.kind = "MESSENGER";

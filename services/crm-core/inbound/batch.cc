@@ -493,9 +493,18 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
     snapshot.leads = leads.FindByIdentities(locked_keys);
     snapshot.contacts = inbound.FindContacts(locked_keys);
     snapshot.companies = inbound.FindCompanies(locked_keys);
+    // Open returning leads of these contacts and leads: they hold only their own message's
+    // identities and are found through their links (planner.h).
+    std::vector<int64_t> contact_ids;
+    std::vector<int64_t> lead_ids;
+    for (const KnownParty& contact : snapshot.contacts) contact_ids.push_back(contact.id);
+    for (const KnownLead& lead : snapshot.leads) lead_ids.push_back(lead.id);
+    snapshot.linked_leads = inbound.FindOpenLinkedLeads(contact_ids, lead_ids);
     std::vector<IdentityKey> linked;
-    for (const KnownLead& lead : snapshot.leads) {
-      linked.insert(linked.end(), lead.identities.begin(), lead.identities.end());
+    for (const auto* found : {&snapshot.leads, &snapshot.linked_leads}) {
+      for (const KnownLead& lead : *found) {
+        linked.insert(linked.end(), lead.identities.begin(), lead.identities.end());
+      }
     }
     for (const auto* parties : {&snapshot.contacts, &snapshot.companies}) {
       for (const KnownParty& party : *parties) {

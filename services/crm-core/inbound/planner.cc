@@ -42,6 +42,19 @@ Planner::Planner(RuleSettings rules, Snapshot snapshot)
     }
     known_leads_[lead.id] = std::move(lead);
   }
+  for (KnownLead& lead : snapshot.linked_leads) {
+    if (lead.contact_id != 0) {
+      linked_leads_[{EntityKind::kContact, lead.contact_id}].insert(lead.id);
+    }
+    if (lead.previous_lead_id != 0) {
+      linked_leads_[{EntityKind::kLead, lead.previous_lead_id}].insert(lead.id);
+    }
+    if (known_leads_.count(lead.id) != 0) continue;  // held an identity of the batch too
+    for (const IdentityKey& key : lead.identities) {
+      Index({EntityKind::kLead, lead.id}, key);
+    }
+    known_leads_[lead.id] = std::move(lead);
+  }
   for (auto [parties, kind] : {std::pair{&snapshot.contacts, EntityKind::kContact},
                                std::pair{&snapshot.companies, EntityKind::kCompany}}) {
     for (const KnownParty& known : *parties) {
@@ -102,6 +115,23 @@ void Planner::Add(const ContactAttempt& attempt) {
       keys.clear();  // found through an address anyone can give: nobody's record grows
     }
   }
+
+  // The person's open returning leads, reached through the contact or earlier lead they were
+  // made for. Not through a company (its identities are a switchboard its people share), nor
+  // through a converted lead: its person is the contact it produced, which links its returning
+  // leads itself, and its identities need not all be that person's.
+  std::set<Key> through_links;
+  for (const Key& match : matches) {
+    if (match.first == EntityKind::kCompany) continue;
+    if (match.first == EntityKind::kLead && !IsNew(match.second) &&
+        known_leads_.at(match.second).semantics == domain::Semantics::kSuccess) {
+      continue;
+    }
+    if (auto found = linked_leads_.find(match); found != linked_leads_.end()) {
+      for (Ref lead : found->second) through_links.insert({EntityKind::kLead, lead});
+    }
+  }
+  matches.insert(through_links.begin(), through_links.end());
 
   std::optional<domain::CallPolicy> call;
   if (attempt.call) {
@@ -165,20 +195,6 @@ void Planner::Add(const ContactAttempt& attempt) {
         {owner, ref, implied.type, repeat ? implied.repeat_subject : implied.subject,
          implied.description, implied.completed, deadline, attempt.event_id, responsible});
     if (call) calls_.Shape(attempt, *call, plan_.activities.back());
-  };
-  // The identities every matched lead and contact held, so that the person's next contact by any
-  // of them finds what this attempt makes (the same person: the ways we knew to reach them carry
-  // over). A company's are its own (a switchboard shared by its people): they stay with it.
-  auto carried = [&](std::vector<IdentityKey> out) {
-    for (const Key& match : matches) {
-      if (match.first == EntityKind::kCompany) continue;
-      for (const IdentityKey& key : identities_of_[match]) {
-        if (std::find(out.begin(), out.end(), key) == out.end()) {
-          out.push_back(key);
-        }
-      }
-    }
-    return out;
   };
   const int64_t user = decision.responsible.user_id;
   const std::string& queue = decision.responsible.queue;
@@ -251,8 +267,17 @@ void Planner::Add(const ContactAttempt& attempt) {
       if (decision.link_contact_id) lead.contact = FromSynthetic(*decision.link_contact_id);
       if (decision.link_company_id) lead.company_id = *decision.link_company_id;
       Ref ref = NewRef(plan_.leads.size());
+      // Found through its links by the person's next message in this batch, as a known one is.
+      if (lead.contact != 0) linked_leads_[{EntityKind::kContact, lead.contact}].insert(ref);
+      if (decision.previous_lead_id) {
+        linked_leads_[{EntityKind::kLead, FromSynthetic(*decision.previous_lead_id)}].insert(ref);
+      }
       plan_.leads.push_back(std::move(lead));
-      Attach({EntityKind::kLead, ref}, carried(keys));
+      // Only the identities of this message: a matched record's others may be another person's
+      // (a lead merged by hand, a shared mailbox), and copied here they would send that person's
+      // traffic to this lead, and later onto a second contact (the trial's lead 15). The person's
+      // other identities find this lead through its links instead.
+      Attach({EntityKind::kLead, ref}, keys);
       activity(EntityKind::kLead, ref, false, user);
       return;
     }
@@ -271,7 +296,19 @@ void Planner::Add(const ContactAttempt& attempt) {
       Ref ref = NewRef(plan_.contacts.size());
       plan_.contacts.push_back(std::move(contact));
       parties_[{EntityKind::kContact, ref}].responsible_user_id = user;
-      Attach({EntityKind::kContact, ref}, carried(keys));
+      // Simple mode, only closed leads matched: the person becomes a contact, which takes the
+      // closed leads' identities as a conversion would (the manager's record of how to reach
+      // them), so their next message by any of them finds this contact and its deal.
+      std::vector<IdentityKey> carried = keys;
+      for (const Key& match : matches) {
+        if (match.first != EntityKind::kLead) continue;
+        for (const IdentityKey& key : identities_of_[match]) {
+          if (std::find(carried.begin(), carried.end(), key) == carried.end()) {
+            carried.push_back(key);
+          }
+        }
+      }
+      Attach({EntityKind::kContact, ref}, carried);
       new_deal(ref, 0);
       return;
     }

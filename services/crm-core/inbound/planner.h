@@ -106,6 +106,9 @@ struct Plan {
 /// advisory locks), the active users, and crm_settings as read for this batch.
 struct Snapshot {
   std::vector<KnownLead> leads;
+  /// Open leads made for a contact of `contacts` or returning to a lead of `leads` (their
+  /// contact_id / previous_lead_id set): found through those links, not by an identity.
+  std::vector<KnownLead> linked_leads;
   std::vector<KnownParty> contacts;
   std::vector<KnownParty> companies;
   std::set<int64_t> active_users;
@@ -146,6 +149,11 @@ class Planner {
   std::map<Key, Party> parties_;  // contacts and companies, known and new
   std::map<IdentityKey, std::set<Key>> by_identity_;
   std::map<Key, std::set<IdentityKey>> identities_of_;
+  // Open leads reached through a link: a contact's returning leads, a lead's returning leads
+  // (known and made by this plan). A returning lead holds only the identities of the message that
+  // made it; its person's message by another identity of the contact or earlier lead finds it
+  // here instead.
+  std::map<Key, std::set<Ref>> linked_leads_;
   CallRules calls_;
   Plan plan_;
 };

@@ -101,20 +101,66 @@ TEST(PlannerTest, JunkMatchMakesReturningLead) {
   EXPECT_EQ(plan.leads[0].responsible_user_id, 2);
 }
 
-// Protects: a returning person's known identities carry over to the new lead, so their next
-// contact by another identity joins it instead of making a second returning lead.
-TEST(PlannerTest, ReturningLeadInheritsTheClosedLeadsIdentities) {
+// Protects: a returning lead holds only the identities of the message that made it (a closed
+// lead's others may be another person's: a lead merged by hand), and the person's next contact
+// by another of the closed lead's identities still joins it, through its link to that lead,
+// instead of making a second returning lead; that message's identity then joins the lead.
+TEST(PlannerTest, ReturningLeadHoldsOnlyItsMessagesIdentities) {
   Planner planner(
       {}, {Known(3, Semantics::kFailure, 2, {{"EMAIL", "jean@example.com"}, {"PHONE", "+1"}})},
       {2});
   ContactAttempt by_phone = Attempt("e1", "+1", "");
   ContactAttempt by_email = Attempt("e2", "", "jean@example.com");
   planner.Add(by_phone);
+  ASSERT_EQ(planner.plan().identities.size(), 1u);
+  EXPECT_EQ(planner.plan().identities[0].key, (IdentityKey{"PHONE", "+1"}));
   planner.Add(by_email);
   const Plan& plan = planner.plan();
   ASSERT_EQ(plan.leads.size(), 1u);
   EXPECT_EQ(plan.leads[0].repeat_count, 1);
-  EXPECT_EQ(plan.identities.size(), 2u);
+  ASSERT_EQ(plan.activities.size(), 2u);
+  EXPECT_EQ(plan.activities[1].ref, NewLeadRef(0));
+  ASSERT_EQ(plan.identities.size(), 2u);
+  EXPECT_EQ(plan.identities[1].key, (IdentityKey{"EMAIL", "jean@example.com"}));
+}
+
+// Protects: an open returning lead already in the database, holding only the phone of the
+// message that made it, is found through its links: by its contact's email, and by its earlier
+// (junk) lead's email; a second returning lead is never made. Through a converted lead it is
+// not: that lead's person is its contact, and a converted lead may hold another person's phone
+// (merged by hand before the rule) whose traffic must reach that contact's open deal.
+TEST(PlannerDomainTest, OpenReturningLeadFoundThroughItsLinks) {
+  KnownLead of_contact = Known(20, Semantics::kProcess, 2, {{"PHONE", "+1"}});
+  of_contact.contact_id = 4;
+  KnownLead of_junk = Known(21, Semantics::kProcess, 2, {{"PHONE", "+2"}});
+  of_junk.previous_lead_id = 3;
+  KnownLead of_converted = Known(22, Semantics::kProcess, 2, {{"PHONE", "+5"}});
+  of_converted.previous_lead_id = 13;
+  Planner planner(
+      {},
+      Snapshot{.leads = {Known(3, Semantics::kFailure, 2, {{"PHONE", "+2"}, {"EMAIL", "j@x.co"}}),
+                         Known(13, Semantics::kSuccess, 2, {{"PHONE", "+5"}, {"PHONE", "+6"}})},
+               .linked_leads = {of_contact, of_junk, of_converted},
+               .contacts = {KnownParty{4, 2, {{"PHONE", "+1"}, {"EMAIL", "a@b.co"}}, {}},
+                            KnownParty{8, 2, {{"PHONE", "+6"}}, {{10, 2}}}},
+               .active_users = {2}});
+  ContactAttempt by_contact_email = Attempt("e1", "", "a@b.co");
+  ContactAttempt by_junk_email = Attempt("e2", "", "j@x.co");
+  ContactAttempt by_converted_phone = Attempt("e3", "+6", "");
+  planner.Add(by_contact_email);
+  planner.Add(by_junk_email);
+  planner.Add(by_converted_phone);
+  const Plan& plan = planner.plan();
+  EXPECT_TRUE(plan.leads.empty());
+  ASSERT_EQ(plan.activities.size(), 3u);
+  EXPECT_EQ(plan.activities[0].owner, domain::EntityKind::kLead);
+  EXPECT_EQ(plan.activities[0].ref, 20);
+  EXPECT_EQ(plan.activities[1].owner, domain::EntityKind::kLead);
+  EXPECT_EQ(plan.activities[1].ref, 21);
+  EXPECT_EQ(plan.repeat_increments.at(20), 1);
+  EXPECT_EQ(plan.repeat_increments.at(21), 1);
+  EXPECT_EQ(plan.activities[2].owner, domain::EntityKind::kDeal);
+  EXPECT_EQ(plan.activities[2].ref, 10);
 }
 
 // Protects: the previous responsible is not reused once deactivated (round-robin instead).
@@ -224,13 +270,16 @@ TEST(PlannerDomainTest, ContactsOpenDealGetsTheActivity) {
 }
 
 // Protects (classic): a contact with nothing open → a returning lead linked to it, for its
-// responsible, carrying the contact's identities so the person's next contact joins the lead.
+// responsible, holding only the identity its message gave; the person's next contact by the
+// contact's other identity joins the lead through that link.
 TEST(PlannerDomainTest, ClassicReturningLeadLinkedToTheContact) {
   Planner planner({}, Snapshot{.contacts = {Party(4, 2, {{"PHONE", "+1"}, {"EMAIL", "a@b.co"}})},
                                .active_users = {1, 2}});
   ContactAttempt by_phone = Attempt("e1", "+1", "");
   ContactAttempt by_email = Attempt("e2", "", "a@b.co");
   planner.Add(by_phone);
+  ASSERT_EQ(planner.plan().identities.size(), 1u);
+  EXPECT_EQ(planner.plan().identities[0].key, (IdentityKey{"PHONE", "+1"}));
   planner.Add(by_email);
   const Plan& plan = planner.plan();
   ASSERT_EQ(plan.leads.size(), 1u);
@@ -238,7 +287,7 @@ TEST(PlannerDomainTest, ClassicReturningLeadLinkedToTheContact) {
   EXPECT_EQ(plan.leads[0].contact, 4);
   EXPECT_EQ(plan.leads[0].responsible_user_id, 2);
   EXPECT_EQ(plan.leads[0].repeat_count, 1);
-  EXPECT_EQ(plan.identities.size(), 2u);
+  EXPECT_EQ(plan.identities.size(), 2u);  // the email, given by the second message
 }
 
 // Protects: a company with nothing open (its switchboard called) → a returning lead linked to

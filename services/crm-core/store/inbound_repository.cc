@@ -103,6 +103,31 @@ std::vector<KnownParty> InboundRepository::FindCompanies(const std::vector<Ident
                      "inbound_find_open_deals_of_companies", keys);
 }
 
+std::vector<KnownLead> InboundRepository::FindOpenLinkedLeads(
+    const std::vector<int64_t>& contact_ids, const std::vector<int64_t>& lead_ids) {
+  if (contact_ids.empty() && lead_ids.empty()) {
+    return {};
+  }
+  std::map<int64_t, KnownLead> leads;
+  for (const auto& row : work_.exec_prepared("inbound_find_open_linked_leads",
+                                             pg::IntArray(contact_ids), pg::IntArray(lead_ids))) {
+    KnownLead& lead = leads[row[0].as<int64_t>()];
+    lead.id = row[0].as<int64_t>();
+    lead.semantics = domain::Semantics::kProcess;  // the statement reads open leads only
+    lead.responsible_user_id = row[2].as<int64_t>();
+    lead.contact_id = row[3].as<int64_t>();
+    lead.previous_lead_id = row[4].as<int64_t>();
+    if (!row[5].is_null()) {
+      lead.identities.insert({row[5].as<std::string>(), row[6].as<std::string>()});
+    }
+  }
+  std::vector<KnownLead> out;
+  for (auto& [id, lead] : leads) {
+    out.push_back(std::move(lead));
+  }
+  return out;
+}
+
 std::vector<int64_t> InboundRepository::AllocateContactIds(size_t count) {
   return Allocate(work_, "inbound_allocate_contact_ids", count);
 }

@@ -16,6 +16,7 @@
 
 #include "crm-core/domain/common/types.h"
 #include "crm-core/domain/identity/identity_key.h"
+#include "crm-core/domain/lead/lead.h"
 
 namespace leadflow::crm {
 
@@ -80,6 +81,12 @@ class InboundRepository {
   InboundSettings ReadSettings();
   std::vector<KnownParty> FindContacts(const std::vector<IdentityKey>& keys);
   std::vector<KnownParty> FindCompanies(const std::vector<IdentityKey>& keys);
+  /// Open leads made for one of `contact_ids` or returning to one of `lead_ids`, with their
+  /// identities and those two links: how a returning lead (which holds only its message's
+  /// identities) is found when its person writes again by another identity of its contact or
+  /// earlier lead.
+  std::vector<KnownLead> FindOpenLinkedLeads(const std::vector<int64_t>& contact_ids,
+                                             const std::vector<int64_t>& lead_ids);
   std::vector<int64_t> AllocateContactIds(size_t count);
   std::vector<int64_t> AllocateDealIds(size_t count);
   void InsertContacts(const std::vector<NewContactRow>& contacts);

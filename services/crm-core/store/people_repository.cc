@@ -2,6 +2,9 @@
 // (store/sql/{contacts,companies,search,merges}/).
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
 #include "crm-core/domain/naming/naming.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
@@ -187,13 +190,15 @@ std::vector<int64_t> ContactRepository::FindByIdentities(const std::vector<Ident
 }
 
 std::optional<std::string> ContactRepository::Link(int64_t contact_id, int64_t company_id,
-                                                   const std::string& role) {
-  pqxx::result previous = work_.exec_prepared("contact_company_role", contact_id, company_id);
-  work_.exec_prepared0("link_contact_company", contact_id, company_id, Clean(role));
-  if (previous.empty()) {
-    return std::nullopt;
+                                                   const std::optional<std::string>& role) {
+  pqxx::result rows = work_.exec_prepared("contact_company_role", contact_id, company_id);
+  std::optional<std::string> previous;
+  if (!rows.empty()) {
+    previous = rows[0][0].as<std::string>();
   }
-  return previous[0][0].as<std::string>();
+  work_.exec_prepared0("link_contact_company", contact_id, company_id,
+                       Clean(role.value_or(previous.value_or(""))));
+  return previous;
 }
 
 bool ContactRepository::Unlink(int64_t contact_id, int64_t company_id) {
@@ -268,23 +273,42 @@ std::vector<SearchHit> SearchRepository::ByIdentity(const IdentityKey& key, int 
 std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
                                                 const std::string& folded_prefix, int64_t after_id,
                                                 int limit) {
-  std::string pattern;
-  for (char c : folded_prefix) {
-    if (c == '%' || c == '_' || c == '\\') {
-      pattern.push_back('\\');
+  auto escape = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '%' || c == '_' || c == '\\') {
+        out.push_back('\\');
+      }
+      out.push_back(c);
     }
-    pattern.push_back(c);
-  }
-  pattern.push_back('%');
-  const char* statement = type == "LEAD"      ? "find_leads_by_name"
-                          : type == "CONTACT" ? "find_contacts_by_name"
-                                              : "find_companies_by_name";
+    return out;
+  };
+  const std::string pattern = escape(folded_prefix) + "%";
   // Planned for this prefix each time: a generic plan of these prepared statements, not knowing
   // the pattern, walks the primary key in id order and filters every row (5 s over a million
   // leads for a rare prefix, where the trigram indexes answer in milliseconds;
   // docs/performance.md).
   work_.exec0("SET LOCAL plan_cache_mode = force_custom_plan");
   std::vector<SearchHit> hits;
+  if (type == "LEAD") {
+    // A lead keeps one key, "first last"; a contact has "last first" too. The prefix read as
+    // "last first" — its first k words the whole last name, the rest the start of the first name —
+    // is, over "first last", the rest, anything, then those k words at the end.
+    const std::vector<std::string> words = absl::StrSplit(folded_prefix, ' ', absl::SkipEmpty());
+    std::vector<std::string> reversed;
+    for (size_t k = 1; k < words.size(); ++k) {
+      std::vector<std::string> last(words.begin(), words.begin() + k);
+      std::vector<std::string> first(words.begin() + k, words.end());
+      reversed.push_back(escape(absl::StrJoin(first, " ")) + "% " +
+                         escape(absl::StrJoin(last, " ")));
+    }
+    for (const auto& row : work_.exec_prepared("find_leads_by_name", Clean(pattern), after_id,
+                                               limit, pg::TextArray(reversed))) {
+      hits.push_back(ReadHit(row));
+    }
+    return hits;
+  }
+  const char* statement = type == "CONTACT" ? "find_contacts_by_name" : "find_companies_by_name";
   for (const auto& row : work_.exec_prepared(statement, Clean(pattern), after_id, limit)) {
     hits.push_back(ReadHit(row));
   }
@@ -311,6 +335,29 @@ std::vector<MergeRepository::Locked> MergeRepository::Lock(const std::string& ty
     locked.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<bool>()});
   }
   return locked;
+}
+
+std::map<int64_t, domain::Produced> MergeRepository::Products(const std::vector<int64_t>& ids) {
+  std::map<int64_t, domain::Produced> products;
+  for (const auto& row : work_.exec_prepared("merge_lead_products", pg::IntArray(ids))) {
+    domain::Produced produced;
+    for (auto [column, field] :
+         {std::pair{1, &produced.contact_id}, {2, &produced.company_id}, {3, &produced.deal_id}}) {
+      if (int64_t id = row[column].as<int64_t>(); id != 0) *field = id;
+    }
+    if (!produced.empty()) products[row[0].as<int64_t>()] = produced;
+  }
+  return products;
+}
+
+std::vector<MergeRepository::RelinkedDeal> MergeRepository::RelinkedDeals(
+    const std::string& type, int64_t kept_id, const std::vector<int64_t>& folded_ids) {
+  std::vector<RelinkedDeal> deals;
+  for (const auto& row :
+       work_.exec_prepared("merge_relinked_deals", type, pg::IntArray(folded_ids), kept_id)) {
+    deals.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<bool>()});
+  }
+  return deals;
 }
 
 std::vector<IdentityKey> MergeRepository::Identities(const std::string& type,

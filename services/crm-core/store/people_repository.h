@@ -4,11 +4,13 @@
 // caller's transaction. The timeline is history_repository.h.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
+#include "crm-core/domain/conversion/conversion.h"
 #include "crm-core/domain/identity/identity_key.h"
 #include "crm-core/domain/people/people.h"
 #include "crm-core/store/history_repository.h"
@@ -43,8 +45,10 @@ class ContactRepository {
   std::vector<int64_t> Delete(int64_t id);
   /// Contacts not merged away holding one of `keys`, oldest first.
   std::vector<int64_t> FindByIdentities(const std::vector<IdentityKey>& keys);
-  /// Links (or re-roles) the pair; the previous role when it was linked already.
-  std::optional<std::string> Link(int64_t contact_id, int64_t company_id, const std::string& role);
+  /// Links the pair, with `role` when given; an existing link keeps its role unless one is given.
+  /// The previous role when it was linked already.
+  std::optional<std::string> Link(int64_t contact_id, int64_t company_id,
+                                  const std::optional<std::string>& role);
   bool Unlink(int64_t contact_id, int64_t company_id);
 
  private:
@@ -90,7 +94,8 @@ class MergeRepository {
   explicit MergeRepository(pqxx::transaction_base& work) : work_(work) {}
 
   struct Owner {
-    int64_t merged_into = 0;  // 0: live
+    /// Where its chain of merges ends (at most 20 merges along); 0: live.
+    int64_t merged_into = 0;
     int64_t responsible_user_id = 0;
   };
   /// A lead, contact, company or deal as an owner; nullopt when it does not exist.
@@ -102,6 +107,16 @@ class MergeRepository {
   };
   /// Locks the records of `type` among `ids` (the missing ones are absent), in id order.
   std::vector<Locked> Lock(const std::string& type, const std::vector<int64_t>& ids);
+  /// What each converted lead among `ids` produced (leads only; the others are absent).
+  std::map<int64_t, domain::Produced> Products(const std::vector<int64_t>& ids);
+  /// A deal a merge relinks (a folded contact's, a folded company's), read before the fold.
+  struct RelinkedDeal {
+    int64_t deal_id = 0;
+    int64_t folded_id = 0;
+    bool kept_linked = false;  // the kept record was on the deal already
+  };
+  std::vector<RelinkedDeal> RelinkedDeals(const std::string& type, int64_t kept_id,
+                                          const std::vector<int64_t>& folded_ids);
   /// Every identity the records hold.
   std::vector<IdentityKey> Identities(const std::string& type, const std::vector<int64_t>& ids);
   /// Moves the folded records' identities (deduplicated), activities and links to `kept_id`,

@@ -44,6 +44,11 @@ struct KnownLead {
   Semantics semantics = Semantics::kProcess;
   int64_t responsible_user_id = 0;  // 0: nobody
   std::set<IdentityKey> identities;
+  /// An open returning lead's links, read when the lead is found through them rather than by an
+  /// identity (InboundRepository::FindOpenLinkedLeads): the contact it was made for and the
+  /// earlier lead it returned to (0: none).
+  int64_t contact_id = 0;
+  int64_t previous_lead_id = 0;
 };
 
 /// The title of a lead made from an attempt: the template over its title parts, else the

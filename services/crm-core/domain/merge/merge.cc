@@ -10,6 +10,26 @@
 
 namespace leadflow::crm::domain {
 
+namespace {
+
+// A converted lead in a merge (merge.h): refused, naming what it produced and the way to give
+// the other lead's phones, emails and activities to that contact.
+absl::Status ConvertedLeadRefused(const MergeRecord& converted, int64_t other_lead_id) {
+  std::string way =
+      converted.produced.contact_id
+          ? Cat("; to give lead ", other_lead_id, "'s phones, emails and activities to contact ",
+                *converted.produced.contact_id, ", convert lead ", other_lead_id,
+                " with contact_id ", *converted.produced.contact_id, " (ConvertLead)")
+          : Cat("; convert lead ", other_lead_id,
+                " with the contact_id or company_id it belongs to (ConvertLead)");
+  std::string into =
+      converted.produced.empty() ? std::string() : Cat(" into ", Describe(converted.produced));
+  return absl::FailedPreconditionError(
+      Cat("lead ", converted.id, " is converted", into, " and takes no part in a merge", way));
+}
+
+}  // namespace
+
 absl::Status ValidateMergeRequest(const MergeRequest& request) {
   if (request.kind == EntityKind::kDeal) {
     return absl::InvalidArgumentError("deals are not merged; only contacts, companies and leads");
@@ -65,6 +85,9 @@ absl::StatusOr<MergePlan> PlanMerge(const MergeRequest& request, const MergeReco
     return absl::FailedPreconditionError(Cat(noun, " ", kept.id, " was merged into ", noun, " ",
                                              *kept.merged_into, "; merge into that one"));
   }
+  if (kept.converted) {
+    return ConvertedLeadRefused(kept, request.folded_ids.front());
+  }
 
   MergePlan plan;
   std::set<Identity> identities(kept.identities.begin(), kept.identities.end());
@@ -84,8 +107,7 @@ absl::StatusOr<MergePlan> PlanMerge(const MergeRequest& request, const MergeReco
           Cat(noun, " ", id, " was already merged into ", noun, " ", *record->merged_into));
     }
     if (record->converted) {
-      return absl::FailedPreconditionError(
-          Cat("lead ", id, " is converted; keep it and fold the others into it instead"));
+      return ConvertedLeadRefused(*record, kept.id);
     }
     plan.fold_ids.push_back(id);
     for (const Identity& identity : record->identities) {

@@ -16,10 +16,18 @@
 //    the kept one.
 // Fields stay the kept record's: the manager chose which record to keep.
 //
-// Idempotency: a folded record already merged into this kept record is skipped, and a request
-// whose folded records all are is a no-op (a retry after a lost reply). Merged into another
-// record → FAILED_PRECONDITION naming it; the kept record itself merged away → FAILED_PRECONDITION
-// naming where it went.
+// Idempotency: a folded record already merged into this kept record — directly or along a chain
+// of merges ending at it (5 into 6, then 6 into 7: 5 ends at 7) — is skipped, and a request whose
+// folded records all are is a no-op (a retry after a lost reply). Merged into another record →
+// FAILED_PRECONDITION naming where its chain ends; the kept record itself merged away →
+// FAILED_PRECONDITION naming where it went.
+//
+// Converted leads take no part in a merge, neither kept nor folded. Folding one would lose its
+// conversion; keeping one would give what the folded leads bring (another phone, an email) to a
+// lead nobody works any more, while the person's traffic goes to the contact and deal it produced:
+// the folded person's next message would then reach the converted lead's person's records. The
+// way to give a lead's phones, emails and activities to the contact a converted lead produced is
+// ConvertLead with that contact_id, which the refusal names.
 
 #include <cstdint>
 #include <optional>
@@ -28,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "crm-core/domain/common/types.h"
+#include "crm-core/domain/conversion/conversion.h"
 
 namespace leadflow::crm::domain {
 
@@ -45,9 +54,11 @@ struct Link {
 struct MergeRecord {
   EntityKind kind = EntityKind::kContact;
   int64_t id = 0;
+  /// Where the record's chain of merges ends (the store follows it), when it was merged away.
   std::optional<int64_t> merged_into;
-  /// Leads only: converted leads cannot be folded (their conversion would be lost).
+  /// Leads only: converted leads are neither kept nor folded; `produced` names what they became.
   bool converted = false;
+  Produced produced;
   std::vector<Identity> identities;
   std::vector<Link> links;
 };

@@ -117,6 +117,30 @@ TEST(PlanMerge, LeadsConvertedOnesAreNotFolded) {
   EXPECT_TRUE(plan->links_to_add.empty());
 }
 
+// Protects: a converted lead is not kept either (what the folded leads bring would sit on a lead
+// nobody works, and their person's traffic would reach the converted person's records):
+// FAILED_PRECONDITION naming what it produced and ConvertLead with that contact as the way; the
+// message no longer suggests keeping a converted lead.
+TEST(PlanMerge, LeadsConvertedOnesAreNotKept) {
+  MergeRecord kept{.kind = EntityKind::kLead,
+                   .id = 13,
+                   .converted = true,
+                   .produced = {.contact_id = 8, .company_id = 8, .deal_id = 10}};
+  MergeRecord open{.kind = EntityKind::kLead, .id = 14};
+  absl::Status s = PlanMerge({EntityKind::kLead, 13, {14}}, kept, {open}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(),
+            "lead 13 is converted into contact 8, company 8, deal 10 and takes no part in a "
+            "merge; to give lead 14's phones, emails and activities to contact 8, convert lead 14 "
+            "with contact_id 8 (ConvertLead)");
+  // Folded the other way round: the same refusal, never "keep it".
+  s = PlanMerge({EntityKind::kLead, 14, {13}}, open, {kept}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message().find("keep it"), std::string_view::npos) << s.message();
+  EXPECT_NE(s.message().find("convert lead 14 with contact_id 8"), std::string_view::npos)
+      << s.message();
+}
+
 // Protects: a merge never leaves the kept record over the identity cap: past it the merge is
 // refused (FAILED_PRECONDITION naming the cap and how many to remove), never trimmed; at the cap
 // it passes, and a kept record already over it (its identities set by hand) may still fold in
