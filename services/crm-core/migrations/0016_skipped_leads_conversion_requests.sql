@@ -1,8 +1,8 @@
 -- The classic → simple switch job skips a lead it cannot convert (a constraint of the data
 -- refuses it) instead of retrying its whole step for ever: it counts it in `failed` (0004) and
 -- keeps which leads, the first 100 of them, and why the latest one failed, for GetSettings.
--- Adding columns with constant defaults rewrites nothing: a brief ACCESS EXCLUSIVE lock on this
--- small table only.
+-- Adding columns with constant defaults rewrites nothing; their CHECKs scan this table, which
+-- holds one row per switch ever made.
 ALTER TABLE mode_switch_jobs
   ADD COLUMN failed_lead_ids bigint[] NOT NULL DEFAULT '{}'
     CHECK (cardinality(failed_lead_ids) <= 100),
@@ -11,5 +11,8 @@ ALTER TABLE mode_switch_jobs
 -- ConvertLead's request as it was asked (what to produce, the existing contact and company, the
 -- pipeline), so that a request id reused for another request is refused instead of replaying
 -- the first one's answer. NULL on older rows (then only `produce` is compared) and on the mode
--- switch's conversions (no request id). A nullable column: no rewrite.
-ALTER TABLE conversions ADD COLUMN request text CHECK (length(request) <= 200);
+-- switch's conversions (no request id). A nullable column: no rewrite; its CHECK is NOT VALID
+-- (enforced on every write, no scan under the ACCESS EXCLUSIVE lock; every existing row is NULL).
+ALTER TABLE conversions ADD COLUMN request text;
+ALTER TABLE conversions ADD CONSTRAINT conversions_request_length
+  CHECK (length(request) <= 200) NOT VALID;
