@@ -156,22 +156,23 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     // reopened after an earlier conversion already has its conversions row) is skipped and
     // reported, and the others of the step commit. Its allocated ids are spent once; nothing is
     // retried. Any other error (connection, deadlock, a fault) fails the whole step, retried.
+    // A savepoint in SQL (pqxx 6's subtransaction left the transaction aborted after a failed
+    // statement): released on success, rolled back to on a refused lead.
+    work.exec0("SAVEPOINT mode_switch_lead");
     try {
-      pqxx::subtransaction lead_work(work, "mode_switch_lead");
-      InboundRepository lead_inbound(lead_work);
-      ModeSwitchRepository lead_jobs(lead_work);
-      lead_inbound.InsertContacts(contacts);
-      lead_inbound.InsertDeals({deal});
-      lead_jobs.CopyIdentitiesToContact(lead.id, contact);
-      lead_jobs.MoveActivitiesToDeal(lead.id, deal_ids[i]);
-      lead_jobs.MarkConverted(lead.id, contact, deal_ids[i]);
-      HistoryRepository(lead_work).Append(history);
-      lead_work.commit();
+      inbound.InsertContacts(contacts);
+      inbound.InsertDeals({deal});
+      jobs.CopyIdentitiesToContact(lead.id, contact);
+      jobs.MoveActivitiesToDeal(lead.id, deal_ids[i]);
+      jobs.MarkConverted(lead.id, contact, deal_ids[i]);
+      HistoryRepository(work).Append(history);
+      work.exec0("RELEASE SAVEPOINT mode_switch_lead");
       ++converted;
     } catch (const pqxx::sql_error& error) {
       if (!SkipsTheLead(error.sqlstate())) {
         throw;
       }
+      work.exec0("ROLLBACK TO SAVEPOINT mode_switch_lead");
       skipped.push_back(lead.id);
       failure = "lead " + std::to_string(lead.id) + ": " + error.what();
       spdlog::warn("mode switch job {}: lead {} skipped, not converted: {}", job->id, lead.id,
