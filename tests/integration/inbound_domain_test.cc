@@ -429,7 +429,8 @@ TEST_F(InboundDomainTest, ModeSwitchStepIsAtomicWithItsProgress) {
   EXPECT_EQ(Count("SELECT count(*) FROM deals"), kLeads);
   EXPECT_EQ(Count("SELECT count(DISTINCT lead_id) FROM deals"), kLeads);
   EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE owner_type = 'DEAL'"), kLeads);
-  EXPECT_EQ(Count("SELECT count(*) FROM history WHERE kind = 'CONVERTED'"), kLeads);
+  EXPECT_EQ(Count("SELECT count(*) FROM history WHERE kind = 'CONVERTED'"),
+            2 * kLeads);  // → contact, → deal
 }
 
 }  // namespace

@@ -30,8 +30,8 @@ void ToProto(const Activity& activity, v1::Activity* out) {
   out->set_description(activity.description);
   out->set_responsible_user_id(activity.responsible_user_id);
   out->set_completed(activity.completed);
-  if (activity.deadline_micros != 0) {
-    *out->mutable_deadline() = FromMicros(activity.deadline_micros);
+  if (activity.deadline_micros) {
+    *out->mutable_deadline() = FromMicros(*activity.deadline_micros);
   }
   *out->mutable_create_time() = FromMicros(activity.create_micros);
   if (activity.complete_micros != 0) {
@@ -63,8 +63,27 @@ grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContex
         if (!page.ok()) {
           return page.status();
         }
+        // Every filter given is applied or refused, never dropped: an owner_id alone, or an
+        // enum value this server does not know (sent by number), would list everyone's.
+        if (!v1::OwnerType_IsValid(request->owner_type())) {
+          return absl::InvalidArgumentError(absl::StrCat("owner_type ",
+                                                         static_cast<int>(request->owner_type()),
+                                                         " is not LEAD, CONTACT, COMPANY or DEAL"));
+        }
+        if (!v1::ListActivitiesRequest::Completion_IsValid(request->completion())) {
+          return absl::InvalidArgumentError(absl::StrCat("completion ",
+                                                         static_cast<int>(request->completion()),
+                                                         " is not ANY, OPEN or COMPLETED"));
+        }
         if (request->owner_type() != v1::OWNER_TYPE_UNSPECIFIED && request->owner_id() <= 0) {
           return absl::InvalidArgumentError("owner_id is needed with owner_type");
+        }
+        if (request->owner_type() == v1::OWNER_TYPE_UNSPECIFIED && request->owner_id() != 0) {
+          return absl::InvalidArgumentError(
+              "owner_type (LEAD, CONTACT, COMPANY or DEAL) is needed with owner_id");
+        }
+        if (request->responsible_user_id() < 0) {
+          return absl::InvalidArgumentError("responsible_user_id must be positive");
         }
         ActivityRepository::Filter filter{
             .owner_type = WithoutPrefix(v1::OwnerType_Name(request->owner_type()), "OWNER_TYPE_"),
@@ -99,6 +118,12 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
         if (activity.subject().empty()) {
           return absl::InvalidArgumentError("subject is required");
         }
+        // A deadline is present or absent (field presence): 1970-01-01T00:00:00Z is a deadline.
+        if (activity.has_deadline()) {
+          if (absl::Status check = CheckTime("deadline", activity.deadline()); !check.ok()) {
+            return check;
+          }
+        }
         for (const auto& [field, value] :
              {std::pair{"subject", activity.subject()}, {"description", activity.description()}}) {
           if (absl::Status check = CheckText(field, value); !check.ok()) {
@@ -127,14 +152,16 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
         if (responsible == 0) {
           responsible = *owner_responsible;
         }
-        int64_t id = ActivityRepository(work).Insert(Activity{
-            .type = type,
-            .owner_type = owner_type,
-            .owner_id = activity.owner_id(),
-            .subject = activity.subject(),
-            .description = activity.description(),
-            .responsible_user_id = responsible,
-            .deadline_micros = activity.has_deadline() ? ToMicros(activity.deadline()) : 0});
+        int64_t id = ActivityRepository(work).Insert(
+            Activity{.type = type,
+                     .owner_type = owner_type,
+                     .owner_id = activity.owner_id(),
+                     .subject = activity.subject(),
+                     .description = activity.description(),
+                     .responsible_user_id = responsible,
+                     .deadline_micros = activity.has_deadline()
+                                            ? std::optional(ToMicros(activity.deadline()))
+                                            : std::nullopt});
         if (owner_type == "DEAL") {
           TouchDealActivity(work, activity.owner_id());
         }

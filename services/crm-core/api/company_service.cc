@@ -1,6 +1,8 @@
 // CompanyService: companies, their contact links and merges over gRPC. What contacts and
 // companies do alike is in people_common.
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
@@ -11,13 +13,35 @@
 namespace leadflow::crm {
 namespace {
 
+// A website is an http(s) address with a host: a manager opens it from the card, so
+// "javascript:…" or "file:…" is refused rather than turned into a link.
+absl::Status CheckWebsite(const std::string& website) {
+  if (website.empty()) {
+    return absl::OkStatus();
+  }
+  const std::string lower = absl::AsciiStrToLower(website);
+  absl::string_view rest = lower;
+  if (!absl::ConsumePrefix(&rest, "https://") && !absl::ConsumePrefix(&rest, "http://")) {
+    return absl::InvalidArgumentError("website must be an http:// or https:// address");
+  }
+  const absl::string_view host = rest.substr(0, rest.find_first_of("/?#"));
+  if (host.empty() || website.find_first_of(" \t\r\n") != std::string::npos) {
+    return absl::InvalidArgumentError("website must be an http:// or https:// address");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckCompanyText(const v1::Company& company) {
-  return CheckPeopleText({{"name", company.name()},
-                          {"industry", company.industry()},
-                          {"website", company.website()},
-                          {"source_id", company.source_id()},
-                          {"comments", company.comments()}},
-                         {"name", "industry", "website"});
+  if (absl::Status text = CheckPeopleText({{"name", company.name()},
+                                           {"industry", company.industry()},
+                                           {"website", company.website()},
+                                           {"source_id", company.source_id()},
+                                           {"comments", company.comments()}},
+                                          {"name", "industry", "website"});
+      !text.ok()) {
+    return text;
+  }
+  return CheckWebsite(company.website());
 }
 
 }  // namespace
@@ -97,7 +121,8 @@ grpc::ServerUnaryReactor* CompanyApi::UpdateCompany(grpc::CallbackServerContext*
                    auto paths =
                        UpdatePaths(request->update_mask(),
                                    {"name", "industry", "website", "phones", "emails", "messengers",
-                                    "responsible_user_id", "source_id", "comments"});
+                                    "responsible_user_id", "source_id", "comments"},
+                                   v1::Company::descriptor());
                    if (!paths.ok()) {
                      return paths.status();
                    }

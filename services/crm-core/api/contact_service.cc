@@ -116,12 +116,18 @@ grpc::ServerUnaryReactor* ContactApi::UpdateContact(grpc::CallbackServerContext*
         const v1::Contact& in = request->contact();
         auto paths = UpdatePaths(request->update_mask(),
                                  {"first_name", "last_name", "phones", "emails", "messengers",
-                                  "position", "responsible_user_id", "source_id", "comments"});
+                                  "position", "responsible_user_id", "source_id", "comments"},
+                                 v1::Contact::descriptor());
         if (!paths.ok()) {
           return paths.status();
         }
         if (absl::Status text = CheckContactText(in); !text.ok()) {
           return text;
+        }
+        // A first name is given or not at creation; once named, it is changed, never blanked
+        // (a blank last name is the placeholder, as at creation).
+        if (paths->count("first_name") != 0 && domain::TrimAscii(in.first_name()).empty()) {
+          return absl::InvalidArgumentError("first_name cannot be blank");
         }
         return UpdateRecord<Contact>(
             connection, context, in, *paths, default_region_,

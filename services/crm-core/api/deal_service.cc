@@ -63,6 +63,10 @@ absl::Status CheckDate(const std::string& date) {
     return absl::InvalidArgumentError(
         absl::StrCat("expected_close_date ", date, " is not a date of the calendar"));
   }
+  if (day.year() < std::chrono::year(kMinYear) || day.year() > std::chrono::year(kMaxYear)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected_close_date ", date, " is not in the years ", kMinYear, " to ", kMaxYear));
+  }
   return absl::OkStatus();
 }
 
@@ -249,8 +253,10 @@ grpc::ServerUnaryReactor* DealApi::UpdateDeal(grpc::CallbackServerContext* conte
                 absl::StrCat(path, " cannot be updated: use DealService/MoveDeal"));
           }
         }
-        auto paths = UpdatePaths(request->update_mask(), {"title", "amount", "responsible_user_id",
-                                                          "expected_close_date", "source_id"});
+        auto paths = UpdatePaths(
+            request->update_mask(),
+            {"title", "amount", "responsible_user_id", "expected_close_date", "source_id"},
+            v1::Deal::descriptor());
         if (!paths.ok()) {
           return paths.status();
         }

@@ -44,14 +44,31 @@ std::vector<std::string> LockKeys(const std::vector<domain::Identity>& identitie
   return keys;
 }
 
-// The answer of an earlier conversion with this request id.
+// A conversion request's parameters, recorded with its request id: "CONTACT_DEAL contact_id=0
+// company_id=0 pipeline_id=4".
+std::string RequestParameters(domain::Produce produce, const v1::ConvertLeadRequest& request) {
+  return absl::StrCat(std::string(domain::ToString(produce)), " contact_id=", request.contact_id(),
+                      " company_id=", request.company_id(), " pipeline_id=", request.pipeline_id());
+}
+
+// The answer of an earlier conversion with this request id, when this is the same request; a
+// request id reused for another one is refused (an idempotency key names one request).
 absl::Status Replay(ConversionRepository& conversions, const ConversionRecord& record,
-                    int64_t lead_id, const std::string& request_id,
-                    v1::ConvertLeadResponse* response) {
+                    int64_t lead_id, const std::string& request_id, const std::string& parameters,
+                    domain::Produce produce, v1::ConvertLeadResponse* response) {
   if (record.lead_id != lead_id) {
     return absl::InvalidArgumentError(
         absl::StrCat("request_id '", request_id, "' was used to convert lead ", record.lead_id,
                      ", not lead ", lead_id, "; use a new request id"));
+  }
+  // Rows older than the recorded parameters have their produce only.
+  const std::string& asked = record.request.empty() ? record.produce : record.request;
+  const std::string now =
+      record.request.empty() ? std::string(domain::ToString(produce)) : parameters;
+  if (asked != now) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id '", request_id, "' was used for another conversion of lead ",
+                     lead_id, " (", asked, ", not ", now, "); use a new request id"));
   }
   response->set_lead_id(record.lead_id);
   response->set_contact_id(record.contact_id);
@@ -97,7 +114,8 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         if (!request_id.empty()) {
           conversions.LockRequest(request_id);
           if (auto earlier = conversions.FindByRequest(request_id)) {
-            return Replay(conversions, *earlier, lead_id, request_id, response);
+            return Replay(conversions, *earlier, lead_id, request_id,
+                          RequestParameters(*produce, *request), *produce, response);
           }
         }
         // The identity locks the inbound consumer takes, before the lead's row lock (the order
@@ -233,7 +251,8 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         if (contact_id != 0) produced.contact_id = contact_id;
         if (company_id != 0) produced.company_id = company_id;
         if (deal_id != 0) produced.deal_id = deal_id;
-        conversions.Record(request_id, lead_id, *produce, produced, 0);
+        conversions.Record(request_id, lead_id, *produce, produced, 0,
+                           request_id.empty() ? "" : RequestParameters(*produce, *request));
         work.commit();
         response->set_lead_id(lead_id);
         response->set_contact_id(contact_id);

@@ -8,6 +8,7 @@
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/common/text.h"
+#include "crm-core/domain/conversion/conversion.h"
 #include "crm-core/domain/matching/matching.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/inbound_repository.h"
@@ -338,7 +339,8 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
         }
         auto paths = UpdatePaths(request->update_mask(),
                                  {"title", "status_id", "first_name", "last_name", "company_name",
-                                  "city", "comments", "responsible_user_id"});
+                                  "city", "comments", "responsible_user_id"},
+                                 v1::Lead::descriptor());
         if (!paths.ok()) {
           return paths.status();
         }
@@ -371,11 +373,23 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
         if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
           return check;
         }
+        // A status change locks the lead first, so that a conversion committing meanwhile is
+        // seen: a converted lead keeps its status (domain::CheckStatusChange).
+        std::optional<domain::LeadToConvert> locked;
+        if (has("status_id")) {
+          int64_t merged_into = 0;
+          locked = ConversionRepository(work).LockLead(lead.id(), &merged_into);
+        }
         v1::Lead before;
         if (absl::Status found = LoadLead(work, lead.id(), &before); !found.ok()) {
           return found;
         }
         if (has("status_id") && lead.status_id() != before.status_id()) {
+          if (locked) {
+            if (absl::Status kept = domain::CheckStatusChange(*locked); !kept.ok()) {
+              return kept;
+            }
+          }
           if (absl::Status manual = CheckManualStatus(work, lead.status_id()); !manual.ok()) {
             return manual;
           }

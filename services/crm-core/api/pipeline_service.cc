@@ -184,29 +184,30 @@ grpc::ServerUnaryReactor* PipelineApi::ListPipelines(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* PipelineApi::UpdatePipeline(grpc::CallbackServerContext* context,
                                                       const v1::UpdatePipelineRequest* request,
                                                       v1::Pipeline* response) {
-  return RunCall(context, __func__, backend_, Right::kConfigure, response,
-                 [=](pqxx::connection& connection) {
-                   auto paths = UpdatePaths(request->update_mask(), {"name", "sort"});
-                   if (!paths.ok()) {
-                     return paths.status();
-                   }
-                   const v1::Pipeline& given = request->pipeline();
-                   if (absl::Status text = CheckText("pipeline.name", given.name()); !text.ok()) {
-                     return text;
-                   }
-                   return EditStages(
-                       connection, given.id(), given.etag(),
-                       [&](StoredPipeline& stored) -> absl::StatusOr<domain::Pipeline> {
-                         if (paths->count("sort") != 0) {
-                           stored.sort = given.sort();
-                         }
-                         if (paths->count("name") == 0) {
-                           return stored.pipeline;
-                         }
-                         return domain::RenamePipeline(stored.pipeline, given.name());
-                       },
-                       response);
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
+        auto paths =
+            UpdatePaths(request->update_mask(), {"name", "sort"}, v1::Pipeline::descriptor());
+        if (!paths.ok()) {
+          return paths.status();
+        }
+        const v1::Pipeline& given = request->pipeline();
+        if (absl::Status text = CheckText("pipeline.name", given.name()); !text.ok()) {
+          return text;
+        }
+        return EditStages(
+            connection, given.id(), given.etag(),
+            [&](StoredPipeline& stored) -> absl::StatusOr<domain::Pipeline> {
+              if (paths->count("sort") != 0) {
+                stored.sort = given.sort();
+              }
+              if (paths->count("name") == 0) {
+                return stored.pipeline;
+              }
+              return domain::RenamePipeline(stored.pipeline, given.name());
+            },
+            response);
+      });
 }
 
 grpc::ServerUnaryReactor* PipelineApi::DeletePipeline(grpc::CallbackServerContext* context,
@@ -276,7 +277,8 @@ grpc::ServerUnaryReactor* PipelineApi::UpdateStage(grpc::CallbackServerContext* 
                                                    v1::Pipeline* response) {
   return RunCall(
       context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
-        auto paths = UpdatePaths(request->update_mask(), {"name", "idle_days"});
+        auto paths = UpdatePaths(request->update_mask(), {"name", "idle_days"},
+                                 v1::PipelineStage::descriptor());
         if (!paths.ok()) {
           return paths.status();
         }

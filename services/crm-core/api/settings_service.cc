@@ -62,6 +62,10 @@ void ToProto(const StoredSettings& settings, v1::CrmSettings* out) {
     switch_job->set_done(job.done);
     switch_job->set_failed(job.failed);
     switch_job->set_error(job.error);
+    for (int64_t lead_id : job.failed_lead_ids) {
+      switch_job->add_failed_lead_ids(lead_id);
+    }
+    switch_job->set_failure(job.failure);
     *switch_job->mutable_start_time() = FromMicros(job.start_micros);
     if (job.finish_micros != 0) {
       *switch_job->mutable_finish_time() = FromMicros(job.finish_micros);
@@ -165,7 +169,8 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
         auto paths = UpdatePaths(request->update_mask(),
                                  {"mode", "lead_title_template", "last_name_placeholder",
                                   "inbound_pipeline_id", "repeat_rule", "default_currency",
-                                  "channel_queues", "queues", "email_routes", "calls"});
+                                  "channel_queues", "queues", "email_routes", "calls"},
+                                 v1::CrmSettings::descriptor());
         if (!paths.ok()) {
           return paths.status();
         }

@@ -92,36 +92,44 @@ grpc::ServerUnaryReactor* StatusApi::ListStatuses(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* StatusApi::CreateStatus(grpc::CallbackServerContext* context,
                                                   const v1::CreateStatusRequest* request,
                                                   v1::Status* response) {
-  return RunCall(context, __func__, backend_, Right::kConfigure, response,
-                 [=](pqxx::connection& connection) {
-                   auto kind = KindOf(request->kind());
-                   if (!kind.ok()) {
-                     return kind.status();
-                   }
-                   const v1::Status& status = request->status();
-                   if (absl::Status text = CheckText("name", status.name()); !text.ok()) {
-                     return text;
-                   }
-                   StatusEntry entry{.id = status.id(),
-                                     .name = status.name(),
-                                     .sort = status.sort(),
-                                     .semantics = FromProto(status.semantics()),
-                                     .system = false};
-                   pqxx::work work(connection);
-                   StatusRepository statuses(work, *kind);
-                   statuses.Lock();
-                   const std::vector<StatusEntry> existing = statuses.List();
-                   if (absl::Status check = CheckNewStatus(*kind, existing, entry); !check.ok()) {
-                     return check;
-                   }
-                   if (entry.sort == 0) {
-                     entry.sort = NextSort(existing);
-                   }
-                   statuses.Insert(entry);
-                   work.commit();
-                   ToProto(entry, response);
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
+        auto kind = KindOf(request->kind());
+        if (!kind.ok()) {
+          return kind.status();
+        }
+        const v1::Status& status = request->status();
+        if (absl::Status text = CheckText("name", status.name()); !text.ok()) {
+          return text;
+        }
+        StatusEntry entry{.id = status.id(),
+                          .name = status.name(),
+                          .sort = status.sort(),
+                          .semantics = FromProto(status.semantics()),
+                          .system = false};
+        pqxx::work work(connection);
+        StatusRepository statuses(work, *kind);
+        statuses.Lock();
+        const std::vector<StatusEntry> existing = statuses.List();
+        if (absl::Status check = CheckNewStatus(*kind, existing, entry); !check.ok()) {
+          return check;
+        }
+        if (absl::Status check = CheckStatusName(existing, "", entry.name); !check.ok()) {
+          return check;
+        }
+        if (entry.sort == 0) {
+          entry.sort = NextSort(existing, entry.semantics);
+        }
+        std::vector<StatusEntry> after = existing;
+        after.push_back(entry);
+        if (absl::Status check = CheckStatusOrder(after, entry.id); !check.ok()) {
+          return check;
+        }
+        statuses.Insert(entry);
+        work.commit();
+        ToProto(entry, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* StatusApi::UpdateStatus(grpc::CallbackServerContext* context,
@@ -133,7 +141,8 @@ grpc::ServerUnaryReactor* StatusApi::UpdateStatus(grpc::CallbackServerContext* c
         if (!kind.ok()) {
           return kind.status();
         }
-        auto paths = UpdatePaths(request->update_mask(), {"name", "sort", "semantics"});
+        auto paths = UpdatePaths(request->update_mask(), {"name", "sort", "semantics"},
+                                 v1::Status::descriptor());
         if (!paths.ok()) {
           return paths.status();
         }
@@ -168,7 +177,32 @@ grpc::ServerUnaryReactor* StatusApi::UpdateStatus(grpc::CallbackServerContext* c
               !check.ok()) {
             return check;
           }
+          if (*semantics != current->semantics) {
+            // The status's row locked first: a lead taking it meanwhile holds the row (its
+            // foreign key check) until it commits, and is counted; later ones wait for us.
+            statuses.LockEntry(current->id);
+            if (absl::Status check =
+                    CheckSemanticsInUse(*current, *semantics, statuses.CountUsing(current->id));
+                !check.ok()) {
+              return check;
+            }
+          }
           changed.semantics = semantics;
+        }
+        if (paths->count("name") != 0) {
+          if (absl::Status check = CheckStatusName(existing, changed.id, changed.name);
+              !check.ok()) {
+            return check;
+          }
+        }
+        if (paths->count("sort") != 0 || paths->count("semantics") != 0) {
+          std::vector<StatusEntry> after = existing;
+          for (StatusEntry& entry : after) {
+            if (entry.id == changed.id) entry = changed;
+          }
+          if (absl::Status check = CheckStatusOrder(after, changed.id); !check.ok()) {
+            return check;
+          }
         }
         statuses.Update(changed);
         work.commit();

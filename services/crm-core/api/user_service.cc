@@ -138,7 +138,8 @@ grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* conte
   return RunCall(
       context, __func__, backend_, Right::kManageUsers, response,
       [=](pqxx::connection& connection) {
-        auto paths = UpdatePaths(request->update_mask(), {"name", "email", "active", "extension"});
+        auto paths = UpdatePaths(request->update_mask(), {"name", "email", "active", "extension"},
+                                 v1::User::descriptor());
         if (!paths.ok()) {
           return paths.status();
         }

@@ -30,7 +30,22 @@ ModeSwitchCounters::ModeSwitchCounters(metrics::Registry& registry)
       failures(registry
                    .AddCounter("crm_mode_switch_failures_total",
                                "Mode switch steps that failed and were rolled back")
-                   .WithLabels({})) {}
+                   .WithLabels({})),
+      leads_skipped(registry
+                        .AddCounter("crm_mode_switch_leads_skipped_total",
+                                    "Open leads the classic → simple switch could not convert "
+                                    "(refused by a constraint) and skipped")
+                        .WithLabels({})) {}
+
+namespace {
+
+// A lead whose conversion the data refuses: an integrity constraint (class 23) or a value out of
+// range (class 22). Retrying changes nothing for those, so the lead is skipped.
+bool SkipsTheLead(const std::string& sqlstate) {
+  return sqlstate.starts_with("23") || sqlstate.starts_with("22");
+}
+
+}  // namespace
 
 absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t batch_leads,
                                        ModeSwitchCounters& counters) {
@@ -42,7 +57,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   }
   if (job->to_mode != "SIMPLE") {
     // Back to classic: nothing to convert; the consumer makes leads from its next batch.
-    jobs.Advance(job->id, job->last_lead_id, 0, job->total, true);
+    jobs.Advance(job->id, job->last_lead_id, 0, job->total, true, {}, "");
     work.commit();
     counters.jobs_finished.Increment();
     return true;
@@ -52,7 +67,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   std::vector<IdentityKey> identities;
   const std::vector<int64_t> ids = jobs.NextOpenLeads(job->last_lead_id, batch_leads, identities);
   if (ids.empty()) {
-    jobs.Advance(job->id, job->last_lead_id, 0, total, true);
+    jobs.Advance(job->id, job->last_lead_id, 0, total, true, {}, "");
     work.commit();
     counters.jobs_finished.Increment();
     spdlog::info("mode switch job {} done: {} leads converted", job->id, job->done);
@@ -72,19 +87,23 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   if (settings.inbound_first_stage_id.empty()) {
     return absl::FailedPreconditionError("the inbound pipeline has no PROCESS stage");
   }
+  const std::string success_status = jobs.SuccessStatus();
   size_t new_contacts = 0;
   for (const OpenLeadRow& lead : leads) {
     new_contacts += lead.contact_id == 0 ? 1 : 0;
   }
   const std::vector<int64_t> contact_ids = inbound.AllocateContactIds(new_contacts);
   const std::vector<int64_t> deal_ids = inbound.AllocateDealIds(leads.size());
-  std::vector<NewContactRow> contacts;
-  std::vector<NewDealRow> deals;
-  std::vector<int64_t> lead_contact;
-  std::vector<HistoryRecord> history;
   size_t next_contact = 0;
+  int64_t converted = 0;
+  std::vector<int64_t> skipped;
+  std::string failure;
   for (size_t i = 0; i < leads.size(); ++i) {
     const OpenLeadRow& lead = leads[i];
+    std::vector<NewContactRow> contacts;
+    std::vector<HistoryRecord> history;
+    const domain::EntityRef lead_ref{domain::EntityKind::kLead, lead.id};
+    const domain::EntityRef deal_ref{domain::EntityKind::kDeal, deal_ids[i]};
     int64_t contact = lead.contact_id;
     if (contact == 0) {
       contact = contact_ids[next_contact++];
@@ -92,40 +111,79 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
           domain::ContactName(lead.first_name, lead.last_name, settings.last_name_placeholder);
       contacts.push_back({contact, std::move(name.first), std::move(name.last),
                           lead.responsible_user_id, lead.source, "", lead.origin_event_id});
-      history.push_back(HistoryRecord::Of(domain::EntityKind::kContact, contact, "CREATED")
-                            .RelatedTo({domain::EntityKind::kLead, lead.id}));
+      history.push_back(
+          HistoryRecord::Of(domain::EntityKind::kContact, contact, "CREATED").RelatedTo(lead_ref));
     }
-    lead_contact.push_back(contact);
+    const domain::EntityRef contact_ref{domain::EntityKind::kContact, contact};
     const std::string title = lead.title.find_first_not_of(" \t") == std::string::npos
                                   ? "Deal from lead " + std::to_string(lead.id)
                                   : lead.title;
-    deals.push_back({.id = deal_ids[i],
-                     .title = title,
-                     .pipeline_id = settings.inbound_pipeline_id,
-                     .stage_id = settings.inbound_first_stage_id,
-                     .company_id = lead.company_id,
-                     .contact_id = contact,
-                     .responsible_user_id = lead.responsible_user_id,
-                     .source_id = lead.source,
-                     .lead_id = lead.id,
-                     .origin_event_id = lead.origin_event_id});
-    history.push_back(HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "CREATED")
-                          .RelatedTo({domain::EntityKind::kLead, lead.id}));
-    history.push_back(HistoryRecord::Of(domain::EntityKind::kLead, lead.id, "CONVERTED")
-                          .RelatedTo({domain::EntityKind::kDeal, deal_ids[i]}));
+    const NewDealRow deal{.id = deal_ids[i],
+                          .title = title,
+                          .pipeline_id = settings.inbound_pipeline_id,
+                          .stage_id = settings.inbound_first_stage_id,
+                          .company_id = lead.company_id,
+                          .contact_id = contact,
+                          .responsible_user_id = lead.responsible_user_id,
+                          .source_id = lead.source,
+                          .lead_id = lead.id,
+                          .origin_event_id = lead.origin_event_id};
+    // The lead's timeline says what ConvertLead's says: what it became, its status change, and
+    // the new deal's links.
+    history.push_back(
+        HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "CREATED").RelatedTo(lead_ref));
+    history.push_back(
+        HistoryRecord::Of(domain::EntityKind::kLead, lead.id, "CONVERTED").RelatedTo(contact_ref));
+    history.push_back(
+        HistoryRecord::Of(domain::EntityKind::kLead, lead.id, "CONVERTED").RelatedTo(deal_ref));
+    HistoryRecord& status = history.emplace_back(
+        HistoryRecord::Of(domain::EntityKind::kLead, lead.id, "STATUS_CHANGED"));
+    status.field = "status";
+    status.old_value = lead.status;
+    status.new_value = success_status;
+    history.push_back(
+        HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "LINKED").RelatedTo(contact_ref));
+    history.push_back(
+        HistoryRecord::Of(domain::EntityKind::kContact, contact, "LINKED").RelatedTo(deal_ref));
+    if (lead.company_id != 0) {
+      const domain::EntityRef company_ref{domain::EntityKind::kCompany, lead.company_id};
+      history.push_back(HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "LINKED")
+                            .RelatedTo(company_ref));
+      history.push_back(HistoryRecord::Of(domain::EntityKind::kCompany, lead.company_id, "LINKED")
+                            .RelatedTo(deal_ref));
+    }
+    // Each lead under a savepoint of its own: one the data refuses (a constraint: e.g. a lead
+    // reopened after an earlier conversion already has its conversions row) is skipped and
+    // reported, and the others of the step commit. Its allocated ids are spent once; nothing is
+    // retried. Any other error (connection, deadlock, a fault) fails the whole step, retried.
+    // A savepoint in SQL (pqxx 6's subtransaction left the transaction aborted after a failed
+    // statement): released on success, rolled back to on a refused lead.
+    work.exec0("SAVEPOINT mode_switch_lead");
+    try {
+      inbound.InsertContacts(contacts);
+      inbound.InsertDeals({deal});
+      jobs.CopyIdentitiesToContact(lead.id, contact);
+      jobs.MoveActivitiesToDeal(lead.id, deal_ids[i]);
+      jobs.MarkConverted(lead.id, contact, deal_ids[i]);
+      HistoryRepository(work).Append(history);
+      work.exec0("RELEASE SAVEPOINT mode_switch_lead");
+      ++converted;
+    } catch (const pqxx::sql_error& error) {
+      if (!SkipsTheLead(error.sqlstate())) {
+        throw;
+      }
+      work.exec0("ROLLBACK TO SAVEPOINT mode_switch_lead");
+      skipped.push_back(lead.id);
+      failure = "lead " + std::to_string(lead.id) + ": " + error.what();
+      spdlog::warn("mode switch job {}: lead {} skipped, not converted: {}", job->id, lead.id,
+                   error.what());
+    }
   }
-  inbound.InsertContacts(contacts);
-  inbound.InsertDeals(deals);
-  for (size_t i = 0; i < leads.size(); ++i) {
-    jobs.CopyIdentitiesToContact(leads[i].id, lead_contact[i]);
-    jobs.MoveActivitiesToDeal(leads[i].id, deal_ids[i]);
-    jobs.MarkConverted(leads[i].id, lead_contact[i], deal_ids[i]);
-  }
-  HistoryRepository(work).Append(history);
-  jobs.Advance(job->id, ids.back(), static_cast<int64_t>(leads.size()), total, false);
+  jobs.Advance(job->id, ids.back(), converted, total, false, skipped, failure);
   work.commit();
   counters.steps.Increment();
-  counters.leads_converted.Increment(static_cast<double>(leads.size()));
+  counters.leads_converted.Increment(static_cast<double>(converted));
+  counters.leads_skipped.Increment(static_cast<double>(skipped.size()));
   return true;
 }
 

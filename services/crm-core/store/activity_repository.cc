@@ -15,7 +15,7 @@ Activity ReadActivity(const pqxx::row& row) {
   activity.description = row[5].as<std::string>();
   activity.responsible_user_id = row[6].as<int64_t>();
   activity.completed = row[7].as<bool>();
-  activity.deadline_micros = row[8].as<int64_t>();
+  if (!row[8].is_null()) activity.deadline_micros = row[8].as<int64_t>();
   activity.create_micros = row[9].as<int64_t>();
   activity.complete_micros = row[10].as<int64_t>();
   activity.origin_event_id = row[11].as<std::string>();
@@ -67,7 +67,8 @@ int64_t ActivityRepository::Insert(const Activity& activity) {
   return work_
       .exec_prepared1("insert_activity", activity.type, activity.owner_type, activity.owner_id,
                       activity.subject, activity.description, activity.responsible_user_id,
-                      activity.deadline_micros)[0]
+                      activity.deadline_micros.has_value(),
+                      activity.deadline_micros.value_or(0))[0]
       .as<int64_t>();
 }
 

@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "crm-core/domain/naming/naming.h"
 #include "pg/pg.h"
 
@@ -292,7 +294,14 @@ StoredSettings SettingsRepository::Get() {
                                                .failed = job[5].as<int64_t>(),
                                                .error = job[6].as<std::string>(),
                                                .start_micros = job[7].as<int64_t>(),
-                                               .finish_micros = job[8].as<int64_t>()};
+                                               .finish_micros = job[8].as<int64_t>(),
+                                               .failure = job[10].as<std::string>()};
+    for (absl::string_view id : absl::StrSplit(job[9].as<std::string>(), ',', absl::SkipEmpty())) {
+      int64_t value = 0;
+      if (absl::SimpleAtoi(id, &value)) {
+        settings.mode_switch->failed_lead_ids.push_back(value);
+      }
+    }
   }
   return settings;
 }
@@ -343,7 +352,8 @@ std::optional<ConversionRecord> ConversionRepository::FindByRequest(const std::s
                           .contact_id = rows[0][1].as<int64_t>(),
                           .company_id = rows[0][2].as<int64_t>(),
                           .deal_id = rows[0][3].as<int64_t>(),
-                          .produce = rows[0][4].as<std::string>()};
+                          .produce = rows[0][4].as<std::string>(),
+                          .request = rows[0][5].as<std::string>()};
 }
 
 std::optional<domain::LeadToConvert> ConversionRepository::LockLead(int64_t lead_id,
@@ -451,10 +461,11 @@ int64_t ConversionRepository::MoveActivities(int64_t lead_id, domain::EntityKind
 
 void ConversionRepository::Record(const std::string& request_id, int64_t lead_id,
                                   domain::Produce produce, const domain::Produced& produced,
-                                  int64_t user_id) {
+                                  int64_t user_id, const std::string& request) {
   work_.exec_prepared0("insert_conversion", request_id, lead_id,
                        std::string(domain::ToString(produce)), produced.contact_id.value_or(0),
-                       produced.company_id.value_or(0), produced.deal_id.value_or(0), user_id);
+                       produced.company_id.value_or(0), produced.deal_id.value_or(0), user_id,
+                       request);
 }
 
 }  // namespace leadflow::crm

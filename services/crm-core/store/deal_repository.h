@@ -140,6 +140,8 @@ struct ModeSwitchJobRecord {
   std::string error;
   int64_t start_micros = 0;
   int64_t finish_micros = 0;
+  std::vector<int64_t> failed_lead_ids;  // the first 100 skipped
+  std::string failure;                   // why the latest skipped lead failed
 };
 
 struct StoredSettings {
@@ -183,6 +185,7 @@ struct ConversionRecord {
   int64_t company_id = 0;
   int64_t deal_id = 0;
   std::string produce;
+  std::string request;  // the request as it was asked (Record's `request`); empty when unknown
 };
 
 class ConversionRepository {
@@ -211,8 +214,9 @@ class ConversionRepository {
                      int64_t company_id, int64_t deal_id);
   /// Moves the lead's activities to the owner; how many moved.
   int64_t MoveActivities(int64_t lead_id, domain::EntityKind owner, int64_t owner_id);
+  /// `request`: the request's parameters as one string, compared when the request id comes back.
   void Record(const std::string& request_id, int64_t lead_id, domain::Produce produce,
-              const domain::Produced& produced, int64_t user_id);
+              const domain::Produced& produced, int64_t user_id, const std::string& request);
 
  private:
   pqxx::transaction_base& work_;

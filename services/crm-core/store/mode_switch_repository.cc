@@ -38,7 +38,8 @@ std::vector<OpenLeadRow> ModeSwitchRepository::LockOpen(const std::vector<int64_
   for (const auto& row : work_.exec_prepared("mode_switch_lock_open_leads", pg::IntArray(ids))) {
     leads.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
                      row[3].as<std::string>(), row[4].as<int64_t>(), row[5].as<std::string>(),
-                     row[6].as<int64_t>(), row[7].as<int64_t>(), row[8].as<std::string>()});
+                     row[6].as<int64_t>(), row[7].as<int64_t>(), row[8].as<std::string>(),
+                     row[9].as<std::string>()});
   }
   return leads;
 }
@@ -55,9 +56,17 @@ void ModeSwitchRepository::MarkConverted(int64_t lead_id, int64_t contact_id, in
   work_.exec_prepared("mode_switch_mark_lead_converted", lead_id, contact_id, deal_id);
 }
 
+std::string ModeSwitchRepository::SuccessStatus() {
+  pqxx::result rows = work_.exec_prepared("mode_switch_success_status");
+  return rows.empty() ? std::string() : rows[0][0].as<std::string>();
+}
+
 void ModeSwitchRepository::Advance(int64_t job_id, int64_t last_lead_id, int64_t converted,
-                                   int64_t total, bool finished) {
-  work_.exec_prepared("advance_mode_switch_job", job_id, last_lead_id, converted, total, finished);
+                                   int64_t total, bool finished,
+                                   const std::vector<int64_t>& skipped,
+                                   const std::string& failure) {
+  work_.exec_prepared("advance_mode_switch_job", job_id, last_lead_id, converted, total, finished,
+                      pg::IntArray(skipped), failure);
 }
 
 }  // namespace leadflow::crm

@@ -31,6 +31,7 @@ struct OpenLeadRow {
   int64_t contact_id = 0;  // a returning lead's contact: used instead of a new one
   int64_t company_id = 0;
   std::string origin_event_id;
+  std::string status;
 };
 
 class ModeSwitchRepository {
@@ -49,8 +50,12 @@ class ModeSwitchRepository {
   void CopyIdentitiesToContact(int64_t lead_id, int64_t contact_id);
   void MoveActivitiesToDeal(int64_t lead_id, int64_t deal_id);
   void MarkConverted(int64_t lead_id, int64_t contact_id, int64_t deal_id);
+  /// The lead status with SUCCESS semantics (seeded CONVERTED).
+  std::string SuccessStatus();
+  /// `skipped`: leads not converted (appended to failed_lead_ids while fewer than 100), `failure`
+  /// why the latest was not ('' keeps the one recorded).
   void Advance(int64_t job_id, int64_t last_lead_id, int64_t converted, int64_t total,
-               bool finished);
+               bool finished, const std::vector<int64_t>& skipped, const std::string& failure);
 
  private:
   pqxx::transaction_base& work_;

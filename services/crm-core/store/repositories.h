@@ -140,6 +140,8 @@ class StatusRepository {
   void Delete(const std::string& id);
   /// Leads with this status (or source).
   int64_t CountUsing(const std::string& id);
+  /// Locks one entry's row (FOR UPDATE): leads naming it in the meantime wait for the commit.
+  void LockEntry(const std::string& id);
 
  private:
   bool statuses() const { return kind_ == StatusKind::kLeadStatus; }

@@ -63,6 +63,10 @@ void StatusRepository::Delete(const std::string& id) {
   work_.exec_prepared(statuses() ? "delete_lead_status" : "delete_lead_source", id);
 }
 
+void StatusRepository::LockEntry(const std::string& id) {
+  work_.exec_prepared(statuses() ? "lock_lead_status_row" : "lock_lead_source_row", id);
+}
+
 int64_t StatusRepository::CountUsing(const std::string& id) {
   return work_
       .exec_prepared1(statuses() ? "count_leads_with_status" : "count_leads_with_source", id)[0]

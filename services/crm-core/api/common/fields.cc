@@ -2,8 +2,10 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 
 namespace leadflow::crm {
@@ -11,13 +13,23 @@ namespace leadflow::crm {
 constexpr size_t kMaxTextField = 10000;
 
 absl::StatusOr<std::set<std::string>> UpdatePaths(const google::protobuf::FieldMask& mask,
-                                                  const std::set<std::string>& updatable) {
+                                                  const std::set<std::string>& updatable,
+                                                  const google::protobuf::Descriptor* resource) {
   std::set<std::string> paths;
   for (const std::string& path : mask.paths()) {
-    if (updatable.count(path) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("field '", path, "' cannot be updated"));
+    if (updatable.count(path) != 0) {
+      paths.insert(path);
+      continue;
     }
-    paths.insert(path);
+    if (path == "*") {
+      return absl::InvalidArgumentError(
+          "update_mask '*' (every field) is not supported: name the fields to change");
+    }
+    if (resource != nullptr && resource->FindFieldByName(path) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown field '", path, "' in update_mask: ", resource->name(), " has no such field"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("field '", path, "' cannot be updated"));
   }
   if (paths.empty()) {
     return absl::InvalidArgumentError("update_mask names no field");
@@ -41,6 +53,60 @@ absl::Status CheckText(const std::string& field, const std::string& value) {
   }
   if (value.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(field, " contains a NUL byte"));
+  }
+  const bool multi_line = absl::EndsWith(field, "comments") || absl::EndsWith(field, "description");
+  bool visible = false;
+  for (size_t at = 0; at < value.size();) {
+    const unsigned char lead = static_cast<unsigned char>(value[at]);
+    const size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (lead >= 0x80 && (lead < 0xC2 || lead > 0xF4 || at + length > value.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " is not UTF-8"));
+    }
+    char32_t point = length == 1 ? lead : lead & (0x7F >> length);
+    for (size_t i = 1; i < length; ++i) {
+      const unsigned char next = static_cast<unsigned char>(value[at + i]);
+      if ((next & 0xC0) != 0x80) {
+        return absl::InvalidArgumentError(absl::StrCat(field, " is not UTF-8"));
+      }
+      point = (point << 6) | (next & 0x3F);
+    }
+    at += length;
+    const bool line_break = point == '\n' || point == '\r' || point == '\t';
+    if ((point < 0x20 && !(multi_line && line_break)) || (point >= 0x7F && point <= 0x9F)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s contains a control character (U+%04X)%s", field,
+                          static_cast<uint32_t>(point), line_break ? ": it is one line" : ""));
+    }
+    // Embeddings, overrides and isolates reorder what is displayed after them (a name shown
+    // reversed, a file name's extension hidden).
+    if ((point >= 0x202A && point <= 0x202E) || (point >= 0x2066 && point <= 0x2069)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s contains a bidirectional formatting character (U+%04X)", field,
+                          static_cast<uint32_t>(point)));
+    }
+    const bool blank = point == ' ' || line_break || point == 0xA0 || point == 0xAD ||
+                       point == 0x180E || (point >= 0x2000 && point <= 0x200F) ||
+                       (point >= 0x2028 && point <= 0x202F) ||
+                       (point >= 0x205F && point <= 0x2064) || point == 0x3000 || point == 0xFEFF;
+    visible = visible || !blank;
+  }
+  if (!value.empty() && !visible && value.find_first_not_of(" \t\r\n") != std::string::npos) {
+    // Only spaces and invisible characters beyond ASCII's: blank to a reader, not to a check
+    // that trims ASCII spaces.
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is blank: it holds only invisible characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTime(const std::string& field, const google::protobuf::Timestamp& time) {
+  // Seconds of 1900-01-01T00:00:00Z and of 2201-01-01T00:00:00Z.
+  constexpr int64_t kFirst = -2208988800;
+  constexpr int64_t kAfterLast = 7289654400;
+  if (time.nanos() < 0 || time.nanos() > 999999999 || time.seconds() < kFirst ||
+      time.seconds() >= kAfterLast) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be a time in the years ", kMinYear, " to ", kMaxYear));
   }
   return absl::OkStatus();
 }

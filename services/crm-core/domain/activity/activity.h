@@ -19,7 +19,7 @@ struct Activity {
   std::string description;
   int64_t responsible_user_id = 0;
   bool completed = false;
-  int64_t deadline_micros = 0;  // 0: none
+  std::optional<int64_t> deadline_micros;  // none: no deadline (0 is 1970-01-01T00:00:00Z)
   int64_t create_micros = 0;
   int64_t complete_micros = 0;  // 0: open
   std::string origin_event_id;  // empty for planned activities

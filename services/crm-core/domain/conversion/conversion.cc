@@ -46,6 +46,17 @@ std::string Describe(const Produced& produced) {
   return text.empty() ? "nothing" : text;
 }
 
+absl::Status CheckStatusChange(const LeadToConvert& lead) {
+  if (lead.produced.empty() && lead.status_semantics != Semantics::kSuccess) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      Cat("lead ", lead.id, " is converted",
+          lead.produced.empty() ? Cat(" (status ", lead.status_id, ")")
+                                : Cat(" into ", Describe(lead.produced)),
+          "; its status cannot change: work on what it produced instead"));
+}
+
 absl::StatusOr<ConversionPlan> PlanConversion(const LeadToConvert& lead,
                                               const ConversionOptions& options) {
   if (!lead.produced.empty() || lead.status_semantics == Semantics::kSuccess) {

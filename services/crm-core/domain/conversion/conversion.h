@@ -152,6 +152,12 @@ struct ConversionPlan {
   std::vector<PlannedHistory> history;
 };
 
+/// A converted lead keeps its status: leaving the SUCCESS status (by UpdateLead, or any other
+/// way a lead's status changes) would reopen a lead whose person now lives on what it produced,
+/// so that their later messages went to the lead, and it could never be converted again.
+/// FAILED_PRECONDITION naming what it produced; OK for a lead not converted.
+absl::Status CheckStatusChange(const LeadToConvert& lead);
+
 /// INVALID_ARGUMENT for options that cannot be met; FAILED_PRECONDITION for a lead that is not
 /// open (converted: the message names what it produced) or that has no company name for a
 /// company to create.

@@ -44,6 +44,16 @@ absl::Status CheckIdleDays(const std::optional<int>& idle_days, std::string_view
   return absl::OkStatus();
 }
 
+// Only a deal in a PROCESS stage can be idle: one in the SUCCESS or a FAILURE stage is closed.
+absl::Status CheckIdleSemantics(const std::optional<int>& idle_days, const Stage& stage) {
+  if (idle_days && stage.semantics != Semantics::kProcess) {
+    return absl::InvalidArgumentError(Cat("stage ", stage.id, " is a ", ToString(stage.semantics),
+                                          " stage: idle_days is for PROCESS stages only (a "
+                                          "closed deal is never idle)"));
+  }
+  return absl::OkStatus();
+}
+
 void Renumber(Pipeline& pipeline) {
   int sort = 10;
   for (Stage& stage : pipeline.stages) {
@@ -118,7 +128,8 @@ absl::Status CheckStage(const Stage& stage) {
   if (absl::Status s = CheckName(Cat("the name of stage ", stage.id), stage.name); !s.ok()) {
     return s;
   }
-  return CheckIdleDays(stage.idle_days, stage.id);
+  if (absl::Status s = CheckIdleDays(stage.idle_days, stage.id); !s.ok()) return s;
+  return CheckIdleSemantics(stage.idle_days, stage);
 }
 
 }  // namespace
@@ -220,9 +231,17 @@ absl::StatusOr<Pipeline> UpdateStage(const Pipeline& pipeline, std::string_view 
       return s;
     }
     stage.name = Trimmed(*update.name);
+    const std::string key = NameKey(stage.name);
+    for (const Stage& other : pipeline.stages) {
+      if (other.id != stage.id && NameKey(other.name) == key) {
+        return absl::AlreadyExistsError(Cat(Label(pipeline), " has a stage named ",
+                                            Quoted(other.name), " (", other.id, ") already"));
+      }
+    }
   }
   if (update.idle_days) {
     if (absl::Status s = CheckIdleDays(*update.idle_days, stage_id); !s.ok()) return s;
+    if (absl::Status s = CheckIdleSemantics(*update.idle_days, stage); !s.ok()) return s;
     stage.idle_days = *update.idle_days;
   }
   if (absl::Status s = CheckUnique(next, absl::StatusCode::kAlreadyExists); !s.ok()) return s;

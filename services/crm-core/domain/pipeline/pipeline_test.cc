@@ -192,6 +192,48 @@ TEST(UpdateStage, RenameAndIdleDays) {
       absl::StatusCode::kInvalidArgument);
 }
 
+// Protects: a rename to a name another stage has is refused by saying so (which stage holds
+// it), not by describing the pipeline the refused rename would have made.
+TEST(UpdateStage, ARenameToATakenNameNamesTheStageHoldingIt) {
+  absl::Status taken =
+      UpdateStage(DefaultPipeline(1, "Sales"), "EXECUTING", StageUpdate{.name = " won "}).status();
+  EXPECT_EQ(taken.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(taken.message(), "pipeline 1 has a stage named \"Won\" (WON) already");
+  // Its own name, re-spelt, is no clash.
+  EXPECT_TRUE(UpdateStage(DefaultPipeline(), "WON", StageUpdate{.name = "WON"}).ok());
+}
+
+// Protects: idle_days only on PROCESS stages: a deal in the SUCCESS or a FAILURE stage is closed
+// and never idle, so a threshold there is refused, whether set at creation, when added or later.
+TEST(Stages, IdleDaysOnlyOnProcessStages) {
+  for (const char* closed : {"WON", "LOSE"}) {
+    absl::Status refused =
+        UpdateStage(DefaultPipeline(), closed, StageUpdate{.idle_days = std::optional<int>(3)})
+            .status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << closed;
+    EXPECT_NE(refused.message().find("idle_days is for PROCESS stages only"), std::string::npos)
+        << refused.message();
+    // Clearing it is no threshold.
+    EXPECT_TRUE(
+        UpdateStage(DefaultPipeline(), closed, StageUpdate{.idle_days = std::optional<int>()})
+            .ok());
+  }
+  Pipeline created = DefaultPipeline();
+  created.stages.back().idle_days = 5;
+  EXPECT_EQ(Validate(created).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AddStage(DefaultPipeline(),
+                     Stage{.id = "LOST_PRICE",
+                           .name = "Too dear",
+                           .semantics = Semantics::kFailure,
+                           .idle_days = 2},
+                     "")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(
+      UpdateStage(DefaultPipeline(), "NEW", StageUpdate{.idle_days = std::optional<int>(3)}).ok());
+}
+
 TEST(ReorderStages, APermutationOfTheProcessStages) {
   absl::StatusOr<Pipeline> next =
       ReorderStages(DefaultPipeline(),

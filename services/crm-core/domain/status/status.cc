@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/domain/naming/naming.h"
 
 namespace leadflow::crm {
 
@@ -71,6 +72,16 @@ absl::Status CheckSemanticsChange(const std::vector<StatusEntry>& existing,
   return absl::OkStatus();
 }
 
+absl::Status CheckSemanticsInUse(const StatusEntry& current, Semantics changed,
+                                 int64_t records_using) {
+  if (current.semantics == changed || records_using == 0) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("'", current.id, "' is in use by ", records_using,
+                   " record(s): its semantics cannot change while leads hold it; move them first"));
+}
+
 absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using) {
   if (status.system) {
     return absl::FailedPreconditionError(
@@ -99,6 +110,73 @@ int NextSort(const std::vector<StatusEntry>& existing) {
     sort = std::max(sort, status.sort);
   }
   return sort + 10;
+}
+
+int NextSort(const std::vector<StatusEntry>& existing, std::optional<Semantics> semantics) {
+  if (semantics != Semantics::kProcess) {
+    return NextSort(existing);
+  }
+  std::optional<int> last_open;
+  std::optional<int> first_closed;
+  for (const StatusEntry& status : existing) {
+    if (status.semantics == Semantics::kProcess) {
+      last_open = std::max(last_open.value_or(status.sort), status.sort);
+    } else if (status.semantics) {
+      first_closed = std::min(first_closed.value_or(status.sort), status.sort);
+    }
+  }
+  if (!first_closed) {
+    return NextSort(existing);
+  }
+  const int after = last_open.value_or(*first_closed - 20);
+  // Halfway, on a multiple of 5 when there is room (20 and 30 → 25); no room: next to the last
+  // open one, which CheckStatusOrder then refuses by name.
+  const int middle = after + (*first_closed - after) / 2;
+  return middle > after ? middle : after + 1;
+}
+
+absl::Status CheckStatusName(const std::vector<StatusEntry>& existing, std::string_view id,
+                             std::string_view name) {
+  const std::string key = domain::FoldForSearch(name);
+  for (const StatusEntry& status : existing) {
+    if (status.id != id && domain::FoldForSearch(status.name) == key) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("'", status.id, "' is named '", status.name, "' already"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckStatusOrder(const std::vector<StatusEntry>& statuses, std::string_view id) {
+  const StatusEntry* placed = nullptr;
+  for (const StatusEntry& status : statuses) {
+    if (status.id == id) placed = &status;
+  }
+  if (placed == nullptr || !placed->semantics) {
+    return absl::OkStatus();
+  }
+  const bool open = *placed->semantics == Semantics::kProcess;
+  // The status it clashes with: the first closed one at or before an open status, the last open
+  // one at or after a closed status.
+  const StatusEntry* clash = nullptr;
+  for (const StatusEntry& status : statuses) {
+    if (!status.semantics || (*status.semantics == Semantics::kProcess) == open) {
+      continue;
+    }
+    if (open ? status.sort <= placed->sort && (clash == nullptr || status.sort < clash->sort)
+             : status.sort >= placed->sort && (clash == nullptr || status.sort > clash->sort)) {
+      clash = &status;
+    }
+  }
+  if (clash == nullptr) {
+    return absl::OkStatus();
+  }
+  const StatusEntry& first = open ? *clash : *placed;
+  const StatusEntry& second = open ? *placed : *clash;
+  return absl::FailedPreconditionError(
+      absl::StrCat("'", second.id, "' (PROCESS, sort ", second.sort, ") would not come before '",
+                   first.id, "' (", std::string(ToString(*first.semantics)), ", sort ", first.sort,
+                   "): open statuses come first, then the closed ones"));
 }
 
 }  // namespace leadflow::crm

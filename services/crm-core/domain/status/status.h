@@ -45,6 +45,13 @@ absl::Status CheckNewStatus(StatusKind kind, const std::vector<StatusEntry>& exi
 absl::Status CheckSemanticsChange(const std::vector<StatusEntry>& existing,
                                   const StatusEntry& current, Semantics changed);
 
+/// Whether `current`'s semantics may change while `records_using` leads have it: not at all. A
+/// lead's being open or closed follows its status's semantics, so the change would open or close
+/// every one of them at once, with no entry in their timelines and no new etag; they are moved
+/// to another status first (each move a STATUS_CHANGED entry), as for DeleteStatus.
+absl::Status CheckSemanticsInUse(const StatusEntry& current, Semantics changed,
+                                 int64_t records_using);
+
 /// Whether `status` may be deleted while `records_using` leads have it.
 absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using);
 
@@ -53,7 +60,21 @@ absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using)
 /// (FAILED_PRECONDITION "use ConvertLead"). Its semantics decide, not its id.
 absl::Status CheckManualStatus(const StatusEntry& status);
 
-/// The sort of a status created without one: after the last.
+/// The sort of a status created without one: after the last; a PROCESS lead status goes after
+/// the last PROCESS status instead (between it and the first closed one, when there is room).
 int NextSort(const std::vector<StatusEntry>& existing);
+int NextSort(const std::vector<StatusEntry>& existing, std::optional<Semantics> semantics);
+
+/// Names are unique in a list, compared as pipeline stage names are (naming's FoldForSearch:
+/// "new" is "New"): ALREADY_EXISTS naming the entry that has it. `id` is the entry being named
+/// (skipped), empty for a new one.
+absl::Status CheckStatusName(const std::vector<StatusEntry>& existing, std::string_view id,
+                             std::string_view name);
+
+/// Lead statuses read in sort order as a lead's path: every PROCESS (open) status before every
+/// closed one (SUCCESS, FAILURE), as deal stages are. Checked for the entry `id` just created or
+/// moved (an older misplacement elsewhere does not block it): FAILED_PRECONDITION naming the two
+/// out of order. Sources have no semantics and no such rule.
+absl::Status CheckStatusOrder(const std::vector<StatusEntry>& statuses, std::string_view id);
 
 }  // namespace leadflow::crm

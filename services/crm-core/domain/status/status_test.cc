@@ -87,5 +87,44 @@ TEST(StatusTest, OnlyConversionSetsTheSuccessStatus) {
   EXPECT_NE(refused.message().find("use ConvertLead"), std::string_view::npos);
 }
 
+// Protects: status names are unique as stage names are ("new" and " NÉW " are "New"), a status
+// keeping its own name is no clash; open statuses come before closed ones: moving NEW after JUNK
+// or a FAILURE status before IN_PROCESS is refused naming both, an open status created without
+// a sort lands between the last open and the first closed one.
+TEST(StatusTest, NamesAreUniqueAndOpenStatusesComeFirst) {
+  const std::vector<StatusEntry> seeded = Seeded();
+  for (const char* name : {"new", " NÉW "}) {
+    absl::Status taken = CheckStatusName(seeded, "", name);
+    EXPECT_EQ(taken.code(), absl::StatusCode::kAlreadyExists) << name;
+    EXPECT_EQ(taken.message(), "'NEW' is named 'New' already");
+  }
+  EXPECT_TRUE(CheckStatusName(seeded, "NEW", "NEW").ok());
+  EXPECT_TRUE(CheckStatusName(seeded, "", "Call later").ok());
+
+  std::vector<StatusEntry> moved = seeded;
+  moved[0].sort = 999;
+  absl::Status late = CheckStatusOrder(moved, "NEW");
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(late.message(),
+            "'NEW' (PROCESS, sort 999) would not come before 'PROCESSED' (FAILURE, sort 30): open "
+            "statuses come first, then the closed ones");
+  moved = seeded;
+  moved[4].sort = 15;
+  EXPECT_EQ(CheckStatusOrder(moved, "JUNK").message(),
+            "'IN_PROCESS' (PROCESS, sort 20) would not come before 'JUNK' (FAILURE, sort 15): "
+            "open statuses come first, then the closed ones");
+  moved[4].sort = 60;  // closed statuses among themselves: any order
+  EXPECT_TRUE(CheckStatusOrder(moved, "JUNK").ok());
+
+  EXPECT_EQ(NextSort(seeded, Semantics::kProcess), 25);
+  EXPECT_EQ(NextSort(seeded, Semantics::kFailure), 60);
+  EXPECT_EQ(NextSort(seeded, std::nullopt), 60);
+  StatusEntry placed{"CALL_LATER", "Call later", NextSort(seeded, Semantics::kProcess),
+                     Semantics::kProcess, false};
+  std::vector<StatusEntry> with = seeded;
+  with.push_back(placed);
+  EXPECT_TRUE(CheckStatusOrder(with, "CALL_LATER").ok());
+}
+
 }  // namespace
 }  // namespace leadflow::crm
