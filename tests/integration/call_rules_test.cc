@@ -179,8 +179,8 @@ TEST_F(CallRulesTest, CallBackOnARecordWithoutResponsibleGoesToTheQueue) {
   int64_t orphan = Count(
       "INSERT INTO contacts (first_name, last_name, search_first_last, search_last_first) "
       "VALUES ('Paul', 'Nobody', 'paul nobody', 'nobody paul') RETURNING id");
-  Exec("INSERT INTO contact_identities VALUES ('PHONE', '+33650000001', " +
-       std::to_string(orphan) + ")");
+  Exec("INSERT INTO contact_identities VALUES ('PHONE', '+33650000001', " + std::to_string(orphan) +
+       ")");
   int64_t owned = Contact("+33650000002");  // Bob's
   Apply({Encode({.id = "o1", .number = "+33650000001"}),
          Encode({.id = "o2", .number = "+33650000002"})});
