@@ -1,6 +1,6 @@
 -- wrk script: signed generic call events for telephony-ingest (POST /v1/calls/events), read from
 -- the file named by the first script argument ("timestamp<TAB>signature<TAB>body" per line,
--- written by bench/run.sh), each a missed call of its own; threads start at different lines.
+-- written by bench/run.sh), each a call of its own; threads start at different lines.
 local requests = {}
 local index = 0
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -175,6 +176,148 @@ std::string Checksum(pqxx::connection& connection, const std::string& sql) {
       .as<std::string>();
 }
 
+// What a schema holds, as "<kind> <name>" → its definition as PostgreSQL prints it: columns
+// (type, NOT NULL, default or generation expression, position), constraints (with NOT VALID),
+// indexes (with INVALID), triggers, functions and sequences. Printed with the schema alone on the
+// search path and its name taken out of what PostgreSQL qualifies anyway, so that two schemas
+// made by the same statements describe the same.
+using Fingerprint = std::map<std::string, std::string>;
+
+// Where a known text set is replayed, in a transaction that is always rolled back.
+constexpr char kReplaySchema[] = "leadflow_migration_replay";
+
+Fingerprint Describe(pqxx::transaction_base& work, const std::string& schema) {
+  static const char* const kQueries[] = {
+      "SELECT 'relation ' || c.relname, c.relkind::text FROM pg_class c "
+      "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) "
+      "AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')",
+      "SELECT 'column ' || c.relname || '.' || a.attname, format_type(a.atttypid, a.atttypmod) "
+      "|| CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END "
+      "|| CASE WHEN a.attgenerated = 's' "
+      "THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED' "
+      "WHEN d.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) ELSE '' END "
+      "|| CASE WHEN a.attidentity <> '' THEN ' IDENTITY ' || a.attidentity::text ELSE '' END "
+      "|| ' (column ' || row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) || ')' "
+      "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+      "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+      "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) "
+      "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped",
+      // pg_get_constraintdef prints NOT VALID.
+      "SELECT 'constraint ' || c.relname || '.' || k.conname, pg_get_constraintdef(k.oid) "
+      "|| CASE WHEN k.condeferrable THEN ' DEFERRABLE' ELSE '' END "
+      "|| CASE WHEN k.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END "
+      "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+      "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)",
+      "SELECT 'index ' || i.relname, replace(pg_get_indexdef(x.indexrelid), "
+      "' ON ' || quote_ident($1) || '.', ' ON ') "
+      "|| CASE WHEN x.indisvalid THEN '' ELSE ' (INVALID)' END "
+      "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+      "WHERE i.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)",
+      "SELECT 'trigger ' || c.relname || '.' || t.tgname, replace(pg_get_triggerdef(t.oid), "
+      "' ON ' || quote_ident($1) || '.', ' ON ') || ' (enabled ' || t.tgenabled::text || ')' "
+      "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+      "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) "
+      "AND NOT t.tgisinternal",
+      "SELECT 'function ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', "
+      "'RETURNS ' || pg_get_function_result(p.oid) || ' LANGUAGE ' || l.lanname "
+      "|| ', body md5 ' || md5(p.prosrc) "
+      "FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+      "WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)",
+      "SELECT 'sequence ' || c.relname, format_type(s.seqtypid, NULL) || ' START ' || s.seqstart "
+      "|| ' INCREMENT ' || s.seqincrement || ' MINVALUE ' || s.seqmin || ' MAXVALUE ' "
+      "|| s.seqmax || CASE WHEN s.seqcycle THEN ' CYCLE' ELSE '' END "
+      "FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid "
+      "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)",
+  };
+  work.exec0("SET LOCAL search_path = " + work.quote_name(schema));
+  Fingerprint fingerprint;
+  for (const char* query : kQueries) {
+    for (const auto& row : work.exec_params(query, schema)) {
+      fingerprint[row[0].as<std::string>()] = row[1].as<std::string>();
+    }
+  }
+  return fingerprint;
+}
+
+// The schema a known text set makes: `texts` applied in order to an empty scratch schema in a
+// transaction that is rolled back, described after each one.
+absl::StatusOr<std::vector<Fingerprint>> Replay(pqxx::connection& connection,
+                                                const std::vector<const Migration*>& texts) {
+  try {
+    pqxx::work work(connection);
+    work.exec0(absl::StrCat("CREATE SCHEMA ", kReplaySchema));
+    std::vector<Fingerprint> steps;
+    for (const Migration* migration : texts) {
+      if (IsNoTransaction(*migration)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(Label(*migration), " runs outside a transaction: it cannot be replayed"));
+      }
+      work.exec0(absl::StrCat("SET LOCAL search_path = ", kReplaySchema));
+      work.exec(migration->sql);
+      steps.push_back(Describe(work, kReplaySchema));
+    }
+    work.abort();
+    return steps;
+  } catch (const std::exception& error) {
+    absl::Status status = ToStatus(error);
+    std::optional<std::string> state = SqlState(status);
+    return absl::Status(
+        status.code(),
+        absl::StrCat("replaying the known texts of the migrations into a scratch schema (",
+                     kReplaySchema, ", rolled back) failed: ", status.message(),
+                     state.has_value() && *state == "42501"
+                         ? " (migrate needs the CREATE privilege on the database for this check)"
+                         : ""));
+  }
+}
+
+// The keys the steps of `versions` create, change or drop in a replay (key → that step's
+// version; the last one when several touch it).
+std::map<std::string, int> TouchedBy(const std::vector<const Migration*>& texts,
+                                     const std::vector<Fingerprint>& steps,
+                                     const std::set<int>& versions) {
+  std::map<std::string, int> touched;
+  static const Fingerprint kEmpty;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (versions.count(texts[i]->version) == 0) {
+      continue;
+    }
+    const Fingerprint& before = i == 0 ? kEmpty : steps[i - 1];
+    const Fingerprint& after = steps[i];
+    for (const auto& [key, value] : after) {
+      auto was = before.find(key);
+      if (was == before.end() || was->second != value) {
+        touched[key] = texts[i]->version;
+      }
+    }
+    for (const auto& [key, value] : before) {
+      if (after.count(key) == 0) {
+        touched[key] = texts[i]->version;
+      }
+    }
+  }
+  return touched;
+}
+
+std::optional<std::string> Lookup(const Fingerprint& fingerprint, const std::string& key) {
+  auto found = fingerprint.find(key);
+  if (found == fingerprint.end()) {
+    return std::nullopt;
+  }
+  return found->second;
+}
+
+std::string Shown(const std::optional<std::string>& value) {
+  return value.has_value() ? absl::StrCat("`", *value, "`") : "absent";
+}
+
+// What a prior release's bridge needs: the release, and the versions whose current checksum is
+// recorded with it (or without a bridge, when the current texts were identified).
+struct Identified {
+  const PriorRelease* release = nullptr;
+  std::set<int> record;
+};
+
 absl::Status ApplyOnce(pqxx::connection& connection, const Migration& migration,
                        const std::string& checksum, MigrationReport& report) {
   try {
@@ -213,6 +356,226 @@ absl::Status ApplyOnce(pqxx::connection& connection, const Migration& migration,
     return absl::OkStatus();
   } catch (const std::exception& error) {
     return ToStatus(error);
+  }
+}
+
+// Which texts of the migrations a prior release rewrote this database applied (see
+// ApplyMigrations): a bridge to run, checksums to record, or a refusal naming what differs.
+absl::StatusOr<Identified> Identify(pqxx::connection& connection,
+                                    const std::vector<Migration>& ordered,
+                                    const std::map<int, std::string>& checksums,
+                                    const std::map<int, std::optional<std::string>>& done,
+                                    const std::vector<PriorRelease>& releases) {
+  Identified identified;
+  const int newest_applied = done.empty() ? 0 : done.rbegin()->first;
+  for (const PriorRelease& release : releases) {
+    std::set<int> rewritten;  // versions whose release text differs from the current one
+    std::set<int> unrecorded, release_text, current_text;  // of those applied here
+    for (const Migration& text : release.texts) {
+      auto current = checksums.find(text.version);
+      std::string sum = Checksum(connection, text.sql);
+      if (current != checksums.end() && current->second == sum) {
+        continue;
+      }
+      rewritten.insert(text.version);
+      auto applied = done.find(text.version);
+      if (applied == done.end()) {
+        continue;
+      }
+      if (!applied->second.has_value()) {
+        unrecorded.insert(text.version);
+      } else if (*applied->second == sum) {
+        release_text.insert(text.version);
+      } else if (current != checksums.end() && *applied->second == current->second) {
+        current_text.insert(text.version);
+      }
+    }
+    auto needs_whole_release = [&](std::string_view how) -> absl::Status {
+      for (int version = 1; version <= release.newest; ++version) {
+        if (done.count(version) == 0 || checksums.count(version) == 0) {
+          return absl::FailedPreconditionError(absl::StrFormat(
+              "schema_migrations shows %s, but not the whole of that release (migration %04d "
+              "missing or unknown): there is no bridge from this state",
+              how, version));
+        }
+      }
+      if (newest_applied != release.newest) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "schema_migrations shows %s, and migrations up to %04d applied after it: there is no "
+            "bridge from this state",
+            how, newest_applied));
+      }
+      return absl::OkStatus();
+    };
+    if (!release_text.empty()) {
+      std::string how = absl::StrCat("release ", release.name, "'s text of migration ",
+                                     absl::StrFormat("%04d", *release_text.begin()));
+      if (!current_text.empty()) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "schema_migrations shows %s and the current text of migration %04d: no known "
+            "release applied both; restore the database from a backup",
+            how, *current_text.begin()));
+      }
+      if (absl::Status whole = needs_whole_release(how); !whole.ok()) {
+        return whole;
+      }
+      identified.release = &release;
+      for (int version : rewritten) {
+        identified.record.insert(version);
+      }
+      return identified;
+    }
+    if (unrecorded.empty() || newest_applied > release.newest) {
+      // Recorded with the current checksums, or past the release's newest migration: the
+      // migration after it could not have applied to its schema (it is why the bridge exists).
+      continue;
+    }
+
+    // Recorded without checksums: the schema tells which texts made it.
+    std::vector<const Migration*> current_texts, release_texts;
+    for (const Migration& migration : ordered) {
+      if (migration.version > newest_applied) {
+        break;
+      }
+      if (done.count(migration.version) == 0) {
+        continue;
+      }
+      current_texts.push_back(&migration);
+      const Migration* text = &migration;
+      for (const Migration& earlier : release.texts) {
+        if (earlier.version == migration.version) {
+          text = &earlier;
+        }
+      }
+      release_texts.push_back(text);
+    }
+    absl::StatusOr<std::vector<Fingerprint>> current_steps = Replay(connection, current_texts);
+    if (!current_steps.ok()) {
+      return current_steps.status();
+    }
+    absl::StatusOr<std::vector<Fingerprint>> release_steps = Replay(connection, release_texts);
+    if (!release_steps.ok()) {
+      return release_steps.status();
+    }
+    Fingerprint live;
+    {
+      pqxx::work work(connection);
+      std::string schema = work.exec1("SELECT current_schema()")[0].as<std::string>();
+      live = Describe(work, schema);
+      work.abort();
+    }
+    std::map<std::string, int> current_touched =
+        TouchedBy(current_texts, *current_steps, rewritten);
+    std::map<std::string, int> release_touched =
+        TouchedBy(release_texts, *release_steps, rewritten);
+    std::map<std::string, int> touched = current_touched;
+    for (const auto& [key, version] : release_touched) {
+      touched.emplace(key, version);
+    }
+    const Fingerprint& current_made = current_steps->back();
+    const Fingerprint& release_made = release_steps->back();
+    std::vector<std::string> current_differs, release_differs;
+    for (const auto& [key, version] : touched) {
+      std::optional<std::string> here = Lookup(live, key);
+      if (here != Lookup(current_made, key)) {
+        current_differs.push_back(key);
+      }
+      if (here != Lookup(release_made, key)) {
+        release_differs.push_back(key);
+      }
+    }
+    std::string unrecorded_list;
+    for (int version : unrecorded) {
+      absl::StrAppend(&unrecorded_list, unrecorded_list.empty() ? "" : ", ",
+                      absl::StrFormat("%04d", version));
+    }
+    if (current_differs.empty()) {
+      spdlog::info(
+          "migrations {} recorded without a checksum made the schema their current texts make: "
+          "recording their checksums",
+          unrecorded_list);
+      identified.record = unrecorded;
+      return identified;
+    }
+    if (release_differs.empty()) {
+      std::string how = absl::StrCat("migrations ", unrecorded_list,
+                                     " recorded without a checksum and the schema release ",
+                                     release.name, "'s texts of them make");
+      if (absl::Status whole = needs_whole_release(how); !whole.ok()) {
+        return whole;
+      }
+      identified.release = &release;
+      identified.record = rewritten;
+      return identified;
+    }
+    // Neither: name the migrations and what differs, from the closer of the two.
+    const std::vector<std::string>& differs =
+        release_differs.size() < current_differs.size() ? release_differs : current_differs;
+    std::set<int> versions;
+    std::string details;
+    for (size_t i = 0; i < differs.size(); ++i) {
+      const std::string& key = differs[i];
+      versions.insert(touched.at(key));
+      if (i < 3) {
+        absl::StrAppend(&details, "; ", key, " is ", Shown(Lookup(live, key)), " here, made ",
+                        Shown(Lookup(current_made, key)), " by the current text, ",
+                        Shown(Lookup(release_made, key)), " by release ", release.name, "'s");
+      }
+    }
+    if (differs.size() > 3) {
+      absl::StrAppend(&details, "; and ", differs.size() - 3, " more");
+    }
+    std::string named;
+    for (int version : versions) {
+      for (const Migration& migration : ordered) {
+        if (migration.version == version) {
+          absl::StrAppend(&named, named.empty() ? "" : ", ", Label(migration));
+        }
+      }
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        named,
+        ": recorded without a checksum (applied before checksums were recorded), and the "
+        "schema here is neither what its current text makes nor what release ",
+        release.name, "'s makes: it was changed, or another text of it was applied", details,
+        ". Nothing was applied; restore the database from a backup or bring it to one of those "
+        "texts by hand"));
+  }
+  return identified;
+}
+
+// Runs `attempt` until it succeeds, retrying lock timeouts and deadlocks as options say.
+absl::Status WithLockRetries(const Migration& migration, const std::string& label,
+                             const MigrationOptions& options, MigrationReport& report,
+                             const std::function<absl::Status()>& attempt_once) {
+  const int attempts = std::max(1, options.lock_attempts);
+  std::chrono::milliseconds backoff = options.retry_backoff;
+  for (int attempt = 1;; ++attempt) {
+    absl::Status status = attempt_once();
+    if (status.ok()) {
+      return status;
+    }
+    if (!IsLockFailure(status)) {
+      return absl::Status(status.code(), absl::StrCat(label, ": ", status.message()));
+    }
+    if (attempt >= attempts) {
+      return absl::UnavailableError(
+          absl::StrCat(label, ": gave up after ", attempt, " attempts, each stopped by ",
+                       status.message(), " (lock_timeout ", options.lock_timeout.count(),
+                       " ms): a long transaction holds a table it changes (see pg_stat_activity); ",
+                       IsNoTransaction(migration) ? "statements before the stopped one stay applied"
+                                                  : "nothing of it was applied",
+                       "; run migrate again once that transaction has ended"));
+    }
+    spdlog::warn("{}: attempt {}/{} stopped ({}), lock_timeout {} ms; retrying in {} ms", label,
+                 attempt, attempts, std::string(status.message()), options.lock_timeout.count(),
+                 backoff.count());
+    ++report.lock_retries;
+    if (options.on_lock_retry) {
+      options.on_lock_retry(migration, attempt);
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::max(options.retry_backoff_max, options.retry_backoff));
   }
 }
 
@@ -259,16 +622,30 @@ absl::StatusOr<MigrationReport> ApplyLocked(pqxx::connection& connection,
       }
     }
   }
+  std::map<int, std::string> checksums;
+  for (const Migration& migration : ordered) {
+    checksums[migration.version] = Checksum(connection, migration.sql);
+  }
+  Identified identified;
+  if (!newer) {
+    absl::StatusOr<Identified> found =
+        Identify(connection, ordered, checksums, done, options.prior_releases);
+    if (!found.ok()) {
+      return found.status();
+    }
+    identified = *std::move(found);
+  }
   std::vector<std::pair<const Migration*, std::string>> pending;
   for (const Migration& migration : ordered) {
-    std::string checksum = Checksum(connection, migration.sql);
+    const std::string& checksum = checksums.at(migration.version);
     auto applied = done.find(migration.version);
     if (applied == done.end()) {
       if (absl::Status valid = CheckMigration(migration); !valid.ok()) {
         return valid;
       }
-      pending.emplace_back(&migration, std::move(checksum));
-    } else if (applied->second.has_value() && *applied->second != checksum) {
+      pending.emplace_back(&migration, checksum);
+    } else if (applied->second.has_value() && *applied->second != checksum &&
+               (identified.release == nullptr || identified.record.count(migration.version) == 0)) {
       return absl::FailedPreconditionError(absl::StrCat(
           Label(migration),
           " was changed after it was applied to this database (its SHA-256 differs from the one "
@@ -283,35 +660,49 @@ absl::StatusOr<MigrationReport> ApplyLocked(pqxx::connection& connection,
         done.rbegin()->first, newest_known);
     return report;
   }
-  const int attempts = std::max(1, options.lock_attempts);
+  // The bridge (with the current checksums), or the checksums alone, before anything else.
+  if (identified.release != nullptr || !identified.record.empty()) {
+    const PriorRelease* release = identified.release;
+    Migration bridge{
+        release != nullptr ? release->newest : *identified.record.rbegin(),
+        release != nullptr ? absl::StrCat("bridge_from_", release->name) : "recorded_checksums",
+        release != nullptr ? release->bridge : ""};
+    std::string label =
+        release != nullptr ? absl::StrCat("bridge from release ", release->name) : "checksums";
+    absl::Status bridged = WithLockRetries(bridge, label, options, report, [&]() {
+      try {
+        pqxx::work work(connection);
+        if (release != nullptr) {
+          work.exec(release->bridge);
+        }
+        for (int version : identified.record) {
+          work.exec_params0("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+                            version, checksums.at(version));
+        }
+        work.commit();
+        return absl::OkStatus();
+      } catch (const std::exception& error) {
+        return ToStatus(error);
+      }
+    });
+    if (!bridged.ok()) {
+      return bridged;
+    }
+    report.checksums_recorded = static_cast<int>(identified.record.size());
+    if (release != nullptr) {
+      report.bridged_from = release->name;
+      spdlog::info(
+          "bridge from release {} applied: its schema is now what the current texts of "
+          "migrations 1..{} make",
+          release->name, release->newest);
+    }
+  }
   for (const auto& [migration, checksum] : pending) {
-    std::chrono::milliseconds backoff = options.retry_backoff;
-    for (int attempt = 1;; ++attempt) {
-      absl::Status status = ApplyOnce(connection, *migration, checksum, report);
-      if (status.ok()) {
-        break;
-      }
-      if (!IsLockFailure(status)) {
-        return absl::Status(status.code(), absl::StrCat(Label(*migration), ": ", status.message()));
-      }
-      if (attempt >= attempts) {
-        return absl::UnavailableError(absl::StrCat(
-            Label(*migration), ": gave up after ", attempt, " attempts, each stopped by ",
-            status.message(), " (lock_timeout ", options.lock_timeout.count(),
-            " ms): a long transaction holds a table it changes (see pg_stat_activity); ",
-            IsNoTransaction(*migration) ? "statements before the stopped one stay applied"
-                                        : "nothing of it was applied",
-            "; run migrate again once that transaction has ended"));
-      }
-      spdlog::warn("{}: attempt {}/{} stopped ({}), lock_timeout {} ms; retrying in {} ms",
-                   Label(*migration), attempt, attempts, std::string(status.message()),
-                   options.lock_timeout.count(), backoff.count());
-      ++report.lock_retries;
-      if (options.on_lock_retry) {
-        options.on_lock_retry(*migration, attempt);
-      }
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::max(options.retry_backoff_max, options.retry_backoff));
+    absl::Status status = WithLockRetries(*migration, Label(*migration), options, report, [&]() {
+      return ApplyOnce(connection, *migration, checksum, report);
+    });
+    if (!status.ok()) {
+      return status;
     }
     spdlog::info("{} applied", Label(*migration));
     ++report.applied;

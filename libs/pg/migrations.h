@@ -23,6 +23,22 @@ struct Migration {
 /// CONCURRENTLY, which PostgreSQL refuses inside one).
 inline constexpr std::string_view kNoTransactionMarker = "-- leadflow:no-transaction";
 
+/// A release that applied migrations whose text was rewritten in place afterwards (before their
+/// checksums were recorded): a database it migrated holds another schema than the current texts
+/// make, and the migrations after them may not apply to it. See ApplyMigrations.
+struct PriorRelease {
+  /// How messages and logs name it ("fcdca24").
+  std::string name;
+  /// Its newest migration: a database it migrated records exactly 1..newest.
+  int newest = 0;
+  /// The texts it applied of the migrations rewritten since (the others are the current ones).
+  std::vector<Migration> texts;
+  /// One transaction that brings a database it migrated to the schema the current texts of
+  /// 1..newest make (or a stronger one: a constraint valid where the current text leaves it NOT
+  /// VALID for a later migration to validate, an index a later migration builds IF NOT EXISTS).
+  std::string bridge;
+};
+
 struct MigrationOptions {
   /// lock_timeout of every statement the migrations run, so that a migration queued behind a
   /// long transaction gives up instead of making every reader and writer of the table queue
@@ -40,6 +56,9 @@ struct MigrationOptions {
   /// Called after each lock timeout that will be retried (attempt = the attempt that failed,
   /// from 1), before the wait; every retry is also logged. For a metric, or a test.
   std::function<void(const Migration& migration, int attempt)> on_lock_retry;
+  /// Releases whose databases are brought to the current texts by their bridge before the
+  /// first pending migration (see ApplyMigrations).
+  std::vector<PriorRelease> prior_releases;
 };
 
 struct MigrationReport {
@@ -50,6 +69,11 @@ struct MigrationReport {
   /// INVALID indexes (left by a CREATE INDEX CONCURRENTLY that failed half-way) dropped before
   /// their statement ran again.
   int invalid_indexes_dropped = 0;
+  /// The prior release whose database this run bridged to the current texts; empty if none.
+  std::string bridged_from;
+  /// Migrations whose current checksum this run recorded once it had identified their text (by
+  /// the schema they made, or as a prior release's), with a bridge or alone.
+  int checksums_recorded = 0;
 };
 
 /// Applies the migrations not yet recorded in schema_migrations, under a session advisory lock so
@@ -63,8 +87,22 @@ struct MigrationReport {
 ///   CONCURRENTLY, an INVALID index of that name (what a failed or interrupted build leaves) is
 ///   dropped, so a rerun builds it again. Lock timeouts are retried as above.
 /// - Each applied migration's SHA-256 is recorded; a recorded migration whose text has changed
-///   since is refused (FailedPrecondition) before anything is applied. Rows recorded before
-///   checksums existed (NULL) are not checked.
+///   since is refused (FailedPrecondition) before anything is applied, unless it is the text a
+///   prior release applied (below). Rows recorded before checksums existed (NULL) are checked
+///   only for the migrations a prior release applied another text of, as follows.
+/// - Prior releases (`options.prior_releases`): a database whose applied migrations are a prior
+///   release's (recorded with its texts' checksums, or without checksums and a schema that only
+///   its texts make) gets the release's bridge, in one transaction with the recorded checksums
+///   set to the current texts', before the first pending migration. For rows without a checksum
+///   the texts are told apart by replaying each known text set (the current one, each release's)
+///   into a scratch schema in a transaction that is rolled back, and comparing every column,
+///   constraint, index, trigger, function and sequence those migrations create, change or drop
+///   with the database's: the current texts' checksums are recorded when they match, the bridge
+///   runs when a release's do, and when none does the run fails (FailedPrecondition) naming the
+///   migration and what differs. This needs the CREATE privilege on the database, and is done
+///   only while the database is at most at the release's newest migration: past it, the rows
+///   without a checksum are left unchecked, as a release's text is expected to stop the
+///   migration after it (that is why it has a bridge; fcdca24's stops 0008).
 ///
 /// A database already past this binary's newest migration (the binary of the previous release,
 /// started during a rollout or a rollback) is left alone: nothing is applied, and that is a

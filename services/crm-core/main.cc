@@ -33,8 +33,11 @@ int Migrate(const Settings& settings) {
   }
   spdlog::info(
       "schema up to date ({} migrations applied now, {} lock timeouts retried, {} invalid "
-      "indexes rebuilt)",
-      report->applied, report->lock_retries, report->invalid_indexes_dropped);
+      "indexes rebuilt{})",
+      report->applied, report->lock_retries, report->invalid_indexes_dropped,
+      report->bridged_from.empty()
+          ? std::string()
+          : ", bridged from release " + report->bridged_from + "'s schema");
   return 0;
 }
 

@@ -129,6 +129,9 @@ void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
       // The call store failed: a final state is published from what it says (AMI cannot
       // replay it), an intermediate one is lost.
       if (auto alone = CallAssembler::ApplyAlone(update, now_())) {
+        if (on_decided_alone) {
+          on_decided_alone();
+        }
         publish_(*alone);
       }
     }

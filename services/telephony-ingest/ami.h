@@ -95,6 +95,9 @@ class AmiCallTracker {
   size_t calls() const { return calls_.size(); }
   uint64_t internal_calls() const { return internal_; }
 
+  /// Invoked when a report is published on its own because the call store failed; optional.
+  std::function<void()> on_decided_alone;
+
  private:
   struct Tracked {
     std::set<std::string> channels;

@@ -553,8 +553,19 @@ CallStore::Snapshot MemoryCallStore::SnapshotLocked(const std::string& key) cons
 
 absl::StatusOr<CallStore::Snapshot> MemoryCallStore::Append(const std::string& key,
                                                             const std::string& update,
-                                                            std::chrono::seconds) {
+                                                            std::chrono::seconds,
+                                                            size_t max_updates) {
   std::lock_guard lock(mutex_);
+  if (settled_.count(key) != 0) {
+    Snapshot snapshot = SnapshotLocked(key);
+    snapshot.appended = false;
+    return snapshot;
+  }
+  if (auto it = updates_.find(key); it != updates_.end() && it->second.size() >= max_updates) {
+    Snapshot snapshot = SnapshotLocked(key);
+    snapshot.appended = false;
+    return snapshot;
+  }
   auto [it, created] = updates_.try_emplace(key);
   if (created) {
     updates_order_.push_back(key);
@@ -648,7 +659,8 @@ absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& rep
   CallUpdate update = reported;
   update.received = now;
   const std::string key = Key(update.provider, update.provider_call_id);
-  auto snapshot = store_->Append(key, SerializeUpdate(update), options_.finished_ttl);
+  auto snapshot = store_->Append(key, SerializeUpdate(update), options_.finished_ttl,
+                                 options_.max_updates_per_call);
   if (!snapshot.ok()) {
     return absl::UnavailableError(snapshot.status().message());
   }
@@ -657,19 +669,32 @@ absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& rep
       return Result{.finished = std::move(*earlier), .repeated = true};
     }
   }
+  // Past the cap: a final report still settles the call (over what is kept and itself, the
+  // settle window not waited for: it is not kept, so no later decision would see it); an
+  // intermediate one adds nothing the poster needs.
+  const bool full = !snapshot->appended && !snapshot->settled;
+  if (full && !IsFinal(update.state) && !update.dial_result) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("call holds ", options_.max_updates_per_call,
+                     " reports (TELEPHONY_MAX_UPDATES_PER_CALL); only a final state is taken"));
+  }
   std::vector<CallUpdate> updates;
   for (const std::string& text : snapshot->updates) {
     if (auto parsed = ParseUpdate(text)) {
       updates.push_back(std::move(*parsed));
     }
   }
+  if (full) {
+    updates.push_back(update);
+  }
   // The settle window runs from the first report that could settle the call: a sender
   // retrying it (its webhook timed out) neither extends the window nor holds the call back,
-  // and a retry past the window settles the call itself. A window of 0: every outcome stands
-  // at once.
+  // and a retry past the window settles the call itself. A window of 0 (or a call whose
+  // reports are full): every outcome stands at once.
   Clock::time_point settle_at = SettleDeadline(updates, now, options_.settle_window);
-  Decision decision = Decide(updates, options_.settle_window.count() == 0 || settle_at <= now,
-                             /*quiet_over=*/false, now);
+  Decision decision =
+      Decide(updates, full || options_.settle_window.count() == 0 || settle_at <= now,
+             /*quiet_over=*/false, now);
   switch (decision.kind) {
     case Decision::Kind::kOpen:
       if (snapshot->updates.size() == 1 && snapshot->open_calls >= options_.max_open_calls) {
@@ -827,7 +852,8 @@ FinishedCall CallAssembler::Recording(const std::string& provider,
     early.recording_url = recording_url;
     early.recording = true;
     early.received = now;
-    (void)store_->Append(key, SerializeUpdate(early), options_.finished_ttl);
+    (void)store_->Append(key, SerializeUpdate(early), options_.finished_ttl,
+                         options_.max_updates_per_call);
     // Settled meanwhile by another replica, before the append: the recording is attached
     // from its own event (keyed by the settled call's number, so after the call's event).
     if (auto again = store_->Read(key); again.ok() && again->settled) {

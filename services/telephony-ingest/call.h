@@ -114,11 +114,17 @@ class CallStore {
     std::optional<std::string> settled;  // serialized FinishedCall
     /// Calls scheduled (open or settling) when the snapshot was taken.
     size_t open_calls = 0;
+    /// Append: false when the update was not kept, because the call is settled (`settled`
+    /// says so) or already holds `max_updates` updates.
+    bool appended = true;
   };
   virtual ~CallStore() = default;
-  /// Appends `update` to the call's updates (kept `ttl`) and returns the call's state after it.
+  /// Appends `update` to the call's updates and returns the call's state after it, in one step:
+  /// only while the call is not settled and holds fewer than `max_updates` updates (a replayed
+  /// or runaway call never grows the list past that). The list expires `ttl` after its first
+  /// update: later ones do not push it back.
   virtual absl::StatusOr<Snapshot> Append(const std::string& key, const std::string& update,
-                                          std::chrono::seconds ttl) = 0;
+                                          std::chrono::seconds ttl, size_t max_updates) = 0;
   virtual absl::StatusOr<Snapshot> Read(const std::string& key) = 0;
   /// Records `finished` as the call's settlement (kept `ttl`) unless one is recorded already;
   /// gives the earlier one, or std::nullopt when `finished` was recorded.
@@ -145,7 +151,7 @@ class MemoryCallStore : public CallStore {
  public:
   MemoryCallStore(size_t max_calls, size_t max_settled);
   absl::StatusOr<Snapshot> Append(const std::string& key, const std::string& update,
-                                  std::chrono::seconds ttl) override;
+                                  std::chrono::seconds ttl, size_t max_updates) override;
   absl::StatusOr<Snapshot> Read(const std::string& key) override;
   absl::StatusOr<std::optional<std::string>> Settle(const std::string& key,
                                                     const std::string& finished,
@@ -195,6 +201,10 @@ class CallAssembler {
     std::chrono::milliseconds settle_window{15000};
     /// How long a replica has to publish a call it took from Due() before another may.
     std::chrono::seconds due_lease{60};
+    /// Updates kept per call at most (TELEPHONY_MAX_UPDATES_PER_CALL); past it an intermediate
+    /// state is refused (FailedPrecondition) and a final one settles the call over the updates
+    /// kept and itself, without waiting for the settle window.
+    size_t max_updates_per_call = 64;
   };
   struct Result {
     /// Set when the call is finished (now, or earlier: `repeated`).
@@ -208,8 +218,10 @@ class CallAssembler {
   explicit CallAssembler(Options options, CallStore* store = nullptr);
 
   /// ResourceExhausted when an intermediate state would open a call past max_open_calls;
-  /// Unavailable when the store failed (the caller then decides on this update alone:
-  /// ApplyAlone).
+  /// FailedPrecondition when an intermediate state finds the call holding max_updates_per_call
+  /// updates; Unavailable when the store failed (nothing recorded: a webhook is answered 503 so
+  /// that the provider retries; the AMI client, which cannot replay, decides on this update
+  /// alone: ApplyAlone).
   absl::StatusOr<Result> Apply(const CallUpdate& update, Clock::time_point now);
 
   /// The decision on one update alone, without the store (it failed): a final state settles

@@ -71,8 +71,10 @@ int main(int argc, char** argv) {
     {
       redis::Client probe(*settings.redis);
       if (auto ping = probe.Run({"PING"}); !ping.ok()) {
-        spdlog::warn("{}: until it is back, each report is decided on its own",
-                     ping.status().ToString());
+        spdlog::warn(
+            "{}: until it is back, webhooks are answered 503 (the providers retry) and "
+            "Asterisk reports are decided on their own",
+            ping.status().ToString());
       }
     }
     call_store = std::make_unique<telephony::RedisCallStore>(*settings.redis);
@@ -89,6 +91,7 @@ int main(int argc, char** argv) {
     tracker = std::make_unique<telephony::AmiCallTracker>(
         *settings.ami, &service.calls(),
         [&service](const telephony::FinishedCall& call) { service.PublishBackground(call); });
+    tracker->on_decided_alone = [&service] { service.CountStoreFailureDecidedAlone(); };
     ami = std::make_unique<telephony::AmiClient>(*settings.ami, tracker.get(), &registry);
   }
 

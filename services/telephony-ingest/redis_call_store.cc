@@ -58,17 +58,38 @@ absl::StatusOr<std::vector<redis::Reply>> RedisCallStore::Run(
 
 absl::StatusOr<CallStore::Snapshot> RedisCallStore::Append(const std::string& key,
                                                            const std::string& update,
-                                                           std::chrono::seconds ttl) {
-  std::string updates = Updates(key);
-  auto replies = Run({{"RPUSH", updates, update},
-                      {"EXPIRE", updates, std::to_string(ttl.count())},
-                      {"LRANGE", updates, "0", "-1"},
-                      {"GET", Settled(key)},
-                      {"ZCARD", due_}});
+                                                           std::chrono::seconds ttl,
+                                                           size_t max_updates) {
+  // One step: a settled call takes nothing more (a provider replaying its callbacks), a call
+  // holding max_updates takes nothing more, and the list's expiry is set when it is created,
+  // never pushed back. Answers {what it did, the updates (none once settled), the settlement,
+  // the calls scheduled}.
+  static constexpr char kAppend[] =
+      "local settled = redis.call('GET', KEYS[2]) "
+      "if settled then return {'settled', {}, settled, redis.call('ZCARD', KEYS[3])} end "
+      "local held = redis.call('LLEN', KEYS[1]) "
+      "local done = 'full' "
+      "if held < tonumber(ARGV[3]) then "
+      "  redis.call('RPUSH', KEYS[1], ARGV[1]) "
+      "  if held == 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
+      "  done = 'appended' "
+      "end "
+      "return {done, redis.call('LRANGE', KEYS[1], 0, -1), false, redis.call('ZCARD', KEYS[3])}";
+  auto replies = Run({{"EVAL", kAppend, "3", Updates(key), Settled(key), due_, update,
+                       std::to_string(ttl.count()), std::to_string(max_updates)}});
   if (!replies.ok()) {
     return replies.status();
   }
-  return ToSnapshot((*replies)[2], (*replies)[3], (*replies)[4]);
+  const redis::Reply& reply = (*replies)[0];
+  if (reply.type != redis::Reply::Type::kArray || reply.elements.size() != 4 ||
+      reply.elements[0].type != redis::Reply::Type::kString) {
+    return absl::UnavailableError("redis: unexpected reply to the call append");
+  }
+  auto snapshot = ToSnapshot(reply.elements[1], reply.elements[2], reply.elements[3]);
+  if (snapshot.ok()) {
+    snapshot->appended = reply.elements[0].text == "appended";
+  }
+  return snapshot;
 }
 
 absl::StatusOr<CallStore::Snapshot> RedisCallStore::Read(const std::string& key) {

@@ -12,8 +12,10 @@ namespace leadflow::telephony {
 /// The state of calls in Redis, shared by every replica of the service, so that the callbacks
 /// of one call may reach any of them (Twilio's status callback at one, its <Dial> action at
 /// another). Per call, under the client's key prefix:
-/// - `call:<key>:u` a list of the serialized updates, in arrival order (RPUSH: two replicas
-///   appending at once lose nothing; each folds the whole list);
+/// - `call:<key>:u` a list of the serialized updates, in arrival order, appended by one Lua
+///   step only while the call is not settled and holds fewer than the cap (two replicas
+///   appending at once lose nothing; each folds the whole list); it expires `ttl` after its
+///   first update;
 /// - `call:<key>:s` the settled FinishedCall, written with SET NX: the first decision wins;
 /// - `calls:due` a sorted set of the calls waiting for a decision or for their publication,
 ///   scored by when they are due; TakeDue moves the ones it takes one lease ahead in one Lua
@@ -24,7 +26,7 @@ class RedisCallStore : public CallStore {
  public:
   explicit RedisCallStore(redis::Options options);
   absl::StatusOr<Snapshot> Append(const std::string& key, const std::string& update,
-                                  std::chrono::seconds ttl) override;
+                                  std::chrono::seconds ttl, size_t max_updates) override;
   absl::StatusOr<Snapshot> Read(const std::string& key) override;
   absl::StatusOr<std::optional<std::string>> Settle(const std::string& key,
                                                     const std::string& finished,

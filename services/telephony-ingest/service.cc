@@ -93,11 +93,18 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
                                "Calls published without their final record (quiet for "
                                "TELEPHONY_CALL_TIMEOUT_S, or lost by the PBX), marked incomplete.")
                   .WithLabels({});
-  store_failures_ = &registry
-                         ->AddCounter("telephony_call_store_failures_total",
-                                      "Reports decided on their own because the call store "
-                                      "(Redis) failed: published at once from what they say.")
-                         .WithLabels({});
+  store_failures_ = &registry->AddCounter(
+      "telephony_call_store_failures_total",
+      "Reports met by a call store (Redis) failure, by what was done: refused (a webhook "
+      "answered 503 + Retry-After, nothing published; the provider retries) or decided_alone "
+      "(an Asterisk report, which cannot be replayed, published from what it says).",
+      {"action"});
+  updates_refused_ = &registry
+                          ->AddCounter("telephony_updates_refused_total",
+                                       "Intermediate reports refused (422 too_many_updates) "
+                                       "because their call already holds "
+                                       "TELEPHONY_MAX_UPDATES_PER_CALL reports.")
+                          .WithLabels({});
   settling_ = &registry
                    ->AddCounter("telephony_calls_settling_total",
                                 "Final reports whose outcome waits TELEPHONY_SETTLE_MS for a "
@@ -381,20 +388,37 @@ void TelephonyService::PublishAndAnswer(const FinishedCall& call, const http::Re
 
 absl::StatusOr<CallAssembler::Result> TelephonyService::ApplyUpdate(const CallUpdate& update) {
   auto result = calls_.Apply(update, now_());
-  if (result.ok() || result.status().code() != absl::StatusCode::kUnavailable) {
-    if (result.ok() && result->settling) {
-      settling_->Increment();
-    }
-    return result;
+  if (result.ok() && result->settling) {
+    settling_->Increment();
   }
-  // The shared state is out of reach: nothing accepted may be lost, so a final report is
-  // published from what it says alone (same event id as the call's: at most one effect).
-  store_failures_->Increment();
-  spdlog::warn("telephony: call store failed ({}); deciding call {}:{} on this report alone",
-               result.status().ToString(), update.provider, update.provider_call_id);
-  CallAssembler::Result alone;
-  alone.finished = CallAssembler::ApplyAlone(update, now_());
-  return alone;
+  return result;
+}
+
+Response TelephonyService::RefuseUpdate(const absl::Status& status, const std::string& path) {
+  const std::string message(status.message());
+  const std::string retry_after = std::to_string(options_.unavailable_retry_after_seconds);
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    // The call's other reports are out of reach: deciding on this one alone could publish the
+    // wrong outcome under the call's one event id, and crm-core would then drop the right one
+    // as a duplicate. Nothing is published; the provider retries once Redis is back.
+    store_failures_->WithLabels({"refused"}).Increment();
+    return Reject(
+        Response::Error(503, "call_store_unavailable", "the state of calls is unreachable; retry")
+            .WithHeader("Retry-After", retry_after),
+        "call_store_unavailable", path, "call store failed: " + message);
+  }
+  if (status.code() == absl::StatusCode::kFailedPrecondition) {
+    updates_refused_->Increment();
+    return Reject(Response::Error(422, "too_many_updates", message), "too_many_updates", path,
+                  message);
+  }
+  overloaded_->Increment();
+  return Reject(Response::Error(503, "overloaded", message).WithHeader("Retry-After", retry_after),
+                "overloaded", path, message);
+}
+
+void TelephonyService::CountStoreFailureDecidedAlone() {
+  store_failures_->WithLabels({"decided_alone"}).Increment();
 }
 
 void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) {
@@ -478,11 +502,7 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
   }
   auto result = ApplyUpdate(parse.update);
   if (!result.ok()) {
-    overloaded_->Increment();
-    reply(Reject(
-        Response::Error(503, "overloaded", std::string(result.status().message()))
-            .WithHeader("Retry-After", std::to_string(options_.unavailable_retry_after_seconds)),
-        "overloaded", path, std::string(result.status().message())));
+    reply(RefuseUpdate(result.status(), path));
     return;
   }
   std::string call_id = "generic:" + parse.update.provider_call_id;
@@ -563,11 +583,7 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
   }
   auto result = ApplyUpdate(parse.update);
   if (!result.ok()) {
-    overloaded_->Increment();
-    reply(Reject(
-        Response::Error(503, "overloaded", std::string(result.status().message()))
-            .WithHeader("Retry-After", std::to_string(options_.unavailable_retry_after_seconds)),
-        "overloaded", path, std::string(result.status().message())));
+    reply(RefuseUpdate(result.status(), path));
     return;
   }
   bool final_state = parse.update.dial_result || (parse.update.state != State::kRinging &&

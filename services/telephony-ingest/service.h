@@ -104,6 +104,10 @@ class TelephonyService {
   void StopParking();
   size_t parked() const;
 
+  /// Counts an Asterisk report published on its own because the call store failed (AMI cannot
+  /// replay, so it is not refused as a webhook is).
+  void CountStoreFailureDecidedAlone();
+
   /// Invoked when the producer reports a fatal error through a delivery; set by main.
   std::function<void(const absl::Status&)> on_fatal;
 
@@ -125,8 +129,12 @@ class TelephonyService {
   /// gives false.
   bool CheckTwilioSignature(const http::Request& request, const ingest::FormParams& params,
                             Reply& reply);
-  /// The decision on `update` (CallAssembler::Apply), or on it alone when the call store failed.
+  /// The decision on a webhook's `update` (CallAssembler::Apply).
   absl::StatusOr<CallAssembler::Result> ApplyUpdate(const CallUpdate& update);
+  /// The answer when ApplyUpdate failed: 503 + Retry-After for a call store failure (nothing
+  /// published: deciding on one report alone could publish the wrong outcome under the call's
+  /// event id) or too many open calls, 422 for a call past TELEPHONY_MAX_UPDATES_PER_CALL.
+  http::Response RefuseUpdate(const absl::Status& status, const std::string& path);
   void CountReplay(const std::string& provider, const std::string& signature);
   /// Keeps `request` unanswered until its settling call's event is acknowledged by Kafka;
   /// `success` builds the answer from the published call.
@@ -180,7 +188,8 @@ class TelephonyService {
   metrics::Counter* overloaded_;
   metrics::Counter* background_dropped_;
   metrics::Counter* expired_;
-  metrics::Counter* store_failures_;
+  metrics::Family<metrics::Counter>* store_failures_;
+  metrics::Counter* updates_refused_;
   metrics::Counter* settling_;
   metrics::Counter* parked_refused_;
   metrics::Counter* parked_timeouts_;

@@ -223,6 +223,39 @@ TEST_F(ServiceTest, GenericStatesFoldIntoOneEvent) {
   EXPECT_EQ(publisher_.published.size(), 1u);
 }
 
+// Protects: a call's reports are bounded (TELEPHONY_MAX_UPDATES_PER_CALL): a provider replaying
+// an intermediate state past the cap gets 422 too_many_updates (counted), and the list does not
+// grow; a final state past the cap still settles the call over what is kept and itself
+// (nothing accepted is lost); once settled, a replay is answered with the call and kept nowhere.
+TEST_F(ServiceTest, ReportsPerCallAreBounded) {
+  options_.calls.max_updates_per_call = 4;
+  const std::string ringing =
+      R"({"call_id":"c-cap","direction":"inbound","from":"0612345678","state":"ringing"})";
+  const std::string answered =
+      R"({"call_id":"c-cap","direction":"inbound","from":"0612345678","state":"answered",)"
+      R"("answered_at":1699999910})";
+  ASSERT_EQ(PostGeneric(ringing).status, 202);
+  ASSERT_EQ(PostGeneric(answered).status, 202);
+  ASSERT_EQ(PostGeneric(ringing).status, 202);
+  ASSERT_EQ(PostGeneric(ringing).status, 202);
+  auto refused = PostGeneric(ringing);
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(Json(refused)["error"], "too_many_updates");
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_updates_refused_total 1"));
+  EXPECT_TRUE(publisher_.published.empty());
+  auto ended =
+      PostGeneric(R"({"call_id":"c-cap","direction":"inbound","from":"0612345678","state":"ended",)"
+                  R"("ended_at":1699999970})");
+  ASSERT_EQ(ended.status, 202) << ended.body;
+  EXPECT_EQ(Json(ended)["outcome"], "answered");
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().duration_seconds(), 60);
+  auto late = PostGeneric(ringing);
+  EXPECT_EQ(late.status, 200);
+  EXPECT_EQ(Json(late)["event_id"], Json(ended)["event_id"]);
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_updates_refused_total 1"));
+}
+
 // Protects: unsigned, forged, stale and re-signed-with-another-key requests are 401 and
 // publish nothing.
 TEST_F(ServiceTest, GenericSignatureChecks) {

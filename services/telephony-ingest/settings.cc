@@ -90,6 +90,12 @@ Settings ReadSettings(config::Reader& reader) {
   }
   service.calls.max_open_calls = static_cast<size_t>(reader.Int(
       "TELEPHONY_MAX_OPEN_CALLS", 10000, 1, 10000000, "calls waiting for their outcome at most"));
+  // A call's reports: ringing, answered, the final state, a few retries and legs. A list past
+  // this is a provider replaying or a runaway sender, not a call.
+  service.calls.max_updates_per_call = static_cast<size_t>(
+      reader.Int("TELEPHONY_MAX_UPDATES_PER_CALL", 64, 4, 10000,
+                 "reports kept per call at most; past it an intermediate state is refused (422) "
+                 "and a final one settles the call at once"));
   service.calls.open_ttl = std::chrono::seconds(
       reader.Int("TELEPHONY_CALL_TIMEOUT_S", 4 * 3600, 60, 7 * 24 * 3600,
                  "a call without news this long is published from what is known (incomplete)"));

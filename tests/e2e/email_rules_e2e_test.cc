@@ -27,10 +27,11 @@ std::string SourceDir() {
 }
 
 /// The built email-ingest on free ports, taking mail for sales@ and support@acme.test, and
-/// polling `imap` (a Dovecot's user leads, for sales@acme.test) when given.
+/// polling `imap` (a Dovecot's user leads, for sales@acme.test) when given; `extra_env` on top.
 class EmailIngest {
  public:
-  explicit EmailIngest(const std::string& brokers, const testing::Dovecot* imap = nullptr) {
+  explicit EmailIngest(const std::string& brokers, const testing::Dovecot* imap = nullptr,
+                       const std::map<std::string, std::string>& extra_env = {}) {
     smtp_port_ = testing::FreePort();
     lmtp_port_ = testing::FreePort();
     ops_port_ = testing::FreePort();
@@ -50,6 +51,7 @@ class EmailIngest {
       env["EMAIL_IMAP_ADDRESS"] = "sales@acme.test";
       env["EMAIL_IMAP_INTERVAL_MS"] = "300";
     }
+    for (const auto& [name, value] : extra_env) env[name] = value;
     process_ = std::make_unique<testing::Process>(
         std::vector<std::string>{testing::BuildDir() + "/services/email-ingest/email-ingest"}, env,
         "email-ingest");
@@ -271,6 +273,63 @@ TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
   EXPECT_EQ(Sql("SELECT count(*) FROM leads WHERE title LIKE '%Absent%' OR title LIKE "
                 "'%Undelivered%'"),
             0);
+}
+
+// Protects, end to end with crmctl: a message kept past the thread's cap is listed with
+// "content_kept": false (and the one before it with true), so a reader can tell omitted text
+// from none; a sender without a display name gets a lead titled by the address; a form
+// builder's notification (EMAIL_RELAY_SENDERS) is listed under the person with the builder in
+// "relay_address", and the builder's address is on no record.
+TEST_F(EmailRulesE2eTest, CappedNamelessAndRelayedMailOverGrpc) {
+  Insert("INSERT INTO users (name) VALUES ('Alice') RETURNING id");
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("mail"),
+               {{"CRM_EMAIL_MAX_MESSAGES_PER_THREAD", "1"}});
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  EmailIngest ingest(broker_.bootstrap(), nullptr, {{"EMAIL_RELAY_SENDERS", "crm.wix.com"}});
+
+  ASSERT_EQ(
+      ingest.Send(Mail("bare@client.example", "anne@client.example", "sales@acme.test", "Devis"),
+                  "anne@client.example", "sales@acme.test"),
+      250);
+  ASSERT_EQ(ingest.Send(
+                Mail("bare2@client.example", "anne@client.example", "sales@acme.test", "Re: Devis",
+                     "In-Reply-To: <bare@client.example>\r\n", "Et aussi 5 chaises."),
+                "anne@client.example", "sales@acme.test"),
+            250);
+  ASSERT_EQ(
+      ingest.Send(Mail("form@crm.wix.com", "Wix Forms <no-reply@crm.wix.com>", "sales@acme.test",
+                       "Nouvelle soumission", "Reply-To: Marc Petit <marc@client.example>\r\n",
+                       "Nom: Marc Petit\r\nMessage: un devis svp"),
+                  "bounces@crm.wix.com", "sales@acme.test"),
+      250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM email_messages") == 3; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+
+  const int64_t anne =
+      Sql("SELECT lead_id FROM lead_identities WHERE value = 'anne@client.example'");
+  auto lead = Call(api, "LeadService/GetLead", {{"id", anne}}, kReaderKey);
+  EXPECT_EQ(lead["title"], "anne@client.example – Devis") << lead.dump();
+  auto messages = Call(api, "ActivityService/ListEmailMessages",
+                       {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", anne}}, kReaderKey);
+  ASSERT_EQ(messages["messages"].size(), 2u) << messages.dump();
+  EXPECT_EQ(messages["messages"][0].value("content_kept", false), true) << messages.dump();
+  ASSERT_TRUE(messages["messages"][1].contains("content_kept")) << messages.dump();
+  EXPECT_EQ(messages["messages"][1]["content_kept"], false);
+  EXPECT_FALSE(messages["messages"][1].contains("text"));
+  EXPECT_EQ(messages["messages"][1]["subject"], "Re: Devis");
+
+  const int64_t marc =
+      Sql("SELECT lead_id FROM lead_identities WHERE value = 'marc@client.example'");
+  messages = Call(api, "ActivityService/ListEmailMessages",
+                  {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", marc}}, kReaderKey);
+  ASSERT_EQ(messages["messages"].size(), 1u) << messages.dump();
+  EXPECT_EQ(messages["messages"][0]["from_address"], "marc@client.example");
+  EXPECT_EQ(messages["messages"][0]["relay_address"], "no-reply@crm.wix.com");
+  EXPECT_EQ(messages["messages"][0]["content_kept"], true);
+  EXPECT_EQ(Sql("SELECT count(*) FROM lead_identities WHERE value LIKE '%crm.wix.com'"), 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 2);
 }
 
 }  // namespace

@@ -5,7 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -505,6 +508,107 @@ TEST_F(TelephonyE2eTest, TwoReplicasShareOneRedis) {
   for (const auto& event : generic) {
     EXPECT_EQ(event.call().outcome(), CallEvent::ANSWERED);
     EXPECT_EQ(event.call().operator_name(), "ann@example.fr");
+  }
+}
+
+// A Redis of the test's own (deploy/local/services.sh, a temporary directory, a free port),
+// because the test freezes it: the test command's Redis is shared by the other tests.
+class PrivateRedis {
+ public:
+  PrivateRedis() {
+    char pattern[] = "/tmp/leadflow-tel-redis.XXXXXX";
+    dir_ = mkdtemp(pattern);
+    port_ = testing::FreePort();
+    int code = 0;
+    std::string output = testing::Shell(
+        Script() + " redis-start " + dir_ + " " + std::to_string(port_) + " 2>&1", &code);
+    if (code != 0) throw std::runtime_error("redis-start failed: " + output);
+    std::ifstream pid_file(dir_ + "/redis.pid");
+    pid_file >> pid_;
+    if (pid_ <= 0) throw std::runtime_error("no redis.pid in " + dir_);
+  }
+  ~PrivateRedis() {
+    Resume();
+    testing::Shell(Script() + " redis-stop " + dir_ + " >/dev/null 2>&1");
+    std::filesystem::remove_all(dir_);
+  }
+  int port() const { return port_; }
+  /// Frozen (SIGSTOP): connections open, nothing answered, so every round trip times out; the
+  /// data stay for when it is resumed.
+  void Pause() { kill(pid_, SIGSTOP); }
+  void Resume() { kill(pid_, SIGCONT); }
+
+ private:
+  static std::string Script() {
+    return std::string(LEADFLOW_SOURCE_DIR) + "/deploy/local/services.sh";
+  }
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = 0;
+};
+
+// Protects: a webhook report is never decided on its own when the call store (Redis) is out of
+// reach: it is answered 503 + Retry-After (counted), nothing is published, and the provider's
+// retry once Redis is back settles the call over all its reports. Generic: `answered` kept,
+// Redis frozen, `ended` (no talk time; alone it reads as missed) → 503; retried → answered.
+// Twilio: Redis frozen, the parent's `completed` (CallDuration 28; alone it reads as answered)
+// → 503; the <Dial> action (no-answer) with Redis back settles the call missed, and the
+// parent's retry gets that call. Deciding alone published the wrong outcome under the call's
+// one event id, and crm-core then dropped the right one as a duplicate.
+TEST_F(TelephonyE2eTest, CallStoreDownIs503ThenRetrySettles) {
+  PrivateRedis redis;
+  Telephony telephony(kafka_.bootstrap(),
+                      {{"TELEPHONY_REDIS_HOST", "127.0.0.1"},
+                       {"TELEPHONY_REDIS_PORT", std::to_string(redis.port())},
+                       {"TELEPHONY_REDIS_PREFIX", testing::UniqueName("tel") + ":"},
+                       {"TELEPHONY_REDIS_TIMEOUT_MS", "200"}});
+  const std::string from = R"("direction":"inbound","from":"+33611227701")";
+  auto answered = telephony.PostGeneric(R"({"call_id":"down-1",)" + from +
+                                        R"(,"state":"answered","operator":"ann@example.fr"})");
+  ASSERT_EQ(answered.status, 202) << answered.body;
+  ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", TrialTwilio("CAdown1", "ringing")).status,
+            200);
+
+  redis.Pause();
+  const std::string ended = R"({"call_id":"down-1",)" + from + R"(,"state":"ended"})";
+  auto refused = telephony.PostGeneric(ended);
+  const std::string parent_completed =
+      TrialTwilio("CAdown1", "completed", "&CallDuration=28&SequenceNumber=2");
+  auto refused_twilio = telephony.PostTwilio("/v1/twilio/voice", parent_completed);
+  redis.Resume();
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_THAT(refused.headers, HasSubstr("Retry-After"));
+  EXPECT_EQ(refused.Json()["error"], "call_store_unavailable");
+  EXPECT_EQ(refused_twilio.status, 503) << refused_twilio.body;
+  EXPECT_THAT(refused_twilio.headers, HasSubstr("Retry-After"));
+  EXPECT_EQ(testing::MetricValue(telephony.Ops("/metrics").body,
+                                 "telephony_call_store_failures_total{action=\"refused\"}"),
+            2.0);
+
+  auto retried = telephony.PostGeneric(ended);
+  ASSERT_EQ(retried.status, 202) << retried.body << telephony.process().Log();
+  EXPECT_EQ(retried.Json()["outcome"], "answered");
+  const std::string no_answer = "&DialCallStatus=no-answer&DialCallSid=CAdown1c&DialCallDuration=0";
+  ASSERT_EQ(
+      telephony.PostTwilio("/v1/twilio/voice", TrialTwilio("CAdown1", "in-progress", no_answer))
+          .status,
+      200);
+  ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", parent_completed).status, 200);
+
+  ASSERT_TRUE(WaitForCalls(2));
+  auto generic = EventsOf("generic:down-1");
+  ASSERT_FALSE(generic.empty());
+  EXPECT_EQ(Ids(generic).size(), 1u);
+  for (const auto& event : generic) {
+    EXPECT_EQ(event.call().outcome(), CallEvent::ANSWERED);
+    EXPECT_EQ(event.call().operator_name(), "ann@example.fr");
+  }
+  auto twilio = EventsOf("twilio:CAdown1");
+  ASSERT_FALSE(twilio.empty());
+  EXPECT_EQ(Ids(twilio).size(), 1u);
+  for (const auto& event : twilio) {
+    EXPECT_EQ(event.call().outcome(), CallEvent::MISSED);
+    EXPECT_EQ(event.call().duration_seconds(), 0);
   }
 }
 

@@ -283,6 +283,47 @@ TEST_F(CallRulesTest, OrderInsideOneBatch) {
             1);
 }
 
+// Protects: batch order holds for the records a completion reaches only through the phone it
+// dialled. An unknown caller answered (a new lead; the call matched no record yet, so the lead
+// is reached only as a holder of the phone), then the same caller's missed call in the same
+// batch: its call-back on that lead stays open. Then, in one batch, a contact holding another
+// number whose deal is closed (reached only through the phone too) gets a missed call and an
+// answered outbound call: that call-back is completed; a missed call after it opens another.
+TEST_F(CallRulesTest, CompletionByPhoneKeepsBatchOrder) {
+  Apply(
+      {Encode(
+           {.id = "a1", .number = "+33612345678", .outcome = CallEvent::ANSWERED, .duration = 60}),
+       Encode({.id = "m1", .number = "+33612345678"})});
+  ASSERT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  const int64_t lead = Count("SELECT id FROM leads");
+  EXPECT_NE(OpenCallBackOf("LEAD", lead), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND NOT completed AND "
+                  "origin_event_id = 'call:m1' AND missed_calls = 1"),
+            1);
+
+  const int64_t contact = Contact("+33698765432");
+  const int64_t deal = OpenDeal(contact);
+  Apply({Encode({.id = "m2", .number = "+33698765432"})});
+  ASSERT_NE(OpenCallBackOf("DEAL", deal), 0);
+  Exec("UPDATE deals SET stage_id = 'WON', stage_semantics = 'SUCCESS' WHERE id = " +
+       std::to_string(deal));
+  Apply({Encode({.id = "o1",
+                 .number = "+33698765432",
+                 .outcome = CallEvent::ANSWERED,
+                 .direction = CallEvent::OUTBOUND}),
+         Encode({.id = "m3", .number = "+33698765432"})});
+  EXPECT_EQ(OpenCallBackOf("DEAL", deal), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND completed AND "
+                  "completed_by_event_id = 'call:o1' AND owner_type = 'DEAL' AND owner_id = " +
+                  std::to_string(deal)),
+            1);
+  EXPECT_NE(OpenCallBackOf("CONTACT", contact), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND NOT completed AND "
+                  "origin_event_id = 'call:m3'"),
+            1);
+  EXPECT_EQ(OpenCallBacks(), 2);
+}
+
 // Protects: an answered inbound call from a known number → a completed CALL activity with the
 // duration, the operator (a user's extension → responsible) and the recording; no lead. From an
 // unknown number → a lead (source CALL) whose responsible is the operator (by e-mail).

@@ -398,6 +398,88 @@ TEST_F(DealApiTest, StageMovesAreHistory) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Protects: a deal created straight into a SUCCESS or FAILURE stage (Bitrix24 allows any stage)
+// is closed exactly as if created and moved there at once: closed, its stage change time its
+// creation, counted among won (or lost) deals and not among open ones, never idle, one stage
+// history row (none → stage) and a CREATED timeline entry naming the stage, both with who;
+// moving it back to an open stage reopens it, with who.
+TEST_F(DealApiTest, DealCreatedInAClosedStageIsClosedConsistently) {
+  const int64_t ann = Count("INSERT INTO users (name) VALUES ('Ann') RETURNING id");
+  Exec("UPDATE pipeline_stages SET idle_days = 1 WHERE pipeline_id = 1");
+  auto create = [&](const std::string& title, const std::string& stage) {
+    v1::CreateDealRequest request;
+    request.mutable_deal()->set_title(title);
+    request.mutable_deal()->set_stage_id(stage);
+    v1::Deal deal;
+    grpc::Status status =
+        deal_stub_->CreateDeal(testing::CallContext(kAdminKey, 30s, ann).get(), request, &deal);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return deal;
+  };
+  const v1::Deal won = create("Signed at the counter", "WON");
+  const v1::Deal lost = create("Refused on the phone", "LOSE");
+  const v1::Deal open = create("Still talking", "");
+  EXPECT_TRUE(won.closed());
+  EXPECT_EQ(won.stage_semantics(), v1::SEMANTICS_SUCCESS);
+  EXPECT_TRUE(lost.closed());
+  EXPECT_EQ(lost.stage_semantics(), v1::SEMANTICS_FAILURE);
+  EXPECT_FALSE(open.closed());
+  EXPECT_EQ(won.stage_change_time().seconds(), won.create_time().seconds());
+  // Old enough to be idle were it open: a closed deal is not.
+  Exec(absl::StrCat("UPDATE deals SET last_activity_at = now() - interval '3 days' WHERE id IN (",
+                    won.id(), ", ", open.id(), ")"));
+
+  auto listed = [&](v1::Semantics semantics, bool idle_only) {
+    v1::ListDealsRequest list;
+    list.set_semantics(semantics);
+    list.set_idle_only(idle_only);
+    v1::ListDealsResponse deals;
+    EXPECT_TRUE(deal_stub_->ListDeals(Context().get(), list, &deals).ok());
+    std::vector<int64_t> ids;
+    for (const v1::Deal& deal : deals.deals()) ids.push_back(deal.id());
+    return ids;
+  };
+  EXPECT_EQ(listed(v1::SEMANTICS_SUCCESS, false), std::vector<int64_t>{won.id()});
+  EXPECT_EQ(listed(v1::SEMANTICS_FAILURE, false), std::vector<int64_t>{lost.id()});
+  EXPECT_EQ(listed(v1::SEMANTICS_PROCESS, false), std::vector<int64_t>{open.id()});
+  EXPECT_EQ(listed(v1::SEMANTICS_UNSPECIFIED, true), std::vector<int64_t>{open.id()});
+
+  v1::ListStageHistoryRequest stages;
+  stages.set_deal_id(won.id());
+  v1::ListStageHistoryResponse changes;
+  ASSERT_TRUE(deal_stub_->ListStageHistory(Context().get(), stages, &changes).ok());
+  ASSERT_EQ(changes.changes_size(), 1);
+  EXPECT_EQ(changes.changes(0).from_stage_id(), "");
+  EXPECT_EQ(changes.changes(0).to_stage_id(), "WON");
+  EXPECT_EQ(changes.changes(0).user_id(), ann);
+
+  auto history_stub = api_->Stub<v1::HistoryService>();
+  v1::ListHistoryRequest timeline;
+  timeline.mutable_entity()->set_type(v1::OWNER_TYPE_DEAL);
+  timeline.mutable_entity()->set_id(won.id());
+  v1::ListHistoryResponse entries;
+  ASSERT_TRUE(history_stub->ListHistory(Context().get(), timeline, &entries).ok());
+  ASSERT_EQ(entries.entries_size(), 1);
+  EXPECT_EQ(entries.entries(0).kind(), "CREATED");
+  EXPECT_EQ(entries.entries(0).field(), "stage");
+  EXPECT_EQ(entries.entries(0).new_value(), "1/WON");
+  EXPECT_EQ(entries.entries(0).user_id(), ann);
+
+  // Reopened by a move, which says who moved it.
+  v1::MoveDealRequest move;
+  move.set_deal_id(won.id());
+  move.set_stage_id("EXECUTING");
+  v1::Deal reopened;
+  ASSERT_TRUE(
+      deal_stub_->MoveDeal(testing::CallContext(kAdminKey, 30s, ann).get(), move, &reopened).ok());
+  EXPECT_FALSE(reopened.closed());
+  ASSERT_TRUE(deal_stub_->ListStageHistory(Context().get(), stages, &changes).ok());
+  ASSERT_EQ(changes.changes_size(), 2);
+  EXPECT_EQ(changes.changes(0).from_stage_id(), "WON");
+  EXPECT_EQ(changes.changes(0).user_id(), ann);
+  EXPECT_EQ(listed(v1::SEMANTICS_SUCCESS, false), std::vector<int64_t>{});
+}
+
 // Protects: idle deals — a stage with idle_days flags an open deal without activity for that
 // long (Deal.idle and ListDeals idle_only agree); a stage move counts as activity; a closed deal
 // is never idle; a stage without a threshold never flags.

@@ -36,6 +36,10 @@ struct Mail {
   std::string mailbox = "sales@acme.test";
   std::string reply_to;
   std::string event_id;  // default: from the Message-ID, as email-ingest makes it
+  std::string relay;     // relay_address: the form builder that wrote on behalf of `from`
+  // The relay also given as an identity of the event (a producer older than relay_address, or a
+  // hostile one): crm-core must drop it all the same.
+  bool relay_as_identity = false;
 };
 
 kafka::Message Encode(const Mail& mail) {
@@ -44,6 +48,11 @@ kafka::Message Encode(const Mail& mail) {
   auto* identity = event.add_identities();
   identity->set_kind(events::v1::Identity::EMAIL);
   identity->set_value(mail.from);
+  if (mail.relay_as_identity) {
+    auto* relay = event.add_identities();
+    relay->set_kind(events::v1::Identity::EMAIL);
+    relay->set_value(mail.relay);
+  }
   const size_t space = mail.name.rfind(' ');
   event.mutable_person()->set_first_name(space == std::string::npos ? mail.name
                                                                     : mail.name.substr(0, space));
@@ -68,6 +77,7 @@ kafka::Message Encode(const Mail& mail) {
   attachment->set_content_type("application/pdf");
   attachment->set_size_bytes(12345);
   email->set_provider("smtp");
+  email->set_relay_address(mail.relay);
   kafka::Message message;
   message.topic = kafka::kInboundTopic;
   static int64_t next_offset = 9000;
@@ -619,6 +629,137 @@ TEST_F(EmailRulesTest, CapsKeepHeadersOnlyPastThem) {
   EXPECT_EQ(kept[3].thread_key, "cap4@example.org");
   EXPECT_FALSE(kept[3].content_kept);
   EXPECT_EQ(counters_.email.contents_omitted.Value(), 2);
+}
+
+// Protects: a sender without a display name: the title template's {name} is the sender's
+// address ("jean@example.org – Devis", as Bitrix24 titles it), not the subject alone, and the
+// address is the first name: a lead keeps no made-up last name, a contact (simple mode) gets the
+// placeholder last name. Seen to fail without the rule (title "Devis", names empty, the contact
+// named by the placeholder alone).
+TEST_F(EmailRulesTest, SenderWithoutNameTitledAndNamedByAddress) {
+  Apply({Encode({.message_id = "n1@example.org", .from = "jean@example.org", .name = ""})});
+  EXPECT_EQ(Text("SELECT title FROM leads"), "jean@example.org – Devis");
+  EXPECT_EQ(Text("SELECT first_name || '/' || last_name FROM leads"), "jean@example.org/");
+  // A named sender is unchanged.
+  Apply({Encode({.message_id = "n2@example.net", .from = "anna@example.net", .name = "Anna Roy"})});
+  EXPECT_EQ(Text("SELECT title FROM leads WHERE first_name = 'Anna'"), "Anna Roy – Devis");
+
+  Exec("UPDATE crm_settings SET mode = 'SIMPLE', last_name_placeholder = 'Inconnu'");
+  Apply({Encode({.message_id = "n3@example.com", .from = "paul@example.com", .name = ""})});
+  EXPECT_EQ(Text("SELECT first_name || '/' || last_name FROM contacts"),
+            "paul@example.com/Inconnu");
+  EXPECT_EQ(Text("SELECT title FROM deals"), "paul@example.com – Devis");
+}
+
+// Protects: the relay sender of a form builder's mail (relay_address) is kept with the message
+// and on the lead's source details, and is nobody's identity: given as an identity as well (an
+// older or hostile producer) it is not added to the lead, and it matches no record — not a lead
+// that holds it from before relay senders were configured, nor the lead of another person whose
+// form came through the same relay. An email whose only identity is its relay is refused
+// (dead-lettered), nothing made. Seen to fail without the rule (the relay on the lead, the
+// second person's form filed on the first lead).
+TEST_F(EmailRulesTest, RelayAddressKeptNeverAnIdentity) {
+  // A lead of the relay's own address, made before EMAIL_RELAY_SENDERS listed it.
+  Apply({Encode({.message_id = "old@crm.wix.com", .from = "no-reply@crm.wix.com", .name = ""})});
+  const int64_t old_lead = Count("SELECT id FROM leads");
+
+  Apply({Encode({.message_id = "f1@crm.wix.com",
+                 .from = "marc@client.example",
+                 .name = "Marc Petit",
+                 .subject = "Nouvelle soumission",
+                 .reply_to = "marc@client.example",
+                 .relay = "No-Reply@crm.wix.com",
+                 .relay_as_identity = true})});
+  ASSERT_EQ(Count("SELECT count(*) FROM leads"), 2);
+  const int64_t marc = Count("SELECT id FROM leads WHERE id <> " + std::to_string(old_lead));
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE lead_id = " + std::to_string(marc)),
+            1);
+  EXPECT_EQ(Text("SELECT value FROM lead_identities WHERE lead_id = " + std::to_string(marc)),
+            "marc@client.example");
+  EXPECT_EQ(Text("SELECT source_details->>'relay' FROM leads WHERE id = " + std::to_string(marc)),
+            "no-reply@crm.wix.com");
+  std::vector<EmailMessageRecord> kept = MessagesOf({domain::EntityKind::kLead, marc});
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].relay_address, "No-Reply@crm.wix.com");
+  EXPECT_EQ(kept[0].from_address, "marc@client.example");
+  EXPECT_EQ(Count("SELECT repeat_count FROM leads WHERE id = " + std::to_string(old_lead)), 0);
+
+  // Another person's form through the same relay: a lead of their own.
+  Apply({Encode({.message_id = "f2@crm.wix.com",
+                 .from = "lea@other.example",
+                 .name = "Léa Roy",
+                 .reply_to = "lea@other.example",
+                 .relay = "no-reply@crm.wix.com",
+                 .relay_as_identity = true})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value = 'no-reply@crm.wix.com'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE owner_id = " + std::to_string(marc)),
+            1);
+
+  // Only the relay: refused, nothing made.
+  const double dead_before = counters_.dead_lettered.Value();
+  Apply({Encode({.message_id = "f3@crm.wix.com",
+                 .from = "no-reply@crm.wix.com",
+                 .name = "",
+                 .relay = "no-reply@crm.wix.com"})});
+  EXPECT_EQ(counters_.dead_lettered.Value(), dead_before + 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages"), 3);
+  EXPECT_EQ(Count("SELECT repeat_count FROM leads WHERE id = " + std::to_string(old_lead)), 0);
+}
+
+// Protects: the caps on kept contents are exact with two consumers at once: two replies in two
+// threads of one lead, through two processors, both past their threads' locks and the lead's
+// KEY SHARE lock together, held back before their inserts by a transaction holding the threads'
+// activities (as nothing in the batch does) — the record's count is taken under its own lock, so
+// with one content left under the cap, one reply is kept whole and the other with its headers
+// only. Seen to fail without the record's lock (both kept whole: one past the cap).
+TEST_F(EmailRulesTest, CapsExactWithTwoConsumers) {
+  processor_ = MakeProcessor(RuleSettings{.max_messages_per_record = 3}, counters_);
+  Apply(
+      {Encode({.message_id = "ea1@example.org", .from = "jean@example.org", .cc = "a@a.example"})});
+  Apply(
+      {Encode({.message_id = "eb1@example.org", .from = "jean@example.org", .cc = "b@b.example"})});
+  ASSERT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  const int64_t lead = Count("SELECT id FROM leads");
+  ASSERT_EQ(Count("SELECT count(*) FROM email_messages WHERE content_kept"), 2);
+
+  pqxx::connection holder_connection(database_.url());
+  pqxx::work holder(holder_connection);
+  holder.exec("SELECT id FROM activities ORDER BY id FOR UPDATE");
+  metrics::Registry other_registry;
+  InboundCounters other_counters(other_registry);
+  auto other = MakeProcessor(RuleSettings{.max_messages_per_record = 3}, other_counters);
+  auto in_a = std::async(std::launch::async, [&] {
+    return processor_->Process({Encode({.message_id = "ea2@a.example",
+                                        .from = "a@a.example",
+                                        .cc = "jean@example.org",
+                                        .in_reply_to = "ea1@example.org"})});
+  });
+  auto in_b = std::async(std::launch::async, [&] {
+    return other->Process({Encode({.message_id = "eb2@b.example",
+                                   .from = "b@b.example",
+                                   .cc = "jean@example.org",
+                                   .in_reply_to = "eb1@example.org"})});
+  });
+  // Bounded wait: both batches waiting on a lock (the activities' rows, or the record's count).
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Count("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + database_.name() +
+                     "' AND wait_event_type = 'Lock'") >= 2;
+      },
+      std::chrono::seconds(10)));
+  holder.commit();
+  EXPECT_TRUE(in_a.get().ok());
+  EXPECT_TRUE(in_b.get().ok());
+
+  EXPECT_EQ(
+      counters_.email.replies_threaded.Value() + other_counters.email.replies_threaded.Value(), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE owner_id = " + std::to_string(lead)),
+            4);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE content_kept"), 3);
+  EXPECT_EQ(
+      counters_.email.contents_omitted.Value() + other_counters.email.contents_omitted.Value(), 1);
 }
 
 }  // namespace

@@ -4,11 +4,15 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "crm-core/api/people_common.h"
 #include "crm-core/api/people_services.h"
 #include "crm-core/api/services.h"
+#include "crm-core/store/statements.h"
+#include "pg/pg.h"
 #include "testing/crm.h"
 #include "testing/testing.h"
 
@@ -215,9 +219,55 @@ TEST_F(PeopleTest, SearchFindsEveryKindByPhoneAndName) {
   EXPECT_EQ(companies.matches(0).entity().type(), v1::OWNER_TYPE_COMPANY);
 }
 
-// Protects: activities live on contacts, companies and deals (the owner must exist); overdue
-// lists open activities past their deadline only; an activity on a deal moves the deal's last
-// activity time (idle deals count from it).
+// Protects: FindByName matches a prefix of any word of a name, not only the first: "beeth"
+// finds Ludwig van Beethoven as a lead, a contact and a company, "claire" finds Marie-Claire
+// (after a hyphen), "fils" a company "Léon & Fils", accent- and case-insensitively; a prefix
+// inside a word ("ethoven") finds nothing; a name typed last name first still finds a contact.
+TEST_F(PeopleTest, FindByNameMatchesAPrefixOfAnyWord) {
+  v1::CreateLeadRequest lead;
+  lead.mutable_lead()->set_first_name("Ludwig");
+  lead.mutable_lead()->set_last_name("van Beethoven");
+  v1::Lead made;
+  ASSERT_TRUE(lead_stub_->CreateLead(Context().get(), lead, &made).ok());
+  v1::Contact ludwig = CreateContact("Ludwig van Beethoven", {});
+  v1::Contact claire = CreateContact("Marie-Claire Dupré", {});
+  v1::CreateCompanyRequest company;
+  company.mutable_company()->set_name("Beethoven-Haus Bonn");
+  v1::CreateCompanyResponse haus;
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), company, &haus).ok());
+  company.mutable_company()->set_name("Léon & Fils");
+  v1::CreateCompanyResponse fils;
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), company, &fils).ok());
+
+  auto find = [&](const std::string& prefix) {
+    v1::FindByNameRequest request;
+    request.set_prefix(prefix);
+    v1::FindByNameResponse response;
+    grpc::Status status = search_stub_->FindByName(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::vector<std::pair<v1::OwnerType, int64_t>> found;
+    for (const v1::SearchMatch& match : response.matches()) {
+      found.emplace_back(match.entity().type(), match.entity().id());
+    }
+    return found;
+  };
+  using Found = std::vector<std::pair<v1::OwnerType, int64_t>>;
+  EXPECT_EQ(find("beeth"), (Found{{v1::OWNER_TYPE_LEAD, made.id()},
+                                  {v1::OWNER_TYPE_CONTACT, ludwig.id()},
+                                  {v1::OWNER_TYPE_COMPANY, haus.company().id()}}));
+  EXPECT_EQ(find("BEETHOVEN"), find("beeth"));
+  EXPECT_EQ(find("claire"), (Found{{v1::OWNER_TYPE_CONTACT, claire.id()}}));
+  EXPECT_EQ(find("dupre"), (Found{{v1::OWNER_TYPE_CONTACT, claire.id()}}));
+  EXPECT_EQ(find("bonn"), (Found{{v1::OWNER_TYPE_COMPANY, haus.company().id()}}));
+  EXPECT_EQ(find("fils"), (Found{{v1::OWNER_TYPE_COMPANY, fils.company().id()}}));
+  EXPECT_EQ(find("ethoven"), Found{});
+  EXPECT_EQ(find("van beethoven lud"), (Found{{v1::OWNER_TYPE_CONTACT, ludwig.id()}}));
+}
+
+// Protects: activities live on contacts, companies and deals (the owner must exist: NOT_FOUND
+// "company N not found" otherwise, nothing written); overdue lists open activities past their
+// deadline only; an activity on a deal moves the deal's last activity time (idle deals count
+// from it).
 TEST_F(PeopleTest, ActivitiesOnAnyOwnerAndOverdue) {
   v1::Contact contact = CreateContact("Marie Curie", {});
   const int64_t deal = Scalar(
@@ -250,8 +300,12 @@ TEST_F(PeopleTest, ActivitiesOnAnyOwnerAndOverdue) {
                                 " FROM deals WHERE id = ",
                                 deal)),
             1);
-  EXPECT_EQ(create(v1::OWNER_TYPE_COMPANY, 999999, 0).first.error_code(),
-            grpc::StatusCode::FAILED_PRECONDITION);
+  // A missing owner is NOT_FOUND naming it, as a Get of it answers; nothing is written.
+  grpc::Status missing = create(v1::OWNER_TYPE_COMPANY, 999999, 0).first;
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(missing.error_message().find("company 999999 not found"), std::string::npos)
+      << missing.error_message();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM activities WHERE owner_type = 'COMPANY'"), 0);
 
   v1::ListActivitiesRequest overdue;
   overdue.set_overdue_only(true);
@@ -452,6 +506,211 @@ TEST_F(PeopleTest, MergeRespectsTheIdentityCap) {
   grpc::Status at_cap = contact_stub_->MergeContacts(Context().get(), merge, &merged);
   ASSERT_TRUE(at_cap.ok()) << at_cap.error_message();
   EXPECT_EQ(merged.kept().phones_size(), 20);
+}
+
+// Protects: deleting a contact or company others were merged into works, and its tombstones go
+// with it, at any depth (B folded into A, A into D: deleting D deletes A and B); their ids then
+// answer a plain NOT_FOUND (no "merged into" a record that is gone), and each has a DELETED
+// timeline entry naming the record deleted. It was refused by the merged_into foreign key.
+TEST_F(PeopleTest, DeletingAKeptRecordTakesItsTombstones) {
+  v1::Contact a = CreateContact("Marie Curie", {"0611111111"});
+  v1::Contact b = CreateContact("M. Curie", {"0622222222"});
+  v1::Contact d = CreateContact("Marie Sklodowska", {});
+  v1::Contact other = CreateContact("Pierre Curie", {"0633333333"});
+  auto merge = [&](int64_t kept, int64_t folded) {
+    v1::MergeContactsRequest request;
+    request.set_kept_id(kept);
+    request.add_folded_ids(folded);
+    v1::MergeContactsResponse response;
+    grpc::Status status = contact_stub_->MergeContacts(Context().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  };
+  merge(a.id(), b.id());
+  merge(d.id(), a.id());
+  v1::DeleteContactRequest remove;
+  remove.set_id(d.id());
+  google::protobuf::Empty empty;
+  grpc::Status deleted = contact_stub_->DeleteContact(Context().get(), remove, &empty);
+  ASSERT_TRUE(deleted.ok()) << deleted.error_message();
+  for (int64_t id : {a.id(), b.id(), d.id()}) {
+    v1::GetContactRequest get;
+    get.set_id(id);
+    v1::Contact gone;
+    grpc::Status status = contact_stub_->GetContact(Context().get(), get, &gone);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << id;
+    EXPECT_NE(status.error_message().find(absl::StrCat("contact ", id, " not found")),
+              std::string::npos)
+        << status.error_message();
+    EXPECT_EQ(status.error_message().find("merged into"), std::string::npos)
+        << status.error_message();
+  }
+  EXPECT_EQ(Scalar("SELECT count(*) FROM contacts"), 1);  // only Pierre
+  EXPECT_EQ(Scalar("SELECT count(*) FROM contact_identities"), 1);
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT related_id FROM history WHERE entity_type = 'CONTACT'"
+                                " AND entity_id = ",
+                                b.id(), " AND kind = 'DELETED'")),
+            d.id());
+  v1::GetContactRequest still;
+  still.set_id(other.id());
+  v1::Contact pierre;
+  EXPECT_TRUE(contact_stub_->GetContact(Context().get(), still, &pierre).ok());
+
+  // Companies alike.
+  v1::CreateCompanyRequest company;
+  company.mutable_company()->set_name("Institut");
+  v1::CreateCompanyResponse kept;
+  v1::CreateCompanyResponse folded;
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), company, &kept).ok());
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), company, &folded).ok());
+  v1::MergeCompaniesRequest merge_companies;
+  merge_companies.set_kept_id(kept.company().id());
+  merge_companies.add_folded_ids(folded.company().id());
+  v1::MergeCompaniesResponse merged;
+  ASSERT_TRUE(company_stub_->MergeCompanies(Context().get(), merge_companies, &merged).ok());
+  v1::DeleteCompanyRequest remove_company;
+  remove_company.set_id(kept.company().id());
+  deleted = company_stub_->DeleteCompany(Context().get(), remove_company, &empty);
+  ASSERT_TRUE(deleted.ok()) << deleted.error_message();
+  v1::GetCompanyRequest get_folded;
+  get_folded.set_id(folded.company().id());
+  v1::Company gone;
+  grpc::Status status = company_stub_->GetCompany(Context().get(), get_folded, &gone);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message().find("merged into"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM companies"), 0);
+}
+
+// Protects: ListHistory of a record that never existed is NOT_FOUND "<kind> N not found" for
+// every kind (it answered OK and empty); a record folded by a merge, or deleted, keeps its
+// timeline, ending with MERGED (naming the kept record) or DELETED.
+TEST_F(PeopleTest, HistoryOfAMissingRecordIsNotFound) {
+  for (auto [type, noun] : {std::pair{v1::OWNER_TYPE_LEAD, "lead"},
+                            {v1::OWNER_TYPE_CONTACT, "contact"},
+                            {v1::OWNER_TYPE_COMPANY, "company"},
+                            {v1::OWNER_TYPE_DEAL, "deal"}}) {
+    v1::ListHistoryRequest request;
+    request.mutable_entity()->set_type(type);
+    request.mutable_entity()->set_id(424242);
+    v1::ListHistoryResponse response;
+    grpc::Status status = history_stub_->ListHistory(Context().get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << noun;
+    EXPECT_NE(status.error_message().find(absl::StrCat(noun, " 424242 not found")),
+              std::string::npos)
+        << status.error_message();
+  }
+  v1::Contact kept = CreateContact("Marie Curie", {});
+  v1::Contact folded = CreateContact("M. Curie", {});
+  v1::MergeContactsRequest merge;
+  merge.set_kept_id(kept.id());
+  merge.add_folded_ids(folded.id());
+  v1::MergeContactsResponse merged;
+  ASSERT_TRUE(contact_stub_->MergeContacts(Context().get(), merge, &merged).ok());
+  std::vector<v1::HistoryEntry> history = History(v1::OWNER_TYPE_CONTACT, folded.id());
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].kind(), "MERGED");
+  EXPECT_EQ(history[0].related().id(), kept.id());
+  EXPECT_EQ(history[1].kind(), "CREATED");
+
+  v1::DeleteContactRequest remove;
+  remove.set_id(kept.id());
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(contact_stub_->DeleteContact(Context().get(), remove, &empty).ok());
+  history = History(v1::OWNER_TYPE_CONTACT, kept.id());
+  ASSERT_FALSE(history.empty());
+  EXPECT_EQ(history[0].kind(), "DELETED");
+  history = History(v1::OWNER_TYPE_CONTACT, folded.id());
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[0].kind(), "DELETED");
+}
+
+// Protects: a merge and an inbound batch on the same person never deadlock: MergeRecords takes
+// the identity locks before the records' rows, in the consumer's order. Each round makes two
+// leads, then folds one into the other while a batch brings a message from the folded lead's
+// phone (the batch takes the identity lock, then updates the lead's row); neither side may meet
+// 40P01, and after each round the message is applied once, on the kept lead, which holds both
+// identities. Locking the rows first made this test see deadlocks (docs/testing.md).
+TEST_F(PeopleTest, MergeAndInboundBatchNeverDeadlock) {
+  // Deadlocks are found after deadlock_timeout (1 s by default): a short one keeps a red run
+  // short. It only changes how soon one is noticed, not whether it happens.
+  api_->Exec("ALTER DATABASE " + api_->database().name() + " SET deadlock_timeout = '50ms'");
+  testing::CrmInbound inbound(api_->database_url());
+  std::unique_ptr<BatchProcessor> processor = inbound.MakeProcessor();
+  pqxx::connection merger(api_->database_url());
+  pg::PrepareAll(merger, Statements());
+  constexpr int kRounds = 60;
+  constexpr int kAttempts = 20;  // per side and round, after a deadlock
+  int merge_deadlocks = 0;
+  int batch_deadlocks = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string phone = absl::StrCat("+336100", absl::Dec(round, absl::kZeroPad5));
+    const std::string email = absl::StrCat("kept", round, "@example.com");
+    const int64_t kept = Scalar(absl::StrCat(
+        "WITH l AS (INSERT INTO leads (title, source) VALUES ('kept', 'EMAIL') RETURNING id), "
+        "i AS (INSERT INTO lead_identities (kind, value, lead_id) SELECT 'EMAIL', '",
+        email, "', id FROM l) SELECT id FROM l"));
+    const int64_t folded = Scalar(absl::StrCat(
+        "WITH l AS (INSERT INTO leads (title, source) VALUES ('folded', 'CALL') RETURNING id), "
+        "i AS (INSERT INTO lead_identities (kind, value, lead_id) SELECT 'PHONE', '",
+        phone, "', id FROM l) SELECT id FROM l"));
+    const std::string event_id = absl::StrCat("merge-race-", round);
+    const std::vector<kafka::Message> batch = {
+        testing::InboundMessage(testing::WebFormEvent(event_id, phone, ""))};
+
+    std::atomic<int> ready{0};
+    auto start_together = [&ready] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();  // both threads are running
+    };
+    bool merged = false;
+    std::thread merge([&] {
+      start_together();
+      for (int attempt = 0; attempt < kAttempts && !merged; ++attempt) {
+        try {
+          auto done = MergeRecords(merger, int64_t{0}, size_t{20}, "LEAD", kept, {folded});
+          ASSERT_TRUE(done.ok()) << done.status();
+          merged = true;
+        } catch (const pqxx::deadlock_detected&) {  // 40P01; anything else fails the test
+          ++merge_deadlocks;
+        }
+      }
+    });
+    bool applied = false;
+    std::thread apply([&] {
+      start_together();
+      for (int attempt = 0; attempt < kAttempts && !applied; ++attempt) {
+        absl::Status status = processor->Process(batch);
+        if (status.ok()) {
+          applied = true;
+        } else {
+          ASSERT_EQ(pg::SqlState(status).value_or(""), "40P01") << status;
+          ++batch_deadlocks;
+        }
+      }
+    });
+    merge.join();
+    apply.join();
+    ASSERT_TRUE(merged) << "round " << round;
+    ASSERT_TRUE(applied) << "round " << round;
+    ASSERT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM processed_events WHERE event_id = '",
+                                  event_id, "'")),
+              1);
+    // On the kept lead whichever ran first: moved there by the fold, or matched there after.
+    EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM activities WHERE owner_type = 'LEAD'"
+                                  " AND owner_id = ",
+                                  kept)),
+              1)
+        << "round " << round;
+    EXPECT_EQ(Scalar(absl::StrCat("SELECT merged_into FROM leads WHERE id = ", folded)), kept);
+    EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM lead_identities WHERE lead_id = ", kept)),
+              2);
+    EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM lead_identities WHERE lead_id = ", folded)),
+              0);
+  }
+  // One person, one lead: the batches made none.
+  EXPECT_EQ(Scalar("SELECT count(*) FROM leads"), 2 * kRounds);
+  EXPECT_EQ(merge_deadlocks, 0);
+  EXPECT_EQ(batch_deadlocks, 0);
 }
 
 }  // namespace

@@ -109,14 +109,14 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
         std::optional<MergeRepository::Owner> owner =
             MergeRepository(work).Find(owner_type, activity.owner_id());
         const std::string noun = absl::AsciiStrToLower(owner_type);
+        // The owner is named in the request: NOT_FOUND as a Get of it would answer.
         if (!owner) {
-          return absl::FailedPreconditionError(
-              absl::StrCat(noun, " ", activity.owner_id(), " not found"));
+          return domain::NotFound(noun, activity.owner_id());
         }
         if (owner->merged_into != 0) {
-          return absl::FailedPreconditionError(absl::StrCat(noun, " ", activity.owner_id(),
-                                                            " not found: merged into ", noun, " ",
-                                                            owner->merged_into));
+          return absl::NotFoundError(absl::StrCat(noun, " ", activity.owner_id(),
+                                                  " not found: merged into ", noun, " ",
+                                                  owner->merged_into));
         }
         std::optional<int64_t> owner_responsible = owner->responsible_user_id;
         int64_t responsible = activity.responsible_user_id();

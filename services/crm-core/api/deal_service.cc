@@ -9,6 +9,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/deal_common.h"
 #include "crm-core/api/deal_services.h"
+#include "crm-core/api/people_common.h"
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/repositories.h"
@@ -171,7 +172,14 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         if (request->contact_ids_size() > 100) {
           return absl::InvalidArgumentError("contact_ids: at most 100");
         }
+        auto user = ActingUser(context);
+        if (!user.ok()) {
+          return user.status();
+        }
         pqxx::work work(connection);
+        if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+          return check;
+        }
         SettingsRepository settings(work);
         const StoredSettings current = settings.Get();
         StoredDeal deal{
@@ -219,7 +227,11 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
           }
           deal.contact_ids.push_back(contact);
         }
-        const int64_t id = deals.Insert(deal, 0);
+        // Any stage, as Bitrix24 allows: one in a SUCCESS or FAILURE stage is created closed,
+        // exactly as if created and moved there at once (docs/domain.md): closed, its stage
+        // change time the creation, one stage history row (none → stage) and a CREATED entry
+        // naming the stage, both with who.
+        const int64_t id = deals.Insert(deal, *user);
         absl::Status answer = Answer(deals, id, response);
         work.commit();
         return answer;
@@ -337,7 +349,14 @@ grpc::ServerUnaryReactor* DealApi::MoveDeal(grpc::CallbackServerContext* context
         if (request->stage_id().empty()) {
           return absl::InvalidArgumentError("stage_id is required");
         }
+        auto user = ActingUser(context);
+        if (!user.ok()) {
+          return user.status();
+        }
         pqxx::work work(connection);
+        if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+          return check;
+        }
         DealRepository deals(work);
         if (absl::Status locked = LockDeal(deals, request->deal_id(), request->etag());
             !locked.ok()) {
@@ -367,7 +386,7 @@ grpc::ServerUnaryReactor* DealApi::MoveDeal(grpc::CallbackServerContext* context
         if (!change->no_op) {
           const domain::Stage* stage =
               domain::FindStage(to ? to->pipeline : from.pipeline, change->to_stage_id);
-          deals.Move(deal.id, *change, stage->semantics, 0);
+          deals.Move(deal.id, *change, stage->semantics, *user);
         }
         absl::Status answer = Answer(deals, deal.id, response);
         work.commit();

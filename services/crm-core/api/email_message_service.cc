@@ -39,6 +39,10 @@ void ToProto(const EmailMessageRecord& message, v1::EmailMessage* out) {
   }
   *out->mutable_receive_time() = FromMicros(message.received_micros);
   out->set_origin_event_id(message.event_id);
+  // Set either way (explicit presence): false tells the reader the text and lists were omitted
+  // past a cap, which empty fields alone cannot.
+  out->set_content_kept(message.content_kept);
+  out->set_relay_address(message.relay_address);
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 // HistoryService: each record's timeline, newest first.
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/people_services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/store/people_repository.h"
 
 namespace leadflow::crm {
@@ -26,10 +28,17 @@ grpc::ServerUnaryReactor* HistoryApi::ListHistory(grpc::CallbackServerContext* c
                      return page.status();
                    }
                    pqxx::read_transaction work(connection);
+                   std::vector<HistoryRecord> records = HistoryRepository(work).List(
+                       type, request->entity().id(), page->after_id, page->limit());
+                   // No timeline and no record: it never existed (NOT_FOUND). A record folded
+                   // by a merge or deleted keeps its timeline (it ends with MERGED or DELETED):
+                   // the history is the audit trail of whatever existed (docs/domain.md).
+                   if (records.empty() && page->after_id == 0 &&
+                       !MergeRepository(work).Find(type, request->entity().id())) {
+                     return domain::NotFound(absl::AsciiStrToLower(type), request->entity().id());
+                   }
                    FillPage(
-                       HistoryRepository(work).List(type, request->entity().id(), page->after_id,
-                                                    page->limit()),
-                       *page,
+                       std::move(records), *page,
                        [&](const HistoryRecord& record) {
                          v1::HistoryEntry* entry = response->add_entries();
                          entry->set_id(record.id);

@@ -1,5 +1,6 @@
 #include "crm-core/api/people_common.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -294,6 +295,16 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
                                        grpc::CallbackServerContext* context, size_t max_identities,
                                        const std::string& type, int64_t kept_id,
                                        const std::vector<int64_t>& folded_ids) {
+  auto user = ActingUser(context);
+  if (!user.ok()) {
+    return user.status();
+  }
+  return MergeRecords(connection, *user, max_identities, type, kept_id, folded_ids);
+}
+
+absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t acting_user,
+                                       size_t max_identities, const std::string& type,
+                                       int64_t kept_id, const std::vector<int64_t>& folded_ids) {
   std::optional<domain::EntityKind> kind = KindOf(type);
   if (!kind) {
     return absl::InvalidArgumentError(absl::StrCat(type, " records are not merged"));
@@ -302,22 +313,29 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
   if (absl::Status valid = domain::ValidateMergeRequest(request); !valid.ok()) {
     return valid;
   }
-  auto user = ActingUser(context);
-  if (!user.ok()) {
-    return user.status();
-  }
   pqxx::work work(connection);
-  if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
+  if (absl::Status check = CheckActiveUser(work, acting_user, "user"); !check.ok()) {
     return check;
   }
   std::vector<int64_t> all = folded_ids;
   all.push_back(kept_id);
   MergeRepository merges(work);
-  // Rows first (in id order), then the identities they hold: the identities cannot move under
-  // an inbound batch that matched them.
-  std::vector<MergeRepository::Locked> locked = merges.Lock(type, all);
-  const std::vector<IdentityKey> identities = merges.Identities(type, all);  // distinct
+  // The identities first, then the rows (in id order): the order the inbound consumer takes
+  // them in (identity locks, then the matched records' rows, e.g. FOR KEY SHARE by a foreign
+  // key or an email thread's owner) and ConvertLead's. Rows first deadlocked against a batch
+  // on the same person (40P01). Identities added between the read and the row locks are
+  // locked after them, as ConvertLead does; the identities cannot move under a batch that
+  // matched them.
+  std::vector<IdentityKey> identities = merges.Identities(type, all);  // distinct
+  std::sort(identities.begin(), identities.end());
   LockIdentityKeys(work, identities);
+  std::vector<MergeRepository::Locked> locked = merges.Lock(type, all);
+  std::vector<IdentityKey> now = merges.Identities(type, all);
+  std::sort(now.begin(), now.end());
+  if (now != identities) {
+    LockIdentityKeys(work, now);
+    identities = std::move(now);
+  }
   domain::MergeRecord kept{.kind = *kind};
   std::vector<domain::MergeRecord> folded;
   for (const MergeRepository::Locked& row : locked) {
@@ -347,7 +365,7 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
       !capped.ok()) {
     return capped;
   }
-  merges.Fold(type, kept_id, plan->fold_ids, *user);
+  merges.Fold(type, kept_id, plan->fold_ids, acting_user);
   std::vector<HistoryRecord> history;
   for (const domain::MergeHistory& line : plan->history) {
     history.push_back({.entity_type = type,
@@ -355,7 +373,7 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
                        .kind = line.kind,
                        .related_type = type,
                        .related_id = line.related_id,
-                       .user_id = *user});
+                       .user_id = acting_user});
   }
   HistoryRepository(work).Append(history);
   work.commit();
@@ -602,7 +620,17 @@ absl::Status DeleteRecord(pqxx::connection& connection, grpc::CallbackServerCont
                        .related_id = id,
                        .user_id = *user});
   }
-  typename Kind::Repository(work).Delete(id);
+  // The records merged into it go with it (docs/domain.md, "Deleting a kept record").
+  typename Kind::Repository records(work);
+  const std::vector<int64_t> tombstones = records.Delete(id);
+  for (int64_t folded : tombstones) {
+    history.push_back({.entity_type = Kind::kType,
+                       .entity_id = folded,
+                       .kind = "DELETED",
+                       .related_type = Kind::kType,
+                       .related_id = id,
+                       .user_id = *user});
+  }
   HistoryRepository(work).Append(history);
   work.commit();
   return absl::OkStatus();

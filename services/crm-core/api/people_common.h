@@ -78,6 +78,10 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
                                        grpc::CallbackServerContext* context, size_t max_identities,
                                        const std::string& type, int64_t kept_id,
                                        const std::vector<int64_t>& folded_ids);
+/// The same for `acting_user` (0: none), for callers outside a gRPC call.
+absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t acting_user,
+                                       size_t max_identities, const std::string& type,
+                                       int64_t kept_id, const std::vector<int64_t>& folded_ids);
 
 /// "CONTACT" for OWNER_TYPE_CONTACT; empty for UNSPECIFIED.
 std::string TypeName(v1::OwnerType type);

@@ -96,7 +96,22 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
   std::vector<CallActivityRow> first;  // completed calls, and each record's first call-backs
   std::vector<CallActivityRow> later;  // call-backs after a completion in this batch
   std::vector<CallBackCompletion> completed_owners;
-  std::vector<std::pair<std::string, std::string>> completed_phones;
+
+  CallRepository calls(work);
+  // The records each completion reaches through the phone it dialled (read now: the batch's
+  // own records and identities are written), placed in the batch order like the records it
+  // matched: a later missed call of this batch on such a record opens a call-back that the
+  // completion must not close.
+  std::map<std::string, std::set<Owner>> phone_holders;
+  {
+    std::vector<std::string> phones;
+    for (const CallPlan::Completion& completion : plan.completions) {
+      if (!completion.phone.empty()) phones.push_back(completion.phone);
+    }
+    for (const PhoneHolder& holder : calls.FindPhoneHolders(phones)) {
+      phone_holders[holder.phone].insert({holder.owner, holder.owner_id});
+    }
+  }
 
   struct Step {
     size_t position;
@@ -126,11 +141,12 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
       continue;
     }
     const CallPlan::Completion& completion = plan.completions[step.index];
-    if (!completion.phone.empty()) {
-      completed_phones.emplace_back(completion.phone, completion.event_id);
-    }
     std::set<Owner> reached;
     for (const auto& [kind, ref] : completion.owners) reached.insert({kind, id(kind, ref)});
+    if (auto holders = phone_holders.find(completion.phone);
+        !completion.phone.empty() && holders != phone_holders.end()) {
+      reached.insert(holders->second.begin(), holders->second.end());
+    }
     for (const Owner& owner : reached) {
       auto& owned = segments[owner];
       if (owned.empty()) owned.emplace_back();
@@ -156,7 +172,6 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
     }
   }
 
-  CallRepository calls(work);
   CallWriteResult result;
   auto add = [&result](const CallActivitiesWritten& written) {
     result.call_backs_created += written.call_backs_created;
@@ -164,7 +179,7 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
     result.call_backs_completed += written.call_backs_completed;
   };
   add(calls.UpsertActivities(first));
-  CallBacksCompleted completed = calls.CompleteCallBacks(completed_owners, completed_phones);
+  CallBacksCompleted completed = calls.CompleteCallBacks(completed_owners);
   result.deals = std::move(completed.deals);
   result.call_backs_completed += completed.call_backs;
   add(calls.UpsertActivities(later));

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "crm-core/domain/common/text.h"
+#include "crm-core/inbound/channels/channels.h"
 #include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/repositories.h"
 #include "pg/pg.h"
@@ -32,12 +33,19 @@ using events::v1::InboundEvent;
 std::string MessageLockKey(const std::string& message_id) { return "EMAIL_MESSAGE:" + message_id; }
 // Advisory lock key of a thread (its key: the first kept message's Message-ID).
 std::string ThreadLockKey(const std::string& thread_key) { return "EMAIL_THREAD:" + thread_key; }
+// Advisory lock key of a record's count of kept contents: held from the count to the commit, so
+// two batches filing mail on one record count one after the other.
+std::string KeptOnRecordLockKey(const EntityRef& owner) {
+  return absl::StrCat("EMAIL_KEPT:", std::string(domain::ToString(owner.kind)), ":", owner.id);
+}
 
-// Whoever took part in a message: its From, Reply-To, To and Cc, lower case.
+// Whoever took part in a message: its From, Reply-To, To and Cc, lower case — never its relay
+// sender, which writes for everybody's forms and so belongs to no thread.
 void AddParticipants(const EmailMessage& email, std::set<std::string>& into) {
+  const std::string relay = RelayAddress(email);
   auto add = [&](const std::string& address) {
     std::string normalized = domain::AsciiLower(domain::TrimAscii(address));
-    if (!normalized.empty()) into.insert(std::move(normalized));
+    if (!normalized.empty() && normalized != relay) into.insert(std::move(normalized));
   };
   add(email.from_address());
   add(email.reply_to_address());
@@ -367,6 +375,8 @@ EmailMessageRecord EmailBatch::Record(size_t index) {
   record.from_name = bounded(email.from_name(), domain::kMaxNameBytes);
   record.reply_to_address =
       email.reply_to_address().size() <= domain::kMaxAddressBytes ? email.reply_to_address() : "";
+  record.relay_address =
+      email.relay_address().size() <= domain::kMaxAddressBytes ? email.relay_address() : "";
   record.to_addresses = KeptAddresses(email.to_addresses(), cut);
   record.cc_addresses = KeptAddresses(email.cc_addresses(), cut);
   if (email.has_date()) {
@@ -473,13 +483,23 @@ EmailBatchResult EmailBatch::Write() {
   InboundRepository(work_).TouchDeals(touched_deals);
 
   // The caps: past the messages kept with their content in a thread or on a record, only the
-  // headers are kept (threading and duplicates still work), the effect above stays.
+  // headers are kept (threading and duplicates still work), the effect above stays. The counts
+  // are exact across consumers: a thread's are taken under its lock (a stored thread's
+  // ThreadLockKey, a new one's MessageLockKey, held since Prepare), and a record's under
+  // KeptOnRecordLockKey, taken here. The owner lock of LockedThreads is KEY SHARE, which two
+  // batches hold at once, and records matched by the planner have none: without this lock, two
+  // batches filing on one record would both count the same committed rows and each keep one batch
+  // of contents past the cap. An advisory lock, not the record's row: nothing else waits for it,
+  // and it is the batch's last lock (only its inserts follow), so it adds no deadlock.
   std::vector<std::string> thread_keys;
   std::vector<EntityRef> owners;
+  std::vector<std::string> owner_lock_keys;
   for (const auto& [index, entry] : filed) {
     thread_keys.push_back(entry.thread_key);
     owners.push_back(entry.owner);
+    owner_lock_keys.push_back(KeptOnRecordLockKey(entry.owner));
   }
+  EventRepository(work_).LockIdentities(owner_lock_keys);
   EmailRepository::KeptCounts kept = repository_.CountKept(
       thread_keys, owners, rules_.max_messages_per_thread, rules_.max_messages_per_record);
 

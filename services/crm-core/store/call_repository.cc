@@ -161,27 +161,44 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
   return written;
 }
 
+std::vector<PhoneHolder> CallRepository::FindPhoneHolders(const std::vector<std::string>& phones) {
+  std::vector<PhoneHolder> holders;
+  if (phones.empty()) {
+    return holders;
+  }
+  std::vector<std::string> values;
+  for (const std::string& phone : phones) {
+    values.push_back(Clean(phone));
+  }
+  for (const auto& row : work_.exec_prepared("call_phone_holders", pg::TextArray(values))) {
+    const std::string type = row[0].as<std::string>();
+    PhoneHolder holder;
+    holder.owner = type == "LEAD"      ? domain::EntityKind::kLead
+                   : type == "CONTACT" ? domain::EntityKind::kContact
+                   : type == "COMPANY" ? domain::EntityKind::kCompany
+                                       : domain::EntityKind::kDeal;
+    holder.owner_id = row[1].as<int64_t>();
+    holder.phone = row[2].as<std::string>();
+    holders.push_back(std::move(holder));
+  }
+  return holders;
+}
+
 CallBacksCompleted CallRepository::CompleteCallBacks(
-    const std::vector<CallBackCompletion>& owners,
-    const std::vector<std::pair<std::string, std::string>>& phones) {
+    const std::vector<CallBackCompletion>& owners) {
   CallBacksCompleted completed;
-  if (owners.empty() && phones.empty()) {
+  if (owners.empty()) {
     return completed;
   }
-  std::vector<std::string> types, owner_events, dialled, phone_events;
+  std::vector<std::string> types, owner_events;
   std::vector<int64_t> ids;
   for (const CallBackCompletion& owner : owners) {
     types.emplace_back(domain::ToString(owner.owner));
     ids.push_back(owner.owner_id);
     owner_events.push_back(Clean(owner.event_id));
   }
-  for (const auto& [phone, event] : phones) {
-    dialled.push_back(Clean(phone));
-    phone_events.push_back(Clean(event));
-  }
   for (const auto& row : work_.exec_prepared("complete_call_backs", pg::TextArray(types),
-                                             pg::IntArray(ids), pg::TextArray(owner_events),
-                                             pg::TextArray(dialled), pg::TextArray(phone_events))) {
+                                             pg::IntArray(ids), pg::TextArray(owner_events))) {
     ++completed.call_backs;
     if (row[0].as<std::string>() == "DEAL") completed.deals.push_back(row[1].as<int64_t>());
   }

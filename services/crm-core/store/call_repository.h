@@ -65,6 +65,13 @@ struct CallBackCompletion {
   std::string event_id;
 };
 
+/// A record holding a phone identity an answered outbound call dialled.
+struct PhoneHolder {
+  domain::EntityKind owner = domain::EntityKind::kLead;
+  int64_t owner_id = 0;
+  std::string phone;  // the E.164 identity it holds
+};
+
 struct UnidentifiedCall {
   int64_t id = 0;
   domain::CallFacts call;
@@ -90,11 +97,11 @@ class CallRepository {
   /// Inserts the activities; an open call-back meeting its record's open one is folded into it.
   /// Records which activity holds each of the rows' call ids.
   CallActivitiesWritten UpsertActivities(const std::vector<CallActivityRow>& rows);
-  /// Completes the open call-backs of `owners`, and of the records holding a dialled phone
-  /// identity (`phones`: E.164 identity → the call's event id) and their deals.
-  CallBacksCompleted CompleteCallBacks(
-      const std::vector<CallBackCompletion>& owners,
-      const std::vector<std::pair<std::string, std::string>>& phones);
+  /// The records holding one of `phones` (E.164 identities), and the deals of such contacts and
+  /// companies: those an answered outbound call to that phone reaches.
+  std::vector<PhoneHolder> FindPhoneHolders(const std::vector<std::string>& phones);
+  /// Completes the open call-backs of `owners`.
+  CallBacksCompleted CompleteCallBacks(const std::vector<CallBackCompletion>& owners);
   /// call id → recording URL. Returns the call ids that matched no call (nothing written for
   /// them).
   std::vector<std::string> AddRecordings(const std::map<std::string, std::string>& recordings);

@@ -187,6 +187,8 @@ int64_t DealRepository::Insert(const StoredDeal& deal, int64_t user_id) {
   work_.exec_prepared0("insert_stage_change", id, int64_t{0}, std::string(), deal.pipeline_id,
                        deal.stage_id, user_id, deal.origin_event_id);
   HistoryRecord created = HistoryRecord::Of(EntityKind::kDeal, id, "CREATED");
+  created.field = "stage";  // the stage it starts in (closed there when SUCCESS or FAILURE)
+  created.new_value = Place(deal.pipeline_id, deal.stage_id);
   created.user_id = user_id;
   created.event_id = deal.origin_event_id;
   HistoryRepository(work_).Append(created);

@@ -59,6 +59,7 @@ EmailMessageRecord ReadMessage(const pqxx::row& row) {
   }
   message.received_micros = row[19].as<int64_t>();
   message.content_kept = row[20].as<bool>();
+  message.relay_address = row[21].as<std::string>();
   return message;
 }
 
@@ -252,7 +253,8 @@ void EmailRepository::InsertMessages(const std::vector<EmailMessageRecord>& mess
                     {"in_reply_to", clean(message.in_reply_to)},
                     {"refs", cleaned(message.references)},
                     {"attachments", attachments},
-                    {"content_kept", message.content_kept}});
+                    {"content_kept", message.content_kept},
+                    {"relay_address", clean(message.relay_address)}});
   }
   // The texts were cut on UTF-8 boundaries; replace anything else rather than refuse the batch.
   work_.exec_prepared("email_insert_messages",

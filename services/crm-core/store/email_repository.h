@@ -44,6 +44,9 @@ struct EmailMessageRecord {
   int64_t received_micros = 0;
   /// False past the per-thread or per-record cap: only the headers were kept.
   bool content_kept = true;
+  /// The relay sender that wrote on behalf of the person (a form builder), empty when none: kept
+  /// to be shown, never an identity.
+  std::string relay_address;
 };
 
 /// Where mail to one of our addresses goes.

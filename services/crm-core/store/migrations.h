@@ -9,4 +9,10 @@ namespace leadflow::crm {
 /// crm-core's schema, from services/crm-core/migrations/*.sql, embedded at build time.
 const std::vector<pg::Migration>& Migrations();
 
+/// The releases that applied an earlier text of migrations rewritten in place since, from
+/// services/crm-core/migrations/released/<release>/: the texts they applied (the migrations of
+/// the release from the first rewritten one to its newest) and the bridge from their schema to
+/// the current texts' (docs/operations.md, "Databases of release fcdca24").
+const std::vector<pg::PriorRelease>& PriorReleases();
+
 }  // namespace leadflow::crm

@@ -38,7 +38,9 @@ class ContactRepository {
   bool Update(const Contact& contact, int64_t version);
   /// Replaces the contact's identities by `keys`.
   void SetIdentities(int64_t id, const std::vector<IdentityKey>& keys);
-  void Delete(int64_t id);
+  /// Deletes the contact, its activities and the contacts merged into it (at any depth); the
+  /// ids of those.
+  std::vector<int64_t> Delete(int64_t id);
   /// Contacts not merged away holding one of `keys`, oldest first.
   std::vector<int64_t> FindByIdentities(const std::vector<IdentityKey>& keys);
   /// Links (or re-roles) the pair; the previous role when it was linked already.
@@ -58,7 +60,8 @@ class CompanyRepository {
   int64_t Insert(const Company& company);
   bool Update(const Company& company, int64_t version);
   void SetIdentities(int64_t id, const std::vector<IdentityKey>& keys);
-  void Delete(int64_t id);
+  /// As ContactRepository::Delete.
+  std::vector<int64_t> Delete(int64_t id);
   std::vector<int64_t> FindByIdentities(const std::vector<IdentityKey>& keys);
 
  private:

@@ -10,7 +10,9 @@ namespace leadflow::crm {
 
 absl::StatusOr<pg::MigrationReport> MigrateSchema(const std::string& database_url,
                                                   const pg::MigrationOptions& options) {
-  return pg::ApplyMigrations(database_url, Migrations(), options);
+  pg::MigrationOptions with_releases = options;
+  with_releases.prior_releases = PriorReleases();
+  return pg::ApplyMigrations(database_url, Migrations(), with_releases);
 }
 
 absl::Status CheckSchema(const std::string& url) {

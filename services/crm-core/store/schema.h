@@ -7,7 +7,8 @@
 
 namespace leadflow::crm {
 
-/// Applies crm-core's migrations (store/migrations.h) with `options` (lock_timeout, retries).
+/// Applies crm-core's migrations (store/migrations.h) with `options` (lock_timeout, retries),
+/// bridging a database of a prior release that applied earlier texts of them (PriorReleases()).
 absl::StatusOr<pg::MigrationReport> MigrateSchema(const std::string& database_url,
                                                   const pg::MigrationOptions& options);
 

@@ -1,6 +1,9 @@
 #include "crm-core/inbound/channels/channels.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "crm-core/domain/common/text.h"
 #include "crm-core/domain/lead/title.h"
 
 namespace leadflow::crm {
@@ -47,6 +50,19 @@ std::string ValidateEvent(const InboundEvent& event) {
     }
     if (identity.value().empty() || identity.value().size() > 320) {
       return "identity value is empty or too long";
+    }
+  }
+  // The relay sender is never the person (FromEmail drops it from the identities): a message
+  // naming nobody else cannot be anybody's.
+  if (event.has_email() && !RelayAddress(event.email()).empty()) {
+    const std::string relay = RelayAddress(event.email());
+    const bool someone_else =
+        std::any_of(event.identities().begin(), event.identities().end(), [&](const Identity& i) {
+          return i.kind() != Identity::EMAIL ||
+                 domain::AsciiLower(domain::TrimAscii(i.value())) != relay;
+        });
+    if (!someone_else) {
+      return "the email's only identity is its relay sender (relay_address)";
     }
   }
   switch (event.payload_case()) {

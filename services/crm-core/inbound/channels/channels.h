@@ -25,6 +25,10 @@ void FromEmail(const events::v1::InboundEvent& event, ContactAttempt& attempt);
 void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt);
 void FromMessenger(const events::v1::InboundEvent& event, ContactAttempt& attempt);
 
+/// The relay sender of an email (its relay_address: a form builder writing on behalf of the
+/// person), trimmed and lower case; empty when none. Never an identity, never matched.
+std::string RelayAddress(const events::v1::EmailMessage& email);
+
 /// "Jean Dupont" from the envelope's person; empty when no name was given.
 std::string PersonName(const events::v1::InboundEvent& event);
 

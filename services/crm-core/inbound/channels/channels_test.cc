@@ -100,6 +100,51 @@ TEST(ChannelsTest, EmailAndMessenger) {
   EXPECT_EQ(message.source_details.at("reference"), "c42");
 }
 
+InboundEvent Mail(const std::string& from, const std::string& relay = "") {
+  InboundEvent event;
+  event.set_event_id("m1");
+  auto* identity = event.add_identities();
+  identity->set_kind(Identity::EMAIL);
+  identity->set_value(from);
+  event.mutable_email()->set_from_address(from);
+  event.mutable_email()->set_subject("Devis");
+  event.mutable_email()->set_relay_address(relay);
+  return event;
+}
+
+// Protects: a sender without a display name is named by the address: the title's {name} (not the
+// subject alone) and the first name; a sender with one keeps it.
+TEST(ChannelsTest, EmailSenderWithoutNameIsNamedByTheAddress) {
+  ContactAttempt bare = ToContactAttempt(Mail("jean@example.org"));
+  EXPECT_EQ(LeadTitle("{city} – {name} – {need}", bare), "jean@example.org – Devis");
+  EXPECT_EQ(bare.person.first_name, "jean@example.org");
+  EXPECT_EQ(bare.person.last_name, "");
+
+  InboundEvent named = Mail("jean@example.org");
+  named.mutable_person()->set_first_name("Jean");
+  named.mutable_person()->set_last_name("Dupont");
+  EXPECT_EQ(LeadTitle("{city} – {name} – {need}", ToContactAttempt(named)), "Jean Dupont – Devis");
+}
+
+// Protects: the relay sender of an email is no identity (dropped even when the event lists it),
+// no match-only Reply-To, and a source detail; an email whose only identity it is, is refused.
+TEST(ChannelsTest, EmailRelaySenderIsNobodys) {
+  InboundEvent event = Mail("marc@client.example", "No-Reply@crm.wix.com");
+  auto* relay = event.add_identities();
+  relay->set_kind(Identity::EMAIL);
+  relay->set_value("no-reply@crm.wix.com");
+  event.mutable_email()->set_reply_to_address("no-reply@crm.wix.com");
+  EXPECT_EQ(ValidateEvent(event), "");
+  ContactAttempt attempt = ToContactAttempt(event);
+  ASSERT_EQ(attempt.identities.size(), 1u);
+  EXPECT_EQ(attempt.identities[0], (IdentityKey{"EMAIL", "marc@client.example"}));
+  EXPECT_TRUE(attempt.match_only.empty());
+  EXPECT_EQ(attempt.source_details.at("relay"), "no-reply@crm.wix.com");
+
+  EXPECT_EQ(ValidateEvent(Mail("no-reply@crm.wix.com", "no-reply@crm.wix.com")),
+            "the email's only identity is its relay sender (relay_address)");
+}
+
 // Protects: an event without a payload is refused with the dead-letter reason.
 TEST(ChannelsTest, NoPayloadIsRefused) {
   EXPECT_EQ(ValidateEvent(From("+1")), "payload not handled by this crm-core version");
