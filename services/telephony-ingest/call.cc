@@ -1,6 +1,7 @@
 #include "telephony-ingest/call.h"
 
 #include <algorithm>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -169,6 +170,10 @@ struct Open {
   bool awaits_dial = false;
   std::optional<State> dial_state;
   std::optional<int32_t> dial_duration;
+  /// Answered <Dial> legs (DialCallSid → talk time): a transfer's legs add up.
+  std::map<std::string, int32_t> answered_legs;
+  /// Twilio's parent "completed" came: no <Dial> follows.
+  bool parent_completed = false;
   std::string counterpart_e164;
 };
 
@@ -177,6 +182,11 @@ void Fold(Open* open, const CallUpdate& update) {
   if (call.call_id().empty()) {
     call.set_call_id(absl::StrCat(update.provider, ":", update.provider_call_id));
     call.set_provider_call_id(update.provider_call_id);
+  }
+  if (update.recording) {
+    // A recording that came before the call settled: it rides in the call's event.
+    SetIfGiven(call.mutable_recording_url(), update.recording_url);
+    return;
   }
   if (call.direction() == CallEvent::DIRECTION_UNSPECIFIED) {
     call.set_direction(update.direction);
@@ -206,12 +216,25 @@ void Fold(Open* open, const CallUpdate& update) {
   }
   if (update.dial_result) {
     // Twilio's <Dial> action: what the dialled agent did is the call's outcome and talk time.
+    // Several <Dial> actions (a transfer: each <Dial> has its own): the call was answered if
+    // any leg was, its talk time is the answered legs' together (a retried action counted
+    // once), and its status the last action's.
     open->dial_state = update.state;
-    open->dial_duration = update.duration_seconds;
-    SetIfGiven(call.mutable_provider_status(), update.provider_status);
-    if (update.answered_at && update.state == State::kEnded) {
-      *call.mutable_answered_at() = ingest::ToTimestamp(*update.answered_at);
+    if (update.state == State::kEnded) {
+      std::string leg =
+          update.dial_leg.empty() ? absl::StrCat("#", open->answered_legs.size()) : update.dial_leg;
+      open->answered_legs[leg] = update.duration_seconds.value_or(0);
+      if (update.answered_at && !call.has_answered_at()) {
+        *call.mutable_answered_at() = ingest::ToTimestamp(*update.answered_at);
+      }
     }
+    int32_t talk = 0;
+    for (const auto& [leg, seconds] : open->answered_legs) {
+      talk += seconds;
+    }
+    open->dial_duration =
+        open->answered_legs.empty() ? update.duration_seconds : std::optional<int32_t>(talk);
+    SetIfGiven(call.mutable_provider_status(), update.provider_status);
     return;
   }
   if (!open->dial_state) {
@@ -234,6 +257,7 @@ void Fold(Open* open, const CallUpdate& update) {
     open->final_state = update.state;
     open->uncertain = update.uncertain;
     open->awaits_dial = update.awaits_dial;
+    open->parent_completed = open->parent_completed || update.awaits_dial;
   }
 }
 
@@ -299,6 +323,26 @@ FinishedCall Finish(Open open, CallEvent::Outcome outcome, bool incomplete, Cloc
   return finished;
 }
 
+// When a settling call stands on its outcome: `window` after the first final report that
+// waits for a deciding one (an unanswered generic outcome, Twilio's parent "completed"),
+// whatever retries of it came since. Reports stored without their arrival time count from
+// `now`.
+Clock::time_point SettleDeadline(const std::vector<CallUpdate>& updates, Clock::time_point now,
+                                 std::chrono::milliseconds window) {
+  std::optional<Clock::time_point> first;
+  for (const CallUpdate& update : updates) {
+    if (update.recording || update.dial_result || !IsFinal(update.state) ||
+        !(update.uncertain || update.awaits_dial)) {
+      continue;
+    }
+    Clock::time_point at = update.received.value_or(now);
+    if (!first || at < *first) {
+      first = at;
+    }
+  }
+  return std::chrono::time_point_cast<Clock::duration>(first.value_or(now) + window);
+}
+
 Open FoldAll(const std::vector<CallUpdate>& updates) {
   Open open;
   for (const CallUpdate& update : updates) {
@@ -333,16 +377,24 @@ std::string CallEventId(std::string_view provider, std::string_view provider_cal
 Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool quiet_over,
                 Clock::time_point now) {
   Decision decision;
-  if (updates.empty()) {
-    return decision;
+  if (std::all_of(updates.begin(), updates.end(),
+                  [](const CallUpdate& update) { return update.recording; })) {
+    return decision;  // nothing about the call itself yet (an early recording)
   }
   Open open = FoldAll(updates);
   CallEvent::Direction direction = open.call.direction();
   if (open.dial_state) {
+    const bool answered = !open.answered_legs.empty();
+    if (answered && *open.dial_state == State::kEnded && !open.parent_completed && !settle_over &&
+        !quiet_over) {
+      // An agent took the call: another <Dial> may follow (a transfer) until the parent's
+      // "completed" says the call is over. Nobody waits for a call-back meanwhile.
+      return decision;
+    }
     decision.kind = Decision::Kind::kFinal;
     decision.finished = Finish(
-        std::move(open), OutcomeOf(*open.dial_state, direction, *open.dial_state == State::kEnded),
-        false, now);
+        std::move(open),
+        answered ? CallEvent::ANSWERED : OutcomeOf(*open.dial_state, direction, false), false, now);
     return decision;
   }
   if (!open.final_state) {
@@ -391,8 +443,11 @@ std::string SerializeUpdate(const CallUpdate& update) {
                          {"ans", update.answered},
                          {"e164", update.counterpart_e164},
                          {"dial", update.dial_result},
+                         {"leg", update.dial_leg},
                          {"unc", update.uncertain},
-                         {"wd", update.awaits_dial}};
+                         {"wd", update.awaits_dial},
+                         {"rcv", TimeJson(update.received)},
+                         {"recd", update.recording}};
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -431,6 +486,16 @@ std::optional<CallUpdate> ParseUpdate(std::string_view text) {
     update.dial_result = json.at("dial").get<bool>();
     update.uncertain = json.at("unc").get<bool>();
     update.awaits_dial = json.at("wd").get<bool>();
+    // Absent from reports stored before these fields existed.
+    if (auto it = json.find("rcv"); it != json.end()) {
+      update.received = TimeFrom(*it);
+    }
+    if (auto it = json.find("leg"); it != json.end()) {
+      update.dial_leg = it->get<std::string>();
+    }
+    if (auto it = json.find("recd"); it != json.end()) {
+      update.recording = it->get<bool>();
+    }
     return update;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
@@ -446,6 +511,7 @@ std::string SerializeFinished(const FinishedCall& finished) {
 }
 
 std::optional<FinishedCall> ParseFinished(std::string_view text) {
+  // Whatever is read back from the store was settled before: published again.
   nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) {
     return std::nullopt;
@@ -460,6 +526,7 @@ std::optional<FinishedCall> ParseFinished(std::string_view text) {
         !finished.call.ParseFromString(bytes)) {
       return std::nullopt;
     }
+    finished.republication = true;
     return finished;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
@@ -587,8 +654,10 @@ CallAssembler::CallAssembler(Options options, CallStore* store)
       options_(options),
       store_(store ? store : own_store_.get()) {}
 
-absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& update,
+absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& reported,
                                                            Clock::time_point now) {
+  CallUpdate update = reported;
+  update.received = now;
   const std::string key = Key(update.provider, update.provider_call_id);
   auto snapshot = store_->Append(key, SerializeUpdate(update), options_.finished_ttl,
                                  options_.max_updates_per_call);
@@ -618,9 +687,14 @@ absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& upd
   if (full) {
     updates.push_back(update);
   }
-  // A settle window of 0: every outcome stands at once.
+  // The settle window runs from the first report that could settle the call: a sender
+  // retrying it (its webhook timed out) neither extends the window nor holds the call back,
+  // and a retry past the window settles the call itself. A window of 0 (or a call whose
+  // reports are full): every outcome stands at once.
+  Clock::time_point settle_at = SettleDeadline(updates, now, options_.settle_window);
   Decision decision =
-      Decide(updates, full || options_.settle_window.count() == 0, /*quiet_over=*/false, now);
+      Decide(updates, full || options_.settle_window.count() == 0 || settle_at <= now,
+             /*quiet_over=*/false, now);
   switch (decision.kind) {
     case Decision::Kind::kOpen:
       if (snapshot->updates.size() == 1 && snapshot->open_calls >= options_.max_open_calls) {
@@ -632,7 +706,7 @@ absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& upd
       }
       return Result{};
     case Decision::Kind::kSettling: {
-      if (auto status = store_->Schedule(key, now + options_.settle_window); !status.ok()) {
+      if (auto status = store_->Schedule(key, settle_at); !status.ok()) {
         return absl::UnavailableError(status.message());
       }
       Result result;
@@ -762,10 +836,30 @@ FinishedCall CallAssembler::Recording(const std::string& provider,
                                       const std::string& recording_id,
                                       const std::string& recording_url, Clock::time_point now) {
   FinishedCall recording;
-  if (auto snapshot = store_->Read(Key(provider, provider_call_id));
-      snapshot.ok() && snapshot->settled) {
+  const std::string key = Key(provider, provider_call_id);
+  auto snapshot = store_->Read(key);
+  if (snapshot.ok() && snapshot->settled) {
     if (auto settled = ParseFinished(*snapshot->settled)) {
       recording.call = settled->call;
+    }
+  } else if (snapshot.ok()) {
+    // The call is not settled yet (Twilio may post the recording before the call's last status
+    // callback): its event carries the recording too, so that crm-core, which may read this
+    // recording's own event before the call's, attaches it to the call.
+    CallUpdate early;
+    early.provider = provider;
+    early.provider_call_id = provider_call_id;
+    early.recording_url = recording_url;
+    early.recording = true;
+    early.received = now;
+    (void)store_->Append(key, SerializeUpdate(early), options_.finished_ttl,
+                         options_.max_updates_per_call);
+    // Settled meanwhile by another replica, before the append: the recording is attached
+    // from its own event (keyed by the settled call's number, so after the call's event).
+    if (auto again = store_->Read(key); again.ok() && again->settled) {
+      if (auto settled = ParseFinished(*again->settled)) {
+        recording.call = settled->call;
+      }
     }
   }
   CallEvent& call = recording.call;

@@ -64,6 +64,9 @@ struct CallUpdate {
   /// Twilio's <Dial> action: its state is the call's outcome whatever the parent call's own
   /// status says (the parent is always answered by Twilio itself).
   bool dial_result = false;
+  /// The <Dial> action's leg (DialCallSid): a call with several <Dial>s (a transfer) has one
+  /// action per leg; a retry of one action names the same leg.
+  std::string dial_leg;
   /// An unanswered outcome that a later answer report may still overturn (the generic API,
   /// whose senders post the states of a call in any order): the call settles on it only after
   /// CallAssembler::Options::settle_window without an answer report.
@@ -71,6 +74,12 @@ struct CallUpdate {
   /// Twilio's parent "completed" of an inbound call: answered by Twilio itself, so the call's
   /// real outcome is a <Dial> action's if one comes within the settle window.
   bool awaits_dial = false;
+  /// When this report reached the service (set by CallAssembler::Apply): the settle window
+  /// runs from the first settling report's arrival, never extended by a retry of it.
+  std::optional<Clock::time_point> received;
+  /// A recording callback that came before its call was settled: only its recording_url is
+  /// folded into the call's event (no state of its own).
+  bool recording = false;
 };
 
 /// The text an update is kept as in a CallStore (JSON), and back; std::nullopt when unreadable.
@@ -84,6 +93,9 @@ struct FinishedCall {
   /// See CallUpdate::counterpart_e164; empty: BuildEvent normalises the number itself.
   std::string counterpart_e164;
   Clock::time_point occurred;  // when it ended (or the last update, when incomplete)
+  /// Read back from the store, settled earlier: publishing it is a re-publication (a
+  /// provider's retry, a parked request, a publication not confirmed in time). Not stored.
+  bool republication = false;
 };
 
 std::string SerializeFinished(const FinishedCall& finished);

@@ -2,7 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "identity/identity.h"
@@ -18,24 +22,90 @@ bool Printable(const std::string& text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
+constexpr int32_t kMaxDurationSeconds = 7 * 24 * 3600;
+
+// Unix seconds, or milliseconds from 1e11 on (1e11 seconds is in the year 5138); a fraction of
+// a second dropped. std::nullopt when negative or past the year 9999.
+std::optional<Clock::time_point> UnixTime(double value) {
+  if (!(value >= 0)) {
+    return std::nullopt;
+  }
+  if (value >= 1e11) {
+    value /= 1000;
+  }
+  if (value > 253402300799.0) {
+    return std::nullopt;
+  }
+  return Clock::time_point(std::chrono::seconds(static_cast<int64_t>(value)));
+}
+
+// A duration rounded to whole seconds, 0 to a week.
+std::optional<int32_t> WholeSeconds(double seconds) {
+  if (!(seconds >= 0) || seconds > kMaxDurationSeconds) {
+    return std::nullopt;
+  }
+  return static_cast<int32_t>(std::lround(seconds));
+}
+
 }  // namespace
 
 std::optional<Clock::time_point> ParseTime(std::string_view text) {
   if (text.empty() || text.size() > 64) {
     return std::nullopt;
   }
-  if (std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(c); })) {
-    if (text.size() > 12) {
+  if (absl::ascii_isdigit(text.front()) && std::all_of(text.begin(), text.end(), [](char c) {
+        return absl::ascii_isdigit(c) || c == '.';
+      })) {
+    // Unix seconds or milliseconds, maybe with a fraction.
+    double value = 0;
+    if (std::count(text.begin(), text.end(), '.') > 1 ||
+        !absl::SimpleAtod(absl::string_view(text.data(), text.size()), &value)) {
       return std::nullopt;
     }
-    return Clock::time_point(std::chrono::seconds(std::stoll(std::string(text))));
+    return UnixTime(value);
+  }
+  std::string normalized(text);
+  if (normalized.size() > 10 && normalized[10] == ' ') {
+    normalized[10] = 'T';  // "2026-11-30 09:15:00", as SQL and many CDRs write it
   }
   absl::Time time;
   std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
+  if (absl::ParseTime(absl::RFC3339_full, normalized, &time, &error) ||
+      absl::ParseTime("%Y-%m-%d%ET%H:%M:%E*S", normalized, absl::UTCTimeZone(), &time, &error)) {
+    return std::chrono::time_point_cast<std::chrono::seconds>(absl::ToChronoTime(time));
+  }
+  return std::nullopt;
+}
+
+std::optional<int32_t> ParseDuration(std::string_view text) {
+  std::string value(absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())));
+  if (value.empty() || value.size() > 16) {
     return std::nullopt;
   }
-  return absl::ToChronoTime(time);
+  double seconds = 0;
+  if (value.find(':') != std::string::npos) {
+    // h:mm:ss or m:ss
+    std::vector<std::string> parts = absl::StrSplit(value, ':');
+    if (parts.size() > 3) {
+      return std::nullopt;
+    }
+    for (const std::string& part : parts) {
+      int64_t number = 0;
+      if (part.empty() || part.size() > 6 || !absl::SimpleAtoi(part, &number) || number < 0) {
+        return std::nullopt;
+      }
+      seconds = seconds * 60 + static_cast<double>(number);
+    }
+  } else {
+    if (value.back() == 's' || value.back() == 'S') {
+      value.pop_back();  // "12s"
+    }
+    if (value.empty() || !absl::ascii_isdigit(value.front()) ||
+        !absl::SimpleAtod(value, &seconds)) {
+      return std::nullopt;
+    }
+  }
+  return WholeSeconds(seconds);
 }
 
 GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
@@ -47,47 +117,57 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
     return parse;
   }
   auto& errors = parse.errors;
+  auto& dropped = parse.dropped;
   CallUpdate& update = parse.update;
   update.provider = "generic";
-  // A string field: absent → empty; present and not a string → an error.
+  // A text field: absent → empty. A required one (call_id, direction, state) that cannot be
+  // read refuses the report; any other is dropped and the call kept (a PBX does not retry a
+  // 422: the call would be recorded nowhere). A number is taken as its text ("from":
+  // 33612345678).
   auto text = [&](const char* name, size_t max_bytes, bool required) -> std::string {
+    auto fail = [&](const std::string& why) {
+      (required ? errors : dropped)[name] = why;
+      return std::string();
+    };
     auto it = json.find(name);
     if (it == json.end() || it->is_null()) {
-      if (required) {
-        errors[name] = "required";
-      }
-      return "";
+      return required ? fail("required") : "";
     }
-    if (!it->is_string()) {
-      errors[name] = "must be a string";
-      return "";
+    std::string value;
+    if (it->is_string()) {
+      value = it->get<std::string>();
+    } else if (it->is_number_integer()) {
+      value = it->dump();
+    } else {
+      return fail("must be a string");
     }
-    std::string value = it->get<std::string>();
     if (value.size() > max_bytes) {
-      errors[name] = "too long (at most " + std::to_string(max_bytes) + " bytes)";
-    } else if (!identity::IsValidUtf8(value) || value.find('\0') != std::string::npos) {
-      errors[name] = "must be UTF-8 text";
-    } else if (required && value.empty()) {
-      errors[name] = "required";
+      return fail("too long (at most " + std::to_string(max_bytes) + " bytes)");
+    }
+    if (!identity::IsValidUtf8(value) || value.find('\0') != std::string::npos) {
+      return fail("must be UTF-8 text");
+    }
+    if (required && value.empty()) {
+      return fail("required");
     }
     return value;
   };
   auto time = [&](const char* name) -> std::optional<Clock::time_point> {
     auto it = json.find(name);
-    if (it == json.end() || it->is_null()) {
+    if (it == json.end() || it->is_null() ||
+        (it->is_string() && it->get_ref<const std::string&>().empty())) {
       return std::nullopt;
     }
     std::optional<Clock::time_point> parsed;
-    if (it->is_number_unsigned()) {
-      parsed = Clock::time_point(std::chrono::seconds(it->get<uint64_t>()));
-    } else if (it->is_number_float() && it->get<double>() >= 0 && it->get<double>() < 1e11) {
-      // Unix seconds with a fraction (1700000000.25): the fraction is dropped.
-      parsed = Clock::time_point(std::chrono::seconds(static_cast<int64_t>(it->get<double>())));
+    if (it->is_number()) {
+      parsed = UnixTime(it->get<double>());
     } else if (it->is_string()) {
       parsed = ParseTime(it->get<std::string>());
     }
     if (!parsed) {
-      errors[name] = "must be an RFC 3339 time (2026-11-30T09:15:00Z) or Unix seconds";
+      dropped[name] =
+          "not an RFC 3339 / ISO 8601 time (2026-11-30T09:15:00Z; without a zone: UTC) nor Unix "
+          "seconds or milliseconds";
     }
     return parsed;
   };
@@ -96,15 +176,15 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
   if (!update.provider_call_id.empty() && !Printable(update.provider_call_id)) {
     errors["call_id"] = "must be printable ASCII";
   }
-  std::string direction = text("direction", 16, true);
-  if (direction == "inbound") {
+  std::string direction = absl::AsciiStrToLower(text("direction", 16, true));
+  if (direction == "inbound" || direction == "in" || direction == "incoming") {
     update.direction = CallEvent::INBOUND;
-  } else if (direction == "outbound") {
+  } else if (direction == "outbound" || direction == "out" || direction == "outgoing") {
     update.direction = CallEvent::OUTBOUND;
   } else if (!direction.empty()) {
     errors["direction"] = "must be inbound or outbound";
   }
-  std::string state = text("state", 16, true);
+  std::string state = absl::AsciiStrToLower(text("state", 16, true));
   if (auto parsed = ParseState(state)) {
     update.state = *parsed;
   } else if (!state.empty()) {
@@ -119,27 +199,23 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
   update.recording_url = text("recording_url", kMaxUrlBytes, false);
   if (!update.recording_url.empty() && update.recording_url.rfind("https://", 0) != 0 &&
       update.recording_url.rfind("http://", 0) != 0) {
-    errors["recording_url"] = "must be an http(s) URL";
+    dropped["recording_url"] = "must be an http(s) URL";
+    update.recording_url.clear();
   }
   update.started_at = time("started_at");
   update.answered_at = time("answered_at");
   update.ended_at = time("ended_at");
   if (auto it = json.find("duration"); it != json.end() && !it->is_null()) {
-    uint64_t seconds = 0;
-    bool whole = it->is_number_unsigned();
-    if (whole) {
-      seconds = it->get<uint64_t>();
+    std::optional<int32_t> seconds;
+    if (it->is_number()) {
+      seconds = WholeSeconds(it->get<double>());
     } else if (it->is_string()) {
-      // "60", as systems that send every value as text do.
-      const std::string& text = it->get_ref<const std::string&>();
-      whole = !text.empty() && text.size() <= 7 &&
-              std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(c); });
-      seconds = whole ? std::stoull(text) : 0;
+      seconds = ParseDuration(it->get_ref<const std::string&>());
     }
-    if (whole && seconds <= 7 * 24 * 3600) {
-      update.duration_seconds = static_cast<int32_t>(seconds);
+    if (seconds) {
+      update.duration_seconds = *seconds;
     } else {
-      errors["duration"] = "must be a whole number of seconds, 0 to 604800";
+      dropped["duration"] = "not seconds (42, 10.5, \"12s\", \"00:01:05\"), 0 to 604800";
     }
   }
   // A PBX does not retry a 422: a call is never refused for its numbers. The one that

@@ -50,8 +50,15 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       replay_cache_(options_.replay_cache_size, 2 * options_.signature_window) {
   published_ = &registry->AddCounter(
       "telephony_calls_published_total",
-      "Call events acknowledged by Kafka, by provider and outcome (recording: a recording added "
+      "Call events acknowledged by Kafka the first time, by provider and outcome (recording: a "
+      "recording added "
       "to a published call).",
+      {"provider", "outcome"});
+  republished_ = &registry->AddCounter(
+      "telephony_calls_republished_total",
+      "Call events of calls settled earlier published again and acknowledged by Kafka (a "
+      "provider's retry, a report parked at another replica, a publication not confirmed "
+      "within the lease), by provider and outcome; not in telephony_calls_published_total.",
       {"provider", "outcome"});
   rejected_ = &registry->AddCounter("telephony_requests_rejected_total",
                                     "Requests answered with an error, by error code.", {"code"});
@@ -64,6 +71,11 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       "Signed requests seen again within the signature window (provider retries or replays); "
       "answered like the first, with the same event id.",
       {"provider"});
+  fields_dropped_ = &registry->AddCounter(
+      "telephony_fields_dropped_total",
+      "Secondary fields of generic call events that could not be read (a time, a duration, a "
+      "URL…): dropped, the call kept, by field.",
+      {"field"});
   ignored_ = &registry->AddCounter("telephony_ignored_total",
                                    "Valid reports that publish nothing, by reason.", {"reason"});
   overloaded_ = &registry
@@ -125,26 +137,31 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       [this] { return static_cast<double>(background_pending()); });
 }
 
+bool TelephonyService::LogAllowed(const std::string& code, int64_t* suppressed) {
+  std::lock_guard lock(refusal_log_mutex_);
+  RefusalLog& log = refusal_log_[code];
+  auto now = std::chrono::steady_clock::now();
+  if (now - log.window >= std::chrono::seconds(1)) {
+    log.window = now;
+    log.logged = 0;
+  }
+  if (log.logged >= options_.refusal_logs_per_second) {
+    ++log.suppressed;
+    return false;
+  }
+  ++log.logged;
+  *suppressed = std::exchange(log.suppressed, 0);
+  return true;
+}
+
 Response TelephonyService::Reject(Response response, const std::string& code,
                                   const std::string& path, const std::string& reason) {
   rejected_->WithLabels({code}).Increment();
   // Rate-limited per code: a flood of forged requests must not flood the log. No body, no
   // numbers, no client address: only what lets an operator find a misconfiguration.
   int64_t suppressed = 0;
-  {
-    std::lock_guard lock(refusal_log_mutex_);
-    RefusalLog& log = refusal_log_[code];
-    auto now = std::chrono::steady_clock::now();
-    if (now - log.window >= std::chrono::seconds(1)) {
-      log.window = now;
-      log.logged = 0;
-    }
-    if (log.logged >= options_.refusal_logs_per_second) {
-      ++log.suppressed;
-      return response;
-    }
-    ++log.logged;
-    suppressed = std::exchange(log.suppressed, 0);
+  if (!LogAllowed(code, &suppressed)) {
+    return response;
   }
   spdlog::warn(
       "telephony: refused POST {} with {} {}{}{}{}", ingest::CleanHeaderText(path, 128),
@@ -191,10 +208,10 @@ void TelephonyService::Publish(const FinishedCall& call, const http::Request* re
   }
   publisher_->Publish(
       built.key, built.event.SerializeAsString(), built.headers,
-      [this, provider, outcome, event_id = call.event_id, call_copy = call,
-       done = std::move(done)](const kafka::DeliveryResult& result) {
+      [this, provider, outcome, republication = call.republication, event_id = call.event_id,
+       call_copy = call, done = std::move(done)](const kafka::DeliveryResult& result) {
         if (result.status.ok()) {
-          published_->WithLabels({provider, outcome}).Increment();
+          (republication ? republished_ : published_)->WithLabels({provider, outcome}).Increment();
         } else {
           spdlog::warn("telephony: event {} not acknowledged by Kafka ({}): {}", event_id,
                        kafka::ErrorClassName(result.error_class), result.status.ToString());
@@ -466,6 +483,23 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
     reply(Reject(Response::Json(422, Dump(body)), "invalid_fields", path, fields));
     return;
   }
+  // Secondary fields that could not be read are dropped, the call kept: counted, logged (names
+  // and reasons, never values) and named in the answer so that the sender can fix them.
+  nlohmann::json dropped = nlohmann::json::object();
+  if (!parse.dropped.empty()) {
+    std::string fields;
+    for (const auto& [field, why] : parse.dropped) {
+      fields_dropped_->WithLabels({field}).Increment();
+      dropped[field] = why;
+      absl::StrAppend(&fields, fields.empty() ? "" : "; ", field, ": ", why);
+    }
+    if (int64_t suppressed = 0; LogAllowed("dropped_fields", &suppressed)) {
+      spdlog::warn("telephony: call generic:{} kept without unreadable fields ({}){}",
+                   parse.update.provider_call_id, fields,
+                   suppressed > 0 ? absl::StrCat(" (", suppressed, " similar lines dropped)")
+                                  : std::string());
+    }
+  }
   auto result = ApplyUpdate(parse.update);
   if (!result.ok()) {
     reply(RefuseUpdate(result.status(), path));
@@ -476,17 +510,23 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
     // Unanswered so far: published as this outcome after the settle window unless an answer
     // report comes first. Not answered before Kafka has the call's event, whichever report or
     // replica publishes it: a 2xx before that could lose a call the sender never resends.
-    Park(parse.update, request, std::move(reply), [call_id](const FinishedCall& finished) {
+    Park(parse.update, request, std::move(reply), [call_id, dropped](const FinishedCall& finished) {
       nlohmann::json answer = {{"call_id", call_id},
                                {"event_id", finished.event_id},
                                {"outcome", OutcomeName(finished.call.outcome())},
                                {"status", "published"}};
+      if (!dropped.empty()) {
+        answer["dropped"] = dropped;
+      }
       return Response::Json(202, Dump(answer));
     });
     return;
   }
   if (!result->finished) {
     nlohmann::json answer = {{"call_id", call_id}, {"status", "pending"}};
+    if (!dropped.empty()) {
+      answer["dropped"] = dropped;
+    }
     reply(Response::Json(202, Dump(answer)));
     return;
   }
@@ -494,6 +534,9 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
   nlohmann::json answer = {{"call_id", call_id},
                            {"event_id", finished.event_id},
                            {"outcome", OutcomeName(finished.call.outcome())}};
+  if (!dropped.empty()) {
+    answer["dropped"] = dropped;
+  }
   bool final_state =
       parse.update.state != State::kRinging && parse.update.state != State::kAnswered;
   if (result->repeated && !final_state) {

@@ -122,6 +122,9 @@ class TelephonyService {
   /// the operator reading the log.
   http::Response Reject(http::Response response, const std::string& code, const std::string& path,
                         const std::string& reason);
+  /// Rate limit of the log lines about `code` (refusal_logs_per_second); `suppressed`: the
+  /// lines dropped since the last one logged.
+  bool LogAllowed(const std::string& code, int64_t* suppressed);
   /// Verifies X-Twilio-Signature; on failure answers 401 (logged with the URL checked) and
   /// gives false.
   bool CheckTwilioSignature(const http::Request& request, const ingest::FormParams& params,
@@ -176,10 +179,12 @@ class TelephonyService {
   std::map<std::string, RefusalLog> refusal_log_;
 
   metrics::Family<metrics::Counter>* published_;
+  metrics::Family<metrics::Counter>* republished_;
   metrics::Family<metrics::Counter>* rejected_;
   metrics::Family<metrics::Counter>* kafka_failures_;
   metrics::Family<metrics::Counter>* replays_;
   metrics::Family<metrics::Counter>* ignored_;
+  metrics::Family<metrics::Counter>* fields_dropped_;
   metrics::Counter* overloaded_;
   metrics::Counter* background_dropped_;
   metrics::Counter* expired_;

@@ -11,6 +11,8 @@
 
 #include "ingest/form_params.h"
 #include "ingest/signature.h"
+#include "telephony-ingest/redis_call_store.h"
+#include "testing/testing.h"
 
 namespace leadflow::telephony {
 namespace {
@@ -273,7 +275,8 @@ TEST_F(ServiceTest, GenericSignatureChecks) {
 }
 
 // Protects: the client errors of the contract: 415 for another media type, 400 for a body
-// that is not a JSON object, 422 naming each bad field; nothing published.
+// that is not a JSON object, 422 naming each bad field that refuses a report (call_id,
+// direction, state); nothing published.
 TEST_F(ServiceTest, GenericClientErrors) {
   EXPECT_EQ(PostGeneric(kMissed, std::nullopt, "1700000000", "text/plain").status, 415);
   EXPECT_EQ(PostGeneric("{not json").status, 400);
@@ -283,8 +286,7 @@ TEST_F(ServiceTest, GenericClientErrors) {
       R"("started_at":"yesterday","recording_url":"ftp://x"})");
   ASSERT_EQ(invalid.status, 422);
   auto fields = Json(invalid)["fields"];
-  for (const char* field :
-       {"call_id", "direction", "state", "duration", "started_at", "recording_url"}) {
+  for (const char* field : {"call_id", "direction", "state"}) {
     EXPECT_TRUE(fields.contains(field)) << field << " in " << invalid.body;
   }
   // Lenient where it costs nothing: a duration as text, Unix seconds with a fraction.
@@ -294,9 +296,7 @@ TEST_F(ServiceTest, GenericClientErrors) {
   EXPECT_EQ(lenient.status, 202) << lenient.body;
   EXPECT_EQ(Json(lenient)["outcome"], "answered");
   publisher_.published.clear();
-  EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"inbound","state":"ended","duration":"6s"})")
-                .status,
-            422);
+  EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"inbound","state":"exploded"})").status, 422);
   EXPECT_TRUE(publisher_.published.empty());
 }
 
@@ -727,6 +727,87 @@ TEST_F(ServiceTest, SettlingReportAnsweredOnlyAfterKafkaAcknowledged) {
   EXPECT_EQ(RetryAfter(**refused), "5");
 }
 
+// A sender whose webhook times out before the settle window closes retries the same report
+// (the trial: one retry 3 s later; curl --max-time 3 retrying six times). Run on the in-process
+// store and on the real Redis shared by replicas.
+class SettleRetryTest : public ServiceTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  SettleRetryTest() {
+    if (GetParam()) {
+      redis_ = std::make_unique<RedisCallStore>(testing::RedisTestOptions());
+      options_.call_store = redis_.get();
+    }
+  }
+  std::unique_ptr<RedisCallStore> redis_;
+};
+
+// Protects: the settle window runs from the FIRST unanswered final report and a retry of it
+// never extends it: the call is published at first + window, and every copy of the report,
+// parked meanwhile, is answered 202 with the call's event once Kafka acknowledged it; a retry
+// arriving after the window settles the call itself (no tick needed); a retry after the
+// publication gets 202 at once. Twilio's parent "completed" retried likewise.
+TEST_P(SettleRetryTest, RetriesJoinTheWaitersAndNeverExtendTheWindow) {
+  options_.calls.settle_window = std::chrono::seconds(5);
+  const std::string body = Generic("to-3", "missed");
+  auto first = StartGeneric(body);
+  now_ = kNow + std::chrono::seconds(3);
+  auto retry = StartGeneric(body);
+  EXPECT_FALSE(first->has_value());
+  EXPECT_FALSE(retry->has_value());
+  EXPECT_EQ(Service().parked(), 2u);
+  now_ = kNow + std::chrono::seconds(5);
+  Service().Tick();
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  ASSERT_TRUE(first->has_value() && retry->has_value());
+  for (const auto& answer : {first, retry}) {
+    EXPECT_EQ((*answer)->status, 202) << (*answer)->body;
+    EXPECT_EQ(Json(**answer)["status"], "published");
+    EXPECT_EQ(Json(**answer)["event_id"], CallEventId("generic", "to-3"));
+  }
+  auto late = StartGeneric(body);
+  ASSERT_TRUE(late->has_value());
+  EXPECT_EQ((*late)->status, 202);
+  EXPECT_EQ(Service().parked(), 0u);
+
+  // Six retries, one a second, each given up by the sender: the call is out at first + 5 s,
+  // here settled by the retry that arrives past the window, before any tick.
+  publisher_.published.clear();
+  now_ = kNow + std::chrono::seconds(100);
+  const std::string to4 = Generic("to-4", "missed");
+  std::vector<Pending> attempts;
+  for (int i = 0; i < 5; ++i) {
+    now_ = kNow + std::chrono::seconds(100 + i);
+    attempts.push_back(StartGeneric(to4));
+    EXPECT_FALSE(attempts.back()->has_value()) << i;
+  }
+  now_ = kNow + std::chrono::seconds(105);
+  auto sixth = StartGeneric(to4);
+  ASSERT_TRUE(sixth->has_value());
+  EXPECT_EQ((*sixth)->status, 202) << (*sixth)->body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::MISSED);
+  for (const auto& attempt : attempts) {
+    ASSERT_TRUE(attempt->has_value());
+    EXPECT_EQ((*attempt)->status, 202);
+  }
+
+  // Twilio's parent "completed" retried 4 s later: published at first + 5 s.
+  publisher_.published.clear();
+  now_ = kNow + std::chrono::seconds(200);
+  auto parent = StartTwilio(TwilioCall("CAretry", "completed", "&CallDuration=12"));
+  now_ = kNow + std::chrono::seconds(204);
+  auto parent_retry = StartTwilio(TwilioCall("CAretry", "completed", "&CallDuration=12"));
+  now_ = kNow + std::chrono::seconds(205);
+  Service().Tick();
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  ASSERT_TRUE(parent->has_value() && parent_retry->has_value());
+  EXPECT_EQ((*parent)->status, 200);
+  EXPECT_EQ((*parent_retry)->status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, SettleRetryTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Redis" : "Memory"; });
+
 // Protects: a report parked on one replica is released when another replica (sharing the call
 // store) settles the call with a deciding report: answered after this replica's own
 // acknowledgement, with the same event id and the deciding outcome.
@@ -806,6 +887,159 @@ TEST_F(ServiceTest, ParkedRequestsAnsweredOnShutdown) {
   auto late = StartGeneric(Generic("s-3", "missed"));
   ASSERT_TRUE(late->has_value());
   EXPECT_EQ((*late)->status, 503);
+}
+
+// Protects: a call is never lost for a secondary field (a PBX does not retry a 422): the
+// trial's PBX formats are read — a duration with a fraction, "12s", "00:01:05"; times in Unix
+// milliseconds, in ISO 8601 without a zone (UTC), with a space for the "T"; a field that still
+// cannot be read is dropped, named in the answer and counted, and the call published without
+// it. Only call_id, direction and state refuse a report.
+TEST_F(ServiceTest, SecondaryFieldsNeverLoseTheCall) {
+  struct Case {
+    std::string extra;
+    int32_t duration;
+    int64_t answered_at;  // 0: not checked
+  };
+  const int64_t at = 1796029200;  // 2026-11-30T09:00:00Z
+  std::vector<Case> cases = {
+      {R"(,"duration":10.5)", 11, 0},
+      {R"(,"duration":"12s")", 12, 0},
+      {R"(,"duration":"00:01:05")", 65, 0},
+      {R"(,"duration":"7.25")", 7, 0},
+      {R"(,"duration":30,"answered_at":"1796029200000")", 30, at},
+      {R"(,"duration":30,"answered_at":1796029200000)", 30, at},
+      {R"(,"duration":30,"answered_at":"1796029200.75")", 30, at},
+      {R"(,"duration":30,"answered_at":"2026-11-30T09:00:00")", 30, at},
+      {R"(,"duration":30,"answered_at":"2026-11-30 09:00:00.250")", 30, at},
+      {R"(,"duration":30,"answered_at":"2026-11-30 10:00:00+01:00")", 30, at},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    std::string id = "fmt-" + std::to_string(n++);
+    publisher_.published.clear();
+    auto response = PostGeneric(Generic(id, "ended", c.extra));
+    ASSERT_EQ(response.status, 202) << c.extra << " " << response.body;
+    EXPECT_FALSE(Json(response).contains("dropped")) << c.extra;
+    ASSERT_EQ(publisher_.published.size(), 1u) << c.extra;
+    const CallEvent& call = publisher_.published[0].second.call();
+    EXPECT_EQ(call.outcome(), CallEvent::ANSWERED) << c.extra;
+    EXPECT_EQ(call.duration_seconds(), c.duration) << c.extra;
+    if (c.answered_at != 0) {
+      EXPECT_EQ(call.answered_at().seconds(), c.answered_at) << c.extra;
+    }
+  }
+  // Unreadable: dropped and counted, the call kept.
+  publisher_.published.clear();
+  auto kept = PostGeneric(
+      Generic("fmt-bad", "missed",
+              R"(,"duration":"about a minute","started_at":"yesterday","ended_at":{"t":1},)"
+              R"("recording_url":"ftp://pbx/rec.wav","line":["sales"],"from":33612345678)"));
+  ASSERT_EQ(kept.status, 202) << kept.body;
+  for (const char* field : {"duration", "started_at", "ended_at", "recording_url", "line"}) {
+    EXPECT_TRUE(Json(kept)["dropped"].contains(field)) << field << " " << kept.body;
+    EXPECT_THAT(registry_.Render(), HasSubstr("telephony_fields_dropped_total{field=\"" +
+                                              std::string(field) + "\"} 1"));
+  }
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::MISSED);
+  EXPECT_EQ(publisher_.published[0].second.call().from_number(), "33612345678");
+  // What no call can do without.
+  EXPECT_EQ(PostGeneric(R"({"direction":"inbound","state":"missed"})").status, 422);
+  EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"inbound","state":"hung"})").status, 422);
+  EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"sideways","state":"missed"})").status, 422);
+  EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"IN","state":"Missed"})").status, 202);
+}
+
+// Protects: a recording callback that comes before the call is settled (before any status
+// callback, as in the trial) is not lost: it is published at once as its own event (accepted
+// means in Kafka) and the call's event, published later, carries its URL, so crm-core attaches
+// it even when it reads the recording's own event first and finds no call.
+TEST_F(ServiceTest, TwilioRecordingBeforeTheCallRidesInTheCallsEvent) {
+  options_.calls.settle_window = std::chrono::seconds(5);
+  http::Request request;
+  request.method = "POST";
+  request.target = request.path = "/v1/twilio/recording";
+  request.body =
+      "CallSid=CA0006&AccountSid=ACx&RecordingSid=RE0006&RecordingUrl=https%3A%2F%2F"
+      "api.twilio.com%2FRecordings%2FRE0006&RecordingStatus=completed&RecordingDuration=9";
+  auto params = *ingest::ParseFormParams(request.body);
+  std::stable_sort(params.begin(), params.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string data = options_.twilio_public_url + request.target;
+  for (const auto& [name, value] : params) data += name + value;
+  request.headers = {
+      {"Content-Type", "application/x-www-form-urlencoded"},
+      {"X-Twilio-Signature", ingest::Base64Encode(ingest::Hmac(ingest::HmacAlgorithm::kSha1,
+                                                               options_.twilio_auth_token, data))}};
+  auto recorded = Call(&TelephonyService::HandleTwilioRecording, request);
+  ASSERT_EQ(recorded.status, 200) << recorded.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_TRUE(publisher_.published[0].second.call().recording_only());
+  EXPECT_EQ(Service().calls().open_calls(), 0u);  // a recording alone opens no call
+  EXPECT_EQ(
+      PostTwilio("/v1/twilio/voice", TwilioCall("CA0006", "in-progress", kDialNoAnswer)).status,
+      200);
+  EXPECT_EQ(
+      PostTwilio("/v1/twilio/voice", TwilioCall("CA0006", "completed", "&CallDuration=30")).status,
+      200);
+  // The <Dial> action settled the call; the parent's completed published it again.
+  ASSERT_EQ(publisher_.published.size(), 3u);
+  const CallEvent& call = publisher_.published[1].second.call();
+  EXPECT_FALSE(call.recording_only());
+  EXPECT_EQ(call.outcome(), CallEvent::MISSED);
+  EXPECT_THAT(call.recording_url(), HasSubstr("RE0006"));
+  EXPECT_THAT(publisher_.published[2].second.call().recording_url(), HasSubstr("RE0006"));
+  EXPECT_EQ(std::count(call.states().begin(), call.states().end(), "ringing"), 0);
+}
+
+// Protects: a Twilio call with several <Dial>s (a transfer: an action per leg) is one answered
+// call whose talk time is the answered legs' together (20 s + 40 s), a retried action counted
+// once: an answered <Dial> action waits for the parent's "completed" instead of settling the
+// call on the first leg. A leg unanswered after an answered one leaves the call answered.
+TEST_F(ServiceTest, TwilioTransferAddsTheAnsweredLegs) {
+  options_.calls.settle_window = std::chrono::seconds(5);
+  const std::string leg1 = "&DialCallStatus=completed&DialCallSid=CAleg1&DialCallDuration=20";
+  const std::string leg2 = "&DialCallStatus=completed&DialCallSid=CAleg2&DialCallDuration=40";
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA0008", "in-progress", leg1)).status, 200);
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA0008", "in-progress", leg1)).status, 200);
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA0008", "in-progress", leg2)).status, 200);
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_EQ(
+      PostTwilio("/v1/twilio/voice", TwilioCall("CA0008", "completed", "&CallDuration=65")).status,
+      200);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  const CallEvent& call = publisher_.published[0].second.call();
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.duration_seconds(), 60);
+  EXPECT_EQ(call.provider_status(), "dial:completed");
+
+  // The transfer's second <Dial> unanswered: answered all the same, with the first leg's time.
+  publisher_.published.clear();
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA0009", "in-progress", leg1)).status, 200);
+  EXPECT_EQ(
+      PostTwilio("/v1/twilio/voice",
+                 TwilioCall("CA0009", "in-progress",
+                            "&DialCallStatus=no-answer&DialCallSid=CAleg3&DialCallDuration=0"))
+          .status,
+      200);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(publisher_.published[0].second.call().duration_seconds(), 20);
+}
+
+// Protects: telephony_calls_published_total counts each call once; a provider's retry of a
+// settled call, published again, is counted in telephony_calls_republished_total.
+TEST_F(ServiceTest, RepublicationsCountedApart) {
+  ASSERT_EQ(PostGeneric(Generic("rp-1", "ended", R"(,"duration":12)")).status, 202);
+  ASSERT_EQ(
+      PostGeneric(Generic("rp-1", "ended", R"(,"duration":12)"), std::nullopt, "1700000001").status,
+      202);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  std::string metrics = registry_.Render();
+  EXPECT_THAT(metrics, HasSubstr("telephony_calls_published_total{outcome=\"answered\","
+                                 "provider=\"generic\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("telephony_calls_republished_total{outcome=\"answered\","
+                                 "provider=\"generic\"} 1"));
 }
 
 // Protects: a call is never refused for its numbers (a PBX does not retry a 422): real caller

@@ -54,7 +54,6 @@ Settings ReadSettings(config::Reader& reader) {
   if (settings.delivery_timeout < std::chrono::milliseconds(100)) {
     reader.Fail("TELEPHONY_DELIVERY_TIMEOUT_MS", "at least 100 ms");
   }
-  settings.http.handler_timeout = settings.delivery_timeout + std::chrono::seconds(5);
 
   ServiceOptions& service = settings.service;
   service.default_region =
@@ -104,7 +103,7 @@ Settings ReadSettings(config::Reader& reader) {
       static_cast<size_t>(reader.Int("TELEPHONY_MAX_FINISHED_CALLS", 10000, 0, 10000000,
                                      "settled calls remembered for retries and late reports"));
   service.calls.settle_window = reader.Millis(
-      "TELEPHONY_SETTLE_MS", std::chrono::milliseconds(5000),
+      "TELEPHONY_SETTLE_MS", std::chrono::milliseconds(2000),
       "how long an unanswered outcome (generic API) or Twilio's parent \"completed\" waits for "
       "a report deciding otherwise (an answer, a <Dial> action) before it is published");
   if (service.calls.settle_window > std::chrono::minutes(10)) {
@@ -123,6 +122,11 @@ Settings ReadSettings(config::Reader& reader) {
   // The settle window, the ticker's period (1 s) that publishes it, and Kafka's answer.
   service.parked_timeout =
       service.calls.settle_window + std::chrono::seconds(1) + settings.delivery_timeout;
+  // A request is always answered by us, never cut by the server's own timeout: a parked one
+  // waits at most parked_timeout, then one poll, then its own publication (one delivery
+  // timeout); a direct one its publication. The margin covers the call store's round trips.
+  settings.http.handler_timeout = service.parked_timeout + settings.park_poll +
+                                  settings.delivery_timeout + std::chrono::seconds(2);
   // The state of calls shared by the replicas (docs/telephony-ingest.md, "Several replicas").
   std::string redis_host = reader.String(
       "TELEPHONY_REDIS_HOST", "",

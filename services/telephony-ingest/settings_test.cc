@@ -51,5 +51,26 @@ TEST(SettingsTest, DefaultsAndConflicts) {
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_BROKERS", ""}}).ok());
 }
 
+// Protects: a parked report is answered by the service, never cut by the HTTP server's own
+// handler timeout (the trial's empty reply after 8 s): the handler timeout exceeds the longest
+// a parked request may wait (its bound, one poll, its own publication), for the defaults and
+// for long settle windows and delivery timeouts; the default settle window leaves a report
+// answered well within a 5 s webhook timeout on a healthy broker.
+TEST(SettingsTest, ParkedRequestsAnsweredBeforeTheServerTimesOut) {
+  for (auto env : std::vector<std::map<std::string, std::string>>{
+           {},
+           {{"TELEPHONY_SETTLE_MS", "5000"}},
+           {{"TELEPHONY_SETTLE_MS", "60000"}, {"TELEPHONY_DELIVERY_TIMEOUT_MS", "10000"}},
+           {{"TELEPHONY_PARK_POLL_MS", "1000"}}}) {
+    Settings settings;
+    ASSERT_TRUE(Check(env, &settings).ok());
+    EXPECT_GT(settings.http.handler_timeout,
+              settings.service.parked_timeout + settings.park_poll + settings.delivery_timeout);
+  }
+  Settings defaults;
+  ASSERT_TRUE(Check({}, &defaults).ok());
+  EXPECT_EQ(defaults.service.calls.settle_window, std::chrono::milliseconds(2000));
+}
+
 }  // namespace
 }  // namespace leadflow::telephony

@@ -72,6 +72,7 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params) {
     status = "dial:" + *dial_status;
     duration = Seconds(params, "DialCallDuration");
     update.dial_result = true;
+    update.dial_leg = Param(params, "DialCallSid");
   }
   update.provider_status = status;
   bool inbound = update.direction != CallEvent::OUTBOUND;

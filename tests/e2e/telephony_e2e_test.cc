@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "ingest/form_params.h"
 #include "ingest/signature.h"
@@ -90,7 +91,7 @@ class Telephony {
   }
   /// A generic call event signed as documented.
   CurlResult PostGeneric(const std::string& body, const std::string& secret = kSecret,
-                         int64_t timestamp = 0) const {
+                         int64_t timestamp = 0, const std::string& curl_args = "") const {
     if (timestamp == 0) {
       timestamp = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch())
@@ -99,7 +100,8 @@ class Telephony {
     std::string ts = std::to_string(timestamp);
     std::string signature =
         ingest::HexEncode(ingest::Hmac(ingest::HmacAlgorithm::kSha256, secret, ts + "." + body));
-    return Curl("-X POST -H 'Content-Type: application/json' -H 'X-LeadFlow-Timestamp: " + ts +
+    return Curl(curl_args +
+                " -X POST -H 'Content-Type: application/json' -H 'X-LeadFlow-Timestamp: " + ts +
                 "' -H 'X-LeadFlow-Signature: sha256=" + signature + "' --data-binary " +
                 ShellQuote(body) + " " + ShellQuote(url() + "/v1/calls/events"));
   }
@@ -608,6 +610,49 @@ TEST_F(TelephonyE2eTest, CallStoreDownIs503ThenRetrySettles) {
     EXPECT_EQ(event.call().outcome(), CallEvent::MISSED);
     EXPECT_EQ(event.call().duration_seconds(), 0);
   }
+}
+
+// Protects: a sender whose webhook timeout is at or under the settle window (the trial, with
+// the window then 5 s and Kafka's timeout 3 s): (A) the same signed missed call posted twice
+// 3 s apart — both requests are answered 202 with the call's event, neither gets an empty reply
+// from the server's own timeout; (B) a sender retrying with curl --max-time 2 until the call is
+// in Kafka — the call is published while it is still retrying (a retry never restarts the
+// window), and its next retry gets 202.
+TEST_F(TelephonyE2eTest, SenderRetryingWithinTheSettleWindow) {
+  Telephony telephony(kafka_.bootstrap(),
+                      {{"TELEPHONY_SETTLE_MS", "5000"}, {"TELEPHONY_DELIVERY_TIMEOUT_MS", "3000"}});
+  const std::string to3 =
+      R"({"call_id":"to-3","direction":"inbound","from":"+33611220003","state":"missed"})";
+  auto first = std::async(std::launch::async, [&] { return telephony.PostGeneric(to3); });
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::MetricValue(telephony.Ops("/metrics").body, "telephony_parked_requests") ==
+               1.0;
+      },
+      std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the sender's retry, as in the trial
+  CurlResult retry = telephony.PostGeneric(to3);
+  CurlResult original = first.get();
+  for (const CurlResult* answer : {&original, &retry}) {
+    ASSERT_EQ(answer->status, 202) << answer->headers << answer->body << telephony.process().Log();
+    EXPECT_EQ(answer->Json()["status"], "published");
+  }
+  EXPECT_EQ(original.Json()["event_id"], retry.Json()["event_id"]);
+  EXPECT_EQ(testing::MetricValue(telephony.Ops("/metrics").body, "telephony_parked_timeouts_total"),
+            0.0);
+
+  const std::string to4 =
+      R"({"call_id":"to-4","direction":"inbound","from":"+33611220004","state":"missed"})";
+  bool published = false;
+  int attempts = 0;
+  for (; attempts < 8 && !published; ++attempts) {
+    telephony.PostGeneric(to4, kSecret, 0, "--max-time 2");
+    published = !EventsOf("generic:to-4").empty();
+  }
+  ASSERT_TRUE(published) << "still held back after " << attempts << " retries";
+  CurlResult after = telephony.PostGeneric(to4);
+  EXPECT_EQ(after.status, 202) << after.body;
+  EXPECT_EQ(Ids(EventsOf("generic:to-4")).size(), 1u);
 }
 
 }  // namespace

@@ -168,6 +168,32 @@ TEST_F(CallRulesTest, MissedUnknownMakesLeadAndCallBackDueTheSla) {
             1);
 }
 
+// Protects: a call-back on a known record nobody is responsible for (a contact created with no
+// owner, the trial's contact 3) is assigned by the usual rules, the line's queue, as a new
+// record's would be — never left with no responsible; a record with an owner keeps its owner.
+TEST_F(CallRulesTest, CallBackOnARecordWithoutResponsibleGoesToTheQueue) {
+  Exec("INSERT INTO assignment_queues (queue_key) VALUES ('paris')");
+  Exec("INSERT INTO assignment_queue_members (queue_key, user_id) VALUES ('paris', " +
+       std::to_string(alice_) + ")");
+  Exec("INSERT INTO call_line_queues VALUES ('" + std::string(kLine) + "', 'paris')");
+  int64_t orphan = Count(
+      "INSERT INTO contacts (first_name, last_name, search_first_last, search_last_first) "
+      "VALUES ('Paul', 'Nobody', 'paul nobody', 'nobody paul') RETURNING id");
+  Exec("INSERT INTO contact_identities VALUES ('PHONE', '+33650000001', " + std::to_string(orphan) +
+       ")");
+  int64_t owned = Contact("+33650000002");  // Bob's
+  Apply({Encode({.id = "o1", .number = "+33650000001"}),
+         Encode({.id = "o2", .number = "+33650000002"})});
+  EXPECT_EQ(Count("SELECT coalesce(max(responsible_user_id), 0) FROM activities WHERE call_back "
+                  "AND owner_type = 'CONTACT' AND owner_id = " +
+                  std::to_string(orphan)),
+            alice_);
+  EXPECT_EQ(Count("SELECT coalesce(max(responsible_user_id), 0) FROM activities WHERE call_back "
+                  "AND owner_type = 'CONTACT' AND owner_id = " +
+                  std::to_string(owned)),
+            bob_);
+}
+
 // Protects: simple mode: a missed call from an unknown number → a contact and a deal, the
 // call-back on the deal.
 TEST_F(CallRulesTest, SimpleModeMissedUnknownMakesContactAndDeal) {

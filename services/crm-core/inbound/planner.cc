@@ -194,7 +194,15 @@ void Planner::Add(const ContactAttempt& attempt) {
     plan_.activities.push_back(
         {owner, ref, implied.type, repeat ? implied.repeat_subject : implied.subject,
          implied.description, implied.completed, deadline, attempt.event_id, responsible});
-    if (call) calls_.Shape(attempt, *call, plan_.activities.back());
+    if (call) {
+      PlannedActivity& planned = plan_.activities.back();
+      calls_.Shape(attempt, *call, planned);
+      if (planned.call_back && responsible == 0 && !IsNew(ref)) {
+        // Nobody holds the record: the call-back goes to the line's queue, as a new record's
+        // would, never to nobody.
+        planned.queue = decision.responsible.queue;
+      }
+    }
   };
   const int64_t user = decision.responsible.user_id;
   const std::string& queue = decision.responsible.queue;

@@ -87,6 +87,9 @@ struct PlannedActivity {
   /// its record's open one.
   const ContactAttempt* call = nullptr;
   bool call_back = false;
+  /// A call-back on an existing record nobody is responsible for: round-robin over this queue
+  /// when the plan is written, as a new record's responsible is.
+  std::string queue;
 };
 
 /// Everything one batch of events causes; written in one transaction.

@@ -67,6 +67,9 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
   Assigner assigner(inbound, active_users, positions);
   for (const PlannedLead& lead : plan.leads) assigner.Want(lead.queue);
   for (const PlannedDeal& deal : plan.deals) assigner.Want(deal.queue);
+  for (const PlannedActivity& activity : plan.activities) {
+    if (!IsNew(activity.ref) && activity.responsible_user_id == 0) assigner.Want(activity.queue);
+  }
   assigner.Take();
 
   const std::vector<int64_t> lead_ids =
@@ -202,6 +205,8 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
       responsible = activity.owner == EntityKind::kLead   ? lead_responsible[NewIndex(activity.ref)]
                     : activity.owner == EntityKind::kDeal ? deal_responsible[NewIndex(activity.ref)]
                                                           : responsible;
+    } else if (responsible == 0) {
+      responsible = assigner.Next(0, activity.queue);
     }
     const int64_t owner = id(activity.owner, activity.ref);
     if (activity.owner == EntityKind::kDeal && !IsNew(activity.ref)) {
