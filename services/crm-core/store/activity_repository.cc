@@ -67,8 +67,7 @@ int64_t ActivityRepository::Insert(const Activity& activity) {
   return work_
       .exec_prepared1("insert_activity", activity.type, activity.owner_type, activity.owner_id,
                       activity.subject, activity.description, activity.responsible_user_id,
-                      activity.deadline_micros.has_value(),
-                      activity.deadline_micros.value_or(0))[0]
+                      activity.deadline_micros.has_value(), activity.deadline_micros.value_or(0))[0]
       .as<int64_t>();
 }
 
