@@ -222,7 +222,8 @@ TEST_F(PeopleTest, SearchFindsEveryKindByPhoneAndName) {
 // Protects: FindByName matches a prefix of any word of a name, not only the first: "beeth"
 // finds Ludwig van Beethoven as a lead, a contact and a company, "claire" finds Marie-Claire
 // (after a hyphen), "fils" a company "Léon & Fils", accent- and case-insensitively; a prefix
-// inside a word ("ethoven") finds nothing; a name typed last name first still finds a contact.
+// inside a word ("ethoven") finds nothing; a name typed last name first finds the lead and the
+// contact.
 TEST_F(PeopleTest, FindByNameMatchesAPrefixOfAnyWord) {
   v1::CreateLeadRequest lead;
   lead.mutable_lead()->set_first_name("Ludwig");
@@ -261,7 +262,9 @@ TEST_F(PeopleTest, FindByNameMatchesAPrefixOfAnyWord) {
   EXPECT_EQ(find("bonn"), (Found{{v1::OWNER_TYPE_COMPANY, haus.company().id()}}));
   EXPECT_EQ(find("fils"), (Found{{v1::OWNER_TYPE_COMPANY, fils.company().id()}}));
   EXPECT_EQ(find("ethoven"), Found{});
-  EXPECT_EQ(find("van beethoven lud"), (Found{{v1::OWNER_TYPE_CONTACT, ludwig.id()}}));
+  // Last name first finds the lead as it finds the contact (a lead keeps "first last" only).
+  EXPECT_EQ(find("van beethoven lud"),
+            (Found{{v1::OWNER_TYPE_LEAD, made.id()}, {v1::OWNER_TYPE_CONTACT, ludwig.id()}}));
 }
 
 // Protects: activities live on contacts, companies and deals (the owner must exist: NOT_FOUND
