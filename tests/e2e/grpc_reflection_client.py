@@ -130,7 +130,7 @@ def new_user_cases(client, crm, kept_contact):
     """Cases a new user tries that docs/api.md does not list, each once found wrong and fixed."""
     invalid = grpc.StatusCode.INVALID_ARGUMENT
     refused(client, "CreateLead with a blank name and no title is refused", crm + "LeadService",
-            "CreateLead", {"lead": {"first_name": "   ", "last_name": "\t"}}, invalid,
+            "CreateLead", {"lead": {"first_name": "   ", "last_name": "  "}}, invalid,
             "a walk-in lead needs a title or a name")
     refused(client, "CreateLead with a blank title and no name is refused", crm + "LeadService",
             "CreateLead", {"lead": {"title": "  "}}, invalid,
