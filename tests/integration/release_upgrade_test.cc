@@ -432,11 +432,8 @@ TEST_F(ReleaseUpgradeTest, BridgeRetriesUnderReleaseTrafficWithoutBlockingIt) {
     report = MigrateSchema(old_.url(), options);
     finished = true;
   });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (bridge_retries.load() < 2 && !finished.load() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  testing::WaitFor([&] { return bridge_retries.load() >= 2 || finished.load(); },
+                   std::chrono::seconds(120));
   EXPECT_GE(bridge_retries.load(), 2);
   // Another writer of the release, bounded so that a blocked one fails instead of hanging.
   Exec(old_.url(),
