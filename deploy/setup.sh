@@ -11,7 +11,7 @@ packages=(
   librestinio-dev libasio-dev libhttp-parser-dev libfmt-dev
   nlohmann-json3-dev libphonenumber-dev libicu-dev libspdlog-dev libssl-dev prometheus-cpp-dev
   postgresql redis-server
-  curl kcat wrk procps ccache openssl
+  curl kcat wrk procps iproute2 ccache openssl
   libjemalloc-dev
   libgmime-3.0-dev libxml2-dev libcurl4-openssl-dev libical-dev dovecot-imapd swaks python3
   # The reflection client of grpc_reflection_e2e_test (tests only, no deployed binary links them).

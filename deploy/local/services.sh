@@ -64,20 +64,29 @@ redis_start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   if [[ -f "$dir/redis.pid" ]] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
-    if redis-cli -p "$port" ping >/dev/null 2>&1; then
+    if timeout 2 redis-cli -p "$port" ping >/dev/null 2>&1; then
       echo "redis already running in $dir" >&2
       return
     fi
     kill "$(cat "$dir/redis.pid")"  # running on another port: restart it on this one
     for _ in $(seq 100); do kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null || break; sleep 0.05; done
   fi
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
-    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-  for _ in $(seq 100); do
-    if redis-cli -p "$port" ping >/dev/null 2>&1; then return; fi
+  rm -f "$dir/redis.pid"  # a stale one would name a process that is gone
+  # In the background rather than daemonized, so that a Redis that exits at once (its port
+  # taken) is seen by its pid; in a session of its own, so that Ctrl-C on the caller does not
+  # reach it (the caller stops it with redis-stop).
+  setsid redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
+    --daemonize no --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" </dev/null >/dev/null 2>&1 &
+  local pid=$! deadline=$((SECONDS + 30))  # a loaded machine can be slow to start it
+  # Running means neither gone nor a zombie: it is this script's child until the script exits.
+  while ((SECONDS < deadline)) && [[ $(ps -o stat= -p "$pid" 2>/dev/null) == [^Z]* ]]; do
+    # Bounded: whatever else holds the port may accept and never answer.
+    if timeout 2 redis-cli -p "$port" ping >/dev/null 2>&1; then return; fi
     sleep 0.05
   done
-  echo "redis did not start, see $dir/redis.log" >&2
+  echo "redis did not start on port $port; the end of $dir/redis.log:" >&2
+  tail -5 "$dir/redis.log" >&2 2>/dev/null || true
+  kill "$pid" 2>/dev/null || true
   exit 1
 }
 

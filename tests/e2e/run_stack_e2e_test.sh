@@ -23,8 +23,17 @@ if [[ $status != 2 || $refused != *"moves port 8081 onto 9081"* ]]; then
   [[ -n $had_1000 ]] || rm -rf "$root/.local-1000"  # the state directory the run made
   exit 1
 fi
+# in_use OFFSET: true when a socket (listening, or a connection's local end: the shifted ports lie
+# in the kernel's ephemeral range) holds one of the shifted ports now.
+in_use() {
+  local default
+  for default in "${defaults[@]}"; do
+    [[ -n $(ss -Htan "sport = :$((default + $1))") ]] && return 0
+  done
+  return 1
+}
 offset=$((1000 + RANDOM % 3000))
-while collides "$offset"; do offset=$((1000 + RANDOM % 3000)); done
+while collides "$offset" || in_use "$offset"; do offset=$((1000 + RANDOM % 3000)); done
 work=$(mktemp -d /tmp/leadflow-run-test.XXXXXX)
 chmod 755 "$work"
 pid=""
@@ -66,6 +75,9 @@ done
 if ! ready; then
   echo "FAILED: the stack did not come up on offset $offset:"
   tail -40 "$work/run.log"
+  for log in "$root/.local-$offset/redis/redis.log" "$work/pg/server.log"; do
+    [[ -f $log ]] && { echo "--- $log"; tail -20 "$log"; }
+  done
   exit 1
 fi
 echo "ok: every service up on offset $offset"
