@@ -1,9 +1,11 @@
 // crmctl: calls any method of crm-core's gRPC API with a JSON request and prints the JSON answer.
-//   crmctl [--address HOST:PORT] [--key API_KEY] Service/Method ['{"json": "request"}']
-//   crmctl LeadService/ListLeads '{"status_id": "NEW"}'
-//   crmctl ActivityService/ListEmailMessages '{"activity_id": 9}'   (the mail kept with it)
+//   crmctl [--address HOST:PORT] [--key API_KEY] [--user USER_ID] Service/Method ['{"json":
+//   "request"}'] crmctl LeadService/ListLeads '{"status_id": "NEW"}' crmctl
+//   ActivityService/ListEmailMessages '{"activity_id": 9}'   (the mail kept with it)
 // Service names may omit the "leadflow.crm.v1." package. The key defaults to $LEADFLOW_API_KEY,
-// the address to $LEADFLOW_GRPC_ADDRESS or 127.0.0.1:50051. Exit status: 0 OK, 1 the call failed
+// the address to $LEADFLOW_GRPC_ADDRESS or 127.0.0.1:50051; --user (or $LEADFLOW_USER_ID) names the
+// user a write acts for (x-leadflow-user-id, what history records as "who"); --timeout is in
+// seconds (a fraction allowed, at most a day). Exit status: 0 OK, 1 the call failed
 // (stderr: "crmctl: NOT_FOUND (5): message"; stdout: {"code": 5}), 2 usage.
 // TLS: --tls (the system's CAs), or --ca-file (a private CA; $LEADFLOW_TLS_CA_FILE); a client
 // certificate for mutual TLS with --cert-file/--key-file ($LEADFLOW_TLS_CERT_FILE/_KEY_FILE);
@@ -16,12 +18,16 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "leadflow/crm/v1/activity.pb.h"
@@ -41,11 +47,30 @@ namespace {
 
 int Usage() {
   std::fputs(
-      "usage: crmctl [--address HOST:PORT] [--key API_KEY] [--timeout SECONDS]\n"
+      "usage: crmctl [--address HOST:PORT] [--key API_KEY] [--user USER_ID] [--timeout SECONDS]\n"
       "              [--tls] [--ca-file PEM] [--cert-file PEM --key-file PEM]\n"
       "              [--server-name NAME] Service/Method [JSON]\n",
       stderr);
   return 2;
+}
+
+// --timeout: seconds, a fraction allowed, in (0, 86400]; nullopt for anything else.
+std::optional<std::chrono::milliseconds> ParseTimeout(const std::string& text) {
+  double seconds = 0;
+  const char* end = text.data() + text.size();
+  auto [parsed_end, error] = std::from_chars(text.data(), end, seconds);
+  if (text.empty() || error != std::errc() || parsed_end != end || !(seconds > 0) ||
+      seconds > 86400) {
+    return std::nullopt;
+  }
+  auto milliseconds = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  return std::max(milliseconds, std::chrono::milliseconds(1));
+}
+
+// --user: a positive decimal id of at most 18 digits (crm-core reads it as int64).
+bool IsUserId(const std::string& text) {
+  return !text.empty() && text.size() <= 18 && text[0] != '0' &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // The canonical name of a gRPC status code, as the API documentation spells it.
@@ -118,14 +143,16 @@ int main(int argc, char** argv) {
   std::string key_file = EnvOr("LEADFLOW_TLS_KEY_FILE", "");
   std::string server_name;
   bool tls = false;
-  int timeout_seconds = 10;
+  std::string user = EnvOr("LEADFLOW_USER_ID", "");
+  std::string timeout = "10";
   std::string method_name;
   std::string json = "{}";
   int positional = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if ((arg == "--address" || arg == "--key" || arg == "--timeout" || arg == "--ca-file" ||
-         arg == "--cert-file" || arg == "--key-file" || arg == "--server-name") &&
+    if ((arg == "--address" || arg == "--key" || arg == "--timeout" || arg == "--user" ||
+         arg == "--ca-file" || arg == "--cert-file" || arg == "--key-file" ||
+         arg == "--server-name") &&
         i + 1 < argc) {
       std::string value = argv[++i];
       if (arg == "--address") {
@@ -140,8 +167,10 @@ int main(int argc, char** argv) {
         key_file = value;
       } else if (arg == "--server-name") {
         server_name = value;
+      } else if (arg == "--user") {
+        user = value;
       } else {
-        timeout_seconds = std::atoi(value.c_str());
+        timeout = value;
       }
     } else if (arg == "--tls") {
       tls = true;
@@ -161,6 +190,21 @@ int main(int argc, char** argv) {
   auto slash = method_name.find('/');
   if (slash == std::string::npos) {
     return Usage();
+  }
+  // Refused rather than read as something else: "abc" or "-1" would be an instant
+  // DEADLINE_EXCEEDED, "5s" five seconds by luck.
+  std::optional<std::chrono::milliseconds> deadline = ParseTimeout(timeout);
+  if (!deadline) {
+    std::fprintf(stderr,
+                 "crmctl: --timeout takes a number of seconds, more than 0 and at most "
+                 "86400 (a fraction allowed), got '%s'\n",
+                 timeout.c_str());
+    return 2;
+  }
+  if (!user.empty() && !IsUserId(user)) {
+    std::fprintf(stderr, "crmctl: --user takes a user id (a number from 1), got '%s'\n",
+                 user.c_str());
+    return 2;
   }
   std::string service = method_name.substr(0, slash);
   if (service.find('.') == std::string::npos) {
@@ -242,9 +286,12 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateCustomChannel(address, credentials, channel_arguments);
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds));
+  context.set_deadline(std::chrono::system_clock::now() + *deadline);
   if (!key.empty()) {
     context.AddMetadata("authorization", "Bearer " + key);
+  }
+  if (!user.empty()) {
+    context.AddMetadata("x-leadflow-user-id", user);
   }
   grpc::ByteBuffer received;
   std::mutex mutex;

@@ -2,7 +2,7 @@
 # Protects: crmctl's mistakes and failures read like the API documentation. A misspelt method or
 # service is a usage error (exit 2) listing what exists; a failed call (here: nobody listening)
 # exits 1 with the code's name on stderr ("crmctl: UNAVAILABLE (14): …") and {"code": 14} on
-# stdout for scripts.
+# stdout for scripts. --timeout and --user take what they document or are usage errors.
 #   tests/e2e/crmctl_cli_test.sh BUILD_DIR
 set -euo pipefail
 crmctl=$1/services/crmctl/crmctl
@@ -33,4 +33,18 @@ expect "failed call names its code on stderr" 1 '^crmctl: UNAVAILABLE \(14\): ' 
   "$crmctl" --address "127.0.0.1:$port" --key k --timeout 2 LeadService/ListLeads '{}'
 expect "failed call prints its code on stdout" 1 '^\{"code": 14\}$' -- \
   "$crmctl" --address "127.0.0.1:$port" --key k --timeout 2 LeadService/ListLeads '{}'
+# Options read as given or refused (exit 2), never as something else: "abc" or "-1" was an instant
+# DEADLINE_EXCEEDED, "5s" five seconds by luck.
+for bad in abc -1 0 5s 86401 ""; do
+  expect "--timeout '$bad' is a usage error" 2 "^crmctl: --timeout takes a number of seconds" -- \
+    "$crmctl" --address "127.0.0.1:$port" --key k --timeout "$bad" LeadService/ListLeads '{}'
+done
+expect "a fraction of a second is a timeout" 1 '^crmctl: UNAVAILABLE \(14\): ' -- \
+  "$crmctl" --address "127.0.0.1:$port" --key k --timeout 0.5 LeadService/ListLeads '{}'
+for bad in abc 0 -3 1.5 0012; do
+  expect "--user '$bad' is a usage error" 2 "^crmctl: --user takes a user id" -- \
+    "$crmctl" --address "127.0.0.1:$port" --key k --user "$bad" LeadService/ListLeads '{}'
+done
+expect "LEADFLOW_USER_ID is checked as --user" 2 "^crmctl: --user takes a user id" -- \
+  env LEADFLOW_USER_ID=me "$crmctl" --address "127.0.0.1:$port" --key k LeadService/ListLeads '{}'
 ((failures == 0))

@@ -23,9 +23,15 @@ bool Allows(Role role, Right right) {
 
 absl::StatusOr<std::map<std::string, Role>> ParseApiKeys(std::string_view text) {
   std::map<std::string, Role> keys;
-  for (absl::string_view entry :
-       absl::StrSplit(absl::string_view(text.data(), text.size()), ',', absl::SkipWhitespace())) {
+  if (absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())).empty()) {
+    return absl::InvalidArgumentError("at least one API key is needed");
+  }
+  for (absl::string_view entry : absl::StrSplit(absl::string_view(text.data(), text.size()), ',')) {
     entry = absl::StripAsciiWhitespace(entry);
+    if (entry.empty()) {
+      return absl::InvalidArgumentError(
+          "an entry is empty (two commas in a row, or one at an end)");
+    }
     auto colon = entry.rfind(':');
     if (colon == absl::string_view::npos) {
       return absl::InvalidArgumentError("each entry must be key:role");
@@ -34,6 +40,11 @@ absl::StatusOr<std::map<std::string, Role>> ParseApiKeys(std::string_view text) 
     std::string role(entry.substr(colon + 1));
     if (key.size() < 16) {
       return absl::InvalidArgumentError("an API key is shorter than 16 characters");
+    }
+    if (keys.count(key) != 0) {
+      // The key itself stays out of the message (it ends up in logs).
+      return absl::InvalidArgumentError(
+          absl::StrCat("an API key is listed twice (its second entry has role '", role, "')"));
     }
     if (role == "admin") {
       keys[key] = Role::kAdmin;
@@ -53,11 +64,16 @@ absl::StatusOr<std::map<std::string, Role>> ParseApiKeys(std::string_view text) 
 }
 
 absl::Status Authorize(const std::map<std::string, Role>& keys,
-                       std::optional<std::string_view> authorization, Right right) {
-  if (!authorization) {
+                       const std::vector<std::string_view>& authorization, Right right) {
+  if (authorization.empty()) {
     return absl::UnauthenticatedError("missing authorization metadata (Bearer <api key>)");
   }
-  absl::string_view value(authorization->data(), authorization->size());
+  if (authorization.size() > 1) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("the call carries ", authorization.size(),
+                     " authorization metadata entries: send exactly one (Bearer <api key>)"));
+  }
+  absl::string_view value(authorization[0].data(), authorization[0].size());
   if (!absl::ConsumePrefix(&value, "Bearer ") && !absl::ConsumePrefix(&value, "bearer ")) {
     return absl::UnauthenticatedError("authorization must be 'Bearer <api key>'");
   }

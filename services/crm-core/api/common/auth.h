@@ -1,9 +1,9 @@
 #pragma once
 
 #include <map>
-#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -17,12 +17,14 @@ enum class Right { kRead, kWriteCrm, kManageUsers, kConfigure };
 bool Allows(Role role, Right right);
 
 /// API keys from "key:role,key:role" (CRM_API_KEYS). Keys shorter than 16 characters are refused
-/// so that a guessable key never reaches production.
+/// so that a guessable key never reaches production; so are an empty entry and a key listed twice
+/// (which role it would have is a guess: a typo in a Secret must stop the start, not grant).
 absl::StatusOr<std::map<std::string, Role>> ParseApiKeys(std::string_view text);
 
-/// From the "authorization" metadata value: UNAUTHENTICATED for a missing, malformed or unknown
-/// key, PERMISSION_DENIED for a known key whose role lacks the right.
+/// From the values of the "authorization" metadata (every one the call carries): UNAUTHENTICATED
+/// for none, more than one (which credential the caller meant is a guess), a malformed or an
+/// unknown key; PERMISSION_DENIED for a known key whose role lacks the right.
 absl::Status Authorize(const std::map<std::string, Role>& keys,
-                       std::optional<std::string_view> authorization, Right right);
+                       const std::vector<std::string_view>& authorization, Right right);
 
 }  // namespace leadflow::crm

@@ -33,13 +33,14 @@ std::chrono::steady_clock::time_point SteadyDeadline(grpc::CallbackServerContext
 // failure 40001): run it again here; ABORTED means "stale etag" to callers.
 constexpr int kConflictAttempts = 4;
 
-std::optional<std::string_view> AuthorizationOf(grpc::CallbackServerContext* context) {
-  const auto& metadata = context->client_metadata();
-  auto found = metadata.find("authorization");
-  if (found == metadata.end()) {
-    return std::nullopt;
+// Every "authorization" value of the call: Authorize refuses more than one.
+std::vector<std::string_view> AuthorizationOf(grpc::CallbackServerContext* context) {
+  std::vector<std::string_view> values;
+  auto [begin, end] = context->client_metadata().equal_range("authorization");
+  for (auto it = begin; it != end; ++it) {
+    values.emplace_back(it->second.data(), it->second.size());
   }
-  return std::string_view(found->second.data(), found->second.size());
+  return values;
 }
 
 }  // namespace
