@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "telephony-ingest/ami_peer.h"
+#include "testing/testing.h"
 
 namespace leadflow::telephony {
 namespace {
@@ -316,11 +317,10 @@ TEST_F(ClientTest, ReconnectMidCall) {
   auto answered = LoadTranscript(Transcript("answered_call.txt"));
   ASSERT_TRUE(peer_.SendAll(std::vector<std::string>(answered.begin(), answered.begin() + 5)));
   peer_.SetLiveChannels({{"1700000100.32", "1700000100.32"}, {"1700000100.33", "1700000100.32"}});
-  // Wait until the client has read the blocks before the cut.
-  for (int i = 0; i < 500 && tracker_.calls() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(calls_.open_calls(), 1u);
+  // Wait until the client has read the blocks before the cut and the call store holds the call
+  // (the tracker counts the call before its report reaches the store).
+  ASSERT_TRUE(leadflow::testing::WaitFor([this] { return calls_.open_calls() == 1; },
+                                         std::chrono::seconds(5)));
   peer_.Cut();
   ASSERT_TRUE(peer_.WaitLoggedIn(2, std::chrono::seconds(5)));
   EXPECT_EQ(client.logins(), 2u);

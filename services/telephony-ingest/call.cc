@@ -1,6 +1,7 @@
 #include "telephony-ingest/call.h"
 
 #include <algorithm>
+#include <future>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -534,6 +535,48 @@ std::optional<FinishedCall> ParseFinished(std::string_view text) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// CallStore's asynchronous forms over the synchronous ones
+
+void CallStore::AppendAsync(const std::string& key, const std::string& update,
+                            std::chrono::seconds ttl, size_t max_updates,
+                            std::optional<FirstSettlement> if_first, SnapshotDone done) {
+  auto snapshot = Append(key, update, ttl, max_updates);
+  if (snapshot.ok() && if_first && snapshot->appended && !snapshot->settled &&
+      snapshot->updates.size() == 1) {
+    auto earlier = Settle(key, if_first->finished, ttl);
+    if (!earlier.ok()) {
+      done(earlier.status());
+      return;
+    }
+    if (*earlier) {
+      snapshot->settled = std::move(*earlier);  // settled meanwhile by another thread
+    } else {
+      (void)Schedule(key, if_first->due);
+      snapshot->decided = true;
+      snapshot->updates.clear();
+    }
+  }
+  done(std::move(snapshot));
+}
+
+void CallStore::SettleAsync(const std::string& key, const std::string& finished,
+                            std::chrono::seconds ttl, Clock::time_point due, SettleDone done) {
+  auto earlier = Settle(key, finished, ttl);
+  if (earlier.ok() && !*earlier) {
+    (void)Schedule(key, due);
+  }
+  done(std::move(earlier));
+}
+
+void CallStore::ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done) {
+  done(Schedule(key, due));
+}
+
+void CallStore::UnscheduleAsync(const std::string& key, StatusDone done) { done(Unschedule(key)); }
+
+void CallStore::ForgetAsync(const std::string& key, StatusDone done) { done(Forget(key)); }
+
+// ---------------------------------------------------------------------------------------------
 // MemoryCallStore
 
 MemoryCallStore::MemoryCallStore(size_t max_calls, size_t max_settled)
@@ -654,32 +697,84 @@ CallAssembler::CallAssembler(Options options, CallStore* store)
       options_(options),
       store_(store ? store : own_store_.get()) {}
 
-absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& reported,
+absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& update,
                                                            Clock::time_point now) {
+  // One decision code path: the synchronous form waits for the asynchronous one (the memory
+  // store answers before ApplyAsync returns; Redis on its client's callback thread).
+  std::promise<absl::StatusOr<Result>> promise;
+  std::future<absl::StatusOr<Result>> future = promise.get_future();
+  ApplyAsync(update, now,
+             [&promise](absl::StatusOr<Result> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+
+void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now, Done done) {
   CallUpdate update = reported;
   update.received = now;
-  const std::string key = Key(update.provider, update.provider_call_id);
-  auto snapshot = store_->Append(key, SerializeUpdate(update), options_.finished_ttl,
-                                 options_.max_updates_per_call);
-  if (!snapshot.ok()) {
-    return absl::UnavailableError(snapshot.status().message());
+  std::string key = Key(update.provider, update.provider_call_id);
+  std::string serialized = SerializeUpdate(update);
+  // The update as it will be read back from the store (times in milliseconds), so that every
+  // decision below is the one a later report or replica would take over the stored list.
+  std::optional<CallUpdate> stored = ParseUpdate(serialized);
+  if (!stored) {
+    done(absl::InternalError("a call update could not be read back"));
+    return;
   }
-  if (snapshot->settled) {
-    if (auto earlier = ParseFinished(*snapshot->settled)) {
-      return Result{.finished = std::move(*earlier), .repeated = true};
+  // If this report is the call's first, the decision over the call is the decision over it
+  // alone: a final one is recorded in the store's same step (one round trip for the common
+  // call reported once, when it is over).
+  std::optional<FinishedCall> alone;
+  std::optional<CallStore::FirstSettlement> if_first;
+  {
+    std::vector<CallUpdate> only = {*stored};
+    Clock::time_point settle_at = SettleDeadline(only, now, options_.settle_window);
+    Decision decision = Decide(only, options_.settle_window.count() == 0 || settle_at <= now,
+                               /*quiet_over=*/false, now);
+    if (decision.kind == Decision::Kind::kFinal) {
+      if_first = CallStore::FirstSettlement{.finished = SerializeFinished(decision.finished),
+                                            .due = now + options_.due_lease};
+      alone = std::move(decision.finished);
+    }
+  }
+  auto shared_done = std::make_shared<Done>(std::move(done));
+  store_->AppendAsync(key, serialized, options_.finished_ttl, options_.max_updates_per_call,
+                      std::move(if_first),
+                      [this, key, now, update = std::move(*stored), alone = std::move(alone),
+                       done = shared_done](absl::StatusOr<CallStore::Snapshot> snapshot) mutable {
+                        if (!snapshot.ok()) {
+                          (*done)(absl::UnavailableError(snapshot.status().message()));
+                          return;
+                        }
+                        if (snapshot->decided && alone) {
+                          // Still due (lease) until Published(): a replica that dies before Kafka
+                          // took the event leaves it to another.
+                          (*done)(Result{.finished = std::move(*alone)});
+                          return;
+                        }
+                        AfterAppend(key, update, now, std::move(*snapshot), std::move(*done));
+                      });
+}
+
+void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update,
+                                Clock::time_point now, CallStore::Snapshot snapshot, Done done) {
+  if (snapshot.settled) {
+    if (auto earlier = ParseFinished(*snapshot.settled)) {
+      done(Result{.finished = std::move(*earlier), .repeated = true});
+      return;
     }
   }
   // Past the cap: a final report still settles the call (over what is kept and itself, the
   // settle window not waited for: it is not kept, so no later decision would see it); an
   // intermediate one adds nothing the poster needs.
-  const bool full = !snapshot->appended && !snapshot->settled;
+  const bool full = !snapshot.appended && !snapshot.settled;
   if (full && !IsFinal(update.state) && !update.dial_result) {
-    return absl::FailedPreconditionError(
+    done(absl::FailedPreconditionError(
         absl::StrCat("call holds ", options_.max_updates_per_call,
-                     " reports (TELEPHONY_MAX_UPDATES_PER_CALL); only a final state is taken"));
+                     " reports (TELEPHONY_MAX_UPDATES_PER_CALL); only a final state is taken")));
+    return;
   }
   std::vector<CallUpdate> updates;
-  for (const std::string& text : snapshot->updates) {
+  for (const std::string& text : snapshot.updates) {
     if (auto parsed = ParseUpdate(text)) {
       updates.push_back(std::move(*parsed));
     }
@@ -695,40 +790,53 @@ absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& rep
   Decision decision =
       Decide(updates, full || options_.settle_window.count() == 0 || settle_at <= now,
              /*quiet_over=*/false, now);
+  auto scheduled = [done](absl::Status status, Result result) {
+    if (!status.ok()) {
+      done(absl::UnavailableError(status.message()));
+      return;
+    }
+    done(std::move(result));
+  };
   switch (decision.kind) {
     case Decision::Kind::kOpen:
-      if (snapshot->updates.size() == 1 && snapshot->open_calls >= options_.max_open_calls) {
-        (void)store_->Forget(key);
-        return absl::ResourceExhaustedError("too many calls in progress");
+      if (snapshot.updates.size() == 1 && snapshot.open_calls >= options_.max_open_calls) {
+        store_->ForgetAsync(key, [done](absl::Status) {
+          done(absl::ResourceExhaustedError("too many calls in progress"));
+        });
+        return;
       }
-      if (auto status = store_->Schedule(key, now + options_.open_ttl); !status.ok()) {
-        return absl::UnavailableError(status.message());
-      }
-      return Result{};
+      store_->ScheduleAsync(key, now + options_.open_ttl,
+                            [scheduled](absl::Status status) { scheduled(status, Result{}); });
+      return;
     case Decision::Kind::kSettling: {
-      if (auto status = store_->Schedule(key, settle_at); !status.ok()) {
-        return absl::UnavailableError(status.message());
-      }
       Result result;
       result.settling = decision.finished.call.outcome();
-      return result;
+      store_->ScheduleAsync(
+          key, settle_at, [scheduled, result](absl::Status status) { scheduled(status, result); });
+      return;
     }
     case Decision::Kind::kFinal:
       break;
   }
-  auto earlier = store_->Settle(key, SerializeFinished(decision.finished), options_.finished_ttl);
-  if (!earlier.ok()) {
-    return absl::UnavailableError(earlier.status().message());
-  }
-  if (*earlier) {
-    if (auto parsed = ParseFinished(**earlier)) {
-      return Result{.finished = std::move(*parsed), .repeated = true};
-    }
-  }
-  // Still due (lease: open ttl) until Published(): a replica that dies before Kafka took the
-  // event leaves it to another.
-  (void)store_->Schedule(key, now + options_.due_lease);
-  return Result{.finished = std::move(decision.finished)};
+  std::string serialized = SerializeFinished(decision.finished);
+  // Recorded unless another report or replica settled the call first, and then still due
+  // (lease) until Published(): a replica that dies before Kafka took the event leaves it to
+  // another.
+  store_->SettleAsync(key, serialized, options_.finished_ttl, now + options_.due_lease,
+                      [done, finished = std::move(decision.finished)](
+                          absl::StatusOr<std::optional<std::string>> earlier) mutable {
+                        if (!earlier.ok()) {
+                          done(absl::UnavailableError(earlier.status().message()));
+                          return;
+                        }
+                        if (*earlier) {
+                          if (auto parsed = ParseFinished(**earlier)) {
+                            done(Result{.finished = std::move(*parsed), .repeated = true});
+                            return;
+                          }
+                        }
+                        done(Result{.finished = std::move(finished)});
+                      });
 }
 
 std::optional<FinishedCall> CallAssembler::ApplyAlone(const CallUpdate& update,
@@ -746,7 +854,9 @@ std::optional<FinishedCall> CallAssembler::ApplyAlone(const CallUpdate& update,
 void CallAssembler::Published(const FinishedCall& call) {
   std::string provider = call.call.call_id().substr(
       0, call.call.call_id().size() - call.call.provider_call_id().size() - 1);
-  (void)store_->Unschedule(Key(provider, call.call.provider_call_id()));
+  // Not waited for (Kafka's delivery thread goes on): if it is lost, the call comes due once
+  // more after the lease and is published again under the same event id.
+  store_->UnscheduleAsync(Key(provider, call.call.provider_call_id()), [](absl::Status) {});
 }
 
 std::optional<FinishedCall> CallAssembler::Settled(const std::string& provider,

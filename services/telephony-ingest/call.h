@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -117,7 +118,19 @@ class CallStore {
     /// Append: false when the update was not kept, because the call is settled (`settled`
     /// says so) or already holds `max_updates` updates.
     bool appended = true;
+    /// AppendAsync: the update was the call's first and its `if_first` settlement was recorded
+    /// in the same step (`updates` is then left empty).
+    bool decided = false;
   };
+  /// What AppendAsync records when the update turns out to be the call's first: the decision on
+  /// that update alone, which is then the decision over the whole call.
+  struct FirstSettlement {
+    std::string finished;   // serialized FinishedCall
+    Clock::time_point due;  // scheduled until its publication is confirmed (Unschedule)
+  };
+  using SnapshotDone = std::function<void(absl::StatusOr<Snapshot>)>;
+  using SettleDone = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
+  using StatusDone = std::function<void(absl::Status)>;
   virtual ~CallStore() = default;
   /// Appends `update` to the call's updates and returns the call's state after it, in one step:
   /// only while the call is not settled and holds fewer than `max_updates` updates (a replayed
@@ -143,6 +156,24 @@ class CallStore {
                                                            size_t max) = 0;
   /// Calls scheduled (open or settling), for the telephony_open_calls gauge.
   virtual absl::StatusOr<size_t> OpenCalls() = 0;
+
+  // The request path's forms: `done` runs once, on the calling thread before the call returns
+  // or later on another one; it must not block, nor call the synchronous methods above. The
+  // defaults run the synchronous methods on the calling thread (MemoryCallStore);
+  // RedisCallStore sends each in one round trip without holding the caller's thread.
+
+  /// Append; when the update is the call's first and `if_first` is given, also records
+  /// `if_first->finished` as the call's settlement (Settle) and schedules the call at
+  /// `if_first->due`, in the same step (Snapshot::decided).
+  virtual void AppendAsync(const std::string& key, const std::string& update,
+                           std::chrono::seconds ttl, size_t max_updates,
+                           std::optional<FirstSettlement> if_first, SnapshotDone done);
+  /// Settle; when `finished` was recorded, also schedules the call at `due` in the same step.
+  virtual void SettleAsync(const std::string& key, const std::string& finished,
+                           std::chrono::seconds ttl, Clock::time_point due, SettleDone done);
+  virtual void ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done);
+  virtual void UnscheduleAsync(const std::string& key, StatusDone done);
+  virtual void ForgetAsync(const std::string& key, StatusDone done);
 };
 
 /// CallStore in this process. Bounded: at most `max_calls` calls' updates and `max_settled`
@@ -221,8 +252,15 @@ class CallAssembler {
   /// FailedPrecondition when an intermediate state finds the call holding max_updates_per_call
   /// updates; Unavailable when the store failed (nothing recorded: a webhook is answered 503 so
   /// that the provider retries; the AMI client, which cannot replay, decides on this update
-  /// alone: ApplyAlone).
+  /// alone: ApplyAlone). Waits for the store: not on a thread that runs the store's callbacks.
   absl::StatusOr<Result> Apply(const CallUpdate& update, Clock::time_point now);
+
+  using Done = std::function<void(absl::StatusOr<Result>)>;
+  /// Apply without holding the calling thread while the store works (the webhooks' path):
+  /// `done` gets what Apply would return, once, maybe on another thread (CallStore's async
+  /// forms). The first report of a call that settles it on its own costs one step of the store
+  /// (append, settle and schedule together); others two (append, then settle or schedule).
+  void ApplyAsync(const CallUpdate& update, Clock::time_point now, Done done);
 
   /// The decision on one update alone, without the store (it failed): a final state settles
   /// from what it says, an intermediate one is lost.
@@ -257,6 +295,10 @@ class CallAssembler {
   size_t open_calls() const;
 
  private:
+  /// ApplyAsync once the store answered the append.
+  void AfterAppend(const std::string& key, const CallUpdate& update, Clock::time_point now,
+                   CallStore::Snapshot snapshot, Done done);
+
   std::unique_ptr<CallStore> own_store_;
   const Options options_;
   CallStore* store_;

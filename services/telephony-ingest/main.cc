@@ -77,8 +77,16 @@ int main(int argc, char** argv) {
             ping.status().ToString());
       }
     }
-    call_store = std::make_unique<telephony::RedisCallStore>(*settings.redis);
+    // Room for every waiting request's steps (two each at most), the ticker's and the AMI
+    // client's, and the confirmations of publications.
+    call_store = std::make_unique<telephony::RedisCallStore>(
+        *settings.redis, 2 * settings.service.max_store_waiting + 1024);
     settings.service.call_store = call_store.get();
+    registry.AddCallbackGauge(
+        "telephony_redis_pending",
+        "Call store steps submitted to Redis and not answered yet (requests', the ticker's, "
+        "publication confirmations).",
+        [store = call_store.get()] { return static_cast<double>(store->pending()); });
   } else {
     spdlog::info("no TELEPHONY_REDIS_HOST: the state of calls is kept in this process only");
   }
@@ -158,6 +166,11 @@ int main(int argc, char** argv) {
   lifecycle = &running;
   int exit_code = running.Run();
   lifecycle = nullptr;
+  if (call_store) {
+    // Every step still waiting on Redis is answered (its reply, or 503 when Redis is gone)
+    // while the producer and the server its callbacks use are still there.
+    call_store->Shutdown();
+  }
   if (ticker.joinable()) {
     {
       std::lock_guard lock(tick_mutex);

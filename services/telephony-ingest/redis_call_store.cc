@@ -1,25 +1,32 @@
 #include "telephony-ingest/redis_call_store.h"
 
+#include <openssl/sha.h>
+
+#include <future>
+#include <memory>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace leadflow::telephony {
 namespace {
+
+using redis::Reply;
 
 std::string Millis(Clock::time_point time) {
   return std::to_string(
       std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count());
 }
 
-absl::StatusOr<CallStore::Snapshot> ToSnapshot(const redis::Reply& updates,
-                                               const redis::Reply& settled,
-                                               const redis::Reply& open_calls) {
-  if (updates.type != redis::Reply::Type::kArray ||
-      open_calls.type != redis::Reply::Type::kInteger ||
-      !(settled.IsNil() || settled.type == redis::Reply::Type::kString)) {
+absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply& settled,
+                                               const Reply& open_calls) {
+  if (updates.type != Reply::Type::kArray || open_calls.type != Reply::Type::kInteger ||
+      !(settled.IsNil() || settled.type == Reply::Type::kString)) {
     return absl::UnavailableError("redis: unexpected reply to the call state");
   }
   CallStore::Snapshot snapshot;
-  for (const redis::Reply& element : updates.elements) {
+  for (const Reply& element : updates.elements) {
     snapshot.updates.push_back(element.text);
   }
   if (!settled.IsNil()) {
@@ -29,71 +36,212 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const redis::Reply& updates,
   return snapshot;
 }
 
+// One step: a settled call takes nothing more (a provider replaying its callbacks), a call
+// holding max_updates takes nothing more, and the list's expiry is set when it is created,
+// never pushed back. When the update is the call's first and a settlement is given (the
+// decision on that update alone), it is recorded and the call scheduled (until its
+// publication is confirmed) in the same step. Answers {what it did, the updates (none once
+// settled or decided), the settlement, the calls scheduled}.
+// KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
+// empty), its due score, the call's member in the due set.
+const RedisCallStore::Script& AppendScript() {
+  static const RedisCallStore::Script script(
+      "local settled = redis.call('GET', KEYS[2]) "
+      "if settled then return {'settled', {}, settled, redis.call('ZCARD', KEYS[3])} end "
+      "local held = redis.call('LLEN', KEYS[1]) "
+      "if held >= tonumber(ARGV[3]) then "
+      "  return {'full', redis.call('LRANGE', KEYS[1], 0, -1), false, "
+      "          redis.call('ZCARD', KEYS[3])} "
+      "end "
+      "redis.call('RPUSH', KEYS[1], ARGV[1]) "
+      "if held == 0 then "
+      "  redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+      "  if ARGV[4] ~= '' then "
+      "    redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[2]) "
+      "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
+      "    return {'decided', {}, false, redis.call('ZCARD', KEYS[3])} "
+      "  end "
+      "end "
+      "return {'appended', redis.call('LRANGE', KEYS[1], 0, -1), false, "
+      "        redis.call('ZCARD', KEYS[3])}");
+  return script;
+}
+
+// The settlement unless one is recorded (SET … NX GET, Redis >= 7: the earlier one answered),
+// and when recorded the call scheduled until its publication is confirmed, in one step.
+// KEYS: settlement, due set. ARGV: settlement, ttl, due score, the call's member.
+const RedisCallStore::Script& SettleScript() {
+  static const RedisCallStore::Script script(
+      "local earlier = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2]) "
+      "if not earlier then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end "
+      "return earlier");
+  return script;
+}
+
+// Take and push one lease ahead in one step: another replica's TakeDue at the same moment finds
+// them not due. KEYS: due set. ARGV: now, now + lease, max.
+const RedisCallStore::Script& TakeScript() {
+  static const RedisCallStore::Script script(
+      "local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3]) "
+      "for _, key in ipairs(keys) do redis.call('ZADD', KEYS[1], ARGV[2], key) end "
+      "return keys");
+  return script;
+}
+
+absl::StatusOr<CallStore::Snapshot> ToAppended(absl::StatusOr<Reply> reply) {
+  if (!reply.ok()) {
+    return reply.status();
+  }
+  if (reply->type != Reply::Type::kArray || reply->elements.size() != 4 ||
+      reply->elements[0].type != Reply::Type::kString) {
+    return absl::UnavailableError("redis: unexpected reply to the call append");
+  }
+  auto snapshot = ToSnapshot(reply->elements[1], reply->elements[2], reply->elements[3]);
+  if (snapshot.ok()) {
+    const std::string& done = reply->elements[0].text;
+    snapshot->appended = done == "appended" || done == "decided";
+    snapshot->decided = done == "decided";
+  }
+  return snapshot;
+}
+
+absl::StatusOr<std::optional<std::string>> ToEarlier(absl::StatusOr<Reply> reply) {
+  if (!reply.ok()) {
+    return reply.status();
+  }
+  if (reply->IsNil()) {
+    return std::optional<std::string>();
+  }
+  if (reply->type != Reply::Type::kString) {
+    return absl::UnavailableError("redis: the settlement step did not answer a string");
+  }
+  return std::optional<std::string>(std::move(reply->text));
+}
+
 }  // namespace
 
-RedisCallStore::RedisCallStore(redis::Options options)
-    : client_(options), due_(options.key_prefix + "calls:due") {}
+RedisCallStore::Script::Script(std::string script_text) : text(std::move(script_text)) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  sha1 = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+RedisCallStore::RedisCallStore(redis::Options options, size_t max_pending)
+    : client_(options, /*callback_threads=*/2, max_pending),
+      prefix_(options.key_prefix),
+      due_(options.key_prefix + "calls:due") {}
+
+RedisCallStore::~RedisCallStore() { Shutdown(); }
 
 std::string RedisCallStore::Updates(const std::string& key) const {
-  return absl::StrCat(client_.options().key_prefix, "call:", key, ":u");
+  return absl::StrCat(prefix_, "call:", key, ":u");
 }
 
 std::string RedisCallStore::Settled(const std::string& key) const {
-  return absl::StrCat(client_.options().key_prefix, "call:", key, ":s");
+  return absl::StrCat(prefix_, "call:", key, ":s");
 }
 
-absl::StatusOr<std::vector<redis::Reply>> RedisCallStore::Run(
-    const std::vector<redis::Command>& commands) {
-  auto replies = client_.Pipeline(commands);
-  if (!replies.ok()) {
-    return absl::UnavailableError(replies.status().message());
-  }
-  for (const redis::Reply& reply : *replies) {
-    if (reply.type == redis::Reply::Type::kError) {
-      return absl::UnavailableError(absl::StrCat("redis: ", reply.text));
+void RedisCallStore::Submit(std::vector<redis::Command> commands, RepliesDone done) {
+  client_.Submit(std::move(commands),
+                 [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
+                   if (!replies.ok()) {
+                     // A failed connection, or too many steps waiting: the same to callers
+                     // (nothing recorded; a webhook is answered 503 and retried).
+                     done(absl::UnavailableError(replies.status().message()));
+                     return;
+                   }
+                   for (const Reply& reply : *replies) {
+                     if (reply.type == Reply::Type::kError) {
+                       done(absl::UnavailableError(absl::StrCat("redis: ", reply.text)));
+                       return;
+                     }
+                   }
+                   done(std::move(replies));
+                 });
+}
+
+absl::StatusOr<std::vector<Reply>> RedisCallStore::Wait(std::vector<redis::Command> commands) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<std::vector<Reply>>>>();
+  auto future = promise->get_future();
+  Submit(std::move(commands), [promise](absl::StatusOr<std::vector<Reply>> replies) {
+    promise->set_value(std::move(replies));
+  });
+  return future.get();
+}
+
+void RedisCallStore::Eval(const Script& script, std::vector<std::string> keys_and_args,
+                          ReplyDone done) {
+  redis::Command command = {"EVALSHA", script.sha1};
+  command.insert(command.end(), keys_and_args.begin(), keys_and_args.end());
+  client_.Submit({std::move(command)}, [this, &script, keys_and_args = std::move(keys_and_args),
+                                        done = std::move(done)](
+                                           absl::StatusOr<std::vector<Reply>> replies) mutable {
+    if (replies.ok() && replies->size() == 1 && (*replies)[0].type == Reply::Type::kError &&
+        absl::StartsWith((*replies)[0].text, "NOSCRIPT")) {
+      // Redis does not hold the script (restarted, flushed): sent whole once, which also
+      // caches it for the next EVALSHA.
+      redis::Command eval = {"EVAL", script.text};
+      eval.insert(eval.end(), keys_and_args.begin(), keys_and_args.end());
+      Submit({std::move(eval)},
+             [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
+               if (!replies.ok()) {
+                 done(replies.status());
+                 return;
+               }
+               done(std::move((*replies)[0]));
+             });
+      return;
     }
-  }
-  return replies;
+    if (!replies.ok()) {
+      done(absl::UnavailableError(replies.status().message()));
+      return;
+    }
+    if (replies->size() != 1) {
+      done(absl::UnavailableError("redis: unexpected number of replies"));
+      return;
+    }
+    if ((*replies)[0].type == Reply::Type::kError) {
+      done(absl::UnavailableError(absl::StrCat("redis: ", (*replies)[0].text)));
+      return;
+    }
+    done(std::move((*replies)[0]));
+  });
+}
+
+absl::StatusOr<Reply> RedisCallStore::WaitEval(const Script& script,
+                                               std::vector<std::string> keys_and_args) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<Reply>>>();
+  auto future = promise->get_future();
+  Eval(script, std::move(keys_and_args),
+       [promise](absl::StatusOr<Reply> reply) { promise->set_value(std::move(reply)); });
+  return future.get();
+}
+
+void RedisCallStore::AppendAsync(const std::string& key, const std::string& update,
+                                 std::chrono::seconds ttl, size_t max_updates,
+                                 std::optional<FirstSettlement> if_first, SnapshotDone done) {
+  Eval(AppendScript(),
+       {"3", Updates(key), Settled(key), due_, update, std::to_string(ttl.count()),
+        std::to_string(max_updates), if_first ? if_first->finished : std::string(),
+        if_first ? Millis(if_first->due) : std::string("0"), key},
+       [done = std::move(done)](absl::StatusOr<Reply> reply) {
+         done(ToAppended(std::move(reply)));
+       });
 }
 
 absl::StatusOr<CallStore::Snapshot> RedisCallStore::Append(const std::string& key,
                                                            const std::string& update,
                                                            std::chrono::seconds ttl,
                                                            size_t max_updates) {
-  // One step: a settled call takes nothing more (a provider replaying its callbacks), a call
-  // holding max_updates takes nothing more, and the list's expiry is set when it is created,
-  // never pushed back. Answers {what it did, the updates (none once settled), the settlement,
-  // the calls scheduled}.
-  static constexpr char kAppend[] =
-      "local settled = redis.call('GET', KEYS[2]) "
-      "if settled then return {'settled', {}, settled, redis.call('ZCARD', KEYS[3])} end "
-      "local held = redis.call('LLEN', KEYS[1]) "
-      "local done = 'full' "
-      "if held < tonumber(ARGV[3]) then "
-      "  redis.call('RPUSH', KEYS[1], ARGV[1]) "
-      "  if held == 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
-      "  done = 'appended' "
-      "end "
-      "return {done, redis.call('LRANGE', KEYS[1], 0, -1), false, redis.call('ZCARD', KEYS[3])}";
-  auto replies = Run({{"EVAL", kAppend, "3", Updates(key), Settled(key), due_, update,
-                       std::to_string(ttl.count()), std::to_string(max_updates)}});
-  if (!replies.ok()) {
-    return replies.status();
-  }
-  const redis::Reply& reply = (*replies)[0];
-  if (reply.type != redis::Reply::Type::kArray || reply.elements.size() != 4 ||
-      reply.elements[0].type != redis::Reply::Type::kString) {
-    return absl::UnavailableError("redis: unexpected reply to the call append");
-  }
-  auto snapshot = ToSnapshot(reply.elements[1], reply.elements[2], reply.elements[3]);
-  if (snapshot.ok()) {
-    snapshot->appended = reply.elements[0].text == "appended";
-  }
-  return snapshot;
+  return ToAppended(WaitEval(
+      AppendScript(), {"3", Updates(key), Settled(key), due_, update, std::to_string(ttl.count()),
+                       std::to_string(max_updates), "", "0", key}));
 }
 
 absl::StatusOr<CallStore::Snapshot> RedisCallStore::Read(const std::string& key) {
-  auto replies = Run({{"LRANGE", Updates(key), "0", "-1"}, {"GET", Settled(key)}, {"ZCARD", due_}});
+  auto replies =
+      Wait({{"LRANGE", Updates(key), "0", "-1"}, {"GET", Settled(key)}, {"ZCARD", due_}});
   if (!replies.ok()) {
     return replies.status();
   }
@@ -105,55 +253,71 @@ absl::StatusOr<std::optional<std::string>> RedisCallStore::Settle(const std::str
                                                                   std::chrono::seconds ttl) {
   // SET … NX GET (Redis ≥ 7): records when absent and gives the earlier value in one step.
   auto replies =
-      Run({{"SET", Settled(key), finished, "NX", "GET", "EX", std::to_string(ttl.count())}});
+      Wait({{"SET", Settled(key), finished, "NX", "GET", "EX", std::to_string(ttl.count())}});
   if (!replies.ok()) {
     return replies.status();
   }
-  const redis::Reply& reply = (*replies)[0];
-  if (reply.IsNil()) {
-    return std::optional<std::string>();
-  }
-  if (reply.type != redis::Reply::Type::kString) {
-    return absl::UnavailableError("redis: SET NX GET did not answer a string");
-  }
-  return std::optional<std::string>(reply.text);
+  return ToEarlier(std::move((*replies)[0]));
+}
+
+void RedisCallStore::SettleAsync(const std::string& key, const std::string& finished,
+                                 std::chrono::seconds ttl, Clock::time_point due, SettleDone done) {
+  Eval(
+      SettleScript(),
+      {"2", Settled(key), due_, finished, std::to_string(ttl.count()), Millis(due), key},
+      [done = std::move(done)](absl::StatusOr<Reply> reply) { done(ToEarlier(std::move(reply))); });
 }
 
 absl::Status RedisCallStore::Schedule(const std::string& key, Clock::time_point due) {
-  return Run({{"ZADD", due_, Millis(due), key}}).status();
+  return Wait({{"ZADD", due_, Millis(due), key}}).status();
+}
+
+void RedisCallStore::ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done) {
+  Submit({{"ZADD", due_, Millis(due), key}},
+         [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
+           done(replies.status());
+         });
 }
 
 absl::Status RedisCallStore::Unschedule(const std::string& key) {
-  return Run({{"ZREM", due_, key}}).status();
+  return Wait({{"ZREM", due_, key}}).status();
+}
+
+void RedisCallStore::UnscheduleAsync(const std::string& key, StatusDone done) {
+  Submit({{"ZREM", due_, key}},
+         [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
+           done(replies.status());
+         });
 }
 
 absl::Status RedisCallStore::Forget(const std::string& key) {
-  return Run({{"ZREM", due_, key}, {"DEL", Updates(key)}}).status();
+  return Wait({{"ZREM", due_, key}, {"DEL", Updates(key)}}).status();
+}
+
+void RedisCallStore::ForgetAsync(const std::string& key, StatusDone done) {
+  Submit({{"ZREM", due_, key}, {"DEL", Updates(key)}},
+         [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
+           done(replies.status());
+         });
 }
 
 absl::StatusOr<std::vector<std::string>> RedisCallStore::TakeDue(Clock::time_point now,
                                                                  std::chrono::seconds lease,
                                                                  size_t max) {
-  // Take and push one lease ahead in one step: another replica's TakeDue at the same moment
-  // finds them not due.
-  static constexpr char kTake[] =
-      "local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3]) "
-      "for _, key in ipairs(keys) do redis.call('ZADD', KEYS[1], ARGV[2], key) end "
-      "return keys";
-  auto replies =
-      Run({{"EVAL", kTake, "1", due_, Millis(now), Millis(now + lease), std::to_string(max)}});
-  if (!replies.ok()) {
-    return replies.status();
+  auto reply =
+      WaitEval(TakeScript(), {"1", due_, Millis(now), Millis(now + lease), std::to_string(max)});
+  if (!reply.ok()) {
+    return reply.status();
   }
   std::vector<std::string> keys;
-  for (const redis::Reply& element : (*replies)[0].elements) {
+  for (const Reply& element : reply->elements) {
     keys.push_back(element.text);
   }
   return keys;
 }
 
 absl::StatusOr<size_t> RedisCallStore::OpenCalls() {
-  auto replies = Run({{"ZCARD", due_}});
+  auto replies = Wait({{"ZCARD", due_}});
   if (!replies.ok()) {
     return replies.status();
   }

@@ -1,10 +1,11 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
-#include "redis/client.h"
+#include "redis/pipelined_client.h"
 #include "telephony-ingest/call.h"
 
 namespace leadflow::telephony {
@@ -20,11 +21,25 @@ namespace leadflow::telephony {
 /// - `calls:due` a sorted set of the calls waiting for a decision or for their publication,
 ///   scored by when they are due; TakeDue moves the ones it takes one lease ahead in one Lua
 ///   step, so two replicas never take the same call in the same lease.
-/// Every key expires (`ttl`), so Redis holds no call longer than that. One round trip per
-/// call, on the calling thread (bounded by the client's timeout).
+/// Every key expires (`ttl`), so Redis holds no call longer than that.
+///
+/// Every command goes through one pipelined connection (redis::PipelinedClient): the request
+/// path's asynchronous forms submit their step and return, and the answer comes on one of the
+/// client's callback threads; commands submitted meanwhile from any thread share the next round
+/// trip. Each step is one command (the Lua scripts run by EVALSHA, sent again with EVAL when
+/// Redis answers NOSCRIPT: after a restart or SCRIPT FLUSH), bounded by the client's timeout; a
+/// failed connection answers every command on it Unavailable. The synchronous forms (the
+/// ticker, the AMI client, recordings) wait for their own step on the same connection, so a
+/// step submitted earlier by any thread is done before a later one; never call them from a
+/// callback.
 class RedisCallStore : public CallStore {
  public:
-  explicit RedisCallStore(redis::Options options);
+  /// `max_pending`: steps submitted and not answered yet at most; past it a step fails at once
+  /// (Unavailable), as a failed Redis would.
+  explicit RedisCallStore(redis::Options options, size_t max_pending = 10000);
+  /// Shutdown().
+  ~RedisCallStore() override;
+
   absl::StatusOr<Snapshot> Append(const std::string& key, const std::string& update,
                                   std::chrono::seconds ttl, size_t max_updates) override;
   absl::StatusOr<Snapshot> Read(const std::string& key) override;
@@ -38,12 +53,44 @@ class RedisCallStore : public CallStore {
                                                    std::chrono::seconds lease, size_t max) override;
   absl::StatusOr<size_t> OpenCalls() override;
 
+  void AppendAsync(const std::string& key, const std::string& update, std::chrono::seconds ttl,
+                   size_t max_updates, std::optional<FirstSettlement> if_first,
+                   SnapshotDone done) override;
+  void SettleAsync(const std::string& key, const std::string& finished, std::chrono::seconds ttl,
+                   Clock::time_point due, SettleDone done) override;
+  void ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done) override;
+  void UnscheduleAsync(const std::string& key, StatusDone done) override;
+  void ForgetAsync(const std::string& key, StatusDone done) override;
+
+  /// Answers every step submitted (Redis's replies, or Unavailable if it is down) and runs
+  /// their callbacks, then stops; later steps fail at once. Before destroying what the
+  /// callbacks use. Idempotent.
+  void Shutdown() { client_.Shutdown(); }
+  /// Steps submitted and not answered yet (telephony_redis_pending).
+  size_t pending() const { return client_.pending(); }
+
+  /// A Lua script and its SHA-1 (what EVALSHA names it by).
+  struct Script {
+    explicit Script(std::string text);
+    std::string text;
+    std::string sha1;
+  };
+
  private:
+  using RepliesDone = std::function<void(absl::StatusOr<std::vector<redis::Reply>>)>;
+  using ReplyDone = std::function<void(absl::StatusOr<redis::Reply>)>;
   std::string Updates(const std::string& key) const;
   std::string Settled(const std::string& key) const;
-  absl::StatusOr<std::vector<redis::Reply>> Run(const std::vector<redis::Command>& commands);
+  /// `commands` in one round trip; a Redis error reply fails the whole step (Unavailable).
+  void Submit(std::vector<redis::Command> commands, RepliesDone done);
+  absl::StatusOr<std::vector<redis::Reply>> Wait(std::vector<redis::Command> commands);
+  /// EVALSHA of `script` over `keys_and_args` (numkeys first), EVAL when Redis lacks it.
+  void Eval(const Script& script, std::vector<std::string> keys_and_args, ReplyDone done);
+  absl::StatusOr<redis::Reply> WaitEval(const Script& script,
+                                        std::vector<std::string> keys_and_args);
 
-  redis::Client client_;
+  redis::PipelinedClient client_;
+  const std::string prefix_;
   const std::string due_;
 };
 

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "testing/testing.h"
 
 namespace leadflow::telephony {
@@ -98,6 +100,65 @@ TEST(RedisCallStoreTest, AssemblerPastTheCap) {
   EXPECT_FALSE(ended->repeated);
   EXPECT_EQ(ended->finished->call.outcome(), CallEvent::ANSWERED);
   EXPECT_EQ(ended->finished->call.duration_seconds(), 30);
+}
+
+// Protects: a call's first report that settles it on its own costs one step: appended, the
+// settlement recorded and the call scheduled until its publication is confirmed, together
+// (decided); a second report of the call finds it settled and appends nothing; a report that
+// is not the call's first never records the settlement it carries.
+TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
+  redis::Options options = testing::RedisTestOptions();
+  RedisCallStore store(options);
+  redis::Client raw(options);
+  const Clock::time_point due = Clock::time_point(std::chrono::seconds(1700000060));
+  auto append = [&store](const std::string& key, const std::string& update,
+                         std::optional<CallStore::FirstSettlement> if_first) {
+    std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
+    auto future = promise.get_future();
+    store.AppendAsync(key, update, std::chrono::seconds(1000), 8, std::move(if_first),
+                      [&promise](absl::StatusOr<CallStore::Snapshot> snapshot) {
+                        promise.set_value(std::move(snapshot));
+                      });
+    return future.get();
+  };
+  auto first = append("generic:one-1", "ended-42s", CallStore::FirstSettlement{"call-1", due});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->decided);
+  EXPECT_TRUE(first->appended);
+  EXPECT_EQ(raw.Run({"GET", options.key_prefix + "call:generic:one-1:s"})->text, "call-1");
+  auto score = raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:one-1"});
+  ASSERT_TRUE(score.ok());
+  EXPECT_EQ(score->text, "1700000060000");
+  auto again = append("generic:one-1", "ended-42s", CallStore::FirstSettlement{"call-2", due});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->decided);
+  EXPECT_FALSE(again->appended);
+  EXPECT_EQ(again->settled, "call-1");
+  EXPECT_EQ(raw.Run({"LLEN", options.key_prefix + "call:generic:one-1:u"})->integer, 1);
+
+  ASSERT_TRUE(append("generic:one-2", "ringing", std::nullopt).ok());
+  auto second = append("generic:one-2", "ended", CallStore::FirstSettlement{"call-3", due});
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->decided);
+  EXPECT_TRUE(second->appended);
+  EXPECT_EQ(second->updates.size(), 2u);
+  EXPECT_TRUE(raw.Run({"GET", options.key_prefix + "call:generic:one-2:s"})->IsNil());
+}
+
+// Protects: the Lua steps run by EVALSHA still work when Redis has lost its scripts (a restart,
+// SCRIPT FLUSH): NOSCRIPT is answered by sending the script whole, the report is not refused.
+TEST(RedisCallStoreTest, LostScriptsAreSentAgain) {
+  redis::Options options = testing::RedisTestOptions();
+  RedisCallStore store(options);
+  redis::Client raw(options);
+  ASSERT_TRUE(store.Append("generic:flush-1", "ringing", std::chrono::seconds(100), 8).ok());
+  ASSERT_TRUE(raw.Run({"SCRIPT", "FLUSH"}).ok());
+  auto after = store.Append("generic:flush-1", "ended", std::chrono::seconds(100), 8);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->updates.size(), 2u);
+  ASSERT_TRUE(raw.Run({"SCRIPT", "FLUSH"}).ok());
+  auto taken = store.TakeDue(Clock::now(), std::chrono::seconds(60), 10);
+  EXPECT_TRUE(taken.ok()) << taken.status();
 }
 
 }  // namespace

@@ -126,6 +126,16 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       "Requests waiting, unanswered, for their settling call's event to be acknowledged by "
       "Kafka (bounded by TELEPHONY_MAX_PARKED).",
       [this] { return static_cast<double>(parked()); });
+  store_busy_ = &registry
+                     ->AddCounter("telephony_call_store_busy_total",
+                                  "Reports answered 503 + Retry-After without reaching the call "
+                                  "store because TELEPHONY_MAX_STORE_WAITING requests were "
+                                  "already waiting for it.")
+                     .WithLabels({});
+  registry->AddCallbackGauge(
+      "telephony_call_store_waiting",
+      "Requests waiting for the call store's answer (bounded by TELEPHONY_MAX_STORE_WAITING).",
+      [this] { return static_cast<double>(store_waiting_.load()); });
   registry->AddCallbackGauge("telephony_open_calls",
                              "Calls waiting for their outcome or their publication (bounded by "
                              "TELEPHONY_MAX_OPEN_CALLS).",
@@ -386,12 +396,36 @@ void TelephonyService::PublishAndAnswer(const FinishedCall& call, const http::Re
           });
 }
 
-absl::StatusOr<CallAssembler::Result> TelephonyService::ApplyUpdate(const CallUpdate& update) {
-  auto result = calls_.Apply(update, now_());
-  if (result.ok() && result->settling) {
-    settling_->Increment();
+void TelephonyService::ApplyUpdate(const CallUpdate& update, const http::Request& request,
+                                   Reply reply, Decided decided) {
+  if (store_waiting_.fetch_add(1) >= options_.max_store_waiting) {
+    store_waiting_.fetch_sub(1);
+    store_busy_->Increment();
+    reply(Reject(
+        Response::Error(503, "call_store_busy",
+                        "too many reports waiting for the state of calls; retry")
+            .WithHeader("Retry-After", std::to_string(options_.unavailable_retry_after_seconds)),
+        "call_store_busy", request.path,
+        "TELEPHONY_MAX_STORE_WAITING requests already wait for the call store"));
+    return;
   }
-  return result;
+  // The request outlives this call (answered from the store's callback): its own copy.
+  auto held = std::make_shared<const http::Request>(request);
+  calls_.ApplyAsync(update, now_(),
+                    [this, held, reply = std::move(reply), decided = std::move(decided)](
+                        absl::StatusOr<CallAssembler::Result> result) mutable {
+                      if (!result.ok()) {
+                        reply(RefuseUpdate(result.status(), held->path));
+                      } else {
+                        if (result->settling) {
+                          settling_->Increment();
+                        }
+                        decided(std::move(*result), *held, std::move(reply));
+                      }
+                      // Once answered, parked or handed to Kafka: a test (or an operator
+                      // reading the gauge) seeing 0 sees every report's fate decided.
+                      store_waiting_.fetch_sub(1);
+                    });
 }
 
 Response TelephonyService::RefuseUpdate(const absl::Status& status, const std::string& path) {
@@ -500,17 +534,22 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
                                   : std::string());
     }
   }
-  auto result = ApplyUpdate(parse.update);
-  if (!result.ok()) {
-    reply(RefuseUpdate(result.status(), path));
-    return;
-  }
-  std::string call_id = "generic:" + parse.update.provider_call_id;
-  if (!result->finished && result->settling) {
+  ApplyUpdate(parse.update, request, std::move(reply),
+              [this, update = parse.update, dropped = std::move(dropped)](
+                  CallAssembler::Result result, const http::Request& request, Reply reply) {
+                AnswerGeneric(update, dropped, std::move(result), request, std::move(reply));
+              });
+}
+
+void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::json& dropped,
+                                     CallAssembler::Result result, const http::Request& request,
+                                     Reply reply) {
+  std::string call_id = "generic:" + update.provider_call_id;
+  if (!result.finished && result.settling) {
     // Unanswered so far: published as this outcome after the settle window unless an answer
     // report comes first. Not answered before Kafka has the call's event, whichever report or
     // replica publishes it: a 2xx before that could lose a call the sender never resends.
-    Park(parse.update, request, std::move(reply), [call_id, dropped](const FinishedCall& finished) {
+    Park(update, request, std::move(reply), [call_id, dropped](const FinishedCall& finished) {
       nlohmann::json answer = {{"call_id", call_id},
                                {"event_id", finished.event_id},
                                {"outcome", OutcomeName(finished.call.outcome())},
@@ -522,7 +561,7 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
     });
     return;
   }
-  if (!result->finished) {
+  if (!result.finished) {
     nlohmann::json answer = {{"call_id", call_id}, {"status", "pending"}};
     if (!dropped.empty()) {
       answer["dropped"] = dropped;
@@ -530,16 +569,15 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
     reply(Response::Json(202, Dump(answer)));
     return;
   }
-  const FinishedCall& finished = *result->finished;
+  const FinishedCall& finished = *result.finished;
   nlohmann::json answer = {{"call_id", call_id},
                            {"event_id", finished.event_id},
                            {"outcome", OutcomeName(finished.call.outcome())}};
   if (!dropped.empty()) {
     answer["dropped"] = dropped;
   }
-  bool final_state =
-      parse.update.state != State::kRinging && parse.update.state != State::kAnswered;
-  if (result->repeated && !final_state) {
+  bool final_state = update.state != State::kRinging && update.state != State::kAnswered;
+  if (result.repeated && !final_state) {
     // A late intermediate state of a call already settled: nothing to add.
     ignored_->WithLabels({"after_outcome"}).Increment();
     answer["status"] = "already_published";
@@ -581,41 +619,45 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
     reply(Twiml());
     return;
   }
-  auto result = ApplyUpdate(parse.update);
-  if (!result.ok()) {
-    reply(RefuseUpdate(result.status(), path));
-    return;
-  }
-  bool final_state = parse.update.dial_result || (parse.update.state != State::kRinging &&
-                                                  parse.update.state != State::kAnswered);
-  if (!result->finished && result->settling) {
+  ApplyUpdate(parse.update, request, std::move(reply),
+              [this, update = parse.update](CallAssembler::Result result,
+                                            const http::Request& request, Reply reply) {
+                AnswerTwilioVoice(update, std::move(result), request, std::move(reply));
+              });
+}
+
+void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler::Result result,
+                                         const http::Request& request, Reply reply) {
+  bool final_state =
+      update.dial_result || (update.state != State::kRinging && update.state != State::kAnswered);
+  if (!result.finished && result.settling) {
     // The parent's "completed" waiting for a <Dial> action: answered once Kafka has the call.
-    Park(parse.update, request, std::move(reply), [](const FinishedCall&) { return Twiml(); });
+    Park(update, request, std::move(reply), [](const FinishedCall&) { return Twiml(); });
     return;
   }
-  if (!result->finished || (result->repeated && !final_state)) {
-    if (result->finished) {
+  if (!result.finished || (result.repeated && !final_state)) {
+    if (result.finished) {
       ignored_->WithLabels({"after_outcome"}).Increment();
     }
     reply(Twiml());
     return;
   }
-  if (result->repeated && parse.update.dial_result) {
-    auto alone = CallAssembler::ApplyAlone(parse.update, now_());
-    if (alone && alone->call.outcome() != result->finished->call.outcome()) {
+  if (result.repeated && update.dial_result) {
+    auto alone = CallAssembler::ApplyAlone(update, now_());
+    if (alone && alone->call.outcome() != result.finished->call.outcome()) {
       // The parent's "completed" settled the call (no <Dial> action within the settle window)
       // and this <Dial> action says otherwise: the published call stands.
       ignored_->WithLabels({"twilio_dial_after_outcome"}).Increment();
       spdlog::warn(
           "telephony: <Dial> action of twilio:{} ({}) came after the call was published as {}; "
           "kept as published (raise TELEPHONY_SETTLE_MS if this recurs)",
-          parse.update.provider_call_id, parse.update.provider_status,
-          OutcomeName(result->finished->call.outcome()));
+          update.provider_call_id, update.provider_status,
+          OutcomeName(result.finished->call.outcome()));
       reply(Twiml());
       return;
     }
   }
-  PublishAndAnswer(*result->finished, request, std::move(reply), [] { return Twiml(); });
+  PublishAndAnswer(*result.finished, request, std::move(reply), [] { return Twiml(); });
 }
 
 bool TelephonyService::CheckTwilioSignature(const http::Request& request,

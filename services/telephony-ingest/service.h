@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -8,6 +9,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "http/server.h"
@@ -59,6 +62,9 @@ struct ServiceOptions {
   /// answered 503 + Retry-After (the settle window, the ticker's period and Kafka's delivery
   /// timeout; main sets it).
   std::chrono::milliseconds parked_timeout{20000};
+  /// Reports whose request waits for the call store's answer (Redis), at most; past it a
+  /// report is answered 503 + Retry-After (call_store_busy) without touching the store.
+  size_t max_store_waiting = 1024;
 };
 
 /// The telephony endpoints and the publishing of finished calls, free of HTTP plumbing so that
@@ -104,6 +110,10 @@ class TelephonyService {
   void StopParking();
   size_t parked() const;
 
+  /// Reports in the call store's hands: waiting for its answer, or being answered from it
+  /// (at most max_store_waiting).
+  size_t store_waiting() const { return store_waiting_.load(); }
+
   /// Counts an Asterisk report published on its own because the call store failed (AMI cannot
   /// replay, so it is not refused as a webhook is).
   void CountStoreFailureDecidedAlone();
@@ -129,8 +139,22 @@ class TelephonyService {
   /// gives false.
   bool CheckTwilioSignature(const http::Request& request, const ingest::FormParams& params,
                             Reply& reply);
-  /// The decision on a webhook's `update` (CallAssembler::Apply).
-  absl::StatusOr<CallAssembler::Result> ApplyUpdate(const CallUpdate& update);
+  /// What a webhook does once the call store decided on its report; runs on the store's
+  /// callback thread (or the request's, for the in-process store) and must not block.
+  using Decided =
+      std::function<void(CallAssembler::Result result, const http::Request& request, Reply reply)>;
+  /// The decision on a webhook's `update` (CallAssembler::ApplyAsync), without holding the
+  /// request's thread while the store works: `decided` gets it, or the request is answered
+  /// RefuseUpdate(). At most max_store_waiting requests wait for the store at once; past it the
+  /// request is answered 503 call_store_busy.
+  void ApplyUpdate(const CallUpdate& update, const http::Request& request, Reply reply,
+                   Decided decided);
+  /// HandleGeneric once the store decided; `dropped`: the secondary fields left out.
+  void AnswerGeneric(const CallUpdate& update, const nlohmann::json& dropped,
+                     CallAssembler::Result result, const http::Request& request, Reply reply);
+  /// HandleTwilioVoice once the store decided.
+  void AnswerTwilioVoice(const CallUpdate& update, CallAssembler::Result result,
+                         const http::Request& request, Reply reply);
   /// The answer when ApplyUpdate failed: 503 + Retry-After for a call store failure (nothing
   /// published: deciding on one report alone could publish the wrong outcome under the call's
   /// event id) or too many open calls, 422 for a call past TELEPHONY_MAX_UPDATES_PER_CALL.
@@ -193,6 +217,9 @@ class TelephonyService {
   metrics::Counter* settling_;
   metrics::Counter* parked_refused_;
   metrics::Counter* parked_timeouts_;
+  metrics::Counter* store_busy_;
+  /// Requests waiting for the call store's answer (telephony_call_store_waiting).
+  std::atomic<size_t> store_waiting_{0};
 };
 
 }  // namespace leadflow::telephony

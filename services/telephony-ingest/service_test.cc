@@ -6,6 +6,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -94,9 +95,22 @@ class ServiceTest : public ::testing::Test {
   }
   /// Sends `request` without waiting: the answer appears when the service gives it.
   using Pending = std::shared_ptr<std::optional<http::Response>>;
+  /// Returns once the call store has decided on the request (Redis answers on its own
+  /// thread): the request is then answered, parked, or waiting for Kafka.
   Pending Start(TelephonyService& service,
                 void (TelephonyService::*handler)(const http::Request&, TelephonyService::Reply),
                 const http::Request& request) {
+    auto answer = StartNoWait(service, handler, request);
+    EXPECT_TRUE(testing::WaitFor([&service] { return service.store_waiting() == 0; },
+                                 std::chrono::seconds(10)))
+        << "the call store never answered";
+    return answer;
+  }
+  /// Sends `request` and returns at once, the call store maybe still working on it.
+  Pending StartNoWait(TelephonyService& service,
+                      void (TelephonyService::*handler)(const http::Request&,
+                                                        TelephonyService::Reply),
+                      const http::Request& request) {
     auto answer = std::make_shared<std::optional<http::Response>>();
     (service.*handler)(request, [answer](http::Response response) {
       EXPECT_FALSE(answer->has_value()) << "answered twice";
@@ -1120,6 +1134,149 @@ TEST_F(ServiceTest, RefusalsAreLogged) {
   EXPECT_EQ(log.find("refused POST /v1/twilio/voice", first + 1), std::string::npos);
   EXPECT_THAT(log, HasSubstr("422 invalid_fields: direction: must be inbound or outbound; state:"));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("+33611227788")));
+}
+
+}  // namespace
+}  // namespace leadflow::telephony
+
+namespace leadflow::telephony {
+namespace {
+
+// A Redis server of the test's own (the test command's is shared by every test: pausing or
+// killing it would disturb the others), on a free port; killed at the end.
+class PrivateRedis {
+ public:
+  PrivateRedis() : port_(testing::FreePort()) {
+    process_ = std::make_unique<testing::Process>(
+        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
+                                 "127.0.0.1", "--save", "", "--appendonly", "no"},
+        std::map<std::string, std::string>{}, testing::UniqueName("private-redis") + ".log");
+    redis::Client probe(options());
+    EXPECT_TRUE(
+        testing::WaitFor([&probe] { return probe.Run({"PING"}).ok(); }, std::chrono::seconds(10)))
+        << process_->Log();
+  }
+  redis::Options options() const {
+    redis::Options options;
+    options.port = port_;
+    options.key_prefix = "t:";
+    return options;
+  }
+  testing::Process& process() { return *process_; }
+
+ private:
+  int port_;
+  std::unique_ptr<testing::Process> process_;
+};
+
+class StoreWaitTest : public ServiceTest {
+ protected:
+  double Metric(const std::string& series) {
+    return testing::MetricValue(registry_.Render(), series).value_or(-1);
+  }
+};
+
+// Protects: the requests waiting for the call store (Redis) are bounded: with Redis holding
+// its answer, TELEPHONY_MAX_STORE_WAITING requests wait (the gauge says so) and the next one is
+// answered at once 503 call_store_busy + Retry-After, counted, the store untouched; once Redis
+// answers, the waiting request is published and answered 202, and the gauge is back to 0.
+TEST_F(StoreWaitTest, WaitingForTheStoreIsBounded) {
+  PrivateRedis redis;
+  redis::Options options = redis.options();
+  options.timeout = std::chrono::seconds(20);  // Redis's pause holds the request, no timeout
+  RedisCallStore store(options);
+  options_.call_store = &store;
+  options_.max_store_waiting = 1;
+  redis::Client admin(redis.options());
+  // Write commands (the Lua steps) wait; reads and CLIENT UNPAUSE go through.
+  ASSERT_TRUE(admin.Run({"CLIENT", "PAUSE", "20000", "WRITE"}).ok());
+  auto first = StartNoWait(Service(), &TelephonyService::HandleGeneric,
+                           GenericRequest(Generic("w-1", "ended", R"(,"duration":42)")));
+  // (Not read through /metrics while Redis holds: the open-calls gauge asks Redis.)
+  EXPECT_EQ(Service().store_waiting(), 1u);
+  auto second = StartNoWait(Service(), &TelephonyService::HandleGeneric,
+                            GenericRequest(Generic("w-2", "ended", R"(,"duration":42)")));
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ((*second)->status, 503);
+  EXPECT_EQ(Json(**second)["error"], "call_store_busy");
+  EXPECT_EQ(RetryAfter(**second), "5");
+  EXPECT_FALSE(first->has_value());
+
+  ASSERT_TRUE(admin.Run({"CLIENT", "UNPAUSE"}).ok());
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return Service().store_waiting() == 0; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->status, 202) << (*first)->body;
+  EXPECT_EQ(Json(**first)["status"], "published");
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().call_id(), "generic:w-1");
+  EXPECT_EQ(Metric("telephony_call_store_waiting"), 0);
+  EXPECT_EQ(Metric("telephony_call_store_busy_total"), 1);
+  // The refused report touched nothing: its call is unknown to the store.
+  auto keys = admin.Run({"KEYS", "t:call:*w-2*"});
+  ASSERT_TRUE(keys.ok());
+  EXPECT_TRUE(keys->elements.empty());
+}
+
+// Protects: a request waiting on Redis is answered 503 call_store_unavailable + Retry-After,
+// never left hanging, when Redis stalls past TELEPHONY_REDIS_TIMEOUT_MS and when Redis dies
+// under it; nothing is published, the failure is counted, and the gauge is back to 0.
+TEST_F(StoreWaitTest, RedisFailingMidFlightAnswers503) {
+  PrivateRedis redis;
+  redis::Client admin(redis.options());
+
+  // Stalled: the pause outlasts the round-trip timeout.
+  {
+    redis::Options options = redis.options();
+    options.timeout = std::chrono::milliseconds(300);
+    RedisCallStore store(options);
+    options_.call_store = &store;
+    TelephonyService service(options_, &publisher_, &registry_, [this] { return now_; });
+    ASSERT_TRUE(admin.Run({"CLIENT", "PAUSE", "20000", "WRITE"}).ok());
+    auto stalled = StartNoWait(service, &TelephonyService::HandleGeneric,
+                               GenericRequest(Generic("m-1", "ended", R"(,"duration":42)")));
+    ASSERT_TRUE(
+        testing::WaitFor([&] { return service.store_waiting() == 0; }, std::chrono::seconds(10)));
+    ASSERT_TRUE(stalled->has_value());
+    EXPECT_EQ((*stalled)->status, 503);
+    EXPECT_EQ(Json(**stalled)["error"], "call_store_unavailable");
+    EXPECT_EQ(RetryAfter(**stalled), "5");
+    ASSERT_TRUE(admin.Run({"CLIENT", "UNPAUSE"}).ok());
+    store.Shutdown();
+  }
+
+  // Dead: Redis is killed while the request waits for its answer.
+  redis::Options options = redis.options();
+  options.timeout = std::chrono::seconds(20);
+  RedisCallStore store(options);
+  options_.call_store = &store;
+  metrics::Registry registry;
+  TelephonyService service(options_, &publisher_, &registry, [this] { return now_; });
+  ASSERT_TRUE(admin.Run({"CLIENT", "PAUSE", "20000", "WRITE"}).ok());
+  auto waiting = StartNoWait(service, &TelephonyService::HandleGeneric,
+                             GenericRequest(Generic("m-2", "ended", R"(,"duration":42)")));
+  EXPECT_EQ(service.store_waiting(), 1u);
+  EXPECT_FALSE(waiting->has_value());
+  redis.process().Signal(SIGKILL);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return service.store_waiting() == 0; }, std::chrono::seconds(10)))
+      << "a request waiting on a dead Redis was never answered";
+  ASSERT_TRUE(waiting->has_value());
+  EXPECT_EQ((*waiting)->status, 503);
+  EXPECT_EQ(Json(**waiting)["error"], "call_store_unavailable");
+  EXPECT_EQ(RetryAfter(**waiting), "5");
+  // Redis still down: the next report is refused too, at once.
+  auto next = Start(service, &TelephonyService::HandleGeneric,
+                    GenericRequest(Generic("m-3", "ended", R"(,"duration":42)")));
+  ASSERT_TRUE(next->has_value());
+  EXPECT_EQ((*next)->status, 503);
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_EQ(testing::MetricValue(registry.Render(),
+                                 "telephony_call_store_failures_total{action=\"refused\"}")
+                .value_or(-1),
+            2);
+  EXPECT_EQ(testing::MetricValue(registry.Render(), "telephony_call_store_waiting").value_or(-1),
+            0);
 }
 
 }  // namespace

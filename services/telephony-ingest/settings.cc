@@ -139,7 +139,11 @@ Settings ReadSettings(config::Reader& reader) {
                                    "telephony:", "prefix of every Redis key this service writes");
   redis.timeout = reader.Millis("TELEPHONY_REDIS_TIMEOUT_MS", std::chrono::milliseconds(200),
                                 "Redis connect and round-trip timeout");
-  redis.connections = settings.http.threads + 1;  // each HTTP thread, and the ticker
+  // One pipelined connection (RedisCallStore): requests do not wait on Redis in their threads.
+  redis.connections = 1;
+  service.max_store_waiting = static_cast<size_t>(reader.Int(
+      "TELEPHONY_MAX_STORE_WAITING", 1024, 1, 1000000,
+      "reports whose request waits for the call store (Redis) at once, then 503 + Retry-After"));
   if (!redis_host.empty()) {
     settings.redis = redis;
   }
