@@ -362,6 +362,47 @@ std::string HtmlToText(std::string_view html) {
   return Trim(squeezed);
 }
 
+namespace {
+
+/// A pattern for one line, with a cheap test of what every line it matches has.
+struct LinePattern {
+  std::regex regex;
+  bool (*might_match)(std::string_view line);
+};
+
+/// White space as the patterns' \s has it (the "C" locale's).
+bool IsPatternSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+/// The last character of `line` that is not white space, '\0' when there is none.
+char LastNonSpace(std::string_view line) {
+  size_t end = line.size();
+  while (end > 0 && IsPatternSpace(line[end - 1])) --end;
+  return end == 0 ? '\0' : line[end - 1];
+}
+
+/// The first character of `line` that is not white space, '\0' when there is none.
+char FirstNonSpace(std::string_view line) {
+  for (char c : line) {
+    if (!IsPatternSpace(c)) return c;
+  }
+  return '\0';
+}
+
+/// Whether `line` contains `word` (lower-case ASCII), ignoring ASCII case.
+bool ContainsAsciiNoCase(std::string_view line, std::string_view word) {
+  if (word.empty()) return true;
+  for (size_t i = 0; i + word.size() <= line.size(); ++i) {
+    size_t j = 0;
+    while (j < word.size() && std::tolower(static_cast<unsigned char>(line[i + j])) == word[j]) {
+      ++j;
+    }
+    if (j == word.size()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::string StripQuotedHistory(std::string_view text, bool* stripped) {
   *stripped = false;
   std::vector<std::string_view> lines;
@@ -374,31 +415,49 @@ std::string StripQuotedHistory(std::string_view text, bool* stripped) {
     lines.push_back(line);
     start = end + 1;
   }
-  static const std::regex kAttribution(
-      R"(^\s*(On\s.{4,300}\swrote|Le\s.{4,300}\sa\s+écrit|Am\s.{4,300}\sschrieb|El\s.{4,300}\sescribió)\s*:\s*$)",
-      std::regex::icase);
-  static const std::regex kSeparator(
-      R"(^\s*-{2,}\s*(Original Message|Message d'origine|Message original|Ursprüngliche Nachricht|Mensaje original)\s*-{2,}\s*$)",
-      std::regex::icase);
+  static const LinePattern kAttribution{
+      std::regex(
+          R"(^\s*(On\s.{4,300}\swrote|Le\s.{4,300}\sa\s+écrit|Am\s.{4,300}\sschrieb|El\s.{4,300}\sescribió)\s*:\s*$)",
+          std::regex::icase),
+      [](std::string_view line) { return LastNonSpace(line) == ':'; }};
+  static const LinePattern kSeparator{
+      std::regex(
+          R"(^\s*-{2,}\s*(Original Message|Message d'origine|Message original|Ursprüngliche Nachricht|Mensaje original)\s*-{2,}\s*$)",
+          std::regex::icase),
+      [](std::string_view line) { return LastNonSpace(line) == '-'; }};
   // What starts a forwarded message (Gmail, Thunderbird, Apple Mail; English, French, German,
   // Spanish, Italian).
-  static const std::regex kForward(
-      R"(^\s*(-{2,}\s*(Forwarded message|Forwarded Message|Message transféré|Weitergeleitete Nachricht|Mensaje reenviado|Messaggio inoltrato)\s*-{2,}|(Begin forwarded message|Début du message réexpédié|Anfang der weitergeleiteten Nachricht)\s*:)\s*$)",
-      std::regex::icase);
+  static const LinePattern kForward{
+      std::regex(
+          R"(^\s*(-{2,}\s*(Forwarded message|Forwarded Message|Message transféré|Weitergeleitete Nachricht|Mensaje reenviado|Messaggio inoltrato)\s*-{2,}|(Begin forwarded message|Début du message réexpédié|Anfang der weitergeleiteten Nachricht)\s*:)\s*$)",
+          std::regex::icase),
+      [](std::string_view line) {
+        char last = LastNonSpace(line);
+        return last == '-' || last == ':';
+      }};
   // Outlook's line above the quoted header block.
-  static const std::regex kRule(R"(^\s*_{10,}\s*$)");
+  static const LinePattern kRule{std::regex(R"(^\s*_{10,}\s*$)"),
+                                 [](std::string_view line) { return FirstNonSpace(line) == '_'; }};
   // The signature Outlook's mobile apps put above the quoted history.
-  static const std::regex kMobileSignature(
-      R"(^\s*(Get Outlook for (iOS|Android)|Outlook für (iOS|Android) beziehen|Télécharger Outlook pour (iOS|Android)|Obtener Outlook para (iOS|Android))\b.*$)",
-      std::regex::icase);
-  static const std::regex kHeaderFrom(R"(^\s*\*?(From|De|Von|Da)\s?\*?\s*:\s*\S.*$)",
-                                      std::regex::icase);
-  static const std::regex kHeaderNext(
-      R"(^\s*\*?(Sent|Date|Datum|Envoyé|Gesendet|Inviato|Enviado|To|À|A|An|Para|Cc|Kopie|Subject|Objet|Betreff|Oggetto|Asunto)\s?\*?\s*:.*$)",
-      std::regex::icase);
-  auto matches = [](const std::regex& pattern, std::string_view line) {
-    if (line.size() > 1000) return false;
-    return std::regex_match(line.begin(), line.end(), pattern);
+  static const LinePattern kMobileSignature{
+      std::regex(
+          R"(^\s*(Get Outlook for (iOS|Android)|Outlook für (iOS|Android) beziehen|Télécharger Outlook pour (iOS|Android)|Obtener Outlook para (iOS|Android))\b.*$)",
+          std::regex::icase),
+      [](std::string_view line) { return ContainsAsciiNoCase(line, "outlook"); }};
+  static const LinePattern kHeaderFrom{
+      std::regex(R"(^\s*\*?(From|De|Von|Da)\s?\*?\s*:\s*\S.*$)", std::regex::icase),
+      [](std::string_view line) { return line.find(':') != std::string_view::npos; }};
+  static const LinePattern kHeaderNext{
+      std::regex(
+          R"(^\s*\*?(Sent|Date|Datum|Envoyé|Gesendet|Inviato|Enviado|To|À|A|An|Para|Cc|Kopie|Subject|Objet|Betreff|Oggetto|Asunto)\s?\*?\s*:.*$)",
+          std::regex::icase),
+      [](std::string_view line) { return line.find(':') != std::string_view::npos; }};
+  // std::regex is slow (microseconds per pattern and line, even when nothing matches), so a
+  // pattern is tried only on a line that has what each of its matches must have: most lines of
+  // a message have none of it.
+  auto matches = [](const LinePattern& pattern, std::string_view line) {
+    if (line.size() > 1000 || !pattern.might_match(line)) return false;
+    return std::regex_match(line.begin(), line.end(), pattern.regex);
   };
   // The next non-blank line after `i`, or lines.size().
   auto next_content = [&lines](size_t i) {

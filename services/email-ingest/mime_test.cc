@@ -351,6 +351,37 @@ TEST(QuotedHistoryTest, OutlookAndGermanQuoteStarts) {
   }
 }
 
+// Protects: the quick tests that spare a line the quoted-history patterns never spare a line a
+// pattern matches: white space after the closing ':' or '-', before a rule line, an attribution
+// wrapped with a blank after "wrote:", and the Outlook signature in capitals still start the
+// quotation.
+TEST(QuotedHistoryTest, QuoteStartsWithBlanksAndCapitals) {
+  const std::string reply = "Oui, jeudi 10h.";
+  const std::vector<std::string> starts = {
+      "On Mon, 30 Nov 2026 at 14:00, Claire <c@laposte.net> wrote:  \t",
+      "Le lun. 30 nov. 2026 à 14:00, Claire <c@laposte.net> a écrit : ",
+      "On Mon, 30 Nov 2026 at 14:00, Claire Durand\n<claire.durand@laposte.net> wrote: ",
+      "  -----Original Message-----  ",
+      "-----Message d'origine-----\t",
+      "   ________________________________ \nFrom: Sales <sales@acme.test>\nSent: Monday",
+      "GET OUTLOOK FOR IOS",
+      "From: Sales <sales@acme.test> \nSent: Monday, November 30, 2026 9:00 AM  ",
+  };
+  for (const std::string& start : starts) {
+    std::string body = reply + "\n\n" + start + "\n\n> Quand êtes-vous disponible ?\n";
+    bool stripped = false;
+    EXPECT_EQ(StripQuotedHistory(body, &stripped), reply) << start;
+    EXPECT_TRUE(stripped) << start;
+  }
+  // Lines without what a quotation start needs are kept as they are.
+  bool stripped = true;
+  const std::string plain = "Bonjour,\nNous souhaiterions un devis - 20 licences\nMerci : Jean\n";
+  EXPECT_EQ(StripQuotedHistory(plain, &stripped),
+            "Bonjour,\nNous souhaiterions un devis - 20 "
+            "licences\nMerci : Jean");
+  EXPECT_FALSE(stripped);
+}
+
 // Protects: a Date far outside what a time point holds is no date (found by the fuzzer: the
 // conversion overflowed).
 TEST(MimeTest, AbsurdDateIsNoDate) {
