@@ -76,6 +76,12 @@ void Dovecot::Deliver(const std::string& name, const std::string& message) {
   Own(path);
 }
 
+void Dovecot::Deliver(const std::string& name, const std::string& message,
+                      std::filesystem::file_time_type received) {
+  Deliver(name, message);
+  std::filesystem::last_write_time(dir_ + "/mail/leads/new/" + name, received);
+}
+
 void Dovecot::RecreateFolder(const std::vector<std::pair<std::string, std::string>>& messages) {
   fs::remove_all(dir_ + "/mail/leads");
   MakeFolder();

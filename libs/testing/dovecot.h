@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,6 +30,9 @@ class Dovecot {
   std::string url() const;
   /// Drops a message into INBOX as a mail server's delivery would (maildir new/).
   void Deliver(const std::string& name, const std::string& message);
+  /// The same, received at `received` (a maildir's received date is its file's mtime).
+  void Deliver(const std::string& name, const std::string& message,
+               std::filesystem::file_time_type received);
   /// The folder deleted and made again (a new UIDVALIDITY), holding `messages` unflagged.
   void RecreateFolder(const std::vector<std::pair<std::string, std::string>>& messages);
   /// An IMAP command with the curl command-line client: its untagged answers.

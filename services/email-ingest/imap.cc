@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <future>
 #include <sstream>
 
@@ -92,8 +93,20 @@ absl::StatusOr<uint32_t> ImapClient::UidValidity() {
 }
 
 absl::StatusOr<std::vector<uint32_t>> ImapClient::Unmarked(uint32_t uid_validity) {
+  std::string search = "UID SEARCH UNKEYWORD " + options_.keyword;
+  if (options_.since_days > 0) {
+    // IMAP's date ("1-Nov-2026", RFC 3501 date-text), in UTC: a day's difference of zone only
+    // widens the window.
+    static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::chrono::year_month_day day{std::chrono::floor<std::chrono::days>(
+        std::chrono::system_clock::now() - std::chrono::days(options_.since_days))};
+    search += " SINCE " + std::to_string(static_cast<unsigned>(day.day())) + "-" +
+              kMonths[static_cast<unsigned>(day.month()) - 1] + "-" +
+              std::to_string(static_cast<int>(day.year()));
+  }
   auto out = Command(EscapePath(options_.folder) + ";UIDVALIDITY=" + std::to_string(uid_validity),
-                     "UID SEARCH UNKEYWORD " + options_.keyword, 16 * 1024 * 1024);
+                     search, 16 * 1024 * 1024);
   if (!out.ok()) return out.status();
   std::vector<uint32_t> uids;
   std::istringstream lines(*out);

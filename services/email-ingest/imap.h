@@ -27,6 +27,10 @@ struct ImapOptions {
   /// Set on a message once Kafka acknowledged its event (or it was decided never to be one).
   std::string keyword = "$LeadFlowImported";
   std::chrono::milliseconds interval{30000};
+  /// Only messages the server received in the last `since_days` days are imported (IMAP
+  /// SEARCH SINCE, by date, the server's received date): a mailbox with years of history
+  /// connected for the first time does not make a lead of each old message. 0: every message.
+  int since_days = 30;
   /// Messages imported per round at most (the rest wait for the next round).
   size_t max_per_poll = 100;
   /// Larger messages are marked without being published (counted as too_large).
@@ -48,7 +52,7 @@ class ImapClient {
 
   /// STATUS <folder> (UIDVALIDITY), on a new connection (the first command of a round).
   virtual absl::StatusOr<uint32_t> UidValidity();
-  /// UID SEARCH UNKEYWORD <keyword>, ascending.
+  /// UID SEARCH UNKEYWORD <keyword> [SINCE <today - since_days>], ascending.
   virtual absl::StatusOr<std::vector<uint32_t>> Unmarked(uint32_t uid_validity);
   /// UID FETCH <uid> BODY[] (sets \Seen). OutOfRange when larger than the limit.
   virtual absl::StatusOr<std::string> Fetch(uint32_t uid_validity, uint32_t uid);

@@ -147,6 +147,33 @@ TEST_F(ImapTest, CrashBetweenPublishAndMarkPublishesAgain) {
   EXPECT_EQ(EventIds(), (std::vector<std::string>{id, id}));
 }
 
+// Protects: EMAIL_IMAP_SINCE_DAYS: a message the server received long ago (a mailbox with its
+// history, trial M13: a 2023 mail became a lead due in 1 h) is neither published nor marked,
+// while a recent one is; with 0, every message is imported.
+TEST_F(ImapTest, OnlyRecentMessagesImported) {
+  dovecot_.Deliver("old.eml", Mail("old-2023@example.org"),
+                   fs::file_time_type::clock::now() - std::chrono::hours(24 * 700));
+  dovecot_.Deliver("new.eml", Mail("recent@example.org"));
+  options_.since_days = 30;
+  ImapClient client(options_);
+  ImapPoller poller(options_, &client, intake_.get(), &registry_);
+  auto round = poller.PollOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->published, 1u);
+  EXPECT_THAT(EventIds(), ::testing::ElementsAre(ingest::EventId(
+                              "email", MessageIdKey("recent@example.org", "lead@example.org"))));
+  // Left as it was: the old one, without the keyword.
+  EXPECT_NE(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
+  EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), dovecot_.Search("BEFORE 1-Jan-2026"));
+  options_.since_days = 0;
+  ImapClient all_client(options_);
+  ImapPoller all(options_, &all_client, intake_.get(), &registry_);
+  auto everything = all.PollOnce();
+  ASSERT_TRUE(everything.ok()) << everything.status();
+  EXPECT_EQ(everything->published, 1u);
+  EXPECT_EQ(dovecot_.Search("UNKEYWORD $LeadFlowImported"), "* SEARCH");
+}
+
 // Protects: a recreated folder (new UIDVALIDITY) is noticed and counted, and its unmarked
 // messages are imported (the ones seen before come again with their same event ids).
 TEST_F(ImapTest, UidValidityChange) {

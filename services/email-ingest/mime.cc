@@ -148,23 +148,132 @@ std::pair<std::string, std::string> FirstMailbox(InternetAddressList* list) {
   return {};
 }
 
+/// The Message-IDs of an In-Reply-To or References header, oldest first. Past
+/// kMaxReferences, the first (the thread's root) and the newest are kept: the message a reply
+/// answers is at the end, and a long chain's middle is what tells least.
 std::vector<std::string> ParseReferences(GMimeParserOptions* options, const char* value) {
   std::vector<std::string> ids;
   if (value == nullptr) return ids;
   GMimeReferences* references = g_mime_references_parse(options, value);
   if (references == nullptr) return ids;
   int count = g_mime_references_length(references);
-  for (int i = 0; i < count && ids.size() < 100; ++i) {
-    const char* id = g_mime_references_get_message_id(references, i);
+  std::vector<std::string> newest;  // from the end, newest first
+  int first = 0;
+  for (; first < count && ids.empty(); ++first) {
+    const char* id = g_mime_references_get_message_id(references, first);
     if (id != nullptr && *id != '\0') ids.push_back(ToUtf8(id));
   }
+  for (int i = count - 1; i >= first && ids.size() + newest.size() < kMaxReferences; --i) {
+    const char* id = g_mime_references_get_message_id(references, i);
+    if (id != nullptr && *id != '\0') newest.push_back(ToUtf8(id));
+  }
+  ids.insert(ids.end(), newest.rbegin(), newest.rend());
   g_mime_references_free(references);
   return ids;
+}
+
+/// An RFC 2047 header value with each B (base64) encoded word rewritten as the Q word of the
+/// same bytes and charset. GMime 3.2.13 (Debian 12) decodes adjacent B words of one charset as a
+/// single base64 stream, so that a word ending in padding ("=?utf-8?b?RGVtYW5kZSBkZSA=?=
+/// =?utf-8?b?ZGV2aXM=?=") loses what follows it (GMime issue #133, fixed after 3.2.13); Q words
+/// are joined byte-wise, which also keeps a character split across two words whole.
+std::string Base64WordsAsQ(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  size_t pos = 0;
+  while (pos < value.size()) {
+    size_t start = value.find("=?", pos);
+    if (start == std::string_view::npos) break;
+    // =?charset?B?payload?=
+    size_t charset_end = value.find('?', start + 2);
+    bool b_word = charset_end != std::string_view::npos && charset_end + 2 < value.size() &&
+                  (value[charset_end + 1] == 'B' || value[charset_end + 1] == 'b') &&
+                  value[charset_end + 2] == '?';
+    size_t end = b_word ? value.find("?=", charset_end + 3) : std::string_view::npos;
+    std::string_view charset =
+        b_word ? value.substr(start + 2, charset_end - start - 2) : std::string_view();
+    if (end == std::string_view::npos || charset.empty() ||
+        charset.find_first_of(" \t\r\n") != std::string_view::npos) {
+      out.append(value.substr(pos, start + 2 - pos));
+      pos = start + 2;
+      continue;
+    }
+    std::string payload;
+    for (char c : value.substr(charset_end + 3, end - charset_end - 3)) {
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/') payload.push_back(c);
+    }
+    if (payload.size() % 4 == 1) payload.pop_back();  // a lone sextet carries no byte
+    while (payload.size() % 4 != 0) payload.push_back('=');
+    gsize length = 0;
+    guchar* bytes = g_base64_decode(payload.c_str(), &length);
+    out.append(value.substr(pos, start - pos));
+    out.append("=?");
+    out.append(charset);
+    out.append("?Q?");
+    static const char kHex[] = "0123456789ABCDEF";
+    for (gsize i = 0; i < length; ++i) {
+      unsigned char c = bytes[i];
+      if (std::isalnum(c)) {
+        out.push_back(static_cast<char>(c));
+      } else {
+        out.push_back('=');
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+      }
+    }
+    out.append("?=");
+    g_free(bytes);
+    pos = end + 2;
+  }
+  out.append(value.substr(std::min(pos, value.size())));
+  return out;
+}
+
+/// A header's raw value (folding removed) with B words made Q words, or std::nullopt without
+/// the header.
+std::optional<std::string> RawHeader(GMimeObject* object, const char* name) {
+  GMimeHeaderList* list = g_mime_object_get_header_list(object);
+  GMimeHeader* header = list ? g_mime_header_list_get_header(list, name) : nullptr;
+  const char* raw = header ? g_mime_header_get_raw_value(header) : nullptr;
+  if (raw == nullptr) return std::nullopt;
+  std::string unfolded;
+  for (const char* c = raw; *c; ++c) {
+    if (*c != '\r' && *c != '\n') unfolded.push_back(*c);
+  }
+  return Base64WordsAsQ(unfolded);
+}
+
+/// The decoded Subject (UTF-8, trimmed), "" without one.
+std::string DecodedSubject(GMimeObject* object, GMimeParserOptions* options) {
+  std::optional<std::string> raw = RawHeader(object, "Subject");
+  if (!raw) return "";
+  char* decoded = g_mime_utils_header_decode_text(options, raw->c_str());
+  std::string subject = decoded ? Trim(ToUtf8(decoded)) : "";
+  g_free(decoded);
+  return subject;
+}
+
+/// The first mailbox of an address header (From, Reply-To): address (lower case) and display
+/// name (decoded), empty without one.
+std::pair<std::string, std::string> HeaderMailbox(GMimeObject* object, const char* name,
+                                                  GMimeParserOptions* options) {
+  std::optional<std::string> raw = RawHeader(object, name);
+  if (!raw) return {};
+  InternetAddressList* list = internet_address_list_parse(options, raw->c_str());
+  if (list == nullptr) return {};
+  auto mailbox = FirstMailbox(list);
+  g_object_unref(list);
+  return mailbox;
 }
 
 struct Walker {
   const ParseLimits& limits;
   ParsedMessage* out;
+  GMimeParserOptions* options;
+  /// The forwarded messages' text (message/rfc822 parts), each headed by its From, Date and
+  /// Subject, in the order met; together at most forwarded_limit.
+  std::vector<std::string> forwarded;
+  size_t forwarded_bytes = 0;
   std::string plain;
   std::string html;
   bool have_plain = false;
@@ -183,17 +292,28 @@ struct Walker {
       return;
     }
     if (GMIME_IS_MESSAGE_PART(object)) {
-      // A forwarded or bounced message: described, not read as this message's text.
+      // A forwarded message ("forward as attachment") or a bounced one: described as an
+      // attachment (named by its file name, else its subject), and its text kept after this
+      // message's own, headed by who wrote it (a bounce is dropped by the filters anyway).
       GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
       Attachment attachment;
       attachment.content_type = MimeType(object);
+      const char* filename = g_mime_object_get_content_disposition_parameter(object, "filename");
+      if (filename == nullptr || *filename == '\0') {
+        filename = g_mime_object_get_content_type_parameter(object, "name");
+      }
+      if (filename != nullptr && *filename != '\0') attachment.filename = Trim(ToUtf8(filename));
       if (inner != nullptr) {
-        const char* subject = g_mime_message_get_subject(inner);
-        attachment.filename = subject ? ToUtf8(subject) : "";
+        GMimeObject* inner_object = GMIME_OBJECT(inner);
+        std::string subject = DecodedSubject(inner_object, options);
+        if (attachment.filename.empty()) attachment.filename = subject;
         GMimeStream* null_stream = g_mime_stream_null_new();
-        g_mime_object_write_to_stream(GMIME_OBJECT(inner), nullptr, null_stream);
+        g_mime_object_write_to_stream(inner_object, nullptr, null_stream);
         attachment.size_bytes = static_cast<int64_t>(GMIME_STREAM_NULL(null_stream)->written);
         g_object_unref(null_stream);
+        AddAttachment(std::move(attachment));
+        ReadForwarded(inner, subject, depth);
+        return;
       }
       AddAttachment(std::move(attachment));
       return;
@@ -240,6 +360,49 @@ struct Walker {
     AddAttachment(std::move(attachment));
   }
 
+  /// Reads a forwarded message's text into `forwarded` (its own attachments into this
+  /// message's), within forwarded_limit and the nesting limit.
+  void ReadForwarded(GMimeMessage* inner, const std::string& subject, int depth) {
+    if (forwarded_bytes >= forwarded_limit) return;
+    ParsedMessage scratch;  // the forwarded message's own signals are not this message's
+    Walker walker{limits, &scratch, options};
+    walker.forwarded_bytes = forwarded_bytes;
+    walker.Walk(g_mime_message_get_mime_part(inner), depth + 1);
+    std::string text;
+    if (walker.have_plain && !Trim(walker.plain).empty()) {
+      text = walker.plain;
+    } else if (walker.have_html) {
+      text = HtmlToText(walker.html);
+    } else {
+      text = walker.calendar_text;
+    }
+    text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
+    GMimeObject* inner_object = GMIME_OBJECT(inner);
+    auto [address, name] = HeaderMailbox(inner_object, "From", options);
+    std::string block = "---------- Forwarded message ----------\n";
+    if (!address.empty()) {
+      block += "From: " + (name.empty() ? address : name + " <" + address + ">") + "\n";
+    }
+    if (const char* date = g_mime_object_get_header(inner_object, "Date")) {
+      block += "Date: " + Trim(ToUtf8(date)) + "\n";
+    }
+    if (!subject.empty()) block += "Subject: " + subject + "\n";
+    block += "\n" + Trim(text);
+    block = TruncateUtf8(block, forwarded_limit - forwarded_bytes);
+    forwarded_bytes += block.size();
+    forwarded.push_back(std::move(block));
+    // Messages forwarded inside the forwarded one, then its attachments.
+    for (std::string& nested : walker.forwarded) {
+      if (forwarded_bytes + nested.size() > forwarded_limit) break;
+      forwarded_bytes += nested.size();
+      forwarded.push_back(std::move(nested));
+    }
+    for (Attachment& attachment : scratch.attachments) AddAttachment(std::move(attachment));
+  }
+
+  /// Forwarded text read at most (the whole text is then cut to ParseLimits::max_text_bytes).
+  size_t forwarded_limit = limits.max_text_bytes;
+
   void AddAttachment(Attachment attachment) {
     if (out->attachments.size() < limits.max_attachments) {
       out->attachments.push_back(std::move(attachment));
@@ -252,6 +415,27 @@ const char* Header(GMimeObject* object, const char* name) {
 }
 
 }  // namespace
+
+std::pair<std::string, std::string> FirstMailboxOf(std::string_view value) {
+  InitOnce();
+  GMimeParserOptions* options = g_mime_parser_options_new();
+  const char* fallback[] = {"UTF-8", "windows-1252", nullptr};
+  g_mime_parser_options_set_fallback_charsets(options, fallback);
+  g_mime_parser_options_set_rfc2047_compliance_mode(options, GMIME_RFC_COMPLIANCE_LOOSE);
+  g_mime_parser_options_set_address_compliance_mode(options, GMIME_RFC_COMPLIANCE_LOOSE);
+  std::string unfolded;
+  for (char c : value) {
+    if (c != '\r' && c != '\n' && c != '\0') unfolded.push_back(c);
+  }
+  std::pair<std::string, std::string> mailbox;
+  if (InternetAddressList* list =
+          internet_address_list_parse(options, Base64WordsAsQ(unfolded).c_str())) {
+    mailbox = FirstMailbox(list);
+    g_object_unref(list);
+  }
+  g_mime_parser_options_free(options);
+  return mailbox;
+}
 
 std::string CharsetToUtf8(std::string_view bytes, std::string_view charset) {
   return ToUtf8(bytes, std::string(charset));
@@ -553,17 +737,16 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
   if (const char* id = g_mime_message_get_message_id(message)) {
     parsed.message_id = Trim(ToUtf8(id));
   }
-  auto [from_address, from_name] = FirstMailbox(g_mime_message_get_from(message));
+  // From, Reply-To and Subject from their raw values, B words read one by one (Base64WordsAsQ).
+  auto [from_address, from_name] = HeaderMailbox(object, "From", options);
   parsed.from_address = from_address;
   parsed.from_name = from_name;
-  auto [reply_to_address, reply_to_name] = FirstMailbox(g_mime_message_get_reply_to(message));
+  auto [reply_to_address, reply_to_name] = HeaderMailbox(object, "Reply-To", options);
   parsed.reply_to_address = reply_to_address;
   parsed.reply_to_name = reply_to_name;
   AddAddresses(g_mime_message_get_to(message), &parsed.to_addresses);
   AddAddresses(g_mime_message_get_cc(message), &parsed.cc_addresses);
-  if (const char* subject = g_mime_message_get_subject(message)) {
-    parsed.subject = TruncateUtf8(Trim(ToUtf8(subject)), 998);
-  }
+  parsed.subject = TruncateUtf8(DecodedSubject(object, options), 998);
   if (GDateTime* date = g_mime_message_get_date(message)) {
     parsed.date = FromUnix(g_date_time_to_unix(date));
   }
@@ -600,7 +783,7 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
     GMimeContentType* type = g_mime_object_get_content_type(body);
     parsed.is_report = type != nullptr && g_mime_content_type_is_type(type, "multipart", "report");
   }
-  Walker walker{limits, &parsed};
+  Walker walker{limits, &parsed, options};
   walker.Walk(body, 0);
   std::string text;
   if (walker.have_plain && !Trim(walker.plain).empty()) {
@@ -617,10 +800,16 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
   for (char c : text) {
     if (c != '\r') cleaned.push_back(c);
   }
-  parsed.text = IsForwardSubject(parsed.subject)
-                    ? TruncateUtf8(Trim(cleaned), limits.max_text_bytes)
-                    : TruncateUtf8(StripQuotedHistory(cleaned, &parsed.quoted_history_stripped),
-                                   limits.max_text_bytes);
+  std::string own = IsForwardSubject(parsed.subject)
+                        ? Trim(cleaned)
+                        : StripQuotedHistory(cleaned, &parsed.quoted_history_stripped);
+  // Messages forwarded as attachments: their text after this message's own.
+  for (const std::string& block : walker.forwarded) {
+    if (own.size() >= limits.max_text_bytes) break;
+    if (!own.empty()) own += "\n\n";
+    own += block;
+  }
+  parsed.text = TruncateUtf8(own, limits.max_text_bytes);
   g_object_unref(message);
   g_mime_parser_options_free(options);
   return parsed;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace leadflow::email {
@@ -30,7 +31,7 @@ struct ParsedMessage {
   std::string subject;
   std::optional<std::chrono::system_clock::time_point> date;
   std::string in_reply_to;              // first Message-ID of In-Reply-To
-  std::vector<std::string> references;  // oldest first
+  std::vector<std::string> references;  // oldest first; the root and the newest kMaxReferences
   std::string text;                     // the readable text, quoted history removed
   bool text_from_html = false;
   bool quoted_history_stripped = false;
@@ -56,6 +57,10 @@ struct ParsedMessage {
 /// LeadFlow's loop header: a message carrying it was sent by LeadFlow itself.
 inline constexpr char kLoopHeader[] = "X-LeadFlow-Loop";
 
+/// Message-IDs kept of a References header: past it, the first (the thread's root) and the
+/// newest.
+inline constexpr size_t kMaxReferences = 100;
+
 struct ParseLimits {
   /// Text kept at most (bytes of UTF-8, cut on a character boundary).
   size_t max_text_bytes = 64 * 1024;
@@ -68,6 +73,10 @@ struct ParseLimits {
 /// Parses a whole message (headers and body, CRLF or LF line ends) with GMime. Never fails:
 /// broken MIME gives what could be read (GMime is lenient, as mail readers are).
 ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits = {});
+
+/// The first mailbox of an address header value ("\"Zoë O'Brien\" <zoe@example.org>", RFC 2047
+/// words decoded): its address (lower case) and display name, empty when there is none.
+std::pair<std::string, std::string> FirstMailboxOf(std::string_view value);
 
 /// Readable text of an HTML document (libxml2's HTML parser): block elements and <br> end
 /// lines, script/style/head dropped, entities decoded, blank runs squeezed.

@@ -136,6 +136,82 @@ TEST(MimeTest, Rfc2047AdjacentWords) {
   EXPECT_THAT(m.text, HasSubstr("12 Bürostühle"));
 }
 
+// Protects: a subject or display name in several base64 (B) encoded words is read whole, each
+// word on its own, when a word ends in padding (GMime 3.2.13 decodes adjacent B words as one
+// base64 stream and lost what followed the padding: "Demande de" for "Demande de devis"):
+// Python's folded Cyrillic subject, a padded Latin pair, Hebrew then Arabic, a one-line pair, a
+// display name of two words; a character split across two Q or B words stays whole.
+TEST(MimeTest, PaddedBase64WordsReadWhole) {
+  EXPECT_EQ(ParseMessage(Corpus("b_words_russian_folded.eml")).subject,
+            "Запрос коммерческого предложения на поставку оборудования для склада");
+  EXPECT_EQ(ParseMessage(Corpus("b_words_russian_folded.eml")).from_name, "Светлана Кузнецова");
+  EXPECT_EQ(ParseMessage(Corpus("b_words_padded.eml")).subject, "Demande de devis");
+  ParsedMessage rtl = ParseMessage(Corpus("b_words_rtl.eml"));
+  EXPECT_EQ(rtl.subject, "בקשה להצעת מחיר – طلب عرض سعر");
+  EXPECT_EQ(rtl.from_name, "יוסי כהן");
+  EXPECT_EQ(ParseMessage(Corpus("b_words_hebrew_one_line.eml")).subject, "בקשה מחיר");
+  EXPECT_EQ(ParseMessage(Corpus("b_words_display_name.eml")).from_name, "Marie-Claire Dupont");
+  // "é" (C3 A9) split between two words, in B then in Q; a word with its padding left out.
+  EXPECT_EQ(ParseMessage("From: a@example.org\r\nSubject: =?UTF-8?B?Y2Fmw6k=?= =?UTF-8?B?w6k=?="
+                         " =?UTF-8?B?IGNyw6htZQ?=\r\n\r\nx")
+                .subject,
+            "caféé crème");
+  EXPECT_EQ(
+      ParseMessage("From: a@example.org\r\nSubject: =?UTF-8?B?Y2Fmw6k=?= =?UTF-8?B?w6k=?=\r\n\r\nx")
+          .subject,
+      "caféé");
+  EXPECT_EQ(
+      ParseMessage("From: a@example.org\r\nSubject: =?UTF-8?B?Y2Fmww==?= =?UTF-8?B?qQ==?=\r\n\r\nx")
+          .subject,
+      "café");
+  EXPECT_EQ(
+      ParseMessage("From: a@example.org\r\nSubject: =?UTF-8?Q?caf=C3?= =?UTF-8?Q?=A9?=\r\n\r\nx")
+          .subject,
+      "café");
+  // Broken words stay as they came: no charset, no end, a B word with a '?' in it.
+  EXPECT_EQ(ParseMessage("From: a@example.org\r\nSubject: =??B?QUJD?= and =?utf-8?B?QUJD\r\n\r\nx")
+                .subject,
+            "=??B?QUJD?= and =?utf-8?B?QUJD");
+}
+
+// Protects: a References header longer than kMaxReferences keeps its first id (the thread's
+// root) and the newest ones, so that a reply whose References list 150 unrelated ids before the
+// message it answers still names that message (it was cut as the 151st).
+TEST(MimeTest, LongReferencesKeepRootAndNewest) {
+  ParsedMessage m = ParseMessage(Corpus("long_references.eml"));
+  ASSERT_EQ(m.references.size(), kMaxReferences);
+  EXPECT_EQ(m.references.front(), "old0@list.example");
+  EXPECT_EQ(m.references[1], "old52@list.example");
+  EXPECT_EQ(m.references[kMaxReferences - 2], "old149@list.example");
+  EXPECT_EQ(m.references.back(), "lmtp-1@moreau.example");
+  ParsedMessage short_list =
+      ParseMessage("From: a@example.org\r\nReferences: <a@x> <b@x>\r\n <c@x>\r\n\r\nx");
+  EXPECT_THAT(short_list.references, ElementsAre("a@x", "b@x", "c@x"));
+}
+
+// Protects: a message forwarded as an attachment (message/rfc822, Outlook's and Gmail's "forward
+// as attachment") gives its text after the message's own, headed by its From, Date and Subject;
+// the attachment is named by its Content-Disposition file name; the text stays within the bound.
+TEST(MimeTest, ForwardedAsAttachmentGivesItsText) {
+  ParsedMessage m = ParseMessage(Corpus("forwarded_as_attachment.eml"));
+  EXPECT_EQ(m.text,
+            "---------- Forwarded message ----------\n"
+            "From: Marc Lefebvre <marc2@client-final.example>\n"
+            "Date: Mon, 30 Nov 2026 19:00:00 +0000\n"
+            "Subject: Demande urgente\n\n"
+            "Bonjour, il nous faut 30 licences avant vendredi. Tel 06 12 12 12 12. Marc");
+  EXPECT_EQ(m.from_address, "claire2@bernard-conseil.example");
+  ASSERT_EQ(m.attachments.size(), 1u);
+  EXPECT_EQ(m.attachments[0].filename, "Demande urgente.eml");
+  EXPECT_EQ(m.attachments[0].content_type, "message/rfc822");
+
+  std::string raw = Corpus("forwarded_as_attachment.eml");
+  raw.replace(raw.find("Bonjour, il"), 6, std::string(100000, 'x'));
+  ParsedMessage big = ParseMessage(raw, {.max_text_bytes = 1000});
+  EXPECT_EQ(big.text.size(), 1000u);
+  EXPECT_THAT(big.text, HasSubstr("From: Marc Lefebvre"));
+}
+
 // Protects: attachments are described (name decoded from RFC 2231, type, decoded size, inline
 // or not) and their content is not taken as text.
 TEST(MimeTest, AttachmentsAsMetadata) {
@@ -224,10 +300,12 @@ TEST(MimeTest, EightBitHeaders) {
 }
 
 // Protects: nested multiparts are walked to the first text/plain, and a forwarded message
-// (message/rfc822) is an attachment, not the text.
+// (message/rfc822) is an attachment whose text comes after the message's own.
 TEST(MimeTest, NestedMultipartsAndForwardedMessage) {
   ParsedMessage m = ParseMessage(Corpus("nested_multipart.eml"));
-  EXPECT_EQ(m.text, "Deep plain text wins.");
+  EXPECT_EQ(m.text,
+            "Deep plain text wins.\n\n---------- Forwarded message ----------\n"
+            "From: inner@example.com\nSubject: Forwarded thing\n\ninner body");
   ASSERT_EQ(m.attachments.size(), 1u);
   EXPECT_EQ(m.attachments[0].content_type, "message/rfc822");
   EXPECT_EQ(m.attachments[0].filename, "Forwarded thing");

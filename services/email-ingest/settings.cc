@@ -130,6 +130,9 @@ Settings ReadSettings(config::Reader& reader) {
       reader.String("EMAIL_IMAP_KEYWORD", "$LeadFlowImported", "keyword set on imported messages");
   settings.imap.interval = reader.Millis("EMAIL_IMAP_INTERVAL_MS", std::chrono::milliseconds(30000),
                                          "time between two polling rounds");
+  settings.imap.since_days = static_cast<int>(
+      reader.Int("EMAIL_IMAP_SINCE_DAYS", 30, 0, 36500,
+                 "only messages received in the last N days are imported (0: all)"));
   settings.imap.max_per_poll = static_cast<size_t>(
       reader.Int("EMAIL_IMAP_MAX_PER_POLL", 100, 1, 10000, "messages imported per round at most"));
   if (!settings.imap.url.empty()) {

@@ -3,15 +3,46 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 #include "email-ingest/message.h"
 #include "email-ingest/provider.h"
 #include "email-ingest/webhook_form.h"
+#include "email-ingest/webhooks.h"
 
 namespace leadflow::email {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+
+std::string Corpus(const std::string& name) {
+  const char* dir = std::getenv("EMAIL_TESTDATA");
+  std::string path = std::string(dir ? dir : "services/email-ingest/testdata") + "/" + name;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("missing corpus file " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+/// A multipart/form-data body of these fields (name, value) and one file.
+std::string Multipart(const std::vector<std::pair<std::string, std::string>>& fields,
+                      const std::string& file_field = "", const std::string& file_name = "") {
+  std::string body;
+  for (const auto& [name, value] : fields) {
+    body +=
+        "--XyZ\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + value + "\r\n";
+  }
+  if (!file_field.empty()) {
+    body += "--XyZ\r\nContent-Disposition: form-data; name=\"" + file_field + "\"; filename=\"" +
+            file_name + "\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\r\n";
+  }
+  return body + "--XyZ--\r\n";
+}
 
 // Protects: urlencoded fields are decoded ('+', %-escapes, UTF-8), and a bad escape is refused.
 TEST(WebhookFormTest, Urlencoded) {
@@ -115,6 +146,86 @@ TEST(ProviderMessageTest, HeaderBlock) {
   EXPECT_EQ(parsed.from_address, "ana@example.org");
   EXPECT_EQ(parsed.text, "Hello there");
   EXPECT_TRUE(parsed.has_list_header);
+}
+
+// Protects: a Mailgun post's subject is the one Mailgun decoded (its `subject` field), not
+// the header's encoded words (trial M1: the header lost its end after a padded base64 word);
+// without the field, the header's; the message-headers' From before the `from` field.
+TEST(ProviderWebhookTest, MailgunSubjectField) {
+  std::string headers =
+      R"([["Message-Id", "<mg-2@example.org>"], ["From", "Paul <paul@example.org>"],)"
+      R"( ["Subject", "=?utf-8?b?RGVtYW5kZSBkZSA=?="]])";
+  auto form = ParseForm("multipart/form-data; boundary=XyZ",
+                        Multipart({{"message-headers", headers},
+                                   {"subject", "Demande de devis urgent"},
+                                   {"from", "Other <other@example.org>"},
+                                   {"body-plain", "Bonjour"}}));
+  ASSERT_TRUE(form.ok()) << form.status();
+  ParsedMessage parsed = ParseProviderMessage(MailgunMessage(*form));
+  EXPECT_EQ(parsed.subject, "Demande de devis urgent");
+  EXPECT_EQ(parsed.from_address, "paul@example.org");
+  auto without = ParseForm("multipart/form-data; boundary=XyZ",
+                           Multipart({{"message-headers", headers}, {"body-plain", "Bonjour"}}));
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(ParseProviderMessage(MailgunMessage(*without)).subject, "Demande de");
+}
+
+// Protects: a Postmark post without FromFull keeps the display name written in `From`
+// ("\"Zoë O'Brien\" <zoe@…>", trial M15: the lead was titled by the address); FromName wins
+// when given; FromFull first.
+TEST(ProviderWebhookTest, PostmarkFromWithoutFromFull) {
+  auto json = nlohmann::json::parse(
+      R"({"From": "\"Zoë O'Brien\" <Zoe@OBrien.example>", "Subject": "Quote",)"
+      R"( "TextBody": "Hi, a quote please.",)"
+      R"( "Headers": [{"Name": "Message-ID", "Value": "<pm-2@obrien.example>"}]})");
+  ParsedMessage parsed = ParseProviderMessage(PostmarkMessage(json));
+  EXPECT_EQ(parsed.from_address, "zoe@obrien.example");
+  EXPECT_EQ(parsed.from_name, "Zoë O'Brien");
+  auto built = BuildEmailEvent(parsed, {.provider = "postmark"});
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(built->event.person().first_name(), "Zoë");
+  EXPECT_EQ(built->event.person().last_name(), "O'Brien");
+  json["FromName"] = "Zoé";
+  EXPECT_EQ(ParseProviderMessage(PostmarkMessage(json)).from_name, "Zoé");
+  json["FromFull"] = {{"Email", "zoe@obrien.example"}, {"Name", "Z. O'Brien"}};
+  EXPECT_EQ(ParseProviderMessage(PostmarkMessage(json)).from_name, "Z. O'Brien");
+}
+
+// Protects: SendGrid's parsed fields: the `subject` field when the headers have no Subject
+// (trial M5a: no subject, the lead titled by its text); a raw windows-1251 Subject in the
+// headers read in the charset `charsets` names for it, not as windows-1252 (M5b: "Ñ÷¸ò íà
+// îïëàòó"); the attachment named as attachment-info names it ("счёт.pdf", not the part's
+// "schet.pdf"); the text in its charset.
+TEST(ProviderWebhookTest, SendgridSubjectCharsetsAndAttachmentInfo) {
+  auto no_subject =
+      ParseForm("multipart/form-data; boundary=XyZ",
+                Multipart({{"headers",
+                            "Message-ID: <sg-2@example.org>\nFrom: Ana <ana@example.org>\n"
+                            "To: sales@acme.test\n"},
+                           {"subject", "Devis urgent"},
+                           {"text", "Bonjour"},
+                           {"charsets", R"({"subject":"UTF-8","text":"UTF-8"})"}}));
+  ASSERT_TRUE(no_subject.ok()) << no_subject.status();
+  EXPECT_EQ(ParseProviderMessage(SendgridMessage(*no_subject)).subject, "Devis urgent");
+
+  auto cyrillic = ParseForm(
+      "multipart/form-data; boundary=XyZ",
+      Multipart(
+          {{"headers", Corpus("sendgrid_headers_windows1251.txt")},
+           {"subject", Corpus("sendgrid_subject_windows1251.txt")},
+           {"text", "\xc4\xee\xe1\xf0\xfb\xe9 \xe4\xe5\xed\xfc"},
+           {"charsets", R"({"subject":"windows-1251","text":"windows-1251","from":"UTF-8"})"},
+           {"attachment-info",
+            R"({"attachment1":{"filename":"счёт.pdf","name":"счёт.pdf","type":"application/pdf"}})"}},
+          "attachment1", "schet.pdf"));
+  ASSERT_TRUE(cyrillic.ok()) << cyrillic.status();
+  ParsedMessage parsed = ParseProviderMessage(SendgridMessage(*cyrillic));
+  EXPECT_EQ(parsed.subject, "Счёт на оплату");
+  EXPECT_EQ(parsed.from_address, "sidorov@sidorov.example");
+  EXPECT_EQ(parsed.text, "Добрый день");
+  ASSERT_EQ(parsed.attachments.size(), 1u);
+  EXPECT_EQ(parsed.attachments[0].filename, "счёт.pdf");
+  EXPECT_EQ(parsed.attachments[0].content_type, "application/pdf");
 }
 
 }  // namespace

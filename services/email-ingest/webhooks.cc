@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "email-ingest/provider.h"
 #include "email-ingest/webhook_form.h"
 #include "ingest/basic_auth.h"
@@ -31,15 +33,56 @@ std::string FirstAddress(std::string_view list) {
   return address;
 }
 
-std::vector<Attachment> FileAttachments(const Form& form) {
+std::string JsonString(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+/// The files of a form as attachments; `info` (SendGrid's attachment-info: field name → its
+/// "filename" and "type") names them when it says more than the part's own headers.
+std::vector<Attachment> FileAttachments(const Form& form,
+                                        const nlohmann::json& info = nlohmann::json()) {
   std::vector<Attachment> attachments;
   for (const FormField& field : form.fields) {
     if (!field.is_file || field.name == "email" || field.name == "body-mime") continue;
-    attachments.push_back({.filename = field.filename,
-                           .content_type = field.content_type,
-                           .size_bytes = field.size_bytes});
+    Attachment attachment{.filename = field.filename,
+                          .content_type = field.content_type,
+                          .size_bytes = field.size_bytes};
+    if (info.is_object()) {
+      if (auto described = info.find(field.name);
+          described != info.end() && described->is_object()) {
+        if (std::string name = JsonString(*described, "filename"); !name.empty()) {
+          attachment.filename = CharsetToUtf8(name, "utf-8");
+        }
+        if (std::string type = JsonString(*described, "type");
+            !type.empty() && attachment.content_type.empty()) {
+          attachment.content_type = type;
+        }
+      }
+    }
+    attachments.push_back(std::move(attachment));
   }
   return attachments;
+}
+
+/// Whether a header block has a header of this name.
+bool BlockHasHeader(std::string_view block, std::string_view name) {
+  size_t start = 0;
+  while (start < block.size()) {
+    size_t end = block.find('\n', start);
+    std::string_view line =
+        block.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos &&
+        absl::EqualsIgnoreCase(
+            absl::StripTrailingAsciiWhitespace(std::string(line.substr(0, colon))),
+            std::string(name))) {
+      return true;
+    }
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return false;
 }
 
 /// What a Mailgun request carries besides its signature, the same on each of Mailgun's retries
@@ -61,12 +104,135 @@ std::string MailgunDigest(const Form& form) {
   return ingest::Sha256Hex(joined);
 }
 
-std::string JsonString(const nlohmann::json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}  // namespace
+
+ProviderMessage MailgunMessage(const Form& form) {
+  ProviderMessage message;
+  auto headers = nlohmann::json::parse(form.Value("message-headers"), nullptr, false);
+  if (headers.is_array()) {
+    for (const auto& pair : headers) {
+      if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
+        message.headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+      }
+    }
+  }
+  // Without them in its headers, the fields Mailgun always sends; a message naming none of its
+  // recipients (a Bcc) was still sent to the route's `recipient`.
+  auto has_header = [&message](const char* name) {
+    return std::any_of(message.headers.begin(), message.headers.end(), [name](const auto& header) {
+      return absl::EqualsIgnoreCase(header.first, name);
+    });
+  };
+  if (!has_header("From")) message.headers.emplace_back("From", form.Value("from"));
+  // The subject as Mailgun decoded it (UTF-8), rather than the header's encoded words.
+  if (const FormField* subject = form.Find("subject"); subject != nullptr && !subject->is_file) {
+    message.subject = CharsetToUtf8(subject->value, "utf-8");
+  }
+  message.text = form.Value("body-plain");
+  message.html = form.Value("body-html");
+  message.attachments = FileAttachments(form);
+  return message;
 }
 
-}  // namespace
+ProviderMessage PostmarkMessage(const nlohmann::json& json) {
+  ProviderMessage message;
+  if (!json.is_object()) return message;
+  if (auto headers = json.find("Headers"); headers != json.end() && headers->is_array()) {
+    for (const auto& header : *headers) {
+      if (header.is_object()) {
+        message.headers.emplace_back(JsonString(header, "Name"), JsonString(header, "Value"));
+      }
+    }
+  }
+  if (auto from = json.find("FromFull"); from != json.end() && from->is_object()) {
+    message.from_address = JsonString(*from, "Email");
+    message.from_name = JsonString(*from, "Name");
+  } else {
+    // "\"Zoë O'Brien\" <zoe@obrien.example>": the name is in `From` itself when FromName
+    // is not given.
+    auto [address, name] = FirstMailboxOf(JsonString(json, "From"));
+    message.from_address = address.empty() ? FirstAddress(JsonString(json, "From")) : address;
+    message.from_name = JsonString(json, "FromName");
+    if (message.from_name.empty()) message.from_name = name;
+  }
+  auto addresses = [&json](const char* full, std::vector<std::string>* out) {
+    if (auto list = json.find(full); list != json.end() && list->is_array()) {
+      for (const auto& entry : *list) {
+        if (entry.is_object() && !JsonString(entry, "Email").empty()) {
+          out->push_back(JsonString(entry, "Email"));
+        }
+      }
+    }
+  };
+  addresses("ToFull", &message.to_addresses);
+  addresses("CcFull", &message.cc_addresses);
+  // As a header, so that its display name is read too.
+  if (std::string reply_to = JsonString(json, "ReplyTo"); !reply_to.empty()) {
+    message.headers.emplace_back("Reply-To", reply_to);
+  }
+  if (json.contains("Subject")) message.subject = JsonString(json, "Subject");
+  message.date = JsonString(json, "Date");
+  message.text = JsonString(json, "TextBody");
+  message.html = JsonString(json, "HtmlBody");
+  if (auto attachments = json.find("Attachments");
+      attachments != json.end() && attachments->is_array()) {
+    for (const auto& attachment : *attachments) {
+      if (!attachment.is_object()) continue;
+      int64_t size = 0;
+      if (auto length = attachment.find("ContentLength");
+          length != attachment.end() && length->is_number_integer()) {
+        size = length->get<int64_t>();
+      }
+      message.attachments.push_back({.filename = JsonString(attachment, "Name"),
+                                     .content_type = JsonString(attachment, "ContentType"),
+                                     .size_bytes = size});
+    }
+  }
+  return message;
+}
+
+ProviderMessage SendgridMessage(const Form& form) {
+  // Each text field in the charset SendGrid names for it.
+  auto charsets = nlohmann::json::parse(form.Value("charsets"), nullptr, false);
+  auto charset_of = [&charsets](const char* field) {
+    return charsets.is_object() ? JsonString(charsets, field) : std::string("utf-8");
+  };
+  ProviderMessage message;
+  // The header block as SendGrid passes it on: Subject, From, To and Cc lines in raw 8-bit text
+  // are in the charset named for that field (encoded words are ASCII and read as ever).
+  std::string block = form.Value("headers");
+  std::string converted;
+  std::string charset;  // of the current header, "" when it is not converted
+  size_t start = 0;
+  while (start < block.size()) {
+    size_t end = block.find('\n', start);
+    size_t next = end == std::string::npos ? block.size() : end + 1;
+    std::string_view line(block.data() + start, next - start);
+    if (!line.empty() && line.front() != ' ' && line.front() != '\t') {
+      std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(
+          std::string(line.substr(0, std::min(line.find(':'), line.size())))));
+      charset = name == "subject" || name == "from" || name == "to" || name == "cc"
+                    ? charset_of(name.c_str())
+                    : "";
+    }
+    bool eight_bit = std::any_of(line.begin(), line.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+    converted += eight_bit && !charset.empty() ? CharsetToUtf8(line, charset) : std::string(line);
+    start = next;
+  }
+  message.header_block = std::move(converted);
+  if (!BlockHasHeader(message.header_block, "From") && !form.Value("from").empty()) {
+    message.headers.emplace_back("From", CharsetToUtf8(form.Value("from"), charset_of("from")));
+  }
+  if (!BlockHasHeader(message.header_block, "Subject") && form.Find("subject") != nullptr) {
+    message.subject = CharsetToUtf8(form.Value("subject"), charset_of("subject"));
+  }
+  message.text = CharsetToUtf8(form.Value("text"), charset_of("text"));
+  message.html = CharsetToUtf8(form.Value("html"), charset_of("html"));
+  message.attachments =
+      FileAttachments(form, nlohmann::json::parse(form.Value("attachment-info"), nullptr, false));
+  return message;
+}
 
 Webhooks::Webhooks(WebhookOptions options, Intake* intake, metrics::Registry* registry, Clock clock)
     : options_(std::move(options)),
@@ -229,28 +395,7 @@ void Webhooks::HandleMailgun(const http::Request& request, http::Responder respo
         responder, settle);
     return;
   }
-  ProviderMessage message;
-  auto headers = nlohmann::json::parse(form->Value("message-headers"), nullptr, false);
-  if (headers.is_array()) {
-    for (const auto& pair : headers) {
-      if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
-        message.headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
-      }
-    }
-  }
-  // Without them in its headers, the fields Mailgun always sends; a message naming none of its
-  // recipients (a Bcc) was still sent to the route's `recipient`.
-  auto has_header = [&message](const char* name) {
-    return std::any_of(message.headers.begin(), message.headers.end(), [name](const auto& header) {
-      return absl::EqualsIgnoreCase(header.first, name);
-    });
-  };
-  if (!has_header("From")) message.headers.emplace_back("From", form->Value("from"));
-  if (!has_header("Subject")) message.headers.emplace_back("Subject", form->Value("subject"));
-  message.text = form->Value("body-plain");
-  message.html = form->Value("body-html");
-  message.attachments = FileAttachments(*form);
-  ParsedMessage parsed = ParseProviderMessage(message, intake_->limits());
+  ParsedMessage parsed = ParseProviderMessage(MailgunMessage(*form), intake_->limits());
   Submit(
       provider, request, {.rejected = 406},
       [this, parsed, envelope](Intake::Done done) {
@@ -273,54 +418,7 @@ void Webhooks::HandlePostmark(const http::Request& request, http::Responder resp
     responder.Send(Refuse(provider, 403, "malformed", "a JSON object is expected"));
     return;
   }
-  ProviderMessage message;
-  if (auto headers = json.find("Headers"); headers != json.end() && headers->is_array()) {
-    for (const auto& header : *headers) {
-      if (header.is_object()) {
-        message.headers.emplace_back(JsonString(header, "Name"), JsonString(header, "Value"));
-      }
-    }
-  }
-  if (auto from = json.find("FromFull"); from != json.end() && from->is_object()) {
-    message.from_address = JsonString(*from, "Email");
-    message.from_name = JsonString(*from, "Name");
-  } else {
-    message.from_address = FirstAddress(JsonString(json, "From"));
-    message.from_name = JsonString(json, "FromName");
-  }
-  auto addresses = [&json](const char* full, std::vector<std::string>* out) {
-    if (auto list = json.find(full); list != json.end() && list->is_array()) {
-      for (const auto& entry : *list) {
-        if (entry.is_object() && !JsonString(entry, "Email").empty()) {
-          out->push_back(JsonString(entry, "Email"));
-        }
-      }
-    }
-  };
-  addresses("ToFull", &message.to_addresses);
-  addresses("CcFull", &message.cc_addresses);
-  // As a header, so that its display name is read too.
-  if (std::string reply_to = JsonString(json, "ReplyTo"); !reply_to.empty()) {
-    message.headers.emplace_back("Reply-To", reply_to);
-  }
-  if (json.contains("Subject")) message.subject = JsonString(json, "Subject");
-  message.date = JsonString(json, "Date");
-  message.text = JsonString(json, "TextBody");
-  message.html = JsonString(json, "HtmlBody");
-  if (auto attachments = json.find("Attachments");
-      attachments != json.end() && attachments->is_array()) {
-    for (const auto& attachment : *attachments) {
-      if (!attachment.is_object()) continue;
-      int64_t size = 0;
-      if (auto length = attachment.find("ContentLength");
-          length != attachment.end() && length->is_number_integer()) {
-        size = length->get<int64_t>();
-      }
-      message.attachments.push_back({.filename = JsonString(attachment, "Name"),
-                                     .content_type = JsonString(attachment, "ContentType"),
-                                     .size_bytes = size});
-    }
-  }
+  ProviderMessage message = PostmarkMessage(json);
   std::string mailbox = FirstAddress(JsonString(json, "OriginalRecipient"));
   if (mailbox.empty() && !message.to_addresses.empty())
     mailbox = FirstAddress(message.to_addresses[0]);
@@ -381,17 +479,7 @@ void Webhooks::HandleSendgrid(const http::Request& request, http::Responder resp
     responder.Send(Refuse(provider, 400, "malformed", "headers or email field required"));
     return;
   }
-  // Parsed mode: each text field in the charset SendGrid names for it.
-  auto charsets = nlohmann::json::parse(form->Value("charsets"), nullptr, false);
-  auto charset_of = [&charsets](const char* field) {
-    return charsets.is_object() ? JsonString(charsets, field) : std::string("utf-8");
-  };
-  ProviderMessage message;
-  message.header_block = form->Value("headers");
-  message.text = CharsetToUtf8(form->Value("text"), charset_of("text"));
-  message.html = CharsetToUtf8(form->Value("html"), charset_of("html"));
-  message.attachments = FileAttachments(*form);
-  ParsedMessage parsed = ParseProviderMessage(message, intake_->limits());
+  ParsedMessage parsed = ParseProviderMessage(SendgridMessage(*form), intake_->limits());
   Submit(
       provider, request, {.rejected = 400},
       [this, parsed, envelope](Intake::Done done) {

@@ -5,8 +5,12 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "email-ingest/intake.h"
+#include "email-ingest/provider.h"
 #include "email-ingest/token_ledger.h"
+#include "email-ingest/webhook_form.h"
 #include "http/server.h"
 #include "ingest/signature.h"
 #include "metrics/metrics.h"
@@ -27,6 +31,20 @@ struct WebhookOptions {
   /// Mailgun tokens remembered (each for twice the window) so that none is used twice.
   size_t replay_capacity = 100000;
 };
+
+/// The message of a Mailgun forward() post (parsed fields): `message-headers`; the subject
+/// Mailgun decoded (`subject`) rather than the header's, `from` when the headers lack From;
+/// `body-plain`, `body-html`; the files as attachments.
+ProviderMessage MailgunMessage(const Form& form);
+/// The message of a Postmark inbound post: `Headers`; the sender from `FromFull`, else `From`
+/// with its display name (or `FromName`); `ToFull`, `CcFull`, `ReplyTo`, `Subject`, `Date`,
+/// `TextBody`, `HtmlBody`; `Attachments` as metadata.
+ProviderMessage PostmarkMessage(const nlohmann::json& json);
+/// The message of a SendGrid Inbound Parse post in parsed mode (no `email` field): `headers`,
+/// whose raw 8-bit Subject, From, To and Cc lines are read in the charset `charsets` names for
+/// them; `subject` and `from` when the headers lack them; `text` and `html` in their charsets;
+/// the files as attachments, named as `attachment-info` names them.
+ProviderMessage SendgridMessage(const Form& form);
 
 /// The inbound-mail providers' webhooks. Each request is authenticated before anything is
 /// read from it, and answered after the intake decided, in the provider's own retry terms

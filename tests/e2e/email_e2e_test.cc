@@ -669,5 +669,83 @@ TEST_F(EmailE2eTest, SendgridRawAndParsed) {
   }
 }
 
+// Protects: the new-user pass's parsing findings, through each route with real clients: a
+// subject Python folded into padded base64 words (SMTP, smtplib) and a message forwarded as an
+// attachment (LMTP) arrive whole; a reply naming 150 unrelated References before the message it
+// answers keeps that message (and the root); Mailgun's decoded subject field is the subject;
+// Postmark's From without FromFull keeps its display name; SendGrid's windows-1251 Subject in
+// the charset `charsets` names, and attachment-info's file name (curl posts).
+TEST_F(EmailE2eTest, NewUserPassParsing) {
+  EmailIngest ingest(kafka_.bootstrap());
+  const std::string corpus = SourceDir() + "/services/email-ingest/testdata/";
+  auto read = [&](const std::string& name) {
+    std::ifstream in(corpus + name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(ingest.Send(read("b_words_russian_folded.eml"), "svetlana@kuz.example",
+                        {"sales@acme.test"})["data"][0][0],
+            250);
+  EXPECT_EQ(ingest.Send(read("forwarded_as_attachment.eml"), "claire2@bernard-conseil.example",
+                        {"sales@acme.test"}, /*lmtp=*/true)["data"][0][0],
+            250);
+  EXPECT_EQ(ingest.Send(read("long_references.eml"), "jean@other.example",
+                        {"sales@acme.test"})["data"][0][0],
+            250);
+  auto mailgun = ingest.Curl(
+      "/v1/email/mailgun",
+      "-F sender=paul@example.org -F recipient=sales@acme.test -F 'subject=Demande de devis' "
+      "-F 'body-plain=Bonjour' "
+      "-F 'message-headers=[[\"Message-Id\", \"<mg-subject@example.org>\"], [\"From\", \"Paul "
+      "<paul@example.org>\"], [\"Subject\", \"=?utf-8?b?RGVtYW5kZSBkZSA=?=\"]]' " +
+          MailgunSignature("key-mailgun-test", std::string(50, 'n')));
+  ASSERT_EQ(mailgun.first, 200) << mailgun.second.dump();
+  std::string dir = testing::BuildDir() + "/test-logs/" + testing::UniqueName("np");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/pm.json")
+      << R"({"From": "\"Zoë O'Brien\" <zoe@obrien.example>", "OriginalRecipient": "sales@acme.test",)"
+         R"( "Subject": "Quote", "TextBody": "Hi, a quote please.",)"
+         R"( "Headers": [{"Name": "Message-ID", "Value": "<pm-2@obrien.example>"}]})";
+  auto postmark = ingest.Curl("/v1/email/postmark",
+                              "-u postmark:pm-secret -H 'Content-Type: application/json' "
+                              "--data-binary @" +
+                                  dir + "/pm.json");
+  ASSERT_EQ(postmark.first, 200) << postmark.second.dump();
+  std::ofstream(dir + "/pdf") << "%PDF-1.4";
+  auto sendgrid = ingest.Curl(
+      "/v1/email/sendgrid",
+      "-u sendgrid:sg-secret -F 'headers=<" + corpus +
+          "sendgrid_headers_windows1251.txt' -F 'text=Bonjour' "
+          "--form-string 'charsets={\"subject\":\"windows-1251\",\"text\":\"utf-8\"}' "
+          "--form-string 'attachment-info={\"attachment1\":{\"filename\":\"счёт.pdf\"}}' "
+          "-F 'attachment1=@" +
+          dir +
+          "/pdf;filename=schet.pdf;type=application/pdf' "
+          "-F 'envelope={\"to\":[\"sales@acme.test\"],\"from\":\"sidorov@sidorov.example\"}'");
+  ASSERT_EQ(sendgrid.first, 200) << sendgrid.second.dump();
+  std::filesystem::remove_all(dir);
+
+  std::map<std::string, InboundEvent> by_id;
+  for (InboundEvent& event : Events()) by_id[event.email().message_id()] = std::move(event);
+  ASSERT_EQ(by_id.size(), 6u);
+  EXPECT_EQ(by_id["py-long-1@kuz.example"].email().subject(),
+            "Запрос коммерческого предложения на поставку оборудования для склада");
+  const auto& forwarded = by_id["fwdatt-1@bernard-conseil.example"].email();
+  EXPECT_THAT(forwarded.text_body(), HasSubstr("From: Marc Lefebvre <marc2@client-final.example>"));
+  EXPECT_THAT(forwarded.text_body(), HasSubstr("il nous faut 30 licences avant vendredi"));
+  ASSERT_EQ(forwarded.attachments_size(), 1);
+  EXPECT_EQ(forwarded.attachments(0).filename(), "Demande urgente.eml");
+  const auto& long_refs = by_id["longrefs-1@other.example"].email();
+  ASSERT_EQ(long_refs.references_size(), 100);
+  EXPECT_EQ(long_refs.references(0), "old0@list.example");
+  EXPECT_EQ(long_refs.references(99), "lmtp-1@moreau.example");
+  EXPECT_EQ(by_id["mg-subject@example.org"].email().subject(), "Demande de devis");
+  EXPECT_EQ(by_id["pm-2@obrien.example"].email().from_name(), "Zoë O'Brien");
+  EXPECT_EQ(by_id["pm-2@obrien.example"].person().last_name(), "O'Brien");
+  const auto& sg = by_id["sg-8bit@sidorov.example"].email();
+  EXPECT_EQ(sg.subject(), "Счёт на оплату");
+  ASSERT_EQ(sg.attachments_size(), 1);
+  EXPECT_EQ(sg.attachments(0).filename(), "счёт.pdf");
+}
+
 }  // namespace
 }  // namespace leadflow

@@ -422,10 +422,13 @@ EmailMessageRecord EmailBatch::Record(size_t index) {
   record.subject = bounded(email.subject(), domain::kMaxSubjectBytes);
   record.body = bounded(email.text_body(), domain::kMaxBodyBytes);
   record.in_reply_to = domain::IsUsableMessageId(email.in_reply_to()) ? email.in_reply_to() : "";
-  // The newest references are the telling ones; the oldest are dropped past the bound.
+  // The newest references are the telling ones, and the first is the thread's root: past the
+  // bound, those in between are dropped.
   const int total = email.references_size();
-  for (int k = std::max(0, total - static_cast<int>(domain::kMaxKeptReferences)); k < total; ++k) {
-    if (domain::IsUsableMessageId(email.references(k))) {
+  const int kept_from =
+      std::max(0, total - static_cast<int>(domain::kMaxKeptReferences) + (total > 0 ? 1 : 0));
+  for (int k = 0; k < total; ++k) {
+    if ((k == 0 || k >= kept_from) && domain::IsUsableMessageId(email.references(k))) {
       record.references.push_back(email.references(k));
     }
   }
