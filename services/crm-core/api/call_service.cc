@@ -94,8 +94,8 @@ grpc::ServerUnaryReactor* CallApi::ListUnidentifiedCalls(
     grpc::CallbackServerContext* context, const v1::ListUnidentifiedCallsRequest* request,
     v1::ListUnidentifiedCallsResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
-        auto page = ParsePage(request->page_size(), request->page_token());
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
+        auto page = ParsePage(backend_.page_token_key, *request);
         if (!page.ok()) {
           return page.status();
         }

@@ -127,8 +127,8 @@ grpc::ServerUnaryReactor* DealApi::ListDeals(grpc::CallbackServerContext* contex
                                              const v1::ListDealsRequest* request,
                                              v1::ListDealsResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
-        auto page = ParsePage(request->page_size(), request->page_token());
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
+        auto page = ParsePage(backend_.page_token_key, *request);
         if (!page.ok()) {
           return page.status();
         }
@@ -404,8 +404,8 @@ grpc::ServerUnaryReactor* DealApi::ListStageHistory(grpc::CallbackServerContext*
                                                     const v1::ListStageHistoryRequest* request,
                                                     v1::ListStageHistoryResponse* response) {
   return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
-                   auto page = ParsePage(request->page_size(), request->page_token());
+                 [=, this](pqxx::connection& connection) {
+                   auto page = ParsePage(backend_.page_token_key, *request);
                    if (!page.ok()) {
                      return page.status();
                    }

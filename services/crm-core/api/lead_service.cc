@@ -167,11 +167,11 @@ grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* contex
                                              const v1::ListLeadsRequest* request,
                                              v1::ListLeadsResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
         if (absl::Status retired = RefuseRetiredFields(*request); !retired.ok()) {
           return retired;
         }
-        auto page = ParsePage(request->page_size(), request->page_token());
+        auto page = ParsePage(backend_.page_token_key, *request);
         if (!page.ok()) {
           return page.status();
         }

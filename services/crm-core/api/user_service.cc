@@ -116,8 +116,8 @@ grpc::ServerUnaryReactor* UserApi::ListUsers(grpc::CallbackServerContext* contex
                                              const v1::ListUsersRequest* request,
                                              v1::ListUsersResponse* response) {
   return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
-                   auto page = ParsePage(request->page_size(), request->page_token());
+                 [=, this](pqxx::connection& connection) {
+                   auto page = ParsePage(backend_.page_token_key, *request);
                    if (!page.ok()) {
                      return page.status();
                    }
