@@ -49,6 +49,11 @@ void ToProto(const Lead& lead, v1::Lead* out) {
   out->set_repeat_count(lead.repeat_count);
   out->set_returning(lead.returning);
   out->set_previous_lead_id(lead.previous_lead_id);
+  out->set_contact_id(lead.contact_id);
+  out->set_company_id(lead.company_id);
+  out->set_converted_contact_id(lead.converted_contact_id);
+  out->set_converted_company_id(lead.converted_company_id);
+  out->set_converted_deal_id(lead.converted_deal_id);
   for (const auto& [key, value] : lead.source_details) {
     (*out->mutable_source_details())[key] = value;
     // The web-form fields, as views of the details (docs/architecture.md, "Lead sources").
