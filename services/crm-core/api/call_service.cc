@@ -6,6 +6,7 @@
 #include "crm-core/api/call_common.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
+#include "crm-core/domain/common/errors.h"
 
 namespace leadflow::crm {
 namespace {
@@ -79,9 +80,9 @@ absl::Status CallSettingsFromProto(const v1::CallSettings& given, StoredCallSett
   }
   for (const auto& [line, queue] : lines) {
     if (!std::regex_match(queue, kQueueKey)) {
-      return absl::InvalidArgumentError(absl::StrCat("calls.line_queues: queue key '",
-                                                     queue.substr(0, 100),
-                                                     "' must be 1–100 of A-Z a-z 0-9 _ : . -"));
+      return absl::InvalidArgumentError(absl::StrCat("calls.line_queues: queue key ",
+                                                     domain::Quoted(queue.substr(0, 100)),
+                                                     " must be 1–100 of A-Z a-z 0-9 _ : . -"));
     }
   }
   settings.call_back_sla_minutes = given.call_back_sla_minutes();

@@ -116,8 +116,8 @@ absl::Status CheckKnown(pqxx::transaction_base& work, StatusKind kind, const std
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown lead ", kind == StatusKind::kLeadStatus ? "status" : "source", " '", id,
-                   "' (StatusService/ListStatuses lists them)"));
+      absl::StrCat("unknown lead ", kind == StatusKind::kLeadStatus ? "status" : "source", " ",
+                   domain::Quoted(id), " (StatusService/ListStatuses lists them)"));
 }
 
 // A status a request sets by hand: known, and not the conversion (SUCCESS) status, which only

@@ -28,8 +28,9 @@ absl::Status CheckUserText(const v1::User& user) {
     }
   }
   if (!user.extension().empty() && !domain::IsValidExtension(user.extension())) {
-    return absl::InvalidArgumentError(absl::StrCat("extension '", user.extension().substr(0, 32),
-                                                   "' must be 1–32 of A-Z a-z 0-9 * # _ . -"));
+    return absl::InvalidArgumentError(absl::StrCat("extension ",
+                                                   domain::Quoted(user.extension().substr(0, 32)),
+                                                   " must be 1–32 of A-Z a-z 0-9 * # _ . -"));
   }
   return absl::OkStatus();
 }
