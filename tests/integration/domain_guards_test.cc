@@ -237,7 +237,7 @@ TEST_F(DomainGuardsTest, StatusSemanticsDoNotChangeUnderLeads) {
   grpc::Status refused = status_stub_->UpdateStatus(Context().get(), update, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(Message(refused),
-            "'SAMESORT' is in use by 1 record(s): its semantics cannot change while leads hold "
+            "\"SAMESORT\" is in use by 1 record(s): its semantics cannot change while leads hold "
             "it; move them first");
   EXPECT_EQ(Text("SELECT semantics FROM lead_statuses WHERE id = 'SAMESORT'"), "PROCESS");
 
@@ -542,7 +542,7 @@ TEST_F(DomainGuardsTest, StageEditsSayWhatIsWrong) {
   grpc::Status refused = update("WON", "", 5, "idle_days");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Message(refused),
-            "stage WON is a SUCCESS stage: idle_days is for PROCESS stages only (a closed deal "
+            "stage \"WON\" is a SUCCESS stage: idle_days is for PROCESS stages only (a closed deal "
             "is never idle)");
   refused = update("LOSE", "", 5, "idle_days");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -568,7 +568,7 @@ TEST_F(DomainGuardsTest, LeadStatusesKeepOrderAndUniqueNames) {
   grpc::Status refused = status_stub_->UpdateStatus(Context().get(), move, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(Message(refused),
-            "'NEW' (PROCESS, sort 999) would not come before 'PROCESSED' (FAILURE, sort 30): "
+            "\"NEW\" (PROCESS, sort 999) would not come before \"PROCESSED\" (FAILURE, sort 30): "
             "open statuses come first, then the closed ones");
   EXPECT_EQ(Count("SELECT sort FROM lead_statuses WHERE id = 'NEW'"), 10);
 
