@@ -139,6 +139,8 @@ export CRM_REDIS_PORT=$(port 56379)
 export CRM_GRPC_ADDRESS=127.0.0.1:$(port 50051)
 export CRM_HTTP_PORT=$(port 9091)
 export CRM_API_KEYS="$LEADFLOW_API_KEY:admin"
+# Page tokens are signed with the key `migrate` generated in the database (0022): they stay valid
+# across restarts of this stack. CRM_PAGE_TOKEN_KEY, when exported, takes its place.
 "$build/services/crm-core/crm-core" migrate
 
 start crm-core "$build/services/crm-core/crm-core" serve

@@ -127,6 +127,7 @@ int Serve(const Settings& settings) {
                    .tls_key_file = settings.tls_key_file,
                    .tls_client_ca_file = settings.tls_client_ca_file,
                    .keys = settings.api_keys,
+                   .page_token_key = settings.page_token_key,
                    .default_region = settings.default_region,
                    .max_record_identities = settings.rules.max_inbound_identities},
         registry);

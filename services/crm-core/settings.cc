@@ -76,6 +76,16 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
       static_cast<int>(reader.Int("CRM_HTTP_PORT", 9091, 0, 65535, "operations HTTP port"));
   std::string keys =
       reader.Secret("CRM_API_KEYS", "API keys with roles: key:admin,key:integration,key:read-only");
+  // List methods sign their page tokens with it (api/common/paging.h). Unset: the key migration
+  // 0023 generated in the database, shared by every replica and stable across restarts. Set it
+  // (a Kubernetes Secret) to keep the key out of the database; changing it invalidates the tokens
+  // given out, whose clients start again from the first page.
+  settings.page_token_key = reader.Secret(
+      "CRM_PAGE_TOKEN_KEY", "key of page token signatures, 32 to 256 bytes; unset: the database's");
+  if (!settings.page_token_key.empty() &&
+      (settings.page_token_key.size() < 32 || settings.page_token_key.size() > 256)) {
+    reader.Fail("CRM_PAGE_TOKEN_KEY", "must be 32 to 256 bytes long");
+  }
   settings.kafka_brokers =
       reader.String("CRM_KAFKA_BROKERS", "", "Kafka bootstrap servers host:port[,host:port]");
   settings.group_id =

@@ -30,6 +30,8 @@ struct Settings {
   int http_port = 0;
   std::string http_address;
   std::map<std::string, Role> api_keys;
+  // The key of page token signatures; empty: the database's (migration 0023).
+  std::string page_token_key;
   std::string kafka_brokers;
   std::string group_id;
   size_t batch_max_events = 1000;

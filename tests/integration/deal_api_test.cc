@@ -611,6 +611,57 @@ TEST_F(DealApiTest, ConvertLeadIsIdempotentByRequestId) {
       1);
 }
 
+// Protects: a Lead shows what it produced and what it is linked to (lead.proto 41–45), in
+// GetLead and ListLeads alike: nothing before its conversion; the contact, company and deal of
+// its conversion after it; a returning lead's contact and company as the inbound rules link
+// them (leads.contact_id, company_id, written here as inbound_link_leads_to_parties does).
+TEST_F(DealApiTest, LeadShowsWhatItProducedAndItsLinks) {
+  const int64_t lead_id = CreateLead("Léa", "Martin", "+33612345678", "lea@example.com", "Atelier");
+  v1::GetLeadRequest get;
+  get.set_id(lead_id);
+  v1::Lead lead;
+  ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get, &lead).ok());
+  EXPECT_EQ(lead.converted_contact_id(), 0);
+  EXPECT_EQ(lead.converted_company_id(), 0);
+  EXPECT_EQ(lead.converted_deal_id(), 0);
+  EXPECT_EQ(lead.contact_id(), 0);
+  EXPECT_EQ(lead.company_id(), 0);
+
+  v1::ConvertLeadResponse converted;
+  ASSERT_TRUE(
+      Convert(lead_id, v1::CONVERSION_PRODUCE_CONTACT_COMPANY_DEAL, "req-show", &converted).ok());
+  ASSERT_GT(converted.deal_id(), 0);
+  ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get, &lead).ok());
+  EXPECT_EQ(lead.converted_contact_id(), converted.contact_id());
+  EXPECT_EQ(lead.converted_company_id(), converted.company_id());
+  EXPECT_EQ(lead.converted_deal_id(), converted.deal_id());
+  EXPECT_EQ(lead.contact_id(), converted.contact_id());
+  EXPECT_EQ(lead.company_id(), converted.company_id());
+  // The same ids as its conversions row.
+  EXPECT_EQ(Text(absl::StrCat("SELECT concat_ws(',', contact_id, company_id, deal_id) FROM ",
+                              "conversions WHERE lead_id = ", lead_id)),
+            absl::StrCat(lead.converted_contact_id(), ",", lead.converted_company_id(), ",",
+                         lead.converted_deal_id()));
+
+  // A returning lead of that client: linked, producing nothing.
+  const int64_t returning = CreateLead("Léa", "Martin", "+33612345679", "lea2@example.com");
+  Exec(absl::StrCat("UPDATE leads SET is_returning = true, previous_lead_id = ", lead_id,
+                    ", contact_id = ", converted.contact_id(),
+                    ", company_id = ", converted.company_id(), " WHERE id = ", returning));
+  v1::ListLeadsRequest list;
+  v1::ListLeadsResponse listed;
+  ASSERT_TRUE(lead_stub_->ListLeads(Context().get(), list, &listed).ok());
+  ASSERT_EQ(listed.leads_size(), 2);
+  const v1::Lead& newest = listed.leads(0);
+  EXPECT_EQ(newest.id(), returning);
+  EXPECT_TRUE(newest.returning());
+  EXPECT_EQ(newest.contact_id(), converted.contact_id());
+  EXPECT_EQ(newest.company_id(), converted.company_id());
+  EXPECT_EQ(newest.converted_contact_id(), 0);
+  EXPECT_EQ(newest.converted_deal_id(), 0);
+  EXPECT_EQ(listed.leads(1).converted_deal_id(), converted.deal_id());
+}
+
 // Protects: the conversion's other shapes — an existing contact used instead of a new one
 // (contact_created false, the lead's identities added to it), a company alone getting the
 // identities and the activities, and a deal alone needing a contact or company.

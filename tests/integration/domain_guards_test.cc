@@ -237,7 +237,7 @@ TEST_F(DomainGuardsTest, StatusSemanticsDoNotChangeUnderLeads) {
   grpc::Status refused = status_stub_->UpdateStatus(Context().get(), update, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(Message(refused),
-            "'SAMESORT' is in use by 1 record(s): its semantics cannot change while leads hold "
+            "\"SAMESORT\" is in use by 1 record(s): its semantics cannot change while leads hold "
             "it; move them first");
   EXPECT_EQ(Text("SELECT semantics FROM lead_statuses WHERE id = 'SAMESORT'"), "PROCESS");
 
@@ -337,7 +337,7 @@ TEST_F(DomainGuardsTest, ConversionRequestIdNamesOneRequest) {
     grpc::Status refused = convert(c.produce, c.pipeline_id, c.contact_id, &response);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.now;
     EXPECT_EQ(Message(refused),
-              absl::StrCat("request_id 'r4' was used for another conversion of lead ", lead_id,
+              absl::StrCat("request_id \"r4\" was used for another conversion of lead ", lead_id,
                            " (CONTACT_DEAL contact_id=0 company_id=0 pipeline_id=0, not ", c.now,
                            "); use a new request id"));
     EXPECT_FALSE(response.replayed());
@@ -509,9 +509,9 @@ TEST_F(DomainGuardsTest, UpdateMaskSaysUnknownApartFromImmutable) {
   v1::CreateCompanyResponse created;
   ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), create, &created).ok());
   for (const auto& [path, message] : std::vector<std::pair<std::string, std::string>>{
-           {"nmae", "unknown field 'nmae' in update_mask: Company has no such field"},
+           {"nmae", R"(unknown field "nmae" in update_mask: Company has no such field)"},
            {"*", "update_mask '*' (every field) is not supported: name the fields to change"},
-           {"id", "field 'id' cannot be updated"}}) {
+           {"id", R"(field "id" cannot be updated)"}}) {
     v1::UpdateCompanyRequest update;
     update.mutable_company()->set_id(created.company().id());
     update.mutable_company()->set_name("Acme SARL");
@@ -542,7 +542,7 @@ TEST_F(DomainGuardsTest, StageEditsSayWhatIsWrong) {
   grpc::Status refused = update("WON", "", 5, "idle_days");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Message(refused),
-            "stage WON is a SUCCESS stage: idle_days is for PROCESS stages only (a closed deal "
+            "stage \"WON\" is a SUCCESS stage: idle_days is for PROCESS stages only (a closed deal "
             "is never idle)");
   refused = update("LOSE", "", 5, "idle_days");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -568,7 +568,7 @@ TEST_F(DomainGuardsTest, LeadStatusesKeepOrderAndUniqueNames) {
   grpc::Status refused = status_stub_->UpdateStatus(Context().get(), move, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(Message(refused),
-            "'NEW' (PROCESS, sort 999) would not come before 'PROCESSED' (FAILURE, sort 30): "
+            "\"NEW\" (PROCESS, sort 999) would not come before \"PROCESSED\" (FAILURE, sort 30): "
             "open statuses come first, then the closed ones");
   EXPECT_EQ(Count("SELECT sort FROM lead_statuses WHERE id = 'NEW'"), 10);
 
@@ -580,7 +580,7 @@ TEST_F(DomainGuardsTest, LeadStatusesKeepOrderAndUniqueNames) {
   v1::Status created;
   refused = status_stub_->CreateStatus(Context().get(), create, &created);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(Message(refused), "'NEW' is named 'New' already");
+  EXPECT_EQ(Message(refused), R"("NEW" is named "New" already)");
 
   create.mutable_status()->set_name("Call later");
   grpc::Status status = status_stub_->CreateStatus(Context().get(), create, &created);
@@ -594,7 +594,7 @@ TEST_F(DomainGuardsTest, LeadStatusesKeepOrderAndUniqueNames) {
   rename.mutable_update_mask()->add_paths("name");
   refused = status_stub_->UpdateStatus(Context().get(), rename, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(Message(refused), "'JUNK' is named 'Junk' already");
+  EXPECT_EQ(Message(refused), R"("JUNK" is named "Junk" already)");
 }
 
 }  // namespace

@@ -58,8 +58,8 @@ grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContex
                                                       const v1::ListActivitiesRequest* request,
                                                       v1::ListActivitiesResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
-        auto page = ParsePage(request->page_size(), request->page_token());
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
+        auto page = ParsePage(backend_.page_token_key, *request);
         if (!page.ok()) {
           return page.status();
         }

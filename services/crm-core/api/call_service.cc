@@ -6,6 +6,7 @@
 #include "crm-core/api/call_common.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
+#include "crm-core/domain/common/errors.h"
 
 namespace leadflow::crm {
 namespace {
@@ -79,9 +80,9 @@ absl::Status CallSettingsFromProto(const v1::CallSettings& given, StoredCallSett
   }
   for (const auto& [line, queue] : lines) {
     if (!std::regex_match(queue, kQueueKey)) {
-      return absl::InvalidArgumentError(absl::StrCat("calls.line_queues: queue key '",
-                                                     queue.substr(0, 100),
-                                                     "' must be 1–100 of A-Z a-z 0-9 _ : . -"));
+      return absl::InvalidArgumentError(absl::StrCat("calls.line_queues: queue key ",
+                                                     domain::Quoted(queue.substr(0, 100)),
+                                                     " must be 1–100 of A-Z a-z 0-9 _ : . -"));
     }
   }
   settings.call_back_sla_minutes = given.call_back_sla_minutes();
@@ -94,8 +95,8 @@ grpc::ServerUnaryReactor* CallApi::ListUnidentifiedCalls(
     grpc::CallbackServerContext* context, const v1::ListUnidentifiedCallsRequest* request,
     v1::ListUnidentifiedCallsResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
-        auto page = ParsePage(request->page_size(), request->page_token());
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
+        auto page = ParsePage(backend_.page_token_key, *request);
         if (!page.ok()) {
           return page.status();
         }

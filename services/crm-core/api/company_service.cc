@@ -60,8 +60,8 @@ grpc::ServerUnaryReactor* CompanyApi::ListCompanies(grpc::CallbackServerContext*
                                                     const v1::ListCompaniesRequest* request,
                                                     v1::ListCompaniesResponse* response) {
   return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
-                   auto page = ParsePage(request->page_size(), request->page_token());
+                 [=, this](pqxx::connection& connection) {
+                   auto page = ParsePage(backend_.page_token_key, *request);
                    if (!page.ok()) {
                      return page.status();
                    }

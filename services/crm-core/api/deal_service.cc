@@ -80,8 +80,9 @@ absl::Status CheckUser(pqxx::transaction_base& work, int64_t user_id) {
 
 absl::Status CheckSource(pqxx::transaction_base& work, const std::string& source_id) {
   if (!source_id.empty() && !StatusRepository(work, StatusKind::kSource).Exists(source_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown source_id '", source_id, "' (StatusService/ListStatuses lists the sources)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown source_id ", domain::Quoted(source_id),
+                     " (StatusService/ListStatuses lists the sources)"));
   }
   return absl::OkStatus();
 }
@@ -127,8 +128,8 @@ grpc::ServerUnaryReactor* DealApi::ListDeals(grpc::CallbackServerContext* contex
                                              const v1::ListDealsRequest* request,
                                              v1::ListDealsResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
-        auto page = ParsePage(request->page_size(), request->page_token());
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
+        auto page = ParsePage(backend_.page_token_key, *request);
         if (!page.ok()) {
           return page.status();
         }
@@ -215,9 +216,9 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
                                          ? &domain::FirstStage(pipeline->pipeline)
                                          : domain::FindStage(pipeline->pipeline, given.stage_id());
         if (stage == nullptr) {
-          return absl::InvalidArgumentError(absl::StrCat("deal.stage_id: ", given.stage_id(),
-                                                         " is not a stage of pipeline ",
-                                                         deal.pipeline_id));
+          return absl::InvalidArgumentError(
+              absl::StrCat("deal.stage_id: ", domain::Quoted(given.stage_id()),
+                           " is not a stage of pipeline ", deal.pipeline_id));
         }
         deal.stage_id = stage->id;
         deal.semantics = stage->semantics;
@@ -404,8 +405,8 @@ grpc::ServerUnaryReactor* DealApi::ListStageHistory(grpc::CallbackServerContext*
                                                     const v1::ListStageHistoryRequest* request,
                                                     v1::ListStageHistoryResponse* response) {
   return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
-                   auto page = ParsePage(request->page_size(), request->page_token());
+                 [=, this](pqxx::connection& connection) {
+                   auto page = ParsePage(backend_.page_token_key, *request);
                    if (!page.ok()) {
                      return page.status();
                    }

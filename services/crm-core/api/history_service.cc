@@ -14,7 +14,7 @@ grpc::ServerUnaryReactor* HistoryApi::ListHistory(grpc::CallbackServerContext* c
                                                   const v1::ListHistoryRequest* request,
                                                   v1::ListHistoryResponse* response) {
   return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
+                 [=, this](pqxx::connection& connection) {
                    const std::string type = TypeName(request->entity().type());
                    if (type.empty()) {
                      return absl::InvalidArgumentError(
@@ -23,7 +23,7 @@ grpc::ServerUnaryReactor* HistoryApi::ListHistory(grpc::CallbackServerContext* c
                    if (request->entity().id() <= 0) {
                      return absl::InvalidArgumentError("entity.id is required");
                    }
-                   auto page = ParsePage(request->page_size(), request->page_token());
+                   auto page = ParsePage(backend_.page_token_key, *request);
                    if (!page.ok()) {
                      return page.status();
                    }

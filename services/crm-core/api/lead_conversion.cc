@@ -58,17 +58,17 @@ absl::Status Replay(ConversionRepository& conversions, const ConversionRecord& r
                     domain::Produce produce, v1::ConvertLeadResponse* response) {
   if (record.lead_id != lead_id) {
     return absl::InvalidArgumentError(
-        absl::StrCat("request_id '", request_id, "' was used to convert lead ", record.lead_id,
-                     ", not lead ", lead_id, "; use a new request id"));
+        absl::StrCat("request_id ", domain::Quoted(request_id), " was used to convert lead ",
+                     record.lead_id, ", not lead ", lead_id, "; use a new request id"));
   }
   // Rows older than the recorded parameters have their produce only.
   const std::string& asked = record.request.empty() ? record.produce : record.request;
   const std::string now =
       record.request.empty() ? std::string(domain::ToString(produce)) : parameters;
   if (asked != now) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request_id '", request_id, "' was used for another conversion of lead ",
-                     lead_id, " (", asked, ", not ", now, "); use a new request id"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request_id ", domain::Quoted(request_id), " was used for another conversion of lead ",
+        lead_id, " (", asked, ", not ", now, "); use a new request id"));
   }
   response->set_lead_id(record.lead_id);
   response->set_contact_id(record.contact_id);

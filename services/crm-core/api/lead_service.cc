@@ -49,6 +49,11 @@ void ToProto(const Lead& lead, v1::Lead* out) {
   out->set_repeat_count(lead.repeat_count);
   out->set_returning(lead.returning);
   out->set_previous_lead_id(lead.previous_lead_id);
+  out->set_contact_id(lead.contact_id);
+  out->set_company_id(lead.company_id);
+  out->set_converted_contact_id(lead.converted_contact_id);
+  out->set_converted_company_id(lead.converted_company_id);
+  out->set_converted_deal_id(lead.converted_deal_id);
   for (const auto& [key, value] : lead.source_details) {
     (*out->mutable_source_details())[key] = value;
     // The web-form fields, as views of the details (docs/architecture.md, "Lead sources").
@@ -111,8 +116,8 @@ absl::Status CheckKnown(pqxx::transaction_base& work, StatusKind kind, const std
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown lead ", kind == StatusKind::kLeadStatus ? "status" : "source", " '", id,
-                   "' (StatusService/ListStatuses lists them)"));
+      absl::StrCat("unknown lead ", kind == StatusKind::kLeadStatus ? "status" : "source", " ",
+                   domain::Quoted(id), " (StatusService/ListStatuses lists them)"));
 }
 
 // A status a request sets by hand: known, and not the conversion (SUCCESS) status, which only
@@ -167,11 +172,11 @@ grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* contex
                                              const v1::ListLeadsRequest* request,
                                              v1::ListLeadsResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
         if (absl::Status retired = RefuseRetiredFields(*request); !retired.ok()) {
           return retired;
         }
-        auto page = ParsePage(request->page_size(), request->page_token());
+        auto page = ParsePage(backend_.page_token_key, *request);
         if (!page.ok()) {
           return page.status();
         }

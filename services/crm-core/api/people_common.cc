@@ -49,14 +49,15 @@ absl::StatusOr<std::string> NormalizeMessenger(const std::string& raw) {
   size_t colon = text.find(':');
   if (colon == std::string::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", raw, "' is not \"platform:user-id\" (e.g. telegram:123456)"));
+        absl::StrCat(domain::Quoted(raw), " is not \"platform:user-id\" (e.g. telegram:123456)"));
   }
   std::string platform(absl::StripAsciiWhitespace(text.substr(0, colon)));
   std::string user(absl::StripAsciiWhitespace(text.substr(colon + 1)));
   absl::AsciiStrToLower(&platform);
   if (platform.empty() || user.empty() || text.size() > 256 || !identity::IsValidUtf8(text)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", raw, "' is not \"platform:user-id\" (both parts, at most 256 bytes of UTF-8)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(domain::Quoted(raw),
+                     " is not \"platform:user-id\" (both parts, at most 256 bytes of UTF-8)"));
   }
   return absl::StrCat(platform, ":", user);
 }

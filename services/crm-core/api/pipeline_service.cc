@@ -39,12 +39,12 @@ absl::StatusOr<domain::Stage> StageFromProto(const v1::PipelineStage& stage) {
   }
   std::optional<domain::Semantics> semantics = SemanticsFromProto(stage.semantics());
   if (!semantics) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stage ", stage.id(), ": semantics must be PROCESS, SUCCESS or FAILURE"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stage ", domain::Quoted(stage.id()), ": semantics must be PROCESS, SUCCESS or FAILURE"));
   }
   if (stage.idle_days() < 0 || stage.idle_days() > domain::kMaxIdleDays) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stage ", stage.id(), ": idle_days must be 0 to ", domain::kMaxIdleDays));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stage ", domain::Quoted(stage.id()), ": idle_days must be 0 to ", domain::kMaxIdleDays));
   }
   domain::Stage out{.id = stage.id(), .name = stage.name(), .semantics = *semantics};
   if (stage.idle_days() > 0) {
@@ -155,8 +155,8 @@ grpc::ServerUnaryReactor* PipelineApi::ListPipelines(grpc::CallbackServerContext
                                                      const v1::ListPipelinesRequest* request,
                                                      v1::ListPipelinesResponse* response) {
   return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
-                   auto page = ParsePage(request->page_size(), request->page_token());
+                 [=, this](pqxx::connection& connection) {
+                   auto page = ParsePage(backend_.page_token_key, *request);
                    if (!page.ok()) {
                      return page.status();
                    }
@@ -239,9 +239,9 @@ grpc::ServerUnaryReactor* PipelineApi::DeletePipeline(grpc::CallbackServerContex
         }
         for (const EmailRoute& route : EmailRepository(work).ListRoutes()) {
           if (route.pipeline_id == request->id()) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("pipeline ", request->id(), " is the pipeline of the email route '",
-                             route.address, "'; change it in SettingsService first"));
+            return absl::FailedPreconditionError(absl::StrCat(
+                "pipeline ", request->id(), " is the pipeline of the email route ",
+                domain::Quoted(route.address), "; change it in SettingsService first"));
           }
         }
         if (int64_t deals = pipelines.CountDeals(request->id()); deals > 0) {

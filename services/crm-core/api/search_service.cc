@@ -75,12 +75,12 @@ grpc::ServerUnaryReactor* SearchApi::FindByName(grpc::CallbackServerContext* con
                                                 const v1::FindByNameRequest* request,
                                                 v1::FindByNameResponse* response) {
   return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=](pqxx::connection& connection) {
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
         std::string prefix = domain::FoldForSearch(request->prefix());
         if (prefix.empty() || request->prefix().size() > 800 || prefix.size() > 200 * 4) {
           return absl::InvalidArgumentError("prefix must hold 1 to 200 characters");
         }
-        auto page = ParsePage(request->page_size(), request->page_token());
+        auto page = ParsePage(backend_.page_token_key, *request);
         if (!page.ok()) {
           return page.status();
         }
@@ -117,7 +117,7 @@ grpc::ServerUnaryReactor* SearchApi::FindByName(grpc::CallbackServerContext* con
                 more = wanted.count(kinds[later]) != 0;
               }
               if (more) {
-                *response->mutable_next_page_token() = EncodePageToken(
+                *response->mutable_next_page_token() = page->NextToken(
                     hits.size() > i + 1 ? rank * kRankShift + hits[i].id : (rank + 1) * kRankShift);
               }
             }

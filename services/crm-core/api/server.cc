@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "crm-core/store/deal_repository.h"
 #include "crm-core/store/statements.h"
 
 namespace leadflow::crm {
@@ -79,6 +80,22 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   if (absl::Status status = pool->Connect(); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("database: ", status.message()));
   }
+  std::string page_token_key = settings.page_token_key;
+  if (page_token_key.empty()) {
+    absl::Status read = pool->With([&](pqxx::connection& connection) {
+      pqxx::read_transaction work(connection);
+      page_token_key = SettingsRepository(work).PageTokenKey();
+      return absl::OkStatus();
+    });
+    if (!read.ok()) {
+      return absl::Status(read.code(), absl::StrCat("page token key: ", read.message()));
+    }
+    if (page_token_key.empty()) {
+      return absl::FailedPreconditionError(
+          "page token key: none in the database (run crm-core migrate) and CRM_PAGE_TOKEN_KEY "
+          "unset");
+    }
+  }
   // As many workers as connections: a call waits in the executor's queue, not for the pool.
   api->executor_ = std::make_unique<Executor>(settings.database_pool_size, settings.queue_max);
   Executor* executor = api->executor_.get();
@@ -91,7 +108,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
       ApiBackend{.keys = settings.keys,
                  .executor = *executor,
                  .pool = *pool,
-                 .max_record_identities = settings.max_record_identities});
+                 .max_record_identities = settings.max_record_identities,
+                 .page_token_key = page_token_key});
   api->leads_ = std::make_unique<LeadApi>(*api->backend_, settings.default_region);
   api->activities_ = std::make_unique<ActivityApi>(*api->backend_);
   api->users_ = std::make_unique<UserApi>(*api->backend_);

@@ -32,6 +32,8 @@ struct ApiOptions {
   std::string tls_key_file;
   std::string tls_client_ca_file;
   std::map<std::string, Role> keys;
+  // Page tokens' signing key (CRM_PAGE_TOKEN_KEY); empty: the one migration 0023 stored.
+  std::string page_token_key;
   std::string default_region = "FR";
   // The identity cap a merge must respect (CRM_LEAD_MAX_INBOUND_IDENTITIES, RuleSettings).
   size_t max_record_identities = RuleSettings{}.max_inbound_identities;

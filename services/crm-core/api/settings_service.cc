@@ -82,8 +82,9 @@ bool Blank(const std::string& text) {
 absl::Status CheckQueueKey(const std::string& field, const std::string& key) {
   static const std::regex kKey(R"([A-Za-z0-9_:.-]{1,100})");
   if (!std::regex_match(key, kKey)) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": queue key '", key.substr(0, 100),
-                                                   "' must be 1–100 of A-Z a-z 0-9 _ : . -"));
+    return absl::InvalidArgumentError(absl::StrCat(field, ": queue key ",
+                                                   domain::Quoted(key.substr(0, 100)),
+                                                   " must be 1–100 of A-Z a-z 0-9 _ : . -"));
   }
   return absl::OkStatus();
 }
@@ -111,26 +112,28 @@ absl::StatusOr<std::vector<EmailRoute>> CheckEmailRoutes(
   for (const v1::EmailRoute& route : given) {
     const std::string address = domain::NormalizeRouteAddress(route.address());
     if (address.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "email_routes: '", route.address().substr(0, 100), "' is not one email address"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("email_routes: ", domain::Quoted(route.address().substr(0, 100)),
+                       " is not one email address"));
     }
     if (!seen.insert(address).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("email_routes: '", address, "' is listed twice"));
+          absl::StrCat("email_routes: ", domain::Quoted(address), " is listed twice"));
     }
     if (route.pipeline_id() < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("email_routes: '", address, "': pipeline_id must be positive, or 0"));
+      return absl::InvalidArgumentError(absl::StrCat("email_routes: ", domain::Quoted(address),
+                                                     ": pipeline_id must be positive, or 0"));
     }
     if (route.pipeline_id() > 0) {
       if (!settings.PipelineExists(route.pipeline_id())) {
-        return absl::InvalidArgumentError(absl::StrCat("email_routes: '", address, "': pipeline ",
-                                                       route.pipeline_id(), " not found"));
+        return absl::InvalidArgumentError(absl::StrCat("email_routes: ", domain::Quoted(address),
+                                                       ": pipeline ", route.pipeline_id(),
+                                                       " not found"));
       }
       // Without a PROCESS stage the consumer would fall back to the inbound pipeline silently.
       if (!EmailRepository(work).PipelineTakesDeals(route.pipeline_id())) {
-        return absl::InvalidArgumentError(absl::StrCat("email_routes: '", address, "': pipeline ",
-                                                       route.pipeline_id(),
+        return absl::InvalidArgumentError(absl::StrCat("email_routes: ", domain::Quoted(address),
+                                                       ": pipeline ", route.pipeline_id(),
                                                        " has no open stage for new deals"));
       }
     }
@@ -229,9 +232,9 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
         }
         if (has("default_currency")) {
           if (!domain::IsKnownCurrency(given.default_currency())) {
-            return absl::InvalidArgumentError(absl::StrCat("default_currency: '",
-                                                           given.default_currency().substr(0, 10),
-                                                           "' is not an ISO 4217 code"));
+            return absl::InvalidArgumentError(absl::StrCat(
+                "default_currency: ", domain::Quoted(given.default_currency().substr(0, 10)),
+                " is not an ISO 4217 code"));
           }
           updated.default_currency = given.default_currency();
         }
@@ -244,8 +247,9 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
           updated.channel_queues.clear();
           for (const auto& [channel, key] : given.channel_queues()) {
             if (!std::regex_match(channel, kChannel)) {
-              return absl::InvalidArgumentError(absl::StrCat(
-                  "channel_queues: channel '", channel.substr(0, 50), "' must be 1–50 of A-Z _"));
+              return absl::InvalidArgumentError(absl::StrCat("channel_queues: channel ",
+                                                             domain::Quoted(channel.substr(0, 50)),
+                                                             " must be 1–50 of A-Z _"));
             }
             if (absl::Status valid = CheckQueueKey("channel_queues", key); !valid.ok()) {
               return valid;
@@ -266,17 +270,18 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
             }
             if (updated.queues.count(queue.key()) != 0) {
               return absl::InvalidArgumentError(
-                  absl::StrCat("queues: '", queue.key(), "' is listed twice"));
+                  absl::StrCat("queues: ", domain::Quoted(queue.key()), " is listed twice"));
             }
             if (queue.user_ids_size() > kMaxQueueMembers) {
-              return absl::InvalidArgumentError(absl::StrCat(
-                  "queues: '", queue.key(), "' has more than ", kMaxQueueMembers, " members"));
+              return absl::InvalidArgumentError(
+                  absl::StrCat("queues: ", domain::Quoted(queue.key()), " has more than ",
+                               kMaxQueueMembers, " members"));
             }
             std::vector<int64_t>& members = updated.queues[queue.key()];
             for (int64_t user : queue.user_ids()) {
               if (std::find(members.begin(), members.end(), user) != members.end()) {
-                return absl::InvalidArgumentError(
-                    absl::StrCat("queues: user ", user, " is listed twice in '", queue.key(), "'"));
+                return absl::InvalidArgumentError(absl::StrCat(
+                    "queues: user ", user, " is listed twice in ", domain::Quoted(queue.key())));
               }
               if (!users.IsActive(user)) {
                 return absl::FailedPreconditionError(

@@ -28,8 +28,9 @@ absl::Status CheckUserText(const v1::User& user) {
     }
   }
   if (!user.extension().empty() && !domain::IsValidExtension(user.extension())) {
-    return absl::InvalidArgumentError(absl::StrCat("extension '", user.extension().substr(0, 32),
-                                                   "' must be 1–32 of A-Z a-z 0-9 * # _ . -"));
+    return absl::InvalidArgumentError(absl::StrCat("extension ",
+                                                   domain::Quoted(user.extension().substr(0, 32)),
+                                                   " must be 1–32 of A-Z a-z 0-9 * # _ . -"));
   }
   return absl::OkStatus();
 }
@@ -116,8 +117,8 @@ grpc::ServerUnaryReactor* UserApi::ListUsers(grpc::CallbackServerContext* contex
                                              const v1::ListUsersRequest* request,
                                              v1::ListUsersResponse* response) {
   return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=](pqxx::connection& connection) {
-                   auto page = ParsePage(request->page_size(), request->page_token());
+                 [=, this](pqxx::connection& connection) {
+                   auto page = ParsePage(backend_.page_token_key, *request);
                    if (!page.ok()) {
                      return page.status();
                    }

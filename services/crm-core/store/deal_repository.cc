@@ -263,6 +263,11 @@ int64_t SettingsRepository::Lock() {
   return work_.exec_prepared1("lock_settings")[0].as<int64_t>();
 }
 
+std::string SettingsRepository::PageTokenKey() {
+  pqxx::result rows = work_.exec_prepared("get_page_token_key");
+  return rows.empty() ? std::string() : rows[0][0].as<std::string>();
+}
+
 StoredSettings SettingsRepository::Get() {
   StoredSettings settings;
   pqxx::row row = work_.exec_prepared1("get_settings");

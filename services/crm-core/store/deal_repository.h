@@ -173,6 +173,8 @@ class SettingsRepository {
   bool SwitchRunning();
   /// Starts the classic → simple job (total: the open leads now); its id.
   int64_t StartModeSwitch(const std::string& to_mode, int64_t user_id);
+  /// The page token key migration 0023 generated; empty when there is none.
+  std::string PageTokenKey();
 
  private:
   pqxx::transaction_base& work_;

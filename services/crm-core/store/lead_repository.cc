@@ -66,6 +66,11 @@ Lead ReadLead(const pqxx::row& row) {
   lead.version = row[16].as<int64_t>();
   lead.phones = StringList(row[17].as<std::string>());
   lead.emails = StringList(row[18].as<std::string>());
+  lead.contact_id = row[19].as<int64_t>();
+  lead.company_id = row[20].as<int64_t>();
+  lead.converted_contact_id = row[21].as<int64_t>();
+  lead.converted_company_id = row[22].as<int64_t>();
+  lead.converted_deal_id = row[23].as<int64_t>();
   return lead;
 }
 

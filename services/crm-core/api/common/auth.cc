@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "crm-core/domain/common/errors.h"
 
 namespace leadflow::crm {
 
@@ -53,8 +54,8 @@ absl::StatusOr<std::map<std::string, Role>> ParseApiKeys(std::string_view text) 
     } else if (role == "read-only") {
       keys[key] = Role::kReadOnly;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown role '", role, "' (admin, integration or read-only)"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown role ", domain::Quoted(role),
+                                                     " (admin, integration or read-only)"));
     }
   }
   if (keys.empty()) {

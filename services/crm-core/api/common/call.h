@@ -25,6 +25,9 @@ struct ApiBackend {
   pg::Pool& pool;
   /// The most identities a record may hold after a merge (RuleSettings::max_inbound_identities).
   size_t max_record_identities = RuleSettings{}.max_inbound_identities;
+  /// The key List methods sign their page tokens with (api/common/paging.h): never empty once
+  /// the server has started (ApiServer::Start).
+  std::string page_token_key;
 };
 
 /// Authorises, then runs `body` on a pooled connection within the call's deadline, on the

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "crm-core/domain/common/errors.h"
 
 namespace leadflow::crm {
 
@@ -26,10 +27,12 @@ absl::StatusOr<std::set<std::string>> UpdatePaths(const google::protobuf::FieldM
           "update_mask '*' (every field) is not supported: name the fields to change");
     }
     if (resource != nullptr && resource->FindFieldByName(path) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown field '", path, "' in update_mask: ", resource->name(), " has no such field"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown field ", domain::Quoted(path),
+                                                     " in update_mask: ", resource->name(),
+                                                     " has no such field"));
     }
-    return absl::InvalidArgumentError(absl::StrCat("field '", path, "' cannot be updated"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("field ", domain::Quoted(path), " cannot be updated"));
   }
   if (paths.empty()) {
     return absl::InvalidArgumentError("update_mask names no field");

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/domain/common/errors.h"
 
 namespace leadflow::crm::domain {
 namespace {
@@ -68,8 +69,9 @@ absl::Status ValidateCallSettings(int64_t sla_minutes,
   for (const auto& [line, queue] : line_queues) {
     if (line.empty() || line.size() > 100 ||
         !std::all_of(line.begin(), line.end(), LineCharacter)) {
-      return absl::InvalidArgumentError(absl::StrCat("line_queues: line '", line.substr(0, 100),
-                                                     "' must be 1–100 of A-Z a-z 0-9 + _ : . @ -"));
+      return absl::InvalidArgumentError(absl::StrCat("line_queues: line ",
+                                                     domain::Quoted(line.substr(0, 100)),
+                                                     " must be 1–100 of A-Z a-z 0-9 + _ : . @ -"));
     }
   }
   return absl::OkStatus();

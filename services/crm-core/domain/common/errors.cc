@@ -1,5 +1,7 @@
 #include "crm-core/domain/common/errors.h"
 
+#include <algorithm>
+
 #include "crm-core/domain/common/text.h"
 
 namespace leadflow::crm::domain {
@@ -37,6 +39,25 @@ std::string Quoted(std::string_view text) {
   }
   out += '"';
   return out;
+}
+
+bool IsValidConfiguredId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxConfiguredIdLength || id[0] < 'A' || id[0] > 'Z') {
+    return false;
+  }
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+absl::Status CheckConfiguredId(std::string_view what, std::string_view id) {
+  if (IsValidConfiguredId(id)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(Cat(what, " ", Quoted(id), " must be 1 to ",
+                                        kMaxConfiguredIdLength,
+                                        " upper-case letters, digits or underscores, starting "
+                                        "with a letter"));
 }
 
 std::string PipelineLabel(int64_t id, std::string_view name) {

@@ -29,6 +29,17 @@ absl::Status MergedAway(EntityKind kind, int64_t id, int64_t kept_id);
 /// characters escaped (UTF-8 kept), so that a hostile name cannot forge or break a message.
 std::string Quoted(std::string_view text);
 
+/// Ids of what the business configures, lead statuses and sources as deal stages alike: "NEW",
+/// "WAITING_FOR_CALLBACK", 1 to 50 upper-case letters, digits or underscores, starting with a
+/// letter (the lead_statuses and lead_sources CHECK). Deal stages created before this rule may
+/// hold other ids (pipeline_stages' CHECK allows [A-Za-z0-9_:-]); they stay as they are.
+inline constexpr size_t kMaxConfiguredIdLength = 50;
+bool IsValidConfiguredId(std::string_view id);
+
+/// INVALID_ARGUMENT `<what> "<id>" must be 1 to 50 upper-case letters, …` for an id that is not
+/// valid ("status id", "stage id"); OK otherwise.
+absl::Status CheckConfiguredId(std::string_view what, std::string_view id);
+
 /// How a message names a pipeline: "pipeline 2" once it has an id, `pipeline "Sales"` while it is
 /// being created (it has no id yet).
 std::string PipelineLabel(int64_t id, std::string_view name);

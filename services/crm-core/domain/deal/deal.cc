@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/common/text.h"
 
 namespace leadflow::crm::domain {
@@ -30,15 +31,15 @@ absl::StatusOr<StageChange> PlanStageChange(const Pipeline& from, std::string_vi
                                             const Pipeline* to, std::string_view to_stage_id) {
   const Stage* current = FindStage(from, from_stage_id);
   if (current == nullptr) {
-    return absl::FailedPreconditionError(
-        Cat("the deal sits in stage \"", from_stage_id, "\", which pipeline ", from.id, " lacks"));
+    return absl::FailedPreconditionError(Cat("the deal sits in stage ", Quoted(from_stage_id),
+                                             ", which pipeline ", from.id, " lacks"));
   }
   if (to_stage_id.empty()) return absl::InvalidArgumentError("the target stage is blank");
   const Pipeline& target = to != nullptr ? *to : from;
   const Stage* next = FindStage(target, to_stage_id);
   if (next == nullptr) {
     return absl::InvalidArgumentError(
-        Cat("stage \"", to_stage_id, "\" is not a stage of pipeline ", target.id,
+        Cat("stage ", Quoted(to_stage_id), " is not a stage of pipeline ", target.id,
             target.id == from.id
                 ? "; to move the deal to another pipeline, name that pipeline and one of its stages"
                 : ""));
@@ -66,8 +67,8 @@ absl::Status ValidateMoney(const Money& money) {
         Cat("amount_minor ", money.amount_minor, " is not in 0..", kMaxAmountMinor));
   }
   if (!IsKnownCurrency(money.currency)) {
-    return absl::InvalidArgumentError(Cat("currency \"", money.currency,
-                                          "\" is not an ISO 4217 code (three upper-case letters "
+    return absl::InvalidArgumentError(Cat("currency ", Quoted(money.currency),
+                                          " is not an ISO 4217 code (three upper-case letters "
                                           "such as EUR or USD)"));
   }
   return absl::OkStatus();

@@ -34,6 +34,15 @@ struct Lead {
   int64_t update_micros = 0;
   int64_t version = 0;          // the etag
   std::string origin_event_id;  // the inbound event that made it; empty for walk-ins
+  // The contact and company it is linked to (0: none): a returning lead's client, a converted
+  // lead's contact and company (store: leads.contact_id, company_id).
+  int64_t contact_id = 0;
+  int64_t company_id = 0;
+  // What its conversion produced (0: none). The same ids as its conversions row; merges of the
+  // contact or company move both to the kept record.
+  int64_t converted_contact_id = 0;
+  int64_t converted_company_id = 0;
+  int64_t converted_deal_id = 0;
 };
 
 /// What the inbound rules need to know of a lead already in the database that shares an

@@ -12,14 +12,12 @@
 namespace leadflow::crm::domain {
 namespace {
 
-bool ValidStageId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxStageIdLength) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '-';
-  });
-}
-
 std::string Trimmed(std::string_view text) { return std::string(TrimAscii(text)); }
+
+// Stage ids in a list, each as a message quotes it.
+auto QuotedFormatter() {
+  return [](std::string* out, const std::string& id) { out->append(Quoted(id)); };
+}
 
 }  // namespace
 
@@ -38,8 +36,8 @@ absl::Status CheckName(std::string_view what, std::string_view name) {
 
 absl::Status CheckIdleDays(const std::optional<int>& idle_days, std::string_view stage_id) {
   if (idle_days && (*idle_days < 1 || *idle_days > kMaxIdleDays)) {
-    return absl::InvalidArgumentError(
-        Cat("stage ", stage_id, ": idle_days ", *idle_days, " is not in 1..", kMaxIdleDays));
+    return absl::InvalidArgumentError(Cat("stage ", Quoted(stage_id), ": idle_days ", *idle_days,
+                                          " is not in 1..", kMaxIdleDays));
   }
   return absl::OkStatus();
 }
@@ -47,7 +45,8 @@ absl::Status CheckIdleDays(const std::optional<int>& idle_days, std::string_view
 // Only a deal in a PROCESS stage can be idle: one in the SUCCESS or a FAILURE stage is closed.
 absl::Status CheckIdleSemantics(const std::optional<int>& idle_days, const Stage& stage) {
   if (idle_days && stage.semantics != Semantics::kProcess) {
-    return absl::InvalidArgumentError(Cat("stage ", stage.id, " is a ", ToString(stage.semantics),
+    return absl::InvalidArgumentError(Cat("stage ", Quoted(stage.id), " is a ",
+                                          ToString(stage.semantics),
                                           " stage: idle_days is for PROCESS stages only (a "
                                           "closed deal is never idle)"));
   }
@@ -91,7 +90,7 @@ absl::Status CheckStructure(const Pipeline& pipeline, absl::StatusCode code) {
                       : stage.semantics == Semantics::kSuccess ? 1
                                                                : 2;
     if (stage_phase < phase) {
-      return error(Cat("stage ", stage.id, " (", ToString(stage.semantics),
+      return error(Cat("stage ", Quoted(stage.id), " (", ToString(stage.semantics),
                        ") comes after a later kind of stage; the order is PROCESS "
                        "stages, then the SUCCESS stage, then the FAILURE stages"));
     }
@@ -110,7 +109,7 @@ absl::Status CheckUnique(const Pipeline& pipeline, absl::StatusCode code) {
   std::set<std::string> ids, names;
   for (const Stage& stage : pipeline.stages) {
     if (!ids.insert(stage.id).second) {
-      return absl::Status(code, Cat(Label(pipeline), " has two stages with id ", stage.id));
+      return absl::Status(code, Cat(Label(pipeline), " has two stages with id ", Quoted(stage.id)));
     }
     if (!names.insert(NameKey(stage.name)).second) {
       return absl::Status(code, Cat(Label(pipeline), " has two stages named ", Quoted(stage.name)));
@@ -120,12 +119,11 @@ absl::Status CheckUnique(const Pipeline& pipeline, absl::StatusCode code) {
 }
 
 absl::Status CheckStage(const Stage& stage) {
-  if (!ValidStageId(stage.id)) {
-    return absl::InvalidArgumentError(Cat("stage id ", Quoted(stage.id), " must be 1 to ",
-                                          kMaxStageIdLength,
-                                          " characters of A-Z, a-z, 0-9, _, : and -"));
-  }
-  if (absl::Status s = CheckName(Cat("the name of stage ", stage.id), stage.name); !s.ok()) {
+  // The same rule as lead status ids (domain/common/errors.h); stages made before it keep their
+  // ids (docs/domain.md, "Stage ids").
+  if (absl::Status id = CheckConfiguredId("stage id", stage.id); !id.ok()) return id;
+  if (absl::Status s = CheckName(Cat("the name of stage ", Quoted(stage.id)), stage.name);
+      !s.ok()) {
     return s;
   }
   if (absl::Status s = CheckIdleDays(stage.idle_days, stage.id); !s.ok()) return s;
@@ -200,8 +198,8 @@ absl::StatusOr<Pipeline> AddStage(const Pipeline& pipeline, Stage stage,
     if (position == pipeline.stages.size()) return StageNotFound(pipeline, before_stage_id);
     if (pipeline.stages[position].semantics != stage.semantics) {
       return absl::InvalidArgumentError(
-          Cat("a ", ToString(stage.semantics), " stage cannot go before ", before_stage_id, ", a ",
-              ToString(pipeline.stages[position].semantics), " stage"));
+          Cat("a ", ToString(stage.semantics), " stage cannot go before ", Quoted(before_stage_id),
+              ", a ", ToString(pipeline.stages[position].semantics), " stage"));
     }
   } else if (stage.semantics == Semantics::kProcess) {
     position = 0;
@@ -227,7 +225,8 @@ absl::StatusOr<Pipeline> UpdateStage(const Pipeline& pipeline, std::string_view 
   Pipeline next = pipeline;
   Stage& stage = next.stages[index];
   if (update.name) {
-    if (absl::Status s = CheckName(Cat("the name of stage ", stage_id), *update.name); !s.ok()) {
+    if (absl::Status s = CheckName(Cat("the name of stage ", Quoted(stage_id)), *update.name);
+        !s.ok()) {
       return s;
     }
     stage.name = Trimmed(*update.name);
@@ -261,7 +260,8 @@ absl::StatusOr<Pipeline> ReorderStages(const Pipeline& pipeline,
   if (given != sorted_current) {
     return absl::InvalidArgumentError(
         Cat("the new order must name each PROCESS stage of ", Label(pipeline), " exactly once (",
-            absl::StrJoin(current, ", "), "); got ", absl::StrJoin(process_stage_ids, ", ")));
+            absl::StrJoin(current, ", ", QuotedFormatter()), "); got ",
+            absl::StrJoin(process_stage_ids, ", ", QuotedFormatter())));
   }
   Pipeline next = pipeline;
   for (size_t i = 0; i < process_stage_ids.size(); ++i) {
@@ -277,14 +277,15 @@ absl::StatusOr<Pipeline> RemoveStage(const Pipeline& pipeline, std::string_view 
   if (index == pipeline.stages.size()) return StageNotFound(pipeline, stage_id);
   if (deals_in_stage > 0) {
     return absl::FailedPreconditionError(
-        Cat("stage ", stage_id, " of ", Label(pipeline), " still holds ", deals_in_stage,
+        Cat("stage ", Quoted(stage_id), " of ", Label(pipeline), " still holds ", deals_in_stage,
             deals_in_stage == 1 ? " deal" : " deals", "; move them to another stage first"));
   }
   Pipeline next = pipeline;
   next.stages.erase(next.stages.begin() + static_cast<ptrdiff_t>(index));
   Renumber(next);
   if (absl::Status s = CheckStructure(next, absl::StatusCode::kFailedPrecondition); !s.ok()) {
-    return absl::FailedPreconditionError(Cat("cannot remove stage ", stage_id, ": ", s.message()));
+    return absl::FailedPreconditionError(
+        Cat("cannot remove stage ", Quoted(stage_id), ": ", s.message()));
   }
   return next;
 }

@@ -32,6 +32,46 @@ TEST(DefaultPipeline, Bitrix24Stages) {
   EXPECT_EQ(FirstStage(pipeline).id, "NEW");
 }
 
+// Protects: stage ids follow the rule of lead status ids, by the same function (upper-case
+// letters, digits and underscores, starting with a letter, at most 50): "brief", "c1:new",
+// "2ND" and a 51-character id are refused for a new stage and in a new pipeline, with the
+// message a status id gets; a stage made before the rule ("brief", still in a database) keeps
+// working: found, renamed, reordered, removed, and a pipeline holding it still takes new stages.
+TEST(StageIds, FollowTheStatusIdRule) {
+  const Pipeline base = DefaultPipeline();
+  for (const std::string& id : {std::string("brief"), std::string("c1:new"), std::string("2ND"),
+                                std::string("SITE-VISIT"), std::string(51, 'A')}) {
+    auto added = AddStage(base, MakeStage(id, "Step"));
+    ASSERT_FALSE(added.ok()) << id;
+    EXPECT_EQ(added.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(added.status().message(), CheckConfiguredId("stage id", id).message());
+    EXPECT_EQ(CheckConfiguredId("status id", id).code(), absl::StatusCode::kInvalidArgument);
+    Pipeline created = DefaultPipeline(0, "New one");
+    created.stages[1].id = id;
+    EXPECT_EQ(Validate(created).code(), absl::StatusCode::kInvalidArgument) << id;
+  }
+  EXPECT_EQ(AddStage(base, MakeStage("brief", "Brief")).status().message(),
+            "stage id \"brief\" must be 1 to 50 upper-case letters, digits or underscores, "
+            "starting with a letter");
+  EXPECT_TRUE(AddStage(base, MakeStage("SITE_VISIT2", "Site visit")).ok());
+  EXPECT_TRUE(AddStage(base, MakeStage(std::string(50, 'A'), "Long")).ok());
+
+  // A stage from before the rule.
+  Pipeline legacy = base;
+  legacy.stages.insert(legacy.stages.begin() + 1, MakeStage("brief", "Brief"));
+  ASSERT_NE(FindStage(legacy, "brief"), nullptr);
+  auto renamed = UpdateStage(legacy, "brief", StageUpdate{.name = "Short brief"});
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  auto reordered = ReorderStages(*renamed, {"brief", "NEW", "PREPARATION", "PREPAYMENT_INVOICE",
+                                            "EXECUTING", "FINAL_INVOICE"});
+  ASSERT_TRUE(reordered.ok()) << reordered.status();
+  EXPECT_EQ(FirstStage(*reordered).id, "brief");
+  EXPECT_TRUE(AddStage(*reordered, MakeStage("SURVEY", "Survey")).ok());
+  auto removed = RemoveStage(*reordered, "brief", 0);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(FindStage(*removed, "brief"), nullptr);
+}
+
 // Protects: a message names the pipeline the caller knows: by its id once it has one, by its
 // name (quoted, escaped) while it is being created — never "pipeline 0"; a stage not found says
 // which stage of which pipeline.
@@ -72,7 +112,7 @@ TEST(Validate, RefusesBrokenInvariants) {
   expect_invalid(final_first, "the order is PROCESS");
   Pipeline duplicate_id = base;
   duplicate_id.stages[1].id = "NEW";
-  expect_invalid(duplicate_id, "two stages with id NEW");
+  expect_invalid(duplicate_id, "two stages with id \"NEW\"");
   Pipeline duplicate_name = base;
   duplicate_name.stages[1].name = " new ";
   expect_invalid(duplicate_name, "two stages named");

@@ -3,26 +3,17 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/naming/naming.h"
 
 namespace leadflow::crm {
 
-bool IsValidStatusId(std::string_view id) {
-  if (id.empty() || id.size() > 50 || id[0] < 'A' || id[0] > 'Z') {
-    return false;
-  }
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
+bool IsValidStatusId(std::string_view id) { return domain::IsValidConfiguredId(id); }
 
 absl::Status CheckNewStatus(StatusKind kind, const std::vector<StatusEntry>& existing,
                             const StatusEntry& candidate) {
-  if (!IsValidStatusId(candidate.id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("status id '", candidate.id,
-                     "' must be 1 to 50 upper-case letters, digits or underscores, starting with "
-                     "a letter"));
+  if (absl::Status id = domain::CheckConfiguredId("status id", candidate.id); !id.ok()) {
+    return id;
   }
   if (candidate.name.empty()) {
     return absl::InvalidArgumentError("name is required");
@@ -35,14 +26,15 @@ absl::Status CheckNewStatus(StatusKind kind, const std::vector<StatusEntry>& exi
   }
   for (const StatusEntry& status : existing) {
     if (status.id == candidate.id) {
-      return absl::AlreadyExistsError(absl::StrCat("status '", candidate.id, "' exists already"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("status ", domain::Quoted(candidate.id), " exists already"));
     }
   }
   if (candidate.semantics == Semantics::kSuccess) {
     for (const StatusEntry& status : existing) {
       if (status.semantics == Semantics::kSuccess) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("'", status.id, "' is the success status already; there is only one"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            domain::Quoted(status.id), " is the success status already; there is only one"));
       }
     }
   }
@@ -55,8 +47,8 @@ absl::Status CheckSemanticsChange(const std::vector<StatusEntry>& existing,
     return absl::OkStatus();
   }
   if (current.system) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("'", current.id, "' is a system status: its semantics cannot change"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        domain::Quoted(current.id), " is a system status: its semantics cannot change"));
   }
   if (!current.semantics) {
     return absl::InvalidArgumentError("a lead source has no semantics");
@@ -64,8 +56,8 @@ absl::Status CheckSemanticsChange(const std::vector<StatusEntry>& existing,
   if (changed == Semantics::kSuccess) {
     for (const StatusEntry& status : existing) {
       if (status.semantics == Semantics::kSuccess && status.id != current.id) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("'", status.id, "' is the success status already; there is only one"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            domain::Quoted(status.id), " is the success status already; there is only one"));
       }
     }
   }
@@ -78,18 +70,18 @@ absl::Status CheckSemanticsInUse(const StatusEntry& current, Semantics changed,
     return absl::OkStatus();
   }
   return absl::FailedPreconditionError(
-      absl::StrCat("'", current.id, "' is in use by ", records_using,
+      absl::StrCat(domain::Quoted(current.id), " is in use by ", records_using,
                    " record(s): its semantics cannot change while leads hold it; move them first"));
 }
 
 absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using) {
   if (status.system) {
     return absl::FailedPreconditionError(
-        absl::StrCat("'", status.id, "' is a system status and cannot be deleted"));
+        absl::StrCat(domain::Quoted(status.id), " is a system status and cannot be deleted"));
   }
   if (records_using > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "'", status.id, "' is in use by ", records_using, " record(s); move them first"));
+        domain::Quoted(status.id), " is in use by ", records_using, " record(s); move them first"));
   }
   return absl::OkStatus();
 }
@@ -97,8 +89,8 @@ absl::Status CheckDeleteStatus(const StatusEntry& status, int64_t records_using)
 absl::Status CheckManualStatus(const StatusEntry& status) {
   if (status.semantics == Semantics::kSuccess) {
     return absl::FailedPreconditionError(
-        absl::StrCat("'", status.id,
-                     "' is the conversion status and is only set by converting the lead: use "
+        absl::StrCat(domain::Quoted(status.id),
+                     " is the conversion status and is only set by converting the lead: use "
                      "ConvertLead"));
   }
   return absl::OkStatus();
@@ -140,8 +132,8 @@ absl::Status CheckStatusName(const std::vector<StatusEntry>& existing, std::stri
   const std::string key = domain::FoldForSearch(name);
   for (const StatusEntry& status : existing) {
     if (status.id != id && domain::FoldForSearch(status.name) == key) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("'", status.id, "' is named '", status.name, "' already"));
+      return absl::AlreadyExistsError(absl::StrCat(domain::Quoted(status.id), " is named ",
+                                                   domain::Quoted(status.name), " already"));
     }
   }
   return absl::OkStatus();
@@ -173,10 +165,10 @@ absl::Status CheckStatusOrder(const std::vector<StatusEntry>& statuses, std::str
   }
   const StatusEntry& first = open ? *clash : *placed;
   const StatusEntry& second = open ? *placed : *clash;
-  return absl::FailedPreconditionError(
-      absl::StrCat("'", second.id, "' (PROCESS, sort ", second.sort, ") would not come before '",
-                   first.id, "' (", std::string(ToString(*first.semantics)), ", sort ", first.sort,
-                   "): open statuses come first, then the closed ones"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      domain::Quoted(second.id), " (PROCESS, sort ", second.sort, ") would not come before ",
+      domain::Quoted(first.id), " (", std::string(ToString(*first.semantics)), ", sort ",
+      first.sort, "): open statuses come first, then the closed ones"));
 }
 
 }  // namespace leadflow::crm

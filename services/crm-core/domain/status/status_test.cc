@@ -38,6 +38,12 @@ TEST(StatusTest, NewStatusInvariants) {
               absl::StatusCode::kInvalidArgument)
         << bad;
   }
+  // The rule and the message of stage ids (domain::CheckConfiguredId), value in double quotes.
+  waiting.id = "waiting";
+  EXPECT_EQ(CheckNewStatus(StatusKind::kLeadStatus, seeded, waiting).message(),
+            "status id \"waiting\" must be 1 to 50 upper-case letters, digits or underscores, "
+            "starting with a letter");
+  waiting.id = "WAITING";
   StatusEntry unnamed = waiting;
   unnamed.name.clear();
   EXPECT_EQ(CheckNewStatus(StatusKind::kLeadStatus, seeded, unnamed).code(),
@@ -96,7 +102,7 @@ TEST(StatusTest, NamesAreUniqueAndOpenStatusesComeFirst) {
   for (const char* name : {"new", " NÉW "}) {
     absl::Status taken = CheckStatusName(seeded, "", name);
     EXPECT_EQ(taken.code(), absl::StatusCode::kAlreadyExists) << name;
-    EXPECT_EQ(taken.message(), "'NEW' is named 'New' already");
+    EXPECT_EQ(taken.message(), R"("NEW" is named "New" already)");
   }
   EXPECT_TRUE(CheckStatusName(seeded, "NEW", "NEW").ok());
   EXPECT_TRUE(CheckStatusName(seeded, "", "Call later").ok());
@@ -105,13 +111,14 @@ TEST(StatusTest, NamesAreUniqueAndOpenStatusesComeFirst) {
   moved[0].sort = 999;
   absl::Status late = CheckStatusOrder(moved, "NEW");
   EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(late.message(),
-            "'NEW' (PROCESS, sort 999) would not come before 'PROCESSED' (FAILURE, sort 30): open "
-            "statuses come first, then the closed ones");
+  EXPECT_EQ(
+      late.message(),
+      R"("NEW" (PROCESS, sort 999) would not come before "PROCESSED" (FAILURE, sort 30): open )"
+      "statuses come first, then the closed ones");
   moved = seeded;
   moved[4].sort = 15;
   EXPECT_EQ(CheckStatusOrder(moved, "JUNK").message(),
-            "'IN_PROCESS' (PROCESS, sort 20) would not come before 'JUNK' (FAILURE, sort 15): "
+            R"("IN_PROCESS" (PROCESS, sort 20) would not come before "JUNK" (FAILURE, sort 15): )"
             "open statuses come first, then the closed ones");
   moved[4].sort = 60;  // closed statuses among themselves: any order
   EXPECT_TRUE(CheckStatusOrder(moved, "JUNK").ok());

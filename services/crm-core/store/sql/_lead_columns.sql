@@ -7,5 +7,7 @@ SELECT id, title, status, source, first_name, last_name, company_name, city, com
   (SELECT coalesce(json_agg(value ORDER BY value), '[]') FROM lead_identities
     WHERE lead_id = leads.id AND kind = 'PHONE')::text,
   (SELECT coalesce(json_agg(value ORDER BY value), '[]') FROM lead_identities
-    WHERE lead_id = leads.id AND kind = 'EMAIL')::text
+    WHERE lead_id = leads.id AND kind = 'EMAIL')::text,
+  coalesce(contact_id, 0), coalesce(company_id, 0), coalesce(converted_contact_id, 0),
+  coalesce(converted_company_id, 0), coalesce(converted_deal_id, 0)
 FROM leads
