@@ -577,7 +577,7 @@ TEST_F(EmailRulesTest, OwnDomainsAreNoColleagues) {
                  .name = "Oleg Other",
                  .cc = "sales@acme.test",
                  .in_reply_to = "f-3@routes.example"})});
-  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 6);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 7);
   EXPECT_EQ(counters.email.replies_refused.Value(), 4);
   EXPECT_EQ(counters.email.replies_threaded.Value(), 0);
 }
