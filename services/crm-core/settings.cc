@@ -1,6 +1,7 @@
 #include "crm-core/settings.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "crm-core/domain/email/thread.h"
 #include "identity/identity.h"
@@ -186,6 +187,35 @@ Settings ReadSettings(config::Reader& reader, const std::string& command) {
       continue;
     }
     settings.rules.reply_to_trusted_mailboxes.insert(normalized);
+  }
+  // Email: the domains where a shared domain says nothing of whose colleague a sender is (public
+  // mail providers), and ours; a reply from any other domain of its thread's senders joins it.
+  const std::string public_domains = reader.String(
+      "CRM_EMAIL_PUBLIC_DOMAINS", absl::StrJoin(settings.rules.public_mail_domains, ","),
+      "comma-separated public mail domains (\"name.*\": any suffix) whose senders never join a "
+      "thread by their domain alone");
+  settings.rules.public_mail_domains.clear();
+  for (absl::string_view pattern : absl::StrSplit(public_domains, ',', absl::SkipWhitespace())) {
+    std::string normalized =
+        domain::NormalizeMailDomainPattern(std::string_view(pattern.data(), pattern.size()));
+    if (normalized.empty()) {
+      reader.Fail("CRM_EMAIL_PUBLIC_DOMAINS", "'" + std::string(pattern) + "' is not a domain");
+      continue;
+    }
+    settings.rules.public_mail_domains.push_back(normalized);
+  }
+  const std::string own_domains = reader.String(
+      "CRM_EMAIL_OWN_DOMAINS", "",
+      "comma-separated domains of ours (staff, recipients) whose senders never join a thread by "
+      "their domain alone");
+  for (absl::string_view name : absl::StrSplit(own_domains, ',', absl::SkipWhitespace())) {
+    std::string normalized =
+        domain::NormalizeMailDomainPattern(std::string_view(name.data(), name.size()));
+    if (normalized.empty() || normalized.back() == '*') {
+      reader.Fail("CRM_EMAIL_OWN_DOMAINS", "'" + std::string(name) + "' is not a domain");
+      continue;
+    }
+    settings.rules.own_mail_domains.insert(normalized);
   }
   // Email: messages kept with their content per thread and per record; past either, a message
   // has its effect but only its headers are kept (crm_email_contents_omitted_total).

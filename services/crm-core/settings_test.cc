@@ -92,5 +92,38 @@ TEST(SettingsTest, ReplyToTrustedMailboxes) {
             (std::set<std::string>{"forms@acme.test", "x@y.z"}));
 }
 
+// Protects: the public mail domains default to the documented list and a given list replaces
+// it (a domain or "name.*", any case); own domains are plain domains; anything else is refused
+// naming the setting.
+TEST(SettingsTest, PublicAndOwnMailDomains) {
+  config::Reader defaults(
+      "crm-core", "test", {"CRM_"},
+      [](const std::string&) -> std::optional<std::string> { return std::nullopt; });
+  const Settings settings = ReadSettings(defaults, "migrate");
+  EXPECT_EQ(settings.rules.public_mail_domains, domain::DefaultPublicMailDomains());
+  EXPECT_TRUE(settings.rules.own_mail_domains.empty());
+  const std::map<std::string, std::string> env = {
+      {"CRM_EMAIL_PUBLIC_DOMAINS", " GMail.com, gmx.* "},
+      {"CRM_EMAIL_OWN_DOMAINS", "Acme.test,staff.acme.test"}};
+  config::Reader given(
+      "crm-core", "test", {"CRM_"}, [env](const std::string& name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+      });
+  const Settings read = ReadSettings(given, "migrate");
+  EXPECT_EQ(read.rules.public_mail_domains, (std::vector<std::string>{"gmail.com", "gmx.*"}));
+  EXPECT_EQ(read.rules.own_mail_domains, (std::set<std::string>{"acme.test", "staff.acme.test"}));
+  for (const char* bad : {"gmail", "*.gmail.com", "a@gmail.com", "gm ail.com"}) {
+    absl::Status refused = Check(Api({{"CRM_EMAIL_PUBLIC_DOMAINS", bad}}));
+    EXPECT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.message().find("CRM_EMAIL_PUBLIC_DOMAINS"), std::string::npos);
+  }
+  for (const char* bad : {"acme", "acme.*", "x@acme.test"}) {
+    absl::Status refused = Check(Api({{"CRM_EMAIL_OWN_DOMAINS", bad}}));
+    EXPECT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.message().find("CRM_EMAIL_OWN_DOMAINS"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace leadflow::crm

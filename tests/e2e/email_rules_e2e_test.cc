@@ -275,6 +275,90 @@ TEST_F(EmailRulesE2eTest, ThreadsRoutesAndDuplicates) {
             0);
 }
 
+// Protects, end to end with smtplib and gRPC (new-user pass E12): a colleague at the customer's
+// domain, never in the thread's To or Cc, replying in the thread → the same lead and the same
+// open reply activity, her message listed with her own address as its from, no lead of hers; a
+// stranger at gmail.com quoting the thread's Message-ID → a lead of their own; a stranger at
+// gmail.com replying in the thread of a customer who writes from gmail.com → a lead of their own.
+TEST_F(EmailRulesE2eTest, ColleagueJoinsTheThreadStrangersAtPublicDomainsDoNot) {
+  Insert("INSERT INTO users (name) VALUES ('Alice') RETURNING id");
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("mail"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  EmailIngest ingest(broker_.bootstrap());
+
+  ASSERT_EQ(ingest.Send(Mail("devis-lyon@acme-btp.fr", "Jean Dupont <jean.dupont@acme-btp.fr>",
+                             "sales@acme.test", "Demande de devis chantier Lyon"),
+                        "jean.dupont@acme-btp.fr", "sales@acme.test"),
+            250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM email_messages") == 1; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+  const int64_t lead = Sql("SELECT id FROM leads");
+  auto activities = Call(api, "ActivityService/ListActivities",
+                         {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", lead}}, kReaderKey);
+  ASSERT_EQ(activities["activities"].size(), 1u) << activities.dump();
+  const int64_t activity = std::stoll(activities["activities"][0]["id"].get<std::string>());
+
+  // Sophie, Jean's colleague, never in To or Cc, answers in the thread.
+  ASSERT_EQ(ingest.Send(Mail("sophie-1@acme-btp.fr", "Sophie Durand <sophie.durand@acme-btp.fr>",
+                             "sales@acme.test", "Re: Demande de devis chantier Lyon",
+                             "In-Reply-To: <devis-lyon@acme-btp.fr>\r\nReferences: "
+                             "<devis-lyon@acme-btp.fr>\r\n",
+                             "Je reprends le dossier de Jean, il est en congés."),
+                        "sophie.durand@acme-btp.fr", "sales@acme.test"),
+            250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM email_messages") == 2; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+  auto messages =
+      Call(api, "ActivityService/ListEmailMessages", {{"activity_id", activity}}, kReaderKey);
+  ASSERT_EQ(messages["messages"].size(), 2u) << messages.dump();
+  EXPECT_EQ(messages["messages"][1]["from_address"], "sophie.durand@acme-btp.fr");
+  EXPECT_EQ(messages["messages"][1]["from_name"], "Sophie Durand");
+  activities = Call(api, "ActivityService/ListActivities",
+                    {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", lead}}, kReaderKey);
+  ASSERT_EQ(activities["activities"].size(), 1u) << activities.dump();
+  EXPECT_FALSE(activities["activities"][0].value("completed", false));
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads WHERE title LIKE '%Sophie%'"), 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM lead_identities WHERE value LIKE 'sophie%'"), 0);
+
+  // A stranger at gmail.com quoting the thread's Message-ID: a lead of their own.
+  ASSERT_EQ(ingest.Send(Mail("m-1@mail.gmail.com", "Mallory <mallory.x@gmail.com>",
+                             "sales@acme.test", "Re: Demande de devis chantier Lyon",
+                             "In-Reply-To: <devis-lyon@acme-btp.fr>\r\n"),
+                        "mallory.x@gmail.com", "sales@acme.test"),
+            250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM leads") == 2; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+
+  // A customer at gmail.com, and a stranger at gmail.com replying in her thread.
+  ASSERT_EQ(ingest.Send(Mail("claire-1@mail.gmail.com", "Claire Petit <claire.petit@gmail.com>",
+                             "sales@acme.test", "Cuisine"),
+                        "claire.petit@gmail.com", "sales@acme.test"),
+            250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM leads") == 3; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+  ASSERT_EQ(
+      ingest.Send(Mail("eve-1@mail.gmail.com", "Eve <eve.stranger@gmail.com>", "sales@acme.test",
+                       "Re: Cuisine", "In-Reply-To: <claire-1@mail.gmail.com>\r\n"),
+                  "eve.stranger@gmail.com", "sales@acme.test"),
+      250);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM leads") == 4; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+  EXPECT_EQ(Sql("SELECT count(*) FROM email_messages WHERE thread_key = 'devis-lyon@acme-btp.fr'"),
+            2);
+  EXPECT_EQ(Sql("SELECT count(*) FROM email_messages WHERE thread_key = 'claire-1@mail.gmail.com'"),
+            1);
+  messages = Call(api, "ActivityService/ListEmailMessages",
+                  {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", lead}}, kReaderKey);
+  EXPECT_EQ(messages["messages"].size(), 2u) << messages.dump();
+}
+
 // Protects, end to end with crmctl: a message kept past the thread's cap is listed with
 // "content_kept": false (and the one before it with true), so a reader can tell omitted text
 // from none; a sender without a display name gets a lead titled by the address; a form

@@ -412,6 +412,234 @@ TEST_F(EmailRulesTest, OutsiderQuotingAMessageIdMakesTheirOwnLead) {
   EXPECT_EQ(MessagesOf({domain::EntityKind::kLead, victim}).size(), 2u);
 }
 
+// Protects: the threading rule for a colleague (new-user pass E12): a reply in the thread
+// from an address that never took part in it, at the domain of the thread's sender, goes to the
+// thread's lead and joins its open reply activity — no lead of her own, her address added to
+// nobody, kept as the message's from — in a later batch or later in the same batch.
+TEST_F(EmailRulesTest, ColleagueAtTheCustomersDomainJoinsTheThread) {
+  Apply({Encode({.message_id = "devis-1@acme-btp.fr",
+                 .from = "jean.dupont@acme-btp.fr",
+                 .cc = "achats@acme-btp.fr",
+                 .subject = "Demande de devis chantier Lyon"})});
+  ASSERT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  const int64_t lead = Count("SELECT id FROM leads");
+  const int64_t activity = Count("SELECT id FROM activities");
+  Apply({Encode({.message_id = "sophie-1@acme-btp.fr",
+                 .from = "Sophie.Durand@Acme-BTP.fr",
+                 .name = "Sophie Durand",
+                 .cc = "jean.dupont@acme-btp.fr",
+                 .subject = "Re: Demande de devis chantier Lyon",
+                 .body = "Je reprends le dossier de Jean.",
+                 .in_reply_to = "devis-1@acme-btp.fr",
+                 .references = {"devis-1@acme-btp.fr"}})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE NOT completed AND id = " +
+                  std::to_string(activity)),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value LIKE 'sophie%'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM contact_identities WHERE value LIKE 'sophie%'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE title LIKE '%Sophie%'"), 0);
+  std::vector<EmailMessageRecord> kept = MessagesOf({}, activity);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[1].from_address, "Sophie.Durand@Acme-BTP.fr");
+  EXPECT_EQ(kept[1].from_name, "Sophie Durand");
+  EXPECT_EQ(kept[1].body, "Je reprends le dossier de Jean.");
+  EXPECT_EQ(kept[1].owner.id, lead);
+  EXPECT_EQ(counters_.email.replies_threaded.Value(), 1);
+  EXPECT_EQ(counters_.email.replies_refused.Value(), 0);
+
+  // The same within one batch: the first mail and the colleague's reply.
+  Apply({Encode({.message_id = "q-1@fabrikam.example",
+                 .from = "anna@fabrikam.example",
+                 .name = "Anna Berg",
+                 .cc = "sales@acme.test"}),
+         Encode({.message_id = "q-2@fabrikam.example",
+                 .from = "lars@fabrikam.example",
+                 .name = "Lars Berg",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "q-1@fabrikam.example"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 2);
+  EXPECT_EQ(Count("SELECT count(DISTINCT activity_id) FROM email_messages WHERE from_address LIKE "
+                  "'%@fabrikam.example'"),
+            1);
+  EXPECT_EQ(counters_.email.replies_threaded.Value(), 2);
+}
+
+// Protects: a shared domain is no colleagueship where it says nothing: a stranger at a public
+// mail provider quoting a customer's Message-ID gets a lead of their own — whether the customer
+// writes from their company's domain or from the same provider (gmail.com, a gmx.* domain) —
+// in a later batch or in the same one; CRM_EMAIL_PUBLIC_DOMAINS replaces the list.
+TEST_F(EmailRulesTest, StrangerAtAPublicMailDomainGetsTheirOwnLead) {
+  Apply({Encode({.message_id = "c-1@acme-btp.fr", .from = "jean.dupont@acme-btp.fr"}),
+         Encode({.message_id = "g-1@mail.gmail.com",
+                 .from = "claire.petit@gmail.com",
+                 .name = "Claire Petit",
+                 .cc = "sales@acme.test"}),
+         Encode({.message_id = "x-1@gmx.net",
+                 .from = "hans@gmx.de",
+                 .name = "Hans Meier",
+                 .cc = "sales@acme.test"})});
+  ASSERT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  Apply({Encode({.message_id = "m-1@mail.gmail.com",
+                 .from = "mallory@gmail.com",
+                 .name = "Mal Lory",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "c-1@acme-btp.fr"}),
+         Encode({.message_id = "m-2@mail.gmail.com",
+                 .from = "eve@gmail.com",
+                 .name = "Eve Ning",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "g-1@mail.gmail.com"}),
+         Encode({.message_id = "m-3@gmx.net",
+                 .from = "fritz@GMX.de",
+                 .name = "Fritz Rau",
+                 .cc = "sales@acme.test",
+                 .references = {"x-1@gmx.net"}})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 6);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 6);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE thread_key IN ('c-1@acme-btp.fr', "
+                  "'g-1@mail.gmail.com', 'x-1@gmx.net')"),
+            3);
+  EXPECT_EQ(counters_.email.replies_refused.Value(), 3);
+  EXPECT_EQ(counters_.email.replies_threaded.Value(), 0);
+
+  // The first mail and the stranger's reply in one batch.
+  Apply({Encode({.message_id = "b-1@mail.gmail.com",
+                 .from = "bea@gmail.com",
+                 .name = "Bea Blanc",
+                 .cc = "sales@acme.test"}),
+         Encode({.message_id = "b-2@mail.gmail.com",
+                 .from = "oscar@gmail.com",
+                 .name = "Oscar Noir",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "b-1@mail.gmail.com"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 8);
+  EXPECT_EQ(counters_.email.replies_refused.Value(), 4);
+
+  // With a list of its own that leaves gmail.com out, a shared gmail.com domain joins.
+  RuleSettings rules;
+  rules.public_mail_domains = {"gmx.*"};
+  InboundCounters counters{registry_};
+  processor_ = MakeProcessor(rules, counters);
+  Apply({Encode({.message_id = "m-4@mail.gmail.com",
+                 .from = "zoe@gmail.com",
+                 .name = "Zoe Zed",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "g-1@mail.gmail.com"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 8);
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE thread_key = 'g-1@mail.gmail.com'"),
+            2);
+}
+
+// Protects: our own domains are never a colleague's: a sender at the domain of the address of
+// ours the mail came in through, at the domain of an address of ours the thread's mail came in
+// through or of an email route, or at a domain of CRM_EMAIL_OWN_DOMAINS, does not join a thread
+// whose sender wrote from that domain (a forward by our staff) by the domain alone.
+TEST_F(EmailRulesTest, OwnDomainsAreNoColleagues) {
+  RuleSettings rules;
+  rules.own_mail_domains = {"staff.example"};
+  InboundCounters counters{registry_};
+  processor_ = MakeProcessor(rules, counters);
+  Apply({Encode({.message_id = "f-1@acme.test",
+                 .from = "rep@acme.test",
+                 .name = "Rita Rep",
+                 .cc = "sales@acme.test"}),
+         Encode({.message_id = "f-2@staff.example",
+                 .from = "rep@staff.example",
+                 .name = "Sam Rep",
+                 .cc = "sales@acme.test"}),
+         Encode({.message_id = "f-3@routes.example",
+                 .from = "rep@routes.example",
+                 .name = "Ron Rep",
+                 .cc = "sales@acme.test"})});
+  Exec("INSERT INTO email_routes (address) VALUES ('info@routes.example')");
+  ASSERT_EQ(Count("SELECT count(*) FROM leads"), 3);
+  Apply({Encode({.message_id = "o-1@acme.test",
+                 .from = "otto@acme.test",
+                 .name = "Otto Other",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "f-1@acme.test",
+                 .mailbox = "sales@inbound.example"}),
+         Encode({.message_id = "o-2@acme.test",
+                 .from = "oriane@acme.test",
+                 .name = "Oriane Other",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "f-1@acme.test"}),
+         Encode({.message_id = "o-3@staff.example",
+                 .from = "other@staff.example",
+                 .name = "Olga Other",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "f-2@staff.example"}),
+         Encode({.message_id = "o-4@routes.example",
+                 .from = "other@routes.example",
+                 .name = "Oleg Other",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "f-3@routes.example"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 7);
+  EXPECT_EQ(counters.email.replies_refused.Value(), 4);
+  EXPECT_EQ(counters.email.replies_threaded.Value(), 0);
+}
+
+// Protects: a sender the thread's record knows joins it though new to the thread: a contact
+// linked to the company of the thread's deal (an address at a public provider: no domain rule
+// helps), and on a company's thread a contact linked to that company; someone else at that
+// provider does not.
+TEST_F(EmailRulesTest, AddressKnownToTheRecordJoinsTheThread) {
+  Exec("UPDATE crm_settings SET mode = 'SIMPLE', last_name_placeholder = 'Inconnu'");
+  Apply({Encode({.message_id = "k-1@contoso.example", .from = "marie@contoso.example"})});
+  ASSERT_EQ(Count("SELECT count(*) FROM deals"), 1);
+  const std::string deal = std::to_string(Count("SELECT id FROM deals"));
+  const std::string company = std::to_string(
+      Count("INSERT INTO companies (name, search_name) VALUES ('Contoso', 'contoso') RETURNING "
+            "id"));
+  Exec("UPDATE deals SET company_id = " + company);
+  const std::string paul = std::to_string(
+      Count("INSERT INTO contacts (first_name, last_name, search_first_last, search_last_first) "
+            "VALUES ('Paul', 'Roux', 'paul roux', 'roux paul') RETURNING id"));
+  Exec("INSERT INTO contact_companies (contact_id, company_id) VALUES (" + paul + ", " + company +
+       ")");
+  Exec(
+      "INSERT INTO contact_identities (kind, value, contact_id) VALUES ('EMAIL', "
+      "'paul.roux@gmail.com', " +
+      paul + ")");
+  const int64_t contacts = Count("SELECT count(*) FROM contacts");
+  Apply({Encode({.message_id = "k-2@mail.gmail.com",
+                 .from = "paul.roux@gmail.com",
+                 .name = "Paul Roux",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "k-1@contoso.example"}),
+         Encode({.message_id = "k-3@mail.gmail.com",
+                 .from = "pierre@gmail.com",
+                 .name = "Pierre Blanc",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "k-1@contoso.example"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE thread_key = 'k-1@contoso.example'"),
+            2);
+  EXPECT_EQ(
+      Count("SELECT count(*) FROM email_messages WHERE owner_type = 'DEAL' AND owner_id = " + deal),
+      2);
+  EXPECT_EQ(Count("SELECT count(*) FROM contacts"), contacts + 1);  // Pierre's
+
+  // A company's thread: the company's contact joins it.
+  Exec(
+      "INSERT INTO email_messages (thread_key, message_id, event_id, owner_type, owner_id, "
+      "from_address, mailbox) VALUES ('co-1@contoso.example', 'co-1@contoso.example', "
+      "'email:co-1', 'COMPANY', " +
+      company + ", 'info@contoso.example', 'sales@acme.test')");
+  Apply({Encode({.message_id = "co-2@mail.gmail.com",
+                 .from = "paul.roux@gmail.com",
+                 .name = "Paul Roux",
+                 .cc = "sales@acme.test",
+                 .in_reply_to = "co-1@contoso.example"})});
+  EXPECT_EQ(Count("SELECT count(*) FROM email_messages WHERE owner_type = 'COMPANY' AND "
+                  "owner_id = " +
+                  company),
+            2);
+  EXPECT_EQ(Count("SELECT count(*) FROM contacts"), contacts + 1);
+}
+
 // Protects: the same Message-ID under two event ids (two deliveries that did not agree on the
 // id) has one effect, in one batch or two.
 TEST_F(EmailRulesTest, SameMessageIdTwiceHasOneEffect) {

@@ -133,6 +133,11 @@ EmailBatch::EmailBatch(pqxx::transaction_base& work, const std::vector<const Inb
       rules_(rules),
       repository_(work) {}
 
+std::string EmailBatch::ColleagueDomainOf(size_t index) const {
+  return domain::ColleagueDomain(Sender(index), rules_.public_mail_domains, rules_.own_mail_domains,
+                                 pg::StripNul(events_[index]->email().mailbox()));
+}
+
 std::string EmailBatch::Sender(size_t index) const {
   const InboundEvent& event = *events_[index];
   std::string from = domain::AsciiLower(domain::TrimAscii(event.email().from_address()));
@@ -327,8 +332,10 @@ absl::Status EmailBatch::Prepare() {
   std::map<size_t, size_t> asked_for;  // email index → its row in `asked`
   for (const auto& [i, decision] : reaches) {
     asked_for[i] = asked.size();
-    asked.push_back(
-        {.thread_key = decision.thread_key, .owner = decision.owner, .sender = Sender(i)});
+    asked.push_back({.thread_key = decision.thread_key,
+                     .owner = decision.owner,
+                     .sender = Sender(i),
+                     .domain = ColleagueDomainOf(i)});
   }
   const std::set<size_t> known = repository_.SendersKnown(asked, rules_.max_messages_per_thread);
 
@@ -336,8 +343,11 @@ absl::Status EmailBatch::Prepare() {
   // a participant of a message of the batch filed in that thread before it); otherwise it is a
   // contact attempt of its own, for the planner.
   std::map<std::string, std::set<std::string>> participants;  // thread key → in this batch
-  std::map<size_t, std::string> thread_of;                    // email index → its thread key
-  std::set<size_t> filed_in_stored;                           // replies filed in a stored thread
+  // Thread key → the domains of the From of its messages in this batch, and of the addresses of
+  // ours they came in through.
+  std::map<std::string, std::set<std::string>> sender_domains, mailbox_domains;
+  std::map<size_t, std::string> thread_of;  // email index → its thread key
+  std::set<size_t> filed_in_stored;         // replies filed in a stored thread
   std::vector<std::string> mailboxes;
   for (size_t i : emails_) {
     const Named& it = first_named[i];
@@ -355,9 +365,12 @@ absl::Status EmailBatch::Prepare() {
       // of the batch filed in it).
       const bool in_stored_thread =
           it.stored || (it.earlier && filed_in_stored.count(*it.earlier) != 0);
+      const std::string colleague_domain = ColleagueDomainOf(i);
       const bool belongs =
           (in_stored_thread && asked_for.count(i) != 0 && known.count(asked_for[i]) != 0) ||
-          participants[thread_key].count(Sender(i)) != 0;
+          participants[thread_key].count(Sender(i)) != 0 ||
+          (!colleague_domain.empty() && sender_domains[thread_key].count(colleague_domain) != 0 &&
+           mailbox_domains[thread_key].count(colleague_domain) == 0);
       if (belongs && in_stored_thread) filed_in_stored.insert(i);
       if (!belongs) {
         reply.reset();
@@ -375,6 +388,13 @@ absl::Status EmailBatch::Prepare() {
     }
     thread_of[i] = thread_key;
     AddParticipants(events_[i]->email(), participants[thread_key]);
+    if (std::string from = domain::AddressDomain(Sender(i)); !from.empty()) {
+      sender_domains[thread_key].insert(std::move(from));
+    }
+    if (std::string ours = domain::AddressDomain(pg::StripNul(events_[i]->email().mailbox()));
+        !ours.empty()) {
+      mailbox_domains[thread_key].insert(std::move(ours));
+    }
   }
 
   // Routes of the addresses the planner's messages came in through.

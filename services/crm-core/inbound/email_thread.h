@@ -6,8 +6,9 @@
 //    message stored already (the same Message-ID delivered again) has no effect; the threads the
 //    named messages belong to are locked, and the records they are filed under (followed along
 //    merges and conversions) locked and read again until they hold still; a reply naming a
-//    stored message, or an earlier message of the batch, whose sender took part in the thread or
-//    is an address of its record, is taken out of the planner's hands and goes to that record
+//    stored message, or an earlier message of the batch, whose sender took part in the thread,
+//    is an address its record knows, or writes from the domain of one of its senders (not a
+//    public mail provider's, not ours), is taken out of the planner's hands and goes to that record
 //    (domain/email's DecideThread); any other sender's message is the planner's; those messages
 //    get the route of the address they came in through (email_routes: pipeline, queue);
 //  - after the plan is written (Write): the replies join their thread's open EMAIL activity or
@@ -105,6 +106,9 @@ class EmailBatch {
       const std::vector<std::string>& named);
   // The sender's address (lower case) of email index i.
   std::string Sender(size_t index) const;
+  // The domain through which that sender may join a thread as a colleague of its senders
+  // (domain::ColleagueDomain); empty: not by the domain.
+  std::string ColleagueDomainOf(size_t index) const;
 
   pqxx::transaction_base& work_;
   const std::vector<const events::v1::InboundEvent*>& events_;

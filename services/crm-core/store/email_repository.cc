@@ -117,17 +117,19 @@ std::set<size_t> EmailRepository::SendersKnown(const std::vector<SenderInThread>
   if (candidates.empty()) {
     return known;
   }
-  std::vector<std::string> threads, types, senders;
+  std::vector<std::string> threads, types, senders, domains;
   std::vector<int64_t> ids;
   for (const SenderInThread& candidate : candidates) {
     threads.push_back(candidate.thread_key);
     types.emplace_back(domain::ToString(candidate.owner.kind));
     ids.push_back(candidate.owner.id);
     senders.push_back(pg::StripNul(candidate.sender));
+    domains.push_back(pg::StripNul(candidate.domain));
   }
-  for (const auto& row : work_.exec_prepared(
-           "email_senders_known", pg::TextArray(threads), pg::TextArray(types), pg::IntArray(ids),
-           pg::TextArray(senders), static_cast<int64_t>(max_thread_messages))) {
+  for (const auto& row :
+       work_.exec_prepared("email_senders_known", pg::TextArray(threads), pg::TextArray(types),
+                           pg::IntArray(ids), pg::TextArray(senders),
+                           static_cast<int64_t>(max_thread_messages), pg::TextArray(domains))) {
     known.insert(static_cast<size_t>(row[0].as<int64_t>() - 1));  // ordinality counts from 1
   }
   return known;

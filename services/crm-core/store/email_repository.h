@@ -69,11 +69,15 @@ class EmailRepository {
   /// is seen by the next FindThreadMessages.
   void LockOwners(const std::vector<domain::EntityRef>& owners);
   /// A reply's sender and the thread it names: which may file the message there (the sender
-  /// took part in the thread, or is an address of the owner).
+  /// took part in the thread, is an address the owner knows, or writes from the domain of one of
+  /// the thread's senders or of the owner's addresses, that domain not being ours).
   struct SenderInThread {
     std::string thread_key;
     domain::EntityRef owner;
     std::string sender;  // lower case
+    // The sender's domain when writing from the domain of the thread's senders or of the owner's
+    // addresses may file it (domain::ColleagueDomain); empty: never by the domain.
+    std::string domain;
   };
   /// The indexes of `candidates` that may; `max_thread_messages` bounds the messages read.
   std::set<size_t> SendersKnown(const std::vector<SenderInThread>& candidates,

@@ -50,6 +50,78 @@ std::optional<ThreadDecision> DecideThread(const std::vector<std::string>& candi
   return std::nullopt;
 }
 
+const std::vector<std::string>& DefaultPublicMailDomains() {
+  static const std::vector<std::string> domains = {
+      // International
+      "gmail.com", "googlemail.com", "outlook.com", "outlook.fr", "outlook.de", "hotmail.com",
+      "hotmail.fr", "hotmail.de", "hotmail.it", "hotmail.es", "hotmail.co.uk", "live.com",
+      "live.fr", "live.de", "live.co.uk", "msn.com", "yahoo.com", "yahoo.fr", "yahoo.de",
+      "yahoo.it", "yahoo.es", "yahoo.co.uk", "ymail.com", "aol.com", "icloud.com", "me.com",
+      "mac.com", "proton.me", "protonmail.com", "pm.me", "gmx.*", "mail.com", "zoho.com",
+      "fastmail.com", "tutanota.com", "tuta.io", "hey.com",
+      // France
+      "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr", "neuf.fr", "laposte.net", "bbox.fr",
+      "numericable.fr", "aliceadsl.fr",
+      // Germany, Italy, Spain, Benelux, Central Europe
+      "web.de", "t-online.de", "freenet.de", "libero.it", "virgilio.it", "tiscali.it",
+      "telefonica.net", "skynet.be", "telenet.be", "ziggo.nl", "seznam.cz", "wp.pl", "o2.pl",
+      "interia.pl", "onet.pl",
+      // Russia and neighbours
+      "mail.ru", "inbox.ru", "list.ru", "bk.ru", "internet.ru", "yandex.ru", "yandex.com", "ya.ru",
+      "rambler.ru", "ukr.net",
+      // Asia
+      "qq.com", "163.com", "126.com", "sina.com", "naver.com", "daum.net", "rediffmail.com"};
+  return domains;
+}
+
+std::string NormalizeMailDomainPattern(std::string_view pattern) {
+  std::string normalized = AsciiLower(TrimAscii(pattern));
+  std::string_view name = normalized;
+  const bool wildcard = name.size() > 2 && name.substr(name.size() - 2) == ".*";
+  if (wildcard) name.remove_suffix(2);
+  if (name.empty() || name.size() > 255 || name.front() == '.' || name.back() == '.' ||
+      (!wildcard && name.find('.') == std::string_view::npos)) {
+    return "";
+  }
+  for (unsigned char c : name) {
+    if (c <= 0x20 || c == 0x7f || c == '@' || c == '*' || c == ',') {
+      return "";
+    }
+  }
+  return normalized;
+}
+
+std::string AddressDomain(std::string_view address) {
+  const size_t at = address.rfind('@');
+  if (at == std::string_view::npos) {
+    return "";
+  }
+  return AsciiLower(TrimAscii(address.substr(at + 1)));
+}
+
+bool SharedMailDomain(const std::vector<std::string>& patterns, std::string_view domain) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
+    if (pattern.size() > 2 && pattern.compare(pattern.size() - 2, 2, ".*") == 0) {
+      // "gmx.*": "gmx." and at least one more character.
+      const std::string_view stem = std::string_view(pattern).substr(0, pattern.size() - 1);
+      return domain.size() > stem.size() && domain.substr(0, stem.size()) == stem;
+    }
+    return domain == pattern;
+  });
+}
+
+std::string ColleagueDomain(std::string_view sender,
+                            const std::vector<std::string>& public_patterns,
+                            const std::set<std::string>& own_domains, std::string_view mailbox) {
+  std::string domain = AddressDomain(sender);
+  if (domain.empty() || domain.find('.') == std::string::npos ||
+      SharedMailDomain(public_patterns, domain) || own_domains.count(domain) != 0 ||
+      domain == AddressDomain(mailbox)) {
+    return "";
+  }
+  return domain;
+}
+
 bool ReplyToTrusted(const std::set<std::string>& trusted, std::string_view mailbox) {
   if (trusted.empty()) {
     return false;

@@ -6,9 +6,12 @@
 //
 // Threads. A message whose In-Reply-To or References names a stored message goes to the record
 // that message is attached to (lead, contact, company or deal) when its sender took part in the
-// thread (the From, To, Cc or Reply-To of one of its kept messages) or is an address of that
-// record; no lead is made and the sender's address is added to nobody. Any other sender quoting a
-// known Message-ID is a new contact attempt of their own: a Message-ID is no secret. In the
+// thread (the From, To, Cc or Reply-To of one of its kept messages), is an address the record
+// knows (its own, or a contact linked to the company or deal), or writes from the same domain as
+// one of the thread's senders or of the record's addresses — unless that domain is a public mail
+// provider's (SharedMailDomain) or one of ours; no lead is made and the sender's address is added
+// to nobody. Any other sender quoting a known Message-ID is a new contact attempt of their own: a
+// Message-ID is no secret. In the
 // thread, the open EMAIL activity takes the reply (one open "reply" activity per thread); once it
 // is completed, the next message opens a new one on the same record.
 
@@ -70,6 +73,29 @@ struct ThreadDecision {
 /// sender is matched as for any message.
 std::optional<ThreadDecision> DecideThread(const std::vector<std::string>& candidates,
                                            const std::vector<ThreadMessage>& stored);
+
+/// Public mail providers' domains by default (CRM_EMAIL_PUBLIC_DOMAINS): there, one address's
+/// domain says nothing of whose colleague another one is. "name.*" stands for "name." followed by
+/// any suffix (gmx.de, gmx.net, gmx.co.uk).
+const std::vector<std::string>& DefaultPublicMailDomains();
+
+/// A public mail domain pattern as configured, normalised (trimmed, lower case): a domain, or
+/// "name.*". Empty when it is not one (no dot, a space, an "@", a "*" elsewhere).
+std::string NormalizeMailDomainPattern(std::string_view pattern);
+
+/// The domain of `address` (lower case, after its last "@"); empty without one.
+std::string AddressDomain(std::string_view address);
+
+/// Whether `domain` (lower case) matches one of `patterns` (NormalizeMailDomainPattern's form).
+bool SharedMailDomain(const std::vector<std::string>& patterns, std::string_view domain);
+
+/// The domain through which `sender` (lower case) may join a thread by writing from the same
+/// domain as its senders: its domain, or empty when that says nothing — no domain, a public mail
+/// provider's (`public_patterns`), one of ours (`own_domains`, or the domain of `mailbox`, the
+/// address of ours the message came in through).
+std::string ColleagueDomain(std::string_view sender,
+                            const std::vector<std::string>& public_patterns,
+                            const std::set<std::string>& own_domains, std::string_view mailbox);
 
 /// Whether the Reply-To of mail that came in through `mailbox` (our address) may find the
 /// sender's record: only for the addresses in `trusted` (normalised, lower case), e.g. a form

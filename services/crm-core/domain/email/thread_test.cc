@@ -75,5 +75,32 @@ TEST(ReplyToTrustedTest, OnlyConfiguredMailboxes) {
   EXPECT_FALSE(ReplyToTrusted(trusted, ""));
 }
 
+// Protects: the domain a reply's sender may join a thread through: none at a public mail
+// provider (a listed domain, any case, or "name.*" with any suffix), at a domain of ours (listed,
+// or the address the mail came in through), or without a dotted domain.
+TEST(ColleagueDomainTest, PublicAndOwnDomainsSayNothing) {
+  const std::vector<std::string>& shared = DefaultPublicMailDomains();
+  const std::set<std::string> own = {"staff.acme.test"};
+  EXPECT_EQ(ColleagueDomain("sophie@acme-btp.fr", shared, own, "sales@acme.test"), "acme-btp.fr");
+  EXPECT_EQ(ColleagueDomain("Sophie@ACME-btp.fr", shared, own, ""), "acme-btp.fr");
+  for (const char* address :
+       {"x@gmail.com", "x@GMAIL.COM", "x@outlook.com", "x@hotmail.com", "x@yahoo.com",
+        "x@icloud.com", "x@mail.ru", "x@yandex.ru", "x@gmx.de", "x@gmx.net", "x@gmx.co.uk",
+        "x@web.de", "x@orange.fr", "x@free.fr", "x@staff.acme.test", "x@acme.test", "x@localhost",
+        "no-domain", "x@"}) {
+    EXPECT_EQ(ColleagueDomain(address, shared, own, "Sales@Acme.test"), "") << address;
+  }
+  EXPECT_TRUE(SharedMailDomain({"gmx.*"}, "gmx.at"));
+  EXPECT_FALSE(SharedMailDomain({"gmx.*"}, "gmx"));
+  EXPECT_FALSE(SharedMailDomain({"gmx.*"}, "mygmx.de"));
+  EXPECT_FALSE(SharedMailDomain({"gmail.com"}, "notgmail.com"));
+  EXPECT_EQ(AddressDomain("a@b@Example.ORG "), "example.org");
+  EXPECT_EQ(NormalizeMailDomainPattern(" GMX.* "), "gmx.*");
+  for (const char* bad :
+       {"", "gmail", "*.gmail.com", "a@b.c", "g mail.com", ".com", "gmail.", "*"}) {
+    EXPECT_EQ(NormalizeMailDomainPattern(bad), "") << bad;
+  }
+}
+
 }  // namespace
 }  // namespace leadflow::crm::domain

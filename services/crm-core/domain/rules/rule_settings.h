@@ -4,6 +4,9 @@
 #include <cstddef>
 #include <set>
 #include <string>
+#include <vector>
+
+#include "crm-core/domain/email/thread.h"
 
 namespace leadflow::crm {
 
@@ -23,6 +26,15 @@ struct RuleSettings {
   /// any other address is matched by its From only: anyone can write any Reply-To. Empty (the
   /// default): never.
   std::set<std::string> reply_to_trusted_mailboxes;
+  /// Email: a reply naming a kept message joins its thread from an address new to it when it is
+  /// written from the domain of one of the thread's senders or of its record's addresses
+  /// (a colleague at the customer's company) — except these public mail providers' domains
+  /// (domain::DefaultPublicMailDomains' form: a domain or "name.*"), where a shared domain says
+  /// nothing, and `own_mail_domains` (lower case), ours: our staff's, our recipient domains (the
+  /// domains of the addresses the thread's mail came in through and of the email routes count as
+  /// ours without being listed).
+  std::vector<std::string> public_mail_domains = domain::DefaultPublicMailDomains();
+  std::set<std::string> own_mail_domains;
   /// Email: messages kept with their content per thread and per record. Past either, a message
   /// still has its effect (it joins or opens the reply activity) and its headers are kept for
   /// threading and duplicates, but not its text, recipients, references or attachment list.
