@@ -1039,6 +1039,80 @@ TEST_F(ServiceTest, SecondaryFieldsNeverLoseTheCall) {
   EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"IN","state":"Missed"})").status, 202);
 }
 
+// Protects: times that contradict each other are dropped like unreadable ones, the call kept:
+// an ended_at before started_at (the call-back deadline would be overdue on arrival) or before
+// answered_at is dropped, named in the answer and counted; an answered_at before started_at is
+// dropped but the call stays answered; consistent times are all kept.
+TEST_F(ServiceTest, ContradictoryTimesAreDropped) {
+  auto seconds = [](const google::protobuf::Timestamp& t) { return t.seconds(); };
+  const int64_t t20 = 1796068800;  // 2026-11-30T20:00:00Z
+  struct Case {
+    std::string state;
+    std::string times;
+    std::vector<std::string> dropped;
+    CallEvent::Outcome outcome;
+    int64_t started, answered, ended;  // 0: unset
+  };
+  const std::vector<Case> cases = {
+      {"missed",
+       R"(,"started_at":"2026-11-30T21:00:00Z","ended_at":"2026-11-30T20:00:00Z")",
+       {"ended_at"},
+       CallEvent::MISSED,
+       t20 + 3600,
+       0,
+       0},
+      {"ended",
+       R"(,"answered_at":"2026-11-30T20:05:10Z","ended_at":"2026-11-30T20:00:00Z")",
+       {"ended_at"},
+       CallEvent::ANSWERED,
+       0,
+       t20 + 310,
+       0},
+      {"ended",
+       R"(,"started_at":"2026-11-30T20:10:00Z","answered_at":"2026-11-30T20:05:00Z",)"
+       R"("ended_at":"2026-11-30T20:12:00Z")",
+       {"answered_at"},
+       CallEvent::ANSWERED,
+       t20 + 600,
+       0,
+       t20 + 720},
+      {"ended",
+       R"(,"started_at":"2026-11-30T20:00:00Z","answered_at":"2026-11-30T20:00:00Z",)"
+       R"("ended_at":"2026-11-30T20:01:00Z")",
+       {},
+       CallEvent::ANSWERED,
+       t20,
+       t20,
+       t20 + 60},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.times);
+    publisher_.published.clear();
+    auto response = PostGeneric(Generic("times-" + std::to_string(n++), c.state, c.times));
+    ASSERT_EQ(response.status, 202) << response.body;
+    nlohmann::json dropped = Json(response).value("dropped", nlohmann::json::object());
+    EXPECT_EQ(dropped.size(), c.dropped.size()) << response.body;
+    for (const std::string& field : c.dropped) {
+      EXPECT_THAT(dropped.value(field, ""), HasSubstr("before")) << response.body;
+    }
+    ASSERT_EQ(publisher_.published.size(), 1u);
+    const CallEvent& call = publisher_.published[0].second.call();
+    EXPECT_EQ(call.outcome(), c.outcome);
+    EXPECT_EQ(seconds(call.started_at()), c.started);
+    EXPECT_EQ(seconds(call.answered_at()), c.answered);
+    EXPECT_EQ(seconds(call.ended_at()), c.ended);
+  }
+  EXPECT_EQ(
+      testing::MetricValue(registry_.Render(), "telephony_fields_dropped_total{field=\"ended_at\"}")
+          .value_or(-1),
+      2);
+  EXPECT_EQ(testing::MetricValue(registry_.Render(),
+                                 "telephony_fields_dropped_total{field=\"answered_at\"}")
+                .value_or(-1),
+            1);
+}
+
 // Protects: a recording callback that comes before the call is settled (before any status
 // callback, as in the trial) is not lost: it is published at once as its own event (accepted
 // means in Kafka) and the call's event, published later, carries its URL, so crm-core attaches
