@@ -205,6 +205,25 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
   update.started_at = time("started_at");
   update.answered_at = time("answered_at");
   update.ended_at = time("ended_at");
+  // Times that contradict each other (a PBX's clocks, a field mixed up) are dropped like an
+  // unreadable one, the call kept: started_at ≤ answered_at ≤ ended_at, started_at the anchor.
+  // An answered_at before started_at is dropped but still says the call was answered; an
+  // ended_at before the call started or was answered is dropped.
+  auto before = [&](const char* name, std::optional<Clock::time_point>& later,
+                    const char* earlier_name, const std::optional<Clock::time_point>& earlier) {
+    if (later && earlier && *later < *earlier) {
+      dropped[name] = std::string("before ") + earlier_name;
+      later.reset();
+      return true;
+    }
+    return false;
+  };
+  if (before("answered_at", update.answered_at, "started_at", update.started_at)) {
+    update.answered = true;
+  }
+  if (!before("ended_at", update.ended_at, "answered_at", update.answered_at)) {
+    before("ended_at", update.ended_at, "started_at", update.started_at);
+  }
   if (auto it = json.find("duration"); it != json.end() && !it->is_null()) {
     std::optional<int32_t> seconds;
     if (it->is_number()) {

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ingest/form_params.h"
 #include "kafka/errors.h"
 #include "telephony-ingest/generic.h"
@@ -37,6 +38,39 @@ Response Twiml() {
   response.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
   response.headers.push_back({"Content-Type", "text/xml"});
   return response;
+}
+
+// The fields in which a report about a call already settled names another call than the one
+// settled under its call_id: `direction`, and `from` or `to` when both the report and the
+// settled call give one and they name different parties (the same E.164 number however
+// written, two withheld numbers, or the same text are one party). Times are never compared:
+// providers refine them from one report to the next.
+std::vector<std::string> Contradictions(const CallUpdate& update, const CallEvent& settled,
+                                        std::string_view region) {
+  auto same_party = [region](const std::string& reported, const std::string& kept) {
+    if (reported.empty() || kept.empty() || reported == kept) {
+      return true;
+    }
+    if (IsAnonymousNumber(reported) && IsAnonymousNumber(kept)) {
+      return true;
+    }
+    std::optional<std::string> a = CallerPhone(reported, region);
+    std::optional<std::string> b = CallerPhone(kept, region);
+    return a && b && *a == *b;
+  };
+  std::vector<std::string> fields;
+  if (update.direction != CallEvent::DIRECTION_UNSPECIFIED &&
+      settled.direction() != CallEvent::DIRECTION_UNSPECIFIED &&
+      update.direction != settled.direction()) {
+    fields.push_back("direction");
+  }
+  if (!same_party(update.from, settled.from_number())) {
+    fields.push_back("from");
+  }
+  if (!same_party(update.to, settled.to_number())) {
+    fields.push_back("to");
+  }
+  return fields;
 }
 
 }  // namespace
@@ -76,6 +110,12 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       "Secondary fields of generic call events that could not be read (a time, a duration, a "
       "URL…): dropped, the call kept, by field.",
       {"field"});
+  call_id_reused_ = &registry
+                         ->AddCounter("telephony_call_id_reused_total",
+                                      "Generic reports refused (409 call_id_reused) because their "
+                                      "call_id is that of a call already settled whose direction, "
+                                      "from or to they contradict: another call under a reused id.")
+                         .WithLabels({});
   ignored_ = &registry->AddCounter("telephony_ignored_total",
                                    "Valid reports that publish nothing, by reason.", {"reason"});
   overloaded_ = &registry
@@ -570,6 +610,31 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
     return;
   }
   const FinishedCall& finished = *result.finished;
+  if (result.repeated) {
+    // Another call under the id of a settled one (a PBX whose ids restart after a reboot or
+    // every day): taking it as a retry would lose it silently. Refused so that the sender sees
+    // it; nothing recorded (a settled call takes no more reports).
+    if (std::vector<std::string> fields =
+            Contradictions(update, finished.call, options_.default_region);
+        !fields.empty()) {
+      call_id_reused_->Increment();
+      const std::string names = absl::StrJoin(fields, ", ");
+      nlohmann::json body = {
+          {"error", "call_id_reused"},
+          {"message", absl::StrCat("call_id ", update.provider_call_id,
+                                   " is that of a call already settled whose ", names,
+                                   " this report contradicts; call ids must be unique for ",
+                                   options_.calls.finished_ttl.count() / 3600,
+                                   " h (the call store's retention of settled calls)")},
+          {"call_id", call_id},
+          {"event_id", finished.event_id},
+          {"fields", fields}};
+      reply(Reject(Response::Json(409, Dump(body)), "call_id_reused", request.path,
+                   absl::StrCat("call ", call_id, " is settled and this report's ", names,
+                                " differ: another call under a reused call_id")));
+      return;
+    }
+  }
   nlohmann::json answer = {{"call_id", call_id},
                            {"event_id", finished.event_id},
                            {"outcome", OutcomeName(finished.call.outcome())}};

@@ -208,6 +208,7 @@ class TelephonyService {
   metrics::Family<metrics::Counter>* kafka_failures_;
   metrics::Family<metrics::Counter>* replays_;
   metrics::Family<metrics::Counter>* ignored_;
+  metrics::Counter* call_id_reused_;
   metrics::Family<metrics::Counter>* fields_dropped_;
   metrics::Counter* overloaded_;
   metrics::Counter* background_dropped_;

@@ -822,6 +822,81 @@ TEST_P(SettleRetryTest, RetriesJoinTheWaitersAndNeverExtendTheWindow) {
 INSTANTIATE_TEST_SUITE_P(Stores, SettleRetryTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Redis" : "Memory"; });
 
+// Protects: a call_id reused for another call (a PBX whose ids restart) is never taken as a
+// retry of the settled call, which would lose the new call under a 202: a report whose
+// direction, from or to contradicts the settled call is refused 409 call_id_reused (fields
+// named, message saying ids must be unique), counted and logged with the call id only, and
+// nothing is published; a true retry (same parties, however written, times refined, a field
+// left out) keeps its answer. On the in-process store and on the Redis shared by replicas.
+TEST_P(SettleRetryTest, ReusedCallIdIsRefusedNotLost) {
+  std::ostringstream out;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  const std::string id = testing::UniqueName("reuse");
+  auto first = PostGeneric(Generic(id, "missed", R"(,"ended_at":"2023-11-14T22:13:20Z")"));
+  ASSERT_EQ(first.status, 202) << first.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+
+  // Retries of that call: the same report, its numbers written otherwise, a refined time, a
+  // field left out, a late intermediate state.
+  const std::vector<std::string> retries = {
+      Generic(id, "missed", R"(,"ended_at":"2023-11-14T22:13:20Z")"),
+      R"({"call_id":")" + id +
+          R"(","direction":"in","from":"06 12 34 56 78","to":"01 87 65 43 21",)"
+          R"("state":"missed","ended_at":"2023-11-14T22:13:21Z"})",
+      R"({"call_id":")" + id + R"(","direction":"inbound","from":"+33612345678","state":"ended"})",
+  };
+  for (const std::string& body : retries) {
+    auto retry = PostGeneric(body);
+    EXPECT_EQ(retry.status, 202) << body << " " << retry.body;
+    EXPECT_EQ(Json(retry)["status"], "published") << body;
+    EXPECT_EQ(Json(retry)["event_id"], CallEventId("generic", id));
+  }
+  EXPECT_EQ(PostGeneric(Generic(id, "ringing")).status, 200);
+  const size_t published = publisher_.published.size();
+
+  // Other calls under the same id.
+  struct Case {
+    std::string body;
+    std::vector<std::string> fields;
+  };
+  const std::vector<Case> cases = {
+      {R"({"call_id":")" + id + R"(","direction":"inbound","from":"0613131313","state":"missed"})",
+       {"from"}},
+      {R"({"call_id":")" + id +
+           R"(","direction":"outbound","from":"+33612345678","to":"+33187654321",)"
+           R"("state":"answered"})",
+       {"direction"}},
+      {R"({"call_id":")" + id +
+           R"(","direction":"inbound","from":"anonymous","to":"+33187650000","state":"ringing"})",
+       {"from", "to"}},
+  };
+  for (const Case& c : cases) {
+    auto refused = PostGeneric(c.body);
+    EXPECT_EQ(refused.status, 409) << c.body << " " << refused.body;
+    nlohmann::json body = Json(refused);
+    EXPECT_EQ(body["error"], "call_id_reused") << refused.body;
+    EXPECT_EQ(body["fields"], nlohmann::json(c.fields)) << refused.body;
+    EXPECT_THAT(body.value("message", ""), HasSubstr("must be unique for 24 h"));
+  }
+  EXPECT_EQ(publisher_.published.size(), published);
+  EXPECT_EQ(testing::MetricValue(registry_.Render(), "telephony_call_id_reused_total").value_or(-1),
+            3);
+  EXPECT_EQ(testing::MetricValue(registry_.Render(),
+                                 "telephony_requests_rejected_total{code=\"call_id_reused\"}")
+                .value_or(-1),
+            3);
+  spdlog::default_logger()->flush();
+  spdlog::set_default_logger(previous);
+  const std::string log = out.str();
+  EXPECT_THAT(log, HasSubstr("409 call_id_reused: call generic:" + id + " is settled"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("0613131313")));
+  // The settled call is untouched: a retry still gets it.
+  EXPECT_EQ(PostGeneric(retries[0]).status, 202);
+  EXPECT_EQ(publisher_.published.back().second.call().from_number(), "+33612345678");
+}
+
 // Protects: a report parked on one replica is released when another replica (sharing the call
 // store) settles the call with a deciding report: answered after this replica's own
 // acknowledgement, with the same event id and the deciding outcome.
@@ -962,6 +1037,80 @@ TEST_F(ServiceTest, SecondaryFieldsNeverLoseTheCall) {
   EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"inbound","state":"hung"})").status, 422);
   EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"sideways","state":"missed"})").status, 422);
   EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"IN","state":"Missed"})").status, 202);
+}
+
+// Protects: times that contradict each other are dropped like unreadable ones, the call kept:
+// an ended_at before started_at (the call-back deadline would be overdue on arrival) or before
+// answered_at is dropped, named in the answer and counted; an answered_at before started_at is
+// dropped but the call stays answered; consistent times are all kept.
+TEST_F(ServiceTest, ContradictoryTimesAreDropped) {
+  auto seconds = [](const google::protobuf::Timestamp& t) { return t.seconds(); };
+  const int64_t t20 = 1796068800;  // 2026-11-30T20:00:00Z
+  struct Case {
+    std::string state;
+    std::string times;
+    std::vector<std::string> dropped;
+    CallEvent::Outcome outcome;
+    int64_t started, answered, ended;  // 0: unset
+  };
+  const std::vector<Case> cases = {
+      {"missed",
+       R"(,"started_at":"2026-11-30T21:00:00Z","ended_at":"2026-11-30T20:00:00Z")",
+       {"ended_at"},
+       CallEvent::MISSED,
+       t20 + 3600,
+       0,
+       0},
+      {"ended",
+       R"(,"answered_at":"2026-11-30T20:05:10Z","ended_at":"2026-11-30T20:00:00Z")",
+       {"ended_at"},
+       CallEvent::ANSWERED,
+       0,
+       t20 + 310,
+       0},
+      {"ended",
+       R"(,"started_at":"2026-11-30T20:10:00Z","answered_at":"2026-11-30T20:05:00Z",)"
+       R"("ended_at":"2026-11-30T20:12:00Z")",
+       {"answered_at"},
+       CallEvent::ANSWERED,
+       t20 + 600,
+       0,
+       t20 + 720},
+      {"ended",
+       R"(,"started_at":"2026-11-30T20:00:00Z","answered_at":"2026-11-30T20:00:00Z",)"
+       R"("ended_at":"2026-11-30T20:01:00Z")",
+       {},
+       CallEvent::ANSWERED,
+       t20,
+       t20,
+       t20 + 60},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.times);
+    publisher_.published.clear();
+    auto response = PostGeneric(Generic("times-" + std::to_string(n++), c.state, c.times));
+    ASSERT_EQ(response.status, 202) << response.body;
+    nlohmann::json dropped = Json(response).value("dropped", nlohmann::json::object());
+    EXPECT_EQ(dropped.size(), c.dropped.size()) << response.body;
+    for (const std::string& field : c.dropped) {
+      EXPECT_THAT(dropped.value(field, ""), HasSubstr("before")) << response.body;
+    }
+    ASSERT_EQ(publisher_.published.size(), 1u);
+    const CallEvent& call = publisher_.published[0].second.call();
+    EXPECT_EQ(call.outcome(), c.outcome);
+    EXPECT_EQ(seconds(call.started_at()), c.started);
+    EXPECT_EQ(seconds(call.answered_at()), c.answered);
+    EXPECT_EQ(seconds(call.ended_at()), c.ended);
+  }
+  EXPECT_EQ(
+      testing::MetricValue(registry_.Render(), "telephony_fields_dropped_total{field=\"ended_at\"}")
+          .value_or(-1),
+      2);
+  EXPECT_EQ(testing::MetricValue(registry_.Render(),
+                                 "telephony_fields_dropped_total{field=\"answered_at\"}")
+                .value_or(-1),
+            1);
 }
 
 // Protects: a recording callback that comes before the call is settled (before any status
