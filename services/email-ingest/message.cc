@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "identity/person_name.h"
 #include "ingest/event_id.h"
 
 namespace leadflow::email {
@@ -205,7 +207,8 @@ absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage&
   if (absl::Status status = builder.AddEmail(sender); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("sender address: ", status.message()));
   }
-  // "Jean Dupont" → Jean / Dupont; "Dupont, Jean" → Jean / Dupont; one word → first name.
+  // "Jean Dupont" → Jean / Dupont; "Dupont, Jean" → Jean / Dupont; one word → first name; a name
+  // in Han, Kana or Hangul family name first (identity::SplitFamilyNameFirst).
   std::string first;
   std::string last;
   // A display name that is an address ("jean@x.fr" <jean@x.fr>) is no name: crm-core then
@@ -219,6 +222,10 @@ absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage&
   if (size_t comma = name.find(','); comma != std::string::npos) {
     last = std::string(absl::StripAsciiWhitespace(name.substr(0, comma)));
     first = std::string(absl::StripAsciiWhitespace(name.substr(comma + 1)));
+  } else if (std::optional<identity::NameParts> parts = identity::SplitFamilyNameFirst(name)) {
+    // Chinese, Japanese, Korean: family name first ("山田 太郎" → 太郎 / 山田, "王伟" → 伟 / 王).
+    first = std::move(parts->given);
+    last = std::move(parts->family);
   } else if (size_t space = name.rfind(' '); space != std::string::npos) {
     first = std::string(absl::StripAsciiWhitespace(name.substr(0, space)));
     last = std::string(absl::StripAsciiWhitespace(name.substr(space + 1)));

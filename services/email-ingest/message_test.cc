@@ -227,6 +227,34 @@ TEST(BuildEventTest, BccMailboxAndAddressAsName) {
   EXPECT_EQ(BuildEmailEvent(quoted, envelope)->event.person().last_name(), "Dupont");
 }
 
+// Protects: a From display name in Han, Kana or Hangul (RFC 2047-encoded, as mail clients send
+// it) is split family name first — the family name is the last name — while Western display
+// names keep their split.
+TEST(BuildEventTest, EastAsianDisplayNameFamilyNameFirst) {
+  struct Case {
+    std::string encoded;
+    std::string first;
+    std::string last;
+  };
+  const Case cases[] = {
+      {"=?UTF-8?B?5bGx55SwIOWkqumDjg==?=", "太郎", "山田"},          // 山田 太郎
+      {"=?UTF-8?B?546L5Lyf?=", "伟", "王"},                          // 王伟
+      {"=?UTF-8?B?5qyn6Ziz5L+u?=", "修", "欧阳"},                    // 欧阳修
+      {"=?UTF-8?B?64Ko6raB66+87IiY?=", "민수", "남궁"},              // 남궁민수
+      {"=?UTF-8?B?44KE44G+44Gg44Gf44KN44GG?=", "", "やまだたろう"},  // やまだたろう
+      {"Marie Curie", "Marie", "Curie"},
+      {"Curie, Marie", "Marie", "Curie"},
+  };
+  for (const Case& c : cases) {
+    ParsedMessage m =
+        ParseMessage("From: " + c.encoded + " <p@example.org>\r\nSubject: s\r\n\r\nx");
+    auto built = BuildEmailEvent(m, Smtp());
+    ASSERT_TRUE(built.ok()) << c.encoded;
+    EXPECT_EQ(built->event.person().first_name(), c.first) << c.encoded;
+    EXPECT_EQ(built->event.person().last_name(), c.last) << c.encoded;
+  }
+}
+
 // Protects: the event id is the channel's hash of the Message-ID with the From address, whatever
 // else differs (an SMTP and an IMAP copy of one message are one event, the address's case does
 // not matter); another sender reusing the Message-ID is another event, not dropped as a copy.

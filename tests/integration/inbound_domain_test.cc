@@ -100,6 +100,46 @@ class InboundDomainTest : public ::testing::Test {
     ASSERT_TRUE(processor_->Process(batch).ok());
   }
 
+  // crm-core's SearchService over the test's database, on a loopback port.
+  class Search {
+   public:
+    explicit Search(const std::string& url)
+        : pool_(url, 2, Statements(),
+                pg::PoolOptions{.acquire_timeout = std::chrono::milliseconds(5000),
+                                .statement_timeout = std::chrono::milliseconds(30000)}),
+          executor_(2, 16),
+          backend_{.keys = keys_, .executor = executor_, .pool = pool_},
+          search_(backend_, "FR") {
+      if (!pool_.Connect().ok()) throw std::runtime_error("cannot connect to " + url);
+      grpc::ServerBuilder builder;
+      int port = 0;
+      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+      builder.RegisterService(&search_);
+      server_ = builder.BuildAndStart();
+      if (port == 0) throw std::runtime_error("the search server did not start");
+      stub_ = v1::SearchService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                                             grpc::InsecureChannelCredentials()));
+    }
+    ~Search() { server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5)); }
+
+    std::unique_ptr<grpc::ClientContext> Context() const {
+      auto context = std::make_unique<grpc::ClientContext>();
+      context->AddMetadata("authorization", "Bearer test-key-0123456789abcdef");
+      context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+      return context;
+    }
+    v1::SearchService::Stub& stub() { return *stub_; }
+
+   private:
+    const std::map<std::string, Role> keys_ = {{"test-key-0123456789abcdef", Role::kAdmin}};
+    pg::Pool pool_;
+    Executor executor_;
+    ApiBackend backend_;
+    SearchApi search_;
+    std::unique_ptr<grpc::Server> server_;
+    std::unique_ptr<v1::SearchService::Stub> stub_;
+  };
+
   testing::CrmDatabase database_;
   testing::MockKafka kafka_;
   std::unique_ptr<kafka::Producer> producer_;
@@ -136,6 +176,95 @@ TEST_F(InboundDomainTest, SimpleModeMakesContactAndDeal) {
                   "JOIN deals d ON d.id = dc.deal_id WHERE c.responsible_user_id IS NOT DISTINCT "
                   "FROM d.responsible_user_id"),
             2);
+}
+
+// A message from `from` with no display name, as email-ingest publishes it.
+kafka::Message NamelessEmail(const std::string& id, const std::string& from) {
+  InboundEvent event;
+  event.set_event_id(id);
+  auto* identity = event.add_identities();
+  identity->set_kind(events::v1::Identity::EMAIL);
+  identity->set_value(from);
+  event.mutable_email()->set_from_address(from);
+  event.mutable_email()->set_subject("Quote");
+  event.mutable_email()->set_message_id("<" + id + "@example.org>");
+  event.mutable_email()->add_to_addresses("sales@acme.test");
+  event.mutable_email()->set_mailbox("sales@acme.test");
+  return testing::InboundMessage(event);
+}
+
+// A missed call from `number`, which nobody named, as telephony-ingest publishes it.
+kafka::Message MissedCall(const std::string& id, const std::string& number) {
+  InboundEvent event;
+  event.set_event_id(id);
+  auto* identity = event.add_identities();
+  identity->set_kind(events::v1::Identity::PHONE);
+  identity->set_value(number);
+  event.mutable_call()->set_call_id(id);
+  event.mutable_call()->set_from_number(number);
+  event.mutable_call()->set_provider_call_id(id);
+  event.mutable_call()->set_to_number("+33187654321");
+  event.mutable_call()->set_line("+33187654321");
+  event.mutable_call()->set_outcome(events::v1::CallEvent::MISSED);
+  return testing::InboundMessage(event);
+}
+
+// Protects (simple mode, E15): contacts made from a nameless email and from calls of unknown
+// numbers are told apart where a manager looks them up — FindByCommunication shows each by how
+// they reached us ("+33 6 12 34 56 78", the address), not all as the placeholder "Unknown" —
+// while the last name stays the placeholder (the name is still unknown). A contact stored the old
+// way ("" / placeholder) is shown by its identity too. A CJK name is shown family name first.
+TEST_F(InboundDomainTest, SimpleModeNamelessContactsAreToldApart) {
+  Exec("UPDATE crm_settings SET mode = 'SIMPLE'");
+  Apply({NamelessEmail("e1", "jean@example.org"), MissedCall("k1", "+33612345678"),
+         MissedCall("k2", "+33698765432"), Encode("y1", "", "yamada@example.jp", "山田 太郎")});
+  ASSERT_EQ(Count("SELECT count(*) FROM contacts"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
+  EXPECT_EQ(Text("SELECT first_name || '/' || last_name FROM contacts WHERE origin_event_id = "
+                 "'k1'"),
+            "+33 6 12 34 56 78/Unknown");
+  EXPECT_EQ(Text("SELECT first_name || '/' || last_name FROM contacts WHERE origin_event_id = "
+                 "'e1'"),
+            "jean@example.org/Unknown");
+  EXPECT_EQ(Text("SELECT first_name || '/' || last_name FROM contacts WHERE origin_event_id = "
+                 "'y1'"),
+            "太郎/山田");
+  // Stored before this rule: a nameless contact with an empty first name.
+  const int64_t old = Contact("+33655555555", "");
+  Exec(
+      "UPDATE contacts SET first_name = '', last_name = 'Unknown', search_first_last = "
+      "'unknown', search_last_first = 'unknown' WHERE id = " +
+      std::to_string(old));
+
+  Search search(database_.url());
+  auto shown = [&](auto set) {
+    v1::FindByCommunicationRequest request;
+    set(request);
+    v1::FindByCommunicationResponse response;
+    grpc::Status status =
+        search.stub().FindByCommunication(search.Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::vector<std::string> names;
+    for (const v1::SearchMatch& match : response.matches()) {
+      EXPECT_EQ(match.entity().type(), v1::OWNER_TYPE_CONTACT);
+      names.push_back(match.display_name());
+    }
+    return names;
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(shown([](auto& r) { r.set_phone("06 12 34 56 78"); }), Names{"+33 6 12 34 56 78"});
+  EXPECT_EQ(shown([](auto& r) { r.set_phone("06 98 76 54 32"); }), Names{"+33 6 98 76 54 32"});
+  EXPECT_EQ(shown([](auto& r) { r.set_email("Jean@Example.org"); }), Names{"jean@example.org"});
+  EXPECT_EQ(shown([](auto& r) { r.set_phone("06 55 55 55 55"); }), Names{"+33655555555"});
+  EXPECT_EQ(shown([](auto& r) { r.set_email("yamada@example.jp"); }), Names{"山田 太郎"});
+
+  // FindByName shows them the same way: "+33 6 12" is a prefix of the stored name.
+  v1::FindByNameRequest by_name;
+  by_name.set_prefix("+33 6 12");
+  v1::FindByNameResponse found;
+  ASSERT_TRUE(search.stub().FindByName(search.Context().get(), by_name, &found).ok());
+  ASSERT_EQ(found.matches_size(), 1);
+  EXPECT_EQ(found.matches(0).display_name(), "+33 6 12 34 56 78");
 }
 
 // Protects (simple mode, the same person again): the activity goes on their open deal, which is

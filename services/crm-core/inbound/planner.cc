@@ -20,11 +20,17 @@ Ref FromSynthetic(int64_t id) {
 }
 
 // A contact's names from what the person gave (naming's ContactName): a single "name" is split
-// ("Marie Curie" → Marie / Curie); a missing last name is the placeholder.
+// ("Marie Curie" → Marie / Curie); a missing last name is the placeholder. A person who gave no
+// name is known by how they reached us ("+33 6 12 34 56 78" / placeholder), never by the
+// placeholder alone: nameless contacts must be told apart.
 void ContactNames(const ContactAttempt& attempt, const std::string& placeholder, std::string& first,
                   std::string& last) {
   domain::PersonName name =
-      domain::ContactName(attempt.person.first_name, attempt.person.last_name, placeholder);
+      attempt.unnamed_as.empty()
+          ? domain::ContactName(attempt.person.first_name, attempt.person.last_name, placeholder)
+          : domain::PersonName{.first = attempt.unnamed_as,
+                               .last = domain::LastNameOrPlaceholder("", placeholder),
+                               .last_is_placeholder = true};
   first = std::move(name.first);
   last = std::move(name.last);
 }

@@ -250,6 +250,18 @@ TEST(PlannerDomainTest, SimpleModeSplitsAFullName) {
   EXPECT_EQ(planner.plan().contacts[0].last_name, "de la Tour");
 }
 
+// Protects (E15): a person who gave no name becomes a contact known by how they reached us, with
+// the placeholder last name — not the placeholder alone, which every such contact would share.
+TEST(PlannerDomainTest, SimpleModeNamelessContactIsKnownByHowTheyReachedUs) {
+  Planner planner({}, Snapshot{.settings = Simple()});
+  ContactAttempt attempt = Attempt("e1", "+33612345678", "", "");
+  attempt.unnamed_as = "+33 6 12 34 56 78";
+  planner.Add(attempt);
+  ASSERT_EQ(planner.plan().contacts.size(), 1u);
+  EXPECT_EQ(planner.plan().contacts[0].first_name, "+33 6 12 34 56 78");
+  EXPECT_EQ(planner.plan().contacts[0].last_name, "Inconnu");
+}
+
 // Protects: a contact with an open deal → the activity on its newest open deal with the deal's
 // responsible, the event's new email joining the contact, in classic mode too.
 TEST(PlannerDomainTest, ContactsOpenDealGetsTheActivity) {

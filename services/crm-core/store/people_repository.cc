@@ -104,13 +104,22 @@ std::pair<std::string, std::string> KindsAndValues(const std::vector<IdentityKey
   return {pg::TextArray(kinds), pg::TextArray(values)};
 }
 
-SearchHit ReadHit(const pqxx::row& row) {
-  return SearchHit{.type = row[0].as<std::string>(),
-                   .id = row[1].as<int64_t>(),
-                   .display_name = row[2].as<std::string>(),
-                   .company_name = row[3].as<std::string>(),
-                   .responsible_user_id = row[4].as<int64_t>(),
-                   .closed = row[5].as<bool>()};
+// A search row; a contact's display name from its own columns, from `contact_at` on (first name,
+// last name, whether that is the placeholder, its first identity): naming's ContactDisplayName.
+SearchHit ReadHit(const pqxx::row& row, std::optional<int> contact_at = std::nullopt) {
+  SearchHit hit{.type = row[0].as<std::string>(),
+                .id = row[1].as<int64_t>(),
+                .display_name = row[2].as<std::string>(),
+                .company_name = row[3].as<std::string>(),
+                .responsible_user_id = row[4].as<int64_t>(),
+                .closed = row[5].as<bool>()};
+  if (contact_at && hit.type == "CONTACT") {
+    const int at = *contact_at;
+    hit.display_name =
+        domain::ContactDisplayName(row[at].as<std::string>(), row[at + 1].as<std::string>(),
+                                   row[at + 2].as<bool>(false), row[at + 3].as<std::string>());
+  }
+  return hit;
 }
 
 }  // namespace
@@ -265,7 +274,7 @@ std::vector<SearchHit> SearchRepository::ByIdentity(const IdentityKey& key, int 
   std::vector<SearchHit> hits;
   for (const auto& row :
        work_.exec_prepared("find_by_identity", key.kind, Clean(key.value), limit)) {
-    hits.push_back(ReadHit(row));
+    hits.push_back(ReadHit(row, 7));
   }
   return hits;
 }
@@ -310,7 +319,7 @@ std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
   }
   const char* statement = type == "CONTACT" ? "find_contacts_by_name" : "find_companies_by_name";
   for (const auto& row : work_.exec_prepared(statement, Clean(pattern), after_id, limit)) {
-    hits.push_back(ReadHit(row));
+    hits.push_back(ReadHit(row, 6));
   }
   return hits;
 }

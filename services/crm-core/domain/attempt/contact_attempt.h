@@ -25,6 +25,12 @@ struct ContactAttempt {
     std::string city;
   } person;
   std::vector<IdentityKey> identities;
+  // How to tell the person apart when they gave no name (no first or last name, no messenger
+  // display name): the way they reached us, written for reading — the email address,
+  // "+33 6 12 34 56 78", "telegram:123". A contact made for them has it as its first name, beside
+  // the placeholder last name (the planner; docs/domain.md, "Contacts nobody named"). Empty when
+  // they gave a name, or left no identity (a withheld number).
+  std::string unnamed_as;
   // Ways to reach them that may find their record but are never added to one (an email's
   // Reply-To: anyone can write any address there). When a record is found through one of these,
   // none of the attempt's identities are added to any record.

@@ -6,11 +6,13 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "crm-core/domain/common/text.h"
+#include "identity/person_name.h"
 
 namespace leadflow::crm::domain {
 namespace {
@@ -29,7 +31,8 @@ bool IsParticle(std::string_view word) {
   return false;
 }
 
-// Splits on ASCII whitespace and U+00A0 / U+202F (no-break spaces, common in pasted names).
+// Splits on ASCII whitespace, U+00A0 / U+202F (no-break spaces, common in pasted names) and
+// U+3000 (the ideographic space between a Japanese family and given name).
 std::vector<std::string> Words(std::string_view text) {
   std::vector<std::string> words;
   std::string current;
@@ -39,7 +42,7 @@ std::vector<std::string> Words(std::string_view text) {
       width = 1;
     } else if (text.substr(i, 2) == "\xC2\xA0") {
       width = 2;
-    } else if (text.substr(i, 3) == "\xE2\x80\xAF") {
+    } else if (text.substr(i, 3) == "\xE2\x80\xAF" || text.substr(i, 3) == "\xE3\x80\x80") {
       width = 3;
     }
     if (width > 0) {
@@ -84,8 +87,13 @@ std::string LastNameOrPlaceholder(std::string_view last, std::string_view placeh
 }
 
 PersonName SplitName(std::string_view full_name, std::string_view placeholder) {
-  std::vector<std::string> words = Words(full_name);
   PersonName name;
+  if (std::optional<identity::NameParts> parts = identity::SplitFamilyNameFirst(full_name)) {
+    name.first = std::move(parts->given);
+    name.last = std::move(parts->family);
+    return name;
+  }
+  std::vector<std::string> words = Words(full_name);
   if (words.size() <= 1) {
     name.first = words.empty() ? "" : words[0];
     name.last = LastNameOrPlaceholder("", placeholder);
@@ -112,6 +120,19 @@ PersonName ContactName(std::string_view first, std::string_view last,
   return PersonName{.first = Join(first_words, 0, first_words.size()),
                     .last = Join(last_words, 0, last_words.size()),
                     .last_is_placeholder = false};
+}
+
+std::string ContactDisplayName(std::string_view first, std::string_view last,
+                               bool last_is_placeholder, std::string_view reach) {
+  std::vector<std::string> first_words = Words(first);
+  std::vector<std::string> last_words = Words(last);
+  const std::string given = Join(first_words, 0, first_words.size());
+  const std::string family = Join(last_words, 0, last_words.size());
+  if (!last_is_placeholder) return identity::FullName(given, family);
+  if (!given.empty()) return given;
+  std::vector<std::string> reach_words = Words(reach);
+  if (!reach_words.empty()) return Join(reach_words, 0, reach_words.size());
+  return family;
 }
 
 std::string FoldForSearch(std::string_view text) {

@@ -32,7 +32,12 @@ std::string LastNameOrPlaceholder(std::string_view last, std::string_view placeh
 ///    bin, bint, ibn, al, el, ap, mac, zu, af, av — compared case-insensitively);
 ///  - one word → that word as first name, last name the placeholder;
 ///  - blank → empty first name, last name the placeholder;
-///  - runs of whitespace (including no-break spaces) count as one separator; ends are trimmed.
+///  - runs of whitespace (including no-break and ideographic spaces) count as one separator; ends
+///    are trimmed;
+///  - a name written in Han, Hiragana, Katakana or Hangul is written family name first, and split
+///    so (identity::SplitFamilyNameFirst): "山田 太郎" → 太郎 / 山田, "王伟" → 伟 / 王,
+///    "欧阳修" → 修 / 欧阳, "남궁민수" → 민수 / 남궁; a Japanese name without a space is the last
+///    name whole, with an empty first name ("やまだたろう") — never the placeholder.
 PersonName SplitName(std::string_view full_name,
                      std::string_view placeholder = kDefaultLastNamePlaceholder);
 
@@ -44,6 +49,16 @@ PersonName SplitName(std::string_view full_name,
 /// holds one word (or none).
 PersonName ContactName(std::string_view first, std::string_view last,
                        std::string_view placeholder = kDefaultLastNamePlaceholder);
+
+/// How a contact is shown where one line names it (SearchService's display_name): "first last",
+/// family name first for a Chinese, Japanese or Korean name ("山田 太郎", identity::FullName).
+/// When the last name is the placeholder (`last_is_placeholder`), the first name alone — for a
+/// contact nobody named, how they reached us ("+33 6 12 34 56 78", "jean@example.org") — and,
+/// when that is blank too (contacts made from nameless calls before such contacts were named so),
+/// `reach`: how to reach them, written for reading. The placeholder only when nothing else is
+/// known. Never empty while the last name is not.
+std::string ContactDisplayName(std::string_view first, std::string_view last,
+                               bool last_is_placeholder, std::string_view reach);
 
 /// The search form of a text: case-folded, accents and other combining marks removed, Latin
 /// letters reduced to ASCII ("Léa" → "lea", "Ærø" → "aero", "Straße" → "strasse", "Łódź" →

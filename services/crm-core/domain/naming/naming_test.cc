@@ -66,6 +66,37 @@ TEST(SplitName, BlankGivesAnEmptyFirstNameAndThePlaceholder) {
   }
 }
 
+// Protects: a name in Han, Kana or Hangul is split family name first (the family name is the last
+// name), never the Western way; Western names around it are unchanged.
+TEST(SplitName, EastAsianNamesPutTheFamilyNameFirst) {
+  ExpectSplit("山田 太郎", "太郎", "山田");
+  ExpectSplit("山田\u3000太郎", "太郎", "山田");
+  ExpectSplit("王伟", "伟", "王");
+  ExpectSplit("欧阳修", "修", "欧阳");
+  ExpectSplit("诸葛亮", "亮", "诸葛");
+  ExpectSplit("김민준", "민준", "김");
+  ExpectSplit("남궁민수", "민수", "남궁");
+  ExpectSplit("김 민준", "민준", "김");
+  // Japanese without a space: no safe split, the whole is the last name (not the placeholder).
+  ExpectSplit("やまだたろう", "", "やまだたろう");
+  ExpectSplit("ヤマダタロウ", "", "ヤマダタロウ");
+  // Mixed with Latin: the Western rules.
+  ExpectSplit("Taro 山田", "Taro", "山田");
+  ExpectSplit("Marie Curie", "Marie", "Curie");
+}
+
+// Protects: a form's single "name" field in a CJK script (first-name field, no last name) gives a
+// contact family name first; given both fields, they are kept as given.
+TEST(ContactName, AnEastAsianWholeNameIsSplitFamilyFirst) {
+  PersonName yamada = ContactName("山田 太郎", "");
+  EXPECT_EQ(yamada.first, "太郎");
+  EXPECT_EQ(yamada.last, "山田");
+  EXPECT_FALSE(yamada.last_is_placeholder);
+  PersonName given = ContactName("太郎", "山田");
+  EXPECT_EQ(given.first, "太郎");
+  EXPECT_EQ(given.last, "山田");
+}
+
 // Protects: a record whose whole name sits in the first-name field (a web form's single "name")
 // gives a contact with the name split; the placeholder only when there is really one word; a
 // given last name is kept as given.
@@ -90,6 +121,23 @@ TEST(ContactName, AWholeNameInTheFirstNameFieldIsSplit) {
   EXPECT_EQ(given.first, "Jean Paul");
   EXPECT_EQ(given.last, "Sartre");
   EXPECT_FALSE(given.last_is_placeholder);
+}
+
+// Protects: a contact nobody named is shown by how they reached us, not by the placeholder that
+// every such contact shares; a named one as "first last", family name first for CJK names.
+TEST(ContactDisplayName, NamelessContactsAreShownByHowToReachThem) {
+  EXPECT_EQ(ContactDisplayName("Marie", "Curie", false, "marie@example.org"), "Marie Curie");
+  EXPECT_EQ(ContactDisplayName("太郎", "山田", false, ""), "山田 太郎");
+  EXPECT_EQ(ContactDisplayName("", "やまだたろう", false, "+81 3-1234-5678"), "やまだたろう");
+  EXPECT_EQ(ContactDisplayName("+33 6 12 34 56 78", "Unknown", true, "+33 6 12 34 56 78"),
+            "+33 6 12 34 56 78");
+  EXPECT_EQ(ContactDisplayName("jean@example.org", "Unknown", true, ""), "jean@example.org");
+  EXPECT_EQ(ContactDisplayName("Cher", "Unknown", true, "cher@example.org"), "Cher");
+  // Stored before nameless contacts were named by their identity: "" / placeholder.
+  EXPECT_EQ(ContactDisplayName("", "Unknown", true, "+33 6 12 34 56 78"), "+33 6 12 34 56 78");
+  EXPECT_NE(ContactDisplayName("", "Unknown", true, "+33 6 12 34 56 78"),
+            ContactDisplayName("", "Unknown", true, "+33 6 98 76 54 32"));
+  EXPECT_EQ(ContactDisplayName(" ", "Unknown", true, ""), "Unknown");
 }
 
 TEST(LastNameOrPlaceholder, NeverEmpty) {

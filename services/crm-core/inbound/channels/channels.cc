@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/domain/common/text.h"
 #include "crm-core/domain/lead/title.h"
+#include "identity/identity.h"
+#include "identity/person_name.h"
 
 namespace leadflow::crm {
 
@@ -78,11 +80,7 @@ std::string ValidateEvent(const InboundEvent& event) {
 }
 
 std::string PersonName(const InboundEvent& event) {
-  std::string name = event.person().first_name();
-  if (!event.person().last_name().empty()) {
-    absl::StrAppend(&name, name.empty() ? "" : " ", event.person().last_name());
-  }
-  return name;
+  return identity::FullName(event.person().first_name(), event.person().last_name());
 }
 
 std::string Need(const std::string& text) {
@@ -118,6 +116,16 @@ ContactAttempt ToContactAttempt(const InboundEvent& event) {
       break;
     case InboundEvent::PAYLOAD_NOT_SET:
       break;  // refused by ValidateEvent
+  }
+  // Nameless: known by the first way they reached us that the channel kept (an email's relay
+  // sender is dropped by then), a phone number as people write it.
+  const bool named = domain::TrimAscii(PersonName(event)).size() > 0 ||
+                     (event.has_messenger() &&
+                      !domain::TrimAscii(event.messenger().sender_display_name()).empty());
+  if (!named && !attempt.identities.empty()) {
+    const IdentityKey& reach = attempt.identities.front();
+    attempt.unnamed_as =
+        reach.kind == "PHONE" ? identity::FormatPhoneForReading(reach.value) : reach.value;
   }
   return attempt;
 }

@@ -126,6 +126,52 @@ TEST(ChannelsTest, EmailSenderWithoutNameIsNamedByTheAddress) {
   EXPECT_EQ(LeadTitle("{city} – {name} – {need}", ToContactAttempt(named)), "Jean Dupont – Devis");
 }
 
+// Protects (E15): a person who gave no name is known by how they reached us — a number as people
+// write it, an address, a messenger id — so that the contacts made for them can be told apart; a
+// person who gave a name (or a messenger profile name) is not.
+TEST(ChannelsTest, NamelessPeopleAreKnownByHowTheyReachedUs) {
+  InboundEvent call = From("+33612345678");
+  call.mutable_call()->set_from_number("+33612345678");
+  EXPECT_EQ(ToContactAttempt(call).unnamed_as, "+33 6 12 34 56 78");
+  EXPECT_EQ(ToContactAttempt(Mail("jean@example.org")).unnamed_as, "jean@example.org");
+  // The relay sender is nobody's: the person behind it is known by their own address.
+  InboundEvent relayed = Mail("anna@example.org", "no-reply@crm.wix.com");
+  Identity* relay = relayed.add_identities();
+  relay->set_kind(Identity::EMAIL);
+  relay->set_value("no-reply@crm.wix.com");
+  EXPECT_EQ(ToContactAttempt(relayed).unnamed_as, "anna@example.org");
+  InboundEvent chat;
+  chat.set_event_id("t1");
+  Identity* id = chat.add_identities();
+  id->set_kind(Identity::MESSENGER);
+  id->set_value("telegram:42");
+  chat.mutable_messenger()->set_platform("telegram");
+  EXPECT_EQ(ToContactAttempt(chat).unnamed_as, "telegram:42");
+
+  InboundEvent named = From("+33612345678");
+  named.mutable_call();
+  named.mutable_person()->set_first_name("Jean");
+  EXPECT_EQ(ToContactAttempt(named).unnamed_as, "");
+  chat.mutable_messenger()->set_sender_display_name("山田 太郎");
+  ContactAttempt profile = ToContactAttempt(chat);
+  EXPECT_EQ(profile.unnamed_as, "");
+  EXPECT_EQ(profile.person.first_name, "山田 太郎");  // split by naming's ContactName
+  EXPECT_EQ(LeadTitle("{name}", profile), "Telegram: 山田 太郎");
+}
+
+// Protects: the title's {name} of a name given in two parts reads as the person writes it: family
+// name first for a Chinese, Japanese or Korean name, given name first otherwise.
+TEST(ChannelsTest, TitleNameFamilyFirstForEastAsianNames) {
+  InboundEvent yamada = Mail("yamada@example.jp");
+  yamada.mutable_person()->set_first_name("太郎");
+  yamada.mutable_person()->set_last_name("山田");
+  EXPECT_EQ(LeadTitle("{name} – {need}", ToContactAttempt(yamada)), "山田 太郎 – Devis");
+  InboundEvent jean = Mail("jean@example.org");
+  jean.mutable_person()->set_first_name("Jean");
+  jean.mutable_person()->set_last_name("Dupont");
+  EXPECT_EQ(LeadTitle("{name} – {need}", ToContactAttempt(jean)), "Jean Dupont – Devis");
+}
+
 // Protects: the relay sender of an email is no identity (dropped even when the event lists it),
 // no match-only Reply-To, and a source detail; an email whose only identity it is, is refused.
 TEST(ChannelsTest, EmailRelaySenderIsNobodys) {

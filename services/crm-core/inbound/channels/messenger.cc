@@ -12,6 +12,13 @@ void FromMessenger(const events::v1::InboundEvent& event, ContactAttempt& attemp
   const std::string who = !message.sender_display_name().empty() ? message.sender_display_name()
                           : !PersonName(event).empty()           ? PersonName(event)
                                                                  : event.identities(0).value();
+  // The profile's display name, when the envelope names nobody: the whole name in the first-name
+  // field, as a form's single "name" (a contact made from it is split by naming's ContactName,
+  // family name first for a Chinese, Japanese or Korean name). Not in the title's {name}: the
+  // title stays "<Platform>: <sender>".
+  if (PersonName(event).empty() && !message.sender_display_name().empty()) {
+    attempt.person.first_name = message.sender_display_name();
+  }
   const std::string need = Need(message.text());
   attempt.comments = message.text();
   attempt.title_parts["need"] = need;
