@@ -169,6 +169,23 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
           return plan.status();
         }
 
+        // One person, one contact: a new contact holding a phone or email an existing contact
+        // holds would be a second record of that person, whose later traffic then finds the
+        // older one (docs/domain.md, "Conversion"). The caller names the contact instead.
+        if (plan->create_contact) {
+          std::vector<IdentityKey> keys;
+          for (const domain::Identity& identity : plan->contact_identities) {
+            keys.push_back({std::string(domain::ToString(identity.kind)), identity.value});
+          }
+          const std::vector<int64_t> holders = ContactRepository(work).FindByIdentities(keys);
+          if (!holders.empty()) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "lead ", lead_id, " shares a phone or email with contact ", holders.front(),
+                ": convert it into that contact (contact_id ", holders.front(),
+                ") instead of creating a second one for the same person"));
+          }
+        }
+
         // Write the plan.
         int64_t contact_id = plan->use_contact_id.value_or(0);
         int64_t company_id = plan->use_company_id.value_or(0);
