@@ -7,6 +7,7 @@
 #include "crm-core/domain/identity/identity_key.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/history_repository.h"
+#include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
