@@ -7,6 +7,7 @@
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/conversion/conversion.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
@@ -142,6 +143,17 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
           return absl::NotFoundError(absl::StrCat(noun, " ", activity.owner_id(),
                                                   " not found: merged into ", noun, " ",
                                                   owner->merged_into));
+        }
+        // A converted lead's person lives on what it produced: a task planned on the lead would
+        // be done nowhere anybody works (docs/domain.md, "Guards").
+        if (owner_type == "LEAD") {
+          const auto products = MergeRepository(work).Products({activity.owner_id()});
+          if (auto produced = products.find(activity.owner_id()); produced != products.end()) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "lead ", activity.owner_id(), " is converted into ",
+                domain::Describe(produced->second),
+                ": plan the activity on one of them (owner_type CONTACT, COMPANY or DEAL)"));
+          }
         }
         std::optional<int64_t> owner_responsible = owner->responsible_user_id;
         int64_t responsible = activity.responsible_user_id();

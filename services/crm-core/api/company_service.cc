@@ -105,8 +105,9 @@ grpc::ServerUnaryReactor* CompanyApi::CreateCompany(grpc::CallbackServerContext*
                     .source_id = in.source_id(),
                     .comments = in.comments()};
         v1::UpsertOutcome outcome = v1::UPSERT_OUTCOME_UNSPECIFIED;
-        absl::Status done = InsertRecord(work, *user, row, *keys, request->upsert_by_identity(),
-                                         &outcome, response->mutable_company());
+        absl::Status done =
+            InsertRecord(work, *user, row, *keys, request->upsert_by_identity(),
+                         backend_.max_record_identities, &outcome, response->mutable_company());
         response->set_outcome(outcome);
         return done;
       });

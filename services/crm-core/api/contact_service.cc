@@ -100,8 +100,9 @@ grpc::ServerUnaryReactor* ContactApi::CreateContact(grpc::CallbackServerContext*
               "a contact needs a name (first_name, last_name or full_name) or a way to reach it");
         }
         v1::UpsertOutcome outcome = v1::UPSERT_OUTCOME_UNSPECIFIED;
-        absl::Status done = InsertRecord(work, *user, row, *keys, request->upsert_by_identity(),
-                                         &outcome, response->mutable_contact());
+        absl::Status done =
+            InsertRecord(work, *user, row, *keys, request->upsert_by_identity(),
+                         backend_.max_record_identities, &outcome, response->mutable_contact());
         response->set_outcome(outcome);
         return done;
       });

@@ -7,6 +7,7 @@
 #include "crm-core/domain/identity/identity_key.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/history_repository.h"
+#include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -167,6 +168,23 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         auto plan = domain::PlanConversion(*lead, options);
         if (!plan.ok()) {
           return plan.status();
+        }
+
+        // One person, one contact: a new contact holding a phone or email an existing contact
+        // holds would be a second record of that person, whose later traffic then finds the
+        // older one (docs/domain.md, "Conversion"). The caller names the contact instead.
+        if (plan->create_contact) {
+          std::vector<IdentityKey> keys;
+          for (const domain::Identity& identity : plan->contact_identities) {
+            keys.push_back({std::string(domain::ToString(identity.kind)), identity.value});
+          }
+          const std::vector<int64_t> holders = ContactRepository(work).FindByIdentities(keys);
+          if (!holders.empty()) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "lead ", lead_id, " shares a phone or email with contact ", holders.front(),
+                ": convert it into that contact (contact_id ", holders.front(),
+                ") instead of creating a second one for the same person"));
+          }
         }
 
         // Write the plan.

@@ -149,6 +149,231 @@ std::pair<std::string, int64_t> TakeApiQueueTurn(pqxx::connection& connection) {
   return {queue, position};
 }
 
+// What CreateLead's upsert did before any lead is inserted (docs/domain.md, "Upsert by
+// identity").
+struct UpsertDone {
+  v1::UpsertOutcome outcome = v1::UPSERT_OUTCOME_CREATED;
+  int64_t lead_id = 0;           // EXISTING: the open lead that took the request
+  domain::EntityRef target;      // ACTIVITY: the deal, contact or company that took it
+  int64_t activity_id = 0;       // ACTIVITY
+  int64_t previous_lead_id = 0;  // RETURNING_LEAD: its links
+  int64_t link_contact_id = 0;
+  int64_t link_company_id = 0;
+  int64_t responsible_user_id = 0;  // RETURNING_LEAD: whoever had the client before (0: none)
+};
+
+v1::OwnerType KindOwnerType(domain::EntityKind kind) {
+  return OwnerTypeOf(std::string(domain::ToString(kind)));
+}
+
+// The request as an activity on the record that takes it: its title as the subject, its words
+// and the names it gave as the description, so that nothing the caller sent is lost.
+Activity RequestActivity(const std::string& title, const v1::Lead& lead, domain::EntityRef owner,
+                         int64_t responsible) {
+  std::string description = lead.comments();
+  for (const auto& [label, value] :
+       {std::pair{"Name", absl::StrCat(lead.first_name(), " ", lead.last_name())},
+        {"Company", lead.company_name()},
+        {"City", lead.city()}}) {
+    const std::string trimmed(domain::TrimAscii(value));
+    if (!trimmed.empty()) {
+      absl::StrAppend(&description, description.empty() ? "" : "\n", label, ": ", trimmed);
+    }
+  }
+  return Activity{.type = "TASK",
+                  .owner_type = std::string(domain::ToString(owner.kind)),
+                  .owner_id = owner.id,
+                  .subject = absl::StrCat("Repeated request: ", title),
+                  .description = description,
+                  .responsible_user_id = responsible};
+}
+
+// CreateLead with upsert_by_identity, classic mode, under the identity locks of `keys`: finds
+// the person as the inbound consumer does (domain/matching's Decide over the leads, contacts
+// and companies holding the identities, and the open leads linked to them) and applies what it
+// decides, except making the new lead, which the caller does (CREATED, RETURNING_LEAD).
+absl::StatusOr<bool> UpsertLead(pqxx::work& work, const std::vector<IdentityKey>& keys,
+                                int64_t user, const std::string& title, const v1::Lead& lead,
+                                int64_t requested_responsible, const InboundSettings& settings,
+                                size_t max_identities, UpsertDone& done) {
+  InboundRepository inbound(work);
+  std::vector<KnownLead> known_leads;
+  std::vector<KnownParty> contacts;
+  std::vector<KnownParty> companies;
+  std::vector<KnownLead> linked;
+  // One round of the consumer's lock closure: the matched records' other identities are locked
+  // too before the decision, so a batch holding one of them waits for this call or is seen.
+  for (int round = 0; round < 2; ++round) {
+    known_leads.clear();
+    for (KnownLead& found : LeadRepository(work).FindByIdentities(keys)) {
+      if (auto owner = MergeRepository(work).Find("LEAD", found.id);
+          owner && owner->merged_into == 0) {
+        known_leads.push_back(std::move(found));
+      }
+    }
+    contacts = inbound.FindContacts(keys);
+    companies = inbound.FindCompanies(keys);
+    std::vector<int64_t> contact_ids;
+    std::vector<int64_t> lead_ids;
+    for (const KnownParty& contact : contacts) contact_ids.push_back(contact.id);
+    for (const KnownLead& found : known_leads) lead_ids.push_back(found.id);
+    linked = inbound.FindOpenLinkedLeads(contact_ids, lead_ids);
+    if (round == 0) {
+      std::vector<IdentityKey> closure;
+      for (const auto* found : {&known_leads, &linked}) {
+        for (const KnownLead& record : *found) {
+          closure.insert(closure.end(), record.identities.begin(), record.identities.end());
+        }
+      }
+      for (const auto* parties : {&contacts, &companies}) {
+        for (const KnownParty& party : *parties) {
+          closure.insert(closure.end(), party.identities.begin(), party.identities.end());
+        }
+      }
+      LockIdentityKeys(work, closure);
+    }
+  }
+  const std::set<int64_t> active = [&] {
+    const std::vector<int64_t> ids = UserRepository(work).ActiveIds();
+    return std::set<int64_t>(ids.begin(), ids.end());
+  }();
+  auto active_or_none = [&](int64_t id) { return active.count(id) != 0 ? id : 0; };
+  domain::MatchInput input;
+  input.mode = settings.mode;
+  input.repeat_rule = settings.repeat_rule;
+  input.channel = domain::kApiChannel;
+  if (auto queue = settings.channel_queues.find(domain::kApiChannel);
+      queue != settings.channel_queues.end()) {
+    input.channel_queue = queue->second;
+  }
+  input.inbound_pipeline_id = settings.inbound_pipeline_id;
+  input.inbound_first_stage_id = settings.inbound_first_stage_id;
+  std::map<int64_t, const KnownLead*> leads_by_id;
+  for (const KnownLead& found : known_leads) leads_by_id[found.id] = &found;
+  // Open leads reached through a contact or an earlier open or closed, not converted, lead.
+  for (const KnownLead& found : linked) {
+    const bool through_contact =
+        found.contact_id != 0 &&
+        std::any_of(contacts.begin(), contacts.end(),
+                    [&](const KnownParty& contact) { return contact.id == found.contact_id; });
+    const auto previous = leads_by_id.find(found.previous_lead_id);
+    const bool through_lead =
+        previous != leads_by_id.end() && previous->second->semantics != domain::Semantics::kSuccess;
+    if ((through_contact || through_lead) && leads_by_id.count(found.id) == 0) {
+      leads_by_id[found.id] = &found;
+    }
+  }
+  for (const auto& [id, found] : leads_by_id) {
+    input.leads.push_back({id, found->semantics, active_or_none(found->responsible_user_id)});
+  }
+  for (auto [parties, out] :
+       {std::pair{&contacts, &input.contacts}, {&companies, &input.companies}}) {
+    for (const KnownParty& party : *parties) {
+      domain::PartyCandidate candidate{
+          .id = party.id, .responsible_user_id = active_or_none(party.responsible_user_id)};
+      for (const auto& [deal, responsible] : party.open_deals) {
+        candidate.open_deals.push_back({deal, active_or_none(responsible)});
+      }
+      out->push_back(std::move(candidate));
+    }
+  }
+  const domain::MatchDecision decision = domain::Decide(input);
+  const int64_t responsible =
+      requested_responsible != 0 ? requested_responsible : decision.responsible.user_id;
+  // The request's identities go where inbound traffic's would: the open lead, or the contact
+  // (else company) that matched, never a deal.
+  auto add_to_party = [&](domain::EntityKind kind, int64_t id) -> absl::Status {
+    return kind == domain::EntityKind::kContact
+               ? AddIdentities<Contact>(work, id, keys, user, max_identities)
+               : AddIdentities<Company>(work, id, keys, user, max_identities);
+  };
+  switch (decision.action) {
+    case domain::MatchAction::kActivityOnLead: {
+      const int64_t id = decision.target->id;
+      const KnownLead& found = *leads_by_id.at(id);
+      std::vector<IdentityKey> held(found.identities.begin(), found.identities.end());
+      std::vector<IdentityKey> added;
+      for (const IdentityKey& key : keys) {
+        if (std::find(held.begin(), held.end(), key) == held.end() &&
+            std::find(added.begin(), added.end(), key) == added.end()) {
+          added.push_back(key);
+        }
+      }
+      if (held.size() + added.size() > max_identities) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "lead ", id, " holds these identities already and would hold ",
+            held.size() + added.size(), " phones and emails with the request's, over the cap of ",
+            max_identities, "; leave some out of the request"));
+      }
+      LeadRepository leads(work);
+      std::vector<HistoryRecord> history;
+      std::vector<IdentityKey> after = held;
+      after.insert(after.end(), added.begin(), added.end());
+      for (const auto& [field, kind] : {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}}) {
+        RecordChange(history, "LEAD", id, user, field, JoinIdentities(held, kind),
+                     JoinIdentities(after, kind));
+      }
+      for (const IdentityKey& key : added) leads.AddIdentity(id, key);
+      // One more request from the person on their open lead, as a repeated form makes; the
+      // repeat count's update gives the lead a new etag.
+      leads.AddRepeats({{id, 1}});
+      ActivityRepository(work).Insert(RequestActivity(title, lead, {domain::EntityKind::kLead, id},
+                                                      active_or_none(found.responsible_user_id)));
+      HistoryRepository(work).Append(history);
+      done.outcome = v1::UPSERT_OUTCOME_EXISTING;
+      done.lead_id = id;
+      return true;
+    }
+    case domain::MatchAction::kActivityOnDeal: {
+      const int64_t deal = decision.target->id;
+      // The contact (else company) holding the deal takes the identities.
+      bool added = false;
+      for (auto [parties, kind] : {std::pair{&contacts, domain::EntityKind::kContact},
+                                   {&companies, domain::EntityKind::kCompany}}) {
+        for (const KnownParty& party : *parties) {
+          if (added) break;
+          if (std::any_of(party.open_deals.begin(), party.open_deals.end(),
+                          [&](const auto& open) { return open.first == deal; })) {
+            if (absl::Status status = add_to_party(kind, party.id); !status.ok()) return status;
+            added = true;
+          }
+        }
+      }
+      done.outcome = v1::UPSERT_OUTCOME_ACTIVITY;
+      done.target = {domain::EntityKind::kDeal, deal};
+      done.activity_id = ActivityRepository(work).Insert(
+          RequestActivity(title, lead, done.target, decision.responsible.user_id));
+      TouchDealActivity(work, deal);
+      return true;
+    }
+    case domain::MatchAction::kActivityOnParty: {
+      done.outcome = v1::UPSERT_OUTCOME_ACTIVITY;
+      done.target = *decision.target;
+      if (absl::Status status = add_to_party(done.target.kind, done.target.id); !status.ok()) {
+        return status;
+      }
+      done.activity_id = ActivityRepository(work).Insert(
+          RequestActivity(title, lead, done.target, decision.responsible.user_id));
+      return true;
+    }
+    case domain::MatchAction::kReturningLead:
+      // A returning lead holds only the request's identities (docs/domain.md, rule 5).
+      done.outcome = v1::UPSERT_OUTCOME_RETURNING_LEAD;
+      done.previous_lead_id = decision.previous_lead_id.value_or(0);
+      done.link_contact_id = decision.link_contact_id.value_or(0);
+      done.link_company_id = decision.link_company_id.value_or(0);
+      done.responsible_user_id = responsible;
+      return true;
+    case domain::MatchAction::kNewLead:
+      done.outcome = v1::UPSERT_OUTCOME_CREATED;
+      return true;
+    case domain::MatchAction::kDealForExisting:
+    case domain::MatchAction::kNewContactAndDeal:
+      break;
+  }
+  return absl::InternalError("a simple-mode decision for CreateLead in classic mode");
+}
+
 absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
   if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
     return absl::FailedPreconditionError(
@@ -285,7 +510,6 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         for (const IdentityKey& key : keys) {
           lock_keys.push_back(IdentityLockKey(key));
         }
-        int64_t upsert_found = 0;
         EventRepository(work).LockIdentities(lock_keys);
         if (absl::Status check = CheckUserActive(work, row.responsible_user_id); !check.ok()) {
           return check;
@@ -293,36 +517,66 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         if (absl::Status check = CheckActiveUser(work, *user, "user"); !check.ok()) {
           return check;
         }
+        // Simple mode has no leads: inbound traffic makes contacts and deals, and a lead made
+        // here would take the person's later messages away from them (docs/domain.md).
+        const InboundSettings settings = InboundRepository(work).ReadSettings();
+        if (settings.mode == domain::CrmMode::kSimple) {
+          return absl::FailedPreconditionError(
+              "the CRM is in simple mode, which has no leads: create a contact (CreateContact, "
+              "upsert_by_identity finds an existing one) and a deal (CreateDeal), or switch to "
+              "classic mode (UpdateSettings)");
+        }
+        LeadRepository leads(work);
+        int64_t previous_lead_id = 0;
+        int64_t link_contact_id = 0;
+        int64_t link_company_id = 0;
         if (request->upsert_by_identity() && !keys.empty()) {
-          // Under the locks: whoever holds these identities committed before us, and nobody
-          // adds one until we commit.
-          for (const KnownLead& known : LeadRepository(work).FindByIdentities(keys)) {
-            if (auto owner = MergeRepository(work).Find("LEAD", known.id);
-                owner && owner->merged_into == 0 &&
-                (upsert_found == 0 || known.id < upsert_found)) {
-              upsert_found = known.id;
-            }
+          UpsertDone done;
+          auto decided = UpsertLead(work, keys, *user, title, lead, row.responsible_user_id,
+                                    settings, backend_.max_record_identities, done);
+          if (!decided.ok()) {
+            return decided.status();
           }
-          if (upsert_found != 0) {
-            absl::Status loaded = LoadLead(work, upsert_found, response);
-            response->set_upsert_outcome(v1::UPSERT_OUTCOME_EXISTING);
+          if (done.outcome == v1::UPSERT_OUTCOME_EXISTING) {
+            absl::Status loaded = LoadLead(work, done.lead_id, response);
+            response->set_upsert_outcome(done.outcome);
+            work.commit();
             return loaded;
+          }
+          if (done.outcome == v1::UPSERT_OUTCOME_ACTIVITY) {
+            response->set_upsert_outcome(done.outcome);
+            response->mutable_upsert_target()->set_type(KindOwnerType(done.target.kind));
+            response->mutable_upsert_target()->set_id(done.target.id);
+            response->set_upsert_activity_id(done.activity_id);
+            work.commit();
+            return absl::OkStatus();
+          }
+          if (done.outcome == v1::UPSERT_OUTCOME_RETURNING_LEAD) {
+            previous_lead_id = done.previous_lead_id;
+            link_contact_id = done.link_contact_id;
+            link_company_id = done.link_company_id;
+            if (row.responsible_user_id == 0) row.responsible_user_id = done.responsible_user_id;
           }
         }
         if (row.responsible_user_id == 0) {
           row.responsible_user_id = UserRepository(work).QueueUser(queue.first, queue.second);
         }
-        LeadRepository leads(work);
         const int64_t id = leads.Insert(row);
         for (const IdentityKey& key : keys) {
           leads.AddIdentity(id, key);
+        }
+        const bool returning =
+            previous_lead_id != 0 || link_contact_id != 0 || link_company_id != 0;
+        if (returning) {
+          leads.MarkReturning(id, previous_lead_id, link_contact_id, link_company_id);
         }
         SetLeadSearchKeys(work, id, row.first_name, row.last_name, row.company_name);
         HistoryRepository(work).Append(HistoryRecord{
             .entity_type = "LEAD", .entity_id = id, .kind = "CREATED", .user_id = *user});
         absl::Status loaded = LoadLead(work, id, response);
         if (request->upsert_by_identity()) {
-          response->set_upsert_outcome(v1::UPSERT_OUTCOME_CREATED);
+          response->set_upsert_outcome(returning ? v1::UPSERT_OUTCOME_RETURNING_LEAD
+                                                 : v1::UPSERT_OUTCOME_CREATED);
         }
         work.commit();
         return loaded;

@@ -529,8 +529,46 @@ absl::Status CheckPeopleText(std::initializer_list<std::pair<const char*, std::s
 }
 
 template <class Record>
+absl::Status AddIdentities(pqxx::transaction_base& work, int64_t id,
+                           const std::vector<IdentityKey>& keys, int64_t user,
+                           size_t max_identities) {
+  using Kind = PeopleKind<Record>;
+  typename Kind::Repository records(work);
+  std::optional<Record> current = records.Get(id, /*lock=*/true);
+  if (!current) {
+    return absl::NotFoundError(absl::StrCat(Kind::kNoun, " ", id, " not found"));
+  }
+  std::vector<IdentityKey> identities = current->identities;
+  for (const IdentityKey& key : keys) {
+    if (std::find(identities.begin(), identities.end(), key) == identities.end()) {
+      identities.push_back(key);
+    }
+  }
+  if (identities.size() == current->identities.size()) {
+    return absl::OkStatus();
+  }
+  if (identities.size() > max_identities) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        Kind::kNoun, " ", id, " holds these identities already and would hold ", identities.size(),
+        " phones, emails and messenger ids with the request's, over the cap of ", max_identities,
+        "; remove some from it (Update) or leave them out of the request"));
+  }
+  std::vector<HistoryRecord> history;
+  for (const auto& [field, kind] :
+       {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}, {"messengers", "MESSENGER"}}) {
+    RecordChange(history, Kind::kType, id, user, field, JoinIdentities(current->identities, kind),
+                 JoinIdentities(identities, kind));
+  }
+  records.SetIdentities(id, identities);
+  // A new etag: an update made with the one read before is ABORTED instead of dropping these.
+  records.Update(*current, current->version);
+  HistoryRepository(work).Append(history);
+  return absl::OkStatus();
+}
+
+template <class Record>
 absl::Status InsertRecord(pqxx::work& work, int64_t user, const Record& row,
-                          const std::vector<IdentityKey>& keys, bool upsert,
+                          const std::vector<IdentityKey>& keys, bool upsert, size_t max_identities,
                           v1::UpsertOutcome* outcome, typename PeopleKind<Record>::Proto* out) {
   using Kind = PeopleKind<Record>;
   for (const auto& [field, id] :
@@ -552,8 +590,18 @@ absl::Status InsertRecord(pqxx::work& work, int64_t user, const Record& row,
     }
     std::vector<int64_t> existing = records.FindByIdentities(reachable);
     if (!existing.empty()) {
+      // The request's other phones and emails are this person's too: the record takes them, as
+      // a record the inbound consumer matches takes a message's (docs/domain.md, "Upsert by
+      // identity").
+      if (absl::Status added =
+              AddIdentities<Record>(work, existing.front(), keys, user, max_identities);
+          !added.ok()) {
+        return added;
+      }
       *outcome = v1::UPSERT_OUTCOME_EXISTING;
-      return LoadRecord<Record>(work, existing.front(), out);
+      absl::Status loaded = LoadRecord<Record>(work, existing.front(), out);
+      work.commit();
+      return loaded;
     }
   }
   const int64_t id = records.Insert(row);
@@ -676,6 +724,16 @@ absl::Status DeleteRecord(pqxx::connection& connection, grpc::CallbackServerCont
                        .related_id = id,
                        .user_id = *user});
   }
+  // Each deal it was on keeps the trace: the deal stays (a sale is not undone by deleting the
+  // person), without this contact or company from now on.
+  for (int64_t deal_id : current->deal_ids) {
+    history.push_back({.entity_type = "DEAL",
+                       .entity_id = deal_id,
+                       .kind = "UNLINKED",
+                       .related_type = Kind::kType,
+                       .related_id = id,
+                       .user_id = *user});
+  }
   // The records merged into it go with it (docs/domain.md, "Deleting a kept record").
   typename Kind::Repository records(work);
   const std::vector<int64_t> tombstones = records.Delete(id);
@@ -692,18 +750,20 @@ absl::Status DeleteRecord(pqxx::connection& connection, grpc::CallbackServerCont
   return absl::OkStatus();
 }
 
-#define LEADFLOW_PEOPLE_INSTANTIATE(Record)                                                   \
-  template absl::StatusOr<Record> LiveRecord<Record>(pqxx::transaction_base&, int64_t, bool); \
-  template absl::Status LoadRecord<Record>(pqxx::transaction_base&, int64_t,                  \
-                                           PeopleKind<Record>::Proto*);                       \
-  template absl::Status InsertRecord<Record>(pqxx::work&, int64_t, const Record&,             \
-                                             const std::vector<IdentityKey>&, bool,           \
-                                             v1::UpsertOutcome*, PeopleKind<Record>::Proto*); \
-  template absl::Status UpdateRecord<Record>(                                                 \
-      pqxx::connection&, grpc::CallbackServerContext*, const PeopleKind<Record>::Proto&,      \
-      const std::set<std::string>&, const std::string&, const ApplyFieldsFn<Record>&,         \
-      PeopleKind<Record>::Proto*);                                                            \
-  template absl::Status DeleteRecord<Record>(pqxx::connection&, grpc::CallbackServerContext*, \
+#define LEADFLOW_PEOPLE_INSTANTIATE(Record)                                                      \
+  template absl::StatusOr<Record> LiveRecord<Record>(pqxx::transaction_base&, int64_t, bool);    \
+  template absl::Status LoadRecord<Record>(pqxx::transaction_base&, int64_t,                     \
+                                           PeopleKind<Record>::Proto*);                          \
+  template absl::Status InsertRecord<Record>(pqxx::work&, int64_t, const Record&,                \
+                                             const std::vector<IdentityKey>&, bool, size_t,      \
+                                             v1::UpsertOutcome*, PeopleKind<Record>::Proto*);    \
+  template absl::Status AddIdentities<Record>(pqxx::transaction_base&, int64_t,                  \
+                                              const std::vector<IdentityKey>&, int64_t, size_t); \
+  template absl::Status UpdateRecord<Record>(                                                    \
+      pqxx::connection&, grpc::CallbackServerContext*, const PeopleKind<Record>::Proto&,         \
+      const std::set<std::string>&, const std::string&, const ApplyFieldsFn<Record>&,            \
+      PeopleKind<Record>::Proto*);                                                               \
+  template absl::Status DeleteRecord<Record>(pqxx::connection&, grpc::CallbackServerContext*,    \
                                              int64_t, const std::string&);
 LEADFLOW_PEOPLE_INSTANTIATE(Contact)
 LEADFLOW_PEOPLE_INSTANTIATE(Company)

@@ -144,12 +144,22 @@ absl::Status CheckPeopleText(std::initializer_list<std::pair<const char*, std::s
 
 /// The end of a Create: the responsible and acting users must be active; under the identity
 /// locks the inbound consumer takes, either the oldest record already holding one of `keys`'
-/// phones or emails (with `upsert`: outcome EXISTING, nothing written) or `row` inserted with
-/// its identities and a CREATED history line (outcome CREATED, committed).
+/// phones or emails (with `upsert`: outcome EXISTING; `keys` it lacks are added to it, see
+/// AddIdentities) or `row` inserted with its identities and a CREATED history line (outcome
+/// CREATED). Committed either way.
 template <class Record>
 absl::Status InsertRecord(pqxx::work& work, int64_t user, const Record& row,
-                          const std::vector<IdentityKey>& keys, bool upsert,
+                          const std::vector<IdentityKey>& keys, bool upsert, size_t max_identities,
                           v1::UpsertOutcome* outcome, typename PeopleKind<Record>::Proto* out);
+
+/// Adds to contact or company `id` the `keys` it does not hold (their locks held by the caller),
+/// with FIELD_CHANGED history (phones, emails, messengers) and a new etag. FAILED_PRECONDITION,
+/// nothing written, when it would then hold more than `max_identities` (the inbound cap): a
+/// phone or email the caller sent is never dropped silently.
+template <class Record>
+absl::Status AddIdentities(pqxx::transaction_base& work, int64_t id,
+                           const std::vector<IdentityKey>& keys, int64_t user,
+                           size_t max_identities);
 
 /// Records one field change for history when the values differ.
 using ChangeFn = std::function<void(const std::string& field, const std::string& old_value,

@@ -88,9 +88,14 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     return absl::FailedPreconditionError("the inbound pipeline has no PROCESS stage");
   }
   const std::string success_status = jobs.SuccessStatus();
+  // A lead whose person is a contact (or company) already converts into it, as inbound traffic
+  // in simple mode finds them: never a second contact holding the same phone or email.
+  std::vector<int64_t> locked_ids;
+  for (const OpenLeadRow& lead : leads) locked_ids.push_back(lead.id);
+  std::map<int64_t, std::pair<int64_t, int64_t>> holders = jobs.Holders(locked_ids);
   size_t new_contacts = 0;
   for (const OpenLeadRow& lead : leads) {
-    new_contacts += lead.contact_id == 0 ? 1 : 0;
+    new_contacts += lead.contact_id == 0 && holders[lead.id].first == 0 ? 1 : 0;
   }
   const std::vector<int64_t> contact_ids = inbound.AllocateContactIds(new_contacts);
   const std::vector<int64_t> deal_ids = inbound.AllocateDealIds(leads.size());
@@ -104,7 +109,8 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     std::vector<HistoryRecord> history;
     const domain::EntityRef lead_ref{domain::EntityKind::kLead, lead.id};
     const domain::EntityRef deal_ref{domain::EntityKind::kDeal, deal_ids[i]};
-    int64_t contact = lead.contact_id;
+    int64_t contact = lead.contact_id != 0 ? lead.contact_id : holders[lead.id].first;
+    const int64_t company_id = lead.company_id != 0 ? lead.company_id : holders[lead.id].second;
     if (contact == 0) {
       contact = contact_ids[next_contact++];
       domain::PersonName name =
@@ -122,7 +128,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
                           .title = title,
                           .pipeline_id = settings.inbound_pipeline_id,
                           .stage_id = settings.inbound_first_stage_id,
-                          .company_id = lead.company_id,
+                          .company_id = company_id,
                           .contact_id = contact,
                           .responsible_user_id = lead.responsible_user_id,
                           .source_id = lead.source,
@@ -145,11 +151,11 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
         HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "LINKED").RelatedTo(contact_ref));
     history.push_back(
         HistoryRecord::Of(domain::EntityKind::kContact, contact, "LINKED").RelatedTo(deal_ref));
-    if (lead.company_id != 0) {
-      const domain::EntityRef company_ref{domain::EntityKind::kCompany, lead.company_id};
+    if (company_id != 0) {
+      const domain::EntityRef company_ref{domain::EntityKind::kCompany, company_id};
       history.push_back(HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "LINKED")
                             .RelatedTo(company_ref));
-      history.push_back(HistoryRecord::Of(domain::EntityKind::kCompany, lead.company_id, "LINKED")
+      history.push_back(HistoryRecord::Of(domain::EntityKind::kCompany, company_id, "LINKED")
                             .RelatedTo(deal_ref));
     }
     // Each lead under a savepoint of its own: one the data refuses (a constraint: e.g. a lead

@@ -217,6 +217,11 @@ void LeadRepository::AddIdentities(const std::vector<std::pair<int64_t, Identity
                       pg::IntArray(owners));
 }
 
+void LeadRepository::MarkReturning(int64_t lead_id, int64_t previous_lead_id, int64_t contact_id,
+                                   int64_t company_id) {
+  work_.exec_prepared0("mark_lead_returning", lead_id, previous_lead_id, contact_id, company_id);
+}
+
 void LeadRepository::AddRepeats(const std::map<int64_t, int>& repeats) {
   if (repeats.empty()) {
     return;

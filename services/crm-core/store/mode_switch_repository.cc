@@ -44,6 +44,15 @@ std::vector<OpenLeadRow> ModeSwitchRepository::LockOpen(const std::vector<int64_
   return leads;
 }
 
+std::map<int64_t, std::pair<int64_t, int64_t>> ModeSwitchRepository::Holders(
+    const std::vector<int64_t>& ids) {
+  std::map<int64_t, std::pair<int64_t, int64_t>> holders;
+  for (const auto& row : work_.exec_prepared("mode_switch_lead_holders", pg::IntArray(ids))) {
+    holders[row[0].as<int64_t>()] = {row[1].as<int64_t>(), row[2].as<int64_t>()};
+  }
+  return holders;
+}
+
 void ModeSwitchRepository::CopyIdentitiesToContact(int64_t lead_id, int64_t contact_id) {
   work_.exec_prepared("mode_switch_copy_lead_identities_to_contact", lead_id, contact_id);
 }

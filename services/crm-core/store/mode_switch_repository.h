@@ -3,6 +3,7 @@
 // The classic → simple switch job's statements (mode_switch_jobs; inbound/mode_switch.h).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <set>
@@ -47,6 +48,8 @@ class ModeSwitchRepository {
                                      std::vector<IdentityKey>& identities);
   /// Those of `ids` still open, row-locked.
   std::vector<OpenLeadRow> LockOpen(const std::vector<int64_t>& ids);
+  /// Lead id → the oldest live contact and company holding one of its identities (0: none).
+  std::map<int64_t, std::pair<int64_t, int64_t>> Holders(const std::vector<int64_t>& ids);
   void CopyIdentitiesToContact(int64_t lead_id, int64_t contact_id);
   void MoveActivitiesToDeal(int64_t lead_id, int64_t deal_id);
   void MarkConverted(int64_t lead_id, int64_t contact_id, int64_t deal_id);

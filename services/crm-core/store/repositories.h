@@ -50,6 +50,9 @@ class LeadRepository {
   /// A lead made by hand (title, status, source, names, city, comments, responsible); its id.
   int64_t Insert(const Lead& lead);
   void AddIdentity(int64_t lead_id, const IdentityKey& key);
+  /// A lead made for a returning customer: is_returning, and its links (0: none).
+  void MarkReturning(int64_t lead_id, int64_t previous_lead_id, int64_t contact_id,
+                     int64_t company_id);
   /// Sets the `fields` (title, status, first_name, last_name, company_name, city, comments,
   /// responsible_user_id) from `values`; false when the lead is missing or its version is not
   /// `expected_version` (0: any).
