@@ -637,7 +637,7 @@ TEST_F(ServiceTest, TwilioCallSplitAcrossReplicasIsOneEvent) {
   }
   auto answer = Start(replica_b, &TelephonyService::HandleTwilioVoice, completed);
   EXPECT_FALSE(answer->has_value());  // parked while the window runs
-  now_ = kNow + std::chrono::seconds(60);
+  now_ = kNow + std::chrono::seconds(16);
   Service().Tick();
   replica_b.Tick();
   replica_b.PollParked();  // settled by replica A: B publishes it again and answers
