@@ -186,8 +186,8 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
   result.unidentified = calls.InsertUnidentified(plan.unidentified);
   // After the activities and the unidentified calls: every recording of the batch's calls on
   // their lists, then the late ones (a recording in the same batch as its call finds it).
-  result.recordings_dropped = calls.AddRecordings(plan.own_recordings).dropped;
-  const RecordingsAdded late = calls.AddRecordings(plan.recordings);
+  result.recordings_dropped = calls.AddRecordings(plan.own_recordings, /*late=*/false).dropped;
+  const RecordingsAdded late = calls.AddRecordings(plan.recordings, /*late=*/true);
   result.recordings_dropped += late.dropped;
   const std::set<std::string> unmatched(late.unmatched.begin(), late.unmatched.end());
   for (const auto& [call_id, url] : plan.recordings) {

@@ -221,7 +221,7 @@ CallBacksCompleted CallRepository::CompleteCallBacks(
 }
 
 RecordingsAdded CallRepository::AddRecordings(
-    const std::vector<std::pair<std::string, std::string>>& recordings) {
+    const std::vector<std::pair<std::string, std::string>>& recordings, bool late) {
   RecordingsAdded added;
   if (recordings.empty()) {
     return added;
@@ -233,8 +233,9 @@ RecordingsAdded CallRepository::AddRecordings(
     urls.push_back(Clean(url));
   }
   std::set<std::string> matched;
-  for (const auto& row : work_.exec_prepared("add_call_recordings", pg::TextArray(ids),
-                                             pg::TextArray(urls), domain::kMaxRecordingsPerCall)) {
+  for (const auto& row :
+       work_.exec_prepared("add_call_recordings", pg::TextArray(ids), pg::TextArray(urls),
+                           domain::kMaxRecordingsPerCall, late)) {
     if (row[0].is_null()) {
       added.dropped += static_cast<size_t>(row[1].as<int64_t>());
     } else {

@@ -114,9 +114,11 @@ class CallRepository {
   CallBacksCompleted CompleteCallBacks(const std::vector<CallBackCompletion>& owners);
   /// (call id, recording URL) pairs in arrival order, a call any number of times: appended to
   /// the call's activity and unidentified call, each URL once, at most
-  /// domain::kMaxRecordingsPerCall per row. Returns the call ids that matched no call (nothing
-  /// written for them) and how many URLs the cap dropped.
-  RecordingsAdded AddRecordings(const std::vector<std::pair<std::string, std::string>>& recordings);
+  /// domain::kMaxRecordingsPerCall per row; `late`: recordings arriving after their call (an
+  /// empty list then starts from the one URL an earlier release kept). Returns the call ids that
+  /// matched no call (nothing written for them) and how many URLs the cap dropped.
+  RecordingsAdded AddRecordings(const std::vector<std::pair<std::string, std::string>>& recordings,
+                                bool late);
   /// Returns the calls inserted (an event's call is inserted once).
   size_t InsertUnidentified(const std::vector<UnidentifiedCall>& calls);
   /// Deletes at most `limit` unidentified calls older than `retention_days`, oldest first;

@@ -1,8 +1,9 @@
 -- Recordings of calls ($1 call ids, $2 URLs, pairs in arrival order, a call id any number of
--- times; $3 the cap per row): a call's own, and those that arrive after their call. Appended to
--- the list of the activity holding the call (activity_calls, or activities.call_id for what the
--- previous release wrote) and of the unidentified call, each URL once, at most $3 per row (a
--- list still empty starts from the one URL an earlier release kept). The one-URL columns as
+-- times; $3 the cap per row): a call's own ($4 false), or those that arrive after their call ($4
+-- true). Appended to the list of the activity holding the call (activity_calls, or
+-- activities.call_id for what the previous release wrote) and of the unidentified call, each URL
+-- once, at most $3 per row; a late one on a list still empty starts it from the one URL an
+-- earlier release kept (a call's own already holds the one URL its write just set). The one-URL columns as
 -- before: the call's latest recording on activity_calls and the unidentified call; on the
 -- activity when the call is its latest or the activity has none yet (a call-back's later
 -- voicemail keeps its own). Returns the call ids that found something, then one row with a NULL
@@ -21,7 +22,7 @@ WITH x AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x (id
       array_agg(x.url ORDER BY x.n) AS urls,
       (array_agg(x.url ORDER BY x.n DESC) FILTER (WHERE x.id = a.call_id))[1] AS own_url,
       (array_agg(x.url ORDER BY x.n DESC))[1] AS last_url,
-      CASE WHEN cardinality(a.call_recording_urls) = 0 AND a.call_recording_url IS NOT NULL
+      CASE WHEN $4 AND cardinality(a.call_recording_urls) = 0 AND a.call_recording_url IS NOT NULL
         THEN ARRAY[a.call_recording_url] ELSE a.call_recording_urls END AS kept
     FROM targets AS t JOIN x ON x.id = t.call_id JOIN activities AS a ON a.id = t.activity_id
     GROUP BY t.activity_id, a.call_recording_urls, a.call_recording_url),
@@ -35,7 +36,7 @@ WITH x AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x (id
   per_unidentified AS (
     SELECT u.id, array_agg(x.url ORDER BY x.n) AS urls,
       (array_agg(x.url ORDER BY x.n DESC))[1] AS last_url,
-      CASE WHEN cardinality(u.recording_urls) = 0 AND u.recording_url <> ''
+      CASE WHEN $4 AND cardinality(u.recording_urls) = 0 AND u.recording_url <> ''
         THEN ARRAY[u.recording_url] ELSE u.recording_urls END AS kept
     FROM unidentified_calls AS u JOIN x ON x.id = u.call_id
     GROUP BY u.id, u.recording_urls, u.recording_url),
