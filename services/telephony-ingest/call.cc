@@ -45,6 +45,16 @@ void SetIfGiven(std::string* field, const std::string& value) {
   }
 }
 
+// Every recording of a call, each URL once, in arrival order. Bounded by the reports a call
+// may hold (TELEPHONY_MAX_UPDATES_PER_CALL): one recording per report at most.
+void AddRecording(CallEvent* call, const std::string& url) {
+  if (url.empty() || std::find(call->recording_urls().begin(), call->recording_urls().end(), url) !=
+                         call->recording_urls().end()) {
+    return;
+  }
+  call->add_recording_urls(url);
+}
+
 }  // namespace
 
 std::optional<State> ParseState(std::string_view name) {
@@ -173,6 +183,9 @@ struct Open {
   std::optional<int32_t> dial_duration;
   /// Answered <Dial> legs (DialCallSid → talk time): a transfer's legs add up.
   std::map<std::string, int32_t> answered_legs;
+  /// Who took each answered leg that names someone (the action URL's operator / extension),
+  /// in the order the legs were first reported: the last one is credited with the call.
+  std::vector<std::pair<std::string, std::string>> leg_operators;
   /// Twilio's parent "completed" came: no <Dial> follows.
   bool parent_completed = false;
   std::string counterpart_e164;
@@ -184,6 +197,7 @@ void Fold(Open* open, const CallUpdate& update) {
     call.set_call_id(absl::StrCat(update.provider, ":", update.provider_call_id));
     call.set_provider_call_id(update.provider_call_id);
   }
+  AddRecording(&call, update.recording_url);
   if (update.recording) {
     // A recording that came before the call settled: it rides in the call's event.
     SetIfGiven(call.mutable_recording_url(), update.recording_url);
@@ -195,8 +209,11 @@ void Fold(Open* open, const CallUpdate& update) {
   SetIfEmpty(call.mutable_from_number(), update.from);
   SetIfEmpty(call.mutable_to_number(), update.to);
   SetIfEmpty(call.mutable_line(), update.line);
-  SetIfGiven(call.mutable_operator_name(), update.operator_name);
-  SetIfGiven(call.mutable_extension(), update.extension);
+  if (!update.dial_result) {
+    // A <Dial> action's operator is its leg's: credited only if that leg was answered (below).
+    SetIfGiven(call.mutable_operator_name(), update.operator_name);
+    SetIfGiven(call.mutable_extension(), update.extension);
+  }
   SetIfGiven(call.mutable_recording_url(), update.recording_url);
   SetIfGiven(call.mutable_transferred_to(), update.transferred_to);
   if (update.started_at &&
@@ -221,10 +238,16 @@ void Fold(Open* open, const CallUpdate& update) {
     // any leg was, its talk time is the answered legs' together (a retried action counted
     // once), and its status the last action's.
     open->dial_state = update.state;
+    open->parent_completed = open->parent_completed || update.parent_over;
     if (update.state == State::kEnded) {
       std::string leg =
           update.dial_leg.empty() ? absl::StrCat("#", open->answered_legs.size()) : update.dial_leg;
+      const bool first_report = open->answered_legs.count(leg) == 0;
       open->answered_legs[leg] = update.duration_seconds.value_or(0);
+      if (first_report && (!update.operator_name.empty() || !update.extension.empty())) {
+        // A retried action of an earlier leg (same DialCallSid) does not take the credit back.
+        open->leg_operators.emplace_back(update.operator_name, update.extension);
+      }
       if (update.answered_at && !call.has_answered_at()) {
         *call.mutable_answered_at() = ingest::ToTimestamp(*update.answered_at);
       }
@@ -292,6 +315,16 @@ FinishedCall Finish(Open open, CallEvent::Outcome outcome, bool incomplete, Cloc
   if (open.dial_state) {
     call.set_duration_seconds(open.dial_duration.value_or(0));
   }
+  if (outcome == CallEvent::ANSWERED && !open.leg_operators.empty()) {
+    // Twilio: the operator of the last answered <Dial> leg that names one (a transfer's target),
+    // as the AMI path credits the last holder; an earlier leg's agent is not carried.
+    const auto& [name, extension] = open.leg_operators.back();
+    call.set_operator_name(name);
+    call.set_extension(extension);
+    if (open.answered_legs.size() > 1) {
+      call.set_transferred_to(extension.empty() ? name : extension);
+    }
+  }
   if (outcome == CallEvent::ANSWERED) {
     if (!call.has_answered_at() && call.has_ended_at() && call.duration_seconds() > 0) {
       call.mutable_answered_at()->set_seconds(call.ended_at().seconds() - call.duration_seconds());
@@ -332,8 +365,10 @@ Clock::time_point SettleDeadline(const std::vector<CallUpdate>& updates, Clock::
                                  std::chrono::milliseconds window) {
   std::optional<Clock::time_point> first;
   for (const CallUpdate& update : updates) {
-    if (update.recording || update.dial_result || !IsFinal(update.state) ||
-        !(update.uncertain || update.awaits_dial)) {
+    const bool settles = update.dial_result
+                             ? update.parent_over
+                             : IsFinal(update.state) && (update.uncertain || update.awaits_dial);
+    if (update.recording || !settles) {
       continue;
     }
     Clock::time_point at = update.received.value_or(now);
@@ -386,10 +421,19 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
   CallEvent::Direction direction = open.call.direction();
   if (open.dial_state) {
     const bool answered = !open.answered_legs.empty();
-    if (answered && *open.dial_state == State::kEnded && !open.parent_completed && !settle_over &&
-        !quiet_over) {
-      // An agent took the call: another <Dial> may follow (a transfer) until the parent's
-      // "completed" says the call is over. Nobody waits for a call-back meanwhile.
+    if (!quiet_over && !open.parent_completed && (!answered || *open.dial_state == State::kEnded)) {
+      // The call goes on after this <Dial> until the parent's "completed" says it is over
+      // (at most the open calls' timeout): after an answered leg a transfer may follow, after
+      // an unanswered one a hunt (the next agent's <Dial>) whose answer makes the call
+      // answered. An unanswered leg after an answered one changes nothing: it was answered.
+      return decision;
+    }
+    if (!answered && !settle_over && !quiet_over) {
+      // The parent is over, no leg answered so far: an action of a later leg, delayed or posted
+      // in parallel, may still say one was; missed once the settle window passed.
+      const CallEvent::Outcome outcome = OutcomeOf(*open.dial_state, direction, false);
+      decision.kind = Decision::Kind::kSettling;
+      decision.finished = Finish(std::move(open), outcome, false, now);
       return decision;
     }
     decision.kind = Decision::Kind::kFinal;
@@ -445,6 +489,7 @@ std::string SerializeUpdate(const CallUpdate& update) {
                          {"e164", update.counterpart_e164},
                          {"dial", update.dial_result},
                          {"leg", update.dial_leg},
+                         {"po", update.parent_over},
                          {"unc", update.uncertain},
                          {"wd", update.awaits_dial},
                          {"rcv", TimeJson(update.received)},
@@ -493,6 +538,9 @@ std::optional<CallUpdate> ParseUpdate(std::string_view text) {
     }
     if (auto it = json.find("leg"); it != json.end()) {
       update.dial_leg = it->get<std::string>();
+    }
+    if (auto it = json.find("po"); it != json.end()) {
+      update.parent_over = it->get<bool>();
     }
     if (auto it = json.find("recd"); it != json.end()) {
       update.recording = it->get<bool>();
@@ -785,11 +833,12 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
   // The settle window runs from the first report that could settle the call: a sender
   // retrying it (its webhook timed out) neither extends the window nor holds the call back,
   // and a retry past the window settles the call itself. A window of 0 (or a call whose
-  // reports are full): every outcome stands at once.
+  // reports are full): every outcome stands at once; a full call does not wait for the
+  // parent's "completed" after a <Dial> action either (the action could not be kept).
   Clock::time_point settle_at = SettleDeadline(updates, now, options_.settle_window);
   Decision decision =
       Decide(updates, full || options_.settle_window.count() == 0 || settle_at <= now,
-             /*quiet_over=*/false, now);
+             /*quiet_over=*/full, now);
   auto scheduled = [done](absl::Status status, Result result) {
     if (!status.ok()) {
       done(absl::UnavailableError(status.message()));
@@ -976,6 +1025,8 @@ FinishedCall CallAssembler::Recording(const std::string& provider,
   call.set_call_id(absl::StrCat(provider, ":", provider_call_id));
   call.set_provider_call_id(provider_call_id);
   call.set_recording_url(recording_url);
+  call.clear_recording_urls();
+  call.add_recording_urls(recording_url);
   call.set_recording_only(true);
   std::string id;
   ingest::AppendPart(&id, provider);

@@ -68,6 +68,9 @@ struct CallUpdate {
   /// The <Dial> action's leg (DialCallSid): a call with several <Dial>s (a transfer) has one
   /// action per leg; a retry of one action names the same leg.
   std::string dial_leg;
+  /// A <Dial> action whose own CallStatus says the parent call is over (the caller hung up
+  /// during the <Dial>): no other <Dial> follows it.
+  bool parent_over = false;
   /// An unanswered outcome that a later answer report may still overturn (the generic API,
   /// whose senders post the states of a call in any order): the call settles on it only after
   /// CallAssembler::Options::settle_window without an answer report.

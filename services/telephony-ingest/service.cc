@@ -673,7 +673,7 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
   if (!CheckTwilioSignature(request, *params, reply)) {
     return;
   }
-  TwilioParse parse = ParseTwilioVoice(*params);
+  TwilioParse parse = ParseTwilioVoice(*params, request.target);
   if (parse.outcome == TwilioParse::Outcome::kInvalid) {
     reply(Reject(Response::Error(422, "invalid_callback", parse.reason), "invalid_callback", path,
                  parse.reason));

@@ -431,18 +431,20 @@ TEST_F(ServiceTest, TwilioStatuses) {
                 .status,
             200);
   EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::VOICEMAIL);
-  // The <Dial> action: Twilio answered the parent call, the agent did not answer.
+  // The <Dial> action: Twilio answered the parent call, the agent did not answer; the call
+  // goes on (another <Dial> may follow) until the parent's own "completed": one missed call.
+  size_t before = publisher_.published.size();
   ASSERT_EQ(post("CA6",
                  "&Direction=inbound&CallStatus=in-progress&DialCallStatus=no-answer"
                  "&DialCallSid=CA6b&DialCallDuration=0")
                 .status,
             200);
-  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::MISSED);
-  std::string missed_id = publisher_.published.back().second.event_id();
-  // ... then the parent's own "completed": the same call, the same event.
+  EXPECT_EQ(publisher_.published.size(), before);
   ASSERT_EQ(post("CA6", "&Direction=inbound&CallStatus=completed&CallDuration=25").status, 200);
-  EXPECT_EQ(publisher_.published.back().second.event_id(), missed_id);
-  size_t before = publisher_.published.size();
+  ASSERT_EQ(publisher_.published.size(), before + 1);
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::MISSED);
+  EXPECT_EQ(publisher_.published.back().second.call().duration_seconds(), 0);
+  before = publisher_.published.size();
   ASSERT_EQ(post("CA7", "&Direction=outbound-dial&ParentCallSid=CA6&CallStatus=no-answer").status,
             200);
   EXPECT_EQ(publisher_.published.size(), before);
@@ -618,8 +620,8 @@ const std::string kDialNoAnswer = "&DialCallStatus=no-answer&DialCallSid=CAr1c&D
 // Protects: one Twilio call whose callbacks reach two replicas sharing one call store (the
 // <Dial> action at one, the parent's "completed" at the other) is one event, one id, missed;
 // on one replica, the parent's "completed" before the <Dial> action waits for it and the call
-// is missed, not "answered 35 s"; a <Dial> action after the call was settled without one is
-// counted and changes nothing.
+// is missed once the window passed (a later leg's action may still come), not "answered 35 s";
+// a <Dial> action after the call was settled without one is counted and changes nothing.
 TEST_F(ServiceTest, TwilioCallSplitAcrossReplicasIsOneEvent) {
   options_.calls.settle_window = std::chrono::seconds(15);
   MemoryCallStore shared(1000, 1000);
@@ -648,10 +650,12 @@ TEST_F(ServiceTest, TwilioCallSplitAcrossReplicasIsOneEvent) {
                                                             options_.twilio_auth_token, data))}};
   }
   auto answer = Start(replica_b, &TelephonyService::HandleTwilioVoice, completed);
-  ASSERT_TRUE(answer->has_value() && (*answer)->status == 200);
-  now_ = kNow + std::chrono::seconds(60);
+  EXPECT_FALSE(answer->has_value());  // parked while the window runs
+  now_ = kNow + std::chrono::seconds(16);
   Service().Tick();
   replica_b.Tick();
+  replica_b.PollParked();  // settled by replica A: B publishes it again and answers
+  ASSERT_TRUE(answer->has_value() && (*answer)->status == 200);
   std::set<std::string> ids;
   for (const auto* published : {&publisher_.published, &other_publisher.published}) {
     for (const auto& [key, event] : *published) {
@@ -670,12 +674,17 @@ TEST_F(ServiceTest, TwilioCallSplitAcrossReplicasIsOneEvent) {
   auto parent = StartTwilio(TwilioCall("CA22", "completed", "&CallDuration=35"));
   EXPECT_FALSE(parent->has_value());
   EXPECT_TRUE(publisher_.published.empty());
-  EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA22", "in-progress", kDialNoAnswer)).status,
-            200);
+  auto action = StartTwilio(TwilioCall("CA22", "in-progress", kDialNoAnswer));
+  EXPECT_TRUE(publisher_.published.empty());
+  now_ = kNow + std::chrono::seconds(15);
+  Service().Tick();
   ASSERT_EQ(publisher_.published.size(), 1u);
   EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::MISSED);
-  ASSERT_TRUE(parent->has_value());
+  EXPECT_EQ(publisher_.published[0].second.call().duration_seconds(), 0);
+  ASSERT_TRUE(parent->has_value() && action->has_value());
   EXPECT_EQ((*parent)->status, 200);
+  EXPECT_EQ((*action)->status, 200);
+  now_ = kNow;
 
   // A call Twilio answered without a <Dial> (an IVR): answered once the window passed; a
   // <Dial> action arriving after that is counted, and publishes nothing.
@@ -1142,10 +1151,16 @@ TEST_F(ServiceTest, TwilioRecordingBeforeTheCallRidesInTheCallsEvent) {
   EXPECT_EQ(
       PostTwilio("/v1/twilio/voice", TwilioCall("CA0006", "in-progress", kDialNoAnswer)).status,
       200);
+  auto parent = StartTwilio(TwilioCall("CA0006", "completed", "&CallDuration=30"));
+  now_ += std::chrono::seconds(5);
+  Service().Tick();
+  ASSERT_TRUE(parent->has_value());
+  EXPECT_EQ((*parent)->status, 200);
+  // The parent's completed settled the call once the window passed; a retry of it publishes it
+  // again.
   EXPECT_EQ(
       PostTwilio("/v1/twilio/voice", TwilioCall("CA0006", "completed", "&CallDuration=30")).status,
       200);
-  // The <Dial> action settled the call; the parent's completed published it again.
   ASSERT_EQ(publisher_.published.size(), 3u);
   const CallEvent& call = publisher_.published[1].second.call();
   EXPECT_FALSE(call.recording_only());
@@ -1188,6 +1203,164 @@ TEST_F(ServiceTest, TwilioTransferAddsTheAnsweredLegs) {
   ASSERT_EQ(publisher_.published.size(), 1u);
   EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::ANSWERED);
   EXPECT_EQ(publisher_.published[0].second.call().duration_seconds(), 20);
+}
+
+// Protects: a Twilio hunt — a first <Dial> unanswered, a second one answered — is one ANSWERED
+// call (talk time and operator the answered leg's), whatever the order its callbacks arrive in:
+// the actions then the parent's "completed" (as Twilio posts them), the answered action first,
+// the parent's "completed" first (parked while its window runs). A hunt nobody answered is
+// missed, once the parent's "completed" came; an action saying the parent is over (the caller
+// hung up during the <Dial>) starts the window itself.
+TEST_F(ServiceTest, TwilioHuntAnsweredByTheSecondDialIsAnswered) {
+  options_.calls.settle_window = std::chrono::seconds(5);
+  const std::string first = "&DialCallStatus=no-answer&DialCallSid=CAhunt1&DialCallDuration=0";
+  const std::string busy = "&DialCallStatus=busy&DialCallSid=CAhunt1&DialCallDuration=0";
+  const std::string second = "&DialCallStatus=completed&DialCallSid=CAhunt2&DialCallDuration=50";
+  const std::string voice = "/v1/twilio/voice";
+  const std::string bob = voice + "?operator=bob%40example.fr";
+  // Published at least once (a report after the settlement publishes it again), always the
+  // same answered call under one event id.
+  auto expect_answered = [&](const std::string& sid) {
+    ASSERT_FALSE(publisher_.published.empty()) << sid;
+    std::set<std::string> ids;
+    for (const auto& [key, event] : publisher_.published) {
+      const CallEvent& call = event.call();
+      EXPECT_EQ(call.call_id(), "twilio:" + sid);
+      EXPECT_EQ(call.outcome(), CallEvent::ANSWERED) << sid;
+      EXPECT_EQ(call.duration_seconds(), 50) << sid;
+      EXPECT_EQ(call.operator_name(), "bob@example.fr") << sid;
+      ids.insert(event.event_id());
+    }
+    EXPECT_EQ(ids.size(), 1u) << sid;
+    publisher_.published.clear();
+  };
+  // As Twilio posts them: ringing, the first action, the second, the parent's completed.
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAh1", "ringing")).status, 200);
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAh1", "in-progress", first)).status, 200);
+  EXPECT_EQ(PostTwilio(bob, TwilioCall("CAh1", "in-progress", second)).status, 200);
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAh1", "completed", "&CallDuration=80")).status, 200);
+  expect_answered("CAh1");
+  // The answered action first, then the unanswered one (a delayed retry), then the parent.
+  EXPECT_EQ(PostTwilio(bob, TwilioCall("CAh2", "in-progress", second)).status, 200);
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAh2", "in-progress", busy)).status, 200);
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAh2", "completed", "&CallDuration=80")).status, 200);
+  expect_answered("CAh2");
+  // The parent's completed first (parked), the unanswered action (parked too: a later leg may
+  // still say otherwise), the answered one within the window: answered at once.
+  auto parent = StartTwilio(TwilioCall("CAh3", "completed", "&CallDuration=80"));
+  auto action = StartTwilio(TwilioCall("CAh3", "in-progress", first));
+  EXPECT_FALSE(parent->has_value() || action->has_value());
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_EQ(PostTwilio(bob, TwilioCall("CAh3", "in-progress", second)).status, 200);
+  ASSERT_TRUE(parent->has_value() && action->has_value());
+  EXPECT_EQ((*parent)->status, 200);
+  EXPECT_EQ((*action)->status, 200);
+  expect_answered("CAh3");
+
+  // Nobody answered either <Dial>: missed, settle window after the parent's completed.
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAh4", "in-progress", first)).status, 200);
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAh4", "in-progress",
+                                         "&DialCallStatus=no-answer&DialCallSid=CAhunt4b"))
+                .status,
+            200);
+  auto over = StartTwilio(TwilioCall("CAh4", "completed", "&CallDuration=60"));
+  EXPECT_TRUE(publisher_.published.empty());
+  now_ += std::chrono::seconds(5);
+  Service().Tick();
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::MISSED);
+  EXPECT_EQ(publisher_.published[0].second.call().provider_status(), "dial:no-answer");
+  ASSERT_TRUE(over->has_value());
+  EXPECT_EQ((*over)->status, 200);
+  publisher_.published.clear();
+  // The caller hung up during the only <Dial>: its action (CallStatus completed) is the end.
+  auto hung_up = StartTwilio(TwilioCall("CAh5", "completed", first));
+  EXPECT_FALSE(hung_up->has_value());
+  now_ += std::chrono::seconds(5);
+  Service().Tick();
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::MISSED);
+  ASSERT_TRUE(hung_up->has_value());
+}
+
+// Protects: Twilio transfers credit the operator of the last answered <Dial> leg that names one
+// (the action URL's operator / extension, signed by Twilio with the rest): a retried action of
+// the first leg after the second takes nothing back, an unanswered later leg is credited with
+// nothing, and the call says where it was transferred to. A malformed operator or extension in
+// the action URL is 422 and changes nothing.
+TEST_F(ServiceTest, TwilioTransferCreditsTheLastAnsweredLeg) {
+  const std::string alice = "/v1/twilio/voice?operator=alice%40example.fr";
+  const std::string bob = "/v1/twilio/voice?operator=Bob+Martin&extension=202";
+  const std::string carol = "/v1/twilio/voice?operator=carol%40example.fr";
+  const std::string leg1 = "&DialCallStatus=completed&DialCallSid=CAleg1&DialCallDuration=20";
+  const std::string leg2 = "&DialCallStatus=completed&DialCallSid=CAleg2&DialCallDuration=40";
+  const std::string leg3 = "&DialCallStatus=no-answer&DialCallSid=CAleg3&DialCallDuration=0";
+  EXPECT_EQ(PostTwilio(alice, TwilioCall("CAt1", "in-progress", leg1)).status, 200);
+  EXPECT_EQ(PostTwilio(bob, TwilioCall("CAt1", "in-progress", leg2)).status, 200);
+  EXPECT_EQ(PostTwilio(alice, TwilioCall("CAt1", "in-progress", leg1)).status, 200);
+  EXPECT_EQ(
+      PostTwilio("/v1/twilio/voice", TwilioCall("CAt1", "completed", "&CallDuration=65")).status,
+      200);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  const CallEvent& call = publisher_.published[0].second.call();
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.duration_seconds(), 60);
+  EXPECT_EQ(call.operator_name(), "Bob Martin");
+  EXPECT_EQ(call.extension(), "202");
+  EXPECT_EQ(call.transferred_to(), "202");
+  // One answered leg then an unanswered one naming carol: alice's call, not transferred.
+  publisher_.published.clear();
+  EXPECT_EQ(PostTwilio(alice, TwilioCall("CAt2", "in-progress", leg1)).status, 200);
+  EXPECT_EQ(PostTwilio(carol, TwilioCall("CAt2", "in-progress", leg3)).status, 200);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().operator_name(), "alice@example.fr");
+  EXPECT_EQ(publisher_.published[0].second.call().transferred_to(), "");
+  // Refused, nothing kept.
+  publisher_.published.clear();
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice?operator=eve%01", TwilioCall("CAt3", "in-progress", leg1))
+                .status,
+            422);
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice?extension=" + std::string(33, '1'),
+                       TwilioCall("CAt3", "in-progress", leg1))
+                .status,
+            422);
+  EXPECT_EQ(
+      PostTwilio("/v1/twilio/voice?operator=", TwilioCall("CAt3", "in-progress", leg1)).status,
+      422);
+  EXPECT_EQ(
+      PostTwilio("/v1/twilio/voice", TwilioCall("CAt3", "completed", "&CallDuration=9")).status,
+      200);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().operator_name(), "");
+  EXPECT_EQ(publisher_.published[0].second.call().duration_seconds(), 9);
+}
+
+// Protects: every recording of a call rides in its event (recording_urls, oldest first, each URL
+// once), the deprecated recording_url the latest: a generic report with a recording then
+// another, the same URL again; Twilio's status callback with one and a recording callback
+// before the call settled.
+TEST_F(ServiceTest, EveryRecordingOfACallInItsEvent) {
+  ASSERT_EQ(PostGeneric(
+                Generic("rec-1", "answered", R"(,"recording_url":"https://rec.example.com/a.mp3")"))
+                .status,
+            202);
+  ASSERT_EQ(PostGeneric(
+                Generic("rec-1", "answered", R"(,"recording_url":"https://rec.example.com/b.mp3")"),
+                std::nullopt, "1700000001")
+                .status,
+            202);
+  ASSERT_EQ(
+      PostGeneric(Generic("rec-1", "ended",
+                          R"(,"duration":30,"recording_url":"https://rec.example.com/a.mp3")"))
+          .status,
+      202);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  const CallEvent& call = publisher_.published[0].second.call();
+  ASSERT_EQ(call.recording_urls_size(), 2) << call.DebugString();
+  EXPECT_EQ(call.recording_urls(0), "https://rec.example.com/a.mp3");
+  EXPECT_EQ(call.recording_urls(1), "https://rec.example.com/b.mp3");
+  EXPECT_EQ(call.recording_url(), "https://rec.example.com/a.mp3");
 }
 
 // Protects: telephony_calls_published_total counts each call once; a provider's retry of a

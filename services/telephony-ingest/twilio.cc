@@ -20,6 +20,20 @@ std::optional<int32_t> Seconds(const ingest::FormParams& params, std::string_vie
   return std::nullopt;
 }
 
+bool ValidExtension(const std::string& extension) {
+  return !extension.empty() && extension.size() <= 32 &&
+         std::all_of(extension.begin(), extension.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '*' || c == '#' || c == '_' ||
+                  c == '.' || c == '-';
+         });
+}
+
+bool ValidOperator(const std::string& name) {
+  return !name.empty() && name.size() <= 256 && std::all_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+  });
+}
+
 bool ValidSid(const std::string& sid) {
   return !sid.empty() && sid.size() <= 64 && std::all_of(sid.begin(), sid.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c));
@@ -37,7 +51,7 @@ std::optional<Clock::time_point> ParseRfc2822(const std::string& text) {
   return absl::ToChronoTime(time);
 }
 
-TwilioParse ParseTwilioVoice(const ingest::FormParams& params) {
+TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view target) {
   TwilioParse parse;
   CallUpdate& update = parse.update;
   update.provider = "twilio";
@@ -73,6 +87,35 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params) {
     duration = Seconds(params, "DialCallDuration");
     update.dial_result = true;
     update.dial_leg = Param(params, "DialCallSid");
+    // The action's own CallStatus is the parent's: "completed" when the caller hung up during
+    // the <Dial>, so no other <Dial> follows.
+    update.parent_over = Param(params, "CallStatus") == "completed";
+    // Who the <Dial> rang: Twilio's action does not say (its To is the parent's), so the
+    // TwiML names the agent in the action URL, signed by Twilio with the rest.
+    if (size_t question = target.find('?'); question != std::string_view::npos) {
+      auto query = ingest::ParseFormParams(target.substr(question + 1));
+      if (!query.ok()) {
+        parse.outcome = TwilioParse::Outcome::kInvalid;
+        parse.reason = "action URL query malformed";
+        return parse;
+      }
+      if (auto name = FindParam(*query, "operator")) {
+        if (!ValidOperator(*name)) {
+          parse.outcome = TwilioParse::Outcome::kInvalid;
+          parse.reason = "operator (action URL) empty, over 256 bytes or with control characters";
+          return parse;
+        }
+        update.operator_name = *name;
+      }
+      if (auto extension = FindParam(*query, "extension")) {
+        if (!ValidExtension(*extension)) {
+          parse.outcome = TwilioParse::Outcome::kInvalid;
+          parse.reason = "extension (action URL) not 1-32 of A-Z a-z 0-9 * # _ . -";
+          return parse;
+        }
+        update.extension = *extension;
+      }
+    }
   }
   update.provider_status = status;
   bool inbound = update.direction != CallEvent::OUTBOUND;

@@ -21,8 +21,11 @@ struct TwilioParse {
 
 /// A voice status callback (CallStatus queued, ringing, in-progress, completed, busy, failed,
 /// no-answer, canceled) or a <Dial> action callback (DialCallStatus, DialCallDuration), with
-/// Direction, From, To, CallDuration, Timestamp, AnsweredBy, RecordingUrl.
-TwilioParse ParseTwilioVoice(const ingest::FormParams& params);
+/// Direction, From, To, CallDuration, Timestamp, AnsweredBy, RecordingUrl. `target`: the
+/// request's path and query; a <Dial> action's leg is credited to the `operator` (a user's
+/// e-mail or name, at most 256 bytes) and `extension` (1–32 of A-Z a-z 0-9 * # _ . -) query
+/// parameters of its action URL, which Twilio signs with the rest: a malformed one is kInvalid.
+TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view target = {});
 
 /// A recording status callback: CallSid, RecordingSid, RecordingUrl, RecordingStatus.
 struct TwilioRecording {

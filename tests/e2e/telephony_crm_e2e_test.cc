@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <pqxx/pqxx>
 
 #include "e2e/stack.h"
@@ -71,8 +72,8 @@ class TelephonyIngest {
                       ShellQuote(body) + " " + ShellQuote(url() + "/v1/calls/events"));
   }
   /// A Twilio status callback, urlencoded and signed over the public URL as Twilio does.
-  int PostTwilio(const std::string& body, const std::string& token = kTwilioToken) const {
-    const std::string path = "/v1/twilio/voice";
+  int PostTwilio(const std::string& body, const std::string& token = kTwilioToken,
+                 const std::string& path = "/v1/twilio/voice") const {
     auto params = *ingest::ParseFormParams(body);
     std::stable_sort(params.begin(), params.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -285,6 +286,102 @@ TEST_F(TelephonyCrmE2eTest, CallsBecomeCallBacksAndActivities) {
                 std::to_string(paris_id)),
             1);
   EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 3);
+}
+
+// Twilio's recording status callback for one recording of a call.
+std::string TwilioRecording(const std::string& call_sid, const std::string& recording_sid) {
+  return "AccountSid=AC00000000000000000000000000000000&CallSid=" + call_sid +
+         "&RecordingSid=" + recording_sid +
+         "&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC0000%2F"
+         "Recordings%2F" +
+         recording_sid +
+         "&RecordingStatus=completed&RecordingDuration=14&RecordingChannels=1"
+         "&RecordingSource=DialVerb&RecordingStartTime=Tue%2C+14+Nov+2023+22%3A12%3A00+%2B0000";
+}
+
+// Protects, through the built binaries with Twilio's own formats: a call's recordings are all
+// kept (a status callback then two recording callbacks, one per recorded leg: the activity shows
+// both over gRPC, the deprecated one-URL field the latest); a hunt — a first <Dial> unanswered,
+// the second answered, in Twilio's order and with the parent's "completed" first — is an answered
+// call, not a call-back, credited to the agent the answered <Dial>'s action URL names (Alice, by
+// her extension: responsible for the new lead).
+TEST_F(TelephonyCrmE2eTest, TwilioRecordingsHuntsAndTransfers) {
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("tel"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  telephony::testing::AmiPeer peer;
+  TelephonyIngest telephony(broker_.bootstrap(), peer.port());
+  auto alice =
+      Call(api, "UserService/CreateUser", {{"user", {{"name", "Alice"}, {"extension", "201"}}}});
+  ASSERT_EQ(alice.value("extension", ""), "201") << alice.dump();
+  const int64_t alice_id = std::stoll(alice["id"].get<std::string>());
+
+  // An answered call (Twilio answered it, no <Dial> action), then its two recordings.
+  EXPECT_EQ(telephony.PostTwilio(TwilioStatus("CArec1", "inbound", "%2B33655443322",
+                                              "%2B33187654321", "completed", "&CallDuration=30")),
+            200);
+  EXPECT_EQ(telephony.PostTwilio(TwilioRecording("CArec1", "RE0000000000000000000000000000001"),
+                                 kTwilioToken, "/v1/twilio/recording"),
+            200);
+  EXPECT_EQ(telephony.PostTwilio(TwilioRecording("CArec1", "RE0000000000000000000000000000002"),
+                                 kTwilioToken, "/v1/twilio/recording"),
+            200);
+  ASSERT_TRUE(WaitApplied(3)) << core.process().Log() << telephony.process().Log();
+  auto lead = LeadsTitled(api, "Call from +33 6 55 44 33 22");
+  ASSERT_EQ(lead.size(), 1u) << lead.dump();
+  auto talk = Activities(api, "OWNER_TYPE_LEAD", std::stoll(lead[0]["id"].get<std::string>()));
+  ASSERT_EQ(talk.size(), 1u) << talk.dump();
+  const std::string base = "https://api.twilio.com/2010-04-01/Accounts/AC0000/Recordings/";
+  EXPECT_EQ(talk[0]["call"].value("recording_urls", nlohmann::json::array()),
+            nlohmann::json::array({base + "RE0000000000000000000000000000001",
+                                   base + "RE0000000000000000000000000000002"}))
+      << talk.dump();
+  EXPECT_EQ(talk[0]["call"].value("recording_url", ""), base + "RE0000000000000000000000000000002");
+
+  // A hunt in Twilio's order: the first <Dial>'s action (no-answer), the second's (answered by
+  // the agent its action URL names), the parent's completed.
+  const std::string from = "%2B33655443311";
+  const std::string to = "%2B33187654321";
+  const std::string first = "&DialCallStatus=no-answer&DialCallSid=CAhuntleg1&DialCallDuration=0";
+  const std::string second = "&DialCallStatus=completed&DialCallSid=CAhuntleg2&DialCallDuration=75";
+  EXPECT_EQ(
+      telephony.PostTwilio(TwilioStatus("CAhunt1", "inbound", from, to, "in-progress", first)),
+      200);
+  EXPECT_EQ(
+      telephony.PostTwilio(TwilioStatus("CAhunt1", "inbound", from, to, "in-progress", second),
+                           kTwilioToken, "/v1/twilio/voice?extension=201"),
+      200);
+  EXPECT_EQ(telephony.PostTwilio(
+                TwilioStatus("CAhunt1", "inbound", from, to, "completed", "&CallDuration=110")),
+            200);
+  // The same, the parent's completed first (parked while the settle window runs).
+  const std::string from2 = "%2B33655443312";
+  auto parent = std::async(std::launch::async, [&] {
+    return telephony.PostTwilio(
+        TwilioStatus("CAhunt2", "inbound", from2, to, "completed", "&CallDuration=110"));
+  });
+  EXPECT_EQ(
+      telephony.PostTwilio(TwilioStatus("CAhunt2", "inbound", from2, to, "in-progress", second),
+                           kTwilioToken, "/v1/twilio/voice?extension=201"),
+      200);
+  EXPECT_EQ(
+      telephony.PostTwilio(TwilioStatus("CAhunt2", "inbound", from2, to, "in-progress", first)),
+      200);
+  EXPECT_EQ(parent.get(), 200);
+  ASSERT_TRUE(WaitApplied(5)) << core.process().Log() << telephony.process().Log();
+  for (const std::string title : {"Call from +33 6 55 44 33 11", "Call from +33 6 55 44 33 12"}) {
+    auto hunted = LeadsTitled(api, title);
+    ASSERT_EQ(hunted.size(), 1u) << title << " " << hunted.dump();
+    EXPECT_EQ(std::stoll(hunted[0]["responsible_user_id"].get<std::string>()), alice_id);
+    auto activities =
+        Activities(api, "OWNER_TYPE_LEAD", std::stoll(hunted[0]["id"].get<std::string>()));
+    ASSERT_EQ(activities.size(), 1u) << activities.dump();
+    EXPECT_TRUE(activities[0].value("completed", false));
+    EXPECT_FALSE(activities[0]["call"].value("call_back", false));
+    EXPECT_EQ(activities[0]["call"].value("duration_seconds", 0), 75);
+    EXPECT_EQ(activities[0]["call"].value("outcome", ""), "CALL_OUTCOME_ANSWERED");
+  }
+  EXPECT_EQ(Sql("SELECT count(*) FROM activities WHERE call_back"), 0);
 }
 
 }  // namespace

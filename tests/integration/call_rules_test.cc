@@ -40,6 +40,8 @@ struct CallSpec {
   std::string recording;
   std::string line = kLine;
   int64_t ended_unix = 0;  // the call's end as the provider timed it; 0: not given
+  // Every recording the event carries (recording_urls); `recording` is the one-URL field.
+  std::vector<std::string> recordings;
 };
 
 kafka::Message Encode(const CallSpec& spec) {
@@ -54,6 +56,7 @@ kafka::Message Encode(const CallSpec& spec) {
   call->set_duration_seconds(spec.duration);
   call->set_extension(spec.extension);
   call->set_recording_url(spec.recording);
+  for (const std::string& url : spec.recordings) call->add_recording_urls(url);
   if (spec.ended_unix != 0) call->mutable_ended_at()->set_seconds(spec.ended_unix);
   const bool outbound = spec.direction == CallEvent::OUTBOUND;
   call->set_from_number(outbound ? spec.line : spec.number);
@@ -695,6 +698,96 @@ TEST_F(CallRulesTest, LateRecordingOfAnEarlierMissedCallIsKept) {
   EXPECT_EQ(Count("SELECT count(*) FROM activities"), activities);
   EXPECT_EQ(Count("SELECT count(*) FROM activity_calls WHERE recording_url LIKE '%/x.mp3'"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM processed_events WHERE event_id = 'call:x-rec'"), 1);
+}
+
+// Protects: every recording of a call is kept on its activity and shown over gRPC
+// (CallDetails.recording_urls, oldest first, each URL once): the event's own (several), late
+// ones (two of one call in one batch, none lost), repeats once; a call-back keeps each folded
+// voicemail's; an unidentified call its own and late ones (ListUnidentifiedCalls); a row an
+// earlier release wrote with one URL reads as that URL and grows from it; past 20 per activity
+// the rest are dropped and counted in crm_call_recordings_total{result="dropped"}.
+TEST_F(CallRulesTest, EveryRecordingOfACallIsKeptAndShown) {
+  const int64_t contact = Contact("+33612345678");
+  auto rec = [](const std::string& name) { return "https://rec.example.com/" + name + ".mp3"; };
+  Apply({Encode({.id = "a1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .duration = 42,
+                 .recording = rec("r2"),
+                 .recordings = {rec("r1"), rec("r2")}})});
+  Apply({Recording("a1-r3", "generic:a1", rec("r3")), Recording("a1-r4", "generic:a1", rec("r4")),
+         Recording("a1-r1", "generic:a1", rec("r1"))});
+  Apply({Recording("a1-r3b", "generic:a1", rec("r3"))});
+
+  auto activities = api_->Stub<v1::ActivityService>();
+  auto call_of = [&](int64_t owner) {
+    v1::ListActivitiesRequest request;
+    request.set_owner_type(v1::OWNER_TYPE_CONTACT);
+    request.set_owner_id(owner);
+    v1::ListActivitiesResponse response;
+    EXPECT_TRUE(activities->ListActivities(Context().get(), request, &response).ok());
+    EXPECT_EQ(response.activities_size(), 1);
+    return response.activities_size() == 1 ? response.activities(0).call() : v1::CallDetails();
+  };
+  v1::CallDetails call = call_of(contact);
+  EXPECT_EQ(std::vector<std::string>(call.recording_urls().begin(), call.recording_urls().end()),
+            (std::vector<std::string>{rec("r1"), rec("r2"), rec("r3"), rec("r4")}));
+  EXPECT_EQ(call.recording_url(), rec("r3"));  // the latest received
+  EXPECT_EQ(inbound_->counters().calls.recordings_attached.Value(), 4);
+
+  // A call-back of two voicemails, each with its recording, in two batches.
+  const int64_t other = Contact("+33611111111");
+  Apply({Encode({.id = "v1",
+                 .number = "+33611111111",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recordings = {rec("v1")}})});
+  Apply({Encode({.id = "v2",
+                 .number = "+33611111111",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recording = rec("v2")})});  // an earlier producer: the one URL
+  call = call_of(other);
+  EXPECT_TRUE(call.call_back());
+  EXPECT_EQ(call.missed_calls(), 2);
+  EXPECT_EQ(std::vector<std::string>(call.recording_urls().begin(), call.recording_urls().end()),
+            (std::vector<std::string>{rec("v1"), rec("v2")}));
+
+  // An unidentified call: its own recordings and a late one.
+  Apply({Encode({.id = "x1", .number = "anonymous", .recordings = {rec("x1"), rec("x2")}})});
+  Apply({Recording("x1-r3", "generic:x1", rec("x3"))});
+  auto calls = api_->Stub<v1::CallService>();
+  v1::ListUnidentifiedCallsRequest list;
+  v1::ListUnidentifiedCallsResponse listed;
+  ASSERT_TRUE(calls->ListUnidentifiedCalls(Context().get(), list, &listed).ok());
+  ASSERT_EQ(listed.calls_size(), 1);
+  EXPECT_EQ(std::vector<std::string>(listed.calls(0).recording_urls().begin(),
+                                     listed.calls(0).recording_urls().end()),
+            (std::vector<std::string>{rec("x1"), rec("x2"), rec("x3")}));
+  EXPECT_EQ(listed.calls(0).recording_url(), rec("x3"));
+
+  // A row an earlier release wrote: one URL, no list.
+  Exec("UPDATE activities SET call_recording_urls = '{}', call_recording_url = '" + rec("old") +
+       "' WHERE owner_id = " + std::to_string(other));
+  call = call_of(other);
+  EXPECT_EQ(std::vector<std::string>(call.recording_urls().begin(), call.recording_urls().end()),
+            std::vector<std::string>{rec("old")});
+  Apply({Recording("v2-r", "generic:v2", rec("v2b"))});
+  call = call_of(other);
+  EXPECT_EQ(std::vector<std::string>(call.recording_urls().begin(), call.recording_urls().end()),
+            (std::vector<std::string>{rec("old"), rec("v2b")}));
+
+  // The cap: 4 kept, 25 more offered in one batch (one twice): 16 kept, 9 dropped and counted.
+  std::vector<kafka::Message> many;
+  for (int i = 0; i < 25; ++i) {
+    many.push_back(
+        Recording("many-" + std::to_string(i), "generic:a1", rec("m" + std::to_string(i))));
+  }
+  many.push_back(Recording("many-again", "generic:a1", rec("m0")));
+  Apply(many);
+  call = call_of(contact);
+  ASSERT_EQ(call.recording_urls_size(), 20);
+  EXPECT_EQ(call.recording_urls(4), rec("m0"));
+  EXPECT_EQ(call.recording_urls(19), rec("m15"));
+  EXPECT_EQ(inbound_->counters().calls.recordings_dropped.Value(), 9);
 }
 
 // Protects: the call counters count what the batches committed: calls by direction and

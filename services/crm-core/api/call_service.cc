@@ -35,6 +35,9 @@ void ToProto(const UnidentifiedCall& entry, v1::UnidentifiedCall* out) {
   out->set_duration_seconds(static_cast<int32_t>(entry.call.duration_seconds));
   out->set_operator_name(entry.call.operator_name);
   out->set_recording_url(entry.call.recording_url);
+  for (const std::string& url : entry.call.recording_urls) {
+    out->add_recording_urls(url);
+  }
   out->set_responsible_user_id(entry.responsible_user_id);
   out->set_origin_event_id(entry.origin_event_id);
   *out->mutable_create_time() = FromMicros(entry.create_micros);
@@ -51,6 +54,9 @@ void CallDetailsToProto(const Activity::Call& call, v1::CallDetails* out) {
   out->set_duration_seconds(static_cast<int32_t>(call.facts.duration_seconds));
   out->set_operator_name(call.facts.operator_name);
   out->set_recording_url(call.facts.recording_url);
+  for (const std::string& url : call.facts.recording_urls) {
+    out->add_recording_urls(url);
+  }
   out->set_call_back(call.call_back);
   out->set_missed_calls(static_cast<int32_t>(call.missed_calls));
   if (call.last_attempt_micros != 0) {

@@ -138,7 +138,8 @@ metrics::Counter& Recordings(metrics::Registry& registry, const std::string& res
   return registry
       .AddCounter("crm_call_recordings_total",
                   "Recordings arriving after their call: attached, or unmatched (no call holds "
-                  "their call id; nothing written)",
+                  "their call id; nothing written); and recordings dropped past the cap per "
+                  "activity or unidentified call",
                   {"result"})
       .WithLabels({result});
 }
@@ -157,7 +158,8 @@ CallCounters::CallCounters(metrics::Registry& registry)
                                    "outbound call to an unknown number), listed as unidentified")
                        .WithLabels({})),
       recordings_attached(Recordings(registry, "attached")),
-      recordings_unmatched(Recordings(registry, "unmatched")) {}
+      recordings_unmatched(Recordings(registry, "unmatched")),
+      recordings_dropped(Recordings(registry, "dropped")) {}
 
 void CallCounters::Add(const std::vector<const ContactAttempt*>& applied,
                        const CallWriteResult& result) {
@@ -174,6 +176,7 @@ void CallCounters::Add(const std::vector<const ContactAttempt*>& applied,
   unidentified.Increment(static_cast<double>(result.unidentified));
   recordings_attached.Increment(static_cast<double>(result.recordings_attached));
   recordings_unmatched.Increment(static_cast<double>(result.recordings_unmatched.size()));
+  recordings_dropped.Increment(static_cast<double>(result.recordings_dropped));
   for (const std::string& event_id : result.recordings_unmatched) {
     // The event id only (the provider's ids): never the numbers or the recording's URL.
     spdlog::warn("recording of event {} matches no call; not attached", event_id);

@@ -33,6 +33,7 @@ struct CallCounters {
   metrics::Counter& unidentified;
   metrics::Counter& recordings_attached;
   metrics::Counter& recordings_unmatched;
+  metrics::Counter& recordings_dropped;
 };
 
 /// Counters of the inbound path, registered in the process's metrics registry (/metrics).

@@ -30,18 +30,24 @@ std::optional<domain::CallPolicy> CallRules::Admit(const ContactAttempt& attempt
   const domain::CallPolicy policy = domain::DecideCall(call, known, context_.settings);
   switch (policy.action) {
     case CallAction::kAddRecording:
-      if (!call.recording_url.empty()) {
-        plan.calls.recordings[call.call_id] = call.recording_url;
+      for (const std::string& url : call.recording_urls) {
+        plan.calls.recordings.emplace_back(call.call_id, url);
         plan.calls.recording_events[call.call_id] = attempt.event_id;
       }
       return std::nullopt;
     case CallAction::kUnidentified:
+      for (const std::string& url : call.recording_urls) {
+        plan.calls.own_recordings.emplace_back(call.call_id, url);
+      }
       plan.calls.unidentified.push_back({.call = call,
                                          .responsible_user_id = Operator(call),
                                          .origin_event_id = attempt.event_id});
       return std::nullopt;
     case CallAction::kCallBack:
     case CallAction::kCompletedCall:
+      for (const std::string& url : call.recording_urls) {
+        plan.calls.own_recordings.emplace_back(call.call_id, url);
+      }
       break;
   }
   return policy;

@@ -48,8 +48,11 @@ struct CallPlan {
   };
   std::vector<Completion> completions;
   std::vector<UnidentifiedCall> unidentified;
-  std::map<std::string, std::string> recordings;        // call id → URL
+  /// Recordings arriving after their call: (call id, URL) in batch order, several per call.
+  std::vector<std::pair<std::string, std::string>> recordings;
   std::map<std::string, std::string> recording_events;  // call id → the recording's event id
+  /// The recordings the batch's calls carry themselves: (call id, URL), for their lists.
+  std::vector<std::pair<std::string, std::string>> own_recordings;
 };
 
 /// What a batch's call effects were, for the counters (inbound/batch.h's CallCounters).
@@ -60,6 +63,8 @@ struct CallWriteResult {
   size_t call_backs_completed = 0;
   size_t unidentified = 0;
   size_t recordings_attached = 0;
+  /// Recordings past domain::kMaxRecordingsPerCall on their activity or unidentified call.
+  size_t recordings_dropped = 0;
   /// Recordings whose call nothing holds: the event ids (never numbers or URLs, for the log).
   std::vector<std::string> recordings_unmatched;
 };

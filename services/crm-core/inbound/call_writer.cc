@@ -184,11 +184,16 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
   result.call_backs_completed += completed.call_backs;
   add(calls.UpsertActivities(later));
   result.unidentified = calls.InsertUnidentified(plan.unidentified);
-  // After the activities and the unidentified calls: a recording in the same batch as its call
-  // finds it.
-  const std::vector<std::string> unmatched = calls.AddRecordings(plan.recordings);
-  result.recordings_attached = plan.recordings.size() - unmatched.size();
-  for (const std::string& call_id : unmatched) {
+  // After the activities and the unidentified calls: every recording of the batch's calls on
+  // their lists, then the late ones (a recording in the same batch as its call finds it).
+  result.recordings_dropped = calls.AddRecordings(plan.own_recordings, /*late=*/false).dropped;
+  const RecordingsAdded late = calls.AddRecordings(plan.recordings, /*late=*/true);
+  result.recordings_dropped += late.dropped;
+  const std::set<std::string> unmatched(late.unmatched.begin(), late.unmatched.end());
+  for (const auto& [call_id, url] : plan.recordings) {
+    if (unmatched.count(call_id) == 0) ++result.recordings_attached;
+  }
+  for (const std::string& call_id : late.unmatched) {
     auto event = plan.recording_events.find(call_id);
     result.recordings_unmatched.push_back(event == plan.recording_events.end() ? ""
                                                                                : event->second);

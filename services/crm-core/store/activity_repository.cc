@@ -1,3 +1,4 @@
+#include "crm-core/store/call_repository.h"
 #include "crm-core/store/repositories.h"
 #include "pg/pg.h"
 
@@ -38,6 +39,7 @@ Activity ReadActivity(const pqxx::row& row) {
     call.missed_calls = row[22].as<int64_t>();
     call.last_attempt_micros = row[23].as<int64_t>();
     call.completed_by_event_id = row[24].as<std::string>();
+    call.facts.recording_urls = RecordingUrlsFromJson(row[25].as<std::string>());
     activity.call = std::move(call);
   }
   return activity;

@@ -27,6 +27,21 @@ domain::CallFacts ReadFacts(const pqxx::row& row, int first) {
   return call;
 }
 
+}  // namespace
+
+std::vector<std::string> RecordingUrlsFromJson(const std::string& json) {
+  std::vector<std::string> urls;
+  auto parsed = nlohmann::json::parse(json, nullptr, false);
+  if (parsed.is_array()) {
+    for (const auto& url : parsed) {
+      if (url.is_string()) urls.push_back(url.get<std::string>());
+    }
+  }
+  return urls;
+}
+
+namespace {
+
 std::map<std::string, std::string> ParseLineQueues(const std::string& json) {
   std::map<std::string, std::string> queues;
   auto parsed = nlohmann::json::parse(json, nullptr, false);
@@ -205,26 +220,33 @@ CallBacksCompleted CallRepository::CompleteCallBacks(
   return completed;
 }
 
-std::vector<std::string> CallRepository::AddRecordings(
-    const std::map<std::string, std::string>& recordings) {
-  std::vector<std::string> unmatched;
+RecordingsAdded CallRepository::AddRecordings(
+    const std::vector<std::pair<std::string, std::string>>& recordings, bool late) {
+  RecordingsAdded added;
   if (recordings.empty()) {
-    return unmatched;
+    return added;
   }
   std::vector<std::string> ids, urls;
   for (const auto& [id, url] : recordings) {
+    if (url.empty()) continue;
     ids.push_back(Clean(id));
     urls.push_back(Clean(url));
   }
   std::set<std::string> matched;
   for (const auto& row :
-       work_.exec_prepared("add_call_recordings", pg::TextArray(ids), pg::TextArray(urls))) {
-    matched.insert(row[0].as<std::string>());
+       work_.exec_prepared("add_call_recordings", pg::TextArray(ids), pg::TextArray(urls),
+                           domain::kMaxRecordingsPerCall, late)) {
+    if (row[0].is_null()) {
+      added.dropped += static_cast<size_t>(row[1].as<int64_t>());
+    } else {
+      matched.insert(row[0].as<std::string>());
+    }
   }
+  std::set<std::string> seen;
   for (const std::string& id : ids) {
-    if (matched.count(id) == 0) unmatched.push_back(id);
+    if (matched.count(id) == 0 && seen.insert(id).second) added.unmatched.push_back(id);
   }
-  return unmatched;
+  return added;
 }
 
 size_t CallRepository::PruneUnidentified(int retention_days, int limit) {
@@ -270,6 +292,7 @@ std::vector<UnidentifiedCall> CallRepository::ListUnidentified(int64_t before_id
     entry.responsible_user_id = row[10].as<int64_t>();
     entry.origin_event_id = row[11].as<std::string>();
     entry.create_micros = row[12].as<int64_t>();
+    entry.call.recording_urls = RecordingUrlsFromJson(row[13].as<std::string>());
     calls.push_back(std::move(entry));
   }
   return calls;

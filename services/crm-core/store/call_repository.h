@@ -80,6 +80,16 @@ struct UnidentifiedCall {
   int64_t create_micros = 0;
 };
 
+/// A recording list as the statements read it (a JSON array of strings); empty when unreadable.
+std::vector<std::string> RecordingUrlsFromJson(const std::string& json);
+
+/// What AddRecordings did: the call ids that matched no call, and the URLs dropped past
+/// domain::kMaxRecordingsPerCall.
+struct RecordingsAdded {
+  std::vector<std::string> unmatched;
+  size_t dropped = 0;
+};
+
 /// What an admin sets (SettingsService's `calls`).
 struct StoredCallSettings {
   int64_t call_back_sla_minutes = 15;
@@ -102,9 +112,13 @@ class CallRepository {
   std::vector<PhoneHolder> FindPhoneHolders(const std::vector<std::string>& phones);
   /// Completes the open call-backs of `owners`.
   CallBacksCompleted CompleteCallBacks(const std::vector<CallBackCompletion>& owners);
-  /// call id → recording URL. Returns the call ids that matched no call (nothing written for
-  /// them).
-  std::vector<std::string> AddRecordings(const std::map<std::string, std::string>& recordings);
+  /// (call id, recording URL) pairs in arrival order, a call any number of times: appended to
+  /// the call's activity and unidentified call, each URL once, at most
+  /// domain::kMaxRecordingsPerCall per row; `late`: recordings arriving after their call (an
+  /// empty list then starts from the one URL an earlier release kept). Returns the call ids that
+  /// matched no call (nothing written for them) and how many URLs the cap dropped.
+  RecordingsAdded AddRecordings(const std::vector<std::pair<std::string, std::string>>& recordings,
+                                bool late);
   /// Returns the calls inserted (an event's call is inserted once).
   size_t InsertUnidentified(const std::vector<UnidentifiedCall>& calls);
   /// Deletes at most `limit` unidentified calls older than `retention_days`, oldest first;

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "crm-core/domain/matching/matching.h"
@@ -53,7 +54,10 @@ struct CallFacts {
   int64_t duration_seconds = 0;
   std::string operator_name;  // a user name or e-mail, as the provider gave it
   std::string extension;      // the PBX extension that took or made it
+  /// The call's latest recording (the one URL earlier events carried); recording_urls holds
+  /// every one, oldest first.
   std::string recording_url;
+  std::vector<std::string> recording_urls;
   /// Only adds a recording to a call published before under the same call_id.
   bool recording_only = false;
   /// When the call ended (else started, else the event occurred), seconds since the epoch; 0:
@@ -65,6 +69,10 @@ struct CallFacts {
     return direction == CallDirection::kOutbound ? to_number : from_number;
   }
 };
+
+/// Recordings kept per CALL activity or unidentified call at most (each URL once); further ones
+/// are dropped and counted (crm_call_recordings_total{result="dropped"}).
+inline constexpr int kMaxRecordingsPerCall = 20;
 
 /// crm_settings' call part.
 struct CallSettings {

@@ -47,6 +47,13 @@ void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
   facts.operator_name = call.operator_name();
   facts.extension = call.extension();
   facts.recording_url = call.recording_url();
+  // Every recording, oldest first; an event of an earlier telephony-ingest carries one URL.
+  facts.recording_urls.assign(call.recording_urls().begin(), call.recording_urls().end());
+  if (facts.recording_urls.empty() && !facts.recording_url.empty()) {
+    facts.recording_urls.push_back(facts.recording_url);
+  } else if (facts.recording_url.empty() && !facts.recording_urls.empty()) {
+    facts.recording_url = facts.recording_urls.back();
+  }
   facts.recording_only = call.recording_only();
   if (call.has_ended_at()) {
     facts.at_unix = call.ended_at().seconds();

@@ -8,5 +8,7 @@ SELECT id, type, owner_type, owner_id, subject, description, coalesce(responsibl
   coalesce(call_duration_seconds, 0), coalesce(call_operator, ''),
   coalesce(call_recording_url, ''), call_back, missed_calls,
   coalesce((extract(epoch FROM last_attempt_at) * 1000000)::bigint, 0),
-  coalesce(completed_by_event_id, '')
+  coalesce(completed_by_event_id, ''),
+  array_to_json(CASE WHEN cardinality(call_recording_urls) = 0 AND call_recording_url IS NOT NULL
+    THEN ARRAY[call_recording_url] ELSE call_recording_urls END)::text
 FROM activities
