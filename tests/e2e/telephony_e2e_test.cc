@@ -553,8 +553,9 @@ class PrivateRedis {
 // Redis frozen, `ended` (no talk time; alone it reads as missed) → 503; retried → answered.
 // Twilio: Redis frozen, the parent's `completed` (CallDuration 28; alone it reads as answered)
 // → 503; the <Dial> action (no-answer) with Redis back and the parent's retry settle the call
-// missed (after the settle window: a later leg's action could still have said answered). Deciding alone published the wrong outcome under the call's
-// one event id, and crm-core then dropped the right one as a duplicate.
+// missed (after the settle window: a later leg's action could still have said answered). Deciding
+// alone published the wrong outcome under the call's one event id, and crm-core then dropped the
+// right one as a duplicate.
 TEST_F(TelephonyE2eTest, CallStoreDownIs503ThenRetrySettles) {
   PrivateRedis redis;
   Telephony telephony(kafka_.bootstrap(),
