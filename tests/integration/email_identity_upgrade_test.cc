@@ -20,20 +20,10 @@ namespace {
 // The newest migration before 0022.
 constexpr int kBefore = 21;
 
-std::vector<pg::Migration> UpTo(int version) {
-  std::vector<pg::Migration> picked;
-  for (const pg::Migration& migration : Migrations()) {
-    if (migration.version <= version) {
-      picked.push_back(migration);
-    }
-  }
-  return picked;
-}
-
 class EmailIdentityUpgradeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<int> before = pg::ApplyMigrations(database_.url(), UpTo(kBefore));
+    absl::StatusOr<int> before = pg::ApplyMigrations(database_.url(), MigrationsUpTo(kBefore));
     ASSERT_TRUE(before.ok()) << before.status();
   }
 

@@ -21,20 +21,11 @@ namespace {
 // The newest migration of the previous release.
 constexpr int kPreviousRelease = 4;
 
-std::vector<pg::Migration> UpTo(int version) {
-  std::vector<pg::Migration> picked;
-  for (const pg::Migration& migration : Migrations()) {
-    if (migration.version <= version) {
-      picked.push_back(migration);
-    }
-  }
-  return picked;
-}
-
 class RollingUpgradeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<int> previous = pg::ApplyMigrations(database_.url(), UpTo(kPreviousRelease));
+    absl::StatusOr<int> previous =
+        pg::ApplyMigrations(database_.url(), MigrationsUpTo(kPreviousRelease));
     ASSERT_TRUE(previous.ok()) << previous.status();
     // Data the previous release wrote.
     Exec("INSERT INTO users (id, name) VALUES (1, 'Ana')");
