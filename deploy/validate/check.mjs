@@ -276,6 +276,11 @@ function resolveEnv(container, configMaps, secrets, where, operatorValues = new 
       values[variable.name] = value ?? "";
     } else if (variable.valueFrom?.secretKeyRef) {
       const ref = variable.valueFrom.secretKeyRef;
+      // An optional key a rendered Secret lacks leaves the variable unset, as Kubernetes does
+      // (the dev overlay's generated Secret need not hold every optional key).
+      if (ref.optional === true && secrets.has(ref.name) && !(ref.key in secrets.get(ref.name))) {
+        continue;
+      }
       const [value, example] = secretValue(secrets, ref.name, ref.key, `${where} ${variable.name}`);
       values[variable.name] = value;
       if (example) {
