@@ -55,7 +55,7 @@ chmod 755 "$(dirname "$pgdata")" 2>/dev/null || true
 
 "$root/deploy/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" dev-broker kafka-lag crm-core crmctl webform-ingest telephony-ingest email-ingest
+ninja -C "$build" ${LEADFLOW_BUILD_JOBS:+-j "$LEADFLOW_BUILD_JOBS"} dev-broker kafka-lag crm-core crmctl webform-ingest telephony-ingest email-ingest
 drain_seconds=${LEADFLOW_DRAIN_SECONDS:-30}
 
 export LEADFLOW_API_KEY=${LEADFLOW_API_KEY:-local-dev-admin-key-change-me}

@@ -4,13 +4,15 @@
 # starts and stops its own PostgreSQL and Redis) through CTest, and stops the servers.
 # See docs/testing.md.
 #   deploy/test.sh [ctest arguments…]      e.g. deploy/test.sh -L unit
+#   LEADFLOW_BUILD_JOBS=N                   build with at most N jobs (default: ninja's, cores + 2);
+#                                           on a machine others share, N=1 or 2 keeps it usable
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEADFLOW_BUILD_DIR:-$root/build}
 
 "$root/deploy/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build"
+ninja -C "$build" ${LEADFLOW_BUILD_JOBS:+-j "$LEADFLOW_BUILD_JOBS"}
 
 # The servers' data lives outside the clone: PostgreSQL runs as the postgres user, which cannot
 # enter a clone under /root (mode 0700).
