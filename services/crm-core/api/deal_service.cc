@@ -2,6 +2,7 @@
 // PlanStageChange and write the stage history (deal_stage_history) and the deal's timeline.
 #include <chrono>
 #include <regex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/errors.h"
@@ -237,6 +238,25 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         // change time the creation, one stage history row (none → stage) and a CREATED entry
         // naming the stage, both with who.
         const int64_t id = deals.Insert(deal, *user);
+        // The links it is created with, on both timelines, as LinkContact and SetCompany write
+        // them: a deal created with its company reads like one linked to it afterwards.
+        std::vector<HistoryRecord> links;
+        auto linked = [&](domain::EntityKind kind, int64_t other) {
+          links.push_back(
+              HistoryRecord::Of(domain::EntityKind::kDeal, id, "LINKED").RelatedTo({kind, other}));
+          links.push_back(
+              HistoryRecord::Of(kind, other, "LINKED").RelatedTo({domain::EntityKind::kDeal, id}));
+        };
+        if (deal.company_id != 0) {
+          linked(domain::EntityKind::kCompany, deal.company_id);
+        }
+        std::set<int64_t> contacts;  // a contact named twice is linked once
+        for (int64_t contact : deal.contact_ids) {
+          if (contacts.insert(contact).second) {
+            linked(domain::EntityKind::kContact, contact);
+          }
+        }
+        HistoryRepository(work).Append(links);
         absl::Status answer = Answer(deals, id, response);
         work.commit();
         return answer;
@@ -318,8 +338,8 @@ grpc::ServerUnaryReactor* DealApi::UpdateDeal(grpc::CallbackServerContext* conte
           }
         };
         changed("title", before.title, deal.title);
-        changed("amount", absl::StrCat(before.amount.amount_minor, " ", before.amount.currency),
-                absl::StrCat(deal.amount.amount_minor, " ", deal.amount.currency));
+        // In major units ("5000.00 EUR"), as a manager reads the timeline.
+        changed("amount", domain::FormatMoney(before.amount), domain::FormatMoney(deal.amount));
         changed("responsible_user_id", absl::StrCat(before.responsible_user_id),
                 absl::StrCat(deal.responsible_user_id));
         changed("expected_close_date", before.expected_close_date, deal.expected_close_date);

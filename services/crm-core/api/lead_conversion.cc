@@ -219,8 +219,8 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
           if (plan->link_deal_contact) {
             deal.contact_ids.push_back(contact_id);
           }
-          // Insert writes the deal's own CREATED entry; the plan's (related: the lead) below
-          // says where it came from.
+          // Insert writes the deal's one CREATED entry: its first stage, related to the lead it
+          // came from, by the acting user (ActingUserScope).
           deal_id = deals.Insert(deal, 0);
         }
         conversions.MarkConverted(lead_id, plan->lead_status_id, contact_id, company_id, deal_id);
@@ -269,7 +269,7 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         if (contact_id != 0) produced.contact_id = contact_id;
         if (company_id != 0) produced.company_id = company_id;
         if (deal_id != 0) produced.deal_id = deal_id;
-        conversions.Record(request_id, lead_id, *produce, produced, 0,
+        conversions.Record(request_id, lead_id, *produce, produced, ActingUserScope::Current(),
                            request_id.empty() ? "" : RequestParameters(*produce, *request));
         work.commit();
         response->set_lead_id(lead_id);

@@ -14,6 +14,7 @@
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/merge/merge.h"
 #include "crm-core/domain/naming/naming.h"
+#include "crm-core/store/history_repository.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 #include "identity/identity.h"
@@ -115,17 +116,9 @@ absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
   return keys;
 }
 
-absl::StatusOr<int64_t> ActingUser(grpc::CallbackServerContext* context) {
-  const auto& metadata = context->client_metadata();
-  auto found = metadata.find("x-leadflow-user-id");
-  if (found == metadata.end()) {
-    return 0;
-  }
-  int64_t id = 0;
-  if (!absl::SimpleAtoi(std::string(found->second.data(), found->second.size()), &id) || id <= 0) {
-    return absl::InvalidArgumentError("x-leadflow-user-id metadata must be a user id");
-  }
-  return id;
+absl::StatusOr<int64_t> ActingUser(grpc::CallbackServerContext* /*context*/) {
+  // RunCall read and checked the metadata once for the whole call (api/common/call.h).
+  return ActingUserScope::Current();
 }
 
 absl::Status CheckActiveUser(pqxx::transaction_base& work, int64_t user_id,
@@ -205,11 +198,12 @@ domain::MergeRecord ToMergeRecord(MergeRepository& merges, domain::EntityKind ki
 }
 
 // The timeline of each deal a merge relinks: UNLINKED the folded contact (or company), LINKED
-// the kept one unless it was on the deal already, as LinkContact/SetCompany write them.
+// the kept one unless it was on the deal already, as LinkContact/SetCompany write them. The deals
+// the kept record gains go to `gained`.
 std::vector<HistoryRecord> RelinkedDealsHistory(MergeRepository& merges, domain::EntityKind kind,
                                                 int64_t kept_id,
-                                                const std::vector<int64_t>& fold_ids,
-                                                int64_t user) {
+                                                const std::vector<int64_t>& fold_ids, int64_t user,
+                                                std::vector<int64_t>& gained) {
   std::vector<HistoryRecord> history;
   if (kind == domain::EntityKind::kLead) {
     return history;  // leads hold no deals
@@ -228,7 +222,89 @@ std::vector<HistoryRecord> RelinkedDealsHistory(MergeRepository& merges, domain:
     entry("UNLINKED", deal.folded_id);
     if (!deal.kept_linked && linked.insert(deal.deal_id).second) {
       entry("LINKED", kept_id);
+      gained.push_back(deal.deal_id);
     }
+  }
+  return history;
+}
+
+// The kept record's own timeline after a merge shows what was moved to it (docs/domain.md,
+// "Merge"): one LINKED entry per deal and per contact ↔ company link it gained, and on the other
+// side of each such link UNLINKED the folded record and LINKED the kept one, as LinkContact and
+// UnlinkContact write them. Bounded: the first kMaxMovedLinkEntries links are listed one by one;
+// the rest are counted in one FIELD_CHANGED entry on the kept record (field "links", new_value
+// "<n> more links moved by this merge, not listed one by one").
+constexpr int kMaxMovedLinkEntries = 1000;
+
+std::vector<HistoryRecord> MovedLinksHistory(MergeRepository& merges, domain::EntityKind kind,
+                                             int64_t kept_id, const std::vector<int64_t>& fold_ids,
+                                             int64_t user, const std::vector<int64_t>& deals) {
+  std::vector<HistoryRecord> history;
+  if (kind == domain::EntityKind::kLead) {
+    return history;  // a lead's links are not moved as links (docs/domain.md)
+  }
+  const std::string type(domain::ToString(kind));
+  const domain::EntityKind other_kind = kind == domain::EntityKind::kContact
+                                            ? domain::EntityKind::kCompany
+                                            : domain::EntityKind::kContact;
+  const std::string other_type(domain::ToString(other_kind));
+  int64_t listed = 0;
+  int64_t unlisted = 0;
+  for (int64_t deal : deals) {
+    if (listed >= kMaxMovedLinkEntries) {
+      ++unlisted;
+      continue;
+    }
+    ++listed;
+    history.push_back({.entity_type = type,
+                       .entity_id = kept_id,
+                       .kind = "LINKED",
+                       .related_type = "DEAL",
+                       .related_id = deal,
+                       .user_id = user});
+  }
+  int64_t total = 0;
+  const int room = static_cast<int>(std::max<int64_t>(0, kMaxMovedLinkEntries - listed));
+  std::set<int64_t> gained;  // two folded records linked to the same one: one link moves
+  // At least one row, so that `total` is known when no room is left.
+  const std::vector<MergeRepository::MovedLink> links =
+      merges.MovedLinks(type, kept_id, fold_ids, std::max(room, 1), &total);
+  for (size_t i = 0; i < links.size() && i < static_cast<size_t>(room); ++i) {
+    const MergeRepository::MovedLink& link = links[i];
+    if (!gained.insert(link.other_id).second) {
+      continue;
+    }
+    history.push_back({.entity_type = type,
+                       .entity_id = kept_id,
+                       .kind = "LINKED",
+                       .new_value = link.role,
+                       .related_type = other_type,
+                       .related_id = link.other_id,
+                       .user_id = user});
+    history.push_back({.entity_type = other_type,
+                       .entity_id = link.other_id,
+                       .kind = "UNLINKED",
+                       .related_type = type,
+                       .related_id = link.folded_id,
+                       .user_id = user});
+    history.push_back({.entity_type = other_type,
+                       .entity_id = link.other_id,
+                       .kind = "LINKED",
+                       .new_value = link.role,
+                       .related_type = type,
+                       .related_id = kept_id,
+                       .user_id = user});
+  }
+  unlisted += std::max<int64_t>(0, total - room);  // rows, not distinct records: a bound
+  if (unlisted > 0) {
+    history.push_back({.entity_type = type,
+                       .entity_id = kept_id,
+                       .kind = "FIELD_CHANGED",
+                       .field = "links",
+                       .new_value = absl::StrCat(unlisted,
+                                                 " more links moved by this merge, not listed "
+                                                 "one by one"),
+                       .user_id = user});
   }
   return history;
 }
@@ -423,8 +499,12 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
       !capped.ok()) {
     return capped;
   }
+  std::vector<int64_t> gained_deals;
   std::vector<HistoryRecord> history =
-      RelinkedDealsHistory(merges, *kind, kept_id, plan->fold_ids, acting_user);
+      RelinkedDealsHistory(merges, *kind, kept_id, plan->fold_ids, acting_user, gained_deals);
+  std::vector<HistoryRecord> moved =
+      MovedLinksHistory(merges, *kind, kept_id, plan->fold_ids, acting_user, gained_deals);
+  history.insert(history.end(), moved.begin(), moved.end());
   merges.Fold(type, kept_id, plan->fold_ids, acting_user);
   for (const domain::MergeHistory& line : plan->history) {
     history.push_back({.entity_type = type,

@@ -46,8 +46,8 @@ absl::StatusOr<std::string> NormalizeEmailAddress(const std::string& raw);
 /// One messenger id normalised: "Telegram : 123" → "telegram:123".
 absl::StatusOr<std::string> NormalizeMessenger(const std::string& raw);
 
-/// The user a call acts for, from the optional "x-leadflow-user-id" metadata (0: none given):
-/// recorded as "who" in history. INVALID_ARGUMENT when it is not an id.
+/// The user a write acts for (0: none given), as RunCall resolved and checked it from the
+/// optional "x-leadflow-user-id" metadata: recorded as "who" in history.
 absl::StatusOr<int64_t> ActingUser(grpc::CallbackServerContext* context);
 /// FAILED_PRECONDITION unless `user_id` is 0 or an active user.
 absl::Status CheckActiveUser(pqxx::transaction_base& work, int64_t user_id,

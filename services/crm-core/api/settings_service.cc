@@ -15,6 +15,7 @@
 #include "crm-core/domain/lead/title.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/email_repository.h"
+#include "crm-core/store/history_repository.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -318,7 +319,7 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
           EmailRepository(work).ReplaceRoutes(*email_routes);
         }
         if (previous_mode == "CLASSIC" && updated.mode == "SIMPLE") {
-          settings.StartModeSwitch("SIMPLE", 0);
+          settings.StartModeSwitch("SIMPLE", ActingUserScope::Current());  // who started it
         }
         ToProto(settings.Get(), response);
         AddEmailRoutes(work, response);

@@ -174,7 +174,9 @@ std::optional<int64_t> DealRepository::Lock(int64_t id) {
   return rows[0][2].as<int64_t>();
 }
 
-int64_t DealRepository::Insert(const StoredDeal& deal, int64_t user_id) {
+int64_t DealRepository::Insert(const StoredDeal& deal, int64_t given_user_id) {
+  // The stage history row names who as the timeline does (history_repository.h).
+  const int64_t user_id = given_user_id != 0 ? given_user_id : ActingUserScope::Current();
   const int64_t id =
       work_
           .exec_prepared1("insert_deal", deal.title, deal.pipeline_id, deal.stage_id,
@@ -193,6 +195,9 @@ int64_t DealRepository::Insert(const StoredDeal& deal, int64_t user_id) {
   created.new_value = Place(deal.pipeline_id, deal.stage_id);
   created.user_id = user_id;
   created.event_id = deal.origin_event_id;
+  if (deal.lead_id != 0) {
+    created.RelatedTo({EntityKind::kLead, deal.lead_id});  // converted from that lead
+  }
   HistoryRepository(work_).Append(created);
   return id;
 }
@@ -204,7 +209,8 @@ void DealRepository::Update(const StoredDeal& deal) {
 }
 
 void DealRepository::Move(int64_t id, const domain::StageChange& change,
-                          domain::Semantics to_semantics, int64_t user_id) {
+                          domain::Semantics to_semantics, int64_t given_user_id) {
+  const int64_t user_id = given_user_id != 0 ? given_user_id : ActingUserScope::Current();
   work_.exec_prepared0("move_deal", id, change.to_pipeline_id, change.to_stage_id,
                        std::string(domain::ToString(to_semantics)));
   work_.exec_prepared0("insert_stage_change", id, change.from_pipeline_id, change.from_stage_id,

@@ -5,6 +5,18 @@
 
 namespace leadflow::crm {
 
+namespace {
+thread_local int64_t acting_user = 0;
+}  // namespace
+
+ActingUserScope::ActingUserScope(int64_t user_id) : previous_(acting_user) {
+  acting_user = user_id;
+}
+
+ActingUserScope::~ActingUserScope() { acting_user = previous_; }
+
+int64_t ActingUserScope::Current() { return acting_user; }
+
 void HistoryRepository::Append(const std::vector<HistoryRecord>& records) {
   if (records.empty()) {
     return;
@@ -20,7 +32,7 @@ void HistoryRepository::Append(const std::vector<HistoryRecord>& records) {
     news.push_back(pg::StripNul(record.new_value));
     related_types.push_back(record.related_type);
     related_ids.push_back(record.related_id);
-    users.push_back(record.user_id);
+    users.push_back(record.user_id != 0 ? record.user_id : acting_user);
     events.push_back(pg::StripNul(record.event_id));
   }
   work_.exec_prepared0("append_history", pg::TextArray(types), pg::IntArray(ids),

@@ -369,6 +369,19 @@ std::vector<MergeRepository::RelinkedDeal> MergeRepository::RelinkedDeals(
   return deals;
 }
 
+std::vector<MergeRepository::MovedLink> MergeRepository::MovedLinks(
+    const std::string& type, int64_t kept_id, const std::vector<int64_t>& folded_ids, int limit,
+    int64_t* total) {
+  std::vector<MovedLink> links;
+  *total = 0;
+  for (const auto& row :
+       work_.exec_prepared("merge_moved_links", type, pg::IntArray(folded_ids), kept_id, limit)) {
+    links.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<std::string>()});
+    *total = row[3].as<int64_t>();
+  }
+  return links;
+}
+
 std::vector<IdentityKey> MergeRepository::Identities(const std::string& type,
                                                      const std::vector<int64_t>& ids) {
   std::vector<IdentityKey> keys;

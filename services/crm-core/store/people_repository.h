@@ -117,6 +117,17 @@ class MergeRepository {
   };
   std::vector<RelinkedDeal> RelinkedDeals(const std::string& type, int64_t kept_id,
                                           const std::vector<int64_t>& folded_ids);
+  /// A contact ↔ company link a merge moves to the kept record (one it did not hold), read
+  /// before the fold.
+  struct MovedLink {
+    int64_t other_id = 0;   // the company (a contact merge) or the contact (a company merge)
+    int64_t folded_id = 0;  // the folded record that held it
+    std::string role;
+  };
+  /// The first `limit` such links in (other, folded) order; `*total`: how many there are.
+  std::vector<MovedLink> MovedLinks(const std::string& type, int64_t kept_id,
+                                    const std::vector<int64_t>& folded_ids, int limit,
+                                    int64_t* total);
   /// Every identity the records hold.
   std::vector<IdentityKey> Identities(const std::string& type, const std::vector<int64_t>& ids);
   /// Moves the folded records' identities (deduplicated), activities and links to `kept_id`,

@@ -3,11 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <iterator>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "crm-core/api/common/errors.h"
+#include "crm-core/store/history_repository.h"
+#include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
 namespace {
@@ -43,6 +47,37 @@ std::vector<std::string_view> AuthorizationOf(grpc::CallbackServerContext* conte
   return values;
 }
 
+// The x-leadflow-user-id metadata: 0 when absent; INVALID_ARGUMENT when it is not one positive
+// id (two values would leave "who" a guess).
+absl::StatusOr<int64_t> ActingUserOf(grpc::CallbackServerContext* context) {
+  auto [begin, end] = context->client_metadata().equal_range(kActingUserMetadata);
+  if (begin == end) {
+    return 0;
+  }
+  if (std::next(begin) != end) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kActingUserMetadata, " metadata: send one value, not several"));
+  }
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(absl::string_view(begin->second.data(), begin->second.size()), &id) ||
+      id <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kActingUserMetadata, " metadata must be a user id"));
+  }
+  return id;
+}
+
+// FAILED_PRECONDITION unless `user_id` is an active user (read in a transaction of its own,
+// before the body writes anything).
+absl::Status CheckActingUser(pqxx::connection& connection, int64_t user_id) {
+  pqxx::read_transaction work(connection);
+  if (!UserRepository(work).IsActive(user_id)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        kActingUserMetadata, ": user ", user_id, " not found or not active: nothing was written"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* RunCall(grpc::CallbackServerContext* context, std::string_view method,
@@ -57,9 +92,28 @@ grpc::ServerUnaryReactor* RunCall(grpc::CallbackServerContext* context, std::str
     reactor->Finish(ToGrpc(status, request_id, method));
     return reactor;
   }
+  // Every write resolves its acting user here, once: the methods never read the metadata.
+  int64_t acting_user = 0;
+  if (right != Right::kRead) {
+    absl::StatusOr<int64_t> user = ActingUserOf(context);
+    if (!user.ok()) {
+      reactor->Finish(ToGrpc(user.status(), request_id, method));
+      return reactor;
+    }
+    acting_user = *user;
+  }
   const auto deadline = SteadyDeadline(context);
-  auto job = [context, method, &backend, response, body = std::move(body), reactor, request_id,
-              deadline] {
+  auto checked_body = [acting_user, body = std::move(body)](pqxx::connection& connection) {
+    if (acting_user != 0) {
+      if (absl::Status check = CheckActingUser(connection, acting_user); !check.ok()) {
+        return check;
+      }
+    }
+    const ActingUserScope scope(acting_user);
+    return body(connection);
+  };
+  auto job = [context, method, &backend, response, body = std::move(checked_body), reactor,
+              request_id, deadline] {
     absl::Status status;
     for (int attempt = 1;; ++attempt) {
       if (context->IsCancelled()) {

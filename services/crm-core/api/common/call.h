@@ -30,10 +30,19 @@ struct ApiBackend {
   std::string page_token_key;
 };
 
+/// The metadata naming the user a write acts for (optional; absent: the API key alone).
+inline constexpr char kActingUserMetadata[] = "x-leadflow-user-id";
+
 /// Authorises, then runs `body` on a pooled connection within the call's deadline, on the
 /// executor (never on gRPC's threads), and finishes the call with ToGrpc's mapping. `response`
 /// is cleared before each attempt; a transaction PostgreSQL aborted for a concurrent one is run
 /// again a few times.
+///
+/// For every write (`right` other than kRead) the acting user (kActingUserMetadata) is resolved
+/// here, once, for all methods: INVALID_ARGUMENT when it is not an id, FAILED_PRECONDITION when it
+/// names no active user — both before `body` runs, so nothing is written. `body` then runs
+/// inside an ActingUserScope (store/history_repository.h): every history entry it writes, and
+/// every stage history row, names that user.
 grpc::ServerUnaryReactor* RunCall(grpc::CallbackServerContext* context, std::string_view method,
                                   const ApiBackend& backend, Right right,
                                   google::protobuf::Message* response,

@@ -148,8 +148,8 @@ absl::StatusOr<ConversionPlan> PlanConversion(const LeadToConvert& lead,
   plan.link_deal_company = deal_role && has_company;
   plan.activities_to = deal_role ? Slot::kDeal : has_contact ? Slot::kContact : Slot::kCompany;
 
-  // History: the lead's CONVERTED entries, each created record's CREATED (related: the lead),
-  // and the links.
+  // History: the lead's CONVERTED entries, each created contact's and company's CREATED
+  // (related: the lead), and the links.
   auto created = [&](Slot slot) { plan.history.push_back({slot, "CREATED", Slot::kLead}); };
   auto converted = [&](Slot slot) { plan.history.push_back({Slot::kLead, "CONVERTED", slot}); };
   if (has_contact) {
@@ -161,8 +161,9 @@ absl::StatusOr<ConversionPlan> PlanConversion(const LeadToConvert& lead,
     if (plan.create_company) created(Slot::kCompany);
   }
   if (deal_role) {
+    // The deal's one CREATED entry is the store's (the stage it starts in, related: the lead it
+    // came from, DealRepository::Insert): a second one here read as two creations.
     converted(Slot::kDeal);
-    created(Slot::kDeal);
   }
   auto linked = [&](Slot a, Slot b) {
     plan.history.push_back({a, "LINKED", b});

@@ -65,6 +65,8 @@ TEST(PlanConversion, ContactCompanyDeal) {
   EXPECT_EQ(plan->responsible_user_id, 4);
   EXPECT_EQ(plan->source_id, "WEB_FORM");
   EXPECT_TRUE(HasHistory(*plan, Slot::kLead, "CONVERTED", Slot::kDeal));
+  // The deal's one CREATED entry is the store's (DealRepository::Insert, related: the lead).
+  EXPECT_FALSE(HasHistory(*plan, Slot::kDeal, "CREATED", Slot::kLead));
   EXPECT_TRUE(HasHistory(*plan, Slot::kContact, "CREATED", Slot::kLead));
   EXPECT_TRUE(HasHistory(*plan, Slot::kDeal, "LINKED", Slot::kCompany));
   EXPECT_TRUE(HasHistory(*plan, Slot::kCompany, "LINKED", Slot::kContact));

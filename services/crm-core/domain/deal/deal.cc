@@ -1,7 +1,11 @@
 #include "crm-core/domain/deal/deal.h"
 
+#include <unicode/ucurr.h>
+#include <unicode/utypes.h>
+
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/common/text.h"
@@ -85,6 +89,38 @@ bool IsIdle(const Stage& stage, bool closed, std::chrono::system_clock::time_poi
   if (closed) return false;
   std::optional<std::chrono::system_clock::time_point> since = IdleSince(stage, last_activity);
   return since && now >= *since;
+}
+
+int MinorUnitDigits(std::string_view currency) {
+  if (currency.size() != 3) {
+    return 2;
+  }
+  UChar code[4] = {static_cast<UChar>(currency[0]), static_cast<UChar>(currency[1]),
+                   static_cast<UChar>(currency[2]), 0};
+  UErrorCode error = U_ZERO_ERROR;
+  const int32_t digits = ucurr_getDefaultFractionDigits(code, &error);
+  if (U_FAILURE(error) || digits < 0 || digits > 4) {
+    return 2;
+  }
+  return digits;
+}
+
+std::string FormatMoney(const Money& money) {
+  const int digits = MinorUnitDigits(money.currency);
+  int64_t scale = 1;
+  for (int i = 0; i < digits; ++i) {
+    scale *= 10;
+  }
+  const int64_t major = money.amount_minor / scale;
+  std::string text = Cat(major);
+  if (money.amount_minor < 0 && major == 0) {
+    text = "-0";
+  }
+  if (digits > 0) {
+    std::string minor = Cat(std::llabs(money.amount_minor % scale));
+    text += "." + std::string(digits - minor.size(), '0') + minor;
+  }
+  return Cat(text, " ", money.currency);
 }
 
 }  // namespace leadflow::crm::domain

@@ -60,6 +60,14 @@ bool IsKnownCurrency(std::string_view code);
 /// INVALID_ARGUMENT unless 0 ≤ amount ≤ kMaxAmountMinor and the currency is known.
 absl::Status ValidateMoney(const Money& money);
 
+/// The digits after the decimal point of `currency`'s minor unit (ISO 4217 as ICU holds it:
+/// EUR 2, JPY 0, KWD 3); 2 for a code ICU does not know.
+int MinorUnitDigits(std::string_view currency);
+
+/// How a person reads an amount: major units with the currency's minor-unit digits, then the
+/// code ("5000.00 EUR" for 500000 EUR, "500000 JPY", "1.500 KWD" for 1500 KWD).
+std::string FormatMoney(const Money& money);
+
 /// Idle ("rotting", Pipedrive's word): an open deal whose stage sets idle_days and that has had
 /// no activity for at least that many days. `last_activity` is deals.last_activity_at, which the
 /// store sets when the deal is created, moves stage, and gets an activity.

@@ -81,6 +81,20 @@ TEST(Money, IntegerMinorUnitsOfAKnownCurrency) {
   EXPECT_FALSE(IsKnownCurrency("ZZZ"));
 }
 
+// Protects: an amount in history reads in major units with the currency's own minor-unit digits
+// (500000 EUR minor units is 5000.00 EUR, not "500000 EUR"; JPY has none, KWD three).
+TEST(Money, FormattedWithTheCurrencysMinorUnitDigits) {
+  EXPECT_EQ(MinorUnitDigits("EUR"), 2);
+  EXPECT_EQ(MinorUnitDigits("JPY"), 0);
+  EXPECT_EQ(MinorUnitDigits("KWD"), 3);
+  EXPECT_EQ(FormatMoney({500000, "EUR"}), "5000.00 EUR");
+  EXPECT_EQ(FormatMoney({0, "EUR"}), "0.00 EUR");
+  EXPECT_EQ(FormatMoney({5, "USD"}), "0.05 USD");
+  EXPECT_EQ(FormatMoney({500000, "JPY"}), "500000 JPY");
+  EXPECT_EQ(FormatMoney({1500, "KWD"}), "1.500 KWD");
+  EXPECT_EQ(FormatMoney({kMaxAmountMinor, "EUR"}), "10000000000000.00 EUR");
+}
+
 TEST(Idle, AfterIdleDaysWithoutActivity) {
   Stage stage{.id = "EXECUTING", .name = "In progress", .idle_days = 3};
   auto last = std::chrono::system_clock::time_point{} + hours(1000);
