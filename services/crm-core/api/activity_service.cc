@@ -2,6 +2,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/call_common.h"
+#include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
@@ -13,6 +14,14 @@
 
 namespace leadflow::crm {
 namespace {
+
+// The kind of an owner named "LEAD", "CONTACT", "COMPANY" or "DEAL" (TypeName).
+domain::EntityKind OwnerKind(const std::string& type) {
+  if (type == "LEAD") return domain::EntityKind::kLead;
+  if (type == "CONTACT") return domain::EntityKind::kContact;
+  if (type == "COMPANY") return domain::EntityKind::kCompany;
+  return domain::EntityKind::kDeal;
+}
 
 std::string ActivityTypeName(v1::ActivityType type) {
   return WithoutPrefix(v1::ActivityType_Name(type), "ACTIVITY_TYPE_");
@@ -132,6 +141,12 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
           }
         }
         pqxx::work work(connection);
+        // The owner held until the commit (HoldLive): a merge folding it either waits and then
+        // moves the activity, or committed first and the answer names the kept record.
+        if (absl::Status held = HoldLive(work, OwnerKind(owner_type), activity.owner_id());
+            !held.ok()) {
+          return held;
+        }
         std::optional<MergeRepository::Owner> owner =
             MergeRepository(work).Find(owner_type, activity.owner_id());
         const std::string noun = absl::AsciiStrToLower(owner_type);

@@ -1,5 +1,6 @@
 // DealService: deals in the stages of a pipeline. Stage moves follow domain/deal's
 // PlanStageChange and write the stage history (deal_stage_history) and the deal's timeline.
+#include <algorithm>
 #include <chrono>
 #include <regex>
 #include <set>
@@ -74,18 +75,13 @@ absl::Status CheckDate(const std::string& date) {
 absl::Status CheckUser(pqxx::transaction_base& work, int64_t user_id) {
   if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("user ", user_id, " not found or not active"));
+        absl::StrCat("responsible_user_id: user ", user_id, " not found or not active"));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckSource(pqxx::transaction_base& work, const std::string& source_id) {
-  if (!source_id.empty() && !StatusRepository(work, StatusKind::kSource).Exists(source_id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown source_id ", domain::Quoted(source_id),
-                     " (StatusService/ListStatuses lists the sources)"));
-  }
-  return absl::OkStatus();
+  return CheckSourceId(work, source_id);
 }
 
 // Locks the deal and checks its etag.
@@ -224,15 +220,24 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         deal.stage_id = stage->id;
         deal.semantics = stage->semantics;
         DealRepository deals(work);
-        if (deal.company_id != 0 && !deals.CompanyExists(deal.company_id)) {
-          return NotLive(work, domain::EntityKind::kCompany, deal.company_id);
-        }
-        for (int64_t contact : request->contact_ids()) {
-          if (!deals.ContactExists(contact)) {
-            return NotLive(work, domain::EntityKind::kContact, contact);
+        // The company and contacts held until the commit (HoldLive), the contacts in id order as
+        // merges lock them: a merge folding one either waits and then moves the deal's link, or
+        // committed first and the answer names the record it went into.
+        if (deal.company_id != 0) {
+          if (absl::Status held = HoldLive(work, domain::EntityKind::kCompany, deal.company_id);
+              !held.ok()) {
+            return held;
           }
-          deal.contact_ids.push_back(contact);
         }
+        std::vector<int64_t> contacts(request->contact_ids().begin(), request->contact_ids().end());
+        std::sort(contacts.begin(), contacts.end());
+        for (int64_t contact : contacts) {
+          if (absl::Status held = HoldLive(work, domain::EntityKind::kContact, contact);
+              !held.ok()) {
+            return held;
+          }
+        }
+        deal.contact_ids.assign(request->contact_ids().begin(), request->contact_ids().end());
         // Any stage, as Bitrix24 allows: one in a SUCCESS or FAILURE stage is created closed,
         // exactly as if created and moved there at once (docs/domain.md): closed, its stage
         // change time the creation, one stage history row (none → stage) and a CREATED entry
@@ -299,10 +304,11 @@ grpc::ServerUnaryReactor* DealApi::UpdateDeal(grpc::CallbackServerContext* conte
           deal.title = given.title();
         }
         if (paths->count("amount") != 0) {
+          // No currency: the deal's own (the default currency is for a new deal only); 2000 KWD
+          // updated to 2500 stays in KWD, never becomes 2500 of the default currency.
           deal.amount = {.amount_minor = given.amount().amount_minor(),
-                         .currency = given.amount().currency().empty()
-                                         ? SettingsRepository(work).Get().default_currency
-                                         : given.amount().currency()};
+                         .currency = given.amount().currency().empty() ? before.amount.currency
+                                                                       : given.amount().currency()};
           if (absl::Status money = domain::ValidateMoney(deal.amount); !money.ok()) {
             return money;
           }
@@ -458,20 +464,26 @@ namespace {
 // A link change: the deal locked, the other side checked, one timeline entry each side.
 absl::Status ChangeLink(pqxx::connection& connection, int64_t deal_id, domain::EntityKind kind,
                         int64_t other_id, bool link, v1::Deal* response) {
-  pqxx::work work(connection);
-  DealRepository deals(work);
-  if (absl::Status locked = LockDeal(deals, deal_id, ""); !locked.ok()) {
-    return locked;
-  }
-  const StoredDeal deal = *deals.Get(deal_id);
   const bool contact = kind == domain::EntityKind::kContact;
   if (link && other_id <= 0) {
     return absl::InvalidArgumentError(contact ? "contact_id is required"
                                               : "company_id is required");
   }
-  if (link && !(contact ? deals.ContactExists(other_id) : deals.CompanyExists(other_id))) {
-    return NotLive(work, kind, other_id);
+  pqxx::work work(connection);
+  // The contact or company held until the commit (HoldLive), before the deal's row, the order a
+  // merge takes them in (its rows, then the deals it relinks): a merge folding it either waits
+  // and moves this link, or committed first and the answer names where it went — also for an
+  // unlink, whose folded id is no longer on the deal.
+  if (other_id > 0) {
+    if (absl::Status held = HoldLive(work, kind, other_id); !held.ok()) {
+      return held;
+    }
   }
+  DealRepository deals(work);
+  if (absl::Status locked = LockDeal(deals, deal_id, ""); !locked.ok()) {
+    return locked;
+  }
+  const StoredDeal deal = *deals.Get(deal_id);
   bool changed = false;
   int64_t unlinked_company = 0;
   if (contact) {

@@ -137,11 +137,15 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         }
 
         DealRepository deals(work);
-        if (request->contact_id() != 0 && !deals.ContactExists(request->contact_id())) {
-          return NotLive(work, EntityKind::kContact, request->contact_id());
-        }
-        if (request->company_id() != 0 && !deals.CompanyExists(request->company_id())) {
-          return NotLive(work, EntityKind::kCompany, request->company_id());
+        // The existing contact and company held until the commit: a merge folding one of them
+        // meanwhile either waits for this conversion (and moves what it wrote) or has committed,
+        // and the answer names the record it was merged into.
+        for (auto [kind, id] : {std::pair{EntityKind::kContact, request->contact_id()},
+                                {EntityKind::kCompany, request->company_id()}}) {
+          if (id == 0) continue;
+          if (absl::Status held = HoldLive(work, kind, id); !held.ok()) {
+            return held;
+          }
         }
         const StoredSettings settings = SettingsRepository(work).Get();
         domain::ConversionOptions options{

@@ -1,6 +1,7 @@
 // LeadService: leads over gRPC.
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/common/paging.h"
@@ -232,6 +233,26 @@ absl::StatusOr<bool> UpsertLead(pqxx::work& work, const std::vector<IdentityKey>
       }
       LockIdentityKeys(work, closure);
     }
+  }
+  // One person, one record: the request's identities held by two contacts (or two companies)
+  // are two people or a duplicate to merge first; deciding for one of them put the request on
+  // the other's deal and copied each one's phone onto the other (docs/domain.md, "Upsert by
+  // identity").
+  for (const auto& [parties, noun] :
+       {std::pair{&contacts, "contact"}, std::pair{&companies, "company"}}) {
+    if (parties->size() < 2) continue;
+    std::vector<std::string> parts;
+    for (const KnownParty& party : *parties) {
+      std::vector<std::string> values;
+      for (const IdentityKey& key : keys) {
+        if (party.identities.count(key) != 0) values.push_back(key.value);
+      }
+      parts.push_back(absl::StrCat(noun, " ", party.id, " holds ", absl::StrJoin(values, ", ")));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the request's phones and emails belong to ", parties->size(), " ", noun, " records (",
+        absl::StrJoin(parts, "; "),
+        "): nothing was written; send the identities of one of them, or merge them first"));
   }
   const std::set<int64_t> active = [&] {
     const std::vector<int64_t> ids = UserRepository(work).ActiveIds();
@@ -506,6 +527,11 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         }
         for (const std::string& email : emails) {
           keys.push_back({"EMAIL", email});
+        }
+        if (request->upsert_by_identity() && keys.empty()) {
+          // Nothing to find the person by: each retry of the call would make one more lead.
+          return absl::InvalidArgumentError(
+              "upsert_by_identity needs a phone or an email to find the existing record by");
         }
         for (const IdentityKey& key : keys) {
           lock_keys.push_back(IdentityLockKey(key));

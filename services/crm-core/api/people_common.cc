@@ -148,6 +148,15 @@ std::string JoinIdentities(const std::vector<IdentityKey>& keys, const std::stri
   return absl::StrJoin(values, ", ");
 }
 
+absl::Status CheckSourceId(pqxx::transaction_base& work, const std::string& source_id) {
+  if (!source_id.empty() && !StatusRepository(work, StatusKind::kSource).Exists(source_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown source_id ", domain::Quoted(source_id),
+                     " (StatusService/ListStatuses lists the sources)"));
+  }
+  return absl::OkStatus();
+}
+
 void RecordChange(std::vector<HistoryRecord>& out, const std::string& type, int64_t id,
                   int64_t user_id, const std::string& field, const std::string& old_value,
                   const std::string& new_value) {
@@ -164,20 +173,17 @@ void RecordChange(std::vector<HistoryRecord>& out, const std::string& type, int6
 
 namespace {
 
-// The two records of a link, live (merged-away ones answer NOT_FOUND naming the kept one).
+// The two records of a link, live and held until the commit (HoldLive): a merge or a delete of
+// either waits for the link (and then moves or removes it) or committed first, and the answer
+// names where the record went (NOT_FOUND "merged into …", or "not found").
 absl::Status CheckLinkable(pqxx::transaction_base& work, int64_t contact_id, int64_t company_id) {
   if (contact_id <= 0 || company_id <= 0) {
     return absl::InvalidArgumentError("contact_id and company_id are required");
   }
-  std::optional<Contact> contact = ContactRepository(work).Get(contact_id);
-  if (!contact || contact->merged_into != 0) {
-    return NotLive(work, domain::EntityKind::kContact, contact_id);
+  if (absl::Status held = HoldLive(work, domain::EntityKind::kContact, contact_id); !held.ok()) {
+    return held;
   }
-  std::optional<Company> company = CompanyRepository(work).Get(company_id);
-  if (!company || company->merged_into != 0) {
-    return NotLive(work, domain::EntityKind::kCompany, company_id);
-  }
-  return absl::OkStatus();
+  return HoldLive(work, domain::EntityKind::kCompany, company_id);
 }
 
 // A locked record as the merge plan reads it: where its chain of merges ends (a retry naming a
@@ -646,16 +652,53 @@ absl::Status AddIdentities(pqxx::transaction_base& work, int64_t id,
   return absl::OkStatus();
 }
 
+namespace {
+
+// FAILED_PRECONDITION when more than one record of the kind holds `keys`, naming each with the
+// identities it holds: which one is the person is the caller's to say.
+template <class Repository>
+absl::Status RefuseIdentitiesOfSeveral(const char* noun, Repository& records,
+                                       const std::vector<IdentityKey>& keys) {
+  if (records.FindByIdentities(keys).size() < 2) {
+    return absl::OkStatus();
+  }
+  std::map<int64_t, std::vector<std::string>> held;  // by record, in id order
+  for (const IdentityKey& key : keys) {
+    for (int64_t id : records.FindByIdentities({key})) {
+      held[id].push_back(key.value);
+    }
+  }
+  std::vector<std::string> parts;
+  for (const auto& [id, values] : held) {
+    parts.push_back(absl::StrCat(noun, " ", id, " holds ", absl::StrJoin(values, ", ")));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the request's phones, emails and messenger ids belong to ", held.size(), " ", noun,
+      " records (", absl::StrJoin(parts, "; "),
+      "): nothing was written; send the identities of one of them, or merge them first"));
+}
+
+}  // namespace
+
 template <class Record>
 absl::Status InsertRecord(pqxx::work& work, int64_t user, const Record& row,
                           const std::vector<IdentityKey>& keys, bool upsert, size_t max_identities,
                           v1::UpsertOutcome* outcome, typename PeopleKind<Record>::Proto* out) {
   using Kind = PeopleKind<Record>;
+  if (upsert && std::none_of(keys.begin(), keys.end(),
+                             [](const IdentityKey& key) { return key.kind != "MESSENGER"; })) {
+    // Nothing to find the record by: each retry of the call would make one more.
+    return absl::InvalidArgumentError(
+        "upsert_by_identity needs a phone or an email to find the existing record by");
+  }
   for (const auto& [field, id] :
        {std::pair{"responsible_user_id", row.responsible_user_id}, {"user", user}}) {
     if (absl::Status check = CheckActiveUser(work, id, field); !check.ok()) {
       return check;
     }
+  }
+  if (absl::Status source = CheckSourceId(work, row.source_id); !source.ok()) {
+    return source;
   }
   // The same identity locks as the inbound consumer: whoever holds one of these identities now
   // was committed before us, and nobody adds one until we commit.
@@ -670,6 +713,11 @@ absl::Status InsertRecord(pqxx::work& work, int64_t user, const Record& row,
     }
     std::vector<int64_t> existing = records.FindByIdentities(reachable);
     if (!existing.empty()) {
+      // One person, one record: identities held by two records are two people (or a duplicate
+      // to merge first); returning one and adding the other's identities to it mixed them up.
+      if (absl::Status apart = RefuseIdentitiesOfSeveral(Kind::kNoun, records, keys); !apart.ok()) {
+        return apart;
+      }
       // The request's other phones and emails are this person's too: the record takes them, as
       // a record the inbound consumer matches takes a message's (docs/domain.md, "Upsert by
       // identity").
@@ -738,7 +786,12 @@ absl::Status UpdateRecord(pqxx::connection& connection, grpc::CallbackServerCont
   Record next = *current;
   apply(work, has, *current, next, change);
   if (has("responsible_user_id")) next.responsible_user_id = in.responsible_user_id();
-  if (has("source_id")) next.source_id = in.source_id();
+  if (has("source_id")) {
+    if (absl::Status source = CheckSourceId(work, in.source_id()); !source.ok()) {
+      return source;
+    }
+    next.source_id = in.source_id();
+  }
   if (has("comments")) next.comments = in.comments();
   std::vector<IdentityKey> identities;
   for (const auto& [path, kind] :

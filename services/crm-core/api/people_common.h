@@ -53,6 +53,11 @@ absl::StatusOr<int64_t> ActingUser(grpc::CallbackServerContext* context);
 absl::Status CheckActiveUser(pqxx::transaction_base& work, int64_t user_id,
                              const std::string& field);
 
+/// INVALID_ARGUMENT naming `source_id` unless it is empty or a lead source's id (as
+/// StatusService/ListStatuses spells it, "WEB_FORM"): checked before writing, where the foreign
+/// key's refusal told the caller nothing.
+absl::Status CheckSourceId(pqxx::transaction_base& work, const std::string& source_id);
+
 /// crm_settings.last_name_placeholder (the domain default when the row is absent).
 std::string LastNamePlaceholder(pqxx::transaction_base& work);
 

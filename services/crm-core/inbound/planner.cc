@@ -98,6 +98,18 @@ void Planner::Attach(Key owner, const std::vector<IdentityKey>& keys) {
     if (held.count(key) != 0) {
       continue;
     }
+    // Never another contact's: a message holding two people's phones went to one of them, and
+    // copying the other's onto it sent that person's traffic there (docs/domain.md, "Upsert by
+    // identity": the upserts refuse such a request, which a message cannot be).
+    if (owner.first == EntityKind::kContact) {
+      const auto holders = by_identity_.find(key);
+      if (holders != by_identity_.end() &&
+          std::any_of(holders->second.begin(), holders->second.end(), [&](const Key& other) {
+            return other.first == EntityKind::kContact && other != owner;
+          })) {
+        continue;
+      }
+    }
     if (held.size() >= rules_.max_inbound_identities) {
       ++plan_.identities_capped;
       continue;

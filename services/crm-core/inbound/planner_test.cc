@@ -281,6 +281,23 @@ TEST(PlannerDomainTest, ContactsOpenDealGetsTheActivity) {
   EXPECT_EQ(plan.identities[0].ref, 4);
 }
 
+// Protects (issue 7, A2): a message holding two contacts' identities goes on one contact's deal
+// (the precedence), and the other contact's phone is not copied onto that contact; its new
+// email, held by nobody, still joins it.
+TEST(PlannerDomainTest, AnotherContactsIdentityIsNotCopied) {
+  Planner planner({}, Snapshot{.contacts = {Party(4, 1, {{"PHONE", "+1"}}, {{8, 1}}),
+                                            Party(5, 1, {{"PHONE", "+2"}}, {{9, 1}})},
+                               .active_users = {1}});
+  ContactAttempt attempt = Attempt("e1", "+1", "new@example.com");
+  attempt.identities.push_back({"PHONE", "+2"});
+  planner.Add(attempt);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.activities.size(), 1u);
+  EXPECT_EQ(plan.activities[0].owner, domain::EntityKind::kDeal);
+  ASSERT_EQ(plan.identities.size(), 1u);
+  EXPECT_EQ(plan.identities[0].key, (IdentityKey{"EMAIL", "new@example.com"}));
+}
+
 // Protects (classic): a contact with nothing open → a returning lead linked to it, for its
 // responsible, holding only the identity its message gave; the person's next contact by the
 // contact's other identity joins the lead through that link.

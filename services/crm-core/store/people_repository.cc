@@ -132,6 +132,29 @@ void LockIdentityKeys(pqxx::transaction_base& work, const std::vector<IdentityKe
   EventRepository(work).LockIdentities(lock_keys);
 }
 
+std::optional<int64_t> HoldReferenced(pqxx::transaction_base& work, domain::EntityKind kind,
+                                      int64_t id) {
+  const char* statement = "hold_deal";
+  switch (kind) {
+    case domain::EntityKind::kLead:
+      statement = "hold_lead";
+      break;
+    case domain::EntityKind::kContact:
+      statement = "hold_contact";
+      break;
+    case domain::EntityKind::kCompany:
+      statement = "hold_company";
+      break;
+    case domain::EntityKind::kDeal:
+      break;
+  }
+  pqxx::result rows = work.exec_prepared(statement, id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return rows[0][0].as<int64_t>();
+}
+
 void TouchDealActivity(pqxx::transaction_base& work, int64_t deal_id) {
   work.exec_prepared0("touch_deal_activity", deal_id);
 }

@@ -148,4 +148,13 @@ void SetLeadSearchKeys(pqxx::transaction_base& work, int64_t lead_id, const std:
 /// Locks of the identities, shared with the inbound consumer (EventRepository::LockIdentities).
 void LockIdentityKeys(pqxx::transaction_base& work, const std::vector<IdentityKey>& keys);
 
+/// The lead, contact, company or deal a write names (its owner, a link's other side, the
+/// existing record a conversion uses), held until the transaction ends: FOR KEY SHARE, which a
+/// merge's and a delete's row locks (FOR UPDATE) wait for and which waits for theirs. The write
+/// then either commits before the merge moves what it wrote, or reads the merge here. nullopt:
+/// it does not exist; else where it was merged into (0: live). Every write naming another
+/// record goes through it (docs/domain.md, "Writes naming another record").
+std::optional<int64_t> HoldReferenced(pqxx::transaction_base& work, domain::EntityKind kind,
+                                      int64_t id);
+
 }  // namespace leadflow::crm

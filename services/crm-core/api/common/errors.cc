@@ -90,4 +90,12 @@ absl::Status NotLive(pqxx::transaction_base& work, domain::EntityKind kind, int6
   return domain::NotFound(kind, id);
 }
 
+absl::Status HoldLive(pqxx::transaction_base& work, domain::EntityKind kind, int64_t id) {
+  std::optional<int64_t> merged_into = HoldReferenced(work, kind, id);
+  if (!merged_into || *merged_into != 0) {
+    return NotLive(work, kind, id);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace leadflow::crm

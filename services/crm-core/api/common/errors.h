@@ -24,4 +24,9 @@ grpc::Status ToGrpc(const absl::Status& status, const std::string& request_id,
 /// into contact 2" when a merge folded it (so the caller knows which id to use instead).
 absl::Status NotLive(pqxx::transaction_base& work, domain::EntityKind kind, int64_t id);
 
+/// The record a write names held live until the transaction ends (store HoldReferenced): OK, or
+/// NotLive's NOT_FOUND ("merged into …" when a merge folded it, also one that committed while
+/// this call waited for it).
+absl::Status HoldLive(pqxx::transaction_base& work, domain::EntityKind kind, int64_t id);
+
 }  // namespace leadflow::crm

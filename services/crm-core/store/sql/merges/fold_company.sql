@@ -15,10 +15,13 @@ WITH ids AS (
   DELETE FROM contact_companies WHERE company_id = $2
 ), deals AS (
   UPDATE deals SET company_id = $1 WHERE company_id = $2
-), leads_linked AS (
-  UPDATE leads SET company_id = $1 WHERE company_id = $2
-), leads_converted AS (
-  UPDATE leads SET converted_company_id = $1 WHERE converted_company_id = $2
+), leads_moved AS (
+  -- One UPDATE for both columns: a converted lead names the record in both, and two UPDATEs of
+  -- one row in one statement apply only one of them (it kept company_id on the folded record).
+  UPDATE leads SET
+    company_id = CASE WHEN company_id = $2 THEN $1 ELSE company_id END,
+    converted_company_id = CASE WHEN converted_company_id = $2 THEN $1 ELSE converted_company_id END
+  WHERE company_id = $2 OR converted_company_id = $2
 ), conversions_moved AS (
   UPDATE conversions SET company_id = $1 WHERE company_id = $2
 ), mails AS (

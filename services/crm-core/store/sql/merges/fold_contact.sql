@@ -18,10 +18,13 @@ WITH ids AS (
   SELECT deal_id, $1, created_at FROM deal_contacts WHERE contact_id = $2 ON CONFLICT DO NOTHING
 ), deals_gone AS (
   DELETE FROM deal_contacts WHERE contact_id = $2
-), leads_linked AS (
-  UPDATE leads SET contact_id = $1 WHERE contact_id = $2
-), leads_converted AS (
-  UPDATE leads SET converted_contact_id = $1 WHERE converted_contact_id = $2
+), leads_moved AS (
+  -- One UPDATE for both columns: a converted lead names the record in both, and two UPDATEs of
+  -- one row in one statement apply only one of them (it kept contact_id on the folded record).
+  UPDATE leads SET
+    contact_id = CASE WHEN contact_id = $2 THEN $1 ELSE contact_id END,
+    converted_contact_id = CASE WHEN converted_contact_id = $2 THEN $1 ELSE converted_contact_id END
+  WHERE contact_id = $2 OR converted_contact_id = $2
 ), conversions_moved AS (
   UPDATE conversions SET contact_id = $1 WHERE contact_id = $2
 ), mails AS (
