@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace leadflow::email {
 
 Intake::Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseLimits limits,
@@ -28,10 +30,19 @@ Intake::Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseL
           {"channel", "why"})) {}
 
 void Intake::SubmitRaw(std::string_view raw, const Envelope& envelope, Done done) {
-  SubmitParsed(ParseMessage(raw, limits_), envelope, std::move(done));
+  Submit(ParseMessage(raw, limits_), envelope, raw.size(), std::move(done));
 }
 
 void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope, Done done) {
+  size_t size = message.text.size();
+  for (const Attachment& attachment : message.attachments) {
+    size += static_cast<size_t>(std::max<int64_t>(attachment.size_bytes, 0));
+  }
+  Submit(message, envelope, size, std::move(done));
+}
+
+void Intake::Submit(const ParsedMessage& message, const Envelope& envelope, size_t size_bytes,
+                    Done done) {
   if (std::optional<DropReason> reason = NeverALead(message, envelope, rules_)) {
     std::string event_id = EmailEventId(message);
     dropped_->WithLabels({envelope.provider, DropReasonName(*reason)}).Increment();
@@ -66,11 +77,19 @@ void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope
   }
   std::string value = built->event.SerializeAsString();
   std::string channel = envelope.provider;
+  // What the accepted line says: no subject, text or sender, and the recipients only counted
+  // (To and Cc, each list bounded by the parser), so the line stays one line.
+  std::string accepted =
+      fmt::format("mailbox={} bytes={} recipients={} attachments={} reply={}", envelope.mailbox,
+                  size_bytes, message.to_addresses.size() + message.cc_addresses.size(),
+                  message.attachments.size(), message.in_reply_to.empty() ? "no" : "yes");
   publisher_->Publish(
       built->key, value, built->headers,
-      [this, event_id, channel, done = std::move(done)](const kafka::DeliveryResult& result) {
+      [this, event_id, channel, accepted = std::move(accepted),
+       done = std::move(done)](const kafka::DeliveryResult& result) {
         if (result.status.ok()) {
           outcomes_->WithLabels({channel, "published"}).Increment();
+          spdlog::info("email: accepted {} message {} {}", channel, event_id, accepted);
           done({.kind = IntakeResult::Kind::kPublished, .event_id = event_id});
           return;
         }

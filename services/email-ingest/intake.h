@@ -29,7 +29,9 @@ struct IntakeResult {
 };
 
 /// The one path every channel (SMTP, LMTP, IMAP, webhooks) takes: parse, never-a-lead filters,
-/// build the event, publish, and report once Kafka answered. Counts each outcome by channel.
+/// build the event, publish, and report once Kafka answered. Counts each outcome by channel and
+/// logs each message once, without its content: dropped (reason), refused, not acknowledged
+/// (warning), or accepted (info: channel, event id, mailbox, size, recipient count).
 class Intake {
  public:
   using Done = std::function<void(const IntakeResult&)>;
@@ -47,6 +49,10 @@ class Intake {
   const ParseLimits& limits() const { return limits_; }
 
  private:
+  // `size_bytes`: the message's size as received (the raw message; a provider's parsed fields:
+  // its text and attachments), for the log line of an accepted message.
+  void Submit(const ParsedMessage& message, const Envelope& envelope, size_t size_bytes, Done done);
+
   ingest::Publisher* publisher_;
   const ParseLimits limits_;
   const MessageRules rules_;

@@ -344,6 +344,11 @@ struct Walker {
       std::string bytes = DecodedContent(part, limits.max_text_bytes * 4);
       if (type == "text/plain" && !have_plain) {
         plain = ToUtf8(bytes, charset ? charset : "");
+        const char* format = g_mime_object_get_content_type_parameter(object, "format");
+        if (format != nullptr && Lower(Trim(format)) == "flowed") {
+          const char* delsp = g_mime_object_get_content_type_parameter(object, "delsp");
+          plain = DecodeFlowed(plain, delsp != nullptr && Lower(Trim(delsp)) == "yes");
+        }
         have_plain = true;
       } else if (type == "text/html" && !have_html) {
         html = ToUtf8(bytes, charset ? charset : "");
@@ -467,9 +472,97 @@ std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
   return std::string(text.substr(0, end));
 }
 
+std::string AsciiSpaces(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    auto byte = [&text, i](size_t k) {
+      return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0;
+    };
+    size_t space = 0;  // the length of the space separator at i, 0 when none
+    if (byte(0) == 0xC2 && byte(1) == 0xA0) {
+      space = 2;  // U+00A0
+    } else if (byte(0) == 0xE1 && byte(1) == 0x9A && byte(2) == 0x80) {
+      space = 3;  // U+1680
+    } else if (byte(0) == 0xE2 && byte(1) == 0x80 &&
+               ((byte(2) >= 0x80 && byte(2) <= 0x8A) || byte(2) == 0xAF)) {
+      space = 3;  // U+2000..U+200A, U+202F
+    } else if (byte(0) == 0xE2 && byte(1) == 0x81 && byte(2) == 0x9F) {
+      space = 3;  // U+205F
+    } else if (byte(0) == 0xE3 && byte(1) == 0x80 && byte(2) == 0x80) {
+      space = 3;  // U+3000
+    }
+    if (space != 0) {
+      out.push_back(' ');
+      i += space;
+    } else {
+      out.push_back(text[i]);
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string DecodeFlowed(std::string_view text, bool delsp) {
+  std::string out;
+  out.reserve(text.size());
+  std::string paragraph;  // the logical line being joined
+  size_t depth = 0;       // its quote depth
+  bool open = false;      // a paragraph is being joined
+  auto emit = [&] {
+    if (depth > 0) {
+      out.append(depth, '>');
+      out.push_back(' ');
+    }
+    out.append(paragraph);
+    out.push_back('\n');
+    paragraph.clear();
+    open = false;
+  };
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    size_t line_depth = 0;
+    while (line_depth < line.size() && line[line_depth] == '>') ++line_depth;
+    line.remove_prefix(line_depth);
+    if (!line.empty() && line.front() == ' ') line.remove_prefix(1);  // space-stuffing
+    // A change of quote depth ends a paragraph, even after a soft break (RFC 3676 §4.5).
+    if (open && line_depth != depth) emit();
+    depth = line_depth;
+    bool flowed = !line.empty() && line.back() == ' ' && line != "-- ";
+    if (flowed && delsp) line.remove_suffix(1);
+    paragraph.append(line);
+    open = true;
+    if (!flowed) emit();
+  }
+  if (open) emit();
+  // No line end where the text had none.
+  if (!text.empty() && text.back() != '\n' && !out.empty()) out.pop_back();
+  return out;
+}
+
 namespace {
 
-void HtmlWalk(xmlNode* node, std::string* out, int depth) {
+/// Whether `node` is a <blockquote type="cite">: the quoted message of a reply.
+bool IsCitation(xmlNode* node) {
+  xmlChar* type = xmlGetProp(node, reinterpret_cast<const xmlChar*>("type"));
+  if (type == nullptr) return false;
+  bool cite = Lower(reinterpret_cast<const char*>(type)) == "cite";
+  xmlFree(type);
+  return cite;
+}
+
+/// `cite`: inside a <blockquote type="cite">, whose lines open with "> ".
+void HtmlWalk(xmlNode* node, std::string* out, int depth, bool cite = false) {
+  // Appends visible text, opening a quoted line with "> ".
+  auto put = [out, cite](std::string_view text) {
+    if (cite && (out->empty() || out->back() == '\n')) out->append("> ");
+    out->append(text);
+  };
   static const char* const kSkipped[] = {"script", "style",    "head",
                                          "title",  "noscript", "template"};
   static const char* const kBlocks[] = {
@@ -480,13 +573,21 @@ void HtmlWalk(xmlNode* node, std::string* out, int depth) {
     if (node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) {
       const char* content = reinterpret_cast<const char*>(node->content);
       if (content == nullptr) continue;
-      // Runs of white space are one space in HTML.
-      for (const char* c = content; *c; ++c) {
+      // Runs of white space are one space in HTML. A no-break space is kept ("5&nbsp;000 €";
+      // the quoted-history patterns read it as a space), but a text of no-break spaces only
+      // (Outlook's empty paragraph, <o:p>&nbsp;</o:p>) is blank.
+      std::string spaced = AsciiSpaces(content);
+      bool blank = std::all_of(spaced.begin(), spaced.end(),
+                               [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+      for (const char* c = content; *c && !blank; ++c) {
         if (std::isspace(static_cast<unsigned char>(*c))) {
           if (!out->empty() && out->back() != ' ' && out->back() != '\n') out->push_back(' ');
         } else {
-          out->push_back(*c);
+          put(std::string_view(c, 1));
         }
+      }
+      if (blank && !out->empty() && out->back() != ' ' && out->back() != '\n') {
+        out->push_back(' ');
       }
       continue;
     }
@@ -499,11 +600,11 @@ void HtmlWalk(xmlNode* node, std::string* out, int depth) {
       if (!out->empty() && out->back() != '\n') out->push_back('\n');
     };
     if (block) new_line();
-    if (name == "li") out->append("- ");
+    if (name == "li") put("- ");
     if (name == "td" || name == "th") {
       if (!out->empty() && out->back() != '\n' && out->back() != ' ') out->push_back(' ');
     }
-    HtmlWalk(node->children, out, depth + 1);
+    HtmlWalk(node->children, out, depth + 1, cite || (name == "blockquote" && IsCitation(node)));
     if (name == "br") out->push_back('\n');
     if (block) {
       new_line();
@@ -599,9 +700,15 @@ std::string StripQuotedHistory(std::string_view text, bool* stripped) {
     lines.push_back(line);
     start = end + 1;
   }
+  // The lines as the patterns read them: a no-break or other Unicode space is a space, so that
+  // "a écrit\u00a0:" (Apple Mail, Outlook in French) and "De\u202f:" match as their ASCII
+  // spelling does, and the quick tests below (last non-blank character…) see the same line.
+  std::vector<std::string> read;
+  read.reserve(lines.size());
+  for (std::string_view line : lines) read.push_back(AsciiSpaces(line));
   static const LinePattern kAttribution{
       std::regex(
-          R"(^\s*(On\s.{4,300}\swrote|Le\s.{4,300}\sa\s+écrit|Am\s.{4,300}\sschrieb|El\s.{4,300}\sescribió)\s*:\s*$)",
+          R"(^\s*(On\s.{4,300}\swrote|Le\s.{4,300}\sa\s+écrit|Am\s.{4,300}\sschrieb(\s.{1,300})?|El\s.{4,300}\sescribió)\s*:\s*$)",
           std::regex::icase),
       [](std::string_view line) { return LastNonSpace(line) == ':'; }};
   static const LinePattern kSeparator{
@@ -644,31 +751,31 @@ std::string StripQuotedHistory(std::string_view text, bool* stripped) {
     return std::regex_match(line.begin(), line.end(), pattern.regex);
   };
   // The next non-blank line after `i`, or lines.size().
-  auto next_content = [&lines](size_t i) {
-    for (++i; i < lines.size(); ++i) {
-      if (lines[i].find_first_not_of(" \t") != std::string_view::npos) return i;
+  auto next_content = [&read](size_t i) {
+    for (++i; i < read.size(); ++i) {
+      if (read[i].find_first_not_of(" \t") != std::string::npos) return i;
     }
-    return lines.size();
+    return read.size();
   };
   auto starts_quote = [&](size_t i) {
-    if (matches(kSeparator, lines[i]) || matches(kAttribution, lines[i]) ||
-        matches(kForward, lines[i]) || matches(kMobileSignature, lines[i])) {
+    if (matches(kSeparator, read[i]) || matches(kAttribution, read[i]) ||
+        matches(kForward, read[i]) || matches(kMobileSignature, read[i])) {
       return true;
     }
-    if (matches(kRule, lines[i])) {
+    if (matches(kRule, read[i])) {
       // "________________________________" then "From: …".
       size_t next = next_content(i);
-      return next < lines.size() && matches(kHeaderFrom, lines[next]);
+      return next < lines.size() && matches(kHeaderFrom, read[next]);
     }
     if (i + 1 >= lines.size()) return false;
     // An attribution wrapped over two lines by the sender's mail program.
-    std::string joined = std::string(lines[i]) + " " + std::string(lines[i + 1]);
-    if (!lines[i].empty() && lines[i][0] != '>' && matches(kAttribution, joined) &&
-        Trim(lines[i + 1]).size() < 80) {
+    std::string joined = read[i] + " " + read[i + 1];
+    if (!read[i].empty() && read[i][0] != '>' && matches(kAttribution, joined) &&
+        Trim(read[i + 1]).size() < 80) {
       return true;
     }
     // An Outlook-style header block: "From: …" then "Sent: …" (and usually "To: …").
-    return matches(kHeaderFrom, lines[i]) && matches(kHeaderNext, lines[i + 1]);
+    return matches(kHeaderFrom, read[i]) && matches(kHeaderNext, read[i + 1]);
   };
   size_t cut = lines.size();
   for (size_t i = 0; i < lines.size() && cut == lines.size(); ++i) {
@@ -677,25 +784,21 @@ std::string StripQuotedHistory(std::string_view text, bool* stripped) {
   // A forward is not a reply: what was forwarded is the content. So is a message whose first
   // line already starts a quotation (nothing was written above it).
   if (cut < lines.size()) {
-    size_t first =
-        lines[0].find_first_not_of(" \t") != std::string_view::npos ? 0 : next_content(0);
+    size_t first = read[0].find_first_not_of(" \t") != std::string::npos ? 0 : next_content(0);
     bool forwarded = first == cut;
-    for (size_t i = 0; i <= cut && !forwarded; ++i) forwarded = matches(kForward, lines[i]);
+    for (size_t i = 0; i <= cut && !forwarded; ++i) forwarded = matches(kForward, read[i]);
     if (forwarded) return Trim(text);
   }
   std::string result;
   bool removed = cut < lines.size();
   for (size_t i = 0; i < cut; ++i) {
-    std::string_view line = lines[i];
-    std::string_view trimmed = line;
-    while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t')) {
-      trimmed.remove_prefix(1);
-    }
-    if (!trimmed.empty() && trimmed.front() == '>') {
+    size_t first_char = read[i].find_first_not_of(" \t");
+    if (first_char != std::string::npos && read[i][first_char] == '>') {
       removed = true;
       continue;
     }
-    result.append(line);
+    // A line of no-break spaces only (Outlook's <o:p>&nbsp;</o:p>) is a blank line.
+    if (first_char != std::string::npos) result.append(lines[i]);
     result.push_back('\n');
   }
   std::string trimmed = Trim(result);

@@ -79,16 +79,33 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits = {})
 std::pair<std::string, std::string> FirstMailboxOf(std::string_view value);
 
 /// Readable text of an HTML document (libxml2's HTML parser): block elements and <br> end
-/// lines, script/style/head dropped, entities decoded, blank runs squeezed.
+/// lines, script/style/head dropped, entities decoded, blank runs squeezed (a text of no-break
+/// spaces only is blank; other no-break spaces are kept), and the lines of a
+/// <blockquote type="cite"> (Apple Mail, Thunderbird: the quoted message) opened with "> " as a
+/// plain-text reply quotes them.
 std::string HtmlToText(std::string_view html);
+
+/// `text` with each Unicode space separator (general category Zs: U+00A0 no-break space,
+/// U+202F narrow no-break space that French typography puts before ':', U+2000..U+200A,
+/// U+1680, U+205F, U+3000) written as an ASCII space; other bytes untouched.
+std::string AsciiSpaces(std::string_view text);
+
+/// The text of a text/plain part with format=flowed (RFC 3676: Thunderbird, Apple Mail) as its
+/// writer typed it: a line ending in a space is a soft break, joined with the next line of the
+/// same quote depth (the trailing space removed too when `delsp`, DelSp=yes); space-stuffing
+/// undone; the quote depth kept as one "> " per level ahead of each joined line; the signature
+/// separator "-- " is never joined. Line ends may be CRLF or LF; the result's are LF. Never
+/// longer than `text`.
+std::string DecodeFlowed(std::string_view text, bool delsp);
 
 /// The reply's own text without the quoted history: cut at the first recognisable start of a
 /// quotation ("On … wrote:", "Le … a écrit :", "-----Original Message-----", Outlook's
 /// "________________" line or header block "From:/Von:/De: …" then "Sent:/Gesendet:/Envoyé: …",
-/// the "Get Outlook for iOS" signature) and without '>' lines. `stripped` tells whether anything
-/// was cut. A forward is not a reply: the text is kept whole when its first non-blank line starts
-/// a quotation or a forwarded message ("---------- Forwarded message ---------", "Begin
-/// forwarded message:"…), and when cutting would leave nothing.
+/// the "Get Outlook for iOS" signature) and without '>' lines. Any Unicode space counts as a
+/// space there ("a écrit\u00a0:", "De\u202f:"); the kept lines are returned as written. `stripped`
+/// tells whether anything was cut. A forward is not a reply: the text is kept whole when its first
+/// non-blank line starts a quotation or a forwarded message ("---------- Forwarded message
+/// ---------", "Begin forwarded message:"…), and when cutting would leave nothing.
 std::string StripQuotedHistory(std::string_view text, bool* stripped);
 
 /// A forwarded message's subject: "Fwd:", "Fw:", "TR:" (French), "WG:" (German), "RV:"

@@ -460,6 +460,107 @@ TEST(QuotedHistoryTest, QuoteStartsWithBlanksAndCapitals) {
   EXPECT_FALSE(stripped);
 }
 
+// Protects: a quotation start written with a no-break space before the colon, as French
+// typography has it (Apple Mail, Outlook: "a écrit\u00a0:", "De\u202f:"), or with another
+// Unicode space anywhere the patterns have a space, is cut as its ASCII spelling is (trial 89c
+// #3: the whole quoted history, a confidential price, was kept as the customer's words); the
+// reply's own no-break spaces are kept as written.
+TEST(QuotedHistoryTest, UnicodeSpacesInQuoteStarts) {
+  const std::string reply = "Oui pour mardi\u00a0!";
+  for (const std::string space : {" ", "\u00a0", "\u202f", "\u2009", "\u3000"}) {
+    const std::vector<std::string> starts = {
+        "Le 30 nov. 2026 à 10:00, Sales <sales@acme.test> a écrit" + space + ":",
+        "Le" + space + "30 nov. 2026," + space + "Sales <sales@acme.test> a" + space + "écrit" +
+            space + ":" + space,
+        "Am 30.11.2026 um 10:00 schrieb Sales <sales@acme.test>" + space + ":",
+        "Am Mo., 30. Nov. 2026 um 10:00 Uhr schrieb" + space + "Sales" + space + ":",
+        "El 30 nov 2026, a las 10:00, Sales <sales@acme.test> escribió" + space + ":",
+        "-----Message" + space + "d'origine-----",
+        "De" + space + ": Sales <sales@acme.test>\nEnvoyé" + space +
+            ": lundi 30 novembre 2026 10:00",
+        "Von" + space + ": Sales <sales@acme.test>\nGesendet" + space + ": Montag",
+    };
+    for (const std::string& start : starts) {
+      std::string body = reply + "\n\n" + start + "\nAncienne offre confidentielle.\n";
+      bool stripped = false;
+      EXPECT_EQ(StripQuotedHistory(body, &stripped), reply) << start;
+      EXPECT_TRUE(stripped) << start;
+    }
+  }
+  // A line of no-break spaces only is blank, not text: it neither ends the reply nor stays.
+  bool stripped = false;
+  EXPECT_EQ(StripQuotedHistory("Bonjour,\n\u00a0\nOui.\n\u00a0\n> vieux texte", &stripped),
+            "Bonjour,\n\nOui.");
+  EXPECT_TRUE(stripped);
+}
+
+// Protects: real-shaped French replies whose quotation starts with a no-break space: a plain
+// text one (trial 89c e13), a French Outlook HTML-only one whose header block is
+// "De&nbsp;:/Envoyé&nbsp;:/À&nbsp;:/Objet&nbsp;:" (e11: kept whole, with a line of only
+// "\u00a0" from <o:p>&nbsp;</o:p>), and an Apple Mail HTML-only one, attribution
+// "a écrit&nbsp;:" and the quoted message in <blockquote type="cite"> (e12: "Tarif
+// confidentiel" was kept).
+TEST(MimeTest, FrenchRepliesWithNoBreakSpaces) {
+  ParsedMessage plain = ParseMessage(Corpus("reply_plain_fr_nbsp.eml"));
+  EXPECT_EQ(plain.text, "Oui pour mardi.");
+  EXPECT_TRUE(plain.quoted_history_stripped);
+
+  ParsedMessage outlook = ParseMessage(Corpus("reply_outlook_html_fr_nbsp.eml"));
+  EXPECT_EQ(outlook.text,
+            "Bonjour,\n\nPouvez-vous m\u2019envoyer vos tarifs 2027 ?\n\nCordialement,\n\n"
+            "Oscar");
+  EXPECT_TRUE(outlook.quoted_history_stripped);
+
+  ParsedMessage apple = ParseMessage(Corpus("reply_apple_html_fr.eml"));
+  EXPECT_EQ(apple.text, "Mardi 14h me convient.\n\nEnvoyé de mon iPhone");
+  EXPECT_THAT(apple.text, Not(HasSubstr("confidentiel")));
+  EXPECT_TRUE(apple.quoted_history_stripped);
+}
+
+// Protects: HTML's <blockquote type="cite"> is quoted text ("> " lines); another blockquote (an
+// indented passage) is the writer's own text; a paragraph of &nbsp; only is blank, while a
+// no-break space in text stays one.
+TEST(MimeTest, HtmlCitationsAndNoBreakSpaces) {
+  EXPECT_EQ(HtmlToText("<p>Oui&nbsp;!</p><p><o:p>&nbsp;</o:p></p><blockquote "
+                       "type=\"cite\"><div>Ancien<br>texte</div>"
+                       "<blockquote type=cite>plus ancien</blockquote></blockquote>"
+                       "<blockquote>Cit\u00e9 par moi</blockquote>"),
+            "Oui\u00a0!\n\n> Ancien\n> texte\n> plus ancien\n\nCit\u00e9 par moi");
+}
+
+// Protects: format=flowed (RFC 3676) is decoded: soft breaks joined, DelSp=yes removes the
+// space of the break (trial 89c #4: "logici \nel"), DelSp=no keeps it, space-stuffing is
+// undone, a quote depth change ends a paragraph and each depth is written "> " once per joined
+// line, the signature separator "-- " stays a line of its own; CRLF or LF line ends.
+TEST(FlowedTest, DecodesSoftBreaksDelSpStuffingAndQuotes) {
+  EXPECT_EQ(
+      DecodeFlowed("un devis pour votre logici \r\nel de gestion, avec \r\nformation.\r\n", true),
+      "un devis pour votre logiciel de gestion, avecformation.\n");
+  EXPECT_EQ(DecodeFlowed("un devis pour votre \r\nlogiciel de gestion.\r\n", false),
+            "un devis pour votre logiciel de gestion.\n");
+  EXPECT_EQ(DecodeFlowed(" From me\n >not a quote\n", false), "From me\n>not a quote\n");
+  EXPECT_EQ(DecodeFlowed("> Voici notre \n> offre.\n>> plus \n>> ancien\nOui \n", false),
+            "> Voici notre offre.\n>> plus ancien\nOui \n");
+  EXPECT_EQ(DecodeFlowed("> flowed into \nanother depth\n", false),
+            "> flowed into \nanother depth\n");
+  // A flowed line followed by an empty one ends its paragraph there (RFC 3676 §4.2).
+  EXPECT_EQ(DecodeFlowed("Paul \n\n-- \nPaul Flow", false), "Paul \n-- \nPaul Flow");
+  EXPECT_EQ(DecodeFlowed("Paul\n\n-- \nPaul Flow", false), "Paul\n\n-- \nPaul Flow");
+  EXPECT_EQ(DecodeFlowed("", true), "");
+}
+
+// Protects: a text/plain; format=flowed; delsp=yes part (Thunderbird) reads as written: words
+// whole, paragraphs on one line, a space-stuffed "From" line unstuffed, and its quoted history
+// still cut.
+TEST(MimeTest, FlowedPartUnwrapped) {
+  ParsedMessage m = ParseMessage(Corpus("flowed_delsp_reply.eml"));
+  EXPECT_EQ(m.text,
+            "Bonjour, nous voudrions un devis pour vingt licences de votre logiciel de gestion, "
+            "avec installation sur site et formation de nos équipes.\n"
+            "From the start of a line, as typed.");
+  EXPECT_TRUE(m.quoted_history_stripped);
+}
+
 // Protects: a Date far outside what a time point holds is no date (found by the fuzzer: the
 // conversion overflowed).
 TEST(MimeTest, AbsurdDateIsNoDate) {

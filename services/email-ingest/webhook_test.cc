@@ -228,5 +228,44 @@ TEST(ProviderWebhookTest, SendgridSubjectCharsetsAndAttachmentInfo) {
   EXPECT_EQ(parsed.attachments[0].content_type, "application/pdf");
 }
 
+// Protects: SendGrid's attachment-info gives the sender's media type over the form part's
+// (trial 89c #11: budget.xlsx posted as application/octet-stream) and marks a part with a
+// content-id inline (the logo of the HTML); a file it does not describe, or describes with a
+// malformed type, keeps its part's type and is not inline.
+TEST(ProviderWebhookTest, SendgridAttachmentInfoTypeAndContentId) {
+  auto file = [](const std::string& field, const std::string& name, const std::string& type) {
+    return "--XyZ\r\nContent-Disposition: form-data; name=\"" + field + "\"; filename=\"" + name +
+           "\"\r\nContent-Type: " + type + "\r\n\r\nbytes\r\n";
+  };
+  std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"headers\"\r\n\r\n"
+      "Message-ID: <sg-3@example.org>\nFrom: Jules <jules@example.org>\nTo: sales@acme.test\n"
+      "Subject: Trois fichiers\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nVoici.\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"attachment-info\"\r\n\r\n"
+      R"({"attachment1":{"filename":"budget.xlsx","type":"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},)"
+      R"("attachment2":{"filename":"logo.png","type":"image/png","content-id":"ii_logo"},)"
+      R"("attachment3":{"filename":"notes.txt","type":"text/plain; charset=\"x\""}})"
+      "\r\n" +
+      file("attachment1", "budget.xlsx", "application/octet-stream") +
+      file("attachment2", "logo.png", "application/octet-stream") +
+      file("attachment3", "notes.txt", "text/plain") +
+      file("attachment4", "devis.pdf", "application/pdf") + "--XyZ--\r\n";
+  auto form = ParseForm("multipart/form-data; boundary=XyZ", body);
+  ASSERT_TRUE(form.ok()) << form.status();
+  ParsedMessage parsed = ParseProviderMessage(SendgridMessage(*form));
+  ASSERT_EQ(parsed.attachments.size(), 4u);
+  EXPECT_EQ(parsed.attachments[0].filename, "budget.xlsx");
+  EXPECT_EQ(parsed.attachments[0].content_type,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+  EXPECT_FALSE(parsed.attachments[0].inline_part);
+  EXPECT_EQ(parsed.attachments[1].content_type, "image/png");
+  EXPECT_TRUE(parsed.attachments[1].inline_part);
+  EXPECT_EQ(parsed.attachments[2].content_type, "text/plain");
+  EXPECT_FALSE(parsed.attachments[2].inline_part);
+  EXPECT_EQ(parsed.attachments[3].content_type, "application/pdf");
+  EXPECT_FALSE(parsed.attachments[3].inline_part);
+}
+
 }  // namespace
 }  // namespace leadflow::email

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include <nlohmann/json.hpp>
 
@@ -33,13 +34,28 @@ std::string FirstAddress(std::string_view list) {
   return address;
 }
 
+/// Whether `type` reads as a media type ("type/subtype", printable ASCII, no parameters).
+bool IsMediaType(std::string_view type) {
+  size_t slash = type.find('/');
+  if (type.size() > 255 || slash == 0 || slash == std::string_view::npos ||
+      slash + 1 == type.size()) {
+    return false;
+  }
+  return std::all_of(type.begin(), type.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("/!#$&-^_.+").find(c) != std::string_view::npos;
+  });
+}
+
 std::string JsonString(const nlohmann::json& object, const char* key) {
   auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-/// The files of a form as attachments; `info` (SendGrid's attachment-info: field name → its
-/// "filename" and "type") names them when it says more than the part's own headers.
+/// The files of a form as attachments; `info` (SendGrid's attachment-info: field name → the
+/// original part's "filename", "type" and "content-id") describes them: its name and type are
+/// the sender's, where the form part's own type is SendGrid's guess (application/octet-stream
+/// for an .xlsx), and a part with a content-id is an inline part (a cid: image of the HTML).
 std::vector<Attachment> FileAttachments(const Form& form,
                                         const nlohmann::json& info = nlohmann::json()) {
   std::vector<Attachment> attachments;
@@ -54,10 +70,11 @@ std::vector<Attachment> FileAttachments(const Form& form,
         if (std::string name = JsonString(*described, "filename"); !name.empty()) {
           attachment.filename = CharsetToUtf8(name, "utf-8");
         }
-        if (std::string type = JsonString(*described, "type");
-            !type.empty() && attachment.content_type.empty()) {
+        if (std::string type = absl::AsciiStrToLower(JsonString(*described, "type"));
+            IsMediaType(type)) {
           attachment.content_type = type;
         }
+        if (!JsonString(*described, "content-id").empty()) attachment.inline_part = true;
       }
     }
     attachments.push_back(std::move(attachment));

@@ -1,5 +1,6 @@
-// Fuzz target: email-ingest's MIME front end (GMime, the HTML reader, the quoted-history cut),
-// the never-a-lead filters, the event id and the event, and the webhook form reader.
+// Fuzz target: email-ingest's MIME front end (GMime, the HTML reader, the quoted-history cut,
+// the format=flowed decoder), the never-a-lead filters, the event id and the event, and the
+// webhook form reader.
 
 #include <cstddef>
 #include <string>
@@ -38,6 +39,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool stripped = false;
   std::string cut = leadflow::email::StripQuotedHistory(message.text, &stripped);
   Check(cut.size() <= message.text.size(), "stripping never adds text");
+  // The format=flowed decoder and the space reader on the raw bytes, and on text as they get it.
+  for (bool delsp : {false, true}) {
+    std::string flowed = leadflow::email::DecodeFlowed(raw, delsp);
+    std::string again = leadflow::email::DecodeFlowed(message.text, delsp);
+    Check(IsValidUtf8(again), "flowed text of UTF-8 is UTF-8");
+    (void)flowed;
+  }
+  std::string spaces = leadflow::email::AsciiSpaces(raw);
+  Check(spaces.size() <= raw.size(), "spaces never lengthen");
+  Check(IsValidUtf8(leadflow::email::AsciiSpaces(message.text)), "spaces keep UTF-8");
   (void)leadflow::email::ParseForm("multipart/form-data; boundary=b", raw, 50);
   (void)leadflow::email::ParseForm("application/x-www-form-urlencoded", raw, 50);
   return 0;
