@@ -217,7 +217,7 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     update.attempts = 1;
     Apply(linkedid, std::move(update));
   } else if (name == "DialEnd") {
-    std::string status = event.Get("DialStatus");
+    std::string status = absl::AsciiStrToUpper(event.Get("DialStatus"));
     call.last_dial_status = status;
     if (call.internal || status != "ANSWER") return;
     std::string who = event.Get("DestCallerIDNum");
@@ -292,7 +292,7 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     if (call.internal) return;
     CallUpdate update;
     update.state = State::kRinging;
-    std::string disposition = event.Get("Disposition");
+    std::string disposition = absl::AsciiStrToUpper(event.Get("Disposition"));
     int32_t billable = 0;
     if (disposition == "ANSWERED" && absl::SimpleAtoi(event.Get("BillableSeconds"), &billable)) {
       update.duration_seconds = billable;

@@ -75,6 +75,7 @@ struct AmiOptions {
 /// call's first channel, shared by every channel it spawns): Newchannel (caller, dialled
 /// number, start), DialBegin/DialEnd (destinations rung, who answered, DialStatus), Newexten
 /// into VoiceMail, BlindTransfer/AttendedTransfer, Hangup; Cdr only refines a call still open.
+/// Enumerated values (DialStatus, Disposition) are read in any case.
 /// The call is settled when its last channel hangs up: answered, voicemail, busy, failed
 /// (CHANUNAVAIL, CONGESTION) or missed, published through the CallAssembler (event id from
 /// Linkedid and outcome). It lives outside the connection: a reconnect keeps it, and
