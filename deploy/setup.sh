@@ -13,6 +13,8 @@ packages=(
   postgresql redis-server
   curl kcat wrk procps iproute2 ccache openssl
   libjemalloc-dev
+  # The tz database: telephony-ingest's TELEPHONY_PBX_TIME_ZONE and its tests (also in the image).
+  tzdata
   libgmime-3.0-dev libxml2-dev libcurl4-openssl-dev libical-dev dovecot-imapd swaks python3
   # The reflection client of grpc_reflection_e2e_test (tests only, no deployed binary links them).
   python3-grpcio python3-protobuf grpc-proto

@@ -148,6 +148,43 @@ absl::StatusOr<std::string_view> CheckPhoneText(std::string_view raw) {
   return text;
 }
 
+// Whether a number that is not valid in `region` may be read as international (NormalizePhone):
+// ASCII digits with at most the separators ' ', '-' and '.', no '+', at least
+// kMinDigitsReadAsInternational digits, and not starting with the region's national (trunk)
+// prefix, which marks a national number ("0 7911…" in FR is a French number, wrong or not).
+bool MayBeInternationalWithoutPlus(std::string_view text, std::string_view region) {
+  std::string digits;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      digits.push_back(c);
+    } else if (c != ' ' && c != '-' && c != '.') {
+      return false;
+    }
+  }
+  if (digits.size() < kMinDigitsReadAsInternational) {
+    return false;
+  }
+  std::string trunk_prefix;
+  PhoneNumberUtil::GetInstance()->GetNddPrefixForRegion(std::string(region),
+                                                        /*strip_non_digits=*/true, &trunk_prefix);
+  return trunk_prefix.empty() || digits.rfind(trunk_prefix, 0) != 0;
+}
+
+// The national reading first; when it fails and the text may be an international number
+// written without its '+' (SIP trunks and PBXs send caller ids as "447911123456"), the text
+// with a '+' in front, if that is a valid number. Else the national reading's error.
+template <typename Normalize>
+absl::StatusOr<std::string> NationalElseInternational(std::string_view text,
+                                                      std::string_view region,
+                                                      Normalize normalize) {
+  absl::StatusOr<std::string> national = normalize(text, region);
+  if (national.ok() || !MayBeInternationalWithoutPlus(text, region)) {
+    return national;
+  }
+  absl::StatusOr<std::string> international = normalize(absl::StrCat("+", ToAbsl(text)), region);
+  return international.ok() ? international : national;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_view default_region) {
@@ -157,7 +194,7 @@ absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_vie
   }
   // libphonenumber's answer, reached with less of its work (identity/phone.h); proven equal to
   // internal::NormalizePhoneReference by phone_test.cc and the identity fuzz target.
-  return internal::NormalizeCheckedPhone(*text, default_region);
+  return NationalElseInternational(*text, default_region, internal::NormalizeCheckedPhone);
 }
 
 namespace internal {
@@ -168,7 +205,7 @@ absl::StatusOr<std::string> NormalizePhoneReference(std::string_view raw,
   if (!text.ok()) {
     return text.status();
   }
-  return NormalizePhoneWithLibphonenumber(*text, default_region);
+  return NationalElseInternational(*text, default_region, NormalizePhoneWithLibphonenumber);
 }
 
 }  // namespace internal

@@ -18,10 +18,19 @@ inline constexpr size_t kMaxEmailLength = 254;
 /// InvalidArgument otherwise. Services check their configured default region at start-up.
 absl::Status ValidateRegion(std::string_view region);
 
+/// Fewest digits of a number without '+' that NormalizePhone reads as international when it is
+/// not valid in the default region: shorter ones are extensions and local numbers without their
+/// area code ("555 0123"), and only a few territories have shorter international numbers.
+inline constexpr size_t kMinDigitsReadAsInternational = 8;
+
 /// A phone number in E.164 ("+33612345678"). Numbers written without a country code are read as
-/// numbers of `default_region`. InvalidArgument, with the reason, when the text is not a phone
-/// number, is not a valid number (wrong length, unassigned prefix), or is not UTF-8.
-/// Thread-safe.
+/// numbers of `default_region`; a number written in digits only (spaces, '-' and '.' allowed)
+/// that is not valid there, has at least kMinDigitsReadAsInternational digits and does not start
+/// with the region's national (trunk) prefix is read as international when it is valid with a
+/// '+' in front, as SIP trunks and PBXs write caller ids ("447911123456" → "+447911123456",
+/// while "612345678" from FR stays "+33612345678"). InvalidArgument, with the reason, when the
+/// text is not a phone number, is not a valid number (wrong length, unassigned prefix), or is
+/// not UTF-8. Thread-safe.
 absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_view default_region);
 
 /// An E.164 number as people write it internationally ("+33612345678" → "+33 6 12 34 56 78"),

@@ -64,6 +64,71 @@ TEST(NormalizePhoneTest, RejectsHostileInput) {
   }
 }
 
+// Protects: a number a SIP trunk or PBX sends in international form without its '+' becomes
+// that country's number, from whatever default region: it is not valid in the default region
+// but is with a '+' in front (the trial's UK and US missed calls that stayed unidentified).
+TEST(NormalizePhoneTest, ForeignNumberWithoutPlusIsInternational) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"447911123456", "+447911123456"},      // United Kingdom, mobile
+      {"12125551234", "+12125551234"},        // United States
+      {"4915112345678", "+4915112345678"},    // Germany, mobile
+      {"393123456789", "+393123456789"},      // Italy, mobile
+      {"5511987654321", "+5511987654321"},    // Brazil, São Paulo mobile
+      {"34612345678", "+34612345678"},        // Spain, mobile
+      {" 44 7911 123456 ", "+447911123456"},  // as a person types it
+      {"44-7911-123456", "+447911123456"},    // dashes
+      {"sip-free 447911123456", ""},          // not digits: no international reading
+  };
+  for (const auto& [raw, e164] : cases) {
+    auto phone = NormalizePhone(raw, "FR");
+    if (std::string(e164).empty()) {
+      EXPECT_FALSE(phone.ok()) << raw << ": " << *phone;
+      continue;
+    }
+    ASSERT_TRUE(phone.ok()) << raw << ": " << phone.status();
+    EXPECT_EQ(*phone, e164) << raw;
+  }
+  for (const char* region : {"US", "ES", "BR", "JP"}) {
+    auto uk = NormalizePhone("447911123456", region);
+    ASSERT_TRUE(uk.ok()) << region << ": " << uk.status();
+    EXPECT_EQ(*uk, "+447911123456") << region;
+  }
+  auto french_from_us = NormalizePhone("33612345678", "US");
+  ASSERT_TRUE(french_from_us.ok()) << french_from_us.status();
+  EXPECT_EQ(*french_from_us, "+33612345678");
+}
+
+// Protects: a number valid in the default region keeps its national reading even when it would
+// also be valid as international (FR 06 87 73 27 72 is not New Caledonia's +687 732772), and a
+// number starting with the region's trunk prefix, or too short, is never read as international.
+TEST(NormalizePhoneTest, NationalNumberStaysNational) {
+  const std::tuple<const char*, const char*, const char*> national[] = {
+      {"687732772", "FR", "+33687732772"},  // also +687 732772 (New Caledonia)
+      {"494152677", "FR", "+33494152677"},  // also +49 4152677 (Germany)
+      {"612345678", "FR", "+33612345678"},
+      {"33612345601", "FR", "+33612345601"},      // the region's own code, as before
+      {"6092189000", "US", "+16092189000"},       // also +60 92189000 (Malaysia)
+      {"447911123456", "DE", "+49447911123456"},  // a valid German number (area code 4479)
+      {"07911123456", "GB", "+447911123456"},
+  };
+  for (const auto& [raw, region, e164] : national) {
+    auto phone = NormalizePhone(raw, region);
+    ASSERT_TRUE(phone.ok()) << raw << " from " << region << ": " << phone.status();
+    EXPECT_EQ(*phone, e164) << raw << " from " << region;
+  }
+  // Trunk prefix: "0 44 79 11 12 34 56" is a wrong French number, not a British one; "1 44…"
+  // from the US likewise.
+  EXPECT_FALSE(NormalizePhone("0447911123456", "FR").ok());
+  EXPECT_FALSE(NormalizePhone("1447911123456", "US").ok());
+  // Fewer than kMinDigitsReadAsInternational digits: an extension or a local number without its
+  // area code, even where '+' would make it valid (+352 2959 is in Luxembourg, +43 13733 in
+  // Vienna).
+  EXPECT_TRUE(NormalizePhone("+3522959", "US").ok());
+  EXPECT_FALSE(NormalizePhone("352-2959", "US").ok());
+  EXPECT_FALSE(NormalizePhone("4313733", "FR").ok());
+  EXPECT_FALSE(NormalizePhone("3010", "FR").ok());
+}
+
 // Protects: region codes from configuration are checked at start-up.
 TEST(ValidateRegionTest, KnownAndUnknown) {
   EXPECT_TRUE(ValidateRegion("FR").ok());

@@ -39,8 +39,9 @@ std::optional<bool> IsValidNumber(int country_code, std::string_view national_nu
 absl::StatusOr<std::string> NormalizePhoneWithLibphonenumber(std::string_view text,
                                                              std::string_view default_region);
 
-/// NormalizePhone as it was before phone.cc: the same input checks, then only libphonenumber.
-/// What NormalizePhone must always equal (defined in identity.cc).
+/// NormalizePhone as it was before phone.cc: the same input checks and the same international
+/// reading of digits without '+' (identity.h), with only libphonenumber under them. What
+/// NormalizePhone must always equal (defined in identity.cc).
 absl::StatusOr<std::string> NormalizePhoneReference(std::string_view raw,
                                                     std::string_view default_region);
 

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "telephony-ingest/generic.h"
 
 namespace leadflow::telephony {
 
@@ -217,7 +218,7 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     update.attempts = 1;
     Apply(linkedid, std::move(update));
   } else if (name == "DialEnd") {
-    std::string status = event.Get("DialStatus");
+    std::string status = absl::AsciiStrToUpper(event.Get("DialStatus"));
     call.last_dial_status = status;
     if (call.internal || status != "ANSWER") return;
     std::string who = event.Get("DestCallerIDNum");
@@ -292,12 +293,25 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     if (call.internal) return;
     CallUpdate update;
     update.state = State::kRinging;
-    std::string disposition = event.Get("Disposition");
+    std::string disposition = absl::AsciiStrToUpper(event.Get("Disposition"));
+    const bool answered = disposition == "ANSWERED";
     int32_t billable = 0;
-    if (disposition == "ANSWERED" && absl::SimpleAtoi(event.Get("BillableSeconds"), &billable)) {
+    if (answered && absl::SimpleAtoi(event.Get("BillableSeconds"), &billable)) {
       update.duration_seconds = billable;
       update.answered = true;
       call.answered = true;
+    }
+    // cdr_manager writes its times as "2026-11-30 09:15:00" in the PBX's local time; an
+    // unreadable one is left out (the channel events' times stand).
+    const LocalTimes local{.zone = options_.time_zone, .now = now_()};
+    auto cdr_time = [&](const char* field) -> std::optional<Clock::time_point> {
+      std::string text = event.Get(field);
+      return text.empty() ? std::nullopt : ParseTime(text, local);
+    };
+    update.started_at = cdr_time("StartTime");
+    update.ended_at = cdr_time("EndTime");
+    if (answered) {
+      update.answered_at = cdr_time("AnswerTime");  // an answer time alone makes a call answered
     }
     Apply(linkedid, std::move(update));
   } else if (name == "Hangup") {

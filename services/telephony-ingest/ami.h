@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "metrics/metrics.h"
 #include "telephony-ingest/call.h"
 
@@ -69,12 +70,17 @@ struct AmiOptions {
   size_t max_frame_bytes = 65536;
   /// Calls tracked at once at most; past it the oldest is finished from what is known.
   size_t max_calls = 10000;
+  /// The PBX's time zone (TELEPHONY_PBX_TIME_ZONE): a Cdr's StartTime, AnswerTime and EndTime
+  /// are its local time, without a zone (see LocalTimes in generic.h).
+  absl::TimeZone time_zone = absl::UTCTimeZone();
 };
 
 /// Assembles Asterisk's channel events into calls keyed by Linkedid (the Uniqueid of the
 /// call's first channel, shared by every channel it spawns): Newchannel (caller, dialled
 /// number, start), DialBegin/DialEnd (destinations rung, who answered, DialStatus), Newexten
-/// into VoiceMail, BlindTransfer/AttendedTransfer, Hangup; Cdr only refines a call still open.
+/// into VoiceMail, BlindTransfer/AttendedTransfer, Hangup; Cdr only refines a call still open
+/// (talk time; start, answer and end times, read in AmiOptions::time_zone). Enumerated values
+/// (DialStatus, Disposition) are read in any case.
 /// The call is settled when its last channel hangs up: answered, voicemail, busy, failed
 /// (CHANUNAVAIL, CONGESTION) or missed, published through the CallAssembler (event id from
 /// Linkedid and outcome). It lives outside the connection: a reconnect keeps it, and

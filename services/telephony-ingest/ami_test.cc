@@ -284,6 +284,71 @@ TEST_F(TrackerTest, ReconcileAfterReconnect) {
   EXPECT_EQ(published[1].call.duration_seconds(), 42);
 }
 
+// Protects: a Cdr's StartTime, AnswerTime and EndTime are the PBX's local time
+// (TELEPHONY_PBX_TIME_ZONE), not UTC: a New York PBX without timestampevents whose Cdr comes
+// before the last Hangup gives the call its real start and answer (read as UTC they would be
+// five hours early, and the call-back's deadline with them); DialStatus and Disposition in any
+// case.
+TEST(AmiTimeZoneTest, CdrTimesAreThePbxsLocalTime) {
+  AmiOptions options;
+  ASSERT_TRUE(absl::LoadTimeZone("America/New_York", &options.time_zone));
+  CallAssembler calls{CallAssembler::Options{}};
+  std::vector<FinishedCall> published;
+  // No Timestamp fields: the channel events happen "now", the hang-up at 10:05:00 local.
+  const Clock::time_point now = Clock::time_point(std::chrono::seconds(1796051100));
+  AmiCallTracker tracker(
+      options, &calls,
+      [&](const FinishedCall& call) {
+        published.push_back(call);
+        calls.Published(call);
+      },
+      [now] { return now; });
+  auto block = [](std::vector<std::pair<std::string, std::string>> fields) {
+    std::string text;
+    for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
+    return text + "\r\n";
+  };
+  const std::string id = "1796050900.80";
+  AmiFramer framer;
+  std::vector<AmiMessage> messages;
+  ASSERT_TRUE(framer.Feed(kBanner, &messages).ok());
+  for (const std::string& text :
+       {block({{"Event", "Newchannel"},
+               {"CallerIDNum", "12125551234"},
+               {"Exten", "2125550000"},
+               {"Uniqueid", id},
+               {"Linkedid", id}}),
+        block({{"Event", "DialEnd"},
+               {"Linkedid", id},
+               {"DestCallerIDNum", "201"},
+               {"DialStatus", "answer"}}),
+        block({{"Event", "Cdr"},
+               {"UniqueID", id},
+               {"StartTime", "2026-11-30 10:01:40"},
+               {"AnswerTime", "2026-11-30 10:01:45"},
+               {"EndTime", "2026-11-30 10:05:00"},
+               {"Duration", "200"},
+               {"BillableSeconds", "195"},
+               {"Disposition", "Answered"}}),
+        block({{"Event", "Hangup"}, {"Uniqueid", id}, {"Linkedid", id}})}) {
+    ASSERT_TRUE(framer.Feed(text, &messages).ok());
+  }
+  for (const AmiMessage& message : messages) {
+    tracker.OnEvent(message);
+  }
+  ASSERT_EQ(published.size(), 1u);
+  const CallEvent& call = published[0].call;
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.extension(), "201");
+  EXPECT_EQ(call.duration_seconds(), 195);
+  EXPECT_EQ(call.started_at().seconds(), 1796050900);  // 2026-11-30T15:01:40Z
+  EXPECT_EQ(call.ended_at().seconds(), 1796051100);    // 15:05:00Z
+  EXPECT_EQ(call.provider_status(), "ANSWER");
+  auto built = BuildEvent(published[0], "FR", now, std::nullopt);
+  ASSERT_EQ(built.event.identities_size(), 1);
+  EXPECT_EQ(built.event.identities(0).value(), "+12125551234");  // CallerIDNum without '+'
+}
+
 class ClientTest : public TrackerTest {
  protected:
   AmiOptions ClientOptions() {

@@ -49,7 +49,18 @@ std::optional<int32_t> WholeSeconds(double seconds) {
 
 }  // namespace
 
-std::optional<Clock::time_point> ParseTime(std::string_view text) {
+Clock::time_point ResolveLocalTime(absl::CivilSecond civil, const LocalTimes& local) {
+  const absl::TimeZone::TimeInfo info = local.zone.At(civil);
+  absl::Time time = info.pre;  // UNIQUE: all three agree; SKIPPED: the offset before the change
+  if (info.kind == absl::TimeZone::TimeInfo::REPEATED) {
+    // pre is the first occurrence (the offset before the change), post the second.
+    const bool later_is_past = absl::ToChronoTime(info.post) <= local.now + kLocalTimeSkew;
+    time = later_is_past ? info.post : info.pre;
+  }
+  return std::chrono::time_point_cast<std::chrono::seconds>(absl::ToChronoTime(time));
+}
+
+std::optional<Clock::time_point> ParseTime(std::string_view text, const LocalTimes& local) {
   if (text.empty() || text.size() > 64) {
     return std::nullopt;
   }
@@ -70,9 +81,12 @@ std::optional<Clock::time_point> ParseTime(std::string_view text) {
   }
   absl::Time time;
   std::string error;
-  if (absl::ParseTime(absl::RFC3339_full, normalized, &time, &error) ||
-      absl::ParseTime("%Y-%m-%d%ET%H:%M:%E*S", normalized, absl::UTCTimeZone(), &time, &error)) {
+  if (absl::ParseTime(absl::RFC3339_full, normalized, &time, &error)) {
     return std::chrono::time_point_cast<std::chrono::seconds>(absl::ToChronoTime(time));
+  }
+  // No offset: the fields are the PBX's wall clock. Read as UTC only to take them apart.
+  if (absl::ParseTime("%Y-%m-%d%ET%H:%M:%E*S", normalized, absl::UTCTimeZone(), &time, &error)) {
+    return ResolveLocalTime(absl::ToCivilSecond(time, absl::UTCTimeZone()), local);
   }
   return std::nullopt;
 }
@@ -108,7 +122,8 @@ std::optional<int32_t> ParseDuration(std::string_view text) {
   return WholeSeconds(seconds);
 }
 
-GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
+GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
+                               const LocalTimes& local) {
   GenericParse parse;
   nlohmann::json json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object()) {
@@ -162,12 +177,12 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region) {
     if (it->is_number()) {
       parsed = UnixTime(it->get<double>());
     } else if (it->is_string()) {
-      parsed = ParseTime(it->get<std::string>());
+      parsed = ParseTime(it->get<std::string>(), local);
     }
     if (!parsed) {
       dropped[name] =
-          "not an RFC 3339 / ISO 8601 time (2026-11-30T09:15:00Z; without a zone: UTC) nor Unix "
-          "seconds or milliseconds";
+          "not an RFC 3339 / ISO 8601 time (2026-11-30T09:15:00Z; without a zone: the PBX's "
+          "local time, TELEPHONY_PBX_TIME_ZONE) nor Unix seconds or milliseconds";
     }
     return parsed;
   };

@@ -5,9 +5,34 @@
 #include <string_view>
 #include <variant>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "telephony-ingest/call.h"
 
 namespace leadflow::telephony {
+
+/// How far ahead of our clock a PBX's local time may be and still be taken as the later of the
+/// two instants it names in the hour repeated when clocks go back (LocalTimes).
+inline constexpr std::chrono::minutes kLocalTimeSkew{5};
+
+/// How times written without a zone offset are read: as the wall clock of the PBX, in `zone`
+/// (TELEPHONY_PBX_TIME_ZONE, an IANA name; UTC by default). Around a daylight-saving change:
+/// - a local time that never happens (the hour skipped when clocks go forward) is read with the
+///   offset in force before the change, as a clock not yet put forward shows it: 02:30 on
+///   2026-03-29 in Europe/Paris is 01:30Z (03:30 CEST);
+/// - a local time that happens twice (the hour repeated when clocks go back) is the later
+///   instant, unless that is more than kLocalTimeSkew after `now` (a report does not come
+///   before its call), then the earlier one: right whenever the report is sent within the hour
+///   after the time it gives (02:30 on 2026-10-25 in Europe/Paris: 01:30Z from 01:25Z on,
+///   00:30Z before).
+struct LocalTimes {
+  absl::TimeZone zone = absl::UTCTimeZone();
+  /// When the report arrived.
+  Clock::time_point now;
+};
+
+/// The instant a local time of `local.zone` names (see LocalTimes).
+Clock::time_point ResolveLocalTime(absl::CivilSecond civil, const LocalTimes& local);
 
 /// The generic call-event API's body (docs/telephony-ingest.md): one JSON object per state
 /// change of a call.
@@ -24,16 +49,18 @@ struct GenericParse {
   CallUpdate update;
 };
 
-/// Parses and validates; `region` reads national numbers. Numbers are kept as given and never
-/// refused: the caller's (inbound) or callee's (outbound) becomes the identity when it is a
-/// phone number (CallerPhone), else the call is unidentified.
-GenericParse ParseGenericEvent(std::string_view body, std::string_view region);
+/// Parses and validates; `region` reads national numbers, `local` times without a zone.
+/// Numbers are kept as given and never refused: the caller's (inbound) or callee's (outbound)
+/// becomes the identity when it is a phone number (CallerPhone), else the call is unidentified.
+GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
+                               const LocalTimes& local);
 
 /// A time as PBXs write them: RFC 3339 ("2026-11-30T09:15:00Z", "…+01:00", a space for the
-/// "T"), ISO 8601 without a zone (read as UTC: "2026-11-30T09:15:00", "2026-11-30 09:15:00.250"),
-/// or Unix seconds or milliseconds as text ("1764493200", "1764493200.5", "1764493200000": 13
-/// digits and more are milliseconds). Fractions of a second are dropped.
-std::optional<Clock::time_point> ParseTime(std::string_view text);
+/// "T"), ISO 8601 without a zone (the PBX's local time, read with `local`:
+/// "2026-11-30T09:15:00", "2026-11-30 09:15:00.250"), or Unix seconds or milliseconds as text
+/// ("1764493200", "1764493200.5", "1764493200000": 13 digits and more are milliseconds).
+/// Fractions of a second are dropped.
+std::optional<Clock::time_point> ParseTime(std::string_view text, const LocalTimes& local);
 
 /// A talk time in seconds as PBXs write it: "42", "10.5" (rounded), "12s", "00:01:05" or
 /// "1:05" (h:mm:ss, m:ss); std::nullopt when unreadable or over 604800 (a week).

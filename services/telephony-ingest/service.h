@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "http/server.h"
 #include "ingest/client_ip.h"
 #include "ingest/event.h"
@@ -29,6 +30,9 @@ using ingest::Publisher;
 struct ServiceOptions {
   /// Phone numbers without a country code are read as numbers of this region.
   std::string default_region = "FR";
+  /// The PBX's time zone: the generic API's times without an offset are its local time
+  /// (LocalTimes in generic.h).
+  absl::TimeZone pbx_time_zone = absl::UTCTimeZone();
   /// The generic API's HMAC-SHA256 key; empty turns the generic API off (404).
   std::string webhook_secret;
   /// How far the signed timestamp may be from our clock, either side.

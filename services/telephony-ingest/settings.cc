@@ -1,5 +1,6 @@
 #include "telephony-ingest/settings.h"
 
+#include "absl/time/time.h"
 #include "identity/identity.h"
 
 namespace leadflow::telephony {
@@ -60,6 +61,17 @@ Settings ReadSettings(config::Reader& reader) {
       reader.String("TELEPHONY_DEFAULT_REGION", "FR", "default phone region (ISO 3166 alpha-2)");
   if (auto status = identity::ValidateRegion(service.default_region); !status.ok()) {
     reader.Fail("TELEPHONY_DEFAULT_REGION", std::string(status.message()));
+  }
+  // Times a PBX writes without an offset (the generic API's, an Asterisk Cdr's) are its wall
+  // clock: read in its zone, from the system's tz database (tzdata).
+  const std::string time_zone = reader.String(
+      "TELEPHONY_PBX_TIME_ZONE", "UTC",
+      "IANA time zone of the PBX's clock (Europe/Paris): times it sends without an offset are "
+      "read in it");
+  if (!absl::LoadTimeZone(time_zone, &service.pbx_time_zone)) {
+    reader.Fail("TELEPHONY_PBX_TIME_ZONE",
+                "unknown time zone '" + time_zone +
+                    "' (an IANA name such as Europe/Paris, from the tz database: tzdata)");
   }
   service.webhook_secret = reader.Secret(
       "TELEPHONY_WEBHOOK_SECRET", "HMAC-SHA256 key of POST /v1/calls/events (empty: API off)");
@@ -169,6 +181,7 @@ Settings ReadSettings(config::Reader& reader) {
                                   "caller ids this short are internal extensions, not customers"));
   ami.line = reader.String("TELEPHONY_AMI_LINE", "",
                            "line name for Asterisk calls (default: the dialled number)");
+  ami.time_zone = service.pbx_time_zone;
   ami.max_frame_bytes = static_cast<size_t>(reader.Int("TELEPHONY_AMI_MAX_FRAME_BYTES", 65536, 1024,
                                                        1048576, "largest AMI message, bytes"));
   if (!ami_host.empty()) {

@@ -51,6 +51,30 @@ TEST(SettingsTest, DefaultsAndConflicts) {
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_BROKERS", ""}}).ok());
 }
 
+// Protects: TELEPHONY_PBX_TIME_ZONE: UTC by default; an IANA name from the tz database is given
+// to the generic API and the AMI client alike; an unknown name (a typo, an abbreviation) stops
+// the start instead of every local time being read as UTC.
+TEST(SettingsTest, PbxTimeZone) {
+  Settings settings;
+  ASSERT_TRUE(Check({}, &settings).ok());
+  EXPECT_EQ(settings.service.pbx_time_zone.name(), "UTC");
+  ASSERT_TRUE(Check({{"TELEPHONY_PBX_TIME_ZONE", "America/New_York"},
+                     {"TELEPHONY_AMI_HOST", "pbx"},
+                     {"TELEPHONY_AMI_USERNAME", "leadflow"}},
+                    &settings)
+                  .ok());
+  EXPECT_EQ(settings.service.pbx_time_zone.name(), "America/New_York");
+  ASSERT_TRUE(settings.ami.has_value());
+  EXPECT_EQ(settings.ami->time_zone.name(), "America/New_York");
+  // Read from the tz database: 2026-07-01 12:00 UTC is 08:00 in New York (EDT).
+  EXPECT_EQ(settings.service.pbx_time_zone.At(absl::FromUnixSeconds(1782907200)).cs.hour(), 8);
+  for (const char* unknown : {"Europe/Pariss", "CEST", "Mars/Olympus_Mons", ""}) {
+    absl::Status status = Check({{"TELEPHONY_PBX_TIME_ZONE", unknown}});
+    EXPECT_FALSE(status.ok()) << unknown;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("TELEPHONY_PBX_TIME_ZONE")) << unknown;
+  }
+}
+
 // Protects: a parked report is answered by the service, never cut by the HTTP server's own
 // handler timeout (the trial's empty reply after 8 s): the handler timeout exceeds the longest
 // a parked request may wait (its bound, one poll, its own publication), for the defaults and

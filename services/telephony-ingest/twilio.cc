@@ -1,5 +1,6 @@
 #include "telephony-ingest/twilio.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
 
@@ -10,6 +11,13 @@ using ingest::FindParam;
 
 std::string Param(const ingest::FormParams& params, std::string_view name) {
   return FindParam(params, name).value_or("");
+}
+
+// An enumerated parameter (CallStatus, DialCallStatus, Direction, AnsweredBy, RecordingStatus)
+// in the one spelling it is compared in. Twilio documents them in lower case; they are read in
+// any case, as the generic API reads its direction and state ("Completed", "NO-ANSWER").
+std::string Word(const ingest::FormParams& params, std::string_view name) {
+  return absl::AsciiStrToLower(Param(params, name));
 }
 
 std::optional<int32_t> Seconds(const ingest::FormParams& params, std::string_view name) {
@@ -61,7 +69,7 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
     parse.reason = "CallSid missing or malformed";
     return parse;
   }
-  std::string direction = Param(params, "Direction");
+  std::string direction = Word(params, "Direction");
   // A leg <Dial> created for an inbound call: its outcome reaches us through the parent call's
   // <Dial> action and status callbacks; folding it as a call of its own would count twice.
   if (direction == "outbound-dial" && FindParam(params, "ParentCallSid")) {
@@ -78,18 +86,18 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
   update.recording_url = Param(params, "RecordingUrl");
   std::optional<Clock::time_point> at = ParseRfc2822(Param(params, "Timestamp"));
 
-  std::string status = Param(params, "CallStatus");
+  std::string status = Word(params, "CallStatus");
   std::optional<int32_t> duration = Seconds(params, "CallDuration");
   // A <Dial> action callback: the dialled party's status is the call's outcome (the parent
   // call itself is "in-progress" — Twilio answered it to run the <Dial>).
   if (auto dial_status = FindParam(params, "DialCallStatus")) {
-    status = "dial:" + *dial_status;
+    status = "dial:" + absl::AsciiStrToLower(*dial_status);
     duration = Seconds(params, "DialCallDuration");
     update.dial_result = true;
     update.dial_leg = Param(params, "DialCallSid");
     // The action's own CallStatus is the parent's: "completed" when the caller hung up during
     // the <Dial>, so no other <Dial> follows.
-    update.parent_over = Param(params, "CallStatus") == "completed";
+    update.parent_over = Word(params, "CallStatus") == "completed";
     // Who the <Dial> rang: Twilio's action does not say (its To is the parent's), so the
     // TwiML names the agent in the action URL, signed by Twilio with the rest.
     if (size_t question = target.find('?'); question != std::string_view::npos) {
@@ -135,7 +143,7 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
     update.state = State::kAnswered;
     update.answered_at = at;
   } else if (status == "completed" || status == "dial:completed" || status == "dial:answered") {
-    std::string answered_by = Param(params, "AnsweredBy");
+    std::string answered_by = Word(params, "AnsweredBy");
     if (answered_by.rfind("machine", 0) == 0 || answered_by == "fax") {
       update.state = State::kVoicemail;  // answering machine detection on an outbound call
       update.ended_at = at;
@@ -175,7 +183,7 @@ absl::StatusOr<TwilioRecording> ParseTwilioRecording(const ingest::FormParams& p
   if (!ValidSid(recording.call_sid) || !ValidSid(recording.recording_sid)) {
     return absl::InvalidArgumentError("CallSid or RecordingSid missing or malformed");
   }
-  std::string status = Param(params, "RecordingStatus");
+  std::string status = Word(params, "RecordingStatus");
   recording.completed = status.empty() || status == "completed";
   if (recording.completed && recording.recording_url.rfind("https://", 0) != 0 &&
       recording.recording_url.rfind("http://", 0) != 0) {

@@ -13,6 +13,7 @@ add_dependencies(telephony_e2e_test telephony-ingest)
 leadflow_test(NAME telephony_crm_e2e_test
               SOURCES ${CMAKE_CURRENT_LIST_DIR}/telephony_crm_e2e_test.cc
               DEPS leadflow_e2e_stack leadflow::ingest leadflow::proto telephony_ami_peer
+                   absl::time
               LABELS e2e)
 target_compile_definitions(telephony_crm_e2e_test PRIVATE
                            LEADFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

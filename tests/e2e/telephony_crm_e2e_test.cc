@@ -8,6 +8,8 @@
 #include <future>
 #include <pqxx/pqxx>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "e2e/stack.h"
 #include "ingest/form_params.h"
 #include "ingest/signature.h"
@@ -30,28 +32,30 @@ int CurlStatus(const std::string& args) {
 
 class TelephonyIngest {
  public:
-  TelephonyIngest(const std::string& brokers, int ami_port) {
+  /// `extra`: more settings, over the ones below.
+  TelephonyIngest(const std::string& brokers, int ami_port,
+                  std::map<std::string, std::string> extra = {}) {
     port_ = testing::FreePort();
     ops_port_ = testing::FreePort();
+    extra.merge(std::map<std::string, std::string>{
+        {"TELEPHONY_KAFKA_BROKERS", brokers},
+        {"TELEPHONY_HTTP_PORT", std::to_string(port_)},
+        {"TELEPHONY_OPS_PORT", std::to_string(ops_port_)},
+        {"TELEPHONY_WEBHOOK_SECRET", kSecret},
+        {"TELEPHONY_TWILIO_AUTH_TOKEN", kTwilioToken},
+        {"TELEPHONY_TWILIO_PUBLIC_URL", kPublicUrl},
+        // Unanswered calls wait this long for an answer report before they are published.
+        {"TELEPHONY_SETTLE_MS", "500"},
+        {"TELEPHONY_AMI_HOST", "127.0.0.1"},
+        {"TELEPHONY_AMI_PORT", std::to_string(ami_port)},
+        {"TELEPHONY_AMI_USERNAME", "leadflow"},
+        {"TELEPHONY_AMI_SECRET", "s3cret"},
+        {"TELEPHONY_AMI_RECONNECT_MIN_MS", "50"},
+    });
     process_ = std::make_unique<testing::Process>(
         std::vector<std::string>{testing::BuildDir() +
                                  "/services/telephony-ingest/telephony-ingest"},
-        std::map<std::string, std::string>{
-            {"TELEPHONY_KAFKA_BROKERS", brokers},
-            {"TELEPHONY_HTTP_PORT", std::to_string(port_)},
-            {"TELEPHONY_OPS_PORT", std::to_string(ops_port_)},
-            {"TELEPHONY_WEBHOOK_SECRET", kSecret},
-            {"TELEPHONY_TWILIO_AUTH_TOKEN", kTwilioToken},
-            {"TELEPHONY_TWILIO_PUBLIC_URL", kPublicUrl},
-            // Unanswered calls wait this long for an answer report before they are published.
-            {"TELEPHONY_SETTLE_MS", "500"},
-            {"TELEPHONY_AMI_HOST", "127.0.0.1"},
-            {"TELEPHONY_AMI_PORT", std::to_string(ami_port)},
-            {"TELEPHONY_AMI_USERNAME", "leadflow"},
-            {"TELEPHONY_AMI_SECRET", "s3cret"},
-            {"TELEPHONY_AMI_RECONNECT_MIN_MS", "50"},
-        },
-        "telephony-ingest");
+        extra, "telephony-ingest");
     const std::string ready =
         ShellQuote("http://127.0.0.1:" + std::to_string(ops_port_) + "/readyz");
     if (!testing::WaitFor([&] { return CurlStatus(ready) == 200 || !process_->Running(); },
@@ -382,6 +386,82 @@ TEST_F(TelephonyCrmE2eTest, TwilioRecordingsHuntsAndTransfers) {
     EXPECT_EQ(activities[0]["call"].value("outcome", ""), "CALL_OUTCOME_ANSWERED");
   }
   EXPECT_EQ(Sql("SELECT count(*) FROM activities WHERE call_back"), 0);
+}
+
+// Protects, through the built binaries, what a new user met with numbers and times from abroad:
+// a caller id without '+' in international form (a SIP trunk's "447911123456", Asterisk's
+// CallerIDNum "12125551234") makes a lead and a call-back like any number, found by
+// FindByCommunication with the same digits; a PBX in New York posting its local time without
+// an offset (TELEPHONY_PBX_TIME_ZONE=America/New_York) gets a call-back due SLA minutes after
+// the real end of the call, not five hours overdue; Twilio's CallStatus "Completed" capitalised
+// is the answered outbound call it names, completing that call-back.
+TEST_F(TelephonyCrmE2eTest, ForeignCallerIdsAndLocalTimes) {
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("tel"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  telephony::testing::AmiPeer peer;
+  TelephonyIngest telephony(broker_.bootstrap(), peer.port(),
+                            {{"TELEPHONY_PBX_TIME_ZONE", "America/New_York"}});
+  absl::TimeZone new_york;
+  ASSERT_TRUE(absl::LoadTimeZone("America/New_York", &new_york));
+
+  // A missed call from a UK mobile as the trunk gives it, ended two minutes ago by the PBX's
+  // clock, written in its local time without an offset.
+  const absl::Time ended = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) - 120);
+  const std::string local_end = absl::FormatTime("%Y-%m-%d %H:%M:%S", ended, new_york);
+  EXPECT_EQ(telephony.PostGeneric(Generic("uk-1", "inbound", "447911123456", "+33187654321",
+                                          "missed", R"(,"ended_at":")" + local_end + "\"")),
+            202);
+  ASSERT_TRUE(WaitApplied(1)) << core.process().Log() << telephony.process().Log();
+  auto uk = LeadsTitled(api, "Missed call +44 7911 123456");
+  ASSERT_EQ(uk.size(), 1u) << uk.dump() << telephony.process().Log();
+  const std::string uk_id = uk[0]["id"].get<std::string>();
+  auto callbacks = Activities(api, "OWNER_TYPE_LEAD", std::stoll(uk_id));
+  ASSERT_EQ(callbacks.size(), 1u) << callbacks.dump();
+  EXPECT_TRUE(callbacks[0]["call"].value("call_back", false));
+  absl::Time deadline;
+  std::string error;
+  ASSERT_TRUE(
+      absl::ParseTime(absl::RFC3339_full, callbacks[0].value("deadline", ""), &deadline, &error))
+      << callbacks.dump();
+  // calls.call_back_sla_minutes: 15 by default, counted from the call's end.
+  EXPECT_EQ(absl::ToUnixSeconds(deadline), absl::ToUnixSeconds(ended + absl::Minutes(15)))
+      << "deadline " << callbacks[0].value("deadline", "") << ", call ended at "
+      << absl::FormatTime(ended) << " (" << local_end << " in New York)";
+  // Found with the digits the caller id had.
+  auto found =
+      Call(api, "SearchService/FindByCommunication", {{"phone", "447911123456"}}, kReaderKey);
+  EXPECT_EQ(found.value("normalized", ""), "+447911123456") << found.dump();
+  ASSERT_EQ(found.value("matches", nlohmann::json::array()).size(), 1u) << found.dump();
+  EXPECT_EQ(found["matches"][0]["entity"].value("id", ""), uk_id) << found.dump();
+
+  // The manager calls back through Twilio, whose callback says "Completed".
+  EXPECT_EQ(telephony.PostTwilio(TwilioStatus("CAuk1", "outbound-api", "%2B33187654321",
+                                              "%2B447911123456", "Completed", "&CallDuration=61")),
+            200);
+  ASSERT_TRUE(WaitApplied(2)) << core.process().Log() << telephony.process().Log();
+  EXPECT_EQ(
+      Sql("SELECT count(*) FROM activities WHERE call_back AND completed AND owner_id = " + uk_id),
+      1);
+
+  // Asterisk: a missed call whose CallerIDNum is a US number without '+'.
+  ASSERT_TRUE(peer.WaitLoggedIn(1, std::chrono::seconds(10))) << telephony.process().Log();
+  const std::string id = "1796050900.90";
+  ASSERT_TRUE(peer.SendAll(
+      {"Event: Newchannel\r\nChannel: PJSIP/trunk-00000090\r\nCallerIDNum: 12125551234\r\n"
+       "Exten: 0187654321\r\nUniqueid: " +
+           id + "\r\nLinkedid: " + id + "\r\n\r\n",
+       "Event: DialEnd\r\nLinkedid: " + id + "\r\nDialStatus: NOANSWER\r\n\r\n",
+       "Event: Hangup\r\nUniqueid: " + id + "\r\nLinkedid: " + id +
+           "\r\nCause-txt: Normal Clearing\r\n\r\n"}));
+  ASSERT_TRUE(WaitApplied(3)) << core.process().Log() << telephony.process().Log();
+  auto us = LeadsTitled(api, "Missed call +1 212-555-1234");
+  ASSERT_EQ(us.size(), 1u) << us.dump();
+  EXPECT_EQ(Activities(api, "OWNER_TYPE_LEAD", std::stoll(us[0]["id"].get<std::string>())).size(),
+            1u);
+  auto unidentified =
+      Call(api, "CallService/ListUnidentifiedCalls", {{"page_size", 10}}, kReaderKey);
+  EXPECT_TRUE(unidentified.value("calls", nlohmann::json::array()).empty()) << unidentified.dump();
 }
 
 }  // namespace

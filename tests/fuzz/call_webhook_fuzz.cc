@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   };
 
-  GenericParse generic = ParseGenericEvent(body, "FR");
+  GenericParse generic = ParseGenericEvent(body, "FR", {});
   if (generic.outcome == GenericParse::Outcome::kOk) {
     fold(generic.update);
   } else {

@@ -1,0 +1,136 @@
+#include "telephony-ingest/generic.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/time/time.h"
+
+namespace leadflow::telephony {
+namespace {
+
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+absl::TimeZone Zone(const std::string& name) {
+  absl::TimeZone zone;
+  EXPECT_TRUE(absl::LoadTimeZone(name, &zone)) << name << ": is tzdata installed?";
+  return zone;
+}
+
+// An RFC 3339 UTC time as a time point.
+Clock::time_point Utc(const std::string& text) {
+  absl::Time time;
+  std::string error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, text, &time, &error)) << text << ": " << error;
+  return Clock::time_point(seconds(absl::ToUnixSeconds(time)));
+}
+
+std::string Show(const std::optional<Clock::time_point>& time) {
+  if (!time) {
+    return "(none)";
+  }
+  return absl::FormatTime(absl::RFC3339_full, absl::FromChrono(*time), absl::UTCTimeZone());
+}
+
+// Protects: a time without an offset is the PBX's local time in TELEPHONY_PBX_TIME_ZONE, in
+// winter and in summer (a call-back deadline computed from a Paris or New York PBX's "09:15"
+// read as UTC would be an hour early, or five hours overdue on arrival); UTC by default; times
+// with an offset or as Unix seconds are what they say whatever the zone.
+TEST(ParseTimeTest, ZoneLessTimesAreThePbxsLocalTime) {
+  const Clock::time_point now = Utc("2026-12-01T00:00:00Z");
+  const LocalTimes utc{.now = now};
+  const LocalTimes paris{.zone = Zone("Europe/Paris"), .now = now};
+  const LocalTimes new_york{.zone = Zone("America/New_York"), .now = now};
+  EXPECT_EQ(Show(ParseTime("2026-11-30 09:15:00", utc)), "2026-11-30T09:15:00+00:00");
+  EXPECT_EQ(Show(ParseTime("2026-11-30 09:15:00", paris)), "2026-11-30T08:15:00+00:00");
+  EXPECT_EQ(Show(ParseTime("2026-11-30T09:15:00", new_york)), "2026-11-30T14:15:00+00:00");
+  EXPECT_EQ(Show(ParseTime("2026-07-01T09:15:00.750", paris)), "2026-07-01T07:15:00+00:00");
+  EXPECT_EQ(Show(ParseTime("2026-07-01 09:15:00", new_york)), "2026-07-01T13:15:00+00:00");
+  for (const LocalTimes& local : {utc, paris, new_york}) {
+    EXPECT_EQ(Show(ParseTime("2026-11-30T09:15:00Z", local)), "2026-11-30T09:15:00+00:00");
+    EXPECT_EQ(Show(ParseTime("2026-11-30 10:15:00+01:00", local)), "2026-11-30T09:15:00+00:00");
+    EXPECT_EQ(Show(ParseTime("1796030100", local)), "2026-11-30T09:15:00+00:00");
+    EXPECT_FALSE(ParseTime("30/11/2026 09:15", local));
+  }
+}
+
+// Protects: the choice around daylight-saving changes (LocalTimes): a local time the clocks
+// skipped is read with the offset before the change; one the clocks repeated is the later
+// instant once that is past (within the allowed skew), the earlier one before.
+TEST(ParseTimeTest, DaylightSavingGapsAndOverlaps) {
+  const absl::TimeZone paris = Zone("Europe/Paris");
+  // 2026-03-29: 02:00 CET → 03:00 CEST; 02:30 does not exist.
+  EXPECT_EQ(
+      Show(ParseTime("2026-03-29 02:30:00", {.zone = paris, .now = Utc("2026-03-29T02:00:00Z")})),
+      "2026-03-29T01:30:00+00:00");
+  EXPECT_EQ(
+      Show(ParseTime("2026-03-29 03:30:00", {.zone = paris, .now = Utc("2026-03-29T02:00:00Z")})),
+      "2026-03-29T01:30:00+00:00");
+  // 2026-10-25: 03:00 CEST → 02:00 CET; 02:30 happens at 00:30Z and again at 01:30Z.
+  const std::string repeated = "2026-10-25 02:30:00";
+  const std::pair<const char*, const char*> cases[] = {
+      {"2026-10-25T00:31:00Z", "2026-10-25T00:30:00+00:00"},  // during the first 02:30
+      {"2026-10-25T01:20:00Z", "2026-10-25T00:30:00+00:00"},  // the second is 10 min ahead
+      {"2026-10-25T01:26:00Z", "2026-10-25T01:30:00+00:00"},  // within the skew of the second
+      {"2026-10-25T01:31:00Z", "2026-10-25T01:30:00+00:00"},  // during the second 02:30
+      {"2026-10-25T09:00:00Z", "2026-10-25T01:30:00+00:00"},  // reported late: the later
+  };
+  for (const auto& [now, expected] : cases) {
+    EXPECT_EQ(Show(ParseTime(repeated, {.zone = paris, .now = Utc(now)})), expected)
+        << "received at " << now;
+  }
+  // Either side of the repeated hour: one reading only.
+  EXPECT_EQ(
+      Show(ParseTime("2026-10-25 01:59:59", {.zone = paris, .now = Utc("2026-10-25T09:00:00Z")})),
+      "2026-10-24T23:59:59+00:00");
+  EXPECT_EQ(
+      Show(ParseTime("2026-10-25 03:00:00", {.zone = paris, .now = Utc("2026-10-25T00:00:00Z")})),
+      "2026-10-25T02:00:00+00:00");
+}
+
+// Protects: the generic API reads its zone-less times with the PBX's zone: the missed call's
+// ended_at (the call-back deadline counts from it) is the instant the PBX meant.
+TEST(ParseGenericEventTest, TimesWithoutZoneReadInThePbxsZone) {
+  const std::string body =
+      R"({"call_id":"z-1","direction":"inbound","from":"+33612345678","state":"missed",)"
+      R"("started_at":"2026-11-30 09:14:40","ended_at":"2026-11-30T09:15:00",)"
+      R"("answered_at":"2026-11-30T09:14:50-05:00"})";
+  const LocalTimes new_york{.zone = Zone("America/New_York"), .now = Utc("2026-11-30T14:16:00Z")};
+  GenericParse parse = ParseGenericEvent(body, "FR", new_york);
+  ASSERT_EQ(parse.outcome, GenericParse::Outcome::kOk);
+  EXPECT_TRUE(parse.dropped.empty());
+  EXPECT_EQ(Show(parse.update.started_at), "2026-11-30T14:14:40+00:00");
+  EXPECT_EQ(Show(parse.update.answered_at), "2026-11-30T14:14:50+00:00");
+  EXPECT_EQ(Show(parse.update.ended_at), "2026-11-30T14:15:00+00:00");
+  // Read as UTC (the default), the local end falls before the answer given with its offset:
+  // dropped as contradictory, the deadline then counted from the start, five hours early.
+  GenericParse as_utc = ParseGenericEvent(body, "FR", {.now = Utc("2026-11-30T14:16:00Z")});
+  EXPECT_EQ(Show(as_utc.update.started_at), "2026-11-30T09:14:40+00:00");
+  EXPECT_TRUE(as_utc.dropped.count("ended_at"));
+}
+
+// Protects: a caller id without '+' in another country's international form (SIP trunks,
+// Asterisk's CallerIDNum) is that country's number, not an unidentified call; a national
+// number stays national; the same rule for the generic API's counterpart.
+TEST(CallerPhoneTest, ForeignNumbersWithoutPlus) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"447911123456", "+447911123456"},
+      {"12125551234", "+12125551234"},
+      {"0044 7911 123457", "+447911123457"},
+      {"33612345601", "+33612345601"},
+      {"sip:447911123456@trunk.example.com", "+447911123456"},
+      {"687732772", "+33687732772"},  // French, though +687 732772 is valid too
+  };
+  for (const auto& [number, e164] : cases) {
+    EXPECT_EQ(CallerPhone(number, "FR").value_or("(none)"), e164) << number;
+  }
+  EXPECT_FALSE(CallerPhone("3010", "FR"));
+  GenericParse parse = ParseGenericEvent(
+      R"({"call_id":"uk-1","direction":"inbound","from":"447911123456","state":"missed"})", "FR",
+      {});
+  ASSERT_EQ(parse.outcome, GenericParse::Outcome::kOk);
+  EXPECT_EQ(parse.update.counterpart_e164, "+447911123456");
+  EXPECT_EQ(parse.update.from, "447911123456");  // kept as given
+}
+
+}  // namespace
+}  // namespace leadflow::telephony
