@@ -113,10 +113,7 @@ Clock::time_point AmiCallTracker::EventTime(const AmiMessage& event) const {
 }
 
 bool AmiCallTracker::IsExtension(const std::string& number) const {
-  if (number.empty() || number.size() > static_cast<size_t>(options_.extension_max_digits)) {
-    return false;
-  }
-  return std::all_of(number.begin(), number.end(), [](char c) { return absl::ascii_isdigit(c); });
+  return IsInternalExtension(number, options_.extension_max_digits);
 }
 
 void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {

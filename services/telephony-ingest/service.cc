@@ -557,6 +557,18 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
     reply(Reject(Response::Json(422, Dump(body)), "invalid_fields", path, fields));
     return;
   }
+  // Colleague to colleague (both numbers internal extensions): not a customer's call, and
+  // nobody's identity. The Asterisk client drops these calls too. Answered 200 so that the
+  // sender does not retry; counted.
+  if (IsInternalExtension(parse.update.from, options_.extension_max_digits) &&
+      IsInternalExtension(parse.update.to, options_.extension_max_digits)) {
+    ignored_->WithLabels({"internal_call"}).Increment();
+    nlohmann::json answer = {{"call_id", absl::StrCat("generic:", parse.update.provider_call_id)},
+                             {"status", "ignored"},
+                             {"reason", "internal call: from and to are both extensions"}};
+    reply(Response::Json(200, Dump(answer)));
+    return;
+  }
   // Secondary fields that could not be read are dropped, the call kept: counted, logged (names
   // and reasons, never values) and named in the answer so that the sender can fix them.
   nlohmann::json dropped = nlohmann::json::object();

@@ -29,6 +29,9 @@ using ingest::Publisher;
 struct ServiceOptions {
   /// Phone numbers without a country code are read as numbers of this region.
   std::string default_region = "FR";
+  /// A generic report whose from and to are both numbers this short (internal extensions,
+  /// TELEPHONY_AMI_EXTENSION_MAX_DIGITS) is a colleague's call: answered, published never.
+  int extension_max_digits = 5;
   /// The generic API's HMAC-SHA256 key; empty turns the generic API off (404).
   std::string webhook_secret;
   /// How far the signed timestamp may be from our clock, either side.

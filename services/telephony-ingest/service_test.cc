@@ -184,6 +184,27 @@ const char kMissed[] =
     R"("line":"sales","state":"missed","started_at":"2023-11-14T22:13:00Z",)"
     R"("ended_at":"2023-11-14T22:13:20Z"})";
 
+// Protects: a generic report of a call from one internal extension to another (a colleague's
+// call) is answered 200 "ignored", counted, and publishes nothing — as the Asterisk client
+// drops such calls — while an extension calling a customer's number is still a call.
+TEST_F(ServiceTest, GenericInternalCallIgnored) {
+  auto internal = PostGeneric(
+      R"({"call_id":"int-1","direction":"inbound","from":"101","to":"102","state":"missed"})");
+  ASSERT_EQ(internal.status, 200) << internal.body;
+  EXPECT_EQ(Json(internal)["status"], "ignored");
+  EXPECT_EQ(Json(internal)["call_id"], "generic:int-1");
+  now_ += std::chrono::seconds(60);
+  Service().Tick();
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_ignored_total{reason=\"internal_call\"} 1"));
+  // Six digits are more than an extension (TELEPHONY_AMI_EXTENSION_MAX_DIGITS, 5).
+  auto outside = PostGeneric(R"({"call_id":"int-2","direction":"outbound","from":"101",)"
+                             R"("to":"0612345678","state":"ended","duration":30})");
+  ASSERT_EQ(outside.status, 202) << outside.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::ANSWERED);
+}
+
 // Protects: a signed final state is published (key, identity, call payload), then 202 with the
 // event id; a provider retrying it gets the same event id.
 TEST_F(ServiceTest, GenericMissedCallPublishedThenAnswered) {
