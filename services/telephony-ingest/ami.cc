@@ -181,6 +181,9 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
       if (IsExtension(dialled) || dialled.empty() || dialled == "s") {
         call.internal = true;  // colleague to colleague: not a customer call
         ++internal_;
+        if (on_internal) {
+          on_internal();
+        }
         return;
       }
       update.direction = CallEvent::OUTBOUND;
@@ -343,6 +346,15 @@ void AmiCallTracker::Reconcile(const std::set<std::string>& live) {
     // Hung up while we were away: the end is known only to have happened.
     if (!call.internal) {
       if (auto finished = assembler_->Abandon("asterisk", it->first, now_())) {
+        // Its outcome is what the states seen before the cut say; crm-core says so on the
+        // activity. Counted and logged: a PBX link that drops often loses talk times.
+        spdlog::warn(
+            "ami: call {} ended while the connection was down; published as {} without its end "
+            "(incomplete: talk time unknown)",
+            it->first, CallEvent::Outcome_Name(finished->call.outcome()));
+        if (on_incomplete) {
+          on_incomplete();
+        }
         publish_(*finished);
       }
     }

@@ -495,6 +495,10 @@ void TelephonyService::CountStoreFailureDecidedAlone() {
   store_failures_->WithLabels({"decided_alone"}).Increment();
 }
 
+void TelephonyService::CountIgnored(std::string_view reason) {
+  ignored_->WithLabels({std::string(reason)}).Increment();
+}
+
 void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) {
   const std::string& path = request.path;
   if (MediaType(request) != "application/json") {

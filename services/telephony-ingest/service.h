@@ -119,6 +119,8 @@ class TelephonyService {
 
   /// Counts an Asterisk report published on its own because the call store failed (AMI cannot
   /// replay, so it is not refused as a webhook is).
+  /// A report an input dropped before the service saw it (telephony_ignored_total{reason}).
+  void CountIgnored(std::string_view reason);
   void CountStoreFailureDecidedAlone();
 
   /// Invoked when the producer reports a fatal error through a delivery; set by main.
