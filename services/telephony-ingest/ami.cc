@@ -114,10 +114,7 @@ Clock::time_point AmiCallTracker::EventTime(const AmiMessage& event) const {
 }
 
 bool AmiCallTracker::IsExtension(const std::string& number) const {
-  if (number.empty() || number.size() > static_cast<size_t>(options_.extension_max_digits)) {
-    return false;
-  }
-  return std::all_of(number.begin(), number.end(), [](char c) { return absl::ascii_isdigit(c); });
+  return IsInternalExtension(number, options_.extension_max_digits);
 }
 
 void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
@@ -185,6 +182,9 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
       if (IsExtension(dialled) || dialled.empty() || dialled == "s") {
         call.internal = true;  // colleague to colleague: not a customer call
         ++internal_;
+        if (on_internal) {
+          on_internal();
+        }
         return;
       }
       update.direction = CallEvent::OUTBOUND;
@@ -360,6 +360,15 @@ void AmiCallTracker::Reconcile(const std::set<std::string>& live) {
     // Hung up while we were away: the end is known only to have happened.
     if (!call.internal) {
       if (auto finished = assembler_->Abandon("asterisk", it->first, now_())) {
+        // Its outcome is what the states seen before the cut say; crm-core says so on the
+        // activity. Counted and logged: a PBX link that drops often loses talk times.
+        spdlog::warn(
+            "ami: call {} ended while the connection was down; published as {} without its end "
+            "(incomplete: talk time unknown)",
+            it->first, CallEvent::Outcome_Name(finished->call.outcome()));
+        if (on_incomplete) {
+          on_incomplete();
+        }
         publish_(*finished);
       }
     }

@@ -103,6 +103,10 @@ class AmiCallTracker {
 
   /// Invoked when a report is published on its own because the call store failed; optional.
   std::function<void()> on_decided_alone;
+  /// Invoked for each call settled without its end (Reconcile) and each internal call dropped;
+  /// optional (main counts them).
+  std::function<void()> on_incomplete;
+  std::function<void()> on_internal;
 
  private:
   struct Tracked {

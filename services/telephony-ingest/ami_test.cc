@@ -218,9 +218,12 @@ TEST_F(TrackerTest, AttendedTransferCreditsTheTarget) {
 
 // Protects: the outcome of an unanswered call follows the last DialStatus (BUSY, CHANUNAVAIL)
 // or the voicemail; an extension calling out is outbound, and when the customer answers the
-// operator stays the extension that dialled; extension to extension publishes nothing; events
-// of unknown calls and unknown events are ignored.
+// operator stays the extension that dialled; extension to extension publishes nothing (counted:
+// on_internal, telephony_ignored_total{reason="internal_call"}); events of unknown calls and
+// unknown events are ignored.
 TEST_F(TrackerTest, OtherOutcomesAndDirections) {
+  int internal = 0;
+  tracker_.on_internal = [&internal] { ++internal; };
   auto call = [](const std::string& id, const std::string& caller, const std::string& exten,
                  const std::string& middle) {
     return std::vector<std::string>{"Event: Newchannel\r\nCallerIDNum: " + caller +
@@ -259,12 +262,15 @@ TEST_F(TrackerTest, OtherOutcomesAndDirections) {
   EXPECT_EQ(published[4].call.extension(), "202");
   EXPECT_EQ(published[4].call.operator_name(), "202");
   EXPECT_EQ(tracker_.internal_calls(), 1u);
+  EXPECT_EQ(internal, 1);
 }
 
 // Protects: what happened while disconnected. A call whose channels are still up goes on
 // (one event at its real end); a call whose channels all vanished is published from what was
-// known, marked incomplete.
+// known, marked incomplete, and counted (on_incomplete: telephony_ami_calls_incomplete_total).
 TEST_F(TrackerTest, ReconcileAfterReconnect) {
+  int incomplete = 0;
+  tracker_.on_incomplete = [&incomplete] { ++incomplete; };
   auto answered = LoadTranscript(Transcript("answered_call.txt"));
   auto missed = LoadTranscript(Transcript("missed_call.txt"));
   Play(std::vector<std::string>(answered.begin(), answered.begin() + 5));  // up to the answer
@@ -276,12 +282,14 @@ TEST_F(TrackerTest, ReconcileAfterReconnect) {
   EXPECT_EQ(published[0].call.call_id(), "asterisk:1700000000.16");
   EXPECT_EQ(published[0].call.outcome(), CallEvent::MISSED);
   EXPECT_TRUE(published[0].call.incomplete());
+  EXPECT_EQ(incomplete, 1);
   Play(std::vector<std::string>(answered.begin() + 5, answered.end()));
   published = Published();
   ASSERT_EQ(published.size(), 2u);
   EXPECT_EQ(published[1].call.outcome(), CallEvent::ANSWERED);
   EXPECT_FALSE(published[1].call.incomplete());
   EXPECT_EQ(published[1].call.duration_seconds(), 42);
+  EXPECT_EQ(incomplete, 1);
 }
 
 // Protects: a Cdr's StartTime, AnswerTime and EndTime are the PBX's local time

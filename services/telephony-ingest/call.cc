@@ -410,6 +410,11 @@ std::string CallEventId(std::string_view provider, std::string_view provider_cal
   return ingest::EventId("call", id);
 }
 
+bool IsInternalExtension(std::string_view number, int max_digits) {
+  return !number.empty() && number.size() <= static_cast<size_t>(max_digits) &&
+         std::all_of(number.begin(), number.end(), [](char c) { return absl::ascii_isdigit(c); });
+}
+
 Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool quiet_over,
                 Clock::time_point now) {
   Decision decision;

@@ -320,6 +320,10 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
 /// The event id of a call: one per call, whatever its outcome.
 std::string CallEventId(std::string_view provider, std::string_view provider_call_id);
 
+/// An internal extension's number as a PBX gives it: 1 to `max_digits` ASCII digits. A call
+/// from one to another is a colleague's call, not a customer's: no input publishes it.
+bool IsInternalExtension(std::string_view number, int max_digits);
+
 /// The phone number a caller id names, in E.164, or std::nullopt when it names nobody: withheld
 /// (IsAnonymousNumber), all zeros ("0000000000", "+33000000000"), an internal extension
 /// ("3010"), a Twilio client ("client:alice") or anything libphonenumber finds invalid. SIP and

@@ -100,6 +100,15 @@ int main(int argc, char** argv) {
         *settings.ami, &service.calls(),
         [&service](const telephony::FinishedCall& call) { service.PublishBackground(call); });
     tracker->on_decided_alone = [&service] { service.CountStoreFailureDecidedAlone(); };
+    metrics::Counter* incomplete =
+        &registry
+             .AddCounter(
+                 "telephony_ami_calls_incomplete_total",
+                 "Asterisk calls that ended while the AMI connection was down, published "
+                 "without their end (outcome from their earlier states, talk time unknown).")
+             .WithLabels({});
+    tracker->on_incomplete = [incomplete] { incomplete->Increment(); };
+    tracker->on_internal = [&service] { service.CountIgnored("internal_call"); };
     ami = std::make_unique<telephony::AmiClient>(*settings.ami, tracker.get(), &registry);
   }
 

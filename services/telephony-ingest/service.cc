@@ -495,6 +495,10 @@ void TelephonyService::CountStoreFailureDecidedAlone() {
   store_failures_->WithLabels({"decided_alone"}).Increment();
 }
 
+void TelephonyService::CountIgnored(std::string_view reason) {
+  ignored_->WithLabels({std::string(reason)}).Increment();
+}
+
 void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) {
   const std::string& path = request.path;
   if (MediaType(request) != "application/json") {
@@ -556,6 +560,18 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
       absl::StrAppend(&fields, fields.empty() ? "" : "; ", field, ": ", error);
     }
     reply(Reject(Response::Json(422, Dump(body)), "invalid_fields", path, fields));
+    return;
+  }
+  // Colleague to colleague (both numbers internal extensions): not a customer's call, and
+  // nobody's identity. The Asterisk client drops these calls too. Answered 200 so that the
+  // sender does not retry; counted.
+  if (IsInternalExtension(parse.update.from, options_.extension_max_digits) &&
+      IsInternalExtension(parse.update.to, options_.extension_max_digits)) {
+    ignored_->WithLabels({"internal_call"}).Increment();
+    nlohmann::json answer = {{"call_id", absl::StrCat("generic:", parse.update.provider_call_id)},
+                             {"status", "ignored"},
+                             {"reason", "internal call: from and to are both extensions"}};
+    reply(Response::Json(200, Dump(answer)));
     return;
   }
   // Secondary fields that could not be read are dropped, the call kept: counted, logged (names

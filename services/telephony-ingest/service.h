@@ -33,6 +33,9 @@ struct ServiceOptions {
   /// The PBX's time zone: the generic API's times without an offset are its local time
   /// (LocalTimes in generic.h).
   absl::TimeZone pbx_time_zone = absl::UTCTimeZone();
+  /// A generic report whose from and to are both numbers this short (internal extensions,
+  /// TELEPHONY_AMI_EXTENSION_MAX_DIGITS) is a colleague's call: answered, published never.
+  int extension_max_digits = 5;
   /// The generic API's HMAC-SHA256 key; empty turns the generic API off (404).
   std::string webhook_secret;
   /// How far the signed timestamp may be from our clock, either side.
@@ -120,6 +123,8 @@ class TelephonyService {
 
   /// Counts an Asterisk report published on its own because the call store failed (AMI cannot
   /// replay, so it is not refused as a webhook is).
+  /// A report an input dropped before the service saw it (telephony_ignored_total{reason}).
+  void CountIgnored(std::string_view reason);
   void CountStoreFailureDecidedAlone();
 
   /// Invoked when the producer reports a fatal error through a delivery; set by main.

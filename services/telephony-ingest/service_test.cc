@@ -184,6 +184,27 @@ const char kMissed[] =
     R"("line":"sales","state":"missed","started_at":"2023-11-14T22:13:00Z",)"
     R"("ended_at":"2023-11-14T22:13:20Z"})";
 
+// Protects: a generic report of a call from one internal extension to another (a colleague's
+// call) is answered 200 "ignored", counted, and publishes nothing — as the Asterisk client
+// drops such calls — while an extension calling a customer's number is still a call.
+TEST_F(ServiceTest, GenericInternalCallIgnored) {
+  auto internal = PostGeneric(
+      R"({"call_id":"int-1","direction":"inbound","from":"101","to":"102","state":"missed"})");
+  ASSERT_EQ(internal.status, 200) << internal.body;
+  EXPECT_EQ(Json(internal)["status"], "ignored");
+  EXPECT_EQ(Json(internal)["call_id"], "generic:int-1");
+  now_ += std::chrono::seconds(60);
+  Service().Tick();
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_ignored_total{reason=\"internal_call\"} 1"));
+  // Six digits are more than an extension (TELEPHONY_AMI_EXTENSION_MAX_DIGITS, 5).
+  auto outside = PostGeneric(R"({"call_id":"int-2","direction":"outbound","from":"101",)"
+                             R"("to":"0612345678","state":"ended","duration":30})");
+  ASSERT_EQ(outside.status, 202) << outside.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::ANSWERED);
+}
+
 // Protects: a signed final state is published (key, identity, call payload), then 202 with the
 // event id; a provider retrying it gets the same event id.
 TEST_F(ServiceTest, GenericMissedCallPublishedThenAnswered) {
@@ -1282,6 +1303,91 @@ TEST_F(ServiceTest, TwilioHuntAnsweredByTheSecondDialIsAnswered) {
   ASSERT_EQ(publisher_.published.size(), 1u);
   EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::MISSED);
   ASSERT_TRUE(hung_up->has_value());
+}
+
+// Protects: a Twilio queue caller who hangs up before an agent takes the call is a MISSED call
+// (a call-back), although the parent's "completed" reports the minutes spent in the queue as
+// talk time: the <Enqueue> action's QueueResult says nobody took it. The same for <Leave>, in
+// either order of the two callbacks; a caller an agent took (bridged) is ANSWERED, with the
+// parent's duration; a queue left unanswered and then a <Dial> an agent answered is ANSWERED;
+// an unknown QueueResult or a malformed QueueSid is 422 and changes nothing.
+TEST_F(ServiceTest, TwilioQueueCallerWhoHangsUpIsMissed) {
+  options_.calls.settle_window = std::chrono::seconds(5);
+  const std::string voice = "/v1/twilio/voice";
+  const std::string hangup = "&QueueResult=hangup&QueueSid=QU1&QueueTime=45";
+  auto settle = [&](const std::string& sid, CallEvent::Outcome outcome,
+                    const std::string& provider_status) {
+    now_ += std::chrono::seconds(5);
+    Service().Tick();
+    ASSERT_FALSE(publisher_.published.empty()) << sid;
+    for (const auto& [key, event] : publisher_.published) {
+      EXPECT_EQ(event.call().call_id(), "twilio:" + sid);
+      EXPECT_EQ(event.call().outcome(), outcome) << sid;
+      EXPECT_EQ(event.call().provider_status(), provider_status) << sid;
+    }
+    publisher_.published.clear();
+  };
+  // As the trial posted it: the action (the parent still in progress), then the parent.
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAq1", "in-progress", hangup)).status, 200);
+  auto parent = StartTwilio(TwilioCall("CAq1", "completed", "&CallDuration=50"));
+  EXPECT_TRUE(publisher_.published.empty());
+  settle("CAq1", CallEvent::MISSED, "queue:hangup");
+  ASSERT_TRUE(parent->has_value());
+  EXPECT_EQ((*parent)->status, 200);
+  // The parent first, then the action saying the caller hung up (CallStatus completed).
+  auto first = StartTwilio(TwilioCall("CAq2", "completed", "&CallDuration=50"));
+  auto action = StartTwilio(TwilioCall("CAq2", "completed", hangup));
+  settle("CAq2", CallEvent::MISSED, "queue:hangup");
+  ASSERT_TRUE(first->has_value() && action->has_value());
+  EXPECT_EQ((*first)->status, 200);
+  // <Leave> (the line closed): nobody served the caller.
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAq3", "in-progress",
+                                         "&QueueResult=Leave&QueueSid=QU1&QueueTime=12"))
+                .status,
+            200);
+  auto left = StartTwilio(TwilioCall("CAq3", "completed", "&CallDuration=20"));
+  settle("CAq3", CallEvent::MISSED, "queue:leave");
+  ASSERT_TRUE(left->has_value());
+  // An agent took the caller: answered, the parent's duration.
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAq4", "in-progress",
+                                         "&QueueResult=bridged&QueueSid=QU1&QueueTime=30"))
+                .status,
+            200);
+  auto bridged = StartTwilio(TwilioCall("CAq4", "completed", "&CallDuration=90"));
+  now_ += std::chrono::seconds(5);
+  Service().Tick();
+  ASSERT_FALSE(publisher_.published.empty());
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(publisher_.published.back().second.call().duration_seconds(), 90);
+  ASSERT_TRUE(bridged->has_value());
+  publisher_.published.clear();
+  // Out of the queue unanswered, then a <Dial> to a mobile an agent answered.
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAq5", "in-progress",
+                                         "&QueueResult=redirected&QueueSid=QU1&QueueTime=60"))
+                .status,
+            200);
+  EXPECT_EQ(
+      PostTwilio(voice + "?operator=bob%40example.fr",
+                 TwilioCall("CAq5", "in-progress",
+                            "&DialCallStatus=completed&DialCallSid=CAq5d&DialCallDuration=40"))
+          .status,
+      200);
+  EXPECT_EQ(PostTwilio(voice, TwilioCall("CAq5", "completed", "&CallDuration=110")).status, 200);
+  ASSERT_FALSE(publisher_.published.empty());
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(publisher_.published.back().second.call().operator_name(), "bob@example.fr");
+  publisher_.published.clear();
+  // Hostile or unknown values: refused, nothing kept.
+  auto unknown = PostTwilio(voice, TwilioCall("CAq6", "in-progress", "&QueueResult=teleported"));
+  EXPECT_EQ(unknown.status, 422);
+  EXPECT_THAT(unknown.body, HasSubstr("QueueResult"));
+  EXPECT_EQ(
+      PostTwilio(voice, TwilioCall("CAq6", "in-progress", "&QueueResult=hangup&QueueSid=QU%3B1"))
+          .status,
+      422);
+  now_ += std::chrono::seconds(60);
+  Service().Tick();
+  EXPECT_TRUE(publisher_.published.empty());
 }
 
 // Protects: Twilio transfers credit the operator of the last answered <Dial> leg that names one

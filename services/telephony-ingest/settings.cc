@@ -176,9 +176,11 @@ Settings ReadSettings(config::Reader& reader) {
   ami.reconnect_max =
       reader.Millis("TELEPHONY_AMI_RECONNECT_MAX_MS", std::chrono::milliseconds(30000),
                     "longest wait between AMI reconnects");
-  ami.extension_max_digits =
-      static_cast<int>(reader.Int("TELEPHONY_AMI_EXTENSION_MAX_DIGITS", 5, 1, 8,
-                                  "caller ids this short are internal extensions, not customers"));
+  ami.extension_max_digits = static_cast<int>(
+      reader.Int("TELEPHONY_AMI_EXTENSION_MAX_DIGITS", 5, 1, 8,
+                 "caller ids this short are internal extensions, not customers (Asterisk, and "
+                 "the generic API's extension-to-extension calls)"));
+  service.extension_max_digits = ami.extension_max_digits;
   ami.line = reader.String("TELEPHONY_AMI_LINE", "",
                            "line name for Asterisk calls (default: the dialled number)");
   ami.time_zone = service.pbx_time_zone;

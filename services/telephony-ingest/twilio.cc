@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
 namespace leadflow::telephony {
@@ -46,6 +47,26 @@ bool ValidSid(const std::string& sid) {
   return !sid.empty() && sid.size() <= 64 && std::all_of(sid.begin(), sid.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c));
   });
+}
+
+// An <Enqueue> action callback (QueueResult, QueueSid, QueueTime): Twilio requests it when the
+// caller leaves the queue. Returns the status the call's fold reads, or nullopt for a
+// QueueResult Twilio does not document. A caller an agent took ("bridged", or hanging up while
+// being bridged) is an answered call, whose talk time the parent's CallDuration gives; a caller
+// who left the queue otherwise (hung up, <Leave>, redirected out, the queue full, an error) was
+// served by nobody: a missed call, folded as a <Dial> nobody answered, so that a later <Dial>
+// of the call's TwiML that an agent answers still makes it answered, and the parent's
+// "completed", which says nothing about the queue, cannot.
+std::optional<std::string> EnqueueStatus(std::string_view queue_result) {
+  const std::string result = absl::AsciiStrToLower(std::string(queue_result));
+  if (result == "bridged" || result == "bridging-in-process") {
+    return "in-progress";
+  }
+  if (result == "hangup" || result == "leave" || result == "redirected" || result == "queue-full" ||
+      result == "error" || result == "system-error") {
+    return "dial:no-answer";
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -125,7 +146,31 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
       }
     }
   }
-  update.provider_status = status;
+  std::string queue_status;  // the <Enqueue> action's result, as the call's provider status
+  if (auto queue_result = FindParam(params, "QueueResult"); queue_result && !update.dial_result) {
+    std::optional<std::string> fold_status = EnqueueStatus(*queue_result);
+    if (!fold_status) {
+      parse.outcome = TwilioParse::Outcome::kInvalid;
+      parse.reason = "unknown QueueResult";
+      return parse;
+    }
+    status = *fold_status;
+    duration = std::nullopt;  // the action's CallStatus is the parent's, still in progress
+    queue_status = absl::StrCat("queue:", absl::AsciiStrToLower(*queue_result));
+    std::string queue_sid = Param(params, "QueueSid");
+    if (!queue_sid.empty() && !ValidSid(queue_sid)) {
+      parse.outcome = TwilioParse::Outcome::kInvalid;
+      parse.reason = "QueueSid malformed";
+      return parse;
+    }
+    if (status == "dial:no-answer") {
+      update.dial_result = true;
+      update.dial_leg = absl::StrCat("queue:", queue_sid);
+      // The caller hung up in the queue: the parent is over, no <Dial> follows.
+      update.parent_over = Word(params, "CallStatus") == "completed";
+    }
+  }
+  update.provider_status = queue_status.empty() ? status : queue_status;
   bool inbound = update.direction != CallEvent::OUTBOUND;
   auto answered_then_ended = [&] {
     update.state = State::kEnded;

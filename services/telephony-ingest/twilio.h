@@ -11,7 +11,7 @@ namespace leadflow::telephony {
 struct TwilioParse {
   enum class Outcome {
     kOk,
-    kInvalid,  // no CallSid, or a CallStatus we do not know: `reason`
+    kInvalid,  // no CallSid, or a CallStatus or QueueResult we do not know: `reason`
     kIgnored,  // nothing to fold (a <Dial> child leg: the parent's callbacks carry the outcome)
   };
   Outcome outcome = Outcome::kOk;
@@ -20,7 +20,8 @@ struct TwilioParse {
 };
 
 /// A voice status callback (CallStatus queued, ringing, in-progress, completed, busy, failed,
-/// no-answer, canceled) or a <Dial> action callback (DialCallStatus, DialCallDuration), with
+/// no-answer, canceled), a <Dial> action callback (DialCallStatus, DialCallDuration) or an
+/// <Enqueue> action callback (QueueResult, QueueSid: the caller taken or not), with
 /// Direction, From, To, CallDuration, Timestamp, AnsweredBy, RecordingUrl. `target`: the
 /// request's path and query; a <Dial> action's leg is credited to the `operator` (a user's
 /// e-mail or name, at most 256 bytes) and `extension` (1–32 of A-Z a-z 0-9 * # _ . -) query

@@ -3,6 +3,7 @@
 // one is recorded as a completed call activity. inbound/call_rules.cc refines both.
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "crm-core/inbound/channels/channels.h"
 #include "identity/identity.h"
 
@@ -87,6 +88,15 @@ void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
   } else {
     description = absl::StrCat("Missed call from ", number);
   }
+  if (call.incomplete()) {
+    // The call's end never reached us (the PBX link was down when it hung up): its outcome is
+    // what the earlier states showed, and a talk time of 0 means unknown, not a 0 s call.
+    if (answered && facts.duration_seconds == 0) {
+      absl::StrReplaceAll({{", 0 s", ", talk time unknown"}}, &description);
+    }
+    absl::StrAppend(&description,
+                    "; its end was not reported (the link to the phone system was down)");
+  }
   if (!facts.operator_name.empty() || !facts.extension.empty()) {
     absl::StrAppend(&description, "; operator ",
                     facts.operator_name.empty() ? facts.extension : facts.operator_name);
@@ -116,6 +126,9 @@ void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
     put("duration_seconds", std::to_string(facts.duration_seconds));
   }
   put("recording_url", facts.recording_url);
+  if (call.incomplete()) {
+    put("incomplete", "true");
+  }
   attempt.call = std::move(facts);
 }
 

@@ -77,6 +77,27 @@ TEST(ChannelsTest, CallsMissedAndAnswered) {
   EXPECT_EQ(planner.plan().activities[1].deadline_after.count(), 0);
 }
 
+// Protects: a call whose end never came (telephony-ingest's `incomplete`: the PBX link was down
+// when it hung up) says so on its activity and in its source details, and its unknown talk time
+// is not shown as a "0 s" call; a complete call says nothing of the kind.
+TEST(ChannelsTest, IncompleteCallSaysItsEndWasNotReported) {
+  InboundEvent cut = From("+33612345678");
+  cut.mutable_call()->set_outcome(CallEvent::ANSWERED);
+  cut.mutable_call()->set_incomplete(true);
+  ContactAttempt attempt = ToContactAttempt(cut);
+  EXPECT_EQ(attempt.activity.description,
+            "Answered call from +33 6 12 34 56 78, talk time unknown; its end was not reported "
+            "(the link to the phone system was down)");
+  EXPECT_EQ(attempt.source_details.at("incomplete"), "true");
+
+  InboundEvent whole = From("+33612345678");
+  whole.mutable_call()->set_outcome(CallEvent::ANSWERED);
+  whole.mutable_call()->set_duration_seconds(42);
+  ContactAttempt complete = ToContactAttempt(whole);
+  EXPECT_EQ(complete.activity.description, "Answered call from +33 6 12 34 56 78, 42 s");
+  EXPECT_EQ(complete.source_details.count("incomplete"), 0u);
+}
+
 // Protects: an email makes an open EMAIL "reply" activity; a messenger message an open reply
 // task titled "<Platform>: <sender>" when nothing else names them.
 TEST(ChannelsTest, EmailAndMessenger) {
