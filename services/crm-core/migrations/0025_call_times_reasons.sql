@@ -3,8 +3,7 @@
 --
 -- Rolling upgrade (docs/operations.md): nullable columns with no default (no rewrite, and a
 -- binary that does not know them leaves them NULL: the call's times unknown, the reason read
--- from the row as below), a CHECK added NOT VALID (enforced from now on, no scan under the
--- ACCESS EXCLUSIVE lock), and a replaced trigger function. Nothing to backfill.
+-- from the row as below), and a replaced trigger function. Nothing to backfill.
 
 -- The call's own times as the provider gave them (a call-back: its latest missed call's);
 -- created_at and completed_at stay when crm-core applied the call.
@@ -17,13 +16,15 @@ ALTER TABLE activities
 -- (a SIP or app user), OUTBOUND_UNKNOWN_NUMBER (an outbound call to a number no record holds).
 -- NULL: written by an earlier release; list_unidentified_calls reads it from the row (an
 -- outbound call with a number is OUTBOUND_UNKNOWN_NUMBER, anything else WITHHELD).
+-- The CHECK is checked at once, not NOT VALID: every existing row is NULL, and the table is
+-- bounded by its retention (CRM_UNIDENTIFIED_CALLS_RETENTION_DAYS), so the scan under the lock is
+-- short and nothing is left to validate in a later release.
 ALTER TABLE unidentified_calls
-  ADD COLUMN reason       text,
+  ADD COLUMN reason       text CONSTRAINT unidentified_calls_reason_check
+    CHECK (reason IN ('WITHHELD', 'NOT_A_PHONE_NUMBER', 'OUTBOUND_UNKNOWN_NUMBER')),
   ADD COLUMN started_at   timestamptz,
   ADD COLUMN answered_at  timestamptz,
-  ADD COLUMN ended_at     timestamptz,
-  ADD CONSTRAINT unidentified_calls_reason_check
-    CHECK (reason IN ('WITHHELD', 'NOT_A_PHONE_NUMBER', 'OUTBOUND_UNKNOWN_NUMBER')) NOT VALID;
+  ADD COLUMN ended_at     timestamptz;
 
 -- A call-back folded into another when records merge or convert (0006, 0013) hands over its
 -- missed calls, its calls and now its recordings: appended to the kept call-back's list (each URL
