@@ -239,6 +239,10 @@ TEST_F(TelephonyCrmE2eTest, CallsBecomeCallBacksAndActivities) {
   ASSERT_EQ(talk.size(), 1u);
   EXPECT_TRUE(talk[0].value("completed", false));
   EXPECT_EQ(talk[0]["call"].value("duration_seconds", 0), 42);
+  // When the call happened, as the PBX timed it, in crmctl's output.
+  for (const char* time : {"start_time", "answer_time", "end_time"}) {
+    EXPECT_TRUE(talk[0]["call"].contains(time)) << time << ": " << talk.dump();
+  }
   // Nothing from the forged requests; the anonymous call listed, not a lead.
   EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 3);
   EXPECT_EQ(Sql("SELECT count(*) FROM activities WHERE call_number = '+33677777777'"), 0);
@@ -246,6 +250,7 @@ TEST_F(TelephonyCrmE2eTest, CallsBecomeCallBacksAndActivities) {
       Call(api, "CallService/ListUnidentifiedCalls", {{"page_size", 10}}, kReaderKey);
   ASSERT_EQ(unidentified.value("calls", nlohmann::json::array()).size(), 1u) << unidentified.dump();
   EXPECT_EQ(unidentified["calls"][0].value("call_id", ""), "generic:g-5");
+  EXPECT_EQ(unidentified["calls"][0].value("reason", ""), "UNIDENTIFIED_REASON_WITHHELD");
 
   // The managers call back: Twilio's outbound call answered (the Lyon caller), the generic API's
   // answered outbound call (the Paris caller), and one not answered that completes nothing.

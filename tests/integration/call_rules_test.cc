@@ -7,6 +7,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <map>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -42,6 +44,11 @@ struct CallSpec {
   int64_t ended_unix = 0;  // the call's end as the provider timed it; 0: not given
   // Every recording the event carries (recording_urls); `recording` is the one-URL field.
   std::vector<std::string> recordings;
+  // The call's start and answer as the provider timed them; 0: not given.
+  int64_t started_unix = 0;
+  int64_t answered_unix = 0;
+  // The other party is no phone number (a SIP user): the event carries no identity.
+  bool no_identity = false;
 };
 
 kafka::Message Encode(const CallSpec& spec) {
@@ -58,12 +65,14 @@ kafka::Message Encode(const CallSpec& spec) {
   call->set_recording_url(spec.recording);
   for (const std::string& url : spec.recordings) call->add_recording_urls(url);
   if (spec.ended_unix != 0) call->mutable_ended_at()->set_seconds(spec.ended_unix);
+  if (spec.started_unix != 0) call->mutable_started_at()->set_seconds(spec.started_unix);
+  if (spec.answered_unix != 0) call->mutable_answered_at()->set_seconds(spec.answered_unix);
   const bool outbound = spec.direction == CallEvent::OUTBOUND;
   call->set_from_number(outbound ? spec.line : spec.number);
   call->set_to_number(outbound ? spec.number : spec.line);
   if (spec.number == "anonymous") {
     call->set_anonymous(true);
-  } else {
+  } else if (!spec.no_identity) {
     Identity* identity = event.add_identities();
     identity->set_kind(Identity::PHONE);
     identity->set_value(spec.identity.empty() ? spec.number : spec.identity);
@@ -808,7 +817,7 @@ TEST_F(CallRulesTest, CallCountersCountWhatWasCommitted) {
   EXPECT_EQ(calls.calls.WithLabels({"inbound", "busy"}).Value(), 1);
   EXPECT_EQ(calls.calls.WithLabels({"outbound", "answered"}).Value(), 1);
   EXPECT_EQ(calls.call_backs_created.Value(), 1);
-  EXPECT_EQ(calls.call_backs_updated.Value(), 1);  // m3 (m2 was folded within its batch)
+  EXPECT_EQ(calls.call_backs_updated.Value(), 2);  // m2 (folded within its batch) and m3
   EXPECT_EQ(calls.call_backs_completed.Value(), 1);
   EXPECT_EQ(calls.unidentified.Value(), 1);
   const std::string rendered = inbound_->registry().Render();
@@ -875,6 +884,273 @@ TEST_F(CallRulesTest, DuplicateExtensionNamesItsUser) {
   update.mutable_user()->set_id(alice_);  // the holder keeps it
   status = users->UpdateUser(Context().get(), update, &user);
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// Protects: crm_call_backs_total{change="updated"} counts every missed call folded into an
+// existing call-back, whatever the batching: three missed calls of one number in one batch make
+// one call-back (created 1, updated 2); three more in one batch onto that open call-back update
+// it three times; the sum of created and updated is the call-back's missed-call count.
+TEST_F(CallRulesTest, CallBackCountersCountEveryMissedCallOfABatch) {
+  CallCounters& calls = inbound_->counters().calls;
+  Apply({Encode({.id = "b1", .number = "+33612345678"}),
+         Encode({.id = "b2", .number = "+33612345678"}),
+         Encode({.id = "b3", .number = "+33612345678", .outcome = CallEvent::BUSY})});
+  EXPECT_EQ(calls.call_backs_created.Value(), 1);
+  EXPECT_EQ(calls.call_backs_updated.Value(), 2);
+  Apply({Encode({.id = "b4", .number = "+33612345678"}),
+         Encode({.id = "b5", .number = "+33612345678"}),
+         Encode({.id = "b6", .number = "+33612345678"})});
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(Count("SELECT missed_calls FROM activities WHERE call_back"), 6);
+  EXPECT_EQ(calls.call_backs_created.Value(), 1);
+  EXPECT_EQ(calls.call_backs_updated.Value(), 5);
+  // A known contact: a batch folding two missed calls, an answered outbound call, then two more
+  // (a new call-back after the completion, in the same batch).
+  Contact("+33611111111");
+  Apply({Encode({.id = "k1", .number = "+33611111111"}),
+         Encode({.id = "k2", .number = "+33611111111"}),
+         Encode({.id = "k3",
+                 .number = "+33611111111",
+                 .outcome = CallEvent::ANSWERED,
+                 .direction = CallEvent::OUTBOUND,
+                 .duration = 30}),
+         Encode({.id = "k4", .number = "+33611111111"}),
+         Encode({.id = "k5", .number = "+33611111111"})});
+  EXPECT_EQ(calls.call_backs_created.Value(), 3);
+  EXPECT_EQ(calls.call_backs_updated.Value(), 7);
+  EXPECT_EQ(calls.call_backs_completed.Value(), 1);
+  EXPECT_EQ(
+      Count("SELECT sum(missed_calls) FROM activities WHERE call_back"),
+      static_cast<int64_t>(calls.call_backs_created.Value() + calls.call_backs_updated.Value()));
+  EXPECT_NE(inbound_->registry().Render().find("crm_call_backs_total{change=\"updated\"} 7"),
+            std::string::npos);
+}
+
+// Protects: a call activity shows when the call happened, as the provider timed it, over gRPC
+// (CallDetails start_time, answer_time, end_time), not only when crm-core applied it: an answered
+// call its start, answer and end; a call-back its latest missed call's start and end (no
+// answer); an unidentified call its own; a time more than a day ahead of the server's clock is
+// left unset, and the event is still applied.
+TEST_F(CallRulesTest, CallActivitiesShowWhenTheCallHappened) {
+  const int64_t contact = Contact("+33612345678");
+  const int64_t start = 1767225600;  // 2026-01-01T00:00:00Z
+  Apply({Encode({.id = "a1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .duration = 50,
+                 .ended_unix = start + 60,
+                 .started_unix = start,
+                 .answered_unix = start + 10})});
+  const int64_t other = Contact("+33611111111");
+  Apply({Encode({.id = "m1",
+                 .number = "+33611111111",
+                 .ended_unix = start + 100,
+                 .started_unix = start + 80})});
+  Apply({Encode({.id = "m2",
+                 .number = "+33611111111",
+                 .ended_unix = start + 300,
+                 .started_unix = start + 280})});
+  const int64_t future = std::time(nullptr) + 3 * 86400;
+  Apply({Encode({.id = "f1",
+                 .number = "+33622222222",
+                 .outcome = CallEvent::ANSWERED,
+                 .duration = 5,
+                 .ended_unix = future + 5,
+                 .started_unix = future})});
+  Apply({Encode(
+      {.id = "x1", .number = "anonymous", .ended_unix = start + 20, .started_unix = start})});
+
+  auto activities = api_->Stub<v1::ActivityService>();
+  auto call_of = [&](v1::OwnerType type, int64_t owner) {
+    v1::ListActivitiesRequest request;
+    request.set_owner_type(type);
+    request.set_owner_id(owner);
+    v1::ListActivitiesResponse response;
+    EXPECT_TRUE(activities->ListActivities(Context().get(), request, &response).ok());
+    EXPECT_EQ(response.activities_size(), 1);
+    return response.activities_size() == 1 ? response.activities(0).call() : v1::CallDetails();
+  };
+  v1::CallDetails answered = call_of(v1::OWNER_TYPE_CONTACT, contact);
+  EXPECT_EQ(answered.start_time().seconds(), start);
+  EXPECT_EQ(answered.answer_time().seconds(), start + 10);
+  EXPECT_EQ(answered.end_time().seconds(), start + 60);
+
+  v1::CallDetails call_back = call_of(v1::OWNER_TYPE_CONTACT, other);
+  EXPECT_TRUE(call_back.call_back());
+  EXPECT_EQ(call_back.missed_calls(), 2);
+  EXPECT_EQ(call_back.start_time().seconds(), start + 280);  // the latest missed call
+  EXPECT_EQ(call_back.end_time().seconds(), start + 300);
+  EXPECT_FALSE(call_back.has_answer_time());
+  EXPECT_EQ(call_back.last_attempt_time().seconds(), start + 300);
+
+  const int64_t lead = Count("SELECT lead_id FROM lead_identities WHERE value = '+33622222222'");
+  v1::CallDetails skewed = call_of(v1::OWNER_TYPE_LEAD, lead);
+  EXPECT_EQ(skewed.duration_seconds(), 5);
+  EXPECT_FALSE(skewed.has_start_time());
+  EXPECT_FALSE(skewed.has_end_time());
+
+  auto calls = api_->Stub<v1::CallService>();
+  v1::ListUnidentifiedCallsRequest list;
+  v1::ListUnidentifiedCallsResponse listed;
+  ASSERT_TRUE(calls->ListUnidentifiedCalls(Context().get(), list, &listed).ok());
+  ASSERT_EQ(listed.calls_size(), 1);
+  EXPECT_EQ(listed.calls(0).start_time().seconds(), start);
+  EXPECT_EQ(listed.calls(0).end_time().seconds(), start + 20);
+  EXPECT_FALSE(listed.calls(0).has_answer_time());
+}
+
+// Protects: each unidentified call says why it is listed, over gRPC: a withheld caller
+// WITHHELD, a SIP user (no phone number) NOT_A_PHONE_NUMBER, an outbound call to a number no
+// record holds OUTBOUND_UNKNOWN_NUMBER; a row an earlier release wrote (no reason) reads from
+// its direction; the list filters by reason (pages too), and an unknown reason value is
+// INVALID_ARGUMENT.
+TEST_F(CallRulesTest, UnidentifiedCallsSayWhy) {
+  Apply({Encode({.id = "w1", .number = "anonymous"}),
+         Encode({.id = "s1", .number = "sip:alice@pbx.example.com", .no_identity = true}),
+         Encode({.id = "o1",
+                 .number = "+33633333333",
+                 .outcome = CallEvent::ANSWERED,
+                 .direction = CallEvent::OUTBOUND,
+                 .duration = 12}),
+         Encode({.id = "o2",
+                 .number = "+33644444444",
+                 .outcome = CallEvent::BUSY,
+                 .direction = CallEvent::OUTBOUND})});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
+  EXPECT_EQ(Text("SELECT string_agg(call_id || '=' || reason, ',' ORDER BY call_id) FROM "
+                 "unidentified_calls"),
+            "generic:o1=OUTBOUND_UNKNOWN_NUMBER,generic:o2=OUTBOUND_UNKNOWN_NUMBER,"
+            "generic:s1=NOT_A_PHONE_NUMBER,generic:w1=WITHHELD");
+  // Two rows as an earlier release wrote them.
+  Exec(
+      "INSERT INTO unidentified_calls (call_id, direction, outcome, from_number, to_number, "
+      "origin_event_id) VALUES ('generic:old-out', 'OUTBOUND', 'ANSWERED', '" +
+      std::string(kLine) +
+      "', '+33655555555', 'call:old-out'), ('generic:old-in', 'INBOUND', 'MISSED', "
+      "'anonymous', '" +
+      std::string(kLine) + "', 'call:old-in')");
+
+  auto calls = api_->Stub<v1::CallService>();
+  auto list = [&](v1::UnidentifiedReason reason) {
+    std::map<std::string, v1::UnidentifiedReason> seen;
+    v1::ListUnidentifiedCallsRequest request;
+    request.set_reason(reason);
+    request.set_page_size(1);
+    for (int page = 0; page < 10; ++page) {
+      v1::ListUnidentifiedCallsResponse response;
+      grpc::Status status = calls->ListUnidentifiedCalls(Context().get(), request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      for (const v1::UnidentifiedCall& call : response.calls())
+        seen[call.call_id()] = call.reason();
+      if (response.next_page_token().empty()) break;
+      request.set_page_token(response.next_page_token());
+    }
+    return seen;
+  };
+  const auto all = list(v1::UNIDENTIFIED_REASON_UNSPECIFIED);
+  EXPECT_EQ(all, (std::map<std::string, v1::UnidentifiedReason>{
+                     {"generic:w1", v1::UNIDENTIFIED_REASON_WITHHELD},
+                     {"generic:s1", v1::UNIDENTIFIED_REASON_NOT_A_PHONE_NUMBER},
+                     {"generic:o1", v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER},
+                     {"generic:o2", v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER},
+                     {"generic:old-out", v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER},
+                     {"generic:old-in", v1::UNIDENTIFIED_REASON_WITHHELD}}));
+  EXPECT_EQ(list(v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER),
+            (std::map<std::string, v1::UnidentifiedReason>{
+                {"generic:o1", v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER},
+                {"generic:o2", v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER},
+                {"generic:old-out", v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER}}));
+  EXPECT_EQ(list(v1::UNIDENTIFIED_REASON_NOT_A_PHONE_NUMBER),
+            (std::map<std::string, v1::UnidentifiedReason>{
+                {"generic:s1", v1::UNIDENTIFIED_REASON_NOT_A_PHONE_NUMBER}}));
+
+  v1::ListUnidentifiedCallsRequest bad;
+  bad.set_reason(static_cast<v1::UnidentifiedReason>(42));
+  v1::ListUnidentifiedCallsResponse none;
+  EXPECT_EQ(calls->ListUnidentifiedCalls(Context().get(), bad, &none).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Protects: MergeContacts of two contacts that both had an open call-back folds them into one in
+// the merge's transaction: the kept call-back holds the missed calls and every recording of both
+// (each URL once, the kept one's first), the folded one is completed, and the kept contact's
+// timeline (ListHistory) has a MERGED "call_back" line saying which went into which. A merge
+// whose kept record had no call-back moves the folded one over and writes no such line.
+TEST_F(CallRulesTest, MergeFoldsCallBacksWithTheirRecordings) {
+  auto rec = [](const std::string& name) { return "https://rec.example.com/" + name + ".mp3"; };
+  const int64_t kept = Contact("+33612345678");
+  const int64_t folded = Contact("+33699999999");
+  const int64_t third = Contact("+33688888888");
+  Apply({Encode({.id = "v1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recordings = {rec("v1")}}),
+         Encode({.id = "v2",
+                 .number = "+33699999999",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recordings = {rec("v2")}})});
+  Apply({Encode({.id = "v3",
+                 .number = "+33699999999",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recordings = {rec("v3"), rec("v1")}})});
+  const int64_t kept_call_back = OpenCallBackOf("CONTACT", kept);
+  const int64_t folded_call_back = OpenCallBackOf("CONTACT", folded);
+  ASSERT_NE(kept_call_back, 0);
+  ASSERT_NE(folded_call_back, 0);
+
+  auto contacts = api_->Stub<v1::ContactService>();
+  v1::MergeContactsRequest merge;
+  merge.set_kept_id(kept);
+  merge.add_folded_ids(folded);
+  v1::MergeContactsResponse merged;
+  ASSERT_TRUE(contacts->MergeContacts(Context().get(), merge, &merged).ok());
+
+  EXPECT_EQ(OpenCallBacks(), 1);
+  auto activities = api_->Stub<v1::ActivityService>();
+  v1::ListActivitiesRequest request;
+  request.set_owner_type(v1::OWNER_TYPE_CONTACT);
+  request.set_owner_id(kept);
+  v1::ListActivitiesResponse listed;
+  ASSERT_TRUE(activities->ListActivities(Context().get(), request, &listed).ok());
+  std::map<int64_t, v1::Activity> by_id;
+  for (const v1::Activity& each : listed.activities()) by_id[each.id()] = each;
+  ASSERT_EQ(by_id.size(), 2u);
+  const v1::Activity& kept_one = by_id[kept_call_back];
+  EXPECT_FALSE(kept_one.completed());
+  EXPECT_EQ(kept_one.call().missed_calls(), 3);
+  EXPECT_EQ(std::vector<std::string>(kept_one.call().recording_urls().begin(),
+                                     kept_one.call().recording_urls().end()),
+            (std::vector<std::string>{rec("v1"), rec("v2"), rec("v3")}));
+  EXPECT_TRUE(by_id[folded_call_back].completed());
+
+  auto history = api_->Stub<v1::HistoryService>();
+  auto call_back_lines = [&](int64_t contact) {
+    v1::ListHistoryRequest timeline;
+    timeline.mutable_entity()->set_type(v1::OWNER_TYPE_CONTACT);
+    timeline.mutable_entity()->set_id(contact);
+    v1::ListHistoryResponse entries;
+    EXPECT_TRUE(history->ListHistory(Context().get(), timeline, &entries).ok());
+    std::vector<v1::HistoryEntry> lines;
+    for (const v1::HistoryEntry& entry : entries.entries()) {
+      if (entry.kind() == "MERGED" && entry.field() == "call_back") lines.push_back(entry);
+    }
+    return lines;
+  };
+  std::vector<v1::HistoryEntry> lines = call_back_lines(kept);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].related().id(), folded);
+  EXPECT_EQ(lines[0].old_value(),
+            "activity " + std::to_string(folded_call_back) + ": 2 missed calls, 3 recordings");
+  EXPECT_EQ(lines[0].new_value(),
+            "activity " + std::to_string(kept_call_back) + ": 3 missed calls, 3 recordings");
+
+  // The third contact has no call-back: merging the kept one into it moves the call-back over.
+  v1::MergeContactsRequest again;
+  again.set_kept_id(third);
+  again.add_folded_ids(kept);
+  ASSERT_TRUE(contacts->MergeContacts(Context().get(), again, &merged).ok());
+  EXPECT_EQ(OpenCallBackOf("CONTACT", third), kept_call_back);
+  EXPECT_TRUE(call_back_lines(third).empty());
 }
 
 }  // namespace

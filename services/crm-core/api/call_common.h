@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "crm-core/api/common/call.h"
 #include "crm-core/domain/activity/activity.h"
+#include "crm-core/domain/history/history.h"
 #include "crm-core/store/call_repository.h"
 #include "leadflow/crm/v1/call.grpc.pb.h"
 #include "leadflow/crm/v1/settings.pb.h"
@@ -26,6 +27,16 @@ class CallApi final : public v1::CallService::CallbackService {
 };
 
 void CallDetailsToProto(const Activity::Call& call, v1::CallDetails* out);
+
+/// The timeline lines of a merge's call-backs (docs/architecture.md, "Calls"): for each open
+/// call-back of the folded records (`before`, read before the fold) that the fold folded into
+/// the kept record's, a MERGED line on the kept record, field "call_back", saying which
+/// activity went into which and what the kept one holds now. Read in the merge's transaction,
+/// after the fold.
+std::vector<HistoryRecord> FoldedCallBacksHistory(pqxx::transaction_base& work,
+                                                  const std::string& type, int64_t kept_id,
+                                                  const std::vector<OpenCallBack>& before,
+                                                  int64_t user_id);
 
 /// CrmSettings.calls as stored.
 void CallSettingsToProto(const StoredCallSettings& settings, v1::CallSettings* out);

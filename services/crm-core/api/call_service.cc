@@ -1,7 +1,9 @@
 // CallService: the calls nobody could be matched to; and how CALL activities and the call
 // settings look on the wire.
+#include <optional>
 #include <regex>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/call_common.h"
 #include "crm-core/api/common/fields.h"
@@ -24,6 +26,45 @@ v1::CallOutcome OutcomeToProto(domain::CallOutcome outcome) {
   return out;
 }
 
+v1::UnidentifiedReason ReasonToProto(domain::UnidentifiedReason reason) {
+  switch (reason) {
+    case domain::UnidentifiedReason::kWithheld:
+      return v1::UNIDENTIFIED_REASON_WITHHELD;
+    case domain::UnidentifiedReason::kNotAPhoneNumber:
+      return v1::UNIDENTIFIED_REASON_NOT_A_PHONE_NUMBER;
+    case domain::UnidentifiedReason::kOutboundUnknownNumber:
+      return v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER;
+  }
+  return v1::UNIDENTIFIED_REASON_UNSPECIFIED;
+}
+
+// The request's filter: nullopt for UNSPECIFIED (every reason); a value this server does not
+// know is INVALID_ARGUMENT.
+absl::StatusOr<std::optional<domain::UnidentifiedReason>> ReasonFilter(
+    v1::UnidentifiedReason reason) {
+  switch (reason) {
+    case v1::UNIDENTIFIED_REASON_UNSPECIFIED:
+      return std::nullopt;
+    case v1::UNIDENTIFIED_REASON_WITHHELD:
+      return domain::UnidentifiedReason::kWithheld;
+    case v1::UNIDENTIFIED_REASON_NOT_A_PHONE_NUMBER:
+      return domain::UnidentifiedReason::kNotAPhoneNumber;
+    case v1::UNIDENTIFIED_REASON_OUTBOUND_UNKNOWN_NUMBER:
+      return domain::UnidentifiedReason::kOutboundUnknownNumber;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("reason: unknown value ", reason));
+}
+
+// The call's own times (seconds since the epoch, 0: unknown) on CallDetails or UnidentifiedCall.
+template <typename Message>
+void SetCallTimes(const domain::CallFacts& call, Message* out) {
+  if (call.started_unix != 0) out->mutable_start_time()->set_seconds(call.started_unix);
+  if (call.answered_unix != 0) out->mutable_answer_time()->set_seconds(call.answered_unix);
+  if (call.ended_unix != 0) out->mutable_end_time()->set_seconds(call.ended_unix);
+}
+
 void ToProto(const UnidentifiedCall& entry, v1::UnidentifiedCall* out) {
   out->set_id(entry.id);
   out->set_call_id(entry.call.call_id);
@@ -41,6 +82,8 @@ void ToProto(const UnidentifiedCall& entry, v1::UnidentifiedCall* out) {
   out->set_responsible_user_id(entry.responsible_user_id);
   out->set_origin_event_id(entry.origin_event_id);
   *out->mutable_create_time() = FromMicros(entry.create_micros);
+  out->set_reason(ReasonToProto(entry.reason));
+  SetCallTimes(entry.call, out);
 }
 
 }  // namespace
@@ -63,6 +106,40 @@ void CallDetailsToProto(const Activity::Call& call, v1::CallDetails* out) {
     *out->mutable_last_attempt_time() = FromMicros(call.last_attempt_micros);
   }
   out->set_completed_by_event_id(call.completed_by_event_id);
+  SetCallTimes(call.facts, out);
+}
+
+std::vector<HistoryRecord> FoldedCallBacksHistory(pqxx::transaction_base& work,
+                                                  const std::string& type, int64_t kept_id,
+                                                  const std::vector<OpenCallBack>& before,
+                                                  int64_t user_id) {
+  std::vector<HistoryRecord> history;
+  if (before.empty()) {
+    return history;
+  }
+  const std::vector<OpenCallBack> kept = CallRepository(work).OpenCallBacks(type, {kept_id});
+  if (kept.empty()) {
+    return history;
+  }
+  const OpenCallBack& now = kept.front();
+  for (const OpenCallBack& folded : before) {
+    if (folded.activity_id == now.activity_id) {
+      continue;  // the kept record had none: this one moved over as it was
+    }
+    history.push_back(
+        {.entity_type = type,
+         .entity_id = kept_id,
+         .kind = "MERGED",
+         .field = "call_back",
+         .old_value = absl::StrCat("activity ", folded.activity_id, ": ", folded.missed_calls,
+                                   " missed calls, ", folded.recordings, " recordings"),
+         .new_value = absl::StrCat("activity ", now.activity_id, ": ", now.missed_calls,
+                                   " missed calls, ", now.recordings, " recordings"),
+         .related_type = type,
+         .related_id = folded.owner_id,
+         .user_id = user_id});
+  }
+  return history;
 }
 
 void CallSettingsToProto(const StoredCallSettings& settings, v1::CallSettings* out) {
@@ -106,9 +183,13 @@ grpc::ServerUnaryReactor* CallApi::ListUnidentifiedCalls(
         if (!page.ok()) {
           return page.status();
         }
+        auto reason = ReasonFilter(request->reason());
+        if (!reason.ok()) {
+          return reason.status();
+        }
         pqxx::read_transaction work(connection);
         FillPage(
-            CallRepository(work).ListUnidentified(page->after_id, page->limit()), *page,
+            CallRepository(work).ListUnidentified(page->after_id, page->limit(), *reason), *page,
             [&](const UnidentifiedCall& entry) { ToProto(entry, response->add_calls()); },
             response->mutable_next_page_token());
         return absl::OkStatus();

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "crm-core/api/call_common.h"
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/domain/common/errors.h"
@@ -511,7 +512,12 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
   std::vector<HistoryRecord> moved =
       MovedLinksHistory(merges, *kind, kept_id, plan->fold_ids, acting_user, gained_deals);
   history.insert(history.end(), moved.begin(), moved.end());
+  const std::vector<OpenCallBack> call_backs =
+      CallRepository(work).OpenCallBacks(type, plan->fold_ids);
   merges.Fold(type, kept_id, plan->fold_ids, acting_user);
+  for (HistoryRecord& line : FoldedCallBacksHistory(work, type, kept_id, call_backs, acting_user)) {
+    history.push_back(std::move(line));
+  }
   for (const domain::MergeHistory& line : plan->history) {
     history.push_back({.entity_type = type,
                        .entity_id = line.subject_id,

@@ -40,6 +40,7 @@ std::optional<domain::CallPolicy> CallRules::Admit(const ContactAttempt& attempt
         plan.calls.own_recordings.emplace_back(call.call_id, url);
       }
       plan.calls.unidentified.push_back({.call = call,
+                                         .reason = domain::ReasonUnidentified(call),
                                          .responsible_user_id = Operator(call),
                                          .origin_event_id = attempt.event_id});
       return std::nullopt;

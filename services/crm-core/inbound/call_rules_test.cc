@@ -222,11 +222,41 @@ TEST(CallRulesTest, AnonymousAndStrangersAreListedNotLeads) {
   EXPECT_TRUE(plan.activities.empty());
   ASSERT_EQ(plan.calls.unidentified.size(), 2u);
   EXPECT_EQ(plan.calls.unidentified[0].origin_event_id, "x1");
+  EXPECT_EQ(plan.calls.unidentified[0].reason, domain::UnidentifiedReason::kWithheld);
   EXPECT_EQ(plan.calls.unidentified[1].origin_event_id, "x2");
+  EXPECT_EQ(plan.calls.unidentified[1].reason, domain::UnidentifiedReason::kOutboundUnknownNumber);
   ASSERT_EQ(plan.calls.recordings.size(), 1u);
   EXPECT_EQ(
       plan.calls.recordings[0],
       std::make_pair(std::string("generic:x2"), std::string("https://rec.example.com/x2.mp3")));
+}
+
+// Protects: why a call is unidentified: the caller withheld their number (flagged, or no number
+// at all), the other party is no phone number (no identity, not withheld: a SIP user), or an
+// outbound call to a number nobody holds.
+TEST(CallRulesTest, UnidentifiedReasons) {
+  using domain::ReasonUnidentified;
+  using domain::UnidentifiedReason;
+  domain::CallFacts call;
+  call.anonymous = true;
+  call.withheld = true;
+  call.from_number = "anonymous";
+  EXPECT_EQ(ReasonUnidentified(call), UnidentifiedReason::kWithheld);
+  call.withheld = false;
+  call.from_number = "";
+  EXPECT_EQ(ReasonUnidentified(call), UnidentifiedReason::kWithheld);
+  call.from_number = "sip:alice@pbx.example.com";
+  EXPECT_EQ(ReasonUnidentified(call), UnidentifiedReason::kNotAPhoneNumber);
+  call.anonymous = false;
+  call.direction = domain::CallDirection::kOutbound;
+  call.to_number = "+33611111111";
+  EXPECT_EQ(ReasonUnidentified(call), UnidentifiedReason::kOutboundUnknownNumber);
+  for (UnidentifiedReason reason :
+       {UnidentifiedReason::kWithheld, UnidentifiedReason::kNotAPhoneNumber,
+        UnidentifiedReason::kOutboundUnknownNumber}) {
+    EXPECT_EQ(domain::ParseUnidentifiedReason(domain::ToString(reason)), reason);
+  }
+  EXPECT_FALSE(domain::ParseUnidentifiedReason("ANONYMOUS").has_value());
 }
 
 // Protects: an answered outbound call to a known number is a completed activity on the record

@@ -40,6 +40,9 @@ Activity ReadActivity(const pqxx::row& row) {
     call.last_attempt_micros = row[23].as<int64_t>();
     call.completed_by_event_id = row[24].as<std::string>();
     call.facts.recording_urls = RecordingUrlsFromJson(row[25].as<std::string>());
+    call.facts.started_unix = row[26].as<int64_t>();
+    call.facts.answered_unix = row[27].as<int64_t>();
+    call.facts.ended_unix = row[28].as<int64_t>();
     activity.call = std::move(call);
   }
   return activity;

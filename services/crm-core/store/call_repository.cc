@@ -1,5 +1,6 @@
 #include "crm-core/store/call_repository.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
@@ -86,7 +87,8 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
   }
   std::vector<std::string> owners, subjects, descriptions, events, call_ids, directions, outcomes,
       numbers, lines, operators, recordings, completed_by;
-  std::vector<int64_t> owner_ids, responsible, deadlines, durations, missed, first_at, last_at;
+  std::vector<int64_t> owner_ids, responsible, deadlines, durations, missed, first_at, last_at,
+      started, answered, ended;
   std::vector<bool> completed, call_back;
   for (const CallActivityRow& row : rows) {
     owners.emplace_back(domain::ToString(row.owner));
@@ -111,6 +113,9 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
     completed_by.push_back(Clean(row.completed_by_event_id));
     first_at.push_back(row.first_at_unix);
     last_at.push_back(row.call.at_unix);
+    started.push_back(row.call.started_unix);
+    answered.push_back(row.call.answered_unix);
+    ended.push_back(row.call.ended_unix);
   }
   const pqxx::result result = work_.exec_prepared(
       "upsert_call_activities", pg::TextArray(owners), pg::IntArray(owner_ids),
@@ -120,7 +125,7 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
       pg::TextArray(outcomes), pg::TextArray(numbers), pg::TextArray(lines),
       pg::IntArray(durations), pg::TextArray(operators), pg::TextArray(recordings),
       pg::IntArray(missed), pg::TextArray(completed_by), pg::IntArray(first_at),
-      pg::IntArray(last_at));
+      pg::IntArray(last_at), pg::IntArray(started), pg::IntArray(answered), pg::IntArray(ended));
 
   // Which activity each row became. RETURNING does not keep the input's order, so rows are
   // found by what is unique among one execution's rows: an open call-back by its record (it
@@ -128,35 +133,47 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
   // else by record, event and kind.
   using OpenKey = std::pair<std::string, int64_t>;
   using Key = std::tuple<std::string, int64_t, std::string, bool>;
-  std::map<OpenKey, int64_t> open_ids;
-  std::map<Key, int64_t> ids;
+  struct Written {
+    int64_t id = 0;
+    bool inserted = false;
+  };
+  std::map<OpenKey, Written> open_ids;
+  std::map<Key, Written> ids;
   for (const auto& row : result) {
-    const int64_t id = row[0].as<int64_t>();
+    const Written written_row{row[0].as<int64_t>(), row[6].as<bool>()};
     const bool is_call_back = row[4].as<bool>();
     const bool is_completed = row[5].as<bool>();
     if (is_call_back && !is_completed) {
-      open_ids[{row[1].as<std::string>(), row[2].as<int64_t>()}] = id;
+      open_ids[{row[1].as<std::string>(), row[2].as<int64_t>()}] = written_row;
     } else {
       ids[{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<std::string>(),
-           is_call_back}] = id;
+           is_call_back}] = written_row;
     }
-    if (is_call_back) {
-      const bool inserted = row[6].as<bool>();
-      ++(inserted ? written.call_backs_created : written.call_backs_updated);
-      if (is_completed) ++written.call_backs_completed;
-    }
+    if (is_call_back && is_completed) ++written.call_backs_completed;
   }
   std::map<std::string, int64_t> holder;  // call id → activity; the batch's last wins
   for (size_t i = 0; i < rows.size(); ++i) {
     const CallActivityRow& row = rows[i];
-    int64_t id = 0;
+    Written found_row;
     if (row.call_back && !row.completed) {
       if (auto found = open_ids.find({owners[i], row.owner_id}); found != open_ids.end()) {
-        id = found->second;
+        found_row = found->second;
       }
     } else if (auto found = ids.find({owners[i], row.owner_id, events[i], row.call_back});
                found != ids.end()) {
-      id = found->second;
+      found_row = found->second;
+    }
+    const int64_t id = found_row.id;
+    if (row.call_back && id != 0) {
+      // Every missed call the row folds counts: the first makes a new call-back, each other one
+      // (and all of them, folded into the record's open call-back) updates one.
+      const size_t missed = static_cast<size_t>(std::max(row.missed_calls, 1));
+      if (found_row.inserted) {
+        ++written.call_backs_created;
+        written.call_backs_updated += missed - 1;
+      } else {
+        written.call_backs_updated += missed;
+      }
     }
     if (id == 0) continue;  // not written (cannot happen: every row inserts or updates)
     for (const std::string& call_id : row.call_ids) {
@@ -197,6 +214,20 @@ std::vector<PhoneHolder> CallRepository::FindPhoneHolders(const std::vector<std:
     holders.push_back(std::move(holder));
   }
   return holders;
+}
+
+std::vector<OpenCallBack> CallRepository::OpenCallBacks(const std::string& owner_type,
+                                                        const std::vector<int64_t>& owner_ids) {
+  std::vector<OpenCallBack> open;
+  if (owner_ids.empty()) {
+    return open;
+  }
+  for (const auto& row :
+       work_.exec_prepared("open_call_backs", owner_type, pg::IntArray(owner_ids))) {
+    open.push_back(
+        {row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<int64_t>(), row[3].as<int64_t>()});
+  }
+  return open;
 }
 
 CallBacksCompleted CallRepository::CompleteCallBacks(
@@ -258,8 +289,8 @@ size_t CallRepository::InsertUnidentified(const std::vector<UnidentifiedCall>& c
     return 0;
   }
   std::vector<std::string> call_ids, directions, outcomes, from, to, lines, operators, recordings,
-      events;
-  std::vector<int64_t> durations, responsible;
+      events, reasons;
+  std::vector<int64_t> durations, responsible, started, answered, ended;
   for (const UnidentifiedCall& entry : calls) {
     const domain::CallFacts& call = entry.call;
     call_ids.push_back(Clean(call.call_id));
@@ -273,19 +304,26 @@ size_t CallRepository::InsertUnidentified(const std::vector<UnidentifiedCall>& c
     recordings.push_back(Clean(call.recording_url));
     responsible.push_back(entry.responsible_user_id);
     events.push_back(Clean(entry.origin_event_id));
+    reasons.emplace_back(domain::ToString(entry.reason));
+    started.push_back(call.started_unix);
+    answered.push_back(call.answered_unix);
+    ended.push_back(call.ended_unix);
   }
   return work_
       .exec_prepared("insert_unidentified_calls", pg::TextArray(call_ids),
                      pg::TextArray(directions), pg::TextArray(outcomes), pg::TextArray(from),
                      pg::TextArray(to), pg::TextArray(lines), pg::IntArray(durations),
                      pg::TextArray(operators), pg::TextArray(recordings), pg::IntArray(responsible),
-                     pg::TextArray(events))
+                     pg::TextArray(events), pg::TextArray(reasons), pg::IntArray(started),
+                     pg::IntArray(answered), pg::IntArray(ended))
       .affected_rows();
 }
 
-std::vector<UnidentifiedCall> CallRepository::ListUnidentified(int64_t before_id, int limit) {
+std::vector<UnidentifiedCall> CallRepository::ListUnidentified(
+    int64_t before_id, int limit, std::optional<domain::UnidentifiedReason> reason) {
   std::vector<UnidentifiedCall> calls;
-  for (const auto& row : work_.exec_prepared("list_unidentified_calls", before_id, limit)) {
+  const std::string only(reason ? domain::ToString(*reason) : "");
+  for (const auto& row : work_.exec_prepared("list_unidentified_calls", before_id, limit, only)) {
     UnidentifiedCall entry;
     entry.id = row[0].as<int64_t>();
     entry.call = ReadFacts(row, 1);
@@ -293,6 +331,11 @@ std::vector<UnidentifiedCall> CallRepository::ListUnidentified(int64_t before_id
     entry.origin_event_id = row[11].as<std::string>();
     entry.create_micros = row[12].as<int64_t>();
     entry.call.recording_urls = RecordingUrlsFromJson(row[13].as<std::string>());
+    entry.reason = domain::ParseUnidentifiedReason(row[14].as<std::string>())
+                       .value_or(domain::UnidentifiedReason::kWithheld);
+    entry.call.started_unix = row[15].as<int64_t>();
+    entry.call.answered_unix = row[16].as<int64_t>();
+    entry.call.ended_unix = row[17].as<int64_t>();
     calls.push_back(std::move(entry));
   }
   return calls;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -45,10 +46,12 @@ struct CallActivityRow {
   std::vector<std::string> call_ids;
 };
 
-/// What UpsertActivities wrote.
+/// What UpsertActivities wrote, counted by missed call: a row folding n missed calls counts
+/// one created and n - 1 updated when it makes a new call-back, n updated when it is folded into
+/// the record's open one, whatever the batching.
 struct CallActivitiesWritten {
   size_t call_backs_created = 0;    // open or completed at once
-  size_t call_backs_updated = 0;    // folded into the record's open call-back
+  size_t call_backs_updated = 0;    // missed calls folded into an existing call-back
   size_t call_backs_completed = 0;  // of those written, completed (a completion in the batch)
 };
 
@@ -74,10 +77,19 @@ struct PhoneHolder {
 
 struct UnidentifiedCall {
   int64_t id = 0;
-  domain::CallFacts call;
+  domain::CallFacts call;  // its times: started_unix, answered_unix, ended_unix (0: unknown)
+  domain::UnidentifiedReason reason = domain::UnidentifiedReason::kWithheld;
   int64_t responsible_user_id = 0;
   std::string origin_event_id;
   int64_t create_micros = 0;
+};
+
+/// A record's open call-back.
+struct OpenCallBack {
+  int64_t owner_id = 0;
+  int64_t activity_id = 0;
+  int64_t missed_calls = 0;
+  int64_t recordings = 0;
 };
 
 /// A recording list as the statements read it (a JSON array of strings); empty when unreadable.
@@ -110,6 +122,9 @@ class CallRepository {
   /// The records holding one of `phones` (E.164 identities), and the deals of such contacts and
   /// companies: those an answered outbound call to that phone reaches.
   std::vector<PhoneHolder> FindPhoneHolders(const std::vector<std::string>& phones);
+  /// The open call-backs of the records `owner_ids` of `owner_type` (at most one each).
+  std::vector<OpenCallBack> OpenCallBacks(const std::string& owner_type,
+                                          const std::vector<int64_t>& owner_ids);
   /// Completes the open call-backs of `owners`.
   CallBacksCompleted CompleteCallBacks(const std::vector<CallBackCompletion>& owners);
   /// (call id, recording URL) pairs in arrival order, a call any number of times: appended to
@@ -124,7 +139,9 @@ class CallRepository {
   /// Deletes at most `limit` unidentified calls older than `retention_days`, oldest first;
   /// returns how many.
   size_t PruneUnidentified(int retention_days, int limit);
-  std::vector<UnidentifiedCall> ListUnidentified(int64_t before_id, int limit);
+  /// Newest first, after `before_id` (0: the first page); `reason`: only those, else all.
+  std::vector<UnidentifiedCall> ListUnidentified(int64_t before_id, int limit,
+                                                 std::optional<domain::UnidentifiedReason> reason);
 
   StoredCallSettings GetSettings();
   /// Writes the settings; `line_queues`: also replaces the per-line queues.

@@ -59,6 +59,35 @@ std::optional<CallOutcome> ParseCallOutcome(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view ToString(UnidentifiedReason reason) {
+  switch (reason) {
+    case UnidentifiedReason::kWithheld:
+      return "WITHHELD";
+    case UnidentifiedReason::kNotAPhoneNumber:
+      return "NOT_A_PHONE_NUMBER";
+    case UnidentifiedReason::kOutboundUnknownNumber:
+      return "OUTBOUND_UNKNOWN_NUMBER";
+  }
+  return "WITHHELD";
+}
+
+std::optional<UnidentifiedReason> ParseUnidentifiedReason(std::string_view text) {
+  for (UnidentifiedReason reason :
+       {UnidentifiedReason::kWithheld, UnidentifiedReason::kNotAPhoneNumber,
+        UnidentifiedReason::kOutboundUnknownNumber}) {
+    if (ToString(reason) == text) return reason;
+  }
+  return std::nullopt;
+}
+
+UnidentifiedReason ReasonUnidentified(const CallFacts& call) {
+  if (call.anonymous) {
+    return call.withheld || call.Counterpart().empty() ? UnidentifiedReason::kWithheld
+                                                       : UnidentifiedReason::kNotAPhoneNumber;
+  }
+  return UnidentifiedReason::kOutboundUnknownNumber;
+}
+
 absl::Status ValidateCallSettings(int64_t sla_minutes,
                                   const std::map<std::string, std::string>& line_queues) {
   if (sla_minutes < CallSettings::kMinSlaMinutes || sla_minutes > CallSettings::kMaxSlaMinutes) {

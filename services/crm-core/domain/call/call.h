@@ -63,6 +63,13 @@ struct CallFacts {
   /// When the call ended (else started, else the event occurred), seconds since the epoch; 0:
   /// unknown. A call-back is due this long after the call, not after crm-core read it.
   int64_t at_unix = 0;
+  /// The call's own times as the provider gave them, seconds since the epoch; 0: not given.
+  int64_t started_unix = 0;
+  int64_t answered_unix = 0;
+  int64_t ended_unix = 0;
+  /// The caller withheld their number (the event's `anonymous`); `anonymous` without it: the
+  /// other party is no phone number (a SIP or app user).
+  bool withheld = false;
 
   /// The other party: the caller of an inbound call, the callee of an outbound one.
   const std::string& Counterpart() const {
@@ -105,6 +112,18 @@ struct CallPolicy {
   /// The call reached the person: their open call-backs are done.
   bool completes_call_backs = false;
 };
+
+/// Why a call is listed as unidentified (unidentified_calls.reason): withheld, no phone number,
+/// or an outbound call to a number nobody holds.
+enum class UnidentifiedReason { kWithheld, kNotAPhoneNumber, kOutboundUnknownNumber };
+
+/// "WITHHELD", "NOT_A_PHONE_NUMBER", "OUTBOUND_UNKNOWN_NUMBER".
+std::string_view ToString(UnidentifiedReason reason);
+std::optional<UnidentifiedReason> ParseUnidentifiedReason(std::string_view text);
+
+/// Why `call`, which DecideCall listed as unidentified, is: an anonymous call is withheld or no
+/// phone number, any other one is an outbound call to an unknown number.
+UnidentifiedReason ReasonUnidentified(const CallFacts& call);
 
 /// What a call does; `known`: a lead, contact or company holds its number.
 CallPolicy DecideCall(const CallFacts& call, bool known, const CallSettings& settings);

@@ -41,6 +41,7 @@ void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
                                                             : domain::CallDirection::kInbound;
   facts.outcome = Outcome(call.outcome());
   facts.anonymous = call.anonymous() || event.identities().empty();
+  facts.withheld = call.anonymous();
   facts.from_number = call.from_number();
   facts.to_number = call.to_number();
   facts.line = call.line();
@@ -56,6 +57,9 @@ void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
     facts.recording_url = facts.recording_urls.back();
   }
   facts.recording_only = call.recording_only();
+  facts.started_unix = call.has_started_at() ? call.started_at().seconds() : 0;
+  facts.answered_unix = call.has_answered_at() ? call.answered_at().seconds() : 0;
+  facts.ended_unix = call.has_ended_at() ? call.ended_at().seconds() : 0;
   if (call.has_ended_at()) {
     facts.at_unix = call.ended_at().seconds();
   } else if (call.has_started_at()) {

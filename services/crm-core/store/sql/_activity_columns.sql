@@ -10,5 +10,8 @@ SELECT id, type, owner_type, owner_id, subject, description, coalesce(responsibl
   coalesce((extract(epoch FROM last_attempt_at) * 1000000)::bigint, 0),
   coalesce(completed_by_event_id, ''),
   array_to_json(CASE WHEN cardinality(call_recording_urls) = 0 AND call_recording_url IS NOT NULL
-    THEN ARRAY[call_recording_url] ELSE call_recording_urls END)::text
+    THEN ARRAY[call_recording_url] ELSE call_recording_urls END)::text,
+  coalesce(extract(epoch FROM call_started_at)::bigint, 0),
+  coalesce(extract(epoch FROM call_answered_at)::bigint, 0),
+  coalesce(extract(epoch FROM call_ended_at)::bigint, 0)
 FROM activities
