@@ -252,15 +252,15 @@ TEST(RecordingTest, RecordingAfterTheCall) {
   CallAssembler assembler({});
   auto call = assembler.Apply(Update(State::kVoicemail), kT0)->finished;
   FinishedCall recording =
-      assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0 + seconds(5));
+      *assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0 + seconds(5));
   EXPECT_TRUE(recording.call.recording_only());
   EXPECT_EQ(recording.call.outcome(), CallEvent::VOICEMAIL);
   EXPECT_EQ(recording.call.from_number(), "+33612345678");
   EXPECT_EQ(recording.call.recording_url(), "https://rec.example/RE1");
   EXPECT_NE(recording.event_id, call->event_id);
   EXPECT_EQ(recording.event_id,
-            assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0).event_id);
-  FinishedCall unknown = assembler.Recording("generic", "zz", "RE2", "https://x/RE2", kT0);
+            assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0)->event_id);
+  FinishedCall unknown = *assembler.Recording("generic", "zz", "RE2", "https://x/RE2", kT0);
   EXPECT_EQ(unknown.call.call_id(), "generic:zz");
   EXPECT_EQ(unknown.call.outcome(), CallEvent::OUTCOME_UNSPECIFIED);
 }

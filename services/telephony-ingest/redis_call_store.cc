@@ -316,6 +316,16 @@ absl::StatusOr<std::vector<std::string>> RedisCallStore::TakeDue(Clock::time_poi
   return keys;
 }
 
+void RedisCallStore::OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) {
+  Submit({{"ZCARD", due_}}, [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
+    if (!replies.ok()) {
+      done(replies.status());
+      return;
+    }
+    done(static_cast<size_t>((*replies)[0].integer));
+  });
+}
+
 absl::StatusOr<size_t> RedisCallStore::OpenCalls() {
   auto replies = Wait({{"ZCARD", due_}});
   if (!replies.ok()) {

@@ -29,7 +29,7 @@ namespace leadflow::telephony {
 /// trip. Each step is one command (the Lua scripts run by EVALSHA, sent again with EVAL when
 /// Redis answers NOSCRIPT: after a restart or SCRIPT FLUSH), bounded by the client's timeout; a
 /// failed connection answers every command on it Unavailable. The synchronous forms (the
-/// ticker, the AMI client, recordings) wait for their own step on the same connection, so a
+/// ticker, the AMI client) wait for their own step on the same connection, so a
 /// step submitted earlier by any thread is done before a later one; never call them from a
 /// callback.
 class RedisCallStore : public CallStore {
@@ -61,6 +61,7 @@ class RedisCallStore : public CallStore {
   void ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done) override;
   void UnscheduleAsync(const std::string& key, StatusDone done) override;
   void ForgetAsync(const std::string& key, StatusDone done) override;
+  void OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) override;
 
   /// Answers every step submitted (Redis's replies, or Unavailable if it is down) and runs
   /// their callbacks, then stops; later steps fail at once. Before destroying what the
