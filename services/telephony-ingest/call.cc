@@ -551,6 +551,28 @@ std::optional<CallUpdate> ParseUpdate(std::string_view text) {
   }
 }
 
+std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view serialized) {
+  for (const std::string* text :
+       {&update.provider, &update.provider_call_id, &update.from, &update.to, &update.line,
+        &update.operator_name, &update.extension, &update.recording_url, &update.provider_status,
+        &update.transferred_to, &update.counterpart_e164, &update.dial_leg}) {
+    for (char c : *text) {
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        return ParseUpdate(serialized);
+      }
+    }
+  }
+  CallUpdate stored = update;
+  for (std::optional<Clock::time_point>* time :
+       {&stored.started_at, &stored.answered_at, &stored.ended_at, &stored.received}) {
+    if (*time) {
+      *time = Clock::time_point(
+          std::chrono::duration_cast<std::chrono::milliseconds>((*time)->time_since_epoch()));
+    }
+  }
+  return stored;
+}
+
 std::string SerializeFinished(const FinishedCall& finished) {
   nlohmann::json json = {{"event_id", finished.event_id},
                          {"e164", finished.counterpart_e164},
@@ -769,7 +791,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   std::string serialized = SerializeUpdate(update);
   // The update as it will be read back from the store (times in milliseconds), so that every
   // decision below is the one a later report or replica would take over the stored list.
-  std::optional<CallUpdate> stored = ParseUpdate(serialized);
+  std::optional<CallUpdate> stored = AsStored(update, serialized);
   if (!stored) {
     done(absl::InternalError("a call update could not be read back"));
     return;

@@ -89,6 +89,10 @@ struct CallUpdate {
 /// The text an update is kept as in a CallStore (JSON), and back; std::nullopt when unreadable.
 std::string SerializeUpdate(const CallUpdate& update);
 std::optional<CallUpdate> ParseUpdate(std::string_view text);
+/// ParseUpdate(serialized), `serialized` being SerializeUpdate(update), without parsing when the
+/// result is known: `update` with its times in whole milliseconds, when all its text is ASCII
+/// (the JSON replaces invalid UTF-8, so other text takes the round trip).
+std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view serialized);
 
 /// A call once its outcome is known, every update folded in.
 struct FinishedCall {
