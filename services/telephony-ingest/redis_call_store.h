@@ -16,7 +16,8 @@ namespace leadflow::telephony {
 /// - `call:<key>:u` a list of the serialized updates, in arrival order, appended by one Lua
 ///   step only while the call is not settled and holds fewer than the cap (two replicas
 ///   appending at once lose nothing; each folds the whole list); it expires `ttl` after its
-///   first update;
+///   first update; a call settled by its first update has none (its settlement is all that a
+///   later step reads);
 /// - `call:<key>:s` the settled FinishedCall, written with SET NX: the first decision wins;
 /// - `calls:due` a sorted set of the calls waiting for a decision or for their publication,
 ///   scored by when they are due; TakeDue moves the ones it takes one lease ahead in one Lua
