@@ -556,6 +556,28 @@ std::optional<CallUpdate> ParseUpdate(std::string_view text) {
   }
 }
 
+std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view serialized) {
+  for (const std::string* text :
+       {&update.provider, &update.provider_call_id, &update.from, &update.to, &update.line,
+        &update.operator_name, &update.extension, &update.recording_url, &update.provider_status,
+        &update.transferred_to, &update.counterpart_e164, &update.dial_leg}) {
+    for (char c : *text) {
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        return ParseUpdate(serialized);
+      }
+    }
+  }
+  CallUpdate stored = update;
+  for (std::optional<Clock::time_point>* time :
+       {&stored.started_at, &stored.answered_at, &stored.ended_at, &stored.received}) {
+    if (*time) {
+      *time = Clock::time_point(
+          std::chrono::duration_cast<std::chrono::milliseconds>((*time)->time_since_epoch()));
+    }
+  }
+  return stored;
+}
+
 std::string SerializeFinished(const FinishedCall& finished) {
   nlohmann::json json = {{"event_id", finished.event_id},
                          {"e164", finished.counterpart_e164},
@@ -628,6 +650,10 @@ void CallStore::ScheduleAsync(const std::string& key, Clock::time_point due, Sta
 void CallStore::UnscheduleAsync(const std::string& key, StatusDone done) { done(Unschedule(key)); }
 
 void CallStore::ForgetAsync(const std::string& key, StatusDone done) { done(Forget(key)); }
+
+void CallStore::OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) {
+  done(OpenCalls());
+}
 
 // ---------------------------------------------------------------------------------------------
 // MemoryCallStore
@@ -748,7 +774,9 @@ CallAssembler::CallAssembler(Options options, CallStore* store)
                        : std::make_unique<MemoryCallStore>(options.max_open_calls,
                                                            options.max_finished_calls)),
       options_(options),
-      store_(store ? store : own_store_.get()) {}
+      store_(store ? store : own_store_.get()) {
+  seen_->seen.at = std::chrono::steady_clock::now();
+}
 
 absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& update,
                                                            Clock::time_point now) {
@@ -768,7 +796,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   std::string serialized = SerializeUpdate(update);
   // The update as it will be read back from the store (times in milliseconds), so that every
   // decision below is the one a later report or replica would take over the stored list.
-  std::optional<CallUpdate> stored = ParseUpdate(serialized);
+  std::optional<CallUpdate> stored = AsStored(update, serialized);
   if (!stored) {
     done(absl::InternalError("a call update could not be read back"));
     return;
@@ -995,44 +1023,11 @@ std::vector<FinishedCall> CallAssembler::Due(Clock::time_point now, size_t max) 
   return due;
 }
 
-FinishedCall CallAssembler::Recording(const std::string& provider,
-                                      const std::string& provider_call_id,
-                                      const std::string& recording_id,
-                                      const std::string& recording_url, Clock::time_point now) {
+void CallAssembler::RecordingAsync(const std::string& provider, const std::string& provider_call_id,
+                                   const std::string& recording_id,
+                                   const std::string& recording_url, Clock::time_point now,
+                                   RecordingDone done) {
   FinishedCall recording;
-  const std::string key = Key(provider, provider_call_id);
-  auto snapshot = store_->Read(key);
-  if (snapshot.ok() && snapshot->settled) {
-    if (auto settled = ParseFinished(*snapshot->settled)) {
-      recording.call = settled->call;
-    }
-  } else if (snapshot.ok()) {
-    // The call is not settled yet (Twilio may post the recording before the call's last status
-    // callback): its event carries the recording too, so that crm-core, which may read this
-    // recording's own event before the call's, attaches it to the call.
-    CallUpdate early;
-    early.provider = provider;
-    early.provider_call_id = provider_call_id;
-    early.recording_url = recording_url;
-    early.recording = true;
-    early.received = now;
-    (void)store_->Append(key, SerializeUpdate(early), options_.finished_ttl,
-                         options_.max_updates_per_call);
-    // Settled meanwhile by another replica, before the append: the recording is attached
-    // from its own event (keyed by the settled call's number, so after the call's event).
-    if (auto again = store_->Read(key); again.ok() && again->settled) {
-      if (auto settled = ParseFinished(*again->settled)) {
-        recording.call = settled->call;
-      }
-    }
-  }
-  CallEvent& call = recording.call;
-  call.set_call_id(absl::StrCat(provider, ":", provider_call_id));
-  call.set_provider_call_id(provider_call_id);
-  call.set_recording_url(recording_url);
-  call.clear_recording_urls();
-  call.add_recording_urls(recording_url);
-  call.set_recording_only(true);
   std::string id;
   ingest::AppendPart(&id, provider);
   ingest::AppendPart(&id, provider_call_id);
@@ -1040,12 +1035,83 @@ FinishedCall CallAssembler::Recording(const std::string& provider,
   ingest::AppendPart(&id, recording_id);
   recording.event_id = ingest::EventId("call", id);
   recording.occurred = now;
-  return recording;
+  // Twilio may post the recording before the call's last status callback: a call not settled
+  // yet takes it as an update of its own, so that its event carries the recording too
+  // (crm-core may read this recording's own event before the call's and attaches it to the
+  // call). A settled call takes nothing more: the append step answers its settlement instead,
+  // whose outcome and numbers this event then carries (keyed by the call's number, so after
+  // the call's event).
+  CallUpdate early;
+  early.provider = provider;
+  early.provider_call_id = provider_call_id;
+  early.recording_url = recording_url;
+  early.recording = true;
+  early.received = now;
+  store_->AppendAsync(
+      Key(provider, provider_call_id), SerializeUpdate(early), options_.finished_ttl,
+      options_.max_updates_per_call, std::nullopt,
+      [recording = std::move(recording), call_id = absl::StrCat(provider, ":", provider_call_id),
+       provider_call_id, recording_url,
+       done = std::move(done)](absl::StatusOr<CallStore::Snapshot> snapshot) mutable {
+        if (!snapshot.ok()) {
+          done(absl::UnavailableError(snapshot.status().message()));
+          return;
+        }
+        if (snapshot->settled) {
+          if (auto settled = ParseFinished(*snapshot->settled)) {
+            recording.call = std::move(settled->call);
+          }
+        }
+        CallEvent& call = recording.call;
+        call.set_call_id(call_id);
+        call.set_provider_call_id(provider_call_id);
+        call.set_recording_url(recording_url);
+        call.clear_recording_urls();
+        call.add_recording_urls(recording_url);
+        call.set_recording_only(true);
+        done(std::move(recording));
+      });
+}
+
+absl::StatusOr<FinishedCall> CallAssembler::Recording(const std::string& provider,
+                                                      const std::string& provider_call_id,
+                                                      const std::string& recording_id,
+                                                      const std::string& recording_url,
+                                                      Clock::time_point now) {
+  std::promise<absl::StatusOr<FinishedCall>> promise;
+  std::future<absl::StatusOr<FinishedCall>> future = promise.get_future();
+  RecordingAsync(provider, provider_call_id, recording_id, recording_url, now,
+                 [&promise](absl::StatusOr<FinishedCall> recording) {
+                   promise.set_value(std::move(recording));
+                 });
+  return future.get();
 }
 
 size_t CallAssembler::open_calls() const {
   auto count = store_->OpenCalls();
   return count.ok() ? *count : 0;
+}
+
+CallAssembler::OpenCallsSeen CallAssembler::open_calls_seen() const {
+  std::lock_guard lock(seen_->mutex);
+  return seen_->seen;
+}
+
+void CallAssembler::RefreshOpenCalls() {
+  {
+    std::lock_guard lock(seen_->mutex);
+    if (seen_->asking) {
+      return;
+    }
+    seen_->asking = true;
+  }
+  store_->OpenCallsAsync([seen = seen_](absl::StatusOr<size_t> count) {
+    std::lock_guard lock(seen->mutex);
+    seen->asking = false;
+    if (count.ok()) {
+      seen->seen = {.count = *count, .at = std::chrono::steady_clock::now()};
+    }
+  });
 }
 
 ingest::EventBuilder::Built BuildEvent(const FinishedCall& finished, std::string_view region,

@@ -89,6 +89,10 @@ struct CallUpdate {
 /// The text an update is kept as in a CallStore (JSON), and back; std::nullopt when unreadable.
 std::string SerializeUpdate(const CallUpdate& update);
 std::optional<CallUpdate> ParseUpdate(std::string_view text);
+/// ParseUpdate(serialized), `serialized` being SerializeUpdate(update), without parsing when the
+/// result is known: `update` with its times in whole milliseconds, when all its text is ASCII
+/// (the JSON replaces invalid UTF-8, so other text takes the round trip).
+std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view serialized);
 
 /// A call once its outcome is known, every update folded in.
 struct FinishedCall {
@@ -177,6 +181,8 @@ class CallStore {
   virtual void ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done);
   virtual void UnscheduleAsync(const std::string& key, StatusDone done);
   virtual void ForgetAsync(const std::string& key, StatusDone done);
+  /// OpenCalls.
+  virtual void OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done);
 };
 
 /// CallStore in this process. Bounded: at most `max_calls` calls' updates and `max_settled`
@@ -288,14 +294,35 @@ class CallAssembler {
   std::optional<FinishedCall> Settled(const std::string& provider,
                                       const std::string& provider_call_id);
 
-  /// The event for a recording that arrives after its call was settled (Twilio's recording
-  /// callback): recording_only, the call's outcome and numbers when it is remembered, its own
-  /// event id (provider, call id, recording id).
-  FinishedCall Recording(const std::string& provider, const std::string& provider_call_id,
-                         const std::string& recording_id, const std::string& recording_url,
-                         Clock::time_point now);
+  /// The event for a recording (Twilio's recording callback): recording_only, the call's
+  /// outcome and numbers when it is settled, its own event id (provider, call id, recording
+  /// id). A call not settled yet also takes the recording into its own event (one step of the
+  /// store: appended unless settled, the settlement read in the same step). Unavailable when
+  /// the store failed (nothing recorded: the webhook is answered 503 and retried).
+  using RecordingDone = std::function<void(absl::StatusOr<FinishedCall>)>;
+  void RecordingAsync(const std::string& provider, const std::string& provider_call_id,
+                      const std::string& recording_id, const std::string& recording_url,
+                      Clock::time_point now, RecordingDone done);
+  /// RecordingAsync, waited for: not on a thread that runs the store's callbacks.
+  absl::StatusOr<FinishedCall> Recording(const std::string& provider,
+                                         const std::string& provider_call_id,
+                                         const std::string& recording_id,
+                                         const std::string& recording_url, Clock::time_point now);
 
+  /// Calls scheduled (open or settling), read from the store now: waits for it.
   size_t open_calls() const;
+  /// The calls scheduled as last read from the store by RefreshOpenCalls(), and when (the
+  /// assembler's creation until a first read answers): what a metrics scrape shows without
+  /// waiting for the store.
+  struct OpenCallsSeen {
+    size_t count = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  OpenCallsSeen open_calls_seen() const;
+  /// Asks the store for the number of open calls without waiting for its answer, unless a
+  /// question is already out (one at a time, however often it is called); the answer updates
+  /// open_calls_seen(). A failed or slow store leaves the last value, which ages.
+  void RefreshOpenCalls();
 
  private:
   /// ApplyAsync once the store answered the append.
@@ -305,6 +332,13 @@ class CallAssembler {
   std::unique_ptr<CallStore> own_store_;
   const Options options_;
   CallStore* store_;
+  /// open_calls_seen(), shared with the store's callback (which may outlive the assembler).
+  struct SeenState {
+    std::mutex mutex;
+    OpenCallsSeen seen;
+    bool asking = false;
+  };
+  std::shared_ptr<SeenState> seen_ = std::make_shared<SeenState>();
 };
 
 /// The decision over a call's updates (pure). `settle_over`: an uncertain outcome stands;

@@ -252,17 +252,67 @@ TEST(RecordingTest, RecordingAfterTheCall) {
   CallAssembler assembler({});
   auto call = assembler.Apply(Update(State::kVoicemail), kT0)->finished;
   FinishedCall recording =
-      assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0 + seconds(5));
+      *assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0 + seconds(5));
   EXPECT_TRUE(recording.call.recording_only());
   EXPECT_EQ(recording.call.outcome(), CallEvent::VOICEMAIL);
   EXPECT_EQ(recording.call.from_number(), "+33612345678");
   EXPECT_EQ(recording.call.recording_url(), "https://rec.example/RE1");
   EXPECT_NE(recording.event_id, call->event_id);
   EXPECT_EQ(recording.event_id,
-            assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0).event_id);
-  FinishedCall unknown = assembler.Recording("generic", "zz", "RE2", "https://x/RE2", kT0);
+            assembler.Recording("generic", "c1", "RE1", "https://rec.example/RE1", kT0)->event_id);
+  FinishedCall unknown = *assembler.Recording("generic", "zz", "RE2", "https://x/RE2", kT0);
   EXPECT_EQ(unknown.call.call_id(), "generic:zz");
   EXPECT_EQ(unknown.call.outcome(), CallEvent::OUTCOME_UNSPECIFIED);
+}
+
+auto Fields(const CallUpdate& u) {
+  return std::make_tuple(u.provider, u.provider_call_id, static_cast<int>(u.state),
+                         static_cast<int>(u.direction), u.from, u.to, u.line, u.operator_name,
+                         u.extension, u.recording_url, u.provider_status, u.transferred_to,
+                         u.started_at, u.answered_at, u.ended_at, u.duration_seconds, u.attempts,
+                         u.answered, u.counterpart_e164, u.dial_result, u.dial_leg, u.parent_over,
+                         u.uncertain, u.awaits_dial, u.received, u.recording);
+}
+
+// Protects: the request path's decisions are taken over the update as a later report or
+// replica reads it back from the store: AsStored gives what ParseUpdate(SerializeUpdate())
+// gives, every field (times cut to the millisecond, text with invalid UTF-8 replaced), whether
+// it takes the shortcut (ASCII text) or the round trip.
+TEST(StoredUpdateTest, AsStoredIsTheRoundTrip) {
+  CallUpdate update = Update(State::kEnded);
+  update.operator_name = "ann@example.fr";
+  update.extension = "201";
+  update.recording_url = "https://rec.example/RE1";
+  update.provider_status = "completed";
+  update.transferred_to = "202";
+  update.started_at = kT0 + std::chrono::nanoseconds(1234567891);
+  update.answered_at = kT0 + std::chrono::microseconds(2000999);
+  update.ended_at = kT0 + std::chrono::nanoseconds(42000000001);
+  update.duration_seconds = 40;
+  update.attempts = 2;
+  update.answered = true;
+  update.counterpart_e164 = "+33612345678";
+  update.dial_result = true;
+  update.dial_leg = "CA2";
+  update.parent_over = true;
+  update.uncertain = true;
+  update.awaits_dial = true;
+  update.received = kT0 + std::chrono::nanoseconds(43000500000);
+  update.recording = true;
+  for (const std::string& name : {std::string("Ann Martin"), std::string("Zo\xc3\xab"),
+                                  std::string("bad \xff\xfe utf-8"), std::string("tab\tquote\"")}) {
+    update.operator_name = name;
+    const std::string serialized = SerializeUpdate(update);
+    std::optional<CallUpdate> stored = AsStored(update, serialized);
+    std::optional<CallUpdate> read = ParseUpdate(serialized);
+    ASSERT_TRUE(stored && read) << name;
+    EXPECT_EQ(Fields(*stored), Fields(*read)) << name;
+  }
+  update.started_at.reset();
+  update.duration_seconds.reset();
+  update.received.reset();
+  const std::string serialized = SerializeUpdate(update);
+  EXPECT_EQ(Fields(*AsStored(update, serialized)), Fields(*ParseUpdate(serialized)));
 }
 
 }  // namespace

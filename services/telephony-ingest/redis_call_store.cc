@@ -39,9 +39,10 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
 // One step: a settled call takes nothing more (a provider replaying its callbacks), a call
 // holding max_updates takes nothing more, and the list's expiry is set when it is created,
 // never pushed back. When the update is the call's first and a settlement is given (the
-// decision on that update alone), it is recorded and the call scheduled (until its
-// publication is confirmed) in the same step. Answers {what it did, the updates (none once
-// settled or decided), the settlement, the calls scheduled}.
+// decision on that update alone), the settlement is recorded instead of the update (a settled
+// call's updates are never read again: every later step answers the settlement) and the call
+// scheduled (until its publication is confirmed) in the same step. Answers {what it did, the
+// updates (none once settled or decided), the settlement, the calls scheduled}.
 // KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
 // empty), its due score, the call's member in the due set.
 const RedisCallStore::Script& AppendScript() {
@@ -53,15 +54,13 @@ const RedisCallStore::Script& AppendScript() {
       "  return {'full', redis.call('LRANGE', KEYS[1], 0, -1), false, "
       "          redis.call('ZCARD', KEYS[3])} "
       "end "
-      "redis.call('RPUSH', KEYS[1], ARGV[1]) "
-      "if held == 0 then "
-      "  redis.call('EXPIRE', KEYS[1], ARGV[2]) "
-      "  if ARGV[4] ~= '' then "
-      "    redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[2]) "
-      "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
-      "    return {'decided', {}, false, redis.call('ZCARD', KEYS[3])} "
-      "  end "
+      "if held == 0 and ARGV[4] ~= '' then "
+      "  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[2]) "
+      "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
+      "  return {'decided', {}, false, redis.call('ZCARD', KEYS[3])} "
       "end "
+      "redis.call('RPUSH', KEYS[1], ARGV[1]) "
+      "if held == 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
       "return {'appended', redis.call('LRANGE', KEYS[1], 0, -1), false, "
       "        redis.call('ZCARD', KEYS[3])}");
   return script;
@@ -314,6 +313,16 @@ absl::StatusOr<std::vector<std::string>> RedisCallStore::TakeDue(Clock::time_poi
     keys.push_back(element.text);
   }
   return keys;
+}
+
+void RedisCallStore::OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) {
+  Submit({{"ZCARD", due_}}, [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
+    if (!replies.ok()) {
+      done(replies.status());
+      return;
+    }
+    done(static_cast<size_t>((*replies)[0].integer));
+  });
 }
 
 absl::StatusOr<size_t> RedisCallStore::OpenCalls() {

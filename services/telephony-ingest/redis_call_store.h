@@ -16,7 +16,8 @@ namespace leadflow::telephony {
 /// - `call:<key>:u` a list of the serialized updates, in arrival order, appended by one Lua
 ///   step only while the call is not settled and holds fewer than the cap (two replicas
 ///   appending at once lose nothing; each folds the whole list); it expires `ttl` after its
-///   first update;
+///   first update; a call settled by its first update has none (its settlement is all that a
+///   later step reads);
 /// - `call:<key>:s` the settled FinishedCall, written with SET NX: the first decision wins;
 /// - `calls:due` a sorted set of the calls waiting for a decision or for their publication,
 ///   scored by when they are due; TakeDue moves the ones it takes one lease ahead in one Lua
@@ -29,7 +30,7 @@ namespace leadflow::telephony {
 /// trip. Each step is one command (the Lua scripts run by EVALSHA, sent again with EVAL when
 /// Redis answers NOSCRIPT: after a restart or SCRIPT FLUSH), bounded by the client's timeout; a
 /// failed connection answers every command on it Unavailable. The synchronous forms (the
-/// ticker, the AMI client, recordings) wait for their own step on the same connection, so a
+/// ticker, the AMI client) wait for their own step on the same connection, so a
 /// step submitted earlier by any thread is done before a later one; never call them from a
 /// callback.
 class RedisCallStore : public CallStore {
@@ -61,6 +62,7 @@ class RedisCallStore : public CallStore {
   void ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done) override;
   void UnscheduleAsync(const std::string& key, StatusDone done) override;
   void ForgetAsync(const std::string& key, StatusDone done) override;
+  void OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) override;
 
   /// Answers every step submitted (Redis's replies, or Unavailable if it is down) and runs
   /// their callbacks, then stops; later steps fail at once. Before destroying what the

@@ -102,10 +102,11 @@ TEST(RedisCallStoreTest, AssemblerPastTheCap) {
   EXPECT_EQ(ended->finished->call.duration_seconds(), 30);
 }
 
-// Protects: a call's first report that settles it on its own costs one step: appended, the
-// settlement recorded and the call scheduled until its publication is confirmed, together
-// (decided); a second report of the call finds it settled and appends nothing; a report that
-// is not the call's first never records the settlement it carries.
+// Protects: a call's first report that settles it on its own costs one step: the settlement
+// recorded (instead of the report: nothing reads a settled call's reports) and the call
+// scheduled until its publication is confirmed, together (decided); a second report of the
+// call finds it settled and appends nothing; a report that is not the call's first never
+// records the settlement it carries.
 TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   redis::Options options = testing::RedisTestOptions();
   RedisCallStore store(options);
@@ -134,7 +135,7 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   EXPECT_FALSE(again->decided);
   EXPECT_FALSE(again->appended);
   EXPECT_EQ(again->settled, "call-1");
-  EXPECT_EQ(raw.Run({"LLEN", options.key_prefix + "call:generic:one-1:u"})->integer, 1);
+  EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:one-1:u"})->integer, 0);
 
   ASSERT_TRUE(append("generic:one-2", "ringing", std::nullopt).ok());
   auto second = append("generic:one-2", "ended", CallStore::FirstSettlement{"call-3", due});

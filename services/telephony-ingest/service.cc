@@ -176,10 +176,25 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       "telephony_call_store_waiting",
       "Requests waiting for the call store's answer (bounded by TELEPHONY_MAX_STORE_WAITING).",
       [this] { return static_cast<double>(store_waiting_.load()); });
+  // Read from the call store (Redis) without waiting for it: a scrape shows the last count
+  // read and asks for the next one; a slow or failed Redis leaves the count, which ages.
   registry->AddCallbackGauge("telephony_open_calls",
                              "Calls waiting for their outcome or their publication (bounded by "
-                             "TELEPHONY_MAX_OPEN_CALLS).",
-                             [this] { return static_cast<double>(calls_.open_calls()); });
+                             "TELEPHONY_MAX_OPEN_CALLS), as last read from the call store (see "
+                             "telephony_open_calls_age_seconds).",
+                             [this] {
+                               calls_.RefreshOpenCalls();
+                               return static_cast<double>(calls_.open_calls_seen().count);
+                             });
+  registry->AddCallbackGauge(
+      "telephony_open_calls_age_seconds",
+      "Seconds since telephony_open_calls was read from the call store (since the start until "
+      "a first read answers); grows while Redis does not answer.",
+      [this] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             calls_.open_calls_seen().at)
+            .count();
+      });
   registry->AddCallbackGauge(
       "telephony_background_pending",
       "Finished calls waiting to be published again after Kafka refused them (bounded by "
@@ -436,17 +451,24 @@ void TelephonyService::PublishAndAnswer(const FinishedCall& call, const http::Re
           });
 }
 
+bool TelephonyService::EnterStore(const http::Request& request, Reply& reply) {
+  if (store_waiting_.fetch_add(1) < options_.max_store_waiting) {
+    return true;
+  }
+  store_waiting_.fetch_sub(1);
+  store_busy_->Increment();
+  reply(Reject(
+      Response::Error(503, "call_store_busy",
+                      "too many reports waiting for the state of calls; retry")
+          .WithHeader("Retry-After", std::to_string(options_.unavailable_retry_after_seconds)),
+      "call_store_busy", request.path,
+      "TELEPHONY_MAX_STORE_WAITING requests already wait for the call store"));
+  return false;
+}
+
 void TelephonyService::ApplyUpdate(const CallUpdate& update, const http::Request& request,
                                    Reply reply, Decided decided) {
-  if (store_waiting_.fetch_add(1) >= options_.max_store_waiting) {
-    store_waiting_.fetch_sub(1);
-    store_busy_->Increment();
-    reply(Reject(
-        Response::Error(503, "call_store_busy",
-                        "too many reports waiting for the state of calls; retry")
-            .WithHeader("Retry-After", std::to_string(options_.unavailable_retry_after_seconds)),
-        "call_store_busy", request.path,
-        "TELEPHONY_MAX_STORE_WAITING requests already wait for the call store"));
+  if (!EnterStore(request, reply)) {
     return;
   }
   // The request outlives this call (answered from the store's callback): its own copy.
@@ -804,9 +826,22 @@ void TelephonyService::HandleTwilioRecording(const http::Request& request, Reply
     reply(Twiml());
     return;
   }
-  PublishAndAnswer(calls_.Recording("twilio", recording->call_sid, recording->recording_sid,
-                                    recording->recording_url, now_()),
-                   request, std::move(reply), [] { return Twiml(); });
+  // The call's settlement is read from the store without holding the request's thread, within
+  // the same bound as the reports: a failed store is answered 503 (Twilio retries).
+  if (!EnterStore(request, reply)) {
+    return;
+  }
+  auto held = std::make_shared<const http::Request>(request);
+  calls_.RecordingAsync(
+      "twilio", recording->call_sid, recording->recording_sid, recording->recording_url, now_(),
+      [this, held, reply = std::move(reply)](absl::StatusOr<FinishedCall> call) mutable {
+        if (!call.ok()) {
+          reply(RefuseUpdate(call.status(), held->path));
+        } else {
+          PublishAndAnswer(*call, *held, std::move(reply), [] { return Twiml(); });
+        }
+        store_waiting_.fetch_sub(1);
+      });
 }
 
 void TelephonyService::PublishBackground(const FinishedCall& call) {
@@ -827,6 +862,7 @@ void TelephonyService::PublishBackground(const FinishedCall& call) {
 }
 
 void TelephonyService::Tick() {
+  calls_.RefreshOpenCalls();
   for (const FinishedCall& call : calls_.Due(now_())) {
     if (call.call.incomplete()) {
       expired_->Increment();

@@ -152,6 +152,11 @@ class TelephonyService {
   /// callback thread (or the request's, for the in-process store) and must not block.
   using Decided =
       std::function<void(CallAssembler::Result result, const http::Request& request, Reply reply)>;
+  /// Takes one of the max_store_waiting places of the requests waiting for the call store (give
+  /// it back with store_waiting_.fetch_sub(1) once the request is answered, parked or handed
+  /// to Kafka); false when none is free: `reply` then got 503 call_store_busy, the store
+  /// untouched.
+  bool EnterStore(const http::Request& request, Reply& reply);
   /// The decision on a webhook's `update` (CallAssembler::ApplyAsync), without holding the
   /// request's thread while the store works: `decided` gets it, or the request is answered
   /// RefuseUpdate(). At most max_store_waiting requests wait for the store at once; past it the

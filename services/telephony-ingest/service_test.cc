@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -1620,8 +1621,8 @@ TEST_F(StoreWaitTest, WaitingForTheStoreIsBounded) {
   ASSERT_TRUE(admin.Run({"CLIENT", "PAUSE", "20000", "WRITE"}).ok());
   auto first = StartNoWait(Service(), &TelephonyService::HandleGeneric,
                            GenericRequest(Generic("w-1", "ended", R"(,"duration":42)")));
-  // (Not read through /metrics while Redis holds: the open-calls gauge asks Redis.)
   EXPECT_EQ(Service().store_waiting(), 1u);
+  EXPECT_EQ(Metric("telephony_call_store_waiting"), 1);
   auto second = StartNoWait(Service(), &TelephonyService::HandleGeneric,
                             GenericRequest(Generic("w-2", "ended", R"(,"duration":42)")));
   ASSERT_TRUE(second->has_value());
@@ -1705,6 +1706,119 @@ TEST_F(StoreWaitTest, RedisFailingMidFlightAnswers503) {
             2);
   EXPECT_EQ(testing::MetricValue(registry.Render(), "telephony_call_store_waiting").value_or(-1),
             0);
+}
+
+std::string Recording(const std::string& call_sid, const std::string& recording_sid) {
+  return "AccountSid=AC0000&CallSid=" + call_sid + "&RecordingSid=" + recording_sid +
+         "&RecordingStatus=completed&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2F"
+         "Accounts%2FAC0000%2FRecordings%2F" +
+         recording_sid + "&RecordingDuration=14&RecordingChannels=1&RecordingSource=RecordVerb";
+}
+
+// Protects: a Twilio recording callback never holds the request's thread on Redis: it waits for
+// the call store's answer like a report (the gauge counts it, within
+// TELEPHONY_MAX_STORE_WAITING: past it 503 call_store_busy), and when Redis dies under it, it is
+// answered 503 call_store_unavailable + Retry-After, never left hanging, nothing published.
+// With Redis back, the recording is published with its call's outcome.
+TEST_F(StoreWaitTest, RecordingCallbackWaitsForRedisOffTheRequestThread) {
+  {
+    PrivateRedis redis;
+    redis::Options options = redis.options();
+    options.timeout = std::chrono::seconds(20);  // Redis's pause holds the request, no timeout
+    RedisCallStore store(options);
+    options_.call_store = &store;
+    options_.max_store_waiting = 1;
+    metrics::Registry registry;
+    TelephonyService service(options_, &publisher_, &registry, [this] { return now_; });
+    redis::Client admin(redis.options());
+    ASSERT_TRUE(admin.Run({"CLIENT", "PAUSE", "20000", "WRITE"}).ok());
+    auto waiting =
+        StartNoWait(service, &TelephonyService::HandleTwilioRecording,
+                    TwilioRequest("/v1/twilio/recording", Recording("CA7001", "RE7001")));
+    EXPECT_EQ(service.store_waiting(), 1u);
+    EXPECT_FALSE(waiting->has_value());
+    auto busy = StartNoWait(service, &TelephonyService::HandleTwilioRecording,
+                            TwilioRequest("/v1/twilio/recording", Recording("CA7002", "RE7002")));
+    ASSERT_TRUE(busy->has_value());
+    EXPECT_EQ((*busy)->status, 503);
+    EXPECT_EQ(Json(**busy)["error"], "call_store_busy");
+
+    redis.process().Signal(SIGKILL);
+    ASSERT_TRUE(
+        testing::WaitFor([&] { return service.store_waiting() == 0; }, std::chrono::seconds(10)))
+        << "a recording callback waiting on a dead Redis was never answered";
+    ASSERT_TRUE(waiting->has_value());
+    EXPECT_EQ((*waiting)->status, 503) << (*waiting)->body;
+    EXPECT_EQ(Json(**waiting)["error"], "call_store_unavailable");
+    EXPECT_EQ(RetryAfter(**waiting), "5");
+    EXPECT_TRUE(publisher_.published.empty());
+    EXPECT_EQ(testing::MetricValue(registry.Render(),
+                                   "telephony_call_store_failures_total{action=\"refused\"}")
+                  .value_or(-1),
+              1);
+    store.Shutdown();
+  }
+
+  // Redis back (a new one): the call is settled, then its recording carries its outcome.
+  PrivateRedis redis;
+  RedisCallStore store(redis.options());
+  options_.call_store = &store;
+  TelephonyService service(options_, &publisher_, &registry_, [this] { return now_; });
+  auto settled = Start(service, &TelephonyService::HandleTwilioVoice,
+                       TwilioRequest("/v1/twilio/voice", kTwilioNoAnswer));
+  ASSERT_TRUE(settled->has_value());
+  ASSERT_EQ((*settled)->status, 200) << (*settled)->body;
+  auto recorded = Start(service, &TelephonyService::HandleTwilioRecording,
+                        TwilioRequest("/v1/twilio/recording", Recording("CA1111", "RE2222")));
+  ASSERT_TRUE(recorded->has_value());
+  EXPECT_EQ((*recorded)->status, 200) << (*recorded)->body;
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  const auto& event = publisher_.published[1].second;
+  EXPECT_TRUE(event.call().recording_only());
+  EXPECT_EQ(event.call().outcome(), CallEvent::MISSED);
+  EXPECT_EQ(event.call().from_number(), "+33612345678");
+  EXPECT_THAT(event.call().recording_url(), HasSubstr("RE2222"));
+  store.Shutdown();
+}
+
+// Protects: a /metrics scrape never waits for Redis: with Redis stopped (SIGSTOP) and a
+// round-trip timeout far longer than the wait below, the scrape answers with the open calls as
+// last read and their age, which grows; once Redis answers again, scrapes show the new count.
+TEST_F(StoreWaitTest, MetricsScrapeNeverWaitsForRedis) {
+  PrivateRedis redis;
+  redis::Options options = redis.options();
+  options.timeout = std::chrono::seconds(60);
+  RedisCallStore store(options);
+  options_.call_store = &store;
+  auto ringing = StartGeneric(Generic("s-1", "ringing"));
+  ASSERT_TRUE(ringing->has_value());
+  ASSERT_EQ((*ringing)->status, 202) << (*ringing)->body;
+  // Each scrape asks Redis for the next count without waiting: a later scrape shows it.
+  ASSERT_TRUE(testing::WaitFor([&] { return Metric("telephony_open_calls") == 1; },
+                               std::chrono::seconds(10)));
+
+  redis.process().Signal(SIGSTOP);
+  auto scrape = std::async(std::launch::async, [this] { return registry_.Render(); });
+  bool answered = scrape.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  if (!answered) {
+    redis.process().Signal(SIGCONT);
+  }
+  ASSERT_TRUE(answered) << "a scrape waited for a stopped Redis";
+  const std::string text = scrape.get();
+  EXPECT_EQ(testing::MetricValue(text, "telephony_open_calls"), 1);
+  const double age = testing::MetricValue(text, "telephony_open_calls_age_seconds").value_or(-1);
+  EXPECT_GE(age, 0);
+  EXPECT_TRUE(testing::WaitFor([&] { return Metric("telephony_open_calls_age_seconds") > age; },
+                               std::chrono::seconds(10)))
+      << "the age of the count does not grow while Redis does not answer";
+
+  redis.process().Signal(SIGCONT);
+  auto second = StartGeneric(Generic("s-2", "ringing"));
+  ASSERT_TRUE(second->has_value());
+  ASSERT_EQ((*second)->status, 202) << (*second)->body;
+  EXPECT_TRUE(testing::WaitFor([&] { return Metric("telephony_open_calls") == 2; },
+                               std::chrono::seconds(10)));
+  store.Shutdown();
 }
 
 }  // namespace
