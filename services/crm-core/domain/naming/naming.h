@@ -78,9 +78,9 @@ inline constexpr char16_t kSearchDroppedCharacters[] = u"[[:So:][:Sk:][:Cf:][:Me
 /// The form names are stored and searched in (contacts.search_*, companies.search_name,
 /// leads.search_name and search_company, FindByName's prefix): FoldForSearch, then the
 /// kSearchDroppedCharacters removed and the spaces collapsed again, so that an emoji inside a word
-/// does not cut the word ("Pe👨‍👩‍👧ña" → "pena", found by "pena" and "peña") and one
-/// between words is no word ("Jean 🎉 Dupont" → "jean dupont"). Configured names (stages, statuses)
-/// keep FoldForSearch as their key: "🔥 Hot" and "Hot" stay two stage names.
+/// does not cut the word ("Pe«family emoji»ña" → "pena", found by "pena" and "peña") and
+/// one between words is no word ("Jean 🎉 Dupont" → "jean dupont"). Configured names (stages,
+/// statuses) keep FoldForSearch as their key: "🔥 Hot" and "Hot" stay two stage names.
 std::string SearchKey(std::string_view text);
 
 /// The two search keys of a person: "first last" and "last first", both SearchKey, so that a prefix

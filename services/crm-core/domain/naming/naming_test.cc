@@ -178,11 +178,11 @@ TEST(PersonKeys, BothOrders) {
   EXPECT_EQ(PersonKeys("", "Curie").first_last, "curie");
 }
 
-// Protects (D24): an emoji inside a word does not cut it. "Pe👨‍👩‍👧ña" (a ZWJ sequence:
-// three emoji joined by U+200D) is stored as "pena", the key "pena" and "peña" fold to; an emoji
-// between words is no word; skin tones, flags, keycaps and tag sequences go too, letters of every
-// script stay, and configured names' FoldForSearch keeps them ("🔥 Hot" is not "Hot" as a stage
-// name).
+// Protects (D24): an emoji inside a word does not cut it. "Pe«family emoji»ña" (a ZWJ
+// sequence: three emoji joined by U+200D) is stored as "pena", the key "pena" and "peña" fold to;
+// an emoji between words is no word; skin tones, flags, keycaps and tag sequences go too, letters
+// of every script stay, and configured names' FoldForSearch keeps them ("🔥 Hot" is not "Hot" as a
+// stage name).
 TEST(SearchKey, SymbolsInsideWordsAreDropped) {
   EXPECT_EQ(SearchKey("Pe\U0001F468\u200D\U0001F469\u200D\U0001F467ña"), "pena");
   EXPECT_EQ(SearchKey("peña"), "pena");
