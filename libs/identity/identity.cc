@@ -3,8 +3,13 @@
 #include <phonenumbers/phonenumberutil.h>
 #include <unicode/bytestream.h>
 #include <unicode/idna.h>
+#include <unicode/locid.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -42,13 +47,69 @@ bool IdentityLess(const Identity& a, const Identity& b) {
   return a.value() < b.value();
 }
 
+// A character IDNA2008 (RFC 5892) lets a label hold, in a label already mapped by UTS #46 (so
+// no upper case and nothing NFKC changes): letters, digits and marks (LetterDigits: Ll, Lo, Lm,
+// Mn, Mc, Nd) and the hyphen, less the exceptions it disallows (U+0640, U+07FA, U+302E, U+302F,
+// U+3031–U+3035, U+303B), plus the ones it allows by exception or in context (ß, ς, U+06FD,
+// U+06FE, U+0F0B, U+3007; the middle dot, Greek keraia, Hebrew punctuation, katakana middle dot;
+// ZWNJ and ZWJ, whose context ICU checks). UTS #46 lets through what IDNA2008 disallows (symbols
+// and punctuation such as §, ©, emoji: its "NV8" characters), so an A-label such as
+// xn--stanbul-cja ("stanb§ul") decodes without an error there and is refused here.
+bool Idna2008Allows(UChar32 c) {
+  if (c < 0x80) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-';
+  }
+  switch (c) {
+    case 0x00DF:
+    case 0x03C2:
+    case 0x06FD:
+    case 0x06FE:
+    case 0x0F0B:
+    case 0x3007:  // PVALID
+    case 0x00B7:
+    case 0x0375:
+    case 0x05F3:
+    case 0x05F4:
+    case 0x30FB:  // CONTEXTO
+    case 0x200C:
+    case 0x200D:  // CONTEXTJ
+      return true;
+    case 0x0640:
+    case 0x07FA:
+    case 0x302E:
+    case 0x302F:
+    case 0x3031:
+    case 0x3032:
+    case 0x3033:
+    case 0x3034:
+    case 0x3035:
+    case 0x303B:  // DISALLOWED by exception
+      return false;
+    default:
+      break;
+  }
+  switch (u_charType(c)) {
+    case U_LOWERCASE_LETTER:
+    case U_OTHER_LETTER:
+    case U_MODIFIER_LETTER:
+    case U_NON_SPACING_MARK:
+    case U_COMBINING_SPACING_MARK:
+    case U_DECIMAL_DIGIT_NUMBER:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // A domain in its one normal form. Internationalised domains reach us written both ways — a
 // mail reader or GMime shows "bücher.example", an API client may send the A-label
 // "xn--bcher-kva.example" — and both must be one identity, so they are read with UTS #46
 // (IDNA2008 with its case folding and NFC) and kept in Unicode (what a person reads). A plain
 // ASCII domain with no A-label is only lower-cased; a domain UTS #46 refuses stays as it is,
-// lower-cased in ASCII, as before.
-std::string NormalizeDomain(std::string_view domain) {
+// lower-cased in ASCII, as before. One whose labels hold a character IDNA2008 disallows (however
+// written: as an A-label that decodes to it or in Unicode) is no domain anyone can register:
+// InvalidArgument.
+absl::StatusOr<std::string> NormalizeDomain(std::string_view domain) {
   std::string lower = absl::AsciiStrToLower(ToAbsl(domain));
   const bool ascii = std::all_of(lower.begin(), lower.end(),
                                  [](char c) { return static_cast<unsigned char>(c) < 0x80; });
@@ -58,7 +119,8 @@ std::string NormalizeDomain(std::string_view domain) {
   // Immutable once made: ICU's IDNA may be used from several threads at once.
   static const icu::IDNA* const kUts46 = [] {
     UErrorCode error = U_ZERO_ERROR;
-    icu::IDNA* idna = icu::IDNA::createUTS46Instance(UIDNA_NONTRANSITIONAL_TO_UNICODE, error);
+    icu::IDNA* idna = icu::IDNA::createUTS46Instance(
+        UIDNA_NONTRANSITIONAL_TO_UNICODE | UIDNA_CHECK_CONTEXTJ, error);
     return U_SUCCESS(error) ? idna : nullptr;
   }();
   if (kUts46 == nullptr) {
@@ -73,7 +135,51 @@ std::string NormalizeDomain(std::string_view domain) {
   if (U_FAILURE(error) || info.hasErrors() || unicode.empty()) {
     return lower;
   }
+  const icu::UnicodeString points = icu::UnicodeString::fromUTF8(unicode);
+  for (int32_t at = 0; at < points.length();) {
+    const UChar32 c = points.char32At(at);
+    if (c != '.' && !Idna2008Allows(c)) {
+      char code[16];
+      std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(c));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "domain holds a character IDNA2008 does not allow in a host name (", code, ")"));
+    }
+    at += U16_LENGTH(c);
+  }
   return unicode;
+}
+
+// The local part in its one form. An ASCII local part is lower-cased, as always. Beyond ASCII it
+// is folded the way UTS #46 maps a domain label (nontransitional): NFKC, full lower-casing
+// (ICU's root locale, so "İ" becomes "i̇" everywhere, not per the server's locale), NFKC again.
+// Lower-casing rather than case folding because that is what the domain's mapping keeps: "ß" and
+// "ς" stay as written there too (case folding would make them "ss" and "σ"). Why fold at all:
+// mail servers treat local parts case-insensitively in practice, as they do ASCII ones, and one
+// person writing "İnci@örnek.example" and "inci@…" in another case must be one identity, as the
+// domain is. Migration 0027 folds the stored local parts the same way (PostgreSQL's lower() with
+// the ICU root collation "und-x-icu" and normalize(NFKC)).
+std::string FoldLocalPart(std::string_view local) {
+  const bool ascii = std::all_of(local.begin(), local.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  if (ascii) {
+    return absl::AsciiStrToLower(ToAbsl(local));
+  }
+  UErrorCode error = U_ZERO_ERROR;
+  const icu::Normalizer2* nfkc = icu::Normalizer2::getNFKCInstance(error);
+  if (U_FAILURE(error)) {
+    return std::string(local);
+  }
+  icu::UnicodeString text = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(local.data(), static_cast<int32_t>(local.size())));
+  icu::UnicodeString folded = nfkc->normalize(text, error);
+  folded.toLower(icu::Locale::getRoot());
+  folded = nfkc->normalize(folded, error);
+  if (U_FAILURE(error)) {
+    return std::string(local);
+  }
+  std::string out;
+  folded.toUTF8String(out);
+  return out;
 }
 
 }  // namespace
@@ -261,11 +367,21 @@ absl::StatusOr<std::string> NormalizeEmail(std::string_view raw) {
       })) {
     return absl::InvalidArgumentError("domain has characters a host name cannot have");
   }
-  std::string normalized = NormalizeDomain(domain);
-  if (normalized.size() + local.size() + 1 > kMaxEmailLength) {
+  absl::StatusOr<std::string> normalized = NormalizeDomain(domain);
+  if (!normalized.ok()) {
+    return normalized.status();
+  }
+  const std::string folded = FoldLocalPart(local);
+  // NFKC may make an '@' or a space of a compatibility form (U+FF20, U+3000): refused as if
+  // written so, or the address would not read back as itself.
+  if (folded.empty() || folded.size() > 64 || folded.find('@') != std::string::npos ||
+      folded.find(' ') != std::string::npos || HasControlCharacter(folded)) {
+    return absl::InvalidArgumentError("not an email address");
+  }
+  if (normalized->size() + folded.size() + 1 > kMaxEmailLength) {
     return absl::InvalidArgumentError("too long for an email address");
   }
-  return absl::StrCat(absl::AsciiStrToLower(ToAbsl(local)), "@", normalized);
+  return absl::StrCat(folded, "@", *normalized);
 }
 
 void Canonicalize(google::protobuf::RepeatedPtrField<Identity>* identities) {

@@ -37,9 +37,13 @@ absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_vie
 /// for titles; anything that does not parse is returned as given. Thread-safe.
 std::string FormatPhoneForReading(std::string_view e164);
 
-/// An email address trimmed and lower-cased. Deliberately basic: exactly one '@', a non-empty
-/// local part of at most 64 bytes, a domain with a dot and no empty label, no spaces or control
-/// characters, valid UTF-8, at most 254 bytes. InvalidArgument with the reason otherwise.
+/// An email address trimmed and folded: the local part lower-cased (beyond ASCII: NFKC, ICU
+/// root-locale lower-casing, NFKC — as UTS #46 maps a domain label), the domain by UTS #46 into
+/// Unicode ("xn--bcher-kva.example" → "bücher.example"). Deliberately basic otherwise: exactly
+/// one '@', a non-empty local part of at most 64 bytes, a domain with a dot and no empty label,
+/// no spaces or control characters, valid UTF-8, at most 254 bytes. InvalidArgument with the
+/// reason otherwise, also for a domain holding a character IDNA2008 disallows (an A-label
+/// decoding to "§", an emoji).
 absl::StatusOr<std::string> NormalizeEmail(std::string_view raw);
 
 /// Sorts identities into canonical order (kind, then value: phones before emails before

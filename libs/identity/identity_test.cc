@@ -145,7 +145,56 @@ TEST(NormalizeEmailTest, TrimsAndLowerCases) {
   EXPECT_EQ(*email, "jean.dupont+shop@example.fr");
   auto unicode = NormalizeEmail("JOSÉ@exämple.com");
   ASSERT_TRUE(unicode.ok()) << unicode.status();
-  EXPECT_EQ(*unicode, "josÉ@exämple.com");  // only ASCII letters are folded in the local part
+  EXPECT_EQ(*unicode, "josé@exämple.com");
+}
+
+// Protects (D23): the local part is folded the Unicode way the domain is (NFKC, root-locale
+// lower-casing, NFKC), not only its ASCII letters: "İnci@Örnek.example" and its other spellings
+// (capitals, decomposed accents, a full-width letter) are one address; ß stays ß as in a domain;
+// folding twice changes nothing.
+TEST(NormalizeEmailTest, LocalPartFoldedAsTheDomain) {
+  for (const char* raw : {"İnci@Örnek.example", "i\u0307nci@örnek.example", "İNCI@ÖRNEK.EXAMPLE",
+                          "I\u0307nci@O\u0308rnek.example"}) {
+    auto email = NormalizeEmail(raw);
+    ASSERT_TRUE(email.ok()) << raw << ": " << email.status();
+    EXPECT_EQ(*email, "i\u0307nci@örnek.example") << raw;
+  }
+  auto sharp = NormalizeEmail("Straße@Example.DE");
+  ASSERT_TRUE(sharp.ok());
+  EXPECT_EQ(*sharp, "straße@example.de");
+  auto wide = NormalizeEmail("ＪＯＳＥ\u0301@example.com");  // full-width letters, combining accent
+  ASSERT_TRUE(wide.ok());
+  EXPECT_EQ(*wide, "josé@example.com");
+  // A compatibility '@' or space becomes one when folded: refused, as if written so.
+  EXPECT_FALSE(NormalizeEmail("a\uFF20b@example.com").ok());
+  EXPECT_FALSE(NormalizeEmail("a\u3000b@example.com").ok());
+  for (const char* raw : {"Ελένη@Example.GR", "ДМИТРИЙ@пример.рф", "İnci@Örnek.example"}) {
+    auto once = NormalizeEmail(raw);
+    ASSERT_TRUE(once.ok()) << raw;
+    auto twice = NormalizeEmail(*once);
+    ASSERT_TRUE(twice.ok()) << raw;
+    EXPECT_EQ(*twice, *once) << raw;
+  }
+}
+
+// Protects (D23): an A-label that decodes to a character IDNA2008 disallows (xn--stanbul-cja is
+// "stanb§ul": UTS #46 lets § through) is refused, and so is the same character written in
+// Unicode, rather than stored as an address no registry could issue; real IDNs still pass.
+TEST(NormalizeEmailTest, DisallowedDomainCharactersRefused) {
+  for (const char* raw :
+       {"a@xn--stanbul-cja.example", "a@stanb§ul.example", "a@i❤.example", "a@xn--i-7iq.example"}) {
+    auto email = NormalizeEmail(raw);
+    EXPECT_FALSE(email.ok()) << raw << " → " << (email.ok() ? *email : "");
+    if (!email.ok()) {
+      EXPECT_EQ(email.status().code(), absl::StatusCode::kInvalidArgument) << raw;
+      EXPECT_NE(email.status().message().find("IDNA2008"), std::string::npos) << raw;
+    }
+  }
+  for (const char* raw :
+       {"a@xn--bcher-kva.example", "a@straße.example", "a@例え.jp", "a@xn--80ak6aa92e.com"}) {
+    auto email = NormalizeEmail(raw);
+    EXPECT_TRUE(email.ok()) << raw << ": " << email.status();
+  }
 }
 
 // Protects: one normal form for internationalised domains (trial E5: mail from

@@ -4,6 +4,7 @@
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
 #include <unicode/uscript.h>
+#include <unicode/utf8.h>
 
 #include <array>
 #include <vector>
@@ -151,6 +152,30 @@ std::string FullName(std::string_view given, std::string_view family) {
   whole.push_back(' ');
   whole.append(family_first ? given : family);
   return whole;
+}
+
+bool HasVisibleCharacter(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  const int32_t length = static_cast<int32_t>(text.size());
+  for (int32_t at = 0; at < length;) {
+    UChar32 c = 0;
+    U8_NEXT(bytes, at, length, c);
+    if (c < 0) {
+      continue;  // an ill-formed sequence shows nothing a reader can take for a name
+    }
+    const int8_t category = u_charType(c);
+    const bool unseen = u_hasBinaryProperty(c, UCHAR_WHITE_SPACE) ||
+                        u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) ||
+                        category == U_CONTROL_CHAR || category == U_FORMAT_CHAR ||
+                        category == U_NON_SPACING_MARK || category == U_COMBINING_SPACING_MARK ||
+                        category == U_ENCLOSING_MARK || category == U_SPACE_SEPARATOR ||
+                        category == U_LINE_SEPARATOR || category == U_PARAGRAPH_SEPARATOR ||
+                        category == U_SURROGATE || c == 0x2800;
+    if (!unseen) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace leadflow::identity

@@ -42,6 +42,15 @@ bool IsFamilyNameFirst(std::string_view name);
 /// trimmed; runs of white space inside become one ASCII space.
 std::optional<NameParts> SplitFamilyNameFirst(std::string_view name);
 
+/// True when `text` holds at least one character a reader sees: a letter, number, punctuation
+/// or symbol. Not seen, by ICU's properties: white space, controls, combining marks alone (Mn,
+/// Mc, Me: U+0301), format characters (Cf: U+200B, U+FEFF, U+00AD, tag characters U+E0000–
+/// U+E007F), default-ignorable code points (U+034F, variation selectors U+FE00–U+FE0F, the Hangul
+/// fillers U+115F, U+1160, U+3164, U+FFA0) and the braille blank U+2800 (a symbol that prints as
+/// nothing). A name made only of these is no name: the API refuses it (INVALID_ARGUMENT naming
+/// the field), inbound traffic treats the person as nameless. Invalid UTF-8 is not seen either.
+bool HasVisibleCharacter(std::string_view text);
+
 /// A full name for reading from its parts: "given family" ("Jean Dupont"), or family first when
 /// the name is written that way ("山田 太郎"); either part may be empty.
 std::string FullName(std::string_view given, std::string_view family);

@@ -79,5 +79,24 @@ TEST(FullName, FamilyFirstOnlyForThoseNames) {
   EXPECT_EQ(FullName("Taro", "山田"), "Taro 山田");
 }
 
+// Protects (D16): a name nobody can see is no name. Each of these alone — a combining accent,
+// the combining grapheme joiner, the braille blank, a Hangul filler, a tag letter, a variation
+// selector, a byte-order mark, a soft hyphen, zero-width and no-break spaces — holds nothing
+// visible, nor do several together; one letter, digit, punctuation mark or symbol anywhere
+// does, and a letter with its combining accent is a letter.
+TEST(HasVisibleCharacterTest, OnlyMarksFillersAndFormatCharactersAreNotSeen) {
+  for (std::string_view unseen :
+       {"", " \t", "\u0301", "\u034F", "\u2800", "\u3164", "\U000E0041", "\uFE0F", "\uFEFF",
+        "\u00AD", "\u200B", "\u00A0", "\u115F\u1160", "\uFFA0", "\u20DD", "\u3000\u0301\u200D",
+        "\U000E0001\U000E0067\U000E007F"}) {
+    EXPECT_FALSE(HasVisibleCharacter(unseen)) << unseen;
+  }
+  for (std::string_view seen : {"a", "\u3164x", "e\u0301", "\u0301e", "7", ".", "\u2801",
+                                "\U0001F600", "\u5C71", "\u200B-"}) {
+    EXPECT_TRUE(HasVisibleCharacter(seen)) << seen;
+  }
+  EXPECT_FALSE(HasVisibleCharacter("\xC3"));  // a truncated sequence shows nothing
+}
+
 }  // namespace
 }  // namespace leadflow::identity

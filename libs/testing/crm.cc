@@ -116,4 +116,26 @@ std::unique_ptr<grpc::ClientContext> CallContext(const std::string& key,
   return context;
 }
 
+std::string StatusMessage(const grpc::Status& status) {
+  const std::string& message = status.error_message();
+  return message.substr(0, message.rfind(" (request id "));
+}
+
+void CrmApiTest::SetUp() {
+  api_ = std::make_unique<CrmApi>(CrmApiOptions{.keys = {{kAdminKey, crm::Role::kAdmin}}});
+  lead_stub_ = api_->Stub<crm::v1::LeadService>();
+  status_stub_ = api_->Stub<crm::v1::StatusService>();
+  settings_stub_ = api_->Stub<crm::v1::SettingsService>();
+  activity_stub_ = api_->Stub<crm::v1::ActivityService>();
+  deal_stub_ = api_->Stub<crm::v1::DealService>();
+  contact_stub_ = api_->Stub<crm::v1::ContactService>();
+  company_stub_ = api_->Stub<crm::v1::CompanyService>();
+  pipeline_stub_ = api_->Stub<crm::v1::PipelineService>();
+  search_stub_ = api_->Stub<crm::v1::SearchService>();
+}
+
+std::unique_ptr<grpc::ClientContext> CrmApiTest::Context() {
+  return CallContext(kAdminKey, std::chrono::seconds(30));
+}
+
 }  // namespace leadflow::testing

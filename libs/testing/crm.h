@@ -5,6 +5,7 @@
 // service) over one, on a loopback port, with a channel to it.
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,15 @@
 #include "crm-core/inbound/batch.h"
 #include "kafka/producer.h"
 #include "kafka/types.h"
+#include "leadflow/crm/v1/activity.grpc.pb.h"
+#include "leadflow/crm/v1/company.grpc.pb.h"
+#include "leadflow/crm/v1/contact.grpc.pb.h"
+#include "leadflow/crm/v1/deal.grpc.pb.h"
+#include "leadflow/crm/v1/lead.grpc.pb.h"
+#include "leadflow/crm/v1/pipeline.grpc.pb.h"
+#include "leadflow/crm/v1/search.grpc.pb.h"
+#include "leadflow/crm/v1/settings.grpc.pb.h"
+#include "leadflow/crm/v1/status.grpc.pb.h"
 #include "metrics/metrics.h"
 #include "testing/testing.h"
 
@@ -112,5 +122,36 @@ void RaceBatches(crm::BatchProcessor& first, const std::vector<kafka::Message>& 
 std::unique_ptr<grpc::ClientContext> CallContext(const std::string& key,
                                                  std::chrono::milliseconds deadline,
                                                  int64_t user_id = 0);
+
+/// A refusal's message without the " (request id …)" the server appends to it, for a test that
+/// compares a message whole.
+std::string StatusMessage(const grpc::Status& status);
+
+/// The fixture crm-core's API tests share: the API over a fresh database (CrmApi) with one admin
+/// key, a stub of each CRM service, a context for a call, and one-statement SQL helpers.
+class CrmApiTest : public ::testing::Test {
+ protected:
+  static constexpr char kAdminKey[] = "test-admin-key-0123456789";
+
+  void SetUp() override;
+
+  /// Admin's key, a 30 s deadline, no acting user.
+  static std::unique_ptr<grpc::ClientContext> Context();
+
+  void Exec(const std::string& sql) { api_->Exec(sql); }
+  int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
+  std::string Text(const std::string& sql) { return api_->Text(sql); }
+
+  std::unique_ptr<CrmApi> api_;
+  std::unique_ptr<crm::v1::LeadService::Stub> lead_stub_;
+  std::unique_ptr<crm::v1::StatusService::Stub> status_stub_;
+  std::unique_ptr<crm::v1::SettingsService::Stub> settings_stub_;
+  std::unique_ptr<crm::v1::ActivityService::Stub> activity_stub_;
+  std::unique_ptr<crm::v1::DealService::Stub> deal_stub_;
+  std::unique_ptr<crm::v1::ContactService::Stub> contact_stub_;
+  std::unique_ptr<crm::v1::CompanyService::Stub> company_stub_;
+  std::unique_ptr<crm::v1::PipelineService::Stub> pipeline_stub_;
+  std::unique_ptr<crm::v1::SearchService::Stub> search_stub_;
+};
 
 }  // namespace leadflow::testing

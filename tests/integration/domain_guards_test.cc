@@ -23,37 +23,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kAdminKey[] = "test-admin-key-0123456789";
-
-// A refusal's message without the request id the server appends to some of them.
-std::string Message(const grpc::Status& status) {
-  const std::string& message = status.error_message();
-  return message.substr(0, message.rfind(" (request id "));
-}
-
-class DomainGuardsTest : public ::testing::Test {
+class DomainGuardsTest : public testing::CrmApiTest {
  protected:
-  void SetUp() override {
-    api_ = std::make_unique<testing::CrmApi>(
-        testing::CrmApiOptions{.keys = {{kAdminKey, Role::kAdmin}}});
-    lead_stub_ = api_->Stub<v1::LeadService>();
-    status_stub_ = api_->Stub<v1::StatusService>();
-    settings_stub_ = api_->Stub<v1::SettingsService>();
-    activity_stub_ = api_->Stub<v1::ActivityService>();
-    deal_stub_ = api_->Stub<v1::DealService>();
-    contact_stub_ = api_->Stub<v1::ContactService>();
-    company_stub_ = api_->Stub<v1::CompanyService>();
-    pipeline_stub_ = api_->Stub<v1::PipelineService>();
-  }
-
-  static std::unique_ptr<grpc::ClientContext> Context() {
-    return testing::CallContext(kAdminKey, 30s);
-  }
-
-  void Exec(const std::string& sql) { api_->Exec(sql); }
-  int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
-  std::string Text(const std::string& sql) { return api_->Text(sql); }
-
   int64_t CreateLead(const std::string& first, const std::string& email) {
     v1::CreateLeadRequest request;
     request.mutable_lead()->set_first_name(first);
@@ -72,16 +43,6 @@ class DomainGuardsTest : public ::testing::Test {
     request.mutable_update_mask()->add_paths("status_id");
     return lead_stub_->UpdateLead(Context().get(), request, updated);
   }
-
-  std::unique_ptr<testing::CrmApi> api_;
-  std::unique_ptr<v1::LeadService::Stub> lead_stub_;
-  std::unique_ptr<v1::StatusService::Stub> status_stub_;
-  std::unique_ptr<v1::SettingsService::Stub> settings_stub_;
-  std::unique_ptr<v1::ActivityService::Stub> activity_stub_;
-  std::unique_ptr<v1::DealService::Stub> deal_stub_;
-  std::unique_ptr<v1::ContactService::Stub> contact_stub_;
-  std::unique_ptr<v1::CompanyService::Stub> company_stub_;
-  std::unique_ptr<v1::PipelineService::Stub> pipeline_stub_;
 };
 
 // Protects: a converted lead keeps its status. Leaving CONVERTED through UpdateLead (to an open
@@ -108,7 +69,7 @@ TEST_F(DomainGuardsTest, ConvertedLeadKeepsItsStatus) {
     v1::Lead updated;
     grpc::Status refused = SetStatus(lead_id, target, &updated);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << target;
-    EXPECT_EQ(Message(refused),
+    EXPECT_EQ(testing::StatusMessage(refused),
               absl::StrCat("lead ", lead_id, " is converted into contact ", converted.contact_id(),
                            ", deal ", converted.deal_id(),
                            "; its status cannot change: work on what it produced instead"))
@@ -236,7 +197,7 @@ TEST_F(DomainGuardsTest, StatusSemanticsDoNotChangeUnderLeads) {
   v1::Status updated;
   grpc::Status refused = status_stub_->UpdateStatus(Context().get(), update, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Message(refused),
+  EXPECT_EQ(testing::StatusMessage(refused),
             "\"SAMESORT\" is in use by 1 record(s): its semantics cannot change while leads hold "
             "it; move them first");
   EXPECT_EQ(Text("SELECT semantics FROM lead_statuses WHERE id = 'SAMESORT'"), "PROCESS");
@@ -282,7 +243,7 @@ TEST_F(DomainGuardsTest, ListActivitiesRefusesFiltersItCannotApply) {
     v1::ListActivitiesResponse response;
     grpc::Status refused = activity_stub_->ListActivities(Context().get(), request, &response);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.message;
-    EXPECT_EQ(Message(refused), c.message);
+    EXPECT_EQ(testing::StatusMessage(refused), c.message);
     EXPECT_EQ(response.activities_size(), 0);
   }
   v1::ListActivitiesRequest request;
@@ -336,7 +297,7 @@ TEST_F(DomainGuardsTest, ConversionRequestIdNamesOneRequest) {
     v1::ConvertLeadResponse response;
     grpc::Status refused = convert(c.produce, c.pipeline_id, c.contact_id, &response);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.now;
-    EXPECT_EQ(Message(refused),
+    EXPECT_EQ(testing::StatusMessage(refused),
               absl::StrCat("request_id \"r4\" was used for another conversion of lead ", lead_id,
                            " (CONTACT_DEAL contact_id=0 company_id=0 pipeline_id=0, not ", c.now,
                            "); use a new request id"));
@@ -366,7 +327,7 @@ TEST_F(DomainGuardsTest, DatesAreBoundedAndAZeroDeadlineIsKept) {
     v1::Activity created;
     grpc::Status refused = create(seconds, &created);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << seconds;
-    EXPECT_EQ(Message(refused), "deadline must be a time in the years 1900 to 2200");
+    EXPECT_EQ(testing::StatusMessage(refused), "deadline must be a time in the years 1900 to 2200");
   }
   EXPECT_EQ(Count("SELECT count(*) FROM activities"), 0);
 
@@ -392,7 +353,7 @@ TEST_F(DomainGuardsTest, DatesAreBoundedAndAZeroDeadlineIsKept) {
     v1::Deal deal;
     grpc::Status refused = deal_stub_->CreateDeal(Context().get(), request, &deal);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << date;
-    EXPECT_EQ(Message(refused),
+    EXPECT_EQ(testing::StatusMessage(refused),
               absl::StrCat("expected_close_date ", date, " is not in the years 1900 to 2200"));
   }
   EXPECT_EQ(Count("SELECT count(*) FROM deals"), 0);
@@ -420,7 +381,7 @@ TEST_F(DomainGuardsTest, ContactFirstNameIsNotBlanked) {
   v1::Contact updated;
   grpc::Status refused = contact_stub_->UpdateContact(Context().get(), update, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Message(refused), "first_name cannot be blank");
+  EXPECT_EQ(testing::StatusMessage(refused), "first_name cannot be blank");
   EXPECT_EQ(
       Text(absl::StrCat("SELECT first_name FROM contacts WHERE id = ", created.contact().id())),
       "Marie");
@@ -482,7 +443,7 @@ TEST_F(DomainGuardsTest, TextIsRefusedWhenItWouldNotReadAsGiven) {
   for (const Case& c : cases) {
     grpc::Status refused = c.call();
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.what;
-    EXPECT_EQ(Message(refused), c.message) << c.what;
+    EXPECT_EQ(testing::StatusMessage(refused), c.message) << c.what;
   }
   EXPECT_EQ(Count("SELECT (SELECT count(*) FROM deals) + (SELECT count(*) FROM companies) + "
                   "(SELECT count(*) FROM contacts)"),
@@ -519,7 +480,7 @@ TEST_F(DomainGuardsTest, UpdateMaskSaysUnknownApartFromImmutable) {
     v1::Company updated;
     grpc::Status refused = company_stub_->UpdateCompany(Context().get(), update, &updated);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << path;
-    EXPECT_EQ(Message(refused), message);
+    EXPECT_EQ(testing::StatusMessage(refused), message);
   }
   EXPECT_EQ(Text("SELECT name FROM companies"), "Acme");
 }
@@ -541,14 +502,14 @@ TEST_F(DomainGuardsTest, StageEditsSayWhatIsWrong) {
   };
   grpc::Status refused = update("WON", "", 5, "idle_days");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Message(refused),
+  EXPECT_EQ(testing::StatusMessage(refused),
             "stage \"WON\" is a SUCCESS stage: idle_days is for PROCESS stages only (a closed deal "
             "is never idle)");
   refused = update("LOSE", "", 5, "idle_days");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   refused = update("EXECUTING", "Won", 0, "name");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(Message(refused), "pipeline 1 has a stage named \"Won\" (WON) already");
+  EXPECT_EQ(testing::StatusMessage(refused), "pipeline 1 has a stage named \"Won\" (WON) already");
   EXPECT_EQ(Count("SELECT count(*) FROM pipeline_stages WHERE idle_days IS NOT NULL"), 0);
   grpc::Status status = update("EXECUTING", "", 5, "idle_days");
   EXPECT_TRUE(status.ok()) << status.error_message();
@@ -567,7 +528,7 @@ TEST_F(DomainGuardsTest, LeadStatusesKeepOrderAndUniqueNames) {
   v1::Status updated;
   grpc::Status refused = status_stub_->UpdateStatus(Context().get(), move, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Message(refused),
+  EXPECT_EQ(testing::StatusMessage(refused),
             "\"NEW\" (PROCESS, sort 999) would not come before \"PROCESSED\" (FAILURE, sort 30): "
             "open statuses come first, then the closed ones");
   EXPECT_EQ(Count("SELECT sort FROM lead_statuses WHERE id = 'NEW'"), 10);
@@ -580,7 +541,7 @@ TEST_F(DomainGuardsTest, LeadStatusesKeepOrderAndUniqueNames) {
   v1::Status created;
   refused = status_stub_->CreateStatus(Context().get(), create, &created);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(Message(refused), R"("NEW" is named "New" already)");
+  EXPECT_EQ(testing::StatusMessage(refused), R"("NEW" is named "New" already)");
 
   create.mutable_status()->set_name("Call later");
   grpc::Status status = status_stub_->CreateStatus(Context().get(), create, &created);
@@ -594,7 +555,7 @@ TEST_F(DomainGuardsTest, LeadStatusesKeepOrderAndUniqueNames) {
   rename.mutable_update_mask()->add_paths("name");
   refused = status_stub_->UpdateStatus(Context().get(), rename, &updated);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(Message(refused), R"("JUNK" is named "Junk" already)");
+  EXPECT_EQ(testing::StatusMessage(refused), R"("JUNK" is named "Junk" already)");
 }
 
 }  // namespace

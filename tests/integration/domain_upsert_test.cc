@@ -23,34 +23,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kAdminKey[] = "test-admin-key-0123456789";
-
-// A refusal's message without the request id the server appends to some of them.
-std::string Message(const grpc::Status& status) {
-  const std::string& message = status.error_message();
-  return message.substr(0, message.rfind(" (request id "));
-}
-
-class DomainUpsertTest : public ::testing::Test {
+class DomainUpsertTest : public testing::CrmApiTest {
  protected:
-  void SetUp() override {
-    api_ = std::make_unique<testing::CrmApi>(
-        testing::CrmApiOptions{.keys = {{kAdminKey, Role::kAdmin}}});
-    lead_stub_ = api_->Stub<v1::LeadService>();
-    activity_stub_ = api_->Stub<v1::ActivityService>();
-    deal_stub_ = api_->Stub<v1::DealService>();
-    contact_stub_ = api_->Stub<v1::ContactService>();
-    company_stub_ = api_->Stub<v1::CompanyService>();
-  }
-
-  static std::unique_ptr<grpc::ClientContext> Context() {
-    return testing::CallContext(kAdminKey, 30s);
-  }
-
-  void Exec(const std::string& sql) { api_->Exec(sql); }
-  int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
-  std::string Text(const std::string& sql) { return api_->Text(sql); }
-
   grpc::Status CreateLead(const std::string& first, const std::string& last,
                           const std::vector<std::string>& phones,
                           const std::vector<std::string>& emails, const std::string& comments,
@@ -113,13 +87,6 @@ class DomainUpsertTest : public ::testing::Test {
     request.mutable_activity()->set_subject("Call back");
     return activity_stub_->CreateActivity(Context().get(), request, out);
   }
-
-  std::unique_ptr<testing::CrmApi> api_;
-  std::unique_ptr<v1::LeadService::Stub> lead_stub_;
-  std::unique_ptr<v1::ActivityService::Stub> activity_stub_;
-  std::unique_ptr<v1::DealService::Stub> deal_stub_;
-  std::unique_ptr<v1::ContactService::Stub> contact_stub_;
-  std::unique_ptr<v1::CompanyService::Stub> company_stub_;
 };
 
 // Protects: CreateLead's upsert finds a converted person through the contact and open deal the
@@ -247,7 +214,8 @@ TEST_F(DomainUpsertTest, CreateLeadIsRefusedInSimpleMode) {
     v1::Lead answer;
     grpc::Status status = CreateLead("Simple", "Mode", {"0631000005"}, {}, "", upsert, &answer);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << upsert;
-    EXPECT_NE(Message(status).find("simple mode"), std::string::npos) << Message(status);
+    EXPECT_NE(testing::StatusMessage(status).find("simple mode"), std::string::npos)
+        << testing::StatusMessage(status);
   }
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
 }
@@ -261,7 +229,7 @@ TEST_F(DomainUpsertTest, ConvertedLeadTakesNoActivity) {
   v1::Activity activity;
   grpc::Status status = CreateActivity(v1::OWNER_TYPE_LEAD, lead_id, &activity);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Message(status),
+  EXPECT_EQ(testing::StatusMessage(status),
             absl::StrCat("lead ", lead_id, " is converted into contact ", converted.contact_id(),
                          ", deal ", converted.deal_id(),
                          ": plan the activity on one of them (owner_type CONTACT, COMPANY or "
@@ -352,7 +320,7 @@ TEST_F(DomainUpsertTest, ConvertLeadRefusesASecondContactForThePerson) {
   v1::ConvertLeadResponse converted;
   status = lead_stub_->ConvertLead(Context().get(), convert, &converted);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Message(status),
+  EXPECT_EQ(testing::StatusMessage(status),
             absl::StrCat("lead ", lead_id, " shares a phone or email with contact ",
                          contact.contact().id(), ": convert it into that contact (contact_id ",
                          contact.contact().id(),

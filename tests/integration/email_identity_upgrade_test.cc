@@ -79,7 +79,6 @@ TEST_F(EmailIdentityUpgradeTest, StoredALabelsReadAsNormalizeEmailWritesThem) {
       "a@xn--a-ecp.example",        // a valid Punycode of an unmapped upper-case letter
       "a@xn--99999999999.example",  // overflows: not Punycode
       "a@xn--ab_cd.example",        // a character Punycode has no digit for
-      "a@xn--stanbul-cja.example",  // decodes to a symbol UTS #46 keeps (as ICU does)
       "plain@example.com",
   };
   Exec("INSERT INTO leads (id, title, source) VALUES (1, 'IDN lead', 'EMAIL')");
@@ -132,6 +131,25 @@ TEST_F(EmailIdentityUpgradeTest, BothFormsOnOneRecordBecomeOneRow) {
   pqxx::read_transaction work(connection);
   EXPECT_EQ(work.exec1("SELECT count(*) FROM contact_identities WHERE kind = 'PHONE'")[0].as<int>(),
             1);
+}
+
+// Protects: an address stored with an A-label that decodes to a character IDNA2008 disallows
+// (xn--stanbul-cja, "stanb§ul") stays stored — 0022 decoded it, 0027 changes no domain: a stored
+// identity is never dropped by an upgrade — while NormalizeEmail now refuses it in either form,
+// so no new record or match is made with it.
+TEST_F(EmailIdentityUpgradeTest, DisallowedDomainStaysStoredAndIsRefusedFromNowOn) {
+  Exec(
+      "INSERT INTO contacts (id, last_name, search_first_last, search_last_first) "
+      "VALUES (1, 'Kaya', 'kaya', 'kaya')");
+  Exec("INSERT INTO contact_identities (kind, value, contact_id) VALUES ('EMAIL', $1, 1)",
+       std::string("a@xn--stanbul-cja.example"));
+
+  Migrate();
+
+  EXPECT_EQ(Values("contact_identities", "contact_id", 1),
+            std::vector<std::string>{"a@stanb§ul.example"});
+  EXPECT_FALSE(identity::NormalizeEmail("a@xn--stanbul-cja.example").ok());
+  EXPECT_FALSE(identity::NormalizeEmail("a@stanb§ul.example").ok());
 }
 
 }  // namespace

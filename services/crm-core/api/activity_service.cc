@@ -4,6 +4,7 @@
 #include "crm-core/api/call_common.h"
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/filters.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
@@ -102,6 +103,22 @@ grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContex
             .completion = static_cast<ActivityRepository::Completion>(request->completion()),
             .overdue_only = request->overdue_only()};
         pqxx::read_transaction work(connection);
+        if (absl::Status user =
+                CheckFilterUser(work, "responsible_user_id", request->responsible_user_id());
+            !user.ok()) {
+          return user;
+        }
+        if (request->owner_type() != v1::OWNER_TYPE_UNSPECIFIED) {
+          const std::string type = TypeName(request->owner_type());
+          const domain::EntityKind kind = type == "LEAD"      ? domain::EntityKind::kLead
+                                          : type == "CONTACT" ? domain::EntityKind::kContact
+                                          : type == "COMPANY" ? domain::EntityKind::kCompany
+                                                              : domain::EntityKind::kDeal;
+          if (absl::Status owner = CheckFilterRecord(work, "owner_id", kind, request->owner_id());
+              !owner.ok()) {
+            return owner;
+          }
+        }
         FillPage(
             ActivityRepository(work).List(filter, page->after_id, page->limit()), *page,
             [&](const Activity& activity) { ToProto(activity, response->add_activities()); },

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/filters.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/people_services.h"
@@ -59,21 +60,29 @@ grpc::ServerUnaryReactor* CompanyApi::GetCompany(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* CompanyApi::ListCompanies(grpc::CallbackServerContext* context,
                                                     const v1::ListCompaniesRequest* request,
                                                     v1::ListCompaniesResponse* response) {
-  return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=, this](pqxx::connection& connection) {
-                   auto page = ParsePage(backend_.page_token_key, *request);
-                   if (!page.ok()) {
-                     return page.status();
-                   }
-                   PeopleFilter filter{.responsible_user_id = request->responsible_user_id(),
-                                       .linked_id = request->contact_id()};
-                   pqxx::read_transaction work(connection);
-                   FillPage(
-                       CompanyRepository(work).List(filter, page->after_id, page->limit()), *page,
-                       [&](const Company& company) { ToProto(company, response->add_companies()); },
-                       response->mutable_next_page_token());
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
+        auto page = ParsePage(backend_.page_token_key, *request);
+        if (!page.ok()) {
+          return page.status();
+        }
+        PeopleFilter filter{.responsible_user_id = request->responsible_user_id(),
+                            .linked_id = request->contact_id()};
+        pqxx::read_transaction work(connection);
+        for (absl::Status known :
+             {CheckFilterUser(work, "responsible_user_id", request->responsible_user_id()),
+              CheckFilterRecord(work, "contact_id", domain::EntityKind::kContact,
+                                request->contact_id())}) {
+          if (!known.ok()) {
+            return known;
+          }
+        }
+        FillPage(
+            CompanyRepository(work).List(filter, page->after_id, page->limit()), *page,
+            [&](const Company& company) { ToProto(company, response->add_companies()); },
+            response->mutable_next_page_token());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* CompanyApi::CreateCompany(grpc::CallbackServerContext* context,

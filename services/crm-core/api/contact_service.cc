@@ -2,6 +2,7 @@
 // companies do alike is in people_common.
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/filters.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/people_services.h"
@@ -37,26 +38,40 @@ grpc::ServerUnaryReactor* ContactApi::GetContact(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* ContactApi::ListContacts(grpc::CallbackServerContext* context,
                                                    const v1::ListContactsRequest* request,
                                                    v1::ListContactsResponse* response) {
-  return RunCall(context, __func__, backend_, Right::kRead, response,
-                 [=, this](pqxx::connection& connection) {
-                   auto page = ParsePage(backend_.page_token_key, *request);
-                   if (!page.ok()) {
-                     return page.status();
-                   }
-                   PeopleFilter filter{
-                       .responsible_user_id = request->responsible_user_id(),
-                       .linked_id = request->company_id(),
-                       .created_after_micros =
-                           request->has_created_after() ? ToMicros(request->created_after()) : 0,
-                       .created_before_micros =
-                           request->has_created_before() ? ToMicros(request->created_before()) : 0};
-                   pqxx::read_transaction work(connection);
-                   FillPage(
-                       ContactRepository(work).List(filter, page->after_id, page->limit()), *page,
-                       [&](const Contact& contact) { ToProto(contact, response->add_contacts()); },
-                       response->mutable_next_page_token());
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
+        auto page = ParsePage(backend_.page_token_key, *request);
+        if (!page.ok()) {
+          return page.status();
+        }
+        if (absl::Status range = CheckCreatedRange(
+                request->has_created_after() ? &request->created_after() : nullptr,
+                request->has_created_before() ? &request->created_before() : nullptr);
+            !range.ok()) {
+          return range;
+        }
+        PeopleFilter filter{
+            .responsible_user_id = request->responsible_user_id(),
+            .linked_id = request->company_id(),
+            .created_after_micros =
+                request->has_created_after() ? ToMicros(request->created_after()) : 0,
+            .created_before_micros =
+                request->has_created_before() ? ToMicros(request->created_before()) : 0};
+        pqxx::read_transaction work(connection);
+        for (absl::Status known :
+             {CheckFilterUser(work, "responsible_user_id", request->responsible_user_id()),
+              CheckFilterRecord(work, "company_id", domain::EntityKind::kCompany,
+                                request->company_id())}) {
+          if (!known.ok()) {
+            return known;
+          }
+        }
+        FillPage(
+            ContactRepository(work).List(filter, page->after_id, page->limit()), *page,
+            [&](const Contact& contact) { ToProto(contact, response->add_contacts()); },
+            response->mutable_next_page_token());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* ContactApi::CreateContact(grpc::CallbackServerContext* context,

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/filters.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/deal_common.h"
 #include "crm-core/api/deal_services.h"
@@ -148,6 +149,26 @@ grpc::ServerUnaryReactor* DealApi::ListDeals(grpc::CallbackServerContext* contex
           filter.semantics = std::string(domain::ToString(*semantics));
         }
         pqxx::read_transaction work(connection);
+        for (absl::Status known :
+             {CheckFilterPipeline(work, request->pipeline_id()),
+              CheckFilterUser(work, "responsible_user_id", request->responsible_user_id()),
+              CheckFilterRecord(work, "contact_id", domain::EntityKind::kContact,
+                                request->contact_id()),
+              CheckFilterRecord(work, "company_id", domain::EntityKind::kCompany,
+                                request->company_id())}) {
+          if (!known.ok()) {
+            return known;
+          }
+        }
+        if (!request->stage_id().empty()) {
+          std::optional<StoredPipeline> pipeline =
+              PipelineRepository(work).Get(request->pipeline_id());
+          if (domain::FindStage(pipeline->pipeline, request->stage_id()) == nullptr) {
+            return absl::NotFoundError(absl::StrCat("stage ", domain::Quoted(request->stage_id()),
+                                                    " not found in pipeline ",
+                                                    request->pipeline_id()));
+          }
+        }
         FillPage(
             DealRepository(work).List(filter, page->after_id, page->limit()), *page,
             [&](const StoredDeal& deal) { DealToProto(deal, response->add_deals()); },

@@ -2,10 +2,13 @@
 // (store/email_repository.h). Read role; paged with ParsePage like every List method.
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/filters.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/store/email_repository.h"
+#include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
 namespace {
@@ -92,6 +95,14 @@ grpc::ServerUnaryReactor* ActivityApi::ListEmailMessages(
           owner.id = request->owner_id();
         }
         pqxx::read_transaction work(connection);
+        if (by_owner) {
+          if (absl::Status known = CheckFilterRecord(work, "owner_id", owner.kind, owner.id);
+              !known.ok()) {
+            return known;
+          }
+        } else if (!ActivityRepository(work).Get(request->activity_id())) {
+          return domain::NotFound("activity", request->activity_id());
+        }
         FillPage(
             EmailRepository(work).List(by_activity ? request->activity_id() : 0, owner,
                                        page->after_id, page->limit()),

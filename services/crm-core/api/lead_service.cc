@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
+#include "crm-core/api/common/filters.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
@@ -426,12 +427,23 @@ grpc::ServerUnaryReactor* LeadApi::ListLeads(grpc::CallbackServerContext* contex
         if (!page.ok()) {
           return page.status();
         }
+        if (absl::Status range = CheckCreatedRange(
+                request->has_created_after() ? &request->created_after() : nullptr,
+                request->has_created_before() ? &request->created_before() : nullptr);
+            !range.ok()) {
+          return range;
+        }
         pqxx::read_transaction work(connection);
         for (auto [kind, id] : {std::pair{StatusKind::kLeadStatus, &request->status_id()},
                                 {StatusKind::kSource, &request->source_id()}}) {
           if (absl::Status known = CheckKnown(work, kind, *id); !known.ok()) {
             return known;
           }
+        }
+        if (absl::Status user =
+                CheckFilterUser(work, "responsible_user_id", request->responsible_user_id());
+            !user.ok()) {
+          return user;
         }
         LeadRepository::Filter filter{
             .status = request->status_id(),
@@ -483,17 +495,17 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         // way.
         std::vector<std::string> phones;
         std::vector<std::string> emails;
-        for (const std::string& raw : lead.phones()) {
-          auto phone = identity::NormalizePhone(raw, default_region_);
+        for (int i = 0; i < lead.phones_size(); ++i) {
+          auto phone = identity::NormalizePhone(lead.phones(i), default_region_);
           if (!phone.ok()) {
-            return absl::InvalidArgumentError(absl::StrCat("phones: ", phone.status().message()));
+            return IdentityValueError("phones", i, lead.phones(i), phone.status());
           }
           phones.push_back(*phone);
         }
-        for (const std::string& raw : lead.emails()) {
-          auto email = NormalizeEmailAddress(raw);
+        for (int i = 0; i < lead.emails_size(); ++i) {
+          auto email = NormalizeEmailAddress(lead.emails(i));
           if (!email.ok()) {
-            return absl::InvalidArgumentError(absl::StrCat("emails: ", email.status().message()));
+            return IdentityValueError("emails", i, lead.emails(i), email.status());
           }
           emails.push_back(*email);
         }

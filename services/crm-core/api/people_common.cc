@@ -50,16 +50,14 @@ absl::StatusOr<std::string> NormalizeMessenger(const std::string& raw) {
   std::string text(absl::StripAsciiWhitespace(raw));
   size_t colon = text.find(':');
   if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(domain::Quoted(raw), " is not \"platform:user-id\" (e.g. telegram:123456)"));
+    return absl::InvalidArgumentError("not \"platform:user-id\" (e.g. telegram:123456)");
   }
   std::string platform(absl::StripAsciiWhitespace(text.substr(0, colon)));
   std::string user(absl::StripAsciiWhitespace(text.substr(colon + 1)));
   absl::AsciiStrToLower(&platform);
   if (platform.empty() || user.empty() || text.size() > 256 || !identity::IsValidUtf8(text)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(domain::Quoted(raw),
-                     " is not \"platform:user-id\" (both parts, at most 256 bytes of UTF-8)"));
+        "not \"platform:user-id\" (both parts, at most 256 bytes of UTF-8)");
   }
   return absl::StrCat(platform, ":", user);
 }
@@ -72,6 +70,12 @@ absl::StatusOr<std::string> NormalizeEmailAddress(const std::string& raw) {
     text = text.substr(0, text.find('?'));  // the link's headers (?subject=…)
   }
   return identity::NormalizeEmail(text);
+}
+
+absl::Status IdentityValueError(const std::string& field, int index, const std::string& raw,
+                                const absl::Status& reason) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, "[", index, "] ", domain::Quoted(raw), ": ", reason.message()));
 }
 
 absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
@@ -93,24 +97,24 @@ absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
       keys.push_back(std::move(key));
     }
   };
-  for (const std::string& raw : phones) {
-    auto phone = identity::NormalizePhone(raw, default_region);
+  for (int i = 0; i < phones.size(); ++i) {
+    auto phone = identity::NormalizePhone(phones[i], default_region);
     if (!phone.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("phones: ", phone.status().message()));
+      return IdentityValueError("phones", i, phones[i], phone.status());
     }
     add({"PHONE", *phone});
   }
-  for (const std::string& raw : emails) {
-    auto email = NormalizeEmailAddress(raw);
+  for (int i = 0; i < emails.size(); ++i) {
+    auto email = NormalizeEmailAddress(emails[i]);
     if (!email.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("emails: ", email.status().message()));
+      return IdentityValueError("emails", i, emails[i], email.status());
     }
     add({"EMAIL", *email});
   }
-  for (const std::string& raw : messengers) {
-    auto messenger = NormalizeMessenger(raw);
+  for (int i = 0; i < messengers.size(); ++i) {
+    auto messenger = NormalizeMessenger(messengers[i]);
     if (!messenger.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("messengers: ", messenger.status().message()));
+      return IdentityValueError("messengers", i, messengers[i], messenger.status());
     }
     add({"MESSENGER", *messenger});
   }
@@ -552,12 +556,14 @@ void ToProto(const Contact& contact, v1::Contact* out) {
   out->set_responsible_user_id(contact.responsible_user_id);
   out->set_source_id(contact.source_id);
   out->set_comments(contact.comments);
-  for (const CompanyLink& link : contact.companies) {
-    LinkToProto(link, out->add_companies());
+  for (size_t i = 0; i < contact.companies.size() && i < kMaxInlineLinks; ++i) {
+    LinkToProto(contact.companies[i], out->add_companies());
   }
-  for (int64_t deal : contact.deal_ids) {
-    out->add_deal_ids(deal);
+  out->set_company_count(static_cast<int32_t>(contact.companies.size()));
+  for (size_t i = 0; i < contact.deal_ids.size() && i < kMaxInlineLinks; ++i) {
+    out->add_deal_ids(contact.deal_ids[i]);
   }
+  out->set_deal_count(static_cast<int32_t>(contact.deal_ids.size()));
   *out->mutable_create_time() = FromMicros(contact.create_micros);
   *out->mutable_update_time() = FromMicros(contact.update_micros);
   out->set_etag(Etag(contact.version));
@@ -572,12 +578,14 @@ void ToProto(const Company& company, v1::Company* out) {
   out->set_responsible_user_id(company.responsible_user_id);
   out->set_source_id(company.source_id);
   out->set_comments(company.comments);
-  for (const CompanyLink& link : company.contacts) {
-    LinkToProto(link, out->add_contacts());
+  for (size_t i = 0; i < company.contacts.size() && i < kMaxInlineLinks; ++i) {
+    LinkToProto(company.contacts[i], out->add_contacts());
   }
-  for (int64_t deal : company.deal_ids) {
-    out->add_deal_ids(deal);
+  out->set_contact_count(static_cast<int32_t>(company.contacts.size()));
+  for (size_t i = 0; i < company.deal_ids.size() && i < kMaxInlineLinks; ++i) {
+    out->add_deal_ids(company.deal_ids[i]);
   }
+  out->set_deal_count(static_cast<int32_t>(company.deal_ids.size()));
   *out->mutable_create_time() = FromMicros(company.create_micros);
   *out->mutable_update_time() = FromMicros(company.update_micros);
   out->set_etag(Etag(company.version));

@@ -29,14 +29,26 @@ namespace leadflow::crm {
 /// At most this many phones, emails or messenger ids per record.
 inline constexpr int kMaxIdentitiesPerKind = 50;
 
+/// At most this many links of each kind shown inline in a Contact (companies, deal_ids) or a
+/// Company (contacts, deal_ids), the first by id; the *_count fields give them all, and the List
+/// methods page through them (ListContacts company_id, ListCompanies contact_id, ListDeals
+/// contact_id/company_id). A company with 500 contacts is one answer of bounded size.
+inline constexpr size_t kMaxInlineLinks = 100;
+
 /// Phones (any format, `default_region` without a country code → E.164), emails (lower-cased)
 /// and messenger ids ("platform:user-id", platform lower-cased), deduplicated; INVALID_ARGUMENT
-/// naming the field and the value that cannot be read.
+/// naming the field, the index and the value that cannot be read (IdentityValueError).
 absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
     const google::protobuf::RepeatedPtrField<std::string>& phones,
     const google::protobuf::RepeatedPtrField<std::string>& emails,
     const google::protobuf::RepeatedPtrField<std::string>& messengers,
     const std::string& default_region);
+
+/// INVALID_ARGUMENT naming one identity a request cannot use and why:
+/// `phones[2] "06 12": not a valid phone number` (the value quoted with domain::Quoted), so that a
+/// caller sending several phones, emails or messenger ids knows which one to fix.
+absl::Status IdentityValueError(const std::string& field, int index, const std::string& raw,
+                                const absl::Status& reason);
 
 /// One email address normalised (lower-cased), read from a "mailto:" link too ("mailto:Lea@x.fr"
 /// and "mailto:lea@x.fr?subject=Devis" are lea@x.fr), as a manager pastes it from a page or a

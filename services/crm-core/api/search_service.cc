@@ -7,6 +7,7 @@
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/people_services.h"
+#include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/naming/naming.h"
 #include "crm-core/store/people_repository.h"
 #include "identity/identity.h"
@@ -34,41 +35,45 @@ void ToProto(const SearchHit& hit, v1::SearchMatch* out) {
 grpc::ServerUnaryReactor* SearchApi::FindByCommunication(
     grpc::CallbackServerContext* context, const v1::FindByCommunicationRequest* request,
     v1::FindByCommunicationResponse* response) {
-  return RunCall(
-      context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
-        IdentityKey key;
-        absl::StatusOr<std::string> normalized;
-        switch (request->communication_case()) {
-          case v1::FindByCommunicationRequest::kPhone:
-            key.kind = "PHONE";
-            normalized = identity::NormalizePhone(request->phone(), default_region_);
-            break;
-          case v1::FindByCommunicationRequest::kEmail:
-            key.kind = "EMAIL";
-            normalized = NormalizeEmailAddress(request->email());
-            break;
-          case v1::FindByCommunicationRequest::kMessenger:
-            key.kind = "MESSENGER";
-            normalized = NormalizeMessenger(request->messenger());
-            break;
-          default:
-            return absl::InvalidArgumentError("give one of phone, email or messenger");
-        }
-        if (!normalized.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(absl::AsciiStrToLower(key.kind), ": ", normalized.status().message()));
-        }
-        key.value = *normalized;
-        response->set_normalized(key.value);
-        pqxx::read_transaction work(connection);
-        std::vector<SearchHit> hits =
-            SearchRepository(work).ByIdentity(key, kMaxCommunicationMatches + 1);
-        for (size_t i = 0; i < hits.size() && i < kMaxCommunicationMatches; ++i) {
-          ToProto(hits[i], response->add_matches());
-        }
-        response->set_truncated(hits.size() > kMaxCommunicationMatches);
-        return absl::OkStatus();
-      });
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=, this](pqxx::connection& connection) {
+                   IdentityKey key;
+                   absl::StatusOr<std::string> normalized;
+                   switch (request->communication_case()) {
+                     case v1::FindByCommunicationRequest::kPhone:
+                       key.kind = "PHONE";
+                       normalized = identity::NormalizePhone(request->phone(), default_region_);
+                       break;
+                     case v1::FindByCommunicationRequest::kEmail:
+                       key.kind = "EMAIL";
+                       normalized = NormalizeEmailAddress(request->email());
+                       break;
+                     case v1::FindByCommunicationRequest::kMessenger:
+                       key.kind = "MESSENGER";
+                       normalized = NormalizeMessenger(request->messenger());
+                       break;
+                     default:
+                       return absl::InvalidArgumentError("give one of phone, email or messenger");
+                   }
+                   if (!normalized.ok()) {
+                     const std::string& raw = key.kind == "PHONE"   ? request->phone()
+                                              : key.kind == "EMAIL" ? request->email()
+                                                                    : request->messenger();
+                     return absl::InvalidArgumentError(absl::StrCat(absl::AsciiStrToLower(key.kind),
+                                                                    " ", domain::Quoted(raw), ": ",
+                                                                    normalized.status().message()));
+                   }
+                   key.value = *normalized;
+                   response->set_normalized(key.value);
+                   pqxx::read_transaction work(connection);
+                   std::vector<SearchHit> hits =
+                       SearchRepository(work).ByIdentity(key, kMaxCommunicationMatches + 1);
+                   for (size_t i = 0; i < hits.size() && i < kMaxCommunicationMatches; ++i) {
+                     ToProto(hits[i], response->add_matches());
+                   }
+                   response->set_truncated(hits.size() > kMaxCommunicationMatches);
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::ServerUnaryReactor* SearchApi::FindByName(grpc::CallbackServerContext* context,
@@ -76,7 +81,7 @@ grpc::ServerUnaryReactor* SearchApi::FindByName(grpc::CallbackServerContext* con
                                                 v1::FindByNameResponse* response) {
   return RunCall(
       context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
-        std::string prefix = domain::FoldForSearch(request->prefix());
+        std::string prefix = domain::SearchKey(request->prefix());
         if (prefix.empty() || request->prefix().size() > 800 || prefix.size() > 200 * 4) {
           return absl::InvalidArgumentError("prefix must hold 1 to 200 characters");
         }

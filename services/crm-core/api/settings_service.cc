@@ -17,6 +17,7 @@
 #include "crm-core/store/email_repository.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/repositories.h"
+#include "identity/person_name.h"
 
 namespace leadflow::crm {
 namespace {
@@ -76,9 +77,9 @@ void ToProto(const StoredSettings& settings, v1::CrmSettings* out) {
   out->set_etag(Etag(settings.version));
 }
 
-bool Blank(const std::string& text) {
-  return text.find_first_not_of(" \t\r\n") == std::string::npos;
-}
+// Nothing a reader sees: white space, or only marks, fillers and format characters (the
+// placeholder is a last name, and the title is read in lists).
+bool Blank(const std::string& text) { return !identity::HasVisibleCharacter(text); }
 
 absl::Status CheckQueueKey(const std::string& field, const std::string& key) {
   static const std::regex kKey(R"([A-Za-z0-9_:.-]{1,100})");

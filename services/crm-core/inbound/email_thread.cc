@@ -9,6 +9,7 @@
 #include "crm-core/inbound/channels/channels.h"
 #include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/repositories.h"
+#include "identity/identity.h"
 #include "pg/pg.h"
 
 namespace leadflow::crm {
@@ -140,7 +141,12 @@ std::string EmailBatch::ColleagueDomainOf(size_t index) const {
 
 std::string EmailBatch::Sender(size_t index) const {
   const InboundEvent& event = *events_[index];
-  std::string from = domain::AsciiLower(domain::TrimAscii(event.email().from_address()));
+  // In the form EMAIL identities are stored in (identity::NormalizeEmail: the local part folded
+  // beyond ASCII too), since it is compared with them; ASCII lower case when it is no address.
+  absl::StatusOr<std::string> normalized = identity::NormalizeEmail(event.email().from_address());
+  std::string from = normalized.ok()
+                         ? *normalized
+                         : domain::AsciiLower(domain::TrimAscii(event.email().from_address()));
   if (from.empty() && event.identities_size() > 0) {
     from = domain::AsciiLower(domain::TrimAscii(event.identities(0).value()));
   }

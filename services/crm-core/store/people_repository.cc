@@ -162,7 +162,7 @@ void TouchDealActivity(pqxx::transaction_base& work, int64_t deal_id) {
 void SetLeadSearchKeys(pqxx::transaction_base& work, int64_t lead_id, const std::string& first,
                        const std::string& last, const std::string& company) {
   work.exec_prepared0("set_lead_search_keys", lead_id, domain::PersonKeys(first, last).first_last,
-                      domain::FoldForSearch(company));
+                      domain::SearchKey(company));
 }
 
 // ---- contacts ----
@@ -260,7 +260,7 @@ std::vector<Company> CompanyRepository::List(const PeopleFilter& filter, int64_t
 
 int64_t CompanyRepository::Insert(const Company& company) {
   return work_
-      .exec_prepared1("insert_company", Clean(company.name), domain::FoldForSearch(company.name),
+      .exec_prepared1("insert_company", Clean(company.name), domain::SearchKey(company.name),
                       Clean(company.industry), Clean(company.website), company.responsible_user_id,
                       Clean(company.source_id), Clean(company.comments),
                       Clean(company.origin_event_id))[0]
@@ -270,7 +270,7 @@ int64_t CompanyRepository::Insert(const Company& company) {
 bool CompanyRepository::Update(const Company& company, int64_t version) {
   return !work_
               .exec_prepared("update_company", company.id, version, Clean(company.name),
-                             domain::FoldForSearch(company.name), Clean(company.industry),
+                             domain::SearchKey(company.name), Clean(company.industry),
                              Clean(company.website), company.responsible_user_id,
                              Clean(company.source_id), Clean(company.comments))
               .empty();

@@ -141,7 +141,7 @@ class MergeRepository {
 
 /// A deal's last activity is now (idle deals count from it).
 void TouchDealActivity(pqxx::transaction_base& work, int64_t deal_id);
-/// A lead's folded search keys, from its names (naming FoldForSearch).
+/// A lead's folded search keys, from its names (naming SearchKey).
 void SetLeadSearchKeys(pqxx::transaction_base& work, int64_t lead_id, const std::string& first,
                        const std::string& last, const std::string& company);
 

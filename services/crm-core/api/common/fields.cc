@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "crm-core/domain/common/errors.h"
+#include "identity/person_name.h"
 
 namespace leadflow::crm {
 
@@ -58,7 +59,6 @@ absl::Status CheckText(const std::string& field, const std::string& value) {
     return absl::InvalidArgumentError(absl::StrCat(field, " contains a NUL byte"));
   }
   const bool multi_line = absl::EndsWith(field, "comments") || absl::EndsWith(field, "description");
-  bool visible = false;
   for (size_t at = 0; at < value.size();) {
     const unsigned char lead = static_cast<unsigned char>(value[at]);
     const size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
@@ -87,15 +87,13 @@ absl::Status CheckText(const std::string& field, const std::string& value) {
           absl::StrFormat("%s contains a bidirectional formatting character (U+%04X)", field,
                           static_cast<uint32_t>(point)));
     }
-    const bool blank = point == ' ' || line_break || point == 0xA0 || point == 0xAD ||
-                       point == 0x180E || (point >= 0x2000 && point <= 0x200F) ||
-                       (point >= 0x2028 && point <= 0x202F) ||
-                       (point >= 0x205F && point <= 0x2064) || point == 0x3000 || point == 0xFEFF;
-    visible = visible || !blank;
   }
-  if (!value.empty() && !visible && value.find_first_not_of(" \t\r\n") != std::string::npos) {
-    // Only spaces and invisible characters beyond ASCII's: blank to a reader, not to a check
-    // that trims ASCII spaces.
+  // Only spaces and characters nobody sees (combining marks alone, format characters, fillers,
+  // the braille blank; identity::HasVisibleCharacter, by ICU's properties): blank to a reader,
+  // not to a check that trims ASCII spaces. ASCII white space alone is left to the caller (an
+  // empty value).
+  if (value.find_first_not_of(" \t\r\n") != std::string::npos &&
+      !identity::HasVisibleCharacter(value)) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, " is blank: it holds only invisible characters"));
   }

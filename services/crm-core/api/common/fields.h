@@ -27,7 +27,8 @@ std::string Etag(int64_t version);
 /// Free text a caller may set: at most 10,000 bytes of UTF-8, no control character (C0, DEL,
 /// C1; tab and line breaks only in multi-line fields, those whose name ends in "comments" or
 /// "description"), no bidirectional embedding, override or isolate, and not only invisible
-/// characters (a zero-width space is blank).
+/// characters (identity::HasVisibleCharacter: a zero-width space, a combining
+/// accent alone or a Hangul filler is blank).
 absl::Status CheckText(const std::string& field, const std::string& value);
 
 /// The years a date or time a caller sets may fall in (deadlines, expected close dates): a year

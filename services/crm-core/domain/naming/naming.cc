@@ -1,6 +1,7 @@
 #include "crm-core/domain/naming/naming.h"
 
 #include <unicode/translit.h>
+#include <unicode/uniset.h>
 #include <unicode/unistr.h>
 #include <unicode/utypes.h>
 
@@ -146,9 +147,47 @@ std::string FoldForSearch(std::string_view text) {
   return Join(words, 0, words.size());
 }
 
+std::string SearchKey(std::string_view text) {
+  // Frozen once made: a frozen UnicodeSet may be read from several threads at once.
+  static const icu::UnicodeSet* const kDropped = [] {
+    UErrorCode status = U_ZERO_ERROR;
+    auto* set = new icu::UnicodeSet(icu::UnicodeString(kSearchDroppedCharacters), status);
+    if (U_FAILURE(status)) {
+      delete set;
+      return static_cast<icu::UnicodeSet*>(nullptr);
+    }
+    set->freeze();
+    return set;
+  }();
+  std::string folded = FoldForSearch(text);
+  if (kDropped == nullptr) {
+    return folded;
+  }
+  icu::UnicodeString unicode = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(folded.data(), static_cast<int32_t>(folded.size())));
+  icu::UnicodeString kept;
+  bool dropped = false;
+  for (int32_t at = 0; at < unicode.length();) {
+    const UChar32 c = unicode.char32At(at);
+    if (kDropped->contains(c)) {
+      dropped = true;
+    } else {
+      kept.append(c);
+    }
+    at += U16_LENGTH(c);
+  }
+  if (!dropped) {
+    return folded;
+  }
+  std::string out;
+  kept.toUTF8String(out);
+  std::vector<std::string> words = Words(out);
+  return Join(words, 0, words.size());
+}
+
 PersonSearchKeys PersonKeys(std::string_view first, std::string_view last) {
-  std::string f = FoldForSearch(first);
-  std::string l = FoldForSearch(last);
+  std::string f = SearchKey(first);
+  std::string l = SearchKey(last);
   auto join = [](const std::string& a, const std::string& b) {
     if (a.empty()) return b;
     if (b.empty()) return a;

@@ -68,7 +68,22 @@ std::string ContactDisplayName(std::string_view first, std::string_view last,
 /// is replaced (U+FFFD) rather than refused.
 std::string FoldForSearch(std::string_view text);
 
-/// The two search keys of a person: "first last" and "last first", both folded, so that a prefix
+/// What SearchKey drops from a folded text (ICU UnicodeSet syntax): other and modifier symbols
+/// (So, Sk: emoji, skin tones, regional indicators, dingbats, ^ and `), format characters (Cf:
+/// the zero-width joiner of emoji sequences, soft hyphens, tag characters) and enclosing marks
+/// (Me: the keycap U+20E3). Migration 0027 drops the same set from keys stored before, with this
+/// set's ranges written out for ICU 72 (Unicode 15): keep both in step.
+inline constexpr char16_t kSearchDroppedCharacters[] = u"[[:So:][:Sk:][:Cf:][:Me:]]";
+
+/// The form names are stored and searched in (contacts.search_*, companies.search_name,
+/// leads.search_name and search_company, FindByName's prefix): FoldForSearch, then the
+/// kSearchDroppedCharacters removed and the spaces collapsed again, so that an emoji inside a word
+/// does not cut the word ("Pe«family emoji»ña" → "pena", found by "pena" and "peña") and
+/// one between words is no word ("Jean 🎉 Dupont" → "jean dupont"). Configured names (stages,
+/// statuses) keep FoldForSearch as their key: "🔥 Hot" and "Hot" stay two stage names.
+std::string SearchKey(std::string_view text);
+
+/// The two search keys of a person: "first last" and "last first", both SearchKey, so that a prefix
 /// of either the first or the last name finds them ("lea" and "martin" both find Léa Martin).
 struct PersonSearchKeys {
   std::string first_last;

@@ -178,5 +178,25 @@ TEST(PersonKeys, BothOrders) {
   EXPECT_EQ(PersonKeys("", "Curie").first_last, "curie");
 }
 
+// Protects (D24): an emoji inside a word does not cut it. "Pe«family emoji»ña" (a ZWJ
+// sequence: three emoji joined by U+200D) is stored as "pena", the key "pena" and "peña" fold to;
+// an emoji between words is no word; skin tones, flags, keycaps and tag sequences go too, letters
+// of every script stay, and configured names' FoldForSearch keeps them ("🔥 Hot" is not "Hot" as a
+// stage name).
+TEST(SearchKey, SymbolsInsideWordsAreDropped) {
+  EXPECT_EQ(SearchKey("Pe\U0001F468\u200D\U0001F469\u200D\U0001F467ña"), "pena");
+  EXPECT_EQ(SearchKey("peña"), "pena");
+  EXPECT_EQ(SearchKey("Jean \U0001F389 Dupont"), "jean dupont");
+  EXPECT_EQ(SearchKey("\U0001F44D\U0001F3FDMarc"), "marc");                  // skin tone
+  EXPECT_EQ(SearchKey("Anne\U0001F1EB\U0001F1F7"), "anne");                  // a flag
+  EXPECT_EQ(SearchKey("Lot 1\uFE0F\u20E3"), "lot 1");                        // keycap
+  EXPECT_EQ(SearchKey("Ян\U0001F3F4\U000E0067\U000E0062\U000E007F"), "ян");  // tag sequence
+  EXPECT_EQ(SearchKey("山田 太郎"), "山田 太郎");
+  EXPECT_EQ(SearchKey("\U0001F525"), "");
+  EXPECT_EQ(FoldForSearch("\U0001F525 Hot"), "\U0001F525 hot");
+  EXPECT_EQ(PersonKeys("Pe\U0001F468\u200D\U0001F469\u200D\U0001F467ña", "Roux").last_first,
+            "roux pena");
+}
+
 }  // namespace
 }  // namespace leadflow::crm::domain

@@ -88,7 +88,37 @@ std::string Need(const std::string& text) {
   return Summarize(text, kNeedChars);
 }
 
+namespace {
+
+// Set but with nothing a reader sees (a combining accent alone, a Hangul filler, a zero-width
+// space: identity::HasVisibleCharacter).
+bool Unseen(const std::string& name) {
+  return !name.empty() && !identity::HasVisibleCharacter(name);
+}
+
+}  // namespace
+
 ContactAttempt ToContactAttempt(const InboundEvent& event) {
+  // A name nobody can see is no name: the person is treated as nameless (known by how they
+  // reached us), never refused — the event was accepted and what it says must not be lost.
+  // The API refuses the same names (CheckText) because its caller can correct them.
+  const bool messenger_unseen =
+      event.has_messenger() && Unseen(event.messenger().sender_display_name());
+  if (Unseen(event.person().first_name()) || Unseen(event.person().last_name()) ||
+      Unseen(event.person().company()) || messenger_unseen) {
+    InboundEvent named = event;
+    for (std::string* name :
+         {named.mutable_person()->mutable_first_name(), named.mutable_person()->mutable_last_name(),
+          named.mutable_person()->mutable_company()}) {
+      if (Unseen(*name)) {
+        name->clear();
+      }
+    }
+    if (messenger_unseen) {
+      named.mutable_messenger()->clear_sender_display_name();
+    }
+    return ToContactAttempt(named);
+  }
   ContactAttempt attempt;
   attempt.event_id = event.event_id();
   attempt.person = {.first_name = event.person().first_name(),

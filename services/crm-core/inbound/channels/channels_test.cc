@@ -147,6 +147,30 @@ TEST(ChannelsTest, EmailSenderWithoutNameIsNamedByTheAddress) {
   EXPECT_EQ(LeadTitle("{city} – {name} – {need}", ToContactAttempt(named)), "Jean Dupont – Devis");
 }
 
+// Protects (D16): an inbound name nobody can see (a combining accent alone, a Hangul filler, a
+// variation selector) is treated as no name, never refused: the sender is nameless and known by
+// the address, as without a name; a name with a visible letter is kept as sent.
+TEST(ChannelsTest, InvisibleInboundNameIsNoName) {
+  InboundEvent unseen = Mail("jean@example.org");
+  unseen.mutable_person()->set_first_name("\u0301");
+  unseen.mutable_person()->set_last_name("\u3164\uFE0F");
+  unseen.mutable_person()->set_company("\u2800");
+  ContactAttempt attempt = ToContactAttempt(unseen);
+  EXPECT_EQ(attempt.person.first_name, "jean@example.org");
+  EXPECT_EQ(attempt.person.last_name, "");
+  EXPECT_EQ(attempt.person.company, "");
+  EXPECT_EQ(attempt.unnamed_as, "jean@example.org");
+  EXPECT_EQ(LeadTitle("{city} – {name} – {need}", attempt), "jean@example.org – Devis");
+
+  InboundEvent half = Mail("jean@example.org");
+  half.mutable_person()->set_first_name("Jean");
+  half.mutable_person()->set_last_name("\u034F");
+  ContactAttempt kept = ToContactAttempt(half);
+  EXPECT_EQ(kept.person.first_name, "Jean");
+  EXPECT_EQ(kept.person.last_name, "");
+  EXPECT_EQ(kept.unnamed_as, "");
+}
+
 // Protects (E15): a person who gave no name is known by how they reached us — a number as people
 // write it, an address, a messenger id — so that the contacts made for them can be told apart; a
 // person who gave a name (or a messenger profile name) is not.
