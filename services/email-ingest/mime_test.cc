@@ -5,9 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include "email-ingest/test_corpus.h"
 
 namespace leadflow::email {
 namespace {
@@ -15,16 +13,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string Corpus(const std::string& name) {
-  const char* dir = std::getenv("EMAIL_TESTDATA");
-  std::string path = std::string(dir ? dir : "services/email-ingest/testdata") + "/" + name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("missing corpus file " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // Protects: an invitation sent as a calendar only (text/calendar METHOD:REQUEST, trial E14)
 // gives readable text — its summary, start and end, organizer — instead of an empty text; an

@@ -3,13 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "email-ingest/message.h"
 #include "email-ingest/provider.h"
+#include "email-ingest/test_corpus.h"
 #include "email-ingest/webhook_form.h"
 #include "email-ingest/webhooks.h"
 
@@ -18,16 +16,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string Corpus(const std::string& name) {
-  const char* dir = std::getenv("EMAIL_TESTDATA");
-  std::string path = std::string(dir ? dir : "services/email-ingest/testdata") + "/" + name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("missing corpus file " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 /// A multipart/form-data body of these fields (name, value) and one file.
 std::string Multipart(const std::vector<std::pair<std::string, std::string>>& fields,
