@@ -179,6 +179,32 @@ TEST(ProviderWebhookTest, PostmarkFromWithoutFromFull) {
   EXPECT_EQ(ParseProviderMessage(PostmarkMessage(json)).from_name, "Z. O'Brien");
 }
 
+// Protects: a Postmark post carrying a 2 MB header is taken under the same rule as SMTP (M14c):
+// the header is cut to the cap and named, and ToFull past 100 addresses is counted, not dropped
+// silently.
+TEST(ProviderWebhookTest, PostmarkOverlongHeaderAndRecipientsAreCut) {
+  nlohmann::json to_full = nlohmann::json::array();
+  for (int i = 0; i < 201; ++i) {
+    to_full.push_back({{"Email", "r" + std::to_string(i) + "@b.example"}, {"Name", ""}});
+  }
+  nlohmann::json json = {{"FromFull", {{"Email", "jean@example.org"}, {"Name", "Jean Dupont"}}},
+                         {"ToFull", to_full},
+                         {"Subject", "Devis"},
+                         {"TextBody", "Bonjour"},
+                         {"Headers",
+                          {{{"Name", "X-Tracking"}, {"Value", std::string(2 * 1024 * 1024, 't')}},
+                           {{"Name", "Message-ID"}, {"Value", "<pm-long@example.org>"}}}}};
+  ParsedMessage parsed = ParseProviderMessage(PostmarkMessage(json));
+  EXPECT_THAT(parsed.truncated_headers, ElementsAre("X-Tracking"));
+  EXPECT_EQ(parsed.message_id, "pm-long@example.org");
+  EXPECT_EQ(parsed.to_addresses.size(), 100u);
+  EXPECT_EQ(parsed.to_addresses_omitted, 101u);
+  auto built = BuildEmailEvent(parsed, {.provider = "postmark"});
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(built->event.email().to_addresses_omitted(), 101u);
+  EXPECT_THAT(built->event.email().truncated_headers(), ElementsAre("X-Tracking"));
+}
+
 // Protects: SendGrid's parsed fields: the `subject` field when the headers have no Subject
 // (trial M5a: no subject, the lead titled by its text); a raw windows-1251 Subject in the
 // headers read in the charset `charsets` names for it, not as windows-1252 (M5b: "Ñ÷¸ò íà

@@ -53,13 +53,15 @@ void AddParticipants(const EmailMessage& email, std::set<std::string>& into) {
   for (const std::string& address : email.cc_addresses()) add(address);
 }
 
-// Lists kept within their bounds; counts what was cut.
+// Lists kept within their bounds; counts what was cut (in `cut`, and in `omitted`, the
+// message's own count of addresses left out, which the reader sees).
 std::vector<std::string> KeptAddresses(const google::protobuf::RepeatedPtrField<std::string>& given,
-                                       size_t& cut) {
+                                       size_t& cut, int64_t& omitted) {
   std::vector<std::string> kept;
   for (const std::string& address : given) {
     if (kept.size() >= domain::kMaxKeptAddresses || address.size() > domain::kMaxAddressBytes) {
       ++cut;
+      ++omitted;
       continue;
     }
     kept.push_back(address);
@@ -434,8 +436,18 @@ EmailMessageRecord EmailBatch::Record(size_t index) {
       email.reply_to_address().size() <= domain::kMaxAddressBytes ? email.reply_to_address() : "";
   record.relay_address =
       email.relay_address().size() <= domain::kMaxAddressBytes ? email.relay_address() : "";
-  record.to_addresses = KeptAddresses(email.to_addresses(), cut);
-  record.cc_addresses = KeptAddresses(email.cc_addresses(), cut);
+  record.to_addresses_omitted = email.to_addresses_omitted();
+  record.cc_addresses_omitted = email.cc_addresses_omitted();
+  record.to_addresses = KeptAddresses(email.to_addresses(), cut, record.to_addresses_omitted);
+  record.cc_addresses = KeptAddresses(email.cc_addresses(), cut, record.cc_addresses_omitted);
+  // Names only, bounded in number and length (a producer may send anything).
+  for (const std::string& name : email.truncated_headers()) {
+    if (record.truncated_headers.size() >= 16) {
+      ++cut;
+      break;
+    }
+    record.truncated_headers.push_back(bounded(name, 64));
+  }
   if (email.has_date()) {
     record.sent_micros = email.date().seconds() * 1000000 + email.date().nanos() / 1000;
   }
