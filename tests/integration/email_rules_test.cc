@@ -206,6 +206,9 @@ TEST_F(EmailRulesTest, ReplyFromAnotherAddressJoinsThread) {
             1);
   EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value LIKE 'colleague@%'"), 0);
   EXPECT_EQ(counters_.email.replies_threaded.Value(), 2);
+  // boss@ took no part in t1: only his domain (Jean's) admitted him; the colleague Cc'd on u1 is
+  // a participant (crm_email_replies_colleague_domain_total counts the first only).
+  EXPECT_EQ(counters_.email.replies_by_colleague_domain.Value(), 1);
 }
 
 // Protects: a conversation stays one record when a reply is applied before the message it
@@ -456,6 +459,8 @@ TEST_F(EmailRulesTest, ColleagueAtTheCustomersDomainJoinsTheThread) {
   EXPECT_EQ(kept[1].owner.id, lead);
   EXPECT_EQ(counters_.email.replies_threaded.Value(), 1);
   EXPECT_EQ(counters_.email.replies_refused.Value(), 0);
+  // Told apart from replies of participants (M16): this one only the domain admitted.
+  EXPECT_EQ(counters_.email.replies_by_colleague_domain.Value(), 1);
 
   // The same within one batch: the first mail and the colleague's reply.
   Apply({Encode({.message_id = "q-1@fabrikam.example",
@@ -473,6 +478,14 @@ TEST_F(EmailRulesTest, ColleagueAtTheCustomersDomainJoinsTheThread) {
                   "'%@fabrikam.example'"),
             1);
   EXPECT_EQ(counters_.email.replies_threaded.Value(), 2);
+  EXPECT_EQ(counters_.email.replies_by_colleague_domain.Value(), 2);
+  // A participant's reply (Jean, the thread's sender) is threaded without the domain rule.
+  Apply({Encode({.message_id = "devis-2@acme-btp.fr",
+                 .from = "jean.dupont@acme-btp.fr",
+                 .subject = "Re: Demande de devis chantier Lyon",
+                 .in_reply_to = "sophie-1@acme-btp.fr"})});
+  EXPECT_EQ(counters_.email.replies_threaded.Value(), 3);
+  EXPECT_EQ(counters_.email.replies_by_colleague_domain.Value(), 2);
 }
 
 // Protects: a shared domain is no colleagueship where it says nothing: a stranger at a public
