@@ -27,7 +27,13 @@ Intake::Intake(ingest::Publisher* publisher, metrics::Registry* registry, ParseL
           "Messages naming another person in Reply-To, by why: relay_sender (the From is in "
           "EMAIL_RELAY_SENDERS: the Reply-To is the person) or noreply_from (a no-reply From "
           "not configured: the From stays the person; a candidate for that setting).",
-          {"channel", "why"})) {}
+          {"channel", "why"})),
+      truncations_(&registry->AddCounter(
+          "email_truncations_total",
+          "Messages taken with something cut to the caps, by channel and reason: to_recipients, "
+          "cc_recipients (addresses past the cap of a To or Cc: to/cc_addresses_omitted), "
+          "header (a header field cut: truncated_headers).",
+          {"channel", "reason"})) {}
 
 void Intake::SubmitRaw(std::string_view raw, const Envelope& envelope, Done done) {
   Submit(ParseMessage(raw, limits_), envelope, raw.size(), std::move(done));
@@ -43,6 +49,16 @@ void Intake::SubmitParsed(const ParsedMessage& message, const Envelope& envelope
 
 void Intake::Submit(const ParsedMessage& message, const Envelope& envelope, size_t size_bytes,
                     Done done) {
+  // Counted whatever becomes of the message: a cut is the parser's doing, on every channel.
+  if (message.to_addresses_omitted > 0) {
+    truncations_->WithLabels({envelope.provider, "to_recipients"}).Increment();
+  }
+  if (message.cc_addresses_omitted > 0) {
+    truncations_->WithLabels({envelope.provider, "cc_recipients"}).Increment();
+  }
+  if (!message.truncated_headers.empty()) {
+    truncations_->WithLabels({envelope.provider, "header"}).Increment();
+  }
   if (std::optional<DropReason> reason = NeverALead(message, envelope, rules_)) {
     std::string event_id = EmailEventId(message);
     dropped_->WithLabels({envelope.provider, DropReasonName(*reason)}).Increment();

@@ -60,6 +60,7 @@ class Intake {
   metrics::Family<metrics::Counter>* dropped_;
   metrics::Family<metrics::Counter>* kafka_failures_;
   metrics::Family<metrics::Counter>* relayed_;
+  metrics::Family<metrics::Counter>* truncations_;
 };
 
 }  // namespace leadflow::email

@@ -262,6 +262,9 @@ absl::StatusOr<ingest::EventBuilder::Built> BuildEmailEvent(const ParsedMessage&
   // sent to our mailbox: the envelope recipient stands for its To (crm-core's source reference).
   if (message.to_addresses.empty() && !mailbox.empty()) email->add_to_addresses(mailbox);
   for (const std::string& cc : message.cc_addresses) email->add_cc_addresses(cc);
+  email->set_to_addresses_omitted(message.to_addresses_omitted);
+  email->set_cc_addresses_omitted(message.cc_addresses_omitted);
+  for (const std::string& name : message.truncated_headers) email->add_truncated_headers(name);
   email->set_subject(message.subject);
   email->set_text_body(message.text);
   email->set_in_reply_to(message.in_reply_to);

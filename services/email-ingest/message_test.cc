@@ -5,10 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-
+#include "email-ingest/test_corpus.h"
 #include "identity/identity.h"
 #include "ingest/event_id.h"
 
@@ -16,16 +13,6 @@ namespace leadflow::email {
 namespace {
 
 using ::testing::ElementsAre;
-
-std::string Corpus(const std::string& name) {
-  const char* dir = std::getenv("EMAIL_TESTDATA");
-  std::string path = std::string(dir ? dir : "services/email-ingest/testdata") + "/" + name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("missing corpus file " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 Envelope Smtp(std::optional<std::string> mail_from = "someone@example.org") {
   return {.provider = "smtp",

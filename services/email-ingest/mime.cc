@@ -117,20 +117,217 @@ std::string MimeType(GMimeObject* object) {
   return result;
 }
 
-void AddAddresses(InternetAddressList* list, std::vector<std::string>* out, int depth = 0) {
-  if (list == nullptr || depth > 2) return;
+/// Adds the list's addresses (lower case; group members too) to `out` up to `max` in all; the
+/// number of addresses left out past it is returned.
+uint32_t AddAddresses(InternetAddressList* list, std::vector<std::string>* out, size_t max,
+                      int depth = 0) {
+  if (list == nullptr || depth > 2) return 0;
+  uint32_t omitted = 0;
   int count = internet_address_list_length(list);
-  for (int i = 0; i < count && out->size() < 100; ++i) {
+  for (int i = 0; i < count; ++i) {
     InternetAddress* address = internet_address_list_get_address(list, i);
     if (INTERNET_ADDRESS_IS_MAILBOX(address)) {
-      std::string addr =
-          Trim(ToUtf8(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(address))));
+      const char* raw = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(address));
+      if (raw == nullptr || *raw == '\0') continue;
+      if (out->size() >= max) {
+        ++omitted;
+        continue;
+      }
+      std::string addr = Trim(ToUtf8(raw));
       if (!addr.empty()) out->push_back(Lower(addr));
     } else if (INTERNET_ADDRESS_IS_GROUP(address)) {
-      AddAddresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(address)), out,
-                   depth + 1);
+      omitted += AddAddresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(address)),
+                              out, max, depth + 1);
     }
   }
+  return omitted;
+}
+
+/// Adds `name` to the cut header names: once (case ignored), at most kMaxTruncatedHeaderNames,
+/// printable and at most 64 bytes (a name is whatever the sender wrote before the colon).
+void NoteTruncatedHeader(std::vector<std::string>* names, std::string_view name) {
+  std::string clean;
+  for (char c : name.substr(0, 64)) {
+    clean.push_back(static_cast<unsigned char>(c) < 0x21 || c == 0x7f ? '?' : c);
+  }
+  if (clean.empty()) clean = "?";
+  for (const std::string& known : *names) {
+    if (Lower(known) == Lower(clean)) return;
+  }
+  if (names->size() < kMaxTruncatedHeaderNames) names->push_back(std::move(clean));
+}
+
+/// The header fields GMime reads as address lists (an object per address).
+bool IsAddressField(std::string_view name) {
+  static const char* const kNames[] = {
+      "from",        "sender",        "reply-to",        "to",        "cc",        "bcc",
+      "resent-from", "resent-sender", "resent-reply-to", "resent-to", "resent-cc", "resent-bcc"};
+  std::string lower = Lower(Trim(name));
+  return std::find(std::begin(kNames), std::end(kNames), lower) != std::end(kNames);
+}
+
+/// The mailboxes in address-list text: pieces between commas (outside quoted strings, comments
+/// and angle brackets) that hold an '@'. Used for the part of a To or Cc that was cut off.
+uint32_t CountAddresses(std::string_view text) {
+  uint32_t count = 0;
+  bool quoted = false;
+  bool escaped = false;
+  bool angle = false;
+  bool has_at = false;
+  int comment = 0;
+  for (char c : text) {
+    if (escaped) {
+      escaped = false;
+      continue;
+    }
+    if (c == '\\') {
+      escaped = true;
+      continue;
+    }
+    if (quoted) {
+      quoted = c != '"';
+      continue;
+    }
+    if (comment > 0) {
+      if (c == '(') ++comment;
+      if (c == ')') --comment;
+      continue;
+    }
+    if (c == '"') {
+      quoted = true;
+    } else if (c == '(') {
+      comment = 1;
+    } else if (c == '<') {
+      angle = true;
+    } else if (c == '>') {
+      angle = false;
+    } else if (c == '@') {
+      has_at = true;
+    } else if ((c == ',' || c == ';') && !angle) {
+      if (has_at) ++count;
+      has_at = false;
+    }
+  }
+  return has_at ? count + 1 : count;
+}
+
+/// What CutHeaderFields left out.
+struct HeaderCuts {
+  std::vector<std::string> names;
+  uint32_t to_omitted = 0;
+  uint32_t cc_omitted = 0;
+};
+
+/// One header field of the raw message: [begin, end) without its final line end, `next` where
+/// the following field (or the blank line ending the headers) starts.
+struct RawField {
+  size_t begin = 0;
+  size_t end = 0;
+  size_t next = 0;
+};
+
+/// The header fields of `raw`, in order, up to the blank line that ends them.
+template <typename Visit>
+void ForEachHeaderField(std::string_view raw, Visit visit) {
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    if (raw[pos] == '\n' || (raw[pos] == '\r' && pos + 1 < raw.size() && raw[pos + 1] == '\n')) {
+      return;  // the blank line: the body follows
+    }
+    RawField field{.begin = pos};
+    size_t line_end = pos;
+    while (true) {
+      size_t newline = raw.find('\n', line_end);
+      if (newline == std::string_view::npos) {
+        field.end = field.next = raw.size();
+        break;
+      }
+      field.end = newline > field.begin && raw[newline - 1] == '\r' ? newline - 1 : newline;
+      field.next = newline + 1;
+      if (field.next < raw.size() && (raw[field.next] == ' ' || raw[field.next] == '\t')) {
+        line_end = field.next;  // a folded continuation
+        continue;
+      }
+      break;
+    }
+    visit(field);
+    pos = field.next;
+  }
+}
+
+/// `raw` with its over-long header fields cut (ParseLimits: max_header_field_bytes each, the
+/// address fields within max_address_field_bytes together), the cuts noted in `cuts`; nullptr
+/// when nothing needs cutting (the common case: no copy is made). The copy is a GByteArray that
+/// GMime's memory stream takes over, so that a cut message is held once, as an uncut one is.
+GByteArray* CutHeaderFields(std::string_view raw, const ParseLimits& limits, HeaderCuts* cuts) {
+  auto name_of = [raw](const RawField& field) {
+    std::string_view text = raw.substr(field.begin, field.end - field.begin);
+    size_t colon = text.find(':');
+    return colon == std::string_view::npos ? std::string_view() : text.substr(0, colon);
+  };
+  bool needed = false;
+  size_t address_bytes = 0;
+  ForEachHeaderField(raw, [&](const RawField& field) {
+    size_t size = field.end - field.begin;
+    if (size > limits.max_header_field_bytes) needed = true;
+    if (IsAddressField(name_of(field))) address_bytes += size;
+  });
+  if (!needed && address_bytes <= limits.max_address_field_bytes) return nullptr;
+
+  GByteArray* out = g_byte_array_sized_new(static_cast<guint>(raw.size() + 1024));
+  auto append = [out](std::string_view bytes) {
+    g_byte_array_append(out, reinterpret_cast<const guint8*>(bytes.data()),
+                        static_cast<guint>(bytes.size()));
+  };
+  size_t address_left = limits.max_address_field_bytes;
+  size_t body = 0;
+  ForEachHeaderField(raw, [&](const RawField& field) {
+    body = field.next;
+    std::string_view text = raw.substr(field.begin, field.end - field.begin);
+    std::string_view name = name_of(field);
+    const bool address = IsAddressField(name);
+    size_t cap = limits.max_header_field_bytes;
+    if (address) cap = std::min(cap, address_left);
+    if (text.size() <= cap) {
+      append(raw.substr(field.begin, field.next - field.begin));
+      if (address) address_left -= text.size();
+      return;
+    }
+    NoteTruncatedHeader(&cuts->names, name.empty() ? text.substr(0, 64) : name);
+    size_t value_start = name.empty() ? 0 : name.size() + 1;
+    size_t cut = cap;
+    if (cut > value_start) {
+      // An address list after its last whole address; anything else at its last space.
+      size_t at = address ? text.rfind(',', cut) : text.find_last_of(" \t", cut);
+      if (at != std::string_view::npos && at > value_start) {
+        cut = at;
+      } else if (address) {
+        cut = value_start;  // no whole address fits: the field is left out, its addresses counted
+      } else {
+        while (cut > value_start && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+      }
+    } else {
+      cut = 0;  // no room left: the field is left out
+    }
+    std::string_view kept = text.substr(0, cut);
+    while (!kept.empty() && (kept.back() == ' ' || kept.back() == '\t' || kept.back() == '\r' ||
+                             kept.back() == '\n' || kept.back() == ',')) {
+      kept.remove_suffix(1);
+    }
+    if (address) {
+      std::string lower = Lower(Trim(name));
+      uint32_t dropped = CountAddresses(text.substr(std::max(cut, value_start)));
+      if (lower == "to") cuts->to_omitted += dropped;
+      if (lower == "cc") cuts->cc_omitted += dropped;
+      address_left -= std::min(address_left, kept.size());
+    }
+    if (kept.size() > value_start) {
+      append(kept);
+      append("\r\n");
+    }
+  });
+  append(raw.substr(std::min(body, raw.size())));
+  return out;
 }
 
 std::pair<std::string, std::string> FirstMailbox(InternetAddressList* list) {
@@ -819,7 +1016,11 @@ bool IsForwardSubject(std::string_view subject) {
 ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
   InitOnce();
   ParsedMessage parsed;
-  GMimeStream* stream = g_mime_stream_mem_new_with_buffer(raw.data(), raw.size());
+  HeaderCuts cuts;
+  GByteArray* cut = CutHeaderFields(raw, limits, &cuts);
+  GMimeStream* stream = cut != nullptr ? g_mime_stream_mem_new_with_byte_array(cut)  // owns it
+                                       : g_mime_stream_mem_new_with_buffer(raw.data(), raw.size());
+  parsed.truncated_headers = std::move(cuts.names);
   GMimeParser* parser = g_mime_parser_new_with_stream(stream);
   g_object_unref(stream);
   GMimeParserOptions* options = g_mime_parser_options_new();
@@ -847,9 +1048,17 @@ ParsedMessage ParseMessage(std::string_view raw, const ParseLimits& limits) {
   auto [reply_to_address, reply_to_name] = HeaderMailbox(object, "Reply-To", options);
   parsed.reply_to_address = reply_to_address;
   parsed.reply_to_name = reply_to_name;
-  AddAddresses(g_mime_message_get_to(message), &parsed.to_addresses);
-  AddAddresses(g_mime_message_get_cc(message), &parsed.cc_addresses);
-  parsed.subject = TruncateUtf8(DecodedSubject(object, options), 998);
+  parsed.to_addresses_omitted =
+      AddAddresses(g_mime_message_get_to(message), &parsed.to_addresses, limits.max_addresses) +
+      cuts.to_omitted;
+  parsed.cc_addresses_omitted =
+      AddAddresses(g_mime_message_get_cc(message), &parsed.cc_addresses, limits.max_addresses) +
+      cuts.cc_omitted;
+  parsed.subject = DecodedSubject(object, options);
+  if (parsed.subject.size() > kMaxSubjectBytes) {
+    parsed.subject = TruncateUtf8(parsed.subject, kMaxSubjectBytes);
+    NoteTruncatedHeader(&parsed.truncated_headers, "Subject");
+  }
   if (GDateTime* date = g_mime_message_get_date(message)) {
     parsed.date = FromUnix(g_date_time_to_unix(date));
   }

@@ -52,6 +52,16 @@ struct ParsedMessage {
   bool has_loop_header = false;  // our own X-LeadFlow-Loop
   std::string return_path;       // Return-Path header (the envelope sender, once delivered)
   bool has_return_path = false;
+
+  // What the caps left out (docs/email-ingest.md, "Caps"), carried by the event and shown with
+  // the kept message, so that a cut list or header is never mistaken for the whole.
+  /// Addresses of To (Cc) not in to_addresses (cc_addresses): past ParseLimits::max_addresses,
+  /// or in the part of an over-long To (Cc) field that was cut.
+  uint32_t to_addresses_omitted = 0;
+  uint32_t cc_addresses_omitted = 0;
+  /// Header fields cut to the caps, by name as the message spelt them, each name once (case
+  /// ignored), at most kMaxTruncatedHeaderNames.
+  std::vector<std::string> truncated_headers;
 };
 
 /// LeadFlow's loop header: a message carrying it was sent by LeadFlow itself.
@@ -61,6 +71,13 @@ inline constexpr char kLoopHeader[] = "X-LeadFlow-Loop";
 /// newest.
 inline constexpr size_t kMaxReferences = 100;
 
+/// The Subject kept at most (RFC 5322's line length); a longer one is cut and named in
+/// truncated_headers.
+inline constexpr size_t kMaxSubjectBytes = 998;
+
+/// Names listed in ParsedMessage::truncated_headers at most.
+inline constexpr size_t kMaxTruncatedHeaderNames = 16;
+
 struct ParseLimits {
   /// Text kept at most (bytes of UTF-8, cut on a character boundary).
   size_t max_text_bytes = 64 * 1024;
@@ -68,6 +85,18 @@ struct ParseLimits {
   size_t max_attachments = 100;
   /// MIME nesting followed at most (deeper parts are ignored).
   int max_depth = 20;
+  /// A header field (name, value and folding) longer than this is cut: an address list after
+  /// its last whole address, another field at its last space (else at the cap). Every channel
+  /// takes such a message (a message within the size limit is never refused for a long line)
+  /// and names the field in truncated_headers.
+  size_t max_header_field_bytes = 64 * 1024;
+  /// The address fields (From, Sender, Reply-To, To, Cc, Bcc and their Resent- forms) together
+  /// at most: GMime makes an object of every address of every such field, so that many fields
+  /// of short addresses within the size limit would otherwise cost hundreds of megabytes. Past
+  /// it, the fields are cut (or left out) as above.
+  size_t max_address_field_bytes = 128 * 1024;
+  /// Addresses kept of To and of Cc each; the rest are counted (to/cc_addresses_omitted).
+  size_t max_addresses = 100;
 };
 
 /// Parses a whole message (headers and body, CRLF or LF line ends) with GMime. Never fails:

@@ -5,9 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include "email-ingest/test_corpus.h"
 
 namespace leadflow::email {
 namespace {
@@ -15,16 +13,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string Corpus(const std::string& name) {
-  const char* dir = std::getenv("EMAIL_TESTDATA");
-  std::string path = std::string(dir ? dir : "services/email-ingest/testdata") + "/" + name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("missing corpus file " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // Protects: an invitation sent as a calendar only (text/calendar METHOD:REQUEST, trial E14)
 // gives readable text — its summary, start and end, organizer — instead of an empty text; an
@@ -574,6 +562,72 @@ TEST(MimeTest, GarbageInput) {
   EXPECT_EQ(ParseMessage("").from_address, "");
   ParsedMessage m = ParseMessage(std::string("\0\xff\xfe--\r\n\r\n\x80", 10));
   EXPECT_EQ(m.message_id, "");
+}
+
+// `count` addresses "r<i>@b.example", comma-separated on one line.
+std::string AddressList(int count) {
+  std::string list;
+  for (int i = 0; i < count; ++i) {
+    if (i > 0) list += ", ";
+    list += "r" + std::to_string(i) + "@b.example";
+  }
+  return list;
+}
+
+// Protects: a To of 201 addresses keeps the first 100 and says 101 were left out (M14a: the cut
+// was silent); a Cc within the cap is whole (nothing omitted, no header named).
+TEST(MimeTest, RecipientsPastTheCapAreCounted) {
+  ParsedMessage parsed =
+      ParseMessage("From: jean@example.org\r\nTo: " + AddressList(201) +
+                   "\r\nCc: a@b.example, c@d.example\r\nSubject: many\r\n\r\nhi\r\n");
+  ASSERT_EQ(parsed.to_addresses.size(), 100u);
+  EXPECT_EQ(parsed.to_addresses.front(), "r0@b.example");
+  EXPECT_EQ(parsed.to_addresses.back(), "r99@b.example");
+  EXPECT_EQ(parsed.to_addresses_omitted, 101u);
+  EXPECT_THAT(parsed.cc_addresses, ElementsAre("a@b.example", "c@d.example"));
+  EXPECT_EQ(parsed.cc_addresses_omitted, 0u);
+  EXPECT_TRUE(parsed.truncated_headers.empty());
+}
+
+// Protects: a header field past 64 KiB is cut and named (M14b/c: one rule on every channel);
+// the rest of the message is read as usual. An over-long To is cut after a whole address and the
+// addresses in the cut part are counted with those past the cap: 8000 named, 100 kept, 7900
+// omitted. A Subject past 998 bytes is cut and named too.
+TEST(MimeTest, OverlongHeaderFieldsAreCutAndNamed) {
+  const std::string campaign(100 * 1024, 'c');
+  const std::string subject(2000, 's');
+  ParsedMessage parsed = ParseMessage("From: jean@example.org\r\nTo: " + AddressList(8000) +
+                                      "\r\nX-Campaign: " + campaign + "\r\nSubject: " + subject +
+                                      "\r\nMessage-ID: <long@example.org>\r\n\r\nBonjour\r\n");
+  EXPECT_THAT(parsed.truncated_headers, ElementsAre("To", "X-Campaign", "Subject"));
+  EXPECT_EQ(parsed.to_addresses.size(), 100u);
+  EXPECT_EQ(parsed.to_addresses_omitted, 7900u);
+  EXPECT_EQ(parsed.subject.size(), kMaxSubjectBytes);
+  EXPECT_EQ(parsed.message_id, "long@example.org");
+  EXPECT_EQ(parsed.from_address, "jean@example.org");
+  EXPECT_EQ(parsed.text, "Bonjour");
+}
+
+// Protects: the address fields together stay within their budget (a memory bound: GMime makes an
+// object per address): 60 To fields of 3 KiB each, every one within the per-field cap, are cut
+// past 128 KiB and every address left out is still counted.
+TEST(MimeTest, ManyAddressFieldsStayWithinTheirBudget) {
+  std::string headers = "From: jean@example.org\r\n";
+  int total = 0;
+  for (int field = 0; field < 60; ++field) {
+    std::string list;
+    for (int i = 0; i < 150; ++i, ++total) {
+      if (i > 0) list += ",";
+      list += "p" + std::to_string(total) + "@x.example";
+    }
+    headers += "To: " + list + "\r\n";
+  }
+  ASSERT_GT(headers.size(), 128u * 1024);
+  ParsedMessage parsed = ParseMessage(headers + "Subject: budget\r\n\r\nhi\r\n");
+  EXPECT_THAT(parsed.truncated_headers, ElementsAre("To"));
+  EXPECT_EQ(parsed.to_addresses.size(), 100u);
+  EXPECT_EQ(parsed.to_addresses.size() + parsed.to_addresses_omitted, static_cast<size_t>(total));
+  EXPECT_EQ(parsed.subject, "budget");
 }
 
 }  // namespace

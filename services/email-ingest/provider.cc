@@ -61,16 +61,35 @@ ParsedMessage ParseProviderMessage(const ProviderMessage& message, const ParseLi
     parsed.from_address = Lower(message.from_address);
     parsed.from_name = message.from_name;
   }
+  // The provider's own lists, under the same cap as a header's (ParseLimits::max_addresses).
+  auto take = [&limits](const std::vector<std::string>& given, std::vector<std::string>* kept,
+                        uint32_t* omitted) {
+    kept->clear();
+    *omitted = 0;
+    for (const std::string& address : given) {
+      if (kept->size() < limits.max_addresses) {
+        kept->push_back(Lower(address));
+      } else {
+        ++*omitted;
+      }
+    }
+  };
   if (!message.to_addresses.empty()) {
-    parsed.to_addresses.clear();
-    for (const std::string& to : message.to_addresses) parsed.to_addresses.push_back(Lower(to));
+    take(message.to_addresses, &parsed.to_addresses, &parsed.to_addresses_omitted);
   }
   if (!message.cc_addresses.empty()) {
-    parsed.cc_addresses.clear();
-    for (const std::string& cc : message.cc_addresses) parsed.cc_addresses.push_back(Lower(cc));
+    take(message.cc_addresses, &parsed.cc_addresses, &parsed.cc_addresses_omitted);
   }
   if (!message.reply_to_address.empty()) parsed.reply_to_address = Lower(message.reply_to_address);
-  if (message.subject) parsed.subject = TruncateUtf8(*message.subject, 998);
+  if (message.subject) {
+    parsed.subject = TruncateUtf8(*message.subject, kMaxSubjectBytes);
+    if (message.subject->size() > kMaxSubjectBytes &&
+        std::find(parsed.truncated_headers.begin(), parsed.truncated_headers.end(), "Subject") ==
+            parsed.truncated_headers.end() &&
+        parsed.truncated_headers.size() < kMaxTruncatedHeaderNames) {
+      parsed.truncated_headers.push_back("Subject");
+    }
+  }
   if (!message.date.empty()) {
     if (auto date = ParseDate(message.date)) parsed.date = date;
   }

@@ -29,9 +29,6 @@ Settings ReadSettings(config::Reader& reader) {
       "EMAIL_MAX_RECIPIENTS", 100, 1, 10000, "recipients per message at most (452 4.5.3 beyond)"));
   settings.smtp.limits.max_command_line = static_cast<size_t>(
       reader.Int("EMAIL_MAX_COMMAND_LINE_BYTES", 2048, 512, 65536, "longest SMTP command line"));
-  settings.smtp.limits.max_data_line = static_cast<size_t>(
-      reader.Int("EMAIL_MAX_DATA_LINE_BYTES", 65536, 1000, 16 * 1024 * 1024,
-                 "longest line inside a message (the message is refused beyond)"));
   settings.smtp.command_timeout = reader.Millis(
       "EMAIL_COMMAND_TIMEOUT_MS", std::chrono::milliseconds(300000), "time to send each command");
   settings.smtp.data_timeout = reader.Millis(

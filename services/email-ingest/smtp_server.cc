@@ -12,6 +12,10 @@ namespace leadflow::email {
 namespace {
 using Tcp = asio::ip::tcp;
 using Strand = asio::strand<asio::io_context::executor_type>;
+/// Inside DATA, the part of a line without its end yet held by a connection at most (past it,
+/// the bytes go to the session's message): with the read buffer, a connection's input is
+/// bounded by about 80 KiB whatever the line length.
+constexpr size_t kDataPieceBytes = 64 * 1024;
 }  // namespace
 
 class Connection;
@@ -77,14 +81,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
-  size_t LineLimit() const {
-    return session_.in_data() ? server_->options.limits.max_data_line
-                              : server_->options.limits.max_command_line;
-  }
+  size_t LineLimit() const { return server_->options.limits.max_command_line; }
 
-  void Step(std::string_view line, bool too_long) {
+  void Step(std::string_view line, bool too_long, bool piece = false) {
     SmtpSession::Stats before = session_.stats();
-    SmtpStep step = session_.OnLine(line, too_long);
+    SmtpStep step = piece ? session_.OnDataFragment(line) : session_.OnLine(line, too_long);
     const SmtpSession::Stats& after = session_.stats();
     auto count = [this](uint64_t b, uint64_t a, const char* reason) {
       if (a > b) server_->rejections->WithLabels({reason}).Increment(static_cast<double>(a - b));
@@ -116,6 +117,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
         continue;
       }
       if (newline == std::string::npos) {
+        if (session_.in_data()) {
+          // A long line inside DATA: handed on in pieces, so that the connection holds at most
+          // kDataPieceBytes of it (and the message its size limit). The last byte stays: it may
+          // be the CR of the line's CRLF.
+          const size_t pending = in_.size() - in_offset_;
+          if (pending > kDataPieceBytes) {
+            Step(std::string_view(in_.data() + in_offset_, pending - 1), /*too_long=*/false,
+                 /*piece=*/true);
+            in_.erase(0, in_.size() - 1);
+            in_offset_ = 0;
+          }
+          break;
+        }
         if (in_.size() - in_offset_ > LineLimit()) {
           std::string_view kept(in_.data() + in_offset_, LineLimit());
           Step(kept, /*too_long=*/true);
@@ -128,7 +142,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::string_view line(in_.data() + in_offset_, newline - in_offset_);
       in_offset_ = newline + 1;
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      bool too_long = line.size() > LineLimit();
+      bool too_long = !session_.in_data() && line.size() > LineLimit();
       if (too_long) line = line.substr(0, LineLimit());
       Step(line, too_long);
     }

@@ -154,6 +154,43 @@ TEST_F(SmtpServerTest, OverlongCommandLine) {
   EXPECT_FALSE(client.closed());
 }
 
+// Protects: inside DATA a message within the size limit is never refused for one long line (M14:
+// a 300 KiB one-line header used to be answered 500 5.5.2 and bounced by the sending server); the
+// line reaches the delivery whole, in whatever pieces it arrived, and a message past the size
+// limit is still 552 5.3.4.
+TEST_F(SmtpServerTest, LongDataLineIsDelivered) {
+  SmtpServerOptions options;
+  options.limits.max_message_bytes = 1024 * 1024;
+  StartServer(options);
+  Client client(server_->port());
+  client.ReadUntil("\r\n");
+  client.Write("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<x@acme.test>\r\nDATA\r\n");
+  client.ReadUntil("354 ");
+  std::string value;
+  for (int i = 0; value.size() < 300 * 1024; ++i) value += "r" + std::to_string(i) + "@b.example, ";
+  const std::string header = "To: " + value + "x@acme.test";
+  // In several writes, one ending between the CR and the LF of the long line.
+  client.Write(header.substr(0, 100000));
+  client.Write(header.substr(100000) + "\r");
+  client.Write("\nSubject: long\r\n\r\nbody\r\n.\r\n");
+  {
+    std::unique_lock lock(mutex_);
+    ASSERT_TRUE(
+        changed_.wait_for(lock, std::chrono::seconds(20), [&] { return !pending_.empty(); }));
+    EXPECT_EQ(received_[0].raw, header + "\r\nSubject: long\r\n\r\nbody\r\n");
+  }
+  AnswerDelivery(DeliveryOutcome::kAccepted);
+  EXPECT_EQ(client.ReadUntil("\r\n"), "250 2.0.0 Ok: accepted\r\n");
+
+  client.Write("MAIL FROM:<a@example.org>\r\nRCPT TO:<x@acme.test>\r\nDATA\r\n");
+  client.ReadUntil("354 ");
+  client.Write("X-Big: " + std::string(2 * 1024 * 1024, 'z') + "\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(client.ReadUntil("\r\n"),
+            "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
+  std::lock_guard lock(mutex_);
+  EXPECT_EQ(received_.size(), 1u);
+}
+
 // Protects: a client silent past the command timeout is told 421 4.4.2 and disconnected.
 TEST_F(SmtpServerTest, CommandTimeout) {
   SmtpServerOptions options;

@@ -143,7 +143,7 @@ void SmtpSession::ResetTransaction() {
   message_.clear();
   message_.shrink_to_fit();
   message_too_large_ = false;
-  line_too_long_ = false;
+  mid_line_ = false;
 }
 
 void SmtpSession::ResetAfterTls() {
@@ -172,7 +172,7 @@ std::string SmtpSession::Ehlo(std::string_view verb, std::string_view argument) 
 }
 
 SmtpStep SmtpSession::OnLine(std::string_view line, bool too_long) {
-  if (state_ == State::kData) return OnDataLine(line, too_long);
+  if (state_ == State::kData) return OnDataLine(line);
   if (state_ == State::kDelivering) {
     // The connection holds further input until the delivery is answered; never reached.
     return {.reply = "451 4.3.0 Busy\r\n"};
@@ -292,33 +292,49 @@ SmtpStep SmtpSession::OnCommand(std::string_view line) {
   return Error("500 5.5.2 Command unrecognized\r\n");
 }
 
-SmtpStep SmtpSession::OnDataLine(std::string_view line, bool too_long) {
-  if (line == ".") {
-    if (message_too_large_ || line_too_long_) {
-      bool too_large = message_too_large_;
+SmtpStep SmtpSession::OnDataLine(std::string_view line) {
+  if (line == "." && !mid_line_) {
+    if (message_too_large_) {
       ResetTransaction();
       state_ = State::kGreeted;
-      if (too_large) {
-        ++stats_.too_large;
-        return {.reply = "552 5.3.4 Message size exceeds fixed maximum message size\r\n"};
-      }
-      return {.reply = "500 5.5.2 Line too long\r\n"};
+      ++stats_.too_large;
+      return {.reply = "552 5.3.4 Message size exceeds fixed maximum message size\r\n"};
     }
     state_ = State::kDelivering;
     return {.deliver = true};
   }
-  if (too_long) line_too_long_ = true;
-  if (message_too_large_ || line_too_long_) return {};
-  if (!line.empty() && line.front() == '.') line.remove_prefix(1);  // dot-unstuffing
-  if (message_.size() + line.size() + 2 > limits_.max_message_bytes) {
+  AppendData(line, /*line_end=*/true);
+  return {};
+}
+
+SmtpStep SmtpSession::OnDataFragment(std::string_view piece) {
+  if (state_ != State::kData) {
+    return {};  // the connection passes pieces only inside DATA
+  }
+  AppendData(piece, /*line_end=*/false);
+  return {};
+}
+
+void SmtpSession::AppendData(std::string_view bytes, bool line_end) {
+  const bool line_start = !mid_line_;
+  mid_line_ = !line_end;
+  if (message_too_large_) {
+    return;  // read to the final "." and answered 552 there
+  }
+  if (line_start && !bytes.empty() && bytes.front() == '.') {
+    bytes.remove_prefix(1);  // dot-unstuffing
+  }
+  const size_t added = bytes.size() + (line_end ? 2 : 0);
+  if (message_.size() + added > limits_.max_message_bytes) {
     message_too_large_ = true;
     message_.clear();
     message_.shrink_to_fit();
-    return {};
+    return;
   }
-  message_.append(line);
-  message_.append("\r\n");
-  return {};
+  message_.append(bytes);
+  if (line_end) {
+    message_.append("\r\n");
+  }
 }
 
 std::string SmtpSession::OnDelivered(DeliveryOutcome outcome, std::string_view detail) {

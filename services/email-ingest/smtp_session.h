@@ -30,10 +30,11 @@ struct SmtpLimits {
   size_t max_message_bytes = 25 * 1024 * 1024;
   /// Accepted recipients per transaction; past it 452 4.5.3.
   size_t max_recipients = 100;
-  /// Longest command line (RFC 5321 says 512; longer ones are refused and the connection closed).
+  /// Longest command line (RFC 5321 says 512; longer ones are refused and the rest discarded).
+  /// Lines inside DATA have no limit of their own: a message within max_message_bytes is never
+  /// refused for one long line (Postfix splits such lines and delivers; the parser cuts an
+  /// over-long header field and says so: mime.h, ParseLimits).
   size_t max_command_line = 2048;
-  /// Longest line inside DATA (RFC 5322: 998 + CRLF; senders exceed it, so some room).
-  size_t max_data_line = 64 * 1024;
   /// Refused commands in a session before it is closed (a client speaking something else).
   int max_errors = 20;
 };
@@ -63,9 +64,15 @@ class SmtpSession {
 
   /// The 220 greeting.
   std::string Greeting() const;
-  /// One line from the client, CRLF removed. `too_long`: the line exceeded the limit for the
-  /// current state (the connection passes what it kept).
+  /// One line from the client, CRLF removed. `too_long`: a command line exceeded
+  /// max_command_line (the connection passes what it kept); never set inside DATA. Inside DATA,
+  /// after OnDataFragment, the line is the end of the line those fragments began.
   SmtpStep OnLine(std::string_view line, bool too_long = false);
+  /// Inside DATA: the beginning (or a further piece) of a line whose end has not arrived yet, so
+  /// that a long line is never held whole by the connection; its end comes with OnLine. The
+  /// connection passes pieces of at least two bytes, so that a piece is never the "." that ends
+  /// the data. The message stays bounded by max_message_bytes (552 5.3.4 beyond).
+  SmtpStep OnDataFragment(std::string_view piece);
   /// The final answer once the message handed over by `deliver` was published or not. LMTP: one
   /// reply per accepted recipient.
   std::string OnDelivered(DeliveryOutcome outcome, std::string_view detail = "");
@@ -97,7 +104,10 @@ class SmtpSession {
  private:
   enum class State { kStart, kGreeted, kMail, kRcpt, kData, kDelivering };
   SmtpStep OnCommand(std::string_view line);
-  SmtpStep OnDataLine(std::string_view line, bool too_long);
+  SmtpStep OnDataLine(std::string_view line);
+  /// Appends DATA bytes, dot-unstuffed at a line's start; past the size limit the message is
+  /// dropped and only read on to its final ".".
+  void AppendData(std::string_view bytes, bool line_end);
   SmtpStep Error(std::string reply);
   std::string Ehlo(std::string_view verb, std::string_view argument) const;
   void ResetTransaction();
@@ -114,7 +124,8 @@ class SmtpSession {
   std::vector<std::string> recipients_;
   std::string message_;
   bool message_too_large_ = false;
-  bool line_too_long_ = false;
+  /// Inside DATA: the pieces of a line given so far by OnDataFragment await its end.
+  bool mid_line_ = false;
   int errors_ = 0;
   Stats stats_;
 };

@@ -135,18 +135,39 @@ TEST_F(SmtpSessionTest, SequenceAndSyntax) {
   EXPECT_EQ(Code(last), "421 4.7.0");
 }
 
-// Protects: a line longer than the limit inside DATA refuses the message (500 5.5.2) instead of
-// accepting a truncated one.
-TEST_F(SmtpSessionTest, LongDataLineRefusesMessage) {
+// Protects: a message within the size limit is never refused for one long line (M14): a line
+// handed over in pieces (the connection's way with a long line) is delivered whole, dot-unstuffed
+// once at its start and not ended by a "." inside it; the size limit still holds across pieces
+// (552 5.3.4 at the final ".", nothing delivered).
+TEST_F(SmtpSessionTest, LongDataLineIsDeliveredWithinTheSizeLimit) {
   SmtpSession s = Make();
   s.OnLine("EHLO c");
   s.OnLine("MAIL FROM:<a@example.org>");
   s.OnLine("RCPT TO:<sales@acme.test>");
   s.OnLine("DATA");
-  s.OnLine("partial", /*too_long=*/true);
+  const std::string long_value(600, 'x');
+  EXPECT_EQ(s.OnDataFragment("X-Long: ").reply, "");
+  EXPECT_EQ(s.OnDataFragment(long_value).reply, "");
+  EXPECT_FALSE(s.OnLine(".tail").deliver);  // the end of the long line, not a terminator
+  EXPECT_EQ(s.OnDataFragment("..stuffed start").reply, "");
+  EXPECT_FALSE(s.OnLine(".").deliver);  // ends that line: ".stuffed start."
+  s.OnLine("");
+  s.OnLine("body");
   SmtpStep end = s.OnLine(".");
-  EXPECT_FALSE(end.deliver);
-  EXPECT_EQ(Code(end), "500 5.5.2");
+  ASSERT_TRUE(end.deliver);
+  EXPECT_EQ(s.message(), "X-Long: " + long_value + ".tail\r\n.stuffed start.\r\n\r\nbody\r\n");
+
+  s.OnDelivered(DeliveryOutcome::kAccepted);
+  s.OnLine("MAIL FROM:<a@example.org>");
+  s.OnLine("RCPT TO:<sales@acme.test>");
+  s.OnLine("DATA");
+  s.OnDataFragment(std::string(600, 'y'));
+  s.OnDataFragment(std::string(600, 'y'));  // 1200 bytes > max_message_bytes (1000)
+  s.OnLine("");
+  SmtpStep refused = s.OnLine(".");
+  EXPECT_FALSE(refused.deliver);
+  EXPECT_EQ(Code(refused), "552 5.3.4");
+  EXPECT_EQ(s.stats().too_large, 1u);
 }
 
 // Protects: STARTTLS is offered with a certificate, answered 220, and the session starts over

@@ -3,13 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "email-ingest/message.h"
 #include "email-ingest/provider.h"
+#include "email-ingest/test_corpus.h"
 #include "email-ingest/webhook_form.h"
 #include "email-ingest/webhooks.h"
 
@@ -18,16 +16,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string Corpus(const std::string& name) {
-  const char* dir = std::getenv("EMAIL_TESTDATA");
-  std::string path = std::string(dir ? dir : "services/email-ingest/testdata") + "/" + name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("missing corpus file " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 /// A multipart/form-data body of these fields (name, value) and one file.
 std::string Multipart(const std::vector<std::pair<std::string, std::string>>& fields,
@@ -189,6 +177,32 @@ TEST(ProviderWebhookTest, PostmarkFromWithoutFromFull) {
   EXPECT_EQ(ParseProviderMessage(PostmarkMessage(json)).from_name, "Zoé");
   json["FromFull"] = {{"Email", "zoe@obrien.example"}, {"Name", "Z. O'Brien"}};
   EXPECT_EQ(ParseProviderMessage(PostmarkMessage(json)).from_name, "Z. O'Brien");
+}
+
+// Protects: a Postmark post carrying a 2 MB header is taken under the same rule as SMTP (M14c):
+// the header is cut to the cap and named, and ToFull past 100 addresses is counted, not dropped
+// silently.
+TEST(ProviderWebhookTest, PostmarkOverlongHeaderAndRecipientsAreCut) {
+  nlohmann::json to_full = nlohmann::json::array();
+  for (int i = 0; i < 201; ++i) {
+    to_full.push_back({{"Email", "r" + std::to_string(i) + "@b.example"}, {"Name", ""}});
+  }
+  nlohmann::json json = {{"FromFull", {{"Email", "jean@example.org"}, {"Name", "Jean Dupont"}}},
+                         {"ToFull", to_full},
+                         {"Subject", "Devis"},
+                         {"TextBody", "Bonjour"},
+                         {"Headers",
+                          {{{"Name", "X-Tracking"}, {"Value", std::string(2 * 1024 * 1024, 't')}},
+                           {{"Name", "Message-ID"}, {"Value", "<pm-long@example.org>"}}}}};
+  ParsedMessage parsed = ParseProviderMessage(PostmarkMessage(json));
+  EXPECT_THAT(parsed.truncated_headers, ElementsAre("X-Tracking"));
+  EXPECT_EQ(parsed.message_id, "pm-long@example.org");
+  EXPECT_EQ(parsed.to_addresses.size(), 100u);
+  EXPECT_EQ(parsed.to_addresses_omitted, 101u);
+  auto built = BuildEmailEvent(parsed, {.provider = "postmark"});
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(built->event.email().to_addresses_omitted(), 101u);
+  EXPECT_THAT(built->event.email().truncated_headers(), ElementsAre("X-Tracking"));
 }
 
 // Protects: SendGrid's parsed fields: the `subject` field when the headers have no Subject

@@ -35,13 +35,14 @@ class EmailIngest {
     smtp_port_ = testing::FreePort();
     lmtp_port_ = testing::FreePort();
     ops_port_ = testing::FreePort();
+    http_port_ = testing::FreePort();
     std::map<std::string, std::string> env = {
         {"EMAIL_KAFKA_BROKERS", brokers},
         {"EMAIL_RECIPIENTS", "sales@acme.test,support@acme.test"},
         {"EMAIL_SMTP_PORT", std::to_string(smtp_port_)},
         {"EMAIL_LMTP_ENABLED", "true"},
         {"EMAIL_LMTP_PORT", std::to_string(lmtp_port_)},
-        {"EMAIL_HTTP_PORT", std::to_string(testing::FreePort())},
+        {"EMAIL_HTTP_PORT", std::to_string(http_port_)},
         {"EMAIL_OPS_PORT", std::to_string(ops_port_)},
         {"EMAIL_HOSTNAME", "mx.acme.test"}};
     if (imap != nullptr) {
@@ -83,10 +84,24 @@ class EmailIngest {
     if (json.is_discarded() || !json.contains("data") || json["data"].empty()) return 0;
     return json["data"][0][0].get<int>();
   }
+  /// Posts `json` to the Postmark route with curl (EMAIL_POSTMARK_BASIC_AUTH postmark:pm-secret
+  /// in `extra_env`); the HTTP status.
+  int PostPostmark(const nlohmann::json& json) const {
+    std::string file = testing::BuildDir() + "/test-logs/" + testing::UniqueName("pm") + ".json";
+    std::ofstream(file, std::ios::binary) << json.dump();
+    std::string status = testing::Shell(
+        "curl -s -o /dev/null -w '%{http_code}' --max-time 30 -u postmark:pm-secret "
+        "-H 'Content-Type: application/json' --data-binary @" +
+        ShellQuote(file) + " http://127.0.0.1:" + std::to_string(http_port_) +
+        "/v1/email/postmark");
+    std::filesystem::remove(file);
+    return std::atoi(status.c_str());
+  }
   testing::Process& process() { return *process_; }
 
  private:
   std::unique_ptr<testing::Process> process_;
+  int http_port_ = 0;
   int smtp_port_ = 0;
   int lmtp_port_ = 0;
   int ops_port_ = 0;
@@ -414,6 +429,88 @@ TEST_F(EmailRulesE2eTest, CappedNamelessAndRelayedMailOverGrpc) {
   EXPECT_EQ(messages["messages"][0]["content_kept"], true);
   EXPECT_EQ(Sql("SELECT count(*) FROM lead_identities WHERE value LIKE '%crm.wix.com'"), 0);
   EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 2);
+}
+
+// Protects, end to end (M14): one rule on every channel for what the caps cut, and every cut
+// visible over gRPC (crmctl). Over SMTP (smtplib): a To of 201 addresses is taken (250), 100 kept
+// and "to_addresses_omitted": 101; a message with a 100 KiB one-line header is taken (250, where
+// the listener used to answer 500 5.5.2 and the sending server bounced the customer's mail), the
+// header cut and named in "truncated_headers". Over the Postmark webhook (curl): the same shapes
+// (ToFull of 201, a 100 KiB header) give the same answers. email_truncations_total counts each
+// cut by channel and reason.
+TEST_F(EmailRulesE2eTest, CutRecipientsAndHeadersAreTakenAndShown) {
+  Insert("INSERT INTO users (name) VALUES ('Alice') RETURNING id");
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("mail"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  EmailIngest ingest(broker_.bootstrap(), nullptr,
+                     {{"EMAIL_POSTMARK_BASIC_AUTH", "postmark:pm-secret"}});
+
+  std::string to = "sales@acme.test";
+  for (int i = 1; i < 201; ++i) to += ", r" + std::to_string(i) + "@b.example";
+  ASSERT_EQ(ingest.Send(Mail("many@client.example", "Anne Roy <anne@client.example>", to, "Devis"),
+                        "anne@client.example", "sales@acme.test"),
+            250);
+  const std::string long_value(100 * 1024, 'v');
+  ASSERT_EQ(ingest.Send(Mail("long@client.example", "Paul Roy <paul@client.example>",
+                             "sales@acme.test", "Devis", "X-Campaign: " + long_value + "\r\n"),
+                        "paul@client.example", "sales@acme.test"),
+            250);
+
+  nlohmann::json to_full = nlohmann::json::array();
+  to_full.push_back({{"Email", "sales@acme.test"}, {"Name", ""}});
+  for (int i = 1; i < 201; ++i) {
+    to_full.push_back({{"Email", "p" + std::to_string(i) + "@b.example"}, {"Name", ""}});
+  }
+  ASSERT_EQ(
+      ingest.PostPostmark({{"FromFull", {{"Email", "marc@client.example"}, {"Name", "Marc Petit"}}},
+                           {"ToFull", to_full},
+                           {"OriginalRecipient", "sales@acme.test"},
+                           {"Subject", "Devis"},
+                           {"TextBody", "Bonjour"},
+                           {"Headers",
+                            {{{"Name", "Message-ID"}, {"Value", "<pm-cut@client.example>"}},
+                             {{"Name", "X-Campaign"}, {"Value", long_value}}}}}),
+      200);
+  ASSERT_TRUE(testing::WaitFor([&] { return Sql("SELECT count(*) FROM email_messages") == 3; },
+                               std::chrono::seconds(30)))
+      << core.process().Log();
+
+  auto messages_of = [&](const std::string& address) {
+    const int64_t lead = Sql("SELECT lead_id FROM lead_identities WHERE value = '" + address + "'");
+    auto answer = Call(api, "ActivityService/ListEmailMessages",
+                       {{"owner_type", "OWNER_TYPE_LEAD"}, {"owner_id", lead}}, kReaderKey);
+    EXPECT_EQ(answer["messages"].size(), 1u) << answer.dump();
+    return answer["messages"].empty() ? nlohmann::json::object() : answer["messages"][0];
+  };
+  auto anne = messages_of("anne@client.example");
+  EXPECT_EQ(anne["to_addresses"].size(), 100u) << anne.dump();
+  EXPECT_EQ(anne.value("to_addresses_omitted", 0), 101) << anne.dump();
+  EXPECT_FALSE(anne.contains("truncated_headers")) << anne.dump();
+
+  auto paul = messages_of("paul@client.example");
+  EXPECT_EQ(paul["truncated_headers"], nlohmann::json::array({"X-Campaign"})) << paul.dump();
+  EXPECT_FALSE(paul.contains("to_addresses_omitted")) << paul.dump();
+  EXPECT_EQ(paul["text"], "Bonjour, je voudrais un devis.");
+
+  auto marc = messages_of("marc@client.example");
+  EXPECT_EQ(marc["to_addresses"].size(), 100u) << marc.dump();
+  EXPECT_EQ(marc.value("to_addresses_omitted", 0), 101) << marc.dump();
+  EXPECT_EQ(marc["truncated_headers"], nlohmann::json::array({"X-Campaign"})) << marc.dump();
+
+  const std::string metrics = ingest.Metrics();
+  EXPECT_EQ(testing::MetricValue(
+                metrics, "email_truncations_total{channel=\"smtp\",reason=\"to_recipients\"}"),
+            1);
+  EXPECT_EQ(
+      testing::MetricValue(metrics, "email_truncations_total{channel=\"smtp\",reason=\"header\"}"),
+      1);
+  EXPECT_EQ(testing::MetricValue(
+                metrics, "email_truncations_total{channel=\"postmark\",reason=\"to_recipients\"}"),
+            1);
+  EXPECT_EQ(testing::MetricValue(metrics,
+                                 "email_truncations_total{channel=\"postmark\",reason=\"header\"}"),
+            1);
 }
 
 }  // namespace

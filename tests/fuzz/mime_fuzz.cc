@@ -15,10 +15,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using leadflow::fuzz::Check;
   using leadflow::identity::IsValidUtf8;
   std::string_view raw = leadflow::fuzz::AsText(data, size);
-  leadflow::email::ParseLimits limits{.max_text_bytes = 2048, .max_attachments = 8};
+  // Small header caps, so that short inputs reach the cut paths (CutHeaderFields).
+  leadflow::email::ParseLimits limits{.max_text_bytes = 2048,
+                                      .max_attachments = 8,
+                                      .max_header_field_bytes = 256,
+                                      .max_address_field_bytes = 512,
+                                      .max_addresses = 4};
   leadflow::email::ParsedMessage message = leadflow::email::ParseMessage(raw, limits);
   Check(message.text.size() <= limits.max_text_bytes, "text limit");
   Check(message.attachments.size() <= limits.max_attachments, "attachment limit");
+  Check(message.to_addresses.size() <= limits.max_addresses &&
+            message.cc_addresses.size() <= limits.max_addresses,
+        "address cap");
+  Check(message.subject.size() <= leadflow::email::kMaxSubjectBytes, "subject cap");
+  Check(message.truncated_headers.size() <= leadflow::email::kMaxTruncatedHeaderNames,
+        "cut header names bounded");
+  for (const std::string& name : message.truncated_headers) {
+    Check(!name.empty() && name.size() <= 64, "cut header names are short");
+  }
   for (const std::string* text : {&message.text, &message.subject, &message.from_address,
                                   &message.from_name, &message.message_id, &message.in_reply_to}) {
     Check(IsValidUtf8(*text), "parsed text is UTF-8");

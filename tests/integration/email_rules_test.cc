@@ -40,6 +40,11 @@ struct Mail {
   // The relay also given as an identity of the event (a producer older than relay_address, or a
   // hostile one): crm-core must drop it all the same.
   bool relay_as_identity = false;
+  // What email-ingest's caps left out (EmailMessage.to_addresses_omitted, truncated_headers), and
+  // To addresses after the mailbox.
+  uint32_t to_omitted = 0;
+  std::vector<std::string> truncated_headers;
+  std::vector<std::string> more_to;
 };
 
 kafka::Message Encode(const Mail& mail) {
@@ -63,6 +68,9 @@ kafka::Message Encode(const Mail& mail) {
   email->set_from_address(mail.from);
   email->set_from_name(mail.name);
   email->add_to_addresses(mail.mailbox);
+  for (const std::string& to : mail.more_to) email->add_to_addresses(to);
+  email->set_to_addresses_omitted(mail.to_omitted);
+  for (const std::string& name : mail.truncated_headers) email->add_truncated_headers(name);
   email->add_cc_addresses(!mail.cc.empty() ? mail.cc
                                            : "boss@" + mail.from.substr(mail.from.find('@') + 1));
   email->set_subject(mail.subject);
@@ -198,6 +206,9 @@ TEST_F(EmailRulesTest, ReplyFromAnotherAddressJoinsThread) {
             1);
   EXPECT_EQ(Count("SELECT count(*) FROM lead_identities WHERE value LIKE 'colleague@%'"), 0);
   EXPECT_EQ(counters_.email.replies_threaded.Value(), 2);
+  // boss@ (Cc'd on t1, Mail's default) and colleague@ (Cc'd on u1) are participants: neither
+  // reply is counted as admitted by the colleague-domain rule.
+  EXPECT_EQ(counters_.email.replies_by_colleague_domain.Value(), 0);
 }
 
 // Protects: a conversation stays one record when a reply is applied before the message it
@@ -448,6 +459,8 @@ TEST_F(EmailRulesTest, ColleagueAtTheCustomersDomainJoinsTheThread) {
   EXPECT_EQ(kept[1].owner.id, lead);
   EXPECT_EQ(counters_.email.replies_threaded.Value(), 1);
   EXPECT_EQ(counters_.email.replies_refused.Value(), 0);
+  // Told apart from replies of participants (M16): this one only the domain admitted.
+  EXPECT_EQ(counters_.email.replies_by_colleague_domain.Value(), 1);
 
   // The same within one batch: the first mail and the colleague's reply.
   Apply({Encode({.message_id = "q-1@fabrikam.example",
@@ -465,6 +478,14 @@ TEST_F(EmailRulesTest, ColleagueAtTheCustomersDomainJoinsTheThread) {
                   "'%@fabrikam.example'"),
             1);
   EXPECT_EQ(counters_.email.replies_threaded.Value(), 2);
+  EXPECT_EQ(counters_.email.replies_by_colleague_domain.Value(), 2);
+  // A participant's reply (Jean, the thread's sender) is threaded without the domain rule.
+  Apply({Encode({.message_id = "devis-2@acme-btp.fr",
+                 .from = "jean.dupont@acme-btp.fr",
+                 .subject = "Re: Demande de devis chantier Lyon",
+                 .in_reply_to = "sophie-1@acme-btp.fr"})});
+  EXPECT_EQ(counters_.email.replies_threaded.Value(), 3);
+  EXPECT_EQ(counters_.email.replies_by_colleague_domain.Value(), 2);
 }
 
 // Protects: a shared domain is no colleagueship where it says nothing: a stranger at a public
@@ -957,6 +978,32 @@ TEST_F(EmailRulesTest, CapsKeepHeadersOnlyPastThem) {
   EXPECT_EQ(kept[3].thread_key, "cap4@example.org");
   EXPECT_FALSE(kept[3].content_kept);
   EXPECT_EQ(counters_.email.contents_omitted.Value(), 2);
+}
+
+// Protects: what the caps left out is kept with the message (M14): email-ingest's count of To
+// addresses past its cap, plus those crm-core's own cap drops (a producer sending more than 100),
+// and the names of the header fields email-ingest cut — read back as stored, so that a cut list
+// is never taken for the whole.
+TEST_F(EmailRulesTest, KeptMessageSaysWhatWasCut) {
+  std::vector<std::string> more;
+  for (int i = 0; i < 119; ++i) more.push_back("r" + std::to_string(i) + "@b.example");
+  Apply({Encode({.message_id = "cut-1@example.org",
+                 .from = "jean@example.org",
+                 .to_omitted = 81,
+                 .truncated_headers = {"X-Campaign", "Subject"},
+                 .more_to = more})});
+  std::vector<EmailMessageRecord> kept = MessagesOf({}, Count("SELECT id FROM activities"));
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].to_addresses.size(), 100u);
+  EXPECT_EQ(kept[0].to_addresses_omitted, 81 + 20);  // 120 given, 100 kept, 81 cut before
+  EXPECT_EQ(kept[0].cc_addresses_omitted, 0);
+  EXPECT_EQ(kept[0].truncated_headers, (std::vector<std::string>{"X-Campaign", "Subject"}));
+  // A whole message says nothing was cut.
+  Apply({Encode({.message_id = "cut-2@example.net", .from = "anna@example.net"})});
+  kept = MessagesOf({}, Count("SELECT max(id) FROM activities"));
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].to_addresses_omitted, 0);
+  EXPECT_TRUE(kept[0].truncated_headers.empty());
 }
 
 // Protects: a sender without a display name: the title template's {name} is the sender's

@@ -46,6 +46,9 @@ void ToProto(const EmailMessageRecord& message, v1::EmailMessage* out) {
   // past a cap, which empty fields alone cannot.
   out->set_content_kept(message.content_kept);
   out->set_relay_address(message.relay_address);
+  out->set_to_addresses_omitted(static_cast<uint32_t>(message.to_addresses_omitted));
+  out->set_cc_addresses_omitted(static_cast<uint32_t>(message.cc_addresses_omitted));
+  for (const std::string& name : message.truncated_headers) out->add_truncated_headers(name);
 }
 
 }  // namespace

@@ -54,13 +54,15 @@ void AddParticipants(const EmailMessage& email, std::set<std::string>& into) {
   for (const std::string& address : email.cc_addresses()) add(address);
 }
 
-// Lists kept within their bounds; counts what was cut.
+// Lists kept within their bounds; counts what was cut (in `cut`, and in `omitted`, the
+// message's own count of addresses left out, which the reader sees).
 std::vector<std::string> KeptAddresses(const google::protobuf::RepeatedPtrField<std::string>& given,
-                                       size_t& cut) {
+                                       size_t& cut, int64_t& omitted) {
   std::vector<std::string> kept;
   for (const std::string& address : given) {
     if (kept.size() >= domain::kMaxKeptAddresses || address.size() > domain::kMaxAddressBytes) {
       ++cut;
+      ++omitted;
       continue;
     }
     kept.push_back(address);
@@ -76,6 +78,15 @@ EmailCounters::EmailCounters(metrics::Registry& registry)
                                        "Email replies filed under their thread's record (no "
                                        "lead made, no identity added)")
                            .WithLabels({})),
+      replies_by_colleague_domain(
+          registry
+              .AddCounter("crm_email_replies_colleague_domain_total",
+                          "Email replies filed under their thread's record by the colleague-domain "
+                          "rule alone: a sender at the domain of the thread's customer "
+                          "(CRM_EMAIL_OWN_DOMAINS and CRM_EMAIL_PUBLIC_DOMAINS excluded), neither "
+                          "a participant nor an address the record knows; also counted in "
+                          "crm_email_replies_threaded_total")
+              .WithLabels({})),
       duplicate_messages(registry
                              .AddCounter("crm_email_duplicate_messages_total",
                                          "Email messages with no effect: their Message-ID was "
@@ -108,6 +119,7 @@ EmailCounters::EmailCounters(metrics::Registry& registry)
 
 void EmailCounters::Add(const EmailBatchResult& result) {
   replies_threaded.Increment(static_cast<double>(result.replies_threaded));
+  replies_by_colleague_domain.Increment(static_cast<double>(result.replies_by_colleague_domain));
   duplicate_messages.Increment(static_cast<double>(result.duplicate_messages));
   reused_message_ids.Increment(static_cast<double>(result.reused_message_ids));
   fields_cut.Increment(static_cast<double>(result.fields_cut));
@@ -344,6 +356,21 @@ absl::Status EmailBatch::Prepare() {
                      .domain = ColleagueDomainOf(i)});
   }
   const std::set<size_t> known = repository_.SendersKnown(asked, rules_.max_messages_per_thread);
+  // The same question without the colleague-domain rule, for the senders it could have admitted:
+  // which replies that rule alone files (crm_email_replies_colleague_domain_total). Asked only
+  // when the first answer admitted such a sender.
+  std::set<size_t> known_without_domain = known;
+  {
+    std::vector<EmailRepository::SenderInThread> by_domain = asked;
+    bool any = false;
+    for (size_t row = 0; row < by_domain.size(); ++row) {
+      if (!by_domain[row].domain.empty() && known.count(row) != 0) any = true;
+      by_domain[row].domain.clear();
+    }
+    if (any) {
+      known_without_domain = repository_.SendersKnown(by_domain, rules_.max_messages_per_thread);
+    }
+  }
 
   // In batch order: a reply is filed in its thread when its sender belongs there (known above, or
   // a participant of a message of the batch filed in that thread before it); otherwise it is a
@@ -372,15 +399,20 @@ absl::Status EmailBatch::Prepare() {
       const bool in_stored_thread =
           it.stored || (it.earlier && filed_in_stored.count(*it.earlier) != 0);
       const std::string colleague_domain = ColleagueDomainOf(i);
+      const bool asked_row = in_stored_thread && asked_for.count(i) != 0;
+      const bool belongs_without_domain =
+          (asked_row && known_without_domain.count(asked_for[i]) != 0) ||
+          participants[thread_key].count(Sender(i)) != 0;
       const bool belongs =
-          (in_stored_thread && asked_for.count(i) != 0 && known.count(asked_for[i]) != 0) ||
-          participants[thread_key].count(Sender(i)) != 0 ||
+          belongs_without_domain || (asked_row && known.count(asked_for[i]) != 0) ||
           (!colleague_domain.empty() && sender_domains[thread_key].count(colleague_domain) != 0 &&
            mailbox_domains[thread_key].count(colleague_domain) == 0);
       if (belongs && in_stored_thread) filed_in_stored.insert(i);
       if (!belongs) {
         reply.reset();
         ++result_.replies_refused;
+      } else {
+        reply->by_colleague_domain = !belongs_without_domain;
       }
     }
     if (reply) {
@@ -440,8 +472,18 @@ EmailMessageRecord EmailBatch::Record(size_t index) {
       email.reply_to_address().size() <= domain::kMaxAddressBytes ? email.reply_to_address() : "";
   record.relay_address =
       email.relay_address().size() <= domain::kMaxAddressBytes ? email.relay_address() : "";
-  record.to_addresses = KeptAddresses(email.to_addresses(), cut);
-  record.cc_addresses = KeptAddresses(email.cc_addresses(), cut);
+  record.to_addresses_omitted = email.to_addresses_omitted();
+  record.cc_addresses_omitted = email.cc_addresses_omitted();
+  record.to_addresses = KeptAddresses(email.to_addresses(), cut, record.to_addresses_omitted);
+  record.cc_addresses = KeptAddresses(email.cc_addresses(), cut, record.cc_addresses_omitted);
+  // Names only, bounded in number and length (a producer may send anything).
+  for (const std::string& name : email.truncated_headers()) {
+    if (record.truncated_headers.size() >= 16) {
+      ++cut;
+      break;
+    }
+    record.truncated_headers.push_back(bounded(name, 64));
+  }
   if (email.has_date()) {
     record.sent_micros = email.date().seconds() * 1000000 + email.date().nanos() / 1000;
   }
@@ -530,6 +572,7 @@ EmailBatchResult EmailBatch::Write() {
       entry.opened_by = open->second.opened_by;
     }
     ++result_.replies_threaded;
+    if (reply.by_colleague_domain) ++result_.replies_by_colleague_domain;
     if (entry.activity_id != 0 || !entry.opened_by.empty()) {
       ++result_.replies_joined;
     } else {

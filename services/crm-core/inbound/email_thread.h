@@ -38,9 +38,10 @@ namespace leadflow::crm {
 
 /// What the email part of a batch did, for the counters.
 struct EmailBatchResult {
-  size_t replies_threaded = 0;    // replies that went to their thread's record
-  size_t replies_joined = 0;      // of those, joined the thread's open activity
-  size_t duplicate_messages = 0;  // a Message-ID stored already or twice in the batch
+  size_t replies_threaded = 0;             // replies that went to their thread's record
+  size_t replies_by_colleague_domain = 0;  // of those, admitted by the colleague-domain rule
+  size_t replies_joined = 0;               // of those, joined the thread's open activity
+  size_t duplicate_messages = 0;           // a Message-ID stored already or twice in the batch
   size_t reused_message_ids = 0;  // a Message-ID another sender's message holds: kept without it
   size_t messages_kept = 0;
   size_t fields_cut = 0;        // texts or lists cut to the kept-message bounds
@@ -54,6 +55,7 @@ struct EmailCounters {
   explicit EmailCounters(metrics::Registry& registry);
   void Add(const EmailBatchResult& result);
   metrics::Counter& replies_threaded;
+  metrics::Counter& replies_by_colleague_domain;
   metrics::Counter& duplicate_messages;
   metrics::Counter& reused_message_ids;
   metrics::Counter& fields_cut;
@@ -99,6 +101,9 @@ class EmailBatch {
     size_t index = 0;
     std::optional<domain::ThreadDecision> stored;
     size_t earlier = 0;
+    // Admitted only by the colleague-domain rule (docs/email-ingest.md, "Who may reply into a
+    // thread", rule 3): its sender is neither a participant nor an address the record knows.
+    bool by_colleague_domain = false;
   };
   EmailMessageRecord Record(size_t index);
   // The stored messages among `named`, their threads and records locked (see Prepare).

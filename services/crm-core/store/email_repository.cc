@@ -60,6 +60,9 @@ EmailMessageRecord ReadMessage(const pqxx::row& row) {
   message.received_micros = row[19].as<int64_t>();
   message.content_kept = row[20].as<bool>();
   message.relay_address = row[21].as<std::string>();
+  message.to_addresses_omitted = row[22].as<int64_t>();
+  message.cc_addresses_omitted = row[23].as<int64_t>();
+  message.truncated_headers = Strings(row[24].as<std::string>());
   return message;
 }
 
@@ -269,7 +272,10 @@ void EmailRepository::InsertMessages(const std::vector<EmailMessageRecord>& mess
                     {"refs", cleaned(message.references)},
                     {"attachments", attachments},
                     {"content_kept", message.content_kept},
-                    {"relay_address", clean(message.relay_address)}});
+                    {"relay_address", clean(message.relay_address)},
+                    {"to_omitted", message.to_addresses_omitted},
+                    {"cc_omitted", message.cc_addresses_omitted},
+                    {"truncated_headers", cleaned(message.truncated_headers)}});
   }
   // The texts were cut on UTF-8 boundaries; replace anything else rather than refuse the batch.
   work_.exec_prepared("email_insert_messages",

@@ -47,6 +47,11 @@ struct EmailMessageRecord {
   /// The relay sender that wrote on behalf of the person (a form builder), empty when none: kept
   /// to be shown, never an identity.
   std::string relay_address;
+  /// Addresses of To (Cc) the message named beyond those kept (email-ingest's cap, crm-core's).
+  int64_t to_addresses_omitted = 0;
+  int64_t cc_addresses_omitted = 0;
+  /// Header fields email-ingest cut to its caps, by name.
+  std::vector<std::string> truncated_headers;
 };
 
 /// Where mail to one of our addresses goes.
