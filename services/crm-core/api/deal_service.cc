@@ -276,9 +276,9 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         if (deal.company_id != 0) {
           linked(domain::EntityKind::kCompany, deal.company_id);
         }
-        std::set<int64_t> contacts;  // a contact named twice is linked once
+        std::set<int64_t> linked_contacts;  // a contact named twice is linked once
         for (int64_t contact : deal.contact_ids) {
-          if (contacts.insert(contact).second) {
+          if (linked_contacts.insert(contact).second) {
             linked(domain::EntityKind::kContact, contact);
           }
         }
