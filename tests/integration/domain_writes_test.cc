@@ -48,11 +48,7 @@ class DomainWritesTest : public ::testing::Test {
     const std::string sql =
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
         "AND wait_event_type = 'Lock'";
-    for (int i = 0; i < 3000; ++i) {
-      if (Count(sql) >= count) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
+    return testing::WaitFor([&] { return Count(sql) >= count; }, 30s);
   }
 
   // A transaction of its own holding `table` EXCLUSIVE (reads go on, writes wait): a merge or a

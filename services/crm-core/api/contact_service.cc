@@ -44,10 +44,7 @@ grpc::ServerUnaryReactor* ContactApi::ListContacts(grpc::CallbackServerContext* 
         if (!page.ok()) {
           return page.status();
         }
-        if (absl::Status range = CheckCreatedRange(
-                request->has_created_after() ? &request->created_after() : nullptr,
-                request->has_created_before() ? &request->created_before() : nullptr);
-            !range.ok()) {
+        if (absl::Status range = CheckCreatedRange(*request); !range.ok()) {
           return range;
         }
         PeopleFilter filter{

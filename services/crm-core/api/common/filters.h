@@ -35,4 +35,11 @@ absl::Status CheckFilterPipeline(pqxx::transaction_base& work, int64_t id);
 absl::Status CheckCreatedRange(const google::protobuf::Timestamp* after,
                                const google::protobuf::Timestamp* before);
 
+/// The same for a List request with `created_after` / `created_before`.
+template <typename ListRequest>
+absl::Status CheckCreatedRange(const ListRequest& request) {
+  return CheckCreatedRange(request.has_created_after() ? &request.created_after() : nullptr,
+                           request.has_created_before() ? &request.created_before() : nullptr);
+}
+
 }  // namespace leadflow::crm
