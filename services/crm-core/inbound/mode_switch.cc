@@ -129,7 +129,9 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     const int64_t company_id = lead.company_id != 0 ? lead.company_id : holder.second;
     const bool new_contact = contact == 0;
     if (contact == 0) {
-      contact = contact_ids[next_contact++];
+      // The step's ids counted holders before it; a holder gone since (deleted) needs one more.
+      contact = next_contact < contact_ids.size() ? contact_ids[next_contact++]
+                                                  : inbound.AllocateContactIds(1).front();
       domain::PersonName name =
           domain::ContactName(lead.first_name, lead.last_name, settings.last_name_placeholder);
       contacts.push_back({contact, std::move(name.first), std::move(name.last),
