@@ -1,6 +1,9 @@
 // LeadService.ConvertLead: domain/conversion's plan written in one transaction, all or nothing,
 // idempotent by request id (the conversions row records the request id with the result).
+#include <map>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
@@ -83,6 +86,50 @@ absl::Status Replay(ConversionRepository& conversions, const ConversionRecord& r
       conversions.Created(EntityKind::kCompany, record.company_id, lead_id));
   response->set_replayed(true);
   return absl::OkStatus();
+}
+
+std::vector<IdentityKey> Keys(const std::vector<domain::Identity>& identities) {
+  std::vector<IdentityKey> keys;
+  for (const domain::Identity& identity : identities) {
+    keys.push_back({std::string(domain::ToString(identity.kind)), identity.value});
+  }
+  return keys;
+}
+
+// One person, one record: a lead converted into an existing contact (company) never copies onto
+// it a phone or email another contact (company) holds, which would send that person's traffic to
+// this record's deal (docs/domain.md, "Conversion"). FAILED_PRECONDITION naming each holder and
+// the ways out, when `held` (IdentitiesHeldByAnother) is not empty.
+absl::Status RefuseHeldIdentities(int64_t lead_id, domain::EntityKind kind, int64_t target,
+                                  const std::vector<HeldIdentity>& held) {
+  if (held.empty()) {
+    return absl::OkStatus();
+  }
+  const bool company = kind == domain::EntityKind::kCompany;
+  const char* noun = company ? "company" : "contact";
+  const char* plural = company ? "companies" : "contacts";
+  const char* merge = company ? "CompanyService/MergeCompanies" : "ContactService/MergeContacts";
+  std::map<int64_t, std::vector<std::string>> by_holder;
+  for (const HeldIdentity& identity : held) {
+    by_holder[identity.holder_id].push_back(identity.key.value);
+  }
+  std::vector<std::string> parts;
+  std::vector<std::string> ids;
+  for (const auto& [holder, values] : by_holder) {
+    parts.push_back(absl::StrCat(absl::StrJoin(values, ", "), " with ", noun, " ", holder));
+    ids.push_back(absl::StrCat(holder));
+  }
+  const int64_t first = by_holder.begin()->first;
+  const std::string ways =
+      by_holder.size() == 1 ? absl::StrCat("convert it into ", noun, " ", first, " (", noun, "_id ",
+                                           first, "), or merge ", plural, " ", first, " and ",
+                                           target, " first (", merge, ")")
+                            : absl::StrCat("merge those of ", plural, " ", absl::StrJoin(ids, ", "),
+                                           " and ", target, " that are this person first (", merge,
+                                           "), then convert it into the one kept");
+  return absl::FailedPreconditionError(absl::StrCat("lead ", lead_id, " shares ",
+                                                    absl::StrJoin(parts, "; "), ": ", ways,
+                                                    "; nothing was written"));
 }
 
 }  // namespace
@@ -178,16 +225,34 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         // holds would be a second record of that person, whose later traffic then finds the
         // older one (docs/domain.md, "Conversion"). The caller names the contact instead.
         if (plan->create_contact) {
-          std::vector<IdentityKey> keys;
-          for (const domain::Identity& identity : plan->contact_identities) {
-            keys.push_back({std::string(domain::ToString(identity.kind)), identity.value});
-          }
-          const std::vector<int64_t> holders = ContactRepository(work).FindByIdentities(keys);
+          const std::vector<int64_t> holders =
+              ContactRepository(work).FindByIdentities(Keys(plan->contact_identities));
           if (!holders.empty()) {
             return absl::FailedPreconditionError(absl::StrCat(
                 "lead ", lead_id, " shares a phone or email with contact ", holders.front(),
                 ": convert it into that contact (contact_id ", holders.front(),
                 ") instead of creating a second one for the same person"));
+          }
+        }
+
+        // The same rule for an existing contact or company the caller names: it never takes a
+        // phone or email another record of its kind holds.
+        if (plan->use_contact_id) {
+          if (absl::Status held = RefuseHeldIdentities(
+                  lead_id, EntityKind::kContact, *plan->use_contact_id,
+                  IdentitiesHeldByAnother(work, EntityKind::kContact, *plan->use_contact_id,
+                                          Keys(plan->contact_identities)));
+              !held.ok()) {
+            return held;
+          }
+        }
+        if (plan->use_company_id) {
+          if (absl::Status held = RefuseHeldIdentities(
+                  lead_id, EntityKind::kCompany, *plan->use_company_id,
+                  IdentitiesHeldByAnother(work, EntityKind::kCompany, *plan->use_company_id,
+                                          Keys(plan->company_identities)));
+              !held.ok()) {
+            return held;
           }
         }
 
@@ -203,8 +268,20 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
           company_id = conversions.InsertCompany(*plan->create_company, plan->responsible_user_id,
                                                  plan->source_id);
         }
-        conversions.AddContactIdentities(contact_id, plan->contact_identities);
-        conversions.AddCompanyIdentities(company_id, plan->company_identities);
+        // A new record takes the lead's identities as it is born; an existing one through the
+        // store's one writer of added identities (a new etag, FIELD_CHANGED phones/emails).
+        if (plan->create_contact) {
+          conversions.AddContactIdentities(contact_id, plan->contact_identities);
+        } else if (contact_id != 0) {
+          AddIdentitiesToExisting(work, EntityKind::kContact, contact_id,
+                                  Keys(plan->contact_identities));
+        }
+        if (plan->create_company) {
+          conversions.AddCompanyIdentities(company_id, plan->company_identities);
+        } else if (company_id != 0) {
+          AddIdentitiesToExisting(work, EntityKind::kCompany, company_id,
+                                  Keys(plan->company_identities));
+        }
         if (plan->link_contact_company) {
           conversions.LinkContactCompany(contact_id, company_id);
         }

@@ -634,7 +634,7 @@ absl::Status AddIdentities(pqxx::transaction_base& work, int64_t id,
                            size_t max_identities) {
   using Kind = PeopleKind<Record>;
   typename Kind::Repository records(work);
-  std::optional<Record> current = records.Get(id, /*lock=*/true);
+  std::optional<Record> current = records.Get(id);
   if (!current) {
     return absl::NotFoundError(absl::StrCat(Kind::kNoun, " ", id, " not found"));
   }
@@ -644,25 +644,15 @@ absl::Status AddIdentities(pqxx::transaction_base& work, int64_t id,
       identities.push_back(key);
     }
   }
-  if (identities.size() == current->identities.size()) {
-    return absl::OkStatus();
-  }
   if (identities.size() > max_identities) {
     return absl::FailedPreconditionError(absl::StrCat(
         Kind::kNoun, " ", id, " holds these identities already and would hold ", identities.size(),
         " phones, emails and messenger ids with the request's, over the cap of ", max_identities,
         "; remove some from it (Update) or leave them out of the request"));
   }
-  std::vector<HistoryRecord> history;
-  for (const auto& [field, kind] :
-       {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}, {"messengers", "MESSENGER"}}) {
-    RecordChange(history, Kind::kType, id, user, field, JoinIdentities(current->identities, kind),
-                 JoinIdentities(identities, kind));
-  }
-  records.SetIdentities(id, identities);
-  // A new etag: an update made with the one read before is ABORTED instead of dropping these.
-  records.Update(*current, current->version);
-  HistoryRepository(work).Append(history);
+  // The store's one writer of added identities: a new etag (an update made with the one read
+  // before is ABORTED instead of dropping these) and FIELD_CHANGED.
+  AddIdentitiesToExisting(work, Kind::kKind, id, keys, user);
   return absl::OkStatus();
 }
 

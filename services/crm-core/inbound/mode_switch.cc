@@ -4,10 +4,13 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 #include "crm-core/domain/naming/naming.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/mode_switch_repository.h"
+#include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 #include "crm-core/store/statements.h"
 #include "pg/pg.h"
@@ -35,7 +38,14 @@ ModeSwitchCounters::ModeSwitchCounters(metrics::Registry& registry)
                         .AddCounter("crm_mode_switch_leads_skipped_total",
                                     "Open leads the classic → simple switch could not convert "
                                     "(refused by a constraint) and skipped")
-                        .WithLabels({})) {}
+                        .WithLabels({})),
+      identities_not_copied(
+          registry
+              .AddCounter("crm_mode_switch_identities_not_copied_total",
+                          "Phones, emails and messenger ids of leads the classic → simple switch "
+                          "converted into an existing contact, left off it because another "
+                          "contact holds them")
+              .WithLabels({})) {}
 
 namespace {
 
@@ -92,6 +102,8 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   // in simple mode finds them: never a second contact holding the same phone or email.
   std::vector<int64_t> locked_ids;
   for (const OpenLeadRow& lead : leads) locked_ids.push_back(lead.id);
+  // Read before this step makes any contact: at most this many new ones (each lead's holder is
+  // read again below).
   std::map<int64_t, std::pair<int64_t, int64_t>> holders = jobs.Holders(locked_ids);
   size_t new_contacts = 0;
   for (const OpenLeadRow& lead : leads) {
@@ -101,6 +113,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   const std::vector<int64_t> deal_ids = inbound.AllocateDealIds(leads.size());
   size_t next_contact = 0;
   int64_t converted = 0;
+  int64_t not_copied = 0;
   std::vector<int64_t> skipped;
   std::string failure;
   for (size_t i = 0; i < leads.size(); ++i) {
@@ -109,10 +122,16 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     std::vector<HistoryRecord> history;
     const domain::EntityRef lead_ref{domain::EntityKind::kLead, lead.id};
     const domain::EntityRef deal_ref{domain::EntityKind::kDeal, deal_ids[i]};
-    int64_t contact = lead.contact_id != 0 ? lead.contact_id : holders[lead.id].first;
-    const int64_t company_id = lead.company_id != 0 ? lead.company_id : holders[lead.id].second;
+    // Read again for each lead: a contact this step made for an earlier lead of the batch may
+    // hold this one's phone (two open leads of one person), and this lead then converts into it.
+    const std::pair<int64_t, int64_t> holder = jobs.Holders({lead.id})[lead.id];
+    int64_t contact = lead.contact_id != 0 ? lead.contact_id : holder.first;
+    const int64_t company_id = lead.company_id != 0 ? lead.company_id : holder.second;
+    const bool new_contact = contact == 0;
     if (contact == 0) {
-      contact = contact_ids[next_contact++];
+      // The step's ids counted holders before it; a holder gone since (deleted) needs one more.
+      contact = next_contact < contact_ids.size() ? contact_ids[next_contact++]
+                                                  : inbound.AllocateContactIds(1).front();
       domain::PersonName name =
           domain::ContactName(lead.first_name, lead.last_name, settings.last_name_placeholder);
       contacts.push_back({contact, std::move(name.first), std::move(name.last),
@@ -138,6 +157,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     // the new deal's links.
     history.push_back(
         HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "CREATED").RelatedTo(lead_ref));
+    const size_t converted_entry = history.size();
     history.push_back(
         HistoryRecord::Of(domain::EntityKind::kLead, lead.id, "CONVERTED").RelatedTo(contact_ref));
     history.push_back(
@@ -168,12 +188,39 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     try {
       inbound.InsertContacts(contacts);
       inbound.InsertDeals({deal});
-      jobs.CopyIdentitiesToContact(lead.id, contact);
+      std::vector<HeldIdentity> left;
+      if (new_contact) {
+        jobs.CopyIdentitiesToContact(lead.id, contact);
+      } else {
+        // An existing contact: a new etag and FIELD_CHANGED for what it gains, and never another
+        // contact's phone or email (that person's traffic would come to this deal). The switch
+        // cannot refuse as ConvertLead does: it leaves them, says so on the lead's timeline and
+        // counts them.
+        left = AddIdentitiesToExisting(work, domain::EntityKind::kContact, contact,
+                                       jobs.LeadIdentities(lead.id))
+                   .left;
+      }
+      if (!left.empty()) {
+        std::string named;
+        for (const HeldIdentity& identity : left) {
+          absl::StrAppend(&named, named.empty() ? "" : ", ", identity.key.value, " (contact ",
+                          identity.holder_id, ")");
+        }
+        history[converted_entry].field = "identities_not_copied";
+        history[converted_entry].new_value = named;
+      }
       jobs.MoveActivitiesToDeal(lead.id, deal_ids[i]);
-      jobs.MarkConverted(lead.id, contact, deal_ids[i]);
+      jobs.MarkConverted(lead.id, contact, deal_ids[i], company_id);
       HistoryRepository(work).Append(history);
       work.exec0("RELEASE SAVEPOINT mode_switch_lead");
       ++converted;
+      if (!left.empty()) {
+        not_copied += static_cast<int64_t>(left.size());
+        spdlog::info(
+            "mode switch job {}: lead {} converted into contact {} without {} identities other "
+            "contacts hold",
+            job->id, lead.id, contact, left.size());
+      }
     } catch (const pqxx::sql_error& error) {
       if (!SkipsTheLead(error.sqlstate())) {
         throw;
@@ -190,6 +237,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   counters.steps.Increment();
   counters.leads_converted.Increment(static_cast<double>(converted));
   counters.leads_skipped.Increment(static_cast<double>(skipped.size()));
+  counters.identities_not_copied.Increment(static_cast<double>(not_copied));
   return true;
 }
 

@@ -28,17 +28,23 @@ struct ModeSwitchCounters {
   metrics::Counter& jobs_finished;
   metrics::Counter& failures;       // steps that failed (rolled back, retried after a pause)
   metrics::Counter& leads_skipped;  // leads a constraint refused: skipped, listed on the job
+  // A converted lead's phones and emails another contact holds: left off the contact it was
+  // converted into (one person, one record), named on the lead's timeline
+  metrics::Counter& identities_not_copied;
 };
 
 /// One step of the running mode_switch_jobs row, in one transaction: classic → simple converts
 /// up to `batch_leads` open leads after last_lead_id into contact + deal (identities copied to the
-/// contact, activities moved to the deal, the lead CONVERTED and linked), under the leads'
-/// identity locks, and records the progress in the row; a lead whose conversion the data refuses
-/// (a constraint, under a savepoint of its own) is skipped, counted and listed on the row (the
-/// first 100) instead of failing the step for ever; a step that finds no more open leads
-/// finishes the job. A switch back to classic has nothing to convert and finishes at once (new
-/// traffic makes leads again from the next batch). A crash loses at most the uncommitted step,
-/// redone from last_lead_id. Returns whether a job was worked on.
+/// contact, activities moved to the deal, the lead CONVERTED and linked to both), under the
+/// leads' identity locks; a lead whose person is a contact already converts into it, which takes
+/// the lead's identities through AddIdentitiesToExisting (a new etag, FIELD_CHANGED) except those
+/// another contact holds (counted, and named on the lead's CONVERTED entry); and records the
+/// progress in the row; a lead whose conversion the data refuses (a constraint, under a savepoint
+/// of its own) is skipped, counted and listed on the row (the first 100) instead of failing the
+/// step for ever; a step that finds no more open leads finishes the job. A switch back to classic
+/// has nothing to convert and finishes at once (new traffic makes leads again from the next batch).
+/// A crash loses at most the uncommitted step, redone from last_lead_id. Returns whether a job was
+/// worked on.
 absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t batch_leads,
                                        ModeSwitchCounters& counters);
 

@@ -3,6 +3,7 @@
 #include "crm-core/domain/assignment/assignment.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/inbound_repository.h"
+#include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -187,13 +188,25 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
 
   // Identities.
   std::vector<std::pair<int64_t, IdentityKey>> lead_identities;
-  std::vector<std::pair<int64_t, IdentityKey>> contact_identities;
+  std::vector<std::pair<int64_t, IdentityKey>> contact_identities;  // contacts of this batch
+  std::map<int64_t, std::vector<IdentityKey>> existing_contacts;    // by contact, in id order
   for (const PlannedIdentity& identity : plan.identities) {
-    (identity.owner == EntityKind::kLead ? lead_identities : contact_identities)
-        .emplace_back(id(identity.owner, identity.ref), identity.key);
+    if (identity.owner == EntityKind::kLead) {
+      lead_identities.emplace_back(id(identity.owner, identity.ref), identity.key);
+    } else if (IsNew(identity.ref)) {
+      contact_identities.emplace_back(id(identity.owner, identity.ref), identity.key);
+    } else {
+      existing_contacts[identity.ref].push_back(identity.key);
+    }
   }
   leads.AddIdentities(lead_identities);
   inbound.AddContactIdentities(contact_identities);
+  // A contact that existed before gains them through the store's one writer of added identities:
+  // a new etag (a manager's update made with the one read before is ABORTED instead of dropping
+  // them) and FIELD_CHANGED on its timeline.
+  for (const auto& [contact, keys] : existing_contacts) {
+    AddIdentitiesToExisting(work, EntityKind::kContact, contact, keys);
+  }
 
   // Activities, and the deals they touch.
   std::vector<InboundActivityRow> activity_rows;

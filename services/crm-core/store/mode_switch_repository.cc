@@ -53,6 +53,14 @@ std::map<int64_t, std::pair<int64_t, int64_t>> ModeSwitchRepository::Holders(
   return holders;
 }
 
+std::vector<IdentityKey> ModeSwitchRepository::LeadIdentities(int64_t lead_id) {
+  std::vector<IdentityKey> keys;
+  for (const auto& row : work_.exec_prepared("mode_switch_lead_identities", lead_id)) {
+    keys.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+  }
+  return keys;
+}
+
 void ModeSwitchRepository::CopyIdentitiesToContact(int64_t lead_id, int64_t contact_id) {
   work_.exec_prepared("mode_switch_copy_lead_identities_to_contact", lead_id, contact_id);
 }
@@ -61,8 +69,9 @@ void ModeSwitchRepository::MoveActivitiesToDeal(int64_t lead_id, int64_t deal_id
   work_.exec_prepared("mode_switch_move_lead_activities_to_deal", lead_id, deal_id);
 }
 
-void ModeSwitchRepository::MarkConverted(int64_t lead_id, int64_t contact_id, int64_t deal_id) {
-  work_.exec_prepared("mode_switch_mark_lead_converted", lead_id, contact_id, deal_id);
+void ModeSwitchRepository::MarkConverted(int64_t lead_id, int64_t contact_id, int64_t deal_id,
+                                         int64_t company_id) {
+  work_.exec_prepared("mode_switch_mark_lead_converted", lead_id, contact_id, deal_id, company_id);
 }
 
 std::string ModeSwitchRepository::SuccessStatus() {

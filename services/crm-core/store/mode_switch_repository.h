@@ -50,9 +50,15 @@ class ModeSwitchRepository {
   std::vector<OpenLeadRow> LockOpen(const std::vector<int64_t>& ids);
   /// Lead id → the oldest live contact and company holding one of its identities (0: none).
   std::map<int64_t, std::pair<int64_t, int64_t>> Holders(const std::vector<int64_t>& ids);
+  /// Lead `lead_id`'s identities, by kind and value.
+  std::vector<IdentityKey> LeadIdentities(int64_t lead_id);
+  /// Gives a contact made by this step the lead's identities (an existing contact takes them
+  /// through AddIdentitiesToExisting instead).
   void CopyIdentitiesToContact(int64_t lead_id, int64_t contact_id);
   void MoveActivitiesToDeal(int64_t lead_id, int64_t deal_id);
-  void MarkConverted(int64_t lead_id, int64_t contact_id, int64_t deal_id);
+  /// The lead CONVERTED into `contact_id` and `deal_id`, with `company_id` (0: none) when the
+  /// deal links one; its contact_id and company_id point at them, as ConvertLead's do.
+  void MarkConverted(int64_t lead_id, int64_t contact_id, int64_t deal_id, int64_t company_id);
   /// The lead status with SUCCESS semantics (seeded CONVERTED).
   std::string SuccessStatus();
   /// `skipped`: leads not converted (appended to failed_lead_ids while fewer than 100), `failure`

@@ -2,6 +2,8 @@
 // (store/sql/{contacts,companies,search,merges}/).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
@@ -153,6 +155,89 @@ std::optional<int64_t> HoldReferenced(pqxx::transaction_base& work, domain::Enti
     return std::nullopt;
   }
   return rows[0][0].as<int64_t>();
+}
+
+std::vector<HeldIdentity> IdentitiesHeldByAnother(pqxx::transaction_base& work,
+                                                  domain::EntityKind kind, int64_t id,
+                                                  const std::vector<IdentityKey>& keys) {
+  std::vector<HeldIdentity> held;
+  if (keys.empty()) {
+    return held;
+  }
+  const char* statement = kind == domain::EntityKind::kCompany
+                              ? "company_identities_held_by_others"
+                              : "contact_identities_held_by_others";
+  auto [kinds, values] = KindsAndValues(keys);
+  for (const auto& row : work.exec_prepared(statement, kinds, values, id)) {
+    held.push_back({{row[0].as<std::string>(), row[1].as<std::string>()}, row[2].as<int64_t>()});
+  }
+  return held;
+}
+
+AddedIdentities AddIdentitiesToExisting(pqxx::transaction_base& work, domain::EntityKind kind,
+                                        int64_t id, const std::vector<IdentityKey>& keys,
+                                        int64_t user_id, const std::string& event_id) {
+  const bool company = kind == domain::EntityKind::kCompany;
+  AddedIdentities done;
+  pqxx::result rows =
+      work.exec_prepared(company ? "lock_company_identities" : "lock_contact_identities", id);
+  if (rows.empty() || keys.empty()) {
+    return done;
+  }
+  std::vector<IdentityKey> held;
+  for (const auto& row : rows) {
+    if (!row[0].is_null()) {
+      held.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+    }
+  }
+  std::vector<IdentityKey> wanted;
+  for (const IdentityKey& key : keys) {
+    IdentityKey clean{key.kind, Clean(key.value)};
+    if (std::find(held.begin(), held.end(), clean) == held.end() &&
+        std::find(wanted.begin(), wanted.end(), clean) == wanted.end()) {
+      wanted.push_back(std::move(clean));
+    }
+  }
+  done.left = IdentitiesHeldByAnother(work, kind, id, wanted);
+  for (const IdentityKey& key : wanted) {
+    if (std::none_of(done.left.begin(), done.left.end(),
+                     [&](const HeldIdentity& other) { return other.key == key; })) {
+      done.added.push_back(key);
+    }
+  }
+  if (done.added.empty()) {
+    return done;
+  }
+  auto [kinds, values] = KindsAndValues(done.added);
+  work.exec_prepared0(company ? "insert_company_identities" : "insert_contact_identities", kinds,
+                      values, id);
+  work.exec_prepared0(company ? "touch_company_version" : "touch_contact_version", id);
+  std::vector<IdentityKey> now = held;
+  now.insert(now.end(), done.added.begin(), done.added.end());
+  std::sort(held.begin(), held.end());
+  std::sort(now.begin(), now.end());
+  auto join = [](const std::vector<IdentityKey>& list, const char* of) {
+    std::vector<std::string> values;
+    for (const IdentityKey& key : list) {
+      if (key.kind == of) values.push_back(key.value);
+    }
+    return absl::StrJoin(values, ", ");
+  };
+  std::vector<HistoryRecord> history;
+  for (const auto& [field, of] :
+       {std::pair{"phones", "PHONE"}, {"emails", "EMAIL"}, {"messengers", "MESSENGER"}}) {
+    std::string before = join(held, of);
+    std::string after = join(now, of);
+    if (before == after) continue;
+    HistoryRecord& entry = history.emplace_back(HistoryRecord::Of(kind, id, "FIELD_CHANGED"));
+    entry.field = field;
+    entry.old_value = std::move(before);
+    entry.new_value = std::move(after);
+    entry.user_id = user_id;
+    entry.event_id = event_id;
+  }
+  HistoryRepository(work).Append(history);
+  return done;
 }
 
 void TouchDealActivity(pqxx::transaction_base& work, int64_t deal_id) {

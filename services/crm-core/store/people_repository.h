@@ -148,6 +148,39 @@ void SetLeadSearchKeys(pqxx::transaction_base& work, int64_t lead_id, const std:
 /// Locks of the identities, shared with the inbound consumer (EventRepository::LockIdentities).
 void LockIdentityKeys(pqxx::transaction_base& work, const std::vector<IdentityKey>& keys);
 
+/// A phone, email or messenger id another live record of the same kind holds.
+struct HeldIdentity {
+  IdentityKey key;
+  int64_t holder_id = 0;  // the oldest such record
+};
+
+/// One person, one record: among `keys`, those contact or company `id` (`kind` kContact or
+/// kCompany) does not hold and another live record of its kind holds, each with its oldest
+/// holder, by kind and value. Such an identity is never added to `id` (docs/domain.md, "One
+/// person, one record"): ConvertLead into an existing record refuses it, the mode switch and
+/// AddIdentitiesToExisting leave it.
+std::vector<HeldIdentity> IdentitiesHeldByAnother(pqxx::transaction_base& work,
+                                                  domain::EntityKind kind, int64_t id,
+                                                  const std::vector<IdentityKey>& keys);
+
+struct AddedIdentities {
+  std::vector<IdentityKey> added;  // now on the record
+  std::vector<HeldIdentity> left;  // held by another record of its kind: not added
+};
+
+/// The one writer of identities added to an existing contact or company (`kind` kContact or
+/// kCompany): ConvertLead into it, the upserts, inbound traffic and the mode switch call it, so
+/// that none forgets what it does. Adds the `keys` the record lacks and no other live record of
+/// its kind holds (those are `left`), under its row lock (FOR NO KEY UPDATE, as an update takes);
+/// when it added any, a new version (etag) and update time, and FIELD_CHANGED phones / emails /
+/// messengers (old → new, as UpdateContact writes them) by `user_id` (0: the acting user of the
+/// call, none for inbound traffic and jobs) and `event_id` through HistoryRepository. Nothing is
+/// written when nothing is added, or when the record does not exist. The caller holds the
+/// identity locks of `keys`.
+AddedIdentities AddIdentitiesToExisting(pqxx::transaction_base& work, domain::EntityKind kind,
+                                        int64_t id, const std::vector<IdentityKey>& keys,
+                                        int64_t user_id = 0, const std::string& event_id = "");
+
 /// The lead, contact, company or deal a write names (its owner, a link's other side, the
 /// existing record a conversion uses), held until the transaction ends: FOR KEY SHARE, which a
 /// merge's and a delete's row locks (FOR UPDATE) wait for and which waits for theirs. The write
