@@ -117,6 +117,14 @@ bool AmiCallTracker::IsExtension(const std::string& number) const {
   return IsInternalExtension(number, options_.extension_max_digits);
 }
 
+void AmiCallTracker::Ignore(Tracked& call, const char* reason) {
+  call.internal = true;  // publishes nothing, whatever its channels do next
+  ++internal_;
+  if (on_ignored) {
+    on_ignored(reason);
+  }
+}
+
 void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
   update.provider = "asterisk";
   update.provider_call_id = linkedid;
@@ -180,12 +188,16 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     update.started_at = at;
     if (IsExtension(caller)) {
       if (IsExtension(dialled) || dialled.empty() || dialled == "s") {
-        call.internal = true;  // colleague to colleague: not a customer call
-        ++internal_;
-        if (on_internal) {
-          on_internal();
-        }
+        Ignore(call, "internal_call");  // colleague to colleague: not a customer call
         return;
+      }
+      if (IsFeatureCode(dialled)) {
+        Ignore(call, "feature_code");  // *97, *8, #72: the PBX's own services
+        return;
+      }
+      const std::string& prefix = options_.outside_line_prefix;
+      if (!prefix.empty() && dialled.size() > prefix.size() && absl::StartsWith(dialled, prefix)) {
+        dialled.erase(0, prefix.size());  // "0" for an outside line, then the number
       }
       update.direction = CallEvent::OUTBOUND;
       call.outbound = true;
@@ -248,6 +260,10 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     if (absl::EqualsIgnoreCase(event.Get("Application"), "VoiceMail") && !call.answered) {
       call.voicemail = true;
     }
+  } else if (name == "QueueCallerAbandon") {
+    if (!call.answered) {
+      call.abandoned = true;  // left the queue before any agent took the call
+    }
   } else if (name == "BlindTransfer" || name == "AttendedTransfer") {
     if (call.internal) return;
     CallUpdate update;
@@ -294,7 +310,17 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     CallUpdate update;
     update.state = State::kRinging;
     std::string disposition = absl::AsciiStrToUpper(event.Get("Disposition"));
-    const bool answered = disposition == "ANSWERED";
+    // ANSWERED says the caller's channel was answered, by a person or by an application
+    // (VoiceMail(), Queue(), an IVR's Answer()). The channel events tell which: a call they
+    // followed from its start is answered only if they said so, and the Cdr then gives its
+    // talk time. Only a call that lived through a reconnect (its DialEnd may be lost) takes
+    // the Cdr's word, and only when its last application was a Dial and nothing said voicemail
+    // or an abandoned queue.
+    const std::string application = event.Get("LastApplication");
+    const bool by_dial = application.empty() || absl::EqualsIgnoreCase(application, "Dial");
+    const bool answered =
+        disposition == "ANSWERED" &&
+        (call.answered || (call.gap && by_dial && !call.voicemail && !call.abandoned));
     int32_t billable = 0;
     if (answered && absl::SimpleAtoi(event.Get("BillableSeconds"), &billable)) {
       update.duration_seconds = billable;
@@ -354,6 +380,7 @@ void AmiCallTracker::Reconcile(const std::set<std::string>& live) {
       channel = live.count(*channel) ? std::next(channel) : call.channels.erase(channel);
     }
     if (!call.channels.empty()) {
+      call.gap = true;  // still up, but what happened while we were away is unknown
       ++it;
       continue;
     }

@@ -66,6 +66,10 @@ struct AmiOptions {
   /// again the connection is taken for dead and re-opened.
   std::chrono::milliseconds ping_interval{15000};
   int extension_max_digits = 5;
+  /// What an extension dials before a number to reach an outside line (TELEPHONY_AMI_OUTSIDE_
+  /// LINE_PREFIX, e.g. "0" on many French PBXs: "00641000202" is 06 41 00 02 02). Removed once
+  /// from the number of an outbound call; empty: the number is taken as dialled.
+  std::string outside_line_prefix;
   std::string line;
   size_t max_frame_bytes = 65536;
   /// Calls tracked at once at most; past it the oldest is finished from what is known.
@@ -85,7 +89,11 @@ struct AmiOptions {
 /// (CHANUNAVAIL, CONGESTION) or missed, published through the CallAssembler (event id from
 /// Linkedid and outcome). It lives outside the connection: a reconnect keeps it, and
 /// Reconcile() settles the calls whose channels vanished while the connection was down.
-/// Calls whose caller and callee are both extensions are internal and publish nothing. Not
+/// Calls whose caller and callee are both extensions are internal and publish nothing, and so
+/// do an extension's feature codes (`*97`, `#72`: the PBX's own services, nobody's number). A
+/// `Cdr`'s ANSWERED only means the caller's channel was answered — VoiceMail(), Queue() and IVRs
+/// answer it themselves — so it makes a call answered only when the channel events could not
+/// tell (the call lived through a reconnect) and its last application was a Dial. Not
 /// thread-safe: one AMI connection thread drives it.
 class AmiCallTracker {
  public:
@@ -103,10 +111,11 @@ class AmiCallTracker {
 
   /// Invoked when a report is published on its own because the call store failed; optional.
   std::function<void()> on_decided_alone;
-  /// Invoked for each call settled without its end (Reconcile) and each internal call dropped;
-  /// optional (main counts them).
+  /// Invoked for each call settled without its end (Reconcile); optional (main counts them).
   std::function<void()> on_incomplete;
-  std::function<void()> on_internal;
+  /// Invoked for each call dropped without publishing, with the reason ("internal_call",
+  /// "feature_code"); optional (main counts them in telephony_ignored_total).
+  std::function<void(const char* reason)> on_ignored;
 
  private:
   struct Tracked {
@@ -115,6 +124,8 @@ class AmiCallTracker {
     bool outbound = false;
     bool answered = false;
     bool voicemail = false;
+    bool abandoned = false;  // the caller left a queue unanswered (QueueCallerAbandon)
+    bool gap = false;        // lived through a reconnect: some of its channel events were lost
     std::string first_answerer;
     std::string last_dial_status;
     std::string hangup_cause;
@@ -122,6 +133,7 @@ class AmiCallTracker {
   };
   Clock::time_point EventTime(const AmiMessage& event) const;
   bool IsExtension(const std::string& number) const;
+  void Ignore(Tracked& call, const char* reason);
   void Apply(const std::string& linkedid, CallUpdate update);
   void Settle(const std::string& linkedid, Tracked& call, Clock::time_point at);
 

@@ -219,11 +219,12 @@ TEST_F(TrackerTest, AttendedTransferCreditsTheTarget) {
 // Protects: the outcome of an unanswered call follows the last DialStatus (BUSY, CHANUNAVAIL)
 // or the voicemail; an extension calling out is outbound, and when the customer answers the
 // operator stays the extension that dialled; extension to extension publishes nothing (counted:
-// on_internal, telephony_ignored_total{reason="internal_call"}); events of unknown calls and
-// unknown events are ignored.
+// on_ignored, telephony_ignored_total{reason="internal_call"}), and so does an extension
+// dialling a feature code (*97: reason "feature_code", never an unidentified outbound call);
+// events of unknown calls and unknown events are ignored.
 TEST_F(TrackerTest, OtherOutcomesAndDirections) {
-  int internal = 0;
-  tracker_.on_internal = [&internal] { ++internal; };
+  std::vector<std::string> ignored;
+  tracker_.on_ignored = [&ignored](const char* reason) { ignored.emplace_back(reason); };
   auto call = [](const std::string& id, const std::string& caller, const std::string& exten,
                  const std::string& middle) {
     return std::vector<std::string>{"Event: Newchannel\r\nCallerIDNum: " + caller +
@@ -246,6 +247,8 @@ TEST_F(TrackerTest, OtherOutcomesAndDirections) {
   Play(call("1.6", "202", "+442079460958",
             "Event: DialEnd\r\nLinkedid: 1.6\r\nDestCallerIDNum: +442079460958\r\n"
             "DialStatus: ANSWER\r\n\r\n"));
+  Play(call("1.7", "201", "*97",
+            "Event: Newexten\r\nLinkedid: 1.7\r\nApplication: VoiceMailMain\r\n\r\n"));
   Play({"Event: Hangup\r\nUniqueid: 9.9\r\nLinkedid: 9.9\r\n\r\n",
         "Event: MusicOnHoldStart\r\nLinkedid: 1.1\r\n\r\n"});
   auto published = Published();
@@ -261,8 +264,89 @@ TEST_F(TrackerTest, OtherOutcomesAndDirections) {
   EXPECT_EQ(published[4].call.direction(), CallEvent::OUTBOUND);
   EXPECT_EQ(published[4].call.extension(), "202");
   EXPECT_EQ(published[4].call.operator_name(), "202");
-  EXPECT_EQ(tracker_.internal_calls(), 1u);
-  EXPECT_EQ(internal, 1);
+  EXPECT_EQ(tracker_.internal_calls(), 2u);
+  EXPECT_EQ(ignored, (std::vector<std::string>{"internal_call", "feature_code"}));
+}
+
+// Protects: a Cdr's ANSWERED is the caller's channel being answered, which VoiceMail() and
+// Queue() do themselves. Arriving before the caller's Hangup (cdr_manager's order on many
+// PBXs) it must not turn a voicemail or a caller who left the queue into an answered call —
+// that would close nobody's call-back and lose the call. The channel events decide; the Cdr
+// still gives the talk time of a call they say was answered (AmiTimeZoneTest), and is believed
+// for a call that lived through a reconnect (its DialEnd may be lost), below.
+TEST_F(TrackerTest, CdrAnsweredByAnApplicationIsNoPersonAnswering) {
+  auto block = [](std::vector<std::pair<std::string, std::string>> fields) {
+    std::string text;
+    for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
+    return text + "\r\n";
+  };
+  auto cdr = [&block](const std::string& id, const std::string& application) {
+    return block({{"Event", "Cdr"},
+                  {"UniqueID", id},
+                  {"LastApplication", application},
+                  {"Duration", "46"},
+                  {"BillableSeconds", "45"},
+                  {"Disposition", "ANSWERED"}});
+  };
+  const std::string voicemail = "1796000007.1";
+  Play({block({{"Event", "Newchannel"},
+               {"CallerIDNum", "0641000207"},
+               {"Exten", "0187654321"},
+               {"Uniqueid", voicemail},
+               {"Linkedid", voicemail}}),
+        block({{"Event", "DialBegin"}, {"Linkedid", voicemail}, {"DestUniqueid", "1796000007.2"}}),
+        block({{"Event", "DialEnd"},
+               {"Linkedid", voicemail},
+               {"DestCallerIDNum", "201"},
+               {"DialStatus", "NOANSWER"}}),
+        block({{"Event", "Hangup"}, {"Uniqueid", "1796000007.2"}, {"Linkedid", voicemail}}),
+        block({{"Event", "Newexten"}, {"Linkedid", voicemail}, {"Application", "VoiceMail"}}),
+        cdr(voicemail, "Dial"),  // as a trial's transcript had it; real PBXs say VoiceMail
+        block({{"Event", "Hangup"}, {"Uniqueid", voicemail}, {"Linkedid", voicemail}})});
+  const std::string queue = "1796000008.1";
+  Play({block({{"Event", "Newchannel"},
+               {"CallerIDNum", "0641000208"},
+               {"Exten", "0187654321"},
+               {"Uniqueid", queue},
+               {"Linkedid", queue}}),
+        block({{"Event", "Newexten"}, {"Linkedid", queue}, {"Application", "Queue"}}),
+        block({{"Event", "QueueCallerJoin"}, {"Linkedid", queue}, {"Queue", "sales"}}),
+        block({{"Event", "QueueCallerAbandon"},
+               {"Linkedid", queue},
+               {"Queue", "sales"},
+               {"HoldTime", "45"}}),
+        cdr(queue, "Queue"),
+        block({{"Event", "Hangup"}, {"Uniqueid", queue}, {"Linkedid", queue}})});
+  // An IVR that answered and played a message to a caller who hung up: LastApplication
+  // Playback, no dial at all.
+  const std::string ivr = "1796000009.1";
+  Play({block({{"Event", "Newchannel"},
+               {"CallerIDNum", "0641000209"},
+               {"Exten", "0187654321"},
+               {"Uniqueid", ivr},
+               {"Linkedid", ivr}}),
+        cdr(ivr, "Playback"), block({{"Event", "Hangup"}, {"Uniqueid", ivr}, {"Linkedid", ivr}})});
+  auto published = Published();
+  ASSERT_EQ(published.size(), 3u);
+  EXPECT_EQ(published[0].call.outcome(), CallEvent::VOICEMAIL);
+  EXPECT_EQ(published[0].call.duration_seconds(), 0);
+  EXPECT_EQ(published[1].call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(published[2].call.outcome(), CallEvent::MISSED);
+
+  // The same Cdr for a call whose DialEnd went missing in a reconnect: it is the only word
+  // that someone took the call, and its last application was a Dial.
+  const std::string gap = "1796000010.1";
+  Play({block({{"Event", "Newchannel"},
+               {"CallerIDNum", "0641000210"},
+               {"Exten", "0187654321"},
+               {"Uniqueid", gap},
+               {"Linkedid", gap}})});
+  tracker_.Reconcile({gap});
+  Play({cdr(gap, "Dial"), block({{"Event", "Hangup"}, {"Uniqueid", gap}, {"Linkedid", gap}})});
+  published = Published();
+  ASSERT_EQ(published.size(), 4u);
+  EXPECT_EQ(published[3].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(published[3].call.duration_seconds(), 45);
 }
 
 // Protects: what happened while disconnected. A call whose channels are still up goes on
@@ -355,6 +439,45 @@ TEST(AmiTimeZoneTest, CdrTimesAreThePbxsLocalTime) {
   auto built = BuildEvent(published[0], "FR", now, std::nullopt);
   ASSERT_EQ(built.event.identities_size(), 1);
   EXPECT_EQ(built.event.identities(0).value(), "+12125551234");  // CallerIDNum without '+'
+}
+
+// Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX. An extension calling a customer back through
+// "0 for an outside line" dials 00641000202: without the prefix removed the number is nobody's,
+// the call lands among the unidentified calls and the customer's call-back stays open. Only
+// outbound calls lose it, once; a number no longer than the prefix is kept as dialled.
+TEST(AmiOutsideLineTest, PrefixRemovedFromOutboundNumbers) {
+  AmiOptions options;
+  options.outside_line_prefix = "0";
+  CallAssembler calls{CallAssembler::Options{}};
+  std::vector<FinishedCall> published;
+  AmiCallTracker tracker(options, &calls, [&](const FinishedCall& call) {
+    published.push_back(call);
+    calls.Published(call);
+  });
+  AmiFramer framer;
+  std::vector<AmiMessage> messages;
+  ASSERT_TRUE(framer.Feed(kBanner, &messages).ok());
+  auto call = [](const std::string& id, const std::string& caller, const std::string& exten) {
+    return "Event: Newchannel\r\nCallerIDNum: " + caller + "\r\nExten: " + exten +
+           "\r\nUniqueid: " + id + "\r\nLinkedid: " + id +
+           "\r\n\r\nEvent: DialEnd\r\nLinkedid: " + id +
+           "\r\nDialStatus: ANSWER\r\n\r\nEvent: Hangup\r\nUniqueid: " + id +
+           "\r\nLinkedid: " + id + "\r\n\r\n";
+  };
+  ASSERT_TRUE(framer.Feed(call("2.1", "201", "00641000202"), &messages).ok());
+  ASSERT_TRUE(framer.Feed(call("2.2", "201", "000441632960961"), &messages).ok());
+  ASSERT_TRUE(framer.Feed(call("2.3", "0641000203", "0187654321"), &messages).ok());
+  for (const AmiMessage& message : messages) {
+    tracker.OnEvent(message);
+  }
+  ASSERT_EQ(published.size(), 3u);
+  EXPECT_EQ(published[0].call.to_number(), "0641000202");
+  EXPECT_EQ(published[1].call.to_number(), "00441632960961");  // "0", then 00 44 …
+  EXPECT_EQ(published[2].call.direction(), CallEvent::INBOUND);
+  EXPECT_EQ(published[2].call.to_number(), "0187654321");  // inbound: as the PBX gives it
+  auto built = BuildEvent(published[0], "FR", Clock::now(), std::nullopt);
+  ASSERT_EQ(built.event.identities_size(), 1);
+  EXPECT_EQ(built.event.identities(0).value(), "+33641000202");
 }
 
 class ClientTest : public TrackerTest {

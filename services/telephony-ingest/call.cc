@@ -415,6 +415,12 @@ bool IsInternalExtension(std::string_view number, int max_digits) {
          std::all_of(number.begin(), number.end(), [](char c) { return absl::ascii_isdigit(c); });
 }
 
+bool IsFeatureCode(std::string_view dialled) {
+  auto code_char = [](char c) { return absl::ascii_isdigit(c) || c == '*' || c == '#'; };
+  return !dialled.empty() && dialled.size() <= 16 && (dialled[0] == '*' || dialled[0] == '#') &&
+         std::all_of(dialled.begin(), dialled.end(), code_char);
+}
+
 Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool quiet_over,
                 Clock::time_point now) {
   Decision decision;

@@ -358,6 +358,11 @@ std::string CallEventId(std::string_view provider, std::string_view provider_cal
 /// from one to another is a colleague's call, not a customer's: no input publishes it.
 bool IsInternalExtension(std::string_view number, int max_digits);
 
+/// A PBX feature code as an extension dials it: `*` or `#` first, then digits, `*` or `#` (at
+/// most 16 characters): `*97` (voicemail), `*8` (pickup), `#72`. The PBX's own services, not a
+/// call to anyone: no input publishes it.
+bool IsFeatureCode(std::string_view dialled);
+
 /// The phone number a caller id names, in E.164, or std::nullopt when it names nobody: withheld
 /// (IsAnonymousNumber), all zeros ("0000000000", "+33000000000"), an internal extension
 /// ("3010"), a Twilio client ("client:alice") or anything libphonenumber finds invalid. SIP and

@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
                  "without their end (outcome from their earlier states, talk time unknown).")
              .WithLabels({});
     tracker->on_incomplete = [incomplete] { incomplete->Increment(); };
-    tracker->on_internal = [&service] { service.CountIgnored("internal_call"); };
+    tracker->on_ignored = [&service](const char* reason) { service.CountIgnored(reason); };
     ami = std::make_unique<telephony::AmiClient>(*settings.ami, tracker.get(), &registry);
   }
 

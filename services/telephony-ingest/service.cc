@@ -587,12 +587,17 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
   // Colleague to colleague (both numbers internal extensions): not a customer's call, and
   // nobody's identity. The Asterisk client drops these calls too. Answered 200 so that the
   // sender does not retry; counted.
+  // An extension dialling a feature code (*97, #72) is the PBX's own service: the same.
   if (IsInternalExtension(parse.update.from, options_.extension_max_digits) &&
-      IsInternalExtension(parse.update.to, options_.extension_max_digits)) {
-    ignored_->WithLabels({"internal_call"}).Increment();
-    nlohmann::json answer = {{"call_id", absl::StrCat("generic:", parse.update.provider_call_id)},
-                             {"status", "ignored"},
-                             {"reason", "internal call: from and to are both extensions"}};
+      (IsInternalExtension(parse.update.to, options_.extension_max_digits) ||
+       IsFeatureCode(parse.update.to))) {
+    const bool feature = IsFeatureCode(parse.update.to);
+    ignored_->WithLabels({feature ? "feature_code" : "internal_call"}).Increment();
+    nlohmann::json answer = {
+        {"call_id", absl::StrCat("generic:", parse.update.provider_call_id)},
+        {"status", "ignored"},
+        {"reason", feature ? "feature code: an extension dialled a PBX service, not a number"
+                           : "internal call: from and to are both extensions"}};
     reply(Response::Json(200, Dump(answer)));
     return;
   }

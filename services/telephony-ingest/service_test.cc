@@ -206,6 +206,24 @@ TEST_F(ServiceTest, GenericInternalCallIgnored) {
   EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::ANSWERED);
 }
 
+// Protects: an extension dialling a feature code (*97 voicemail, *8 pickup, #72) through the
+// generic API is the PBX's own service, not an outbound call to nobody: 200 "ignored", counted
+// as feature_code, nothing published (it used to land among the unidentified calls and in
+// crm_calls_total{direction="outbound",outcome="missed"}).
+TEST_F(ServiceTest, GenericFeatureCodeIgnored) {
+  for (const char* code : {"*97", "*8", "#72"}) {
+    auto response = PostGeneric(absl::StrCat(R"({"call_id":"fc-)", code + 1,
+                                             R"(","direction":"outbound","from":"201","to":")",
+                                             code, R"(","state":"missed"})"));
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(Json(response)["status"], "ignored");
+  }
+  now_ += std::chrono::seconds(60);
+  Service().Tick();
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_ignored_total{reason=\"feature_code\"} 3"));
+}
+
 // Protects: a signed final state is published (key, identity, call payload), then 202 with the
 // event id; a provider retrying it gets the same event id.
 TEST_F(ServiceTest, GenericMissedCallPublishedThenAnswered) {

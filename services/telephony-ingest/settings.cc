@@ -1,5 +1,7 @@
 #include "telephony-ingest/settings.h"
 
+#include <algorithm>
+
 #include "absl/time/time.h"
 #include "identity/identity.h"
 
@@ -181,6 +183,16 @@ Settings ReadSettings(config::Reader& reader) {
                  "caller ids this short are internal extensions, not customers (Asterisk, and "
                  "the generic API's extension-to-extension calls)"));
   service.extension_max_digits = ami.extension_max_digits;
+  ami.outside_line_prefix = reader.String(
+      "TELEPHONY_AMI_OUTSIDE_LINE_PREFIX", "",
+      "digits an extension dials before a number for an outside line (e.g. 0); removed from "
+      "outbound Asterisk calls' numbers");
+  if (!ami.outside_line_prefix.empty() &&
+      (ami.outside_line_prefix.size() > 4 ||
+       !std::all_of(ami.outside_line_prefix.begin(), ami.outside_line_prefix.end(),
+                    [](char c) { return c >= '0' && c <= '9'; }))) {
+    reader.Fail("TELEPHONY_AMI_OUTSIDE_LINE_PREFIX", "1 to 4 digits");
+  }
   ami.line = reader.String("TELEPHONY_AMI_LINE", "",
                            "line name for Asterisk calls (default: the dialled number)");
   ami.time_zone = service.pbx_time_zone;

@@ -51,6 +51,29 @@ TEST(SettingsTest, DefaultsAndConflicts) {
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_BROKERS", ""}}).ok());
 }
 
+// Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX: none by default (numbers as dialled); 1–4
+// digits reach the AMI client; anything else stops the start (a "+" or a letter would never
+// match a dialled number, and the setting would silently do nothing).
+TEST(SettingsTest, OutsideLinePrefix) {
+  const std::map<std::string, std::string> ami = {{"TELEPHONY_AMI_HOST", "pbx"},
+                                                  {"TELEPHONY_AMI_USERNAME", "leadflow"}};
+  Settings settings;
+  ASSERT_TRUE(Check(ami, &settings).ok());
+  EXPECT_EQ(settings.ami->outside_line_prefix, "");
+  auto with = [&ami](const std::string& prefix) {
+    auto env = ami;
+    env["TELEPHONY_AMI_OUTSIDE_LINE_PREFIX"] = prefix;
+    return env;
+  };
+  ASSERT_TRUE(Check(with("0"), &settings).ok());
+  EXPECT_EQ(settings.ami->outside_line_prefix, "0");
+  for (const char* bad : {"+", "0a", "00000", " 0"}) {
+    EXPECT_THAT(std::string(Check(with(bad)).message()),
+                HasSubstr("TELEPHONY_AMI_OUTSIDE_LINE_PREFIX"))
+        << bad;
+  }
+}
+
 // Protects: TELEPHONY_PBX_TIME_ZONE: UTC by default; an IANA name from the tz database is given
 // to the generic API and the AMI client alike; an unknown name (a typo, an abbreviation) stops
 // the start instead of every local time being read as UTC.
