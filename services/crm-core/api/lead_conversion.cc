@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "crm-core/api/common/errors.h"
+#include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/identity/identity_key.h"
@@ -232,6 +233,27 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
                 "lead ", lead_id, " shares a phone or email with contact ", holders.front(),
                 ": convert it into that contact (contact_id ", holders.front(),
                 ") instead of creating a second one for the same person"));
+          }
+        }
+        // The same for the identities the existing contact, or the company (new or existing),
+        // takes from the lead: another contact's or company's phone copied onto it made two
+        // records of one person (docs/domain.md, "One person, one record").
+        for (const auto& [kind, self, identities, field] :
+             {std::tuple{EntityKind::kContact, plan->use_contact_id.value_or(0),
+                         &plan->contact_identities, "contact_id"},
+              std::tuple{EntityKind::kCompany, plan->use_company_id.value_or(0),
+                         &plan->company_identities, "company_id"}}) {
+          if (kind == EntityKind::kContact && plan->create_contact) continue;  // checked above
+          std::vector<IdentityKey> keys;
+          for (const domain::Identity& identity : *identities) {
+            keys.push_back({std::string(domain::ToString(identity.kind)), identity.value});
+          }
+          if (absl::Status apart = RefuseIdentitiesHeldElsewhere(
+                  work, kind, self, keys,
+                  absl::StrCat("convert lead ", lead_id, " into that record (", field,
+                               ") if it is this person, or merge the records first"));
+              !apart.ok()) {
+            return apart;
           }
         }
 

@@ -321,6 +321,14 @@ absl::StatusOr<bool> UpsertLead(pqxx::work& work, const std::vector<IdentityKey>
           added.push_back(key);
         }
       }
+      // Another open lead's phone or email is that lead's person: the request spans two open
+      // leads, as an upsert over two contacts does.
+      if (absl::Status apart = RefuseIdentitiesHeldElsewhere(
+              work, domain::EntityKind::kLead, id, added,
+              "send the identities of one of them, or merge the leads first (MergeLeads)");
+          !apart.ok()) {
+        return apart;
+      }
       if (held.size() + added.size() > max_identities) {
         return absl::FailedPreconditionError(absl::StrCat(
             "lead ", id, " holds these identities already and would hold ",
@@ -595,6 +603,15 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
         }
         if (row.responsible_user_id == 0) {
           row.responsible_user_id = UserRepository(work).QueueUser(queue.first, queue.second);
+        }
+        // One person, one lead: an open lead holding one of the identities is that person's
+        // (under the identity locks taken above, as the consumer takes them).
+        if (absl::Status apart = RefuseIdentitiesHeldElsewhere(
+                work, domain::EntityKind::kLead, 0, keys,
+                "send upsert_by_identity to add this request to that lead, or close or convert "
+                "it first");
+            !apart.ok()) {
+          return apart;
         }
         const int64_t id = leads.Insert(row);
         for (const IdentityKey& key : keys) {

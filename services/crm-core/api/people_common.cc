@@ -628,6 +628,63 @@ absl::Status CheckPeopleText(std::initializer_list<std::pair<const char*, std::s
   return absl::OkStatus();
 }
 
+absl::Status RefuseIdentitiesHeldElsewhere(pqxx::transaction_base& work, domain::EntityKind kind,
+                                           int64_t self_id, const std::vector<IdentityKey>& keys,
+                                           const std::string& what_to_do) {
+  if (keys.empty()) {
+    return absl::OkStatus();
+  }
+  std::map<int64_t, std::vector<std::string>> held;  // other record → the values it holds
+  if (kind == domain::EntityKind::kLead) {
+    MergeRepository merges(work);
+    for (const KnownLead& lead : LeadRepository(work).FindByIdentities(keys)) {
+      if (lead.id == self_id || lead.semantics != domain::Semantics::kProcess) {
+        continue;
+      }
+      if (auto owner = merges.Find("LEAD", lead.id); owner && owner->merged_into != 0) {
+        continue;
+      }
+      for (const IdentityKey& key : keys) {
+        if (lead.identities.count(key) != 0) {
+          held[lead.id].push_back(key.value);
+        }
+      }
+    }
+  } else {
+    auto holders = [&](const std::vector<IdentityKey>& wanted) {
+      return kind == domain::EntityKind::kContact
+                 ? ContactRepository(work).FindByIdentities(wanted)
+                 : CompanyRepository(work).FindByIdentities(wanted);
+    };
+    const std::vector<int64_t> any = holders(keys);
+    if (std::all_of(any.begin(), any.end(), [&](int64_t id) { return id == self_id; })) {
+      return absl::OkStatus();
+    }
+    for (const IdentityKey& key : keys) {
+      for (int64_t id : holders({key})) {
+        if (id != self_id) {
+          held[id].push_back(key.value);
+        }
+      }
+    }
+  }
+  if (held.empty()) {
+    return absl::OkStatus();
+  }
+  const std::string noun = kind == domain::EntityKind::kLead      ? "lead"
+                           : kind == domain::EntityKind::kContact ? "contact"
+                                                                  : "company";
+  const std::string holder = kind == domain::EntityKind::kLead ? "open lead" : noun;
+  std::vector<std::string> parts;
+  for (const auto& [id, values] : held) {
+    parts.push_back(absl::StrCat(holder, " ", id, " holds ", absl::StrJoin(values, ", ")));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat(absl::StrJoin(parts, "; "), ": a ", noun,
+                   " never takes a phone, email or messenger id another ", holder,
+                   " holds (one person, one record), and nothing was written; ", what_to_do));
+}
+
 template <class Record>
 absl::Status AddIdentities(pqxx::transaction_base& work, int64_t id,
                            const std::vector<IdentityKey>& keys, int64_t user,
@@ -643,6 +700,18 @@ absl::Status AddIdentities(pqxx::transaction_base& work, int64_t id,
     if (std::find(identities.begin(), identities.end(), key) == identities.end()) {
       identities.push_back(key);
     }
+  }
+  if (identities.size() == current->identities.size()) {
+    return absl::OkStatus();
+  }
+  const std::vector<IdentityKey> added(identities.begin() + current->identities.size(),
+                                       identities.end());
+  if (absl::Status apart = RefuseIdentitiesHeldElsewhere(
+          work, Kind::kKind, id, added,
+          absl::StrCat("merge them first if they are one person, or leave that identity out of "
+                       "the request"));
+      !apart.ok()) {
+    return apart;
   }
   if (identities.size() > max_identities) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -736,6 +805,15 @@ absl::Status InsertRecord(pqxx::work& work, int64_t user, const Record& row,
       return loaded;
     }
   }
+  if (absl::Status apart = RefuseIdentitiesHeldElsewhere(
+          work, Kind::kKind, 0, keys,
+          absl::StrCat("send upsert_by_identity to have that ", Kind::kNoun,
+                       " returned with the request's identities added, merge the ", Kind::kNoun,
+                       " records first if they are one person, or leave the shared identity out "
+                       "(a switchboard phone belongs on the company)"));
+      !apart.ok()) {
+    return apart;
+  }
   const int64_t id = records.Insert(row);
   records.SetIdentities(id, keys);
   HistoryRepository(work).Append(HistoryRecord{
@@ -815,6 +893,22 @@ absl::Status UpdateRecord(pqxx::connection& connection, grpc::CallbackServerCont
   typename Kind::Repository records(work);
   if (has("phones") || has("emails") || has("messengers")) {
     LockIdentityKeys(work, identities);
+    // Only what the update adds: an identity the record held already stays where it is.
+    std::vector<IdentityKey> added;
+    for (const IdentityKey& key : identities) {
+      if (std::find(current->identities.begin(), current->identities.end(), key) ==
+          current->identities.end()) {
+        added.push_back(key);
+      }
+    }
+    if (absl::Status apart = RefuseIdentitiesHeldElsewhere(
+            work, Kind::kKind, in.id(), added,
+            absl::StrCat("merge the ", Kind::kNoun,
+                         " records first if they are one person, or remove the identity from "
+                         "the other one first"));
+        !apart.ok()) {
+      return apart;
+    }
     records.SetIdentities(in.id(), identities);
   }
   if (!records.Update(next, current->version)) {

@@ -178,6 +178,17 @@ absl::Status AddIdentities(pqxx::transaction_base& work, int64_t id,
                            const std::vector<IdentityKey>& keys, int64_t user,
                            size_t max_identities);
 
+/// One person, one record (docs/domain.md, "One person, one record"): FAILED_PRECONDITION,
+/// naming each record and what it holds, when a record of `kind` other than `self_id` (0: none)
+/// holds one of `keys` — a contact or company not merged away; for leads, an open one (a closed
+/// lead is the person's past, which a returning lead is linked to). `what_to_do` ends the
+/// message. Every write that gives a record identities calls it (Create, Update, the upserts,
+/// ConvertLead), under the identity locks of `keys`, so that a concurrent inbound batch or call
+/// holding one of them is seen.
+absl::Status RefuseIdentitiesHeldElsewhere(pqxx::transaction_base& work, domain::EntityKind kind,
+                                           int64_t self_id, const std::vector<IdentityKey>& keys,
+                                           const std::string& what_to_do);
+
 /// Records one field change for history when the values differ.
 using ChangeFn = std::function<void(const std::string& field, const std::string& old_value,
                                     const std::string& new_value)>;

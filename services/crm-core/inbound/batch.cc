@@ -108,6 +108,12 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
                                         "Identities not attached to a lead because it holds "
                                         "CRM_LEAD_MAX_INBOUND_IDENTITIES already")
                             .WithLabels({})),
+      identities_held_elsewhere(
+          registry
+              .AddCounter("crm_inbound_identities_held_elsewhere_total",
+                          "Identities of inbound events not attached to the record that took the "
+                          "event because another record holds them (one person, one record)")
+              .WithLabels({})),
       lock_closure_exhausted(registry
                                  .AddCounter("crm_inbound_lock_closure_exhausted_total",
                                              "Batches whose identity-lock closure did not settle "
@@ -562,6 +568,8 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   counters_.deals_created.Increment(static_cast<double>(written.deals));
   counters_.activities_created.Increment(static_cast<double>(written.activities));
   counters_.identities_capped.Increment(static_cast<double>(plan.identities_capped));
+  counters_.identities_held_elsewhere.Increment(
+      static_cast<double>(plan.identities_held_elsewhere));
   counters_.email.Add(mail);
   std::vector<const ContactAttempt*> calls;
   for (const ContactAttempt& attempt : attempts) {

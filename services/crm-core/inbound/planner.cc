@@ -55,7 +55,10 @@ Planner::Planner(RuleSettings rules, Snapshot snapshot)
     if (lead.previous_lead_id != 0) {
       linked_leads_[{EntityKind::kLead, lead.previous_lead_id}].insert(lead.id);
     }
-    if (known_leads_.count(lead.id) != 0) continue;  // held an identity of the batch too
+    if (auto known = known_leads_.find(lead.id); known != known_leads_.end()) {
+      known->second.contact_id = lead.contact_id;  // held an identity of the batch too
+      continue;
+    }
     for (const IdentityKey& key : lead.identities) {
       Index({EntityKind::kLead, lead.id}, key);
     }
@@ -92,23 +95,58 @@ void Planner::Index(Key owner, const IdentityKey& key) {
   identities_of_[owner].insert(key);
 }
 
+// Never another record's: a message holding two people's phones went to one of them, and
+// copying the other's onto it sent that person's traffic there (docs/domain.md, "One person, one
+// record": the API refuses such a write, which a message cannot be). A contact skips what another
+// contact holds; a lead what another open lead or a contact other than its own holds (that
+// contact is the person, whose traffic must not move to the lead; a returning lead linked to a
+// contact holds the identities its messages gave, as the contact does).
+bool Planner::HeldElsewhere(Key owner, const IdentityKey& key) const {
+  const auto holders = by_identity_.find(key);
+  if (holders == by_identity_.end()) {
+    return false;
+  }
+  Ref own_contact = 0;
+  if (owner.first == EntityKind::kLead) {
+    if (IsNew(owner.second)) {
+      own_contact = plan_.leads[NewIndex(owner.second)].contact;
+    } else if (const auto known = known_leads_.find(owner.second); known != known_leads_.end()) {
+      own_contact = known->second.contact_id;
+    }
+  }
+  return std::any_of(holders->second.begin(), holders->second.end(), [&](const Key& other) {
+    if (other == owner) {
+      return false;
+    }
+    if (owner.first == EntityKind::kContact) {
+      return other.first == EntityKind::kContact;
+    }
+    if (owner.first != EntityKind::kLead) {
+      return false;
+    }
+    if (other.first == EntityKind::kContact) {
+      return other.second != own_contact;
+    }
+    if (other.first != EntityKind::kLead) {
+      return false;
+    }
+    if (IsNew(other.second)) {
+      return true;  // made by this plan: open
+    }
+    const auto known = known_leads_.find(other.second);
+    return known != known_leads_.end() && known->second.semantics == domain::Semantics::kProcess;
+  });
+}
+
 void Planner::Attach(Key owner, const std::vector<IdentityKey>& keys) {
   std::set<IdentityKey>& held = identities_of_[owner];
   for (const IdentityKey& key : keys) {
     if (held.count(key) != 0) {
       continue;
     }
-    // Never another contact's: a message holding two people's phones went to one of them, and
-    // copying the other's onto it sent that person's traffic there (docs/domain.md, "Upsert by
-    // identity": the upserts refuse such a request, which a message cannot be).
-    if (owner.first == EntityKind::kContact) {
-      const auto holders = by_identity_.find(key);
-      if (holders != by_identity_.end() &&
-          std::any_of(holders->second.begin(), holders->second.end(), [&](const Key& other) {
-            return other.first == EntityKind::kContact && other != owner;
-          })) {
-        continue;
-      }
+    if (HeldElsewhere(owner, key)) {
+      ++plan_.identities_held_elsewhere;
+      continue;
     }
     if (held.size() >= rules_.max_inbound_identities) {
       ++plan_.identities_capped;

@@ -102,6 +102,9 @@ struct Plan {
   std::map<int64_t, int> repeat_increments;  // existing lead id → how many repeat contacts
   /// Identities not attached because their record had max_inbound_identities already.
   int64_t identities_capped = 0;
+  /// Identities not attached because another record holds them (docs/architecture.md's inbound
+  /// table): another contact for a contact; another open lead, or a contact, for an open lead.
+  int64_t identities_held_elsewhere = 0;
   CallPlan calls;
 };
 
@@ -141,8 +144,10 @@ class Planner {
   };
   using Key = std::pair<domain::EntityKind, Ref>;
   void Index(Key owner, const IdentityKey& key);
-  // Attaches `keys` to a lead or contact within max_inbound_identities; counts those left out.
+  // Attaches `keys` to a lead or contact within max_inbound_identities, except those another
+  // record holds (HeldElsewhere); counts those left out.
   void Attach(Key owner, const std::vector<IdentityKey>& keys);
+  bool HeldElsewhere(Key owner, const IdentityKey& key) const;
   int64_t Active(int64_t user) const { return active_users_.count(user) != 0 ? user : 0; }
 
   RuleSettings rules_;

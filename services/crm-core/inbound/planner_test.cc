@@ -298,6 +298,36 @@ TEST(PlannerDomainTest, AnotherContactsIdentityIsNotCopied) {
   EXPECT_EQ(plan.identities[0].key, (IdentityKey{"EMAIL", "new@example.com"}));
 }
 
+// Protects (one person, one record): an open lead the message goes to takes only the message's
+// identities nobody else holds — not another open lead's email, not a contact's phone (that
+// contact is the person, or another one) — and each one left out is counted; a closed lead's
+// identity is the person's past and joins. Seen to fail with HeldElsewhere answering false.
+TEST(PlannerDomainTest, OpenLeadTakesNoOtherRecordsIdentity) {
+  Planner planner(
+      {}, Snapshot{.leads = {Known(7, Semantics::kProcess, 1, {{"PHONE", "+1"}}),
+                             Known(5, Semantics::kProcess, 1, {{"EMAIL", "other@example.com"}}),
+                             Known(3, Semantics::kFailure, 1, {{"EMAIL", "old@example.com"}})},
+                   .contacts = {Party(4, 1, {{"PHONE", "+2"}})},
+                   .active_users = {1}});
+  ContactAttempt attempt = Attempt("e1", "+1", "other@example.com");
+  attempt.identities.push_back({"PHONE", "+2"});
+  attempt.identities.push_back({"EMAIL", "old@example.com"});
+  attempt.identities.push_back({"EMAIL", "new@example.com"});
+  planner.Add(attempt);
+  const Plan& plan = planner.plan();
+  ASSERT_EQ(plan.activities.size(), 1u);
+  EXPECT_EQ(plan.activities[0].owner, domain::EntityKind::kLead);
+  EXPECT_EQ(plan.activities[0].ref, 7);
+  std::set<IdentityKey> attached;
+  for (const PlannedIdentity& identity : plan.identities) {
+    EXPECT_EQ(identity.ref, 7);
+    attached.insert(identity.key);
+  }
+  EXPECT_EQ(attached,
+            (std::set<IdentityKey>{{"EMAIL", "old@example.com"}, {"EMAIL", "new@example.com"}}));
+  EXPECT_EQ(plan.identities_held_elsewhere, 2);
+}
+
 // Protects (classic): a contact with nothing open → a returning lead linked to it, for its
 // responsible, holding only the identity its message gave; the person's next contact by the
 // contact's other identity joins the lead through that link.
