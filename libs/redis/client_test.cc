@@ -210,5 +210,42 @@ TEST(PipelinedClientTest, ShutdownAnswersQueuedAndStaysReadable) {
   client.Shutdown();  // idempotent; the destructor runs it once more
 }
 
+// Protects: with no callback threads, every reply's callback runs on the Redis thread itself
+// (no hand-off to another thread per round trip), a callback may submit again, and nothing is
+// left unanswered at shutdown.
+TEST(PipelinedClientTest, NoCallbackThreadsRunsCallbacksOnTheRedisThread) {
+  Options options = testing::RedisTestOptions();
+  std::atomic<int> answered{0};
+  std::atomic<int> elsewhere{0};
+  {
+    PipelinedClient client(options, /*callback_threads=*/0);
+    const std::thread::id redis_thread = client.redis_thread_id();
+    auto check = [&](const absl::StatusOr<std::vector<Reply>>& replies) {
+      if (!replies.ok() || std::this_thread::get_id() != redis_thread) {
+        ++elsewhere;
+      }
+      ++answered;
+    };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 200; ++i) {
+          client.Submit({{"PING"}}, [&](absl::StatusOr<std::vector<Reply>> replies) {
+            check(replies);
+            // Submitted from the callback: queued for the next round trip, answered too.
+            client.Submit({{"PING"}}, check);
+          });
+        }
+      });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
+    testing::WaitFor([&] { return answered.load() == 800; }, std::chrono::seconds(10));
+  }
+  EXPECT_EQ(answered.load(), 800);
+  EXPECT_EQ(elsewhere.load(), 0);
+}
+
 }  // namespace
 }  // namespace leadflow::redis

@@ -10,7 +10,7 @@ PipelinedClient::PipelinedClient(Options options, int callback_threads, size_t m
         return options;
       }()),
       max_pending_(max_pending) {
-  for (int i = 0; i < std::max(1, callback_threads); ++i) {
+  for (int i = 0; i < callback_threads; ++i) {
     callback_threads_.emplace_back([this] { RunCallbacks(); });
   }
   worker_ = std::thread([this] { Loop(); });
@@ -103,14 +103,25 @@ void PipelinedClient::Loop() {
         done(std::move(own));
       });
     }
-    {
-      std::lock_guard lock(callbacks_mutex_);
-      for (auto& answer : answers) {
-        callbacks_.push_back(std::move(answer));
-      }
-    }
-    callbacks_wake_.notify_all();
+    Answer(std::move(answers));
   }
+}
+
+void PipelinedClient::Answer(std::vector<std::function<void()>> answers) {
+  if (callback_threads_.empty()) {
+    for (auto& answer : answers) {
+      answer();
+      outstanding_.fetch_sub(1);
+    }
+    return;
+  }
+  {
+    std::lock_guard lock(callbacks_mutex_);
+    for (auto& answer : answers) {
+      callbacks_.push_back(std::move(answer));
+    }
+  }
+  callbacks_wake_.notify_all();
 }
 
 }  // namespace leadflow::redis

@@ -18,14 +18,19 @@ namespace leadflow::redis {
 /// write and one read instead of N blocking round trips, and no caller's thread ever waits on
 /// Redis. Replies come back to each submitter's callback on one of the client's
 /// callback threads (`callback_threads` of them), so that what callers do next is spread over
-/// cores instead of queueing behind the Redis thread. Callbacks must not block.
+/// cores instead of queueing behind the Redis thread; with `callback_threads` 0 they run on the
+/// Redis thread itself as soon as their round trip is read, before the next one is sent (no
+/// hand-off, no wake-up of another thread: for callbacks that do little). Callbacks must not
+/// block, and must never wait for another submission (on the Redis thread that would wait
+/// forever); they may submit.
 class PipelinedClient {
  public:
   using Done = std::function<void(absl::StatusOr<std::vector<Reply>>)>;
 
   /// `max_pending`: submissions not yet answered (queued, on the wire, or waiting for a
   /// callback thread) beyond this fail at once with ResourceExhausted. Callers hold request
-  /// state in their callbacks, so this bounds memory as well as latency.
+  /// state in their callbacks, so this bounds memory as well as latency. `callback_threads` 0:
+  /// callbacks run on the Redis thread (see above).
   explicit PipelinedClient(Options options, int callback_threads = 2, size_t max_pending = 10000);
   /// Shutdown(), if not done yet.
   ~PipelinedClient();
@@ -49,6 +54,9 @@ class PipelinedClient {
   size_t pending() const { return outstanding_.load(); }
   size_t max_pending() const { return max_pending_; }
 
+  /// The thread that talks to Redis (and runs the callbacks when `callback_threads` is 0).
+  std::thread::id redis_thread_id() const { return worker_.get_id(); }
+
  private:
   struct Pending {
     std::vector<Command> commands;
@@ -56,6 +64,8 @@ class PipelinedClient {
   };
   void Loop();
   void RunCallbacks();
+  /// Runs `answers` and counts them answered: inline, or handed to the callback threads.
+  void Answer(std::vector<std::function<void()>> answers);
 
   Client client_;
   const size_t max_pending_;

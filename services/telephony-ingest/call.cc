@@ -477,7 +477,135 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
   return decision;
 }
 
+namespace {
+
+// `text` as a JSON string, escaped as nlohmann::json's dump does; false (nothing written) when
+// it holds a byte past ASCII, which nlohmann checks and replaces when it is not UTF-8.
+bool AppendAsciiJson(std::string* out, std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      return false;
+    }
+  }
+  out->push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out->append("\\u00");
+          out->push_back(kHex[(c >> 4) & 0xf]);
+          out->push_back(kHex[c & 0xf]);
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+  return true;
+}
+
+void AppendTimeJson(std::string* out, const std::optional<Clock::time_point>& time) {
+  if (!time) {
+    out->append("null");
+    return;
+  }
+  absl::StrAppend(
+      out, std::chrono::duration_cast<std::chrono::milliseconds>(time->time_since_epoch()).count());
+}
+
+// SerializeUpdateJson's bytes written directly (its keys in nlohmann's sorted order), without
+// building and tearing down a tree of 26 nodes per report; nullopt when a text is not ASCII.
+std::optional<std::string> SerializeAsciiUpdate(const CallUpdate& update) {
+  std::string out;
+  out.reserve(512);
+  bool ascii = true;
+  auto name = [&](std::string_view key) {
+    out.append(",\"");
+    out.append(key);
+    out.append("\":");
+  };
+  auto text = [&](std::string_view key, const std::string& value) {
+    name(key);
+    ascii = ascii && AppendAsciiJson(&out, value);
+  };
+  auto flag = [&](std::string_view key, bool value) {
+    name(key);
+    out.append(value ? "true" : "false");
+  };
+  auto time = [&](std::string_view key, const std::optional<Clock::time_point>& value) {
+    name(key);
+    AppendTimeJson(&out, value);
+  };
+  out.append("{\"aa\":");
+  AppendTimeJson(&out, update.answered_at);
+  flag("ans", update.answered);
+  absl::StrAppend(&out, ",\"att\":", update.attempts);
+  absl::StrAppend(&out, ",\"d\":", static_cast<int>(update.direction));
+  flag("dial", update.dial_result);
+  if (update.duration_seconds) {
+    absl::StrAppend(&out, ",\"dur\":", *update.duration_seconds);
+  } else {
+    out.append(",\"dur\":null");
+  }
+  text("e164", update.counterpart_e164);
+  time("ea", update.ended_at);
+  text("ext", update.extension);
+  text("from", update.from);
+  text("id", update.provider_call_id);
+  text("leg", update.dial_leg);
+  text("line", update.line);
+  text("op", update.operator_name);
+  text("p", update.provider);
+  flag("po", update.parent_over);
+  text("ps", update.provider_status);
+  time("rcv", update.received);
+  text("rec", update.recording_url);
+  flag("recd", update.recording);
+  absl::StrAppend(&out, ",\"s\":", static_cast<int>(update.state));
+  time("sa", update.started_at);
+  text("to", update.to);
+  text("tr", update.transferred_to);
+  flag("unc", update.uncertain);
+  flag("wd", update.awaits_dial);
+  out.push_back('}');
+  if (!ascii) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string SerializeUpdate(const CallUpdate& update) {
+  if (std::optional<std::string> ascii = SerializeAsciiUpdate(update)) {
+    return std::move(*ascii);
+  }
+  return SerializeUpdateJson(update);
+}
+
+std::string SerializeUpdateJson(const CallUpdate& update) {
   nlohmann::json json = {{"p", update.provider},
                          {"id", update.provider_call_id},
                          {"s", static_cast<int>(update.state)},
@@ -585,6 +713,24 @@ std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view se
 }
 
 std::string SerializeFinished(const FinishedCall& finished) {
+  // SerializeFinishedJson's bytes (keys in nlohmann's sorted order), without its tree.
+  std::string out = "{\"at\":";
+  AppendTimeJson(&out, finished.occurred);
+  out.append(",\"call\":\"");
+  out.append(absl::Base64Escape(finished.call.SerializeAsString()));
+  out.append("\",\"e164\":");
+  if (!AppendAsciiJson(&out, finished.counterpart_e164)) {
+    return SerializeFinishedJson(finished);
+  }
+  out.append(",\"event_id\":");
+  if (!AppendAsciiJson(&out, finished.event_id)) {
+    return SerializeFinishedJson(finished);
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string SerializeFinishedJson(const FinishedCall& finished) {
   nlohmann::json json = {{"event_id", finished.event_id},
                          {"e164", finished.counterpart_e164},
                          {"at", TimeJson(finished.occurred)},
@@ -787,7 +933,8 @@ CallAssembler::CallAssembler(Options options, CallStore* store)
 absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& update,
                                                            Clock::time_point now) {
   // One decision code path: the synchronous form waits for the asynchronous one (the memory
-  // store answers before ApplyAsync returns; Redis on its client's callback thread).
+  // store answers before ApplyAsync returns; Redis on its client's Redis thread, so never from a
+  // store callback).
   std::promise<absl::StatusOr<Result>> promise;
   std::future<absl::StatusOr<Result>> future = promise.get_future();
   ApplyAsync(update, now,
@@ -813,7 +960,8 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   std::optional<FinishedCall> alone;
   std::optional<CallStore::FirstSettlement> if_first;
   {
-    std::vector<CallUpdate> only = {*stored};
+    std::vector<CallUpdate> only;
+    only.push_back(std::move(*stored));
     Clock::time_point settle_at = SettleDeadline(only, now, options_.settle_window);
     Decision decision = Decide(only, options_.settle_window.count() == 0 || settle_at <= now,
                                /*quiet_over=*/false, now);
@@ -822,6 +970,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
                                             .due = now + options_.due_lease};
       alone = std::move(decision.finished);
     }
+    *stored = std::move(only.front());
   }
   auto shared_done = std::make_shared<Done>(std::move(done));
   store_->AppendAsync(key, serialized, options_.finished_ttl, options_.max_updates_per_call,

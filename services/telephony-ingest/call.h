@@ -88,6 +88,9 @@ struct CallUpdate {
 
 /// The text an update is kept as in a CallStore (JSON), and back; std::nullopt when unreadable.
 std::string SerializeUpdate(const CallUpdate& update);
+/// SerializeUpdate's text built through nlohmann::json (what SerializeUpdate writes directly
+/// when every text is ASCII, byte for byte; it also validates and replaces UTF-8).
+std::string SerializeUpdateJson(const CallUpdate& update);
 std::optional<CallUpdate> ParseUpdate(std::string_view text);
 /// ParseUpdate(serialized), `serialized` being SerializeUpdate(update), without parsing when the
 /// result is known: `update` with its times in whole milliseconds, when all its text is ASCII
@@ -106,7 +109,11 @@ struct FinishedCall {
   bool republication = false;
 };
 
+/// The text a settled call is kept as in a CallStore (JSON), and back.
 std::string SerializeFinished(const FinishedCall& finished);
+/// SerializeFinished's text built through nlohmann::json (what SerializeFinished writes directly
+/// when its texts are ASCII, byte for byte).
+std::string SerializeFinishedJson(const FinishedCall& finished);
 std::optional<FinishedCall> ParseFinished(std::string_view text);
 
 /// Where the state of calls lives: the updates of each open call (in arrival order), the

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 namespace leadflow::telephony {
 namespace {
 
@@ -313,6 +316,93 @@ TEST(StoredUpdateTest, AsStoredIsTheRoundTrip) {
   update.received.reset();
   const std::string serialized = SerializeUpdate(update);
   EXPECT_EQ(Fields(*AsStored(update, serialized)), Fields(*ParseUpdate(serialized)));
+}
+
+// Protects: the stored form of an update written directly (ASCII text) is nlohmann::json's own
+// dump byte for byte — the same text the previous release stored and reads back, every field
+// set or not, every escape (quotes, backslashes, control characters) — and text past ASCII
+// still goes through nlohmann (UTF-8 checked, invalid bytes replaced).
+TEST(StoredUpdateTest, DirectFormIsTheJsonDump) {
+  std::mt19937 random(9);
+  const std::vector<std::string> ascii_texts = {"", "+33612345678", "ann@example.fr",
+                                                "tab\tquote\"back\\slash/", "\x01\x1f\x7f\b\f\n\r"};
+  const std::vector<std::string> other_texts = {"Zo\xc3\xab", "bad \xff utf-8"};
+  auto text = [&] {
+    return random() % 40 == 0 ? other_texts[random() % other_texts.size()]
+                              : ascii_texts[random() % ascii_texts.size()];
+  };
+  auto time = [&]() -> std::optional<Clock::time_point> {
+    if (random() % 3 == 0) {
+      return std::nullopt;
+    }
+    return kT0 + std::chrono::nanoseconds(random() % 100000000000);
+  };
+  int ascii = 0;
+  for (int i = 0; i < 2000; ++i) {
+    CallUpdate update;
+    update.provider = text();
+    update.provider_call_id = text();
+    update.state = static_cast<State>(random() % (static_cast<int>(State::kCanceled) + 1));
+    update.direction = static_cast<CallEvent::Direction>(random() % 3);
+    update.from = text();
+    update.to = text();
+    update.line = text();
+    update.operator_name = text();
+    update.extension = text();
+    update.recording_url = text();
+    update.provider_status = text();
+    update.transferred_to = text();
+    update.started_at = time();
+    update.answered_at = time();
+    update.ended_at = time();
+    if (random() % 2) {
+      update.duration_seconds = static_cast<int32_t>(random() % 100000) - 10;
+    }
+    update.attempts = static_cast<int32_t>(random() % 7);
+    update.answered = random() % 2;
+    update.counterpart_e164 = text();
+    update.dial_result = random() % 2;
+    update.dial_leg = text();
+    update.parent_over = random() % 2;
+    update.uncertain = random() % 2;
+    update.awaits_dial = random() % 2;
+    update.received = time();
+    update.recording = random() % 2;
+    const std::string direct = SerializeUpdate(update);
+    ASSERT_EQ(direct, SerializeUpdateJson(update));
+    ASSERT_TRUE(ParseUpdate(direct));
+    ascii += std::all_of(direct.begin(), direct.end(),
+                         [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  }
+  // Both forms exercised: the direct one (every text ASCII) and nlohmann's.
+  EXPECT_GT(ascii, 1000);
+  EXPECT_LT(ascii, 2000);
+}
+
+// Protects: a settled call is stored as nlohmann::json's own dump byte for byte (the form the
+// previous release stored and reads back), written directly or, for text past ASCII, through
+// nlohmann; and it reads back as the same call.
+TEST(StoredUpdateTest, DirectSettlementIsTheJsonDump) {
+  FinishedCall finished;
+  finished.call.set_call_id("generic:c1");
+  finished.call.set_provider_call_id("c1");
+  finished.call.set_from_number("+33612345678");
+  finished.call.set_operator_name("Zo\xc3\xab");
+  finished.call.set_outcome(CallEvent::ANSWERED);
+  finished.occurred = kT0 + std::chrono::nanoseconds(1234567891);
+  for (const std::string& e164 : {std::string("+33612345678"), std::string(""),
+                                  std::string("q\"b\\\x01"), std::string("Zo\xc3\xab")}) {
+    finished.counterpart_e164 = e164;
+    finished.event_id = CallEventId("generic", "c1");
+    const std::string direct = SerializeFinished(finished);
+    EXPECT_EQ(direct, SerializeFinishedJson(finished)) << e164;
+    std::optional<FinishedCall> read = ParseFinished(direct);
+    ASSERT_TRUE(read) << e164;
+    EXPECT_EQ(read->event_id, finished.event_id);
+    EXPECT_EQ(read->counterpart_e164, e164);
+    EXPECT_EQ(read->occurred, Clock::time_point(std::chrono::milliseconds(1700000001234)));
+    EXPECT_EQ(read->call.SerializeAsString(), finished.call.SerializeAsString());
+  }
 }
 
 }  // namespace

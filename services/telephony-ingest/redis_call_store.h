@@ -25,14 +25,16 @@ namespace leadflow::telephony {
 /// Every key expires (`ttl`), so Redis holds no call longer than that.
 ///
 /// Every command goes through one pipelined connection (redis::PipelinedClient): the request
-/// path's asynchronous forms submit their step and return, and the answer comes on one of the
-/// client's callback threads; commands submitted meanwhile from any thread share the next round
-/// trip. Each step is one command (the Lua scripts run by EVALSHA, sent again with EVAL when
-/// Redis answers NOSCRIPT: after a restart or SCRIPT FLUSH), bounded by the client's timeout; a
-/// failed connection answers every command on it Unavailable. The synchronous forms (the
-/// ticker, the AMI client) wait for their own step on the same connection, so a
-/// step submitted earlier by any thread is done before a later one; never call them from a
-/// callback.
+/// path's asynchronous forms submit their step and return, and the answer comes on the client's
+/// Redis thread as soon as its round trip is read (no hand-off to another thread: what the
+/// callbacks do — fold the call, hand its event to Kafka, answer or park the request — never
+/// blocks); commands submitted meanwhile from any thread share the next round trip. Each step is
+/// one command (the Lua scripts run by EVALSHA, sent again with EVAL when Redis answers NOSCRIPT:
+/// after a restart or SCRIPT FLUSH), bounded by the client's timeout; a failed connection answers
+/// every command on it Unavailable. The synchronous forms (the ticker, the AMI client) wait for
+/// their own step on the same connection, so a step submitted earlier by any thread is done before
+/// a later one; never call them from a callback (it runs on the Redis thread, which would wait for
+/// itself).
 class RedisCallStore : public CallStore {
  public:
   /// `max_pending`: steps submitted and not answered yet at most; past it a step fails at once

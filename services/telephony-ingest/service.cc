@@ -254,8 +254,9 @@ std::string TelephonyService::ClientIp(const http::Request& request) const {
   return ingest::ClientIp(request.remote_address, forwarded, options_.trusted_proxies);
 }
 
-void TelephonyService::Publish(const FinishedCall& call, const http::Request* request,
-                               std::function<void(const kafka::DeliveryResult&)> done) {
+void TelephonyService::Publish(
+    FinishedCall call, const http::Request* request,
+    std::function<void(const kafka::DeliveryResult&, const FinishedCall&)> done) {
   ingest::EventBuilder::Built built =
       BuildEvent(call, options_.default_region, now_(),
                  request ? request->Header("traceparent") : std::nullopt);
@@ -271,12 +272,16 @@ void TelephonyService::Publish(const FinishedCall& call, const http::Request* re
     std::lock_guard lock(parked_mutex_);
     ++publishing_[call.event_id];
   }
+  // One copy of the call for the delivery's answer, shared by whoever it answers.
   publisher_->Publish(
       built.key, built.event.SerializeAsString(), built.headers,
-      [this, provider, outcome, republication = call.republication, event_id = call.event_id,
-       call_copy = call, done = std::move(done)](const kafka::DeliveryResult& result) {
+      [this, provider, outcome, call = std::make_shared<const FinishedCall>(std::move(call)),
+       done = std::move(done)](const kafka::DeliveryResult& result) {
+        const std::string& event_id = call->event_id;
         if (result.status.ok()) {
-          (republication ? republished_ : published_)->WithLabels({provider, outcome}).Increment();
+          (call->republication ? republished_ : published_)
+              ->WithLabels({provider, outcome})
+              .Increment();
         } else {
           spdlog::warn("telephony: event {} not acknowledged by Kafka ({}): {}", event_id,
                        kafka::ErrorClassName(result.error_class), result.status.ToString());
@@ -292,10 +297,10 @@ void TelephonyService::Publish(const FinishedCall& call, const http::Request* re
             publishing_.erase(it);
           }
         }
-        done(result);
+        done(result, *call);
         // Whoever published the call (a deciding report, the ticker), the requests parked on
         // it are answered now, as that publication was.
-        ReleaseParked(call_copy, result);
+        ReleaseParked(*call, result);
       });
 }
 
@@ -435,13 +440,13 @@ size_t TelephonyService::parked() const {
   return parked_.size();
 }
 
-void TelephonyService::PublishAndAnswer(const FinishedCall& call, const http::Request& request,
+void TelephonyService::PublishAndAnswer(FinishedCall call, const http::Request& request,
                                         Reply reply, std::function<Response()> success) {
-  Publish(call, &request,
-          [this, call_copy = call, path = request.path, reply = std::move(reply),
-           success = std::move(success)](const kafka::DeliveryResult& result) {
+  Publish(std::move(call), &request,
+          [this, path = request.path, reply = std::move(reply), success = std::move(success)](
+              const kafka::DeliveryResult& result, const FinishedCall& published) {
             if (result.status.ok()) {
-              calls_.Published(call_copy);
+              calls_.Published(published);
               reply(success());
               return;
             }
@@ -696,8 +701,8 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
   // A repeated final state is published again (the first try may have been refused): same
   // event id, one effect.
   answer["status"] = "published";
-  PublishAndAnswer(finished, request, std::move(reply),
-                   [answer] { return Response::Json(202, Dump(answer)); });
+  PublishAndAnswer(std::move(*result.finished), request, std::move(reply),
+                   [body = Dump(answer)] { return Response::Json(202, body); });
 }
 
 void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply reply) {
@@ -766,7 +771,7 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
       return;
     }
   }
-  PublishAndAnswer(*result.finished, request, std::move(reply), [] { return Twiml(); });
+  PublishAndAnswer(std::move(*result.finished), request, std::move(reply), [] { return Twiml(); });
 }
 
 bool TelephonyService::CheckTwilioSignature(const http::Request& request,
@@ -843,14 +848,14 @@ void TelephonyService::HandleTwilioRecording(const http::Request& request, Reply
         if (!call.ok()) {
           reply(RefuseUpdate(call.status(), held->path));
         } else {
-          PublishAndAnswer(*call, *held, std::move(reply), [] { return Twiml(); });
+          PublishAndAnswer(std::move(*call), *held, std::move(reply), [] { return Twiml(); });
         }
         store_waiting_.fetch_sub(1);
       });
 }
 
 void TelephonyService::PublishBackground(const FinishedCall& call) {
-  Publish(call, nullptr, [this, call](const kafka::DeliveryResult& result) {
+  Publish(call, nullptr, [this](const kafka::DeliveryResult& result, const FinishedCall& call) {
     if (result.status.ok()) {
       calls_.Published(call);
       return;

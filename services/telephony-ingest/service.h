@@ -133,9 +133,10 @@ class TelephonyService {
  private:
   struct Built;
   /// `request`: the webhook that settled the call (its sender is recorded), or null.
-  void Publish(const FinishedCall& call, const http::Request* request,
-               std::function<void(const kafka::DeliveryResult&)> done);
-  void PublishAndAnswer(const FinishedCall& call, const http::Request& request, Reply reply,
+  /// `done` gets the delivery's result and the call published.
+  void Publish(FinishedCall call, const http::Request* request,
+               std::function<void(const kafka::DeliveryResult&, const FinishedCall&)> done);
+  void PublishAndAnswer(FinishedCall call, const http::Request& request, Reply reply,
                         std::function<http::Response()> success);
   /// Counts and logs (rate-limited, without personal data) a refusal: `reason` says why, for
   /// the operator reading the log.
@@ -149,7 +150,7 @@ class TelephonyService {
   bool CheckTwilioSignature(const http::Request& request, const ingest::FormParams& params,
                             Reply& reply);
   /// What a webhook does once the call store decided on its report; runs on the store's
-  /// callback thread (or the request's, for the in-process store) and must not block.
+  /// Redis thread (or the request's, for the in-process store) and must not block.
   using Decided =
       std::function<void(CallAssembler::Result result, const http::Request& request, Reply reply)>;
   /// Takes one of the max_store_waiting places of the requests waiting for the call store (give
