@@ -14,6 +14,7 @@
 #include "crm-core/api/deal_services.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/history/deal_birth.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/repositories.h"
 
@@ -268,10 +269,7 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         // them: a deal created with its company reads like one linked to it afterwards.
         std::vector<HistoryRecord> links;
         auto linked = [&](domain::EntityKind kind, int64_t other) {
-          links.push_back(
-              HistoryRecord::Of(domain::EntityKind::kDeal, id, "LINKED").RelatedTo({kind, other}));
-          links.push_back(
-              HistoryRecord::Of(kind, other, "LINKED").RelatedTo({domain::EntityKind::kDeal, id}));
+          AppendDealLinked(links, id, {kind, other});
         };
         if (deal.company_id != 0) {
           linked(domain::EntityKind::kCompany, deal.company_id);

@@ -54,7 +54,7 @@ absl::StatusOr<domain::Stage> StageFromProto(const v1::PipelineStage& stage) {
 }
 
 // One stage edit: lock, check the etag, apply `edit` to the domain pipeline, save, answer.
-using Edit = std::function<absl::StatusOr<domain::Pipeline>(StoredPipeline&)>;
+using Edit = std::function<absl::StatusOr<domain::Pipeline>(StoredPipeline&, PipelineRepository&)>;
 
 absl::Status EditStages(pqxx::connection& connection, int64_t pipeline_id, const std::string& etag,
                         const Edit& edit, v1::Pipeline* response) {
@@ -73,7 +73,7 @@ absl::Status EditStages(pqxx::connection& connection, int64_t pipeline_id, const
         absl::StrCat("pipeline ", pipeline_id, " changed since it was read (stale etag)"));
   }
   std::optional<StoredPipeline> stored = pipelines.Get(pipeline_id);
-  auto edited = edit(*stored);  // may set the pipeline's own fields too
+  auto edited = edit(*stored, pipelines);  // may set the pipeline's own fields too
   if (!edited.ok()) {
     return edited.status();
   }
@@ -197,7 +197,7 @@ grpc::ServerUnaryReactor* PipelineApi::UpdatePipeline(grpc::CallbackServerContex
         }
         return EditStages(
             connection, given.id(), given.etag(),
-            [&](StoredPipeline& stored) -> absl::StatusOr<domain::Pipeline> {
+            [&](StoredPipeline& stored, PipelineRepository&) -> absl::StatusOr<domain::Pipeline> {
               if (paths->count("sort") != 0) {
                 stored.sort = given.sort();
               }
@@ -259,14 +259,38 @@ grpc::ServerUnaryReactor* PipelineApi::AddStage(grpc::CallbackServerContext* con
                                                 v1::Pipeline* response) {
   return RunCall(
       context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
+        // AddStage adds PROCESS and FAILURE stages only: a pipeline has its one SUCCESS stage
+        // from its creation (a SUCCESS stage given is FAILED_PRECONDITION, domain::AddStage).
+        if (!SemanticsFromProto(request->stage().semantics())) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("stage ", domain::Quoted(request->stage().id()),
+                           ": semantics must be PROCESS or FAILURE (a pipeline has its one "
+                           "SUCCESS stage already)"));
+        }
         auto stage = StageFromProto(request->stage());
         if (!stage.ok()) {
           return stage.status();
         }
         return EditStages(
             connection, request->pipeline_id(), request->etag(),
-            [&](const StoredPipeline& stored) {
-              return domain::AddStage(stored.pipeline, *stage, request->before_stage_id());
+            [&](const StoredPipeline& stored,
+                PipelineRepository& pipelines) -> absl::StatusOr<domain::Pipeline> {
+              auto added = domain::AddStage(stored.pipeline, *stage, request->before_stage_id());
+              if (!added.ok()) {
+                return added;
+              }
+              // A removed stage's id that deals' stage history names comes back only as that
+              // stage: with other semantics the history would change meaning ("from SURVEY"
+              // read as a lost deal), and its old semantics are not kept, so the id is refused.
+              if (int64_t deals = pipelines.CountDealsThrough(stored.pipeline.id, stage->id);
+                  deals > 0) {
+                return absl::FailedPreconditionError(absl::StrCat(
+                    "stage id ", domain::Quoted(stage->id), " was removed from ",
+                    domain::PipelineLabel(stored.pipeline.id, stored.pipeline.name),
+                    " and the stage history of ", deals, deals == 1 ? " deal" : " deals",
+                    " names it; give the new stage another id"));
+              }
+              return added;
             },
             response);
       });
@@ -300,7 +324,7 @@ grpc::ServerUnaryReactor* PipelineApi::UpdateStage(grpc::CallbackServerContext* 
         }
         return EditStages(
             connection, request->pipeline_id(), request->etag(),
-            [&](const StoredPipeline& stored) {
+            [&](const StoredPipeline& stored, PipelineRepository&) {
               return domain::UpdateStage(stored.pipeline, stage.id(), update);
             },
             response);
@@ -319,7 +343,7 @@ grpc::ServerUnaryReactor* PipelineApi::ReorderStages(grpc::CallbackServerContext
         std::vector<std::string> ids(request->stage_ids().begin(), request->stage_ids().end());
         return EditStages(
             connection, request->pipeline_id(), request->etag(),
-            [&](const StoredPipeline& stored) {
+            [&](const StoredPipeline& stored, PipelineRepository&) {
               return domain::ReorderStages(stored.pipeline, ids);
             },
             response);
@@ -333,7 +357,7 @@ grpc::ServerUnaryReactor* PipelineApi::RemoveStage(grpc::CallbackServerContext* 
       context, __func__, backend_, Right::kConfigure, response, [=](pqxx::connection& connection) {
         return EditStages(
             connection, request->pipeline_id(), request->etag(),
-            [&](const StoredPipeline& stored) {
+            [&](const StoredPipeline& stored, PipelineRepository&) {
               // Deals entering a stage hold the pipeline FOR SHARE: the count read
               // under this FOR UPDATE lock cannot grow before the commit.
               auto count = stored.deal_counts.find(request->stage_id());

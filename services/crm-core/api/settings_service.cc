@@ -264,6 +264,8 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
             return absl::InvalidArgumentError(
                 absl::StrCat("queues: at most ", kMaxQueues, " queues"));
           }
+          // The queues listed, each with its members as given (none: every active user); a
+          // queue not listed keeps its members (docs/api.md, SettingsService).
           updated.queues.clear();
           UserRepository users(work);
           for (const v1::AssignmentQueue& queue : given.queues()) {

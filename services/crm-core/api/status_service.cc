@@ -125,6 +125,9 @@ grpc::ServerUnaryReactor* StatusApi::CreateStatus(grpc::CallbackServerContext* c
         if (absl::Status check = CheckStatusOrder(after, entry.id); !check.ok()) {
           return check;
         }
+        if (absl::Status check = CheckStatusSort(existing, entry.id, entry.sort); !check.ok()) {
+          return check;
+        }
         statuses.Insert(entry);
         work.commit();
         ToProto(entry, response);
@@ -201,6 +204,12 @@ grpc::ServerUnaryReactor* StatusApi::UpdateStatus(grpc::CallbackServerContext* c
             if (entry.id == changed.id) entry = changed;
           }
           if (absl::Status check = CheckStatusOrder(after, changed.id); !check.ok()) {
+            return check;
+          }
+        }
+        if (paths->count("sort") != 0 && changed.sort != current->sort) {
+          if (absl::Status check = CheckStatusSort(existing, changed.id, changed.sort);
+              !check.ok()) {
             return check;
           }
         }

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-
+#include "crm-core/domain/history/deal_birth.h"
 #include "crm-core/domain/naming/naming.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/inbound_repository.h"
@@ -156,7 +156,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     // The lead's timeline says what ConvertLead's says: what it became, its status change, and
     // the new deal's links.
     history.push_back(
-        HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "CREATED").RelatedTo(lead_ref));
+        DealCreated(deal_ids[i], deal.pipeline_id, deal.stage_id).RelatedTo(lead_ref));
     const size_t converted_entry = history.size();
     history.push_back(
         HistoryRecord::Of(domain::EntityKind::kLead, lead.id, "CONVERTED").RelatedTo(contact_ref));
@@ -167,16 +167,9 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     status.field = "status";
     status.old_value = lead.status;
     status.new_value = success_status;
-    history.push_back(
-        HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "LINKED").RelatedTo(contact_ref));
-    history.push_back(
-        HistoryRecord::Of(domain::EntityKind::kContact, contact, "LINKED").RelatedTo(deal_ref));
+    AppendDealLinked(history, deal_ids[i], contact_ref);
     if (company_id != 0) {
-      const domain::EntityRef company_ref{domain::EntityKind::kCompany, company_id};
-      history.push_back(HistoryRecord::Of(domain::EntityKind::kDeal, deal_ids[i], "LINKED")
-                            .RelatedTo(company_ref));
-      history.push_back(HistoryRecord::Of(domain::EntityKind::kCompany, company_id, "LINKED")
-                            .RelatedTo(deal_ref));
+      AppendDealLinked(history, deal_ids[i], {domain::EntityKind::kCompany, company_id});
     }
     // Each lead under a savepoint of its own: one the data refuses (a constraint: e.g. a lead
     // reopened after an earlier conversion already has its conversions row) is skipped and

@@ -1,6 +1,7 @@
 #include "crm-core/inbound/writer.h"
 
 #include "crm-core/domain/assignment/assignment.h"
+#include "crm-core/domain/history/deal_birth.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/inbound_repository.h"
 #include "crm-core/store/people_repository.h"
@@ -165,24 +166,25 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
                          .responsible_user_id = deal_responsible[i],
                          .source_id = planned.attempt->source_id,
                          .origin_event_id = planned.attempt->event_id});
-    HistoryRecord created = HistoryRecord::Of(EntityKind::kDeal, deal_ids[i], "CREATED");
-    created.event_id = planned.attempt->event_id;
+    // What CreateDeal writes (domain/history/deal_birth.h): CREATED naming the stage (and the
+    // contact or company it was made for), then LINKED on both sides of each link.
+    HistoryRecord created = DealCreated(deal_ids[i], planned.pipeline_id, planned.stage_id);
     if (contact != 0) {
       created.RelatedTo({EntityKind::kContact, contact});
-      HistoryRecord linked = HistoryRecord::Of(EntityKind::kContact, contact, "LINKED");
-      linked.RelatedTo({EntityKind::kDeal, deal_ids[i]});
-      linked.event_id = planned.attempt->event_id;
-      history.push_back(linked);
     } else if (planned.company_id != 0) {
       created.RelatedTo({EntityKind::kCompany, planned.company_id});
     }
-    if (planned.company_id != 0) {
-      HistoryRecord linked = HistoryRecord::Of(EntityKind::kCompany, planned.company_id, "LINKED");
-      linked.RelatedTo({EntityKind::kDeal, deal_ids[i]});
-      linked.event_id = planned.attempt->event_id;
-      history.push_back(linked);
-    }
+    const size_t first = history.size();
     history.push_back(created);
+    if (planned.company_id != 0) {
+      AppendDealLinked(history, deal_ids[i], {EntityKind::kCompany, planned.company_id});
+    }
+    if (contact != 0) {
+      AppendDealLinked(history, deal_ids[i], {EntityKind::kContact, contact});
+    }
+    for (size_t entry = first; entry < history.size(); ++entry) {
+      history[entry].event_id = planned.attempt->event_id;
+    }
   }
   inbound.InsertDeals(deal_rows);
 

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "crm-core/domain/history/deal_birth.h"
 #include "crm-core/domain/naming/naming.h"
 #include "pg/pg.h"
 
@@ -12,10 +13,6 @@ namespace leadflow::crm {
 namespace {
 
 using domain::EntityKind;
-
-std::string Place(int64_t pipeline_id, const std::string& stage_id) {
-  return absl::StrCat(pipeline_id, "/", stage_id);
-}
 
 StoredDeal ReadDeal(const pqxx::row& row) {
   StoredDeal deal;
@@ -133,6 +130,10 @@ int64_t PipelineRepository::CountDeals(int64_t id) {
   return work_.exec_prepared1("count_pipeline_deals", id)[0].as<int64_t>();
 }
 
+int64_t PipelineRepository::CountDealsThrough(int64_t id, const std::string& stage_id) {
+  return work_.exec_prepared1("count_deals_through_stage", id, stage_id)[0].as<int64_t>();
+}
+
 void PipelineRepository::LockNames() { work_.exec_prepared("lock_pipeline_names"); }
 
 bool PipelineRepository::NameTaken(const std::string& name, int64_t except_id) {
@@ -190,9 +191,7 @@ int64_t DealRepository::Insert(const StoredDeal& deal, int64_t given_user_id) {
   }
   work_.exec_prepared0("insert_stage_change", id, int64_t{0}, std::string(), deal.pipeline_id,
                        deal.stage_id, user_id, deal.origin_event_id);
-  HistoryRecord created = HistoryRecord::Of(EntityKind::kDeal, id, "CREATED");
-  created.field = "stage";  // the stage it starts in (closed there when SUCCESS or FAILURE)
-  created.new_value = Place(deal.pipeline_id, deal.stage_id);
+  HistoryRecord created = DealCreated(id, deal.pipeline_id, deal.stage_id);
   created.user_id = user_id;
   created.event_id = deal.origin_event_id;
   if (deal.lead_id != 0) {
@@ -217,8 +216,8 @@ void DealRepository::Move(int64_t id, const domain::StageChange& change,
                        change.to_pipeline_id, change.to_stage_id, user_id, std::string());
   HistoryRecord moved = HistoryRecord::Of(EntityKind::kDeal, id, "STAGE_CHANGED");
   moved.field = "stage";
-  moved.old_value = Place(change.from_pipeline_id, change.from_stage_id);
-  moved.new_value = Place(change.to_pipeline_id, change.to_stage_id);
+  moved.old_value = StagePlace(change.from_pipeline_id, change.from_stage_id);
+  moved.new_value = StagePlace(change.to_pipeline_id, change.to_stage_id);
   moved.user_id = user_id;
   HistoryRepository(work_).Append(moved);
 }
@@ -322,9 +321,11 @@ void SettingsRepository::Update(const StoredSettings& settings, bool channel_que
                        settings.last_name_placeholder, settings.inbound_pipeline_id,
                        settings.repeat_rule, settings.default_currency);
   if (queues) {
-    work_.exec_prepared0("delete_queue_members");
+    // Only the queues named: one left out keeps its members (a queue emptied by omission would
+    // silently rotate its mail and calls over every active user).
     for (const auto& [key, members] : settings.queues) {
       work_.exec_prepared0("ensure_queue", key);
+      work_.exec_prepared0("delete_queue_members", key);
       int sort = 0;
       for (int64_t user : members) {
         work_.exec_prepared0("insert_queue_member", key, user, sort += 10);

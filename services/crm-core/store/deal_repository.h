@@ -47,6 +47,9 @@ class PipelineRepository {
   void SaveStages(const StoredPipeline& stored);
   void Delete(int64_t id);
   int64_t CountDeals(int64_t id);
+  /// The deals whose stage history names the stage `stage_id` of the pipeline (entering or
+  /// leaving it), whether or not the pipeline still has that stage.
+  int64_t CountDealsThrough(int64_t id, const std::string& stage_id);
   /// Serialises pipeline creations and renames until the transaction ends.
   void LockNames();
   /// Whether another pipeline than `except_id` has the same name by domain NameKey.
@@ -165,8 +168,9 @@ class SettingsRepository {
   /// Serialises settings updates; the current version.
   int64_t Lock();
   StoredSettings Get();
-  /// Writes the row (advancing the version), and, when asked, replaces the channel map and the
-  /// queues' members (queues named are created).
+  /// Writes the row (advancing the version), and, when asked, replaces the channel map, and the
+  /// members of each queue in `settings.queues` (created when missing; a queue not in it keeps
+  /// its members).
   void Update(const StoredSettings& settings, bool channel_queues, bool queues);
   bool PipelineExists(int64_t id);
   /// True when a mode switch job runs now.

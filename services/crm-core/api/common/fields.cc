@@ -43,7 +43,9 @@ absl::StatusOr<std::set<std::string>> UpdatePaths(const google::protobuf::FieldM
 
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag) {
   int64_t version = 0;
-  if (!etag.empty() && (!absl::SimpleAtoi(etag, &version) || version <= 0)) {
+  // Only the exact text Etag issues: SimpleAtoi alone takes " 2", "2 ", "+2" and "02" as 2.
+  if (!etag.empty() &&
+      (!absl::SimpleAtoi(etag, &version) || version <= 0 || Etag(version) != etag)) {
     return absl::InvalidArgumentError("etag is not one this server issued");
   }
   return version;

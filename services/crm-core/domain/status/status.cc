@@ -139,6 +139,18 @@ absl::Status CheckStatusName(const std::vector<StatusEntry>& existing, std::stri
   return absl::OkStatus();
 }
 
+absl::Status CheckStatusSort(const std::vector<StatusEntry>& existing, std::string_view id,
+                             int sort) {
+  for (const StatusEntry& status : existing) {
+    if (status.id != id && status.sort == sort) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sort ", sort, " is the sort of ", domain::Quoted(status.id),
+                       " already; two entries never share one (their order would be undefined)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckStatusOrder(const std::vector<StatusEntry>& statuses, std::string_view id) {
   const StatusEntry* placed = nullptr;
   for (const StatusEntry& status : statuses) {

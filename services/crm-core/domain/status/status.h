@@ -71,6 +71,11 @@ int NextSort(const std::vector<StatusEntry>& existing, std::optional<Semantics> 
 absl::Status CheckStatusName(const std::vector<StatusEntry>& existing, std::string_view id,
                              std::string_view name);
 
+/// Two entries of a list never share a sort (their order would be undefined): INVALID_ARGUMENT
+/// naming the entry that has `sort`. `id` is the entry being placed (skipped).
+absl::Status CheckStatusSort(const std::vector<StatusEntry>& existing, std::string_view id,
+                             int sort);
+
 /// Lead statuses read in sort order as a lead's path: every PROCESS (open) status before every
 /// closed one (SUCCESS, FAILURE), as deal stages are. Checked for the entry `id` just created or
 /// moved (an older misplacement elsewhere does not block it): FAILED_PRECONDITION naming the two

@@ -1,1 +1,2 @@
-DELETE FROM assignment_queue_members
+-- The members of one queue, which UpdateSettings then lists anew; other queues keep theirs.
+DELETE FROM assignment_queue_members WHERE queue_key = $1
