@@ -430,8 +430,8 @@ int64_t ConversionRepository::InsertCompany(const domain::NewCompany& company,
                                             int64_t responsible_user_id,
                                             const std::string& source_id) {
   return work_
-      .exec_prepared1("insert_converted_company", company.name, domain::StoredSearchKey(company.name),
-                      responsible_user_id, source_id)[0]
+      .exec_prepared1("insert_converted_company", company.name,
+                      domain::StoredSearchKey(company.name), responsible_user_id, source_id)[0]
       .as<int64_t>();
 }
 

@@ -342,8 +342,7 @@ std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
     // end (the key's end, or before the separator).
     std::vector<std::string> reversed;
     for (const std::string& form : query_forms) {
-      const std::vector<std::string> words =
-          absl::StrSplit(Clean(form), ' ', absl::SkipEmpty());
+      const std::vector<std::string> words = absl::StrSplit(Clean(form), ' ', absl::SkipEmpty());
       for (size_t k = 1; k < words.size(); ++k) {
         std::vector<std::string> last(words.begin(), words.begin() + k);
         std::vector<std::string> first(words.begin() + k, words.end());
@@ -355,23 +354,21 @@ std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
         }
       }
     }
-    for (const auto& row :
-         work_.exec_prepared("find_leads_by_name", pg::TextArray(word_start), after_id, limit,
-                             pg::TextArray(reversed))) {
+    for (const auto& row : work_.exec_prepared("find_leads_by_name", pg::TextArray(word_start),
+                                               after_id, limit, pg::TextArray(reversed))) {
       hits.push_back(ReadHit(row));
     }
     return hits;
   }
   if (type == "CONTACT") {
-    for (const auto& row :
-         work_.exec_prepared("find_contacts_by_name", pg::TextArray(word_start), after_id, limit,
-                             pg::TextArray(reading_start))) {
+    for (const auto& row : work_.exec_prepared("find_contacts_by_name", pg::TextArray(word_start),
+                                               after_id, limit, pg::TextArray(reading_start))) {
       hits.push_back(ReadHit(row, 6));
     }
     return hits;
   }
-  for (const auto& row : work_.exec_prepared("find_companies_by_name", pg::TextArray(word_start),
-                                             after_id, limit)) {
+  for (const auto& row :
+       work_.exec_prepared("find_companies_by_name", pg::TextArray(word_start), after_id, limit)) {
     hits.push_back(ReadHit(row, 6));
   }
   return hits;

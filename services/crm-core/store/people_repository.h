@@ -82,8 +82,9 @@ class SearchRepository {
   /// Records of `type` (LEAD, CONTACT, COMPANY) a word of whose stored name key (or company
   /// name's) starts with one of `query_forms` (naming's SearchQueryForms), ids above `after_id`,
   /// in id order.
-  std::vector<SearchHit> ByName(const std::string& type, const std::vector<std::string>& query_forms,
-                                int64_t after_id, int limit);
+  std::vector<SearchHit> ByName(const std::string& type,
+                                const std::vector<std::string>& query_forms, int64_t after_id,
+                                int limit);
 
  private:
   pqxx::transaction_base& work_;

@@ -250,8 +250,7 @@ TEST(StoredSearchKey, ApostrophesJoinedInASecondReading) {
             (std::vector<std::string>{"boulangerie l'epi d'or", "boulangerie lepi dor"}));
   // A typographic apostrophe is folded to the ASCII one first (Latin-ASCII).
   EXPECT_EQ(StoredSearchKey("L’Oréal"), StoredSearchKey("L'Oréal"));
-  EXPECT_EQ(Readings(StoredSearchKey("O'Brien")),
-            (std::vector<std::string>{"o'brien", "obrien"}));
+  EXPECT_EQ(Readings(StoredSearchKey("O'Brien")), (std::vector<std::string>{"o'brien", "obrien"}));
   EXPECT_EQ(Readings(StoredSearchKey("Rock ' Roll")),
             (std::vector<std::string>{"rock ' roll", "rock roll"}));
 }
@@ -269,21 +268,19 @@ TEST(StoredSearchKey, InitialismsJoinedInASecondReading) {
     EXPECT_EQ(StoredSearchKey(name), SearchKey(name)) << name;
   }
   // Every rule at once: each base reading, then each joined, never twice.
-  EXPECT_EQ(Readings(StoredSearchKey("Müller's A.G.")),
-            (std::vector<std::string>{"muller's a.g.", "mueller's a.g.", "mullers ag",
-                                      "muellers ag"}));
+  EXPECT_EQ(
+      Readings(StoredSearchKey("Müller's A.G.")),
+      (std::vector<std::string>{"muller's a.g.", "mueller's a.g.", "mullers ag", "muellers ag"}));
 }
 
 // Protects: a person's keys hold the same readings, in both orders; the first reading of each is
 // what the previous release stored.
 TEST(PersonKeys, ReadingsInBothOrders) {
   PersonSearchKeys keys = PersonKeys("Jürgen", "O'Neil");
-  EXPECT_EQ(Readings(keys.first_last),
-            (std::vector<std::string>{"jurgen o'neil", "juergen o'neil", "jurgen oneil",
-                                      "juergen oneil"}));
-  EXPECT_EQ(Readings(keys.last_first),
-            (std::vector<std::string>{"o'neil jurgen", "o'neil juergen", "oneil jurgen",
-                                      "oneil juergen"}));
+  EXPECT_EQ(Readings(keys.first_last), (std::vector<std::string>{"jurgen o'neil", "juergen o'neil",
+                                                                 "jurgen oneil", "juergen oneil"}));
+  EXPECT_EQ(Readings(keys.last_first), (std::vector<std::string>{"o'neil jurgen", "o'neil juergen",
+                                                                 "oneil jurgen", "oneil juergen"}));
   EXPECT_EQ(PersonKeys("", "Müller").last_first, StoredSearchKey("Müller"));
 }
 
