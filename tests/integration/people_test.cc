@@ -267,6 +267,100 @@ TEST_F(PeopleTest, FindByNameMatchesAPrefixOfAnyWord) {
             (Found{{v1::OWNER_TYPE_LEAD, made.id()}, {v1::OWNER_TYPE_CONTACT, ludwig.id()}}));
 }
 
+// Protects (D1, D2 of the third new-user pass): FindByName reads names the way people type them.
+// A word after an apostrophe starts a word ("epi" and "or" find "Boulangerie L'Épi d'Or", and
+// "l'epi", "d'or" still do; typed without it, "lepi" and "dartagnan" too); a hyphen typed where the
+// name has a space finds it ("Électricité-Gén"); ü, ö typed the German way ("mueller", "soehne")
+// find "Müller & Söhne", "muller" still does, and "Müller" finds a name stored "Mueller"; "abc"
+// finds "A.B.C. Conseil". What worked keeps working: accents, ß, œ, Ō, en dash for hyphen,
+// hyphenated parts ("generale-du", "du-rhone"), an emoji inside a word, a part inside a word
+// finds nothing. Leads (name and company), contacts (both orders) and companies alike.
+TEST_F(PeopleTest, FindByNameReadsApostrophesHyphensUmlautsAndInitialisms) {
+  auto company = [&](const std::string& name) {
+    v1::CreateCompanyRequest request;
+    request.mutable_company()->set_name(name);
+    v1::CreateCompanyResponse response;
+    grpc::Status status = company_stub_->CreateCompany(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
+    return response.company().id();
+  };
+  const int64_t epi = company("Boulangerie L'Épi d'Or");
+  const int64_t electricite = company("Électricité Générale");
+  const int64_t muller = company("Müller & Söhne");
+  const int64_t abc = company("A.B.C. Conseil");
+  const int64_t rhone = company("Compagnie Générale-du-Rhône");
+  const int64_t mueller = company("Mueller Bau");
+  const int64_t others =
+      company("Straße Œuvre Ōtsuka Pe\U0001F468\u200D\U0001F469\u200D\U0001F467ña");
+  v1::Contact jurgen = CreateContact("Jürgen O’Neil", {});
+  v1::CreateLeadRequest lead;
+  lead.mutable_lead()->set_first_name("Léa");
+  lead.mutable_lead()->set_last_name("D'Artagnan");
+  lead.mutable_lead()->set_company_name("Bäckerei Kühn");
+  v1::Lead lea;
+  ASSERT_TRUE(lead_stub_->CreateLead(Context().get(), lead, &lea).ok());
+
+  using Found = std::vector<std::pair<v1::OwnerType, int64_t>>;
+  auto find = [&](const std::string& prefix) {
+    v1::FindByNameRequest request;
+    request.set_prefix(prefix);
+    v1::FindByNameResponse response;
+    grpc::Status status = search_stub_->FindByName(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << prefix << ": " << status.error_message();
+    Found found;
+    for (const v1::SearchMatch& match : response.matches()) {
+      found.emplace_back(match.entity().type(), match.entity().id());
+    }
+    return found;
+  };
+  auto companies = [](std::vector<int64_t> ids) {
+    Found found;
+    for (int64_t id : ids) found.emplace_back(v1::OWNER_TYPE_COMPANY, id);
+    return found;
+  };
+  const Found lea_found = {{v1::OWNER_TYPE_LEAD, lea.id()}};
+  const Found jurgen_found = {{v1::OWNER_TYPE_CONTACT, jurgen.id()}};
+
+  // D1: an apostrophe starts a word; the whole form and the form typed without it still match.
+  for (const char* prefix : {"epi", "or", "l'epi", "L’Épi d'O", "d'or", "lepi", "epi d'or"}) {
+    EXPECT_EQ(find(prefix), companies({epi})) << prefix;
+  }
+  for (const char* prefix :
+       {"artagnan", "d'artagnan", "dartagnan", "d'artagnan le", "dartagnan lea", "lea dart"}) {
+    EXPECT_EQ(find(prefix), lea_found) << prefix;
+  }
+  for (const char* prefix :
+       {"neil", "o'neil", "oneil", "O’Neil Jü", "oneil juergen", "juergen o"}) {
+    EXPECT_EQ(find(prefix), jurgen_found) << prefix;
+  }
+  // D2: a hyphen typed for a space; German umlauts; an initialism's dots.
+  for (const char* prefix :
+       {"Électricité-Gén", "electricite-generale", "electricite gen", "Électricité–Gén"}) {
+    EXPECT_EQ(find(prefix), companies({electricite})) << prefix;
+  }
+  for (const char* prefix : {"mueller &", "soehne", "sohne", "muller", "Müller & Sö"}) {
+    EXPECT_EQ(find(prefix), companies({muller})) << prefix;
+  }
+  // "Müller" is looked for as "mueller" too: it finds the name stored "Mueller".
+  EXPECT_EQ(find("Müller"), companies({muller, mueller}));
+  EXPECT_EQ(find("mueller"), companies({muller, mueller}));
+  EXPECT_EQ(find("baeckerei kue"), lea_found);
+  EXPECT_EQ(find("kuhn"), lea_found);
+  for (const char* prefix : {"abc", "ABC Con", "a.b.c", "a.b.c. conseil", "conseil"}) {
+    EXPECT_EQ(find(prefix), companies({abc})) << prefix;
+  }
+  // As before.
+  for (const char* prefix : {"generale-du", "du-rhone", "Générale–du", "rhône", "compagnie g"}) {
+    EXPECT_EQ(find(prefix), companies({rhone})) << prefix;
+  }
+  for (const char* prefix : {"strasse", "oeuvre", "œuvre", "otsuka", "Ōtsuka", "pena", "peña"}) {
+    EXPECT_EQ(find(prefix), companies({others})) << prefix;
+  }
+  for (const char* prefix : {"uller", "rtagnan", "bc", "lectricite", "neil jurgen x"}) {
+    EXPECT_EQ(find(prefix), Found{}) << prefix;
+  }
+}
+
 // Protects: activities live on contacts, companies and deals (the owner must exist: NOT_FOUND
 // "company N not found" otherwise, nothing written); overdue lists open activities past their
 // deadline only; an activity on a deal moves the deal's last activity time (idle deals count

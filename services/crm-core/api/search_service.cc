@@ -81,8 +81,11 @@ grpc::ServerUnaryReactor* SearchApi::FindByName(grpc::CallbackServerContext* con
                                                 v1::FindByNameResponse* response) {
   return RunCall(
       context, __func__, backend_, Right::kRead, response, [=, this](pqxx::connection& connection) {
-        std::string prefix = domain::SearchKey(request->prefix());
-        if (prefix.empty() || request->prefix().size() > 800 || prefix.size() > 200 * 4) {
+        if (request->prefix().size() > 800) {
+          return absl::InvalidArgumentError("prefix must hold 1 to 200 characters");
+        }
+        const std::vector<std::string> forms = domain::SearchQueryForms(request->prefix());
+        if (forms.empty() || forms.front().size() > 200 * 4) {
           return absl::InvalidArgumentError("prefix must hold 1 to 200 characters");
         }
         auto page = ParsePage(backend_.page_token_key, *request);
@@ -111,7 +114,7 @@ grpc::ServerUnaryReactor* SearchApi::FindByName(grpc::CallbackServerContext* con
             continue;
           }
           std::vector<SearchHit> hits =
-              search.ByName(kinds[rank], prefix, rank == start_rank ? start_id : 0, remaining + 1);
+              search.ByName(kinds[rank], forms, rank == start_rank ? start_id : 0, remaining + 1);
           for (size_t i = 0; i < hits.size() && remaining > 0; ++i, --remaining) {
             ToProto(hits[i], response->add_matches());
             if (remaining == 1) {

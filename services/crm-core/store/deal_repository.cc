@@ -420,11 +420,10 @@ bool ConversionRepository::Created(domain::EntityKind kind, int64_t id, int64_t 
 int64_t ConversionRepository::InsertContact(const domain::NewContact& contact,
                                             int64_t responsible_user_id,
                                             const std::string& source_id) {
+  const domain::PersonSearchKeys keys = domain::PersonKeys(contact.first_name, contact.last_name);
   return work_
       .exec_prepared1("insert_converted_contact", contact.first_name, contact.last_name,
-                      domain::SearchKey(absl::StrCat(contact.first_name, " ", contact.last_name)),
-                      domain::SearchKey(absl::StrCat(contact.last_name, " ", contact.first_name)),
-                      responsible_user_id, source_id)[0]
+                      keys.first_last, keys.last_first, responsible_user_id, source_id)[0]
       .as<int64_t>();
 }
 
@@ -432,8 +431,8 @@ int64_t ConversionRepository::InsertCompany(const domain::NewCompany& company,
                                             int64_t responsible_user_id,
                                             const std::string& source_id) {
   return work_
-      .exec_prepared1("insert_converted_company", company.name, domain::SearchKey(company.name),
-                      responsible_user_id, source_id)[0]
+      .exec_prepared1("insert_converted_company", company.name,
+                      domain::StoredSearchKey(company.name), responsible_user_id, source_id)[0]
       .as<int64_t>();
 }
 

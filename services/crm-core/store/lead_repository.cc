@@ -192,7 +192,7 @@ void LeadRepository::InsertMany(const std::vector<Lead>& leads) {
     origin.push_back(lead.origin_event_id);
     // The keys SetLeadSearchKeys writes for a lead the API creates.
     search_name.push_back(domain::PersonKeys(first.back(), last.back()).first_last);
-    search_company.push_back(domain::SearchKey(company.back()));
+    search_company.push_back(domain::StoredSearchKey(company.back()));
   }
   work_.exec_prepared(
       "insert_leads", pg::IntArray(ids), pg::TextArray(title), pg::TextArray(source),

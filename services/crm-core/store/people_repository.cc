@@ -247,7 +247,7 @@ void TouchDealActivity(pqxx::transaction_base& work, int64_t deal_id) {
 void SetLeadSearchKeys(pqxx::transaction_base& work, int64_t lead_id, const std::string& first,
                        const std::string& last, const std::string& company) {
   work.exec_prepared0("set_lead_search_keys", lead_id, domain::PersonKeys(first, last).first_last,
-                      domain::SearchKey(company));
+                      domain::StoredSearchKey(company));
 }
 
 // ---- contacts ----
@@ -345,7 +345,7 @@ std::vector<Company> CompanyRepository::List(const PeopleFilter& filter, int64_t
 
 int64_t CompanyRepository::Insert(const Company& company) {
   return work_
-      .exec_prepared1("insert_company", Clean(company.name), domain::SearchKey(company.name),
+      .exec_prepared1("insert_company", Clean(company.name), domain::StoredSearchKey(company.name),
                       Clean(company.industry), Clean(company.website), company.responsible_user_id,
                       Clean(company.source_id), Clean(company.comments),
                       Clean(company.origin_event_id))[0]
@@ -355,7 +355,7 @@ int64_t CompanyRepository::Insert(const Company& company) {
 bool CompanyRepository::Update(const Company& company, int64_t version) {
   return !work_
               .exec_prepared("update_company", company.id, version, Clean(company.name),
-                             domain::SearchKey(company.name), Clean(company.industry),
+                             domain::StoredSearchKey(company.name), Clean(company.industry),
                              Clean(company.website), company.responsible_user_id,
                              Clean(company.source_id), Clean(company.comments))
               .empty();
@@ -388,8 +388,8 @@ std::vector<SearchHit> SearchRepository::ByIdentity(const IdentityKey& key, int 
 }
 
 std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
-                                                const std::string& folded_prefix, int64_t after_id,
-                                                int limit) {
+                                                const std::vector<std::string>& query_forms,
+                                                int64_t after_id, int limit) {
   auto escape = [](const std::string& text) {
     std::string out;
     for (char c : text) {
@@ -400,7 +400,20 @@ std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
     }
     return out;
   };
-  const std::string pattern = escape(folded_prefix) + "%";
+  const std::string separator(domain::kSearchReadingSeparator);
+  // A word of any reading starts with a form: at a reading's start, or after a space (a
+  // reading's start too, after the separator), a hyphen or an apostrophe ("epi" finds
+  // "l'epi d'or"). A reading starts with it: contacts' "last first" key ("curie ma").
+  std::vector<std::string> word_start;
+  std::vector<std::string> reading_start;
+  for (const std::string& form : query_forms) {
+    const std::string pattern = escape(Clean(form)) + "%";
+    for (const char* before : {"", "% ", "%-", "%'"}) {
+      word_start.push_back(before + pattern);
+    }
+    reading_start.push_back(pattern);
+    reading_start.push_back("%" + separator + pattern);
+  }
   // Planned for this prefix each time: a generic plan of these prepared statements, not knowing
   // the pattern, walks the primary key in id order and filters every row (5 s over a million
   // leads for a rare prefix, where the trigram indexes answer in milliseconds;
@@ -408,25 +421,39 @@ std::vector<SearchHit> SearchRepository::ByName(const std::string& type,
   work_.exec0("SET LOCAL plan_cache_mode = force_custom_plan");
   std::vector<SearchHit> hits;
   if (type == "LEAD") {
-    // A lead keeps one key, "first last"; a contact has "last first" too. The prefix read as
+    // A lead keeps one key, "first last"; a contact has "last first" too. A form read as
     // "last first" — its first k words the whole last name, the rest the start of the first name —
-    // is, over "first last", the rest, anything, then those k words at the end.
-    const std::vector<std::string> words = absl::StrSplit(folded_prefix, ' ', absl::SkipEmpty());
+    // is, over a reading of "first last", the rest, anything, then those k words at the reading's
+    // end (the key's end, or before the separator).
     std::vector<std::string> reversed;
-    for (size_t k = 1; k < words.size(); ++k) {
-      std::vector<std::string> last(words.begin(), words.begin() + k);
-      std::vector<std::string> first(words.begin() + k, words.end());
-      reversed.push_back(escape(absl::StrJoin(first, " ")) + "% " +
-                         escape(absl::StrJoin(last, " ")));
+    for (const std::string& form : query_forms) {
+      const std::vector<std::string> words = absl::StrSplit(Clean(form), ' ', absl::SkipEmpty());
+      for (size_t k = 1; k < words.size(); ++k) {
+        std::vector<std::string> last(words.begin(), words.begin() + k);
+        std::vector<std::string> first(words.begin() + k, words.end());
+        const std::string pattern =
+            escape(absl::StrJoin(first, " ")) + "% " + escape(absl::StrJoin(last, " "));
+        for (const std::string& before : {std::string(), "%" + separator}) {
+          reversed.push_back(before + pattern);
+          reversed.push_back(before + pattern + separator + "%");
+        }
+      }
     }
-    for (const auto& row : work_.exec_prepared("find_leads_by_name", Clean(pattern), after_id,
-                                               limit, pg::TextArray(reversed))) {
+    for (const auto& row : work_.exec_prepared("find_leads_by_name", pg::TextArray(word_start),
+                                               after_id, limit, pg::TextArray(reversed))) {
       hits.push_back(ReadHit(row));
     }
     return hits;
   }
-  const char* statement = type == "CONTACT" ? "find_contacts_by_name" : "find_companies_by_name";
-  for (const auto& row : work_.exec_prepared(statement, Clean(pattern), after_id, limit)) {
+  if (type == "CONTACT") {
+    for (const auto& row : work_.exec_prepared("find_contacts_by_name", pg::TextArray(word_start),
+                                               after_id, limit, pg::TextArray(reading_start))) {
+      hits.push_back(ReadHit(row, 6));
+    }
+    return hits;
+  }
+  for (const auto& row :
+       work_.exec_prepared("find_companies_by_name", pg::TextArray(word_start), after_id, limit)) {
     hits.push_back(ReadHit(row, 6));
   }
   return hits;

@@ -79,10 +79,12 @@ class SearchRepository {
 
   /// Leads, then contacts, then companies holding the identity, each by id, at most `limit`.
   std::vector<SearchHit> ByIdentity(const IdentityKey& key, int limit);
-  /// Records of `type` (LEAD, CONTACT, COMPANY) whose folded name or company name starts with
-  /// `folded_prefix`, ids above `after_id`, in id order.
-  std::vector<SearchHit> ByName(const std::string& type, const std::string& folded_prefix,
-                                int64_t after_id, int limit);
+  /// Records of `type` (LEAD, CONTACT, COMPANY) a word of whose stored name key (or company
+  /// name's) starts with one of `query_forms` (naming's SearchQueryForms), ids above `after_id`,
+  /// in id order.
+  std::vector<SearchHit> ByName(const std::string& type,
+                                const std::vector<std::string>& query_forms, int64_t after_id,
+                                int limit);
 
  private:
   pqxx::transaction_base& work_;

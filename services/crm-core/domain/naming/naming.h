@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace leadflow::crm::domain {
 
@@ -83,8 +84,38 @@ inline constexpr char16_t kSearchDroppedCharacters[] = u"[[:So:][:Sk:][:Cf:][:Me
 /// statuses) keep FoldForSearch as their key: "🔥 Hot" and "Hot" stay two stage names.
 std::string SearchKey(std::string_view text);
 
-/// The two search keys of a person: "first last" and "last first", both SearchKey, so that a prefix
-/// of either the first or the last name finds them ("lea" and "martin" both find Léa Martin).
+/// Separates the readings of a stored search key (StoredSearchKey). The newline never occurs in
+/// a SearchKey (whitespace runs become one space), so a query, folded by SearchKey, never spans two
+/// readings; the space after it makes a reading's start a word start for FindByName's
+/// `LIKE '% prefix%'`.
+inline constexpr std::string_view kSearchReadingSeparator = "\n ";
+
+/// The key stored for a name (contacts.search_*, companies.search_name, leads.search_name and
+/// search_company): its readings, joined by kSearchReadingSeparator, each given once, in this
+/// order:
+///  1. SearchKey(text), always first (the previous release searches it as it is);
+///  2. the German reading, when the text holds ä, ö or ü (precomposed, or a vowel and U+0308):
+///     SearchKey after an ICU transliteration with de-ASCII's rules, ä → ae, ö → oe, ü → ue
+///     ("Müller & Söhne" → "mueller & soehne"), the way German is typed without umlauts; "muller"
+///     keeps finding it through the first reading;
+///  3. each reading above joined: an initialism's dots removed (a word made of single characters
+///     each followed by a dot, the last dot optional: "a.b.c." → "abc") and every apostrophe
+///     removed ("l'epi" → "lepi", "o'brien" → "obrien"), spaces collapsed.
+/// A name with none of these (most names) stores SearchKey(text) alone. Empty when SearchKey is.
+/// Migration 0029 writes the same for rows stored before (docs/domain.md, "Search keys").
+std::string StoredSearchKey(std::string_view text);
+
+/// The folded forms a FindByName prefix is looked for by, each matched at a word start of any
+/// reading: SearchKey(prefix); its German reading when it holds ä, ö or ü (so "Müller" finds a
+/// name stored as "Mueller"); and each of those with its hyphens read as spaces ("electricite-gen"
+/// also as "electricite gen", so a hyphen typed where the name has a space still finds it). Empty
+/// when SearchKey(prefix) is.
+std::vector<std::string> SearchQueryForms(std::string_view prefix);
+
+/// The two search keys of a person: "first last" and "last first", each StoredSearchKey of that
+/// order, so that a prefix of either the first or the last name finds them ("lea" and "martin"
+/// both find Léa Martin). The first reading of each is SearchKey(first) and SearchKey(last) joined
+/// by a space (either alone when the other is empty).
 struct PersonSearchKeys {
   std::string first_last;
   std::string last_first;

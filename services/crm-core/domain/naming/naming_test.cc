@@ -199,4 +199,108 @@ TEST(SearchKey, SymbolsInsideWordsAreDropped) {
 }
 
 }  // namespace
+
+// The readings StoredSearchKey joins, in order.
+std::vector<std::string> Readings(const std::string& key) {
+  std::vector<std::string> readings;
+  for (size_t start = 0;;) {
+    const size_t end = key.find(kSearchReadingSeparator, start);
+    readings.push_back(key.substr(start, end == std::string::npos ? end : end - start));
+    if (end == std::string::npos) return readings;
+    start = end + kSearchReadingSeparator.size();
+  }
+}
+
+// Protects: a name without umlauts, apostrophes or initialisms is stored exactly as SearchKey
+// folds it (one reading: the previous release searches these keys as they are), and what already
+// worked keeps its key: accents, ß → ss, œ → oe, Ō, an en dash read as a hyphen, emoji inside a
+// word.
+TEST(StoredSearchKey, PlainNamesKeepTheirOneReading) {
+  for (const char* name : {"Léa Martin", "Straße", "Œuvre Cœur", "Ōtsuka", "Ærø",
+                           "Électricité–Générale", "Compagnie Générale-du-Rhône",
+                           "Pe\U0001F468\u200D\U0001F469\u200D\U0001F467ña", "山田 太郎"}) {
+    EXPECT_EQ(StoredSearchKey(name), SearchKey(name)) << name;
+  }
+  EXPECT_EQ(StoredSearchKey("Straße"), "strasse");
+  EXPECT_EQ(StoredSearchKey("Œuvre Cœur"), "oeuvre coeur");
+  EXPECT_EQ(StoredSearchKey("Ōtsuka"), "otsuka");
+  EXPECT_EQ(StoredSearchKey("Électricité–Générale"), "electricite-generale");
+  EXPECT_EQ(StoredSearchKey(""), "");
+  EXPECT_EQ(StoredSearchKey("\U0001F525"), "");
+}
+
+// Protects (D2): the German transliteration. "Müller & Söhne" is stored with a second reading,
+// ü → ue, ö → oe, as Germans type without umlauts ("mueller", "soehne"), after the first one
+// ("muller" keeps finding it); decomposed input (u + U+0308) reads the same; capitals too.
+TEST(StoredSearchKey, GermanReadingOfUmlauts) {
+  EXPECT_EQ(Readings(StoredSearchKey("Müller & Söhne")),
+            (std::vector<std::string>{"muller & sohne", "mueller & soehne"}));
+  EXPECT_EQ(StoredSearchKey("Mu\u0308ller"), StoredSearchKey("Müller"));
+  EXPECT_EQ(Readings(StoredSearchKey("ÄRGER Bäckerei")),
+            (std::vector<std::string>{"arger backerei", "aerger baeckerei"}));
+  // Other diaereses are no German umlaut: one reading.
+  EXPECT_EQ(StoredSearchKey("Noël Citroën"), "noel citroen");
+}
+
+// Protects (D1): an apostrophe. The name keeps its first reading with the apostrophes (FindByName
+// reads a word as starting after one, so "epi" and "or" find it, and so does "l'epi"); the joined
+// reading holds the forms typed without them ("loreal", "obrien", "dartagnan").
+TEST(StoredSearchKey, ApostrophesJoinedInASecondReading) {
+  EXPECT_EQ(Readings(StoredSearchKey("Boulangerie L'Épi d'Or")),
+            (std::vector<std::string>{"boulangerie l'epi d'or", "boulangerie lepi dor"}));
+  // A typographic apostrophe is folded to the ASCII one first (Latin-ASCII).
+  EXPECT_EQ(StoredSearchKey("L’Oréal"), StoredSearchKey("L'Oréal"));
+  EXPECT_EQ(Readings(StoredSearchKey("O'Brien")), (std::vector<std::string>{"o'brien", "obrien"}));
+  EXPECT_EQ(Readings(StoredSearchKey("Rock ' Roll")),
+            (std::vector<std::string>{"rock ' roll", "rock roll"}));
+}
+
+// Protects (D2): an initialism written with dots is also stored joined ("abc" finds
+// "A.B.C. Conseil"); a single initial, an abbreviation or a word with a dot inside is not one.
+TEST(StoredSearchKey, InitialismsJoinedInASecondReading) {
+  EXPECT_EQ(Readings(StoredSearchKey("A.B.C. Conseil")),
+            (std::vector<std::string>{"a.b.c. conseil", "abc conseil"}));
+  EXPECT_EQ(Readings(StoredSearchKey("S.A.R.L Dupont")),
+            (std::vector<std::string>{"s.a.r.l dupont", "sarl dupont"}));
+  EXPECT_EQ(Readings(StoredSearchKey("Я.Б. Петров")),
+            (std::vector<std::string>{"я.б. петров", "яб петров"}));
+  for (const char* name : {"E. Leclerc", "St. Louis", "www.example.com", "ab.c. x", "a..b"}) {
+    EXPECT_EQ(StoredSearchKey(name), SearchKey(name)) << name;
+  }
+  // Every rule at once: each base reading, then each joined, never twice.
+  EXPECT_EQ(
+      Readings(StoredSearchKey("Müller's A.G.")),
+      (std::vector<std::string>{"muller's a.g.", "mueller's a.g.", "mullers ag", "muellers ag"}));
+}
+
+// Protects: a person's keys hold the same readings, in both orders; the first reading of each is
+// what the previous release stored.
+TEST(PersonKeys, ReadingsInBothOrders) {
+  PersonSearchKeys keys = PersonKeys("Jürgen", "O'Neil");
+  EXPECT_EQ(Readings(keys.first_last), (std::vector<std::string>{"jurgen o'neil", "juergen o'neil",
+                                                                 "jurgen oneil", "juergen oneil"}));
+  EXPECT_EQ(Readings(keys.last_first), (std::vector<std::string>{"o'neil jurgen", "o'neil juergen",
+                                                                 "oneil jurgen", "oneil juergen"}));
+  EXPECT_EQ(PersonKeys("", "Müller").last_first, StoredSearchKey("Müller"));
+}
+
+// Protects (D2): the forms a FindByName prefix is looked for by: its SearchKey; with a hyphen,
+// also with spaces for it ("Électricité-Gén" finds "Électricité Générale"); with an umlaut, also
+// its German reading ("Müller" finds a name stored as "Mueller"); nothing else for a plain
+// prefix, and none for a blank one.
+TEST(SearchQueryForms, HyphensAndUmlauts) {
+  EXPECT_EQ(SearchQueryForms("Léa"), std::vector<std::string>{"lea"});
+  EXPECT_EQ(SearchQueryForms("Électricité-Gén"),
+            (std::vector<std::string>{"electricite-gen", "electricite gen"}));
+  EXPECT_EQ(SearchQueryForms("Électricité–Gén"), SearchQueryForms("Électricité-Gén"));
+  EXPECT_EQ(SearchQueryForms("generale-du"),
+            (std::vector<std::string>{"generale-du", "generale du"}));
+  EXPECT_EQ(SearchQueryForms("Müller"), (std::vector<std::string>{"muller", "mueller"}));
+  EXPECT_EQ(SearchQueryForms("Söhne-Mü"),
+            (std::vector<std::string>{"sohne-mu", "soehne-mue", "sohne mu", "soehne mue"}));
+  EXPECT_EQ(SearchQueryForms("l'epi"), std::vector<std::string>{"l'epi"});
+  EXPECT_EQ(SearchQueryForms(" \U0001F525 "), std::vector<std::string>{});
+  EXPECT_EQ(SearchQueryForms("-"), std::vector<std::string>{"-"});
+}
+
 }  // namespace leadflow::crm::domain

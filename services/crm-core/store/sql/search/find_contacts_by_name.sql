@@ -1,5 +1,7 @@
--- $1 as in find_leads_by_name.sql: a word of the name ("first last") starts with it, or the
--- name written last name first does ("curie ma" finds Marie Curie). 0016's trigram index.
+-- $1 as in find_leads_by_name.sql: a word of the name ("first last") starts with a form of the
+-- prefix; $4: a reading of the name written last name first starts with one ("curie ma" finds
+-- Marie Curie): patterns at the key's start and after the readings' separator. 0016's trigram
+-- index.
 -- The columns of find_by_identity.sql's contacts, without its rank.
 SELECT 'CONTACT', c.id, btrim(c.first_name || ' ' || c.last_name),
   coalesce((SELECT co.name FROM contact_companies AS cc JOIN companies AS co
@@ -12,6 +14,5 @@ SELECT 'CONTACT', c.id, btrim(c.first_name || ' ' || c.last_name),
               LIMIT 1), '')
 FROM contacts AS c
 WHERE c.merged_into IS NULL AND c.id > $2
-  AND (c.search_first_last LIKE $1 OR c.search_first_last LIKE '% ' || $1
-    OR c.search_first_last LIKE '%-' || $1 OR c.search_last_first LIKE $1)
+  AND (c.search_first_last LIKE ANY ($1::text[]) OR c.search_last_first LIKE ANY ($4::text[]))
 ORDER BY c.id LIMIT $3
