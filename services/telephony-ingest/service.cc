@@ -75,6 +75,29 @@ std::vector<std::string> Contradictions(const CallUpdate& update, const CallEven
 
 }  // namespace
 
+std::string MaskedNumber(std::string_view number) {
+  if (number.empty()) {
+    return "none";
+  }
+  if (number.size() <= 2) {
+    return "**";
+  }
+  return absl::StrCat("**", number.substr(number.size() - 2));
+}
+
+void LogPublished(const FinishedCall& call, std::string_view provider, std::string_view outcome) {
+  const CallEvent& event = call.call;
+  const std::string_view direction = event.direction() == CallEvent::INBOUND    ? "inbound"
+                                     : event.direction() == CallEvent::OUTBOUND ? "outbound"
+                                                                                : "unknown";
+  spdlog::info(
+      "telephony: published {} call {} event {} outcome={} direction={} duration={}s "
+      "from={} to={}{}{}",
+      provider, event.call_id(), call.event_id, outcome, direction, event.duration_seconds(),
+      MaskedNumber(event.from_number()), MaskedNumber(event.to_number()),
+      event.anonymous() ? " withheld" : "", event.incomplete() ? " incomplete" : "");
+}
+
 TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
                                    metrics::Registry* registry, Now now)
     : options_(std::move(options)),
@@ -277,6 +300,9 @@ void TelephonyService::Publish(const FinishedCall& call, const http::Request* re
        call_copy = call, done = std::move(done)](const kafka::DeliveryResult& result) {
         if (result.status.ok()) {
           (republication ? republished_ : published_)->WithLabels({provider, outcome}).Increment();
+          if (!republication) {
+            LogPublished(call_copy, provider, outcome);  // once per event; a republication: no
+          }
         } else {
           spdlog::warn("telephony: event {} not acknowledged by Kafka ({}): {}", event_id,
                        kafka::ErrorClassName(result.error_class), result.status.ToString());
