@@ -509,24 +509,43 @@ TEST_F(TelephonyCrmE2eTest, TwilioVoicemailRecordingsBeforeTheCallAreNoAlarm) {
                                    base + "RE0000000000000000000000000000072"}))
       << call_back.dump();
 
-  const std::string metrics =
-      testing::Shell("curl -s http://127.0.0.1:" + std::to_string(core.http_port()) + "/metrics");
-  EXPECT_EQ(testing::MetricValue(metrics, "crm_call_recordings_total{result=\"deferred\"}"), 2.0)
+  // Read before their call (deferred) or, had crm-core read the call's partition first, after
+  // it (attached): never unmatched. The counters move once the batch committed.
+  std::string metrics;
+  auto series = [&metrics](const std::string& result) {
+    return testing::MetricValue(metrics, "crm_call_recordings_total{result=\"" + result + "\"}")
+        .value_or(-1);
+  };
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        metrics = testing::Shell("curl -s http://127.0.0.1:" + std::to_string(core.http_port()) +
+                                 "/metrics");
+        return series("deferred") + series("attached") + series("unmatched") >= 2.0;
+      },
+      std::chrono::seconds(30)))
       << metrics;
-  EXPECT_EQ(testing::MetricValue(metrics, "crm_call_recordings_total{result=\"unmatched\"}"), 0.0)
-      << metrics;
+  EXPECT_EQ(series("deferred") + series("attached"), 2.0) << metrics;
+  EXPECT_EQ(series("unmatched"), 0.0) << metrics;
   EXPECT_EQ(core.process().Log().find("matches no call"), std::string::npos)
       << core.process().Log();
 
   // One line per event Kafka took, none with the caller's number.
-  const std::string log = telephony.process().Log();
-  size_t lines = 0;
-  for (size_t at = log.find("telephony: published twilio call twilio:CA9vm");
-       at != std::string::npos;
-       at = log.find("telephony: published twilio call twilio:CA9vm", at + 1)) {
-    ++lines;
-  }
-  EXPECT_EQ(lines, 3u) << log;
+  std::string log;
+  auto lines = [&log] {
+    size_t count = 0;
+    const std::string line = "telephony: published twilio call twilio:CA9vm";
+    for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        log = telephony.process().Log();
+        return lines() >= 3;
+      },
+      std::chrono::seconds(10)));
+  EXPECT_EQ(lines(), 3u) << log;
   EXPECT_NE(log.find("direction=inbound duration=0s from=**72 to=**21"), std::string::npos) << log;
   EXPECT_EQ(log.find("41000072"), std::string::npos) << log;
 }
