@@ -82,7 +82,7 @@ std::string MaskedNumber(std::string_view number) {
   if (number.size() <= 2) {
     return "**";
   }
-  return absl::StrCat("**", number.substr(number.size() - 2));
+  return "**" + std::string(number.substr(number.size() - 2));
 }
 
 void LogPublished(const FinishedCall& call, std::string_view provider, std::string_view outcome) {
