@@ -79,6 +79,8 @@ class CrmApi {
   void Exec(const std::string& sql) const { database_.Exec(sql); }
   int64_t Scalar(const std::string& sql) const { return database_.Scalar(sql); }
   std::string Text(const std::string& sql) const { return database_.Text(sql); }
+  /// The server's metrics (the API's counters and gauges).
+  metrics::Registry& registry() { return registry_; }
 
  private:
   CrmDatabase database_;

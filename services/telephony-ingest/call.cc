@@ -1217,6 +1217,8 @@ void CallAssembler::RecordingAsync(const std::string& provider, const std::strin
             recording.call = std::move(settled->call);
           }
         }
+        // Kept with the call's reports (not settled, room left): the call's event carries it.
+        const bool carried = !snapshot->settled && snapshot->appended;
         CallEvent& call = recording.call;
         call.set_call_id(call_id);
         call.set_provider_call_id(provider_call_id);
@@ -1224,6 +1226,7 @@ void CallAssembler::RecordingAsync(const std::string& provider, const std::strin
         call.clear_recording_urls();
         call.add_recording_urls(recording_url);
         call.set_recording_only(true);
+        call.set_carried_by_call(carried);
         done(std::move(recording));
       });
 }

@@ -75,6 +75,29 @@ std::vector<std::string> Contradictions(const CallUpdate& update, const CallEven
 
 }  // namespace
 
+std::string MaskedNumber(std::string_view number) {
+  if (number.empty()) {
+    return "none";
+  }
+  if (number.size() <= 2) {
+    return "**";
+  }
+  return "**" + std::string(number.substr(number.size() - 2));
+}
+
+void LogPublished(const FinishedCall& call, std::string_view provider, std::string_view outcome) {
+  const CallEvent& event = call.call;
+  const std::string_view direction = event.direction() == CallEvent::INBOUND    ? "inbound"
+                                     : event.direction() == CallEvent::OUTBOUND ? "outbound"
+                                                                                : "unknown";
+  spdlog::info(
+      "telephony: published {} call {} event {} outcome={} direction={} duration={}s "
+      "from={} to={}{}{}",
+      provider, event.call_id(), call.event_id, outcome, direction, event.duration_seconds(),
+      MaskedNumber(event.from_number()), MaskedNumber(event.to_number()),
+      event.anonymous() ? " withheld" : "", event.incomplete() ? " incomplete" : "");
+}
+
 TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
                                    metrics::Registry* registry, Now now)
     : options_(std::move(options)),
@@ -282,6 +305,9 @@ void TelephonyService::Publish(
           (call->republication ? republished_ : published_)
               ->WithLabels({provider, outcome})
               .Increment();
+          if (!call->republication) {
+            LogPublished(*call, provider, outcome);  // once per event; a republication: no
+          }
         } else {
           spdlog::warn("telephony: event {} not acknowledged by Kafka ({}): {}", event_id,
                        kafka::ErrorClassName(result.error_class), result.status.ToString());

@@ -27,6 +27,14 @@ namespace leadflow::telephony {
 
 using ingest::Publisher;
 
+/// A phone number as a log line shows it: its last two characters only ("**72"), enough to tell
+/// two calls apart and not to read whom they were with; "none" when empty.
+std::string MaskedNumber(std::string_view number);
+/// The one info line of a call event Kafka acknowledged: provider, call id, event id, outcome
+/// ("recording" for a recording's own event), direction, talk time, the numbers masked, and
+/// "withheld" / "incomplete" when so. Nothing else of the call (no operator, line, URL).
+void LogPublished(const FinishedCall& call, std::string_view provider, std::string_view outcome);
+
 struct ServiceOptions {
   /// Phone numbers without a country code are read as numbers of this region.
   std::string default_region = "FR";

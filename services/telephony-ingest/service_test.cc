@@ -1187,6 +1187,8 @@ TEST_F(ServiceTest, TwilioRecordingBeforeTheCallRidesInTheCallsEvent) {
   ASSERT_EQ(recorded.status, 200) << recorded.body;
   ASSERT_EQ(publisher_.published.size(), 1u);
   EXPECT_TRUE(publisher_.published[0].second.call().recording_only());
+  // Kept with the call's reports: crm-core is told the call's own event will carry it.
+  EXPECT_TRUE(publisher_.published[0].second.call().carried_by_call());
   EXPECT_EQ(Service().calls().open_calls(), 0u);  // a recording alone opens no call
   EXPECT_EQ(
       PostTwilio("/v1/twilio/voice", TwilioCall("CA0006", "in-progress", kDialNoAnswer)).status,
@@ -1208,6 +1210,18 @@ TEST_F(ServiceTest, TwilioRecordingBeforeTheCallRidesInTheCallsEvent) {
   EXPECT_THAT(call.recording_url(), HasSubstr("RE0006"));
   EXPECT_THAT(publisher_.published[2].second.call().recording_url(), HasSubstr("RE0006"));
   EXPECT_EQ(std::count(call.states().begin(), call.states().end(), "ringing"), 0);
+
+  // A recording after the call settled rides in its own event only: not carried by the call.
+  request.body =
+      "CallSid=CA0006&AccountSid=ACx&RecordingSid=RE0007&RecordingUrl=https%3A%2F%2F"
+      "api.twilio.com%2FRecordings%2FRE0007&RecordingStatus=completed&RecordingDuration=4";
+  auto late = Call(&TelephonyService::HandleTwilioRecording,
+                   TwilioRequest("/v1/twilio/recording", request.body));
+  ASSERT_EQ(late.status, 200) << late.body;
+  ASSERT_EQ(publisher_.published.size(), 4u);
+  EXPECT_TRUE(publisher_.published[3].second.call().recording_only());
+  EXPECT_FALSE(publisher_.published[3].second.call().carried_by_call());
+  EXPECT_EQ(publisher_.published[3].second.call().outcome(), CallEvent::MISSED);
 }
 
 // Protects: a Twilio call with several <Dial>s (a transfer: an action per leg) is one answered
@@ -1581,6 +1595,75 @@ TEST_F(ServiceTest, RefusalsAreLogged) {
   EXPECT_EQ(log.find("refused POST /v1/twilio/voice", first + 1), std::string::npos);
   EXPECT_THAT(log, HasSubstr("422 invalid_fields: direction: must be inbound or outbound; state:"));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("+33611227788")));
+}
+
+/// The lines logged so far that contain `word`.
+std::vector<std::string> LinesWith(const std::string& log, const std::string& word) {
+  std::vector<std::string> lines;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(word) != std::string::npos) lines.push_back(line);
+  }
+  return lines;
+}
+
+// Protects: each call event Kafka acknowledged leaves one info line — provider, call id, event
+// id, outcome, direction, talk time — with the numbers masked to their last two digits and
+// nothing else of the call (operator, line, recording URL); a provider's retry of the settled
+// call (a republication) adds no second line; an event Kafka did not take has none (its warning
+// instead); a recording's own event has its line (trial 89c #8: published calls left no log
+// line).
+TEST_F(ServiceTest, OneLinePerPublishedCallWithoutNumbers) {
+  std::ostringstream out;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  const std::string answered =
+      R"({"call_id":"log-1","direction":"inbound","from":"+33611227788","to":"+33187654321",)"
+      R"("line":"sales-line","state":"ended","duration":42,"operator":"alice@example.org",)"
+      R"("recording_url":"https://pbx.example/rec/secret-1.mp3"})";
+  auto first = PostGeneric(answered);
+  ASSERT_EQ(first.status, 202) << first.body;
+  // The provider's retry, a second later (another signature): the same event again.
+  ASSERT_EQ(PostGeneric(answered, std::nullopt, "1700000001").status, 202);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+
+  publisher_.status = absl::UnavailableError("not enough replicas");
+  EXPECT_EQ(PostGeneric(Generic("log-2", "missed", "")).status, 503);
+  publisher_.status = absl::OkStatus();
+
+  auto recorded = Call(&TelephonyService::HandleTwilioRecording,
+                       TwilioRequest("/v1/twilio/recording",
+                                     "CallSid=CA0077&AccountSid=ACx&RecordingSid=RE0077&"
+                                     "RecordingUrl=https%3A%2F%2Fapi.twilio.com%2FRE0077&"
+                                     "RecordingStatus=completed"));
+  ASSERT_EQ(recorded.status, 200) << recorded.body;
+  spdlog::default_logger()->flush();
+  spdlog::set_default_logger(previous);
+  const std::string log = out.str();
+
+  std::vector<std::string> published = LinesWith(log, "telephony: published");
+  ASSERT_EQ(published.size(), 2u) << log;
+  EXPECT_THAT(published[0], HasSubstr("[info]"));
+  EXPECT_THAT(published[0],
+              HasSubstr("published generic call generic:log-1 event " +
+                        Json(first)["event_id"].get<std::string>() +
+                        " outcome=answered direction=inbound duration=42s from=**88 to=**21"));
+  EXPECT_THAT(published[1], HasSubstr("published twilio call twilio:CA0077 event "));
+  EXPECT_THAT(published[1], HasSubstr("outcome=recording"));
+  EXPECT_TRUE(LinesWith(log, "call generic:log-2").empty());
+  EXPECT_EQ(LinesWith(log, "not acknowledged by Kafka").size(), 1u);
+  for (const char* secret :
+       {"611227788", "187654321", "alice", "sales-line", "secret-1", "RE0077"}) {
+    EXPECT_THAT(log, ::testing::Not(HasSubstr(secret))) << secret;
+  }
+}
+
+TEST(MaskedNumberTest, KeepsTheLastTwoCharactersOnly) {
+  EXPECT_EQ(MaskedNumber("+33611227788"), "**88");
+  EXPECT_EQ(MaskedNumber("201"), "**01");
+  EXPECT_EQ(MaskedNumber("7"), "**");
+  EXPECT_EQ(MaskedNumber(""), "none");
 }
 
 }  // namespace

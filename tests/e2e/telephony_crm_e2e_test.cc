@@ -469,5 +469,86 @@ TEST_F(TelephonyCrmE2eTest, ForeignCallerIdsAndLocalTimes) {
   EXPECT_TRUE(unidentified.value("calls", nlohmann::json::array()).empty()) << unidentified.dump();
 }
 
+// Protects, through the built binaries in the report's own order (trial 89c #6): a Twilio
+// voicemail whose two recording callbacks come before the parent's "completed" (the documented
+// normal order) puts both recordings on the call-back, and crm-core tells the truth about it:
+// crm_call_recordings_total counts them deferred (their call's own event carried them), never
+// unmatched, and no "matches no call" warning is logged. telephony-ingest logs one line per
+// event Kafka took (the two recordings and the call), the caller's number masked (#8).
+TEST_F(TelephonyCrmE2eTest, TwilioVoicemailRecordingsBeforeTheCallAreNoAlarm) {
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("tel"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  telephony::testing::AmiPeer peer;
+  TelephonyIngest telephony(broker_.bootstrap(), peer.port());
+  const std::string from = "%2B33641000072";
+  const std::string to = "%2B33187654321";
+  EXPECT_EQ(telephony.PostTwilio(
+                TwilioStatus("CA9vm", "inbound", from, to, "in-progress",
+                             "&DialCallSid=CAv1&DialCallStatus=no-answer&DialCallDuration=0")),
+            200);
+  EXPECT_EQ(telephony.PostTwilio(TwilioRecording("CA9vm", "RE0000000000000000000000000000071"),
+                                 kTwilioToken, "/v1/twilio/recording"),
+            200);
+  EXPECT_EQ(telephony.PostTwilio(TwilioRecording("CA9vm", "RE0000000000000000000000000000072"),
+                                 kTwilioToken, "/v1/twilio/recording"),
+            200);
+  EXPECT_EQ(telephony.PostTwilio(
+                TwilioStatus("CA9vm", "inbound", from, to, "completed", "&CallDuration=40")),
+            200);
+  ASSERT_TRUE(WaitApplied(3)) << core.process().Log() << telephony.process().Log();
+
+  auto lead = LeadsTitled(api, "Missed call +33 6 41 00 00 72");
+  ASSERT_EQ(lead.size(), 1u) << lead.dump();
+  auto call_back = Activities(api, "OWNER_TYPE_LEAD", std::stoll(lead[0]["id"].get<std::string>()));
+  ASSERT_EQ(call_back.size(), 1u) << call_back.dump();
+  EXPECT_TRUE(call_back[0]["call"].value("call_back", false));
+  const std::string base = "https://api.twilio.com/2010-04-01/Accounts/AC0000/Recordings/";
+  EXPECT_EQ(call_back[0]["call"].value("recording_urls", nlohmann::json::array()),
+            nlohmann::json::array({base + "RE0000000000000000000000000000071",
+                                   base + "RE0000000000000000000000000000072"}))
+      << call_back.dump();
+
+  // Read before their call (deferred) or, had crm-core read the call's partition first, after
+  // it (attached): never unmatched. The counters move once the batch committed.
+  std::string metrics;
+  auto series = [&metrics](const std::string& result) {
+    return testing::MetricValue(metrics, "crm_call_recordings_total{result=\"" + result + "\"}")
+        .value_or(-1);
+  };
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        metrics = testing::Shell("curl -s http://127.0.0.1:" + std::to_string(core.http_port()) +
+                                 "/metrics");
+        return series("deferred") + series("attached") + series("unmatched") >= 2.0;
+      },
+      std::chrono::seconds(30)))
+      << metrics;
+  EXPECT_EQ(series("deferred") + series("attached"), 2.0) << metrics;
+  EXPECT_EQ(series("unmatched"), 0.0) << metrics;
+  EXPECT_EQ(core.process().Log().find("matches no call"), std::string::npos)
+      << core.process().Log();
+
+  // One line per event Kafka took, none with the caller's number.
+  std::string log;
+  auto lines = [&log] {
+    size_t count = 0;
+    const std::string line = "telephony: published twilio call twilio:CA9vm";
+    for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        log = telephony.process().Log();
+        return lines() >= 3;
+      },
+      std::chrono::seconds(10)));
+  EXPECT_EQ(lines(), 3u) << log;
+  EXPECT_NE(log.find("direction=inbound duration=0s from=**72 to=**21"), std::string::npos) << log;
+  EXPECT_EQ(log.find("41000072"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace leadflow::e2e

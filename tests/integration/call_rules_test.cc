@@ -140,14 +140,16 @@ class CallRulesTest : public ::testing::Test {
         owner_type + "' AND owner_id = " + std::to_string(owner_id));
   }
   // A recording arriving after its call (Twilio's recording callback, AMI's MixMonitor).
+  // `carried`: it came before its call settled, and the call's own event carries it too.
   kafka::Message Recording(const std::string& event, const std::string& call_id,
-                           const std::string& url) {
+                           const std::string& url, bool carried = false) {
     InboundEvent late;
     kafka::Message message = Encode({.id = event, .number = "anonymous"});
     EXPECT_TRUE(late.ParseFromString(message.value));
     late.mutable_call()->set_call_id(call_id);
     late.mutable_call()->set_recording_only(true);
     late.mutable_call()->set_recording_url(url);
+    late.mutable_call()->set_carried_by_call(carried);
     late.SerializeToString(&message.value);
     return message;
   }
@@ -1151,6 +1153,113 @@ TEST_F(CallRulesTest, MergeFoldsCallBacksWithTheirRecordings) {
   ASSERT_TRUE(contacts->MergeContacts(Context().get(), again, &merged).ok());
   EXPECT_EQ(OpenCallBackOf("CONTACT", third), kept_call_back);
   EXPECT_TRUE(call_back_lines(third).empty());
+}
+
+// Protects: recordings that come before their call was settled (Twilio's voicemail: both
+// recording callbacks before the parent's "completed", each published as its own event marked
+// carried_by_call) find no call yet and are counted deferred, not unmatched; the call's event,
+// which carries them, puts both on its call-back; only a recording no call holds and no call
+// carries is unmatched (trial 89c #6: every such voicemail read "unmatched 2, attached 0" with
+// two warnings).
+TEST_F(CallRulesTest, RecordingsBeforeTheirCallAreDeferredNotUnmatched) {
+  auto rec = [](const std::string& name) { return "https://api.twilio.com/rec/" + name; };
+  Apply({Recording("vm-rec1", "generic:vm", rec("RE1"), /*carried=*/true)});
+  Apply({Recording("vm-rec2", "generic:vm", rec("RE2"), /*carried=*/true)});
+  const auto& counters = inbound_->counters().calls;
+  EXPECT_EQ(counters.recordings_deferred.Value(), 2);
+  EXPECT_EQ(counters.recordings_unmatched.Value(), 0);
+  EXPECT_EQ(counters.recordings_attached.Value(), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities"), 0);
+
+  Apply({Encode({.id = "vm",
+                 .number = "+33641000072",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recordings = {rec("RE1"), rec("RE2")}})});
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(Text("SELECT array_to_string(call_recording_urls, ',') FROM activities WHERE "
+                 "call_back"),
+            rec("RE1") + "," + rec("RE2"));
+  EXPECT_EQ(counters.recordings_deferred.Value(), 2);
+  EXPECT_EQ(counters.recordings_unmatched.Value(), 0);
+
+  // No call holds it and none carries it: lost, and said so.
+  Apply({Recording("lost-rec", "generic:never-seen", rec("RE9"))});
+  EXPECT_EQ(counters.recordings_unmatched.Value(), 1);
+  EXPECT_EQ(counters.recordings_deferred.Value(), 2);
+}
+
+// Protects: the recordings a call-back fold leaves out past the cap (20 per call-back) are
+// counted, by a merge and by a conversion: MergeContacts of a contact whose call-back holds 15
+// recordings with one whose call-back holds 10 (one of them the kept one's too) keeps 20 and
+// counts 4 dropped (the shared URL is kept, not dropped); ConvertLead of a lead with 3 new
+// recordings onto that contact keeps 20 and counts 3 more. The counter moves only for what a
+// committed fold left out (a merge without a cut adds nothing).
+TEST_F(CallRulesTest, FoldedCallBackRecordingsPastTheCapAreCounted) {
+  auto urls = [](const std::string& prefix, int count) {
+    std::vector<std::string> list;
+    for (int i = 0; i < count; ++i) {
+      list.push_back("https://rec.example.com/" + prefix + std::to_string(i) + ".mp3");
+    }
+    return list;
+  };
+  auto dropped = [this] {
+    return testing::MetricValue(api_->registry().Render(),
+                                "crm_call_back_fold_recordings_dropped_total")
+        .value_or(-1);
+  };
+  const int64_t kept = Contact("+33612345678");
+  const int64_t folded = Contact("+33699999999");
+  std::vector<std::string> folded_urls = urls("f", 9);
+  folded_urls.push_back("https://rec.example.com/k0.mp3");  // the kept one's too
+  Apply({Encode({.id = "c1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recordings = urls("k", 15)}),
+         Encode({.id = "c2",
+                 .number = "+33699999999",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recordings = folded_urls})});
+  const int64_t kept_call_back = OpenCallBackOf("CONTACT", kept);
+  ASSERT_NE(kept_call_back, 0);
+  EXPECT_EQ(dropped(), 0);
+
+  auto contacts = api_->Stub<v1::ContactService>();
+  v1::MergeContactsRequest merge;
+  merge.set_kept_id(kept);
+  merge.add_folded_ids(folded);
+  v1::MergeContactsResponse merged;
+  ASSERT_TRUE(contacts->MergeContacts(Context().get(), merge, &merged).ok());
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(Count("SELECT cardinality(call_recording_urls) FROM activities WHERE id = " +
+                  std::to_string(kept_call_back)),
+            20);
+  EXPECT_EQ(dropped(), 4);
+
+  // A lead (unknown number) with three recordings, converted onto the full contact.
+  Apply({Encode({.id = "c3",
+                 .number = "+33677777777",
+                 .outcome = CallEvent::VOICEMAIL,
+                 .recordings = urls("l", 3)})});
+  const int64_t lead = Count("SELECT lead_id FROM lead_identities WHERE value = '+33677777777'");
+  ASSERT_NE(OpenCallBackOf("LEAD", lead), 0);
+  v1::ConvertLeadRequest convert;
+  convert.set_lead_id(lead);
+  convert.set_produce(v1::CONVERSION_PRODUCE_CONTACT);
+  convert.set_contact_id(kept);
+  v1::ConvertLeadResponse converted;
+  auto leads = api_->Stub<v1::LeadService>();
+  grpc::Status status = leads->ConvertLead(Context().get(), convert, &converted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(dropped(), 7);
+
+  // A merge with nothing to cut counts nothing.
+  const int64_t third = Contact("+33688888888");
+  v1::MergeContactsRequest again;
+  again.set_kept_id(third);
+  again.add_folded_ids(kept);
+  ASSERT_TRUE(contacts->MergeContacts(Context().get(), again, &merged).ok());
+  EXPECT_EQ(dropped(), 7);
 }
 
 }  // namespace

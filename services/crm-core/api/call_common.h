@@ -32,11 +32,19 @@ void CallDetailsToProto(const Activity::Call& call, v1::CallDetails* out);
 /// call-back of the folded records (`before`, read before the fold) that the fold folded into
 /// the kept record's, a MERGED line on the kept record, field "call_back", saying which
 /// activity went into which and what the kept one holds now. Read in the merge's transaction,
-/// after the fold.
+/// after the fold. `recordings_dropped` (if given) is set to the recordings the fold left out
+/// past the cap per call-back (RecordingsLeftOutByFold).
 std::vector<HistoryRecord> FoldedCallBacksHistory(pqxx::transaction_base& work,
                                                   const std::string& type, int64_t kept_id,
                                                   const std::vector<OpenCallBack>& before,
-                                                  int64_t user_id);
+                                                  int64_t user_id,
+                                                  int64_t* recordings_dropped = nullptr);
+
+/// The recordings a move of `before` (the open call-backs read before it) onto the record
+/// (`type`, `kept_id`) left out past the cap, read in its transaction after the move; 0 when
+/// nothing was folded.
+int64_t RecordingsDroppedByFold(pqxx::transaction_base& work, const std::string& type,
+                                int64_t kept_id, const std::vector<OpenCallBack>& before);
 
 /// CrmSettings.calls as stored.
 void CallSettingsToProto(const StoredCallSettings& settings, v1::CallSettings* out);

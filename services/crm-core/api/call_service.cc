@@ -109,11 +109,23 @@ void CallDetailsToProto(const Activity::Call& call, v1::CallDetails* out) {
   SetCallTimes(call.facts, out);
 }
 
+int64_t RecordingsDroppedByFold(pqxx::transaction_base& work, const std::string& type,
+                                int64_t kept_id, const std::vector<OpenCallBack>& before) {
+  if (before.empty()) {
+    return 0;
+  }
+  const std::vector<OpenCallBack> kept = CallRepository(work).OpenCallBacks(type, {kept_id});
+  return kept.empty() ? 0 : RecordingsLeftOutByFold(before, kept.front());
+}
+
 std::vector<HistoryRecord> FoldedCallBacksHistory(pqxx::transaction_base& work,
                                                   const std::string& type, int64_t kept_id,
                                                   const std::vector<OpenCallBack>& before,
-                                                  int64_t user_id) {
+                                                  int64_t user_id, int64_t* recordings_dropped) {
   std::vector<HistoryRecord> history;
+  if (recordings_dropped != nullptr) {
+    *recordings_dropped = 0;
+  }
   if (before.empty()) {
     return history;
   }
@@ -122,6 +134,9 @@ std::vector<HistoryRecord> FoldedCallBacksHistory(pqxx::transaction_base& work,
     return history;
   }
   const OpenCallBack& now = kept.front();
+  if (recordings_dropped != nullptr) {
+    *recordings_dropped = RecordingsLeftOutByFold(before, now);
+  }
   for (const OpenCallBack& folded : before) {
     if (folded.activity_id == now.activity_id) {
       continue;  // the kept record had none: this one moved over as it was

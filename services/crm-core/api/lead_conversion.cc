@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "crm-core/api/call_common.h"
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
@@ -138,6 +139,7 @@ absl::Status RefuseHeldIdentities(int64_t lead_id, domain::EntityKind kind, int6
 grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* context,
                                                const v1::ConvertLeadRequest* request,
                                                v1::ConvertLeadResponse* response) {
+  metrics::Counter* dropped = backend_.fold_recordings_dropped;  // copied: no `this` below
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         const int64_t lead_id = request->lead_id();
@@ -327,15 +329,27 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
           deal_id = deals.Insert(deal, 0);
         }
         conversions.MarkConverted(lead_id, plan->lead_status_id, contact_id, company_id, deal_id);
+        // The lead's open call-back, folded into the one its new owner may have (at most 20
+        // recordings kept): what the fold left out is counted once committed.
+        const std::vector<OpenCallBack> call_backs =
+            plan->activities_to == Slot::kLead
+                ? std::vector<OpenCallBack>{}
+                : CallRepository(work).OpenCallBacks("LEAD", {lead_id});
+        int64_t recordings_dropped = 0;
+        auto move_to = [&](EntityKind kind, int64_t owner_id) {
+          conversions.MoveActivities(lead_id, kind, owner_id);
+          recordings_dropped = RecordingsDroppedByFold(work, std::string(domain::ToString(kind)),
+                                                       owner_id, call_backs);
+        };
         switch (plan->activities_to) {
           case Slot::kDeal:
-            conversions.MoveActivities(lead_id, EntityKind::kDeal, deal_id);
+            move_to(EntityKind::kDeal, deal_id);
             break;
           case Slot::kContact:
-            conversions.MoveActivities(lead_id, EntityKind::kContact, contact_id);
+            move_to(EntityKind::kContact, contact_id);
             break;
           case Slot::kCompany:
-            conversions.MoveActivities(lead_id, EntityKind::kCompany, company_id);
+            move_to(EntityKind::kCompany, company_id);
             break;
           case Slot::kLead:
             break;
@@ -375,6 +389,9 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         conversions.Record(request_id, lead_id, *produce, produced, ActingUserScope::Current(),
                            request_id.empty() ? "" : RequestParameters(*produce, *request));
         work.commit();
+        if (dropped != nullptr && recordings_dropped > 0) {
+          dropped->Increment(static_cast<double>(recordings_dropped));
+        }
         response->set_lead_id(lead_id);
         response->set_contact_id(contact_id);
         response->set_company_id(company_id);

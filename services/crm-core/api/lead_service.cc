@@ -761,11 +761,12 @@ grpc::ServerUnaryReactor* LeadApi::MergeLeads(grpc::CallbackServerContext* conte
                                               const v1::MergeLeadsRequest* request,
                                               v1::MergeLeadsResponse* response) {
   const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
+  metrics::Counter* dropped = backend_.fold_recordings_dropped;
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         std::vector<int64_t> folded(request->folded_ids().begin(), request->folded_ids().end());
-        auto done =
-            MergeRecords(connection, context, max_identities, "LEAD", request->kept_id(), folded);
+        auto done = MergeRecords(connection, context, max_identities, "LEAD", request->kept_id(),
+                                 folded, dropped);
         if (!done.ok()) {
           return done.status();
         }

@@ -440,17 +440,20 @@ absl::Status UnlinkContactCompany(pqxx::connection& connection,
 absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
                                        grpc::CallbackServerContext* context, size_t max_identities,
                                        const std::string& type, int64_t kept_id,
-                                       const std::vector<int64_t>& folded_ids) {
+                                       const std::vector<int64_t>& folded_ids,
+                                       metrics::Counter* recordings_dropped) {
   auto user = ActingUser(context);
   if (!user.ok()) {
     return user.status();
   }
-  return MergeRecords(connection, *user, max_identities, type, kept_id, folded_ids);
+  return MergeRecords(connection, *user, max_identities, type, kept_id, folded_ids,
+                      recordings_dropped);
 }
 
 absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t acting_user,
                                        size_t max_identities, const std::string& type,
-                                       int64_t kept_id, const std::vector<int64_t>& folded_ids) {
+                                       int64_t kept_id, const std::vector<int64_t>& folded_ids,
+                                       metrics::Counter* recordings_dropped) {
   std::optional<domain::EntityKind> kind = KindOf(type);
   if (!kind) {
     return absl::InvalidArgumentError(absl::StrCat(type, " records are not merged"));
@@ -519,7 +522,8 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
   const std::vector<OpenCallBack> call_backs =
       CallRepository(work).OpenCallBacks(type, plan->fold_ids);
   merges.Fold(type, kept_id, plan->fold_ids, acting_user);
-  for (HistoryRecord& line : FoldedCallBacksHistory(work, type, kept_id, call_backs, acting_user)) {
+  for (HistoryRecord& line : FoldedCallBacksHistory(work, type, kept_id, call_backs, acting_user,
+                                                    &done.recordings_dropped)) {
     history.push_back(std::move(line));
   }
   for (const domain::MergeHistory& line : plan->history) {
@@ -532,6 +536,9 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
   }
   HistoryRepository(work).Append(history);
   work.commit();
+  if (recordings_dropped != nullptr && done.recordings_dropped > 0) {
+    recordings_dropped->Increment(static_cast<double>(done.recordings_dropped));
+  }
   return done;
 }
 

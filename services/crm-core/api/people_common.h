@@ -23,6 +23,7 @@
 #include "leadflow/crm/v1/common.pb.h"
 #include "leadflow/crm/v1/company.pb.h"
 #include "leadflow/crm/v1/contact.pb.h"
+#include "metrics/metrics.h"
 
 namespace leadflow::crm {
 
@@ -94,19 +95,23 @@ absl::Status UnlinkContactCompany(pqxx::connection& connection,
                                   int64_t company_id);
 
 struct MergeDone {
-  std::vector<int64_t> folded;  // folded by this call (none on a retry)
+  std::vector<int64_t> folded;     // folded by this call (none on a retry)
+  int64_t recordings_dropped = 0;  // left out past the cap by call-backs folded into the kept one
 };
 /// MergeContacts, MergeCompanies, MergeLeads: domain/merge's plan over the locked records, then
 /// the fold, history and the merges rows in one transaction (committed here). A merge that would
-/// leave the kept record over `max_identities` is refused (domain CheckMergedIdentities).
+/// leave the kept record over `max_identities` is refused (domain CheckMergedIdentities). The
+/// recordings its call-back fold left out are added to `recordings_dropped` once committed.
 absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection,
                                        grpc::CallbackServerContext* context, size_t max_identities,
                                        const std::string& type, int64_t kept_id,
-                                       const std::vector<int64_t>& folded_ids);
+                                       const std::vector<int64_t>& folded_ids,
+                                       metrics::Counter* recordings_dropped = nullptr);
 /// The same for `acting_user` (0: none), for callers outside a gRPC call.
 absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t acting_user,
                                        size_t max_identities, const std::string& type,
-                                       int64_t kept_id, const std::vector<int64_t>& folded_ids);
+                                       int64_t kept_id, const std::vector<int64_t>& folded_ids,
+                                       metrics::Counter* recordings_dropped = nullptr);
 
 /// "CONTACT" for OWNER_TYPE_CONTACT; empty for UNSPECIFIED.
 std::string TypeName(v1::OwnerType type);
@@ -219,10 +224,10 @@ template <class Record, class Response>
 absl::Status MergeAndLoad(pqxx::connection& connection, grpc::CallbackServerContext* context,
                           size_t max_identities, int64_t kept_id,
                           const google::protobuf::RepeatedField<int64_t>& folded,
-                          Response* response) {
+                          Response* response, metrics::Counter* recordings_dropped = nullptr) {
   std::vector<int64_t> ids(folded.begin(), folded.end());
-  auto done =
-      MergeRecords(connection, context, max_identities, PeopleKind<Record>::kType, kept_id, ids);
+  auto done = MergeRecords(connection, context, max_identities, PeopleKind<Record>::kType, kept_id,
+                           ids, recordings_dropped);
   if (!done.ok()) {
     return done.status();
   }

@@ -104,12 +104,18 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   registry.AddCallbackGauge("crm_api_queue_rejected",
                             "API calls refused because the queue was full (since start)",
                             [executor] { return static_cast<double>(executor->rejected()); });
-  api->backend_ = std::make_unique<ApiBackend>(
-      ApiBackend{.keys = settings.keys,
-                 .executor = *executor,
-                 .pool = *pool,
-                 .max_record_identities = settings.max_record_identities,
-                 .page_token_key = page_token_key});
+  api->backend_ = std::make_unique<ApiBackend>(ApiBackend{
+      .keys = settings.keys,
+      .executor = *executor,
+      .pool = *pool,
+      .max_record_identities = settings.max_record_identities,
+      .page_token_key = page_token_key,
+      .fold_recordings_dropped = &registry
+                                      .AddCounter("crm_call_back_fold_recordings_dropped_total",
+                                                  "Recordings a merge or a lead conversion left "
+                                                  "out when it folded a call-back into the kept "
+                                                  "record's (20 kept per call-back)")
+                                      .WithLabels({})});
   api->leads_ = std::make_unique<LeadApi>(*api->backend_, settings.default_region);
   api->activities_ = std::make_unique<ActivityApi>(*api->backend_);
   api->users_ = std::make_unique<UserApi>(*api->backend_);

@@ -143,9 +143,10 @@ metrics::Counter& CallBacks(metrics::Registry& registry, const std::string& chan
 metrics::Counter& Recordings(metrics::Registry& registry, const std::string& result) {
   return registry
       .AddCounter("crm_call_recordings_total",
-                  "Recordings arriving after their call: attached, or unmatched (no call holds "
-                  "their call id; nothing written); and recordings dropped past the cap per "
-                  "activity or unidentified call",
+                  "Recordings in their own events: attached (after their call), deferred (before "
+                  "their call was settled: the call's own event carries them), or unmatched (no "
+                  "call holds their call id and none carries them; nothing written); and "
+                  "recordings dropped past the cap per activity or unidentified call",
                   {"result"})
       .WithLabels({result});
 }
@@ -164,6 +165,7 @@ CallCounters::CallCounters(metrics::Registry& registry)
                                    "outbound call to an unknown number), listed as unidentified")
                        .WithLabels({})),
       recordings_attached(Recordings(registry, "attached")),
+      recordings_deferred(Recordings(registry, "deferred")),
       recordings_unmatched(Recordings(registry, "unmatched")),
       recordings_dropped(Recordings(registry, "dropped")) {}
 
@@ -181,9 +183,10 @@ void CallCounters::Add(const std::vector<const ContactAttempt*>& applied,
   call_backs_completed.Increment(static_cast<double>(result.call_backs_completed));
   unidentified.Increment(static_cast<double>(result.unidentified));
   recordings_attached.Increment(static_cast<double>(result.recordings_attached));
-  recordings_unmatched.Increment(static_cast<double>(result.recordings_unmatched.size()));
+  recordings_deferred.Increment(static_cast<double>(result.recordings_deferred));
+  recordings_unmatched.Increment(static_cast<double>(result.recordings_unmatched));
   recordings_dropped.Increment(static_cast<double>(result.recordings_dropped));
-  for (const std::string& event_id : result.recordings_unmatched) {
+  for (const std::string& event_id : result.recordings_unmatched_events) {
     // The event id only (the provider's ids): never the numbers or the recording's URL.
     spdlog::warn("recording of event {} matches no call; not attached", event_id);
   }

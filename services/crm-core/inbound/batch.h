@@ -32,6 +32,7 @@ struct CallCounters {
   metrics::Counter& call_backs_completed;
   metrics::Counter& unidentified;
   metrics::Counter& recordings_attached;
+  metrics::Counter& recordings_deferred;
   metrics::Counter& recordings_unmatched;
   metrics::Counter& recordings_dropped;
 };

@@ -34,6 +34,7 @@ std::optional<domain::CallPolicy> CallRules::Admit(const ContactAttempt& attempt
         plan.calls.recordings.emplace_back(call.call_id, url);
         plan.calls.recording_events[call.call_id] = attempt.event_id;
       }
+      if (!call.carried_by_call) plan.calls.recordings_not_carried.insert(call.call_id);
       return std::nullopt;
     case CallAction::kUnidentified:
       for (const std::string& url : call.recording_urls) {

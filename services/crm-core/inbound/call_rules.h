@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,9 @@ struct CallPlan {
   /// Recordings arriving after their call: (call id, URL) in batch order, several per call.
   std::vector<std::pair<std::string, std::string>> recordings;
   std::map<std::string, std::string> recording_events;  // call id → the recording's event id
+  /// The call ids of recordings no call's own event carries (CallFacts::carried_by_call unset):
+  /// one of these that finds no call is lost, the others are deferred to their call's event.
+  std::set<std::string> recordings_not_carried;
   /// The recordings the batch's calls carry themselves: (call id, URL), for their lists.
   std::vector<std::pair<std::string, std::string>> own_recordings;
 };
@@ -65,8 +69,13 @@ struct CallWriteResult {
   size_t recordings_attached = 0;
   /// Recordings past domain::kMaxRecordingsPerCall on their activity or unidentified call.
   size_t recordings_dropped = 0;
-  /// Recordings whose call nothing holds: the event ids (never numbers or URLs, for the log).
-  std::vector<std::string> recordings_unmatched;
+  /// Recordings that came before their call was settled and find no call yet: the call's own
+  /// event, applied later, carries them onto its activity.
+  size_t recordings_deferred = 0;
+  /// Recordings whose call nothing holds and that no call's event carries: how many, and their
+  /// events' ids (never numbers or URLs, for the log).
+  size_t recordings_unmatched = 0;
+  std::vector<std::string> recordings_unmatched_events;
 };
 
 class CallRules {

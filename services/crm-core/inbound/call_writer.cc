@@ -191,12 +191,19 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
   result.recordings_dropped += late.dropped;
   const std::set<std::string> unmatched(late.unmatched.begin(), late.unmatched.end());
   for (const auto& [call_id, url] : plan.recordings) {
-    if (unmatched.count(call_id) == 0) ++result.recordings_attached;
+    if (unmatched.count(call_id) == 0) {
+      ++result.recordings_attached;
+    } else if (plan.recordings_not_carried.count(call_id) == 0) {
+      ++result.recordings_deferred;  // before its call: the call's event brings it
+    } else {
+      ++result.recordings_unmatched;
+    }
   }
   for (const std::string& call_id : late.unmatched) {
+    if (plan.recordings_not_carried.count(call_id) == 0) continue;
     auto event = plan.recording_events.find(call_id);
-    result.recordings_unmatched.push_back(event == plan.recording_events.end() ? ""
-                                                                               : event->second);
+    result.recordings_unmatched_events.push_back(
+        event == plan.recording_events.end() ? "" : event->second);
   }
   return result;
 }

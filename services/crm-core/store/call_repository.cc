@@ -224,10 +224,24 @@ std::vector<OpenCallBack> CallRepository::OpenCallBacks(const std::string& owner
   }
   for (const auto& row :
        work_.exec_prepared("open_call_backs", owner_type, pg::IntArray(owner_ids))) {
-    open.push_back(
-        {row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<int64_t>(), row[3].as<int64_t>()});
+    open.push_back({row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<int64_t>(),
+                    row[3].as<int64_t>(), RecordingUrlsFromJson(row[4].as<std::string>())});
   }
   return open;
+}
+
+int64_t RecordingsLeftOutByFold(const std::vector<OpenCallBack>& before, const OpenCallBack& kept) {
+  const std::set<std::string> held(kept.recording_urls.begin(), kept.recording_urls.end());
+  int64_t left_out = 0;
+  for (const OpenCallBack& folded : before) {
+    if (folded.activity_id == kept.activity_id) continue;  // moved over as it was
+    std::set<std::string> missing;
+    for (const std::string& url : folded.recording_urls) {
+      if (!url.empty() && held.count(url) == 0) missing.insert(url);
+    }
+    left_out += static_cast<int64_t>(missing.size());
+  }
+  return left_out;
 }
 
 CallBacksCompleted CallRepository::CompleteCallBacks(

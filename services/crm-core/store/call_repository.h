@@ -90,7 +90,15 @@ struct OpenCallBack {
   int64_t activity_id = 0;
   int64_t missed_calls = 0;
   int64_t recordings = 0;
+  std::vector<std::string> recording_urls;
 };
+
+/// The recordings a fold left out (fold_moved_call_back keeps domain::kMaxRecordingsPerCall per
+/// call-back): for each call-back of `before` (read before the fold) other than `kept` (the
+/// kept record's open call-back, read after it), its distinct URLs that `kept` does not hold.
+/// The fold appends every URL the kept one lacks while there is room, so the ones missing were
+/// cut by the cap.
+int64_t RecordingsLeftOutByFold(const std::vector<OpenCallBack>& before, const OpenCallBack& kept);
 
 /// A recording list as the statements read it (a JSON array of strings); empty when unreadable.
 std::vector<std::string> RecordingUrlsFromJson(const std::string& json);

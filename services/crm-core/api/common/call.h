@@ -13,6 +13,7 @@
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/common/executor.h"
 #include "crm-core/domain/rules/rule_settings.h"
+#include "metrics/metrics.h"
 #include "pg/pool.h"
 
 namespace leadflow::crm {
@@ -28,6 +29,10 @@ struct ApiBackend {
   /// The key List methods sign their page tokens with (api/common/paging.h): never empty once
   /// the server has started (ApiServer::Start).
   std::string page_token_key;
+  /// crm_call_back_fold_recordings_dropped_total: recordings a merge or a conversion left out
+  /// when it folded a call-back into another (at most domain::kMaxRecordingsPerCall kept);
+  /// null: not counted.
+  metrics::Counter* fold_recordings_dropped = nullptr;
 };
 
 /// The metadata naming the user a write acts for (optional; absent: the API key alone).

@@ -60,6 +60,9 @@ struct CallFacts {
   std::vector<std::string> recording_urls;
   /// Only adds a recording to a call published before under the same call_id.
   bool recording_only = false;
+  /// A recording_only event's recording came before its call was settled: the call's own event
+  /// carries it too (a recording that finds no call yet is deferred, not lost).
+  bool carried_by_call = false;
   /// When the call ended (else started, else the event occurred), seconds since the epoch; 0:
   /// unknown. A call-back is due this long after the call, not after crm-core read it.
   int64_t at_unix = 0;

@@ -57,6 +57,7 @@ void FromCall(const events::v1::InboundEvent& event, ContactAttempt& attempt) {
     facts.recording_url = facts.recording_urls.back();
   }
   facts.recording_only = call.recording_only();
+  facts.carried_by_call = call.carried_by_call();
   facts.started_unix = call.has_started_at() ? call.started_at().seconds() : 0;
   facts.answered_unix = call.has_answered_at() ? call.answered_at().seconds() : 0;
   facts.ended_unix = call.has_ended_at() ? call.ended_at().seconds() : 0;
