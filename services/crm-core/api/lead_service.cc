@@ -744,6 +744,7 @@ grpc::ServerUnaryReactor* LeadApi::MergeLeads(grpc::CallbackServerContext* conte
                                               const v1::MergeLeadsRequest* request,
                                               v1::MergeLeadsResponse* response) {
   const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
+  metrics::Family<metrics::Counter>* summarised = backend_.merges_links_summarised;
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         std::vector<int64_t> folded(request->folded_ids().begin(), request->folded_ids().end());
@@ -752,6 +753,7 @@ grpc::ServerUnaryReactor* LeadApi::MergeLeads(grpc::CallbackServerContext* conte
         if (!done.ok()) {
           return done.status();
         }
+        CountSummarisedMerge(summarised, "LEAD", *done);
         for (int64_t id : done->folded) {
           response->add_folded_ids(id);
         }

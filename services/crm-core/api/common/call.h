@@ -13,6 +13,7 @@
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/common/executor.h"
 #include "crm-core/domain/rules/rule_settings.h"
+#include "metrics/metrics.h"
 #include "pg/pool.h"
 
 namespace leadflow::crm {
@@ -28,6 +29,10 @@ struct ApiBackend {
   /// The key List methods sign their page tokens with (api/common/paging.h): never empty once
   /// the server has started (ApiServer::Start).
   std::string page_token_key;
+  /// Merges whose moved links passed the timeline's bound (people_common.cc,
+  /// kMaxMovedLinkEntries), by entity kind: crm_merge_links_summarised_total{kind}. Null: not
+  /// counted (tests without a registry).
+  metrics::Family<metrics::Counter>* merges_links_summarised = nullptr;
 };
 
 /// The metadata naming the user a write acts for (optional; absent: the API key alone).
