@@ -121,6 +121,17 @@ std::string StatusMessage(const grpc::Status& status) {
   return message.substr(0, message.rfind(" (request id "));
 }
 
+void CrmUpgradeTest::SetUp() {
+  absl::StatusOr<int> before = pg::ApplyMigrations(database_.url(), crm::MigrationsUpTo(before_));
+  ASSERT_TRUE(before.ok()) << before.status();
+}
+
+void CrmUpgradeTest::Migrate() {
+  absl::StatusOr<pg::MigrationReport> report =
+      pg::ApplyMigrations(database_.url(), crm::Migrations(), pg::MigrationOptions{});
+  ASSERT_TRUE(report.ok()) << report.status();
+}
+
 void CrmApiTest::SetUp() {
   api_ = std::make_unique<CrmApi>(CrmApiOptions{.keys = {{kAdminKey, crm::Role::kAdmin}}});
   lead_stub_ = api_->Stub<crm::v1::LeadService>();

@@ -81,6 +81,8 @@ class CrmApi {
   std::string Text(const std::string& sql) const { return database_.Text(sql); }
   /// The server's metrics (the API's counters and gauges).
   metrics::Registry& registry() { return registry_; }
+  /// The server's metrics, as /metrics renders them.
+  std::string Metrics() const { return registry_.Render(); }
 
  private:
   CrmDatabase database_;
@@ -128,6 +130,24 @@ std::unique_ptr<grpc::ClientContext> CallContext(const std::string& key,
 /// A refusal's message without the " (request id …)" the server appends to it, for a test that
 /// compares a message whole.
 std::string StatusMessage(const grpc::Status& status);
+
+/// The fixture of a migration's upgrade test: a fresh database with crm-core's migrations up to
+/// and including `before` (the newest one before the migration under test), so that the test
+/// writes rows as that release wrote them; Migrate() then applies the rest as `crm-core migrate`
+/// does.
+class CrmUpgradeTest : public ::testing::Test {
+ protected:
+  explicit CrmUpgradeTest(int before) : before_(before) {}
+
+  void SetUp() override;
+  /// Applies every migration left; a failure fails the test.
+  void Migrate();
+
+  TempDatabase database_;
+
+ private:
+  const int before_;
+};
 
 /// The fixture crm-core's API tests share: the API over a fresh database (CrmApi) with one admin
 /// key, a stub of each CRM service, a context for a call, and one-statement SQL helpers.

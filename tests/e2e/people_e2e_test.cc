@@ -86,5 +86,58 @@ TEST(PeopleE2eTest, ContactsCompaniesSearchHistoryAndMerge) {
   EXPECT_EQ(history["entries"][2]["kind"], "CREATED");
 }
 
+// The value of one crm_api_calls_total series on crm-core's /metrics, read over HTTP with curl
+// (0 when the series is not there yet).
+double ApiCalls(const CrmCore& core, const std::string& method, const std::string& code) {
+  const std::string metrics =
+      testing::Shell("curl -s http://127.0.0.1:" + std::to_string(core.http_port()) + "/metrics");
+  return testing::MetricValue(
+             metrics, "crm_api_calls_total{code=\"" + code + "\",method=\"" + method + "\"}")
+      .value_or(0);
+}
+
+// Protects: an operator sees the API's answers in /metrics: each call answered OK,
+// INVALID_ARGUMENT, NOT_FOUND or UNAUTHENTICATED moves its own crm_api_calls_total{method,code}
+// series by one, and only that one; the per-method latency histogram counts every call.
+TEST(PeopleE2eTest, ApiCallsCountedByMethodAndCode) {
+  testing::TempDatabase database;
+  ASSERT_TRUE(Migrate(database.url()));
+  DevBroker broker;
+  CrmCore core(database.url(), broker.bootstrap(), testing::UniqueName("g"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  const std::string get = "ContactService/GetContact";
+  const std::string create = "ContactService/CreateContact";
+  ASSERT_EQ(ApiCalls(core, create, "OK"), 0);
+
+  auto created =
+      Call(api, "ContactService/CreateContact", {{"contact", {{"full_name", "Léa Martin"}}}});
+  ASSERT_TRUE(created.contains("contact")) << created.dump();
+  EXPECT_EQ(ApiCalls(core, create, "OK"), 1);
+  EXPECT_EQ(ApiCalls(core, create, "INVALID_ARGUMENT"), 0);
+
+  EXPECT_EQ(
+      Call(api, create, {{"contact", {{"full_name", "Léa"}, {"phones", {"not a phone"}}}}})["code"],
+      3);
+  EXPECT_EQ(ApiCalls(core, create, "INVALID_ARGUMENT"), 1);
+  EXPECT_EQ(ApiCalls(core, create, "OK"), 1);
+
+  EXPECT_EQ(Call(api, get, {{"id", created["contact"]["id"]}}, kReaderKey)["id"],
+            created["contact"]["id"]);
+  EXPECT_EQ(Call(api, get, {{"id", 999999}}, kReaderKey)["code"], 5);
+  EXPECT_EQ(Call(api, get, {{"id", 999998}}, kReaderKey)["code"], 5);
+  EXPECT_EQ(Call(api, get, {{"id", 1}}, "wrong-key")["code"], 16);
+  EXPECT_EQ(ApiCalls(core, get, "OK"), 1);
+  EXPECT_EQ(ApiCalls(core, get, "NOT_FOUND"), 2);
+  EXPECT_EQ(ApiCalls(core, get, "UNAUTHENTICATED"), 1);
+
+  const std::string metrics =
+      testing::Shell("curl -s http://127.0.0.1:" + std::to_string(core.http_port()) + "/metrics");
+  EXPECT_EQ(
+      testing::MetricValue(metrics, "crm_api_call_duration_seconds_count{method=\"" + get + "\"}"),
+      4)
+      << metrics;
+}
+
 }  // namespace
 }  // namespace leadflow::e2e

@@ -12,6 +12,7 @@
 #include "crm-core/store/migrations.h"
 #include "identity/identity.h"
 #include "pg/migrations.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -20,12 +21,9 @@ namespace {
 // The newest migration before 0022.
 constexpr int kBefore = 21;
 
-class EmailIdentityUpgradeTest : public ::testing::Test {
+class EmailIdentityUpgradeTest : public testing::CrmUpgradeTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<int> before = pg::ApplyMigrations(database_.url(), MigrationsUpTo(kBefore));
-    ASSERT_TRUE(before.ok()) << before.status();
-  }
+  EmailIdentityUpgradeTest() : CrmUpgradeTest(kBefore) {}
 
   void Exec(const std::string& sql) {
     pqxx::connection connection(database_.url());
@@ -53,14 +51,6 @@ class EmailIdentityUpgradeTest : public ::testing::Test {
     }
     return values;
   }
-
-  void Migrate() {
-    absl::StatusOr<pg::MigrationReport> report =
-        pg::ApplyMigrations(database_.url(), Migrations(), pg::MigrationOptions{});
-    ASSERT_TRUE(report.ok()) << report.status();
-  }
-
-  testing::TempDatabase database_;
 };
 
 // Protects: one person, one record across the upgrade. An address the API or a web form stored

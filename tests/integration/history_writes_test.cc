@@ -19,8 +19,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -546,6 +548,63 @@ TEST_F(HistoryWritesTest, MalformedOrInactiveActingUserIsRefused) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM deals"), deals);
 }
 
+// Protects: a user deactivated while a write acting for them is in flight (checked, not yet
+// written) does not let the write through afterwards: the deactivation waits for the write, so
+// the write lands while the user is still active; a write starting after it is refused.
+TEST_F(HistoryWritesTest, DeactivationWaitsForTheActingUsersWritesInFlight) {
+  const MethodDescriptor* update =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+          "leadflow.crm.v1.ContactService.UpdateContact");
+  ASSERT_NE(update, nullptr);
+  const int64_t contact = NewContact();
+  // The contact's row held by a transaction of the test: the write passes its acting-user check,
+  // then waits for the row.
+  pqxx::connection blocker(api_->database_url());
+  pqxx::work held(blocker);
+  held.exec(absl::StrCat("SELECT 1 FROM contacts WHERE id = ", contact, " FOR UPDATE"));
+  std::thread write([&] {
+    const Reply reply = Call(*update,
+                             absl::StrCat("contact { id: ", contact,
+                                          " comments: 'called back' } update_mask { paths: "
+                                          "'comments' }"),
+                             user_);
+    EXPECT_TRUE(reply.status.ok()) << reply.status.error_message();
+  });
+  auto waiting = [&](const std::string& locktype) {
+    return Scalar(absl::StrCat("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = '",
+                               locktype, "'"));
+  };
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return waiting("transactionid") + waiting("tuple") > 0; }, 20s));
+  std::thread deactivate([&] {
+    Make("UserService.UpdateUser",
+         absl::StrCat("user { id: ", user_, " active: false } update_mask { paths: 'active' }"));
+  });
+  // The deactivation either waits for the write in flight or (the guarantee broken) commits now.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return waiting("advisory") > 0 ||
+               Scalar(absl::StrCat("SELECT count(*) FROM users WHERE id = ", user_,
+                                   " AND NOT active")) > 0;
+      },
+      20s));
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM users WHERE id = ", user_, " AND active")),
+            1);
+  held.commit();
+  write.join();
+  deactivate.join();
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM users WHERE id = ", user_, " AND active")),
+            0);
+  EXPECT_EQ(Call(*update,
+                 absl::StrCat("contact { id: ", contact,
+                              " comments: 'too late' } update_mask { paths: 'comments' }"),
+                 user_)
+                .status.error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Text(absl::StrCat("SELECT comments FROM contacts WHERE id = ", contact)),
+            "called back");
+}
+
 // Protects: a deal's amount change reads in major units with the currency's minor-unit digits
 // ("0.00 EUR" → "5000.00 EUR" for 500000 minor units; JPY has none), by the acting user.
 TEST_F(HistoryWritesTest, DealAmountChangeReadsInMajorUnits) {
@@ -677,6 +736,26 @@ TEST_F(HistoryWritesTest, MergeContactsShowsMovedLinksOnTheKeptTimeline) {
   }
 }
 
+// Protects: MergeLeads shows what it moved as MergeContacts does: the returning leads that named
+// the folded lead as their previous one now name the kept lead, which gets LINKED each; each of
+// them gets UNLINKED the folded lead and LINKED the kept one. A merge under the bound is not
+// counted as summarised.
+TEST_F(HistoryWritesTest, MergeLeadsShowsMovedLinksOnTheKeptTimeline) {
+  const int64_t kept = NewLead(), folded = NewLead(), returning = NewLead();
+  Scalar(absl::StrCat("UPDATE leads SET previous_lead_id = ", folded, " WHERE id = ", returning,
+                      " RETURNING id"));
+  Make("LeadService.MergeLeads", absl::StrCat("kept_id: ", kept, " folded_ids: ", folded));
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT previous_lead_id FROM leads WHERE id = ", returning)),
+            kept);
+  EXPECT_EQ(CountOf(History(v1::OWNER_TYPE_LEAD, kept), "LINKED", v1::OWNER_TYPE_LEAD, returning),
+            1);
+  const std::vector<v1::HistoryEntry> other = History(v1::OWNER_TYPE_LEAD, returning);
+  EXPECT_EQ(CountOf(other, "UNLINKED", v1::OWNER_TYPE_LEAD, folded), 1);
+  EXPECT_EQ(CountOf(other, "LINKED", v1::OWNER_TYPE_LEAD, kept), 1);
+  EXPECT_EQ(
+      testing::MetricValue(api_->Metrics(), "crm_merge_links_summarised_total{kind=\"LEAD\"}"), 0);
+}
+
 // Protects: the entries a merge writes for moved links are bounded: past the first 1000 links,
 // one FIELD_CHANGED "links" entry on the kept record counts the rest.
 TEST_F(HistoryWritesTest, MovedLinkEntriesAreBounded) {
@@ -687,7 +766,13 @@ TEST_F(HistoryWritesTest, MovedLinkEntriesAreBounded) {
                    "FROM generate_series(1, 1010) AS n RETURNING id), "
                    "linked AS (INSERT INTO contact_companies (contact_id, company_id) SELECT id, ",
                    folded, " FROM made RETURNING 1) SELECT count(*) FROM linked"));
+  const std::string summarised = "crm_merge_links_summarised_total{kind=\"COMPANY\"}";
+  EXPECT_EQ(testing::MetricValue(api_->Metrics(), summarised), 0);
   Make("CompanyService.MergeCompanies", absl::StrCat("kept_id: ", kept, " folded_ids: ", folded));
+  // The merge that hit the bound is counted, under its kind only.
+  const std::string metrics = api_->Metrics();
+  EXPECT_EQ(testing::MetricValue(metrics, summarised), 1) << metrics;
+  EXPECT_EQ(testing::MetricValue(metrics, "crm_merge_links_summarised_total{kind=\"CONTACT\"}"), 0);
   EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM history WHERE entity_type = 'COMPANY' AND "
                                 "entity_id = ",
                                 kept, " AND kind = 'LINKED' AND related_type = 'CONTACT'")),

@@ -15,6 +15,7 @@
 #include "crm-core/store/migrations.h"
 #include "identity/identity.h"
 #include "pg/migrations.h"
+#include "testing/crm.h"
 #include "testing/testing.h"
 
 namespace leadflow::crm {
@@ -23,12 +24,9 @@ namespace {
 // The newest migration before 0027.
 constexpr int kBefore = 26;
 
-class NamesFoldUpgradeTest : public ::testing::Test {
+class NamesFoldUpgradeTest : public testing::CrmUpgradeTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<int> before = pg::ApplyMigrations(database_.url(), MigrationsUpTo(kBefore));
-    ASSERT_TRUE(before.ok()) << before.status();
-  }
+  NamesFoldUpgradeTest() : CrmUpgradeTest(kBefore) {}
 
   template <class... Values>
   void Exec(const std::string& sql, const Values&... values) {
@@ -45,14 +43,6 @@ class NamesFoldUpgradeTest : public ::testing::Test {
     for (const auto& row : work.exec(sql)) values.push_back(row[0].as<std::string>());
     return values;
   }
-
-  void Migrate() {
-    absl::StatusOr<pg::MigrationReport> report =
-        pg::ApplyMigrations(database_.url(), Migrations(), pg::MigrationOptions{});
-    ASSERT_TRUE(report.ok()) << report.status();
-  }
-
-  testing::TempDatabase database_;
 };
 
 // Protects: FindByName finds what was stored before the upgrade as it finds what is stored after.

@@ -193,10 +193,11 @@ grpc::ServerUnaryReactor* CompanyApi::MergeCompanies(grpc::CallbackServerContext
                                                      v1::MergeCompaniesResponse* response) {
   const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
   metrics::Counter* dropped = backend_.fold_recordings_dropped;
+  metrics::Family<metrics::Counter>* summarised = backend_.merges_links_summarised;
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         return MergeAndLoad<Company>(connection, context, max_identities, request->kept_id(),
-                                     request->folded_ids(), response, dropped);
+                                request->folded_ids(), summarised, response, dropped);
       });
 }
 

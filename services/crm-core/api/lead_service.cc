@@ -762,6 +762,7 @@ grpc::ServerUnaryReactor* LeadApi::MergeLeads(grpc::CallbackServerContext* conte
                                               v1::MergeLeadsResponse* response) {
   const size_t max_identities = backend_.max_record_identities;  // copied: no `this` in the lambda
   metrics::Counter* dropped = backend_.fold_recordings_dropped;
+  metrics::Family<metrics::Counter>* summarised = backend_.merges_links_summarised;
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         std::vector<int64_t> folded(request->folded_ids().begin(), request->folded_ids().end());
@@ -770,6 +771,7 @@ grpc::ServerUnaryReactor* LeadApi::MergeLeads(grpc::CallbackServerContext* conte
         if (!done.ok()) {
           return done.status();
         }
+        CountSummarisedMerge(summarised, "LEAD", *done);
         for (int64_t id : done->folded) {
           response->add_folded_ids(id);
         }

@@ -244,20 +244,22 @@ std::vector<HistoryRecord> RelinkedDealsHistory(MergeRepository& merges, domain:
 // side of each such link UNLINKED the folded record and LINKED the kept one, as LinkContact and
 // UnlinkContact write them. Bounded: the first kMaxMovedLinkEntries links are listed one by one;
 // the rest are counted in one FIELD_CHANGED entry on the kept record (field "links", new_value
-// "<n> more links moved by this merge, not listed one by one").
+// "<n> more links moved by this merge, not listed one by one"). A lead merge's links are the
+// returning leads that named a folded lead as their previous one (fold_lead.sql relinks them),
+// in the same form: LINKED on the kept lead, UNLINKED the folded and LINKED the kept on each.
 constexpr int kMaxMovedLinkEntries = 1000;
 
 std::vector<HistoryRecord> MovedLinksHistory(MergeRepository& merges, domain::EntityKind kind,
                                              int64_t kept_id, const std::vector<int64_t>& fold_ids,
-                                             int64_t user, const std::vector<int64_t>& deals) {
+                                             int64_t user, const std::vector<int64_t>& deals,
+                                             bool& summarised) {
   std::vector<HistoryRecord> history;
-  if (kind == domain::EntityKind::kLead) {
-    return history;  // a lead's links are not moved as links (docs/domain.md)
-  }
   const std::string type(domain::ToString(kind));
-  const domain::EntityKind other_kind = kind == domain::EntityKind::kContact
-                                            ? domain::EntityKind::kCompany
-                                            : domain::EntityKind::kContact;
+  // A lead merge moves the returning leads that named a folded lead as their previous one.
+  const domain::EntityKind other_kind =
+      kind == domain::EntityKind::kContact   ? domain::EntityKind::kCompany
+      : kind == domain::EntityKind::kCompany ? domain::EntityKind::kContact
+                                             : domain::EntityKind::kLead;
   const std::string other_type(domain::ToString(other_kind));
   int64_t listed = 0;
   int64_t unlisted = 0;
@@ -307,6 +309,7 @@ std::vector<HistoryRecord> MovedLinksHistory(MergeRepository& merges, domain::En
                        .user_id = user});
   }
   unlisted += std::max<int64_t>(0, total - room);  // rows, not distinct records: a bound
+  summarised = unlisted > 0;
   if (unlisted > 0) {
     history.push_back({.entity_type = type,
                        .entity_id = kept_id,
@@ -516,8 +519,8 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
   std::vector<int64_t> gained_deals;
   std::vector<HistoryRecord> history =
       RelinkedDealsHistory(merges, *kind, kept_id, plan->fold_ids, acting_user, gained_deals);
-  std::vector<HistoryRecord> moved =
-      MovedLinksHistory(merges, *kind, kept_id, plan->fold_ids, acting_user, gained_deals);
+  std::vector<HistoryRecord> moved = MovedLinksHistory(
+      merges, *kind, kept_id, plan->fold_ids, acting_user, gained_deals, done.links_summarised);
   history.insert(history.end(), moved.begin(), moved.end());
   const std::vector<OpenCallBack> call_backs =
       CallRepository(work).OpenCallBacks(type, plan->fold_ids);
@@ -540,6 +543,13 @@ absl::StatusOr<MergeDone> MergeRecords(pqxx::connection& connection, int64_t act
     recordings_dropped->Increment(static_cast<double>(done.recordings_dropped));
   }
   return done;
+}
+
+void CountSummarisedMerge(metrics::Family<metrics::Counter>* family, const std::string& type,
+                          const MergeDone& done) {
+  if (family != nullptr && done.links_summarised) {
+    family->WithLabels({type}).Increment();
+  }
 }
 
 std::string TypeName(v1::OwnerType type) {

@@ -97,7 +97,15 @@ absl::Status UnlinkContactCompany(pqxx::connection& connection,
 struct MergeDone {
   std::vector<int64_t> folded;     // folded by this call (none on a retry)
   int64_t recordings_dropped = 0;  // left out past the cap by call-backs folded into the kept one
+  // More links moved than the kept record's timeline lists one by one (the rest are counted in
+  // one summary entry).
+  bool links_summarised = false;
 };
+
+/// Counts a merge whose moved links passed the timeline's bound in `family` (when given), under
+/// the entity kind `type` (CONTACT, COMPANY, LEAD).
+void CountSummarisedMerge(metrics::Family<metrics::Counter>* family, const std::string& type,
+                          const MergeDone& done);
 /// MergeContacts, MergeCompanies, MergeLeads: domain/merge's plan over the locked records, then
 /// the fold, history and the merges rows in one transaction (committed here). A merge that would
 /// leave the kept record over `max_identities` is refused (domain CheckMergedIdentities). The
@@ -224,13 +232,15 @@ template <class Record, class Response>
 absl::Status MergeAndLoad(pqxx::connection& connection, grpc::CallbackServerContext* context,
                           size_t max_identities, int64_t kept_id,
                           const google::protobuf::RepeatedField<int64_t>& folded,
-                          Response* response, metrics::Counter* recordings_dropped = nullptr) {
+                          metrics::Family<metrics::Counter>* summarised, Response* response,
+                          metrics::Counter* recordings_dropped = nullptr) {
   std::vector<int64_t> ids(folded.begin(), folded.end());
   auto done = MergeRecords(connection, context, max_identities, PeopleKind<Record>::kType, kept_id,
                            ids, recordings_dropped);
   if (!done.ok()) {
     return done.status();
   }
+  CountSummarisedMerge(summarised, PeopleKind<Record>::kType, *done);
   for (int64_t id : done->folded) {
     response->add_folded_ids(id);
   }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "crm-core/api/common/call_metrics.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/statements.h"
 
@@ -104,6 +105,14 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   registry.AddCallbackGauge("crm_api_queue_rejected",
                             "API calls refused because the queue was full (since start)",
                             [executor] { return static_cast<double>(executor->rejected()); });
+  auto& summarised = registry.AddCounter(
+      "crm_merge_links_summarised_total",
+      "Merges that moved more links than the kept record's timeline lists one by one (1000); the "
+      "rest are counted in one summary entry. By entity kind: CONTACT, COMPANY, LEAD",
+      {"kind"});
+  for (const char* kind : {"CONTACT", "COMPANY", "LEAD"}) {
+    summarised.WithLabels({kind});  // present at 0 from the start
+  }
   api->backend_ = std::make_unique<ApiBackend>(ApiBackend{
       .keys = settings.keys,
       .executor = *executor,
@@ -115,7 +124,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
                                                   "Recordings a merge or a lead conversion left "
                                                   "out when it folded a call-back into the kept "
                                                   "record's (20 kept per call-back)")
-                                      .WithLabels({})});
+                                      .WithLabels({}),
+      .merges_links_summarised = &summarised});
   api->leads_ = std::make_unique<LeadApi>(*api->backend_, settings.default_region);
   api->activities_ = std::make_unique<ActivityApi>(*api->backend_);
   api->users_ = std::make_unique<UserApi>(*api->backend_);
@@ -149,6 +159,18 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   builder.RegisterService(api->history_.get());
   builder.RegisterService(api->search_.get());
   builder.RegisterService(api->calls_.get());
+  // Every call answered, by method and code, counted where every call passes (call_metrics.h).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<CallMetricsFactory>(
+      registry,
+      std::vector<std::string>{
+          v1::LeadService::service_full_name(), v1::ActivityService::service_full_name(),
+          v1::UserService::service_full_name(), v1::StatusService::service_full_name(),
+          v1::PipelineService::service_full_name(), v1::DealService::service_full_name(),
+          v1::SettingsService::service_full_name(), v1::ContactService::service_full_name(),
+          v1::CompanyService::service_full_name(), v1::HistoryService::service_full_name(),
+          v1::SearchService::service_full_name(), v1::CallService::service_full_name()}));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   api->server_ = builder.BuildAndStart();
   if (!api->server_ || bound_port == 0) {
     executor->Stop();

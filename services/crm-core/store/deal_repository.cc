@@ -254,14 +254,6 @@ std::vector<StageChangeRecord> DealRepository::StageHistory(int64_t id, int64_t 
   return changes;
 }
 
-bool DealRepository::ContactExists(int64_t contact_id) {
-  return !work_.exec_prepared("live_contact_exists", contact_id).empty();
-}
-
-bool DealRepository::CompanyExists(int64_t company_id) {
-  return !work_.exec_prepared("live_company_exists", company_id).empty();
-}
-
 // ---- settings ----
 
 int64_t SettingsRepository::Lock() {

@@ -126,8 +126,6 @@ class DealRepository {
   bool LinkContact(int64_t id, int64_t contact_id);
   bool UnlinkContact(int64_t id, int64_t contact_id);
   std::vector<StageChangeRecord> StageHistory(int64_t id, int64_t before_id, int limit);
-  bool ContactExists(int64_t contact_id);
-  bool CompanyExists(int64_t company_id);
 
  private:
   pqxx::transaction_base& work_;

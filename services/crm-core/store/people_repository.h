@@ -122,7 +122,8 @@ class MergeRepository {
   /// A contact ↔ company link a merge moves to the kept record (one it did not hold), read
   /// before the fold.
   struct MovedLink {
-    int64_t other_id = 0;   // the company (a contact merge) or the contact (a company merge)
+    int64_t other_id = 0;   // the company (a contact merge), the contact (a company merge), the
+                            // returning lead (a lead merge)
     int64_t folded_id = 0;  // the folded record that held it
     std::string role;
   };

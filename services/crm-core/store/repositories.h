@@ -111,8 +111,15 @@ class UserRepository {
   /// In id order, ids above `after_id`.
   std::vector<User> List(int64_t after_id, int limit);
   /// Sets the `fields` (name, email, active) from `values`; false when the user does not exist.
+  /// A deactivation first waits for the writes acting for the user in flight (HoldActingUser),
+  /// and holds off new ones until the commit.
   bool Update(int64_t id, const std::set<std::string>& fields, const User& values);
   bool IsActive(int64_t id);
+  /// Holds user `id` as the acting user of a write on this session (an advisory lock, shared,
+  /// session-level) until ReleaseActingUser: the write's own transactions then run before any
+  /// deactivation of the user, or after it and see it (api/common/call.cc).
+  void HoldActingUser(int64_t id);
+  void ReleaseActingUser(int64_t id);
   std::vector<int64_t> ActiveIds();
   /// The user other than `except_id` answering on `extension`; 0: nobody.
   int64_t WithExtension(const std::string& extension, int64_t except_id);

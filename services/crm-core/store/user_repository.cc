@@ -40,6 +40,9 @@ std::vector<User> UserRepository::List(int64_t after_id, int limit) {
 
 bool UserRepository::Update(int64_t id, const std::set<std::string>& fields, const User& values) {
   auto has = [&](const char* field) { return fields.count(field) != 0; };
+  if (has("active") && !values.active) {
+    work_.exec_prepared("lock_acting_user", id);
+  }
   return !work_
               .exec_prepared("update_user", id, has("name"), values.name, has("email"),
                              values.email, has("active"), values.active, has("extension"),
@@ -50,6 +53,12 @@ bool UserRepository::Update(int64_t id, const std::set<std::string>& fields, con
 int64_t UserRepository::WithExtension(const std::string& extension, int64_t except_id) {
   pqxx::result rows = work_.exec_prepared("user_with_extension", extension, except_id);
   return rows.empty() ? 0 : rows[0][0].as<int64_t>();
+}
+
+void UserRepository::HoldActingUser(int64_t id) { work_.exec_prepared("hold_acting_user", id); }
+
+void UserRepository::ReleaseActingUser(int64_t id) {
+  work_.exec_prepared("release_acting_user", id);
 }
 
 bool UserRepository::IsActive(int64_t id) {

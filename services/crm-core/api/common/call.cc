@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <iterator>
+#include <optional>
 #include <random>
 
 #include "absl/strings/numbers.h"
@@ -67,8 +68,35 @@ absl::StatusOr<int64_t> ActingUserOf(grpc::CallbackServerContext* context) {
   return id;
 }
 
+// The acting user held on the call's connection from before the check until the body is done
+// (UserRepository::HoldActingUser): a deactivation committed after the check waits for the body's
+// transactions instead of letting them write for a user who is no longer active.
+class ActingUserHold {
+ public:
+  ActingUserHold(pqxx::connection& connection, int64_t user_id)
+      : connection_(connection), user_id_(user_id) {
+    pqxx::nontransaction work(connection_);
+    UserRepository(work).HoldActingUser(user_id_);
+  }
+  ~ActingUserHold() {
+    try {
+      pqxx::nontransaction work(connection_);
+      UserRepository(work).ReleaseActingUser(user_id_);
+    } catch (const std::exception& error) {
+      // A broken connection: its session, and the lock with it, is gone.
+      spdlog::warn("acting user {}: hold not released ({})", user_id_, error.what());
+    }
+  }
+  ActingUserHold(const ActingUserHold&) = delete;
+  ActingUserHold& operator=(const ActingUserHold&) = delete;
+
+ private:
+  pqxx::connection& connection_;
+  const int64_t user_id_;
+};
+
 // FAILED_PRECONDITION unless `user_id` is an active user (read in a transaction of its own,
-// before the body writes anything).
+// before the body writes anything, under ActingUserHold).
 absl::Status CheckActingUser(pqxx::connection& connection, int64_t user_id) {
   pqxx::read_transaction work(connection);
   if (!UserRepository(work).IsActive(user_id)) {
@@ -104,7 +132,9 @@ grpc::ServerUnaryReactor* RunCall(grpc::CallbackServerContext* context, std::str
   }
   const auto deadline = SteadyDeadline(context);
   auto checked_body = [acting_user, body = std::move(body)](pqxx::connection& connection) {
+    std::optional<ActingUserHold> hold;
     if (acting_user != 0) {
+      hold.emplace(connection, acting_user);
       if (absl::Status check = CheckActingUser(connection, acting_user); !check.ok()) {
         return check;
       }

@@ -33,6 +33,10 @@ struct ApiBackend {
   /// when it folded a call-back into another (at most domain::kMaxRecordingsPerCall kept);
   /// null: not counted.
   metrics::Counter* fold_recordings_dropped = nullptr;
+  /// Merges whose moved links passed the timeline's bound (people_common.cc,
+  /// kMaxMovedLinkEntries), by entity kind: crm_merge_links_summarised_total{kind}. Null: not
+  /// counted (tests without a registry).
+  metrics::Family<metrics::Counter>* merges_links_summarised = nullptr;
 };
 
 /// The metadata naming the user a write acts for (optional; absent: the API key alone).

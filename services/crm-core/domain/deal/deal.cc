@@ -1,11 +1,13 @@
 #include "crm-core/domain/deal/deal.h"
 
 #include <unicode/ucurr.h>
+#include <unicode/uenum.h>
+#include <unicode/uloc.h>
 #include <unicode/utypes.h>
 
-#include <algorithm>
-#include <array>
 #include <cstdlib>
+#include <set>
+#include <string>
 
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/common/text.h"
@@ -13,21 +15,48 @@
 namespace leadflow::crm::domain {
 namespace {
 
-// ISO 4217 active alphabetic codes (list one, 2024), sorted for binary search. Funds and
-// precious-metal codes (XAU, XDR, …) are left out: deals are priced in currencies.
-constexpr std::array<std::string_view, 155> kCurrencies = {
-    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
-    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
-    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
-    "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
-    "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
-    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
-    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
-    "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
-    "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
-    "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
-    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
-    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWL"};
+// The currencies a deal may be priced in, as the ICU the system ships knows them: the ISO 4217
+// codes ICU lists in common use and not deprecated (UCURR_COMMON | UCURR_NON_DEPRECATED: no
+// funds such as CLF or UYW, no precious metals such as XAU, no testing codes) that some region
+// uses today by ICU's territory data (ucurr_getKeywordValuesForLocale with commonlyUsed, region
+// by region: HRK, withdrawn in 2023, is no longer Croatia's). ucurr_isAvailable is not used: ICU
+// 72 answers false for GBP, INR or DKK today. Read once, at first use; neither added to nor
+// trimmed by hand: the list follows the library (docs/api.md, "Money").
+const std::set<std::string, std::less<>>& Currencies() {
+  static const std::set<std::string, std::less<>>* const currencies = [] {
+    std::set<std::string, std::less<>> in_use;
+    int32_t length = 0;
+    for (const char* const* region = uloc_getISOCountries(); *region != nullptr; ++region) {
+      UErrorCode error = U_ZERO_ERROR;
+      const std::string locale = std::string("und_") + *region;
+      UEnumeration* used =
+          ucurr_getKeywordValuesForLocale("currency", locale.c_str(), true, &error);
+      if (U_FAILURE(error)) {
+        continue;
+      }
+      while (const char* code = uenum_next(used, &length, &error)) {
+        if (U_FAILURE(error)) break;
+        in_use.emplace(code, static_cast<size_t>(length));
+      }
+      uenum_close(used);
+    }
+    auto* codes = new std::set<std::string, std::less<>>();
+    UErrorCode error = U_ZERO_ERROR;
+    UEnumeration* iso = ucurr_openISOCurrencies(UCURR_COMMON | UCURR_NON_DEPRECATED, &error);
+    if (U_FAILURE(error)) {
+      return codes;  // nothing known: every amount is refused, loudly
+    }
+    while (const char* code = uenum_next(iso, &length, &error)) {
+      if (U_FAILURE(error)) break;
+      if (length == 3 && in_use.contains(std::string_view(code, 3))) {
+        codes->emplace(code, 3);
+      }
+    }
+    uenum_close(iso);
+    return codes;
+  }();
+  return *currencies;
+}
 
 }  // namespace
 
@@ -61,9 +90,9 @@ absl::StatusOr<StageChange> PlanStageChange(const Pipeline& from, std::string_vi
   return change;
 }
 
-bool IsKnownCurrency(std::string_view code) {
-  return std::binary_search(kCurrencies.begin(), kCurrencies.end(), code);
-}
+bool IsKnownCurrency(std::string_view code) { return Currencies().contains(code); }
+
+std::vector<std::string> KnownCurrencies() { return {Currencies().begin(), Currencies().end()}; }
 
 absl::Status ValidateMoney(const Money& money) {
   if (money.amount_minor < 0 || money.amount_minor > kMaxAmountMinor) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -53,9 +54,14 @@ struct Money {
 /// sums over many deals cannot overflow.
 inline constexpr int64_t kMaxAmountMinor = 1'000'000'000'000'000;
 
-/// True for an active ISO 4217 alphabetic code (three upper-case letters from the standard's
-/// list; "eur" and "XYZ" are not).
+/// True for a currency a deal may be priced in: an ISO 4217 code that the ICU the system ships
+/// lists in common use and not deprecated, and that some region uses today by ICU's territory
+/// data (no funds, precious metals or testing codes; "eur" and "XYZ" are not). The list follows
+/// ICU, never a hand-kept table.
 bool IsKnownCurrency(std::string_view code);
+
+/// Every code IsKnownCurrency accepts, sorted.
+std::vector<std::string> KnownCurrencies();
 
 /// INVALID_ARGUMENT unless 0 ≤ amount ≤ kMaxAmountMinor and the currency is known.
 absl::Status ValidateMoney(const Money& money);

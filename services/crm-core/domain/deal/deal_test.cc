@@ -5,6 +5,12 @@
 #include "crm-core/domain/deal/deal.h"
 
 #include <gtest/gtest.h>
+#include <unicode/ucurr.h>
+#include <unicode/uenum.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
 
 namespace leadflow::crm::domain {
 namespace {
@@ -76,9 +82,46 @@ TEST(Money, IntegerMinorUnitsOfAKnownCurrency) {
     EXPECT_EQ(ValidateMoney(bad).code(), absl::StatusCode::kInvalidArgument)
         << bad.amount_minor << " " << bad.currency;
   }
-  EXPECT_TRUE(IsKnownCurrency("ZWL"));
   EXPECT_TRUE(IsKnownCurrency("AED"));
   EXPECT_FALSE(IsKnownCurrency("ZZZ"));
+}
+
+// ICU's answer for one region: the currencies it uses today (commonly used), in ICU's order.
+std::vector<std::string> IcuCurrenciesOf(const char* region) {
+  std::vector<std::string> codes;
+  UErrorCode error = U_ZERO_ERROR;
+  UEnumeration* used = ucurr_getKeywordValuesForLocale(
+      "currency", (std::string("und_") + region).c_str(), true, &error);
+  int32_t length = 0;
+  while (const char* code = uenum_next(used, &length, &error)) codes.emplace_back(code, length);
+  uenum_close(used);
+  return codes;
+}
+
+// Protects: the accepted currencies are ICU's, not a hand-kept table: a code withdrawn by ICU's
+// territory data is refused (HRK since 2023, ZWL, VEF), codes in use are accepted (VES, EUR, GBP,
+// JPY, Croatia's EUR), funds, metals and testing codes are refused (CLF, UYW, XAU, XXX), ZWG is
+// accepted exactly when ICU holds it as Zimbabwe's currency today (ICU 72 does not know it), and
+// every accepted code has ICU's minor-unit digits.
+TEST(Money, CurrenciesFollowIcu) {
+  for (const char* code : {"EUR", "USD", "GBP", "INR", "JPY", "KWD", "VES", "AED"}) {
+    EXPECT_TRUE(IsKnownCurrency(code)) << code;
+  }
+  for (const char* code : {"HRK", "ZWL", "VEF", "CLF", "UYW", "XAU", "XDR", "XXX", "XTS"}) {
+    EXPECT_FALSE(IsKnownCurrency(code)) << code;
+  }
+  const std::vector<std::string> croatia = IcuCurrenciesOf("HR");
+  ASSERT_FALSE(croatia.empty());
+  EXPECT_TRUE(IsKnownCurrency(croatia.front())) << croatia.front();
+  const std::vector<std::string> zimbabwe = IcuCurrenciesOf("ZW");
+  EXPECT_EQ(IsKnownCurrency("ZWG"),
+            std::find(zimbabwe.begin(), zimbabwe.end(), "ZWG") != zimbabwe.end());
+  const std::vector<std::string> known = KnownCurrencies();
+  EXPECT_GT(known.size(), 100u);
+  for (const std::string& code : known) {
+    const int digits = MinorUnitDigits(code);
+    EXPECT_TRUE(digits >= 0 && digits <= 4) << code;
+  }
 }
 
 // Protects: an amount in history reads in major units with the currency's own minor-unit digits
