@@ -197,7 +197,7 @@ grpc::ServerUnaryReactor* CompanyApi::MergeCompanies(grpc::CallbackServerContext
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         return MergeAndLoad<Company>(connection, context, max_identities, request->kept_id(),
-                                request->folded_ids(), summarised, response, dropped);
+                                     request->folded_ids(), summarised, response, dropped);
       });
 }
 

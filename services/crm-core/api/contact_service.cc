@@ -202,7 +202,7 @@ grpc::ServerUnaryReactor* ContactApi::MergeContacts(grpc::CallbackServerContext*
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         return MergeAndLoad<Contact>(connection, context, max_identities, request->kept_id(),
-                                request->folded_ids(), summarised, response, dropped);
+                                     request->folded_ids(), summarised, response, dropped);
       });
 }
 
