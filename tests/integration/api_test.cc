@@ -157,6 +157,58 @@ TEST_F(ApiTest, DeadlockIsRetriedInside) {
   EXPECT_EQ(lead.phones(0), "+33612345678");
 }
 
+// Protects: a user is someone managers pick and the round-robin hands leads to, so UserService
+// refuses what would make one nobody can see or tell apart: a name of spaces or invisible
+// characters, an email that is no address, an email another user has (any case: call operators
+// are matched by it) — on create and on update; the email is stored as NormalizeEmail gives it;
+// a user keeps their own email through an update. Nothing is written by a refused call.
+TEST_F(ApiTest, UserNamesAndEmailsAreChecked) {
+  auto create = [&](const std::string& name, const std::string& email, v1::User* out) {
+    v1::CreateUserRequest request;
+    request.mutable_user()->set_name(name);
+    request.mutable_user()->set_email(email);
+    return user_stub_->CreateUser(Context(5000ms).get(), request, out);
+  };
+  v1::User sam;
+  ASSERT_TRUE(create("Sam", " Sam@T7D.example", &sam).ok());
+  EXPECT_EQ(sam.email(), "sam@t7d.example");
+  v1::User other;
+  grpc::Status blank = create("   ", "", &other);
+  EXPECT_EQ(blank.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << blank.error_message();
+  grpc::Status invisible = create("\u200b\u200b", "", &other);
+  EXPECT_EQ(invisible.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status not_mail = create("Nat", "not-mail", &other);
+  EXPECT_EQ(not_mail.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(not_mail.error_message().find("email"), std::string::npos) << not_mail.error_message();
+  grpc::Status twice = create("Sam Two", "SAM@t7d.example", &other);
+  EXPECT_EQ(twice.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(twice.error_message().find("already used by user " + std::to_string(sam.id())),
+            std::string::npos)
+      << twice.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM users WHERE name IN ('   ', 'Nat', 'Sam Two') OR "
+                  "name LIKE '%' || chr(8203) || '%'"),
+            0);
+
+  v1::User kim;
+  ASSERT_TRUE(create("Kim", "kim@t7d.example", &kim).ok());
+  auto update = [&](int64_t id, const std::string& name, const std::string& email,
+                    const std::string& paths) {
+    v1::UpdateUserRequest request;
+    request.mutable_user()->set_id(id);
+    request.mutable_user()->set_name(name);
+    request.mutable_user()->set_email(email);
+    request.mutable_update_mask()->add_paths(paths);
+    v1::User out;
+    return user_stub_->UpdateUser(Context(5000ms).get(), request, &out);
+  };
+  EXPECT_EQ(update(kim.id(), "", "Sam@t7d.example", "email").error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(update(kim.id(), " ", "", "name").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(update(sam.id(), "", "sam@T7D.example", "email").ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM users WHERE email = 'kim@t7d.example' AND name = 'Kim'"),
+            1);
+}
+
 // Protects (defect i): ListUsers is paginated (page_size, page_token) like the other lists.
 TEST_F(ApiTest, ListUsersIsPaginated) {
   for (int i = 0; i < 5; ++i) {

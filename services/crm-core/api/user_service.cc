@@ -8,6 +8,8 @@
 #include "crm-core/domain/call/call.h"
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/store/repositories.h"
+#include "identity/identity.h"
+#include "identity/person_name.h"
 
 namespace leadflow::crm {
 namespace {
@@ -26,6 +28,14 @@ absl::Status CheckUserText(const v1::User& user) {
     if (absl::Status check = CheckText(field, value); !check.ok()) {
       return check;
     }
+  }
+  // A user's name is what managers pick them by, and the round-robin hands them leads: a name of
+  // spaces or invisible characters would be an assignee nobody can see.
+  if (!user.name().empty() && !identity::HasVisibleCharacter(user.name())) {
+    return absl::InvalidArgumentError("name has no visible character");
+  }
+  if (user.name().size() > 200) {
+    return absl::InvalidArgumentError("name is longer than 200 bytes");
   }
   if (!user.extension().empty() && !domain::IsValidExtension(user.extension())) {
     return absl::InvalidArgumentError(absl::StrCat("extension ",
@@ -64,39 +74,60 @@ absl::Status WriteUser(pqxx::connection& connection, const std::string& extensio
   }
 }
 
+// The email a user is stored with: empty (none), or the address NormalizeEmail gives (calls'
+// operators are matched by it), held by no other user — ALREADY_EXISTS naming the one who has it.
+// Under UserRepository::LockEmails, taken here, so that two requests cannot both take it.
+absl::StatusOr<std::string> UserEmail(UserRepository& users, const std::string& raw, int64_t self) {
+  if (raw.empty()) {
+    return std::string();
+  }
+  absl::StatusOr<std::string> email = identity::NormalizeEmail(raw);
+  if (!email.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("email: ", email.status().message()));
+  }
+  users.LockEmails();
+  if (int64_t holder = users.WithEmail(*email, self); holder != 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("email ", *email, " is already used by user ", holder));
+  }
+  return email;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* UserApi::CreateUser(grpc::CallbackServerContext* context,
                                               const v1::CreateUserRequest* request,
                                               v1::User* response) {
-  return RunCall(context, __func__, backend_, Right::kManageUsers, response,
-                 [=](pqxx::connection& connection) {
-                   const v1::User& user = request->user();
-                   if (user.name().empty()) {
-                     return absl::InvalidArgumentError("name is required");
-                   }
-                   if (absl::Status check = CheckUserText(user); !check.ok()) {
-                     return check;
-                   }
-                   return WriteUser(connection, user.extension(), 0, [&]() -> absl::Status {
-                     pqxx::work work(connection);
-                     UserRepository users(work);
-                     if (absl::Status free = ExtensionFree(users, user.extension(), 0);
-                         !free.ok()) {
-                       return free;
-                     }
-                     // New users are active unless the request says otherwise with an explicit
-                     // false… proto3 cannot tell "false" from "unset", so a user is created
-                     // active and deactivated by update.
-                     int64_t id = users.Insert(User{.name = user.name(),
-                                                    .email = user.email(),
-                                                    .active = true,
-                                                    .extension = user.extension()});
-                     ToProto(*users.Get(id), response);
-                     work.commit();
-                     return absl::OkStatus();
-                   });
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kManageUsers, response,
+      [=](pqxx::connection& connection) {
+        const v1::User& user = request->user();
+        if (user.name().empty()) {
+          return absl::InvalidArgumentError("name is required");
+        }
+        if (absl::Status check = CheckUserText(user); !check.ok()) {
+          return check;
+        }
+        return WriteUser(connection, user.extension(), 0, [&]() -> absl::Status {
+          pqxx::work work(connection);
+          UserRepository users(work);
+          if (absl::Status free = ExtensionFree(users, user.extension(), 0); !free.ok()) {
+            return free;
+          }
+          absl::StatusOr<std::string> email = UserEmail(users, user.email(), 0);
+          if (!email.ok()) {
+            return email.status();
+          }
+          // New users are active unless the request says otherwise with an explicit
+          // false… proto3 cannot tell "false" from "unset", so a user is created
+          // active and deactivated by update.
+          int64_t id = users.Insert(User{
+              .name = user.name(), .email = *email, .active = true, .extension = user.extension()});
+          ToProto(*users.Get(id), response);
+          work.commit();
+          return absl::OkStatus();
+        });
+      });
 }
 
 grpc::ServerUnaryReactor* UserApi::GetUser(grpc::CallbackServerContext* context,
@@ -158,9 +189,17 @@ grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* conte
           if (absl::Status free = ExtensionFree(users, extension, user.id()); !free.ok()) {
             return free;
           }
+          std::string email;
+          if (paths->count("email") != 0) {
+            absl::StatusOr<std::string> checked = UserEmail(users, user.email(), user.id());
+            if (!checked.ok()) {
+              return checked.status();
+            }
+            email = *std::move(checked);
+          }
           if (!users.Update(user.id(), *paths,
                             User{.name = user.name(),
-                                 .email = user.email(),
+                                 .email = email,
                                  .active = user.active(),
                                  .extension = user.extension()})) {
             return domain::NotFound("user", user.id());

@@ -123,6 +123,10 @@ class UserRepository {
   std::vector<int64_t> ActiveIds();
   /// The user other than `except_id` answering on `extension`; 0: nobody.
   int64_t WithExtension(const std::string& extension, int64_t except_id);
+  /// The user other than `except_id` with `email` (case-insensitive); 0: nobody. Checked under
+  /// LockEmails, held to the commit.
+  int64_t WithEmail(const std::string& email, int64_t except_id);
+  void LockEmails();
   /// The user at `position` of an assignment queue ("channel:API"; AdvanceQueue takes positions):
   /// round-robin over its active members in order, else over every active user — the rotation
   /// the inbound consumer uses. 0 when nobody is active.

@@ -55,6 +55,13 @@ int64_t UserRepository::WithExtension(const std::string& extension, int64_t exce
   return rows.empty() ? 0 : rows[0][0].as<int64_t>();
 }
 
+int64_t UserRepository::WithEmail(const std::string& email, int64_t except_id) {
+  pqxx::result rows = work_.exec_prepared("user_with_email", email, except_id);
+  return rows.empty() ? 0 : rows[0][0].as<int64_t>();
+}
+
+void UserRepository::LockEmails() { work_.exec_prepared("lock_user_emails"); }
+
 void UserRepository::HoldActingUser(int64_t id) { work_.exec_prepared("hold_acting_user", id); }
 
 void UserRepository::ReleaseActingUser(int64_t id) {
