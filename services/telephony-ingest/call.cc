@@ -609,8 +609,10 @@ std::optional<std::string> SerializeAsciiUpdate(const CallUpdate& update) {
   };
   out.append("{\"aa\":");
   AppendTimeJson(&out, update.answered_at);
+  flag("am", update.machine);
   flag("ans", update.answered);
   absl::StrAppend(&out, ",\"att\":", update.attempts);
+  flag("cl", update.child_leg);
   absl::StrAppend(&out, ",\"d\":", static_cast<int>(update.direction));
   flag("dial", update.dial_result);
   if (update.duration_seconds) {
