@@ -27,10 +27,15 @@ std::optional<std::string> FindParam(const FormParams& params, std::string_view 
 /// Twilio's check of a whole request behind proxies: the URL Twilio signed is `public_url`
 /// (the service's address as configured in Twilio, e.g. "https://leads.example/telephony")
 /// followed by the request target (path and query) as the service received it, and the
-/// parameters are those of the urlencoded body. Unauthenticated when the signature is
-/// missing or wrong.
+/// parameters are those of the urlencoded body. A URL with the scheme's default port written
+/// (":443", ":80") and one without are both tried, as Twilio's RequestValidator does.
+/// Unauthenticated when the signature is missing or wrong.
 absl::Status VerifyTwilioRequest(std::string_view auth_token, std::string_view public_url,
                                  std::string_view target, const FormParams& params,
                                  std::string_view signature_header);
+
+/// `url` (scheme://host[:port][/path]) with its scheme's default port written if it has none,
+/// without it if written; std::nullopt for another port or another scheme.
+std::optional<std::string> OtherDefaultPortForm(std::string_view url);
 
 }  // namespace leadflow::ingest

@@ -65,5 +65,42 @@ TEST(TwilioRequestTest, DocumentedExample) {
           .ok());
 }
 
+// Protects: a URL signed with the scheme's default port written out (Twilio signs some that
+// way) and one without are the same URL, as Twilio's RequestValidator takes them: the
+// documented example's signature (over https://mycompany.com/…) is accepted with the public
+// URL configured as https://mycompany.com:443, and the same request signed over
+// https://mycompany.com:443/… (kvajT1Ptam85bY51eRf/AJRuM3w=, HMAC-SHA1 under 12345) with it
+// configured without the port. Another port is another URL.
+TEST(TwilioRequestTest, DefaultPortWrittenOrNot) {
+  auto params = ParseFormParams(
+      "Digits=1234&To=%2B18005551212&From=%2B14158675309&Caller=%2B14158675309"
+      "&CallSid=CA1234567890ABCDE");
+  ASSERT_TRUE(params.ok());
+  const std::string target = "/myapp.php?foo=1&bar=2";
+  const std::string without_port = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+  const std::string with_port = "kvajT1Ptam85bY51eRf/AJRuM3w=";
+  EXPECT_TRUE(
+      VerifyTwilioRequest("12345", "https://mycompany.com:443", target, *params, without_port)
+          .ok());
+  EXPECT_TRUE(
+      VerifyTwilioRequest("12345", "https://mycompany.com/", target, *params, with_port).ok());
+  EXPECT_TRUE(
+      VerifyTwilioRequest("12345", "https://mycompany.com:443", target, *params, with_port).ok());
+  EXPECT_FALSE(
+      VerifyTwilioRequest("12345", "https://mycompany.com:8443", target, *params, without_port)
+          .ok());
+  EXPECT_FALSE(VerifyTwilioRequest("12345", "https://mycompany.com", target, *params, "AAAA").ok());
+
+  EXPECT_EQ(OtherDefaultPortForm("https://calls.example.com/telephony"),
+            "https://calls.example.com:443/telephony");
+  EXPECT_EQ(OtherDefaultPortForm("https://calls.example.com:443/telephony"),
+            "https://calls.example.com/telephony");
+  EXPECT_EQ(OtherDefaultPortForm("http://calls.example.com"), "http://calls.example.com:80");
+  EXPECT_EQ(OtherDefaultPortForm("http://calls.example.com:80"), "http://calls.example.com");
+  EXPECT_EQ(OtherDefaultPortForm("https://[2001:db8::1]/t"), "https://[2001:db8::1]:443/t");
+  EXPECT_EQ(OtherDefaultPortForm("https://calls.example.com:8443/t"), std::nullopt);
+  EXPECT_EQ(OtherDefaultPortForm("ftp://calls.example.com"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace leadflow::ingest

@@ -274,14 +274,15 @@ void Fold(Open* open, const CallUpdate& update) {
       (update.state == State::kEnded && update.duration_seconds.value_or(0) > 0)) {
     open->answered = true;
   }
-  if (update.state == State::kVoicemail) {
+  if (update.state == State::kVoicemail || update.machine) {
     open->voicemail = true;
   }
   if (IsFinal(update.state)) {
     open->final_state = update.state;
     open->uncertain = update.uncertain;
     open->awaits_dial = update.awaits_dial;
-    open->parent_completed = open->parent_completed || update.awaits_dial;
+    // The call's own final status: it is over, whatever its direction; no <Dial> follows.
+    open->parent_completed = true;
   }
 }
 
@@ -379,10 +380,58 @@ Clock::time_point SettleDeadline(const std::vector<CallUpdate>& updates, Clock::
   return std::chrono::time_point_cast<Clock::duration>(first.value_or(now) + window);
 }
 
+// A child leg of an outbound parent (Twilio click-to-call) as the <Dial> result it is: its
+// final status is the <Dial>'s outcome, its talk time the call's; std::nullopt while it has no
+// final status (only its callee counts then).
+std::optional<CallUpdate> ChildLegAsDial(const CallUpdate& leg) {
+  if (!IsFinal(leg.state)) {
+    return std::nullopt;
+  }
+  CallUpdate dial = leg;
+  dial.child_leg = false;
+  dial.dial_result = true;
+  dial.parent_over = false;
+  dial.from.clear();
+  dial.to.clear();
+  dial.line.clear();
+  return dial;
+}
+
 Open FoldAll(const std::vector<CallUpdate>& updates) {
-  Open open;
+  // The call's direction is its own reports' (a child leg's is its parent's concern).
+  CallEvent::Direction direction = CallEvent::DIRECTION_UNSPECIFIED;
   for (const CallUpdate& update : updates) {
-    Fold(&open, update);
+    if (!update.child_leg && !update.recording &&
+        update.direction != CallEvent::DIRECTION_UNSPECIFIED) {
+      direction = update.direction;
+      break;
+    }
+  }
+  Open open;
+  // Click-to-call: the customer is the party the outbound parent <Dial>ed, named by the child
+  // legs' To (the parent's To is the agent's phone): the answered leg's, else the last one's.
+  std::string callee;
+  bool callee_answered = false;
+  for (const CallUpdate& update : updates) {
+    if (!update.child_leg) {
+      Fold(&open, update);
+      continue;
+    }
+    if (direction != CallEvent::OUTBOUND) {
+      continue;  // an inbound call's <Dial> leg: its parent's <Dial> action decides
+    }
+    const bool answered = update.state == State::kEnded || update.state == State::kAnswered;
+    if (!update.to.empty() && (!callee_answered || answered)) {
+      callee = update.to;
+      callee_answered = answered;
+    }
+    if (std::optional<CallUpdate> dial = ChildLegAsDial(update)) {
+      Fold(&open, *dial);
+    }
+  }
+  if (!callee.empty()) {
+    open.call.set_to_number(callee);
+    open.counterpart_e164.clear();
   }
   return open;
 }
@@ -425,8 +474,8 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
                 Clock::time_point now) {
   Decision decision;
   if (std::all_of(updates.begin(), updates.end(),
-                  [](const CallUpdate& update) { return update.recording; })) {
-    return decision;  // nothing about the call itself yet (an early recording)
+                  [](const CallUpdate& update) { return update.recording || update.child_leg; })) {
+    return decision;  // nothing about the call itself yet (an early recording, a <Dial>'s leg)
   }
   Open open = FoldAll(updates);
   CallEvent::Direction direction = open.call.direction();
@@ -560,8 +609,10 @@ std::optional<std::string> SerializeAsciiUpdate(const CallUpdate& update) {
   };
   out.append("{\"aa\":");
   AppendTimeJson(&out, update.answered_at);
+  flag("am", update.machine);
   flag("ans", update.answered);
   absl::StrAppend(&out, ",\"att\":", update.attempts);
+  flag("cl", update.child_leg);
   absl::StrAppend(&out, ",\"d\":", static_cast<int>(update.direction));
   flag("dial", update.dial_result);
   if (update.duration_seconds) {
@@ -632,7 +683,9 @@ std::string SerializeUpdateJson(const CallUpdate& update) {
                          {"unc", update.uncertain},
                          {"wd", update.awaits_dial},
                          {"rcv", TimeJson(update.received)},
-                         {"recd", update.recording}};
+                         {"recd", update.recording},
+                         {"cl", update.child_leg},
+                         {"am", update.machine}};
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -683,6 +736,12 @@ std::optional<CallUpdate> ParseUpdate(std::string_view text) {
     }
     if (auto it = json.find("recd"); it != json.end()) {
       update.recording = it->get<bool>();
+    }
+    if (auto it = json.find("cl"); it != json.end()) {
+      update.child_leg = it->get<bool>();
+    }
+    if (auto it = json.find("am"); it != json.end()) {
+      update.machine = it->get<bool>();
     }
     return update;
   } catch (const nlohmann::json::exception&) {

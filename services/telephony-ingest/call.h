@@ -84,6 +84,15 @@ struct CallUpdate {
   /// A recording callback that came before its call was settled: only its recording_url is
   /// folded into the call's event (no state of its own).
   bool recording = false;
+  /// Twilio: a leg a <Dial> created (Direction outbound-dial, reported under its ParentCallSid;
+  /// its own CallSid in dial_leg). For an outbound parent (click-to-call: Twilio calls the
+  /// agent, then <Dial>s the customer) the leg is the customer's: its To is the call's callee
+  /// and its final status the <Dial>'s outcome. For an inbound parent it changes nothing (the
+  /// parent's <Dial> action says it all).
+  bool child_leg = false;
+  /// Answering machine detection found a machine or a fax (Twilio's AnsweredBy machine_*, fax),
+  /// on whichever report of the call said so: the call is a voicemail, whatever its end says.
+  bool machine = false;
 };
 
 /// The text an update is kept as in a CallStore (JSON), and back; std::nullopt when unreadable.

@@ -368,6 +368,8 @@ TEST(StoredUpdateTest, DirectFormIsTheJsonDump) {
     update.awaits_dial = random() % 2;
     update.received = time();
     update.recording = random() % 2;
+    update.child_leg = random() % 2;
+    update.machine = random() % 2;
     const std::string direct = SerializeUpdate(update);
     ASSERT_EQ(direct, SerializeUpdateJson(update));
     ASSERT_TRUE(ParseUpdate(direct));

@@ -15,14 +15,10 @@ namespace leadflow::telephony {
 namespace {
 
 constexpr size_t kMaxIdBytes = 128;
-constexpr size_t kMaxTextBytes = 256;
-constexpr size_t kMaxUrlBytes = 2048;
 
 bool Printable(const std::string& text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
-
-constexpr int32_t kMaxDurationSeconds = 7 * 24 * 3600;
 
 // Unix seconds, or milliseconds from 1e11 on (1e11 seconds is in the year 5138); a fraction of
 // a second dropped. std::nullopt when negative or past the year 9999.
@@ -122,6 +118,26 @@ std::optional<int32_t> ParseDuration(std::string_view text) {
   return WholeSeconds(seconds);
 }
 
+std::optional<std::string> TextProblem(std::string_view value, size_t max_bytes) {
+  if (value.size() > max_bytes) {
+    return "too long (at most " + std::to_string(max_bytes) + " bytes)";
+  }
+  if (!identity::IsValidUtf8(value) || value.find('\0') != std::string_view::npos) {
+    return "must be UTF-8 text";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> UrlProblem(std::string_view url) {
+  if (std::optional<std::string> problem = TextProblem(url, kMaxUrlBytes)) {
+    return problem;
+  }
+  if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) {
+    return "must be an http(s) URL";
+  }
+  return std::nullopt;
+}
+
 GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
                                const LocalTimes& local) {
   GenericParse parse;
@@ -156,11 +172,8 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
     } else {
       return fail("must be a string");
     }
-    if (value.size() > max_bytes) {
-      return fail("too long (at most " + std::to_string(max_bytes) + " bytes)");
-    }
-    if (!identity::IsValidUtf8(value) || value.find('\0') != std::string::npos) {
-      return fail("must be UTF-8 text");
+    if (std::optional<std::string> problem = TextProblem(value, max_bytes)) {
+      return fail(*problem);
     }
     if (required && value.empty()) {
       return fail("required");
@@ -210,12 +223,13 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
   update.to = text("to", kMaxTextBytes, false);
   update.line = text("line", kMaxTextBytes, false);
   update.operator_name = text("operator", kMaxTextBytes, false);
-  update.extension = text("extension", 64, false);
+  update.extension = text("extension", kMaxExtensionBytes, false);
   update.recording_url = text("recording_url", kMaxUrlBytes, false);
-  if (!update.recording_url.empty() && update.recording_url.rfind("https://", 0) != 0 &&
-      update.recording_url.rfind("http://", 0) != 0) {
-    dropped["recording_url"] = "must be an http(s) URL";
-    update.recording_url.clear();
+  if (!update.recording_url.empty()) {
+    if (std::optional<std::string> problem = UrlProblem(update.recording_url)) {
+      dropped["recording_url"] = *problem;
+      update.recording_url.clear();
+    }
   }
   update.started_at = time("started_at");
   update.answered_at = time("answered_at");
@@ -249,7 +263,7 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
     if (seconds) {
       update.duration_seconds = *seconds;
     } else {
-      dropped["duration"] = "not seconds (42, 10.5, \"12s\", \"00:01:05\"), 0 to 604800";
+      dropped["duration"] = kDurationProblem;
     }
   }
   // A PBX does not retry a 422: a call is never refused for its numbers. The one that

@@ -11,6 +11,23 @@
 
 namespace leadflow::telephony {
 
+/// The bounds every input (the generic API, Twilio) holds a call's fields to: past them a field
+/// is dropped and named (telephony_fields_dropped_total), the call kept.
+inline constexpr size_t kMaxTextBytes = 256;  // from, to, line, operator
+inline constexpr size_t kMaxExtensionBytes = 64;
+inline constexpr size_t kMaxUrlBytes = 2048;  // recording URLs
+inline constexpr int32_t kMaxDurationSeconds = 7 * 24 * 3600;
+
+/// Why `value` cannot be kept as a text field of at most `max_bytes` ("too long (at most N
+/// bytes)", "must be UTF-8 text"); std::nullopt when it can.
+std::optional<std::string> TextProblem(std::string_view value, size_t max_bytes);
+/// Why `url` cannot be kept as a recording URL (TextProblem with kMaxUrlBytes, or not an
+/// http(s) URL); std::nullopt when it can.
+std::optional<std::string> UrlProblem(std::string_view url);
+/// The answer for a talk time that is no whole number of seconds from 0 to kMaxDurationSeconds.
+inline constexpr char kDurationProblem[] =
+    "not seconds (42, 10.5, \"12s\", \"00:01:05\"), 0 to 604800";
+
 /// How far ahead of our clock a PBX's local time may be and still be taken as the later of the
 /// two instants it names in the hour repeated when clocks go back (LocalTimes).
 inline constexpr std::chrono::minutes kLocalTimeSkew{5};

@@ -548,6 +548,20 @@ void TelephonyService::CountStoreFailureDecidedAlone() {
   store_failures_->WithLabels({"decided_alone"}).Increment();
 }
 
+void TelephonyService::CountDropped(std::string_view call_id,
+                                    const std::map<std::string, std::string>& dropped) {
+  std::string fields;
+  for (const auto& [field, why] : dropped) {
+    fields_dropped_->WithLabels({field}).Increment();
+    absl::StrAppend(&fields, fields.empty() ? "" : "; ", field, ": ", why);
+  }
+  if (int64_t suppressed = 0; LogAllowed("dropped_fields", &suppressed)) {
+    spdlog::warn(
+        "telephony: call {} kept without unreadable fields ({}){}", call_id, fields,
+        suppressed > 0 ? absl::StrCat(" (", suppressed, " similar lines dropped)") : std::string());
+  }
+}
+
 void TelephonyService::CountIgnored(std::string_view reason) {
   ignored_->WithLabels({std::string(reason)}).Increment();
 }
@@ -636,18 +650,8 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
   // and reasons, never values) and named in the answer so that the sender can fix them.
   nlohmann::json dropped = nlohmann::json::object();
   if (!parse.dropped.empty()) {
-    std::string fields;
-    for (const auto& [field, why] : parse.dropped) {
-      fields_dropped_->WithLabels({field}).Increment();
-      dropped[field] = why;
-      absl::StrAppend(&fields, fields.empty() ? "" : "; ", field, ": ", why);
-    }
-    if (int64_t suppressed = 0; LogAllowed("dropped_fields", &suppressed)) {
-      spdlog::warn("telephony: call generic:{} kept without unreadable fields ({}){}",
-                   parse.update.provider_call_id, fields,
-                   suppressed > 0 ? absl::StrCat(" (", suppressed, " similar lines dropped)")
-                                  : std::string());
-    }
+    dropped = parse.dropped;
+    CountDropped(absl::StrCat("generic:", parse.update.provider_call_id), parse.dropped);
   }
   ApplyUpdate(parse.update, request, std::move(reply),
               [this, update = parse.update, dropped = std::move(dropped)](
@@ -754,10 +758,8 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
                  parse.reason));
     return;
   }
-  if (parse.outcome == TwilioParse::Outcome::kIgnored) {
-    ignored_->WithLabels({"twilio_child_leg"}).Increment();
-    reply(Twiml());
-    return;
+  if (!parse.dropped.empty()) {
+    CountDropped(absl::StrCat("twilio:", parse.update.provider_call_id), parse.dropped);
   }
   ApplyUpdate(parse.update, request, std::move(reply),
               [this, update = parse.update](CallAssembler::Result result,
@@ -779,6 +781,17 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
     if (result.finished) {
       ignored_->WithLabels({"after_outcome"}).Increment();
     }
+    reply(Twiml());
+    return;
+  }
+  if (result.repeated && update.child_leg) {
+    // A <Dial>'s leg reported after its call was published: an inbound call's legs never
+    // count (its <Dial> action decides), an outbound one's came too late.
+    ignored_
+        ->WithLabels({result.finished->call.direction() == CallEvent::OUTBOUND
+                          ? "after_outcome"
+                          : "twilio_child_leg"})
+        .Increment();
     reply(Twiml());
     return;
   }
@@ -902,6 +915,15 @@ void TelephonyService::Tick() {
   for (const FinishedCall& call : calls_.Due(now_())) {
     if (call.call.incomplete()) {
       expired_->Increment();
+    }
+    if (call.call.incomplete() && !call.republication) {
+      // A call without its final report for TELEPHONY_CALL_TIMEOUT_S: what an operator needs
+      // to tell a stuck call from traffic (telephony_open_calls only counts them).
+      spdlog::warn(
+          "telephony: call {} had no final report for {} s; published as {} (incomplete) "
+          "from its states {}",
+          call.call.call_id(), options_.calls.open_ttl.count(), OutcomeName(call.call.outcome()),
+          absl::StrJoin(call.call.states(), ","));
     }
     PublishBackground(call);
   }

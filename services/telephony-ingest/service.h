@@ -133,6 +133,9 @@ class TelephonyService {
   /// replay, so it is not refused as a webhook is).
   /// A report an input dropped before the service saw it (telephony_ignored_total{reason}).
   void CountIgnored(std::string_view reason);
+  /// Secondary fields of a report dropped, the call kept: counted by field
+  /// (telephony_fields_dropped_total) and logged (names and reasons, never values).
+  void CountDropped(std::string_view call_id, const std::map<std::string, std::string>& dropped);
   void CountStoreFailureDecidedAlone();
 
   /// Invoked when the producer reports a fatal error through a delivery; set by main.

@@ -488,9 +488,70 @@ TEST_F(ServiceTest, TwilioStatuses) {
   ASSERT_EQ(post("CA7", "&Direction=outbound-dial&ParentCallSid=CA6&CallStatus=no-answer").status,
             200);
   EXPECT_EQ(publisher_.published.size(), before);
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("telephony_ignored_total{reason=\"twilio_child_leg\"} 1"));
   EXPECT_EQ(post("CA8", "&Direction=inbound&CallStatus=exploded").status, 422);
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", "From=%2B33612345678&CallStatus=busy").status, 422);
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", "CallSid=%ZZ").status, 400);
+}
+
+// Protects: what a new user met with Twilio's own callbacks: the asynchronous answering machine
+// detection callback (no CallStatus, no Direction) is accepted (200) and makes the call a
+// voicemail; a trunking-originating call is outbound, to the customer; a Direction Twilio
+// never sends is 422 naming the field, nothing published; fields past the generic API's bounds
+// are dropped, counted by field and logged, the call kept; a signature over the public URL
+// with its default port written out is accepted.
+TEST_F(ServiceTest, TwilioAmdDirectionsBoundsAndPorts) {
+  const std::string outbound =
+      "AccountSid=AC1&Direction=outbound-api&From=%2B33187654321&To=%2B33641000702";
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice", "CallSid=CAamd8&" + outbound + "&CallStatus=in-progress")
+                .status,
+            200);
+  auto amd = PostTwilio("/v1/twilio/voice",
+                        "CallSid=CAamd8&AccountSid=AC1&AnsweredBy=machine_end_beep"
+                        "&MachineDetectionDuration=4200");
+  EXPECT_EQ(amd.status, 200) << amd.body;
+  EXPECT_TRUE(publisher_.published.empty());
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice",
+                       "CallSid=CAamd8&" + outbound + "&CallStatus=completed&CallDuration=30")
+                .status,
+            200);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published.back().second.call().outcome(), CallEvent::VOICEMAIL);
+
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice",
+                       "CallSid=CAtrk1&AccountSid=AC1&Direction=trunking-originating"
+                       "&From=%2B33187654321&To=%2B33641000801&CallStatus=completed"
+                       "&CallDuration=30")
+                .status,
+            200);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(publisher_.published.back().second.call().direction(), CallEvent::OUTBOUND);
+  EXPECT_EQ(publisher_.published.back().first, "+33641000801");
+  auto sideways = PostTwilio("/v1/twilio/voice",
+                             "CallSid=CAtrk3&AccountSid=AC1&Direction=sideways"
+                             "&From=%2B33641000803&To=%2B33187654321&CallStatus=no-answer");
+  EXPECT_EQ(sideways.status, 422);
+  EXPECT_THAT(sideways.body, HasSubstr("Direction"));
+  EXPECT_EQ(publisher_.published.size(), 2u);
+
+  std::string long_from;
+  for (int i = 0; i < 1000; ++i) long_from += "%C3%A9";
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice",
+                       "CallSid=CAlong1&AccountSid=AC1&Direction=inbound&To=%2B33187654321"
+                       "&CallStatus=no-answer&From=" +
+                           long_from)
+                .status,
+            200);
+  ASSERT_EQ(publisher_.published.size(), 3u);
+  EXPECT_EQ(publisher_.published.back().second.call().from_number(), "");
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_fields_dropped_total{field=\"From\"} 1"));
+
+  Service();
+  // Signed over the public URL with its default port written, configured without it.
+  options_.twilio_public_url = "https://leads.example:443/telephony";
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 200);
+  EXPECT_EQ(publisher_.published.size(), 4u);
 }
 
 // Protects: a recording callback is published as its own event for the call, with the URL.

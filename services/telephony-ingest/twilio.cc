@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "telephony-ingest/generic.h"
 
 namespace leadflow::telephony {
 namespace {
@@ -19,14 +20,6 @@ std::string Param(const ingest::FormParams& params, std::string_view name) {
 // any case, as the generic API reads its direction and state ("Completed", "NO-ANSWER").
 std::string Word(const ingest::FormParams& params, std::string_view name) {
   return absl::AsciiStrToLower(Param(params, name));
-}
-
-std::optional<int32_t> Seconds(const ingest::FormParams& params, std::string_view name) {
-  int32_t value = 0;
-  if (auto text = FindParam(params, name); text && absl::SimpleAtoi(*text, &value) && value >= 0) {
-    return value;
-  }
-  return std::nullopt;
 }
 
 bool ValidExtension(const std::string& extension) {
@@ -90,30 +83,96 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
     parse.reason = "CallSid missing or malformed";
     return parse;
   }
-  std::string direction = Word(params, "Direction");
-  // A leg <Dial> created for an inbound call: its outcome reaches us through the parent call's
-  // <Dial> action and status callbacks; folding it as a call of its own would count twice.
-  if (direction == "outbound-dial" && FindParam(params, "ParentCallSid")) {
-    parse.outcome = TwilioParse::Outcome::kIgnored;
-    parse.reason = "child leg of a <Dial>";
+  auto invalid = [&parse](std::string reason) {
+    parse.outcome = TwilioParse::Outcome::kInvalid;
+    parse.reason = std::move(reason);
     return parse;
+  };
+  const std::string answered_by = Word(params, "AnsweredBy");
+  // Answering machine detection: a machine (machine_start, machine_end_beep, …) or a fax
+  // reached is a voicemail, on whichever report of the call says so (the "answered" progress
+  // callback, the asynchronous AMD callback, the final one); "human" and "unknown" change
+  // nothing.
+  update.machine = answered_by.rfind("machine", 0) == 0 || answered_by == "fax";
+  // The asynchronous AMD callback (asyncAmdStatusCallback): CallSid, AccountSid, AnsweredBy,
+  // MachineDetectionDuration, nothing else. AMD runs once the callee answered.
+  const bool amd_only = !FindParam(params, "CallStatus") && !answered_by.empty() &&
+                        !FindParam(params, "DialCallStatus") && !FindParam(params, "QueueResult");
+  std::string direction = Word(params, "Direction");
+  // A leg a <Dial> created: reported as its parent's (CallUpdate::child_leg), its own CallSid
+  // kept as the leg's. Of an outbound parent (click-to-call) it is the customer's leg; of an
+  // inbound one it changes nothing.
+  if (direction == "outbound-dial") {
+    if (auto parent = FindParam(params, "ParentCallSid")) {
+      if (!ValidSid(*parent)) {
+        return invalid("ParentCallSid malformed");
+      }
+      update.child_leg = true;
+      update.dial_leg = update.provider_call_id;
+      update.provider_call_id = *parent;
+    }
   }
-  update.direction = direction == "inbound"                ? CallEvent::INBOUND
-                     : direction.rfind("outbound", 0) == 0 ? CallEvent::OUTBOUND
-                                                           : CallEvent::DIRECTION_UNSPECIFIED;
-  update.from = Param(params, "From");
-  update.to = Param(params, "To");
+  if (direction == "inbound" || direction == "trunking-terminating") {
+    update.direction = CallEvent::INBOUND;
+  } else if (direction == "outbound-api" || direction == "outbound-dial" ||
+             direction == "trunking-originating") {
+    // trunking-originating: a PBX calling out through an Elastic SIP Trunk.
+    update.direction = CallEvent::OUTBOUND;
+  } else if (!amd_only) {
+    // Twilio sends Direction on every voice callback: a call whose direction is a guess would
+    // make a lead of our own number.
+    return invalid(direction.empty() ? "Direction missing"
+                                     : "unknown Direction (inbound, outbound-api, outbound-dial, "
+                                       "trunking-terminating, trunking-originating)");
+  }
+  if (update.child_leg) {
+    update.direction = CallEvent::DIRECTION_UNSPECIFIED;  // the parent's decides
+  }
+  // Secondary fields past the generic API's bounds are dropped and named, the call kept.
+  auto text = [&](std::string_view name, size_t max_bytes) -> std::string {
+    std::string value = Param(params, name);
+    if (std::optional<std::string> problem = TextProblem(value, max_bytes)) {
+      parse.dropped[std::string(name)] = *problem;
+      return {};
+    }
+    return value;
+  };
+  auto seconds = [&](std::string_view name) -> std::optional<int32_t> {
+    auto value = FindParam(params, name);
+    if (!value || value->empty()) {
+      return std::nullopt;
+    }
+    int32_t parsed = 0;
+    if (!absl::SimpleAtoi(*value, &parsed) || parsed < 0 || parsed > kMaxDurationSeconds) {
+      parse.dropped[std::string(name)] = kDurationProblem;
+      return std::nullopt;
+    }
+    return parsed;
+  };
+  update.from = text("From", kMaxTextBytes);
+  update.to = text("To", kMaxTextBytes);
   update.line = update.direction == CallEvent::OUTBOUND ? update.from : update.to;
   update.recording_url = Param(params, "RecordingUrl");
+  if (!update.recording_url.empty()) {
+    if (std::optional<std::string> problem = UrlProblem(update.recording_url)) {
+      parse.dropped["RecordingUrl"] = *problem;
+      update.recording_url.clear();
+    }
+  }
   std::optional<Clock::time_point> at = ParseRfc2822(Param(params, "Timestamp"));
+  if (amd_only) {
+    update.state = State::kAnswered;
+    update.provider_status = absl::StrCat("amd:", answered_by);
+    return parse;
+  }
 
   std::string status = Word(params, "CallStatus");
-  std::optional<int32_t> duration = Seconds(params, "CallDuration");
+  std::optional<int32_t> duration = seconds("CallDuration");
   // A <Dial> action callback: the dialled party's status is the call's outcome (the parent
   // call itself is "in-progress" — Twilio answered it to run the <Dial>).
   if (auto dial_status = FindParam(params, "DialCallStatus")) {
     status = "dial:" + absl::AsciiStrToLower(*dial_status);
-    duration = Seconds(params, "DialCallDuration");
+    duration = seconds("DialCallDuration");
     update.dial_result = true;
     update.dial_leg = Param(params, "DialCallSid");
     // The action's own CallStatus is the parent's: "completed" when the caller hung up during
@@ -188,16 +247,17 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
     update.state = State::kAnswered;
     update.answered_at = at;
   } else if (status == "completed" || status == "dial:completed" || status == "dial:answered") {
-    std::string answered_by = Word(params, "AnsweredBy");
-    if (answered_by.rfind("machine", 0) == 0 || answered_by == "fax") {
+    if (update.machine) {
       update.state = State::kVoicemail;  // answering machine detection on an outbound call
       update.ended_at = at;
     } else {
       answered_then_ended();
-      // Twilio answered an inbound call itself to run its TwiML: if that was a <Dial>, the
-      // <Dial> action says whether an agent answered, and it may reach us after this (the
-      // caller hanging up during the <Dial> sends both at once).
-      update.awaits_dial = inbound && status == "completed";
+      // Twilio answered an inbound call itself to run its TwiML, and an outbound-api call's
+      // TwiML runs once its callee (click-to-call: the agent) answered: if that was a <Dial>,
+      // the <Dial> action or its child leg says whether the dialled party answered, and may
+      // reach us after this (both ends hanging up at once).
+      update.awaits_dial =
+          status == "completed" && (direction == "inbound" || direction == "outbound-api");
     }
   } else if (status == "no-answer" || status == "dial:no-answer") {
     update.state = State::kMissed;

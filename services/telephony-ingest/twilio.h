@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "ingest/form_params.h"
@@ -11,21 +12,28 @@ namespace leadflow::telephony {
 struct TwilioParse {
   enum class Outcome {
     kOk,
-    kInvalid,  // no CallSid, or a CallStatus or QueueResult we do not know: `reason`
-    kIgnored,  // nothing to fold (a <Dial> child leg: the parent's callbacks carry the outcome)
+    kInvalid,  // no CallSid, a Direction, CallStatus or QueueResult we do not know: `reason`
   };
   Outcome outcome = Outcome::kOk;
   std::string reason;
+  /// Secondary fields past the generic API's bounds (From, To over 256 bytes or not UTF-8, a
+  /// RecordingUrl over 2048 bytes or no http(s) URL, a CallDuration or DialCallDuration that
+  /// is no number of seconds from 0 to 604800): dropped, the call kept (field → why).
+  std::map<std::string, std::string> dropped;
   CallUpdate update;
 };
 
 /// A voice status callback (CallStatus queued, ringing, in-progress, completed, busy, failed,
-/// no-answer, canceled), a <Dial> action callback (DialCallStatus, DialCallDuration) or an
-/// <Enqueue> action callback (QueueResult, QueueSid: the caller taken or not), with
-/// Direction, From, To, CallDuration, Timestamp, AnsweredBy, RecordingUrl. `target`: the
-/// request's path and query; a <Dial> action's leg is credited to the `operator` (a user's
-/// e-mail or name, at most 256 bytes) and `extension` (1–32 of A-Z a-z 0-9 * # _ . -) query
-/// parameters of its action URL, which Twilio signs with the rest: a malformed one is kInvalid.
+/// no-answer, canceled), a <Dial> action callback (DialCallStatus, DialCallDuration), an
+/// <Enqueue> action callback (QueueResult, QueueSid: the caller taken or not) or an
+/// asynchronous answering machine detection callback (AnsweredBy without CallStatus), with
+/// Direction (inbound, trunking-terminating; outbound-api, outbound-dial,
+/// trunking-originating; required but on the AMD callback), From, To, CallDuration,
+/// Timestamp, AnsweredBy, RecordingUrl. A <Dial>'s child leg (outbound-dial with
+/// ParentCallSid) is reported as its parent's (CallUpdate::child_leg). `target`: the request's
+/// path and query; a <Dial> action's leg is credited to the `operator` (a user's e-mail or
+/// name, at most 256 bytes) and `extension` (1–32 of A-Z a-z 0-9 * # _ . -) query parameters
+/// of its action URL, which Twilio signs with the rest: a malformed one is kInvalid.
 TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view target = {});
 
 /// A recording status callback: CallSid, RecordingSid, RecordingUrl, RecordingStatus.

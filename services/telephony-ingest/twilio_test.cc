@@ -2,8 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "telephony-ingest/generic.h"
+
 namespace leadflow::telephony {
 namespace {
+
+using std::chrono::seconds;
 
 TwilioParse Parse(const std::string& body, std::string_view target = {}) {
   auto params = ingest::ParseFormParams(body);
@@ -55,9 +61,12 @@ TEST(TwilioParseTest, EnumeratedValuesInAnyCase) {
       Parse("CallSid=CA4&Direction=outbound-api&CallStatus=completed&AnsweredBy=Machine_End_Beep");
   ASSERT_EQ(machine.outcome, TwilioParse::Outcome::kOk);
   EXPECT_EQ(machine.update.state, State::kVoicemail);
-  // A <Dial>'s child leg, whatever the case of its Direction.
-  EXPECT_EQ(Parse("CallSid=CA5&Direction=Outbound-Dial&ParentCallSid=CA3&CallStatus=busy").outcome,
-            TwilioParse::Outcome::kIgnored);
+  // A <Dial>'s child leg, whatever the case of its Direction: reported as its parent's.
+  TwilioParse leg = Parse("CallSid=CA5&Direction=Outbound-Dial&ParentCallSid=CA3&CallStatus=busy");
+  ASSERT_EQ(leg.outcome, TwilioParse::Outcome::kOk) << leg.reason;
+  EXPECT_TRUE(leg.update.child_leg);
+  EXPECT_EQ(leg.update.provider_call_id, "CA3");
+  EXPECT_EQ(leg.update.dial_leg, "CA5");
   TwilioParse unknown = Parse("CallSid=CA6&Direction=inbound&CallStatus=Exploded");
   EXPECT_EQ(unknown.outcome, TwilioParse::Outcome::kInvalid);
   EXPECT_EQ(unknown.reason, "unknown CallStatus");
@@ -78,6 +87,275 @@ TEST(TwilioParseTest, RecordingStatusInAnyCase) {
   auto failed = ParseTwilioRecording(*params);
   ASSERT_TRUE(failed.ok()) << failed.status();
   EXPECT_FALSE(failed->completed);
+}
+
+// Protects: Twilio's five Direction values: a PBX calling out through an Elastic SIP Trunk
+// (trunking-originating) is an outbound call whose callee is the customer, never an inbound
+// one from our own number; trunking-terminating is inbound. A Direction Twilio never sends, or
+// none, is refused naming the field instead of being guessed inbound.
+TEST(TwilioParseTest, Directions) {
+  const std::pair<const char*, CallEvent::Direction> directions[] = {
+      {"inbound", CallEvent::INBOUND},
+      {"trunking-terminating", CallEvent::INBOUND},
+      {"outbound-api", CallEvent::OUTBOUND},
+      {"outbound-dial", CallEvent::OUTBOUND},
+      {"trunking-originating", CallEvent::OUTBOUND}};
+  for (const auto& [direction, expected] : directions) {
+    TwilioParse parse = Parse(std::string("CallSid=CAtrk1&From=%2B33187654321&To=%2B33641000801"
+                                          "&CallStatus=completed&CallDuration=30&Direction=") +
+                              direction);
+    ASSERT_EQ(parse.outcome, TwilioParse::Outcome::kOk) << direction << ": " << parse.reason;
+    EXPECT_EQ(parse.update.direction, expected) << direction;
+    EXPECT_EQ(parse.update.line, expected == CallEvent::OUTBOUND ? "+33187654321" : "+33641000801")
+        << direction;
+  }
+  TwilioParse sideways =
+      Parse("CallSid=CAtrk3&Direction=sideways&From=%2B33641000803&CallStatus=no-answer");
+  EXPECT_EQ(sideways.outcome, TwilioParse::Outcome::kInvalid);
+  EXPECT_NE(sideways.reason.find("Direction"), std::string::npos) << sideways.reason;
+  TwilioParse none = Parse("CallSid=CAtrk4&From=%2B33641000803&CallStatus=no-answer");
+  EXPECT_EQ(none.outcome, TwilioParse::Outcome::kInvalid);
+  EXPECT_EQ(none.reason, "Direction missing");
+}
+
+// Protects: Twilio callbacks are held to the generic API's bounds, through the same checks:
+// a From or To over 256 bytes, a RecordingUrl over 2048 bytes, a CallDuration past a week are
+// dropped and named (the service counts them in telephony_fields_dropped_total), the call kept.
+TEST(TwilioParseTest, BoundsOfTheGenericApi) {
+  std::string long_from;
+  for (int i = 0; i < 1000; ++i) long_from += "%C3%A9";  // "é" × 1000: 2000 bytes
+  TwilioParse from = Parse(
+      "CallSid=CAlong1&Direction=inbound&To=%2B33187654321"
+      "&CallStatus=no-answer&From=" +
+      long_from);
+  ASSERT_EQ(from.outcome, TwilioParse::Outcome::kOk) << from.reason;
+  EXPECT_EQ(from.update.from, "");
+  ASSERT_EQ(from.dropped.count("From"), 1u);
+  EXPECT_EQ(from.dropped.at("From"), "too long (at most 256 bytes)");
+  EXPECT_EQ(from.update.state, State::kMissed);
+
+  TwilioParse url = Parse(
+      "CallSid=CAlong2&Direction=inbound&From=%2B33641000902&To=%2B33187654321"
+      "&CallStatus=no-answer&RecordingUrl=https%3A%2F%2Fx.example%2F" +
+      std::string(5000, 'a'));
+  ASSERT_EQ(url.outcome, TwilioParse::Outcome::kOk) << url.reason;
+  EXPECT_EQ(url.update.recording_url, "");
+  EXPECT_EQ(url.dropped.count("RecordingUrl"), 1u);
+  EXPECT_EQ(url.update.from, "+33641000902");
+
+  TwilioParse talk = Parse(
+      "CallSid=CAlong3&Direction=inbound&From=%2B33641000903&To=%2B33187654321"
+      "&CallStatus=completed&CallDuration=999999999");
+  ASSERT_EQ(talk.outcome, TwilioParse::Outcome::kOk) << talk.reason;
+  EXPECT_EQ(talk.update.duration_seconds, 0);
+  EXPECT_EQ(talk.dropped.at("CallDuration"), kDurationProblem);
+  TwilioParse dial = Parse(
+      "CallSid=CAlong4&Direction=inbound&CallStatus=in-progress&DialCallStatus=completed"
+      "&DialCallSid=CAlong4b&DialCallDuration=604801");
+  EXPECT_EQ(dial.dropped.count("DialCallDuration"), 1u);
+  // At the bounds: kept.
+  TwilioParse week = Parse(
+      "CallSid=CAlong5&Direction=inbound&From=%2B33641000903&CallStatus=completed"
+      "&CallDuration=604800&RecordingUrl=https%3A%2F%2Fx.example%2F" +
+      std::string(2048 - 18, 'a'));
+  EXPECT_TRUE(week.dropped.empty());
+  EXPECT_EQ(week.update.duration_seconds, 604800);
+  EXPECT_EQ(week.update.recording_url.size(), 2048u);
+}
+
+// Twilio's callbacks folded by the assembler, as the service does.
+class TwilioFoldTest : public ::testing::Test {
+ protected:
+  TwilioFoldTest() { options_.settle_window = std::chrono::milliseconds(15000); }
+  CallAssembler::Result Post(const std::string& body, Clock::time_point now,
+                             std::string_view target = {}) {
+    TwilioParse parse = Parse(body, target);
+    EXPECT_EQ(parse.outcome, TwilioParse::Outcome::kOk) << body << ": " << parse.reason;
+    auto result = assembler_.Apply(parse.update, now);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? *result : CallAssembler::Result{};
+  }
+  CallAssembler::Options options_;
+  CallAssembler assembler_{options_};
+  const Clock::time_point t0_ = Clock::time_point(seconds(1700000000));
+};
+
+const std::string kClickToCall =
+    "AccountSid=AC1&ApiVersion=2010-04-01&Direction=outbound-api&From=%2B33187654321"
+    "&To=%2B33612000202";  // the agent's phone, which Twilio calls first
+
+// Protects: click-to-call whose customer hangs up first — the <Dial> action (the parent still
+// in-progress) then the parent's "completed" — is published at the parent's "completed" as an
+// answered outbound call, not held until TELEPHONY_CALL_TIMEOUT_S and published incomplete.
+TEST_F(TwilioFoldTest, ClickToCallSettlesAtTheParentsCompleted) {
+  EXPECT_FALSE(Post("CallSid=CApar3&" + kClickToCall + "&CallStatus=initiated", t0_).finished);
+  EXPECT_FALSE(Post("CallSid=CApar3&" + kClickToCall + "&CallStatus=in-progress", t0_).finished);
+  auto action = Post("CallSid=CApar3&" + kClickToCall +
+                         "&CallStatus=in-progress&DialCallStatus=completed&DialCallSid=CAchd3"
+                         "&DialCallDuration=20",
+                     t0_ + seconds(30));
+  EXPECT_FALSE(action.finished);
+  auto completed = Post("CallSid=CApar3&" + kClickToCall + "&CallStatus=completed&CallDuration=25",
+                        t0_ + seconds(31));
+  ASSERT_TRUE(completed.finished) << "held: the call would wait for the open-call timeout";
+  EXPECT_FALSE(completed.repeated);
+  EXPECT_EQ(completed.finished->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(completed.finished->call.duration_seconds(), 20);
+  EXPECT_EQ(completed.finished->call.direction(), CallEvent::OUTBOUND);
+  EXPECT_FALSE(completed.finished->call.incomplete());
+  // The inbound call in the same order settles the same way.
+  const std::string inbound =
+      "AccountSid=AC1&Direction=inbound&From=%2B33641000404&To=%2B33187654321";
+  EXPECT_FALSE(Post("CallSid=CAin4&" + inbound +
+                        "&CallStatus=in-progress&DialCallStatus=completed&DialCallSid=CAin4b"
+                        "&DialCallDuration=20",
+                    t0_)
+                   .finished);
+  auto in = Post("CallSid=CAin4&" + inbound + "&CallStatus=completed&CallDuration=25", t0_);
+  ASSERT_TRUE(in.finished);
+  EXPECT_EQ(in.finished->call.outcome(), CallEvent::ANSWERED);
+}
+
+// Protects: click-to-call is the customer's call: Twilio calls the agent (the outbound-api
+// parent, To = the agent's phone) then <Dial>s the customer, whom only the child leg
+// (outbound-dial, ParentCallSid) names. The call's callee — its identity, its Kafka key — is
+// the child leg's To, its outcome and talk time the leg's, in either order of the leg's and the
+// parent's final callbacks; an inbound call's <Dial> legs change nothing.
+TEST_F(TwilioFoldTest, ClickToCallIsTheCustomersCall) {
+  const std::string leg =
+      "AccountSid=AC1&ApiVersion=2010-04-01&Direction=outbound-dial&ParentCallSid=CApar5"
+      "&From=%2B33187654321&To=%2B33641000101&CallSid=CAchd5";
+  EXPECT_FALSE(Post(leg + "&CallStatus=in-progress", t0_).finished);
+  EXPECT_FALSE(Post(leg + "&CallStatus=completed&CallDuration=45", t0_ + seconds(45)).finished);
+  auto parent = Post("CallSid=CApar5&" + kClickToCall + "&CallStatus=completed&CallDuration=50",
+                     t0_ + seconds(46));
+  std::optional<FinishedCall> call = parent.finished;
+  if (!call) {
+    ASSERT_TRUE(parent.settling);
+    auto due = assembler_.Due(t0_ + seconds(62));
+    ASSERT_EQ(due.size(), 1u);
+    call = due[0];
+  }
+  EXPECT_EQ(call->call.to_number(), "+33641000101");
+  EXPECT_EQ(call->call.from_number(), "+33187654321");
+  EXPECT_EQ(call->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call->call.duration_seconds(), 45);
+  EXPECT_EQ(call->call.call_id(), "twilio:CApar5");
+  auto built = BuildEvent(*call, "FR", t0_, std::nullopt);
+  EXPECT_EQ(built.key, "+33641000101");
+  ASSERT_EQ(built.event.identities_size(), 1);
+  EXPECT_EQ(built.event.identities(0).value(), "+33641000101");
+
+  // The parent's "completed" first (the agent hung up): it waits the settle window for the leg.
+  const std::string leg6 =
+      "AccountSid=AC1&Direction=outbound-dial&ParentCallSid=CApar6&From=%2B33187654321"
+      "&To=%2B33641000102&CallSid=CAchd6";
+  auto first =
+      Post("CallSid=CApar6&" + kClickToCall + "&CallStatus=completed&CallDuration=50", t0_);
+  EXPECT_FALSE(first.finished);
+  EXPECT_TRUE(first.settling);
+  auto late = Post(leg6 + "&CallStatus=completed&CallDuration=40", t0_ + seconds(1));
+  ASSERT_TRUE(late.finished);
+  EXPECT_EQ(late.finished->call.to_number(), "+33641000102");
+  EXPECT_EQ(late.finished->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(late.finished->call.duration_seconds(), 40);
+
+  // The customer did not answer: the call is the customer's, not answered (his call-back
+  // stays open), although the agent's leg talked 30 s.
+  const std::string leg7 =
+      "AccountSid=AC1&Direction=outbound-dial&ParentCallSid=CApar7&From=%2B33187654321"
+      "&To=%2B33641000103&CallSid=CAchd7";
+  EXPECT_FALSE(Post(leg7 + "&CallStatus=no-answer", t0_).finished);
+  auto unanswered =
+      Post("CallSid=CApar7&" + kClickToCall + "&CallStatus=completed&CallDuration=30", t0_);
+  std::optional<FinishedCall> missed = unanswered.finished;
+  if (!missed) {
+    auto due = assembler_.Due(t0_ + seconds(16));
+    ASSERT_EQ(due.size(), 1u);
+    missed = due[0];
+  }
+  EXPECT_EQ(missed->call.to_number(), "+33641000103");
+  EXPECT_NE(missed->call.outcome(), CallEvent::ANSWERED);
+
+  // An inbound call's <Dial> leg (to the agent's phone) changes neither callee nor outcome.
+  const std::string inbound =
+      "AccountSid=AC1&Direction=inbound&From=%2B33641000104&To=%2B33187654321&CallSid=CAin8";
+  EXPECT_FALSE(Post("AccountSid=AC1&Direction=outbound-dial&ParentCallSid=CAin8"
+                    "&From=%2B33187654321&To=%2B33612000201&CallSid=CAin8b&CallStatus=no-answer",
+                    t0_)
+                   .finished);
+  auto in = Post(inbound + "&CallStatus=completed&CallDuration=30", t0_);
+  std::optional<FinishedCall> answered = in.finished;
+  if (!answered) {
+    auto due = assembler_.Due(t0_ + seconds(16));
+    ASSERT_EQ(due.size(), 1u);
+    answered = due[0];
+  }
+  EXPECT_EQ(answered->call.to_number(), "+33187654321");
+  EXPECT_EQ(answered->call.from_number(), "+33641000104");
+  EXPECT_EQ(answered->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(answered->call.duration_seconds(), 30);
+  // A child leg alone never makes a call of its own, even past the open-call timeout.
+  EXPECT_FALSE(Post("AccountSid=AC1&Direction=outbound-dial&ParentCallSid=CAlone"
+                    "&To=%2B33612000201&CallSid=CAlone2&CallStatus=completed&CallDuration=5",
+                    t0_)
+                   .finished);
+  for (const FinishedCall& due : assembler_.Due(t0_ + std::chrono::hours(5))) {
+    EXPECT_NE(due.call.call_id(), "twilio:CAlone") << "a child leg made a call of its own";
+  }
+}
+
+// Protects: answering machine detection counts from whichever report carries it: AnsweredBy
+// machine_* on the "answered" progress callback, or on the asynchronous AMD callback (CallSid,
+// AccountSid, AnsweredBy, MachineDetectionDuration: no CallStatus, no Direction), makes the
+// call a voicemail although its "completed" says nothing of it — the customer's call-back is
+// not closed as if he had been reached; "human" leaves it answered.
+TEST_F(TwilioFoldTest, AnsweringMachineFromAnyReport) {
+  const std::string call =
+      "AccountSid=AC1&ApiVersion=2010-04-01&Direction=outbound-api&From=%2B33187654321";
+  auto settle = [&](CallAssembler::Result result) {
+    if (result.finished) return *result.finished;
+    EXPECT_TRUE(result.settling);
+    auto due = assembler_.Due(t0_ + seconds(60));
+    EXPECT_EQ(due.size(), 1u);
+    return due.empty() ? FinishedCall{} : due[0];
+  };
+  // (a) On the progress callback.
+  EXPECT_FALSE(Post("CallSid=CAamd7&" + call +
+                        "&To=%2B33641000701&CallStatus=in-progress&AnsweredBy=machine_start",
+                    t0_)
+                   .finished);
+  FinishedCall a = settle(Post(
+      "CallSid=CAamd7&" + call + "&To=%2B33641000701&CallStatus=completed&CallDuration=25", t0_));
+  EXPECT_EQ(a.call.outcome(), CallEvent::VOICEMAIL);
+  // (b) The asynchronous callback.
+  EXPECT_FALSE(
+      Post("CallSid=CAamd8&" + call + "&To=%2B33641000702&CallStatus=in-progress", t0_).finished);
+  TwilioParse amd = Parse(
+      "CallSid=CAamd8&AccountSid=AC1&AnsweredBy=machine_end_beep"
+      "&MachineDetectionDuration=4200");
+  ASSERT_EQ(amd.outcome, TwilioParse::Outcome::kOk) << amd.reason;
+  EXPECT_TRUE(amd.update.machine);
+  EXPECT_EQ(amd.update.state, State::kAnswered);
+  EXPECT_EQ(amd.update.provider_status, "amd:machine_end_beep");
+  EXPECT_FALSE(Post("CallSid=CAamd8&AccountSid=AC1&AnsweredBy=machine_end_beep"
+                    "&MachineDetectionDuration=4200",
+                    t0_)
+                   .finished);
+  FinishedCall b = settle(Post(
+      "CallSid=CAamd8&" + call + "&To=%2B33641000702&CallStatus=completed&CallDuration=30", t0_));
+  EXPECT_EQ(b.call.outcome(), CallEvent::VOICEMAIL);
+  EXPECT_EQ(b.call.to_number(), "+33641000702");
+  // A fax is no person either; a human is.
+  EXPECT_TRUE(Parse("CallSid=CAamd9&AccountSid=AC1&AnsweredBy=fax").update.machine);
+  EXPECT_FALSE(Parse("CallSid=CAamd9&AccountSid=AC1&AnsweredBy=unknown").update.machine);
+  EXPECT_FALSE(
+      Post("CallSid=CAamd10&" + call + "&To=%2B33641000703&CallStatus=in-progress", t0_).finished);
+  EXPECT_FALSE(Post("CallSid=CAamd10&AccountSid=AC1&AnsweredBy=human", t0_).finished);
+  FinishedCall human = settle(Post(
+      "CallSid=CAamd10&" + call + "&To=%2B33641000703&CallStatus=completed&CallDuration=30", t0_));
+  EXPECT_EQ(human.call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(human.call.duration_seconds(), 30);
 }
 
 }  // namespace

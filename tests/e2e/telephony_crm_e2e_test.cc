@@ -393,6 +393,88 @@ TEST_F(TelephonyCrmE2eTest, TwilioRecordingsHuntsAndTransfers) {
   EXPECT_EQ(Sql("SELECT count(*) FROM activities WHERE call_back"), 0);
 }
 
+// Protects, through the built binaries with Twilio's own formats: click-to-call — Twilio calls
+// the agent (the outbound-api parent, To = the agent's phone), then <Dial>s the customer (the
+// child leg, outbound-dial with ParentCallSid); the customer hangs up first: the <Dial> action
+// with the parent still in-progress, then the parent's completed — is published at the parent's
+// completed (not held until the open-call timeout) as the answered outbound call to the
+// customer, which completes the customer's open call-back over gRPC; the agent's phone is no
+// unidentified call.
+TEST_F(TelephonyCrmE2eTest, TwilioClickToCallCompletesTheCallBack) {
+  CrmCore core(database_.url(), broker_.bootstrap(), testing::UniqueName("tel"));
+  ASSERT_TRUE(core.WaitReady()) << core.process().Log();
+  const std::string& api = core.grpc_address();
+  telephony::testing::AmiPeer peer;
+  TelephonyIngest telephony(broker_.bootstrap(), peer.port());
+  auto bob =
+      Call(api, "UserService/CreateUser", {{"user", {{"name", "Bob"}, {"extension", "202"}}}});
+  ASSERT_EQ(bob.value("extension", ""), "202") << bob.dump();
+
+  // The customer's missed call: a lead and an open call-back.
+  EXPECT_EQ(
+      telephony.PostGeneric(Generic("g-c2c", "inbound", "+33641000101", "+33187654321", "missed")),
+      202);
+  ASSERT_TRUE(WaitApplied(1)) << core.process().Log() << telephony.process().Log();
+  auto lead = LeadsTitled(api, "Missed call +33 6 41 00 01 01");
+  ASSERT_EQ(lead.size(), 1u) << lead.dump();
+  const int64_t lead_id = std::stoll(lead[0]["id"].get<std::string>());
+  ASSERT_EQ(Sql("SELECT count(*) FROM activities WHERE call_back AND NOT completed"), 1);
+
+  // Bob calls the customer back with click-to-call, in Twilio's order.
+  const std::string company = "%2B33187654321";
+  const std::string agent = "%2B33612000202";
+  const std::string customer = "%2B33641000101";
+  const std::string leg_of = "&ParentCallSid=CApar3&CallSid=CAchd3";
+  EXPECT_EQ(
+      telephony.PostTwilio(TwilioStatus("CApar3", "outbound-api", company, agent, "initiated")),
+      200);
+  EXPECT_EQ(
+      telephony.PostTwilio(TwilioStatus("CApar3", "outbound-api", company, agent, "in-progress")),
+      200);
+  // The child leg's own status callbacks (the <Number statusCallback> docs/telephony-ingest.md
+  // shows): its CallSid, its parent's, the customer as To.
+  auto leg = [&](const std::string& status, const std::string& extra) {
+    std::string body = "Called=" + customer + "&Direction=outbound-dial&CallStatus=" + status +
+                       "&From=" + company + "&To=" + customer +
+                       "&AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01"
+                       "&Timestamp=Tue%2C+14+Nov+2023+22%3A13%3A20+%2B0000" +
+                       leg_of + extra;
+    return telephony.PostTwilio(body);
+  };
+  EXPECT_EQ(leg("ringing", ""), 200);
+  EXPECT_EQ(leg("in-progress", ""), 200);
+  EXPECT_EQ(leg("completed", "&CallDuration=20"), 200);
+  EXPECT_EQ(telephony.PostTwilio(
+                TwilioStatus("CApar3", "outbound-api", company, agent, "in-progress",
+                             "&DialCallStatus=completed&DialCallSid=CAchd3&DialCallDuration=20"),
+                kTwilioToken, "/v1/twilio/voice?extension=202"),
+            200);
+  EXPECT_EQ(telephony.PostTwilio(TwilioStatus("CApar3", "outbound-api", company, agent, "completed",
+                                              "&CallDuration=25")),
+            200);
+  ASSERT_TRUE(WaitApplied(2)) << "the click-to-call was not published: "
+                              << telephony.process().Log();
+  int completed_call_backs = 0;
+  bool outbound_answered = false;
+  auto activities = Activities(api, "OWNER_TYPE_LEAD", lead_id);
+  for (const auto& activity : activities) {
+    if (activity["call"].value("call_back", false) && activity.value("completed", false)) {
+      ++completed_call_backs;
+    }
+    if (activity["call"].value("outcome", "") == "CALL_OUTCOME_ANSWERED" &&
+        activity["call"].value("duration_seconds", 0) == 20) {
+      outbound_answered = true;
+    }
+  }
+  EXPECT_EQ(completed_call_backs, 1) << activities.dump();
+  EXPECT_TRUE(outbound_answered) << activities.dump();
+  EXPECT_EQ(Sql("SELECT count(*) FROM activities WHERE call_back AND NOT completed"), 0);
+  auto unidentified =
+      Call(api, "CallService/ListUnidentifiedCalls", {{"page_size", 10}}, kReaderKey);
+  EXPECT_TRUE(unidentified.value("calls", nlohmann::json::array()).empty()) << unidentified.dump();
+  EXPECT_EQ(Sql("SELECT count(*) FROM leads"), 1);
+}
+
 // Protects, through the built binaries, what a new user met with numbers and times from abroad:
 // a caller id without '+' in international form (a SIP trunk's "447911123456", Asterisk's
 // CallerIDNum "12125551234") makes a lead and a call-back like any number, found by
