@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "leadflow/crm/v1/activity.pb.h"
 #include "leadflow/crm/v1/call.pb.h"
 #include "leadflow/crm/v1/company.pb.h"
@@ -73,47 +74,11 @@ bool IsUserId(const std::string& text) {
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// The canonical name of a gRPC status code, as the API documentation spells it.
-const char* CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN:
-      return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED:
-      return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS:
-      return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return "UNAUTHENTICATED";
-    case grpc::StatusCode::DO_NOT_USE:
-      break;
-  }
-  return "UNKNOWN";
+// The canonical name of a gRPC status code, as the API documentation spells it (absl's status
+// codes are gRPC's, number for number).
+std::string CodeName(grpc::StatusCode code) {
+  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? "UNKNOWN" : name;
 }
 
 const char* EnvOr(const char* name, const char* fallback) {
@@ -310,7 +275,7 @@ int main(int argc, char** argv) {
     done_signal.wait(lock, [&] { return done; });
   }
   if (!status.ok()) {
-    std::fprintf(stderr, "crmctl: %s (%d): %s\n", CodeName(status.error_code()),
+    std::fprintf(stderr, "crmctl: %s (%d): %s\n", CodeName(status.error_code()).c_str(),
                  static_cast<int>(status.error_code()), status.error_message().c_str());
     std::printf("{\"code\": %d}\n", static_cast<int>(status.error_code()));
     return 1;

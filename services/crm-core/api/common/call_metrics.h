@@ -48,6 +48,6 @@ class CallMetricsFactory final : public grpc::experimental::ServerInterceptorFac
 
 /// The canonical name of a gRPC status code ("OK", "NOT_FOUND", …); "UNKNOWN" for a value
 /// outside the 17.
-const char* CodeLabel(grpc::StatusCode code);
+std::string CodeLabel(grpc::StatusCode code);
 
 }  // namespace leadflow::crm
