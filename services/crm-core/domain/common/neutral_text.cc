@@ -49,7 +49,9 @@ std::string NeutralizeText(std::string_view text, bool multi_line) {
       piece = text.substr(at, length);
       at += length;
       const bool line_break = point == '\n' || point == '\r' || point == '\t';
-      if ((point >= 0x202A && point <= 0x202E) || (point >= 0x2066 && point <= 0x2069)) {
+      // NUL is dropped, as the store always did (PostgreSQL's text holds none).
+      if (point == 0 || (point >= 0x202A && point <= 0x202E) ||
+          (point >= 0x2066 && point <= 0x2069)) {
         continue;
       }
       if ((point < 0x20 && !(multi_line && line_break)) || (point >= 0x7F && point <= 0x9F)) {

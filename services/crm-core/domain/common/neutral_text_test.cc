@@ -13,13 +13,14 @@ TEST(NeutralizeTextTest, RemovesBidirectionalControls) {
 }
 
 // Protects: other control characters become a space (a line break kept only in multi-line text:
-// comments, descriptions); a NUL is no end of text; bytes that are not UTF-8 become U+FFFD.
+// comments, descriptions); a NUL is dropped, no end of text; bytes that are not UTF-8 become
+// U+FFFD.
 TEST(NeutralizeTextTest, ControlsBecomeSpacesAndBadBytesAReplacement) {
   EXPECT_EQ(NeutralizeText(std::string("a\0b\x01"
                                        "c\x7f"
                                        "d\u0085e",
                                        10)),
-            "a b c d e");
+            "ab c d e");
   EXPECT_EQ(NeutralizeText("one\ntwo\tthree"), "one two three");
   EXPECT_EQ(NeutralizeText("one\r\ntwo\tthree", true), "one\r\ntwo\tthree");
   EXPECT_EQ(NeutralizeText("a\xff"
