@@ -548,6 +548,60 @@ TEST_F(HistoryWritesTest, MalformedOrInactiveActingUserIsRefused) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM deals"), deals);
 }
 
+// Protects (D4, D5, D2): refusals say what is wrong the same way everywhere. An inactive or
+// unknown responsible is "responsible_user_id: user 999 not found or not active" in every method
+// that takes one (one helper, CheckActiveUser); ListHistory's negative id "must be positive"
+// (not "is required"); ConvertLead's request_id counts characters, as its proto comment and
+// the column's CHECK do: 128 "é" (256 bytes) pass that check, 129 are refused.
+TEST_F(HistoryWritesTest, RefusalsNameTheFieldAndTheRealLimit) {
+  auto method = [](const std::string& name) {
+    const MethodDescriptor* found =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName("leadflow.crm.v1." +
+                                                                             name);
+    EXPECT_NE(found, nullptr) << name;
+    return found;
+  };
+  const int64_t deal = NewDeal();
+  const std::string unknown = absl::StrCat(" responsible_user_id: ", kUnknownUser);
+  for (const auto& [name, request] : std::vector<std::pair<std::string, std::string>>{
+           {"LeadService.CreateLead", "lead { title: 'T' first_name: 'Ann'" + unknown + " }"},
+           {"ActivityService.CreateActivity",
+            absl::StrCat("activity { type: ACTIVITY_TYPE_TASK owner_type: OWNER_TYPE_DEAL ",
+                         "owner_id: ", deal, " subject: 'Call'", unknown, " }")},
+           {"DealService.CreateDeal", "deal { title: 'D'" + unknown + " }"},
+           {"ContactService.CreateContact", "contact { full_name: 'Marie Curie'" + unknown + " }"},
+           {"CompanyService.CreateCompany", "company { name: 'Acme'" + unknown + " }"}}) {
+    const MethodDescriptor* found = method(name);
+    ASSERT_NE(found, nullptr);
+    Reply refused = Call(*found, request, 0);
+    EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << name;
+    EXPECT_EQ(testing::StatusMessage(refused.status),
+              absl::StrCat("responsible_user_id: user ", kUnknownUser, " not found or not active"))
+        << name;
+  }
+
+  const MethodDescriptor* history = method("HistoryService.ListHistory");
+  ASSERT_NE(history, nullptr);
+  Reply negative = Call(*history, "entity { type: OWNER_TYPE_DEAL id: -3 }", 0);
+  EXPECT_EQ(negative.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::StatusMessage(negative.status), "entity.id must be positive");
+  Reply missing = Call(*history, "entity { type: OWNER_TYPE_DEAL }", 0);
+  EXPECT_EQ(testing::StatusMessage(missing.status), "entity.id is required");
+
+  const MethodDescriptor* convert = method("LeadService.ConvertLead");
+  ASSERT_NE(convert, nullptr);
+  const int64_t lead = NewLead();
+  std::string accents;
+  for (int i = 0; i < 128; ++i) accents += "é";
+  const std::string request =
+      absl::StrCat("lead_id: ", lead, " produce: CONVERSION_PRODUCE_CONTACT request_id: '");
+  Reply at_limit = Call(*convert, request + accents + "'", 0);
+  EXPECT_TRUE(at_limit.status.ok()) << at_limit.status.error_message();
+  Reply over = Call(*convert, request + accents + "é'", 0);
+  EXPECT_EQ(over.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::StatusMessage(over.status), "request_id: at most 128 characters");
+}
+
 // Protects: a user deactivated while a write acting for them is in flight (checked, not yet
 // written) does not let the write through afterwards: the deactivation waits for the write, so
 // the write lands while the user is still active; a write starting after it is refused.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/api/common/fields.h"
 #include "crm-core/api/people_services.h"
 #include "crm-core/inbound/batch.h"
 #include "crm-core/inbound/mode_switch.h"
@@ -265,6 +266,63 @@ TEST_F(InboundDomainTest, SimpleModeNamelessContactsAreToldApart) {
   ASSERT_TRUE(search.stub().FindByName(search.Context().get(), by_name, &found).ok());
   ASSERT_EQ(found.matches_size(), 1);
   EXPECT_EQ(found.matches(0).display_name(), "+33 6 12 34 56 78");
+}
+
+// Protects (A3): text from an inbound event is written as the API would accept it: a
+// bidirectional override in a form's message and name (Trojan-source spoofing: "abc \u202e
+// fdp.exe" shown as "abc exe.pdf") and a control character are neutralised in the lead's title,
+// names, comments and task, the event is applied (never refused), and every text written passes
+// CheckText, so the record can be saved back unchanged.
+TEST_F(InboundDomainTest, InboundTextIsNeutralisedAsTheApiWouldAcceptIt) {
+  Apply({testing::InboundMessage(testing::WebFormEvent("t1", "+33612121212", "", "Bidi\u202e Test",
+                                                       "abc \u202e fdp.exe\x01 now"))});
+  ASSERT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  const std::string title = Text("SELECT title FROM leads");
+  EXPECT_EQ(title.find("\u202e"), std::string::npos) << title;
+  EXPECT_NE(title.find("fdp.exe"), std::string::npos) << title;
+  EXPECT_TRUE(CheckText("deal.title", title).ok()) << CheckText("deal.title", title);
+  for (const std::string& sql :
+       {std::string("SELECT coalesce(first_name, '') || coalesce(last_name, '') FROM leads"),
+        std::string("SELECT coalesce(comments, '') FROM leads"),
+        std::string("SELECT string_agg(subject, ' ') FROM activities"),
+        std::string("SELECT string_agg(coalesce(description, ''), ' ') FROM activities")}) {
+    const std::string text = Text(sql);
+    EXPECT_TRUE(CheckText("comments", text).ok()) << sql << ": " << CheckText("comments", text);
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM leads WHERE comments LIKE '%fdp.exe%'"), 1);
+}
+
+// Protects (B1): a returning client's request on a record whose responsible was deactivated goes
+// to the next active member of the channel's queue (never to nobody), counted as reassigned
+// {reason="inactive"}; the record keeps its responsible. Likewise on an open deal whose
+// responsible (and contact's) is deactivated: the pipeline's queue.
+TEST_F(InboundDomainTest, RequestOnADeactivatedUsersRecordGoesToAnActiveUser) {
+  Exec(
+      "INSERT INTO assignment_queues (queue_key) VALUES ('web-team');"
+      "INSERT INTO assignment_queue_members VALUES ('web-team', " +
+      std::to_string(bob_) + ", 1), ('web-team', " + std::to_string(alice_) +
+      ", 2);"
+      "INSERT INTO channel_queues VALUES ('WEB_FORM', 'web-team')");
+  Apply({Encode("i1", "+33613131313", "")});
+  ASSERT_EQ(Count("SELECT responsible_user_id FROM leads"), bob_);
+  Exec("UPDATE users SET active = false WHERE id = " + std::to_string(bob_));
+  Apply({Encode("i2", "+33613131313", "")});
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
+  EXPECT_EQ(Count("SELECT responsible_user_id FROM activities WHERE origin_event_id = 'i2'"),
+            alice_);
+  EXPECT_EQ(Count("SELECT responsible_user_id FROM leads"), bob_);  // the record is kept
+  EXPECT_EQ(counters_.reassigned_inactive.Value(), 1);
+
+  int64_t contact = Contact("+33614141414", "", bob_);
+  int64_t deal = Deal(contact, 0, "NEW", bob_);
+  Apply({Encode("i3", "+33614141414", "")});
+  EXPECT_EQ(Count("SELECT owner_id FROM activities WHERE origin_event_id = 'i3'"), deal);
+  EXPECT_EQ(Count("SELECT responsible_user_id FROM activities WHERE origin_event_id = 'i3'"),
+            alice_);
+  EXPECT_EQ(counters_.reassigned_inactive.Value(), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE responsible_user_id IS NULL OR "
+                  "responsible_user_id = 0"),
+            0);
 }
 
 // Protects (simple mode, the same person again): the activity goes on their open deal, which is

@@ -189,9 +189,9 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
         }
         std::optional<int64_t> owner_responsible = owner->responsible_user_id;
         int64_t responsible = activity.responsible_user_id();
-        if (responsible != 0 && !UserRepository(work).IsActive(responsible)) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("user ", responsible, " not found or not active"));
+        if (absl::Status user = CheckActiveUser(work, responsible, "responsible_user_id");
+            !user.ok()) {
+          return user;
         }
         if (responsible == 0) {
           responsible = *owner_responsible;

@@ -75,11 +75,7 @@ absl::Status CheckDate(const std::string& date) {
 }
 
 absl::Status CheckUser(pqxx::transaction_base& work, int64_t user_id) {
-  if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("responsible_user_id: user ", user_id, " not found or not active"));
-  }
-  return absl::OkStatus();
+  return CheckActiveUser(work, user_id, "responsible_user_id");
 }
 
 absl::Status CheckSource(pqxx::transaction_base& work, const std::string& source_id) {

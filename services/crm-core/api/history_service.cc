@@ -20,8 +20,11 @@ grpc::ServerUnaryReactor* HistoryApi::ListHistory(grpc::CallbackServerContext* c
                      return absl::InvalidArgumentError(
                          "entity.type is required (OWNER_TYPE_LEAD, _CONTACT, _COMPANY or _DEAL)");
                    }
-                   if (request->entity().id() <= 0) {
+                   if (request->entity().id() == 0) {
                      return absl::InvalidArgumentError("entity.id is required");
+                   }
+                   if (request->entity().id() < 0) {
+                     return absl::InvalidArgumentError("entity.id must be positive");
                    }
                    auto page = ParsePage(backend_.page_token_key, *request);
                    if (!page.ok()) {

@@ -1,9 +1,11 @@
 // LeadService.ConvertLead: domain/conversion's plan written in one transaction, all or nothing,
 // idempotent by request id (the conversions row records the request id with the result).
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
 #include "crm-core/api/call_common.h"
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/people_common.h"
@@ -153,7 +155,12 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
               "produce is required: CONTACT_COMPANY_DEAL, CONTACT_COMPANY, CONTACT_DEAL, "
               "CONTACT, COMPANY or DEAL");
         }
-        if (request_id.size() > kMaxRequestIdLength) {
+        // Characters, as the proto says and the column's CHECK (length()) counts: a multi-byte
+        // character is one.
+        const auto characters = std::count_if(request_id.begin(), request_id.end(), [](char c) {
+          return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+        });
+        if (static_cast<size_t>(characters) > kMaxRequestIdLength) {
           return absl::InvalidArgumentError(
               absl::StrCat("request_id: at most ", kMaxRequestIdLength, " characters"));
         }

@@ -405,11 +405,7 @@ absl::StatusOr<bool> UpsertLead(pqxx::work& work, const std::vector<IdentityKey>
 }
 
 absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
-  if (user_id != 0 && !UserRepository(work).IsActive(user_id)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("user ", user_id, " not found or not active"));
-  }
-  return absl::OkStatus();
+  return CheckActiveUser(work, user_id, "responsible_user_id");
 }
 
 }  // namespace

@@ -114,6 +114,20 @@ InboundCounters::InboundCounters(metrics::Registry& registry)
                           "Identities of inbound events not attached to the record that took the "
                           "event because another record holds them (one person, one record)")
               .WithLabels({})),
+      reassigned_inactive(registry
+                              .AddCounter("crm_inbound_responsible_reassigned_total",
+                                          "Activities inbound events put on an existing record "
+                                          "given to the next active member of a queue instead "
+                                          "of the record's responsible",
+                                          {"reason"})
+                              .WithLabels({"inactive"})),
+      reassigned_unassigned(registry
+                                .AddCounter("crm_inbound_responsible_reassigned_total",
+                                            "Activities inbound events put on an existing record "
+                                            "given to the next active member of a queue instead "
+                                            "of the record's responsible",
+                                            {"reason"})
+                                .WithLabels({"unassigned"})),
       lock_closure_exhausted(registry
                                  .AddCounter("crm_inbound_lock_closure_exhausted_total",
                                              "Batches whose identity-lock closure did not settle "
@@ -573,6 +587,8 @@ absl::Status BatchProcessor::ApplyInTransaction(const std::vector<const Decoded*
   counters_.identities_capped.Increment(static_cast<double>(plan.identities_capped));
   counters_.identities_held_elsewhere.Increment(
       static_cast<double>(plan.identities_held_elsewhere));
+  counters_.reassigned_inactive.Increment(static_cast<double>(plan.reassigned_inactive));
+  counters_.reassigned_unassigned.Increment(static_cast<double>(plan.reassigned_unassigned));
   counters_.email.Add(mail);
   std::vector<const ContactAttempt*> calls;
   for (const ContactAttempt& attempt : attempts) {

@@ -53,13 +53,15 @@ struct InboundCounters {
   metrics::Counter& redis_failures;
   metrics::Counter& identities_capped;          // not attached: the lead reached the cap
   metrics::Counter& identities_held_elsewhere;  // not attached: another record holds them
-  metrics::Counter& lock_closure_exhausted;     // identity-lock closure did not settle in bounds
-  metrics::Counter& batch_splits;               // a failing batch split in two to find the culprit
-  metrics::Counter& failures_transient;         // batch attempts failed, retried as they are
-  metrics::Counter& failures_data;              // batch attempts refused for their data
-  metrics::Counter& failures_persistent;        // batch attempts failing deterministically
-  EmailCounters email;                          // the email channel's (inbound/email_thread.h)
-  CallCounters calls;                           // the telephony channel's
+  metrics::Counter& reassigned_inactive;     // a task to a queue: the record's responsible is off
+  metrics::Counter& reassigned_unassigned;   // a task to a queue: the record has no responsible
+  metrics::Counter& lock_closure_exhausted;  // identity-lock closure did not settle in bounds
+  metrics::Counter& batch_splits;            // a failing batch split in two to find the culprit
+  metrics::Counter& failures_transient;      // batch attempts failed, retried as they are
+  metrics::Counter& failures_data;           // batch attempts refused for their data
+  metrics::Counter& failures_persistent;     // batch attempts failing deterministically
+  EmailCounters email;                       // the email channel's (inbound/email_thread.h)
+  CallCounters calls;                        // the telephony channel's
 };
 
 struct BatchProcessorOptions {

@@ -71,6 +71,7 @@ Planner::Planner(RuleSettings rules, Snapshot snapshot)
       party.responsible_user_id = known.responsible_user_id;
       for (const auto& [deal, responsible] : known.open_deals) {
         party.open_deals.push_back({deal, Active(responsible)});
+        deal_responsible_[deal] = responsible;
       }
       for (const IdentityKey& key : known.identities) {
         Index({kind, known.id}, key);
@@ -89,6 +90,26 @@ Planner::Planner(RuleSettings rules, std::vector<KnownLead> known, std::set<int6
               Snapshot{.leads = std::move(known),
                        .active_users = std::move(active_users),
                        .settings = InboundSettings{.title_template = rules.title_template}}) {}
+
+int64_t Planner::RecordResponsible(EntityKind kind, Ref ref) const {
+  if (IsNew(ref)) {
+    return 0;
+  }
+  switch (kind) {
+    case EntityKind::kLead: {
+      const auto lead = known_leads_.find(ref);
+      return lead == known_leads_.end() ? 0 : lead->second.responsible_user_id;
+    }
+    case EntityKind::kDeal: {
+      const auto deal = deal_responsible_.find(ref);
+      return deal == deal_responsible_.end() ? 0 : deal->second;
+    }
+    default: {
+      const auto party = parties_.find({kind, ref});
+      return party == parties_.end() ? 0 : party->second.responsible_user_id;
+    }
+  }
+}
 
 void Planner::Index(Key owner, const IdentityKey& key) {
   by_identity_[key].insert(owner);
@@ -250,14 +271,24 @@ void Planner::Add(const ContactAttempt& attempt) {
     plan_.activities.push_back(
         {owner, ref, implied.type, repeat ? implied.repeat_subject : implied.subject,
          implied.description, implied.completed, deadline, attempt.event_id, responsible});
+    PlannedActivity& planned = plan_.activities.back();
     if (call) {
-      PlannedActivity& planned = plan_.activities.back();
       calls_.Shape(attempt, *call, planned);
       if (planned.call_back && responsible == 0 && !IsNew(ref)) {
         // Nobody holds the record: the call-back goes to the line's queue, as a new record's
         // would, never to nobody.
         planned.queue = decision.responsible.queue;
       }
+    } else if (responsible == 0 && !IsNew(ref)) {
+      // The record's responsible is deactivated (or it has none): the request goes to the next
+      // active member of the queue a new record would get, never to nobody. The record keeps its
+      // responsible: handing a deactivated user's records over is the manager's decision.
+      planned.queue = decision.responsible.queue;
+    }
+    if (!IsNew(ref) && !planned.queue.empty()) {
+      const int64_t before = RecordResponsible(owner, ref);
+      ++(before > 0 && Active(before) == 0 ? plan_.reassigned_inactive
+                                           : plan_.reassigned_unassigned);
     }
   };
   const int64_t user = decision.responsible.user_id;

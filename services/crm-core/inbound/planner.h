@@ -87,8 +87,9 @@ struct PlannedActivity {
   /// its record's open one.
   const ContactAttempt* call = nullptr;
   bool call_back = false;
-  /// A call-back on an existing record nobody is responsible for: round-robin over this queue
-  /// when the plan is written, as a new record's responsible is.
+  /// An activity on an existing record without an active responsible (nobody, or a deactivated
+  /// user): round-robin over this queue when the plan is written, as a new record's responsible
+  /// is, so that it is in somebody's list (docs/domain.md, "Who gets the work").
   std::string queue;
 };
 
@@ -105,6 +106,10 @@ struct Plan {
   /// Identities not attached because another record holds them (docs/architecture.md's inbound
   /// table): another contact for a contact; another open lead, or a contact, for an open lead.
   int64_t identities_held_elsewhere = 0;
+  /// Activities on existing records given to someone other than the record's responsible, because
+  /// that user is deactivated ("inactive") or the record has none ("unassigned").
+  int64_t reassigned_inactive = 0;
+  int64_t reassigned_unassigned = 0;
   CallPlan calls;
 };
 
@@ -149,12 +154,15 @@ class Planner {
   void Attach(Key owner, const std::vector<IdentityKey>& keys);
   bool HeldElsewhere(Key owner, const IdentityKey& key) const;
   int64_t Active(int64_t user) const { return active_users_.count(user) != 0 ? user : 0; }
+  // The responsible an existing record has, active or not (0: none or not known).
+  int64_t RecordResponsible(domain::EntityKind kind, Ref ref) const;
 
   RuleSettings rules_;
   InboundSettings settings_;
   std::set<int64_t> active_users_;
   std::map<int64_t, KnownLead> known_leads_;
-  std::map<Key, Party> parties_;  // contacts and companies, known and new
+  std::map<Key, Party> parties_;             // contacts and companies, known and new
+  std::map<Ref, int64_t> deal_responsible_;  // known open deals: their responsible, active or not
   std::map<IdentityKey, std::set<Key>> by_identity_;
   std::map<Key, std::set<IdentityKey>> identities_of_;
   // Open leads reached through a link: a contact's returning leads, a lead's returning leads

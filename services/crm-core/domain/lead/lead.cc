@@ -1,12 +1,14 @@
 #include "crm-core/domain/lead/lead.h"
 
 #include "crm-core/domain/attempt/contact_attempt.h"
+#include "crm-core/domain/common/neutral_text.h"
 #include "crm-core/domain/lead/title.h"
 
 namespace leadflow::crm {
 
 std::string LeadTitle(const std::string& title_template, const ContactAttempt& attempt) {
-  std::string title = RenderTitle(title_template, attempt.title_parts);
+  // Its parts are neutral already (inbound/channels/); this cuts a long one to the API's limit.
+  std::string title = domain::NeutralizeText(RenderTitle(title_template, attempt.title_parts));
   if (!title.empty()) {
     return title;
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/domain/common/neutral_text.h"
 #include "crm-core/domain/common/text.h"
 #include "crm-core/domain/lead/title.h"
 #include "identity/identity.h"
@@ -96,6 +97,28 @@ bool Unseen(const std::string& name) {
   return !name.empty() && !identity::HasVisibleCharacter(name);
 }
 
+// Every text the rules copy into a record (names, title parts, comments, the activity's words,
+// source details) as the API would accept it (domain::NeutralizeText; docs/domain.md, "Text from
+// inbound events"): the event is applied, never refused for it, and the record it writes can be
+// saved back unchanged.
+void NeutralizeAttemptText(ContactAttempt& attempt) {
+  for (std::string* text :
+       {&attempt.person.first_name, &attempt.person.last_name, &attempt.person.company,
+        &attempt.person.city, &attempt.unnamed_as, &attempt.fallback_title,
+        &attempt.activity.subject, &attempt.activity.repeat_subject}) {
+    *text = domain::NeutralizeText(*text);
+  }
+  attempt.comments = domain::NeutralizeText(attempt.comments, /*multi_line=*/true);
+  attempt.activity.description =
+      domain::NeutralizeText(attempt.activity.description, /*multi_line=*/true);
+  for (auto& [name, value] : attempt.title_parts) {
+    value = domain::NeutralizeText(value);
+  }
+  for (auto& [name, value] : attempt.source_details) {
+    value = domain::NeutralizeText(value);
+  }
+}
+
 }  // namespace
 
 ContactAttempt ToContactAttempt(const InboundEvent& event) {
@@ -157,6 +180,7 @@ ContactAttempt ToContactAttempt(const InboundEvent& event) {
     attempt.unnamed_as =
         reach.kind == "PHONE" ? identity::FormatPhoneForReading(reach.value) : reach.value;
   }
+  NeutralizeAttemptText(attempt);
   return attempt;
 }
 

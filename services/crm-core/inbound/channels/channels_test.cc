@@ -43,6 +43,19 @@ TEST(ChannelsTest, WebFormDetails) {
   EXPECT_EQ(LeadTitle("{city} – {name} – {need}", attempt), "Lyon – Jean – Need a quote");
 }
 
+// Protects (A3): the attempt carries inbound text as the API would accept it, whatever the
+// channel: a bidirectional override is removed from the name, the need and so the title, a
+// control character becomes a space, a comment keeps its line breaks.
+TEST(ChannelsTest, InboundTextIsNeutralised) {
+  InboundEvent event = testing::WebFormEvent("e1", "+33612345678", "", "Bidi\u202e Test",
+                                             "abc \u202e fdp.exe\x07\nline two");
+  ContactAttempt attempt = ToContactAttempt(event);
+  EXPECT_EQ(attempt.person.first_name, "Bidi Test");
+  EXPECT_EQ(attempt.comments, "abc  fdp.exe \nline two");
+  EXPECT_EQ(LeadTitle("{name} – {need}", attempt), "Bidi Test – abc  fdp.exe");
+  EXPECT_EQ(attempt.activity.description.find("\u202e"), std::string::npos);
+}
+
 // Protects: a missed call asks for a call back (open, with the rules' deadline) and is titled
 // "Missed call <number>"; an answered call is a completed call activity without a deadline.
 // Neither carries web-form details.

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace leadflow::crm::domain {
+
+/// The most bytes a text field of the API takes (CheckText's limit).
+inline constexpr size_t kMaxTextBytes = 10000;
+
+/// Inbound text made into what the API's CheckText accepts, so that a record the consumer writes
+/// from it can be saved back unchanged and shows what its sender wrote, in the order written
+/// (docs/domain.md, "Text from inbound events"): bidirectional embeddings, overrides and isolates
+/// (U+202A–U+202E, U+2066–U+2069) are removed, as is NUL; other control characters (C0 and C1)
+/// become a space — line breaks and tabs are kept when `multi_line` — bytes that are not UTF-8
+/// become U+FFFD, and the result is cut to kMaxTextBytes on a character boundary. Text CheckText
+/// accepts comes back unchanged.
+std::string NeutralizeText(std::string_view text, bool multi_line = false);
+
+}  // namespace leadflow::crm::domain
