@@ -244,23 +244,15 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
                 ") instead of creating a second one for the same person"));
           }
         }
-        // The same for the identities the existing contact, or the company (new or existing),
-        // takes from the lead: another contact's or company's phone copied onto it made two
-        // records of one person (docs/domain.md, "One person, one record").
-        for (const auto& [kind, self, identities, field] :
-             {std::tuple{EntityKind::kContact, plan->use_contact_id.value_or(0),
-                         &plan->contact_identities, "contact_id"},
-              std::tuple{EntityKind::kCompany, plan->use_company_id.value_or(0),
-                         &plan->company_identities, "company_id"}}) {
-          if (kind == EntityKind::kContact && plan->create_contact) continue;  // checked above
-          std::vector<IdentityKey> keys;
-          for (const domain::Identity& identity : *identities) {
-            keys.push_back({std::string(domain::ToString(identity.kind)), identity.value});
-          }
+        // The same for a new company: another company's phone copied onto it made two records
+        // of one company (docs/domain.md, "One person, one record"). An existing contact or
+        // company the caller names is checked below, with the holders and the ways out named.
+        if (plan->create_company) {
           if (absl::Status apart = RefuseIdentitiesHeldElsewhere(
-                  work, kind, self, keys,
-                  absl::StrCat("convert lead ", lead_id, " into that record (", field,
-                               ") if it is this person, or merge the records first"));
+                  work, EntityKind::kCompany, 0, Keys(plan->company_identities),
+                  absl::StrCat("convert lead ", lead_id,
+                               " into that record (company_id) if it is this company, or merge "
+                               "the records first"));
               !apart.ok()) {
             return apart;
           }

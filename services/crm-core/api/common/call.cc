@@ -83,8 +83,12 @@ class ActingUserHold {
       pqxx::nontransaction work(connection_);
       UserRepository(work).ReleaseActingUser(user_id_);
     } catch (const std::exception& error) {
-      // A broken connection: its session, and the lock with it, is gone.
-      spdlog::warn("acting user {}: hold not released ({})", user_id_, error.what());
+      // Whatever failed, the session must not keep the hold: a deactivation of this user would
+      // wait behind it for as long as the pool keeps the connection. Closing the connection ends
+      // the session and its locks (a broken one has lost them already); the pool opens a new one.
+      spdlog::warn("acting user {}: hold not released ({}): connection closed to end it",
+                   user_id_, error.what());
+      connection_.disconnect();
     }
   }
   ActingUserHold(const ActingUserHold&) = delete;
