@@ -86,8 +86,8 @@ class ActingUserHold {
       // Whatever failed, the session must not keep the hold: a deactivation of this user would
       // wait behind it for as long as the pool keeps the connection. Closing the connection ends
       // the session and its locks (a broken one has lost them already); the pool opens a new one.
-      spdlog::warn("acting user {}: hold not released ({}): connection closed to end it",
-                   user_id_, error.what());
+      spdlog::warn("acting user {}: hold not released ({}): connection closed to end it", user_id_,
+                   error.what());
       connection_.disconnect();
     }
   }
