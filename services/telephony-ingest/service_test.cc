@@ -1612,9 +1612,10 @@ TEST_F(ServiceTest, CallerIdsAreNeverRefused) {
       EXPECT_EQ(key, "generic:" + id);
     }
   }
-  // Twilio's From values.
-  const Case twilio[] = {{"client:alice", ""},
-                         {"sip:bob@example.sip.twilio.com", ""},
+  // Twilio's From values. A Twilio Client and a SIP Domain's user are our own endpoints calling
+  // out: the callee is the identity (TwilioFoldTest.OwnEndpointCallingOutIsOutbound).
+  const Case twilio[] = {{"client:alice", "+33187654321"},
+                         {"sip:bob@example.sip.twilio.com", "+33187654321"},
                          {"sip:+33612340005@example.sip.twilio.com", "+33612340005"},
                          {"anonymous", ""},
                          {"+266696687", ""}};
