@@ -286,7 +286,8 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
   auto answered_then_ended = [&] {
     update.state = State::kEnded;
     update.ended_at = at;
-    update.duration_seconds = duration.value_or(0);
+    // A <Dial> action without DialCallDuration (a conference) leaves the talk time unknown.
+    update.duration_seconds = update.dial_result ? duration : duration.value_or(0);
     update.answered = true;
     if (at) {
       update.answered_at = *at - std::chrono::seconds(update.duration_seconds.value_or(0));

@@ -432,5 +432,46 @@ TEST_F(TwilioFoldTest, OwnEndpointCallingOutIsOutbound) {
   }
 }
 
+// Protects: a <Dial><Conference> is answered with the caller's time in it. Twilio's <Dial>
+// action after a conference carries DialCallStatus "answered" and neither DialCallSid nor
+// DialCallDuration, so the parent's CallDuration is the talk time, in either order of the two
+// callbacks (the action waits the settle window for it): the call was published at the action,
+// answered with 0 s. A <Dial> action that gives its DialCallDuration still decides at once.
+TEST_F(TwilioFoldTest, ConferenceTalkTimeIsTheParentsDuration) {
+  const std::string in = "AccountSid=AC1&Direction=inbound&From=%2B33612345701&To=%2B33187654321";
+  auto action =
+      Post("CallSid=CAconf1&" + in + "&CallStatus=completed&DialCallStatus=answered", t0_);
+  EXPECT_FALSE(action.finished);
+  EXPECT_TRUE(action.settling);
+  auto done = Post("CallSid=CAconf1&" + in + "&CallStatus=completed&CallDuration=300", t0_);
+  ASSERT_TRUE(done.finished);
+  EXPECT_EQ(done.finished->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(done.finished->call.duration_seconds(), 300);
+  // The parent's "completed" first.
+  EXPECT_FALSE(
+      Post("CallSid=CAconf2&" + in + "&CallStatus=completed&CallDuration=120", t0_).finished);
+  auto late = Post("CallSid=CAconf2&" + in + "&CallStatus=completed&DialCallStatus=answered", t0_);
+  ASSERT_TRUE(late.finished);
+  EXPECT_EQ(late.finished->call.duration_seconds(), 120);
+  // No parent's "completed" (its status callback not sent to LeadFlow): answered after the
+  // window, talk time unknown.
+  EXPECT_FALSE(Post("CallSid=CAconf3&" + in + "&CallStatus=completed&DialCallStatus=answered", t0_)
+                   .finished);
+  std::optional<FinishedCall> alone;
+  for (const FinishedCall& due : assembler_.Due(t0_ + seconds(16))) {
+    if (due.call.call_id() == "twilio:CAconf3") alone = due;
+  }
+  ASSERT_TRUE(alone);
+  EXPECT_EQ(alone->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(alone->call.duration_seconds(), 0);
+  // A <Dial><Number> gives its own talk time, and settles the call at once.
+  auto number = Post("CallSid=CAnum4&" + in +
+                         "&CallStatus=completed&DialCallStatus=completed&DialCallSid=CAleg4"
+                         "&DialCallDuration=40",
+                     t0_);
+  ASSERT_TRUE(number.finished);
+  EXPECT_EQ(number.finished->call.duration_seconds(), 40);
+}
+
 }  // namespace
 }  // namespace leadflow::telephony
