@@ -66,6 +66,16 @@ absl::Status AmiFramer::Feed(std::string_view bytes, std::vector<AmiMessage>* ou
       if (!absl::StartsWith(*banner_, "Asterisk Call Manager/")) {
         return absl::InvalidArgumentError("not an Asterisk manager interface (banner)");
       }
+      // AMI 1.x (Asterisk 11 and older) tells calls with "Dial" (SubEvent Begin/End) and
+      // "Bridge" events, which are not read: every answered call would be published missed.
+      const std::string version = banner_->substr(22);
+      int major = 0;
+      if (absl::SimpleAtoi(version.substr(0, version.find('.')), &major) && major < 2) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "AMI version ", version,
+            " (Asterisk 11 or older) is not supported: its calls would be read wrong (answered "
+            "calls as missed); Asterisk 12 or newer (AMI 2 and later) is needed"));
+      }
       continue;
     }
     if (line.empty()) {

@@ -1,5 +1,6 @@
 #include "telephony-ingest/ami.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -76,6 +77,29 @@ TEST(AmiFramerTest, RefusesHostileStreams) {
   EXPECT_FALSE(big.Feed(huge, &messages).ok());
   AmiFramer endless(1024);
   EXPECT_FALSE(endless.Feed(std::string(kBanner) + std::string(2000, 'x'), &messages).ok());
+  EXPECT_TRUE(messages.empty());
+}
+
+// Protects: an Asterisk older than 12 (AMI 1.x: Asterisk 11's "Asterisk Call Manager/1.3") is
+// refused at its banner with a message naming the version needed, instead of being read: its
+// calls are told by "Dial" (SubEvent Begin/End) and "Bridge" events, which the tracker does not
+// know, so every answered call was published MISSED with a call-back, without a word in the log.
+// AMI 2 and later (Asterisk 12 to 22) are read.
+TEST(AmiFramerTest, RefusesManagerVersionsBeforeAmi2) {
+  std::vector<AmiMessage> messages;
+  for (const char* old : {"Asterisk Call Manager/1.3\r\n", "Asterisk Call Manager/1.1\r\n",
+                          "Asterisk Call Manager/1.0\r\n"}) {
+    AmiFramer framer;
+    absl::Status status = framer.Feed(old, &messages);
+    EXPECT_FALSE(status.ok()) << old;
+    EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("Asterisk 12 or newer")) << old;
+  }
+  for (const char* current :
+       {"Asterisk Call Manager/2.10.6\r\n", "Asterisk Call Manager/5.0.1\r\n",
+        "Asterisk Call Manager/9.0.0\r\n", "Asterisk Call Manager/10.0.0\r\n"}) {
+    AmiFramer framer;
+    EXPECT_TRUE(framer.Feed(current, &messages).ok()) << current;
+  }
   EXPECT_TRUE(messages.empty());
 }
 

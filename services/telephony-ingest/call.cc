@@ -188,6 +188,9 @@ struct Open {
   std::vector<std::pair<std::string, std::string>> leg_operators;
   /// Twilio's parent "completed" came: no <Dial> follows.
   bool parent_completed = false;
+  /// An answered <Dial> leg without its talk time (a <Dial><Conference>: Twilio sends no
+  /// DialCallDuration): the parent's CallDuration stands for it.
+  bool leg_without_duration = false;
   std::string counterpart_e164;
 };
 
@@ -244,6 +247,7 @@ void Fold(Open* open, const CallUpdate& update) {
           update.dial_leg.empty() ? absl::StrCat("#", open->answered_legs.size()) : update.dial_leg;
       const bool first_report = open->answered_legs.count(leg) == 0;
       open->answered_legs[leg] = update.duration_seconds.value_or(0);
+      open->leg_without_duration = open->leg_without_duration || !update.duration_seconds;
       if (first_report && (!update.operator_name.empty() || !update.extension.empty())) {
         // A retried action of an earlier leg (same DialCallSid) does not take the credit back.
         open->leg_operators.emplace_back(update.operator_name, update.extension);
@@ -314,7 +318,11 @@ FinishedCall Finish(Open open, CallEvent::Outcome outcome, bool incomplete, Cloc
   call.set_outcome(outcome);
   call.set_incomplete(incomplete);
   if (open.dial_state) {
+    const int32_t parent = call.duration_seconds();  // the parent's CallDuration, if it came
     call.set_duration_seconds(open.dial_duration.value_or(0));
+    if (call.duration_seconds() == 0 && open.leg_without_duration) {
+      call.set_duration_seconds(parent);  // a conference: the caller's time in it
+    }
   }
   if (outcome == CallEvent::ANSWERED && !open.leg_operators.empty()) {
     // Twilio: the operator of the last answered <Dial> leg that names one (a transfer's target),
@@ -486,6 +494,14 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
       // (at most the open calls' timeout): after an answered leg a transfer may follow, after
       // an unanswered one a hunt (the next agent's <Dial>) whose answer makes the call
       // answered. An unanswered leg after an answered one changes nothing: it was answered.
+      return decision;
+    }
+    if (answered && open.leg_without_duration && !open.final_state && !settle_over && !quiet_over) {
+      // A conference's <Dial> action says neither its leg nor its talk time: the parent's
+      // "completed", sent with it, gives the time (CallDuration); answered at once when it
+      // comes, after the settle window otherwise (talk time unknown).
+      decision.kind = Decision::Kind::kSettling;
+      decision.finished = Finish(std::move(open), CallEvent::ANSWERED, false, now);
       return decision;
     }
     if (!answered && !settle_over && !quiet_over) {

@@ -122,8 +122,11 @@ std::optional<std::string> TextProblem(std::string_view value, size_t max_bytes)
   if (value.size() > max_bytes) {
     return "too long (at most " + std::to_string(max_bytes) + " bytes)";
   }
-  if (!identity::IsValidUtf8(value) || value.find('\0') != std::string_view::npos) {
+  if (!identity::IsValidUtf8(value)) {
     return "must be UTF-8 text";
+  }
+  if (value.find('\0') != std::string_view::npos) {
+    return "must be UTF-8 text without NUL characters";  // "\u0000" is valid JSON, not text
   }
   return std::nullopt;
 }

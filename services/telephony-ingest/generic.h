@@ -19,7 +19,7 @@ inline constexpr size_t kMaxUrlBytes = 2048;  // recording URLs
 inline constexpr int32_t kMaxDurationSeconds = 7 * 24 * 3600;
 
 /// Why `value` cannot be kept as a text field of at most `max_bytes` ("too long (at most N
-/// bytes)", "must be UTF-8 text"); std::nullopt when it can.
+/// bytes)", "must be UTF-8 text", "… without NUL characters"); std::nullopt when it can.
 std::optional<std::string> TextProblem(std::string_view value, size_t max_bytes);
 /// Why `url` cannot be kept as a recording URL (TextProblem with kMaxUrlBytes, or not an
 /// http(s) URL); std::nullopt when it can.

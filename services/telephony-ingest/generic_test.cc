@@ -108,6 +108,18 @@ TEST(ParseGenericEventTest, TimesWithoutZoneReadInThePbxsZone) {
   EXPECT_TRUE(as_utc.dropped.count("ended_at"));
 }
 
+// Protects: a refused text says what is accepted: a NUL ("call_id":"a\u0000b", valid UTF-8 in
+// JSON's escape) is named as such, not called "not UTF-8" (the 422 told the sender its text
+// was not UTF-8 when it was).
+TEST(ParseGenericEventTest, NulIsNamedNotCalledInvalidUtf8) {
+  GenericParse nul = ParseGenericEvent(
+      R"({"call_id":"a\u0000b","direction":"inbound","state":"missed"})", "FR", LocalTimes{});
+  ASSERT_EQ(nul.outcome, GenericParse::Outcome::kInvalid);
+  EXPECT_EQ(nul.errors["call_id"], "must be UTF-8 text without NUL characters");
+  EXPECT_EQ(TextProblem(std::string("\xff", 1), 16), "must be UTF-8 text");
+  EXPECT_EQ(TextProblem("ok", 16), std::nullopt);
+}
+
 // Protects: a caller id without '+' in another country's international form (SIP trunks,
 // Asterisk's CallerIDNum) is that country's number, not an unidentified call; a national
 // number stays national; the same rule for the generic API's counterpart.

@@ -43,10 +43,12 @@ Response Twiml() {
 // The fields in which a report about a call already settled names another call than the one
 // settled under its call_id: `direction`, and `from` or `to` when both the report and the
 // settled call give one and they name different parties (the same E.164 number however
-// written, two withheld numbers, or the same text are one party). Times are never compared:
-// providers refine them from one report to the next.
+// written, two withheld numbers, or the same text are one party; on our side of the call — `to`
+// of an inbound call, `from` of an outbound one — so are two internal extensions: the legs of a
+// ring group or a transfer). Times are never compared: providers refine them from one report to
+// the next.
 std::vector<std::string> Contradictions(const CallUpdate& update, const CallEvent& settled,
-                                        std::string_view region) {
+                                        std::string_view region, int extension_max_digits) {
   auto same_party = [region](const std::string& reported, const std::string& kept) {
     if (reported.empty() || kept.empty() || reported == kept) {
       return true;
@@ -64,10 +66,17 @@ std::vector<std::string> Contradictions(const CallUpdate& update, const CallEven
       update.direction != settled.direction()) {
     fields.push_back("direction");
   }
-  if (!same_party(update.from, settled.from_number())) {
+  auto our_side = [extension_max_digits](const std::string& reported, const std::string& kept) {
+    return IsInternalExtension(reported, extension_max_digits) &&
+           IsInternalExtension(kept, extension_max_digits);
+  };
+  const bool outbound = settled.direction() == CallEvent::OUTBOUND;
+  if (!same_party(update.from, settled.from_number()) &&
+      !(outbound && our_side(update.from, settled.from_number()))) {
     fields.push_back("from");
   }
-  if (!same_party(update.to, settled.to_number())) {
+  if (!same_party(update.to, settled.to_number()) &&
+      !(!outbound && our_side(update.to, settled.to_number()))) {
     fields.push_back("to");
   }
   return fields;
@@ -693,8 +702,8 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
     // Another call under the id of a settled one (a PBX whose ids restart after a reboot or
     // every day): taking it as a retry would lose it silently. Refused so that the sender sees
     // it; nothing recorded (a settled call takes no more reports).
-    if (std::vector<std::string> fields =
-            Contradictions(update, finished.call, options_.default_region);
+    if (std::vector<std::string> fields = Contradictions(
+            update, finished.call, options_.default_region, options_.extension_max_digits);
         !fields.empty()) {
       call_id_reused_->Increment();
       const std::string names = absl::StrJoin(fields, ", ");

@@ -185,6 +185,42 @@ const char kMissed[] =
     R"("line":"sales","state":"missed","started_at":"2023-11-14T22:13:00Z",)"
     R"("ended_at":"2023-11-14T22:13:20Z"})";
 
+// Protects: the legs of a ring group or a transfer reported under one call_id, each naming
+// the extension it rang as our side of the call (`to` of an inbound call, `from` of an
+// outbound one), are one call: a leg reported after the call was settled is answered with the
+// settled call, not refused 409 call_id_reused as another call ("201" and "202" read as two
+// parties). Another caller, or our side turning into a number, is still another call.
+TEST_F(ServiceTest, RingGroupLegsAfterTheCallAreNotAReusedId) {
+  auto answered =
+      PostGeneric(R"({"call_id":"rg-1","direction":"inbound","from":"+33612345720","to":"202",)"
+                  R"("state":"ended","duration":42})");
+  ASSERT_EQ(answered.status, 202) << answered.body;
+  auto leg =
+      PostGeneric(R"({"call_id":"rg-1","direction":"inbound","from":"+33612345720","to":"203",)"
+                  R"("state":"missed"})");
+  EXPECT_EQ(leg.status, 202) << leg.body;
+  EXPECT_EQ(Json(leg).value("outcome", ""), "answered") << leg.body;
+  auto other =
+      PostGeneric(R"({"call_id":"rg-1","direction":"inbound","from":"+33699999999","to":"203",)"
+                  R"("state":"missed"})");
+  EXPECT_EQ(other.status, 409) << other.body;
+  auto line = PostGeneric(
+      R"({"call_id":"rg-1","direction":"inbound","from":"+33612345720","to":"+33187650000",)"
+      R"("state":"missed"})");
+  EXPECT_EQ(line.status, 409) << line.body;
+  // Outbound: the extension that dialled is our side.
+  ASSERT_EQ(PostGeneric(R"({"call_id":"rg-2","direction":"outbound","from":"201",)"
+                        R"("to":"+33612345721","state":"ended","duration":30})")
+                .status,
+            202);
+  EXPECT_EQ(PostGeneric(R"({"call_id":"rg-2","direction":"outbound","from":"202",)"
+                        R"("to":"+33612345721","state":"ended","duration":31})")
+                .status,
+            202);
+  EXPECT_EQ(testing::MetricValue(registry_.Render(), "telephony_call_id_reused_total").value_or(-1),
+            2);
+}
+
 // Protects: a generic report of a call from one internal extension to another (a colleague's
 // call) is answered 200 "ignored", counted, and publishes nothing — as the Asterisk client
 // drops such calls — while an extension calling a customer's number is still a call.
@@ -1612,9 +1648,10 @@ TEST_F(ServiceTest, CallerIdsAreNeverRefused) {
       EXPECT_EQ(key, "generic:" + id);
     }
   }
-  // Twilio's From values.
-  const Case twilio[] = {{"client:alice", ""},
-                         {"sip:bob@example.sip.twilio.com", ""},
+  // Twilio's From values. A Twilio Client and a SIP Domain's user are our own endpoints calling
+  // out: the callee is the identity (TwilioFoldTest.OwnEndpointCallingOutIsOutbound).
+  const Case twilio[] = {{"client:alice", "+33187654321"},
+                         {"sip:bob@example.sip.twilio.com", "+33187654321"},
                          {"sip:+33612340005@example.sip.twilio.com", "+33612340005"},
                          {"anonymous", ""},
                          {"+266696687", ""}};

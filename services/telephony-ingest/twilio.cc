@@ -1,6 +1,9 @@
 #include "telephony-ingest/twilio.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -60,6 +63,39 @@ std::optional<std::string> EnqueueStatus(std::string_view queue_result) {
     return "dial:no-answer";
   }
   return std::nullopt;
+}
+
+// The user of one of our own endpoints placing a call that Twilio reports "inbound" — it
+// came into Twilio — though it is our agent calling out: a Twilio Client (the Voice SDK in a
+// browser or an app: "client:alice") or a phone registered on a Twilio SIP Domain
+// ("sip:201@acme.sip.twilio.com", regional "acme.sip.ie1.twilio.com") whose user is a name or
+// an extension, not a number. nullopt for anything else: a number, a withheld caller, a SIP
+// caller from another host (a customer's SIP address), a PBX passing a caller's number
+// ("sip:+33612345678@acme.sip.twilio.com").
+std::optional<std::string> OwnEndpointUser(const std::string& from) {
+  std::string text(absl::StripAsciiWhitespace(from));
+  std::string lower = absl::AsciiStrToLower(text);
+  if (lower.rfind("client:", 0) == 0) {
+    std::string identity = text.substr(7);
+    return ValidOperator(identity) ? std::optional<std::string>(identity) : std::nullopt;
+  }
+  size_t scheme = lower.rfind("sip:", 0) == 0 ? 4 : lower.rfind("sips:", 0) == 0 ? 5 : 0;
+  size_t at = lower.find('@');
+  if (scheme == 0 || at == std::string::npos || at == scheme || IsAnonymousNumber(text)) {
+    return std::nullopt;
+  }
+  std::string host = lower.substr(at + 1, lower.find_first_of(";:>?", at + 1) - at - 1);
+  if (!absl::EndsWith(host, ".twilio.com") || host.find(".sip.") == std::string::npos) {
+    return std::nullopt;
+  }
+  std::string user = text.substr(scheme, at - scheme);
+  const size_t digits = static_cast<size_t>(
+      std::count_if(user.begin(), user.end(), [](char c) { return absl::ascii_isdigit(c); }));
+  const bool number = user.front() == '+' || (digits == user.size() && digits >= 8);
+  if (number || !ValidOperator(user)) {
+    return std::nullopt;
+  }
+  return user;
 }
 
 }  // namespace
@@ -125,6 +161,21 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
                                      : "unknown Direction (inbound, outbound-api, outbound-dial, "
                                        "trunking-terminating, trunking-originating)");
   }
+  // Our own endpoint calling out (OwnEndpointUser): an outbound call of that user, to the
+  // parent's To when it is a number, or to whom its <Dial>'s leg rang (as click-to-call); not
+  // an inbound call from a caller nobody can match, which left the customer's call-back open.
+  std::optional<std::string> own_user;
+  if (update.direction == CallEvent::INBOUND && direction == "inbound") {
+    own_user = OwnEndpointUser(Param(params, "From"));
+    if (own_user) {
+      update.direction = CallEvent::OUTBOUND;
+      update.operator_name = *own_user;
+      if (ValidExtension(*own_user) && std::all_of(own_user->begin(), own_user->end(),
+                                                   [](char c) { return absl::ascii_isdigit(c); })) {
+        update.extension = *own_user;  // a desk phone's extension ("sip:201@…")
+      }
+    }
+  }
   if (update.child_leg) {
     update.direction = CallEvent::DIRECTION_UNSPECIFIED;  // the parent's decides
   }
@@ -151,7 +202,8 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
   };
   update.from = text("From", kMaxTextBytes);
   update.to = text("To", kMaxTextBytes);
-  update.line = update.direction == CallEvent::OUTBOUND ? update.from : update.to;
+  // An outbound call's line is the number it was placed from; an own endpoint's is none.
+  update.line = update.direction != CallEvent::OUTBOUND ? update.to : own_user ? "" : update.from;
   update.recording_url = Param(params, "RecordingUrl");
   if (!update.recording_url.empty()) {
     if (std::optional<std::string> problem = UrlProblem(update.recording_url)) {
@@ -234,7 +286,8 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
   auto answered_then_ended = [&] {
     update.state = State::kEnded;
     update.ended_at = at;
-    update.duration_seconds = duration.value_or(0);
+    // A <Dial> action without DialCallDuration (a conference) leaves the talk time unknown.
+    update.duration_seconds = update.dial_result ? duration : duration.value_or(0);
     update.answered = true;
     if (at) {
       update.answered_at = *at - std::chrono::seconds(update.duration_seconds.value_or(0));

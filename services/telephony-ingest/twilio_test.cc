@@ -358,5 +358,120 @@ TEST_F(TwilioFoldTest, AnsweringMachineFromAnyReport) {
   EXPECT_EQ(human.call.duration_seconds(), 30);
 }
 
+// Protects: a call placed by one of our own endpoints — a phone registered on a Twilio SIP
+// Domain ("sip:201@acme.sip.twilio.com") or the Voice SDK ("client:alice@example.com"), which
+// Twilio reports "inbound" since it came into Twilio — is our agent's outbound call to the
+// customer: its callee (the <Dial>'s leg's To, else the parent's To, a SIP URI's user part) is
+// the identity, the endpoint's user its operator (and extension). Before, the agent calling a
+// customer back from a desk phone was an inbound call from "sip:201@…" among the unidentified
+// calls, and the customer's call-back stayed open. A number on the SIP Domain, another SIP host
+// and a withheld caller stay inbound callers.
+TEST_F(TwilioFoldTest, OwnEndpointCallingOutIsOutbound) {
+  const std::string desk =
+      "AccountSid=AC1&ApiVersion=2010-04-01&Direction=inbound&From=sip%3A201%40acme.sip.twilio.com"
+      "&To=sip%3A%2B33612345601%40acme.sip.twilio.com&SipDomain=acme.sip.twilio.com";
+  EXPECT_FALSE(Post("CallSid=CAsip1&" + desk + "&CallStatus=ringing", t0_).finished);
+  const std::string leg =
+      "AccountSid=AC1&Direction=outbound-dial&ParentCallSid=CAsip1&From=%2B33187654321"
+      "&To=%2B33612345601&CallSid=CAsip1leg";
+  EXPECT_FALSE(Post(leg + "&CallStatus=in-progress", t0_ + seconds(5)).finished);
+  EXPECT_FALSE(Post(leg + "&CallStatus=completed&CallDuration=65", t0_ + seconds(70)).finished);
+  auto desk_done =
+      Post("CallSid=CAsip1&" + desk + "&CallStatus=completed&CallDuration=70", t0_ + seconds(70));
+  ASSERT_TRUE(desk_done.finished);
+  const CallEvent& call = desk_done.finished->call;
+  EXPECT_EQ(call.direction(), CallEvent::OUTBOUND);
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.duration_seconds(), 65);
+  EXPECT_EQ(call.to_number(), "+33612345601");
+  EXPECT_EQ(call.extension(), "201");
+  EXPECT_EQ(call.operator_name(), "201");
+  EXPECT_EQ(call.line(), "");
+  auto built = BuildEvent(*desk_done.finished, "FR", t0_, std::nullopt);
+  EXPECT_EQ(built.key, "+33612345601");
+  ASSERT_EQ(built.event.identities_size(), 1);
+  EXPECT_EQ(built.event.identities(0).value(), "+33612345601");
+
+  // The Voice SDK, the customer's number passed as To, no <Dial> leg reported.
+  auto sdk = Post(
+      "CallSid=CAsdk1&AccountSid=AC1&Direction=inbound&From=client%3Aalice%40example.com"
+      "&To=%2B33612345602&CallStatus=completed&CallDuration=30",
+      t0_);
+  EXPECT_FALSE(sdk.finished);
+  std::optional<FinishedCall> sdk_call;
+  for (const FinishedCall& due : assembler_.Due(t0_ + seconds(16))) {
+    if (due.call.call_id() == "twilio:CAsdk1") sdk_call = due;
+  }
+  ASSERT_TRUE(sdk_call);
+  EXPECT_EQ(sdk_call->call.direction(), CallEvent::OUTBOUND);
+  EXPECT_EQ(sdk_call->call.operator_name(), "alice@example.com");
+  EXPECT_EQ(sdk_call->call.extension(), "");
+  EXPECT_EQ(BuildEvent(*sdk_call, "FR", t0_, std::nullopt).key, "+33612345602");
+
+  // Callers that are not ours stay inbound: a number on the SIP Domain (a PBX passing the
+  // caller's), another SIP host, a withheld caller.
+  const std::pair<const char*, const char*> callers[] = {
+      {"sip%3A%2B33612345603%40acme.sip.twilio.com", "+33612345603"},
+      {"sip%3A0612345604%40acme.sip.twilio.com", "+33612345604"},
+      {"sip%3Abob%40customer.example", ""},
+      {"sip%3Aanonymous%40acme.sip.twilio.com", ""}};
+  int n = 0;
+  for (const auto& [from, identity] : callers) {
+    std::string sid = "CAin" + std::to_string(n++);
+    auto missed = Post("CallSid=" + sid + "&AccountSid=AC1&Direction=inbound&From=" + from +
+                           "&To=%2B33187654321&CallStatus=no-answer",
+                       t0_);
+    ASSERT_TRUE(missed.finished) << from;
+    EXPECT_EQ(missed.finished->call.direction(), CallEvent::INBOUND) << from;
+    EXPECT_EQ(missed.finished->call.operator_name(), "") << from;
+    auto event = BuildEvent(*missed.finished, "FR", t0_, std::nullopt).event;
+    EXPECT_EQ(event.identities_size(), *identity ? 1 : 0) << from;
+    if (*identity && event.identities_size() == 1) {
+      EXPECT_EQ(event.identities(0).value(), identity);
+    }
+  }
+}
+
+// Protects: a <Dial><Conference> is answered with the caller's time in it. Twilio's <Dial>
+// action after a conference carries DialCallStatus "answered" and neither DialCallSid nor
+// DialCallDuration, so the parent's CallDuration is the talk time, in either order of the two
+// callbacks (the action waits the settle window for it): the call was published at the action,
+// answered with 0 s. A <Dial> action that gives its DialCallDuration still decides at once.
+TEST_F(TwilioFoldTest, ConferenceTalkTimeIsTheParentsDuration) {
+  const std::string in = "AccountSid=AC1&Direction=inbound&From=%2B33612345701&To=%2B33187654321";
+  auto action =
+      Post("CallSid=CAconf1&" + in + "&CallStatus=completed&DialCallStatus=answered", t0_);
+  EXPECT_FALSE(action.finished);
+  EXPECT_TRUE(action.settling);
+  auto done = Post("CallSid=CAconf1&" + in + "&CallStatus=completed&CallDuration=300", t0_);
+  ASSERT_TRUE(done.finished);
+  EXPECT_EQ(done.finished->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(done.finished->call.duration_seconds(), 300);
+  // The parent's "completed" first.
+  EXPECT_FALSE(
+      Post("CallSid=CAconf2&" + in + "&CallStatus=completed&CallDuration=120", t0_).finished);
+  auto late = Post("CallSid=CAconf2&" + in + "&CallStatus=completed&DialCallStatus=answered", t0_);
+  ASSERT_TRUE(late.finished);
+  EXPECT_EQ(late.finished->call.duration_seconds(), 120);
+  // No parent's "completed" (its status callback not sent to LeadFlow): answered after the
+  // window, talk time unknown.
+  EXPECT_FALSE(Post("CallSid=CAconf3&" + in + "&CallStatus=completed&DialCallStatus=answered", t0_)
+                   .finished);
+  std::optional<FinishedCall> alone;
+  for (const FinishedCall& due : assembler_.Due(t0_ + seconds(16))) {
+    if (due.call.call_id() == "twilio:CAconf3") alone = due;
+  }
+  ASSERT_TRUE(alone);
+  EXPECT_EQ(alone->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(alone->call.duration_seconds(), 0);
+  // A <Dial><Number> gives its own talk time, and settles the call at once.
+  auto number = Post("CallSid=CAnum4&" + in +
+                         "&CallStatus=completed&DialCallStatus=completed&DialCallSid=CAleg4"
+                         "&DialCallDuration=40",
+                     t0_);
+  ASSERT_TRUE(number.finished);
+  EXPECT_EQ(number.finished->call.duration_seconds(), 40);
+}
+
 }  // namespace
 }  // namespace leadflow::telephony
