@@ -82,5 +82,38 @@ TEST_F(DomainEditsTest, LeadTitleIsNeverBlank) {
   EXPECT_EQ(after.etag(), lead.etag());
 }
 
+// Protects: a lead status or source is never named blank. CreateStatus and UpdateStatus with a
+// name of spaces are INVALID_ARGUMENT ("name is blank") and write nothing, as a stage or pipeline
+// name of spaces is refused. (Such a status was created, listed with no name to pick it by.)
+TEST_F(DomainEditsTest, StatusNameIsNeverBlank) {
+  for (const auto kind : {v1::STATUS_KIND_LEAD_STATUS, v1::STATUS_KIND_SOURCE}) {
+    v1::CreateStatusRequest create;
+    create.set_kind(kind);
+    create.mutable_status()->set_id("BLANK");
+    create.mutable_status()->set_name("   ");
+    if (kind == v1::STATUS_KIND_LEAD_STATUS) {
+      create.mutable_status()->set_semantics(v1::SEMANTICS_PROCESS);
+    }
+    v1::Status created;
+    grpc::Status status = status_stub_->CreateStatus(Context().get(), create, &created);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << kind;
+    EXPECT_EQ(testing::StatusMessage(status), "name is blank") << kind;
+
+    v1::UpdateStatusRequest update;
+    update.set_kind(kind);
+    update.mutable_status()->set_id(kind == v1::STATUS_KIND_LEAD_STATUS ? "IN_PROCESS" : "EMAIL");
+    update.mutable_status()->set_name("  ");
+    update.mutable_update_mask()->add_paths("name");
+    v1::Status updated;
+    status = status_stub_->UpdateStatus(Context().get(), update, &updated);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << kind;
+    EXPECT_EQ(testing::StatusMessage(status), "name is blank") << kind;
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_statuses WHERE btrim(name) = ''"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM lead_sources WHERE btrim(name) = ''"), 0);
+  EXPECT_EQ(Text("SELECT name FROM lead_statuses WHERE id = 'IN_PROCESS'"), "In progress");
+  EXPECT_EQ(Text("SELECT name FROM lead_sources WHERE id = 'EMAIL'"), "Email");
+}
+
 }  // namespace
 }  // namespace leadflow::crm
