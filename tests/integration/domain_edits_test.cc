@@ -115,5 +115,45 @@ TEST_F(DomainEditsTest, StatusNameIsNeverBlank) {
   EXPECT_EQ(Text("SELECT name FROM lead_sources WHERE id = 'EMAIL'"), "Email");
 }
 
+// Protects: channel_queues names channels that exist. A channel is a lead source id (WEB_FORM,
+// EMAIL, CALL, a custom source) or API (leads created over the API); any other key — a typo such
+// as "EMIAL" — is INVALID_ARGUMENT naming it and what is accepted, and the map stays as it was.
+// (It was stored, and the channel kept rotating over its default queue with no word said.)
+TEST_F(DomainEditsTest, ChannelQueuesNameChannelsThatExist) {
+  v1::CreateStatusRequest source;
+  source.set_kind(v1::STATUS_KIND_SOURCE);
+  source.mutable_status()->set_id("TRADE_FAIR");
+  source.mutable_status()->set_name("Trade fair");
+  v1::Status created;
+  ASSERT_TRUE(status_stub_->CreateStatus(Context().get(), source, &created).ok());
+
+  v1::UpdateSettingsRequest good;
+  (*good.mutable_settings()->mutable_channel_queues())["EMAIL"] = "team:mail";
+  (*good.mutable_settings()->mutable_channel_queues())["API"] = "team:api";
+  (*good.mutable_settings()->mutable_channel_queues())["TRADE_FAIR"] = "team:fairs";
+  good.mutable_update_mask()->add_paths("channel_queues");
+  v1::CrmSettings settings;
+  grpc::Status status = settings_stub_->UpdateSettings(Context().get(), good, &settings);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(settings.channel_queues_size(), 3);
+
+  v1::UpdateSettingsRequest typo;
+  (*typo.mutable_settings()->mutable_channel_queues())["WEB_FORM"] = "team:web";
+  (*typo.mutable_settings()->mutable_channel_queues())["EMIAL"] = "team:mail";
+  typo.mutable_update_mask()->add_paths("channel_queues");
+  status = settings_stub_->UpdateSettings(Context().get(), typo, &settings);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::StatusMessage(status),
+            "channel_queues: channel \"EMIAL\" is neither a lead source nor API; the channels are "
+            "API, CALL, EMAIL, MESSENGER, TRADE_FAIR, WALK_IN, WEB_FORM");
+
+  v1::CrmSettings after;
+  ASSERT_TRUE(settings_stub_->GetSettings(Context().get(), {}, &after).ok());
+  EXPECT_EQ(after.channel_queues().size(), 3u);
+  EXPECT_EQ(after.channel_queues().count("EMIAL"), 0u);
+  EXPECT_EQ(after.channel_queues().count("WEB_FORM"), 0u);
+  EXPECT_EQ(after.channel_queues().at("TRADE_FAIR"), "team:fairs");
+}
+
 }  // namespace
 }  // namespace leadflow::crm
