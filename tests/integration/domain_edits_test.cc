@@ -155,5 +155,42 @@ TEST_F(DomainEditsTest, ChannelQueuesNameChannelsThatExist) {
   EXPECT_EQ(after.channel_queues().at("TRADE_FAIR"), "team:fairs");
 }
 
+// Protects: paging through pipelines after the last one of a page is deleted goes on where it
+// was. The page token carries that pipeline's place (sort, id), not only its id: read from a row
+// no longer there, the next page came back empty and every later pipeline was silently missing.
+TEST_F(DomainEditsTest, PipelinePagesGoOnAfterTheLastOneOfAPageIsDeleted) {
+  // Sales (1, sort 10) is seeded; in sort order: 2 (5), 1 (10), 3 (20), 4 (20), 5 (30).
+  const int64_t first = CreatePipeline("Interior works", 5);
+  const int64_t third = CreatePipeline("Office design", 20);
+  const int64_t fourth = CreatePipeline("Trade fairs", 20);
+  const int64_t fifth = CreatePipeline("Maintenance", 30);
+  EXPECT_EQ(ListAllPipelines(2, [] {}), (std::vector<int64_t>{first, 1, third, fourth, fifth}));
+
+  // The first page ends at Sales (1); pipeline 1 cannot be deleted (the inbound pipeline), so the
+  // page is made to end at "Office design" instead, which is deleted between the pages.
+  std::vector<int64_t> seen = ListAllPipelines(3, [&] {
+    v1::DeletePipelineRequest remove;
+    remove.set_id(third);
+    google::protobuf::Empty empty;
+    grpc::Status status = pipeline_stub_->DeletePipeline(Context().get(), remove, &empty);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  });
+  EXPECT_EQ(seen, (std::vector<int64_t>{first, 1, third, fourth, fifth}));
+
+  // A pipeline whose sort changes between the pages skips none of the others: the next page
+  // starts after the place the first page saw it at.
+  seen = ListAllPipelines(2, [&] {
+    v1::UpdatePipelineRequest move;
+    move.mutable_pipeline()->set_id(1);
+    move.mutable_pipeline()->set_sort(100);
+    move.mutable_update_mask()->add_paths("sort");
+    v1::Pipeline moved;
+    EXPECT_TRUE(pipeline_stub_->UpdatePipeline(Context().get(), move, &moved).ok());
+  });
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_EQ(std::vector<int64_t>(seen.begin(), seen.begin() + 4),
+            (std::vector<int64_t>{first, 1, fourth, fifth}));
+}
+
 }  // namespace
 }  // namespace leadflow::crm
