@@ -192,5 +192,58 @@ TEST_F(DomainEditsTest, PipelinePagesGoOnAfterTheLastOneOfAPageIsDeleted) {
             (std::vector<int64_t>{first, 1, fourth, fifth}));
 }
 
+// Protects: a link request without the id of the record to link or unlink is INVALID_ARGUMENT
+// saying which id, never NOT_FOUND for "contact 0" (which reads as a record that went missing).
+TEST_F(DomainEditsTest, LinkRequestsWithoutAnIdAreInvalid) {
+  v1::CreateDealRequest create;
+  create.mutable_deal()->set_title("Kitchen");
+  v1::Deal deal;
+  ASSERT_TRUE(deal_stub_->CreateDeal(Context().get(), create, &deal).ok());
+
+  for (int64_t contact : {0, -3}) {
+    v1::UnlinkDealContactRequest unlink;
+    unlink.set_deal_id(deal.id());
+    unlink.set_contact_id(contact);
+    v1::Deal answer;
+    grpc::Status status = deal_stub_->UnlinkContact(Context().get(), unlink, &answer);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << contact;
+    EXPECT_EQ(testing::StatusMessage(status),
+              contact == 0 ? "contact_id is required" : "contact_id must be positive")
+        << contact;
+
+    v1::LinkDealContactRequest link;
+    link.set_deal_id(deal.id());
+    link.set_contact_id(contact);
+    status = deal_stub_->LinkContact(Context().get(), link, &answer);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << contact;
+    EXPECT_EQ(testing::StatusMessage(status),
+              contact == 0 ? "contact_id is required" : "contact_id must be positive")
+        << contact;
+
+    v1::CreateDealRequest with;
+    with.mutable_deal()->set_title("Bathroom");
+    with.add_contact_ids(contact);
+    status = deal_stub_->CreateDeal(Context().get(), with, &answer);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << contact;
+    EXPECT_EQ(testing::StatusMessage(status), "contact_ids[0] must be a contact id (positive)")
+        << contact;
+  }
+  v1::SetDealCompanyRequest set;
+  set.set_deal_id(deal.id());
+  set.set_company_id(-1);
+  v1::Deal answer;
+  grpc::Status status = deal_stub_->SetCompany(Context().get(), set, &answer);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::StatusMessage(status), "company_id must be positive");
+
+  v1::CreateDealRequest with_company;
+  with_company.mutable_deal()->set_title("Bathroom");
+  with_company.set_company_id(-2);
+  status = deal_stub_->CreateDeal(Context().get(), with_company, &answer);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::StatusMessage(status), "company_id must be positive, or 0 for none");
+  EXPECT_EQ(Count("SELECT count(*) FROM deals"), 1);
+}
+
 }  // namespace
 }  // namespace leadflow::crm
