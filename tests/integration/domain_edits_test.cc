@@ -1,15 +1,19 @@
 // Edits a new user made over gRPC that the API took while it should not have, or answered with
 // the wrong code, against a real PostgreSQL: blank lead titles and status names, settings
-// naming channels that do not exist, pipeline pages after a deletion, link requests without ids.
+// naming channels that do not exist, pipeline pages after a deletion, link requests without ids,
+// a deleted deal missing from its contacts' and company's timelines.
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "leadflow/crm/v1/history.grpc.pb.h"
 #include "testing/crm.h"
 #include "testing/testing.h"
 
@@ -18,6 +22,11 @@ namespace {
 
 class DomainEditsTest : public testing::CrmApiTest {
  protected:
+  void SetUp() override {
+    CrmApiTest::SetUp();
+    history_stub_ = api_->Stub<v1::HistoryService>();
+  }
+
   int64_t CreatePipeline(const std::string& name, int sort) {
     v1::CreatePipelineRequest request;
     request.mutable_pipeline()->set_name(name);
@@ -51,6 +60,8 @@ class DomainEditsTest : public testing::CrmApiTest {
     }
     return ids;
   }
+
+  std::unique_ptr<v1::HistoryService::Stub> history_stub_;
 };
 
 // Protects: a lead's title is never blank. UpdateLead with a title of spaces is INVALID_ARGUMENT
@@ -243,6 +254,52 @@ TEST_F(DomainEditsTest, LinkRequestsWithoutAnIdAreInvalid) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(testing::StatusMessage(status), "company_id must be positive, or 0 for none");
   EXPECT_EQ(Count("SELECT count(*) FROM deals"), 1);
+}
+
+// Protects: deleting a deal leaves a trace on the timelines of the records it was linked to. Each
+// contact and the company get UNLINKED naming the deal, by the acting user, as DeleteContact writes
+// UNLINKED on the deals it was on; before, their timelines ended at LINKED deal N, a deal that
+// GetDeal no longer knew.
+TEST_F(DomainEditsTest, DeletingADealIsOnItsContactsAndCompanysTimelines) {
+  v1::CreateContactRequest person;
+  person.mutable_contact()->set_full_name("Marie Curie");
+  v1::CreateContactResponse contact;
+  ASSERT_TRUE(contact_stub_->CreateContact(Context().get(), person, &contact).ok());
+  v1::CreateCompanyRequest firm;
+  firm.mutable_company()->set_name("Atelier Curie");
+  v1::CreateCompanyResponse company;
+  ASSERT_TRUE(company_stub_->CreateCompany(Context().get(), firm, &company).ok());
+  Exec("INSERT INTO users (name) VALUES ('Ann')");
+
+  v1::CreateDealRequest create;
+  create.mutable_deal()->set_title("Kitchen");
+  create.add_contact_ids(contact.contact().id());
+  create.set_company_id(company.company().id());
+  v1::Deal deal;
+  ASSERT_TRUE(deal_stub_->CreateDeal(Context().get(), create, &deal).ok());
+  v1::DeleteDealRequest remove;
+  remove.set_id(deal.id());
+  google::protobuf::Empty empty;
+  grpc::Status status = deal_stub_->DeleteDeal(
+      testing::CallContext(kAdminKey, std::chrono::seconds(30), /*user_id=*/1).get(), remove,
+      &empty);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  for (const auto& [type, id] : {std::pair{v1::OWNER_TYPE_CONTACT, contact.contact().id()},
+                                 {v1::OWNER_TYPE_COMPANY, company.company().id()}}) {
+    v1::ListHistoryRequest request;
+    request.mutable_entity()->set_type(type);
+    request.mutable_entity()->set_id(id);
+    v1::ListHistoryResponse history;
+    ASSERT_TRUE(history_stub_->ListHistory(Context().get(), request, &history).ok());
+    ASSERT_GE(history.entries_size(), 2) << type;
+    const v1::HistoryEntry& newest = history.entries(0);
+    EXPECT_EQ(newest.kind(), "UNLINKED") << type;
+    EXPECT_EQ(newest.related().type(), v1::OWNER_TYPE_DEAL) << type;
+    EXPECT_EQ(newest.related().id(), deal.id()) << type;
+    EXPECT_EQ(newest.user_id(), 1) << type;
+    EXPECT_EQ(history.entries(1).kind(), "LINKED") << type;
+  }
 }
 
 }  // namespace

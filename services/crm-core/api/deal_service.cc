@@ -390,9 +390,23 @@ grpc::ServerUnaryReactor* DealApi::DeleteDeal(grpc::CallbackServerContext* conte
         if (absl::Status locked = LockDeal(deals, request->id(), request->etag()); !locked.ok()) {
           return locked;
         }
-        deals.Delete(request->id());
-        HistoryRepository(work).Append(
-            HistoryRecord::Of(domain::EntityKind::kDeal, request->id(), "DELETED"));
+        // Its contacts and company read it on their timelines, as a deleted contact is read on
+        // its deals': UNLINKED naming the deal, after which GetDeal no longer knows it.
+        const StoredDeal deal = *deals.Get(request->id());
+        std::vector<HistoryRecord> history{
+            HistoryRecord::Of(domain::EntityKind::kDeal, deal.id, "DELETED")};
+        auto unlinked = [&](domain::EntityKind kind, int64_t id) {
+          history.push_back(HistoryRecord::Of(kind, id, "UNLINKED")
+                                .RelatedTo({domain::EntityKind::kDeal, deal.id}));
+        };
+        for (int64_t contact : deal.contact_ids) {
+          unlinked(domain::EntityKind::kContact, contact);
+        }
+        if (deal.company_id != 0) {
+          unlinked(domain::EntityKind::kCompany, deal.company_id);
+        }
+        deals.Delete(deal.id);
+        HistoryRepository(work).Append(history);
         work.commit();
         return absl::OkStatus();
       });
