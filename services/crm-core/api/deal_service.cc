@@ -192,6 +192,15 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         if (request->contact_ids_size() > 100) {
           return absl::InvalidArgumentError("contact_ids: at most 100");
         }
+        for (int i = 0; i < request->contact_ids_size(); ++i) {
+          if (request->contact_ids(i) <= 0) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("contact_ids[", i, "] must be a contact id (positive)"));
+          }
+        }
+        if (request->company_id() < 0) {
+          return absl::InvalidArgumentError("company_id must be positive, or 0 for none");
+        }
         auto user = ActingUser(context);
         if (!user.ok()) {
           return user.status();
@@ -381,9 +390,23 @@ grpc::ServerUnaryReactor* DealApi::DeleteDeal(grpc::CallbackServerContext* conte
         if (absl::Status locked = LockDeal(deals, request->id(), request->etag()); !locked.ok()) {
           return locked;
         }
-        deals.Delete(request->id());
-        HistoryRepository(work).Append(
-            HistoryRecord::Of(domain::EntityKind::kDeal, request->id(), "DELETED"));
+        // Its contacts and company read it on their timelines, as a deleted contact is read on
+        // its deals': UNLINKED naming the deal, after which GetDeal no longer knows it.
+        const StoredDeal deal = *deals.Get(request->id());
+        std::vector<HistoryRecord> history{
+            HistoryRecord::Of(domain::EntityKind::kDeal, deal.id, "DELETED")};
+        auto unlinked = [&](domain::EntityKind kind, int64_t id) {
+          history.push_back(HistoryRecord::Of(kind, id, "UNLINKED")
+                                .RelatedTo({domain::EntityKind::kDeal, deal.id}));
+        };
+        for (int64_t contact : deal.contact_ids) {
+          unlinked(domain::EntityKind::kContact, contact);
+        }
+        if (deal.company_id != 0) {
+          unlinked(domain::EntityKind::kCompany, deal.company_id);
+        }
+        deals.Delete(deal.id);
+        HistoryRepository(work).Append(history);
         work.commit();
         return absl::OkStatus();
       });
@@ -480,9 +503,16 @@ namespace {
 absl::Status ChangeLink(pqxx::connection& connection, int64_t deal_id, domain::EntityKind kind,
                         int64_t other_id, bool link, v1::Deal* response) {
   const bool contact = kind == domain::EntityKind::kContact;
-  if (link && other_id <= 0) {
-    return absl::InvalidArgumentError(contact ? "contact_id is required"
-                                              : "company_id is required");
+  // Every request but ClearCompany names the other record: without its id the answer is about
+  // the request, never NOT_FOUND for "contact 0" (a record that seems to have gone missing).
+  if (link || contact) {
+    const char* field = contact ? "contact_id" : "company_id";
+    if (other_id == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+    }
+    if (other_id < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " must be positive"));
+    }
   }
   pqxx::work work(connection);
   // The contact or company held until the commit (HoldLive), before the deal's row, the order a

@@ -655,8 +655,10 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
         if (has("status_id") && lead.status_id().empty()) {
           return absl::InvalidArgumentError("status_id must be a lead status id");
         }
-        if (has("title") && lead.title().empty()) {
-          return absl::InvalidArgumentError("title cannot be empty");
+        // Spaces are no title, as CreateLead reads them: a blank title showed as nothing in
+        // every list and in FindByCommunication's display_name.
+        if (has("title") && domain::TrimAscii(lead.title()).empty()) {
+          return absl::InvalidArgumentError("title cannot be blank");
         }
         if (absl::Status text = CheckLeadText(lead); !text.ok()) {
           return text;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "crm-core/api/call_common.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/deal_services.h"
@@ -13,6 +14,7 @@
 #include "crm-core/domain/deal/deal.h"
 #include "crm-core/domain/email/thread.h"
 #include "crm-core/domain/lead/title.h"
+#include "crm-core/domain/matching/matching.h"
 #include "crm-core/store/deal_repository.h"
 #include "crm-core/store/email_repository.h"
 #include "crm-core/store/history_repository.h"
@@ -245,13 +247,28 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
             return absl::InvalidArgumentError(
                 absl::StrCat("channel_queues: at most ", kMaxQueues, " channels"));
           }
+          // A channel is what inbound traffic and the API name their records' source by: a lead
+          // source id, or API. Any other key (a typo) would be stored and never read, the
+          // channel rotating over its default queue with no word said.
           static const std::regex kChannel(R"([A-Z_]{1,50})");
+          std::set<std::string> channels{domain::kApiChannel};
+          for (const StatusEntry& source : StatusRepository(work, StatusKind::kSource).List()) {
+            channels.insert(source.id);
+          }
           updated.channel_queues.clear();
           for (const auto& [channel, key] : given.channel_queues()) {
+            // channel_queues' CHECK (0004) takes no digits: a source such as FAIR_2026 has no
+            // queue of its own yet (its leads rotate over channel:FAIR_2026).
             if (!std::regex_match(channel, kChannel)) {
               return absl::InvalidArgumentError(absl::StrCat("channel_queues: channel ",
                                                              domain::Quoted(channel.substr(0, 50)),
                                                              " must be 1–50 of A-Z _"));
+            }
+            if (channels.count(channel) == 0) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat("channel_queues: channel ", domain::Quoted(channel.substr(0, 50)),
+                               " is neither a lead source nor API; the channels are ",
+                               absl::StrJoin(channels, ", ")));
             }
             if (absl::Status valid = CheckQueueKey("channel_queues", key); !valid.ok()) {
               return valid;

@@ -90,12 +90,15 @@ std::optional<StoredPipeline> PipelineRepository::Get(int64_t id) {
   return stored;
 }
 
-std::vector<int64_t> PipelineRepository::List(int64_t after_id, int limit) {
-  std::vector<int64_t> ids;
-  for (const auto& row : work_.exec_prepared("list_pipelines", after_id, limit)) {
-    ids.push_back(row[0].as<int64_t>());
+std::vector<PipelineRepository::Place> PipelineRepository::List(const std::optional<Place>& after,
+                                                                int limit) {
+  std::vector<Place> places;
+  for (const auto& row :
+       work_.exec_prepared("list_pipelines", after.has_value(), after ? after->sort : 0,
+                           after ? after->id : 0, limit)) {
+    places.push_back({.sort = row[1].as<int>(), .id = row[0].as<int64_t>()});
   }
-  return ids;
+  return places;
 }
 
 int64_t PipelineRepository::Insert(const std::string& name, int sort) {

@@ -37,8 +37,14 @@ class PipelineRepository {
   /// when it does not exist.
   std::optional<int64_t> Lock(int64_t id, bool shared = false);
   std::optional<StoredPipeline> Get(int64_t id);
-  /// Ids by sort, then id, after the pipeline `after_id` (0: from the first).
-  std::vector<int64_t> List(int64_t after_id, int limit);
+  /// A pipeline's place in the order pipelines are listed in: by sort, then id.
+  struct Place {
+    int sort = 0;
+    int64_t id = 0;
+  };
+  /// Places by sort, then id, after `after` (none: from the first). The place is given whole,
+  /// not read from the pipeline at it, which a page's reader may have deleted or moved since.
+  std::vector<Place> List(const std::optional<Place>& after, int limit);
   int64_t Insert(const std::string& name, int sort);
   /// Sets name and sort and advances the version.
   void Update(int64_t id, const std::string& name, int sort);

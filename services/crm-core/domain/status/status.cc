@@ -130,6 +130,9 @@ int NextSort(const std::vector<StatusEntry>& existing, std::optional<Semantics> 
 absl::Status CheckStatusName(const std::vector<StatusEntry>& existing, std::string_view id,
                              std::string_view name) {
   const std::string key = domain::FoldForSearch(name);
+  if (key.empty()) {
+    return absl::InvalidArgumentError("name is blank");
+  }
   for (const StatusEntry& status : existing) {
     if (status.id != id && domain::FoldForSearch(status.name) == key) {
       return absl::AlreadyExistsError(absl::StrCat(domain::Quoted(status.id), " is named ",

@@ -67,7 +67,8 @@ int NextSort(const std::vector<StatusEntry>& existing, std::optional<Semantics> 
 
 /// Names are unique in a list, compared as pipeline stage names are (naming's FoldForSearch:
 /// "new" is "New"): ALREADY_EXISTS naming the entry that has it. `id` is the entry being named
-/// (skipped), empty for a new one.
+/// (skipped), empty for a new one. A name of spaces is INVALID_ARGUMENT "name is blank", as a
+/// stage's is: nothing to pick the entry by in a list.
 absl::Status CheckStatusName(const std::vector<StatusEntry>& existing, std::string_view id,
                              std::string_view name);
 

@@ -1,4 +1,5 @@
--- By sort, then id; $1 is the last id of the previous page (0: the first page).
-SELECT id FROM pipelines
-WHERE $1 = 0 OR (sort, id) > (SELECT sort, id FROM pipelines WHERE id = $1)
-ORDER BY sort, id LIMIT $2
+-- By sort, then id, after the place ($2 sort, $3 id) where the previous page ended ($1: there is
+-- one). The place itself, not the pipeline at it: that one may be deleted or moved since.
+SELECT id, sort FROM pipelines
+WHERE NOT $1 OR (sort, id) > ($2::integer, $3::bigint)
+ORDER BY sort, id LIMIT $4
