@@ -302,5 +302,56 @@ TEST_F(DomainEditsTest, DeletingADealIsOnItsContactsAndCompanysTimelines) {
   }
 }
 
+// Protects: ConvertLead never gives what it creates to a deactivated user. A lead whose
+// responsible was deactivated converts into a contact, company and deal that go to the user who
+// converts it (the acting user), or to nobody without one; an active responsible keeps them.
+// (They went to the deactivated user, whom CreateDeal and the inbound rules refuse.)
+TEST_F(DomainEditsTest, ConversionGivesNothingToADeactivatedUser) {
+  const int64_t gone = Count("INSERT INTO users (name) VALUES ('Gone') RETURNING id");
+  const int64_t ann = Count("INSERT INTO users (name) VALUES ('Ann') RETURNING id");
+  const auto lead_of = [&](const std::string& last_name) {
+    v1::CreateLeadRequest create;
+    create.mutable_lead()->set_first_name("Léa");
+    create.mutable_lead()->set_last_name(last_name);
+    create.mutable_lead()->set_company_name(last_name + " SARL");
+    create.mutable_lead()->set_responsible_user_id(gone);
+    v1::Lead lead;
+    grpc::Status status = lead_stub_->CreateLead(Context().get(), create, &lead);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return lead.id();
+  };
+  const int64_t by_ann = lead_of("Martin");
+  const int64_t by_nobody = lead_of("Durand");
+  const int64_t kept = lead_of("Petit");
+  Exec(absl::StrCat("UPDATE users SET active = false WHERE id = ", gone));
+
+  const auto convert = [&](int64_t lead, int64_t acting_user) {
+    v1::ConvertLeadRequest request;
+    request.set_lead_id(lead);
+    request.set_produce(v1::CONVERSION_PRODUCE_CONTACT_COMPANY_DEAL);
+    v1::ConvertLeadResponse response;
+    grpc::Status status = lead_stub_->ConvertLead(
+        testing::CallContext(kAdminKey, std::chrono::seconds(30), acting_user).get(), request,
+        &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  };
+  const auto responsibles = [&](const v1::ConvertLeadResponse& made) {
+    return std::vector<int64_t>{
+        Count(absl::StrCat("SELECT coalesce(responsible_user_id, 0) FROM contacts WHERE id = ",
+                           made.contact_id())),
+        Count(absl::StrCat("SELECT coalesce(responsible_user_id, 0) FROM companies WHERE id = ",
+                           made.company_id())),
+        Count(absl::StrCat("SELECT coalesce(responsible_user_id, 0) FROM deals WHERE id = ",
+                           made.deal_id()))};
+  };
+  EXPECT_EQ(responsibles(convert(by_ann, ann)), (std::vector<int64_t>{ann, ann, ann}));
+  EXPECT_EQ(responsibles(convert(by_nobody, 0)), (std::vector<int64_t>{0, 0, 0}));
+
+  // Active again: the lead's responsible keeps what its lead becomes, whoever converts it.
+  Exec(absl::StrCat("UPDATE users SET active = true WHERE id = ", gone));
+  EXPECT_EQ(responsibles(convert(kept, ann)), (std::vector<int64_t>{gone, gone, gone}));
+}
+
 }  // namespace
 }  // namespace leadflow::crm
