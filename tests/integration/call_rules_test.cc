@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <functional>
 #include <map>
 #include <pqxx/pqxx>
 #include <thread>
@@ -1260,6 +1261,89 @@ TEST_F(CallRulesTest, FoldedCallBackRecordingsPastTheCapAreCounted) {
   again.add_folded_ids(kept);
   ASSERT_TRUE(contacts->MergeContacts(Context().get(), again, &merged).ok());
   EXPECT_EQ(dropped(), 7);
+}
+
+// Protects: what ActivityService's Update and Delete may do to a call-back without breaking the
+// telephony rules. Its subject and description stay as the calls wrote them (each further missed
+// call rewrites the description: an edit would be lost), FAILED_PRECONDITION and nothing changed;
+// its deadline and responsible change. Completed over UpdateActivity, a further missed call opens
+// a new one; reopening the first while that one is open is FAILED_PRECONDITION naming it (one
+// open call-back per record, never an index violation); once the new one is deleted (its calls
+// with it), the first reopens and folds the next missed call.
+TEST_F(CallRulesTest, CallBacksEditedCompletedReopenedAndDeletedOverTheApi) {
+  const int64_t contact = Contact("+33612345678");
+  Apply({Encode({.id = "e1", .number = "+33612345678"})});
+  const int64_t first = OpenCallBackOf("CONTACT", contact);
+  ASSERT_NE(first, 0);
+  auto stub = api_->Stub<v1::ActivityService>();
+  auto update = [&](int64_t id, const std::function<void(v1::Activity&)>& set,
+                    const std::string& path) {
+    v1::UpdateActivityRequest request;
+    request.mutable_activity()->set_id(id);
+    set(*request.mutable_activity());
+    request.mutable_update_mask()->add_paths(path);
+    v1::Activity response;
+    return stub->UpdateActivity(Context().get(), request, &response);
+  };
+  const std::string before =
+      Text("SELECT a::text FROM activities AS a WHERE id = " + std::to_string(first));
+  for (const char* path : {"subject", "description"}) {
+    grpc::Status refused = update(
+        first,
+        [](v1::Activity& a) {
+          a.set_subject("Done");
+          a.set_description("Edited");
+        },
+        path);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << path;
+    EXPECT_NE(refused.error_message().find("inbound event call:e1"), std::string::npos)
+        << refused.error_message();
+  }
+  EXPECT_EQ(Text("SELECT a::text FROM activities AS a WHERE id = " + std::to_string(first)),
+            before);
+  ASSERT_TRUE(
+      update(
+          first, [](v1::Activity& a) { a.mutable_deadline()->set_seconds(4102444800); }, "deadline")
+          .ok());
+  ASSERT_TRUE(
+      update(
+          first, [&](v1::Activity& a) { a.set_responsible_user_id(alice_); }, "responsible_user_id")
+          .ok());
+  ASSERT_TRUE(update(
+                  first, [](v1::Activity& a) { a.set_completed(true); }, "completed")
+                  .ok());
+  EXPECT_EQ(OpenCallBacks(), 0);
+
+  Apply({Encode({.id = "e2", .number = "+33612345678"})});
+  const int64_t second = OpenCallBackOf("CONTACT", contact);
+  ASSERT_NE(second, 0);
+  ASSERT_NE(second, first);
+  grpc::Status refused = update(
+      first, [](v1::Activity& a) { a.set_completed(false); }, "completed");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("activity " + std::to_string(second)), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(OpenCallBackOf("CONTACT", contact), second);
+
+  v1::DeleteActivityRequest remove;
+  remove.set_id(second);
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(stub->DeleteActivity(Context().get(), remove, &empty).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM activity_calls WHERE call_id = 'generic:e2'"), 0);
+  ASSERT_TRUE(update(
+                  first, [](v1::Activity& a) { a.set_completed(false); }, "completed")
+                  .ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE completed_at IS NULL AND id = " +
+                  std::to_string(first)),
+            1);
+
+  Apply({Encode({.id = "e3", .number = "+33612345678"})});
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(OpenCallBackOf("CONTACT", contact), first);
+  EXPECT_EQ(Count("SELECT missed_calls FROM activities WHERE id = " + std::to_string(first)), 2);
+  EXPECT_EQ(Count("SELECT activity_id FROM activity_calls WHERE call_id = 'generic:e3'"), first);
+  EXPECT_EQ(Count("SELECT responsible_user_id FROM activities WHERE id = " + std::to_string(first)),
+            alice_);
 }
 
 }  // namespace

@@ -335,6 +335,64 @@ TEST_F(EmailRulesTest, CompletedReplyActivityThenNewOne) {
   EXPECT_EQ(Count("SELECT repeat_count FROM leads"), 0);
 }
 
+// Protects: the thread rules over EMAIL activities changed through ActivityService (the real API
+// server over its own database, the consumer's batch processor beside it): an activity completed
+// then reopened by UpdateActivity takes its thread's next reply (no second activity); once it is
+// deleted, the thread's messages stay on the lead with no activity and the next reply opens a new
+// open one, with the reply on it.
+TEST_F(EmailRulesTest, ReopenedOrDeletedReplyActivityOverTheApi) {
+  constexpr char kKey[] = "test-admin-key-0123456789";
+  testing::CrmApi api(testing::CrmApiOptions{.keys = {{kKey, Role::kAdmin}}});
+  BatchProcessor processor(BatchProcessorOptions{}, api.database_url(), nullptr, *producer_,
+                           counters_);
+  auto apply = [&](const Mail& mail) { ASSERT_TRUE(processor.Process({Encode(mail)}).ok()); };
+  auto stub = api.Stub<v1::ActivityService>();
+  auto set_completed = [&](int64_t id, bool completed) {
+    v1::UpdateActivityRequest request;
+    request.mutable_activity()->set_id(id);
+    request.mutable_activity()->set_completed(completed);
+    request.mutable_update_mask()->add_paths("completed");
+    v1::Activity response;
+    return stub->UpdateActivity(testing::CallContext(kKey, std::chrono::seconds(20)).get(), request,
+                                &response);
+  };
+  apply({.message_id = "o1@example.org", .from = "jean@example.org"});
+  const int64_t first = api.Scalar("SELECT id FROM activities WHERE type = 'EMAIL'");
+  ASSERT_NE(first, 0);
+  ASSERT_TRUE(set_completed(first, true).ok());
+  ASSERT_TRUE(set_completed(first, false).ok());
+  apply({.message_id = "o2@example.org",
+         .from = "jean@example.org",
+         .subject = "Re: Devis",
+         .in_reply_to = "o1@example.org"});
+  EXPECT_EQ(api.Scalar("SELECT count(*) FROM activities"), 1);
+  EXPECT_EQ(api.Scalar("SELECT count(*) FROM email_messages WHERE activity_id = " +
+                       std::to_string(first)),
+            2);
+
+  v1::DeleteActivityRequest remove;
+  remove.set_id(first);
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(stub->DeleteActivity(testing::CallContext(kKey, std::chrono::seconds(20)).get(),
+                                   remove, &empty)
+                  .ok());
+  EXPECT_EQ(api.Scalar("SELECT count(*) FROM email_messages WHERE activity_id IS NULL"), 2);
+  apply({.message_id = "o3@example.org",
+         .from = "jean@example.org",
+         .subject = "Re: Re: Devis",
+         .in_reply_to = "o2@example.org"});
+  const int64_t second = api.Scalar(
+      "SELECT coalesce(max(id), 0) FROM activities WHERE type = 'EMAIL' AND NOT "
+      "completed AND owner_type = 'LEAD'");
+  EXPECT_NE(second, 0);
+  EXPECT_NE(second, first);
+  EXPECT_EQ(api.Scalar("SELECT count(*) FROM activities"), 1);
+  EXPECT_EQ(api.Scalar("SELECT activity_id FROM email_messages WHERE message_id = "
+                       "'o3@example.org'"),
+            second);
+  EXPECT_EQ(api.Scalar("SELECT count(*) FROM leads"), 1);
+}
+
 // Protects: the thread's record may be a deal (simple mode: contact + deal): a reply from
 // another address of the thread (its Cc) goes on that deal's open activity; no second contact or
 // deal is made.

@@ -282,6 +282,17 @@ TEST_F(HistoryWritesTest, EveryWriteChecksTheActingUserAndRecordsIt) {
        [&] {
          return WriteCase{absl::StrCat("id: ", NewActivity(NewContact())), false};
        }},
+      {"ActivityService.UpdateActivity",
+       [&] {
+         return WriteCase{absl::StrCat("activity { id: ", NewActivity(NewContact()),
+                                       " subject: 'Call back at noon' } update_mask { paths: "
+                                       "'subject' }"),
+                          false};
+       }},
+      {"ActivityService.DeleteActivity",
+       [&] {
+         return WriteCase{absl::StrCat("id: ", NewActivity(NewContact())), false};
+       }},
       {"CompanyService.CreateCompany",
        [&] { return WriteCase{absl::StrCat("company { name: 'New Co ", ++serial_, "' }")}; }},
       {"CompanyService.UpdateCompany",

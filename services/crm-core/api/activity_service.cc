@@ -1,4 +1,6 @@
 // ActivityService: activities on any record (lead, contact, company, deal) over gRPC.
+#include <google/protobuf/util/time_util.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/call_common.h"
@@ -49,6 +51,7 @@ void ToProto(const Activity& activity, v1::Activity* out) {
     *out->mutable_complete_time() = FromMicros(activity.complete_micros);
   }
   out->set_origin_event_id(activity.origin_event_id);
+  out->set_etag(Etag(activity.version));
   if (activity.call) {
     CallDetailsToProto(*activity.call, out->mutable_call());
   }
@@ -63,7 +66,65 @@ absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity
   return absl::OkStatus();
 }
 
+// An activity id a request names: INVALID_ARGUMENT for none or a negative one, as
+// HistoryService's entity.id.
+absl::Status CheckId(const std::string& field, int64_t id) {
+  if (id == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  }
+  if (id < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be positive"));
+  }
+  return absl::OkStatus();
+}
+
+// Locks the activity and checks its etag, as LockDeal does for a deal.
+absl::Status LockActivity(ActivityRepository& activities, int64_t id, const std::string& etag) {
+  auto expected = ParseEtag(etag);
+  if (!expected.ok()) {
+    return expected.status();
+  }
+  std::optional<int64_t> version = activities.Lock(id);
+  if (!version) {
+    return domain::NotFound("activity", id);
+  }
+  if (*expected != 0 && *expected != *version) {
+    return absl::AbortedError(
+        absl::StrCat("activity ", id, " changed since it was read (stale etag)"));
+  }
+  return absl::OkStatus();
+}
+
+// A completion time a caller gives (CreateActivity with completed): a time CheckTime takes, and
+// not later than the server's clock (what is done was done by now).
+absl::Status CheckCompleteTime(const google::protobuf::Timestamp& time) {
+  using google::protobuf::util::TimeUtil;
+  if (absl::Status check = CheckTime("complete_time", time); !check.ok()) {
+    return check;
+  }
+  const google::protobuf::Timestamp now = TimeUtil::GetCurrentTime();
+  if (time > now) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "complete_time ", TimeUtil::ToString(time), " is in the future (the server's clock reads ",
+        TimeUtil::ToString(now), "): an activity logged done was done by now"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::ServerUnaryReactor* ActivityApi::GetActivity(grpc::CallbackServerContext* context,
+                                                   const v1::GetActivityRequest* request,
+                                                   v1::Activity* response) {
+  return RunCall(context, __func__, backend_, Right::kRead, response,
+                 [=](pqxx::connection& connection) {
+                   if (absl::Status id = CheckId("id", request->id()); !id.ok()) {
+                     return id;
+                   }
+                   pqxx::read_transaction work(connection);
+                   return LoadActivity(work, request->id(), response);
+                 });
+}
 
 grpc::ServerUnaryReactor* ActivityApi::ListActivities(grpc::CallbackServerContext* context,
                                                       const v1::ListActivitiesRequest* request,
@@ -157,6 +218,17 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
             return check;
           }
         }
+        // completed true logs what is done already (a call or meeting that happened): stored
+        // completed, never silently open. A completion time without it would be dropped: refused.
+        if (activity.has_complete_time()) {
+          if (!activity.completed()) {
+            return absl::InvalidArgumentError(
+                "complete_time is given only with completed: true (an open activity has none)");
+          }
+          if (absl::Status check = CheckCompleteTime(activity.complete_time()); !check.ok()) {
+            return check;
+          }
+        }
         pqxx::work work(connection);
         // The owner held until the commit (HoldLive): a merge folding it either waits and then
         // moves the activity, or committed first and the answer names the kept record.
@@ -203,15 +275,134 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
                      .subject = activity.subject(),
                      .description = activity.description(),
                      .responsible_user_id = responsible,
+                     .completed = activity.completed(),
                      .deadline_micros = activity.has_deadline()
                                             ? std::optional(ToMicros(activity.deadline()))
-                                            : std::nullopt});
+                                            : std::nullopt},
+            activity.has_complete_time() ? std::optional(ToMicros(activity.complete_time()))
+                                         : std::nullopt);
         if (owner_type == "DEAL") {
           TouchDealActivity(work, activity.owner_id());
         }
         absl::Status loaded = LoadActivity(work, id, response);
         work.commit();
         return loaded;
+      });
+}
+
+grpc::ServerUnaryReactor* ActivityApi::UpdateActivity(grpc::CallbackServerContext* context,
+                                                      const v1::UpdateActivityRequest* request,
+                                                      v1::Activity* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        const v1::Activity& given = request->activity();
+        if (absl::Status id = CheckId("activity.id", given.id()); !id.ok()) {
+          return id;
+        }
+        auto paths =
+            UpdatePaths(request->update_mask(),
+                        {"subject", "description", "deadline", "responsible_user_id", "completed"},
+                        v1::Activity::descriptor());
+        if (!paths.ok()) {
+          return paths.status();
+        }
+        auto has = [&](const char* path) { return paths->count(path) != 0; };
+        if (has("subject")) {
+          if (given.subject().empty()) {
+            return absl::InvalidArgumentError("subject cannot be blank");
+          }
+          if (absl::Status check = CheckText("subject", given.subject()); !check.ok()) {
+            return check;
+          }
+        }
+        if (has("description")) {
+          if (absl::Status check = CheckText("description", given.description()); !check.ok()) {
+            return check;
+          }
+        }
+        // deadline in the mask and absent from the activity clears it (field presence).
+        if (has("deadline") && given.has_deadline()) {
+          if (absl::Status check = CheckTime("deadline", given.deadline()); !check.ok()) {
+            return check;
+          }
+        }
+        pqxx::work work(connection);
+        ActivityRepository activities(work);
+        if (absl::Status locked = LockActivity(activities, given.id(), given.etag());
+            !locked.ok()) {
+          return locked;
+        }
+        const Activity current = *activities.Get(given.id());
+        if (absl::Status allowed = CheckActivityUpdate(current, *paths); !allowed.ok()) {
+          return allowed;
+        }
+        Activity next = current;
+        if (has("subject")) next.subject = given.subject();
+        if (has("description")) next.description = given.description();
+        if (has("deadline")) {
+          next.deadline_micros =
+              given.has_deadline() ? std::optional(ToMicros(given.deadline())) : std::nullopt;
+        }
+        if (has("responsible_user_id")) {
+          // As CreateActivity: an active user, or 0 for the owner's responsible.
+          if (absl::Status user =
+                  CheckActiveUser(work, given.responsible_user_id(), "responsible_user_id");
+              !user.ok()) {
+            return user;
+          }
+          next.responsible_user_id = given.responsible_user_id();
+          if (next.responsible_user_id == 0) {
+            std::optional<MergeRepository::Owner> owner =
+                MergeRepository(work).Find(current.owner_type, current.owner_id);
+            next.responsible_user_id = owner ? owner->responsible_user_id : 0;
+          }
+        }
+        const bool completion_changed = has("completed") && given.completed() != current.completed;
+        if (completion_changed) {
+          next.completed = given.completed();
+          // A record has at most one open call-back (the missed calls fold into it): reopening
+          // a second one is refused, naming the open one, rather than failing on the index.
+          if (!next.completed && current.call && current.call->call_back) {
+            if (int64_t open =
+                    activities.OtherOpenCallBack(current.owner_type, current.owner_id, current.id);
+                open != 0) {
+              return absl::FailedPreconditionError(
+                  absl::StrCat("activity ", current.id, " is a call-back and ",
+                               absl::AsciiStrToLower(current.owner_type), " ", current.owner_id,
+                               " has an open call-back already (activity ", open,
+                               "): a record has one open call-back; complete or delete activity ",
+                               open, " first"));
+            }
+          }
+        }
+        activities.Update(next, has("deadline"));
+        // Completing or reopening a deal's activity is activity on the deal, as CompleteActivity.
+        if (completion_changed && current.owner_type == "DEAL") {
+          TouchDealActivity(work, current.owner_id);
+        }
+        absl::Status loaded = LoadActivity(work, current.id, response);
+        work.commit();
+        return loaded;
+      });
+}
+
+grpc::ServerUnaryReactor* ActivityApi::DeleteActivity(grpc::CallbackServerContext* context,
+                                                      const v1::DeleteActivityRequest* request,
+                                                      google::protobuf::Empty* response) {
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        if (absl::Status id = CheckId("id", request->id()); !id.ok()) {
+          return id;
+        }
+        pqxx::work work(connection);
+        ActivityRepository activities(work);
+        if (absl::Status locked = LockActivity(activities, request->id(), request->etag());
+            !locked.ok()) {
+          return locked;
+        }
+        activities.Delete(request->id());
+        work.commit();
+        return absl::OkStatus();
       });
 }
 

@@ -47,12 +47,21 @@ class LeadApi final : public v1::LeadService::CallbackService {
 class ActivityApi final : public v1::ActivityService::CallbackService {
  public:
   explicit ActivityApi(const ApiBackend& backend) : backend_(backend) {}
+  grpc::ServerUnaryReactor* GetActivity(grpc::CallbackServerContext* context,
+                                        const v1::GetActivityRequest* request,
+                                        v1::Activity* response) override;
   grpc::ServerUnaryReactor* ListActivities(grpc::CallbackServerContext* context,
                                            const v1::ListActivitiesRequest* request,
                                            v1::ListActivitiesResponse* response) override;
   grpc::ServerUnaryReactor* CreateActivity(grpc::CallbackServerContext* context,
                                            const v1::CreateActivityRequest* request,
                                            v1::Activity* response) override;
+  grpc::ServerUnaryReactor* UpdateActivity(grpc::CallbackServerContext* context,
+                                           const v1::UpdateActivityRequest* request,
+                                           v1::Activity* response) override;
+  grpc::ServerUnaryReactor* DeleteActivity(grpc::CallbackServerContext* context,
+                                           const v1::DeleteActivityRequest* request,
+                                           google::protobuf::Empty* response) override;
   grpc::ServerUnaryReactor* CompleteActivity(grpc::CallbackServerContext* context,
                                              const v1::CompleteActivityRequest* request,
                                              v1::Activity* response) override;

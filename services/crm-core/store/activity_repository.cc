@@ -45,6 +45,7 @@ Activity ReadActivity(const pqxx::row& row) {
     call.facts.ended_unix = row[28].as<int64_t>();
     activity.call = std::move(call);
   }
+  activity.version = row[29].as<int64_t>();
   return activity;
 }
 
@@ -68,12 +69,37 @@ std::vector<Activity> ActivityRepository::List(const Filter& filter, int64_t bef
   return activities;
 }
 
-int64_t ActivityRepository::Insert(const Activity& activity) {
+int64_t ActivityRepository::Insert(const Activity& activity,
+                                   std::optional<int64_t> complete_micros) {
   return work_
       .exec_prepared1("insert_activity", activity.type, activity.owner_type, activity.owner_id,
                       activity.subject, activity.description, activity.responsible_user_id,
-                      activity.deadline_micros.has_value(), activity.deadline_micros.value_or(0))[0]
+                      activity.deadline_micros.has_value(), activity.deadline_micros.value_or(0),
+                      activity.completed, complete_micros.has_value(),
+                      complete_micros.value_or(0))[0]
       .as<int64_t>();
+}
+
+std::optional<int64_t> ActivityRepository::Lock(int64_t id) {
+  pqxx::result rows = work_.exec_prepared("lock_activity", id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return rows[0][0].as<int64_t>();
+}
+
+void ActivityRepository::Update(const Activity& activity, bool deadline_changed) {
+  work_.exec_prepared0("update_activity", activity.id, activity.subject, activity.description,
+                       activity.responsible_user_id, activity.deadline_micros.has_value(),
+                       activity.deadline_micros.value_or(0), activity.completed, deadline_changed);
+}
+
+void ActivityRepository::Delete(int64_t id) { work_.exec_prepared0("delete_activity", id); }
+
+int64_t ActivityRepository::OtherOpenCallBack(const std::string& owner_type, int64_t owner_id,
+                                              int64_t except_id) {
+  pqxx::result rows = work_.exec_prepared("other_open_call_back", owner_type, owner_id, except_id);
+  return rows.empty() ? 0 : rows[0][0].as<int64_t>();
 }
 
 bool ActivityRepository::Complete(int64_t id) {

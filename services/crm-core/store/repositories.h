@@ -87,13 +87,24 @@ class ActivityRepository {
     int64_t owner_id = 0;
     int64_t responsible_user_id = 0;
     Completion completion = Completion::kAny;
-    bool overdue_only = false;  // open with a passed deadline
+    bool overdue_only = false;  // open, its deadline passed, its record open (list_activities)
   };
   std::vector<Activity> List(const Filter& filter, int64_t before_id, int limit);
-  /// A planned activity (type, owner, subject, description, responsible, deadline); its id.
-  int64_t Insert(const Activity& activity);
+  /// A planned activity (type, owner, subject, description, responsible, deadline), or one
+  /// logged done (completed: at `complete_micros`, none: now); its id.
+  int64_t Insert(const Activity& activity, std::optional<int64_t> complete_micros = std::nullopt);
   /// False when it does not exist.
   bool Complete(int64_t id);
+  /// Activity `id` locked until the transaction ends: its version (the etag); nullopt when it
+  /// does not exist.
+  std::optional<int64_t> Lock(int64_t id);
+  /// Sets subject, description, responsible (0: none), completed and, with `deadline_changed`,
+  /// the deadline from `activity` (completing keeps an earlier completion time; reopening clears
+  /// it). A deadline left alone is not rewritten from its microseconds.
+  void Update(const Activity& activity, bool deadline_changed);
+  void Delete(int64_t id);
+  /// The open call-back of the record other than `except_id`; 0: none.
+  int64_t OtherOpenCallBack(const std::string& owner_type, int64_t owner_id, int64_t except_id);
   /// Activities of inbound events on leads: each with its deadline in minutes from now (0: none).
   void InsertInbound(const std::vector<Activity>& activities,
                      const std::vector<int64_t>& deadline_minutes);

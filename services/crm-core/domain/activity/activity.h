@@ -2,8 +2,11 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+
+#include "absl/status/status.h"
 
 #include "crm-core/domain/call/call.h"
 
@@ -23,6 +26,7 @@ struct Activity {
   int64_t create_micros = 0;
   int64_t complete_micros = 0;  // 0: open
   std::string origin_event_id;  // empty for planned activities
+  int64_t version = 0;          // the etag: moves with every write of the row (0030's trigger)
 
   /// A CALL activity made by a call event (domain/call/call.h).
   struct Call {
@@ -37,5 +41,14 @@ struct Activity {
 
 /// The owner kinds an activity may have (the activities.owner_type CHECK).
 bool IsOwnerType(std::string_view owner_type);
+
+/// Whether UpdateActivity may change the fields `paths` of `current` without going against the
+/// inbound rules (FAILED_PRECONDITION naming the activity otherwise). An activity an inbound event
+/// made (origin_event_id set) keeps its subject and description: they say what came in (the
+/// mail's subject, the call as the provider reported it), and a call-back's description is
+/// rewritten by every further missed call, so an edit would be lost without a word. Its deadline,
+/// responsible and completion may change like any activity's. Whether a call-back may be reopened
+/// depends on the record's other call-backs (at most one open): the caller checks that.
+absl::Status CheckActivityUpdate(const Activity& current, const std::set<std::string>& paths);
 
 }  // namespace leadflow::crm

@@ -13,5 +13,5 @@ SELECT id, type, owner_type, owner_id, subject, description, coalesce(responsibl
     THEN ARRAY[call_recording_url] ELSE call_recording_urls END)::text,
   coalesce(extract(epoch FROM call_started_at)::bigint, 0),
   coalesce(extract(epoch FROM call_answered_at)::bigint, 0),
-  coalesce(extract(epoch FROM call_ended_at)::bigint, 0)
+  coalesce(extract(epoch FROM call_ended_at)::bigint, 0), version
 FROM activities
