@@ -143,10 +143,88 @@ void CrmApiTest::SetUp() {
   company_stub_ = api_->Stub<crm::v1::CompanyService>();
   pipeline_stub_ = api_->Stub<crm::v1::PipelineService>();
   search_stub_ = api_->Stub<crm::v1::SearchService>();
+  history_stub_ = api_->Stub<crm::v1::HistoryService>();
 }
 
 std::unique_ptr<grpc::ClientContext> CrmApiTest::Context() {
   return CallContext(kAdminKey, std::chrono::seconds(30));
+}
+
+crm::v1::Contact CrmApiTest::MakeContact(const std::string& full_name,
+                                         const std::vector<std::string>& phones,
+                                         const std::vector<std::string>& emails) {
+  crm::v1::CreateContactRequest request;
+  request.mutable_contact()->set_full_name(full_name);
+  for (const std::string& phone : phones) request.mutable_contact()->add_phones(phone);
+  for (const std::string& email : emails) request.mutable_contact()->add_emails(email);
+  crm::v1::CreateContactResponse response;
+  grpc::Status status = contact_stub_->CreateContact(Context().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << "CreateContact " << full_name << ": " << status.error_message();
+  return response.contact();
+}
+
+crm::v1::Company CrmApiTest::MakeCompany(const std::string& name,
+                                         const std::vector<std::string>& phones,
+                                         const std::vector<std::string>& emails) {
+  crm::v1::CreateCompanyRequest request;
+  request.mutable_company()->set_name(name);
+  for (const std::string& phone : phones) request.mutable_company()->add_phones(phone);
+  for (const std::string& email : emails) request.mutable_company()->add_emails(email);
+  crm::v1::CreateCompanyResponse response;
+  grpc::Status status = company_stub_->CreateCompany(Context().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << "CreateCompany " << name << ": " << status.error_message();
+  return response.company();
+}
+
+crm::v1::Lead CrmApiTest::MakeLead(const std::string& first, const std::string& last,
+                                   const std::vector<std::string>& phones,
+                                   const std::vector<std::string>& emails,
+                                   const std::string& company) {
+  crm::v1::CreateLeadRequest request;
+  request.mutable_lead()->set_title(absl::StrCat(first, " ", last));
+  request.mutable_lead()->set_first_name(first);
+  request.mutable_lead()->set_last_name(last);
+  request.mutable_lead()->set_company_name(company);
+  for (const std::string& phone : phones) request.mutable_lead()->add_phones(phone);
+  for (const std::string& email : emails) request.mutable_lead()->add_emails(email);
+  crm::v1::Lead lead;
+  grpc::Status status = lead_stub_->CreateLead(Context().get(), request, &lead);
+  EXPECT_TRUE(status.ok()) << "CreateLead " << first << " " << last << ": "
+                           << status.error_message();
+  return lead;
+}
+
+crm::v1::Deal CrmApiTest::MakeDeal(const std::string& title,
+                                   const std::vector<int64_t>& contact_ids, int64_t company_id) {
+  crm::v1::CreateDealRequest request;
+  request.mutable_deal()->set_title(title);
+  for (int64_t id : contact_ids) request.add_contact_ids(id);
+  request.set_company_id(company_id);
+  crm::v1::Deal deal;
+  grpc::Status status = deal_stub_->CreateDeal(Context().get(), request, &deal);
+  EXPECT_TRUE(status.ok()) << "CreateDeal " << title << ": " << status.error_message();
+  return deal;
+}
+
+int64_t CrmApiTest::SeedUser(const std::string& name) {
+  pqxx::connection connection(api_->database_url());
+  pqxx::work work(connection);
+  const int64_t id =
+      work.exec_params("INSERT INTO users (name) VALUES ($1) RETURNING id", name)[0][0]
+          .as<int64_t>();
+  work.commit();
+  return id;
+}
+
+std::vector<crm::v1::HistoryEntry> CrmApiTest::History(crm::v1::OwnerType type, int64_t id) {
+  crm::v1::ListHistoryRequest request;
+  request.mutable_entity()->set_type(type);
+  request.mutable_entity()->set_id(id);
+  request.set_page_size(1000);
+  crm::v1::ListHistoryResponse response;
+  grpc::Status status = history_stub_->ListHistory(Context().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << "ListHistory: " << status.error_message();
+  return {response.entries().begin(), response.entries().end()};
 }
 
 }  // namespace leadflow::testing

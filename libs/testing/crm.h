@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "crm-core/api/common/auth.h"
 #include "crm-core/api/server.h"
@@ -22,6 +23,7 @@
 #include "leadflow/crm/v1/company.grpc.pb.h"
 #include "leadflow/crm/v1/contact.grpc.pb.h"
 #include "leadflow/crm/v1/deal.grpc.pb.h"
+#include "leadflow/crm/v1/history.grpc.pb.h"
 #include "leadflow/crm/v1/lead.grpc.pb.h"
 #include "leadflow/crm/v1/pipeline.grpc.pb.h"
 #include "leadflow/crm/v1/search.grpc.pb.h"
@@ -150,7 +152,8 @@ class CrmUpgradeTest : public ::testing::Test {
 };
 
 /// The fixture crm-core's API tests share: the API over a fresh database (CrmApi) with one admin
-/// key, a stub of each CRM service, a context for a call, and one-statement SQL helpers.
+/// key, a stub of each CRM service, a context for a call, one-statement SQL helpers, and the
+/// records a test's setup makes over the API.
 class CrmApiTest : public ::testing::Test {
  protected:
   static constexpr char kAdminKey[] = "test-admin-key-0123456789";
@@ -164,6 +167,31 @@ class CrmApiTest : public ::testing::Test {
   int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
   std::string Text(const std::string& sql) { return api_->Text(sql); }
 
+  // Setup over the API, as a manager makes these records: each call is expected to succeed (a
+  // refusal fails the test, EXPECT, and the answer is then empty: id 0).
+
+  /// CreateContact of `full_name` (split as the service splits it), with `phones` and `emails`.
+  crm::v1::Contact MakeContact(const std::string& full_name,
+                               const std::vector<std::string>& phones = {},
+                               const std::vector<std::string>& emails = {});
+  /// CreateCompany of `name`, with `phones` and `emails`.
+  crm::v1::Company MakeCompany(const std::string& name, const std::vector<std::string>& phones = {},
+                               const std::vector<std::string>& emails = {});
+  /// CreateLead titled "<first> <last>", with `phones`, `emails` and `company` as company_name.
+  crm::v1::Lead MakeLead(const std::string& first, const std::string& last,
+                         const std::vector<std::string>& phones,
+                         const std::vector<std::string>& emails = {},
+                         const std::string& company = "");
+  /// CreateDeal titled `title` (the pipeline and stage CreateDeal defaults to), linked to
+  /// `contact_ids` and `company_id` (0: none).
+  crm::v1::Deal MakeDeal(const std::string& title, const std::vector<int64_t>& contact_ids = {},
+                         int64_t company_id = 0);
+  /// An active user written to the users table (no email), for a test that needs someone to
+  /// assign or to act: its id.
+  int64_t SeedUser(const std::string& name);
+  /// The record's timeline as ListHistory answers it, newest first (one page of up to 1000).
+  std::vector<crm::v1::HistoryEntry> History(crm::v1::OwnerType type, int64_t id);
+
   std::unique_ptr<CrmApi> api_;
   std::unique_ptr<crm::v1::LeadService::Stub> lead_stub_;
   std::unique_ptr<crm::v1::StatusService::Stub> status_stub_;
@@ -174,6 +202,7 @@ class CrmApiTest : public ::testing::Test {
   std::unique_ptr<crm::v1::CompanyService::Stub> company_stub_;
   std::unique_ptr<crm::v1::PipelineService::Stub> pipeline_stub_;
   std::unique_ptr<crm::v1::SearchService::Stub> search_stub_;
+  std::unique_ptr<crm::v1::HistoryService::Stub> history_stub_;
 };
 
 }  // namespace leadflow::testing

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "crm-core/api/common/paging.h"
 #include "crm-core/api/services.h"
 #include "crm-core/store/probe.h"
@@ -209,6 +211,89 @@ TEST_F(ApiTest, UserNamesAndEmailsAreChecked) {
             1);
 }
 
+// Protects: two writes racing with one email in different cases leave exactly one user holding it
+// — two CreateUser calls, or an UpdateUser and a CreateUser; the other is ALREADY_EXISTS naming
+// the holder and writes nothing. The check and the write run under one advisory lock
+// (UserRepository::LockEmails; users.email has no unique index). Each round holds the users
+// table until both calls wait inside their transactions (past the advisory lock, on it or on the
+// table), then lets them go together: without the lock both see the email free and both write it.
+TEST_F(ApiTest, UsersRacingForOneEmailLeaveOneHolder) {
+  auto create = [&](const std::string& name, const std::string& email, v1::User* out) {
+    v1::CreateUserRequest request;
+    request.mutable_user()->set_name(name);
+    request.mutable_user()->set_email(email);
+    return user_stub_->CreateUser(Context(30000ms).get(), request, out);
+  };
+  auto update = [&](int64_t id, const std::string& email, v1::User* out) {
+    v1::UpdateUserRequest request;
+    request.mutable_user()->set_id(id);
+    request.mutable_user()->set_email(email);
+    request.mutable_update_mask()->add_paths("email");
+    return user_stub_->UpdateUser(Context(30000ms).get(), request, out);
+  };
+  constexpr int kRounds = 20;
+  int broken_rounds = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    const std::string email = absl::StrCat("race", round, "@t7d.example");
+    // Odd rounds: a user without an email takes it by UpdateUser while another is created.
+    const bool with_update = round % 2 == 1;
+    v1::User existing;
+    if (with_update) {
+      ASSERT_TRUE(create(absl::StrCat("Kim ", round), "", &existing).ok());
+    }
+    pqxx::connection locker(api_->database_url());
+    pqxx::work hold(locker);
+    hold.exec0("LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+    v1::User first_user;
+    v1::User second_user;
+    grpc::Status first;
+    grpc::Status second;
+    std::thread first_call([&] {
+      first = with_update
+                  ? update(existing.id(), absl::AsciiStrToUpper(email), &first_user)
+                  : create(absl::StrCat("Ann ", round), absl::AsciiStrToUpper(email), &first_user);
+    });
+    std::thread second_call(
+        [&] { second = create(absl::StrCat("Bob ", round), email, &second_user); });
+    // Both at their email statements: the advisory lock (lock_user_emails.sql) or the check
+    // (user_with_email.sql), the one holding the advisory lock waiting on the table.
+    const bool both_waiting = testing::WaitFor(
+        [&] {
+          return Count(
+                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                     " AND wait_event_type = 'Lock' AND (query LIKE '%user-emails%'"
+                     " OR query LIKE '%lower(email)%')") >= 2;
+        },
+        20s);
+    hold.commit();
+    first_call.join();
+    second_call.join();
+    EXPECT_TRUE(both_waiting) << "the calls did not both reach the users table";
+    const int64_t holders =
+        Count("SELECT count(*) FROM users WHERE lower(email) = '" + email + "'");
+    if (holders != 1 || first.ok() == second.ok()) {
+      ++broken_rounds;
+      ADD_FAILURE() << holders << " users hold " << email << "; first: " << first.error_code()
+                    << " " << first.error_message() << "; second: " << second.error_code() << " "
+                    << second.error_message();
+      continue;
+    }
+    const grpc::Status& refused = first.ok() ? second : first;
+    const int64_t holder = first.ok() ? first_user.id() : second_user.id();
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS) << refused.error_message();
+    EXPECT_NE(refused.error_message().find(
+                  absl::StrCat("email ", email, " is already used by user ", holder)),
+              std::string::npos)
+        << refused.error_message();
+    // The refused create wrote no user: one made this round, none when the update won.
+    EXPECT_EQ(Count("SELECT count(*) FROM users WHERE name IN ('Ann " + std::to_string(round) +
+                    "', 'Bob " + std::to_string(round) + "')"),
+              second.ok() || !with_update ? 1 : 0);
+  }
+  EXPECT_EQ(broken_rounds, 0) << "rounds of " << kRounds << " leaving the email on two users";
+}
+
 // Protects (defect i): ListUsers is paginated (page_size, page_token) like the other lists.
 TEST_F(ApiTest, ListUsersIsPaginated) {
   for (int i = 0; i < 5; ++i) {
@@ -265,10 +350,6 @@ TEST_F(ApiTest, ListLeadsPagesCarryIdentities) {
   EXPECT_TRUE(second.next_page_token().empty());
 }
 
-// Protects: lead statuses are configured over StatusService with their invariants: a custom
-// status goes between the seeded ones by sort and leads can take it; an unknown status in a
-// request is refused naming it (never read as NEW); a second SUCCESS status, deleting a system
-// status and deleting a status in use are FAILED_PRECONDITION; an unused custom one is deleted.
 // Protects: a client built when Lead's status and source were enums on fields 3 and 4 (now
 // reserved) gets INVALID_ARGUMENT naming the fields, not a lead filed as NEW or an unfiltered list.
 TEST_F(ApiTest, RetiredStatusAndSourceFieldsAreRefused) {
@@ -298,6 +379,10 @@ TEST_F(ApiTest, RetiredStatusAndSourceFieldsAreRefused) {
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 1);
 }
 
+// Protects: lead statuses are configured over StatusService with their invariants: a custom
+// status goes between the seeded ones by sort and leads can take it; an unknown status in a
+// request is refused naming it (never read as NEW); a second SUCCESS status, deleting a system
+// status and deleting a status in use are FAILED_PRECONDITION; an unused custom one is deleted.
 TEST_F(ApiTest, ConfigurableLeadStatuses) {
   v1::CreateStatusRequest create;
   create.set_kind(v1::STATUS_KIND_LEAD_STATUS);

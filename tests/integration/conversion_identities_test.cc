@@ -15,7 +15,6 @@
 #include "absl/strings/str_cat.h"
 #include "crm-core/inbound/mode_switch.h"
 #include "crm-core/store/statements.h"
-#include "leadflow/crm/v1/history.grpc.pb.h"
 #include "pg/pg.h"
 #include "testing/crm.h"
 #include "testing/testing.h"
@@ -27,33 +26,6 @@ using namespace std::chrono_literals;
 
 class ConversionIdentitiesTest : public testing::CrmApiTest {
  protected:
-  void SetUp() override {
-    CrmApiTest::SetUp();
-    history_stub_ = api_->Stub<v1::HistoryService>();
-  }
-
-  v1::Contact CreateContact(const std::string& name, const std::vector<std::string>& phones,
-                            const std::vector<std::string>& emails = {}) {
-    v1::CreateContactRequest request;
-    request.mutable_contact()->set_full_name(name);
-    for (const std::string& phone : phones) request.mutable_contact()->add_phones(phone);
-    for (const std::string& email : emails) request.mutable_contact()->add_emails(email);
-    v1::CreateContactResponse response;
-    grpc::Status status = contact_stub_->CreateContact(Context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.contact();
-  }
-
-  v1::Company CreateCompany(const std::string& name, const std::string& phone) {
-    v1::CreateCompanyRequest request;
-    request.mutable_company()->set_name(name);
-    request.mutable_company()->add_phones(phone);
-    v1::CreateCompanyResponse response;
-    grpc::Status status = company_stub_->CreateCompany(Context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.company();
-  }
-
   v1::Contact GetContact(int64_t id) {
     v1::GetContactRequest request;
     request.set_id(id);
@@ -108,17 +80,6 @@ class ConversionIdentitiesTest : public testing::CrmApiTest {
     return lead_stub_->ConvertLead(Context().get(), request, response);
   }
 
-  std::vector<v1::HistoryEntry> History(v1::OwnerType type, int64_t id) {
-    v1::ListHistoryRequest request;
-    request.mutable_entity()->set_type(type);
-    request.mutable_entity()->set_id(id);
-    request.set_page_size(1000);
-    v1::ListHistoryResponse response;
-    grpc::Status status = history_stub_->ListHistory(Context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return {response.entries().begin(), response.entries().end()};
-  }
-
   // The FIELD_CHANGED entries of `field` on the timeline, newest first, as "old -> new".
   std::vector<std::string> Changes(v1::OwnerType type, int64_t id, const std::string& field) {
     std::vector<std::string> changes;
@@ -156,8 +117,6 @@ class ConversionIdentitiesTest : public testing::CrmApiTest {
     }
     ASSERT_TRUE(finished);
   }
-
-  std::unique_ptr<v1::HistoryService::Stub> history_stub_;
 };
 
 // Protects: ConvertLead into an existing contact never gives it a phone or email another contact
@@ -166,9 +125,9 @@ class ConversionIdentitiesTest : public testing::CrmApiTest {
 // written: the lead stays open, the named contact keeps its identities and etag, no deal. Into
 // the holder itself it converts.
 TEST_F(ConversionIdentitiesTest, ConvertIntoContactRefusesAnotherContactsPhoneOrEmail) {
-  const v1::Contact alice = CreateContact("Alice Holder", {"+33671200001"});
-  const v1::Contact boris = CreateContact("Boris Target", {"+33671200002"});
-  const v1::Contact carla = CreateContact("Carla Owner", {}, {"owner@mix.example"});
+  const v1::Contact alice = MakeContact("Alice Holder", {"+33671200001"});
+  const v1::Contact boris = MakeContact("Boris Target", {"+33671200002"});
+  const v1::Contact carla = MakeContact("Carla Owner", {}, {"owner@mix.example"});
   const int64_t lead = Lead("Mixed", {"+33671200001"}, {"mixed@lead.example"});
   const int64_t deals = Count("SELECT count(*) FROM deals");
 
@@ -216,8 +175,8 @@ TEST_F(ConversionIdentitiesTest, ConvertIntoContactRefusesAnotherContactsPhoneOr
 // company 22's phone): FAILED_PRECONDITION naming the holder, nothing written; a lead whose
 // phones no other company holds converts into it.
 TEST_F(ConversionIdentitiesTest, ConvertIntoCompanyRefusesAnotherCompanysPhone) {
-  const v1::Company holder = CreateCompany("Holder SA", "+33471200001");
-  const v1::Company target = CreateCompany("Target SA", "+33471200002");
+  const v1::Company holder = MakeCompany("Holder SA", {"+33471200001"});
+  const v1::Company target = MakeCompany("Target SA", {"+33471200002"});
   const int64_t lead = Lead("Co", {"+33471200001"});
 
   v1::ConvertLeadResponse response;
@@ -244,8 +203,8 @@ TEST_F(ConversionIdentitiesTest, ConvertIntoCompanyRefusesAnotherCompanysPhone) 
 // silently dropped the added phone; the person's next form then missed their deal). The save
 // made with the etag read before the conversion is ABORTED.
 TEST_F(ConversionIdentitiesTest, ConvertIntoExistingRecordBumpsItsEtagAndHistory) {
-  const v1::Contact erik = CreateContact("Etag Erik", {"+33687000001"});
-  const v1::Company company = CreateCompany("Etag SARL", "+33487000001");
+  const v1::Contact erik = MakeContact("Etag Erik", {"+33687000001"});
+  const v1::Company company = MakeCompany("Etag SARL", {"+33487000001"});
   const int64_t lead = Lead("Erik", {"+33687000002"}, {"erik@etag.example"});
 
   v1::ConvertLeadResponse response;
@@ -281,7 +240,7 @@ TEST_F(ConversionIdentitiesTest, ConvertIntoExistingRecordBumpsItsEtagAndHistory
 // a manager's save with the etag read before is ABORTED instead of dropping it (r7d A2, contact
 // 51 "Ines Inbound").
 TEST_F(ConversionIdentitiesTest, InboundAttachBumpsTheContactsEtagAndHistory) {
-  const v1::Contact ines = CreateContact("Ines Inbound", {"+33689000001"});
+  const v1::Contact ines = MakeContact("Ines Inbound", {"+33689000001"});
   const int64_t deal = Count(absl::StrCat(
       "INSERT INTO deals (title, pipeline_id, stage_id, stage_semantics) VALUES ('Ines deal', 1, "
       "'NEW', 'PROCESS') RETURNING id"));
@@ -322,9 +281,9 @@ TEST_F(ConversionIdentitiesTest, InboundAttachBumpsTheContactsEtagAndHistory) {
 // it does add gives the contact a new etag and FIELD_CHANGED, and the converted lead's
 // contact_id (field 41) and company_id point at what it became part of, as ConvertLead's do.
 TEST_F(ConversionIdentitiesTest, ModeSwitchLeavesAnotherContactsEmailAndLinksTheLead) {
-  const v1::Contact holder = CreateContact("Sw Phone", {"+33671300001"});
-  const v1::Contact other = CreateContact("Sw Mail", {}, {"sw@mail.example"});
-  const v1::Company company = CreateCompany("Sw SA", "+33471300009");
+  const v1::Contact holder = MakeContact("Sw Phone", {"+33671300001"});
+  const v1::Contact other = MakeContact("Sw Mail", {}, {"sw@mail.example"});
+  const v1::Company company = MakeCompany("Sw SA", {"+33471300009"});
   const int64_t lead = Lead("Switch", {"+33671300001"}, {"sw@mail.example", "sw.new@mail.example"});
   const int64_t firm_lead = Lead("Firm", {"+33471300009"});
   // Two open leads of one person no contact holds yet: one new contact for both.

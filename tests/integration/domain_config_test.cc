@@ -27,8 +27,8 @@ class DomainConfigTest : public testing::CrmApiTest {
  protected:
   void SetUp() override {
     CrmApiTest::SetUp();
-    ann_ = Count("INSERT INTO users (name) VALUES ('Ann') RETURNING id");
-    bob_ = Count("INSERT INTO users (name) VALUES ('Bob') RETURNING id");
+    ann_ = SeedUser("Ann");
+    bob_ = SeedUser("Bob");
   }
 
   // The queues' members as GetSettings shows them: "key:1,2;key2:;…", by key.

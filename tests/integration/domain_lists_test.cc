@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "leadflow/crm/v1/user.grpc.pb.h"
 #include "testing/crm.h"
 
 namespace leadflow::crm {
@@ -40,14 +41,7 @@ class DomainListsTest : public testing::CrmApiTest {
     return created.contact().id();
   }
 
-  int64_t NewCompany(const std::string& name) {
-    v1::CreateCompanyRequest request;
-    request.mutable_company()->set_name(name);
-    v1::CreateCompanyResponse created;
-    grpc::Status status = company_stub_->CreateCompany(Context().get(), request, &created);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return created.company().id();
-  }
+  int64_t NewCompany(const std::string& name) { return MakeCompany(name).id(); }
 
   int64_t NewDeal(const std::string& title, int64_t contact_id, int64_t company_id) {
     v1::CreateDealRequest request;
@@ -356,6 +350,80 @@ TEST_F(DomainListsTest, IdentityErrorsNameTheValue) {
   EXPECT_EQ(testing::StatusMessage(status).rfind("phones[1] \"\\\"quoted\\\"\": ", 0), 0u)
       << testing::StatusMessage(status);
   EXPECT_EQ(Count("SELECT (SELECT count(*) FROM contacts) + (SELECT count(*) FROM leads)"), 0);
+}
+
+// Protects: one bound per kind of field, whichever service takes it (docs/api.md, "Limits"): a
+// name of 501 bytes is INVALID_ARGUMENT "<field> is longer than 500 bytes" on a lead (first_name,
+// last_name, company_name, city) as on a contact and a company, and 500 bytes are taken by each; a
+// status name or a user's name of 201 bytes is refused as a pipeline's is; CreateLead takes at most
+// 50 phones, as CreateContact does; a messenger id of 320 bytes (what the consumer stores) is
+// taken. A refused call writes nothing.
+TEST_F(DomainListsTest, OneBoundPerKindOfField) {
+  const std::string name(500, 'n');
+  const std::string over(501, 'n');
+  for (const std::string field : {"first_name", "last_name", "company_name", "city"}) {
+    SCOPED_TRACE(field);
+    v1::CreateLeadRequest request;
+    request.mutable_lead()->set_title("Bounds");
+    const auto* descriptor = v1::Lead::descriptor()->FindFieldByName(field);
+    ASSERT_NE(descriptor, nullptr);
+    request.mutable_lead()->GetReflection()->SetString(request.mutable_lead(), descriptor, over);
+    v1::Lead lead;
+    grpc::Status status = lead_stub_->CreateLead(Context().get(), request, &lead);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(testing::StatusMessage(status), field + " is longer than 500 bytes");
+    request.mutable_lead()->GetReflection()->SetString(request.mutable_lead(), descriptor, name);
+    status = lead_stub_->CreateLead(Context().get(), request, &lead);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 4);
+
+  v1::CreateContactResponse contact;
+  grpc::Status status = CreateContact(over, "Curie", {}, {}, {}, &contact);
+  EXPECT_EQ(testing::StatusMessage(status), "first_name is longer than 500 bytes");
+  EXPECT_TRUE(CreateContact(name, "Curie", {}, {}, {}, &contact).ok());
+  v1::CreateCompanyRequest company;
+  company.mutable_company()->set_name(over);
+  v1::CreateCompanyResponse made;
+  status = company_stub_->CreateCompany(Context().get(), company, &made);
+  EXPECT_EQ(testing::StatusMessage(status), "name is longer than 500 bytes");
+  EXPECT_EQ(MakeCompany(name).name(), name);
+  auto user_stub = api_->Stub<v1::UserService>();
+  v1::CreateUserRequest user;
+  user.mutable_user()->set_name(std::string(201, 'u'));
+  v1::User created_user;
+  status = user_stub->CreateUser(Context().get(), user, &created_user);
+  EXPECT_EQ(testing::StatusMessage(status), "name is longer than 200 bytes");
+  user.mutable_user()->set_name(std::string(200, 'u'));
+  EXPECT_TRUE(user_stub->CreateUser(Context().get(), user, &created_user).ok());
+
+  v1::CreateStatusRequest label;
+  label.set_kind(v1::STATUS_KIND_LEAD_STATUS);
+  label.mutable_status()->set_id("LONG_NAME");
+  label.mutable_status()->set_name(std::string(201, 's'));
+  label.mutable_status()->set_sort(25);
+  label.mutable_status()->set_semantics(v1::SEMANTICS_PROCESS);
+  v1::Status created_status;
+  status = status_stub_->CreateStatus(Context().get(), label, &created_status);
+  EXPECT_EQ(testing::StatusMessage(status), "name is longer than 200 bytes");
+  label.mutable_status()->set_name(std::string(200, 's'));
+  EXPECT_TRUE(status_stub_->CreateStatus(Context().get(), label, &created_status).ok());
+
+  v1::CreateLeadRequest phones;
+  phones.mutable_lead()->set_title("Many phones");
+  for (int i = 0; i < 51; ++i)
+    phones.mutable_lead()->add_phones(absl::StrCat("+336100000", 10 + i));
+  v1::Lead lead;
+  status = lead_stub_->CreateLead(Context().get(), phones, &lead);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::StatusMessage(status), "phones: at most 50 values, got 51");
+  EXPECT_EQ(Count("SELECT count(*) FROM leads"), 4);
+
+  const std::string messenger = "telegram:" + std::string(320 - 9, '7');
+  EXPECT_TRUE(CreateContact("Tele", "Gram", {}, {}, {messenger}, &contact).ok());
+  status = CreateContact("Tele", "Gram", {}, {}, {messenger + "7"}, &contact);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM contacts"), 2);
 }
 
 }  // namespace

@@ -23,25 +23,16 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kKey[] = "test-admin-key-0123456789";
-
 bool Says(const grpc::Status& status, const std::string& text) {
   return status.error_message().find(text) != std::string::npos;
 }
 
-class DomainWritesTest : public ::testing::Test {
+class DomainWritesTest : public testing::CrmApiTest {
  protected:
-  void SetUp() override {
-    api_ =
-        std::make_unique<testing::CrmApi>(testing::CrmApiOptions{.keys = {{kKey, Role::kAdmin}}});
-    leads_ = api_->Stub<v1::LeadService>();
-    contacts_ = api_->Stub<v1::ContactService>();
-    companies_ = api_->Stub<v1::CompanyService>();
-    deals_ = api_->Stub<v1::DealService>();
+  // Longer than the fixture's: a write here may wait out a held merge or delete first.
+  static std::unique_ptr<grpc::ClientContext> Context() {
+    return testing::CallContext(kAdminKey, 60s);
   }
-
-  static std::unique_ptr<grpc::ClientContext> Context() { return testing::CallContext(kKey, 60s); }
-  int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
 
   // Backends of this test's database waiting for a lock, at least `count` of them within 30 s.
   bool WaitForLockWaiters(int count) {
@@ -66,61 +57,12 @@ class DomainWritesTest : public ::testing::Test {
     pqxx::work work_;
   };
 
-  int64_t Contact(const std::string& name, const std::vector<std::string>& phones = {},
-                  const std::vector<std::string>& emails = {}) {
-    v1::CreateContactRequest request;
-    request.mutable_contact()->set_full_name(name);
-    for (const std::string& phone : phones) request.mutable_contact()->add_phones(phone);
-    for (const std::string& email : emails) request.mutable_contact()->add_emails(email);
-    v1::CreateContactResponse response;
-    grpc::Status status = contacts_->CreateContact(Context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.contact().id();
-  }
-
-  int64_t Company(const std::string& name, const std::vector<std::string>& phones = {},
-                  const std::vector<std::string>& emails = {}) {
-    v1::CreateCompanyRequest request;
-    request.mutable_company()->set_name(name);
-    for (const std::string& phone : phones) request.mutable_company()->add_phones(phone);
-    for (const std::string& email : emails) request.mutable_company()->add_emails(email);
-    v1::CreateCompanyResponse response;
-    grpc::Status status = companies_->CreateCompany(Context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.company().id();
-  }
-
-  int64_t Lead(const std::string& first, const std::string& last, const std::string& phone) {
-    v1::CreateLeadRequest request;
-    request.mutable_lead()->set_title(absl::StrCat(first, " ", last));
-    request.mutable_lead()->set_first_name(first);
-    request.mutable_lead()->set_last_name(last);
-    request.mutable_lead()->set_company_name(absl::StrCat(last, " SARL"));
-    request.mutable_lead()->add_phones(phone);
-    v1::Lead lead;
-    grpc::Status status = leads_->CreateLead(Context().get(), request, &lead);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return lead.id();
-  }
-
-  int64_t Deal(const std::string& title, std::vector<int64_t> contact_ids = {},
-               int64_t company_id = 0) {
-    v1::CreateDealRequest request;
-    request.mutable_deal()->set_title(title);
-    for (int64_t id : contact_ids) request.add_contact_ids(id);
-    request.set_company_id(company_id);
-    v1::Deal deal;
-    grpc::Status status = deals_->CreateDeal(Context().get(), request, &deal);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return deal.id();
-  }
-
   grpc::Status MergeCompanies(int64_t kept, int64_t folded) {
     v1::MergeCompaniesRequest request;
     request.set_kept_id(kept);
     request.add_folded_ids(folded);
     v1::MergeCompaniesResponse response;
-    return companies_->MergeCompanies(Context().get(), request, &response);
+    return company_stub_->MergeCompanies(Context().get(), request, &response);
   }
 
   grpc::Status MergeContacts(int64_t kept, int64_t folded) {
@@ -128,7 +70,7 @@ class DomainWritesTest : public ::testing::Test {
     request.set_kept_id(kept);
     request.add_folded_ids(folded);
     v1::MergeContactsResponse response;
-    return contacts_->MergeContacts(Context().get(), request, &response);
+    return contact_stub_->MergeContacts(Context().get(), request, &response);
   }
 
   // `write` run while `merge` is held open before its fold (the merges table held): the merge
@@ -148,12 +90,6 @@ class DomainWritesTest : public ::testing::Test {
     EXPECT_TRUE(waited) << "the write did not wait for the merge: " << write_status.error_message();
     return {merged.get(), write_status};
   }
-
-  std::unique_ptr<testing::CrmApi> api_;
-  std::unique_ptr<v1::LeadService::Stub> leads_;
-  std::unique_ptr<v1::ContactService::Stub> contacts_;
-  std::unique_ptr<v1::CompanyService::Stub> companies_;
-  std::unique_ptr<v1::DealService::Stub> deals_;
 };
 
 // Protects (A1): ConvertLead naming an existing company while MergeCompanies folds it waits for
@@ -161,9 +97,9 @@ class DomainWritesTest : public ::testing::Test {
 // the contact link and the lead's identities landed on the merged-away company, which the kept
 // one never showed.
 TEST_F(DomainWritesTest, ConvertLeadIntoACompanyBeingMergedAwayNamesTheKeptOne) {
-  const int64_t folded = Company("Folded SARL");
-  const int64_t kept = Company("Kept SARL");
-  const int64_t lead = Lead("Rene", "Race", "+33615970001");
+  const int64_t folded = MakeCompany("Folded SARL").id();
+  const int64_t kept = MakeCompany("Kept SARL").id();
+  const int64_t lead = MakeLead("Rene", "Race", {"+33615970001"}, {}, "Race SARL").id();
   auto [merge, convert] =
       RaceWithMerge([&] { return MergeCompanies(kept, folded); },
                     [&] {
@@ -173,7 +109,7 @@ TEST_F(DomainWritesTest, ConvertLeadIntoACompanyBeingMergedAwayNamesTheKeptOne) 
                       request.set_company_id(folded);
                       request.set_request_id("race-convert");
                       v1::ConvertLeadResponse response;
-                      return leads_->ConvertLead(Context().get(), request, &response);
+                      return lead_stub_->ConvertLead(Context().get(), request, &response);
                     });
   ASSERT_TRUE(merge.ok()) << merge.error_message();
   EXPECT_EQ(convert.error_code(), grpc::StatusCode::NOT_FOUND) << convert.error_message();
@@ -192,7 +128,7 @@ TEST_F(DomainWritesTest, ConvertLeadIntoACompanyBeingMergedAwayNamesTheKeptOne) 
   again.set_produce(v1::CONVERSION_PRODUCE_CONTACT_COMPANY_DEAL);
   again.set_company_id(kept);
   v1::ConvertLeadResponse converted;
-  ASSERT_TRUE(leads_->ConvertLead(Context().get(), again, &converted).ok());
+  ASSERT_TRUE(lead_stub_->ConvertLead(Context().get(), again, &converted).ok());
   EXPECT_EQ(Count(absl::StrCat("SELECT company_id FROM deals WHERE id = ", converted.deal_id())),
             kept);
 }
@@ -201,9 +137,9 @@ TEST_F(DomainWritesTest, ConvertLeadIntoACompanyBeingMergedAwayNamesTheKeptOne) 
 // merge and answers NOT_FOUND "merged into contact <kept>"; before, the deal was linked to the
 // merged-away contact, and neither the kept contact nor ListDeals by it showed the deal.
 TEST_F(DomainWritesTest, LinkContactToAContactBeingMergedAwayNamesTheKeptOne) {
-  const int64_t folded = Contact("Folded Person", {"+33615970002"});
-  const int64_t kept = Contact("Kept Person", {"+33615970003"});
-  const int64_t deal = Deal("Race deal");
+  const int64_t folded = MakeContact("Folded Person", {"+33615970002"}).id();
+  const int64_t kept = MakeContact("Kept Person", {"+33615970003"}).id();
+  const int64_t deal = MakeDeal("Race deal").id();
   auto [merge, link] =
       RaceWithMerge([&] { return MergeContacts(kept, folded); },
                     [&] {
@@ -211,7 +147,7 @@ TEST_F(DomainWritesTest, LinkContactToAContactBeingMergedAwayNamesTheKeptOne) {
                       request.set_deal_id(deal);
                       request.set_contact_id(folded);
                       v1::Deal response;
-                      return deals_->LinkContact(Context().get(), request, &response);
+                      return deal_stub_->LinkContact(Context().get(), request, &response);
                     });
   ASSERT_TRUE(merge.ok()) << merge.error_message();
   EXPECT_EQ(link.error_code(), grpc::StatusCode::NOT_FOUND) << link.error_message();
@@ -223,22 +159,23 @@ TEST_F(DomainWritesTest, LinkContactToAContactBeingMergedAwayNamesTheKeptOne) {
 // Protects (A1): CreateDeal naming a company being merged away, and DealService/SetCompany, wait
 // for the merge and name the kept company; nothing lands on the folded one.
 TEST_F(DomainWritesTest, CreateDealAndSetCompanyOnACompanyBeingMergedAway) {
-  const int64_t folded = Company("Gone SAS");
-  const int64_t kept = Company("Stays SAS");
-  auto [merge, create] = RaceWithMerge([&] { return MergeCompanies(kept, folded); },
-                                       [&] {
-                                         v1::CreateDealRequest request;
-                                         request.mutable_deal()->set_title("CD race");
-                                         request.set_company_id(folded);
-                                         v1::Deal deal;
-                                         return deals_->CreateDeal(Context().get(), request, &deal);
-                                       });
+  const int64_t folded = MakeCompany("Gone SAS").id();
+  const int64_t kept = MakeCompany("Stays SAS").id();
+  auto [merge, create] =
+      RaceWithMerge([&] { return MergeCompanies(kept, folded); },
+                    [&] {
+                      v1::CreateDealRequest request;
+                      request.mutable_deal()->set_title("CD race");
+                      request.set_company_id(folded);
+                      v1::Deal deal;
+                      return deal_stub_->CreateDeal(Context().get(), request, &deal);
+                    });
   ASSERT_TRUE(merge.ok()) << merge.error_message();
   EXPECT_EQ(create.error_code(), grpc::StatusCode::NOT_FOUND) << create.error_message();
   EXPECT_TRUE(Says(create, absl::StrCat("merged into company ", kept))) << create.error_message();
 
-  const int64_t folded2 = Company("Gone Two SAS");
-  const int64_t deal = Deal("SC race");
+  const int64_t folded2 = MakeCompany("Gone Two SAS").id();
+  const int64_t deal = MakeDeal("SC race").id();
   auto [merge2, set] =
       RaceWithMerge([&] { return MergeCompanies(kept, folded2); },
                     [&] {
@@ -246,7 +183,7 @@ TEST_F(DomainWritesTest, CreateDealAndSetCompanyOnACompanyBeingMergedAway) {
                       request.set_deal_id(deal);
                       request.set_company_id(folded2);
                       v1::Deal response;
-                      return deals_->SetCompany(Context().get(), request, &response);
+                      return deal_stub_->SetCompany(Context().get(), request, &response);
                     });
   ASSERT_TRUE(merge2.ok()) << merge2.error_message();
   EXPECT_EQ(set.error_code(), grpc::StatusCode::NOT_FOUND) << set.error_message();
@@ -259,14 +196,14 @@ TEST_F(DomainWritesTest, CreateDealAndSetCompanyOnACompanyBeingMergedAway) {
 // not found" (not the foreign key's "refused by a data rule"), and racing MergeCompanies names
 // the kept company; no link is left on either.
 TEST_F(DomainWritesTest, LinkCompanyRacingDeleteOrMergeOfTheCompany) {
-  const int64_t contact = Contact("Linda Link", {"+33615970004"});
-  const int64_t doomed = Company("Doomed SA");
+  const int64_t contact = MakeContact("Linda Link", {"+33615970004"}).id();
+  const int64_t doomed = MakeCompany("Doomed SA").id();
   auto link = [&](int64_t company) {
     v1::LinkCompanyRequest request;
     request.set_contact_id(contact);
     request.set_company_id(company);
     v1::ContactCompanyLink response;
-    return contacts_->LinkCompany(Context().get(), request, &response);
+    return contact_stub_->LinkCompany(Context().get(), request, &response);
   };
   // The delete waits at its history entries (written after the row is gone), holding the row.
   auto [deleted, linked] = RaceWithMerge(
@@ -274,7 +211,7 @@ TEST_F(DomainWritesTest, LinkCompanyRacingDeleteOrMergeOfTheCompany) {
         v1::DeleteCompanyRequest request;
         request.set_id(doomed);
         google::protobuf::Empty response;
-        return companies_->DeleteCompany(Context().get(), request, &response);
+        return company_stub_->DeleteCompany(Context().get(), request, &response);
       },
       [&] { return link(doomed); }, "history");
   ASSERT_TRUE(deleted.ok()) << deleted.error_message();
@@ -282,8 +219,8 @@ TEST_F(DomainWritesTest, LinkCompanyRacingDeleteOrMergeOfTheCompany) {
   EXPECT_TRUE(Says(linked, absl::StrCat("company ", doomed, " not found")))
       << linked.error_message();
 
-  const int64_t folded = Company("Folded SA");
-  const int64_t kept = Company("Kept SA");
+  const int64_t folded = MakeCompany("Folded SA").id();
+  const int64_t kept = MakeCompany("Kept SA").id();
   auto [merge, relinked] =
       RaceWithMerge([&] { return MergeCompanies(kept, folded); }, [&] { return link(folded); });
   ASSERT_TRUE(merge.ok()) << merge.error_message();
@@ -297,8 +234,9 @@ TEST_F(DomainWritesTest, LinkCompanyRacingDeleteOrMergeOfTheCompany) {
 // Protects (A2): CreateContact's upsert whose phones two contacts hold is FAILED_PRECONDITION
 // naming both and their phones, and writes nothing: Anne never takes Bruno's phone.
 TEST_F(DomainWritesTest, ContactUpsertWithTwoPeoplesPhonesIsRefused) {
-  const int64_t anne = Contact("Anne Premier", {"06 70 00 00 01"});
-  const int64_t bruno = Contact("Bruno Second", {"06 70 00 00 02"}, {"bruno@second.example"});
+  const int64_t anne = MakeContact("Anne Premier", {"06 70 00 00 01"}).id();
+  const int64_t bruno =
+      MakeContact("Bruno Second", {"06 70 00 00 02"}, {"bruno@second.example"}).id();
   v1::CreateContactRequest request;
   request.mutable_contact()->set_full_name("Qui Est-ce");
   request.mutable_contact()->add_phones("06 70 00 00 02");
@@ -306,7 +244,7 @@ TEST_F(DomainWritesTest, ContactUpsertWithTwoPeoplesPhonesIsRefused) {
   request.mutable_contact()->add_emails("qui@x.example");
   request.set_upsert_by_identity(true);
   v1::CreateContactResponse response;
-  grpc::Status status = contacts_->CreateContact(Context().get(), request, &response);
+  grpc::Status status = contact_stub_->CreateContact(Context().get(), request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
   EXPECT_TRUE(Says(status, absl::StrCat("contact ", anne, " holds +33670000001")))
       << status.error_message();
@@ -319,7 +257,7 @@ TEST_F(DomainWritesTest, ContactUpsertWithTwoPeoplesPhonesIsRefused) {
   // One person's phones: EXISTING, and the new email joins her.
   request.mutable_contact()->clear_phones();
   request.mutable_contact()->add_phones("06 70 00 00 01");
-  ASSERT_TRUE(contacts_->CreateContact(Context().get(), request, &response).ok());
+  ASSERT_TRUE(contact_stub_->CreateContact(Context().get(), request, &response).ok());
   EXPECT_EQ(response.outcome(), v1::UPSERT_OUTCOME_EXISTING);
   EXPECT_EQ(response.contact().id(), anne);
 }
@@ -327,10 +265,10 @@ TEST_F(DomainWritesTest, ContactUpsertWithTwoPeoplesPhonesIsRefused) {
 // Protects (A2): CreateLead's upsert whose phones two contacts hold is refused naming both, with
 // no activity on either's deal and no phone copied; CreateCompany's likewise for two companies.
 TEST_F(DomainWritesTest, LeadAndCompanyUpsertWithTwoRecordsIdentitiesAreRefused) {
-  const int64_t anne = Contact("Anne Premier", {"06 70 00 00 01"});
-  const int64_t bruno = Contact("Bruno Second", {"06 70 00 00 02"});
-  Deal("Anne's deal", {anne});
-  Deal("Bruno's deal", {bruno});
+  const int64_t anne = MakeContact("Anne Premier", {"06 70 00 00 01"}).id();
+  const int64_t bruno = MakeContact("Bruno Second", {"06 70 00 00 02"}).id();
+  MakeDeal("Anne's deal", {anne}).id();
+  MakeDeal("Bruno's deal", {bruno}).id();
   v1::CreateLeadRequest lead;
   lead.mutable_lead()->set_title("Mixed Phones");
   lead.mutable_lead()->set_first_name("Mixed");
@@ -339,7 +277,7 @@ TEST_F(DomainWritesTest, LeadAndCompanyUpsertWithTwoRecordsIdentitiesAreRefused)
   lead.mutable_lead()->add_phones("06 70 00 00 01");
   lead.set_upsert_by_identity(true);
   v1::Lead answer;
-  grpc::Status status = leads_->CreateLead(Context().get(), lead, &answer);
+  grpc::Status status = lead_stub_->CreateLead(Context().get(), lead, &answer);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
   EXPECT_TRUE(Says(status, absl::StrCat("contact ", anne))) << status.error_message();
   EXPECT_TRUE(Says(status, absl::StrCat("contact ", bruno))) << status.error_message();
@@ -347,15 +285,15 @@ TEST_F(DomainWritesTest, LeadAndCompanyUpsertWithTwoRecordsIdentitiesAreRefused)
   EXPECT_EQ(Count("SELECT count(*) FROM activities"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
 
-  const int64_t ten = Company("Ten SA", {"04 70 00 00 01"});
-  const int64_t eleven = Company("Eleven SA", {}, {"b@upsertco.example"});
+  const int64_t ten = MakeCompany("Ten SA", {"04 70 00 00 01"}).id();
+  const int64_t eleven = MakeCompany("Eleven SA", {}, {"b@upsertco.example"}).id();
   v1::CreateCompanyRequest company;
   company.mutable_company()->set_name("Upsert Co");
   company.mutable_company()->add_phones("04 70 00 00 01");
   company.mutable_company()->add_emails("b@upsertco.example");
   company.set_upsert_by_identity(true);
   v1::CreateCompanyResponse created;
-  status = companies_->CreateCompany(Context().get(), company, &created);
+  status = company_stub_->CreateCompany(Context().get(), company, &created);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
   EXPECT_TRUE(Says(status, absl::StrCat("company ", ten, " holds +33470000001")))
       << status.error_message();
@@ -372,7 +310,7 @@ TEST_F(DomainWritesTest, UpsertWithoutAnIdentityIsRefused) {
   contact.mutable_contact()->set_full_name("No Ident");
   contact.set_upsert_by_identity(true);
   v1::CreateContactResponse created;
-  grpc::Status status = contacts_->CreateContact(Context().get(), contact, &created);
+  grpc::Status status = contact_stub_->CreateContact(Context().get(), contact, &created);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_TRUE(Says(status, "upsert_by_identity needs a phone or an email"))
       << status.error_message();
@@ -381,7 +319,7 @@ TEST_F(DomainWritesTest, UpsertWithoutAnIdentityIsRefused) {
   lead.mutable_lead()->set_last_name("Ident");
   lead.set_upsert_by_identity(true);
   v1::Lead answer;
-  status = leads_->CreateLead(Context().get(), lead, &answer);
+  status = lead_stub_->CreateLead(Context().get(), lead, &answer);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_EQ(Count("SELECT count(*) FROM contacts"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM leads"), 0);
@@ -390,20 +328,20 @@ TEST_F(DomainWritesTest, UpsertWithoutAnIdentityIsRefused) {
 // Protects (A3): a converted lead's contact_id and company_id follow merges as its
 // converted_*_id do (one UPDATE of both columns; two in one statement applied one).
 TEST_F(DomainWritesTest, ConvertedLeadsLinksFollowMerges) {
-  const int64_t lead = Lead("Lea", "Suivi", "+33615970005");
+  const int64_t lead = MakeLead("Lea", "Suivi", {"+33615970005"}, {}, "Suivi SARL").id();
   v1::ConvertLeadRequest request;
   request.set_lead_id(lead);
   request.set_produce(v1::CONVERSION_PRODUCE_CONTACT_COMPANY);
   v1::ConvertLeadResponse converted;
-  ASSERT_TRUE(leads_->ConvertLead(Context().get(), request, &converted).ok());
-  const int64_t contact = Contact("Lea Other", {"+33615970006"});
-  const int64_t company = Company("Other SARL");
+  ASSERT_TRUE(lead_stub_->ConvertLead(Context().get(), request, &converted).ok());
+  const int64_t contact = MakeContact("Lea Other", {"+33615970006"}).id();
+  const int64_t company = MakeCompany("Other SARL").id();
   ASSERT_TRUE(MergeContacts(contact, converted.contact_id()).ok());
   ASSERT_TRUE(MergeCompanies(company, converted.company_id()).ok());
   v1::GetLeadRequest get;
   get.set_id(lead);
   v1::Lead read;
-  ASSERT_TRUE(leads_->GetLead(Context().get(), get, &read).ok());
+  ASSERT_TRUE(lead_stub_->GetLead(Context().get(), get, &read).ok());
   EXPECT_EQ(read.converted_contact_id(), contact);
   EXPECT_EQ(read.contact_id(), contact);
   EXPECT_EQ(read.converted_company_id(), company);
@@ -418,18 +356,18 @@ TEST_F(DomainWritesTest, UpdateDealAmountKeepsTheDealsCurrency) {
   create.mutable_deal()->mutable_amount()->set_amount_minor(2000);
   create.mutable_deal()->mutable_amount()->set_currency("KWD");
   v1::Deal deal;
-  ASSERT_TRUE(deals_->CreateDeal(Context().get(), create, &deal).ok());
+  ASSERT_TRUE(deal_stub_->CreateDeal(Context().get(), create, &deal).ok());
   v1::UpdateDealRequest update;
   update.mutable_deal()->set_id(deal.id());
   update.mutable_deal()->mutable_amount()->set_amount_minor(2500);
   update.mutable_update_mask()->add_paths("amount");
   v1::Deal updated;
-  grpc::Status status = deals_->UpdateDeal(Context().get(), update, &updated);
+  grpc::Status status = deal_stub_->UpdateDeal(Context().get(), update, &updated);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(updated.amount().amount_minor(), 2500);
   EXPECT_EQ(updated.amount().currency(), "KWD");
   update.mutable_deal()->mutable_amount()->set_currency("EURO");
-  status = deals_->UpdateDeal(Context().get(), update, &updated);
+  status = deal_stub_->UpdateDeal(Context().get(), update, &updated);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
 }
 
@@ -441,50 +379,50 @@ TEST_F(DomainWritesTest, UnknownSourceAndResponsibleAreNamed) {
   contact.mutable_contact()->set_full_name("Bad Source");
   contact.mutable_contact()->set_source_id("NOPE");
   v1::CreateContactResponse created;
-  grpc::Status status = contacts_->CreateContact(Context().get(), contact, &created);
+  grpc::Status status = contact_stub_->CreateContact(Context().get(), contact, &created);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_TRUE(Says(status, "unknown source_id \"NOPE\"")) << status.error_message();
 
-  const int64_t id = Contact("Good Source");
+  const int64_t id = MakeContact("Good Source").id();
   v1::UpdateContactRequest update;
   update.mutable_contact()->set_id(id);
   update.mutable_contact()->set_source_id("web_form");
   update.mutable_update_mask()->add_paths("source_id");
   v1::Contact updated;
-  status = contacts_->UpdateContact(Context().get(), update, &updated);
+  status = contact_stub_->UpdateContact(Context().get(), update, &updated);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_TRUE(Says(status, "unknown source_id \"web_form\"")) << status.error_message();
   update.mutable_contact()->set_source_id("WEB_FORM");
-  status = contacts_->UpdateContact(Context().get(), update, &updated);
+  status = contact_stub_->UpdateContact(Context().get(), update, &updated);
   EXPECT_TRUE(status.ok()) << status.error_message();
 
   v1::CreateCompanyRequest company;
   company.mutable_company()->set_name("Bad Source SA");
   company.mutable_company()->set_source_id("NOPE");
   v1::CreateCompanyResponse company_created;
-  status = companies_->CreateCompany(Context().get(), company, &company_created);
+  status = company_stub_->CreateCompany(Context().get(), company, &company_created);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
 
   v1::CreateDealRequest deal;
   deal.mutable_deal()->set_title("Resp");
   deal.mutable_deal()->set_responsible_user_id(999);
   v1::Deal answer;
-  status = deals_->CreateDeal(Context().get(), deal, &answer);
+  status = deal_stub_->CreateDeal(Context().get(), deal, &answer);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
   EXPECT_TRUE(Says(status, "responsible_user_id: user 999")) << status.error_message();
 }
 
 // Protects (B3): DealService/UnlinkContact with a merged-away contact id names where it went.
 TEST_F(DomainWritesTest, UnlinkContactWithAMergedAwayIdNamesTheKeptOne) {
-  const int64_t folded = Contact("Old Twin", {"+33615970007"});
-  const int64_t kept = Contact("New Twin", {"+33615970008"});
-  const int64_t deal = Deal("Twins", {folded});
+  const int64_t folded = MakeContact("Old Twin", {"+33615970007"}).id();
+  const int64_t kept = MakeContact("New Twin", {"+33615970008"}).id();
+  const int64_t deal = MakeDeal("Twins", {folded}).id();
   ASSERT_TRUE(MergeContacts(kept, folded).ok());
   v1::UnlinkDealContactRequest request;
   request.set_deal_id(deal);
   request.set_contact_id(folded);
   v1::Deal response;
-  grpc::Status status = deals_->UnlinkContact(Context().get(), request, &response);
+  grpc::Status status = deal_stub_->UnlinkContact(Context().get(), request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
   EXPECT_TRUE(Says(status, absl::StrCat("merged into contact ", kept))) << status.error_message();
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM deal_contacts WHERE contact_id = ", kept)), 1);

@@ -39,10 +39,7 @@ class IdentityHoldersTest : public testing::CrmApiTest {
 
   int64_t NewContact(const std::vector<std::string>& phones,
                      const std::vector<std::string>& emails = {}) {
-    v1::CreateContactResponse response;
-    grpc::Status status = CreateContact(phones, emails, {}, false, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.contact().id();
+    return MakeContact("Marie Curie", phones, emails).id();
   }
 
   grpc::Status CreateCompany(const std::vector<std::string>& phones,
@@ -56,10 +53,7 @@ class IdentityHoldersTest : public testing::CrmApiTest {
   }
 
   int64_t NewCompany(const std::vector<std::string>& phones) {
-    v1::CreateCompanyResponse response;
-    grpc::Status status = CreateCompany(phones, {}, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.company().id();
+    return MakeCompany("Acme", phones).id();
   }
 
   grpc::Status CreateLead(const std::vector<std::string>& phones,

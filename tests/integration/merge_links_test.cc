@@ -22,51 +22,22 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kKey[] = "test-admin-key-0123456789";
-
 // A web form as webform-ingest publishes it (E.164 phone, lower-cased email).
 kafka::Message Form(const std::string& id, const std::string& phone, const std::string& email,
                     const std::string& name) {
   return testing::InboundMessage(testing::WebFormEvent(id, phone, email, name, "Need a quote"));
 }
 
-class MergeLinksTest : public ::testing::Test {
+class MergeLinksTest : public testing::CrmApiTest {
  protected:
   void SetUp() override {
-    api_ =
-        std::make_unique<testing::CrmApi>(testing::CrmApiOptions{.keys = {{kKey, Role::kAdmin}}});
+    CrmApiTest::SetUp();
     inbound_ = std::make_unique<testing::CrmInbound>(api_->database_url());
     processor_ = inbound_->MakeProcessor();
-    leads_ = api_->Stub<v1::LeadService>();
-    contacts_ = api_->Stub<v1::ContactService>();
-    companies_ = api_->Stub<v1::CompanyService>();
-    deals_ = api_->Stub<v1::DealService>();
-    history_ = api_->Stub<v1::HistoryService>();
-    search_ = api_->Stub<v1::SearchService>();
   }
 
-  static std::unique_ptr<grpc::ClientContext> Context() { return testing::CallContext(kKey, 20s); }
-  int64_t Count(const std::string& sql) { return api_->Scalar(sql); }
-  std::string Text(const std::string& sql) { return api_->Text(sql); }
   void Apply(const std::vector<kafka::Message>& batch) {
     ASSERT_TRUE(processor_->Process(batch).ok());
-  }
-
-  v1::Lead CreateLead(const std::string& first, const std::string& last,
-                      const std::vector<std::string>& phones,
-                      const std::vector<std::string>& emails = {},
-                      const std::string& company = "") {
-    v1::CreateLeadRequest request;
-    request.mutable_lead()->set_title(absl::StrCat(first, " ", last));
-    request.mutable_lead()->set_first_name(first);
-    request.mutable_lead()->set_last_name(last);
-    request.mutable_lead()->set_company_name(company);
-    for (const std::string& phone : phones) request.mutable_lead()->add_phones(phone);
-    for (const std::string& email : emails) request.mutable_lead()->add_emails(email);
-    v1::Lead lead;
-    grpc::Status status = leads_->CreateLead(Context().get(), request, &lead);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return lead;
   }
 
   v1::ConvertLeadResponse Convert(int64_t lead_id, v1::ConversionProduce produce) {
@@ -75,7 +46,7 @@ class MergeLinksTest : public ::testing::Test {
     request.set_produce(produce);
     request.set_request_id(absl::StrCat("convert-", lead_id));
     v1::ConvertLeadResponse response;
-    grpc::Status status = leads_->ConvertLead(Context().get(), request, &response);
+    grpc::Status status = lead_stub_->ConvertLead(Context().get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response;
   }
@@ -85,7 +56,7 @@ class MergeLinksTest : public ::testing::Test {
     v1::MergeLeadsRequest request;
     request.set_kept_id(kept);
     for (int64_t id : folded) request.add_folded_ids(id);
-    return leads_->MergeLeads(Context().get(), request, response);
+    return lead_stub_->MergeLeads(Context().get(), request, response);
   }
 
   grpc::Status MergeContacts(int64_t kept, std::vector<int64_t> folded,
@@ -93,35 +64,14 @@ class MergeLinksTest : public ::testing::Test {
     v1::MergeContactsRequest request;
     request.set_kept_id(kept);
     for (int64_t id : folded) request.add_folded_ids(id);
-    return contacts_->MergeContacts(Context().get(), request, response);
-  }
-
-  v1::Contact CreateContact(const std::string& name, const std::vector<std::string>& phones = {},
-                            const std::vector<std::string>& emails = {}) {
-    v1::CreateContactRequest request;
-    request.mutable_contact()->set_full_name(name);
-    for (const std::string& phone : phones) request.mutable_contact()->add_phones(phone);
-    for (const std::string& email : emails) request.mutable_contact()->add_emails(email);
-    v1::CreateContactResponse response;
-    grpc::Status status = contacts_->CreateContact(Context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.contact();
-  }
-
-  v1::Company CreateCompany(const std::string& name) {
-    v1::CreateCompanyRequest request;
-    request.mutable_company()->set_name(name);
-    v1::CreateCompanyResponse response;
-    grpc::Status status = companies_->CreateCompany(Context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.company();
+    return contact_stub_->MergeContacts(Context().get(), request, response);
   }
 
   std::vector<v1::SearchMatch> ByPhone(const std::string& phone) {
     v1::FindByCommunicationRequest request;
     request.set_phone(phone);
     v1::FindByCommunicationResponse response;
-    grpc::Status status = search_->FindByCommunication(Context().get(), request, &response);
+    grpc::Status status = search_stub_->FindByCommunication(Context().get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return {response.matches().begin(), response.matches().end()};
   }
@@ -130,15 +80,6 @@ class MergeLinksTest : public ::testing::Test {
     int count = 0;
     for (const v1::SearchMatch& match : matches) count += match.entity().type() == type ? 1 : 0;
     return count;
-  }
-
-  std::vector<v1::HistoryEntry> History(v1::OwnerType type, int64_t id) {
-    v1::ListHistoryRequest request;
-    request.mutable_entity()->set_type(type);
-    request.mutable_entity()->set_id(id);
-    v1::ListHistoryResponse response;
-    EXPECT_TRUE(history_->ListHistory(Context().get(), request, &response).ok());
-    return {response.entries().begin(), response.entries().end()};
   }
 
   static bool Has(const std::vector<v1::HistoryEntry>& entries, const std::string& kind,
@@ -152,15 +93,8 @@ class MergeLinksTest : public ::testing::Test {
     return false;
   }
 
-  std::unique_ptr<testing::CrmApi> api_;
   std::unique_ptr<testing::CrmInbound> inbound_;
   std::unique_ptr<BatchProcessor> processor_;
-  std::unique_ptr<v1::LeadService::Stub> leads_;
-  std::unique_ptr<v1::ContactService::Stub> contacts_;
-  std::unique_ptr<v1::CompanyService::Stub> companies_;
-  std::unique_ptr<v1::DealService::Stub> deals_;
-  std::unique_ptr<v1::HistoryService::Stub> history_;
-  std::unique_ptr<v1::SearchService::Stub> search_;
 };
 
 // Protects (the trial's sequence): a converted lead takes no part in a merge, kept or folded —
@@ -169,11 +103,11 @@ class MergeLinksTest : public ::testing::Test {
 // then stays theirs: Rita's form goes on her own open lead, Paul's on his open deal, and Paul's
 // phone sits on one contact only.
 TEST_F(MergeLinksTest, ConvertedLeadTakesNoPartInAMergeAndTrafficStaysApart) {
-  v1::Lead paul = CreateLead("Paul", "Aaa", {"+33681000001"}, {}, "Aaa SARL");
+  v1::Lead paul = MakeLead("Paul", "Aaa", {"+33681000001"}, {}, "Aaa SARL");
   v1::ConvertLeadResponse converted =
       Convert(paul.id(), v1::CONVERSION_PRODUCE_CONTACT_COMPANY_DEAL);
   ASSERT_GT(converted.deal_id(), 0);
-  v1::Lead rita = CreateLead("Rita", "Bbb", {"+33681000002"});
+  v1::Lead rita = MakeLead("Rita", "Bbb", {"+33681000002"});
 
   v1::MergeLeadsResponse merged;
   grpc::Status kept_converted = MergeLeads(paul.id(), {rita.id()}, &merged);
@@ -211,7 +145,7 @@ TEST_F(MergeLinksTest, ConvertedLeadTakesNoPartInAMergeAndTrafficStaysApart) {
 // still joins that returning lead (through its links), never a second one.
 TEST_F(MergeLinksTest, ReturningLeadHoldsOnlyItsMessagesIdentities) {
   // A customer whose deal was lost: contact with phone and email, nothing open.
-  v1::Lead anna = CreateLead("Anna", "Kowalski", {"+33682000001"}, {"anna@kow.example"});
+  v1::Lead anna = MakeLead("Anna", "Kowalski", {"+33682000001"}, {"anna@kow.example"});
   v1::ConvertLeadResponse converted = Convert(anna.id(), v1::CONVERSION_PRODUCE_CONTACT_DEAL);
   api_->Exec(
       absl::StrCat("UPDATE deals SET stage_id = 'LOSE', stage_semantics = 'FAILURE' "
@@ -234,8 +168,8 @@ TEST_F(MergeLinksTest, ReturningLeadHoldsOnlyItsMessagesIdentities) {
 
   // Two people's open leads merged by hand, then closed as junk: the one who writes again gets a
   // returning lead with their own phone only, not the other person's.
-  v1::Lead paul = CreateLead("Paul", "Ccc", {"+33683000001"});
-  v1::Lead rita = CreateLead("Rita", "Ddd", {"+33683000002"});
+  v1::Lead paul = MakeLead("Paul", "Ccc", {"+33683000001"});
+  v1::Lead rita = MakeLead("Rita", "Ddd", {"+33683000002"});
   v1::MergeLeadsResponse merged;
   ASSERT_TRUE(MergeLeads(paul.id(), {rita.id()}, &merged).ok());
   api_->Exec(absl::StrCat("UPDATE leads SET status = 'JUNK' WHERE id = ", paul.id()));
@@ -256,9 +190,9 @@ TEST_F(MergeLinksTest, ReturningLeadHoldsOnlyItsMessagesIdentities) {
 // ConvertLead's contact_id, a lead's and a company's chain too — and merging it into that record
 // again is a no-op, not FAILED_PRECONDITION; keeping a folded record names the end as well.
 TEST_F(MergeLinksTest, FoldedIdsNameTheEndOfTheirChain) {
-  v1::Contact a = CreateContact("Anne Un", {"+33684000001"});
-  v1::Contact b = CreateContact("Anne Deux", {"+33684000002"});
-  v1::Contact c = CreateContact("Anne Trois", {"+33684000003"});
+  v1::Contact a = MakeContact("Anne Un", {"+33684000001"});
+  v1::Contact b = MakeContact("Anne Deux", {"+33684000002"});
+  v1::Contact c = MakeContact("Anne Trois", {"+33684000003"});
   v1::MergeContactsResponse merged;
   ASSERT_TRUE(MergeContacts(b.id(), {a.id()}, &merged).ok());
   ASSERT_TRUE(MergeContacts(c.id(), {b.id()}, &merged).ok());
@@ -267,16 +201,16 @@ TEST_F(MergeLinksTest, FoldedIdsNameTheEndOfTheirChain) {
   v1::GetContactRequest get;
   get.set_id(a.id());
   v1::Contact gone;
-  grpc::Status status = contacts_->GetContact(Context().get(), get, &gone);
+  grpc::Status status = contact_stub_->GetContact(Context().get(), get, &gone);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(status.error_message().find(end), std::string::npos) << status.error_message();
 
-  v1::Company company = CreateCompany("Aaa SARL");
+  v1::Company company = MakeCompany("Aaa SARL");
   v1::LinkCompanyRequest link;
   link.set_contact_id(a.id());
   link.set_company_id(company.id());
   v1::ContactCompanyLink linked;
-  status = contacts_->LinkCompany(Context().get(), link, &linked);
+  status = contact_stub_->LinkCompany(Context().get(), link, &linked);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(status.error_message().find(end), std::string::npos) << status.error_message();
 
@@ -284,17 +218,17 @@ TEST_F(MergeLinksTest, FoldedIdsNameTheEndOfTheirChain) {
   deal.mutable_deal()->set_title("Kitchen");
   deal.add_contact_ids(a.id());
   v1::Deal made;
-  status = deals_->CreateDeal(Context().get(), deal, &made);
+  status = deal_stub_->CreateDeal(Context().get(), deal, &made);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(status.error_message().find(end), std::string::npos) << status.error_message();
 
-  v1::Lead lead = CreateLead("Anne", "Quatre", {"+33684000004"});
+  v1::Lead lead = MakeLead("Anne", "Quatre", {"+33684000004"});
   v1::ConvertLeadRequest convert;
   convert.set_lead_id(lead.id());
   convert.set_produce(v1::CONVERSION_PRODUCE_CONTACT);
   convert.set_contact_id(a.id());
   v1::ConvertLeadResponse conversion;
-  status = leads_->ConvertLead(Context().get(), convert, &conversion);
+  status = lead_stub_->ConvertLead(Context().get(), convert, &conversion);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(status.error_message().find(end), std::string::npos) << status.error_message();
 
@@ -304,23 +238,23 @@ TEST_F(MergeLinksTest, FoldedIdsNameTheEndOfTheirChain) {
   EXPECT_EQ(merged.folded_ids_size(), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM merges"), 2);
   // Keeping a folded record: refused, naming the end.
-  v1::Contact d = CreateContact("Anne Cinq");
+  v1::Contact d = MakeContact("Anne Cinq");
   status = MergeContacts(a.id(), {d.id()}, &merged);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(status.error_message().find(absl::StrCat("contact ", c.id())), std::string::npos)
       << status.error_message();
 
   // Leads 1 → 2 → 3, companies 1 → 2 → 3.
-  v1::Lead l1 = CreateLead("Léa", "Un", {"+33685000001"});
-  v1::Lead l2 = CreateLead("Léa", "Deux", {"+33685000002"});
-  v1::Lead l3 = CreateLead("Léa", "Trois", {"+33685000003"});
+  v1::Lead l1 = MakeLead("Léa", "Un", {"+33685000001"});
+  v1::Lead l2 = MakeLead("Léa", "Deux", {"+33685000002"});
+  v1::Lead l3 = MakeLead("Léa", "Trois", {"+33685000003"});
   v1::MergeLeadsResponse leads_merged;
   ASSERT_TRUE(MergeLeads(l2.id(), {l1.id()}, &leads_merged).ok());
   ASSERT_TRUE(MergeLeads(l3.id(), {l2.id()}, &leads_merged).ok());
   v1::GetLeadRequest get_lead;
   get_lead.set_id(l1.id());
   v1::Lead lead_gone;
-  status = leads_->GetLead(Context().get(), get_lead, &lead_gone);
+  status = lead_stub_->GetLead(Context().get(), get_lead, &lead_gone);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(status.error_message().find(absl::StrCat("merged into lead ", l3.id())),
             std::string::npos)
@@ -329,20 +263,20 @@ TEST_F(MergeLinksTest, FoldedIdsNameTheEndOfTheirChain) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(leads_merged.folded_ids_size(), 0);
 
-  v1::Company k1 = CreateCompany("Un");
-  v1::Company k2 = CreateCompany("Deux");
-  v1::Company k3 = CreateCompany("Trois");
+  v1::Company k1 = MakeCompany("Un");
+  v1::Company k2 = MakeCompany("Deux");
+  v1::Company k3 = MakeCompany("Trois");
   for (auto [kept, folded] : {std::pair{k2.id(), k1.id()}, {k3.id(), k2.id()}}) {
     v1::MergeCompaniesRequest request;
     request.set_kept_id(kept);
     request.add_folded_ids(folded);
     v1::MergeCompaniesResponse response;
-    ASSERT_TRUE(companies_->MergeCompanies(Context().get(), request, &response).ok());
+    ASSERT_TRUE(company_stub_->MergeCompanies(Context().get(), request, &response).ok());
   }
   v1::GetCompanyRequest get_company;
   get_company.set_id(k1.id());
   v1::Company company_gone;
-  status = companies_->GetCompany(Context().get(), get_company, &company_gone);
+  status = company_stub_->GetCompany(Context().get(), get_company, &company_gone);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(status.error_message().find(absl::StrCat("merged into company ", k3.id())),
             std::string::npos)
@@ -353,23 +287,23 @@ TEST_F(MergeLinksTest, FoldedIdsNameTheEndOfTheirChain) {
 // side), writes no history, and only a role given changes it: "" clears it, with the change on
 // both timelines.
 TEST_F(MergeLinksTest, LinkingAgainWithoutARoleKeepsIt) {
-  v1::Contact contact = CreateContact("Marie Curie");
-  v1::Company company = CreateCompany("Institut");
+  v1::Contact contact = MakeContact("Marie Curie");
+  v1::Company company = MakeCompany("Institut");
   v1::LinkCompanyRequest link;
   link.set_contact_id(contact.id());
   link.set_company_id(company.id());
   link.set_role("Director");
   v1::ContactCompanyLink linked;
-  ASSERT_TRUE(contacts_->LinkCompany(Context().get(), link, &linked).ok());
+  ASSERT_TRUE(contact_stub_->LinkCompany(Context().get(), link, &linked).ok());
   const int64_t entries = Count("SELECT count(*) FROM history");
 
   link.clear_role();
-  ASSERT_TRUE(contacts_->LinkCompany(Context().get(), link, &linked).ok());
+  ASSERT_TRUE(contact_stub_->LinkCompany(Context().get(), link, &linked).ok());
   EXPECT_EQ(linked.role(), "Director");
   v1::LinkContactRequest from_company;
   from_company.set_company_id(company.id());
   from_company.set_contact_id(contact.id());
-  ASSERT_TRUE(companies_->LinkContact(Context().get(), from_company, &linked).ok());
+  ASSERT_TRUE(company_stub_->LinkContact(Context().get(), from_company, &linked).ok());
   EXPECT_EQ(linked.role(), "Director");
   EXPECT_EQ(
       Text(absl::StrCat("SELECT role FROM contact_companies WHERE contact_id = ", contact.id())),
@@ -377,7 +311,7 @@ TEST_F(MergeLinksTest, LinkingAgainWithoutARoleKeepsIt) {
   EXPECT_EQ(Count("SELECT count(*) FROM history"), entries);
 
   from_company.set_role("");
-  ASSERT_TRUE(companies_->LinkContact(Context().get(), from_company, &linked).ok());
+  ASSERT_TRUE(company_stub_->LinkContact(Context().get(), from_company, &linked).ok());
   EXPECT_EQ(linked.role(), "");
   EXPECT_EQ(Count("SELECT count(*) FROM history WHERE kind = 'LINKED' AND field = 'role' "
                   "AND old_value = 'Director' AND new_value = ''"),
@@ -387,16 +321,16 @@ TEST_F(MergeLinksTest, LinkingAgainWithoutARoleKeepsIt) {
 // Protects: a merge that relinks a deal's contact or company writes it on the deal's timeline
 // (UNLINKED the folded record, LINKED the kept one), as LinkContact and SetCompany do.
 TEST_F(MergeLinksTest, MergesWriteTheRelinkOnTheDeal) {
-  v1::Contact kept = CreateContact("Marie Curie");
-  v1::Contact folded = CreateContact("M. Curie");
-  v1::Company old_company = CreateCompany("Institut du Radium");
-  v1::Company new_company = CreateCompany("Institut Curie");
+  v1::Contact kept = MakeContact("Marie Curie");
+  v1::Contact folded = MakeContact("M. Curie");
+  v1::Company old_company = MakeCompany("Institut du Radium");
+  v1::Company new_company = MakeCompany("Institut Curie");
   v1::CreateDealRequest request;
   request.mutable_deal()->set_title("Kitchen");
   request.add_contact_ids(folded.id());
   request.set_company_id(old_company.id());
   v1::Deal deal;
-  grpc::Status status = deals_->CreateDeal(Context().get(), request, &deal);
+  grpc::Status status = deal_stub_->CreateDeal(Context().get(), request, &deal);
   ASSERT_TRUE(status.ok()) << status.error_message();
 
   v1::MergeContactsResponse merged;
@@ -405,7 +339,8 @@ TEST_F(MergeLinksTest, MergesWriteTheRelinkOnTheDeal) {
   merge_companies.set_kept_id(new_company.id());
   merge_companies.add_folded_ids(old_company.id());
   v1::MergeCompaniesResponse companies_merged;
-  ASSERT_TRUE(companies_->MergeCompanies(Context().get(), merge_companies, &companies_merged).ok());
+  ASSERT_TRUE(
+      company_stub_->MergeCompanies(Context().get(), merge_companies, &companies_merged).ok());
 
   const std::vector<v1::HistoryEntry> timeline = History(v1::OWNER_TYPE_DEAL, deal.id());
   EXPECT_TRUE(Has(timeline, "UNLINKED", v1::OWNER_TYPE_CONTACT, folded.id()));
@@ -415,7 +350,7 @@ TEST_F(MergeLinksTest, MergesWriteTheRelinkOnTheDeal) {
   v1::GetDealRequest get;
   get.set_id(deal.id());
   v1::Deal now;
-  ASSERT_TRUE(deals_->GetDeal(Context().get(), get, &now).ok());
+  ASSERT_TRUE(deal_stub_->GetDeal(Context().get(), get, &now).ok());
   EXPECT_EQ(now.company_id(), new_company.id());
 }
 
@@ -424,16 +359,16 @@ TEST_F(MergeLinksTest, MergesWriteTheRelinkOnTheDeal) {
 // FindByCommunication reads a mailto: link as the address it holds — as CreateContact stores
 // it — while text that is no address at all stays INVALID_ARGUMENT.
 TEST_F(MergeLinksTest, SearchReadsLeadsAsContactsAndMailtoLinks) {
-  v1::Lead lea = CreateLead("Léa", "Martin", {}, {"lea.martin@example.com"});
-  v1::Contact contact = CreateContact("Léa Martin", {}, {"mailto:Lea.Martin@example.com"});
-  v1::Lead jean = CreateLead("Jean", "de la Tour", {}, {"jean@tour.example"});
+  v1::Lead lea = MakeLead("Léa", "Martin", {}, {"lea.martin@example.com"});
+  v1::Contact contact = MakeContact("Léa Martin", {}, {"mailto:Lea.Martin@example.com"});
+  v1::Lead jean = MakeLead("Jean", "de la Tour", {}, {"jean@tour.example"});
   EXPECT_EQ(contact.emails_size(), 1);
   EXPECT_EQ(contact.emails(0), "lea.martin@example.com");
   auto find = [&](const std::string& prefix) {
     v1::FindByNameRequest request;
     request.set_prefix(prefix);
     v1::FindByNameResponse response;
-    grpc::Status status = search_->FindByName(Context().get(), request, &response);
+    grpc::Status status = search_stub_->FindByName(Context().get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     std::vector<std::string> found;
     for (const v1::SearchMatch& match : response.matches()) {
@@ -454,16 +389,16 @@ TEST_F(MergeLinksTest, SearchReadsLeadsAsContactsAndMailtoLinks) {
   v1::FindByCommunicationRequest by_link;
   by_link.set_email("mailto:Lea.Martin@example.com?subject=Devis");
   v1::FindByCommunicationResponse found;
-  grpc::Status status = search_->FindByCommunication(Context().get(), by_link, &found);
+  grpc::Status status = search_stub_->FindByCommunication(Context().get(), by_link, &found);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(found.normalized(), "lea.martin@example.com");
   EXPECT_EQ(found.matches_size(), 2);
   v1::FindByCommunicationRequest not_an_address;
   not_an_address.set_email("not-an-email");
-  EXPECT_EQ(search_->FindByCommunication(Context().get(), not_an_address, &found).error_code(),
+  EXPECT_EQ(search_stub_->FindByCommunication(Context().get(), not_an_address, &found).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   not_an_address.set_email("mailto:");
-  EXPECT_EQ(search_->FindByCommunication(Context().get(), not_an_address, &found).error_code(),
+  EXPECT_EQ(search_stub_->FindByCommunication(Context().get(), not_an_address, &found).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 

@@ -14,6 +14,7 @@
 #include "crm-core/api/deal_services.h"
 #include "crm-core/api/people_common.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/domain/history/deal_birth.h"
 #include "crm-core/store/history_repository.h"
 #include "crm-core/store/repositories.h"
@@ -189,8 +190,9 @@ grpc::ServerUnaryReactor* DealApi::CreateDeal(grpc::CallbackServerContext* conte
         if (absl::Status date = CheckDate(given.expected_close_date()); !date.ok()) {
           return date;
         }
-        if (request->contact_ids_size() > 100) {
-          return absl::InvalidArgumentError("contact_ids: at most 100");
+        if (request->contact_ids_size() > domain::kMaxDealContacts) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("contact_ids: at most ", domain::kMaxDealContacts));
         }
         for (int i = 0; i < request->contact_ids_size(); ++i) {
           if (request->contact_ids(i) <= 0) {

@@ -9,6 +9,7 @@
 #include "crm-core/api/people_common.h"
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/domain/common/text.h"
 #include "crm-core/domain/conversion/conversion.h"
 #include "crm-core/domain/matching/matching.h"
@@ -22,15 +23,20 @@
 namespace leadflow::crm {
 namespace {
 
-// The free-text fields a caller may set on a lead.
+// The free-text fields a caller may set on a lead; its names are bounded as a contact's and a
+// company's are, which a conversion makes from them.
 absl::Status CheckLeadText(const v1::Lead& lead) {
-  for (const auto& [field, value] : {std::pair{"title", lead.title()},
-                                     {"first_name", lead.first_name()},
+  for (const auto& [field, value] :
+       {std::pair{"title", lead.title()}, {"comments", lead.comments()}}) {
+    if (absl::Status status = CheckText(field, value); !status.ok()) {
+      return status;
+    }
+  }
+  for (const auto& [field, value] : {std::pair{"first_name", lead.first_name()},
                                      {"last_name", lead.last_name()},
                                      {"company_name", lead.company_name()},
-                                     {"city", lead.city()},
-                                     {"comments", lead.comments()}}) {
-    if (absl::Status status = CheckText(field, value); !status.ok()) {
+                                     {"city", lead.city()}}) {
+    if (absl::Status status = CheckShortText(field, value, domain::kMaxNameBytes); !status.ok()) {
       return status;
     }
   }
@@ -493,7 +499,14 @@ grpc::ServerUnaryReactor* LeadApi::CreateLead(grpc::CallbackServerContext* conte
           return absl::InvalidArgumentError("a walk-in lead needs a title or a name");
         }
         // Walk-in identities are matched against later inbound traffic: normalise them the same
-        // way.
+        // way. As many of each as a contact or company takes.
+        for (const auto& [field, size] :
+             {std::pair{"phones", lead.phones_size()}, {"emails", lead.emails_size()}}) {
+          if (size > domain::kMaxIdentitiesPerKind) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                field, ": at most ", domain::kMaxIdentitiesPerKind, " values, got ", size));
+          }
+        }
         std::vector<std::string> phones;
         std::vector<std::string> emails;
         for (int i = 0; i < lead.phones_size(); ++i) {

@@ -13,6 +13,7 @@
 #include "crm-core/api/common/errors.h"
 #include "crm-core/api/common/fields.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/domain/merge/merge.h"
 #include "crm-core/domain/naming/naming.h"
 #include "crm-core/store/history_repository.h"
@@ -55,9 +56,10 @@ absl::StatusOr<std::string> NormalizeMessenger(const std::string& raw) {
   std::string platform(absl::StripAsciiWhitespace(text.substr(0, colon)));
   std::string user(absl::StripAsciiWhitespace(text.substr(colon + 1)));
   absl::AsciiStrToLower(&platform);
-  if (platform.empty() || user.empty() || text.size() > 256 || !identity::IsValidUtf8(text)) {
-    return absl::InvalidArgumentError(
-        "not \"platform:user-id\" (both parts, at most 256 bytes of UTF-8)");
+  if (platform.empty() || user.empty() || text.size() > domain::kMaxIdentityBytes ||
+      !identity::IsValidUtf8(text)) {
+    return absl::InvalidArgumentError(absl::StrCat("not \"platform:user-id\" (both parts, at most ",
+                                                   domain::kMaxIdentityBytes, " bytes of UTF-8)"));
   }
   return absl::StrCat(platform, ":", user);
 }
@@ -85,9 +87,9 @@ absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
     const std::string& default_region) {
   for (const auto& [field, list] :
        {std::pair{"phones", &phones}, {"emails", &emails}, {"messengers", &messengers}}) {
-    if (list->size() > kMaxIdentitiesPerKind) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": at most ", kMaxIdentitiesPerKind, " values, got ", list->size()));
+    if (list->size() > domain::kMaxIdentitiesPerKind) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": at most ", domain::kMaxIdentitiesPerKind, " values, got ", list->size()));
     }
   }
   std::set<IdentityKey> seen;
@@ -337,11 +339,9 @@ absl::Status LinkContactCompany(pqxx::connection& connection, grpc::CallbackServ
                                 const std::optional<std::string>& given_role,
                                 v1::ContactCompanyLink* out) {
   if (given_role) {
-    if (absl::Status text = CheckText("role", *given_role); !text.ok()) {
+    if (absl::Status text = CheckShortText("role", *given_role, domain::kMaxLabelBytes);
+        !text.ok()) {
       return text;
-    }
-    if (given_role->size() > 200) {
-      return absl::InvalidArgumentError("role is longer than 200 bytes");
     }
   }
   auto user = ActingUser(context);
@@ -638,8 +638,10 @@ absl::Status CheckPeopleText(std::initializer_list<std::pair<const char*, std::s
     }
   }
   for (const auto& [field, value] : fields) {
-    if (bounded.count(field) != 0 && value.size() > 500) {
-      return absl::InvalidArgumentError(absl::StrCat(field, " is longer than 500 bytes"));
+    if (bounded.count(field) != 0) {
+      if (absl::Status status = CheckShortText(field, value, domain::kMaxNameBytes); !status.ok()) {
+        return status;
+      }
     }
   }
   return absl::OkStatus();

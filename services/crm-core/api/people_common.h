@@ -27,9 +27,6 @@
 
 namespace leadflow::crm {
 
-/// At most this many phones, emails or messenger ids per record.
-inline constexpr int kMaxIdentitiesPerKind = 50;
-
 /// At most this many links of each kind shown inline in a Contact (companies, deal_ids) or a
 /// Company (contacts, deal_ids), the first by id; the *_count fields give them all, and the List
 /// methods page through them (ListContacts company_id, ListCompanies contact_id, ListDeals
@@ -37,7 +34,8 @@ inline constexpr int kMaxIdentitiesPerKind = 50;
 inline constexpr size_t kMaxInlineLinks = 100;
 
 /// Phones (any format, `default_region` without a country code → E.164), emails (lower-cased)
-/// and messenger ids ("platform:user-id", platform lower-cased), deduplicated; INVALID_ARGUMENT
+/// and messenger ids ("platform:user-id", platform lower-cased), deduplicated, at most
+/// domain::kMaxIdentitiesPerKind of each; INVALID_ARGUMENT
 /// naming the field, the index and the value that cannot be read (IdentityValueError).
 absl::StatusOr<std::vector<IdentityKey>> NormalizeIdentities(
     const google::protobuf::RepeatedPtrField<std::string>& phones,
@@ -168,7 +166,8 @@ template <class Record>
 absl::Status LoadRecord(pqxx::transaction_base& work, int64_t id,
                         typename PeopleKind<Record>::Proto* out);
 
-/// CheckText over `fields`, and at most 500 bytes for those among them that are in `bounded`.
+/// CheckText over `fields`, and at most domain::kMaxNameBytes for those among them that are in
+/// `bounded` (names and short labels).
 absl::Status CheckPeopleText(std::initializer_list<std::pair<const char*, std::string>> fields,
                              const std::set<std::string>& bounded);
 

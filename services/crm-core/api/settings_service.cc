@@ -11,6 +11,7 @@
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/deal_services.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/domain/deal/deal.h"
 #include "crm-core/domain/email/thread.h"
 #include "crm-core/domain/lead/title.h"
@@ -218,9 +219,16 @@ grpc::ServerUnaryReactor* SettingsApi::UpdateSettings(grpc::CallbackServerContex
           updated.lead_title_template = given.lead_title_template();
         }
         if (has("last_name_placeholder")) {
-          if (Blank(given.last_name_placeholder()) || given.last_name_placeholder().size() > 200) {
+          // It becomes the last name of contacts: text a contact's last name may hold.
+          if (Blank(given.last_name_placeholder()) ||
+              given.last_name_placeholder().size() > domain::kMaxLabelBytes) {
             return absl::InvalidArgumentError(
-                "last_name_placeholder must be non-blank and at most 200 bytes");
+                absl::StrCat("last_name_placeholder must be non-blank and at most ",
+                             domain::kMaxLabelBytes, " bytes"));
+          }
+          if (absl::Status text = CheckText("last_name_placeholder", given.last_name_placeholder());
+              !text.ok()) {
+            return text;
           }
           updated.last_name_placeholder = given.last_name_placeholder();
         }

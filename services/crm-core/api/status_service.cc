@@ -3,6 +3,7 @@
 #include "crm-core/api/common/fields.h"
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/store/repositories.h"
 
 namespace leadflow::crm {
@@ -99,7 +100,8 @@ grpc::ServerUnaryReactor* StatusApi::CreateStatus(grpc::CallbackServerContext* c
           return kind.status();
         }
         const v1::Status& status = request->status();
-        if (absl::Status text = CheckText("name", status.name()); !text.ok()) {
+        if (absl::Status text = CheckShortText("name", status.name(), domain::kMaxLabelBytes);
+            !text.ok()) {
           return text;
         }
         StatusEntry entry{.id = status.id(),
@@ -153,7 +155,8 @@ grpc::ServerUnaryReactor* StatusApi::UpdateStatus(grpc::CallbackServerContext* c
         if (paths->count("name") != 0 && status.name().empty()) {
           return absl::InvalidArgumentError("name cannot be empty");
         }
-        if (absl::Status text = CheckText("name", status.name()); !text.ok()) {
+        if (absl::Status text = CheckShortText("name", status.name(), domain::kMaxLabelBytes);
+            !text.ok()) {
           return text;
         }
         pqxx::work work(connection);

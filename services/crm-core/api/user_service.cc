@@ -7,6 +7,7 @@
 #include "crm-core/api/services.h"
 #include "crm-core/domain/call/call.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/store/repositories.h"
 #include "identity/identity.h"
 #include "identity/person_name.h"
@@ -24,18 +25,19 @@ void ToProto(const User& user, v1::User* out) {
 }
 
 absl::Status CheckUserText(const v1::User& user) {
-  for (const auto& [field, value] : {std::pair{"name", user.name()}, {"email", user.email()}}) {
-    if (absl::Status check = CheckText(field, value); !check.ok()) {
-      return check;
-    }
+  // A user's name is configured by the admin, and a call's operator may be named by it
+  // (telephony-ingest takes at most 256 bytes there): a label, not a customer's name.
+  if (absl::Status check = CheckShortText("name", user.name(), domain::kMaxLabelBytes);
+      !check.ok()) {
+    return check;
+  }
+  if (absl::Status check = CheckText("email", user.email()); !check.ok()) {
+    return check;
   }
   // A user's name is what managers pick them by, and the round-robin hands them leads: a name of
   // spaces or invisible characters would be an assignee nobody can see.
   if (!user.name().empty() && !identity::HasVisibleCharacter(user.name())) {
     return absl::InvalidArgumentError("name has no visible character");
-  }
-  if (user.name().size() > 200) {
-    return absl::InvalidArgumentError("name is longer than 200 bytes");
   }
   if (!user.extension().empty() && !domain::IsValidExtension(user.extension())) {
     return absl::InvalidArgumentError(absl::StrCat("extension ",

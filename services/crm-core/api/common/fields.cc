@@ -8,11 +8,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/limits.h"
 #include "identity/person_name.h"
 
 namespace leadflow::crm {
-
-constexpr size_t kMaxTextField = 10000;
 
 absl::StatusOr<std::set<std::string>> UpdatePaths(const google::protobuf::FieldMask& mask,
                                                   const std::set<std::string>& updatable,
@@ -54,8 +53,9 @@ absl::StatusOr<int64_t> ParseEtag(const std::string& etag) {
 std::string Etag(int64_t version) { return std::to_string(version); }
 
 absl::Status CheckText(const std::string& field, const std::string& value) {
-  if (value.size() > kMaxTextField) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " is longer than ", kMaxTextField));
+  if (value.size() > domain::kMaxTextBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is longer than ", domain::kMaxTextBytes, " bytes"));
   }
   if (value.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(field, " contains a NUL byte"));
@@ -98,6 +98,16 @@ absl::Status CheckText(const std::string& field, const std::string& value) {
       !identity::HasVisibleCharacter(value)) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, " is blank: it holds only invisible characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckShortText(const std::string& field, const std::string& value, size_t max_bytes) {
+  if (absl::Status text = CheckText(field, value); !text.ok()) {
+    return text;
+  }
+  if (value.size() > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is longer than ", max_bytes, " bytes"));
   }
   return absl::OkStatus();
 }

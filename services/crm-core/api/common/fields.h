@@ -24,12 +24,17 @@ absl::StatusOr<std::set<std::string>> UpdatePaths(
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag);
 std::string Etag(int64_t version);
 
-/// Free text a caller may set: at most 10,000 bytes of UTF-8, no control character (C0, DEL,
-/// C1; tab and line breaks only in multi-line fields, those whose name ends in "comments" or
-/// "description"), no bidirectional embedding, override or isolate, and not only invisible
-/// characters (identity::HasVisibleCharacter: a zero-width space, a combining
-/// accent alone or a Hangul filler is blank).
+/// Free text a caller may set: at most domain::kMaxTextBytes (10,000) bytes of UTF-8, no control
+/// character (C0, DEL, C1; tab and line breaks only in multi-line fields, those whose name ends in
+/// "comments" or "description"), no bidirectional embedding, override or isolate, and not only
+/// invisible characters (identity::HasVisibleCharacter: a zero-width space, a combining accent
+/// alone or a Hangul filler is blank).
 absl::Status CheckText(const std::string& field, const std::string& value);
+
+/// CheckText, and at most `max_bytes` (a field's kind's limit, domain/common/limits.h: a name
+/// kMaxNameBytes, a configured label kMaxLabelBytes): INVALID_ARGUMENT "<field> is longer than
+/// <max_bytes> bytes" past it.
+absl::Status CheckShortText(const std::string& field, const std::string& value, size_t max_bytes);
 
 /// The years a date or time a caller sets may fall in (deadlines, expected close dates): a year
 /// outside is a typing slip (0001, 9999), refused rather than stored.

@@ -35,9 +35,9 @@ size_t Decode(std::string_view text, size_t at, char32_t& point) {
 
 }  // namespace
 
-std::string NeutralizeText(std::string_view text, bool multi_line) {
+std::string NeutralizeText(std::string_view text, bool multi_line, size_t max_bytes) {
   std::string out;
-  out.reserve(std::min(text.size(), kMaxTextBytes));
+  out.reserve(std::min(text.size(), max_bytes));
   for (size_t at = 0; at < text.size();) {
     char32_t point = 0;
     const size_t length = Decode(text, at, point);
@@ -58,7 +58,7 @@ std::string NeutralizeText(std::string_view text, bool multi_line) {
         piece = " ";
       }
     }
-    if (out.size() + piece.size() > kMaxTextBytes) {
+    if (out.size() + piece.size() > max_bytes) {
       break;
     }
     out += piece;

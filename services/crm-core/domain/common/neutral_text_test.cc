@@ -49,5 +49,17 @@ TEST(NeutralizeTextTest, CutToTheLimitOnACharacterBoundary) {
   EXPECT_EQ(cut.substr(cut.size() - 2), "é");
 }
 
+// Protects: a name is cut to the names' limit (kMaxNameBytes), on a character boundary, and a
+// name within it comes back whole.
+TEST(NeutralizeTextTest, NameCutToTheNamesLimit) {
+  std::string long_name = "a";
+  for (size_t i = 0; i < kMaxNameBytes; ++i) long_name += "é";
+  const std::string cut = NeutralizeText(long_name, false, kMaxNameBytes);
+  EXPECT_EQ(cut.size(), kMaxNameBytes - 1);  // "a" + 249 × "é"
+  EXPECT_EQ(cut.substr(cut.size() - 2), "é");
+  const std::string fits(kMaxNameBytes, 'n');
+  EXPECT_EQ(NeutralizeText(fits, false, kMaxNameBytes), fits);
+}
+
 }  // namespace
 }  // namespace leadflow::crm::domain

@@ -22,20 +22,21 @@
 #include <string_view>
 #include <vector>
 
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/domain/common/types.h"
 
 namespace leadflow::crm::domain {
 
 /// Bounds of a kept message (the schema CHECKs the same).
-inline constexpr size_t kMaxMessageIdBytes = 998;   // RFC 5322 line length
-inline constexpr size_t kMaxThreadLookups = 20;     // Message-IDs of a reply looked up
-inline constexpr size_t kMaxKeptReferences = 50;    // References kept with the message
-inline constexpr size_t kMaxKeptAddresses = 100;    // To, Cc each
-inline constexpr size_t kMaxAddressBytes = 320;     // one address
-inline constexpr size_t kMaxKeptAttachments = 100;  // attachment descriptions
-inline constexpr size_t kMaxSubjectBytes = 1000;    // kept subject
-inline constexpr size_t kMaxBodyBytes = 64 * 1024;  // kept text
-inline constexpr size_t kMaxNameBytes = 500;        // From display name, attachment names
+inline constexpr size_t kMaxMessageIdBytes = 998;              // RFC 5322 line length
+inline constexpr size_t kMaxThreadLookups = 20;                // Message-IDs of a reply looked up
+inline constexpr size_t kMaxKeptReferences = 50;               // References kept with the message
+inline constexpr size_t kMaxKeptAddresses = 100;               // To, Cc each
+inline constexpr size_t kMaxAddressBytes = kMaxIdentityBytes;  // one address
+inline constexpr size_t kMaxKeptAttachments = 100;             // attachment descriptions
+inline constexpr size_t kMaxSubjectBytes = 1000;               // kept subject
+inline constexpr size_t kMaxBodyBytes = 64 * 1024;             // kept text
+// From display names and attachment names: kMaxNameBytes (common/limits.h).
 
 /// A Message-ID crm-core can keep, look up and lock: 1–998 bytes of printable ASCII (RFC 5322's
 /// msg-id, angle brackets removed). Others (control bytes, 8-bit, oversized) are treated as

@@ -18,12 +18,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "crm-core/domain/common/errors.h"
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/domain/common/types.h"
 
 namespace leadflow::crm::domain {
 
 inline constexpr size_t kMaxStages = 50;
-inline constexpr size_t kMaxNameLength = 200;  // bytes, pipeline and stage names
+inline constexpr size_t kMaxNameLength = kMaxLabelBytes;  // bytes, pipeline and stage names
 inline constexpr size_t kMaxStageIdLength = kMaxConfiguredIdLength;  // as a status id
 inline constexpr int kMaxIdleDays = 3650;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/domain/common/neutral_text.h"
 #include "crm-core/domain/common/text.h"
 #include "crm-core/domain/lead/title.h"
@@ -51,7 +52,7 @@ std::string ValidateEvent(const InboundEvent& event) {
     if (IdentityKindName(identity.kind()).empty()) {
       return "identity of unknown kind";
     }
-    if (identity.value().empty() || identity.value().size() > 320) {
+    if (identity.value().empty() || identity.value().size() > domain::kMaxIdentityBytes) {
       return "identity value is empty or too long";
     }
   }
@@ -102,10 +103,14 @@ bool Unseen(const std::string& name) {
 // inbound events"): the event is applied, never refused for it, and the record it writes can be
 // saved back unchanged.
 void NeutralizeAttemptText(ContactAttempt& attempt) {
+  // Names within the API's bound for names (domain::kMaxNameBytes): they become a lead's, a
+  // contact's or a company's, and a conversion carries them on.
+  for (std::string* name : {&attempt.person.first_name, &attempt.person.last_name,
+                            &attempt.person.company, &attempt.person.city, &attempt.unnamed_as}) {
+    *name = domain::NeutralizeText(*name, /*multi_line=*/false, domain::kMaxNameBytes);
+  }
   for (std::string* text :
-       {&attempt.person.first_name, &attempt.person.last_name, &attempt.person.company,
-        &attempt.person.city, &attempt.unnamed_as, &attempt.fallback_title,
-        &attempt.activity.subject, &attempt.activity.repeat_subject}) {
+       {&attempt.fallback_title, &attempt.activity.subject, &attempt.activity.repeat_subject}) {
     *text = domain::NeutralizeText(*text);
   }
   attempt.comments = domain::NeutralizeText(attempt.comments, /*multi_line=*/true);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "crm-core/domain/common/limits.h"
 #include "crm-core/domain/lead/lead.h"
 #include "crm-core/inbound/planner.h"
 #include "testing/testing.h"
@@ -247,6 +248,24 @@ TEST(ChannelsTest, EmailRelaySenderIsNobodys) {
 
   EXPECT_EQ(ValidateEvent(Mail("no-reply@crm.wix.com", "no-reply@crm.wix.com")),
             "the email's only identity is its relay sender (relay_address)");
+}
+
+// Protects: the names an event gives (first and last name, company, city) are cut to the API's
+// bound for names (domain::kMaxNameBytes), so that the lead, contact or company made of them can be
+// saved back over the API unchanged; the words stay within the text bound.
+TEST(ChannelsTest, NamesFitTheApisBoundForNames) {
+  const std::string long_name(domain::kMaxNameBytes + 100, 'n');
+  InboundEvent event = testing::WebFormEvent("e1", "+33612345678", "", long_name,
+                                             std::string(domain::kMaxTextBytes + 10, 'w'));
+  event.mutable_person()->set_last_name(long_name);
+  event.mutable_person()->set_company(long_name);
+  event.mutable_person()->set_city(long_name);
+  ContactAttempt attempt = ToContactAttempt(event);
+  for (const std::string* name : {&attempt.person.first_name, &attempt.person.last_name,
+                                  &attempt.person.company, &attempt.person.city}) {
+    EXPECT_EQ(name->size(), domain::kMaxNameBytes);
+  }
+  EXPECT_EQ(attempt.comments.size(), domain::kMaxTextBytes);
 }
 
 // Protects: an event without a payload is refused with the dead-letter reason.
