@@ -1078,17 +1078,24 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
   // settle window not waited for: it is not kept, so no later decision would see it); an
   // intermediate one adds nothing the poster needs.
   const bool full = !snapshot.appended && !snapshot.settled;
-  if (full && !IsFinal(update.state) && !update.dial_result) {
-    done(absl::FailedPreconditionError(
-        absl::StrCat("call holds ", options_.max_updates_per_call,
-                     " reports (TELEPHONY_MAX_UPDATES_PER_CALL); only a final state is taken")));
-    return;
-  }
   std::vector<CallUpdate> updates;
   for (const std::string& text : snapshot.updates) {
     if (auto parsed = ParseUpdate(text)) {
       updates.push_back(std::move(*parsed));
     }
+  }
+  // A <Dial>'s leg decides only an outbound call (click-to-call: the customer's leg); an inbound
+  // call's legs change nothing (its <Dial> action decides), so past the cap a leg's final status
+  // is no more than an intermediate report: taken as the call's own, it settled the call from the
+  // legs' states (a simultaneous ring of many numbers fills the cap) before the action came.
+  const bool decides =
+      (IsFinal(update.state) || update.dial_result) &&
+      (!update.child_leg || FoldAll(updates).call.direction() == CallEvent::OUTBOUND);
+  if (full && !decides) {
+    done(absl::FailedPreconditionError(
+        absl::StrCat("call holds ", options_.max_updates_per_call,
+                     " reports (TELEPHONY_MAX_UPDATES_PER_CALL); only a final state is taken")));
+    return;
   }
   if (full) {
     updates.push_back(update);

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "telephony-ingest/generic.h"
 
 namespace leadflow::telephony {
@@ -471,6 +473,68 @@ TEST_F(TwilioFoldTest, ConferenceTalkTimeIsTheParentsDuration) {
                      t0_);
   ASSERT_TRUE(number.finished);
   EXPECT_EQ(number.finished->call.duration_seconds(), 40);
+}
+
+// Protects: the legs of an inbound call's <Dial> (a simultaneous ring of many numbers, each leg
+// posting its status callbacks) never settle the call, even once its reports fill
+// TELEPHONY_MAX_UPDATES_PER_CALL: the parent's <Dial> action decides. A leg's final status past
+// the cap was taken as the call's own final report, and the call was published at once from
+// the legs' states (missed, a call-back for a caller an agent was talking to).
+TEST(TwilioCapTest, InboundDialLegsPastTheCapDoNotSettleTheCall) {
+  CallAssembler::Options options;
+  options.settle_window = std::chrono::milliseconds(15000);
+  options.max_updates_per_call = 4;
+  CallAssembler assembler(options);
+  const Clock::time_point t0 = Clock::time_point(seconds(1700000000));
+  auto post = [&](const std::string& body, Clock::time_point now) {
+    TwilioParse parse = Parse(body, {});
+    EXPECT_EQ(parse.outcome, TwilioParse::Outcome::kOk) << body << ": " << parse.reason;
+    return assembler.Apply(parse.update, now);
+  };
+  const std::string parent =
+      "CallSid=CAring1&AccountSid=AC1&Direction=inbound&From=%2B33641000505&To=%2B33187654321";
+  auto leg = [](int i) {
+    return absl::StrCat("CallSid=CAleg", i,
+                        "&ParentCallSid=CAring1&AccountSid=AC1&Direction=outbound-dial"
+                        "&From=%2B33187654321&To=%2B3318765430",
+                        i);
+  };
+  ASSERT_TRUE(post(parent + "&CallStatus=ringing", t0).ok());
+  ASSERT_TRUE(post(parent + "&CallStatus=in-progress", t0).ok());
+  ASSERT_TRUE(post(leg(1) + "&CallStatus=ringing", t0).ok());
+  ASSERT_TRUE(post(leg(2) + "&CallStatus=ringing", t0).ok());  // 4 reports: the cap
+  for (int i = 3; i <= 5; ++i) {
+    auto result = post(leg(i) + "&CallStatus=no-answer", t0 + seconds(i));
+    EXPECT_FALSE(result.ok() && result->finished)
+        << "leg " << i << " settled the call as "
+        << CallEvent::Outcome_Name(result->finished->call.outcome());
+  }
+  auto action = post(parent +
+                         "&CallStatus=in-progress&DialCallStatus=completed&DialCallSid=CAleg1"
+                         "&DialCallDuration=30",
+                     t0 + seconds(40));
+  ASSERT_TRUE(action.ok()) << action.status();
+  ASSERT_TRUE(action->finished);
+  EXPECT_FALSE(action->repeated);
+  EXPECT_EQ(action->finished->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(action->finished->call.duration_seconds(), 30);
+
+  // Click-to-call's leg is the customer's: past the cap its final status still settles the call.
+  const std::string click =
+      "CallSid=CAclick1&AccountSid=AC1&Direction=outbound-api&From=%2B33187654321"
+      "&To=%2B33612000202";
+  const std::string customer =
+      "CallSid=CAcust1&ParentCallSid=CAclick1&AccountSid=AC1&Direction=outbound-dial"
+      "&From=%2B33187654321&To=%2B33641000606";
+  ASSERT_TRUE(post(click + "&CallStatus=initiated", t0).ok());
+  ASSERT_TRUE(post(click + "&CallStatus=ringing", t0).ok());
+  ASSERT_TRUE(post(click + "&CallStatus=in-progress", t0).ok());
+  ASSERT_TRUE(post(customer + "&CallStatus=ringing", t0).ok());  // 4 reports: the cap
+  auto answered = post(customer + "&CallStatus=completed&CallDuration=50", t0 + seconds(60));
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  ASSERT_TRUE(answered->finished);
+  EXPECT_EQ(answered->finished->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(answered->finished->call.to_number(), "+33641000606");
 }
 
 }  // namespace

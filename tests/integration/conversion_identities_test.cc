@@ -13,6 +13,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "crm-core/inbound/mode_switch.h"
 #include "crm-core/store/statements.h"
 #include "pg/pg.h"
@@ -331,6 +332,66 @@ TEST_F(ConversionIdentitiesTest, ModeSwitchLeavesAnotherContactsEmailAndLinksThe
   EXPECT_NE(a.contact_id(), 0);
   EXPECT_EQ(b.contact_id(), a.contact_id());
   EXPECT_EQ(Count("SELECT count(*) FROM contact_identities WHERE value = '+33671300077'"), 1);
+}
+
+// Protects: ConvertLead into an existing contact (company) holds it to the identity cap
+// (CRM_LEAD_MAX_INBOUND_IDENTITIES, 20 here) as the upserts, merges and inbound traffic do: one
+// lead after another converted into the same contact grew it without bound. Over the cap the
+// call is FAILED_PRECONDITION naming the cap and the ways out, and nothing is written (the lead
+// stays open, the contact keeps its identities and etag, no deal); up to the cap it converts, and
+// a lead adding nothing new converts into a record already over it.
+TEST_F(ConversionIdentitiesTest, ConvertIntoExistingRecordKeepsTheIdentityCap) {
+  std::vector<std::string> held;
+  for (int i = 1; i <= 15; ++i) held.push_back(absl::StrFormat("+336872000%02d", i));
+  const v1::Contact target = CreateContact("Capped Carl", held);
+  std::vector<std::string> many;
+  for (int i = 1; i <= 6; ++i) many.push_back(absl::StrFormat("+336872100%02d", i));
+  const int64_t lead = Lead("Many", many);
+  const int64_t deals = Count("SELECT count(*) FROM deals");
+
+  v1::ConvertLeadResponse response;
+  grpc::Status refused = Convert(lead, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(testing::StatusMessage(refused),
+            absl::StrCat("contact ", target.id(),
+                         " holds 15 phones, emails and messenger ids and "
+                         "would hold 21 with lead ",
+                         lead,
+                         "'s, over the cap of 20 (CRM_LEAD_MAX_INBOUND_IDENTITIES): remove some "
+                         "from the contact first (ContactService/UpdateContact), or convert "
+                         "without contact_id; nothing was written"));
+  const v1::Contact after = GetContact(target.id());
+  EXPECT_EQ(after.phones_size(), 15);
+  EXPECT_EQ(after.etag(), target.etag());
+  EXPECT_EQ(GetLead(lead).status_id(), "NEW");
+  EXPECT_EQ(Count("SELECT count(*) FROM deals"), deals);
+
+  // The same for a company named by company_id (DEAL with a company only).
+  const v1::Company firm = CreateCompany("Capped SARL", "+33487210000");
+  std::vector<std::string> firm_phones;
+  for (int i = 1; i <= 20; ++i) firm_phones.push_back(absl::StrFormat("+334872200%02d", i));
+  const int64_t firm_lead = Lead("Firm", firm_phones);
+  refused = Convert(firm_lead, v1::CONVERSION_PRODUCE_DEAL, 0, firm.id(), &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(testing::StatusMessage(refused).find("over the cap of 20"), std::string::npos)
+      << testing::StatusMessage(refused);
+  EXPECT_EQ(GetCompany(firm.id()).phones_size(), 1);
+
+  // Up to the cap: converted.
+  many.pop_back();
+  const int64_t fits = Lead("Fits", many);
+  grpc::Status status = Convert(fits, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(GetContact(target.id()).phones_size(), 20);
+
+  // A record over the cap already (set by hand) takes a lead that adds nothing new.
+  Exec(
+      absl::StrCat("INSERT INTO contact_identities (kind, value, contact_id) VALUES ('PHONE', "
+                   "'+33687230001', ",
+                   target.id(), ")"));
+  const int64_t nothing_new = Lead("Again", {"+33687200001"});
+  status = Convert(nothing_new, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 }  // namespace

@@ -185,6 +185,38 @@ TEST_F(IdentityHoldersTest, CreateLeadWithAnOpenLeadsIdentityIsRefused) {
   EXPECT_NE(again.id(), open);
 }
 
+// Protects: UpdateLead reopening a closed lead (JUNK back to an open status) whose phone or email
+// an open lead has taken since is FAILED_PRECONDITION naming that lead, and the lead stays closed:
+// reopening it made two open leads of one person, the state CreateLead refuses, through another
+// method. A reopen no open lead stands in the way of goes through.
+TEST_F(IdentityHoldersTest, ReopeningALeadWhoseIdentityAnOpenLeadHoldsIsRefused) {
+  const int64_t closed = NewLead({"06 35 00 00 01"}, {"back@example.com"});
+  auto set_status = [&](int64_t id, const std::string& status) {
+    v1::UpdateLeadRequest request;
+    request.mutable_lead()->set_id(id);
+    request.mutable_lead()->set_status_id(status);
+    request.mutable_update_mask()->add_paths("status_id");
+    v1::Lead lead;
+    return lead_stub_->UpdateLead(Context().get(), request, &lead);
+  };
+  ASSERT_TRUE(set_status(closed, "JUNK").ok());
+  const int64_t open = NewLead({}, {"back@example.com"});
+  for (const char* status : {"NEW", "IN_PROCESS"}) {
+    grpc::Status refused = set_status(closed, status);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << refused.error_message();
+    EXPECT_TRUE(Says(refused, absl::StrCat("open lead ", open, " holds back@example.com")))
+        << refused.error_message();
+  }
+  EXPECT_EQ(Text("SELECT status FROM leads WHERE id = " + std::to_string(closed)), "JUNK");
+
+  // Nobody else open holds its identities: reopened.
+  const int64_t alone = NewLead({"06 35 00 00 02"});
+  ASSERT_TRUE(set_status(alone, "JUNK").ok());
+  grpc::Status status = set_status(alone, "NEW");
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 // Protects: UpdateContact / UpdateCompany adding a phone another record of the kind holds is
 // FAILED_PRECONDITION naming it, and the record keeps its phones; an update keeping a phone the
 // record shares already (written before the rule) goes through. UpdateLead takes no identities

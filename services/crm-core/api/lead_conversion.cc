@@ -136,12 +136,40 @@ absl::Status RefuseHeldIdentities(int64_t lead_id, domain::EntityKind kind, int6
                                                     "; nothing was written"));
 }
 
+// FAILED_PRECONDITION when existing contact (company) `target` would hold more than
+// `max_identities` phones, emails and messenger ids with the lead's `keys` it lacks; a record over
+// the cap already (identities set by hand) still takes a lead that adds nothing new.
+absl::Status RefuseOverCap(pqxx::transaction_base& work, int64_t lead_id, EntityKind kind,
+                           int64_t target, const std::vector<IdentityKey>& keys,
+                           size_t max_identities) {
+  const std::string type(domain::ToString(kind));
+  std::vector<IdentityKey> now = MergeRepository(work).Identities(type, {target});
+  const size_t held = now.size();
+  for (const IdentityKey& key : keys) {
+    if (std::find(now.begin(), now.end(), key) == now.end()) {
+      now.push_back(key);
+    }
+  }
+  if (now.size() == held || now.size() <= max_identities) {
+    return absl::OkStatus();
+  }
+  const bool company = kind == EntityKind::kCompany;
+  const char* noun = company ? "company" : "contact";
+  return absl::FailedPreconditionError(absl::StrCat(
+      noun, " ", target, " holds ", held, " phones, emails and messenger ids and would hold ",
+      now.size(), " with lead ", lead_id, "'s, over the cap of ", max_identities,
+      " (CRM_LEAD_MAX_INBOUND_IDENTITIES): remove some from the ", noun, " first (",
+      company ? "CompanyService/UpdateCompany" : "ContactService/UpdateContact",
+      "), or convert without ", noun, "_id; nothing was written"));
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* context,
                                                const v1::ConvertLeadRequest* request,
                                                v1::ConvertLeadResponse* response) {
   metrics::Counter* dropped = backend_.fold_recordings_dropped;  // copied: no `this` below
+  const size_t max_identities = backend_.max_record_identities;
   return RunCall(
       context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
         const int64_t lead_id = request->lead_id();
@@ -283,6 +311,20 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
                                           Keys(plan->company_identities)));
               !held.ok()) {
             return held;
+          }
+        }
+
+        // The identity cap (docs/domain.md, "The identity cap"), as the upserts, merges and
+        // inbound traffic keep it: one lead after another converted into the same record grew it
+        // without bound.
+        for (const auto& [kind, target, identities] :
+             {std::tuple{EntityKind::kContact, plan->use_contact_id, &plan->contact_identities},
+              {EntityKind::kCompany, plan->use_company_id, &plan->company_identities}}) {
+          if (!target) continue;
+          if (absl::Status capped =
+                  RefuseOverCap(work, lead_id, kind, *target, Keys(*identities), max_identities);
+              !capped.ok()) {
+            return capped;
           }
         }
 

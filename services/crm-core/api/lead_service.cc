@@ -410,6 +410,15 @@ absl::StatusOr<bool> UpsertLead(pqxx::work& work, const std::vector<IdentityKey>
   return absl::InternalError("a simple-mode decision for CreateLead in classic mode");
 }
 
+// A lead's identities as the store's keys.
+std::vector<IdentityKey> LeadKeys(const std::vector<domain::Identity>& identities) {
+  std::vector<IdentityKey> keys;
+  for (const domain::Identity& identity : identities) {
+    keys.push_back({std::string(domain::ToString(identity.kind)), identity.value});
+  }
+  return keys;
+}
+
 absl::Status CheckUserActive(pqxx::transaction_base& work, int64_t user_id) {
   return CheckActiveUser(work, user_id, "responsible_user_id");
 }
@@ -696,11 +705,19 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
           return check;
         }
         // A status change locks the lead first, so that a conversion committing meanwhile is
-        // seen: a converted lead keeps its status (domain::CheckStatusChange).
+        // seen: a converted lead keeps its status (domain::CheckStatusChange). Its identities are
+        // locked before its row, in the consumer's order (as ConvertLead takes them), so that a
+        // reopening and a batch or CreateLead on the same person see each other.
         std::optional<domain::LeadToConvert> locked;
         if (has("status_id")) {
+          ConversionRepository conversions(work);
+          const std::vector<domain::Identity> identities = conversions.LeadIdentities(lead.id());
+          LockIdentityKeys(work, LeadKeys(identities));
           int64_t merged_into = 0;
-          locked = ConversionRepository(work).LockLead(lead.id(), &merged_into);
+          locked = conversions.LockLead(lead.id(), &merged_into);
+          if (locked && locked->identities != identities) {
+            LockIdentityKeys(work, LeadKeys(locked->identities));
+          }
         }
         v1::Lead before;
         if (absl::Status found = LoadLead(work, lead.id(), &before); !found.ok()) {
@@ -714,6 +731,22 @@ grpc::ServerUnaryReactor* LeadApi::UpdateLead(grpc::CallbackServerContext* conte
           }
           if (absl::Status manual = CheckManualStatus(work, lead.status_id()); !manual.ok()) {
             return manual;
+          }
+          // Reopening a closed lead (junk back to an open status): one person, one open lead, as
+          // CreateLead holds it. A lead made for the person meanwhile holds their phone or email.
+          if (locked && locked->status_semantics != domain::Semantics::kProcess) {
+            const std::optional<StatusEntry> next =
+                StatusRepository(work, StatusKind::kLeadStatus).Get(lead.status_id());
+            if (next && next->semantics == domain::Semantics::kProcess) {
+              if (absl::Status apart = RefuseIdentitiesHeldElsewhere(
+                      work, domain::EntityKind::kLead, lead.id(), LeadKeys(locked->identities),
+                      "close or convert that lead first, or merge this lead into it (MergeLeads) "
+                      "if "
+                      "they are one person");
+                  !apart.ok()) {
+                return apart;
+              }
+            }
           }
         }
         LeadRepository leads(work);
