@@ -343,7 +343,7 @@ TEST_F(ConversionIdentitiesTest, ModeSwitchLeavesAnotherContactsEmailAndLinksThe
 TEST_F(ConversionIdentitiesTest, ConvertIntoExistingRecordKeepsTheIdentityCap) {
   std::vector<std::string> held;
   for (int i = 1; i <= 15; ++i) held.push_back(absl::StrFormat("+336872000%02d", i));
-  const v1::Contact target = CreateContact("Capped Carl", held);
+  const v1::Contact target = MakeContact("Capped Carl", held);
   std::vector<std::string> many;
   for (int i = 1; i <= 6; ++i) many.push_back(absl::StrFormat("+336872100%02d", i));
   const int64_t lead = Lead("Many", many);
@@ -367,7 +367,7 @@ TEST_F(ConversionIdentitiesTest, ConvertIntoExistingRecordKeepsTheIdentityCap) {
   EXPECT_EQ(Count("SELECT count(*) FROM deals"), deals);
 
   // The same for a company named by company_id (DEAL with a company only).
-  const v1::Company firm = CreateCompany("Capped SARL", "+33487210000");
+  const v1::Company firm = MakeCompany("Capped SARL", {"+33487210000"});
   std::vector<std::string> firm_phones;
   for (int i = 1; i <= 20; ++i) firm_phones.push_back(absl::StrFormat("+334872200%02d", i));
   const int64_t firm_lead = Lead("Firm", firm_phones);
