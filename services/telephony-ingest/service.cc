@@ -761,7 +761,7 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
   if (!CheckTwilioSignature(request, *params, reply)) {
     return;
   }
-  TwilioParse parse = ParseTwilioVoice(*params, request.target);
+  TwilioParse parse = ParseTwilioVoice(*params, request.target, options_.twilio_sip_domains);
   if (parse.outcome == TwilioParse::Outcome::kInvalid) {
     reply(Reject(Response::Error(422, "invalid_callback", parse.reason), "invalid_callback", path,
                  parse.reason));

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -55,6 +56,9 @@ struct ServiceOptions {
   /// turns the Twilio routes off (404).
   std::string twilio_auth_token;
   std::string twilio_public_url;
+  /// The Twilio account's SIP Domains (TELEPHONY_TWILIO_SIP_DOMAINS, lower case): a call From a
+  /// user on one of them is our agent calling out; empty: no SIP caller is ours.
+  std::vector<std::string> twilio_sip_domains;
   CallAssembler::Options calls;
   /// Where the state of calls lives (not owned): a RedisCallStore shared by the replicas; null:
   /// in this process only.

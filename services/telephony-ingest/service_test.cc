@@ -77,6 +77,7 @@ class ServiceTest : public ::testing::Test {
     options_.webhook_secret = kSecret;
     options_.twilio_auth_token = "twilio-token";
     options_.twilio_public_url = "https://leads.example/telephony";
+    options_.twilio_sip_domains = {"example.sip.twilio.com"};
     // Every report decides at once unless a test sets a settle window.
     options_.calls.settle_window = std::chrono::milliseconds(0);
   }
@@ -1649,9 +1650,11 @@ TEST_F(ServiceTest, CallerIdsAreNeverRefused) {
     }
   }
   // Twilio's From values. A Twilio Client and a SIP Domain's user are our own endpoints calling
-  // out: the callee is the identity (TwilioFoldTest.OwnEndpointCallingOutIsOutbound).
+  // out: the callee is the identity (TwilioFoldTest.OwnEndpointCallingOutIsOutbound); another
+  // account's SIP Domain is an unidentified caller (TwilioFoldTest.OtherAccountsSipUserIsACaller).
   const Case twilio[] = {{"client:alice", "+33187654321"},
                          {"sip:bob@example.sip.twilio.com", "+33187654321"},
+                         {"sip:carol@othercorp.sip.twilio.com", ""},
                          {"sip:+33612340005@example.sip.twilio.com", "+33612340005"},
                          {"anonymous", ""},
                          {"+266696687", ""}};

@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "identity/identity.h"
+#include "telephony-ingest/twilio.h"
 
 namespace leadflow::telephony {
 
@@ -92,6 +93,17 @@ Settings ReadSettings(config::Reader& reader) {
       service.twilio_public_url.rfind("http://", 0) != 0) {
     reader.Fail("TELEPHONY_TWILIO_PUBLIC_URL",
                 "required with TELEPHONY_TWILIO_AUTH_TOKEN: an http(s) URL");
+  }
+  // Whose SIP users are our agents (a desk phone, a softphone registered on the account);
+  // another Twilio account's SIP user calling us is a customer.
+  const std::string sip_domains = reader.String(
+      "TELEPHONY_TWILIO_SIP_DOMAINS", "",
+      "the Twilio account's SIP Domains, comma-separated (acme.sip.twilio.com): a call from a "
+      "user on one is an agent's outbound call (empty: no SIP caller is ours)");
+  if (auto domains = ParseTwilioSipDomains(sip_domains); domains.ok()) {
+    service.twilio_sip_domains = *std::move(domains);
+  } else {
+    reader.Fail("TELEPHONY_TWILIO_SIP_DOMAINS", std::string(domains.status().message()));
   }
   // Proxies (load balancers) whose X-Forwarded-For is believed, as CIDR ranges; the sender
   // recorded in the event is the rightmost entry that is not one of them.

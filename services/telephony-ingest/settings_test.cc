@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "telephony-ingest/twilio.h"
+
 namespace leadflow::telephony {
 namespace {
 
@@ -95,6 +97,38 @@ TEST(SettingsTest, PbxTimeZone) {
     absl::Status status = Check({{"TELEPHONY_PBX_TIME_ZONE", unknown}});
     EXPECT_FALSE(status.ok()) << unknown;
     EXPECT_THAT(std::string(status.message()), HasSubstr("TELEPHONY_PBX_TIME_ZONE")) << unknown;
+  }
+}
+
+// Protects: TELEPHONY_TWILIO_SIP_DOMAINS: none by default (no SIP caller is our agent); the
+// account's SIP Domains, in any case and with spaces, reach the service in lower case; a value
+// that is no Twilio SIP Domain (a bare name, another host, an empty item, a wildcard) or past
+// kMaxTwilioSipDomains stops the start instead of making strangers' calls our agents' or
+// silently matching nobody.
+TEST(SettingsTest, TwilioSipDomains) {
+  Settings settings;
+  ASSERT_TRUE(Check({}, &settings).ok());
+  EXPECT_TRUE(settings.service.twilio_sip_domains.empty());
+  ASSERT_TRUE(
+      Check({{"TELEPHONY_TWILIO_SIP_DOMAINS", " Acme.SIP.twilio.com, acme.sip.ie1.twilio.com "}},
+            &settings)
+          .ok());
+  EXPECT_EQ(settings.service.twilio_sip_domains,
+            (std::vector<std::string>{"acme.sip.twilio.com", "acme.sip.ie1.twilio.com"}));
+  std::string many;
+  for (size_t i = 0; i <= kMaxTwilioSipDomains; ++i) {
+    many += "d" + std::to_string(i) + ".sip.twilio.com,";
+  }
+  many.pop_back();
+  for (const std::string& bad :
+       {std::string("acme"), std::string("acme.example.com"), std::string("sip.twilio.com"),
+        std::string("*.sip.twilio.com"), std::string("acme.sip.twilio.com,"),
+        std::string("-acme.sip.twilio.com"), std::string("acme.sip.a.b.twilio.com"),
+        std::string(64, 'a') + ".sip.twilio.com", many}) {
+    absl::Status status = Check({{"TELEPHONY_TWILIO_SIP_DOMAINS", bad}});
+    EXPECT_FALSE(status.ok()) << bad;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("TELEPHONY_TWILIO_SIP_DOMAINS")) << bad;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("<name>.sip.twilio.com")) << bad;
   }
 }
 

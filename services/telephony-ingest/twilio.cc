@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "telephony-ingest/generic.h"
 
@@ -67,12 +67,14 @@ std::optional<std::string> EnqueueStatus(std::string_view queue_result) {
 
 // The user of one of our own endpoints placing a call that Twilio reports "inbound" — it
 // came into Twilio — though it is our agent calling out: a Twilio Client (the Voice SDK in a
-// browser or an app: "client:alice") or a phone registered on a Twilio SIP Domain
-// ("sip:201@acme.sip.twilio.com", regional "acme.sip.ie1.twilio.com") whose user is a name or
-// an extension, not a number. nullopt for anything else: a number, a withheld caller, a SIP
-// caller from another host (a customer's SIP address), a PBX passing a caller's number
+// browser or an app: "client:alice"; only our account mints its tokens) or a phone registered
+// on one of the account's SIP Domains, `sip_domains` ("sip:201@acme.sip.twilio.com", regional
+// "acme.sip.ie1.twilio.com") whose user is a name or an extension, not a number. nullopt for
+// anything else: a number, a withheld caller, a SIP caller from another host (a customer's SIP
+// address, another Twilio account's SIP Domain), a PBX passing a caller's number
 // ("sip:+33612345678@acme.sip.twilio.com").
-std::optional<std::string> OwnEndpointUser(const std::string& from) {
+std::optional<std::string> OwnEndpointUser(const std::string& from,
+                                           const std::vector<std::string>& sip_domains) {
   std::string text(absl::StripAsciiWhitespace(from));
   std::string lower = absl::AsciiStrToLower(text);
   if (lower.rfind("client:", 0) == 0) {
@@ -85,7 +87,7 @@ std::optional<std::string> OwnEndpointUser(const std::string& from) {
     return std::nullopt;
   }
   std::string host = lower.substr(at + 1, lower.find_first_of(";:>?", at + 1) - at - 1);
-  if (!absl::EndsWith(host, ".twilio.com") || host.find(".sip.") == std::string::npos) {
+  if (std::find(sip_domains.begin(), sip_domains.end(), host) == sip_domains.end()) {
     return std::nullopt;
   }
   std::string user = text.substr(scheme, at - scheme);
@@ -100,6 +102,41 @@ std::optional<std::string> OwnEndpointUser(const std::string& from) {
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string>> ParseTwilioSipDomains(const std::string& text) {
+  constexpr char kAccepted[] =
+      "comma-separated SIP Domains of the Twilio account, each <name>.sip.twilio.com or "
+      "<name>.sip.<region>.twilio.com (letters, digits, '-'; at most 253 bytes)";
+  std::vector<std::string> domains;
+  if (absl::StripAsciiWhitespace(text).empty()) {
+    return domains;
+  }
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    std::string domain = absl::AsciiStrToLower(absl::StripAsciiWhitespace(item));
+    std::vector<std::string> labels = absl::StrSplit(domain, '.');
+    const bool label_ok = std::all_of(labels.begin(), labels.end(), [](const std::string& label) {
+      return !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-' &&
+             std::all_of(label.begin(), label.end(),
+                         [](char c) { return absl::ascii_isalnum(c) || c == '-'; });
+    });
+    // name.sip.twilio.com or name.sip.region.twilio.com
+    const size_t n = labels.size();
+    const bool twilio = (n == 4 || n == 5) && labels[1] == "sip" && labels[n - 2] == "twilio" &&
+                        labels[n - 1] == "com";
+    if (domain.size() > 253 || !label_ok || !twilio) {
+      return absl::InvalidArgumentError(absl::StrCat("'", std::string(item.substr(0, 64)),
+                                                     "' is no Twilio SIP Domain: ", kAccepted));
+    }
+    if (std::find(domains.begin(), domains.end(), domain) == domains.end()) {
+      domains.push_back(std::move(domain));
+    }
+  }
+  if (domains.size() > kMaxTwilioSipDomains) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxTwilioSipDomains, " domains: ", kAccepted));
+  }
+  return domains;
+}
+
 std::optional<Clock::time_point> ParseRfc2822(const std::string& text) {
   absl::Time time;
   std::string error;
@@ -109,7 +146,8 @@ std::optional<Clock::time_point> ParseRfc2822(const std::string& text) {
   return absl::ToChronoTime(time);
 }
 
-TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view target) {
+TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view target,
+                             const std::vector<std::string>& sip_domains) {
   TwilioParse parse;
   CallUpdate& update = parse.update;
   update.provider = "twilio";
@@ -166,7 +204,7 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
   // an inbound call from a caller nobody can match, which left the customer's call-back open.
   std::optional<std::string> own_user;
   if (update.direction == CallEvent::INBOUND && direction == "inbound") {
-    own_user = OwnEndpointUser(Param(params, "From"));
+    own_user = OwnEndpointUser(Param(params, "From"), sip_domains);
     if (own_user) {
       update.direction = CallEvent::OUTBOUND;
       update.operator_name = *own_user;

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ingest/form_params.h"
 #include "telephony-ingest/call.h"
@@ -34,7 +35,20 @@ struct TwilioParse {
 /// path and query; a <Dial> action's leg is credited to the `operator` (a user's e-mail or
 /// name, at most 256 bytes) and `extension` (1–32 of A-Z a-z 0-9 * # _ . -) query parameters
 /// of its action URL, which Twilio signs with the rest: a malformed one is kInvalid.
-TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view target = {});
+/// `sip_domains`: the account's own SIP Domains (ParseTwilioSipDomains, lower case); an
+/// inbound call From a user on one of them, or from a Twilio Client ("client:"), is our agent
+/// calling out. A SIP user on any other host, another account's SIP Domain included, is a
+/// caller.
+TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view target = {},
+                             const std::vector<std::string>& sip_domains = {});
+
+/// At most this many SIP Domains in TELEPHONY_TWILIO_SIP_DOMAINS.
+inline constexpr size_t kMaxTwilioSipDomains = 64;
+
+/// TELEPHONY_TWILIO_SIP_DOMAINS: comma-separated SIP Domains of the Twilio account
+/// ("acme.sip.twilio.com", regional "acme.sip.ie1.twilio.com"), read in any case, returned in
+/// lower case; empty: none. InvalidArgument names what is accepted.
+absl::StatusOr<std::vector<std::string>> ParseTwilioSipDomains(const std::string& text);
 
 /// A recording status callback: CallSid, RecordingSid, RecordingUrl, RecordingStatus.
 struct TwilioRecording {

@@ -13,10 +13,11 @@ namespace {
 
 using std::chrono::seconds;
 
-TwilioParse Parse(const std::string& body, std::string_view target = {}) {
+TwilioParse Parse(const std::string& body, std::string_view target = {},
+                  const std::vector<std::string>& sip_domains = {}) {
   auto params = ingest::ParseFormParams(body);
   EXPECT_TRUE(params.ok()) << body;
-  return ParseTwilioVoice(params.ok() ? *params : ingest::FormParams{}, target);
+  return ParseTwilioVoice(params.ok() ? *params : ingest::FormParams{}, target, sip_domains);
 }
 
 // Protects: Twilio's enumerated values are read in any case, as the generic API reads its
@@ -171,7 +172,7 @@ class TwilioFoldTest : public ::testing::Test {
   TwilioFoldTest() { options_.settle_window = std::chrono::milliseconds(15000); }
   CallAssembler::Result Post(const std::string& body, Clock::time_point now,
                              std::string_view target = {}) {
-    TwilioParse parse = Parse(body, target);
+    TwilioParse parse = Parse(body, target, sip_domains_);
     EXPECT_EQ(parse.outcome, TwilioParse::Outcome::kOk) << body << ": " << parse.reason;
     auto result = assembler_.Apply(parse.update, now);
     EXPECT_TRUE(result.ok()) << result.status();
@@ -179,6 +180,8 @@ class TwilioFoldTest : public ::testing::Test {
   }
   CallAssembler::Options options_;
   CallAssembler assembler_{options_};
+  // TELEPHONY_TWILIO_SIP_DOMAINS: the account's own SIP Domain.
+  std::vector<std::string> sip_domains_ = {"acme.sip.twilio.com"};
   const Clock::time_point t0_ = Clock::time_point(seconds(1700000000));
 };
 
@@ -367,7 +370,8 @@ TEST_F(TwilioFoldTest, AnsweringMachineFromAnyReport) {
 // the identity, the endpoint's user its operator (and extension). Before, the agent calling a
 // customer back from a desk phone was an inbound call from "sip:201@…" among the unidentified
 // calls, and the customer's call-back stayed open. A number on the SIP Domain, another SIP host
-// and a withheld caller stay inbound callers.
+// and a withheld caller stay inbound callers. The SIP Domain is ours by
+// TELEPHONY_TWILIO_SIP_DOMAINS (OtherAccountsSipUserIsACaller).
 TEST_F(TwilioFoldTest, OwnEndpointCallingOutIsOutbound) {
   const std::string desk =
       "AccountSid=AC1&ApiVersion=2010-04-01&Direction=inbound&From=sip%3A201%40acme.sip.twilio.com"
@@ -432,6 +436,46 @@ TEST_F(TwilioFoldTest, OwnEndpointCallingOutIsOutbound) {
       EXPECT_EQ(event.identities(0).value(), identity);
     }
   }
+}
+
+// Protects: only the account's own SIP Domains (TELEPHONY_TWILIO_SIP_DOMAINS) are our
+// endpoints. A customer calling from another Twilio account's SIP user
+// ("sip:alice@othercorp.sip.twilio.com", regional or any case alike) is an inbound call from an
+// unidentified caller, missed when nobody answered, so its call-back stays open: not our agent
+// "alice" calling out (direction flipped, an operator that may match a real user, no
+// call-back). With no domain configured, no SIP user is ours; a Twilio Client still is.
+TEST_F(TwilioFoldTest, OtherAccountsSipUserIsACaller) {
+  int n = 0;
+  auto missed = [&](const std::string& from) {
+    std::string sid = "CAother" + std::to_string(n++);
+    auto result = Post("CallSid=" + sid + "&AccountSid=AC1&Direction=inbound&From=" + from +
+                           "&To=%2B33187654321&CallStatus=no-answer",
+                       t0_);
+    EXPECT_TRUE(result.finished) << from;
+    return result.finished.value_or(FinishedCall{});
+  };
+  for (const char* from :
+       {"sip%3Aalice%40othercorp.sip.twilio.com", "sip%3A201%40othercorp.sip.ie1.twilio.com",
+        "sips%3Aalice%40OTHERCORP.sip.twilio.com%3Btransport%3Dtls",
+        "sip%3Aalice%40acme.sip.twilio.com.evil.example"}) {
+    const FinishedCall finished = missed(from);
+    const CallEvent& call = finished.call;
+    EXPECT_EQ(call.direction(), CallEvent::INBOUND) << from;
+    EXPECT_EQ(call.outcome(), CallEvent::MISSED) << from;
+    EXPECT_EQ(call.operator_name(), "") << from;
+    EXPECT_EQ(call.extension(), "") << from;
+    EXPECT_EQ(BuildEvent(finished, "FR", t0_, std::nullopt).event.identities_size(), 0) << from;
+  }
+  // Nothing configured: no SIP user is ours, the account's own included; "client:" still is.
+  sip_domains_.clear();
+  const CallEvent desk = missed("sip%3A201%40acme.sip.twilio.com").call;
+  EXPECT_EQ(desk.direction(), CallEvent::INBOUND);
+  EXPECT_EQ(desk.operator_name(), "");
+  auto sdk = Parse(
+      "CallSid=CAsdk2&AccountSid=AC1&Direction=inbound&From=client%3Aalice&To=%2B33612345602"
+      "&CallStatus=ringing");
+  EXPECT_EQ(sdk.update.direction, CallEvent::OUTBOUND);
+  EXPECT_EQ(sdk.update.operator_name, "alice");
 }
 
 // Protects: a <Dial><Conference> is answered with the caller's time in it. Twilio's <Dial>
