@@ -12,6 +12,8 @@
 
 #include <pqxx/pqxx>
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "crm-core/inbound/mode_switch.h"
@@ -392,6 +394,56 @@ TEST_F(ConversionIdentitiesTest, ConvertIntoExistingRecordKeepsTheIdentityCap) {
   const int64_t nothing_new = Lead("Again", {"+33687200001"});
   status = Convert(nothing_new, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// Protects: two ConvertLead calls into one contact at once keep the identity cap together: the
+// contact's row is locked FOR NO KEY UPDATE before its identities are counted, so the second
+// counts what the first added. Counted under FOR KEY SHARE both saw 15 + 5 and the contact ended
+// with 25. A transaction of the test's own holds the contact's row until both calls wait on it.
+TEST_F(ConversionIdentitiesTest, ConcurrentConversionsIntoOneContactKeepTheIdentityCap) {
+  std::vector<std::string> held;
+  for (int i = 1; i <= 15; ++i) held.push_back(absl::StrFormat("+336874000%02d", i));
+  const v1::Contact target = MakeContact("Raced Rita", held);
+  std::vector<std::string> first_phones;
+  std::vector<std::string> second_phones;
+  for (int i = 1; i <= 5; ++i) {
+    first_phones.push_back(absl::StrFormat("+336874100%02d", i));
+    second_phones.push_back(absl::StrFormat("+336874200%02d", i));
+  }
+  const int64_t first_lead = Lead("First", first_phones);
+  const int64_t second_lead = Lead("Second", second_phones);
+
+  pqxx::connection holder(api_->database_url());
+  pqxx::work hold(holder);
+  hold.exec1(absl::StrCat("SELECT 1 FROM contacts WHERE id = ", target.id(), " FOR NO KEY UPDATE"));
+  grpc::Status first;
+  grpc::Status second;
+  v1::ConvertLeadResponse first_response;
+  v1::ConvertLeadResponse second_response;
+  std::thread first_call([&] {
+    first = Convert(first_lead, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &first_response);
+  });
+  std::thread second_call([&] {
+    second = Convert(second_lead, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &second_response);
+  });
+  const bool both_waiting = testing::WaitFor(
+      [&] {
+        return Count(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                   " AND wait_event_type = 'Lock'") >= 2;
+      },
+      20s);
+  hold.commit();
+  first_call.join();
+  second_call.join();
+  ASSERT_TRUE(both_waiting) << "the calls did not both reach the contact's row";
+
+  EXPECT_NE(first.ok(), second.ok()) << first.error_message() << " / " << second.error_message();
+  const grpc::Status& refused = first.ok() ? second : first;
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(testing::StatusMessage(refused).find("over the cap of 20"), std::string::npos)
+      << testing::StatusMessage(refused);
+  EXPECT_EQ(GetContact(target.id()).phones_size(), 20);
 }
 
 }  // namespace
