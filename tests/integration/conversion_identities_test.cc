@@ -114,7 +114,7 @@ class ConversionIdentitiesTest : public testing::CrmApiTest {
     pg::PrepareAll(connection, Statements());
     bool finished = false;
     for (int step = 0; step < 20 && !finished; ++step) {
-      absl::StatusOr<bool> worked = RunModeSwitchStep(connection, 10, counters);
+      absl::StatusOr<bool> worked = RunModeSwitchStep(connection, 10, counters, 20);
       ASSERT_TRUE(worked.ok()) << worked.status();
       finished = Count("SELECT count(*) FROM mode_switch_jobs WHERE state = 'DONE'") == 1;
     }
@@ -444,6 +444,46 @@ TEST_F(ConversionIdentitiesTest, ConcurrentConversionsIntoOneContactKeepTheIdent
   EXPECT_NE(testing::StatusMessage(refused).find("over the cap of 20"), std::string::npos)
       << testing::StatusMessage(refused);
   EXPECT_EQ(GetContact(target.id()).phones_size(), 20);
+}
+
+// Protects: the classic → simple switch converting a lead into an existing contact keeps the
+// contact to the identity cap (CRM_LEAD_MAX_INBOUND_IDENTITIES, 20), as inbound traffic does:
+// without it the contact took every phone of the lead and ended over the cap. It attaches the
+// lead's first phones up to the cap, leaves the rest, counts them and names them on the lead's
+// CONVERTED entry; the lead is converted into the contact.
+TEST_F(ConversionIdentitiesTest, ModeSwitchKeepsTheExistingContactsIdentityCap) {
+  std::vector<std::string> held;
+  for (int i = 1; i <= 18; ++i) held.push_back(absl::StrFormat("+336875000%02d", i));
+  const v1::Contact target = MakeContact("Switched Sam", held);
+  // The contact's own phone (the match), then four new ones: two fit.
+  const int64_t lead = Lead(
+      "Switched", {"+33687500001", "+33687510001", "+33687510002", "+33687510003", "+33687510004"});
+  Exec(
+      "UPDATE crm_settings SET mode = 'SIMPLE';"
+      "INSERT INTO mode_switch_jobs (to_mode) VALUES ('SIMPLE')");
+
+  metrics::Registry registry;
+  ModeSwitchCounters counters(registry);
+  RunSwitch(counters);
+
+  const v1::Contact after = GetContact(target.id());
+  EXPECT_EQ(after.phones_size(), 20);
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM contact_identities WHERE contact_id = ",
+                               target.id(), " AND value IN ('+33687510001', '+33687510002')")),
+            2);
+  EXPECT_EQ(counters.identities_capped.Value(), 2);
+  EXPECT_EQ(counters.identities_not_copied.Value(), 0);
+  EXPECT_EQ(GetLead(lead).contact_id(), target.id());
+  int named = 0;
+  for (const v1::HistoryEntry& entry : History(v1::OWNER_TYPE_LEAD, lead)) {
+    if (entry.kind() == "CONVERTED" && entry.related().type() == v1::OWNER_TYPE_CONTACT) {
+      EXPECT_EQ(entry.field(), "identities_not_copied");
+      EXPECT_EQ(entry.new_value(),
+                "+33687510003 (over the cap of 20), +33687510004 (over the cap of 20)");
+      ++named;
+    }
+  }
+  EXPECT_EQ(named, 1);
 }
 
 }  // namespace
