@@ -86,7 +86,8 @@ int Serve(const Settings& settings) {
     mode_switch = std::make_unique<ModeSwitchRunner>(
         ModeSwitchOptions{.database_url = settings.database_url,
                           .batch_leads = settings.mode_switch_batch,
-                          .poll = settings.mode_switch_poll},
+                          .poll = settings.mode_switch_poll,
+                          .max_identities = settings.rules.max_inbound_identities},
         mode_switch_counters, stop);
   }
   // The unidentified calls' retention, beside the consumer too (every consumer process may run

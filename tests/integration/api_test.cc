@@ -211,6 +211,45 @@ TEST_F(ApiTest, UserNamesAndEmailsAreChecked) {
             1);
 }
 
+// Protects: UpdateUser checks only the fields its update_mask names: a request changing `active`
+// or `email` is not refused for a name (or extension) it leaves alone, as a client sending the
+// whole form read before with one field masked does; a masked field is still checked, and a
+// field left out is not written.
+TEST_F(ApiTest, UpdateUserChecksOnlyMaskedFields) {
+  v1::CreateUserRequest create;
+  create.mutable_user()->set_name("Masked Max");
+  create.mutable_user()->set_email("max@t7m.example");
+  v1::User max;
+  ASSERT_TRUE(user_stub_->CreateUser(Context(5000ms).get(), create, &max).ok());
+  auto update = [&](const std::string& name, const std::string& email, const std::string& extension,
+                    const std::string& path) {
+    v1::UpdateUserRequest request;
+    request.mutable_user()->set_id(max.id());
+    request.mutable_user()->set_name(name);
+    request.mutable_user()->set_email(email);
+    request.mutable_user()->set_extension(extension);
+    request.mutable_user()->set_active(true);
+    request.mutable_update_mask()->add_paths(path);
+    v1::User out;
+    return user_stub_->UpdateUser(Context(5000ms).get(), request, &out);
+  };
+  grpc::Status email = update("   ", "max.new@t7m.example", "", "email");
+  EXPECT_TRUE(email.ok()) << email.error_message();
+  grpc::Status active = update(std::string(300, 'x'), "not-mail", "bad ext!", "active");
+  EXPECT_TRUE(active.ok()) << active.error_message();
+  grpc::Status name = update("Max Masked", "not-mail", "bad ext!", "name");
+  EXPECT_TRUE(name.ok()) << name.error_message();
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM users WHERE id = ", max.id(),
+                               " AND name = 'Max Masked' AND email = 'max.new@t7m.example'"
+                               " AND coalesce(extension, '') = ''")),
+            1);
+  // A masked field is checked.
+  EXPECT_EQ(update(" ", "", "", "name").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(update("", "not-mail", "", "email").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(update("", "", "bad ext!", "extension").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 // Protects: two writes racing with one email in different cases leave exactly one user holding it
 // — two CreateUser calls, or an UpdateUser and a CreateUser; the other is ALREADY_EXISTS naming
 // the holder and writes nothing. The check and the write run under one advisory lock

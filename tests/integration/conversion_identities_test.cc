@@ -12,6 +12,8 @@
 
 #include <pqxx/pqxx>
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "crm-core/inbound/mode_switch.h"
@@ -112,7 +114,7 @@ class ConversionIdentitiesTest : public testing::CrmApiTest {
     pg::PrepareAll(connection, Statements());
     bool finished = false;
     for (int step = 0; step < 20 && !finished; ++step) {
-      absl::StatusOr<bool> worked = RunModeSwitchStep(connection, 10, counters);
+      absl::StatusOr<bool> worked = RunModeSwitchStep(connection, 10, counters, 20);
       ASSERT_TRUE(worked.ok()) << worked.status();
       finished = Count("SELECT count(*) FROM mode_switch_jobs WHERE state = 'DONE'") == 1;
     }
@@ -392,6 +394,96 @@ TEST_F(ConversionIdentitiesTest, ConvertIntoExistingRecordKeepsTheIdentityCap) {
   const int64_t nothing_new = Lead("Again", {"+33687200001"});
   status = Convert(nothing_new, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// Protects: two ConvertLead calls into one contact at once keep the identity cap together: the
+// contact's row is locked FOR NO KEY UPDATE before its identities are counted, so the second
+// counts what the first added. Counted under FOR KEY SHARE both saw 15 + 5 and the contact ended
+// with 25. A transaction of the test's own holds the contact's row until both calls wait on it.
+TEST_F(ConversionIdentitiesTest, ConcurrentConversionsIntoOneContactKeepTheIdentityCap) {
+  std::vector<std::string> held;
+  for (int i = 1; i <= 15; ++i) held.push_back(absl::StrFormat("+336874000%02d", i));
+  const v1::Contact target = MakeContact("Raced Rita", held);
+  std::vector<std::string> first_phones;
+  std::vector<std::string> second_phones;
+  for (int i = 1; i <= 5; ++i) {
+    first_phones.push_back(absl::StrFormat("+336874100%02d", i));
+    second_phones.push_back(absl::StrFormat("+336874200%02d", i));
+  }
+  const int64_t first_lead = Lead("First", first_phones);
+  const int64_t second_lead = Lead("Second", second_phones);
+
+  pqxx::connection holder(api_->database_url());
+  pqxx::work hold(holder);
+  hold.exec1(absl::StrCat("SELECT 1 FROM contacts WHERE id = ", target.id(), " FOR NO KEY UPDATE"));
+  grpc::Status first;
+  grpc::Status second;
+  v1::ConvertLeadResponse first_response;
+  v1::ConvertLeadResponse second_response;
+  std::thread first_call([&] {
+    first = Convert(first_lead, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &first_response);
+  });
+  std::thread second_call([&] {
+    second = Convert(second_lead, v1::CONVERSION_PRODUCE_DEAL, target.id(), 0, &second_response);
+  });
+  const bool both_waiting = testing::WaitFor(
+      [&] {
+        return Count(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                   " AND wait_event_type = 'Lock'") >= 2;
+      },
+      20s);
+  hold.commit();
+  first_call.join();
+  second_call.join();
+  ASSERT_TRUE(both_waiting) << "the calls did not both reach the contact's row";
+
+  EXPECT_NE(first.ok(), second.ok()) << first.error_message() << " / " << second.error_message();
+  const grpc::Status& refused = first.ok() ? second : first;
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(testing::StatusMessage(refused).find("over the cap of 20"), std::string::npos)
+      << testing::StatusMessage(refused);
+  EXPECT_EQ(GetContact(target.id()).phones_size(), 20);
+}
+
+// Protects: the classic → simple switch converting a lead into an existing contact keeps the
+// contact to the identity cap (CRM_LEAD_MAX_INBOUND_IDENTITIES, 20), as inbound traffic does:
+// without it the contact took every phone of the lead and ended over the cap. It attaches the
+// lead's first phones up to the cap, leaves the rest, counts them and names them on the lead's
+// CONVERTED entry; the lead is converted into the contact.
+TEST_F(ConversionIdentitiesTest, ModeSwitchKeepsTheExistingContactsIdentityCap) {
+  std::vector<std::string> held;
+  for (int i = 1; i <= 18; ++i) held.push_back(absl::StrFormat("+336875000%02d", i));
+  const v1::Contact target = MakeContact("Switched Sam", held);
+  // The contact's own phone (the match), then four new ones: two fit.
+  const int64_t lead = Lead(
+      "Switched", {"+33687500001", "+33687510001", "+33687510002", "+33687510003", "+33687510004"});
+  Exec(
+      "UPDATE crm_settings SET mode = 'SIMPLE';"
+      "INSERT INTO mode_switch_jobs (to_mode) VALUES ('SIMPLE')");
+
+  metrics::Registry registry;
+  ModeSwitchCounters counters(registry);
+  RunSwitch(counters);
+
+  const v1::Contact after = GetContact(target.id());
+  EXPECT_EQ(after.phones_size(), 20);
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM contact_identities WHERE contact_id = ",
+                               target.id(), " AND value IN ('+33687510001', '+33687510002')")),
+            2);
+  EXPECT_EQ(counters.identities_capped.Value(), 2);
+  EXPECT_EQ(counters.identities_not_copied.Value(), 0);
+  EXPECT_EQ(GetLead(lead).contact_id(), target.id());
+  int named = 0;
+  for (const v1::HistoryEntry& entry : History(v1::OWNER_TYPE_LEAD, lead)) {
+    if (entry.kind() == "CONVERTED" && entry.related().type() == v1::OWNER_TYPE_CONTACT) {
+      EXPECT_EQ(entry.field(), "identities_not_copied");
+      EXPECT_EQ(entry.new_value(),
+                "+33687510003 (over the cap of 20), +33687510004 (over the cap of 20)");
+      ++named;
+    }
+  }
+  EXPECT_EQ(named, 1);
 }
 
 }  // namespace

@@ -228,6 +228,53 @@ TEST_F(DealApiTest, PipelineEditsKeepTheInvariants) {
   EXPECT_EQ(list.pipelines(0).id(), pipeline.id());
 }
 
+// Protects: AddStage counts the deals whose stage history names the new stage id (a scan of
+// deal_stage_history) before it takes the pipeline's row lock, so CreateDeal, MoveDeal and
+// ConvertLead on the pipeline (FOR SHARE) do not wait for the scan. A transaction of the test's
+// own holds deal_stage_history until AddStage waits on it; the pipeline's row is then free
+// (FOR SHARE NOWAIT succeeds), and the stage is added once the table is let go. Counted under
+// the lock, the row was held for the whole wait.
+TEST_F(DealApiTest, AddStageCountsHistoryBeforeLockingThePipeline) {
+  pqxx::connection holder(api_->database_url());
+  pqxx::work hold(holder);
+  hold.exec0("LOCK TABLE deal_stage_history IN ACCESS EXCLUSIVE MODE");
+  grpc::Status added;
+  std::thread adder([&] {
+    v1::AddStageRequest add;
+    add.set_pipeline_id(1);
+    add.mutable_stage()->set_id("SCANNED");
+    add.mutable_stage()->set_name("Scanned");
+    add.mutable_stage()->set_semantics(v1::SEMANTICS_PROCESS);
+    v1::Pipeline pipeline;
+    added = pipeline_stub_->AddStage(Context().get(), add, &pipeline);
+  });
+  const bool waiting = testing::WaitFor(
+      [&] {
+        return Count(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                   " AND wait_event_type = 'Lock' AND query LIKE '%deal_stage_history%'") >= 1;
+      },
+      20s);
+  bool pipeline_free = false;
+  if (waiting) {
+    pqxx::connection probe(api_->database_url());
+    pqxx::work work(probe);
+    try {
+      work.exec1("SELECT version FROM pipelines WHERE id = 1 FOR SHARE NOWAIT");
+      pipeline_free = true;
+    } catch (const pqxx::sql_error& error) {
+      EXPECT_EQ(error.sqlstate(), "55P03") << error.what();
+    }
+  }
+  hold.commit();
+  adder.join();
+  ASSERT_TRUE(waiting) << "AddStage did not reach deal_stage_history";
+  EXPECT_TRUE(pipeline_free) << "the pipeline's row was locked while AddStage scanned";
+  EXPECT_TRUE(added.ok()) << added.error_message();
+  EXPECT_EQ(Count("SELECT count(*) FROM pipeline_stages WHERE pipeline_id = 1 AND id = 'SCANNED'"),
+            1);
+}
+
 // Protects: concurrent stage edits of one pipeline run one after the other under its row lock:
 // twelve callers adding a stage each at once all end up in the pipeline (none lost to another's
 // read-modify-write), positions stay unique and in order.

@@ -142,6 +142,12 @@ absl::Status RefuseHeldIdentities(int64_t lead_id, domain::EntityKind kind, int6
 absl::Status RefuseOverCap(pqxx::transaction_base& work, int64_t lead_id, EntityKind kind,
                            int64_t target, const std::vector<IdentityKey>& keys,
                            size_t max_identities) {
+  // The record's row locked as the writer of added identities locks it (FOR NO KEY UPDATE) before
+  // counting: under HoldLive's FOR KEY SHARE two conversions into it at once both counted the
+  // same identities and both passed. The count is a statement of its own, after the lock, so it
+  // sees what a conversion committed while this one waited.
+  const bool company = kind == EntityKind::kCompany;
+  work.exec_prepared(company ? "lock_company_identities" : "lock_contact_identities", target);
   const std::string type(domain::ToString(kind));
   std::vector<IdentityKey> now = MergeRepository(work).Identities(type, {target});
   const size_t held = now.size();
@@ -153,7 +159,6 @@ absl::Status RefuseOverCap(pqxx::transaction_base& work, int64_t lead_id, Entity
   if (now.size() == held || now.size() <= max_identities) {
     return absl::OkStatus();
   }
-  const bool company = kind == EntityKind::kCompany;
   const char* noun = company ? "company" : "contact";
   return absl::FailedPreconditionError(absl::StrCat(
       noun, " ", target, " holds ", held, " phones, emails and messenger ids and would hold ",

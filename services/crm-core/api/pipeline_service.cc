@@ -2,6 +2,7 @@
 // reads the pipeline under its row lock, applies one domain edit, and writes the result.
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "crm-core/api/common/fields.h"
@@ -303,6 +304,26 @@ grpc::ServerUnaryReactor* PipelineApi::AddStage(grpc::CallbackServerContext* con
         if (!stage.ok()) {
           return stage.status();
         }
+        // The deals whose stage history names the id, counted before the pipeline's row lock:
+        // the count scans deal_stage_history, and under the lock CreateDeal, MoveDeal and
+        // ConvertLead on the pipeline (FOR SHARE) waited for the scan. The count stays true at
+        // the lock when the pipeline's version is the one read before it and that version had
+        // no stage of this id: history naming a stage is written only while the stage exists
+        // (entering it, the deals row's foreign key holds the stage row until the writer
+        // commits; leaving it, MoveDeal holds the pipeline FOR SHARE), so every such row was
+        // committed before the stage's removal, itself before the version read, itself before
+        // the count; and an unchanged version means no stage of this id came back in between to
+        // gain history. Otherwise (a stage edit meanwhile) it is counted again under the lock.
+        std::optional<std::pair<int64_t, int64_t>> counted;  // (version, deals)
+        {
+          pqxx::read_transaction read(connection);
+          PipelineRepository pipelines(read);
+          if (std::optional<StoredPipeline> before = pipelines.Get(request->pipeline_id());
+              before && domain::FindStage(before->pipeline, stage->id) == nullptr) {
+            counted.emplace(before->version,
+                            pipelines.CountDealsThrough(request->pipeline_id(), stage->id));
+          }
+        }
         return EditStages(
             connection, request->pipeline_id(), request->etag(),
             [&](const StoredPipeline& stored,
@@ -314,8 +335,11 @@ grpc::ServerUnaryReactor* PipelineApi::AddStage(grpc::CallbackServerContext* con
               // A removed stage's id that deals' stage history names comes back only as that
               // stage: with other semantics the history would change meaning ("from SURVEY"
               // read as a lost deal), and its old semantics are not kept, so the id is refused.
-              if (int64_t deals = pipelines.CountDealsThrough(stored.pipeline.id, stage->id);
-                  deals > 0) {
+              const int64_t deals =
+                  counted && counted->first == stored.version
+                      ? counted->second
+                      : pipelines.CountDealsThrough(stored.pipeline.id, stage->id);
+              if (deals > 0) {
                 return absl::FailedPreconditionError(absl::StrCat(
                     "stage id ", domain::Quoted(stage->id), " was removed from ",
                     domain::PipelineLabel(stored.pipeline.id, stored.pipeline.name),

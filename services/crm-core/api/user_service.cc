@@ -24,22 +24,30 @@ void ToProto(const User& user, v1::User* out) {
   *out->mutable_create_time() = FromMicros(user.create_micros);
 }
 
-absl::Status CheckUserText(const v1::User& user) {
+// The fields `written` names ("name", "email", "extension"): all of them on create, the masked
+// ones on update, as a field the mask leaves out is neither written nor a reason to refuse.
+absl::Status CheckUserText(const v1::User& user,
+                           const std::function<bool(const std::string&)>& written) {
   // A user's name is configured by the admin, and a call's operator may be named by it
   // (telephony-ingest takes at most 256 bytes there): a label, not a customer's name.
-  if (absl::Status check = CheckShortText("name", user.name(), domain::kMaxLabelBytes);
-      !check.ok()) {
-    return check;
+  if (written("name")) {
+    if (absl::Status check = CheckShortText("name", user.name(), domain::kMaxLabelBytes);
+        !check.ok()) {
+      return check;
+    }
   }
-  if (absl::Status check = CheckText("email", user.email()); !check.ok()) {
-    return check;
+  if (written("email")) {
+    if (absl::Status check = CheckText("email", user.email()); !check.ok()) {
+      return check;
+    }
   }
   // A user's name is what managers pick them by, and the round-robin hands them leads: a name of
   // spaces or invisible characters would be an assignee nobody can see.
-  if (!user.name().empty() && !identity::HasVisibleCharacter(user.name())) {
+  if (written("name") && !user.name().empty() && !identity::HasVisibleCharacter(user.name())) {
     return absl::InvalidArgumentError("name has no visible character");
   }
-  if (!user.extension().empty() && !domain::IsValidExtension(user.extension())) {
+  if (written("extension") && !user.extension().empty() &&
+      !domain::IsValidExtension(user.extension())) {
     return absl::InvalidArgumentError(absl::StrCat("extension ",
                                                    domain::Quoted(user.extension().substr(0, 32)),
                                                    " must be 1–32 of A-Z a-z 0-9 * # _ . -"));
@@ -107,7 +115,8 @@ grpc::ServerUnaryReactor* UserApi::CreateUser(grpc::CallbackServerContext* conte
         if (user.name().empty()) {
           return absl::InvalidArgumentError("name is required");
         }
-        if (absl::Status check = CheckUserText(user); !check.ok()) {
+        if (absl::Status check = CheckUserText(user, [](const std::string&) { return true; });
+            !check.ok()) {
           return check;
         }
         return WriteUser(connection, user.extension(), 0, [&]() -> absl::Status {
@@ -181,7 +190,9 @@ grpc::ServerUnaryReactor* UserApi::UpdateUser(grpc::CallbackServerContext* conte
         if (paths->count("name") != 0 && user.name().empty()) {
           return absl::InvalidArgumentError("name cannot be empty");
         }
-        if (absl::Status check = CheckUserText(user); !check.ok()) {
+        if (absl::Status check = CheckUserText(
+                user, [&](const std::string& field) { return paths->count(field) != 0; });
+            !check.ok()) {
           return check;
         }
         const std::string extension = paths->count("extension") != 0 ? user.extension() : "";

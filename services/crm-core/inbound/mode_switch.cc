@@ -45,6 +45,13 @@ ModeSwitchCounters::ModeSwitchCounters(metrics::Registry& registry)
                           "Phones, emails and messenger ids of leads the classic → simple switch "
                           "converted into an existing contact, left off it because another "
                           "contact holds them")
+              .WithLabels({})),
+      identities_capped(
+          registry
+              .AddCounter("crm_mode_switch_identities_capped_total",
+                          "Phones, emails and messenger ids of leads the classic → simple switch "
+                          "converted into an existing contact, left off it because the contact "
+                          "reached the identity cap (CRM_LEAD_MAX_INBOUND_IDENTITIES)")
               .WithLabels({})) {}
 
 namespace {
@@ -58,7 +65,7 @@ bool SkipsTheLead(const std::string& sqlstate) {
 }  // namespace
 
 absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t batch_leads,
-                                       ModeSwitchCounters& counters) {
+                                       ModeSwitchCounters& counters, size_t max_identities) {
   pqxx::work work(connection);
   ModeSwitchRepository jobs(work);
   std::optional<ModeSwitchJobRow> job = jobs.ClaimRunning();
@@ -114,6 +121,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   size_t next_contact = 0;
   int64_t converted = 0;
   int64_t not_copied = 0;
+  int64_t capped = 0;
   std::vector<int64_t> skipped;
   std::string failure;
   for (size_t i = 0; i < leads.size(); ++i) {
@@ -181,23 +189,27 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
     try {
       inbound.InsertContacts(contacts);
       inbound.InsertDeals({deal});
-      std::vector<HeldIdentity> left;
+      AddedIdentities added;
       if (new_contact) {
         jobs.CopyIdentitiesToContact(lead.id, contact);
       } else {
-        // An existing contact: a new etag and FIELD_CHANGED for what it gains, and never another
-        // contact's phone or email (that person's traffic would come to this deal). The switch
-        // cannot refuse as ConvertLead does: it leaves them, says so on the lead's timeline and
-        // counts them.
-        left = AddIdentitiesToExisting(work, domain::EntityKind::kContact, contact,
-                                       jobs.LeadIdentities(lead.id))
-                   .left;
+        // An existing contact: a new etag and FIELD_CHANGED for what it gains, never another
+        // contact's phone or email (that person's traffic would come to this deal), and never
+        // past the identity cap, as inbound traffic attaches them. The switch cannot refuse as
+        // ConvertLead does: it leaves them, says so on the lead's timeline and counts them.
+        added = AddIdentitiesToExisting(work, domain::EntityKind::kContact, contact,
+                                        jobs.LeadIdentities(lead.id), 0, "", max_identities);
       }
-      if (!left.empty()) {
+      const std::vector<HeldIdentity>& left = added.left;
+      if (!left.empty() || !added.capped.empty()) {
         std::string named;
         for (const HeldIdentity& identity : left) {
           absl::StrAppend(&named, named.empty() ? "" : ", ", identity.key.value, " (contact ",
                           identity.holder_id, ")");
+        }
+        for (const IdentityKey& key : added.capped) {
+          absl::StrAppend(&named, named.empty() ? "" : ", ", key.value, " (over the cap of ",
+                          max_identities, ")");
         }
         history[converted_entry].field = "identities_not_copied";
         history[converted_entry].new_value = named;
@@ -213,6 +225,13 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
             "mode switch job {}: lead {} converted into contact {} without {} identities other "
             "contacts hold",
             job->id, lead.id, contact, left.size());
+      }
+      if (!added.capped.empty()) {
+        capped += static_cast<int64_t>(added.capped.size());
+        spdlog::info(
+            "mode switch job {}: lead {} converted into contact {} without {} identities past "
+            "the cap of {}",
+            job->id, lead.id, contact, added.capped.size(), max_identities);
       }
     } catch (const pqxx::sql_error& error) {
       if (!SkipsTheLead(error.sqlstate())) {
@@ -231,6 +250,7 @@ absl::StatusOr<bool> RunModeSwitchStep(pqxx::connection& connection, int64_t bat
   counters.leads_converted.Increment(static_cast<double>(converted));
   counters.leads_skipped.Increment(static_cast<double>(skipped.size()));
   counters.identities_not_copied.Increment(static_cast<double>(not_copied));
+  counters.identities_capped.Increment(static_cast<double>(capped));
   return true;
 }
 
@@ -264,7 +284,8 @@ void ModeSwitchRunner::Run() {
         connection = std::make_unique<pqxx::connection>(options_.database_url);
         pg::PrepareAll(*connection, Statements());
       }
-      worked = RunModeSwitchStep(*connection, options_.batch_leads, counters_);
+      worked =
+          RunModeSwitchStep(*connection, options_.batch_leads, counters_, options_.max_identities);
     } catch (const std::exception& error) {
       worked = pg::ToStatus(error);
       connection.reset();

@@ -176,7 +176,8 @@ std::vector<HeldIdentity> IdentitiesHeldByAnother(pqxx::transaction_base& work,
 
 AddedIdentities AddIdentitiesToExisting(pqxx::transaction_base& work, domain::EntityKind kind,
                                         int64_t id, const std::vector<IdentityKey>& keys,
-                                        int64_t user_id, const std::string& event_id) {
+                                        int64_t user_id, const std::string& event_id,
+                                        std::optional<size_t> max_identities) {
   const bool company = kind == domain::EntityKind::kCompany;
   AddedIdentities done;
   pqxx::result rows =
@@ -202,7 +203,11 @@ AddedIdentities AddIdentitiesToExisting(pqxx::transaction_base& work, domain::En
   for (const IdentityKey& key : wanted) {
     if (std::none_of(done.left.begin(), done.left.end(),
                      [&](const HeldIdentity& other) { return other.key == key; })) {
-      done.added.push_back(key);
+      if (max_identities && held.size() + done.added.size() >= *max_identities) {
+        done.capped.push_back(key);
+      } else {
+        done.added.push_back(key);
+      }
     }
   }
   if (done.added.empty()) {

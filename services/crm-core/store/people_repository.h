@@ -167,8 +167,9 @@ std::vector<HeldIdentity> IdentitiesHeldByAnother(pqxx::transaction_base& work,
                                                   const std::vector<IdentityKey>& keys);
 
 struct AddedIdentities {
-  std::vector<IdentityKey> added;  // now on the record
-  std::vector<HeldIdentity> left;  // held by another record of its kind: not added
+  std::vector<IdentityKey> added;   // now on the record
+  std::vector<HeldIdentity> left;   // held by another record of its kind: not added
+  std::vector<IdentityKey> capped;  // past `max_identities`: not added
 };
 
 /// The one writer of identities added to an existing contact or company (`kind` kContact or
@@ -179,10 +180,14 @@ struct AddedIdentities {
 /// messengers (old → new, as UpdateContact writes them) by `user_id` (0: the acting user of the
 /// call, none for inbound traffic and jobs) and `event_id` through HistoryRepository. Nothing is
 /// written when nothing is added, or when the record does not exist. The caller holds the
-/// identity locks of `keys`.
+/// identity locks of `keys`. With `max_identities`, the record ends with at most that many
+/// (counted under the row lock): the first keys in order are added, as inbound traffic attaches
+/// them, the rest are `capped`; a record at or over it already gains none. Callers that refuse
+/// over the cap instead (ConvertLead, the upserts) check it before and pass none.
 AddedIdentities AddIdentitiesToExisting(pqxx::transaction_base& work, domain::EntityKind kind,
                                         int64_t id, const std::vector<IdentityKey>& keys,
-                                        int64_t user_id = 0, const std::string& event_id = "");
+                                        int64_t user_id = 0, const std::string& event_id = "",
+                                        std::optional<size_t> max_identities = std::nullopt);
 
 /// The lead, contact, company or deal a write names (its owner, a link's other side, the
 /// existing record a conversion uses), held until the transaction ends: FOR KEY SHARE, which a
