@@ -610,5 +610,67 @@ TEST_F(ActivityApiTest, OverdueListLeavesClosedRecordsOut) {
   EXPECT_EQ(listed.activities(0).id(), on_won);
 }
 
+// Protects (the fifth new-user pass): CompleteActivity on a completed activity changes nothing —
+// no new etag, and its deal's last activity time stays, so a repeated click does not make an idle
+// deal look worked on; a bad id is INVALID_ARGUMENT as in Get/Update/Delete. A subject of ASCII
+// spaces is blank like one of invisible characters. An activity left to its record's responsible
+// goes, once that user is deactivated, to the user who plans it, or to nobody without one.
+TEST_F(ActivityApiTest, RepeatedCompletionBlankSubjectsAndDeactivatedResponsibles) {
+  const int64_t deal = NewDeal(ann_);
+  const v1::Activity open = MustCreate(v1::OWNER_TYPE_DEAL, deal);
+  v1::CompleteActivityRequest complete;
+  complete.set_id(open.id());
+  v1::Activity done;
+  ASSERT_TRUE(activities_->CompleteActivity(Context().get(), complete, &done).ok());
+  SetDealIdleSince2020(deal);
+  const std::string rows = Rows();
+  v1::Activity again;
+  grpc::Status status = activities_->CompleteActivity(Context().get(), complete, &again);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(again.etag(), done.etag());
+  EXPECT_EQ(again.complete_time().seconds(), done.complete_time().seconds());
+  EXPECT_EQ(Rows(), rows);
+  complete.set_id(-1);
+  EXPECT_EQ(activities_->CompleteActivity(Context().get(), complete, &again).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  complete.set_id(987654);
+  EXPECT_EQ(activities_->CompleteActivity(Context().get(), complete, &again).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  v1::Activity blank;
+  for (const std::string subject : {" ", "   ", "\t \n"}) {
+    EXPECT_EQ(Create(v1::OWNER_TYPE_DEAL, deal, subject, &blank).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << "\"" << subject << "\"";
+    v1::Activity edit = open;
+    edit.set_subject(subject);
+    edit.clear_etag();
+    EXPECT_EQ(Update(edit, {"subject"}, &blank).error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << "\"" << subject << "\"";
+  }
+  EXPECT_EQ(Rows(), rows);
+
+  Exec(absl::StrCat("UPDATE users SET active = false WHERE id = ", ann_));
+  v1::CreateActivityRequest request;
+  request.mutable_activity()->set_type(v1::ACTIVITY_TYPE_TASK);
+  request.mutable_activity()->set_owner_type(v1::OWNER_TYPE_DEAL);
+  request.mutable_activity()->set_owner_id(deal);
+  request.mutable_activity()->set_subject("After Ann left");
+  v1::Activity by_bob;
+  status = activities_->CreateActivity(testing::CallContext(kIntegrationKey, 30s, bob_).get(),
+                                       request, &by_bob);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(by_bob.responsible_user_id(), bob_);
+  v1::Activity by_nobody;
+  ASSERT_TRUE(activities_->CreateActivity(Context().get(), request, &by_nobody).ok());
+  EXPECT_EQ(by_nobody.responsible_user_id(), 0);
+  v1::Activity handed = by_bob;
+  handed.set_responsible_user_id(0);
+  handed.clear_etag();
+  v1::Activity updated;
+  ASSERT_TRUE(Update(handed, {"responsible_user_id"}, &updated).ok());
+  EXPECT_EQ(updated.responsible_user_id(), 0);
+}
+
 }  // namespace
 }  // namespace leadflow::crm

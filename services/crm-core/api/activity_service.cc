@@ -12,6 +12,7 @@
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/conversion/conversion.h"
+#include "crm-core/store/history_repository.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
@@ -55,6 +56,16 @@ void ToProto(const Activity& activity, v1::Activity* out) {
   if (activity.call) {
     CallDetailsToProto(*activity.call, out->mutable_call());
   }
+}
+
+// Who an activity left to its record's responsible goes to: that user while active; when the
+// record's responsible was deactivated, the user who plans it (the acting user), or nobody without
+// one. Nothing the API writes is given to a user who can no longer work it (docs/domain.md).
+int64_t WorkingResponsible(pqxx::transaction_base& work, int64_t owner_responsible) {
+  if (owner_responsible == 0 || UserRepository(work).IsActive(owner_responsible)) {
+    return owner_responsible;
+  }
+  return ActingUserScope::Current();
 }
 
 absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity* out) {
@@ -206,6 +217,9 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
         if (activity.subject().empty()) {
           return absl::InvalidArgumentError("subject is required");
         }
+        if (absl::StripAsciiWhitespace(activity.subject()).empty()) {
+          return absl::InvalidArgumentError("subject cannot be blank");
+        }
         // A deadline is present or absent (field presence): 1970-01-01T00:00:00Z is a deadline.
         if (activity.has_deadline()) {
           if (absl::Status check = CheckTime("deadline", activity.deadline()); !check.ok()) {
@@ -266,7 +280,7 @@ grpc::ServerUnaryReactor* ActivityApi::CreateActivity(grpc::CallbackServerContex
           return user;
         }
         if (responsible == 0) {
-          responsible = *owner_responsible;
+          responsible = WorkingResponsible(work, owner_responsible.value_or(0));
         }
         int64_t id = ActivityRepository(work).Insert(
             Activity{.type = type,
@@ -308,7 +322,7 @@ grpc::ServerUnaryReactor* ActivityApi::UpdateActivity(grpc::CallbackServerContex
         }
         auto has = [&](const char* path) { return paths->count(path) != 0; };
         if (has("subject")) {
-          if (given.subject().empty()) {
+          if (absl::StripAsciiWhitespace(given.subject()).empty()) {
             return absl::InvalidArgumentError("subject cannot be blank");
           }
           if (absl::Status check = CheckText("subject", given.subject()); !check.ok()) {
@@ -354,7 +368,8 @@ grpc::ServerUnaryReactor* ActivityApi::UpdateActivity(grpc::CallbackServerContex
           if (next.responsible_user_id == 0) {
             std::optional<MergeRepository::Owner> owner =
                 MergeRepository(work).Find(current.owner_type, current.owner_id);
-            next.responsible_user_id = owner ? owner->responsible_user_id : 0;
+            next.responsible_user_id =
+                WorkingResponsible(work, owner ? owner->responsible_user_id : 0);
           }
         }
         const bool completion_changed = has("completed") && given.completed() != current.completed;
@@ -409,19 +424,22 @@ grpc::ServerUnaryReactor* ActivityApi::DeleteActivity(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* ActivityApi::CompleteActivity(grpc::CallbackServerContext* context,
                                                         const v1::CompleteActivityRequest* request,
                                                         v1::Activity* response) {
-  return RunCall(context, __func__, backend_, Right::kWriteCrm, response,
-                 [=](pqxx::connection& connection) {
-                   pqxx::work work(connection);
-                   if (!ActivityRepository(work).Complete(request->id())) {
-                     return domain::NotFound("activity", request->id());
-                   }
-                   absl::Status loaded = LoadActivity(work, request->id(), response);
-                   if (loaded.ok() && response->owner_type() == v1::OWNER_TYPE_DEAL) {
-                     TouchDealActivity(work, response->owner_id());
-                   }
-                   work.commit();
-                   return loaded;
-                 });
+  return RunCall(
+      context, __func__, backend_, Right::kWriteCrm, response, [=](pqxx::connection& connection) {
+        if (absl::Status id = CheckId("id", request->id()); !id.ok()) {
+          return id;
+        }
+        pqxx::work work(connection);
+        // Completing a completed activity changes nothing: no new version, and its
+        // deal's last activity time stays (a repeated click is no activity).
+        const bool completed_now = ActivityRepository(work).Complete(request->id());
+        absl::Status loaded = LoadActivity(work, request->id(), response);
+        if (loaded.ok() && completed_now && response->owner_type() == v1::OWNER_TYPE_DEAL) {
+          TouchDealActivity(work, response->owner_id());
+        }
+        work.commit();
+        return loaded;
+      });
 }
 
 }  // namespace leadflow::crm

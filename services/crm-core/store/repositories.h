@@ -93,7 +93,7 @@ class ActivityRepository {
   /// A planned activity (type, owner, subject, description, responsible, deadline), or one
   /// logged done (completed: at `complete_micros`, none: now); its id.
   int64_t Insert(const Activity& activity, std::optional<int64_t> complete_micros = std::nullopt);
-  /// False when it does not exist.
+  /// Completes an open activity; false when it does not exist or is completed already.
   bool Complete(int64_t id);
   /// Activity `id` locked until the transaction ends: its version (the etag); nullopt when it
   /// does not exist.
