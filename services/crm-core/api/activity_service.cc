@@ -12,7 +12,6 @@
 #include "crm-core/api/services.h"
 #include "crm-core/domain/common/errors.h"
 #include "crm-core/domain/conversion/conversion.h"
-#include "crm-core/store/history_repository.h"
 #include "crm-core/store/people_repository.h"
 #include "crm-core/store/repositories.h"
 
@@ -56,16 +55,6 @@ void ToProto(const Activity& activity, v1::Activity* out) {
   if (activity.call) {
     CallDetailsToProto(*activity.call, out->mutable_call());
   }
-}
-
-// Who an activity left to its record's responsible goes to: that user while active; when the
-// record's responsible was deactivated, the user who plans it (the acting user), or nobody without
-// one. Nothing the API writes is given to a user who can no longer work it (docs/domain.md).
-int64_t WorkingResponsible(pqxx::transaction_base& work, int64_t owner_responsible) {
-  if (owner_responsible == 0 || UserRepository(work).IsActive(owner_responsible)) {
-    return owner_responsible;
-  }
-  return ActingUserScope::Current();
 }
 
 absl::Status LoadActivity(pqxx::transaction_base& work, int64_t id, v1::Activity* out) {

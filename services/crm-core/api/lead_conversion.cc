@@ -266,10 +266,7 @@ grpc::ServerUnaryReactor* LeadApi::ConvertLead(grpc::CallbackServerContext* cont
         // What the conversion creates goes to the lead's responsible while that user is active;
         // a deactivated one's leads go to whoever converts them (the acting user, none without
         // one), as nothing else this API writes is given to a user who cannot work it.
-        if (plan->responsible_user_id != 0 &&
-            !UserRepository(work).IsActive(plan->responsible_user_id)) {
-          plan->responsible_user_id = ActingUserScope::Current();
-        }
+        plan->responsible_user_id = WorkingResponsible(work, plan->responsible_user_id);
 
         // One person, one contact: a new contact holding a phone or email an existing contact
         // holds would be a second record of that person, whose later traffic then finds the

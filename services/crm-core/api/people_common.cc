@@ -137,6 +137,13 @@ absl::Status CheckActiveUser(pqxx::transaction_base& work, int64_t user_id,
   return absl::OkStatus();
 }
 
+int64_t WorkingResponsible(pqxx::transaction_base& work, int64_t responsible) {
+  if (responsible == 0 || UserRepository(work).IsActive(responsible)) {
+    return responsible;
+  }
+  return ActingUserScope::Current();
+}
+
 std::string LastNamePlaceholder(pqxx::transaction_base& work) {
   pqxx::result rows = work.exec_prepared("last_name_placeholder");
   if (rows.empty()) {

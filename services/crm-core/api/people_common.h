@@ -64,6 +64,13 @@ absl::StatusOr<int64_t> ActingUser(grpc::CallbackServerContext* context);
 absl::Status CheckActiveUser(pqxx::transaction_base& work, int64_t user_id,
                              const std::string& field);
 
+/// Who work left to a record's responsible goes to: `responsible` while that user is active (or
+/// 0, nobody); for a deactivated one, the user the call acts for (ActingUserScope), or nobody
+/// without one. Nothing the API writes is given to a user who can no longer work it
+/// (docs/domain.md, "Who gets what a conversion creates"): ConvertLead's new records and
+/// activities planned without a responsible.
+int64_t WorkingResponsible(pqxx::transaction_base& work, int64_t responsible);
+
 /// INVALID_ARGUMENT naming `source_id` unless it is empty or a lead source's id (as
 /// StatusService/ListStatuses spells it, "WEB_FORM"): checked before writing, where the foreign
 /// key's refusal told the caller nothing.
