@@ -1,8 +1,10 @@
 #include "ingest/signature.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 
@@ -69,6 +71,65 @@ absl::Status VerifyHexHmac(HmacAlgorithm algorithm, std::string_view key, std::s
   std::string given =
       absl::AsciiStrToLower(absl::string_view(signature_hex.data(), signature_hex.size()));
   if (!ConstantTimeEquals(HexEncode(Hmac(algorithm, key, data)), given)) {
+    return absl::UnauthenticatedError("bad signature");
+  }
+  return absl::OkStatus();
+}
+
+HmacKey::HmacKey(HmacAlgorithm algorithm, std::string_view key) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr) {
+    return;
+  }
+  keyed_ = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac);  // the context holds its own reference
+  static char sha1[] = "SHA1";
+  static char sha256[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                       algorithm == HmacAlgorithm::kSha1 ? sha1 : sha256, 0),
+      OSSL_PARAM_construct_end()};
+  // A zero-length key is a key (HMAC pads it); a null pointer would not be.
+  static const unsigned char kNoKey = 0;
+  const auto* bytes =
+      key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
+  if (keyed_ != nullptr && EVP_MAC_init(keyed_, bytes, key.size(), params) != 1) {
+    EVP_MAC_CTX_free(keyed_);
+    keyed_ = nullptr;
+  }
+}
+
+HmacKey::~HmacKey() { EVP_MAC_CTX_free(keyed_); }
+
+std::string HmacKey::Sign(std::initializer_list<std::string_view> parts) const {
+  if (keyed_ == nullptr) {
+    return "";
+  }
+  EVP_MAC_CTX* context = EVP_MAC_CTX_dup(keyed_);
+  if (context == nullptr) {
+    return "";
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  size_t length = 0;
+  bool ok = true;
+  for (std::string_view part : parts) {
+    ok = ok && EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(part.data()),
+                              part.size()) == 1;
+  }
+  ok = ok && EVP_MAC_final(context, out, &length, sizeof(out)) == 1;
+  EVP_MAC_CTX_free(context);
+  return ok ? std::string(reinterpret_cast<const char*>(out), length) : std::string();
+}
+
+absl::Status HmacKey::VerifyHex(std::initializer_list<std::string_view> parts,
+                                std::string_view signature_hex) const {
+  if (signature_hex.empty()) {
+    return absl::UnauthenticatedError("missing signature");
+  }
+  std::string expected = Sign(parts);
+  std::string given =
+      absl::AsciiStrToLower(absl::string_view(signature_hex.data(), signature_hex.size()));
+  if (expected.empty() || !ConstantTimeEquals(HexEncode(expected), given)) {
     return absl::UnauthenticatedError("bad signature");
   }
   return absl::OkStatus();

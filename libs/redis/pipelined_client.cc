@@ -55,17 +55,25 @@ void PipelinedClient::RunCallbacks() {
 }
 
 void PipelinedClient::Submit(std::vector<Command> commands, Done done) {
+  Enqueue({.commands = std::move(commands), .done = std::move(done)});
+}
+
+void PipelinedClient::SubmitBuilt(std::function<std::vector<Command>()> build, Done done) {
+  Enqueue({.done = std::move(done), .build = std::move(build)});
+}
+
+void PipelinedClient::Enqueue(Pending pending) {
   // Counted until the callback has run, so that a slow consumer of answers also pushes back.
   if (outstanding_.fetch_add(1) < max_pending_) {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      queue_.push_back({std::move(commands), std::move(done)});
+      queue_.push_back(std::move(pending));
       wake_.notify_one();
       return;
     }
   }
   outstanding_.fetch_sub(1);
-  done(absl::ResourceExhaustedError("redis: too many commands waiting"));
+  pending.done(absl::ResourceExhaustedError("redis: too many commands waiting"));
 }
 
 void PipelinedClient::Loop() {
@@ -81,6 +89,9 @@ void PipelinedClient::Loop() {
     }
     std::vector<Command> all;
     for (Pending& pending : batch) {
+      if (pending.build) {
+        pending.commands = pending.build();
+      }
       for (Command& command : pending.commands) {
         all.push_back(std::move(command));
       }

@@ -40,6 +40,10 @@ class PipelinedClient {
   /// `done` gets one reply per command (a Redis error is a kError reply), or Unavailable when
   /// the connection failed.
   void Submit(std::vector<Command> commands, Done done);
+  /// As Submit, with the commands built on the Redis thread just before they are sent: what
+  /// callers gather while the submission waits (the keys of many confirmations) goes in one
+  /// command. `build` must not block; it may return no command (`done` then gets no reply).
+  void SubmitBuilt(std::function<std::vector<Command>()> build, Done done);
 
   /// Runs what is queued (failing it if Redis is down) and every callback, then stops; later
   /// submissions fail at once with ResourceExhausted. The object stays usable for pending()
@@ -61,7 +65,9 @@ class PipelinedClient {
   struct Pending {
     std::vector<Command> commands;
     Done done;
+    std::function<std::vector<Command>()> build;  // SubmitBuilt: run before sending
   };
+  void Enqueue(Pending pending);
   void Loop();
   void RunCallbacks();
   /// Runs `answers` and counts them answered: inline, or handed to the callback threads.

@@ -284,10 +284,46 @@ absl::Status RedisCallStore::Unschedule(const std::string& key) {
 }
 
 void RedisCallStore::UnscheduleAsync(const std::string& key, StatusDone done) {
-  Submit({{"ZREM", due_, key}},
-         [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
-           done(replies.status());
-         });
+  // Every call published costs one of these: the ones confirmed while a round trip is under
+  // way go together as one ZREM in the next (built when it is sent), not one command each.
+  {
+    std::lock_guard lock(unscheduling_mutex_);
+    unscheduling_.push_back({key, std::move(done)});
+    if (unscheduling_submitted_) {
+      return;
+    }
+    unscheduling_submitted_ = true;
+  }
+  auto taken = std::make_shared<std::vector<Unscheduling>>();
+  auto take = [this, taken] {
+    std::lock_guard lock(unscheduling_mutex_);
+    taken->swap(unscheduling_);
+    unscheduling_submitted_ = false;
+  };
+  client_.SubmitBuilt(
+      [this, taken, take] {
+        take();
+        redis::Command command = {"ZREM", due_};
+        command.reserve(2 + taken->size());
+        for (const Unscheduling& entry : *taken) {
+          command.push_back(entry.key);
+        }
+        return std::vector<redis::Command>{std::move(command)};
+      },
+      [taken, take](absl::StatusOr<std::vector<Reply>> replies) {
+        if (!replies.ok() && taken->empty()) {
+          take();  // refused before it was built (too many steps waiting, stopping)
+        }
+        absl::Status status = replies.status();
+        if (status.ok() && !replies->empty() && (*replies)[0].type == Reply::Type::kError) {
+          status = absl::UnavailableError(absl::StrCat("redis: ", (*replies)[0].text));
+        } else if (!status.ok()) {
+          status = absl::UnavailableError(status.message());
+        }
+        for (Unscheduling& entry : *taken) {
+          entry.done(status);
+        }
+      });
 }
 
 absl::Status RedisCallStore::Forget(const std::string& key) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,16 @@ class RedisCallStore : public CallStore {
   void Eval(const Script& script, std::vector<std::string> keys_and_args, ReplyDone done);
   absl::StatusOr<redis::Reply> WaitEval(const Script& script,
                                         std::vector<std::string> keys_and_args);
+
+  struct Unscheduling {
+    std::string key;
+    StatusDone done;
+  };
+  // Confirmed publications waiting for the next round trip (UnscheduleAsync): at most one
+  // submission is queued for them, so they are bounded by the publications in flight.
+  std::mutex unscheduling_mutex_;
+  std::vector<Unscheduling> unscheduling_;
+  bool unscheduling_submitted_ = false;
 
   redis::PipelinedClient client_;
   const std::string prefix_;

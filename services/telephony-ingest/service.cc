@@ -110,6 +110,7 @@ void LogPublished(const FinishedCall& call, std::string_view provider, std::stri
 TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
                                    metrics::Registry* registry, Now now)
     : options_(std::move(options)),
+      webhook_key_(ingest::HmacAlgorithm::kSha256, options_.webhook_secret),
       publisher_(publisher),
       now_(now ? std::move(now) : [] { return Clock::now(); }),
       calls_(options_.calls, options_.call_store),
@@ -601,9 +602,7 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
                  "bad_signature", path, "X-LeadFlow-Timestamp is not Unix seconds"));
     return;
   }
-  if (!ingest::VerifyHexHmac(ingest::HmacAlgorithm::kSha256, options_.webhook_secret,
-                             timestamp + "." + request.body, signature)
-           .ok()) {
+  if (!webhook_key_.VerifyHex({timestamp, ".", request.body}, signature).ok()) {
     reply(Reject(Response::Error(401, "bad_signature"), "bad_signature", path,
                  "X-LeadFlow-Signature is not the HMAC-SHA256 of \"<timestamp>.<body>\" under "
                  "TELEPHONY_WEBHOOK_SECRET"));

@@ -218,6 +218,7 @@ class TelephonyService {
   bool stopping_ = false;
 
   const ServiceOptions options_;
+  const ingest::HmacKey webhook_key_;  // options_.webhook_secret, set up once
   Publisher* publisher_;
   Now now_;
   CallAssembler calls_;
