@@ -9,7 +9,7 @@ packages=(
   librdkafka-dev libhiredis-dev libpqxx-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librestinio-dev libasio-dev libhttp-parser-dev libfmt-dev
-  nlohmann-json3-dev libphonenumber-dev libicu-dev libspdlog-dev libssl-dev prometheus-cpp-dev
+  nlohmann-json3-dev libsimdjson-dev libphonenumber-dev libicu-dev libspdlog-dev libssl-dev prometheus-cpp-dev
   postgresql redis-server
   curl kcat wrk procps iproute2 ccache openssl
   libjemalloc-dev

@@ -1,7 +1,9 @@
 #include "telephony-ingest/call.h"
 
 #include <algorithm>
+#include <array>
 #include <future>
+#include <iterator>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -9,9 +11,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "identity/identity.h"
 #include "ingest/event_id.h"
+#include "telephony-ingest/json_fields.h"
 
 namespace leadflow::telephony {
 namespace {
@@ -814,7 +818,35 @@ std::string SerializeFinishedJson(const FinishedCall& finished) {
 }
 
 std::optional<FinishedCall> ParseFinished(std::string_view text) {
-  // Whatever is read back from the store was settled before: published again.
+  // Whatever is read back from the store was settled before: published again. Read by
+  // simdjson (a provider's retry of a settled call reads one per report), and by nlohmann
+  // whenever that reader is not certain (json_fields.h): what a stored call means does not
+  // depend on which one read it.
+  static constexpr std::string_view kNames[] = {"event_id", "e164", "at", "call"};
+  std::array<JsonField, std::size(kNames)> fields;
+  using Kind = JsonField::Kind;
+  int64_t millis = 0;
+  if (ReadJsonFields(text, kNames, fields) && fields[0].kind == Kind::kString &&
+      fields[1].kind == Kind::kString && fields[2].kind != Kind::kAbsent &&
+      fields[3].kind == Kind::kString &&
+      (fields[2].kind != Kind::kInteger || absl::SimpleAtoi(fields[2].text, &millis))) {
+    FinishedCall finished;
+    finished.event_id = std::move(fields[0].text);
+    finished.counterpart_e164 = std::move(fields[1].text);
+    if (fields[2].kind == Kind::kInteger) {
+      finished.occurred = Clock::time_point(std::chrono::milliseconds(millis));
+    }
+    std::string bytes;
+    if (!absl::Base64Unescape(fields[3].text, &bytes) || !finished.call.ParseFromString(bytes)) {
+      return std::nullopt;
+    }
+    finished.republication = true;
+    return finished;
+  }
+  return ParseFinishedJson(text);
+}
+
+std::optional<FinishedCall> ParseFinishedJson(std::string_view text) {
   nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) {
     return std::nullopt;

@@ -1,8 +1,9 @@
 #include "telephony-ingest/generic.h"
 
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <iterator>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -10,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "identity/identity.h"
+#include "telephony-ingest/json_fields.h"
 
 namespace leadflow::telephony {
 namespace {
@@ -144,12 +146,22 @@ std::optional<std::string> UrlProblem(std::string_view url) {
 GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
                                const LocalTimes& local) {
   GenericParse parse;
-  nlohmann::json json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) {
-    parse.outcome = GenericParse::Outcome::kMalformed;
-    parse.reason = json.is_discarded() ? "the body is not JSON" : "the body is not a JSON object";
-    return parse;
+  static constexpr std::string_view kNames[] = {
+      "call_id",   "direction",     "state",      "from",        "to",       "line",    "operator",
+      "extension", "recording_url", "started_at", "answered_at", "ended_at", "duration"};
+  std::array<JsonField, std::size(kNames)> fields;
+  if (!ReadJsonFields(body, kNames, fields)) {
+    bool not_json = false;
+    if (!ReadJsonFieldsReference(body, kNames, fields, &not_json)) {
+      parse.outcome = GenericParse::Outcome::kMalformed;
+      parse.reason = not_json ? "the body is not JSON" : "the body is not a JSON object";
+      return parse;
+    }
   }
+  auto field = [&](std::string_view name) -> const JsonField& {
+    return fields[std::find(std::begin(kNames), std::end(kNames), name) - std::begin(kNames)];
+  };
+  using Kind = JsonField::Kind;
   auto& errors = parse.errors;
   auto& dropped = parse.dropped;
   CallUpdate& update = parse.update;
@@ -163,37 +175,32 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
       (required ? errors : dropped)[name] = why;
       return std::string();
     };
-    auto it = json.find(name);
-    if (it == json.end() || it->is_null()) {
+    const JsonField& value = field(name);
+    if (value.kind == Kind::kAbsent || value.kind == Kind::kNull) {
       return required ? fail("required") : "";
     }
-    std::string value;
-    if (it->is_string()) {
-      value = it->get<std::string>();
-    } else if (it->is_number_integer()) {
-      value = it->dump();
-    } else {
+    if (value.kind != Kind::kString && value.kind != Kind::kInteger) {
       return fail("must be a string");
     }
-    if (std::optional<std::string> problem = TextProblem(value, max_bytes)) {
+    if (std::optional<std::string> problem = TextProblem(value.text, max_bytes)) {
       return fail(*problem);
     }
-    if (required && value.empty()) {
+    if (required && value.text.empty()) {
       return fail("required");
     }
-    return value;
+    return value.text;
   };
   auto time = [&](const char* name) -> std::optional<Clock::time_point> {
-    auto it = json.find(name);
-    if (it == json.end() || it->is_null() ||
-        (it->is_string() && it->get_ref<const std::string&>().empty())) {
+    const JsonField& value = field(name);
+    if (value.kind == Kind::kAbsent || value.kind == Kind::kNull ||
+        (value.kind == Kind::kString && value.text.empty())) {
       return std::nullopt;
     }
     std::optional<Clock::time_point> parsed;
-    if (it->is_number()) {
-      parsed = UnixTime(it->get<double>());
-    } else if (it->is_string()) {
-      parsed = ParseTime(it->get<std::string>(), local);
+    if (value.kind == Kind::kInteger || value.kind == Kind::kFloat) {
+      parsed = UnixTime(value.number);
+    } else if (value.kind == Kind::kString) {
+      parsed = ParseTime(value.text, local);
     }
     if (!parsed) {
       dropped[name] =
@@ -256,12 +263,13 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
   if (!before("ended_at", update.ended_at, "answered_at", update.answered_at)) {
     before("ended_at", update.ended_at, "started_at", update.started_at);
   }
-  if (auto it = json.find("duration"); it != json.end() && !it->is_null()) {
+  if (const JsonField& duration = field("duration");
+      duration.kind != Kind::kAbsent && duration.kind != Kind::kNull) {
     std::optional<int32_t> seconds;
-    if (it->is_number()) {
-      seconds = WholeSeconds(it->get<double>());
-    } else if (it->is_string()) {
-      seconds = ParseDuration(it->get_ref<const std::string&>());
+    if (duration.kind == Kind::kInteger || duration.kind == Kind::kFloat) {
+      seconds = WholeSeconds(duration.number);
+    } else if (duration.kind == Kind::kString) {
+      seconds = ParseDuration(duration.text);
     }
     if (seconds) {
       update.duration_seconds = *seconds;

@@ -51,6 +51,11 @@ TEST(SettingsTest, DefaultsAndConflicts) {
   EXPECT_FALSE(Check({{"TELEPHONY_WEBHOOK_SECRET", "short"}}).ok());
   EXPECT_FALSE(Check({{"TELEPHONY_WEBHOOK_SECRT", "0123456789abcdef"}}).ok());
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_BROKERS", ""}}).ok());
+  EXPECT_EQ(settings.kafka_linger, std::chrono::milliseconds(1));
+  ASSERT_TRUE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "0"}}, &settings).ok());
+  EXPECT_EQ(settings.kafka_linger, std::chrono::milliseconds(0));
+  EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "-1"}}).ok());
+  EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "5s"}}).ok());
 }
 
 // Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX: none by default (numbers as dialled); 1–4
