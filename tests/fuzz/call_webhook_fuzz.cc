@@ -1,12 +1,14 @@
 // Fuzz target: telephony-ingest's webhook bodies — the generic call-event JSON and Twilio's
 // urlencoded callbacks — and the call assembly behind them. Invariants: a body is accepted
 // with a call id and a provider, or refused with a reason; an accepted final state always
-// gives an event with an outcome and an event id; withheld numbers never become an identity.
+// gives an event with an outcome and an event id; withheld numbers never become an identity;
+// the fast JSON reader (simdjson) never reads a body otherwise than its reference (nlohmann).
 
 #include "fuzz/fuzz.h"
 #include "ingest/form_params.h"
 #include "telephony-ingest/call.h"
 #include "telephony-ingest/generic.h"
+#include "telephony-ingest/json_fields.h"
 #include "telephony-ingest/twilio.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -30,6 +32,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fuzz::Check(built.event.identities_size() == 0, "an anonymous caller got an identity");
     }
   };
+
+  static constexpr std::string_view kNames[] = {"call_id", "from", "ended_at", "duration"};
+  JsonField fast[std::size(kNames)];
+  JsonField reference[std::size(kNames)];
+  bool not_json = false;
+  const bool reference_read = ReadJsonFieldsReference(body, kNames, reference, &not_json);
+  if (ReadJsonFields(body, kNames, fast)) {
+    fuzz::Check(reference_read, "the fast reader took a body nlohmann refuses");
+    for (size_t i = 0; i < std::size(kNames); ++i) {
+      fuzz::Check(fast[i].kind == reference[i].kind && fast[i].text == reference[i].text &&
+                      (fast[i].number == reference[i].number ||
+                       (fast[i].number != fast[i].number &&
+                        reference[i].number != reference[i].number)),
+                  "the fast reader read a field otherwise than nlohmann");
+    }
+  }
 
   GenericParse generic = ParseGenericEvent(body, "FR", {});
   if (generic.outcome == GenericParse::Outcome::kOk) {
