@@ -214,11 +214,11 @@ void ReplayCache::ExpireLocked(std::chrono::steady_clock::time_point now) {
   }
 }
 
-absl::Status ReplayCache::CheckAndRemember(const std::string& key,
+absl::Status ReplayCache::CheckAndRemember(std::string_view key,
                                            std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
   ExpireLocked(now);
-  if (index_.count(key) != 0) {
+  if (index_.contains(key)) {
     return absl::FailedPreconditionError("replayed request");
   }
   if (capacity_ == 0) {
@@ -229,8 +229,9 @@ absl::Status ReplayCache::CheckAndRemember(const std::string& key,
     order_.pop_front();
     ++evicted_;
   }
-  order_.emplace_back(key, now);
-  index_[key] = std::prev(order_.end());
+  // One copy of the key, in the list; the index views it (list nodes never move).
+  order_.emplace_back(std::string(key), now);
+  index_.emplace(order_.back().first, std::prev(order_.end()));
   return absl::OkStatus();
 }
 

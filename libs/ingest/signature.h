@@ -96,7 +96,7 @@ class ReplayCache {
   ReplayCache(size_t capacity, std::chrono::seconds ttl) : capacity_(capacity), ttl_(ttl) {}
 
   /// OK the first time `key` is seen within the ttl; FailedPrecondition on a replay.
-  absl::Status CheckAndRemember(const std::string& key, std::chrono::steady_clock::time_point now);
+  absl::Status CheckAndRemember(std::string_view key, std::chrono::steady_clock::time_point now);
 
   size_t size() const;
   /// Entries dropped before their ttl because the cache was full.
@@ -110,7 +110,7 @@ class ReplayCache {
   mutable std::mutex mutex_;
   // Oldest first; all entries share one ttl, so the list is in expiry order.
   std::list<std::pair<std::string, std::chrono::steady_clock::time_point>> order_;
-  std::unordered_map<std::string, decltype(order_)::iterator> index_;
+  std::unordered_map<std::string_view, decltype(order_)::iterator> index_;  // views order_'s keys
   uint64_t evicted_ = 0;
 };
 
