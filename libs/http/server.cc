@@ -599,6 +599,13 @@ std::optional<std::string> Request::Header(std::string_view name) const {
   return std::nullopt;
 }
 
+std::shared_ptr<const Request> Request::Hold() const {
+  if (std::shared_ptr<const Request> shared = weak_from_this().lock()) {
+    return shared;
+  }
+  return std::make_shared<const Request>(*this);
+}
+
 Response Response::Json(int status, std::string json) {
   Response response;
   response.status = status;
@@ -785,7 +792,9 @@ void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_
       return;
     }
   }
-  Request request;
+  // Shared: a handler that answers later holds it (Request::Hold) instead of copying it.
+  auto held = std::make_shared<Request>();
+  Request& request = *held;
   const auto& header = raw->header();
   request.method = header.method().c_str();
   request.target = header.request_target();

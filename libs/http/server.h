@@ -21,7 +21,7 @@ struct HeaderField {
 };
 
 /// A request as a handler sees it: fully read, at most ServerOptions::max_body_bytes of body.
-struct Request {
+struct Request : std::enable_shared_from_this<Request> {
   std::string method;  // "GET", "POST", …
   std::string target;  // path and query as sent
   std::string path;    // target without the query
@@ -36,6 +36,10 @@ struct Request {
 
   /// The first header with this name (case-insensitive), or std::nullopt.
   std::optional<std::string> Header(std::string_view name) const;
+  /// The request, kept for as long as the holder needs it past the handler (an answer given
+  /// from another thread): the server's own when the server made it (nothing copied), else a
+  /// copy.
+  std::shared_ptr<const Request> Hold() const;
 };
 
 struct Response {

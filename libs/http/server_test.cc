@@ -334,6 +334,49 @@ TEST_F(ServerTest, AnswersFromAnotherThread) {
   EXPECT_EQ(result.body, "{\"late\":true}");
 }
 
+// Protects: a handler answering later holds the server's request (Request::Hold: the same
+// object, alive after the handler returned, nothing copied); a request the server did not
+// make (a test's) is held as a copy.
+TEST_F(ServerTest, HeldRequestsOutliveTheHandler) {
+  std::mutex mutex;
+  std::shared_ptr<const Request> held;
+  const Request* seen = nullptr;
+  std::optional<Responder> responder;
+  AddRoute("POST", "/held/:id", [&](const Request& request, Responder r) {
+    std::lock_guard lock(mutex);
+    held = request.Hold();
+    seen = &request;
+    responder.emplace(r);
+  });
+  StartServer();
+  auto answer = std::async(std::launch::async, [&] {
+    return Curl(server_->port(), "/held/7", "-X POST -H 'X-Kept: yes' --data-binary kept-body");
+  });
+  ASSERT_TRUE(leadflow::testing::WaitFor(
+      [&] {
+        std::lock_guard lock(mutex);
+        return held != nullptr;
+      },
+      std::chrono::seconds(10)));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(held.get(), seen);
+    EXPECT_EQ(held->body, "kept-body");
+    EXPECT_EQ(held->Header("x-kept"), "yes");
+    EXPECT_EQ(held->params.at("id"), "7");
+    responder->Send(Response::Json(202, "{}"));
+  }
+  EXPECT_EQ(answer.get().status, 202);
+  // The server is done with it; the holder still reads it.
+  EXPECT_EQ(held->path, "/held/7");
+
+  Request own;
+  own.body = "mine";
+  std::shared_ptr<const Request> copy = own.Hold();
+  EXPECT_NE(copy.get(), &own);
+  EXPECT_EQ(copy->body, "mine");
+}
+
 // Protects: a lost callback or a throwing handler still gives the client an answer (500).
 TEST_F(ServerTest, DroppedOrThrowingHandlerAnswers500) {
   AddRoute("GET", "/drop", [](const Request&, Responder) {});

@@ -513,8 +513,8 @@ void TelephonyService::ApplyUpdate(const CallUpdate& update, const http::Request
   if (!EnterStore(request, reply)) {
     return;
   }
-  // The request outlives this call (answered from the store's callback): its own copy.
-  auto held = std::make_shared<const http::Request>(request);
+  // The request outlives this call (answered from the store's callback): held, not copied.
+  std::shared_ptr<const http::Request> held = request.Hold();
   calls_.ApplyAsync(update, now_(),
                     [this, held, reply = std::move(reply), decided = std::move(decided)](
                         absl::StatusOr<CallAssembler::Result> result) mutable {
@@ -889,7 +889,7 @@ void TelephonyService::HandleTwilioRecording(const http::Request& request, Reply
   if (!EnterStore(request, reply)) {
     return;
   }
-  auto held = std::make_shared<const http::Request>(request);
+  std::shared_ptr<const http::Request> held = request.Hold();
   calls_.RecordingAsync(
       "twilio", recording->call_sid, recording->recording_sid, recording->recording_url, now_(),
       [this, held, reply = std::move(reply)](absl::StatusOr<FinishedCall> call) mutable {

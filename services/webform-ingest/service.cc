@@ -298,7 +298,7 @@ void WebformService::HandleSubmission(const http::Request& request, Reply reply)
   if (rate_limiter_.enabled() && LimitedThisMinute(pending->client_ip, pending->now)) {
     // Over its limit already this minute: the rate limit decides before anything is spent on
     // the body (a flood costs a Redis round trip per request, no parsing).
-    auto held = std::make_shared<const http::Request>(request);
+    std::shared_ptr<const http::Request> held = request.Hold();
     AfterRateLimit(pending, [this, pending, held] {
       pending->rate_checked = true;
       Process(pending, *held);
