@@ -123,6 +123,10 @@ std::string SerializeFinished(const FinishedCall& finished);
 /// SerializeFinished's text built through nlohmann::json (what SerializeFinished writes directly
 /// when its texts are ASCII, byte for byte).
 std::string SerializeFinishedJson(const FinishedCall& finished);
+/// Appends `text` as a JSON string, escaped as nlohmann::json's dump does (the stored formats
+/// and the answers written without a tree); false, nothing appended, when it holds a byte past
+/// ASCII, which nlohmann checks and replaces when it is not UTF-8.
+bool AppendAsciiJson(std::string* out, std::string_view text);
 std::optional<FinishedCall> ParseFinished(std::string_view text);
 /// ParseFinished by nlohmann alone: the reference its faster reading falls back to.
 std::optional<FinishedCall> ParseFinishedJson(std::string_view text);

@@ -225,6 +225,30 @@ TEST_F(ServiceTest, RingGroupLegsAfterTheCallAreNotAReusedId) {
 // Protects: a generic report of a call from one internal extension to another (a colleague's
 // call) is answered 200 "ignored", counted, and publishes nothing — as the Asterisk client
 // drops such calls — while an extension calling a customer's number is still a call.
+// Protects: the answer to a settled call, written without a tree, is the bytes nlohmann dumps
+// (keys sorted, its escapes) — with a call id of quotes and backslashes, with a dropped field
+// (through the tree), and for a late intermediate state.
+TEST_F(ServiceTest, PublishedAnswersAreTheJsonDump) {
+  const std::string quoted = R"(q\"b\\1)";  // q"b\1 on the wire
+  auto plain = PostGeneric(
+      R"({"call_id":")" + quoted +
+      R"(","direction":"inbound","from":"+33612345678","state":"ended","duration":42})");
+  ASSERT_EQ(plain.status, 202) << plain.body;
+  EXPECT_EQ(plain.body, Json(plain).dump());
+  EXPECT_EQ(Json(plain)["call_id"], "generic:q\"b\\1");
+  EXPECT_EQ(Json(plain)["status"], "published");
+  auto dropped = PostGeneric(
+      R"({"call_id":"d-1","direction":"inbound","from":"+33612345678","state":"ended",)"
+      R"("duration":"soon"})");
+  ASSERT_EQ(dropped.status, 202) << dropped.body;
+  EXPECT_EQ(dropped.body, Json(dropped).dump());
+  EXPECT_TRUE(Json(dropped).contains("dropped")) << dropped.body;
+  auto late = PostGeneric(R"({"call_id":"d-1","direction":"inbound","state":"ringing"})");
+  ASSERT_EQ(late.status, 200) << late.body;
+  EXPECT_EQ(late.body, Json(late).dump());
+  EXPECT_EQ(Json(late)["status"], "already_published");
+}
+
 TEST_F(ServiceTest, GenericInternalCallIgnored) {
   auto internal = PostGeneric(
       R"({"call_id":"int-1","direction":"inbound","from":"101","to":"102","state":"missed"})");
