@@ -91,8 +91,7 @@ HmacKey::HmacKey(HmacAlgorithm algorithm, std::string_view key) {
       OSSL_PARAM_construct_end()};
   // A zero-length key is a key (HMAC pads it); a null pointer would not be.
   static const unsigned char kNoKey = 0;
-  const auto* bytes =
-      key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
+  const auto* bytes = key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
   if (keyed_ != nullptr && EVP_MAC_init(keyed_, bytes, key.size(), params) != 1) {
     EVP_MAC_CTX_free(keyed_);
     keyed_ = nullptr;

@@ -5,6 +5,7 @@
 #include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -245,6 +246,92 @@ TEST(PipelinedClientTest, NoCallbackThreadsRunsCallbacksOnTheRedisThread) {
   }
   EXPECT_EQ(answered.load(), 800);
   EXPECT_EQ(elsewhere.load(), 0);
+}
+
+// Protects: SubmitKeeping hands every submission its own commands back, unchanged, with its
+// own replies — mixed in one round trip with plain and built submissions, and when Redis is
+// unreachable; SubmitBuilt's commands are built on the Redis thread when sent, so what was
+// gathered after the submission goes in them, and a build of no command answers no reply.
+TEST(PipelinedClientTest, KeptAndBuiltCommands) {
+  Options options = testing::RedisTestOptions();
+  std::atomic<int> wrong{0};
+  std::atomic<int> answered{0};
+  std::mutex mutex;
+  std::vector<std::string> gathered;  // outlives the client: its builds run until it stops
+  {
+    PipelinedClient client(options, /*callback_threads=*/0);
+    for (int i = 0; i < 300; ++i) {
+      const std::string key = options.key_prefix + "k" + std::to_string(i);
+      const std::string big(1000 + i, 'v');
+      client.SubmitKeeping(
+          {{"SET", key, big}, {"GET", key}},
+          [&, key, big](absl::StatusOr<std::vector<Reply>> replies, std::vector<Command> commands) {
+            const bool right = replies.ok() && replies->size() == 2 && (*replies)[1].text == big &&
+                               commands.size() == 2 && commands[0] == Command{"SET", key, big} &&
+                               commands[1] == Command{"GET", key};
+            wrong += right ? 0 : 1;
+            ++answered;
+          });
+      client.Submit({{"ECHO", key}}, [&, key](absl::StatusOr<std::vector<Reply>> replies) {
+        wrong += (replies.ok() && (*replies)[0].text == key) ? 0 : 1;
+        ++answered;
+      });
+      {
+        std::lock_guard lock(mutex);
+        gathered.push_back(key);
+      }
+      if (i % 50 == 0) {
+        auto built = std::make_shared<size_t>(0);
+        client.SubmitBuilt(
+            [&, built] {
+              EXPECT_EQ(std::this_thread::get_id(), client.redis_thread_id());
+              std::lock_guard lock(mutex);
+              *built = gathered.size();  // at least i + 1: gathered after the submission too
+              Command exists = {"EXISTS"};
+              exists.insert(exists.end(), gathered.begin(), gathered.end());
+              return std::vector<Command>{std::move(exists)};
+            },
+            [&, built, i](absl::StatusOr<std::vector<Reply>> replies) {
+              // Built when sent: it names the keys gathered by then (at least the i + 1 of its
+              // submission, whose SETs went before it on the one connection); a key gathered
+              // after the send began may have its SET in the next round trip.
+              const int64_t found =
+                  replies.ok() && replies->size() == 1 ? (*replies)[0].integer : -1;
+              wrong += (*built >= static_cast<size_t>(i) + 1 && found >= i + 1 &&
+                        found <= static_cast<int64_t>(*built))
+                           ? 0
+                           : 1;
+              ++answered;
+            });
+      }
+    }
+    client.SubmitBuilt([] { return std::vector<Command>{}; },
+                       [&](absl::StatusOr<std::vector<Reply>> replies) {
+                         wrong += (replies.ok() && replies->empty()) ? 0 : 1;
+                         ++answered;
+                       });
+  }
+  EXPECT_EQ(answered.load(), 300 * 2 + 6 + 1);
+  EXPECT_EQ(wrong.load(), 0);
+
+  Options unreachable;
+  unreachable.port = testing::FreePort();
+  unreachable.timeout = std::chrono::milliseconds(100);
+  std::atomic<int> returned{0};
+  {
+    PipelinedClient client(unreachable);
+    for (int i = 0; i < 20; ++i) {
+      client.SubmitKeeping(
+          {{"ECHO", std::to_string(i)}},
+          [&, i](absl::StatusOr<std::vector<Reply>> replies, std::vector<Command> commands) {
+            if (replies.status().code() == absl::StatusCode::kUnavailable &&
+                commands == std::vector<Command>{{"ECHO", std::to_string(i)}}) {
+              ++returned;
+            }
+          });
+    }
+  }
+  EXPECT_EQ(returned.load(), 20);
 }
 
 }  // namespace

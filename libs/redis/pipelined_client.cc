@@ -62,6 +62,10 @@ void PipelinedClient::SubmitBuilt(std::function<std::vector<Command>()> build, D
   Enqueue({.done = std::move(done), .build = std::move(build)});
 }
 
+void PipelinedClient::SubmitKeeping(std::vector<Command> commands, DoneKeeping done) {
+  Enqueue({.commands = std::move(commands), .done_keeping = std::move(done)});
+}
+
 void PipelinedClient::Enqueue(Pending pending) {
   // Counted until the callback has run, so that a slow consumer of answers also pushes back.
   if (outstanding_.fetch_add(1) < max_pending_) {
@@ -73,7 +77,12 @@ void PipelinedClient::Enqueue(Pending pending) {
     }
   }
   outstanding_.fetch_sub(1);
-  pending.done(absl::ResourceExhaustedError("redis: too many commands waiting"));
+  absl::Status refused = absl::ResourceExhaustedError("redis: too many commands waiting");
+  if (pending.done_keeping) {
+    pending.done_keeping(refused, std::move(pending.commands));
+    return;
+  }
+  pending.done(refused);
 }
 
 void PipelinedClient::Loop() {
@@ -97,22 +106,39 @@ void PipelinedClient::Loop() {
       }
     }
     auto replies = client_.Pipeline(all);
+    // The commands back to their submissions, for those that keep them.
+    size_t sent = 0;
+    for (Pending& pending : batch) {
+      for (Command& command : pending.commands) {
+        if (pending.done_keeping) {
+          command = std::move(all[sent]);
+        }
+        ++sent;
+      }
+    }
     std::vector<std::function<void()>> answers;
     answers.reserve(batch.size());
     size_t next = 0;
     for (Pending& pending : batch) {
-      if (!replies.ok()) {
-        answers.push_back(
-            [done = std::move(pending.done), status = replies.status()] { done(status); });
-        continue;
+      absl::StatusOr<std::vector<Reply>> own = std::vector<Reply>();
+      if (replies.ok()) {
+        size_t count = pending.commands.size();
+        own = std::vector<Reply>(std::make_move_iterator(replies->begin() + next),
+                                 std::make_move_iterator(replies->begin() + next + count));
+        next += count;
+      } else {
+        own = replies.status();
       }
-      size_t count = pending.commands.size();
-      std::vector<Reply> own(std::make_move_iterator(replies->begin() + next),
-                             std::make_move_iterator(replies->begin() + next + count));
-      next += count;
-      answers.push_back([done = std::move(pending.done), own = std::move(own)]() mutable {
-        done(std::move(own));
-      });
+      if (pending.done_keeping) {
+        answers.push_back([done = std::move(pending.done_keeping), own = std::move(own),
+                           commands = std::move(pending.commands)]() mutable {
+          done(std::move(own), std::move(commands));
+        });
+      } else {
+        answers.push_back([done = std::move(pending.done), own = std::move(own)]() mutable {
+          done(std::move(own));
+        });
+      }
     }
     Answer(std::move(answers));
   }

@@ -26,6 +26,10 @@ namespace leadflow::redis {
 class PipelinedClient {
  public:
   using Done = std::function<void(absl::StatusOr<std::vector<Reply>>)>;
+  /// A Done that also gets back the commands it submitted (moved, not copied), for a caller
+  /// that may have to send them again in another form (EVALSHA answered NOSCRIPT → EVAL).
+  using DoneKeeping =
+      std::function<void(absl::StatusOr<std::vector<Reply>>, std::vector<Command> commands)>;
 
   /// `max_pending`: submissions not yet answered (queued, on the wire, or waiting for a
   /// callback thread) beyond this fail at once with ResourceExhausted. Callers hold request
@@ -44,6 +48,8 @@ class PipelinedClient {
   /// callers gather while the submission waits (the keys of many confirmations) goes in one
   /// command. `build` must not block; it may return no command (`done` then gets no reply).
   void SubmitBuilt(std::function<std::vector<Command>()> build, Done done);
+  /// As Submit, `done` getting the commands back.
+  void SubmitKeeping(std::vector<Command> commands, DoneKeeping done);
 
   /// Runs what is queued (failing it if Redis is down) and every callback, then stops; later
   /// submissions fail at once with ResourceExhausted. The object stays usable for pending()
@@ -66,6 +72,7 @@ class PipelinedClient {
     std::vector<Command> commands;
     Done done;
     std::function<std::vector<Command>()> build;  // SubmitBuilt: run before sending
+    DoneKeeping done_keeping;                     // SubmitKeeping: instead of `done`
   };
   void Enqueue(Pending pending);
   void Loop();

@@ -48,12 +48,12 @@ int main(int argc, char** argv) {
       running->Fatal(status);
     }
   };
-  auto producer = kafka::Producer::Create({.brokers = settings.kafka_brokers,
-                                           .client_id = "telephony-ingest",
-                                           .delivery_timeout = settings.delivery_timeout,
-                                           .extra = {{"linger.ms", std::to_string(
-                                                                       settings.kafka_linger.count())}},
-                                           .on_fatal = on_fatal});
+  auto producer = kafka::Producer::Create(
+      {.brokers = settings.kafka_brokers,
+       .client_id = "telephony-ingest",
+       .delivery_timeout = settings.delivery_timeout,
+       .extra = {{"linger.ms", std::to_string(settings.kafka_linger.count())}},
+       .on_fatal = on_fatal});
   if (!producer.ok()) {
     spdlog::error("{}", producer.status().ToString());
     return 1;

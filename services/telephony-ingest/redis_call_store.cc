@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <future>
+#include <iterator>
 #include <memory>
 
 #include "absl/strings/escaping.h"
@@ -172,17 +173,26 @@ absl::StatusOr<std::vector<Reply>> RedisCallStore::Wait(std::vector<redis::Comma
 
 void RedisCallStore::Eval(const Script& script, std::vector<std::string> keys_and_args,
                           ReplyDone done) {
-  redis::Command command = {"EVALSHA", script.sha1};
-  command.insert(command.end(), keys_and_args.begin(), keys_and_args.end());
-  client_.Submit({std::move(command)}, [this, &script, keys_and_args = std::move(keys_and_args),
-                                        done = std::move(done)](
-                                           absl::StatusOr<std::vector<Reply>> replies) mutable {
+  // The arguments moved into the command, never copied (a report and its settlement are a
+  // kilobyte): the command comes back with the answer, to be sent again as EVAL if needed.
+  redis::Command command;
+  command.reserve(2 + keys_and_args.size());
+  command.emplace_back("EVALSHA");
+  command.push_back(script.sha1);
+  std::move(keys_and_args.begin(), keys_and_args.end(), std::back_inserter(command));
+  std::vector<redis::Command> commands;
+  commands.push_back(std::move(command));
+  client_.SubmitKeeping(std::move(commands), [this, &script, done = std::move(done)](
+                                                 absl::StatusOr<std::vector<Reply>> replies,
+                                                 std::vector<redis::Command> sent) mutable {
     if (replies.ok() && replies->size() == 1 && (*replies)[0].type == Reply::Type::kError &&
-        absl::StartsWith((*replies)[0].text, "NOSCRIPT")) {
+        absl::StartsWith((*replies)[0].text, "NOSCRIPT") && sent.size() == 1 &&
+        sent[0].size() >= 2) {
       // Redis does not hold the script (restarted, flushed): sent whole once, which also
       // caches it for the next EVALSHA.
-      redis::Command eval = {"EVAL", script.text};
-      eval.insert(eval.end(), keys_and_args.begin(), keys_and_args.end());
+      redis::Command eval = std::move(sent[0]);
+      eval[0] = "EVAL";
+      eval[1] = script.text;
       Submit({std::move(eval)},
              [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
                if (!replies.ok()) {

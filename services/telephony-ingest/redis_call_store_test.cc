@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
+#include <thread>
+#include <vector>
 
 #include "testing/testing.h"
 
@@ -160,6 +163,51 @@ TEST(RedisCallStoreTest, LostScriptsAreSentAgain) {
   ASSERT_TRUE(raw.Run({"SCRIPT", "FLUSH"}).ok());
   auto taken = store.TakeDue(Clock::now(), std::chrono::seconds(60), 10);
   EXPECT_TRUE(taken.ok()) << taken.status();
+}
+
+// Protects: the confirmations of many publications at once (UnscheduleAsync from Kafka's
+// delivery thread and others) are each answered and each take their call off the due set,
+// gathered into shared ZREMs; with Redis gone they are answered Unavailable, none lost.
+TEST(RedisCallStoreTest, UnschedulesFromManyThreadsAllLand) {
+  redis::Options options = testing::RedisTestOptions();
+  redis::Client raw(options);
+  std::atomic<int> ok{0};
+  {
+    RedisCallStore store(options);
+    for (int i = 0; i < 400; ++i) {
+      ASSERT_TRUE(store.Schedule("generic:u-" + std::to_string(i), Clock::now()).ok());
+    }
+    ASSERT_EQ(*store.OpenCalls(), 400u);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = t; i < 400; i += 4) {
+          store.UnscheduleAsync("generic:u-" + std::to_string(i),
+                                [&](absl::Status status) { ok += status.ok() ? 1 : 0; });
+        }
+      });
+    }
+    for (std::thread& thread : threads) {
+      thread.join();
+    }
+    store.Shutdown();  // every submitted step answered
+    EXPECT_EQ(ok.load(), 400);
+  }
+  EXPECT_EQ(raw.Run({"ZCARD", options.key_prefix + "calls:due"})->integer, 0);
+
+  redis::Options gone;
+  gone.port = testing::FreePort();
+  gone.timeout = std::chrono::milliseconds(100);
+  std::atomic<int> unavailable{0};
+  {
+    RedisCallStore store(gone);
+    for (int i = 0; i < 50; ++i) {
+      store.UnscheduleAsync("generic:g-" + std::to_string(i), [&](absl::Status status) {
+        unavailable += status.code() == absl::StatusCode::kUnavailable ? 1 : 0;
+      });
+    }
+  }
+  EXPECT_EQ(unavailable.load(), 50);
 }
 
 }  // namespace

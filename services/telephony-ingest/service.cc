@@ -302,8 +302,9 @@ Response TelephonyService::Reject(Response response, const std::string& code,
 }
 
 void TelephonyService::CountReplay(const std::string& provider, const std::string& signature) {
-  if (!replay_cache_.CheckAndRemember(absl::StrCat(provider, ":", signature),
-                                      std::chrono::steady_clock::now())
+  if (!replay_cache_
+           .CheckAndRemember(absl::StrCat(provider, ":", signature),
+                             std::chrono::steady_clock::now())
            .ok()) {
     replays_->WithLabels({provider}).Increment();
   }

@@ -237,9 +237,9 @@ TEST_F(ServiceTest, PublishedAnswersAreTheJsonDump) {
   EXPECT_EQ(plain.body, Json(plain).dump());
   EXPECT_EQ(Json(plain)["call_id"], "generic:q\"b\\1");
   EXPECT_EQ(Json(plain)["status"], "published");
-  auto dropped = PostGeneric(
-      R"({"call_id":"d-1","direction":"inbound","from":"+33612345678","state":"ended",)"
-      R"("duration":"soon"})");
+  auto dropped =
+      PostGeneric(R"({"call_id":"d-1","direction":"inbound","from":"+33612345678","state":"ended",)"
+                  R"("duration":"soon"})");
   ASSERT_EQ(dropped.status, 202) << dropped.body;
   EXPECT_EQ(dropped.body, Json(dropped).dump());
   EXPECT_TRUE(Json(dropped).contains("dropped")) << dropped.body;

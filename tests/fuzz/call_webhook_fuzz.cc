@@ -41,11 +41,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (ReadJsonFields(body, kNames, fast)) {
     fuzz::Check(reference_read, "the fast reader took a body nlohmann refuses");
     for (size_t i = 0; i < std::size(kNames); ++i) {
-      fuzz::Check(fast[i].kind == reference[i].kind && fast[i].text == reference[i].text &&
-                      (fast[i].number == reference[i].number ||
-                       (fast[i].number != fast[i].number &&
-                        reference[i].number != reference[i].number)),
-                  "the fast reader read a field otherwise than nlohmann");
+      fuzz::Check(
+          fast[i].kind == reference[i].kind && fast[i].text == reference[i].text &&
+              (fast[i].number == reference[i].number ||
+               (fast[i].number != fast[i].number && reference[i].number != reference[i].number)),
+          "the fast reader read a field otherwise than nlohmann");
     }
   }
 
