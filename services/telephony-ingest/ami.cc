@@ -117,7 +117,8 @@ Clock::time_point AmiCallTracker::EventTime(const AmiMessage& event) const {
   // With timestampevents=yes in manager.conf every event carries "Timestamp: 1700000000.123".
   double seconds = 0;
   if (std::string text = event.Get("Timestamp");
-      !text.empty() && absl::SimpleAtod(text, &seconds) && seconds > 0 && seconds < 1e11) {
+      !text.empty() && absl::SimpleAtod(text, &seconds) && seconds > 0 &&
+      seconds < static_cast<double>(LastClockSecond())) {  // past it, the conversion overflowed
     return Clock::time_point(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
   }
   return now_();

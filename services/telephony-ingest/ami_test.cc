@@ -465,6 +465,39 @@ TEST(AmiTimeZoneTest, CdrTimesAreThePbxsLocalTime) {
   EXPECT_EQ(built.event.identities(0).value(), "+12125551234");  // CallerIDNum without '+'
 }
 
+// Protects: an event's Timestamp past what the clock holds (2262) is not taken as its time (the
+// conversion overflowed: undefined behaviour); the event happens "now", as without a Timestamp.
+TEST(AmiEventTimeTest, TimestampsPastTheClocksRangeAreNow) {
+  CallAssembler calls{CallAssembler::Options{}};
+  std::vector<FinishedCall> published;
+  const Clock::time_point now = Clock::time_point(std::chrono::seconds(1796050900));
+  AmiCallTracker tracker(
+      AmiOptions{}, &calls,
+      [&](const FinishedCall& call) {
+        published.push_back(call);
+        calls.Published(call);
+      },
+      [now] { return now; });
+  AmiFramer framer;
+  std::vector<AmiMessage> messages;
+  ASSERT_TRUE(framer.Feed(kBanner, &messages).ok());
+  const std::string far = "Timestamp: 17644905151.5\r\n";
+  ASSERT_TRUE(framer
+                  .Feed("Event: Newchannel\r\n" + far +
+                            "CallerIDNum: 0612345678\r\nExten: 201\r\nUniqueid: 9.1\r\n"
+                            "Linkedid: 9.1\r\n\r\nEvent: DialEnd\r\n" +
+                            far + "Linkedid: 9.1\r\nDialStatus: ANSWER\r\n\r\nEvent: Hangup\r\n" +
+                            far + "Uniqueid: 9.1\r\nLinkedid: 9.1\r\n\r\n",
+                        &messages)
+                  .ok());
+  for (const AmiMessage& message : messages) {
+    tracker.OnEvent(message);
+  }
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].call.started_at().seconds(), 1796050900);
+  EXPECT_EQ(published[0].call.ended_at().seconds(), 1796050900);
+}
+
 // Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX. An extension calling a customer back through
 // "0 for an outside line" dials 00641000202: without the prefix removed the number is nobody's,
 // the call lands among the unidentified calls and the customer's call-back stays open. Only

@@ -23,15 +23,18 @@ bool Printable(const std::string& text) {
 }
 
 // Unix seconds, or milliseconds from 1e11 on (1e11 seconds is in the year 5138); a fraction of
-// a second dropped. std::nullopt when negative or past the year 9999.
+// a second dropped. std::nullopt when negative or past what the clock holds (its nanoseconds
+// end in April 2262: a later second overflowed it, undefined behaviour, found by the fuzz
+// target).
 std::optional<Clock::time_point> UnixTime(double value) {
+  static const double kLastSecond = static_cast<double>(LastClockSecond());
   if (!(value >= 0)) {
     return std::nullopt;
   }
   if (value >= 1e11) {
     value /= 1000;
   }
-  if (value > 253402300799.0) {
+  if (value > kLastSecond) {
     return std::nullopt;
   }
   return Clock::time_point(std::chrono::seconds(static_cast<int64_t>(value)));

@@ -108,6 +108,29 @@ TEST(ParseGenericEventTest, TimesWithoutZoneReadInThePbxsZone) {
   EXPECT_TRUE(as_utc.dropped.count("ended_at"));
 }
 
+// Protects: a Unix time past what the clock holds (nanoseconds end in April 2262) is dropped
+// like an unreadable one, the call kept; before, 17644905151 seconds (found by the fuzz target)
+// overflowed the conversion (undefined behaviour; a wrapped time in practice). The last
+// seconds the clock holds are still read.
+TEST(ParseGenericEventTest, TimesPastTheClocksRangeAreDropped) {
+  for (const std::string time : {"17644905151", "17644905151000", "1e300"}) {
+    GenericParse parse = ParseGenericEvent(
+        R"({"call_id":"far-1","direction":"inbound","state":"ended","answered_at":)" + time + "}",
+        "FR", LocalTimes{});
+    ASSERT_EQ(parse.outcome, GenericParse::Outcome::kOk) << time;
+    EXPECT_FALSE(parse.update.answered_at.has_value()) << time;
+    EXPECT_TRUE(parse.dropped.count("answered_at")) << time;
+  }
+  GenericParse late = ParseGenericEvent(
+      R"({"call_id":"far-2","direction":"inbound","state":"ended","answered_at":9000000000})", "FR",
+      LocalTimes{});
+  ASSERT_TRUE(late.update.answered_at.has_value());
+  EXPECT_EQ(
+      std::chrono::duration_cast<std::chrono::seconds>(late.update.answered_at->time_since_epoch())
+          .count(),
+      9000000000);
+}
+
 // Protects: a refused text says what is accepted: a NUL ("call_id":"a\u0000b", valid UTF-8 in
 // JSON's escape) is named as such, not called "not UTF-8" (the 422 told the sender its text
 // was not UTF-8 when it was).
