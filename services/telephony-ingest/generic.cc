@@ -50,7 +50,15 @@ std::optional<int32_t> WholeSeconds(double seconds) {
 
 }  // namespace
 
-Clock::time_point ResolveLocalTime(absl::CivilSecond civil, const LocalTimes& local) {
+std::optional<Clock::time_point> ClockTime(absl::Time time) {
+  if (time < absl::UnixEpoch() || time > absl::FromUnixSeconds(LastClockSecond())) {
+    return std::nullopt;
+  }
+  return absl::ToChronoTime(time);
+}
+
+std::optional<Clock::time_point> ResolveLocalTime(absl::CivilSecond civil,
+                                                  const LocalTimes& local) {
   const absl::TimeZone::TimeInfo info = local.zone.At(civil);
   absl::Time time = info.pre;  // UNIQUE: all three agree; SKIPPED: the offset before the change
   if (info.kind == absl::TimeZone::TimeInfo::REPEATED) {
@@ -58,7 +66,11 @@ Clock::time_point ResolveLocalTime(absl::CivilSecond civil, const LocalTimes& lo
     const bool later_is_past = absl::ToChronoTime(info.post) <= local.now + kLocalTimeSkew;
     time = later_is_past ? info.post : info.pre;
   }
-  return std::chrono::time_point_cast<std::chrono::seconds>(absl::ToChronoTime(time));
+  std::optional<Clock::time_point> on_clock = ClockTime(time);
+  if (!on_clock) {
+    return std::nullopt;
+  }
+  return std::chrono::time_point_cast<std::chrono::seconds>(*on_clock);
 }
 
 std::optional<Clock::time_point> ParseTime(std::string_view text, const LocalTimes& local) {
@@ -83,7 +95,11 @@ std::optional<Clock::time_point> ParseTime(std::string_view text, const LocalTim
   absl::Time time;
   std::string error;
   if (absl::ParseTime(absl::RFC3339_full, normalized, &time, &error)) {
-    return std::chrono::time_point_cast<std::chrono::seconds>(absl::ToChronoTime(time));
+    std::optional<Clock::time_point> on_clock = ClockTime(time);
+    if (!on_clock) {
+      return std::nullopt;
+    }
+    return std::chrono::time_point_cast<std::chrono::seconds>(*on_clock);
   }
   // No offset: the fields are the PBX's wall clock. Read as UTC only to take them apart.
   if (absl::ParseTime("%Y-%m-%d%ET%H:%M:%E*S", normalized, absl::UTCTimeZone(), &time, &error)) {

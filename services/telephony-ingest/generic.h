@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -49,7 +50,12 @@ struct LocalTimes {
 };
 
 /// The instant a local time of `local.zone` names (see LocalTimes).
-Clock::time_point ResolveLocalTime(absl::CivilSecond civil, const LocalTimes& local);
+std::optional<Clock::time_point> ResolveLocalTime(absl::CivilSecond civil, const LocalTimes& local);
+
+/// `time` on the clock, when the clock holds it (its nanoseconds span 1677 to 2262; a call
+/// before 1970 is not a time either): a provider's year 1011 or 9999 is no time, where absl's
+/// saturated conversion gave the clock's end and the next arithmetic on it overflowed.
+std::optional<Clock::time_point> ClockTime(absl::Time time);
 
 /// The generic call-event API's body (docs/telephony-ingest.md): one JSON object per state
 /// change of a call.

@@ -1,4 +1,5 @@
 #include "telephony-ingest/generic.h"
+#include "telephony-ingest/twilio.h"
 
 #include <gtest/gtest.h>
 
@@ -113,7 +114,9 @@ TEST(ParseGenericEventTest, TimesWithoutZoneReadInThePbxsZone) {
 // overflowed the conversion (undefined behaviour; a wrapped time in practice). The last
 // seconds the clock holds are still read.
 TEST(ParseGenericEventTest, TimesPastTheClocksRangeAreDropped) {
-  for (const std::string time : {"17644905151", "17644905151000", "1e300"}) {
+  for (const std::string time :
+       {"17644905151", "17644905151000", "1e300", "\"9999-12-31T23:59:59Z\"",
+        "\"1011-11-14T22:13:20Z\"", "\"1969-12-31T23:59:59Z\"", "\"2300-01-01 10:00:00\""}) {
     GenericParse parse = ParseGenericEvent(
         R"({"call_id":"far-1","direction":"inbound","state":"ended","answered_at":)" + time + "}",
         "FR", LocalTimes{});
@@ -121,6 +124,11 @@ TEST(ParseGenericEventTest, TimesPastTheClocksRangeAreDropped) {
     EXPECT_FALSE(parse.update.answered_at.has_value()) << time;
     EXPECT_TRUE(parse.dropped.count("answered_at")) << time;
   }
+  // Twilio's RFC 2822 Timestamp alike (year 1011 saturated absl's conversion, and subtracting
+  // the call's duration from it overflowed, found by the fuzz target).
+  EXPECT_FALSE(ParseRfc2822("Tue, 14 Nov 1011 22:13:20 +0000").has_value());
+  EXPECT_FALSE(ParseRfc2822("Fri, 31 Dec 9999 22:13:20 +0000").has_value());
+  EXPECT_TRUE(ParseRfc2822("Tue, 14 Nov 2023 22:13:20 +0000").has_value());
   GenericParse late = ParseGenericEvent(
       R"({"call_id":"far-2","direction":"inbound","state":"ended","answered_at":9000000000})", "FR",
       LocalTimes{});

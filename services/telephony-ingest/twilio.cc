@@ -143,7 +143,7 @@ std::optional<Clock::time_point> ParseRfc2822(const std::string& text) {
   if (text.empty() || !absl::ParseTime("%a, %d %b %Y %H:%M:%S %z", text, &time, &error)) {
     return std::nullopt;
   }
-  return absl::ToChronoTime(time);
+  return ClockTime(time);
 }
 
 TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view target,
