@@ -63,25 +63,39 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-absl::Status VerifyHexHmac(HmacAlgorithm algorithm, std::string_view key, std::string_view data,
-                           std::string_view signature_hex) {
+namespace {
+
+// `signature_hex` (either case) against the raw `expected`, in constant time.
+absl::Status CompareHex(std::string_view expected, std::string_view signature_hex) {
   if (signature_hex.empty()) {
     return absl::UnauthenticatedError("missing signature");
   }
   std::string given =
       absl::AsciiStrToLower(absl::string_view(signature_hex.data(), signature_hex.size()));
-  if (!ConstantTimeEquals(HexEncode(Hmac(algorithm, key, data)), given)) {
+  if (expected.empty() || !ConstantTimeEquals(HexEncode(expected), given)) {
     return absl::UnauthenticatedError("bad signature");
   }
   return absl::OkStatus();
 }
 
-HmacKey::HmacKey(HmacAlgorithm algorithm, std::string_view key) {
+}  // namespace
+
+absl::Status VerifyHexHmac(HmacAlgorithm algorithm, std::string_view key, std::string_view data,
+                           std::string_view signature_hex) {
+  if (signature_hex.empty()) {
+    return absl::UnauthenticatedError("missing signature");
+  }
+  return CompareHex(Hmac(algorithm, key, data), signature_hex);
+}
+
+void HmacKey::Free::operator()(evp_mac_ctx_st* context) const { EVP_MAC_CTX_free(context); }
+
+HmacKey::HmacKey(HmacAlgorithm algorithm, std::string_view key) : algorithm_(algorithm), key_(key) {
   EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   if (mac == nullptr) {
     return;
   }
-  keyed_ = EVP_MAC_CTX_new(mac);
+  std::unique_ptr<evp_mac_ctx_st, Free> keyed(EVP_MAC_CTX_new(mac));
   EVP_MAC_free(mac);  // the context holds its own reference
   static char sha1[] = "SHA1";
   static char sha256[] = "SHA256";
@@ -92,31 +106,30 @@ HmacKey::HmacKey(HmacAlgorithm algorithm, std::string_view key) {
   // A zero-length key is a key (HMAC pads it); a null pointer would not be.
   static const unsigned char kNoKey = 0;
   const auto* bytes = key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
-  if (keyed_ != nullptr && EVP_MAC_init(keyed_, bytes, key.size(), params) != 1) {
-    EVP_MAC_CTX_free(keyed_);
-    keyed_ = nullptr;
+  if (keyed != nullptr && EVP_MAC_init(keyed.get(), bytes, key.size(), params) == 1) {
+    keyed_ = std::move(keyed);
   }
 }
 
-HmacKey::~HmacKey() { EVP_MAC_CTX_free(keyed_); }
+HmacKey::~HmacKey() = default;
 
 std::string HmacKey::Sign(std::initializer_list<std::string_view> parts) const {
-  if (keyed_ == nullptr) {
-    return "";
-  }
-  EVP_MAC_CTX* context = EVP_MAC_CTX_dup(keyed_);
+  std::unique_ptr<evp_mac_ctx_st, Free> context(keyed_ ? EVP_MAC_CTX_dup(keyed_.get()) : nullptr);
   if (context == nullptr) {
-    return "";
+    std::string joined;
+    for (std::string_view part : parts) {
+      joined.append(part);
+    }
+    return Hmac(algorithm_, key_, joined);
   }
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t length = 0;
   bool ok = true;
   for (std::string_view part : parts) {
-    ok = ok && EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(part.data()),
+    ok = ok && EVP_MAC_update(context.get(), reinterpret_cast<const unsigned char*>(part.data()),
                               part.size()) == 1;
   }
-  ok = ok && EVP_MAC_final(context, out, &length, sizeof(out)) == 1;
-  EVP_MAC_CTX_free(context);
+  ok = ok && EVP_MAC_final(context.get(), out, &length, sizeof(out)) == 1;
   return ok ? std::string(reinterpret_cast<const char*>(out), length) : std::string();
 }
 
@@ -125,13 +138,7 @@ absl::Status HmacKey::VerifyHex(std::initializer_list<std::string_view> parts,
   if (signature_hex.empty()) {
     return absl::UnauthenticatedError("missing signature");
   }
-  std::string expected = Sign(parts);
-  std::string given =
-      absl::AsciiStrToLower(absl::string_view(signature_hex.data(), signature_hex.size()));
-  if (expected.empty() || !ConstantTimeEquals(HexEncode(expected), given)) {
-    return absl::UnauthenticatedError("bad signature");
-  }
-  return absl::OkStatus();
+  return CompareHex(Sign(parts), signature_hex);
 }
 
 absl::Status VerifyMetaSignature(std::string_view app_secret, std::string_view body,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -47,14 +48,20 @@ class HmacKey {
   HmacKey(const HmacKey&) = delete;
   HmacKey& operator=(const HmacKey&) = delete;
 
-  /// The raw HMAC of `parts` one after the other (empty if OpenSSL failed).
+  /// The raw HMAC of `parts` one after the other (Hmac() over them joined if OpenSSL could not
+  /// set the key up: slower, never wrong).
   std::string Sign(std::initializer_list<std::string_view> parts) const;
   /// VerifyHexHmac over `parts` one after the other.
   absl::Status VerifyHex(std::initializer_list<std::string_view> parts,
                          std::string_view signature_hex) const;
 
  private:
-  evp_mac_ctx_st* keyed_ = nullptr;
+  struct Free {
+    void operator()(evp_mac_ctx_st* context) const;
+  };
+  const HmacAlgorithm algorithm_;
+  const std::string key_;  // for the fallback only
+  std::unique_ptr<evp_mac_ctx_st, Free> keyed_;
 };
 
 /// Meta (Messenger, Instagram, WhatsApp): `X-Hub-Signature-256: sha256=<hex>` over the raw body

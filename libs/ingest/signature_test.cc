@@ -2,10 +2,36 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/ascii.h"
+
 namespace leadflow::ingest {
 namespace {
 
 using std::chrono::seconds;
+
+// Protects: a key set up once signs what Hmac() signs — SHA-1 and SHA-256, an empty key, a key
+// longer than a block (hashed first), the message given in parts or whole — and verifies like
+// VerifyHexHmac (either case of hex, a wrong or missing signature refused).
+TEST(HmacKeyTest, SignsWhatHmacSigns) {
+  const std::string long_key(200, 'k');
+  for (HmacAlgorithm algorithm : {HmacAlgorithm::kSha1, HmacAlgorithm::kSha256}) {
+    for (const std::string& key : {std::string(), std::string("secret"), long_key}) {
+      const HmacKey keyed(algorithm, key);
+      const std::string whole = "1700000000.{\"call_id\":\"c-1\"}";
+      const std::string expected = Hmac(algorithm, key, whole);
+      ASSERT_FALSE(expected.empty());
+      EXPECT_EQ(keyed.Sign({whole}), expected);
+      EXPECT_EQ(keyed.Sign({"1700000000", ".", "{\"call_id\":\"c-1\"}"}), expected);
+      EXPECT_EQ(keyed.Sign({}), Hmac(algorithm, key, ""));
+      const std::string hex = HexEncode(expected);
+      EXPECT_TRUE(keyed.VerifyHex({"1700000000", ".", "{\"call_id\":\"c-1\"}"}, hex).ok());
+      EXPECT_TRUE(keyed.VerifyHex({whole}, absl::AsciiStrToUpper(hex)).ok());
+      EXPECT_EQ(keyed.VerifyHex({whole, "x"}, hex).code(), absl::StatusCode::kUnauthenticated);
+      EXPECT_EQ(keyed.VerifyHex({whole}, "").code(), absl::StatusCode::kUnauthenticated);
+      EXPECT_EQ(VerifyHexHmac(algorithm, key, whole, hex).ok(), true);
+    }
+  }
+}
 
 // Protects: the HMAC primitive itself, against the published vectors of RFC 4231 (test case 2,
 // HMAC-SHA256) and RFC 2202 (test case 2, HMAC-SHA1). Cross-checked with:

@@ -46,7 +46,8 @@ class PipelinedClient {
   void Submit(std::vector<Command> commands, Done done);
   /// As Submit, with the commands built on the Redis thread just before they are sent: what
   /// callers gather while the submission waits (the keys of many confirmations) goes in one
-  /// command. `build` must not block; it may return no command (`done` then gets no reply).
+  /// command. `build` must not block; it may return no command (`done` then gets no reply, or
+  /// Unavailable when the round trip it was sent in failed).
   void SubmitBuilt(std::function<std::vector<Command>()> build, Done done);
   /// As Submit, `done` getting the commands back.
   void SubmitKeeping(std::vector<Command> commands, DoneKeeping done);

@@ -464,10 +464,6 @@ std::optional<Clock::time_point> TimeFrom(const nlohmann::json& json) {
 
 }  // namespace
 
-int64_t LastClockSecond() {
-  return std::chrono::duration_cast<std::chrono::seconds>(Clock::duration::max()).count() - 1;
-}
-
 bool AppendAsciiJson(std::string* out, std::string_view text) {
   for (char c : text) {
     if (static_cast<unsigned char>(c) >= 0x80) {

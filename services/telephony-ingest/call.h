@@ -123,9 +123,6 @@ std::string SerializeFinished(const FinishedCall& finished);
 /// SerializeFinished's text built through nlohmann::json (what SerializeFinished writes directly
 /// when its texts are ASCII, byte for byte).
 std::string SerializeFinishedJson(const FinishedCall& finished);
-/// The last whole second of Unix time the clock holds (its nanoseconds end in April 2262): a
-/// provider's time past it is not a time (converting it overflowed).
-int64_t LastClockSecond();
 /// Appends `text` as a JSON string, escaped as nlohmann::json's dump does (the stored formats
 /// and the answers written without a tree); false, nothing appended, when it holds a byte past
 /// ASCII, which nlohmann checks and replaces when it is not UTF-8.

@@ -50,6 +50,10 @@ std::optional<int32_t> WholeSeconds(double seconds) {
 
 }  // namespace
 
+int64_t LastClockSecond() {
+  return std::chrono::duration_cast<std::chrono::seconds>(Clock::duration::max()).count() - 1;
+}
+
 std::optional<Clock::time_point> ClockTime(absl::Time time) {
   if (time < absl::UnixEpoch() || time > absl::FromUnixSeconds(LastClockSecond())) {
     return std::nullopt;
@@ -178,7 +182,8 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
     }
   }
   auto field = [&](std::string_view name) -> const JsonField& {
-    return fields[std::find(std::begin(kNames), std::end(kNames), name) - std::begin(kNames)];
+    // at(): a name missing from kNames is an exception (a 500), never a read past the array.
+    return fields.at(std::find(std::begin(kNames), std::end(kNames), name) - std::begin(kNames));
   };
   using Kind = JsonField::Kind;
   auto& errors = parse.errors;

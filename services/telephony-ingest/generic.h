@@ -52,6 +52,9 @@ struct LocalTimes {
 /// The instant a local time of `local.zone` names (see LocalTimes).
 std::optional<Clock::time_point> ResolveLocalTime(absl::CivilSecond civil, const LocalTimes& local);
 
+/// The last whole second of Unix time the clock holds (its nanoseconds end in April 2262): a
+/// provider's time past it is not a time (converting it overflowed).
+int64_t LastClockSecond();
 /// `time` on the clock, when the clock holds it (its nanoseconds span 1677 to 2262; a call
 /// before 1970 is not a time either): a provider's year 1011 or 9999 is no time, where absl's
 /// saturated conversion gave the clock's end and the next arithmetic on it overflowed.

@@ -1,9 +1,9 @@
 #include "telephony-ingest/generic.h"
-#include "telephony-ingest/twilio.h"
 
 #include <gtest/gtest.h>
 
 #include "absl/time/time.h"
+#include "telephony-ingest/twilio.h"
 
 namespace leadflow::telephony {
 namespace {

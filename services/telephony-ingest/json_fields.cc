@@ -23,9 +23,13 @@ size_t Find(std::span<const std::string_view> names, std::string_view key) {
 
 bool ReadJsonFields(std::string_view text, std::span<const std::string_view> names,
                     std::span<JsonField> fields) {
-  // One parser per thread, reused: its buffers grow to the largest text the thread has read
-  // (a request body is bounded by the HTTP server), and nothing is allocated per text after.
-  thread_local simdjson::dom::parser parser;
+  // One parser per thread, reused for texts up to 64 KiB (a call report is a few hundred
+  // bytes): its buffers, a few times the largest text it read, stay at most that; a larger
+  // text (TELEPHONY_MAX_BODY_BYTES allows 1 MiB) gets a parser of its own, freed after it.
+  constexpr size_t kReusedUpTo = 64 * 1024;
+  thread_local simdjson::dom::parser reused;
+  simdjson::dom::parser own;
+  simdjson::dom::parser& parser = text.size() <= kReusedUpTo ? reused : own;
   simdjson::dom::object object;
   if (parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(object) !=
       simdjson::SUCCESS) {

@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
         "Call store steps submitted to Redis and not answered yet (requests', the ticker's, "
         "publication confirmations).",
         [store = call_store.get()] { return static_cast<double>(store->pending()); });
+    registry.AddCallbackGauge(
+        "telephony_redis_unschedules_waiting",
+        "Publications confirmed by Kafka whose calls wait to be taken off the due set in the "
+        "next Redis round trip (one ZREM for all; bounded by the publications in flight).",
+        [store = call_store.get()] { return static_cast<double>(store->unschedules_waiting()); });
   } else {
     spdlog::info("no TELEPHONY_REDIS_HOST: the state of calls is kept in this process only");
   }

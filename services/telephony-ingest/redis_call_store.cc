@@ -173,7 +173,7 @@ absl::StatusOr<std::vector<Reply>> RedisCallStore::Wait(std::vector<redis::Comma
 
 void RedisCallStore::Eval(const Script& script, std::vector<std::string> keys_and_args,
                           ReplyDone done) {
-  // The arguments moved into the command, never copied (a report and its settlement are a
+  // The arguments moved into the command, not copied again (a report and its settlement are a
   // kilobyte): the command comes back with the answer, to be sent again as EVAL if needed.
   redis::Command command;
   command.reserve(2 + keys_and_args.size());
@@ -291,6 +291,11 @@ void RedisCallStore::ScheduleAsync(const std::string& key, Clock::time_point due
 
 absl::Status RedisCallStore::Unschedule(const std::string& key) {
   return Wait({{"ZREM", due_, key}}).status();
+}
+
+size_t RedisCallStore::unschedules_waiting() const {
+  std::lock_guard lock(unscheduling_mutex_);
+  return unscheduling_.size();
 }
 
 void RedisCallStore::UnscheduleAsync(const std::string& key, StatusDone done) {

@@ -73,6 +73,9 @@ class RedisCallStore : public CallStore {
   void Shutdown() { client_.Shutdown(); }
   /// Steps submitted and not answered yet (telephony_redis_pending).
   size_t pending() const { return client_.pending(); }
+  /// Confirmed publications waiting to be taken off the due set in the next round trip
+  /// (telephony_redis_unschedules_waiting); bounded by the publications in flight.
+  size_t unschedules_waiting() const;
 
   /// A Lua script and its SHA-1 (what EVALSHA names it by).
   struct Script {
@@ -100,7 +103,7 @@ class RedisCallStore : public CallStore {
   };
   // Confirmed publications waiting for the next round trip (UnscheduleAsync): at most one
   // submission is queued for them, so they are bounded by the publications in flight.
-  std::mutex unscheduling_mutex_;
+  mutable std::mutex unscheduling_mutex_;
   std::vector<Unscheduling> unscheduling_;
   bool unscheduling_submitted_ = false;
 

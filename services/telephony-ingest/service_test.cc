@@ -222,9 +222,6 @@ TEST_F(ServiceTest, RingGroupLegsAfterTheCallAreNotAReusedId) {
             2);
 }
 
-// Protects: a generic report of a call from one internal extension to another (a colleague's
-// call) is answered 200 "ignored", counted, and publishes nothing — as the Asterisk client
-// drops such calls — while an extension calling a customer's number is still a call.
 // Protects: the answer to a settled call, written without a tree, is the bytes nlohmann dumps
 // (keys sorted, its escapes) — with a call id of quotes and backslashes, with a dropped field
 // (through the tree), and for a late intermediate state.
@@ -249,6 +246,9 @@ TEST_F(ServiceTest, PublishedAnswersAreTheJsonDump) {
   EXPECT_EQ(Json(late)["status"], "already_published");
 }
 
+// Protects: a generic report of a call from one internal extension to another (a colleague's
+// call) is answered 200 "ignored", counted, and publishes nothing — as the Asterisk client
+// drops such calls — while an extension calling a customer's number is still a call.
 TEST_F(ServiceTest, GenericInternalCallIgnored) {
   auto internal = PostGeneric(
       R"({"call_id":"int-1","direction":"inbound","from":"101","to":"102","state":"missed"})");

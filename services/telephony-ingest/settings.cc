@@ -62,10 +62,12 @@ Settings ReadSettings(config::Reader& reader) {
   // share its produce request is on every webhook's latency; under load the batches fill
   // anyway. Measured (docs/performance.md, bench (d)): 1 ms answered 13 % more reports a second
   // than librdkafka's default of 5 ms, for less CPU per report.
-  settings.kafka_linger = std::chrono::milliseconds(
-      reader.Int("TELEPHONY_KAFKA_LINGER_MS", 1, 0, 1000,
-                 "milliseconds an event waits for others to share its Kafka produce request "
-                 "(librdkafka's linger.ms)"));
+  settings.kafka_linger =
+      reader.Millis("TELEPHONY_KAFKA_LINGER_MS", std::chrono::milliseconds(1),
+                    "time an event waits to share a Kafka batch (librdkafka's linger.ms)");
+  if (settings.kafka_linger > std::chrono::milliseconds(1000)) {
+    reader.Fail("TELEPHONY_KAFKA_LINGER_MS", "at most 1000");
+  }
 
   ServiceOptions& service = settings.service;
   service.default_region =

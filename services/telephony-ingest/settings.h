@@ -19,7 +19,7 @@ struct Settings {
   http::ServerOptions ops;
   std::string kafka_brokers;
   std::chrono::milliseconds delivery_timeout{3000};
-  std::chrono::milliseconds kafka_linger{1};
+  std::chrono::milliseconds kafka_linger{1};  // librdkafka's linger.ms (0–1000)
   /// On SIGTERM, how long the public port goes on serving once /readyz says 503.
   std::chrono::milliseconds shutdown_delay{0};
   ServiceOptions service;

@@ -56,6 +56,7 @@ TEST(SettingsTest, DefaultsAndConflicts) {
   EXPECT_EQ(settings.kafka_linger, std::chrono::milliseconds(0));
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "-1"}}).ok());
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "5s"}}).ok());
+  EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "1001"}}).ok());
 }
 
 // Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX: none by default (numbers as dialled); 1–4
