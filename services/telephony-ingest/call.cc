@@ -924,7 +924,8 @@ CallStore::Snapshot MemoryCallStore::SnapshotLocked(const std::string& key) cons
     snapshot.updates = it->second;
   }
   if (auto it = settled_.find(key); it != settled_.end()) {
-    snapshot.settled = it->second;
+    snapshot.settled = it->second.finished;
+    snapshot.published = it->second.published;
   }
   snapshot.open_calls = due_.size();
   return snapshot;
@@ -969,10 +970,10 @@ absl::StatusOr<std::optional<std::string>> MemoryCallStore::Settle(const std::st
                                                                    std::chrono::seconds) {
   std::lock_guard lock(mutex_);
   if (auto it = settled_.find(key); it != settled_.end()) {
-    return std::optional<std::string>(it->second);
+    return std::optional<std::string>(it->second.finished);
   }
   if (max_settled_ > 0) {
-    settled_[key] = finished;
+    settled_[key] = Settlement{.finished = finished};
     settled_order_.push_back(key);
     while (settled_order_.size() > max_settled_) {
       settled_.erase(settled_order_.front());
@@ -991,11 +992,17 @@ absl::Status MemoryCallStore::Schedule(const std::string& key, Clock::time_point
 absl::Status MemoryCallStore::Unschedule(const std::string& key) {
   std::lock_guard lock(mutex_);
   due_.erase(key);
+  if (auto it = settled_.find(key); it != settled_.end()) {
+    it->second.published = true;
+  }
   return absl::OkStatus();
 }
 
 absl::Status MemoryCallStore::Forget(const std::string& key) {
   std::lock_guard lock(mutex_);
+  if (settled_.count(key) != 0) {
+    return absl::OkStatus();  // settled meanwhile: scheduled until its publication is confirmed
+  }
   due_.erase(key);
   updates_.erase(key);
   return absl::OkStatus();
@@ -1100,7 +1107,8 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
                                 Clock::time_point now, CallStore::Snapshot snapshot, Done done) {
   if (snapshot.settled) {
     if (auto earlier = ParseFinished(*snapshot.settled)) {
-      done(Result{.finished = std::move(*earlier), .repeated = true});
+      done(Result{
+          .finished = std::move(*earlier), .repeated = true, .published = snapshot.published});
       return;
     }
   }
@@ -1236,11 +1244,17 @@ std::optional<FinishedCall> CallAssembler::Abandon(const std::string& provider,
     return std::nullopt;
   }
   decision.finished.call.set_incomplete(true);
-  auto earlier = store_->Settle(key, SerializeFinished(decision.finished), options_.finished_ttl);
-  if (!earlier.ok() || *earlier) {
+  // Recorded and scheduled in one step: a settled call off the schedule is a published one.
+  std::promise<absl::StatusOr<std::optional<std::string>>> settled;
+  std::future<absl::StatusOr<std::optional<std::string>>> earlier = settled.get_future();
+  store_->SettleAsync(key, SerializeFinished(decision.finished), options_.finished_ttl,
+                      now + options_.due_lease,
+                      [&settled](absl::StatusOr<std::optional<std::string>> result) {
+                        settled.set_value(std::move(result));
+                      });
+  if (auto result = earlier.get(); !result.ok() || *result) {
     return std::nullopt;
   }
-  (void)store_->Schedule(key, now + options_.due_lease);
   return std::move(decision.finished);
 }
 

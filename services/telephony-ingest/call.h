@@ -142,8 +142,13 @@ class CallStore {
   struct Snapshot {
     std::vector<std::string> updates;    // serialized CallUpdates, oldest first
     std::optional<std::string> settled;  // serialized FinishedCall
-    /// Calls scheduled (open or settling) when the snapshot was taken.
+    /// Calls scheduled (open or settling) when the snapshot was taken; AppendAsync may leave it
+    /// 0 for a settled call (only an open call's decision reads it).
     size_t open_calls = 0;
+    /// The call is settled and its event was acknowledged by Kafka: Unschedule, which only a
+    /// confirmed publication calls for a settled call, took it off the schedule. (A settled call
+    /// is scheduled in the same step that records it, and Forget leaves a settled call alone.)
+    bool published = false;
     /// Append: false when the update was not kept, because the call is settled (`settled`
     /// says so) or already holds `max_updates` updates.
     bool appended = true;
@@ -173,8 +178,9 @@ class CallStore {
   virtual absl::StatusOr<std::optional<std::string>> Settle(const std::string& key,
                                                             const std::string& finished,
                                                             std::chrono::seconds ttl) = 0;
-  /// (Re)schedules the call for a decision at `due`; Unschedule takes it off; Forget drops its
-  /// updates and schedule (a new call refused).
+  /// (Re)schedules the call for a decision at `due`; Unschedule takes it off (for a settled
+  /// call: its publication was confirmed, Snapshot::published); Forget drops the updates and
+  /// schedule of a call not settled (a new call refused), and leaves a settled one as it is.
   virtual absl::Status Schedule(const std::string& key, Clock::time_point due) = 0;
   virtual absl::Status Unschedule(const std::string& key) = 0;
   virtual absl::Status Forget(const std::string& key) = 0;
@@ -232,7 +238,11 @@ class MemoryCallStore : public CallStore {
   std::mutex mutex_;
   std::unordered_map<std::string, std::vector<std::string>> updates_;
   std::deque<std::string> updates_order_;
-  std::unordered_map<std::string, std::string> settled_;
+  struct Settlement {
+    std::string finished;
+    bool published = false;  // Unschedule called since it was recorded
+  };
+  std::unordered_map<std::string, Settlement> settled_;
   std::deque<std::string> settled_order_;
   std::unordered_map<std::string, Clock::time_point> due_;
 };
@@ -272,6 +282,9 @@ class CallAssembler {
     /// Set when the call is finished (now, or earlier: `repeated`).
     std::optional<FinishedCall> finished;
     bool repeated = false;
+    /// `repeated`, and the call's event was acknowledged by Kafka (Snapshot::published): a
+    /// retry answered as the original was needs no publication again.
+    bool published = false;
     /// The outcome is known but uncertain: it will be published by Due() after the settle
     /// window unless a deciding report comes first.
     std::optional<CallEvent::Outcome> settling;

@@ -108,6 +108,7 @@ TEST_F(CallAssemblerTest, RetriesGiveTheSameEventId) {
   auto again = assembler_.Apply(Update(State::kMissed), kT0 + seconds(30));
   ASSERT_TRUE(again.ok() && again->finished);
   EXPECT_TRUE(again->repeated);
+  EXPECT_FALSE(again->published);  // its publication not confirmed: published again
   EXPECT_EQ(again->finished->event_id, first->finished->event_id);
   auto late = assembler_.Apply(Update(State::kAnswered), kT0 + seconds(31));
   ASSERT_TRUE(late.ok() && late->finished);
@@ -115,6 +116,11 @@ TEST_F(CallAssemblerTest, RetriesGiveTheSameEventId) {
   EXPECT_EQ(late->finished->call.outcome(), CallEvent::MISSED);
   assembler_.Published(*first->finished);
   EXPECT_EQ(assembler_.open_calls(), 0u);
+  auto confirmed = assembler_.Apply(Update(State::kMissed), kT0 + seconds(40));
+  ASSERT_TRUE(confirmed.ok() && confirmed->finished);
+  EXPECT_TRUE(confirmed->repeated);
+  EXPECT_TRUE(confirmed->published);  // Kafka has it: answered without a publication
+  EXPECT_EQ(confirmed->finished->event_id, first->finished->event_id);
   // Another assembler (a restart, another replica) derives the same id from the final report.
   CallAssembler other(options_);
   auto elsewhere = other.Apply(Update(State::kMissed), kT0 + seconds(60));
@@ -125,6 +131,29 @@ TEST_F(CallAssemblerTest, RetriesGiveTheSameEventId) {
             first->finished->event_id);
   EXPECT_NE(other.Apply(Update(State::kBusy, "c3"), kT0)->finished->event_id,
             other.Apply(Update(State::kMissed, "c3b"), kT0)->finished->event_id);
+}
+
+// Protects: the in-process store's Forget (a new call refused: too many open calls) leaves a
+// call settled meanwhile scheduled and unpublished (off the schedule it would be answered as
+// published, its event maybe never acknowledged); a call not settled is forgotten whole.
+TEST(MemoryCallStoreTest, ForgetLeavesASettledCallScheduled) {
+  MemoryCallStore store(10, 10);
+  ASSERT_TRUE(store.Append("generic:f1", "ringing", seconds(100), 8).ok());
+  ASSERT_FALSE(store.Settle("generic:f1", "call-1", seconds(100)).value());
+  ASSERT_TRUE(store.Schedule("generic:f1", kT0).ok());
+  ASSERT_TRUE(store.Forget("generic:f1").ok());
+  EXPECT_EQ(store.OpenCalls().value(), 1u);
+  EXPECT_FALSE(store.Read("generic:f1")->published);
+  ASSERT_TRUE(store.Unschedule("generic:f1").ok());
+  EXPECT_TRUE(store.Read("generic:f1")->published);
+
+  ASSERT_TRUE(store.Append("generic:f2", "ringing", seconds(100), 8).ok());
+  ASSERT_TRUE(store.Schedule("generic:f2", kT0).ok());
+  ASSERT_TRUE(store.Forget("generic:f2").ok());
+  EXPECT_EQ(store.OpenCalls().value(), 0u);
+  EXPECT_TRUE(store.Read("generic:f2")->updates.empty());
+  ASSERT_TRUE(store.Unschedule("generic:f2").ok());
+  EXPECT_FALSE(store.Read("generic:f2")->published);  // nothing settled: nothing published
 }
 
 // Protects: out-of-order and duplicated intermediate states fold the same way: the earliest

@@ -37,33 +37,39 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
   return snapshot;
 }
 
-// One step: a settled call takes nothing more (a provider replaying its callbacks), a call
+// One step: a settled call takes nothing more (a provider replaying its callbacks), and is
+// answered with whether its publication was confirmed (off the due set), a call
 // holding max_updates takes nothing more, and the list's expiry is set when it is created,
 // never pushed back. When the update is the call's first and a settlement is given (the
 // decision on that update alone), the settlement is recorded instead of the update (a settled
 // call's updates are never read again: every later step answers the settlement) and the call
 // scheduled (until its publication is confirmed) in the same step. Answers {what it did, the
-// updates (none once settled or decided), the settlement, the calls scheduled}.
+// updates (none once settled or decided), the settlement, the calls scheduled (not counted for
+// a settled call), 1 when the call is settled and off the due set}.
 // KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
 // empty), its due score, the call's member in the due set.
 const RedisCallStore::Script& AppendScript() {
   static const RedisCallStore::Script script(
       "local settled = redis.call('GET', KEYS[2]) "
-      "if settled then return {'settled', {}, settled, redis.call('ZCARD', KEYS[3])} end "
+      "if settled then "
+      "  local published = 1 "
+      "  if redis.call('ZSCORE', KEYS[3], ARGV[6]) then published = 0 end "
+      "  return {'settled', {}, settled, 0, published} "
+      "end "
       "local held = redis.call('LLEN', KEYS[1]) "
       "if held >= tonumber(ARGV[3]) then "
       "  return {'full', redis.call('LRANGE', KEYS[1], 0, -1), false, "
-      "          redis.call('ZCARD', KEYS[3])} "
+      "          redis.call('ZCARD', KEYS[3]), 0} "
       "end "
       "if held == 0 and ARGV[4] ~= '' then "
       "  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[2]) "
       "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
-      "  return {'decided', {}, false, redis.call('ZCARD', KEYS[3])} "
+      "  return {'decided', {}, false, redis.call('ZCARD', KEYS[3]), 0} "
       "end "
       "redis.call('RPUSH', KEYS[1], ARGV[1]) "
       "if held == 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
       "return {'appended', redis.call('LRANGE', KEYS[1], 0, -1), false, "
-      "        redis.call('ZCARD', KEYS[3])}");
+      "        redis.call('ZCARD', KEYS[3]), 0}");
   return script;
 }
 
@@ -75,6 +81,18 @@ const RedisCallStore::Script& SettleScript() {
       "local earlier = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2]) "
       "if not earlier then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end "
       "return earlier");
+  return script;
+}
+
+// Forget: the updates and schedule of a call not settled (a new call refused); a call settled
+// meanwhile (another report, another replica) stays scheduled until its publication is
+// confirmed. KEYS: updates, settlement, due set. ARGV: the call's member.
+const RedisCallStore::Script& ForgetScript() {
+  static const RedisCallStore::Script script(
+      "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end "
+      "redis.call('ZREM', KEYS[3], ARGV[1]) "
+      "redis.call('DEL', KEYS[1]) "
+      "return 1");
   return script;
 }
 
@@ -92,8 +110,9 @@ absl::StatusOr<CallStore::Snapshot> ToAppended(absl::StatusOr<Reply> reply) {
   if (!reply.ok()) {
     return reply.status();
   }
-  if (reply->type != Reply::Type::kArray || reply->elements.size() != 4 ||
-      reply->elements[0].type != Reply::Type::kString) {
+  if (reply->type != Reply::Type::kArray || reply->elements.size() != 5 ||
+      reply->elements[0].type != Reply::Type::kString ||
+      reply->elements[4].type != Reply::Type::kInteger) {
     return absl::UnavailableError("redis: unexpected reply to the call append");
   }
   auto snapshot = ToSnapshot(reply->elements[1], reply->elements[2], reply->elements[3]);
@@ -101,6 +120,7 @@ absl::StatusOr<CallStore::Snapshot> ToAppended(absl::StatusOr<Reply> reply) {
     const std::string& done = reply->elements[0].text;
     snapshot->appended = done == "appended" || done == "decided";
     snapshot->decided = done == "decided";
+    snapshot->published = done == "settled" && reply->elements[4].integer == 1;
   }
   return snapshot;
 }
@@ -250,12 +270,18 @@ absl::StatusOr<CallStore::Snapshot> RedisCallStore::Append(const std::string& ke
 }
 
 absl::StatusOr<CallStore::Snapshot> RedisCallStore::Read(const std::string& key) {
-  auto replies =
-      Wait({{"LRANGE", Updates(key), "0", "-1"}, {"GET", Settled(key)}, {"ZCARD", due_}});
+  auto replies = Wait({{"LRANGE", Updates(key), "0", "-1"},
+                       {"GET", Settled(key)},
+                       {"ZCARD", due_},
+                       {"ZSCORE", due_, key}});
   if (!replies.ok()) {
     return replies.status();
   }
-  return ToSnapshot((*replies)[0], (*replies)[1], (*replies)[2]);
+  auto snapshot = ToSnapshot((*replies)[0], (*replies)[1], (*replies)[2]);
+  if (snapshot.ok()) {
+    snapshot->published = snapshot->settled.has_value() && (*replies)[3].IsNil();
+  }
+  return snapshot;
 }
 
 absl::StatusOr<std::optional<std::string>> RedisCallStore::Settle(const std::string& key,
@@ -342,14 +368,12 @@ void RedisCallStore::UnscheduleAsync(const std::string& key, StatusDone done) {
 }
 
 absl::Status RedisCallStore::Forget(const std::string& key) {
-  return Wait({{"ZREM", due_, key}, {"DEL", Updates(key)}}).status();
+  return WaitEval(ForgetScript(), {"3", Updates(key), Settled(key), due_, key}).status();
 }
 
 void RedisCallStore::ForgetAsync(const std::string& key, StatusDone done) {
-  Submit({{"ZREM", due_, key}, {"DEL", Updates(key)}},
-         [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
-           done(replies.status());
-         });
+  Eval(ForgetScript(), {"3", Updates(key), Settled(key), due_, key},
+       [done = std::move(done)](absl::StatusOr<Reply> reply) { done(reply.status()); });
 }
 
 absl::StatusOr<std::vector<std::string>> RedisCallStore::TakeDue(Clock::time_point now,

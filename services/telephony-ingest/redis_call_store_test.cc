@@ -149,6 +149,69 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   EXPECT_TRUE(raw.Run({"GET", options.key_prefix + "call:generic:one-2:s"})->IsNil());
 }
 
+// Protects: a settled call is answered "published" only once its publication was confirmed
+// (Unschedule, after Kafka's acknowledgement): while it is scheduled (its first publication
+// refused or still under way, or leased by the ticker) a retry is told to publish it again.
+// Forget (a new call refused: too many open calls) never takes a settled call off the schedule,
+// which would make it look published: its updates and schedule stay.
+TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
+  redis::Options options = testing::RedisTestOptions();
+  RedisCallStore store(options);
+  redis::Client raw(options);
+  const Clock::time_point due = Clock::time_point(std::chrono::seconds(1700000060));
+  auto append = [&store](const std::string& key,
+                         std::optional<CallStore::FirstSettlement> if_first) {
+    std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
+    auto future = promise.get_future();
+    store.AppendAsync(key, "ended-42s", std::chrono::seconds(1000), 8, std::move(if_first),
+                      [&promise](absl::StatusOr<CallStore::Snapshot> snapshot) {
+                        promise.set_value(std::move(snapshot));
+                      });
+    return future.get();
+  };
+  auto first = append("generic:pub-1", CallStore::FirstSettlement{"call-1", due});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->decided);
+  EXPECT_FALSE(first->published);
+  auto unconfirmed = append("generic:pub-1", CallStore::FirstSettlement{"call-1", due});
+  ASSERT_TRUE(unconfirmed.ok()) << unconfirmed.status();
+  EXPECT_EQ(unconfirmed->settled, "call-1");
+  EXPECT_FALSE(unconfirmed->published);
+  // The ticker's lease keeps it scheduled (pushed ahead): still not published.
+  ASSERT_TRUE(store.TakeDue(due, std::chrono::seconds(60), 10).ok());
+  EXPECT_FALSE(append("generic:pub-1", std::nullopt)->published);
+  ASSERT_TRUE(store.Unschedule("generic:pub-1").ok());
+  auto confirmed = append("generic:pub-1", CallStore::FirstSettlement{"call-1", due});
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+  EXPECT_EQ(confirmed->settled, "call-1");
+  EXPECT_TRUE(confirmed->published);
+  EXPECT_FALSE(confirmed->appended);
+  EXPECT_TRUE(store.Read("generic:pub-1")->published);
+
+  // Open (not settled), then off the schedule: no settlement, so never "published".
+  ASSERT_TRUE(append("generic:pub-2", std::nullopt).ok());
+  ASSERT_TRUE(store.Unschedule("generic:pub-2").ok());
+  auto open = append("generic:pub-2", std::nullopt);
+  ASSERT_TRUE(open.ok());
+  EXPECT_FALSE(open->settled);
+  EXPECT_FALSE(open->published);
+
+  // Forget of a call another report settled meanwhile leaves it scheduled and unpublished.
+  ASSERT_TRUE(append("generic:pub-3", std::nullopt).ok());
+  ASSERT_FALSE(store.Settle("generic:pub-3", "call-3", std::chrono::seconds(1000)).value());
+  ASSERT_TRUE(store.Schedule("generic:pub-3", due).ok());
+  ASSERT_TRUE(store.Forget("generic:pub-3").ok());
+  EXPECT_FALSE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-3"})->IsNil());
+  EXPECT_FALSE(append("generic:pub-3", std::nullopt)->published);
+  EXPECT_FALSE(store.Read("generic:pub-3")->published);
+  // A call not settled is forgotten whole.
+  ASSERT_TRUE(append("generic:pub-4", std::nullopt).ok());
+  ASSERT_TRUE(store.Schedule("generic:pub-4", due).ok());
+  ASSERT_TRUE(store.Forget("generic:pub-4").ok());
+  EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-4"})->IsNil());
+  EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:pub-4:u"})->integer, 0);
+}
+
 // Protects: the Lua steps run by EVALSHA still work when Redis has lost its scripts (a restart,
 // SCRIPT FLUSH): NOSCRIPT is answered by sending the script whole, the report is not refused.
 TEST(RedisCallStoreTest, LostScriptsAreSentAgain) {

@@ -154,6 +154,11 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       "recording added "
       "to a published call).",
       {"provider", "outcome"});
+  already_published_ = &registry->AddCounter(
+      "telephony_calls_already_published_total",
+      "Final reports of a call whose event Kafka had already acknowledged (a provider's retry), "
+      "answered as the first one was without publishing the call again, by provider.",
+      {"provider"});
   republished_ = &registry->AddCounter(
       "telephony_calls_republished_total",
       "Call events of calls settled earlier published again and acknowledged by Kafka (a "
@@ -764,10 +769,16 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
     reply(Response::Json(200, PublishedAnswer(call_id, finished, dropped, "already_published")));
     return;
   }
-  // A repeated final state is published again (the first try may have been refused): same
-  // event id, one effect.
-  // Written before the call is moved into its publication.
   std::string body = PublishedAnswer(call_id, finished, dropped, "published");
+  if (result.published) {
+    // A retry of a report whose answer was lost: Kafka has the call's event already (its
+    // publication was confirmed), so the answer is the first one's, nothing published again.
+    already_published_->WithLabels({"generic"}).Increment();
+    reply(Response::Json(202, std::move(body)));
+    return;
+  }
+  // A repeated final state whose publication was not confirmed is published again (the first
+  // try may have been refused or be still under way): same event id, one effect.
   PublishAndAnswer(std::move(*result.finished), request, std::move(reply),
                    [body = std::move(body)] { return Response::Json(202, body); });
 }
@@ -846,6 +857,12 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
       reply(Twiml());
       return;
     }
+  }
+  if (result.published) {
+    // Twilio retrying a callback whose answer it did not get: Kafka has the call's event.
+    already_published_->WithLabels({"twilio"}).Increment();
+    reply(Twiml());
+    return;
   }
   PublishAndAnswer(std::move(*result.finished), request, std::move(reply), [] { return Twiml(); });
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/str_replace.h"
 #include "ingest/form_params.h"
 #include "ingest/signature.h"
 #include "telephony-ingest/redis_call_store.h"
@@ -442,6 +443,8 @@ TEST_F(ServiceTest, SenderBehindTrustedProxies) {
                      {"User-Agent", "pbx-webhook/2.1"}};
   ASSERT_EQ(Call(&TelephonyService::HandleGeneric, request).status, 202);
   request.remote_address = "198.51.100.4";  // not a proxy: its header is not believed
+  request.body = absl::StrReplaceAll(kMissed, {{"c-42", "c-43"}});  // another call
+  request.headers[2].value = Sign("1700000000", request.body);
   ASSERT_EQ(Call(&TelephonyService::HandleGeneric, request).status, 202);
   ASSERT_EQ(publisher_.published.size(), 2u);
   EXPECT_EQ(publisher_.published[0].second.source().client_ip(), "203.0.113.9");
@@ -487,9 +490,11 @@ TEST_F(ServiceTest, TwilioNoAnswerIsAMissedCall) {
   EXPECT_EQ(event.call().provider_status(), "no-answer");
   EXPECT_EQ(event.call().ended_at().seconds(), 1700000000);
   EXPECT_EQ(event.source().provider(), "twilio");
+  // Twilio retrying it (its answer lost): answered the same, Kafka has the event already.
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 200);
-  ASSERT_EQ(publisher_.published.size(), 2u);
-  EXPECT_EQ(publisher_.published[1].second.event_id(), event.event_id());
+  EXPECT_EQ(publisher_.published.size(), 1u);
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("telephony_calls_already_published_total{provider=\"twilio\"} 1"));
 }
 
 // Protects: a forged or missing X-Twilio-Signature is 401 and publishes nothing; a signature
@@ -1320,17 +1325,16 @@ TEST_F(ServiceTest, TwilioRecordingBeforeTheCallRidesInTheCallsEvent) {
   Service().Tick();
   ASSERT_TRUE(parent->has_value());
   EXPECT_EQ((*parent)->status, 200);
-  // The parent's completed settled the call once the window passed; a retry of it publishes it
-  // again.
+  // The parent's completed settled the call once the window passed; a retry of it is answered
+  // the same, the call already in Kafka.
   EXPECT_EQ(
       PostTwilio("/v1/twilio/voice", TwilioCall("CA0006", "completed", "&CallDuration=30")).status,
       200);
-  ASSERT_EQ(publisher_.published.size(), 3u);
+  ASSERT_EQ(publisher_.published.size(), 2u);
   const CallEvent& call = publisher_.published[1].second.call();
   EXPECT_FALSE(call.recording_only());
   EXPECT_EQ(call.outcome(), CallEvent::MISSED);
   EXPECT_THAT(call.recording_url(), HasSubstr("RE0006"));
-  EXPECT_THAT(publisher_.published[2].second.call().recording_url(), HasSubstr("RE0006"));
   EXPECT_EQ(std::count(call.states().begin(), call.states().end(), "ringing"), 0);
 
   // A recording after the call settled rides in its own event only: not carried by the call.
@@ -1340,10 +1344,10 @@ TEST_F(ServiceTest, TwilioRecordingBeforeTheCallRidesInTheCallsEvent) {
   auto late = Call(&TelephonyService::HandleTwilioRecording,
                    TwilioRequest("/v1/twilio/recording", request.body));
   ASSERT_EQ(late.status, 200) << late.body;
-  ASSERT_EQ(publisher_.published.size(), 4u);
-  EXPECT_TRUE(publisher_.published[3].second.call().recording_only());
-  EXPECT_FALSE(publisher_.published[3].second.call().carried_by_call());
-  EXPECT_EQ(publisher_.published[3].second.call().outcome(), CallEvent::MISSED);
+  ASSERT_EQ(publisher_.published.size(), 3u);
+  EXPECT_TRUE(publisher_.published[2].second.call().recording_only());
+  EXPECT_FALSE(publisher_.published[2].second.call().carried_by_call());
+  EXPECT_EQ(publisher_.published[2].second.call().outcome(), CallEvent::MISSED);
 }
 
 // Protects: a Twilio call with several <Dial>s (a transfer: an action per leg) is one answered
@@ -1627,16 +1631,50 @@ TEST_F(ServiceTest, EveryRecordingOfACallInItsEvent) {
 // Protects: telephony_calls_published_total counts each call once; a provider's retry of a
 // settled call, published again, is counted in telephony_calls_republished_total.
 TEST_F(ServiceTest, RepublicationsCountedApart) {
-  ASSERT_EQ(PostGeneric(Generic("rp-1", "ended", R"(,"duration":12)")).status, 202);
-  ASSERT_EQ(
-      PostGeneric(Generic("rp-1", "ended", R"(,"duration":12)"), std::nullopt, "1700000001").status,
-      202);
+  const std::string report = Generic("rp-1", "ended", R"(,"duration":12)");
+  publisher_.hold = true;  // Kafka has not answered the first publication yet
+  auto first = StartGeneric(report);
+  auto retry = Start(Service(), &TelephonyService::HandleGeneric,
+                     GenericRequest(report, std::nullopt, "1700000001"));
+  EXPECT_EQ(publisher_.held.size(), 2u);  // not confirmed: the retry publishes it again
+  publisher_.hold = false;
+  publisher_.Acknowledge(absl::OkStatus());
+  ASSERT_TRUE(first->has_value() && retry->has_value());
+  EXPECT_EQ((*first)->status, 202);
+  EXPECT_EQ((*retry)->status, 202);
   ASSERT_EQ(publisher_.published.size(), 2u);
   std::string metrics = registry_.Render();
   EXPECT_THAT(metrics, HasSubstr("telephony_calls_published_total{outcome=\"answered\","
                                  "provider=\"generic\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("telephony_calls_republished_total{outcome=\"answered\","
                                  "provider=\"generic\"} 1"));
+}
+
+// Protects: a retry of a final report whose call Kafka acknowledged is answered as the first
+// report was (same body: call, event id, outcome) without a publication of its own, and
+// counted; a retry whose first publication Kafka refused is published (the memory store here,
+// StoreWaitTest.RetriesAfterTheAcknowledgementAreNotPublishedAgain with Redis).
+TEST_F(ServiceTest, RetriesAfterTheAcknowledgementAreNotPublishedAgain) {
+  const std::string report = Generic("ack-1", "ended", R"(,"duration":12)");
+  auto first = PostGeneric(report);
+  ASSERT_EQ(first.status, 202) << first.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  for (const char* timestamp : {"1700000001", "1700000002"}) {
+    auto retry = PostGeneric(report, std::nullopt, timestamp);
+    EXPECT_EQ(retry.status, 202);
+    EXPECT_EQ(retry.body, first.body);
+  }
+  EXPECT_EQ(publisher_.published.size(), 1u);
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("telephony_calls_already_published_total{provider=\"generic\"} 2"));
+
+  publisher_.status = absl::UnavailableError("not enough replicas");
+  const std::string refused = Generic("ack-2", "ended", R"(,"duration":7)");
+  EXPECT_EQ(PostGeneric(refused).status, 503);
+  publisher_.status = absl::OkStatus();
+  EXPECT_EQ(PostGeneric(refused, std::nullopt, "1700000001").status, 202);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(publisher_.published[1].second.call().call_id(), "generic:ack-2");
 }
 
 // Protects: a call is never refused for its numbers (a PBX does not retry a 422): real caller
@@ -1749,9 +1787,9 @@ TEST_F(ServiceTest, OneLinePerPublishedCallWithoutNumbers) {
       R"("recording_url":"https://pbx.example/rec/secret-1.mp3"})";
   auto first = PostGeneric(answered);
   ASSERT_EQ(first.status, 202) << first.body;
-  // The provider's retry, a second later (another signature): the same event again.
+  // The provider's retry, a second later (another signature): answered, not published again.
   ASSERT_EQ(PostGeneric(answered, std::nullopt, "1700000001").status, 202);
-  ASSERT_EQ(publisher_.published.size(), 2u);
+  ASSERT_EQ(publisher_.published.size(), 1u);
 
   publisher_.status = absl::UnavailableError("not enough replicas");
   EXPECT_EQ(PostGeneric(Generic("log-2", "missed", "")).status, 503);
@@ -2044,6 +2082,51 @@ TEST_F(StoreWaitTest, MetricsScrapeNeverWaitsForRedis) {
   ASSERT_EQ((*second)->status, 202) << (*second)->body;
   EXPECT_TRUE(testing::WaitFor([&] { return Metric("telephony_open_calls") == 2; },
                                std::chrono::seconds(10)));
+  store.Shutdown();
+}
+
+// Protects: with the state of calls in Redis (shared by the replicas), a final report's retry
+// is published again while Kafka has not acknowledged the call (the first publication held or
+// refused), and once it has, answered as the first report was without a publication, at
+// another replica too.
+TEST_F(StoreWaitTest, RetriesAfterTheAcknowledgementAreNotPublishedAgain) {
+  RedisCallStore store(testing::RedisTestOptions());
+  options_.call_store = &store;
+  metrics::Registry other_registry;
+  TelephonyService other(options_, &publisher_, &other_registry, [this] { return now_; });
+  const std::string report = Generic("rack-1", "ended", R"(,"duration":42)");
+  publisher_.hold = true;
+  auto first = StartGeneric(report);
+  auto retry = Start(Service(), &TelephonyService::HandleGeneric,
+                     GenericRequest(report, std::nullopt, "1700000001"));
+  EXPECT_EQ(publisher_.held.size(), 2u);
+  publisher_.hold = false;
+  publisher_.Acknowledge(absl::OkStatus());
+  ASSERT_TRUE(first->has_value() && retry->has_value());
+  EXPECT_EQ((*first)->status, 202);
+  ASSERT_TRUE(testing::WaitFor(
+      [&store] { return store.pending() == 0 && store.unschedules_waiting() == 0; },
+      std::chrono::seconds(10)));
+  auto late = Start(other, &TelephonyService::HandleGeneric,
+                    GenericRequest(report, std::nullopt, "1700000002"));
+  ASSERT_TRUE(late->has_value());
+  EXPECT_EQ((*late)->status, 202);
+  EXPECT_EQ((*late)->body, (*first)->body);
+  EXPECT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(testing::MetricValue(other_registry.Render(),
+                                 "telephony_calls_already_published_total{provider=\"generic\"}"),
+            1);
+
+  publisher_.status = absl::UnavailableError("not enough replicas");
+  const std::string refused = Generic("rack-2", "ended", R"(,"duration":7)");
+  EXPECT_EQ(PostGeneric(refused).status, 503);
+  publisher_.status = absl::OkStatus();
+  auto again = Start(other, &TelephonyService::HandleGeneric,
+                     GenericRequest(refused, std::nullopt, "1700000001"));
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->status, 202);
+  ASSERT_EQ(publisher_.published.size(), 3u);
+  EXPECT_EQ(publisher_.published[2].second.call().call_id(), "generic:rack-2");
   store.Shutdown();
 }
 
