@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -112,7 +114,17 @@ HmacKey::HmacKey(HmacAlgorithm algorithm, std::string_view key) : algorithm_(alg
 HmacKey::~HmacKey() = default;
 
 std::string HmacKey::Sign(std::initializer_list<std::string_view> parts) const {
-  std::unique_ptr<evp_mac_ctx_st, Free> context(keyed_ ? EVP_MAC_CTX_dup(keyed_.get()) : nullptr);
+  Context context;
+  if (keyed_) {
+    std::lock_guard lock(idle_mutex_);
+    if (!idle_.empty()) {
+      context = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (context == nullptr && keyed_) {
+    context.reset(EVP_MAC_CTX_dup(keyed_.get()));
+  }
   if (context == nullptr) {
     std::string joined;
     for (std::string_view part : parts) {
@@ -128,6 +140,13 @@ std::string HmacKey::Sign(std::initializer_list<std::string_view> parts) const {
                               part.size()) == 1;
   }
   ok = ok && EVP_MAC_final(context.get(), out, &length, sizeof(out)) == 1;
+  // Without a key, init starts the context over under the key it holds.
+  if (ok && EVP_MAC_init(context.get(), nullptr, 0, nullptr) == 1) {
+    std::lock_guard lock(idle_mutex_);
+    if (idle_.size() < kMaxIdle) {
+      idle_.push_back(std::move(context));
+    }
+  }
   return ok ? std::string(reinterpret_cast<const char*>(out), length) : std::string();
 }
 
@@ -211,42 +230,64 @@ absl::Status VerifyTelegramSecretToken(std::string_view expected, std::string_vi
   return absl::OkStatus();
 }
 
-void ReplayCache::ExpireLocked(std::chrono::steady_clock::time_point now) {
-  while (!order_.empty() && order_.front().second + ttl_ <= now) {
-    index_.erase(order_.front().first);
-    order_.pop_front();
+// Oldest first in a ring of `capacity` slots; all entries share one ttl, so the ring is in
+// expiry order. The set holds the ring's hashes (each at most once).
+struct ReplayCache::State {
+  explicit State(size_t capacity) : ring(capacity) { seen.reserve(capacity); }
+  void PopOldest() {
+    seen.erase(ring[head].hash);
+    head = (head + 1) % ring.size();
+    --count;
   }
-}
+  struct Entry {
+    size_t hash = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::mutex mutex;
+  std::vector<Entry> ring;
+  size_t head = 0;
+  size_t count = 0;
+  absl::flat_hash_set<size_t> seen;
+  uint64_t evicted = 0;
+};
+
+ReplayCache::ReplayCache(size_t capacity, std::chrono::seconds ttl)
+    : ttl_(ttl), state_(std::make_unique<State>(capacity)) {}
+
+ReplayCache::~ReplayCache() = default;
 
 absl::Status ReplayCache::CheckAndRemember(std::string_view key,
                                            std::chrono::steady_clock::time_point now) {
-  std::lock_guard lock(mutex_);
-  ExpireLocked(now);
-  if (index_.contains(key)) {
+  const size_t hash = absl::HashOf(key);
+  State& state = *state_;
+  std::lock_guard lock(state.mutex);
+  while (state.count > 0 && state.ring[state.head].at + ttl_ <= now) {
+    state.PopOldest();
+  }
+  if (state.seen.contains(hash)) {
     return absl::FailedPreconditionError("replayed request");
   }
-  if (capacity_ == 0) {
+  if (state.ring.empty()) {
     return absl::OkStatus();
   }
-  while (order_.size() >= capacity_) {
-    index_.erase(order_.front().first);
-    order_.pop_front();
-    ++evicted_;
+  if (state.count == state.ring.size()) {
+    state.PopOldest();
+    ++state.evicted;
   }
-  // One copy of the key, in the list; the index views it (list nodes never move).
-  order_.emplace_back(std::string(key), now);
-  index_.emplace(order_.back().first, std::prev(order_.end()));
+  state.ring[(state.head + state.count) % state.ring.size()] = {hash, now};
+  ++state.count;
+  state.seen.insert(hash);
   return absl::OkStatus();
 }
 
 size_t ReplayCache::size() const {
-  std::lock_guard lock(mutex_);
-  return order_.size();
+  std::lock_guard lock(state_->mutex);
+  return state_->count;
 }
 
 uint64_t ReplayCache::evicted() const {
-  std::lock_guard lock(mutex_);
-  return evicted_;
+  std::lock_guard lock(state_->mutex);
+  return state_->evicted;
 }
 
 }  // namespace leadflow::ingest

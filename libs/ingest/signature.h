@@ -4,12 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -59,9 +57,15 @@ class HmacKey {
   struct Free {
     void operator()(evp_mac_ctx_st* context) const;
   };
+  using Context = std::unique_ptr<evp_mac_ctx_st, Free>;
   const HmacAlgorithm algorithm_;
   const std::string key_;  // for the fallback only
-  std::unique_ptr<evp_mac_ctx_st, Free> keyed_;
+  Context keyed_;
+  // Keyed contexts done with, reset (OpenSSL keeps the key's state): taken again instead of
+  // copying keyed_, at most kMaxIdle of them.
+  static constexpr size_t kMaxIdle = 8;
+  mutable std::mutex idle_mutex_;
+  mutable std::vector<Context> idle_;
 };
 
 /// Meta (Messenger, Instagram, WhatsApp): `X-Hub-Signature-256: sha256=<hex>` over the raw body
@@ -98,9 +102,14 @@ absl::Status VerifyTelegramSecretToken(std::string_view expected, std::string_vi
 /// signed request replayed within its timestamp window is refused. Bounded: past `capacity`
 /// the oldest entries are forgotten (and counted), which only shortens the window an attacker
 /// must wait, never lets memory grow. Per process: replicas each keep their own.
+/// Keys are remembered by a 64-bit hash (seeded per process): two keys sharing one, with odds
+/// of about capacity / 2^64, would take the second for a replay. Nothing is allocated per key.
 class ReplayCache {
  public:
-  ReplayCache(size_t capacity, std::chrono::seconds ttl) : capacity_(capacity), ttl_(ttl) {}
+  ReplayCache(size_t capacity, std::chrono::seconds ttl);
+  ~ReplayCache();
+  ReplayCache(const ReplayCache&) = delete;
+  ReplayCache& operator=(const ReplayCache&) = delete;
 
   /// OK the first time `key` is seen within the ttl; FailedPrecondition on a replay.
   absl::Status CheckAndRemember(std::string_view key, std::chrono::steady_clock::time_point now);
@@ -110,15 +119,9 @@ class ReplayCache {
   uint64_t evicted() const;
 
  private:
-  void ExpireLocked(std::chrono::steady_clock::time_point now);
-
-  const size_t capacity_;
+  struct State;
   const std::chrono::seconds ttl_;
-  mutable std::mutex mutex_;
-  // Oldest first; all entries share one ttl, so the list is in expiry order.
-  std::list<std::pair<std::string, std::chrono::steady_clock::time_point>> order_;
-  std::unordered_map<std::string_view, decltype(order_)::iterator> index_;  // views order_'s keys
-  uint64_t evicted_ = 0;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace leadflow::ingest

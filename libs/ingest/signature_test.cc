@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace leadflow::ingest {
 namespace {
@@ -31,6 +36,28 @@ TEST(HmacKeyTest, SignsWhatHmacSigns) {
       EXPECT_EQ(VerifyHexHmac(algorithm, key, whole, hex).ok(), true);
     }
   }
+}
+
+// Protects: a key's contexts are reused once reset, never carrying a message into the next:
+// signatures from many threads at once, each message its own, are all Hmac()'s.
+TEST(HmacKeyTest, ReusedContextsFromManyThreads) {
+  const HmacKey keyed(HmacAlgorithm::kSha256, "secret");
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&keyed, &wrong, t] {
+      for (int i = 0; i < 500; ++i) {
+        const std::string message = absl::StrCat(t, ".", i, ".{\"call_id\":\"c\"}");
+        if (keyed.Sign({message}) != Hmac(HmacAlgorithm::kSha256, "secret", message)) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 // Protects: the HMAC primitive itself, against the published vectors of RFC 4231 (test case 2,
@@ -167,6 +194,30 @@ TEST(ReplayCacheTest, RefusesReplaysWithinTtlAndStaysBounded) {
   EXPECT_EQ(cache.size(), 2u);
   EXPECT_EQ(cache.evicted(), 1u);
   EXPECT_FALSE(cache.CheckAndRemember("c", t0 + seconds(64)).ok());
+}
+
+// Protects: the ring of remembered keys wraps without losing its order: past its capacity the
+// oldest go first (counted), the newest are still replays, and expiry frees slots from the
+// oldest on; a cache of no capacity remembers nothing.
+TEST(ReplayCacheTest, WrapsAroundItsCapacity) {
+  ReplayCache cache(100, seconds(60));
+  auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
+  for (int i = 0; i < 1050; ++i) {
+    ASSERT_TRUE(cache.CheckAndRemember("key-" + std::to_string(i), t0).ok()) << i;
+  }
+  EXPECT_EQ(cache.size(), 100u);
+  EXPECT_EQ(cache.evicted(), 950u);
+  EXPECT_TRUE(cache.CheckAndRemember("key-949", t0).ok());  // forgotten; now the newest
+  EXPECT_EQ(cache.CheckAndRemember("key-1049", t0).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cache.CheckAndRemember("key-951", t0).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(cache.CheckAndRemember("key-950", t0).ok());  // pushed out by key-949
+  EXPECT_TRUE(cache.CheckAndRemember("fresh", t0 + seconds(61)).ok());
+  EXPECT_EQ(cache.size(), 1u);  // everything older expired
+
+  ReplayCache none(0, seconds(60));
+  EXPECT_TRUE(none.CheckAndRemember("a", t0).ok());
+  EXPECT_TRUE(none.CheckAndRemember("a", t0).ok());
+  EXPECT_EQ(none.size(), 0u);
 }
 
 }  // namespace

@@ -176,6 +176,8 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       "Signed requests seen again within the signature window (provider retries or replays); "
       "answered like the first, with the same event id.",
       {"provider"});
+  generic_replays_ = &replays_->WithLabels({"generic"});
+  twilio_replays_ = &replays_->WithLabels({"twilio"});
   fields_dropped_ = &registry->AddCounter(
       "telephony_fields_dropped_total",
       "Secondary fields of generic call events that could not be read (a time, a duration, a "
@@ -311,7 +313,8 @@ void TelephonyService::CountReplay(const std::string& provider, const std::strin
            .CheckAndRemember(absl::StrCat(provider, ":", signature),
                              std::chrono::steady_clock::now())
            .ok()) {
-    replays_->WithLabels({provider}).Increment();
+    // The two providers' series resolved once: a retrying provider replays every request.
+    (provider == "twilio" ? twilio_replays_ : generic_replays_)->Increment();
   }
 }
 

@@ -239,6 +239,8 @@ class TelephonyService {
   metrics::Family<metrics::Counter>* rejected_;
   metrics::Family<metrics::Counter>* kafka_failures_;
   metrics::Family<metrics::Counter>* replays_;
+  metrics::Counter* generic_replays_;
+  metrics::Counter* twilio_replays_;
   metrics::Family<metrics::Counter>* ignored_;
   metrics::Counter* call_id_reused_;
   metrics::Family<metrics::Counter>* fields_dropped_;
