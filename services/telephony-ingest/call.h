@@ -143,7 +143,7 @@ class CallStore {
     std::vector<std::string> updates;    // serialized CallUpdates, oldest first
     std::optional<std::string> settled;  // serialized FinishedCall
     /// Calls scheduled (open or settling) when the snapshot was taken; AppendAsync may leave it
-    /// 0 for a settled call (only an open call's decision reads it).
+    /// 0 for a call settled or decided (only an open call's decision reads it).
     size_t open_calls = 0;
     /// The call is settled and its event was acknowledged by Kafka: Unschedule, which only a
     /// confirmed publication calls for a settled call, took it off the schedule. (A settled call

@@ -45,7 +45,8 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
 // call's updates are never read again: every later step answers the settlement) and the call
 // scheduled (until its publication is confirmed) in the same step. Answers {what it did, the
 // updates (none once settled or decided), the settlement, the calls scheduled (not counted for
-// a settled call), 1 when the call is settled and off the due set}.
+// a settled or decided call: only an open call's decision reads it), 1 when the call is settled
+// and off the due set}.
 // KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
 // empty), its due score, the call's member in the due set.
 const RedisCallStore::Script& AppendScript() {
@@ -64,7 +65,7 @@ const RedisCallStore::Script& AppendScript() {
       "if held == 0 and ARGV[4] ~= '' then "
       "  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[2]) "
       "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
-      "  return {'decided', {}, false, redis.call('ZCARD', KEYS[3]), 0} "
+      "  return {'decided', {}, false, 0, 0} "
       "end "
       "redis.call('RPUSH', KEYS[1], ARGV[1]) "
       "if held == 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
