@@ -109,13 +109,27 @@ HmacKey::HmacKey(HmacAlgorithm algorithm, std::string_view key) : algorithm_(alg
   if (keyed != nullptr && EVP_MAC_init(keyed.get(), bytes, key.size(), params) == 1) {
     keyed_ = std::move(keyed);
   }
+  if (!keyed_) {
+    return;
+  }
+  // Contexts are reused only if a reset one signs what Hmac() signs: two messages in a row
+  // through one context, the second after the reset.
+  reuse_ = true;
+  const std::string expected_first = Hmac(algorithm, key, "leadflow-hmac-reuse-check-1");
+  const std::string expected_second = Hmac(algorithm, key, "leadflow-hmac-reuse-check-2");
+  const bool first = Sign({"leadflow-hmac-reuse-check-1"}) == expected_first;
+  reuse_ = first && Sign({"leadflow-hmac-reuse-check-2"}) == expected_second;
+  if (!reuse_) {
+    std::lock_guard lock(idle_mutex_);
+    idle_.clear();
+  }
 }
 
 HmacKey::~HmacKey() = default;
 
 std::string HmacKey::Sign(std::initializer_list<std::string_view> parts) const {
   Context context;
-  if (keyed_) {
+  if (keyed_ && reuse_) {
     std::lock_guard lock(idle_mutex_);
     if (!idle_.empty()) {
       context = std::move(idle_.back());
@@ -141,7 +155,7 @@ std::string HmacKey::Sign(std::initializer_list<std::string_view> parts) const {
   }
   ok = ok && EVP_MAC_final(context.get(), out, &length, sizeof(out)) == 1;
   // Without a key, init starts the context over under the key it holds.
-  if (ok && EVP_MAC_init(context.get(), nullptr, 0, nullptr) == 1) {
+  if (ok && reuse_ && EVP_MAC_init(context.get(), nullptr, 0, nullptr) == 1) {
     std::lock_guard lock(idle_mutex_);
     if (idle_.size() < kMaxIdle) {
       idle_.push_back(std::move(context));

@@ -36,9 +36,10 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 absl::Status VerifyHexHmac(HmacAlgorithm algorithm, std::string_view key, std::string_view data,
                            std::string_view signature_hex);
 
-/// A secret that checks many requests, set up once: each HMAC then starts from a copy of the
-/// keyed state instead of looking the algorithm up and hashing the key again (half the cost of
-/// Hmac() for a short message). Thread-safe: the keyed state is only read.
+/// A secret that checks many requests, set up once: each HMAC then starts from the keyed state
+/// instead of looking the algorithm up and hashing the key again (half the cost of Hmac() for a
+/// short message): a copy of it, or a context of an earlier HMAC reset to it. Thread-safe: the
+/// keyed state is only read, the reset contexts are taken and given back under a lock.
 class HmacKey {
  public:
   HmacKey(HmacAlgorithm algorithm, std::string_view key);
@@ -62,8 +63,10 @@ class HmacKey {
   const std::string key_;  // for the fallback only
   Context keyed_;
   // Keyed contexts done with, reset (OpenSSL keeps the key's state): taken again instead of
-  // copying keyed_, at most kMaxIdle of them.
+  // copying keyed_, at most kMaxIdle of them. Off when a reset context was found to sign
+  // wrong at set-up (OpenSSL before 3.0.3 ignored a reset without a key).
   static constexpr size_t kMaxIdle = 8;
+  bool reuse_ = false;
   mutable std::mutex idle_mutex_;
   mutable std::vector<Context> idle_;
 };
