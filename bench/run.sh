@@ -365,7 +365,7 @@ sleep 3
 a1=$(answered) t1=$(date +%s.%N)
 wait "$fresh_wrk"
 metrics=$(curl -s "http://127.0.0.1:$ops_port/metrics")
-retries=$(awk '/^telephony_calls_(already_published|republished)_total/ {n += $NF} END {print n + 0}' <<<"$metrics")
+retries=$(awk '/^telephony_(retries_already_in_kafka|calls_republished)_total/ {n += $NF} END {print n + 0}' <<<"$metrics")
 non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk_fresh.txt")
 rps=$(awk -v a="$((a1 - a0))" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.1f", a / (t1 - t0)}')
 echo "(d) informational, first reports only, 256 connections: $rps 2xx/s ($(awk -v b="$rps" -v a="$trivial_median" 'BEGIN {printf "%.4f", b / a}') of the trivial handler's median), non-2xx ${non2xx:-0}, retries among them $retries"

@@ -998,6 +998,14 @@ absl::Status MemoryCallStore::Unschedule(const std::string& key) {
   return absl::OkStatus();
 }
 
+absl::Status MemoryCallStore::UnscheduleUnsettled(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  if (settled_.count(key) == 0) {
+    due_.erase(key);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MemoryCallStore::Forget(const std::string& key) {
   std::lock_guard lock(mutex_);
   if (settled_.count(key) != 0) {
@@ -1209,6 +1217,12 @@ std::optional<FinishedCall> CallAssembler::ApplyAlone(const CallUpdate& update,
 }
 
 void CallAssembler::Published(const FinishedCall& call) {
+  if (call.call.recording_only()) {
+    // A recording's own event: nothing of it is scheduled, and its acknowledgement says
+    // nothing of the call's (taking the call off the schedule here would answer the call's
+    // retries as published, and leave an open call without its expiry).
+    return;
+  }
   std::string provider = call.call.call_id().substr(
       0, call.call.call_id().size() - call.call.provider_call_id().size() - 1);
   // Not waited for (Kafka's delivery thread goes on): if it is lost, the call comes due once
@@ -1244,18 +1258,23 @@ std::optional<FinishedCall> CallAssembler::Abandon(const std::string& provider,
     return std::nullopt;
   }
   decision.finished.call.set_incomplete(true);
-  // Recorded and scheduled in one step: a settled call off the schedule is a published one.
-  std::promise<absl::StatusOr<std::optional<std::string>>> settled;
-  std::future<absl::StatusOr<std::optional<std::string>>> earlier = settled.get_future();
-  store_->SettleAsync(key, SerializeFinished(decision.finished), options_.finished_ttl,
-                      now + options_.due_lease,
-                      [&settled](absl::StatusOr<std::optional<std::string>> result) {
-                        settled.set_value(std::move(result));
-                      });
-  if (auto result = earlier.get(); !result.ok() || *result) {
+  auto earlier =
+      SettleAndSchedule(key, SerializeFinished(decision.finished), now + options_.due_lease);
+  if (!earlier.ok() || *earlier) {
     return std::nullopt;
   }
   return std::move(decision.finished);
+}
+
+absl::StatusOr<std::optional<std::string>> CallAssembler::SettleAndSchedule(
+    const std::string& key, const std::string& finished, Clock::time_point due) {
+  std::promise<absl::StatusOr<std::optional<std::string>>> settled;
+  std::future<absl::StatusOr<std::optional<std::string>>> earlier = settled.get_future();
+  store_->SettleAsync(key, finished, options_.finished_ttl, due,
+                      [&settled](absl::StatusOr<std::optional<std::string>> result) {
+                        settled.set_value(std::move(result));
+                      });
+  return earlier.get();
 }
 
 std::vector<FinishedCall> CallAssembler::Due(Clock::time_point now, size_t max) {
@@ -1286,10 +1305,11 @@ std::vector<FinishedCall> CallAssembler::Due(Clock::time_point now, size_t max) 
     }
     Decision decision = Decide(updates, /*settle_over=*/true, /*quiet_over=*/true, now);
     if (decision.kind != Decision::Kind::kFinal) {
-      (void)store_->Unschedule(key);
+      (void)store_->UnscheduleUnsettled(key);  // settled meanwhile: it stays
       continue;
     }
-    auto earlier = store_->Settle(key, SerializeFinished(decision.finished), options_.finished_ttl);
+    auto earlier =
+        SettleAndSchedule(key, SerializeFinished(decision.finished), now + options_.due_lease);
     if (!earlier.ok()) {
       continue;
     }

@@ -183,6 +183,9 @@ class CallStore {
   /// schedule of a call not settled (a new call refused), and leaves a settled one as it is.
   virtual absl::Status Schedule(const std::string& key, Clock::time_point due) = 0;
   virtual absl::Status Unschedule(const std::string& key) = 0;
+  /// Unschedule for a call found open (nothing left to decide): in one step with the check,
+  /// so that a call settled meanwhile stays scheduled until its publication is confirmed.
+  virtual absl::Status UnscheduleUnsettled(const std::string& key) = 0;
   virtual absl::Status Forget(const std::string& key) = 0;
   /// At most `max` calls due at `now`, each rescheduled to now + `lease` in the same step, so
   /// that another replica takes it only if this one did not finish it in time.
@@ -226,6 +229,7 @@ class MemoryCallStore : public CallStore {
                                                     std::chrono::seconds ttl) override;
   absl::Status Schedule(const std::string& key, Clock::time_point due) override;
   absl::Status Unschedule(const std::string& key) override;
+  absl::Status UnscheduleUnsettled(const std::string& key) override;
   absl::Status Forget(const std::string& key) override;
   absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
                                                    std::chrono::seconds lease, size_t max) override;
@@ -363,6 +367,12 @@ class CallAssembler {
   /// ApplyAsync once the store answered the append.
   void AfterAppend(const std::string& key, const CallUpdate& update, Clock::time_point now,
                    CallStore::Snapshot snapshot, Done done);
+  /// CallStore::SettleAsync waited for: `finished` recorded and the call scheduled at `due` in
+  /// one step (a settled call is never off the schedule before its publication is confirmed),
+  /// or the earlier settlement. Not on a thread that runs the store's callbacks.
+  absl::StatusOr<std::optional<std::string>> SettleAndSchedule(const std::string& key,
+                                                               const std::string& finished,
+                                                               Clock::time_point due);
 
   std::unique_ptr<CallStore> own_store_;
   const Options options_;

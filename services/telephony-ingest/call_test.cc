@@ -133,8 +133,9 @@ TEST_F(CallAssemblerTest, RetriesGiveTheSameEventId) {
             other.Apply(Update(State::kMissed, "c3b"), kT0)->finished->event_id);
 }
 
-// Protects: the in-process store's Forget (a new call refused: too many open calls) leaves a
-// call settled meanwhile scheduled and unpublished (off the schedule it would be answered as
+// Protects: the in-process store's Forget (a new call refused: too many open calls) and
+// UnscheduleUnsettled (the ticker's, for a call with nothing to decide) leave a call settled
+// meanwhile scheduled and unpublished (off the schedule it would be answered as
 // published, its event maybe never acknowledged); a call not settled is forgotten whole.
 TEST(MemoryCallStoreTest, ForgetLeavesASettledCallScheduled) {
   MemoryCallStore store(10, 10);
@@ -142,6 +143,7 @@ TEST(MemoryCallStoreTest, ForgetLeavesASettledCallScheduled) {
   ASSERT_FALSE(store.Settle("generic:f1", "call-1", seconds(100)).value());
   ASSERT_TRUE(store.Schedule("generic:f1", kT0).ok());
   ASSERT_TRUE(store.Forget("generic:f1").ok());
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:f1").ok());
   EXPECT_EQ(store.OpenCalls().value(), 1u);
   EXPECT_FALSE(store.Read("generic:f1")->published);
   ASSERT_TRUE(store.Unschedule("generic:f1").ok());
@@ -150,6 +152,9 @@ TEST(MemoryCallStoreTest, ForgetLeavesASettledCallScheduled) {
   ASSERT_TRUE(store.Append("generic:f2", "ringing", seconds(100), 8).ok());
   ASSERT_TRUE(store.Schedule("generic:f2", kT0).ok());
   ASSERT_TRUE(store.Forget("generic:f2").ok());
+  EXPECT_EQ(store.OpenCalls().value(), 0u);
+  ASSERT_TRUE(store.Schedule("generic:f2", kT0).ok());
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:f2").ok());
   EXPECT_EQ(store.OpenCalls().value(), 0u);
   EXPECT_TRUE(store.Read("generic:f2")->updates.empty());
   ASSERT_TRUE(store.Unschedule("generic:f2").ok());

@@ -97,6 +97,15 @@ const RedisCallStore::Script& ForgetScript() {
   return script;
 }
 
+// UnscheduleUnsettled: off the due set unless settled. KEYS: settlement, due set. ARGV: the
+// call's member.
+const RedisCallStore::Script& UnscheduleUnsettledScript() {
+  static const RedisCallStore::Script script(
+      "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+      "return redis.call('ZREM', KEYS[2], ARGV[1])");
+  return script;
+}
+
 // Take and push one lease ahead in one step: another replica's TakeDue at the same moment finds
 // them not due. KEYS: due set. ARGV: now, now + lease, max.
 const RedisCallStore::Script& TakeScript() {
@@ -366,6 +375,10 @@ void RedisCallStore::UnscheduleAsync(const std::string& key, StatusDone done) {
           entry.done(status);
         }
       });
+}
+
+absl::Status RedisCallStore::UnscheduleUnsettled(const std::string& key) {
+  return WaitEval(UnscheduleUnsettledScript(), {"2", Settled(key), due_, key}).status();
 }
 
 absl::Status RedisCallStore::Forget(const std::string& key) {

@@ -52,6 +52,7 @@ class RedisCallStore : public CallStore {
                                                     std::chrono::seconds ttl) override;
   absl::Status Schedule(const std::string& key, Clock::time_point due) override;
   absl::Status Unschedule(const std::string& key) override;
+  absl::Status UnscheduleUnsettled(const std::string& key) override;
   absl::Status Forget(const std::string& key) override;
   absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
                                                    std::chrono::seconds lease, size_t max) override;

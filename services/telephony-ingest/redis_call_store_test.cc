@@ -210,6 +210,12 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   ASSERT_TRUE(store.Forget("generic:pub-4").ok());
   EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-4"})->IsNil());
   EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:pub-4:u"})->integer, 0);
+  // The ticker's UnscheduleUnsettled (a due call with nothing to decide) likewise.
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-3").ok());
+  EXPECT_FALSE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-3"})->IsNil());
+  ASSERT_TRUE(store.Schedule("generic:pub-5", due).ok());
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-5").ok());
+  EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-5"})->IsNil());
 }
 
 // Protects: the Lua steps run by EVALSHA still work when Redis has lost its scripts (a restart,

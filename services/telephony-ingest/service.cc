@@ -154,8 +154,8 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
       "recording added "
       "to a published call).",
       {"provider", "outcome"});
-  already_published_ = &registry->AddCounter(
-      "telephony_calls_already_published_total",
+  retries_in_kafka_ = &registry->AddCounter(
+      "telephony_retries_already_in_kafka_total",
       "Final reports of a call whose event Kafka had already acknowledged (a provider's retry), "
       "answered as the first one was without publishing the call again, by provider.",
       {"provider"});
@@ -314,7 +314,13 @@ void TelephonyService::CountReplay(const std::string& provider, const std::strin
                              std::chrono::steady_clock::now())
            .ok()) {
     // The two providers' series resolved once: a retrying provider replays every request.
-    (provider == "twilio" ? twilio_replays_ : generic_replays_)->Increment();
+    if (provider == "generic") {
+      generic_replays_->Increment();
+    } else if (provider == "twilio") {
+      twilio_replays_->Increment();
+    } else {
+      replays_->WithLabels({provider}).Increment();
+    }
   }
 }
 
@@ -776,7 +782,7 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
   if (result.published) {
     // A retry of a report whose answer was lost: Kafka has the call's event already (its
     // publication was confirmed), so the answer is the first one's, nothing published again.
-    already_published_->WithLabels({"generic"}).Increment();
+    retries_in_kafka_->WithLabels({"generic"}).Increment();
     reply(Response::Json(202, std::move(body)));
     return;
   }
@@ -863,7 +869,7 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
   }
   if (result.published) {
     // Twilio retrying a callback whose answer it did not get: Kafka has the call's event.
-    already_published_->WithLabels({"twilio"}).Increment();
+    retries_in_kafka_->WithLabels({"twilio"}).Increment();
     reply(Twiml());
     return;
   }

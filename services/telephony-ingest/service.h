@@ -234,7 +234,7 @@ class TelephonyService {
   std::map<std::string, RefusalLog> refusal_log_;
 
   metrics::Family<metrics::Counter>* published_;
-  metrics::Family<metrics::Counter>* already_published_;
+  metrics::Family<metrics::Counter>* retries_in_kafka_;
   metrics::Family<metrics::Counter>* republished_;
   metrics::Family<metrics::Counter>* rejected_;
   metrics::Family<metrics::Counter>* kafka_failures_;

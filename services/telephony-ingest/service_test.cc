@@ -494,7 +494,7 @@ TEST_F(ServiceTest, TwilioNoAnswerIsAMissedCall) {
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 200);
   EXPECT_EQ(publisher_.published.size(), 1u);
   EXPECT_THAT(registry_.Render(),
-              HasSubstr("telephony_calls_already_published_total{provider=\"twilio\"} 1"));
+              HasSubstr("telephony_retries_already_in_kafka_total{provider=\"twilio\"} 1"));
 }
 
 // Protects: a forged or missing X-Twilio-Signature is 401 and publishes nothing; a signature
@@ -1289,6 +1289,28 @@ TEST_F(ServiceTest, ContradictoryTimesAreDropped) {
             1);
 }
 
+// Protects: a recording's own event, acknowledged, says nothing of its call's: a call whose
+// publication Kafka refused stays scheduled, so Twilio's retry of the final callback publishes
+// it (it is not answered as already in Kafka), and the ticker would too.
+TEST_F(ServiceTest, RecordingAcknowledgedLeavesItsRefusedCallToBePublished) {
+  publisher_.status = absl::UnavailableError("not enough replicas");
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 503);
+  publisher_.status = absl::OkStatus();
+  auto recorded = Call(&TelephonyService::HandleTwilioRecording,
+                       TwilioRequest("/v1/twilio/recording",
+                                     "AccountSid=AC0000&CallSid=CA1111&RecordingSid=RE3333&"
+                                     "RecordingUrl=https%3A%2F%2Fapi.twilio.com%2FRE3333&"
+                                     "RecordingStatus=completed"));
+  ASSERT_EQ(recorded.status, 200) << recorded.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_TRUE(publisher_.published[0].second.call().recording_only());
+  EXPECT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 200);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_FALSE(publisher_.published[1].second.call().recording_only());
+  EXPECT_EQ(publisher_.published[1].second.call().call_id(), "twilio:CA1111");
+  EXPECT_EQ(publisher_.published[1].second.call().outcome(), CallEvent::MISSED);
+}
+
 // Protects: a recording callback that comes before the call is settled (before any status
 // callback, as in the trial) is not lost: it is published at once as its own event (accepted
 // means in Kafka) and the call's event, published later, carries its URL, so crm-core attaches
@@ -1666,7 +1688,7 @@ TEST_F(ServiceTest, RetriesAfterTheAcknowledgementAreNotPublishedAgain) {
   }
   EXPECT_EQ(publisher_.published.size(), 1u);
   EXPECT_THAT(registry_.Render(),
-              HasSubstr("telephony_calls_already_published_total{provider=\"generic\"} 2"));
+              HasSubstr("telephony_retries_already_in_kafka_total{provider=\"generic\"} 2"));
 
   publisher_.status = absl::UnavailableError("not enough replicas");
   const std::string refused = Generic("ack-2", "ended", R"(,"duration":7)");
@@ -2114,7 +2136,7 @@ TEST_F(StoreWaitTest, RetriesAfterTheAcknowledgementAreNotPublishedAgain) {
   EXPECT_EQ((*late)->body, (*first)->body);
   EXPECT_EQ(publisher_.published.size(), 2u);
   EXPECT_EQ(testing::MetricValue(other_registry.Render(),
-                                 "telephony_calls_already_published_total{provider=\"generic\"}"),
+                                 "telephony_retries_already_in_kafka_total{provider=\"generic\"}"),
             1);
 
   publisher_.status = absl::UnavailableError("not enough replicas");

@@ -301,7 +301,7 @@ TEST_F(TelephonyE2eTest, TwilioCallbacks) {
   ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", missed).status, 200);
   ASSERT_EQ(telephony.PostTwilio("/v1/twilio/voice", missed).status, 200);  // Twilio's retry
   EXPECT_EQ(testing::MetricValue(telephony.Ops("/metrics").body,
-                                 "telephony_calls_already_published_total{provider=\"twilio\"}"),
+                                 "telephony_retries_already_in_kafka_total{provider=\"twilio\"}"),
             1.0);
   auto recording = telephony.PostTwilio(
       "/v1/twilio/recording",
