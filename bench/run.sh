@@ -12,11 +12,12 @@
 #       a limit the load does not reach (its Redis round trip is paid), against the same HTTP
 #       server answering a trivial handler; and webform-ingest's peak RSS. Goal: >= 0.40
 #   (d) telephony-ingest accepted (2xx) call events/s through the signed generic API (each answer
-#       after Kafka's acknowledgement) under wrk, as deployed (the Redis call store, the default
-#       settle window), against the same HTTP server answering a trivial handler; and
+#       after Kafka acknowledged the call's event: its own publication, or for a provider's
+#       retry the first one's) under wrk, as deployed (the Redis call store, the default settle
+#       window), against the same HTTP server answering a trivial handler; and
 #       telephony-ingest's peak RSS. Goal: >= 0.40, RSS < 50 MB. Also printed, not a goal: the
-#       rate of missed calls, which park for the settle window (bounded by TELEPHONY_MAX_PARKED
-#       / TELEPHONY_SETTLE_MS per replica)
+#       rate of first reports only (no retries), and of missed calls, which park for the settle
+#       window (bounded by TELEPHONY_MAX_PARKED / TELEPHONY_SETTLE_MS per replica)
 #   (e) email-ingest messages answered 250 (each only after Kafka's acknowledgement) per second
 #       with 32 concurrent SMTP senders, against the same listener answering 250 without parsing
 #       or publishing; and email-ingest's peak RSS under that load. Goal: >= 0.30, RSS < 50 MB
