@@ -308,19 +308,13 @@ Response TelephonyService::Reject(Response response, const std::string& code,
   return response;
 }
 
-void TelephonyService::CountReplay(const std::string& provider, const std::string& signature) {
+void TelephonyService::CountReplay(const char* provider, metrics::Counter* replays,
+                                   const std::string& signature) {
   if (!replay_cache_
            .CheckAndRemember(absl::StrCat(provider, ":", signature),
                              std::chrono::steady_clock::now())
            .ok()) {
-    // The two providers' series resolved once: a retrying provider replays every request.
-    if (provider == "generic") {
-      generic_replays_->Increment();
-    } else if (provider == "twilio") {
-      twilio_replays_->Increment();
-    } else {
-      replays_->WithLabels({provider}).Increment();
-    }
+    replays->Increment();
   }
 }
 
@@ -668,7 +662,7 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
                      " s from this clock (window ", options_.signature_window.count(), " s)")));
     return;
   }
-  CountReplay("generic", signature);
+  CountReplay("generic", generic_replays_, signature);
 
   GenericParse parse = ParseGenericEvent(request.body, options_.default_region,
                                          {.zone = options_.pbx_time_zone, .now = now_()});
@@ -882,7 +876,7 @@ bool TelephonyService::CheckTwilioSignature(const http::Request& request,
   if (ingest::VerifyTwilioRequest(options_.twilio_auth_token, options_.twilio_public_url,
                                   request.target, params, signature)
           .ok()) {
-    CountReplay("twilio", signature);
+    CountReplay("twilio", twilio_replays_, signature);
     return true;
   }
   // What an operator needs to find a wrong TELEPHONY_TWILIO_PUBLIC_URL (or auth token): the URL

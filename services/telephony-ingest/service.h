@@ -189,7 +189,9 @@ class TelephonyService {
   /// published: deciding on one report alone could publish the wrong outcome under the call's
   /// event id) or too many open calls, 422 for a call past TELEPHONY_MAX_UPDATES_PER_CALL.
   http::Response RefuseUpdate(const absl::Status& status, const std::string& path);
-  void CountReplay(const std::string& provider, const std::string& signature);
+  /// Counts in `replays` (the provider's series of telephony_replays_total, resolved once: a
+  /// retrying provider replays every request) a signature seen within the window.
+  void CountReplay(const char* provider, metrics::Counter* replays, const std::string& signature);
   /// Keeps `request` unanswered until its settling call's event is acknowledged by Kafka;
   /// `success` builds the answer from the published call.
   void Park(const CallUpdate& update, const http::Request& request, Reply reply,
