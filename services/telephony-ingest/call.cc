@@ -455,11 +455,26 @@ nlohmann::json TimeJson(const std::optional<Clock::time_point>& time) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(time->time_since_epoch()).count();
 }
 
+// A stored time (milliseconds since 1970) on the clock, when the clock holds it: the store only
+// ever holds such times, and a corrupted one (past 2262) is no time, where converting it to the
+// clock's nanoseconds overflowed.
+std::optional<Clock::time_point> StoredTime(int64_t millis) {
+  using std::chrono::milliseconds;
+  constexpr int64_t kFirst =
+      std::chrono::duration_cast<milliseconds>(Clock::duration::min()).count();
+  constexpr int64_t kLast =
+      std::chrono::duration_cast<milliseconds>(Clock::duration::max()).count();
+  if (millis < kFirst || millis > kLast) {
+    return std::nullopt;
+  }
+  return Clock::time_point(milliseconds(millis));
+}
+
 std::optional<Clock::time_point> TimeFrom(const nlohmann::json& json) {
   if (!json.is_number_integer()) {
     return std::nullopt;
   }
-  return Clock::time_point(std::chrono::milliseconds(json.get<int64_t>()));
+  return StoredTime(json.get<int64_t>());
 }
 
 }  // namespace
@@ -707,7 +722,146 @@ std::string SerializeUpdateJson(const CallUpdate& update) {
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::optional<CallUpdate> ParseUpdateFast(std::string_view text) {
+  enum Name {
+    kProvider,
+    kId,
+    kState,
+    kDirection,
+    kFrom,
+    kTo,
+    kLine,
+    kOperator,
+    kExtension,
+    kRecording,
+    kStatus,
+    kTransferred,
+    kStarted,
+    kAnswered,
+    kEnded,
+    kDuration,
+    kAttempts,
+    kAnsweredFlag,
+    kE164,
+    kDial,
+    kUncertain,
+    kAwaitsDial,
+    kReceived,
+    kLeg,
+    kParentOver,
+    kRecordingOnly,
+    kChildLeg,
+    kMachine,
+    kNames
+  };
+  static constexpr std::string_view kKeys[kNames] = {
+      "p",   "id", "s",   "d",   "from", "to",   "line", "op",  "ext",  "rec",
+      "ps",  "tr", "sa",  "aa",  "ea",   "dur",  "att",  "ans", "e164", "dial",
+      "unc", "wd", "rcv", "leg", "po",   "recd", "cl",   "am"};
+  std::array<JsonField, kNames> fields;
+  if (!ReadJsonFields(text, kKeys, fields)) {
+    return std::nullopt;
+  }
+  using Kind = JsonField::Kind;
+  bool certain = true;
+  auto text_of = [&](Name name, std::string* out) {
+    if (fields[name].kind != Kind::kString) {
+      certain = false;
+      return;
+    }
+    *out = std::move(fields[name].text);
+  };
+  // Absent (an update stored before the field existed): left as it is.
+  auto optional_text_of = [&](Name name, std::string* out) {
+    if (fields[name].kind != Kind::kAbsent) {
+      text_of(name, out);
+    }
+  };
+  auto int32_of = [&](Name name, int32_t* out) {
+    if (fields[name].kind != Kind::kInteger || !absl::SimpleAtoi(fields[name].text, out)) {
+      certain = false;
+    }
+  };
+  auto flag_of = [&](Name name, bool* out) {
+    if (fields[name].kind != Kind::kBool) {
+      certain = false;
+      return;
+    }
+    *out = fields[name].number != 0;
+  };
+  auto optional_flag_of = [&](Name name, bool* out) {
+    if (fields[name].kind != Kind::kAbsent) {
+      flag_of(name, out);
+    }
+  };
+  // Any kind but an integer is no time; an integer past 64 bits is nlohmann's to read.
+  auto time_of = [&](Name name, std::optional<Clock::time_point>* out) {
+    int64_t millis = 0;
+    if (fields[name].kind == Kind::kAbsent ||
+        (fields[name].kind == Kind::kInteger && !absl::SimpleAtoi(fields[name].text, &millis))) {
+      certain = false;
+    } else if (fields[name].kind == Kind::kInteger) {
+      *out = StoredTime(millis);
+    }
+  };
+  CallUpdate update;
+  int32_t state = 0;
+  int32_t direction = 0;
+  text_of(kProvider, &update.provider);
+  text_of(kId, &update.provider_call_id);
+  int32_of(kState, &state);
+  int32_of(kDirection, &direction);
+  text_of(kFrom, &update.from);
+  text_of(kTo, &update.to);
+  text_of(kLine, &update.line);
+  text_of(kOperator, &update.operator_name);
+  text_of(kExtension, &update.extension);
+  text_of(kRecording, &update.recording_url);
+  text_of(kStatus, &update.provider_status);
+  text_of(kTransferred, &update.transferred_to);
+  time_of(kStarted, &update.started_at);
+  time_of(kAnswered, &update.answered_at);
+  time_of(kEnded, &update.ended_at);
+  if (fields[kDuration].kind == Kind::kAbsent) {
+    certain = false;
+  } else if (fields[kDuration].kind == Kind::kInteger) {
+    int32_t duration = 0;
+    int32_of(kDuration, &duration);
+    update.duration_seconds = duration;
+  }
+  int32_of(kAttempts, &update.attempts);
+  flag_of(kAnsweredFlag, &update.answered);
+  text_of(kE164, &update.counterpart_e164);
+  flag_of(kDial, &update.dial_result);
+  flag_of(kUncertain, &update.uncertain);
+  flag_of(kAwaitsDial, &update.awaits_dial);
+  if (fields[kReceived].kind != Kind::kAbsent) {
+    time_of(kReceived, &update.received);
+  }
+  optional_text_of(kLeg, &update.dial_leg);
+  optional_flag_of(kParentOver, &update.parent_over);
+  optional_flag_of(kRecordingOnly, &update.recording);
+  optional_flag_of(kChildLeg, &update.child_leg);
+  optional_flag_of(kMachine, &update.machine);
+  if (!certain || state < 0 || state > static_cast<int>(State::kCanceled)) {
+    return std::nullopt;
+  }
+  update.state = static_cast<State>(state);
+  update.direction = static_cast<CallEvent::Direction>(direction);
+  return update;
+}
+
 std::optional<CallUpdate> ParseUpdate(std::string_view text) {
+  // Every open call's updates are read back on each of its reports: by simdjson, and by
+  // nlohmann whenever that reading is not certain (json_fields.h), so that what a stored update
+  // means does not depend on which one read it.
+  if (std::optional<CallUpdate> update = ParseUpdateFast(text)) {
+    return update;
+  }
+  return ParseUpdateJson(text);
+}
+
+std::optional<CallUpdate> ParseUpdateJson(std::string_view text) {
   nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) {
     return std::nullopt;
@@ -832,7 +986,7 @@ std::optional<FinishedCall> ParseFinished(std::string_view text) {
     finished.event_id = std::move(fields[0].text);
     finished.counterpart_e164 = std::move(fields[1].text);
     if (fields[2].kind == Kind::kInteger) {
-      finished.occurred = Clock::time_point(std::chrono::milliseconds(millis));
+      finished.occurred = StoredTime(millis).value_or(Clock::time_point{});
     }
     std::string bytes;
     if (!absl::Base64Unescape(fields[3].text, &bytes) || !finished.call.ParseFromString(bytes)) {

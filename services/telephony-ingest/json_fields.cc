@@ -72,6 +72,10 @@ bool ReadJsonFields(std::string_view text, std::span<const std::string_view> nam
         field.kind = JsonField::Kind::kFloat;
         field.number = value.get_double().value_unsafe();
         break;
+      case simdjson::dom::element_type::BOOL:
+        field.kind = JsonField::Kind::kBool;
+        field.number = value.get_bool().value_unsafe() ? 1 : 0;
+        break;
       default:
         field.kind = JsonField::Kind::kOther;
         break;
@@ -106,6 +110,9 @@ bool ReadJsonFieldsReference(std::string_view text, std::span<const std::string_
     } else if (it->is_number()) {
       field.kind = JsonField::Kind::kFloat;
       field.number = it->get<double>();
+    } else if (it->is_boolean()) {
+      field.kind = JsonField::Kind::kBool;
+      field.number = it->get<bool>() ? 1 : 0;
     } else {
       field.kind = JsonField::Kind::kOther;
     }

@@ -8,9 +8,9 @@
 namespace leadflow::telephony {
 
 /// One member of a JSON object as the call parsers read it: what kind of value it is, its text
-/// (a string's, or an integer's decimal digits) and its value as a number.
+/// (a string's, or an integer's decimal digits) and its value as a number (a boolean's: 1 or 0).
 struct JsonField {
-  enum class Kind { kAbsent, kNull, kString, kInteger, kFloat, kOther };
+  enum class Kind { kAbsent, kNull, kString, kInteger, kFloat, kBool, kOther };
   Kind kind = Kind::kAbsent;
   std::string text;
   double number = 0;

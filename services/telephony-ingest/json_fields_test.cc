@@ -193,5 +193,149 @@ TEST(JsonFieldsTest, SettledCallsReadAsTheReferenceReadsThem) {
   }
 }
 
+// Protects: an open call's stored update reads the same through ParseUpdate (simdjson first)
+// as through nlohmann alone — the stored form, the previous releases' (without the fields added
+// since), non-ASCII text, every member given every other kind of value, numbers past each
+// field's range, a member missing or repeated, and corrupted texts — and the stored form is
+// read by the fast reader itself.
+TEST(JsonFieldsTest, StoredUpdatesReadAsTheReferenceReadsThem) {
+  CallUpdate full;
+  full.provider = "twilio";
+  full.provider_call_id = "CA123";
+  full.state = State::kEnded;
+  full.direction = CallEvent::INBOUND;
+  full.from = "+33612345678";
+  full.to = "+33187654321";
+  full.line = "sales";
+  full.operator_name = "ann@example.fr";
+  full.extension = "201";
+  full.recording_url = "https://api.twilio.com/rec/RE1";
+  full.provider_status = "completed";
+  full.transferred_to = "202";
+  full.started_at = Clock::time_point(std::chrono::milliseconds(1764500000123));
+  full.answered_at = Clock::time_point(std::chrono::milliseconds(1764500005000));
+  full.ended_at = Clock::time_point(std::chrono::milliseconds(1764500047000));
+  full.duration_seconds = 42;
+  full.attempts = 3;
+  full.answered = true;
+  full.counterpart_e164 = "+33612345678";
+  full.dial_result = true;
+  full.dial_leg = "CA456";
+  full.parent_over = true;
+  full.uncertain = true;
+  full.awaits_dial = true;
+  full.received = Clock::time_point(std::chrono::milliseconds(1764500047500));
+  full.recording = true;
+  full.child_leg = true;
+  full.machine = true;
+  CallUpdate bare;
+  bare.provider = "generic";
+  bare.provider_call_id = "c-1";
+  CallUpdate accented = full;
+  accented.operator_name = "Zoé Müller";
+  accented.line = "ventes \xff";  // invalid UTF-8: the stored form replaces it
+
+  int fast_answers = 0;
+  auto same = [&](const std::string& text) {
+    std::optional<CallUpdate> fast = ParseUpdate(text);
+    std::optional<CallUpdate> reference = ParseUpdateJson(text);
+    ASSERT_EQ(fast.has_value(), reference.has_value()) << absl::CHexEscape(text);
+    if (fast) {
+      EXPECT_EQ(SerializeUpdateJson(*fast), SerializeUpdateJson(*reference))
+          << absl::CHexEscape(text);
+    }
+    if (std::optional<CallUpdate> alone = ParseUpdateFast(text)) {
+      ++fast_answers;
+      ASSERT_TRUE(reference.has_value()) << absl::CHexEscape(text);
+      EXPECT_EQ(SerializeUpdateJson(*alone), SerializeUpdateJson(*reference))
+          << absl::CHexEscape(text);
+    }
+  };
+
+  std::vector<std::string> stored;
+  for (const CallUpdate& update : {full, bare, accented}) {
+    stored.push_back(SerializeUpdate(update));
+    stored.push_back(SerializeUpdateJson(update));
+  }
+  for (const std::string& text : stored) {
+    ASSERT_TRUE(ParseUpdateFast(text).has_value()) << text;
+    same(text);
+  }
+  EXPECT_EQ(SerializeUpdateJson(*ParseUpdate(stored[0])), stored[1]);
+
+  // The previous releases' form: the members added since are absent.
+  std::string previous = stored[0];
+  for (const std::string key : {"rcv", "leg", "po", "recd", "cl", "am"}) {
+    const std::string member = ",\"" + key + "\":";
+    const size_t at = previous.find(member);
+    ASSERT_NE(at, std::string::npos) << key;
+    const size_t end = previous.find_first_of(",}", previous.find(':', at + 1) + 1);
+    previous.erase(at, end - at);
+  }
+  ASSERT_TRUE(ParseUpdateFast(previous).has_value()) << previous;
+  same(previous);
+
+  // Each member in turn: every other kind of value, past its range, missing, repeated.
+  const std::vector<std::string> values = {
+      "null", "\"x\"", "\"\"", "1.5", "-0", "0", "-5", "7", "2147483647", "2147483648",
+      "-2147483649", "9223372036854775807", "9223372036854775808", "-9223372036854775809",
+      "18446744073709551615", "1e400", "true", "false", "[1]", "{}", "4294967297",
+      // Milliseconds past the clock's nanoseconds (2262), either way.
+      "17645000050000000", "-17645000050000000"};
+  const std::string& text = stored[0];
+  for (size_t at = text.find("\":"); at != std::string::npos; at = text.find("\":", at + 1)) {
+    const size_t key_begin = text.rfind('"', at - 1);
+    const size_t value_end = text.find_first_of(",}", at + 2);  // no value holds , or }
+    const std::string key = text.substr(key_begin, at + 2 - key_begin);
+    for (const std::string& value : values) {
+      same(text.substr(0, at + 2) + value + text.substr(value_end));
+    }
+    std::string without = text;
+    const size_t member_begin = key_begin - 1;  // the comma or the brace before it
+    if (text[member_begin] == ',') {
+      without.erase(member_begin, value_end - member_begin);
+    } else {
+      without.erase(key_begin, value_end + 1 - key_begin);
+    }
+    same(without);
+    same(text.substr(0, text.size() - 1) + "," + key + "null}");
+    same(text.substr(0, text.size() - 1) + "," + key + text.substr(at + 2, value_end - at - 2) +
+         "}");
+  }
+
+  // A time the clock cannot hold is no time (converting it overflowed), for both readers.
+  const size_t answered_at = text.find("\"aa\":") + 5;
+  const std::string past_2262 =
+      text.substr(0, answered_at) + "17645000050000" + text.substr(text.find(',', answered_at));
+  ASSERT_TRUE(ParseUpdateFast(past_2262).has_value()) << past_2262;
+  EXPECT_FALSE(ParseUpdateFast(past_2262)->answered_at.has_value());
+  EXPECT_FALSE(ParseUpdateJson(past_2262)->answered_at.has_value());
+
+  std::mt19937 random(20261202);
+  const std::string alphabet = "{}[]\":,\\-+.0123456789eEtrufalsn \x80\xc3\xa9";
+  for (int i = 0; i < 5000 && !testing::Test::HasFailure(); ++i) {
+    std::string corrupted = stored[i % stored.size()];
+    const int edits = 1 + static_cast<int>(random() % 3);
+    for (int e = 0; e < edits && !corrupted.empty(); ++e) {
+      const size_t at = random() % corrupted.size();
+      const char c = alphabet[random() % alphabet.size()];
+      switch (random() % 3) {
+        case 0:
+          corrupted[at] = c;
+          break;
+        case 1:
+          corrupted.insert(corrupted.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        default:
+          corrupted.erase(at, 1);
+          break;
+      }
+    }
+    same(corrupted);
+  }
+  // The fast reader answers most of them itself: it is the one used.
+  EXPECT_GT(fast_answers, 500);
+}
+
 }  // namespace
 }  // namespace leadflow::telephony

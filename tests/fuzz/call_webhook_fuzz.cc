@@ -2,7 +2,8 @@
 // urlencoded callbacks — and the call assembly behind them. Invariants: a body is accepted
 // with a call id and a provider, or refused with a reason; an accepted final state always
 // gives an event with an outcome and an event id; withheld numbers never become an identity;
-// the fast JSON reader (simdjson) never reads a body otherwise than its reference (nlohmann).
+// the fast JSON readers (simdjson) never read a body, or a stored update, otherwise than their
+// reference (nlohmann).
 
 #include "fuzz/fuzz.h"
 #include "ingest/form_params.h"
@@ -47,6 +48,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                (fast[i].number != fast[i].number && reference[i].number != reference[i].number)),
           "the fast reader read a field otherwise than nlohmann");
     }
+  }
+
+  // The body read as an open call's stored update: the fast reading, when it answers, is the
+  // reference's.
+  if (std::optional<CallUpdate> stored = ParseUpdateFast(body)) {
+    std::optional<CallUpdate> reference = ParseUpdateJson(body);
+    fuzz::Check(reference.has_value(), "the fast update reader took a text nlohmann refuses");
+    fuzz::Check(!reference || SerializeUpdateJson(*stored) == SerializeUpdateJson(*reference),
+                "the fast update reader read an update otherwise than nlohmann");
   }
 
   GenericParse generic = ParseGenericEvent(body, "FR", {});
