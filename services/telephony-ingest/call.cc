@@ -1025,10 +1025,14 @@ std::optional<FinishedCall> ParseFinishedJson(std::string_view text) {
 
 void CallStore::AppendAsync(const std::string& key, const std::string& update,
                             std::chrono::seconds ttl, size_t max_updates,
-                            std::optional<FirstSettlement> if_first, SnapshotDone done) {
+                            std::optional<FirstDecision> if_first, SnapshotDone done) {
   auto snapshot = Append(key, update, ttl, max_updates);
   if (snapshot.ok() && if_first && snapshot->appended && !snapshot->settled &&
-      snapshot->updates.size() == 1) {
+      snapshot->updates.size() == 1 && if_first->finished.empty()) {
+    (void)Schedule(key, if_first->due);
+    snapshot->scheduled = true;
+  } else if (snapshot.ok() && if_first && snapshot->appended && !snapshot->settled &&
+             snapshot->updates.size() == 1) {
     auto earlier = Settle(key, if_first->finished, ttl);
     if (!earlier.ok()) {
       done(earlier.status());
@@ -1229,44 +1233,59 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
     return;
   }
   // If this report is the call's first, the decision over the call is the decision over it
-  // alone: a final one is recorded in the store's same step (one round trip for the common
-  // call reported once, when it is over).
+  // alone, taken in the store's same step: a final one is recorded (one round trip for the
+  // common call reported once, when it is over), and an open or settling call is scheduled
+  // (one round trip for a call's first intermediate report). AfterAppend takes the same
+  // decision over the same single update when the step says it was the first.
   std::optional<FinishedCall> alone;
-  std::optional<CallStore::FirstSettlement> if_first;
+  std::optional<CallStore::FirstDecision> if_first;
   {
     std::vector<CallUpdate> only;
     only.push_back(std::move(*stored));
     Clock::time_point settle_at = SettleDeadline(only, now, options_.settle_window);
     Decision decision = Decide(only, options_.settle_window.count() == 0 || settle_at <= now,
                                /*quiet_over=*/false, now);
-    if (decision.kind == Decision::Kind::kFinal) {
-      if_first = CallStore::FirstSettlement{.finished = SerializeFinished(decision.finished),
+    switch (decision.kind) {
+      case Decision::Kind::kFinal:
+        if_first = CallStore::FirstDecision{.finished = SerializeFinished(decision.finished),
                                             .due = now + options_.due_lease};
-      alone = std::move(decision.finished);
+        alone = std::move(decision.finished);
+        break;
+      case Decision::Kind::kOpen:
+        if_first = CallStore::FirstDecision{.due = now + options_.open_ttl};
+        break;
+      case Decision::Kind::kSettling:
+        if_first = CallStore::FirstDecision{.due = settle_at};
+        break;
     }
     *stored = std::move(only.front());
   }
+  const std::optional<Clock::time_point> first_due =
+      if_first && !alone ? std::optional<Clock::time_point>(if_first->due) : std::nullopt;
   auto shared_done = std::make_shared<Done>(std::move(done));
-  store_->AppendAsync(key, serialized, options_.finished_ttl, options_.max_updates_per_call,
-                      std::move(if_first),
-                      [this, key, now, update = std::move(*stored), alone = std::move(alone),
-                       done = shared_done](absl::StatusOr<CallStore::Snapshot> snapshot) mutable {
-                        if (!snapshot.ok()) {
-                          (*done)(absl::UnavailableError(snapshot.status().message()));
-                          return;
-                        }
-                        if (snapshot->decided && alone) {
-                          // Still due (lease) until Published(): a replica that dies before Kafka
-                          // took the event leaves it to another.
-                          (*done)(Result{.finished = std::move(*alone)});
-                          return;
-                        }
-                        AfterAppend(key, update, now, std::move(*snapshot), std::move(*done));
-                      });
+  store_->AppendAsync(
+      key, serialized, options_.finished_ttl, options_.max_updates_per_call, std::move(if_first),
+      [this, key, now, first_due, update = std::move(*stored), alone = std::move(alone),
+       done = shared_done](absl::StatusOr<CallStore::Snapshot> snapshot) mutable {
+        if (!snapshot.ok()) {
+          (*done)(absl::UnavailableError(snapshot.status().message()));
+          return;
+        }
+        if (snapshot->decided && alone) {
+          // Still due (lease) until Published(): a replica that dies before Kafka
+          // took the event leaves it to another.
+          (*done)(Result{.finished = std::move(*alone)});
+          return;
+        }
+        const std::optional<Clock::time_point> scheduled_at =
+            snapshot->scheduled ? first_due : std::nullopt;
+        AfterAppend(key, update, now, std::move(*snapshot), scheduled_at, std::move(*done));
+      });
 }
 
 void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update,
-                                Clock::time_point now, CallStore::Snapshot snapshot, Done done) {
+                                Clock::time_point now, CallStore::Snapshot snapshot,
+                                std::optional<Clock::time_point> scheduled_at, Done done) {
   if (snapshot.settled) {
     if (auto earlier = ParseFinished(*snapshot.settled)) {
       done(Result{
@@ -1324,12 +1343,20 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
         });
         return;
       }
+      if (scheduled_at == now + options_.open_ttl) {
+        done(Result{});  // scheduled by the append step itself
+        return;
+      }
       store_->ScheduleAsync(key, now + options_.open_ttl,
                             [scheduled](absl::Status status) { scheduled(status, Result{}); });
       return;
     case Decision::Kind::kSettling: {
       Result result;
       result.settling = decision.finished.call.outcome();
+      if (scheduled_at == settle_at) {
+        done(std::move(result));  // scheduled by the append step itself
+        return;
+      }
       store_->ScheduleAsync(
           key, settle_at, [scheduled, result](absl::Status status) { scheduled(status, result); });
       return;

@@ -162,12 +162,19 @@ class CallStore {
     /// AppendAsync: the update was the call's first and its `if_first` settlement was recorded
     /// in the same step (`updates` is then left empty).
     bool decided = false;
+    /// AppendAsync: the update was the call's first, `if_first` had no settlement, and the
+    /// update was kept and the call scheduled at `if_first->due` in the same step.
+    bool scheduled = false;
   };
-  /// What AppendAsync records when the update turns out to be the call's first: the decision on
+  /// What AppendAsync does when the update turns out to be the call's first: the decision on
   /// that update alone, which is then the decision over the whole call.
-  struct FirstSettlement {
-    std::string finished;   // serialized FinishedCall
-    Clock::time_point due;  // scheduled until its publication is confirmed (Unschedule)
+  struct FirstDecision {
+    /// Serialized FinishedCall: recorded as the call's settlement instead of the update. Empty:
+    /// the call stays open (or settling), the update is kept.
+    std::string finished;
+    /// When the call is due: until its publication is confirmed (Unschedule) for a settlement;
+    /// its expiry, or the end of its settle window, for an open call.
+    Clock::time_point due;
   };
   using SnapshotDone = std::function<void(absl::StatusOr<Snapshot>)>;
   using SettleDone = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
@@ -209,10 +216,12 @@ class CallStore {
 
   /// Append; when the update is the call's first and `if_first` is given, also records
   /// `if_first->finished` as the call's settlement (Settle) and schedules the call at
-  /// `if_first->due`, in the same step (Snapshot::decided).
+  /// `if_first->due`, in the same step (Snapshot::decided); without a settlement, keeps the
+  /// update and schedules the call at `if_first->due` in the same step (Snapshot::scheduled;
+  /// Snapshot::open_calls counts the calls scheduled before it).
   virtual void AppendAsync(const std::string& key, const std::string& update,
                            std::chrono::seconds ttl, size_t max_updates,
-                           std::optional<FirstSettlement> if_first, SnapshotDone done);
+                           std::optional<FirstDecision> if_first, SnapshotDone done);
   /// Settle; when `finished` was recorded, also schedules the call at `due` in the same step.
   virtual void SettleAsync(const std::string& key, const std::string& finished,
                            std::chrono::seconds ttl, Clock::time_point due, SettleDone done);
@@ -371,9 +380,11 @@ class CallAssembler {
   void RefreshOpenCalls();
 
  private:
-  /// ApplyAsync once the store answered the append.
+  /// ApplyAsync once the store answered the append; `scheduled_at`: when the append step itself
+  /// scheduled the call (its first update, Snapshot::scheduled).
   void AfterAppend(const std::string& key, const CallUpdate& update, Clock::time_point now,
-                   CallStore::Snapshot snapshot, Done done);
+                   CallStore::Snapshot snapshot, std::optional<Clock::time_point> scheduled_at,
+                   Done done);
   /// CallStore::SettleAsync waited for: `finished` recorded and the call scheduled at `due` in
   /// one step (a settled call is never off the schedule before its publication is confirmed),
   /// or the earlier settlement. Not on a thread that runs the store's callbacks.

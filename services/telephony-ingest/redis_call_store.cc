@@ -40,15 +40,16 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
 // One step: a settled call takes nothing more (a provider replaying its callbacks), and is
 // answered with whether its publication was confirmed (off the due set), a call
 // holding max_updates takes nothing more, and the list's expiry is set when it is created,
-// never pushed back. When the update is the call's first and a settlement is given (the
-// decision on that update alone), the settlement is recorded instead of the update (a settled
-// call's updates are never read again: every later step answers the settlement) and the call
-// scheduled (until its publication is confirmed) in the same step. Answers {what it did, the
-// updates (none once settled or decided), the settlement, the calls scheduled (not counted for
-// a settled or decided call: only an open call's decision reads it), 1 when the call is settled
-// and off the due set}.
+// never pushed back. When the update is the call's first, the decision on it alone is taken in
+// the same step: a settlement, when given, is recorded instead of the update (a settled call's
+// updates are never read again: every later step answers the settlement) and the call
+// scheduled until its publication is confirmed; without a settlement, the update is kept and
+// the call scheduled at the given score (an open call's expiry, a settling call's deadline),
+// counted before it. Answers {what it did, the updates (none once settled or decided), the
+// settlement, the calls scheduled (not counted for a settled or decided call: only an open
+// call's decision reads it), 1 when the call is settled and off the due set}.
 // KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
-// empty), its due score, the call's member in the due set.
+// empty), the due score if first (or empty), the call's member in the due set.
 const RedisCallStore::Script& AppendScript() {
   static const RedisCallStore::Script script(
       "local settled = redis.call('GET', KEYS[2]) "
@@ -68,9 +69,15 @@ const RedisCallStore::Script& AppendScript() {
       "  return {'decided', {}, false, 0, 0} "
       "end "
       "redis.call('RPUSH', KEYS[1], ARGV[1]) "
-      "if held == 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
-      "return {'appended', redis.call('LRANGE', KEYS[1], 0, -1), false, "
-      "        redis.call('ZCARD', KEYS[3]), 0}");
+      "local open = redis.call('ZCARD', KEYS[3]) "
+      "if held == 0 then "
+      "  redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+      "  if ARGV[5] ~= '' then "
+      "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
+      "    return {'scheduled', {ARGV[1]}, false, open, 0} "
+      "  end "
+      "end "
+      "return {'appended', redis.call('LRANGE', KEYS[1], 0, -1), false, open, 0}");
   return script;
 }
 
@@ -128,8 +135,9 @@ absl::StatusOr<CallStore::Snapshot> ToAppended(absl::StatusOr<Reply> reply) {
   auto snapshot = ToSnapshot(reply->elements[1], reply->elements[2], reply->elements[3]);
   if (snapshot.ok()) {
     const std::string& done = reply->elements[0].text;
-    snapshot->appended = done == "appended" || done == "decided";
+    snapshot->appended = done == "appended" || done == "decided" || done == "scheduled";
     snapshot->decided = done == "decided";
+    snapshot->scheduled = done == "scheduled";
     snapshot->published = done == "settled" && reply->elements[4].integer == 1;
   }
   return snapshot;
@@ -260,11 +268,11 @@ absl::StatusOr<Reply> RedisCallStore::WaitEval(const Script& script,
 
 void RedisCallStore::AppendAsync(const std::string& key, const std::string& update,
                                  std::chrono::seconds ttl, size_t max_updates,
-                                 std::optional<FirstSettlement> if_first, SnapshotDone done) {
+                                 std::optional<FirstDecision> if_first, SnapshotDone done) {
   Eval(AppendScript(),
        {"3", Updates(key), Settled(key), due_, update, std::to_string(ttl.count()),
         std::to_string(max_updates), if_first ? if_first->finished : std::string(),
-        if_first ? Millis(if_first->due) : std::string("0"), key},
+        if_first ? Millis(if_first->due) : std::string(), key},
        [done = std::move(done)](absl::StatusOr<Reply> reply) {
          done(ToAppended(std::move(reply)));
        });

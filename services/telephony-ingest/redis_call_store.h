@@ -59,7 +59,7 @@ class RedisCallStore : public CallStore {
   absl::StatusOr<size_t> OpenCalls() override;
 
   void AppendAsync(const std::string& key, const std::string& update, std::chrono::seconds ttl,
-                   size_t max_updates, std::optional<FirstSettlement> if_first,
+                   size_t max_updates, std::optional<FirstDecision> if_first,
                    SnapshotDone done) override;
   void SettleAsync(const std::string& key, const std::string& finished, std::chrono::seconds ttl,
                    Clock::time_point due, SettleDone done) override;

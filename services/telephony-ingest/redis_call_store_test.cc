@@ -116,7 +116,7 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   redis::Client raw(options);
   const Clock::time_point due = Clock::time_point(std::chrono::seconds(1700000060));
   auto append = [&store](const std::string& key, const std::string& update,
-                         std::optional<CallStore::FirstSettlement> if_first) {
+                         std::optional<CallStore::FirstDecision> if_first) {
     std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
     auto future = promise.get_future();
     store.AppendAsync(key, update, std::chrono::seconds(1000), 8, std::move(if_first),
@@ -125,7 +125,7 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
                       });
     return future.get();
   };
-  auto first = append("generic:one-1", "ended-42s", CallStore::FirstSettlement{"call-1", due});
+  auto first = append("generic:one-1", "ended-42s", CallStore::FirstDecision{"call-1", due});
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->decided);
   EXPECT_TRUE(first->appended);
@@ -133,7 +133,7 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   auto score = raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:one-1"});
   ASSERT_TRUE(score.ok());
   EXPECT_EQ(score->text, "1700000060000");
-  auto again = append("generic:one-1", "ended-42s", CallStore::FirstSettlement{"call-2", due});
+  auto again = append("generic:one-1", "ended-42s", CallStore::FirstDecision{"call-2", due});
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->decided);
   EXPECT_FALSE(again->appended);
@@ -141,12 +141,67 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:one-1:u"})->integer, 0);
 
   ASSERT_TRUE(append("generic:one-2", "ringing", std::nullopt).ok());
-  auto second = append("generic:one-2", "ended", CallStore::FirstSettlement{"call-3", due});
+  auto second = append("generic:one-2", "ended", CallStore::FirstDecision{"call-3", due});
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(second->decided);
   EXPECT_TRUE(second->appended);
   EXPECT_EQ(second->updates.size(), 2u);
   EXPECT_TRUE(raw.Run({"GET", options.key_prefix + "call:generic:one-2:s"})->IsNil());
+}
+
+// Protects: a call's first report that leaves it open (or settling) costs one step too: the
+// report kept and the call scheduled at the given due time together, the open calls counted
+// before it (what the bound on open calls reads); a later report appends and schedules
+// nothing (its decision reads the whole list first), and neither does a report without a
+// first decision.
+TEST(RedisCallStoreTest, FirstOpenReportIsScheduledInTheSameStep) {
+  redis::Options options = testing::RedisTestOptions();
+  RedisCallStore store(options);
+  redis::Client raw(options);
+  const Clock::time_point expiry = Clock::time_point(std::chrono::seconds(1700003600));
+  const Clock::time_point later = Clock::time_point(std::chrono::seconds(1700007200));
+  auto append = [&store](const std::string& key, const std::string& update,
+                         std::optional<CallStore::FirstDecision> if_first) {
+    std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
+    auto future = promise.get_future();
+    store.AppendAsync(key, update, std::chrono::seconds(1000), 8, std::move(if_first),
+                      [&promise](absl::StatusOr<CallStore::Snapshot> snapshot) {
+                        promise.set_value(std::move(snapshot));
+                      });
+    return future.get();
+  };
+  auto score = [&](const std::string& member) {
+    return raw.Run({"ZSCORE", options.key_prefix + "calls:due", member});
+  };
+  auto first = append("generic:open-1", "ringing", CallStore::FirstDecision{.due = expiry});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->scheduled);
+  EXPECT_TRUE(first->appended);
+  EXPECT_FALSE(first->decided);
+  EXPECT_EQ(first->updates, std::vector<std::string>{"ringing"});
+  EXPECT_EQ(first->open_calls, 0u);
+  EXPECT_EQ(score("generic:open-1")->text, "1700003600000");
+  EXPECT_TRUE(raw.Run({"GET", options.key_prefix + "call:generic:open-1:s"})->IsNil());
+  EXPECT_GT(raw.Run({"TTL", options.key_prefix + "call:generic:open-1:u"})->integer, 0);
+
+  auto second = append("generic:open-1", "answered", CallStore::FirstDecision{.due = later});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(second->scheduled);
+  EXPECT_TRUE(second->appended);
+  EXPECT_EQ(second->updates, (std::vector<std::string>{"ringing", "answered"}));
+  EXPECT_EQ(second->open_calls, 1u);
+  EXPECT_EQ(score("generic:open-1")->text, "1700003600000");
+
+  auto other = append("generic:open-2", "ringing", CallStore::FirstDecision{.due = later});
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_TRUE(other->scheduled);
+  EXPECT_EQ(other->open_calls, 1u);
+
+  auto recording = append("generic:open-3", "recording", std::nullopt);
+  ASSERT_TRUE(recording.ok()) << recording.status();
+  EXPECT_FALSE(recording->scheduled);
+  EXPECT_TRUE(score("generic:open-3")->IsNil());
+  EXPECT_EQ(store.OpenCalls().value(), 2u);
 }
 
 // Protects: a settled call is answered "published" only once its publication was confirmed
@@ -159,8 +214,7 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   RedisCallStore store(options);
   redis::Client raw(options);
   const Clock::time_point due = Clock::time_point(std::chrono::seconds(1700000060));
-  auto append = [&store](const std::string& key,
-                         std::optional<CallStore::FirstSettlement> if_first) {
+  auto append = [&store](const std::string& key, std::optional<CallStore::FirstDecision> if_first) {
     std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
     auto future = promise.get_future();
     store.AppendAsync(key, "ended-42s", std::chrono::seconds(1000), 8, std::move(if_first),
@@ -169,11 +223,11 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
                       });
     return future.get();
   };
-  auto first = append("generic:pub-1", CallStore::FirstSettlement{"call-1", due});
+  auto first = append("generic:pub-1", CallStore::FirstDecision{"call-1", due});
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(first->decided);
   EXPECT_FALSE(first->published);
-  auto unconfirmed = append("generic:pub-1", CallStore::FirstSettlement{"call-1", due});
+  auto unconfirmed = append("generic:pub-1", CallStore::FirstDecision{"call-1", due});
   ASSERT_TRUE(unconfirmed.ok()) << unconfirmed.status();
   EXPECT_EQ(unconfirmed->settled, "call-1");
   EXPECT_FALSE(unconfirmed->published);
@@ -181,7 +235,7 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   ASSERT_TRUE(store.TakeDue(due, std::chrono::seconds(60), 10).ok());
   EXPECT_FALSE(append("generic:pub-1", std::nullopt)->published);
   ASSERT_TRUE(store.Unschedule("generic:pub-1").ok());
-  auto confirmed = append("generic:pub-1", CallStore::FirstSettlement{"call-1", due});
+  auto confirmed = append("generic:pub-1", CallStore::FirstDecision{"call-1", due});
   ASSERT_TRUE(confirmed.ok()) << confirmed.status();
   EXPECT_EQ(confirmed->settled, "call-1");
   EXPECT_TRUE(confirmed->published);
