@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "identity/identity.h"
 #include "ingest/event_id.h"
+#include "telephony-ingest/generic.h"
 #include "telephony-ingest/json_fields.h"
 
 namespace leadflow::telephony {
@@ -455,19 +456,15 @@ nlohmann::json TimeJson(const std::optional<Clock::time_point>& time) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(time->time_since_epoch()).count();
 }
 
-// A stored time (milliseconds since 1970) on the clock, when the clock holds it: the store only
-// ever holds such times, and a corrupted one (past 2262) is no time, where converting it to the
-// clock's nanoseconds overflowed.
+// A stored time (milliseconds since 1970) within the bounds a provider's time is held to
+// (ClockTime: 1970 to 2262): the store only ever holds such times, and a corrupted one is no
+// time, where converting one past 2262 to the clock's nanoseconds overflowed.
 std::optional<Clock::time_point> StoredTime(int64_t millis) {
-  using std::chrono::milliseconds;
-  constexpr int64_t kFirst =
-      std::chrono::duration_cast<milliseconds>(Clock::duration::min()).count();
-  constexpr int64_t kLast =
-      std::chrono::duration_cast<milliseconds>(Clock::duration::max()).count();
-  if (millis < kFirst || millis > kLast) {
+  static const int64_t kLast = LastClockSecond() * 1000;
+  if (millis < 0 || millis > kLast) {
     return std::nullopt;
   }
-  return Clock::time_point(milliseconds(millis));
+  return Clock::time_point(std::chrono::milliseconds(millis));
 }
 
 std::optional<Clock::time_point> TimeFrom(const nlohmann::json& json) {
@@ -1029,8 +1026,15 @@ void CallStore::AppendAsync(const std::string& key, const std::string& update,
   auto snapshot = Append(key, update, ttl, max_updates);
   if (snapshot.ok() && if_first && snapshot->appended && !snapshot->settled &&
       snapshot->updates.size() == 1 && if_first->finished.empty()) {
-    (void)Schedule(key, if_first->due);
-    snapshot->scheduled = true;
+    if (if_first->max_open_calls && snapshot->open_calls >= *if_first->max_open_calls) {
+      (void)Forget(key);
+      snapshot->updates.clear();
+      snapshot->appended = false;
+      snapshot->refused = true;
+    } else {
+      (void)Schedule(key, if_first->due);
+      snapshot->scheduled = true;
+    }
   } else if (snapshot.ok() && if_first && snapshot->appended && !snapshot->settled &&
              snapshot->updates.size() == 1) {
     auto earlier = Settle(key, if_first->finished, ttl);
@@ -1252,7 +1256,8 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
         alone = std::move(decision.finished);
         break;
       case Decision::Kind::kOpen:
-        if_first = CallStore::FirstDecision{.due = now + options_.open_ttl};
+        if_first = CallStore::FirstDecision{.due = now + options_.open_ttl,
+                                            .max_open_calls = options_.max_open_calls};
         break;
       case Decision::Kind::kSettling:
         if_first = CallStore::FirstDecision{.due = settle_at};
@@ -1292,6 +1297,10 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
           .finished = std::move(*earlier), .repeated = true, .published = snapshot.published});
       return;
     }
+  }
+  if (snapshot.refused) {
+    done(absl::ResourceExhaustedError("too many calls in progress"));
+    return;
   }
   // Past the cap: a final report still settles the call (over what is kept and itself, the
   // settle window not waited for: it is not kept, so no later decision would see it); an

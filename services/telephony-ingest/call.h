@@ -165,6 +165,9 @@ class CallStore {
     /// AppendAsync: the update was the call's first, `if_first` had no settlement, and the
     /// update was kept and the call scheduled at `if_first->due` in the same step.
     bool scheduled = false;
+    /// AppendAsync: the update was the call's first, and `if_first->max_open_calls` calls were
+    /// scheduled already: nothing was kept or scheduled (`appended` is false).
+    bool refused = false;
   };
   /// What AppendAsync does when the update turns out to be the call's first: the decision on
   /// that update alone, which is then the decision over the whole call.
@@ -175,6 +178,9 @@ class CallStore {
     /// When the call is due: until its publication is confirmed (Unschedule) for a settlement;
     /// its expiry, or the end of its settle window, for an open call.
     Clock::time_point due;
+    /// Without a settlement: a new call is refused (Snapshot::refused) when this many calls are
+    /// scheduled already; none: no bound.
+    std::optional<size_t> max_open_calls;
   };
   using SnapshotDone = std::function<void(absl::StatusOr<Snapshot>)>;
   using SettleDone = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
@@ -218,7 +224,8 @@ class CallStore {
   /// `if_first->finished` as the call's settlement (Settle) and schedules the call at
   /// `if_first->due`, in the same step (Snapshot::decided); without a settlement, keeps the
   /// update and schedules the call at `if_first->due` in the same step (Snapshot::scheduled;
-  /// Snapshot::open_calls counts the calls scheduled before it).
+  /// Snapshot::open_calls counts the calls scheduled before it), unless
+  /// `if_first->max_open_calls` calls are scheduled already (Snapshot::refused: nothing kept).
   virtual void AppendAsync(const std::string& key, const std::string& update,
                            std::chrono::seconds ttl, size_t max_updates,
                            std::optional<FirstDecision> if_first, SnapshotDone done);
@@ -322,8 +329,9 @@ class CallAssembler {
   using Done = std::function<void(absl::StatusOr<Result>)>;
   /// Apply without holding the calling thread while the store works (the webhooks' path):
   /// `done` gets what Apply would return, once, maybe on another thread (CallStore's async
-  /// forms). The first report of a call that settles it on its own costs one step of the store
-  /// (append, settle and schedule together); others two (append, then settle or schedule).
+  /// forms). A call's first report costs one step of the store (append, then settle or
+  /// schedule on the decision over that report alone, together; or refused past
+  /// max_open_calls); later ones two (append, then settle or schedule).
   void ApplyAsync(const CallUpdate& update, Clock::time_point now, Done done);
 
   /// The decision on one update alone, without the store (it failed): a final state settles

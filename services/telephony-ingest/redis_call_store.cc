@@ -45,11 +45,14 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
 // updates are never read again: every later step answers the settlement) and the call
 // scheduled until its publication is confirmed; without a settlement, the update is kept and
 // the call scheduled at the given score (an open call's expiry, a settling call's deadline),
-// counted before it. Answers {what it did, the updates (none once settled or decided), the
-// settlement, the calls scheduled (not counted for a settled or decided call: only an open
-// call's decision reads it), 1 when the call is settled and off the due set}.
+// unless as many calls as the given bound are scheduled already: then nothing is kept
+// ('refused': a new call refused leaves nothing behind, in this same step). Answers {what it
+// did, the updates (none once settled, decided or refused), the settlement, the calls scheduled
+// before this one (not counted for a settled or decided call: only an open call's decision
+// reads it), 1 when the call is settled and off the due set}.
 // KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
-// empty), the due score if first (or empty), the call's member in the due set.
+// empty), the due score if first (or empty), the call's member in the due set, the bound on
+// scheduled calls for a first report without a settlement (or empty: none).
 const RedisCallStore::Script& AppendScript() {
   static const RedisCallStore::Script script(
       "local settled = redis.call('GET', KEYS[2]) "
@@ -68,8 +71,11 @@ const RedisCallStore::Script& AppendScript() {
       "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
       "  return {'decided', {}, false, 0, 0} "
       "end "
-      "redis.call('RPUSH', KEYS[1], ARGV[1]) "
       "local open = redis.call('ZCARD', KEYS[3]) "
+      "if held == 0 and ARGV[7] ~= '' and open >= tonumber(ARGV[7]) then "
+      "  return {'refused', {}, false, open, 0} "
+      "end "
+      "redis.call('RPUSH', KEYS[1], ARGV[1]) "
       "if held == 0 then "
       "  redis.call('EXPIRE', KEYS[1], ARGV[2]) "
       "  if ARGV[5] ~= '' then "
@@ -138,6 +144,7 @@ absl::StatusOr<CallStore::Snapshot> ToAppended(absl::StatusOr<Reply> reply) {
     snapshot->appended = done == "appended" || done == "decided" || done == "scheduled";
     snapshot->decided = done == "decided";
     snapshot->scheduled = done == "scheduled";
+    snapshot->refused = done == "refused";
     snapshot->published = done == "settled" && reply->elements[4].integer == 1;
   }
   return snapshot;
@@ -272,7 +279,9 @@ void RedisCallStore::AppendAsync(const std::string& key, const std::string& upda
   Eval(AppendScript(),
        {"3", Updates(key), Settled(key), due_, update, std::to_string(ttl.count()),
         std::to_string(max_updates), if_first ? if_first->finished : std::string(),
-        if_first ? Millis(if_first->due) : std::string(), key},
+        if_first ? Millis(if_first->due) : std::string(), key,
+        if_first && if_first->max_open_calls ? std::to_string(*if_first->max_open_calls)
+                                             : std::string()},
        [done = std::move(done)](absl::StatusOr<Reply> reply) {
          done(ToAppended(std::move(reply)));
        });
@@ -284,7 +293,7 @@ absl::StatusOr<CallStore::Snapshot> RedisCallStore::Append(const std::string& ke
                                                            size_t max_updates) {
   return ToAppended(WaitEval(
       AppendScript(), {"3", Updates(key), Settled(key), due_, update, std::to_string(ttl.count()),
-                       std::to_string(max_updates), "", "0", key}));
+                       std::to_string(max_updates), "", "", key, ""}));
 }
 
 absl::StatusOr<CallStore::Snapshot> RedisCallStore::Read(const std::string& key) {

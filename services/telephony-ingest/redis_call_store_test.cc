@@ -105,6 +105,52 @@ TEST(RedisCallStoreTest, AssemblerPastTheCap) {
   EXPECT_EQ(ended->finished->call.duration_seconds(), 30);
 }
 
+// Protects: the bound on open calls over Redis: past max_open_calls a new call's intermediate
+// report is refused in the append step itself, leaving nothing behind (no report kept, nothing
+// scheduled: a refused call never comes due); calls already open go on, a final report of a
+// new call is taken, and a call that ends frees its place.
+TEST(RedisCallStoreTest, AssemblerPastTheOpenCallsBound) {
+  redis::Options options = testing::RedisTestOptions();
+  RedisCallStore store(options);
+  CallAssembler::Options calls;
+  calls.max_open_calls = 2;
+  CallAssembler assembler(calls, &store);
+  redis::Client raw(options);
+  const Clock::time_point now = Clock::time_point(std::chrono::seconds(1700000000));
+  auto report = [](const std::string& id, State state) {
+    CallUpdate update;
+    update.provider = "generic";
+    update.provider_call_id = id;
+    update.direction = CallEvent::INBOUND;
+    update.from = "+33612345678";
+    update.state = state;
+    return update;
+  };
+  ASSERT_TRUE(assembler.Apply(report("open-1", State::kRinging), now).ok());
+  ASSERT_TRUE(assembler.Apply(report("open-2", State::kRinging), now).ok());
+  for (int i = 0; i < 3; ++i) {
+    auto refused = assembler.Apply(report("open-3", State::kRinging), now);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  }
+  EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:open-3:u"})->integer, 0);
+  EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:open-3"})->IsNil());
+  EXPECT_EQ(store.OpenCalls().value(), 2u);
+  EXPECT_TRUE(assembler.Apply(report("open-2", State::kAnswered), now).ok());
+  CallUpdate ended = report("open-4", State::kEnded);
+  ended.duration_seconds = 42;
+  auto taken = assembler.Apply(ended, now);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_TRUE(taken->finished.has_value());
+  assembler.Published(*taken->finished);
+  CallUpdate missed = report("open-1", State::kMissed);
+  auto settled = assembler.Apply(missed, now + std::chrono::hours(1));
+  ASSERT_TRUE(settled.ok()) << settled.status();
+  ASSERT_TRUE(settled->finished.has_value());
+  assembler.Published(*settled->finished);
+  EXPECT_TRUE(assembler.Apply(report("open-3", State::kRinging), now).ok());
+}
+
 // Protects: a call's first report that settles it on its own costs one step: the settlement
 // recorded (instead of the report: nothing reads a settled call's reports) and the call
 // scheduled until its publication is confirmed, together (decided); a second report of the
@@ -201,7 +247,27 @@ TEST(RedisCallStoreTest, FirstOpenReportIsScheduledInTheSameStep) {
   ASSERT_TRUE(recording.ok()) << recording.status();
   EXPECT_FALSE(recording->scheduled);
   EXPECT_TRUE(score("generic:open-3")->IsNil());
+  auto synchronous = store.Append("generic:open-4", "ringing", std::chrono::seconds(1000), 8);
+  ASSERT_TRUE(synchronous.ok()) << synchronous.status();
+  EXPECT_FALSE(synchronous->scheduled);
+  EXPECT_TRUE(score("generic:open-4")->IsNil());
   EXPECT_EQ(store.OpenCalls().value(), 2u);
+
+  // Past the bound a first report is refused in the step: nothing kept, nothing scheduled.
+  auto refused = append("generic:open-5", "ringing",
+                        CallStore::FirstDecision{.due = later, .max_open_calls = 2});
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_TRUE(refused->refused);
+  EXPECT_FALSE(refused->appended);
+  EXPECT_FALSE(refused->scheduled);
+  EXPECT_TRUE(score("generic:open-5")->IsNil());
+  EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:open-5:u"})->integer, 0);
+  // A call already open is never refused by it.
+  auto open = append("generic:open-1", "ended",
+                     CallStore::FirstDecision{.due = later, .max_open_calls = 2});
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_FALSE(open->refused);
+  EXPECT_TRUE(open->appended);
 }
 
 // Protects: a settled call is answered "published" only once its publication was confirmed
