@@ -1255,10 +1255,23 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
                                             .due = now + options_.due_lease};
         alone = std::move(decision.finished);
         break;
-      case Decision::Kind::kOpen:
+      case Decision::Kind::kOpen: {
         if_first = CallStore::FirstDecision{.due = now + options_.open_ttl,
                                             .max_open_calls = options_.max_open_calls};
+        // Not the call's first, a report that leaves the call open on its own (a ringing, an
+        // answer) pushes the call's expiry in the same step, when the call is scheduled past
+        // any settle deadline or lease (a minute more for the replicas' clocks): the schedule
+        // AfterAppend would otherwise send for an open call. A report that could settle the
+        // call asks for none (its settlement's step schedules the call).
+        const Clock::time_point open_above =
+            now + std::max<Clock::duration>(options_.settle_window, options_.due_lease) +
+            std::chrono::minutes(1);
+        if (now + options_.open_ttl > open_above) {
+          if_first->open_expiry = now + options_.open_ttl;
+          if_first->open_above = open_above;
+        }
         break;
+      }
       case Decision::Kind::kSettling:
         if_first = CallStore::FirstDecision{.due = settle_at};
         break;
@@ -1267,10 +1280,13 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   }
   const std::optional<Clock::time_point> first_due =
       if_first && !alone ? std::optional<Clock::time_point>(if_first->due) : std::nullopt;
+  const std::optional<Clock::time_point> open_expiry =
+      if_first ? if_first->open_expiry : std::nullopt;
   auto shared_done = std::make_shared<Done>(std::move(done));
   store_->AppendAsync(
       key, serialized, options_.finished_ttl, options_.max_updates_per_call, std::move(if_first),
-      [this, key, now, first_due, update = std::move(*stored), alone = std::move(alone),
+      [this, key, now, first_due, open_expiry, update = std::move(*stored),
+       alone = std::move(alone),
        done = shared_done](absl::StatusOr<CallStore::Snapshot> snapshot) mutable {
         if (!snapshot.ok()) {
           (*done)(absl::UnavailableError(snapshot.status().message()));
@@ -1282,8 +1298,9 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
           (*done)(Result{.finished = std::move(*alone)});
           return;
         }
-        const std::optional<Clock::time_point> scheduled_at =
-            snapshot->scheduled ? first_due : std::nullopt;
+        const std::optional<Clock::time_point> scheduled_at = snapshot->scheduled   ? first_due
+                                                              : snapshot->refreshed ? open_expiry
+                                                                                    : std::nullopt;
         AfterAppend(key, update, now, std::move(*snapshot), scheduled_at, std::move(*done));
       });
 }
@@ -1353,7 +1370,7 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
         return;
       }
       if (scheduled_at == now + options_.open_ttl) {
-        done(Result{});  // scheduled by the append step itself
+        done(Result{});  // scheduled (or its expiry pushed) by the append step itself
         return;
       }
       store_->ScheduleAsync(key, now + options_.open_ttl,

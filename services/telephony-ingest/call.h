@@ -168,6 +168,9 @@ class CallStore {
     /// AppendAsync: the update was the call's first, and `if_first->max_open_calls` calls were
     /// scheduled already: nothing was kept or scheduled (`appended` is false).
     bool refused = false;
+    /// AppendAsync: the update was kept after others, and the call's expiry was pushed to
+    /// `if_first->open_expiry` in the same step.
+    bool refreshed = false;
   };
   /// What AppendAsync does when the update turns out to be the call's first: the decision on
   /// that update alone, which is then the decision over the whole call.
@@ -181,6 +184,12 @@ class CallStore {
     /// Without a settlement: a new call is refused (Snapshot::refused) when this many calls are
     /// scheduled already; none: no bound.
     std::optional<size_t> max_open_calls;
+    /// When the update is not the call's first: the call's expiry pushed to `open_expiry` in
+    /// the same step if the call is scheduled later than `open_above` (only an open call's
+    /// expiry is: a settle deadline or a lease is nearer). A store may leave it undone
+    /// (Snapshot::refreshed false); the caller then schedules the call itself.
+    std::optional<Clock::time_point> open_expiry;
+    Clock::time_point open_above;
   };
   using SnapshotDone = std::function<void(absl::StatusOr<Snapshot>)>;
   using SettleDone = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
@@ -226,6 +235,8 @@ class CallStore {
   /// update and schedules the call at `if_first->due` in the same step (Snapshot::scheduled;
   /// Snapshot::open_calls counts the calls scheduled before it), unless
   /// `if_first->max_open_calls` calls are scheduled already (Snapshot::refused: nothing kept).
+  /// For a later update, may push an open call's expiry (FirstDecision::open_expiry,
+  /// Snapshot::refreshed); this default does not.
   virtual void AppendAsync(const std::string& key, const std::string& update,
                            std::chrono::seconds ttl, size_t max_updates,
                            std::optional<FirstDecision> if_first, SnapshotDone done);

@@ -217,6 +217,19 @@ TEST_F(CallAssemblerTest, MissingFinalRecordExpires) {
   EXPECT_TRUE(late->finished->call.incomplete());
 }
 
+// Protects: an open call's expiry runs from its last report, not its first (the memory store
+// leaves the push to the assembler's own schedule): reported at 0 and 3,000 s, it is kept at
+// 3,600 s and finished at 6,600 s.
+TEST_F(CallAssemblerTest, LaterReportsPushTheExpiry) {
+  options_.open_ttl = seconds(3600);
+  CallAssembler assembler(options_);
+  ASSERT_TRUE(assembler.Apply(Update(State::kRinging, "long"), kT0).ok());
+  ASSERT_TRUE(assembler.Apply(Update(State::kRinging, "long"), kT0 + seconds(3000)).ok());
+  EXPECT_TRUE(assembler.Expire(kT0 + seconds(3600)).empty());
+  EXPECT_TRUE(assembler.Expire(kT0 + seconds(6599)).empty());
+  EXPECT_EQ(assembler.Expire(kT0 + seconds(6600)).size(), 1u);
+}
+
 // Protects: the bounds. Past max_open_calls a new call's intermediate state is refused
 // (the caller answers 503), while final states and open calls go on; finished calls are
 // forgotten oldest first.

@@ -50,9 +50,13 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
 // did, the updates (none once settled, decided or refused), the settlement, the calls scheduled
 // before this one (not counted for a settled or decided call: only an open call's decision
 // reads it), 1 when the call is settled and off the due set}.
+// A later update (kept after others) pushes the call's score to the given open expiry when it
+// is above the given threshold: it is an open call's expiry then, never a settle deadline or a
+// lease ('refreshed').
 // KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
 // empty), the due score if first (or empty), the call's member in the due set, the bound on
-// scheduled calls for a first report without a settlement (or empty: none).
+// scheduled calls for a first report without a settlement (or empty: none), the open expiry
+// for a later update (or empty), the score above which it is pushed.
 const RedisCallStore::Script& AppendScript() {
   static const RedisCallStore::Script script(
       "local settled = redis.call('GET', KEYS[2]) "
@@ -76,14 +80,21 @@ const RedisCallStore::Script& AppendScript() {
       "  return {'refused', {}, false, open, 0} "
       "end "
       "redis.call('RPUSH', KEYS[1], ARGV[1]) "
+      "local done = 'appended' "
       "if held == 0 then "
       "  redis.call('EXPIRE', KEYS[1], ARGV[2]) "
       "  if ARGV[5] ~= '' then "
       "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
       "    return {'scheduled', {ARGV[1]}, false, open, 0} "
       "  end "
+      "elseif ARGV[8] ~= '' then "
+      "  local current = redis.call('ZSCORE', KEYS[3], ARGV[6]) "
+      "  if current and tonumber(current) > tonumber(ARGV[9]) then "
+      "    redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6]) "
+      "    done = 'refreshed' "
+      "  end "
       "end "
-      "return {'appended', redis.call('LRANGE', KEYS[1], 0, -1), false, open, 0}");
+      "return {done, redis.call('LRANGE', KEYS[1], 0, -1), false, open, 0}");
   return script;
 }
 
@@ -141,10 +152,12 @@ absl::StatusOr<CallStore::Snapshot> ToAppended(absl::StatusOr<Reply> reply) {
   auto snapshot = ToSnapshot(reply->elements[1], reply->elements[2], reply->elements[3]);
   if (snapshot.ok()) {
     const std::string& done = reply->elements[0].text;
-    snapshot->appended = done == "appended" || done == "decided" || done == "scheduled";
+    snapshot->appended =
+        done == "appended" || done == "decided" || done == "scheduled" || done == "refreshed";
     snapshot->decided = done == "decided";
     snapshot->scheduled = done == "scheduled";
     snapshot->refused = done == "refused";
+    snapshot->refreshed = done == "refreshed";
     snapshot->published = done == "settled" && reply->elements[4].integer == 1;
   }
   return snapshot;
@@ -281,7 +294,9 @@ void RedisCallStore::AppendAsync(const std::string& key, const std::string& upda
         std::to_string(max_updates), if_first ? if_first->finished : std::string(),
         if_first ? Millis(if_first->due) : std::string(), key,
         if_first && if_first->max_open_calls ? std::to_string(*if_first->max_open_calls)
-                                             : std::string()},
+                                             : std::string(),
+        if_first && if_first->open_expiry ? Millis(*if_first->open_expiry) : std::string(),
+        if_first && if_first->open_expiry ? Millis(if_first->open_above) : std::string()},
        [done = std::move(done)](absl::StatusOr<Reply> reply) {
          done(ToAppended(std::move(reply)));
        });
@@ -293,7 +308,7 @@ absl::StatusOr<CallStore::Snapshot> RedisCallStore::Append(const std::string& ke
                                                            size_t max_updates) {
   return ToAppended(WaitEval(
       AppendScript(), {"3", Updates(key), Settled(key), due_, update, std::to_string(ttl.count()),
-                       std::to_string(max_updates), "", "", key, ""}));
+                       std::to_string(max_updates), "", "", key, "", "", ""}));
 }
 
 absl::StatusOr<CallStore::Snapshot> RedisCallStore::Read(const std::string& key) {

@@ -151,6 +151,54 @@ TEST(RedisCallStoreTest, AssemblerPastTheOpenCallsBound) {
   EXPECT_TRUE(assembler.Apply(report("open-3", State::kRinging), now).ok());
 }
 
+// Protects: over Redis, an open call's expiry runs from its last report (pushed by the append
+// step of each later report): a call reported at 0 and 3,000 s is kept at 3,600 s and finished
+// (incomplete) at 6,600 s; a settling call's deadline is never pushed to an open call's expiry.
+TEST(RedisCallStoreTest, AssemblerPushesAnOpenCallsExpiry) {
+  redis::Options options = testing::RedisTestOptions();
+  RedisCallStore store(options);
+  CallAssembler::Options calls;
+  calls.open_ttl = std::chrono::seconds(3600);
+  calls.settle_window = std::chrono::seconds(5);
+  CallAssembler assembler(calls, &store);
+  const Clock::time_point t0 = Clock::time_point(std::chrono::seconds(1700000000));
+  CallUpdate update;
+  update.provider = "generic";
+  update.provider_call_id = "long-1";
+  update.direction = CallEvent::INBOUND;
+  update.from = "+33612345678";
+  update.state = State::kRinging;
+  ASSERT_TRUE(assembler.Apply(update, t0).ok());
+  update.state = State::kAnswered;
+  update.answered_at = t0 + std::chrono::seconds(3000);
+  ASSERT_TRUE(assembler.Apply(update, t0 + std::chrono::seconds(3000)).ok());
+  EXPECT_TRUE(assembler.Expire(t0 + std::chrono::seconds(3600)).empty());
+  EXPECT_TRUE(assembler.Expire(t0 + std::chrono::seconds(6599)).empty());
+  auto expired = assembler.Expire(t0 + std::chrono::seconds(6600));
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_TRUE(expired[0].call.incomplete());
+
+  // Settling (an uncertain missed), then a later report: still due at the settle deadline.
+  CallUpdate settling = update;
+  settling.provider_call_id = "settling-1";
+  settling.state = State::kRinging;
+  settling.answered_at.reset();
+  ASSERT_TRUE(assembler.Apply(settling, t0).ok());
+  settling.state = State::kMissed;
+  settling.uncertain = true;
+  auto parked = assembler.Apply(settling, t0 + std::chrono::seconds(10));
+  ASSERT_TRUE(parked.ok()) << parked.status();
+  ASSERT_TRUE(parked->settling.has_value());
+  settling.state = State::kRinging;
+  settling.uncertain = false;
+  ASSERT_TRUE(assembler.Apply(settling, t0 + std::chrono::seconds(11)).ok());
+  auto settled = assembler.Expire(t0 + std::chrono::seconds(15));
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_EQ(settled[0].call.provider_call_id(), "settling-1");
+  EXPECT_EQ(settled[0].call.outcome(), CallEvent::MISSED);
+}
+
 // Protects: a call's first report that settles it on its own costs one step: the settlement
 // recorded (instead of the report: nothing reads a settled call's reports) and the call
 // scheduled until its publication is confirmed, together (decided); a second report of the
@@ -252,6 +300,36 @@ TEST(RedisCallStoreTest, FirstOpenReportIsScheduledInTheSameStep) {
   EXPECT_FALSE(synchronous->scheduled);
   EXPECT_TRUE(score("generic:open-4")->IsNil());
   EXPECT_EQ(store.OpenCalls().value(), 2u);
+
+  // A later report pushes an open call's expiry in the step, only when the call's score is
+  // past the given threshold (an open call's expiry, never a settle deadline or a lease), and
+  // never puts a call on the schedule.
+  const Clock::time_point pushed = Clock::time_point(std::chrono::seconds(1700009000));
+  auto kept = append(
+      "generic:open-1", "answered",
+      CallStore::FirstDecision{
+          .due = later, .open_expiry = pushed, .open_above = expiry + std::chrono::seconds(1)});
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_FALSE(kept->refreshed);
+  EXPECT_TRUE(kept->appended);
+  EXPECT_EQ(score("generic:open-1")->text, "1700003600000");
+  auto refreshed = append(
+      "generic:open-1", "answered",
+      CallStore::FirstDecision{
+          .due = later, .open_expiry = pushed, .open_above = expiry - std::chrono::seconds(1)});
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status();
+  EXPECT_TRUE(refreshed->refreshed);
+  EXPECT_TRUE(refreshed->appended);
+  EXPECT_FALSE(refreshed->scheduled);
+  EXPECT_EQ(refreshed->updates.size(), 4u);
+  EXPECT_EQ(score("generic:open-1")->text, "1700009000000");
+  auto unscheduled =
+      append("generic:open-3", "answered",
+             CallStore::FirstDecision{
+                 .due = later, .open_expiry = pushed, .open_above = Clock::time_point()});
+  ASSERT_TRUE(unscheduled.ok()) << unscheduled.status();
+  EXPECT_FALSE(unscheduled->refreshed);
+  EXPECT_TRUE(score("generic:open-3")->IsNil());
 
   // Past the bound a first report is refused in the step: nothing kept, nothing scheduled.
   auto refused = append("generic:open-5", "ringing",
