@@ -342,7 +342,8 @@ class CallAssembler {
   /// `done` gets what Apply would return, once, maybe on another thread (CallStore's async
   /// forms). A call's first report costs one step of the store (append, then settle or
   /// schedule on the decision over that report alone, together; or refused past
-  /// max_open_calls); later ones two (append, then settle or schedule).
+  /// max_open_calls); later ones two (append, then settle or schedule), but one for a report
+  /// that leaves an open call open (the step pushes its expiry, FirstDecision::open_expiry).
   void ApplyAsync(const CallUpdate& update, Clock::time_point now, Done done);
 
   /// The decision on one update alone, without the store (it failed): a final state settles
