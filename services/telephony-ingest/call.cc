@@ -1261,8 +1261,10 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
         // Not the call's first, a report that leaves the call open on its own (a ringing, an
         // answer) pushes the call's expiry in the same step, when the call is scheduled past
         // any settle deadline or lease (a minute more for the replicas' clocks): the schedule
-        // AfterAppend would otherwise send for an open call. A report that could settle the
-        // call asks for none (its settlement's step schedules the call).
+        // AfterAppend would otherwise send for an open call. A final report asks for none (its
+        // settlement's step schedules the call); a <Dial> action or a child leg, open on its
+        // own, asks for it and may still settle the call, whose settlement step then writes
+        // its lease.
         const Clock::time_point open_above =
             now + std::max<Clock::duration>(options_.settle_window, options_.due_lease) +
             std::chrono::minutes(1);
@@ -1363,6 +1365,8 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
   };
   switch (decision.kind) {
     case Decision::Kind::kOpen:
+      // Both stores refuse a new call past the bound in the append step itself
+      // (Snapshot::refused); this covers one that would not.
       if (snapshot.updates.size() == 1 && snapshot.open_calls >= options_.max_open_calls) {
         store_->ForgetAsync(key, [done](absl::Status) {
           done(absl::ResourceExhaustedError("too many calls in progress"));

@@ -401,7 +401,8 @@ class CallAssembler {
 
  private:
   /// ApplyAsync once the store answered the append; `scheduled_at`: when the append step itself
-  /// scheduled the call (its first update, Snapshot::scheduled).
+  /// scheduled the call (its first update, Snapshot::scheduled) or pushed its expiry to
+  /// (Snapshot::refreshed).
   void AfterAppend(const std::string& key, const CallUpdate& update, Clock::time_point now,
                    CallStore::Snapshot snapshot, std::optional<Clock::time_point> scheduled_at,
                    Done done);

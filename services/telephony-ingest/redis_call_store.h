@@ -23,7 +23,8 @@ namespace leadflow::telephony {
 /// - `calls:due` a sorted set of the calls waiting for a decision or for their publication,
 ///   scored by when they are due; TakeDue moves the ones it takes one lease ahead in one Lua
 ///   step, so two replicas never take the same call in the same lease.
-/// Every key expires (`ttl`), so Redis holds no call longer than that.
+/// A call's own keys expire (`ttl`), so Redis holds no call's reports longer than that;
+/// `calls:due` holds a call's member until the call is decided and its publication confirmed.
 ///
 /// Every command goes through one pipelined connection (redis::PipelinedClient): the request
 /// path's asynchronous forms submit their step and return, and the answer comes on the client's

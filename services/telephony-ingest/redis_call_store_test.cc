@@ -152,8 +152,11 @@ TEST(RedisCallStoreTest, AssemblerPastTheOpenCallsBound) {
 }
 
 // Protects: over Redis, an open call's expiry runs from its last report (pushed by the append
-// step of each later report): a call reported at 0 and 3,000 s is kept at 3,600 s and finished
-// (incomplete) at 6,600 s; a settling call's deadline is never pushed to an open call's expiry.
+// step of each later report, or by the schedule after it): a call reported at 0 and 3,000 s is
+// kept at 3,600 s and finished (incomplete) at 6,600 s, also when the step answers that it
+// pushed it; a settling call still settles at its deadline after a later report. (That the
+// step itself never moves a settle deadline is FirstOpenReportIsScheduledInTheSameStep's
+// threshold check.)
 TEST(RedisCallStoreTest, AssemblerPushesAnOpenCallsExpiry) {
   redis::Options options = testing::RedisTestOptions();
   RedisCallStore store(options);

@@ -133,7 +133,9 @@ Settings ReadSettings(config::Reader& reader) {
                  "reports kept per call at most; past it an intermediate state is refused (422) "
                  "and a final one settles the call at once"));
   service.calls.open_ttl = std::chrono::seconds(
-      reader.Int("TELEPHONY_CALL_TIMEOUT_S", 4 * 3600, 60, 7 * 24 * 3600,
+      // At most 20 h: a call's reports are kept 24 h from its first (finished_ttl), and a
+      // quiet call must still be readable when its timeout publishes it.
+      reader.Int("TELEPHONY_CALL_TIMEOUT_S", 4 * 3600, 60, 20 * 3600,
                  "a call without news this long is published from what is known (incomplete)"));
   service.calls.max_finished_calls =
       static_cast<size_t>(reader.Int("TELEPHONY_MAX_FINISHED_CALLS", 10000, 0, 10000000,

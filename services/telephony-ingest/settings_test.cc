@@ -57,6 +57,10 @@ TEST(SettingsTest, DefaultsAndConflicts) {
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "-1"}}).ok());
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "5s"}}).ok());
   EXPECT_FALSE(Check({{"TELEPHONY_KAFKA_LINGER_MS", "1001"}}).ok());
+  // A call's reports are kept 24 h: a timeout past 20 h would find them gone.
+  ASSERT_TRUE(Check({{"TELEPHONY_CALL_TIMEOUT_S", "72000"}}, &settings).ok());
+  EXPECT_EQ(settings.service.calls.open_ttl, std::chrono::seconds(72000));
+  EXPECT_FALSE(Check({{"TELEPHONY_CALL_TIMEOUT_S", "72001"}}).ok());
 }
 
 // Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX: none by default (numbers as dialled); 1–4
