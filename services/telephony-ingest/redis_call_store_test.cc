@@ -15,6 +15,17 @@
 namespace leadflow::telephony {
 namespace {
 
+// A generic API report of an inbound call from a French mobile.
+CallUpdate Report(const std::string& id, State state) {
+  CallUpdate update;
+  update.provider = "generic";
+  update.provider_call_id = id;
+  update.direction = CallEvent::INBOUND;
+  update.from = "+33612345678";
+  update.state = state;
+  return update;
+}
+
 // Protects: a call's update list in Redis is bounded, in one step: appends stop at the cap
 // (answered "not appended", the list stays at the cap), stop once the call is settled (a
 // provider replaying its callbacks grows nothing), and the list's expiry is set when it is
@@ -72,12 +83,7 @@ TEST(RedisCallStoreTest, AssemblerPastTheCap) {
   calls.max_updates_per_call = 3;
   CallAssembler assembler(calls, &store);
   const Clock::time_point now = Clock::time_point(std::chrono::seconds(1700000000));
-  CallUpdate update;
-  update.provider = "generic";
-  update.provider_call_id = "cap-3";
-  update.direction = CallEvent::INBOUND;
-  update.from = "+33612345678";
-  update.state = State::kRinging;
+  CallUpdate update = Report("cap-3", State::kRinging);
   ASSERT_TRUE(assembler.Apply(update, now).ok());
   update.state = State::kAnswered;
   update.answered_at = now;
@@ -117,38 +123,29 @@ TEST(RedisCallStoreTest, AssemblerPastTheOpenCallsBound) {
   CallAssembler assembler(calls, &store);
   redis::Client raw(options);
   const Clock::time_point now = Clock::time_point(std::chrono::seconds(1700000000));
-  auto report = [](const std::string& id, State state) {
-    CallUpdate update;
-    update.provider = "generic";
-    update.provider_call_id = id;
-    update.direction = CallEvent::INBOUND;
-    update.from = "+33612345678";
-    update.state = state;
-    return update;
-  };
-  ASSERT_TRUE(assembler.Apply(report("open-1", State::kRinging), now).ok());
-  ASSERT_TRUE(assembler.Apply(report("open-2", State::kRinging), now).ok());
+  ASSERT_TRUE(assembler.Apply(Report("open-1", State::kRinging), now).ok());
+  ASSERT_TRUE(assembler.Apply(Report("open-2", State::kRinging), now).ok());
   for (int i = 0; i < 3; ++i) {
-    auto refused = assembler.Apply(report("open-3", State::kRinging), now);
+    auto refused = assembler.Apply(Report("open-3", State::kRinging), now);
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   }
   EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:open-3:u"})->integer, 0);
   EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:open-3"})->IsNil());
   EXPECT_EQ(store.OpenCalls().value(), 2u);
-  EXPECT_TRUE(assembler.Apply(report("open-2", State::kAnswered), now).ok());
-  CallUpdate ended = report("open-4", State::kEnded);
+  EXPECT_TRUE(assembler.Apply(Report("open-2", State::kAnswered), now).ok());
+  CallUpdate ended = Report("open-4", State::kEnded);
   ended.duration_seconds = 42;
   auto taken = assembler.Apply(ended, now);
   ASSERT_TRUE(taken.ok()) << taken.status();
   ASSERT_TRUE(taken->finished.has_value());
   assembler.Published(*taken->finished);
-  CallUpdate missed = report("open-1", State::kMissed);
+  CallUpdate missed = Report("open-1", State::kMissed);
   auto settled = assembler.Apply(missed, now + std::chrono::hours(1));
   ASSERT_TRUE(settled.ok()) << settled.status();
   ASSERT_TRUE(settled->finished.has_value());
   assembler.Published(*settled->finished);
-  EXPECT_TRUE(assembler.Apply(report("open-3", State::kRinging), now).ok());
+  EXPECT_TRUE(assembler.Apply(Report("open-3", State::kRinging), now).ok());
 }
 
 // Protects: over Redis, an open call's expiry runs from its last report (pushed by the append
@@ -165,12 +162,7 @@ TEST(RedisCallStoreTest, AssemblerPushesAnOpenCallsExpiry) {
   calls.settle_window = std::chrono::seconds(5);
   CallAssembler assembler(calls, &store);
   const Clock::time_point t0 = Clock::time_point(std::chrono::seconds(1700000000));
-  CallUpdate update;
-  update.provider = "generic";
-  update.provider_call_id = "long-1";
-  update.direction = CallEvent::INBOUND;
-  update.from = "+33612345678";
-  update.state = State::kRinging;
+  CallUpdate update = Report("long-1", State::kRinging);
   ASSERT_TRUE(assembler.Apply(update, t0).ok());
   update.state = State::kAnswered;
   update.answered_at = t0 + std::chrono::seconds(3000);
