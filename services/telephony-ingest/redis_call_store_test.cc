@@ -15,6 +15,19 @@
 namespace leadflow::telephony {
 namespace {
 
+// RedisCallStore::AppendAsync (the request path's form: one step), waited for.
+absl::StatusOr<CallStore::Snapshot> AppendWaited(RedisCallStore& store, const std::string& key,
+                                                 const std::string& update,
+                                                 std::optional<CallStore::FirstDecision> if_first) {
+  std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
+  auto future = promise.get_future();
+  store.AppendAsync(key, update, std::chrono::seconds(1000), 8, std::move(if_first),
+                    [&promise](absl::StatusOr<CallStore::Snapshot> snapshot) {
+                      promise.set_value(std::move(snapshot));
+                    });
+  return future.get();
+}
+
 // A generic API report of an inbound call from a French mobile.
 CallUpdate Report(const std::string& id, State state) {
   CallUpdate update;
@@ -206,13 +219,7 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   const Clock::time_point due = Clock::time_point(std::chrono::seconds(1700000060));
   auto append = [&store](const std::string& key, const std::string& update,
                          std::optional<CallStore::FirstDecision> if_first) {
-    std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
-    auto future = promise.get_future();
-    store.AppendAsync(key, update, std::chrono::seconds(1000), 8, std::move(if_first),
-                      [&promise](absl::StatusOr<CallStore::Snapshot> snapshot) {
-                        promise.set_value(std::move(snapshot));
-                      });
-    return future.get();
+    return AppendWaited(store, key, update, std::move(if_first));
   };
   auto first = append("generic:one-1", "ended-42s", CallStore::FirstDecision{"call-1", due});
   ASSERT_TRUE(first.ok()) << first.status();
@@ -251,13 +258,7 @@ TEST(RedisCallStoreTest, FirstOpenReportIsScheduledInTheSameStep) {
   const Clock::time_point later = Clock::time_point(std::chrono::seconds(1700007200));
   auto append = [&store](const std::string& key, const std::string& update,
                          std::optional<CallStore::FirstDecision> if_first) {
-    std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
-    auto future = promise.get_future();
-    store.AppendAsync(key, update, std::chrono::seconds(1000), 8, std::move(if_first),
-                      [&promise](absl::StatusOr<CallStore::Snapshot> snapshot) {
-                        promise.set_value(std::move(snapshot));
-                      });
-    return future.get();
+    return AppendWaited(store, key, update, std::move(if_first));
   };
   auto score = [&](const std::string& member) {
     return raw.Run({"ZSCORE", options.key_prefix + "calls:due", member});
@@ -354,13 +355,7 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   redis::Client raw(options);
   const Clock::time_point due = Clock::time_point(std::chrono::seconds(1700000060));
   auto append = [&store](const std::string& key, std::optional<CallStore::FirstDecision> if_first) {
-    std::promise<absl::StatusOr<CallStore::Snapshot>> promise;
-    auto future = promise.get_future();
-    store.AppendAsync(key, "ended-42s", std::chrono::seconds(1000), 8, std::move(if_first),
-                      [&promise](absl::StatusOr<CallStore::Snapshot> snapshot) {
-                        promise.set_value(std::move(snapshot));
-                      });
-    return future.get();
+    return AppendWaited(store, key, "ended-42s", std::move(if_first));
   };
   auto first = append("generic:pub-1", CallStore::FirstDecision{"call-1", due});
   ASSERT_TRUE(first.ok()) << first.status();
