@@ -173,9 +173,10 @@ int Serve(const Settings& settings) {
   ops.Stop();
   ops_thread.join();
   spdlog::info(
-      "stopped: {} events applied, {} leads and {} activities created, {} duplicates "
-      "skipped by the database",
+      "stopped: {} events applied in {} batches (retries counted), {} leads and {} activities "
+      "created, {} duplicates skipped by the database",
       static_cast<int64_t>(counters.events_applied.Value()),
+      static_cast<int64_t>(counters.batches.Value()),
       static_cast<int64_t>(counters.leads_created.Value()),
       static_cast<int64_t>(counters.activities_created.Value()),
       static_cast<int64_t>(counters.duplicates_database.Value()));

@@ -438,6 +438,7 @@ struct RaceOutcome {
   int64_t returning_leads = 0;
   int64_t activities = 0;
   int64_t split_pairs_across_consumers = 0;
+  std::string batches;  // each consumer's, retries counted: "1 and 1" when each held its share
 };
 
 class RaceTest : public CrmE2eTest {
@@ -503,8 +504,13 @@ class RaceTest : public CrmE2eTest {
       work.commit();
     }
 
-    CrmCore first(database_.url(), broker_.bootstrap(), group, {}, std::nullopt, binary);
-    CrmCore second(database_.url(), broker_.bootstrap(), group, {}, std::nullopt, binary);
+    // A batch is what one poll window gathers. With the default 50 ms window a consumer's first
+    // batch is cut wherever the window ends while the topic fills: it may reach the door with a
+    // few events and take the rest later, alone, and the race shrinks to nothing. A window longer
+    // than the filling makes each consumer hold its whole share at the door.
+    const std::map<std::string, std::string> whole_share = {{"CRM_BATCH_MAX_WAIT_MS", "3000"}};
+    CrmCore first(database_.url(), broker_.bootstrap(), group, whole_share, std::nullopt, binary);
+    CrmCore second(database_.url(), broker_.bootstrap(), group, whole_share, std::nullopt, binary);
     EXPECT_TRUE(first.WaitReady()) << first.process().Log();
     EXPECT_TRUE(second.WaitReady()) << second.process().Log();
     // Both members must hold partitions before the topic fills.
@@ -570,8 +576,14 @@ class RaceTest : public CrmE2eTest {
       auto at = log.find("stopped: ");
       return at == std::string::npos ? -1 : std::stoll(log.substr(at + 9));
     };
+    auto batches = [](const std::string& log) -> std::string {
+      auto at = log.find(" events applied in ", log.find("stopped: "));
+      return at == std::string::npos ? "?" : std::to_string(std::stoll(log.substr(at + 19)));
+    };
+    outcome.batches = batches(first.process().Log()) + " and " + batches(second.process().Log());
     std::cout << "race (" << binary << "): consumer 1 applied " << applied(first.process().Log())
-              << ", consumer 2 applied " << applied(second.process().Log()) << "; split pairs"
+              << ", consumer 2 applied " << applied(second.process().Log()) << " (batches "
+              << outcome.batches << "); split pairs"
               << " across the consumers " << outcome.split_pairs_across_consumers << " of "
               << kSplit << "; leads " << outcome.leads << " (returning " << outcome.returning_leads
               << "); identities on two open leads " << outcome.open_leads_sharing_an_identity
@@ -604,7 +616,7 @@ TEST_F(RaceTest, TwoConsumersOnePersonOneLead) {
 TEST_F(RaceTest, CatchesMissingIdentityLocks) {
   RaceOutcome outcome = RunRace("crm-core-test-skip-identity-locks");
   ASSERT_FALSE(HasFatalFailure());
-  EXPECT_GT(outcome.open_leads_sharing_an_identity, 0);
+  EXPECT_GT(outcome.open_leads_sharing_an_identity, 0) << "batches " << outcome.batches;
   EXPECT_GT(outcome.leads, kPeople + 2 * kSplit);
 }
 
