@@ -1062,8 +1062,9 @@ void CallStore::SettleAsync(const std::string& key, const std::string& finished,
   done(std::move(earlier));
 }
 
-void CallStore::ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done) {
-  done(Schedule(key, due));
+void CallStore::ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
+                                  StatusDone done) {
+  done(ScheduleHeld(key, due, held).status());
 }
 
 void CallStore::UnscheduleAsync(const std::string& key, StatusDone done) { done(Unschedule(key)); }
@@ -1151,6 +1152,16 @@ absl::Status MemoryCallStore::Schedule(const std::string& key, Clock::time_point
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> MemoryCallStore::ScheduleHeld(const std::string& key, Clock::time_point due,
+                                                   size_t held) {
+  std::lock_guard lock(mutex_);
+  if (settled_.count(key) != 0 || HeldLocked(key) != held) {
+    return false;
+  }
+  due_[key] = due;
+  return true;
+}
+
 absl::Status MemoryCallStore::Unschedule(const std::string& key) {
   std::lock_guard lock(mutex_);
   due_.erase(key);
@@ -1160,12 +1171,17 @@ absl::Status MemoryCallStore::Unschedule(const std::string& key) {
   return absl::OkStatus();
 }
 
-absl::Status MemoryCallStore::UnscheduleUnsettled(const std::string& key) {
+absl::Status MemoryCallStore::UnscheduleUnsettled(const std::string& key, size_t held) {
   std::lock_guard lock(mutex_);
-  if (settled_.count(key) == 0) {
+  if (settled_.count(key) == 0 && HeldLocked(key) == held) {
     due_.erase(key);
   }
   return absl::OkStatus();
+}
+
+size_t MemoryCallStore::HeldLocked(const std::string& key) const {
+  auto it = updates_.find(key);
+  return it == updates_.end() ? 0 : it->second.size();
 }
 
 absl::Status MemoryCallStore::Forget(const std::string& key) {
@@ -1377,8 +1393,8 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
         done(Result{});  // scheduled (or its expiry pushed) by the append step itself
         return;
       }
-      store_->ScheduleAsync(key, now + options_.open_ttl,
-                            [scheduled](absl::Status status) { scheduled(status, Result{}); });
+      store_->ScheduleHeldAsync(key, now + options_.open_ttl, snapshot.updates.size(),
+                                [scheduled](absl::Status status) { scheduled(status, Result{}); });
       return;
     case Decision::Kind::kSettling: {
       Result result;
@@ -1387,8 +1403,9 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
         done(std::move(result));  // scheduled by the append step itself
         return;
       }
-      store_->ScheduleAsync(
-          key, settle_at, [scheduled, result](absl::Status status) { scheduled(status, result); });
+      store_->ScheduleHeldAsync(
+          key, settle_at, snapshot.updates.size(),
+          [scheduled, result](absl::Status status) { scheduled(status, result); });
       return;
     }
     case Decision::Kind::kFinal:
@@ -1516,7 +1533,8 @@ std::vector<FinishedCall> CallAssembler::Due(Clock::time_point now, size_t max) 
     }
     Decision decision = Decide(updates, /*settle_over=*/true, /*quiet_over=*/true, now);
     if (decision.kind != Decision::Kind::kFinal) {
-      (void)store_->UnscheduleUnsettled(key);  // settled meanwhile: it stays
+      // Settled meanwhile, or a report taken since: it stays.
+      (void)store_->UnscheduleUnsettled(key, snapshot->updates.size());
       continue;
     }
     auto earlier =

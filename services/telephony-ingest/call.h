@@ -211,10 +211,20 @@ class CallStore {
   /// call: its publication was confirmed, Snapshot::published); Forget drops the updates and
   /// schedule of a call not settled (a new call refused), and leaves a settled one as it is.
   virtual absl::Status Schedule(const std::string& key, Clock::time_point due) = 0;
+  /// Schedule for a decision taken over the call's first `held` updates, in one step with the
+  /// check that the call is not settled and still holds exactly `held` updates. Otherwise it is
+  /// left as it is (false): a report appended since read this one's update too and schedules
+  /// the call by its own decision, and a settled call stays due until its publication is
+  /// confirmed. Two replicas' decisions on one call thus never leave the older one's time (an
+  /// open call's expiry pushing back a settle deadline set since).
+  virtual absl::StatusOr<bool> ScheduleHeld(const std::string& key, Clock::time_point due,
+                                            size_t held) = 0;
   virtual absl::Status Unschedule(const std::string& key) = 0;
-  /// Unschedule for a call found open (nothing left to decide): in one step with the check,
-  /// so that a call settled meanwhile stays scheduled until its publication is confirmed.
-  virtual absl::Status UnscheduleUnsettled(const std::string& key) = 0;
+  /// Unschedule for a call found with nothing to decide over its first `held` updates: in one
+  /// step with the checks, so that a call settled meanwhile stays scheduled until its
+  /// publication is confirmed, and one that took a report since (whose schedule may have come
+  /// before this) stays scheduled for it.
+  virtual absl::Status UnscheduleUnsettled(const std::string& key, size_t held) = 0;
   virtual absl::Status Forget(const std::string& key) = 0;
   /// At most `max` calls due at `now`, each rescheduled to now + `lease` in the same step, so
   /// that another replica takes it only if this one did not finish it in time.
@@ -243,7 +253,9 @@ class CallStore {
   /// Settle; when `finished` was recorded, also schedules the call at `due` in the same step.
   virtual void SettleAsync(const std::string& key, const std::string& finished,
                            std::chrono::seconds ttl, Clock::time_point due, SettleDone done);
-  virtual void ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done);
+  /// ScheduleHeld; `done` gets its status only (a schedule left undone is not a failure).
+  virtual void ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
+                                 StatusDone done);
   virtual void UnscheduleAsync(const std::string& key, StatusDone done);
   virtual void ForgetAsync(const std::string& key, StatusDone done);
   /// OpenCalls.
@@ -262,8 +274,10 @@ class MemoryCallStore : public CallStore {
                                                     const std::string& finished,
                                                     std::chrono::seconds ttl) override;
   absl::Status Schedule(const std::string& key, Clock::time_point due) override;
+  absl::StatusOr<bool> ScheduleHeld(const std::string& key, Clock::time_point due,
+                                    size_t held) override;
   absl::Status Unschedule(const std::string& key) override;
-  absl::Status UnscheduleUnsettled(const std::string& key) override;
+  absl::Status UnscheduleUnsettled(const std::string& key, size_t held) override;
   absl::Status Forget(const std::string& key) override;
   absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
                                                    std::chrono::seconds lease, size_t max) override;
@@ -271,6 +285,7 @@ class MemoryCallStore : public CallStore {
 
  private:
   Snapshot SnapshotLocked(const std::string& key) const;
+  size_t HeldLocked(const std::string& key) const;  // the call's updates
   const size_t max_calls_;
   const size_t max_settled_;
   std::mutex mutex_;

@@ -143,7 +143,7 @@ TEST(MemoryCallStoreTest, ForgetLeavesASettledCallScheduled) {
   ASSERT_FALSE(store.Settle("generic:f1", "call-1", seconds(100)).value());
   ASSERT_TRUE(store.Schedule("generic:f1", kT0).ok());
   ASSERT_TRUE(store.Forget("generic:f1").ok());
-  ASSERT_TRUE(store.UnscheduleUnsettled("generic:f1").ok());
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:f1", 1).ok());
   EXPECT_EQ(store.OpenCalls().value(), 1u);
   EXPECT_FALSE(store.Read("generic:f1")->published);
   ASSERT_TRUE(store.Unschedule("generic:f1").ok());
@@ -154,11 +154,40 @@ TEST(MemoryCallStoreTest, ForgetLeavesASettledCallScheduled) {
   ASSERT_TRUE(store.Forget("generic:f2").ok());
   EXPECT_EQ(store.OpenCalls().value(), 0u);
   ASSERT_TRUE(store.Schedule("generic:f2", kT0).ok());
-  ASSERT_TRUE(store.UnscheduleUnsettled("generic:f2").ok());
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:f2", 0).ok());
   EXPECT_EQ(store.OpenCalls().value(), 0u);
   EXPECT_TRUE(store.Read("generic:f2")->updates.empty());
   ASSERT_TRUE(store.Unschedule("generic:f2").ok());
   EXPECT_FALSE(store.Read("generic:f2")->published);  // nothing settled: nothing published
+}
+
+// Protects: a schedule or unschedule decided over a call's first n reports is left undone when
+// the call took a report since (whose own decision schedules it, maybe before this one lands:
+// an open call's expiry must not push back the settle deadline set since, nor the ticker drop
+// a call that just took a report) or was settled (due until its publication is confirmed).
+TEST(MemoryCallStoreTest, SchedulesOnlyOverTheReportsItDecidedOn) {
+  MemoryCallStore store(10, 10);
+  ASSERT_TRUE(store.Append("generic:h1", "ringing", seconds(100), 8).ok());
+  EXPECT_TRUE(store.ScheduleHeld("generic:h1", kT0, 1).value());
+  EXPECT_EQ(store.TakeDue(kT0, seconds(1), 10).value(), std::vector<std::string>{"generic:h1"});
+  // Another report since: replica B's open-call expiry, decided over one report, does not land
+  // over the settle deadline that the second report's decision set.
+  ASSERT_TRUE(store.Append("generic:h1", "missed", seconds(100), 8).ok());
+  ASSERT_TRUE(store.Schedule("generic:h1", kT0 + seconds(10)).ok());
+  EXPECT_FALSE(store.ScheduleHeld("generic:h1", kT0 + seconds(3600), 1).value());
+  auto taken = store.TakeDue(kT0 + seconds(10), seconds(1), 10);
+  EXPECT_EQ(taken.value(), std::vector<std::string>{"generic:h1"});  // still at its deadline
+  // The ticker read one report: the call it unschedules holds two, so it stays.
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:h1", 1).ok());
+  EXPECT_EQ(store.OpenCalls().value(), 1u);
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:h1", 2).ok());
+  EXPECT_EQ(store.OpenCalls().value(), 0u);
+  // Settled: a schedule over its reports is left undone, its lease stands.
+  ASSERT_FALSE(store.Settle("generic:h1", "call-h1", seconds(100)).value());
+  ASSERT_TRUE(store.Schedule("generic:h1", kT0 + seconds(30)).ok());
+  EXPECT_FALSE(store.ScheduleHeld("generic:h1", kT0 + seconds(3600), 2).value());
+  EXPECT_EQ(store.TakeDue(kT0 + seconds(30), seconds(1), 10).value(),
+            std::vector<std::string>{"generic:h1"});
 }
 
 // Protects: out-of-order and duplicated intermediate states fold the same way: the earliest
@@ -228,6 +257,41 @@ TEST_F(CallAssemblerTest, LaterReportsPushTheExpiry) {
   EXPECT_TRUE(assembler.Expire(kT0 + seconds(3600)).empty());
   EXPECT_TRUE(assembler.Expire(kT0 + seconds(6599)).empty());
   EXPECT_EQ(assembler.Expire(kT0 + seconds(6600)).size(), 1u);
+}
+
+// Protects: two replicas' decisions on one call never leave the older one's schedule. Replica
+// B's open-call expiry, decided over the call's first two reports, lands after replica A took a
+// missed report and set the settle deadline: the call still settles at that deadline, not an
+// hour later. Seen red with B's schedule unconditional.
+TEST(CallAssemblerReplicasTest, AnOlderDecisionLeavesTheSettleDeadline) {
+  struct RacingStore : MemoryCallStore {
+    using MemoryCallStore::MemoryCallStore;
+    void ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
+                           StatusDone done) override {
+      if (auto hook = std::exchange(before_schedule, nullptr)) {
+        hook();  // another replica's report, between this decision and its schedule
+      }
+      MemoryCallStore::ScheduleHeldAsync(key, due, held, std::move(done));
+    }
+    std::function<void()> before_schedule;
+  } store(100, 100);
+  CallAssembler::Options options;
+  options.open_ttl = seconds(3600);
+  CallAssembler a(options, &store);
+  CallAssembler b(options, &store);
+  ASSERT_TRUE(a.Apply(Update(State::kRinging, "r"), kT0).ok());
+  CallUpdate uncertain_missed = Update(State::kMissed, "r");
+  uncertain_missed.uncertain = true;  // an answer report may still overturn it (generic.cc)
+  store.before_schedule = [&] {
+    auto missed = a.Apply(uncertain_missed, kT0 + seconds(1));
+    ASSERT_TRUE(missed.ok());
+    EXPECT_TRUE(missed->settling);
+  };
+  ASSERT_TRUE(b.Apply(Update(State::kRinging, "r"), kT0 + seconds(1)).ok());
+  EXPECT_FALSE(store.before_schedule);  // the other replica's report came in between
+  auto due = a.Expire(kT0 + seconds(1) + options.settle_window);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].call.outcome(), CallEvent::MISSED);
 }
 
 // Protects: the bounds. Past max_open_calls a new call's intermediate state is refused

@@ -121,12 +121,25 @@ const RedisCallStore::Script& ForgetScript() {
   return script;
 }
 
-// UnscheduleUnsettled: off the due set unless settled. KEYS: settlement, due set. ARGV: the
-// call's member.
+// UnscheduleUnsettled: off the due set unless settled or holding other than the given number
+// of updates. KEYS: settlement, due set, updates. ARGV: the call's member, the updates read.
 const RedisCallStore::Script& UnscheduleUnsettledScript() {
   static const RedisCallStore::Script script(
       "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+      "if redis.call('LLEN', KEYS[3]) ~= tonumber(ARGV[2]) then return 0 end "
       "return redis.call('ZREM', KEYS[2], ARGV[1])");
+  return script;
+}
+
+// ScheduleHeld: scheduled unless settled or holding other than the given number of updates;
+// answers 1 when scheduled. KEYS: settlement, due set, updates. ARGV: the due score, the call's
+// member, the updates the decision read.
+const RedisCallStore::Script& ScheduleHeldScript() {
+  static const RedisCallStore::Script script(
+      "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+      "if redis.call('LLEN', KEYS[3]) ~= tonumber(ARGV[3]) then return 0 end "
+      "redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) "
+      "return 1");
   return script;
 }
 
@@ -257,6 +270,10 @@ void RedisCallStore::Eval(const Script& script, std::vector<std::string> keys_an
                  done(replies.status());
                  return;
                }
+               if ((*replies)[0].type == Reply::Type::kError) {  // as for EVALSHA's below
+                 done(absl::UnavailableError(absl::StrCat("redis: ", (*replies)[0].text)));
+                 return;
+               }
                done(std::move((*replies)[0]));
              });
       return;
@@ -350,11 +367,21 @@ absl::Status RedisCallStore::Schedule(const std::string& key, Clock::time_point 
   return Wait({{"ZADD", due_, Millis(due), key}}).status();
 }
 
-void RedisCallStore::ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done) {
-  Submit({{"ZADD", due_, Millis(due), key}},
-         [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
-           done(replies.status());
-         });
+absl::StatusOr<bool> RedisCallStore::ScheduleHeld(const std::string& key, Clock::time_point due,
+                                                  size_t held) {
+  auto reply = WaitEval(ScheduleHeldScript(), {"3", Settled(key), due_, Updates(key), Millis(due),
+                                               key, std::to_string(held)});
+  if (!reply.ok()) {
+    return reply.status();
+  }
+  return reply->type == Reply::Type::kInteger && reply->integer == 1;
+}
+
+void RedisCallStore::ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
+                                       StatusDone done) {
+  Eval(ScheduleHeldScript(),
+       {"3", Settled(key), due_, Updates(key), Millis(due), key, std::to_string(held)},
+       [done = std::move(done)](absl::StatusOr<Reply> reply) { done(reply.status()); });
 }
 
 absl::Status RedisCallStore::Unschedule(const std::string& key) {
@@ -409,8 +436,10 @@ void RedisCallStore::UnscheduleAsync(const std::string& key, StatusDone done) {
       });
 }
 
-absl::Status RedisCallStore::UnscheduleUnsettled(const std::string& key) {
-  return WaitEval(UnscheduleUnsettledScript(), {"2", Settled(key), due_, key}).status();
+absl::Status RedisCallStore::UnscheduleUnsettled(const std::string& key, size_t held) {
+  return WaitEval(UnscheduleUnsettledScript(),
+                  {"3", Settled(key), due_, Updates(key), key, std::to_string(held)})
+      .status();
 }
 
 absl::Status RedisCallStore::Forget(const std::string& key) {

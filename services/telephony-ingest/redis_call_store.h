@@ -52,8 +52,10 @@ class RedisCallStore : public CallStore {
                                                     const std::string& finished,
                                                     std::chrono::seconds ttl) override;
   absl::Status Schedule(const std::string& key, Clock::time_point due) override;
+  absl::StatusOr<bool> ScheduleHeld(const std::string& key, Clock::time_point due,
+                                    size_t held) override;
   absl::Status Unschedule(const std::string& key) override;
-  absl::Status UnscheduleUnsettled(const std::string& key) override;
+  absl::Status UnscheduleUnsettled(const std::string& key, size_t held) override;
   absl::Status Forget(const std::string& key) override;
   absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
                                                    std::chrono::seconds lease, size_t max) override;
@@ -64,7 +66,8 @@ class RedisCallStore : public CallStore {
                    SnapshotDone done) override;
   void SettleAsync(const std::string& key, const std::string& finished, std::chrono::seconds ttl,
                    Clock::time_point due, SettleDone done) override;
-  void ScheduleAsync(const std::string& key, Clock::time_point due, StatusDone done) override;
+  void ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
+                         StatusDone done) override;
   void UnscheduleAsync(const std::string& key, StatusDone done) override;
   void ForgetAsync(const std::string& key, StatusDone done) override;
   void OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) override;

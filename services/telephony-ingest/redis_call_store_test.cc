@@ -399,11 +399,37 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-4"})->IsNil());
   EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:pub-4:u"})->integer, 0);
   // The ticker's UnscheduleUnsettled (a due call with nothing to decide) likewise.
-  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-3").ok());
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-3", 1).ok());
   EXPECT_FALSE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-3"})->IsNil());
   ASSERT_TRUE(store.Schedule("generic:pub-5", due).ok());
-  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-5").ok());
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-5", 0).ok());
   EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-5"})->IsNil());
+
+  // Decided over the call's first n reports: left undone once it took another or was settled
+  // (as MemoryCallStoreTest.SchedulesOnlyOverTheReportsItDecidedOn).
+  auto score = [&](const std::string& key) {
+    auto reply = raw.Run({"ZSCORE", options.key_prefix + "calls:due", key});
+    return reply->IsNil() ? std::string("none") : reply->text;
+  };
+  const std::string later = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               (due + std::chrono::hours(1)).time_since_epoch())
+                                               .count());
+  ASSERT_TRUE(append("generic:pub-6", std::nullopt).ok());
+  EXPECT_TRUE(store.ScheduleHeld("generic:pub-6", due + std::chrono::hours(1), 1).value());
+  EXPECT_EQ(score("generic:pub-6"), later);
+  ASSERT_TRUE(append("generic:pub-6", std::nullopt).ok());
+  ASSERT_TRUE(store.Schedule("generic:pub-6", due).ok());
+  EXPECT_FALSE(store.ScheduleHeld("generic:pub-6", due + std::chrono::hours(1), 1).value());
+  const std::string deadline = score("generic:pub-6");
+  EXPECT_NE(deadline, later);
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-6", 1).ok());
+  EXPECT_EQ(score("generic:pub-6"), deadline);
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-6", 2).ok());
+  EXPECT_EQ(score("generic:pub-6"), "none");
+  ASSERT_FALSE(store.Settle("generic:pub-6", "call-6", std::chrono::seconds(1000)).value());
+  ASSERT_TRUE(store.Schedule("generic:pub-6", due).ok());
+  EXPECT_FALSE(store.ScheduleHeld("generic:pub-6", due + std::chrono::hours(1), 2).value());
+  EXPECT_EQ(score("generic:pub-6"), deadline);
 }
 
 // Protects: the Lua steps run by EVALSHA still work when Redis has lost its scripts (a restart,
