@@ -113,15 +113,27 @@ AmiCallTracker::AmiCallTracker(const AmiOptions& options, CallAssembler* calls, 
       publish_(std::move(publish)),
       now_(now ? std::move(now) : [] { return Clock::now(); }) {}
 
-Clock::time_point AmiCallTracker::EventTime(const AmiMessage& event) const {
+Clock::time_point AmiCallTracker::EventTime(const AmiMessage& event,
+                                            std::map<std::string, std::string>* dropped) const {
   // With timestampevents=yes in manager.conf every event carries "Timestamp: 1700000000.123".
   double seconds = 0;
-  if (std::string text = event.Get("Timestamp");
-      !text.empty() && absl::SimpleAtod(text, &seconds) && seconds > 0 &&
+  std::string text = event.Get("Timestamp");
+  if (text.empty()) {
+    return now_();  // timestampevents=no
+  }
+  if (absl::SimpleAtod(text, &seconds) && seconds > 0 &&
       seconds < static_cast<double>(LastClockSecond())) {  // past it, the conversion overflowed
     return Clock::time_point(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
   }
+  (*dropped)["Timestamp"] = "no Unix time from 1970 to 2262: the event's arrival time used";
   return now_();
+}
+
+void AmiCallTracker::ReportDropped(const std::string& linkedid,
+                                   const std::map<std::string, std::string>& dropped) const {
+  if (!dropped.empty() && on_dropped) {
+    on_dropped(absl::StrCat("asterisk:", linkedid), dropped);
+  }
 }
 
 bool AmiCallTracker::IsExtension(const std::string& number) const {
@@ -173,7 +185,9 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
   if (name.empty() || linkedid.empty()) {
     return;  // responses, and events about something else than a channel (unknown: ignored)
   }
-  Clock::time_point at = EventTime(event);
+  std::map<std::string, std::string> dropped;
+  Clock::time_point at = EventTime(event, &dropped);
+  ReportDropped(linkedid, dropped);
   if (name == "Newchannel") {
     auto [it, created] = calls_.try_emplace(linkedid);
     Tracked& call = it->second;
@@ -341,15 +355,24 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     // cdr_manager writes its times as "2026-11-30 09:15:00" in the PBX's local time; an
     // unreadable one is left out (the channel events' times stand).
     const LocalTimes local{.zone = options_.time_zone, .now = now_()};
+    std::map<std::string, std::string> unreadable;
     auto cdr_time = [&](const char* field) -> std::optional<Clock::time_point> {
       std::string text = event.Get(field);
-      return text.empty() ? std::nullopt : ParseTime(text, local);
+      if (text.empty()) {
+        return std::nullopt;
+      }
+      std::optional<Clock::time_point> time = ParseTime(text, local);
+      if (!time) {
+        unreadable[field] = "no local time (YYYY-MM-DD HH:MM:SS) from 1970 to 2262: left out";
+      }
+      return time;
     };
     update.started_at = cdr_time("StartTime");
     update.ended_at = cdr_time("EndTime");
     if (answered) {
       update.answered_at = cdr_time("AnswerTime");  // an answer time alone makes a call answered
     }
+    ReportDropped(linkedid, unreadable);
     Apply(linkedid, std::move(update));
   } else if (name == "Hangup") {
     call.channels.erase(event.Get("Uniqueid"));

@@ -116,6 +116,12 @@ class AmiCallTracker {
   /// Invoked for each call dropped without publishing, with the reason ("internal_call",
   /// "feature_code"); optional (main counts them in telephony_ignored_total).
   std::function<void(const char* reason)> on_ignored;
+  /// Invoked for an event's times that cannot be read (its Timestamp: no Unix time from 1970
+  /// to 2262, the arrival time used instead; a Cdr's StartTime, AnswerTime, EndTime: no local
+  /// time, left out), with the call's id ("asterisk:<Linkedid>") and field → why; optional
+  /// (main counts them in telephony_fields_dropped_total).
+  std::function<void(const std::string& call_id, const std::map<std::string, std::string>& dropped)>
+      on_dropped;
 
  private:
   struct Tracked {
@@ -131,7 +137,11 @@ class AmiCallTracker {
     std::string hangup_cause;
     Clock::time_point seen;
   };
-  Clock::time_point EventTime(const AmiMessage& event) const;
+  /// The event's Timestamp, else now; an unreadable one is noted in `dropped`.
+  Clock::time_point EventTime(const AmiMessage& event,
+                              std::map<std::string, std::string>* dropped) const;
+  void ReportDropped(const std::string& linkedid,
+                     const std::map<std::string, std::string>& dropped) const;
   bool IsExtension(const std::string& number) const;
   void Ignore(Tracked& call, const char* reason);
   void Apply(const std::string& linkedid, CallUpdate update);

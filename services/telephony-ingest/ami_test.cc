@@ -467,6 +467,8 @@ TEST(AmiTimeZoneTest, CdrTimesAreThePbxsLocalTime) {
 
 // Protects: an event's Timestamp past what the clock holds (2262) is not taken as its time (the
 // conversion overflowed: undefined behaviour); the event happens "now", as without a Timestamp.
+// Each unreadable time is reported (telephony_fields_dropped_total), a Cdr's too; a missing
+// Timestamp (timestampevents=no) is not.
 TEST(AmiEventTimeTest, TimestampsPastTheClocksRangeAreNow) {
   CallAssembler calls{CallAssembler::Options{}};
   std::vector<FinishedCall> published;
@@ -478,6 +480,13 @@ TEST(AmiEventTimeTest, TimestampsPastTheClocksRangeAreNow) {
         calls.Published(call);
       },
       [now] { return now; });
+  std::vector<std::string> dropped;
+  tracker.on_dropped = [&dropped](const std::string& call_id,
+                                  const std::map<std::string, std::string>& fields) {
+    for (const auto& [field, why] : fields) {
+      dropped.push_back(call_id + " " + field);
+    }
+  };
   AmiFramer framer;
   std::vector<AmiMessage> messages;
   ASSERT_TRUE(framer.Feed(kBanner, &messages).ok());
@@ -485,8 +494,10 @@ TEST(AmiEventTimeTest, TimestampsPastTheClocksRangeAreNow) {
   ASSERT_TRUE(framer
                   .Feed("Event: Newchannel\r\n" + far +
                             "CallerIDNum: 0612345678\r\nExten: 201\r\nUniqueid: 9.1\r\n"
-                            "Linkedid: 9.1\r\n\r\nEvent: DialEnd\r\n" +
-                            far + "Linkedid: 9.1\r\nDialStatus: ANSWER\r\n\r\nEvent: Hangup\r\n" +
+                            "Linkedid: 9.1\r\n\r\nEvent: DialEnd\r\nTimestamp: soon\r\n"
+                            "Linkedid: 9.1\r\nDialStatus: ANSWER\r\n\r\nEvent: Cdr\r\n"
+                            "UniqueID: 9.1\r\nStartTime: yesterday\r\nDisposition: ANSWERED\r\n"
+                            "\r\nEvent: Hangup\r\n" +
                             far + "Uniqueid: 9.1\r\nLinkedid: 9.1\r\n\r\n",
                         &messages)
                   .ok());
@@ -496,6 +507,9 @@ TEST(AmiEventTimeTest, TimestampsPastTheClocksRangeAreNow) {
   ASSERT_EQ(published.size(), 1u);
   EXPECT_EQ(published[0].call.started_at().seconds(), 1796050900);
   EXPECT_EQ(published[0].call.ended_at().seconds(), 1796050900);
+  EXPECT_EQ(dropped,
+            (std::vector<std::string>{"asterisk:9.1 Timestamp", "asterisk:9.1 Timestamp",
+                                      "asterisk:9.1 StartTime", "asterisk:9.1 Timestamp"}));
 }
 
 // Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX. An extension calling a customer back through

@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
              .WithLabels({});
     tracker->on_incomplete = [incomplete] { incomplete->Increment(); };
     tracker->on_ignored = [&service](const char* reason) { service.CountIgnored(reason); };
+    tracker->on_dropped = [&service](const std::string& call_id,
+                                     const std::map<std::string, std::string>& dropped) {
+      service.CountDropped(call_id, dropped);
+    };
     ami = std::make_unique<telephony::AmiClient>(*settings.ami, tracker.get(), &registry);
   }
 

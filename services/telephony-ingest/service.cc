@@ -180,8 +180,8 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
   twilio_replays_ = &replays_->WithLabels({"twilio"});
   fields_dropped_ = &registry->AddCounter(
       "telephony_fields_dropped_total",
-      "Secondary fields of generic call events that could not be read (a time, a duration, a "
-      "URL…): dropped, the call kept, by field.",
+      "Secondary fields of call reports that could not be read (a time, a duration, a URL…; "
+      "generic API, Twilio, Asterisk): dropped, the call kept, by field.",
       {"field"});
   call_id_reused_ = &registry
                          ->AddCounter("telephony_call_id_reused_total",

@@ -249,7 +249,11 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
       update.recording_url.clear();
     }
   }
-  std::optional<Clock::time_point> at = ParseRfc2822(Param(params, "Timestamp"));
+  const std::string timestamp = Param(params, "Timestamp");
+  std::optional<Clock::time_point> at = ParseRfc2822(timestamp);
+  if (!timestamp.empty() && !at) {
+    parse.dropped["Timestamp"] = "no RFC 2822 time from 1970 to 2262: the call's times left out";
+  }
   if (amd_only) {
     update.state = State::kAnswered;
     update.provider_status = absl::StrCat("amd:", answered_by);

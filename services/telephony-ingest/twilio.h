@@ -19,7 +19,8 @@ struct TwilioParse {
   std::string reason;
   /// Secondary fields past the generic API's bounds (From, To over 256 bytes or not UTF-8, a
   /// RecordingUrl over 2048 bytes or no http(s) URL, a CallDuration or DialCallDuration that
-  /// is no number of seconds from 0 to 604800): dropped, the call kept (field → why).
+  /// is no number of seconds from 0 to 604800, a Timestamp that is no RFC 2822 time from 1970
+  /// to 2262): dropped, the call kept (field → why).
   std::map<std::string, std::string> dropped;
   CallUpdate update;
 };

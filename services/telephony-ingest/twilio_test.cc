@@ -156,6 +156,22 @@ TEST(TwilioParseTest, BoundsOfTheGenericApi) {
       "CallSid=CAlong4&Direction=inbound&CallStatus=in-progress&DialCallStatus=completed"
       "&DialCallSid=CAlong4b&DialCallDuration=604801");
   EXPECT_EQ(dial.dropped.count("DialCallDuration"), 1u);
+  // A Timestamp that is no RFC 2822 time, or past what the clock holds: the call's times left
+  // out, the call kept, the field named.
+  for (const char* stamp : {"yesterday", "Fri,+01+Jan+2300+00:00:00+%2B0000"}) {
+    TwilioParse late = Parse(
+        "CallSid=CAlong6&Direction=inbound&From=%2B33641000903&CallStatus=completed"
+        "&CallDuration=30&Timestamp=" +
+        std::string(stamp));
+    ASSERT_EQ(late.outcome, TwilioParse::Outcome::kOk) << late.reason;
+    EXPECT_EQ(late.dropped.count("Timestamp"), 1u) << stamp;
+    EXPECT_FALSE(late.update.ended_at) << stamp;
+  }
+  TwilioParse stamped = Parse(
+      "CallSid=CAlong7&Direction=inbound&From=%2B33641000903&CallStatus=completed"
+      "&CallDuration=30&Timestamp=Mon,+30+Nov+2026+10:00:00+%2B0000");
+  EXPECT_TRUE(stamped.dropped.empty());
+  EXPECT_TRUE(stamped.update.ended_at);
   // At the bounds: kept.
   TwilioParse week = Parse(
       "CallSid=CAlong5&Direction=inbound&From=%2B33641000903&CallStatus=completed"
