@@ -1071,8 +1071,8 @@ void CallStore::UnscheduleAsync(const std::string& key, StatusDone done) { done(
 
 void CallStore::ForgetAsync(const std::string& key, StatusDone done) { done(Forget(key)); }
 
-void CallStore::OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) {
-  done(OpenCalls());
+void CallStore::ReadDueAsync(std::function<void(absl::StatusOr<DueState>)> done) {
+  done(ReadDue());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1214,6 +1214,17 @@ absl::StatusOr<std::vector<std::string>> MemoryCallStore::TakeDue(Clock::time_po
 absl::StatusOr<size_t> MemoryCallStore::OpenCalls() {
   std::lock_guard lock(mutex_);
   return due_.size();
+}
+
+absl::StatusOr<CallStore::DueState> MemoryCallStore::ReadDue() {
+  std::lock_guard lock(mutex_);
+  DueState state{.scheduled = due_.size()};
+  for (const auto& [key, due] : due_) {  // at most max_calls; once a second
+    if (!state.earliest || due < *state.earliest) {
+      state.earliest = due;
+    }
+  }
+  return state;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1638,11 +1649,13 @@ void CallAssembler::RefreshOpenCalls() {
     }
     seen_->asking = true;
   }
-  store_->OpenCallsAsync([seen = seen_](absl::StatusOr<size_t> count) {
+  store_->ReadDueAsync([seen = seen_](absl::StatusOr<CallStore::DueState> due) {
     std::lock_guard lock(seen->mutex);
     seen->asking = false;
-    if (count.ok()) {
-      seen->seen = {.count = *count, .at = std::chrono::steady_clock::now()};
+    if (due.ok()) {
+      seen->seen = {.count = due->scheduled,
+                    .earliest_due = due->earliest,
+                    .at = std::chrono::steady_clock::now()};
     }
   });
 }

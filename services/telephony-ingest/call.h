@@ -233,6 +233,13 @@ class CallStore {
                                                            size_t max) = 0;
   /// Calls scheduled (open or settling), for the telephony_open_calls gauge.
   virtual absl::StatusOr<size_t> OpenCalls() = 0;
+  /// The calls scheduled and the earliest time one of them is due (none when none is
+  /// scheduled), in one step: for the gauges.
+  struct DueState {
+    size_t scheduled = 0;
+    std::optional<Clock::time_point> earliest;
+  };
+  virtual absl::StatusOr<DueState> ReadDue() = 0;
 
   // The request path's forms: `done` runs once, on the calling thread before the call returns
   // or later on another one; it must not block, nor call the synchronous methods above. The
@@ -258,8 +265,8 @@ class CallStore {
                                  StatusDone done);
   virtual void UnscheduleAsync(const std::string& key, StatusDone done);
   virtual void ForgetAsync(const std::string& key, StatusDone done);
-  /// OpenCalls.
-  virtual void OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done);
+  /// ReadDue.
+  virtual void ReadDueAsync(std::function<void(absl::StatusOr<DueState>)> done);
 };
 
 /// CallStore in this process. Bounded: at most `max_calls` calls' updates and `max_settled`
@@ -282,6 +289,7 @@ class MemoryCallStore : public CallStore {
   absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
                                                    std::chrono::seconds lease, size_t max) override;
   absl::StatusOr<size_t> OpenCalls() override;
+  absl::StatusOr<DueState> ReadDue() override;
 
  private:
   Snapshot SnapshotLocked(const std::string& key) const;
@@ -401,11 +409,12 @@ class CallAssembler {
 
   /// Calls scheduled (open or settling), read from the store now: waits for it.
   size_t open_calls() const;
-  /// The calls scheduled as last read from the store by RefreshOpenCalls(), and when (the
-  /// assembler's creation until a first read answers): what a metrics scrape shows without
-  /// waiting for the store.
+  /// The calls scheduled as last read from the store by RefreshOpenCalls(), the earliest time
+  /// one of them is due, and when they were read (the assembler's creation until a first read
+  /// answers): what a metrics scrape shows without waiting for the store.
   struct OpenCallsSeen {
     size_t count = 0;
+    std::optional<Clock::time_point> earliest_due;
     std::chrono::steady_clock::time_point at;
   };
   OpenCallsSeen open_calls_seen() const;

@@ -161,6 +161,24 @@ TEST(MemoryCallStoreTest, ForgetLeavesASettledCallScheduled) {
   EXPECT_FALSE(store.Read("generic:f2")->published);  // nothing settled: nothing published
 }
 
+// Protects: ReadDue (the gauges telephony_open_calls and telephony_calls_overdue_seconds): the
+// calls scheduled and the earliest due time among them.
+TEST(MemoryCallStoreTest, ReadDue) {
+  MemoryCallStore store(10, 10);
+  auto none = store.ReadDue();
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->scheduled, 0u);
+  EXPECT_FALSE(none->earliest);
+  ASSERT_TRUE(store.Schedule("generic:d1", kT0 + seconds(10)).ok());
+  ASSERT_TRUE(store.Schedule("generic:d2", kT0).ok());
+  ASSERT_TRUE(store.Schedule("generic:d3", kT0 + seconds(5)).ok());
+  auto three = store.ReadDue();
+  EXPECT_EQ(three->scheduled, 3u);
+  EXPECT_EQ(three->earliest, kT0);
+  ASSERT_TRUE(store.Unschedule("generic:d2").ok());
+  EXPECT_EQ(store.ReadDue()->earliest, kT0 + seconds(5));
+}
+
 // Protects: a schedule or unschedule decided over a call's first n reports is left undone when
 // the call took a report since (whose own decision schedules it, maybe before this one lands:
 // an open call's expiry must not push back the settle deadline set since, nor the ticker drop

@@ -8,7 +8,9 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "telephony-ingest/generic.h"
 
 namespace leadflow::telephony {
 namespace {
@@ -466,14 +468,38 @@ absl::StatusOr<std::vector<std::string>> RedisCallStore::TakeDue(Clock::time_poi
   return keys;
 }
 
-void RedisCallStore::OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) {
-  Submit({{"ZCARD", due_}}, [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
-    if (!replies.ok()) {
-      done(replies.status());
-      return;
-    }
-    done(static_cast<size_t>((*replies)[0].integer));
-  });
+namespace {
+
+// ZCARD, then ZRANGE 0 0 WITHSCORES: [member, score] or nothing.
+absl::StatusOr<CallStore::DueState> ToDueState(absl::StatusOr<std::vector<Reply>> replies) {
+  if (!replies.ok()) {
+    return absl::UnavailableError(replies.status().message());
+  }
+  if (replies->size() != 2 || (*replies)[0].type != Reply::Type::kInteger ||
+      (*replies)[1].type != Reply::Type::kArray) {
+    return absl::UnavailableError("redis: unexpected reply to the due calls");
+  }
+  CallStore::DueState state{.scheduled = static_cast<size_t>((*replies)[0].integer)};
+  const std::vector<Reply>& first = (*replies)[1].elements;
+  double millis = 0;
+  if (first.size() == 2 && absl::SimpleAtod(first[1].text, &millis) && millis >= 0 &&
+      millis < static_cast<double>(LastClockSecond()) * 1000) {
+    state.earliest = Clock::time_point(std::chrono::milliseconds(static_cast<int64_t>(millis)));
+  }
+  return state;
+}
+
+}  // namespace
+
+void RedisCallStore::ReadDueAsync(std::function<void(absl::StatusOr<DueState>)> done) {
+  Submit({{"ZCARD", due_}, {"ZRANGE", due_, "0", "0", "WITHSCORES"}},
+         [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
+           done(ToDueState(std::move(replies)));
+         });
+}
+
+absl::StatusOr<CallStore::DueState> RedisCallStore::ReadDue() {
+  return ToDueState(Wait({{"ZCARD", due_}, {"ZRANGE", due_, "0", "0", "WITHSCORES"}}));
 }
 
 absl::StatusOr<size_t> RedisCallStore::OpenCalls() {

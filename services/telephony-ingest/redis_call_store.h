@@ -60,6 +60,7 @@ class RedisCallStore : public CallStore {
   absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
                                                    std::chrono::seconds lease, size_t max) override;
   absl::StatusOr<size_t> OpenCalls() override;
+  absl::StatusOr<DueState> ReadDue() override;
 
   void AppendAsync(const std::string& key, const std::string& update, std::chrono::seconds ttl,
                    size_t max_updates, std::optional<FirstDecision> if_first,
@@ -70,7 +71,7 @@ class RedisCallStore : public CallStore {
                          StatusDone done) override;
   void UnscheduleAsync(const std::string& key, StatusDone done) override;
   void ForgetAsync(const std::string& key, StatusDone done) override;
-  void OpenCallsAsync(std::function<void(absl::StatusOr<size_t>)> done) override;
+  void ReadDueAsync(std::function<void(absl::StatusOr<DueState>)> done) override;
 
   /// Answers every step submitted (Redis's replies, or Unavailable if it is down) and runs
   /// their callbacks, then stops; later steps fail at once. Before destroying what the

@@ -405,6 +405,18 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-5", 0).ok());
   EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-5"})->IsNil());
 
+  // ReadDue: the calls scheduled and the earliest due time (MemoryCallStoreTest.ReadDue).
+  auto state = store.ReadDue();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->scheduled,
+            static_cast<size_t>(raw.Run({"ZCARD", options.key_prefix + "calls:due"})->integer));
+  EXPECT_EQ(state->earliest, due);  // pub-3, settled meanwhile and kept scheduled above
+  ASSERT_TRUE(store.Schedule("generic:pub-7", due - std::chrono::seconds(30)).ok());
+  auto more = store.ReadDue();
+  EXPECT_EQ(more->scheduled, state->scheduled + 1);
+  EXPECT_EQ(more->earliest, due - std::chrono::seconds(30));
+  ASSERT_TRUE(store.Unschedule("generic:pub-7").ok());
+
   // Decided over the call's first n reports: left undone once it took another or was settled
   // (as MemoryCallStoreTest.SchedulesOnlyOverTheReportsItDecidedOn).
   auto score = [&](const std::string& key) {

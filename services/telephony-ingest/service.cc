@@ -269,6 +269,18 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
             .count();
       });
   registry->AddCallbackGauge(
+      "telephony_calls_overdue_seconds",
+      "How long the earliest due call has waited past its time (a settle deadline, an open "
+      "call's timeout, a publication's lease), as last read from the call store; 0 when none "
+      "is late. The ticker takes due calls every second: a value above a lease (60 s) means "
+      "calls are not being decided or published.",
+      [this] {
+        const std::optional<Clock::time_point> earliest = calls_.open_calls_seen().earliest_due;
+        const Clock::time_point now = now_();
+        return earliest && *earliest < now ? std::chrono::duration<double>(now - *earliest).count()
+                                           : 0.0;
+      });
+  registry->AddCallbackGauge(
       "telephony_background_pending",
       "Finished calls waiting to be published again after Kafka refused them (bounded by "
       "TELEPHONY_MAX_BACKGROUND_PENDING).",

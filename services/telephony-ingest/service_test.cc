@@ -2107,6 +2107,33 @@ TEST_F(StoreWaitTest, MetricsScrapeNeverWaitsForRedis) {
   store.Shutdown();
 }
 
+// Protects: telephony_calls_overdue_seconds, what tells an operator that due calls are not
+// being decided (no ticker running) before a sales team misses a call-back. A call scheduled
+// for its timeout is not late until then; past it, the gauge says by how long (as last read
+// from Redis); once the ticker has decided and published it, nothing is late.
+TEST_F(StoreWaitTest, OverdueCallsAreMeasured) {
+  PrivateRedis redis;
+  RedisCallStore store(redis.options());
+  options_.call_store = &store;
+  auto ringing = StartGeneric(Generic("late-1", "ringing"));
+  ASSERT_TRUE(ringing->has_value());
+  ASSERT_EQ((*ringing)->status, 202) << (*ringing)->body;
+  ASSERT_TRUE(testing::WaitFor([&] { return Metric("telephony_open_calls") == 1; },
+                               std::chrono::seconds(10)));
+  EXPECT_EQ(Metric("telephony_calls_overdue_seconds"), 0);
+  now_ = kNow + options_.calls.open_ttl - std::chrono::seconds(1);
+  EXPECT_EQ(Metric("telephony_calls_overdue_seconds"), 0);
+  now_ = kNow + options_.calls.open_ttl + std::chrono::seconds(90);
+  EXPECT_EQ(Metric("telephony_calls_overdue_seconds"), 90);
+  Service().Tick();
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_TRUE(publisher_.published[0].second.call().incomplete());
+  EXPECT_TRUE(testing::WaitFor([&] { return Metric("telephony_calls_overdue_seconds") == 0; },
+                               std::chrono::seconds(10)));
+  EXPECT_EQ(Metric("telephony_open_calls"), 0);
+  store.Shutdown();
+}
+
 // Protects: with the state of calls in Redis (shared by the replicas), a final report's retry
 // is published again while Kafka has not acknowledged the call (the first publication held or
 // refused), and once it has, answered as the first report was without a publication, at
