@@ -793,7 +793,7 @@ function knownMetrics() {
 
 function checkExpression(expr, where) {
   const known = knownMetrics();
-  for (const match of String(expr).matchAll(/\b((?:crm|webform|email|smtp|lmtp|http|kafka|kube)_[a-z0-9_:]*)/g)) {
+  for (const match of String(expr).matchAll(/\b((?:crm|webform|email|telephony|smtp|lmtp|http|kafka|kube)_[a-z0-9_:]*)/g)) {
     if (!known.has(match[1])) {
       fail(where, `unknown metric ${match[1]}`);
     }

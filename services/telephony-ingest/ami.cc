@@ -185,9 +185,10 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
   if (name.empty() || linkedid.empty()) {
     return;  // responses, and events about something else than a channel (unknown: ignored)
   }
+  // Reported only where the call takes its time from the event (its first channel's start, its
+  // last channel's end), not for every event of every channel.
   std::map<std::string, std::string> dropped;
   Clock::time_point at = EventTime(event, &dropped);
-  ReportDropped(linkedid, dropped);
   if (name == "Newchannel") {
     auto [it, created] = calls_.try_emplace(linkedid);
     Tracked& call = it->second;
@@ -238,6 +239,7 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
       update.line = options_.line.empty() ? dialled : options_.line;
     }
     update.provider_status = event.Get("ChannelStateDesc");
+    ReportDropped(linkedid, dropped);
     Apply(linkedid, std::move(update));
     return;
   }
@@ -378,6 +380,9 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     call.channels.erase(event.Get("Uniqueid"));
     call.hangup_cause = event.Get("Cause-txt");
     if (call.channels.empty()) {
+      if (!call.internal) {
+        ReportDropped(linkedid, dropped);
+      }
       Settle(linkedid, call, at);
       calls_.erase(it);
     }

@@ -116,10 +116,11 @@ class AmiCallTracker {
   /// Invoked for each call dropped without publishing, with the reason ("internal_call",
   /// "feature_code"); optional (main counts them in telephony_ignored_total).
   std::function<void(const char* reason)> on_ignored;
-  /// Invoked for an event's times that cannot be read (its Timestamp: no Unix time from 1970
-  /// to 2262, the arrival time used instead; a Cdr's StartTime, AnswerTime, EndTime: no local
-  /// time, left out), with the call's id ("asterisk:<Linkedid>") and field → why; optional
-  /// (main counts them in telephony_fields_dropped_total).
+  /// Invoked for a call's times that cannot be read (the Timestamp of its first Newchannel or
+  /// last Hangup: no Unix time from 1970 to 2262, the arrival time used instead; a Cdr's
+  /// StartTime, AnswerTime, EndTime: no local time, left out), with the call's id
+  /// ("asterisk:<Linkedid>") and field → why; not for internal calls; optional (main counts
+  /// them in telephony_fields_dropped_total).
   std::function<void(const std::string& call_id, const std::map<std::string, std::string>& dropped)>
       on_dropped;
 

@@ -467,8 +467,9 @@ TEST(AmiTimeZoneTest, CdrTimesAreThePbxsLocalTime) {
 
 // Protects: an event's Timestamp past what the clock holds (2262) is not taken as its time (the
 // conversion overflowed: undefined behaviour); the event happens "now", as without a Timestamp.
-// Each unreadable time is reported (telephony_fields_dropped_total), a Cdr's too; a missing
-// Timestamp (timestampevents=no) is not.
+// Each unreadable time the call takes is reported (telephony_fields_dropped_total): its first
+// channel's start, its last channel's end, a Cdr's times; not other events' (the DialEnd's),
+// nor a missing Timestamp (timestampevents=no).
 TEST(AmiEventTimeTest, TimestampsPastTheClocksRangeAreNow) {
   CallAssembler calls{CallAssembler::Options{}};
   std::vector<FinishedCall> published;
@@ -507,9 +508,8 @@ TEST(AmiEventTimeTest, TimestampsPastTheClocksRangeAreNow) {
   ASSERT_EQ(published.size(), 1u);
   EXPECT_EQ(published[0].call.started_at().seconds(), 1796050900);
   EXPECT_EQ(published[0].call.ended_at().seconds(), 1796050900);
-  EXPECT_EQ(dropped,
-            (std::vector<std::string>{"asterisk:9.1 Timestamp", "asterisk:9.1 Timestamp",
-                                      "asterisk:9.1 StartTime", "asterisk:9.1 Timestamp"}));
+  EXPECT_EQ(dropped, (std::vector<std::string>{"asterisk:9.1 Timestamp", "asterisk:9.1 StartTime",
+                                               "asterisk:9.1 Timestamp"}));
 }
 
 // Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX. An extension calling a customer back through

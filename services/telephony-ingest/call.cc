@@ -1032,8 +1032,9 @@ void CallStore::AppendAsync(const std::string& key, const std::string& update,
       snapshot->appended = false;
       snapshot->refused = true;
     } else {
-      (void)Schedule(key, if_first->due);
-      snapshot->scheduled = true;
+      // Another thread's report between the append and this (two locked steps here) schedules
+      // the call by its own decision, over this report too.
+      snapshot->scheduled = ScheduleHeld(key, if_first->due, 1).value_or(false);
     }
   } else if (snapshot.ok() && if_first && snapshot->appended && !snapshot->settled &&
              snapshot->updates.size() == 1) {
@@ -1155,7 +1156,7 @@ absl::Status MemoryCallStore::Schedule(const std::string& key, Clock::time_point
 absl::StatusOr<bool> MemoryCallStore::ScheduleHeld(const std::string& key, Clock::time_point due,
                                                    size_t held) {
   std::lock_guard lock(mutex_);
-  if (settled_.count(key) != 0 || HeldLocked(key) != held) {
+  if (settled_.count(key) != 0 || ReportedSinceLocked(key, held)) {
     return false;
   }
   due_[key] = due;
@@ -1173,15 +1174,21 @@ absl::Status MemoryCallStore::Unschedule(const std::string& key) {
 
 absl::Status MemoryCallStore::UnscheduleUnsettled(const std::string& key, size_t held) {
   std::lock_guard lock(mutex_);
-  if (settled_.count(key) == 0 && HeldLocked(key) == held) {
+  if (settled_.count(key) == 0 && !ReportedSinceLocked(key, held)) {
     due_.erase(key);
   }
   return absl::OkStatus();
 }
 
-size_t MemoryCallStore::HeldLocked(const std::string& key) const {
+bool MemoryCallStore::ReportedSinceLocked(const std::string& key, size_t held) const {
   auto it = updates_.find(key);
-  return it == updates_.end() ? 0 : it->second.size();
+  if (it == updates_.end() || it->second.size() < held) {
+    return held > 0;  // forgotten or evicted since: not this decision's call any more
+  }
+  return std::any_of(it->second.begin() + static_cast<std::ptrdiff_t>(held), it->second.end(),
+                     [](const std::string& update) {
+                       return update.find(kStoredRecordingMark) == std::string::npos;
+                     });
 }
 
 absl::Status MemoryCallStore::Forget(const std::string& key) {

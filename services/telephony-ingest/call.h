@@ -97,6 +97,10 @@ struct CallUpdate {
 
 /// The text an update is kept as in a CallStore (JSON), and back; std::nullopt when unreadable.
 std::string SerializeUpdate(const CallUpdate& update);
+/// In the kept text of a recording's own update (CallUpdate::recording), and in no other: JSON
+/// escapes a quote inside a string, so no value can hold it. The stores read it to tell a
+/// recording, which decides nothing, from a report (ScheduleHeld).
+inline constexpr std::string_view kStoredRecordingMark = "\"recd\":true";
 /// SerializeUpdate's text built through nlohmann::json (what SerializeUpdate writes directly
 /// when every text is ASCII, byte for byte; it also validates and replaces UTF-8).
 std::string SerializeUpdateJson(const CallUpdate& update);
@@ -212,18 +216,20 @@ class CallStore {
   /// schedule of a call not settled (a new call refused), and leaves a settled one as it is.
   virtual absl::Status Schedule(const std::string& key, Clock::time_point due) = 0;
   /// Schedule for a decision taken over the call's first `held` updates, in one step with the
-  /// check that the call is not settled and still holds exactly `held` updates. Otherwise it is
+  /// check that the call is not settled and took no report since (it holds `held` updates, or
+  /// more of which the later ones are all recordings: kStoredRecordingMark). Otherwise it is
   /// left as it is (false): a report appended since read this one's update too and schedules
   /// the call by its own decision, and a settled call stays due until its publication is
   /// confirmed. Two replicas' decisions on one call thus never leave the older one's time (an
-  /// open call's expiry pushing back a settle deadline set since).
+  /// open call's expiry pushing back a settle deadline set since). A recording decides and
+  /// schedules nothing, so one appended since does not count.
   virtual absl::StatusOr<bool> ScheduleHeld(const std::string& key, Clock::time_point due,
                                             size_t held) = 0;
   virtual absl::Status Unschedule(const std::string& key) = 0;
   /// Unschedule for a call found with nothing to decide over its first `held` updates: in one
   /// step with the checks, so that a call settled meanwhile stays scheduled until its
   /// publication is confirmed, and one that took a report since (whose schedule may have come
-  /// before this) stays scheduled for it.
+  /// before this; recordings do not count, as for ScheduleHeld) stays scheduled for it.
   virtual absl::Status UnscheduleUnsettled(const std::string& key, size_t held) = 0;
   virtual absl::Status Forget(const std::string& key) = 0;
   /// At most `max` calls due at `now`, each rescheduled to now + `lease` in the same step, so
@@ -293,7 +299,9 @@ class MemoryCallStore : public CallStore {
 
  private:
   Snapshot SnapshotLocked(const std::string& key) const;
-  size_t HeldLocked(const std::string& key) const;  // the call's updates
+  /// Whether the call took a report after its first `held` updates (ScheduleHeld), or holds
+  /// fewer.
+  bool ReportedSinceLocked(const std::string& key, size_t held) const;
   const size_t max_calls_;
   const size_t max_settled_;
   std::mutex mutex_;

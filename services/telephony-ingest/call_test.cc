@@ -206,6 +206,43 @@ TEST(MemoryCallStoreTest, SchedulesOnlyOverTheReportsItDecidedOn) {
   EXPECT_FALSE(store.ScheduleHeld("generic:h1", kT0 + seconds(3600), 2).value());
   EXPECT_EQ(store.TakeDue(kT0 + seconds(30), seconds(1), 10).value(),
             std::vector<std::string>{"generic:h1"});
+  // A recording since decides nothing: it does not hold the schedule back, nor keep the call.
+  CallUpdate recording;
+  recording.provider = "generic";
+  recording.provider_call_id = "h2";
+  recording.recording = true;
+  recording.recording_url = "https://x.example/r.mp3";
+  ASSERT_TRUE(store.Append("generic:h2", "ringing", seconds(100), 8).ok());
+  ASSERT_TRUE(store.Append("generic:h2", SerializeUpdate(recording), seconds(100), 8).ok());
+  const size_t others = store.OpenCalls().value();  // h1, settled and leased
+  EXPECT_TRUE(store.ScheduleHeld("generic:h2", kT0, 1).value());
+  EXPECT_EQ(store.OpenCalls().value(), others + 1);
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:h2", 1).ok());
+  EXPECT_EQ(store.OpenCalls().value(), others);
+  ASSERT_TRUE(store.Append("generic:h2", "answered", seconds(100), 8).ok());
+  EXPECT_FALSE(store.ScheduleHeld("generic:h2", kT0, 1).value());
+}
+
+// Protects: the mark the stores read to tell a recording from a report (kStoredRecordingMark):
+// in every kept form of a recording's update, and in no report's, whatever its values hold.
+TEST(StoredUpdateTest, OnlyARecordingCarriesTheRecordingMark) {
+  CallUpdate recording = Update(State::kRinging, "m1");
+  recording.recording = true;
+  recording.recording_url = "https://x.example/r.mp3";
+  CallUpdate report = Update(State::kMissed, "m1");
+  report.operator_name = "\"recd\":true";  // a value holding the mark's text
+  report.recording_url = "https://x.example/?\"recd\":true";
+  for (bool ascii : {true, false}) {
+    if (!ascii) {
+      recording.operator_name = "Zoé";  // past ASCII: the nlohmann form
+      report.line = "Zoé";
+    }
+    EXPECT_TRUE((SerializeUpdate(recording).find(kStoredRecordingMark) != std::string::npos));
+    EXPECT_TRUE((SerializeUpdateJson(recording).find(kStoredRecordingMark) != std::string::npos));
+    EXPECT_FALSE((SerializeUpdate(report).find(kStoredRecordingMark) != std::string::npos))
+        << SerializeUpdate(report);
+    EXPECT_FALSE((SerializeUpdateJson(report).find(kStoredRecordingMark) != std::string::npos));
+  }
 }
 
 // Protects: out-of-order and duplicated intermediate states fold the same way: the earliest
@@ -310,6 +347,42 @@ TEST(CallAssemblerReplicasTest, AnOlderDecisionLeavesTheSettleDeadline) {
   auto due = a.Expire(kT0 + seconds(1) + options.settle_window);
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].call.outcome(), CallEvent::MISSED);
+}
+
+// Protects: a recording between a settling report's decision and its schedule does not hold
+// that schedule back (it decides and schedules nothing itself): the missed call still settles
+// at its deadline, not at the open call's timeout. Seen red with recordings counted as reports.
+TEST(CallAssemblerReplicasTest, ARecordingLeavesTheSettleDeadline) {
+  struct RacingStore : MemoryCallStore {
+    using MemoryCallStore::MemoryCallStore;
+    void ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
+                           StatusDone done) override {
+      if (auto hook = std::exchange(before_schedule, nullptr)) {
+        hook();
+      }
+      MemoryCallStore::ScheduleHeldAsync(key, due, held, std::move(done));
+    }
+    std::function<void()> before_schedule;
+  } store(100, 100);
+  CallAssembler::Options options;
+  options.open_ttl = seconds(3600);
+  CallAssembler a(options, &store);
+  CallAssembler b(options, &store);
+  ASSERT_TRUE(a.Apply(Update(State::kRinging, "v"), kT0).ok());
+  store.before_schedule = [&] {
+    EXPECT_TRUE(
+        a.Recording("generic", "v", "RE1", "https://x.example/RE1.mp3", kT0 + seconds(1)).ok());
+  };
+  CallUpdate uncertain_missed = Update(State::kMissed, "v");
+  uncertain_missed.uncertain = true;
+  auto missed = b.Apply(uncertain_missed, kT0 + seconds(1));
+  ASSERT_TRUE(missed.ok());
+  EXPECT_TRUE(missed->settling);
+  EXPECT_FALSE(store.before_schedule);
+  auto due = a.Expire(kT0 + seconds(1) + options.settle_window);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(due[0].call.recording_url(), "https://x.example/RE1.mp3");
 }
 
 // Protects: the bounds. Past max_open_calls a new call's intermediate state is refused

@@ -123,25 +123,45 @@ const RedisCallStore::Script& ForgetScript() {
   return script;
 }
 
-// UnscheduleUnsettled: off the due set unless settled or holding other than the given number
-// of updates. KEYS: settlement, due set, updates. ARGV: the call's member, the updates read.
+// Whether the call (KEYS[3], its updates) took a report after its first `held`, or holds fewer:
+// what follows them is read only when there is something (at most max updates per call), and
+// a recording (kStoredRecordingMark) decides nothing.
+std::string ReportedSince() {
+  return absl::StrCat(
+      "local function reported_since(held) "
+      "  local size = redis.call('LLEN', KEYS[3]) "
+      "  if size < held then return true end "
+      "  if size == held then return false end "
+      "  for _, update in ipairs(redis.call('LRANGE', KEYS[3], held, -1)) do "
+      "    if not string.find(update, '",
+      std::string(kStoredRecordingMark),
+      "', 1, true) then return true end "
+      "  end "
+      "  return false "
+      "end ");
+}
+
+// UnscheduleUnsettled: off the due set unless settled or reported since the given number of
+// updates. KEYS: settlement, due set, updates. ARGV: the call's member, the updates read.
 const RedisCallStore::Script& UnscheduleUnsettledScript() {
   static const RedisCallStore::Script script(
-      "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
-      "if redis.call('LLEN', KEYS[3]) ~= tonumber(ARGV[2]) then return 0 end "
-      "return redis.call('ZREM', KEYS[2], ARGV[1])");
+      absl::StrCat(ReportedSince(),
+                   "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+                   "if reported_since(tonumber(ARGV[2])) then return 0 end "
+                   "return redis.call('ZREM', KEYS[2], ARGV[1])"));
   return script;
 }
 
-// ScheduleHeld: scheduled unless settled or holding other than the given number of updates;
+// ScheduleHeld: scheduled unless settled or reported since the given number of updates;
 // answers 1 when scheduled. KEYS: settlement, due set, updates. ARGV: the due score, the call's
 // member, the updates the decision read.
 const RedisCallStore::Script& ScheduleHeldScript() {
   static const RedisCallStore::Script script(
-      "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
-      "if redis.call('LLEN', KEYS[3]) ~= tonumber(ARGV[3]) then return 0 end "
-      "redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) "
-      "return 1");
+      absl::StrCat(ReportedSince(),
+                   "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+                   "if reported_since(tonumber(ARGV[3])) then return 0 end "
+                   "redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) "
+                   "return 1"));
   return script;
 }
 
@@ -270,10 +290,6 @@ void RedisCallStore::Eval(const Script& script, std::vector<std::string> keys_an
              [done = std::move(done)](absl::StatusOr<std::vector<Reply>> replies) {
                if (!replies.ok()) {
                  done(replies.status());
-                 return;
-               }
-               if ((*replies)[0].type == Reply::Type::kError) {  // as for EVALSHA's below
-                 done(absl::UnavailableError(absl::StrCat("redis: ", (*replies)[0].text)));
                  return;
                }
                done(std::move((*replies)[0]));

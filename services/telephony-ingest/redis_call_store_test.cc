@@ -442,6 +442,22 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   ASSERT_TRUE(store.Schedule("generic:pub-6", due).ok());
   EXPECT_FALSE(store.ScheduleHeld("generic:pub-6", due + std::chrono::hours(1), 2).value());
   EXPECT_EQ(score("generic:pub-6"), deadline);
+  // A recording since decides nothing: it neither holds a schedule back nor keeps the call.
+  CallUpdate recording;
+  recording.provider = "generic";
+  recording.provider_call_id = "pub-8";
+  recording.recording = true;
+  ASSERT_TRUE(append("generic:pub-8", std::nullopt).ok());
+  ASSERT_TRUE(
+      store.Append("generic:pub-8", SerializeUpdate(recording), std::chrono::seconds(1000), 8)
+          .ok());
+  EXPECT_TRUE(store.ScheduleHeld("generic:pub-8", due + std::chrono::hours(1), 1).value());
+  EXPECT_EQ(score("generic:pub-8"), later);
+  ASSERT_TRUE(store.UnscheduleUnsettled("generic:pub-8", 1).ok());
+  EXPECT_EQ(score("generic:pub-8"), "none");
+  ASSERT_TRUE(append("generic:pub-8", std::nullopt).ok());  // a report after the recording
+  EXPECT_FALSE(store.ScheduleHeld("generic:pub-8", due + std::chrono::hours(1), 1).value());
+  EXPECT_EQ(score("generic:pub-8"), "none");
 }
 
 // Protects: the Lua steps run by EVALSHA still work when Redis has lost its scripts (a restart,

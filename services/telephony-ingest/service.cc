@@ -271,9 +271,11 @@ TelephonyService::TelephonyService(ServiceOptions options, Publisher* publisher,
   registry->AddCallbackGauge(
       "telephony_calls_overdue_seconds",
       "How long the earliest due call has waited past its time (a settle deadline, an open "
-      "call's timeout, a publication's lease), as last read from the call store; 0 when none "
-      "is late. The ticker takes due calls every second: a value above a lease (60 s) means "
-      "calls are not being decided or published.",
+      "call's timeout, a publication's lease), as last read from the call store (see "
+      "telephony_open_calls_age_seconds: while the store does not answer, the last time read "
+      "ages); 0 when none is late. The tickers take due calls every second, and a publication "
+      "Kafka refuses comes due again a lease (60 s) later: minutes mean no replica takes due "
+      "calls, so they are not decided.",
       [this] {
         const std::optional<Clock::time_point> earliest = calls_.open_calls_seen().earliest_due;
         const Clock::time_point now = now_();

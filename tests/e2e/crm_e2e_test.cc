@@ -504,10 +504,12 @@ class RaceTest : public CrmE2eTest {
       work.commit();
     }
 
-    // A batch is what one poll window gathers. With the default 50 ms window a consumer's first
-    // batch is cut wherever the window ends while the topic fills: it may reach the door with a
-    // few events and take the rest later, alone, and the race shrinks to nothing. A window longer
-    // than the filling makes each consumer hold its whole share at the door.
+    // A batch is what one poll window gathers, the window running from the poll's start. With
+    // the default 50 ms window a consumer's first batch is cut wherever the window ends while
+    // the topic fills: it may reach the door with a few events and take the rest later, alone,
+    // and the race shrinks (CI once saw none at all). With a 3 s window a cut needs the window
+    // to end within the filling (tens of ms): unlikely, not impossible; the race line prints
+    // each consumer's batches (retries counted) so that a short race shows.
     const std::map<std::string, std::string> whole_share = {{"CRM_BATCH_MAX_WAIT_MS", "3000"}};
     CrmCore first(database_.url(), broker_.bootstrap(), group, whole_share, std::nullopt, binary);
     CrmCore second(database_.url(), broker_.bootstrap(), group, whole_share, std::nullopt, binary);
