@@ -314,22 +314,26 @@ TEST_F(CallAssemblerTest, LaterReportsPushTheExpiry) {
   EXPECT_EQ(assembler.Expire(kT0 + seconds(6600)).size(), 1u);
 }
 
+// The in-process store, with a hook run once between a decision and its schedule: another
+// replica's report (or a recording) landing in between.
+struct RacingStore : MemoryCallStore {
+  using MemoryCallStore::MemoryCallStore;
+  void ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
+                         StatusDone done) override {
+    if (auto hook = std::exchange(before_schedule, nullptr)) {
+      hook();
+    }
+    MemoryCallStore::ScheduleHeldAsync(key, due, held, std::move(done));
+  }
+  std::function<void()> before_schedule;
+};
+
 // Protects: two replicas' decisions on one call never leave the older one's schedule. Replica
 // B's open-call expiry, decided over the call's first two reports, lands after replica A took a
 // missed report and set the settle deadline: the call still settles at that deadline, not an
 // hour later. Seen red with B's schedule unconditional.
 TEST(CallAssemblerReplicasTest, AnOlderDecisionLeavesTheSettleDeadline) {
-  struct RacingStore : MemoryCallStore {
-    using MemoryCallStore::MemoryCallStore;
-    void ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
-                           StatusDone done) override {
-      if (auto hook = std::exchange(before_schedule, nullptr)) {
-        hook();  // another replica's report, between this decision and its schedule
-      }
-      MemoryCallStore::ScheduleHeldAsync(key, due, held, std::move(done));
-    }
-    std::function<void()> before_schedule;
-  } store(100, 100);
+  RacingStore store(100, 100);
   CallAssembler::Options options;
   options.open_ttl = seconds(3600);
   CallAssembler a(options, &store);
@@ -353,17 +357,7 @@ TEST(CallAssemblerReplicasTest, AnOlderDecisionLeavesTheSettleDeadline) {
 // that schedule back (it decides and schedules nothing itself): the missed call still settles
 // at its deadline, not at the open call's timeout. Seen red with recordings counted as reports.
 TEST(CallAssemblerReplicasTest, ARecordingLeavesTheSettleDeadline) {
-  struct RacingStore : MemoryCallStore {
-    using MemoryCallStore::MemoryCallStore;
-    void ScheduleHeldAsync(const std::string& key, Clock::time_point due, size_t held,
-                           StatusDone done) override {
-      if (auto hook = std::exchange(before_schedule, nullptr)) {
-        hook();
-      }
-      MemoryCallStore::ScheduleHeldAsync(key, due, held, std::move(done));
-    }
-    std::function<void()> before_schedule;
-  } store(100, 100);
+  RacingStore store(100, 100);
   CallAssembler::Options options;
   options.open_ttl = seconds(3600);
   CallAssembler a(options, &store);
