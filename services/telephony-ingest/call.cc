@@ -483,7 +483,15 @@ bool AppendAsciiJson(std::string* out, std::string_view text) {
     }
   }
   out->push_back('"');
-  for (char c : text) {
+  // Runs of characters that need no escape go in whole: a report's texts are such runs.
+  size_t run = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\') {
+      continue;
+    }
+    out->append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -506,17 +514,14 @@ bool AppendAsciiJson(std::string* out, std::string_view text) {
       case '\t':
         out->append("\\t");
         break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out->append("\\u00");
-          out->push_back(kHex[(c >> 4) & 0xf]);
-          out->push_back(kHex[c & 0xf]);
-        } else {
-          out->push_back(c);
-        }
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escaped[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+        out->append(escaped, sizeof escaped);
+      }
     }
   }
+  out->append(text.data() + run, text.size() - run);
   out->push_back('"');
   return true;
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 namespace leadflow::telephony {
 namespace {
 
@@ -512,6 +514,37 @@ TEST(StoredUpdateTest, AsStoredIsTheRoundTrip) {
   update.received.reset();
   const std::string serialized = SerializeUpdate(update);
   EXPECT_EQ(Fields(*AsStored(update, serialized)), Fields(*ParseUpdate(serialized)));
+}
+
+// Protects: a text written directly is nlohmann::json's dump of it byte for byte, every ASCII
+// character alone, between others and in runs (the direct writer appends unescaped runs
+// whole), and a text past ASCII is refused with nothing appended.
+TEST(StoredUpdateTest, DirectTextIsTheJsonDump) {
+  std::string every;
+  for (int c = 0; c < 0x80; ++c) {
+    every.push_back(static_cast<char>(c));
+    for (const std::string& text : {std::string(1, static_cast<char>(c)),
+                                    "ab" + std::string(1, static_cast<char>(c)) + "cd",
+                                    std::string(3, static_cast<char>(c)) + "x"}) {
+      std::string out = "{";
+      ASSERT_TRUE(AppendAsciiJson(&out, text)) << c;
+      EXPECT_EQ(out, "{" + nlohmann::json(text).dump()) << c;
+    }
+  }
+  std::mt19937 random(11);
+  for (int i = 0; i < 500; ++i) {
+    std::string text;
+    for (size_t n = random() % 40; n > 0; --n) {
+      text.push_back(every[random() % every.size()]);
+    }
+    std::string out;
+    ASSERT_TRUE(AppendAsciiJson(&out, text));
+    ASSERT_EQ(out, nlohmann::json(text).dump());
+  }
+  std::string out = "kept";
+  EXPECT_FALSE(AppendAsciiJson(&out, "Zo\xc3\xab"));
+  EXPECT_FALSE(AppendAsciiJson(&out, "ab\x80"));
+  EXPECT_EQ(out, "kept");
 }
 
 // Protects: the stored form of an update written directly (ASCII text) is nlohmann::json's own
