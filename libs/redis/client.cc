@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "absl/strings/str_cat.h"
 
@@ -64,10 +65,22 @@ std::string FormatCommands(const std::vector<Command>& commands) {
   }
   std::string out;
   out.reserve(size);
+  // "*<count>\r\n" and "$<length>\r\n" written by hand: StrAppend's pieces cost more than
+  // the bytes they carry.
+  auto header = [&out](char kind, size_t count) {
+    char buffer[24];
+    buffer[0] = kind;
+    char* end = std::to_chars(buffer + 1, buffer + sizeof buffer - 2, count).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    out.append(buffer, end - buffer);
+  };
   for (const Command& command : commands) {
-    absl::StrAppend(&out, "*", command.size(), "\r\n");
+    header('*', command.size());
     for (const std::string& argument : command) {
-      absl::StrAppend(&out, "$", argument.size(), "\r\n", argument, "\r\n");
+      header('$', argument.size());
+      out.append(argument);
+      out.append("\r\n", 2);
     }
   }
   return out;

@@ -477,18 +477,19 @@ std::optional<Clock::time_point> TimeFrom(const nlohmann::json& json) {
 }  // namespace
 
 bool AppendAsciiJson(std::string* out, std::string_view text) {
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      return false;
-    }
-  }
+  const size_t start = out->size();
   out->push_back('"');
   // Runs of characters that need no escape go in whole: a report's texts are such runs.
   size_t run = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\') {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\') {
       continue;
+    }
+    if (byte >= 0x80) {
+      out->resize(start);
+      return false;
     }
     out->append(text.data() + run, i - run);
     run = i + 1;
