@@ -397,6 +397,78 @@ TEST_F(CallRulesTest, AnsweredInboundCompletesTheCallBack) {
   EXPECT_EQ(inbound_->counters().calls.call_backs_completed.Value(), 1);
 }
 
+// Protects: a missed call whose event comes after a later answered call of the same person (a
+// PBX posting its reports late or in batches, a call published at its expiry, a provider's
+// retry minutes later) asks for no call-back: the person was reached after it. It is kept on
+// the record as a call-back completed by the answered call (its call id held, so that a late
+// recording still finds it), never folded into the open call-back of a missed call that came
+// after the answer, and counted as a call-back made. A missed call after the answer, or one
+// whose time is unknown, still opens a call-back.
+TEST_F(CallRulesTest, MissedCallOlderThanTheAnswerAsksForNoCallBack) {
+  CallCounters& calls = inbound_->counters().calls;
+  const int64_t contact = Contact("+33612345678");
+  const int64_t now = Count("SELECT extract(epoch FROM now())::bigint");
+  Apply({Encode({.id = "m1", .number = "+33612345678", .ended_unix = now - 3600})});
+  Apply({Encode({.id = "o1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .direction = CallEvent::OUTBOUND,
+                 .duration = 100,
+                 .ended_unix = now - 1700,
+                 .started_unix = now - 1820,
+                 .answered_unix = now - 1800})});
+  ASSERT_EQ(OpenCallBacks(), 0);
+  // Missed at -40 min, published after the call-back at -30 min.
+  Apply({Encode({.id = "m0",
+                 .number = "+33612345678",
+                 .ended_unix = now - 2400,
+                 .started_unix = now - 2430})});
+  EXPECT_EQ(OpenCallBacks(), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND completed AND "
+                  "completed_at IS NOT NULL AND completed_by_event_id = 'call:o1' AND "
+                  "origin_event_id = 'call:m0' AND missed_calls = 1 AND owner_type = 'CONTACT' "
+                  "AND owner_id = " +
+                  std::to_string(contact)),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activity_calls AS c JOIN activities AS a ON a.id = "
+                  "c.activity_id WHERE c.call_id = 'generic:m0' AND a.origin_event_id = "
+                  "'call:m0'"),
+            1);
+
+  // Missed after the answer: a call-back to make. A late one from before the answer does not
+  // join it.
+  Apply({Encode({.id = "m2", .number = "+33612345678", .ended_unix = now - 600})});
+  ASSERT_NE(OpenCallBackOf("CONTACT", contact), 0);
+  Apply({Encode({.id = "m00", .number = "+33612345678", .ended_unix = now - 2000})});
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(Count("SELECT missed_calls FROM activities WHERE call_back AND NOT completed"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND completed AND "
+                  "completed_by_event_id = 'call:o1' AND origin_event_id = 'call:m00'"),
+            1);
+
+  // The person called in and was answered (-5 min): the open call-back is done, and a missed
+  // call from before that, arriving now, is done by that call too.
+  Apply({Encode({.id = "a1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .duration = 60,
+                 .ended_unix = now - 240,
+                 .answered_unix = now - 300})});
+  ASSERT_EQ(OpenCallBacks(), 0);
+  Apply({Encode({.id = "m3", .number = "+33612345678", .ended_unix = now - 400})});
+  EXPECT_EQ(OpenCallBacks(), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND completed AND "
+                  "completed_by_event_id = 'call:a1' AND origin_event_id = 'call:m3'"),
+            1);
+
+  // A missed call without a time of its own is taken as now: after every answer.
+  Apply({Encode({.id = "m4", .number = "+33612345678"})});
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(
+      Count("SELECT sum(missed_calls) FROM activities WHERE call_back"),
+      static_cast<int64_t>(calls.call_backs_created.Value() + calls.call_backs_updated.Value()));
+}
+
 // Protects: a call-back is due the SLA after the missed call, as the provider timed it, not after
 // crm-core read the event (a consumer catching up on a backlog must not push deadlines out): the
 // first missed call sets the deadline, the latest the last attempt; a call time in the future is

@@ -158,6 +158,10 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
     if (row.call_back && !row.completed) {
       if (auto found = open_ids.find({owners[i], row.owner_id}); found != open_ids.end()) {
         found_row = found->second;
+      } else if (auto done = ids.find({owners[i], row.owner_id, events[i], true});
+                 done != ids.end()) {
+        // Written completed: its missed calls came before an answered call of the record.
+        found_row = done->second;
       }
     } else if (auto found = ids.find({owners[i], row.owner_id, events[i], row.call_back});
                found != ids.end()) {
