@@ -1577,10 +1577,12 @@ std::vector<FinishedCall> CallAssembler::Due(Clock::time_point now, size_t max) 
   return due;
 }
 
-void CallAssembler::RecordingAsync(const std::string& provider, const std::string& provider_call_id,
-                                   const std::string& recording_id,
-                                   const std::string& recording_url, Clock::time_point now,
-                                   RecordingDone done) {
+namespace {
+
+// A recording's own event, its id and time; the call's outcome and numbers are the caller's to
+// fill in (the settled call, when there is one).
+FinishedCall RecordingEvent(std::string_view provider, std::string_view provider_call_id,
+                            std::string_view recording_id, Clock::time_point now) {
   FinishedCall recording;
   std::string id;
   ingest::AppendPart(&id, provider);
@@ -1589,6 +1591,43 @@ void CallAssembler::RecordingAsync(const std::string& provider, const std::strin
   ingest::AppendPart(&id, recording_id);
   recording.event_id = ingest::EventId("call", id);
   recording.occurred = now;
+  return recording;
+}
+
+// The recording's fields of its own event, over the call's (settled) ones or none.
+void MarkRecording(CallEvent* call, const std::string& call_id, const std::string& provider_call_id,
+                   const std::string& recording_url, bool carried) {
+  call->set_call_id(call_id);
+  call->set_provider_call_id(provider_call_id);
+  call->set_recording_url(recording_url);
+  call->clear_recording_urls();
+  call->add_recording_urls(recording_url);
+  call->set_recording_only(true);
+  call->set_carried_by_call(carried);
+}
+
+}  // namespace
+
+FinishedCall CallAssembler::RecordingOfSettled(const FinishedCall& settled,
+                                               const std::string& recording_id,
+                                               const std::string& recording_url,
+                                               Clock::time_point now) {
+  const CallEvent& call = settled.call;
+  const std::string provider =
+      call.call_id().substr(0, call.call_id().size() - call.provider_call_id().size() - 1);
+  FinishedCall recording = RecordingEvent(provider, call.provider_call_id(), recording_id, now);
+  recording.call = call;
+  recording.counterpart_e164 = settled.counterpart_e164;
+  MarkRecording(&recording.call, call.call_id(), call.provider_call_id(), recording_url,
+                /*carried=*/false);
+  return recording;
+}
+
+void CallAssembler::RecordingAsync(const std::string& provider, const std::string& provider_call_id,
+                                   const std::string& recording_id,
+                                   const std::string& recording_url, Clock::time_point now,
+                                   RecordingDone done) {
+  FinishedCall recording = RecordingEvent(provider, provider_call_id, recording_id, now);
   // Twilio may post the recording before the call's last status callback: a call not settled
   // yet takes it as an update of its own, so that its event carries the recording too
   // (crm-core may read this recording's own event before the call's and attaches it to the
@@ -1618,14 +1657,7 @@ void CallAssembler::RecordingAsync(const std::string& provider, const std::strin
         }
         // Kept with the call's reports (not settled, room left): the call's event carries it.
         const bool carried = !snapshot->settled && snapshot->appended;
-        CallEvent& call = recording.call;
-        call.set_call_id(call_id);
-        call.set_provider_call_id(provider_call_id);
-        call.set_recording_url(recording_url);
-        call.clear_recording_urls();
-        call.add_recording_urls(recording_url);
-        call.set_recording_only(true);
-        call.set_carried_by_call(carried);
+        MarkRecording(&recording.call, call_id, provider_call_id, recording_url, carried);
         done(std::move(recording));
       });
 }

@@ -409,6 +409,15 @@ class CallAssembler {
   void RecordingAsync(const std::string& provider, const std::string& provider_call_id,
                       const std::string& recording_id, const std::string& recording_url,
                       Clock::time_point now, RecordingDone done);
+  /// The event for a recording of a call already settled (`settled`, as the store holds it)
+  /// that a report brings after the call was published — a PBX posting the file once it is
+  /// written, Twilio's <Dial record> action after the parent's "completed": RecordingAsync's
+  /// event for a settled call, without a step of the store. Its event id is the recording's
+  /// (`recording_id`; the URL when the provider gives no id), so a retry of the report is
+  /// applied once.
+  static FinishedCall RecordingOfSettled(const FinishedCall& settled,
+                                         const std::string& recording_id,
+                                         const std::string& recording_url, Clock::time_point now);
   /// RecordingAsync, waited for: not on a thread that runs the store's callbacks.
   absl::StatusOr<FinishedCall> Recording(const std::string& provider,
                                          const std::string& provider_call_id,

@@ -112,6 +112,18 @@ std::vector<std::string> Contradictions(const CallUpdate& update, const CallEven
   return fields;
 }
 
+// Whether a report about a call already settled brings a recording its published event does
+// not carry: a PBX posting the file once it is written, after the end it posted; Twilio's
+// <Dial record> action after the parent's "completed" settled the call. Such a recording is
+// published as its own event (CallAssembler::RecordingOfSettled), as a recording callback is.
+bool BringsRecording(const CallUpdate& update, const CallEvent& settled) {
+  if (update.recording_url.empty() || update.recording_url == settled.recording_url()) {
+    return false;
+  }
+  const auto& urls = settled.recording_urls();
+  return std::find(urls.begin(), urls.end(), update.recording_url) == urls.end();
+}
+
 }  // namespace
 
 std::string MaskedNumber(std::string_view number) {
@@ -780,6 +792,19 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
     }
   }
   bool final_state = update.state != State::kRinging && update.state != State::kAnswered;
+  if (result.repeated && BringsRecording(update, finished.call)) {
+    // The file of a call already published (written once the call ended): its own event,
+    // answered as the report would be once Kafka has it. A settled call whose publication is
+    // not confirmed yet stays scheduled: the ticker publishes it again after its lease.
+    const int status = final_state ? 202 : 200;
+    std::string body = PublishedAnswer(call_id, finished, dropped,
+                                       final_state ? "published" : "already_published");
+    PublishAndAnswer(CallAssembler::RecordingOfSettled(finished, update.recording_url,
+                                                       update.recording_url, now_()),
+                     request, std::move(reply),
+                     [status, body = std::move(body)] { return Response::Json(status, body); });
+    return;
+  }
   if (result.repeated && !final_state) {
     // A late intermediate state of a call already settled: nothing to add.
     ignored_->WithLabels({"after_outcome"}).Increment();
@@ -849,6 +874,15 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
     reply(Twiml());
     return;
   }
+  // A <Dial record> action (or a status callback) after the call was published brings its
+  // recording: published as the recording callback's would be; the call stands as published.
+  const bool late_recording =
+      result.repeated && !update.child_leg && BringsRecording(update, result.finished->call);
+  auto publish_recording = [&] {
+    PublishAndAnswer(CallAssembler::RecordingOfSettled(*result.finished, update.recording_url,
+                                                       update.recording_url, now_()),
+                     request, std::move(reply), [] { return Twiml(); });
+  };
   if (result.repeated && update.child_leg) {
     // A <Dial>'s leg reported after its call was published: an inbound call's legs never
     // count (its <Dial> action decides), an outbound one's came too late.
@@ -871,9 +905,17 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
           "kept as published (raise TELEPHONY_SETTLE_MS if this recurs)",
           update.provider_call_id, update.provider_status,
           OutcomeName(result.finished->call.outcome()));
+      if (late_recording) {
+        publish_recording();
+        return;
+      }
       reply(Twiml());
       return;
     }
+  }
+  if (late_recording) {
+    publish_recording();
+    return;
   }
   if (result.published) {
     // Twilio retrying a callback whose answer it did not get: Kafka has the call's event.

@@ -1650,6 +1650,84 @@ TEST_F(ServiceTest, EveryRecordingOfACallInItsEvent) {
   EXPECT_EQ(call.recording_url(), "https://rec.example.com/a.mp3");
 }
 
+// Protects: a recording URL reported after its call was published — a PBX posting the
+// voicemail's or the conversation's file once it is written, after the end it already posted;
+// Twilio's <Dial record> action coming after the parent's "completed" settled the call — is
+// published as the call's recording (recording_only, the call's outcome and number, its own
+// event id, the same for a retry of that report), as Twilio's recording callback is, instead
+// of being answered "published" and dropped. A URL the call's event already carries publishes
+// nothing more.
+TEST_F(ServiceTest, RecordingReportedAfterTheCallIsPublished) {
+  ASSERT_EQ(PostGeneric(Generic("late-rec", "voicemail")).status, 202);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  const std::string call_event = publisher_.published[0].second.event_id();
+  const std::string with_file =
+      Generic("late-rec", "voicemail", R"(,"recording_url":"https://pbx.example.com/vm/1.wav")");
+  auto late = PostGeneric(with_file, std::nullopt, "1700000001");
+  EXPECT_EQ(late.status, 202) << late.body;
+  EXPECT_EQ(Json(late)["event_id"], call_event);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  const auto [key, recording] = publisher_.published[1];  // a copy: the vector grows
+  EXPECT_EQ(key, "+33612345678");
+  EXPECT_NE(recording.event_id(), call_event);
+  EXPECT_TRUE(recording.call().recording_only());
+  EXPECT_FALSE(recording.call().carried_by_call());
+  EXPECT_EQ(recording.call().call_id(), "generic:late-rec");
+  EXPECT_EQ(recording.call().outcome(), CallEvent::VOICEMAIL);
+  EXPECT_EQ(recording.call().recording_url(), "https://pbx.example.com/vm/1.wav");
+  ASSERT_EQ(recording.call().recording_urls_size(), 1);
+
+  // The sender's retry: the same event, applied once by crm-core.
+  ASSERT_EQ(PostGeneric(with_file, std::nullopt, "1700000002").status, 202);
+  ASSERT_EQ(publisher_.published.size(), 3u);
+  EXPECT_EQ(publisher_.published[2].second.event_id(), recording.event_id());
+
+  // An intermediate state bringing another file: answered as before, the file published.
+  auto other = PostGeneric(
+      Generic("late-rec", "answered", R"(,"recording_url":"https://pbx.example.com/vm/2.wav")"));
+  EXPECT_EQ(other.status, 200) << other.body;
+  EXPECT_EQ(Json(other)["status"], "already_published");
+  ASSERT_EQ(publisher_.published.size(), 4u);
+  EXPECT_EQ(publisher_.published[3].second.call().recording_url(),
+            "https://pbx.example.com/vm/2.wav");
+  EXPECT_NE(publisher_.published[3].second.event_id(), recording.event_id());
+
+  // The file the call's own event carries: nothing more.
+  ASSERT_EQ(
+      PostGeneric(Generic("late-rec2", "ended",
+                          R"(,"duration":30,"recording_url":"https://pbx.example.com/c.wav")"))
+          .status,
+      202);
+  ASSERT_EQ(publisher_.published.size(), 5u);
+  ASSERT_EQ(
+      PostGeneric(Generic("late-rec2", "ended",
+                          R"(,"duration":30,"recording_url":"https://pbx.example.com/c.wav")"),
+                  std::nullopt, "1700000003")
+          .status,
+      202);
+  EXPECT_EQ(publisher_.published.size(), 5u);
+
+  // Twilio: the parent's "completed" settled the call; the <Dial record> action, late, brings
+  // the recording.
+  const std::string parent =
+      "CallSid=CAlate1&AccountSid=AC1&From=%2B33612345679&To=%2B33187654321&Direction=inbound";
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice", parent + "&CallStatus=completed&CallDuration=40").status,
+            200);
+  ASSERT_EQ(publisher_.published.size(), 6u);
+  auto action = PostTwilio(
+      "/v1/twilio/voice",
+      parent +
+          "&CallStatus=completed&DialCallStatus=completed&DialCallSid=CAleg1"
+          "&DialCallDuration=35&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2F"
+          "Accounts%2FAC1%2FRecordings%2FRElate1&RecordingSid=RElate1");
+  EXPECT_EQ(action.status, 200) << action.body;
+  ASSERT_EQ(publisher_.published.size(), 7u);
+  const CallEvent& twilio = publisher_.published[6].second.call();
+  EXPECT_TRUE(twilio.recording_only());
+  EXPECT_EQ(twilio.call_id(), "twilio:CAlate1");
+  EXPECT_THAT(twilio.recording_url(), HasSubstr("RElate1"));
+}
+
 // Protects: telephony_calls_published_total counts each call once; a provider's retry of a
 // settled call, published again, is counted in telephony_calls_republished_total.
 TEST_F(ServiceTest, RepublicationsCountedApart) {
