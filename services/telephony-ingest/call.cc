@@ -197,7 +197,23 @@ struct Open {
   /// DialCallDuration): the parent's CallDuration stands for it.
   bool leg_without_duration = false;
   std::string counterpart_e164;
+  /// Whether any report gave a time or a talk time of its own. A call none did (a PBX posting
+  /// its states as they happen, without times) is timed by its reports' arrival instead.
+  bool timed = false;
+  /// When the call's first report, its first report of an answer and its first final report
+  /// reached the service (CallUpdate::received), for a call no report timed.
+  std::optional<Clock::time_point> first_received;
+  std::optional<Clock::time_point> answer_received;
+  std::optional<Clock::time_point> final_received;
 };
+
+// The earlier of `*kept` and `time`, into `*kept`.
+void KeepEarliest(std::optional<Clock::time_point>* kept,
+                  const std::optional<Clock::time_point>& time) {
+  if (time && (!*kept || *time < **kept)) {
+    *kept = time;
+  }
+}
 
 void Fold(Open* open, const CallUpdate& update) {
   CallEvent& call = open->call;
@@ -206,6 +222,19 @@ void Fold(Open* open, const CallUpdate& update) {
     call.set_provider_call_id(update.provider_call_id);
   }
   AddRecording(&call, update.recording_url);
+  if (update.started_at || update.answered_at || update.ended_at || update.duration_seconds) {
+    open->timed = true;
+  }
+  if (!update.recording) {
+    KeepEarliest(&open->first_received, update.received);
+    if (update.state == State::kAnswered || update.answered ||
+        (update.state == State::kEnded && update.duration_seconds.value_or(0) > 0)) {
+      KeepEarliest(&open->answer_received, update.received);
+    }
+    if (IsFinal(update.state)) {
+      KeepEarliest(&open->final_received, update.received);
+    }
+  }
   if (update.recording) {
     // A recording that came before the call settled: it rides in the call's event.
     SetIfGiven(call.mutable_recording_url(), update.recording_url);
@@ -322,6 +351,23 @@ FinishedCall Finish(Open open, CallEvent::Outcome outcome, bool incomplete, Cloc
   CallEvent& call = open.call;
   call.set_outcome(outcome);
   call.set_incomplete(incomplete);
+  if (!open.timed && open.first_received) {
+    // No report said when anything happened: each happened when it was reported (a PBX
+    // posting its states live). The end only when it was reported, and not before the answer
+    // (reports posted in parallel may arrive in either order).
+    auto whole_seconds = [](Clock::time_point time) {
+      return ingest::ToTimestamp(std::chrono::time_point_cast<std::chrono::seconds>(time));
+    };
+    *call.mutable_started_at() = whole_seconds(*open.first_received);
+    const bool answered = outcome == CallEvent::ANSWERED && open.answer_received;
+    if (answered) {
+      *call.mutable_answered_at() = whole_seconds(*open.answer_received);
+    }
+    if (!incomplete && open.final_received &&
+        (!answered || *open.answer_received <= *open.final_received)) {
+      *call.mutable_ended_at() = whole_seconds(*open.final_received);
+    }
+  }
   if (open.dial_state) {
     const int32_t parent = call.duration_seconds();  // the parent's CallDuration, if it came
     call.set_duration_seconds(open.dial_duration.value_or(0));

@@ -76,6 +76,44 @@ TEST_F(CallAssemblerTest, AnsweredCallFoldsEarlierStates) {
   EXPECT_EQ(assembler_.open_calls(), 0u);
 }
 
+// Protects: a call whose reports carry no times (a PBX posting each state as it happens, with
+// its call id, direction, numbers and state only) is timed by their arrival: started at its first
+// report, answered at its first answer report, ended at its final one, the talk time between
+// the two — not an answered call of "0 s" without any time on the CRM's activity. A retried
+// answer report moves nothing. A call whose reports give any time or a duration keeps the
+// provider's alone: arrival times are never mixed with the PBX's clock.
+TEST_F(CallAssemblerTest, UntimedReportsAreTimedByTheirArrival) {
+  EXPECT_FALSE(Apply(Update(State::kRinging, "u1"), kT0));
+  EXPECT_FALSE(Apply(Update(State::kAnswered, "u1"), kT0 + seconds(8)));
+  EXPECT_FALSE(Apply(Update(State::kAnswered, "u1"), kT0 + seconds(30)));  // a retry
+  auto answered = Apply(Update(State::kEnded, "u1"), kT0 + seconds(128));
+  ASSERT_TRUE(answered);
+  EXPECT_EQ(answered->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(answered->call.started_at().seconds(), 1700000000);
+  EXPECT_EQ(answered->call.answered_at().seconds(), 1700000008);
+  EXPECT_EQ(answered->call.ended_at().seconds(), 1700000128);
+  EXPECT_EQ(answered->call.duration_seconds(), 120);
+  EXPECT_EQ(answered->occurred, kT0 + seconds(128));
+
+  CallUpdate missed = Update(State::kBusy, "u2");
+  auto busy = Apply(missed, kT0 + seconds(50));
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->call.started_at().seconds(), 1700000050);
+  EXPECT_EQ(busy->call.ended_at().seconds(), 1700000050);
+  EXPECT_FALSE(busy->call.has_answered_at());
+
+  // A duration given: the PBX's word alone.
+  EXPECT_FALSE(Apply(Update(State::kRinging, "u3"), kT0));
+  EXPECT_FALSE(Apply(Update(State::kAnswered, "u3"), kT0 + seconds(5)));
+  CallUpdate ended = Update(State::kEnded, "u3");
+  ended.duration_seconds = 30;
+  auto timed = Apply(ended, kT0 + seconds(100));
+  ASSERT_TRUE(timed);
+  EXPECT_EQ(timed->call.duration_seconds(), 30);
+  EXPECT_FALSE(timed->call.has_answered_at());
+  EXPECT_FALSE(timed->call.has_ended_at());
+}
+
 // Protects: "ended" without any sign of an answer is a missed call, and the missed/voicemail/
 // busy/failed states map to their outcomes; an inbound caller who gave up (canceled) is missed.
 TEST_F(CallAssemblerTest, FinalStatesGiveTheirOutcome) {
