@@ -151,15 +151,9 @@ bool IsAnonymousNumber(std::string_view number) {
   return absl::StrContains(text, "clip_") || absl::StrContains(text, "presentation");
 }
 
-std::optional<std::string> CallerPhone(std::string_view number, std::string_view region) {
-  if (IsAnonymousNumber(number)) {
-    return std::nullopt;
-  }
+std::string UriUserPart(std::string_view number) {
   std::string text(absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())));
-  std::string lower = absl::AsciiStrToLower(text);
-  if (absl::StartsWith(lower, "client:")) {
-    return std::nullopt;  // a Twilio Client (browser, app) user: one of ours, not a phone
-  }
+  const std::string lower = absl::AsciiStrToLower(text);
   for (std::string_view scheme : {"sip:", "sips:", "tel:"}) {
     if (absl::StartsWith(lower, absl::string_view(scheme.data(), scheme.size()))) {
       text.erase(0, scheme.size());
@@ -167,8 +161,19 @@ std::optional<std::string> CallerPhone(std::string_view number, std::string_view
     }
   }
   // The user part of a SIP URI; a tel: URI's parameters (";ext=…", ";phone-context=…") go.
-  text = text.substr(0, text.find_first_of("@;"));
-  auto e164 = identity::NormalizePhone(text, region);
+  return text.substr(0, text.find_first_of("@;"));
+}
+
+std::optional<std::string> CallerPhone(std::string_view number, std::string_view region) {
+  if (IsAnonymousNumber(number)) {
+    return std::nullopt;
+  }
+  if (absl::StartsWith(absl::AsciiStrToLower(absl::StripAsciiWhitespace(
+                           absl::string_view(number.data(), number.size()))),
+                       "client:")) {
+    return std::nullopt;  // a Twilio Client (browser, app) user: one of ours, not a phone
+  }
+  auto e164 = identity::NormalizePhone(UriUserPart(number), region);
   if (!e164.ok()) {
     return std::nullopt;  // an extension ("3010"), a SIP user name, an invalid number
   }
@@ -580,12 +585,14 @@ std::string CallEventId(std::string_view provider, std::string_view provider_cal
   return ingest::EventId("call", id);
 }
 
-bool IsInternalExtension(std::string_view number, int max_digits) {
+bool IsInternalExtension(std::string_view reported, int max_digits) {
+  const std::string number = UriUserPart(reported);
   return !number.empty() && number.size() <= static_cast<size_t>(max_digits) &&
          std::all_of(number.begin(), number.end(), [](char c) { return absl::ascii_isdigit(c); });
 }
 
-bool IsFeatureCode(std::string_view dialled) {
+bool IsFeatureCode(std::string_view reported) {
+  const std::string dialled = UriUserPart(reported);
   auto code_char = [](char c) { return absl::ascii_isdigit(c) || c == '*' || c == '#'; };
   return !dialled.empty() && dialled.size() <= 16 && (dialled[0] == '*' || dialled[0] == '#') &&
          std::all_of(dialled.begin(), dialled.end(), code_char);

@@ -479,13 +479,19 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
 /// The event id of a call: one per call, whatever its outcome.
 std::string CallEventId(std::string_view provider, std::string_view provider_call_id);
 
-/// An internal extension's number as a PBX gives it: 1 to `max_digits` ASCII digits. A call
-/// from one to another is a colleague's call, not a customer's: no input publishes it.
+/// What a caller id names once a SIP or tel URI is read: its user part ("sip:201@pbx.local" →
+/// "201", "tel:+33612345678;ext=2" → "+33612345678"; "201@pbx" too), surrounding white
+/// space removed; any other text as given.
+std::string UriUserPart(std::string_view number);
+
+/// An internal extension's number as a PBX gives it: 1 to `max_digits` ASCII digits, alone or
+/// as a SIP or tel URI's user part ("sip:201@pbx.local", as SIP PBXs report their phones). A
+/// call from one to another is a colleague's call, not a customer's: no input publishes it.
 bool IsInternalExtension(std::string_view number, int max_digits);
 
 /// A PBX feature code as an extension dials it: `*` or `#` first, then digits, `*` or `#` (at
-/// most 16 characters): `*97` (voicemail), `*8` (pickup), `#72`. The PBX's own services, not a
-/// call to anyone: no input publishes it.
+/// most 16 characters), alone or as a SIP URI's user part: `*97` (voicemail), `*8` (pickup),
+/// `#72`. The PBX's own services, not a call to anyone: no input publishes it.
 bool IsFeatureCode(std::string_view dialled);
 
 /// The phone number a caller id names, in E.164, or std::nullopt when it names nobody: withheld

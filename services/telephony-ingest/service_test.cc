@@ -268,6 +268,42 @@ TEST_F(ServiceTest, GenericInternalCallIgnored) {
   EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::ANSWERED);
 }
 
+// Protects: extensions written as SIP URIs, as SIP PBXs (FreeSWITCH, a PJSIP dialplan, Kamailio)
+// report them ("sip:201@pbx.local"), are extensions as their user part, the rule the numbers
+// follow: a colleague's call is ignored, not listed among the unidentified calls; a feature
+// code is one; the legs of a ring group reported after the call are the call, not 409
+// call_id_reused. A SIP URI whose user is a customer's number is still a call.
+TEST_F(ServiceTest, ExtensionsAsSipUris) {
+  auto internal =
+      PostGeneric(R"({"call_id":"sip-int-1","direction":"inbound",)"
+                  R"("from":"sip:201@pbx.local","to":"sips:202@pbx.local;transport=tls",)"
+                  R"("state":"ended","duration":30})");
+  ASSERT_EQ(internal.status, 200) << internal.body;
+  EXPECT_EQ(Json(internal)["status"], "ignored");
+  auto feature = PostGeneric(R"({"call_id":"sip-fc-1","direction":"outbound",)"
+                             R"("from":"sip:201@pbx.local","to":"sip:*97@pbx.local",)"
+                             R"("state":"ended","duration":5})");
+  ASSERT_EQ(feature.status, 200) << feature.body;
+  EXPECT_EQ(Json(feature)["status"], "ignored");
+  EXPECT_TRUE(publisher_.published.empty());
+
+  ASSERT_EQ(PostGeneric(R"({"call_id":"sip-rg-1","direction":"inbound","from":"+33612345720",)"
+                        R"("to":"sip:202@pbx.local","state":"ended","duration":42})")
+                .status,
+            202);
+  auto leg = PostGeneric(R"({"call_id":"sip-rg-1","direction":"inbound","from":"+33612345720",)"
+                         R"("to":"sip:203@pbx.local","state":"missed"})");
+  EXPECT_EQ(leg.status, 202) << leg.body;
+  EXPECT_EQ(Json(leg).value("outcome", ""), "answered") << leg.body;
+
+  auto customer = PostGeneric(R"({"call_id":"sip-out-1","direction":"outbound",)"
+                              R"("from":"sip:201@pbx.local","to":"sip:0612345678@pbx.local",)"
+                              R"("state":"ended","duration":30})");
+  ASSERT_EQ(customer.status, 202) << customer.body;
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(publisher_.published[1].first, "+33612345678");
+}
+
 // Protects: an extension dialling a feature code (*97 voicemail, *8 pickup, #72) through the
 // generic API is the PBX's own service, not an outbound call to nobody: 200 "ignored", counted
 // as feature_code, nothing published (it used to land among the unidentified calls and in
