@@ -152,25 +152,25 @@ bool IsAnonymousNumber(std::string_view number) {
 }
 
 std::string UriUserPart(std::string_view number) {
-  std::string text(absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())));
-  const std::string lower = absl::AsciiStrToLower(text);
-  for (std::string_view scheme : {"sip:", "sips:", "tel:"}) {
-    if (absl::StartsWith(lower, absl::string_view(scheme.data(), scheme.size()))) {
-      text.erase(0, scheme.size());
+  absl::string_view text =
+      absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size()));
+  for (absl::string_view scheme : {"sip:", "sips:", "tel:"}) {
+    if (absl::StartsWithIgnoreCase(text, scheme)) {
+      text.remove_prefix(scheme.size());
       break;
     }
   }
   // The user part of a SIP URI; a tel: URI's parameters (";ext=…", ";phone-context=…") go.
-  return text.substr(0, text.find_first_of("@;"));
+  return std::string(text.substr(0, text.find_first_of("@;")));
 }
 
 std::optional<std::string> CallerPhone(std::string_view number, std::string_view region) {
   if (IsAnonymousNumber(number)) {
     return std::nullopt;
   }
-  if (absl::StartsWith(absl::AsciiStrToLower(absl::StripAsciiWhitespace(
-                           absl::string_view(number.data(), number.size()))),
-                       "client:")) {
+  if (absl::StartsWithIgnoreCase(
+          absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())),
+          "client:")) {
     return std::nullopt;  // a Twilio Client (browser, app) user: one of ours, not a phone
   }
   auto e164 = identity::NormalizePhone(UriUserPart(number), region);
