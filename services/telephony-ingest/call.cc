@@ -169,8 +169,7 @@ std::optional<std::string> CallerPhone(std::string_view number, std::string_view
     return std::nullopt;
   }
   if (absl::StartsWithIgnoreCase(
-          absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())),
-          "client:")) {
+          absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())), "client:")) {
     return std::nullopt;  // a Twilio Client (browser, app) user: one of ours, not a phone
   }
   auto e164 = identity::NormalizePhone(UriUserPart(number), region);

@@ -561,9 +561,9 @@ TEST(StoredUpdateTest, DirectTextIsTheJsonDump) {
   std::string every;
   for (int c = 0; c < 0x80; ++c) {
     every.push_back(static_cast<char>(c));
-    for (const std::string& text : {std::string(1, static_cast<char>(c)),
-                                    "ab" + std::string(1, static_cast<char>(c)) + "cd",
-                                    std::string(3, static_cast<char>(c)) + "x"}) {
+    for (const std::string& text :
+         {std::string(1, static_cast<char>(c)), "ab" + std::string(1, static_cast<char>(c)) + "cd",
+          std::string(3, static_cast<char>(c)) + "x"}) {
       std::string out = "{";
       ASSERT_TRUE(AppendAsciiJson(&out, text)) << c;
       EXPECT_EQ(out, "{" + nlohmann::json(text).dump()) << c;

@@ -983,6 +983,13 @@ void TelephonyService::HandleTwilioRecording(const http::Request& request, Reply
                "invalid_callback", path, std::string(recording.status().message())));
     return;
   }
+  if (recording->conference) {
+    // A conference's recording names no call (Twilio sends ConferenceSid, no CallSid): nothing
+    // to attach it to. Answered 200 so that Twilio does not report a failed callback; counted.
+    ignored_->WithLabels({"conference_recording"}).Increment();
+    reply(Twiml());
+    return;
+  }
   if (!recording->completed) {
     ignored_->WithLabels({"recording_not_completed"}).Increment();
     reply(Twiml());

@@ -686,6 +686,28 @@ TEST_F(ServiceTest, TwilioRecording) {
   EXPECT_EQ(publisher_.published[1].first, "+33612345678");
 }
 
+// Protects: a <Conference record>'s recording callback (ConferenceSid, no CallSid: Twilio's
+// form) is answered 200 and counted, nothing published; one with neither sid is still refused.
+TEST_F(ServiceTest, ConferenceRecordingIsIgnoredNotRefused) {
+  auto conference =
+      Call(&TelephonyService::HandleTwilioRecording,
+           TwilioRequest("/v1/twilio/recording",
+                         "AccountSid=AC0000&ConferenceSid=CF1111&RecordingSid=RE4444"
+                         "&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2FRE4444"
+                         "&RecordingStatus=completed&RecordingSource=StartConferenceRecording"));
+  ASSERT_EQ(conference.status, 200) << conference.body;
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("telephony_ignored_total{reason=\"conference_recording\"} 1"));
+  auto neither = Call(&TelephonyService::HandleTwilioRecording,
+                      TwilioRequest("/v1/twilio/recording",
+                                    "AccountSid=AC0000&RecordingSid=RE5555"
+                                    "&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2FRE5555"
+                                    "&RecordingStatus=completed"));
+  EXPECT_EQ(neither.status, 422) << neither.body;
+  EXPECT_TRUE(publisher_.published.empty());
+}
+
 // Protects: the background path (Asterisk, expiry): an event Kafka refused is kept and
 // published by a later tick, so nothing accepted is lost; the queue is bounded and counted.
 TEST_F(ServiceTest, BackgroundEventsRetriedUntilKafkaTakesThem) {

@@ -380,6 +380,11 @@ absl::StatusOr<TwilioRecording> ParseTwilioRecording(const ingest::FormParams& p
   recording.call_sid = Param(params, "CallSid");
   recording.recording_sid = Param(params, "RecordingSid");
   recording.recording_url = Param(params, "RecordingUrl");
+  if (recording.call_sid.empty() && ValidSid(Param(params, "ConferenceSid")) &&
+      ValidSid(recording.recording_sid)) {
+    recording.conference = true;  // the conference's, not one call's
+    return recording;
+  }
   if (!ValidSid(recording.call_sid) || !ValidSid(recording.recording_sid)) {
     return absl::InvalidArgumentError("CallSid or RecordingSid missing or malformed");
   }

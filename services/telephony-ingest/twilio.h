@@ -54,6 +54,8 @@ absl::StatusOr<std::vector<std::string>> ParseTwilioSipDomains(const std::string
 /// A recording status callback: CallSid, RecordingSid, RecordingUrl, RecordingStatus.
 struct TwilioRecording {
   bool completed = false;  // RecordingStatus completed (absent, failed: nothing to attach)
+  /// A <Conference record>'s recording: a ConferenceSid and no CallSid, no call to attach it to.
+  bool conference = false;
   std::string call_sid;
   std::string recording_sid;
   std::string recording_url;
