@@ -151,7 +151,7 @@ bool IsAnonymousNumber(std::string_view number) {
   return absl::StrContains(text, "clip_") || absl::StrContains(text, "presentation");
 }
 
-std::string UriUserPart(std::string_view number) {
+std::string_view UriUserPart(std::string_view number) {
   absl::string_view text =
       absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size()));
   for (absl::string_view scheme : {"sip:", "sips:", "tel:"}) {
@@ -161,8 +161,26 @@ std::string UriUserPart(std::string_view number) {
     }
   }
   // The user part of a SIP URI; a tel: URI's parameters (";ext=…", ";phone-context=…") go.
-  return std::string(text.substr(0, text.find_first_of("@;")));
+  text = text.substr(0, text.find_first_of("@;"));
+  return std::string_view(text.data(), text.size());
 }
+
+namespace {
+
+// The host a caller id names after its '@' ("sip:201@PBX.local;transport=tls" → "pbx.local"),
+// lower case; empty for a plain number or a tel: URI.
+std::string UriHost(std::string_view number) {
+  const size_t at = number.find('@');
+  if (at == std::string_view::npos) {
+    return "";
+  }
+  std::string_view host = number.substr(at + 1);
+  host = host.substr(0, host.find_first_of(";:>?"));
+  return absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(absl::string_view(host.data(), host.size())));
+}
+
+}  // namespace
 
 std::optional<std::string> CallerPhone(std::string_view number, std::string_view region) {
   if (IsAnonymousNumber(number)) {
@@ -584,17 +602,25 @@ std::string CallEventId(std::string_view provider, std::string_view provider_cal
   return ingest::EventId("call", id);
 }
 
-bool IsInternalExtension(std::string_view reported, int max_digits) {
-  const std::string number = UriUserPart(reported);
+bool IsInternalExtension(std::string_view number, int max_digits) {
   return !number.empty() && number.size() <= static_cast<size_t>(max_digits) &&
          std::all_of(number.begin(), number.end(), [](char c) { return absl::ascii_isdigit(c); });
 }
 
-bool IsFeatureCode(std::string_view reported) {
-  const std::string dialled = UriUserPart(reported);
+bool IsFeatureCode(std::string_view dialled) {
   auto code_char = [](char c) { return absl::ascii_isdigit(c) || c == '*' || c == '#'; };
   return !dialled.empty() && dialled.size() <= 16 && (dialled[0] == '*' || dialled[0] == '#') &&
          std::all_of(dialled.begin(), dialled.end(), code_char);
+}
+
+bool ExtensionsOfOnePbx(std::string_view a, std::string_view b, int max_digits) {
+  return IsInternalExtension(UriUserPart(a), max_digits) &&
+         IsInternalExtension(UriUserPart(b), max_digits) && UriHost(a) == UriHost(b);
+}
+
+bool FeatureCodeOfPbx(std::string_view caller, std::string_view dialled, int max_digits) {
+  return IsInternalExtension(UriUserPart(caller), max_digits) &&
+         IsFeatureCode(UriUserPart(dialled)) && UriHost(caller) == UriHost(dialled);
 }
 
 Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool quiet_over,

@@ -481,18 +481,26 @@ std::string CallEventId(std::string_view provider, std::string_view provider_cal
 
 /// What a caller id names once a SIP or tel URI is read: its user part ("sip:201@pbx.local" →
 /// "201", "tel:+33612345678;ext=2" → "+33612345678"; "201@pbx" too), surrounding white
-/// space removed; any other text as given.
-std::string UriUserPart(std::string_view number);
+/// space removed; any other text as given. A view into `number`.
+std::string_view UriUserPart(std::string_view number);
 
-/// An internal extension's number as a PBX gives it: 1 to `max_digits` ASCII digits, alone or
-/// as a SIP or tel URI's user part ("sip:201@pbx.local", as SIP PBXs report their phones). A
-/// call from one to another is a colleague's call, not a customer's: no input publishes it.
+/// An internal extension's number as a PBX gives it: 1 to `max_digits` ASCII digits. A call
+/// from one to another is a colleague's call, not a customer's: no input publishes it.
 bool IsInternalExtension(std::string_view number, int max_digits);
 
 /// A PBX feature code as an extension dials it: `*` or `#` first, then digits, `*` or `#` (at
-/// most 16 characters), alone or as a SIP URI's user part: `*97` (voicemail), `*8` (pickup),
-/// `#72`. The PBX's own services, not a call to anyone: no input publishes it.
+/// most 16 characters): `*97` (voicemail), `*8` (pickup), `#72`. The PBX's own services, not a
+/// call to anyone: no input publishes it.
 bool IsFeatureCode(std::string_view dialled);
+
+/// Whether `a` and `b` are two extensions of one PBX: both plain extensions ("201", "202"), or
+/// both a SIP URI's user part on the same host ("sip:201@pbx.local", "sip:202@pbx.local", as
+/// SIP PBXs report their phones). A short numeric user on another host (a customer's own PBX,
+/// "sip:1234@customer.example") is not ours.
+bool ExtensionsOfOnePbx(std::string_view a, std::string_view b, int max_digits);
+/// Whether `caller`, an extension, dials a feature code of its own PBX: `201` → `*97`, or
+/// `sip:201@pbx.local` → `sip:*97@pbx.local` (the same host).
+bool FeatureCodeOfPbx(std::string_view caller, std::string_view dialled, int max_digits);
 
 /// The phone number a caller id names, in E.164, or std::nullopt when it names nobody: withheld
 /// (IsAnonymousNumber), all zeros ("0000000000", "+33000000000"), an internal extension

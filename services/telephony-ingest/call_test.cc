@@ -554,6 +554,23 @@ TEST(StoredUpdateTest, AsStoredIsTheRoundTrip) {
   EXPECT_EQ(Fields(*AsStored(update, serialized)), Fields(*ParseUpdate(serialized)));
 }
 
+// Protects: two extensions are one PBX's only when both are plain or both are SIP URIs on the
+// same host (any case, parameters and ports aside); a short user on another host is not ours.
+TEST(ExtensionTest, ExtensionsOfOnePbx) {
+  EXPECT_TRUE(ExtensionsOfOnePbx("201", "202", 5));
+  EXPECT_TRUE(ExtensionsOfOnePbx("sip:201@pbx.local", "SIPS:202@PBX.local;transport=tls", 5));
+  EXPECT_TRUE(ExtensionsOfOnePbx("sip:201@pbx.local:5060", "sip:202@pbx.local", 5));
+  EXPECT_FALSE(ExtensionsOfOnePbx("sip:1234@customer.example", "sip:201@pbx.local", 5));
+  EXPECT_FALSE(ExtensionsOfOnePbx("201", "sip:202@pbx.local", 5));
+  EXPECT_FALSE(ExtensionsOfOnePbx("sip:201@pbx.local", "sip:+33612345678@pbx.local", 5));
+  EXPECT_FALSE(ExtensionsOfOnePbx("123456", "201", 5));
+  EXPECT_TRUE(FeatureCodeOfPbx("201", "*97", 5));
+  EXPECT_TRUE(FeatureCodeOfPbx("sip:201@pbx.local", "sip:*97@pbx.local", 5));
+  EXPECT_FALSE(FeatureCodeOfPbx("sip:201@pbx.local", "sip:*97@elsewhere.example", 5));
+  EXPECT_FALSE(FeatureCodeOfPbx("+33612345678", "*97", 5));
+  EXPECT_EQ(UriUserPart(" tel:+33612345678;ext=2 "), "+33612345678");
+}
+
 // Protects: a text written directly is nlohmann::json's dump of it byte for byte, every ASCII
 // character alone, between others and in runs (the direct writer appends unescaped runs
 // whole), and a text past ASCII is refused with nothing appended.
@@ -582,6 +599,7 @@ TEST(StoredUpdateTest, DirectTextIsTheJsonDump) {
   std::string out = "kept";
   EXPECT_FALSE(AppendAsciiJson(&out, "Zo\xc3\xab"));
   EXPECT_FALSE(AppendAsciiJson(&out, "ab\x80"));
+  EXPECT_FALSE(AppendAsciiJson(&out, "a\"b\x80"));  // after an escape was written
   EXPECT_EQ(out, "kept");
 }
 

@@ -97,8 +97,7 @@ std::vector<std::string> Contradictions(const CallUpdate& update, const CallEven
     fields.push_back("direction");
   }
   auto our_side = [extension_max_digits](const std::string& reported, const std::string& kept) {
-    return IsInternalExtension(reported, extension_max_digits) &&
-           IsInternalExtension(kept, extension_max_digits);
+    return ExtensionsOfOnePbx(reported, kept, extension_max_digits);
   };
   const bool outbound = settled.direction() == CallEvent::OUTBOUND;
   if (!same_party(update.from, settled.from_number()) &&
@@ -561,6 +560,34 @@ void TelephonyService::PublishAndAnswer(FinishedCall call, const http::Request& 
           });
 }
 
+void TelephonyService::PublishLateRecording(FinishedCall settled, bool call_confirmed,
+                                            const std::string& recording_url,
+                                            const http::Request& request, Reply reply,
+                                            std::function<Response()> success) {
+  FinishedCall recording =
+      CallAssembler::RecordingOfSettled(settled, recording_url, recording_url, now_());
+  if (call_confirmed) {
+    PublishAndAnswer(std::move(recording), request, std::move(reply), std::move(success));
+    return;
+  }
+  // Same key, so the partition keeps the call's event before its recording's.
+  std::shared_ptr<const http::Request> held = request.Hold();
+  Publish(
+      std::move(settled), &request,
+      [this, held, recording = std::move(recording), reply = std::move(reply),
+       success = std::move(success)](const kafka::DeliveryResult& result,
+                                     const FinishedCall& published) mutable {
+        if (!result.status.ok()) {
+          reply(Reject(
+              ingest::AnswerForKafkaFailure(result, options_.unavailable_retry_after_seconds),
+              "kafka", held->path, "Kafka did not take the event: " + result.status.ToString()));
+          return;
+        }
+        calls_.Published(published);
+        PublishAndAnswer(std::move(recording), *held, std::move(reply), std::move(success));
+      });
+}
+
 bool TelephonyService::EnterStore(const http::Request& request, Reply& reply) {
   if (store_waiting_.fetch_add(1) < options_.max_store_waiting) {
     return true;
@@ -710,10 +737,10 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
   // nobody's identity. The Asterisk client drops these calls too. Answered 200 so that the
   // sender does not retry; counted.
   // An extension dialling a feature code (*97, #72) is the PBX's own service: the same.
-  if (IsInternalExtension(parse.update.from, options_.extension_max_digits) &&
-      (IsInternalExtension(parse.update.to, options_.extension_max_digits) ||
-       IsFeatureCode(parse.update.to))) {
-    const bool feature = IsFeatureCode(parse.update.to);
+  const bool feature =
+      FeatureCodeOfPbx(parse.update.from, parse.update.to, options_.extension_max_digits);
+  if (feature ||
+      ExtensionsOfOnePbx(parse.update.from, parse.update.to, options_.extension_max_digits)) {
     ignored_->WithLabels({feature ? "feature_code" : "internal_call"}).Increment();
     nlohmann::json answer = {
         {"call_id", absl::StrCat("generic:", parse.update.provider_call_id)},
@@ -793,16 +820,15 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
   }
   bool final_state = update.state != State::kRinging && update.state != State::kAnswered;
   if (result.repeated && BringsRecording(update, finished.call)) {
-    // The file of a call already published (written once the call ended): its own event,
-    // answered as the report would be once Kafka has it. A settled call whose publication is
-    // not confirmed yet stays scheduled: the ticker publishes it again after its lease.
+    // The file of a call already settled (written once the call ended): its own event,
+    // answered as the report would be once Kafka has it (and the call's, when its publication
+    // is not confirmed yet).
     const int status = final_state ? 202 : 200;
     std::string body = PublishedAnswer(call_id, finished, dropped,
                                        final_state ? "published" : "already_published");
-    PublishAndAnswer(CallAssembler::RecordingOfSettled(finished, update.recording_url,
-                                                       update.recording_url, now_()),
-                     request, std::move(reply),
-                     [status, body = std::move(body)] { return Response::Json(status, body); });
+    PublishLateRecording(finished, result.published, update.recording_url, request,
+                         std::move(reply),
+                         [status, body = std::move(body)] { return Response::Json(status, body); });
     return;
   }
   if (result.repeated && !final_state) {
@@ -879,9 +905,8 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
   const bool late_recording =
       result.repeated && !update.child_leg && BringsRecording(update, result.finished->call);
   auto publish_recording = [&] {
-    PublishAndAnswer(CallAssembler::RecordingOfSettled(*result.finished, update.recording_url,
-                                                       update.recording_url, now_()),
-                     request, std::move(reply), [] { return Twiml(); });
+    PublishLateRecording(*result.finished, result.published, update.recording_url, request,
+                         std::move(reply), [] { return Twiml(); });
   };
   if (result.repeated && update.child_leg) {
     // A <Dial>'s leg reported after its call was published: an inbound call's legs never

@@ -151,6 +151,14 @@ class TelephonyService {
   /// `done` gets the delivery's result and the call published.
   void Publish(FinishedCall call, const http::Request* request,
                std::function<void(const kafka::DeliveryResult&, const FinishedCall&)> done);
+  /// A recording a report brings after its call was settled (CallAssembler::RecordingOfSettled),
+  /// answered `success()` once Kafka has it. When the call's own publication is not confirmed
+  /// (`call_confirmed` false: refused, or under way elsewhere) the call is published again
+  /// first and the recording after its acknowledgement, so that the recording never reaches
+  /// crm-core before its call.
+  void PublishLateRecording(FinishedCall settled, bool call_confirmed,
+                            const std::string& recording_url, const http::Request& request,
+                            Reply reply, std::function<http::Response()> success);
   void PublishAndAnswer(FinishedCall call, const http::Request& request, Reply reply,
                         std::function<http::Response()> success);
   /// Counts and logs (rate-limited, without personal data) a refusal: `reason` says why, for

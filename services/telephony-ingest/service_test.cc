@@ -302,6 +302,20 @@ TEST_F(ServiceTest, ExtensionsAsSipUris) {
   ASSERT_EQ(customer.status, 202) << customer.body;
   ASSERT_EQ(publisher_.published.size(), 2u);
   EXPECT_EQ(publisher_.published[1].first, "+33612345678");
+
+  // A short numeric user on another host is a customer's own PBX calling, not a colleague: the
+  // call is published (among the unidentified calls), never dropped as internal.
+  auto outside = PostGeneric(R"({"call_id":"sip-ext-1","direction":"inbound",)"
+                             R"("from":"sip:1234@customer.example","to":"sip:201@pbx.local",)"
+                             R"("state":"ended","duration":30})");
+  ASSERT_EQ(outside.status, 202) << outside.body;
+  EXPECT_EQ(Json(outside)["status"], "published");
+  ASSERT_EQ(publisher_.published.size(), 3u);
+  auto code = PostGeneric(R"({"call_id":"sip-fc-2","direction":"outbound",)"
+                          R"("from":"sip:201@pbx.local","to":"sip:*97@elsewhere.example",)"
+                          R"("state":"ended","duration":5})");
+  ASSERT_EQ(code.status, 202) << code.body;
+  EXPECT_EQ(publisher_.published.size(), 4u);
 }
 
 // Protects: an extension dialling a feature code (*97 voicemail, *8 pickup, #72) through the
@@ -1706,6 +1720,30 @@ TEST_F(ServiceTest, EveryRecordingOfACallInItsEvent) {
   EXPECT_EQ(call.recording_urls(0), "https://rec.example.com/a.mp3");
   EXPECT_EQ(call.recording_urls(1), "https://rec.example.com/b.mp3");
   EXPECT_EQ(call.recording_url(), "https://rec.example.com/a.mp3");
+}
+
+// Protects: a recording brought after its call was settled, while Kafka has not taken the
+// call's own event (refused): the call's event is published first, under its own id, and the
+// recording after its acknowledgement, then the answer — never the recording alone, which
+// crm-core would find no call for. Kafka refusing again: 503, nothing published.
+TEST_F(ServiceTest, LateRecordingOfACallNotInKafkaFollowsTheCall) {
+  publisher_.status = absl::UnavailableError("not enough replicas");
+  EXPECT_EQ(PostGeneric(Generic("late-rec3", "voicemail")).status, 503);
+  const std::string with_file =
+      Generic("late-rec3", "voicemail", R"(,"recording_url":"https://pbx.example.com/vm/3.wav")");
+  EXPECT_EQ(PostGeneric(with_file, std::nullopt, "1700000001").status, 503);
+  EXPECT_TRUE(publisher_.published.empty());
+
+  publisher_.status = absl::OkStatus();
+  auto late = PostGeneric(with_file, std::nullopt, "1700000002");
+  ASSERT_EQ(late.status, 202) << late.body;
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_FALSE(publisher_.published[0].second.call().recording_only());
+  EXPECT_EQ(publisher_.published[0].second.event_id(), Json(late)["event_id"]);
+  EXPECT_TRUE(publisher_.published[1].second.call().recording_only());
+  EXPECT_EQ(publisher_.published[1].second.call().recording_url(),
+            "https://pbx.example.com/vm/3.wav");
+  EXPECT_EQ(publisher_.published[1].first, publisher_.published[0].first);  // one partition
 }
 
 // Protects: a recording URL reported after its call was published — a PBX posting the
