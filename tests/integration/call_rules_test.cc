@@ -469,6 +469,29 @@ TEST_F(CallRulesTest, MissedCallOlderThanTheAnswerAsksForNoCallBack) {
       static_cast<int64_t>(calls.call_backs_created.Value() + calls.call_backs_updated.Value()));
 }
 
+// Protects: in one batch, publication order is not the calls' order: a missed call after the
+// answer, published before a late one from before it, still opens its call-back (the fold's last
+// attempt is the latest missed call, not the batch's last), due from the earliest.
+TEST_F(CallRulesTest, LateMissedCallInTheSameBatchKeepsTheNewerCallBack) {
+  const int64_t now = Count("SELECT extract(epoch FROM now())::bigint");
+  Contact("+33612345678");
+  Apply({Encode({.id = "o1",
+                 .number = "+33612345678",
+                 .outcome = CallEvent::ANSWERED,
+                 .direction = CallEvent::OUTBOUND,
+                 .duration = 100,
+                 .ended_unix = now - 1700,
+                 .answered_unix = now - 1800})});
+  Apply({Encode({.id = "m2", .number = "+33612345678", .ended_unix = now - 600}),
+         Encode({.id = "m1", .number = "+33612345678", .ended_unix = now - 2400})});
+  EXPECT_EQ(OpenCallBacks(), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM activities WHERE call_back AND NOT completed AND "
+                  "missed_calls = 2 AND last_attempt_at = to_timestamp(" +
+                  std::to_string(now - 600) + ") AND deadline = to_timestamp(" +
+                  std::to_string(now - 2400) + ") + interval '15 minutes'"),
+            1);
+}
+
 // Protects: a call-back is due the SLA after the missed call, as the provider timed it, not after
 // crm-core read the event (a consumer catching up on a backlog must not push deadlines out): the
 // first missed call sets the deadline, the latest the last attempt; a call time in the future is

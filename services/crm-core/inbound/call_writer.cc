@@ -69,6 +69,16 @@ CallActivityRow Fold(const std::vector<const ResolvedCallActivity*>& missed, boo
       row.call.recording_url = each->activity->call->call->recording_url;
     }
   }
+  // Batch order is publication order, not the calls' order (a PBX posting late): the deadline
+  // runs from the earliest missed call, and the latest one is the last attempt, which an answer
+  // already on the record must come after to make the call-back moot.
+  for (const ResolvedCallActivity* each : missed) {
+    const int64_t at = each->activity->call->call->at_unix;
+    if (at > 0 && (row.first_at_unix <= 0 || at < row.first_at_unix)) {
+      row.first_at_unix = at;
+    }
+    row.call.at_unix = std::max(row.call.at_unix, at);
+  }
   row.missed_calls = static_cast<int>(missed.size());
   row.call_ids.clear();
   for (const ResolvedCallActivity* each : missed) {
