@@ -60,6 +60,12 @@ void AddRecording(CallEvent* call, const std::string& url) {
   call->add_recording_urls(url);
 }
 
+// The provider of a call as its call id names it ("generic:abc" with provider call id "abc":
+// "generic").
+std::string ProviderOf(const CallEvent& call) {
+  return call.call_id().substr(0, call.call_id().size() - call.provider_call_id().size() - 1);
+}
+
 }  // namespace
 
 std::optional<State> ParseState(std::string_view name) {
@@ -430,9 +436,7 @@ FinishedCall Finish(Open open, CallEvent::Outcome outcome, bool incomplete, Cloc
   call.set_anonymous(IsAnonymousNumber(counterpart));
 
   FinishedCall finished;
-  std::string provider =
-      call.call_id().substr(0, call.call_id().size() - call.provider_call_id().size() - 1);
-  finished.event_id = CallEventId(provider, call.provider_call_id());
+  finished.event_id = CallEventId(ProviderOf(call), call.provider_call_id());
   finished.occurred = call.has_ended_at() ? FromTimestamp(call.ended_at()) : now;
   finished.counterpart_e164 = std::move(open.counterpart_e164);
   finished.call = std::move(call);
@@ -1553,8 +1557,7 @@ void CallAssembler::Published(const FinishedCall& call) {
     // retries as published, and leave an open call without its expiry).
     return;
   }
-  std::string provider = call.call.call_id().substr(
-      0, call.call.call_id().size() - call.call.provider_call_id().size() - 1);
+  const std::string provider = ProviderOf(call.call);
   // Not waited for (Kafka's delivery thread goes on): if it is lost, the call comes due once
   // more after the lease and is published again under the same event id.
   store_->UnscheduleAsync(Key(provider, call.call.provider_call_id()), [](absl::Status) {});
@@ -1691,9 +1694,8 @@ FinishedCall CallAssembler::RecordingOfSettled(const FinishedCall& settled,
                                                const std::string& recording_url,
                                                Clock::time_point now) {
   const CallEvent& call = settled.call;
-  const std::string provider =
-      call.call_id().substr(0, call.call_id().size() - call.provider_call_id().size() - 1);
-  FinishedCall recording = RecordingEvent(provider, call.provider_call_id(), recording_id, now);
+  FinishedCall recording =
+      RecordingEvent(ProviderOf(call), call.provider_call_id(), recording_id, now);
   recording.call = call;
   recording.counterpart_e164 = settled.counterpart_e164;
   MarkRecording(&recording.call, call.call_id(), call.provider_call_id(), recording_url,
