@@ -13,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "identity/phone.h"
 
@@ -254,6 +255,33 @@ absl::StatusOr<std::string_view> CheckPhoneText(std::string_view raw) {
   return text;
 }
 
+// `text` with each Unicode space separator (category Zs) other than ' ' — the no-break space, the
+// en to hair spaces, the narrow no-break space French typography puts between digit groups, the
+// ideographic space — made a ' ', and trimmed again: pasted from a document or a web page, a
+// number carries them where it was typed with spaces. `text` itself when it is ASCII.
+std::string_view WithPlainSpaces(std::string_view text, std::string* storage) {
+  if (std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isascii(c); })) {
+    return text;
+  }
+  *storage = absl::StrReplaceAll(ToAbsl(text), {{"\u00A0", " "},
+                                                {"\u1680", " "},
+                                                {"\u2000", " "},
+                                                {"\u2001", " "},
+                                                {"\u2002", " "},
+                                                {"\u2003", " "},
+                                                {"\u2004", " "},
+                                                {"\u2005", " "},
+                                                {"\u2006", " "},
+                                                {"\u2007", " "},
+                                                {"\u2008", " "},
+                                                {"\u2009", " "},
+                                                {"\u200A", " "},
+                                                {"\u202F", " "},
+                                                {"\u205F", " "},
+                                                {"\u3000", " "}});
+  return Trim(*storage);
+}
+
 // Whether a number that is not valid in `region` may be read as international (NormalizePhone):
 // ASCII digits with at most the separators ' ', '-' and '.', no '+', at least
 // kMinDigitsReadAsInternational digits, and not starting with the region's national (trunk)
@@ -298,6 +326,8 @@ absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_vie
   if (!text.ok()) {
     return text.status();
   }
+  std::string spaced;
+  text = WithPlainSpaces(*text, &spaced);
   // libphonenumber's answer, reached with less of its work (identity/phone.h); proven equal to
   // internal::NormalizePhoneReference by phone_test.cc and the identity fuzz target.
   return NationalElseInternational(*text, default_region, internal::NormalizeCheckedPhone);
@@ -311,6 +341,8 @@ absl::StatusOr<std::string> NormalizePhoneReference(std::string_view raw,
   if (!text.ok()) {
     return text.status();
   }
+  std::string spaced;
+  text = WithPlainSpaces(*text, &spaced);
   return NationalElseInternational(*text, default_region, NormalizePhoneWithLibphonenumber);
 }
 

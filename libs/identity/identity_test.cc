@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 namespace leadflow::identity {
 namespace {
 
@@ -16,6 +18,33 @@ TEST(NormalizePhoneTest, NationalAndInternationalFormsAgree) {
     auto phone = NormalizePhone(raw, "FR");
     ASSERT_TRUE(phone.ok()) << raw << ": " << phone.status();
     EXPECT_EQ(*phone, "+33612345678") << raw;
+  }
+}
+
+// Protects: the Unicode spaces that text pasted from a document or a web page puts between digit
+// groups — French typography's narrow no-break space (U+202F) first, then the no-break, thin,
+// figure and ideographic spaces — separate digits like a plain space, in national and
+// international forms and without the '+' (a number written with them stayed unidentified,
+// so its calls and forms matched no one).
+TEST(NormalizePhoneTest, UnicodeSpacesSeparateDigitGroups) {
+  for (const char* space :
+       {"\u202F", "\u00A0", "\u2009", "\u2007", "\u2002", "\u205F", "\u3000", "\u1680"}) {
+    for (const std::string& raw :
+         {absl::StrCat("06", space, "12", space, "34", space, "56", space, "78"),
+          absl::StrCat("+33", space, "6", space, "12", space, "34", space, "56", space, "78"),
+          absl::StrCat(space, "0033", space, "612345678", space)}) {
+      auto phone = NormalizePhone(raw, "FR");
+      ASSERT_TRUE(phone.ok()) << raw << ": " << phone.status();
+      EXPECT_EQ(*phone, "+33612345678") << raw;
+    }
+    auto without_plus = NormalizePhone(absl::StrCat("44", space, "7911", space, "123456"), "FR");
+    ASSERT_TRUE(without_plus.ok()) << without_plus.status();
+    EXPECT_EQ(*without_plus, "+447911123456");
+  }
+  // Other characters between digits are not spaces: still refused.
+  for (const char* other : {"\u200B", "\u00B7", "\u2013\u2013"}) {
+    EXPECT_FALSE(NormalizePhone(absl::StrCat("06", other, "12345678", other, "9"), "FR").ok())
+        << other;
   }
 }
 
