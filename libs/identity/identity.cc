@@ -228,6 +228,16 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
+std::string ToValidUtf8(std::string_view text) {
+  if (IsValidUtf8(text)) {
+    return std::string(text);
+  }
+  std::string valid;
+  icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size())))
+      .toUTF8String(valid);
+  return valid;
+}
+
 absl::Status ValidateRegion(std::string_view region) {
   std::set<std::string> regions;
   PhoneNumberUtil::GetInstance()->GetSupportedRegions(&regions);

@@ -56,5 +56,9 @@ std::string PrimaryKey(const google::protobuf::RepeatedPtrField<events::v1::Iden
 
 /// True when `text` is well-formed UTF-8 (no overlong forms, no surrogates).
 bool IsValidUtf8(std::string_view text);
+/// `text` with every ill-formed UTF-8 sequence (in the sense of IsValidUtf8) replaced by U+FFFD,
+/// ICU's conversion (a maximal subpart per U+FFFD, as the Unicode standard recommends); `text`
+/// as it is when it is well-formed. For untrusted text that must be read, not refused, whole.
+std::string ToValidUtf8(std::string_view text);
 
 }  // namespace leadflow::identity

@@ -323,6 +323,20 @@ TEST(Utf8Test, AcceptsWellFormedRejectsMalformed) {
   EXPECT_FALSE(IsValidUtf8("\x80"));
 }
 
+// Protects: the repair of untrusted text (a Latin-1 name) gives well-formed UTF-8 with U+FFFD
+// where the bytes were not UTF-8, keeps every well-formed character, and leaves UTF-8 alone
+// (including a U+FFFD that was written, and a NUL).
+TEST(Utf8Test, ToValidUtf8ReplacesOnlyWhatIsNotUtf8) {
+  EXPECT_EQ(ToValidUtf8("H\xe9l\xe8ne"), "H\uFFFDl\uFFFDne");
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80 \xc0\xaf"), "\uFFFD\uFFFD\uFFFD \uFFFD\uFFFD");
+  EXPECT_EQ(ToValidUtf8("\xe2\x82"), "\uFFFD");
+  EXPECT_EQ(ToValidUtf8("Ça va? 日本 🎉 \uFFFD"), "Ça va? 日本 🎉 \uFFFD");
+  EXPECT_EQ(ToValidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));
+  for (const char* text : {"\xff\xfe", "x\xf4\x90\x80\x80y", "\x80\x80\x80"}) {
+    EXPECT_TRUE(IsValidUtf8(ToValidUtf8(text))) << text;
+  }
+}
+
 }  // namespace
 }  // namespace leadflow::identity
 

@@ -173,13 +173,23 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
       "call_id",   "direction",     "state",      "from",        "to",       "line",    "operator",
       "extension", "recording_url", "started_at", "answered_at", "ended_at", "duration"};
   std::array<JsonField, std::size(kNames)> fields;
-  if (!ReadJsonFields(body, kNames, fields)) {
-    bool not_json = false;
-    if (!ReadJsonFieldsReference(body, kNames, fields, &not_json)) {
+  bool not_json = false;
+  auto read = [&](std::string_view text) {
+    return ReadJsonFields(text, kNames, fields) ||
+           ReadJsonFieldsReference(text, kNames, fields, &not_json);
+  };
+  // Bytes that are not UTF-8 (a name in Latin-1, from a PBX configured in ISO-8859-1) make the
+  // whole text not JSON to both readers. Read as U+FFFD instead, they cost only the fields that
+  // hold them, dropped or refused by name below: a 400 for the whole body would lose the call (a
+  // PBX does not retry a 400).
+  bool repaired = false;
+  if (!read(body)) {
+    if (!not_json || identity::IsValidUtf8(body) || !read(identity::ToValidUtf8(body))) {
       parse.outcome = GenericParse::Outcome::kMalformed;
       parse.reason = not_json ? "the body is not JSON" : "the body is not a JSON object";
       return parse;
     }
+    repaired = true;
   }
   auto field = [&](std::string_view name) -> const JsonField& {
     // at(): a name missing from kNames is an exception (a 500), never a read past the array.
@@ -208,6 +218,9 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
     }
     if (std::optional<std::string> problem = TextProblem(value.text, max_bytes)) {
       return fail(*problem);
+    }
+    if (repaired && value.text.find("\uFFFD") != std::string::npos) {
+      return fail("must be UTF-8 text");  // held bytes that were not
     }
     if (required && value.text.empty()) {
       return fail("required");

@@ -151,6 +151,48 @@ TEST(ParseGenericEventTest, NulIsNamedNotCalledInvalidUtf8) {
   EXPECT_EQ(TextProblem("ok", 16), std::nullopt);
 }
 
+// Protects: a report with bytes that are not UTF-8 — an operator or line name in Latin-1, as a PBX
+// configured in ISO-8859-1 writes "Hélène" — keeps its call: each such field is dropped and
+// named, like any other unreadable secondary field, where the whole body was refused 400
+// malformed_json, which a PBX does not retry (the call was recorded nowhere). Such bytes in a
+// member nobody reads change nothing; in a required field they refuse the report by name (422);
+// a body that is not JSON stays 400; a U+FFFD the sender wrote in valid UTF-8 is kept.
+TEST(ParseGenericEventTest, BytesThatAreNotUtf8DropTheirFieldNotTheCall) {
+  GenericParse latin1 = ParseGenericEvent(
+      "{\"call_id\":\"l1-1\",\"direction\":\"inbound\",\"state\":\"missed\","
+      "\"from\":\"+33612345678\",\"operator\":\"H\xe9l\xe8ne\",\"line\":\"Soci\xe9t\xe9\","
+      "\"note\":\"\xff\xfe\",\"\xe9tat\":1}",
+      "FR", LocalTimes{});
+  ASSERT_EQ(latin1.outcome, GenericParse::Outcome::kOk) << latin1.reason;
+  EXPECT_EQ(latin1.update.provider_call_id, "l1-1");
+  EXPECT_EQ(latin1.update.state, State::kMissed);
+  EXPECT_EQ(latin1.update.from, "+33612345678");
+  EXPECT_EQ(latin1.update.operator_name, "");
+  EXPECT_EQ(latin1.update.line, "");
+  EXPECT_EQ(latin1.dropped,
+            (std::map<std::string, std::string>{{"line", "must be UTF-8 text"},
+                                                {"operator", "must be UTF-8 text"}}));
+
+  GenericParse required = ParseGenericEvent(
+      "{\"call_id\":\"appel-\xe9\",\"direction\":\"inbound\",\"state\":\"missed\"}", "FR",
+      LocalTimes{});
+  ASSERT_EQ(required.outcome, GenericParse::Outcome::kInvalid);
+  EXPECT_EQ(required.errors["call_id"], "must be UTF-8 text");
+
+  GenericParse not_json = ParseGenericEvent("{\"call_id\":\xe9", "FR", LocalTimes{});
+  EXPECT_EQ(not_json.outcome, GenericParse::Outcome::kMalformed);
+  GenericParse not_object = ParseGenericEvent("[\"\xe9\"]", "FR", LocalTimes{});
+  EXPECT_EQ(not_object.outcome, GenericParse::Outcome::kMalformed);
+
+  GenericParse written = ParseGenericEvent(
+      "{\"call_id\":\"l1-2\",\"direction\":\"inbound\",\"state\":\"missed\","
+      "\"operator\":\"Ann \xef\xbf\xbd\"}",
+      "FR", LocalTimes{});
+  ASSERT_EQ(written.outcome, GenericParse::Outcome::kOk);
+  EXPECT_EQ(written.update.operator_name, "Ann \xef\xbf\xbd");
+  EXPECT_TRUE(written.dropped.empty());
+}
+
 // Protects: a caller id without '+' in another country's international form (SIP trunks,
 // Asterisk's CallerIDNum) is that country's number, not an unidentified call; a national
 // number stays national; the same rule for the generic API's counterpart.

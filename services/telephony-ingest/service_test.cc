@@ -247,6 +247,28 @@ TEST_F(ServiceTest, PublishedAnswersAreTheJsonDump) {
   EXPECT_EQ(Json(late)["status"], "already_published");
 }
 
+// Protects: a report whose operator name is Latin-1 (a PBX configured in ISO-8859-1) is
+// published and answered 202, the name dropped and named in the answer, where the whole body was
+// refused 400 malformed_json, which the PBX does not retry: the call was lost. Its retry is the
+// same call (one event id).
+TEST_F(ServiceTest, ReportWithLatin1OperatorKeepsItsCall) {
+  const std::string body =
+      "{\"call_id\":\"l1-1\",\"direction\":\"inbound\",\"from\":\"+33612345678\","
+      "\"state\":\"ended\",\"duration\":42,\"operator\":\"H\xe9l\xe8ne\"}";
+  auto answer = PostGeneric(body);
+  ASSERT_EQ(answer.status, 202) << answer.body;
+  EXPECT_EQ(Json(answer)["dropped"]["operator"], "must be UTF-8 text") << answer.body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  const CallEvent& call = publisher_.published[0].second.call();
+  EXPECT_EQ(call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call.operator_name(), "");
+  EXPECT_EQ(publisher_.published[0].first, "+33612345678");
+  auto retry = PostGeneric(body);
+  ASSERT_EQ(retry.status, 202) << retry.body;
+  EXPECT_EQ(Json(retry)["event_id"], Json(answer)["event_id"]);
+  EXPECT_EQ(PostGeneric("{\"call_id\":\xe9}").status, 400);
+}
+
 // Protects: a generic report of a call from one internal extension to another (a colleague's
 // call) is answered 200 "ignored", counted, and publishes nothing — as the Asterisk client
 // drops such calls — while an extension calling a customer's number is still a call.
