@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -730,7 +731,7 @@ struct Server::Impl {
   void Handle(const restinio::request_handle_t& request);
   void Dispatch(const std::string& pattern, const restinio::request_handle_t& request,
                 std::map<std::string, std::string> params);
-  void NotFound(const restinio::request_handle_t& request);
+  void NotFound(const restinio::request_handle_t& request, std::string_view path);
   void Refused(const std::string& route, const restinio::request_handle_t& request,
                std::string_view code);
   absl::Status Shutdown();
@@ -757,7 +758,7 @@ void Server::Impl::Handle(const restinio::request_handle_t& raw) {
     Refused("unmatched", raw, std::string_view(refused->data(), refused->size()));
     return;
   }
-  NotFound(raw);
+  NotFound(raw, path);
 }
 
 // A request ended after its headers by the parser (see the top of this file): answered at once,
@@ -832,8 +833,29 @@ void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_
   }
 }
 
-void Server::Impl::NotFound(const restinio::request_handle_t& raw) {
+void Server::Impl::NotFound(const restinio::request_handle_t& raw, std::string_view path) {
   Responder responder(Responder::State::Create(shared, raw, "unmatched"));
+  // A URL configured with a trailing slash is not the route (one path, one route), but the
+  // answer names the one that exists: the integrator reading the failed delivery sees the fix.
+  std::string_view trimmed = path;
+  while (trimmed.size() > 1 && trimmed.back() == '/') {
+    trimmed.remove_suffix(1);
+  }
+  const bool printable =
+      std::all_of(trimmed.begin(), trimmed.end(), [](char c) { return c > ' ' && c < 0x7f; });
+  if (trimmed.size() < path.size() && trimmed != "/" && printable && trimmed.size() <= 256) {
+    for (const std::string& pattern : route_order) {
+      std::map<std::string, std::string> params;
+      if (Match(routes.at(pattern).segments, trimmed, &params)) {
+        // The client's own path (printable ASCII, short), answered to that client only.
+        responder.Send(
+            Response::Error(404, "not_found",
+                            absl::StrCat(absl::string_view(trimmed.data(), trimmed.size()),
+                                         " is served: this path without its trailing slash")));
+        return;
+      }
+    }
+  }
   responder.Send(Response::Error(404, "not_found"));
 }
 

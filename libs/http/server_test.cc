@@ -19,6 +19,7 @@ namespace leadflow::http {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct CurlResult {
   int status = 0;
@@ -169,6 +170,26 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
   EXPECT_EQ(wrong.status, 405);
   EXPECT_THAT(wrong.headers, HasSubstr("Allow: OPTIONS, POST"));
   EXPECT_EQ(Curl(server_->port(), "/things").status, 405);  // GET
+}
+
+// Protects: a webhook URL configured with a trailing slash (a PBX's or a provider's console) is
+// still 404 — one path, one route — but the answer says which path exists, so that the
+// integrator reading the failed delivery sees the fix; an unknown path names none.
+TEST_F(ServerTest, NotFoundNamesThePathWithoutItsTrailingSlash) {
+  AddRoute("POST", "/v1/things/:id",
+           [](const Request&, Responder r) { r.Send(Response::Json(200, "{}")); });
+  StartServer();
+  CurlResult slash = Curl(server_->port(), "/v1/things/7/", "-X POST");
+  EXPECT_EQ(slash.status, 404);
+  EXPECT_THAT(slash.body, HasSubstr("\"error\":\"not_found\""));
+  EXPECT_THAT(slash.body,
+              HasSubstr("/v1/things/7 is served: this path without its trailing slash"));
+  CurlResult slashes = Curl(server_->port(), "/v1/things/7//", "-X POST");
+  EXPECT_THAT(slashes.body, HasSubstr("/v1/things/7 is served"));
+  CurlResult unknown = Curl(server_->port(), "/v1/nothing/", "-X POST");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(unknown.body, Not(HasSubstr("served")));
+  EXPECT_EQ(Curl(server_->port(), "/", "-X POST").status, 404);
 }
 
 // Protects (defect e): bodies over the limit are answered 413 without reaching the handler,
