@@ -251,7 +251,18 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
   if (!update.provider_call_id.empty() && !Printable(update.provider_call_id)) {
     errors["call_id"] = "must be printable ASCII";
   }
-  std::string direction = absl::AsciiStrToLower(text("direction", 16, true));
+  // Enumerated values in any case, with the spaces or line end a PBX's template leaves around
+  // them ("missed\n" was refused 422, and the PBX does not retry a 422).
+  auto enumerated = [&](const char* name) {
+    std::string value = text(name, 16, true);
+    absl::StripAsciiWhitespace(&value);
+    absl::AsciiStrToLower(&value);
+    if (value.empty() && !errors.count(name)) {
+      errors[name] = "required";
+    }
+    return value;
+  };
+  std::string direction = enumerated("direction");
   if (direction == "inbound" || direction == "in" || direction == "incoming") {
     update.direction = CallEvent::INBOUND;
   } else if (direction == "outbound" || direction == "out" || direction == "outgoing") {
@@ -259,7 +270,7 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
   } else if (!direction.empty()) {
     errors["direction"] = "must be inbound or outbound";
   }
-  std::string state = absl::AsciiStrToLower(text("state", 16, true));
+  std::string state = enumerated("state");
   if (auto parsed = ParseState(state)) {
     update.state = *parsed;
   } else if (!state.empty()) {

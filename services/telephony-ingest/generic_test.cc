@@ -193,6 +193,25 @@ TEST(ParseGenericEventTest, BytesThatAreNotUtf8DropTheirFieldNotTheCall) {
   EXPECT_TRUE(written.dropped.empty());
 }
 
+// Protects: the enumerated values are read in any case and without the spaces or line end a
+// PBX's template leaves around them ("missed\n" was refused 422, which the PBX does not retry:
+// the call was lost); only spaces stay "required".
+TEST(ParseGenericEventTest, EnumeratedValuesWithoutSurroundingSpaces) {
+  GenericParse spaced = ParseGenericEvent(
+      R"({"call_id":"sp-1","direction":" Inbound ","state":"missed\n"})", "FR", LocalTimes{});
+  ASSERT_EQ(spaced.outcome, GenericParse::Outcome::kOk) << spaced.errors.size();
+  EXPECT_EQ(spaced.update.direction, CallEvent::INBOUND);
+  EXPECT_EQ(spaced.update.state, State::kMissed);
+  GenericParse blank = ParseGenericEvent(
+      R"({"call_id":"sp-2","direction":"inbound","state":" \t"})", "FR", LocalTimes{});
+  ASSERT_EQ(blank.outcome, GenericParse::Outcome::kInvalid);
+  EXPECT_EQ(blank.errors["state"], "required");
+  GenericParse inner = ParseGenericEvent(
+      R"({"call_id":"sp-3","direction":"in bound","state":"missed"})", "FR", LocalTimes{});
+  ASSERT_EQ(inner.outcome, GenericParse::Outcome::kInvalid);
+  EXPECT_EQ(inner.errors["direction"], "must be inbound or outbound");
+}
+
 // Protects: a caller id without '+' in another country's international form (SIP trunks,
 // Asterisk's CallerIDNum) is that country's number, not an unidentified call; a national
 // number stays national; the same rule for the generic API's counterpart.
