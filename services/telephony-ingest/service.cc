@@ -561,11 +561,12 @@ void TelephonyService::PublishAndAnswer(FinishedCall call, const http::Request& 
 }
 
 void TelephonyService::PublishLateRecording(FinishedCall settled, bool call_confirmed,
+                                            const std::string& recording_id,
                                             const std::string& recording_url,
                                             const http::Request& request, Reply reply,
                                             std::function<Response()> success) {
   FinishedCall recording =
-      CallAssembler::RecordingOfSettled(settled, recording_url, recording_url, now_());
+      CallAssembler::RecordingOfSettled(settled, recording_id, recording_url, now_());
   if (call_confirmed) {
     PublishAndAnswer(std::move(recording), request, std::move(reply), std::move(success));
     return;
@@ -826,8 +827,8 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
     const int status = final_state ? 202 : 200;
     std::string body = PublishedAnswer(call_id, finished, dropped,
                                        final_state ? "published" : "already_published");
-    PublishLateRecording(finished, result.published, update.recording_url, request,
-                         std::move(reply),
+    PublishLateRecording(finished, result.published, update.recording_url, update.recording_url,
+                         request, std::move(reply),
                          [status, body = std::move(body)] { return Response::Json(status, body); });
     return;
   }
@@ -878,14 +879,16 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
     CountDropped(absl::StrCat("twilio:", parse.update.provider_call_id), parse.dropped);
   }
   ApplyUpdate(parse.update, request, std::move(reply),
-              [this, update = parse.update](CallAssembler::Result result,
-                                            const http::Request& request, Reply reply) {
-                AnswerTwilioVoice(update, std::move(result), request, std::move(reply));
+              [this, update = parse.update, recording_sid = parse.recording_sid](
+                  CallAssembler::Result result, const http::Request& request, Reply reply) {
+                AnswerTwilioVoice(update, recording_sid, std::move(result), request,
+                                  std::move(reply));
               });
 }
 
-void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler::Result result,
-                                         const http::Request& request, Reply reply) {
+void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, const std::string& recording_sid,
+                                         CallAssembler::Result result, const http::Request& request,
+                                         Reply reply) {
   bool final_state =
       update.dial_result || (update.state != State::kRinging && update.state != State::kAnswered);
   if (!result.finished && result.settling) {
@@ -901,12 +904,15 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
     return;
   }
   // A <Dial record> action (or a status callback) after the call was published brings its
-  // recording: published as the recording callback's would be; the call stands as published.
+  // recording: published as the recording callback's would be, under the same event id (the
+  // RecordingSid: one event for one file, whichever of the two comes first); the call stands
+  // as published.
   const bool late_recording =
       result.repeated && !update.child_leg && BringsRecording(update, result.finished->call);
   auto publish_recording = [&] {
-    PublishLateRecording(*result.finished, result.published, update.recording_url, request,
-                         std::move(reply), [] { return Twiml(); });
+    PublishLateRecording(*result.finished, result.published,
+                         recording_sid.empty() ? update.recording_url : recording_sid,
+                         update.recording_url, request, std::move(reply), [] { return Twiml(); });
   };
   if (result.repeated && update.child_leg) {
     // A <Dial>'s leg reported after its call was published: an inbound call's legs never

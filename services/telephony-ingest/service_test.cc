@@ -2353,5 +2353,98 @@ TEST_F(StoreWaitTest, RetriesAfterTheAcknowledgementAreNotPublishedAgain) {
   store.Shutdown();
 }
 
+// Late recordings (a report bringing a recording after its call was settled), on the in-process
+// store and on the Redis shared by replicas.
+class LateRecordingTest : public ServiceTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  LateRecordingTest() {
+    if (GetParam()) {
+      redis_ = std::make_unique<RedisCallStore>(testing::RedisTestOptions());
+      options_.call_store = redis_.get();
+    }
+  }
+  ~LateRecordingTest() override {
+    if (redis_) {
+      redis_->Shutdown();
+    }
+  }
+  /// Returns once the store took every step submitted (Kafka's confirmations included), so
+  /// that a call's publication reads as confirmed.
+  void Quiet() {
+    if (redis_) {
+      ASSERT_TRUE(testing::WaitFor(
+          [this] { return redis_->pending() == 0 && redis_->unschedules_waiting() == 0; },
+          std::chrono::seconds(10)));
+    }
+  }
+  /// The event ids of the recordings published, in order.
+  std::vector<std::string> Recordings() const {
+    std::vector<std::string> ids;
+    for (const auto& [key, event] : publisher_.published) {
+      if (event.call().recording_only()) {
+        ids.push_back(event.event_id());
+      }
+    }
+    return ids;
+  }
+  std::unique_ptr<RedisCallStore> redis_;
+};
+
+// Protects: Twilio's <Dial record> action bringing its recording after the call was published
+// and the recording status callback of the same file are one event (one event id: the
+// RecordingSid, which the action carries, or its recording URL names), in either order, so
+// that crm-core counts the file once.
+TEST_P(LateRecordingTest, TwilioDialRecordAndRecordingCallbackAreOneEvent) {
+  auto action = [](const std::string& sid, const std::string& recording, bool with_sid) {
+    return TwilioCall(sid, "completed",
+                      "&DialCallStatus=completed&DialCallSid=CAleg" + sid +
+                          "&DialCallDuration=35&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F"
+                          "2010-04-01%2FAccounts%2FAC0000%2FRecordings%2F" +
+                          recording + (with_sid ? "&RecordingSid=" + recording : ""));
+  };
+  auto callback = [this](const std::string& sid, const std::string& recording) {
+    auto answer = Start(Service(), &TelephonyService::HandleTwilioRecording,
+                        TwilioRequest("/v1/twilio/recording", Recording(sid, recording)));
+    Quiet();
+    EXPECT_TRUE(answer->has_value());
+    return answer->value_or(http::Response{}).status;
+  };
+  auto voice = [this](const std::string& body) {
+    auto answer = StartTwilio(body);
+    Quiet();
+    EXPECT_TRUE(answer->has_value());
+    return answer->value_or(http::Response{}).status;
+  };
+  struct Case {
+    const char* sid;
+    const char* recording;
+    bool action_first;
+    bool with_sid;  // the action carries RecordingSid
+  };
+  const Case cases[] = {{"CAone1", "RE00000000000000000000000000000001", true, true},
+                        {"CAone2", "RE00000000000000000000000000000002", false, true},
+                        {"CAone3", "RE00000000000000000000000000000003", true, false},
+                        {"CAone4", "RE00000000000000000000000000000004", false, false}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.sid);
+    publisher_.published.clear();
+    ASSERT_EQ(voice(TwilioCall(c.sid, "completed", "&CallDuration=40")), 200);
+    ASSERT_EQ(publisher_.published.size(), 1u);
+    if (c.action_first) {
+      ASSERT_EQ(voice(action(c.sid, c.recording, c.with_sid)), 200);
+      ASSERT_EQ(callback(c.sid, c.recording), 200);
+    } else {
+      ASSERT_EQ(callback(c.sid, c.recording), 200);
+      ASSERT_EQ(voice(action(c.sid, c.recording, c.with_sid)), 200);
+    }
+    std::vector<std::string> ids = Recordings();
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_EQ(ids[0], ids[1]) << "one file, two events";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, LateRecordingTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Redis" : "Memory"; });
+
 }  // namespace
 }  // namespace leadflow::telephony
