@@ -157,11 +157,21 @@ class TelephonyService {
   /// first and the recording after its acknowledgement, so that the recording never reaches
   /// crm-core before its call. `recording_id` makes the recording's event id: the provider's
   /// id of the file when it has one (Twilio's RecordingSid, the one its recording callback
-  /// gives), else the URL.
+  /// gives), else the URL. At most TELEPHONY_MAX_LATE_RECORDINGS recordings per call, counted
+  /// in the call store over every replica (a retry of one, same event id, takes no slot): past
+  /// it nothing of the recording is published, the report is answered `capped()` (after the
+  /// call's own publication when it is not confirmed), counted in
+  /// telephony_ignored_total{reason="late_recordings_cap"} and logged (rate-limited). A failed
+  /// store: 503, retried.
   void PublishLateRecording(FinishedCall settled, bool call_confirmed,
                             const std::string& recording_id, const std::string& recording_url,
                             const http::Request& request, Reply reply,
-                            std::function<http::Response()> success);
+                            std::function<http::Response()> success,
+                            std::function<http::Response()> capped);
+  /// PublishLateRecording once the recording was admitted.
+  void PublishRecordingAfterCall(FinishedCall settled, bool call_confirmed, FinishedCall recording,
+                                 const http::Request& request, Reply reply,
+                                 std::function<http::Response()> success);
   void PublishAndAnswer(FinishedCall call, const http::Request& request, Reply reply,
                         std::function<http::Response()> success);
   /// Counts and logs (rate-limited, without personal data) a refusal: `reason` says why, for

@@ -2390,6 +2390,79 @@ class LateRecordingTest : public ServiceTest, public ::testing::WithParamInterfa
   std::unique_ptr<RedisCallStore> redis_;
 };
 
+// Protects: a sender posting ever-new recording URLs for one settled call publishes at most
+// TELEPHONY_MAX_LATE_RECORDINGS (20, crm-core's cap per activity) of them, counted over every
+// replica sharing the call store; past it the report is answered 2xx (no retry) with the status
+// "recording_not_published", nothing published, counted in
+// telephony_ignored_total{reason="late_recordings_cap"}. A retry of a recording published is
+// answered and published as before (same event id) and takes no slot.
+TEST_P(LateRecordingTest, LateRecordingsPerCallAreCapped) {
+  metrics::Registry other_registry;
+  std::optional<TelephonyService> other;
+  if (GetParam()) {
+    other.emplace(options_, &publisher_, &other_registry, [this] { return now_; });
+  }
+  TelephonyService& replica_b = other ? *other : Service();
+  ASSERT_EQ(PostGeneric(Generic("cap-rec", "voicemail")).status, 202);
+  Quiet();
+  const std::string call_event = CallEventId("generic", "cap-rec");
+  int timestamp = 1700000001;
+  auto post = [&](int file, const std::string& state = "voicemail") {
+    const std::string body = Generic(
+        "cap-rec", state,
+        R"(,"recording_url":"https://pbx.example.com/vm/)" + std::to_string(file) + R"(.wav")");
+    // Every other report at the other replica.
+    TelephonyService& replica = file % 2 == 0 ? Service() : replica_b;
+    auto answer = Start(replica, &TelephonyService::HandleGeneric,
+                        GenericRequest(body, std::nullopt, std::to_string(timestamp++)));
+    Quiet();
+    EXPECT_TRUE(answer->has_value());
+    return answer->value_or(http::Response{});
+  };
+  for (int file = 0; file < 20; ++file) {
+    auto answer = post(file);
+    ASSERT_EQ(answer.status, 202) << answer.body;
+    EXPECT_EQ(Json(answer)["status"], "published");
+  }
+  ASSERT_EQ(Recordings().size(), 20u);
+  const std::string fifth = Recordings()[4];
+
+  auto past = post(20);
+  EXPECT_EQ(past.status, 202) << past.body;
+  EXPECT_EQ(Json(past)["status"], "recording_not_published");
+  EXPECT_EQ(Json(past)["event_id"], call_event);
+  EXPECT_EQ(Recordings().size(), 20u);
+  auto intermediate = post(21, "answered");
+  EXPECT_EQ(intermediate.status, 200) << intermediate.body;
+  EXPECT_EQ(Json(intermediate)["status"], "recording_not_published");
+  EXPECT_EQ(Recordings().size(), 20u);
+  const std::string capped = "telephony_ignored_total{reason=\"late_recordings_cap\"}";
+  EXPECT_EQ(testing::MetricValue(registry_.Render(), capped).value_or(0) +
+                testing::MetricValue(other_registry.Render(), capped).value_or(0),
+            2);
+
+  // The sender's retry of a recording published: as before, and no slot taken.
+  auto retry = post(4);
+  EXPECT_EQ(retry.status, 202) << retry.body;
+  EXPECT_EQ(Json(retry)["status"], "published");
+  ASSERT_EQ(Recordings().size(), 21u);
+  EXPECT_EQ(Recordings()[20], fifth);
+  EXPECT_EQ(Json(post(22))["status"], "recording_not_published");
+  EXPECT_EQ(Recordings().size(), 21u);
+
+  // Another call has its own count.
+  ASSERT_EQ(PostGeneric(Generic("cap-rec-2", "voicemail",
+                                R"(,"recording_url":"https://pbx.example.com/vm/x.wav")"))
+                .status,
+            202);
+  Quiet();
+  auto own = PostGeneric(
+      Generic("cap-rec-2", "voicemail", R"(,"recording_url":"https://pbx.example.com/vm/y.wav")"),
+      std::nullopt, "1700000100");
+  EXPECT_EQ(Json(own)["status"], "published");
+  EXPECT_EQ(Recordings().size(), 22u);
+}
+
 // Protects: Twilio's <Dial record> action bringing its recording after the call was published
 // and the recording status callback of the same file are one event (one event id: the
 // RecordingSid, which the action carries, or its recording URL names), in either order, so
