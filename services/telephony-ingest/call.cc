@@ -1164,6 +1164,12 @@ void CallStore::ReadDueAsync(std::function<void(absl::StatusOr<DueState>)> done)
   done(ReadDue());
 }
 
+void CallStore::AdmitLateRecordingAsync(const std::string& key, const std::string& recording,
+                                        size_t max, std::chrono::seconds ttl,
+                                        std::function<void(absl::StatusOr<LateRecording>)> done) {
+  done(AdmitLateRecording(key, recording, max, ttl));
+}
+
 // ---------------------------------------------------------------------------------------------
 // MemoryCallStore
 
@@ -1320,6 +1326,25 @@ absl::StatusOr<CallStore::DueState> MemoryCallStore::ReadDue() {
     }
   }
   return state;
+}
+
+absl::StatusOr<CallStore::LateRecording> MemoryCallStore::AdmitLateRecording(
+    const std::string& key, const std::string& recording, size_t max, std::chrono::seconds) {
+  std::lock_guard lock(mutex_);
+  auto it = settled_.find(key);
+  if (it == settled_.end()) {
+    // Forgotten since the report read it (max_settled): nothing left to count against.
+    return LateRecording::kAdmitted;
+  }
+  std::vector<std::string>& admitted = it->second.late_recordings;
+  if (std::find(admitted.begin(), admitted.end(), recording) != admitted.end()) {
+    return LateRecording::kRepeated;
+  }
+  if (admitted.size() >= max) {
+    return LateRecording::kCapped;
+  }
+  admitted.push_back(recording);
+  return LateRecording::kAdmitted;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1739,6 +1764,21 @@ void CallAssembler::RecordingAsync(const std::string& provider, const std::strin
         const bool carried = !snapshot->settled && snapshot->appended;
         MarkRecording(&recording.call, call_id, provider_call_id, recording_url, carried);
         done(std::move(recording));
+      });
+}
+
+void CallAssembler::AdmitLateRecordingAsync(
+    const FinishedCall& recording,
+    std::function<void(absl::StatusOr<CallStore::LateRecording>)> done) {
+  store_->AdmitLateRecordingAsync(
+      Key(ProviderOf(recording.call), recording.call.provider_call_id()), recording.event_id,
+      options_.max_late_recordings, options_.finished_ttl,
+      [done = std::move(done)](absl::StatusOr<CallStore::LateRecording> admitted) {
+        if (!admitted.ok()) {
+          done(absl::UnavailableError(admitted.status().message()));
+          return;
+        }
+        done(admitted);
       });
 }
 

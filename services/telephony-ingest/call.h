@@ -246,6 +246,20 @@ class CallStore {
     std::optional<Clock::time_point> earliest;
   };
   virtual absl::StatusOr<DueState> ReadDue() = 0;
+  /// What AdmitLateRecording decided for a recording of a settled call.
+  enum class LateRecording {
+    kAdmitted,  // one of the call's late recordings from now on: publish it
+    kRepeated,  // admitted before (a retry of its report): publish it again, no slot taken
+    kCapped,    // the call has `max` late recordings already: publish nothing
+  };
+  /// A recording that a report brings after its call `key` was settled, published as its own
+  /// event (CallAssembler::RecordingOfSettled): in one step, `recording` (its event id) is
+  /// kRepeated when the call's late recordings hold it, else kAdmitted and recorded among them
+  /// while they are fewer than `max`, else kCapped. Counted over every replica sharing the store;
+  /// kept as long as the call's settlement (`ttl` when that is gone).
+  virtual absl::StatusOr<LateRecording> AdmitLateRecording(const std::string& key,
+                                                           const std::string& recording, size_t max,
+                                                           std::chrono::seconds ttl) = 0;
 
   // The request path's forms: `done` runs once, on the calling thread before the call returns
   // or later on another one; it must not block, nor call the synchronous methods above. The
@@ -273,6 +287,10 @@ class CallStore {
   virtual void ForgetAsync(const std::string& key, StatusDone done);
   /// ReadDue.
   virtual void ReadDueAsync(std::function<void(absl::StatusOr<DueState>)> done);
+  /// AdmitLateRecording.
+  virtual void AdmitLateRecordingAsync(const std::string& key, const std::string& recording,
+                                       size_t max, std::chrono::seconds ttl,
+                                       std::function<void(absl::StatusOr<LateRecording>)> done);
 };
 
 /// CallStore in this process. Bounded: at most `max_calls` calls' updates and `max_settled`
@@ -296,6 +314,9 @@ class MemoryCallStore : public CallStore {
                                                    std::chrono::seconds lease, size_t max) override;
   absl::StatusOr<size_t> OpenCalls() override;
   absl::StatusOr<DueState> ReadDue() override;
+  absl::StatusOr<LateRecording> AdmitLateRecording(const std::string& key,
+                                                   const std::string& recording, size_t max,
+                                                   std::chrono::seconds ttl) override;
 
  private:
   Snapshot SnapshotLocked(const std::string& key) const;
@@ -310,6 +331,9 @@ class MemoryCallStore : public CallStore {
   struct Settlement {
     std::string finished;
     bool published = false;  // Unschedule called since it was recorded
+    /// AdmitLateRecording's: the event ids of the recordings admitted after it, at most its
+    /// `max`; forgotten with the settlement.
+    std::vector<std::string> late_recordings;
   };
   std::unordered_map<std::string, Settlement> settled_;
   std::deque<std::string> settled_order_;
@@ -346,6 +370,10 @@ class CallAssembler {
     /// state is refused (FailedPrecondition) and a final one settles the call over the updates
     /// kept and itself, without waiting for the settle window.
     size_t max_updates_per_call = 64;
+    /// Recordings of one settled call published as their own events after it
+    /// (TELEPHONY_MAX_LATE_RECORDINGS; crm-core keeps 20 per activity): past it a report
+    /// bringing another is answered without its publication.
+    size_t max_late_recordings = 20;
   };
   struct Result {
     /// Set when the call is finished (now, or earlier: `repeated`).
@@ -418,6 +446,11 @@ class CallAssembler {
   static FinishedCall RecordingOfSettled(const FinishedCall& settled,
                                          const std::string& recording_id,
                                          const std::string& recording_url, Clock::time_point now);
+  /// Whether `recording` (RecordingOfSettled's event) may be published: CallStore::
+  /// AdmitLateRecording over its call, at most Options::max_late_recordings per call. `done`
+  /// gets Unavailable when the store failed (the webhook is answered 503 and retried).
+  void AdmitLateRecordingAsync(const FinishedCall& recording,
+                               std::function<void(absl::StatusOr<CallStore::LateRecording>)> done);
   /// RecordingAsync, waited for: not on a thread that runs the store's callbacks.
   absl::StatusOr<FinishedCall> Recording(const std::string& provider,
                                          const std::string& provider_call_id,

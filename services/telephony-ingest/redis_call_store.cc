@@ -165,6 +165,40 @@ const RedisCallStore::Script& ScheduleHeldScript() {
   return script;
 }
 
+// AdmitLateRecording: 'repeated' when the set holds the recording, else 'admitted' and added
+// while it holds fewer than the cap, else 'capped'; the set expires with the call's settlement
+// (the given ttl when the settlement has none). KEYS: late recordings, settlement. ARGV: the
+// recording's event id, the cap, ttl.
+const RedisCallStore::Script& AdmitLateRecordingScript() {
+  static const RedisCallStore::Script script(
+      "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 'repeated' end "
+      "if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'capped' end "
+      "redis.call('SADD', KEYS[1], ARGV[1]) "
+      "local left = redis.call('PTTL', KEYS[2]) "
+      "if left > 0 then redis.call('PEXPIRE', KEYS[1], left) "
+      "else redis.call('EXPIRE', KEYS[1], ARGV[3]) end "
+      "return 'admitted'");
+  return script;
+}
+
+absl::StatusOr<CallStore::LateRecording> ToLateRecording(absl::StatusOr<Reply> reply) {
+  if (!reply.ok()) {
+    return reply.status();
+  }
+  if (reply->type == Reply::Type::kString || reply->type == Reply::Type::kStatus) {
+    if (reply->text == "admitted") {
+      return CallStore::LateRecording::kAdmitted;
+    }
+    if (reply->text == "repeated") {
+      return CallStore::LateRecording::kRepeated;
+    }
+    if (reply->text == "capped") {
+      return CallStore::LateRecording::kCapped;
+    }
+  }
+  return absl::UnavailableError("redis: unexpected reply to the late recording step");
+}
+
 // Take and push one lease ahead in one step: another replica's TakeDue at the same moment finds
 // them not due. KEYS: due set. ARGV: now, now + lease, max.
 const RedisCallStore::Script& TakeScript() {
@@ -234,6 +268,10 @@ std::string RedisCallStore::Updates(const std::string& key) const {
 
 std::string RedisCallStore::Settled(const std::string& key) const {
   return absl::StrCat(prefix_, "call:", key, ":s");
+}
+
+std::string RedisCallStore::LateRecordings(const std::string& key) const {
+  return absl::StrCat(prefix_, "call:", key, ":r");
 }
 
 void RedisCallStore::Submit(std::vector<redis::Command> commands, RepliesDone done) {
@@ -516,6 +554,24 @@ void RedisCallStore::ReadDueAsync(std::function<void(absl::StatusOr<DueState>)> 
 
 absl::StatusOr<CallStore::DueState> RedisCallStore::ReadDue() {
   return ToDueState(Wait({{"ZCARD", due_}, {"ZRANGE", due_, "0", "0", "WITHSCORES"}}));
+}
+
+absl::StatusOr<CallStore::LateRecording> RedisCallStore::AdmitLateRecording(
+    const std::string& key, const std::string& recording, size_t max, std::chrono::seconds ttl) {
+  return ToLateRecording(
+      WaitEval(AdmitLateRecordingScript(), {"2", LateRecordings(key), Settled(key), recording,
+                                            std::to_string(max), std::to_string(ttl.count())}));
+}
+
+void RedisCallStore::AdmitLateRecordingAsync(
+    const std::string& key, const std::string& recording, size_t max, std::chrono::seconds ttl,
+    std::function<void(absl::StatusOr<LateRecording>)> done) {
+  Eval(AdmitLateRecordingScript(),
+       {"2", LateRecordings(key), Settled(key), recording, std::to_string(max),
+        std::to_string(ttl.count())},
+       [done = std::move(done)](absl::StatusOr<Reply> reply) {
+         done(ToLateRecording(std::move(reply)));
+       });
 }
 
 absl::StatusOr<size_t> RedisCallStore::OpenCalls() {

@@ -20,6 +20,8 @@ namespace leadflow::telephony {
 ///   first update; a call settled by its first update has none (its settlement is all that a
 ///   later step reads);
 /// - `call:<key>:s` the settled FinishedCall, written with SET NX: the first decision wins;
+/// - `call:<key>:r` a set of the event ids of the recordings published after the call settled
+///   (AdmitLateRecording), at most the cap, expiring with the settlement;
 /// - `calls:due` a sorted set of the calls waiting for a decision or for their publication,
 ///   scored by when they are due; TakeDue moves the ones it takes one lease ahead in one Lua
 ///   step, so two replicas never take the same call in the same lease.
@@ -61,6 +63,9 @@ class RedisCallStore : public CallStore {
                                                    std::chrono::seconds lease, size_t max) override;
   absl::StatusOr<size_t> OpenCalls() override;
   absl::StatusOr<DueState> ReadDue() override;
+  absl::StatusOr<LateRecording> AdmitLateRecording(const std::string& key,
+                                                   const std::string& recording, size_t max,
+                                                   std::chrono::seconds ttl) override;
 
   void AppendAsync(const std::string& key, const std::string& update, std::chrono::seconds ttl,
                    size_t max_updates, std::optional<FirstDecision> if_first,
@@ -72,6 +77,9 @@ class RedisCallStore : public CallStore {
   void UnscheduleAsync(const std::string& key, StatusDone done) override;
   void ForgetAsync(const std::string& key, StatusDone done) override;
   void ReadDueAsync(std::function<void(absl::StatusOr<DueState>)> done) override;
+  void AdmitLateRecordingAsync(const std::string& key, const std::string& recording, size_t max,
+                               std::chrono::seconds ttl,
+                               std::function<void(absl::StatusOr<LateRecording>)> done) override;
 
   /// Answers every step submitted (Redis's replies, or Unavailable if it is down) and runs
   /// their callbacks, then stops; later steps fail at once. Before destroying what the
@@ -95,6 +103,7 @@ class RedisCallStore : public CallStore {
   using ReplyDone = std::function<void(absl::StatusOr<redis::Reply>)>;
   std::string Updates(const std::string& key) const;
   std::string Settled(const std::string& key) const;
+  std::string LateRecordings(const std::string& key) const;
   /// `commands` in one round trip; a Redis error reply fails the whole step (Unavailable).
   void Submit(std::vector<redis::Command> commands, RepliesDone done);
   absl::StatusOr<std::vector<redis::Reply>> Wait(std::vector<redis::Command> commands);

@@ -521,5 +521,57 @@ TEST(RedisCallStoreTest, UnschedulesFromManyThreadsAllLand) {
   EXPECT_EQ(unavailable.load(), 50);
 }
 
+// Protects: the late recordings of a settled call are counted in Redis in one step, over every
+// replica: admitted up to the cap, a recording admitted before answered "repeated" without
+// taking a slot (also past the cap), capped past it; the count is per call and expires with
+// the call's settlement (its remaining time, the given ttl without one). Against the in-process
+// store too, which behaves the same.
+TEST(RedisCallStoreTest, LateRecordingsAreCappedPerCall) {
+  redis::Options options = testing::RedisTestOptions();
+  RedisCallStore redis_store(options);
+  MemoryCallStore memory_store(10, 10);
+  redis::Client raw(options);
+  for (CallStore* store : std::vector<CallStore*>{&redis_store, &memory_store}) {
+    const bool redis = store == &redis_store;
+    SCOPED_TRACE(redis ? "redis" : "memory");
+    ASSERT_TRUE(store->Settle("generic:late-1", "settled", std::chrono::seconds(500)).ok());
+    ASSERT_TRUE(store->Settle("generic:late-2", "settled", std::chrono::seconds(500)).ok());
+    using Late = CallStore::LateRecording;
+    auto admit = [store](const std::string& key, const std::string& recording) {
+      std::promise<absl::StatusOr<Late>> promise;
+      auto future = promise.get_future();
+      store->AdmitLateRecordingAsync(
+          key, recording, 3, std::chrono::seconds(100),
+          [&promise](absl::StatusOr<Late> admitted) { promise.set_value(std::move(admitted)); });
+      auto admitted = future.get();
+      EXPECT_TRUE(admitted.ok()) << admitted.status();
+      return admitted.value_or(Late::kCapped);
+    };
+    EXPECT_EQ(admit("generic:late-1", "call:r1"), Late::kAdmitted);
+    EXPECT_EQ(admit("generic:late-1", "call:r1"), Late::kRepeated);
+    EXPECT_EQ(admit("generic:late-1", "call:r2"), Late::kAdmitted);
+    EXPECT_EQ(admit("generic:late-1", "call:r3"), Late::kAdmitted);
+    EXPECT_EQ(admit("generic:late-1", "call:r4"), Late::kCapped);
+    EXPECT_EQ(admit("generic:late-1", "call:r2"), Late::kRepeated);
+    EXPECT_EQ(*store->AdmitLateRecording("generic:late-1", "call:r5", 3, std::chrono::seconds(100)),
+              Late::kCapped);
+    EXPECT_EQ(admit("generic:late-2", "call:r4"), Late::kAdmitted);
+    if (redis) {
+      const std::string set = options.key_prefix + "call:generic:late-1:r";
+      EXPECT_EQ(raw.Run({"SCARD", set})->integer, 3);
+      auto left = raw.Run({"TTL", set});
+      ASSERT_TRUE(left.ok());
+      EXPECT_GT(left->integer, 400);  // the settlement's, not the given 100 s
+      EXPECT_LE(left->integer, 500);
+      EXPECT_EQ(*store->AdmitLateRecording("generic:gone", "call:r1", 3, std::chrono::seconds(100)),
+                Late::kAdmitted);
+      left = raw.Run({"TTL", options.key_prefix + "call:generic:gone:r"});
+      ASSERT_TRUE(left.ok());
+      EXPECT_GT(left->integer, 0);
+      EXPECT_LE(left->integer, 100);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace leadflow::telephony

@@ -561,11 +561,51 @@ void TelephonyService::PublishAndAnswer(FinishedCall call, const http::Request& 
 }
 
 void TelephonyService::PublishLateRecording(FinishedCall settled, bool call_confirmed,
+                                            const std::string& recording_id,
                                             const std::string& recording_url,
                                             const http::Request& request, Reply reply,
-                                            std::function<Response()> success) {
+                                            std::function<Response()> success,
+                                            std::function<Response()> capped) {
   FinishedCall recording =
-      CallAssembler::RecordingOfSettled(settled, recording_url, recording_url, now_());
+      CallAssembler::RecordingOfSettled(settled, recording_id, recording_url, now_());
+  // A waiting step of the call store like the report's own, which this request still holds
+  // (within TELEPHONY_MAX_STORE_WAITING): counted until its answer is handled.
+  store_waiting_.fetch_add(1);
+  std::shared_ptr<const http::Request> held = request.Hold();
+  auto admit = [this, held, settled = std::move(settled), call_confirmed, recording,
+                reply = std::move(reply), success = std::move(success), capped = std::move(capped)](
+                   absl::StatusOr<CallStore::LateRecording> admitted) mutable {
+    if (!admitted.ok()) {
+      reply(RefuseUpdate(admitted.status(), held->path));
+    } else if (*admitted == CallStore::LateRecording::kCapped) {
+      // A sender posting ever-new files for one call (or a runaway PBX): answered 2xx so that
+      // it does not retry, nothing of the recording published.
+      ignored_->WithLabels({"late_recordings_cap"}).Increment();
+      if (int64_t suppressed = 0; LogAllowed("late_recordings_cap", &suppressed)) {
+        spdlog::warn(
+            "telephony: recording of call {} not published: the call has {} recordings "
+            "published after it (TELEPHONY_MAX_LATE_RECORDINGS){}",
+            settled.call.call_id(), options_.calls.max_late_recordings,
+            suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
+      }
+      if (call_confirmed) {
+        reply(capped());
+      } else {
+        PublishAndAnswer(std::move(settled), *held, std::move(reply), std::move(capped));
+      }
+    } else {
+      PublishRecordingAfterCall(std::move(settled), call_confirmed, std::move(recording), *held,
+                                std::move(reply), std::move(success));
+    }
+    store_waiting_.fetch_sub(1);
+  };
+  calls_.AdmitLateRecordingAsync(recording, std::move(admit));
+}
+
+void TelephonyService::PublishRecordingAfterCall(FinishedCall settled, bool call_confirmed,
+                                                 FinishedCall recording,
+                                                 const http::Request& request, Reply reply,
+                                                 std::function<Response()> success) {
   if (call_confirmed) {
     PublishAndAnswer(std::move(recording), request, std::move(reply), std::move(success));
     return;
@@ -826,9 +866,14 @@ void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::j
     const int status = final_state ? 202 : 200;
     std::string body = PublishedAnswer(call_id, finished, dropped,
                                        final_state ? "published" : "already_published");
-    PublishLateRecording(finished, result.published, update.recording_url, request,
-                         std::move(reply),
-                         [status, body = std::move(body)] { return Response::Json(status, body); });
+    // Past TELEPHONY_MAX_LATE_RECORDINGS: the same code and call, a status saying the
+    // recording was not published.
+    std::string capped_body =
+        PublishedAnswer(call_id, finished, dropped, "recording_not_published");
+    PublishLateRecording(
+        finished, result.published, update.recording_url, update.recording_url, request,
+        std::move(reply), [status, body = std::move(body)] { return Response::Json(status, body); },
+        [status, body = std::move(capped_body)] { return Response::Json(status, body); });
     return;
   }
   if (result.repeated && !final_state) {
@@ -878,14 +923,16 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
     CountDropped(absl::StrCat("twilio:", parse.update.provider_call_id), parse.dropped);
   }
   ApplyUpdate(parse.update, request, std::move(reply),
-              [this, update = parse.update](CallAssembler::Result result,
-                                            const http::Request& request, Reply reply) {
-                AnswerTwilioVoice(update, std::move(result), request, std::move(reply));
+              [this, update = parse.update, recording_sid = parse.recording_sid](
+                  CallAssembler::Result result, const http::Request& request, Reply reply) {
+                AnswerTwilioVoice(update, recording_sid, std::move(result), request,
+                                  std::move(reply));
               });
 }
 
-void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler::Result result,
-                                         const http::Request& request, Reply reply) {
+void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, const std::string& recording_sid,
+                                         CallAssembler::Result result, const http::Request& request,
+                                         Reply reply) {
   bool final_state =
       update.dial_result || (update.state != State::kRinging && update.state != State::kAnswered);
   if (!result.finished && result.settling) {
@@ -901,12 +948,16 @@ void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, CallAssembler
     return;
   }
   // A <Dial record> action (or a status callback) after the call was published brings its
-  // recording: published as the recording callback's would be; the call stands as published.
+  // recording: published as the recording callback's would be, under the same event id (the
+  // RecordingSid: one event for one file, whichever of the two comes first); the call stands
+  // as published.
   const bool late_recording =
       result.repeated && !update.child_leg && BringsRecording(update, result.finished->call);
   auto publish_recording = [&] {
-    PublishLateRecording(*result.finished, result.published, update.recording_url, request,
-                         std::move(reply), [] { return Twiml(); });
+    PublishLateRecording(
+        *result.finished, result.published,
+        recording_sid.empty() ? update.recording_url : recording_sid, update.recording_url, request,
+        std::move(reply), [] { return Twiml(); }, [] { return Twiml(); });
   };
   if (result.repeated && update.child_leg) {
     // A <Dial>'s leg reported after its call was published: an inbound call's legs never

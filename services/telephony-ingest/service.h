@@ -155,10 +155,23 @@ class TelephonyService {
   /// answered `success()` once Kafka has it. When the call's own publication is not confirmed
   /// (`call_confirmed` false: refused, or under way elsewhere) the call is published again
   /// first and the recording after its acknowledgement, so that the recording never reaches
-  /// crm-core before its call.
+  /// crm-core before its call. `recording_id` makes the recording's event id: the provider's
+  /// id of the file when it has one (Twilio's RecordingSid, the one its recording callback
+  /// gives), else the URL. At most TELEPHONY_MAX_LATE_RECORDINGS recordings per call, counted
+  /// in the call store over every replica (a retry of one, same event id, takes no slot): past
+  /// it nothing of the recording is published, the report is answered `capped()` (after the
+  /// call's own publication when it is not confirmed), counted in
+  /// telephony_ignored_total{reason="late_recordings_cap"} and logged (rate-limited). A failed
+  /// store: 503, retried.
   void PublishLateRecording(FinishedCall settled, bool call_confirmed,
-                            const std::string& recording_url, const http::Request& request,
-                            Reply reply, std::function<http::Response()> success);
+                            const std::string& recording_id, const std::string& recording_url,
+                            const http::Request& request, Reply reply,
+                            std::function<http::Response()> success,
+                            std::function<http::Response()> capped);
+  /// PublishLateRecording once the recording was admitted.
+  void PublishRecordingAfterCall(FinishedCall settled, bool call_confirmed, FinishedCall recording,
+                                 const http::Request& request, Reply reply,
+                                 std::function<http::Response()> success);
   void PublishAndAnswer(FinishedCall call, const http::Request& request, Reply reply,
                         std::function<http::Response()> success);
   /// Counts and logs (rate-limited, without personal data) a refusal: `reason` says why, for
@@ -191,8 +204,8 @@ class TelephonyService {
   void AnswerGeneric(const CallUpdate& update, const nlohmann::json& dropped,
                      CallAssembler::Result result, const http::Request& request, Reply reply);
   /// HandleTwilioVoice once the store decided.
-  void AnswerTwilioVoice(const CallUpdate& update, CallAssembler::Result result,
-                         const http::Request& request, Reply reply);
+  void AnswerTwilioVoice(const CallUpdate& update, const std::string& recording_sid,
+                         CallAssembler::Result result, const http::Request& request, Reply reply);
   /// The answer when ApplyUpdate failed: 503 + Retry-After for a call store failure (nothing
   /// published: deciding on one report alone could publish the wrong outcome under the call's
   /// event id) or too many open calls, 422 for a call past TELEPHONY_MAX_UPDATES_PER_CALL.

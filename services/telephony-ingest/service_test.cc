@@ -2375,5 +2375,171 @@ TEST_F(StoreWaitTest, RetriesAfterTheAcknowledgementAreNotPublishedAgain) {
   store.Shutdown();
 }
 
+// Late recordings (a report bringing a recording after its call was settled), on the in-process
+// store and on the Redis shared by replicas.
+class LateRecordingTest : public ServiceTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  LateRecordingTest() {
+    if (GetParam()) {
+      redis_ = std::make_unique<RedisCallStore>(testing::RedisTestOptions());
+      options_.call_store = redis_.get();
+    }
+  }
+  ~LateRecordingTest() override {
+    if (redis_) {
+      redis_->Shutdown();
+    }
+  }
+  /// Returns once the store took every step submitted (Kafka's confirmations included), so
+  /// that a call's publication reads as confirmed.
+  void Quiet() {
+    if (redis_) {
+      ASSERT_TRUE(testing::WaitFor(
+          [this] { return redis_->pending() == 0 && redis_->unschedules_waiting() == 0; },
+          std::chrono::seconds(10)));
+    }
+  }
+  /// The event ids of the recordings published, in order.
+  std::vector<std::string> Recordings() const {
+    std::vector<std::string> ids;
+    for (const auto& [key, event] : publisher_.published) {
+      if (event.call().recording_only()) {
+        ids.push_back(event.event_id());
+      }
+    }
+    return ids;
+  }
+  std::unique_ptr<RedisCallStore> redis_;
+};
+
+// Protects: a sender posting ever-new recording URLs for one settled call publishes at most
+// TELEPHONY_MAX_LATE_RECORDINGS (20, crm-core's cap per activity) of them, counted over every
+// replica sharing the call store; past it the report is answered 2xx (no retry) with the status
+// "recording_not_published", nothing published, counted in
+// telephony_ignored_total{reason="late_recordings_cap"}. A retry of a recording published is
+// answered and published as before (same event id) and takes no slot.
+TEST_P(LateRecordingTest, LateRecordingsPerCallAreCapped) {
+  metrics::Registry other_registry;
+  std::optional<TelephonyService> other;
+  if (GetParam()) {
+    other.emplace(options_, &publisher_, &other_registry, [this] { return now_; });
+  }
+  TelephonyService& replica_b = other ? *other : Service();
+  ASSERT_EQ(PostGeneric(Generic("cap-rec", "voicemail")).status, 202);
+  Quiet();
+  const std::string call_event = CallEventId("generic", "cap-rec");
+  int timestamp = 1700000001;
+  auto post = [&](int file, const std::string& state = "voicemail") {
+    const std::string body = Generic(
+        "cap-rec", state,
+        R"(,"recording_url":"https://pbx.example.com/vm/)" + std::to_string(file) + R"(.wav")");
+    // Every other report at the other replica.
+    TelephonyService& replica = file % 2 == 0 ? Service() : replica_b;
+    auto answer = Start(replica, &TelephonyService::HandleGeneric,
+                        GenericRequest(body, std::nullopt, std::to_string(timestamp++)));
+    Quiet();
+    EXPECT_TRUE(answer->has_value());
+    return answer->value_or(http::Response{});
+  };
+  for (int file = 0; file < 20; ++file) {
+    auto answer = post(file);
+    ASSERT_EQ(answer.status, 202) << answer.body;
+    EXPECT_EQ(Json(answer)["status"], "published");
+  }
+  ASSERT_EQ(Recordings().size(), 20u);
+  const std::string fifth = Recordings()[4];
+
+  auto past = post(20);
+  EXPECT_EQ(past.status, 202) << past.body;
+  EXPECT_EQ(Json(past)["status"], "recording_not_published");
+  EXPECT_EQ(Json(past)["event_id"], call_event);
+  EXPECT_EQ(Recordings().size(), 20u);
+  auto intermediate = post(21, "answered");
+  EXPECT_EQ(intermediate.status, 200) << intermediate.body;
+  EXPECT_EQ(Json(intermediate)["status"], "recording_not_published");
+  EXPECT_EQ(Recordings().size(), 20u);
+  const std::string capped = "telephony_ignored_total{reason=\"late_recordings_cap\"}";
+  EXPECT_EQ(testing::MetricValue(registry_.Render(), capped).value_or(0) +
+                testing::MetricValue(other_registry.Render(), capped).value_or(0),
+            2);
+
+  // The sender's retry of a recording published: as before, and no slot taken.
+  auto retry = post(4);
+  EXPECT_EQ(retry.status, 202) << retry.body;
+  EXPECT_EQ(Json(retry)["status"], "published");
+  ASSERT_EQ(Recordings().size(), 21u);
+  EXPECT_EQ(Recordings()[20], fifth);
+  EXPECT_EQ(Json(post(22))["status"], "recording_not_published");
+  EXPECT_EQ(Recordings().size(), 21u);
+
+  // Another call has its own count.
+  ASSERT_EQ(PostGeneric(Generic("cap-rec-2", "voicemail",
+                                R"(,"recording_url":"https://pbx.example.com/vm/x.wav")"))
+                .status,
+            202);
+  Quiet();
+  auto own = PostGeneric(
+      Generic("cap-rec-2", "voicemail", R"(,"recording_url":"https://pbx.example.com/vm/y.wav")"),
+      std::nullopt, "1700000100");
+  EXPECT_EQ(Json(own)["status"], "published");
+  EXPECT_EQ(Recordings().size(), 22u);
+}
+
+// Protects: Twilio's <Dial record> action bringing its recording after the call was published
+// and the recording status callback of the same file are one event (one event id: the
+// RecordingSid, which the action carries, or its recording URL names), in either order, so
+// that crm-core counts the file once.
+TEST_P(LateRecordingTest, TwilioDialRecordAndRecordingCallbackAreOneEvent) {
+  auto action = [](const std::string& sid, const std::string& recording, bool with_sid) {
+    return TwilioCall(sid, "completed",
+                      "&DialCallStatus=completed&DialCallSid=CAleg" + sid +
+                          "&DialCallDuration=35&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F"
+                          "2010-04-01%2FAccounts%2FAC0000%2FRecordings%2F" +
+                          recording + (with_sid ? "&RecordingSid=" + recording : ""));
+  };
+  auto callback = [this](const std::string& sid, const std::string& recording) {
+    auto answer = Start(Service(), &TelephonyService::HandleTwilioRecording,
+                        TwilioRequest("/v1/twilio/recording", Recording(sid, recording)));
+    Quiet();
+    EXPECT_TRUE(answer->has_value());
+    return answer->value_or(http::Response{}).status;
+  };
+  auto voice = [this](const std::string& body) {
+    auto answer = StartTwilio(body);
+    Quiet();
+    EXPECT_TRUE(answer->has_value());
+    return answer->value_or(http::Response{}).status;
+  };
+  struct Case {
+    const char* sid;
+    const char* recording;
+    bool action_first;
+    bool with_sid;  // the action carries RecordingSid
+  };
+  const Case cases[] = {{"CAone1", "RE00000000000000000000000000000001", true, true},
+                        {"CAone2", "RE00000000000000000000000000000002", false, true},
+                        {"CAone3", "RE00000000000000000000000000000003", true, false},
+                        {"CAone4", "RE00000000000000000000000000000004", false, false}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.sid);
+    publisher_.published.clear();
+    ASSERT_EQ(voice(TwilioCall(c.sid, "completed", "&CallDuration=40")), 200);
+    ASSERT_EQ(publisher_.published.size(), 1u);
+    if (c.action_first) {
+      ASSERT_EQ(voice(action(c.sid, c.recording, c.with_sid)), 200);
+      ASSERT_EQ(callback(c.sid, c.recording), 200);
+    } else {
+      ASSERT_EQ(callback(c.sid, c.recording), 200);
+      ASSERT_EQ(voice(action(c.sid, c.recording, c.with_sid)), 200);
+    }
+    std::vector<std::string> ids = Recordings();
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_EQ(ids[0], ids[1]) << "one file, two events";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, LateRecordingTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Redis" : "Memory"; });
+
 }  // namespace
 }  // namespace leadflow::telephony

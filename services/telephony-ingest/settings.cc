@@ -132,6 +132,13 @@ Settings ReadSettings(config::Reader& reader) {
       reader.Int("TELEPHONY_MAX_UPDATES_PER_CALL", 64, 4, 10000,
                  "reports kept per call at most; past it an intermediate state is refused (422) "
                  "and a final one settles the call at once"));
+  // A report bringing a recording after its call was settled publishes it as its own event:
+  // bounded per call (a sender posting ever-new URLs), by default at crm-core's 20 recordings
+  // per activity, past which crm-core drops them anyway.
+  service.calls.max_late_recordings = static_cast<size_t>(
+      reader.Int("TELEPHONY_MAX_LATE_RECORDINGS", 20, 0, 1000,
+                 "recordings of one settled call published as their own events after it at "
+                 "most; past it a report bringing another is answered without publishing it"));
   service.calls.open_ttl = std::chrono::seconds(
       // At most 20 h: a call's reports are kept 24 h from its first (finished_ttl), and a
       // quiet call must still be readable when its timeout publishes it.

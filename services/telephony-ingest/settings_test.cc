@@ -163,5 +163,20 @@ TEST(SettingsTest, ParkedRequestsAnsweredBeforeTheServerTimesOut) {
   EXPECT_EQ(defaults.service.calls.settle_window, std::chrono::milliseconds(2000));
 }
 
+// Protects: TELEPHONY_MAX_LATE_RECORDINGS, the recordings of one settled call published as
+// their own events: 20 by default (crm-core keeps 20 per activity), 0 (none) to 1000; anything
+// else stops the start.
+TEST(SettingsTest, MaxLateRecordings) {
+  Settings settings;
+  ASSERT_TRUE(Check({}, &settings).ok());
+  EXPECT_EQ(settings.service.calls.max_late_recordings, 20u);
+  ASSERT_TRUE(Check({{"TELEPHONY_MAX_LATE_RECORDINGS", "5"}}, &settings).ok());
+  EXPECT_EQ(settings.service.calls.max_late_recordings, 5u);
+  ASSERT_TRUE(Check({{"TELEPHONY_MAX_LATE_RECORDINGS", "0"}}, &settings).ok());
+  EXPECT_EQ(settings.service.calls.max_late_recordings, 0u);
+  EXPECT_FALSE(Check({{"TELEPHONY_MAX_LATE_RECORDINGS", "-1"}}).ok());
+  EXPECT_FALSE(Check({{"TELEPHONY_MAX_LATE_RECORDINGS", "1001"}}).ok());
+}
+
 }  // namespace
 }  // namespace leadflow::telephony

@@ -249,6 +249,11 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
       update.recording_url.clear();
     }
   }
+  if (!update.recording_url.empty()) {
+    // The id its recording status callback gives the same file (RecordingSid).
+    const std::string sid = Param(params, "RecordingSid");
+    parse.recording_sid = ValidSid(sid) ? sid : RecordingSidOfUrl(update.recording_url);
+  }
   const std::string timestamp = Param(params, "Timestamp");
   std::optional<Clock::time_point> at = ParseRfc2822(timestamp);
   if (!timestamp.empty() && !at) {
@@ -373,6 +378,17 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
     return parse;
   }
   return parse;
+}
+
+std::string RecordingSidOfUrl(std::string_view url) {
+  constexpr std::string_view kRecordings = "/Recordings/";
+  const size_t at = url.rfind(kRecordings);
+  if (at == std::string_view::npos) {
+    return "";
+  }
+  std::string sid(url.substr(at + kRecordings.size()));
+  sid = sid.substr(0, sid.find_first_of("/.?#"));
+  return sid.size() > 2 && sid.compare(0, 2, "RE") == 0 && ValidSid(sid) ? sid : "";
 }
 
 absl::StatusOr<TwilioRecording> ParseTwilioRecording(const ingest::FormParams& params) {

@@ -23,6 +23,12 @@ struct TwilioParse {
   /// to 2262): dropped, the call kept (field → why).
   std::map<std::string, std::string> dropped;
   CallUpdate update;
+  /// The id of the recording `update.recording_url` names, the one its recording status
+  /// callback gives (RecordingSid): the callback's own RecordingSid (a <Dial record> action
+  /// carries it), else the "/Recordings/RE…" of a Twilio recording URL; empty for another URL.
+  /// A recording published after its call (CallAssembler::RecordingOfSettled) takes its event id
+  /// from it, so that the action's and the callback's events of one file are one.
+  std::string recording_sid;
 };
 
 /// A voice status callback (CallStatus queued, ringing, in-progress, completed, busy, failed,
@@ -61,6 +67,11 @@ struct TwilioRecording {
   std::string recording_url;
 };
 absl::StatusOr<TwilioRecording> ParseTwilioRecording(const ingest::FormParams& params);
+
+/// The RecordingSid a Twilio recording URL names
+/// ("https://api.twilio.com/2010-04-01/Accounts/AC…/Recordings/RE…", with or without a media
+/// extension); empty for any other URL.
+std::string RecordingSidOfUrl(std::string_view url);
 
 /// Twilio's Timestamp parameter, RFC 2822 ("Mon, 16 Aug 2010 03:45:01 +0000").
 std::optional<Clock::time_point> ParseRfc2822(const std::string& text);

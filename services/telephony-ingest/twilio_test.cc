@@ -92,6 +92,27 @@ TEST(TwilioParseTest, RecordingStatusInAnyCase) {
   EXPECT_FALSE(failed->completed);
 }
 
+// Protects: the id of the recording a voice callback brings (a <Dial record> action's
+// RecordingUrl) is the one its recording status callback gives, RecordingSid: the action's own
+// RecordingSid, else the "/Recordings/RE…" its Twilio URL names; none for another URL.
+TEST(TwilioParseTest, RecordingSidOfAnAction) {
+  const std::string action =
+      "CallSid=CA8&Direction=inbound&CallStatus=completed&DialCallStatus=completed"
+      "&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC1%2FRecordings%2F"
+      "RE0123456789abcdef0123456789abcdef";
+  EXPECT_EQ(Parse(action + "&RecordingSid=RE0123456789abcdef0123456789abcdef").recording_sid,
+            "RE0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(Parse(action).recording_sid, "RE0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(Parse(action + ".mp3").recording_sid, "RE0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(Parse("CallSid=CA8&Direction=inbound&CallStatus=completed"
+                  "&RecordingUrl=https%3A%2F%2Fpbx.example.com%2Fvm%2F1.wav")
+                .recording_sid,
+            "");
+  EXPECT_EQ(Parse("CallSid=CA8&Direction=inbound&CallStatus=completed").recording_sid, "");
+  EXPECT_EQ(RecordingSidOfUrl("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/"), "");
+  EXPECT_EQ(RecordingSidOfUrl("https://x.example/Recordings/CA1"), "");
+}
+
 // Protects: Twilio's five Direction values: a PBX calling out through an Elastic SIP Trunk
 // (trunking-originating) is an outbound call whose callee is the customer, never an inbound
 // one from our own number; trunking-terminating is inbound. A Direction Twilio never sends, or
