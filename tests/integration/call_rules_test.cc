@@ -535,6 +535,48 @@ TEST_F(CallRulesTest, CallBackMootOnArrivalTakesNoTurnAndIsCountedApart) {
                            calls.call_backs_already_reached.Value()));
 }
 
+// Protects: the look-up of the answered call that makes a call-back moot reads a partial index
+// of the records' answered calls (migration 0031), in the order it wants, not every activity of
+// the record through activities_owner: on a busy record (thousands of activities) each missed
+// call would read them all. The plan is asked of PostgreSQL on such a record; no time is asserted.
+TEST_F(CallRulesTest, MootCallBackLookUpReadsTheAnsweredCallsIndex) {
+  Exec(
+      "INSERT INTO activities (type, owner_type, owner_id, subject, completed, origin_event_id, "
+      "call_back, call_id, call_direction, call_outcome, call_answered_at, missed_calls) "
+      "SELECT 'CALL', 'CONTACT', 1, 'Call', true, 'call:a' || g, false, 'generic:a' || g, "
+      "'INBOUND', 'ANSWERED', now() - interval '1 hour' - g * interval '20 minutes', 0 "
+      "FROM generate_series(1, 3000) AS g");
+  Exec(
+      "INSERT INTO activities (type, owner_type, owner_id, subject, completed, origin_event_id) "
+      "SELECT 'TASK', 'CONTACT', 1, 'Repeated request', true, 'web:' || g "
+      "FROM generate_series(1, 3000) AS g");
+  Exec(
+      "INSERT INTO activities (type, owner_type, owner_id, subject, completed, origin_event_id, "
+      "call_back, call_id, call_direction, call_outcome, call_answered_at, missed_calls) "
+      "VALUES ('CALL', 'CONTACT', 1, 'Call', true, 'call:recent', false, 'generic:recent', "
+      "'OUTBOUND', 'ANSWERED', now() - interval '30 minutes', 0)");
+  Exec("ANALYZE activities");
+  pqxx::connection connection(api_->database_url());
+  pqxx::nontransaction work(connection);
+  for (const pg::Statement& statement : Statements()) {
+    if (statement.name == "reached_call_backs") {
+      work.exec0(std::string("PREPARE reached_call_backs AS ") + statement.sql);
+    }
+  }
+  const int64_t now = Count("SELECT extract(epoch FROM now())::bigint");
+  for (const int64_t missed : {now - 2400, now - 300}) {  // an answer after it; none
+    std::string plan;
+    for (const auto& row : work.exec("EXPLAIN EXECUTE reached_call_backs('{CONTACT}', '{1}', '{" +
+                                     std::to_string(missed) + "}')")) {
+      plan += row[0].as<std::string>() + "\n";
+    }
+    EXPECT_NE(plan.find("activities_answered_calls"), std::string::npos) << plan;
+  }
+  EXPECT_EQ(Text("SELECT string_agg(origin_event_id, ',') FROM activities WHERE owner_id = 1 AND "
+                 "call_outcome = 'ANSWERED' AND call_answered_at > now() - interval '40 minutes'"),
+            "call:recent");
+}
+
 // Protects: in one batch, publication order is not the calls' order: a missed call after the
 // answer, published before a late one from before it, still opens its call-back (the fold's last
 // attempt is the latest missed call, not the batch's last), due from the earliest.

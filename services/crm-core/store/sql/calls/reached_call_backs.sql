@@ -5,6 +5,9 @@
 -- with none are left out. A missed call of unknown time (0) or timed in the future (taken as now)
 -- decides nothing. The writer reads it before the upsert, so that such a call-back is given the
 -- answering call's responsible instead of a queue's next turn.
+-- The predicate on activities is activities_answered_calls' (migration 0031) word for word, and
+-- the order is its key: each row reads the index from its lower bound and stops at the first
+-- entry, however many activities the record holds.
 SELECT x.i, reached.origin_event_id, coalesce(reached.responsible_user_id, 0)
 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS x (ot, o, l, i)
   CROSS JOIN LATERAL (SELECT a.origin_event_id, a.responsible_user_id FROM activities AS a
