@@ -149,7 +149,9 @@ metrics::Counter& CallBacks(metrics::Registry& registry, const std::string& chan
   return registry
       .AddCounter("crm_call_backs_total",
                   "Call-back activities of missed calls by the inbound path: created, updated (a "
-                  "further missed call folded in) and completed (by an answered outbound call)",
+                  "further missed call folded in), completed (by an answered call), and "
+                  "already_reached (a missed call written completed at once: an answered call "
+                  "already on its record came after it)",
                   {"change"})
       .WithLabels({change});
 }
@@ -173,6 +175,7 @@ CallCounters::CallCounters(metrics::Registry& registry)
       call_backs_created(CallBacks(registry, "created")),
       call_backs_updated(CallBacks(registry, "updated")),
       call_backs_completed(CallBacks(registry, "completed")),
+      call_backs_already_reached(CallBacks(registry, "already_reached")),
       unidentified(registry
                        .AddCounter("crm_unidentified_calls_total",
                                    "Calls nobody could be matched to (withheld number, SIP user, "
@@ -195,6 +198,7 @@ void CallCounters::Add(const std::vector<const ContactAttempt*>& applied,
   call_backs_created.Increment(static_cast<double>(result.call_backs_created));
   call_backs_updated.Increment(static_cast<double>(result.call_backs_updated));
   call_backs_completed.Increment(static_cast<double>(result.call_backs_completed));
+  call_backs_already_reached.Increment(static_cast<double>(result.call_backs_already_reached));
   unidentified.Increment(static_cast<double>(result.unidentified));
   recordings_attached.Increment(static_cast<double>(result.recordings_attached));
   recordings_deferred.Increment(static_cast<double>(result.recordings_deferred));

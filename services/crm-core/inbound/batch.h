@@ -30,6 +30,7 @@ struct CallCounters {
   metrics::Counter& call_backs_created;
   metrics::Counter& call_backs_updated;
   metrics::Counter& call_backs_completed;
+  metrics::Counter& call_backs_already_reached;
   metrics::Counter& unidentified;
   metrics::Counter& recordings_attached;
   metrics::Counter& recordings_deferred;

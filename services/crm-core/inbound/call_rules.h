@@ -65,6 +65,9 @@ struct CallWriteResult {
   size_t call_backs_created = 0;
   size_t call_backs_updated = 0;  // further missed calls folded into an open call-back
   size_t call_backs_completed = 0;
+  /// Missed calls written as a call-back completed at once by an answered call already on the
+  /// record (it came late): nobody was asked to call back. Not in the three above.
+  size_t call_backs_already_reached = 0;
   size_t unidentified = 0;
   size_t recordings_attached = 0;
   /// Recordings past domain::kMaxRecordingsPerCall on their activity or unidentified call.
@@ -113,14 +116,24 @@ struct ResolvedCallActivity {
   const PlannedActivity* activity = nullptr;
   int64_t owner_id = 0;
   int64_t responsible_user_id = 0;
+  /// A call-back on an existing record nobody active holds: the queue it rotates over, its turn
+  /// taken by WriteCalls only if it is a call-back to make (PlannedActivity::queue).
+  std::string queue;
 };
+
+/// The next turn of each of `queues` (one per entry, in order; a queue named twice gives two
+/// turns): the users they give, 0 for nobody.
+using QueueTurns = std::function<std::vector<int64_t>(const std::vector<std::string>& queues)>;
 
 /// Writes a batch's call effects in the caller's transaction: the call activities, a record's
 /// call-backs folded into one open call-back per record (further missed calls raise its count),
 /// call-backs completed by answered outbound calls in batch order, recordings, unidentified
-/// calls. `id` resolves a plan's reference to a record id.
+/// calls. `id` resolves a plan's reference to a record id. A call-back with a `queue` and no
+/// responsible takes its turn through `turns` when it is a call-back to make; one an answered
+/// call already on its record makes moot goes to that call's responsible, and no queue moves.
 CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
                            const std::vector<ResolvedCallActivity>& activities,
-                           const std::function<int64_t(domain::EntityKind, Ref)>& id);
+                           const std::function<int64_t(domain::EntityKind, Ref)>& id,
+                           const QueueTurns& turns);
 
 }  // namespace leadflow::crm

@@ -53,7 +53,8 @@ CallActivityRow Row(const ResolvedCallActivity& resolved) {
           .call = *planned.call->call,
           .missed_calls = planned.call_back ? 1 : 0,
           .first_at_unix = planned.call->call->at_unix,
-          .call_ids = {planned.call->call->call_id}};
+          .call_ids = {planned.call->call->call_id},
+          .queue = resolved.responsible_user_id == 0 ? resolved.queue : ""};
 }
 
 // Missed calls of one record between two completions, made one call-back: the first call's
@@ -93,7 +94,8 @@ CallActivityRow Fold(const std::vector<const ResolvedCallActivity*>& missed, boo
 
 CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
                            const std::vector<ResolvedCallActivity>& activities,
-                           const std::function<int64_t(EntityKind, Ref)>& id) {
+                           const std::function<int64_t(EntityKind, Ref)>& id,
+                           const QueueTurns& turns) {
   // Each record's call-backs and the completions that reach it, in batch order: a completion
   // placed at position p comes after the activities before p.
   using Owner = std::pair<EntityKind, int64_t>;
@@ -183,16 +185,40 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
   }
 
   CallWriteResult result;
-  auto add = [&result](const CallActivitiesWritten& written) {
+  // Each call-back is first compared with the answered calls already on its record (those of
+  // this batch written before it included): a moot one is written completed, with the record's
+  // responsible or else the answering call's; only a call-back to make takes a queue's turn.
+  auto upsert = [&](std::vector<CallActivityRow>& rows) {
+    const std::vector<ReachedCallBack> reached = calls.FindReached(rows);
+    std::vector<size_t> waiting;
+    std::vector<std::string> queues;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      CallActivityRow& row = rows[i];
+      if (!reached[i].event_id.empty()) {
+        row.reached_by = reached[i].event_id;
+        if (row.responsible_user_id == 0) row.responsible_user_id = reached[i].responsible_user_id;
+      } else if (row.responsible_user_id == 0 && !row.queue.empty()) {
+        waiting.push_back(i);
+        queues.push_back(row.queue);
+      }
+    }
+    if (!queues.empty()) {
+      const std::vector<int64_t> users = turns(queues);
+      for (size_t k = 0; k < waiting.size() && k < users.size(); ++k) {
+        rows[waiting[k]].responsible_user_id = users[k];
+      }
+    }
+    const CallActivitiesWritten written = calls.UpsertActivities(rows);
     result.call_backs_created += written.call_backs_created;
     result.call_backs_updated += written.call_backs_updated;
     result.call_backs_completed += written.call_backs_completed;
+    result.call_backs_already_reached += written.call_backs_already_reached;
   };
-  add(calls.UpsertActivities(first));
+  upsert(first);
   CallBacksCompleted completed = calls.CompleteCallBacks(completed_owners);
   result.deals = std::move(completed.deals);
   result.call_backs_completed += completed.call_backs;
-  add(calls.UpsertActivities(later));
+  upsert(later);
   result.unidentified = calls.InsertUnidentified(plan.unidentified);
   // After the activities and the unidentified calls: every recording of the batch's calls on
   // their lists, then the late ones (a recording in the same batch as its call finds it).

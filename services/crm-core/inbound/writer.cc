@@ -59,6 +59,12 @@ class Assigner {
   std::map<std::string, std::vector<int64_t>> members_;
 };
 
+// A call-back on a record: its responsible, when nobody active holds the record, is decided by
+// WriteCalls once it knows whether anybody has to call back.
+bool IsCallBack(const PlannedActivity& activity) {
+  return activity.call != nullptr && activity.call_back;
+}
+
 }  // namespace
 
 WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
@@ -70,6 +76,8 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
   for (const PlannedLead& lead : plan.leads) assigner.Want(lead.queue);
   for (const PlannedDeal& deal : plan.deals) assigner.Want(deal.queue);
   for (const PlannedActivity& activity : plan.activities) {
+    // A call-back takes its turn when written, and only if it is one to make (WriteCalls).
+    if (IsCallBack(activity)) continue;
     if (!IsNew(activity.ref) && activity.responsible_user_id == 0) assigner.Want(activity.queue);
   }
   assigner.Take();
@@ -220,7 +228,7 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
       responsible = activity.owner == EntityKind::kLead   ? lead_responsible[NewIndex(activity.ref)]
                     : activity.owner == EntityKind::kDeal ? deal_responsible[NewIndex(activity.ref)]
                                                           : responsible;
-    } else if (responsible == 0) {
+    } else if (responsible == 0 && !IsCallBack(activity)) {
       responsible = assigner.Next(0, activity.queue);
     }
     const int64_t owner = id(activity.owner, activity.ref);
@@ -228,8 +236,8 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
       touched.insert(owner);
     }
     if (activity.call != nullptr) {
-      call_activities.push_back(
-          {static_cast<size_t>(&activity - plan.activities.data()), &activity, owner, responsible});
+      call_activities.push_back({static_cast<size_t>(&activity - plan.activities.data()), &activity,
+                                 owner, responsible, IsNew(activity.ref) ? "" : activity.queue});
       continue;
     }
     activity_rows.push_back({activity.type, activity.owner, owner, activity.subject,
@@ -237,7 +245,16 @@ WriteResult WritePlan(pqxx::transaction_base& work, const Plan& plan,
                              activity.deadline_after.count(), activity.origin_event_id});
   }
   inbound.InsertActivities(activity_rows);
-  CallWriteResult calls = WriteCalls(work, plan.calls, call_activities, id);
+  // A second round of the queues, after the first: only for call-backs still to be made.
+  auto turns = [&](const std::vector<std::string>& queues) {
+    Assigner later(inbound, active_users, positions);
+    for (const std::string& queue : queues) later.Want(queue);
+    later.Take();
+    std::vector<int64_t> users;
+    for (const std::string& queue : queues) users.push_back(later.Next(0, queue));
+    return users;
+  };
+  CallWriteResult calls = WriteCalls(work, plan.calls, call_activities, id, turns);
   touched.insert(calls.deals.begin(), calls.deals.end());
   inbound.TouchDeals(touched);
   leads.AddRepeats(plan.repeat_increments);

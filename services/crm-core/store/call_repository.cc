@@ -86,7 +86,7 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
     return written;
   }
   std::vector<std::string> owners, subjects, descriptions, events, call_ids, directions, outcomes,
-      numbers, lines, operators, recordings, completed_by;
+      numbers, lines, operators, recordings, completed_by, reached_by;
   std::vector<int64_t> owner_ids, responsible, deadlines, durations, missed, first_at, last_at,
       started, answered, ended;
   std::vector<bool> completed, call_back;
@@ -116,6 +116,7 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
     started.push_back(row.call.started_unix);
     answered.push_back(row.call.answered_unix);
     ended.push_back(row.call.ended_unix);
+    reached_by.push_back(Clean(row.reached_by));
   }
   const pqxx::result result = work_.exec_prepared(
       "upsert_call_activities", pg::TextArray(owners), pg::IntArray(owner_ids),
@@ -125,7 +126,8 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
       pg::TextArray(outcomes), pg::TextArray(numbers), pg::TextArray(lines),
       pg::IntArray(durations), pg::TextArray(operators), pg::TextArray(recordings),
       pg::IntArray(missed), pg::TextArray(completed_by), pg::IntArray(first_at),
-      pg::IntArray(last_at), pg::IntArray(started), pg::IntArray(answered), pg::IntArray(ended));
+      pg::IntArray(last_at), pg::IntArray(started), pg::IntArray(answered), pg::IntArray(ended),
+      pg::TextArray(reached_by));
 
   // Which activity each row became. RETURNING does not keep the input's order, so rows are
   // found by what is unique among one execution's rows: an open call-back by its record (it
@@ -149,7 +151,6 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
       ids[{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<std::string>(),
            is_call_back}] = written_row;
     }
-    if (is_call_back && is_completed) ++written.call_backs_completed;
   }
   std::map<std::string, int64_t> holder;  // call id → activity; the batch's last wins
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -168,7 +169,12 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
       found_row = found->second;
     }
     const int64_t id = found_row.id;
-    if (row.call_back && id != 0) {
+    if (row.call_back && id != 0 && !row.completed && !row.reached_by.empty()) {
+      // Nobody was asked to call back: counted apart, once per missed call, never as made or
+      // completed.
+      written.call_backs_already_reached += static_cast<size_t>(std::max(row.missed_calls, 1));
+    } else if (row.call_back && id != 0) {
+      if (row.completed) ++written.call_backs_completed;  // by a completion of the batch
       // Every missed call the row folds counts: the first makes a new call-back, each other one
       // (and all of them, folded into the record's open call-back) updates one.
       const size_t missed = static_cast<size_t>(std::max(row.missed_calls, 1));
@@ -195,6 +201,31 @@ CallActivitiesWritten CallRepository::UpsertActivities(const std::vector<CallAct
                          pg::IntArray(activities));
   }
   return written;
+}
+
+std::vector<ReachedCallBack> CallRepository::FindReached(const std::vector<CallActivityRow>& rows) {
+  std::vector<ReachedCallBack> reached(rows.size());
+  std::vector<std::string> owners;
+  std::vector<int64_t> owner_ids, at, index;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const CallActivityRow& row = rows[i];
+    if (!row.call_back || row.completed || row.call.at_unix <= 0) continue;
+    owners.emplace_back(domain::ToString(row.owner));
+    owner_ids.push_back(row.owner_id);
+    at.push_back(row.call.at_unix);
+    index.push_back(static_cast<int64_t>(i));
+  }
+  if (owners.empty()) {
+    return reached;
+  }
+  for (const auto& row : work_.exec_prepared("reached_call_backs", pg::TextArray(owners),
+                                             pg::IntArray(owner_ids), pg::IntArray(at))) {
+    const int64_t ordinal = row[0].as<int64_t>();  // 1-based, of the rows asked about
+    if (ordinal < 1 || ordinal > static_cast<int64_t>(index.size())) continue;
+    reached[static_cast<size_t>(index[static_cast<size_t>(ordinal - 1)])] = {
+        row[1].as<std::string>(), row[2].as<int64_t>()};
+  }
+  return reached;
 }
 
 std::vector<PhoneHolder> CallRepository::FindPhoneHolders(const std::vector<std::string>& phones) {

@@ -44,6 +44,18 @@ struct CallActivityRow {
   /// Every call the activity holds (a call-back: each missed call folded into it); a late
   /// recording of any of them finds it.
   std::vector<std::string> call_ids;
+  /// A call-back with no responsible yet: the queue whose next member gets it, should it be a
+  /// call-back to make (the writer takes the turn; empty: none).
+  std::string queue;
+  /// The event of the answered call already on the record that makes this call-back moot
+  /// (FindReached): written completed by it. Empty: none.
+  std::string reached_by;
+};
+
+/// The answered call on its record that makes a call-back moot (FindReached).
+struct ReachedCallBack {
+  std::string event_id;  // empty: none, the call-back is to be made
+  int64_t responsible_user_id = 0;
 };
 
 /// What UpsertActivities wrote, counted by missed call: a row folding n missed calls counts
@@ -53,6 +65,9 @@ struct CallActivitiesWritten {
   size_t call_backs_created = 0;    // open or completed at once
   size_t call_backs_updated = 0;    // missed calls folded into an existing call-back
   size_t call_backs_completed = 0;  // of those written, completed (a completion in the batch)
+  /// Missed calls written as a call-back completed by an answered call already on the record
+  /// (CallActivityRow::reached_by): counted here only, neither created nor completed.
+  size_t call_backs_already_reached = 0;
 };
 
 /// What CompleteCallBacks did.
@@ -127,6 +142,10 @@ class CallRepository {
   /// Inserts the activities; an open call-back meeting its record's open one is folded into it.
   /// Records which activity holds each of the rows' call ids.
   CallActivitiesWritten UpsertActivities(const std::vector<CallActivityRow>& rows);
+  /// For each of `rows` (same order), the answered call already on its record that makes it
+  /// moot: an open call-back whose latest missed call (its `call.at_unix`, known) came before
+  /// that call was answered. Read before the upsert, which is told (`reached_by`).
+  std::vector<ReachedCallBack> FindReached(const std::vector<CallActivityRow>& rows);
   /// The records holding one of `phones` (E.164 identities), and the deals of such contacts and
   /// companies: those an answered outbound call to that phone reaches.
   std::vector<PhoneHolder> FindPhoneHolders(const std::vector<std::string>& phones);

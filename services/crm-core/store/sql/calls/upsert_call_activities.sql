@@ -10,27 +10,26 @@
 -- given, unless more than a day ahead of now (then unknown, NULL): never an out-of-range
 -- timestamp failing the batch.
 -- A call-back whose latest missed call happened before an answered call already on its record
--- (answered, or else started or ended, after the missed call's time $21) asks for nothing: the
--- person was reached after it (its event came late: a PBX posting late, a call published at its
--- expiry). It is written completed by that call's event, the earliest such, and so never meets
--- the record's open call-back, which a missed call after the answer made. A missed call of
--- unknown time ($21 0) and an answer timed in the future (a skewed clock) decide nothing.
+-- asks for nothing: the person was reached after it (its event came late: a PBX posting late, a
+-- call published at its expiry). The writer finds that call first (reached_call_backs) and passes
+-- its event ($25; empty: none): the call-back is written completed by it, and so never meets the
+-- record's open call-back, which a missed call after the answer made.
 INSERT INTO activities (type, owner_type, owner_id, subject, description, responsible_user_id,
   completed, deadline, completed_at, origin_event_id, call_back, call_id, call_direction,
   call_outcome, call_number, call_line, call_duration_seconds, call_operator, call_recording_url,
   missed_calls, last_attempt_at, completed_by_event_id, call_started_at, call_answered_at,
   call_ended_at)
-SELECT 'CALL', ot, o, s, d, nullif(r, 0), c OR reached_by IS NOT NULL,
+SELECT 'CALL', ot, o, s, d, nullif(r, 0), c OR rb <> '',
   CASE WHEN m > 0 THEN first_at + make_interval(mins => m) END,
-  CASE WHEN c OR reached_by IS NOT NULL THEN now() END, e, cb, ci, dir, oc, nullif(num, ''),
+  CASE WHEN c OR rb <> '' THEN now() END, e, cb, ci, dir, oc, nullif(num, ''),
   nullif(line, ''), dur, nullif(op, ''), nullif(rec, ''), n, CASE WHEN n > 0 THEN last_at END,
-  coalesce(nullif(ce, ''), reached_by), started, answered, ended
+  coalesce(nullif(ce, ''), nullif(rb, '')), started, answered, ended
 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bool[], $7::int[],
   $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
   $15::int[], $16::text[], $17::text[], $18::int[], $19::text[], $20::bigint[], $21::bigint[],
-  $22::bigint[], $23::bigint[], $24::bigint[])
+  $22::bigint[], $23::bigint[], $24::bigint[], $25::text[])
   AS x (ot, o, s, d, r, c, m, e, cb, ci, dir, oc, num, line, dur, op, rec, n, ce, f, l, sa, aa,
-    ea),
+    ea, rb),
   LATERAL (SELECT
     CASE WHEN f > 0 AND f < extract(epoch FROM now()) THEN to_timestamp(f) ELSE now() END,
     CASE WHEN l > 0 AND l < extract(epoch FROM now()) THEN to_timestamp(l) ELSE now() END)
@@ -40,13 +39,6 @@ FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::
     CASE WHEN aa > 0 AND aa < extract(epoch FROM now()) + 86400 THEN to_timestamp(aa) END,
     CASE WHEN ea > 0 AND ea < extract(epoch FROM now()) + 86400 THEN to_timestamp(ea) END)
   AS times (started, answered, ended)
-  LEFT JOIN LATERAL (SELECT a.origin_event_id FROM activities AS a
-    WHERE cb AND NOT c AND l > 0 AND a.owner_type = ot AND a.owner_id = o AND a.type = 'CALL'
-      AND NOT a.call_back AND a.call_outcome = 'ANSWERED' AND a.origin_event_id IS NOT NULL
-      AND coalesce(a.call_answered_at, a.call_started_at, a.call_ended_at) > last_at
-      AND coalesce(a.call_answered_at, a.call_started_at, a.call_ended_at) <= now()
-    ORDER BY coalesce(a.call_answered_at, a.call_started_at, a.call_ended_at), a.id
-    LIMIT 1) AS reached (reached_by) ON true
 ON CONFLICT (owner_type, owner_id) WHERE call_back AND NOT completed DO UPDATE SET
   missed_calls = activities.missed_calls + excluded.missed_calls,
   last_attempt_at = greatest(activities.last_attempt_at, excluded.last_attempt_at),
