@@ -836,22 +836,24 @@ void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_
 void Server::Impl::NotFound(const restinio::request_handle_t& raw, std::string_view path) {
   Responder responder(Responder::State::Create(shared, raw, "unmatched"));
   // A URL configured with a trailing slash is not the route (one path, one route), but the
-  // answer names the one that exists: the integrator reading the failed delivery sees the fix.
+  // answer names the one that serves this method: the integrator reading the failed delivery
+  // sees the fix. A route without parameters is named as the client wrote it; one with
+  // parameters by its pattern, so that no client text is echoed.
   std::string_view trimmed = path;
   while (trimmed.size() > 1 && trimmed.back() == '/') {
     trimmed.remove_suffix(1);
   }
-  const bool printable =
-      std::all_of(trimmed.begin(), trimmed.end(), [](char c) { return c > ' ' && c < 0x7f; });
-  if (trimmed.size() < path.size() && trimmed != "/" && printable && trimmed.size() <= 256) {
+  if (trimmed.size() < path.size() && trimmed != "/") {
+    const std::string method = raw->header().method().c_str();
     for (const std::string& pattern : route_order) {
+      const Route& route = routes.at(pattern);
       std::map<std::string, std::string> params;
-      if (Match(routes.at(pattern).segments, trimmed, &params)) {
-        // The client's own path (printable ASCII, short), answered to that client only.
-        responder.Send(
-            Response::Error(404, "not_found",
-                            absl::StrCat(absl::string_view(trimmed.data(), trimmed.size()),
-                                         " is served: this path without its trailing slash")));
+      if (route.by_method.count(method) > 0 && Match(route.segments, trimmed, &params)) {
+        responder.Send(Response::Error(
+            404, "not_found",
+            absl::StrCat(params.empty() ? absl::string_view(trimmed.data(), trimmed.size())
+                                        : absl::string_view(pattern),
+                         " is served: this path without its trailing slash")));
         return;
       }
     }

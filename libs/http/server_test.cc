@@ -173,19 +173,28 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
 }
 
 // Protects: a webhook URL configured with a trailing slash (a PBX's or a provider's console) is
-// still 404 — one path, one route — but the answer says which path exists, so that the
-// integrator reading the failed delivery sees the fix; an unknown path names none.
+// still 404 — one path, one route — but the answer names the route that serves that method, so
+// that the integrator reading the failed delivery sees the fix: a route without parameters as
+// written, one with parameters by its pattern (no client text echoed); an unknown path, or
+// another method, names none.
 TEST_F(ServerTest, NotFoundNamesThePathWithoutItsTrailingSlash) {
+  AddRoute("POST", "/v1/calls/events",
+           [](const Request&, Responder r) { r.Send(Response::Json(200, "{}")); });
   AddRoute("POST", "/v1/things/:id",
            [](const Request&, Responder r) { r.Send(Response::Json(200, "{}")); });
   StartServer();
-  CurlResult slash = Curl(server_->port(), "/v1/things/7/", "-X POST");
+  CurlResult slash = Curl(server_->port(), "/v1/calls/events/", "-X POST");
   EXPECT_EQ(slash.status, 404);
   EXPECT_THAT(slash.body, HasSubstr("\"error\":\"not_found\""));
   EXPECT_THAT(slash.body,
-              HasSubstr("/v1/things/7 is served: this path without its trailing slash"));
-  CurlResult slashes = Curl(server_->port(), "/v1/things/7//", "-X POST");
-  EXPECT_THAT(slashes.body, HasSubstr("/v1/things/7 is served"));
+              HasSubstr("/v1/calls/events is served: this path without its trailing slash"));
+  EXPECT_THAT(Curl(server_->port(), "/v1/calls/events//", "-X POST").body,
+              HasSubstr("/v1/calls/events is served"));
+  CurlResult param = Curl(server_->port(), "/v1/things/%3Cb%3E/", "-X POST");
+  EXPECT_EQ(param.status, 404);
+  EXPECT_THAT(param.body, HasSubstr("/v1/things/:id is served"));
+  EXPECT_THAT(param.body, Not(HasSubstr("3Cb")));
+  EXPECT_THAT(Curl(server_->port(), "/v1/calls/events/").body, Not(HasSubstr("served")));  // GET
   CurlResult unknown = Curl(server_->port(), "/v1/nothing/", "-X POST");
   EXPECT_EQ(unknown.status, 404);
   EXPECT_THAT(unknown.body, Not(HasSubstr("served")));

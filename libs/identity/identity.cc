@@ -338,6 +338,9 @@ absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_vie
   }
   std::string spaced;
   text = WithPlainSpaces(*text, &spaced);
+  if (text->empty()) {
+    return absl::InvalidArgumentError("empty");
+  }
   // libphonenumber's answer, reached with less of its work (identity/phone.h); proven equal to
   // internal::NormalizePhoneReference by phone_test.cc and the identity fuzz target.
   return NationalElseInternational(*text, default_region, internal::NormalizeCheckedPhone);
@@ -353,6 +356,9 @@ absl::StatusOr<std::string> NormalizePhoneReference(std::string_view raw,
   }
   std::string spaced;
   text = WithPlainSpaces(*text, &spaced);
+  if (text->empty()) {
+    return absl::InvalidArgumentError("empty");
+  }
   return NationalElseInternational(*text, default_region, NormalizePhoneWithLibphonenumber);
 }
 

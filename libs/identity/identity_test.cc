@@ -41,6 +41,9 @@ TEST(NormalizePhoneTest, UnicodeSpacesSeparateDigitGroups) {
     ASSERT_TRUE(without_plus.ok()) << without_plus.status();
     EXPECT_EQ(*without_plus, "+447911123456");
   }
+  // Only spaces: empty, as "   " is.
+  EXPECT_EQ(NormalizePhone("\u202F\u00A0 ", "FR").status().message(), "empty");
+  EXPECT_EQ(NormalizePhone("   ", "FR").status().message(), "empty");
   // Other characters between digits are not spaces: still refused.
   for (const char* other : {"\u200B", "\u00B7", "\u2013\u2013"}) {
     EXPECT_FALSE(NormalizePhone(absl::StrCat("06", other, "12345678", other, "9"), "FR").ok())

@@ -402,7 +402,7 @@ TEST_F(CallRulesTest, AnsweredInboundCompletesTheCallBack) {
 // retry minutes later) asks for no call-back: the person was reached after it. It is kept on
 // the record as a call-back completed by the answered call (its call id held, so that a late
 // recording still finds it), never folded into the open call-back of a missed call that came
-// after the answer, and counted as a call-back made. A missed call after the answer, or one
+// after the answer, and counted apart (`already_reached`). A missed call after the answer, or one
 // whose time is unknown, still opens a call-back.
 TEST_F(CallRulesTest, MissedCallOlderThanTheAnswerAsksForNoCallBack) {
   CallCounters& calls = inbound_->counters().calls;
@@ -529,6 +529,20 @@ TEST_F(CallRulesTest, CallBackMootOnArrivalTakesNoTurnAndIsCountedApart) {
             1);
   EXPECT_EQ(calls.call_backs_created.Value(), 1);
   EXPECT_EQ(calls.call_backs_completed.Value(), 0);
+  const int64_t holder = Count(
+      "SELECT responsible_user_id FROM activities WHERE call_back AND NOT completed AND "
+      "owner_id = " +
+      std::to_string(orphan));
+
+  // Missed again: folded into that open call-back, which keeps its responsible; no turn taken.
+  Apply({Encode({.id = "m4", .number = "+33650000001", .ended_unix = now - 300})});
+  EXPECT_EQ(position(), before + 1) << "a missed call folded into the open call-back took a turn";
+  EXPECT_EQ(Count("SELECT responsible_user_id FROM activities WHERE call_back AND NOT completed "
+                  "AND missed_calls = 2 AND owner_id = " +
+                  std::to_string(orphan)),
+            holder);
+  EXPECT_EQ(calls.call_backs_created.Value(), 1);
+  EXPECT_EQ(calls.call_backs_updated.Value(), 1);
   EXPECT_EQ(
       Count("SELECT sum(missed_calls) FROM activities WHERE call_back"),
       static_cast<int64_t>(calls.call_backs_created.Value() + calls.call_backs_updated.Value() +
@@ -564,17 +578,24 @@ TEST_F(CallRulesTest, MootCallBackLookUpReadsTheAnsweredCallsIndex) {
     }
   }
   const int64_t now = Count("SELECT extract(epoch FROM now())::bigint");
-  for (const int64_t missed : {now - 2400, now - 300}) {  // an answer after it; none
+  // A missed call 40 minutes ago, reached by the answer 30 minutes ago; one 5 minutes ago, not.
+  for (const auto& [missed, reached_by] :
+       std::vector<std::pair<int64_t, std::string>>{{now - 2400, "call:recent"}, {now - 300, ""}}) {
+    const std::string execute =
+        "EXECUTE reached_call_backs('{CONTACT}', '{1}', '{" + std::to_string(missed) + "}')";
     std::string plan;
-    for (const auto& row : work.exec("EXPLAIN EXECUTE reached_call_backs('{CONTACT}', '{1}', '{" +
-                                     std::to_string(missed) + "}')")) {
+    for (const auto& row : work.exec("EXPLAIN " + execute)) {
       plan += row[0].as<std::string>() + "\n";
     }
-    EXPECT_NE(plan.find("activities_answered_calls"), std::string::npos) << plan;
+    // An index scan that stops at its first entry (a bitmap scan would read the whole range).
+    EXPECT_NE(plan.find("Index Scan using activities_answered_calls"), std::string::npos) << plan;
+    EXPECT_NE(plan.find("Limit"), std::string::npos) << plan;
+    EXPECT_NE(plan.find("activities_one_open_call_back"), std::string::npos) << plan;
+    const pqxx::result answer = work.exec(execute);
+    ASSERT_EQ(answer.size(), 1u);
+    EXPECT_EQ(answer[0][1].as<std::string>(), reached_by) << missed;
+    EXPECT_FALSE(answer[0][3].as<bool>());  // no open call-back on the record
   }
-  EXPECT_EQ(Text("SELECT string_agg(origin_event_id, ',') FROM activities WHERE owner_id = 1 AND "
-                 "call_outcome = 'ANSWERED' AND call_answered_at > now() - interval '40 minutes'"),
-            "call:recent");
 }
 
 // Protects: in one batch, publication order is not the calls' order: a missed call after the

@@ -54,7 +54,7 @@ CallActivityRow Row(const ResolvedCallActivity& resolved) {
           .missed_calls = planned.call_back ? 1 : 0,
           .first_at_unix = planned.call->call->at_unix,
           .call_ids = {planned.call->call->call_id},
-          .queue = resolved.responsible_user_id == 0 ? resolved.queue : ""};
+          .queue = planned.call_back && resolved.responsible_user_id == 0 ? resolved.queue : ""};
 }
 
 // Missed calls of one record between two completions, made one call-back: the first call's
@@ -185,9 +185,11 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
   }
 
   CallWriteResult result;
-  // Each call-back is first compared with the answered calls already on its record (those of
-  // this batch written before it included): a moot one is written completed, with the record's
-  // responsible or else the answering call's; only a call-back to make takes a queue's turn.
+  // Each call-back is first compared with what its record holds already (answered calls and
+  // call-backs written by earlier batches, and by this batch's upserts before this one): a moot
+  // one is written completed, with the record's responsible or else the answering call's; one
+  // folded into the record's open call-back leaves that call-back's responsible as it is; only a
+  // new call-back to make takes a queue's turn.
   auto upsert = [&](std::vector<CallActivityRow>& rows) {
     const std::vector<ReachedCallBack> reached = calls.FindReached(rows);
     std::vector<size_t> waiting;
@@ -197,7 +199,7 @@ CallWriteResult WriteCalls(pqxx::transaction_base& work, const CallPlan& plan,
       if (!reached[i].event_id.empty()) {
         row.reached_by = reached[i].event_id;
         if (row.responsible_user_id == 0) row.responsible_user_id = reached[i].responsible_user_id;
-      } else if (row.responsible_user_id == 0 && !row.queue.empty()) {
+      } else if (row.responsible_user_id == 0 && !row.queue.empty() && !reached[i].open_call_back) {
         waiting.push_back(i);
         queues.push_back(row.queue);
       }

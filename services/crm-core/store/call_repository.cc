@@ -209,7 +209,7 @@ std::vector<ReachedCallBack> CallRepository::FindReached(const std::vector<CallA
   std::vector<int64_t> owner_ids, at, index;
   for (size_t i = 0; i < rows.size(); ++i) {
     const CallActivityRow& row = rows[i];
-    if (!row.call_back || row.completed || row.call.at_unix <= 0) continue;
+    if (!row.call_back || row.completed) continue;
     owners.emplace_back(domain::ToString(row.owner));
     owner_ids.push_back(row.owner_id);
     at.push_back(row.call.at_unix);
@@ -223,7 +223,7 @@ std::vector<ReachedCallBack> CallRepository::FindReached(const std::vector<CallA
     const int64_t ordinal = row[0].as<int64_t>();  // 1-based, of the rows asked about
     if (ordinal < 1 || ordinal > static_cast<int64_t>(index.size())) continue;
     reached[static_cast<size_t>(index[static_cast<size_t>(ordinal - 1)])] = {
-        row[1].as<std::string>(), row[2].as<int64_t>()};
+        row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<bool>()};
   }
   return reached;
 }

@@ -52,10 +52,11 @@ struct CallActivityRow {
   std::string reached_by;
 };
 
-/// The answered call on its record that makes a call-back moot (FindReached).
+/// What a call-back about to be written meets on its record (FindReached).
 struct ReachedCallBack {
-  std::string event_id;  // empty: none, the call-back is to be made
-  int64_t responsible_user_id = 0;
+  std::string event_id;             // the answered call that makes it moot; empty: none
+  int64_t responsible_user_id = 0;  // that call's
+  bool open_call_back = false;      // the record's open call-back, which it is folded into
 };
 
 /// What UpsertActivities wrote, counted by missed call: a row folding n missed calls counts
@@ -142,9 +143,10 @@ class CallRepository {
   /// Inserts the activities; an open call-back meeting its record's open one is folded into it.
   /// Records which activity holds each of the rows' call ids.
   CallActivitiesWritten UpsertActivities(const std::vector<CallActivityRow>& rows);
-  /// For each of `rows` (same order), the answered call already on its record that makes it
-  /// moot: an open call-back whose latest missed call (its `call.at_unix`, known) came before
-  /// that call was answered. Read before the upsert, which is told (`reached_by`).
+  /// For each of `rows` (same order) that is a call-back to write open: the answered call
+  /// already on its record that makes it moot (its latest missed call, `call.at_unix`, known and
+  /// before that call was answered), told to the upsert (`reached_by`); and whether the record
+  /// holds an open call-back already, which the upsert folds it into. Read before the upsert.
   std::vector<ReachedCallBack> FindReached(const std::vector<CallActivityRow>& rows);
   /// The records holding one of `phones` (E.164 identities), and the deals of such contacts and
   /// companies: those an answered outbound call to that phone reaches.
