@@ -580,14 +580,7 @@ void TelephonyService::PublishLateRecording(FinishedCall settled, bool call_conf
     } else if (*admitted == CallStore::LateRecording::kCapped) {
       // A sender posting ever-new files for one call (or a runaway PBX): answered 2xx so that
       // it does not retry, nothing of the recording published.
-      ignored_->WithLabels({"late_recordings_cap"}).Increment();
-      if (int64_t suppressed = 0; LogAllowed("late_recordings_cap", &suppressed)) {
-        spdlog::warn(
-            "telephony: recording of call {} not published: the call has {} recordings "
-            "published after it (TELEPHONY_MAX_LATE_RECORDINGS){}",
-            settled.call.call_id(), options_.calls.max_late_recordings,
-            suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
-      }
+      CountLateRecordingCapped(settled.call.call_id());
       if (call_confirmed) {
         reply(capped());
       } else {
@@ -600,6 +593,17 @@ void TelephonyService::PublishLateRecording(FinishedCall settled, bool call_conf
     store_waiting_.fetch_sub(1);
   };
   calls_.AdmitLateRecordingAsync(recording, std::move(admit));
+}
+
+void TelephonyService::CountLateRecordingCapped(const std::string& call_id) {
+  ignored_->WithLabels({"late_recordings_cap"}).Increment();
+  if (int64_t suppressed = 0; LogAllowed("late_recordings_cap", &suppressed)) {
+    spdlog::warn(
+        "telephony: recording of call {} not published: the call has {} recordings published "
+        "after it (TELEPHONY_MAX_LATE_RECORDINGS){}",
+        call_id, options_.calls.max_late_recordings,
+        suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
+  }
 }
 
 void TelephonyService::PublishRecordingAfterCall(FinishedCall settled, bool call_confirmed,
@@ -1082,8 +1086,29 @@ void TelephonyService::HandleTwilioRecording(const http::Request& request, Reply
       [this, held, reply = std::move(reply)](absl::StatusOr<FinishedCall> call) mutable {
         if (!call.ok()) {
           reply(RefuseUpdate(call.status(), held->path));
-        } else {
+        } else if (call->call.carried_by_call()) {
+          // Kept with the call's reports: its event carries the file too.
           PublishAndAnswer(std::move(*call), *held, std::move(reply), [] { return Twiml(); });
+        } else {
+          // A file of a call settled already (or holding all the reports it takes): counted
+          // with the recordings reports bring after it (the same event id for the same file),
+          // at most TELEPHONY_MAX_LATE_RECORDINGS per call; the store step stays counted.
+          FinishedCall recording = std::move(*call);
+          calls_.AdmitLateRecordingAsync(
+              recording, [this, held, recording, reply = std::move(reply)](
+                             absl::StatusOr<CallStore::LateRecording> admitted) mutable {
+                if (!admitted.ok()) {
+                  reply(RefuseUpdate(admitted.status(), held->path));
+                } else if (*admitted == CallStore::LateRecording::kCapped) {
+                  CountLateRecordingCapped(recording.call.call_id());
+                  reply(Twiml());  // 200: Twilio does not retry it
+                } else {
+                  PublishAndAnswer(std::move(recording), *held, std::move(reply),
+                                   [] { return Twiml(); });
+                }
+                store_waiting_.fetch_sub(1);
+              });
+          return;
         }
         store_waiting_.fetch_sub(1);
       });

@@ -168,6 +168,9 @@ class TelephonyService {
                             const http::Request& request, Reply reply,
                             std::function<http::Response()> success,
                             std::function<http::Response()> capped);
+  /// Counts and logs (rate-limited) a recording of `call_id` not published because the call has
+  /// TELEPHONY_MAX_LATE_RECORDINGS published after it.
+  void CountLateRecordingCapped(const std::string& call_id);
   /// PublishLateRecording once the recording was admitted.
   void PublishRecordingAfterCall(FinishedCall settled, bool call_confirmed, FinishedCall recording,
                                  const http::Request& request, Reply reply,

@@ -2538,6 +2538,41 @@ TEST_P(LateRecordingTest, TwilioDialRecordAndRecordingCallbackAreOneEvent) {
   }
 }
 
+// Protects: Twilio's recording status callbacks of a settled call count against the same cap as
+// the late recordings reports bring (TELEPHONY_MAX_LATE_RECORDINGS), the file of an action and
+// of its callback once: a signed sender posting ever-new RecordingSids for one call published
+// one event each, without bound. Past the cap the callback is answered 200 (TwiML: Twilio does
+// not retry), nothing published; a retry of a published one is published again.
+TEST_P(LateRecordingTest, TwilioRecordingCallbacksOfASettledCallAreCapped) {
+  auto callback = [this](const std::string& recording) {
+    auto answer = Start(Service(), &TelephonyService::HandleTwilioRecording,
+                        TwilioRequest("/v1/twilio/recording", Recording("CAcap", recording)));
+    Quiet();
+    EXPECT_TRUE(answer->has_value());
+    return answer->value_or(http::Response{}).status;
+  };
+  auto sid = [](int n) {
+    std::string digits = std::to_string(n);
+    return "RE" + std::string(32 - digits.size(), '0') + digits;
+  };
+  auto completed = StartTwilio(TwilioCall("CAcap", "completed", "&CallDuration=40"));
+  Quiet();
+  ASSERT_EQ(completed->value_or(http::Response{}).status, 200);
+  for (int n = 1; n <= 20; ++n) {
+    ASSERT_EQ(callback(sid(n)), 200) << n;
+  }
+  ASSERT_EQ(Recordings().size(), 20u);
+  EXPECT_EQ(callback(sid(21)), 200);
+  EXPECT_EQ(Recordings().size(), 20u) << "a 21st file of one settled call was published";
+  EXPECT_EQ(testing::MetricValue(registry_.Render(),
+                                 "telephony_ignored_total{reason=\"late_recordings_cap\"}")
+                .value_or(0),
+            1);
+  EXPECT_EQ(callback(sid(3)), 200);  // Twilio's retry of a published one
+  ASSERT_EQ(Recordings().size(), 21u);
+  EXPECT_EQ(Recordings()[20], Recordings()[2]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, LateRecordingTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Redis" : "Memory"; });
 
