@@ -250,21 +250,6 @@ absl::Status ValidateRegion(std::string_view region) {
 
 namespace {
 
-// NormalizePhone's checks before any parsing: the text to parse, or why there is none.
-absl::StatusOr<std::string_view> CheckPhoneText(std::string_view raw) {
-  std::string_view text = Trim(raw);
-  if (text.empty()) {
-    return absl::InvalidArgumentError("empty");
-  }
-  if (text.size() > kMaxPhoneInputLength) {
-    return absl::InvalidArgumentError("too long for a phone number");
-  }
-  if (!IsValidUtf8(text) || HasControlCharacter(text)) {
-    return absl::InvalidArgumentError("not a valid phone number");
-  }
-  return text;
-}
-
 // `text` with each Unicode space separator (category Zs) other than ' ' — the no-break space, the
 // en to hair spaces, the narrow no-break space French typography puts between digit groups, the
 // ideographic space — made a ' ', and trimmed again: pasted from a document or a web page, a
@@ -290,6 +275,26 @@ std::string_view WithPlainSpaces(std::string_view text, std::string* storage) {
                                                 {"\u205F", " "},
                                                 {"\u3000", " "}});
   return Trim(*storage);
+}
+
+// NormalizePhone's checks before any parsing: the text to parse (its Unicode spaces made plain,
+// in `storage` when any), or why there is none.
+absl::StatusOr<std::string_view> CheckPhoneText(std::string_view raw, std::string* storage) {
+  std::string_view text = Trim(raw);
+  if (text.empty()) {
+    return absl::InvalidArgumentError("empty");
+  }
+  if (text.size() > kMaxPhoneInputLength) {
+    return absl::InvalidArgumentError("too long for a phone number");
+  }
+  if (!IsValidUtf8(text) || HasControlCharacter(text)) {
+    return absl::InvalidArgumentError("not a valid phone number");
+  }
+  text = WithPlainSpaces(text, storage);
+  if (text.empty()) {
+    return absl::InvalidArgumentError("empty");
+  }
+  return text;
 }
 
 // Whether a number that is not valid in `region` may be read as international (NormalizePhone):
@@ -332,14 +337,10 @@ absl::StatusOr<std::string> NationalElseInternational(std::string_view text,
 }  // namespace
 
 absl::StatusOr<std::string> NormalizePhone(std::string_view raw, std::string_view default_region) {
-  absl::StatusOr<std::string_view> text = CheckPhoneText(raw);
+  std::string spaced;
+  absl::StatusOr<std::string_view> text = CheckPhoneText(raw, &spaced);
   if (!text.ok()) {
     return text.status();
-  }
-  std::string spaced;
-  text = WithPlainSpaces(*text, &spaced);
-  if (text->empty()) {
-    return absl::InvalidArgumentError("empty");
   }
   // libphonenumber's answer, reached with less of its work (identity/phone.h); proven equal to
   // internal::NormalizePhoneReference by phone_test.cc and the identity fuzz target.
@@ -350,14 +351,10 @@ namespace internal {
 
 absl::StatusOr<std::string> NormalizePhoneReference(std::string_view raw,
                                                     std::string_view default_region) {
-  absl::StatusOr<std::string_view> text = CheckPhoneText(raw);
+  std::string spaced;
+  absl::StatusOr<std::string_view> text = CheckPhoneText(raw, &spaced);
   if (!text.ok()) {
     return text.status();
-  }
-  std::string spaced;
-  text = WithPlainSpaces(*text, &spaced);
-  if (text->empty()) {
-    return absl::InvalidArgumentError("empty");
   }
   return NationalElseInternational(*text, default_region, NormalizePhoneWithLibphonenumber);
 }
