@@ -627,12 +627,25 @@ bool FeatureCodeOfPbx(std::string_view caller, std::string_view dialled, int max
          IsFeatureCode(UriUserPart(dialled)) && UriHost(caller) == UriHost(dialled);
 }
 
+namespace {
+
+// A report that says nothing of the call itself: a recording, a <Dial>'s leg, Twilio's
+// asynchronous answering machine verdict (CallSid and AnsweredBy: its only report without a
+// Direction; of a <Dial>'s leg when the <Number> asked for it).
+bool SaysNothingOfTheCall(const CallUpdate& update) {
+  return update.recording || update.child_leg ||
+         (update.provider == "twilio" && update.direction == CallEvent::DIRECTION_UNSPECIFIED);
+}
+
+}  // namespace
+
 Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool quiet_over,
                 Clock::time_point now) {
   Decision decision;
-  if (std::all_of(updates.begin(), updates.end(),
-                  [](const CallUpdate& update) { return update.recording || update.child_leg; })) {
-    return decision;  // nothing about the call itself yet (an early recording, a <Dial>'s leg)
+  if (std::all_of(updates.begin(), updates.end(), SaysNothingOfTheCall)) {
+    // Nothing about the call itself yet: never published, even once it timed out (a verdict
+    // alone made an "answered" call without a number or a direction).
+    return decision;
   }
   Open open = FoldAll(updates);
   CallEvent::Direction direction = open.call.direction();

@@ -692,6 +692,33 @@ TEST_F(ServiceTest, TwilioAmdDirectionsBoundsAndPorts) {
   EXPECT_EQ(publisher_.published.size(), 4u);
 }
 
+// Protects: an answering machine verdict is not a call. Twilio's asynchronous AMD callback
+// (CallSid, AnsweredBy; no Direction, no numbers) for a call no status callback ever reports —
+// a <Number amdStatusCallback> whose verdict names the <Dial>'s child leg, a call whose status
+// callback points elsewhere — timed out as an "answered" inbound call without a number: a call
+// nobody made, in the CRM. Its timeout publishes nothing; a call whose status callback follows
+// the verdict still counts it (voicemail).
+TEST_F(ServiceTest, AnAnsweringMachineVerdictAloneIsNoCall) {
+  const std::string amd =
+      "AccountSid=AC1&AnsweredBy=machine_start&MachineDetectionDuration=3100&CallSid=";
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice", amd + "CAchild7").status, 200);
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice", amd + "CAout7").status, 200);
+  ASSERT_EQ(PostTwilio("/v1/twilio/voice",
+                       "CallSid=CAout7&AccountSid=AC1&Direction=outbound-api"
+                       "&From=%2B33187654321&To=%2B33641000707&CallStatus=completed"
+                       "&CallDuration=20")
+                .status,
+            200);
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second.call().outcome(), CallEvent::VOICEMAIL);
+
+  now_ = kNow + options_.calls.open_ttl + std::chrono::seconds(90);
+  Service().Tick();
+  EXPECT_EQ(publisher_.published.size(), 1u)
+      << "published: " << publisher_.published.back().second.DebugString();
+  EXPECT_THAT(registry_.Render(), HasSubstr("telephony_open_calls 0"));
+}
+
 // Protects: a recording callback is published as its own event for the call, with the URL.
 TEST_F(ServiceTest, TwilioRecording) {
   ASSERT_EQ(PostTwilio("/v1/twilio/voice", kTwilioNoAnswer).status, 200);
