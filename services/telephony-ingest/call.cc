@@ -1676,8 +1676,13 @@ std::vector<FinishedCall> CallAssembler::Due(Clock::time_point now, size_t max) 
     }
     Decision decision = Decide(updates, /*settle_over=*/true, /*quiet_over=*/true, now);
     if (decision.kind != Decision::Kind::kFinal) {
-      // Settled meanwhile, or a report taken since: it stays.
-      (void)store_->UnscheduleUnsettled(key, snapshot->updates.size());
+      // Settled meanwhile, or a report taken since: it stays. Or nothing of the call came: it
+      // is dropped (its reports expire with the call's other keys).
+      const bool nothing =
+          !updates.empty() && std::all_of(updates.begin(), updates.end(), SaysNothingOfTheCall);
+      if (store_->UnscheduleUnsettled(key, snapshot->updates.size()).ok() && nothing) {
+        ++dropped_without_call_report_;
+      }
       continue;
     }
     auto earlier =

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -472,6 +473,10 @@ class CallAssembler {
   /// question is already out (one at a time, however often it is called); the answer updates
   /// open_calls_seen(). A failed or slow store leaves the last value, which ages.
   void RefreshOpenCalls();
+  /// Calls Due() dropped since the start, timed out with only reports that say nothing of the
+  /// call itself (recordings, a <Dial>'s legs, Twilio's answering machine verdicts): nothing
+  /// to publish.
+  uint64_t dropped_without_call_report() const { return dropped_without_call_report_.load(); }
 
  private:
   /// ApplyAsync once the store answered the append; `scheduled_at`: when the append step itself
@@ -497,6 +502,7 @@ class CallAssembler {
     bool asking = false;
   };
   std::shared_ptr<SeenState> seen_ = std::make_shared<SeenState>();
+  std::atomic<uint64_t> dropped_without_call_report_{0};
 };
 
 /// The decision over a call's updates (pure). `settle_over`: an uncertain outcome stands;

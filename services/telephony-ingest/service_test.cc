@@ -717,6 +717,11 @@ TEST_F(ServiceTest, AnAnsweringMachineVerdictAloneIsNoCall) {
   EXPECT_EQ(publisher_.published.size(), 1u)
       << "published: " << publisher_.published.back().second.DebugString();
   EXPECT_THAT(registry_.Render(), HasSubstr("telephony_open_calls 0"));
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("telephony_ignored_total{reason=\"no_call_report\"} 1"));
+  Service().Tick();
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("telephony_ignored_total{reason=\"no_call_report\"} 1"));
 }
 
 // Protects: a recording callback is published as its own event for the call, with the URL.
