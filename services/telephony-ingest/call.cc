@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <future>
 #include <iterator>
 #include <map>
@@ -546,10 +547,61 @@ std::optional<Clock::time_point> TimeFrom(const nlohmann::json& json) {
   return StoredTime(json.get<int64_t>());
 }
 
+constexpr uint64_t kEveryByte = 0x0101010101010101;
+constexpr uint64_t kHighBits = 0x8080808080808080;
+
+// Whether none of the 8 bytes of `word` needs an escape or is past ASCII: no byte below 0x20,
+// no '"' or '\\', none with its high bit set. (x - kEveryByte * n) & ~x & kHighBits is nonzero
+// exactly when a byte of x is below n (n <= 0x80): the lowest such byte borrows, none other can
+// set its high bit unless one below borrowed.
+bool PlainWord(uint64_t word) {
+  const uint64_t quote = word ^ (kEveryByte * '"');
+  const uint64_t backslash = word ^ (kEveryByte * '\\');
+  const uint64_t below_space = (word - kEveryByte * 0x20) & ~word;
+  const uint64_t is_quote = (quote - kEveryByte) & ~quote;
+  const uint64_t is_backslash = (backslash - kEveryByte) & ~backslash;
+  return ((below_space | is_quote | is_backslash | word) & kHighBits) == 0;
+}
+
+bool PlainByte(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+}
+
+// Whether `text` goes in a JSON string as it is (AppendAsciiJson escapes nothing in it), eight
+// bytes at a time.
+bool PlainText(std::string_view text) {
+  const char* const data = text.data();
+  const size_t size = text.size();
+  size_t i = 0;
+  for (; i + sizeof(uint64_t) <= size; i += sizeof(uint64_t)) {
+    uint64_t word;
+    std::memcpy(&word, data + i, sizeof word);
+    if (!PlainWord(word)) {
+      return false;
+    }
+  }
+  for (; i < size; ++i) {
+    if (!PlainByte(data[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 bool AppendAsciiJson(std::string* out, std::string_view text) {
   const size_t start = out->size();
+  if (PlainText(text)) {
+    // A report's texts: quoted as they are, in one step.
+    out->resize(start + text.size() + 2);
+    char* quoted = out->data() + start;
+    quoted[0] = '"';
+    text.copy(quoted + 1, text.size());
+    quoted[text.size() + 1] = '"';
+    return true;
+  }
   out->push_back('"');
   // Runs of characters that need no escape go in whole: a report's texts are such runs.
   size_t run = 0;

@@ -603,6 +603,28 @@ TEST(StoredUpdateTest, DirectTextIsTheJsonDump) {
   EXPECT_EQ(out, "kept");
 }
 
+// Protects: the word-at-a-time check of AppendAsciiJson (eight bytes at once, then the rest one
+// by one) finds a character to escape or past ASCII wherever it stands in a longer text: each
+// byte value at each place of a 19-character text is escaped as nlohmann::json's dump does, or
+// refused with nothing appended.
+TEST(StoredUpdateTest, DirectTextFindsEveryByteAnywhere) {
+  const std::string plain = "abcdefghij+33612345";
+  for (size_t at = 0; at < plain.size(); ++at) {
+    for (int c = 0; c < 0x100; ++c) {
+      std::string text = plain;
+      text[at] = static_cast<char>(c);
+      std::string out = "kept";
+      if (c >= 0x80) {
+        EXPECT_FALSE(AppendAsciiJson(&out, text)) << at << " " << c;
+        EXPECT_EQ(out, "kept");
+      } else {
+        ASSERT_TRUE(AppendAsciiJson(&out, text)) << at << " " << c;
+        EXPECT_EQ(out, "kept" + nlohmann::json(text).dump()) << at << " " << c;
+      }
+    }
+  }
+}
+
 // Protects: the stored form of an update written directly (ASCII text) is nlohmann::json's own
 // dump byte for byte — the same text the previous release stored and reads back, every field
 // set or not, every escape (quotes, backslashes, control characters) — and text past ASCII
