@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 #include <future>
 #include <iterator>
@@ -589,6 +590,59 @@ bool PlainText(std::string_view text) {
   return true;
 }
 
+// Writes `text` at `out` as a JSON string, escaped as nlohmann::json's dump does, into room for
+// 2 + 6 * text.size() bytes (a control character takes six); the end of what it wrote,
+// or null when `text` holds a byte past ASCII.
+char* WriteAsciiJson(char* out, std::string_view text) {
+  *out++ = '"';
+  if (PlainText(text)) {
+    out += text.copy(out, text.size());
+    *out++ = '"';
+    return out;
+  }
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80) {
+      return nullptr;
+    }
+    if (PlainByte(c)) {
+      *out++ = c;
+      continue;
+    }
+    *out++ = '\\';
+    switch (c) {
+      case '"':
+        *out++ = '"';
+        break;
+      case '\\':
+        *out++ = '\\';
+        break;
+      case '\b':
+        *out++ = 'b';
+        break;
+      case '\f':
+        *out++ = 'f';
+        break;
+      case '\n':
+        *out++ = 'n';
+        break;
+      case '\r':
+        *out++ = 'r';
+        break;
+      case '\t':
+        *out++ = 't';
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escaped[] = {'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+        out = std::copy(std::begin(escaped), std::end(escaped), out);
+      }
+    }
+  }
+  *out++ = '"';
+  return out;
+}
+
 }  // namespace
 
 bool AppendAsciiJson(std::string* out, std::string_view text) {
@@ -602,53 +656,10 @@ bool AppendAsciiJson(std::string* out, std::string_view text) {
     quoted[text.size() + 1] = '"';
     return true;
   }
-  out->push_back('"');
-  // Runs of characters that need no escape go in whole: a report's texts are such runs.
-  size_t run = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\') {
-      continue;
-    }
-    if (byte >= 0x80) {
-      out->resize(start);
-      return false;
-    }
-    out->append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        const char escaped[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
-        out->append(escaped, sizeof escaped);
-      }
-    }
-  }
-  out->append(text.data() + run, text.size() - run);
-  out->push_back('"');
-  return true;
+  out->resize(start + 2 + 6 * text.size());
+  char* const end = WriteAsciiJson(out->data() + start, text);
+  out->resize(end ? end - out->data() : start);
+  return end != nullptr;
 }
 
 std::string CallEventId(std::string_view provider, std::string_view provider_call_id) {
@@ -755,65 +766,86 @@ void AppendTimeJson(std::string* out, const std::optional<Clock::time_point>& ti
 }
 
 // SerializeUpdateJson's bytes written directly (its keys in nlohmann's sorted order), without
-// building and tearing down a tree of 26 nodes per report; nullopt when a text is not ASCII.
+// building and tearing down a tree of 26 nodes per report, into a buffer sized once for the
+// longest form (no check of its room per piece); nullopt when a text is not ASCII.
 std::optional<std::string> SerializeAsciiUpdate(const CallUpdate& update) {
-  std::string out;
-  out.reserve(512);
+  // 512 bytes for all but the texts: the 28 keys with their punctuation (under 200 bytes), 4
+  // times (at most 20 characters each), 4 numbers (11), 8 flags ("false"); each text quoted,
+  // each of its characters escaped in at most 6 bytes (WriteAsciiJson).
+  size_t bound = 512;
+  for (const std::string* text :
+       {&update.counterpart_e164, &update.extension, &update.from, &update.provider_call_id,
+        &update.dial_leg, &update.line, &update.operator_name, &update.provider,
+        &update.provider_status, &update.recording_url, &update.to, &update.transferred_to}) {
+    bound += 2 + 6 * text->size();
+  }
+  std::string out(bound, '\0');
+  char* p = out.data();
   bool ascii = true;
-  auto name = [&](std::string_view key) {
-    out.append(",\"");
-    out.append(key);
-    out.append("\":");
-  };
+  auto raw = [&p](std::string_view bytes) { p += bytes.copy(p, bytes.size()); };
+  auto number = [&p](int64_t value) { p = std::to_chars(p, p + 20, value).ptr; };
   auto text = [&](std::string_view key, const std::string& value) {
-    name(key);
-    ascii = ascii && AppendAsciiJson(&out, value);
+    raw(key);
+    if (char* end = WriteAsciiJson(p, value)) {
+      p = end;
+    } else {
+      ascii = false;
+    }
   };
   auto flag = [&](std::string_view key, bool value) {
-    name(key);
-    out.append(value ? "true" : "false");
+    raw(key);
+    raw(value ? "true" : "false");
   };
   auto time = [&](std::string_view key, const std::optional<Clock::time_point>& value) {
-    name(key);
-    AppendTimeJson(&out, value);
+    raw(key);
+    if (value) {
+      number(
+          std::chrono::duration_cast<std::chrono::milliseconds>(value->time_since_epoch()).count());
+    } else {
+      raw("null");
+    }
   };
-  out.append("{\"aa\":");
-  AppendTimeJson(&out, update.answered_at);
-  flag("am", update.machine);
-  flag("ans", update.answered);
-  absl::StrAppend(&out, ",\"att\":", update.attempts);
-  flag("cl", update.child_leg);
-  absl::StrAppend(&out, ",\"d\":", static_cast<int>(update.direction));
-  flag("dial", update.dial_result);
+  time("{\"aa\":", update.answered_at);
+  flag(",\"am\":", update.machine);
+  flag(",\"ans\":", update.answered);
+  raw(",\"att\":");
+  number(update.attempts);
+  flag(",\"cl\":", update.child_leg);
+  raw(",\"d\":");
+  number(static_cast<int>(update.direction));
+  flag(",\"dial\":", update.dial_result);
+  raw(",\"dur\":");
   if (update.duration_seconds) {
-    absl::StrAppend(&out, ",\"dur\":", *update.duration_seconds);
+    number(*update.duration_seconds);
   } else {
-    out.append(",\"dur\":null");
+    raw("null");
   }
-  text("e164", update.counterpart_e164);
-  time("ea", update.ended_at);
-  text("ext", update.extension);
-  text("from", update.from);
-  text("id", update.provider_call_id);
-  text("leg", update.dial_leg);
-  text("line", update.line);
-  text("op", update.operator_name);
-  text("p", update.provider);
-  flag("po", update.parent_over);
-  text("ps", update.provider_status);
-  time("rcv", update.received);
-  text("rec", update.recording_url);
-  flag("recd", update.recording);
-  absl::StrAppend(&out, ",\"s\":", static_cast<int>(update.state));
-  time("sa", update.started_at);
-  text("to", update.to);
-  text("tr", update.transferred_to);
-  flag("unc", update.uncertain);
-  flag("wd", update.awaits_dial);
-  out.push_back('}');
+  text(",\"e164\":", update.counterpart_e164);
+  time(",\"ea\":", update.ended_at);
+  text(",\"ext\":", update.extension);
+  text(",\"from\":", update.from);
+  text(",\"id\":", update.provider_call_id);
+  text(",\"leg\":", update.dial_leg);
+  text(",\"line\":", update.line);
+  text(",\"op\":", update.operator_name);
+  text(",\"p\":", update.provider);
+  flag(",\"po\":", update.parent_over);
+  text(",\"ps\":", update.provider_status);
+  time(",\"rcv\":", update.received);
+  text(",\"rec\":", update.recording_url);
+  flag(",\"recd\":", update.recording);
+  raw(",\"s\":");
+  number(static_cast<int>(update.state));
+  time(",\"sa\":", update.started_at);
+  text(",\"to\":", update.to);
+  text(",\"tr\":", update.transferred_to);
+  flag(",\"unc\":", update.uncertain);
+  flag(",\"wd\":", update.awaits_dial);
+  raw("}");
   if (!ascii) {
     return std::nullopt;
   }
+  out.resize(p - out.data());
   return out;
 }
 
