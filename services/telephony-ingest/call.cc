@@ -1090,24 +1090,43 @@ std::optional<CallUpdate> ParseUpdateJson(std::string_view text) {
   }
 }
 
-std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view serialized) {
+namespace {
+
+// AsStored in place: `update` becomes what ParseUpdate(serialized) gives; false when that is
+// std::nullopt.
+bool MakeStored(CallUpdate* update, std::string_view serialized) {
   for (const std::string* text :
-       {&update.provider, &update.provider_call_id, &update.from, &update.to, &update.line,
-        &update.operator_name, &update.extension, &update.recording_url, &update.provider_status,
-        &update.transferred_to, &update.counterpart_e164, &update.dial_leg}) {
+       {&update->provider, &update->provider_call_id, &update->from, &update->to, &update->line,
+        &update->operator_name, &update->extension, &update->recording_url,
+        &update->provider_status, &update->transferred_to, &update->counterpart_e164,
+        &update->dial_leg}) {
     for (char c : *text) {
       if (static_cast<unsigned char>(c) >= 0x80) {
-        return ParseUpdate(serialized);
+        std::optional<CallUpdate> parsed = ParseUpdate(serialized);
+        if (!parsed) {
+          return false;
+        }
+        *update = std::move(*parsed);
+        return true;
       }
     }
   }
-  CallUpdate stored = update;
   for (std::optional<Clock::time_point>* time :
-       {&stored.started_at, &stored.answered_at, &stored.ended_at, &stored.received}) {
+       {&update->started_at, &update->answered_at, &update->ended_at, &update->received}) {
     if (*time) {
       *time = Clock::time_point(
           std::chrono::duration_cast<std::chrono::milliseconds>((*time)->time_since_epoch()));
     }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view serialized) {
+  CallUpdate stored = update;
+  if (!MakeStored(&stored, serialized)) {
+    return std::nullopt;
   }
   return stored;
 }
@@ -1456,14 +1475,17 @@ absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& upd
 }
 
 void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now, Done done) {
-  CallUpdate update = reported;
+  // The report's one copy, which the decisions below and the store's answer read: a vector of
+  // it as Decide takes it, moved along without moving the update itself.
+  std::vector<CallUpdate> only;
+  only.push_back(reported);
+  CallUpdate& update = only.front();
   update.received = now;
   std::string key = Key(update.provider, update.provider_call_id);
   std::string serialized = SerializeUpdate(update);
   // The update as it will be read back from the store (times in milliseconds), so that every
   // decision below is the one a later report or replica would take over the stored list.
-  std::optional<CallUpdate> stored = AsStored(update, serialized);
-  if (!stored) {
+  if (!MakeStored(&update, serialized)) {
     done(absl::InternalError("a call update could not be read back"));
     return;
   }
@@ -1475,8 +1497,6 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   std::optional<FinishedCall> alone;
   std::optional<CallStore::FirstDecision> if_first;
   {
-    std::vector<CallUpdate> only;
-    only.push_back(std::move(*stored));
     Clock::time_point settle_at = SettleDeadline(only, now, options_.settle_window);
     Decision decision = Decide(only, options_.settle_window.count() == 0 || settle_at <= now,
                                /*quiet_over=*/false, now);
@@ -1509,7 +1529,6 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
         if_first = CallStore::FirstDecision{.due = settle_at};
         break;
     }
-    *stored = std::move(only.front());
   }
   const std::optional<Clock::time_point> first_due =
       if_first && !alone ? std::optional<Clock::time_point>(if_first->due) : std::nullopt;
@@ -1518,8 +1537,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   auto shared_done = std::make_shared<Done>(std::move(done));
   store_->AppendAsync(
       key, serialized, options_.finished_ttl, options_.max_updates_per_call, std::move(if_first),
-      [this, key, now, first_due, open_expiry, update = std::move(*stored),
-       alone = std::move(alone),
+      [this, key, now, first_due, open_expiry, only = std::move(only), alone = std::move(alone),
        done = shared_done](absl::StatusOr<CallStore::Snapshot> snapshot) mutable {
         if (!snapshot.ok()) {
           (*done)(absl::UnavailableError(snapshot.status().message()));
@@ -1534,7 +1552,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
         const std::optional<Clock::time_point> scheduled_at = snapshot->scheduled   ? first_due
                                                               : snapshot->refreshed ? open_expiry
                                                                                     : std::nullopt;
-        AfterAppend(key, update, now, std::move(*snapshot), scheduled_at, std::move(*done));
+        AfterAppend(key, only.front(), now, std::move(*snapshot), scheduled_at, std::move(*done));
       });
 }
 
