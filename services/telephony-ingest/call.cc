@@ -1494,7 +1494,9 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   // common call reported once, when it is over), and an open or settling call is scheduled
   // (one round trip for a call's first intermediate report). AfterAppend takes the same
   // decision over the same single update when the step says it was the first.
-  std::optional<FinishedCall> alone;
+  // Held by pointer: the store's callback, and the std::function it goes into, move it along
+  // without moving the event.
+  std::shared_ptr<FinishedCall> alone;
   std::optional<CallStore::FirstDecision> if_first;
   {
     Clock::time_point settle_at = SettleDeadline(only, now, options_.settle_window);
@@ -1504,7 +1506,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
       case Decision::Kind::kFinal:
         if_first = CallStore::FirstDecision{.finished = SerializeFinished(decision.finished),
                                             .due = now + options_.due_lease};
-        alone = std::move(decision.finished);
+        alone = std::make_shared<FinishedCall>(std::move(decision.finished));
         break;
       case Decision::Kind::kOpen: {
         if_first = CallStore::FirstDecision{.due = now + options_.open_ttl,

@@ -654,9 +654,11 @@ void TelephonyService::ApplyUpdate(const CallUpdate& update, const http::Request
   }
   // The request outlives this call (answered from the store's callback): held, not copied.
   std::shared_ptr<const http::Request> held = request.Hold();
+  // The results are taken by rvalue reference here and in the Decided callbacks (std::function
+  // passes them on as such): a parameter by value would move their FinishedCall once more.
   calls_.ApplyAsync(update, now_(),
                     [this, held, reply = std::move(reply), decided = std::move(decided)](
-                        absl::StatusOr<CallAssembler::Result> result) mutable {
+                        absl::StatusOr<CallAssembler::Result>&& result) mutable {
                       if (!result.ok()) {
                         reply(RefuseUpdate(result.status(), held->path));
                       } else {
@@ -803,7 +805,7 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
   }
   ApplyUpdate(parse.update, request, std::move(reply),
               [this, update = parse.update, dropped = std::move(dropped)](
-                  CallAssembler::Result result, const http::Request& request, Reply reply) {
+                  CallAssembler::Result&& result, const http::Request& request, Reply reply) {
                 AnswerGeneric(update, dropped, std::move(result), request, std::move(reply));
               });
 }
@@ -928,7 +930,7 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
   }
   ApplyUpdate(parse.update, request, std::move(reply),
               [this, update = parse.update, recording_sid = parse.recording_sid](
-                  CallAssembler::Result result, const http::Request& request, Reply reply) {
+                  CallAssembler::Result&& result, const http::Request& request, Reply reply) {
                 AnswerTwilioVoice(update, recording_sid, std::move(result), request,
                                   std::move(reply));
               });
