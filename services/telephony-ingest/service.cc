@@ -803,10 +803,13 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
     dropped = parse.dropped;
     CountDropped(absl::StrCat("generic:", parse.update.provider_call_id), parse.dropped);
   }
-  ApplyUpdate(parse.update, request, std::move(reply),
-              [this, update = parse.update, dropped = std::move(dropped)](
+  // Shared with the answer's callback rather than copied into it (a CallUpdate is some twenty
+  // strings).
+  auto update = std::make_shared<const CallUpdate>(std::move(parse.update));
+  ApplyUpdate(*update, request, std::move(reply),
+              [this, update, dropped = std::move(dropped)](
                   CallAssembler::Result&& result, const http::Request& request, Reply reply) {
-                AnswerGeneric(update, dropped, std::move(result), request, std::move(reply));
+                AnswerGeneric(*update, dropped, std::move(result), request, std::move(reply));
               });
 }
 
@@ -928,10 +931,12 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
   if (!parse.dropped.empty()) {
     CountDropped(absl::StrCat("twilio:", parse.update.provider_call_id), parse.dropped);
   }
-  ApplyUpdate(parse.update, request, std::move(reply),
-              [this, update = parse.update, recording_sid = parse.recording_sid](
+  // Shared with the answer's callback rather than copied into it, as for a generic report.
+  auto update = std::make_shared<const CallUpdate>(std::move(parse.update));
+  ApplyUpdate(*update, request, std::move(reply),
+              [this, update, recording_sid = parse.recording_sid](
                   CallAssembler::Result&& result, const http::Request& request, Reply reply) {
-                AnswerTwilioVoice(update, recording_sid, std::move(result), request,
+                AnswerTwilioVoice(*update, recording_sid, std::move(result), request,
                                   std::move(reply));
               });
 }
