@@ -603,23 +603,25 @@ TEST(StoredUpdateTest, DirectTextIsTheJsonDump) {
   EXPECT_EQ(out, "kept");
 }
 
-// Protects: the word-at-a-time check of AppendAsciiJson (eight bytes at once, then the rest one
-// by one) finds a character to escape or past ASCII wherever it stands in a longer text: each
-// byte value at each place of a 19-character text is escaped as nlohmann::json's dump does, or
-// refused with nothing appended.
+// Protects: the word-at-a-time check of AppendAsciiJson (eight bytes at once, the last eight or
+// the first and last four overlapping, one by one below four) finds a character to escape or
+// past ASCII wherever it stands: each byte value at each place of texts of 1 to 19 characters is
+// escaped as nlohmann::json's dump does, or refused with nothing appended.
 TEST(StoredUpdateTest, DirectTextFindsEveryByteAnywhere) {
   const std::string plain = "abcdefghij+33612345";
-  for (size_t at = 0; at < plain.size(); ++at) {
-    for (int c = 0; c < 0x100; ++c) {
-      std::string text = plain;
-      text[at] = static_cast<char>(c);
-      std::string out = "kept";
-      if (c >= 0x80) {
-        EXPECT_FALSE(AppendAsciiJson(&out, text)) << at << " " << c;
-        EXPECT_EQ(out, "kept");
-      } else {
-        ASSERT_TRUE(AppendAsciiJson(&out, text)) << at << " " << c;
-        EXPECT_EQ(out, "kept" + nlohmann::json(text).dump()) << at << " " << c;
+  for (size_t size = 1; size <= plain.size(); ++size) {
+    for (size_t at = 0; at < size; ++at) {
+      for (int c = 0; c < 0x100; ++c) {
+        std::string text = plain.substr(0, size);
+        text[at] = static_cast<char>(c);
+        std::string out = "kept";
+        if (c >= 0x80) {
+          EXPECT_FALSE(AppendAsciiJson(&out, text)) << size << " " << at << " " << c;
+          EXPECT_EQ(out, "kept");
+        } else {
+          ASSERT_TRUE(AppendAsciiJson(&out, text)) << size << " " << at << " " << c;
+          EXPECT_EQ(out, "kept" + nlohmann::json(text).dump()) << size << " " << at << " " << c;
+        }
       }
     }
   }
