@@ -124,39 +124,60 @@ std::string_view OutcomeName(CallEvent::Outcome outcome) {
   }
 }
 
-bool IsAnonymousNumber(std::string_view number) {
-  std::string text = absl::AsciiStrToLower(
-      absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())));
-  for (std::string_view scheme : {"sip:", "sips:", "tel:"}) {
-    if (text.rfind(scheme, 0) == 0) {
-      text.erase(0, scheme.size());
+namespace {
+
+// Whether `text` holds `word` (lowercase) in any case.
+bool ContainsLowercaseWord(absl::string_view text, absl::string_view word) {
+  for (size_t i = 0; i + word.size() <= text.size(); ++i) {
+    if (absl::ascii_tolower(text[i]) == word.front() &&
+        absl::EqualsIgnoreCase(text.substr(i, word.size()), word)) {
+      return true;
     }
   }
-  if (size_t at = text.find('@'); at != std::string::npos) {
-    text.erase(at);
+  return false;
+}
+
+}  // namespace
+
+bool IsAnonymousNumber(std::string_view number) {
+  // Read in place, every comparison in any case (no lowercase copy of the number).
+  absl::string_view text =
+      absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size()));
+  // (The first character and the size are compared inline first: a number is none of these.)
+  for (absl::string_view scheme : {"sip:", "sips:", "tel:"}) {
+    if (!text.empty() && absl::ascii_tolower(text.front()) == scheme.front() &&
+        absl::StartsWithIgnoreCase(text, scheme)) {
+      text.remove_prefix(scheme.size());
+    }
   }
-  static constexpr std::string_view kWithheld[] = {
+  if (size_t at = text.find('@'); at != absl::string_view::npos) {
+    text = text.substr(0, at);
+  }
+  static constexpr absl::string_view kWithheld[] = {
       "",        "anonymous",   "restricted", "unknown",   "private",     "withheld",
       "blocked", "unavailable", "+266696687", "266696687", "+7378742833", "7378742833"};
-  if (std::find(std::begin(kWithheld), std::end(kWithheld), text) != std::end(kWithheld)) {
-    return true;
+  for (absl::string_view withheld : kWithheld) {
+    if (text.size() == withheld.size() && absl::EqualsIgnoreCase(text, withheld)) {
+      return true;
+    }
   }
   // Placeholders switches send for a number they do not pass on: only zeros ("0000000000"),
   // or a country code of at most 3 digits then only zeros ("+33000000000").
-  std::string digits = text;
+  absl::string_view digits = text;
   if (!digits.empty() && digits.front() == '+') {
-    digits.erase(0, 1);
+    digits.remove_prefix(1);
   }
   if (digits.size() >= 4 &&
       std::all_of(digits.begin(), digits.end(), [](char c) { return absl::ascii_isdigit(c); })) {
     size_t first_zero = digits.find('0');
-    if (first_zero != std::string::npos && first_zero <= 3 && digits.size() - first_zero >= 4 &&
-        digits.find_first_not_of('0', first_zero) == std::string::npos) {
+    if (first_zero != absl::string_view::npos && first_zero <= 3 &&
+        digits.size() - first_zero >= 4 &&
+        digits.find_first_not_of('0', first_zero) == absl::string_view::npos) {
       return true;
     }
   }
   // A presentation word instead of a number ("CLIP_NO_SCREENING").
-  return absl::StrContains(text, "clip_") || absl::StrContains(text, "presentation");
+  return ContainsLowercaseWord(text, "clip_") || ContainsLowercaseWord(text, "presentation");
 }
 
 std::string_view UriUserPart(std::string_view number) {

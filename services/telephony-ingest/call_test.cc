@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <random>
+#include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 
 namespace leadflow::telephony {
 namespace {
@@ -435,6 +440,94 @@ TEST_F(CallAssemblerTest, Bounded) {
   EXPECT_TRUE(assembler.Apply(Update(State::kMissed, "4"), kT0)->finished);
   EXPECT_TRUE(assembler.Apply(Update(State::kMissed, "5"), kT0)->finished);
   EXPECT_FALSE(assembler.Apply(Update(State::kMissed, "3"), kT0)->repeated);
+}
+
+// IsAnonymousNumber as it read a lowercase copy of the number: the reference the in-place reading
+// must agree with.
+bool ReferenceIsAnonymousNumber(std::string_view number) {
+  std::string text = absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())));
+  for (std::string_view scheme : {"sip:", "sips:", "tel:"}) {
+    if (text.rfind(scheme, 0) == 0) {
+      text.erase(0, scheme.size());
+    }
+  }
+  if (size_t at = text.find('@'); at != std::string::npos) {
+    text.erase(at);
+  }
+  static constexpr std::string_view kWithheld[] = {
+      "",        "anonymous",   "restricted", "unknown",   "private",     "withheld",
+      "blocked", "unavailable", "+266696687", "266696687", "+7378742833", "7378742833"};
+  if (std::find(std::begin(kWithheld), std::end(kWithheld), text) != std::end(kWithheld)) {
+    return true;
+  }
+  // Placeholders switches send for a number they do not pass on: only zeros ("0000000000"),
+  // or a country code of at most 3 digits then only zeros ("+33000000000").
+  std::string digits = text;
+  if (!digits.empty() && digits.front() == '+') {
+    digits.erase(0, 1);
+  }
+  if (digits.size() >= 4 &&
+      std::all_of(digits.begin(), digits.end(), [](char c) { return absl::ascii_isdigit(c); })) {
+    size_t first_zero = digits.find('0');
+    if (first_zero != std::string::npos && first_zero <= 3 && digits.size() - first_zero >= 4 &&
+        digits.find_first_not_of('0', first_zero) == std::string::npos) {
+      return true;
+    }
+  }
+  // A presentation word instead of a number ("CLIP_NO_SCREENING").
+  return absl::StrContains(text, "clip_") || absl::StrContains(text, "presentation");
+}
+
+// Protects: IsAnonymousNumber, reading the number in place in any case, answers as it did over a
+// lowercase copy: for every withheld word in mixed case, with schemes, domains, white space, a
+// prefix or a suffix, the placeholders of zeros, and random texts of their characters.
+TEST(BuildEventTest, AnonymousNumberAsTheLowercaseReading) {
+  std::vector<std::string> numbers;
+  for (const char* word : {"",
+                           "anonymous",
+                           "Restricted",
+                           "UNKNOWN",
+                           "pRiVaTe",
+                           "withheld",
+                           "Blocked",
+                           "unavailable",
+                           "+266696687",
+                           "266696687",
+                           "+7378742833",
+                           "7378742833",
+                           "CLIP_NO_SCREENING",
+                           "no presentation",
+                           "clip",
+                           "0000",
+                           "000",
+                           "+33000000000",
+                           "+3300000000",
+                           "33000000000",
+                           "1000",
+                           "12340000",
+                           "+0000",
+                           "+33612345678",
+                           "0612345678",
+                           "2660000"}) {
+    for (const char* prefix : {"", "sip:", "SIP:", "sips:", "Tel:", "sip:tel:", " ", "x"}) {
+      for (const char* suffix : {"", "@anonymous.invalid", "@", " ", "\t", "x", ";ext=2"}) {
+        numbers.push_back(std::string(prefix) + word + suffix);
+      }
+    }
+  }
+  const std::string alphabet = "aAcClLiIpPsSeEnNoOtT_:@+0 3\t9.\x80";
+  std::mt19937 random(17);
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    for (size_t n = random() % 16; n > 0; --n) {
+      text.push_back(alphabet[random() % alphabet.size()]);
+    }
+    numbers.push_back(text);
+  }
+  for (const std::string& number : numbers) {
+    ASSERT_EQ(IsAnonymousNumber(number), ReferenceIsAnonymousNumber(number)) << number;
+  }
 }
 
 // Protects: withheld numbers stay what they are: flagged anonymous, no identity, never
