@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <future>
 #include <iterator>
 #include <map>
@@ -122,39 +124,60 @@ std::string_view OutcomeName(CallEvent::Outcome outcome) {
   }
 }
 
-bool IsAnonymousNumber(std::string_view number) {
-  std::string text = absl::AsciiStrToLower(
-      absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())));
-  for (std::string_view scheme : {"sip:", "sips:", "tel:"}) {
-    if (text.rfind(scheme, 0) == 0) {
-      text.erase(0, scheme.size());
+namespace {
+
+// Whether `text` holds `word` (lowercase) in any case.
+bool ContainsLowercaseWord(absl::string_view text, absl::string_view word) {
+  for (size_t i = 0; i + word.size() <= text.size(); ++i) {
+    if (absl::ascii_tolower(text[i]) == word.front() &&
+        absl::EqualsIgnoreCase(text.substr(i, word.size()), word)) {
+      return true;
     }
   }
-  if (size_t at = text.find('@'); at != std::string::npos) {
-    text.erase(at);
+  return false;
+}
+
+}  // namespace
+
+bool IsAnonymousNumber(std::string_view number) {
+  // Read in place, every comparison in any case (no lowercase copy of the number).
+  absl::string_view text =
+      absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size()));
+  // (The first character and the size are compared inline first: a number is none of these.)
+  for (absl::string_view scheme : {"sip:", "sips:", "tel:"}) {
+    if (!text.empty() && absl::ascii_tolower(text.front()) == scheme.front() &&
+        absl::StartsWithIgnoreCase(text, scheme)) {
+      text.remove_prefix(scheme.size());
+    }
   }
-  static constexpr std::string_view kWithheld[] = {
+  if (size_t at = text.find('@'); at != absl::string_view::npos) {
+    text = text.substr(0, at);
+  }
+  static constexpr absl::string_view kWithheld[] = {
       "",        "anonymous",   "restricted", "unknown",   "private",     "withheld",
       "blocked", "unavailable", "+266696687", "266696687", "+7378742833", "7378742833"};
-  if (std::find(std::begin(kWithheld), std::end(kWithheld), text) != std::end(kWithheld)) {
-    return true;
+  for (absl::string_view withheld : kWithheld) {
+    if (text.size() == withheld.size() && absl::EqualsIgnoreCase(text, withheld)) {
+      return true;
+    }
   }
   // Placeholders switches send for a number they do not pass on: only zeros ("0000000000"),
   // or a country code of at most 3 digits then only zeros ("+33000000000").
-  std::string digits = text;
+  absl::string_view digits = text;
   if (!digits.empty() && digits.front() == '+') {
-    digits.erase(0, 1);
+    digits.remove_prefix(1);
   }
   if (digits.size() >= 4 &&
       std::all_of(digits.begin(), digits.end(), [](char c) { return absl::ascii_isdigit(c); })) {
     size_t first_zero = digits.find('0');
-    if (first_zero != std::string::npos && first_zero <= 3 && digits.size() - first_zero >= 4 &&
-        digits.find_first_not_of('0', first_zero) == std::string::npos) {
+    if (first_zero != absl::string_view::npos && first_zero <= 3 &&
+        digits.size() - first_zero >= 4 &&
+        digits.find_first_not_of('0', first_zero) == absl::string_view::npos) {
       return true;
     }
   }
   // A presentation word instead of a number ("CLIP_NO_SCREENING").
-  return absl::StrContains(text, "clip_") || absl::StrContains(text, "presentation");
+  return ContainsLowercaseWord(text, "clip_") || ContainsLowercaseWord(text, "presentation");
 }
 
 std::string_view UriUserPart(std::string_view number) {
@@ -546,57 +569,129 @@ std::optional<Clock::time_point> TimeFrom(const nlohmann::json& json) {
   return StoredTime(json.get<int64_t>());
 }
 
+constexpr uint64_t kEveryByte = 0x0101010101010101;
+constexpr uint64_t kHighBits = 0x8080808080808080;
+
+// Whether none of the 8 bytes of `word` needs an escape or is past ASCII: no byte below 0x20,
+// no '"' or '\\', none with its high bit set. (x - kEveryByte * n) & ~x & kHighBits is nonzero
+// exactly when a byte of x is below n (n <= 0x80): the lowest such byte borrows, none other can
+// set its high bit unless one below borrowed.
+bool PlainWord(uint64_t word) {
+  const uint64_t quote = word ^ (kEveryByte * '"');
+  const uint64_t backslash = word ^ (kEveryByte * '\\');
+  const uint64_t below_space = (word - kEveryByte * 0x20) & ~word;
+  const uint64_t is_quote = (quote - kEveryByte) & ~quote;
+  const uint64_t is_backslash = (backslash - kEveryByte) & ~backslash;
+  return ((below_space | is_quote | is_backslash | word) & kHighBits) == 0;
+}
+
+bool PlainByte(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+}
+
+// Whether `text` goes in a JSON string as it is (AppendAsciiJson escapes nothing in it), eight
+// bytes at a time: the last eight (or, below eight, the first and last four) overlap the bytes
+// seen already rather than going one by one.
+bool PlainText(std::string_view text) {
+  const char* const data = text.data();
+  const size_t size = text.size();
+  uint64_t word;
+  if (size >= sizeof word) {
+    for (size_t i = 0; i + sizeof word < size; i += sizeof word) {
+      std::memcpy(&word, data + i, sizeof word);
+      if (!PlainWord(word)) {
+        return false;
+      }
+    }
+    std::memcpy(&word, data + size - sizeof word, sizeof word);
+    return PlainWord(word);
+  }
+  if (size >= sizeof(uint32_t)) {
+    uint32_t first;
+    uint32_t last;
+    std::memcpy(&first, data, sizeof first);
+    std::memcpy(&last, data + size - sizeof last, sizeof last);
+    return PlainWord(first | uint64_t{last} << 32);
+  }
+  for (size_t i = 0; i < size; ++i) {
+    if (!PlainByte(data[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Writes `text` at `out` as a JSON string, escaped as nlohmann::json's dump does, into room for
+// 2 + 6 * text.size() bytes (a control character takes six); the end of what it wrote,
+// or null when `text` holds a byte past ASCII.
+char* WriteAsciiJson(char* out, std::string_view text) {
+  *out++ = '"';
+  if (PlainText(text)) {
+    out += text.copy(out, text.size());
+    *out++ = '"';
+    return out;
+  }
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80) {
+      return nullptr;
+    }
+    if (PlainByte(c)) {
+      *out++ = c;
+      continue;
+    }
+    *out++ = '\\';
+    switch (c) {
+      case '"':
+        *out++ = '"';
+        break;
+      case '\\':
+        *out++ = '\\';
+        break;
+      case '\b':
+        *out++ = 'b';
+        break;
+      case '\f':
+        *out++ = 'f';
+        break;
+      case '\n':
+        *out++ = 'n';
+        break;
+      case '\r':
+        *out++ = 'r';
+        break;
+      case '\t':
+        *out++ = 't';
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escaped[] = {'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+        out = std::copy(std::begin(escaped), std::end(escaped), out);
+      }
+    }
+  }
+  *out++ = '"';
+  return out;
+}
+
 }  // namespace
 
 bool AppendAsciiJson(std::string* out, std::string_view text) {
   const size_t start = out->size();
-  out->push_back('"');
-  // Runs of characters that need no escape go in whole: a report's texts are such runs.
-  size_t run = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\') {
-      continue;
-    }
-    if (byte >= 0x80) {
-      out->resize(start);
-      return false;
-    }
-    out->append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        const char escaped[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
-        out->append(escaped, sizeof escaped);
-      }
-    }
+  if (PlainText(text)) {
+    // A report's texts: quoted as they are, in one step.
+    out->resize(start + text.size() + 2);
+    char* quoted = out->data() + start;
+    quoted[0] = '"';
+    text.copy(quoted + 1, text.size());
+    quoted[text.size() + 1] = '"';
+    return true;
   }
-  out->append(text.data() + run, text.size() - run);
-  out->push_back('"');
-  return true;
+  out->resize(start + 2 + 6 * text.size());
+  char* const end = WriteAsciiJson(out->data() + start, text);
+  out->resize(end ? end - out->data() : start);
+  return end != nullptr;
 }
 
 std::string CallEventId(std::string_view provider, std::string_view provider_call_id) {
@@ -716,65 +811,86 @@ void AppendTimeJson(std::string* out, const std::optional<Clock::time_point>& ti
 }
 
 // SerializeUpdateJson's bytes written directly (its keys in nlohmann's sorted order), without
-// building and tearing down a tree of 26 nodes per report; nullopt when a text is not ASCII.
+// building and tearing down a tree of 26 nodes per report, into a buffer sized once for the
+// longest form (no check of its room per piece); nullopt when a text is not ASCII.
 std::optional<std::string> SerializeAsciiUpdate(const CallUpdate& update) {
-  std::string out;
-  out.reserve(512);
+  // 512 bytes for all but the texts: the 28 keys with their punctuation (under 200 bytes), 4
+  // times (at most 20 characters each), 4 numbers (11), 8 flags ("false"); each text quoted,
+  // each of its characters escaped in at most 6 bytes (WriteAsciiJson).
+  size_t bound = 512;
+  for (const std::string* text :
+       {&update.counterpart_e164, &update.extension, &update.from, &update.provider_call_id,
+        &update.dial_leg, &update.line, &update.operator_name, &update.provider,
+        &update.provider_status, &update.recording_url, &update.to, &update.transferred_to}) {
+    bound += 2 + 6 * text->size();
+  }
+  std::string out(bound, '\0');
+  char* p = out.data();
   bool ascii = true;
-  auto name = [&](std::string_view key) {
-    out.append(",\"");
-    out.append(key);
-    out.append("\":");
-  };
+  auto raw = [&p](std::string_view bytes) { p += bytes.copy(p, bytes.size()); };
+  auto number = [&p](int64_t value) { p = std::to_chars(p, p + 20, value).ptr; };
   auto text = [&](std::string_view key, const std::string& value) {
-    name(key);
-    ascii = ascii && AppendAsciiJson(&out, value);
+    raw(key);
+    if (char* end = WriteAsciiJson(p, value)) {
+      p = end;
+    } else {
+      ascii = false;
+    }
   };
   auto flag = [&](std::string_view key, bool value) {
-    name(key);
-    out.append(value ? "true" : "false");
+    raw(key);
+    raw(value ? "true" : "false");
   };
   auto time = [&](std::string_view key, const std::optional<Clock::time_point>& value) {
-    name(key);
-    AppendTimeJson(&out, value);
+    raw(key);
+    if (value) {
+      number(
+          std::chrono::duration_cast<std::chrono::milliseconds>(value->time_since_epoch()).count());
+    } else {
+      raw("null");
+    }
   };
-  out.append("{\"aa\":");
-  AppendTimeJson(&out, update.answered_at);
-  flag("am", update.machine);
-  flag("ans", update.answered);
-  absl::StrAppend(&out, ",\"att\":", update.attempts);
-  flag("cl", update.child_leg);
-  absl::StrAppend(&out, ",\"d\":", static_cast<int>(update.direction));
-  flag("dial", update.dial_result);
+  time("{\"aa\":", update.answered_at);
+  flag(",\"am\":", update.machine);
+  flag(",\"ans\":", update.answered);
+  raw(",\"att\":");
+  number(update.attempts);
+  flag(",\"cl\":", update.child_leg);
+  raw(",\"d\":");
+  number(static_cast<int>(update.direction));
+  flag(",\"dial\":", update.dial_result);
+  raw(",\"dur\":");
   if (update.duration_seconds) {
-    absl::StrAppend(&out, ",\"dur\":", *update.duration_seconds);
+    number(*update.duration_seconds);
   } else {
-    out.append(",\"dur\":null");
+    raw("null");
   }
-  text("e164", update.counterpart_e164);
-  time("ea", update.ended_at);
-  text("ext", update.extension);
-  text("from", update.from);
-  text("id", update.provider_call_id);
-  text("leg", update.dial_leg);
-  text("line", update.line);
-  text("op", update.operator_name);
-  text("p", update.provider);
-  flag("po", update.parent_over);
-  text("ps", update.provider_status);
-  time("rcv", update.received);
-  text("rec", update.recording_url);
-  flag("recd", update.recording);
-  absl::StrAppend(&out, ",\"s\":", static_cast<int>(update.state));
-  time("sa", update.started_at);
-  text("to", update.to);
-  text("tr", update.transferred_to);
-  flag("unc", update.uncertain);
-  flag("wd", update.awaits_dial);
-  out.push_back('}');
+  text(",\"e164\":", update.counterpart_e164);
+  time(",\"ea\":", update.ended_at);
+  text(",\"ext\":", update.extension);
+  text(",\"from\":", update.from);
+  text(",\"id\":", update.provider_call_id);
+  text(",\"leg\":", update.dial_leg);
+  text(",\"line\":", update.line);
+  text(",\"op\":", update.operator_name);
+  text(",\"p\":", update.provider);
+  flag(",\"po\":", update.parent_over);
+  text(",\"ps\":", update.provider_status);
+  time(",\"rcv\":", update.received);
+  text(",\"rec\":", update.recording_url);
+  flag(",\"recd\":", update.recording);
+  raw(",\"s\":");
+  number(static_cast<int>(update.state));
+  time(",\"sa\":", update.started_at);
+  text(",\"to\":", update.to);
+  text(",\"tr\":", update.transferred_to);
+  flag(",\"unc\":", update.uncertain);
+  flag(",\"wd\":", update.awaits_dial);
+  raw("}");
   if (!ascii) {
     return std::nullopt;
   }
+  out.resize(p - out.data());
   return out;
 }
 
@@ -1019,24 +1135,43 @@ std::optional<CallUpdate> ParseUpdateJson(std::string_view text) {
   }
 }
 
-std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view serialized) {
+namespace {
+
+// AsStored in place: `update` becomes what ParseUpdate(serialized) gives; false when that is
+// std::nullopt.
+bool MakeStored(CallUpdate* update, std::string_view serialized) {
   for (const std::string* text :
-       {&update.provider, &update.provider_call_id, &update.from, &update.to, &update.line,
-        &update.operator_name, &update.extension, &update.recording_url, &update.provider_status,
-        &update.transferred_to, &update.counterpart_e164, &update.dial_leg}) {
+       {&update->provider, &update->provider_call_id, &update->from, &update->to, &update->line,
+        &update->operator_name, &update->extension, &update->recording_url,
+        &update->provider_status, &update->transferred_to, &update->counterpart_e164,
+        &update->dial_leg}) {
     for (char c : *text) {
       if (static_cast<unsigned char>(c) >= 0x80) {
-        return ParseUpdate(serialized);
+        std::optional<CallUpdate> parsed = ParseUpdate(serialized);
+        if (!parsed) {
+          return false;
+        }
+        *update = std::move(*parsed);
+        return true;
       }
     }
   }
-  CallUpdate stored = update;
   for (std::optional<Clock::time_point>* time :
-       {&stored.started_at, &stored.answered_at, &stored.ended_at, &stored.received}) {
+       {&update->started_at, &update->answered_at, &update->ended_at, &update->received}) {
     if (*time) {
       *time = Clock::time_point(
           std::chrono::duration_cast<std::chrono::milliseconds>((*time)->time_since_epoch()));
     }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<CallUpdate> AsStored(const CallUpdate& update, std::string_view serialized) {
+  CallUpdate stored = update;
+  if (!MakeStored(&stored, serialized)) {
+    return std::nullopt;
   }
   return stored;
 }
@@ -1385,14 +1520,17 @@ absl::StatusOr<CallAssembler::Result> CallAssembler::Apply(const CallUpdate& upd
 }
 
 void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now, Done done) {
-  CallUpdate update = reported;
+  // The report's one copy, which the decisions below and the store's answer read: a vector of
+  // it as Decide takes it, moved along without moving the update itself.
+  std::vector<CallUpdate> only;
+  only.push_back(reported);
+  CallUpdate& update = only.front();
   update.received = now;
   std::string key = Key(update.provider, update.provider_call_id);
   std::string serialized = SerializeUpdate(update);
   // The update as it will be read back from the store (times in milliseconds), so that every
   // decision below is the one a later report or replica would take over the stored list.
-  std::optional<CallUpdate> stored = AsStored(update, serialized);
-  if (!stored) {
+  if (!MakeStored(&update, serialized)) {
     done(absl::InternalError("a call update could not be read back"));
     return;
   }
@@ -1401,11 +1539,11 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   // common call reported once, when it is over), and an open or settling call is scheduled
   // (one round trip for a call's first intermediate report). AfterAppend takes the same
   // decision over the same single update when the step says it was the first.
-  std::optional<FinishedCall> alone;
+  // Held by pointer: the store's callback, and the std::function it goes into, move it along
+  // without moving the event.
+  std::shared_ptr<FinishedCall> alone;
   std::optional<CallStore::FirstDecision> if_first;
   {
-    std::vector<CallUpdate> only;
-    only.push_back(std::move(*stored));
     Clock::time_point settle_at = SettleDeadline(only, now, options_.settle_window);
     Decision decision = Decide(only, options_.settle_window.count() == 0 || settle_at <= now,
                                /*quiet_over=*/false, now);
@@ -1413,7 +1551,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
       case Decision::Kind::kFinal:
         if_first = CallStore::FirstDecision{.finished = SerializeFinished(decision.finished),
                                             .due = now + options_.due_lease};
-        alone = std::move(decision.finished);
+        alone = std::make_shared<FinishedCall>(std::move(decision.finished));
         break;
       case Decision::Kind::kOpen: {
         if_first = CallStore::FirstDecision{.due = now + options_.open_ttl,
@@ -1438,7 +1576,6 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
         if_first = CallStore::FirstDecision{.due = settle_at};
         break;
     }
-    *stored = std::move(only.front());
   }
   const std::optional<Clock::time_point> first_due =
       if_first && !alone ? std::optional<Clock::time_point>(if_first->due) : std::nullopt;
@@ -1447,8 +1584,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
   auto shared_done = std::make_shared<Done>(std::move(done));
   store_->AppendAsync(
       key, serialized, options_.finished_ttl, options_.max_updates_per_call, std::move(if_first),
-      [this, key, now, first_due, open_expiry, update = std::move(*stored),
-       alone = std::move(alone),
+      [this, key, now, first_due, open_expiry, only = std::move(only), alone = std::move(alone),
        done = shared_done](absl::StatusOr<CallStore::Snapshot> snapshot) mutable {
         if (!snapshot.ok()) {
           (*done)(absl::UnavailableError(snapshot.status().message()));
@@ -1463,7 +1599,7 @@ void CallAssembler::ApplyAsync(const CallUpdate& reported, Clock::time_point now
         const std::optional<Clock::time_point> scheduled_at = snapshot->scheduled   ? first_due
                                                               : snapshot->refreshed ? open_expiry
                                                                                     : std::nullopt;
-        AfterAppend(key, update, now, std::move(*snapshot), scheduled_at, std::move(*done));
+        AfterAppend(key, only.front(), now, std::move(*snapshot), scheduled_at, std::move(*done));
       });
 }
 

@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <random>
+#include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 
 namespace leadflow::telephony {
 namespace {
@@ -437,6 +442,94 @@ TEST_F(CallAssemblerTest, Bounded) {
   EXPECT_FALSE(assembler.Apply(Update(State::kMissed, "3"), kT0)->repeated);
 }
 
+// IsAnonymousNumber as it read a lowercase copy of the number: the reference the in-place reading
+// must agree with.
+bool ReferenceIsAnonymousNumber(std::string_view number) {
+  std::string text = absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(absl::string_view(number.data(), number.size())));
+  for (std::string_view scheme : {"sip:", "sips:", "tel:"}) {
+    if (text.rfind(scheme, 0) == 0) {
+      text.erase(0, scheme.size());
+    }
+  }
+  if (size_t at = text.find('@'); at != std::string::npos) {
+    text.erase(at);
+  }
+  static constexpr std::string_view kWithheld[] = {
+      "",        "anonymous",   "restricted", "unknown",   "private",     "withheld",
+      "blocked", "unavailable", "+266696687", "266696687", "+7378742833", "7378742833"};
+  if (std::find(std::begin(kWithheld), std::end(kWithheld), text) != std::end(kWithheld)) {
+    return true;
+  }
+  // Placeholders switches send for a number they do not pass on: only zeros ("0000000000"),
+  // or a country code of at most 3 digits then only zeros ("+33000000000").
+  std::string digits = text;
+  if (!digits.empty() && digits.front() == '+') {
+    digits.erase(0, 1);
+  }
+  if (digits.size() >= 4 &&
+      std::all_of(digits.begin(), digits.end(), [](char c) { return absl::ascii_isdigit(c); })) {
+    size_t first_zero = digits.find('0');
+    if (first_zero != std::string::npos && first_zero <= 3 && digits.size() - first_zero >= 4 &&
+        digits.find_first_not_of('0', first_zero) == std::string::npos) {
+      return true;
+    }
+  }
+  // A presentation word instead of a number ("CLIP_NO_SCREENING").
+  return absl::StrContains(text, "clip_") || absl::StrContains(text, "presentation");
+}
+
+// Protects: IsAnonymousNumber, reading the number in place in any case, answers as it did over a
+// lowercase copy: for every withheld word in mixed case, with schemes, domains, white space, a
+// prefix or a suffix, the placeholders of zeros, and random texts of their characters.
+TEST(BuildEventTest, AnonymousNumberAsTheLowercaseReading) {
+  std::vector<std::string> numbers;
+  for (const char* word : {"",
+                           "anonymous",
+                           "Restricted",
+                           "UNKNOWN",
+                           "pRiVaTe",
+                           "withheld",
+                           "Blocked",
+                           "unavailable",
+                           "+266696687",
+                           "266696687",
+                           "+7378742833",
+                           "7378742833",
+                           "CLIP_NO_SCREENING",
+                           "no presentation",
+                           "clip",
+                           "0000",
+                           "000",
+                           "+33000000000",
+                           "+3300000000",
+                           "33000000000",
+                           "1000",
+                           "12340000",
+                           "+0000",
+                           "+33612345678",
+                           "0612345678",
+                           "2660000"}) {
+    for (const char* prefix : {"", "sip:", "SIP:", "sips:", "Tel:", "sip:tel:", " ", "x"}) {
+      for (const char* suffix : {"", "@anonymous.invalid", "@", " ", "\t", "x", ";ext=2"}) {
+        numbers.push_back(std::string(prefix) + word + suffix);
+      }
+    }
+  }
+  const std::string alphabet = "aAcClLiIpPsSeEnNoOtT_:@+0 3\t9.\x80";
+  std::mt19937 random(17);
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    for (size_t n = random() % 16; n > 0; --n) {
+      text.push_back(alphabet[random() % alphabet.size()]);
+    }
+    numbers.push_back(text);
+  }
+  for (const std::string& number : numbers) {
+    ASSERT_EQ(IsAnonymousNumber(number), ReferenceIsAnonymousNumber(number)) << number;
+  }
+}
+
 // Protects: withheld numbers stay what they are: flagged anonymous, no identity, never
 // normalised into somebody's number; the Kafka key is then the call id.
 TEST(BuildEventTest, AnonymousCallersHaveNoIdentity) {
@@ -601,6 +694,30 @@ TEST(StoredUpdateTest, DirectTextIsTheJsonDump) {
   EXPECT_FALSE(AppendAsciiJson(&out, "ab\x80"));
   EXPECT_FALSE(AppendAsciiJson(&out, "a\"b\x80"));  // after an escape was written
   EXPECT_EQ(out, "kept");
+}
+
+// Protects: the word-at-a-time check of AppendAsciiJson (eight bytes at once, the last eight or
+// the first and last four overlapping, one by one below four) finds a character to escape or
+// past ASCII wherever it stands: each byte value at each place of texts of 1 to 19 characters is
+// escaped as nlohmann::json's dump does, or refused with nothing appended.
+TEST(StoredUpdateTest, DirectTextFindsEveryByteAnywhere) {
+  const std::string plain = "abcdefghij+33612345";
+  for (size_t size = 1; size <= plain.size(); ++size) {
+    for (size_t at = 0; at < size; ++at) {
+      for (int c = 0; c < 0x100; ++c) {
+        std::string text = plain.substr(0, size);
+        text[at] = static_cast<char>(c);
+        std::string out = "kept";
+        if (c >= 0x80) {
+          EXPECT_FALSE(AppendAsciiJson(&out, text)) << size << " " << at << " " << c;
+          EXPECT_EQ(out, "kept");
+        } else {
+          ASSERT_TRUE(AppendAsciiJson(&out, text)) << size << " " << at << " " << c;
+          EXPECT_EQ(out, "kept" + nlohmann::json(text).dump()) << size << " " << at << " " << c;
+        }
+      }
+    }
+  }
 }
 
 // Protects: the stored form of an update written directly (ASCII text) is nlohmann::json's own

@@ -362,14 +362,28 @@ absl::StatusOr<Reply> RedisCallStore::WaitEval(const Script& script,
 void RedisCallStore::AppendAsync(const std::string& key, const std::string& update,
                                  std::chrono::seconds ttl, size_t max_updates,
                                  std::optional<FirstDecision> if_first, SnapshotDone done) {
-  Eval(AppendScript(),
-       {"3", Updates(key), Settled(key), due_, update, std::to_string(ttl.count()),
-        std::to_string(max_updates), if_first ? if_first->finished : std::string(),
-        if_first ? Millis(if_first->due) : std::string(), key,
-        if_first && if_first->max_open_calls ? std::to_string(*if_first->max_open_calls)
-                                             : std::string(),
-        if_first && if_first->open_expiry ? Millis(*if_first->open_expiry) : std::string(),
-        if_first && if_first->open_expiry ? Millis(if_first->open_above) : std::string()},
+  // Built in place rather than from an initializer list, whose strings (among them the update
+  // and the settlement, a few hundred bytes each) would each be copied once more.
+  std::vector<std::string> keys_and_args;
+  keys_and_args.reserve(13);
+  keys_and_args.emplace_back("3");
+  keys_and_args.push_back(Updates(key));
+  keys_and_args.push_back(Settled(key));
+  keys_and_args.push_back(due_);
+  keys_and_args.push_back(update);
+  keys_and_args.push_back(std::to_string(ttl.count()));
+  keys_and_args.push_back(std::to_string(max_updates));
+  keys_and_args.push_back(if_first ? std::move(if_first->finished) : std::string());
+  keys_and_args.push_back(if_first ? Millis(if_first->due) : std::string());
+  keys_and_args.push_back(key);
+  keys_and_args.push_back(if_first && if_first->max_open_calls
+                              ? std::to_string(*if_first->max_open_calls)
+                              : std::string());
+  keys_and_args.push_back(if_first && if_first->open_expiry ? Millis(*if_first->open_expiry)
+                                                            : std::string());
+  keys_and_args.push_back(if_first && if_first->open_expiry ? Millis(if_first->open_above)
+                                                            : std::string());
+  Eval(AppendScript(), std::move(keys_and_args),
        [done = std::move(done)](absl::StatusOr<Reply> reply) {
          done(ToAppended(std::move(reply)));
        });

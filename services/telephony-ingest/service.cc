@@ -654,9 +654,11 @@ void TelephonyService::ApplyUpdate(const CallUpdate& update, const http::Request
   }
   // The request outlives this call (answered from the store's callback): held, not copied.
   std::shared_ptr<const http::Request> held = request.Hold();
+  // The results are taken by rvalue reference here and in the Decided callbacks (std::function
+  // passes them on as such): a parameter by value would move their FinishedCall once more.
   calls_.ApplyAsync(update, now_(),
                     [this, held, reply = std::move(reply), decided = std::move(decided)](
-                        absl::StatusOr<CallAssembler::Result> result) mutable {
+                        absl::StatusOr<CallAssembler::Result>&& result) mutable {
                       if (!result.ok()) {
                         reply(RefuseUpdate(result.status(), held->path));
                       } else {
@@ -801,10 +803,13 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
     dropped = parse.dropped;
     CountDropped(absl::StrCat("generic:", parse.update.provider_call_id), parse.dropped);
   }
-  ApplyUpdate(parse.update, request, std::move(reply),
-              [this, update = parse.update, dropped = std::move(dropped)](
-                  CallAssembler::Result result, const http::Request& request, Reply reply) {
-                AnswerGeneric(update, dropped, std::move(result), request, std::move(reply));
+  // Shared with the answer's callback rather than copied into it (a CallUpdate is some twenty
+  // strings).
+  auto update = std::make_shared<const CallUpdate>(std::move(parse.update));
+  ApplyUpdate(*update, request, std::move(reply),
+              [this, update, dropped = std::move(dropped)](
+                  CallAssembler::Result&& result, const http::Request& request, Reply reply) {
+                AnswerGeneric(*update, dropped, std::move(result), request, std::move(reply));
               });
 }
 
@@ -926,10 +931,12 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
   if (!parse.dropped.empty()) {
     CountDropped(absl::StrCat("twilio:", parse.update.provider_call_id), parse.dropped);
   }
-  ApplyUpdate(parse.update, request, std::move(reply),
-              [this, update = parse.update, recording_sid = parse.recording_sid](
-                  CallAssembler::Result result, const http::Request& request, Reply reply) {
-                AnswerTwilioVoice(update, recording_sid, std::move(result), request,
+  // Shared with the answer's callback rather than copied into it, as for a generic report.
+  auto update = std::make_shared<const CallUpdate>(std::move(parse.update));
+  ApplyUpdate(*update, request, std::move(reply),
+              [this, update, recording_sid = parse.recording_sid](
+                  CallAssembler::Result&& result, const http::Request& request, Reply reply) {
+                AnswerTwilioVoice(*update, recording_sid, std::move(result), request,
                                   std::move(reply));
               });
 }
