@@ -1607,9 +1607,12 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
                                 Clock::time_point now, CallStore::Snapshot snapshot,
                                 std::optional<Clock::time_point> scheduled_at, Done done) {
   if (snapshot.settled) {
-    if (auto earlier = ParseFinished(*snapshot.settled)) {
-      done(Result{
-          .finished = std::move(*earlier), .repeated = true, .published = snapshot.published});
+    // The settlement read into the answer itself (no move of the call out of a local).
+    Result earlier{.finished = ParseFinished(*snapshot.settled),
+                   .repeated = true,
+                   .published = snapshot.published};
+    if (earlier.finished) {
+      done(std::move(earlier));
       return;
     }
   }

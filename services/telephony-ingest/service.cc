@@ -814,7 +814,7 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
 }
 
 void TelephonyService::AnswerGeneric(const CallUpdate& update, const nlohmann::json& dropped,
-                                     CallAssembler::Result result, const http::Request& request,
+                                     CallAssembler::Result&& result, const http::Request& request,
                                      Reply reply) {
   std::string call_id = "generic:" + update.provider_call_id;
   if (!result.finished && result.settling) {
@@ -942,8 +942,8 @@ void TelephonyService::HandleTwilioVoice(const http::Request& request, Reply rep
 }
 
 void TelephonyService::AnswerTwilioVoice(const CallUpdate& update, const std::string& recording_sid,
-                                         CallAssembler::Result result, const http::Request& request,
-                                         Reply reply) {
+                                         CallAssembler::Result&& result,
+                                         const http::Request& request, Reply reply) {
   bool final_state =
       update.dial_result || (update.state != State::kRinging && update.state != State::kAnswered);
   if (!result.finished && result.settling) {

@@ -190,8 +190,8 @@ class TelephonyService {
                             Reply& reply);
   /// What a webhook does once the call store decided on its report; runs on the store's
   /// Redis thread (or the request's, for the in-process store) and must not block.
-  using Decided =
-      std::function<void(CallAssembler::Result result, const http::Request& request, Reply reply)>;
+  using Decided = std::function<void(CallAssembler::Result&& result, const http::Request& request,
+                                     Reply reply)>;
   /// Takes one of the max_store_waiting places of the requests waiting for the call store (give
   /// it back with store_waiting_.fetch_sub(1) once the request is answered, parked or handed
   /// to Kafka); false when none is free: `reply` then got 503 call_store_busy, the store
@@ -205,10 +205,10 @@ class TelephonyService {
                    Decided decided);
   /// HandleGeneric once the store decided; `dropped`: the secondary fields left out.
   void AnswerGeneric(const CallUpdate& update, const nlohmann::json& dropped,
-                     CallAssembler::Result result, const http::Request& request, Reply reply);
+                     CallAssembler::Result&& result, const http::Request& request, Reply reply);
   /// HandleTwilioVoice once the store decided.
   void AnswerTwilioVoice(const CallUpdate& update, const std::string& recording_sid,
-                         CallAssembler::Result result, const http::Request& request, Reply reply);
+                         CallAssembler::Result&& result, const http::Request& request, Reply reply);
   /// The answer when ApplyUpdate failed: 503 + Retry-After for a call store failure (nothing
   /// published: deciding on one report alone could publish the wrong outcome under the call's
   /// event id) or too many open calls, 422 for a call past TELEPHONY_MAX_UPDATES_PER_CALL.
