@@ -398,7 +398,8 @@ CallEvent::Outcome OutcomeOf(State state, CallEvent::Direction direction, bool a
   return CallEvent::MISSED;
 }
 
-FinishedCall Finish(Open open, CallEvent::Outcome outcome, bool incomplete, Clock::time_point now) {
+FinishedCall Finish(Open&& open, CallEvent::Outcome outcome, bool incomplete,
+                    Clock::time_point now) {
   CallEvent& call = open.call;
   call.set_outcome(outcome);
   call.set_incomplete(incomplete);
@@ -454,9 +455,8 @@ FinishedCall Finish(Open open, CallEvent::Outcome outcome, bool incomplete, Cloc
     call.mutable_started_at()->set_seconds(back);
   }
   call.set_attempts(std::max(1, call.attempts()));
-  std::string counterpart =
-      call.direction() == CallEvent::OUTBOUND ? call.to_number() : call.from_number();
-  call.set_anonymous(IsAnonymousNumber(counterpart));
+  call.set_anonymous(IsAnonymousNumber(
+      call.direction() == CallEvent::OUTBOUND ? call.to_number() : call.from_number()));
 
   FinishedCall finished;
   finished.event_id = CallEventId(ProviderOf(call), call.provider_call_id());
