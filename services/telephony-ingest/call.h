@@ -473,10 +473,10 @@ class CallAssembler {
   /// question is already out (one at a time, however often it is called); the answer updates
   /// open_calls_seen(). A failed or slow store leaves the last value, which ages.
   void RefreshOpenCalls();
-  /// Calls Due() dropped since the start, timed out with only reports that say nothing of the
-  /// call itself (recordings, a <Dial>'s legs, Twilio's answering machine verdicts): nothing
-  /// to publish.
-  uint64_t dropped_without_call_report() const { return dropped_without_call_report_.load(); }
+  /// Calls Due() dropped since the last call of this, timed out with only reports that say
+  /// nothing of the call itself (recordings, a <Dial>'s legs, Twilio's answering machine
+  /// verdicts): nothing to publish.
+  uint64_t TakeDroppedWithoutCallReport() { return dropped_without_call_report_.exchange(0); }
 
  private:
   /// ApplyAsync once the store answered the append; `scheduled_at`: when the append step itself

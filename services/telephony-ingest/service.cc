@@ -1157,17 +1157,12 @@ void TelephonyService::Tick() {
   }
   // Calls timed out with only recordings, <Dial> legs or answering machine verdicts: no call
   // to publish (an AMD verdict of a leg, a call whose status callback points elsewhere).
-  const uint64_t dropped = calls_.dropped_without_call_report();
-  uint64_t seen = dropped_without_call_report_seen_.load();
-  while (dropped > seen &&
-         !dropped_without_call_report_seen_.compare_exchange_weak(seen, dropped)) {
-  }
-  if (dropped > seen) {
-    ignored_->WithLabels({"no_call_report"}).Increment(static_cast<double>(dropped - seen));
+  if (const uint64_t dropped = calls_.TakeDroppedWithoutCallReport(); dropped > 0) {
+    ignored_->WithLabels({"no_call_report"}).Increment(static_cast<double>(dropped));
     spdlog::warn(
         "telephony: {} call(s) timed out after {} s with only reports that say nothing of the "
         "call (recordings, <Dial> legs, answering machine verdicts); dropped, nothing published",
-        dropped - seen, options_.calls.open_ttl.count());
+        dropped, options_.calls.open_ttl.count());
   }
   std::deque<FinishedCall> retry;
   {

@@ -251,8 +251,6 @@ class TelephonyService {
   ingest::ReplayCache replay_cache_;
   mutable std::mutex background_mutex_;
   std::deque<FinishedCall> background_;
-  /// CallAssembler::dropped_without_call_report() as last counted by Tick().
-  std::atomic<uint64_t> dropped_without_call_report_seen_{0};
   std::mutex refusal_log_mutex_;
   struct RefusalLog {
     std::chrono::steady_clock::time_point window;
