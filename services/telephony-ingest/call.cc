@@ -1414,12 +1414,9 @@ absl::Status MemoryCallStore::Unschedule(const std::string& key) {
   return absl::OkStatus();
 }
 
-absl::Status MemoryCallStore::UnscheduleUnsettled(const std::string& key, size_t held) {
+absl::StatusOr<bool> MemoryCallStore::UnscheduleUnsettled(const std::string& key, size_t held) {
   std::lock_guard lock(mutex_);
-  if (settled_.count(key) == 0 && !ReportedSinceLocked(key, held)) {
-    due_.erase(key);
-  }
-  return absl::OkStatus();
+  return settled_.count(key) == 0 && !ReportedSinceLocked(key, held) && due_.erase(key) > 0;
 }
 
 bool MemoryCallStore::ReportedSinceLocked(const std::string& key, size_t held) const {
@@ -1816,10 +1813,12 @@ std::vector<FinishedCall> CallAssembler::Due(Clock::time_point now, size_t max) 
     Decision decision = Decide(updates, /*settle_over=*/true, /*quiet_over=*/true, now);
     if (decision.kind != Decision::Kind::kFinal) {
       // Settled meanwhile, or a report taken since: it stays. Or nothing of the call came: it
-      // is dropped (its reports expire with the call's other keys).
+      // is dropped (its reports expire with the call's other keys), and counted only when it
+      // did leave the schedule.
       const bool nothing =
           !updates.empty() && std::all_of(updates.begin(), updates.end(), SaysNothingOfTheCall);
-      if (store_->UnscheduleUnsettled(key, snapshot->updates.size()).ok() && nothing) {
+      auto unscheduled = store_->UnscheduleUnsettled(key, snapshot->updates.size());
+      if (unscheduled.ok() && *unscheduled && nothing) {
         ++dropped_without_call_report_;
       }
       continue;

@@ -231,7 +231,8 @@ class CallStore {
   /// step with the checks, so that a call settled meanwhile stays scheduled until its
   /// publication is confirmed, and one that took a report since (whose schedule may have come
   /// before this; recordings do not count, as for ScheduleHeld) stays scheduled for it.
-  virtual absl::Status UnscheduleUnsettled(const std::string& key, size_t held) = 0;
+  /// Answers whether it took the call off the schedule.
+  virtual absl::StatusOr<bool> UnscheduleUnsettled(const std::string& key, size_t held) = 0;
   virtual absl::Status Forget(const std::string& key) = 0;
   /// At most `max` calls due at `now`, each rescheduled to now + `lease` in the same step, so
   /// that another replica takes it only if this one did not finish it in time.
@@ -309,7 +310,7 @@ class MemoryCallStore : public CallStore {
   absl::StatusOr<bool> ScheduleHeld(const std::string& key, Clock::time_point due,
                                     size_t held) override;
   absl::Status Unschedule(const std::string& key) override;
-  absl::Status UnscheduleUnsettled(const std::string& key, size_t held) override;
+  absl::StatusOr<bool> UnscheduleUnsettled(const std::string& key, size_t held) override;
   absl::Status Forget(const std::string& key) override;
   absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
                                                    std::chrono::seconds lease, size_t max) override;

@@ -142,7 +142,8 @@ std::string ReportedSince() {
 }
 
 // UnscheduleUnsettled: off the due set unless settled or reported since the given number of
-// updates. KEYS: settlement, due set, updates. ARGV: the call's member, the updates read.
+// updates; answers 1 when it took the call off. KEYS: settlement, due set, updates. ARGV: the
+// call's member, the updates read.
 const RedisCallStore::Script& UnscheduleUnsettledScript() {
   static const RedisCallStore::Script script(
       absl::StrCat(ReportedSince(),
@@ -506,10 +507,13 @@ void RedisCallStore::UnscheduleAsync(const std::string& key, StatusDone done) {
       });
 }
 
-absl::Status RedisCallStore::UnscheduleUnsettled(const std::string& key, size_t held) {
-  return WaitEval(UnscheduleUnsettledScript(),
-                  {"3", Settled(key), due_, Updates(key), key, std::to_string(held)})
-      .status();
+absl::StatusOr<bool> RedisCallStore::UnscheduleUnsettled(const std::string& key, size_t held) {
+  auto reply = WaitEval(UnscheduleUnsettledScript(),
+                        {"3", Settled(key), due_, Updates(key), key, std::to_string(held)});
+  if (!reply.ok()) {
+    return reply.status();
+  }
+  return reply->type == Reply::Type::kInteger && reply->integer == 1;
 }
 
 absl::Status RedisCallStore::Forget(const std::string& key) {

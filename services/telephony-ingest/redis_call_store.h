@@ -57,7 +57,7 @@ class RedisCallStore : public CallStore {
   absl::StatusOr<bool> ScheduleHeld(const std::string& key, Clock::time_point due,
                                     size_t held) override;
   absl::Status Unschedule(const std::string& key) override;
-  absl::Status UnscheduleUnsettled(const std::string& key, size_t held) override;
+  absl::StatusOr<bool> UnscheduleUnsettled(const std::string& key, size_t held) override;
   absl::Status Forget(const std::string& key) override;
   absl::StatusOr<std::vector<std::string>> TakeDue(Clock::time_point now,
                                                    std::chrono::seconds lease, size_t max) override;
