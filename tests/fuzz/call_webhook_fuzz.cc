@@ -68,13 +68,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Check(settled.has_value() == settled_reference.has_value(),
               "the fast settlement reader and nlohmann disagree on taking a text");
   if (settled) {
-    fuzz::Check(settled->event_id == settled_reference->event_id &&
-                    settled->counterpart_e164 == settled_reference->counterpart_e164 &&
-                    settled->occurred == settled_reference->occurred &&
-                    settled->call.SerializeAsString() ==
-                        settled_reference->call.SerializeAsString() &&
-                    settled->republication && settled_reference->republication,
-                "the fast settlement reader read a settlement otherwise than nlohmann");
+    fuzz::Check(
+        settled->event_id == settled_reference->event_id &&
+            settled->counterpart_e164 == settled_reference->counterpart_e164 &&
+            settled->occurred == settled_reference->occurred &&
+            settled->call.SerializeAsString() == settled_reference->call.SerializeAsString() &&
+            settled->republication && settled_reference->republication,
+        "the fast settlement reader read a settlement otherwise than nlohmann");
     const std::string stored = SerializeFinished(*settled);
     fuzz::Check(stored == SerializeFinishedJson(*settled),
                 "a settlement written directly is not nlohmann's text");
