@@ -60,8 +60,9 @@ struct CallUpdate {
   int32_t attempts = 0;
   /// The call was answered (when the provider says so without giving a time).
   bool answered = false;
-  /// The counterpart's number in E.164 when the caller already normalised it (the generic
-  /// API validates it), so that the event is not normalised a second time.
+  /// The counterpart's number in E.164 as releases before 2026-12-02 normalised it when they
+  /// read a generic report, kept in the stored update (an older replica requires the field).
+  /// No report sets it now: BuildEvent normalises the call's number once, for every provider.
   std::string counterpart_e164;
   /// Twilio's <Dial> action: its state is the call's outcome whatever the parent call's own
   /// status says (the parent is always answered by Twilio itself).

@@ -166,8 +166,7 @@ std::optional<std::string> UrlProblem(std::string_view url) {
   return std::nullopt;
 }
 
-GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
-                               const LocalTimes& local) {
+GenericParse ParseGenericEvent(std::string_view body, const LocalTimes& local) {
   GenericParse parse;
   static constexpr std::string_view kNames[] = {
       "call_id",   "direction",     "state",      "from",        "to",       "line",    "operator",
@@ -326,14 +325,10 @@ GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
     }
   }
   // A PBX does not retry a 422: a call is never refused for its numbers. The one that
-  // identifies the other party becomes the event's identity when it is a phone number;
-  // anything else (withheld, an extension, a SIP user, an invalid number) is kept as given and
-  // the call is an unidentified one.
-  const std::string& counterpart =
-      update.direction == CallEvent::OUTBOUND ? update.to : update.from;
-  if (auto e164 = CallerPhone(counterpart, region)) {
-    update.counterpart_e164 = *e164;  // the event reuses it
-  }
+  // identifies the other party becomes the event's identity when it is a phone number, read
+  // once when the call's event is built (BuildEvent), as for every provider: not for each of
+  // the call's reports, nor for a provider's retries. Anything else (withheld, an extension, a
+  // SIP user, an invalid number) is kept as given and the call is an unidentified one.
   // Nothing an answer report could overturn is certain until the call is answered: an
   // unanswered outcome waits the settle window (docs/telephony-ingest.md).
   update.uncertain = true;

@@ -75,11 +75,10 @@ struct GenericParse {
   CallUpdate update;
 };
 
-/// Parses and validates; `region` reads national numbers, `local` times without a zone.
-/// Numbers are kept as given and never refused: the caller's (inbound) or callee's (outbound)
-/// becomes the identity when it is a phone number (CallerPhone), else the call is unidentified.
-GenericParse ParseGenericEvent(std::string_view body, std::string_view region,
-                               const LocalTimes& local);
+/// Parses and validates; `local` reads times without a zone. Numbers are kept as given and
+/// never refused: the caller's (inbound) or callee's (outbound) becomes the identity when it is
+/// a phone number (CallerPhone, when the call's event is built), else the call is unidentified.
+GenericParse ParseGenericEvent(std::string_view body, const LocalTimes& local);
 
 /// A time as PBXs write them: RFC 3339 ("2026-11-30T09:15:00Z", "…+01:00", a space for the
 /// "T"), ISO 8601 without a zone (the PBX's local time, read with `local`:

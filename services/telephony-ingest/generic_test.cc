@@ -96,7 +96,7 @@ TEST(ParseGenericEventTest, TimesWithoutZoneReadInThePbxsZone) {
       R"("started_at":"2026-11-30 09:14:40","ended_at":"2026-11-30T09:15:00",)"
       R"("answered_at":"2026-11-30T09:14:50-05:00"})";
   const LocalTimes new_york{.zone = Zone("America/New_York"), .now = Utc("2026-11-30T14:16:00Z")};
-  GenericParse parse = ParseGenericEvent(body, "FR", new_york);
+  GenericParse parse = ParseGenericEvent(body, new_york);
   ASSERT_EQ(parse.outcome, GenericParse::Outcome::kOk);
   EXPECT_TRUE(parse.dropped.empty());
   EXPECT_EQ(Show(parse.update.started_at), "2026-11-30T14:14:40+00:00");
@@ -104,7 +104,7 @@ TEST(ParseGenericEventTest, TimesWithoutZoneReadInThePbxsZone) {
   EXPECT_EQ(Show(parse.update.ended_at), "2026-11-30T14:15:00+00:00");
   // Read as UTC (the default), the local end falls before the answer given with its offset:
   // dropped as contradictory, the deadline then counted from the start, five hours early.
-  GenericParse as_utc = ParseGenericEvent(body, "FR", {.now = Utc("2026-11-30T14:16:00Z")});
+  GenericParse as_utc = ParseGenericEvent(body, {.now = Utc("2026-11-30T14:16:00Z")});
   EXPECT_EQ(Show(as_utc.update.started_at), "2026-11-30T09:14:40+00:00");
   EXPECT_TRUE(as_utc.dropped.count("ended_at"));
 }
@@ -119,7 +119,7 @@ TEST(ParseGenericEventTest, TimesPastTheClocksRangeAreDropped) {
         "\"1011-11-14T22:13:20Z\"", "\"1969-12-31T23:59:59Z\"", "\"2300-01-01 10:00:00\""}) {
     GenericParse parse = ParseGenericEvent(
         R"({"call_id":"far-1","direction":"inbound","state":"ended","answered_at":)" + time + "}",
-        "FR", LocalTimes{});
+        LocalTimes{});
     ASSERT_EQ(parse.outcome, GenericParse::Outcome::kOk) << time;
     EXPECT_FALSE(parse.update.answered_at.has_value()) << time;
     EXPECT_TRUE(parse.dropped.count("answered_at")) << time;
@@ -130,7 +130,7 @@ TEST(ParseGenericEventTest, TimesPastTheClocksRangeAreDropped) {
   EXPECT_FALSE(ParseRfc2822("Fri, 31 Dec 9999 22:13:20 +0000").has_value());
   EXPECT_TRUE(ParseRfc2822("Tue, 14 Nov 2023 22:13:20 +0000").has_value());
   GenericParse late = ParseGenericEvent(
-      R"({"call_id":"far-2","direction":"inbound","state":"ended","answered_at":9000000000})", "FR",
+      R"({"call_id":"far-2","direction":"inbound","state":"ended","answered_at":9000000000})",
       LocalTimes{});
   ASSERT_TRUE(late.update.answered_at.has_value());
   EXPECT_EQ(
@@ -144,7 +144,7 @@ TEST(ParseGenericEventTest, TimesPastTheClocksRangeAreDropped) {
 // was not UTF-8 when it was).
 TEST(ParseGenericEventTest, NulIsNamedNotCalledInvalidUtf8) {
   GenericParse nul = ParseGenericEvent(
-      R"({"call_id":"a\u0000b","direction":"inbound","state":"missed"})", "FR", LocalTimes{});
+      R"({"call_id":"a\u0000b","direction":"inbound","state":"missed"})", LocalTimes{});
   ASSERT_EQ(nul.outcome, GenericParse::Outcome::kInvalid);
   EXPECT_EQ(nul.errors["call_id"], "must be UTF-8 text without NUL characters");
   EXPECT_EQ(TextProblem(std::string("\xff", 1), 16), "must be UTF-8 text");
@@ -162,7 +162,7 @@ TEST(ParseGenericEventTest, BytesThatAreNotUtf8DropTheirFieldNotTheCall) {
       "{\"call_id\":\"l1-1\",\"direction\":\"inbound\",\"state\":\"missed\","
       "\"from\":\"+33612345678\",\"operator\":\"H\xe9l\xe8ne\",\"line\":\"Soci\xe9t\xe9\","
       "\"note\":\"\xff\xfe\",\"\xe9tat\":1}",
-      "FR", LocalTimes{});
+      LocalTimes{});
   ASSERT_EQ(latin1.outcome, GenericParse::Outcome::kOk) << latin1.reason;
   EXPECT_EQ(latin1.update.provider_call_id, "l1-1");
   EXPECT_EQ(latin1.update.state, State::kMissed);
@@ -174,20 +174,19 @@ TEST(ParseGenericEventTest, BytesThatAreNotUtf8DropTheirFieldNotTheCall) {
                                                 {"operator", "must be UTF-8 text"}}));
 
   GenericParse required = ParseGenericEvent(
-      "{\"call_id\":\"appel-\xe9\",\"direction\":\"inbound\",\"state\":\"missed\"}", "FR",
-      LocalTimes{});
+      "{\"call_id\":\"appel-\xe9\",\"direction\":\"inbound\",\"state\":\"missed\"}", LocalTimes{});
   ASSERT_EQ(required.outcome, GenericParse::Outcome::kInvalid);
   EXPECT_EQ(required.errors["call_id"], "must be UTF-8 text");
 
-  GenericParse not_json = ParseGenericEvent("{\"call_id\":\xe9", "FR", LocalTimes{});
+  GenericParse not_json = ParseGenericEvent("{\"call_id\":\xe9", LocalTimes{});
   EXPECT_EQ(not_json.outcome, GenericParse::Outcome::kMalformed);
-  GenericParse not_object = ParseGenericEvent("[\"\xe9\"]", "FR", LocalTimes{});
+  GenericParse not_object = ParseGenericEvent("[\"\xe9\"]", LocalTimes{});
   EXPECT_EQ(not_object.outcome, GenericParse::Outcome::kMalformed);
 
   GenericParse written = ParseGenericEvent(
       "{\"call_id\":\"l1-2\",\"direction\":\"inbound\",\"state\":\"missed\","
       "\"operator\":\"Ann \xef\xbf\xbd\"}",
-      "FR", LocalTimes{});
+      LocalTimes{});
   ASSERT_EQ(written.outcome, GenericParse::Outcome::kOk);
   EXPECT_EQ(written.update.operator_name, "Ann \xef\xbf\xbd");
   EXPECT_TRUE(written.dropped.empty());
@@ -198,16 +197,16 @@ TEST(ParseGenericEventTest, BytesThatAreNotUtf8DropTheirFieldNotTheCall) {
 // the call was lost); only spaces stay "required".
 TEST(ParseGenericEventTest, EnumeratedValuesWithoutSurroundingSpaces) {
   GenericParse spaced = ParseGenericEvent(
-      R"({"call_id":"sp-1","direction":" Inbound ","state":"missed\n"})", "FR", LocalTimes{});
+      R"({"call_id":"sp-1","direction":" Inbound ","state":"missed\n"})", LocalTimes{});
   ASSERT_EQ(spaced.outcome, GenericParse::Outcome::kOk) << spaced.errors.size();
   EXPECT_EQ(spaced.update.direction, CallEvent::INBOUND);
   EXPECT_EQ(spaced.update.state, State::kMissed);
-  GenericParse blank = ParseGenericEvent(
-      R"({"call_id":"sp-2","direction":"inbound","state":" \t"})", "FR", LocalTimes{});
+  GenericParse blank =
+      ParseGenericEvent(R"({"call_id":"sp-2","direction":"inbound","state":" \t"})", LocalTimes{});
   ASSERT_EQ(blank.outcome, GenericParse::Outcome::kInvalid);
   EXPECT_EQ(blank.errors["state"], "required");
   GenericParse inner = ParseGenericEvent(
-      R"({"call_id":"sp-3","direction":"in bound","state":"missed"})", "FR", LocalTimes{});
+      R"({"call_id":"sp-3","direction":"in bound","state":"missed"})", LocalTimes{});
   ASSERT_EQ(inner.outcome, GenericParse::Outcome::kInvalid);
   EXPECT_EQ(inner.errors["direction"], "must be inbound or outbound");
 }
@@ -229,11 +228,22 @@ TEST(CallerPhoneTest, ForeignNumbersWithoutPlus) {
   }
   EXPECT_FALSE(CallerPhone("3010", "FR"));
   GenericParse parse = ParseGenericEvent(
-      R"({"call_id":"uk-1","direction":"inbound","from":"447911123456","state":"missed"})", "FR",
-      {});
+      R"({"call_id":"uk-1","direction":"inbound","from":"447911123456","state":"missed"})", {});
   ASSERT_EQ(parse.outcome, GenericParse::Outcome::kOk);
-  EXPECT_EQ(parse.update.counterpart_e164, "+447911123456");
   EXPECT_EQ(parse.update.from, "447911123456");  // kept as given
+  // The event's identity, read when it is built.
+  GenericParse ended = ParseGenericEvent(
+      R"({"call_id":"uk-2","direction":"inbound","from":"447911123456","state":"ended",)"
+      R"("duration":42})",
+      {});
+  ASSERT_EQ(ended.outcome, GenericParse::Outcome::kOk);
+  CallAssembler calls(CallAssembler::Options{});
+  const Clock::time_point now = Clock::time_point(std::chrono::seconds(1700000000));
+  auto result = calls.Apply(ended.update, now);
+  ASSERT_TRUE(result.ok() && result->finished) << result.status();
+  auto built = BuildEvent(*result->finished, "FR", now, std::nullopt);
+  ASSERT_EQ(built.event.identities_size(), 1);
+  EXPECT_EQ(built.event.identities(0).value(), "+447911123456");
 }
 
 }  // namespace

@@ -763,8 +763,8 @@ void TelephonyService::HandleGeneric(const http::Request& request, Reply reply) 
   }
   CountReplay("generic", generic_replays_, signature);
 
-  GenericParse parse = ParseGenericEvent(request.body, options_.default_region,
-                                         {.zone = options_.pbx_time_zone, .now = now_()});
+  GenericParse parse =
+      ParseGenericEvent(request.body, {.zone = options_.pbx_time_zone, .now = now_()});
   if (parse.outcome == GenericParse::Outcome::kMalformed) {
     reply(Reject(Response::Error(400, "malformed_json", parse.reason), "malformed_json", path,
                  parse.reason));

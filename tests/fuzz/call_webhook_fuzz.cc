@@ -86,7 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 "a settlement read back is not the one written");
   }
 
-  GenericParse generic = ParseGenericEvent(body, "FR", {});
+  GenericParse generic = ParseGenericEvent(body, {});
   if (generic.outcome == GenericParse::Outcome::kOk) {
     fold(generic.update);
   } else {
