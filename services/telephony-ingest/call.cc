@@ -239,9 +239,13 @@ struct Open {
   std::optional<int32_t> dial_duration;
   /// Answered <Dial> legs (DialCallSid → talk time): a transfer's legs add up.
   std::map<std::string, int32_t> answered_legs;
-  /// Who took each answered leg that names someone (the action URL's operator / extension),
-  /// in the order the legs were first reported: the last one is credited with the call.
-  std::vector<std::pair<std::string, std::string>> leg_operators;
+  /// The answered legs in the order they were first reported, and who took each one that a
+  /// report names (the action URL's operator / extension; the first report naming someone
+  /// wins): the last leg so named is credited with the call. A leg is named by whichever of its
+  /// reports carries the action URL — a click-to-call leg's own status callback, which names
+  /// nobody, often comes before its <Dial> action.
+  std::vector<std::string> leg_order;
+  std::map<std::string, std::pair<std::string, std::string>> leg_operators;
   /// Twilio's parent "completed" came: no <Dial> follows.
   bool parent_completed = false;
   /// An answered <Dial> leg without its talk time (a <Dial><Conference>: Twilio sends no
@@ -330,12 +334,15 @@ void Fold(Open* open, const CallUpdate& update) {
     if (update.state == State::kEnded) {
       std::string leg =
           update.dial_leg.empty() ? absl::StrCat("#", open->answered_legs.size()) : update.dial_leg;
-      const bool first_report = open->answered_legs.count(leg) == 0;
+      if (open->answered_legs.count(leg) == 0) {
+        open->leg_order.push_back(leg);
+      }
       open->answered_legs[leg] = update.duration_seconds.value_or(0);
       open->leg_without_duration = open->leg_without_duration || !update.duration_seconds;
-      if (first_report && (!update.operator_name.empty() || !update.extension.empty())) {
-        // A retried action of an earlier leg (same DialCallSid) does not take the credit back.
-        open->leg_operators.emplace_back(update.operator_name, update.extension);
+      if (!update.operator_name.empty() || !update.extension.empty()) {
+        // A retried action of an earlier leg (same DialCallSid) keeps its place in the order:
+        // it does not take the credit back.
+        open->leg_operators.try_emplace(leg, update.operator_name, update.extension);
       }
       if (update.answered_at && !call.has_answered_at()) {
         *call.mutable_answered_at() = ingest::ToTimestamp(*update.answered_at);
@@ -430,7 +437,11 @@ FinishedCall Finish(Open&& open, CallEvent::Outcome outcome, bool incomplete,
   if (outcome == CallEvent::ANSWERED && !open.leg_operators.empty()) {
     // Twilio: the operator of the last answered <Dial> leg that names one (a transfer's target),
     // as the AMI path credits the last holder; an earlier leg's agent is not carried.
-    const auto& [name, extension] = open.leg_operators.back();
+    auto credited = std::find_if(open.leg_order.rbegin(), open.leg_order.rend(),
+                                 [&](const std::string& leg) {
+                                   return open.leg_operators.count(leg) != 0;
+                                 });
+    const auto& [name, extension] = open.leg_operators.at(*credited);
     call.set_operator_name(name);
     call.set_extension(extension);
     if (open.answered_legs.size() > 1) {

@@ -258,6 +258,41 @@ TEST_F(TwilioFoldTest, ClickToCallSettlesAtTheParentsCompleted) {
   EXPECT_EQ(in.finished->call.outcome(), CallEvent::ANSWERED);
 }
 
+// Protects: a click-to-call's agent, named in its <Dial> action URL (?extension=201), is
+// credited with the call whichever of the customer's leg status callback and the action comes
+// first. The leg's "completed" (it names nobody) usually reaches us first; it used to take the
+// leg's place, and the action of that same leg (same DialCallSid) was then read as a retry that
+// credits nobody: the answered call-back went to no one.
+TEST_F(TwilioFoldTest, ClickToCallCreditsTheAgentWhicheverCallbackComesFirst) {
+  const std::string leg =
+      "AccountSid=AC1&Direction=outbound-dial&ParentCallSid=CApar9&From=%2B33187654321"
+      "&To=%2B33641000109&CallSid=CAchd9";
+  EXPECT_FALSE(Post(leg + "&CallStatus=in-progress", t0_).finished);
+  EXPECT_FALSE(Post(leg + "&CallStatus=completed&CallDuration=40", t0_ + seconds(40)).finished);
+  // The action (the parent over: the customer hung up) settles the call once the leg ended.
+  std::optional<FinishedCall> call =
+      Post("CallSid=CApar9&" + kClickToCall +
+               "&CallStatus=completed&DialCallStatus=completed&DialCallSid=CAchd9"
+               "&DialCallDuration=40",
+           t0_ + seconds(40), "/v1/twilio/voice?extension=201")
+          .finished;
+  auto parent = Post("CallSid=CApar9&" + kClickToCall + "&CallStatus=completed&CallDuration=55",
+                     t0_ + seconds(41));
+  if (!call) {
+    call = parent.finished;
+  }
+  if (!call) {
+    auto due = assembler_.Due(t0_ + seconds(60));
+    ASSERT_EQ(due.size(), 1u);
+    call = due[0];
+  }
+  EXPECT_EQ(call->call.to_number(), "+33641000109");
+  EXPECT_EQ(call->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call->call.duration_seconds(), 40);
+  EXPECT_EQ(call->call.extension(), "201");
+  EXPECT_EQ(call->call.transferred_to(), "");
+}
+
 // Protects: click-to-call is the customer's call: Twilio calls the agent (the outbound-api
 // parent, To = the agent's phone) then <Dial>s the customer, whom only the child leg
 // (outbound-dial, ParentCallSid) names. The call's callee — its identity, its Kafka key — is
