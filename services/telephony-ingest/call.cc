@@ -252,8 +252,8 @@ struct Open {
   /// DialCallDuration): the parent's CallDuration stands for it.
   bool leg_without_duration = false;
   std::string counterpart_e164;
-  /// Whether any report gave a time or a talk time of its own. A call none did (a PBX posting
-  /// its states as they happen, without times) is timed by its reports' arrival instead.
+  /// Whether any report gave a time of its own (a talk time is none). A call none did (a PBX
+  /// posting its states as they happen, without times) is timed by its reports' arrival instead.
   bool timed = false;
   /// When the call's first report, its first report of an answer and its first final report
   /// reached the service (CallUpdate::received), for a call no report timed.
@@ -277,8 +277,8 @@ void Fold(Open* open, const CallUpdate& update) {
     call.set_provider_call_id(update.provider_call_id);
   }
   AddRecording(&call, update.recording_url);
-  if (update.started_at || update.answered_at || update.ended_at || update.duration_seconds) {
-    open->timed = true;
+  if (update.started_at || update.answered_at || update.ended_at) {
+    open->timed = true;  // a talk time alone is no reading of the PBX's clock
   }
   if (!update.recording) {
     KeepEarliest(&open->first_received, update.received);
@@ -426,6 +426,15 @@ FinishedCall Finish(Open&& open, CallEvent::Outcome outcome, bool incomplete,
         (!answered || *open.answer_received <= *open.final_received)) {
       *call.mutable_ended_at() = whole_seconds(*open.final_received);
     }
+    if (outcome == CallEvent::ANSWERED && call.has_ended_at() && call.duration_seconds() > 0 &&
+        !open.dial_state) {
+      // A talk time given without times ("ended" and its duration, as a PBX posts a call it
+      // just hung up): ended when that report came, answered that many seconds before.
+      call.mutable_answered_at()->set_seconds(call.ended_at().seconds() - call.duration_seconds());
+      if (call.started_at().seconds() > call.answered_at().seconds()) {
+        call.mutable_started_at()->set_seconds(call.answered_at().seconds());
+      }
+    }
   }
   if (open.dial_state) {
     const int32_t parent = call.duration_seconds();  // the parent's CallDuration, if it came
@@ -437,10 +446,9 @@ FinishedCall Finish(Open&& open, CallEvent::Outcome outcome, bool incomplete,
   if (outcome == CallEvent::ANSWERED && !open.leg_operators.empty()) {
     // Twilio: the operator of the last answered <Dial> leg that names one (a transfer's target),
     // as the AMI path credits the last holder; an earlier leg's agent is not carried.
-    auto credited = std::find_if(open.leg_order.rbegin(), open.leg_order.rend(),
-                                 [&](const std::string& leg) {
-                                   return open.leg_operators.count(leg) != 0;
-                                 });
+    auto credited =
+        std::find_if(open.leg_order.rbegin(), open.leg_order.rend(),
+                     [&](const std::string& leg) { return open.leg_operators.count(leg) != 0; });
     const auto& [name, extension] = open.leg_operators.at(*credited);
     call.set_operator_name(name);
     call.set_extension(extension);

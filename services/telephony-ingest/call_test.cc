@@ -107,16 +107,39 @@ TEST_F(CallAssemblerTest, UntimedReportsAreTimedByTheirArrival) {
   EXPECT_EQ(busy->call.ended_at().seconds(), 1700000050);
   EXPECT_FALSE(busy->call.has_answered_at());
 
-  // A duration given: the PBX's word alone.
+  // A talk time given, no time: the PBX's talk time, ended when its report came, answered that
+  // many seconds before (no reading of two clocks is mixed).
   EXPECT_FALSE(Apply(Update(State::kRinging, "u3"), kT0));
   EXPECT_FALSE(Apply(Update(State::kAnswered, "u3"), kT0 + seconds(5)));
   CallUpdate ended = Update(State::kEnded, "u3");
   ended.duration_seconds = 30;
-  auto timed = Apply(ended, kT0 + seconds(100));
+  auto talked = Apply(ended, kT0 + seconds(100));
+  ASSERT_TRUE(talked);
+  EXPECT_EQ(talked->call.duration_seconds(), 30);
+  EXPECT_EQ(talked->call.started_at().seconds(), 1700000000);
+  EXPECT_EQ(talked->call.answered_at().seconds(), 1700000070);
+  EXPECT_EQ(talked->call.ended_at().seconds(), 1700000100);
+  // Alone ("ended" and its duration, the form the README posts): started when answered.
+  CallUpdate alone = Update(State::kEnded, "u4");
+  alone.duration_seconds = 125;
+  auto posted = Apply(alone, kT0 + seconds(200));
+  ASSERT_TRUE(posted);
+  EXPECT_EQ(posted->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(posted->call.started_at().seconds(), 1700000075);
+  EXPECT_EQ(posted->call.answered_at().seconds(), 1700000075);
+  EXPECT_EQ(posted->call.ended_at().seconds(), 1700000200);
+
+  // A time given: the PBX's word alone.
+  EXPECT_FALSE(Apply(Update(State::kRinging, "u5"), kT0));
+  CallUpdate clocked = Update(State::kEnded, "u5");
+  clocked.duration_seconds = 30;
+  clocked.ended_at = kT0 + seconds(60);
+  auto timed = Apply(clocked, kT0 + seconds(100));
   ASSERT_TRUE(timed);
   EXPECT_EQ(timed->call.duration_seconds(), 30);
-  EXPECT_FALSE(timed->call.has_answered_at());
-  EXPECT_FALSE(timed->call.has_ended_at());
+  EXPECT_EQ(timed->call.answered_at().seconds(), 1700000030);
+  EXPECT_EQ(timed->call.ended_at().seconds(), 1700000060);
+  EXPECT_EQ(timed->call.started_at().seconds(), 1700000030);
 }
 
 // Protects: "ended" without any sign of an answer is a missed call, and the missed/voicemail/
