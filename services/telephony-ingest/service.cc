@@ -97,7 +97,12 @@ std::vector<std::string> Contradictions(const CallUpdate& update, const CallEven
     fields.push_back("direction");
   }
   auto our_side = [extension_max_digits](const std::string& reported, const std::string& kept) {
-    return ExtensionsOfOnePbx(reported, kept, extension_max_digits);
+    // Extensions of one PBX rung in turn (a ring group, a transfer), or the line's number and
+    // an extension it rang: a PBX names the number dialled in one report and the extension
+    // that took the call in the next. Two numbers are two lines.
+    return ExtensionsOfOnePbx(reported, kept, extension_max_digits) ||
+           IsInternalExtension(UriUserPart(reported), extension_max_digits) !=
+               IsInternalExtension(UriUserPart(kept), extension_max_digits);
   };
   const bool outbound = settled.direction() == CallEvent::OUTBOUND;
   if (!same_party(update.from, settled.from_number()) &&

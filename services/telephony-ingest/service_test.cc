@@ -191,7 +191,9 @@ const char kMissed[] =
 // the extension it rang as our side of the call (`to` of an inbound call, `from` of an
 // outbound one), are one call: a leg reported after the call was settled is answered with the
 // settled call, not refused 409 call_id_reused as another call ("201" and "202" read as two
-// parties). Another caller, or our side turning into a number, is still another call.
+// parties). So are the line's number and an extension it rang, in either order (a PBX naming
+// the number dialled, then the extension that answered: its retry, or its late recording, is
+// the call's). Another caller, or another line's number, is still another call.
 TEST_F(ServiceTest, RingGroupLegsAfterTheCallAreNotAReusedId) {
   auto answered =
       PostGeneric(R"({"call_id":"rg-1","direction":"inbound","from":"+33612345720","to":"202",)"
@@ -209,7 +211,30 @@ TEST_F(ServiceTest, RingGroupLegsAfterTheCallAreNotAReusedId) {
   auto line = PostGeneric(
       R"({"call_id":"rg-1","direction":"inbound","from":"+33612345720","to":"+33187650000",)"
       R"("state":"missed"})");
-  EXPECT_EQ(line.status, 409) << line.body;
+  EXPECT_EQ(line.status, 202) << line.body;  // the line that rang 202
+  // The line's number first, then the extension: a retry of the final report is the call's,
+  // and so is its recording, published as the call's.
+  ASSERT_EQ(PostGeneric(R"({"call_id":"rg-3","direction":"inbound","from":"+33612345722",)"
+                        R"("to":"+33187654321","state":"ringing"})")
+                .status,
+            202);
+  const std::string ended =
+      R"({"call_id":"rg-3","direction":"inbound","from":"+33612345722","to":"201",)"
+      R"("state":"ended","duration":33)";
+  ASSERT_EQ(PostGeneric(ended + "}").status, 202);
+  EXPECT_EQ(PostGeneric(ended + "}").status, 202);
+  const size_t before = publisher_.published.size();
+  EXPECT_EQ(PostGeneric(ended + R"(,"recording_url":"https://pbx.example.com/rec/rg-3.wav"})")
+                .status,
+            202);
+  ASSERT_EQ(publisher_.published.size(), before + 1);
+  EXPECT_EQ(publisher_.published.back().second.call().recording_url(),
+            "https://pbx.example.com/rec/rg-3.wav");
+  // Another line's number after the call's: another call.
+  auto other_line = PostGeneric(
+      R"({"call_id":"rg-3","direction":"inbound","from":"+33612345722","to":"+33187650000",)"
+      R"("state":"missed"})");
+  EXPECT_EQ(other_line.status, 409) << other_line.body;
   // Outbound: the extension that dialled is our side.
   ASSERT_EQ(PostGeneric(R"({"call_id":"rg-2","direction":"outbound","from":"201",)"
                         R"("to":"+33612345721","state":"ended","duration":30})")
