@@ -270,6 +270,12 @@ void KeepEarliest(std::optional<Clock::time_point>* kept,
   }
 }
 
+// Whether a report says the call was answered.
+bool ReportsAnAnswer(const CallUpdate& update) {
+  return update.state == State::kAnswered || update.answered || update.answered_at ||
+         (update.state == State::kEnded && update.duration_seconds.value_or(0) > 0);
+}
+
 void Fold(Open* open, const CallUpdate& update) {
   CallEvent& call = open->call;
   if (call.call_id().empty()) {
@@ -366,8 +372,7 @@ void Fold(Open* open, const CallUpdate& update) {
   if (update.duration_seconds) {
     call.set_duration_seconds(*update.duration_seconds);
   }
-  if (update.state == State::kAnswered || update.answered || update.answered_at ||
-      (update.state == State::kEnded && update.duration_seconds.value_or(0) > 0)) {
+  if (ReportsAnAnswer(update)) {
     open->answered = true;
   }
   if (update.state == State::kVoicemail || update.machine) {
@@ -524,6 +529,40 @@ std::optional<CallUpdate> ChildLegAsDial(const CallUpdate& leg) {
   return dial;
 }
 
+// Where a generic report of an inbound call rang: the extension it names, else its `to`.
+std::string_view RungDestination(const CallUpdate& update) {
+  return update.extension.empty() ? std::string_view(update.to)
+                                  : std::string_view(update.extension);
+}
+
+// The destination that answered an inbound call reported leg by leg through the generic API
+// (a ring group: "ringing" to 201 and 202, "answered" by 202): its first answer report's.
+// Empty when none names one.
+std::string_view AnsweringDestination(const std::vector<CallUpdate>& updates,
+                                      CallEvent::Direction direction) {
+  if (direction != CallEvent::INBOUND) {
+    return {};
+  }
+  for (const CallUpdate& update : updates) {
+    if (update.provider == "generic" && !update.recording && ReportsAnAnswer(update) &&
+        !RungDestination(update).empty()) {
+      return RungDestination(update);
+    }
+  }
+  return {};
+}
+
+// Another leg's end once a leg answered: "missed" from 201 as 202 picks up (or "busy",
+// "failed", "canceled") says how that leg ended, not the call, which ends with its own "ended"
+// (or its timeout). Taken as the call's end, it published the call at once, its talk time lost.
+bool LostLeg(const CallUpdate& update, std::string_view answering) {
+  const bool unanswered_end = update.state == State::kMissed || update.state == State::kBusy ||
+                              update.state == State::kFailed || update.state == State::kCanceled;
+  return !answering.empty() && update.provider == "generic" && unanswered_end &&
+         !ReportsAnAnswer(update) && !RungDestination(update).empty() &&
+         RungDestination(update) != answering;
+}
+
 Open FoldAll(const std::vector<CallUpdate>& updates) {
   // The call's direction is its own reports' (a child leg's is its parent's concern).
   CallEvent::Direction direction = CallEvent::DIRECTION_UNSPECIFIED;
@@ -534,12 +573,16 @@ Open FoldAll(const std::vector<CallUpdate>& updates) {
       break;
     }
   }
+  const std::string_view answering = AnsweringDestination(updates, direction);
   Open open;
   // Click-to-call: the customer is the party the outbound parent <Dial>ed, named by the child
   // legs' To (the parent's To is the agent's phone): the answered leg's, else the last one's.
   std::string callee;
   bool callee_answered = false;
   for (const CallUpdate& update : updates) {
+    if (LostLeg(update, answering)) {
+      continue;
+    }
     if (!update.child_leg) {
       Fold(&open, update);
       continue;

@@ -142,6 +142,53 @@ TEST_F(CallAssemblerTest, UntimedReportsAreTimedByTheirArrival) {
   EXPECT_EQ(timed->call.started_at().seconds(), 1700000030);
 }
 
+// A generic report of one leg of a ring group: the extension it rang (uncertain, as
+// ParseGenericEvent reads every report: an answer report may still overturn it).
+CallUpdate Leg(State state, std::string id, std::string extension) {
+  CallUpdate update = Update(state, std::move(id));
+  update.to = std::move(extension);
+  update.uncertain = true;
+  return update;
+}
+
+// Protects: a ring group reported leg by leg under one call id: once a leg answered, another
+// leg's "missed" (cancelled as 202 picks up, posted before or after the answer) does not end
+// the call; its "ended" does, with its talk time. Seen red: published at the "missed", 0 s. The
+// same destination's "missed" after its answer still ends the call at once, as before.
+TEST_F(CallAssemblerTest, AnotherLegsMissedDoesNotEndAnAnsweredCall) {
+  EXPECT_FALSE(Apply(Leg(State::kRinging, "rg", "201"), kT0));
+  EXPECT_FALSE(Apply(Leg(State::kRinging, "rg", "202"), kT0));
+  CallUpdate answered = Leg(State::kAnswered, "rg", "202");
+  answered.extension = "202";
+  EXPECT_FALSE(Apply(answered, kT0 + seconds(5)));
+  EXPECT_FALSE(Apply(Leg(State::kMissed, "rg", "201"), kT0 + seconds(5)));
+  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(60)).empty());
+  CallUpdate ended = Leg(State::kEnded, "rg", "202");
+  ended.duration_seconds = 95;
+  auto call = Apply(ended, kT0 + seconds(100));
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(call->call.duration_seconds(), 95);
+  EXPECT_EQ(call->call.extension(), "202");
+
+  // The losing leg's "missed" first: it waits the settle window, the answer within it opens
+  // the call again, and the settle deadline publishes nothing.
+  EXPECT_FALSE(Apply(Leg(State::kMissed, "rg2", "201"), kT0));
+  EXPECT_FALSE(Apply(Leg(State::kAnswered, "rg2", "202"), kT0 + seconds(1)));
+  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(1) + options_.settle_window).empty());
+  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(40)).empty());
+  auto reversed = Apply(Leg(State::kEnded, "rg2", "202"), kT0 + seconds(51));
+  ASSERT_TRUE(reversed);
+  EXPECT_EQ(reversed->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(reversed->call.duration_seconds(), 50);
+
+  // The leg that answered reports "missed": the call is over, answered.
+  EXPECT_FALSE(Apply(Leg(State::kAnswered, "rg3", "202"), kT0));
+  auto same = Apply(Leg(State::kMissed, "rg3", "202"), kT0 + seconds(30));
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->call.outcome(), CallEvent::ANSWERED);
+}
+
 // Protects: "ended" without any sign of an answer is a missed call, and the missed/voicemail/
 // busy/failed states map to their outcomes; an inbound caller who gave up (canceled) is missed.
 TEST_F(CallAssemblerTest, FinalStatesGiveTheirOutcome) {
