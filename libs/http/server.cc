@@ -711,6 +711,21 @@ struct Server::Impl {
   std::vector<std::string> route_order;
   std::map<std::string, Route> routes;
   ReadinessCheck readiness;
+  RefusalObserver refusal_observer;
+  /// Answers `response` (an error the server gives itself) and tells the observer.
+  void Refuse(Responder& responder, const restinio::request_handle_t& raw, std::string_view route,
+              std::string_view path, Response response, std::string_view code,
+              std::string_view reason) {
+    if (refusal_observer) {
+      refusal_observer(Refusal{.route = route,
+                               .method = raw->header().method().c_str(),
+                               .path = path,
+                               .status = response.status,
+                               .code = code,
+                               .reason = reason});
+    }
+    responder.Send(std::move(response));
+  }
   std::function<void()> before_shutdown;
   std::mutex readiness_mutex;  // one check at a time
   std::mutex last_readiness_mutex;
@@ -768,12 +783,16 @@ void Server::Impl::Refused(const std::string& route, const restinio::request_han
   auto state = Responder::State::Create(shared, raw, route);
   state->close_connection = true;
   Responder responder(state);
+  const std::string path = ToString(raw->header().path());
   if (code == kExpectationFailed) {
-    responder.Send(Response::Error(417, kExpectationFailed, "only 100-continue is supported"));
+    constexpr std::string_view kReason = "only 100-continue is supported";
+    Refuse(responder, raw, route, path, Response::Error(417, kExpectationFailed, kReason),
+           kExpectationFailed, kReason);
     return;
   }
-  responder.Send(Response::Error(
-      413, kBodyTooLarge, absl::StrCat("the body exceeds ", options.max_body_bytes, " bytes")));
+  const std::string reason = absl::StrCat("the body exceeds ", options.max_body_bytes, " bytes");
+  Refuse(responder, raw, route, path, Response::Error(413, kBodyTooLarge, reason), kBodyTooLarge,
+         reason);
 }
 
 void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_handle_t& raw,
@@ -787,9 +806,11 @@ void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_
     }
     if (static_cast<size_t>(in_flight) > options.max_in_flight) {
       shared->shed->Increment();
-      responder.Send(
-          Response::Error(503, "overloaded", "too many requests in progress; retry")
-              .WithHeader("Retry-After", std::to_string(options.overload_retry_after_seconds)));
+      constexpr std::string_view kReason = "too many requests in progress; retry";
+      Refuse(responder, raw, pattern, ToString(raw->header().path()),
+             Response::Error(503, "overloaded", kReason)
+                 .WithHeader("Retry-After", std::to_string(options.overload_retry_after_seconds)),
+             "overloaded", kReason);
       return;
     }
   }
@@ -809,9 +830,9 @@ void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_
   const Route& route = routes.at(pattern);
   request.params = std::move(params);
   if (raw->body().size() > options.max_body_bytes) {
-    responder.Send(
-        Response::Error(413, "body_too_large",
-                        absl::StrCat("the body exceeds ", options.max_body_bytes, " bytes")));
+    const std::string reason = absl::StrCat("the body exceeds ", options.max_body_bytes, " bytes");
+    Refuse(responder, raw, pattern, request.path, Response::Error(413, kBodyTooLarge, reason),
+           kBodyTooLarge, reason);
     return;
   }
   request.body = raw->body();
@@ -821,8 +842,10 @@ void Server::Impl::Dispatch(const std::string& pattern, const restinio::request_
     for (const auto& [method, unused] : route.by_method) {
       allowed.push_back(method);
     }
-    responder.Send(Response::Error(405, "method_not_allowed")
-                       .WithHeader("Allow", absl::StrJoin(allowed, ", ")));
+    Refuse(responder, raw, pattern, request.path,
+           Response::Error(405, "method_not_allowed")
+               .WithHeader("Allow", absl::StrJoin(allowed, ", ")),
+           "method_not_allowed", "");
     return;
   }
   try {
@@ -849,16 +872,17 @@ void Server::Impl::NotFound(const restinio::request_handle_t& raw, std::string_v
       const Route& route = routes.at(pattern);
       std::map<std::string, std::string> params;
       if (route.by_method.count(method) > 0 && Match(route.segments, trimmed, &params)) {
-        responder.Send(Response::Error(
-            404, "not_found",
+        const std::string reason =
             absl::StrCat(params.empty() ? absl::string_view(trimmed.data(), trimmed.size())
                                         : absl::string_view(pattern),
-                         " is served: this path without its trailing slash")));
+                         " is served: this path without its trailing slash");
+        Refuse(responder, raw, "unmatched", path, Response::Error(404, "not_found", reason),
+               "not_found", reason);
         return;
       }
     }
   }
-  responder.Send(Response::Error(404, "not_found"));
+  Refuse(responder, raw, "unmatched", path, Response::Error(404, "not_found"), "not_found", "");
 }
 
 Response Server::Impl::Readiness() {
@@ -1000,6 +1024,10 @@ void Server::Route(std::string method, std::string path, Handler handler) {
 }
 
 void Server::SetReadinessCheck(ReadinessCheck check) { impl_->readiness = std::move(check); }
+
+void Server::SetRefusalObserver(RefusalObserver observer) {
+  impl_->refusal_observer = std::move(observer);
+}
 
 void Server::SetBeforeShutdown(std::function<void()> hook) {
   impl_->before_shutdown = std::move(hook);

@@ -73,6 +73,20 @@ using Handler = std::function<void(const Request& request, Responder responder)>
 /// Whether the service can take traffic (e.g. Kafka answers); called by `GET /readyz`.
 using ReadinessCheck = std::function<absl::Status()>;
 
+/// A request the server answered itself with an error, before any handler: a path it does not
+/// serve (404), a method the path does not take (405), a body over max_body_bytes (413), an
+/// expectation other than 100-continue (417), too many requests in progress (503). `path` is
+/// the client's, as sent.
+struct Refusal {
+  std::string_view route;  // the route pattern, "unmatched" for a 404
+  std::string_view method;
+  std::string_view path;
+  int status = 0;
+  std::string_view code;    // the answer's "error"
+  std::string_view reason;  // its "reason", often empty
+};
+using RefusalObserver = std::function<void(const Refusal&)>;
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   /// 0 picks a free port; see Server::port().
@@ -144,6 +158,9 @@ class Server {
   /// Called by GET /readyz on an event-loop thread: it must answer from memory, never wait on
   /// I/O (see ingest::Readiness for checks run on their own thread).
   void SetReadinessCheck(ReadinessCheck check);
+  /// Told of each Refusal, on an event-loop thread (it must not block): a service logs and
+  /// counts them with its own refusals. Set before Start()/Run().
+  void SetRefusalObserver(RefusalObserver observer);
 
   /// Binds and starts serving on background threads. Unavailable when the address cannot be
   /// bound.

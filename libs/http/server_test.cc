@@ -102,6 +102,9 @@ class ServerTest : public ::testing::Test {
     for (auto& [method, path, handler] : routes_) {
       server_->Route(method, path, handler);
     }
+    if (observer_) {
+      server_->SetRefusalObserver(observer_);
+    }
     ASSERT_TRUE(server_->Start().ok());
     ASSERT_GT(server_->port(), 0);
   }
@@ -111,6 +114,7 @@ class ServerTest : public ::testing::Test {
 
   metrics::Registry registry_;
   std::vector<std::tuple<std::string, std::string, Handler>> routes_;
+  RefusalObserver observer_;
   std::unique_ptr<Server> server_;
 };
 
@@ -257,6 +261,45 @@ TEST_F(ServerTest, DeclaredLengthOverLimitAnsweredBeforeBody) {
                    std::string::npos;
       },
       std::chrono::seconds(10)));
+}
+
+// Protects: each answer the server gives itself (404, 405, 413 read or declared, 417) is told to
+// the refusal observer with its route, method, path, status and code, so that a service logs
+// and counts it with its own refusals; a request its handler answers is not.
+TEST_F(ServerTest, RefusalsAreToldToTheObserver) {
+  AddRoute("POST", "/in", [](const Request&, Responder r) { r.Send(Response::Json(200, "{}")); });
+  std::mutex mutex;
+  std::vector<std::string> told;
+  observer_ = [&](const Refusal& refusal) {
+    std::lock_guard lock(mutex);
+    told.push_back(std::string(refusal.route) + " " + std::string(refusal.method) + " " +
+                   std::string(refusal.path) + " " + std::to_string(refusal.status) + " " +
+                   std::string(refusal.code));
+  };
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  StartServer(options);
+  EXPECT_EQ(Curl(server_->port(), "/in", "--data-binary x").status, 200);
+  EXPECT_EQ(Curl(server_->port(), "/nothing").status, 404);
+  EXPECT_EQ(Curl(server_->port(), "/in", "-X DELETE").status, 405);
+  EXPECT_EQ(Curl(server_->port(), "/in", "--data-binary " + std::string(1001, 'a')).status, 413);
+  {
+    RawConnection client(server_->port());
+    client.Send("POST /in HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n");
+    EXPECT_THAT(client.ReadUntil("body_too_large", std::chrono::seconds(10)),
+                ::testing::StartsWith("HTTP/1.1 413 "));
+  }
+  {
+    RawConnection client(server_->port());
+    client.Send("POST /in HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: x\r\n\r\n");
+    EXPECT_THAT(client.ReadUntil("expectation", std::chrono::seconds(10)),
+                ::testing::StartsWith("HTTP/1.1 417 "));
+  }
+  std::lock_guard lock(mutex);
+  EXPECT_THAT(told, ::testing::ElementsAre(
+                        "unmatched GET /nothing 404 not_found",
+                        "/in DELETE /in 405 method_not_allowed", "/in POST /in 413 body_too_large",
+                        "/in POST /in 413 body_too_large", "/in POST /in 417 expectation_failed"));
 }
 
 // Protects (defect e): a chunked body is answered 413 once it passes the limit.

@@ -324,18 +324,23 @@ bool TelephonyService::LogAllowed(const std::string& code, int64_t* suppressed) 
 
 Response TelephonyService::Reject(Response response, const std::string& code,
                                   const std::string& path, const std::string& reason) {
+  NoteRefusal("POST", response.status, code, path, reason);
+  return response;
+}
+
+void TelephonyService::NoteRefusal(std::string_view method, int status, const std::string& code,
+                                   std::string_view path, std::string_view reason) {
   rejected_->WithLabels({code}).Increment();
   // Rate-limited per code: a flood of forged requests must not flood the log. No body, no
   // numbers, no client address: only what lets an operator find a misconfiguration.
   int64_t suppressed = 0;
   if (!LogAllowed(code, &suppressed)) {
-    return response;
+    return;
   }
   spdlog::warn(
-      "telephony: refused POST {} with {} {}{}{}{}", ingest::CleanHeaderText(path, 128),
-      response.status, code, reason.empty() ? "" : ": ", reason,
+      "telephony: refused {} {} with {} {}{}{}{}", ingest::CleanHeaderText(method, 16),
+      ingest::CleanHeaderText(path, 128), status, code, reason.empty() ? "" : ": ", reason,
       suppressed > 0 ? fmt::format(" ({} more {} refusals not logged)", suppressed, code) : "");
-  return response;
 }
 
 void TelephonyService::CountReplay(const char* provider, metrics::Counter* replays,
@@ -1185,6 +1190,12 @@ size_t TelephonyService::background_pending() const {
 }
 
 void TelephonyService::Register(http::Server* server) {
+  // What the server refuses itself (an unknown path, a body too large) is counted and logged
+  // with the service's own refusals.
+  server->SetRefusalObserver([this](const http::Refusal& refusal) {
+    NoteRefusal(refusal.method, refusal.status, std::string(refusal.code), refusal.path,
+                refusal.reason);
+  });
   auto route = [this, server](const char* path,
                               void (TelephonyService::*handler)(const http::Request&, Reply)) {
     server->Route("POST", path,

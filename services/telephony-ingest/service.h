@@ -181,6 +181,10 @@ class TelephonyService {
   /// the operator reading the log.
   http::Response Reject(http::Response response, const std::string& code, const std::string& path,
                         const std::string& reason);
+  /// Reject's counting and logging, for a refusal of the service or of its HTTP server (an
+  /// unknown path, a body over TELEPHONY_MAX_BODY_BYTES…).
+  void NoteRefusal(std::string_view method, int status, const std::string& code,
+                   std::string_view path, std::string_view reason);
   /// Rate limit of the log lines about `code` (refusal_logs_per_second); `suppressed`: the
   /// lines dropped since the last one logged.
   bool LogAllowed(const std::string& code, int64_t* suppressed);

@@ -263,6 +263,11 @@ TEST_F(TelephonyE2eTest, GenericApiContract) {
   EXPECT_EQ(testing::MetricValue(telephony.Ops("/metrics").body,
                                  "telephony_requests_rejected_total{code=\"bad_signature\"}"),
             1.0);
+  // Refused by the HTTP server before the service reads the request: counted (and logged) with
+  // the service's own refusals.
+  EXPECT_EQ(testing::MetricValue(telephony.Ops("/metrics").body,
+                                 "telephony_requests_rejected_total{code=\"body_too_large\"}"),
+            1.0);
 }
 
 // Twilio's status callbacks for one inbound call, as Twilio posts them (every parameter it
