@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "telephony-ingest/generic.h"
 
 namespace leadflow::telephony {
@@ -106,6 +107,25 @@ absl::Status AmiFramer::Feed(std::string_view bytes, std::vector<AmiMessage>* ou
 // ---------------------------------------------------------------------------------------------
 // Calls
 
+namespace {
+
+// CoreShowChannel's Duration, how long the channel has existed: "HH:MM:SS" (more hours written
+// in full); std::nullopt for anything else.
+std::optional<std::chrono::seconds> ChannelAge(const std::string& text) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  int64_t hours = 0;
+  int64_t minutes = 0;
+  int64_t seconds = 0;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &hours) ||
+      !absl::SimpleAtoi(parts[1], &minutes) || !absl::SimpleAtoi(parts[2], &seconds) || hours < 0 ||
+      hours > 1000000 || minutes < 0 || minutes > 59 || seconds < 0 || seconds > 59) {
+    return std::nullopt;  // a million hours is over a century: no channel is that old
+  }
+  return std::chrono::hours(hours) + std::chrono::minutes(minutes) + std::chrono::seconds(seconds);
+}
+
+}  // namespace
+
 AmiCallTracker::AmiCallTracker(const AmiOptions& options, CallAssembler* calls, Publish publish,
                                std::function<Clock::time_point()> now)
     : options_(options),
@@ -148,9 +168,56 @@ void AmiCallTracker::Ignore(Tracked& call, const char* reason) {
   }
 }
 
+void AmiCallTracker::Begin(const std::string& linkedid, Tracked& call, const AmiMessage& channel,
+                           Clock::time_point at,
+                           const std::map<std::string, std::string>& dropped) {
+  std::string caller = channel.Get("CallerIDNum");
+  std::string dialled = channel.Get("Exten");
+  CallUpdate update;
+  update.state = State::kRinging;
+  update.started_at = at;
+  if (IsExtension(caller)) {
+    if (IsExtension(dialled) || dialled.empty() || dialled == "s") {
+      Ignore(call, "internal_call");  // colleague to colleague: not a customer call
+      return;
+    }
+    if (IsFeatureCode(dialled)) {
+      Ignore(call, "feature_code");  // *97, *8, #72: the PBX's own services
+      return;
+    }
+    const std::string& prefix = options_.outside_line_prefix;
+    if (!prefix.empty() && dialled.size() > prefix.size() && absl::StartsWith(dialled, prefix)) {
+      dialled.erase(0, prefix.size());  // "0" for an outside line, then the number
+    }
+    update.direction = CallEvent::OUTBOUND;
+    call.outbound = true;
+    update.from = caller;
+    update.to = dialled;
+    update.extension = caller;
+    update.operator_name = caller;
+    update.line = options_.line;
+  } else {
+    update.direction = CallEvent::INBOUND;
+    update.from = caller == "<unknown>" ? "" : caller;
+    update.to = dialled;
+    update.line = options_.line.empty() ? dialled : options_.line;
+  }
+  update.provider_status = channel.Get("ChannelStateDesc");
+  ReportDropped(linkedid, dropped);
+  Apply(linkedid, std::move(update));
+}
+
 void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
   update.provider = "asterisk";
   update.provider_call_id = linkedid;
+  // A call taken up by Reconcile is incomplete whatever its end says: what happened before it
+  // was listed (who was rung, who answered) is unknown.
+  auto publish = [&](FinishedCall finished) {
+    if (auto it = calls_.find(linkedid); it != calls_.end() && it->second.taken_up) {
+      finished.call.set_incomplete(true);
+    }
+    publish_(finished);
+  };
   auto result = assembler_->Apply(update, now_());
   if (!result.ok()) {
     spdlog::warn("ami: call {}: {}", linkedid, result.status().ToString());
@@ -161,13 +228,13 @@ void AmiCallTracker::Apply(const std::string& linkedid, CallUpdate update) {
         if (on_decided_alone) {
           on_decided_alone();
         }
-        publish_(*alone);
+        publish(std::move(*alone));
       }
     }
     return;
   }
   if (result->finished && !result->repeated) {
-    publish_(*result->finished);
+    publish(*result->finished);
   }
 }
 
@@ -207,45 +274,12 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
       }
       calls_.erase(oldest);
     }
-    std::string caller = event.Get("CallerIDNum");
-    std::string dialled = event.Get("Exten");
-    CallUpdate update;
-    update.state = State::kRinging;
-    update.started_at = at;
-    if (IsExtension(caller)) {
-      if (IsExtension(dialled) || dialled.empty() || dialled == "s") {
-        Ignore(call, "internal_call");  // colleague to colleague: not a customer call
-        return;
-      }
-      if (IsFeatureCode(dialled)) {
-        Ignore(call, "feature_code");  // *97, *8, #72: the PBX's own services
-        return;
-      }
-      const std::string& prefix = options_.outside_line_prefix;
-      if (!prefix.empty() && dialled.size() > prefix.size() && absl::StartsWith(dialled, prefix)) {
-        dialled.erase(0, prefix.size());  // "0" for an outside line, then the number
-      }
-      update.direction = CallEvent::OUTBOUND;
-      call.outbound = true;
-      update.from = caller;
-      update.to = dialled;
-      update.extension = caller;
-      update.operator_name = caller;
-      update.line = options_.line;
-    } else {
-      update.direction = CallEvent::INBOUND;
-      update.from = caller == "<unknown>" ? "" : caller;
-      update.to = dialled;
-      update.line = options_.line.empty() ? dialled : options_.line;
-    }
-    update.provider_status = event.Get("ChannelStateDesc");
-    ReportDropped(linkedid, dropped);
-    Apply(linkedid, std::move(update));
+    Begin(linkedid, call, event, at, dropped);
     return;
   }
   auto it = calls_.find(linkedid);
   if (it == calls_.end()) {
-    return;  // a call that began before we were connected and that Reconcile settled
+    return;  // a call that began before we were connected, not listed or settled by Reconcile
   }
   Tracked& call = it->second;
   call.seen = at;
@@ -412,7 +446,8 @@ void AmiCallTracker::Settle(const std::string& linkedid, Tracked& call, Clock::t
   Apply(linkedid, std::move(update));
 }
 
-void AmiCallTracker::Reconcile(const std::set<std::string>& live) {
+void AmiCallTracker::Reconcile(const std::set<std::string>& live,
+                               const std::vector<AmiMessage>& listed) {
   for (auto it = calls_.begin(); it != calls_.end();) {
     Tracked& call = it->second;
     for (auto channel = call.channels.begin(); channel != call.channels.end();) {
@@ -439,6 +474,66 @@ void AmiCallTracker::Reconcile(const std::set<std::string>& live) {
       }
     }
     it = calls_.erase(it);
+  }
+  // Calls that began while nobody listened (the connection down, the service not started): no
+  // Newchannel came, and AMI cannot replay it. What CoreShowChannels lists of a call's first
+  // channel begins it as its Newchannel would have, with all its channels listed; it is then
+  // followed as any call. A call whose first channel is not listed (the caller is gone) says
+  // nobody's number: it is left.
+  std::map<std::string, std::set<std::string>> begun;  // Linkedid → its channels listed
+  for (const AmiMessage& channel : listed) {
+    std::string linkedid = channel.Get("Linkedid");
+    if (!linkedid.empty() && !calls_.contains(linkedid)) {
+      begun[linkedid].insert(channel.Get("Uniqueid"));
+    }
+  }
+  size_t refused = 0;
+  for (const AmiMessage& channel : listed) {
+    const std::string linkedid = channel.Get("Linkedid");
+    auto channels = begun.find(linkedid);
+    if (channels == begun.end() || channel.Get("Uniqueid") != linkedid) {
+      continue;  // a known call's channel, or another than the call's first
+    }
+    if (calls_.size() >= options_.max_calls) {
+      // Bounded: the calls followed since their Newchannel are not settled early to make room
+      // for one known only from here.
+      ++refused;
+      if (on_ignored) {
+        on_ignored("ami_calls_cap");
+      }
+      begun.erase(channels);
+      continue;
+    }
+    std::map<std::string, std::string> dropped;
+    const Clock::time_point listed_at = EventTime(channel, &dropped);
+    Clock::time_point started = listed_at;
+    if (std::string duration = channel.Get("Duration"); !duration.empty()) {
+      std::optional<std::chrono::seconds> age = ChannelAge(duration);
+      if (age && *age <= listed_at.time_since_epoch()) {
+        started -= *age;
+      } else {
+        dropped["Duration"] = "no HH:MM:SS: the listing's time used";
+      }
+    }
+    Tracked& call = calls_[linkedid];
+    call.channels = std::move(channels->second);
+    begun.erase(channels);
+    call.seen = listed_at;
+    call.gap = true;
+    call.taken_up = true;
+    Begin(linkedid, call, channel, started, dropped);
+    if (!call.internal) {
+      spdlog::info(
+          "ami: call {} began while no connection was up; taken up from CoreShowChannels "
+          "(published incomplete)",
+          linkedid);
+    }
+  }
+  if (refused > 0) {
+    spdlog::warn(
+        "ami: {} calls that began while no connection was up are not followed: {} calls are "
+        "tracked already (the most); their events are ignored",
+        refused, calls_.size());
   }
 }
 
@@ -544,6 +639,7 @@ absl::Status AmiClient::Session() {
   std::vector<AmiMessage> messages;
   enum class Phase { kBanner, kLogin, kListing, kEvents } phase = Phase::kBanner;
   std::set<std::string> live;
+  std::vector<AmiMessage> listed;
   bool ping_outstanding = false;
   char buffer[16384];
   while (!stopping_) {
@@ -588,6 +684,7 @@ absl::Status AmiClient::Session() {
         connected_ = true;
         phase = Phase::kListing;
         live.clear();
+        listed.clear();
         if (auto status = send("Action: CoreShowChannels\r\nActionID: leadflow-channels\r\n\r\n");
             !status.ok()) {
           return status;
@@ -598,8 +695,9 @@ absl::Status AmiClient::Session() {
         std::string event = message.Get("Event");
         if (event == "CoreShowChannel") {
           live.insert(message.Get("Uniqueid"));
+          listed.push_back(message);
         } else if (event == "CoreShowChannelsComplete") {
-          tracker_->Reconcile(live);
+          tracker_->Reconcile(live, listed);
           phase = Phase::kEvents;
         } else if (message.Get("Response") == "Error") {
           return absl::UnavailableError("CoreShowChannels refused: " + message.Get("Message"));

@@ -88,7 +88,8 @@ struct AmiOptions {
 /// The call is settled when its last channel hangs up: answered, voicemail, busy, failed
 /// (CHANUNAVAIL, CONGESTION) or missed, published through the CallAssembler (event id from
 /// Linkedid and outcome). It lives outside the connection: a reconnect keeps it, and
-/// Reconcile() settles the calls whose channels vanished while the connection was down.
+/// Reconcile() settles the calls whose channels vanished while the connection was down and takes
+/// up the calls that began meanwhile.
 /// Calls whose caller and callee are both extensions are internal and publish nothing, and so
 /// do an extension's feature codes (`*97`, `#72`: the PBX's own services, nobody's number). A
 /// `Cdr`'s ANSWERED only means the caller's channel was answered — VoiceMail(), Queue() and IVRs
@@ -102,9 +103,13 @@ class AmiCallTracker {
                  std::function<Clock::time_point()> now = {});
 
   void OnEvent(const AmiMessage& event);
-  /// After a reconnect: `live` holds the Uniqueids CoreShowChannels listed. Channels not in it
-  /// hung up meanwhile; calls left without any channel are settled (incomplete).
-  void Reconcile(const std::set<std::string>& live);
+  /// After a login: `live` holds the Uniqueids CoreShowChannels listed, `listed` its
+  /// CoreShowChannel events. Channels not in `live` hung up meanwhile; calls left without any
+  /// channel are settled (incomplete). A call not known whose first channel (Uniqueid ==
+  /// Linkedid) is listed began while nobody listened: it is begun from that channel as from its
+  /// Newchannel (its start: the listing's time less the channel's Duration), followed from then
+  /// on, and published incomplete. Past max_calls such a call is not taken up (on_ignored).
+  void Reconcile(const std::set<std::string>& live, const std::vector<AmiMessage>& listed = {});
 
   size_t calls() const { return calls_.size(); }
   uint64_t internal_calls() const { return internal_; }
@@ -114,10 +119,12 @@ class AmiCallTracker {
   /// Invoked for each call settled without its end (Reconcile); optional (main counts them).
   std::function<void()> on_incomplete;
   /// Invoked for each call dropped without publishing, with the reason ("internal_call",
-  /// "feature_code"); optional (main counts them in telephony_ignored_total).
+  /// "feature_code", "ami_calls_cap": a call begun while the connection was down not taken up,
+  /// max_calls being tracked); optional (main counts them in telephony_ignored_total).
   std::function<void(const char* reason)> on_ignored;
   /// Invoked for a call's times that cannot be read (the Timestamp of its first Newchannel or
-  /// last Hangup: no Unix time from 1970 to 2262, the arrival time used instead; a Cdr's
+  /// last Hangup: no Unix time from 1970 to 2262, the arrival time used instead; the Duration
+  /// of a call's first channel listed by Reconcile: no HH:MM:SS, the listing's time used; a Cdr's
   /// StartTime, AnswerTime, EndTime: no local time, left out), with the call's id
   /// ("asterisk:<Linkedid>") and field → why; not for internal calls; optional (main counts
   /// them in telephony_fields_dropped_total).
@@ -133,6 +140,7 @@ class AmiCallTracker {
     bool voicemail = false;
     bool abandoned = false;  // the caller left a queue unanswered (QueueCallerAbandon)
     bool gap = false;        // lived through a reconnect: some of its channel events were lost
+    bool taken_up = false;   // began while the connection was down: its beginning is unknown
     std::string first_answerer;
     std::string last_dial_status;
     std::string hangup_cause;
@@ -144,6 +152,11 @@ class AmiCallTracker {
   void ReportDropped(const std::string& linkedid,
                      const std::map<std::string, std::string>& dropped) const;
   bool IsExtension(const std::string& number) const;
+  /// Begins a call from its first channel (a Newchannel, or a CoreShowChannel for a call begun
+  /// while the connection was down): caller, number dialled, direction; internal calls and
+  /// feature codes are ignored.
+  void Begin(const std::string& linkedid, Tracked& call, const AmiMessage& channel,
+             Clock::time_point at, const std::map<std::string, std::string>& dropped);
   void Ignore(Tracked& call, const char* reason);
   void Apply(const std::string& linkedid, CallUpdate update);
   void Settle(const std::string& linkedid, Tracked& call, Clock::time_point at);

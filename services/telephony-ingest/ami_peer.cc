@@ -120,9 +120,11 @@ void AmiPeer::Handle(int fd) {
         }
       } else if (name == "CoreShowChannels") {
         std::vector<std::pair<std::string, std::string>> live;
+        std::vector<std::string> listed;
         {
           std::lock_guard lock(mutex_);
           live = live_;
+          listed = listed_channels_;
         }
         std::string listing = "Response: Success\r\nActionID: " + id +
                               "\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n";
@@ -131,9 +133,16 @@ void AmiPeer::Handle(int fd) {
                      unique + "\r\nUniqueid: " + unique + "\r\nLinkedid: " + linked +
                      "\r\nApplication: Dial\r\n\r\n";
         }
-        listing += "Event: CoreShowChannelsComplete\r\nActionID: " + id +
-                   "\r\nEventList: Complete\r\nListItems: " + std::to_string(live.size()) +
-                   "\r\n\r\n";
+        for (const std::string& event : listed) {
+          // Asterisk writes the ActionID right after the Event line.
+          const size_t first_line = event.find("\r\n") + 2;
+          listing +=
+              event.substr(0, first_line) + "ActionID: " + id + "\r\n" + event.substr(first_line);
+        }
+        listing +=
+            "Event: CoreShowChannelsComplete\r\nActionID: " + id +
+            "\r\nEventList: Complete\r\nListItems: " + std::to_string(live.size() + listed.size()) +
+            "\r\n\r\n";
         Send(listing);
         ++listed_;
         changed_.notify_all();
@@ -175,6 +184,11 @@ void AmiPeer::Cut() {
 void AmiPeer::SetLiveChannels(std::vector<std::pair<std::string, std::string>> channels) {
   std::lock_guard lock(mutex_);
   live_ = std::move(channels);
+}
+
+void AmiPeer::SetListedChannels(std::vector<std::string> events) {
+  std::lock_guard lock(mutex_);
+  listed_channels_ = std::move(events);
 }
 
 bool AmiPeer::WaitLoggedIn(int count, std::chrono::milliseconds timeout) {

@@ -34,6 +34,10 @@ class AmiPeer {
   void Cut();
   /// The channels CoreShowChannels lists: Uniqueid → Linkedid.
   void SetLiveChannels(std::vector<std::pair<std::string, std::string>> channels);
+  /// Channels CoreShowChannels lists as well, each a whole CoreShowChannel event as Asterisk
+  /// writes it (from a transcript: "Event: CoreShowChannel", then all its fields) without its
+  /// ActionID, which the peer adds from the action as Asterisk does.
+  void SetListedChannels(std::vector<std::string> events);
 
   /// Waits until `count` logins succeeded and the channel list was asked for after the last.
   bool WaitLoggedIn(int count, std::chrono::milliseconds timeout);
@@ -54,6 +58,7 @@ class AmiPeer {
   std::condition_variable changed_;
   int client_fd_ = -1;
   std::vector<std::pair<std::string, std::string>> live_;
+  std::vector<std::string> listed_channels_;
   std::atomic<int> logins_{0};
   std::atomic<int> listed_{0};
   std::atomic<int> refused_{0};

@@ -400,6 +400,110 @@ TEST_F(TrackerTest, ReconcileAfterReconnect) {
   EXPECT_EQ(incomplete, 1);
 }
 
+// CoreShowChannels' answer as the client reads it: the CoreShowChannel events of `channels`
+// (Uniqueid, Linkedid, CallerIDNum, Exten, Duration each), framed from AMI text.
+std::vector<AmiMessage> Listing(const std::vector<std::vector<std::string>>& channels) {
+  AmiFramer framer;
+  std::vector<AmiMessage> messages;
+  EXPECT_TRUE(framer.Feed(kBanner, &messages).ok());
+  for (const auto& channel : channels) {
+    EXPECT_TRUE(framer
+                    .Feed("Event: CoreShowChannel\r\nActionID: leadflow-channels\r\n"
+                          "ChannelStateDesc: Ring\r\nUniqueid: " +
+                              channel[0] + "\r\nLinkedid: " + channel[1] +
+                              "\r\nCallerIDNum: " + channel[2] + "\r\nExten: " + channel[3] +
+                              "\r\nApplication: Dial\r\nDuration: " + channel[4] + "\r\n\r\n",
+                          &messages)
+                    .ok());
+  }
+  return messages;
+}
+
+// Protects: a call listed at a login that is extension to extension (201 dialling 202, begun
+// while the connection was down) stays ignored as its Newchannel would have made it — counted
+// once as internal_call, nothing published when it is answered and hangs up — and leaves the
+// tracker at its last Hangup.
+TEST_F(TrackerTest, InternalCallBegunWhileDisconnectedStaysIgnored) {
+  std::vector<std::string> ignored;
+  tracker_.on_ignored = [&ignored](const char* reason) { ignored.emplace_back(reason); };
+  const std::string id = "1800000009.90";
+  tracker_.Reconcile(
+      {id, "1800000009.91"},
+      Listing({{id, id, "201", "202", "00:00:05"}, {"1800000009.91", id, "202", "s", "00:00:05"}}));
+  EXPECT_EQ(tracker_.calls(), 1u);
+  Play({"Event: DialEnd\r\nUniqueid: " + id + "\r\nLinkedid: " + id +
+            "\r\nDestCallerIDNum: 202\r\nDestUniqueid: 1800000009.91\r\nDialStatus: ANSWER"
+            "\r\n\r\n",
+        "Event: Hangup\r\nUniqueid: 1800000009.91\r\nLinkedid: " + id + "\r\n\r\n",
+        "Event: Hangup\r\nUniqueid: " + id + "\r\nLinkedid: " + id + "\r\n\r\n"});
+  EXPECT_TRUE(Published().empty());
+  EXPECT_EQ(calls_.open_calls(), 0u);
+  EXPECT_EQ(tracker_.calls(), 0u);
+  EXPECT_EQ(tracker_.internal_calls(), 1u);
+  EXPECT_EQ(ignored, (std::vector<std::string>{"internal_call"}));
+}
+
+// Protects: taking up calls at a login is bounded by max_calls: past it a call listed is not
+// tracked (the calls followed since their Newchannel are not settled early to make room),
+// counted as ignored (telephony_ignored_total{reason="ami_calls_cap"}). A call listed without
+// its first channel says nobody's number and is not taken up; a Duration that is no HH:MM:SS
+// starts the call at the listing, reported as a dropped field.
+TEST(AmiTakeUpTest, CallsBegunWhileDisconnectedAreBounded) {
+  AmiOptions options;
+  options.max_calls = 2;
+  CallAssembler calls{CallAssembler::Options{}};
+  std::vector<FinishedCall> published;
+  const Clock::time_point now = Clock::time_point(std::chrono::seconds(1800000100));
+  AmiCallTracker tracker(
+      options, &calls,
+      [&](const FinishedCall& call) {
+        published.push_back(call);
+        calls.Published(call);
+      },
+      [now] { return now; });
+  std::vector<std::string> ignored;
+  tracker.on_ignored = [&ignored](const char* reason) { ignored.emplace_back(reason); };
+  std::vector<std::string> dropped;
+  tracker.on_dropped = [&dropped](const std::string& call_id,
+                                  const std::map<std::string, std::string>& fields) {
+    for (const auto& [field, why] : fields) dropped.push_back(call_id + " " + field);
+  };
+  AmiFramer framer;
+  std::vector<AmiMessage> messages;
+  ASSERT_TRUE(framer.Feed(kBanner, &messages).ok());
+  ASSERT_TRUE(framer
+                  .Feed("Event: Newchannel\r\nCallerIDNum: 0641000201\r\nExten: 0187654321\r\n"
+                        "Uniqueid: 1800000090.1\r\nLinkedid: 1800000090.1\r\n\r\n",
+                        &messages)
+                  .ok());
+  tracker.OnEvent(messages[0]);
+  tracker.Reconcile(
+      {"1800000090.1", "1800000091.1", "1800000092.1", "1800000093.2"},
+      Listing({{"1800000090.1", "1800000090.1", "0641000201", "0187654321", "0:01:40"},
+               {"1800000091.1", "1800000091.1", "0641000202", "0187654321", "soon"},
+               {"1800000092.1", "1800000092.1", "0641000203", "0187654321", "00:00:08"},
+               {"1800000093.2", "1800000093.1", "201", "s", "00:00:07"}}));
+  EXPECT_EQ(tracker.calls(), 2u);
+  EXPECT_EQ(ignored, (std::vector<std::string>{"ami_calls_cap"}));
+  EXPECT_EQ(dropped, (std::vector<std::string>{"asterisk:1800000091.1 Duration"}));
+  // The one taken up is followed to its end, from the listing's time.
+  messages.clear();
+  ASSERT_TRUE(framer
+                  .Feed("Event: Hangup\r\nUniqueid: 1800000091.1\r\nLinkedid: 1800000091.1\r\n\r\n"
+                        "Event: Hangup\r\nUniqueid: 1800000092.1\r\nLinkedid: 1800000092.1\r\n\r\n",
+                        &messages)
+                  .ok());
+  for (const AmiMessage& message : messages) {
+    tracker.OnEvent(message);
+  }
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].call.call_id(), "asterisk:1800000091.1");
+  EXPECT_EQ(published[0].call.from_number(), "0641000202");
+  EXPECT_EQ(published[0].call.started_at().seconds(), 1800000100);
+  EXPECT_TRUE(published[0].call.incomplete());
+  EXPECT_EQ(tracker.calls(), 1u);
+}
+
 // Protects: a Cdr's StartTime, AnswerTime and EndTime are the PBX's local time
 // (TELEPHONY_PBX_TIME_ZONE), not UTC: a New York PBX without timestampevents whose Cdr comes
 // before the last Hangup gives the call its real start and answer (read as UTC they would be
@@ -618,6 +722,55 @@ TEST_F(ClientTest, CallEndedWhileDisconnected) {
   ASSERT_TRUE(WaitPublished(1));
   EXPECT_EQ(Published()[0].call.outcome(), CallEvent::MISSED);
   EXPECT_TRUE(Published()[0].call.incomplete());
+  client.Stop();
+}
+
+// Protects: a call that began while the connection was down is not lost. No Newchannel reached
+// the client: after the re-login CoreShowChannels lists the call's channels (the caller's, and
+// the extension it rings), and the call is taken up from its first channel as Newchannel would
+// have begun it (caller, DID, start from the listing's Duration), then assembled from the events
+// that follow: the caller gives up (DialEnd CANCEL, both Hangups) → one missed call, marked
+// incomplete (its beginning was not seen), which crm-core turns into a call-back.
+TEST_F(ClientTest, CallBegunWhileDisconnectedIsTakenUp) {
+  // The listing comes 12 s after the call began (Duration: 00:00:12).
+  const Clock::time_point listed_at = Clock::time_point(std::chrono::seconds(1800000020));
+  AmiCallTracker tracker(
+      options_, &calls_,
+      [this](const FinishedCall& call) {
+        std::lock_guard lock(mutex_);
+        published_.push_back(call);
+        calls_.Published(call);
+      },
+      [listed_at] { return listed_at; });
+  AmiClient client(ClientOptions(), &tracker, &registry_);
+  client.Start();
+  ASSERT_TRUE(peer_.WaitLoggedIn(1, std::chrono::seconds(5)));
+  std::vector<std::string> listed;
+  std::vector<std::string> after;
+  for (const std::string& block : LoadTranscript(Transcript("call_begun_during_cut.txt"))) {
+    (block.starts_with("Event: CoreShowChannel\r\n") ? listed : after).push_back(block);
+  }
+  ASSERT_EQ(listed.size(), 2u);
+  peer_.SetListedChannels(listed);
+  peer_.Cut();
+  ASSERT_TRUE(peer_.WaitLoggedIn(2, std::chrono::seconds(5)));
+  ASSERT_TRUE(peer_.SendAll(after));
+  ASSERT_TRUE(WaitPublished(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the Cdr: nothing more
+  auto published = Published();
+  ASSERT_EQ(published.size(), 1u);
+  const CallEvent& call = published[0].call;
+  EXPECT_EQ(call.call_id(), "asterisk:1800000008.80");
+  EXPECT_EQ(call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(call.direction(), CallEvent::INBOUND);
+  EXPECT_EQ(call.from_number(), "+33612340208");
+  EXPECT_EQ(call.to_number(), "0187654321");
+  EXPECT_EQ(call.line(), "0187654321");
+  EXPECT_TRUE(call.incomplete());
+  EXPECT_EQ(call.started_at().seconds(), 1800000008);
+  EXPECT_EQ(call.ended_at().seconds(), 1800000031);
+  EXPECT_EQ(call.provider_status(), "CANCEL");
+  EXPECT_EQ(tracker.calls(), 0u);
   client.Stop();
 }
 

@@ -1,8 +1,12 @@
 // Fuzz target: telephony-ingest's AMI framing and call assembly. The input is cut into reads
 // at the positions its first bytes choose, fed to the framer, and every message to the call
-// tracker. Invariants: the same stream gives the same messages whatever the chunking; the
-// framer never holds more than its limit; every published call has an outcome and an id.
+// tracker (CoreShowChannel events reconciling it at each CoreShowChannelsComplete, as the
+// client does). Invariants: the same stream gives the same messages whatever the chunking; the
+// framer never holds more than its limit; a reconciliation takes up no call past max_calls;
+// every published call has an outcome and an id.
 
+#include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,8 +63,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 "a call without outcome");
     ++published;
   });
+  std::set<std::string> live;
+  std::vector<AmiMessage> listed;
   for (const AmiMessage& message : whole) {
-    tracker.OnEvent(message);
+    const std::string event = message.Get("Event");
+    if (event == "CoreShowChannel") {
+      live.insert(message.Get("Uniqueid"));
+      listed.push_back(message);
+    } else if (event == "CoreShowChannelsComplete") {
+      const size_t before = tracker.calls();
+      tracker.Reconcile(live, listed);
+      fuzz::Check(tracker.calls() <= std::max(before, options.max_calls),
+                  "calls taken up past max_calls");
+      live.clear();
+      listed.clear();
+    } else {
+      tracker.OnEvent(message);
+    }
   }
   tracker.Reconcile({});
   fuzz::Check(tracker.calls() == 0, "calls left after reconciling with no live channel");
