@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <asio.hpp>
 
 #include "absl/strings/ascii.h"
@@ -276,6 +277,22 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     }
     Begin(linkedid, call, event, at, dropped);
     return;
+  }
+  if (name == "Hangup") {
+    // A channel bridged into another call hangs up under that call's Linkedid (an attended
+    // transfer to an outside number: Asterisk gives the consultation's channels the
+    // transferee's); it is still its own call's, which ends with it instead of staying open
+    // until its timeout. Looked for only when its Linkedid's call does not hold it.
+    const std::string uniqueid = event.Get("Uniqueid");
+    if (auto own = calls_.find(linkedid);
+        own == calls_.end() || !own->second.channels.contains(uniqueid)) {
+      auto holder = std::find_if(calls_.begin(), calls_.end(), [&](const auto& entry) {
+        return entry.second.channels.contains(uniqueid);
+      });
+      if (holder != calls_.end()) {
+        linkedid = holder->first;
+      }
+    }
   }
   auto it = calls_.find(linkedid);
   if (it == calls_.end()) {

@@ -240,6 +240,76 @@ TEST_F(TrackerTest, AttendedTransferCreditsTheTarget) {
   EXPECT_EQ(Published()[0].call.transferred_to(), "203");
 }
 
+// Protects: an attended transfer to an outside number: 201 answers the caller (call L), calls a
+// mobile (call M, outbound), then transfers the caller to it. Asterisk gives the mobile's channel
+// L's Linkedid when it bridges it with the caller, so its Hangup comes under L: it still ends M,
+// published when it hangs up (answered, to the mobile) instead of open until its timeout; L is
+// published when its caller hangs up. Seen red: M never published.
+TEST_F(TrackerTest, AttendedTransferToAnOutsideNumberEndsTheConsultation) {
+  auto block = [](std::vector<std::pair<std::string, std::string>> fields) {
+    std::string text;
+    for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
+    return text + "\r\n";
+  };
+  const std::string l = "1700000600.80";
+  const std::string m = "1700000600.82";
+  Play({block({{"Event", "Newchannel"},
+               {"CallerIDNum", "+33612348888"},
+               {"Exten", "0187654321"},
+               {"Uniqueid", l},
+               {"Linkedid", l}}),
+        block({{"Event", "DialBegin"},
+               {"Uniqueid", l},
+               {"Linkedid", l},
+               {"DestCallerIDNum", "201"},
+               {"DestUniqueid", "1700000600.81"}}),
+        block({{"Event", "DialEnd"},
+               {"Uniqueid", l},
+               {"Linkedid", l},
+               {"DestCallerIDNum", "201"},
+               {"DestUniqueid", "1700000600.81"},
+               {"DialStatus", "ANSWER"}}),
+        block({{"Event", "Newchannel"},
+               {"CallerIDNum", "201"},
+               {"Exten", "0611119999"},
+               {"Uniqueid", m},
+               {"Linkedid", m}}),
+        block({{"Event", "DialBegin"},
+               {"Uniqueid", m},
+               {"Linkedid", m},
+               {"DestCallerIDNum", "0611119999"},
+               {"DestUniqueid", "1700000600.83"}}),
+        block({{"Event", "DialEnd"},
+               {"Uniqueid", m},
+               {"Linkedid", m},
+               {"DestCallerIDNum", "0611119999"},
+               {"DestUniqueid", "1700000600.83"},
+               {"DialStatus", "ANSWER"}}),
+        block({{"Event", "AttendedTransfer"},
+               {"Result", "Success"},
+               {"OrigTransfererCallerIDNum", "201"},
+               {"OrigTransfererLinkedid", l},
+               {"SecondTransfererLinkedid", m},
+               {"TransfereeLinkedid", l},
+               {"TransferTargetCallerIDNum", "0611119999"},
+               {"TransferTargetUniqueid", "1700000600.83"}}),
+        block({{"Event", "Hangup"}, {"Uniqueid", "1700000600.81"}, {"Linkedid", l}}),
+        block({{"Event", "Hangup"}, {"Uniqueid", m}, {"Linkedid", m}})});
+  EXPECT_TRUE(Published().empty());
+  Play({block({{"Event", "Hangup"}, {"Uniqueid", "1700000600.83"}, {"Linkedid", l}})});
+  ASSERT_EQ(Published().size(), 1u);
+  EXPECT_EQ(Published()[0].call.provider_call_id(), m);
+  EXPECT_EQ(Published()[0].call.direction(), CallEvent::OUTBOUND);
+  EXPECT_EQ(Published()[0].call.to_number(), "0611119999");
+  EXPECT_EQ(Published()[0].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_FALSE(Published()[0].call.incomplete());
+  Play({block({{"Event", "Hangup"}, {"Uniqueid", l}, {"Linkedid", l}})});
+  ASSERT_EQ(Published().size(), 2u);
+  EXPECT_EQ(Published()[1].call.provider_call_id(), l);
+  EXPECT_EQ(Published()[1].call.direction(), CallEvent::INBOUND);
+  EXPECT_EQ(Published()[1].call.outcome(), CallEvent::ANSWERED);
+}
+
 // Protects: the outcome of an unanswered call follows the last DialStatus (BUSY, CHANUNAVAIL)
 // or the voicemail; an extension calling out is outbound, and when the customer answers the
 // operator stays the extension that dialled; extension to extension publishes nothing (counted:
