@@ -7,6 +7,7 @@
 #include <future>
 #include <iterator>
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -529,38 +530,49 @@ std::optional<CallUpdate> ChildLegAsDial(const CallUpdate& leg) {
   return dial;
 }
 
-// Where a generic report of an inbound call rang: the extension it names, else its `to`.
+// Where a generic report of an inbound call rang: the extension it names, else its `to`, a SIP
+// URI's user part.
 std::string_view RungDestination(const CallUpdate& update) {
-  return update.extension.empty() ? std::string_view(update.to)
-                                  : std::string_view(update.extension);
+  return UriUserPart(update.extension.empty() ? update.to : update.extension);
 }
 
-// The destination that answered an inbound call reported leg by leg through the generic API
-// (a ring group: "ringing" to 201 and 202, "answered" by 202): its first answer report's.
-// Empty when none names one.
-std::string_view AnsweringDestination(const std::vector<CallUpdate>& updates,
-                                      CallEvent::Direction direction) {
+// The reports of an inbound call posted leg by leg through the generic API (a ring group:
+// "ringing" to 201 and to 202, "answered" by 202, "missed" from 201 as 202 picks up) that say
+// how another leg ended, not the call: an unanswered end ("missed", "busy", "failed",
+// "canceled") after the first answer report, from a destination a "ringing" report of the call
+// named, which is neither the answer report's extension nor its `to`. The call then ends with
+// its own "ended" (or its timeout); taken as its end, such a report published the call at once,
+// its talk time lost. An unanswered end before the answer is not judged: a report parked on it
+// waits for the call's outcome, which the answer then decides at once.
+std::vector<bool> LostLegs(const std::vector<CallUpdate>& updates, CallEvent::Direction direction) {
+  std::vector<bool> lost(updates.size(), false);
   if (direction != CallEvent::INBOUND) {
-    return {};
+    return lost;
   }
-  for (const CallUpdate& update : updates) {
-    if (update.provider == "generic" && !update.recording && ReportsAnAnswer(update) &&
-        !RungDestination(update).empty()) {
-      return RungDestination(update);
+  std::set<std::string_view> rung;
+  const CallUpdate* answer = nullptr;
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const CallUpdate& update = updates[i];
+    if (update.provider != "generic" || update.recording || update.child_leg) {
+      continue;
     }
+    if (update.state == State::kRinging && !RungDestination(update).empty()) {
+      rung.insert(RungDestination(update));
+    }
+    if (answer == nullptr) {
+      if (ReportsAnAnswer(update)) {
+        answer = &update;
+      }
+      continue;
+    }
+    const bool unanswered_end = update.state == State::kMissed || update.state == State::kBusy ||
+                                update.state == State::kFailed || update.state == State::kCanceled;
+    const std::string_view destination = RungDestination(update);
+    lost[i] = unanswered_end && !ReportsAnAnswer(update) && !destination.empty() &&
+              rung.contains(destination) && destination != UriUserPart(answer->to) &&
+              destination != UriUserPart(answer->extension);
   }
-  return {};
-}
-
-// Another leg's end once a leg answered: "missed" from 201 as 202 picks up (or "busy",
-// "failed", "canceled") says how that leg ended, not the call, which ends with its own "ended"
-// (or its timeout). Taken as the call's end, it published the call at once, its talk time lost.
-bool LostLeg(const CallUpdate& update, std::string_view answering) {
-  const bool unanswered_end = update.state == State::kMissed || update.state == State::kBusy ||
-                              update.state == State::kFailed || update.state == State::kCanceled;
-  return !answering.empty() && update.provider == "generic" && unanswered_end &&
-         !ReportsAnAnswer(update) && !RungDestination(update).empty() &&
-         RungDestination(update) != answering;
+  return lost;
 }
 
 Open FoldAll(const std::vector<CallUpdate>& updates) {
@@ -573,14 +585,15 @@ Open FoldAll(const std::vector<CallUpdate>& updates) {
       break;
     }
   }
-  const std::string_view answering = AnsweringDestination(updates, direction);
+  const std::vector<bool> lost_legs = LostLegs(updates, direction);
   Open open;
   // Click-to-call: the customer is the party the outbound parent <Dial>ed, named by the child
   // legs' To (the parent's To is the agent's phone): the answered leg's, else the last one's.
   std::string callee;
   bool callee_answered = false;
-  for (const CallUpdate& update : updates) {
-    if (LostLeg(update, answering)) {
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const CallUpdate& update = updates[i];
+    if (lost_legs[i]) {
       continue;
     }
     if (!update.child_leg) {

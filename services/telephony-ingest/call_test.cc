@@ -152,16 +152,18 @@ CallUpdate Leg(State state, std::string id, std::string extension) {
 }
 
 // Protects: a ring group reported leg by leg under one call id: once a leg answered, another
-// leg's "missed" (cancelled as 202 picks up, posted before or after the answer) does not end
-// the call; its "ended" does, with its talk time. Seen red: published at the "missed", 0 s. The
-// same destination's "missed" after its answer still ends the call at once, as before.
+// rung leg's "missed" (cancelled as 202 picks up) does not end the call; its "ended" does, with
+// its talk time. Seen red: published at the "missed", 0 s. Still ending the call at once: a
+// "missed" before the answer (the answer decides the call; the request parked on the "missed"
+// gets that outcome), from the destination that answered, from the line's number the answer
+// report names, or from a destination no "ringing" report named.
 TEST_F(CallAssemblerTest, AnotherLegsMissedDoesNotEndAnAnsweredCall) {
   EXPECT_FALSE(Apply(Leg(State::kRinging, "rg", "201"), kT0));
   EXPECT_FALSE(Apply(Leg(State::kRinging, "rg", "202"), kT0));
-  CallUpdate answered = Leg(State::kAnswered, "rg", "202");
+  CallUpdate answered = Leg(State::kAnswered, "rg", "+33187654321");
   answered.extension = "202";
   EXPECT_FALSE(Apply(answered, kT0 + seconds(5)));
-  EXPECT_FALSE(Apply(Leg(State::kMissed, "rg", "201"), kT0 + seconds(5)));
+  EXPECT_FALSE(Apply(Leg(State::kMissed, "rg", "sip:201@pbx.local"), kT0 + seconds(5)));
   EXPECT_TRUE(assembler_.Expire(kT0 + seconds(60)).empty());
   CallUpdate ended = Leg(State::kEnded, "rg", "202");
   ended.duration_seconds = 95;
@@ -171,22 +173,32 @@ TEST_F(CallAssemblerTest, AnotherLegsMissedDoesNotEndAnAnsweredCall) {
   EXPECT_EQ(call->call.duration_seconds(), 95);
   EXPECT_EQ(call->call.extension(), "202");
 
-  // The losing leg's "missed" first: it waits the settle window, the answer within it opens
-  // the call again, and the settle deadline publishes nothing.
+  // The losing leg's "missed" first: the answer within the settle window decides the call.
+  EXPECT_FALSE(Apply(Leg(State::kRinging, "rg2", "201"), kT0));
   EXPECT_FALSE(Apply(Leg(State::kMissed, "rg2", "201"), kT0));
-  EXPECT_FALSE(Apply(Leg(State::kAnswered, "rg2", "202"), kT0 + seconds(1)));
-  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(1) + options_.settle_window).empty());
-  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(40)).empty());
-  auto reversed = Apply(Leg(State::kEnded, "rg2", "202"), kT0 + seconds(51));
+  auto reversed = Apply(Leg(State::kAnswered, "rg2", "202"), kT0 + seconds(1));
   ASSERT_TRUE(reversed);
   EXPECT_EQ(reversed->call.outcome(), CallEvent::ANSWERED);
-  EXPECT_EQ(reversed->call.duration_seconds(), 50);
 
   // The leg that answered reports "missed": the call is over, answered.
+  EXPECT_FALSE(Apply(Leg(State::kRinging, "rg3", "202"), kT0));
   EXPECT_FALSE(Apply(Leg(State::kAnswered, "rg3", "202"), kT0));
   auto same = Apply(Leg(State::kMissed, "rg3", "202"), kT0 + seconds(30));
   ASSERT_TRUE(same);
   EXPECT_EQ(same->call.outcome(), CallEvent::ANSWERED);
+  // The line's number the answer report names: the call's own end.
+  EXPECT_FALSE(Apply(Leg(State::kRinging, "rg4", "+33187654321"), kT0));
+  CallUpdate by_202 = Leg(State::kAnswered, "rg4", "+33187654321");
+  by_202.extension = "202";
+  EXPECT_FALSE(Apply(by_202, kT0));
+  auto line = Apply(Leg(State::kCanceled, "rg4", "+33187654321"), kT0 + seconds(30));
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->call.outcome(), CallEvent::ANSWERED);
+  // A destination never rung (a blind transfer's target posted only by its end): the call's end.
+  EXPECT_FALSE(Apply(Leg(State::kAnswered, "rg5", "201"), kT0));
+  auto transfer = Apply(Leg(State::kMissed, "rg5", "203"), kT0 + seconds(30));
+  ASSERT_TRUE(transfer);
+  EXPECT_EQ(transfer->call.outcome(), CallEvent::ANSWERED);
 }
 
 // Protects: "ended" without any sign of an answer is a missed call, and the missed/voicemail/
