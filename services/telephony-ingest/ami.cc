@@ -532,13 +532,56 @@ void AmiCallTracker::Reconcile(const std::set<std::string>& live,
         dropped["Duration"] = "no HH:MM:SS: the listing's time used";
       }
     }
+    // The channel bridged with the first one: who is on the line with the caller (or with the
+    // extension that called out), when the call is in conversation.
+    const AmiMessage* bridged = nullptr;
+    if (const std::string bridge = channel.Get("BridgeId"); !bridge.empty()) {
+      for (const AmiMessage& other : listed) {
+        if (other.Get("Linkedid") == linkedid && other.Get("Uniqueid") != linkedid &&
+            other.Get("BridgeId") == bridge) {
+          bridged = &other;
+          break;
+        }
+      }
+    }
+    // A listed channel's Exten is where it is in the dialplan now, not the number it dialled: an
+    // extension calling out sits in the dial-out macro at "s". The party it is bridged with, or
+    // its connected line, is then the number called.
+    AmiMessage first = channel;
+    if (IsExtension(first.Get("CallerIDNum"))) {
+      const std::string exten = first.Get("Exten");
+      std::string callee = bridged != nullptr ? bridged->Get("CallerIDNum") : "";
+      if (callee.empty() || callee == "<unknown>") callee = first.Get("ConnectedLineNum");
+      if ((exten.empty() || exten == "s") && !callee.empty() && callee != "<unknown>") {
+        first.fields.emplace(first.fields.begin(), "Exten", callee);  // Get reads the first
+      }
+    } else if (first.Get("Exten") == "s") {
+      first.fields.emplace(first.fields.begin(), "Exten", "");  // an IVR's, not the line's
+    }
     Tracked& call = calls_[linkedid];
     call.channels = std::move(channels->second);
     begun.erase(channels);
     call.seen = listed_at;
     call.gap = true;
     call.taken_up = true;
-    Begin(linkedid, call, channel, started, dropped);
+    Begin(linkedid, call, first, started, dropped);
+    if (!call.internal && bridged != nullptr) {
+      // In conversation when listed: answered (no DialEnd ANSWER will come), by the bridged
+      // party, as DialEnd would have said. Not bridged (ringing, in an IVR, in a queue): the
+      // events that follow say.
+      std::string who = bridged->Get("CallerIDNum");
+      if (who.empty() || who == "<unknown>") who = bridged->Get("Exten");
+      CallUpdate update;
+      update.state = State::kAnswered;
+      update.answered = true;
+      call.answered = true;
+      call.first_answerer = who;
+      if (!call.outbound) {
+        update.extension = who;
+        update.operator_name = who;
+      }
+      Apply(linkedid, std::move(update));
+    }
     if (!call.internal) {
       spdlog::info(
           "ami: call {} began while no connection was up; taken up from CoreShowChannels "

@@ -489,6 +489,60 @@ std::vector<AmiMessage> Listing(const std::vector<std::vector<std::string>>& cha
   return messages;
 }
 
+// Protects: calls listed in conversation (the service started, or the link came back, while
+// they were going on): the first channel bridged with another channel of the call is an
+// answered call — no DialEnd ANSWER comes after the listing — credited to the bridged party;
+// an extension calling out, listed in the dial-out macro at "s", is an outbound call to the
+// party it is bridged with, not an internal call; an inbound call waiting in an IVR ("s", not
+// bridged) is not answered, and its "s" is not its number. Seen red: the answered calls
+// published MISSED (a call-back for a customer in conversation), the outbound one ignored as
+// internal_call.
+TEST_F(TrackerTest, CallsListedInConversationAreAnswered) {
+  std::vector<std::string> ignored;
+  tracker_.on_ignored = [&ignored](const char* reason) { ignored.emplace_back(reason); };
+  auto listing = [](const std::vector<std::string>& channel) {
+    return "Event: CoreShowChannel\r\nActionID: leadflow-channels\r\nUniqueid: " + channel[0] +
+           "\r\nLinkedid: " + channel[1] + "\r\nCallerIDNum: " + channel[2] +
+           "\r\nExten: " + channel[3] + "\r\nConnectedLineNum: " + channel[4] +
+           "\r\nBridgeId: " + channel[5] + "\r\nChannelStateDesc: Up\r\nDuration: 00:01:00\r\n\r\n";
+  };
+  const std::string in = "1800000010.10";
+  const std::string out = "1800000010.20";
+  const std::string ivr = "1800000010.30";
+  AmiFramer framer;
+  std::vector<AmiMessage> listed;
+  ASSERT_TRUE(framer.Feed(kBanner, &listed).ok());
+  for (const auto& channel : std::vector<std::vector<std::string>>{
+           {in, in, "+33612340300", "0187654321", "202", "b-1"},
+           {"1800000010.11", in, "202", "s", "+33612340300", "b-1"},
+           {out, out, "201", "s", "0611110000", "b-2"},
+           {"1800000010.21", out, "0611110000", "0611110000", "201", "b-2"},
+           {ivr, ivr, "+33612340301", "s", "", ""}}) {
+    ASSERT_TRUE(framer.Feed(listing(channel), &listed).ok());
+  }
+  tracker_.Reconcile({in, "1800000010.11", out, "1800000010.21", ivr}, listed);
+  EXPECT_EQ(tracker_.calls(), 3u);
+  EXPECT_TRUE(ignored.empty());
+  auto hangup = [](const std::string& uniqueid, const std::string& linkedid) {
+    return "Event: Hangup\r\nUniqueid: " + uniqueid + "\r\nLinkedid: " + linkedid + "\r\n\r\n";
+  };
+  Play({hangup("1800000010.11", in), hangup(in, in), hangup("1800000010.21", out), hangup(out, out),
+        hangup(ivr, ivr)});
+  ASSERT_EQ(Published().size(), 3u);
+  EXPECT_EQ(Published()[0].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(Published()[0].call.direction(), CallEvent::INBOUND);
+  EXPECT_EQ(Published()[0].call.extension(), "202");
+  EXPECT_TRUE(Published()[0].call.incomplete());
+  EXPECT_EQ(Published()[1].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(Published()[1].call.direction(), CallEvent::OUTBOUND);
+  EXPECT_EQ(Published()[1].call.to_number(), "0611110000");
+  EXPECT_EQ(Published()[1].call.extension(), "201");
+  EXPECT_EQ(Published()[2].call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(Published()[2].call.from_number(), "+33612340301");
+  EXPECT_EQ(Published()[2].call.to_number(), "");
+  EXPECT_TRUE(ignored.empty());
+}
+
 // Protects: a call listed at a login that is extension to extension (201 dialling 202, begun
 // while the connection was down) stays ignored as its Newchannel would have made it — counted
 // once as internal_call, nothing published when it is answered and hangs up — and leaves the
