@@ -258,15 +258,22 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
   std::map<std::string, std::string> dropped;
   Clock::time_point at = EventTime(event, &dropped);
   if (name == "Newchannel") {
-    auto [it, created] = calls_.try_emplace(linkedid);
-    Tracked& call = it->second;
-    call.channels.insert(event.Get("Uniqueid"));
-    call.seen = at;
-    if (!created || event.Get("Uniqueid") != linkedid) {
-      return;  // another leg of a call already known
+    if (event.Get("Uniqueid") != linkedid) {
+      // Another leg of a call: of one followed, it is one of its channels; of one not followed
+      // (begun before we listened and not taken up), nothing, so that no entry grows past the
+      // bound without its first channel.
+      if (auto known = calls_.find(linkedid); known != calls_.end()) {
+        known->second.channels.insert(event.Get("Uniqueid"));
+        known->second.seen = at;
+      }
+      return;
     }
-    if (calls_.size() > options_.max_calls) {
-      // Bounded: the call heard of least recently is settled from what is known.
+    if (calls_.contains(linkedid)) {
+      return;  // its first channel again
+    }
+    if (calls_.size() >= options_.max_calls) {
+      // Bounded: the call heard of least recently is settled from what is known (chosen before
+      // the new call is added, so never the new call itself).
       auto oldest = std::min_element(
           calls_.begin(), calls_.end(),
           [](const auto& a, const auto& b) { return a.second.seen < b.second.seen; });
@@ -275,6 +282,9 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
       }
       calls_.erase(oldest);
     }
+    Tracked& call = calls_[linkedid];
+    call.channels.insert(linkedid);
+    call.seen = at;
     Begin(linkedid, call, event, at, dropped);
     return;
   }

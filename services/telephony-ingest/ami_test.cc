@@ -567,6 +567,66 @@ TEST_F(TrackerTest, InternalCallBegunWhileDisconnectedStaysIgnored) {
   EXPECT_EQ(ignored, (std::vector<std::string>{"internal_call"}));
 }
 
+// Protects: the calls followed stay within max_calls: a new call past it settles the one heard
+// of least recently — never itself, whatever the times (all equal here: one clock reading) —
+// and a later channel of a call not followed (its first channel never seen) creates nothing.
+// Seen red: the new call evicted in its own place (a dangling entry), and the tracker growing
+// one entry per unknown call's channel.
+TEST(AmiBoundTest, CallsFollowedStayWithinTheBound) {
+  AmiOptions options;
+  options.max_calls = 2;
+  CallAssembler calls{CallAssembler::Options{}};
+  std::vector<FinishedCall> published;
+  const Clock::time_point now = Clock::time_point(std::chrono::seconds(1800000100));
+  AmiCallTracker tracker(
+      options, &calls,
+      [&](const FinishedCall& call) {
+        published.push_back(call);
+        calls.Published(call);
+      },
+      [now] { return now; });
+  AmiFramer framer;
+  std::vector<AmiMessage> messages;
+  ASSERT_TRUE(framer.Feed(kBanner, &messages).ok());
+  auto newchannel = [](const std::string& uniqueid, const std::string& linkedid,
+                       const std::string& caller) {
+    return "Event: Newchannel\r\nCallerIDNum: " + caller +
+           "\r\nExten: 0187654321\r\nUniqueid: " + uniqueid + "\r\nLinkedid: " + linkedid +
+           "\r\n\r\n";
+  };
+  // Map order puts the newest call first: evicting by the smallest time among equals would
+  // pick it.
+  for (const auto& [uniqueid, caller] :
+       std::vector<std::pair<std::string, std::string>>{{"1800000050.3", "0641000301"},
+                                                        {"1800000050.2", "0641000302"},
+                                                        {"1800000050.1", "0641000303"}}) {
+    ASSERT_TRUE(framer.Feed(newchannel(uniqueid, uniqueid, caller), &messages).ok());
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(framer
+                    .Feed(newchannel("1800000060." + std::to_string(i + 1),
+                                     "1800000060." + std::to_string(i), "201"),
+                          &messages)
+                    .ok());
+  }
+  for (const AmiMessage& message : messages) {
+    tracker.OnEvent(message);
+  }
+  EXPECT_EQ(tracker.calls(), 2u);
+  ASSERT_EQ(published.size(), 1u);  // one call settled to make room, not the newest
+  EXPECT_NE(published[0].call.from_number(), "0641000303");
+  messages.clear();
+  ASSERT_TRUE(framer
+                  .Feed("Event: Hangup\r\nUniqueid: 1800000050.1\r\nLinkedid: 1800000050.1"
+                        "\r\n\r\n",
+                        &messages)
+                  .ok());
+  tracker.OnEvent(messages[0]);
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[1].call.from_number(), "0641000303");
+  EXPECT_EQ(tracker.calls(), 1u);
+}
+
 // Protects: taking up calls at a login is bounded by max_calls: past it a call listed is not
 // tracked (the calls followed since their Newchannel are not settled early to make room),
 // counted as ignored (telephony_ignored_total{reason="ami_calls_cap"}). A call listed without
