@@ -416,7 +416,8 @@ FinishedCall Finish(Open&& open, CallEvent::Outcome outcome, bool incomplete,
   CallEvent& call = open.call;
   call.set_outcome(outcome);
   call.set_incomplete(incomplete);
-  if (!open.timed && open.first_received) {
+  const bool timed_by_arrival = !open.timed && open.first_received;
+  if (timed_by_arrival) {
     // No report said when anything happened: each happened when it was reported (a PBX
     // posting its states live). The end only when it was reported, and not before the answer
     // (reports posted in parallel may arrive in either order).
@@ -431,15 +432,6 @@ FinishedCall Finish(Open&& open, CallEvent::Outcome outcome, bool incomplete,
     if (!incomplete && open.final_received &&
         (!answered || *open.answer_received <= *open.final_received)) {
       *call.mutable_ended_at() = whole_seconds(*open.final_received);
-    }
-    if (outcome == CallEvent::ANSWERED && call.has_ended_at() && call.duration_seconds() > 0 &&
-        !open.dial_state) {
-      // A talk time given without times ("ended" and its duration, as a PBX posts a call it
-      // just hung up): ended when that report came, answered that many seconds before.
-      call.mutable_answered_at()->set_seconds(call.ended_at().seconds() - call.duration_seconds());
-      if (call.started_at().seconds() > call.answered_at().seconds()) {
-        call.mutable_started_at()->set_seconds(call.answered_at().seconds());
-      }
     }
   }
   if (open.dial_state) {
@@ -463,8 +455,16 @@ FinishedCall Finish(Open&& open, CallEvent::Outcome outcome, bool incomplete,
     }
   }
   if (outcome == CallEvent::ANSWERED) {
-    if (!call.has_answered_at() && call.has_ended_at() && call.duration_seconds() > 0) {
+    // A talk time and an end: answered that many seconds before it, unless the PBX gave the
+    // answer time. A call timed by arrival takes the talk time given over the answer report's
+    // arrival ("ended" and its duration, as a PBX posts a call it just hung up; a <Dial>'s
+    // DialCallDuration): started no later than that.
+    if ((timed_by_arrival || !call.has_answered_at()) && call.has_ended_at() &&
+        call.duration_seconds() > 0) {
       call.mutable_answered_at()->set_seconds(call.ended_at().seconds() - call.duration_seconds());
+      if (call.has_started_at() && call.started_at().seconds() > call.answered_at().seconds()) {
+        call.mutable_started_at()->set_seconds(call.answered_at().seconds());
+      }
     }
     if (call.duration_seconds() == 0 && call.has_answered_at() && call.has_ended_at()) {
       call.set_duration_seconds(static_cast<int32_t>(

@@ -257,7 +257,8 @@ TwilioParse ParseTwilioVoice(const ingest::FormParams& params, std::string_view 
   const std::string timestamp = Param(params, "Timestamp");
   std::optional<Clock::time_point> at = ParseRfc2822(timestamp);
   if (!timestamp.empty() && !at) {
-    parse.dropped["Timestamp"] = "no RFC 2822 time from 1970 to 2262: the call's times left out";
+    parse.dropped["Timestamp"] =
+        "no RFC 2822 time from 1970 to 2262: the call timed by its callbacks' arrival";
   }
   if (amd_only) {
     update.state = State::kAnswered;

@@ -177,8 +177,8 @@ TEST(TwilioParseTest, BoundsOfTheGenericApi) {
       "CallSid=CAlong4&Direction=inbound&CallStatus=in-progress&DialCallStatus=completed"
       "&DialCallSid=CAlong4b&DialCallDuration=604801");
   EXPECT_EQ(dial.dropped.count("DialCallDuration"), 1u);
-  // A Timestamp that is no RFC 2822 time, or past what the clock holds: the call's times left
-  // out, the call kept, the field named.
+  // A Timestamp that is no RFC 2822 time, or past what the clock holds: no time from it (the
+  // call is timed by its callbacks' arrival), the call kept, the field named.
   for (const char* stamp : {"yesterday", "Fri,+01+Jan+2300+00:00:00+%2B0000"}) {
     TwilioParse late = Parse(
         "CallSid=CAlong6&Direction=inbound&From=%2B33641000903&CallStatus=completed"
@@ -291,6 +291,31 @@ TEST_F(TwilioFoldTest, ClickToCallCreditsTheAgentWhicheverCallbackComesFirst) {
   EXPECT_EQ(call->call.duration_seconds(), 40);
   EXPECT_EQ(call->call.extension(), "201");
   EXPECT_EQ(call->call.transferred_to(), "");
+}
+
+// Protects: an inbound call whose callbacks carry no Timestamp is timed by their arrival, the
+// agent's talk time (DialCallDuration) ending when the <Dial> action came: answered that many
+// seconds before, not when the action came (0 s between answer and end for a 40 s talk).
+// Seen red: answered at the action's arrival.
+TEST_F(TwilioFoldTest, UntimedDialIsAnsweredItsTalkTimeBeforeItsEnd) {
+  const std::string call =
+      "AccountSid=AC1&CallSid=CAut1&Direction=inbound&From=%2B33641000111&To=%2B33187654321";
+  EXPECT_FALSE(Post(call + "&CallStatus=ringing", t0_).finished);
+  CallAssembler::Result action =
+      Post(call +
+               "&CallStatus=in-progress&DialCallStatus=completed&DialCallSid=CAut1b"
+               "&DialCallDuration=40",
+           t0_ + seconds(100), "/v1/twilio/voice?extension=202");
+  std::optional<FinishedCall> finished = action.finished;
+  if (!finished) {
+    finished = Post(call + "&CallStatus=completed&CallDuration=101", t0_ + seconds(101)).finished;
+  }
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(finished->call.duration_seconds(), 40);
+  EXPECT_EQ(finished->call.started_at().seconds(), 1700000000);
+  EXPECT_EQ(finished->call.ended_at().seconds(), 1700000100);
+  EXPECT_EQ(finished->call.answered_at().seconds(), 1700000060);
 }
 
 // Protects: click-to-call is the customer's call: Twilio calls the agent (the outbound-api
