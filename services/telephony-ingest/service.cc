@@ -75,8 +75,9 @@ std::string PublishedAnswer(const std::string& call_id, const FinishedCall& fini
 // settled call give one and they name different parties (the same E.164 number however
 // written, two withheld numbers, or the same text are one party; on our side of the call — `to`
 // of an inbound call, `from` of an outbound one — so are two internal extensions: the legs of a
-// ring group or a transfer). Times are never compared: providers refine them from one report to
-// the next.
+// ring group or a transfer; and a phone number and an internal extension: the line dialled and
+// the extension that took the call). Times are never compared: providers refine them from one
+// report to the next.
 std::vector<std::string> Contradictions(const CallUpdate& update, const CallEvent& settled,
                                         std::string_view region, int extension_max_digits) {
   auto same_party = [region](const std::string& reported, const std::string& kept) {
@@ -96,13 +97,18 @@ std::vector<std::string> Contradictions(const CallUpdate& update, const CallEven
       update.direction != settled.direction()) {
     fields.push_back("direction");
   }
-  auto our_side = [extension_max_digits](const std::string& reported, const std::string& kept) {
+  auto our_side = [extension_max_digits, region](const std::string& reported,
+                                                 const std::string& kept) {
     // Extensions of one PBX rung in turn (a ring group, a transfer), or the line's number and
     // an extension it rang: a PBX names the number dialled in one report and the extension
-    // that took the call in the next. Two numbers are two lines.
+    // that took the call in the next. Two numbers are two lines; anything else (a SIP user on
+    // another host, a withheld number) is another party.
+    auto extension = [extension_max_digits](const std::string& number) {
+      return IsInternalExtension(UriUserPart(number), extension_max_digits);
+    };
     return ExtensionsOfOnePbx(reported, kept, extension_max_digits) ||
-           IsInternalExtension(UriUserPart(reported), extension_max_digits) !=
-               IsInternalExtension(UriUserPart(kept), extension_max_digits);
+           (extension(reported) && CallerPhone(kept, region)) ||
+           (extension(kept) && CallerPhone(reported, region));
   };
   const bool outbound = settled.direction() == CallEvent::OUTBOUND;
   if (!same_party(update.from, settled.from_number()) &&

@@ -212,6 +212,10 @@ TEST_F(ServiceTest, RingGroupLegsAfterTheCallAreNotAReusedId) {
       R"({"call_id":"rg-1","direction":"inbound","from":"+33612345720","to":"+33187650000",)"
       R"("state":"missed"})");
   EXPECT_EQ(line.status, 202) << line.body;  // the line that rang 202
+  // An extension and something that is no phone number (a SIP user elsewhere): two parties.
+  auto sip_user = PostGeneric(R"({"call_id":"rg-1","direction":"inbound","from":"+33612345720",)"
+                              R"("to":"sip:sales@customer.example","state":"missed"})");
+  EXPECT_EQ(sip_user.status, 409) << sip_user.body;
   // The line's number first, then the extension: a retry of the final report is the call's,
   // and so is its recording, published as the call's.
   ASSERT_EQ(PostGeneric(R"({"call_id":"rg-3","direction":"inbound","from":"+33612345722",)"
@@ -224,9 +228,9 @@ TEST_F(ServiceTest, RingGroupLegsAfterTheCallAreNotAReusedId) {
   ASSERT_EQ(PostGeneric(ended + "}").status, 202);
   EXPECT_EQ(PostGeneric(ended + "}").status, 202);
   const size_t before = publisher_.published.size();
-  EXPECT_EQ(PostGeneric(ended + R"(,"recording_url":"https://pbx.example.com/rec/rg-3.wav"})")
-                .status,
-            202);
+  EXPECT_EQ(
+      PostGeneric(ended + R"(,"recording_url":"https://pbx.example.com/rec/rg-3.wav"})").status,
+      202);
   ASSERT_EQ(publisher_.published.size(), before + 1);
   EXPECT_EQ(publisher_.published.back().second.call().recording_url(),
             "https://pbx.example.com/rec/rg-3.wav");
@@ -245,7 +249,7 @@ TEST_F(ServiceTest, RingGroupLegsAfterTheCallAreNotAReusedId) {
                 .status,
             202);
   EXPECT_EQ(testing::MetricValue(registry_.Render(), "telephony_call_id_reused_total").value_or(-1),
-            2);
+            3);
 }
 
 // Protects: the answer to a settled call, written without a tree, is the bytes nlohmann dumps
