@@ -539,7 +539,7 @@ void AmiCallTracker::Reconcile(const std::set<std::string>& live,
       if (age && *age <= listed_at.time_since_epoch()) {
         started -= *age;
       } else {
-        dropped["Duration"] = "no HH:MM:SS: the listing's time used";
+        dropped["Duration"] = "no HH:MM:SS since 1970: the listing's time used";
       }
     }
     // The channel bridged with the first one: who is on the line with the caller (or with the
@@ -768,6 +768,7 @@ absl::Status AmiClient::Session() {
           listed.push_back(message);
         } else if (event == "CoreShowChannelsComplete") {
           tracker_->Reconcile(live, listed);
+          listed.clear();  // not held for the rest of the session
           phase = Phase::kEvents;
         } else if (message.Get("Response") == "Error") {
           return absl::UnavailableError("CoreShowChannels refused: " + message.Get("Message"));

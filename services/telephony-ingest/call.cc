@@ -289,8 +289,7 @@ void Fold(Open* open, const CallUpdate& update) {
   }
   if (!update.recording) {
     KeepEarliest(&open->first_received, update.received);
-    if (update.state == State::kAnswered || update.answered ||
-        (update.state == State::kEnded && update.duration_seconds.value_or(0) > 0)) {
+    if (ReportsAnAnswer(update)) {
       KeepEarliest(&open->answer_received, update.received);
     }
     if (IsFinal(update.state)) {

@@ -1197,10 +1197,18 @@ size_t TelephonyService::background_pending() const {
 
 void TelephonyService::Register(http::Server* server) {
   // What the server refuses itself (an unknown path, a body too large) is counted and logged
-  // with the service's own refusals.
+  // with the service's own refusals. The path is the client's: its runs of digits (a number a
+  // PBX put in its URL) are not logged.
   server->SetRefusalObserver([this](const http::Refusal& refusal) {
-    NoteRefusal(refusal.method, refusal.status, std::string(refusal.code), refusal.path,
-                refusal.reason);
+    std::string path;
+    for (char c : refusal.path) {
+      if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+        path += c;
+      } else if (path.empty() || path.back() != '#') {
+        path += '#';
+      }
+    }
+    NoteRefusal(refusal.method, refusal.status, std::string(refusal.code), path, refusal.reason);
   });
   auto route = [this, server](const char* path,
                               void (TelephonyService::*handler)(const http::Request&, Reply)) {

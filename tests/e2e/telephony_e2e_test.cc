@@ -268,6 +268,18 @@ TEST_F(TelephonyE2eTest, GenericApiContract) {
   EXPECT_EQ(testing::MetricValue(telephony.Ops("/metrics").body,
                                  "telephony_requests_rejected_total{code=\"body_too_large\"}"),
             1.0);
+  // An unknown path is logged without the digits a PBX may have put in it.
+  EXPECT_EQ(Curl("-X POST --data-binary x " + ShellQuote(telephony.url() + "/v1/calls/0612345678"))
+                .status,
+            404);
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return telephony.process().Log().find("refused POST /v#/calls/# with 404 not_found") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(5)))
+      << telephony.process().Log();
+  EXPECT_EQ(telephony.process().Log().find("0612345678"), std::string::npos);
 }
 
 // Twilio's status callbacks for one inbound call, as Twilio posts them (every parameter it
