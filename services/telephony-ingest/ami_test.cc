@@ -103,6 +103,13 @@ TEST(AmiFramerTest, RefusesManagerVersionsBeforeAmi2) {
   EXPECT_TRUE(messages.empty());
 }
 
+// One AMI message block from its fields, in order.
+std::string Block(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string text;
+  for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
+  return text + "\r\n";
+}
+
 class TrackerTest : public ::testing::Test {
  protected:
   TrackerTest()
@@ -206,35 +213,30 @@ TEST_F(TrackerTest, BlindTransferCreditsWhoHeldTheCallLast) {
 // Protects: an attended transfer (201 consults 203, then completes the transfer; 203 is bridged
 // with the caller without a DialEnd of its own) credits 203.
 TEST_F(TrackerTest, AttendedTransferCreditsTheTarget) {
-  auto block = [](std::vector<std::pair<std::string, std::string>> fields) {
-    std::string text;
-    for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
-    return text + "\r\n";
-  };
   const std::string id = "1700000500.70";
-  Play({block({{"Event", "Newchannel"},
+  Play({Block({{"Event", "Newchannel"},
                {"CallerIDNum", "+33612349999"},
                {"Exten", "0187654321"},
                {"Uniqueid", id},
                {"Linkedid", id}}),
-        block({{"Event", "DialEnd"},
+        Block({{"Event", "DialEnd"},
                {"Uniqueid", id},
                {"Linkedid", id},
                {"DestCallerIDNum", "201"},
                {"DestUniqueid", "1700000500.71"},
                {"DialStatus", "ANSWER"}}),
-        block({{"Event", "AttendedTransfer"},
+        Block({{"Event", "AttendedTransfer"},
                {"Result", "Success"},
                {"OrigTransfererCallerIDNum", "201"},
                {"OrigTransfererLinkedid", id},
                {"TransfereeLinkedid", id},
                {"TransferTargetCallerIDNum", "203"},
                {"TransferTargetUniqueid", "1700000500.73"}}),
-        block({{"Event", "BridgeEnter"},
+        Block({{"Event", "BridgeEnter"},
                {"CallerIDNum", "203"},
                {"Uniqueid", "1700000500.73"},
                {"Linkedid", id}}),
-        block({{"Event", "Hangup"}, {"Uniqueid", id}, {"Linkedid", id}})});
+        Block({{"Event", "Hangup"}, {"Uniqueid", id}, {"Linkedid", id}})});
   ASSERT_EQ(Published().size(), 1u);
   EXPECT_EQ(Published()[0].call.operator_name(), "203");
   EXPECT_EQ(Published()[0].call.transferred_to(), "203");
@@ -246,46 +248,41 @@ TEST_F(TrackerTest, AttendedTransferCreditsTheTarget) {
 // published when it hangs up (answered, to the mobile) instead of open until its timeout; L is
 // published when its caller hangs up. Seen red: M never published.
 TEST_F(TrackerTest, AttendedTransferToAnOutsideNumberEndsTheConsultation) {
-  auto block = [](std::vector<std::pair<std::string, std::string>> fields) {
-    std::string text;
-    for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
-    return text + "\r\n";
-  };
   const std::string l = "1700000600.80";
   const std::string m = "1700000600.82";
-  Play({block({{"Event", "Newchannel"},
+  Play({Block({{"Event", "Newchannel"},
                {"CallerIDNum", "+33612348888"},
                {"Exten", "0187654321"},
                {"Uniqueid", l},
                {"Linkedid", l}}),
-        block({{"Event", "DialBegin"},
+        Block({{"Event", "DialBegin"},
                {"Uniqueid", l},
                {"Linkedid", l},
                {"DestCallerIDNum", "201"},
                {"DestUniqueid", "1700000600.81"}}),
-        block({{"Event", "DialEnd"},
+        Block({{"Event", "DialEnd"},
                {"Uniqueid", l},
                {"Linkedid", l},
                {"DestCallerIDNum", "201"},
                {"DestUniqueid", "1700000600.81"},
                {"DialStatus", "ANSWER"}}),
-        block({{"Event", "Newchannel"},
+        Block({{"Event", "Newchannel"},
                {"CallerIDNum", "201"},
                {"Exten", "0611119999"},
                {"Uniqueid", m},
                {"Linkedid", m}}),
-        block({{"Event", "DialBegin"},
+        Block({{"Event", "DialBegin"},
                {"Uniqueid", m},
                {"Linkedid", m},
                {"DestCallerIDNum", "0611119999"},
                {"DestUniqueid", "1700000600.83"}}),
-        block({{"Event", "DialEnd"},
+        Block({{"Event", "DialEnd"},
                {"Uniqueid", m},
                {"Linkedid", m},
                {"DestCallerIDNum", "0611119999"},
                {"DestUniqueid", "1700000600.83"},
                {"DialStatus", "ANSWER"}}),
-        block({{"Event", "AttendedTransfer"},
+        Block({{"Event", "AttendedTransfer"},
                {"Result", "Success"},
                {"OrigTransfererCallerIDNum", "201"},
                {"OrigTransfererLinkedid", l},
@@ -293,17 +290,17 @@ TEST_F(TrackerTest, AttendedTransferToAnOutsideNumberEndsTheConsultation) {
                {"TransfereeLinkedid", l},
                {"TransferTargetCallerIDNum", "0611119999"},
                {"TransferTargetUniqueid", "1700000600.83"}}),
-        block({{"Event", "Hangup"}, {"Uniqueid", "1700000600.81"}, {"Linkedid", l}}),
-        block({{"Event", "Hangup"}, {"Uniqueid", m}, {"Linkedid", m}})});
+        Block({{"Event", "Hangup"}, {"Uniqueid", "1700000600.81"}, {"Linkedid", l}}),
+        Block({{"Event", "Hangup"}, {"Uniqueid", m}, {"Linkedid", m}})});
   EXPECT_TRUE(Published().empty());
-  Play({block({{"Event", "Hangup"}, {"Uniqueid", "1700000600.83"}, {"Linkedid", l}})});
+  Play({Block({{"Event", "Hangup"}, {"Uniqueid", "1700000600.83"}, {"Linkedid", l}})});
   ASSERT_EQ(Published().size(), 1u);
   EXPECT_EQ(Published()[0].call.provider_call_id(), m);
   EXPECT_EQ(Published()[0].call.direction(), CallEvent::OUTBOUND);
   EXPECT_EQ(Published()[0].call.to_number(), "0611119999");
   EXPECT_EQ(Published()[0].call.outcome(), CallEvent::ANSWERED);
   EXPECT_FALSE(Published()[0].call.incomplete());
-  Play({block({{"Event", "Hangup"}, {"Uniqueid", l}, {"Linkedid", l}})});
+  Play({Block({{"Event", "Hangup"}, {"Uniqueid", l}, {"Linkedid", l}})});
   ASSERT_EQ(Published().size(), 2u);
   EXPECT_EQ(Published()[1].call.provider_call_id(), l);
   EXPECT_EQ(Published()[1].call.direction(), CallEvent::INBOUND);
@@ -369,13 +366,8 @@ TEST_F(TrackerTest, OtherOutcomesAndDirections) {
 // still gives the talk time of a call they say was answered (AmiTimeZoneTest), and is believed
 // for a call that lived through a reconnect (its DialEnd may be lost), below.
 TEST_F(TrackerTest, CdrAnsweredByAnApplicationIsNoPersonAnswering) {
-  auto block = [](std::vector<std::pair<std::string, std::string>> fields) {
-    std::string text;
-    for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
-    return text + "\r\n";
-  };
-  auto cdr = [&block](const std::string& id, const std::string& application) {
-    return block({{"Event", "Cdr"},
+  auto cdr = [](const std::string& id, const std::string& application) {
+    return Block({{"Event", "Cdr"},
                   {"UniqueID", id},
                   {"LastApplication", application},
                   {"Duration", "46"},
@@ -383,43 +375,43 @@ TEST_F(TrackerTest, CdrAnsweredByAnApplicationIsNoPersonAnswering) {
                   {"Disposition", "ANSWERED"}});
   };
   const std::string voicemail = "1796000007.1";
-  Play({block({{"Event", "Newchannel"},
+  Play({Block({{"Event", "Newchannel"},
                {"CallerIDNum", "0641000207"},
                {"Exten", "0187654321"},
                {"Uniqueid", voicemail},
                {"Linkedid", voicemail}}),
-        block({{"Event", "DialBegin"}, {"Linkedid", voicemail}, {"DestUniqueid", "1796000007.2"}}),
-        block({{"Event", "DialEnd"},
+        Block({{"Event", "DialBegin"}, {"Linkedid", voicemail}, {"DestUniqueid", "1796000007.2"}}),
+        Block({{"Event", "DialEnd"},
                {"Linkedid", voicemail},
                {"DestCallerIDNum", "201"},
                {"DialStatus", "NOANSWER"}}),
-        block({{"Event", "Hangup"}, {"Uniqueid", "1796000007.2"}, {"Linkedid", voicemail}}),
-        block({{"Event", "Newexten"}, {"Linkedid", voicemail}, {"Application", "VoiceMail"}}),
+        Block({{"Event", "Hangup"}, {"Uniqueid", "1796000007.2"}, {"Linkedid", voicemail}}),
+        Block({{"Event", "Newexten"}, {"Linkedid", voicemail}, {"Application", "VoiceMail"}}),
         cdr(voicemail, "Dial"),  // as a trial's transcript had it; real PBXs say VoiceMail
-        block({{"Event", "Hangup"}, {"Uniqueid", voicemail}, {"Linkedid", voicemail}})});
+        Block({{"Event", "Hangup"}, {"Uniqueid", voicemail}, {"Linkedid", voicemail}})});
   const std::string queue = "1796000008.1";
-  Play({block({{"Event", "Newchannel"},
+  Play({Block({{"Event", "Newchannel"},
                {"CallerIDNum", "0641000208"},
                {"Exten", "0187654321"},
                {"Uniqueid", queue},
                {"Linkedid", queue}}),
-        block({{"Event", "Newexten"}, {"Linkedid", queue}, {"Application", "Queue"}}),
-        block({{"Event", "QueueCallerJoin"}, {"Linkedid", queue}, {"Queue", "sales"}}),
-        block({{"Event", "QueueCallerAbandon"},
+        Block({{"Event", "Newexten"}, {"Linkedid", queue}, {"Application", "Queue"}}),
+        Block({{"Event", "QueueCallerJoin"}, {"Linkedid", queue}, {"Queue", "sales"}}),
+        Block({{"Event", "QueueCallerAbandon"},
                {"Linkedid", queue},
                {"Queue", "sales"},
                {"HoldTime", "45"}}),
         cdr(queue, "Queue"),
-        block({{"Event", "Hangup"}, {"Uniqueid", queue}, {"Linkedid", queue}})});
+        Block({{"Event", "Hangup"}, {"Uniqueid", queue}, {"Linkedid", queue}})});
   // An IVR that answered and played a message to a caller who hung up: LastApplication
   // Playback, no dial at all.
   const std::string ivr = "1796000009.1";
-  Play({block({{"Event", "Newchannel"},
+  Play({Block({{"Event", "Newchannel"},
                {"CallerIDNum", "0641000209"},
                {"Exten", "0187654321"},
                {"Uniqueid", ivr},
                {"Linkedid", ivr}}),
-        cdr(ivr, "Playback"), block({{"Event", "Hangup"}, {"Uniqueid", ivr}, {"Linkedid", ivr}})});
+        cdr(ivr, "Playback"), Block({{"Event", "Hangup"}, {"Uniqueid", ivr}, {"Linkedid", ivr}})});
   auto published = Published();
   ASSERT_EQ(published.size(), 3u);
   EXPECT_EQ(published[0].call.outcome(), CallEvent::VOICEMAIL);
@@ -430,13 +422,13 @@ TEST_F(TrackerTest, CdrAnsweredByAnApplicationIsNoPersonAnswering) {
   // The same Cdr for a call whose DialEnd went missing in a reconnect: it is the only word
   // that someone took the call, and its last application was a Dial.
   const std::string gap = "1796000010.1";
-  Play({block({{"Event", "Newchannel"},
+  Play({Block({{"Event", "Newchannel"},
                {"CallerIDNum", "0641000210"},
                {"Exten", "0187654321"},
                {"Uniqueid", gap},
                {"Linkedid", gap}})});
   tracker_.Reconcile({gap});
-  Play({cdr(gap, "Dial"), block({{"Event", "Hangup"}, {"Uniqueid", gap}, {"Linkedid", gap}})});
+  Play({cdr(gap, "Dial"), Block({{"Event", "Hangup"}, {"Uniqueid", gap}, {"Linkedid", gap}})});
   published = Published();
   ASSERT_EQ(published.size(), 4u);
   EXPECT_EQ(published[3].call.outcome(), CallEvent::ANSWERED);
@@ -707,26 +699,21 @@ TEST(AmiTimeZoneTest, CdrTimesAreThePbxsLocalTime) {
         calls.Published(call);
       },
       [now] { return now; });
-  auto block = [](std::vector<std::pair<std::string, std::string>> fields) {
-    std::string text;
-    for (const auto& [key, value] : fields) text += key + ": " + value + "\r\n";
-    return text + "\r\n";
-  };
   const std::string id = "1796050900.80";
   AmiFramer framer;
   std::vector<AmiMessage> messages;
   ASSERT_TRUE(framer.Feed(kBanner, &messages).ok());
   for (const std::string& text :
-       {block({{"Event", "Newchannel"},
+       {Block({{"Event", "Newchannel"},
                {"CallerIDNum", "12125551234"},
                {"Exten", "2125550000"},
                {"Uniqueid", id},
                {"Linkedid", id}}),
-        block({{"Event", "DialEnd"},
+        Block({{"Event", "DialEnd"},
                {"Linkedid", id},
                {"DestCallerIDNum", "201"},
                {"DialStatus", "answer"}}),
-        block({{"Event", "Cdr"},
+        Block({{"Event", "Cdr"},
                {"UniqueID", id},
                {"StartTime", "2026-11-30 10:01:40"},
                {"AnswerTime", "2026-11-30 10:01:45"},
@@ -734,7 +721,7 @@ TEST(AmiTimeZoneTest, CdrTimesAreThePbxsLocalTime) {
                {"Duration", "200"},
                {"BillableSeconds", "195"},
                {"Disposition", "Answered"}}),
-        block({{"Event", "Hangup"}, {"Uniqueid", id}, {"Linkedid", id}})}) {
+        Block({{"Event", "Hangup"}, {"Uniqueid", id}, {"Linkedid", id}})}) {
     ASSERT_TRUE(framer.Feed(text, &messages).ok());
   }
   for (const AmiMessage& message : messages) {
