@@ -271,7 +271,7 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
     if (calls_.contains(linkedid)) {
       return;  // its first channel again
     }
-    if (calls_.size() >= options_.max_calls) {
+    if (!calls_.empty() && calls_.size() >= options_.max_calls) {
       // Bounded: the call heard of least recently is settled from what is known (chosen before
       // the new call is added, so never the new call itself).
       auto oldest = std::min_element(
