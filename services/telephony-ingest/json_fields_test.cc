@@ -172,7 +172,7 @@ TEST(JsonFieldsTest, SettledCallsReadAsTheReferenceReadsThem) {
   ASSERT_TRUE(ParseFinished(stored).has_value());
   const std::string encoded = absl::Base64Escape(call.call.SerializeAsString());
   for (const std::string at : {"null", "\"x\"", "1.5", "-0", "-5", "9223372036854775807",
-                                "9223372036854775808", "18446744073709551615", "true"}) {
+                               "9223372036854775808", "18446744073709551615", "true"}) {
     same(R"({"at":)" + at + R"(,"call":")" + encoded + R"(","e164":"","event_id":"e"})");
   }
   same(R"({"call":")" + encoded + R"(","e164":"","event_id":"e"})");
