@@ -253,6 +253,16 @@ void AmiCallTracker::OnEvent(const AmiMessage& event) {
   if (name.empty() || linkedid.empty()) {
     return;  // responses, and events about something else than a channel (unknown: ignored)
   }
+  if (listing_ && !calls_.contains(linkedid) &&
+      !(name == "Newchannel" && event.Get("Uniqueid") == linkedid)) {
+    // Perhaps a call Reconcile is about to take up: applied once it has.
+    if (held_.size() < options_.max_calls) {
+      held_.push_back(event);
+    } else if (on_ignored) {
+      on_ignored("ami_listing_backlog");
+    }
+    return;
+  }
   // Reported only where the call takes its time from the event (its first channel's start, its
   // last channel's end), not for every event of every channel.
   std::map<std::string, std::string> dropped;
@@ -473,6 +483,8 @@ void AmiCallTracker::Settle(const std::string& linkedid, Tracked& call, Clock::t
   Apply(linkedid, std::move(update));
 }
 
+void AmiCallTracker::BeginListing() { listing_ = true; }
+
 void AmiCallTracker::Reconcile(const std::set<std::string>& live,
                                const std::vector<AmiMessage>& listed) {
   for (auto it = calls_.begin(); it != calls_.end();) {
@@ -604,6 +616,12 @@ void AmiCallTracker::Reconcile(const std::set<std::string>& live,
         "ami: {} calls that began while no connection was up are not followed: {} calls are "
         "tracked already (the most); their events are ignored",
         refused, calls_.size());
+  }
+  listing_ = false;
+  std::vector<AmiMessage> held;
+  held.swap(held_);
+  for (const AmiMessage& event : held) {
+    OnEvent(event);
   }
 }
 
@@ -755,6 +773,7 @@ absl::Status AmiClient::Session() {
         phase = Phase::kListing;
         live.clear();
         listed.clear();
+        tracker_->BeginListing();
         if (auto status = send("Action: CoreShowChannels\r\nActionID: leadflow-channels\r\n\r\n");
             !status.ok()) {
           return status;

@@ -103,12 +103,20 @@ class AmiCallTracker {
                  std::function<Clock::time_point()> now = {});
 
   void OnEvent(const AmiMessage& event);
+  /// Before CoreShowChannels is sent: until Reconcile, the events of a call not followed (other
+  /// than its first channel's Newchannel, which begins a new call at once) are held, and applied
+  /// once Reconcile has taken up the calls listed. A call in progress when the connection came
+  /// back can end while it is listed: its Hangup, before the call is taken up, would find nothing
+  /// and leave the call open until its timeout. At most max_calls events are held; past that
+  /// they are ignored as a call not followed's are (on_ignored "ami_listing_backlog").
+  void BeginListing();
   /// After a login: `live` holds the Uniqueids CoreShowChannels listed, `listed` its
   /// CoreShowChannel events. Channels not in `live` hung up meanwhile; calls left without any
   /// channel are settled (incomplete). A call not known whose first channel (Uniqueid ==
   /// Linkedid) is listed began while nobody listened: it is begun from that channel as from its
   /// Newchannel (its start: the listing's time less the channel's Duration), followed from then
-  /// on, and published incomplete. Past max_calls such a call is not taken up (on_ignored).
+  /// on, and published incomplete. Past max_calls such a call is not taken up (on_ignored). The
+  /// events held since BeginListing are then applied, in the order they came.
   void Reconcile(const std::set<std::string>& live, const std::vector<AmiMessage>& listed = {});
 
   size_t calls() const { return calls_.size(); }
@@ -120,7 +128,8 @@ class AmiCallTracker {
   std::function<void()> on_incomplete;
   /// Invoked for each call dropped without publishing, with the reason ("internal_call",
   /// "feature_code", "ami_calls_cap": a call begun while the connection was down not taken up,
-  /// max_calls being tracked); optional (main counts them in telephony_ignored_total).
+  /// max_calls being tracked; "ami_listing_backlog": an event past the bound of those held
+  /// while the channels are listed); optional (main counts them in telephony_ignored_total).
   std::function<void(const char* reason)> on_ignored;
   /// Invoked for a call's times that cannot be read (the Timestamp of its first Newchannel or
   /// last Hangup: no Unix time from 1970 to 2262, the arrival time used instead; the Duration
@@ -167,6 +176,8 @@ class AmiCallTracker {
   std::function<Clock::time_point()> now_;
   std::map<std::string, Tracked> calls_;
   uint64_t internal_ = 0;
+  bool listing_ = false;          // between BeginListing and Reconcile
+  std::vector<AmiMessage> held_;  // events of calls not followed meanwhile (max_calls at most)
 };
 
 /// The AMI connection: connects, reads the banner, logs in (Events: call,cdr… on), lists the

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <tuple>
 
 #include "telephony-ingest/ami_peer.h"
 #include "testing/testing.h"
@@ -534,6 +535,73 @@ TEST_F(TrackerTest, CallsListedInConversationAreAnswered) {
   EXPECT_EQ(Published()[2].call.from_number(), "+33612340301");
   EXPECT_EQ(Published()[2].call.to_number(), "");
   EXPECT_TRUE(ignored.empty());
+}
+
+// Protects: a call in progress when the connection came back that ends while it is being
+// listed (its Hangups between CoreShowChannels and its Complete, before Reconcile takes it up)
+// is published at once with its end, not left open until its timeout; a new call beginning
+// meanwhile is followed from its Newchannel, and the events held stay within max_calls.
+// Seen red: nothing published, the call still followed after the listing.
+TEST_F(TrackerTest, CallEndingWhileListedIsPublished) {
+  std::vector<std::string> ignored;
+  tracker_.on_ignored = [&ignored](const char* reason) { ignored.emplace_back(reason); };
+  const std::string in = "1800000012.10";
+  const std::string agent = "1800000012.11";
+  const std::string fresh = "1800000012.20";
+  AmiFramer framer;
+  std::vector<AmiMessage> listed;
+  ASSERT_TRUE(framer.Feed(kBanner, &listed).ok());
+  for (const auto& [uniqueid, caller, exten] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {in, "+33612340400", "0187654321"}, {agent, "202", "s"}}) {
+    ASSERT_TRUE(
+        framer
+            .Feed("Event: CoreShowChannel\r\nActionID: leadflow-channels\r\nUniqueid: " + uniqueid +
+                      "\r\nLinkedid: " + in + "\r\nCallerIDNum: " + caller + "\r\nExten: " + exten +
+                      "\r\nBridgeId: b-7\r\nChannelStateDesc: Up\r\nDuration: "
+                      "00:02:00\r\n\r\n",
+                  &listed)
+            .ok());
+  }
+  auto hangup = [](const std::string& uniqueid, const std::string& linkedid) {
+    return "Event: Hangup\r\nUniqueid: " + uniqueid + "\r\nLinkedid: " + linkedid + "\r\n\r\n";
+  };
+  tracker_.BeginListing();
+  Play({hangup(agent, in), hangup(in, in),
+        "Event: Newchannel\r\nCallerIDNum: +33612340401\r\nExten: 0187654321\r\nUniqueid: " +
+            fresh + "\r\nLinkedid: " + fresh + "\r\n\r\n"});
+  EXPECT_EQ(tracker_.calls(), 1u);  // the new call, followed at once
+  tracker_.Reconcile({in, agent, fresh}, listed);
+  ASSERT_EQ(Published().size(), 1u);
+  EXPECT_EQ(Published()[0].call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(Published()[0].call.from_number(), "+33612340400");
+  EXPECT_EQ(Published()[0].call.extension(), "202");
+  EXPECT_TRUE(Published()[0].call.incomplete());
+  EXPECT_EQ(tracker_.calls(), 1u);
+  Play({hangup(fresh, fresh)});
+  ASSERT_EQ(Published().size(), 2u);
+  EXPECT_EQ(Published()[1].call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(tracker_.calls(), 0u);
+  EXPECT_TRUE(ignored.empty());
+
+  // Bounded: past max_calls events held, the rest are ignored and counted.
+  AmiOptions small;
+  small.max_calls = 2;
+  CallAssembler calls{CallAssembler::Options{}};
+  AmiCallTracker bounded(small, &calls, [](const FinishedCall&) {});
+  bounded.on_ignored = [&ignored](const char* reason) { ignored.emplace_back(reason); };
+  bounded.BeginListing();
+  std::vector<AmiMessage> events;
+  ASSERT_TRUE(framer
+                  .Feed(hangup("1800000013.1", "1800000013.1") +
+                            hangup("1800000014.1", "1800000014.1") +
+                            hangup("1800000015.1", "1800000015.1"),
+                        &events)
+                  .ok());
+  for (const AmiMessage& event : events) bounded.OnEvent(event);
+  EXPECT_EQ(ignored, (std::vector<std::string>{"ami_listing_backlog"}));
+  bounded.Reconcile({});
+  EXPECT_EQ(bounded.calls(), 0u);
 }
 
 // Protects: a call listed at a login that is extension to extension (201 dialling 202, begun

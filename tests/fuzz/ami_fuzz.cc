@@ -68,6 +68,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const AmiMessage& message : whole) {
     const std::string event = message.Get("Event");
     if (event == "CoreShowChannel") {
+      if (listed.empty()) {
+        tracker.BeginListing();  // as the client, when it sends CoreShowChannels
+      }
       live.insert(message.Get("Uniqueid"));
       listed.push_back(message);
     } else if (event == "CoreShowChannelsComplete") {
