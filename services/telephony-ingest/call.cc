@@ -261,6 +261,12 @@ struct Open {
   std::optional<Clock::time_point> first_received;
   std::optional<Clock::time_point> answer_received;
   std::optional<Clock::time_point> final_received;
+  /// Generic inbound calls reported leg by leg: the extensions `ringing` reports named, and
+  /// whether an unanswered end of one of them was left out because another still rings
+  /// (RingingLegEnds); then the latest report's arrival, from which the legs are waited for.
+  size_t legs_rung = 0;
+  bool legs_ringing = false;
+  std::optional<Clock::time_point> last_received;
 };
 
 // The earlier of `*kept` and `time`, into `*kept`.
@@ -535,46 +541,115 @@ std::string_view RungDestination(const CallUpdate& update) {
   return UriUserPart(update.extension.empty() ? update.to : update.extension);
 }
 
+bool UnansweredEnd(const CallUpdate& update) {
+  return (update.state == State::kMissed || update.state == State::kBusy ||
+          update.state == State::kFailed || update.state == State::kCanceled) &&
+         !ReportsAnAnswer(update);
+}
+
+bool LegReport(const CallUpdate& update) {
+  return update.provider == "generic" && !update.recording && !update.child_leg;
+}
+
+// The extensions (their SIP user part) that `ringing` reports of an inbound generic call named:
+// the legs of a ring group or a hunt, when it is reported leg by leg.
+std::set<std::string_view> RungExtensions(const std::vector<CallUpdate>& updates) {
+  std::set<std::string_view> legs;
+  for (const CallUpdate& update : updates) {
+    if (LegReport(update) && update.state == State::kRinging &&
+        !UriUserPart(update.extension).empty()) {
+      legs.insert(UriUserPart(update.extension));
+    }
+  }
+  return legs;
+}
+
 // The reports of an inbound call posted leg by leg through the generic API (a ring group:
 // "ringing" to 201 and to 202, "answered" by 202, "missed" from 201 as 202 picks up) that say
 // how another leg ended, not the call: an unanswered end ("missed", "busy", "failed",
 // "canceled") after the first answer report, from a destination a "ringing" report of the call
-// named, which is neither the answer report's extension nor its `to`. The call then ends with
-// its own "ended" (or its timeout); taken as its end, such a report published the call at once,
-// its talk time lost. An unanswered end before the answer is not judged: a report parked on it
-// waits for the call's outcome, which the answer then decides at once.
+// named, which is neither the answer report's extension nor its `to`; and, before it, such an
+// end from an extension a "ringing" report named when several were (a ring group whose first
+// agent is busy, a hunt moving on). The call then ends with its own "ended" (or its timeout);
+// taken as its end, such a report published the call at once, its talk time lost.
 std::vector<bool> LostLegs(const std::vector<CallUpdate>& updates, CallEvent::Direction direction) {
   std::vector<bool> lost(updates.size(), false);
   if (direction != CallEvent::INBOUND) {
     return lost;
   }
+  const auto first_answer = std::find_if(updates.begin(), updates.end(), [](const auto& update) {
+    return LegReport(update) && ReportsAnAnswer(update);
+  });
+  if (first_answer == updates.end()) {
+    return lost;
+  }
+  const CallUpdate* answer = &*first_answer;
+  auto answerer = [answer](std::string_view destination) {
+    return destination == UriUserPart(answer->to) || destination == UriUserPart(answer->extension);
+  };
+  const std::set<std::string_view> legs = RungExtensions(updates);
   std::set<std::string_view> rung;
-  const CallUpdate* answer = nullptr;
+  bool answered = false;
   for (size_t i = 0; i < updates.size(); ++i) {
     const CallUpdate& update = updates[i];
-    if (update.provider != "generic" || update.recording || update.child_leg) {
+    if (!LegReport(update)) {
       continue;
     }
     if (update.state == State::kRinging && !RungDestination(update).empty()) {
       rung.insert(RungDestination(update));
     }
-    if (answer == nullptr) {
-      if (ReportsAnAnswer(update)) {
-        answer = &update;
-      }
+    const std::string_view destination = RungDestination(update);
+    if (&update == answer) {
+      answered = true;
       continue;
     }
-    const bool unanswered_end = update.state == State::kMissed || update.state == State::kBusy ||
-                                update.state == State::kFailed || update.state == State::kCanceled;
-    const std::string_view destination = RungDestination(update);
-    lost[i] = unanswered_end && !ReportsAnAnswer(update) && !destination.empty() &&
-              rung.contains(destination) && destination != UriUserPart(answer->to) &&
-              destination != UriUserPart(answer->extension);
+    if (!UnansweredEnd(update) || destination.empty() || answerer(destination)) {
+      continue;
+    }
+    lost[i] = answered ? rung.contains(destination) : legs.size() > 1 && legs.contains(destination);
   }
   return lost;
 }
 
-Open FoldAll(const std::vector<CallUpdate>& updates) {
+// Before any answer, the reports of an inbound generic call that say how one leg ended while
+// another still rings: an unanswered end from an extension a `ringing` report named, while
+// another extension so named has no unanswered end (a ring group whose first agent is busy, a
+// hunt moving on to the next agent). Taken as the call's end, such a report published the call
+// as missed, and the other agent's answer seconds later was thrown away. The call's own end (from
+// the line's number, from no destination, from the last leg) settles it as before; a leg that
+// never reports its end is waited for CallAssembler::Options::ring_window after the call's last
+// report.
+std::vector<bool> RingingLegEnds(const std::vector<CallUpdate>& updates,
+                                 CallEvent::Direction direction) {
+  std::vector<bool> ringing(updates.size(), false);
+  if (direction != CallEvent::INBOUND ||
+      std::any_of(updates.begin(), updates.end(), ReportsAnAnswer)) {
+    return ringing;
+  }
+  const std::set<std::string_view> legs = RungExtensions(updates);
+  if (legs.size() < 2) {
+    return ringing;
+  }
+  std::set<std::string_view> ended;
+  for (const CallUpdate& update : updates) {
+    if (LegReport(update) && UnansweredEnd(update)) {
+      ended.insert(RungDestination(update));
+    }
+  }
+  const bool all_ended = std::all_of(
+      legs.begin(), legs.end(), [&ended](std::string_view leg) { return ended.contains(leg); });
+  if (all_ended) {
+    return ringing;
+  }
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const CallUpdate& update = updates[i];
+    ringing[i] =
+        LegReport(update) && UnansweredEnd(update) && legs.contains(RungDestination(update));
+  }
+  return ringing;
+}
+
+Open FoldAll(const std::vector<CallUpdate>& updates, bool legs_over = true) {
   // The call's direction is its own reports' (a child leg's is its parent's concern).
   CallEvent::Direction direction = CallEvent::DIRECTION_UNSPECIFIED;
   for (const CallUpdate& update : updates) {
@@ -585,7 +660,17 @@ Open FoldAll(const std::vector<CallUpdate>& updates) {
     }
   }
   const std::vector<bool> lost_legs = LostLegs(updates, direction);
+  const std::vector<bool> ringing_legs =
+      legs_over ? std::vector<bool>(updates.size(), false) : RingingLegEnds(updates, direction);
   Open open;
+  if (direction == CallEvent::INBOUND) {
+    open.legs_rung = RungExtensions(updates).size();
+  }
+  for (const CallUpdate& update : updates) {
+    if (update.received && (!open.last_received || *open.last_received < *update.received)) {
+      open.last_received = update.received;
+    }
+  }
   // Click-to-call: the customer is the party the outbound parent <Dial>ed, named by the child
   // legs' To (the parent's To is the agent's phone): the answered leg's, else the last one's.
   std::string callee;
@@ -593,6 +678,10 @@ Open FoldAll(const std::vector<CallUpdate>& updates) {
   for (size_t i = 0; i < updates.size(); ++i) {
     const CallUpdate& update = updates[i];
     if (lost_legs[i]) {
+      continue;
+    }
+    if (ringing_legs[i]) {
+      open.legs_ringing = true;
       continue;
     }
     if (!update.child_leg) {
@@ -816,8 +905,18 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
     // alone made an "answered" call without a number or a direction).
     return decision;
   }
-  Open open = FoldAll(updates);
+  // Past the call's timeout (quiet_over: the ticker), a leg that never reported its end is
+  // waited for no more: the ends reported stand.
+  Open open = FoldAll(updates, /*legs_over=*/quiet_over);
   CallEvent::Direction direction = open.call.direction();
+  // A call that rang several agents and that nobody took is credited to nobody (the line's queue
+  // assigns it), not to whichever leg reported last; one that rang a single extension stays its.
+  auto uncredit_unanswered = [&open](CallEvent::Outcome outcome) {
+    if (outcome != CallEvent::ANSWERED && open.legs_rung > 1) {
+      open.call.clear_operator_name();
+      open.call.clear_extension();
+    }
+  };
   if (open.dial_state) {
     const bool answered = !open.answered_legs.empty();
     if (!quiet_over && !open.parent_completed && (!answered || *open.dial_state == State::kEnded)) {
@@ -851,10 +950,14 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
   }
   if (!open.final_state) {
     if (!quiet_over) {
+      if (open.legs_ringing) {
+        decision.legs_ringing_since = open.last_received;
+      }
       return decision;
     }
     decision.kind = Decision::Kind::kFinal;
     CallEvent::Outcome outcome = open.answered ? CallEvent::ANSWERED : CallEvent::MISSED;
+    uncredit_unanswered(outcome);
     decision.finished = Finish(std::move(open), outcome, /*incomplete=*/true, now);
     return decision;
   }
@@ -869,6 +972,7 @@ Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool q
   // "completed" by a <Dial> action.
   bool uncertain = (open.uncertain && outcome != CallEvent::ANSWERED) || open.awaits_dial;
   decision.kind = uncertain && !settle_over ? Decision::Kind::kSettling : Decision::Kind::kFinal;
+  uncredit_unanswered(outcome);
   decision.finished = Finish(std::move(open), outcome, false, now);
   return decision;
 }
@@ -1734,7 +1838,7 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
     done(std::move(result));
   };
   switch (decision.kind) {
-    case Decision::Kind::kOpen:
+    case Decision::Kind::kOpen: {
       // Both stores refuse a new call past the bound in the append step itself
       // (Snapshot::refused); this covers one that would not.
       if (snapshot.updates.size() == 1 && snapshot.open_calls >= options_.max_open_calls) {
@@ -1743,13 +1847,20 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
         });
         return;
       }
-      if (scheduled_at == now + options_.open_ttl) {
+      // Open until its timeout; a ring group's leg ended while another rings: until the
+      // ring window after its last report, when its ends reported stand (Due).
+      Clock::time_point due = now + options_.open_ttl;
+      if (decision.legs_ringing_since) {
+        due = std::min(due, *decision.legs_ringing_since + options_.ring_window);
+      }
+      if (scheduled_at == due) {
         done(Result{});  // scheduled (or its expiry pushed) by the append step itself
         return;
       }
-      store_->ScheduleHeldAsync(key, now + options_.open_ttl, snapshot.updates.size(),
+      store_->ScheduleHeldAsync(key, due, snapshot.updates.size(),
                                 [scheduled](absl::Status status) { scheduled(status, Result{}); });
       return;
+    }
     case Decision::Kind::kSettling: {
       Result result;
       result.settling = decision.finished.call.outcome();

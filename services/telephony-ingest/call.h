@@ -369,6 +369,10 @@ class CallAssembler {
     std::chrono::milliseconds settle_window{15000};
     /// How long a replica has to publish a call it took from Due() before another may.
     std::chrono::seconds due_lease{60};
+    /// How long, after its last report, a call reported leg by leg waits for a leg that rang
+    /// and never reported its end, once another leg's unanswered end came
+    /// (TELEPHONY_RING_WINDOW_S); then the ends reported stand.
+    std::chrono::seconds ring_window{120};
     /// Updates kept per call at most (TELEPHONY_MAX_UPDATES_PER_CALL); past it an intermediate
     /// state is refused (FailedPrecondition) and a final one settles the call over the updates
     /// kept and itself, without waiting for the settle window.
@@ -513,6 +517,9 @@ struct Decision {
   enum class Kind { kOpen, kSettling, kFinal };
   Kind kind = Kind::kOpen;
   FinishedCall finished;  // kSettling, kFinal
+  /// kOpen: a leg of a ring group reported its unanswered end while another still rings; the
+  /// call's last report came then (the ring window runs from it).
+  std::optional<Clock::time_point> legs_ringing_since;
 };
 Decision Decide(const std::vector<CallUpdate>& updates, bool settle_over, bool quiet_over,
                 Clock::time_point now);

@@ -154,9 +154,10 @@ CallUpdate Leg(State state, std::string id, std::string extension) {
 // Protects: a ring group reported leg by leg under one call id: once a leg answered, another
 // rung leg's "missed" (cancelled as 202 picks up) does not end the call; its "ended" does, with
 // its talk time. Seen red: published at the "missed", 0 s. Still ending the call at once: a
-// "missed" before the answer (the answer decides the call; the request parked on the "missed"
-// gets that outcome), from the destination that answered, from the line's number the answer
-// report names, or from a destination no "ringing" report named.
+// "missed" before the answer from a leg named by `to` only (the answer decides the call; the
+// request parked on the "missed" gets that outcome; legs named by their extension:
+// ALegsEndWhileAnotherRingsDoesNotEndTheCall), from the destination that answered, from the
+// line's number the answer report names, or from a destination no "ringing" report named.
 TEST_F(CallAssemblerTest, AnotherLegsMissedDoesNotEndAnAnsweredCall) {
   EXPECT_FALSE(Apply(Leg(State::kRinging, "rg", "201"), kT0));
   EXPECT_FALSE(Apply(Leg(State::kRinging, "rg", "202"), kT0));
@@ -199,6 +200,100 @@ TEST_F(CallAssemblerTest, AnotherLegsMissedDoesNotEndAnAnsweredCall) {
   auto transfer = Apply(Leg(State::kMissed, "rg5", "203"), kT0 + seconds(30));
   ASSERT_TRUE(transfer);
   EXPECT_EQ(transfer->call.outcome(), CallEvent::ANSWERED);
+}
+
+// Protects: a ring group or a hunt reported leg by leg, each leg's reports naming its extension:
+// one agent's unanswered end ("busy", "missed") while another agent's phone still rings does not
+// end the call, and its report is not held for the call's outcome; the other agent's answer,
+// seconds or a minute later, makes the call answered with its talk time, credited to that
+// agent. A leg that never reports its end is waited for the ring window after the call's last
+// report, then the ends reported stand. A call that rang several agents and that nobody took is
+// credited to nobody (the line's queue assigns it); one that rang a single extension stays its.
+// Seen red: published BUSY / MISSED at the first leg's end, the answer thrown away; the last
+// leg credited with a missed call.
+TEST_F(CallAssemblerTest, ALegsEndWhileAnotherRingsDoesNotEndTheCall) {
+  auto leg = [](State state, const std::string& id, const std::string& extension) {
+    CallUpdate update = Leg(state, id, extension);
+    update.extension = extension;
+    return update;
+  };
+  // Ring-all: 201 busy at once, 202 answers 30 s later and talks 95 s.
+  EXPECT_FALSE(Apply(leg(State::kRinging, "all", "201"), kT0));
+  EXPECT_FALSE(Apply(leg(State::kRinging, "all", "202"), kT0));
+  auto busy = assembler_.Apply(leg(State::kBusy, "all", "201"), kT0 + seconds(1));
+  ASSERT_TRUE(busy.ok());
+  EXPECT_FALSE(busy->finished);
+  EXPECT_FALSE(busy->settling);  // answered "pending", not held for the call's outcome
+  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(100)).empty());
+  EXPECT_FALSE(Apply(leg(State::kAnswered, "all", "202"), kT0 + seconds(30)));
+  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(200)).empty());
+  CallUpdate ended = leg(State::kEnded, "all", "202");
+  ended.duration_seconds = 95;
+  auto all = Apply(ended, kT0 + seconds(125));
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(all->call.duration_seconds(), 95);
+  EXPECT_EQ(all->call.extension(), "202");
+
+  // A hunt: 201 rings out ("missed", held for the settle window as the call's possible end),
+  // then 202 rings and answers 4 s later.
+  EXPECT_FALSE(Apply(leg(State::kRinging, "hunt", "201"), kT0));
+  auto first = assembler_.Apply(leg(State::kMissed, "hunt", "201"), kT0 + seconds(20));
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->settling);
+  EXPECT_FALSE(Apply(leg(State::kRinging, "hunt", "202"), kT0 + seconds(20)));
+  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(60)).empty());  // past the settle window
+  EXPECT_FALSE(Apply(leg(State::kAnswered, "hunt", "202"), kT0 + seconds(24)));
+  CallUpdate hunt_end = leg(State::kEnded, "hunt", "202");
+  hunt_end.duration_seconds = 70;
+  auto hunt = Apply(hunt_end, kT0 + seconds(95));
+  ASSERT_TRUE(hunt);
+  EXPECT_EQ(hunt->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(hunt->call.duration_seconds(), 70);
+  EXPECT_EQ(hunt->call.extension(), "202");
+
+  // Nobody answers and 202 never reports its end: the ring window after the last report, then
+  // the busy leg's end stands; nobody credited.
+  EXPECT_FALSE(Apply(leg(State::kRinging, "quiet", "201"), kT0));
+  EXPECT_FALSE(Apply(leg(State::kRinging, "quiet", "202"), kT0));
+  EXPECT_FALSE(Apply(leg(State::kBusy, "quiet", "201"), kT0 + seconds(1)));
+  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(120)).empty());
+  auto quiet = assembler_.Expire(kT0 + seconds(122));
+  ASSERT_EQ(quiet.size(), 1u);
+  EXPECT_EQ(quiet[0].call.outcome(), CallEvent::BUSY);
+  EXPECT_EQ(quiet[0].call.extension(), "");
+  EXPECT_FALSE(quiet[0].call.incomplete());
+
+  // The call's own end (from the line's number) after both legs rang: missed, credited to
+  // nobody, though the ringing reports named 201 and 202 as extension and operator.
+  CallUpdate ring_201 = leg(State::kRinging, "group", "201");
+  ring_201.operator_name = "alice@example.fr";
+  EXPECT_FALSE(Apply(ring_201, kT0));
+  EXPECT_FALSE(Apply(leg(State::kRinging, "group", "202"), kT0));
+  EXPECT_FALSE(Apply(Leg(State::kMissed, "group", "+33187654321"), kT0 + seconds(20)));
+  auto group = assembler_.Expire(kT0 + seconds(40));
+  ASSERT_EQ(group.size(), 1u);
+  EXPECT_EQ(group[0].call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(group[0].call.extension(), "");
+  EXPECT_EQ(group[0].call.operator_name(), "");
+
+  // Every leg's end reported: the call ends on them (after the settle window), nobody credited.
+  EXPECT_FALSE(Apply(leg(State::kRinging, "both", "201"), kT0));
+  EXPECT_FALSE(Apply(leg(State::kRinging, "both", "202"), kT0));
+  EXPECT_FALSE(Apply(leg(State::kMissed, "both", "202"), kT0 + seconds(20)));
+  EXPECT_FALSE(Apply(leg(State::kMissed, "both", "201"), kT0 + seconds(20)));
+  auto both = assembler_.Expire(kT0 + seconds(40));
+  ASSERT_EQ(both.size(), 1u);
+  EXPECT_EQ(both[0].call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(both[0].call.extension(), "");
+
+  // A single extension rung: its missed call is its own.
+  EXPECT_FALSE(Apply(leg(State::kRinging, "direct", "201"), kT0));
+  EXPECT_FALSE(Apply(leg(State::kMissed, "direct", "201"), kT0 + seconds(20)));
+  auto direct = assembler_.Expire(kT0 + seconds(40));
+  ASSERT_EQ(direct.size(), 1u);
+  EXPECT_EQ(direct[0].call.outcome(), CallEvent::MISSED);
+  EXPECT_EQ(direct[0].call.extension(), "201");
 }
 
 // Protects: "ended" without any sign of an answer is a missed call, and the missed/voicemail/

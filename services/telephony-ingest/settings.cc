@@ -154,6 +154,10 @@ Settings ReadSettings(config::Reader& reader) {
   if (service.calls.settle_window > std::chrono::minutes(10)) {
     reader.Fail("TELEPHONY_SETTLE_MS", "at most 600000 (10 minutes)");
   }
+  service.calls.ring_window = std::chrono::seconds(reader.Int(
+      "TELEPHONY_RING_WINDOW_S", 120, 1, 3600,
+      "how long after its last report a call reported leg by leg (generic API) waits for a leg "
+      "that rang and never reported its end, once another leg's unanswered end came"));
   service.max_parked = static_cast<size_t>(
       reader.Int("TELEPHONY_MAX_PARKED", 1000, 1, 1000000,
                  "settling reports kept unanswered until Kafka has their call (then 503)"));

@@ -61,6 +61,13 @@ TEST(SettingsTest, DefaultsAndConflicts) {
   ASSERT_TRUE(Check({{"TELEPHONY_CALL_TIMEOUT_S", "72000"}}, &settings).ok());
   EXPECT_EQ(settings.service.calls.open_ttl, std::chrono::seconds(72000));
   EXPECT_FALSE(Check({{"TELEPHONY_CALL_TIMEOUT_S", "72001"}}).ok());
+  // A ring group's legs are waited for two minutes by default, an hour at most.
+  ASSERT_TRUE(Check({}, &settings).ok());
+  EXPECT_EQ(settings.service.calls.ring_window, std::chrono::seconds(120));
+  ASSERT_TRUE(Check({{"TELEPHONY_RING_WINDOW_S", "45"}}, &settings).ok());
+  EXPECT_EQ(settings.service.calls.ring_window, std::chrono::seconds(45));
+  EXPECT_FALSE(Check({{"TELEPHONY_RING_WINDOW_S", "0"}}).ok());
+  EXPECT_FALSE(Check({{"TELEPHONY_RING_WINDOW_S", "3601"}}).ok());
 }
 
 // Protects: TELEPHONY_AMI_OUTSIDE_LINE_PREFIX: none by default (numbers as dialled); 1–4
