@@ -507,6 +507,10 @@ TEST_F(FaultTest, RedisStopAndStart) {
   std::optional<double> failures = testing::MetricValue(metrics, "crm_redis_failures_total");
   ASSERT_TRUE(failures.has_value()) << metrics;
   EXPECT_GT(*failures, 0) << metrics;
+  // And an operator reading the log sees it begin and end.
+  const std::string log = core_->process().Log();
+  EXPECT_NE(log.find("redis failed"), std::string::npos) << log;
+  EXPECT_NE(log.find("redis answers again"), std::string::npos) << log;
 }
 
 // Protects: exactly-once effects across a crm-core crash: SIGKILLed under load and restarted, it

@@ -244,10 +244,28 @@ void BatchProcessor::MarkProcessed(const std::vector<std::string>& event_ids) {
     commands.push_back(
         {"SET", absl::StrCat(options_.redis_prefix, "processed:", id), "1", "EX", ttl});
   }
-  if (auto replies = redis_->Pipeline(commands); !replies.ok()) {
-    counters_.redis_failures.Increment();
-    spdlog::debug("redis processed marks not written: {}", replies.status().ToString());
+  auto replies = redis_->Pipeline(commands);
+  NoteRedis(replies.status());
+}
+
+void BatchProcessor::NoteRedis(const absl::Status& status) {
+  if (status.ok()) {
+    if (redis_failing_) {
+      redis_failing_ = false;
+      spdlog::info("redis answers again: processed marks are read and written again");
+    }
+    return;
   }
+  counters_.redis_failures.Increment();
+  const auto now = std::chrono::steady_clock::now();
+  if (!redis_failing_ && now - redis_warned_ >= std::chrono::minutes(1)) {
+    redis_warned_ = now;
+    spdlog::warn(
+        "redis failed ({}): events are checked for duplicates in PostgreSQL only until it answers "
+        "again (crm_redis_failures_total)",
+        status.ToString());
+  }
+  redis_failing_ = true;
 }
 
 absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {
@@ -306,8 +324,9 @@ absl::Status BatchProcessor::ProcessOnce(const std::vector<kafka::Message>& batc
       for (size_t i = 0; i < decoded.size(); ++i) {
         marked[i] = !reply->elements[i].IsNil();
       }
+      NoteRedis(absl::OkStatus());
     } else {
-      counters_.redis_failures.Increment();
+      NoteRedis(reply.ok() ? absl::UnavailableError("MGET: unexpected reply") : reply.status());
     }
   }
   for (size_t i = 0; i < decoded.size(); ++i) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -122,6 +123,9 @@ class BatchProcessor {
   absl::Status ApplyInTransaction(const std::vector<const Decoded*>& events);
   absl::Status DeadLetter(const kafka::Message& message, const std::string& error);
   void MarkProcessed(const std::vector<std::string>& event_ids);
+  // Counts a failed Redis call and logs the outage once as it begins (at most a line a minute
+  // when Redis comes and goes), and once when Redis answers again.
+  void NoteRedis(const absl::Status& status);
 
   // What the retries of one batch share: the same batch is passed again until it succeeds.
   struct InFlight {
@@ -139,6 +143,8 @@ class BatchProcessor {
   // no batch transaction holds a queue's row (store/sql/inbound/advance_queue.sql).
   std::unique_ptr<pqxx::connection> positions_;
   redis::Client* redis_;
+  bool redis_failing_ = false;
+  std::chrono::steady_clock::time_point redis_warned_{};
   kafka::Producer& dead_letters_;
   InboundCounters& counters_;
 };
