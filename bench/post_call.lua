@@ -4,13 +4,13 @@
 -- ones, or with a second argument (the number of threads) evenly spaced, each thread then
 -- holding only its share of the file, so that a file read once through never sends a call twice.
 --
--- Each thread reads the file on its first request, in its own thread, all threads at once.
--- wrk runs init() for one thread after the other in its main thread, and a thread already
--- created sends while the next one reads: with the file read there, the first thread sent alone
--- for as long as the others read (seconds for 300,000 lines), while wrk's main thread took a
--- core from the service under test, and those requests counted in wrk's total but not in its
--- time. Read here, every thread waits the same read before its first request, whatever the
--- server.
+-- Each thread reads the file on its first request (wrk runs init() for one thread after the
+-- other in its main thread, and a thread already created sends while the next one reads: with
+-- 300,000 lines, seconds during which the first thread sent alone and wrk's main thread took a
+-- core from the service under test). wrk also asks the first thread for a request in its main
+-- thread, before any thread starts, to check it: that thread reads its share there, the others
+-- in their own threads once started. So each thread, once it has read its share, creates
+-- FILE.ready.<thread>: bench/run.sh takes its rates only once every thread's marker exists.
 local path
 local spread
 local requests
@@ -55,7 +55,12 @@ local function load()
     end
   end
   if not spread then
+    math.randomseed(id + 1)  -- each thread its own start, not the same unseeded one
     index = math.random(#requests)
+  end
+  local ready = io.open(path .. ".ready." .. id, "w")
+  if ready then
+    ready:close()
   end
 end
 

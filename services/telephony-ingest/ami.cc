@@ -483,7 +483,12 @@ void AmiCallTracker::Settle(const std::string& linkedid, Tracked& call, Clock::t
   Apply(linkedid, std::move(update));
 }
 
-void AmiCallTracker::BeginListing() { listing_ = true; }
+void AmiCallTracker::BeginListing() {
+  // Events held by a listing the connection did not complete are older than this listing: the
+  // calls are taken up as it lists them now.
+  held_.clear();
+  listing_ = true;
+}
 
 void AmiCallTracker::Reconcile(const std::set<std::string>& live,
                                const std::vector<AmiMessage>& listed) {

@@ -602,6 +602,26 @@ TEST_F(TrackerTest, CallEndingWhileListedIsPublished) {
   EXPECT_EQ(ignored, (std::vector<std::string>{"ami_listing_backlog"}));
   bounded.Reconcile({});
   EXPECT_EQ(bounded.calls(), 0u);
+
+  // A listing the connection did not complete: what it held is older than the next listing,
+  // which takes the call up as it is now; the stale Hangup is not applied after it.
+  const std::string again = "1800000012.40";
+  tracker_.BeginListing();
+  Play({hangup(again, again)});
+  tracker_.BeginListing();  // the connection dropped and came back
+  AmiFramer relist;
+  std::vector<AmiMessage> now_listed;
+  ASSERT_TRUE(relist.Feed(kBanner, &now_listed).ok());
+  ASSERT_TRUE(relist
+                  .Feed("Event: CoreShowChannel\r\nActionID: leadflow-channels\r\nUniqueid: " +
+                            again + "\r\nLinkedid: " + again +
+                            "\r\nCallerIDNum: +33612340402\r\nExten: 0187654321\r\n"
+                            "ChannelStateDesc: Ring\r\nDuration: 00:00:09\r\n\r\n",
+                        &now_listed)
+                  .ok());
+  tracker_.Reconcile({again}, now_listed);
+  EXPECT_EQ(tracker_.calls(), 1u);
+  EXPECT_EQ(Published().size(), 2u);
 }
 
 // Protects: a call listed at a login that is extension to extension (201 dialling 202, begun

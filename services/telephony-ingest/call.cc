@@ -496,28 +496,6 @@ FinishedCall Finish(Open&& open, CallEvent::Outcome outcome, bool incomplete,
   return finished;
 }
 
-// When a settling call stands on its outcome: `window` after the first final report that
-// waits for a deciding one (an unanswered generic outcome, Twilio's parent "completed"),
-// whatever retries of it came since. Reports stored without their arrival time count from
-// `now`.
-Clock::time_point SettleDeadline(const std::vector<CallUpdate>& updates, Clock::time_point now,
-                                 std::chrono::milliseconds window) {
-  std::optional<Clock::time_point> first;
-  for (const CallUpdate& update : updates) {
-    const bool settles = update.dial_result
-                             ? update.parent_over
-                             : IsFinal(update.state) && (update.uncertain || update.awaits_dial);
-    if (update.recording || !settles) {
-      continue;
-    }
-    Clock::time_point at = update.received.value_or(now);
-    if (!first || at < *first) {
-      first = at;
-    }
-  }
-  return std::chrono::time_point_cast<Clock::duration>(first.value_or(now) + window);
-}
-
 // A child leg of an outbound parent (Twilio click-to-call) as the <Dial> result it is: its
 // final status is the <Dial>'s outcome, its talk time the call's; std::nullopt while it has no
 // final status (only its callee counts then).
@@ -539,6 +517,17 @@ std::optional<CallUpdate> ChildLegAsDial(const CallUpdate& leg) {
 // URI's user part.
 std::string_view RungDestination(const CallUpdate& update) {
   return UriUserPart(update.extension.empty() ? update.to : update.extension);
+}
+
+// The call's direction is its own reports' (a child leg's is its parent's concern).
+CallEvent::Direction CallDirection(const std::vector<CallUpdate>& updates) {
+  for (const CallUpdate& update : updates) {
+    if (!update.child_leg && !update.recording &&
+        update.direction != CallEvent::DIRECTION_UNSPECIFIED) {
+      return update.direction;
+    }
+  }
+  return CallEvent::DIRECTION_UNSPECIFIED;
 }
 
 bool UnansweredEnd(const CallUpdate& update) {
@@ -649,16 +638,52 @@ std::vector<bool> RingingLegEnds(const std::vector<CallUpdate>& updates,
   return ringing;
 }
 
-Open FoldAll(const std::vector<CallUpdate>& updates, bool legs_over = true) {
-  // The call's direction is its own reports' (a child leg's is its parent's concern).
-  CallEvent::Direction direction = CallEvent::DIRECTION_UNSPECIFIED;
+// When a settling call stands on its outcome: `window` after the first final report that
+// waits for a deciding one (an unanswered generic outcome, Twilio's parent "completed"),
+// whatever retries of it came since. Reports stored without their arrival time count from
+// `now`. A ring group reported leg by leg and not answered: a named leg's end is the call's
+// possible end only once every leg named has ended (RingingLegEnds), so the window runs from the
+// last of the legs' first ends (a retry of one does not extend it), unless another final report
+// (the call's own end: from the line's number, or from no destination) came.
+Clock::time_point SettleDeadline(const std::vector<CallUpdate>& updates, Clock::time_point now,
+                                 std::chrono::milliseconds window) {
+  const bool legs = CallDirection(updates) == CallEvent::INBOUND &&
+                    std::none_of(updates.begin(), updates.end(), ReportsAnAnswer) &&
+                    RungExtensions(updates).size() > 1;
+  const std::set<std::string_view> named =
+      legs ? RungExtensions(updates) : std::set<std::string_view>();
+  std::optional<Clock::time_point> first;
+  std::map<std::string_view, Clock::time_point> legs_first;
   for (const CallUpdate& update : updates) {
-    if (!update.child_leg && !update.recording &&
-        update.direction != CallEvent::DIRECTION_UNSPECIFIED) {
-      direction = update.direction;
-      break;
+    const bool settles = update.dial_result
+                             ? update.parent_over
+                             : IsFinal(update.state) && (update.uncertain || update.awaits_dial);
+    if (update.recording || !settles) {
+      continue;
+    }
+    Clock::time_point at = update.received.value_or(now);
+    if (LegReport(update) && UnansweredEnd(update) && named.contains(RungDestination(update))) {
+      auto [leg, added] = legs_first.try_emplace(RungDestination(update), at);
+      if (!added && at < leg->second) {
+        leg->second = at;
+      }
+      continue;
+    }
+    if (!first || at < *first) {
+      first = at;
     }
   }
+  if (!first && !legs_first.empty()) {
+    first =
+        std::max_element(legs_first.begin(), legs_first.end(), [](const auto& a, const auto& b) {
+          return a.second < b.second;
+        })->second;
+  }
+  return std::chrono::time_point_cast<Clock::duration>(first.value_or(now) + window);
+}
+
+Open FoldAll(const std::vector<CallUpdate>& updates, bool legs_over = true) {
+  const CallEvent::Direction direction = CallDirection(updates);
   const std::vector<bool> lost_legs = LostLegs(updates, direction);
   const std::vector<bool> ringing_legs =
       legs_over ? std::vector<bool>(updates.size(), false) : RingingLegEnds(updates, direction);
@@ -1812,6 +1837,19 @@ void CallAssembler::AfterAppend(const std::string& key, const CallUpdate& update
   const bool decides =
       (IsFinal(update.state) || update.dial_result) &&
       (!update.child_leg || FoldAll(updates).call.direction() == CallEvent::OUTBOUND);
+  if (full && decides && !update.child_leg) {
+    // Past the cap a final report settles the call at once: not a ring group's leg ending while
+    // another still rings (its end is not the call's), which adds nothing the poster needs.
+    std::vector<CallUpdate> with = updates;
+    with.push_back(update);
+    if (RingingLegEnds(with, CallDirection(with)).back()) {
+      done(absl::FailedPreconditionError(
+          absl::StrCat("call holds ", options_.max_updates_per_call,
+                       " reports (TELEPHONY_MAX_UPDATES_PER_CALL); a leg's end while another rings "
+                       "is not taken")));
+      return;
+    }
+  }
   if (full && !decides) {
     done(absl::FailedPreconditionError(
         absl::StrCat("call holds ", options_.max_updates_per_call,

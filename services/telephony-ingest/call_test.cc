@@ -252,6 +252,22 @@ TEST_F(CallAssemblerTest, ALegsEndWhileAnotherRingsDoesNotEndTheCall) {
   EXPECT_EQ(hunt->call.duration_seconds(), 70);
   EXPECT_EQ(hunt->call.extension(), "202");
 
+  // A hunt over three agents: 201 and 202 ring out, 203 answers. Each leg's end is the call's
+  // possible end only while no other leg rings; the window runs from the last of them.
+  EXPECT_FALSE(Apply(leg(State::kRinging, "hunt3", "201"), kT0));
+  EXPECT_FALSE(Apply(leg(State::kMissed, "hunt3", "201"), kT0 + seconds(20)));
+  EXPECT_FALSE(Apply(leg(State::kRinging, "hunt3", "202"), kT0 + seconds(20)));
+  EXPECT_FALSE(Apply(leg(State::kMissed, "hunt3", "202"), kT0 + seconds(40)));
+  EXPECT_FALSE(Apply(leg(State::kRinging, "hunt3", "203"), kT0 + seconds(41)));
+  EXPECT_TRUE(assembler_.Expire(kT0 + seconds(60)).empty());
+  EXPECT_FALSE(Apply(leg(State::kAnswered, "hunt3", "203"), kT0 + seconds(45)));
+  CallUpdate hunt3_end = leg(State::kEnded, "hunt3", "203");
+  hunt3_end.duration_seconds = 50;
+  auto hunt3 = Apply(hunt3_end, kT0 + seconds(95));
+  ASSERT_TRUE(hunt3);
+  EXPECT_EQ(hunt3->call.outcome(), CallEvent::ANSWERED);
+  EXPECT_EQ(hunt3->call.extension(), "203");
+
   // Nobody answers and 202 never reports its end: the ring window after the last report, then
   // the busy leg's end stands; nobody credited.
   EXPECT_FALSE(Apply(leg(State::kRinging, "quiet", "201"), kT0));
@@ -286,6 +302,23 @@ TEST_F(CallAssemblerTest, ALegsEndWhileAnotherRingsDoesNotEndTheCall) {
   ASSERT_EQ(both.size(), 1u);
   EXPECT_EQ(both[0].call.outcome(), CallEvent::MISSED);
   EXPECT_EQ(both[0].call.extension(), "");
+
+  // A call holding as many reports as it may: a leg's end while another rings is not taken
+  // (it would settle the call at once, past the cap).
+  CallAssembler::Options capped;
+  capped.max_updates_per_call = 3;
+  CallAssembler small(capped);
+  for (const char* extension : {"201", "202", "203"}) {
+    ASSERT_TRUE(small.Apply(leg(State::kRinging, "cap", extension), kT0).ok());
+  }
+  auto refused = small.Apply(leg(State::kBusy, "cap", "201"), kT0 + seconds(1));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  CallUpdate cap_end = leg(State::kEnded, "cap", "202");
+  cap_end.duration_seconds = 12;
+  auto cap = small.Apply(cap_end, kT0 + seconds(30));
+  ASSERT_TRUE(cap.ok());
+  ASSERT_TRUE(cap->finished);
+  EXPECT_EQ(cap->finished->call.outcome(), CallEvent::ANSWERED);
 
   // A single extension rung: its missed call is its own.
   EXPECT_FALSE(Apply(leg(State::kRinging, "direct", "201"), kT0));

@@ -20,6 +20,28 @@
 namespace leadflow::telephony {
 namespace {
 
+// The default logger writes into Text() for the object's life, and is put back however the test
+// ends: an ASSERT's early return left it writing into a destroyed stream, and the next test that
+// logged crashed.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)));
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+  std::string Text() {
+    spdlog::default_logger()->flush();
+    return out_.str();
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
 using ::testing::HasSubstr;
 
 const Clock::time_point kNow = Clock::time_point(std::chrono::seconds(1700000000));
@@ -1160,10 +1182,7 @@ INSTANTIATE_TEST_SUITE_P(Stores, SettleRetryTest, ::testing::Bool(),
 // nothing is published; a true retry (same parties, however written, times refined, a field
 // left out) keeps its answer. On the in-process store and on the Redis shared by replicas.
 TEST_P(SettleRetryTest, ReusedCallIdIsRefusedNotLost) {
-  std::ostringstream out;
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  CapturedLog captured;
   const std::string id = testing::UniqueName("reuse");
   auto first = PostGeneric(Generic(id, "missed", R"(,"ended_at":"2023-11-14T22:13:20Z")"));
   ASSERT_EQ(first.status, 202) << first.body;
@@ -1218,9 +1237,7 @@ TEST_P(SettleRetryTest, ReusedCallIdIsRefusedNotLost) {
                                  "telephony_requests_rejected_total{code=\"call_id_reused\"}")
                 .value_or(-1),
             3);
-  spdlog::default_logger()->flush();
-  spdlog::set_default_logger(previous);
-  const std::string log = out.str();
+  const std::string log = captured.Text();
   EXPECT_THAT(log, HasSubstr("409 call_id_reused: call generic:" + id + " is settled"));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("0613131313")));
   // The settled call is untouched: a retry still gets it.
@@ -2016,19 +2033,14 @@ TEST_F(ServiceTest, CallerIdsAreNeverRefused) {
 // numbers): a wrong TELEPHONY_TWILIO_PUBLIC_URL shows the URL the signature was checked
 // against; a 422 names its fields.
 TEST_F(ServiceTest, RefusalsAreLogged) {
-  std::ostringstream out;
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  CapturedLog captured;
   Service();
   // Twilio signed the URL it called; the service is configured with another one.
   options_.twilio_public_url = "https://calls.example.org/hooks";
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA44", "no-answer")).status, 401);
   EXPECT_EQ(PostTwilio("/v1/twilio/voice", TwilioCall("CA45", "no-answer")).status, 401);
   EXPECT_EQ(PostGeneric(R"({"call_id":"x","direction":"up","state":"nope"})").status, 422);
-  spdlog::default_logger()->flush();
-  spdlog::set_default_logger(previous);
-  std::string log = out.str();
+  const std::string log = captured.Text();
   EXPECT_THAT(log, HasSubstr("refused POST /v1/twilio/voice with 401 bad_signature"));
   EXPECT_THAT(log, HasSubstr("https://leads.example/telephony/v1/twilio/voice"));
   EXPECT_THAT(log, HasSubstr("TELEPHONY_TWILIO_PUBLIC_URL"));
@@ -2056,10 +2068,7 @@ std::vector<std::string> LinesWith(const std::string& log, const std::string& wo
 // instead); a recording's own event has its line (trial 89c #8: published calls left no log
 // line).
 TEST_F(ServiceTest, OneLinePerPublishedCallWithoutNumbers) {
-  std::ostringstream out;
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  CapturedLog captured;
   const std::string answered =
       R"({"call_id":"log-1","direction":"inbound","from":"+33611227788","to":"+33187654321",)"
       R"("line":"sales-line","state":"ended","duration":42,"operator":"alice@example.org",)"
@@ -2080,9 +2089,7 @@ TEST_F(ServiceTest, OneLinePerPublishedCallWithoutNumbers) {
                                      "RecordingUrl=https%3A%2F%2Fapi.twilio.com%2FRE0077&"
                                      "RecordingStatus=completed"));
   ASSERT_EQ(recorded.status, 200) << recorded.body;
-  spdlog::default_logger()->flush();
-  spdlog::set_default_logger(previous);
-  const std::string log = out.str();
+  const std::string log = captured.Text();
 
   std::vector<std::string> published = LinesWith(log, "telephony: published");
   ASSERT_EQ(published.size(), 2u) << log;

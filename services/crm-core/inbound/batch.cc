@@ -245,27 +245,39 @@ void BatchProcessor::MarkProcessed(const std::vector<std::string>& event_ids) {
         {"SET", absl::StrCat(options_.redis_prefix, "processed:", id), "1", "EX", ttl});
   }
   auto replies = redis_->Pipeline(commands);
-  NoteRedis(replies.status());
+  absl::Status status = replies.status();
+  if (status.ok()) {
+    // Redis may answer each command with an error (LOADING, OOM, READONLY): a mark not written.
+    for (const redis::Reply& reply : *replies) {
+      if (reply.type == redis::Reply::Type::kError) {
+        status = absl::UnavailableError(reply.text);
+        break;
+      }
+    }
+  }
+  NoteRedis(status);
 }
 
 void BatchProcessor::NoteRedis(const absl::Status& status) {
   if (status.ok()) {
-    if (redis_failing_) {
-      redis_failing_ = false;
+    if (redis_warned_outage_) {
       spdlog::info("redis answers again: processed marks are read and written again");
     }
+    redis_warned_outage_ = false;
     return;
   }
   counters_.redis_failures.Increment();
+  // One line per outage, and at most one a minute when Redis comes and goes: an outage that
+  // begins within the minute is told at its first failure after it.
   const auto now = std::chrono::steady_clock::now();
-  if (!redis_failing_ && now - redis_warned_ >= std::chrono::minutes(1)) {
+  if (!redis_warned_outage_ && now - redis_warned_ >= std::chrono::minutes(1)) {
     redis_warned_ = now;
+    redis_warned_outage_ = true;
     spdlog::warn(
         "redis failed ({}): events are checked for duplicates in PostgreSQL only until it answers "
         "again (crm_redis_failures_total)",
         status.ToString());
   }
-  redis_failing_ = true;
 }
 
 absl::Status BatchProcessor::Process(const std::vector<kafka::Message>& batch) {

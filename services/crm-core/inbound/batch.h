@@ -123,8 +123,8 @@ class BatchProcessor {
   absl::Status ApplyInTransaction(const std::vector<const Decoded*>& events);
   absl::Status DeadLetter(const kafka::Message& message, const std::string& error);
   void MarkProcessed(const std::vector<std::string>& event_ids);
-  // Counts a failed Redis call and logs the outage once as it begins (at most a line a minute
-  // when Redis comes and goes), and once when Redis answers again.
+  // Counts a failed Redis call and logs the outage once (at most a line a minute when Redis
+  // comes and goes), and its end when it was logged.
   void NoteRedis(const absl::Status& status);
 
   // What the retries of one batch share: the same batch is passed again until it succeeds.
@@ -143,7 +143,7 @@ class BatchProcessor {
   // no batch transaction holds a queue's row (store/sql/inbound/advance_queue.sql).
   std::unique_ptr<pqxx::connection> positions_;
   redis::Client* redis_;
-  bool redis_failing_ = false;
+  bool redis_warned_outage_ = false;  // the current outage was logged (its end will be too)
   std::chrono::steady_clock::time_point redis_warned_{};
   kafka::Producer& dead_letters_;
   InboundCounters& counters_;
