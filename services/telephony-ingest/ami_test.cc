@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <mutex>
-#include <tuple>
 
 #include "telephony-ingest/ami_peer.h"
 #include "testing/testing.h"
@@ -466,6 +465,19 @@ TEST_F(TrackerTest, ReconcileAfterReconnect) {
 
 // CoreShowChannels' answer as the client reads it: the CoreShowChannel events of `channels`
 // (Uniqueid, Linkedid, CallerIDNum, Exten, Duration each), framed from AMI text.
+// A CoreShowChannel of a channel in conversation: uniqueid, linkedid, CallerIDNum, Exten,
+// ConnectedLineNum, BridgeId (empty: not bridged).
+std::string BridgedChannel(const std::vector<std::string>& channel) {
+  return "Event: CoreShowChannel\r\nActionID: leadflow-channels\r\nUniqueid: " + channel[0] +
+         "\r\nLinkedid: " + channel[1] + "\r\nCallerIDNum: " + channel[2] +
+         "\r\nExten: " + channel[3] + "\r\nConnectedLineNum: " + channel[4] +
+         "\r\nBridgeId: " + channel[5] + "\r\nChannelStateDesc: Up\r\nDuration: 00:01:00\r\n\r\n";
+}
+
+std::string HangupOf(const std::string& uniqueid, const std::string& linkedid) {
+  return "Event: Hangup\r\nUniqueid: " + uniqueid + "\r\nLinkedid: " + linkedid + "\r\n\r\n";
+}
+
 std::vector<AmiMessage> Listing(const std::vector<std::vector<std::string>>& channels) {
   AmiFramer framer;
   std::vector<AmiMessage> messages;
@@ -494,12 +506,6 @@ std::vector<AmiMessage> Listing(const std::vector<std::vector<std::string>>& cha
 TEST_F(TrackerTest, CallsListedInConversationAreAnswered) {
   std::vector<std::string> ignored;
   tracker_.on_ignored = [&ignored](const char* reason) { ignored.emplace_back(reason); };
-  auto listing = [](const std::vector<std::string>& channel) {
-    return "Event: CoreShowChannel\r\nActionID: leadflow-channels\r\nUniqueid: " + channel[0] +
-           "\r\nLinkedid: " + channel[1] + "\r\nCallerIDNum: " + channel[2] +
-           "\r\nExten: " + channel[3] + "\r\nConnectedLineNum: " + channel[4] +
-           "\r\nBridgeId: " + channel[5] + "\r\nChannelStateDesc: Up\r\nDuration: 00:01:00\r\n\r\n";
-  };
   const std::string in = "1800000010.10";
   const std::string out = "1800000010.20";
   const std::string ivr = "1800000010.30";
@@ -512,16 +518,13 @@ TEST_F(TrackerTest, CallsListedInConversationAreAnswered) {
            {out, out, "201", "s", "0611110000", "b-2"},
            {"1800000010.21", out, "0611110000", "0611110000", "201", "b-2"},
            {ivr, ivr, "+33612340301", "s", "", ""}}) {
-    ASSERT_TRUE(framer.Feed(listing(channel), &listed).ok());
+    ASSERT_TRUE(framer.Feed(BridgedChannel(channel), &listed).ok());
   }
   tracker_.Reconcile({in, "1800000010.11", out, "1800000010.21", ivr}, listed);
   EXPECT_EQ(tracker_.calls(), 3u);
   EXPECT_TRUE(ignored.empty());
-  auto hangup = [](const std::string& uniqueid, const std::string& linkedid) {
-    return "Event: Hangup\r\nUniqueid: " + uniqueid + "\r\nLinkedid: " + linkedid + "\r\n\r\n";
-  };
-  Play({hangup("1800000010.11", in), hangup(in, in), hangup("1800000010.21", out), hangup(out, out),
-        hangup(ivr, ivr)});
+  Play({HangupOf("1800000010.11", in), HangupOf(in, in), HangupOf("1800000010.21", out),
+        HangupOf(out, out), HangupOf(ivr, ivr)});
   ASSERT_EQ(Published().size(), 3u);
   EXPECT_EQ(Published()[0].call.outcome(), CallEvent::ANSWERED);
   EXPECT_EQ(Published()[0].call.direction(), CallEvent::INBOUND);
@@ -551,23 +554,13 @@ TEST_F(TrackerTest, CallEndingWhileListedIsPublished) {
   AmiFramer framer;
   std::vector<AmiMessage> listed;
   ASSERT_TRUE(framer.Feed(kBanner, &listed).ok());
-  for (const auto& [uniqueid, caller, exten] :
-       std::vector<std::tuple<std::string, std::string, std::string>>{
-           {in, "+33612340400", "0187654321"}, {agent, "202", "s"}}) {
-    ASSERT_TRUE(
-        framer
-            .Feed("Event: CoreShowChannel\r\nActionID: leadflow-channels\r\nUniqueid: " + uniqueid +
-                      "\r\nLinkedid: " + in + "\r\nCallerIDNum: " + caller + "\r\nExten: " + exten +
-                      "\r\nBridgeId: b-7\r\nChannelStateDesc: Up\r\nDuration: "
-                      "00:02:00\r\n\r\n",
-                  &listed)
-            .ok());
+  for (const auto& channel :
+       std::vector<std::vector<std::string>>{{in, in, "+33612340400", "0187654321", "202", "b-7"},
+                                             {agent, in, "202", "s", "+33612340400", "b-7"}}) {
+    ASSERT_TRUE(framer.Feed(BridgedChannel(channel), &listed).ok());
   }
-  auto hangup = [](const std::string& uniqueid, const std::string& linkedid) {
-    return "Event: Hangup\r\nUniqueid: " + uniqueid + "\r\nLinkedid: " + linkedid + "\r\n\r\n";
-  };
   tracker_.BeginListing();
-  Play({hangup(agent, in), hangup(in, in),
+  Play({HangupOf(agent, in), HangupOf(in, in),
         "Event: Newchannel\r\nCallerIDNum: +33612340401\r\nExten: 0187654321\r\nUniqueid: " +
             fresh + "\r\nLinkedid: " + fresh + "\r\n\r\n"});
   EXPECT_EQ(tracker_.calls(), 1u);  // the new call, followed at once
@@ -578,7 +571,7 @@ TEST_F(TrackerTest, CallEndingWhileListedIsPublished) {
   EXPECT_EQ(Published()[0].call.extension(), "202");
   EXPECT_TRUE(Published()[0].call.incomplete());
   EXPECT_EQ(tracker_.calls(), 1u);
-  Play({hangup(fresh, fresh)});
+  Play({HangupOf(fresh, fresh)});
   ASSERT_EQ(Published().size(), 2u);
   EXPECT_EQ(Published()[1].call.outcome(), CallEvent::MISSED);
   EXPECT_EQ(tracker_.calls(), 0u);
@@ -593,9 +586,9 @@ TEST_F(TrackerTest, CallEndingWhileListedIsPublished) {
   bounded.BeginListing();
   std::vector<AmiMessage> events;
   ASSERT_TRUE(framer
-                  .Feed(hangup("1800000013.1", "1800000013.1") +
-                            hangup("1800000014.1", "1800000014.1") +
-                            hangup("1800000015.1", "1800000015.1"),
+                  .Feed(HangupOf("1800000013.1", "1800000013.1") +
+                            HangupOf("1800000014.1", "1800000014.1") +
+                            HangupOf("1800000015.1", "1800000015.1"),
                         &events)
                   .ok());
   for (const AmiMessage& event : events) bounded.OnEvent(event);
@@ -607,19 +600,9 @@ TEST_F(TrackerTest, CallEndingWhileListedIsPublished) {
   // which takes the call up as it is now; the stale Hangup is not applied after it.
   const std::string again = "1800000012.40";
   tracker_.BeginListing();
-  Play({hangup(again, again)});
+  Play({HangupOf(again, again)});
   tracker_.BeginListing();  // the connection dropped and came back
-  AmiFramer relist;
-  std::vector<AmiMessage> now_listed;
-  ASSERT_TRUE(relist.Feed(kBanner, &now_listed).ok());
-  ASSERT_TRUE(relist
-                  .Feed("Event: CoreShowChannel\r\nActionID: leadflow-channels\r\nUniqueid: " +
-                            again + "\r\nLinkedid: " + again +
-                            "\r\nCallerIDNum: +33612340402\r\nExten: 0187654321\r\n"
-                            "ChannelStateDesc: Ring\r\nDuration: 00:00:09\r\n\r\n",
-                        &now_listed)
-                  .ok());
-  tracker_.Reconcile({again}, now_listed);
+  tracker_.Reconcile({again}, Listing({{again, again, "+33612340402", "0187654321", "00:00:09"}}));
   EXPECT_EQ(tracker_.calls(), 1u);
   EXPECT_EQ(Published().size(), 2u);
 }

@@ -647,11 +647,14 @@ std::vector<bool> RingingLegEnds(const std::vector<CallUpdate>& updates,
 // (the call's own end: from the line's number, or from no destination) came.
 Clock::time_point SettleDeadline(const std::vector<CallUpdate>& updates, Clock::time_point now,
                                  std::chrono::milliseconds window) {
-  const bool legs = CallDirection(updates) == CallEvent::INBOUND &&
-                    std::none_of(updates.begin(), updates.end(), ReportsAnAnswer) &&
-                    RungExtensions(updates).size() > 1;
-  const std::set<std::string_view> named =
-      legs ? RungExtensions(updates) : std::set<std::string_view>();
+  std::set<std::string_view> named;  // the legs, for an unanswered inbound ring group
+  if (CallDirection(updates) == CallEvent::INBOUND &&
+      std::none_of(updates.begin(), updates.end(), ReportsAnAnswer)) {
+    named = RungExtensions(updates);
+    if (named.size() < 2) {
+      named.clear();
+    }
+  }
   std::optional<Clock::time_point> first;
   std::map<std::string_view, Clock::time_point> legs_first;
   for (const CallUpdate& update : updates) {
