@@ -51,31 +51,40 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
 // ('refused': a new call refused leaves nothing behind, in this same step). Answers {what it
 // did, the updates (none once settled, decided or refused), the settlement, the calls scheduled
 // before this one (not counted for a settled or decided call: only an open call's decision
-// reads it), 1 when the call is settled and off the due set}.
+// reads it), 1 when the call is settled and off the due set}, or only 'decided' when it
+// decided a new call.
 // A later update (kept after others) pushes the call's score to the given open expiry when it
 // is above the given threshold: it is an open call's expiry then, never a settle deadline or a
 // lease ('refreshed').
+// A new call's deciding report, the most common step, makes three calls into Redis: the length
+// of its updates, SET … NX GET (which records the settlement or reads the earlier one: Redis
+// >= 7) and the schedule; each call from a script costs Redis a few microseconds, several times
+// the command's own work (docs/performance.md, 2026-12-02).
 // KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
 // empty), the due score if first (or empty), the call's member in the due set, the bound on
 // scheduled calls for a first report without a settlement (or empty: none), the open expiry
 // for a later update (or empty), the score above which it is pushed.
 const RedisCallStore::Script& AppendScript() {
   static const RedisCallStore::Script script(
-      "local settled = redis.call('GET', KEYS[2]) "
+      "local held = redis.call('LLEN', KEYS[1]) "
+      "local settled "
+      "if held == 0 and ARGV[4] ~= '' then "
+      "  settled = redis.call('SET', KEYS[2], ARGV[4], 'NX', 'GET', 'EX', ARGV[2]) "
+      "  if not settled then "
+      "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
+      "    return 'decided' "
+      "  end "
+      "else "
+      "  settled = redis.call('GET', KEYS[2]) "
+      "end "
       "if settled then "
       "  local published = 1 "
       "  if redis.call('ZSCORE', KEYS[3], ARGV[6]) then published = 0 end "
       "  return {'settled', {}, settled, 0, published} "
       "end "
-      "local held = redis.call('LLEN', KEYS[1]) "
       "if held >= tonumber(ARGV[3]) then "
       "  return {'full', redis.call('LRANGE', KEYS[1], 0, -1), false, "
       "          redis.call('ZCARD', KEYS[3]), 0} "
-      "end "
-      "if held == 0 and ARGV[4] ~= '' then "
-      "  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[2]) "
-      "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
-      "  return {'decided', {}, false, 0, 0} "
       "end "
       "local open = redis.call('ZCARD', KEYS[3]) "
       "if held == 0 and ARGV[7] ~= '' and open >= tonumber(ARGV[7]) then "
@@ -213,6 +222,12 @@ const RedisCallStore::Script& TakeScript() {
 absl::StatusOr<CallStore::Snapshot> ToAppended(absl::StatusOr<Reply> reply) {
   if (!reply.ok()) {
     return reply.status();
+  }
+  if (reply->type == Reply::Type::kString && reply->text == "decided") {
+    CallStore::Snapshot snapshot;
+    snapshot.appended = true;
+    snapshot.decided = true;
+    return snapshot;
   }
   if (reply->type != Reply::Type::kArray || reply->elements.size() != 5 ||
       reply->elements[0].type != Reply::Type::kString ||
