@@ -235,6 +235,9 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   EXPECT_FALSE(again->appended);
   EXPECT_EQ(again->settled, "call-1");
   EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:one-1:u"})->integer, 0);
+  // The first settlement stays, with its expiry (the step's SET … NX GET EX).
+  EXPECT_EQ(raw.Run({"GET", options.key_prefix + "call:generic:one-1:s"})->text, "call-1");
+  EXPECT_GT(raw.Run({"TTL", options.key_prefix + "call:generic:one-1:s"})->integer, 0);
 
   ASSERT_TRUE(append("generic:one-2", "ringing", std::nullopt).ok());
   auto second = append("generic:one-2", "ended", CallStore::FirstDecision{"call-3", due});
