@@ -463,8 +463,6 @@ TEST_F(TrackerTest, ReconcileAfterReconnect) {
   EXPECT_EQ(incomplete, 1);
 }
 
-// CoreShowChannels' answer as the client reads it: the CoreShowChannel events of `channels`
-// (Uniqueid, Linkedid, CallerIDNum, Exten, Duration each), framed from AMI text.
 // A CoreShowChannel of a channel in conversation: uniqueid, linkedid, CallerIDNum, Exten,
 // ConnectedLineNum, BridgeId (empty: not bridged).
 std::string BridgedChannel(const std::vector<std::string>& channel) {
@@ -478,6 +476,8 @@ std::string HangupOf(const std::string& uniqueid, const std::string& linkedid) {
   return "Event: Hangup\r\nUniqueid: " + uniqueid + "\r\nLinkedid: " + linkedid + "\r\n\r\n";
 }
 
+// CoreShowChannels' answer as the client reads it: the CoreShowChannel events of `channels`
+// (Uniqueid, Linkedid, CallerIDNum, Exten, Duration each), framed from AMI text.
 std::vector<AmiMessage> Listing(const std::vector<std::vector<std::string>>& channels) {
   AmiFramer framer;
   std::vector<AmiMessage> messages;
