@@ -17,6 +17,17 @@ namespace {
 
 using redis::Reply;
 
+// What a call's settlement key holds while the call keeps reports and is not settled: so that a
+// new call's deciding report is one plain SET … NX (it fails on a call with reports), never a
+// script. A settlement is a JSON object: never this.
+constexpr char kOpenMark[] = "open";
+
+// Lua: whether a settlement key's value (KEYS[n] read by GET) is a settlement, not the mark.
+std::string IsSettled() {
+  return absl::StrCat("local function is_settled(value) return value and value ~= '", kOpenMark,
+                      "' end ");
+}
+
 std::string Millis(Clock::time_point time) {
   return std::to_string(
       std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count());
@@ -32,7 +43,7 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
   for (const Reply& element : updates.elements) {
     snapshot.updates.push_back(element.text);
   }
-  if (!settled.IsNil()) {
+  if (!settled.IsNil() && settled.text != kOpenMark) {
     snapshot.settled = settled.text;
   }
   snapshot.open_calls = static_cast<size_t>(open_calls.integer);
@@ -56,79 +67,88 @@ absl::StatusOr<CallStore::Snapshot> ToSnapshot(const Reply& updates, const Reply
 // A later update (kept after others) pushes the call's score to the given open expiry when it
 // is above the given threshold: it is an open call's expiry then, never a settle deadline or a
 // lease ('refreshed').
-// A new call's deciding report, the most common step, makes three calls into Redis: the length
-// of its updates, SET … NX GET (which records the settlement or reads the earlier one: Redis
-// >= 7) and the schedule; each call from a script costs Redis a few microseconds, several times
-// the command's own work (docs/performance.md, 2026-12-02).
+// The first report kept also writes the open mark (kOpenMark) where the settlement goes, with
+// the reports' expiry. A new call's deciding report is not this step but RedisCallStore::Decide
+// (plain commands), whose SET … NX fails on the mark and which then sends the report here; the
+// step still decides a call it finds without reports (they expired, or were forgotten, since).
 // KEYS: updates, settlement, due set. ARGV: update, ttl, max updates, settlement if first (or
 // empty), the due score if first (or empty), the call's member in the due set, the bound on
 // scheduled calls for a first report without a settlement (or empty: none), the open expiry
 // for a later update (or empty), the score above which it is pushed.
 const RedisCallStore::Script& AppendScript() {
   static const RedisCallStore::Script script(
-      "local held = redis.call('LLEN', KEYS[1]) "
-      "local settled "
-      "if held == 0 and ARGV[4] ~= '' then "
-      "  settled = redis.call('SET', KEYS[2], ARGV[4], 'NX', 'GET', 'EX', ARGV[2]) "
-      "  if not settled then "
-      "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
-      "    return 'decided' "
-      "  end "
-      "else "
-      "  settled = redis.call('GET', KEYS[2]) "
-      "end "
-      "if settled then "
-      "  local published = 1 "
-      "  if redis.call('ZSCORE', KEYS[3], ARGV[6]) then published = 0 end "
-      "  return {'settled', {}, settled, 0, published} "
-      "end "
-      "if held >= tonumber(ARGV[3]) then "
-      "  return {'full', redis.call('LRANGE', KEYS[1], 0, -1), false, "
-      "          redis.call('ZCARD', KEYS[3]), 0} "
-      "end "
-      "local open = redis.call('ZCARD', KEYS[3]) "
-      "if held == 0 and ARGV[7] ~= '' and open >= tonumber(ARGV[7]) then "
-      "  return {'refused', {}, false, open, 0} "
-      "end "
-      "redis.call('RPUSH', KEYS[1], ARGV[1]) "
-      "local done = 'appended' "
-      "if held == 0 then "
-      "  redis.call('EXPIRE', KEYS[1], ARGV[2]) "
-      "  if ARGV[5] ~= '' then "
-      "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
-      "    return {'scheduled', {ARGV[1]}, false, open, 0} "
-      "  end "
-      "elseif ARGV[8] ~= '' then "
-      "  local current = redis.call('ZSCORE', KEYS[3], ARGV[6]) "
-      "  if current and tonumber(current) > tonumber(ARGV[9]) then "
-      "    redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6]) "
-      "    done = 'refreshed' "
-      "  end "
-      "end "
-      "return {done, redis.call('LRANGE', KEYS[1], 0, -1), false, open, 0}");
+      absl::StrCat(IsSettled(),
+                   "local held = redis.call('LLEN', KEYS[1]) "
+                   "local settled "
+                   "if held == 0 and ARGV[4] ~= '' then "
+                   "  settled = redis.call('SET', KEYS[2], ARGV[4], 'NX', 'GET', 'EX', ARGV[2]) "
+                   "  if not settled then "
+                   "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
+                   "    return 'decided' "
+                   "  end "
+                   "else "
+                   "  settled = redis.call('GET', KEYS[2]) "
+                   "end "
+                   "if is_settled(settled) then "
+                   "  local published = 1 "
+                   "  if redis.call('ZSCORE', KEYS[3], ARGV[6]) then published = 0 end "
+                   "  return {'settled', {}, settled, 0, published} "
+                   "end "
+                   "if held >= tonumber(ARGV[3]) then "
+                   "  return {'full', redis.call('LRANGE', KEYS[1], 0, -1), false, "
+                   "          redis.call('ZCARD', KEYS[3]), 0} "
+                   "end "
+                   "local open = redis.call('ZCARD', KEYS[3]) "
+                   "if held == 0 and ARGV[7] ~= '' and open >= tonumber(ARGV[7]) then "
+                   "  return {'refused', {}, false, open, 0} "
+                   "end "
+                   "redis.call('RPUSH', KEYS[1], ARGV[1]) "
+                   "local done = 'appended' "
+                   "if held == 0 then "
+                   "  redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+                   "  redis.call('SET', KEYS[2], '",
+                   kOpenMark,
+                   "', 'EX', ARGV[2]) "
+                   "  if ARGV[5] ~= '' then "
+                   "    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6]) "
+                   "    return {'scheduled', {ARGV[1]}, false, open, 0} "
+                   "  end "
+                   "elseif ARGV[8] ~= '' then "
+                   "  local current = redis.call('ZSCORE', KEYS[3], ARGV[6]) "
+                   "  if current and tonumber(current) > tonumber(ARGV[9]) then "
+                   "    redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6]) "
+                   "    done = 'refreshed' "
+                   "  end "
+                   "end "
+                   "return {done, redis.call('LRANGE', KEYS[1], 0, -1), false, open, 0}"));
   return script;
 }
 
-// The settlement unless one is recorded (SET … NX GET, Redis >= 7: the earlier one answered),
-// and when recorded the call scheduled until its publication is confirmed, in one step.
-// KEYS: settlement, due set. ARGV: settlement, ttl, due score, the call's member.
+// The settlement unless one is recorded (the earlier one answered; the open mark is replaced),
+// and when recorded the call scheduled until its publication is confirmed (unless no due score
+// is given), in one step. KEYS: settlement, due set. ARGV: settlement, ttl, due score (or
+// empty), the call's member.
 const RedisCallStore::Script& SettleScript() {
   static const RedisCallStore::Script script(
-      "local earlier = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[2]) "
-      "if not earlier then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end "
-      "return earlier");
+      absl::StrCat(IsSettled(),
+                   "local earlier = redis.call('GET', KEYS[1]) "
+                   "if is_settled(earlier) then return earlier end "
+                   "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+                   "if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end "
+                   "return false"));
   return script;
 }
 
-// Forget: the updates and schedule of a call not settled (a new call refused); a call settled
-// meanwhile (another report, another replica) stays scheduled until its publication is
-// confirmed. KEYS: updates, settlement, due set. ARGV: the call's member.
+// Forget: the updates, open mark and schedule of a call not settled (a new call refused); a
+// call settled meanwhile (another report, another replica) stays scheduled until its
+// publication is confirmed. KEYS: updates, settlement, due set. ARGV: the call's member.
 const RedisCallStore::Script& ForgetScript() {
   static const RedisCallStore::Script script(
-      "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end "
-      "redis.call('ZREM', KEYS[3], ARGV[1]) "
-      "redis.call('DEL', KEYS[1]) "
-      "return 1");
+      absl::StrCat(IsSettled(),
+                   "if is_settled(redis.call('GET', KEYS[2])) then return 0 end "
+                   "redis.call('ZREM', KEYS[3], ARGV[1]) "
+                   "redis.call('DEL', KEYS[1], KEYS[2]) "
+                   "return 1"));
   return script;
 }
 
@@ -136,18 +156,18 @@ const RedisCallStore::Script& ForgetScript() {
 // what follows them is read only when there is something (at most max updates per call), and
 // a recording (kStoredRecordingMark) decides nothing.
 std::string ReportedSince() {
-  return absl::StrCat(
-      "local function reported_since(held) "
-      "  local size = redis.call('LLEN', KEYS[3]) "
-      "  if size < held then return true end "
-      "  if size == held then return false end "
-      "  for _, update in ipairs(redis.call('LRANGE', KEYS[3], held, -1)) do "
-      "    if not string.find(update, '",
-      std::string(kStoredRecordingMark),
-      "', 1, true) then return true end "
-      "  end "
-      "  return false "
-      "end ");
+  return absl::StrCat(IsSettled(),
+                      "local function reported_since(held) "
+                      "  local size = redis.call('LLEN', KEYS[3]) "
+                      "  if size < held then return true end "
+                      "  if size == held then return false end "
+                      "  for _, update in ipairs(redis.call('LRANGE', KEYS[3], held, -1)) do "
+                      "    if not string.find(update, '",
+                      std::string(kStoredRecordingMark),
+                      "', 1, true) then return true end "
+                      "  end "
+                      "  return false "
+                      "end ");
 }
 
 // UnscheduleUnsettled: off the due set unless settled or reported since the given number of
@@ -156,7 +176,7 @@ std::string ReportedSince() {
 const RedisCallStore::Script& UnscheduleUnsettledScript() {
   static const RedisCallStore::Script script(
       absl::StrCat(ReportedSince(),
-                   "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+                   "if is_settled(redis.call('GET', KEYS[1])) then return 0 end "
                    "if reported_since(tonumber(ARGV[2])) then return 0 end "
                    "return redis.call('ZREM', KEYS[2], ARGV[1])"));
   return script;
@@ -168,7 +188,7 @@ const RedisCallStore::Script& UnscheduleUnsettledScript() {
 const RedisCallStore::Script& ScheduleHeldScript() {
   static const RedisCallStore::Script script(
       absl::StrCat(ReportedSince(),
-                   "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+                   "if is_settled(redis.call('GET', KEYS[1])) then return 0 end "
                    "if reported_since(tonumber(ARGV[3])) then return 0 end "
                    "redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) "
                    "return 1"));
@@ -273,8 +293,8 @@ RedisCallStore::Script::Script(std::string script_text) : text(std::move(script_
 RedisCallStore::RedisCallStore(redis::Options options, size_t max_pending)
     // Callbacks on the Redis thread: one wake-up of another thread fewer per round trip.
     : client_(options, /*callback_threads=*/0, max_pending),
-      prefix_(options.key_prefix),
-      due_(options.key_prefix + "calls:due") {}
+      prefix_(options.key_prefix + kFormat),
+      due_(prefix_ + "calls:due") {}
 
 RedisCallStore::~RedisCallStore() { Shutdown(); }
 
@@ -378,6 +398,92 @@ absl::StatusOr<Reply> RedisCallStore::WaitEval(const Script& script,
 void RedisCallStore::AppendAsync(const std::string& key, const std::string& update,
                                  std::chrono::seconds ttl, size_t max_updates,
                                  std::optional<FirstDecision> if_first, SnapshotDone done) {
+  if (if_first && !if_first->finished.empty()) {
+    Decide(key, update, ttl, max_updates, std::move(*if_first), std::move(done));
+    return;
+  }
+  AppendStep(key, update, ttl, max_updates, std::move(if_first), std::move(done));
+}
+
+void RedisCallStore::Decide(const std::string& key, const std::string& update,
+                            std::chrono::seconds ttl, size_t max_updates, FirstDecision decision,
+                            SnapshotDone done) {
+  // The report settles the call if it is the call's first: its settlement recorded unless the
+  // key holds one or the open mark (the call keeps reports), and the call scheduled until its
+  // publication is confirmed, in one MULTI (both or neither, whatever else runs in Redis).
+  // ZADD … NX never moves a member already there: an open call's expiry or settle deadline, a
+  // settled call's lease. Plain commands: a script's call costs Redis three times as much
+  // (docs/performance.md, "A new call decided without a script").
+  std::vector<redis::Command> commands;
+  commands.reserve(4);
+  commands.push_back({"MULTI"});
+  commands.push_back({"SET", Settled(key), std::move(decision.finished), "NX", "GET", "EX",
+                      std::to_string(ttl.count())});
+  commands.push_back({"ZADD", due_, "NX", Millis(decision.due), key});
+  commands.push_back({"EXEC"});
+  client_.SubmitKeeping(
+      std::move(commands),
+      [this, key, update, ttl, max_updates, decision = std::move(decision), done = std::move(done)](
+          absl::StatusOr<std::vector<Reply>> replies, std::vector<redis::Command> sent) mutable {
+        if (!replies.ok()) {
+          done(absl::UnavailableError(replies.status().message()));
+          return;
+        }
+        if (replies->size() != 4 || (*replies)[3].type != Reply::Type::kArray ||
+            (*replies)[3].elements.size() != 2) {
+          // An error reply (a command refused, EXECABORT), or not the two results.
+          for (const Reply& reply : *replies) {
+            if (reply.type == Reply::Type::kError) {
+              done(absl::UnavailableError(absl::StrCat("redis: ", reply.text)));
+              return;
+            }
+          }
+          done(absl::UnavailableError("redis: unexpected reply to the call decision"));
+          return;
+        }
+        const Reply& earlier = (*replies)[3].elements[0];
+        const Reply& added = (*replies)[3].elements[1];
+        if (earlier.type == Reply::Type::kError || added.type != Reply::Type::kInteger) {
+          done(absl::UnavailableError(absl::StrCat("redis: ", earlier.text, added.text)));
+          return;
+        }
+        Snapshot snapshot;
+        if (earlier.IsNil()) {
+          snapshot.appended = true;
+          snapshot.decided = true;
+          done(std::move(snapshot));
+          return;
+        }
+        if (earlier.type != Reply::Type::kString) {
+          done(absl::UnavailableError("redis: unexpected reply to the call decision"));
+          return;
+        }
+        if (earlier.text == kOpenMark) {
+          // The call keeps reports: this one joins them in the append step, which answers them
+          // all (or the settlement recorded meanwhile). Its ZADD … NX left a scheduled call as
+          // it was; one kept without a schedule (a recording) is due at this report's lease
+          // until the decision over its reports schedules it.
+          decision.finished = std::move(sent[1][2]);
+          AppendStep(key, update, ttl, max_updates, std::move(decision), std::move(done));
+          return;
+        }
+        // Settled before. A settled call is scheduled in the step that records it and taken off
+        // only once its publication is confirmed: the ZADD … NX that added it found it
+        // published, and its member is taken off again (should that be lost, the call comes due
+        // once more and is published again under the same event id, which crm-core skips).
+        snapshot.appended = false;
+        snapshot.settled = std::move(earlier.text);
+        snapshot.published = added.integer == 1;
+        if (snapshot.published) {
+          UnscheduleAsync(key, [](absl::Status) {});
+        }
+        done(std::move(snapshot));
+      });
+}
+
+void RedisCallStore::AppendStep(const std::string& key, const std::string& update,
+                                std::chrono::seconds ttl, size_t max_updates,
+                                std::optional<FirstDecision> if_first, SnapshotDone done) {
   // Built in place rather than from an initializer list, whose strings (among them the update
   // and the settlement, a few hundred bytes each) would each be copied once more.
   std::vector<std::string> keys_and_args;
@@ -432,13 +538,8 @@ absl::StatusOr<CallStore::Snapshot> RedisCallStore::Read(const std::string& key)
 absl::StatusOr<std::optional<std::string>> RedisCallStore::Settle(const std::string& key,
                                                                   const std::string& finished,
                                                                   std::chrono::seconds ttl) {
-  // SET … NX GET (Redis ≥ 7): records when absent and gives the earlier value in one step.
-  auto replies =
-      Wait({{"SET", Settled(key), finished, "NX", "GET", "EX", std::to_string(ttl.count())}});
-  if (!replies.ok()) {
-    return replies.status();
-  }
-  return ToEarlier(std::move((*replies)[0]));
+  return ToEarlier(WaitEval(
+      SettleScript(), {"2", Settled(key), due_, finished, std::to_string(ttl.count()), "", key}));
 }
 
 void RedisCallStore::SettleAsync(const std::string& key, const std::string& finished,

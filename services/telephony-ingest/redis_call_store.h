@@ -13,13 +13,16 @@ namespace leadflow::telephony {
 
 /// The state of calls in Redis, shared by every replica of the service, so that the callbacks
 /// of one call may reach any of them (Twilio's status callback at one, its <Dial> action at
-/// another). Per call, under the client's key prefix:
+/// another). Per call, under the client's key prefix and the format (kFormat, `v2:`):
 /// - `call:<key>:u` a list of the serialized updates, in arrival order, appended by one Lua
 ///   step only while the call is not settled and holds fewer than the cap (two replicas
 ///   appending at once lose nothing; each folds the whole list); it expires `ttl` after its
 ///   first update; a call settled by its first update has none (its settlement is all that a
 ///   later step reads);
-/// - `call:<key>:s` the settled FinishedCall, written with SET NX: the first decision wins;
+/// - `call:<key>:s` the settled FinishedCall, the first decision winning; while the call keeps
+///   updates and is not settled, the open mark (`open`, written with the first update and
+///   expiring with it), so that a new call's deciding report is a plain SET … NX that the mark
+///   or a settlement fails: no script for the most common report;
 /// - `call:<key>:r` a set of the event ids of the recordings published after the call settled
 ///   (AdmitLateRecording), at most the cap, expiring with the settlement;
 /// - `calls:due` a sorted set of the calls waiting for a decision or for their publication,
@@ -33,12 +36,12 @@ namespace leadflow::telephony {
 /// Redis thread as soon as its round trip is read (no hand-off to another thread: what the
 /// callbacks do — fold the call, hand its event to Kafka, answer or park the request — never
 /// blocks); commands submitted meanwhile from any thread share the next round trip. Each step is
-/// one command (the Lua scripts run by EVALSHA, sent again with EVAL when Redis answers NOSCRIPT:
-/// after a restart or SCRIPT FLUSH), bounded by the client's timeout; a failed connection answers
-/// every command on it Unavailable. The synchronous forms (the ticker, the AMI client) wait for
-/// their own step on the same connection, so a step submitted earlier by any thread is done before
-/// a later one; never call them from a callback (it runs on the Redis thread, which would wait for
-/// itself).
+/// one command or one MULTI (the Lua scripts run by EVALSHA, sent again with EVAL when Redis
+/// answers NOSCRIPT: after a restart or SCRIPT FLUSH), bounded by the client's timeout; a failed
+/// connection answers every command on it Unavailable. The synchronous forms (the ticker, the AMI
+/// client) wait for their own step on the same connection, so a step submitted earlier by any
+/// thread is done before a later one; never call them from a callback (it runs on the Redis thread,
+/// which would wait for itself).
 class RedisCallStore : public CallStore {
  public:
   /// `max_pending`: steps submitted and not answered yet at most; past it a step fails at once
@@ -91,6 +94,11 @@ class RedisCallStore : public CallStore {
   /// (telephony_redis_unschedules_waiting); bounded by the publications in flight.
   size_t unschedules_waiting() const;
 
+  /// The format of the keys below the prefix: a build that changes what they hold changes it,
+  /// so that replicas of two builds sharing a Redis during a rollout never misread each other's
+  /// calls (each side then sees only its own).
+  static constexpr char kFormat[] = "v2:";
+
   /// A Lua script and its SHA-1 (what EVALSHA names it by).
   struct Script {
     explicit Script(std::string text);
@@ -101,6 +109,13 @@ class RedisCallStore : public CallStore {
  private:
   using RepliesDone = std::function<void(absl::StatusOr<std::vector<redis::Reply>>)>;
   using ReplyDone = std::function<void(absl::StatusOr<redis::Reply>)>;
+  /// A new call's deciding report (AppendAsync with a settlement): plain commands, the append
+  /// step only when the call keeps reports.
+  void Decide(const std::string& key, const std::string& update, std::chrono::seconds ttl,
+              size_t max_updates, FirstDecision decision, SnapshotDone done);
+  /// The append step (AppendScript).
+  void AppendStep(const std::string& key, const std::string& update, std::chrono::seconds ttl,
+                  size_t max_updates, std::optional<FirstDecision> if_first, SnapshotDone done);
   std::string Updates(const std::string& key) const;
   std::string Settled(const std::string& key) const;
   std::string LateRecordings(const std::string& key) const;

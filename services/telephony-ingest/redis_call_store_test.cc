@@ -28,6 +28,11 @@ absl::StatusOr<CallStore::Snapshot> AppendWaited(RedisCallStore& store, const st
   return future.get();
 }
 
+// A raw key of the store's (under the test's prefix and the store's format).
+std::string StoreKey(const redis::Options& options, const std::string& name) {
+  return options.key_prefix + RedisCallStore::kFormat + name;
+}
+
 // A generic API report of an inbound call from a French mobile.
 CallUpdate Report(const std::string& id, State state) {
   CallUpdate update;
@@ -48,7 +53,7 @@ TEST(RedisCallStoreTest, AppendIsBoundedAndStopsOnceSettled) {
   RedisCallStore store(options);
   redis::Client raw(options);
   const std::string key = "generic:cap-1";
-  const std::string list = options.key_prefix + "call:" + key + ":u";
+  const std::string list = StoreKey(options, "call:" + key + ":u");
   for (size_t i = 0; i < 4; ++i) {
     auto snapshot = store.Append(key, "update-" + std::to_string(i),
                                  std::chrono::seconds(i == 0 ? 1000 : 5000), 4);
@@ -71,7 +76,7 @@ TEST(RedisCallStoreTest, AppendIsBoundedAndStopsOnceSettled) {
   EXPECT_EQ(raw.Run({"LLEN", list})->integer, 4);
 
   const std::string other = "generic:cap-2";
-  const std::string other_list = options.key_prefix + "call:" + other + ":u";
+  const std::string other_list = StoreKey(options, "call:" + other + ":u");
   ASSERT_TRUE(store.Append(other, "ringing", std::chrono::seconds(1000), 4).ok());
   auto settled = store.Settle(other, "the-call", std::chrono::seconds(1000));
   ASSERT_TRUE(settled.ok());
@@ -110,7 +115,7 @@ TEST(RedisCallStoreTest, AssemblerPastTheCap) {
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   }
   redis::Client raw(options);
-  auto lists = raw.Run({"KEYS", options.key_prefix + "call:*:u"});
+  auto lists = raw.Run({"KEYS", StoreKey(options, "call:*:u")});
   ASSERT_TRUE(lists.ok());
   ASSERT_EQ(lists->elements.size(), 1u);
   EXPECT_EQ(raw.Run({"LLEN", lists->elements[0].text})->integer, 3);
@@ -143,8 +148,8 @@ TEST(RedisCallStoreTest, AssemblerPastTheOpenCallsBound) {
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   }
-  EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:open-3:u"})->integer, 0);
-  EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:open-3"})->IsNil());
+  EXPECT_EQ(raw.Run({"EXISTS", StoreKey(options, "call:generic:open-3:u")})->integer, 0);
+  EXPECT_TRUE(raw.Run({"ZSCORE", StoreKey(options, "calls:due"), "generic:open-3"})->IsNil());
   EXPECT_EQ(store.OpenCalls().value(), 2u);
   EXPECT_TRUE(assembler.Apply(Report("open-2", State::kAnswered), now).ok());
   CallUpdate ended = Report("open-4", State::kEnded);
@@ -225,8 +230,8 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->decided);
   EXPECT_TRUE(first->appended);
-  EXPECT_EQ(raw.Run({"GET", options.key_prefix + "call:generic:one-1:s"})->text, "call-1");
-  auto score = raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:one-1"});
+  EXPECT_EQ(raw.Run({"GET", StoreKey(options, "call:generic:one-1:s")})->text, "call-1");
+  auto score = raw.Run({"ZSCORE", StoreKey(options, "calls:due"), "generic:one-1"});
   ASSERT_TRUE(score.ok());
   EXPECT_EQ(score->text, "1700000060000");
   auto again = append("generic:one-1", "ended-42s", CallStore::FirstDecision{"call-2", due});
@@ -234,10 +239,10 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   EXPECT_FALSE(again->decided);
   EXPECT_FALSE(again->appended);
   EXPECT_EQ(again->settled, "call-1");
-  EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:one-1:u"})->integer, 0);
+  EXPECT_EQ(raw.Run({"EXISTS", StoreKey(options, "call:generic:one-1:u")})->integer, 0);
   // The first settlement stays, with its expiry (the step's SET … NX GET EX).
-  EXPECT_EQ(raw.Run({"GET", options.key_prefix + "call:generic:one-1:s"})->text, "call-1");
-  EXPECT_GT(raw.Run({"TTL", options.key_prefix + "call:generic:one-1:s"})->integer, 0);
+  EXPECT_EQ(raw.Run({"GET", StoreKey(options, "call:generic:one-1:s")})->text, "call-1");
+  EXPECT_GT(raw.Run({"TTL", StoreKey(options, "call:generic:one-1:s")})->integer, 0);
 
   ASSERT_TRUE(append("generic:one-2", "ringing", std::nullopt).ok());
   auto second = append("generic:one-2", "ended", CallStore::FirstDecision{"call-3", due});
@@ -245,7 +250,86 @@ TEST(RedisCallStoreTest, FirstReportSettlesInOneStep) {
   EXPECT_FALSE(second->decided);
   EXPECT_TRUE(second->appended);
   EXPECT_EQ(second->updates.size(), 2u);
-  EXPECT_TRUE(raw.Run({"GET", options.key_prefix + "call:generic:one-2:s"})->IsNil());
+  // The call's first report left the open mark where the settlement goes: the deciding
+  // report's SET … NX failed on it, and the report joined the kept one instead of settling the
+  // call over itself alone.
+  EXPECT_EQ(raw.Run({"GET", StoreKey(options, "call:generic:one-2:s")})->text, "open");
+}
+
+// Protects: the open mark (what a call's settlement key holds while the call keeps reports) is
+// never read as a settlement, and nothing else mistakes it: the call's snapshot has no
+// settlement, a settlement replaces it, Forget takes it with the reports, ScheduleHeld and
+// UnscheduleUnsettled treat the call as open. And a settled call's retry through the deciding
+// report's commands is answered like the append step's: not published while the call is
+// scheduled (its schedule untouched), published once confirmed, leaving nothing scheduled.
+TEST(RedisCallStoreTest, OpenMarkIsNeverASettlement) {
+  redis::Options options = testing::RedisTestOptions();
+  RedisCallStore store(options);
+  redis::Client raw(options);
+  const Clock::time_point due = Clock::time_point(std::chrono::seconds(1700000060));
+  const Clock::time_point later = Clock::time_point(std::chrono::seconds(1700000900));
+  auto append = [&store](const std::string& key, const std::string& update,
+                         std::optional<CallStore::FirstDecision> if_first) {
+    return AppendWaited(store, key, update, std::move(if_first));
+  };
+  auto score = [&](const std::string& member) {
+    return raw.Run({"ZSCORE", StoreKey(options, "calls:due"), member});
+  };
+
+  ASSERT_TRUE(append("generic:mark-1", "ringing", CallStore::FirstDecision{.due = later}).ok());
+  EXPECT_EQ(raw.Run({"GET", StoreKey(options, "call:generic:mark-1:s")})->text, "open");
+  EXPECT_GT(raw.Run({"TTL", StoreKey(options, "call:generic:mark-1:s")})->integer, 0);
+  auto read = store.Read("generic:mark-1");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_FALSE(read->settled.has_value());
+  EXPECT_FALSE(read->published);
+  EXPECT_EQ(read->updates, std::vector<std::string>{"ringing"});
+  auto later_report = append("generic:mark-1", "answered", std::nullopt);
+  ASSERT_TRUE(later_report.ok()) << later_report.status();
+  EXPECT_TRUE(later_report->appended);
+  EXPECT_FALSE(later_report->settled.has_value());
+  EXPECT_TRUE(store.ScheduleHeld("generic:mark-1", due, 2).value());
+  EXPECT_EQ(score("generic:mark-1")->text, "1700000060000");
+  EXPECT_TRUE(store.UnscheduleUnsettled("generic:mark-1", 2).value());
+  EXPECT_TRUE(score("generic:mark-1")->IsNil());
+  auto settled = store.Settle("generic:mark-1", "call-1", std::chrono::seconds(1000));
+  ASSERT_TRUE(settled.ok()) << settled.status();
+  EXPECT_FALSE(settled->has_value());
+  EXPECT_EQ(raw.Run({"GET", StoreKey(options, "call:generic:mark-1:s")})->text, "call-1");
+  auto again = store.Settle("generic:mark-1", "call-2", std::chrono::seconds(1000));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, "call-1");
+
+  // Forget: the reports and the mark go together.
+  ASSERT_TRUE(append("generic:mark-2", "ringing", CallStore::FirstDecision{.due = later}).ok());
+  ASSERT_TRUE(store.Forget("generic:mark-2").ok());
+  EXPECT_EQ(raw.Run({"EXISTS", StoreKey(options, "call:generic:mark-2:u"),
+                     StoreKey(options, "call:generic:mark-2:s")})
+                ->integer,
+            0);
+  EXPECT_TRUE(score("generic:mark-2")->IsNil());
+
+  // A settled call's retries. Scheduled (its publication not confirmed): not published, and its
+  // schedule stays where the settlement put it, not where the retry would have.
+  auto first = append("generic:mark-3", "ended", CallStore::FirstDecision{"call-3", due});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->decided);
+  auto retry = append("generic:mark-3", "ended", CallStore::FirstDecision{"call-3b", later});
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_FALSE(retry->decided);
+  EXPECT_FALSE(retry->appended);
+  EXPECT_EQ(retry->settled, "call-3");
+  EXPECT_FALSE(retry->published);
+  EXPECT_EQ(score("generic:mark-3")->text, "1700000060000");
+  // Confirmed: published, and the member its ZADD … NX put back is taken off again.
+  ASSERT_TRUE(store.Unschedule("generic:mark-3").ok());
+  auto confirmed = append("generic:mark-3", "ended", CallStore::FirstDecision{"call-3c", later});
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+  EXPECT_EQ(confirmed->settled, "call-3");
+  EXPECT_TRUE(confirmed->published);
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return score("generic:mark-3")->IsNil(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(raw.Run({"GET", StoreKey(options, "call:generic:mark-3:s")})->text, "call-3");
 }
 
 // Protects: a call's first report that leaves it open (or settling) costs one step too: the
@@ -264,7 +348,7 @@ TEST(RedisCallStoreTest, FirstOpenReportIsScheduledInTheSameStep) {
     return AppendWaited(store, key, update, std::move(if_first));
   };
   auto score = [&](const std::string& member) {
-    return raw.Run({"ZSCORE", options.key_prefix + "calls:due", member});
+    return raw.Run({"ZSCORE", StoreKey(options, "calls:due"), member});
   };
   auto first = append("generic:open-1", "ringing", CallStore::FirstDecision{.due = expiry});
   ASSERT_TRUE(first.ok()) << first.status();
@@ -274,8 +358,8 @@ TEST(RedisCallStoreTest, FirstOpenReportIsScheduledInTheSameStep) {
   EXPECT_EQ(first->updates, std::vector<std::string>{"ringing"});
   EXPECT_EQ(first->open_calls, 0u);
   EXPECT_EQ(score("generic:open-1")->text, "1700003600000");
-  EXPECT_TRUE(raw.Run({"GET", options.key_prefix + "call:generic:open-1:s"})->IsNil());
-  EXPECT_GT(raw.Run({"TTL", options.key_prefix + "call:generic:open-1:u"})->integer, 0);
+  EXPECT_EQ(raw.Run({"GET", StoreKey(options, "call:generic:open-1:s")})->text, "open");
+  EXPECT_GT(raw.Run({"TTL", StoreKey(options, "call:generic:open-1:u")})->integer, 0);
 
   auto second = append("generic:open-1", "answered", CallStore::FirstDecision{.due = later});
   ASSERT_TRUE(second.ok()) << second.status();
@@ -338,7 +422,7 @@ TEST(RedisCallStoreTest, FirstOpenReportIsScheduledInTheSameStep) {
   EXPECT_FALSE(refused->appended);
   EXPECT_FALSE(refused->scheduled);
   EXPECT_TRUE(score("generic:open-5")->IsNil());
-  EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:open-5:u"})->integer, 0);
+  EXPECT_EQ(raw.Run({"EXISTS", StoreKey(options, "call:generic:open-5:u")})->integer, 0);
   // A call already open is never refused by it.
   auto open = append("generic:open-1", "ended",
                      CallStore::FirstDecision{.due = later, .max_open_calls = 2});
@@ -392,27 +476,27 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   ASSERT_FALSE(store.Settle("generic:pub-3", "call-3", std::chrono::seconds(1000)).value());
   ASSERT_TRUE(store.Schedule("generic:pub-3", due).ok());
   ASSERT_TRUE(store.Forget("generic:pub-3").ok());
-  EXPECT_FALSE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-3"})->IsNil());
+  EXPECT_FALSE(raw.Run({"ZSCORE", StoreKey(options, "calls:due"), "generic:pub-3"})->IsNil());
   EXPECT_FALSE(append("generic:pub-3", std::nullopt)->published);
   EXPECT_FALSE(store.Read("generic:pub-3")->published);
   // A call not settled is forgotten whole.
   ASSERT_TRUE(append("generic:pub-4", std::nullopt).ok());
   ASSERT_TRUE(store.Schedule("generic:pub-4", due).ok());
   ASSERT_TRUE(store.Forget("generic:pub-4").ok());
-  EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-4"})->IsNil());
-  EXPECT_EQ(raw.Run({"EXISTS", options.key_prefix + "call:generic:pub-4:u"})->integer, 0);
+  EXPECT_TRUE(raw.Run({"ZSCORE", StoreKey(options, "calls:due"), "generic:pub-4"})->IsNil());
+  EXPECT_EQ(raw.Run({"EXISTS", StoreKey(options, "call:generic:pub-4:u")})->integer, 0);
   // The ticker's UnscheduleUnsettled (a due call with nothing to decide) likewise.
   EXPECT_FALSE(store.UnscheduleUnsettled("generic:pub-3", 1).value());
-  EXPECT_FALSE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-3"})->IsNil());
+  EXPECT_FALSE(raw.Run({"ZSCORE", StoreKey(options, "calls:due"), "generic:pub-3"})->IsNil());
   ASSERT_TRUE(store.Schedule("generic:pub-5", due).ok());
   EXPECT_TRUE(store.UnscheduleUnsettled("generic:pub-5", 0).value());
-  EXPECT_TRUE(raw.Run({"ZSCORE", options.key_prefix + "calls:due", "generic:pub-5"})->IsNil());
+  EXPECT_TRUE(raw.Run({"ZSCORE", StoreKey(options, "calls:due"), "generic:pub-5"})->IsNil());
 
   // ReadDue: the calls scheduled and the earliest due time (MemoryCallStoreTest.ReadDue).
   auto state = store.ReadDue();
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->scheduled,
-            static_cast<size_t>(raw.Run({"ZCARD", options.key_prefix + "calls:due"})->integer));
+            static_cast<size_t>(raw.Run({"ZCARD", StoreKey(options, "calls:due")})->integer));
   EXPECT_EQ(state->earliest, due);  // pub-3, settled meanwhile and kept scheduled above
   ASSERT_TRUE(store.Schedule("generic:pub-7", due - std::chrono::seconds(30)).ok());
   auto more = store.ReadDue();
@@ -423,7 +507,7 @@ TEST(RedisCallStoreTest, SettledCallsArePublishedOnlyOnceConfirmed) {
   // Decided over the call's first n reports: left undone once it took another or was settled
   // (as MemoryCallStoreTest.SchedulesOnlyOverTheReportsItDecidedOn).
   auto score = [&](const std::string& key) {
-    auto reply = raw.Run({"ZSCORE", options.key_prefix + "calls:due", key});
+    auto reply = raw.Run({"ZSCORE", StoreKey(options, "calls:due"), key});
     return reply->IsNil() ? std::string("none") : reply->text;
   };
   const std::string later = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -507,7 +591,7 @@ TEST(RedisCallStoreTest, UnschedulesFromManyThreadsAllLand) {
     store.Shutdown();  // every submitted step answered
     EXPECT_EQ(ok.load(), 400);
   }
-  EXPECT_EQ(raw.Run({"ZCARD", options.key_prefix + "calls:due"})->integer, 0);
+  EXPECT_EQ(raw.Run({"ZCARD", StoreKey(options, "calls:due")})->integer, 0);
 
   redis::Options gone;
   gone.port = testing::FreePort();
@@ -560,7 +644,7 @@ TEST(RedisCallStoreTest, LateRecordingsAreCappedPerCall) {
               Late::kCapped);
     EXPECT_EQ(admit("generic:late-2", "call:r4"), Late::kAdmitted);
     if (redis) {
-      const std::string set = options.key_prefix + "call:generic:late-1:r";
+      const std::string set = StoreKey(options, "call:generic:late-1:r");
       EXPECT_EQ(raw.Run({"SCARD", set})->integer, 3);
       auto left = raw.Run({"TTL", set});
       ASSERT_TRUE(left.ok());
@@ -568,7 +652,7 @@ TEST(RedisCallStoreTest, LateRecordingsAreCappedPerCall) {
       EXPECT_LE(left->integer, 500);
       EXPECT_EQ(*store->AdmitLateRecording("generic:gone", "call:r1", 3, std::chrono::seconds(100)),
                 Late::kAdmitted);
-      left = raw.Run({"TTL", options.key_prefix + "call:generic:gone:r"});
+      left = raw.Run({"TTL", StoreKey(options, "call:generic:gone:r")});
       ASSERT_TRUE(left.ok());
       EXPECT_GT(left->integer, 0);
       EXPECT_LE(left->integer, 100);

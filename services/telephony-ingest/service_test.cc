@@ -2192,7 +2192,7 @@ TEST_F(StoreWaitTest, WaitingForTheStoreIsBounded) {
   EXPECT_EQ(Metric("telephony_call_store_waiting"), 0);
   EXPECT_EQ(Metric("telephony_call_store_busy_total"), 1);
   // The refused report touched nothing: its call is unknown to the store.
-  auto keys = admin.Run({"KEYS", "t:call:*w-2*"});
+  auto keys = admin.Run({"KEYS", std::string("t:") + RedisCallStore::kFormat + "call:*w-2*"});
   ASSERT_TRUE(keys.ok());
   EXPECT_TRUE(keys->elements.empty());
 }
