@@ -409,7 +409,9 @@ class CallAssembler {
   /// forms). A call's first report costs one step of the store (append, then settle or
   /// schedule on the decision over that report alone, together; or refused past
   /// max_open_calls); later ones two (append, then settle or schedule), but one for a report
-  /// that leaves an open call open (the step pushes its expiry, FirstDecision::open_expiry).
+  /// that leaves an open call open (the step pushes its expiry, FirstDecision::open_expiry),
+  /// and with RedisCallStore three for a final one (its deciding step finds the call keeping
+  /// reports first).
   void ApplyAsync(const CallUpdate& update, Clock::time_point now, Done done);
 
   /// The decision on one update alone, without the store (it failed): a final state settles

@@ -441,7 +441,7 @@ void RedisCallStore::Decide(const std::string& key, const std::string& update,
           done(absl::UnavailableError("redis: unexpected reply to the call decision"));
           return;
         }
-        const Reply& earlier = (*replies)[3].elements[0];
+        Reply& earlier = (*replies)[3].elements[0];
         const Reply& added = (*replies)[3].elements[1];
         if (earlier.type == Reply::Type::kError || added.type != Reply::Type::kInteger) {
           done(absl::UnavailableError(absl::StrCat("redis: ", earlier.text, added.text)));
@@ -449,6 +449,13 @@ void RedisCallStore::Decide(const std::string& key, const std::string& update,
         }
         Snapshot snapshot;
         if (earlier.IsNil()) {
+          if (added.integer == 0) {
+            // A member was there already (a call whose reports expired while it stayed
+            // scheduled): due at this settlement's lease, as every settlement is, before its
+            // publication can be confirmed (the connection keeps the order).
+            client_.Submit({{"ZADD", due_, "XX", Millis(decision.due), key}},
+                           [](absl::StatusOr<std::vector<Reply>>) {});
+          }
           snapshot.appended = true;
           snapshot.decided = true;
           done(std::move(snapshot));

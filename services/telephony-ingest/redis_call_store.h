@@ -29,7 +29,8 @@ namespace leadflow::telephony {
 ///   scored by when they are due; TakeDue moves the ones it takes one lease ahead in one Lua
 ///   step, so two replicas never take the same call in the same lease.
 /// A call's own keys expire (`ttl`), so Redis holds no call's reports longer than that;
-/// `calls:due` holds a call's member until the call is decided and its publication confirmed.
+/// `calls:due` holds a call's member until the call is decided and its publication confirmed
+/// (and, for a moment, after a retry of a published call: see Decide).
 ///
 /// Every command goes through one pipelined connection (redis::PipelinedClient): the request
 /// path's asynchronous forms submit their step and return, and the answer comes on the client's
@@ -37,11 +38,12 @@ namespace leadflow::telephony {
 /// callbacks do — fold the call, hand its event to Kafka, answer or park the request — never
 /// blocks); commands submitted meanwhile from any thread share the next round trip. Each step is
 /// one command or one MULTI (the Lua scripts run by EVALSHA, sent again with EVAL when Redis
-/// answers NOSCRIPT: after a restart or SCRIPT FLUSH), bounded by the client's timeout; a failed
-/// connection answers every command on it Unavailable. The synchronous forms (the ticker, the AMI
-/// client) wait for their own step on the same connection, so a step submitted earlier by any
-/// thread is done before a later one; never call them from a callback (it runs on the Redis thread,
-/// which would wait for itself).
+/// answers NOSCRIPT: after a restart or SCRIPT FLUSH), bounded by the client's timeout; a new
+/// call's deciding report that finds the call keeping reports takes a second step, the append.
+/// A failed connection answers every command on it Unavailable. The synchronous forms (the ticker,
+/// the AMI client) wait for their own step on the same connection, so a step submitted earlier by
+/// any thread is done before a later one; never call them from a callback (it runs on the Redis
+/// thread, which would wait for itself).
 class RedisCallStore : public CallStore {
  public:
   /// `max_pending`: steps submitted and not answered yet at most; past it a step fails at once

@@ -330,6 +330,16 @@ TEST(RedisCallStoreTest, OpenMarkIsNeverASettlement) {
   EXPECT_TRUE(
       testing::WaitFor([&] { return score("generic:mark-3")->IsNil(); }, std::chrono::seconds(5)));
   EXPECT_EQ(raw.Run({"GET", StoreKey(options, "call:generic:mark-3:s")})->text, "call-3");
+
+  // A call still scheduled after its reports and mark expired (an open call's expiry pushed
+  // past them): its settlement moves it to the settlement's lease, as any settlement does.
+  ASSERT_TRUE(
+      raw.Run({"ZADD", StoreKey(options, "calls:due"), "1800000000000", "generic:mark-4"}).ok());
+  auto stale = append("generic:mark-4", "ended", CallStore::FirstDecision{"call-4", due});
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_TRUE(stale->decided);
+  EXPECT_TRUE(testing::WaitFor([&] { return score("generic:mark-4")->text == "1700000060000"; },
+                               std::chrono::seconds(5)));
 }
 
 // Protects: a call's first report that leaves it open (or settling) costs one step too: the
