@@ -412,8 +412,8 @@ void RedisCallStore::Decide(const std::string& key, const std::string& update,
   // key holds one or the open mark (the call keeps reports), and the call scheduled until its
   // publication is confirmed, in one MULTI (both or neither, whatever else runs in Redis).
   // ZADD … NX never moves a member already there: an open call's expiry or settle deadline, a
-  // settled call's lease. Plain commands: a script's call costs Redis three times as much
-  // (docs/performance.md, "A new call decided without a script").
+  // settled call's lease. Plain commands: the same work as a script costs Redis about 2.5
+  // times as much (docs/performance.md, "A new call decided without a script").
   std::vector<redis::Command> commands;
   commands.reserve(4);
   commands.push_back({"MULTI"});
